@@ -1,0 +1,184 @@
+import { z } from 'zod';
+
+/** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
+const millis = (max: number) => z.number().int().min(1).max(max);
+
+const listenerSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535),
+});
+
+const timeoutsSchema = z.strictObject({
+  /** TCP + TLS handshake. */
+  connectMs: millis(120_000).default(5_000),
+  /** From the request being sent to the response headers arriving. */
+  firstByteMs: millis(600_000).default(60_000),
+  /** Longest silence between two body chunks (a stalled stream). */
+  idleMs: millis(600_000).default(60_000),
+  /** The whole exchange, every retry included. */
+  totalMs: millis(3_600_000).default(600_000),
+});
+
+const retriesSchema = z.strictObject({
+  /** Attempts in all, the first included. */
+  maxAttempts: z.number().int().min(1).max(10).default(3),
+  baseDelayMs: millis(60_000).default(200),
+  maxDelayMs: millis(300_000).default(10_000),
+});
+
+const providerKeysSchema = z.strictObject({
+  /** Name of an environment variable holding one key or several comma-separated ones. */
+  env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
+});
+
+/** Header names a provider block may set on every upstream request (never credentials). */
+const staticHeaderName = z
+  .string()
+  .regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name')
+  .refine(
+    (name) =>
+      !['authorization', 'api-key', 'x-api-key', 'x-goog-api-key', 'cookie', 'host'].includes(
+        name.toLowerCase(),
+      ),
+    'a header other than credentials and host (keys belong in `keys`)',
+  );
+
+export const providerTypes = ['openai', 'openai-compatible', 'ollama', 'azure-openai'] as const;
+export type ProviderType = (typeof providerTypes)[number];
+
+const providerSchema = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, "-" or "_"'),
+    type: z.enum(providerTypes),
+    baseUrl: z.url({ protocol: /^https?$/ }),
+    keys: providerKeysSchema.optional(),
+    /** azure-openai only: the `api-version` query parameter. */
+    apiVersion: z
+      .string()
+      .regex(/^[0-9A-Za-z.-]{1,40}$/)
+      .optional(),
+    /** azure-openai only: model name → deployment name (default: the model name itself). */
+    deployments: z.record(z.string().min(1), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/)).optional(),
+    headers: z.record(staticHeaderName, z.string().max(1024)).optional(),
+    timeouts: timeoutsSchema.prefault({}),
+    retries: retriesSchema.prefault({}),
+    /** Connections kept per provider origin. */
+    connections: z.number().int().min(1).max(1024).default(128),
+  })
+  .superRefine((provider, ctx) => {
+    if (provider.type === 'azure-openai' && !provider.apiVersion) {
+      ctx.addIssue({ code: 'custom', path: ['apiVersion'], message: 'required for type azure-openai' });
+    }
+    if (provider.type !== 'azure-openai' && (provider.apiVersion || provider.deployments)) {
+      ctx.addIssue({ code: 'custom', path: ['apiVersion'], message: 'only allowed for type azure-openai' });
+    }
+    if (provider.type !== 'ollama' && provider.type !== 'openai-compatible' && !provider.keys) {
+      ctx.addIssue({ code: 'custom', path: ['keys'], message: `required for type ${provider.type}` });
+    }
+  });
+
+const modelTargetSchema = z.strictObject({
+  provider: z.string().min(1),
+  model: z.string().min(1).max(256),
+});
+
+const modelSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-"'),
+  provider: z.string().min(1),
+  model: z.string().min(1).max(256),
+  fallbacks: z.array(modelTargetSchema).max(8).default([]),
+});
+
+const apiKeysSchema = z
+  .strictObject({
+    /** Environment variable holding comma-separated client keys. */
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+      .optional(),
+    /** `sha256:<64 hex>` digests of client keys, as printed by `keyward auth hash-key`. */
+    hashes: z
+      .array(z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 lowercase hex digits>'))
+      .default([]),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8088),
+        /** Largest accepted request body, bytes. */
+        bodyLimit: z
+          .number()
+          .int()
+          .min(1024)
+          .max(512 * 1024 * 1024)
+          .default(10 * 1024 * 1024),
+        /** Peers (IPs or CIDRs) whose X-Forwarded-For is believed. */
+        trustProxy: z.array(z.string().min(1)).default([]),
+        cors: z.strictObject({ origins: z.array(z.url()).default([]) }).prefault({}),
+      })
+      .prefault({}),
+    admin: listenerSchema.extend({ port: listenerSchema.shape.port.default(8089) }).prefault({}),
+    auth: z.strictObject({ apiKeys: apiKeysSchema }).prefault({}),
+    logging: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        /** Deepest nesting of objects/arrays accepted in a JSON body. */
+        jsonDepth: z.number().int().min(4).max(1000).default(64),
+        /** Longest array accepted anywhere in a JSON body (the schemas bound specific arrays tighter). */
+        arrayItems: z.number().int().min(16).max(10_000_000).default(100_000),
+      })
+      .prefault({}),
+    shutdown: z.strictObject({ graceMs: millis(3_600_000).default(30_000) }).prefault({}),
+    providers: z.array(providerSchema).default([]),
+    models: z.array(modelSchema).default([]),
+  })
+  .superRefine((config, ctx) => {
+    const ids = new Set<string>();
+    config.providers.forEach((provider, i) => {
+      if (ids.has(provider.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', i, 'id'],
+          message: `duplicate provider id "${provider.id}"`,
+        });
+      }
+      ids.add(provider.id);
+    });
+    const names = new Set<string>();
+    config.models.forEach((model, i) => {
+      if (names.has(model.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', i, 'name'],
+          message: `duplicate model name "${model.name}"`,
+        });
+      }
+      names.add(model.name);
+      const targets = [model, ...model.fallbacks];
+      targets.forEach((target, j) => {
+        if (!ids.has(target.provider)) {
+          const path = j === 0 ? ['models', i, 'provider'] : ['models', i, 'fallbacks', j - 1, 'provider'];
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `unknown provider "${target.provider}" (not in providers)`,
+          });
+        }
+      });
+    });
+  });
+
+/** The configuration file as written by a user. */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The configuration with every default filled in. */
+export type Config = z.output<typeof configSchema>;
+export type ProviderConfig = Config['providers'][number];
+export type ModelConfig = Config['models'][number];

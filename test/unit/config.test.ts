@@ -1,0 +1,148 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+
+function writeConfig(text: string, name = 'keyward.yaml'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'keyward-config-'));
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const minimal = `
+providers:
+  - id: openai
+    type: openai
+    baseUrl: https://api.openai.com/v1
+    keys: { env: OPENAI_API_KEY }
+models:
+  - { name: fast, provider: openai, model: gpt-4o-mini }
+`;
+
+describe('configuration', () => {
+  it('fills in the documented defaults', () => {
+    const { config } = loadConfig({ file: writeConfig(minimal), env: {} });
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8088, bodyLimit: 10 * 1024 * 1024 });
+    expect(config.admin).toEqual({ host: '127.0.0.1', port: 8089 });
+    expect(config.providers[0]?.timeouts).toEqual({
+      connectMs: 5000,
+      firstByteMs: 60000,
+      idleMs: 60000,
+      totalMs: 600000,
+    });
+    expect(config.providers[0]?.retries).toEqual({ maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 10000 });
+    expect(config.models[0]?.fallbacks).toEqual([]);
+  });
+
+  it('accepts JSON as well as YAML', () => {
+    const json = JSON.stringify({ server: { port: 9000 } });
+    expect(loadConfig({ file: writeConfig(json, 'keyward.json'), env: {} }).config.server.port).toBe(9000);
+  });
+
+  it('rejects unknown keys, naming their path', () => {
+    const file = writeConfig(`${minimal}\nserver: { port: 1, hots: x }\n`);
+    expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual(['server.hots: unknown key']);
+  });
+
+  it('names the path and the expectation of every wrong value', () => {
+    const file = writeConfig(`
+server: { port: "eighty" }
+providers:
+  - { id: Bad Id, type: openai-ish, baseUrl: "ftp://x" }
+models:
+  - { name: m, provider: nowhere, model: x }
+`);
+    const problems = problemsOf(() => loadConfig({ file, env: {} }));
+    expect(problems).toContain('server.port: expected number');
+    expect(problems.some((p) => p.startsWith('providers[0].id:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('providers[0].type: expected one of "openai"'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('providers[0].baseUrl:'))).toBe(true);
+  });
+
+  it('checks references and cross-field rules', () => {
+    const file = writeConfig(`
+providers:
+  - { id: az, type: azure-openai, baseUrl: "https://r.openai.azure.com/openai", keys: { env: AZ } }
+  - { id: az, type: openai, baseUrl: "https://api.openai.com/v1" }
+models:
+  - { name: m, provider: nowhere, model: x, fallbacks: [ { provider: gone, model: y } ] }
+`);
+    const problems = problemsOf(() => loadConfig({ file, env: {} }));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'providers[0].apiVersion: required for type azure-openai',
+        'providers[1].keys: required for type openai',
+        'providers[1].id: duplicate provider id "az"',
+        'models[0].provider: unknown provider "nowhere" (not in providers)',
+        'models[0].fallbacks[0].provider: unknown provider "gone" (not in providers)',
+      ]),
+    );
+  });
+
+  it('reports malformed YAML and unreadable files without a stack trace', () => {
+    expect(problemsOf(() => loadConfig({ file: writeConfig('server: [unclosed'), env: {} }))[0]).toMatch(
+      /^not valid YAML: /,
+    );
+    expect(problemsOf(() => loadConfig({ file: '/nonexistent/keyward.yaml', env: {} }))).toEqual([
+      'cannot read the file (ENOENT)',
+    ]);
+  });
+
+  it('applies KEYWARD_HOST, KEYWARD_PORT and KEYWARD_ADMIN_PORT over the file', () => {
+    const env = { KEYWARD_HOST: '0.0.0.0', KEYWARD_PORT: '9100', KEYWARD_ADMIN_PORT: '9101' };
+    const { config } = loadConfig({ file: writeConfig(minimal), env });
+    expect(config.server.host).toBe('0.0.0.0');
+    expect(config.server.port).toBe(9100);
+    expect(config.admin.port).toBe(9101);
+    expect(problemsOf(() => loadConfig({ file: writeConfig(minimal), env: { KEYWARD_PORT: 'x' } }))).toEqual([
+      'KEYWARD_PORT: expected a port number (0-65535)',
+    ]);
+  });
+
+  it('finds the file through KEYWARD_CONFIG, then ./keyward.yaml', () => {
+    const file = writeConfig('server: { port: 9200 }');
+    expect(loadConfig({ env: { KEYWARD_CONFIG: file }, cwd: '/' }).config.server.port).toBe(9200);
+    const dir = join(file, '..');
+    expect(loadConfig({ env: {}, cwd: dir })).toMatchObject({ source: file });
+  });
+
+  it('without a file, configures providers from the usual environment variables', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'keyward-empty-'));
+    const { config, source } = loadConfig({
+      cwd,
+      env: {
+        OPENAI_API_KEY: 'sk-test-aaaaaaaaaaaa',
+        ANTHROPIC_API_KEY: 'sk-ant-bbbbbbbbbbbb',
+        GEMINI_API_KEY: 'AIzaccccccccccccccccccccc',
+        GEMINI_BASE_URL: 'http://127.0.0.1:9/v1beta/openai',
+        OLLAMA_BASE_URL: 'http://127.0.0.1:11434/',
+      },
+    });
+    expect(source).toBe('environment');
+    expect(config.auth.apiKeys.env).toBe('KEYWARD_API_KEY');
+    expect(config.providers.map((p) => [p.id, p.type, p.baseUrl, p.keys?.env])).toEqual([
+      ['openai', 'openai', 'https://api.openai.com/v1', 'OPENAI_API_KEY'],
+      ['anthropic', 'openai-compatible', 'https://api.anthropic.com/v1', 'ANTHROPIC_API_KEY'],
+      ['gemini', 'openai-compatible', 'http://127.0.0.1:9/v1beta/openai', 'GEMINI_API_KEY'],
+      ['ollama', 'ollama', 'http://127.0.0.1:11434/v1', undefined],
+    ]);
+  });
+
+  it('never echoes a value in an error (it may be a secret)', () => {
+    const file = writeConfig('server: { host: 12345678, port: "sk-canary-config-value" }');
+    const problems = problemsOf(() => loadConfig({ file, env: {} }));
+    expect(problems.join('\n')).not.toContain('sk-canary-config-value');
+  });
+});
