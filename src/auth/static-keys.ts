@@ -1,0 +1,53 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { SecretString } from '../keys/secret-string.js';
+
+export interface Principal {
+  kind: 'static-key';
+  /** Safe to log: identifies which configured key was used without revealing it. */
+  fingerprint: string;
+}
+
+interface StoredKey {
+  digest: Buffer;
+  fingerprint: string;
+}
+
+/** Shorter client keys could be guessed; they are refused at start. */
+export const MIN_CLIENT_KEY_LENGTH = 16;
+
+const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/**
+ * Static client keys. Only SHA-256 digests are kept, and every digest is compared with
+ * `timingSafeEqual` without an early exit, so neither the match position nor a partial match
+ * shows in the timing.
+ */
+export class StaticKeyVerifier {
+  private readonly keys: StoredKey[] = [];
+
+  constructor(plainKeys: readonly SecretString[], hexDigests: readonly string[]) {
+    for (const key of plainKeys)
+      this.keys.push({ digest: sha256(key.reveal()), fingerprint: key.fingerprint });
+    for (const hex of hexDigests) {
+      this.keys.push({ digest: Buffer.from(hex, 'hex'), fingerprint: `[#${hex.slice(0, 8)}]` });
+    }
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  verify(credential: string): Principal | undefined {
+    const digest = sha256(credential);
+    let match: StoredKey | undefined;
+    for (const key of this.keys) {
+      if (timingSafeEqual(digest, key.digest)) match = key;
+    }
+    return match ? { kind: 'static-key', fingerprint: match.fingerprint } : undefined;
+  }
+}
+
+/** `sha256:<hex>` as accepted by `auth.apiKeys.hashes`. */
+export function hashClientKey(key: string): string {
+  return `sha256:${sha256(key).toString('hex')}`;
+}

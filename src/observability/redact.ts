@@ -1,0 +1,75 @@
+/**
+ * The single redaction path: every log line (and any text that may carry a secret, such as an
+ * upstream error body) passes through `redact` before it leaves the process.
+ */
+const MASK = '[REDACTED]';
+/** Shorter literals would mask ordinary words; keys that short are refused at load instead. */
+export const MIN_SECRET_LENGTH = 8;
+
+/** Shapes of credentials that must never be written even when their value is not known. */
+const PATTERNS: ReadonlyArray<string> = [
+  // Authorization header values and bearer tokens in free text.
+  String.raw`(?<=\b(?:[Bb]earer|[Bb]asic)\s+)[A-Za-z0-9._~+/=-]{6,}`,
+  // OpenAI / Anthropic style keys, Keyward gateway tokens, Google API keys.
+  String.raw`\bsk-[A-Za-z0-9_-]{6,}`,
+  String.raw`\bkw_[A-Za-z0-9]+_[A-Za-z0-9_-]{6,}`,
+  String.raw`\bAIza[0-9A-Za-z_-]{20,}`,
+  // JSON or header-ish fields named like credentials: "api_key":"…", x-api-key: …
+  String.raw`(?<=["']?(?:api[_-]?key|x-api-key|x-goog-api-key|api-key|authorization|x-provider-api-key|access_token|refresh_token|client_secret|password)["']?\s*[:=]\s*["']?)[^"'\s,}&]{4,}`,
+  // Keys that a provider echoes half-masked in its error messages (`sk-proj-ab***xyz`).
+  String.raw`[A-Za-z0-9_-]{2,}\*{3,}[A-Za-z0-9_-]*`,
+  // Query-string credentials: ?key=…, &api_key=…
+  String.raw`(?<=[?&](?:key|api[_-]?key|access_token|token)=)[^&\s"']+`,
+];
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The forms a secret can take in text: itself and its base64 encodings. */
+function secretForms(secret: string): string[] {
+  const b64 = Buffer.from(secret, 'utf8').toString('base64');
+  const b64url = Buffer.from(secret, 'utf8').toString('base64url');
+  // base64 of `secret` embedded in a larger encoded string is only aligned at one of three
+  // offsets, so also mask the stable middle of the encoding (it still identifies the key).
+  const forms = new Set([secret, b64, b64.replace(/=+$/, ''), b64url]);
+  return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
+}
+
+export class Redactor {
+  private readonly secrets = new Set<string>();
+  private matcher: RegExp;
+
+  constructor(secrets: Iterable<string> = []) {
+    for (const secret of secrets) this.addSecretForm(secret);
+    this.matcher = this.build();
+  }
+
+  /** Registers a secret value; from now on it and its base64 forms are masked. */
+  addSecret(secret: string): void {
+    if (this.addSecretForm(secret)) this.matcher = this.build();
+  }
+
+  redact(text: string): string {
+    this.matcher.lastIndex = 0;
+    return this.matcher.test(text) ? text.replace(this.matcher, MASK) : text;
+  }
+
+  private addSecretForm(secret: string): boolean {
+    if (secret.length < MIN_SECRET_LENGTH) return false;
+    let added = false;
+    for (const form of secretForms(secret)) {
+      if (!this.secrets.has(form)) {
+        this.secrets.add(form);
+        added = true;
+      }
+    }
+    return added;
+  }
+
+  private build(): RegExp {
+    // Longest first so that a secret containing another is masked whole.
+    const literals = [...this.secrets].sort((a, b) => b.length - a.length).map(escapeRegExp);
+    return new RegExp([...literals, ...PATTERNS].join('|'), 'g');
+  }
+}

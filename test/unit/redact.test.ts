@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { Redactor } from '../../src/observability/redact.js';
+
+describe('Redactor', () => {
+  const secret = 'prov-9f8e7d6c5b4a3210';
+  const redactor = new Redactor([secret]);
+
+  it('masks a registered secret and its base64 forms', () => {
+    const b64 = Buffer.from(secret).toString('base64');
+    const b64url = Buffer.from(secret).toString('base64url');
+    const out = redactor.redact(`a ${secret} b ${b64} c ${b64url}`);
+    expect(out).not.toContain(secret);
+    expect(out).not.toContain(b64);
+    expect(out).not.toContain(b64url);
+    expect(out).toBe('a [REDACTED] b [REDACTED] c [REDACTED]');
+  });
+
+  it('masks credential shapes it was never told about', () => {
+    const cases = [
+      'Authorization: Bearer abcdef123456',
+      'key sk-proj-abcdefghijklmnop in text',
+      'token kw_abc123_0123456789abcdef',
+      'google AIzaSyA1234567890abcdefghijklmnop',
+      '{"api_key":"zzzzzzzz"}',
+      'x-api-key: yyyyyyyyyy',
+      'GET /v1/models?key=qqqqqqqqqq&x=1',
+      'Incorrect API key provided: abcdef123456***wxyz.',
+    ];
+    for (const text of cases) {
+      const out = redactor.redact(text);
+      expect(out, text).toContain('[REDACTED]');
+      for (const fragment of [
+        'abcdef123456',
+        'abcdefghijklmnop',
+        '0123456789abcdef',
+        'zzzzzzzz',
+        'yyyyyyyyyy',
+        'qqqqqqqqqq',
+      ]) {
+        expect(out).not.toContain(fragment);
+      }
+    }
+  });
+
+  it('leaves ordinary text alone', () => {
+    const line = '{"level":"info","msg":"request","status":200,"model":"gpt-4o-mini"}';
+    expect(redactor.redact(line)).toBe(line);
+  });
+
+  it('learns secrets added later', () => {
+    const r = new Redactor();
+    r.addSecret('late-secret-value-1');
+    expect(r.redact('x late-secret-value-1 y')).toBe('x [REDACTED] y');
+  });
+});
