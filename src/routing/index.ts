@@ -1,0 +1,1 @@
+export { type Route, Router, type Target } from './router.js';

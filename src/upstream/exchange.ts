@@ -1,0 +1,101 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
+import type { UpstreamCall } from '../providers/types.js';
+import { classifyUpstreamError, type UpstreamError } from './errors.js';
+import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
+
+export interface RetryOptions {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface ExchangeHooks {
+  /** Per attempt: the status (or 'error') and seconds until response headers. */
+  onAttempt?(status: number | 'error', seconds: number): void;
+  onRetry?(reason: string, delayMs: number): void;
+}
+
+export interface ExchangeRequest {
+  dispatcher: Dispatcher;
+  /** Called once per attempt so that each attempt may use another key. */
+  build(): UpstreamCall;
+  retry: RetryOptions;
+  signal: AbortSignal;
+  /** Epoch ms after which no new attempt starts (the request's total deadline). */
+  deadline: number;
+  hooks?: ExchangeHooks;
+}
+
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: Dispatcher.ResponseData['body'];
+  attempts: number;
+}
+
+/**
+ * Sends one request upstream, retrying on 429/502/503/504 and on connection failures with
+ * exponential backoff and full jitter, honouring `Retry-After`. Retries only ever happen here,
+ * before any byte has been given to the client. Returns the last response, whatever its status;
+ * throws an `UpstreamError` when no response could be had.
+ */
+type Attempt =
+  | { response: Dispatcher.ResponseData; failure?: undefined }
+  | { response?: undefined; failure: UpstreamError };
+
+async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
+  const call = request.build();
+  const started = performance.now();
+  try {
+    const response = await request.dispatcher.request({
+      method: 'POST',
+      path: call.path,
+      headers: call.headers,
+      body: call.body,
+      signal: request.signal,
+    });
+    request.hooks?.onAttempt?.(response.statusCode, (performance.now() - started) / 1000);
+    return { response };
+  } catch (error) {
+    request.hooks?.onAttempt?.('error', (performance.now() - started) / 1000);
+    return { failure: classifyUpstreamError(error, request.signal) };
+  }
+}
+
+const settle = (
+  { statusCode, headers, body }: Dispatcher.ResponseData,
+  attempts: number,
+): UpstreamResponse => ({
+  statusCode,
+  headers,
+  body,
+  attempts,
+});
+
+export async function exchange(request: ExchangeRequest): Promise<UpstreamResponse> {
+  const { retry, signal, deadline } = request;
+  for (let attempt = 1; ; attempt++) {
+    const { response, failure } = await attemptOnce(request);
+    const last = attempt >= retry.maxAttempts;
+    if (failure && (!failure.retryable || last)) throw failure;
+    if (response && (!isRetryableStatus(response.statusCode) || last)) return settle(response, attempt);
+
+    const retryAfterMs = response ? parseRetryAfter(response.headers['retry-after']) : undefined;
+    const delay = retryAfterMs ?? backoffDelay(attempt - 1, retry);
+    if (delay > retry.maxDelayMs || Date.now() + delay >= deadline) {
+      // The provider asks for a longer pause than this request may wait: answer now, and let the
+      // client see the provider's Retry-After.
+      if (failure) throw failure;
+      return settle(response, attempt);
+    }
+    if (response) await response.body.dump();
+    request.hooks?.onRetry?.(failure ? failure.failure : String(response.statusCode), delay);
+    try {
+      await sleep(delay, undefined, { signal });
+    } catch (error) {
+      throw classifyUpstreamError(error, signal);
+    }
+  }
+}

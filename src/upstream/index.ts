@@ -1,0 +1,11 @@
+export { classifyUpstreamError, UpstreamError, type UpstreamFailure } from './errors.js';
+export {
+  type ExchangeHooks,
+  type ExchangeRequest,
+  exchange,
+  type RetryOptions,
+  type UpstreamResponse,
+} from './exchange.js';
+export { createProviderPool } from './pool.js';
+export { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
+export { eventData, SseSplitter } from './sse.js';

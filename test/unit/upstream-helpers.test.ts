@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { assertSafeJson, parseJsonBody } from '../../src/server/json-body.js';
+import { backoffDelay, isRetryableStatus, parseRetryAfter } from '../../src/upstream/retry-policy.js';
+import { eventData, SseSplitter } from '../../src/upstream/sse.js';
+
+describe('retry policy', () => {
+  it('retries exactly 429, 502, 503 and 504', () => {
+    const retryable = [400, 401, 403, 404, 408, 429, 500, 501, 502, 503, 504].filter(isRetryableStatus);
+    expect(retryable).toEqual([429, 502, 503, 504]);
+  });
+
+  it('draws full jitter below an exponential cap', () => {
+    const options = { baseDelayMs: 100, maxDelayMs: 1000 };
+    expect(backoffDelay(0, options, () => 0.999)).toBe(99);
+    expect(backoffDelay(2, options, () => 0.5)).toBe(200);
+    expect(backoffDelay(10, options, () => 0.999)).toBe(999);
+    expect(backoffDelay(3, options, () => 0)).toBe(0);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter('0.5')).toBe(500);
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:03 GMT', now)).toBe(3000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+});
+
+describe('SSE splitting', () => {
+  const enc = (text: string) => new TextEncoder().encode(text);
+
+  it('yields whole events however the bytes are cut', () => {
+    const stream = 'data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]\n\n';
+    for (let size = 1; size < stream.length; size++) {
+      const splitter = new SseSplitter();
+      const events: string[] = [];
+      for (let i = 0; i < stream.length; i += size)
+        events.push(...splitter.push(enc(stream.slice(i, i + size))));
+      expect(events).toEqual(['data: {"a":1}\n\n', 'data: {"b":2}\n\n', 'data: [DONE]\n\n']);
+      expect(splitter.rest()).toBe('');
+    }
+  });
+
+  it('normalizes CRLF even when a CR and its LF arrive apart', () => {
+    const splitter = new SseSplitter();
+    const events = [...splitter.push(enc('data: x\r')), ...splitter.push(enc('\n\r\ndata: y\r\n\r\n'))];
+    expect(events).toEqual(['data: x\n\n', 'data: y\n\n']);
+  });
+
+  it('keeps a multi-byte character split across chunks intact', () => {
+    const bytes = enc('data: é\n\n');
+    const splitter = new SseSplitter();
+    const events = [...splitter.push(bytes.slice(0, 7)), ...splitter.push(bytes.slice(7))];
+    expect(events).toEqual(['data: é\n\n']);
+  });
+
+  it('joins multi-line data and ignores comments', () => {
+    expect(eventData('data: a\ndata: b\n\n')).toBe('a\nb');
+    expect(eventData(': keep-alive\n\n')).toBeUndefined();
+    expect(eventData('event: x\ndata:{"k":1}\n\n')).toBe('{"k":1}');
+  });
+});
+
+describe('JSON body guard', () => {
+  const limits = { depth: 8, arrayItems: 5 };
+
+  it.each(['__proto__', 'constructor', 'prototype'])('refuses the key %s at any depth', (key) => {
+    const text = `{"a":[{"b":{"${key}":{"polluted":true}}}]}`;
+    expect(() => parseJsonBody(text, limits)).toThrow(`forbidden key '${key}'`);
+  });
+
+  it('refuses deep nesting without recursion', () => {
+    expect(() => assertSafeJson(JSON.parse(`${'['.repeat(9)}${']'.repeat(9)}`), limits)).toThrow(
+      /nested deeper than 8/,
+    );
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    expect(() => parseJsonBody(deep, { depth: 64, arrayItems: 5 })).toThrow(/nested deeper than 64/);
+  });
+
+  it('refuses long arrays and malformed JSON', () => {
+    expect(() => parseJsonBody('[1,2,3,4,5,6]', limits)).toThrow(/longer than 5 items/);
+    expect(() => parseJsonBody('{"a":', limits)).toThrow('Request body is not valid JSON');
+    expect(parseJsonBody('{"a":[1,2]}', limits)).toEqual({ a: [1, 2] });
+  });
+});
