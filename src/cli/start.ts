@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig } from '../config/index.js';
+import { createGateway } from '../gateway.js';
+import type { CliIO } from './io.js';
+
+export interface StartOptions {
+  config?: string | undefined;
+}
+
+/** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
+export async function start(options: StartOptions, io: CliIO): Promise<number> {
+  let gateway: ReturnType<typeof createGateway>;
+  try {
+    const { config, source } = loadConfig({ file: options.config, env: io.env });
+    gateway = createGateway({ config, source, env: io.env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`keyward: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+
+  try {
+    await gateway.listen();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    gateway.logger.fatal({ code }, 'cannot listen');
+    await gateway.close(0);
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      gateway.logger.info({ signal }, 'shutting down: draining in-flight requests');
+      gateway.close().then(
+        () => resolve(0),
+        (error: unknown) => {
+          gateway.logger.error({ err: error }, 'error during shutdown');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}

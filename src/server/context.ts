@@ -1,0 +1,23 @@
+import type {} from 'fastify';
+import type { Principal } from '../auth/static-keys.js';
+import type { Usage } from '../providers/types.js';
+
+/** What one data-plane request collects for its log line and metrics. */
+export interface RequestContext {
+  /** `performance.now()` when the request arrived. */
+  startedAt: number;
+  route: string;
+  principal?: Principal;
+  model?: string;
+  provider?: string;
+  attempts?: number;
+  usage?: Usage;
+  /** Set when a stream ended with an error event instead of a clean finish. */
+  streamError?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    kw: RequestContext;
+  }
+}

@@ -1,0 +1,79 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { assertNoQueryCredential, extractCredential } from '../auth/credentials.js';
+import type { StaticKeyVerifier } from '../auth/static-keys.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Router } from '../routing/router.js';
+import { openAIRoutes } from '../surfaces/openai/routes.js';
+import './context.js';
+import { installErrorHandling } from './error-handler.js';
+import { GatewayError } from './errors.js';
+import { Forwarder } from './forwarder.js';
+import { parseJsonBody } from './json-body.js';
+import type { ProviderRuntime } from './provider-runtime.js';
+import { requestId } from './request-id.js';
+import { trackRequest } from './request-log.js';
+
+export interface DataPlaneOptions {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  router: Router<ProviderRuntime>;
+  verifier: StaticKeyVerifier;
+  isReady(): boolean;
+}
+
+const UNAUTHENTICATED = new Set(['/health', '/ready']);
+
+const missingCredential = new GatewayError(
+  401,
+  'authentication_error',
+  'Missing credential: send your Keyward key as "Authorization: Bearer <key>"',
+  { code: 'missing_credential' },
+);
+const invalidCredential = new GatewayError(401, 'authentication_error', 'Invalid credential', {
+  code: 'invalid_credential',
+});
+
+/** The client-facing listener: authentication, strict bodies, the API surfaces and health. */
+export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
+  const { config, logger, metrics, router, verifier } = options;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: config.server.bodyLimit,
+    genReqId: requestId,
+    trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
+    return503OnClosing: true,
+  });
+  installErrorHandling(app, logger, config.server.bodyLimit);
+
+  const jsonLimits = { depth: config.limits.jsonDepth, arrayItems: config.limits.arrayItems };
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string, jsonLimits));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    trackRequest(request, reply, logger, metrics);
+    assertNoQueryCredential(request.url);
+    if (UNAUTHENTICATED.has(request.routeOptions.url ?? '')) return;
+    const credential = extractCredential(request.headers);
+    if (credential === undefined) throw missingCredential;
+    const principal = verifier.verify(credential);
+    if (!principal) throw invalidCredential;
+    request.kw.principal = principal;
+  });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_request, reply) =>
+    options.isReady() ? { status: 'ready' } : reply.code(503).send({ status: 'shutting_down' }),
+  );
+  app.register(openAIRoutes, { forwarder: new Forwarder(router, metrics, logger), router });
+  return app;
+}

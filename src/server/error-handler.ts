@@ -1,0 +1,63 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Logger } from '../observability/logger.js';
+import { openAIErrorBody } from '../surfaces/openai/envelope.js';
+import { badRequest, GatewayError } from './errors.js';
+
+/** Fastify's own failures, translated into messages that tell the client what to fix. */
+function fromFastifyError(error: FastifyError, bodyLimit: number): GatewayError | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatewayError(
+        413,
+        'request_too_large',
+        `Request body is larger than the limit of ${bodyLimit} bytes`,
+        {
+          code: 'body_too_large',
+        },
+      );
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GatewayError(415, 'invalid_request_error', 'Content-Type must be application/json', {
+        code: 'unsupported_media_type',
+      });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return badRequest('Request body is empty; send a JSON object', { code: 'empty_body' });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return badRequest('Content-Length does not match the body', { code: 'invalid_content_length' });
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new GatewayError(error.statusCode, 'invalid_request_error', 'The request could not be processed', {
+      code: 'bad_request',
+    });
+  }
+  return undefined;
+}
+
+const internal = new GatewayError(
+  500,
+  'server_error',
+  'Internal error; the request id identifies it in the gateway log',
+);
+
+/**
+ * One envelope for every error either listener answers. Unexpected errors are logged (through the
+ * redacting logger) and answered without detail: no message, stack or internal name leaves.
+ */
+export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyLimit: number): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const known = error instanceof GatewayError ? error : fromFastifyError(error, bodyLimit);
+    if (!known) logger.error({ reqId: request.id, err: error }, 'unhandled error');
+    const answer = known ?? internal;
+    if (reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    return reply.code(answer.status).headers(answer.headers).send(openAIErrorBody(answer));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = (request.url.split('?')[0] ?? '').slice(0, 200);
+    const error = new GatewayError(404, 'not_found_error', `Unknown route: ${request.method} ${path}`, {
+      code: 'unknown_route',
+    });
+    return reply.code(404).send(openAIErrorBody(error));
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * The one error type the gateway raises on purpose. Anything else that reaches the error handler
+ * is an internal fault and is reported without detail.
+ */
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'request_too_large'
+  | 'upstream_error'
+  | 'timeout_error'
+  | 'server_error'
+  | 'service_unavailable';
+
+export interface GatewayErrorOptions {
+  /** The request field the error is about, as a dotted path such as `messages[0].content`. */
+  param?: string | null;
+  /** A stable machine-readable code, such as `unknown_field`. */
+  code?: string | null;
+  /** Headers the client should see with the error (for example `retry-after`). */
+  headers?: Record<string, string>;
+}
+
+export class GatewayError extends Error {
+  readonly status: number;
+  readonly type: ErrorType;
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, type: ErrorType, message: string, options: GatewayErrorOptions = {}) {
+    super(message);
+    this.name = 'GatewayError';
+    this.status = status;
+    this.type = type;
+    this.param = options.param ?? null;
+    this.code = options.code ?? null;
+    this.headers = options.headers ?? {};
+  }
+}
+
+export const badRequest = (message: string, options?: GatewayErrorOptions): GatewayError =>
+  new GatewayError(400, 'invalid_request_error', message, options);

@@ -1,0 +1,194 @@
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Operation } from '../providers/types.js';
+import type { Router, Target } from '../routing/router.js';
+import { relayOpenAIStream } from '../surfaces/openai/stream-relay.js';
+import { classifyUpstreamError, UpstreamError } from '../upstream/errors.js';
+import { exchange, type UpstreamResponse } from '../upstream/exchange.js';
+import { isRetryableStatus } from '../upstream/retry-policy.js';
+import { GatewayError } from './errors.js';
+import type { ProviderRuntime } from './provider-runtime.js';
+import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
+
+export interface ForwardJob {
+  operation: Operation;
+  /** The validated client body; `model` is replaced per target. */
+  body: Record<string, unknown> & { model: string };
+  stream: boolean;
+}
+
+/** Error bodies are read for the debug log only; a provider cannot make us buffer more. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+async function readCapped(body: UpstreamResponse['body']): Promise<string> {
+  let text = '';
+  for await (const chunk of body) {
+    text += (chunk as Buffer).toString('utf8');
+    if (text.length > MAX_ERROR_BODY) {
+      body.destroy();
+      break;
+    }
+  }
+  return text.slice(0, MAX_ERROR_BODY);
+}
+
+/** Targets are worth falling back from when the failure is theirs, not the request's. */
+function fallbackWorthy(status: number): boolean {
+  return isRetryableStatus(status) || status === 401 || status === 403 || status >= 500;
+}
+
+/**
+ * The OpenAI-family forwarding path: route → key → adapter → upstream (retries) → relay, with
+ * fallback to the next target of the route on failures before the first byte reached the client.
+ */
+export class Forwarder {
+  constructor(
+    private readonly router: Router<ProviderRuntime>,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+
+  async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<void> {
+    const ctx = request.kw;
+    const route = this.router.resolve(job.body.model);
+    if (!route) {
+      throw new GatewayError(
+        404,
+        'not_found_error',
+        `The model '${job.body.model}' does not exist or is not available`,
+        {
+          code: 'model_not_found',
+          param: 'model',
+        },
+      );
+    }
+    ctx.model = route.name;
+
+    const totalMs = route.targets[0]!.provider.config.timeouts.totalMs;
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new UpstreamError('timeout', 'total deadline passed')),
+      totalMs,
+    );
+    // 'close' fires both after a finished response and when the client goes away mid-way; only
+    // the second must abort the upstream exchange.
+    reply.raw.once('close', () => {
+      clearTimeout(timer);
+      if (!reply.raw.writableFinished) controller.abort(new UpstreamError('aborted', 'client disconnected'));
+    });
+    const deadline = Date.now() + totalMs;
+
+    let failure: GatewayError | undefined;
+    for (const target of route.targets) {
+      ctx.provider = target.provider.id;
+      const outcome = await this.attempt(request, target, job, controller.signal, deadline);
+      if ('response' in outcome)
+        return this.respond(request, reply, target, job, outcome.response, controller.signal);
+      failure = outcome.error;
+      if (!outcome.fallback || controller.signal.aborted) break;
+    }
+    throw failure ?? new GatewayError(503, 'service_unavailable', 'No provider is available for this model');
+  }
+
+  private async attempt(
+    request: FastifyRequest,
+    target: Target<ProviderRuntime>,
+    job: ForwardJob,
+    signal: AbortSignal,
+    deadline: number,
+  ): Promise<{ response: UpstreamResponse } | { error: GatewayError; fallback: boolean }> {
+    const { provider, model } = target;
+    if (provider.adapter.requiresKey && provider.keys.size === 0) {
+      const error = new GatewayError(503, 'service_unavailable', 'The provider has no usable key', {
+        code: 'provider_unavailable',
+      });
+      return { error, fallback: true };
+    }
+    let response: UpstreamResponse;
+    try {
+      response = await exchange({
+        dispatcher: provider.dispatcher,
+        build: () => provider.adapter.buildCall(job.operation, model, job.body, provider.keys.next()),
+        retry: provider.config.retries,
+        signal,
+        deadline,
+        hooks: {
+          onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
+          onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      this.logger.debug({ reqId: request.id, provider: provider.id, failure: error.failure }, error.message);
+      return { error: mapUpstreamFailure(error), fallback: error.retryable || error.failure === 'connect' };
+    }
+    request.kw.attempts = (request.kw.attempts ?? 0) + response.attempts;
+    if (isSuccess(response.statusCode)) return { response };
+    const text = await readCapped(response.body);
+    // The provider's own words stay in the (redacted) debug log; the client gets our mapping.
+    this.logger.debug(
+      { reqId: request.id, provider: provider.id, upstreamStatus: response.statusCode, upstreamBody: text },
+      'provider returned an error',
+    );
+    return {
+      error: mapUpstreamStatus(response.statusCode, response.headers, text),
+      fallback: fallbackWorthy(response.statusCode),
+    };
+  }
+
+  private async respond(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    target: Target<ProviderRuntime>,
+    job: ForwardJob,
+    response: UpstreamResponse,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { adapter, id } = target.provider;
+    const ctx = request.kw;
+
+    if (job.stream) {
+      const relay = relayOpenAIStream(response.body, {
+        readUsage: adapter.readUsage,
+        onUsage: (usage) => {
+          ctx.usage = usage;
+        },
+        onFailure: (reason) => {
+          ctx.streamError = reason;
+          this.metrics.streamFailed(id, reason);
+        },
+        clientGone: () => reply.raw.destroyed,
+      });
+      return reply
+        .code(200)
+        .headers(STREAM_HEADERS)
+        .send(Readable.from(relay, { objectMode: false }));
+    }
+
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      throw mapUpstreamFailure(classifyUpstreamError(error, signal));
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      throw new GatewayError(502, 'upstream_error', 'The provider returned a malformed response', {
+        code: 'provider_bad_response',
+      });
+    }
+    const usage = adapter.readUsage(payload);
+    if (usage) ctx.usage = usage;
+    return reply.code(response.statusCode).header('content-type', 'application/json').send(text);
+  }
+}

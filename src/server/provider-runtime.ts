@@ -1,0 +1,51 @@
+import type { Pool } from 'undici';
+import { ConfigError } from '../config/errors.js';
+import type { ProviderConfig } from '../config/schema.js';
+import { KeySourceError, keysFromEnv } from '../keys/env-source.js';
+import { KeyPool } from '../keys/key-pool.js';
+import { createAdapter, type ProviderAdapter } from '../providers/index.js';
+import { createProviderPool } from '../upstream/pool.js';
+
+/** Everything the hot path needs about one provider, built once at start. */
+export interface ProviderRuntime {
+  id: string;
+  config: ProviderConfig;
+  adapter: ProviderAdapter;
+  dispatcher: Pool;
+  keys: KeyPool;
+}
+
+export function createProviderRuntimes(
+  configs: readonly ProviderConfig[],
+  env: NodeJS.ProcessEnv,
+  source: string,
+): Map<string, ProviderRuntime> {
+  const problems: string[] = [];
+  const runtimes = new Map<string, ProviderRuntime>();
+  configs.forEach((config, i) => {
+    let keys = new KeyPool([]);
+    try {
+      if (config.keys) keys = new KeyPool(keysFromEnv(config.keys.env, env));
+    } catch (error) {
+      if (!(error instanceof KeySourceError)) throw error;
+      problems.push(`providers[${i}].keys (${config.id}): ${error.message}`);
+      return;
+    }
+    runtimes.set(config.id, {
+      id: config.id,
+      config,
+      adapter: createAdapter(config),
+      dispatcher: createProviderPool(config),
+      keys,
+    });
+  });
+  if (problems.length > 0) {
+    void closeProviderRuntimes(runtimes.values());
+    throw new ConfigError(source, problems);
+  }
+  return runtimes;
+}
+
+export async function closeProviderRuntimes(runtimes: Iterable<ProviderRuntime>): Promise<void> {
+  await Promise.all([...runtimes].map((runtime) => runtime.dispatcher.close()));
+}

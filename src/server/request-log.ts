@@ -1,0 +1,44 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+/** Status logged for a request whose client left before the response was complete (nginx's 499). */
+const CLIENT_CLOSED = 499;
+
+/**
+ * Starts the per-request record and arranges for exactly one log line and one metrics update when
+ * the response is over, however it ends (finished, failed, or abandoned by the client).
+ */
+export function trackRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  logger: Logger,
+  metrics: Metrics,
+): void {
+  const route = request.routeOptions.url ?? 'unmatched';
+  request.kw = { startedAt: performance.now(), route };
+  metrics.requestStarted(route);
+  reply.raw.once('close', () => {
+    const ctx = request.kw;
+    const status = reply.raw.writableFinished ? reply.raw.statusCode : CLIENT_CLOSED;
+    const ms = performance.now() - ctx.startedAt;
+    metrics.requestFinished(
+      { route, model: ctx.model ?? 'none', provider: ctx.provider ?? 'none', status },
+      ms / 1000,
+    );
+    logger.info({
+      reqId: request.id,
+      method: request.method,
+      route,
+      client: ctx.principal?.fingerprint,
+      ip: request.ip,
+      model: ctx.model,
+      provider: ctx.provider,
+      status,
+      ms: Math.round(ms * 100) / 100,
+      attempts: ctx.attempts,
+      tokens: ctx.usage,
+      streamError: ctx.streamError,
+    });
+  });
+}

@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify';
+import type { Router } from '../../routing/router.js';
+import type { Forwarder } from '../../server/forwarder.js';
+import type { ProviderRuntime } from '../../server/provider-runtime.js';
+import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
+
+export interface OpenAIRoutesOptions {
+  forwarder: Forwarder;
+  router: Router<ProviderRuntime>;
+}
+
+/** The OpenAI-compatible surface: Chat Completions, Embeddings and the model list. */
+export async function openAIRoutes(
+  app: FastifyInstance,
+  { forwarder, router }: OpenAIRoutesOptions,
+): Promise<void> {
+  const created = Math.floor(Date.now() / 1000);
+
+  app.post('/v1/chat/completions', (request, reply) => {
+    const body = parseChatRequest(request.body);
+    return forwarder.handle(request, reply, { operation: 'chat', body, stream: body.stream === true });
+  });
+
+  app.post('/v1/embeddings', (request, reply) => {
+    const body = parseEmbeddingsRequest(request.body);
+    return forwarder.handle(request, reply, { operation: 'embeddings', body, stream: false });
+  });
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: router
+      .listAliases()
+      .map(({ name, provider }) => ({ id: name, object: 'model', created, owned_by: provider })),
+  }));
+}
