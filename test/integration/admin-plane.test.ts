@@ -1,0 +1,57 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_KEY, type Stack, startStack } from '../support/setup.js';
+
+const ADMIN_KEY = 'kw-admin-key-5d4c3b2a1f0e9d8c';
+
+async function get(url: string, headers: Record<string, string> = {}) {
+  const res = await request(url, { headers });
+  return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+}
+
+describe('admin listener', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { KEYWARD_ADMIN_KEY: ADMIN_KEY } });
+  });
+  afterAll(() => stack.close());
+
+  it('serves health and readiness without a credential', async () => {
+    expect((await get(`${stack.kw.adminUrl}/health`)).status).toBe(200);
+    expect(JSON.parse((await get(`${stack.kw.adminUrl}/ready`)).text)).toEqual({ status: 'ready' });
+  });
+
+  it('serves Prometheus metrics to the admin key only', async () => {
+    expect((await get(`${stack.kw.adminUrl}/metrics`)).status).toBe(401);
+    expect(
+      (await get(`${stack.kw.adminUrl}/metrics`, { authorization: `Bearer ${CLIENT_KEY}` })).status,
+    ).toBe(401);
+
+    await request(`${stack.kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
+    }).then((r) => r.body.dump());
+
+    const metrics = await get(`${stack.kw.adminUrl}/metrics`, { authorization: `Bearer ${ADMIN_KEY}` });
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers['content-type']).toContain('text/plain');
+    expect(metrics.text).toMatch(
+      /keyward_requests_total\{route="\/v1\/chat\/completions",model="fast",provider="fake",status="200"\} 1/,
+    );
+    expect(metrics.text).toMatch(
+      /keyward_request_duration_seconds_bucket\{.*route="\/v1\/chat\/completions"/,
+    );
+    expect(metrics.text).toMatch(/keyward_upstream_latency_seconds_count\{provider="fake",status="200"\} 1/);
+    expect(metrics.text).toMatch(/keyward_in_flight_requests\{route="\/v1\/chat\/completions"\} 0/);
+    expect(metrics.text).toContain('keyward_process_cpu_seconds_total');
+  });
+
+  it('keeps the two listeners apart', async () => {
+    const onAdmin = await get(`${stack.kw.adminUrl}/v1/models`, { authorization: `Bearer ${ADMIN_KEY}` });
+    expect(onAdmin.status).toBe(404);
+    const onData = await get(`${stack.kw.dataUrl}/metrics`, { authorization: `Bearer ${CLIENT_KEY}` });
+    expect(onData.status).toBe(404);
+    expect(JSON.parse(onData.text).error.code).toBe('unknown_route');
+  });
+});

@@ -1,0 +1,89 @@
+import OpenAI from 'openai';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_KEY, PROVIDER_KEY, type Stack, startStack } from '../support/setup.js';
+
+/** Every form of a secret that must not appear: itself, base64, and any 5+ character prefix or suffix. */
+function forbiddenForms(secret: string): string[] {
+  return [
+    secret,
+    Buffer.from(secret).toString('base64').replace(/=+$/, ''),
+    Buffer.from(secret).toString('base64url'),
+    secret.slice(0, 5 + 3),
+    secret.slice(-5),
+  ];
+}
+
+describe('canary keys never leak', () => {
+  let stack: Stack;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ env: { KEYWARD_ADMIN_KEY: 'kw-admin-canary-key-00112233' } });
+  });
+  afterAll(() => stack.close());
+
+  async function record(
+    path: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string },
+  ) {
+    const res = await request(`${stack.kw.dataUrl}${path}`, init);
+    seen.push(JSON.stringify(res.headers), await res.body.text());
+  }
+
+  it('across successes, every failure mode, debug logs, metrics and responses', async () => {
+    const json = { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' };
+    const chat = (extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }], ...extra });
+
+    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat() });
+    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat({ stream: true }) });
+    // The provider's own 401 body quotes part of the key it was sent: it must stay inside.
+    stack.fake.script({
+      status: 401,
+      body: {
+        error: {
+          message: `Incorrect API key provided: ${PROVIDER_KEY.slice(0, 8)}***${PROVIDER_KEY.slice(-4)}`,
+          type: 'invalid_request_error',
+          code: 'invalid_api_key',
+        },
+      },
+    });
+    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat() });
+    stack.fake.script({ status: 500, body: { error: { message: `upstream saw key ${PROVIDER_KEY}` } } });
+    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat() });
+    stack.fake.script({ cutAfterChunks: 1 });
+    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat({ stream: true }) });
+    // Clients paste keys into the wrong places: errors must not echo them.
+    await record('/v1/chat/completions', {
+      method: 'POST',
+      headers: json,
+      body: chat({ user: 1, seed: CLIENT_KEY }),
+    });
+    await record(`/v1/models?key=${CLIENT_KEY}`, { headers: { authorization: `Bearer ${CLIENT_KEY}` } });
+    await record('/v1/models', { headers: { authorization: `Bearer ${CLIENT_KEY}xyz` } });
+    await record('/v1/models', {
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'x-api-key': PROVIDER_KEY },
+    });
+
+    const client = new OpenAI({ baseURL: `${stack.kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+    stack.fake.script({ status: 401 });
+    const sdkError = await client.chat.completions
+      .create({ model: 'fast', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
+    seen.push(String(sdkError), JSON.stringify(sdkError));
+
+    seen.push(await stack.kw.gateway.metrics.render());
+    const logs = stack.kw.logs.join('');
+    expect(logs).toContain('"level":"debug"');
+    expect(logs).toContain('provider returned an error');
+
+    const everything = [...seen, logs].join('\n');
+    for (const secret of [CLIENT_KEY, PROVIDER_KEY, 'kw-admin-canary-key-00112233']) {
+      for (const form of forbiddenForms(secret)) {
+        const at = everything.indexOf(form);
+        expect(at, `found ${form}: ${everything.slice(Math.max(0, at - 200), at + 80)}`).toBe(-1);
+      }
+    }
+  });
+});

@@ -1,0 +1,110 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CLIENT_KEY, type Stack, startStack } from '../support/setup.js';
+
+describe('strict request handling', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      config: { server: { bodyLimit: 64 * 1024 }, limits: { jsonDepth: 32, arrayItems: 1000 } },
+    });
+  });
+  afterAll(() => stack.close());
+  beforeEach(() => stack.fake.reset());
+
+  async function post(body: string, contentType = 'application/json', path = '/v1/chat/completions') {
+    const res = await request(`${stack.kw.dataUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': contentType },
+      body,
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, headers: res.headers, text, error: JSON.parse(text).error };
+  }
+  const chat = (extra: Record<string, unknown>) =>
+    JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }], ...extra });
+
+  it('refuses an unknown field, naming it, and sends nothing upstream', async () => {
+    const top = await post(chat({ temprature: 0.2 }));
+    expect(top.status).toBe(400);
+    expect(top.error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'unknown_field',
+      param: 'temprature',
+    });
+    expect(top.error.message).toContain("'temprature'");
+
+    const nested = await post(
+      JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi', extra: 1 }] }),
+    );
+    expect(nested.status).toBe(400);
+    expect(nested.error.param).toBe('messages[0].extra');
+    expect(stack.fake.requests).toHaveLength(0);
+  });
+
+  it('refuses wrong types and ranges with the path and the expectation, never the value', async () => {
+    const res = await post(chat({ temperature: 'sk-canary-in-wrong-field-123' }));
+    expect(res.status).toBe(400);
+    expect(res.error.param).toBe('temperature');
+    expect(res.text).not.toContain('sk-canary');
+    const range = await post(chat({ temperature: 7 }));
+    expect(range.status).toBe(400);
+    expect(range.error.param).toBe('temperature');
+  });
+
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'refuses the key %s anywhere in the body',
+    async (key) => {
+      const tools = [
+        {
+          type: 'function',
+          function: { name: 'f', parameters: JSON.parse(`{"type":"object","${key}":{"x":1}}`) },
+        },
+      ];
+      const res = await post(chat({ tools }));
+      expect(res.status).toBe(400);
+      expect(res.error.code).toBe('forbidden_key');
+    },
+  );
+
+  it('bounds nesting depth and array sizes', async () => {
+    let deep: unknown = {};
+    for (let i = 0; i < 40; i++) deep = { a: deep };
+    const tooDeep = await post(
+      chat({ tools: [{ type: 'function', function: { name: 'f', parameters: deep } }] }),
+    );
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.error.code).toBe('json_too_deep');
+
+    const long = await post(chat({ stop: Array.from({ length: 1001 }, () => 'x') }));
+    expect(long.status).toBe(400);
+    expect(long.error.code).toBe('json_array_too_long');
+  });
+
+  it('answers 413 for a body over the limit, 400 for broken JSON, 415 for other media types', async () => {
+    const big = await post(chat({ messages: [{ role: 'user', content: 'x'.repeat(70 * 1024) }] }));
+    expect(big.status).toBe(413);
+    expect(big.error).toMatchObject({ type: 'request_too_large', code: 'body_too_large' });
+    expect(big.headers['x-request-id']).toBeTruthy();
+
+    const broken = await post('{"model":');
+    expect(broken.status).toBe(400);
+    expect(broken.error.code).toBe('invalid_json');
+
+    const form = await post('model=fast', 'application/x-www-form-urlencoded');
+    expect(form.status).toBe(415);
+
+    const notObject = await post('[1,2]');
+    expect(notObject.status).toBe(400);
+  });
+
+  it('validates embeddings requests as strictly', async () => {
+    const res = await post(
+      JSON.stringify({ model: 'fast', input: 'x', encoding: 'float' }),
+      'application/json',
+      '/v1/embeddings',
+    );
+    expect(res.status).toBe(400);
+    expect(res.error.param).toBe('encoding');
+  });
+});

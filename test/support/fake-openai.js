@@ -1,0 +1,350 @@
+// @ts-check
+/**
+ * A fake OpenAI provider: a real HTTP server on loopback that speaks the OpenAI wire format
+ * (Chat Completions JSON and SSE, Embeddings, Models, and the Azure OpenAI deployment paths),
+ * checks keys like the real service, and can be scripted to fail in every way a provider does.
+ * Shared by the tests and the benchmark.
+ */
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * @typedef {object} FakeStep  One scripted behaviour, consumed by one request.
+ * @property {number} [status]  Answer with this status (and `body`, JSON-encoded unless a string).
+ * @property {unknown} [body]
+ * @property {Record<string, string>} [headers]
+ * @property {number} [delayHeadersMs]  Wait this long before answering normally.
+ * @property {boolean} [hang]  Never answer.
+ * @property {boolean} [destroy]  Destroy the socket at once (a connection error).
+ * @property {number} [cutAfterChunks]  Stream: send N chunks, then destroy the socket.
+ * @property {number} [endAfterChunks]  Stream: send N chunks, then end cleanly without [DONE].
+ * @property {number} [chunkDelayMs]  Stream: wait this long between chunks.
+ */
+
+/**
+ * @typedef {object} FakeRequest
+ * @property {string} method
+ * @property {string} url
+ * @property {import('node:http').IncomingHttpHeaders} headers
+ * @property {unknown} body  Parsed JSON, or the raw text when it is not JSON.
+ * @property {boolean} aborted  True once the client closed the connection before the answer ended.
+ */
+
+/**
+ * @typedef {object} FakeOpenAI
+ * @property {string} url  The origin, e.g. http://127.0.0.1:PORT (the OpenAI base URL is url + '/v1').
+ * @property {FakeRequest[]} requests
+ * @property {(...steps: FakeStep[]) => void} script
+ * @property {(n: number) => Promise<void>} waitForRequests
+ * @property {() => void} reset
+ * @property {() => Promise<void>} close
+ */
+
+/** The reply text: the fixed phrase, then the length of the last user message's text. */
+export const REPLY_PREFIX = 'Hello from the fake provider.';
+
+const CREATED = 1_700_000_000;
+
+/** @param {unknown} content */
+function textOf(content) {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((part) => (part && typeof part === 'object' && 'text' in part ? String(part.text) : ''))
+      .join('');
+  }
+  return '';
+}
+
+/**
+ * @param {any} body
+ * @returns {{ text: string, promptTokens: number, toolCall: boolean }}
+ */
+function plan(body) {
+  /** @type {any[]} */
+  const messages = Array.isArray(body?.messages) ? body.messages : [];
+  const lastUser = [...messages].reverse().find((m) => m?.role === 'user');
+  const userText = textOf(lastUser?.content);
+  const promptTokens =
+    messages.reduce((sum, m) => sum + Math.ceil(textOf(m?.content).length / 4) + 3, 0) || 1;
+  const toolCall = Array.isArray(body?.tools) && body.tools.length > 0 && /weather/i.test(userText);
+  return { text: `${REPLY_PREFIX} You said ${userText.length} characters.`, promptTokens, toolCall };
+}
+
+/** @param {string} text */
+const completionTokens = (text) => Math.ceil(text.length / 4);
+
+/** @param {number} prompt @param {number} completion */
+function usage(prompt, completion) {
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
+const TOOL_CALL = {
+  id: 'call_fake_weather_1',
+  type: 'function',
+  function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+};
+
+/** @param {any} body @param {string} model */
+function completion(body, model) {
+  const { text, promptTokens, toolCall } = plan(body);
+  const message = toolCall
+    ? { role: 'assistant', content: null, tool_calls: [TOOL_CALL], refusal: null, annotations: [] }
+    : { role: 'assistant', content: text, refusal: null, annotations: [] };
+  return {
+    id: 'chatcmpl-fake0001',
+    object: 'chat.completion',
+    created: CREATED,
+    model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: toolCall ? 'tool_calls' : 'stop' }],
+    usage: usage(promptTokens, toolCall ? 12 : completionTokens(text)),
+    service_tier: 'default',
+    system_fingerprint: 'fp_fake',
+  };
+}
+
+/** @param {any} body @param {string} model @returns {string[]} the SSE events, [DONE] included */
+function streamEvents(body, model) {
+  const { text, promptTokens, toolCall } = plan(body);
+  const base = {
+    id: 'chatcmpl-fake0001',
+    object: 'chat.completion.chunk',
+    created: CREATED,
+    model,
+    service_tier: 'default',
+    system_fingerprint: 'fp_fake',
+  };
+  /** @param {object} delta @param {string | null} finish */
+  const chunk = (delta, finish = null) => ({
+    ...base,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+  const chunks = [];
+  if (toolCall) {
+    chunks.push(
+      chunk({
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { index: 0, id: TOOL_CALL.id, type: 'function', function: { name: 'get_weather', arguments: '' } },
+        ],
+        refusal: null,
+      }),
+    );
+    for (const piece of ['{"city', '":"Par', 'is"}'])
+      chunks.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
+    chunks.push(chunk({}, 'tool_calls'));
+  } else {
+    chunks.push(chunk({ role: 'assistant', content: '', refusal: null }));
+    for (const word of text.match(/\S+\s*/g) ?? []) chunks.push(chunk({ content: word }));
+    chunks.push(chunk({}, 'stop'));
+  }
+  if (body?.stream_options?.include_usage) {
+    chunks.push({ ...base, choices: [], usage: usage(promptTokens, toolCall ? 12 : completionTokens(text)) });
+  }
+  return [...chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`), 'data: [DONE]\n\n'];
+}
+
+/** @param {any} body @param {string} model */
+function embeddings(body, model) {
+  /** @type {unknown[]} */
+  const inputs =
+    Array.isArray(body?.input) && (body.input.length === 0 || typeof body.input[0] !== 'number')
+      ? body.input
+      : [body?.input];
+  const dims = Number.isInteger(body?.dimensions) ? body.dimensions : 8;
+  const data = inputs.map((input, index) => {
+    const seed = JSON.stringify(input).length;
+    const vector = Array.from({ length: dims }, (_, i) => Math.round(Math.sin(seed + i) * 1e6) / 1e6);
+    const embedding =
+      body?.encoding_format === 'base64'
+        ? Buffer.from(new Float32Array(vector).buffer).toString('base64')
+        : vector;
+    return { object: 'embedding', index, embedding };
+  });
+  const tokens = inputs.reduce(
+    (/** @type {number} */ sum, input) => sum + Math.ceil(JSON.stringify(input).length / 4),
+    0,
+  );
+  return { object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+}
+
+/** @param {string} key */
+const maskedKey = (key) => `${key.slice(0, 3)}${'*'.repeat(Math.max(0, key.length - 7))}${key.slice(-4)}`;
+
+/**
+ * @param {{ port?: number, host?: string, keys?: string[], requireAuth?: boolean }} [options]
+ * @returns {Promise<FakeOpenAI>}
+ */
+export async function startFakeOpenAI(options = {}) {
+  const keys = new Set(options.keys ?? []);
+  const requireAuth = options.requireAuth ?? keys.size > 0;
+  /** @type {FakeStep[]} */
+  let steps = [];
+  /** @type {FakeRequest[]} */
+  const requests = [];
+  /** @type {Array<() => void>} */
+  let waiters = [];
+  const sockets = new Set();
+
+  /**
+   * @param {import('node:http').ServerResponse} res
+   * @param {number} status
+   * @param {unknown} body
+   * @param {Record<string, string>} [headers]
+   */
+  const send = (res, status, body, headers = {}) => {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
+    res.end(text);
+  };
+
+  /** @param {string} message @param {string} type @param {string | null} code */
+  const openAIError = (message, type, code) => ({ error: { message, type, param: null, code } });
+
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    /** @type {any} */
+    let body = raw;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {}
+    /** @type {FakeRequest} */
+    const record = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      body,
+      aborted: false,
+    };
+    requests.push(record);
+    res.on('close', () => {
+      if (!res.writableFinished) record.aborted = true;
+    });
+    for (const wake of waiters.splice(0)) wake();
+
+    const step = steps.shift() ?? {};
+    if (step.destroy) return req.socket.destroy();
+    if (step.hang) return;
+    if (step.status !== undefined)
+      return send(
+        res,
+        step.status,
+        step.body ?? openAIError('scripted failure', 'server_error', null),
+        step.headers,
+      );
+    if (step.delayHeadersMs) {
+      await sleep(step.delayHeadersMs);
+      if (res.destroyed) return;
+    }
+
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const azure = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(url.pathname);
+    if (requireAuth) {
+      const presented = azure
+        ? req.headers['api-key']
+        : /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (typeof presented !== 'string' || !keys.has(presented)) {
+        const message = presented
+          ? `Incorrect API key provided: ${maskedKey(String(presented))}. You can find your API key at https://platform.openai.com/account/api-keys.`
+          : "You didn't provide an API key.";
+        return send(
+          res,
+          401,
+          openAIError(message, 'invalid_request_error', presented ? 'invalid_api_key' : null),
+        );
+      }
+    }
+    if (azure && !url.searchParams.get('api-version')) {
+      return send(res, 404, { error: { code: '404', message: 'Resource not found' } });
+    }
+    const operation = azure ? azure[2] : url.pathname.replace(/^\/v1\//, '');
+    const model = azure ? decodeURIComponent(azure[1] ?? '') : String(body?.model ?? '');
+
+    if (req.method === 'GET' && url.pathname === '/v1/models') {
+      return send(res, 200, {
+        object: 'list',
+        data: [{ id: 'gpt-4o-mini', object: 'model', created: CREATED, owned_by: 'system' }],
+      });
+    }
+    if (req.method !== 'POST' || typeof body !== 'object' || body === null) {
+      return send(
+        res,
+        404,
+        openAIError(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error', null),
+      );
+    }
+    if (operation === 'embeddings') return send(res, 200, embeddings(body, model));
+    if (operation !== 'chat/completions') {
+      return send(
+        res,
+        404,
+        openAIError(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error', null),
+      );
+    }
+    if (!body.stream) return send(res, 200, completion(body, model));
+
+    const events = streamEvents(body, model);
+    const limit = step.cutAfterChunks ?? step.endAfterChunks ?? events.length;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+    for (let i = 0; i < Math.min(limit, events.length); i++) {
+      if (res.destroyed) return;
+      if (i > 0 && step.chunkDelayMs) await sleep(step.chunkDelayMs);
+      res.write(events[i]);
+    }
+    if (step.cutAfterChunks !== undefined) {
+      // Let the written chunks leave before the connection is torn down mid-stream.
+      await sleep(20);
+      return req.socket.destroy();
+    }
+    res.end();
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  await once(server, 'listening');
+  const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+
+  return {
+    url: `http://${address.address}:${address.port}`,
+    requests,
+    script: (...more) => {
+      steps.push(...more);
+    },
+    waitForRequests: (n) =>
+      new Promise((resolve) => {
+        const check = () => (requests.length >= n ? resolve() : waiters.push(check));
+        check();
+      }),
+    reset: () => {
+      steps = [];
+      requests.length = 0;
+      waiters = [];
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { type ConfigInput, configSchema } from '../../src/config/schema.js';
+import { createGateway, type Gateway } from '../../src/gateway.js';
+
+export interface TestGateway {
+  gateway: Gateway;
+  dataUrl: string;
+  adminUrl: string;
+  /** Every log line the gateway wrote, as written (already redacted). */
+  logs: string[];
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts a real gateway on loopback ports chosen by the OS, with log lines captured in memory.
+ * `config` is the file a user would write; listeners default to port 0.
+ */
+export async function startTestGateway(
+  config: ConfigInput,
+  env: NodeJS.ProcessEnv = {},
+): Promise<TestGateway> {
+  const logs: string[] = [];
+  const parsed = configSchema.parse({
+    ...config,
+    server: { port: 0, ...config.server },
+    admin: { port: 0, ...config.admin },
+  });
+  const gateway = createGateway({
+    config: parsed,
+    env,
+    logDestination: {
+      write(line: string) {
+        logs.push(line);
+      },
+    },
+  });
+  const { dataUrl, adminUrl } = await gateway.listen();
+  return { gateway, dataUrl, adminUrl, logs, close: (graceMs = 1000) => gateway.close(graceMs) };
+}
+
+/** Parsed log lines, for assertions on fields. */
+export function logRecords(logs: readonly string[]): Array<Record<string, unknown>> {
+  return logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+}

@@ -1,0 +1,81 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled `keyward` CLI to completion. */
+export async function runCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; stdin?: string } = {},
+): Promise<CliRun> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...options.env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  child.stdin.end(options.stdin ?? '');
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+export interface RunningGateway {
+  child: ChildProcess;
+  dataUrl: string;
+  adminUrl: string;
+  /** Lines the process has written to stdout so far. */
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+/** Writes a config file to a fresh temporary directory. */
+export function writeTempConfig(config: unknown): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'keyward-cli-')), 'keyward.json');
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+/** Starts `keyward start` as its own process and waits for its "keyward listening" line. */
+export async function startGatewayProcess(
+  configFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<RunningGateway> {
+  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const listening = new Promise<{ dataUrl: string; adminUrl: string }>((resolve, reject) => {
+    let buffer = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let nl = buffer.indexOf('\n');
+      while (nl !== -1) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        lines.push(line);
+        const record = JSON.parse(line) as { msg?: string; dataUrl?: string; adminUrl?: string };
+        if (record.msg === 'keyward listening' && record.dataUrl && record.adminUrl) {
+          resolve({ dataUrl: record.dataUrl, adminUrl: record.adminUrl });
+        }
+        nl = buffer.indexOf('\n');
+      }
+    });
+    void exited.then((code) => reject(new Error(`gateway exited early with code ${code}`)));
+  });
+  const urls = await listening;
+  return { child, ...urls, lines, exited };
+}
