@@ -1,15 +1,13 @@
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
+import { LineBatcher } from './line-batcher.js';
 import type { Redactor } from './redact.js';
 
 export type { Logger } from 'pino';
 
-const BATCH_BYTES = 8192;
-const FLUSH_MS = 250;
-
 export interface LoggerOptions {
   level: LevelWithSilent;
   redactor: Redactor;
-  /** Where redacted lines go; defaults to an asynchronous stdout writer. */
+  /** Where redacted lines go; defaults to batched writes to stdout. */
   destination?: DestinationStream;
 }
 
@@ -25,16 +23,8 @@ export interface GatewayLogger {
  */
 export function createLogger(options: LoggerOptions): GatewayLogger {
   const { redactor } = options;
-  let sink = options.destination;
-  let timer: NodeJS.Timeout | undefined;
-  if (!sink) {
-    // Writing each line on its own costs a thread-pool round trip per request; batching lines and
-    // flushing at least every FLUSH_MS keeps the hot path cheap and the log timely.
-    const stdout = pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES });
-    timer = setInterval(() => stdout.flush(), FLUSH_MS).unref();
-    sink = stdout;
-  }
-  const destination = sink;
+  const batcher = options.destination ? undefined : new LineBatcher(1);
+  const destination: DestinationStream = options.destination ?? batcher!;
   const redacting: DestinationStream = {
     write(line: string) {
       destination.write(redactor.redact(line));
@@ -52,13 +42,7 @@ export function createLogger(options: LoggerOptions): GatewayLogger {
   return {
     logger,
     flush() {
-      clearInterval(timer);
-      const flushable = destination as DestinationStream & { flushSync?: () => void };
-      try {
-        flushable.flushSync?.();
-      } catch {
-        // sonic-boom throws when nothing is buffered or the fd is not ready; nothing to lose then.
-      }
+      batcher?.flush();
     },
   };
 }

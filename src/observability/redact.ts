@@ -6,21 +6,27 @@ const MASK = '[REDACTED]';
 /** Shorter literals would mask ordinary words; keys that short are refused at load instead. */
 export const MIN_SECRET_LENGTH = 8;
 
-/** Shapes of credentials that must never be written even when their value is not known. */
+/**
+ * Shapes of credentials that must never be written even when their value is not known. A pattern
+ * may start with a capture group: the group is kept and only the rest is masked. Every pattern
+ * starts with a literal or a narrow class, so the scan rejects most positions at once (lookbehinds
+ * would be tried at every position of every line).
+ */
 const PATTERNS: ReadonlyArray<string> = [
   // Authorization header values and bearer tokens in free text.
-  String.raw`(?<=\b(?:[Bb]earer|[Bb]asic)\s+)[A-Za-z0-9._~+/=-]{6,}`,
+  String.raw`(\b(?:[Bb]earer|[Bb]asic)\s+)[A-Za-z0-9._~+/=-]{6,}`,
   // OpenAI / Anthropic style keys, Keyward gateway tokens, Google API keys.
   String.raw`\bsk-[A-Za-z0-9_-]{6,}`,
   String.raw`\bkw_[A-Za-z0-9]+_[A-Za-z0-9_-]{6,}`,
   String.raw`\bAIza[0-9A-Za-z_-]{20,}`,
   // JSON or header-ish fields named like credentials: "api_key":"…", x-api-key: …
-  String.raw`(?<=["']?(?:api[_-]?key|x-api-key|x-goog-api-key|api-key|authorization|x-provider-api-key|access_token|refresh_token|client_secret|password)["']?\s*[:=]\s*["']?)[^"'\s,}&]{4,}`,
-  // Keys that a provider echoes half-masked in its error messages (`sk-proj-ab***xyz`).
-  String.raw`[A-Za-z0-9_-]{2,}\*{3,}[A-Za-z0-9_-]*`,
+  String.raw`((?:api[_-]?key|x-api-key|x-goog-api-key|api-key|authorization|x-provider-api-key|access_token|refresh_token|client_secret|password)["']?\s*[:=]\s*["']?)[^"'\s,}&]{4,}`,
   // Query-string credentials: ?key=…, &api_key=…
-  String.raw`(?<=[?&](?:key|api[_-]?key|access_token|token)=)[^&\s"']+`,
+  String.raw`([?&](?:key|api[_-]?key|access_token|token)=)[^&\s"']+`,
 ];
+
+/** A key that a provider echoes half-masked in an error message (`sk-proj-ab***xyz`). */
+const HALF_MASKED_KEY = /[A-Za-z0-9_-]{2,}\*{3,}[A-Za-z0-9_-]*/g;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -34,6 +40,15 @@ function secretForms(secret: string): string[] {
   // offsets, so also mask the stable middle of the encoding (it still identifies the key).
   const forms = new Set([secret, b64, b64.replace(/=+$/, ''), b64url]);
   return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
+}
+
+/** Keeps whichever leading group matched (a header name, `Bearer `, `?key=`) and masks the rest. */
+function keepPrefix(_match: string, ...groups: unknown[]): string {
+  for (const group of groups) {
+    if (typeof group === 'string') return group + MASK;
+    if (typeof group === 'number') break;
+  }
+  return MASK;
 }
 
 export class Redactor {
@@ -51,8 +66,10 @@ export class Redactor {
   }
 
   redact(text: string): string {
-    this.matcher.lastIndex = 0;
-    return this.matcher.test(text) ? text.replace(this.matcher, MASK) : text;
+    const masked = text.replace(this.matcher, keepPrefix);
+    // Scanning for this shape costs more than all the others together, so only lines that can
+    // hold it are scanned.
+    return masked.includes('***') ? masked.replace(HALF_MASKED_KEY, MASK) : masked;
   }
 
   private addSecretForm(secret: string): boolean {
