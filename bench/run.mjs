@@ -1,0 +1,239 @@
+// npm run bench: the fake provider, a bare undici pass-through proxy (the Node floor) and Keyward,
+// each in its own process, loaded with autocannon at concurrency 1 and 50. See bench/README.md.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { request } from 'undici';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const quick = process.env.BENCH_QUICK === '1';
+const duration = Number(process.env.BENCH_DURATION ?? (quick ? 3 : 10));
+const ttfbSamples = quick ? 50 : 200;
+const clientKey = `kw-bench-${randomBytes(16).toString('hex')}`;
+const providerKey = `sk-bench-${randomBytes(16).toString('hex')}`;
+const CLK_TCK = 100;
+
+const children = [];
+function stopAll() {
+  for (const child of children) child.kill('SIGKILL');
+}
+process.on('exit', stopAll);
+process.on('SIGINT', () => process.exit(130));
+
+async function freePort() {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  return port;
+}
+
+/** Starts a node script that prints `{"url":…}` as its first line. */
+async function startAnnounced(script, env) {
+  const child = spawn(process.execPath, [join(root, script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  const [line] = await once(child.stdout, 'data');
+  child.stdout.resume();
+  return { pid: child.pid, url: JSON.parse(String(line).split('\n')[0]).url };
+}
+
+/**
+ * Keyward with every feature the current build has switched on. As features land (rate limits,
+ * accounting, audit, encrypted keys), they are enabled here so the benchmark measures them.
+ */
+function keywardConfig(port, adminPort, fakeUrl) {
+  return {
+    server: { host: '127.0.0.1', port },
+    admin: { host: '127.0.0.1', port: adminPort },
+    auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+    logging: { level: 'info' },
+    providers: [
+      { id: 'fake', type: 'openai', baseUrl: `${fakeUrl}/v1`, keys: { env: 'BENCH_PROVIDER_KEY' } },
+    ],
+    models: [{ name: 'bench-model', provider: 'fake', model: 'gpt-4o-mini' }],
+  };
+}
+
+async function startKeyward(fakeUrl) {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'));
+  const file = join(dir, 'keyward.json');
+  writeFileSync(file, JSON.stringify(keywardConfig(port, adminPort, fakeUrl)));
+  // Log lines go to /dev/null: they are produced (and redacted) as in production, not stored.
+  const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'start', '--config', file], {
+    env: {
+      ...process.env,
+      KEYWARD_API_KEY: clientKey,
+      BENCH_PROVIDER_KEY: providerKey,
+      KEYWARD_DATA_DIR: dir,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    const ready = await request(`${url}/ready`).then(
+      async (r) => {
+        await r.body.dump();
+        return r.statusCode === 200;
+      },
+      () => false,
+    );
+    if (ready) return { pid: child.pid, url };
+    await sleep(50);
+  }
+  throw new Error('Keyward did not become ready');
+}
+
+function cpuTicks(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMb(pid) {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+const chatBody = (model, stream = false) =>
+  JSON.stringify({ model, messages: [{ role: 'user', content: 'Hello' }], ...(stream && { stream: true }) });
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+async function load(target, connections, seconds) {
+  const before = cpuTicks(target.pid);
+  // autocannon's own percentiles are whole milliseconds; its per-response times are not.
+  const latencies = [];
+  const instance = autocannon({
+    url: `${target.url}/v1/chat/completions`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${target.key}` },
+    body: chatBody(target.model),
+    connections,
+    duration: seconds,
+  });
+  instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
+  const result = await instance;
+  const ticks = cpuTicks(target.pid) - before;
+  const total = result.requests.total;
+  latencies.sort((a, b) => a - b);
+  return {
+    rps: total / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    cpuUsPerReq: total ? (ticks * (1e6 / CLK_TCK)) / total : 0,
+    rssMb: rssMb(target.pid),
+    requests: total,
+    failures: result.non2xx + result.errors + result.timeouts,
+  };
+}
+
+/** Median time from sending a streaming request to its first body byte. */
+async function ttfb(target) {
+  const samples = [];
+  for (let i = 0; i < ttfbSamples; i++) {
+    const started = performance.now();
+    const res = await request(`${target.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${target.key}` },
+      body: chatBody(target.model, true),
+    });
+    for await (const _chunk of res.body) {
+      samples.push(performance.now() - started);
+      break;
+    }
+    await res.body.dump();
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)];
+}
+
+const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
+
+async function main() {
+  const fake = await startAnnounced('bench/fake-server.mjs', { BENCH_PROVIDER_KEY: providerKey });
+  const bare = await startAnnounced('bench/bare-proxy.mjs', {
+    BENCH_UPSTREAM: fake.url,
+    BENCH_PROVIDER_KEY: providerKey,
+  });
+  const keyward = await startKeyward(fake.url);
+  const targets = [
+    { name: 'direct (fake provider)', ...fake, key: providerKey, model: 'gpt-4o-mini' },
+    { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
+    { name: 'keyward', ...keyward, key: clientKey, model: 'bench-model' },
+  ];
+
+  process.stderr.write(`warming up (${quick ? 1 : 3}s each)…\n`);
+  for (const target of targets) await load(target, 50, quick ? 1 : 3);
+
+  const rows = [];
+  for (const connections of [1, 50]) {
+    for (const target of targets) {
+      process.stderr.write(`${target.name}, c=${connections}, ${duration}s…\n`);
+      rows.push({ target: target.name, connections, ...(await load(target, connections, duration)) });
+    }
+  }
+  const streaming = {};
+  for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
+
+  const row = (name, c) => rows.find((r) => r.target === name && r.connections === c);
+  const ratios = {
+    throughputC50: row('keyward', 50).rps / row('bare undici proxy', 50).rps,
+    throughputC1: row('keyward', 1).rps / row('bare undici proxy', 1).rps,
+    p50DeltaMsC1: row('keyward', 1).p50 - row('bare undici proxy', 1).p50,
+    cpuPerReq: row('keyward', 50).cpuUsPerReq / row('bare undici proxy', 50).cpuUsPerReq,
+    ttfbDeltaMs: streaming.keyward - streaming['bare undici proxy'],
+  };
+
+  const lines = [
+    '| target | c | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${r.target} | ${r.connections} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.cpuUsPerReq, 0)} | ${fmt(r.rssMb, 0)} |`,
+    ),
+    '',
+    `Keyward ÷ bare proxy: throughput ${fmt(ratios.throughputC50)}× at c=50, ${fmt(ratios.throughputC1)}× at c=1; ` +
+      `p50 +${fmt(ratios.p50DeltaMsC1, 3)} ms at c=1; CPU per request ${fmt(ratios.cpuPerReq)}×.`,
+    `Streaming time to first byte (median of ${ttfbSamples}): bare ${fmt(streaming['bare undici proxy'])} ms, ` +
+      `Keyward ${fmt(streaming.keyward)} ms.`,
+  ];
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version },
+    durationSeconds: duration,
+    rows,
+    streamingTtfbMs: streaming,
+    ratios,
+  };
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(join(root, 'bench/results/latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+
+  const failed = rows.filter((r) => r.failures > 0);
+  if (failed.length > 0) {
+    process.stderr.write(
+      `\nFAILED REQUESTS during the run: ${failed.map((r) => `${r.target} c=${r.connections}: ${r.failures}`).join(', ')}\n`,
+    );
+    process.exitCode = 1;
+  }
+}
+
+main()
+  .catch((error) => {
+    process.stderr.write(`bench failed: ${error.stack ?? error}\n`);
+    process.exitCode = 1;
+  })
+  .finally(stopAll);
