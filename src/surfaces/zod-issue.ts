@@ -22,16 +22,19 @@ function typeName(value: unknown): string {
   return typeof value;
 }
 
-/** For a union that failed everywhere, the branch that got furthest explains the problem best. */
-function deepestUnionIssue(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue | undefined {
-  let best: z.core.$ZodIssue | undefined;
+/**
+ * For a union that failed everywhere, the branch the value was closest to explains it best: among
+ * the branches whose type matched (no type error at the union's own level), the one with the
+ * fewest issues.
+ */
+function closestUnionIssue(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue | undefined {
+  let best: z.core.$ZodIssue[] | undefined;
   for (const branch of issue.errors) {
-    for (const candidate of branch) {
-      if (candidate.code === 'invalid_type' && candidate.path.length === 0) continue;
-      if (!best || candidate.path.length > best.path.length) best = candidate;
-    }
+    if (branch.some((candidate) => candidate.code === 'invalid_type' && candidate.path.length === 0))
+      continue;
+    if (!best || branch.length < best.length) best = branch;
   }
-  return best;
+  return best?.[0];
 }
 
 /**
@@ -91,7 +94,7 @@ export function describeIssue(
           code: 'invalid_value',
         };
       }
-      const inner = deepestUnionIssue(issue);
+      const inner = closestUnionIssue(issue);
       if (inner) return describeIssue(inner, input, path);
       const expected = issue.errors.flatMap((branch) =>
         branch.flatMap((candidate) => (candidate.code === 'invalid_type' ? [candidate.expected] : [])),
