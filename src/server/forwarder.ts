@@ -5,6 +5,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Operation } from '../providers/types.js';
 import type { Router, Target } from '../routing/router.js';
 import { relayOpenAIStream } from '../surfaces/openai/stream-relay.js';
+import { AbortHandle } from '../upstream/abort.js';
 import { classifyUpstreamError, UpstreamError } from '../upstream/errors.js';
 import { exchange, type UpstreamResponse } from '../upstream/exchange.js';
 import { isRetryableStatus } from '../upstream/retry-policy.js';
@@ -73,27 +74,26 @@ export class Forwarder {
     ctx.model = route.name;
 
     const totalMs = route.targets[0]!.provider.config.timeouts.totalMs;
-    const controller = new AbortController();
+    const abort = new AbortHandle();
     const timer = setTimeout(
-      () => controller.abort(new UpstreamError('timeout', 'total deadline passed')),
+      () => abort.abort(new UpstreamError('timeout', 'total deadline passed')),
       totalMs,
     );
     // 'close' fires both after a finished response and when the client goes away mid-way; only
     // the second must abort the upstream exchange.
     reply.raw.once('close', () => {
       clearTimeout(timer);
-      if (!reply.raw.writableFinished) controller.abort(new UpstreamError('aborted', 'client disconnected'));
+      if (!reply.raw.writableFinished) abort.abort(new UpstreamError('aborted', 'client disconnected'));
     });
     const deadline = Date.now() + totalMs;
 
     let failure: GatewayError | undefined;
     for (const target of route.targets) {
       ctx.provider = target.provider.id;
-      const outcome = await this.attempt(request, target, job, controller.signal, deadline);
-      if ('response' in outcome)
-        return this.respond(request, reply, target, job, outcome.response, controller.signal);
+      const outcome = await this.attempt(request, target, job, abort, deadline);
+      if ('response' in outcome) return this.respond(request, reply, target, job, outcome.response, abort);
       failure = outcome.error;
-      if (!outcome.fallback || controller.signal.aborted) break;
+      if (!outcome.fallback || abort.aborted) break;
     }
     throw failure ?? new GatewayError(503, 'service_unavailable', 'No provider is available for this model');
   }
@@ -102,7 +102,7 @@ export class Forwarder {
     request: FastifyRequest,
     target: Target<ProviderRuntime>,
     job: ForwardJob,
-    signal: AbortSignal,
+    signal: AbortHandle,
     deadline: number,
   ): Promise<{ response: UpstreamResponse } | { error: GatewayError; fallback: boolean }> {
     const { provider, model } = target;
@@ -150,7 +150,7 @@ export class Forwarder {
     target: Target<ProviderRuntime>,
     job: ForwardJob,
     response: UpstreamResponse,
-    signal: AbortSignal,
+    signal: AbortHandle,
   ): Promise<void> {
     const { adapter, id } = target.provider;
     const ctx = request.kw;

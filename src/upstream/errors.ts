@@ -32,7 +32,10 @@ const CONNECTION_CODES = new Set([
 ]);
 
 /** Classifies an undici error; the message is ours, never the library's (it may hold a URL). */
-export function classifyUpstreamError(error: unknown, signal: AbortSignal): UpstreamError {
+export function classifyUpstreamError(
+  error: unknown,
+  signal: { aborted: boolean; reason: unknown },
+): UpstreamError {
   if (error instanceof UpstreamError) return error;
   if (signal.aborted) {
     const reason: unknown = signal.reason;

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import type { UpstreamCall } from '../providers/types.js';
+import type { AbortHandle } from './abort.js';
 import { classifyUpstreamError, type UpstreamError } from './errors.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
 
@@ -22,7 +22,7 @@ export interface ExchangeRequest {
   /** Called once per attempt so that each attempt may use another key. */
   build(): UpstreamCall;
   retry: RetryOptions;
-  signal: AbortSignal;
+  signal: AbortHandle;
   /** Epoch ms after which no new attempt starts (the request's total deadline). */
   deadline: number;
   hooks?: ExchangeHooks;
@@ -93,7 +93,7 @@ export async function exchange(request: ExchangeRequest): Promise<UpstreamRespon
     if (response) await response.body.dump();
     request.hooks?.onRetry?.(failure ? failure.failure : String(response.statusCode), delay);
     try {
-      await sleep(delay, undefined, { signal });
+      await signal.wait(delay);
     } catch (error) {
       throw classifyUpstreamError(error, signal);
     }
