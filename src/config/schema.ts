@@ -118,7 +118,6 @@ export const configSchema = z
           .default(10 * 1024 * 1024),
         /** Peers (IPs or CIDRs) whose X-Forwarded-For is believed. */
         trustProxy: z.array(z.string().min(1)).default([]),
-        cors: z.strictObject({ origins: z.array(z.url()).default([]) }).prefault({}),
       })
       .prefault({}),
     admin: listenerSchema.extend({ port: listenerSchema.shape.port.default(8089) }).prefault({}),
