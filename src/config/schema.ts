@@ -140,27 +140,9 @@ export const configSchema = z
     models: z.array(modelSchema).default([]),
   })
   .superRefine((config, ctx) => {
-    const ids = new Set<string>();
-    config.providers.forEach((provider, i) => {
-      if (ids.has(provider.id)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['providers', i, 'id'],
-          message: `duplicate provider id "${provider.id}"`,
-        });
-      }
-      ids.add(provider.id);
-    });
-    const names = new Set<string>();
+    const ids = uniqueValues(config.providers, 'providers', 'id', 'provider id', ctx);
+    uniqueValues(config.models, 'models', 'name', 'model name', ctx);
     config.models.forEach((model, i) => {
-      if (names.has(model.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['models', i, 'name'],
-          message: `duplicate model name "${model.name}"`,
-        });
-      }
-      names.add(model.name);
       const targets = [model, ...model.fallbacks];
       targets.forEach((target, j) => {
         if (!ids.has(target.provider)) {
@@ -174,6 +156,28 @@ export const configSchema = z
       });
     });
   });
+
+/** Reports every repeated `field` value in `items`; returns the set of values. */
+function uniqueValues<K extends string, T extends Record<K, string>>(
+  items: readonly T[],
+  list: string,
+  field: K,
+  label: string,
+  ctx: z.RefinementCtx,
+): Set<string> {
+  const seen = new Set<string>();
+  items.forEach((item, i) => {
+    if (seen.has(item[field])) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [list, i, field],
+        message: `duplicate ${label} "${item[field]}"`,
+      });
+    }
+    seen.add(item[field]);
+  });
+  return seen;
+}
 
 /** The configuration file as written by a user. */
 export type ConfigInput = z.input<typeof configSchema>;

@@ -78,6 +78,7 @@ providers:
   - { id: az, type: openai, baseUrl: "https://api.openai.com/v1" }
 models:
   - { name: m, provider: nowhere, model: x, fallbacks: [ { provider: gone, model: y } ] }
+  - { name: m, provider: az, model: z }
 `);
     const problems = problemsOf(() => loadConfig({ file, env: {} }));
     expect(problems).toEqual(
@@ -87,6 +88,7 @@ models:
         'providers[1].id: duplicate provider id "az"',
         'models[0].provider: unknown provider "nowhere" (not in providers)',
         'models[0].fallbacks[0].provider: unknown provider "gone" (not in providers)',
+        'models[1].name: duplicate model name "m"',
       ]),
     );
   });
