@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { SecretString } from '../keys/secret-string.js';
+import type { SecretString } from '../keys/index.js';
 
 export interface Principal {
   kind: 'static-key';

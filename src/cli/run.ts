@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { hashClientKey, MIN_CLIENT_KEY_LENGTH } from '../auth/static-keys.js';
+import { hashClientKey, MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
 import { type CliIO, readStdin } from './io.js';
 import { start } from './start.js';
 

@@ -1,3 +1,4 @@
 export { ConfigError } from './errors.js';
 export { type LoadedConfig, type LoadOptions, loadConfig } from './load.js';
 export type { Config, ConfigInput, ModelConfig, ProviderConfig, ProviderType } from './schema.js';
+export { configSchema } from './schema.js';

@@ -1,4 +1,4 @@
-import { MIN_SECRET_LENGTH } from '../observability/redact.js';
+import { MIN_SECRET_LENGTH } from '../observability/index.js';
 import { SecretString } from './secret-string.js';
 
 /** Thrown for a key source that cannot produce usable keys; the message never holds a value. */

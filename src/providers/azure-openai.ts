@@ -1,4 +1,4 @@
-import type { ProviderConfig } from '../config/schema.js';
+import type { ProviderConfig } from '../config/index.js';
 import { baseHeaders, basePath, readOpenAIUsage } from './openai.js';
 import type { Operation, ProviderAdapter } from './types.js';
 

@@ -1,4 +1,4 @@
-import type { ProviderConfig, ProviderType } from '../config/schema.js';
+import type { ProviderConfig, ProviderType } from '../config/index.js';
 import { createAzureOpenAIAdapter } from './azure-openai.js';
 import { createOpenAIAdapter } from './openai.js';
 import type { AdapterFactory, ProviderAdapter } from './types.js';

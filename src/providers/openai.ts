@@ -1,5 +1,5 @@
-import type { ProviderConfig } from '../config/schema.js';
-import type { SecretString } from '../keys/secret-string.js';
+import type { ProviderConfig } from '../config/index.js';
+import type { SecretString } from '../keys/index.js';
 import type { Operation, ProviderAdapter, UpstreamCall, Usage } from './types.js';
 
 const PATHS: Record<Operation, string> = { chat: '/chat/completions', embeddings: '/embeddings' };

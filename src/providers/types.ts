@@ -1,5 +1,5 @@
-import type { ProviderConfig, ProviderType } from '../config/schema.js';
-import type { SecretString } from '../keys/secret-string.js';
+import type { ProviderConfig, ProviderType } from '../config/index.js';
+import type { SecretString } from '../keys/index.js';
 
 export interface Usage {
   inputTokens: number;

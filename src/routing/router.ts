@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 
 /** One place a request can go: a provider and the model name that provider knows. */
 export interface Target<P> {

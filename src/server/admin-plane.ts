@@ -1,11 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { extractCredential } from '../auth/credentials.js';
-import type { StaticKeyVerifier } from '../auth/static-keys.js';
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { StaticKeyVerifier } from '../auth/index.js';
+import { extractCredential } from '../auth/index.js';
+import type { Config } from '../config/index.js';
+import type { Logger, Metrics } from '../observability/index.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
+import { HEALTH_ROUTES, healthRoutes } from './health.js';
 import { requestId } from './request-id.js';
 
 export interface AdminPlaneOptions {
@@ -17,7 +17,6 @@ export interface AdminPlaneOptions {
   isReady(): boolean;
 }
 
-const PUBLIC = new Set(['/health', '/ready']);
 const unauthorized = new GatewayError(401, 'authentication_error', 'Admin credential required', {
   code: 'admin_credential_required',
 });
@@ -30,15 +29,12 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (PUBLIC.has(request.routeOptions.url ?? '')) return;
+    if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
     const credential = extractCredential(request.headers);
     if (credential === undefined || !adminVerifier.verify(credential)) throw unauthorized;
   });
 
-  app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async (_request, reply) =>
-    options.isReady() ? { status: 'ready' } : reply.code(503).send({ status: 'shutting_down' }),
-  );
+  healthRoutes(app, options.isReady);
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

@@ -1,6 +1,6 @@
 import type {} from 'fastify';
-import type { Principal } from '../auth/static-keys.js';
-import type { Usage } from '../providers/types.js';
+import type { Principal } from '../auth/index.js';
+import type { Usage } from '../providers/index.js';
 
 /** What one data-plane request collects for its log line and metrics. */
 export interface RequestContext {

@@ -1,15 +1,15 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { assertNoQueryCredential, extractCredential } from '../auth/credentials.js';
-import type { StaticKeyVerifier } from '../auth/static-keys.js';
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { Router } from '../routing/router.js';
+import type { StaticKeyVerifier } from '../auth/index.js';
+import { assertNoQueryCredential, extractCredential } from '../auth/index.js';
+import type { Config } from '../config/index.js';
+import type { Logger, Metrics } from '../observability/index.js';
+import type { Router } from '../routing/index.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import './context.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import { Forwarder } from './forwarder.js';
+import { HEALTH_ROUTES, healthRoutes } from './health.js';
 import { parseJsonBody } from './json-body.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { requestId } from './request-id.js';
@@ -23,8 +23,6 @@ export interface DataPlaneOptions {
   verifier: StaticKeyVerifier;
   isReady(): boolean;
 }
-
-const UNAUTHENTICATED = new Set(['/health', '/ready']);
 
 const missingCredential = new GatewayError(
   401,
@@ -60,7 +58,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
 
   const authenticate = (request: FastifyRequest): void => {
     assertNoQueryCredential(request.url);
-    if (UNAUTHENTICATED.has(request.routeOptions.url ?? '')) return;
+    if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
     const credential = extractCredential(request.headers);
     if (credential === undefined) throw missingCredential;
     const principal = verifier.verify(credential);
@@ -80,10 +78,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     }
   });
 
-  app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async (_request, reply) =>
-    options.isReady() ? { status: 'ready' } : reply.code(503).send({ status: 'shutting_down' }),
-  );
+  healthRoutes(app, options.isReady);
   app.register(openAIRoutes, { forwarder: new Forwarder(router, metrics, logger), router });
   return app;
 }

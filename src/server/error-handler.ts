@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from '../observability/index.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
 import { badRequest, GatewayError } from './errors.js';
 

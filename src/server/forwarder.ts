@@ -1,14 +1,17 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { Operation } from '../providers/types.js';
-import type { Router, Target } from '../routing/router.js';
+import type { Logger, Metrics } from '../observability/index.js';
+import type { Operation } from '../providers/index.js';
+import type { Router, Target } from '../routing/index.js';
 import { relayOpenAIStream } from '../surfaces/openai/stream-relay.js';
-import { AbortHandle } from '../upstream/abort.js';
-import { classifyUpstreamError, UpstreamError } from '../upstream/errors.js';
-import { exchange, type UpstreamResponse } from '../upstream/exchange.js';
-import { isRetryableStatus } from '../upstream/retry-policy.js';
+import {
+  AbortHandle,
+  classifyUpstreamError,
+  exchange,
+  isRetryableStatus,
+  UpstreamError,
+  type UpstreamResponse,
+} from '../upstream/index.js';
 import { GatewayError } from './errors.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';

@@ -1,10 +1,9 @@
 import type { Pool } from 'undici';
-import { ConfigError } from '../config/errors.js';
-import type { ProviderConfig } from '../config/schema.js';
-import { KeySourceError, keysFromEnv } from '../keys/env-source.js';
-import { KeyPool } from '../keys/key-pool.js';
+import type { ProviderConfig } from '../config/index.js';
+import { ConfigError } from '../config/index.js';
+import { KeyPool, KeySourceError, keysFromEnv } from '../keys/index.js';
 import { createAdapter, type ProviderAdapter } from '../providers/index.js';
-import { createProviderPool } from '../upstream/pool.js';
+import { createProviderPool } from '../upstream/index.js';
 
 /** Everything the hot path needs about one provider, built once at start. */
 export interface ProviderRuntime {

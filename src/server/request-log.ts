@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { Logger, Metrics } from '../observability/index.js';
 
 /** Status logged for a request whose client left before the response was complete (nginx's 499). */
 const CLIENT_CLOSED = 499;

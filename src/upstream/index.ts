@@ -1,3 +1,4 @@
+export { AbortHandle } from './abort.js';
 export { classifyUpstreamError, UpstreamError, type UpstreamFailure } from './errors.js';
 export {
   type ExchangeHooks,

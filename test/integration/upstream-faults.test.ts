@@ -4,8 +4,8 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { hasPython, startUnacceptingPort } from '../support/unaccepting-port.js';
 import { CLIENT_KEY, PROVIDER_KEY, type Stack, startStack } from '../support/setup.js';
+import { hasPython, startUnacceptingPort } from '../support/unaccepting-port.js';
 
 const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hello' }];
 
@@ -124,25 +124,28 @@ describe('upstream faults', () => {
     expect(stack.fake.requests).toHaveLength(1);
   });
 
-  it.skipIf(!hasPython)('times out a connection that never completes, retries it, then answers 504', async () => {
-    const blackhole = await startUnacceptingPort();
-    try {
-      stack = await startStack({
-        provider: {
-          baseUrl: `http://127.0.0.1:${blackhole.port}/v1`,
-          timeouts: { connectMs: 150 },
-          retries: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
-        },
-      });
-      const res = await chat(stack);
-      expect(res.status).toBe(504);
-      expect(res.json.error.code).toBe('provider_timeout');
-      const metrics = await stack.kw.gateway.metrics.render();
-      expect(metrics).toMatch(/keyward_upstream_retries_total\{provider="fake",reason="timeout"\} 1/);
-    } finally {
-      blackhole.close();
-    }
-  });
+  it.skipIf(!hasPython)(
+    'times out a connection that never completes, retries it, then answers 504',
+    async () => {
+      const blackhole = await startUnacceptingPort();
+      try {
+        stack = await startStack({
+          provider: {
+            baseUrl: `http://127.0.0.1:${blackhole.port}/v1`,
+            timeouts: { connectMs: 150 },
+            retries: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
+          },
+        });
+        const res = await chat(stack);
+        expect(res.status).toBe(504);
+        expect(res.json.error.code).toBe('provider_timeout');
+        const metrics = await stack.kw.gateway.metrics.render();
+        expect(metrics).toMatch(/keyward_upstream_retries_total\{provider="fake",reason="timeout"\} 1/);
+      } finally {
+        blackhole.close();
+      }
+    },
+  );
 
   it('enforces the total deadline across retries', async () => {
     stack = await startStack({

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Router } from '../../routing/router.js';
+import type { Router } from '../../routing/index.js';
 import type { Forwarder } from '../../server/forwarder.js';
 import type { ProviderRuntime } from '../../server/provider-runtime.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';

@@ -1,6 +1,6 @@
-import type { Usage } from '../../providers/types.js';
+import type { Usage } from '../../providers/index.js';
 import { GatewayError } from '../../server/errors.js';
-import { eventData, SseSplitter } from '../../upstream/sse.js';
+import { eventData, SseSplitter } from '../../upstream/index.js';
 import { openAIErrorEvent } from './envelope.js';
 
 export interface RelayOptions {
