@@ -1,5 +1,5 @@
 import type { ProviderConfig } from '../config/index.js';
-import { baseHeaders, basePath, readOpenAIUsage } from './openai.js';
+import { baseHeaders, basePath, readOpenAIUsage, upstreamBody } from './openai.js';
 import type { Operation, ProviderAdapter } from './types.js';
 
 const PATHS: Record<Operation, string> = { chat: 'chat/completions', embeddings: 'embeddings' };
@@ -22,7 +22,7 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
       return {
         path: `${prefix}/deployments/${deployment}/${PATHS[operation]}${query}`,
         headers: key ? { ...headers, 'api-key': key.reveal() } : headers,
-        body: JSON.stringify({ ...body, model }),
+        body: upstreamBody(operation, body, model, true),
       };
     },
   };

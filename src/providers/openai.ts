@@ -39,12 +39,32 @@ export function readOpenAIUsage(payload: unknown): Usage | undefined {
 }
 
 /**
+ * The upstream body: the client's, with the routed model and, where the provider supports it,
+ * `stream_options.include_usage` on streams so every stream reports its tokens (the relay hides
+ * the extra usage chunk from clients that did not ask for it).
+ */
+export function upstreamBody(
+  operation: Operation,
+  body: Record<string, unknown>,
+  model: string,
+  streamUsage: boolean,
+): string {
+  if (streamUsage && operation === 'chat' && body.stream === true) {
+    const options = body.stream_options as Record<string, unknown> | null | undefined;
+    return JSON.stringify({ ...body, model, stream_options: { ...options, include_usage: true } });
+  }
+  return JSON.stringify({ ...body, model });
+}
+
+/**
  * OpenAI and everything that speaks its API under a base URL: OpenAI itself, OpenAI-compatible
  * servers (vLLM, LM Studio, Together, Groq, …) and Ollama's `/v1` endpoint.
  */
 export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
   const prefix = basePath(config);
   const headers = baseHeaders(config);
+  // Servers that merely imitate the API may refuse `stream_options`; OpenAI itself documents it.
+  const streamUsage = config.type === 'openai';
   return {
     type: config.type,
     requiresKey: config.type === 'openai',
@@ -54,7 +74,7 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
       return {
         path: prefix + PATHS[operation],
         headers: callHeaders,
-        body: JSON.stringify({ ...body, model }),
+        body: upstreamBody(operation, body, model, streamUsage),
       };
     },
   };

@@ -159,8 +159,10 @@ export class Forwarder {
     const ctx = request.kw;
 
     if (job.stream) {
+      const asked = job.body.stream_options as { include_usage?: boolean } | null | undefined;
       const relay = relayOpenAIStream(response.body, {
         readUsage: adapter.readUsage,
+        hideUsageChunk: asked?.include_usage !== true,
         onUsage: (usage) => {
           ctx.usage = usage;
         },

@@ -68,6 +68,38 @@ describe('OpenAI surface through the official SDK', () => {
     expect(final.choices[0]?.finish_reason).toBe('stop');
   });
 
+  it('asks OpenAI for stream usage on every stream, without showing the client a chunk it did not ask for', async () => {
+    stack.kw.logs.length = 0;
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of await viaGateway.chat.completions.create({
+      model: 'fast',
+      messages,
+      stream: true,
+    })) {
+      chunks.push(chunk);
+    }
+    const directChunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of await direct.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages,
+      stream: true,
+    })) {
+      directChunks.push(chunk);
+    }
+    expect(chunks).toHaveLength(directChunks.length);
+    expect(chunks.every((c) => c.choices.length === 1)).toBe(true);
+    const text = (list: OpenAI.ChatCompletionChunk[]) =>
+      list.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    expect(text(chunks)).toBe(text(directChunks));
+
+    expect(stack.fake.requests[0]?.body).toMatchObject({
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const line = stack.kw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.route);
+    expect(line?.tokens).toEqual({ inputTokens: expect.any(Number), outputTokens: expect.any(Number) });
+  });
+
   it('carries tool definitions and parallel-capable tool calls, streaming and not', async () => {
     const tools: OpenAI.ChatCompletionTool[] = [
       {

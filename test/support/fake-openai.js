@@ -126,10 +126,13 @@ function streamEvents(body, model) {
     service_tier: 'default',
     system_fingerprint: 'fp_fake',
   };
+  const withUsage = Boolean(body?.stream_options?.include_usage);
+  // As OpenAI does: with include_usage, every chunk carries `usage: null` until the usage chunk.
   /** @param {object} delta @param {string | null} finish */
   const chunk = (delta, finish = null) => ({
     ...base,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    ...(withUsage && { usage: null }),
   });
   const chunks = [];
   if (toolCall) {
@@ -151,7 +154,7 @@ function streamEvents(body, model) {
     for (const word of text.match(/\S+\s*/g) ?? []) chunks.push(chunk({ content: word }));
     chunks.push(chunk({}, 'stop'));
   }
-  if (body?.stream_options?.include_usage) {
+  if (withUsage) {
     chunks.push({ ...base, choices: [], usage: usage(promptTokens, toolCall ? 12 : completionTokens(text)) });
   }
   return [...chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`), 'data: [DONE]\n\n'];

@@ -5,6 +5,8 @@ import { openAIErrorEvent } from './envelope.js';
 
 export interface RelayOptions {
   readUsage(payload: unknown): Usage | undefined;
+  /** The gateway asked for usage on the client's behalf: keep the usage-only chunk to itself. */
+  hideUsageChunk: boolean;
   onUsage(usage: Usage): void;
   /** Called when the stream does not finish cleanly; `reason` is for metrics and logs. */
   onFailure(reason: 'cut' | 'incomplete' | 'provider_error'): void;
@@ -50,8 +52,10 @@ export async function* relayOpenAIStream(
           yield out + openAIErrorEvent(providerFailed);
           return;
         } else if (data.includes('"usage":{')) {
-          const usage = options.readUsage(JSON.parse(data));
+          const payload = JSON.parse(data) as { choices?: unknown[] };
+          const usage = options.readUsage(payload);
           if (usage) options.onUsage(usage);
+          if (options.hideUsageChunk && payload.choices?.length === 0) continue;
         }
         out += event;
       }
