@@ -1,10 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier } from './auth/index.js';
-import type { Config } from './config/index.js';
-import { ConfigError } from './config/index.js';
-import type { SecretString } from './keys/index.js';
-import { KeySourceError, keysFromEnv } from './keys/index.js';
+import { type Config, ConfigError } from './config/index.js';
+import { KeySourceError, keysFromEnv, type SecretString } from './keys/index.js';
 import { createLogger, type Logger, Metrics, Redactor } from './observability/index.js';
 import { Router } from './routing/index.js';
 import { createAdminPlane } from './server/admin-plane.js';

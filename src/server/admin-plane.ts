@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { StaticKeyVerifier } from '../auth/index.js';
-import { extractCredential } from '../auth/index.js';
+import { extractCredential, type StaticKeyVerifier } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { installErrorHandling } from './error-handler.js';

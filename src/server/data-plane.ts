@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { StaticKeyVerifier } from '../auth/index.js';
-import { assertNoQueryCredential, extractCredential } from '../auth/index.js';
+import { assertNoQueryCredential, extractCredential, type StaticKeyVerifier } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';

@@ -1,6 +1,5 @@
 import type { Pool } from 'undici';
-import type { ProviderConfig } from '../config/index.js';
-import { ConfigError } from '../config/index.js';
+import { ConfigError, type ProviderConfig } from '../config/index.js';
 import { KeyPool, KeySourceError, keysFromEnv } from '../keys/index.js';
 import { createAdapter, type ProviderAdapter } from '../providers/index.js';
 import { createProviderPool } from '../upstream/index.js';

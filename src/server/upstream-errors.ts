@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { UpstreamError } from '../upstream/index.js';
-import { parseRetryAfter } from '../upstream/index.js';
+import { parseRetryAfter, type UpstreamError } from '../upstream/index.js';
 import { GatewayError } from './errors.js';
 
 /** Provider error codes and params are passed on only when they look like identifiers. */
