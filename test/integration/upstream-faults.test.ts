@@ -125,7 +125,7 @@ describe('upstream faults', () => {
   });
 
   it.skipIf(!hasPython)(
-    'times out a connection that never completes, retries it, then answers 504',
+    'times out a connection that never completes, retries it, then answers 504 (needs python3: apt-get install python3)',
     async () => {
       const blackhole = await startUnacceptingPort();
       try {
