@@ -109,6 +109,8 @@ export const configSchema = z
       .strictObject({
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8088),
+        /** Longest a client may take to send a whole request (headers and body): slow-client defence. */
+        requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
         /** Largest accepted request body, bytes. */
         bodyLimit: z
           .number()

@@ -5,6 +5,7 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import './context.js';
+import { clientErrorHandler } from './client-error.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import { Forwarder } from './forwarder.js';
@@ -42,6 +43,14 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     genReqId: requestId,
     trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
     return503OnClosing: true,
+    clientErrorHandler,
+    // Fastify disables Node's request timeout; a gateway facing clients directly needs it, and
+    // Node only checks it every connectionsCheckingInterval.
+    requestTimeout: config.server.requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(60_000, config.server.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.server.requestTimeoutMs / 4)),
+    },
   });
   installErrorHandling(app, logger, config.server.bodyLimit);
 

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CLIENT_KEY, type Stack, startStack } from '../support/setup.js';
@@ -6,7 +8,10 @@ describe('strict request handling', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      config: { server: { bodyLimit: 64 * 1024 }, limits: { jsonDepth: 32, arrayItems: 1000 } },
+      config: {
+        server: { bodyLimit: 64 * 1024, requestTimeoutMs: 300 },
+        limits: { jsonDepth: 32, arrayItems: 1000 },
+      },
     });
   });
   afterAll(() => stack.close());
@@ -106,5 +111,41 @@ describe('strict request handling', () => {
     );
     expect(res.status).toBe(400);
     expect(res.error.param).toBe('encoding');
+  });
+
+  it('answers malformed HTTP in the same envelope', async () => {
+    const { port } = new URL(stack.kw.dataUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('GARBAGE / NOT-HTTP\r\n\r\n');
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk;
+    });
+    await once(socket, 'close');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"code":"malformed_request"');
+  });
+
+  it('drops a client that is too slow to send its request with 408', async () => {
+    const { port } = new URL(stack.kw.dataUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${CLIENT_KEY}\r\nContent-Length: 100\r\n\r\n{`,
+    );
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk;
+    });
+    const started = Date.now();
+    await once(socket, 'close');
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'request_timeout',
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(stack.fake.requests).toHaveLength(0);
   });
 });
