@@ -70,22 +70,15 @@ describe('OpenAI surface through the official SDK', () => {
 
   it('asks OpenAI for stream usage on every stream, without showing the client a chunk it did not ask for', async () => {
     stack.kw.logs.length = 0;
-    const chunks: OpenAI.ChatCompletionChunk[] = [];
-    for await (const chunk of await viaGateway.chat.completions.create({
-      model: 'fast',
-      messages,
-      stream: true,
-    })) {
-      chunks.push(chunk);
-    }
-    const directChunks: OpenAI.ChatCompletionChunk[] = [];
-    for await (const chunk of await direct.chat.completions.create({
-      model: 'gpt-4o-mini',
-      messages,
-      stream: true,
-    })) {
-      directChunks.push(chunk);
-    }
+    const collect = async (client: OpenAI, model: string) => {
+      const all: OpenAI.ChatCompletionChunk[] = [];
+      for await (const chunk of await client.chat.completions.create({ model, messages, stream: true })) {
+        all.push(chunk);
+      }
+      return all;
+    };
+    const chunks = await collect(viaGateway, 'fast');
+    const directChunks = await collect(direct, 'gpt-4o-mini');
     expect(chunks).toHaveLength(directChunks.length);
     expect(chunks.every((c) => c.choices.length === 1)).toBe(true);
     const text = (list: OpenAI.ChatCompletionChunk[]) =>
