@@ -1,19 +1,33 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier } from './auth/index.js';
-import { type Config, ConfigError } from './config/index.js';
-import { KeySourceError, keysFromEnv, type SecretString } from './keys/index.js';
+import { type Config, ConfigError, dataPaths } from './config/index.js';
+import {
+  type KeyEvents,
+  KeySourceError,
+  keysFromEnv,
+  loadMasterKey,
+  type MasterKey,
+  MasterKeyError,
+  readMasterKeyFile,
+  type SecretString,
+  StoredKeys,
+} from './keys/index.js';
 import { createLogger, type Logger, Metrics, Redactor } from './observability/index.js';
 import { Router } from './routing/index.js';
 import { createAdminPlane } from './server/admin-plane.js';
 import { createDataPlane } from './server/data-plane.js';
-import { createProviderRuntimes } from './server/provider-runtime.js';
+import { createProviderRuntimes, type SourceEnvironment, sourceFor } from './server/provider-runtime.js';
+import { openSqliteStore, type Store } from './store/index.js';
 
 export interface GatewayOptions {
   config: Config;
   /** Where the configuration came from, for error messages. */
   source?: string;
   env?: NodeJS.ProcessEnv;
+  /** `--data-dir`; else KEYWARD_DATA_DIR, else ./.keyward. */
+  dataDir?: string;
   /** Log sink (tests capture lines here); defaults to stdout. */
   logDestination?: DestinationStream;
 }
@@ -25,11 +39,19 @@ export interface Gateway {
   /** Starts both listeners; resolves with their base URLs. */
   listen(): Promise<{ dataUrl: string; adminUrl: string }>;
   /**
+   * Applies a re-read configuration (SIGHUP): providers whose `keys` block changed load from the
+   * new source, the others refresh theirs. Other changes need a restart, and a warning says so.
+   */
+  reload(config: Config): Promise<void>;
+  /**
    * Stops accepting, lets in-flight requests and streams finish for up to `graceMs`, then cuts
    * what is left and releases upstream connections.
    */
   close(graceMs?: number): Promise<void>;
 }
+
+/** How often the store is checked for changes made by another process (a CLI command). */
+const STORE_POLL_MS = 1_000;
 
 /** Client keys from `auth.apiKeys.env` and the admin key: absent is allowed (fail closed), weak is not. */
 function credentialKeys(
@@ -53,46 +75,146 @@ function credentialKeys(
   return keys;
 }
 
+/** Digests of the admin keys `keyward init` created (the keys themselves were shown once). */
+export async function adminKeyHashes(store: Store): Promise<string[]> {
+  const raw = await store.meta.get('admin_key_hashes');
+  return raw ? (JSON.parse(raw) as string[]) : [];
+}
+
 const urlOf = (address: AddressInfo | string | null): string => {
   if (!address || typeof address === 'string') return String(address);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
 };
 
-export function createGateway(options: GatewayOptions): Gateway {
+function openStore(path: string, source: string): Store {
+  try {
+    return openSqliteStore(path);
+  } catch (error) {
+    throw new ConfigError(source, [`cannot open the store ${path}: ${(error as Error).message}`]);
+  }
+}
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const env = options.env ?? process.env;
   const source = options.source ?? 'configuration';
 
-  const keys = credentialKeys(config.auth.apiKeys.env, env, source);
+  const clientKeys = credentialKeys(config.auth.apiKeys.env, env, source);
   const adminKeys = credentialKeys('KEYWARD_ADMIN_KEY', env, source);
-  const providers = createProviderRuntimes(config.providers, env, source);
-  const redactor = new Redactor(
-    [...keys, ...adminKeys, ...[...providers.values()].flatMap((p) => p.keys.values())].map((k) =>
-      k.reveal(),
-    ),
-  );
+  const redactor = new Redactor([...clientKeys, ...adminKeys].map((key) => key.reveal()));
   const { logger, flush } = createLogger({
     level: config.logging.level,
     redactor,
     ...(options.logDestination && { destination: options.logDestination }),
   });
   const metrics = new Metrics();
+
+  const paths = dataPaths(config, env, options.dataDir);
+  const store = openStore(paths.database, source);
+  let masters: MasterKey[];
+  try {
+    const { master, created } = await loadMasterKey({
+      env,
+      file: paths.masterKeyFile,
+      create: true,
+      salt: async () =>
+        Buffer.from(
+          await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')),
+          'base64',
+        ),
+    });
+    if (created) logger.warn({ file: paths.masterKeyFile }, 'created a new master key file; back it up');
+    masters = [master];
+  } catch (error) {
+    await store.close();
+    if (error instanceof MasterKeyError) throw new ConfigError(source, [`master key: ${error.message}`]);
+    throw error;
+  }
+
+  const keyEvents: KeyEvents = {
+    loaded(_provider, secrets) {
+      for (const secret of secrets) redactor.addSecret(secret.reveal());
+    },
+    refreshFailed(provider, kind, message) {
+      metrics.keySourceFailed(provider, kind);
+      logger.error(
+        { provider, source: kind },
+        `loading provider keys failed; the keys loaded last stay in use: ${message}`,
+      );
+    },
+    alert(provider, reason, key, message) {
+      metrics.providerKeyAlert(provider, reason);
+      logger.warn({ alert: reason, provider, key }, message);
+    },
+    warn(provider, message) {
+      logger.warn({ provider }, message);
+    },
+  };
+  const environment: SourceEnvironment = {
+    env,
+    store,
+    masters: () => masters,
+    warn: (message) => logger.warn(message),
+  };
+  const { runtimes: providers, problems } = await createProviderRuntimes(
+    config.providers,
+    environment,
+    keyEvents,
+  );
+  if (problems.length > 0) {
+    await store.close();
+    throw new ConfigError(source, problems);
+  }
+  metrics.observeKeys(() =>
+    [...providers.values()].flatMap((runtime) =>
+      runtime.keys.pool
+        .list()
+        .map((key) => ({ provider: runtime.id, id: key.id, state: key.state, createdAt: key.createdAt })),
+    ),
+  );
+
+  const storedKeys = new StoredKeys(store, () => masters[0]!);
+  /** Reloads the providers that keep their keys in the store, after a change made here or elsewhere. */
+  const refreshStored = async (): Promise<void> => {
+    // `keyward master rotate` run elsewhere rewrites the key file; pick the new key up, keep the old.
+    if (masters[0]!.origin === 'file') {
+      try {
+        const { master } = readMasterKeyFile(paths.masterKeyFile, false);
+        if (master.id !== masters[0]!.id) masters = [master, ...masters.filter((m) => m.id !== master.id)];
+      } catch (error) {
+        logger.error(`cannot re-read the master key file: ${(error as Error).message}`);
+      }
+    }
+    await Promise.all(
+      [...providers.values()].filter((p) => p.keys.sourceKind === 'store').map((p) => p.keys.refresh()),
+    );
+  };
+  let marker = await store.changeMarker();
+  const poll = setInterval(async () => {
+    const now = await store.changeMarker();
+    if (now === marker) return;
+    marker = now;
+    await refreshStored();
+  }, STORE_POLL_MS);
+  poll.unref();
+
   const router = new Router(config.models, providers);
   const verifier = new StaticKeyVerifier(
-    keys,
+    clientKeys,
     config.auth.apiKeys.hashes.map((h) => h.slice('sha256:'.length)),
   );
   let ready = false;
   const isReady = () => ready;
 
-  const data = createDataPlane({ config, logger, metrics, router, verifier, isReady });
+  const data = createDataPlane({ config, logger, metrics, router, verifier, keyEvents, isReady });
   const admin = createAdminPlane({
     config,
     logger,
     metrics,
-    adminVerifier: new StaticKeyVerifier(adminKeys, []),
+    adminVerifier: new StaticKeyVerifier(adminKeys, await adminKeyHashes(store)),
     isReady,
+    keys: { stored: storedKeys, providers, changed: refreshStored },
   });
 
   if (verifier.size === 0) {
@@ -100,7 +222,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       'no client credential is configured (auth.apiKeys): the data plane answers 401 to every request; set KEYWARD_API_KEY',
     );
   }
-  if (adminKeys.length === 0)
+  if (adminKeys.length === 0 && (await adminKeyHashes(store)).length === 0)
     logger.warn('no admin key is configured (KEYWARD_ADMIN_KEY): the admin API answers 401');
   if (providers.size === 0) logger.warn('no provider is configured: every model request will fail');
 
@@ -116,8 +238,34 @@ export function createGateway(options: GatewayOptions): Gateway {
       logger.info({ ...urls, source, providers: [...providers.keys()] }, 'keyward listening');
       return urls;
     },
+    async reload(next) {
+      const strip = (c: Config) =>
+        JSON.stringify({ ...c, providers: c.providers.map((p) => ({ ...p, keys: null })) });
+      if (strip(next) !== strip(config)) {
+        logger.warn('configuration changes other than provider keys take effect after a restart');
+      }
+      await Promise.all(
+        next.providers.map(async (provider) => {
+          const runtime = providers.get(provider.id);
+          if (!runtime) return;
+          if (JSON.stringify(provider.keys) === JSON.stringify(runtime.config.keys)) {
+            await runtime.keys.refresh();
+            return;
+          }
+          // The new source goes in through the old manager, so pool state and metrics carry over.
+          const replaced = await runtime.keys.replaceSource(sourceFor(provider, environment));
+          runtime.config = { ...runtime.config, keys: provider.keys };
+          logger.info(
+            { provider: provider.id, ok: replaced },
+            'provider keys reloaded from a changed source',
+          );
+        }),
+      );
+      logger.info('configuration reloaded');
+    },
     async close(graceMs = config.shutdown.graceMs) {
       ready = false;
+      clearInterval(poll);
       const closing = Promise.all([data.close(), admin.close()]);
       // server.close() drops the connections idle at that moment only; a keep-alive connection
       // whose last response finishes during the drain must be dropped too, or close() waits for
@@ -138,7 +286,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       clearTimeout(timer);
       clearInterval(sweep);
-      await Promise.all([...providers.values()].map((p) => p.dispatcher.destroy()));
+      await Promise.all(
+        [...providers.values()].map(async (p) => {
+          await p.dispatcher.destroy();
+          await p.keys.close();
+        }),
+      );
+      await store.close();
       logger.info('keyward stopped');
       flush();
     },

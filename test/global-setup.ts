@@ -1,7 +1,11 @@
 import { execFileSync } from 'node:child_process';
 
-/** The CLI tests run the compiled `dist/`; compile once so they never test a stale build. */
+/**
+ * The CLI tests run the compiled `dist/`; compile once so they never test a stale build.
+ * `KEYWARD_SKIP_BUILD=1` skips it when running tests that import sources directly.
+ */
 export default function setup(): void {
+  if (process.env.KEYWARD_SKIP_BUILD === '1') return;
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
     stdio: 'inherit',
   });

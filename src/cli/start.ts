@@ -1,17 +1,18 @@
 import { ConfigError, loadConfig } from '../config/index.js';
-import { createGateway } from '../gateway.js';
+import { createGateway, type Gateway } from '../gateway.js';
 import type { CliIO } from './io.js';
 
 export interface StartOptions {
   config?: string | undefined;
+  dataDir?: string | undefined;
 }
 
 /** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
 export async function start(options: StartOptions, io: CliIO): Promise<number> {
-  let gateway: ReturnType<typeof createGateway>;
+  let gateway: Gateway;
   try {
     const { config, source } = loadConfig({ file: options.config, env: io.env });
-    gateway = createGateway({ config, source, env: io.env });
+    gateway = await createGateway({ config, source, env: io.env, dataDir: options.dataDir });
   } catch (error) {
     if (error instanceof ConfigError) {
       io.stderr.write(`keyward: ${error.message}\n`);
@@ -45,5 +46,18 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // SIGHUP re-reads the configuration: provider keys change without a restart.
+    process.on('SIGHUP', () => {
+      if (stopping) return;
+      try {
+        const { config } = loadConfig({ file: options.config, env: io.env });
+        gateway
+          .reload(config)
+          .catch((error: unknown) => gateway.logger.error({ err: error }, 'reload failed'));
+      } catch (error) {
+        const message = error instanceof ConfigError ? error.message : 'unreadable configuration';
+        gateway.logger.error(`reload refused, keeping the running configuration: ${message}`);
+      }
+    });
   });
 }

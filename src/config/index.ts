@@ -1,4 +1,12 @@
 export { ConfigError } from './errors.js';
+export type {
+  AwsSourceConfig,
+  AzureSourceConfig,
+  KeyringSourceConfig,
+  ProviderKeysConfig,
+  VaultSourceConfig,
+} from './key-sources.js';
 export { type LoadedConfig, type LoadOptions, loadConfig } from './load.js';
+export { type DataPaths, dataPaths } from './paths.js';
 export type { Config, ConfigInput, ModelConfig, ProviderConfig, ProviderType } from './schema.js';
 export { configSchema } from './schema.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { providerKeysSchema } from './key-sources.js';
 
 /** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
 const millis = (max: number) => z.number().int().min(1).max(max);
@@ -24,11 +25,6 @@ const retriesSchema = z.strictObject({
   maxAttempts: z.number().int().min(1).max(10).default(3),
   baseDelayMs: millis(60_000).default(200),
   maxDelayMs: millis(300_000).default(10_000),
-});
-
-const providerKeysSchema = z.strictObject({
-  /** Name of an environment variable holding one key or several comma-separated ones. */
-  env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
 });
 
 /** Header names a provider block may set on every upstream request (never credentials). */
@@ -64,6 +60,8 @@ const providerSchema = z
     retries: retriesSchema.prefault({}),
     /** Connections kept per provider origin. */
     connections: z.number().int().min(1).max(1024).default(128),
+    /** Keys older than this draw a warning and show in keyward_provider_key_age_seconds. */
+    rotationDays: z.number().int().min(1).max(3650).default(90),
   })
   .superRefine((provider, ctx) => {
     if (provider.type === 'azure-openai' && !provider.apiVersion) {
@@ -122,6 +120,12 @@ export const configSchema = z
         trustProxy: z.array(z.string().min(1)).default([]),
       })
       .prefault({}),
+    /** The embedded store; default `<data dir>/keyward.db`. */
+    storage: z
+      .strictObject({ sqlite: z.strictObject({ path: z.string().min(1).optional() }).prefault({}) })
+      .prefault({}),
+    /** The master key file; default `<data dir>/master.key`. KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE win. */
+    masterKey: z.strictObject({ file: z.string().min(1).optional() }).prefault({}),
     admin: listenerSchema.extend({ port: listenerSchema.shape.port.default(8089) }).prefault({}),
     auth: z.strictObject({ apiKeys: apiKeysSchema }).prefault({}),
     logging: z

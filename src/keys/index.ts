@@ -1,3 +1,28 @@
-export { KeySourceError, keysFromEnv } from './env-source.js';
-export { KeyPool } from './key-pool.js';
-export { SecretString } from './secret-string.js';
+export { EnvelopeError, open, type RecordBinding, seal, sealedBy } from './envelope.js';
+export { type Acquired, KeyPool, type KeyState, type PooledKey } from './key-pool.js';
+export {
+  decodeMasterKey,
+  deriveMasterKey,
+  generateMasterKey,
+  loadMasterKey,
+  MASTER_KEY_BYTES,
+  type MasterKey,
+  MasterKeyError,
+  type MasterKeyOptions,
+  readMasterKeyFile,
+  SCRYPT_FLOOR,
+  type ScryptParams,
+} from './master-key.js';
+export { type KeyEvents, ProviderKeys, type ProviderKeysOptions } from './provider-keys.js';
+export { fingerprintOf, SecretString } from './secret-string.js';
+export {
+  createKeySource,
+  ENC_PREFIX,
+  inlineBinding,
+  type KeySource,
+  KeySourceError,
+  keysFromEnv,
+  type SourceContext,
+  type SourcedKey,
+} from './sources/index.js';
+export { KeyValueError, StoredKeys, type StoredKeyView, toView, validateKeyValue } from './stored-keys.js';

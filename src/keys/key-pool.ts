@@ -1,26 +1,125 @@
 import type { SecretString } from './secret-string.js';
+import type { SourcedKey } from './sources/types.js';
 
-/** The keys of one provider, handed out round-robin so that load spreads across them. */
+export type KeyState = 'active' | 'cooling' | 'invalid';
+
+/** One key in a pool, with its health. Requests hold on to the lease they started with. */
+export interface PooledKey {
+  readonly id: string;
+  readonly secret: SecretString;
+  readonly weight: number;
+  readonly createdAt: number | undefined;
+  state: KeyState;
+  /** Epoch ms when a cooling key may be used again. */
+  coolUntil: number;
+  /** Consecutive 429s without a Retry-After, for the exponential cool-down. */
+  strikes: number;
+  /** Smooth weighted round-robin credit. */
+  credit: number;
+}
+
+export type Acquired =
+  | { key: PooledKey }
+  | { key?: undefined; exhausted: 'cooling'; retryAfterMs: number }
+  | { key?: undefined; exhausted: 'invalid' | 'empty' };
+
+const BASE_COOL_DOWN_MS = 1_000;
+const MAX_COOL_DOWN_MS = 60_000;
+/**
+ * A refused key is tried once more after this long: a provider's 401 is sometimes its own
+ * glitch, and a key that is really revoked costs one failed attempt per interval.
+ */
+const INVALID_RECHECK_MS = 15 * 60_000;
+/** A provider cannot bench a key for longer than this with one Retry-After. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/**
+ * The keys of one provider and their health. Picks among usable keys by smooth weighted
+ * round-robin (plain round-robin when weights are equal); a rate-limited key cools down, a
+ * rejected one is benched until it is replaced, or for 15 minutes before one probe.
+ */
 export class KeyPool {
-  private readonly keys: readonly SecretString[];
-  private cursor = 0;
+  private keys: PooledKey[] = [];
 
-  constructor(keys: readonly SecretString[]) {
-    this.keys = keys;
+  constructor(keys: readonly SourcedKey[] = []) {
+    this.replace(keys);
   }
 
   get size(): number {
     return this.keys.length;
   }
 
-  next(): SecretString | undefined {
-    if (this.keys.length === 0) return undefined;
-    const key = this.keys[this.cursor % this.keys.length];
-    this.cursor = (this.cursor + 1) % this.keys.length;
-    return key;
+  /**
+   * Swaps in a new key set (a refresh, a rotation). A key that keeps its id and value keeps its
+   * health; requests in flight finish on the keys they hold.
+   */
+  replace(keys: readonly SourcedKey[]): void {
+    const previous = new Map(this.keys.map((key) => [key.id, key]));
+    this.keys = keys.map((sourced) => {
+      const old = previous.get(sourced.id);
+      if (old && old.secret.fingerprint === sourced.secret.fingerprint) {
+        return { ...old, secret: sourced.secret, weight: sourced.weight ?? 1, createdAt: sourced.createdAt };
+      }
+      return {
+        id: sourced.id,
+        secret: sourced.secret,
+        weight: sourced.weight ?? 1,
+        createdAt: sourced.createdAt,
+        state: 'active',
+        coolUntil: 0,
+        strikes: 0,
+        credit: 0,
+      };
+    });
   }
 
-  values(): readonly SecretString[] {
+  list(): readonly PooledKey[] {
     return this.keys;
+  }
+
+  acquire(now: number = Date.now()): Acquired {
+    let best: PooledKey | undefined;
+    let total = 0;
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const key of this.keys) {
+      if (key.state !== 'active') {
+        if (key.coolUntil > now) {
+          if (key.state === 'cooling') earliest = Math.min(earliest, key.coolUntil);
+          continue;
+        }
+        key.state = 'active';
+      }
+      key.credit += key.weight;
+      total += key.weight;
+      if (!best || key.credit > best.credit) best = key;
+    }
+    if (best) {
+      best.credit -= total;
+      return { key: best };
+    }
+    if (this.keys.length === 0) return { exhausted: 'empty' };
+    if (earliest === Number.POSITIVE_INFINITY) return { exhausted: 'invalid' };
+    return { exhausted: 'cooling', retryAfterMs: earliest - now };
+  }
+
+  /** The provider answered 429 for this key. */
+  rateLimited(key: PooledKey, retryAfterMs: number | undefined, now: number = Date.now()): void {
+    key.strikes += 1;
+    const wait =
+      retryAfterMs !== undefined
+        ? Math.min(Math.max(retryAfterMs, 0), MAX_RETRY_AFTER_MS)
+        : Math.min(BASE_COOL_DOWN_MS * 2 ** (key.strikes - 1), MAX_COOL_DOWN_MS);
+    if (key.state !== 'invalid') key.state = 'cooling';
+    key.coolUntil = Math.max(key.coolUntil, now + wait);
+  }
+
+  /** The provider refused this key (401/403): it stays out until replaced or rechecked. */
+  rejected(key: PooledKey, now: number = Date.now()): void {
+    key.state = 'invalid';
+    key.coolUntil = now + INVALID_RECHECK_MS;
+  }
+
+  succeeded(key: PooledKey): void {
+    key.strikes = 0;
   }
 }

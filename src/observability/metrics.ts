@@ -10,6 +10,16 @@ export interface RequestLabels {
   status: number;
 }
 
+/** One provider key as the gauges see it: ids and state only. */
+export interface KeySnapshot {
+  provider: string;
+  id: string;
+  state: 'active' | 'cooling' | 'invalid';
+  createdAt: number | undefined;
+}
+
+const STATE_VALUES = { active: 0, cooling: 1, invalid: 2 } as const;
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'route' | 'model' | 'provider' | 'status'>;
@@ -19,6 +29,12 @@ export class Metrics {
   private readonly retries: Counter<'provider' | 'reason'>;
   private readonly streamErrors: Counter<'provider' | 'reason'>;
   private readonly seenModels = new Set<string>();
+  private readonly keyRequests: Counter<'provider' | 'key'>;
+  private readonly keyFailures: Counter<'provider' | 'key' | 'reason'>;
+  private readonly keyAlerts: Counter<'provider' | 'reason'>;
+  private readonly sourceFailures: Counter<'provider' | 'source'>;
+  private readonly keyRequestChildren = new Map<string, ReturnType<Counter<'provider' | 'key'>['labels']>>();
+  private keySnapshot: () => readonly KeySnapshot[] = () => [];
 
   constructor() {
     const registers = [this.registry];
@@ -61,6 +77,83 @@ export class Metrics {
       labelNames: ['provider', 'reason'],
       registers,
     });
+    this.keyRequests = new Counter({
+      name: 'keyward_provider_key_requests_total',
+      help: 'Upstream attempts made with each provider key (by key id, never by value).',
+      labelNames: ['provider', 'key'],
+      registers,
+    });
+    this.keyFailures = new Counter({
+      name: 'keyward_provider_key_failures_total',
+      help: 'Provider keys rate limited (429) or refused (401/403) by their provider.',
+      labelNames: ['provider', 'key', 'reason'],
+      registers,
+    });
+    this.keyAlerts = new Counter({
+      name: 'keyward_provider_key_alerts_total',
+      help: 'Alerts raised about provider keys: refused by the provider, or older than rotationDays.',
+      labelNames: ['provider', 'reason'],
+      registers,
+    });
+    this.sourceFailures = new Counter({
+      name: 'keyward_key_source_refresh_failures_total',
+      help: 'Key source loads that failed; the keys loaded last stay in use.',
+      labelNames: ['provider', 'source'],
+      registers,
+    });
+    const snapshot = () => this.keySnapshot();
+    new Gauge({
+      name: 'keyward_provider_key_state',
+      help: 'State of each provider key: 0 active, 1 cooling down after a 429, 2 refused by the provider.',
+      labelNames: ['provider', 'key'],
+      registers,
+      collect() {
+        this.reset();
+        for (const key of snapshot())
+          this.set({ provider: key.provider, key: key.id }, STATE_VALUES[key.state]);
+      },
+    });
+    new Gauge({
+      name: 'keyward_provider_key_age_seconds',
+      help: 'Age of each provider key whose source records when it was created.',
+      labelNames: ['provider', 'key'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const key of snapshot()) {
+          if (key.createdAt !== undefined)
+            this.set({ provider: key.provider, key: key.id }, (now - key.createdAt) / 1000);
+        }
+      },
+    });
+  }
+
+  /** Where the key gauges read from at scrape time. */
+  observeKeys(snapshot: () => readonly KeySnapshot[]): void {
+    this.keySnapshot = snapshot;
+  }
+
+  providerKeyUsed(provider: string, key: string): void {
+    const id = `${provider}\0${key}`;
+    let child = this.keyRequestChildren.get(id);
+    if (!child) {
+      child = this.keyRequests.labels({ provider, key });
+      this.keyRequestChildren.set(id, child);
+    }
+    child.inc();
+  }
+
+  providerKeyFailed(provider: string, key: string, reason: 'rate_limited' | 'rejected'): void {
+    this.keyFailures.inc({ provider, key, reason });
+  }
+
+  providerKeyAlert(provider: string, reason: string): void {
+    this.keyAlerts.inc({ provider, reason });
+  }
+
+  keySourceFailed(provider: string, source: string): void {
+    this.sourceFailures.inc({ provider, source });
   }
 
   /** Bounds label cardinality: model names come from clients. */

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { extractCredential, type StaticKeyVerifier } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
+import { type AdminKeysOptions, adminKeyRoutes } from './admin-keys.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import { HEALTH_ROUTES, healthRoutes } from './health.js';
@@ -14,6 +15,7 @@ export interface AdminPlaneOptions {
   /** Verifies the admin key; empty when none is configured, and then everything but health is 401. */
   adminVerifier: StaticKeyVerifier;
   isReady(): boolean;
+  keys: AdminKeysOptions;
 }
 
 const unauthorized = new GatewayError(401, 'authentication_error', 'Admin credential required', {
@@ -34,6 +36,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   });
 
   healthRoutes(app, options.isReady);
+  adminKeyRoutes(app, options.keys);
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

@@ -1,5 +1,6 @@
 import type {} from 'fastify';
 import type { Principal } from '../auth/index.js';
+import type { SecretString } from '../keys/index.js';
 import type { Usage } from '../providers/index.js';
 
 /** What one data-plane request collects for its log line and metrics. */
@@ -8,6 +9,8 @@ export interface RequestContext {
   startedAt: number;
   route: string;
   principal?: Principal;
+  /** The client's own provider key (`x-provider-api-key`), for passthrough providers only. */
+  providerKey?: SecretString;
   model?: string;
   provider?: string;
   attempts?: number;

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { assertNoQueryCredential, extractCredential, type StaticKeyVerifier } from '../auth/index.js';
 import type { Config } from '../config/index.js';
+import { type KeyEvents, SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
@@ -21,8 +22,11 @@ export interface DataPlaneOptions {
   metrics: Metrics;
   router: Router<ProviderRuntime>;
   verifier: StaticKeyVerifier;
+  keyEvents: KeyEvents;
   isReady(): boolean;
 }
+
+const PROVIDER_KEY_HEADER = 'x-provider-api-key';
 
 const missingCredential = new GatewayError(
   401,
@@ -72,6 +76,14 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     const principal = verifier.verify(credential);
     if (!principal) throw invalidCredential;
     request.kw.principal = principal;
+    // A passthrough provider key is sealed at once and dropped from the headers, so that nothing
+    // later (a log serializer, an error path) can read it as plain text.
+    const providerKey = request.headers[PROVIDER_KEY_HEADER];
+    if (providerKey !== undefined) {
+      delete request.headers[PROVIDER_KEY_HEADER];
+      const value = Array.isArray(providerKey) ? providerKey[0] : providerKey;
+      if (value) request.kw.providerKey = new SecretString(value.trim());
+    }
   };
 
   // A callback hook: an async one costs a promise per request on the hottest path.
@@ -87,6 +99,9 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   });
 
   healthRoutes(app, options.isReady);
-  app.register(openAIRoutes, { forwarder: new Forwarder(router, metrics, logger), router });
+  app.register(openAIRoutes, {
+    forwarder: new Forwarder(router, metrics, logger, options.keyEvents),
+    router,
+  });
   return app;
 }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { KeyEvents } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Operation } from '../providers/index.js';
 import type { Router, Target } from '../routing/index.js';
@@ -13,6 +14,7 @@ import {
   type UpstreamResponse,
 } from '../upstream/index.js';
 import { GatewayError } from './errors.js';
+import { KeyLease, KeysUnavailable, passthroughKeyMissing } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
 
@@ -58,6 +60,7 @@ export class Forwarder {
     private readonly router: Router<ProviderRuntime>,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    private readonly keyEvents: KeyEvents,
   ) {}
 
   async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<void> {
@@ -109,42 +112,73 @@ export class Forwarder {
     deadline: number,
   ): Promise<{ response: UpstreamResponse } | { error: GatewayError; fallback: boolean }> {
     const { provider, model } = target;
-    if (provider.adapter.requiresKey && provider.keys.size === 0) {
-      const error = new GatewayError(503, 'service_unavailable', 'The provider has no usable key', {
-        code: 'provider_unavailable',
-      });
-      return { error, fallback: true };
+    const passthroughKey = provider.keys.passthrough ? request.kw.providerKey : undefined;
+    if (provider.keys.passthrough && !passthroughKey && provider.adapter.requiresKey) {
+      return { error: passthroughKeyMissing, fallback: false };
     }
-    let response: UpstreamResponse;
-    try {
-      response = await exchange({
-        dispatcher: provider.dispatcher,
-        build: () => provider.adapter.buildCall(job.operation, model, job.body, provider.keys.next()),
-        retry: provider.config.retries,
-        signal,
-        deadline,
-        hooks: {
-          onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
-          onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),
-        },
-      });
-    } catch (error) {
-      if (!(error instanceof UpstreamError)) throw error;
-      this.logger.debug({ reqId: request.id, provider: provider.id, failure: error.failure }, error.message);
-      return { error: mapUpstreamFailure(error), fallback: error.retryable || error.failure === 'connect' };
+    const lease = new KeyLease(provider, passthroughKey, this.metrics, this.keyEvents);
+    let response: UpstreamResponse | undefined;
+    // When every key is cooling and the first recovers sooner than a retry would wait anyway,
+    // wait for it once instead of answering 429.
+    for (let round = 0; !response; round++) {
+      try {
+        response = await exchange({
+          dispatcher: provider.dispatcher,
+          build: () => provider.adapter.buildCall(job.operation, model, job.body, lease.next()),
+          judge: (status, headers) => lease.judge(status, headers),
+          maxRotations: lease.maxRotations,
+          retry: provider.config.retries,
+          signal,
+          deadline,
+          hooks: {
+            onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
+            onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),
+            onRotated: async (status, body) =>
+              this.logProviderError(request, provider.id, status, await readCapped(body)),
+          },
+        });
+      } catch (error) {
+        if (error instanceof KeysUnavailable) {
+          const wait = error.reason.exhausted === 'cooling' ? error.reason.retryAfterMs : undefined;
+          if (
+            round === 0 &&
+            wait !== undefined &&
+            wait <= provider.config.retries.maxDelayMs &&
+            Date.now() + wait < deadline
+          ) {
+            try {
+              await signal.wait(wait);
+            } catch (aborted) {
+              return { error: mapUpstreamFailure(classifyUpstreamError(aborted, signal)), fallback: false };
+            }
+            continue;
+          }
+          return { error: error.toGatewayError(), fallback: true };
+        }
+        if (!(error instanceof UpstreamError)) throw error;
+        this.logger.debug(
+          { reqId: request.id, provider: provider.id, failure: error.failure },
+          error.message,
+        );
+        return { error: mapUpstreamFailure(error), fallback: error.retryable || error.failure === 'connect' };
+      }
     }
     request.kw.attempts = (request.kw.attempts ?? 0) + response.attempts;
     if (isSuccess(response.statusCode)) return { response };
     const text = await readCapped(response.body);
-    // The provider's own words stay in the (redacted) debug log; the client gets our mapping.
-    this.logger.debug(
-      { reqId: request.id, provider: provider.id, upstreamStatus: response.statusCode, upstreamBody: text },
-      'provider returned an error',
-    );
+    this.logProviderError(request, provider.id, response.statusCode, text);
     return {
       error: mapUpstreamStatus(response.statusCode, response.headers, text),
       fallback: fallbackWorthy(response.statusCode),
     };
+  }
+
+  /** The provider's own words stay in the (redacted) debug log; the client gets our mapping. */
+  private logProviderError(request: FastifyRequest, provider: string, status: number, text: string): void {
+    this.logger.debug(
+      { reqId: request.id, provider, upstreamStatus: status, upstreamBody: text },
+      'provider returned an error',
+    );
   }
 
   private async respond(

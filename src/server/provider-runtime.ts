@@ -1,6 +1,13 @@
 import type { Pool } from 'undici';
-import { ConfigError, type ProviderConfig } from '../config/index.js';
-import { KeyPool, KeySourceError, keysFromEnv } from '../keys/index.js';
+import type { ProviderConfig } from '../config/index.js';
+import {
+  createKeySource,
+  type KeyEvents,
+  type KeySource,
+  KeySourceError,
+  ProviderKeys,
+  type SourceContext,
+} from '../keys/index.js';
 import { createAdapter, type ProviderAdapter } from '../providers/index.js';
 import { createProviderPool } from '../upstream/index.js';
 
@@ -10,40 +17,75 @@ export interface ProviderRuntime {
   config: ProviderConfig;
   adapter: ProviderAdapter;
   dispatcher: Pool;
-  keys: KeyPool;
+  keys: ProviderKeys;
 }
 
-export function createProviderRuntimes(
-  configs: readonly ProviderConfig[],
-  env: NodeJS.ProcessEnv,
-  source: string,
-): Map<string, ProviderRuntime> {
-  const problems: string[] = [];
-  const runtimes = new Map<string, ProviderRuntime>();
-  configs.forEach((config, i) => {
-    let keys = new KeyPool([]);
-    try {
-      if (config.keys) keys = new KeyPool(keysFromEnv(config.keys.env, env));
-    } catch (error) {
-      if (!(error instanceof KeySourceError)) throw error;
-      problems.push(`providers[${i}].keys (${config.id}): ${error.message}`);
-      return;
-    }
-    runtimes.set(config.id, {
-      id: config.id,
-      config,
-      adapter: createAdapter(config),
-      dispatcher: createProviderPool(config),
-      keys,
-    });
+export type SourceEnvironment = Omit<SourceContext, 'provider'>;
+
+/** Sources whose first failure stops the start: they are local, so a failure is a mistake to fix. */
+const LOCAL_SOURCES = new Set(['env', 'values', 'store']);
+
+/** The source a provider's `keys` block names; undefined for passthrough and keyless providers. */
+export function sourceFor(config: ProviderConfig, environment: SourceEnvironment): KeySource | undefined {
+  const context: SourceContext = { ...environment, provider: config.id };
+  return config.keys && createKeySource(config.keys, context);
+}
+
+function createProviderKeys(config: ProviderConfig, environment: SourceEnvironment, events: KeyEvents) {
+  return new ProviderKeys({
+    provider: config.id,
+    source: sourceFor(config, environment),
+    rotationDays: config.rotationDays,
+    events,
   });
-  if (problems.length > 0) {
-    void closeProviderRuntimes(runtimes.values());
-    throw new ConfigError(source, problems);
-  }
-  return runtimes;
+}
+
+/**
+ * Builds the providers and loads their keys. A local source that fails is a configuration
+ * problem (returned, so all of them are reported at once); an external one (Vault, AWS, Azure,
+ * keyring) may be down for a while: the provider starts without keys, answers 503, and its
+ * refresh keeps trying.
+ */
+export async function createProviderRuntimes(
+  configs: readonly ProviderConfig[],
+  environment: SourceEnvironment,
+  events: KeyEvents,
+): Promise<{ runtimes: Map<string, ProviderRuntime>; problems: string[] }> {
+  const problems: string[] = [];
+  const built = await Promise.all(
+    configs.map(async (config, i): Promise<ProviderRuntime | undefined> => {
+      const keys = createProviderKeys(config, environment, events);
+      try {
+        await keys.loadOrThrow();
+      } catch (error) {
+        if (!(error instanceof KeySourceError)) throw error;
+        if (LOCAL_SOURCES.has(keys.sourceKind)) {
+          problems.push(`providers[${i}].keys (${config.id}): ${error.message}`);
+          return undefined;
+        }
+        events.refreshFailed(config.id, keys.sourceKind, error.message);
+      }
+      keys.start();
+      return {
+        id: config.id,
+        config,
+        adapter: createAdapter(config),
+        dispatcher: createProviderPool(config),
+        keys,
+      };
+    }),
+  );
+  const runtimes = new Map<string, ProviderRuntime>();
+  for (const runtime of built) if (runtime) runtimes.set(runtime.id, runtime);
+  if (problems.length > 0) await closeProviderRuntimes(runtimes.values());
+  return { runtimes, problems };
 }
 
 export async function closeProviderRuntimes(runtimes: Iterable<ProviderRuntime>): Promise<void> {
-  await Promise.all([...runtimes].map((runtime) => runtime.dispatcher.close()));
+  await Promise.all(
+    [...runtimes].map(async (runtime) => {
+      await runtime.keys.close();
+      await runtime.dispatcher.close();
+    }),
+  );
 }

@@ -15,12 +15,24 @@ export interface ExchangeHooks {
   /** Per attempt: the status (or 'error') and seconds until response headers. */
   onAttempt?(status: number | 'error', seconds: number): void;
   onRetry?(reason: string, delayMs: number): void;
+  /** Consumes the body of a response whose key was rotated away (for the debug log); default: discarded. */
+  onRotated?(status: number, body: Dispatcher.ResponseData['body']): Promise<void>;
 }
 
 export interface ExchangeRequest {
   dispatcher: Dispatcher;
-  /** Called once per attempt so that each attempt may use another key. */
+  /**
+   * Called once per attempt so that each attempt may use another key. What it throws (no usable
+   * key, say) ends the exchange as is.
+   */
   build(): UpstreamCall;
+  /**
+   * Looks at each response before the retry policy does. `rotate` means the key was at fault (it
+   * was rate limited or refused): try again at once with another key, without spending one of
+   * `retry.maxAttempts`. At most `maxRotations` times.
+   */
+  judge?(status: number, headers: IncomingHttpHeaders): 'rotate' | undefined;
+  maxRotations?: number;
   retry: RetryOptions;
   signal: AbortHandle;
   /** Epoch ms after which no new attempt starts (the request's total deadline). */
@@ -76,11 +88,22 @@ const settle = (
 
 export async function exchange(request: ExchangeRequest): Promise<UpstreamResponse> {
   const { retry, signal, deadline } = request;
+  let rotations = 0;
   for (let attempt = 1; ; attempt++) {
     const { response, failure } = await attemptOnce(request);
+    const verdict = response && request.judge?.(response.statusCode, response.headers);
+    if (response && verdict === 'rotate' && rotations < (request.maxRotations ?? 0)) {
+      rotations++;
+      attempt--;
+      if (request.hooks?.onRotated) await request.hooks.onRotated(response.statusCode, response.body);
+      else await response.body.dump();
+      request.hooks?.onRetry?.(String(response.statusCode), 0);
+      continue;
+    }
     const last = attempt >= retry.maxAttempts;
     if (failure && (!failure.retryable || last)) throw failure;
-    if (response && (!isRetryableStatus(response.statusCode) || last)) return settle(response, attempt);
+    if (response && (!isRetryableStatus(response.statusCode) || last))
+      return settle(response, attempt + rotations);
 
     const retryAfterMs = response ? parseRetryAfter(response.headers['retry-after']) : undefined;
     const delay = retryAfterMs ?? backoffDelay(attempt - 1, retry);
@@ -88,7 +111,7 @@ export async function exchange(request: ExchangeRequest): Promise<UpstreamRespon
       // The provider asks for a longer pause than this request may wait: answer now, and let the
       // client see the provider's Retry-After.
       if (failure) throw failure;
-      return settle(response, attempt);
+      return settle(response, attempt + rotations);
     }
     if (response) await response.body.dump();
     request.hooks?.onRetry?.(failure ? failure.failure : String(response.statusCode), delay);

@@ -38,7 +38,12 @@ describe('canary keys never leak', () => {
 
     await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat() });
     await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat({ stream: true }) });
+    stack.fake.script({ status: 500, body: { error: { message: `upstream saw key ${PROVIDER_KEY}` } } });
+    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat() });
+    stack.fake.script({ cutAfterChunks: 1 });
+    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat({ stream: true }) });
     // The provider's own 401 body quotes part of the key it was sent: it must stay inside.
+    // Last of the upstream cases: the refused key is benched afterwards.
     stack.fake.script({
       status: 401,
       body: {
@@ -50,10 +55,6 @@ describe('canary keys never leak', () => {
       },
     });
     await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat() });
-    stack.fake.script({ status: 500, body: { error: { message: `upstream saw key ${PROVIDER_KEY}` } } });
-    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat() });
-    stack.fake.script({ cutAfterChunks: 1 });
-    await record('/v1/chat/completions', { method: 'POST', headers: json, body: chat({ stream: true }) });
     // Clients paste keys into the wrong places: errors must not echo them.
     await record('/v1/chat/completions', {
       method: 'POST',

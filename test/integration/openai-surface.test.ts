@@ -248,7 +248,7 @@ describe('OpenAI surface through the official SDK', () => {
       attempts: 1,
       tokens: { inputTokens: expect.any(Number), outputTokens: expect.any(Number) },
     });
-    expect(lines[0]?.client).toMatch(/^….{4} \[#[0-9a-f]{8}\]$/);
+    expect(lines[0]?.client).toMatch(/^(?:[A-Za-z]{1,3}-)?….{4} \[#[0-9a-f]{8}\]$/);
     expect(typeof lines[0]?.ms).toBe('number');
   });
 });

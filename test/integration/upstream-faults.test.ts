@@ -76,20 +76,21 @@ describe('upstream faults', () => {
     const res = await chat(stack);
     expect(res.status).toBe(429);
     expect(res.headers['retry-after']).toBe('30');
-    expect(res.json.error.code).toBe('provider_rate_limited');
+    expect(res.json.error.code).toBe('provider_keys_cooling');
+    expect(res.json.error.message).toContain('All provider keys are cooling down');
     expect(stack.fake.requests).toHaveLength(1);
   });
 
-  it('maps a provider 401 to 502 "provider credential rejected", never forwarding its body', async () => {
+  it('answers 503 once the provider refuses its only key (401), never forwarding its body', async () => {
     stack = await startStack({ env: { FAKE_PROVIDER_KEY: 'sk-wrong-key-but-long-enough-123' } });
     const error = await sdk(stack)
       .chat.completions.create({ model: 'fast', messages })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.APIError);
-    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
-    expect((error as Error).message).toContain('rejected the gateway');
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+    expect((error as Error).message).toContain('refused every key');
     expect((error as Error).message).not.toContain(PROVIDER_MESSAGE_FRAGMENT);
-    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('provider_auth_failed');
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('provider_keys_invalid');
   });
 
   it('passes a provider 400 on with its code and param only', async () => {
@@ -294,13 +295,6 @@ describe('fallbacks', () => {
     const plain = await client.chat.completions.create({ model: 'fast', messages });
     expect(plain.model).toBe('b');
 
-    primary.script({ status: 429, headers: { 'retry-after': '60' } });
-    const final = await client.chat.completions
-      .stream({ model: 'fast', messages, stream: true })
-      .finalChatCompletion();
-    expect(final.choices[0]?.finish_reason).toBe('stop');
-    expect(secondary.requests.map((r) => (r.body as { model: string }).model)).toEqual(['b', 'b']);
-
     // A request the provider refuses as invalid is the client's problem: no fallback.
     primary.script({
       status: 400,
@@ -309,6 +303,15 @@ describe('fallbacks', () => {
     await expect(client.chat.completions.create({ model: 'fast', messages })).rejects.toBeInstanceOf(
       OpenAI.BadRequestError,
     );
+    expect(secondary.requests).toHaveLength(1);
+
+    primary.script({ status: 429, headers: { 'retry-after': '60' } });
+    const final = await client.chat.completions
+      .stream({ model: 'fast', messages, stream: true })
+      .finalChatCompletion();
+    expect(final.choices[0]?.finish_reason).toBe('stop');
+    expect(secondary.requests.map((r) => (r.body as { model: string }).model)).toEqual(['b', 'b']);
+
     expect(secondary.requests).toHaveLength(2);
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type ConfigInput, configSchema } from '../../src/config/schema.js';
 import { createGateway, type Gateway } from '../../src/gateway.js';
 
@@ -17,6 +20,7 @@ export interface TestGateway {
 export async function startTestGateway(
   config: ConfigInput,
   env: NodeJS.ProcessEnv = {},
+  dataDir?: string,
 ): Promise<TestGateway> {
   const logs: string[] = [];
   const parsed = configSchema.parse({
@@ -24,9 +28,10 @@ export async function startTestGateway(
     server: { port: 0, ...config.server },
     admin: { port: 0, ...config.admin },
   });
-  const gateway = createGateway({
+  const gateway = await createGateway({
     config: parsed,
     env,
+    dataDir: dataDir ?? mkdtempSync(join(tmpdir(), 'keyward-test-')),
     logDestination: {
       write(line: string) {
         logs.push(line);

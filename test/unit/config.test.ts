@@ -134,7 +134,14 @@ models:
     });
     expect(source).toBe('environment');
     expect(config.auth.apiKeys.env).toBe('KEYWARD_API_KEY');
-    expect(config.providers.map((p) => [p.id, p.type, p.baseUrl, p.keys?.env])).toEqual([
+    expect(
+      config.providers.map((p) => [
+        p.id,
+        p.type,
+        p.baseUrl,
+        p.keys && 'env' in p.keys ? p.keys.env : undefined,
+      ]),
+    ).toEqual([
       ['openai', 'openai', 'https://api.openai.com/v1', 'OPENAI_API_KEY'],
       ['anthropic', 'openai-compatible', 'https://api.anthropic.com/v1', 'ANTHROPIC_API_KEY'],
       ['gemini', 'openai-compatible', 'http://127.0.0.1:9/v1beta/openai', 'GEMINI_API_KEY'],

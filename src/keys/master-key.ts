@@ -1,0 +1,155 @@
+import { createHash, randomBytes, scryptSync } from 'node:crypto';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** The key that seals every record at rest. `id` names it in ciphertexts; it reveals nothing. */
+export interface MasterKey {
+  id: string;
+  key: Buffer;
+  origin: 'env' | 'file' | 'passphrase';
+}
+
+/** The master key cannot be had: the gateway refuses to start rather than run unencrypted. */
+export class MasterKeyError extends Error {
+  override name = 'MasterKeyError';
+}
+
+export const MASTER_KEY_BYTES = 32;
+const MIN_PASSPHRASE_LENGTH = 16;
+
+/** Below these, scrypt is too cheap to slow a guesser down (OWASP's floor for scrypt). */
+export const SCRYPT_FLOOR = Object.freeze({ N: 2 ** 17, r: 8, p: 1 });
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+export function masterKeyFromBytes(key: Buffer, origin: MasterKey['origin']): MasterKey {
+  if (key.length !== MASTER_KEY_BYTES) {
+    throw new MasterKeyError(`the master key must be ${MASTER_KEY_BYTES} bytes, got ${key.length}`);
+  }
+  // 32 random bytes have ~30 distinct values; fewer than 16 means a constant or a pattern.
+  if (new Set(key).size < 16)
+    throw new MasterKeyError('the master key is not random (too few distinct bytes)');
+  const id = createHash('sha256').update('keyward/master-key-id\0').update(key).digest('hex').slice(0, 8);
+  return { id, key, origin };
+}
+
+/** Parses base64 (standard or URL-safe) of exactly 32 bytes. */
+export function decodeMasterKey(text: string, origin: MasterKey['origin'], where: string): MasterKey {
+  const trimmed = text.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) {
+    throw new MasterKeyError(`${where} is not base64 (create one with: openssl rand -base64 32)`);
+  }
+  const bytes = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  try {
+    return masterKeyFromBytes(bytes, origin);
+  } catch (error) {
+    throw new MasterKeyError(`${where}: ${(error as Error).message}`);
+  }
+}
+
+export function generateMasterKey(): MasterKey {
+  return masterKeyFromBytes(randomBytes(MASTER_KEY_BYTES), 'file');
+}
+
+/** Stretches a passphrase with scrypt; parameters below the floor are refused. */
+export function deriveMasterKey(
+  passphrase: string,
+  salt: Buffer,
+  params: ScryptParams = SCRYPT_FLOOR,
+): MasterKey {
+  if (params.N < SCRYPT_FLOOR.N || params.r < SCRYPT_FLOOR.r || params.p < SCRYPT_FLOOR.p) {
+    throw new MasterKeyError(
+      `scrypt parameters N=${params.N}, r=${params.r}, p=${params.p} are below the floor N=${SCRYPT_FLOOR.N}, r=${SCRYPT_FLOOR.r}, p=${SCRYPT_FLOOR.p}`,
+    );
+  }
+  if (passphrase.length < MIN_PASSPHRASE_LENGTH) {
+    throw new MasterKeyError(
+      `KEYWARD_MASTER_PASSPHRASE must be at least ${MIN_PASSPHRASE_LENGTH} characters`,
+    );
+  }
+  if (salt.length < 16) throw new MasterKeyError('the scrypt salt must be at least 16 bytes');
+  const key = scryptSync(passphrase.normalize('NFC'), salt, MASTER_KEY_BYTES, {
+    ...params,
+    maxmem: 128 * params.N * params.r * params.p + 64 * 1024 * 1024,
+  });
+  return masterKeyFromBytes(key, 'passphrase');
+}
+
+/**
+ * Reads a key file, refusing one that others may read (like ssh with private keys). With
+ * `create`, a missing file is created with a new random key, mode 0600, never overwriting a file
+ * that appears meanwhile.
+ */
+export function readMasterKeyFile(path: string, create: boolean): { master: MasterKey; created: boolean } {
+  let fd: number;
+  let created = false;
+  try {
+    fd = openSync(path, constants.O_RDONLY);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
+      throw new MasterKeyError(
+        `cannot read master key file ${path}: ${(error as NodeJS.ErrnoException).code}`,
+      );
+    }
+    const master = generateMasterKey();
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    } catch (inner) {
+      throw new MasterKeyError(
+        `cannot create master key file ${path}: ${(inner as NodeJS.ErrnoException).code}`,
+      );
+    }
+    try {
+      writeSync(fd, `${master.key.toString('base64')}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    created = true;
+    return { master, created };
+  }
+  try {
+    const mode = fstatSync(fd).mode & 0o777;
+    if (mode & 0o077) {
+      throw new MasterKeyError(
+        `master key file ${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`,
+      );
+    }
+    return { master: decodeMasterKey(readFileSync(fd, 'utf8'), 'file', `master key file ${path}`), created };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface MasterKeyOptions {
+  env: NodeJS.ProcessEnv;
+  /** `masterKey.file` or the data directory's `master.key`. */
+  file: string;
+  /** Create the file when no key is given anywhere (first start, `keyward init`). */
+  create: boolean;
+  /** The passphrase salt, kept in the store; created there on first use. */
+  salt(): Promise<Buffer>;
+}
+
+/**
+ * The master key, from (in order) `KEYWARD_MASTER_KEY`, `KEYWARD_MASTER_PASSPHRASE`, or the key
+ * file. Anything wrong is an error: there is no fallback to plaintext.
+ */
+export async function loadMasterKey(
+  options: MasterKeyOptions,
+): Promise<{ master: MasterKey; created: boolean }> {
+  const { env } = options;
+  const raw = env.KEYWARD_MASTER_KEY;
+  const passphrase = env.KEYWARD_MASTER_PASSPHRASE;
+  if (raw !== undefined && passphrase !== undefined) {
+    throw new MasterKeyError('set KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE, not both');
+  }
+  if (raw !== undefined) return { master: decodeMasterKey(raw, 'env', 'KEYWARD_MASTER_KEY'), created: false };
+  if (passphrase !== undefined) {
+    return { master: deriveMasterKey(passphrase, await options.salt()), created: false };
+  }
+  return readMasterKeyFile(options.file, options.create);
+}

@@ -1,0 +1,144 @@
+import { type Acquired, KeyPool, type PooledKey } from './key-pool.js';
+import type { SecretString } from './secret-string.js';
+import type { KeySource } from './sources/index.js';
+
+const DAY_MS = 86_400_000;
+
+/** What the keys of a provider report to the rest of the gateway; no method ever gets a value. */
+export interface KeyEvents {
+  /** Every loaded value, so the redactor masks it from now on. */
+  loaded(provider: string, secrets: readonly SecretString[]): void;
+  refreshFailed(provider: string, source: string, message: string): void;
+  /** An operator should act: a key rejected by the provider, or one past its rotation age. */
+  alert(provider: string, reason: 'key_rejected' | 'key_too_old', keyId: string, message: string): void;
+  warn(provider: string, message: string): void;
+}
+
+export interface ProviderKeysOptions {
+  provider: string;
+  /** Undefined for passthrough: each request brings its own key. */
+  source: KeySource | undefined;
+  rotationDays: number;
+  events: KeyEvents;
+}
+
+/**
+ * The keys of one provider over time: loads them from the source, refreshes them on the source's
+ * interval or on demand, and hands them out through the pool. A failed refresh keeps the keys
+ * loaded last.
+ */
+export class ProviderKeys {
+  readonly provider: string;
+  readonly pool = new KeyPool();
+  private source: KeySource | undefined;
+  private readonly rotationMs: number;
+  private readonly events: KeyEvents;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<boolean> | undefined;
+  private readonly agedWarned = new Set<string>();
+  /** Epoch ms of the last successful load; 0 before the first. */
+  loadedAt = 0;
+  lastError: string | undefined;
+
+  constructor(options: ProviderKeysOptions) {
+    this.provider = options.provider;
+    this.source = options.source;
+    this.rotationMs = options.rotationDays * DAY_MS;
+    this.events = options.events;
+  }
+
+  get passthrough(): boolean {
+    return this.source === undefined;
+  }
+
+  get sourceKind(): string {
+    return this.source?.kind ?? 'passthrough';
+  }
+
+  acquire(now?: number): Acquired {
+    return this.pool.acquire(now);
+  }
+
+  /** Loads the keys now. Concurrent calls share one load. Resolves false when it failed. */
+  refresh(): Promise<boolean> {
+    if (!this.source) return Promise.resolve(true);
+    this.running ??= this.load(this.source).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** The first load: its failure is the caller's to report (a config error at start). */
+  async loadOrThrow(): Promise<void> {
+    if (!this.source) return;
+    const keys = await this.source.load();
+    this.accept(keys);
+  }
+
+  /** Refreshes on the source's own interval, if it has one. */
+  start(): void {
+    const every = this.source?.refreshMs;
+    if (!every || this.timer) return;
+    this.timer = setInterval(() => void this.refresh(), every);
+    this.timer.unref();
+  }
+
+  /** A changed `keys` block (SIGHUP): the next load comes from the new source. */
+  async replaceSource(source: KeySource | undefined): Promise<boolean> {
+    this.stop();
+    await this.source?.close?.();
+    this.source = source;
+    if (!source) this.pool.replace([]);
+    const ok = await this.refresh();
+    this.start();
+    return ok;
+  }
+
+  async close(): Promise<void> {
+    this.stop();
+    await this.source?.close?.();
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async load(source: KeySource): Promise<boolean> {
+    try {
+      this.accept(await source.load());
+      return true;
+    } catch (error) {
+      this.lastError = error instanceof Error ? error.message : 'unknown error';
+      this.events.refreshFailed(this.provider, source.kind, this.lastError);
+      return false;
+    }
+  }
+
+  private accept(keys: Parameters<KeyPool['replace']>[0]): void {
+    this.events.loaded(
+      this.provider,
+      keys.map((key) => key.secret),
+    );
+    this.pool.replace(keys);
+    this.loadedAt = Date.now();
+    this.lastError = undefined;
+    this.checkAges(this.pool.list());
+  }
+
+  private checkAges(keys: readonly PooledKey[]): void {
+    const now = Date.now();
+    for (const key of keys) {
+      if (key.createdAt === undefined || now - key.createdAt < this.rotationMs) continue;
+      if (this.agedWarned.has(key.id)) continue;
+      this.agedWarned.add(key.id);
+      const days = Math.floor((now - key.createdAt) / DAY_MS);
+      this.events.alert(
+        this.provider,
+        'key_too_old',
+        key.id,
+        `provider key ${key.id} (${key.secret.fingerprint}) is ${days} days old; rotate it with 'keyward keys rotate --provider ${this.provider}'`,
+      );
+    }
+  }
+}

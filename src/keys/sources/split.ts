@@ -1,0 +1,22 @@
+import { MIN_SECRET_LENGTH } from '../../observability/index.js';
+import { KeySourceError } from './errors.js';
+
+/**
+ * Splits a secret value that may hold several comma-separated keys, dropping blanks and
+ * duplicates. `where` names the location for error messages (never the value).
+ */
+export function splitKeyList(raw: string, where: string): string[] {
+  const values = raw
+    .split(',')
+    .map((value) => value.trim())
+    .filter(Boolean);
+  if (values.length === 0) throw new KeySourceError(`${where} holds no key`);
+  values.forEach((value, i) => {
+    if (value.length < MIN_SECRET_LENGTH) {
+      throw new KeySourceError(
+        `key #${i + 1} in ${where} is shorter than ${MIN_SECRET_LENGTH} characters; it cannot be a real key`,
+      );
+    }
+  });
+  return [...new Set(values)];
+}

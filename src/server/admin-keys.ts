@@ -1,0 +1,136 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { KeyValueError, type StoredKeys } from '../keys/index.js';
+import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
+import { badRequest, GatewayError } from './errors.js';
+import type { ProviderRuntime } from './provider-runtime.js';
+
+export interface AdminKeysOptions {
+  stored: StoredKeys;
+  providers: ReadonlyMap<string, ProviderRuntime>;
+  /** Applies a change made to the store at once (the next request sees it). */
+  changed(): Promise<void>;
+}
+
+const providerId = z.string().min(1).max(64);
+const addBody = z.strictObject({
+  provider: providerId,
+  value: z.string().min(1).max(4096),
+  weight: z.number().int().min(1).max(1000).optional(),
+});
+const rotateBody = z.strictObject({ provider: providerId, value: z.string().min(1).max(4096) });
+const refreshBody = z.strictObject({ provider: providerId.optional() }).optional();
+const idParams = z.strictObject({ id: z.string().regex(/^pk_[a-z0-9]{1,32}$/, 'a key id such as pk_…') });
+
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value, PARSE_OPTIONS);
+  if (result.success) return result.data;
+  const { message, param, code } = describeIssue(result.error.issues[0]!);
+  throw badRequest(message, { param, code });
+}
+
+const notFound = (id: string) =>
+  new GatewayError(404, 'not_found_error', `No stored key has the id ${id}`, { code: 'key_not_found' });
+
+/**
+ * `/admin/keys`: the stored provider keys (add, rotate, disable, enable, remove) and the live
+ * state of every provider's pool. Values go in once and never come out: answers carry ids and
+ * fingerprints only.
+ */
+export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysOptions): void {
+  const { stored, providers } = options;
+
+  const storeProvider = (id: string): void => {
+    const runtime = providers.get(id);
+    if (!runtime)
+      throw badRequest(`Unknown provider '${id}'`, { param: 'provider', code: 'unknown_provider' });
+    if (runtime.keys.sourceKind !== 'store') {
+      throw badRequest(
+        `Provider '${id}' takes its keys from ${runtime.keys.sourceKind}; set its keys to { store: true } to manage them here`,
+        { param: 'provider', code: 'provider_not_store_backed' },
+      );
+    }
+  };
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof KeyValueError)
+        throw badRequest(error.message, { param: 'value', code: 'invalid_key' });
+      throw error;
+    }
+  };
+
+  app.get('/admin/keys', async () => {
+    const now = Date.now();
+    return {
+      stored: await stored.list(),
+      providers: [...providers.values()].map((runtime) => ({
+        provider: runtime.id,
+        source: runtime.keys.sourceKind,
+        loadedAt: runtime.keys.loadedAt ? new Date(runtime.keys.loadedAt).toISOString() : null,
+        lastError: runtime.keys.lastError ?? null,
+        keys: runtime.keys.pool.list().map((key) => ({
+          id: key.id,
+          fingerprint: key.secret.fingerprint,
+          state: key.state,
+          coolingForMs: key.state === 'cooling' ? Math.max(0, key.coolUntil - now) : 0,
+          weight: key.weight,
+        })),
+      })),
+    };
+  });
+
+  app.post('/admin/keys', async (request, reply) => {
+    const body = parse(addBody, request.body);
+    storeProvider(body.provider);
+    const view = await guard(() => stored.add(body.provider, body.value, body.weight));
+    await options.changed();
+    return reply.code(201).send(view);
+  });
+
+  app.post('/admin/keys/rotate', async (request) => {
+    const body = parse(rotateBody, request.body);
+    storeProvider(body.provider);
+    const result = await guard(() => stored.rotate(body.provider, body.value));
+    await options.changed();
+    return result;
+  });
+
+  for (const [action, status] of [
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const) {
+    app.post(`/admin/keys/:id/${action}`, async (request) => {
+      const { id } = parse(idParams, request.params);
+      const view = await stored.setStatus(id, status);
+      if (!view) throw notFound(id);
+      await options.changed();
+      return view;
+    });
+  }
+
+  app.delete('/admin/keys/:id', async (request) => {
+    const { id } = parse(idParams, request.params);
+    const view = await stored.remove(id);
+    if (!view) throw notFound(id);
+    await options.changed();
+    return view;
+  });
+
+  /** Reloads keys from their sources now (after changing a secret in Vault, say). */
+  app.post('/admin/keys/refresh', async (request) => {
+    const body = parse(refreshBody, request.body ?? undefined);
+    if (body?.provider && !providers.has(body.provider)) {
+      throw badRequest(`Unknown provider '${body.provider}'`, {
+        param: 'provider',
+        code: 'unknown_provider',
+      });
+    }
+    const targets = [...providers.values()].filter((p) => !body?.provider || p.id === body.provider);
+    const results = await Promise.all(
+      targets.map(async (p) => ({ provider: p.id, ok: await p.keys.refresh() })),
+    );
+    return { refreshed: results };
+  });
+}

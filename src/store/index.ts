@@ -1,0 +1,2 @@
+export { openSqliteStore } from './sqlite.js';
+export type { MetaStore, ProviderKeyRecord, ProviderKeyStatus, ProviderKeyStore, Store } from './types.js';

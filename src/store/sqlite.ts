@@ -1,0 +1,117 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+import type { ProviderKeyRecord, ProviderKeyStatus, Store } from './types.js';
+
+interface KeyRow {
+  id: string;
+  provider: string;
+  ciphertext: string;
+  fingerprint: string;
+  status: ProviderKeyStatus;
+  weight: number;
+  created_at: number;
+  updated_at: number;
+}
+
+const toRecord = (row: KeyRow): ProviderKeyRecord => ({
+  id: row.id,
+  provider: row.provider,
+  ciphertext: row.ciphertext,
+  fingerprint: row.fingerprint,
+  status: row.status,
+  weight: row.weight,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** Brings the schema up to the newest version; refuses a database written by a newer Keyward. */
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SQLITE_MIGRATIONS.length) {
+    throw new Error(
+      `the store is at schema version ${version}, newer than this Keyward (${SQLITE_MIGRATIONS.length}); upgrade Keyward`,
+    );
+  }
+  SQLITE_MIGRATIONS.slice(version).forEach((sql, i) => {
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${version + i + 1}`);
+    })();
+  });
+}
+
+/** The embedded store: one SQLite file in WAL mode, readable only by its owner. */
+export function openSqliteStore(path: string): Store {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new Database(path);
+  chmodSync(path, 0o600);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+
+  const listAll = db.prepare<[], KeyRow>('SELECT * FROM provider_keys ORDER BY created_at, id');
+  const listByProvider = db.prepare<[string], KeyRow>(
+    'SELECT * FROM provider_keys WHERE provider = ? ORDER BY created_at, id',
+  );
+  const getOne = db.prepare<[string], KeyRow>('SELECT * FROM provider_keys WHERE id = ?');
+  const insert = db.prepare(
+    `INSERT INTO provider_keys (id, provider, ciphertext, fingerprint, status, weight, created_at, updated_at)
+     VALUES (@id, @provider, @ciphertext, @fingerprint, @status, @weight, @createdAt, @updatedAt)`,
+  );
+  const setStatus = db.prepare('UPDATE provider_keys SET status = ?, updated_at = ? WHERE id = ?');
+  const remove = db.prepare('DELETE FROM provider_keys WHERE id = ?');
+  const setCiphertext = db.prepare('UPDATE provider_keys SET ciphertext = ?, updated_at = ? WHERE id = ?');
+  const getMeta = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE name = ?');
+  const insertMeta = db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)');
+
+  const rewrap = db.transaction((ciphertexts: ReadonlyMap<string, string>, now: number) => {
+    for (const [id, ciphertext] of ciphertexts) {
+      if (setCiphertext.run(ciphertext, now, id).changes !== 1)
+        throw new Error(`key ${id} vanished during rewrap`);
+    }
+  });
+
+  return {
+    kind: 'sqlite',
+    providerKeys: {
+      async list(provider) {
+        return (provider === undefined ? listAll.all() : listByProvider.all(provider)).map(toRecord);
+      },
+      async get(id) {
+        const row = getOne.get(id);
+        return row && toRecord(row);
+      },
+      async insert(record) {
+        insert.run(record);
+      },
+      async setStatus(id, status, now) {
+        return setStatus.run(status, now, id).changes === 1;
+      },
+      async remove(id) {
+        return remove.run(id).changes === 1;
+      },
+      async rewrap(ciphertexts, now) {
+        rewrap(ciphertexts, now);
+      },
+    },
+    meta: {
+      async get(name) {
+        return getMeta.get(name)?.value;
+      },
+      async setIfAbsent(name, value) {
+        insertMeta.run(name, value);
+        return getMeta.get(name)!.value;
+      },
+    },
+    async changeMarker() {
+      return db.pragma('data_version', { simple: true }) as number;
+    },
+    async close() {
+      db.close();
+    },
+  };
+}
