@@ -1,26 +1,67 @@
 import { parseArgs } from 'node:util';
 import { hashClientKey, MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
+import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
+import { initCommand } from './init.js';
 import { type CliIO, readStdin } from './io.js';
+import { keysCommand } from './keys.js';
+import { masterRotateCommand } from './master.js';
 import { start } from './start.js';
 
 const HELP = `keyward — a self-hosted, secure AI API gateway
 
 Usage:
-  keyward start [--config FILE]     run the gateway (config: --config, $KEYWARD_CONFIG or ./keyward.yaml;
+  keyward init                      create the data directory, the store, the master key and an admin key
+  keyward start                     run the gateway (config: --config, $KEYWARD_CONFIG or ./keyward.yaml;
                                     without one, providers come from OPENAI_API_KEY, ANTHROPIC_API_KEY,
                                     GEMINI_API_KEY, OLLAMA_BASE_URL and client keys from KEYWARD_API_KEY)
-  keyward auth hash-key [--json]    read a client key on stdin, print the sha256: digest for auth.apiKeys.hashes
+  keyward keys list [--provider P]  the stored provider keys (fingerprints only)
+  keyward keys add --provider P     store a provider key read from stdin, encrypted
+  keyward keys rotate --provider P  store a new key (stdin) and disable the provider's older ones
+  keyward keys disable|enable|remove ID
+  keyward keys import-env           move plain keys from the environment into the store
+  keyward keys encrypt --provider P seal a key (stdin) into an enc: value for the environment or the config
+  keyward master rotate             re-seal every stored key under a new master key
+  keyward auth hash-key             read a client key on stdin, print the sha256: digest for auth.apiKeys.hashes
   keyward --help | --version
 
-Every command accepts --help.
+Every command accepts --config FILE, --data-dir DIR (default $KEYWARD_DATA_DIR or ./.keyward),
+--json for machine-readable output, and --help. Secrets are read from standard input, never from
+arguments.
 `;
 
 const COMMAND_HELP: Record<string, string> = {
-  start: `Usage: keyward start [--config FILE]
+  start: `Usage: keyward start [--config FILE] [--data-dir DIR]
 
 Runs the data-plane listener (default 127.0.0.1:8088) and the admin listener (default 127.0.0.1:8089).
 SIGTERM or SIGINT stops accepting, lets in-flight requests finish (shutdown.graceMs) and exits 0.
+SIGHUP re-reads the configuration and reloads provider keys without a restart.
 An invalid configuration is reported with the path of each problem and exits 2 before listening.
+`,
+  init: `Usage: keyward init [--config FILE] [--data-dir DIR] [--json]
+
+Creates the data directory, the store and, unless KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE
+is set, the master key file (mode 0600). Prints a new admin key once ({"adminKey": …} with --json);
+the store keeps only its digest. Running it again adds another admin key.
+`,
+  keys: `Usage: keyward keys <list|add|rotate|disable|enable|remove|import-env|encrypt> [options]
+
+  list [--provider P]            stored keys: id, provider, fingerprint, status, weight, age
+  add --provider P [--weight N]  reads the key on stdin; the provider must have keys: { store: true }
+  rotate --provider P            reads the new key on stdin, disables the provider's other keys
+  disable ID | enable ID | remove ID
+  import-env                     stores the plain keys of every keys: { env } provider and prints
+                                 what to change in the config and which variables to delete
+  encrypt --provider P           reads a key on stdin, prints enc:kw1:… for keys.env or keys.values
+
+A running gateway using the same store applies changes within a second; requests in flight finish
+on the key they started with.
+`,
+  master: `Usage: keyward master rotate [--config FILE] [--data-dir DIR] [--json]
+
+Re-seals every stored key under a new master key, in one transaction. With a key file, the new
+key replaces it and the old one is kept as master.key.previous; a running gateway picks the new
+key up. With KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE, give the new one in
+KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE and set it before the next start.
 `,
   'auth hash-key': `Usage: keyward auth hash-key [--json] < key.txt
 
@@ -42,12 +83,29 @@ function parse(argv: string[]) {
     args: argv,
     options: {
       config: { type: 'string' },
+      'data-dir': { type: 'string' },
+      provider: { type: 'string' },
+      weight: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
     allowPositionals: true,
   });
+}
+
+async function withOffline(
+  options: OfflineOptions,
+  io: CliIO,
+  create: boolean,
+  work: (ctx: OfflineContext) => Promise<number>,
+): Promise<number> {
+  const ctx = await openOffline(options, io, create);
+  try {
+    return await work(ctx);
+  } finally {
+    await ctx.close();
+  }
 }
 
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
@@ -60,18 +118,36 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   }
   const { values, positionals } = parsed;
   const command = positionals.join(' ');
+  const offline = { config: values.config, dataDir: values['data-dir'] };
 
   if (values.version) {
     io.stdout.write(`${await version()}\n`);
     return 0;
   }
   if (values.help || command === '' || command === 'help') {
-    io.stdout.write(COMMAND_HELP[command] ?? HELP);
+    io.stdout.write(COMMAND_HELP[command] ?? COMMAND_HELP[positionals[0] ?? ''] ?? HELP);
     return 0;
+  }
+  try {
+    switch (positionals[0]) {
+      case 'init':
+        return await withOffline(offline, io, true, (ctx) => initCommand(ctx, io, values.json));
+      case 'keys':
+        return await withOffline(offline, io, false, (ctx) =>
+          keysCommand(positionals[1] ?? '', positionals.slice(2), { ...values }, ctx, io),
+        );
+      case 'master':
+        if (positionals[1] !== 'rotate') break;
+        return await withOffline(offline, io, false, (ctx) => masterRotateCommand(ctx, io, values.json));
+    }
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    io.stderr.write(`keyward: ${error.message}\n`);
+    return error.code;
   }
   switch (command) {
     case 'start':
-      return start({ config: values.config }, io);
+      return start(offline, io);
     case 'auth hash-key': {
       const key = await readStdin(io.stdin);
       if (key.length < MIN_CLIENT_KEY_LENGTH) {

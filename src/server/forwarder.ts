@@ -14,7 +14,7 @@ import {
   type UpstreamResponse,
 } from '../upstream/index.js';
 import { GatewayError } from './errors.js';
-import { KeyLease, KeysUnavailable, passthroughKeyMissing } from './key-lease.js';
+import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
 
@@ -167,6 +167,9 @@ export class Forwarder {
     if (isSuccess(response.statusCode)) return { response };
     const text = await readCapped(response.body);
     this.logProviderError(request, provider.id, response.statusCode, text);
+    if (passthroughKey && (response.statusCode === 401 || response.statusCode === 403)) {
+      return { error: passthroughKeyRejected, fallback: false };
+    }
     return {
       error: mapUpstreamStatus(response.statusCode, response.headers, text),
       fallback: fallbackWorthy(response.statusCode),

@@ -43,6 +43,13 @@ export const passthroughKeyMissing = new GatewayError(
   { code: 'provider_key_required' },
 );
 
+export const passthroughKeyRejected = new GatewayError(
+  401,
+  'authentication_error',
+  'The provider refused the key sent in x-provider-api-key',
+  { code: 'provider_key_rejected' },
+);
+
 /**
  * The key side of one request to one provider: which key each attempt uses, and what the
  * provider's answer says about that key. A pooled key that is rate limited cools down; one that

@@ -67,6 +67,9 @@ export function openSqliteStore(path: string): Store {
   const setCiphertext = db.prepare('UPDATE provider_keys SET ciphertext = ?, updated_at = ? WHERE id = ?');
   const getMeta = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE name = ?');
   const insertMeta = db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)');
+  const upsertMeta = db.prepare(
+    'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+  );
 
   const rewrap = db.transaction((ciphertexts: ReadonlyMap<string, string>, now: number) => {
     for (const [id, ciphertext] of ciphertexts) {
@@ -101,6 +104,9 @@ export function openSqliteStore(path: string): Store {
     meta: {
       async get(name) {
         return getMeta.get(name)?.value;
+      },
+      async set(name, value) {
+        upsertMeta.run(name, value);
       },
       async setIfAbsent(name, value) {
         insertMeta.run(name, value);

@@ -31,6 +31,7 @@ export interface ProviderKeyStore {
 /** Small named values the gateway keeps for itself (the passphrase salt, …). */
 export interface MetaStore {
   get(name: string): Promise<string | undefined>;
+  set(name: string, value: string): Promise<void>;
   /** Sets `name` only when it has no value yet; returns the value that is stored afterwards. */
   setIfAbsent(name: string, value: string): Promise<string>;
 }

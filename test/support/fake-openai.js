@@ -39,6 +39,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * @property {(n: number) => Promise<void>} waitForRequests
  * @property {() => void} reset
  * @property {() => Promise<void>} close
+ * @property {Set<string>} keys  The keys the fake accepts now; tests add and revoke keys here.
+ * @property {(key: string, step: FakeStep | undefined) => void} whenKey  Answers every request made
+ *   with `key` with `step` (a 429 for a rate-limited key, say) until set to undefined.
  */
 
 /** The reply text: the fixed phrase, then the length of the last user message's text. */
@@ -196,6 +199,8 @@ export async function startFakeOpenAI(options = {}) {
   const requireAuth = options.requireAuth ?? keys.size > 0;
   /** @type {FakeStep[]} */
   let steps = [];
+  /** @type {Map<string, FakeStep>} */
+  const keySteps = new Map();
   /** @type {FakeRequest[]} */
   const requests = [];
   /** @type {Array<() => void>} */
@@ -244,7 +249,8 @@ export async function startFakeOpenAI(options = {}) {
     });
     for (const wake of waiters.splice(0)) wake();
 
-    const step = steps.shift() ?? {};
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const step = (bearer !== undefined && keySteps.get(bearer)) || steps.shift() || {};
     if (step.destroy) return req.socket.destroy();
     if (step.hang) return;
     if (step.status !== undefined)
@@ -340,8 +346,14 @@ export async function startFakeOpenAI(options = {}) {
         const check = () => (requests.length >= n ? resolve() : waiters.push(check));
         check();
       }),
+    keys,
+    whenKey: (key, step) => {
+      if (step) keySteps.set(key, step);
+      else keySteps.delete(key);
+    },
     reset: () => {
       steps = [];
+      keySteps.clear();
       requests.length = 0;
       waiters = [];
     },

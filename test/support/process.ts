@@ -17,7 +17,9 @@ export async function runCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; stdin?: string } = {},
 ): Promise<CliRun> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...options.env } });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, KEYWARD_DATA_DIR: freshDataDir(), ...options.env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => {
@@ -40,6 +42,11 @@ export interface RunningGateway {
   exited: Promise<number | null>;
 }
 
+/** A data directory of its own, so that tests never share a store or a master key by accident. */
+export function freshDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'keyward-data-'));
+}
+
 /** Writes a config file to a fresh temporary directory. */
 export function writeTempConfig(config: unknown): string {
   const file = join(mkdtempSync(join(tmpdir(), 'keyward-cli-')), 'keyward.json');
@@ -53,7 +60,7 @@ export async function startGatewayProcess(
   env: NodeJS.ProcessEnv,
 ): Promise<RunningGateway> {
   const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
-    env: { PATH: process.env.PATH, ...env },
+    env: { PATH: process.env.PATH, KEYWARD_DATA_DIR: freshDataDir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
+import { loadMasterKey, type MasterKey, MasterKeyError } from '../keys/index.js';
+import { openSqliteStore, type Store } from '../store/index.js';
+import type { CliIO } from './io.js';
+
+/** A failure the CLI reports as one line and exit code `code`; never holds a secret. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly code = 1,
+  ) {
+    super(message);
+  }
+}
+
+export interface OfflineOptions {
+  config?: string | undefined;
+  dataDir?: string | undefined;
+}
+
+/** The configuration, the store and the master key, opened by a command that works offline. */
+export interface OfflineContext {
+  config: Config;
+  source: string;
+  paths: DataPaths;
+  store: Store;
+  master: MasterKey;
+  close(): Promise<void>;
+}
+
+export function passphraseSalt(store: Store): () => Promise<Buffer> {
+  return async () =>
+    Buffer.from(await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')), 'base64');
+}
+
+/**
+ * Opens what an offline command needs. Only `keyward init` and `keyward start` create a master key:
+ * any other command that finds none stops, so a forgotten KEYWARD_MASTER_KEY cannot silently seal
+ * records under a new key.
+ */
+export async function openOffline(
+  options: OfflineOptions,
+  io: CliIO,
+  create = false,
+): Promise<OfflineContext> {
+  let config: Config;
+  let source: string;
+  try {
+    ({ config, source } = loadConfig({ file: options.config, env: io.env }));
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
+  const paths = dataPaths(config, io.env, options.dataDir);
+  let store: Store;
+  try {
+    store = openSqliteStore(paths.database);
+  } catch (error) {
+    throw new CliError(`cannot open the store ${paths.database}: ${(error as Error).message}`);
+  }
+  try {
+    const { master } = await loadMasterKey({
+      env: io.env,
+      file: paths.masterKeyFile,
+      create,
+      salt: passphraseSalt(store),
+    });
+    return { config, source, paths, store, master, close: () => store.close() };
+  } catch (error) {
+    await store.close();
+    if (error instanceof MasterKeyError) {
+      throw new CliError(`master key: ${error.message}${create ? '' : " (run 'keyward init' first)"}`);
+    }
+    throw error;
+  }
+}
+
+export function print(io: CliIO, json: boolean | undefined, value: unknown, text: string): void {
+  io.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+}

@@ -1,0 +1,189 @@
+import {
+  ENC_PREFIX,
+  fingerprintOf,
+  inlineBinding,
+  KeyValueError,
+  StoredKeys,
+  type StoredKeyView,
+  seal,
+  validateKeyValue,
+} from '../keys/index.js';
+import { CliError, type OfflineContext, print } from './context.js';
+import { type CliIO, readStdin } from './io.js';
+
+export interface KeysOptions {
+  provider?: string | undefined;
+  weight?: string | undefined;
+  json?: boolean | undefined;
+}
+
+function table(keys: readonly StoredKeyView[]): string {
+  if (keys.length === 0) return 'no stored keys';
+  const rows = keys.map((k) => [
+    k.id,
+    k.provider,
+    k.fingerprint,
+    k.status,
+    String(k.weight),
+    `${k.ageDays}d`,
+  ]);
+  const header = ['ID', 'PROVIDER', 'FINGERPRINT', 'STATUS', 'WEIGHT', 'AGE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function requireProvider(ctx: OfflineContext, options: KeysOptions, store: boolean): string {
+  const id = options.provider;
+  if (!id) throw new CliError('--provider is required', 2);
+  const provider = ctx.config.providers.find((p) => p.id === id);
+  if (!provider) throw new CliError(`unknown provider '${id}' (not in ${ctx.source})`, 2);
+  if (store && !(provider.keys && 'store' in provider.keys)) {
+    throw new CliError(
+      `provider '${id}' does not take its keys from the store; set its keys to { store: true }`,
+      2,
+    );
+  }
+  return id;
+}
+
+async function secretFromStdin(io: CliIO): Promise<string> {
+  try {
+    return validateKeyValue(await readStdin(io.stdin));
+  } catch (error) {
+    if (error instanceof KeyValueError)
+      throw new CliError(`${error.message}; pipe the key on standard input`, 2);
+    throw error;
+  }
+}
+
+function weightOf(options: KeysOptions): number {
+  if (options.weight === undefined) return 1;
+  const weight = Number(options.weight);
+  if (!Number.isInteger(weight) || weight < 1 || weight > 1000)
+    throw new CliError('--weight must be 1..1000', 2);
+  return weight;
+}
+
+/** `keyward keys …`: the stored provider keys, managed offline; a running gateway sees changes within a second. */
+export async function keysCommand(
+  action: string,
+  args: readonly string[],
+  options: KeysOptions,
+  ctx: OfflineContext,
+  io: CliIO,
+): Promise<number> {
+  const stored = new StoredKeys(ctx.store, () => ctx.master);
+  const { json } = options;
+  switch (action) {
+    case 'list': {
+      const keys = await stored.list(options.provider);
+      print(io, json, { keys }, table(keys));
+      return 0;
+    }
+    case 'add': {
+      const provider = requireProvider(ctx, options, true);
+      const view = await stored.add(provider, await secretFromStdin(io), weightOf(options));
+      print(io, json, view, `added ${view.id} ${view.fingerprint} for ${provider}`);
+      return 0;
+    }
+    case 'rotate': {
+      const provider = requireProvider(ctx, options, true);
+      const result = await stored.rotate(provider, await secretFromStdin(io));
+      print(
+        io,
+        json,
+        result,
+        `added ${result.added.id} ${result.added.fingerprint}; disabled ${result.disabled.join(', ') || 'nothing'} (requests in flight finish on them; remove them when done)`,
+      );
+      return 0;
+    }
+    case 'disable':
+    case 'enable':
+    case 'remove': {
+      const id = args[0];
+      if (!id) throw new CliError(`keyward keys ${action} needs a key id (see keyward keys list)`, 2);
+      const view =
+        action === 'remove'
+          ? await stored.remove(id)
+          : await stored.setStatus(id, action === 'disable' ? 'disabled' : 'active');
+      if (!view) throw new CliError(`no stored key has the id ${id}`);
+      print(
+        io,
+        json,
+        view,
+        `${action === 'remove' ? 'removed' : `${action}d`} ${view.id} ${view.fingerprint}`,
+      );
+      return 0;
+    }
+    case 'encrypt': {
+      const provider = requireProvider(ctx, options, false);
+      const value = `${ENC_PREFIX}${seal(ctx.master, await secretFromStdin(io), inlineBinding(provider))}`;
+      print(io, json, { provider, value }, value);
+      return 0;
+    }
+    case 'import-env':
+      return importEnv(ctx, stored, io, json);
+    default:
+      throw new CliError(`unknown command 'keyward keys ${action}'`, 2);
+  }
+}
+
+/**
+ * Moves the plain keys of every `keys: { env }` provider into the store, then says what to change:
+ * the provider's keys block, and the variable to delete wherever the environment is kept.
+ */
+async function importEnv(
+  ctx: OfflineContext,
+  stored: StoredKeys,
+  io: CliIO,
+  json: boolean | undefined,
+): Promise<number> {
+  const imported: Array<{ provider: string; variable: string; ids: string[]; skipped: number }> = [];
+  const existing = new Set((await stored.list()).map((k) => `${k.provider}\0${k.fingerprint}`));
+  for (const provider of ctx.config.providers) {
+    if (!provider.keys || !('env' in provider.keys)) continue;
+    const variable = provider.keys.env;
+    const raw = io.env[variable]?.trim();
+    if (!raw) continue;
+    const values = [
+      ...new Set(
+        raw
+          .split(',')
+          .map((v) => v.trim())
+          .filter(Boolean),
+      ),
+    ];
+    const ids: string[] = [];
+    let skipped = 0;
+    for (const value of values) {
+      if (value.startsWith(ENC_PREFIX)) {
+        skipped++;
+        continue;
+      }
+      if (existing.has(`${provider.id}\0${fingerprintOf(value)}`)) {
+        skipped++;
+        continue;
+      }
+      const view = await stored.add(provider.id, value).catch((error: unknown) => {
+        if (error instanceof KeyValueError) throw new CliError(`${variable}: ${error.message}`, 2);
+        throw error;
+      });
+      ids.push(view.id);
+    }
+    imported.push({ provider: provider.id, variable, ids, skipped });
+  }
+  const lines = imported.map(
+    (i) =>
+      `${i.provider}: imported ${i.ids.length} key(s) from ${i.variable}${i.skipped ? ` (${i.skipped} skipped: already stored or enc:)` : ''}\n` +
+      `  next: set providers[id=${i.provider}].keys to { store: true } in ${ctx.source}, then delete ${i.variable} from the environment`,
+  );
+  print(io, json, { imported }, lines.join('\n') || 'no provider takes plain keys from the environment');
+  return 0;
+}

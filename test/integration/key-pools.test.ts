@@ -1,0 +1,333 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type OpenAI from 'openai';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.js';
+import { startFakeOpenAI } from '../support/fake-openai.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { freshDataDir, runCli } from '../support/process.js';
+import { CLIENT_KEY } from '../support/setup.js';
+
+const KEY_A = 'sk-pool-key-aaaaaaaaaaaaaaaaaaaaaa1111';
+const KEY_B = 'sk-pool-key-bbbbbbbbbbbbbbbbbbbbbb2222';
+const KEY_C = 'sk-pool-key-cccccccccccccccccccccc3333';
+const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
+const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hello' }];
+
+type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
+
+let fake: Fake;
+let kw: TestGateway;
+afterEach(async () => {
+  await kw?.close();
+  await fake?.close();
+});
+
+async function start(keys: unknown, env: NodeJS.ProcessEnv = {}, dataDir = freshDataDir()) {
+  fake = await startFakeOpenAI({ keys: [KEY_A, KEY_B, KEY_C] });
+  kw = await startTestGateway(
+    {
+      auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+      logging: { level: 'debug' },
+      providers: [
+        {
+          id: 'fake',
+          type: 'openai',
+          baseUrl: `${fake.url}/v1`,
+          keys: keys as { env: string },
+          retries: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 100 },
+        },
+      ],
+      models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+    },
+    { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, ...env },
+    dataDir,
+  );
+  return kw;
+}
+
+async function chat(headers: Record<string, string> = {}) {
+  const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model: 'fast', messages }),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) };
+}
+
+async function admin(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) {
+  const res = await request(`${kw.adminUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN_KEY}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, text };
+}
+
+/** Which provider key each upstream request carried. */
+const keysSeen = () => fake.requests.map((r) => String(r.headers.authorization).slice('Bearer '.length));
+
+describe('key pools', () => {
+  it('spreads requests round-robin over the keys', async () => {
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
+    for (let i = 0; i < 4; i++) expect((await chat()).status).toBe(200);
+    expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_A, KEY_B]);
+  });
+
+  it('cools a rate-limited key down and retries the request on the next key at once', async () => {
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
+    fake.whenKey(KEY_A, { status: 429, headers: { 'retry-after': '30' } });
+    for (let i = 0; i < 4; i++) expect((await chat()).status).toBe(200);
+    // One 429 on A, then every request goes to B until A's Retry-After has passed.
+    expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_B, KEY_B, KEY_B]);
+    const metrics = await kw.gateway.metrics.render();
+    expect(metrics).toContain(
+      'keyward_provider_key_failures_total{provider="fake",key="env:POOL#1",reason="rate_limited"} 1',
+    );
+    expect(metrics).toContain('keyward_provider_key_state{provider="fake",key="env:POOL#1"} 1');
+    const listing = await admin('GET', '/admin/keys');
+    const live = listing.json.providers[0].keys;
+    expect(live[0]).toMatchObject({ id: 'env:POOL#1', state: 'cooling' });
+    expect(live[0].coolingForMs).toBeGreaterThan(25_000);
+    expect(listing.text).not.toContain(KEY_A);
+  });
+
+  it('marks a refused key invalid, raises an alert and retries on the next key', async () => {
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
+    fake.keys.delete(KEY_A);
+    for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
+    expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
+    const alert = kw.logs.find((line) => line.includes('"alert":"key_rejected"'));
+    expect(alert).toContain('env:POOL#1');
+    expect(alert).not.toContain(KEY_A.slice(0, 12));
+    const metrics = await kw.gateway.metrics.render();
+    expect(metrics).toContain('keyward_provider_key_alerts_total{provider="fake",reason="key_rejected"} 1');
+    expect(metrics).toContain('keyward_provider_key_state{provider="fake",key="env:POOL#1"} 2');
+  });
+
+  it('answers 429 with the earliest recovery when every key cools down, 503 when every key is refused', async () => {
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
+    fake.whenKey(KEY_A, { status: 429, headers: { 'retry-after': '40' } });
+    fake.whenKey(KEY_B, { status: 429, headers: { 'retry-after': '20' } });
+    const cooling = await chat();
+    expect(cooling.status).toBe(429);
+    expect(cooling.headers['retry-after']).toBe('20');
+    expect(cooling.json.error).toMatchObject({ code: 'provider_keys_cooling', type: 'rate_limit_error' });
+    expect(cooling.json.error.message).toContain('All provider keys are cooling down');
+    // No key is tried while all are cooling: the answer comes from the pool alone.
+    fake.reset();
+    expect((await chat()).status).toBe(429);
+    expect(fake.requests).toHaveLength(0);
+
+    await kw.close();
+    await fake.close();
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
+    fake.keys.clear();
+    const refused = await chat();
+    expect(refused.status).toBe(503);
+    expect(refused.json.error.code).toBe('provider_keys_invalid');
+    expect(JSON.stringify(refused.json)).not.toContain('Incorrect API key');
+  });
+
+  it('waits for a key whose short cool-down ends sooner than a retry would wait anyway', async () => {
+    await start({ env: 'POOL' }, { POOL: KEY_A });
+    fake.script({ status: 429, headers: { 'retry-after': '0.05' } });
+    expect((await chat()).status).toBe(200);
+    expect(keysSeen()).toEqual([KEY_A, KEY_A]);
+  });
+});
+
+describe('passthrough', () => {
+  it("uses the client's own provider key, never stores, logs or marks it", async () => {
+    await start({ passthrough: true });
+    const missing = await chat();
+    expect(missing.status).toBe(401);
+    expect(missing.json.error.code).toBe('provider_key_required');
+    expect(missing.json.error.message).toContain('x-provider-api-key');
+    expect(fake.requests).toHaveLength(0);
+
+    expect((await chat({ 'x-provider-api-key': KEY_C })).status).toBe(200);
+    expect(keysSeen()).toEqual([KEY_C]);
+
+    const wrong = 'sk-client-own-wrong-key-0123456789abcd';
+    const refused = await chat({ 'x-provider-api-key': wrong });
+    expect(refused.status).toBe(401);
+    expect(refused.json.error.code).toBe('provider_key_rejected');
+    // A refused passthrough key marks nothing: the next client's key works.
+    expect((await chat({ 'x-provider-api-key': KEY_B })).status).toBe(200);
+
+    const everything =
+      kw.logs.join('') + (await kw.gateway.metrics.render()) + (await admin('GET', '/admin/keys')).text;
+    for (const key of [KEY_C, wrong, KEY_B]) {
+      expect(everything).not.toContain(key);
+      expect(everything).not.toContain(key.slice(0, 12));
+    }
+  });
+
+  it('refuses a provider that mixes stored keys with passthrough', () => {
+    const result = configSchema.safeParse({
+      providers: [
+        {
+          id: 'p',
+          type: 'openai',
+          baseUrl: 'http://127.0.0.1:9/v1',
+          keys: { store: true, passthrough: true },
+        },
+      ],
+    });
+    expect(result.success).toBe(false);
+  });
+});
+
+describe('stored keys and hot rotation', () => {
+  it('adds, rotates, disables and removes keys through /admin/keys with effect on the next request', async () => {
+    await start({ store: true });
+    expect((await chat()).status).toBe(503);
+
+    const added = await admin('POST', '/admin/keys', { provider: 'fake', value: KEY_A });
+    expect(added.status).toBe(201);
+    expect(added.json).toMatchObject({
+      provider: 'fake',
+      status: 'active',
+      fingerprint: expect.stringMatching(/^sk-…1111 \[#[0-9a-f]{8}\]$/),
+    });
+    expect(added.text).not.toContain(KEY_A);
+    expect((await chat()).status).toBe(200);
+
+    const rotated = await admin('POST', '/admin/keys/rotate', { provider: 'fake', value: KEY_B });
+    expect(rotated.json.disabled).toEqual([added.json.id]);
+    fake.reset();
+    await chat();
+    await chat();
+    expect(keysSeen()).toEqual([KEY_B, KEY_B]);
+
+    const listed = await admin('GET', '/admin/keys');
+    expect(listed.json.stored.map((k: { status: string }) => k.status)).toEqual(['disabled', 'active']);
+    expect(listed.text).not.toContain(KEY_A);
+    expect(listed.text).not.toContain(KEY_B);
+
+    expect((await admin('DELETE', `/admin/keys/${rotated.json.added.id}`)).status).toBe(200);
+    expect((await chat()).status).toBe(503);
+    expect((await admin('POST', `/admin/keys/${added.json.id}/enable`)).status).toBe(200);
+    expect((await chat()).status).toBe(200);
+
+    expect((await admin('POST', '/admin/keys', { provider: 'fake', value: 'short' })).status).toBe(400);
+    expect((await admin('POST', '/admin/keys', { provider: 'nope', value: KEY_C })).json.error.code).toBe(
+      'unknown_provider',
+    );
+    expect((await admin('DELETE', '/admin/keys/pk_unknown')).status).toBe(404);
+    const anonymous = await request(`${kw.adminUrl}/admin/keys`);
+    expect(anonymous.statusCode).toBe(401);
+    await anonymous.body.dump();
+  });
+
+  it('rotates keys under load with zero failed requests, in-flight requests finishing on their key', async () => {
+    await start({ store: true });
+    const first = await admin('POST', '/admin/keys', { provider: 'fake', value: KEY_A });
+    fake.keys.delete(KEY_B);
+    let stop = false;
+    const statuses: number[] = [];
+    const worker = async () => {
+      while (!stop) statuses.push((await chat()).status);
+    };
+    const load = Promise.all(Array.from({ length: 8 }, worker));
+    await fake.waitForRequests(50);
+    fake.keys.add(KEY_B);
+    await admin('POST', '/admin/keys/rotate', { provider: 'fake', value: KEY_B });
+    await fake.waitForRequests(fake.requests.length + 50);
+    // The old key is revoked upstream once nothing new uses it; stragglers move to the new key.
+    fake.keys.delete(KEY_A);
+    await admin('DELETE', `/admin/keys/${first.json.id}`);
+    await fake.waitForRequests(fake.requests.length + 50);
+    stop = true;
+    await load;
+    expect(statuses.length).toBeGreaterThan(150);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(keysSeen().at(-1)).toBe(KEY_B);
+  });
+
+  it('picks up keys added by the CLI in another process, and survives an online master key rotation', async () => {
+    const dataDir = freshDataDir();
+    await start({ store: true }, {}, dataDir);
+    const config = join(dataDir, 'keyward.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { store: true } }],
+      }),
+    );
+    const cli = (args: string[], stdin?: string) =>
+      runCli([...args, '--config', config, '--data-dir', dataDir, '--json'], { ...(stdin && { stdin }) });
+
+    const added = await cli(['keys', 'add', '--provider', 'fake'], KEY_A);
+    expect(added.code).toBe(0);
+    expect(added.stdout).not.toContain(KEY_A);
+    await expect.poll(async () => (await chat()).status, { timeout: 5000 }).toBe(200);
+
+    const rotated = await cli(['master', 'rotate']);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(JSON.parse(rotated.stdout)).toMatchObject({ rewrapped: 1 });
+    // The gateway re-reads the key file on the store change and keeps serving.
+    await expect.poll(async () => (await chat()).status, { timeout: 5000 }).toBe(200);
+    const listed = await cli(['keys', 'list']);
+    expect(JSON.parse(listed.stdout).keys).toHaveLength(1);
+
+    expect((await cli(['keys', 'add', '--provider', 'fake'], KEY_B)).code).toBe(0);
+    await expect
+      .poll(() => admin('GET', '/admin/keys').then((r) => r.json.providers[0].keys.length), { timeout: 5000 })
+      .toBe(2);
+    expect(kw.logs.join('')).not.toContain('cannot be opened');
+  });
+
+  it('accepts enc: values bound to their provider, and refuses one sealed for another provider', async () => {
+    const dataDir = freshDataDir();
+    await start({ store: true }, {}, dataDir);
+    const config = join(dataDir, 'keyward.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        providers: [
+          { id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { store: true } },
+          { id: 'other', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { store: true } },
+        ],
+      }),
+    );
+    const sealed = await runCli(
+      ['keys', 'encrypt', '--provider', 'fake', '--config', config, '--data-dir', dataDir],
+      {
+        stdin: KEY_C,
+      },
+    );
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const value = sealed.stdout.trim();
+    expect(value).toMatch(/^enc:kw1:[0-9a-f]{8}:[A-Za-z0-9_-]+$/);
+    expect(value).not.toContain(KEY_C.slice(3, 12));
+    await kw.close();
+    await fake.close();
+
+    await start({ env: 'SEALED' }, { SEALED: value }, dataDir);
+    expect((await chat()).status).toBe(200);
+    expect(keysSeen()).toEqual([KEY_C]);
+    expect(kw.logs.join('')).not.toContain('plain provider key');
+    await kw.close();
+    await fake.close();
+
+    await expect(
+      startTestGateway(
+        {
+          providers: [
+            { id: 'other', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', keys: { env: 'SEALED' } },
+          ],
+        },
+        { SEALED: value },
+        dataDir,
+      ),
+    ).rejects.toThrow(/SEALED key #1: ciphertext failed authentication/);
+  });
+});
