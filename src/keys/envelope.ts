@@ -51,12 +51,13 @@ export function open(keys: readonly MasterKey[], text: string, binding: RecordBi
   const parts = text.split(':');
   if (parts.length !== 3 || !parts[0]) throw new EnvelopeError('not a Keyward ciphertext (expected kw1:…)');
   const [version, keyId, encoded] = parts as [string, string, string];
-  if (version !== VERSION) throw new EnvelopeError(`unsupported ciphertext version '${version.slice(0, 8)}'`);
+  // The version is not echoed: a plaintext key stored by mistake would show in the message.
+  if (version !== VERSION) throw new EnvelopeError(`unsupported ciphertext version (expected ${VERSION})`);
   const master = keys.find((candidate) => candidate.id === keyId);
   if (!master) throw new EnvelopeError('sealed by a master key that is not loaded');
   if (!/^[A-Za-z0-9_-]+$/.test(encoded)) throw new EnvelopeError('ciphertext is not base64url');
   const body = Buffer.from(encoded, 'base64url');
-  if (body.length < NONCE_BYTES + TAG_BYTES + 1) throw new EnvelopeError('ciphertext is truncated');
+  if (body.length < NONCE_BYTES + TAG_BYTES) throw new EnvelopeError('ciphertext is truncated');
   try {
     const decipher = createDecipheriv('aes-256-gcm', master.key, body.subarray(0, NONCE_BYTES));
     decipher.setAAD(associatedData(binding));

@@ -60,6 +60,12 @@ export function deriveMasterKey(
   salt: Buffer,
   params: ScryptParams = SCRYPT_FLOOR,
 ): MasterKey {
+  const valid =
+    Number.isInteger(params.N) &&
+    (params.N & (params.N - 1)) === 0 &&
+    Number.isInteger(params.r) &&
+    Number.isInteger(params.p);
+  if (!valid) throw new MasterKeyError('scrypt N must be a power of two, r and p integers');
   if (params.N < SCRYPT_FLOOR.N || params.r < SCRYPT_FLOOR.r || params.p < SCRYPT_FLOOR.p) {
     throw new MasterKeyError(
       `scrypt parameters N=${params.N}, r=${params.r}, p=${params.p} are below the floor N=${SCRYPT_FLOOR.N}, r=${SCRYPT_FLOOR.r}, p=${SCRYPT_FLOOR.p}`,

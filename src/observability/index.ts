@@ -1,3 +1,3 @@
 export { createLogger, type GatewayLogger, type Logger, type LoggerOptions } from './logger.js';
 export { type KeySnapshot, Metrics, type RequestLabels } from './metrics.js';
-export { MIN_SECRET_LENGTH, Redactor } from './redact.js';
+export { MIN_SECRET_LENGTH, maskSecret, Redactor } from './redact.js';

@@ -51,6 +51,13 @@ function keepPrefix(_match: string, ...groups: unknown[]): string {
   return MASK;
 }
 
+/** Masks one secret known only for the moment (a client's passthrough key), in all its forms. */
+export function maskSecret(text: string, secret: string): string {
+  let out = text;
+  for (const form of secretForms(secret)) out = out.split(form).join(MASK);
+  return out;
+}
+
 export class Redactor {
   private readonly secrets = new Set<string>();
   private matcher: RegExp;

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyEvents } from '../keys/index.js';
-import type { Logger, Metrics } from '../observability/index.js';
+import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
 import type { Operation } from '../providers/index.js';
 import type { Router, Target } from '../routing/index.js';
 import { relayOpenAIStream } from '../surfaces/openai/stream-relay.js';
@@ -178,8 +178,11 @@ export class Forwarder {
 
   /** The provider's own words stay in the (redacted) debug log; the client gets our mapping. */
   private logProviderError(request: FastifyRequest, provider: string, status: number, text: string): void {
+    // The redactor knows every stored key, but not a client's own: mask it here, in every form.
+    const own = request.kw.providerKey;
+    const body = own ? maskSecret(text, own.reveal()) : text;
     this.logger.debug(
-      { reqId: request.id, provider, upstreamStatus: status, upstreamBody: text },
+      { reqId: request.id, provider, upstreamStatus: status, upstreamBody: body },
       'provider returned an error',
     );
   }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
@@ -45,13 +45,20 @@ function migrate(db: Database.Database): void {
 /** The embedded store: one SQLite file in WAL mode, readable only by its owner. */
 export function openSqliteStore(path: string): Store {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const db = new Database(path);
+  // Created 0600 before SQLite opens it, so there is no moment when the umask's mode applies.
+  closeSync(openSync(path, 'a', 0o600));
   chmodSync(path, 0o600);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 
   const listAll = db.prepare<[], KeyRow>('SELECT * FROM provider_keys ORDER BY created_at, id');
   const listByProvider = db.prepare<[string], KeyRow>(
