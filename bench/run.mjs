@@ -1,6 +1,6 @@
 // npm run bench: the fake provider, a bare undici pass-through proxy (the Node floor) and Keyward,
 // each in its own process, loaded with autocannon at concurrency 1 and 50. See bench/README.md.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -59,7 +59,8 @@ function keywardConfig(port, adminPort, fakeUrl) {
     auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
     logging: { level: 'info' },
     providers: [
-      { id: 'fake', type: 'openai', baseUrl: `${fakeUrl}/v1`, keys: { env: 'BENCH_PROVIDER_KEY' } },
+      // The provider key lives encrypted in the store and is decrypted for every request.
+      { id: 'fake', type: 'openai', baseUrl: `${fakeUrl}/v1`, keys: { store: true } },
     ],
     models: [{ name: 'bench-model', provider: 'fake', model: 'gpt-4o-mini' }],
   };
@@ -70,14 +71,19 @@ async function startKeyward(fakeUrl) {
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'));
   const file = join(dir, 'keyward.json');
   writeFileSync(file, JSON.stringify(keywardConfig(port, adminPort, fakeUrl)));
+  const cli = (args, input) => {
+    const run = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args, '--config', file], {
+      env: { ...process.env, KEYWARD_DATA_DIR: dir },
+      input,
+      encoding: 'utf8',
+    });
+    if (run.status !== 0) throw new Error(`keyward ${args.join(' ')} failed: ${run.stderr}`);
+  };
+  cli(['init']);
+  cli(['keys', 'add', '--provider', 'fake'], providerKey);
   // Log lines go to /dev/null: they are produced (and redacted) as in production, not stored.
   const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'start', '--config', file], {
-    env: {
-      ...process.env,
-      KEYWARD_API_KEY: clientKey,
-      BENCH_PROVIDER_KEY: providerKey,
-      KEYWARD_DATA_DIR: dir,
-    },
+    env: { ...process.env, KEYWARD_API_KEY: clientKey, KEYWARD_DATA_DIR: dir },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(child);
@@ -159,6 +165,20 @@ async function ttfb(target) {
   return samples[Math.floor(samples.length / 2)];
 }
 
+/**
+ * What decrypting the provider key costs each request: `SecretString.reveal()` (AES-256-GCM under
+ * the process memory key), timed in this process over many calls.
+ */
+async function decryptionCost() {
+  const { SecretString } = await import(join(root, 'dist/keys/secret-string.js'));
+  const secret = new SecretString(providerKey);
+  const rounds = 200_000;
+  for (let i = 0; i < 20_000; i++) secret.reveal();
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) secret.reveal();
+  return Number(process.hrtime.bigint() - started) / 1000 / rounds;
+}
+
 const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
 
 async function main() {
@@ -187,6 +207,7 @@ async function main() {
   const streaming = {};
   for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
 
+  const revealUs = await decryptionCost();
   const row = (name, c) => rows.find((r) => r.target === name && r.connections === c);
   const ratios = {
     throughputC50: row('keyward', 50).rps / row('bare undici proxy', 50).rps,
@@ -208,6 +229,7 @@ async function main() {
       `p50 +${fmt(ratios.p50DeltaMsC1, 3)} ms at c=1; CPU per request ${fmt(ratios.cpuPerReq)}×.`,
     `Streaming time to first byte (median of ${ttfbSamples}): bare ${fmt(streaming['bare undici proxy'])} ms, ` +
       `Keyward ${fmt(streaming.keyward)} ms.`,
+    `Provider key decryption (SecretString.reveal, once per request): ${fmt(revealUs)} µs.`,
   ];
   process.stdout.write(`\n${lines.join('\n')}\n`);
 
@@ -217,6 +239,7 @@ async function main() {
     durationSeconds: duration,
     rows,
     streamingTtfbMs: streaming,
+    keyDecryptionUs: revealUs,
     ratios,
   };
   mkdirSync(join(root, 'bench/results'), { recursive: true });

@@ -117,7 +117,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const { master, created } = await loadMasterKey({
       env,
       file: paths.masterKeyFile,
-      create: true,
+      // Only the default location is created: a configured file that is missing is more likely a
+      // secret mount that failed than a first start, and a new key would orphan every record.
+      create: config.masterKey.file === undefined,
       salt: async () =>
         Buffer.from(
           await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')),
@@ -192,10 +194,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
   let marker = await store.changeMarker();
   const poll = setInterval(async () => {
-    const now = await store.changeMarker();
-    if (now === marker) return;
-    marker = now;
-    await refreshStored();
+    try {
+      const now = await store.changeMarker();
+      if (now === marker) return;
+      marker = now;
+      await refreshStored();
+    } catch (error) {
+      logger.error({ err: error }, 'cannot check the store for changes');
+    }
   }, STORE_POLL_MS);
   poll.unref();
 

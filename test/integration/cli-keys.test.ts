@@ -148,6 +148,11 @@ describe('keyward init, keys and master', () => {
     });
     expect(weak.code).toBe(2);
     expect(weak.stderr).toContain('not random');
+    const elsewhere = join(dataDir, 'keyward-mounted.json');
+    writeFileSync(elsewhere, JSON.stringify({ masterKey: { file: join(dataDir, 'missing', 'master.key') } }));
+    const mountFailed = await runCli(['start', '--config', elsewhere, '--data-dir', dataDir]);
+    expect(mountFailed.code).toBe(2);
+    expect(mountFailed.stderr).toContain('cannot read master key file');
     const short = await runCli(['start', ...args], {
       env: { FAKE_KEYS: KEY_A, KEYWARD_MASTER_PASSPHRASE: 'too short' },
     });
