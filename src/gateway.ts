@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
-import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier } from './auth/index.js';
+import { loadTokenPepper, MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
 import { type Config, ConfigError, dataPaths } from './config/index.js';
 import {
+  EnvelopeError,
   type KeyEvents,
   KeySourceError,
   keysFromEnv,
@@ -50,8 +51,11 @@ export interface Gateway {
   close(graceMs?: number): Promise<void>;
 }
 
-/** How often the store is checked for changes made by another process (a CLI command). */
-const STORE_POLL_MS = 1_000;
+/**
+ * How often the store is checked for changes made by another process (a CLI command, another
+ * instance): a revoked token stops working everywhere within this.
+ */
+const STORE_POLL_MS = 250;
 
 /** Client keys from `auth.apiKeys.env` and the admin key: absent is allowed (fail closed), weak is not. */
 function credentialKeys(
@@ -176,6 +180,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ),
   );
 
+  let pepper: Buffer;
+  try {
+    pepper = await loadTokenPepper(store, masters);
+  } catch (error) {
+    await store.close();
+    if (error instanceof EnvelopeError) {
+      throw new ConfigError(source, [
+        `master key: the store was sealed with another master key (${error.message})`,
+      ]);
+    }
+    throw error;
+  }
+  const tokens = new TokenService(store, pepper);
+  await tokens.load();
+
   const storedKeys = new StoredKeys(store, () => masters[0]!);
   /** Reloads the providers that keep their keys in the store, after a change made here or elsewhere. */
   const refreshStored = async (): Promise<void> => {
@@ -198,7 +217,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const now = await store.changeMarker();
       if (now === marker) return;
       marker = now;
-      await refreshStored();
+      await Promise.all([tokens.syncRevocations(), refreshStored()]);
     } catch (error) {
       logger.error({ err: error }, 'cannot check the store for changes');
     }
@@ -213,7 +232,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let ready = false;
   const isReady = () => ready;
 
-  const data = createDataPlane({ config, logger, metrics, router, verifier, keyEvents, isReady });
+  const data = createDataPlane({ config, logger, metrics, router, verifier, tokens, keyEvents, isReady });
   const admin = createAdminPlane({
     config,
     logger,
@@ -221,11 +240,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     adminVerifier: new StaticKeyVerifier(adminKeys, await adminKeyHashes(store)),
     isReady,
     keys: { stored: storedKeys, providers, changed: refreshStored },
+    tokens,
+    store,
   });
 
-  if (verifier.size === 0) {
+  if (verifier.size === 0 && (await store.tokens.list()).length === 0) {
     logger.warn(
-      'no client credential is configured (auth.apiKeys): the data plane answers 401 to every request; set KEYWARD_API_KEY',
+      'no client credential is configured (auth.apiKeys, gateway tokens): the data plane answers 401 to every request; set KEYWARD_API_KEY or create a token',
     );
   }
   if (adminKeys.length === 0 && (await adminKeyHashes(store)).length === 0)

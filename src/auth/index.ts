@@ -1,2 +1,13 @@
 export { assertNoQueryCredential, extractCredential } from './credentials.js';
-export { hashClientKey, MIN_CLIENT_KEY_LENGTH, type Principal, StaticKeyVerifier } from './static-keys.js';
+export { IpAllowlist, parseCidr } from './ip-allowlist.js';
+export { loadTokenPepper, rewrapTokenPepper } from './pepper.js';
+export {
+  hashClientKey,
+  MIN_CLIENT_KEY_LENGTH,
+  type Principal,
+  StaticKeyVerifier,
+  type StaticPrincipal,
+} from './static-keys.js';
+export { formatToken, parseToken, TOKEN_PREFIX } from './token-format.js';
+export { DEFAULT_SCOPES, SCOPES, type TokenSpec, tokenSpecSchema, WiderTokenError } from './token-spec.js';
+export { type TokenCheck, type TokenFailure, type TokenPrincipal, TokenService } from './tokens.js';

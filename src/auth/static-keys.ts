@@ -1,11 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { SecretString } from '../keys/index.js';
 
-export interface Principal {
+import type { TokenPrincipal } from './tokens.js';
+
+export interface StaticPrincipal {
   kind: 'static-key';
   /** Safe to log: identifies which configured key was used without revealing it. */
   fingerprint: string;
 }
+
+/** Who a request speaks for: a static client key, or a gateway token with its constraints. */
+export type Principal = StaticPrincipal | TokenPrincipal;
 
 interface StoredKey {
   digest: Buffer;
@@ -37,7 +42,7 @@ export class StaticKeyVerifier {
     return this.keys.length;
   }
 
-  verify(credential: string): Principal | undefined {
+  verify(credential: string): StaticPrincipal | undefined {
     const digest = sha256(credential);
     let match: StoredKey | undefined;
     for (const key of this.keys) {

@@ -1,4 +1,5 @@
 import { renameSync, writeFileSync } from 'node:fs';
+import { rewrapTokenPepper } from '../auth/index.js';
 import {
   decodeMasterKey,
   deriveMasterKey,
@@ -54,7 +55,13 @@ export async function masterRotateCommand(
   }
   let rewrapped: number;
   try {
-    rewrapped = await stored.rewrap([current], next);
+    await rewrapTokenPepper(ctx.store, [current], next);
+    try {
+      rewrapped = await stored.rewrap([current], next);
+    } catch (error) {
+      await rewrapTokenPepper(ctx.store, [next], current);
+      throw error;
+    }
   } catch (error) {
     if (current.origin === 'file') writeKeyFile(file, current);
     throw new CliError(`rotation failed, nothing changed: ${(error as Error).message}`);

@@ -6,6 +6,7 @@ import { type CliIO, readStdin } from './io.js';
 import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
 import { start } from './start.js';
+import { tokensCommand } from './tokens.js';
 
 const HELP = `keyward — a self-hosted, secure AI API gateway
 
@@ -14,6 +15,8 @@ Usage:
   keyward start                     run the gateway (config: --config, $KEYWARD_CONFIG or ./keyward.yaml;
                                     without one, providers come from OPENAI_API_KEY, ANTHROPIC_API_KEY,
                                     GEMINI_API_KEY, OLLAMA_BASE_URL and client keys from KEYWARD_API_KEY)
+  keyward tokens create --name N    mint a gateway token (kw_…), printed once; see keyward tokens --help
+  keyward tokens list|show ID|revoke ID
   keyward keys list [--provider P]  the stored provider keys (fingerprints only)
   keyward keys add --provider P     store a provider key read from stdin, encrypted
   keyward keys rotate --provider P  store a new key (stdin) and disable the provider's older ones
@@ -56,6 +59,16 @@ the store keeps only its digest. Running it again adds another admin key.
 A running gateway using the same store applies changes within a second; requests in flight finish
 on the key they started with.
 `,
+  tokens: `Usage: keyward tokens <create|list|show|revoke> [options]
+
+  create --name N [--scopes chat,embeddings,models:read,templates,admin] [--models a,b] [--providers p,q]
+         [--max-tokens N] [--rpm N] [--tpm N] [--concurrency N] [--budget-usd X --budget-period day|month|total]
+         [--expires-in 30d] [--ip CIDR,…] [--user U] [--client C]
+         prints the token (kw_<id>_<secret>) once; the store keeps only a keyed hash of the secret
+  list [--include-revoked]       id, name, scopes, expiry
+  show ID                        one token's settings (never its secret)
+  revoke ID                      immediate here; running gateways stop accepting it within a second
+`,
   master: `Usage: keyward master rotate [--config FILE] [--data-dir DIR] [--json]
 
 Re-seals every stored key under a new master key, in one transaction. With a key file, the new
@@ -86,6 +99,21 @@ function parse(argv: string[]) {
       'data-dir': { type: 'string' },
       provider: { type: 'string' },
       weight: { type: 'string' },
+      name: { type: 'string' },
+      scopes: { type: 'string' },
+      models: { type: 'string' },
+      providers: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      rpm: { type: 'string' },
+      tpm: { type: 'string' },
+      concurrency: { type: 'string' },
+      'budget-usd': { type: 'string' },
+      'budget-period': { type: 'string' },
+      'expires-in': { type: 'string' },
+      ip: { type: 'string' },
+      user: { type: 'string' },
+      client: { type: 'string' },
+      'include-revoked': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -135,6 +163,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       case 'keys':
         return await withOffline(offline, io, false, (ctx) =>
           keysCommand(positionals[1] ?? '', positionals.slice(2), { ...values }, ctx, io),
+        );
+      case 'tokens':
+        return await withOffline(offline, io, false, (ctx) =>
+          tokensCommand(positionals[1] ?? '', positionals.slice(2), values, ctx, io),
         );
       case 'master':
         if (positionals[1] !== 'rotate') break;

@@ -1,8 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { extractCredential, type StaticKeyVerifier } from '../auth/index.js';
+import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
+import type { Store, TokenRecord } from '../store/index.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './admin-keys.js';
+import { adminTokenRoutes } from './admin-tokens.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import { HEALTH_ROUTES, healthRoutes } from './health.js';
@@ -16,6 +18,15 @@ export interface AdminPlaneOptions {
   adminVerifier: StaticKeyVerifier;
   isReady(): boolean;
   keys: AdminKeysOptions;
+  tokens: TokenService;
+  store: Store;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The token acting on the admin API; null for the admin key itself. */
+    adminActor: TokenRecord | null;
+  }
 }
 
 const unauthorized = new GatewayError(401, 'authentication_error', 'Admin credential required', {
@@ -28,15 +39,35 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   const app = Fastify({ logger: false, genReqId: requestId, bodyLimit: 1024 * 1024 });
   installErrorHandling(app, logger, 1024 * 1024);
 
+  app.decorateRequest('adminActor', null);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
     const credential = extractCredential(request.headers);
-    if (credential === undefined || !adminVerifier.verify(credential)) throw unauthorized;
+    if (credential === undefined) throw unauthorized;
+    if (credential.startsWith(TOKEN_PREFIX)) {
+      const check = await options.tokens.verify(credential, request.ip);
+      if (!('principal' in check)) throw unauthorized;
+      if (!check.principal.scopes.has('admin')) {
+        throw new GatewayError(403, 'permission_error', "This token does not have the 'admin' scope", {
+          code: 'insufficient_scope',
+        });
+      }
+      // Keys, metrics and audit stay with the admin key; a token administers tokens only.
+      if (!request.url.startsWith('/admin/tokens')) {
+        throw new GatewayError(403, 'permission_error', 'Only the admin key may use this route', {
+          code: 'admin_key_required',
+        });
+      }
+      request.adminActor = check.principal.record;
+      return;
+    }
+    if (!adminVerifier.verify(credential)) throw unauthorized;
   });
 
   healthRoutes(app, options.isReady);
   adminKeyRoutes(app, options.keys);
+  adminTokenRoutes(app, { tokens: options.tokens, store: options.store });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

@@ -1,5 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { assertNoQueryCredential, extractCredential, type StaticKeyVerifier } from '../auth/index.js';
+import {
+  assertNoQueryCredential,
+  extractCredential,
+  type StaticKeyVerifier,
+  TOKEN_PREFIX,
+  type TokenCheck,
+  type TokenFailure,
+  type TokenService,
+} from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import { type KeyEvents, SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
@@ -22,6 +30,8 @@ export interface DataPlaneOptions {
   metrics: Metrics;
   router: Router<ProviderRuntime>;
   verifier: StaticKeyVerifier;
+  /** Gateway tokens (`kw_…`); static keys keep working beside them. */
+  tokens: TokenService;
   keyEvents: KeyEvents;
   isReady(): boolean;
 }
@@ -37,6 +47,16 @@ const missingCredential = new GatewayError(
 const invalidCredential = new GatewayError(401, 'authentication_error', 'Invalid credential', {
   code: 'invalid_credential',
 });
+const TOKEN_FAILURES: Record<TokenFailure, GatewayError> = {
+  invalid: invalidCredential,
+  revoked: new GatewayError(401, 'authentication_error', 'This token has been revoked', {
+    code: 'token_revoked',
+  }),
+  expired: new GatewayError(401, 'authentication_error', 'This token has expired', { code: 'token_expired' }),
+  ip_not_allowed: new GatewayError(403, 'permission_error', 'This token may not be used from your address', {
+    code: 'ip_not_allowed',
+  }),
+};
 
 /** The client-facing listener: authentication, strict bodies, the API surfaces and health. */
 export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
@@ -68,14 +88,15 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     }
   });
 
-  const authenticate = (request: FastifyRequest): void => {
+  const accept = (request: FastifyRequest, check: TokenCheck): void => {
+    if ('failure' in check) throw TOKEN_FAILURES[check.failure];
+    request.kw.principal = check.principal;
+  };
+
+  /** Returns a promise only for a token the cache does not hold yet (one store read). */
+  const authenticate = (request: FastifyRequest): void | Promise<void> => {
     assertNoQueryCredential(request.url);
     if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
-    const credential = extractCredential(request.headers);
-    if (credential === undefined) throw missingCredential;
-    const principal = verifier.verify(credential);
-    if (!principal) throw invalidCredential;
-    request.kw.principal = principal;
     // A passthrough provider key is sealed at once and dropped from the headers, so that nothing
     // later (a log serializer, an error path) can read it as plain text.
     const providerKey = request.headers[PROVIDER_KEY_HEADER];
@@ -84,18 +105,31 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
       const value = Array.isArray(providerKey) ? providerKey[0] : providerKey;
       if (value) request.kw.providerKey = new SecretString(value.trim());
     }
+    const credential = extractCredential(request.headers);
+    if (credential === undefined) throw missingCredential;
+    if (credential.startsWith(TOKEN_PREFIX)) {
+      const check = options.tokens.verify(credential, request.ip);
+      if (check instanceof Promise) return check.then((result) => accept(request, result));
+      return accept(request, check);
+    }
+    const principal = verifier.verify(credential);
+    if (!principal) throw invalidCredential;
+    request.kw.principal = principal;
   };
 
   // A callback hook: an async one costs a promise per request on the hottest path.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     trackRequest(request, reply, logger, metrics);
+    let pending: void | Promise<void>;
     try {
-      authenticate(request);
-      done();
+      pending = authenticate(request);
     } catch (error) {
       done(error as Error);
+      return;
     }
+    if (pending) pending.then(() => done(), done);
+    else done();
   });
 
   healthRoutes(app, options.isReady);

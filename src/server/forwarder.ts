@@ -13,6 +13,7 @@ import {
   UpstreamError,
   type UpstreamResponse,
 } from '../upstream/index.js';
+import { allowedTargets } from './access.js';
 import { GatewayError } from './errors.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
@@ -65,8 +66,8 @@ export class Forwarder {
 
   async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<void> {
     const ctx = request.kw;
-    const route = this.router.resolve(job.body.model);
-    if (!route) {
+    const resolved = this.router.resolve(job.body.model);
+    if (!resolved) {
       throw new GatewayError(
         404,
         'not_found_error',
@@ -77,6 +78,7 @@ export class Forwarder {
         },
       );
     }
+    const route = allowedTargets(ctx.principal, resolved);
     ctx.model = route.name;
 
     const totalMs = route.targets[0]!.provider.config.timeouts.totalMs;

@@ -1,2 +1,20 @@
 export { openSqliteStore } from './sqlite.js';
-export type { MetaStore, ProviderKeyRecord, ProviderKeyStatus, ProviderKeyStore, Store } from './types.js';
+export { GENESIS_MAC } from './sqlite-audit.js';
+export type {
+  AuditEntry,
+  AuditRecord,
+  AuditStore,
+  BudgetPeriod,
+  MetaStore,
+  ProviderKeyRecord,
+  ProviderKeyStatus,
+  ProviderKeyStore,
+  Scope,
+  Store,
+  TokenRecord,
+  TokenStore,
+  UsageDelta,
+  UsageGrouping,
+  UsageRow,
+  UsageStore,
+} from './types.js';

@@ -18,4 +18,49 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      updated_at  INTEGER NOT NULL
    ) STRICT;
    CREATE INDEX provider_keys_by_provider ON provider_keys (provider, created_at);`,
+  `CREATE TABLE tokens (
+     id           TEXT PRIMARY KEY,
+     secret_hash  TEXT NOT NULL,
+     name         TEXT NOT NULL,
+     client_id    TEXT,
+     user_id      TEXT,
+     scopes       TEXT NOT NULL,
+     models       TEXT,
+     providers    TEXT,
+     max_tokens   INTEGER,
+     ip_allowlist TEXT,
+     expires_at   INTEGER,
+     limits       TEXT NOT NULL,
+     budget       TEXT,
+     metadata     TEXT NOT NULL,
+     created_by   TEXT,
+     created_at   INTEGER NOT NULL,
+     revoked_at   INTEGER
+   ) STRICT;
+   CREATE INDEX tokens_by_revocation ON tokens (revoked_at) WHERE revoked_at IS NOT NULL;
+   CREATE TABLE usage (
+     day           TEXT NOT NULL,
+     token_id      TEXT NOT NULL DEFAULT '',
+     user_id       TEXT NOT NULL DEFAULT '',
+     model         TEXT NOT NULL,
+     provider      TEXT NOT NULL,
+     requests      INTEGER NOT NULL,
+     input_tokens  INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL,
+     cached_tokens INTEGER NOT NULL,
+     cost_micros   INTEGER NOT NULL,
+     PRIMARY KEY (day, token_id, user_id, model, provider)
+   ) STRICT;
+   CREATE INDEX usage_by_token ON usage (token_id, day);
+   CREATE INDEX usage_by_user ON usage (user_id, day);
+   CREATE TABLE audit (
+     seq      INTEGER PRIMARY KEY,
+     at       INTEGER NOT NULL,
+     type     TEXT NOT NULL,
+     actor    TEXT NOT NULL,
+     data     TEXT NOT NULL,
+     prev_mac TEXT NOT NULL,
+     mac      TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX audit_by_type ON audit (type, seq);`,
 ];

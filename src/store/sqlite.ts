@@ -2,6 +2,9 @@ import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { sqliteAudit } from './sqlite-audit.js';
+import { sqliteTokens } from './sqlite-tokens.js';
+import { sqliteUsage } from './sqlite-usage.js';
 import type { ProviderKeyRecord, ProviderKeyStatus, Store } from './types.js';
 
 interface KeyRow {
@@ -108,6 +111,9 @@ export function openSqliteStore(path: string): Store {
         rewrap(ciphertexts, now);
       },
     },
+    tokens: sqliteTokens(db),
+    usage: sqliteUsage(db),
+    audit: sqliteAudit(db),
     meta: {
       async get(name) {
         return getMeta.get(name)?.value;

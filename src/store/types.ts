@@ -36,9 +36,129 @@ export interface MetaStore {
   setIfAbsent(name: string, value: string): Promise<string>;
 }
 
+export type Scope = 'models:read' | 'chat' | 'embeddings' | 'templates' | 'admin';
+export type BudgetPeriod = 'day' | 'month' | 'total';
+
+/** A gateway token at rest: the keyed HMAC of its secret, never the token. */
+export interface TokenRecord {
+  id: string;
+  /** hex HMAC-SHA256(pepper, secret). */
+  secretHash: string;
+  name: string;
+  clientId: string | null;
+  userId: string | null;
+  scopes: Scope[];
+  /** Allowed model names (aliases or provider/model); null = any. */
+  models: string[] | null;
+  /** Allowed provider ids; null = any. */
+  providers: string[] | null;
+  /** Largest max_tokens / max_completion_tokens a request may ask for; null = no cap. */
+  maxTokens: number | null;
+  /** CIDRs the token may be used from; null = anywhere. */
+  ipAllowlist: string[] | null;
+  /** Epoch ms; null = never. */
+  expiresAt: number | null;
+  limits: { rpm?: number; tpm?: number; concurrency?: number };
+  budget: { usd: number; period: BudgetPeriod } | null;
+  metadata: Record<string, string>;
+  /** The token that minted this one, or null for the admin key / CLI. */
+  createdBy: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface TokenStore {
+  insert(record: TokenRecord): Promise<void>;
+  get(id: string): Promise<TokenRecord | undefined>;
+  list(options?: { includeRevoked?: boolean }): Promise<TokenRecord[]>;
+  /** Sets revokedAt once; false when unknown or already revoked. */
+  revoke(id: string, at: number): Promise<boolean>;
+  /** Ids revoked at or after `since` (epoch ms): lets other instances drop cached tokens. */
+  revokedSince(since: number): Promise<string[]>;
+}
+
+/** Usage of one request, added to its (day, token, user, model, provider) aggregate. */
+export interface UsageDelta {
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  tokenId: string | null;
+  userId: string | null;
+  model: string;
+  provider: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  /** Cost in millionths of a US dollar (integers add up exactly). */
+  costMicros: number;
+}
+
+export type UsageGrouping = 'token' | 'user' | 'model' | 'day';
+
+export interface UsageRow {
+  group: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  costMicros: number;
+}
+
+export interface UsageStore {
+  /** Adds every delta in one transaction. */
+  add(deltas: readonly UsageDelta[]): Promise<void>;
+  query(
+    by: UsageGrouping,
+    filter?: { from?: string; to?: string; tokenId?: string; userId?: string },
+  ): Promise<UsageRow[]>;
+  /** Cost spent since `fromDay` (inclusive; undefined = ever) by a token or a user, in micro-dollars. */
+  spent(who: { tokenId: string } | { userId: string }, fromDay?: string): Promise<number>;
+}
+
+/** One audit record as stored: `mac` chains it to the record before it. */
+export interface AuditRecord {
+  seq: number;
+  /** Epoch ms. */
+  at: number;
+  type: string;
+  /** Who acted: a token id, `admin`, `cli`, `system`, or a client IP for failed authentication. */
+  actor: string;
+  /** Event fields; never a secret, never prompt text. */
+  data: Record<string, unknown>;
+  /** The previous record's mac, or 64 zeros for the first. */
+  prevMac: string;
+  mac: string;
+}
+
+/** An audit event before it is chained. */
+export interface AuditEntry {
+  at: number;
+  type: string;
+  actor: string;
+  data: Record<string, unknown>;
+}
+
+export interface AuditStore {
+  /**
+   * Appends entries to the chain in one transaction that holds the write lock, so that several
+   * processes sharing the store extend one chain: `seal` computes each record's mac from the
+   * record (with its seq and prevMac already set) inside that transaction.
+   */
+  appendChained(
+    entries: readonly AuditEntry[],
+    seal: (record: Omit<AuditRecord, 'mac'>) => string,
+  ): Promise<AuditRecord[]>;
+  /** Records in seq order, after `afterSeq`, at most `limit`, optionally of one type or actor. */
+  list(filter?: { afterSeq?: number; limit?: number; type?: string; actor?: string }): Promise<AuditRecord[]>;
+  last(): Promise<AuditRecord | undefined>;
+}
+
 export interface Store {
   readonly kind: 'sqlite';
   readonly providerKeys: ProviderKeyStore;
+  readonly tokens: TokenStore;
+  readonly usage: UsageStore;
+  readonly audit: AuditStore;
   readonly meta: MetaStore;
   /**
    * A number that changes whenever another process (a CLI command, another instance) commits to

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Router } from '../../routing/index.js';
+import { capMaxTokens, mayUseModel, requireScope } from '../../server/access.js';
 import type { Forwarder } from '../../server/forwarder.js';
 import type { ProviderRuntime } from '../../server/provider-runtime.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
@@ -17,19 +18,30 @@ export async function openAIRoutes(
   const created = Math.floor(Date.now() / 1000);
 
   app.post('/v1/chat/completions', (request, reply) => {
-    const body = parseChatRequest(request.body);
+    requireScope(request.kw.principal, 'chat');
+    const body = capMaxTokens(request.kw.principal, parseChatRequest(request.body));
     return forwarder.handle(request, reply, { operation: 'chat', body, stream: body.stream === true });
   });
 
   app.post('/v1/embeddings', (request, reply) => {
+    requireScope(request.kw.principal, 'embeddings');
     const body = parseEmbeddingsRequest(request.body);
     return forwarder.handle(request, reply, { operation: 'embeddings', body, stream: false });
   });
 
-  app.get('/v1/models', async () => ({
-    object: 'list',
-    data: router
-      .listAliases()
-      .map(({ name, provider }) => ({ id: name, object: 'model', created, owned_by: provider })),
-  }));
+  app.get('/v1/models', async (request) => {
+    const { principal } = request.kw;
+    requireScope(principal, 'models:read');
+    const providers = principal?.kind === 'token' ? principal.record.providers : null;
+    return {
+      object: 'list',
+      data: router
+        .listAliases()
+        .filter(
+          ({ name, provider }) =>
+            mayUseModel(principal, name) && (providers === null || providers.includes(provider)),
+        )
+        .map(({ name, provider }) => ({ id: name, object: 'model', created, owned_by: provider })),
+    };
+  });
 }

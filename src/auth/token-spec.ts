@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import type { BudgetPeriod, Scope, TokenRecord } from '../store/index.js';
+import { IpAllowlist, parseCidr } from './ip-allowlist.js';
+
+export const SCOPES = [
+  'models:read',
+  'chat',
+  'embeddings',
+  'templates',
+  'admin',
+] as const satisfies readonly Scope[];
+export const DEFAULT_SCOPES: Scope[] = ['models:read', 'chat', 'embeddings'];
+const PERIODS = ['day', 'month', 'total'] as const satisfies readonly BudgetPeriod[];
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const MAX_LIFETIME_MS = 10 * 365 * 86_400_000;
+
+const positive = z.number().int().min(1).max(1_000_000_000);
+
+/** What a client asks for when it creates a token (admin API body, CLI flags). */
+export const tokenSpecSchema = z.strictObject({
+  name: z.string().min(1).max(128),
+  scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length).optional(),
+  models: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
+  providers: z.array(z.string().min(1).max(64)).min(1).max(64).optional(),
+  maxTokens: positive.optional(),
+  limits: z
+    .strictObject({ rpm: positive.optional(), tpm: positive.optional(), concurrency: positive.optional() })
+    .optional(),
+  budget: z
+    .strictObject({ usd: z.number().positive().max(1_000_000_000), period: z.enum(PERIODS) })
+    .optional(),
+  /** `30d`, `12h`, `15m`, `90s`, or seconds. */
+  expiresIn: z
+    .union([z.string().regex(/^\d{1,6}[smhd]$/, 'a duration such as 30d, 12h or 15m'), positive])
+    .optional(),
+  ipAllowlist: z
+    .array(z.string().refine((text) => parseCidr(text) !== undefined, 'must be an IP address or CIDR'))
+    .min(1)
+    .max(64)
+    .optional(),
+  userId: z.string().min(1).max(128).optional(),
+  clientId: z.string().min(1).max(128).optional(),
+  metadata: z.record(z.string().min(1).max(64), z.string().max(512)).optional(),
+});
+export type TokenSpec = z.output<typeof tokenSpecSchema>;
+
+export function lifetimeMs(expiresIn: TokenSpec['expiresIn']): number | undefined {
+  if (expiresIn === undefined) return undefined;
+  const ms =
+    typeof expiresIn === 'number'
+      ? expiresIn * 1000
+      : Number(expiresIn.slice(0, -1)) * UNIT_MS[expiresIn.slice(-1) as keyof typeof UNIT_MS];
+  return Math.min(ms, MAX_LIFETIME_MS);
+}
+
+/** A token that asks for more than its creator holds: says which power, never a value of the creator's. */
+export class WiderTokenError extends Error {
+  override name = 'WiderTokenError';
+}
+
+function narrowerList(
+  field: string,
+  child: readonly string[] | null,
+  parent: readonly string[] | null,
+): void {
+  if (parent === null) return;
+  if (child === null)
+    throw new WiderTokenError(`${field}: the new token must be limited to a subset of yours`);
+  const allowed = new Set(parent);
+  const extra = child.find((item) => !allowed.has(item));
+  if (extra !== undefined) throw new WiderTokenError(`${field}: '${extra.slice(0, 64)}' is not among yours`);
+}
+
+function narrowerNumber(
+  field: string,
+  child: number | null | undefined,
+  parent: number | null | undefined,
+): void {
+  if (parent === null || parent === undefined) return;
+  if (child === null || child === undefined || child > parent) {
+    throw new WiderTokenError(`${field}: the new token must set it, at most as high as yours`);
+  }
+}
+
+/**
+ * A token minted by another token may hold no more than its creator: scopes, models, providers,
+ * max_tokens, IP ranges, lifetime, limits and budget are each equal or narrower.
+ */
+export function assertNarrower(child: TokenRecord, parent: TokenRecord): void {
+  narrowerList('scopes', child.scopes, parent.scopes);
+  narrowerList('models', child.models, parent.models);
+  narrowerList('providers', child.providers, parent.providers);
+  narrowerNumber('maxTokens', child.maxTokens, parent.maxTokens);
+  narrowerNumber('expiresIn', child.expiresAt, parent.expiresAt);
+  narrowerNumber('limits.rpm', child.limits.rpm, parent.limits.rpm);
+  narrowerNumber('limits.tpm', child.limits.tpm, parent.limits.tpm);
+  narrowerNumber('limits.concurrency', child.limits.concurrency, parent.limits.concurrency);
+  if (parent.budget) {
+    if (
+      !child.budget ||
+      child.budget.period !== parent.budget.period ||
+      child.budget.usd > parent.budget.usd
+    ) {
+      throw new WiderTokenError(
+        `budget: the new token must have a ${parent.budget.period} budget no larger than yours`,
+      );
+    }
+  }
+  if (parent.ipAllowlist) {
+    const own = new IpAllowlist(parent.ipAllowlist);
+    const inside = child.ipAllowlist?.every((text) => own.covers(parseCidr(text)!));
+    if (!inside)
+      throw new WiderTokenError('ipAllowlist: the new token must be limited to ranges inside yours');
+  }
+}

@@ -1,0 +1,166 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Scope, Store, TokenRecord } from '../store/index.js';
+import { IpAllowlist } from './ip-allowlist.js';
+import { formatToken, hashTokenSecret, newTokenId, newTokenSecret, parseToken } from './token-format.js';
+import { assertNarrower, DEFAULT_SCOPES, lifetimeMs, type TokenSpec } from './token-spec.js';
+
+/** Who a gateway token speaks for, with the constraints every request is held to. */
+export interface TokenPrincipal {
+  kind: 'token';
+  /** Safe to log: the token's id, never its secret. */
+  fingerprint: string;
+  tokenId: string;
+  clientId: string | null;
+  userId: string | null;
+  scopes: ReadonlySet<Scope>;
+  record: TokenRecord;
+}
+
+export type TokenFailure = 'invalid' | 'revoked' | 'expired' | 'ip_not_allowed';
+export type TokenCheck = { principal: TokenPrincipal } | { failure: TokenFailure };
+
+interface Cached {
+  record: TokenRecord;
+  hash: Buffer;
+  principal: TokenPrincipal;
+  allowlist: IpAllowlist | undefined;
+}
+
+/** Misses for unknown ids are remembered this long, so garbage ids cannot make every request read the store. */
+const NEGATIVE_TTL_MS = 1_000;
+const MAX_NEGATIVE = 10_000;
+/** Compared against when the id is unknown, so that an unknown id costs what a wrong secret does. */
+const DUMMY_HASH = Buffer.alloc(32);
+
+/**
+ * Gateway tokens: minting, verification and revocation. Verification runs from an in-memory cache
+ * of the live tokens (no store read in the steady state); a miss reads the store once. Revocations
+ * by another instance arrive through `syncRevocations`, which the gateway calls when the store
+ * changes.
+ */
+export class TokenService {
+  private readonly cache = new Map<string, Cached>();
+  private readonly misses = new Map<string, number>();
+  private revocationsCheckedAt = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly pepper: Buffer,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async load(): Promise<void> {
+    this.revocationsCheckedAt = this.now();
+    for (const record of await this.store.tokens.list()) this.remember(record);
+  }
+
+  /** Checks a `kw_…` credential from `ip`; a Promise only when the id was not in the cache. */
+  verify(credential: string, ip: string): TokenCheck | Promise<TokenCheck> {
+    const parsed = parseToken(credential);
+    if (!parsed) return { failure: 'invalid' };
+    const digest = hashTokenSecret(this.pepper, parsed.secret);
+    const cached = this.cache.get(parsed.id);
+    if (cached) return this.judge(cached, digest, ip);
+    const missedUntil = this.misses.get(parsed.id);
+    if (missedUntil !== undefined && missedUntil > this.now()) {
+      timingSafeEqual(digest, DUMMY_HASH);
+      return { failure: 'invalid' };
+    }
+    return this.store.tokens.get(parsed.id).then((record) => {
+      if (!record) {
+        this.missed(parsed.id);
+        timingSafeEqual(digest, DUMMY_HASH);
+        return { failure: 'invalid' };
+      }
+      if (record.revokedAt !== null) {
+        // Only a caller holding the right secret learns that the token was revoked.
+        return timingSafeEqual(digest, Buffer.from(record.secretHash, 'hex'))
+          ? { failure: 'revoked' }
+          : { failure: 'invalid' };
+      }
+      return this.judge(this.remember(record), digest, ip);
+    });
+  }
+
+  async create(
+    spec: TokenSpec,
+    creator: TokenRecord | null,
+  ): Promise<{ token: string; record: TokenRecord }> {
+    const id = newTokenId();
+    const secret = newTokenSecret();
+    const now = this.now();
+    const lifetime = lifetimeMs(spec.expiresIn);
+    const record: TokenRecord = {
+      id,
+      secretHash: hashTokenSecret(this.pepper, secret).toString('hex'),
+      name: spec.name,
+      clientId: spec.clientId ?? null,
+      userId: spec.userId ?? creator?.userId ?? null,
+      scopes:
+        spec.scopes ?? (creator ? creator.scopes.filter((s) => DEFAULT_SCOPES.includes(s)) : DEFAULT_SCOPES),
+      models: spec.models ?? creator?.models ?? null,
+      providers: spec.providers ?? creator?.providers ?? null,
+      maxTokens: spec.maxTokens ?? creator?.maxTokens ?? null,
+      ipAllowlist: spec.ipAllowlist ?? creator?.ipAllowlist ?? null,
+      expiresAt: lifetime !== undefined ? now + lifetime : (creator?.expiresAt ?? null),
+      limits: { ...creator?.limits, ...spec.limits },
+      budget: spec.budget ?? creator?.budget ?? null,
+      metadata: spec.metadata ?? {},
+      createdBy: creator?.id ?? null,
+      createdAt: now,
+      revokedAt: null,
+    };
+    if (creator) assertNarrower(record, creator);
+    await this.store.tokens.insert(record);
+    this.remember(record);
+    return { token: formatToken(id, secret), record };
+  }
+
+  /** Revokes at once on this instance; others drop it at their next `syncRevocations`. */
+  async revoke(id: string): Promise<boolean> {
+    const revoked = await this.store.tokens.revoke(id, this.now());
+    this.cache.delete(id);
+    return revoked;
+  }
+
+  /** Drops tokens revoked (by any instance) since the last call. */
+  async syncRevocations(): Promise<void> {
+    // Overlap by a second: a revocation committed just before the last check is not missed.
+    const since = this.revocationsCheckedAt - 1_000;
+    this.revocationsCheckedAt = this.now();
+    for (const id of await this.store.tokens.revokedSince(since)) this.cache.delete(id);
+  }
+
+  private judge(cached: Cached, digest: Buffer, ip: string): TokenCheck {
+    if (!timingSafeEqual(digest, cached.hash)) return { failure: 'invalid' };
+    const { record } = cached;
+    if (record.expiresAt !== null && record.expiresAt <= this.now()) return { failure: 'expired' };
+    if (cached.allowlist && !cached.allowlist.allows(ip)) return { failure: 'ip_not_allowed' };
+    return { principal: cached.principal };
+  }
+
+  private remember(record: TokenRecord): Cached {
+    const cached: Cached = {
+      record,
+      hash: Buffer.from(record.secretHash, 'hex'),
+      allowlist: record.ipAllowlist ? new IpAllowlist(record.ipAllowlist) : undefined,
+      principal: {
+        kind: 'token',
+        fingerprint: `kw_${record.id}`,
+        tokenId: record.id,
+        clientId: record.clientId,
+        userId: record.userId,
+        scopes: new Set(record.scopes),
+        record,
+      },
+    };
+    if (record.revokedAt === null) this.cache.set(record.id, cached);
+    this.misses.delete(record.id);
+    return cached;
+  }
+
+  private missed(id: string): void {
+    if (this.misses.size >= MAX_NEGATIVE) this.misses.delete(this.misses.keys().next().value!);
+    this.misses.set(id, this.now() + NEGATIVE_TTL_MS);
+  }
+}

@@ -1,0 +1,130 @@
+import {
+  loadTokenPepper,
+  TokenService,
+  type TokenSpec,
+  tokenSpecSchema,
+  WiderTokenError,
+} from '../auth/index.js';
+import { EnvelopeError } from '../keys/index.js';
+import { tokenView } from '../server/admin-tokens.js';
+import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
+import { CliError, type OfflineContext, print } from './context.js';
+import type { CliIO } from './io.js';
+
+/** The flags of `keyward tokens create`, as parseArgs gives them. */
+export interface TokenFlags {
+  name?: string | undefined;
+  scopes?: string | undefined;
+  models?: string | undefined;
+  providers?: string | undefined;
+  'max-tokens'?: string | undefined;
+  rpm?: string | undefined;
+  tpm?: string | undefined;
+  concurrency?: string | undefined;
+  'budget-usd'?: string | undefined;
+  'budget-period'?: string | undefined;
+  'expires-in'?: string | undefined;
+  ip?: string | undefined;
+  user?: string | undefined;
+  client?: string | undefined;
+  'include-revoked'?: boolean | undefined;
+  json?: boolean | undefined;
+}
+
+const list = (value: string | undefined) =>
+  value === undefined
+    ? undefined
+    : value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
+const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+
+/** Flags → the same spec the admin API takes, checked by the same schema. */
+function specFrom(flags: TokenFlags): TokenSpec {
+  const limits = { rpm: number(flags.rpm), tpm: number(flags.tpm), concurrency: number(flags.concurrency) };
+  const raw = {
+    name: flags.name,
+    scopes: list(flags.scopes),
+    models: list(flags.models),
+    providers: list(flags.providers),
+    maxTokens: number(flags['max-tokens']),
+    limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
+    budget:
+      flags['budget-usd'] === undefined
+        ? undefined
+        : { usd: Number(flags['budget-usd']), period: flags['budget-period'] ?? 'month' },
+    expiresIn: flags['expires-in'],
+    ipAllowlist: list(flags.ip),
+    userId: flags.user,
+    clientId: flags.client,
+  };
+  const result = tokenSpecSchema.safeParse(JSON.parse(JSON.stringify(raw)), PARSE_OPTIONS);
+  if (!result.success)
+    throw new CliError(describeIssue(result.error.issues[0]!).message.replace('request field', 'option'), 2);
+  return result.data;
+}
+
+/** `keyward tokens create|list|show|revoke`, offline against the store; the full token is printed once. */
+export async function tokensCommand(
+  action: string,
+  args: readonly string[],
+  flags: TokenFlags,
+  ctx: OfflineContext,
+  io: CliIO,
+): Promise<number> {
+  let pepper: Buffer;
+  try {
+    pepper = await loadTokenPepper(ctx.store, [ctx.master]);
+  } catch (error) {
+    if (error instanceof EnvelopeError)
+      throw new CliError(`master key: the store was sealed with another master key`);
+    throw error;
+  }
+  const tokens = new TokenService(ctx.store, pepper);
+  switch (action) {
+    case 'create': {
+      if (!flags.name) throw new CliError('--name is required', 2);
+      try {
+        const { token, record } = await tokens.create(specFrom(flags), null);
+        print(
+          io,
+          flags.json,
+          { ...tokenView(record), token },
+          `${token}\n(shown once; id ${record.id}, scopes ${record.scopes.join(',')})`,
+        );
+      } catch (error) {
+        if (error instanceof WiderTokenError) throw new CliError(error.message, 2);
+        throw error;
+      }
+      return 0;
+    }
+    case 'list': {
+      const records = await ctx.store.tokens.list({ includeRevoked: flags['include-revoked'] === true });
+      const views = records.map(tokenView);
+      const text = views
+        .map(
+          (v) =>
+            `${v.id}  ${v.name}  ${v.scopes.join(',')}  ${v.revokedAt ? `revoked ${v.revokedAt}` : v.expiresAt ? `expires ${v.expiresAt}` : 'no expiry'}`,
+        )
+        .join('\n');
+      print(io, flags.json, { tokens: views }, text || 'no tokens');
+      return 0;
+    }
+    case 'show':
+    case 'revoke': {
+      const id = args[0];
+      if (!id) throw new CliError(`keyward tokens ${action} needs a token id (see keyward tokens list)`, 2);
+      const record = await ctx.store.tokens.get(id);
+      if (!record) throw new CliError(`no token has the id ${id}`);
+      if (action === 'revoke' && !(await tokens.revoke(id)) && record.revokedAt === null) {
+        throw new CliError(`no token has the id ${id}`);
+      }
+      const view = tokenView((await ctx.store.tokens.get(id)) ?? record);
+      print(io, flags.json, view, action === 'revoke' ? `revoked ${id}` : JSON.stringify(view, null, 2));
+      return 0;
+    }
+    default:
+      throw new CliError(`unknown command 'keyward tokens ${action}'`, 2);
+  }
+}

@@ -1,0 +1,73 @@
+import type { Principal } from '../auth/index.js';
+import type { Route } from '../routing/index.js';
+import type { Scope } from '../store/index.js';
+import { badRequest, GatewayError } from './errors.js';
+
+/**
+ * What a gateway token may do, checked per request. Static client keys carry no constraints:
+ * they are the operator's own keys.
+ */
+export function requireScope(principal: Principal | undefined, scope: Scope): void {
+  if (principal?.kind !== 'token' || principal.scopes.has(scope)) return;
+  throw new GatewayError(403, 'permission_error', `This token does not have the '${scope}' scope`, {
+    code: 'insufficient_scope',
+  });
+}
+
+export function mayUseModel(principal: Principal | undefined, name: string): boolean {
+  if (principal?.kind !== 'token') return true;
+  const { models } = principal.record;
+  return models === null || models.includes(name);
+}
+
+/**
+ * The targets of a route this principal may reach: the model name must be allowed, and only the
+ * allowed providers stay (a fallback to a provider the token may not use is skipped).
+ */
+export function allowedTargets<P extends { id: string }>(
+  principal: Principal | undefined,
+  route: Route<P>,
+): Route<P> {
+  if (principal?.kind !== 'token') return route;
+  const denied = new GatewayError(
+    403,
+    'permission_error',
+    `This token may not use the model '${route.name}'`,
+    {
+      code: 'model_not_allowed',
+      param: 'model',
+    },
+  );
+  if (!mayUseModel(principal, route.name)) throw denied;
+  const { providers } = principal.record;
+  if (providers === null) return route;
+  const targets = route.targets.filter((target) => providers.includes(target.provider.id));
+  if (targets.length === 0) throw denied;
+  return { ...route, targets };
+}
+
+const MAX_FIELDS = ['max_completion_tokens', 'max_tokens'] as const;
+
+/**
+ * Holds a request to the token's `maxTokens`: a larger ask is refused, a missing one is set to the
+ * cap so that no request can run unbounded.
+ */
+export function capMaxTokens<B extends Record<string, unknown>>(
+  principal: Principal | undefined,
+  body: B,
+): B {
+  if (principal?.kind !== 'token' || principal.record.maxTokens === null) return body;
+  const cap = principal.record.maxTokens;
+  let asked = false;
+  for (const field of MAX_FIELDS) {
+    const value = body[field];
+    if (typeof value !== 'number') continue;
+    asked = true;
+    if (value > cap)
+      throw badRequest(`This token allows at most ${cap} output tokens`, {
+        param: field,
+        code: 'max_tokens_exceeded',
+      });
+  }
+  return asked ? body : { ...body, max_completion_tokens: cap };
+}

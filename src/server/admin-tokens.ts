@@ -1,0 +1,105 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { type TokenService, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
+import type { Store, TokenRecord } from '../store/index.js';
+import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
+import { badRequest, GatewayError } from './errors.js';
+
+export interface AdminTokensOptions {
+  tokens: TokenService;
+  store: Store;
+}
+
+/** What listings show of a token: everything but the hash of its secret. */
+export type TokenView = Omit<TokenRecord, 'secretHash' | 'expiresAt' | 'createdAt' | 'revokedAt'> & {
+  expiresAt: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+};
+
+export function tokenView(record: TokenRecord): TokenView {
+  const { secretHash: _, ...rest } = record;
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    ...rest,
+    expiresAt: iso(record.expiresAt),
+    createdAt: new Date(record.createdAt).toISOString(),
+    revokedAt: iso(record.revokedAt),
+  };
+}
+
+const idParams = z.strictObject({ id: z.string().regex(/^[a-z2-7]{12}$/, 'a token id') });
+
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value, PARSE_OPTIONS);
+  if (result.success) return result.data;
+  const { message, param, code } = describeIssue(result.error.issues[0]!);
+  throw badRequest(message, { param, code });
+}
+
+const notFound = new GatewayError(404, 'not_found_error', 'No such token', { code: 'token_not_found' });
+
+/** Whether `actor` (a token with the admin scope) minted `record`, directly or through its own tokens. */
+async function descendsFrom(store: Store, record: TokenRecord, actor: TokenRecord): Promise<boolean> {
+  let current: TokenRecord | undefined = record;
+  for (let depth = 0; current?.createdBy && depth < 32; depth++) {
+    if (current.createdBy === actor.id) return true;
+    current = await store.tokens.get(current.createdBy);
+  }
+  return false;
+}
+
+/**
+ * `/admin/tokens`. The admin key has every power; a token with the `admin` scope may mint only
+ * tokens narrower than itself, and see or revoke only the tokens it minted.
+ */
+export function adminTokenRoutes(app: FastifyInstance, { tokens, store }: AdminTokensOptions): void {
+  const visible = async (actor: TokenRecord | null, record: TokenRecord) =>
+    actor === null || record.id === actor.id || (await descendsFrom(store, record, actor));
+
+  app.post('/admin/tokens', async (request, reply) => {
+    const spec = parse(tokenSpecSchema, request.body);
+    try {
+      const { token, record } = await tokens.create(spec, request.adminActor);
+      return reply.code(201).send({ ...tokenView(record), token });
+    } catch (error) {
+      if (error instanceof WiderTokenError) {
+        throw new GatewayError(
+          403,
+          'permission_error',
+          `A token cannot mint a wider token: ${error.message}`,
+          {
+            code: 'token_wider_than_creator',
+          },
+        );
+      }
+      throw error;
+    }
+  });
+
+  app.get('/admin/tokens', async (request) => {
+    const query = parse(
+      z.strictObject({ includeRevoked: z.enum(['true', 'false']).optional() }),
+      request.query,
+    );
+    const all = await store.tokens.list({ includeRevoked: query.includeRevoked === 'true' });
+    const shown: TokenView[] = [];
+    for (const record of all) if (await visible(request.adminActor, record)) shown.push(tokenView(record));
+    return { tokens: shown };
+  });
+
+  app.get('/admin/tokens/:id', async (request) => {
+    const { id } = parse(idParams, request.params);
+    const record = await store.tokens.get(id);
+    if (!record || !(await visible(request.adminActor, record))) throw notFound;
+    return tokenView(record);
+  });
+
+  app.delete('/admin/tokens/:id', async (request) => {
+    const { id } = parse(idParams, request.params);
+    const record = await store.tokens.get(id);
+    if (!record || !(await visible(request.adminActor, record))) throw notFound;
+    if (!(await tokens.revoke(id)) && record.revokedAt === null) throw notFound;
+    return tokenView((await store.tokens.get(id)) ?? record);
+  });
+}

@@ -1,0 +1,72 @@
+import type Database from 'better-sqlite3';
+import type { AuditEntry, AuditRecord, AuditStore } from './types.js';
+
+export const GENESIS_MAC = '0'.repeat(64);
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  type: string;
+  actor: string;
+  data: string;
+  prev_mac: string;
+  mac: string;
+}
+
+const toRecord = (row: AuditRow): AuditRecord => ({
+  seq: row.seq,
+  at: row.at,
+  type: row.type,
+  actor: row.actor,
+  data: JSON.parse(row.data),
+  prevMac: row.prev_mac,
+  mac: row.mac,
+});
+
+export function sqliteAudit(db: Database.Database): AuditStore {
+  const insert = db.prepare(
+    'INSERT INTO audit (seq, at, type, actor, data, prev_mac, mac) VALUES (@seq, @at, @type, @actor, @data, @prevMac, @mac)',
+  );
+  const last = db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1');
+  const appendAll = db.transaction(
+    (entries: readonly AuditEntry[], seal: (record: Omit<AuditRecord, 'mac'>) => string): AuditRecord[] => {
+      const previous = last.get();
+      let seq = previous?.seq ?? 0;
+      let prevMac = previous?.mac ?? GENESIS_MAC;
+      const records: AuditRecord[] = [];
+      for (const entry of entries) {
+        const unsealed = { ...entry, seq: ++seq, prevMac };
+        const record = { ...unsealed, mac: seal(unsealed) };
+        insert.run({ ...record, data: JSON.stringify(record.data) });
+        records.push(record);
+        prevMac = record.mac;
+      }
+      return records;
+    },
+  );
+  const list = db.prepare<Record<string, string | number>, AuditRow>(
+    `SELECT * FROM audit WHERE seq > @afterSeq AND (@type = '' OR type = @type) AND (@actor = '' OR actor = @actor)
+     ORDER BY seq LIMIT @limit`,
+  );
+  return {
+    async appendChained(entries, seal) {
+      // IMMEDIATE takes the write lock before reading the chain's end: no other process can
+      // append between the read and the writes.
+      return appendAll.immediate(entries, seal);
+    },
+    async list(filter = {}) {
+      return list
+        .all({
+          afterSeq: filter.afterSeq ?? 0,
+          type: filter.type ?? '',
+          actor: filter.actor ?? '',
+          limit: filter.limit ?? 1000,
+        })
+        .map(toRecord);
+    },
+    async last() {
+      const row = last.get();
+      return row && toRecord(row);
+    },
+  };
+}

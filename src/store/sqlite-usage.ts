@@ -1,0 +1,63 @@
+import type Database from 'better-sqlite3';
+import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
+
+const GROUP_COLUMN: Record<UsageGrouping, string> = {
+  token: 'token_id',
+  user: 'user_id',
+  model: 'model',
+  day: 'day',
+};
+
+export function sqliteUsage(db: Database.Database): UsageStore {
+  const upsert = db.prepare(
+    `INSERT INTO usage (day, token_id, user_id, model, provider, requests, input_tokens, output_tokens, cached_tokens, cost_micros)
+     VALUES (@day, @tokenId, @userId, @model, @provider, @requests, @inputTokens, @outputTokens, @cachedTokens, @costMicros)
+     ON CONFLICT (day, token_id, user_id, model, provider) DO UPDATE SET
+       requests = requests + excluded.requests,
+       input_tokens = input_tokens + excluded.input_tokens,
+       output_tokens = output_tokens + excluded.output_tokens,
+       cached_tokens = cached_tokens + excluded.cached_tokens,
+       cost_micros = cost_micros + excluded.cost_micros`,
+  );
+  const addAll = db.transaction((deltas: Parameters<UsageStore['add']>[0]) => {
+    for (const delta of deltas)
+      upsert.run({ ...delta, tokenId: delta.tokenId ?? '', userId: delta.userId ?? '' });
+  });
+  const spentByToken = db.prepare<[string, string], { cost: number | null }>(
+    'SELECT SUM(cost_micros) AS cost FROM usage WHERE token_id = ? AND day >= ?',
+  );
+  const spentByUser = db.prepare<[string, string], { cost: number | null }>(
+    'SELECT SUM(cost_micros) AS cost FROM usage WHERE user_id = ? AND day >= ?',
+  );
+  const queries = new Map<UsageGrouping, Database.Statement<Record<string, string>, UsageRow>>();
+  for (const [by, column] of Object.entries(GROUP_COLUMN) as Array<[UsageGrouping, string]>) {
+    queries.set(
+      by,
+      db.prepare(
+        `SELECT ${column} AS "group", SUM(requests) AS requests, SUM(input_tokens) AS inputTokens,
+           SUM(output_tokens) AS outputTokens, SUM(cached_tokens) AS cachedTokens, SUM(cost_micros) AS costMicros
+         FROM usage
+         WHERE day >= @from AND day <= @to AND (@tokenId = '' OR token_id = @tokenId) AND (@userId = '' OR user_id = @userId)
+         GROUP BY ${column} ORDER BY ${column}`,
+      ),
+    );
+  }
+  return {
+    async add(deltas) {
+      addAll(deltas);
+    },
+    async query(by, filter = {}) {
+      return queries.get(by)!.all({
+        from: filter.from ?? '0000-00-00',
+        to: filter.to ?? '9999-99-99',
+        tokenId: filter.tokenId ?? '',
+        userId: filter.userId ?? '',
+      });
+    },
+    async spent(who, fromDay = '0000-00-00') {
+      const row =
+        'tokenId' in who ? spentByToken.get(who.tokenId, fromDay) : spentByUser.get(who.userId, fromDay);
+      return row?.cost ?? 0;
+    },
+  };
+}

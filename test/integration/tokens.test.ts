@@ -1,0 +1,281 @@
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeOpenAI } from '../support/fake-openai.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { freshDataDir, runCli } from '../support/process.js';
+
+const PROVIDER_KEY = 'sk-token-test-provider-key-0123456789';
+const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
+
+type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
+let fake: Fake | undefined;
+const gateways: TestGateway[] = [];
+afterEach(async () => {
+  for (const kw of gateways.splice(0)) await kw.close();
+  await fake?.close();
+  fake = undefined;
+});
+
+async function start(dataDir = freshDataDir()): Promise<TestGateway> {
+  fake ??= await startFakeOpenAI({ keys: [PROVIDER_KEY] });
+  const kw = await startTestGateway(
+    {
+      providers: [
+        { id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } },
+        { id: 'other', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } },
+      ],
+      models: [
+        { name: 'fast', provider: 'fake', model: 'gpt-4o-mini' },
+        { name: 'elsewhere', provider: 'other', model: 'gpt-4o-mini' },
+      ],
+    },
+    { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    dataDir,
+  );
+  gateways.push(kw);
+  return kw;
+}
+
+async function admin(
+  kw: TestGateway,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+  credential = ADMIN_KEY,
+) {
+  const res = await request(`${kw.adminUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${credential}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, text };
+}
+
+async function mint(kw: TestGateway, spec: Record<string, unknown>, credential = ADMIN_KEY) {
+  const res = await admin(kw, 'POST', '/admin/tokens', spec, credential);
+  return res;
+}
+
+async function chat(
+  kw: TestGateway,
+  token: string,
+  body: Record<string, unknown> = {},
+  path = '/v1/chat/completions',
+) {
+  const res = await request(`${kw.dataUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }], ...body }),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: JSON.parse(text), text };
+}
+
+describe('gateway tokens', () => {
+  it('are shown once, stored only as a keyed hash, and work with the official SDK', async () => {
+    const kw = await start();
+    const created = await mint(kw, { name: 'app', userId: 'u1', clientId: 'web' });
+    expect(created.status).toBe(201);
+    const token = created.json.token as string;
+    expect(token).toMatch(/^kw_[a-z2-7]{12}_[A-Za-z0-9_-]{43}$/);
+    expect(created.json).not.toHaveProperty('secretHash');
+    expect(created.json.scopes).toEqual(['models:read', 'chat', 'embeddings']);
+
+    const client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: token, maxRetries: 0 });
+    const reply = await client.chat.completions.create({
+      model: 'fast',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect(reply.choices[0]?.message.content).toContain('Hello from the fake provider');
+
+    const listed = await admin(kw, 'GET', '/admin/tokens');
+    expect(listed.json.tokens.map((t: { id: string }) => t.id)).toEqual([created.json.id]);
+    expect(listed.text).not.toContain(token.slice(16));
+    expect(listed.text).not.toContain('secretHash');
+    const line = kw.logs.find((l) => l.includes('"route":"/v1/chat/completions"'));
+    expect(line).toContain(`"client":"kw_${created.json.id}"`);
+    expect(kw.logs.join('')).not.toContain(token.slice(16));
+  });
+
+  it('refuse expired, revoked, tampered and wrong-scope tokens with bodies that name no key, hash or table', async () => {
+    const kw = await start();
+    const good = (await mint(kw, { name: 'good' })).json;
+    const short = (await mint(kw, { name: 'short', expiresIn: '1s' })).json;
+    const embeddingsOnly = (await mint(kw, { name: 'emb', scopes: ['embeddings'] })).json;
+    const stored = await admin(kw, 'GET', `/admin/tokens/${good.id}`);
+
+    const tampered = `${good.token.slice(0, -1)}${good.token.endsWith('A') ? 'B' : 'A'}`;
+    const answers = [await chat(kw, tampered)];
+    expect(answers[0]).toMatchObject({ status: 401, json: { error: { code: 'invalid_credential' } } });
+
+    const scoped = await chat(kw, embeddingsOnly.token);
+    expect(scoped).toMatchObject({
+      status: 403,
+      json: { error: { code: 'insufficient_scope', type: 'permission_error' } },
+    });
+    answers.push(scoped);
+
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const expired = await chat(kw, short.token);
+    expect(expired).toMatchObject({ status: 401, json: { error: { code: 'token_expired' } } });
+    answers.push(expired);
+
+    expect((await chat(kw, good.token)).status).toBe(200);
+    expect((await admin(kw, 'DELETE', `/admin/tokens/${good.id}`)).json.revokedAt).not.toBeNull();
+    const revoked = await chat(kw, good.token);
+    expect(revoked).toMatchObject({ status: 401, json: { error: { code: 'token_revoked' } } });
+    answers.push(revoked);
+
+    for (const answer of answers) {
+      for (const forbidden of [
+        good.token,
+        good.token.slice(16),
+        'secret_hash',
+        'secretHash',
+        'tokens',
+        'sqlite',
+        stored.json.id,
+      ]) {
+        expect(answer.text).not.toContain(forbidden);
+      }
+    }
+  });
+
+  it('hold requests to their models, providers and max_tokens, and list only their models', async () => {
+    const kw = await start();
+    const limited = (
+      await mint(kw, { name: 'lim', models: ['fast', 'other/gpt-4o'], providers: ['fake'], maxTokens: 50 })
+    ).json;
+    expect((await chat(kw, limited.token, { model: 'elsewhere' })).json.error.code).toBe('model_not_allowed');
+    expect((await chat(kw, limited.token, { model: 'other/gpt-4o' })).json.error.code).toBe(
+      'model_not_allowed',
+    );
+    const over = await chat(kw, limited.token, { max_tokens: 100 });
+    expect(over).toMatchObject({
+      status: 400,
+      json: { error: { code: 'max_tokens_exceeded', param: 'max_tokens' } },
+    });
+
+    fake!.reset();
+    expect((await chat(kw, limited.token)).status).toBe(200);
+    expect((fake!.requests[0]!.body as { max_completion_tokens?: number }).max_completion_tokens).toBe(50);
+
+    const models = await request(`${kw.dataUrl}/v1/models`, {
+      headers: { authorization: `Bearer ${limited.token}` },
+    });
+    expect(((await models.body.json()) as { data: Array<{ id: string }> }).data.map((m) => m.id)).toEqual([
+      'fast',
+    ]);
+  });
+
+  it('check the client address against the IP allowlist', async () => {
+    const kw = await start();
+    const far = (await mint(kw, { name: 'far', ipAllowlist: ['10.0.0.0/8'] })).json;
+    const near = (await mint(kw, { name: 'near', ipAllowlist: ['127.0.0.0/8', '::1/128'] })).json;
+    expect((await chat(kw, far.token)).json.error.code).toBe('ip_not_allowed');
+    expect((await chat(kw, near.token)).status).toBe(200);
+  });
+
+  it('can mint only narrower tokens, and administer only tokens, never keys', async () => {
+    const kw = await start();
+    const parent = (
+      await mint(kw, {
+        name: 'parent',
+        scopes: ['admin', 'chat'],
+        models: ['fast'],
+        limits: { rpm: 10 },
+        expiresIn: '1d',
+      })
+    ).json;
+    const wider = [
+      { name: 'w1', scopes: ['chat', 'embeddings'] },
+      { name: 'w2', models: ['fast', 'elsewhere'] },
+      { name: 'w3', limits: { rpm: 11 } },
+      { name: 'w4', expiresIn: '2d' },
+    ];
+    for (const spec of wider) {
+      const res = await mint(kw, spec, parent.token);
+      expect(res.status, JSON.stringify(spec)).toBe(403);
+      expect(res.json.error.code).toBe('token_wider_than_creator');
+    }
+    const child = await mint(kw, { name: 'child', scopes: ['chat'] }, parent.token);
+    expect(child.status).toBe(201);
+    expect(child.json).toMatchObject({ models: ['fast'], limits: { rpm: 10 }, createdBy: parent.id });
+    expect((await chat(kw, child.json.token)).status).toBe(200);
+
+    const seen = await admin(kw, 'GET', '/admin/tokens', undefined, parent.token);
+    expect(seen.json.tokens.map((t: { name: string }) => t.name).sort()).toEqual(['child', 'parent']);
+    expect((await admin(kw, 'GET', '/admin/keys', undefined, parent.token)).json.error.code).toBe(
+      'admin_key_required',
+    );
+    expect((await admin(kw, 'GET', '/admin/tokens', undefined, child.json.token)).json.error.code).toBe(
+      'insufficient_scope',
+    );
+  });
+
+  it('revocation on one instance reaches another sharing the store within a second', async () => {
+    const dataDir = freshDataDir();
+    const first = await start(dataDir);
+    const second = await start(dataDir);
+    const token = (await mint(first, { name: 'shared' })).json;
+    // Created elsewhere: the second instance finds it in the store on first use.
+    expect((await chat(second, token.token)).status).toBe(200);
+    expect((await admin(first, 'DELETE', `/admin/tokens/${token.id}`)).status).toBe(200);
+    const revokedAt = Date.now();
+    await expect
+      .poll(async () => (await chat(second, token.token)).status, { timeout: 1000, interval: 50 })
+      .toBe(401);
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+  });
+
+  it('are created offline by the CLI, shown once, and accepted by a running gateway', async () => {
+    const dataDir = freshDataDir();
+    const kw = await start(dataDir);
+    const config = join(dataDir, 'none.json');
+    await import('node:fs').then((fs) => fs.writeFileSync(config, '{}'));
+    const created = await runCli([
+      'tokens',
+      'create',
+      '--name',
+      'cli',
+      '--scopes',
+      'chat',
+      '--rpm',
+      '5',
+      '--expires-in',
+      '30d',
+      '--config',
+      config,
+      '--data-dir',
+      dataDir,
+      '--json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const { token, id, limits } = JSON.parse(created.stdout);
+    expect(limits).toEqual({ rpm: 5 });
+    expect((await chat(kw, token)).status).toBe(200);
+    const listed = await runCli(['tokens', 'list', '--config', config, '--data-dir', dataDir]);
+    expect(listed.stdout).toContain(id);
+    expect(listed.stdout).not.toContain(token.slice(16));
+    const bad = await runCli([
+      'tokens',
+      'create',
+      '--name',
+      'x',
+      '--scopes',
+      'root',
+      '--config',
+      config,
+      '--data-dir',
+      dataDir,
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('scopes[0]');
+  });
+});

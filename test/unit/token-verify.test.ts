@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseToken, TokenService } from '../../src/auth/index.js';
+import { openSqliteStore } from '../../src/store/index.js';
+
+/** Median of `rounds` timings (ns) of `batch` calls each, the two candidates interleaved. */
+function medians(a: () => unknown, b: () => unknown, rounds = 201, batch = 200): [number, number] {
+  const times: [number[], number[]] = [[], []];
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, fn] of [a, b].entries()) {
+      const started = process.hrtime.bigint();
+      for (let j = 0; j < batch; j++) fn();
+      times[i]!.push(Number(process.hrtime.bigint() - started));
+    }
+  }
+  const median = (list: number[]) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]!;
+  return [median(times[0]), median(times[1])];
+}
+
+describe('token verification', () => {
+  it('takes the same time whether the first or the last byte of the secret is wrong', async () => {
+    const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), 'keyward-timing-')), 'keyward.db'));
+    const tokens = new TokenService(store, randomBytes(32));
+    await tokens.load();
+    const { token } = await tokens.create({ name: 'timing' }, null);
+    const flip = (char: string) => (char === 'A' ? 'B' : 'A');
+    const firstWrong = token.slice(0, 16) + flip(token[16]!) + token.slice(17);
+    const lastWrong = token.slice(0, -1) + flip(token.at(-1)!);
+    expect(parseToken(firstWrong)?.id).toBe(parseToken(lastWrong)?.id);
+    expect(tokens.verify(firstWrong, '127.0.0.1')).toEqual({ failure: 'invalid' });
+    expect(tokens.verify(lastWrong, '127.0.0.1')).toEqual({ failure: 'invalid' });
+
+    // The secret is hashed with a keyed HMAC and the digests compared with timingSafeEqual, so the
+    // position of the first wrong byte cannot show. The bound is loose: this VM is noisy, and a
+    // byte-by-byte comparison of 43 characters would not show either at this resolution; the
+    // assertion guards against an early exit on a cheaper path (such as comparing strings first).
+    const [first, last] = medians(
+      () => tokens.verify(firstWrong, '127.0.0.1'),
+      () => tokens.verify(lastWrong, '127.0.0.1'),
+    );
+    expect(first / last).toBeGreaterThan(0.75);
+    expect(first / last).toBeLessThan(1.33);
+    await store.close();
+  });
+});
