@@ -1,7 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { FastifyRequest } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { loadTokenPepper, MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
+import { PriceTable, UsageRecorder } from './accounting/index.js';
+import {
+  AUDIT_ACTORS,
+  AUDIT_EVENTS,
+  AuditLog,
+  AuthFailureSampler,
+  recordEvent,
+  recordRequest,
+} from './audit/index.js';
+import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
 import { type Config, ConfigError, dataPaths } from './config/index.js';
 import {
   EnvelopeError,
@@ -9,16 +19,21 @@ import {
   KeySourceError,
   keysFromEnv,
   loadMasterKey,
+  loadSealedSecret,
   type MasterKey,
   MasterKeyError,
   readMasterKeyFile,
   type SecretString,
   StoredKeys,
 } from './keys/index.js';
+import { createMemoryLimiter, createRedisLimiter, type Limiter } from './limits/index.js';
 import { createLogger, type Logger, Metrics, Redactor } from './observability/index.js';
 import { Router } from './routing/index.js';
 import { createAdminPlane } from './server/admin-plane.js';
+import { Admission } from './server/admission.js';
+import { parseBudgetKey } from './server/admission-rules.js';
 import { createDataPlane } from './server/data-plane.js';
+import { FailureGuard } from './server/failure-guard.js';
 import { createProviderRuntimes, type SourceEnvironment, sourceFor } from './server/provider-runtime.js';
 import { openSqliteStore, type Store } from './store/index.js';
 
@@ -85,6 +100,20 @@ export async function adminKeyHashes(store: Store): Promise<string[]> {
   return raw ? (JSON.parse(raw) as string[]) : [];
 }
 
+/** Today's UTC date (YYYY-MM-DD), recomputed only when a day has passed. */
+function cachedUtcDay(): () => string {
+  let day = '';
+  let until = 0;
+  return () => {
+    const now = Date.now();
+    if (now >= until) {
+      day = new Date(now).toISOString().slice(0, 10);
+      until = now - (now % 86_400_000) + 86_400_000;
+    }
+    return day;
+  };
+}
+
 const urlOf = (address: AddressInfo | string | null): string => {
   if (!address || typeof address === 'string') return String(address);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -138,6 +167,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     throw error;
   }
 
+  let pepper: Buffer;
+  let auditKey: Buffer;
+  try {
+    pepper = await loadSealedSecret(store, masters, 'token_pepper');
+    auditKey = await loadSealedSecret(store, masters, 'audit_key');
+  } catch (error) {
+    await store.close();
+    if (error instanceof EnvelopeError) {
+      throw new ConfigError(source, [
+        `master key: the store was sealed with another master key (${error.message})`,
+      ]);
+    }
+    throw error;
+  }
+  const audit = new AuditLog({
+    store: store.audit,
+    key: auditKey,
+    redact: (text) => redactor.redact(text),
+    batchSize: config.audit.batchSize,
+    intervalMs: config.audit.intervalMs,
+    onError: (error) => logger.error({ err: error }, 'audit log'),
+    // Kept beside the chain so that `keyward audit verify` can tell a cut tail from a short log.
+    onHead: (head) => void store.meta.set('audit_head', JSON.stringify(head)).catch(() => undefined),
+  });
+  const authFailures = new AuthFailureSampler({ log: audit });
+
   const keyEvents: KeyEvents = {
     loaded(_provider, secrets) {
       for (const secret of secrets) redactor.addSecret(secret.reveal());
@@ -152,6 +207,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     alert(provider, reason, key, message) {
       metrics.providerKeyAlert(provider, reason);
       logger.warn({ alert: reason, provider, key }, message);
+      if (reason === 'key_rejected') {
+        recordEvent(audit, AUDIT_EVENTS.keyRejected, AUDIT_ACTORS.system, { provider, keyId: key });
+      }
     },
     warn(provider, message) {
       logger.warn({ provider }, message);
@@ -180,18 +238,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ),
   );
 
-  let pepper: Buffer;
-  try {
-    pepper = await loadTokenPepper(store, masters);
-  } catch (error) {
-    await store.close();
-    if (error instanceof EnvelopeError) {
-      throw new ConfigError(source, [
-        `master key: the store was sealed with another master key (${error.message})`,
-      ]);
-    }
-    throw error;
-  }
   const tokens = new TokenService(store, pepper);
   await tokens.load();
 
@@ -232,7 +278,97 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let ready = false;
   const isReady = () => ready;
 
-  const data = createDataPlane({ config, logger, metrics, router, verifier, tokens, keyEvents, isReady });
+  const prices = new PriceTable(config.pricing);
+  const usage = new UsageRecorder({
+    store: store.usage,
+    onError: (error) =>
+      logger.error({ err: error }, 'writing usage failed; the counts are kept for the next attempt'),
+  });
+  const spentBefore = async (key: string): Promise<number> => {
+    const budget = parseBudgetKey(key);
+    if (!budget) return 0;
+    await usage.flush();
+    const who = budget.tokenId !== undefined ? { tokenId: budget.tokenId } : { userId: budget.userId! };
+    return store.usage.spent(who, budget.fromDay);
+  };
+  const limiter: Limiter =
+    config.rateLimits.backend === 'redis'
+      ? createRedisLimiter({
+          url: config.storage.redis!.url,
+          prefix: 'keyward:',
+          failMode: config.rateLimits.failMode,
+          spentBefore,
+          onBackendError(error, mode) {
+            metrics.limiterUnavailable(mode);
+            logger.error(
+              `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
+            );
+          },
+        })
+      : createMemoryLimiter({ spentBefore });
+  const admission = new Admission(limiter, config, prices);
+  const failures = new FailureGuard(config.rateLimits.perIp.failuresPerMinute);
+  const utcDay = cachedUtcDay();
+
+  const onFinished = (request: FastifyRequest, status: number, ms: number): void => {
+    const ctx = request.kw;
+    const spent =
+      ctx.usage && ctx.provider && ctx.upstreamModel
+        ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage)
+        : 0;
+    if (ctx.usage) ctx.costMicros = spent;
+    admission.settle(request, ctx.usage, spent, (error) =>
+      logger.error({ err: error }, 'settling rate limits failed'),
+    );
+    const principal = ctx.principal?.kind === 'token' ? ctx.principal : undefined;
+    if (config.audit.requests && ctx.principal) {
+      recordRequest(audit, principal?.tokenId ?? ctx.principal.fingerprint, {
+        requestId: request.id,
+        tokenId: principal?.tokenId ?? ctx.principal.fingerprint,
+        ...(principal?.clientId && { clientId: principal.clientId }),
+        ...(principal?.userId && { userId: principal.userId }),
+        model: ctx.model ?? '',
+        provider: ctx.provider ?? '',
+        status,
+        inputTokens: ctx.usage?.inputTokens ?? 0,
+        outputTokens: ctx.usage?.outputTokens ?? 0,
+        costMicros: spent,
+        durationMs: Math.round(ms),
+      });
+    }
+    if (!ctx.provider || !ctx.model) return;
+    usage.record({
+      day: utcDay(),
+      tokenId: principal?.tokenId ?? null,
+      userId: principal?.userId ?? null,
+      model: ctx.model,
+      provider: ctx.provider,
+      requests: 1,
+      inputTokens: ctx.usage?.inputTokens ?? 0,
+      outputTokens: ctx.usage?.outputTokens ?? 0,
+      cachedTokens: ctx.usage?.cachedTokens ?? 0,
+      costMicros: spent,
+    });
+  };
+  const onAuthFailure = (request: FastifyRequest, reason: string): void => {
+    metrics.authFailed();
+    authFailures.failed(request.ip, reason);
+  };
+
+  const data = createDataPlane({
+    config,
+    logger,
+    metrics,
+    router,
+    verifier,
+    tokens,
+    keyEvents,
+    admission,
+    failures,
+    onFinished,
+    onAuthFailure,
+    isReady,
+  });
   const admin = createAdminPlane({
     config,
     logger,
@@ -242,6 +378,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     keys: { stored: storedKeys, providers, changed: refreshStored },
     tokens,
     store,
+    usage,
+    audit,
   });
 
   if (verifier.size === 0 && (await store.tokens.list()).length === 0) {
@@ -289,6 +427,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         }),
       );
       logger.info('configuration reloaded');
+      recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, { ok: true });
     },
     async close(graceMs = config.shutdown.graceMs) {
       ready = false;
@@ -319,6 +458,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           await p.keys.close();
         }),
       );
+      authFailures.stop();
+      await usage.close();
+      await audit.close();
+      await limiter.close();
       await store.close();
       logger.info('keyward stopped');
       flush();

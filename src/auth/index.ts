@@ -1,6 +1,5 @@
 export { assertNoQueryCredential, extractCredential } from './credentials.js';
 export { IpAllowlist, parseCidr } from './ip-allowlist.js';
-export { loadTokenPepper, rewrapTokenPepper } from './pepper.js';
 export {
   hashClientKey,
   MIN_CLIENT_KEY_LENGTH,

@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { AuditLog } from '../audit/index.js';
 import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
-import { loadMasterKey, type MasterKey, MasterKeyError } from '../keys/index.js';
+import {
+  EnvelopeError,
+  loadMasterKey,
+  loadSealedSecret,
+  type MasterKey,
+  MasterKeyError,
+} from '../keys/index.js';
+import { Redactor } from '../observability/index.js';
 import { openSqliteStore, type Store } from '../store/index.js';
 import type { CliIO } from './io.js';
 
@@ -27,8 +35,14 @@ export interface OfflineContext {
   paths: DataPaths;
   store: Store;
   master: MasterKey;
+  /** Changes made by the CLI go into the same audit chain as the gateway's, with actor `cli`. */
+  audit: AuditLog;
+  auditKey: Buffer;
   close(): Promise<void>;
 }
+
+/** The CLI knows no loaded keys; the redactor's patterns still mask key-shaped text in audit data. */
+const redactor = new Redactor();
 
 export function passphraseSalt(store: Store): () => Promise<Buffer> {
   return async () =>
@@ -67,9 +81,21 @@ export async function openOffline(
       create,
       salt: passphraseSalt(store),
     });
-    return { config, source, paths, store, master, close: () => store.close() };
+    const auditKey = await loadSealedSecret(store, [master], 'audit_key');
+    const audit = new AuditLog({
+      store: store.audit,
+      key: auditKey,
+      redact: (text) => redactor.redact(text),
+    });
+    const close = async () => {
+      await audit.close();
+      await store.close();
+    };
+    return { config, source, paths, store, master, audit, auditKey, close };
   } catch (error) {
     await store.close();
+    if (error instanceof EnvelopeError)
+      throw new CliError('master key: the store was sealed with another master key');
     if (error instanceof MasterKeyError) {
       throw new CliError(`master key: ${error.message}${create ? '' : " (run 'keyward init' first)"}`);
     }

@@ -1,3 +1,4 @@
+import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
 import {
   ENC_PREFIX,
   fingerprintOf,
@@ -90,12 +91,24 @@ export async function keysCommand(
     case 'add': {
       const provider = requireProvider(ctx, options, true);
       const view = await stored.add(provider, await secretFromStdin(io), weightOf(options));
+      recordEvent(ctx.audit, AUDIT_EVENTS.keyAdded, AUDIT_ACTORS.cli, {
+        provider,
+        keyId: view.id,
+        fingerprint: view.fingerprint,
+        source: 'cli',
+      });
       print(io, json, view, `added ${view.id} ${view.fingerprint} for ${provider}`);
       return 0;
     }
     case 'rotate': {
       const provider = requireProvider(ctx, options, true);
       const result = await stored.rotate(provider, await secretFromStdin(io));
+      recordEvent(ctx.audit, AUDIT_EVENTS.keyRotated, AUDIT_ACTORS.cli, {
+        provider,
+        keyId: result.added.id,
+        fingerprint: result.added.fingerprint,
+        ...(result.disabled[0] && { previousKeyId: result.disabled.join(',') }),
+      });
       print(
         io,
         json,
@@ -114,6 +127,13 @@ export async function keysCommand(
           ? await stored.remove(id)
           : await stored.setStatus(id, action === 'disable' ? 'disabled' : 'active');
       if (!view) throw new CliError(`no stored key has the id ${id}`);
+      const event =
+        action === 'remove'
+          ? AUDIT_EVENTS.keyRemoved
+          : action === 'disable'
+            ? AUDIT_EVENTS.keyDisabled
+            : AUDIT_EVENTS.keyEnabled;
+      recordEvent(ctx.audit, event, AUDIT_ACTORS.cli, { provider: view.provider, keyId: view.id });
       print(
         io,
         json,
@@ -176,6 +196,12 @@ async function importEnv(
         throw error;
       });
       ids.push(view.id);
+      recordEvent(ctx.audit, AUDIT_EVENTS.keyAdded, AUDIT_ACTORS.cli, {
+        provider: provider.id,
+        keyId: view.id,
+        fingerprint: view.fingerprint,
+        source: `import-env ${variable}`,
+      });
     }
     imported.push({ provider: provider.id, variable, ids, skipped });
   }

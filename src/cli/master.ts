@@ -1,10 +1,10 @@
 import { renameSync, writeFileSync } from 'node:fs';
-import { rewrapTokenPepper } from '../auth/index.js';
 import {
   decodeMasterKey,
   deriveMasterKey,
   generateMasterKey,
   type MasterKey,
+  rewrapSealedSecrets,
   StoredKeys,
 } from '../keys/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
@@ -55,11 +55,11 @@ export async function masterRotateCommand(
   }
   let rewrapped: number;
   try {
-    await rewrapTokenPepper(ctx.store, [current], next);
+    await rewrapSealedSecrets(ctx.store, [current], next);
     try {
       rewrapped = await stored.rewrap([current], next);
     } catch (error) {
-      await rewrapTokenPepper(ctx.store, [next], current);
+      await rewrapSealedSecrets(ctx.store, [next], current);
       throw error;
     }
   } catch (error) {

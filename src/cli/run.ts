@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { hashClientKey, MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
+import { auditCommand } from './audit.js';
 import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
 import { initCommand } from './init.js';
 import { type CliIO, readStdin } from './io.js';
@@ -24,6 +25,8 @@ Usage:
   keyward keys import-env           move plain keys from the environment into the store
   keyward keys encrypt --provider P seal a key (stdin) into an enc: value for the environment or the config
   keyward master rotate             re-seal every stored key under a new master key
+  keyward audit verify              check the audit log's HMAC chain: any edited, deleted or reordered record
+  keyward audit tail [-f]           the newest audit records (and follow)
   keyward auth hash-key             read a client key on stdin, print the sha256: digest for auth.apiKeys.hashes
   keyward --help | --version
 
@@ -68,6 +71,12 @@ on the key they started with.
   list [--include-revoked]       id, name, scopes, expiry
   show ID                        one token's settings (never its secret)
   revoke ID                      immediate here; running gateways stop accepting it within a second
+`,
+  audit: `Usage: keyward audit <verify|tail> [--limit N] [--follow] [--json]
+
+  verify   walks the whole HMAC chain and reports the first edited, deleted, reordered, forged or
+           missing (cut tail) record; exits 1 when the chain is broken
+  tail     prints the newest records (--limit, default 20); --follow keeps printing new ones
 `,
   master: `Usage: keyward master rotate [--config FILE] [--data-dir DIR] [--json]
 
@@ -114,6 +123,8 @@ function parse(argv: string[]) {
       user: { type: 'string' },
       client: { type: 'string' },
       'include-revoked': { type: 'boolean' },
+      follow: { type: 'boolean', short: 'f' },
+      limit: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -167,6 +178,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       case 'tokens':
         return await withOffline(offline, io, false, (ctx) =>
           tokensCommand(positionals[1] ?? '', positionals.slice(2), values, ctx, io),
+        );
+      case 'audit':
+        return await withOffline(offline, io, false, (ctx) =>
+          auditCommand(positionals[1] ?? '', values, ctx, io),
         );
       case 'master':
         if (positionals[1] !== 'rotate') break;

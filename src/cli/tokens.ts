@@ -1,11 +1,6 @@
-import {
-  loadTokenPepper,
-  TokenService,
-  type TokenSpec,
-  tokenSpecSchema,
-  WiderTokenError,
-} from '../auth/index.js';
-import { EnvelopeError } from '../keys/index.js';
+import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
+import { TokenService, type TokenSpec, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
+import { EnvelopeError, loadSealedSecret } from '../keys/index.js';
 import { tokenView } from '../server/admin-tokens.js';
 import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 import { CliError, type OfflineContext, print } from './context.js';
@@ -75,7 +70,7 @@ export async function tokensCommand(
 ): Promise<number> {
   let pepper: Buffer;
   try {
-    pepper = await loadTokenPepper(ctx.store, [ctx.master]);
+    pepper = await loadSealedSecret(ctx.store, [ctx.master], 'token_pepper');
   } catch (error) {
     if (error instanceof EnvelopeError)
       throw new CliError(`master key: the store was sealed with another master key`);
@@ -87,6 +82,11 @@ export async function tokensCommand(
       if (!flags.name) throw new CliError('--name is required', 2);
       try {
         const { token, record } = await tokens.create(specFrom(flags), null);
+        recordEvent(ctx.audit, AUDIT_EVENTS.tokenCreated, AUDIT_ACTORS.cli, {
+          tokenId: record.id,
+          name: record.name,
+          scopes: record.scopes,
+        });
         print(
           io,
           flags.json,
@@ -120,6 +120,8 @@ export async function tokensCommand(
       if (action === 'revoke' && !(await tokens.revoke(id)) && record.revokedAt === null) {
         throw new CliError(`no token has the id ${id}`);
       }
+      if (action === 'revoke')
+        recordEvent(ctx.audit, AUDIT_EVENTS.tokenRevoked, AUDIT_ACTORS.cli, { tokenId: id });
       const view = tokenView((await ctx.store.tokens.get(id)) ?? record);
       print(io, flags.json, view, action === 'revoke' ? `revoked ${id}` : JSON.stringify(view, null, 2));
       return 0;

@@ -1,4 +1,11 @@
 import { z } from 'zod';
+import {
+  alertsSchema,
+  auditSchema,
+  budgetsSchema,
+  pricingSchema,
+  rateLimitsSchema,
+} from './access-schema.js';
 import { providerKeysSchema } from './key-sources.js';
 
 /** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
@@ -122,7 +129,11 @@ export const configSchema = z
       .prefault({}),
     /** The embedded store; default `<data dir>/keyward.db`. */
     storage: z
-      .strictObject({ sqlite: z.strictObject({ path: z.string().min(1).optional() }).prefault({}) })
+      .strictObject({
+        sqlite: z.strictObject({ path: z.string().min(1).optional() }).prefault({}),
+        /** Shared rate limits and budgets across instances (rateLimits.backend: redis). */
+        redis: z.strictObject({ url: z.url({ protocol: /^rediss?$/ }) }).optional(),
+      })
       .prefault({}),
     /** The master key file; default `<data dir>/master.key`. KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE win. */
     masterKey: z.strictObject({ file: z.string().min(1).optional() }).prefault({}),
@@ -142,10 +153,22 @@ export const configSchema = z
       })
       .prefault({}),
     shutdown: z.strictObject({ graceMs: millis(3_600_000).default(30_000) }).prefault({}),
+    rateLimits: rateLimitsSchema,
+    budgets: budgetsSchema,
+    pricing: pricingSchema,
+    audit: auditSchema,
+    alerts: alertsSchema,
     providers: z.array(providerSchema).default([]),
     models: z.array(modelSchema).default([]),
   })
   .superRefine((config, ctx) => {
+    if (config.rateLimits.backend === 'redis' && !config.storage.redis) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'redis'],
+        message: 'required when rateLimits.backend is redis',
+      });
+    }
     const ids = uniqueValues(config.providers, 'providers', 'id', 'provider id', ctx);
     uniqueValues(config.models, 'models', 'name', 'model name', ctx);
     config.models.forEach((model, i) => {

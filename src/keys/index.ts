@@ -14,6 +14,12 @@ export {
   type ScryptParams,
 } from './master-key.js';
 export { type KeyEvents, ProviderKeys, type ProviderKeysOptions } from './provider-keys.js';
+export {
+  loadSealedSecret,
+  rewrapSealedSecrets,
+  SEALED_SECRETS,
+  type SealedSecretName,
+} from './sealed-secrets.js';
 export { fingerprintOf, SecretString } from './secret-string.js';
 export {
   createKeySource,

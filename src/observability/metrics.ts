@@ -35,6 +35,8 @@ export class Metrics {
   private readonly sourceFailures: Counter<'provider' | 'source'>;
   private readonly keyRequestChildren = new Map<string, ReturnType<Counter<'provider' | 'key'>['labels']>>();
   private keySnapshot: () => readonly KeySnapshot[] = () => [];
+  private readonly limiterFailures: Counter<'mode'>;
+  private readonly authFailures: Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -101,6 +103,17 @@ export class Metrics {
       labelNames: ['provider', 'source'],
       registers,
     });
+    this.limiterFailures = new Counter({
+      name: 'keyward_rate_limiter_unavailable_total',
+      help: 'Times the shared rate-limit backend could not be asked, by the fail mode applied.',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: 'keyward_auth_failures_total',
+      help: 'Data-plane requests refused for a missing, invalid, expired or revoked credential.',
+      registers,
+    });
     const snapshot = () => this.keySnapshot();
     new Gauge({
       name: 'keyward_provider_key_state',
@@ -132,6 +145,14 @@ export class Metrics {
   /** Where the key gauges read from at scrape time. */
   observeKeys(snapshot: () => readonly KeySnapshot[]): void {
     this.keySnapshot = snapshot;
+  }
+
+  limiterUnavailable(mode: 'closed' | 'open'): void {
+    this.limiterFailures.inc({ mode });
+  }
+
+  authFailed(): void {
+    this.authFailures.inc();
   }
 
   providerKeyUsed(provider: string, key: string): void {

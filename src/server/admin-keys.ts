@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
 import { KeyValueError, type StoredKeys } from '../keys/index.js';
 import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 import { badRequest, GatewayError } from './errors.js';
@@ -10,6 +11,10 @@ export interface AdminKeysOptions {
   providers: ReadonlyMap<string, ProviderRuntime>;
   /** Applies a change made to the store at once (the next request sees it). */
   changed(): Promise<void>;
+}
+
+export interface AdminKeysRouteOptions extends AdminKeysOptions {
+  audit: AuditSink;
 }
 
 const providerId = z.string().min(1).max(64);
@@ -37,8 +42,8 @@ const notFound = (id: string) =>
  * state of every provider's pool. Values go in once and never come out: answers carry ids and
  * fingerprints only.
  */
-export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysOptions): void {
-  const { stored, providers } = options;
+export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOptions): void {
+  const { stored, providers, audit } = options;
 
   const storeProvider = (id: string): void => {
     const runtime = providers.get(id);
@@ -85,6 +90,12 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysOptions):
     const body = parse(addBody, request.body);
     storeProvider(body.provider);
     const view = await guard(() => stored.add(body.provider, body.value, body.weight));
+    recordEvent(audit, AUDIT_EVENTS.keyAdded, AUDIT_ACTORS.admin, {
+      provider: view.provider,
+      keyId: view.id,
+      fingerprint: view.fingerprint,
+      source: 'admin-api',
+    });
     await options.changed();
     return reply.code(201).send(view);
   });
@@ -93,6 +104,12 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysOptions):
     const body = parse(rotateBody, request.body);
     storeProvider(body.provider);
     const result = await guard(() => stored.rotate(body.provider, body.value));
+    recordEvent(audit, AUDIT_EVENTS.keyRotated, AUDIT_ACTORS.admin, {
+      provider: result.added.provider,
+      keyId: result.added.id,
+      fingerprint: result.added.fingerprint,
+      ...(result.disabled[0] && { previousKeyId: result.disabled.join(',') }),
+    });
     await options.changed();
     return result;
   });
@@ -105,6 +122,15 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysOptions):
       const { id } = parse(idParams, request.params);
       const view = await stored.setStatus(id, status);
       if (!view) throw notFound(id);
+      recordEvent(
+        audit,
+        action === 'disable' ? AUDIT_EVENTS.keyDisabled : AUDIT_EVENTS.keyEnabled,
+        AUDIT_ACTORS.admin,
+        {
+          provider: view.provider,
+          keyId: view.id,
+        },
+      );
       await options.changed();
       return view;
     });
@@ -114,6 +140,10 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysOptions):
     const { id } = parse(idParams, request.params);
     const view = await stored.remove(id);
     if (!view) throw notFound(id);
+    recordEvent(audit, AUDIT_EVENTS.keyRemoved, AUDIT_ACTORS.admin, {
+      provider: view.provider,
+      keyId: view.id,
+    });
     await options.changed();
     return view;
   });

@@ -1,10 +1,14 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { UsageRecorder } from '../accounting/index.js';
+import type { AuditLog } from '../audit/index.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Store, TokenRecord } from '../store/index.js';
+import { adminAuditRoutes } from './admin-audit.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './admin-keys.js';
 import { adminTokenRoutes } from './admin-tokens.js';
+import { adminUsageRoutes } from './admin-usage.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import { HEALTH_ROUTES, healthRoutes } from './health.js';
@@ -20,6 +24,8 @@ export interface AdminPlaneOptions {
   keys: AdminKeysOptions;
   tokens: TokenService;
   store: Store;
+  usage: UsageRecorder;
+  audit: AuditLog;
 }
 
 declare module 'fastify' {
@@ -66,8 +72,10 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   });
 
   healthRoutes(app, options.isReady);
-  adminKeyRoutes(app, options.keys);
-  adminTokenRoutes(app, { tokens: options.tokens, store: options.store });
+  adminKeyRoutes(app, { ...options.keys, audit: options.audit });
+  adminTokenRoutes(app, { tokens: options.tokens, store: options.store, audit: options.audit });
+  adminUsageRoutes(app, { store: options.store, usage: options.usage });
+  adminAuditRoutes(app, { store: options.store, audit: options.audit });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

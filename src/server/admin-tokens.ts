@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
 import { type TokenService, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
 import type { Store, TokenRecord } from '../store/index.js';
 import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
@@ -8,6 +9,7 @@ import { badRequest, GatewayError } from './errors.js';
 export interface AdminTokensOptions {
   tokens: TokenService;
   store: Store;
+  audit: AuditSink;
 }
 
 /** What listings show of a token: everything but the hash of its secret. */
@@ -53,7 +55,7 @@ async function descendsFrom(store: Store, record: TokenRecord, actor: TokenRecor
  * `/admin/tokens`. The admin key has every power; a token with the `admin` scope may mint only
  * tokens narrower than itself, and see or revoke only the tokens it minted.
  */
-export function adminTokenRoutes(app: FastifyInstance, { tokens, store }: AdminTokensOptions): void {
+export function adminTokenRoutes(app: FastifyInstance, { tokens, store, audit }: AdminTokensOptions): void {
   const visible = async (actor: TokenRecord | null, record: TokenRecord) =>
     actor === null || record.id === actor.id || (await descendsFrom(store, record, actor));
 
@@ -61,6 +63,14 @@ export function adminTokenRoutes(app: FastifyInstance, { tokens, store }: AdminT
     const spec = parse(tokenSpecSchema, request.body);
     try {
       const { token, record } = await tokens.create(spec, request.adminActor);
+      recordEvent(audit, AUDIT_EVENTS.tokenCreated, request.adminActor?.id ?? AUDIT_ACTORS.admin, {
+        tokenId: record.id,
+        name: record.name,
+        scopes: record.scopes,
+        ...(record.userId && { userId: record.userId }),
+        ...(record.clientId && { clientId: record.clientId }),
+        ...(record.expiresAt !== null && { expiresAt: record.expiresAt }),
+      });
       return reply.code(201).send({ ...tokenView(record), token });
     } catch (error) {
       if (error instanceof WiderTokenError) {
@@ -100,6 +110,9 @@ export function adminTokenRoutes(app: FastifyInstance, { tokens, store }: AdminT
     const record = await store.tokens.get(id);
     if (!record || !(await visible(request.adminActor, record))) throw notFound;
     if (!(await tokens.revoke(id)) && record.revokedAt === null) throw notFound;
+    recordEvent(audit, AUDIT_EVENTS.tokenRevoked, request.adminActor?.id ?? AUDIT_ACTORS.admin, {
+      tokenId: id,
+    });
     return tokenView((await store.tokens.get(id)) ?? record);
   });
 }

@@ -1,6 +1,7 @@
 import type {} from 'fastify';
 import type { Principal } from '../auth/index.js';
 import type { SecretString } from '../keys/index.js';
+import type { Lease } from '../limits/index.js';
 import type { Usage } from '../providers/index.js';
 
 /** What one data-plane request collects for its log line and metrics. */
@@ -13,6 +14,12 @@ export interface RequestContext {
   providerKey?: SecretString;
   model?: string;
   provider?: string;
+  /** The model name the provider was asked for (prices are looked up by it). */
+  upstreamModel?: string;
+  /** What the limiter handed out for this request; settled when the response is over. */
+  lease?: Lease;
+  /** The request's cost in micro-dollars, once known. */
+  costMicros?: number;
   attempts?: number;
   usage?: Usage;
   /** Set when a stream ended with an error event instead of a clean finish. */

@@ -14,9 +14,11 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import './context.js';
+import type { Admission } from './admission.js';
 import { clientErrorHandler } from './client-error.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
+import type { FailureGuard } from './failure-guard.js';
 import { Forwarder } from './forwarder.js';
 import { HEALTH_ROUTES, healthRoutes } from './health.js';
 import { parseJsonBody } from './json-body.js';
@@ -33,6 +35,12 @@ export interface DataPlaneOptions {
   /** Gateway tokens (`kw_…`); static keys keep working beside them. */
   tokens: TokenService;
   keyEvents: KeyEvents;
+  admission: Admission;
+  failures: FailureGuard;
+  /** Accounting when a response is over: limits settled, usage recorded, audit written. */
+  onFinished(request: FastifyRequest, status: number, ms: number): void;
+  /** A failed authentication, for the audit log and alerts. */
+  onAuthFailure(request: FastifyRequest, reason: string): void;
   isReady(): boolean;
 }
 
@@ -88,8 +96,14 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     }
   });
 
+  const refuse = (request: FastifyRequest, reason: string, error: GatewayError): GatewayError => {
+    options.failures.failed(request.ip);
+    options.onAuthFailure(request, reason);
+    return error;
+  };
+
   const accept = (request: FastifyRequest, check: TokenCheck): void => {
-    if ('failure' in check) throw TOKEN_FAILURES[check.failure];
+    if ('failure' in check) throw refuse(request, check.failure, TOKEN_FAILURES[check.failure]);
     request.kw.principal = check.principal;
   };
 
@@ -105,22 +119,23 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
       const value = Array.isArray(providerKey) ? providerKey[0] : providerKey;
       if (value) request.kw.providerKey = new SecretString(value.trim());
     }
+    options.failures.check(request.ip);
     const credential = extractCredential(request.headers);
-    if (credential === undefined) throw missingCredential;
+    if (credential === undefined) throw refuse(request, 'missing', missingCredential);
     if (credential.startsWith(TOKEN_PREFIX)) {
       const check = options.tokens.verify(credential, request.ip);
       if (check instanceof Promise) return check.then((result) => accept(request, result));
       return accept(request, check);
     }
     const principal = verifier.verify(credential);
-    if (!principal) throw invalidCredential;
+    if (!principal) throw refuse(request, 'invalid', invalidCredential);
     request.kw.principal = principal;
   };
 
   // A callback hook: an async one costs a promise per request on the hottest path.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    trackRequest(request, reply, logger, metrics);
+    trackRequest(request, reply, logger, metrics, options.onFinished);
     let pending: void | Promise<void>;
     try {
       pending = authenticate(request);
@@ -133,8 +148,9 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   });
 
   healthRoutes(app, options.isReady);
+  app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
   app.register(openAIRoutes, {
-    forwarder: new Forwarder(router, metrics, logger, options.keyEvents),
+    forwarder: new Forwarder(router, metrics, logger, options.keyEvents, options.admission),
     router,
   });
   return app;

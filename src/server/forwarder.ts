@@ -14,6 +14,7 @@ import {
   type UpstreamResponse,
 } from '../upstream/index.js';
 import { allowedTargets } from './access.js';
+import type { Admission } from './admission.js';
 import { GatewayError } from './errors.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
@@ -62,6 +63,7 @@ export class Forwarder {
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly keyEvents: KeyEvents,
+    private readonly admission: Admission,
   ) {}
 
   async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<void> {
@@ -81,7 +83,16 @@ export class Forwarder {
     const route = allowedTargets(ctx.principal, resolved);
     ctx.model = route.name;
 
-    const totalMs = route.targets[0]!.provider.config.timeouts.totalMs;
+    const first = route.targets[0]!;
+    const totalMs = first.provider.config.timeouts.totalMs;
+    const admitted = this.admission.admit(
+      request,
+      reply,
+      // A lease outlives the longest this request may take, so a crash frees it, and nothing else does.
+      { provider: first.provider.id, model: first.model, leaseMs: totalMs + 60_000 },
+      job.body,
+    );
+    if (admitted) await admitted;
     const abort = new AbortHandle();
     const timer = setTimeout(
       () => abort.abort(new UpstreamError('timeout', 'total deadline passed')),
@@ -114,6 +125,7 @@ export class Forwarder {
     deadline: number,
   ): Promise<{ response: UpstreamResponse } | { error: GatewayError; fallback: boolean }> {
     const { provider, model } = target;
+    request.kw.upstreamModel = model;
     const passthroughKey = provider.keys.passthrough ? request.kw.providerKey : undefined;
     if (provider.keys.passthrough && !passthroughKey && provider.adapter.requiresKey) {
       return { error: passthroughKeyMissing, fallback: false };

@@ -13,6 +13,7 @@ export function trackRequest(
   reply: FastifyReply,
   logger: Logger,
   metrics: Metrics,
+  onFinished: (request: FastifyRequest, status: number, ms: number) => void,
 ): void {
   const route = request.routeOptions.url ?? 'unmatched';
   request.kw = { startedAt: performance.now(), route };
@@ -21,6 +22,7 @@ export function trackRequest(
     const ctx = request.kw;
     const status = reply.raw.writableFinished ? reply.raw.statusCode : CLIENT_CLOSED;
     const ms = performance.now() - ctx.startedAt;
+    onFinished(request, status, ms);
     metrics.requestFinished(
       { route, model: ctx.model ?? 'none', provider: ctx.provider ?? 'none', status },
       ms / 1000,
@@ -37,6 +39,7 @@ export function trackRequest(
       ms: Math.round(ms * 100) / 100,
       attempts: ctx.attempts,
       tokens: ctx.usage,
+      costMicros: ctx.costMicros,
       streamError: ctx.streamError,
     });
   });

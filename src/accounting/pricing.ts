@@ -1,0 +1,82 @@
+import type { Usage } from '../providers/index.js';
+
+/** US dollars per million tokens. */
+export interface Price {
+  input: number;
+  output: number;
+  /** Cached input tokens (prompt cache reads); default: the input price. */
+  cachedInput?: number;
+}
+
+/**
+ * List prices of well-known models (USD per million tokens, standard tier, published by the
+ * providers in 2025). Model names carry dates and variants, so a name matches the longest prefix
+ * here. `pricing` in the config overrides or extends these.
+ */
+export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
+  'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125 },
+  'gpt-5-mini': { input: 0.25, output: 2, cachedInput: 0.025 },
+  'gpt-5-nano': { input: 0.05, output: 0.4, cachedInput: 0.005 },
+  'gpt-4.1': { input: 2, output: 8, cachedInput: 0.5 },
+  'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1 },
+  'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
+  'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 },
+  o3: { input: 2, output: 8, cachedInput: 0.5 },
+  'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
+  'text-embedding-3-small': { input: 0.02, output: 0 },
+  'text-embedding-3-large': { input: 0.13, output: 0 },
+  'claude-opus-4': { input: 15, output: 75, cachedInput: 1.5 },
+  'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3 },
+  'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3 },
+  'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08 },
+  'claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1 },
+  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31 },
+  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
+  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+};
+
+/** Looks prices up by `provider/model`, then by model, exact name first, then the longest prefix. */
+export class PriceTable {
+  private readonly prices: ReadonlyMap<string, Price>;
+  private readonly byLength: readonly string[];
+  private readonly memo = new Map<string, Price | null>();
+
+  constructor(overrides: Readonly<Record<string, Price>> = {}) {
+    this.prices = new Map(Object.entries({ ...DEFAULT_PRICES, ...overrides }));
+    this.byLength = [...this.prices.keys()].sort((a, b) => b.length - a.length);
+  }
+
+  find(provider: string, model: string): Price | undefined {
+    const key = `${provider}/${model}`;
+    let price = this.memo.get(key);
+    if (price === undefined) {
+      price = this.lookup(key) ?? this.lookup(model) ?? null;
+      if (this.memo.size < 10_000) this.memo.set(key, price);
+    }
+    return price ?? undefined;
+  }
+
+  /**
+   * Micro-dollars for a request's usage: one USD per million tokens is one micro-dollar per token.
+   * Unknown models cost 0 (and are counted as unpriced by the caller).
+   */
+  costMicros(provider: string, model: string, usage: Usage): number {
+    const price = this.find(provider, model);
+    if (!price) return 0;
+    const cached = Math.min(usage.cachedTokens ?? 0, usage.inputTokens);
+    return Math.round(
+      (usage.inputTokens - cached) * price.input +
+        cached * (price.cachedInput ?? price.input) +
+        usage.outputTokens * price.output,
+    );
+  }
+
+  private lookup(name: string): Price | undefined {
+    const exact = this.prices.get(name);
+    if (exact) return exact;
+    const prefix = this.byLength.find((candidate) => name.startsWith(candidate));
+    return prefix === undefined ? undefined : this.prices.get(prefix);
+  }
+}

@@ -1,0 +1,61 @@
+import type { UsageDelta, UsageStore } from '../store/index.js';
+
+export interface UsageRecorderOptions {
+  store: UsageStore;
+  /** Longest a recorded request waits before it is written (and what a crash can lose). */
+  intervalMs?: number;
+  onError(error: unknown): void;
+}
+
+const keyOf = (d: UsageDelta) => `${d.day}\0${d.tokenId ?? ''}\0${d.userId ?? ''}\0${d.model}\0${d.provider}`;
+
+/**
+ * Usage per request, summed in memory per (day, token, user, model, provider) and written in one
+ * transaction every `intervalMs` (default 1 s) and at shutdown. The hot path does one Map update;
+ * a crash loses at most the last interval's counts.
+ */
+export class UsageRecorder {
+  private pending = new Map<string, UsageDelta>();
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: UsageRecorderOptions) {
+    this.timer = setInterval(() => void this.flush(), options.intervalMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  record(delta: UsageDelta): void {
+    const key = keyOf(delta);
+    const sum = this.pending.get(key);
+    if (!sum) {
+      this.pending.set(key, { ...delta });
+      return;
+    }
+    sum.requests += delta.requests;
+    sum.inputTokens += delta.inputTokens;
+    sum.outputTokens += delta.outputTokens;
+    sum.cachedTokens += delta.cachedTokens;
+    sum.costMicros += delta.costMicros;
+  }
+
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.pending.size === 0) return;
+      const batch = [...this.pending.values()];
+      this.pending = new Map();
+      try {
+        await this.options.store.add(batch);
+      } catch (error) {
+        // Keep the counts for the next attempt rather than lose them.
+        for (const delta of batch) this.record(delta);
+        this.options.onError(error);
+      }
+    });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}

@@ -1,0 +1,225 @@
+import type { AuditEntry, AuditRecord, AuditStore } from '../store/types.js';
+import type { ChainHead } from './chain.js';
+import { scrubData } from './scrub.js';
+import { sealRecord } from './seal.js';
+
+/** Where events are recorded; what the sampler and the event helpers need of an `AuditLog`. */
+export interface AuditSink {
+  record(type: string, actor: string, data?: Record<string, unknown>): void;
+}
+
+export interface AuditLogOptions {
+  store: AuditStore;
+  /** The audit MAC key: 32 random bytes sealed in the store (`loadSealedSecret`). */
+  key: Buffer;
+  /** Applied to every string in an event (and its actor) before it is queued. */
+  redact: (text: string) => string;
+  /** Entries per write; a full batch is written at once. */
+  batchSize?: number;
+  /** The longest an entry waits in the queue before it is written (while the store is up). */
+  intervalMs?: number;
+  /** Entries kept while the store is down; beyond it the oldest are dropped and counted. */
+  maxQueue?: number;
+  /** Store failures, dropped entries and a chain that went backwards; never thrown to the caller. */
+  onError?: (error: Error) => void;
+  /** The newest record after each write, to keep apart from the chain as `expectedHead`. */
+  onHead?: (head: ChainHead) => void;
+  now?: () => number;
+}
+
+/** While the store keeps failing, retries back off up to this. */
+const MAX_RETRY_MS = 10_000;
+
+/**
+ * The gateway's audit trail: `record` only scrubs and queues an event, and batches are appended to
+ * the chain off the request path, so auditing adds no database latency to a request.
+ *
+ * Crash-loss bound: entries still queued are lost if the process dies. With the store up that is
+ * at most one batch: `batchSize` entries, or the events of the last `intervalMs`. While the store is
+ * down it is everything queued since (at most `maxQueue`). `close()` at shutdown writes them all.
+ */
+export class AuditLog implements AuditSink {
+  private readonly store: AuditStore;
+  private readonly seal: (record: Omit<AuditRecord, 'mac'>) => string;
+  private readonly redact: (text: string) => string;
+  private readonly batchSize: number;
+  private readonly intervalMs: number;
+  private readonly maxQueue: number;
+  private readonly onError: (error: Error) => void;
+  private readonly onHead: ((head: ChainHead) => void) | undefined;
+  private readonly now: () => number;
+  private queue: AuditEntry[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  /** Flushes run one after another so this process's entries reach the chain in order. */
+  private flushing: Promise<void> = Promise.resolve();
+  private retryMs: number;
+  private failing = false;
+  private dropping = false;
+  private closed = false;
+  /** Entries lost to the queue bound or recorded after `close()`. */
+  dropped = 0;
+  /** The newest record this instance wrote. */
+  head: ChainHead | undefined;
+
+  constructor(options: AuditLogOptions) {
+    const { key } = options;
+    this.store = options.store;
+    this.seal = (record) => sealRecord(key, record);
+    this.redact = options.redact;
+    this.batchSize = Math.max(1, options.batchSize ?? 100);
+    this.intervalMs = Math.max(0, options.intervalMs ?? 200);
+    this.maxQueue = Math.max(this.batchSize, options.maxQueue ?? 10_000);
+    this.onError = options.onError ?? (() => {});
+    this.onHead = options.onHead;
+    this.now = options.now ?? Date.now;
+    this.retryMs = this.intervalMs;
+  }
+
+  /** Entries waiting to be written. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Queues one event. Never throws and never waits: a failure to audit must not fail a request. */
+  record(type: string, actor: string, data: Record<string, unknown> = {}): void {
+    try {
+      if (this.closed) {
+        this.drop(1, 'the audit log is closed');
+        return;
+      }
+      this.queue.push({
+        at: this.now(),
+        type,
+        actor: this.redact(actor),
+        data: scrubData(data, this.redact),
+      });
+      this.enforceBound();
+      if (this.failing) return;
+      if (this.queue.length >= this.batchSize) this.scheduleNow();
+      else this.scheduleLater(this.intervalMs);
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  /** Writes everything queued so far; failures go to `onError` and the entries stay queued. */
+  flush(): Promise<void> {
+    this.clearSchedule();
+    this.flushing = this.flushing.then(() => this.drain());
+    return this.flushing;
+  }
+
+  /** Writes what is queued and stops: later `record` calls are dropped. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    this.clearSchedule();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.batchSize);
+      let records: AuditRecord[];
+      try {
+        records = await this.store.appendChained(batch, this.seal);
+      } catch (error) {
+        // Back at the front, ahead of anything recorded during the write, to keep the order.
+        this.queue.unshift(...batch);
+        this.enforceBound();
+        this.failing = true;
+        this.report(error);
+        if (!this.closed) this.scheduleRetry();
+        return;
+      }
+      this.failing = false;
+      this.retryMs = this.intervalMs;
+      this.advanceHead(records);
+      // A synchronous store writes each batch on the event loop: let requests run between batches
+      // when a backlog is written.
+      if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private advanceHead(records: readonly AuditRecord[]): void {
+    const first = records[0];
+    const last = records.at(-1);
+    if (!first || !last) return;
+    // Other writers only ever move the chain forward; a seq this instance already wrote means the
+    // newest records were deleted under it.
+    if (this.head && first.seq <= this.head.seq) {
+      this.report(
+        new Error(
+          `audit chain went backwards: wrote seq ${first.seq} after seq ${this.head.seq} (truncated?)`,
+        ),
+      );
+    }
+    this.head = { seq: last.seq, mac: last.mac };
+    if (this.onHead) {
+      try {
+        this.onHead(this.head);
+      } catch (error) {
+        this.report(error);
+      }
+    }
+  }
+
+  private enforceBound(): void {
+    const excess = this.queue.length - this.maxQueue;
+    if (excess > 0) {
+      this.queue.splice(0, excess);
+      this.drop(excess, `the audit queue is full (${this.maxQueue} entries): the store is not keeping up`);
+    } else if (this.queue.length < this.maxQueue / 2) {
+      this.dropping = false;
+    }
+  }
+
+  /** Counts every drop; reports once per episode so that a long outage does not flood `onError`. */
+  private drop(count: number, reason: string): void {
+    this.dropped += count;
+    if (this.dropping) return;
+    this.dropping = true;
+    this.report(new Error(`audit entries dropped: ${reason}`));
+  }
+
+  private scheduleNow(): void {
+    if (this.immediate) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    // Not a direct call: a synchronous store would then write inside `record`, on the request path.
+    this.immediate = setImmediate(() => {
+      this.immediate = undefined;
+      void this.flush();
+    });
+  }
+
+  private scheduleLater(delayMs: number): void {
+    if (this.timer || this.immediate) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private scheduleRetry(): void {
+    this.clearSchedule();
+    this.scheduleLater(this.retryMs);
+    this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+  }
+
+  private clearSchedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+  }
+
+  private report(error: unknown): void {
+    try {
+      this.onError(error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      // The error reporter failing must not reach the caller of `record`.
+    }
+  }
+}

@@ -1,0 +1,16 @@
+export { AuditLog, type AuditLogOptions, type AuditSink } from './audit-log.js';
+export { canonicalJson } from './canonical.js';
+export {
+  type ChainHead,
+  type ChainProblem,
+  type ChainProblemKind,
+  macMatches,
+  sealRecord,
+  type UnsealedRecord,
+  type VerifyOptions,
+  type VerifyResult,
+  verifyChain,
+} from './chain.js';
+export * from './events.js';
+export { AuthFailureSampler, type AuthFailureSamplerOptions } from './sampler.js';
+export { isSecretName, scrubData } from './scrub.js';

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+/**
+ * Rate limits, budgets, prices, audit and alerts: the access layer's configuration. Limits are
+ * token buckets: `rpm` requests and `tpm` tokens per minute, `concurrency` requests at once.
+ */
+const count = z.number().int().min(1).max(1_000_000_000);
+export const limitSetSchema = z.strictObject({
+  rpm: count.optional(),
+  tpm: count.optional(),
+  concurrency: count.optional(),
+});
+
+const budgetSchema = z.strictObject({
+  usd: z.number().positive().max(1_000_000_000),
+  period: z.enum(['day', 'month', 'total']),
+});
+
+export const rateLimitsSchema = z
+  .strictObject({
+    /** `redis` shares limits, budgets and revocations across instances (needs storage.redis.url). */
+    backend: z.enum(['memory', 'redis']).default('memory'),
+    /** When the backend is unreachable: refuse requests (closed) or let them through (open). */
+    failMode: z.enum(['closed', 'open']).default('closed'),
+    /** Defaults for gateway tokens that set no limits of their own. */
+    perToken: limitSetSchema.prefault({}),
+    /** Per user id (from the token), summed over all the user's tokens. */
+    perUser: limitSetSchema.prefault({}),
+    /** Per static client key. */
+    staticKeys: limitSetSchema.prefault({}),
+    /**
+     * Per client IP, for requests that fail authentication or carry none: brute-force protection.
+     * Authenticated traffic is limited per token and user instead.
+     */
+    perIp: z.strictObject({ failuresPerMinute: count.default(30) }).prefault({}),
+    /** Named sets of limits a token can take with `metadata.tier`. */
+    tiers: z.record(z.string().regex(/^[a-z0-9_-]{1,32}$/), limitSetSchema).default({}),
+  })
+  .prefault({});
+
+export const budgetsSchema = z
+  .strictObject({
+    /** Budgets per user id; a token's own budget applies as well. */
+    users: z.record(z.string().min(1).max(128), budgetSchema).default({}),
+  })
+  .prefault({});
+
+const priceSchema = z.strictObject({
+  input: z.number().min(0).max(10_000),
+  output: z.number().min(0).max(10_000),
+  cachedInput: z.number().min(0).max(10_000).optional(),
+});
+
+/** USD per million tokens, by model name or `provider/model`; adds to and overrides the defaults. */
+export const pricingSchema = z.record(z.string().min(1).max(256), priceSchema).default({});
+
+export const auditSchema = z
+  .strictObject({
+    /** Entries written per transaction; with intervalMs, what a crash can lose. */
+    batchSize: z.number().int().min(1).max(10_000).default(100),
+    intervalMs: z.number().int().min(10).max(60_000).default(200),
+    /** One summary record per data-plane request (never prompt text). */
+    requests: z.boolean().default(true),
+  })
+  .prefault({});
+
+export const alertsSchema = z
+  .strictObject({
+    /** POSTed a JSON alert, signed with HMAC-SHA256 of the body in `x-keyward-signature`. */
+    webhook: z
+      .strictObject({
+        url: z.url({ protocol: /^https?$/ }),
+        /** Environment variable holding the signing secret. */
+        secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+      })
+      .optional(),
+    /** A token's requests in one minute above this many times its average of the last hour. */
+    spikeFactor: z.number().min(2).max(1000).default(10),
+    /** Failed authentications per minute, from all addresses, that count as a burst. */
+    authFailuresPerMinute: z.number().int().min(1).default(100),
+  })
+  .prefault({});

@@ -1,0 +1,24 @@
+export { createMemoryLimiter, MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter.js';
+export {
+  createRedisLimiter,
+  type FailMode,
+  LimiterUnavailableError,
+  RedisLimiter,
+  type RedisLimiterOptions,
+} from './redis-limiter.js';
+export type {
+  AcquireRequest,
+  Acquisition,
+  BudgetRule,
+  BudgetStatus,
+  ConcurrencyRule,
+  ConcurrencyStatus,
+  Denial,
+  Lease,
+  Limiter,
+  LimitStatus,
+  Quota,
+  RateRule,
+  RateStatus,
+  SpentBefore,
+} from './types.js';

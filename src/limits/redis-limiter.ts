@@ -1,0 +1,353 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { ACQUIRE, SETTLE, STATUS } from './redis-scripts.js';
+import { tighter } from './token-bucket.js';
+import type {
+  AcquireRequest,
+  Acquisition,
+  BudgetRule,
+  ConcurrencyRule,
+  Denial,
+  Lease,
+  Limiter,
+  LimitStatus,
+  Quota,
+  RateRule,
+  SpentBefore,
+} from './types.js';
+
+export type FailMode = 'closed' | 'open';
+
+export interface RedisLimiterOptions {
+  url: string;
+  /** Namespace for every key, so several gateways (or tests) can share one Redis. */
+  prefix?: string;
+  /** What `acquire` answers when Redis cannot be asked: deny everything, or allow unlimited. */
+  failMode: FailMode;
+  spentBefore: SpentBefore;
+  /** Told of Redis trouble at most once a second, so an outage does not flood the logs. */
+  onBackendError(error: Error, failMode: FailMode): void;
+}
+
+/**
+ * Short, because every request waits on Redis: a dead one should cost a request half a second
+ * at most, and nothing at all once the connection is known to be down (no offline queue).
+ */
+const TIMEOUT_MS = 500;
+const RECONNECT_MAX_MS = 1_000;
+const REPORT_EVERY_MS = 1_000;
+const UNAVAILABLE_RETRY_MS = 1_000;
+/** Seeding races a counter's expiry at most this often before the request gives up. */
+const MAX_SEED_ROUNDS = 3;
+
+type Reply = ReadonlyArray<string | number>;
+
+interface LimitsCommands {
+  keywardAcquire(numKeys: number, ...args: string[]): Promise<Reply>;
+  keywardSettle(numKeys: number, ...args: string[]): Promise<Reply>;
+  keywardStatus(numKeys: number, ...args: string[]): Promise<Reply>;
+}
+
+class RedisLease implements Lease {
+  settled = false;
+
+  constructor(
+    readonly id: string,
+    readonly owner: RedisLimiter,
+    /** False when handed out by `failMode: 'open'`: Redis holds nothing to settle. */
+    readonly backed: boolean,
+    readonly tokenRules: readonly RateRule[],
+    readonly tokenEstimate: number,
+    readonly concurrencyKeys: readonly string[],
+    readonly budgetKeys: readonly string[],
+  ) {}
+}
+
+/**
+ * Limits shared by every gateway instance on one Redis. Each operation is one Lua script, so an
+ * acquire is all-or-nothing across its rules and exact across instances. Budget counters are
+ * seeded outside the scripts (the durable store is not reachable from Lua): a script that finds
+ * one missing says so, the client seeds it with SET NX and asks again.
+ */
+export class RedisLimiter implements Limiter {
+  private readonly redis: Redis & LimitsCommands;
+  private readonly prefix: string;
+  private readonly failMode: FailMode;
+  private readonly spentBefore: SpentBefore;
+  private readonly onBackendError: RedisLimiterOptions['onBackendError'];
+  private readonly instance = randomBytes(6).toString('base64url');
+  private readonly loading = new Map<string, Promise<number>>();
+  private readonly firstReady: Promise<void>;
+  /** Set by the first connection, or the first failure to make one. */
+  private startupOver = false;
+  private reportedAt = Number.NEGATIVE_INFINITY;
+  private seq = 0;
+
+  constructor(options: RedisLimiterOptions) {
+    this.prefix = options.prefix ?? 'keyward:limits:';
+    this.failMode = options.failMode;
+    this.spentBefore = options.spentBefore;
+    this.onBackendError = options.onBackendError;
+    const redis = new Redis(options.url, {
+      connectTimeout: TIMEOUT_MS,
+      commandTimeout: TIMEOUT_MS,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      retryStrategy: (attempt) => Math.min(attempt * 100, RECONNECT_MAX_MS),
+    });
+    redis.defineCommand('keywardAcquire', { lua: ACQUIRE });
+    redis.defineCommand('keywardSettle', { lua: SETTLE });
+    redis.defineCommand('keywardStatus', { lua: STATUS });
+    // Without a listener ioredis prints every connection error itself.
+    redis.on('error', (error: Error) => {
+      this.startupOver = true;
+      this.report(error);
+    });
+    this.firstReady = new Promise((resolve) => redis.once('ready', () => resolve()));
+    this.firstReady.then(() => {
+      this.startupOver = true;
+    });
+    this.redis = redis as Redis & LimitsCommands;
+  }
+
+  async acquire(request: AcquireRequest): Promise<Acquisition> {
+    const estimate = Math.round(request.costEstimateMicros);
+    const keys = [
+      ...request.rates.map((rule) => `${this.prefix}r:${rule.key}`),
+      ...request.concurrency.map((rule) => `${this.prefix}c:${rule.key}`),
+      ...this.budgetKeys(request.budgets),
+    ];
+    const id = `${this.instance}.${++this.seq}`;
+    const args = [
+      String(request.rates.length),
+      String(request.concurrency.length),
+      String(request.budgets.length),
+      id,
+      String(request.leaseMs),
+      String(estimate),
+    ];
+    for (const rule of request.rates) {
+      const cost = rule.kind === 'requests' ? 1 : request.tokenEstimate;
+      args.push(String(rule.limit), String(rule.windowMs), String(cost));
+    }
+    for (const rule of request.concurrency) args.push(String(rule.limit));
+    for (const rule of request.budgets) args.push(String(rule.limitMicros));
+
+    let reply: Reply;
+    try {
+      reply = await this.seeded(request.budgets, () =>
+        this.redis.keywardAcquire(keys.length, ...keys, ...args),
+      );
+    } catch (error) {
+      if (!(error instanceof LimiterUnavailableError)) throw error;
+      this.report(error.cause);
+      if (this.failMode === 'closed') {
+        const denial: Denial = { kind: 'unavailable', key: 'backend', retryAfterMs: UNAVAILABLE_RETRY_MS };
+        return { allowed: false, denial };
+      }
+      return { allowed: true, lease: new RedisLease(id, this, false, [], 0, [], []) };
+    }
+
+    let requests: Quota | undefined;
+    let tokens: Quota | undefined;
+    request.rates.forEach((rule, i) => {
+      const remaining = Number(reply[4 + 2 * i]);
+      const quota = { limit: rule.limit, remaining, resetMs: Number(reply[5 + 2 * i]) };
+      if (rule.kind === 'requests') requests = tighter(requests, quota);
+      else tokens = tighter(tokens, quota);
+    });
+    if (Number(reply[0]) !== 1) {
+      return { allowed: false, denial: this.denialOf(request, reply), requests, tokens };
+    }
+    const lease = new RedisLease(
+      id,
+      this,
+      true,
+      request.rates.filter((rule) => rule.kind === 'tokens'),
+      request.tokenEstimate,
+      request.concurrency.map((rule) => rule.key),
+      request.budgets.map((rule) => rule.key),
+    );
+    return { allowed: true, lease, requests, tokens };
+  }
+
+  async settle(lease: Lease, actualTokens: number, actualCostMicros: number): Promise<void> {
+    if (!(lease instanceof RedisLease) || lease.owner !== this) {
+      throw new TypeError('lease was not issued by this limiter');
+    }
+    if (lease.settled) return;
+    lease.settled = true;
+    if (!lease.backed) return;
+    const keys = [
+      ...lease.tokenRules.map((rule) => `${this.prefix}r:${rule.key}`),
+      ...lease.concurrencyKeys.map((key) => `${this.prefix}c:${key}`),
+      ...lease.budgetKeys.flatMap((key) => this.budgetKeysOf(key)),
+    ];
+    const args = [
+      String(lease.tokenRules.length),
+      String(lease.concurrencyKeys.length),
+      String(lease.budgetKeys.length),
+      lease.id,
+      String(actualTokens - lease.tokenEstimate),
+      String(Math.round(actualCostMicros)),
+    ];
+    for (const rule of lease.tokenRules) args.push(String(rule.limit), String(rule.windowMs));
+    try {
+      await this.ready();
+      await this.redis.keywardSettle(keys.length, ...keys, ...args);
+    } catch (error) {
+      // The slots lapse with their lease; the spend is still recorded by the durable store.
+      this.report(error);
+    }
+  }
+
+  async status(
+    rates: readonly RateRule[],
+    concurrency: readonly ConcurrencyRule[],
+    budgets: readonly BudgetRule[],
+  ): Promise<LimitStatus> {
+    const keys = [
+      ...rates.map((rule) => `${this.prefix}r:${rule.key}`),
+      ...concurrency.map((rule) => `${this.prefix}c:${rule.key}`),
+      ...this.budgetKeys(budgets),
+    ];
+    const args = [String(rates.length), String(concurrency.length), String(budgets.length)];
+    for (const rule of rates) args.push(String(rule.limit), String(rule.windowMs));
+    let reply: Reply;
+    try {
+      reply = await this.seeded(budgets, () => this.redis.keywardStatus(keys.length, ...keys, ...args));
+    } catch (error) {
+      if (!(error instanceof LimiterUnavailableError)) throw error;
+      this.report(error.cause);
+      throw error;
+    }
+    let at = 0;
+    const next = () => Number(reply[at++]);
+    return {
+      rates: rates.map((rule) => ({ ...rule, limit: rule.limit, remaining: next(), resetMs: next() })),
+      concurrency: concurrency.map((rule) => ({ ...rule, inUse: next() })),
+      budgets: budgets.map((rule) => ({ ...rule, spentMicros: next(), reservedMicros: next() })),
+    };
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  /**
+   * Runs a script, seeding the budget counters it reports missing and running it again. Redis
+   * failures come out as LimiterUnavailableError; the durable store's own failures come out as they are.
+   */
+  private async seeded(budgets: readonly BudgetRule[], run: () => Promise<Reply>): Promise<Reply> {
+    for (let round = 0; ; round++) {
+      let reply: Reply;
+      try {
+        await this.ready();
+        reply = await run();
+      } catch (error) {
+        throw new LimiterUnavailableError(error);
+      }
+      if (reply[0] !== 'seed') return reply;
+      if (round === MAX_SEED_ROUNDS)
+        throw new LimiterUnavailableError(new Error('budget counters expire as they are seeded'));
+      const missing = reply.slice(1).map((index) => budgets[Number(index) - 1]!);
+      const spent = await Promise.all(missing.map((rule) => this.load(rule.key)));
+      try {
+        await Promise.all(
+          missing.map((rule, i) =>
+            this.redis.set(
+              `${this.prefix}bs:${rule.key}`,
+              String(Math.round(spent[i]!)),
+              'PX',
+              rule.ttlMs,
+              'NX',
+            ),
+          ),
+        );
+      } catch (error) {
+        throw new LimiterUnavailableError(error);
+      }
+    }
+  }
+
+  /** One `spentBefore` per key at a time, however many requests meet the key unseeded. */
+  private load(key: string): Promise<number> {
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = this.spentBefore(key)
+        .then((spent) => {
+          if (!Number.isFinite(spent)) throw new TypeError(`spentBefore(${key}) returned ${spent}`);
+          return spent;
+        })
+        .finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Waits for the first connection at startup, so the first requests after a boot are not
+   * refused; once it has been made or has failed, a connection that is down fails at once.
+   */
+  private async ready(): Promise<void> {
+    if (this.startupOver || this.redis.status === 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, TIMEOUT_MS);
+    });
+    await Promise.race([this.firstReady, timeout]);
+    clearTimeout(timer);
+  }
+
+  private denialOf(request: AcquireRequest, reply: Reply): Denial {
+    const index = Number(reply[2]) - 1;
+    const retryAfterMs = Number(reply[3]);
+    switch (reply[1]) {
+      case 'r': {
+        const rule = request.rates[index]!;
+        return { kind: rule.kind, key: rule.key, retryAfterMs };
+      }
+      case 'c':
+        return { kind: 'concurrency', key: request.concurrency[index]!.key, retryAfterMs };
+      default:
+        return { kind: 'budget', key: request.budgets[index]!.key, retryAfterMs };
+    }
+  }
+
+  private budgetKeys(budgets: readonly BudgetRule[]): string[] {
+    return budgets.flatMap((rule) => this.budgetKeysOf(rule.key));
+  }
+
+  private budgetKeysOf(key: string): string[] {
+    return [`${this.prefix}bs:${key}`, `${this.prefix}br:${key}`, `${this.prefix}be:${key}`];
+  }
+
+  private report(error: unknown): void {
+    const now = Date.now();
+    if (now - this.reportedAt < REPORT_EVERY_MS) return;
+    this.reportedAt = now;
+    this.onBackendError(error instanceof Error ? error : new Error(String(error)), this.failMode);
+  }
+}
+
+/**
+ * Redis itself failed, as opposed to the durable store behind `spentBefore`. `status` rejects
+ * with it (a 503 for the caller); `acquire` turns it into the fail mode's answer instead.
+ */
+export class LimiterUnavailableError extends Error {
+  override readonly cause: unknown;
+
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'LimiterUnavailableError';
+    this.cause = cause;
+  }
+}
+
+export function createRedisLimiter(options: RedisLimiterOptions): Limiter {
+  return new RedisLimiter(options);
+}

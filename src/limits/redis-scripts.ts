@@ -1,0 +1,225 @@
+/**
+ * The Lua scripts of the Redis backend, one per operation, so each runs atomically across all of
+ * its rules and across every gateway instance. The clock is Redis `TIME`: instances' clocks
+ * differ, the server's is the one they share.
+ *
+ * Layout in Redis (the caller's prefix first):
+ * - `r:<key>`  token bucket, a hash { tokens, at } that expires once it would be full again;
+ * - `c:<key>`  concurrency, a sorted set of lease ids scored by expiry;
+ * - `bs:<key>` budget spend, an integer seeded from the durable store with SET NX PX;
+ * - `br:<key>` budget reservations, a hash lease id → micros plus `#total`;
+ * - `be:<key>` the same reservations scored by expiry, so a crashed instance's lapse.
+ *
+ * KEYS come in that order: rate keys, concurrency keys, then three keys per budget.
+ */
+
+const PRELUDE = `
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+
+local function num(x)
+  return string.format('%.17g', x)
+end
+
+local function level(key, limit, window, now)
+  local stored = redis.call('HMGET', key, 'tokens', 'at')
+  if not stored[1] then return limit end
+  local elapsed = math.max(0, now - tonumber(stored[2]))
+  return math.min(limit, tonumber(stored[1]) + elapsed * limit / window)
+end
+
+local function store(key, tokens, limit, window, now)
+  if tokens >= limit then
+    redis.call('DEL', key)
+    return
+  end
+  redis.call('HSET', key, 'tokens', num(tokens), 'at', num(now))
+  redis.call('PEXPIRE', key, math.ceil((limit - tokens) * window / limit) + 1)
+end
+
+local function quota(out, tokens, limit, window)
+  out[#out + 1] = math.max(0, math.floor(tokens))
+  if tokens >= limit then out[#out + 1] = 0 else out[#out + 1] = math.ceil((limit - tokens) * window / limit) end
+end
+
+local function outlive(key, ms)
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+end
+
+-- Drops reservations past their lease and answers what the live ones hold.
+local function reserved(resKey, expKey, now)
+  local expired = redis.call('ZRANGEBYSCORE', expKey, '-inf', num(now))
+  for _, id in ipairs(expired) do
+    local amount = redis.call('HGET', resKey, id)
+    if amount then
+      redis.call('HDEL', resKey, id)
+      redis.call('HINCRBY', resKey, '#total', string.format('%d', -tonumber(amount)))
+    end
+  end
+  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', expKey, '-inf', num(now)) end
+  return tonumber(redis.call('HGET', resKey, '#total') or '0')
+end
+
+-- Budget counters that are not seeded yet: the client loads them and asks again.
+local function unseeded(first, nb)
+  local missing = {}
+  for i = 1, nb do
+    if redis.call('EXISTS', KEYS[first + 3 * i - 2]) == 0 then missing[#missing + 1] = i end
+  end
+  return missing
+end
+`;
+
+/**
+ * ARGV: nr, nc, nb, lease id, lease ms, cost estimate, then limit/window/cost per rate rule,
+ * limit per concurrency rule, limit per budget.
+ * Answers { 'seed', budget indexes... } when counters must be seeded first, else
+ * { allowed, denied group ('r'|'c'|'b'|''), denied index, retry ms, remaining/reset per rate rule }.
+ */
+export const ACQUIRE = `${PRELUDE}
+local nr, nc, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local lease, leaseMs, estimate = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local missing = unseeded(nr + nc, nb)
+if #missing > 0 then return { 'seed', unpack(missing) } end
+
+local now = clock()
+local group, index, wait = '', 0, 0
+local function deny(g, i, w)
+  if w > wait then group, index, wait = g, i, w end
+end
+
+local a = 7
+local rules, levels = {}, {}
+for i = 1, nr do
+  local limit, window, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  a = a + 3
+  rules[i] = { limit, window, cost }
+  local tokens = level(KEYS[i], limit, window, now)
+  levels[i] = tokens
+  if limit <= 0 then
+    deny('r', i, window)
+  else
+    local need = math.min(cost, limit)
+    if tokens < need then deny('r', i, math.max(1, math.ceil((need - tokens) * window / limit))) end
+  end
+end
+
+for i = 1, nc do
+  local key, limit = KEYS[nr + i], tonumber(ARGV[a])
+  a = a + 1
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now))
+  if redis.call('ZCARD', key) >= limit then
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local w = 1000
+    if first[2] then w = math.min(1000, math.max(1, math.ceil(tonumber(first[2]) - now))) end
+    deny('c', i, w)
+  end
+end
+
+for i = 1, nb do
+  local base = nr + nc + 3 * i - 3
+  local limit = tonumber(ARGV[a])
+  a = a + 1
+  local spent = tonumber(redis.call('GET', KEYS[base + 1]))
+  local used = spent + reserved(KEYS[base + 2], KEYS[base + 3], now)
+  if used + estimate > limit or used >= limit then
+    local w = 1000
+    if spent + estimate > limit or spent >= limit then w = math.max(1, redis.call('PTTL', KEYS[base + 1])) end
+    deny('b', i, w)
+  end
+end
+
+local out
+if wait > 0 then
+  out = { 0, group, index, wait }
+  for i = 1, nr do quota(out, levels[i], rules[i][1], rules[i][2]) end
+  return out
+end
+
+out = { 1, '', 0, 0 }
+for i = 1, nr do
+  local limit, window = rules[i][1], rules[i][2]
+  local left = levels[i] - rules[i][3]
+  store(KEYS[i], left, limit, window, now)
+  quota(out, left, limit, window)
+end
+local expiresAt = num(now + leaseMs)
+local keep = math.ceil(leaseMs) + 1
+for i = 1, nc do
+  redis.call('ZADD', KEYS[nr + i], expiresAt, lease)
+  outlive(KEYS[nr + i], keep)
+end
+if estimate > 0 then
+  for i = 1, nb do
+    local base = nr + nc + 3 * i - 3
+    redis.call('HSET', KEYS[base + 2], lease, ARGV[6])
+    redis.call('HINCRBY', KEYS[base + 2], '#total', ARGV[6])
+    redis.call('ZADD', KEYS[base + 3], expiresAt, lease)
+    outlive(KEYS[base + 2], keep)
+    outlive(KEYS[base + 3], keep)
+  end
+end
+return out
+`;
+
+/**
+ * KEYS: token-rule buckets, concurrency sets, three keys per budget.
+ * ARGV: nt, nc, nb, lease id, actual - estimated tokens, actual cost, then limit/window per token rule.
+ */
+export const SETTLE = `${PRELUDE}
+local nt, nc, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local lease, extra = ARGV[4], tonumber(ARGV[5])
+local now = clock()
+if extra ~= 0 then
+  local a = 7
+  for i = 1, nt do
+    local limit, window = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    a = a + 2
+    store(KEYS[i], level(KEYS[i], limit, window, now) - extra, limit, window, now)
+  end
+end
+for i = 1, nc do redis.call('ZREM', KEYS[nt + i], lease) end
+for i = 1, nb do
+  local base = nt + nc + 3 * i - 3
+  local amount = redis.call('HGET', KEYS[base + 2], lease)
+  if amount then
+    redis.call('HDEL', KEYS[base + 2], lease)
+    redis.call('HINCRBY', KEYS[base + 2], '#total', string.format('%d', -tonumber(amount)))
+    redis.call('ZREM', KEYS[base + 3], lease)
+  end
+  -- A counter that expired is reseeded from the durable store, which has this spend.
+  if redis.call('EXISTS', KEYS[base + 1]) == 1 then redis.call('INCRBY', KEYS[base + 1], ARGV[6]) end
+end
+return 1
+`;
+
+/**
+ * ARGV: nr, nc, nb, then limit/window per rate rule.
+ * Answers { 'seed', ... } like ACQUIRE, else remaining/reset per rate rule, in use per
+ * concurrency rule, spent/reserved per budget.
+ */
+export const STATUS = `${PRELUDE}
+local nr, nc, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local missing = unseeded(nr + nc, nb)
+if #missing > 0 then return { 'seed', unpack(missing) } end
+local now = clock()
+local out = {}
+local a = 4
+for i = 1, nr do
+  local limit, window = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  quota(out, level(KEYS[i], limit, window, now), limit, window)
+end
+for i = 1, nc do
+  redis.call('ZREMRANGEBYSCORE', KEYS[nr + i], '-inf', num(now))
+  out[#out + 1] = redis.call('ZCARD', KEYS[nr + i])
+end
+for i = 1, nb do
+  local base = nr + nc + 3 * i - 3
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[base + 1]))
+  out[#out + 1] = reserved(KEYS[base + 2], KEYS[base + 3], now)
+end
+return out
+`;

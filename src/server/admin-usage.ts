@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { UsageRecorder } from '../accounting/index.js';
+import type { Store } from '../store/index.js';
+import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
+import { badRequest } from './errors.js';
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
+const usageQuery = z.strictObject({
+  by: z.enum(['token', 'user', 'model', 'day']).default('day'),
+  from: day.optional(),
+  to: day.optional(),
+  tokenId: z.string().min(1).max(64).optional(),
+  userId: z.string().min(1).max(128).optional(),
+});
+
+/** `GET /admin/usage?by=token|user|model|day`: requests, tokens and cost, aggregated. */
+export function adminUsageRoutes(
+  app: FastifyInstance,
+  { store, usage }: { store: Store; usage: UsageRecorder },
+): void {
+  app.get('/admin/usage', async (request) => {
+    const result = usageQuery.safeParse(request.query, PARSE_OPTIONS);
+    if (!result.success) {
+      const { message, param, code } = describeIssue(result.error.issues[0]!);
+      throw badRequest(message, { param, code });
+    }
+    const { by, ...filter } = result.data;
+    // What is still in memory is written first, so that the answer includes the latest requests.
+    await usage.flush();
+    const rows = await store.usage.query(by, filter);
+    return {
+      by,
+      rows: rows.map((row) => ({
+        ...row,
+        group: row.group === '' ? null : row.group,
+        costUsd: row.costMicros / 1e6,
+      })),
+    };
+  });
+}

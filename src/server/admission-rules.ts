@@ -1,0 +1,91 @@
+import type { Principal } from '../auth/index.js';
+import type { Config } from '../config/index.js';
+import type { BudgetRule, ConcurrencyRule, RateRule } from '../limits/index.js';
+import type { BudgetPeriod } from '../store/index.js';
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+export interface Rules {
+  rates: RateRule[];
+  concurrency: ConcurrencyRule[];
+  budgets: BudgetRule[];
+}
+
+type LimitSet = { rpm?: number | undefined; tpm?: number | undefined; concurrency?: number | undefined };
+
+function limitRules(subject: string, limits: LimitSet, rules: Rules): void {
+  if (limits.rpm)
+    rules.rates.push({ key: `rpm:${subject}`, kind: 'requests', limit: limits.rpm, windowMs: MINUTE });
+  if (limits.tpm)
+    rules.rates.push({ key: `tpm:${subject}`, kind: 'tokens', limit: limits.tpm, windowMs: MINUTE });
+  if (limits.concurrency) rules.concurrency.push({ key: `conc:${subject}`, limit: limits.concurrency });
+}
+
+/** The period a budget counts in, as part of its key, and how long a counter for it may live. */
+export function budgetPeriod(
+  period: BudgetPeriod,
+  now: number,
+): { id: string; fromDay: string | undefined; ttlMs: number } {
+  const date = new Date(now);
+  const day = date.toISOString().slice(0, 10);
+  if (period === 'day') return { id: day, fromDay: day, ttlMs: DAY - (now % DAY) + MINUTE };
+  if (period === 'month') {
+    const next = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+    // Reloaded from the store at least daily, so that counters converge on the durable usage.
+    return {
+      id: day.slice(0, 7),
+      fromDay: `${day.slice(0, 7)}-01`,
+      ttlMs: Math.min(next - now + MINUTE, DAY),
+    };
+  }
+  return { id: 'total', fromDay: undefined, ttlMs: DAY };
+}
+
+function budgetRule(subject: string, budget: { usd: number; period: BudgetPeriod }, now: number): BudgetRule {
+  const period = budgetPeriod(budget.period, now);
+  return {
+    key: `budget:${subject}:${period.id}`,
+    limitMicros: Math.round(budget.usd * 1_000_000),
+    ttlMs: period.ttlMs,
+  };
+}
+
+/**
+ * The limits and budgets a request is held to, from who sent it: a token's own limits over its
+ * tier's over the `perToken` defaults, plus the user's limits and budget; a static key's
+ * `staticKeys` limits. Rule keys name the subject (`token:<id>`, `user:<id>`, `key:<fingerprint>`).
+ */
+export function rulesFor(principal: Principal | undefined, config: Config, now: number): Rules {
+  const rules: Rules = { rates: [], concurrency: [], budgets: [] };
+  if (!principal) return rules;
+  const { rateLimits, budgets } = config;
+  if (principal.kind === 'static-key') {
+    limitRules(`key:${principal.fingerprint}`, rateLimits.staticKeys, rules);
+    return rules;
+  }
+  const { record } = principal;
+  const tier = record.metadata.tier ? rateLimits.tiers[record.metadata.tier] : undefined;
+  limitRules(`token:${record.id}`, { ...rateLimits.perToken, ...tier, ...record.limits }, rules);
+  if (record.budget) rules.budgets.push(budgetRule(`token:${record.id}`, record.budget, now));
+  if (record.userId) {
+    limitRules(`user:${record.userId}`, rateLimits.perUser, rules);
+    const userBudget = budgets.users[record.userId];
+    if (userBudget) rules.budgets.push(budgetRule(`user:${record.userId}`, userBudget, now));
+  }
+  return rules;
+}
+
+export const isEmpty = (rules: Rules): boolean =>
+  rules.rates.length === 0 && rules.concurrency.length === 0 && rules.budgets.length === 0;
+
+/** `budget:token:<id>:<period>` → what the store already holds for that subject and period. */
+export function parseBudgetKey(
+  key: string,
+): { tokenId?: string; userId?: string; fromDay: string | undefined } | undefined {
+  const match = /^budget:(token|user):(.+):(\d{4}-\d{2}-\d{2}|\d{4}-\d{2}|total)$/.exec(key);
+  if (!match) return undefined;
+  const [, kind, id, period] = match as unknown as [string, string, string, string];
+  const fromDay = period === 'total' ? undefined : period.length === 7 ? `${period}-01` : period;
+  return kind === 'token' ? { tokenId: id, fromDay } : { userId: id, fromDay };
+}

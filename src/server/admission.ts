@@ -1,0 +1,163 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { PriceTable } from '../accounting/index.js';
+import type { Config } from '../config/index.js';
+import type { Acquisition, Denial, Limiter, Quota } from '../limits/index.js';
+import type { Usage } from '../providers/index.js';
+import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
+import { GatewayError } from './errors.js';
+
+/** Output tokens assumed for a request that sets no max_tokens, until its real usage settles. */
+const DEFAULT_OUTPUT_ESTIMATE = 1024;
+/** A JSON body holds roughly one token per four bytes of text. */
+const BYTES_PER_TOKEN = 4;
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+function quotaHeaders(reply: FastifyReply, kind: 'requests' | 'tokens', quota: Quota | undefined): void {
+  if (!quota) return;
+  reply.header(`x-ratelimit-limit-${kind}`, String(quota.limit));
+  reply.header(`x-ratelimit-remaining-${kind}`, String(Math.max(0, Math.floor(quota.remaining))));
+  reply.header(`x-ratelimit-reset-${kind}`, `${seconds(quota.resetMs)}s`);
+}
+
+/** The subject a rule key names, for messages: `this token`, `this user`, `this key`. */
+function subjectOf(key: string): string {
+  if (key.includes(':token:') || key.startsWith('budget:token:')) return 'this token';
+  if (key.includes(':user:') || key.startsWith('budget:user:')) return 'this user';
+  return 'this key';
+}
+
+function denialError(denial: Denial): GatewayError {
+  const retry = seconds(denial.retryAfterMs);
+  const headers = { 'retry-after': String(retry) };
+  switch (denial.kind) {
+    case 'unavailable':
+      return new GatewayError(
+        503,
+        'service_unavailable',
+        'Rate limits cannot be checked right now; retry shortly',
+        {
+          code: 'rate_limiter_unavailable',
+          headers,
+        },
+      );
+    case 'budget':
+      return new GatewayError(
+        429,
+        'rate_limit_error',
+        `The budget of ${subjectOf(denial.key)} is spent; it resets in ${retry} s`,
+        {
+          code: 'budget_exceeded',
+          headers,
+        },
+      );
+    case 'concurrency':
+      return new GatewayError(
+        429,
+        'rate_limit_error',
+        `Too many requests in flight for ${subjectOf(denial.key)}; retry after ${retry} s`,
+        {
+          code: 'concurrency_limit_exceeded',
+          headers,
+        },
+      );
+    default:
+      return new GatewayError(
+        429,
+        'rate_limit_error',
+        `Rate limit of ${subjectOf(denial.key)} reached (${denial.kind} per minute); retry after ${retry} s`,
+        { code: 'rate_limit_exceeded', headers },
+      );
+  }
+}
+
+/**
+ * Holds each request to its limits and budgets: takes an estimate before the call (tokens from the
+ * body size and max_tokens, cost from the price table), answers 429 or 503 when it may not go,
+ * and settles the real tokens and cost when the response is over.
+ */
+export class Admission {
+  constructor(
+    private readonly limiter: Limiter,
+    private readonly config: Config,
+    private readonly prices: PriceTable,
+  ) {}
+
+  /** Undefined when nothing limits this request: the hot path then pays no promise. */
+  admit(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    target: { provider: string; model: string; leaseMs: number },
+    body: Record<string, unknown>,
+  ): Promise<void> | undefined {
+    const rules = rulesFor(request.kw.principal, this.config, Date.now());
+    if (isEmpty(rules)) return undefined;
+    return this.acquire(request, reply, target, body, rules);
+  }
+
+  private async acquire(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    target: { provider: string; model: string; leaseMs: number },
+    body: Record<string, unknown>,
+    rules: Rules,
+  ): Promise<void> {
+    const asked = body.max_completion_tokens ?? body.max_tokens;
+    const output =
+      request.kw.route === '/v1/embeddings' ? 0 : typeof asked === 'number' ? asked : DEFAULT_OUTPUT_ESTIMATE;
+    const input = Math.ceil(Number(request.headers['content-length'] ?? 0) / BYTES_PER_TOKEN);
+    const acquisition: Acquisition = await this.limiter.acquire({
+      ...rules,
+      tokenEstimate: input + output,
+      costEstimateMicros: this.prices.costMicros(target.provider, target.model, {
+        inputTokens: input,
+        outputTokens: output,
+      }),
+      leaseMs: target.leaseMs,
+    });
+    quotaHeaders(reply, 'requests', acquisition.requests);
+    quotaHeaders(reply, 'tokens', acquisition.tokens);
+    if (!acquisition.allowed) throw denialError(acquisition.denial);
+    request.kw.lease = acquisition.lease;
+  }
+
+  /** Called once the response is over, with what the provider reported (nothing when no call was made). */
+  settle(
+    request: FastifyRequest,
+    usage: Usage | undefined,
+    costMicros: number,
+    onError: (error: unknown) => void,
+  ): void {
+    const { lease } = request.kw;
+    if (!lease) return;
+    const tokens = usage ? usage.inputTokens + usage.outputTokens : 0;
+    this.limiter.settle(lease, tokens, costMicros).catch(onError);
+  }
+
+  /** `GET /v1/rate-limit-status`: the caller's limits and what is left, taking nothing. */
+  async status(request: FastifyRequest) {
+    const rules = rulesFor(request.kw.principal, this.config, Date.now());
+    const status = await this.limiter.status(rules.rates, rules.concurrency, rules.budgets);
+    return {
+      rates: status.rates.map((r) => ({
+        name: r.key.split(':')[0],
+        subject: subjectOf(r.key),
+        limit: r.limit,
+        remaining: Math.max(0, Math.floor(r.remaining)),
+        resetSeconds: seconds(r.resetMs),
+      })),
+      concurrency: status.concurrency.map((c) => ({
+        subject: subjectOf(c.key),
+        limit: c.limit,
+        inUse: c.inUse,
+      })),
+      budgets: status.budgets.map((b) => ({
+        subject: subjectOf(b.key),
+        period: b.key.split(':').at(-1),
+        limitUsd: b.limitMicros / 1e6,
+        spentUsd: b.spentMicros / 1e6,
+        reservedUsd: b.reservedMicros / 1e6,
+      })),
+    };
+  }
+}
