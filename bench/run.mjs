@@ -16,7 +16,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env.BENCH_QUICK === '1';
 const duration = Number(process.env.BENCH_DURATION ?? (quick ? 3 : 10));
 const ttfbSamples = quick ? 50 : 200;
-const clientKey = `kw-bench-${randomBytes(16).toString('hex')}`;
 const providerKey = `sk-bench-${randomBytes(16).toString('hex')}`;
 const CLK_TCK = 100;
 
@@ -49,15 +48,17 @@ async function startAnnounced(script, env) {
 }
 
 /**
- * Keyward with every feature the current build has switched on. As features land (rate limits,
- * accounting, audit, encrypted keys), they are enabled here so the benchmark measures them.
+ * Keyward with every feature the current build has: a gateway token (verified per request),
+ * per-token and per-user rate limits, a budget, usage accounting, the audit log (one record per
+ * request) and the provider key encrypted in the store. New features are switched on here.
  */
 function keywardConfig(port, adminPort, fakeUrl) {
   return {
     server: { host: '127.0.0.1', port },
     admin: { host: '127.0.0.1', port: adminPort },
-    auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
     logging: { level: 'info' },
+    // Per-user limits too, so a request is held to two subjects' buckets, as in production.
+    rateLimits: { perUser: { rpm: 1000000000, tpm: 1000000000 } },
     providers: [
       // The provider key lives encrypted in the store and is decrypted for every request.
       { id: 'fake', type: 'openai', baseUrl: `${fakeUrl}/v1`, keys: { store: true } },
@@ -78,12 +79,36 @@ async function startKeyward(fakeUrl) {
       encoding: 'utf8',
     });
     if (run.status !== 0) throw new Error(`keyward ${args.join(' ')} failed: ${run.stderr}`);
+    return run.stdout;
   };
   cli(['init']);
   cli(['keys', 'add', '--provider', 'fake'], providerKey);
+  // The client is a gateway token with limits and a budget high enough never to bite: every
+  // request is still verified, limited, reserved, settled, priced, recorded and audited.
+  const token = JSON.parse(
+    cli([
+      'tokens',
+      'create',
+      '--name',
+      'bench',
+      '--rpm',
+      '1000000000',
+      '--tpm',
+      '1000000000',
+      '--concurrency',
+      '100000',
+      '--budget-usd',
+      '1000000',
+      '--budget-period',
+      'day',
+      '--user',
+      'bench-user',
+      '--json',
+    ]),
+  ).token;
   // Log lines go to /dev/null: they are produced (and redacted) as in production, not stored.
   const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'start', '--config', file], {
-    env: { ...process.env, KEYWARD_API_KEY: clientKey, KEYWARD_DATA_DIR: dir },
+    env: { ...process.env, KEYWARD_DATA_DIR: dir },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(child);
@@ -96,7 +121,7 @@ async function startKeyward(fakeUrl) {
       },
       () => false,
     );
-    if (ready) return { pid: child.pid, url };
+    if (ready) return { pid: child.pid, url, token };
     await sleep(50);
   }
   throw new Error('Keyward did not become ready');
@@ -191,7 +216,7 @@ async function main() {
   const targets = [
     { name: 'direct (fake provider)', ...fake, key: providerKey, model: 'gpt-4o-mini' },
     { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
-    { name: 'keyward', ...keyward, key: clientKey, model: 'bench-model' },
+    { name: 'keyward', ...keyward, key: keyward.token, model: 'bench-model' },
   ];
 
   process.stderr.write(`warming up (${quick ? 1 : 3}s each)…\n`);

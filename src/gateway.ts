@@ -27,7 +27,14 @@ import {
   StoredKeys,
 } from './keys/index.js';
 import { createMemoryLimiter, createRedisLimiter, type Limiter } from './limits/index.js';
-import { createLogger, type Logger, Metrics, Redactor } from './observability/index.js';
+import {
+  AlertMonitor,
+  AlertWebhook,
+  createLogger,
+  type Logger,
+  Metrics,
+  Redactor,
+} from './observability/index.js';
 import { Router } from './routing/index.js';
 import { createAdminPlane } from './server/admin-plane.js';
 import { Admission } from './server/admission.js';
@@ -100,6 +107,25 @@ export async function adminKeyHashes(store: Store): Promise<string[]> {
   return raw ? (JSON.parse(raw) as string[]) : [];
 }
 
+function alertWebhook(
+  config: NonNullable<Config['alerts']['webhook']>,
+  env: NodeJS.ProcessEnv,
+  source: string,
+  logger: Logger,
+): AlertWebhook {
+  const secret = env[config.secretEnv];
+  if (!secret || secret.length < 16) {
+    throw new ConfigError(source, [
+      `alerts.webhook.secretEnv: ${config.secretEnv} must hold a signing secret of at least 16 characters`,
+    ]);
+  }
+  return new AlertWebhook({
+    url: config.url,
+    secret,
+    onError: (error) => logger.error(`alert webhook: ${error.message}`),
+  });
+}
+
 /** Today's UTC date (YYYY-MM-DD), recomputed only when a day has passed. */
 function cachedUtcDay(): () => string {
   let day = '';
@@ -143,6 +169,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const metrics = new Metrics();
 
+  // Checked before the store opens, so a missing secret stops the start with nothing to undo.
+  const webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
   const paths = dataPaths(config, env, options.dataDir);
   const store = openStore(paths.database, source);
   let masters: MasterKey[];
@@ -192,6 +220,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onHead: (head) => void store.meta.set('audit_head', JSON.stringify(head)).catch(() => undefined),
   });
   const authFailures = new AuthFailureSampler({ log: audit });
+  const alerts = new AlertMonitor({
+    spikeFactor: config.alerts.spikeFactor,
+    authFailuresPerMinute: config.alerts.authFailuresPerMinute,
+    emit(alert) {
+      metrics.alertRaised(alert.kind);
+      logger.warn({ alert: alert.kind, subject: alert.subject, ...alert.detail }, alert.message);
+      webhook?.send(alert);
+    },
+  });
 
   const keyEvents: KeyEvents = {
     loaded(_provider, secrets) {
@@ -206,7 +243,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     alert(provider, reason, key, message) {
       metrics.providerKeyAlert(provider, reason);
-      logger.warn({ alert: reason, provider, key }, message);
+      alerts.raise({ kind: reason, subject: `${provider}/${key}`, message, detail: { provider, key } });
       if (reason === 'key_rejected') {
         recordEvent(audit, AUDIT_EVENTS.keyRejected, AUDIT_ACTORS.system, { provider, keyId: key });
       }
@@ -306,7 +343,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           },
         })
       : createMemoryLimiter({ spentBefore });
-  const admission = new Admission(limiter, config, prices);
+  const admission = new Admission(limiter, config, prices, (subject) => alerts.budgetExhausted(subject));
   const failures = new FailureGuard(config.rateLimits.perIp.failuresPerMinute);
   const utcDay = cachedUtcDay();
 
@@ -321,6 +358,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       logger.error({ err: error }, 'settling rate limits failed'),
     );
     const principal = ctx.principal?.kind === 'token' ? ctx.principal : undefined;
+    if (principal) alerts.request(principal.tokenId, spent);
     if (config.audit.requests && ctx.principal) {
       recordRequest(audit, principal?.tokenId ?? ctx.principal.fingerprint, {
         requestId: request.id,
@@ -352,6 +390,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const onAuthFailure = (request: FastifyRequest, reason: string): void => {
     metrics.authFailed();
+    alerts.authFailure();
     authFailures.failed(request.ip, reason);
   };
 
@@ -459,6 +498,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         }),
       );
       authFailures.stop();
+      await webhook?.close();
       await usage.close();
       await audit.close();
       await limiter.close();

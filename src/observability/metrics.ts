@@ -37,6 +37,7 @@ export class Metrics {
   private keySnapshot: () => readonly KeySnapshot[] = () => [];
   private readonly limiterFailures: Counter<'mode'>;
   private readonly authFailures: Counter;
+  private readonly alerts: Counter<'kind'>;
 
   constructor() {
     const registers = [this.registry];
@@ -114,6 +115,12 @@ export class Metrics {
       help: 'Data-plane requests refused for a missing, invalid, expired or revoked credential.',
       registers,
     });
+    this.alerts = new Counter({
+      name: 'keyward_alerts_total',
+      help: 'Anomaly alerts raised: request or spend spikes, auth failure bursts, exhausted budgets, key problems.',
+      labelNames: ['kind'],
+      registers,
+    });
     const snapshot = () => this.keySnapshot();
     new Gauge({
       name: 'keyward_provider_key_state',
@@ -149,6 +156,10 @@ export class Metrics {
 
   limiterUnavailable(mode: 'closed' | 'open'): void {
     this.limiterFailures.inc({ mode });
+  }
+
+  alertRaised(kind: string): void {
+    this.alerts.inc({ kind });
   }
 
   authFailed(): void {

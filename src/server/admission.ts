@@ -81,6 +81,8 @@ export class Admission {
     private readonly limiter: Limiter,
     private readonly config: Config,
     private readonly prices: PriceTable,
+    /** A request refused because a budget is spent: an alert for the operator. */
+    private readonly onBudgetExhausted: (subject: string) => void = () => undefined,
   ) {}
 
   /** Undefined when nothing limits this request: the hot path then pays no promise. */
@@ -117,7 +119,11 @@ export class Admission {
     });
     quotaHeaders(reply, 'requests', acquisition.requests);
     quotaHeaders(reply, 'tokens', acquisition.tokens);
-    if (!acquisition.allowed) throw denialError(acquisition.denial);
+    if (!acquisition.allowed) {
+      if (acquisition.denial.kind === 'budget')
+        this.onBudgetExhausted(acquisition.denial.key.split(':').slice(1, 3).join(':'));
+      throw denialError(acquisition.denial);
+    }
     request.kw.lease = acquisition.lease;
   }
 

@@ -1,0 +1,453 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { startFakeOpenAI } from '../support/fake-openai.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { freshDataDir, runCli } from '../support/process.js';
+import { CLIENT_KEY } from '../support/setup.js';
+
+const PROVIDER_KEY = 'sk-limits-test-provider-key-0123456789';
+const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
+
+/** What the fake provider reports for a one-message `hi` chat: 4 prompt + 13 completion tokens. */
+const FAKE_PROMPT_TOKENS = 4;
+const FAKE_COMPLETION_TOKENS = 13;
+
+type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
+let fake: Fake | undefined;
+const gateways: TestGateway[] = [];
+afterEach(async () => {
+  for (const kw of gateways.splice(0)) await kw.close();
+  await fake?.close();
+  fake = undefined;
+});
+
+async function start(config: Partial<ConfigInput> = {}, dataDir = freshDataDir()): Promise<TestGateway> {
+  fake ??= await startFakeOpenAI({ keys: [PROVIDER_KEY] });
+  const kw = await startTestGateway(
+    {
+      auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+      providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+      models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+      ...config,
+    },
+    { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, KEYWARD_API_KEY: CLIENT_KEY },
+    dataDir,
+  );
+  gateways.push(kw);
+  return kw;
+}
+
+async function admin(kw: TestGateway, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) {
+  const res = await request(`${kw.adminUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN_KEY}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, text };
+}
+
+async function mint(kw: TestGateway, spec: Record<string, unknown>): Promise<{ id: string; token: string }> {
+  const res = await admin(kw, 'POST', '/admin/tokens', spec);
+  expect(res.status).toBe(201);
+  return res.json;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  json: { error?: { code?: string; message?: string } } & Record<string, unknown>;
+  text: string;
+}
+
+const bodyOf = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }], ...extra });
+
+async function chat(
+  kw: TestGateway,
+  credential: string,
+  extra: Record<string, unknown> = {},
+): Promise<Answer> {
+  const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+    body: bodyOf(extra),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text), text };
+}
+
+async function limitStatus(kw: TestGateway, credential: string) {
+  const res = await request(`${kw.dataUrl}/v1/rate-limit-status`, {
+    headers: { authorization: `Bearer ${credential}` },
+  });
+  expect(res.statusCode).toBe(200);
+  return (await res.body.json()) as {
+    rates: Array<{ name: string; subject: string; limit: number; remaining: number; resetSeconds: number }>;
+    concurrency: Array<{ subject: string; limit: number; inUse: number }>;
+    budgets: Array<{
+      subject: string;
+      period: string;
+      limitUsd: number;
+      spentUsd: number;
+      reservedUsd: number;
+    }>;
+  };
+}
+
+const codes = (answers: Answer[]) =>
+  answers.map((a) => (a.status === 200 ? 200 : `${a.status} ${a.json.error?.code}`));
+const count = <T>(items: T[], value: T) => items.filter((item) => item === value).length;
+
+describe('rate limits, budgets and audit through the gateway', () => {
+  it('lets exactly rpm requests of 200 concurrent ones through, and answers the rest 429 with the quota headers', async () => {
+    const kw = await start();
+    const limited = await mint(kw, { name: 'limited', limits: { rpm: 10 } });
+    const other = await mint(kw, { name: 'other', limits: { rpm: 10 } });
+
+    const answers = await Promise.all(Array.from({ length: 200 }, () => chat(kw, limited.token)));
+    const ok = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status !== 200);
+    expect(ok).toHaveLength(10);
+    expect(refused).toHaveLength(190);
+    // Each admitted request saw the bucket one lower: 9, 8, ..., 0, each exactly once.
+    expect(ok.map((a) => Number(a.headers['x-ratelimit-remaining-requests'])).sort((a, b) => a - b)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    for (const answer of refused) {
+      expect(answer.status).toBe(429);
+      expect(answer.json.error).toMatchObject({ code: 'rate_limit_exceeded', type: 'rate_limit_error' });
+      const retry = Number(answer.headers['retry-after']);
+      // One request comes back every 6 s at 10 per minute.
+      expect(retry).toBeGreaterThanOrEqual(1);
+      expect(retry).toBeLessThanOrEqual(6);
+      expect(answer.headers['x-ratelimit-limit-requests']).toBe('10');
+      expect(answer.headers['x-ratelimit-remaining-requests']).toBe('0');
+      expect(answer.headers['x-ratelimit-reset-requests']).toMatch(/^\d+s$/);
+    }
+    expect(fake!.requests).toHaveLength(10);
+
+    const status = await limitStatus(kw, limited.token);
+    expect(status.rates).toEqual([
+      expect.objectContaining({ name: 'rpm', subject: 'this token', limit: 10, remaining: 0 }),
+    ]);
+
+    // The other token has a bucket of its own.
+    const unaffected = await chat(kw, other.token);
+    expect(unaffected.status).toBe(200);
+    expect(unaffected.headers['x-ratelimit-remaining-requests']).toBe('9');
+  });
+
+  it('holds tpm to the estimate up front and refunds the difference once the real usage is known', async () => {
+    const kw = await start();
+    const tpm = 3000;
+    const maxTokens = 1000;
+    const token = await mint(kw, { name: 'tpm', limits: { tpm } });
+    const estimate = Math.ceil(Buffer.byteLength(bodyOf({ max_tokens: maxTokens })) / 4) + maxTokens;
+    const admitted = Math.floor(tpm / estimate);
+    expect(admitted).toBe(2);
+    // A slow provider keeps the admitted requests in flight until all ten have been decided.
+    fake!.whenKey(PROVIDER_KEY, { delayHeadersMs: 300 });
+
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => chat(kw, token.token, { max_tokens: maxTokens })),
+    );
+    const ok = answers.filter((a) => a.status === 200);
+    expect(ok).toHaveLength(admitted);
+    for (const answer of answers.filter((a) => a.status !== 200)) {
+      expect(answer.status).toBe(429);
+      expect(answer.json.error?.code).toBe('rate_limit_exceeded');
+      expect(answer.json.error?.message).toContain('tokens per minute');
+      expect(answer.headers['x-ratelimit-limit-tokens']).toBe(String(tpm));
+      expect(Number(answer.headers['x-ratelimit-remaining-tokens'])).toBeLessThan(estimate);
+      expect(Number(answer.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    }
+    for (const answer of ok) {
+      expect(answer.json.usage).toMatchObject({
+        prompt_tokens: FAKE_PROMPT_TOKENS,
+        completion_tokens: FAKE_COMPLETION_TOKENS,
+      });
+    }
+
+    // Settled with 17 real tokens each: without the refund about tpm - 2 × estimate (≈ 960) would be left.
+    const real = FAKE_PROMPT_TOKENS + FAKE_COMPLETION_TOKENS;
+    await expect
+      .poll(async () => (await limitStatus(kw, token.token)).rates.find((r) => r.name === 'tpm')?.remaining, {
+        timeout: 2000,
+      })
+      .toBeGreaterThanOrEqual(tpm - admitted * real);
+    const status = await limitStatus(kw, token.token);
+    expect(status.rates).toEqual([
+      expect.objectContaining({ name: 'tpm', limit: tpm, subject: 'this token' }),
+    ]);
+    // And the refunded tokens are usable at once: the same burst passes again.
+    const again = await Promise.all(
+      Array.from({ length: 10 }, () => chat(kw, token.token, { max_tokens: maxTokens })),
+    );
+    expect(count(codes(again), 200)).toBe(admitted);
+  });
+
+  it('refuses a third request in flight with concurrency 2, and frees the slots when the responses end', async () => {
+    const kw = await start();
+    const token = await mint(kw, { name: 'conc', limits: { concurrency: 2 } });
+    fake!.script({ chunkDelayMs: 50 }, { delayHeadersMs: 600 });
+    const streaming = request(`${kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token.token}`, 'content-type': 'application/json' },
+      body: bodyOf({ stream: true }),
+    }).then(async (res) => ({ status: res.statusCode, text: await res.body.text() }));
+    const slow = chat(kw, token.token);
+    await fake!.waitForRequests(2);
+
+    const status = await limitStatus(kw, token.token);
+    expect(status.concurrency).toEqual([{ subject: 'this token', limit: 2, inUse: 2 }]);
+    const third = await chat(kw, token.token);
+    expect(third.status).toBe(429);
+    expect(third.json.error).toMatchObject({ code: 'concurrency_limit_exceeded', type: 'rate_limit_error' });
+    expect(Number(third.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(fake!.requests).toHaveLength(2);
+
+    const [streamed, slowAnswer] = await Promise.all([streaming, slow]);
+    expect(streamed.status).toBe(200);
+    expect(streamed.text).toContain('[DONE]');
+    expect(slowAnswer.status).toBe(200);
+    await expect.poll(async () => (await limitStatus(kw, token.token)).concurrency[0]?.inUse).toBe(0);
+    const fourth = await Promise.all([chat(kw, token.token), chat(kw, token.token)]);
+    expect(codes(fourth)).toEqual([200, 200]);
+  });
+
+  it('never lets concurrent requests spend more than the budget plus one reservation', async () => {
+    // Prices high enough that a few requests spend the budget: micro-dollars per token.
+    const price = { input: 100, output: 1000 };
+    const kw = await start({ pricing: { 'gpt-4o-mini': price } });
+    const budgetUsd = 0.1;
+    const token = await mint(kw, { name: 'budget', budget: { usd: budgetUsd, period: 'day' } });
+    const maxTokens = 40;
+    const inputEstimate = Math.ceil(Buffer.byteLength(bodyOf({ max_tokens: maxTokens })) / 4);
+    const reservation = inputEstimate * price.input + maxTokens * price.output;
+    const actual = FAKE_PROMPT_TOKENS * price.input + FAKE_COMPLETION_TOKENS * price.output;
+    expect(reservation).toBeGreaterThan(actual);
+    // A slow provider keeps each wave's admitted requests in flight until the whole wave is decided.
+    fake!.whenKey(PROVIDER_KEY, { delayHeadersMs: 300 });
+
+    const all: Answer[] = [];
+    const waves: number[] = [];
+    // Waves of 30 at once until a whole wave is refused: the budget is then spent for the day.
+    for (let wave = 0; wave < 20; wave++) {
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, () => chat(kw, token.token, { max_tokens: maxTokens })),
+      );
+      all.push(...answers);
+      const passed = count(codes(answers), 200);
+      waves.push(passed);
+      if (passed === 0) break;
+    }
+    expect(waves.at(-1)).toBe(0);
+    // The first wave: only as many reservations as fit in the budget at once.
+    expect(waves[0]).toBe(Math.floor((budgetUsd * 1e6) / reservation));
+
+    const ok = all.filter((a) => a.status === 200);
+    const refused = all.filter((a) => a.status !== 200);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const answer of refused) {
+      expect(answer.status).toBe(429);
+      expect(answer.json.error).toMatchObject({ code: 'budget_exceeded', type: 'rate_limit_error' });
+      expect(answer.json.error?.message).toContain('this token');
+    }
+    // Refused while others held reservations: retry in a second. Refused with the budget spent: not before the day ends.
+    const last = refused.at(-1)!;
+    expect(Number(last.headers['retry-after'])).toBeGreaterThan(60);
+    expect(Number(refused[0]!.headers['retry-after'])).toBe(1);
+
+    const usage = await admin(kw, 'GET', '/admin/usage?by=token');
+    const row = usage.json.rows.find((r: { group: string }) => r.group === token.id);
+    expect(row.requests).toBe(ok.length);
+    expect(row.costMicros).toBe(ok.length * actual);
+    expect(row.costMicros).toBeLessThanOrEqual(budgetUsd * 1e6 + reservation);
+    // Spent so far that not even one more reservation fits.
+    expect(row.costMicros + reservation).toBeGreaterThan(budgetUsd * 1e6);
+
+    const status = await limitStatus(kw, token.token);
+    expect(status.budgets).toEqual([
+      {
+        subject: 'this token',
+        period: new Date().toISOString().slice(0, 10),
+        limitUsd: budgetUsd,
+        spentUsd: row.costMicros / 1e6,
+        reservedUsd: 0,
+      },
+    ]);
+  });
+
+  it('answers 429 too_many_auth_failures to an address after 30 failed credentials, even with a valid token', async () => {
+    const kw = await start();
+    const good = await mint(kw, { name: 'good' });
+    const bad = `${good.token.slice(0, -4)}AAAA`;
+    for (let i = 0; i < 29; i++) {
+      const answer = await chat(kw, i % 2 === 0 ? bad : 'kw-not-a-key-at-all-0000000000000000');
+      expect(answer.status).toBe(401);
+    }
+    // 29 failures: still below the limit.
+    expect((await chat(kw, good.token)).status).toBe(200);
+    expect((await chat(kw, bad)).status).toBe(401);
+
+    const blocked = await chat(kw, good.token);
+    expect(blocked.status).toBe(429);
+    expect(blocked.json.error).toMatchObject({ code: 'too_many_auth_failures', type: 'rate_limit_error' });
+    const retry = Number(blocked.headers['retry-after']);
+    expect(retry).toBeGreaterThan(50);
+    expect(retry).toBeLessThanOrEqual(60);
+    expect(blocked.text).not.toContain(good.token);
+    // The static key is refused as well: the address is blocked before its credential is looked at.
+    expect((await chat(kw, CLIENT_KEY)).json.error?.code).toBe('too_many_auth_failures');
+    expect(fake!.requests).toHaveLength(1);
+  });
+
+  it('holds static client keys to rateLimits.staticKeys, apart from tokens', async () => {
+    const kw = await start({ rateLimits: { staticKeys: { rpm: 3 } } });
+    const token = await mint(kw, { name: 'free' });
+    const answers: Answer[] = [];
+    for (let i = 0; i < 5; i++) answers.push(await chat(kw, CLIENT_KEY));
+    expect(codes(answers)).toEqual([200, 200, 200, '429 rate_limit_exceeded', '429 rate_limit_exceeded']);
+    expect(answers[3]!.json.error?.message).toContain('this key');
+    expect(answers[3]!.headers['x-ratelimit-limit-requests']).toBe('3');
+    expect(answers[3]!.headers['x-ratelimit-remaining-requests']).toBe('0');
+    expect(answers[3]!.text).not.toContain(CLIENT_KEY);
+    const status = await limitStatus(kw, CLIENT_KEY);
+    expect(status.rates).toEqual([
+      expect.objectContaining({ name: 'rpm', subject: 'this key', limit: 3, remaining: 0 }),
+    ]);
+    // A token with no limits of its own (and no perToken defaults) is not held to the static keys' rpm.
+    for (let i = 0; i < 5; i++) expect((await chat(kw, token.token)).status).toBe(200);
+  });
+
+  it('audits token changes and requests without secrets or prompts, and `keyward audit verify` catches tampering', async () => {
+    const dataDir = freshDataDir();
+    const kw = await start({}, dataDir);
+    const prompt = 'PROMPT-SENTINEL-the quarterly numbers are 4711';
+    const token = await mint(kw, { name: 'audited', userId: 'u-audit', clientId: 'web' });
+    for (let i = 0; i < 3; i++) {
+      expect((await chat(kw, token.token, { messages: [{ role: 'user', content: prompt }] })).status).toBe(
+        200,
+      );
+    }
+    expect((await chat(kw, CLIENT_KEY, { messages: [{ role: 'user', content: prompt }] })).status).toBe(200);
+    expect((await admin(kw, 'DELETE', `/admin/tokens/${token.id}`)).status).toBe(200);
+    expect((await chat(kw, token.token)).status).toBe(401);
+
+    const audit = await admin(kw, 'GET', '/admin/audit?limit=1000');
+    expect(audit.status).toBe(200);
+    const records = audit.json.records as Array<{
+      seq: number;
+      type: string;
+      actor: string;
+      data: Record<string, unknown>;
+    }>;
+    const types = records.map((r) => r.type);
+    expect(types).toContain('token.created');
+    expect(types).toContain('token.revoked');
+    const created = records.find((r) => r.type === 'token.created')!;
+    expect(created.data).toMatchObject({ tokenId: token.id, userId: 'u-audit', clientId: 'web' });
+    expect(records.find((r) => r.type === 'token.revoked')!.data).toMatchObject({ tokenId: token.id });
+    const requests = records.filter((r) => r.type === 'request');
+    expect(requests).toHaveLength(4);
+    expect(requests.filter((r) => r.data.tokenId === token.id)).toHaveLength(3);
+    expect(requests[0]!.data).toMatchObject({
+      tokenId: token.id,
+      userId: 'u-audit',
+      clientId: 'web',
+      model: 'fast',
+      provider: 'fake',
+      status: 200,
+    });
+    expect(requests[0]!.data.inputTokens).toBeGreaterThan(0);
+    expect(requests[0]!.data.outputTokens).toBeGreaterThan(0);
+    // Sequence numbers are contiguous.
+    expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
+    for (const forbidden of [
+      token.token,
+      token.token.slice(16),
+      CLIENT_KEY,
+      PROVIDER_KEY,
+      ADMIN_KEY,
+      'PROMPT-SENTINEL',
+      '4711',
+    ]) {
+      expect(audit.text).not.toContain(forbidden);
+    }
+    await kw.close();
+    gateways.splice(gateways.indexOf(kw), 1);
+
+    const config = join(dataDir, 'none.json');
+    writeFileSync(config, '{}');
+    const verify = async () => {
+      const run = await runCli(['audit', 'verify', '--json', '--config', config, '--data-dir', dataDir]);
+      return { code: run.code, result: run.stdout ? JSON.parse(run.stdout) : undefined, stderr: run.stderr };
+    };
+    const intact = await verify();
+    expect(intact).toMatchObject({ code: 0, result: { ok: true, checked: records.length } });
+    expect(intact.result.checked).toBeGreaterThanOrEqual(records.length);
+
+    type Row = {
+      seq: number;
+      at: number;
+      type: string;
+      actor: string;
+      data: string;
+      prev_mac: string;
+      mac: string;
+    };
+    const db = new Database(join(dataDir, 'keyward.db'));
+    try {
+      const rows = db.prepare('SELECT * FROM audit ORDER BY seq').all() as Row[];
+      const middle = rows[Math.floor(rows.length / 2)]!;
+      const byType = (type: string) => rows.find((r) => r.type === type)!;
+
+      // 1. Edit one record's data.
+      const edited = JSON.parse(middle.data) as Record<string, unknown>;
+      db.prepare('UPDATE audit SET data = ? WHERE seq = ?').run(
+        JSON.stringify({ ...edited, status: 418, tokenId: 'someone-else' }),
+        middle.seq,
+      );
+      const afterEdit = await verify();
+      expect(afterEdit.code).toBe(1);
+      expect(afterEdit.result).toMatchObject({ ok: false, problem: { seq: middle.seq, kind: 'edited' } });
+      const text = await runCli(['audit', 'verify', '--config', config, '--data-dir', dataDir]);
+      expect(text.code).toBe(1);
+      expect(text.stdout).toContain(`BROKEN at seq ${middle.seq} (edited)`);
+      db.prepare('UPDATE audit SET data = ? WHERE seq = ?').run(middle.data, middle.seq);
+      expect((await verify()).code).toBe(0);
+
+      // 2. Delete a record in the middle.
+      db.prepare('DELETE FROM audit WHERE seq = ?').run(middle.seq);
+      const afterDelete = await verify();
+      expect(afterDelete.code).toBe(1);
+      expect(afterDelete.result).toMatchObject({ ok: false, problem: { seq: middle.seq, kind: 'deleted' } });
+      db.prepare(
+        'INSERT INTO audit (seq, at, type, actor, data, prev_mac, mac) VALUES (@seq, @at, @type, @actor, @data, @prev_mac, @mac)',
+      ).run(middle);
+      expect((await verify()).code).toBe(0);
+
+      // 3. Swap the contents of two records (the token's creation and its revocation).
+      const a = byType('token.created');
+      const b = byType('token.revoked');
+      const put = db.prepare('UPDATE audit SET at = ?, type = ?, actor = ?, data = ? WHERE seq = ?');
+      db.transaction(() => {
+        put.run(b.at, b.type, b.actor, b.data, a.seq);
+        put.run(a.at, a.type, a.actor, a.data, b.seq);
+      })();
+      const afterSwap = await verify();
+      expect(afterSwap.code).toBe(1);
+      expect(afterSwap.result).toMatchObject({ ok: false, problem: { seq: a.seq, kind: 'reordered' } });
+    } finally {
+      db.close();
+    }
+  });
+});
