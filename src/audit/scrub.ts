@@ -31,6 +31,25 @@ export function isSecretName(name: string): boolean {
   return SECRET_NAMES.has(normalised) || SECRET_SUFFIXES.some((suffix) => normalised.endsWith(suffix));
 }
 
+/**
+ * Field names repeat from event to event (they come from the gateway's own code), so the verdict
+ * and the redacted form of each are remembered; bounded, in case some event carries a map.
+ */
+const MAX_REMEMBERED_NAMES = 1_000;
+const rememberedNames = new Map<string, string | null>();
+
+function keptName(name: string, redact: (text: string) => string): string | null {
+  let kept = rememberedNames.get(name);
+  if (kept === undefined) {
+    kept = isSecretName(name) ? null : redact(name);
+    if (rememberedNames.size < MAX_REMEMBERED_NAMES) rememberedNames.set(name, kept);
+  }
+  return kept;
+}
+
+/** Shorter strings cannot hold a key (the redactor refuses to know secrets this short). */
+const MIN_REDACTED_LENGTH = 8;
+
 export function scrubData(
   data: Record<string, unknown>,
   redact: (text: string) => string,
@@ -45,10 +64,11 @@ function scrubObject(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(source)) {
-    if (isSecretName(name)) continue;
+    // A secret can be a field name too (a map keyed by token, say): names are redacted as well.
+    const kept = keptName(name, redact);
+    if (kept === null) continue;
     const value = scrubValue(source[name], redact, depth + 1);
-    // A secret can be a field name too (a map keyed by token, say).
-    if (value !== undefined) out[redact(name)] = value;
+    if (value !== undefined) out[kept] = value;
   }
   return out;
 }
@@ -56,7 +76,7 @@ function scrubObject(
 function scrubValue(value: unknown, redact: (text: string) => string, depth: number): unknown {
   switch (typeof value) {
     case 'string':
-      return redact(value);
+      return value.length < MIN_REDACTED_LENGTH ? value : redact(value);
     case 'number':
       return Number.isFinite(value) ? value : null;
     case 'boolean':

@@ -14,7 +14,8 @@ export type Principal = StaticPrincipal | TokenPrincipal;
 
 interface StoredKey {
   digest: Buffer;
-  fingerprint: string;
+  /** One object per key, so that what is cached per principal is found again. */
+  principal: StaticPrincipal;
 }
 
 /** Shorter client keys could be guessed; they are refused at start. */
@@ -32,9 +33,15 @@ export class StaticKeyVerifier {
 
   constructor(plainKeys: readonly SecretString[], hexDigests: readonly string[]) {
     for (const key of plainKeys)
-      this.keys.push({ digest: sha256(key.reveal()), fingerprint: key.fingerprint });
+      this.keys.push({
+        digest: sha256(key.reveal()),
+        principal: { kind: 'static-key', fingerprint: key.fingerprint },
+      });
     for (const hex of hexDigests) {
-      this.keys.push({ digest: Buffer.from(hex, 'hex'), fingerprint: `[#${hex.slice(0, 8)}]` });
+      this.keys.push({
+        digest: Buffer.from(hex, 'hex'),
+        principal: { kind: 'static-key', fingerprint: `[#${hex.slice(0, 8)}]` },
+      });
     }
   }
 
@@ -48,7 +55,7 @@ export class StaticKeyVerifier {
     for (const key of this.keys) {
       if (timingSafeEqual(digest, key.digest)) match = key;
     }
-    return match ? { kind: 'static-key', fingerprint: match.fingerprint } : undefined;
+    return match?.principal;
   }
 }
 

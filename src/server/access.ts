@@ -29,20 +29,17 @@ export function allowedTargets<P extends { id: string }>(
   route: Route<P>,
 ): Route<P> {
   if (principal?.kind !== 'token') return route;
-  const denied = new GatewayError(
-    403,
-    'permission_error',
-    `This token may not use the model '${route.name}'`,
-    {
+  // Built only when thrown: an Error captures a stack trace, too dear for every request.
+  const denied = () =>
+    new GatewayError(403, 'permission_error', `This token may not use the model '${route.name}'`, {
       code: 'model_not_allowed',
       param: 'model',
-    },
-  );
-  if (!mayUseModel(principal, route.name)) throw denied;
+    });
+  if (!mayUseModel(principal, route.name)) throw denied();
   const { providers } = principal.record;
   if (providers === null) return route;
   const targets = route.targets.filter((target) => providers.includes(target.provider.id));
-  if (targets.length === 0) throw denied;
+  if (targets.length === 0) throw denied();
   return { ...route, targets };
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PriceTable } from '../accounting/index.js';
+import type { Principal } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Acquisition, Denial, Limiter, Quota } from '../limits/index.js';
 import type { Usage } from '../providers/index.js';
@@ -10,6 +11,7 @@ import { GatewayError } from './errors.js';
 const DEFAULT_OUTPUT_ESTIMATE = 1024;
 /** A JSON body holds roughly one token per four bytes of text. */
 const BYTES_PER_TOKEN = 4;
+const DAY_MS = 86_400_000;
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
@@ -77,6 +79,12 @@ function denialError(denial: Denial): GatewayError {
  * and settles the real tokens and cost when the response is over.
  */
 export class Admission {
+  /**
+   * Rules per principal, rebuilt when a budget period may have turned (the next UTC midnight):
+   * they depend only on the token record (fixed once minted) and the config.
+   */
+  private readonly cached = new WeakMap<object, { rules: Rules; until: number }>();
+
   constructor(
     private readonly limiter: Limiter,
     private readonly config: Config,
@@ -92,8 +100,8 @@ export class Admission {
     target: { provider: string; model: string; leaseMs: number },
     body: Record<string, unknown>,
   ): Promise<void> | undefined {
-    const rules = rulesFor(request.kw.principal, this.config, Date.now());
-    if (isEmpty(rules)) return undefined;
+    const rules = this.rules(request.kw.principal);
+    if (!rules) return undefined;
     return this.acquire(request, reply, target, body, rules);
   }
 
@@ -125,6 +133,18 @@ export class Admission {
       throw denialError(acquisition.denial);
     }
     request.kw.lease = acquisition.lease;
+  }
+
+  private rules(principal: Principal | undefined): Rules | undefined {
+    if (!principal) return undefined;
+    const identity = principal.kind === 'token' ? principal.record : principal;
+    const now = Date.now();
+    let entry = this.cached.get(identity);
+    if (!entry || entry.until <= now) {
+      entry = { rules: rulesFor(principal, this.config, now), until: now - (now % DAY_MS) + DAY_MS };
+      this.cached.set(identity, entry);
+    }
+    return isEmpty(entry.rules) ? undefined : entry.rules;
   }
 
   /** Called once the response is over, with what the provider reported (nothing when no call was made). */
