@@ -1,9 +1,18 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteStore, type ProviderKeyRecord, type Store } from '../../src/store/index.js';
+import {
+  type AuditEntry,
+  type AuditRecord,
+  openSqliteStore,
+  type ProviderKeyRecord,
+  type Store,
+  type TokenRecord,
+  type UsageDelta,
+} from '../../src/store/index.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/migrations.js';
 
 function record(id: string, provider: string, createdAt: number): ProviderKeyRecord {
@@ -19,6 +28,57 @@ function record(id: string, provider: string, createdAt: number): ProviderKeyRec
     updatedAt: createdAt,
   };
 }
+
+function token(id: string, createdAt: number, overrides: Partial<TokenRecord> = {}): TokenRecord {
+  return {
+    id,
+    secretHash: createHash('sha256').update(id).digest('hex'),
+    name: `token ${id}`,
+    clientId: null,
+    userId: null,
+    scopes: ['chat'],
+    models: null,
+    providers: null,
+    maxTokens: null,
+    ipAllowlist: null,
+    expiresAt: null,
+    limits: {},
+    budget: null,
+    metadata: {},
+    createdBy: null,
+    createdAt,
+    revokedAt: null,
+    ...overrides,
+  };
+}
+
+function delta(overrides: Partial<UsageDelta> = {}): UsageDelta {
+  return {
+    day: '2024-03-01',
+    tokenId: 'tk_1',
+    userId: 'alice',
+    model: 'gpt-4o',
+    provider: 'openai',
+    requests: 1,
+    inputTokens: 10,
+    outputTokens: 20,
+    cachedTokens: 0,
+    costMicros: 100,
+    ...overrides,
+  };
+}
+
+function entry(n: number, overrides: Partial<AuditEntry> = {}): AuditEntry {
+  return { at: 1_000 + n, type: 'token.created', actor: 'admin', data: { n }, ...overrides };
+}
+
+/** A stand-in for the HMAC: any deterministic 64-hex function of the whole unsealed record. */
+const sealWith =
+  (calls: Array<Omit<AuditRecord, 'mac'>>) =>
+  (record: Omit<AuditRecord, 'mac'>): string => {
+    calls.push(structuredClone(record));
+    return createHash('sha256').update(JSON.stringify(record)).digest('hex');
+  };
 
 /**
  * What every Store must do, whatever it is built on. `open()` connects to the store under test:
@@ -159,6 +219,436 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       await cli.meta.setIfAbsent('salt', 'value');
       expect(await gateway.changeMarker()).not.toBe(afterInsert);
       expect(await gateway.meta.get('salt')).toBe('value');
+    });
+
+    describe('tokens', () => {
+      it('starts empty', async () => {
+        const store = await connect();
+        expect(await store.tokens.list({ includeRevoked: true })).toEqual([]);
+        expect(await store.tokens.get('tk_missing')).toBeUndefined();
+        expect(await store.tokens.revokedSince(0)).toEqual([]);
+      });
+
+      it('inserts and gets a token with every field unchanged', async () => {
+        const store = await connect();
+        const full = token('tk_full', 1_000, {
+          clientId: 'client-1',
+          userId: 'alice',
+          scopes: ['models:read', 'chat', 'embeddings', 'templates', 'admin'],
+          models: ['gpt-4o', 'anthropic/claude-3-5-sonnet', 'fast'],
+          providers: ['openai', 'anthropic'],
+          maxTokens: 4096,
+          ipAllowlist: ['10.0.0.0/8', '2001:db8::/32'],
+          expiresAt: 1_700_000_000_000,
+          limits: { rpm: 60, tpm: 100_000, concurrency: 4 },
+          budget: { usd: 12.5, period: 'month' },
+          metadata: { team: 'search', 'cost-center': 'ü/42', empty: '' },
+          createdBy: 'tk_admin',
+          revokedAt: 9_000,
+        });
+        // Every nullable field null, every collection empty: null must not come back as [] or {}.
+        const bare = token('tk_bare', 2_000, { scopes: [], models: [], limits: { rpm: 1 } });
+        const nulls = token('tk_nulls', 3_000);
+        for (const record of [full, bare, nulls]) await store.tokens.insert(record);
+        expect(await store.tokens.get('tk_full')).toEqual(full);
+        expect(await store.tokens.get('tk_bare')).toEqual(bare);
+        expect(await store.tokens.get('tk_nulls')).toEqual(nulls);
+        // toEqual treats undefined and missing alike; nulls must stay null exactly.
+        const got = await store.tokens.get('tk_nulls');
+        for (const field of [
+          'clientId',
+          'userId',
+          'models',
+          'providers',
+          'maxTokens',
+          'ipAllowlist',
+          'expiresAt',
+          'budget',
+          'createdBy',
+          'revokedAt',
+        ] as const) {
+          expect(got?.[field], field).toBeNull();
+        }
+        expect(got?.limits).toStrictEqual({});
+        expect(got?.metadata).toStrictEqual({});
+        expect((await store.tokens.get('tk_bare'))?.models).toStrictEqual([]);
+      });
+
+      it('refuses a duplicate id and keeps the first record', async () => {
+        const store = await connect();
+        const first = token('tk_1', 1_000, { name: 'first' });
+        await store.tokens.insert(first);
+        await expect(store.tokens.insert(token('tk_1', 2_000, { name: 'second' }))).rejects.toThrow();
+        expect(await store.tokens.get('tk_1')).toEqual(first);
+        expect(await store.tokens.list({ includeRevoked: true })).toEqual([first]);
+      });
+
+      it('lists live tokens, or all of them, ordered by createdAt', async () => {
+        const store = await connect();
+        await store.tokens.insert(token('tk_c', 3_000));
+        await store.tokens.insert(token('tk_a', 1_000, { revokedAt: 1_500 }));
+        await store.tokens.insert(token('tk_d', 4_000));
+        await store.tokens.insert(token('tk_b', 2_000));
+        expect(await store.tokens.revoke('tk_d', 5_000)).toBe(true);
+        const ids = (records: TokenRecord[]) => records.map((r) => r.id);
+        expect(ids(await store.tokens.list())).toEqual(['tk_b', 'tk_c']);
+        expect(ids(await store.tokens.list({}))).toEqual(['tk_b', 'tk_c']);
+        expect(ids(await store.tokens.list({ includeRevoked: false }))).toEqual(['tk_b', 'tk_c']);
+        expect(ids(await store.tokens.list({ includeRevoked: true }))).toEqual([
+          'tk_a',
+          'tk_b',
+          'tk_c',
+          'tk_d',
+        ]);
+        expect((await store.tokens.list({ includeRevoked: true }))[3]).toEqual(
+          token('tk_d', 4_000, { revokedAt: 5_000 }),
+        );
+      });
+
+      it('revokes a token once, returning false for unknown or already revoked ids', async () => {
+        const store = await connect();
+        await store.tokens.insert(token('tk_1', 1_000));
+        await store.tokens.insert(token('tk_2', 1_000));
+        expect(await store.tokens.revoke('tk_1', 5_000)).toBe(true);
+        expect((await store.tokens.get('tk_1'))?.revokedAt).toBe(5_000);
+        // A second revocation must not move revokedAt: revokedSince would re-announce it.
+        expect(await store.tokens.revoke('tk_1', 6_000)).toBe(false);
+        expect((await store.tokens.get('tk_1'))?.revokedAt).toBe(5_000);
+        expect(await store.tokens.revoke('tk_missing', 6_000)).toBe(false);
+        expect(await store.tokens.get('tk_missing')).toBeUndefined();
+        expect(await store.tokens.get('tk_2')).toEqual(token('tk_2', 1_000));
+      });
+
+      it('reports exactly the ids revoked at or after a time', async () => {
+        const store = await connect();
+        for (const id of ['tk_1', 'tk_2', 'tk_3', 'tk_4', 'tk_live'])
+          await store.tokens.insert(token(id, 1_000));
+        await store.tokens.revoke('tk_1', 4_999);
+        await store.tokens.revoke('tk_2', 5_000);
+        await store.tokens.revoke('tk_3', 5_001);
+        await store.tokens.revoke('tk_4', 9_000);
+        const since = async (t: number) => (await store.tokens.revokedSince(t)).sort();
+        expect(await since(0)).toEqual(['tk_1', 'tk_2', 'tk_3', 'tk_4']);
+        expect(await since(5_000)).toEqual(['tk_2', 'tk_3', 'tk_4']);
+        expect(await since(5_001)).toEqual(['tk_3', 'tk_4']);
+        expect(await since(9_000)).toEqual(['tk_4']);
+        expect(await since(9_001)).toEqual([]);
+      });
+
+      it('shows revocations to another connection', async () => {
+        const gateway = await connect();
+        const cli = await connect();
+        await gateway.tokens.insert(token('tk_1', 1_000));
+        expect(await cli.tokens.revoke('tk_1', 5_000)).toBe(true);
+        expect(await gateway.tokens.revokedSince(5_000)).toEqual(['tk_1']);
+        expect(await gateway.tokens.list()).toEqual([]);
+        expect(await gateway.tokens.revoke('tk_1', 6_000)).toBe(false);
+      });
+    });
+
+    describe('usage', () => {
+      const totals = (n: number, costMicros: number) => ({
+        requests: n,
+        inputTokens: 10 * n,
+        outputTokens: 20 * n,
+        cachedTokens: 0,
+        costMicros,
+      });
+
+      it('starts empty', async () => {
+        const store = await connect();
+        for (const by of ['token', 'user', 'model', 'day'] as const)
+          expect(await store.usage.query(by)).toEqual([]);
+        expect(await store.usage.spent({ tokenId: 'tk_1' })).toBe(0);
+        expect(await store.usage.spent({ userId: 'alice' }, '2024-01-01')).toBe(0);
+        await store.usage.add([]);
+        expect(await store.usage.query('day')).toEqual([]);
+      });
+
+      it('adds deltas with the same key together, within a batch and across batches', async () => {
+        const store = await connect();
+        await store.usage.add([
+          delta({ costMicros: 100 }),
+          delta({ requests: 2, inputTokens: 5, outputTokens: 7, cachedTokens: 3, costMicros: 250 }),
+        ]);
+        await store.usage.add([delta({ costMicros: 1 })]);
+        expect(await store.usage.query('day')).toEqual([
+          {
+            group: '2024-03-01',
+            requests: 4,
+            inputTokens: 25,
+            outputTokens: 47,
+            cachedTokens: 3,
+            costMicros: 351,
+          },
+        ]);
+      });
+
+      it('keeps deltas that differ in any key part apart, null ids included', async () => {
+        const store = await connect();
+        const keys: Array<Partial<UsageDelta>> = [
+          {},
+          { day: '2024-03-02' },
+          { tokenId: 'tk_2' },
+          { tokenId: null },
+          { userId: 'bob' },
+          { userId: null },
+          { tokenId: null, userId: null },
+          { model: 'gpt-4o-mini' },
+          { provider: 'azure' },
+        ];
+        // Each key twice (costs 1, then 2): the second add must sum into that key's row alone, replacing nothing.
+        await store.usage.add(keys.map((key) => delta({ ...key, costMicros: 1 })));
+        await store.usage.add(keys.map((key) => delta({ ...key, costMicros: 2 })));
+        const byDay = await store.usage.query('day');
+        expect(byDay).toEqual([
+          { group: '2024-03-01', ...totals(16, 24) },
+          { group: '2024-03-02', ...totals(2, 3) },
+        ]);
+        // Grouping by one part, filtered by another, puts each key's sum where its own parts say:
+        // a null id is its own group (''), never folded into a named one.
+        expect(await store.usage.query('token', { userId: 'alice' })).toEqual([
+          { group: '', ...totals(2, 3) },
+          { group: 'tk_1', ...totals(8, 12) },
+          { group: 'tk_2', ...totals(2, 3) },
+        ]);
+        expect(await store.usage.query('user', { tokenId: 'tk_1' })).toEqual([
+          { group: '', ...totals(2, 3) },
+          { group: 'alice', ...totals(8, 12) },
+          { group: 'bob', ...totals(2, 3) },
+        ]);
+        expect(await store.usage.query('user', { tokenId: 'tk_1', from: '2024-03-02' })).toEqual([
+          { group: 'alice', ...totals(2, 3) },
+        ]);
+        expect(await store.usage.query('user')).toEqual([
+          { group: '', ...totals(4, 6) },
+          { group: 'alice', ...totals(12, 18) },
+          { group: 'bob', ...totals(2, 3) },
+        ]);
+        expect(await store.usage.query('model')).toEqual([
+          { group: 'gpt-4o', ...totals(16, 24) },
+          { group: 'gpt-4o-mini', ...totals(2, 3) },
+        ]);
+      });
+
+      it('groups by token, user, model and day, with null ids grouped as ""', async () => {
+        const store = await connect();
+        await store.usage.add([
+          delta({ day: '2024-03-01', tokenId: 'tk_1', userId: 'alice', model: 'm-a', costMicros: 1 }),
+          delta({ day: '2024-03-02', tokenId: 'tk_1', userId: 'bob', model: 'm-b', costMicros: 10 }),
+          delta({ day: '2024-03-03', tokenId: 'tk_2', userId: 'alice', model: 'm-a', costMicros: 100 }),
+          delta({ day: '2024-03-03', tokenId: null, userId: null, model: 'm-b', costMicros: 1_000 }),
+          delta({ day: '2024-03-04', tokenId: 'tk_2', userId: null, model: 'm-c', costMicros: 10_000 }),
+        ]);
+        expect(await store.usage.query('token')).toEqual([
+          { group: '', ...totals(1, 1_000) },
+          { group: 'tk_1', ...totals(2, 11) },
+          { group: 'tk_2', ...totals(2, 10_100) },
+        ]);
+        expect(await store.usage.query('user')).toEqual([
+          { group: '', ...totals(2, 11_000) },
+          { group: 'alice', ...totals(2, 101) },
+          { group: 'bob', ...totals(1, 10) },
+        ]);
+        expect(await store.usage.query('model')).toEqual([
+          { group: 'm-a', ...totals(2, 101) },
+          { group: 'm-b', ...totals(2, 1_010) },
+          { group: 'm-c', ...totals(1, 10_000) },
+        ]);
+        expect(await store.usage.query('day')).toEqual([
+          { group: '2024-03-01', ...totals(1, 1) },
+          { group: '2024-03-02', ...totals(1, 10) },
+          { group: '2024-03-03', ...totals(2, 1_100) },
+          { group: '2024-03-04', ...totals(1, 10_000) },
+        ]);
+
+        // from and to are inclusive days.
+        expect(await store.usage.query('day', { from: '2024-03-02', to: '2024-03-03' })).toEqual([
+          { group: '2024-03-02', ...totals(1, 10) },
+          { group: '2024-03-03', ...totals(2, 1_100) },
+        ]);
+        expect(await store.usage.query('token', { from: '2024-03-03' })).toEqual([
+          { group: '', ...totals(1, 1_000) },
+          { group: 'tk_2', ...totals(2, 10_100) },
+        ]);
+        expect(await store.usage.query('token', { to: '2024-03-02' })).toEqual([
+          { group: 'tk_1', ...totals(2, 11) },
+        ]);
+        expect(await store.usage.query('model', { tokenId: 'tk_2' })).toEqual([
+          { group: 'm-a', ...totals(1, 100) },
+          { group: 'm-c', ...totals(1, 10_000) },
+        ]);
+        expect(await store.usage.query('day', { userId: 'alice' })).toEqual([
+          { group: '2024-03-01', ...totals(1, 1) },
+          { group: '2024-03-03', ...totals(1, 100) },
+        ]);
+        expect(await store.usage.query('user', { tokenId: 'tk_1', userId: 'bob' })).toEqual([
+          { group: 'bob', ...totals(1, 10) },
+        ]);
+        expect(
+          await store.usage.query('model', { tokenId: 'tk_1', from: '2024-03-02', to: '2024-03-02' }),
+        ).toEqual([{ group: 'm-b', ...totals(1, 10) }]);
+        expect(await store.usage.query('token', { tokenId: 'tk_missing' })).toEqual([]);
+        expect(await store.usage.query('day', { from: '2024-03-05' })).toEqual([]);
+      });
+
+      it('sums what a token or a user spent from a day on, or ever', async () => {
+        const store = await connect();
+        await store.usage.add([
+          delta({ day: '2024-02-28', tokenId: 'tk_1', userId: 'alice', costMicros: 1 }),
+          delta({ day: '2024-03-01', tokenId: 'tk_1', userId: 'bob', costMicros: 10 }),
+          delta({ day: '2024-03-01', tokenId: 'tk_1', userId: 'bob', model: 'other', costMicros: 20 }),
+          delta({ day: '2024-03-02', tokenId: 'tk_2', userId: 'alice', costMicros: 100 }),
+          delta({ day: '2024-03-03', tokenId: null, userId: 'alice', costMicros: 1_000 }),
+          delta({ day: '2024-03-03', tokenId: 'tk_1', userId: null, costMicros: 10_000 }),
+        ]);
+        expect(await store.usage.spent({ tokenId: 'tk_1' })).toBe(10_031);
+        expect(await store.usage.spent({ tokenId: 'tk_1' }, undefined)).toBe(10_031);
+        expect(await store.usage.spent({ tokenId: 'tk_1' }, '2024-03-01')).toBe(10_030);
+        expect(await store.usage.spent({ tokenId: 'tk_1' }, '2024-03-02')).toBe(10_000);
+        expect(await store.usage.spent({ tokenId: 'tk_1' }, '2024-03-04')).toBe(0);
+        expect(await store.usage.spent({ tokenId: 'tk_2' })).toBe(100);
+        expect(await store.usage.spent({ userId: 'alice' })).toBe(1_101);
+        expect(await store.usage.spent({ userId: 'alice' }, '2024-03-01')).toBe(1_100);
+        expect(await store.usage.spent({ userId: 'alice' }, '2024-03-03')).toBe(1_000);
+        expect(await store.usage.spent({ userId: 'bob' }, '2024-02-01')).toBe(30);
+        expect(await store.usage.spent({ userId: 'carol' })).toBe(0);
+        expect(await store.usage.spent({ tokenId: 'tk_missing' })).toBe(0);
+      });
+
+      it('adds a batch all or nothing: one bad delta rolls back the others', async () => {
+        const store = await connect();
+        await store.usage.add([delta({ costMicros: 100 })]);
+        const before = await store.usage.query('day');
+        // The bad delta comes last, after an update of an existing row and an insert of a new one.
+        await expect(
+          store.usage.add([
+            delta({ costMicros: 5 }),
+            delta({ day: '2024-03-02', costMicros: 7 }),
+            delta({ day: '2024-03-03', costMicros: 1.5 }),
+          ]),
+        ).rejects.toThrow();
+        expect(await store.usage.query('day')).toEqual(before);
+        expect(await store.usage.spent({ tokenId: 'tk_1' })).toBe(100);
+        // The store still works after the failed batch.
+        await store.usage.add([delta({ costMicros: 1 })]);
+        expect(await store.usage.spent({ tokenId: 'tk_1' })).toBe(101);
+      });
+
+      it('sees usage added by another connection', async () => {
+        const gateway = await connect();
+        const other = await connect();
+        await gateway.usage.add([delta({ costMicros: 100 })]);
+        await other.usage.add([delta({ costMicros: 50 })]);
+        expect(await gateway.usage.spent({ tokenId: 'tk_1' })).toBe(150);
+        expect(await other.usage.query('token')).toEqual([{ group: 'tk_1', ...totals(2, 150) }]);
+      });
+    });
+
+    describe('audit', () => {
+      const ZEROS = '0'.repeat(64);
+
+      it('starts empty', async () => {
+        const store = await connect();
+        expect(await store.audit.list()).toEqual([]);
+        expect(await store.audit.last()).toBeUndefined();
+      });
+
+      it('chains records: consecutive seqs from 1, each prevMac the mac before it', async () => {
+        const store = await connect();
+        const calls: Array<Omit<AuditRecord, 'mac'>> = [];
+        const seal = sealWith(calls);
+        const first = await store.audit.appendChained(
+          [entry(1), entry(2, { data: { nested: { a: [1, 'x', null] } } })],
+          seal,
+        );
+        const second = await store.audit.appendChained([entry(3, { type: 'key.added', actor: 'cli' })], seal);
+        expect(await store.audit.appendChained([], seal)).toEqual([]);
+        const records = [...first, ...second];
+        expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+        expect(records[0]?.prevMac).toBe(ZEROS);
+        expect(records[1]?.prevMac).toBe(records[0]?.mac);
+        expect(records[2]?.prevMac).toBe(records[1]?.mac);
+        // seal sees each record with its seq and prevMac set but no mac, and its answer is the mac.
+        expect(calls).toHaveLength(3);
+        records.forEach((record, i) => {
+          const { mac, ...unsealed } = record;
+          expect(calls[i]).toStrictEqual(unsealed);
+          expect(mac).toBe(createHash('sha256').update(JSON.stringify(calls[i])).digest('hex'));
+        });
+        expect(records[1]).toMatchObject({
+          ...entry(2, { data: { nested: { a: [1, 'x', null] } } }),
+          seq: 2,
+        });
+        expect(records[2]).toMatchObject({ at: 1_003, type: 'key.added', actor: 'cli', data: { n: 3 } });
+        // What was returned is what was stored.
+        expect(await store.audit.list()).toEqual(records);
+        expect(await store.audit.last()).toEqual(records[2]);
+      });
+
+      it('extends one chain from two connections', async () => {
+        const gateway = await connect();
+        const cli = await connect();
+        const calls: Array<Omit<AuditRecord, 'mac'>> = [];
+        const seal = sealWith(calls);
+        const a = await gateway.audit.appendChained([entry(1), entry(2)], seal);
+        const b = await cli.audit.appendChained([entry(3, { actor: 'cli' })], seal);
+        const c = await gateway.audit.appendChained([entry(4)], seal);
+        const d = await cli.audit.appendChained(
+          [entry(5, { actor: 'cli' }), entry(6, { actor: 'cli' })],
+          seal,
+        );
+        const records = [...a, ...b, ...c, ...d];
+        expect(records.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+        expect(records[0]?.prevMac).toBe(ZEROS);
+        for (let i = 1; i < records.length; i++) expect(records[i]?.prevMac).toBe(records[i - 1]?.mac);
+        expect(await gateway.audit.list()).toEqual(records);
+        expect(await cli.audit.list()).toEqual(records);
+        expect(await gateway.audit.last()).toEqual(records[5]);
+      });
+
+      it('appends nothing when seal throws', async () => {
+        const store = await connect();
+        const calls: Array<Omit<AuditRecord, 'mac'>> = [];
+        const [first] = await store.audit.appendChained([entry(1)], sealWith(calls));
+        let n = 0;
+        const failing = (record: Omit<AuditRecord, 'mac'>): string => {
+          if (++n === 2) throw new Error('seal failed');
+          return sealWith(calls)(record);
+        };
+        await expect(store.audit.appendChained([entry(2), entry(3)], failing)).rejects.toThrow('seal failed');
+        expect(await store.audit.list()).toEqual([first]);
+        const [next] = await store.audit.appendChained([entry(4)], sealWith(calls));
+        expect(next).toMatchObject({ seq: 2, prevMac: first?.mac });
+      });
+
+      it('lists by afterSeq, limit, type and actor, in seq order', async () => {
+        const store = await connect();
+        const records = await store.audit.appendChained(
+          [
+            entry(1, { type: 'token.created', actor: 'admin' }),
+            entry(2, { type: 'token.revoked', actor: 'admin' }),
+            entry(3, { type: 'token.created', actor: 'tk_1' }),
+            entry(4, { type: 'auth.failed', actor: '203.0.113.9' }),
+            entry(5, { type: 'token.created', actor: 'admin' }),
+          ],
+          sealWith([]),
+        );
+        const seqs = (list: AuditRecord[]) => list.map((r) => r.seq);
+        expect(seqs(await store.audit.list())).toEqual([1, 2, 3, 4, 5]);
+        expect(seqs(await store.audit.list({ afterSeq: 0 }))).toEqual([1, 2, 3, 4, 5]);
+        expect(seqs(await store.audit.list({ afterSeq: 2 }))).toEqual([3, 4, 5]);
+        expect(seqs(await store.audit.list({ afterSeq: 5 }))).toEqual([]);
+        expect(seqs(await store.audit.list({ limit: 2 }))).toEqual([1, 2]);
+        expect(seqs(await store.audit.list({ afterSeq: 1, limit: 3 }))).toEqual([2, 3, 4]);
+        expect(seqs(await store.audit.list({ type: 'token.created' }))).toEqual([1, 3, 5]);
+        expect(seqs(await store.audit.list({ actor: 'admin' }))).toEqual([1, 2, 5]);
+        expect(seqs(await store.audit.list({ type: 'token.created', actor: 'admin' }))).toEqual([1, 5]);
+        expect(seqs(await store.audit.list({ type: 'token.created', afterSeq: 1, limit: 1 }))).toEqual([3]);
+        expect(seqs(await store.audit.list({ type: 'nothing' }))).toEqual([]);
+        expect(await store.audit.list({ actor: '203.0.113.9' })).toEqual([records[3]]);
+        expect(await store.audit.last()).toEqual(records[4]);
+      });
     });
   });
 }
