@@ -41,6 +41,7 @@ import { Admission } from './server/admission.js';
 import { parseBudgetKey } from './server/admission-rules.js';
 import { createDataPlane } from './server/data-plane.js';
 import { FailureGuard } from './server/failure-guard.js';
+import type { Readiness } from './server/health.js';
 import { createProviderRuntimes, type SourceEnvironment, sourceFor } from './server/provider-runtime.js';
 import { openSqliteStore, type Store } from './store/index.js';
 
@@ -313,7 +314,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     config.auth.apiKeys.hashes.map((h) => h.slice('sha256:'.length)),
   );
   let ready = false;
-  const isReady = () => ready;
+  const readiness = async (): Promise<Readiness> => {
+    if (!ready) return { status: 'shutting_down' };
+    const problems: string[] = [];
+    try {
+      await store.changeMarker();
+    } catch {
+      problems.push('store: unreachable');
+    }
+    if (config.rateLimits.backend === 'redis' && config.rateLimits.failMode === 'closed') {
+      try {
+        await limiter.status([], [], []);
+      } catch {
+        problems.push('redis: unreachable, and rate limits fail closed');
+      }
+    }
+    if (problems.length > 0) return { status: 'unavailable', problems };
+    const keyless = [...providers.values()].filter(
+      (p) =>
+        !p.keys.passthrough &&
+        p.adapter.requiresKey &&
+        !p.keys.pool.list().some((key) => key.state !== 'invalid'),
+    );
+    if (keyless.length > 0)
+      return { status: 'degraded', problems: keyless.map((p) => `provider ${p.id}: no usable key`) };
+    return { status: 'ready' };
+  };
 
   const prices = new PriceTable(config.pricing);
   const usage = new UsageRecorder({
@@ -406,14 +432,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     failures,
     onFinished,
     onAuthFailure,
-    isReady,
+    readiness,
   });
   const admin = createAdminPlane({
     config,
     logger,
     metrics,
     adminVerifier: new StaticKeyVerifier(adminKeys, await adminKeyHashes(store)),
-    isReady,
+    readiness,
     keys: { stored: storedKeys, providers, changed: refreshStored },
     tokens,
     store,

@@ -11,7 +11,7 @@ import { adminTokenRoutes } from './admin-tokens.js';
 import { adminUsageRoutes } from './admin-usage.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
-import { HEALTH_ROUTES, healthRoutes } from './health.js';
+import { HEALTH_ROUTES, healthRoutes, type Readiness } from './health.js';
 import { requestId } from './request-id.js';
 
 export interface AdminPlaneOptions {
@@ -20,7 +20,7 @@ export interface AdminPlaneOptions {
   metrics: Metrics;
   /** Verifies the admin key; empty when none is configured, and then everything but health is 401. */
   adminVerifier: StaticKeyVerifier;
-  isReady(): boolean;
+  readiness(): Promise<Readiness>;
   keys: AdminKeysOptions;
   tokens: TokenService;
   store: Store;
@@ -71,7 +71,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     if (!adminVerifier.verify(credential)) throw unauthorized;
   });
 
-  healthRoutes(app, options.isReady);
+  healthRoutes(app, options.readiness, true);
   adminKeyRoutes(app, { ...options.keys, audit: options.audit });
   adminTokenRoutes(app, { tokens: options.tokens, store: options.store, audit: options.audit });
   adminUsageRoutes(app, { store: options.store, usage: options.usage });

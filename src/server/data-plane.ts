@@ -20,7 +20,7 @@ import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import type { FailureGuard } from './failure-guard.js';
 import { Forwarder } from './forwarder.js';
-import { HEALTH_ROUTES, healthRoutes } from './health.js';
+import { HEALTH_ROUTES, healthRoutes, type Readiness } from './health.js';
 import { parseJsonBody } from './json-body.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { requestId } from './request-id.js';
@@ -41,7 +41,7 @@ export interface DataPlaneOptions {
   onFinished(request: FastifyRequest, status: number, ms: number): void;
   /** A failed authentication, for the audit log and alerts. */
   onAuthFailure(request: FastifyRequest, reason: string): void;
-  isReady(): boolean;
+  readiness(): Promise<Readiness>;
 }
 
 const PROVIDER_KEY_HEADER = 'x-provider-api-key';
@@ -147,7 +147,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     else done();
   });
 
-  healthRoutes(app, options.isReady);
+  healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
   app.register(openAIRoutes, {
     forwarder: new Forwarder(router, metrics, logger, options.keyEvents, options.admission),

@@ -109,10 +109,20 @@ describe('an external source behind a provider (Vault)', () => {
     expect(down.status).toBe(503);
     expect(down.json.error?.code).toBe('provider_unavailable');
     expect(fake.requests).toHaveLength(0);
+    // The instance stays in rotation (other providers may work); the admin listener says which is keyless.
+    const adminReady = await request(`${kw.adminUrl}/ready`);
+    expect(adminReady.statusCode).toBe(200);
+    expect(await adminReady.body.json()).toEqual({
+      status: 'degraded',
+      problems: ['provider fake: no usable key'],
+    });
+    const dataReady = await request(`${kw.dataUrl}/ready`);
+    expect(await dataReady.body.json()).toEqual({ status: 'degraded' });
 
     vault.failWith(undefined);
     expect((await refresh()).refreshed[0]?.ok).toBe(true);
     expect((await chat()).status).toBe(200);
+    expect(await (await request(`${kw.adminUrl}/ready`)).body.json()).toEqual({ status: 'ready' });
   });
 });
 

@@ -147,6 +147,16 @@ describe.skipIf(!hasRedis())(
       expect(Number(down.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       for (const gw of [two, three])
         expect((await chat(gw, other)).json.error?.code).toBe('rate_limiter_unavailable');
+      // Readiness says why: the closed instance cannot serve, the open one can.
+      const unready = await request(`${one.adminUrl}/ready`);
+      expect(unready.statusCode).toBe(503);
+      expect(await unready.body.json()).toEqual({
+        status: 'unavailable',
+        problems: ['redis: unreachable, and rate limits fail closed'],
+      });
+      const openReady = await request(`${open.dataUrl}/ready`);
+      expect(openReady.statusCode).toBe(200);
+      await openReady.body.dump();
       const upstreamBefore = fake.requests.length;
       for (let i = 0; i < 3; i++) expect((await chat(open, other)).status).toBe(200);
       expect(fake.requests.length).toBe(upstreamBefore + 3);
