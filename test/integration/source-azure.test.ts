@@ -10,6 +10,7 @@
  * certificate checks stay fully on (never NODE_TLS_REJECT_UNAUTHORIZED=0). The child runs the
  * source bundled from `src/` (see test/support/source-child.ts), not `dist/`.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,7 +38,9 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe('azure key source', () => {
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+
+describe.skipIf(!hasOpenssl)('azure key source (needs openssl: apt-get install openssl)', () => {
   let dir: string;
   let caFile: string;
   let vault: FakeKeyVault;
