@@ -3,14 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { PriceTable, UsageRecorder } from './accounting/index.js';
-import {
-  AUDIT_ACTORS,
-  AUDIT_EVENTS,
-  AuditLog,
-  AuthFailureSampler,
-  recordEvent,
-  recordRequest,
-} from './audit/index.js';
+import { AUDIT_ACTORS, AUDIT_EVENTS, AuditLog, AuthFailureSampler, recordEvent } from './audit/index.js';
 import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
 import { type Config, ConfigError, dataPaths } from './config/index.js';
 import {
@@ -26,7 +19,7 @@ import {
   type SecretString,
   StoredKeys,
 } from './keys/index.js';
-import { createMemoryLimiter, createRedisLimiter, type Limiter } from './limits/index.js';
+import { limiterFromConfig } from './limits/index.js';
 import {
   AlertMonitor,
   AlertWebhook,
@@ -41,8 +34,9 @@ import { Admission } from './server/admission.js';
 import { parseBudgetKey } from './server/admission-rules.js';
 import { createDataPlane } from './server/data-plane.js';
 import { FailureGuard } from './server/failure-guard.js';
-import type { Readiness } from './server/health.js';
 import { createProviderRuntimes, type SourceEnvironment, sourceFor } from './server/provider-runtime.js';
+import { readinessCheck } from './server/readiness.js';
+import { requestAccounting } from './server/request-accounting.js';
 import { openSqliteStore, type Store } from './store/index.js';
 
 export interface GatewayOptions {
@@ -125,20 +119,6 @@ function alertWebhook(
     secret,
     onError: (error) => logger.error(`alert webhook: ${error.message}`),
   });
-}
-
-/** Today's UTC date (YYYY-MM-DD), recomputed only when a day has passed. */
-function cachedUtcDay(): () => string {
-  let day = '';
-  let until = 0;
-  return () => {
-    const now = Date.now();
-    if (now >= until) {
-      day = new Date(now).toISOString().slice(0, 10);
-      until = now - (now % 86_400_000) + 86_400_000;
-    }
-    return day;
-  };
 }
 
 const urlOf = (address: AddressInfo | string | null): string => {
@@ -314,33 +294,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     config.auth.apiKeys.hashes.map((h) => h.slice('sha256:'.length)),
   );
   let ready = false;
-  const readiness = async (): Promise<Readiness> => {
-    if (!ready) return { status: 'shutting_down' };
-    const problems: string[] = [];
-    try {
-      await store.changeMarker();
-    } catch {
-      problems.push('store: unreachable');
-    }
-    if (config.rateLimits.backend === 'redis' && config.rateLimits.failMode === 'closed') {
-      try {
-        await limiter.status([], [], []);
-      } catch {
-        problems.push('redis: unreachable, and rate limits fail closed');
-      }
-    }
-    if (problems.length > 0) return { status: 'unavailable', problems };
-    const keyless = [...providers.values()].filter(
-      (p) =>
-        !p.keys.passthrough &&
-        p.adapter.requiresKey &&
-        !p.keys.pool.list().some((key) => key.state !== 'invalid'),
-    );
-    if (keyless.length > 0)
-      return { status: 'degraded', problems: keyless.map((p) => `provider ${p.id}: no usable key`) };
-    return { status: 'ready' };
-  };
-
   const prices = new PriceTable(config.pricing);
   const usage = new UsageRecorder({
     store: store.usage,
@@ -354,66 +307,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const who = budget.tokenId !== undefined ? { tokenId: budget.tokenId } : { userId: budget.userId! };
     return store.usage.spent(who, budget.fromDay);
   };
-  const limiter: Limiter =
-    config.rateLimits.backend === 'redis'
-      ? createRedisLimiter({
-          url: config.storage.redis!.url,
-          prefix: 'keyward:',
-          failMode: config.rateLimits.failMode,
-          spentBefore,
-          onBackendError(error, mode) {
-            metrics.limiterUnavailable(mode);
-            logger.error(
-              `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
-            );
-          },
-        })
-      : createMemoryLimiter({ spentBefore });
+  const limiter = limiterFromConfig(config, spentBefore, (error, mode) => {
+    metrics.limiterUnavailable(mode);
+    logger.error(
+      `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
+    );
+  });
+  const readiness = readinessCheck({ config, store, limiter, providers, serving: () => ready });
   const admission = new Admission(limiter, config, prices, (subject) => alerts.budgetExhausted(subject));
   const failures = new FailureGuard(config.rateLimits.perIp.failuresPerMinute);
-  const utcDay = cachedUtcDay();
-
-  const onFinished = (request: FastifyRequest, status: number, ms: number): void => {
-    const ctx = request.kw;
-    const spent =
-      ctx.usage && ctx.provider && ctx.upstreamModel
-        ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage)
-        : 0;
-    if (ctx.usage) ctx.costMicros = spent;
-    admission.settle(request, ctx.usage, spent, (error) =>
-      logger.error({ err: error }, 'settling rate limits failed'),
-    );
-    const principal = ctx.principal?.kind === 'token' ? ctx.principal : undefined;
-    if (principal) alerts.request(principal.tokenId, spent);
-    if (config.audit.requests && ctx.principal) {
-      recordRequest(audit, principal?.tokenId ?? ctx.principal.fingerprint, {
-        requestId: request.id,
-        tokenId: principal?.tokenId ?? ctx.principal.fingerprint,
-        ...(principal?.clientId && { clientId: principal.clientId }),
-        ...(principal?.userId && { userId: principal.userId }),
-        model: ctx.model ?? '',
-        provider: ctx.provider ?? '',
-        status,
-        inputTokens: ctx.usage?.inputTokens ?? 0,
-        outputTokens: ctx.usage?.outputTokens ?? 0,
-        costMicros: spent,
-        durationMs: Math.round(ms),
-      });
-    }
-    if (!ctx.provider || !ctx.model) return;
-    usage.record({
-      day: utcDay(),
-      tokenId: principal?.tokenId ?? null,
-      userId: principal?.userId ?? null,
-      model: ctx.model,
-      provider: ctx.provider,
-      requests: 1,
-      inputTokens: ctx.usage?.inputTokens ?? 0,
-      outputTokens: ctx.usage?.outputTokens ?? 0,
-      cachedTokens: ctx.usage?.cachedTokens ?? 0,
-      costMicros: spent,
-    });
-  };
+  const onFinished = requestAccounting({
+    prices,
+    usage,
+    admission,
+    audit,
+    auditRequests: config.audit.requests,
+    alerts,
+    logger,
+  });
   const onAuthFailure = (request: FastifyRequest, reason: string): void => {
     metrics.authFailed();
     alerts.authFailure();

@@ -1,3 +1,4 @@
+export { limiterFromConfig } from './from-config.js';
 export { createMemoryLimiter, MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter.js';
 export {
   createRedisLimiter,

@@ -161,7 +161,8 @@ export class Forwarder {
             Date.now() + wait < deadline
           ) {
             try {
-              await signal.wait(wait);
+              // A timer may fire a millisecond before Date.now() has moved as far: wait a little longer.
+              await signal.wait(wait + 5);
             } catch (aborted) {
               return { error: mapUpstreamFailure(classifyUpstreamError(aborted, signal)), fallback: false };
             }

@@ -1,0 +1,82 @@
+import type { FastifyRequest } from 'fastify';
+import type { PriceTable, UsageRecorder } from '../accounting/index.js';
+import { type AuditSink, recordRequest } from '../audit/index.js';
+import type { AlertMonitor, Logger } from '../observability/index.js';
+import type { Admission } from './admission.js';
+
+export interface RequestAccountingOptions {
+  prices: PriceTable;
+  usage: UsageRecorder;
+  admission: Admission;
+  audit: AuditSink;
+  /** One `request` audit record per authenticated request (`audit.requests`). */
+  auditRequests: boolean;
+  alerts: AlertMonitor;
+  logger: Logger;
+}
+
+/** Today's UTC date (YYYY-MM-DD), recomputed only when a day has passed. */
+function cachedUtcDay(): () => string {
+  let day = '';
+  let until = 0;
+  return () => {
+    const now = Date.now();
+    if (now >= until) {
+      day = new Date(now).toISOString().slice(0, 10);
+      until = now - (now % 86_400_000) + 86_400_000;
+    }
+    return day;
+  };
+}
+
+/**
+ * What happens once a response is over, off the client's path: the request is priced, its
+ * limits settled with the real usage, its usage recorded, its summary audited and fed to the
+ * anomaly monitor.
+ */
+export function requestAccounting(options: RequestAccountingOptions) {
+  const { prices, usage, admission, audit, alerts, logger } = options;
+  const utcDay = cachedUtcDay();
+  const settleFailed = (error: unknown) => logger.error({ err: error }, 'settling rate limits failed');
+
+  return (request: FastifyRequest, status: number, ms: number): void => {
+    const ctx = request.kw;
+    const spent =
+      ctx.usage && ctx.provider && ctx.upstreamModel
+        ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage)
+        : 0;
+    if (ctx.usage) ctx.costMicros = spent;
+    admission.settle(request, ctx.usage, spent, settleFailed);
+    const principal = ctx.principal?.kind === 'token' ? ctx.principal : undefined;
+    if (principal) alerts.request(principal.tokenId, spent);
+    if (options.auditRequests && ctx.principal) {
+      const who = principal?.tokenId ?? ctx.principal.fingerprint;
+      recordRequest(audit, who, {
+        requestId: request.id,
+        tokenId: who,
+        ...(principal?.clientId && { clientId: principal.clientId }),
+        ...(principal?.userId && { userId: principal.userId }),
+        model: ctx.model ?? '',
+        provider: ctx.provider ?? '',
+        status,
+        inputTokens: ctx.usage?.inputTokens ?? 0,
+        outputTokens: ctx.usage?.outputTokens ?? 0,
+        costMicros: spent,
+        durationMs: Math.round(ms),
+      });
+    }
+    if (!ctx.provider || !ctx.model) return;
+    usage.record({
+      day: utcDay(),
+      tokenId: principal?.tokenId ?? null,
+      userId: principal?.userId ?? null,
+      model: ctx.model,
+      provider: ctx.provider,
+      requests: 1,
+      inputTokens: ctx.usage?.inputTokens ?? 0,
+      outputTokens: ctx.usage?.outputTokens ?? 0,
+      cachedTokens: ctx.usage?.cachedTokens ?? 0,
+      costMicros: spent,
+    });
+  };
+}
