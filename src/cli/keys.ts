@@ -3,10 +3,12 @@ import {
   ENC_PREFIX,
   fingerprintOf,
   inlineBinding,
+  KeySourceError,
   KeyValueError,
   StoredKeys,
   type StoredKeyView,
   seal,
+  splitKeyList,
   validateKeyValue,
 } from '../keys/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
@@ -172,14 +174,13 @@ async function importEnv(
     const variable = provider.keys.env;
     const raw = io.env[variable]?.trim();
     if (!raw) continue;
-    const values = [
-      ...new Set(
-        raw
-          .split(',')
-          .map((v) => v.trim())
-          .filter(Boolean),
-      ),
-    ];
+    let values: string[];
+    try {
+      values = splitKeyList(raw, variable);
+    } catch (error) {
+      if (error instanceof KeySourceError) throw new CliError(error.message, 2);
+      throw error;
+    }
     const ids: string[] = [];
     let skipped = 0;
     for (const value of values) {

@@ -30,5 +30,6 @@ export {
   keysFromEnv,
   type SourceContext,
   type SourcedKey,
+  splitKeyList,
 } from './sources/index.js';
 export { KeyValueError, StoredKeys, type StoredKeyView, toView, validateKeyValue } from './stored-keys.js';

@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/index.js';
 import type { Store } from '../store/index.js';
-import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
-import { badRequest } from './errors.js';
+import { parseInput } from './parse-input.js';
 
 const auditQuery = z.strictObject({
   afterSeq: z.coerce.number().int().min(0).optional(),
@@ -18,13 +17,9 @@ export function adminAuditRoutes(
   { store, audit }: { store: Store; audit: AuditLog },
 ): void {
   app.get('/admin/audit', async (request) => {
-    const result = auditQuery.safeParse(request.query, PARSE_OPTIONS);
-    if (!result.success) {
-      const { message, param, code } = describeIssue(result.error.issues[0]!);
-      throw badRequest(message, { param, code });
-    }
+    const query = parseInput(auditQuery, request.query);
     await audit.flush();
-    const records = await store.audit.list(result.data);
-    return { records, nextAfterSeq: records.at(-1)?.seq ?? result.data.afterSeq ?? 0 };
+    const records = await store.audit.list(query);
+    return { records, nextAfterSeq: records.at(-1)?.seq ?? query.afterSeq ?? 0 };
   });
 }

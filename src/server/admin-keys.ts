@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
 import { KeyValueError, type StoredKeys } from '../keys/index.js';
-import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 import { badRequest, GatewayError } from './errors.js';
+import { parseInput } from './parse-input.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 
 export interface AdminKeysOptions {
@@ -26,13 +26,6 @@ const addBody = z.strictObject({
 const rotateBody = z.strictObject({ provider: providerId, value: z.string().min(1).max(4096) });
 const refreshBody = z.strictObject({ provider: providerId.optional() }).optional();
 const idParams = z.strictObject({ id: z.string().regex(/^pk_[a-z0-9]{1,32}$/, 'a key id such as pk_…') });
-
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const result = schema.safeParse(value, PARSE_OPTIONS);
-  if (result.success) return result.data;
-  const { message, param, code } = describeIssue(result.error.issues[0]!);
-  throw badRequest(message, { param, code });
-}
 
 const notFound = (id: string) =>
   new GatewayError(404, 'not_found_error', `No stored key has the id ${id}`, { code: 'key_not_found' });
@@ -87,7 +80,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
   });
 
   app.post('/admin/keys', async (request, reply) => {
-    const body = parse(addBody, request.body);
+    const body = parseInput(addBody, request.body);
     storeProvider(body.provider);
     const view = await guard(() => stored.add(body.provider, body.value, body.weight));
     recordEvent(audit, AUDIT_EVENTS.keyAdded, AUDIT_ACTORS.admin, {
@@ -101,7 +94,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
   });
 
   app.post('/admin/keys/rotate', async (request) => {
-    const body = parse(rotateBody, request.body);
+    const body = parseInput(rotateBody, request.body);
     storeProvider(body.provider);
     const result = await guard(() => stored.rotate(body.provider, body.value));
     recordEvent(audit, AUDIT_EVENTS.keyRotated, AUDIT_ACTORS.admin, {
@@ -119,7 +112,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
     ['enable', 'active'],
   ] as const) {
     app.post(`/admin/keys/:id/${action}`, async (request) => {
-      const { id } = parse(idParams, request.params);
+      const { id } = parseInput(idParams, request.params);
       const view = await stored.setStatus(id, status);
       if (!view) throw notFound(id);
       recordEvent(
@@ -137,7 +130,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
   }
 
   app.delete('/admin/keys/:id', async (request) => {
-    const { id } = parse(idParams, request.params);
+    const { id } = parseInput(idParams, request.params);
     const view = await stored.remove(id);
     if (!view) throw notFound(id);
     recordEvent(audit, AUDIT_EVENTS.keyRemoved, AUDIT_ACTORS.admin, {
@@ -150,7 +143,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
 
   /** Reloads keys from their sources now (after changing a secret in Vault, say). */
   app.post('/admin/keys/refresh', async (request) => {
-    const body = parse(refreshBody, request.body ?? undefined);
+    const body = parseInput(refreshBody, request.body ?? undefined);
     if (body?.provider && !providers.has(body.provider)) {
       throw badRequest(`Unknown provider '${body.provider}'`, {
         param: 'provider',

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
 import { type TokenService, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
 import type { Store, TokenRecord } from '../store/index.js';
-import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
-import { badRequest, GatewayError } from './errors.js';
+import { GatewayError } from './errors.js';
+import { parseInput } from './parse-input.js';
 
 export interface AdminTokensOptions {
   tokens: TokenService;
@@ -32,13 +32,6 @@ export function tokenView(record: TokenRecord): TokenView {
 
 const idParams = z.strictObject({ id: z.string().regex(/^[a-z2-7]{12}$/, 'a token id') });
 
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const result = schema.safeParse(value, PARSE_OPTIONS);
-  if (result.success) return result.data;
-  const { message, param, code } = describeIssue(result.error.issues[0]!);
-  throw badRequest(message, { param, code });
-}
-
 const notFound = new GatewayError(404, 'not_found_error', 'No such token', { code: 'token_not_found' });
 
 /** Whether `actor` (a token with the admin scope) minted `record`, directly or through its own tokens. */
@@ -60,7 +53,7 @@ export function adminTokenRoutes(app: FastifyInstance, { tokens, store, audit }:
     actor === null || record.id === actor.id || (await descendsFrom(store, record, actor));
 
   app.post('/admin/tokens', async (request, reply) => {
-    const spec = parse(tokenSpecSchema, request.body);
+    const spec = parseInput(tokenSpecSchema, request.body);
     try {
       const { token, record } = await tokens.create(spec, request.adminActor);
       recordEvent(audit, AUDIT_EVENTS.tokenCreated, request.adminActor?.id ?? AUDIT_ACTORS.admin, {
@@ -88,7 +81,7 @@ export function adminTokenRoutes(app: FastifyInstance, { tokens, store, audit }:
   });
 
   app.get('/admin/tokens', async (request) => {
-    const query = parse(
+    const query = parseInput(
       z.strictObject({ includeRevoked: z.enum(['true', 'false']).optional() }),
       request.query,
     );
@@ -99,14 +92,14 @@ export function adminTokenRoutes(app: FastifyInstance, { tokens, store, audit }:
   });
 
   app.get('/admin/tokens/:id', async (request) => {
-    const { id } = parse(idParams, request.params);
+    const { id } = parseInput(idParams, request.params);
     const record = await store.tokens.get(id);
     if (!record || !(await visible(request.adminActor, record))) throw notFound;
     return tokenView(record);
   });
 
   app.delete('/admin/tokens/:id', async (request) => {
-    const { id } = parse(idParams, request.params);
+    const { id } = parseInput(idParams, request.params);
     const record = await store.tokens.get(id);
     if (!record || !(await visible(request.adminActor, record))) throw notFound;
     if (!(await tokens.revoke(id)) && record.revokedAt === null) throw notFound;

@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { UsageRecorder } from '../accounting/index.js';
 import type { Store } from '../store/index.js';
-import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
-import { badRequest } from './errors.js';
+import { parseInput } from './parse-input.js';
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
 const usageQuery = z.strictObject({
@@ -20,12 +19,7 @@ export function adminUsageRoutes(
   { store, usage }: { store: Store; usage: UsageRecorder },
 ): void {
   app.get('/admin/usage', async (request) => {
-    const result = usageQuery.safeParse(request.query, PARSE_OPTIONS);
-    if (!result.success) {
-      const { message, param, code } = describeIssue(result.error.issues[0]!);
-      throw badRequest(message, { param, code });
-    }
-    const { by, ...filter } = result.data;
+    const { by, ...filter } = parseInput(usageQuery, request.query);
     // What is still in memory is written first, so that the answer includes the latest requests.
     await usage.flush();
     const rows = await store.usage.query(by, filter);

@@ -13,6 +13,7 @@ export type { SourceContext } from './context.js';
 export { keysFromEnv } from './env.js';
 export { KeySourceError } from './errors.js';
 export { ENC_PREFIX, inlineBinding } from './inline.js';
+export { splitKeyList } from './split.js';
 export type { KeySource, SourcedKey } from './types.js';
 
 /** The source a provider's `keys` block names; undefined for passthrough (the client brings the key). */
