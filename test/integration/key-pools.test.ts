@@ -4,6 +4,7 @@ import type OpenAI from 'openai';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { freshDataDir, runCli } from '../support/process.js';
@@ -12,7 +13,6 @@ import { CLIENT_KEY } from '../support/setup.js';
 const KEY_A = 'sk-pool-key-aaaaaaaaaaaaaaaaaaaaaa1111';
 const KEY_B = 'sk-pool-key-bbbbbbbbbbbbbbbbbbbbbb2222';
 const KEY_C = 'sk-pool-key-cccccccccccccccccccccc3333';
-const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
 const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hello' }];
 
 type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
@@ -58,16 +58,7 @@ async function chat(headers: Record<string, string> = {}) {
 }
 
 async function admin(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) {
-  const res = await request(`${kw.adminUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN_KEY}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, text };
+  return adminCall(kw.adminUrl, method, path, body);
 }
 
 /** Which provider key each upstream request carried. */

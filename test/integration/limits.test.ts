@@ -4,13 +4,13 @@ import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { freshDataDir, runCli } from '../support/process.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
 const PROVIDER_KEY = 'sk-limits-test-provider-key-0123456789';
-const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
 
 /** What the fake provider reports for a one-message `hi` chat: 4 prompt + 13 completion tokens. */
 const FAKE_PROMPT_TOKENS = 4;
@@ -42,16 +42,7 @@ async function start(config: Partial<ConfigInput> = {}, dataDir = freshDataDir()
 }
 
 async function admin(kw: TestGateway, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) {
-  const res = await request(`${kw.adminUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN_KEY}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, text };
+  return adminCall(kw.adminUrl, method, path, body);
 }
 
 async function mint(kw: TestGateway, spec: Record<string, unknown>): Promise<{ id: string; token: string }> {

@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import {
   freshDataDir,
@@ -10,7 +11,6 @@ import {
 import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 
 const PROVIDER_KEY = 'sk-multi-instance-provider-key-0123456789';
-const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
 
 type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
 
@@ -30,15 +30,7 @@ async function chat(gw: RunningGateway, token: string): Promise<Answer> {
 }
 
 async function admin(gw: RunningGateway, method: 'POST' | 'DELETE', path: string, body?: unknown) {
-  const res = await request(`${gw.adminUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN_KEY}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
+  return adminCall(gw.adminUrl, method, path, body);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

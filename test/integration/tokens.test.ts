@@ -2,12 +2,12 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { freshDataDir, runCli } from '../support/process.js';
 
 const PROVIDER_KEY = 'sk-token-test-provider-key-0123456789';
-const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
 
 type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
 let fake: Fake | undefined;
@@ -45,16 +45,7 @@ async function admin(
   body?: unknown,
   credential = ADMIN_KEY,
 ) {
-  const res = await request(`${kw.adminUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${credential}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, json: text ? JSON.parse(text) : undefined, text };
+  return adminCall(kw.adminUrl, method, path, body, credential);
 }
 
 async function mint(kw: TestGateway, spec: Record<string, unknown>, credential = ADMIN_KEY) {
