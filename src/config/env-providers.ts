@@ -1,48 +1,57 @@
 import type { ConfigInput } from './schema.js';
 
 type ProviderInput = NonNullable<ConfigInput['providers']>[number];
+type KeyedType = 'openai' | 'anthropic' | 'gemini';
 
-/**
- * Providers for the no-file mode, from the environment variables every SDK already uses.
- * Anthropic and Gemini are reached through their OpenAI-compatible endpoints until their native
- * adapters exist.
- */
-const known: ReadonlyArray<{ id: string; keyVar: string; baseUrlVar: string; defaultBaseUrl: string }> = [
+/** Providers for the no-file mode, from the environment variables every SDK already uses. */
+const known: ReadonlyArray<{
+  type: KeyedType;
+  keyVar: string;
+  baseUrlVar: string;
+  defaultBaseUrl: string;
+  /** The API version path a base URL must end with; the SDKs' own variables usually omit it. */
+  versionPath?: string;
+}> = [
   {
-    id: 'openai',
+    type: 'openai',
     keyVar: 'OPENAI_API_KEY',
     baseUrlVar: 'OPENAI_BASE_URL',
     defaultBaseUrl: 'https://api.openai.com/v1',
   },
   {
-    id: 'anthropic',
+    type: 'anthropic',
     keyVar: 'ANTHROPIC_API_KEY',
     baseUrlVar: 'ANTHROPIC_BASE_URL',
     defaultBaseUrl: 'https://api.anthropic.com/v1',
+    versionPath: '/v1',
   },
   {
-    id: 'gemini',
+    type: 'gemini',
     keyVar: 'GEMINI_API_KEY',
     baseUrlVar: 'GEMINI_BASE_URL',
-    defaultBaseUrl: 'https://generativelanguage.googleapis.com/v1beta/openai',
+    defaultBaseUrl: 'https://generativelanguage.googleapis.com/v1beta',
+    versionPath: '/v1beta',
   },
 ];
 
+function withVersion(url: string, versionPath: string | undefined): string {
+  const base = url.replace(/\/+$/, '');
+  return versionPath && !base.endsWith(versionPath) ? base + versionPath : base;
+}
+
 export function providersFromEnv(env: NodeJS.ProcessEnv): ProviderInput[] {
   const providers: ProviderInput[] = [];
-  for (const { id, keyVar, baseUrlVar, defaultBaseUrl } of known) {
+  for (const { type, keyVar, baseUrlVar, defaultBaseUrl, versionPath } of known) {
     if (!env[keyVar]) continue;
     providers.push({
-      id,
-      type: id === 'openai' ? 'openai' : 'openai-compatible',
-      baseUrl: env[baseUrlVar] || defaultBaseUrl,
+      id: type,
+      type,
+      baseUrl: withVersion(env[baseUrlVar] || defaultBaseUrl, versionPath),
       keys: { env: keyVar },
     });
   }
   if (env.OLLAMA_BASE_URL) {
-    // Ollama's OpenAI-compatible API lives under /v1 of the server URL users configure.
-    const base = env.OLLAMA_BASE_URL.replace(/\/+$/, '');
-    providers.push({ id: 'ollama', type: 'ollama', baseUrl: base.endsWith('/v1') ? base : `${base}/v1` });
+    providers.push({ id: 'ollama', type: 'ollama', baseUrl: env.OLLAMA_BASE_URL.replace(/\/+$/, '') });
   }
   return providers;
 }

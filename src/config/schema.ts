@@ -46,7 +46,14 @@ const staticHeaderName = z
     'a header other than credentials and host (keys belong in `keys`)',
   );
 
-export const providerTypes = ['openai', 'openai-compatible', 'ollama', 'azure-openai'] as const;
+export const providerTypes = [
+  'openai',
+  'openai-compatible',
+  'azure-openai',
+  'anthropic',
+  'gemini',
+  'ollama',
+] as const;
 export type ProviderType = (typeof providerTypes)[number];
 
 const providerSchema = z
@@ -63,6 +70,11 @@ const providerSchema = z
     /** azure-openai only: model name → deployment name (default: the model name itself). */
     deployments: z.record(z.string().min(1), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/)).optional(),
     headers: z.record(staticHeaderName, z.string().max(1024)).optional(),
+    /** anthropic only: `anthropic-beta` flags clients may use, beyond the built-in allowlist. */
+    allowedBetas: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9.-]{0,63}$/, 'a beta flag such as prompt-caching-2024-07-31'))
+      .max(64)
+      .default([]),
     timeouts: timeoutsSchema.prefault({}),
     retries: retriesSchema.prefault({}),
     /** Connections kept per provider origin. */
@@ -77,6 +89,9 @@ const providerSchema = z
     if (provider.type !== 'azure-openai' && (provider.apiVersion || provider.deployments)) {
       ctx.addIssue({ code: 'custom', path: ['apiVersion'], message: 'only allowed for type azure-openai' });
     }
+    if (provider.type !== 'anthropic' && provider.allowedBetas.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['allowedBetas'], message: 'only allowed for type anthropic' });
+    }
     if (provider.type !== 'ollama' && provider.type !== 'openai-compatible' && !provider.keys) {
       ctx.addIssue({ code: 'custom', path: ['keys'], message: `required for type ${provider.type}` });
     }
@@ -87,12 +102,58 @@ const modelTargetSchema = z.strictObject({
   model: z.string().min(1).max(256),
 });
 
-const modelSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-"'),
-  provider: z.string().min(1),
-  model: z.string().min(1).max(256),
-  fallbacks: z.array(modelTargetSchema).max(8).default([]),
+const weightedTargetSchema = modelTargetSchema.extend({
+  weight: z.number().int().min(1).max(1000).default(1),
 });
+
+/** Per-alias request parameters: defaults for what the client left out, caps on what it asked. */
+const modelParamsSchema = z.strictObject({
+  maxTokens: z
+    .strictObject({
+      default: z.number().int().min(1).optional(),
+      /** Larger asks are lowered to this (a token's own `maxTokens` refuses instead). */
+      max: z.number().int().min(1).optional(),
+    })
+    .optional(),
+  temperature: z.strictObject({ default: z.number().min(0).max(2) }).optional(),
+});
+
+const modelSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-"'),
+    provider: z.string().min(1).optional(),
+    model: z.string().min(1).max(256).optional(),
+    /** Instead of provider/model: several targets sharing the traffic by weight. */
+    targets: z.array(weightedTargetSchema).min(1).max(16).optional(),
+    fallbacks: z.array(modelTargetSchema).max(8).default([]),
+    /** The whole exchange for this alias, retries and fallbacks included; default: the first provider's. */
+    timeoutMs: millis(3_600_000).optional(),
+    params: modelParamsSchema.optional(),
+  })
+  .superRefine((model, ctx) => {
+    const direct = model.provider !== undefined || model.model !== undefined;
+    if (direct === (model.targets !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets'],
+        message: 'give either provider and model, or targets',
+      });
+    } else if (direct && (model.provider === undefined || model.model === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [model.provider === undefined ? 'provider' : 'model'],
+        message: 'required with provider/model',
+      });
+    }
+    const max = model.params?.maxTokens;
+    if (max?.default !== undefined && max.max !== undefined && max.default > max.max) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['params', 'maxTokens', 'default'],
+        message: 'must not exceed max',
+      });
+    }
+  });
 
 const apiKeysSchema = z
   .strictObject({
@@ -172,17 +233,26 @@ export const configSchema = z
     const ids = uniqueValues(config.providers, 'providers', 'id', 'provider id', ctx);
     uniqueValues(config.models, 'models', 'name', 'model name', ctx);
     config.models.forEach((model, i) => {
-      const targets = [model, ...model.fallbacks];
-      targets.forEach((target, j) => {
-        if (!ids.has(target.provider)) {
-          const path = j === 0 ? ['models', i, 'provider'] : ['models', i, 'fallbacks', j - 1, 'provider'];
+      const references: Array<{ provider?: string; path: Array<string | number> }> = [
+        { provider: model.provider, path: ['models', i, 'provider'] },
+        ...(model.targets ?? []).map((t, j) => ({
+          provider: t.provider,
+          path: ['models', i, 'targets', j, 'provider'],
+        })),
+        ...model.fallbacks.map((t, j) => ({
+          provider: t.provider,
+          path: ['models', i, 'fallbacks', j, 'provider'],
+        })),
+      ];
+      for (const { provider, path } of references) {
+        if (provider !== undefined && !ids.has(provider)) {
           ctx.addIssue({
             code: 'custom',
             path,
-            message: `unknown provider "${target.provider}" (not in providers)`,
+            message: `unknown provider "${provider}" (not in providers)`,
           });
         }
-      });
+      }
     });
   });
 

@@ -1,8 +1,8 @@
 import type { ProviderConfig } from '../config/index.js';
-import { baseHeaders, basePath, readOpenAIUsage, upstreamBody } from './openai.js';
-import type { Operation, ProviderAdapter } from './types.js';
-
-const PATHS: Record<Operation, string> = { chat: 'chat/completions', embeddings: 'embeddings' };
+import type { SecretString } from '../keys/index.js';
+import { baseHeaders, basePath, openAIPath, readOpenAIUsage, upstreamBody } from './openai.js';
+import { createOpenAIChatCodec } from './openai-codec.js';
+import type { ProviderAdapter } from './types.js';
 
 /**
  * Azure OpenAI: the model is chosen by the deployment in the URL, the version by `api-version`,
@@ -13,17 +13,30 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
   const headers = baseHeaders(config);
   const query = `?api-version=${encodeURIComponent(config.apiVersion ?? '')}`;
   const deployments = config.deployments ?? {};
+  const pathFor = (model: string, path: string) =>
+    `${prefix}/deployments/${encodeURIComponent(deployments[model] ?? model)}${path}${query}`;
+  const withKey = (key: SecretString | undefined) =>
+    key ? { ...headers, 'api-key': key.reveal() } : headers;
+  const chat = createOpenAIChatCodec({
+    pathFor: (model) => pathFor(model, '/chat/completions'),
+    streamUsage: true,
+    maxTokensField: 'max_completion_tokens',
+  });
   return {
     type: config.type,
+    format: 'openai',
     requiresKey: true,
     readUsage: readOpenAIUsage,
+    chat,
     buildCall(operation, model, body, key) {
-      const deployment = encodeURIComponent(deployments[model] ?? model);
       return {
-        path: `${prefix}/deployments/${deployment}/${PATHS[operation]}${query}`,
-        headers: key ? { ...headers, 'api-key': key.reveal() } : headers,
+        path: pathFor(model, openAIPath(operation)),
+        headers: withKey(key),
         body: upstreamBody(operation, body, model, true),
       };
+    },
+    buildChatCall(request, key) {
+      return { ...chat.encodeRequest(request), headers: withKey(key) };
     },
   };
 }

@@ -1,16 +1,31 @@
 import type { ProviderConfig, ProviderType } from '../config/index.js';
+import { createAnthropicAdapter } from './anthropic.js';
 import { createAzureOpenAIAdapter } from './azure-openai.js';
+import { createGeminiAdapter } from './gemini.js';
+import { createOllamaAdapter } from './ollama.js';
 import { createOpenAIAdapter } from './openai.js';
 import type { AdapterFactory, ProviderAdapter } from './types.js';
 
-export type { Operation, ProviderAdapter, UpstreamCall, Usage } from './types.js';
+export * from './canonical.js';
+export { estimateInputTokens } from './token-estimate.js';
+export type {
+  CallOptions,
+  ChatCodec,
+  Operation,
+  ProviderAdapter,
+  UpstreamCall,
+  Usage,
+  WireFormat,
+} from './types.js';
 
 /** One line per provider type: adding a provider is a module plus its registration here. */
 const factories: Record<ProviderType, AdapterFactory> = {
   openai: createOpenAIAdapter,
   'openai-compatible': createOpenAIAdapter,
-  ollama: createOpenAIAdapter,
   'azure-openai': createAzureOpenAIAdapter,
+  anthropic: createAnthropicAdapter,
+  gemini: createGeminiAdapter,
+  ollama: createOllamaAdapter,
 };
 
 export function createAdapter(config: ProviderConfig): ProviderAdapter {

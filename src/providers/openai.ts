@@ -1,8 +1,17 @@
 import type { ProviderConfig } from '../config/index.js';
 import type { SecretString } from '../keys/index.js';
+import { UnsupportedFeature } from './canonical.js';
+import { createOpenAIChatCodec } from './openai-codec.js';
 import type { Operation, ProviderAdapter, UpstreamCall, Usage } from './types.js';
 
-const PATHS: Record<Operation, string> = { chat: '/chat/completions', embeddings: '/embeddings' };
+const PATHS = { chat: '/chat/completions', embeddings: '/embeddings' } as const;
+
+/** The OpenAI format has no token-counting endpoint; callers estimate instead. */
+export function openAIPath(operation: Operation): '/chat/completions' | '/embeddings' {
+  if (operation === 'count_tokens')
+    throw new UnsupportedFeature('This provider cannot count tokens', 'model');
+  return PATHS[operation];
+}
 
 /** Headers every upstream request carries, plus the provider's configured static headers. */
 export function baseHeaders(config: ProviderConfig): Record<string, string> {
@@ -65,17 +74,29 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
   const headers = baseHeaders(config);
   // Servers that merely imitate the API may refuse `stream_options`; OpenAI itself documents it.
   const streamUsage = config.type === 'openai';
+  const withKey = (key: SecretString | undefined) =>
+    key ? { ...headers, authorization: `Bearer ${key.reveal()}` } : headers;
+  const chat = createOpenAIChatCodec({
+    pathFor: () => `${prefix}/chat/completions`,
+    streamUsage,
+    // OpenAI deprecated max_tokens; servers imitating the API mostly know only max_tokens.
+    maxTokensField: config.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
+  });
   return {
     type: config.type,
+    format: 'openai',
     requiresKey: config.type === 'openai',
     readUsage: readOpenAIUsage,
-    buildCall(operation, model, body, key: SecretString | undefined): UpstreamCall {
-      const callHeaders = key ? { ...headers, authorization: `Bearer ${key.reveal()}` } : headers;
+    chat,
+    buildCall(operation, model, body, key): UpstreamCall {
       return {
-        path: prefix + PATHS[operation],
-        headers: callHeaders,
+        path: prefix + openAIPath(operation),
+        headers: withKey(key),
         body: upstreamBody(operation, body, model, streamUsage),
       };
+    },
+    buildChatCall(request, key): UpstreamCall {
+      return { ...chat.encodeRequest(request), headers: withKey(key) };
     },
   };
 }

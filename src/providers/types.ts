@@ -1,5 +1,6 @@
 import type { ProviderConfig, ProviderType } from '../config/index.js';
 import type { SecretString } from '../keys/index.js';
+import type { ChatRequest, ChatResponse, StreamDecoder } from './canonical.js';
 
 export interface Usage {
   inputTokens: number;
@@ -8,7 +9,13 @@ export interface Usage {
 }
 
 /** What the gateway asks a provider to do; one per client-facing operation. */
-export type Operation = 'chat' | 'embeddings';
+export type Operation = 'chat' | 'embeddings' | 'count_tokens';
+
+/**
+ * The wire formats the gateway speaks. A surface and a provider with the same format exchange
+ * the client's validated body untouched; any other pair goes through the canonical form.
+ */
+export type WireFormat = 'openai' | 'anthropic' | 'gemini' | 'ollama';
 
 /** A fully built upstream request, relative to the provider's origin. */
 export interface UpstreamCall {
@@ -17,18 +24,61 @@ export interface UpstreamCall {
   body: string;
 }
 
+/** Per-call extras a surface passes on. */
+export interface CallOptions {
+  /** Anthropic beta flags the client asked for; the adapter keeps only allowlisted ones. */
+  betas?: readonly string[];
+}
+
+/** Canonical chat ⇄ one provider's wire format. Pure: no I/O, no keys. */
+export interface ChatCodec {
+  /**
+   * The path (relative to the provider's origin, base path included) and JSON body for a
+   * canonical request. Throws UnsupportedFeature for what the provider cannot do as asked.
+   */
+  encodeRequest(request: ChatRequest): { path: string; body: string };
+  /** A successful non-streamed answer, parsed from JSON. */
+  decodeResponse(payload: unknown): ChatResponse;
+  /** A fresh decoder for one streamed answer. */
+  streamDecoder(): StreamDecoder;
+}
+
 /** Turns a validated client request into the provider's wire request. */
 export interface ProviderAdapter {
   readonly type: ProviderType;
+  readonly format: WireFormat;
   /** Whether the provider refuses requests without a key (Ollama and local servers do not). */
   readonly requiresKey: boolean;
+  /**
+   * A call whose body is already in the right format: for `chat` and `count_tokens`, the
+   * provider's own format (surface and provider agree); for `embeddings`, OpenAI's (the only
+   * embeddings surface).
+   * Throws UnsupportedFeature for an operation the provider does not offer.
+   */
   buildCall(
     operation: Operation,
     model: string,
     body: Record<string, unknown>,
     key: SecretString | undefined,
+    options?: CallOptions,
   ): UpstreamCall;
-  /** Token counts from a response body or a stream chunk, when it carries them. */
+  /** A call for a canonical chat request (surface and provider differ). */
+  buildChatCall(request: ChatRequest, key: SecretString | undefined, options?: CallOptions): UpstreamCall;
+  /**
+   * A token-counting call for a canonical request, where the provider has one (Anthropic's
+   * count_tokens, Gemini's countTokens); `readTokenCount` reads its answer.
+   */
+  buildCountTokensCall?(
+    request: ChatRequest,
+    key: SecretString | undefined,
+    options?: CallOptions,
+  ): UpstreamCall;
+  readTokenCount?(payload: unknown): number | undefined;
+  readonly chat: ChatCodec;
+  /**
+   * Token counts from a response body or one stream event's JSON in the provider's format (for
+   * embeddings: OpenAI's format), when it carries them.
+   */
   readUsage(payload: unknown): Usage | undefined;
 }
 

@@ -1,1 +1,2 @@
-export { type Route, Router, type Target } from './router.js';
+export { applyRouteParams } from './params.js';
+export { type Route, type RouteParams, Router, type Target } from './router.js';

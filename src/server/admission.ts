@@ -9,6 +9,9 @@ import { GatewayError } from './errors.js';
 
 /** Output tokens assumed for a request that sets no max_tokens, until its real usage settles. */
 const DEFAULT_OUTPUT_ESTIMATE = 1024;
+/** Routes whose answers generate no tokens. */
+const NO_OUTPUT_ROUTES = new Set(['/v1/embeddings', '/v1/messages/count_tokens']);
+
 /** A JSON body holds roughly one token per four bytes of text. */
 const BYTES_PER_TOKEN = 4;
 const DAY_MS = 86_400_000;
@@ -113,8 +116,11 @@ export class Admission {
     rules: Rules,
   ): Promise<void> {
     const asked = body.max_completion_tokens ?? body.max_tokens;
-    const output =
-      request.kw.route === '/v1/embeddings' ? 0 : typeof asked === 'number' ? asked : DEFAULT_OUTPUT_ESTIMATE;
+    const output = NO_OUTPUT_ROUTES.has(request.kw.route)
+      ? 0
+      : typeof asked === 'number'
+        ? asked
+        : DEFAULT_OUTPUT_ESTIMATE;
     const input = Math.ceil(Number(request.headers['content-length'] ?? 0) / BYTES_PER_TOKEN);
     const acquisition: Acquisition = await this.limiter.acquire({
       ...rules,

@@ -12,6 +12,7 @@ import type { Config } from '../config/index.js';
 import { type KeyEvents, SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
+import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import './context.js';
 import type { Admission } from './admission.js';
@@ -149,9 +150,8 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
 
   healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
-  app.register(openAIRoutes, {
-    forwarder: new Forwarder(router, metrics, logger, options.keyEvents, options.admission),
-    router,
-  });
+  const forwarder = new Forwarder(router, metrics, logger, options.keyEvents, options.admission);
+  app.register(openAIRoutes, { forwarder, router });
+  app.register(anthropicRoutes, { forwarder });
   return app;
 }

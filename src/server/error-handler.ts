@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from '../observability/index.js';
+import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
 import { badRequest, GatewayError } from './errors.js';
 
@@ -32,6 +33,11 @@ function fromFastifyError(error: FastifyError, bodyLimit: number): GatewayError 
   return undefined;
 }
 
+/** Errors use the envelope of the surface the client called, so its SDK can parse them. */
+function errorBody(url: string, error: GatewayError): unknown {
+  return url.startsWith('/v1/messages') ? anthropicErrorBody(error) : openAIErrorBody(error);
+}
+
 const internal = new GatewayError(
   500,
   'server_error',
@@ -51,13 +57,13 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
       reply.raw.destroy();
       return;
     }
-    return reply.code(answer.status).headers(answer.headers).send(openAIErrorBody(answer));
+    return reply.code(answer.status).headers(answer.headers).send(errorBody(request.url, answer));
   });
   app.setNotFoundHandler((request, reply) => {
     const path = (request.url.split('?')[0] ?? '').slice(0, 200);
     const error = new GatewayError(404, 'not_found_error', `Unknown route: ${request.method} ${path}`, {
       code: 'unknown_route',
     });
-    return reply.code(404).send(openAIErrorBody(error));
+    return reply.code(404).send(errorBody(request.url, error));
   });
 }

@@ -1,10 +1,21 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { KeyEvents } from '../keys/index.js';
+import type { KeyEvents, SecretString } from '../keys/index.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
-import type { Operation } from '../providers/index.js';
-import type { Router, Target } from '../routing/index.js';
-import { relayOpenAIStream } from '../surfaces/openai/stream-relay.js';
+import {
+  type CallOptions,
+  type ChatRequest,
+  type ChatUsage,
+  estimateInputTokens,
+  type Operation,
+  type ProviderAdapter,
+  StreamFailure,
+  UnsupportedFeature,
+  type UpstreamCall,
+  type Usage,
+} from '../providers/index.js';
+import { applyRouteParams, type Router, type Target } from '../routing/index.js';
+import type { StreamFailureReason, SurfaceBinding } from '../surfaces/types.js';
 import {
   AbortHandle,
   classifyUpstreamError,
@@ -18,14 +29,36 @@ import type { Admission } from './admission.js';
 import { GatewayError } from './errors.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
+import { providerFailedMidStream, streamInterrupted } from './stream-errors.js';
+import { translateStream } from './translate-stream.js';
 import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
 
 export interface ForwardJob {
   operation: Operation;
+  /** The surface the client called (embeddings use OpenAI's: their only surface). */
+  surface: SurfaceBinding;
   /** The validated client body; `model` is replaced per target. */
   body: Record<string, unknown> & { model: string };
   stream: boolean;
+  /** The client asked for usage inside its stream. */
+  includeUsage: boolean;
+  options?: CallOptions;
 }
+
+/** One request's state across its targets: the body after the alias's policy, its canonical form once needed. */
+interface InFlight {
+  job: ForwardJob;
+  body: Record<string, unknown>;
+  canonical?: ChatRequest;
+  abort: AbortHandle;
+  deadline: number;
+}
+
+type Caller = (key: SecretString | undefined) => UpstreamCall;
+
+/** `unsupported`: the target cannot carry this request at all (nothing was sent). */
+type Failure = { error: GatewayError; fallback: boolean; unsupported?: true };
+type Attempt = { response: UpstreamResponse } | Failure;
 
 /** Error bodies are read for the debug log only; a provider cannot make us buffer more. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -53,9 +86,19 @@ function fallbackWorthy(status: number): boolean {
   return isRetryableStatus(status) || status === 401 || status === 403 || status >= 500;
 }
 
+/** A request the target cannot carry as asked: the client's to fix, in its own words. */
+function unsupported(error: UnsupportedFeature): GatewayError {
+  return new GatewayError(400, 'invalid_request_error', error.message, {
+    code: 'unsupported_for_provider',
+    param: error.param ?? null,
+  });
+}
+
 /**
- * The OpenAI-family forwarding path: route → key → adapter → upstream (retries) → relay, with
+ * The forwarding path: route → key → adapter → upstream (retries) → relay or translation, with
  * fallback to the next target of the route on failures before the first byte reached the client.
+ * A surface and provider of the same format exchange the validated body untouched; any other
+ * pair goes through the canonical form.
  */
 export class Forwarder {
   constructor(
@@ -66,7 +109,7 @@ export class Forwarder {
     private readonly admission: Admission,
   ) {}
 
-  async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<void> {
+  async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply> {
     const ctx = request.kw;
     const resolved = this.router.resolve(job.body.model);
     if (!resolved) {
@@ -82,15 +125,19 @@ export class Forwarder {
     }
     const route = allowedTargets(ctx.principal, resolved);
     ctx.model = route.name;
+    const body =
+      job.operation === 'chat'
+        ? applyRouteParams(job.body, route.params, job.surface.maxTokensFields)
+        : job.body;
 
     const first = route.targets[0]!;
-    const totalMs = first.provider.config.timeouts.totalMs;
+    const totalMs = route.timeoutMs ?? first.provider.config.timeouts.totalMs;
     const admitted = this.admission.admit(
       request,
       reply,
       // A lease outlives the longest this request may take, so a crash frees it, and nothing else does.
       { provider: first.provider.id, model: first.model, leaseMs: totalMs + 60_000 },
-      job.body,
+      body,
     );
     if (admitted) await admitted;
     const abort = new AbortHandle();
@@ -104,27 +151,81 @@ export class Forwarder {
       clearTimeout(timer);
       if (!reply.raw.writableFinished) abort.abort(new UpstreamError('aborted', 'client disconnected'));
     });
-    const deadline = Date.now() + totalMs;
+    const flight: InFlight = { job, body, abort, deadline: Date.now() + totalMs };
+    const estimate = this.localCount(flight, first);
+    if (estimate !== undefined) return reply.send(estimate);
 
     let failure: GatewayError | undefined;
-    for (const target of route.targets) {
+    for (const [i, target] of route.targets.entries()) {
       ctx.provider = target.provider.id;
-      const outcome = await this.attempt(request, target, job, abort, deadline);
-      if ('response' in outcome) return this.respond(request, reply, target, job, outcome.response, abort);
+      let attempt: Attempt;
+      try {
+        attempt = await this.attempt(request, target, flight, this.caller(flight, target));
+      } catch (error) {
+        if (!(error instanceof UnsupportedFeature)) throw error;
+        attempt = { error: unsupported(error), fallback: true, unsupported: true };
+      }
+      let outcome: Failure;
+      if ('response' in attempt) {
+        const sent = await this.respond(request, reply, target, flight, attempt.response);
+        // Fastify wants the reply back from an async handler that sent a stream.
+        if (!('error' in sent)) return sent;
+        outcome = sent;
+      } else outcome = attempt;
+      // The first target's refusal is the client's to fix; a fallback that cannot carry the
+      // request is skipped, and the earlier failure stands.
+      if (outcome.unsupported && i > 0) continue;
       failure = outcome.error;
       if (!outcome.fallback || abort.aborted) break;
     }
     throw failure ?? new GatewayError(503, 'service_unavailable', 'No provider is available for this model');
   }
 
+  /**
+   * How to build this target's upstream call with a key: the body as is when the provider speaks
+   * the surface's format, else through the canonical form. Throws UnsupportedFeature.
+   */
+  private caller(flight: InFlight, target: Target<ProviderRuntime>): Caller {
+    const { job, body } = flight;
+    const { adapter } = target.provider;
+    if (isNative(job, adapter)) {
+      return (key) => adapter.buildCall(job.operation, target.model, body, key, job.options);
+    }
+    flight.canonical ??= job.surface.toCanonical(body);
+    const canonical: ChatRequest = { ...flight.canonical, model: target.model };
+    if (job.operation === 'count_tokens') {
+      const count = adapter.buildCountTokensCall?.bind(adapter);
+      if (!count) throw new UnsupportedFeature('This provider cannot count tokens', 'model');
+      return (key) => count(canonical, key, job.options);
+    }
+    return (key) => adapter.buildChatCall(canonical, key, job.options);
+  }
+
+  /**
+   * A token count for a target whose provider has no counting endpoint: estimated here (the
+   * answer is free either way, and a client such as Claude Code only budgets its context by it).
+   */
+  private localCount(flight: InFlight, target: Target<ProviderRuntime>): unknown {
+    const { job } = flight;
+    const { adapter } = target.provider;
+    if (job.operation !== 'count_tokens' || isNative(job, adapter) || adapter.buildCountTokensCall) return;
+    try {
+      flight.canonical ??= job.surface.toCanonical(flight.body);
+    } catch (error) {
+      if (error instanceof UnsupportedFeature) throw unsupported(error);
+      throw error;
+    }
+    return job.surface.tokenCountBody?.(estimateInputTokens(flight.canonical));
+  }
+
   private async attempt(
     request: FastifyRequest,
     target: Target<ProviderRuntime>,
-    job: ForwardJob,
-    signal: AbortHandle,
-    deadline: number,
-  ): Promise<{ response: UpstreamResponse } | { error: GatewayError; fallback: boolean }> {
+    flight: InFlight,
+    build: Caller,
+  ): Promise<Attempt> {
     const { provider, model } = target;
+    const { abort: signal, deadline } = flight;
     request.kw.upstreamModel = model;
     const passthroughKey = provider.keys.passthrough ? request.kw.providerKey : undefined;
     if (provider.keys.passthrough && !passthroughKey && provider.adapter.requiresKey) {
@@ -138,7 +239,7 @@ export class Forwarder {
       try {
         response = await exchange({
           dispatcher: provider.dispatcher,
-          build: () => provider.adapter.buildCall(job.operation, model, job.body, lease.next()),
+          build: () => build(lease.next()),
           judge: (status, headers) => lease.judge(status, headers),
           maxRotations: lease.maxRotations,
           retry: provider.config.retries,
@@ -202,53 +303,125 @@ export class Forwarder {
     );
   }
 
+  /**
+   * Sends the provider's answer in the surface's format. A stream is held until its first event:
+   * one that fails before anything reached the client returns a failure, so the next target can
+   * still be tried.
+   */
   private async respond(
     request: FastifyRequest,
     reply: FastifyReply,
     target: Target<ProviderRuntime>,
-    job: ForwardJob,
+    flight: InFlight,
     response: UpstreamResponse,
-    signal: AbortHandle,
-  ): Promise<void> {
+  ): Promise<Failure | FastifyReply> {
     const { adapter, id } = target.provider;
+    const { job } = flight;
     const ctx = request.kw;
+    const native = isNative(job, adapter);
 
     if (job.stream) {
-      const asked = job.body.stream_options as { include_usage?: boolean } | null | undefined;
-      const relay = relayOpenAIStream(response.body, {
-        readUsage: adapter.readUsage,
-        hideUsageChunk: asked?.include_usage !== true,
-        onUsage: (usage) => {
-          ctx.usage = usage;
-        },
-        onFailure: (reason) => {
-          ctx.streamError = reason;
-          this.metrics.streamFailed(id, reason);
-        },
-        clientGone: () => reply.raw.destroyed,
-      });
+      let early: GatewayError | undefined;
+      let started = false;
+      const onFailure = (reason: StreamFailureReason, error?: unknown) => {
+        if (!started) early = earlyStreamError(reason, error);
+        ctx.streamError = reason;
+        this.metrics.streamFailed(id, reason);
+        if (error !== undefined && !(error instanceof StreamFailure)) {
+          this.logger.debug({ reqId: request.id, provider: id, err: error }, 'stream translation failed');
+        }
+      };
+      const clientGone = () => reply.raw.destroyed;
+      const events = native
+        ? job.surface.relay(response.body, {
+            readUsage: adapter.readUsage,
+            hideUsageChunk: !job.includeUsage,
+            onUsage: (usage) => {
+              ctx.usage = usage;
+            },
+            onFailure,
+            clientGone,
+          })
+        : translateStream(
+            response.body,
+            adapter.chat.streamDecoder(),
+            job.surface.streamEncoder({ includeUsage: job.includeUsage }),
+            job.surface,
+            { onUsage: (usage) => (ctx.usage = usageOf(usage)), onFailure, clientGone },
+          );
+      const head = await events.next();
+      if (early) {
+        await events.return(undefined);
+        response.body.destroy();
+        return { error: early, fallback: true };
+      }
+      started = true;
       return reply
         .code(200)
         .headers(STREAM_HEADERS)
-        .send(Readable.from(relay, { objectMode: false }));
+        .send(Readable.from(resume(head, events), { objectMode: false }));
     }
 
     let text: string;
     try {
       text = await response.body.text();
     } catch (error) {
-      throw mapUpstreamFailure(classifyUpstreamError(error, signal));
+      throw mapUpstreamFailure(classifyUpstreamError(error, flight.abort));
     }
     let payload: unknown;
     try {
       payload = JSON.parse(text);
-    } catch {
+      if (native) {
+        const usage = adapter.readUsage(payload);
+        if (usage) ctx.usage = usage;
+        return reply.code(response.statusCode).header('content-type', 'application/json').send(text);
+      }
+      if (job.operation === 'count_tokens') {
+        const count = adapter.readTokenCount?.(payload);
+        if (count === undefined) throw new Error('no token count in the answer');
+        return reply.code(200).send(job.surface.tokenCountBody?.(count));
+      }
+      const answer = adapter.chat.decodeResponse(payload);
+      ctx.usage = usageOf(answer.usage);
+      return reply.code(200).send(job.surface.fromCanonical(answer));
+    } catch (error) {
+      this.logger.debug({ reqId: request.id, provider: id, err: error }, 'provider response not understood');
       throw new GatewayError(502, 'upstream_error', 'The provider returned a malformed response', {
         code: 'provider_bad_response',
       });
     }
-    const usage = adapter.readUsage(payload);
-    if (usage) ctx.usage = usage;
-    return reply.code(response.statusCode).header('content-type', 'application/json').send(text);
   }
+}
+
+/**
+ * A stream that failed before its first event is answered like a failed request: with the
+ * provider's status where its error event named one.
+ */
+function earlyStreamError(reason: StreamFailureReason, error: unknown): GatewayError {
+  if (error instanceof StreamFailure && error.status !== undefined)
+    return mapUpstreamStatus(error.status, {}, '');
+  return reason === 'provider_error' ? providerFailedMidStream : streamInterrupted;
+}
+
+/** Embeddings have one format (OpenAI's); chat and counting pass through when the formats agree. */
+function isNative(job: ForwardJob, adapter: ProviderAdapter): boolean {
+  return job.operation === 'embeddings' || adapter.format === job.surface.format;
+}
+
+function usageOf(usage: ChatUsage): Usage {
+  return {
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    ...(usage.cachedTokens && { cachedTokens: usage.cachedTokens }),
+  };
+}
+
+/** The held first piece of a stream, then the rest. */
+async function* resume(
+  head: IteratorResult<string, void>,
+  rest: AsyncGenerator<string, void, undefined>,
+): AsyncGenerator<string, void, undefined> {
+  if (head.done) return;
+  yield head.value;
+  yield* rest;
 }

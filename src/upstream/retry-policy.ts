@@ -1,5 +1,8 @@
-/** Statuses worth another attempt: the provider was busy or a hop in front of it failed. */
-const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+/**
+ * Statuses worth another attempt: the provider was busy or a hop in front of it failed. 529 is
+ * Anthropic's "overloaded".
+ */
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504, 529]);
 
 export function isRetryableStatus(status: number): boolean {
   return RETRYABLE_STATUS.has(status);

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from '../support/fake-openai.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
@@ -8,14 +9,14 @@ type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
 
 describe('provider types', () => {
   let azure: Fake;
-  let local: Fake;
+  let local: FakeProvider;
   let compatible: Fake;
   let kw: TestGateway;
   let client: OpenAI;
 
   beforeAll(async () => {
     azure = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
-    local = await startFakeOpenAI({ requireAuth: false });
+    local = await startFakeProvider('ollama');
     compatible = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
     kw = await startTestGateway(
       {
@@ -29,6 +30,7 @@ describe('provider types', () => {
             deployments: { 'gpt-4o': 'prod-gpt4o' },
             keys: { env: 'AZURE_KEY' },
           },
+          // A base URL written for the earlier OpenAI-compatible adapter (`/v1`) still works.
           { id: 'local', type: 'ollama', baseUrl: `${local.url}/v1` },
           {
             id: 'vllm',
@@ -72,11 +74,25 @@ describe('provider types', () => {
     expect(azure.requests[2]?.url).toBe('/openai/deployments/embed-small/embeddings?api-version=2024-10-21');
   });
 
-  it('ollama: the OpenAI-compatible API, without a key', async () => {
+  it('ollama: the native /api/chat without a key; embeddings through its OpenAI-compatible endpoint', async () => {
+    local.script({
+      blocks: [{ type: 'text', text: 'Hello from llama' }],
+      stop: 'end',
+      usage: { input: 3, output: 4 },
+    });
     const reply = await client.chat.completions.create({ model: 'local/llama3.2', messages });
     expect(reply.model).toBe('llama3.2');
-    expect(local.requests[0]?.url).toBe('/v1/chat/completions');
+    expect(reply.choices[0]?.message.content).toBe('Hello from llama');
+    expect(reply.usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 4 });
+    expect(local.requests[0]).toMatchObject({
+      path: '/api/chat',
+      body: { model: 'llama3.2', messages: [{ role: 'user', content: 'Hi' }], stream: false },
+    });
     expect(local.requests[0]?.headers.authorization).toBeUndefined();
+
+    const vectors = await client.embeddings.create({ model: 'local/nomic-embed-text', input: 'x' });
+    expect(vectors.data[0]?.embedding).toEqual([0.125, -0.25, 0.5, 1]);
+    expect(local.requests[1]?.path).toBe('/v1/embeddings');
   });
 
   it('openai-compatible: the provider key and the configured static headers', async () => {

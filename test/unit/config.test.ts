@@ -128,7 +128,7 @@ models:
         OPENAI_API_KEY: 'sk-test-aaaaaaaaaaaa',
         ANTHROPIC_API_KEY: 'sk-ant-bbbbbbbbbbbb',
         GEMINI_API_KEY: 'AIzaccccccccccccccccccccc',
-        GEMINI_BASE_URL: 'http://127.0.0.1:9/v1beta/openai',
+        GEMINI_BASE_URL: 'http://127.0.0.1:9',
         OLLAMA_BASE_URL: 'http://127.0.0.1:11434/',
       },
     });
@@ -143,9 +143,9 @@ models:
       ]),
     ).toEqual([
       ['openai', 'openai', 'https://api.openai.com/v1', 'OPENAI_API_KEY'],
-      ['anthropic', 'openai-compatible', 'https://api.anthropic.com/v1', 'ANTHROPIC_API_KEY'],
-      ['gemini', 'openai-compatible', 'http://127.0.0.1:9/v1beta/openai', 'GEMINI_API_KEY'],
-      ['ollama', 'ollama', 'http://127.0.0.1:11434/v1', undefined],
+      ['anthropic', 'anthropic', 'https://api.anthropic.com/v1', 'ANTHROPIC_API_KEY'],
+      ['gemini', 'gemini', 'http://127.0.0.1:9/v1beta', 'GEMINI_API_KEY'],
+      ['ollama', 'ollama', 'http://127.0.0.1:11434', undefined],
     ]);
   });
 

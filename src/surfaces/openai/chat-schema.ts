@@ -8,7 +8,8 @@ import { z } from 'zod';
  * Bounds are the API's where it documents them. Where it does not, they are generous but finite,
  * so that a single request cannot make validation (or what follows it) unbounded:
  * messages ≤ 10 000, content parts per message ≤ 1 000, tools ≤ 512, tool calls per message ≤ 512,
- * deprecated `functions` ≤ 128, `logit_bias` ≤ 1 024 entries, ids and names ≤ 256 characters.
+ * deprecated `functions` ≤ 128, `logit_bias` ≤ 1 024 entries, ids and names ≤ 256 characters
+ * (tool call ids ≤ 16 384).
  * Free text (message content, tool arguments) is bounded only by the body size limit.
  *
  * Schemas are built once, at module load; discriminated unions (on `role`, `type`) pick the branch
@@ -26,6 +27,11 @@ const MAX_LOGIT_BIAS = 1_024;
 const jsonObject = z.record(z.string(), z.unknown());
 /** Ids and names with no documented limit. */
 const identifier = z.string().min(1).max(256);
+/**
+ * Tool call ids come back from the gateway itself: a Gemini call's id carries its thought
+ * signature (several KB), which the client must be able to send back.
+ */
+const toolCallId = z.string().min(1).max(16_384);
 /** Function, custom tool and response format names: the API's documented rule. */
 const functionName = z
   .string()
@@ -80,12 +86,12 @@ const assistantContent = z.union([
 // produced them, possibly another provider's model with other naming rules.
 const toolCall = z.discriminatedUnion('type', [
   z.strictObject({
-    id: identifier,
+    id: toolCallId,
     type: z.literal('function'),
     function: z.strictObject({ name: identifier, arguments: z.string() }),
   }),
   z.strictObject({
-    id: identifier,
+    id: toolCallId,
     type: z.literal('custom'),
     custom: z.strictObject({ name: identifier, input: z.string() }),
   }),
@@ -107,7 +113,7 @@ const message = z.discriminatedUnion('role', [
     /** Deprecated in favour of `tool_calls`, still accepted by the API. */
     function_call: z.strictObject({ name: identifier, arguments: z.string() }).nullable().optional(),
   }),
-  z.strictObject({ role: z.literal('tool'), content: textContent, tool_call_id: identifier }),
+  z.strictObject({ role: z.literal('tool'), content: textContent, tool_call_id: toolCallId }),
   /** Deprecated in favour of `tool`, still accepted by the API. */
   z.strictObject({ role: z.literal('function'), content: z.string().nullable(), name: identifier }),
 ]);

@@ -3,6 +3,7 @@ import type { Router } from '../../routing/index.js';
 import { capMaxTokens, mayUseModel, requireScope } from '../../server/access.js';
 import type { Forwarder } from '../../server/forwarder.js';
 import type { ProviderRuntime } from '../../server/provider-runtime.js';
+import { openAIBinding } from './binding.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
 
 export interface OpenAIRoutesOptions {
@@ -20,13 +21,25 @@ export async function openAIRoutes(
   app.post('/v1/chat/completions', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = capMaxTokens(request.kw.principal, parseChatRequest(request.body));
-    return forwarder.handle(request, reply, { operation: 'chat', body, stream: body.stream === true });
+    return forwarder.handle(request, reply, {
+      operation: 'chat',
+      surface: openAIBinding,
+      body,
+      stream: body.stream === true,
+      includeUsage: body.stream_options?.include_usage === true,
+    });
   });
 
   app.post('/v1/embeddings', (request, reply) => {
     requireScope(request.kw.principal, 'embeddings');
     const body = parseEmbeddingsRequest(request.body);
-    return forwarder.handle(request, reply, { operation: 'embeddings', body, stream: false });
+    return forwarder.handle(request, reply, {
+      operation: 'embeddings',
+      surface: openAIBinding,
+      body,
+      stream: false,
+      includeUsage: false,
+    });
   });
 
   app.get('/v1/models', async (request) => {

@@ -1,31 +1,15 @@
-import type { Usage } from '../../providers/index.js';
-import { GatewayError } from '../../server/errors.js';
+import {
+  streamInterrupted as interrupted,
+  providerFailedMidStream as providerFailed,
+} from '../../server/stream-errors.js';
 import { eventData, SseSplitter } from '../../upstream/index.js';
+import type { RelayOptions } from '../types.js';
 import { openAIErrorEvent } from './envelope.js';
 
-export interface RelayOptions {
-  readUsage(payload: unknown): Usage | undefined;
-  /** The gateway asked for usage on the client's behalf: keep the usage-only chunk to itself. */
-  hideUsageChunk: boolean;
-  onUsage(usage: Usage): void;
-  /** Called when the stream does not finish cleanly; `reason` is for metrics and logs. */
-  onFailure(reason: 'cut' | 'incomplete' | 'provider_error'): void;
-  /** True once the client has gone: nothing more is written then. */
-  clientGone(): boolean;
-}
+export type { RelayOptions } from '../types.js';
 
 /** OpenAI reports failures inside a stream as a data event holding only an error object. */
 const ERROR_EVENT = /^\{\s*"error"\s*:/;
-
-const interrupted = new GatewayError(
-  502,
-  'upstream_error',
-  "The provider's stream ended before it finished; the answer is incomplete",
-  { code: 'stream_interrupted' },
-);
-const providerFailed = new GatewayError(502, 'upstream_error', 'The provider reported an error mid-stream', {
-  code: 'provider_error',
-});
 
 /**
  * Relays an OpenAI-format SSE stream to an OpenAI-surface client. Each upstream chunk's complete

@@ -1,0 +1,420 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  type AssistantPart,
+  type ChatRequest,
+  type ChatResponse,
+  type ChatUsage,
+  type DocumentPart,
+  type ImagePart,
+  type Message,
+  type ReasoningEffort,
+  type StopReason,
+  type TextPart,
+  type ToolCallPart,
+  type ToolChoice,
+  type ToolDefinition,
+  type ToolResultPart,
+  UnsupportedFeature,
+  type UserPart,
+} from './canonical.js';
+import type { Usage } from './types.js';
+
+/**
+ * Canonical chat ⇄ Anthropic's Messages API body. The canonical form follows Anthropic's content
+ * blocks, so most of the mapping is one to one; what differs is where Anthropic is stricter
+ * (required `max_tokens`, tool results first in their turn, signed thinking only, ids of a fixed
+ * alphabet) and where it has no equivalent (`json_object`, effort-only thinking).
+ */
+
+type Block = Record<string, unknown>;
+type ContentPart = TextPart | ImagePart | DocumentPart;
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+
+/** Anthropic requires `max_tokens`; this is what a request that names no limit gets. */
+const DEFAULT_MAX_TOKENS = 4096;
+/** Anthropic refuses thinking budgets below this. */
+const MIN_THINKING_BUDGET = 1024;
+/**
+ * Thinking budgets for an effort given without a budget (OpenAI's `reasoning_effort`). `max` is
+ * Claude Code's own largest budget; `medium` also serves thinking switched on with neither.
+ */
+const EFFORT_BUDGETS: Record<Exclude<ReasoningEffort, 'none'>, number> = {
+  minimal: 1024,
+  low: 2048,
+  medium: 8192,
+  high: 16384,
+  xhigh: 24576,
+  max: 31999,
+};
+/** Anthropic has no plain JSON mode; `json_object` becomes this instruction at the end of the system prompt. */
+export const JSON_OBJECT_INSTRUCTION =
+  'Respond with a single JSON object and nothing else: no prose and no Markdown code fences.';
+
+/** The image types Anthropic reads. */
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
+const TOOL_USE_ID = /^[a-zA-Z0-9_-]+$/;
+
+/**
+ * The Messages API body for `/messages`, or for `/messages/count_tokens` with `countTokens`
+ * (which takes no generation settings: limits, sampling, stop sequences, metadata, stream).
+ */
+export function encodeAnthropicRequest(
+  request: ChatRequest,
+  options: { countTokens?: boolean },
+): Record<string, unknown> {
+  const tools = request.tools ?? [];
+  const system = encodeSystem(request);
+  const toolChoice = tools.length > 0 ? encodeToolChoice(request) : undefined;
+  const thinking = encodeThinking(request);
+  const format = request.responseFormat;
+  const common = {
+    ...(system !== undefined && { system }),
+    messages: encodeMessages(request.messages),
+    ...(tools.length > 0 && { tools: tools.map(encodeTool) }),
+    ...(toolChoice && { tool_choice: toolChoice }),
+    ...(thinking && { thinking: thinking.config }),
+    ...(format?.type === 'json_schema' &&
+      format.schema !== undefined && {
+        output_config: { format: { type: 'json_schema', schema: format.schema } },
+      }),
+  };
+  if (options.countTokens) return { model: request.model, ...common };
+  // Anthropic refuses sampling settings other than its defaults while the model thinks.
+  const sampling = thinking?.enabled !== true;
+  return {
+    model: request.model,
+    max_tokens: request.maxTokens ?? thinking?.maxTokens ?? DEFAULT_MAX_TOKENS,
+    ...common,
+    ...(request.stop !== undefined && request.stop.length > 0 && { stop_sequences: request.stop }),
+    ...(sampling && request.temperature !== undefined && { temperature: request.temperature }),
+    ...(sampling && request.topP !== undefined && { top_p: request.topP }),
+    ...(sampling && request.topK !== undefined && { top_k: request.topK }),
+    ...(request.user !== undefined && { metadata: { user_id: request.user } }),
+    ...(request.stream && { stream: true }),
+  };
+}
+
+/** One part goes as a plain string, several as text blocks, so that each keeps its boundary. */
+function encodeSystem(request: ChatRequest): string | Block[] | undefined {
+  const texts = request.system.map(({ text }) => text).filter((text) => text !== '');
+  // A schema-less `json_schema` asks for JSON all the same, so it gets the instruction too.
+  const format = request.responseFormat;
+  if (format?.type === 'json_object' || (format?.type === 'json_schema' && format.schema === undefined)) {
+    texts.push(JSON_OBJECT_INSTRUCTION);
+  }
+  if (texts.length === 0) return undefined;
+  if (texts.length === 1) return texts[0];
+  return texts.map((text) => ({ type: 'text', text }));
+}
+
+/**
+ * Anthropic refuses empty text blocks and turns without content, so both are left out (a turn
+ * that held only those, or only unsigned thinking, disappears; Anthropic joins the turns around it).
+ */
+function encodeMessages(messages: Message[]): Block[] {
+  const out: Block[] = [];
+  messages.forEach((message, i) => {
+    const path = `messages[${i}].content`;
+    const content =
+      message.role === 'user'
+        ? encodeUserContent(message.content, path)
+        : encodeAssistantContent(message.content, path);
+    if (content.length > 0) out.push({ role: message.role, content });
+  });
+  return out;
+}
+
+/** Anthropic requires a turn's tool results before anything else in it. */
+function encodeUserContent(parts: UserPart[], path: string): Block[] {
+  const results: Block[] = [];
+  const rest: Block[] = [];
+  parts.forEach((part, j) => {
+    const param = `${path}[${j}]`;
+    if (part.type === 'tool_result') results.push(encodeToolResult(part, param));
+    else if (part.type !== 'text') rest.push(encodeMedia(part, param));
+    else if (part.text !== '') rest.push({ type: 'text', text: part.text });
+  });
+  return [...results, ...rest];
+}
+
+function encodeAssistantContent(parts: AssistantPart[], path: string): Block[] {
+  const out: Block[] = [];
+  parts.forEach((part, j) => {
+    switch (part.type) {
+      case 'text':
+        if (part.text !== '') out.push({ type: 'text', text: part.text });
+        break;
+      // Anthropic takes thinking back only with its signature; unsigned reasoning (another
+      // provider's, or a summary) cannot be replayed and is dropped.
+      case 'thinking':
+        if (part.signature) out.push({ type: 'thinking', thinking: part.text, signature: part.signature });
+        break;
+      case 'redacted_thinking':
+        out.push({ type: 'redacted_thinking', data: part.data });
+        break;
+      case 'tool_call':
+        out.push(encodeToolUse(part, `${path}[${j}]`));
+        break;
+    }
+  });
+  return out;
+}
+
+function encodeToolUse(part: ToolCallPart, param: string): Block {
+  return {
+    type: 'tool_use',
+    id: toolUseId(part.id),
+    name: part.name,
+    input: parseArguments(part.arguments, `${param}.arguments`),
+  };
+}
+
+function encodeToolResult(part: ToolResultPart, param: string): Block {
+  const content: Block[] = [];
+  part.content.forEach((inner, k) => {
+    if (inner.type !== 'text') content.push(encodeMedia(inner, `${param}.content[${k}]`));
+    else if (inner.text !== '') content.push({ type: 'text', text: inner.text });
+  });
+  return {
+    type: 'tool_result',
+    tool_use_id: toolUseId(part.toolCallId),
+    ...(content.length > 0 && { content }),
+    ...(part.isError === true && { is_error: true }),
+  };
+}
+
+/**
+ * Other providers' tool call ids may hold characters Anthropic refuses (`functions.get:0`). Such
+ * an id is rewritten the same way in the call and in its result, so the two still match, with a
+ * hash of the original so that ids differing only in those characters stay apart.
+ */
+function toolUseId(id: string): string {
+  if (TOOL_USE_ID.test(id)) return id;
+  const hash = createHash('sha256').update(id).digest('hex').slice(0, 8);
+  return `${id.replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
+}
+
+function encodeMedia(part: Exclude<ContentPart, TextPart>, param: string): Block {
+  return part.type === 'image' ? encodeImage(part, param) : encodeDocument(part, param);
+}
+
+/** Anthropic reads image URLs itself, so a URL goes as one; the gateway never fetches it. */
+function encodeImage(part: ImagePart, param: string): Block {
+  const { source } = part;
+  switch (source.kind) {
+    case 'base64':
+      if (!IMAGE_TYPES.has(source.mediaType)) {
+        throw new UnsupportedFeature('Anthropic takes images as JPEG, PNG, GIF or WebP', `${param}.source`);
+      }
+      return { type: 'image', source: { type: 'base64', media_type: source.mediaType, data: source.data } };
+    case 'url':
+      return { type: 'image', source: { type: 'url', url: source.url } };
+    case 'file':
+      return { type: 'image', source: { type: 'file', file_id: source.fileId } };
+  }
+}
+
+/**
+ * Anthropic takes documents as PDFs (inline, by URL, or as an uploaded file) or as plain text,
+ * which it wants as the text itself rather than base64. The file name becomes the title.
+ */
+function encodeDocument(part: DocumentPart, param: string): Block {
+  const { source } = part;
+  const title = part.filename !== undefined ? { title: part.filename } : {};
+  switch (source.kind) {
+    case 'base64':
+      if (source.mediaType === 'application/pdf') {
+        return {
+          type: 'document',
+          source: { type: 'base64', media_type: 'application/pdf', data: source.data },
+          ...title,
+        };
+      }
+      if (source.mediaType === 'text/plain') {
+        const data = Buffer.from(source.data, 'base64').toString('utf8');
+        return { type: 'document', source: { type: 'text', media_type: 'text/plain', data }, ...title };
+      }
+      throw new UnsupportedFeature('Anthropic takes documents as PDF or plain text', `${param}.source`);
+    case 'url':
+      return { type: 'document', source: { type: 'url', url: source.url }, ...title };
+    case 'file':
+      return { type: 'document', source: { type: 'file', file_id: source.fileId }, ...title };
+  }
+}
+
+/** Anthropic carries tool arguments as a JSON object, not as text. */
+function parseArguments(text: string, param: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (!isRecord(value))
+    throw new UnsupportedFeature('Anthropic needs tool call arguments as a JSON object', param);
+  return value;
+}
+
+/** Anthropic requires `type: 'object'`, which a tool without parameters (`{}` in OpenAI's format) lacks. */
+function encodeTool(tool: ToolDefinition): Block {
+  return {
+    name: tool.name,
+    ...(tool.description !== undefined && { description: tool.description }),
+    input_schema: { type: 'object', ...tool.parameters },
+    ...(tool.strict !== undefined && { strict: tool.strict }),
+  };
+}
+
+/**
+ * Parallel tool calls are switched off on the tool choice itself, so `parallelToolCalls: false`
+ * alone brings an explicit `auto`. `none` has no such switch: no tool is called at all.
+ */
+function encodeToolChoice(request: ChatRequest): Block | undefined {
+  const disable = request.parallelToolCalls === false;
+  const choice: ToolChoice | undefined = request.toolChoice ?? (disable ? { type: 'auto' } : undefined);
+  if (choice === undefined) return undefined;
+  const serial = disable ? { disable_parallel_tool_use: true } : {};
+  const forced = choice.type === 'required' || choice.type === 'tool';
+  if (forced && thinkingOn(request.thinking)) {
+    throw new UnsupportedFeature('Anthropic cannot force a tool call while the model thinks', 'tool_choice');
+  }
+  switch (choice.type) {
+    case 'auto':
+      return { type: 'auto', ...serial };
+    case 'none':
+      return { type: 'none' };
+    case 'required':
+      return { type: 'any', ...serial };
+    case 'tool':
+      return { type: 'tool', name: choice.name, ...serial };
+  }
+}
+
+/** OpenAI's `reasoning_effort: none` switches thinking off whatever `enabled` says. */
+const thinkingOn = (thinking: ChatRequest['thinking']): boolean =>
+  thinking?.enabled === true && thinking.effort !== 'none';
+
+/**
+ * The thinking config and, with it, the `max_tokens` a request without one gets (room for the
+ * whole budget plus a default-sized answer, as Anthropic counts thinking within `max_tokens`).
+ * Anthropic's effort setting (`output_config.effort`) is not used: only some models take it,
+ * while every thinking model takes a budget, so an effort becomes one. A budget that would not
+ * fit under the request's own `max_tokens` is lowered to fit, as Anthropic requires.
+ */
+function encodeThinking(
+  request: ChatRequest,
+): { enabled: boolean; config: Block; maxTokens?: number } | undefined {
+  const { thinking, maxTokens } = request;
+  if (!thinking) return undefined;
+  if (!thinkingOn(thinking)) return { enabled: false, config: { type: 'disabled' } };
+  const effort = thinking.effort === undefined || thinking.effort === 'none' ? 'medium' : thinking.effort;
+  const wanted = Math.max(MIN_THINKING_BUDGET, thinking.budgetTokens ?? EFFORT_BUDGETS[effort]);
+  if (maxTokens !== undefined && maxTokens <= MIN_THINKING_BUDGET) {
+    throw new UnsupportedFeature(
+      `Anthropic needs max_tokens above ${MIN_THINKING_BUDGET} for thinking, its smallest budget`,
+      'max_tokens',
+    );
+  }
+  const budget = maxTokens === undefined ? wanted : Math.min(wanted, maxTokens - 1);
+  return {
+    enabled: true,
+    config: { type: 'enabled', budget_tokens: budget },
+    maxTokens: budget + DEFAULT_MAX_TOKENS,
+  };
+}
+
+// ---- Answer: Anthropic → canonical ----
+
+const STOP_REASONS: Readonly<Record<string, StopReason>> = {
+  end_turn: 'end_turn',
+  max_tokens: 'max_tokens',
+  stop_sequence: 'stop_sequence',
+  tool_use: 'tool_use',
+  pause_turn: 'pause_turn',
+  refusal: 'refusal',
+  // The answer was cut by the context window rather than by max_tokens; for clients it is the same.
+  model_context_window_exceeded: 'max_tokens',
+};
+
+/** A missing or unknown stop reason is taken as a normal end. */
+export const anthropicStopReason = (reason: unknown): StopReason =>
+  (typeof reason === 'string' ? STOP_REASONS[reason] : undefined) ?? 'end_turn';
+
+export const generatedToolCallId = (): string => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+
+/** A successful `/messages` answer. Server tool blocks (web search, code execution) are left out. */
+export function decodeAnthropicResponse(payload: unknown): ChatResponse {
+  if (!isRecord(payload)) throw new Error('an Anthropic answer is a JSON object');
+  const blocks = Array.isArray(payload.content) ? payload.content : [];
+  const content: AssistantPart[] = [];
+  for (const block of blocks) {
+    const part = isRecord(block) ? decodeBlock(block) : undefined;
+    if (part) content.push(part);
+  }
+  return {
+    id: typeof payload.id === 'string' ? payload.id : '',
+    model: typeof payload.model === 'string' ? payload.model : '',
+    content,
+    stopReason: anthropicStopReason(payload.stop_reason),
+    ...(typeof payload.stop_sequence === 'string' && { stopSequence: payload.stop_sequence }),
+    usage: anthropicUsage(payload.usage),
+  };
+}
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+
+function decodeBlock(block: Record<string, unknown>): AssistantPart | undefined {
+  switch (block.type) {
+    case 'text':
+      return { type: 'text', text: text(block.text) };
+    case 'thinking': {
+      const signature = text(block.signature);
+      return { type: 'thinking', text: text(block.thinking), ...(signature !== '' && { signature }) };
+    }
+    case 'redacted_thinking':
+      return { type: 'redacted_thinking', data: text(block.data) };
+    case 'tool_use':
+      return {
+        type: 'tool_call',
+        id: text(block.id) || generatedToolCallId(),
+        name: text(block.name),
+        arguments: JSON.stringify(isRecord(block.input) ? block.input : {}),
+      };
+    default:
+      return undefined;
+  }
+}
+
+/** Anthropic's `input_tokens` leaves out cache reads and writes; the canonical count includes them. */
+export function anthropicUsage(usage: unknown): ChatUsage {
+  const fields = isRecord(usage) ? usage : {};
+  const cached = count(fields.cache_read_input_tokens);
+  const created = count(fields.cache_creation_input_tokens);
+  const details = isRecord(fields.output_tokens_details) ? fields.output_tokens_details : {};
+  const reasoning = count(details.thinking_tokens);
+  return {
+    inputTokens: count(fields.input_tokens) + cached + created,
+    outputTokens: count(fields.output_tokens),
+    ...(cached > 0 && { cachedTokens: cached }),
+    ...(created > 0 && { cacheCreationTokens: created }),
+    ...(reasoning > 0 && { reasoningTokens: reasoning }),
+  };
+}
+
+/**
+ * Token counts from a Message body, a `message_start` event (inside its message) or a
+ * `message_delta` event, when it carries them.
+ */
+export function readAnthropicUsage(payload: unknown): Usage | undefined {
+  if (!isRecord(payload)) return undefined;
+  const holder = payload.type === 'message_start' ? payload.message : payload;
+  if (!isRecord(holder) || !isRecord(holder.usage)) return undefined;
+  const { inputTokens, outputTokens, cachedTokens } = anthropicUsage(holder.usage);
+  return { inputTokens, outputTokens, ...(cachedTokens !== undefined && { cachedTokens }) };
+}

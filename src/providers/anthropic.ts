@@ -1,0 +1,95 @@
+import type { ProviderConfig } from '../config/index.js';
+import type { SecretString } from '../keys/index.js';
+import { decodeAnthropicResponse, encodeAnthropicRequest, readAnthropicUsage } from './anthropic-codec.js';
+import { AnthropicStreamDecoder } from './anthropic-stream.js';
+import { UnsupportedFeature } from './canonical.js';
+import { baseHeaders, basePath } from './openai.js';
+import type { CallOptions, ChatCodec, ProviderAdapter, UpstreamCall } from './types.js';
+
+const API_VERSION = '2023-06-01';
+
+/**
+ * `anthropic-beta` flags clients may pass on without the operator naming them: each changes only
+ * how the answer is produced or cached, never whose data or account is used (unlike, say, the
+ * Files API, whose file ids reach into the provider account's uploads).
+ */
+const DEFAULT_ALLOWED_BETAS: readonly string[] = [
+  'claude-code-20250219',
+  'interleaved-thinking-2025-05-14',
+  'fine-grained-tool-streaming-2025-05-14',
+  'prompt-caching-2024-07-31',
+  'token-efficient-tools-2025-02-19',
+  'output-128k-2025-02-19',
+  'context-1m-2025-08-07',
+  'extended-cache-ttl-2025-04-11',
+  'context-management-2025-06-27',
+  'structured-outputs-2025-11-13',
+  'effort-2025-11-24',
+  'token-counting-2024-11-01',
+  'pdfs-2024-09-25',
+];
+
+const MESSAGES = '/messages';
+const COUNT_TOKENS = '/messages/count_tokens';
+
+/**
+ * Anthropic's Messages API. `baseUrl` is like `https://api.anthropic.com/v1`. The key goes in
+ * `x-api-key`; beta flags the client asked for go on only where the allowlist (built in, plus the
+ * provider's `allowedBetas`) names them, so a client cannot switch on features the operator has
+ * not agreed to.
+ */
+export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter {
+  const prefix = basePath(config);
+  const allowed = new Set([...DEFAULT_ALLOWED_BETAS, ...config.allowedBetas]);
+  const base = { ...baseHeaders(config), 'anthropic-version': API_VERSION };
+
+  function headers(key: SecretString | undefined, options: CallOptions | undefined): Record<string, string> {
+    const betas = [...new Set(options?.betas?.filter((flag) => allowed.has(flag)))];
+    return {
+      ...base,
+      ...(key && { 'x-api-key': key.reveal() }),
+      ...(betas.length > 0 && { 'anthropic-beta': betas.join(',') }),
+    };
+  }
+
+  const chat: ChatCodec = {
+    encodeRequest: (request) => ({
+      path: prefix + MESSAGES,
+      body: JSON.stringify(encodeAnthropicRequest(request, {})),
+    }),
+    decodeResponse: decodeAnthropicResponse,
+    streamDecoder: () => new AnthropicStreamDecoder(),
+  };
+
+  return {
+    type: config.type,
+    format: 'anthropic',
+    requiresKey: true,
+    chat,
+    readUsage: readAnthropicUsage,
+    /** The body is a validated Messages (or count_tokens) body: only the routed model changes. */
+    buildCall(operation, model, body, key, options): UpstreamCall {
+      if (operation === 'embeddings')
+        throw new UnsupportedFeature('Anthropic does not offer embeddings', 'model');
+      return {
+        path: prefix + (operation === 'count_tokens' ? COUNT_TOKENS : MESSAGES),
+        headers: headers(key, options),
+        body: JSON.stringify({ ...body, model }),
+      };
+    },
+    buildChatCall(request, key, options): UpstreamCall {
+      return { ...chat.encodeRequest(request), headers: headers(key, options) };
+    },
+    buildCountTokensCall(request, key, options): UpstreamCall {
+      return {
+        path: prefix + COUNT_TOKENS,
+        headers: headers(key, options),
+        body: JSON.stringify(encodeAnthropicRequest(request, { countTokens: true })),
+      };
+    },
+    readTokenCount(payload) {
+      const tokens = (payload as { input_tokens?: unknown } | null)?.input_tokens;
+      return typeof tokens === 'number' && Number.isFinite(tokens) ? tokens : undefined;
+    },
+  };
+}

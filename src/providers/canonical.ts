@@ -1,0 +1,226 @@
+/**
+ * The canonical chat form: one representation of a chat request, its answer and its stream that
+ * every surface decodes into and every provider encodes from. It follows the richest of the wire
+ * formats (Anthropic's content blocks) so that nothing one format can say is lost on the way to
+ * another: system prompts, multi-part content, tool calls and results, thinking blocks with their
+ * signatures, stop reasons and usage with cached tokens.
+ *
+ * Paths where surface and provider speak the same format never come through here: they pass the
+ * validated body through untouched.
+ */
+
+/** Where an image or document comes from. The gateway never fetches a URL itself. */
+export type MediaSource =
+  | { kind: 'base64'; mediaType: string; data: string }
+  | { kind: 'url'; url: string }
+  /** A provider's own file reference (OpenAI file id, Anthropic file id, Gemini file URI). */
+  | { kind: 'file'; fileId: string; mediaType?: string };
+
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+
+export interface ImagePart {
+  type: 'image';
+  source: MediaSource;
+  /** OpenAI's `detail` hint, kept for OpenAI-format providers. */
+  detail?: 'auto' | 'low' | 'high';
+}
+
+export interface DocumentPart {
+  type: 'document';
+  source: MediaSource;
+  filename?: string;
+}
+
+/** A model's reasoning. The signature must travel back unchanged for the provider to accept it. */
+export interface ThinkingPart {
+  type: 'thinking';
+  text: string;
+  signature?: string;
+}
+
+/** Reasoning the provider encrypted; opaque, replayed as is. */
+export interface RedactedThinkingPart {
+  type: 'redacted_thinking';
+  data: string;
+}
+
+export interface ToolCallPart {
+  type: 'tool_call';
+  id: string;
+  name: string;
+  /** The arguments as the JSON text the model produced (OpenAI's shape; parsed where needed). */
+  arguments: string;
+  /** Gemini's thought signature on a function call, replayed on the next turn. */
+  signature?: string;
+}
+
+export interface ToolResultPart {
+  type: 'tool_result';
+  toolCallId: string;
+  /** The tool's name, which Gemini needs to match a result to its call. */
+  name?: string;
+  content: Array<TextPart | ImagePart | DocumentPart>;
+  isError?: boolean;
+}
+
+export type UserPart = TextPart | ImagePart | DocumentPart | ToolResultPart;
+export type AssistantPart = TextPart | ThinkingPart | RedactedThinkingPart | ToolCallPart;
+
+export type Message = { role: 'user'; content: UserPart[] } | { role: 'assistant'; content: AssistantPart[] };
+
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments. */
+  parameters: Record<string, unknown>;
+  strict?: boolean;
+}
+
+export type ToolChoice =
+  | { type: 'auto' }
+  | { type: 'none' }
+  /** The model must call some tool. */
+  | { type: 'required' }
+  | { type: 'tool'; name: string };
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      name: string;
+      schema?: Record<string, unknown>;
+      strict?: boolean;
+      description?: string;
+    };
+
+export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+
+export interface ChatRequest {
+  /** The model name the chosen provider knows (set per target). */
+  model: string;
+  /** System and developer instructions, in order. */
+  system: TextPart[];
+  messages: Message[];
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  stop?: string[];
+  responseFormat?: ResponseFormat;
+  /**
+   * Extended thinking / reasoning. `budgetTokens` is Anthropic's and Gemini's knob, `effort`
+   * OpenAI's (and Anthropic's `output_config.effort`); an encoder uses whichever its format has
+   * and derives the other when only one is given.
+   */
+  thinking?: { enabled: boolean; budgetTokens?: number; effort?: ReasoningEffort };
+  /** An opaque end-user id, for the provider's abuse tracking. */
+  user?: string;
+  stream: boolean;
+}
+
+export type StopReason =
+  | 'end_turn'
+  | 'max_tokens'
+  | 'stop_sequence'
+  | 'tool_use'
+  | 'content_filter'
+  | 'refusal'
+  | 'pause_turn';
+
+export interface ChatUsage {
+  /** Every input token, cached ones included. */
+  inputTokens: number;
+  outputTokens: number;
+  /** Input tokens read from the provider's prompt cache (a subset of inputTokens). */
+  cachedTokens?: number;
+  /** Input tokens written to the provider's prompt cache (a subset of inputTokens). */
+  cacheCreationTokens?: number;
+  /** Output tokens spent on reasoning (a subset of outputTokens), where reported. */
+  reasoningTokens?: number;
+}
+
+export interface ChatResponse {
+  /** The provider's id for the answer, when it gives one. */
+  id: string;
+  model: string;
+  content: AssistantPart[];
+  stopReason: StopReason;
+  stopSequence?: string;
+  usage: ChatUsage;
+}
+
+/** The kind of content block a stream opens. */
+export type BlockStart =
+  | { type: 'text' }
+  | { type: 'thinking' }
+  | { type: 'redacted_thinking'; data: string }
+  | { type: 'tool_call'; id: string; name: string; signature?: string };
+
+export type BlockDelta =
+  | { type: 'text'; text: string }
+  | { type: 'thinking'; text: string }
+  | { type: 'signature'; signature: string }
+  /** A piece of a tool call's JSON arguments. */
+  | { type: 'arguments'; json: string };
+
+/**
+ * One step of a streamed answer. Blocks are strictly sequential: a block starts, gets deltas and
+ * stops before the next starts, and indices count up from 0. Decoders of formats that interleave
+ * (OpenAI's parallel tool-call deltas) reorder; encoders may rely on the order.
+ */
+export type StreamEvent =
+  | { type: 'start'; id: string; model: string; usage?: Partial<ChatUsage> }
+  | { type: 'block_start'; index: number; block: BlockStart }
+  | { type: 'block_delta'; index: number; delta: BlockDelta }
+  | { type: 'block_stop'; index: number }
+  /** The last event of a complete stream; nothing follows it. */
+  | { type: 'finish'; stopReason: StopReason; stopSequence?: string; usage: ChatUsage };
+
+/** Decodes a provider's streamed answer chunk by chunk. */
+export interface StreamDecoder {
+  /** Raw bytes in, complete events out. Throws StreamFailure on an error event from the provider. */
+  push(chunk: Uint8Array): StreamEvent[];
+  /**
+   * The upstream body ended. Returns any last events; throws StreamFailure when the stream did
+   * not finish (no terminal event), so a cut never looks like a clean stop.
+   */
+  end(): StreamEvent[];
+}
+
+/** Encodes canonical stream events into a surface's wire format. */
+export interface StreamEncoder {
+  /** Zero or more bytes of the surface's stream (complete SSE events). */
+  event(event: StreamEvent): string;
+}
+
+/** Why a stream did not finish cleanly. */
+export class StreamFailure extends Error {
+  constructor(
+    readonly reason: 'cut' | 'incomplete' | 'provider_error',
+    message: string,
+    /** For provider_error: the error class the provider named, mapped to an HTTP-like status. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'StreamFailure';
+  }
+}
+
+/** A request the target provider cannot carry out as asked (an image URL for a provider that needs data, …). */
+export class UnsupportedFeature extends Error {
+  constructor(
+    message: string,
+    /** The request field at fault, as a dotted path. */
+    readonly param?: string,
+  ) {
+    super(message);
+    this.name = 'UnsupportedFeature';
+  }
+}

@@ -1,0 +1,449 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AssistantPart,
+  type ChatRequest,
+  type ChatResponse,
+  type ChatUsage,
+  type DocumentPart,
+  type ImagePart,
+  type MediaSource,
+  type Message,
+  type ReasoningEffort,
+  type ResponseFormat,
+  type StopReason,
+  type TextPart,
+  type ThinkingPart,
+  type ToolCallPart,
+  type ToolChoice,
+  type ToolDefinition,
+  type ToolResultPart,
+  UnsupportedFeature,
+  type UserPart,
+} from './canonical.js';
+import type { Usage } from './types.js';
+
+/**
+ * Canonical chat ⇄ Gemini's `generateContent` REST body (camelCase JSON): `contents` of `user` and
+ * `model` turns made of parts, the system prompt in `systemInstruction`, tool calls and results as
+ * `functionCall` / `functionResponse` parts with their arguments as objects, sampling and thinking
+ * in `generationConfig`.
+ *
+ * Thought signatures across surfaces: Gemini signs function calls (`thoughtSignature`) and refuses
+ * the next turn unless each signature comes back with its call, but clients of the OpenAI and
+ * Anthropic surfaces send back only a tool call's id. So the signature rides in the id:
+ * `<Gemini's id, or call_<24 hex> when it gave none>__thought__<signature as base64url>` (base64url
+ * keeps the id within the letters, digits, `_` and `-` both formats allow in ids). Encoding splits
+ * the id again: the prefix is Gemini's id, left out when it starts with `call_` (one we made up;
+ * Gemini ids are optional), and the suffix restores the signature, unless ToolCallPart.signature
+ * carries one, which wins. Tool results' ids are split the same way.
+ */
+
+/** Where the Gemini Files API serves uploads; such a URL is a file reference, never fetched. */
+const FILE_URI_PREFIX = 'https://generativelanguage.googleapis.com/';
+const THOUGHT_SEPARATOR = '__thought__';
+const GENERATED_ID_PREFIX = 'call_';
+
+type GeminiPart = Record<string, unknown>;
+
+interface GeminiContent {
+  role: 'user' | 'model';
+  parts: GeminiPart[];
+}
+
+type ContentPart = TextPart | ImagePart | DocumentPart;
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export const nonEmptyString = (value: unknown): string | undefined =>
+  typeof value === 'string' && value !== '' ? value : undefined;
+
+const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+
+/** Separate text parts of one tool result become one string; a blank line keeps them apart. */
+const joinTexts = (texts: string[]): string => texts.join('\n\n');
+
+/**
+ * The request body for `:generateContent` and `:streamGenerateContent` (the model is in the path).
+ * Gemini has no end-user id and no switch for parallel tool calls, so `user` and
+ * `parallelToolCalls` are not sent.
+ */
+export function encodeGeminiRequest(request: ChatRequest): Record<string, unknown> {
+  const tools = request.tools ?? [];
+  const generationConfig = encodeGenerationConfig(request);
+  return {
+    contents: encodeContents(request.messages),
+    ...(request.system.length > 0 && {
+      systemInstruction: { parts: request.system.map(({ text }) => ({ text })) },
+    }),
+    ...(tools.length > 0 && { tools: [{ functionDeclarations: tools.map(encodeTool) }] }),
+    // A choice among no tools means nothing to Gemini, and `ANY` without tools is refused.
+    ...(tools.length > 0 &&
+      request.toolChoice && {
+        toolConfig: { functionCallingConfig: encodeToolChoice(request.toolChoice) },
+      }),
+    ...(generationConfig && { generationConfig }),
+  };
+}
+
+function encodeContents(messages: Message[]): GeminiContent[] {
+  // Gemini matches a result to its call by name; a result without a name takes its call's.
+  const toolNames = new Map<string, string>();
+  const contents: GeminiContent[] = [];
+  messages.forEach((message, i) => {
+    const path = `messages.${i}`;
+    const parts =
+      message.role === 'assistant'
+        ? encodeModelParts(message.content, path, toolNames)
+        : encodeUserParts(message.content, path, toolNames);
+    // Gemini refuses a turn without parts (one that held only what Gemini cannot take).
+    if (parts.length > 0) contents.push({ role: message.role === 'assistant' ? 'model' : 'user', parts });
+  });
+  return contents;
+}
+
+function encodeUserParts(parts: UserPart[], path: string, toolNames: Map<string, string>): GeminiPart[] {
+  const out: GeminiPart[] = [];
+  parts.forEach((part, j) => {
+    const param = `${path}.content.${j}`;
+    if (part.type === 'tool_result') out.push(encodeToolResult(part, param, toolNames));
+    else if (part.type !== 'text') out.push(encodeMedia(part, param));
+    // Gemini refuses empty text parts.
+    else if (part.text !== '') out.push({ text: part.text });
+  });
+  return out;
+}
+
+function encodeModelParts(
+  parts: AssistantPart[],
+  path: string,
+  toolNames: Map<string, string>,
+): GeminiPart[] {
+  const out: GeminiPart[] = [];
+  parts.forEach((part, j) => {
+    switch (part.type) {
+      case 'text':
+        if (part.text !== '') out.push({ text: part.text });
+        break;
+      // Gemini takes its thoughts back only with their signature; unsigned thinking (another
+      // provider's, or a summary that lost its signature) tells it nothing, so it is dropped.
+      case 'thinking':
+        if (part.signature) out.push({ text: part.text, thought: true, thoughtSignature: part.signature });
+        break;
+      case 'tool_call':
+        toolNames.set(part.id, part.name);
+        out.push(encodeFunctionCall(part, `${path}.content.${j}`));
+        break;
+      // Another provider's encrypted reasoning: nothing Gemini can read.
+      case 'redacted_thinking':
+        break;
+    }
+  });
+  return out;
+}
+
+function encodeFunctionCall(part: ToolCallPart, param: string): GeminiPart {
+  const { id, signature } = splitToolCallId(part.id);
+  const thoughtSignature = part.signature ?? signature;
+  return {
+    functionCall: {
+      ...(id !== undefined && { id }),
+      name: part.name,
+      args: parseArguments(part.arguments, `${param}.arguments`),
+    },
+    ...(thoughtSignature !== undefined && { thoughtSignature }),
+  };
+}
+
+/** A tool result: its text as `result` (or `error`), its images and documents as the response's parts. */
+function encodeToolResult(part: ToolResultPart, param: string, toolNames: Map<string, string>): GeminiPart {
+  const name = part.name ?? toolNames.get(part.toolCallId);
+  if (name === undefined) {
+    throw new UnsupportedFeature(
+      'Gemini needs the name of the tool a result answers, and no earlier tool call has this id',
+      `${param}.toolCallId`,
+    );
+  }
+  const { id } = splitToolCallId(part.toolCallId);
+  const texts: string[] = [];
+  const media: GeminiPart[] = [];
+  part.content.forEach((inner, k) => {
+    if (inner.type === 'text') texts.push(inner.text);
+    else media.push(encodeMedia(inner, `${param}.content.${k}`));
+  });
+  const text = joinTexts(texts);
+  return {
+    functionResponse: {
+      ...(id !== undefined && { id }),
+      name,
+      response: part.isError ? { error: text } : { result: text },
+      ...(media.length > 0 && { parts: media }),
+    },
+  };
+}
+
+function encodeMedia(part: Exclude<ContentPart, TextPart>, param: string): GeminiPart {
+  return encodeSource(part.source, part.type, `${param}.source`);
+}
+
+/** Gemini takes media as bytes or as a file reference; the gateway never fetches a URL for it. */
+function encodeSource(source: MediaSource, kind: 'image' | 'document', param: string): GeminiPart {
+  switch (source.kind) {
+    case 'base64':
+      return { inlineData: { mimeType: source.mediaType, data: source.data } };
+    case 'file':
+      return fileData(source.fileId, source.mediaType, param);
+    case 'url':
+      if (source.url.startsWith(FILE_URI_PREFIX)) return fileData(source.url, undefined, param);
+      throw new UnsupportedFeature(`Gemini needs ${kind} data inline (base64) or a Gemini file URI`, param);
+  }
+}
+
+/**
+ * Gemini needs a file reference's MIME type, except for its own Files API uploads, whose type it
+ * stored with the upload (a URL from another surface cannot say it).
+ */
+function fileData(fileUri: string, mimeType: string | undefined, param: string): GeminiPart {
+  if (mimeType === undefined && !fileUri.startsWith(FILE_URI_PREFIX)) {
+    throw new UnsupportedFeature('Gemini needs the MIME type of a file reference', param);
+  }
+  return { fileData: { fileUri, ...(mimeType !== undefined && { mimeType }) } };
+}
+
+/** Gemini carries tool arguments as a JSON object, not as text. */
+function parseArguments(text: string, param: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (!isRecord(value))
+    throw new UnsupportedFeature('Gemini needs tool call arguments as a JSON object', param);
+  return value;
+}
+
+/** `parametersJsonSchema` takes standard JSON Schema, where `parameters` takes only an OpenAPI subset. */
+function encodeTool(tool: ToolDefinition): Record<string, unknown> {
+  return {
+    name: tool.name,
+    ...(tool.description !== undefined && { description: tool.description }),
+    parametersJsonSchema: tool.parameters,
+  };
+}
+
+function encodeToolChoice(choice: ToolChoice): Record<string, unknown> {
+  switch (choice.type) {
+    case 'auto':
+      return { mode: 'AUTO' };
+    case 'none':
+      return { mode: 'NONE' };
+    case 'required':
+      return { mode: 'ANY' };
+    case 'tool':
+      return { mode: 'ANY', allowedFunctionNames: [choice.name] };
+  }
+}
+
+function encodeGenerationConfig(request: ChatRequest): Record<string, unknown> | undefined {
+  const thinkingConfig = encodeThinking(request.thinking);
+  const config = {
+    ...(request.maxTokens !== undefined && { maxOutputTokens: request.maxTokens }),
+    ...(request.temperature !== undefined && { temperature: request.temperature }),
+    ...(request.topP !== undefined && { topP: request.topP }),
+    ...(request.topK !== undefined && { topK: request.topK }),
+    ...(request.stop !== undefined && request.stop.length > 0 && { stopSequences: request.stop }),
+    ...encodeResponseFormat(request.responseFormat),
+    ...(thinkingConfig && { thinkingConfig }),
+  };
+  return Object.keys(config).length > 0 ? config : undefined;
+}
+
+function encodeResponseFormat(format: ResponseFormat | undefined): Record<string, unknown> {
+  switch (format?.type) {
+    case 'json_object':
+      return { responseMimeType: 'application/json' };
+    case 'json_schema':
+      return {
+        responseMimeType: 'application/json',
+        ...(format.schema !== undefined && { responseJsonSchema: format.schema }),
+      };
+    default:
+      return {};
+  }
+}
+
+/**
+ * Gemini 3 models take only two levels across the range (Pro has no others); `medium`, the usual
+ * default elsewhere, goes to `HIGH`, Gemini's own default.
+ */
+const THINKING_LEVELS: Record<Exclude<ReasoningEffort, 'none'>, 'LOW' | 'HIGH'> = {
+  minimal: 'LOW',
+  low: 'LOW',
+  medium: 'HIGH',
+  high: 'HIGH',
+  xhigh: 'HIGH',
+  max: 'HIGH',
+};
+
+/**
+ * A budget wins over an effort because Gemini refuses both at once. Thoughts are asked for
+ * whenever thinking is on, so they reach the client as thinking blocks with their signatures.
+ */
+function encodeThinking(thinking: ChatRequest['thinking']): Record<string, unknown> | undefined {
+  if (!thinking) return undefined;
+  if (!thinking.enabled || thinking.effort === 'none') return { thinkingBudget: 0 };
+  if (thinking.budgetTokens !== undefined)
+    return { thinkingBudget: thinking.budgetTokens, includeThoughts: true };
+  if (thinking.effort !== undefined) {
+    return { thinkingLevel: THINKING_LEVELS[thinking.effort], includeThoughts: true };
+  }
+  return { includeThoughts: true };
+}
+
+/** A tool call id as the canonical form carries it: Gemini's (or our) id, then its signature if any. */
+function joinToolCallId(id: string, signature: string | undefined): string {
+  if (signature === undefined) return id;
+  const url = signature.replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+  return `${id}${THOUGHT_SEPARATOR}${url}`;
+}
+
+/** The Gemini id (none when we made it up) and the signature folded into a canonical tool call id. */
+function splitToolCallId(canonical: string): { id?: string; signature?: string } {
+  const at = canonical.indexOf(THOUGHT_SEPARATOR);
+  const id = at === -1 ? canonical : canonical.slice(0, at);
+  const url = at === -1 ? '' : canonical.slice(at + THOUGHT_SEPARATOR.length);
+  const base64 = url.replaceAll('-', '+').replaceAll('_', '/');
+  return {
+    ...(id !== '' && !id.startsWith(GENERATED_ID_PREFIX) && { id }),
+    ...(base64 !== '' && { signature: base64 + '='.repeat((4 - (base64.length % 4)) % 4) }),
+  };
+}
+
+const generatedId = (): string => `${GENERATED_ID_PREFIX}${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+
+/** A `functionCall` part as a canonical tool call; Gemini sends each call whole. */
+export function decodeFunctionCall(part: Record<string, unknown>): ToolCallPart {
+  const call = isRecord(part.functionCall) ? part.functionCall : {};
+  const signature = nonEmptyString(part.thoughtSignature);
+  return {
+    type: 'tool_call',
+    id: joinToolCallId(nonEmptyString(call.id) ?? generatedId(), signature),
+    name: typeof call.name === 'string' ? call.name : '',
+    arguments: JSON.stringify(isRecord(call.args) ? call.args : {}),
+    ...(signature !== undefined && { signature }),
+  };
+}
+
+/** The parts of the first (only) candidate's answer. */
+export function candidateParts(candidate: Record<string, unknown> | undefined): unknown[] {
+  const content = candidate?.content;
+  return isRecord(content) && Array.isArray(content.parts) ? content.parts : [];
+}
+
+export function firstCandidate(payload: Record<string, unknown>): Record<string, unknown> | undefined {
+  const first: unknown = Array.isArray(payload.candidates) ? payload.candidates[0] : undefined;
+  return isRecord(first) ? first : undefined;
+}
+
+/** Gemini answers a prompt it refuses to read with a block reason and no candidates. */
+export function promptBlocked(payload: Record<string, unknown>): boolean {
+  return isRecord(payload.promptFeedback) && nonEmptyString(payload.promptFeedback.blockReason) !== undefined;
+}
+
+/**
+ * A successful `generateContent` answer. Signatures follow the stream's rules: a thought part's
+ * signature closes its thinking; one on a text part right after thinking belongs to that thinking;
+ * one on a text part after anything else is dropped (Gemini requires back only the signatures of
+ * function calls and of thoughts).
+ */
+export function decodeGeminiResponse(payload: unknown): ChatResponse {
+  if (!isRecord(payload)) throw new Error('a Gemini answer is a JSON object');
+  const candidate = firstCandidate(payload);
+  const blocked = promptBlocked(payload);
+  if (!candidate && !blocked) throw new Error('a Gemini answer without candidates');
+  const content = decodeParts(candidateParts(candidate));
+  return {
+    id: nonEmptyString(payload.responseId) ?? '',
+    model: nonEmptyString(payload.modelVersion) ?? '',
+    content,
+    stopReason: blocked
+      ? 'content_filter'
+      : geminiStopReason(
+          candidate?.finishReason,
+          content.some((part) => part.type === 'tool_call'),
+        ),
+    usage: geminiUsage(payload.usageMetadata),
+  };
+}
+
+function decodeParts(parts: unknown[]): AssistantPart[] {
+  const out: AssistantPart[] = [];
+  for (const part of parts) {
+    if (!isRecord(part)) continue;
+    if (isRecord(part.functionCall)) {
+      out.push(decodeFunctionCall(part));
+      continue;
+    }
+    const text = typeof part.text === 'string' ? part.text : '';
+    const signature = nonEmptyString(part.thoughtSignature);
+    const last = out.at(-1);
+    // Thinking stays open for more thoughts until a signature closes it.
+    const openThinking = last?.type === 'thinking' && last.signature === undefined ? last : undefined;
+    if (part.thought === true) {
+      if (text === '' && signature === undefined) continue;
+      const thinking: ThinkingPart = openThinking ?? { type: 'thinking', text: '' };
+      if (!openThinking) out.push(thinking);
+      thinking.text += text;
+      if (signature !== undefined) thinking.signature = signature;
+      continue;
+    }
+    if (signature !== undefined && openThinking) openThinking.signature = signature;
+    if (text === '') continue;
+    if (last?.type === 'text') last.text += text;
+    else out.push({ type: 'text', text });
+  }
+  return out;
+}
+
+const CONTENT_FILTERS = new Set([
+  'SAFETY',
+  'RECITATION',
+  'BLOCKLIST',
+  'PROHIBITED_CONTENT',
+  'SPII',
+  'IMAGE_SAFETY',
+  'IMAGE_PROHIBITED_CONTENT',
+]);
+
+/** Gemini says STOP for a finished answer whether or not it called tools. */
+export function geminiStopReason(reason: unknown, toolCalls: boolean): StopReason {
+  if (reason === 'MAX_TOKENS') return 'max_tokens';
+  if (typeof reason === 'string' && CONTENT_FILTERS.has(reason)) return 'content_filter';
+  return reason === 'STOP' && toolCalls ? 'tool_use' : 'end_turn';
+}
+
+/**
+ * Gemini's `usageMetadata` in canonical terms: its prompt count already includes cached tokens,
+ * tool results count as input, and its candidates count leaves out the thoughts.
+ */
+export function geminiUsage(usageMetadata: unknown): ChatUsage {
+  const metadata = isRecord(usageMetadata) ? usageMetadata : {};
+  const cached = count(metadata.cachedContentTokenCount);
+  const thoughts = count(metadata.thoughtsTokenCount);
+  return {
+    inputTokens: count(metadata.promptTokenCount) + count(metadata.toolUsePromptTokenCount),
+    outputTokens: count(metadata.candidatesTokenCount) + thoughts,
+    ...(cached > 0 && { cachedTokens: cached }),
+    ...(thoughts > 0 && { reasoningTokens: thoughts }),
+  };
+}
+
+/** Token counts from a `generateContent` answer or one stream chunk, when it carries them. */
+export function readGeminiUsage(payload: unknown): Usage | undefined {
+  if (!isRecord(payload) || !isRecord(payload.usageMetadata)) return undefined;
+  const { inputTokens, outputTokens, cachedTokens } = geminiUsage(payload.usageMetadata);
+  return { inputTokens, outputTokens, ...(cachedTokens !== undefined && { cachedTokens }) };
+}

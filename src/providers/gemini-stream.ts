@@ -1,0 +1,150 @@
+import { eventData, SseSplitter } from '../upstream/index.js';
+import { type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
+import {
+  candidateParts,
+  decodeFunctionCall,
+  firstCandidate,
+  geminiStopReason,
+  geminiUsage,
+  isRecord,
+  nonEmptyString,
+  promptBlocked,
+} from './gemini-codec.js';
+
+/**
+ * Decodes `streamGenerateContent?alt=sse`: each `data:` event is a whole GenerateContentResponse
+ * holding the next parts of the answer. Text and thoughts come in pieces, function calls whole.
+ * Gemini has no end marker: the stream is complete when a chunk carried a finish reason (or the
+ * prompt was blocked) and the body then ended, so `finish` comes from `end()`.
+ */
+export class GeminiStreamDecoder implements StreamDecoder {
+  private readonly splitter = new SseSplitter();
+  private started = false;
+  /** The open text or thinking block, if any; `index` is its index, else the next block's. */
+  private open: 'text' | 'thinking' | undefined;
+  private index = 0;
+  private toolCalls = false;
+  private finishReason: string | undefined;
+  private blocked = false;
+  /** Each chunk's usage covers the whole answer so far; the last one counts. */
+  private usage: unknown;
+
+  push(chunk: Uint8Array): StreamEvent[] {
+    const events: StreamEvent[] = [];
+    for (const event of this.splitter.push(chunk)) {
+      const data = eventData(event);
+      if (data !== undefined) this.chunk(parse(data), events);
+    }
+    return events;
+  }
+
+  end(): StreamEvent[] {
+    if (this.splitter.rest().trim()) throw new StreamFailure('cut', 'The Gemini stream broke off mid-event');
+    if (this.finishReason === undefined && !this.blocked) {
+      throw new StreamFailure('incomplete', 'The Gemini stream ended before the answer finished');
+    }
+    const events: StreamEvent[] = [];
+    this.close(events);
+    events.push({
+      type: 'finish',
+      stopReason: this.blocked ? 'content_filter' : geminiStopReason(this.finishReason, this.toolCalls),
+      usage: geminiUsage(this.usage),
+    });
+    return events;
+  }
+
+  private chunk(payload: Record<string, unknown>, events: StreamEvent[]): void {
+    if (payload.error !== undefined) {
+      const code = isRecord(payload.error) ? payload.error.code : undefined;
+      const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 500;
+      throw new StreamFailure('provider_error', 'Gemini reported an error during the stream', status);
+    }
+    if (!this.started) {
+      this.started = true;
+      events.push({
+        type: 'start',
+        id: typeof payload.responseId === 'string' ? payload.responseId : '',
+        model: typeof payload.modelVersion === 'string' ? payload.modelVersion : '',
+      });
+    }
+    if (isRecord(payload.usageMetadata)) this.usage = payload.usageMetadata;
+    if (promptBlocked(payload)) this.blocked = true;
+    const candidate = firstCandidate(payload);
+    for (const part of candidateParts(candidate)) {
+      if (isRecord(part)) this.part(part, events);
+    }
+    if (typeof candidate?.finishReason === 'string') this.finishReason = candidate.finishReason;
+  }
+
+  /** The same rules as the non-streamed answer's: a signature closes the thinking it belongs to. */
+  private part(part: Record<string, unknown>, events: StreamEvent[]): void {
+    if (isRecord(part.functionCall)) {
+      this.close(events);
+      const call = decodeFunctionCall(part);
+      const index = this.index++;
+      this.toolCalls = true;
+      events.push(
+        {
+          type: 'block_start',
+          index,
+          block: {
+            type: 'tool_call',
+            id: call.id,
+            name: call.name,
+            ...(call.signature !== undefined && { signature: call.signature }),
+          },
+        },
+        { type: 'block_delta', index, delta: { type: 'arguments', json: call.arguments } },
+        { type: 'block_stop', index },
+      );
+      return;
+    }
+    const text = typeof part.text === 'string' ? part.text : '';
+    const signature = nonEmptyString(part.thoughtSignature);
+    if (part.thought === true) {
+      if (text !== '') this.delta('thinking', text, events);
+      if (signature !== undefined) {
+        if (this.open !== 'thinking') this.openBlock('thinking', events);
+        this.sign(signature, events);
+      }
+      return;
+    }
+    if (signature !== undefined && this.open === 'thinking') this.sign(signature, events);
+    if (text !== '') this.delta('text', text, events);
+  }
+
+  private delta(kind: 'text' | 'thinking', text: string, events: StreamEvent[]): void {
+    if (this.open !== kind) this.openBlock(kind, events);
+    events.push({ type: 'block_delta', index: this.index, delta: { type: kind, text } });
+  }
+
+  private sign(signature: string, events: StreamEvent[]): void {
+    events.push({ type: 'block_delta', index: this.index, delta: { type: 'signature', signature } });
+    this.close(events);
+  }
+
+  private openBlock(kind: 'text' | 'thinking', events: StreamEvent[]): void {
+    this.close(events);
+    this.open = kind;
+    events.push({ type: 'block_start', index: this.index, block: { type: kind } });
+  }
+
+  private close(events: StreamEvent[]): void {
+    if (this.open === undefined) return;
+    events.push({ type: 'block_stop', index: this.index });
+    this.index++;
+    this.open = undefined;
+  }
+}
+
+/** A whole event that is not a JSON object is not Gemini's: the stream cannot be trusted past it. */
+function parse(data: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    value = undefined;
+  }
+  if (!isRecord(value)) throw new StreamFailure('cut', 'The Gemini stream carried an event that is not JSON');
+  return value;
+}

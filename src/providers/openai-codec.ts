@@ -1,0 +1,325 @@
+import {
+  type AssistantPart,
+  type ChatRequest,
+  type ChatResponse,
+  type DocumentPart,
+  type ImagePart,
+  type ReasoningEffort,
+  type ResponseFormat,
+  type TextPart,
+  type ToolCallPart,
+  type ToolChoice,
+  type ToolDefinition,
+  type ToolResultPart,
+  UnsupportedFeature,
+  type UserPart,
+} from './canonical.js';
+import {
+  generatedCallId,
+  isRecord,
+  nonEmptyString,
+  OpenAIStreamDecoder,
+  openAIChatUsage,
+  openAIStopReason,
+  reasoningText,
+} from './openai-stream.js';
+import type { ChatCodec } from './types.js';
+
+/**
+ * Canonical chat ⇄ the OpenAI Chat Completions wire format, for OpenAI, Azure OpenAI and
+ * OpenAI-compatible servers answering a surface of another format. Chat Completions has no place
+ * for some of the canonical form: thinking blocks in the history, `top_k`, and an error flag on
+ * tool results (which becomes an "Error: " prefix on the result's text).
+ */
+
+export interface OpenAICodecOptions {
+  /** The chat completions path for a model, relative to the provider's origin (query included). */
+  pathFor(model: string): string;
+  /** Ask for usage at the end of streams (`stream_options.include_usage`). */
+  streamUsage: boolean;
+  /** The field of the output-token limit: OpenAI's current one, or the one imitators know. */
+  maxTokensField: 'max_completion_tokens' | 'max_tokens';
+}
+
+interface TextContent {
+  type: 'text';
+  text: string;
+}
+
+type UserContent =
+  | TextContent
+  | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } }
+  | { type: 'file'; file: { filename?: string; file_data?: string; file_id?: string } };
+
+interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+type OpenAIMessage =
+  | { role: 'system'; content: string | TextContent[] }
+  | { role: 'user'; content: string | UserContent[] }
+  | { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }
+  | { role: 'tool'; tool_call_id: string; content: string | TextContent[] };
+
+type ContentPart = TextPart | ImagePart | DocumentPart;
+
+/**
+ * Deriving an effort from a budget alone: the largest budget each effort stands for (Anthropic's
+ * budgets start at 1024); larger budgets are `high`.
+ */
+const BUDGET_EFFORTS: ReadonlyArray<{ maxBudget: number; effort: ReasoningEffort }> = [
+  { maxBudget: 1024, effort: 'low' },
+  { maxBudget: 8192, effort: 'medium' },
+];
+const LARGE_BUDGET_EFFORT: ReasoningEffort = 'high';
+
+/** OpenAI needs a filename with inline file data and reads the file's type from its extension. */
+const FILE_EXTENSIONS: Readonly<Record<string, string>> = { 'application/pdf': '.pdf', 'text/plain': '.txt' };
+
+const malformed = (): Error => new Error('malformed provider response');
+
+const text = (value: string): TextContent => ({ type: 'text', text: value });
+
+/** A lone text travels as a plain string, which every OpenAI-compatible server takes. */
+function textContent(texts: string[]): string | TextContent[] {
+  return texts.length <= 1 ? (texts[0] ?? '') : texts.map(text);
+}
+
+export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
+  return {
+    encodeRequest: (request) => ({
+      path: options.pathFor(request.model),
+      body: JSON.stringify(encodeRequest(request, options)),
+    }),
+    decodeResponse,
+    streamDecoder: () => new OpenAIStreamDecoder(),
+  };
+}
+
+/**
+ * The request body, its keys always in this order so that the same request gives the same bytes:
+ * model, messages, tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort, the
+ * token limit, temperature, top_p, stop, user, stream, stream_options. OpenAI refuses a tool
+ * choice or `parallel_tool_calls` without tools, so those go only with tools. `top_k` is not
+ * sent: Chat Completions has none.
+ */
+function encodeRequest(request: ChatRequest, options: OpenAICodecOptions): Record<string, unknown> {
+  const tools = request.tools ?? [];
+  const effort = reasoningEffort(request.thinking);
+  return {
+    model: request.model,
+    messages: encodeMessages(request),
+    ...(tools.length > 0 && {
+      tools: tools.map(encodeTool),
+      ...(request.toolChoice && { tool_choice: encodeToolChoice(request.toolChoice) }),
+      ...(request.parallelToolCalls !== undefined && { parallel_tool_calls: request.parallelToolCalls }),
+    }),
+    ...(request.responseFormat && { response_format: encodeResponseFormat(request.responseFormat) }),
+    ...(effort !== undefined && { reasoning_effort: effort }),
+    ...(request.maxTokens !== undefined && { [options.maxTokensField]: request.maxTokens }),
+    ...(request.temperature !== undefined && { temperature: request.temperature }),
+    ...(request.topP !== undefined && { top_p: request.topP }),
+    ...(request.stop && request.stop.length > 0 && { stop: request.stop }),
+    ...(request.user !== undefined && { user: request.user }),
+    ...(request.stream && {
+      stream: true,
+      ...(options.streamUsage && { stream_options: { include_usage: true } }),
+    }),
+  };
+}
+
+function encodeMessages(request: ChatRequest): OpenAIMessage[] {
+  const messages: OpenAIMessage[] = [];
+  if (request.system.length > 0) {
+    messages.push({ role: 'system', content: textContent(request.system.map((part) => part.text)) });
+  }
+  request.messages.forEach((message, i) => {
+    if (message.role === 'assistant') messages.push(encodeAssistant(message.content));
+    else messages.push(...encodeUser(message.content, `messages.${i}`));
+  });
+  return messages;
+}
+
+/**
+ * A user turn. OpenAI wants the `tool` messages answering a turn's calls right after it, so each
+ * tool result becomes a `tool` message first, and the rest of the turn follows as one user
+ * message, in order. `tool` messages carry text only: a result's images and documents go into
+ * that user message, after a line naming the call they came from.
+ */
+function encodeUser(parts: UserPart[], path: string): OpenAIMessage[] {
+  const results: OpenAIMessage[] = [];
+  const content: UserContent[] = [];
+  parts.forEach((part, j) => {
+    const param = `${path}.content.${j}`;
+    if (part.type !== 'tool_result') {
+      content.push(encodeContent(part, param));
+      return;
+    }
+    results.push(encodeToolResult(part));
+    const media = part.content.flatMap((inner, k) =>
+      inner.type === 'text' ? [] : [encodeContent(inner, `${param}.content.${k}`)],
+    );
+    if (media.length > 0) {
+      content.push(text(`Attachments from the result of tool call ${part.toolCallId}:`), ...media);
+    }
+  });
+  if (results.length > 0 && content.length === 0) return results;
+  return [...results, { role: 'user', content: userContent(content) }];
+}
+
+/** A lone text part travels as a plain string, like the system prompt's. */
+function userContent(content: UserContent[]): string | UserContent[] {
+  const [first] = content;
+  if (content.length === 0) return '';
+  return content.length === 1 && first?.type === 'text' ? first.text : content;
+}
+
+/** Chat Completions has no error flag on tool results: the text says it instead. */
+function encodeToolResult(part: ToolResultPart): OpenAIMessage {
+  const texts = part.content.flatMap((inner) => (inner.type === 'text' ? [inner.text] : []));
+  if (part.isError) texts[0] = `Error: ${texts[0] ?? ''}`;
+  return { role: 'tool', tool_call_id: part.toolCallId, content: textContent(texts) };
+}
+
+/** Media goes as inline data, an OpenAI file id or (images only) a URL OpenAI fetches itself. */
+function encodeContent(part: ContentPart, param: string): UserContent {
+  if (part.type === 'text') return text(part.text);
+  const { source } = part;
+  if (part.type === 'image') {
+    if (source.kind === 'file') {
+      throw new UnsupportedFeature(
+        'OpenAI-format providers need images as inline data (base64) or a URL, not a file reference',
+        `${param}.source`,
+      );
+    }
+    const url = source.kind === 'url' ? source.url : `data:${source.mediaType};base64,${source.data}`;
+    return { type: 'image_url', image_url: { url, ...(part.detail && { detail: part.detail }) } };
+  }
+  switch (source.kind) {
+    case 'base64':
+      return {
+        type: 'file',
+        file: {
+          filename: part.filename ?? `document${FILE_EXTENSIONS[source.mediaType] ?? ''}`,
+          file_data: `data:${source.mediaType};base64,${source.data}`,
+        },
+      };
+    case 'file':
+      return { type: 'file', file: { file_id: source.fileId } };
+    case 'url':
+      throw new UnsupportedFeature(
+        'OpenAI-format providers need document data inline (base64) or an OpenAI file id, not a URL',
+        `${param}.source`,
+      );
+  }
+}
+
+/**
+ * An assistant turn, its texts as one string (a line break between parts keeps their words
+ * apart). Chat Completions cannot carry reasoning back, so thinking (signed or redacted) is
+ * dropped, as are Gemini's tool call signatures. OpenAI refuses an assistant message with neither
+ * content nor tool calls, so one left empty says `''`.
+ */
+function encodeAssistant(parts: AssistantPart[]): OpenAIMessage {
+  const texts: string[] = [];
+  const toolCalls: ToolCall[] = [];
+  for (const part of parts) {
+    if (part.type === 'text') texts.push(part.text);
+    else if (part.type === 'tool_call') toolCalls.push(encodeToolCall(part));
+  }
+  if (toolCalls.length === 0) return { role: 'assistant', content: texts.join('\n') };
+  return { role: 'assistant', content: texts.length > 0 ? texts.join('\n') : null, tool_calls: toolCalls };
+}
+
+function encodeToolCall(part: ToolCallPart): ToolCall {
+  return { id: part.id, type: 'function', function: { name: part.name, arguments: part.arguments } };
+}
+
+function encodeTool(tool: ToolDefinition): Record<string, unknown> {
+  return {
+    type: 'function',
+    function: {
+      name: tool.name,
+      ...(tool.description !== undefined && { description: tool.description }),
+      parameters: tool.parameters,
+      ...(tool.strict !== undefined && { strict: tool.strict }),
+    },
+  };
+}
+
+function encodeToolChoice(choice: ToolChoice): string | Record<string, unknown> {
+  return choice.type === 'tool' ? { type: 'function', function: { name: choice.name } } : choice.type;
+}
+
+function encodeResponseFormat(format: ResponseFormat): Record<string, unknown> {
+  if (format.type !== 'json_schema') return { type: format.type };
+  return {
+    type: 'json_schema',
+    json_schema: {
+      name: format.name,
+      ...(format.schema !== undefined && { schema: format.schema }),
+      ...(format.strict !== undefined && { strict: format.strict }),
+      ...(format.description !== undefined && { description: format.description }),
+    },
+  };
+}
+
+/**
+ * `reasoning_effort` is sent only when thinking is asked for: models without reasoning refuse the
+ * field, so thinking switched off leaves each model at its own default.
+ */
+function reasoningEffort(thinking: ChatRequest['thinking']): ReasoningEffort | undefined {
+  if (!thinking?.enabled) return undefined;
+  if (thinking.effort !== undefined) return thinking.effort;
+  const budget = thinking.budgetTokens;
+  if (budget === undefined) return undefined;
+  return BUDGET_EFFORTS.find(({ maxBudget }) => budget <= maxBudget)?.effort ?? LARGE_BUDGET_EFFORT;
+}
+
+/**
+ * A `chat.completion`, first choice. Reasoning that OpenAI-compatible servers return comes first
+ * as thinking; a refusal is the answer's text, with the stop reason saying it is one.
+ */
+function decodeResponse(payload: unknown): ChatResponse {
+  if (!isRecord(payload) || (payload.object !== undefined && payload.object !== 'chat.completion')) {
+    throw malformed();
+  }
+  const choice: unknown = Array.isArray(payload.choices) ? payload.choices[0] : undefined;
+  if (!isRecord(choice) || !isRecord(choice.message)) throw malformed();
+  const { message } = choice;
+  const content: AssistantPart[] = [];
+  const reasoning = reasoningText(message);
+  if (reasoning !== undefined) content.push({ type: 'thinking', text: reasoning });
+  const answer = nonEmptyString(message.content);
+  if (answer !== undefined) content.push({ type: 'text', text: answer });
+  const refusal = nonEmptyString(message.refusal);
+  if (refusal !== undefined) content.push({ type: 'text', text: refusal });
+  const calls = decodeToolCalls(message.tool_calls);
+  content.push(...calls);
+  return {
+    id: typeof payload.id === 'string' ? payload.id : '',
+    model: typeof payload.model === 'string' ? payload.model : '',
+    content,
+    stopReason: openAIStopReason(choice.finish_reason, {
+      toolCalls: calls.length > 0,
+      refused: refusal !== undefined,
+    }),
+    usage: openAIChatUsage(payload.usage),
+  };
+}
+
+function decodeToolCalls(value: unknown): ToolCallPart[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((call: unknown): ToolCallPart => {
+    const fn = isRecord(call) ? call.function : undefined;
+    if (!isRecord(call) || !isRecord(fn) || typeof fn.name !== 'string') throw malformed();
+    return {
+      type: 'tool_call',
+      id: nonEmptyString(call.id) ?? generatedCallId(),
+      name: fn.name,
+      arguments: typeof fn.arguments === 'string' ? fn.arguments : '',
+    };
+  });
+}

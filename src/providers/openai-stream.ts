@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import { eventData, SseSplitter } from '../upstream/index.js';
+import {
+  type ChatUsage,
+  type StopReason,
+  type StreamDecoder,
+  type StreamEvent,
+  StreamFailure,
+} from './canonical.js';
+
+/**
+ * Decodes a streamed Chat Completions answer (`chat.completion.chunk` events, then `data: [DONE]`)
+ * into canonical events. The helpers below read the parts of an answer that the streamed and the
+ * whole (`chat.completion`) forms share; the codec uses them for the latter.
+ */
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export const nonEmptyString = (value: unknown): string | undefined =>
+  typeof value === 'string' && value !== '' ? value : undefined;
+
+const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+
+/** For tool calls the provider gave no id (the canonical form needs one to match results). */
+export const generatedCallId = (): string => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+
+/**
+ * The model's reasoning, which OpenAI itself never returns but OpenAI-compatible servers do:
+ * DeepSeek and vLLM as `reasoning_content`, OpenRouter and newer vLLM as `reasoning`. Only one is
+ * read, so a server that sends both for compatibility is not read twice.
+ */
+export function reasoningText(message: Record<string, unknown>): string | undefined {
+  return nonEmptyString(message.reasoning_content) ?? nonEmptyString(message.reasoning);
+}
+
+/**
+ * `finish_reason` in canonical terms. A refusal wins, since the answer is one. OpenAI-compatible
+ * servers often say `stop` (or nothing) after tool calls; the calls then decide, because a client
+ * runs tools only on `tool_use`.
+ */
+export function openAIStopReason(
+  finishReason: unknown,
+  answer: { toolCalls: boolean; refused: boolean },
+): StopReason {
+  if (answer.refused) return 'refusal';
+  switch (finishReason) {
+    case 'length':
+      return 'max_tokens';
+    case 'content_filter':
+      return 'content_filter';
+    case 'tool_calls':
+    case 'function_call':
+      return 'tool_use';
+    default:
+      return answer.toolCalls ? 'tool_use' : 'end_turn';
+  }
+}
+
+/** OpenAI's `prompt_tokens` already include the cached ones and `completion_tokens` the reasoning. */
+export function openAIChatUsage(usage: unknown): ChatUsage {
+  const fields = isRecord(usage) ? usage : {};
+  const prompt = isRecord(fields.prompt_tokens_details) ? fields.prompt_tokens_details : {};
+  const completion = isRecord(fields.completion_tokens_details) ? fields.completion_tokens_details : {};
+  const cached = count(prompt.cached_tokens);
+  const reasoning = count(completion.reasoning_tokens);
+  return {
+    inputTokens: count(fields.prompt_tokens),
+    outputTokens: count(fields.completion_tokens),
+    ...(cached > 0 && { cachedTokens: cached }),
+    ...(reasoning > 0 && { reasoningTokens: reasoning }),
+  };
+}
+
+/** A streamed tool call, from its first delta until its block stops. */
+interface StreamedCall {
+  /** The provider's `index` for the call; undefined when the server leaves it out. */
+  key: number | undefined;
+  id: string | undefined;
+  name: string | undefined;
+  /** Argument pieces that arrived while another block was open. */
+  pending: string[];
+  state: 'waiting' | 'open' | 'closed';
+}
+
+type OpenBlock = { type: 'text' | 'thinking' } | { type: 'tool_call'; call: StreamedCall };
+
+/**
+ * Canonical blocks are strictly sequential, but OpenAI may interleave the argument deltas of
+ * parallel tool calls (index 0, 1, 0, …). So the first tool call streams live, and a call that
+ * shows up while another is open waits, its argument pieces buffered, until the open block stops;
+ * it then opens with everything buffered as one delta. A tool call's block stops only when other
+ * content (text, reasoning) begins or the answer finishes, since until then more of its arguments
+ * may come. Text or reasoning after tool calls first closes every call, waiting ones included; a
+ * server that then still continues one of those calls is beyond repair and fails the stream.
+ *
+ * The answer is complete at `data: [DONE]` and only then.
+ */
+export class OpenAIStreamDecoder implements StreamDecoder {
+  private readonly splitter = new SseSplitter();
+  private started = false;
+  private done = false;
+  private open: OpenBlock | undefined;
+  /** The open block's index, else the next block's. */
+  private index = 0;
+  private readonly calls: StreamedCall[] = [];
+  private finishReason: string | undefined;
+  private refused = false;
+  private usage: unknown;
+
+  push(chunk: Uint8Array): StreamEvent[] {
+    // Nothing after [DONE] belongs to the answer.
+    if (this.done) return [];
+    const events: StreamEvent[] = [];
+    for (const event of this.splitter.push(chunk)) {
+      const data = eventData(event);
+      if (data === undefined) continue;
+      if (data === '[DONE]') {
+        this.finish(events);
+        break;
+      }
+      this.chunk(parse(data), events);
+    }
+    return events;
+  }
+
+  end(): StreamEvent[] {
+    if (this.done) return [];
+    if (this.splitter.rest().trim())
+      throw new StreamFailure('cut', 'The provider stream broke off mid-event');
+    // Even after a finish_reason the usage chunk may still be owed: without `[DONE]` there is no
+    // telling a finished stream from one cut at a chunk boundary, so it counts as incomplete
+    // (as in the same-format relay).
+    throw new StreamFailure('incomplete', 'The provider stream ended before the answer finished');
+  }
+
+  private chunk(payload: Record<string, unknown>, events: StreamEvent[]): void {
+    if (payload.error !== undefined && payload.error !== null) {
+      throw new StreamFailure(
+        'provider_error',
+        'The provider reported an error during the stream',
+        errorStatus(payload.error),
+      );
+    }
+    // Only one answer is ever asked for: choice 0.
+    const choice = Array.isArray(payload.choices)
+      ? payload.choices.find((entry) => isRecord(entry) && (entry.index ?? 0) === 0)
+      : undefined;
+    // Azure opens with a chunk of prompt filter results, without choices, id or model.
+    if (!this.started && isRecord(choice)) this.start(payload, events);
+    if (isRecord(payload.usage)) this.usage = payload.usage;
+    if (!isRecord(choice)) return;
+    const delta = isRecord(choice.delta) ? choice.delta : {};
+    const reasoning = reasoningText(delta);
+    if (reasoning !== undefined) this.content('thinking', reasoning, events);
+    const text = nonEmptyString(delta.content);
+    if (text !== undefined) this.content('text', text, events);
+    const refusal = nonEmptyString(delta.refusal);
+    if (refusal !== undefined) {
+      this.refused = true;
+      this.content('text', refusal, events);
+    }
+    if (Array.isArray(delta.tool_calls)) {
+      for (const entry of delta.tool_calls) if (isRecord(entry)) this.toolCall(entry, events);
+    }
+    const finishReason = nonEmptyString(choice.finish_reason);
+    if (finishReason !== undefined) this.finishReason = finishReason;
+  }
+
+  private start(payload: Record<string, unknown>, events: StreamEvent[]): void {
+    this.started = true;
+    events.push({
+      type: 'start',
+      id: typeof payload.id === 'string' ? payload.id : '',
+      model: typeof payload.model === 'string' ? payload.model : '',
+    });
+  }
+
+  private content(kind: 'text' | 'thinking', text: string, events: StreamEvent[]): void {
+    if (this.open?.type !== kind) {
+      this.closeAll(events);
+      this.open = { type: kind };
+      events.push({ type: 'block_start', index: this.index, block: { type: kind } });
+    }
+    events.push({ type: 'block_delta', index: this.index, delta: { type: kind, text } });
+  }
+
+  private toolCall(entry: Record<string, unknown>, events: StreamEvent[]): void {
+    const call = this.callFor(entry);
+    const fn = isRecord(entry.function) ? entry.function : {};
+    call.id ??= nonEmptyString(entry.id);
+    call.name ??= nonEmptyString(fn.name);
+    const json = typeof fn.arguments === 'string' ? fn.arguments : '';
+    if (call.state === 'closed') {
+      if (json === '') return;
+      throw new StreamFailure('provider_error', 'The provider continued a tool call after it had ended', 502);
+    }
+    if (this.open?.type !== 'tool_call') this.close(events);
+    if (json !== '') {
+      if (call.state === 'open') {
+        events.push({ type: 'block_delta', index: this.index, delta: { type: 'arguments', json } });
+      } else {
+        call.pending.push(json);
+      }
+    }
+    if (this.open === undefined) this.openNextCall(events);
+  }
+
+  /**
+   * The call a delta continues, or a new one. Servers that leave out `index` (Gemini's
+   * OpenAI-compatible endpoint) send each call with its id, and its continuations without one.
+   */
+  private callFor(entry: Record<string, unknown>): StreamedCall {
+    const key = typeof entry.index === 'number' ? entry.index : undefined;
+    const id = nonEmptyString(entry.id);
+    const known =
+      key !== undefined
+        ? this.calls.find((call) => call.key === key)
+        : id !== undefined
+          ? this.calls.find((call) => call.id === id)
+          : this.calls.at(-1);
+    if (known) return known;
+    const call: StreamedCall = { key, id: undefined, name: undefined, pending: [], state: 'waiting' };
+    this.calls.push(call);
+    return call;
+  }
+
+  /** Opens the first waiting tool call, if any, with the arguments buffered so far. */
+  private openNextCall(events: StreamEvent[]): boolean {
+    const call = this.calls.find((candidate) => candidate.state === 'waiting');
+    if (!call) return false;
+    call.state = 'open';
+    call.id ??= generatedCallId();
+    this.open = { type: 'tool_call', call };
+    events.push({
+      type: 'block_start',
+      index: this.index,
+      block: { type: 'tool_call', id: call.id, name: call.name ?? '' },
+    });
+    if (call.pending.length > 0) {
+      events.push({
+        type: 'block_delta',
+        index: this.index,
+        delta: { type: 'arguments', json: call.pending.join('') },
+      });
+      call.pending = [];
+    }
+    return true;
+  }
+
+  private close(events: StreamEvent[]): void {
+    if (this.open === undefined) return;
+    if (this.open.type === 'tool_call') this.open.call.state = 'closed';
+    events.push({ type: 'block_stop', index: this.index });
+    this.index++;
+    this.open = undefined;
+  }
+
+  /** Closes the open block and runs through the waiting tool calls. */
+  private closeAll(events: StreamEvent[]): void {
+    this.close(events);
+    while (this.openNextCall(events)) this.close(events);
+  }
+
+  private finish(events: StreamEvent[]): void {
+    if (!this.started) this.start({}, events);
+    this.closeAll(events);
+    this.done = true;
+    events.push({
+      type: 'finish',
+      stopReason: openAIStopReason(this.finishReason, {
+        toolCalls: this.calls.length > 0,
+        refused: this.refused,
+      }),
+      usage: openAIChatUsage(this.usage),
+    });
+  }
+}
+
+/**
+ * The HTTP-like status an error event names in `code` or `type` (OpenRouter and others put the
+ * upstream status there); OpenAI's own codes are words, which say nothing about the class, so 500.
+ */
+function errorStatus(error: unknown): number {
+  if (!isRecord(error)) return 500;
+  for (const value of [error.code, error.type]) {
+    const status = typeof value === 'string' && /^\d{3}$/.test(value) ? Number(value) : value;
+    if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599)
+      return status;
+  }
+  return 500;
+}
+
+/** A whole event that is not a JSON object is not a chunk: the stream cannot be trusted past it. */
+function parse(data: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    value = undefined;
+  }
+  if (!isRecord(value))
+    throw new StreamFailure('cut', 'The provider stream carried an event that is not JSON');
+  return value;
+}

@@ -1,0 +1,44 @@
+import type { ChatRequest } from './canonical.js';
+
+/** Text runs about four characters per token in the tokenizers of every major provider. */
+const CHARS_PER_TOKEN = 4;
+/** A mid-sized image costs roughly this many input tokens at OpenAI, Anthropic and Gemini alike. */
+const TOKENS_PER_MEDIA = 1_000;
+
+/**
+ * An estimate of a request's input tokens, for providers with no counting endpoint (the OpenAI
+ * format, Ollama). Good for budgeting a context window, not for billing.
+ */
+export function estimateInputTokens(request: ChatRequest): number {
+  let chars = 0;
+  let media = 0;
+  for (const part of request.system) chars += part.text.length;
+  for (const message of request.messages) {
+    for (const part of message.content) {
+      switch (part.type) {
+        case 'text':
+        case 'thinking':
+          chars += part.text.length;
+          break;
+        case 'tool_call':
+          chars += part.name.length + part.arguments.length;
+          break;
+        case 'tool_result':
+          for (const inner of part.content) {
+            if (inner.type === 'text') chars += inner.text.length;
+            else media++;
+          }
+          break;
+        case 'image':
+        case 'document':
+          media++;
+          break;
+        case 'redacted_thinking':
+          chars += part.data.length;
+          break;
+      }
+    }
+  }
+  for (const tool of request.tools ?? []) chars += JSON.stringify(tool).length;
+  return Math.ceil(chars / CHARS_PER_TOKEN) + media * TOKENS_PER_MEDIA;
+}

@@ -1,0 +1,532 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  type AssistantPart,
+  type BlockDelta,
+  type BlockStart,
+  type ChatRequest,
+  type ChatResponse,
+  type ChatUsage,
+  type DocumentPart,
+  type ImagePart,
+  type Message,
+  type StopReason,
+  type StreamEvent,
+  type TextPart,
+  type ToolChoice,
+  type ToolDefinition,
+  UnsupportedFeature,
+  type UserPart,
+} from '../../providers/canonical.js';
+import type { ChatSurface } from '../types.js';
+import { anthropicErrorBody, anthropicErrorEvent } from './envelope.js';
+import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema.js';
+
+/**
+ * The Anthropic Messages surface over the canonical form, for providers that speak another
+ * format (Anthropic providers get the validated body untouched).
+ *
+ * Going in, what the canonical form has no room for is dropped where leaving it out costs at most
+ * some caching, bookkeeping or a hint, and the messages and tools arrive whole: `cache_control`
+ * everywhere (prompt caching is each provider's own affair), citations and citation settings, a
+ * document's `context`, image `transformations`, a replayed tool call's `caller`,
+ * `context_management`, `compaction`, `container`, `diagnostics`, `billing_policy`, `fallbacks`,
+ * `fallback_credit_token`, `inference_geo`, `service_tier`, `speed`, `output_config.task_budget`,
+ * thinking `display` and `block_binding`, and tool-definition extras (`allowed_callers`,
+ * `defer_loading`, `eager_input_streaming`, `input_examples`). What would change the answer is
+ * refused with UnsupportedFeature instead: server tools and the blocks they produced, MCP
+ * servers, server-side threads, system messages inside the conversation, search results.
+ *
+ * Coming out, answers follow the SDK's `Message` and stream event types field for field, with
+ * null (or 0 for token counts) where the canonical answer has nothing to say.
+ */
+
+/** A validated body of either endpoint; count_tokens bodies lack the generation settings. */
+type SurfaceBody = MessagesRequest | CountTokensRequest;
+type BodyMessage = SurfaceBody['messages'][number];
+type Tool = NonNullable<SurfaceBody['tools']>[number];
+type CustomTool = Extract<Tool, { input_schema: unknown }>;
+type ToolResultBlock = Extract<ContentBlock, { type: 'tool_result' }>;
+type ResultBlock = Exclude<NonNullable<ToolResultBlock['content']>, string>[number];
+type ImageBlock = Extract<ContentBlock, { type: 'image' }>;
+type DocumentBlock = Extract<ContentBlock, { type: 'document' }>;
+type ContentPart = TextPart | ImagePart | DocumentPart;
+type Effort = NonNullable<NonNullable<SurfaceBody['output_config']>['effort']>;
+
+type AnthropicStopReason =
+  | 'end_turn'
+  | 'max_tokens'
+  | 'stop_sequence'
+  | 'tool_use'
+  | 'pause_turn'
+  | 'refusal';
+
+interface AnthropicUsage {
+  input_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+  cache_creation: null;
+  output_tokens: number;
+  output_tokens_details: { thinking_tokens: number } | null;
+  server_tool_use: null;
+  service_tier: null;
+  inference_geo: null;
+  speed: null;
+}
+
+type AnthropicBlock =
+  | { type: 'text'; text: string; citations: null }
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'redacted_thinking'; data: string }
+  | {
+      type: 'tool_use';
+      id: string;
+      name: string;
+      input: Record<string, unknown>;
+      caller: { type: 'direct' };
+    };
+
+/** The SDK's `RefusalStopDetails`; the canonical answer never knows the category. */
+interface StopDetails {
+  type: 'refusal';
+  category: null;
+  explanation: null;
+}
+
+interface AnthropicMessage {
+  id: string;
+  type: 'message';
+  role: 'assistant';
+  model: string;
+  content: AnthropicBlock[];
+  stop_reason: AnthropicStopReason | null;
+  stop_sequence: string | null;
+  stop_details: StopDetails | null;
+  container: null;
+  diagnostics: null;
+  usage: AnthropicUsage;
+}
+
+// ---- Request: Anthropic body → canonical ----
+
+const needsAnthropic = (what: string, param: string): UnsupportedFeature =>
+  new UnsupportedFeature(`${what} need an Anthropic model`, param);
+
+function toCanonical(body: SurfaceBody): ChatRequest {
+  if (body.mcp_servers && body.mcp_servers.length > 0) throw needsAnthropic('MCP servers', 'mcp_servers');
+  const generation = 'max_tokens' in body ? body : undefined;
+  if (generation?.thread) throw needsAnthropic('Server-side threads', 'thread');
+  // Tool results name their tool for formats (Gemini) that match results to calls by name.
+  const toolNames = new Map<string, string>();
+  const messages = body.messages.map((message, i) => toMessage(message, `messages[${i}]`, toolNames));
+  const tools = body.tools?.map((tool, i) => toTool(tool, `tools[${i}]`));
+  const choice = body.tool_choice;
+  const thinking = toThinking(body.thinking, body.output_config?.effort ?? undefined);
+  const format = body.output_config?.format ?? body.output_format;
+  const stop = generation?.stop_sequences;
+  const user = generation?.metadata?.user_id;
+  return {
+    model: body.model,
+    system: toSystem(body.system),
+    messages,
+    ...(tools && tools.length > 0 && { tools }),
+    ...(choice && { toolChoice: toToolChoice(choice) }),
+    ...(choice?.type !== 'none' &&
+      choice?.disable_parallel_tool_use === true && { parallelToolCalls: false }),
+    ...(generation && { maxTokens: generation.max_tokens }),
+    ...(generation?.temperature !== undefined && { temperature: generation.temperature }),
+    ...(generation?.top_p !== undefined && { topP: generation.top_p }),
+    ...(generation?.top_k !== undefined && { topK: generation.top_k }),
+    ...(stop && stop.length > 0 && { stop }),
+    ...(format && { responseFormat: { type: 'json_schema', name: 'response', schema: format.schema } }),
+    ...(thinking && { thinking }),
+    ...(user && { user }),
+    stream: generation?.stream === true,
+  };
+}
+
+function toSystem(system: SurfaceBody['system']): TextPart[] {
+  if (system === undefined || system === '') return [];
+  if (typeof system === 'string') return [{ type: 'text', text: system }];
+  return system.map((block) => ({ type: 'text', text: block.text }));
+}
+
+function toMessage(message: BodyMessage, path: string, toolNames: Map<string, string>): Message {
+  if (message.role === 'system') throw needsAnthropic('System messages inside the conversation', path);
+  const blocks: ContentBlock[] =
+    typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content;
+  if (message.role === 'user') {
+    return {
+      role: 'user',
+      content: blocks.flatMap((block, j) => toUserParts(block, `${path}.content[${j}]`, toolNames)),
+    };
+  }
+  return {
+    role: 'assistant',
+    content: blocks.map((block, j) => toAssistantPart(block, `${path}.content[${j}]`, toolNames)),
+  };
+}
+
+function toUserParts(block: ContentBlock, path: string, toolNames: Map<string, string>): UserPart[] {
+  switch (block.type) {
+    case 'text':
+      return [{ type: 'text', text: block.text }];
+    case 'image':
+      return [toImage(block)];
+    case 'document':
+      return toDocument(block);
+    case 'tool_result': {
+      const name = toolNames.get(block.tool_use_id);
+      return [
+        {
+          type: 'tool_result',
+          toolCallId: block.tool_use_id,
+          ...(name !== undefined && { name }),
+          content: toResultContent(block.content, `${path}.content`),
+          ...(block.is_error !== undefined && { isError: block.is_error }),
+        },
+      ];
+    }
+    case 'thinking':
+    case 'redacted_thinking':
+    case 'tool_use':
+      throw new UnsupportedFeature(`'${block.type}' blocks belong in assistant messages`, path);
+    default:
+      throw needsAnthropic(`'${block.type}' blocks`, path);
+  }
+}
+
+function toAssistantPart(block: ContentBlock, path: string, toolNames: Map<string, string>): AssistantPart {
+  switch (block.type) {
+    case 'text':
+      return { type: 'text', text: block.text };
+    case 'thinking':
+      // An empty signature is what answers from other formats carried: there is none to replay.
+      return {
+        type: 'thinking',
+        text: block.thinking,
+        ...(block.signature && { signature: block.signature }),
+      };
+    case 'redacted_thinking':
+      return { type: 'redacted_thinking', data: block.data };
+    case 'tool_use':
+      toolNames.set(block.id, block.name);
+      return { type: 'tool_call', id: block.id, name: block.name, arguments: JSON.stringify(block.input) };
+    case 'image':
+    case 'document':
+    case 'tool_result':
+      throw new UnsupportedFeature(`'${block.type}' blocks belong in user messages`, path);
+    default:
+      throw needsAnthropic(`'${block.type}' blocks`, path);
+  }
+}
+
+function toImage(block: ImageBlock): ImagePart {
+  const { source } = block;
+  switch (source.type) {
+    case 'base64':
+      return { type: 'image', source: { kind: 'base64', mediaType: source.media_type, data: source.data } };
+    case 'url':
+      return { type: 'image', source: { kind: 'url', url: source.url } };
+    case 'file':
+      return { type: 'image', source: { kind: 'file', fileId: source.file_id } };
+  }
+}
+
+/**
+ * A document as canonical parts. Plain-text and inline-content documents are their text (and
+ * images): every format can carry those, while few take a text file. The title stands in for a
+ * file name, which formats such as OpenAI's show the model.
+ */
+function toDocument(block: DocumentBlock): ContentPart[] {
+  const { source } = block;
+  const filename = block.title ? { filename: block.title } : {};
+  switch (source.type) {
+    case 'base64':
+      return [
+        {
+          type: 'document',
+          source: { kind: 'base64', mediaType: source.media_type, data: source.data },
+          ...filename,
+        },
+      ];
+    case 'url':
+      return [{ type: 'document', source: { kind: 'url', url: source.url }, ...filename }];
+    case 'file':
+      return [{ type: 'document', source: { kind: 'file', fileId: source.file_id }, ...filename }];
+    case 'text':
+      return [{ type: 'text', text: source.data }];
+    case 'content':
+      if (typeof source.content === 'string') return [{ type: 'text', text: source.content }];
+      return source.content.map((inner) =>
+        inner.type === 'text' ? { type: 'text', text: inner.text } : toImage(inner),
+      );
+  }
+}
+
+function toResultContent(content: ToolResultBlock['content'], path: string): ContentPart[] {
+  if (content === undefined) return [];
+  if (typeof content === 'string') return [{ type: 'text', text: content }];
+  return content.flatMap((block: ResultBlock, k): ContentPart[] => {
+    switch (block.type) {
+      case 'text':
+        return [{ type: 'text', text: block.text }];
+      case 'image':
+        return [toImage(block)];
+      case 'document':
+        return toDocument(block);
+      default:
+        throw needsAnthropic(`'${block.type}' blocks`, `${path}[${k}]`);
+    }
+  });
+}
+
+function toTool(tool: Tool, path: string): ToolDefinition {
+  if (!isCustomTool(tool)) throw needsAnthropic('Server tools', path);
+  return {
+    name: tool.name,
+    ...(tool.description !== undefined && { description: tool.description }),
+    parameters: tool.input_schema,
+    ...(tool.strict !== undefined && { strict: tool.strict }),
+  };
+}
+
+function isCustomTool(tool: Tool): tool is CustomTool {
+  return tool.type === undefined || tool.type === null || tool.type === 'custom';
+}
+
+function toToolChoice(choice: NonNullable<SurfaceBody['tool_choice']>): ToolChoice {
+  switch (choice.type) {
+    case 'auto':
+      return { type: 'auto' };
+    case 'any':
+      return { type: 'required' };
+    case 'tool':
+      return { type: 'tool', name: choice.name };
+    case 'none':
+      return { type: 'none' };
+  }
+}
+
+/**
+ * Anthropic's thinking switch and `output_config.effort` in one. Adaptive and between-tools
+ * thinking leave the amount to the model, which is what "enabled without a budget" means.
+ */
+function toThinking(config: SurfaceBody['thinking'], effort: Effort | undefined): ChatRequest['thinking'] {
+  let thinking: ChatRequest['thinking'];
+  switch (config?.type) {
+    case 'enabled':
+      thinking = { enabled: true, budgetTokens: config.budget_tokens };
+      break;
+    case 'disabled':
+      thinking = { enabled: false };
+      break;
+    case 'adaptive':
+    case 'between_tools':
+      thinking = { enabled: true };
+      break;
+  }
+  return effort ? { ...(thinking ?? { enabled: true }), effort } : thinking;
+}
+
+// ---- Answer: canonical → Anthropic ----
+
+const STOP_REASONS: Readonly<Record<StopReason, AnthropicStopReason>> = {
+  end_turn: 'end_turn',
+  max_tokens: 'max_tokens',
+  stop_sequence: 'stop_sequence',
+  tool_use: 'tool_use',
+  pause_turn: 'pause_turn',
+  refusal: 'refusal',
+  content_filter: 'refusal',
+};
+
+const hex24 = (): string => randomUUID().replace(/-/g, '').slice(0, 24);
+
+const messageId = (id: string): string => id || `msg_${hex24()}`;
+
+const TOOL_USE_ID = /^[a-zA-Z0-9_-]+$/;
+/** Room left for the hash suffix within the 256 characters ids may have in requests. */
+const MAX_ID_STEM = 200;
+
+/**
+ * Anthropic's pattern for tool_use ids. Other providers' ids that break it are rewritten the same
+ * way every time (the client sends them back on the next turn, where they must match), with a
+ * hash of the original so that two ids differing only in invalid characters stay apart.
+ */
+function toolUseId(id: string): string {
+  if (TOOL_USE_ID.test(id)) return id;
+  if (id === '') return `call_${hex24()}`;
+  const hash = createHash('sha256').update(id).digest('hex').slice(0, 8);
+  return `${id.slice(0, MAX_ID_STEM).replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
+}
+
+function toolInput(args: string, param: string): Record<string, unknown> {
+  if (args.trim() === '') return {};
+  let input: unknown;
+  try {
+    input = JSON.parse(args);
+  } catch {
+    throw new UnsupportedFeature('Tool call arguments are not valid JSON', param);
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new UnsupportedFeature('Tool call arguments are not a JSON object', param);
+  }
+  return input as Record<string, unknown>;
+}
+
+/** Anthropic's `input_tokens` excludes cache reads and writes; the canonical count includes them. */
+function toUsage(usage: Partial<ChatUsage>): AnthropicUsage {
+  const cached = usage.cachedTokens ?? 0;
+  const created = usage.cacheCreationTokens ?? 0;
+  return {
+    input_tokens: Math.max(0, (usage.inputTokens ?? 0) - cached - created),
+    cache_creation_input_tokens: created,
+    cache_read_input_tokens: cached,
+    cache_creation: null,
+    output_tokens: usage.outputTokens ?? 0,
+    output_tokens_details:
+      usage.reasoningTokens === undefined ? null : { thinking_tokens: usage.reasoningTokens },
+    server_tool_use: null,
+    service_tier: null,
+    inference_geo: null,
+    speed: null,
+  };
+}
+
+const stopDetails = (reason: AnthropicStopReason): StopDetails | null =>
+  reason === 'refusal' ? { type: 'refusal', category: null, explanation: null } : null;
+
+function toBlock(part: AssistantPart, index: number): AnthropicBlock {
+  switch (part.type) {
+    case 'text':
+      return { type: 'text', text: part.text, citations: null };
+    case 'thinking':
+      return { type: 'thinking', thinking: part.text, signature: part.signature ?? '' };
+    case 'redacted_thinking':
+      return { type: 'redacted_thinking', data: part.data };
+    case 'tool_call':
+      return {
+        type: 'tool_use',
+        id: toolUseId(part.id),
+        name: part.name,
+        input: toolInput(part.arguments, `content[${index}].input`),
+        caller: { type: 'direct' },
+      };
+  }
+}
+
+function fromCanonical(response: ChatResponse): AnthropicMessage {
+  const stopReason = STOP_REASONS[response.stopReason];
+  return {
+    id: messageId(response.id),
+    type: 'message',
+    role: 'assistant',
+    model: response.model,
+    content: response.content.map(toBlock),
+    stop_reason: stopReason,
+    stop_sequence: response.stopSequence ?? null,
+    stop_details: stopDetails(stopReason),
+    container: null,
+    diagnostics: null,
+    usage: toUsage(response.usage),
+  };
+}
+
+// ---- Stream: canonical events → Anthropic SSE ----
+
+const sse = (type: string, payload: object): string =>
+  `event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`;
+
+/** A block as `content_block_start` opens it: empty, filled by the deltas that follow. */
+function openBlock(block: BlockStart): AnthropicBlock {
+  switch (block.type) {
+    case 'text':
+      return { type: 'text', text: '', citations: null };
+    case 'thinking':
+      return { type: 'thinking', thinking: '', signature: '' };
+    case 'redacted_thinking':
+      return { type: 'redacted_thinking', data: block.data };
+    case 'tool_call':
+      // A Gemini thought signature has no place in Anthropic's format and is dropped.
+      return {
+        type: 'tool_use',
+        id: toolUseId(block.id),
+        name: block.name,
+        input: {},
+        caller: { type: 'direct' },
+      };
+  }
+}
+
+function toDelta(delta: BlockDelta): Record<string, string> {
+  switch (delta.type) {
+    case 'text':
+      return { type: 'text_delta', text: delta.text };
+    case 'thinking':
+      return { type: 'thinking_delta', thinking: delta.text };
+    case 'signature':
+      return { type: 'signature_delta', signature: delta.signature };
+    case 'arguments':
+      return { type: 'input_json_delta', partial_json: delta.json };
+  }
+}
+
+function encodeEvent(event: StreamEvent): string {
+  switch (event.type) {
+    case 'start': {
+      const message: AnthropicMessage = {
+        id: messageId(event.id),
+        type: 'message',
+        role: 'assistant',
+        model: event.model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        stop_details: null,
+        container: null,
+        diagnostics: null,
+        usage: toUsage(event.usage ?? {}),
+      };
+      return sse('message_start', { message });
+    }
+    case 'block_start':
+      return sse('content_block_start', { index: event.index, content_block: openBlock(event.block) });
+    case 'block_delta':
+      return sse('content_block_delta', { index: event.index, delta: toDelta(event.delta) });
+    case 'block_stop':
+      return sse('content_block_stop', { index: event.index });
+    case 'finish': {
+      const stopReason = STOP_REASONS[event.stopReason];
+      const usage = toUsage(event.usage);
+      return (
+        sse('message_delta', {
+          delta: {
+            stop_reason: stopReason,
+            stop_sequence: event.stopSequence ?? null,
+            stop_details: stopDetails(stopReason),
+            container: null,
+          },
+          // The SDK's MessageDeltaUsage: the whole message's totals.
+          usage: {
+            input_tokens: usage.input_tokens,
+            cache_creation_input_tokens: usage.cache_creation_input_tokens,
+            cache_read_input_tokens: usage.cache_read_input_tokens,
+            output_tokens: usage.output_tokens,
+            output_tokens_details: usage.output_tokens_details,
+            server_tool_use: null,
+          },
+        }) + sse('message_stop', {})
+      );
+    }
+  }
+}
+
+export const anthropicSurface: ChatSurface<MessagesRequest> = {
+  format: 'anthropic',
+  toCanonical,
+  fromCanonical,
+  // Anthropic's stream always carries usage, asked for or not.
+  streamEncoder: () => ({ event: encodeEvent }),
+  errorBody: anthropicErrorBody,
+  errorEvent: anthropicErrorEvent,
+};

@@ -1,0 +1,53 @@
+import type { GatewayError } from '../../server/errors.js';
+
+/** The error types Anthropic's API answers with, as its SDK names them (plus `request_too_large`). */
+export type AnthropicErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'billing_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'request_too_large'
+  | 'rate_limit_error'
+  | 'timeout_error'
+  | 'api_error'
+  | 'overloaded_error';
+
+/**
+ * Anthropic's error envelope, the shape its SDKs parse into `APIError`. The API adds a
+ * `request_id`; the gateway's errors do not carry one, so it is left out (the SDK reads the
+ * `request-id` header first anyway).
+ */
+export interface AnthropicErrorBody {
+  type: 'error';
+  error: { type: AnthropicErrorType; message: string };
+}
+
+/** Statuses whose type Anthropic documents; others fall back by class (4xx, 5xx). */
+const TYPES: Readonly<Record<number, AnthropicErrorType>> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  502: 'api_error',
+  503: 'overloaded_error',
+  504: 'timeout_error',
+  529: 'overloaded_error',
+};
+
+function errorType(status: number): AnthropicErrorType {
+  return TYPES[status] ?? (status >= 400 && status < 500 ? 'invalid_request_error' : 'api_error');
+}
+
+export function anthropicErrorBody(error: GatewayError): AnthropicErrorBody {
+  return { type: 'error', error: { type: errorType(error.status), message: error.message } };
+}
+
+/** The same envelope as one SSE event, for failures after a stream has started. */
+export function anthropicErrorEvent(error: GatewayError): string {
+  return `event: error\ndata: ${JSON.stringify(anthropicErrorBody(error))}\n\n`;
+}

@@ -1,0 +1,18 @@
+import type { SurfaceBinding } from '../types.js';
+import { openAISurface } from './canonical.js';
+import type { ChatCompletionRequest } from './chat-schema.js';
+import { openAIErrorBody, openAIErrorEvent } from './envelope.js';
+import { relayOpenAIStream } from './stream-relay.js';
+
+/** The OpenAI surface as the forwarder drives it. */
+export const openAIBinding: SurfaceBinding = {
+  format: 'openai',
+  // The route validated the body against the chat schema before it got here.
+  toCanonical: (body) => openAISurface.toCanonical(body as ChatCompletionRequest),
+  fromCanonical: (response) => openAISurface.fromCanonical(response),
+  streamEncoder: (options) => openAISurface.streamEncoder(options),
+  errorBody: openAIErrorBody,
+  errorEvent: openAIErrorEvent,
+  relay: relayOpenAIStream,
+  maxTokensFields: ['max_completion_tokens', 'max_tokens'],
+};

@@ -1,0 +1,591 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AssistantPart,
+  type BlockDelta,
+  type ChatRequest,
+  type ChatResponse,
+  type ChatUsage,
+  type DocumentPart,
+  type MediaSource,
+  type Message,
+  type ResponseFormat,
+  type StopReason,
+  type StreamEncoder,
+  type StreamEvent,
+  type TextPart,
+  type ToolChoice,
+  type ToolDefinition,
+  type ToolResultPart,
+  UnsupportedFeature,
+  type UserPart,
+} from '../../providers/canonical.js';
+import type { ChatSurface } from '../types.js';
+import type { ChatCompletionRequest } from './chat-schema.js';
+import { openAIErrorBody, openAIErrorEvent } from './envelope.js';
+
+/**
+ * The OpenAI Chat Completions surface ⇄ the canonical form, for models served by a provider of
+ * another format. Requests the canonical form cannot carry faithfully are refused with the field
+ * at fault rather than quietly answered as a different question.
+ */
+
+type Body = ChatCompletionRequest;
+type RequestMessage = Body['messages'][number];
+type AssistantMessage = Extract<RequestMessage, { role: 'assistant' }>;
+type UserContent = Extract<RequestMessage, { role: 'user' }>['content'];
+type UserContentPart = Exclude<UserContent, string>[number];
+type FilePart = Extract<UserContentPart, { type: 'file' }>;
+/** System, developer and tool message content: a string or text parts. */
+type TextContent = Extract<RequestMessage, { role: 'system' }>['content'];
+
+type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+
+interface ToolCallBody {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+interface UsageBody {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number; audio_tokens: number };
+  completion_tokens_details: {
+    reasoning_tokens: number;
+    audio_tokens: number;
+    accepted_prediction_tokens: number;
+    rejected_prediction_tokens: number;
+  };
+}
+
+/**
+ * A `chat.completion` as the API sends it. `service_tier` and `system_fingerprint` are left out:
+ * they describe OpenAI's serving, which did not happen. `reasoning_content` is the model's
+ * reasoning as DeepSeek and vLLM return it, the extension OpenAI-format clients already read.
+ */
+export interface ChatCompletionBody {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: Array<{
+    index: number;
+    message: {
+      role: 'assistant';
+      content: string | null;
+      reasoning_content?: string;
+      tool_calls?: ToolCallBody[];
+      refusal: null;
+      annotations: [];
+    };
+    logprobs: null;
+    finish_reason: FinishReason;
+  }>;
+  usage: UsageBody;
+}
+
+interface ChunkDelta {
+  role?: 'assistant';
+  content?: string;
+  reasoning_content?: string;
+  tool_calls?: Array<{
+    index: number;
+    id?: string;
+    type?: 'function';
+    function: { name?: string; arguments: string };
+  }>;
+}
+
+/** One `chat.completion.chunk`; `usage` only when the client asked for usage in the stream. */
+export interface ChatCompletionChunkBody {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: Array<{ index: number; delta: ChunkDelta; logprobs: null; finish_reason: FinishReason | null }>;
+  usage?: UsageBody | null;
+}
+
+/**
+ * Request fields the canonical form has no place for. A function refuses the request when it
+ * returns true for the field's (non-null) value: those fields change what the answer is, so
+ * sending the request without them would answer a different question. `moderation` is refused
+ * too: it is a safety feature, and refusing beats silently skipping it. `drop` fields are hints
+ * about how OpenAI serves, caches or stores the request, meaningless to another provider
+ * (`stream_options` is read by the forwarder, not here).
+ */
+const UNMAPPED: { readonly [K in keyof Body]?: 'drop' | ((value: NonNullable<Body[K]>) => boolean) } = {
+  n: (n) => n > 1,
+  logprobs: (on) => on,
+  top_logprobs: (count) => count > 0,
+  logit_bias: (bias) => Object.keys(bias).length > 0,
+  audio: () => true,
+  modalities: (modalities) => modalities.includes('audio'),
+  prediction: () => true,
+  web_search_options: () => true,
+  frequency_penalty: (penalty) => penalty !== 0,
+  presence_penalty: (penalty) => penalty !== 0,
+  seed: () => true,
+  moderation: () => true,
+  store: 'drop',
+  metadata: 'drop',
+  service_tier: 'drop',
+  prompt_cache_key: 'drop',
+  prompt_cache_options: 'drop',
+  prompt_cache_retention: 'drop',
+  verbosity: 'drop',
+  stream_options: 'drop',
+};
+
+const notSupported = (what: string): string => `The model's provider does not support ${what}`;
+
+/** The unique hex part of generated ids, as OpenAI's own ids have it. */
+const hex24 = (): string => randomUUID().replaceAll('-', '').slice(0, 24);
+
+const now = (): number => Math.floor(Date.now() / 1000);
+
+const text = (value: string): TextPart => ({ type: 'text', text: value });
+
+function refuseUnmapped(body: Body): void {
+  for (const [field, policy] of Object.entries(UNMAPPED) as Array<
+    [keyof Body, 'drop' | ((value: unknown) => boolean)]
+  >) {
+    const value = body[field];
+    if (policy === 'drop' || value === undefined || value === null) continue;
+    if (policy(value)) throw new UnsupportedFeature(notSupported(`'${field}'`), field);
+  }
+}
+
+/**
+ * The canonical request. `system` and `developer` messages become the canonical system prompt in
+ * order, wherever they stand in the conversation: Anthropic and Gemini hold instructions apart
+ * from the conversation, so their position cannot travel. Participant `name`s and `prompt_cache_breakpoint`s are hints with no canonical
+ * place and are dropped.
+ */
+function toCanonical(body: Body): ChatRequest {
+  refuseUnmapped(body);
+  const { system, messages } = convertMessages(body.messages);
+  const tools = convertTools(body);
+  const toolChoice = convertToolChoice(body);
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+  const stop = typeof body.stop === 'string' ? [body.stop] : body.stop;
+  const responseFormat = convertResponseFormat(body.response_format);
+  const effort = body.reasoning_effort;
+  const user = body.safety_identifier ?? body.user;
+  return {
+    model: body.model,
+    system,
+    messages,
+    ...(tools.length > 0 && { tools }),
+    ...(toolChoice && { toolChoice }),
+    ...(body.parallel_tool_calls !== undefined && { parallelToolCalls: body.parallel_tool_calls }),
+    ...(maxTokens != null && { maxTokens }),
+    ...(body.temperature != null && { temperature: body.temperature }),
+    ...(body.top_p != null && { topP: body.top_p }),
+    ...(stop != null && { stop }),
+    ...(responseFormat && { responseFormat }),
+    ...(effort != null && { thinking: { enabled: effort !== 'none', effort } }),
+    ...(user !== undefined && { user }),
+    stream: body.stream === true,
+  };
+}
+
+/**
+ * The conversation. Consecutive `tool` (and legacy `function`) messages, and a user message right
+ * after them, form one canonical user turn with the results first: the formats that carry tool
+ * results inside user turns need the results of one assistant turn together.
+ */
+function convertMessages(list: readonly RequestMessage[]): { system: TextPart[]; messages: Message[] } {
+  const system: TextPart[] = [];
+  const messages: Message[] = [];
+  // Tool results name their tool (Gemini matches by name); the name comes from the call.
+  const toolNames = new Map<string, string>();
+  // Legacy function calls have no id: each gets one, which the `function` message answering it uses.
+  const functionCallIds = new Map<string, string>();
+  let results: UserPart[] | undefined;
+  list.forEach((message, i) => {
+    const path = `messages[${i}]`;
+    switch (message.role) {
+      case 'system':
+      case 'developer':
+        system.push(...textParts(message.content));
+        break;
+      case 'user': {
+        const parts = userParts(message.content, path);
+        if (results) results.push(...parts);
+        else messages.push({ role: 'user', content: parts });
+        results = undefined;
+        break;
+      }
+      case 'assistant':
+        messages.push({
+          role: 'assistant',
+          content: assistantParts(message, path, toolNames, functionCallIds),
+        });
+        results = undefined;
+        break;
+      case 'tool':
+      case 'function': {
+        const result =
+          message.role === 'tool'
+            ? toolResult(message.tool_call_id, toolNames.get(message.tool_call_id), message.content)
+            : functionResult(message.name, message.content, functionCallIds, path);
+        if (results) results.push(result);
+        else {
+          results = [result];
+          messages.push({ role: 'user', content: results });
+        }
+        break;
+      }
+    }
+  });
+  return { system, messages };
+}
+
+function textParts(content: TextContent): TextPart[] {
+  return typeof content === 'string' ? [text(content)] : content.map((part) => text(part.text));
+}
+
+function userParts(content: UserContent, path: string): UserPart[] {
+  if (typeof content === 'string') return [text(content)];
+  return content.map((part, j) => userPart(part, `${path}.content[${j}]`));
+}
+
+function userPart(part: UserContentPart, param: string): UserPart {
+  switch (part.type) {
+    case 'text':
+      return text(part.text);
+    case 'image_url': {
+      const { url, detail } = part.image_url;
+      return { type: 'image', source: imageSource(url, `${param}.image_url.url`), ...(detail && { detail }) };
+    }
+    case 'input_audio':
+      throw new UnsupportedFeature(notSupported('audio input'), param);
+    case 'file':
+      return documentPart(part.file, `${param}.file`);
+  }
+}
+
+const DATA_URL_FORM = 'data:<media type>;base64,<data>';
+
+/** A URL is passed on as a URL, for providers that fetch it themselves: the gateway never does. */
+function imageSource(url: string, param: string): MediaSource {
+  if (/^https?:\/\//i.test(url)) return { kind: 'url', url };
+  const source = parseDataUrl(url);
+  if (!source) {
+    throw new UnsupportedFeature(
+      `An image URL must be an http(s) URL or a base64 data URL (${DATA_URL_FORM})`,
+      param,
+    );
+  }
+  return source;
+}
+
+function documentPart(file: FilePart['file'], param: string): DocumentPart {
+  const { file_data: data, file_id: fileId, filename } = file;
+  let source: MediaSource;
+  if (data !== undefined && fileId === undefined) {
+    const parsed = parseDataUrl(data);
+    if (!parsed)
+      throw new UnsupportedFeature(
+        `file_data must be a base64 data URL (${DATA_URL_FORM})`,
+        `${param}.file_data`,
+      );
+    source = parsed;
+  } else if (fileId !== undefined && data === undefined) {
+    source = { kind: 'file', fileId };
+  } else {
+    throw new UnsupportedFeature('A file part needs exactly one of file_data and file_id', param);
+  }
+  return { type: 'document', source, ...(filename !== undefined && { filename }) };
+}
+
+/** Parameters (`;charset=…`, `;name=…`) may sit between the media type and `;base64`. */
+const DATA_URL = /^data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)(?:;[^;,]*)*;base64,([a-z0-9+/]+={0,2})$/i;
+
+function parseDataUrl(url: string): Extract<MediaSource, { kind: 'base64' }> | undefined {
+  const match = DATA_URL.exec(url);
+  if (!match) return undefined;
+  // Media types are case-insensitive; providers compare them in lower case.
+  return { kind: 'base64', mediaType: match[1]!.toLowerCase(), data: match[2]! };
+}
+
+function assistantParts(
+  message: AssistantMessage,
+  path: string,
+  toolNames: Map<string, string>,
+  functionCallIds: Map<string, string>,
+): AssistantPart[] {
+  if (message.audio) throw new UnsupportedFeature(notSupported('audio answers'), `${path}.audio`);
+  // Clients replay `content: ''` beside tool calls; an empty text block is refused by some providers.
+  const texts =
+    typeof message.content === 'string'
+      ? [message.content]
+      : (message.content ?? []).map((part) => (part.type === 'text' ? part.text : part.refusal));
+  if (message.refusal) texts.push(message.refusal);
+  const parts: AssistantPart[] = texts.filter((value) => value !== '').map(text);
+  message.tool_calls?.forEach((call, k) => {
+    if (call.type === 'custom')
+      throw new UnsupportedFeature(notSupported('custom tools'), `${path}.tool_calls[${k}]`);
+    const { name, arguments: args } = call.function;
+    toolNames.set(call.id, name);
+    parts.push({ type: 'tool_call', id: call.id, name, arguments: args });
+  });
+  if (message.function_call) {
+    const { name, arguments: args } = message.function_call;
+    const id = `call_${hex24()}`;
+    functionCallIds.set(name, id);
+    parts.push({ type: 'tool_call', id, name, arguments: args });
+  }
+  return parts;
+}
+
+function toolResult(toolCallId: string, name: string | undefined, content: TextContent): ToolResultPart {
+  return {
+    type: 'tool_result',
+    toolCallId,
+    ...(name !== undefined && { name }),
+    content: textParts(content),
+  };
+}
+
+function functionResult(
+  name: string,
+  content: string | null,
+  functionCallIds: Map<string, string>,
+  path: string,
+): ToolResultPart {
+  const id = functionCallIds.get(name);
+  if (id === undefined) {
+    throw new UnsupportedFeature(
+      'A function message must answer an earlier assistant function_call of the same name',
+      `${path}.name`,
+    );
+  }
+  return toolResult(id, name, content ?? []);
+}
+
+interface FunctionSpec {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+  strict?: boolean | null;
+}
+
+/** Function tools, then the legacy `functions`. */
+function convertTools(body: Body): ToolDefinition[] {
+  const tools = (body.tools ?? []).map((tool, k) => {
+    if (tool.type === 'custom') throw new UnsupportedFeature(notSupported('custom tools'), `tools[${k}]`);
+    return toolDefinition(tool.function);
+  });
+  for (const fn of body.functions ?? []) tools.push(toolDefinition(fn));
+  return tools;
+}
+
+function toolDefinition(fn: FunctionSpec): ToolDefinition {
+  return {
+    name: fn.name,
+    ...(fn.description !== undefined && { description: fn.description }),
+    // The API takes a function without parameters as one without arguments.
+    parameters: fn.parameters ?? { type: 'object', properties: {} },
+    ...(fn.strict != null && { strict: fn.strict }),
+  };
+}
+
+/** `tool_choice`, else the legacy `function_call`. */
+function convertToolChoice(body: Body): ToolChoice | undefined {
+  const choice = body.tool_choice;
+  if (choice === undefined) {
+    const legacy = body.function_call;
+    if (legacy === undefined) return undefined;
+    return typeof legacy === 'string' ? { type: legacy } : { type: 'tool', name: legacy.name };
+  }
+  if (typeof choice === 'string') return { type: choice };
+  switch (choice.type) {
+    case 'function':
+      return { type: 'tool', name: choice.function.name };
+    case 'custom':
+      throw new UnsupportedFeature(notSupported('custom tools'), 'tool_choice');
+    case 'allowed_tools':
+      throw new UnsupportedFeature(notSupported("'allowed_tools'"), 'tool_choice');
+  }
+}
+
+function convertResponseFormat(format: Body['response_format']): ResponseFormat | undefined {
+  if (!format) return undefined;
+  if (format.type !== 'json_schema') return { type: format.type };
+  const { name, description, schema, strict } = format.json_schema;
+  return {
+    type: 'json_schema',
+    name,
+    ...(schema && { schema }),
+    ...(strict != null && { strict }),
+    ...(description !== undefined && { description }),
+  };
+}
+
+const FINISH_REASONS: Record<StopReason, FinishReason> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  // The provider paused a long turn; to an OpenAI client the answer simply ends here.
+  pause_turn: 'stop',
+  max_tokens: 'length',
+  tool_use: 'tool_calls',
+  content_filter: 'content_filter',
+  refusal: 'content_filter',
+};
+
+function usageBody(usage: ChatUsage): UsageBody {
+  return {
+    prompt_tokens: usage.inputTokens,
+    completion_tokens: usage.outputTokens,
+    total_tokens: usage.inputTokens + usage.outputTokens,
+    prompt_tokens_details: { cached_tokens: usage.cachedTokens ?? 0, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: usage.reasoningTokens ?? 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
+/**
+ * The answer as a `chat.completion`. Text parts join with nothing between them, as a client
+ * assembling the same answer from stream deltas gets it; thinking goes to `reasoning_content`
+ * and its signatures, meaningless to OpenAI clients, are dropped.
+ */
+function fromCanonical(response: ChatResponse): ChatCompletionBody {
+  const texts: string[] = [];
+  const reasoning: string[] = [];
+  const toolCalls: ToolCallBody[] = [];
+  for (const part of response.content) {
+    switch (part.type) {
+      case 'text':
+        texts.push(part.text);
+        break;
+      case 'thinking':
+        reasoning.push(part.text);
+        break;
+      case 'tool_call':
+        toolCalls.push({
+          id: part.id,
+          type: 'function',
+          function: { name: part.name, arguments: part.arguments },
+        });
+        break;
+      // Encrypted reasoning: nothing an OpenAI client can show or send back.
+      case 'redacted_thinking':
+        break;
+    }
+  }
+  return {
+    id: response.id || `chatcmpl-${hex24()}`,
+    object: 'chat.completion',
+    created: now(),
+    model: response.model,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: texts.length > 0 ? texts.join('') : null,
+          ...(reasoning.length > 0 && { reasoning_content: reasoning.join('') }),
+          ...(toolCalls.length > 0 && { tool_calls: toolCalls }),
+          refusal: null,
+          annotations: [],
+        },
+        logprobs: null,
+        finish_reason: FINISH_REASONS[response.stopReason],
+      },
+    ],
+    usage: usageBody(response.usage),
+  };
+}
+
+const sse = (payload: ChatCompletionChunkBody): string => `data: ${JSON.stringify(payload)}\n\n`;
+
+/**
+ * Canonical stream events as `chat.completion.chunk` events. Tool calls are numbered from 0 in
+ * the order they start, which is how OpenAI clients tell them apart across deltas.
+ */
+class ChunkEncoder implements StreamEncoder {
+  private id = '';
+  private created = 0;
+  private model = '';
+  private toolCalls = 0;
+  /** Block index → the tool call's number. */
+  private readonly toolIndex = new Map<number, number>();
+
+  constructor(private readonly includeUsage: boolean) {}
+
+  event(event: StreamEvent): string {
+    switch (event.type) {
+      case 'start':
+        this.id = event.id || `chatcmpl-${hex24()}`;
+        this.created = now();
+        this.model = event.model;
+        return this.chunk({ role: 'assistant', content: '' });
+      case 'block_start': {
+        const { block } = event;
+        if (block.type !== 'tool_call') return '';
+        const index = this.toolCalls++;
+        this.toolIndex.set(event.index, index);
+        return this.chunk({
+          tool_calls: [
+            { index, id: block.id, type: 'function', function: { name: block.name, arguments: '' } },
+          ],
+        });
+      }
+      case 'block_delta':
+        return this.delta(event.index, event.delta);
+      case 'block_stop':
+        return '';
+      case 'finish': {
+        let out = this.chunk({}, FINISH_REASONS[event.stopReason]);
+        if (this.includeUsage) out += sse({ ...this.head(), choices: [], usage: usageBody(event.usage) });
+        return `${out}data: [DONE]\n\n`;
+      }
+    }
+  }
+
+  private delta(block: number, delta: BlockDelta): string {
+    switch (delta.type) {
+      case 'text':
+        return delta.text ? this.chunk({ content: delta.text }) : '';
+      case 'thinking':
+        return delta.text ? this.chunk({ reasoning_content: delta.text }) : '';
+      case 'arguments': {
+        const index = this.toolIndex.get(block);
+        if (index === undefined || !delta.json) return '';
+        return this.chunk({ tool_calls: [{ index, function: { arguments: delta.json } }] });
+      }
+      // Signatures let a provider check its own reasoning on replay; OpenAI clients have no place for them.
+      case 'signature':
+        return '';
+    }
+  }
+
+  private head(): Omit<ChatCompletionChunkBody, 'choices' | 'usage'> {
+    return { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model };
+  }
+
+  private chunk(delta: ChunkDelta, finishReason: FinishReason | null = null): string {
+    return sse({
+      ...this.head(),
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      // With usage requested, the API sends `usage: null` on every chunk but the last.
+      ...(this.includeUsage && { usage: null }),
+    });
+  }
+}
+
+export const openAISurface: ChatSurface<ChatCompletionRequest> = {
+  format: 'openai',
+  toCanonical,
+  fromCanonical,
+  streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage),
+  errorBody: openAIErrorBody,
+  errorEvent: openAIErrorEvent,
+};

@@ -1,0 +1,58 @@
+import type {
+  ChatRequest,
+  ChatResponse,
+  StreamEncoder,
+  StreamFailure,
+  Usage,
+  WireFormat,
+} from '../providers/index.js';
+
+export type StreamFailureReason = StreamFailure['reason'];
+
+import type { GatewayError } from '../server/errors.js';
+
+/**
+ * One client-facing chat API: how its validated body becomes a canonical request, and how a
+ * canonical answer, stream and error look to its clients. Pure: no I/O.
+ */
+export interface ChatSurface<Body> {
+  readonly format: WireFormat;
+  /** The validated body as a canonical request; `model` is replaced per target afterwards. */
+  toCanonical(body: Body): ChatRequest;
+  /** The client's JSON answer for a canonical response. */
+  fromCanonical(response: ChatResponse): unknown;
+  /** A fresh encoder for one stream. `includeUsage`: the client asked for usage in the stream. */
+  streamEncoder(options: { includeUsage: boolean }): StreamEncoder;
+  /** The surface's error envelope, as a JSON body. */
+  errorBody(error: GatewayError): unknown;
+  /** The same error as one complete event of the surface's stream (after a stream has begun). */
+  errorEvent(error: GatewayError): string;
+}
+
+/** What a stream relay reports while passing a provider's stream through in the surface's own format. */
+export interface RelayOptions {
+  readUsage(payload: unknown): Usage | undefined;
+  /** The gateway asked for usage on the client's behalf: keep the usage-only chunk to itself. */
+  hideUsageChunk: boolean;
+  onUsage(usage: Usage): void;
+  /** Called when the stream does not finish cleanly; `reason` is for metrics and logs. */
+  onFailure(reason: StreamFailureReason): void;
+  /** True once the client has gone: nothing more is written then. */
+  clientGone(): boolean;
+}
+
+export type NativeRelay = (
+  body: AsyncIterable<Uint8Array>,
+  options: RelayOptions,
+) => AsyncGenerator<string, void, undefined>;
+
+/**
+ * A surface as the forwarder uses it: its codec, its relay for same-format providers, and the
+ * names its bodies give the output-token limit (preferred first).
+ */
+export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
+  readonly relay: NativeRelay;
+  readonly maxTokensFields: readonly string[];
+  /** The answer to a token-counting request, for surfaces that have one. */
+  tokenCountBody?(inputTokens: number): unknown;
+}
