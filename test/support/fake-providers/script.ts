@@ -1,0 +1,62 @@
+/**
+ * The scenario every fake provider plays: what the model "says" and how the exchange goes wrong.
+ * One script renders in each wire format, so a test can compare what an SDK assembles from a
+ * provider of its own format with what it assembles through the gateway from any other format.
+ *
+ * Nothing here (or anywhere under fake-providers/) imports from src/: the fakes are an independent
+ * reading of the wire formats, so a translation bug in the gateway cannot hide in them.
+ */
+
+export type ScriptBlock =
+  | { type: 'text'; text: string }
+  | { type: 'thinking'; text: string; signature: string }
+  | { type: 'tool_call'; id: string; name: string; arguments: Record<string, unknown> };
+
+export type ScriptFault =
+  /** Answered before any output, in the format's own error envelope. */
+  | { kind: 'status'; status: number; retryAfterSeconds?: number }
+  /** Streaming: destroy the socket after N events (SSE) or lines (NDJSON); otherwise mid-body. */
+  | { kind: 'cut'; afterEvents: number }
+  /** Streaming: the format's in-stream error after N events; otherwise an error status. */
+  | { kind: 'error_event'; afterEvents: number; status?: number }
+  /** Streaming: end cleanly but without the terminal event or marker; ignored otherwise. */
+  | { kind: 'no_terminal' };
+
+export interface Script {
+  /** Message/response id; each format has its own default shape. */
+  id?: string;
+  /** Model reported back; defaults to the requested model. */
+  model?: string;
+  blocks: ScriptBlock[];
+  stop: 'end' | 'max_tokens' | 'tool_use' | 'stop_sequence';
+  stopSequence?: string;
+  /** `input` is the whole input, cached reads included; each format renders its own convention. */
+  usage: { input: number; output: number; cached?: number; reasoning?: number };
+  /** Streaming: text, thinking and arguments go out in pieces of this many characters. */
+  chunkSize?: number;
+  fault?: ScriptFault;
+}
+
+const DEFAULT_CHUNK_SIZE = 4;
+
+/** `text` in the pieces a stream sends it in; never empty, so that every block has a delta. */
+export function pieces(text: string, script: Script): string[] {
+  const size = Math.max(1, script.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  const out: string[] = [];
+  for (let at = 0; at < text.length; at += size) out.push(text.slice(at, at + size));
+  return out.length > 0 ? out : [''];
+}
+
+export function textOf(script: Script): string {
+  return script.blocks.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
+}
+
+export function thinkingOf(script: Script): string {
+  return script.blocks.flatMap((block) => (block.type === 'thinking' ? [block.text] : [])).join('');
+}
+
+export type ToolCallBlock = Extract<ScriptBlock, { type: 'tool_call' }>;
+
+export function toolCallsOf(script: Script): ToolCallBlock[] {
+  return script.blocks.filter((block) => block.type === 'tool_call');
+}
