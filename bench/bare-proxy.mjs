@@ -5,6 +5,11 @@ import { Pool } from 'undici';
 
 const upstream = process.env.BENCH_UPSTREAM;
 const key = process.env.BENCH_PROVIDER_KEY;
+// In front of the fake Anthropic provider the key travels as Anthropic's SDK sends it.
+const auth =
+  process.env.BENCH_KEY_HEADER === 'x-api-key'
+    ? { 'x-api-key': key, 'anthropic-version': '2023-06-01' }
+    : { authorization: `Bearer ${key}` };
 const pool = new Pool(upstream, { connections: 128, pipelining: 1 });
 
 const server = createServer(async (req, res) => {
@@ -12,7 +17,7 @@ const server = createServer(async (req, res) => {
     const answer = await pool.request({
       method: req.method,
       path: req.url,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      headers: { 'content-type': 'application/json', ...auth },
       body: req,
     });
     res.writeHead(answer.statusCode, {

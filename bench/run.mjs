@@ -52,7 +52,7 @@ async function startAnnounced(script, env) {
  * per-token and per-user rate limits, a budget, usage accounting, the audit log (one record per
  * request) and the provider key encrypted in the store. New features are switched on here.
  */
-function keywardConfig(port, adminPort, fakeUrl) {
+function keywardConfig(port, adminPort, fakeUrl, anthropicUrl) {
   return {
     server: { host: '127.0.0.1', port },
     admin: { host: '127.0.0.1', port: adminPort },
@@ -62,16 +62,21 @@ function keywardConfig(port, adminPort, fakeUrl) {
     providers: [
       // The provider key lives encrypted in the store and is decrypted for every request.
       { id: 'fake', type: 'openai', baseUrl: `${fakeUrl}/v1`, keys: { store: true } },
+      // The translated path: OpenAI-surface requests answered by an Anthropic-format provider.
+      { id: 'fake-anthropic', type: 'anthropic', baseUrl: `${anthropicUrl}/v1`, keys: { store: true } },
     ],
-    models: [{ name: 'bench-model', provider: 'fake', model: 'gpt-4o-mini' }],
+    models: [
+      { name: 'bench-model', provider: 'fake', model: 'gpt-4o-mini' },
+      { name: 'bench-claude', provider: 'fake-anthropic', model: 'claude-sonnet-4-5' },
+    ],
   };
 }
 
-async function startKeyward(fakeUrl) {
+async function startKeyward(fakeUrl, anthropicUrl) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'));
   const file = join(dir, 'keyward.json');
-  writeFileSync(file, JSON.stringify(keywardConfig(port, adminPort, fakeUrl)));
+  writeFileSync(file, JSON.stringify(keywardConfig(port, adminPort, fakeUrl, anthropicUrl)));
   const cli = (args, input) => {
     const run = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args, '--config', file], {
       env: { ...process.env, KEYWARD_DATA_DIR: dir },
@@ -83,6 +88,7 @@ async function startKeyward(fakeUrl) {
   };
   cli(['init']);
   cli(['keys', 'add', '--provider', 'fake'], providerKey);
+  cli(['keys', 'add', '--provider', 'fake-anthropic'], providerKey);
   // The client is a gateway token with limits and a budget high enough never to bite: every
   // request is still verified, limited, reserved, settled, priced, recorded and audited.
   const token = JSON.parse(
@@ -140,6 +146,15 @@ function rssMb(pid) {
 const chatBody = (model, stream = false) =>
   JSON.stringify({ model, messages: [{ role: 'user', content: 'Hello' }], ...(stream && { stream: true }) });
 
+/** The same question in Anthropic's format, for the bare proxy in front of the fake Anthropic provider. */
+const messagesBody = (model, stream = false) =>
+  JSON.stringify({
+    model,
+    max_tokens: 256,
+    messages: [{ role: 'user', content: 'Hello' }],
+    ...(stream && { stream: true }),
+  });
+
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function load(target, connections, seconds) {
@@ -147,10 +162,10 @@ async function load(target, connections, seconds) {
   // autocannon's own percentiles are whole milliseconds; its per-response times are not.
   const latencies = [];
   const instance = autocannon({
-    url: `${target.url}/v1/chat/completions`,
+    url: `${target.url}${target.path ?? '/v1/chat/completions'}`,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${target.key}` },
-    body: chatBody(target.model),
+    body: target.body ?? chatBody(target.model),
     connections,
     duration: seconds,
   });
@@ -212,7 +227,13 @@ async function main() {
     BENCH_UPSTREAM: fake.url,
     BENCH_PROVIDER_KEY: providerKey,
   });
-  const keyward = await startKeyward(fake.url);
+  const fakeAnthropic = await startAnnounced('bench/fake-anthropic.mjs', { BENCH_PROVIDER_KEY: providerKey });
+  const bareAnthropic = await startAnnounced('bench/bare-proxy.mjs', {
+    BENCH_UPSTREAM: fakeAnthropic.url,
+    BENCH_PROVIDER_KEY: providerKey,
+    BENCH_KEY_HEADER: 'x-api-key',
+  });
+  const keyward = await startKeyward(fake.url, fakeAnthropic.url);
   const targets = [
     { name: 'direct (fake provider)', ...fake, key: providerKey, model: 'gpt-4o-mini' },
     { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
@@ -229,6 +250,25 @@ async function main() {
       rows.push({ target: target.name, connections, ...(await load(target, connections, duration)) });
     }
   }
+  // The translated path (OpenAI surface → Anthropic provider), against the bare proxy in front of
+  // the same fake Anthropic provider, non-streaming and streaming, at c=50.
+  const messages = { ...bareAnthropic, key: providerKey, path: '/v1/messages' };
+  const translated = [
+    { name: 'bare proxy → anthropic', ...messages, body: messagesBody('claude-sonnet-4-5') },
+    { name: 'bare proxy → anthropic, stream', ...messages, body: messagesBody('claude-sonnet-4-5', true) },
+    { name: 'keyward openai→anthropic', ...keyward, key: keyward.token, body: chatBody('bench-claude') },
+    {
+      name: 'keyward openai→anthropic, stream',
+      ...keyward,
+      key: keyward.token,
+      body: chatBody('bench-claude', true),
+    },
+  ];
+  for (const target of translated) await load(target, 50, quick ? 1 : 2);
+  for (const target of translated) {
+    process.stderr.write(`${target.name}, c=50, ${duration}s…\n`);
+    rows.push({ target: target.name, connections: 50, ...(await load(target, 50, duration)) });
+  }
   const streaming = {};
   for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
 
@@ -240,6 +280,9 @@ async function main() {
     p50DeltaMsC1: row('keyward', 1).p50 - row('bare undici proxy', 1).p50,
     cpuPerReq: row('keyward', 50).cpuUsPerReq / row('bare undici proxy', 50).cpuUsPerReq,
     ttfbDeltaMs: streaming.keyward - streaming['bare undici proxy'],
+    translatedC50: row('keyward openai→anthropic', 50).rps / row('bare proxy → anthropic', 50).rps,
+    translatedStreamC50:
+      row('keyward openai→anthropic, stream', 50).rps / row('bare proxy → anthropic, stream', 50).rps,
   };
 
   const lines = [
@@ -252,6 +295,8 @@ async function main() {
     '',
     `Keyward ÷ bare proxy: throughput ${fmt(ratios.throughputC50)}× at c=50, ${fmt(ratios.throughputC1)}× at c=1; ` +
       `p50 +${fmt(ratios.p50DeltaMsC1, 3)} ms at c=1; CPU per request ${fmt(ratios.cpuPerReq)}×.`,
+    `Translated path (OpenAI surface → Anthropic provider) ÷ bare proxy to the same provider at c=50: ` +
+      `${fmt(ratios.translatedC50)}×, streaming ${fmt(ratios.translatedStreamC50)}×.`,
     `Streaming time to first byte (median of ${ttfbSamples}): bare ${fmt(streaming['bare undici proxy'])} ms, ` +
       `Keyward ${fmt(streaming.keyward)} ms.`,
     `Provider key decryption (SecretString.reveal, once per request): ${fmt(revealUs)} µs.`,
