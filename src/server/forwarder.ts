@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyEvents, SecretString } from '../keys/index.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
@@ -30,6 +29,7 @@ import { GatewayError } from './errors.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { providerFailedMidStream, streamInterrupted } from './stream-errors.js';
+import { writeEventStream } from './stream-writer.js';
 import { translateStream } from './translate-stream.js';
 import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
 
@@ -62,12 +62,6 @@ type Attempt = { response: UpstreamResponse } | Failure;
 
 /** Error bodies are read for the debug log only; a provider cannot make us buffer more. */
 const MAX_ERROR_BODY = 64 * 1024;
-
-const STREAM_HEADERS = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache',
-  'x-accel-buffering': 'no',
-};
 
 async function readCapped(body: UpstreamResponse['body']): Promise<string> {
   let text = '';
@@ -356,10 +350,7 @@ export class Forwarder {
         return { error: early, fallback: true };
       }
       started = true;
-      return reply
-        .code(200)
-        .headers(STREAM_HEADERS)
-        .send(Readable.from(resume(head, events), { objectMode: false }));
+      return writeEventStream(reply, head.done ? undefined : head.value, events);
     }
 
     let text: string;
@@ -414,14 +405,4 @@ function usageOf(usage: ChatUsage): Usage {
     outputTokens: usage.outputTokens,
     ...(usage.cachedTokens && { cachedTokens: usage.cachedTokens }),
   };
-}
-
-/** The held first piece of a stream, then the rest. */
-async function* resume(
-  head: IteratorResult<string, void>,
-  rest: AsyncGenerator<string, void, undefined>,
-): AsyncGenerator<string, void, undefined> {
-  if (head.done) return;
-  yield head.value;
-  yield* rest;
 }

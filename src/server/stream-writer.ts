@@ -1,0 +1,50 @@
+import type { FastifyReply } from 'fastify';
+
+const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+/** Resolves on 'drain', or on 'close' when the client goes away first. */
+function drained(raw: FastifyReply['raw']): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
+}
+
+/**
+ * Writes an event stream straight to the socket: headers with the first piece in one write, each
+ * later piece as it comes, respecting backpressure. Measured against handing Fastify a
+ * `Readable.from` of the same generator, this saves the stream machinery on every chunk (a fifth
+ * of a translated stream's CPU in the benchmark). The reply is hijacked, so Fastify's send hooks
+ * do not run; the per-request log and accounting listen on the socket's 'close' and still do.
+ */
+export function writeEventStream(
+  reply: FastifyReply,
+  first: string | undefined,
+  rest: AsyncGenerator<string, void, undefined>,
+): FastifyReply {
+  reply.hijack();
+  const raw = reply.raw;
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) raw.setHeader(name, value);
+  }
+  raw.writeHead(200, STREAM_HEADERS);
+  const pump = async () => {
+    if (first !== undefined && !raw.write(first)) await drained(raw);
+    for await (const piece of rest) {
+      if (raw.destroyed) break;
+      if (!raw.write(piece)) await drained(raw);
+    }
+    if (!raw.destroyed) raw.end();
+  };
+  pump().catch(() => raw.destroy());
+  return reply;
+}
