@@ -2,19 +2,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyEvents, SecretString } from '../keys/index.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
 import {
-  type CallOptions,
   type ChatRequest,
-  type ChatUsage,
   estimateInputTokens,
-  type Operation,
-  type ProviderAdapter,
-  StreamFailure,
   UnsupportedFeature,
   type UpstreamCall,
-  type Usage,
 } from '../providers/index.js';
 import { applyRouteParams, type Router, type Target } from '../routing/index.js';
-import type { StreamFailureReason, SurfaceBinding } from '../surfaces/types.js';
 import {
   AbortHandle,
   classifyUpstreamError,
@@ -26,38 +19,14 @@ import {
 import { allowedTargets } from './access.js';
 import type { Admission } from './admission.js';
 import { GatewayError } from './errors.js';
+import { type Failure, type ForwardJob, type InFlight, isNative } from './forward-job.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
-import { providerFailedMidStream, streamInterrupted } from './stream-errors.js';
-import { writeEventStream } from './stream-writer.js';
-import { translateStream } from './translate-stream.js';
+import { Responder } from './responder.js';
 import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
-
-export interface ForwardJob {
-  operation: Operation;
-  /** The surface the client called (embeddings use OpenAI's: their only surface). */
-  surface: SurfaceBinding;
-  /** The validated client body; `model` is replaced per target. */
-  body: Record<string, unknown> & { model: string };
-  stream: boolean;
-  /** The client asked for usage inside its stream. */
-  includeUsage: boolean;
-  options?: CallOptions;
-}
-
-/** One request's state across its targets: the body after the alias's policy, its canonical form once needed. */
-interface InFlight {
-  job: ForwardJob;
-  body: Record<string, unknown>;
-  canonical?: ChatRequest;
-  abort: AbortHandle;
-  deadline: number;
-}
 
 type Caller = (key: SecretString | undefined) => UpstreamCall;
 
-/** `unsupported`: the target cannot carry this request at all (nothing was sent). */
-type Failure = { error: GatewayError; fallback: boolean; unsupported?: true };
 type Attempt = { response: UpstreamResponse } | Failure;
 
 /** Error bodies are read for the debug log only; a provider cannot make us buffer more. */
@@ -95,13 +64,17 @@ function unsupported(error: UnsupportedFeature): GatewayError {
  * pair goes through the canonical form.
  */
 export class Forwarder {
+  private readonly responder: Responder;
+
   constructor(
     private readonly router: Router<ProviderRuntime>,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly keyEvents: KeyEvents,
     private readonly admission: Admission,
-  ) {}
+  ) {
+    this.responder = new Responder(metrics, logger);
+  }
 
   async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply> {
     const ctx = request.kw;
@@ -161,7 +134,7 @@ export class Forwarder {
       }
       let outcome: Failure;
       if ('response' in attempt) {
-        const sent = await this.respond(request, reply, target, flight, attempt.response);
+        const sent = await this.responder.respond(request, reply, target.provider, flight, attempt.response);
         // Fastify wants the reply back from an async handler that sent a stream.
         if (!('error' in sent)) return sent;
         outcome = sent;
@@ -296,113 +269,4 @@ export class Forwarder {
       'provider returned an error',
     );
   }
-
-  /**
-   * Sends the provider's answer in the surface's format. A stream is held until its first event:
-   * one that fails before anything reached the client returns a failure, so the next target can
-   * still be tried.
-   */
-  private async respond(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    target: Target<ProviderRuntime>,
-    flight: InFlight,
-    response: UpstreamResponse,
-  ): Promise<Failure | FastifyReply> {
-    const { adapter, id } = target.provider;
-    const { job } = flight;
-    const ctx = request.kw;
-    const native = isNative(job, adapter);
-
-    if (job.stream) {
-      let early: GatewayError | undefined;
-      let started = false;
-      const onFailure = (reason: StreamFailureReason, error?: unknown) => {
-        if (!started) early = earlyStreamError(reason, error);
-        ctx.streamError = reason;
-        this.metrics.streamFailed(id, reason);
-        if (error !== undefined && !(error instanceof StreamFailure)) {
-          this.logger.debug({ reqId: request.id, provider: id, err: error }, 'stream translation failed');
-        }
-      };
-      const clientGone = () => reply.raw.destroyed;
-      const events = native
-        ? job.surface.relay(response.body, {
-            readUsage: adapter.readUsage,
-            hideUsageChunk: !job.includeUsage,
-            onUsage: (usage) => {
-              ctx.usage = usage;
-            },
-            onFailure,
-            clientGone,
-          })
-        : translateStream(
-            response.body,
-            adapter.chat.streamDecoder(),
-            job.surface.streamEncoder({ includeUsage: job.includeUsage }),
-            job.surface,
-            { onUsage: (usage) => (ctx.usage = usageOf(usage)), onFailure, clientGone },
-          );
-      const head = await events.next();
-      if (early) {
-        await events.return(undefined);
-        response.body.destroy();
-        return { error: early, fallback: true };
-      }
-      started = true;
-      return writeEventStream(reply, head.done ? undefined : head.value, events);
-    }
-
-    let text: string;
-    try {
-      text = await response.body.text();
-    } catch (error) {
-      throw mapUpstreamFailure(classifyUpstreamError(error, flight.abort));
-    }
-    let payload: unknown;
-    try {
-      payload = JSON.parse(text);
-      if (native) {
-        const usage = adapter.readUsage(payload);
-        if (usage) ctx.usage = usage;
-        return reply.code(response.statusCode).header('content-type', 'application/json').send(text);
-      }
-      if (job.operation === 'count_tokens') {
-        const count = adapter.readTokenCount?.(payload);
-        if (count === undefined) throw new Error('no token count in the answer');
-        return reply.code(200).send(job.surface.tokenCountBody?.(count));
-      }
-      const answer = adapter.chat.decodeResponse(payload);
-      ctx.usage = usageOf(answer.usage);
-      return reply.code(200).send(job.surface.fromCanonical(answer));
-    } catch (error) {
-      this.logger.debug({ reqId: request.id, provider: id, err: error }, 'provider response not understood');
-      throw new GatewayError(502, 'upstream_error', 'The provider returned a malformed response', {
-        code: 'provider_bad_response',
-      });
-    }
-  }
-}
-
-/**
- * A stream that failed before its first event is answered like a failed request: with the
- * provider's status where its error event named one.
- */
-function earlyStreamError(reason: StreamFailureReason, error: unknown): GatewayError {
-  if (error instanceof StreamFailure && error.status !== undefined)
-    return mapUpstreamStatus(error.status, {}, '');
-  return reason === 'provider_error' ? providerFailedMidStream : streamInterrupted;
-}
-
-/** Embeddings have one format (OpenAI's); chat and counting pass through when the formats agree. */
-function isNative(job: ForwardJob, adapter: ProviderAdapter): boolean {
-  return job.operation === 'embeddings' || adapter.format === job.surface.format;
-}
-
-function usageOf(usage: ChatUsage): Usage {
-  return {
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens,
-    ...(usage.cachedTokens && { cachedTokens: usage.cachedTokens }),
-  };
 }

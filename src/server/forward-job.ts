@@ -1,0 +1,34 @@
+/** What the forwarder and the responder share about one request in flight. */
+import type { CallOptions, ChatRequest, Operation, ProviderAdapter } from '../providers/index.js';
+import type { SurfaceBinding } from '../surfaces/types.js';
+import type { AbortHandle } from '../upstream/index.js';
+import type { GatewayError } from './errors.js';
+
+export interface ForwardJob {
+  operation: Operation;
+  /** The surface the client called (embeddings use OpenAI's: their only surface). */
+  surface: SurfaceBinding;
+  /** The validated client body; `model` is replaced per target. */
+  body: Record<string, unknown> & { model: string };
+  stream: boolean;
+  /** The client asked for usage inside its stream. */
+  includeUsage: boolean;
+  options?: CallOptions;
+}
+
+/** One request's state across its targets: the body after the alias's policy, its canonical form once needed. */
+export interface InFlight {
+  job: ForwardJob;
+  body: Record<string, unknown>;
+  canonical?: ChatRequest;
+  abort: AbortHandle;
+  deadline: number;
+}
+
+/** `unsupported`: the target cannot carry this request at all (nothing was sent). */
+export type Failure = { error: GatewayError; fallback: boolean; unsupported?: true };
+
+/** Embeddings have one format (OpenAI's); chat and counting pass through when the formats agree. */
+export function isNative(job: ForwardJob, adapter: ProviderAdapter): boolean {
+  return job.operation === 'embeddings' || adapter.format === job.surface.format;
+}

@@ -1,0 +1,127 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger, Metrics } from '../observability/index.js';
+import { type ChatUsage, StreamFailure, type Usage } from '../providers/index.js';
+import type { StreamFailureReason } from '../surfaces/types.js';
+import { classifyUpstreamError, type UpstreamResponse } from '../upstream/index.js';
+import { GatewayError } from './errors.js';
+import { type Failure, type InFlight, isNative } from './forward-job.js';
+import type { ProviderRuntime } from './provider-runtime.js';
+import { providerFailedMidStream, streamInterrupted } from './stream-errors.js';
+import { writeEventStream } from './stream-writer.js';
+import { translateStream } from './translate-stream.js';
+import { mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
+
+/**
+ * Answers the client from a provider's successful response: passed through when surface and
+ * provider share a format, translated otherwise; JSON or a stream.
+ */
+export class Responder {
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Sends the provider's answer in the surface's format. A stream is held until its first event:
+   * one that fails before anything reached the client returns a failure, so the next target can
+   * still be tried.
+   */
+  async respond(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    provider: ProviderRuntime,
+    flight: InFlight,
+    response: UpstreamResponse,
+  ): Promise<Failure | FastifyReply> {
+    const { adapter, id } = provider;
+    const { job } = flight;
+    const ctx = request.kw;
+    const native = isNative(job, adapter);
+
+    if (job.stream) {
+      let early: GatewayError | undefined;
+      let started = false;
+      const onFailure = (reason: StreamFailureReason, error?: unknown) => {
+        if (!started) early = earlyStreamError(reason, error);
+        ctx.streamError = reason;
+        this.metrics.streamFailed(id, reason);
+        if (error !== undefined && !(error instanceof StreamFailure)) {
+          this.logger.debug({ reqId: request.id, provider: id, err: error }, 'stream translation failed');
+        }
+      };
+      const clientGone = () => reply.raw.destroyed;
+      const events = native
+        ? job.surface.relay(response.body, {
+            readUsage: adapter.readUsage,
+            hideUsageChunk: !job.includeUsage,
+            onUsage: (usage) => {
+              ctx.usage = usage;
+            },
+            onFailure,
+            clientGone,
+          })
+        : translateStream(
+            response.body,
+            adapter.chat.streamDecoder(),
+            job.surface.streamEncoder({ includeUsage: job.includeUsage }),
+            job.surface,
+            { onUsage: (usage) => (ctx.usage = usageOf(usage)), onFailure, clientGone },
+          );
+      const head = await events.next();
+      if (early) {
+        await events.return(undefined);
+        response.body.destroy();
+        return { error: early, fallback: true };
+      }
+      started = true;
+      return writeEventStream(reply, head.done ? undefined : head.value, events);
+    }
+
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      throw mapUpstreamFailure(classifyUpstreamError(error, flight.abort));
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+      if (native) {
+        const usage = adapter.readUsage(payload);
+        if (usage) ctx.usage = usage;
+        return reply.code(response.statusCode).header('content-type', 'application/json').send(text);
+      }
+      if (job.operation === 'count_tokens') {
+        const count = adapter.readTokenCount?.(payload);
+        if (count === undefined) throw new Error('no token count in the answer');
+        return reply.code(200).send(job.surface.tokenCountBody?.(count));
+      }
+      const answer = adapter.chat.decodeResponse(payload);
+      ctx.usage = usageOf(answer.usage);
+      return reply.code(200).send(job.surface.fromCanonical(answer));
+    } catch (error) {
+      this.logger.debug({ reqId: request.id, provider: id, err: error }, 'provider response not understood');
+      throw new GatewayError(502, 'upstream_error', 'The provider returned a malformed response', {
+        code: 'provider_bad_response',
+      });
+    }
+  }
+}
+
+/**
+ * A stream that failed before its first event is answered like a failed request: with the
+ * provider's status where its error event named one.
+ */
+function earlyStreamError(reason: StreamFailureReason, error: unknown): GatewayError {
+  if (error instanceof StreamFailure && error.status !== undefined)
+    return mapUpstreamStatus(error.status, {}, '');
+  return reason === 'provider_error' ? providerFailedMidStream : streamInterrupted;
+}
+
+function usageOf(usage: ChatUsage): Usage {
+  return {
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    ...(usage.cachedTokens && { cachedTokens: usage.cachedTokens }),
+  };
+}
