@@ -123,6 +123,9 @@ export class Forwarder {
     if (estimate !== undefined) return reply.send(estimate);
 
     let failure: GatewayError | undefined;
+    // What the first target cannot carry is the client's to fix: that answer outlasts the
+    // fallbacks' failures (a fallback may still serve the request).
+    let refused = false;
     for (const [i, target] of route.targets.entries()) {
       ctx.provider = target.provider.id;
       let attempt: Attempt;
@@ -139,10 +142,12 @@ export class Forwarder {
         if (!('error' in sent)) return sent;
         outcome = sent;
       } else outcome = attempt;
-      // The first target's refusal is the client's to fix; a fallback that cannot carry the
-      // request is skipped, and the earlier failure stands.
-      if (outcome.unsupported && i > 0) continue;
-      failure = outcome.error;
+      if (outcome.unsupported) {
+        // A fallback that cannot carry the request is skipped; the earlier failure stands.
+        if (i === 0) [failure, refused] = [outcome.error, true];
+        continue;
+      }
+      if (!refused) failure = outcome.error;
       if (!outcome.fallback || abort.aborted) break;
     }
     throw failure ?? new GatewayError(503, 'service_unavailable', 'No provider is available for this model');
