@@ -1,0 +1,224 @@
+/**
+ * Imitates the Anthropic Messages API: `POST /v1/messages` (whole or as the SSE event sequence
+ * message_start … message_stop) and `POST /v1/messages/count_tokens`, with keys in x-api-key or as
+ * a bearer token, the required anthropic-version header, Anthropic's error envelope and the
+ * request-id / retry-after headers.
+ */
+
+import type { ServerResponse } from 'node:http';
+import {
+  bearer,
+  type Exchange,
+  type FormatHandler,
+  headerValue,
+  type Json,
+  play,
+  randomId,
+  refused,
+  retryAfter,
+  SSE_HEADERS,
+  sendJson,
+  sseEvent,
+} from './http.js';
+import { pieces, type Script, type ScriptBlock } from './script.js';
+
+const ANTHROPIC_ERRORS: Record<number, { type: string; message: string }> = {
+  400: { type: 'invalid_request_error', message: 'Invalid request.' },
+  401: { type: 'authentication_error', message: 'invalid x-api-key' },
+  403: {
+    type: 'permission_error',
+    message: 'Your API key does not have permission to use the specified resource.',
+  },
+  404: { type: 'not_found_error', message: 'Not found.' },
+  413: { type: 'request_too_large', message: 'Request exceeds the maximum allowed number of bytes.' },
+  429: { type: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit.' },
+  500: { type: 'api_error', message: 'Internal server error' },
+  529: { type: 'overloaded_error', message: 'Overloaded' },
+};
+
+function anthropicError(status: number, message?: string): { type: string; message: string } {
+  const known = ANTHROPIC_ERRORS[status] ?? {
+    type: status >= 500 ? 'api_error' : 'invalid_request_error',
+    message: 'The request failed.',
+  };
+  return { type: known.type, message: message ?? known.message };
+}
+
+const anthropicRequestId = (): string => `req_011C${randomId(20)}`;
+
+function sendAnthropicError(
+  res: ServerResponse,
+  status: number,
+  message?: string,
+  retryAfterSeconds?: number,
+): void {
+  const requestId = anthropicRequestId();
+  sendJson(
+    res,
+    status,
+    { type: 'error', error: anthropicError(status, message), request_id: requestId },
+    { 'request-id': requestId, ...retryAfter(retryAfterSeconds) },
+  );
+}
+
+async function handleAnthropic(ex: Exchange): Promise<void> {
+  const { res, url, body, request } = ex;
+  // API keys come in x-api-key, or (as the current SDKs send them) as a bearer token.
+  const key = headerValue(request.headers, 'x-api-key') ?? bearer(request.headers);
+  if (refused(ex.keys, key)) {
+    return sendAnthropicError(
+      res,
+      401,
+      key === undefined ? 'x-api-key header is required' : 'invalid x-api-key',
+    );
+  }
+  if (headerValue(request.headers, 'anthropic-version') === undefined) {
+    return sendAnthropicError(res, 400, 'anthropic-version: header is required');
+  }
+  const route = `${request.method} ${url.pathname}`;
+  if (route !== 'POST /v1/messages' && route !== 'POST /v1/messages/count_tokens') {
+    return sendAnthropicError(res, 404, 'Not Found');
+  }
+  if (!body) return sendAnthropicError(res, 400, 'There was an issue with your request body: invalid JSON.');
+  const counting = route === 'POST /v1/messages/count_tokens';
+  const required = counting ? ['model', 'messages'] : ['model', 'max_tokens', 'messages'];
+  const missing = required.find((field) => body[field] === undefined);
+  if (missing) return sendAnthropicError(res, 400, `${missing}: Field required`);
+
+  const script = ex.next();
+  const headers = { 'request-id': anthropicRequestId() };
+  const fail = (status: number, retryAfterSeconds?: number) =>
+    sendAnthropicError(res, status, undefined, retryAfterSeconds);
+  if (counting) {
+    return play(res, script, {
+      headers,
+      whole: () => ({ input_tokens: script.usage.input }),
+      stream: undefined,
+      fail,
+    });
+  }
+  const message = {
+    id: script.id ?? `msg_01${randomId(22)}`,
+    model: script.model ?? body.model,
+  };
+  await play(res, script, {
+    headers,
+    whole: () => anthropicMessage(script, message),
+    stream:
+      body.stream === true
+        ? {
+            headers: { ...headers, ...SSE_HEADERS },
+            frames: (terminal) => anthropicEvents(script, message, terminal),
+            errorFrame: (status) => anthropicEvent('error', { type: 'error', error: anthropicError(status) }),
+          }
+        : undefined,
+    fail,
+  });
+}
+
+export const anthropic: FormatHandler = { basePath: '/v1', handle: handleAnthropic };
+
+// ---------------------------------------------------------------------------------------------
+// Rendering a script
+
+const ANTHROPIC_STOP: Record<Script['stop'], string> = {
+  end: 'end_turn',
+  max_tokens: 'max_tokens',
+  tool_use: 'tool_use',
+  stop_sequence: 'stop_sequence',
+};
+
+/** Anthropic's input_tokens leaves out cache reads and writes, which have their own counts. */
+function anthropicUsage(script: Script, outputTokens: number): Json {
+  const cached = script.usage.cached ?? 0;
+  return {
+    input_tokens: script.usage.input - cached,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: cached,
+    cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+    output_tokens: outputTokens,
+    service_tier: 'standard',
+  };
+}
+
+function anthropicBlock(block: ScriptBlock): Json {
+  switch (block.type) {
+    case 'text':
+      return { type: 'text', text: block.text };
+    case 'thinking':
+      return { type: 'thinking', thinking: block.text, signature: block.signature };
+    case 'tool_call':
+      return { type: 'tool_use', id: block.id, name: block.name, input: block.arguments };
+  }
+}
+
+function anthropicMessage(script: Script, message: { id: string; model: unknown }): Json {
+  return {
+    id: message.id,
+    type: 'message',
+    role: 'assistant',
+    model: message.model,
+    content: script.blocks.map(anthropicBlock),
+    stop_reason: ANTHROPIC_STOP[script.stop],
+    stop_sequence: script.stop === 'stop_sequence' ? (script.stopSequence ?? null) : null,
+    usage: anthropicUsage(script, script.usage.output),
+  };
+}
+
+const anthropicEvent = (type: string, payload: unknown): string => sseEvent(payload, { event: type });
+
+function anthropicEvents(
+  script: Script,
+  message: { id: string; model: unknown },
+  terminal: boolean,
+): string[] {
+  const events = [
+    anthropicEvent('message_start', {
+      type: 'message_start',
+      message: {
+        ...anthropicMessage(script, message),
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        // The real API reports a token or so of output at the start and the total at the end.
+        usage: anthropicUsage(script, 1),
+      },
+    }),
+    anthropicEvent('ping', { type: 'ping' }),
+  ];
+  script.blocks.forEach((block, index) => {
+    const delta = (payload: Json) =>
+      anthropicEvent('content_block_delta', { type: 'content_block_delta', index, delta: payload });
+    const start = { ...anthropicBlock(block) };
+    if (block.type === 'text') start.text = '';
+    if (block.type === 'thinking') Object.assign(start, { thinking: '', signature: '' });
+    if (block.type === 'tool_call') start.input = {};
+    events.push(
+      anthropicEvent('content_block_start', { type: 'content_block_start', index, content_block: start }),
+    );
+    if (block.type === 'text') {
+      for (const piece of pieces(block.text, script)) events.push(delta({ type: 'text_delta', text: piece }));
+    } else if (block.type === 'thinking') {
+      for (const piece of pieces(block.text, script))
+        events.push(delta({ type: 'thinking_delta', thinking: piece }));
+      events.push(delta({ type: 'signature_delta', signature: block.signature }));
+    } else {
+      // The real API opens every tool_use block with an empty partial_json.
+      events.push(delta({ type: 'input_json_delta', partial_json: '' }));
+      for (const piece of pieces(JSON.stringify(block.arguments), script)) {
+        events.push(delta({ type: 'input_json_delta', partial_json: piece }));
+      }
+    }
+    events.push(anthropicEvent('content_block_stop', { type: 'content_block_stop', index }));
+  });
+  const final = anthropicMessage(script, message);
+  events.push(
+    anthropicEvent('message_delta', {
+      type: 'message_delta',
+      delta: { stop_reason: final.stop_reason, stop_sequence: final.stop_sequence },
+      usage: { output_tokens: script.usage.output },
+    }),
+  );
+  if (terminal) events.push(anthropicEvent('message_stop', { type: 'message_stop' }));
+  return events;
+}

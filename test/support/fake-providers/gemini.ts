@@ -1,0 +1,222 @@
+/**
+ * Imitates the Gemini API (generativelanguage.googleapis.com, v1beta): `models/{model}:generateContent`,
+ * `:streamGenerateContent?alt=sse` (CRLF-framed SSE) and `:countTokens`, with the key in the
+ * x-goog-api-key header only, Google's RPC error envelope, and back-off reported as RetryInfo in the
+ * body rather than a Retry-After header.
+ */
+
+import type { ServerResponse } from 'node:http';
+import {
+  type Exchange,
+  type FormatHandler,
+  headerValue,
+  isJson,
+  type Json,
+  play,
+  randomId,
+  refused,
+  sendJson,
+  sseEvent,
+} from './http.js';
+import { pieces, type Script } from './script.js';
+
+const GEMINI_STATUS: Record<number, { status: string; message: string }> = {
+  400: { status: 'INVALID_ARGUMENT', message: 'Request contains an invalid argument.' },
+  401: { status: 'UNAUTHENTICATED', message: 'Request had invalid authentication credentials.' },
+  403: { status: 'PERMISSION_DENIED', message: 'The caller does not have permission.' },
+  404: { status: 'NOT_FOUND', message: 'Requested entity was not found.' },
+  429: { status: 'RESOURCE_EXHAUSTED', message: 'Resource has been exhausted (e.g. check quota).' },
+  500: { status: 'INTERNAL', message: 'An internal error has occurred.' },
+  503: { status: 'UNAVAILABLE', message: 'The model is overloaded. Please try again later.' },
+  504: { status: 'DEADLINE_EXCEEDED', message: 'The request timed out.' },
+};
+
+const GEMINI_JSON_HEADERS = { 'content-type': 'application/json; charset=UTF-8' };
+
+function geminiErrorBody(code: number, message?: string, details?: Json[]): Json {
+  const known = GEMINI_STATUS[code] ?? { status: 'UNKNOWN', message: 'The request failed.' };
+  return {
+    error: { code, message: message ?? known.message, status: known.status, ...(details && { details }) },
+  };
+}
+
+/** Google reports how long to back off in the body (RetryInfo), not in a Retry-After header. */
+function sendGeminiError(
+  res: ServerResponse,
+  code: number,
+  message?: string,
+  retryAfterSeconds?: number,
+): void {
+  const details =
+    retryAfterSeconds === undefined
+      ? undefined
+      : [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfterSeconds}s` }];
+  sendJson(res, code, geminiErrorBody(code, message, details), GEMINI_JSON_HEADERS);
+}
+
+const GEMINI_ROUTE = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
+
+async function handleGemini(ex: Exchange): Promise<void> {
+  const { res, url, body, request } = ex;
+  const route = request.method === 'POST' ? GEMINI_ROUTE.exec(url.pathname) : null;
+  if (!route) return sendGeminiError(res, 404, `Path ${url.pathname} was not found.`);
+  const model = decodeURIComponent(route[1] ?? '');
+  const method = route[2];
+  const streaming = method === 'streamGenerateContent';
+  // The key travels in x-goog-api-key only: a key in the URL would end up in access logs.
+  if (url.searchParams.has('key')) {
+    return sendGeminiError(res, 400, 'API keys must be sent in the x-goog-api-key header, not the URL.');
+  }
+  if (url.search !== (streaming ? '?alt=sse' : '')) {
+    return sendGeminiError(res, 400, `Unexpected query string "${url.search}".`);
+  }
+  const key = headerValue(request.headers, 'x-goog-api-key');
+  if (ex.keys && key === undefined) {
+    return sendGeminiError(
+      res,
+      403,
+      "Method doesn't allow unregistered callers. Please use an API key or another form of API consumer identity.",
+    );
+  }
+  if (refused(ex.keys, key)) {
+    return sendJson(
+      res,
+      400,
+      geminiErrorBody(400, 'API key not valid. Please pass a valid API key.', [
+        {
+          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+          reason: 'API_KEY_INVALID',
+          domain: 'googleapis.com',
+          metadata: { service: 'generativelanguage.googleapis.com' },
+        },
+      ]),
+    );
+  }
+  if (!body) return sendGeminiError(res, 400, 'Invalid JSON payload received.');
+  const counting = method === 'countTokens';
+  if (!Array.isArray(body.contents) && !(counting && isJson(body.generateContentRequest))) {
+    return sendGeminiError(res, 400, '* GenerateContentRequest.contents: contents is not specified');
+  }
+
+  const script = ex.next();
+  const headers = GEMINI_JSON_HEADERS;
+  const fail = (status: number, retryAfterSeconds?: number) =>
+    sendGeminiError(res, status, undefined, retryAfterSeconds);
+  if (counting) {
+    const whole = () => ({
+      totalTokens: script.usage.input,
+      promptTokensDetails: [{ modality: 'TEXT', tokenCount: script.usage.input }],
+    });
+    return play(res, script, { headers, whole, stream: undefined, fail });
+  }
+  const answer = { responseId: script.id ?? randomId(22), modelVersion: script.model ?? model };
+  await play(res, script, {
+    headers,
+    whole: () => geminiResponse(script, geminiParts(script, false), true, answer),
+    stream: streaming
+      ? {
+          headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+          frames: (terminal) => geminiChunks(script, answer, terminal),
+          errorFrame: (status) => geminiFrame(geminiErrorBody(status)),
+        }
+      : undefined,
+    fail,
+  });
+}
+
+export const gemini: FormatHandler = { basePath: '/v1beta', handle: handleGemini };
+
+// ---------------------------------------------------------------------------------------------
+// Rendering a script
+
+const GEMINI_FINISH: Record<Script['stop'], string> = {
+  end: 'STOP',
+  max_tokens: 'MAX_TOKENS',
+  tool_use: 'STOP',
+  stop_sequence: 'STOP',
+};
+
+/** Gemini's prompt count includes cached tokens; its candidates count excludes thoughts. */
+function geminiUsage(script: Script): Json {
+  const { input, output, cached = 0, reasoning = 0 } = script.usage;
+  return {
+    promptTokenCount: input,
+    candidatesTokenCount: output - reasoning,
+    totalTokenCount: input + output,
+    ...(cached > 0 && { cachedContentTokenCount: cached }),
+    promptTokensDetails: [{ modality: 'TEXT', tokenCount: input }],
+    ...(reasoning > 0 && { thoughtsTokenCount: reasoning }),
+  };
+}
+
+/**
+ * The script as Gemini parts. Thoughts carry their signature; like Gemini 3, the first function
+ * call after a thought carries that thought's signature too, which the caller must send back.
+ * Streaming splits text and thoughts into pieces (the signature on a thought's last piece).
+ */
+function geminiParts(script: Script, split: boolean): Json[] {
+  const parts: Json[] = [];
+  let signature: string | undefined;
+  let callSigned = false;
+  for (const block of script.blocks) {
+    if (block.type === 'tool_call') {
+      const signed: boolean = signature !== undefined && !callSigned;
+      parts.push({
+        functionCall: { id: block.id, name: block.name, args: block.arguments },
+        ...(signed && { thoughtSignature: signature }),
+      });
+      callSigned ||= signed;
+      continue;
+    }
+    const texts = split ? pieces(block.text, script) : [block.text];
+    if (block.type === 'text') {
+      for (const text of texts) parts.push({ text });
+      continue;
+    }
+    signature = block.signature;
+    texts.forEach((text, index) => {
+      parts.push({
+        text,
+        thought: true,
+        ...(index === texts.length - 1 && { thoughtSignature: block.signature }),
+      });
+    });
+  }
+  return parts;
+}
+
+function geminiResponse(
+  script: Script,
+  parts: Json[],
+  last: boolean,
+  answer: { responseId: string; modelVersion: string },
+): Json {
+  return {
+    candidates: [
+      {
+        content: { parts, role: 'model' },
+        ...(last && { finishReason: GEMINI_FINISH[script.stop] }),
+        index: 0,
+      },
+    ],
+    ...(last && { usageMetadata: geminiUsage(script) }),
+    modelVersion: answer.modelVersion,
+    responseId: answer.responseId,
+  };
+}
+
+/** The real API separates SSE events with CRLF pairs. */
+const geminiFrame = (payload: unknown): string => sseEvent(payload, { eol: '\r\n' });
+
+/** One part per chunk; the last chunk carries finishReason and usage, which is the end marker. */
+function geminiChunks(
+  script: Script,
+  answer: { responseId: string; modelVersion: string },
+  terminal: boolean,
+): string[] {
+  const parts = geminiParts(script, true);
+  if (parts.length === 0) parts.push({ text: '' });
+  return parts.map((part, index) =>
+    geminiFrame(geminiResponse(script, [part], terminal && index === parts.length - 1, answer)),
+  );
+}
