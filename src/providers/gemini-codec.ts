@@ -248,7 +248,7 @@ function encodeToolChoice(choice: ToolChoice): Record<string, unknown> {
 }
 
 function encodeGenerationConfig(request: ChatRequest): Record<string, unknown> | undefined {
-  const thinkingConfig = encodeThinking(request.thinking);
+  const thinkingConfig = encodeThinking(request.thinking, request.model);
   const config = {
     ...(request.maxTokens !== undefined && { maxOutputTokens: request.maxTokens }),
     ...(request.temperature !== undefined && { temperature: request.temperature }),
@@ -289,16 +289,46 @@ const THINKING_LEVELS: Record<Exclude<ReasoningEffort, 'none'>, 'LOW' | 'HIGH'> 
 };
 
 /**
- * A budget wins over an effort because Gemini refuses both at once. Thoughts are asked for
- * whenever thinking is on, so they reach the client as thinking blocks with their signatures.
+ * Budgets for an effort on models before Gemini 3, which refuse `thinkingLevel`. `max` stays
+ * within Gemini 2.5 Flash's largest budget (Pro's is larger).
  */
-function encodeThinking(thinking: ChatRequest['thinking']): Record<string, unknown> | undefined {
+const EFFORT_BUDGETS: Record<Exclude<ReasoningEffort, 'none'>, number> = {
+  minimal: 512,
+  low: 2048,
+  medium: 8192,
+  high: 16384,
+  xhigh: 24576,
+  max: 24576,
+};
+
+/**
+ * Whether a model takes `thinkingLevel`: Gemini 3 and later do; earlier ones refuse it (400
+ * "thinking level is not supported"). Every thinking model takes a `thinkingBudget` (Gemini 3
+ * for compatibility), so a model whose name does not tell (an alias such as
+ * `gemini-flash-latest`, a tuned model) gets a budget.
+ */
+function takesThinkingLevel(model: string): boolean {
+  const version = /(?:^|\/)gemini-(\d+)(?:[.-]|$)/.exec(model);
+  return version !== null && Number(version[1]) >= 3;
+}
+
+/**
+ * A budget wins over an effort because Gemini refuses both at once. An effort is a level for the
+ * models that take one, else a budget. Thoughts are asked for whenever thinking is on, so they
+ * reach the client as thinking blocks with their signatures.
+ */
+function encodeThinking(
+  thinking: ChatRequest['thinking'],
+  model: string,
+): Record<string, unknown> | undefined {
   if (!thinking) return undefined;
   if (!thinking.enabled || thinking.effort === 'none') return { thinkingBudget: 0 };
   if (thinking.budgetTokens !== undefined)
     return { thinkingBudget: thinking.budgetTokens, includeThoughts: true };
   if (thinking.effort !== undefined) {
-    return { thinkingLevel: THINKING_LEVELS[thinking.effort], includeThoughts: true };
+    return takesThinkingLevel(model)
+      ? { thinkingLevel: THINKING_LEVELS[thinking.effort], includeThoughts: true }
+      : { thinkingBudget: EFFORT_BUDGETS[thinking.effort], includeThoughts: true };
   }
   return { includeThoughts: true };
 }

@@ -20,11 +20,14 @@ import type { Usage } from './types.js';
 /**
  * Canonical chat ⇄ Ollama's native `/api/chat`. Ollama's messages are flat: one string of
  * content, images as a list of base64 strings beside it, the model's reasoning in `thinking`,
- * tool calls with their arguments as objects and without ids, tool results as `tool` messages
- * naming the tool.
+ * tool calls with their arguments as objects (and, in answers from Ollama 0.12.10 on, an id),
+ * tool results as `tool` messages naming the tool.
  */
 
-/** A tool call as Ollama takes it. Its API docs give tool calls no id, so none is sent. */
+/**
+ * A tool call as Ollama takes it. Ollama's API docs give a request's tool calls no id (answers
+ * carry one from 0.12.10 on) and tool results none either, so none is sent.
+ */
 interface OllamaToolCall {
   function: { name: string; arguments: Record<string, unknown> };
 }
@@ -247,8 +250,8 @@ function encodeThink(thinking: ChatRequest['thinking']): Think | undefined {
 }
 
 /**
- * A non-streamed answer. Ollama gives the answer no id (surfaces make their own) and its tool
- * calls none either, so each call gets a fresh one.
+ * A non-streamed answer. Ollama gives the answer no id (surfaces make their own); its tool calls
+ * carry one from Ollama 0.12.10 on, and get a fresh one from older versions.
  */
 export function decodeOllamaResponse(payload: unknown): ChatResponse {
   if (!isRecord(payload) || !isRecord(payload.message)) throw new Error('not an Ollama chat answer');
@@ -271,15 +274,21 @@ export function decodeOllamaResponse(payload: unknown): ChatResponse {
   };
 }
 
-/** Tool calls of one message or stream line, each with a generated id and its arguments as JSON text. */
+/**
+ * Tool calls of one message or stream line, each with its arguments as JSON text and Ollama's id
+ * (`call_…`, sent from Ollama 0.12.10 on), or a generated one where Ollama gave none.
+ */
 export function decodeToolCalls(value: unknown): ToolCallPart[] {
   if (!Array.isArray(value)) return [];
   return value.map((call: unknown): ToolCallPart => {
     const fn = isRecord(call) ? call.function : undefined;
-    if (!isRecord(fn) || typeof fn.name !== 'string') throw new Error('an Ollama tool call without a name');
+    if (!isRecord(call) || !isRecord(fn) || typeof fn.name !== 'string') {
+      throw new Error('an Ollama tool call without a name');
+    }
+    const id = typeof call.id === 'string' && call.id !== '' ? call.id : undefined;
     return {
       type: 'tool_call',
-      id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
+      id: id ?? `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
       name: fn.name,
       arguments: JSON.stringify(isRecord(fn.arguments) ? fn.arguments : {}),
     };
@@ -294,9 +303,18 @@ export function ollamaStopReason(doneReason: unknown, toolCalls: boolean): StopR
 
 const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 
-/** Ollama reports no cache: every prompt token is input, every generated one (thinking included) output. */
+/**
+ * Every prompt token is input, every generated one (thinking included) output. Recent Ollama
+ * versions also say how many of the prompt tokens came from its KV cache
+ * (`prompt_eval_cached_count`, part of `prompt_eval_count`); older ones leave it out.
+ */
 export function ollamaUsage(payload: Record<string, unknown>): ChatUsage {
-  return { inputTokens: count(payload.prompt_eval_count), outputTokens: count(payload.eval_count) };
+  const cached = count(payload.prompt_eval_cached_count);
+  return {
+    inputTokens: count(payload.prompt_eval_count),
+    outputTokens: count(payload.eval_count),
+    ...(cached > 0 && { cachedTokens: cached }),
+  };
 }
 
 /**

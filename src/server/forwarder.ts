@@ -206,7 +206,7 @@ export class Forwarder {
     const lease = new KeyLease(provider, passthroughKey, this.metrics, this.keyEvents);
     let response: UpstreamResponse | undefined;
     // When every key is cooling and the first recovers sooner than a retry would wait anyway,
-    // wait for it once instead of answering 429.
+    // wait for it once instead of answering 429 (unless the provider is held to one attempt).
     for (let round = 0; !response; round++) {
       try {
         response = await exchange({
@@ -229,6 +229,7 @@ export class Forwarder {
           const wait = error.reason.exhausted === 'cooling' ? error.reason.retryAfterMs : undefined;
           if (
             round === 0 &&
+            provider.config.retries.maxAttempts > 1 &&
             wait !== undefined &&
             wait <= provider.config.retries.maxDelayMs &&
             Date.now() + wait < deadline

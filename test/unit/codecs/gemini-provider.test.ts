@@ -4,6 +4,7 @@ import { SecretString } from '../../../src/keys/index.js';
 import {
   type ChatRequest,
   type ChatResponse,
+  type ReasoningEffort,
   type StreamEvent,
   StreamFailure,
   UnsupportedFeature,
@@ -421,7 +422,7 @@ describe('Gemini request encoding', () => {
 
   it('maps thinking to a budget, a level, or off', () => {
     const thinking = (value: ChatRequest['thinking']) =>
-      encodeGeminiRequest(request({ thinking: value })).generationConfig;
+      encodeGeminiRequest(request({ model: 'gemini-3-pro-preview', thinking: value })).generationConfig;
     expect(thinking({ enabled: true, budgetTokens: 2048 })).toEqual({
       thinkingConfig: { thinkingBudget: 2048, includeThoughts: true },
     });
@@ -445,6 +446,32 @@ describe('Gemini request encoding', () => {
       thinkingConfig: { thinkingBudget: 0 },
     });
     expect(thinking({ enabled: true, effort: 'none' })).toEqual({ thinkingConfig: { thinkingBudget: 0 } });
+  });
+
+  it('gives models before Gemini 3, and models it cannot place, an effort as a budget', () => {
+    const config = (model: string, effort: ReasoningEffort) =>
+      encodeGeminiRequest(request({ model, thinking: { enabled: true, effort } })).generationConfig;
+    expect(config('gemini-2.5-flash', 'low')).toEqual({
+      thinkingConfig: { thinkingBudget: 2048, includeThoughts: true },
+    });
+    expect(config('gemini-2.5-pro', 'medium')).toEqual({
+      thinkingConfig: { thinkingBudget: 8192, includeThoughts: true },
+    });
+    expect(config('gemini-2.5-flash-lite', 'minimal')).toEqual({
+      thinkingConfig: { thinkingBudget: 512, includeThoughts: true },
+    });
+    expect(config('gemini-flash-latest', 'max')).toEqual({
+      thinkingConfig: { thinkingBudget: 24576, includeThoughts: true },
+    });
+    expect(config('gemini-3-flash-preview', 'high')).toEqual({
+      thinkingConfig: { thinkingLevel: 'HIGH', includeThoughts: true },
+    });
+    expect(config('models/gemini-3.1-pro-preview', 'low')).toEqual({
+      thinkingConfig: { thinkingLevel: 'LOW', includeThoughts: true },
+    });
+    expect(config('gemini-robotics-er-1.5-preview', 'high')).toEqual({
+      thinkingConfig: { thinkingBudget: 16384, includeThoughts: true },
+    });
   });
 });
 

@@ -411,12 +411,56 @@ describe('decodeOllamaResponse', () => {
     expect(first!.id).not.toBe(second!.id);
   });
 
+  it('keeps the ids Ollama 0.12.10+ gives its tool calls', () => {
+    const answer = decodeOllamaResponse({
+      ...base,
+      message: {
+        role: 'assistant',
+        content: '',
+        tool_calls: [
+          { id: 'call_lyywui55', function: { index: 0, name: 'get_weather', arguments: { city: 'Paris' } } },
+          { id: '', function: { index: 1, name: 'get_weather', arguments: { city: 'London' } } },
+        ],
+      },
+      done_reason: 'stop',
+    });
+    expect(answer.content).toEqual([
+      { type: 'tool_call', id: 'call_lyywui55', name: 'get_weather', arguments: '{"city":"Paris"}' },
+      {
+        type: 'tool_call',
+        id: expect.stringMatching(CALL_ID),
+        name: 'get_weather',
+        arguments: '{"city":"London"}',
+      },
+    ]);
+  });
+
   it('maps done reasons', () => {
     const reason = (done_reason?: string) =>
       decodeOllamaResponse({ ...base, message: { role: 'assistant', content: 'x' }, done_reason }).stopReason;
     expect(reason('stop')).toBe('end_turn');
     expect(reason('length')).toBe('max_tokens');
     expect(reason(undefined)).toBe('end_turn');
+  });
+
+  it('reads the prompt tokens served from the KV cache as cached input', () => {
+    expect(
+      decodeOllamaResponse({
+        ...base,
+        prompt_eval_count: 4120,
+        prompt_eval_cached_count: 4096,
+        message: { role: 'assistant', content: 'x' },
+        done_reason: 'stop',
+      }).usage,
+    ).toEqual({ inputTokens: 4120, outputTokens: 12, cachedTokens: 4096 });
+    expect(
+      decodeOllamaResponse({
+        ...base,
+        prompt_eval_cached_count: 0,
+        message: { role: 'assistant', content: 'x' },
+        done_reason: 'stop',
+      }).usage,
+    ).toEqual({ inputTokens: 34, outputTokens: 12 });
   });
 
   it('counts missing token counts as zero and refuses what is not an answer', () => {
@@ -435,6 +479,9 @@ describe('readOllamaUsage', () => {
       outputTokens: 282,
     });
     expect(readOllamaUsage({ done: true, eval_count: 5 })).toEqual({ inputTokens: 0, outputTokens: 5 });
+    expect(
+      readOllamaUsage({ done: true, prompt_eval_count: 26, prompt_eval_cached_count: 20, eval_count: 5 }),
+    ).toEqual({ inputTokens: 26, outputTokens: 5, cachedTokens: 20 });
     expect(
       readOllamaUsage({ object: 'list', data: [], usage: { prompt_tokens: 8, total_tokens: 8 } }),
     ).toEqual({ inputTokens: 8, outputTokens: 0 });
@@ -538,6 +585,33 @@ describe('OllamaStreamDecoder', () => {
       { type: 'block_stop', index: 2 },
       { type: 'finish', stopReason: 'tool_use', usage: { inputTokens: 50, outputTokens: 200 } },
     ]);
+  });
+
+  it('keeps the id Ollama gives a streamed tool call', () => {
+    const events = decodeAll(new OllamaStreamDecoder(), [
+      chunk({
+        content: '',
+        tool_calls: [{ id: 'call_0scw2dos', function: { index: 0, name: 'ping', arguments: {} } }],
+      }),
+      doneLine(),
+    ]);
+    expect(events[1]).toEqual({
+      type: 'block_start',
+      index: 0,
+      block: { type: 'tool_call', id: 'call_0scw2dos', name: 'ping' },
+    });
+  });
+
+  it('reads the cached prompt tokens from the done line', () => {
+    const events = decodeAll(new OllamaStreamDecoder(), [
+      chunk({ content: 'Hi' }),
+      doneLine({ prompt_eval_cached_count: 48 }),
+    ]);
+    expect(events.at(-1)).toEqual({
+      type: 'finish',
+      stopReason: 'end_turn',
+      usage: { inputTokens: 50, outputTokens: 200, cachedTokens: 48 },
+    });
   });
 
   it('decodes several lines in one chunk like lines one by one', () => {
