@@ -73,7 +73,7 @@ export function encodeGeminiRequest(request: ChatRequest): Record<string, unknow
   const tools = request.tools ?? [];
   const generationConfig = encodeGenerationConfig(request);
   return {
-    contents: encodeContents(request.messages),
+    contents: encodeContents(request.messages, takesThinkingLevel(request.model)),
     ...(request.system.length > 0 && {
       systemInstruction: { parts: request.system.map(({ text }) => ({ text })) },
     }),
@@ -87,7 +87,13 @@ export function encodeGeminiRequest(request: ChatRequest): Record<string, unknow
   };
 }
 
-function encodeContents(messages: Message[]): GeminiContent[] {
+/**
+ * Google's documented stand-in for a signature Gemini 3 never issued (a conversation begun with
+ * another model): without one, Gemini 3 refuses a replayed function call.
+ */
+export const FOREIGN_CALL_SIGNATURE = 'skip_thought_signature_validator';
+
+function encodeContents(messages: Message[], signsCalls: boolean): GeminiContent[] {
   // Gemini matches a result to its call by name; a result without a name takes its call's.
   const toolNames = new Map<string, string>();
   const contents: GeminiContent[] = [];
@@ -97,10 +103,18 @@ function encodeContents(messages: Message[]): GeminiContent[] {
       message.role === 'assistant'
         ? encodeModelParts(message.content, path, toolNames)
         : encodeUserParts(message.content, path, toolNames);
+    if (signsCalls && message.role === 'assistant') signForeignCalls(parts);
     // Gemini refuses a turn without parts (one that held only what Gemini cannot take).
     if (parts.length > 0) contents.push({ role: message.role === 'assistant' ? 'model' : 'user', parts });
   });
   return contents;
+}
+
+/** Gemini 3 checks the first function call of a model turn for a signature; others carry none. */
+function signForeignCalls(parts: GeminiPart[]): void {
+  const first = parts.find((part) => 'functionCall' in part);
+  if (first && !parts.some((part) => 'thoughtSignature' in part))
+    first.thoughtSignature = FOREIGN_CALL_SIGNATURE;
 }
 
 function encodeUserParts(parts: UserPart[], path: string, toolNames: Map<string, string>): GeminiPart[] {

@@ -571,6 +571,36 @@ describe('thought signatures through tool call ids', () => {
   });
 });
 
+describe('function calls Gemini never signed', () => {
+  const history = (model: string) =>
+    encodeGeminiRequest(
+      request({
+        model,
+        messages: [
+          userText('Weather in Paris and Oslo?'),
+          {
+            role: 'assistant',
+            content: [
+              { type: 'tool_call', id: 'toolu_1', name: 'weather', arguments: '{"city":"Paris"}' },
+              { type: 'tool_call', id: 'toolu_2', name: 'weather', arguments: '{"city":"Oslo"}' },
+            ],
+          },
+        ],
+      }),
+    ).contents as Array<{ parts: Array<Record<string, unknown>> }>;
+
+  it("give Gemini 3 the documented stand-in on a turn's first call only", () => {
+    expect(history('gemini-3-pro-preview')[1]!.parts.map((part) => part.thoughtSignature)).toEqual([
+      'skip_thought_signature_validator',
+      undefined,
+    ]);
+  });
+
+  it('leave earlier models, which check no signatures, untouched', () => {
+    expect(history('gemini-2.5-flash')[1]!.parts.some((part) => 'thoughtSignature' in part)).toBe(false);
+  });
+});
+
 describe('Gemini response decoding', () => {
   it('joins text parts and reads id, model and usage', () => {
     expect(
