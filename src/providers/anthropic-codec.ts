@@ -23,7 +23,9 @@ import type { Usage } from './types.js';
  * Canonical chat ⇄ Anthropic's Messages API body. The canonical form follows Anthropic's content
  * blocks, so most of the mapping is one to one; what differs is where Anthropic is stricter
  * (required `max_tokens`, tool results first in their turn, signed thinking only, ids of a fixed
- * alphabet) and where it has no equivalent (`json_object`, effort-only thinking).
+ * alphabet, no text or stop sequences of only whitespace, a temperature of at most 1 and never
+ * together with `top_p`, signed thinking at the start of a tool loop it continues) and where it
+ * has no equivalent (`json_object`, effort-only thinking).
  */
 
 type Block = Record<string, unknown>;
@@ -69,12 +71,13 @@ export function encodeAnthropicRequest(
 ): Record<string, unknown> {
   const tools = request.tools ?? [];
   const system = encodeSystem(request);
-  const toolChoice = tools.length > 0 ? encodeToolChoice(request) : undefined;
-  const thinking = encodeThinking(request);
+  const messages = encodeMessages(request.messages);
+  const thinking = encodeThinking(request, messages);
+  const toolChoice = tools.length > 0 ? encodeToolChoice(request, thinking?.enabled === true) : undefined;
   const format = request.responseFormat;
   const common = {
     ...(system !== undefined && { system }),
-    messages: encodeMessages(request.messages),
+    messages,
     ...(tools.length > 0 && { tools: tools.map(encodeTool) }),
     ...(toolChoice && { tool_choice: toolChoice }),
     ...(thinking && { thinking: thinking.config }),
@@ -85,23 +88,60 @@ export function encodeAnthropicRequest(
   };
   if (options.countTokens) return { model: request.model, ...common };
   // Anthropic refuses sampling settings other than its defaults while the model thinks.
-  const sampling = thinking?.enabled !== true;
+  const sampling = thinking?.enabled !== true ? encodeSampling(request) : {};
   return {
     model: request.model,
     max_tokens: request.maxTokens ?? thinking?.maxTokens ?? DEFAULT_MAX_TOKENS,
     ...common,
-    ...(request.stop !== undefined && request.stop.length > 0 && { stop_sequences: request.stop }),
-    ...(sampling && request.temperature !== undefined && { temperature: request.temperature }),
-    ...(sampling && request.topP !== undefined && { top_p: request.topP }),
-    ...(sampling && request.topK !== undefined && { top_k: request.topK }),
+    ...(request.stop !== undefined &&
+      request.stop.length > 0 && { stop_sequences: encodeStop(request.stop) }),
+    ...sampling,
     ...(request.user !== undefined && { metadata: { user_id: request.user } }),
     ...(request.stream && { stream: true }),
   };
 }
 
+/**
+ * Temperature, top_p and top_k. Anthropic's temperature runs from 0 to 1 (OpenAI's to 2), so a
+ * higher one is refused rather than quietly lowered. Current models refuse `temperature` and
+ * `top_p` together, which OpenAI clients often send both of: only one goes, `top_p` when the
+ * temperature is Anthropic's default (1, no setting at all), else the temperature, as Anthropic
+ * advises.
+ */
+function encodeSampling(request: ChatRequest): Block {
+  const { temperature, topP, topK } = request;
+  if (temperature !== undefined && temperature > 1) {
+    throw new UnsupportedFeature('Anthropic takes a temperature from 0 to 1', 'temperature');
+  }
+  const both = temperature !== undefined && topP !== undefined;
+  return {
+    ...(temperature !== undefined && !(both && temperature === 1) && { temperature }),
+    ...(topP !== undefined && !(both && temperature !== 1) && { top_p: topP }),
+    ...(topK !== undefined && { top_k: topK }),
+  };
+}
+
+/** Text Anthropic takes as no text at all: it refuses blocks (and stop sequences) of only whitespace. */
+const blank = (text: string): boolean => text.trim() === '';
+
+/**
+ * Anthropic refuses stop sequences that are empty or only whitespace (`\n`, a favourite of
+ * completion-style clients); leaving one out would let the answer run past where it was asked to
+ * stop, so the request is refused instead.
+ */
+function encodeStop(stop: string[]): string[] {
+  if (stop.some(blank)) {
+    throw new UnsupportedFeature(
+      'Anthropic takes only stop sequences with a non-whitespace character',
+      'stop',
+    );
+  }
+  return stop;
+}
+
 /** One part goes as a plain string, several as text blocks, so that each keeps its boundary. */
 function encodeSystem(request: ChatRequest): string | Block[] | undefined {
-  const texts = request.system.map(({ text }) => text).filter((text) => text !== '');
+  const texts = request.system.map(({ text }) => text).filter((text) => !blank(text));
   // A schema-less `json_schema` asks for JSON all the same, so it gets the instruction too.
   const format = request.responseFormat;
   if (format?.type === 'json_object' || (format?.type === 'json_schema' && format.schema === undefined)) {
@@ -113,8 +153,9 @@ function encodeSystem(request: ChatRequest): string | Block[] | undefined {
 }
 
 /**
- * Anthropic refuses empty text blocks and turns without content, so both are left out (a turn
- * that held only those, or only unsigned thinking, disappears; Anthropic joins the turns around it).
+ * Anthropic refuses text blocks that are empty or only whitespace, and turns without content, so
+ * both are left out (a turn that held only those, or only unsigned thinking, disappears; Anthropic
+ * joins the turns around it).
  */
 function encodeMessages(messages: Message[]): Block[] {
   const out: Block[] = [];
@@ -137,7 +178,7 @@ function encodeUserContent(parts: UserPart[], path: string): Block[] {
     const param = `${path}[${j}]`;
     if (part.type === 'tool_result') results.push(encodeToolResult(part, param));
     else if (part.type !== 'text') rest.push(encodeMedia(part, param));
-    else if (part.text !== '') rest.push({ type: 'text', text: part.text });
+    else if (!blank(part.text)) rest.push({ type: 'text', text: part.text });
   });
   return [...results, ...rest];
 }
@@ -147,7 +188,7 @@ function encodeAssistantContent(parts: AssistantPart[], path: string): Block[] {
   parts.forEach((part, j) => {
     switch (part.type) {
       case 'text':
-        if (part.text !== '') out.push({ type: 'text', text: part.text });
+        if (!blank(part.text)) out.push({ type: 'text', text: part.text });
         break;
       // Anthropic takes thinking back only with its signature; unsigned reasoning (another
       // provider's, or a summary) cannot be replayed and is dropped.
@@ -178,7 +219,7 @@ function encodeToolResult(part: ToolResultPart, param: string): Block {
   const content: Block[] = [];
   part.content.forEach((inner, k) => {
     if (inner.type !== 'text') content.push(encodeMedia(inner, `${param}.content[${k}]`));
-    else if (inner.text !== '') content.push({ type: 'text', text: inner.text });
+    else if (!blank(inner.text)) content.push({ type: 'text', text: inner.text });
   });
   return {
     type: 'tool_result',
@@ -207,11 +248,14 @@ function encodeMedia(part: Exclude<ContentPart, TextPart>, param: string): Block
 function encodeImage(part: ImagePart, param: string): Block {
   const { source } = part;
   switch (source.kind) {
-    case 'base64':
-      if (!IMAGE_TYPES.has(source.mediaType)) {
+    case 'base64': {
+      // `image/jpg` is a common misspelling of JPEG's media type, which Anthropic takes only as `image/jpeg`.
+      const mediaType = source.mediaType === 'image/jpg' ? 'image/jpeg' : source.mediaType;
+      if (!IMAGE_TYPES.has(mediaType)) {
         throw new UnsupportedFeature('Anthropic takes images as JPEG, PNG, GIF or WebP', `${param}.source`);
       }
-      return { type: 'image', source: { type: 'base64', media_type: source.mediaType, data: source.data } };
+      return { type: 'image', source: { type: 'base64', media_type: mediaType, data: source.data } };
+    }
     case 'url':
       return { type: 'image', source: { type: 'url', url: source.url } };
     case 'file':
@@ -275,13 +319,13 @@ function encodeTool(tool: ToolDefinition): Block {
  * Parallel tool calls are switched off on the tool choice itself, so `parallelToolCalls: false`
  * alone brings an explicit `auto`. `none` has no such switch: no tool is called at all.
  */
-function encodeToolChoice(request: ChatRequest): Block | undefined {
+function encodeToolChoice(request: ChatRequest, thinking: boolean): Block | undefined {
   const disable = request.parallelToolCalls === false;
   const choice: ToolChoice | undefined = request.toolChoice ?? (disable ? { type: 'auto' } : undefined);
   if (choice === undefined) return undefined;
   const serial = disable ? { disable_parallel_tool_use: true } : {};
   const forced = choice.type === 'required' || choice.type === 'tool';
-  if (forced && thinkingOn(request.thinking)) {
+  if (forced && thinking) {
     throw new UnsupportedFeature('Anthropic cannot force a tool call while the model thinks', 'tool_choice');
   }
   switch (choice.type) {
@@ -301,18 +345,46 @@ const thinkingOn = (thinking: ChatRequest['thinking']): boolean =>
   thinking?.enabled === true && thinking.effort !== 'none';
 
 /**
+ * Whether the request continues a tool loop (its last turn holds tool results) whose assistant
+ * turn does not start with thinking. The turn runs back through every assistant message answered
+ * by tool results only. With thinking on, Anthropic refuses such a request: the turn a tool loop
+ * continues must start with its signed thinking, which a client of another format (OpenAI's Chat
+ * Completions) has nowhere to keep and send back.
+ */
+function continuesUnthoughtToolLoop(messages: Block[]): boolean {
+  const first = (blocks: unknown): unknown =>
+    Array.isArray(blocks) && isRecord(blocks[0]) ? blocks[0].type : undefined;
+  let turn: Block | undefined;
+  for (let i = messages.length - 1; i >= 1; i -= 2) {
+    const results = messages[i]!;
+    const answer = messages[i - 1]!;
+    if (results.role !== 'user' || first(results.content) !== 'tool_result' || answer.role !== 'assistant')
+      break;
+    turn = answer;
+  }
+  if (turn === undefined) return false;
+  const opening = first(turn.content);
+  return opening !== 'thinking' && opening !== 'redacted_thinking';
+}
+
+/**
  * The thinking config and, with it, the `max_tokens` a request without one gets (room for the
  * whole budget plus a default-sized answer, as Anthropic counts thinking within `max_tokens`).
  * Anthropic's effort setting (`output_config.effort`) is not used: only some models take it,
  * while every thinking model takes a budget, so an effort becomes one. A budget that would not
- * fit under the request's own `max_tokens` is lowered to fit, as Anthropic requires.
+ * fit under the request's own `max_tokens` is lowered to fit, as Anthropic requires. A request
+ * that continues a tool loop without the thinking that began it goes with thinking off, as
+ * Anthropic advises: the model thinks again on the next turn that is not a tool loop's.
  */
 function encodeThinking(
   request: ChatRequest,
+  messages: Block[],
 ): { enabled: boolean; config: Block; maxTokens?: number } | undefined {
   const { thinking, maxTokens } = request;
   if (!thinking) return undefined;
-  if (!thinkingOn(thinking)) return { enabled: false, config: { type: 'disabled' } };
+  if (!thinkingOn(thinking) || continuesUnthoughtToolLoop(messages)) {
+    return { enabled: false, config: { type: 'disabled' } };
+  }
   const effort = thinking.effort === undefined || thinking.effort === 'none' ? 'medium' : thinking.effort;
   const wanted = Math.max(MIN_THINKING_BUDGET, thinking.budgetTokens ?? EFFORT_BUDGETS[effort]);
   if (maxTokens !== undefined && maxTokens <= MIN_THINKING_BUDGET) {

@@ -1,11 +1,16 @@
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** What a golden case's provider answers: JSON, or raw stream bytes exactly as the provider sends them. */
+/**
+ * What a golden case's provider answers: JSON, or raw stream bytes exactly as the provider sends
+ * them. A stream given as pieces is sent piece by piece, each after the client has received
+ * something of the previous one (`released`), so "after output reached the client" is a fact of
+ * the test, not a matter of timing.
+ */
 export type ReplayAnswer =
   | { status?: number; json: unknown; headers?: Record<string, string> }
-  | { status?: number; stream: string; contentType?: string };
+  | { status?: number; stream: string | string[]; contentType?: string };
 
 export interface Received {
   method: string;
@@ -22,6 +27,8 @@ export interface Received {
 export class ReplayProvider {
   readonly received: Received[] = [];
   private answer: ReplayAnswer = { status: 500, json: { error: 'no case loaded' } };
+  private waiting: Array<() => void> = [];
+  private releases = 0;
   private server!: Server;
   url = '';
 
@@ -40,7 +47,7 @@ export class ReplayProvider {
           res.end(JSON.stringify(answer.json));
         } else {
           res.writeHead(answer.status ?? 200, { 'content-type': answer.contentType ?? 'text/event-stream' });
-          res.end(answer.stream);
+          void this.play(res, typeof answer.stream === 'string' ? [answer.stream] : answer.stream);
         }
       });
     });
@@ -53,6 +60,22 @@ export class ReplayProvider {
   load(answer: ReplayAnswer): void {
     this.answer = answer;
     this.received.length = 0;
+    this.waiting = [];
+    this.releases = 0;
+  }
+
+  /** The client received something: the next piece may go. */
+  released(): void {
+    this.releases++;
+    this.waiting.shift()?.();
+  }
+
+  private async play(res: ServerResponse, pieces: string[]): Promise<void> {
+    for (const [i, piece] of pieces.entries()) {
+      if (i > 0 && this.releases < i) await new Promise<void>((resolve) => this.waiting.push(resolve));
+      res.write(piece);
+    }
+    res.end();
   }
 
   async close(): Promise<void> {

@@ -59,7 +59,6 @@ describe('Anthropic request encoding', () => {
       encode({
         maxTokens: 300,
         temperature: 0.2,
-        topP: 0.9,
         topK: 40,
         stop: ['END', '\n\nHuman:'],
         user: 'end-user-7',
@@ -71,12 +70,43 @@ describe('Anthropic request encoding', () => {
       messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
       stop_sequences: ['END', '\n\nHuman:'],
       temperature: 0.2,
-      top_p: 0.9,
       top_k: 40,
       metadata: { user_id: 'end-user-7' },
       stream: true,
     });
+    expect(encode({ topP: 0.9 })).toMatchObject({ top_p: 0.9 });
     expect(encode({ stop: [] })).not.toHaveProperty('stop_sequences');
+  });
+
+  it('refuses stop sequences of only whitespace, which Anthropic refuses', () => {
+    expect(unsupported(() => encode({ stop: ['END', '\n'] }))).toEqual({
+      message: 'Anthropic takes only stop sequences with a non-whitespace character',
+      param: 'stop',
+    });
+    expect(unsupported(() => encode({ stop: [''] })).param).toBe('stop');
+    expect(encode({ stop: ['\nEND'] })).toMatchObject({ stop_sequences: ['\nEND'] });
+  });
+
+  it('sends only one of temperature and top_p, which current models refuse together', () => {
+    const sampling = (temperature: number, topP: number) => {
+      const body = encode({ temperature, topP });
+      return { temperature: body.temperature, top_p: body.top_p };
+    };
+    // The temperature, as Anthropic advises, unless it is Anthropic's default (1, no setting at all).
+    expect(sampling(0.2, 0.9)).toEqual({ temperature: 0.2, top_p: undefined });
+    expect(sampling(0.2, 1)).toEqual({ temperature: 0.2, top_p: undefined });
+    expect(sampling(1, 0.9)).toEqual({ temperature: undefined, top_p: 0.9 });
+  });
+
+  it("refuses a temperature above Anthropic's 1, unless thinking drops it anyway", () => {
+    expect(unsupported(() => encode({ temperature: 1.5 }))).toEqual({
+      message: 'Anthropic takes a temperature from 0 to 1',
+      param: 'temperature',
+    });
+    expect(encode({ temperature: 1 })).toMatchObject({ temperature: 1 });
+    expect(encode({ temperature: 1.5, thinking: { enabled: true, effort: 'low' } })).not.toHaveProperty(
+      'temperature',
+    );
   });
 
   it('sends one system part as a string and several as text blocks', () => {
@@ -119,6 +149,36 @@ describe('Anthropic request encoding', () => {
     ]);
   });
 
+  it('leaves out text of only whitespace, which Anthropic refuses, wherever it stands', () => {
+    const body = encode({
+      system: [
+        { type: 'text', text: ' \n' },
+        { type: 'text', text: 'Be brief.' },
+      ],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Hi' },
+            { type: 'text', text: '\n\n' },
+          ],
+        },
+        { role: 'assistant', content: [{ type: 'text', text: ' ' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', toolCallId: 'toolu_01A', content: [{ type: 'text', text: '\t' }] },
+          ],
+        },
+      ],
+    });
+    expect(body.system).toBe('Be brief.');
+    expect(body.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01A' }] },
+    ]);
+  });
+
   it('sends images as base64, URL or file id', () => {
     expect(
       encode({
@@ -143,6 +203,26 @@ describe('Anthropic request encoding', () => {
           { type: 'image', source: { type: 'url', url: 'https://example.com/cat.jpg' } },
           { type: 'image', source: { type: 'file', file_id: 'file_011CNha8iCJcU1wXNR6q4V8w' } },
         ],
+      },
+    ]);
+  });
+
+  it('takes image/jpg, a common misspelling, as image/jpeg', () => {
+    expect(
+      encode({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image', source: { kind: 'base64', mediaType: 'image/jpg', data: '/9j/4AAQ' } },
+            ],
+          },
+        ],
+      }).messages,
+    ).toEqual([
+      {
+        role: 'user',
+        content: [{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: '/9j/4AAQ' } }],
       },
     ]);
   });
@@ -473,6 +553,82 @@ describe('Anthropic request encoding', () => {
       encode({ tools: [weather], toolChoice: { type: 'auto' }, thinking: { enabled: true, effort: 'low' } })
         .tool_choice,
     ).toEqual({ type: 'auto' });
+  });
+
+  it('switches thinking off to continue a tool loop whose turn does not start with thinking', () => {
+    const loop = (assistant: ChatRequest['messages'][number]['content']): Partial<ChatRequest> => ({
+      tools: [weather],
+      toolChoice: { type: 'required' },
+      thinking: { enabled: true, effort: 'low' },
+      temperature: 0.3,
+      messages: [
+        userText('Weather in Paris?'),
+        { role: 'assistant', content: assistant } as ChatRequest['messages'][number],
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', toolCallId: 'toolu_01A', content: [{ type: 'text', text: '18°C' }] },
+          ],
+        },
+      ],
+    });
+    const call = {
+      type: 'tool_call',
+      id: 'toolu_01A',
+      name: 'get_weather',
+      arguments: '{"city":"Paris"}',
+    } as const;
+    // Anthropic refuses thinking here: the turn must start with the thinking that began it.
+    expect(encode(loop([{ type: 'text', text: 'Checking.' }, call]))).toMatchObject({
+      max_tokens: 4096,
+      thinking: { type: 'disabled' },
+      tool_choice: { type: 'any' },
+      temperature: 0.3,
+    });
+    // Unsigned thinking cannot be replayed, so it does not count.
+    expect(encode(loop([{ type: 'thinking', text: 'Paris.' }, call])).thinking).toEqual({ type: 'disabled' });
+    // With the signed thinking in place, thinking stays on.
+    const signed = encode({
+      ...loop([{ type: 'thinking', text: 'Paris.', signature: 'EqQBCkYIBxgCKkD' }, call]),
+      toolChoice: { type: 'auto' },
+    });
+    expect(signed).toMatchObject({ max_tokens: 6144, thinking: { type: 'enabled', budget_tokens: 2048 } });
+    expect(signed).not.toHaveProperty('temperature');
+    expect(
+      encode({ ...loop([{ type: 'redacted_thinking', data: 'EmwKAhgB' }, call]), toolChoice: undefined })
+        .thinking,
+    ).toEqual({
+      type: 'enabled',
+      budget_tokens: 2048,
+    });
+    // The turn began with signed thinking two tool calls ago: later answers in it need none.
+    const longer = loop([{ type: 'thinking', text: 'Paris.', signature: 'EqQBCkYIBxgCKkD' }, call]);
+    const second = { ...call, id: 'toolu_01B' };
+    const results = (id: string) => ({
+      role: 'user' as const,
+      content: [
+        { type: 'tool_result' as const, toolCallId: id, content: [{ type: 'text' as const, text: 'ok' }] },
+      ],
+    });
+    expect(
+      encode({
+        ...longer,
+        toolChoice: undefined,
+        messages: [...longer.messages!, { role: 'assistant', content: [second] }, results('toolu_01B')],
+      }).thinking,
+    ).toEqual({ type: 'enabled', budget_tokens: 2048 });
+    // A turn after the loop ended (a user's words last) thinks as asked.
+    expect(
+      encode({
+        ...loop([call]),
+        toolChoice: undefined,
+        messages: [
+          ...loop([call]).messages!,
+          { role: 'assistant', content: [{ type: 'text', text: '18°C.' }] },
+          userText('Thanks'),
+        ],
+      }).thinking,
+    ).toEqual({ type: 'enabled', budget_tokens: 2048 });
   });
 
   it('maps JSON modes: a schema to output_config, plain JSON to a system instruction', () => {
