@@ -98,7 +98,7 @@ function encodeContents(messages: Message[], signsCalls: boolean): GeminiContent
   const toolNames = new Map<string, string>();
   const contents: GeminiContent[] = [];
   messages.forEach((message, i) => {
-    const path = `messages.${i}`;
+    const path = `messages[${i}]`;
     const parts =
       message.role === 'assistant'
         ? encodeModelParts(message.content, path, toolNames)
@@ -120,7 +120,7 @@ function signForeignCalls(parts: GeminiPart[]): void {
 function encodeUserParts(parts: UserPart[], path: string, toolNames: Map<string, string>): GeminiPart[] {
   const out: GeminiPart[] = [];
   parts.forEach((part, j) => {
-    const param = `${path}.content.${j}`;
+    const param = `${path}.content[${j}]`;
     if (part.type === 'tool_result') out.push(encodeToolResult(part, param, toolNames));
     else if (part.type !== 'text') out.push(encodeMedia(part, param));
     // Gemini refuses empty text parts.
@@ -147,7 +147,7 @@ function encodeModelParts(
         break;
       case 'tool_call':
         toolNames.set(part.id, part.name);
-        out.push(encodeFunctionCall(part, `${path}.content.${j}`));
+        out.push(encodeFunctionCall(part, `${path}.content[${j}]`));
         break;
       // Another provider's encrypted reasoning: nothing Gemini can read.
       case 'redacted_thinking':
@@ -184,7 +184,7 @@ function encodeToolResult(part: ToolResultPart, param: string, toolNames: Map<st
   const media: GeminiPart[] = [];
   part.content.forEach((inner, k) => {
     if (inner.type === 'text') texts.push(inner.text);
-    else media.push(encodeMedia(inner, `${param}.content.${k}`));
+    else media.push(encodeMedia(inner, `${param}.content[${k}]`));
   });
   const text = joinTexts(texts);
   return {

@@ -88,7 +88,7 @@ function encodeMessages(request: ChatRequest): OllamaMessage[] {
   // Tool results name their tool; a result without a name takes it from the call it answers.
   const toolNames = new Map<string, string>();
   request.messages.forEach((message, i) => {
-    const path = `messages.${i}`;
+    const path = `messages[${i}]`;
     if (message.role === 'assistant') messages.push(encodeAssistant(message.content, path, toolNames));
     else messages.push(...encodeUser(message.content, path, toolNames));
   });
@@ -104,7 +104,7 @@ function encodeUser(parts: UserPart[], path: string, toolNames: Map<string, stri
     run = [];
   };
   parts.forEach((part, j) => {
-    const param = `${path}.content.${j}`;
+    const param = `${path}.content[${j}]`;
     if (part.type !== 'tool_result') {
       run.push({ part, param });
       return;
@@ -113,7 +113,7 @@ function encodeUser(parts: UserPart[], path: string, toolNames: Map<string, stri
     const name = part.name ?? toolNames.get(part.toolCallId);
     // Ollama has no error flag on a tool result; the content has to speak for itself.
     const content = encodeContent(
-      part.content.map((inner, k) => ({ part: inner, param: `${param}.content.${k}` })),
+      part.content.map((inner, k) => ({ part: inner, param: `${param}.content[${k}]` })),
     );
     messages.push({ role: 'tool', ...content, ...(name !== undefined && { tool_name: name }) });
   });
@@ -165,7 +165,7 @@ function encodeAssistant(
         toolCalls.push({
           function: {
             name: part.name,
-            arguments: parseArguments(part.arguments, `${path}.content.${j}.arguments`),
+            arguments: parseArguments(part.arguments, `${path}.content[${j}].arguments`),
           },
         });
         break;

@@ -165,12 +165,21 @@ export class Forwarder {
     }
     flight.canonical ??= job.surface.toCanonical(body);
     const canonical: ChatRequest = { ...flight.canonical, model: target.model };
-    if (job.operation === 'count_tokens') {
-      const count = adapter.buildCountTokensCall?.bind(adapter);
-      if (!count) throw new UnsupportedFeature('This provider cannot count tokens', 'model');
-      return (key) => count(canonical, key, job.options);
-    }
-    return (key) => adapter.buildChatCall(canonical, key, job.options);
+    const build = (key: SecretString | undefined): UpstreamCall => {
+      if (job.operation !== 'count_tokens') return adapter.buildChatCall(canonical, key, job.options);
+      if (!adapter.buildCountTokensCall)
+        throw new UnsupportedFeature('This provider cannot count tokens', 'model');
+      return adapter.buildCountTokensCall(canonical, key, job.options);
+    };
+    return (key) => {
+      try {
+        return build(key);
+      } catch (error) {
+        // The provider's codec names canonical fields; the client knows its own.
+        if (!(error instanceof UnsupportedFeature) || !error.param || !job.surface.clientParam) throw error;
+        throw new UnsupportedFeature(error.message, job.surface.clientParam(error.param, canonical));
+      }
+    };
   }
 
   /**

@@ -141,13 +141,15 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
     expect(a.requests.at(-1)!.body).toMatchObject({ messages: [image] });
 
     a.script({ ...hello, fault: { kind: 'status', status: 503 } });
-    const res = await post(kw, '/v1/chat/completions', { model: 'to-local', messages: [image] });
+    // The system message is hoisted out of the conversation: the field is still named as sent.
+    const system = { role: 'system', content: 'Be brief.' };
+    const res = await post(kw, '/v1/chat/completions', { model: 'to-local', messages: [system, image] });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({
       error: {
         type: 'invalid_request_error',
         code: 'unsupported_for_provider',
-        param: expect.stringContaining('content'),
+        param: 'messages[1].content[0]',
         message: expect.stringContaining('base64'),
       },
     });

@@ -199,11 +199,17 @@ function toCanonical(body: Body): ChatRequest {
 function convertMessages(list: readonly RequestMessage[]): { system: TextPart[]; messages: Message[] } {
   const system: TextPart[] = [];
   const messages: Message[] = [];
+  // Where each canonical part came from, for errors a provider raises about it.
+  const origins: string[][] = [];
   // Tool results name their tool (Gemini matches by name); the name comes from the call.
   const toolNames = new Map<string, string>();
   // Legacy function calls have no id: each gets one, which the `function` message answering it uses.
   const functionCallIds = new Map<string, string>();
-  let results: UserPart[] | undefined;
+  let results: { parts: UserPart[]; origins: string[] } | undefined;
+  const start = (message: Message, from: string[]) => {
+    messages.push(message);
+    origins.push(from);
+  };
   list.forEach((message, i) => {
     const path = `messages[${i}]`;
     switch (message.role) {
@@ -213,34 +219,60 @@ function convertMessages(list: readonly RequestMessage[]): { system: TextPart[];
         break;
       case 'user': {
         const parts = userParts(message.content, path);
-        if (results) results.push(...parts);
-        else messages.push({ role: 'user', content: parts });
+        const from = parts.map((_, j) =>
+          typeof message.content === 'string' ? `${path}.content` : `${path}.content[${j}]`,
+        );
+        if (results) {
+          results.parts.push(...parts);
+          results.origins.push(...from);
+        } else start({ role: 'user', content: parts }, from);
         results = undefined;
         break;
       }
-      case 'assistant':
-        messages.push({
-          role: 'assistant',
-          content: assistantParts(message, path, toolNames, functionCallIds),
-        });
+      case 'assistant': {
+        const { parts, from } = assistantParts(message, path, toolNames, functionCallIds);
+        start({ role: 'assistant', content: parts }, from);
         results = undefined;
         break;
+      }
       case 'tool':
       case 'function': {
         const result =
           message.role === 'tool'
             ? toolResult(message.tool_call_id, toolNames.get(message.tool_call_id), message.content)
             : functionResult(message.name, message.content, functionCallIds, path);
-        if (results) results.push(result);
-        else {
-          results = [result];
-          messages.push({ role: 'user', content: results });
+        if (results) {
+          results.parts.push(result);
+          results.origins.push(path);
+        } else {
+          results = { parts: [result], origins: [path] };
+          start({ role: 'user', content: results.parts }, results.origins);
         }
         break;
       }
     }
   });
+  ORIGINS.set(messages, origins);
   return { system, messages };
+}
+
+/** Canonical messages → the client path of each of their parts, for as long as the request lives. */
+const ORIGINS = new WeakMap<readonly Message[], string[][]>();
+
+const CANONICAL_PART = /^messages\[(\d+)\](?:\.content\[(\d+)\])?/;
+
+/**
+ * A provider's complaint about a canonical part, as the path of the client's own field: system
+ * messages were hoisted and tool messages merged, so canonical indices are not the client's.
+ */
+function clientParam(param: string, request: ChatRequest): string {
+  const match = CANONICAL_PART.exec(param);
+  const from = match && ORIGINS.get(request.messages)?.[Number(match[1])];
+  if (!match || !from) return param;
+  const part = from[match[2] === undefined ? 0 : Number(match[2])];
+  if (part === undefined) return param;
+  // A whole-message complaint names the client message the canonical one began with.
+  return match[2] === undefined ? (/^messages\[\d+\]/.exec(part)?.[0] ?? part) : part;
 }
 
 function textParts(content: TextContent): TextPart[] {
@@ -316,29 +348,38 @@ function assistantParts(
   path: string,
   toolNames: Map<string, string>,
   functionCallIds: Map<string, string>,
-): AssistantPart[] {
+): { parts: AssistantPart[]; from: string[] } {
   if (message.audio) throw new UnsupportedFeature(notSupported('audio answers'), `${path}.audio`);
+  const parts: AssistantPart[] = [];
+  const from: string[] = [];
+  const add = (part: AssistantPart, origin: string) => {
+    parts.push(part);
+    from.push(origin);
+  };
   // Clients replay `content: ''` beside tool calls; an empty text block is refused by some providers.
-  const texts =
-    typeof message.content === 'string'
-      ? [message.content]
-      : (message.content ?? []).map((part) => (part.type === 'text' ? part.text : part.refusal));
-  if (message.refusal) texts.push(message.refusal);
-  const parts: AssistantPart[] = texts.filter((value) => value !== '').map(text);
+  if (typeof message.content === 'string') {
+    if (message.content !== '') add(text(message.content), `${path}.content`);
+  } else {
+    message.content?.forEach((part, j) => {
+      const value = part.type === 'text' ? part.text : part.refusal;
+      if (value !== '') add(text(value), `${path}.content[${j}]`);
+    });
+  }
+  if (message.refusal) add(text(message.refusal), `${path}.refusal`);
   message.tool_calls?.forEach((call, k) => {
     if (call.type === 'custom')
       throw new UnsupportedFeature(notSupported('custom tools'), `${path}.tool_calls[${k}]`);
     const { name, arguments: args } = call.function;
     toolNames.set(call.id, name);
-    parts.push({ type: 'tool_call', id: call.id, name, arguments: args });
+    add({ type: 'tool_call', id: call.id, name, arguments: args }, `${path}.tool_calls[${k}]`);
   });
   if (message.function_call) {
     const { name, arguments: args } = message.function_call;
     const id = `call_${hex24()}`;
     functionCallIds.set(name, id);
-    parts.push({ type: 'tool_call', id, name, arguments: args });
+    add({ type: 'tool_call', id, name, arguments: args }, `${path}.function_call`);
   }
-  return parts;
+  return { parts, from };
 }
 
 function toolResult(toolCallId: string, name: string | undefined, content: TextContent): ToolResultPart {
@@ -584,6 +625,7 @@ class ChunkEncoder implements StreamEncoder {
 export const openAISurface: ChatSurface<ChatCompletionRequest> = {
   format: 'openai',
   toCanonical,
+  clientParam,
   fromCanonical,
   streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage),
   errorBody: openAIErrorBody,

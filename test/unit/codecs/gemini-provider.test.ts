@@ -180,7 +180,7 @@ describe('Gemini request encoding', () => {
     });
     expect(unsupported(() => encodeGeminiRequest(image))).toEqual({
       message: 'Gemini needs image data inline (base64) or a Gemini file URI',
-      param: 'messages.0.content.1.source',
+      param: 'messages[0].content[1].source',
     });
     const document = request({
       messages: [
@@ -194,7 +194,7 @@ describe('Gemini request encoding', () => {
     });
     expect(unsupported(() => encodeGeminiRequest(document))).toEqual({
       message: 'Gemini needs document data inline (base64) or a Gemini file URI',
-      param: 'messages.2.content.0.source',
+      param: 'messages[2].content[0].source',
     });
     const file = request({
       messages: [
@@ -203,7 +203,7 @@ describe('Gemini request encoding', () => {
     });
     expect(unsupported(() => encodeGeminiRequest(file))).toEqual({
       message: 'Gemini needs the MIME type of a file reference',
-      param: 'messages.0.content.0.source',
+      param: 'messages[0].content[0].source',
     });
   });
 
@@ -362,7 +362,7 @@ describe('Gemini request encoding', () => {
     });
     expect(unsupported(() => encodeGeminiRequest(orphan))).toEqual({
       message: 'Gemini needs the name of the tool a result answers, and no earlier tool call has this id',
-      param: 'messages.0.content.0.toolCallId',
+      param: 'messages[0].content[0].toolCallId',
     });
     const broken = request({
       messages: [
@@ -372,7 +372,7 @@ describe('Gemini request encoding', () => {
     });
     expect(unsupported(() => encodeGeminiRequest(broken))).toEqual({
       message: 'Gemini needs tool call arguments as a JSON object',
-      param: 'messages.1.content.0.arguments',
+      param: 'messages[1].content[0].arguments',
     });
     const array = request({
       messages: [
@@ -380,7 +380,7 @@ describe('Gemini request encoding', () => {
         { role: 'assistant', content: [{ type: 'tool_call', id: 'a', name: 'f', arguments: '[1]' }] },
       ],
     });
-    expect(unsupported(() => encodeGeminiRequest(array)).param).toBe('messages.1.content.0.arguments');
+    expect(unsupported(() => encodeGeminiRequest(array)).param).toBe('messages[1].content[0].arguments');
   });
 
   it('puts sampling, stop sequences and JSON mode in generationConfig', () => {

@@ -173,7 +173,7 @@ describe('encodeOllamaRequest', () => {
       ),
     ).toEqual({
       message: 'Ollama needs image data inline (base64); an image URL cannot be sent to it',
-      param: 'messages.2.content.1.source',
+      param: 'messages[2].content[1].source',
     });
     expect(
       rejection(() =>
@@ -181,7 +181,7 @@ describe('encodeOllamaRequest', () => {
       ),
     ).toEqual({
       message: 'Ollama needs image data inline (base64); a file reference cannot be sent to it',
-      param: 'messages.2.content.1.source',
+      param: 'messages[2].content[1].source',
     });
     expect(
       rejection(() =>
@@ -192,7 +192,7 @@ describe('encodeOllamaRequest', () => {
           }),
         ),
       ),
-    ).toEqual({ message: 'Ollama does not support documents', param: 'messages.2.content.1' });
+    ).toEqual({ message: 'Ollama does not support documents', param: 'messages[2].content[1]' });
   });
 
   it('refuses an image URL inside a tool result, naming its path', () => {
@@ -219,7 +219,7 @@ describe('encodeOllamaRequest', () => {
       );
     expect(rejection(encode)).toEqual({
       message: 'Ollama needs image data inline (base64); an image URL cannot be sent to it',
-      param: 'messages.0.content.0.content.1.source',
+      param: 'messages[0].content[0].content[1].source',
     });
   });
 
@@ -293,7 +293,7 @@ describe('encodeOllamaRequest', () => {
       });
     const expected = {
       message: 'Ollama needs tool call arguments as a JSON object',
-      param: 'messages.1.content.1.arguments',
+      param: 'messages[1].content[1].arguments',
     };
     expect(rejection(() => encodeOllamaRequest(withArguments('{"cmd": "ls"')))).toEqual(expected);
     expect(rejection(() => encodeOllamaRequest(withArguments('[1, 2]')))).toEqual(expected);

@@ -913,3 +913,35 @@ describe('openAISurface errors', () => {
     expect(openAISurface.format).toBe('openai');
   });
 });
+
+describe('naming refused fields as the client sent them', () => {
+  it('maps canonical message and part indices back through hoisted system and merged tool messages', () => {
+    const request = openAISurface.toCanonical({
+      model: 'm',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'Weather?' }] },
+        {
+          role: 'assistant',
+          content: '',
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }],
+        },
+        { role: 'tool', tool_call_id: 'c1', content: '18 °C' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'And this?' },
+            { type: 'image_url', image_url: { url: 'https://example.com/a.png' } },
+          ],
+        },
+      ],
+    });
+    const name = (param: string) => openAISurface.clientParam!(param, request);
+    expect(name('messages[0].content[0]')).toBe('messages[1].content[0]');
+    expect(name('messages[1].content[0].arguments')).toBe('messages[2].tool_calls[0]');
+    expect(name('messages[2].content[0]')).toBe('messages[3]');
+    expect(name('messages[2].content[2].source')).toBe('messages[4].content[1]');
+    expect(name('messages[2]')).toBe('messages[3]');
+    expect(name('temperature')).toBe('temperature');
+  });
+});
