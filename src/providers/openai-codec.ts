@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -29,7 +30,8 @@ import type { ChatCodec } from './types.js';
  * Canonical chat ⇄ the OpenAI Chat Completions wire format, for OpenAI, Azure OpenAI and
  * OpenAI-compatible servers answering a surface of another format. Chat Completions has no place
  * for some of the canonical form: thinking blocks in the history, `top_k`, and an error flag on
- * tool results (which becomes an "Error: " prefix on the result's text).
+ * tool results (which becomes an "Error: " prefix on the result's text). Tool call ids longer than
+ * OpenAI's 40 characters are replaced by a hash of themselves.
  */
 
 export interface OpenAICodecOptions {
@@ -74,6 +76,10 @@ const BUDGET_EFFORTS: ReadonlyArray<{ maxBudget: number; effort: ReasoningEffort
   { maxBudget: 8192, effort: 'medium' },
 ];
 const LARGE_BUDGET_EFFORT: ReasoningEffort = 'high';
+
+/** OpenAI refuses tool call ids longer than this (`string_above_max_length`). */
+const MAX_CALL_ID = 40;
+const CALL_ID_PREFIX = 'call_';
 
 /** OpenAI needs a filename with inline file data and reads the file's type from its extension. */
 const FILE_EXTENSIONS: Readonly<Record<string, string>> = { 'application/pdf': '.pdf', 'text/plain': '.txt' };
@@ -162,7 +168,7 @@ function encodeUser(parts: UserPart[], path: string): OpenAIMessage[] {
       inner.type === 'text' ? [] : [encodeContent(inner, `${param}.content.${k}`)],
     );
     if (media.length > 0) {
-      content.push(text(`Attachments from the result of tool call ${part.toolCallId}:`), ...media);
+      content.push(text(`Attachments from the result of tool call ${callId(part.toolCallId)}:`), ...media);
     }
   });
   if (results.length > 0 && content.length === 0) return results;
@@ -180,7 +186,18 @@ function userContent(content: UserContent[]): string | UserContent[] {
 function encodeToolResult(part: ToolResultPart): OpenAIMessage {
   const texts = part.content.flatMap((inner) => (inner.type === 'text' ? [inner.text] : []));
   if (part.isError) texts[0] = `Error: ${texts[0] ?? ''}`;
-  return { role: 'tool', tool_call_id: part.toolCallId, content: textContent(texts) };
+  return { role: 'tool', tool_call_id: callId(part.toolCallId), content: textContent(texts) };
+}
+
+/**
+ * A tool call id OpenAI takes. Ids other formats made can be longer than OpenAI allows (Gemini's
+ * carry their thought signature, see gemini-codec.ts): those become `call_` and a hash of the
+ * original, the same every time, so that a call and its result still match.
+ */
+function callId(id: string): string {
+  if (id.length <= MAX_CALL_ID) return id;
+  const hash = createHash('sha256').update(id).digest('hex');
+  return `${CALL_ID_PREFIX}${hash.slice(0, MAX_CALL_ID - CALL_ID_PREFIX.length)}`;
 }
 
 /** Media goes as inline data, an OpenAI file id or (images only) a URL OpenAI fetches itself. */
@@ -234,7 +251,7 @@ function encodeAssistant(parts: AssistantPart[]): OpenAIMessage {
 }
 
 function encodeToolCall(part: ToolCallPart): ToolCall {
-  return { id: part.id, type: 'function', function: { name: part.name, arguments: part.arguments } };
+  return { id: callId(part.id), type: 'function', function: { name: part.name, arguments: part.arguments } };
 }
 
 function encodeTool(tool: ToolDefinition): Record<string, unknown> {

@@ -108,24 +108,42 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   private finishReason: string | undefined;
   private refused = false;
   private usage: unknown;
+  /** Some push has returned events: the client's stream has begun. */
+  private emitted = false;
+  /** A failure held back for the next call, so that the events before it go out first. */
+  private failure: StreamFailure | undefined;
 
+  /**
+   * Once the client's stream has begun, the events a chunk held before an error (or a broken
+   * event) still go out, and the failure comes with the next call: the client sees everything
+   * the provider sent. Until then a failure is thrown at once, so the request can still be
+   * answered as a failed one (and fall back to another provider).
+   */
   push(chunk: Uint8Array): StreamEvent[] {
+    if (this.failure) throw this.failure;
     // Nothing after [DONE] belongs to the answer.
     if (this.done) return [];
     const events: StreamEvent[] = [];
-    for (const event of this.splitter.push(chunk)) {
-      const data = eventData(event);
-      if (data === undefined) continue;
-      if (data === '[DONE]') {
-        this.finish(events);
-        break;
+    try {
+      for (const event of this.splitter.push(chunk)) {
+        const data = eventData(event);
+        if (data === undefined) continue;
+        if (data === '[DONE]') {
+          this.finish(events);
+          break;
+        }
+        this.chunk(parse(data), events);
       }
-      this.chunk(parse(data), events);
+    } catch (error) {
+      if (!(error instanceof StreamFailure) || !this.emitted || events.length === 0) throw error;
+      this.failure = error;
     }
+    if (events.length > 0) this.emitted = true;
     return events;
   }
 
   end(): StreamEvent[] {
+    if (this.failure) throw this.failure;
     if (this.done) return [];
     if (this.splitter.rest().trim())
       throw new StreamFailure('cut', 'The provider stream broke off mid-event');
@@ -210,17 +228,20 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   /**
    * The call a delta continues, or a new one. Servers that leave out `index` (Gemini's
    * OpenAI-compatible endpoint) send each call with its id, and its continuations without one.
+   * Servers that give every call `index` 0 (Ollama's OpenAI-compatible endpoint, for some models)
+   * still give each a new id: a delta whose id differs from its index's call starts another call.
    */
   private callFor(entry: Record<string, unknown>): StreamedCall {
     const key = typeof entry.index === 'number' ? entry.index : undefined;
     const id = nonEmptyString(entry.id);
     const known =
       key !== undefined
-        ? this.calls.find((call) => call.key === key)
+        ? this.calls.findLast((call) => call.key === key)
         : id !== undefined
           ? this.calls.find((call) => call.id === id)
           : this.calls.at(-1);
-    if (known) return known;
+    const another = key !== undefined && id !== undefined && known?.id !== undefined && known.id !== id;
+    if (known && !another) return known;
     const call: StreamedCall = { key, id: undefined, name: undefined, pending: [], state: 'waiting' };
     this.calls.push(call);
     return call;

@@ -422,6 +422,25 @@ describe('messages: valid requests', () => {
       expect(parseMessagesRequest(body(extra))).toEqual(body(extra));
     }
   });
+
+  it('takes tool call ids long enough to carry a Gemini thought signature, up to 16 384 characters', () => {
+    const history = (id: string) =>
+      body({
+        messages: [
+          { role: 'user', content: 'Weather?' },
+          { role: 'assistant', content: [{ type: 'tool_use', id, name: 'get_weather', input: {} }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: id, content: '18°C' }] },
+        ],
+      });
+    const id = `fc-1__thought__${'A'.repeat(16_384 - 15)}`;
+    expect(parseMessagesRequest(history(id))).toEqual(history(id));
+    expectError(
+      history(`${id}A`),
+      "'messages[1].content[0].id' must be at most 16384 characters long",
+      'messages[1].content[0].id',
+      'invalid_value',
+    );
+  });
 });
 
 describe('messages: invalid requests', () => {

@@ -360,12 +360,19 @@ function toolUseId(id: string): string {
   return `${id.slice(0, MAX_ID_STEM).replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
 }
 
-function toolInput(args: string, param: string): Record<string, unknown> {
+/**
+ * A tool call's arguments as the object Anthropic's `input` must be. Arguments cut off by the
+ * token limit are unfinished JSON: the call is kept with an empty input (the stop reason says it
+ * is incomplete), so the rest of the answer is not lost. Unreadable arguments of a finished answer
+ * are the provider's fault and fail it.
+ */
+function toolInput(args: string, param: string, truncated: boolean): Record<string, unknown> {
   if (args.trim() === '') return {};
   let input: unknown;
   try {
     input = JSON.parse(args);
   } catch {
+    if (truncated) return {};
     throw new UnsupportedFeature('Tool call arguments are not valid JSON', param);
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -396,7 +403,7 @@ function toUsage(usage: Partial<ChatUsage>): AnthropicUsage {
 const stopDetails = (reason: AnthropicStopReason): StopDetails | null =>
   reason === 'refusal' ? { type: 'refusal', category: null, explanation: null } : null;
 
-function toBlock(part: AssistantPart, index: number): AnthropicBlock {
+function toBlock(part: AssistantPart, index: number, truncated: boolean): AnthropicBlock {
   switch (part.type) {
     case 'text':
       return { type: 'text', text: part.text, citations: null };
@@ -409,7 +416,7 @@ function toBlock(part: AssistantPart, index: number): AnthropicBlock {
         type: 'tool_use',
         id: toolUseId(part.id),
         name: part.name,
-        input: toolInput(part.arguments, `content[${index}].input`),
+        input: toolInput(part.arguments, `content[${index}].input`, truncated),
         caller: { type: 'direct' },
       };
   }
@@ -422,7 +429,7 @@ function fromCanonical(response: ChatResponse): AnthropicMessage {
     type: 'message',
     role: 'assistant',
     model: response.model,
-    content: response.content.map(toBlock),
+    content: response.content.map((part, i) => toBlock(part, i, response.stopReason === 'max_tokens')),
     stop_reason: stopReason,
     stop_sequence: response.stopSequence ?? null,
     stop_details: stopDetails(stopReason),

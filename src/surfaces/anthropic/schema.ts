@@ -17,7 +17,10 @@ import { z } from 'zod';
  * Where it does not, they are generous but finite: content blocks per message (and system
  * blocks, tool result blocks, citations) ≤ 1 000, tools ≤ 1 000, stop sequences ≤ 256, other
  * lists (MCP servers, skills, context edits, domains, fallbacks) ≤ 256, ids and names ≤ 256
- * characters, `metadata.user_id` ≤ 256 characters. Free text is bounded only by the body size limit.
+ * characters, `metadata.user_id` ≤ 256 characters. Tool call ids replayed in `tool_use` and
+ * `tool_result` blocks may have up to 16 384: the ids the gateway gives Gemini's calls carry their
+ * thought signature (see gemini-codec.ts), often well over a thousand characters. Free text is
+ * bounded only by the body size limit.
  *
  * Two families are checked loosely, on purpose:
  * - Server tools (`web_search_20250305`, `bash_20250124`, `computer_…`, `mcp_toolset`, …): about
@@ -34,6 +37,7 @@ const MAX_BLOCKS = 1_000;
 const MAX_TOOLS = 1_000;
 const MAX_STOP_SEQUENCES = 256;
 const MAX_LIST = 256;
+const MAX_TOOL_CALL_ID = 16_384;
 
 /** Free-form JSON: tool input schemas and inputs. Checked by the provider, not here. */
 const jsonObject = z.record(z.string(), z.unknown());
@@ -41,6 +45,8 @@ const jsonObject = z.record(z.string(), z.unknown());
 const opaque = z.union([jsonObject, z.array(z.unknown()).max(MAX_BLOCKS)]);
 /** Ids and names with no documented limit. */
 const identifier = z.string().min(1).max(256);
+/** The id of a custom tool call, which may carry a Gemini thought signature (see the header). */
+const toolCallId = z.string().min(1).max(MAX_TOOL_CALL_ID);
 /** Custom tool names: the API's documented rule. */
 const toolName = z
   .string()
@@ -203,7 +209,7 @@ const redactedThinkingBlock = z.strictObject({ type: z.literal('redacted_thinkin
 // them, possibly another provider's model with other naming rules.
 const toolUseBlock = z.strictObject({
   type: z.literal('tool_use'),
-  id: identifier,
+  id: toolCallId,
   name: identifier,
   input: jsonObject,
   cache_control: cacheControl,
@@ -213,7 +219,7 @@ const toolUseBlock = z.strictObject({
 
 const toolResultBlock = z.strictObject({
   type: z.literal('tool_result'),
-  tool_use_id: identifier,
+  tool_use_id: toolCallId,
   cache_control: cacheControl,
   content: z
     .union([

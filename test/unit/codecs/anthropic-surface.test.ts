@@ -609,6 +609,26 @@ describe('fromCanonical', () => {
       param: 'content[1].input',
     });
   });
+
+  it('keeps a tool call cut off by the token limit, with an empty input', () => {
+    expect(
+      anthropicSurface.fromCanonical(
+        response({
+          stopReason: 'max_tokens',
+          content: [
+            { type: 'text', text: 'Saving.' },
+            { type: 'tool_call', id: 'c', name: 'write', arguments: '{"path":"a.md","content":"# No' },
+          ],
+        }),
+      ),
+    ).toMatchObject({
+      content: [
+        { type: 'text', text: 'Saving.' },
+        { type: 'tool_use', id: 'c', name: 'write', input: {} },
+      ],
+      stop_reason: 'max_tokens',
+    });
+  });
 });
 
 /** Encodes a canonical event sequence with a fresh encoder. */

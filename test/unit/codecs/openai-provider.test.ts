@@ -374,6 +374,38 @@ describe('OpenAI codec: encodeRequest', () => {
     });
   });
 
+  it('shortens tool call ids longer than OpenAI takes, the same way for the call and its result', () => {
+    const long = `fc-1a2b3c4d__thought__${'A'.repeat(60)}`;
+    const history = (): Partial<ChatRequest> => ({
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Weather?' }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'tool_call', id: long, name: 'get_weather', arguments: '{}' },
+            { type: 'tool_call', id: 'x'.repeat(40), name: 'get_weather', arguments: '{}' },
+          ],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', toolCallId: long, content: [{ type: 'text', text: '18°C' }] },
+            { type: 'tool_result', toolCallId: 'x'.repeat(40), content: [{ type: 'text', text: '19°C' }] },
+          ],
+        },
+      ],
+    });
+    type Body = { messages: Array<{ tool_calls?: Array<{ id: string }>; tool_call_id?: string }> };
+    const body = encode(history()) as Body;
+    const [short, kept] = body.messages[1]!.tool_calls!.map((call) => call.id);
+    expect(short).toMatch(/^call_[0-9a-f]{35}$/);
+    expect(kept).toBe('x'.repeat(40));
+    expect(body.messages[2]!.tool_call_id).toBe(short);
+    expect(body.messages[3]!.tool_call_id).toBe(kept);
+    // The next turn replays the same history: the same id again.
+    expect((encode(history()) as Body).messages[2]!.tool_call_id).toBe(short);
+  });
+
   it('sends an assistant turn that held only thinking as empty text (OpenAI refuses one without content)', () => {
     expect(
       encode({
@@ -1040,6 +1072,35 @@ describe('OpenAI codec: stream decoder', () => {
     ]);
   });
 
+  it('tells apart calls a server gives the same index, by their ids', () => {
+    expect(
+      decode(
+        sse(
+          chunk(
+            toolCallDelta(0, { id: 'call_a', type: 'function', function: { name: 'write', arguments: '' } }),
+          ),
+          chunk(toolCallDelta(0, { function: { arguments: '{"path":"a.py"}' } })),
+          chunk(
+            toolCallDelta(0, { id: 'call_b', type: 'function', function: { name: 'write', arguments: '' } }),
+          ),
+          chunk(toolCallDelta(0, { function: { arguments: '{"path":"b.py"}' } })),
+          chunk(toolCallDelta(0, { id: 'call_b', function: { arguments: '' } })),
+          chunk({}, 'tool_calls'),
+          '[DONE]',
+        ),
+      ),
+    ).toEqual([
+      START,
+      { type: 'block_start', index: 0, block: { type: 'tool_call', id: 'call_a', name: 'write' } },
+      { type: 'block_delta', index: 0, delta: { type: 'arguments', json: '{"path":"a.py"}' } },
+      { type: 'block_stop', index: 0 },
+      { type: 'block_start', index: 1, block: { type: 'tool_call', id: 'call_b', name: 'write' } },
+      { type: 'block_delta', index: 1, delta: { type: 'arguments', json: '{"path":"b.py"}' } },
+      { type: 'block_stop', index: 1 },
+      { type: 'finish', stopReason: 'tool_use', usage: NO_USAGE },
+    ]);
+  });
+
   it('closes every tool call when text follows them, and fails if one then continues', () => {
     const decoder = codec.streamDecoder();
     const push = (...events: unknown[]) => decoder.push(encoder.encode(sse(...events)));
@@ -1122,6 +1183,33 @@ describe('OpenAI codec: stream decoder', () => {
         status,
       });
     }
+  });
+
+  it('once the stream has begun, lets the events before an error out first and fails on the next call', () => {
+    const decoder = codec.streamDecoder();
+    expect(decoder.push(encoder.encode(sse(chunk({ role: 'assistant', content: '' }))))).toEqual([START]);
+    const error = { error: { message: 'The server had an error', type: 'server_error' } };
+    expect(decoder.push(encoder.encode(sse(chunk({ content: 'Hel' }), error)))).toEqual([
+      { type: 'block_start', index: 0, block: { type: 'text' } },
+      { type: 'block_delta', index: 0, delta: { type: 'text', text: 'Hel' } },
+    ]);
+    const failed = {
+      reason: 'provider_error',
+      message: 'The provider reported an error during the stream',
+      status: 500,
+    };
+    expect(failure(() => decoder.push(encoder.encode(sse(chunk({ content: 'lo' })))))).toEqual(failed);
+    expect(failure(() => decoder.end())).toEqual(failed);
+  });
+
+  it('fails at once on an error in the first chunk, events before it or not (the request can still fall back)', () => {
+    const decoder = codec.streamDecoder();
+    const error = { error: { message: 'The server had an error', type: 'server_error' } };
+    expect(failure(() => decoder.push(encoder.encode(sse(chunk({ content: 'Hel' }), error))))).toEqual({
+      reason: 'provider_error',
+      message: 'The provider reported an error during the stream',
+      status: 500,
+    });
   });
 
   it('fails as cut when the body ends mid-event', () => {
