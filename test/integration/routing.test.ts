@@ -214,6 +214,38 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
     });
   });
 
+  it("takes Claude Code's requests: the beta query flag, beta headers and x-api-key", async () => {
+    claude.script(hello);
+    const res = await request(`${kw.dataUrl}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-api-key': CLIENT_KEY,
+        'anthropic-version': '2023-06-01',
+        'anthropic-beta': 'claude-code-20250219,interleaved-thinking-2025-05-14,not-a-real-beta-2099-01-01',
+      },
+      body: JSON.stringify({
+        model: 'claude/claude-sonnet-4-5',
+        max_tokens: 32000,
+        stream: true,
+        system: [{ type: 'text', text: 'You are Claude Code.', cache_control: { type: 'ephemeral' } }],
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: 'hi', cache_control: { type: 'ephemeral' } }] },
+        ],
+        metadata: { user_id: 'user_abc_account_def_session_ghi' },
+      }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toContain('event: message_stop');
+    const upstream = claude.requests.at(-1)!;
+    expect(upstream.headers['anthropic-beta']).toBe('claude-code-20250219,interleaved-thinking-2025-05-14');
+    expect(upstream.headers['x-api-key']).toBe(PROVIDER_KEY);
+    expect(upstream.body).toMatchObject({
+      model: 'claude-sonnet-4-5',
+      metadata: { user_id: 'user_abc_account_def_session_ghi' },
+    });
+  });
+
   it('refuses embeddings for a provider that has none', async () => {
     const res = await post(kw, '/v1/embeddings', { model: 'claude/voyage', input: 'x' });
     expect(res).toMatchObject({
