@@ -1,6 +1,7 @@
 import { eventData, SseSplitter } from '../upstream/index.js';
 import { anthropicStopReason, anthropicUsage, generatedToolCallId, isRecord } from './anthropic-codec.js';
 import { type BlockStart, type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
+import { PendingFailure } from './pending-failure.js';
 
 type Payload = Record<string, unknown>;
 type Delta = Extract<StreamEvent, { type: 'block_delta' }>['delta'];
@@ -46,17 +47,21 @@ export class AnthropicStreamDecoder implements StreamDecoder {
   private usage: Payload = {};
   private stopReason: unknown;
   private stopSequence: unknown;
+  private readonly failure = new PendingFailure();
 
+  /** Once the client's stream has begun, a failure amid a chunk waits for the next call (PendingFailure). */
   push(chunk: Uint8Array): StreamEvent[] {
-    const events: StreamEvent[] = [];
-    for (const event of this.splitter.push(chunk)) {
-      const data = eventData(event);
-      if (data !== undefined && !this.finished) this.event(parse(data), events);
-    }
-    return events;
+    this.failure.raise();
+    return this.failure.collect((events) => {
+      for (const event of this.splitter.push(chunk)) {
+        const data = eventData(event);
+        if (data !== undefined && !this.finished) this.event(parse(data), events);
+      }
+    });
   }
 
   end(): StreamEvent[] {
+    this.failure.raise();
     if (this.finished) return [];
     if (this.splitter.rest().trim())
       throw new StreamFailure('cut', 'The Anthropic stream broke off mid-event');

@@ -10,6 +10,7 @@ import {
   nonEmptyString,
   promptBlocked,
 } from './gemini-codec.js';
+import { PendingFailure } from './pending-failure.js';
 
 /**
  * Decodes `streamGenerateContent?alt=sse`: each `data:` event is a whole GenerateContentResponse
@@ -28,17 +29,21 @@ export class GeminiStreamDecoder implements StreamDecoder {
   private blocked = false;
   /** Each chunk's usage covers the whole answer so far; the last one counts. */
   private usage: unknown;
+  private readonly failure = new PendingFailure();
 
+  /** Once the client's stream has begun, a failure amid a chunk waits for the next call (PendingFailure). */
   push(chunk: Uint8Array): StreamEvent[] {
-    const events: StreamEvent[] = [];
-    for (const event of this.splitter.push(chunk)) {
-      const data = eventData(event);
-      if (data !== undefined) this.chunk(parse(data), events);
-    }
-    return events;
+    this.failure.raise();
+    return this.failure.collect((events) => {
+      for (const event of this.splitter.push(chunk)) {
+        const data = eventData(event);
+        if (data !== undefined) this.chunk(parse(data), events);
+      }
+    });
   }
 
   end(): StreamEvent[] {
+    this.failure.raise();
     if (this.splitter.rest().trim()) throw new StreamFailure('cut', 'The Gemini stream broke off mid-event');
     if (this.finishReason === undefined && !this.blocked) {
       throw new StreamFailure('incomplete', 'The Gemini stream ended before the answer finished');

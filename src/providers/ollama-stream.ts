@@ -1,5 +1,6 @@
 import { type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
 import { decodeToolCalls, isRecord, ollamaStopReason, ollamaUsage } from './ollama-codec.js';
+import { PendingFailure } from './pending-failure.js';
 
 /**
  * Decodes Ollama's streamed `/api/chat` answer: newline-delimited JSON, one object per line, the
@@ -15,27 +16,31 @@ export class OllamaStreamDecoder implements StreamDecoder {
   private open: 'text' | 'thinking' | undefined;
   private index = 0;
   private toolCalls = false;
+  private readonly failure = new PendingFailure();
 
+  /** Once the client's stream has begun, a failure amid a chunk waits for the next call (PendingFailure). */
   push(chunk: Uint8Array): StreamEvent[] {
+    this.failure.raise();
     // Ollama ends with the done line; anything after it is not part of the answer.
     if (this.done) return [];
     this.buffer += this.decoder.decode(chunk, { stream: true });
-    const events: StreamEvent[] = [];
-    let start = 0;
-    for (
-      let end = this.buffer.indexOf('\n');
-      end !== -1 && !this.done;
-      end = this.buffer.indexOf('\n', start)
-    ) {
-      const line = this.buffer.slice(start, end).trim();
-      start = end + 1;
-      if (line) this.line(parse(line), events);
-    }
-    this.buffer = this.done ? '' : this.buffer.slice(start);
-    return events;
+    return this.failure.collect((events) => {
+      let start = 0;
+      for (
+        let end = this.buffer.indexOf('\n');
+        end !== -1 && !this.done;
+        end = this.buffer.indexOf('\n', start)
+      ) {
+        const line = this.buffer.slice(start, end).trim();
+        start = end + 1;
+        if (line) this.line(parse(line), events);
+      }
+      this.buffer = this.done ? '' : this.buffer.slice(start);
+    });
   }
 
   end(): StreamEvent[] {
+    this.failure.raise();
     if (this.done) return [];
     const rest = (this.buffer + this.decoder.decode()).trim();
     this.buffer = '';

@@ -7,6 +7,7 @@ import {
   type StreamEvent,
   StreamFailure,
 } from './canonical.js';
+import { PendingFailure } from './pending-failure.js';
 
 /**
  * Decodes a streamed Chat Completions answer (`chat.completion.chunk` events, then `data: [DONE]`)
@@ -108,23 +109,14 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   private finishReason: string | undefined;
   private refused = false;
   private usage: unknown;
-  /** Some push has returned events: the client's stream has begun. */
-  private emitted = false;
-  /** A failure held back for the next call, so that the events before it go out first. */
-  private failure: StreamFailure | undefined;
+  private readonly failure = new PendingFailure();
 
-  /**
-   * Once the client's stream has begun, the events a chunk held before an error (or a broken
-   * event) still go out, and the failure comes with the next call: the client sees everything
-   * the provider sent. Until then a failure is thrown at once, so the request can still be
-   * answered as a failed one (and fall back to another provider).
-   */
+  /** Once the client's stream has begun, a failure amid a chunk waits for the next call (PendingFailure). */
   push(chunk: Uint8Array): StreamEvent[] {
-    if (this.failure) throw this.failure;
+    this.failure.raise();
     // Nothing after [DONE] belongs to the answer.
     if (this.done) return [];
-    const events: StreamEvent[] = [];
-    try {
+    return this.failure.collect((events) => {
       for (const event of this.splitter.push(chunk)) {
         const data = eventData(event);
         if (data === undefined) continue;
@@ -134,16 +126,11 @@ export class OpenAIStreamDecoder implements StreamDecoder {
         }
         this.chunk(parse(data), events);
       }
-    } catch (error) {
-      if (!(error instanceof StreamFailure) || !this.emitted || events.length === 0) throw error;
-      this.failure = error;
-    }
-    if (events.length > 0) this.emitted = true;
-    return events;
+    });
   }
 
   end(): StreamEvent[] {
-    if (this.failure) throw this.failure;
+    this.failure.raise();
     if (this.done) return [];
     if (this.splitter.rest().trim())
       throw new StreamFailure('cut', 'The provider stream broke off mid-event');
