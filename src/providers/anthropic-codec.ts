@@ -25,7 +25,7 @@ import type { Usage } from './types.js';
  * (required `max_tokens`, tool results first in their turn, signed thinking only, ids of a fixed
  * alphabet, no text or stop sequences of only whitespace, a temperature of at most 1 and never
  * together with `top_p`, signed thinking at the start of a tool loop it continues) and where it
- * has no equivalent (`json_object`, effort-only thinking).
+ * has no equivalent (`json_object`, effort-only thinking, a seed or penalties, which are refused).
  */
 
 type Block = Record<string, unknown>;
@@ -87,6 +87,7 @@ export function encodeAnthropicRequest(
       }),
   };
   if (options.countTokens) return { model: request.model, ...common };
+  refuseUnsupportedSampling(request);
   // Anthropic refuses sampling settings other than its defaults while the model thinks.
   const sampling = thinking?.enabled !== true ? encodeSampling(request) : {};
   return {
@@ -99,6 +100,23 @@ export function encodeAnthropicRequest(
     ...(request.user !== undefined && { metadata: { user_id: request.user } }),
     ...(request.stream && { stream: true }),
   };
+}
+
+/**
+ * Anthropic has no seed and no frequency or presence penalty. Sending the request without them
+ * would answer a different question, so it is refused; a penalty of 0 is no penalty and is
+ * dropped.
+ */
+function refuseUnsupportedSampling(request: ChatRequest): void {
+  if (request.seed !== undefined) {
+    throw new UnsupportedFeature('Anthropic models do not take a seed', 'seed');
+  }
+  if (request.frequencyPenalty !== undefined && request.frequencyPenalty !== 0) {
+    throw new UnsupportedFeature('Anthropic models do not take a frequency penalty', 'frequency_penalty');
+  }
+  if (request.presencePenalty !== undefined && request.presencePenalty !== 0) {
+    throw new UnsupportedFeature('Anthropic models do not take a presence penalty', 'presence_penalty');
+  }
 }
 
 /**

@@ -112,6 +112,12 @@ export interface ChatRequest {
   temperature?: number;
   topP?: number;
   topK?: number;
+  /** A sampling seed, for answers that repeat as far as the provider can make them. */
+  seed?: number;
+  /** Penalises tokens by how often they already appear in the answer (OpenAI's range, -2 to 2). */
+  frequencyPenalty?: number;
+  /** Penalises tokens that already appear in the answer at all (OpenAI's range, -2 to 2). */
+  presencePenalty?: number;
   stop?: string[];
   responseFormat?: ResponseFormat;
   /**

@@ -261,6 +261,10 @@ function encodeToolChoice(choice: ToolChoice): Record<string, unknown> {
   }
 }
 
+/**
+ * `generationConfig`, its keys always in this order: maxOutputTokens, temperature, topP, topK,
+ * seed, frequencyPenalty, presencePenalty, stopSequences, the response format, thinkingConfig.
+ */
 function encodeGenerationConfig(request: ChatRequest): Record<string, unknown> | undefined {
   const thinkingConfig = encodeThinking(request.thinking, request.model);
   const config = {
@@ -268,6 +272,9 @@ function encodeGenerationConfig(request: ChatRequest): Record<string, unknown> |
     ...(request.temperature !== undefined && { temperature: request.temperature }),
     ...(request.topP !== undefined && { topP: request.topP }),
     ...(request.topK !== undefined && { topK: request.topK }),
+    ...(request.seed !== undefined && { seed: request.seed }),
+    ...(request.frequencyPenalty !== undefined && { frequencyPenalty: request.frequencyPenalty }),
+    ...(request.presencePenalty !== undefined && { presencePenalty: request.presencePenalty }),
     ...(request.stop !== undefined && request.stop.length > 0 && { stopSequences: request.stop }),
     ...encodeResponseFormat(request.responseFormat),
     ...(thinkingConfig && { thinkingConfig }),

@@ -21,7 +21,8 @@ import type { Usage } from './types.js';
  * Canonical chat ⇄ Ollama's native `/api/chat`. Ollama's messages are flat: one string of
  * content, images as a list of base64 strings beside it, the model's reasoning in `thinking`,
  * tool calls with their arguments as objects (and, in answers from Ollama 0.12.10 on, an id),
- * tool results as `tool` messages naming the tool.
+ * tool results as `tool` messages naming the tool (with no error flag: an error result's text
+ * starts with "Error: " instead).
  */
 
 /**
@@ -111,10 +112,11 @@ function encodeUser(parts: UserPart[], path: string, toolNames: Map<string, stri
     }
     flush();
     const name = part.name ?? toolNames.get(part.toolCallId);
-    // Ollama has no error flag on a tool result; the content has to speak for itself.
     const content = encodeContent(
       part.content.map((inner, k) => ({ part: inner, param: `${param}.content[${k}]` })),
     );
+    // Ollama has no error flag on a tool result: the text says it instead, as in OpenAI's format.
+    if (part.isError) content.content = `Error: ${content.content}`;
     messages.push({ role: 'tool', ...content, ...(name !== undefined && { tool_name: name }) });
   });
   flush();
@@ -214,12 +216,16 @@ function encodeFormat(format: ResponseFormat | undefined): 'json' | Record<strin
   return undefined;
 }
 
+/** Sampling and limits, in a fixed order: num_predict, temperature, top_p, top_k, seed, penalties, stop. */
 function encodeOptions(request: ChatRequest): Record<string, unknown> | undefined {
   const options = {
     ...(request.maxTokens !== undefined && { num_predict: request.maxTokens }),
     ...(request.temperature !== undefined && { temperature: request.temperature }),
     ...(request.topP !== undefined && { top_p: request.topP }),
     ...(request.topK !== undefined && { top_k: request.topK }),
+    ...(request.seed !== undefined && { seed: request.seed }),
+    ...(request.frequencyPenalty !== undefined && { frequency_penalty: request.frequencyPenalty }),
+    ...(request.presencePenalty !== undefined && { presence_penalty: request.presencePenalty }),
     ...(request.stop && request.stop.length > 0 && { stop: request.stop }),
   };
   return Object.keys(options).length > 0 ? options : undefined;

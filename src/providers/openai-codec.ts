@@ -107,7 +107,8 @@ export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
 /**
  * The request body, its keys always in this order so that the same request gives the same bytes:
  * model, messages, tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort, the
- * token limit, temperature, top_p, stop, user, stream, stream_options. OpenAI refuses a tool
+ * token limit, temperature, top_p, seed, frequency_penalty, presence_penalty, stop, user, stream,
+ * stream_options. OpenAI refuses a tool
  * choice or `parallel_tool_calls` without tools, so those go only with tools. `top_k` is not
  * sent: Chat Completions has none.
  */
@@ -127,6 +128,9 @@ function encodeRequest(request: ChatRequest, options: OpenAICodecOptions): Recor
     ...(request.maxTokens !== undefined && { [options.maxTokensField]: request.maxTokens }),
     ...(request.temperature !== undefined && { temperature: request.temperature }),
     ...(request.topP !== undefined && { top_p: request.topP }),
+    ...(request.seed !== undefined && { seed: request.seed }),
+    ...(request.frequencyPenalty !== undefined && { frequency_penalty: request.frequencyPenalty }),
+    ...(request.presencePenalty !== undefined && { presence_penalty: request.presencePenalty }),
     ...(request.stop && request.stop.length > 0 && { stop: request.stop }),
     ...(request.user !== undefined && { user: request.user }),
     ...(request.stream && {

@@ -113,7 +113,9 @@ export interface ChatCompletionChunkBody {
  * sending the request without them would answer a different question. `moderation` is refused
  * too: it is a safety feature, and refusing beats silently skipping it. `drop` fields are hints
  * about how OpenAI serves, caches or stores the request, meaningless to another provider
- * (`stream_options` is read by the forwarder, not here).
+ * (`stream_options` is read by the forwarder, not here). `seed`, `frequency_penalty` and
+ * `presence_penalty` are not here: the canonical form carries them, and a provider that has no
+ * such setting refuses them itself.
  */
 const UNMAPPED: { readonly [K in keyof Body]?: 'drop' | ((value: NonNullable<Body[K]>) => boolean) } = {
   n: (n) => n > 1,
@@ -124,9 +126,6 @@ const UNMAPPED: { readonly [K in keyof Body]?: 'drop' | ((value: NonNullable<Bod
   modalities: (modalities) => modalities.includes('audio'),
   prediction: () => true,
   web_search_options: () => true,
-  frequency_penalty: (penalty) => penalty !== 0,
-  presence_penalty: (penalty) => penalty !== 0,
-  seed: () => true,
   moderation: () => true,
   store: 'drop',
   metadata: 'drop',
@@ -183,6 +182,9 @@ function toCanonical(body: Body): ChatRequest {
     ...(maxTokens != null && { maxTokens }),
     ...(body.temperature != null && { temperature: body.temperature }),
     ...(body.top_p != null && { topP: body.top_p }),
+    ...(body.seed != null && { seed: body.seed }),
+    ...(body.frequency_penalty != null && { frequencyPenalty: body.frequency_penalty }),
+    ...(body.presence_penalty != null && { presencePenalty: body.presence_penalty }),
     ...(stop != null && { stop }),
     ...(responseFormat && { responseFormat }),
     ...(effort != null && { thinking: { enabled: effort !== 'none', effort } }),

@@ -109,6 +109,31 @@ describe('Anthropic request encoding', () => {
     );
   });
 
+  it('refuses a seed and non-zero penalties, which Anthropic has none of, thinking or not', () => {
+    expect(unsupported(() => encode({ seed: 42 }))).toEqual({
+      message: 'Anthropic models do not take a seed',
+      param: 'seed',
+    });
+    expect(unsupported(() => encode({ seed: 0, thinking: { enabled: true, effort: 'low' } }))).toEqual({
+      message: 'Anthropic models do not take a seed',
+      param: 'seed',
+    });
+    expect(unsupported(() => encode({ frequencyPenalty: 0.5 }))).toEqual({
+      message: 'Anthropic models do not take a frequency penalty',
+      param: 'frequency_penalty',
+    });
+    expect(unsupported(() => encode({ presencePenalty: -0.5 }))).toEqual({
+      message: 'Anthropic models do not take a presence penalty',
+      param: 'presence_penalty',
+    });
+  });
+
+  it('drops penalties of 0, which are no penalty', () => {
+    expect(JSON.stringify(encode({ frequencyPenalty: 0, presencePenalty: 0 }))).toBe(
+      '{"model":"claude-sonnet-4-5","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}]}',
+    );
+  });
+
   it('sends one system part as a string and several as text blocks', () => {
     expect(encode({ system: [{ type: 'text', text: 'Be brief.' }] }).system).toBe('Be brief.');
     expect(
@@ -1106,6 +1131,66 @@ describe('Anthropic stream decoding', () => {
     expect(failure(() => decode(stream('request_too_large')))).toEqual(expected(413));
     expect(failure(() => decode(stream('timeout_error')))).toEqual(expected(504));
     expect(failure(() => decode(stream('brand_new_error')))).toEqual(expected(500));
+  });
+
+  it('once the stream has begun, lets the events before an error out first and fails on the next call', () => {
+    const error = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded (secret)' } };
+    const failed = {
+      reason: 'provider_error',
+      message: 'Anthropic reported an error during the stream',
+      status: 529,
+    };
+    const decoder = new AnthropicStreamDecoder();
+    expect(
+      decoder.push(bytes(sse(messageStart({ input_tokens: 25, output_tokens: 1 }), { type: 'ping' }))),
+    ).toEqual([textEvents[0]]);
+    expect(
+      decoder.push(
+        bytes(
+          sse(
+            blockStart(0, { type: 'text', text: '' }),
+            blockDelta(0, { type: 'text_delta', text: 'Hel' }),
+            error,
+            blockDelta(0, { type: 'text_delta', text: 'late' }),
+          ),
+        ),
+      ),
+    ).toEqual([
+      { type: 'block_start', index: 0, block: { type: 'text' } },
+      { type: 'block_delta', index: 0, delta: { type: 'text', text: 'Hel' } },
+    ]);
+    expect(failure(() => decoder.push(bytes(sse(blockStop(0), messageStop))))).toEqual(failed);
+    expect(failure(() => decoder.end())).toEqual(failed);
+
+    // A broken event is held back the same way; an error with nothing before it in its chunk is not.
+    const broken = new AnthropicStreamDecoder();
+    expect(broken.push(bytes(sse(messageStart({ input_tokens: 25, output_tokens: 1 }))))).toEqual([
+      textEvents[0],
+    ]);
+    expect(
+      broken.push(bytes(`${sse(blockStart(0, { type: 'text', text: '' }))}event: ping\ndata: {"ty\n\n`)),
+    ).toEqual([{ type: 'block_start', index: 0, block: { type: 'text' } }]);
+    expect(failure(() => broken.end())).toEqual({
+      reason: 'cut',
+      message: 'The Anthropic stream carried an event that is not JSON',
+      status: undefined,
+    });
+    const alone = new AnthropicStreamDecoder();
+    expect(alone.push(bytes(sse(messageStart({ input_tokens: 25, output_tokens: 1 }))))).toHaveLength(1);
+    expect(failure(() => alone.push(bytes(sse({ type: 'ping' }, error))))).toEqual(failed);
+  });
+
+  it('fails at once on an error in the first chunk, events before it or not (the request can still fall back)', () => {
+    const decoder = new AnthropicStreamDecoder();
+    const stream = sse(messageStart({ input_tokens: 25, output_tokens: 1 }), {
+      type: 'error',
+      error: { type: 'api_error', message: 'Internal server error' },
+    });
+    expect(failure(() => decoder.push(bytes(stream)))).toEqual({
+      reason: 'provider_error',
+      message: 'Anthropic reported an error during the stream',
+      status: 500,
+    });
   });
 
   it('fails as cut when the stream breaks off mid-event', () => {

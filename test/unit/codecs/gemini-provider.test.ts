@@ -420,6 +420,33 @@ describe('Gemini request encoding', () => {
     ).toBeUndefined();
   });
 
+  it('puts the seed and penalties in generationConfig after topK, zero ones included', () => {
+    expect(
+      JSON.stringify(
+        encodeGeminiRequest(
+          request({
+            topK: 40,
+            seed: 42,
+            frequencyPenalty: 0.5,
+            presencePenalty: -0.5,
+            stop: ['END'],
+            thinking: { enabled: false },
+          }),
+        ),
+      ),
+    ).toBe(
+      '{"contents":[{"role":"user","parts":[{"text":"Hi"}]}],"generationConfig":{"topK":40,"seed":42,' +
+        '"frequencyPenalty":0.5,"presencePenalty":-0.5,"stopSequences":["END"],' +
+        '"thinkingConfig":{"thinkingBudget":0}}}',
+    );
+    expect(
+      JSON.stringify(encodeGeminiRequest(request({ seed: 0, frequencyPenalty: 0, presencePenalty: 0 }))),
+    ).toBe(
+      '{"contents":[{"role":"user","parts":[{"text":"Hi"}]}],' +
+        '"generationConfig":{"seed":0,"frequencyPenalty":0,"presencePenalty":0}}',
+    );
+  });
+
   it('maps thinking to a budget, a level, or off', () => {
     const thinking = (value: ChatRequest['thinking']) =>
       encodeGeminiRequest(request({ model: 'gemini-3-pro-preview', thinking: value })).generationConfig;
@@ -961,6 +988,61 @@ describe('Gemini stream decoding', () => {
       status: 429,
     });
     expect(failure(() => decode(sse({ error: { message: 'no code' } })))).toEqual({
+      reason: 'provider_error',
+      message: 'Gemini reported an error during the stream',
+      status: 500,
+    });
+  });
+
+  it('once the stream has begun, lets the events before an error out first and fails on the next call', () => {
+    const decoder = new GeminiStreamDecoder();
+    const text = (piece: string) => ({
+      candidates: [{ content: { role: 'model', parts: [{ text: piece }] }, index: 0 }],
+      responseId: 'r',
+      modelVersion: 'm',
+    });
+    const error = {
+      error: { code: 503, message: 'The model is overloaded (secret)', status: 'UNAVAILABLE' },
+    };
+    expect(decoder.push(bytes(sse(text('Hel'))))).toEqual([
+      { type: 'start', id: 'r', model: 'm' },
+      { type: 'block_start', index: 0, block: { type: 'text' } },
+      { type: 'block_delta', index: 0, delta: { type: 'text', text: 'Hel' } },
+    ]);
+    expect(decoder.push(bytes(sse(text('lo'), error, text('late'))))).toEqual([
+      { type: 'block_delta', index: 0, delta: { type: 'text', text: 'lo' } },
+    ]);
+    const failed = {
+      reason: 'provider_error',
+      message: 'Gemini reported an error during the stream',
+      status: 503,
+    };
+    expect(failure(() => decoder.push(bytes(sse(text('!')))))).toEqual(failed);
+    expect(failure(() => decoder.end())).toEqual(failed);
+
+    // A broken event is held back the same way; an error with nothing before it in its chunk is not.
+    const broken = new GeminiStreamDecoder();
+    expect(broken.push(bytes(sse(text('Hel'))))).toHaveLength(3);
+    expect(broken.push(bytes(`${sse(text('lo'))}data: <html>Bad gateway</html>\r\n\r\n`))).toEqual([
+      { type: 'block_delta', index: 0, delta: { type: 'text', text: 'lo' } },
+    ]);
+    expect(failure(() => broken.end())).toEqual({
+      reason: 'cut',
+      message: 'The Gemini stream carried an event that is not JSON',
+      status: undefined,
+    });
+    const alone = new GeminiStreamDecoder();
+    expect(alone.push(bytes(sse(text('Hel'))))).toHaveLength(3);
+    expect(failure(() => alone.push(bytes(sse(error))))).toEqual(failed);
+  });
+
+  it('fails at once on an error in the first chunk, events before it or not (the request can still fall back)', () => {
+    const decoder = new GeminiStreamDecoder();
+    const stream = sse(
+      { candidates: [{ content: { parts: [{ text: 'Hel' }] } }], responseId: 'r', modelVersion: 'm' },
+      { error: { code: 500, message: 'Internal error (secret)', status: 'INTERNAL' } },
+    );
+    expect(failure(() => decoder.push(bytes(stream)))).toEqual({
       reason: 'provider_error',
       message: 'Gemini reported an error during the stream',
       status: 500,

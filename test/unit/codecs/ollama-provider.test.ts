@@ -97,6 +97,26 @@ describe('encodeOllamaRequest', () => {
     });
   });
 
+  it('puts the seed and penalties in options after top_k, zero ones included', () => {
+    expect(
+      JSON.stringify(
+        encodeOllamaRequest(
+          request({ topK: 40, seed: 42, frequencyPenalty: 0.5, presencePenalty: -0.5, stop: ['END'] }),
+        ),
+      ),
+    ).toBe(
+      '{"model":"llama3.2","messages":[{"role":"user","content":"Hi"}],' +
+        '"options":{"top_k":40,"seed":42,"frequency_penalty":0.5,"presence_penalty":-0.5,"stop":["END"]},' +
+        '"stream":false}',
+    );
+    expect(
+      JSON.stringify(encodeOllamaRequest(request({ seed: 0, frequencyPenalty: 0, presencePenalty: 0 }))),
+    ).toBe(
+      '{"model":"llama3.2","messages":[{"role":"user","content":"Hi"}],' +
+        '"options":{"seed":0,"frequency_penalty":0,"presence_penalty":0},"stream":false}',
+    );
+  });
+
   it('maps response formats to `format`', () => {
     const schema = { type: 'object', properties: { age: { type: 'integer' } }, required: ['age'] };
     expect(encodeOllamaRequest(request({ responseFormat: { type: 'json_object' } })).format).toBe('json');
@@ -271,10 +291,28 @@ describe('encodeOllamaRequest', () => {
         ],
       },
       { role: 'tool', content: '22°C', tool_name: 'get_weather' },
-      { role: 'tool', content: 'clock unavailable', images: ['AAAA'], tool_name: 'get_time' },
+      { role: 'tool', content: 'Error: clock unavailable', images: ['AAAA'], tool_name: 'get_time' },
       { role: 'tool', content: '' },
       { role: 'user', content: 'Thanks' },
     ]);
+  });
+
+  it('marks an error result in its text, as OpenAI\'s format does: "Error: " before the first text', () => {
+    const results = (...content: Array<{ type: 'text'; text: string }>) =>
+      encodeOllamaRequest(
+        request({
+          messages: [
+            {
+              role: 'user',
+              content: [{ type: 'tool_result', toolCallId: 'c1', name: 'run', isError: true, content }],
+            },
+          ],
+        }),
+      ).messages;
+    expect(
+      JSON.stringify(results({ type: 'text', text: 'exit 1' }, { type: 'text', text: 'no such file' })),
+    ).toBe('[{"role":"tool","content":"Error: exit 1\\n\\nno such file","tool_name":"run"}]');
+    expect(JSON.stringify(results())).toBe('[{"role":"tool","content":"Error: ","tool_name":"run"}]');
   });
 
   it('refuses tool call arguments that are not a JSON object', () => {
@@ -676,6 +714,54 @@ describe('OllamaStreamDecoder', () => {
       failure(() =>
         decoder.push(enc('{"error":"an error was encountered while running the model: CUDA OOM"}\n')),
       ),
+    ).toEqual({
+      reason: 'provider_error',
+      message: 'Ollama reported an error during the stream',
+      status: 500,
+    });
+  });
+
+  it('once the stream has begun, lets the events before an error out first and fails on the next call', () => {
+    const error = '{"error":"an error was encountered while running the model: unexpected EOF"}\n';
+    const failed = {
+      reason: 'provider_error',
+      message: 'Ollama reported an error during the stream',
+      status: 500,
+    };
+    const decoder = new OllamaStreamDecoder();
+    expect(decoder.push(enc(chunk({ content: 'Hel' })))).toEqual([
+      { type: 'start', id: '', model: 'qwen3' },
+      { type: 'block_start', index: 0, block: { type: 'text' } },
+      { type: 'block_delta', index: 0, delta: { type: 'text', text: 'Hel' } },
+    ]);
+    expect(decoder.push(enc(chunk({ content: 'lo' }) + error + chunk({ content: 'late' })))).toEqual([
+      { type: 'block_delta', index: 0, delta: { type: 'text', text: 'lo' } },
+    ]);
+    expect(failure(() => decoder.push(enc(doneLine())))).toEqual(failed);
+    expect(failure(() => decoder.end())).toEqual(failed);
+
+    // A broken line is held back the same way; an error with nothing before it in its chunk is not.
+    const broken = new OllamaStreamDecoder();
+    expect(broken.push(enc(chunk({ content: 'Hel' })))).toHaveLength(3);
+    expect(broken.push(enc(`${chunk({ thinking: 'Hmm' })}<html>Bad gateway</html>\n`))).toEqual([
+      { type: 'block_stop', index: 0 },
+      { type: 'block_start', index: 1, block: { type: 'thinking' } },
+      { type: 'block_delta', index: 1, delta: { type: 'thinking', text: 'Hmm' } },
+    ]);
+    expect(failure(() => broken.end())).toEqual({
+      reason: 'cut',
+      message: 'The Ollama stream broke off mid-line',
+      status: undefined,
+    });
+    const alone = new OllamaStreamDecoder();
+    expect(alone.push(enc(chunk({ content: 'Hel' })))).toHaveLength(3);
+    expect(failure(() => alone.push(enc(error)))).toEqual(failed);
+  });
+
+  it('fails at once on an error in the first chunk, events before it or not (the request can still fall back)', () => {
+    const decoder = new OllamaStreamDecoder();
+    expect(
+      failure(() => decoder.push(enc(`${chunk({ content: 'Hel' })}{"error":"model not loaded"}\n`))),
     ).toEqual({
       reason: 'provider_error',
       message: 'Ollama reported an error during the stream',

@@ -609,6 +609,20 @@ describe('OpenAI codec: encodeRequest', () => {
     expect(encode({ stop: [] })).toEqual({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
   });
 
+  it('sends the seed and penalties after top_p, zero ones included', () => {
+    expect(
+      codec.encodeRequest(
+        request({ topP: 0.9, seed: 42, frequencyPenalty: 0.5, presencePenalty: -0.5, stop: ['END'] }),
+      ).body,
+    ).toBe(
+      '{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"top_p":0.9,"seed":42,' +
+        '"frequency_penalty":0.5,"presence_penalty":-0.5,"stop":["END"]}',
+    );
+    expect(codec.encodeRequest(request({ seed: 0, frequencyPenalty: 0, presencePenalty: 0 })).body).toBe(
+      '{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"seed":0,"frequency_penalty":0,"presence_penalty":0}',
+    );
+  });
+
   it('maps thinking to reasoning_effort: the effort as given, else one derived from the budget', () => {
     const cases: Array<[ChatRequest['thinking'], string | undefined]> = [
       [{ enabled: true, effort: 'minimal' }, 'minimal'],

@@ -484,6 +484,18 @@ describe('openAISurface.toCanonical: parameters', () => {
     );
   });
 
+  it('maps seed and penalties, zero penalties included, and leaves null ones out', () => {
+    expect(canonical({ messages: [hi], seed: 42, frequency_penalty: 0.5, presence_penalty: -0.5 })).toEqual(
+      expected({ seed: 42, frequencyPenalty: 0.5, presencePenalty: -0.5 }),
+    );
+    expect(canonical({ messages: [hi], seed: 0, frequency_penalty: 0, presence_penalty: 0 })).toEqual(
+      expected({ seed: 0, frequencyPenalty: 0, presencePenalty: 0 }),
+    );
+    expect(
+      canonical({ messages: [hi], seed: null, frequency_penalty: null, presence_penalty: null }),
+    ).toStrictEqual(expected());
+  });
+
   it('falls back to the deprecated fields and takes a single stop string', () => {
     expect(
       canonical({
@@ -526,9 +538,6 @@ describe('openAISurface.toCanonical: parameters', () => {
       ['modalities', ['text', 'audio']],
       ['prediction', { type: 'content', content: 'draft' }],
       ['web_search_options', {}],
-      ['frequency_penalty', 0.5],
-      ['presence_penalty', -0.5],
-      ['seed', 42],
       ['moderation', { model: 'omni-moderation-latest' }],
     ];
     for (const [field, value] of cases) {
@@ -550,9 +559,6 @@ describe('openAISurface.toCanonical: parameters', () => {
         audio: null,
         modalities: ['text'],
         prediction: null,
-        frequency_penalty: 0,
-        presence_penalty: 0,
-        seed: null,
         moderation: null,
         store: true,
         metadata: { team: 'search' },
