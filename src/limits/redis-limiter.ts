@@ -255,21 +255,21 @@ export class RedisLimiter implements Limiter {
       if (round === MAX_SEED_ROUNDS)
         throw new LimiterUnavailableError(new Error('budget counters expire as they are seeded'));
       const missing = reply.slice(1).map((index) => budgets[Number(index) - 1]!);
-      const spent = await Promise.all(missing.map((rule) => this.load(rule.key)));
       try {
+        const spent = await Promise.all(missing.map((rule) => this.load(rule.key)));
         await Promise.all(
           missing.map((rule, i) =>
-            this.redis.set(
-              `${this.prefix}bs:${rule.key}`,
-              String(Math.round(spent[i]!)),
-              'PX',
-              rule.ttlMs,
-              'NX',
-            ),
+            this.redis
+              .set(`${this.prefix}bs:${rule.key}`, String(Math.round(spent[i]!)), 'PX', rule.ttlMs, 'NX')
+              .catch((error: unknown) => {
+                throw new LimiterUnavailableError(error);
+              }),
           ),
         );
-      } catch (error) {
-        throw new LimiterUnavailableError(error);
+      } finally {
+        // Kept until the seed has landed: a request whose script ran before it (its reply comes
+        // first on this connection) shares this load instead of starting another.
+        for (const rule of missing) this.loading.delete(rule.key);
       }
     }
   }
@@ -278,12 +278,10 @@ export class RedisLimiter implements Limiter {
   private load(key: string): Promise<number> {
     let pending = this.loading.get(key);
     if (!pending) {
-      pending = this.spentBefore(key)
-        .then((spent) => {
-          if (!Number.isFinite(spent)) throw new TypeError(`spentBefore(${key}) returned ${spent}`);
-          return spent;
-        })
-        .finally(() => this.loading.delete(key));
+      pending = this.spentBefore(key).then((spent) => {
+        if (!Number.isFinite(spent)) throw new TypeError(`spentBefore(${key}) returned ${spent}`);
+        return spent;
+      });
       this.loading.set(key, pending);
     }
     return pending;
