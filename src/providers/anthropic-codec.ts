@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -18,6 +18,7 @@ import {
   type UserPart,
 } from './canonical.js';
 import type { Usage } from './types.js';
+import { count, generatedCallId, isRecord } from './wire-values.js';
 
 /**
  * Canonical chat ⇄ Anthropic's Messages API body. The canonical form follows Anthropic's content
@@ -30,12 +31,6 @@ import type { Usage } from './types.js';
 
 type Block = Record<string, unknown>;
 type ContentPart = TextPart | ImagePart | DocumentPart;
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 
 /** Anthropic requires `max_tokens`; this is what a request that names no limit gets. */
 const DEFAULT_MAX_TOKENS = 4096;
@@ -60,6 +55,8 @@ export const JSON_OBJECT_INSTRUCTION =
 /** The image types Anthropic reads. */
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
 const TOOL_USE_ID = /^[a-zA-Z0-9_-]+$/;
+/** A rewritten id keeps at most this much of the original, then its hash. */
+const MAX_ID_STEM = 200;
 
 /**
  * The Messages API body for `/messages`, or for `/messages/count_tokens` with `countTokens`
@@ -252,10 +249,11 @@ function encodeToolResult(part: ToolResultPart, param: string): Block {
  * an id is rewritten the same way in the call and in its result, so the two still match, with a
  * hash of the original so that ids differing only in those characters stay apart.
  */
-function toolUseId(id: string): string {
+export function toolUseId(id: string): string {
   if (TOOL_USE_ID.test(id)) return id;
+  if (id === '') return generatedCallId();
   const hash = createHash('sha256').update(id).digest('hex').slice(0, 8);
-  return `${id.replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
+  return `${id.slice(0, MAX_ID_STEM).replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
 }
 
 function encodeMedia(part: Exclude<ContentPart, TextPart>, param: string): Block {
@@ -436,8 +434,6 @@ const STOP_REASONS: Readonly<Record<string, StopReason>> = {
 export const anthropicStopReason = (reason: unknown): StopReason =>
   (typeof reason === 'string' ? STOP_REASONS[reason] : undefined) ?? 'end_turn';
 
-export const generatedToolCallId = (): string => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
-
 /** A successful `/messages` answer. Server tool blocks (web search, code execution) are left out. */
 export function decodeAnthropicResponse(payload: unknown): ChatResponse {
   if (!isRecord(payload)) throw new Error('an Anthropic answer is a JSON object');
@@ -472,7 +468,7 @@ function decodeBlock(block: Record<string, unknown>): AssistantPart | undefined 
     case 'tool_use':
       return {
         type: 'tool_call',
-        id: text(block.id) || generatedToolCallId(),
+        id: text(block.id) || generatedCallId(),
         name: text(block.name),
         arguments: JSON.stringify(isRecord(block.input) ? block.input : {}),
       };

@@ -1,7 +1,8 @@
 import { eventData, SseSplitter } from '../upstream/index.js';
-import { anthropicStopReason, anthropicUsage, generatedToolCallId, isRecord } from './anthropic-codec.js';
+import { anthropicStopReason, anthropicUsage } from './anthropic-codec.js';
 import { type BlockStart, type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
 import { PendingFailure } from './pending-failure.js';
+import { generatedCallId, isRecord } from './wire-values.js';
 
 type Payload = Record<string, unknown>;
 type Delta = Extract<StreamEvent, { type: 'block_delta' }>['delta'];
@@ -213,7 +214,7 @@ function blockStart(block: Payload): BlockStart | undefined {
     case 'tool_use':
       return {
         type: 'tool_call',
-        id: nonEmpty(block.id) ?? generatedToolCallId(),
+        id: nonEmpty(block.id) ?? generatedCallId(),
         name: typeof block.name === 'string' ? block.name : '',
       };
     default:

@@ -21,6 +21,7 @@ import {
   type UserPart,
 } from './canonical.js';
 import type { Usage } from './types.js';
+import { count, isRecord, nonEmptyString } from './wire-values.js';
 
 /**
  * Canonical chat ⇄ Gemini's `generateContent` REST body (camelCase JSON): `contents` of `user` and
@@ -51,15 +52,6 @@ interface GeminiContent {
 }
 
 type ContentPart = TextPart | ImagePart | DocumentPart;
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-export const nonEmptyString = (value: unknown): string | undefined =>
-  typeof value === 'string' && value !== '' ? value : undefined;
-
-const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 
 /** Separate text parts of one tool result become one string; a blank line keeps them apart. */
 const joinTexts = (texts: string[]): string => texts.join('\n\n');

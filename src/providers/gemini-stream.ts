@@ -6,11 +6,10 @@ import {
   firstCandidate,
   geminiStopReason,
   geminiUsage,
-  isRecord,
-  nonEmptyString,
   promptBlocked,
 } from './gemini-codec.js';
 import { PendingFailure } from './pending-failure.js';
+import { isRecord, nonEmptyString } from './wire-values.js';
 
 /**
  * Decodes `streamGenerateContent?alt=sse`: each `data:` event is a whole GenerateContentResponse

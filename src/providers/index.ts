@@ -6,6 +6,7 @@ import { createOllamaAdapter } from './ollama.js';
 import { createOpenAIAdapter } from './openai.js';
 import type { AdapterFactory, ProviderAdapter } from './types.js';
 
+export { toolUseId as anthropicToolUseId } from './anthropic-codec.js';
 export * from './canonical.js';
 export { estimateInputTokens } from './token-estimate.js';
 export type {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -16,6 +15,7 @@ import {
 } from './canonical.js';
 import { readOpenAIUsage } from './openai.js';
 import type { Usage } from './types.js';
+import { count, generatedCallId, isRecord } from './wire-values.js';
 
 /**
  * Canonical chat ⇄ Ollama's native `/api/chat`. Ollama's messages are flat: one string of
@@ -51,10 +51,6 @@ type ContentPart = TextPart | ImagePart | DocumentPart;
 interface Located {
   part: ContentPart;
   param: string;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Separate parts become one string; a blank line keeps them apart. */
@@ -294,7 +290,7 @@ export function decodeToolCalls(value: unknown): ToolCallPart[] {
     const id = typeof call.id === 'string' && call.id !== '' ? call.id : undefined;
     return {
       type: 'tool_call',
-      id: id ?? `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`,
+      id: id ?? generatedCallId(),
       name: fn.name,
       arguments: JSON.stringify(isRecord(fn.arguments) ? fn.arguments : {}),
     };
@@ -306,8 +302,6 @@ export function ollamaStopReason(doneReason: unknown, toolCalls: boolean): StopR
   if (doneReason === 'length') return 'max_tokens';
   return toolCalls ? 'tool_use' : 'end_turn';
 }
-
-const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 
 /**
  * Every prompt token is input, every generated one (thinking included) output. Recent Ollama

@@ -1,6 +1,7 @@
 import { type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
-import { decodeToolCalls, isRecord, ollamaStopReason, ollamaUsage } from './ollama-codec.js';
+import { decodeToolCalls, ollamaStopReason, ollamaUsage } from './ollama-codec.js';
 import { PendingFailure } from './pending-failure.js';
+import { isRecord } from './wire-values.js';
 
 /**
  * Decodes Ollama's streamed `/api/chat` answer: newline-delimited JSON, one object per line, the

@@ -15,16 +15,9 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from './canonical.js';
-import {
-  generatedCallId,
-  isRecord,
-  nonEmptyString,
-  OpenAIStreamDecoder,
-  openAIChatUsage,
-  openAIStopReason,
-  reasoningText,
-} from './openai-stream.js';
+import { OpenAIStreamDecoder, openAIChatUsage, openAIStopReason, reasoningText } from './openai-stream.js';
 import type { ChatCodec } from './types.js';
+import { generatedCallId, isRecord, nonEmptyString } from './wire-values.js';
 
 /**
  * Canonical chat ⇄ the OpenAI Chat Completions wire format, for OpenAI, Azure OpenAI and

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { eventData, SseSplitter } from '../upstream/index.js';
 import {
   type ChatUsage,
@@ -8,24 +7,13 @@ import {
   StreamFailure,
 } from './canonical.js';
 import { PendingFailure } from './pending-failure.js';
+import { count, generatedCallId, isRecord, nonEmptyString } from './wire-values.js';
 
 /**
  * Decodes a streamed Chat Completions answer (`chat.completion.chunk` events, then `data: [DONE]`)
  * into canonical events. The helpers below read the parts of an answer that the streamed and the
  * whole (`chat.completion`) forms share; the codec uses them for the latter.
  */
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-export const nonEmptyString = (value: unknown): string | undefined =>
-  typeof value === 'string' && value !== '' ? value : undefined;
-
-const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
-
-/** For tool calls the provider gave no id (the canonical form needs one to match results). */
-export const generatedCallId = (): string => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
 
 /**
  * The model's reasoning, which OpenAI itself never returns but OpenAI-compatible servers do:

@@ -3,6 +3,7 @@ import type { SecretString } from '../keys/index.js';
 import { UnsupportedFeature } from './canonical.js';
 import { createOpenAIChatCodec } from './openai-codec.js';
 import type { Operation, ProviderAdapter, UpstreamCall, Usage } from './types.js';
+import { count } from './wire-values.js';
 
 const PATHS = { chat: '/chat/completions', embeddings: '/embeddings' } as const;
 
@@ -32,8 +33,6 @@ interface OpenAIUsage {
   completion_tokens?: unknown;
   prompt_tokens_details?: { cached_tokens?: unknown } | null;
 }
-
-const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
 
 /** Usage as OpenAI reports it, in responses, embeddings and the final stream chunk. */
 export function readOpenAIUsage(payload: unknown): Usage | undefined {

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   type AssistantPart,
   type BlockDelta,
@@ -17,6 +17,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../providers/canonical.js';
+import { anthropicToolUseId as toolUseId } from '../../providers/index.js';
 import type { ChatSurface } from '../types.js';
 import { anthropicErrorBody, anthropicErrorEvent } from './envelope.js';
 import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema.js';
@@ -343,22 +344,6 @@ const STOP_REASONS: Readonly<Record<StopReason, AnthropicStopReason>> = {
 const hex24 = (): string => randomUUID().replace(/-/g, '').slice(0, 24);
 
 const messageId = (id: string): string => id || `msg_${hex24()}`;
-
-const TOOL_USE_ID = /^[a-zA-Z0-9_-]+$/;
-/** Room left for the hash suffix within the 256 characters ids may have in requests. */
-const MAX_ID_STEM = 200;
-
-/**
- * Anthropic's pattern for tool_use ids. Other providers' ids that break it are rewritten the same
- * way every time (the client sends them back on the next turn, where they must match), with a
- * hash of the original so that two ids differing only in invalid characters stay apart.
- */
-function toolUseId(id: string): string {
-  if (TOOL_USE_ID.test(id)) return id;
-  if (id === '') return `call_${hex24()}`;
-  const hash = createHash('sha256').update(id).digest('hex').slice(0, 8);
-  return `${id.slice(0, MAX_ID_STEM).replace(/[^a-zA-Z0-9_-]/g, '_')}_${hash}`;
-}
 
 /**
  * A tool call's arguments as the object Anthropic's `input` must be. Arguments cut off by the
