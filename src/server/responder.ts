@@ -69,6 +69,8 @@ export class Responder {
           );
       const head = await events.next();
       if (early) {
+        // Nothing reached the client: the next target's answer is what this request's record tells.
+        ctx.streamError = undefined;
         await events.return(undefined);
         response.body.destroy();
         return { error: early, fallback: true };
