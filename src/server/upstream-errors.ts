@@ -45,6 +45,21 @@ export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, 
       code: 'provider_timeout',
     });
   }
+  if (status === 503 || status === 529) {
+    // Anthropic's "overloaded" (529) and everyone's 503: the client's SDK backs off and retries.
+    const retryAfterMs = parseRetryAfter(headers['retry-after']);
+    return new GatewayError(
+      503,
+      'service_unavailable',
+      `The provider is overloaded (HTTP ${status}); retry later`,
+      {
+        code: 'provider_overloaded',
+        ...(retryAfterMs !== undefined && {
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+        }),
+      },
+    );
+  }
   if (status >= 500) {
     return new GatewayError(
       502,

@@ -174,10 +174,10 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
       },
       { 'anthropic-version': '2023-06-01' },
     );
-    expect(res.status).toBe(502);
+    expect(res.status).toBe(503);
     expect(res.body).toEqual({
       type: 'error',
-      error: { type: 'api_error', message: 'The provider failed to handle the request (HTTP 529)' },
+      error: { type: 'overloaded_error', message: 'The provider is overloaded (HTTP 529); retry later' },
     });
     expect(local.requests.length).toBe(sent);
   });

@@ -54,15 +54,21 @@ describe('upstream faults', () => {
     expect(metrics).toMatch(/keyward_upstream_retries_total\{provider="fake",reason="503"\} 1/);
   });
 
-  it('gives up after maxAttempts and maps 5xx to 502 without the provider text', async () => {
+  it('gives up after maxAttempts and maps 5xx to 502 (503 to overloaded) without the provider text', async () => {
     stack = await startStack();
     const body = { error: { message: 'internal host db-7.corp failed', type: 'server_error', code: null } };
-    stack.fake.script({ status: 503, body }, { status: 503, body }, { status: 503, body });
+    stack.fake.script({ status: 502, body }, { status: 502, body }, { status: 502, body });
     const res = await chat(stack);
     expect(res.status).toBe(502);
     expect(stack.fake.requests).toHaveLength(3);
     expect(res.json.error).toMatchObject({ type: 'upstream_error', code: 'provider_error' });
     expect(res.text).not.toContain('db-7');
+    stack.fake.reset();
+    stack.fake.script({ status: 503, body }, { status: 503, body }, { status: 503, body });
+    const overloaded = await chat(stack);
+    expect(overloaded.status).toBe(503);
+    expect(overloaded.json.error).toMatchObject({ type: 'service_unavailable', code: 'provider_overloaded' });
+    expect(overloaded.text).not.toContain('db-7');
     const nonRetryable = { status: 500, body };
     stack.fake.reset();
     stack.fake.script(nonRetryable);
@@ -158,7 +164,7 @@ describe('upstream faults', () => {
     stack.fake.script(...Array.from({ length: 10 }, () => ({ status: 503 })));
     const started = Date.now();
     const res = await chat(stack);
-    expect([502, 504]).toContain(res.status);
+    expect([503, 504]).toContain(res.status);
     expect(Date.now() - started).toBeLessThan(2000);
     expect(stack.fake.requests.length).toBeLessThan(10);
   });
