@@ -7,6 +7,12 @@ import { generatedCallId, isRecord } from './wire-values.js';
 type Payload = Record<string, unknown>;
 type Delta = Extract<StreamEvent, { type: 'block_delta' }>['delta'];
 
+/** An in-stream `error` event as a failure, with the status of the error type it names. */
+export function anthropicStreamError(type: unknown): StreamFailure {
+  const status = (typeof type === 'string' ? ERROR_STATUSES[type] : undefined) ?? 500;
+  return new StreamFailure('provider_error', 'Anthropic reported an error during the stream', status);
+}
+
 /** The HTTP status Anthropic answers each error type with; an in-stream error names only the type. */
 const ERROR_STATUSES: Readonly<Record<string, number>> = {
   invalid_request_error: 400,
@@ -95,8 +101,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
         break;
       case 'error': {
         const type = isRecord(payload.error) ? payload.error.type : undefined;
-        const status = (typeof type === 'string' ? ERROR_STATUSES[type] : undefined) ?? 500;
-        throw new StreamFailure('provider_error', 'Anthropic reported an error during the stream', status);
+        throw anthropicStreamError(type);
       }
       // `ping` and event types Anthropic may add carry nothing for the canonical stream.
     }

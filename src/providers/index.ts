@@ -7,6 +7,7 @@ import { createOpenAIAdapter } from './openai.js';
 import type { AdapterFactory, ProviderAdapter } from './types.js';
 
 export { toolUseId as anthropicToolUseId } from './anthropic-codec.js';
+export { anthropicStreamError } from './anthropic-stream.js';
 export * from './canonical.js';
 export { estimateInputTokens } from './token-estimate.js';
 export type {
@@ -18,6 +19,7 @@ export type {
   Usage,
   WireFormat,
 } from './types.js';
+export { isRecord } from './wire-values.js';
 
 /** One line per provider type: adding a provider is a module plus its registration here. */
 const factories: Record<ProviderType, AdapterFactory> = {

@@ -41,8 +41,11 @@ export interface RelayOptions {
   /** The gateway asked for usage on the client's behalf: keep the usage-only chunk to itself. */
   hideUsageChunk: boolean;
   onUsage(usage: Usage): void;
-  /** Called when the stream does not finish cleanly; `reason` is for metrics and logs. */
-  onFailure(reason: StreamFailureReason): void;
+  /**
+   * Called when the stream does not finish cleanly; `reason` is for metrics and logs, `error`
+   * carries the status a provider's error event named.
+   */
+  onFailure(reason: StreamFailureReason, error?: StreamFailure): void;
   /** True once the client has gone: nothing more is written then. */
   clientGone(): boolean;
 }

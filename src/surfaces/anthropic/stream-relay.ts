@@ -1,3 +1,4 @@
+import { anthropicStreamError, isRecord } from '../../providers/index.js';
 import {
   streamInterrupted as interrupted,
   providerFailedMidStream as providerFailed,
@@ -19,20 +20,27 @@ function eventType(event: string): string | undefined {
 
 type RawUsage = Record<string, unknown>;
 
-const isRecord = (value: unknown): value is RawUsage =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** The JSON of an event's data, or undefined when it has none or it is not JSON. */
+function payloadOf(event: string): unknown {
+  const data = eventData(event);
+  if (data === undefined) return undefined;
+  try {
+    return JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The error type an `error` event names (`overloaded_error`, …): it decides the status. */
+function errorType(event: string): unknown {
+  const payload = payloadOf(event);
+  return isRecord(payload) && isRecord(payload.error) ? payload.error.type : undefined;
+}
 
 /** The usage object of a `message_start` (inside its message) or `message_delta` event. */
 function rawUsage(type: 'message_start' | 'message_delta', event: string): RawUsage | undefined {
-  const data = eventData(event);
-  if (data === undefined) return undefined;
-  let payload: unknown;
-  try {
-    payload = JSON.parse(data);
-  } catch {
-    // The client gets the event as it came; only its token counts are lost.
-    return undefined;
-  }
+  // An event that is not JSON goes to the client as it came; only its token counts are lost.
+  const payload = payloadOf(event);
   const holder = type === 'message_start' && isRecord(payload) ? payload.message : payload;
   return isRecord(holder) && isRecord(holder.usage) ? holder.usage : undefined;
 }
@@ -73,7 +81,7 @@ export async function* relayAnthropicStream(
       for (const event of splitter.push(chunk)) {
         const type = eventType(event);
         if (type === 'error') {
-          options.onFailure('provider_error');
+          options.onFailure('provider_error', anthropicStreamError(errorType(event)));
           yield out + anthropicErrorEvent(providerFailed);
           return;
         }
