@@ -10,13 +10,8 @@ import {
   readAnthropicUsage,
 } from '../../../src/providers/anthropic-codec.js';
 import { AnthropicStreamDecoder } from '../../../src/providers/anthropic-stream.js';
-import {
-  type ChatRequest,
-  type StreamEvent,
-  StreamFailure,
-  type ToolDefinition,
-  UnsupportedFeature,
-} from '../../../src/providers/canonical.js';
+import type { ChatRequest, StreamEvent, ToolDefinition } from '../../../src/providers/canonical.js';
+import { streamFailure as failure, refusal as unsupported } from './thrown.js';
 
 const GENERATED = /^call_[0-9a-f]{24}$/;
 
@@ -30,16 +25,6 @@ const request = (fields: Partial<ChatRequest>): ChatRequest => ({
 
 const userText = (text: string) => ({ role: 'user' as const, content: [{ type: 'text' as const, text }] });
 const encode = (fields: Partial<ChatRequest>) => encodeAnthropicRequest(request(fields), {});
-
-function unsupported(run: () => unknown): { message: string; param: string | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof UnsupportedFeature) return { message: error.message, param: error.param };
-    throw error;
-  }
-  throw new Error('expected UnsupportedFeature');
-}
 
 const weather: ToolDefinition = {
   name: 'get_weather',
@@ -863,17 +848,6 @@ function decode(stream: string, size = stream.length): StreamEvent[] {
   for (let i = 0; i < raw.length; i += size) events.push(...decoder.push(raw.subarray(i, i + size)));
   events.push(...decoder.end());
   return events;
-}
-
-function failure(run: () => unknown): { reason: string; message: string; status: number | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof StreamFailure)
-      return { reason: error.reason, message: error.message, status: error.status };
-    throw error;
-  }
-  throw new Error('expected StreamFailure');
 }
 
 const messageStart = (usage: Record<string, unknown>) => ({

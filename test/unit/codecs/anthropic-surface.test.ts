@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ChatResponse, type StreamEvent, UnsupportedFeature } from '../../../src/providers/canonical.js';
+import type { ChatResponse, StreamEvent } from '../../../src/providers/canonical.js';
 import type { Usage } from '../../../src/providers/types.js';
 import { GatewayError } from '../../../src/server/errors.js';
 import { anthropicSurface } from '../../../src/surfaces/anthropic/canonical.js';
@@ -8,6 +8,7 @@ import type { MessagesRequest } from '../../../src/surfaces/anthropic/schema.js'
 import { relayAnthropicStream } from '../../../src/surfaces/anthropic/stream-relay.js';
 import { parseCountTokensRequest, parseMessagesRequest } from '../../../src/surfaces/anthropic/validate.js';
 import type { RelayOptions, StreamFailureReason } from '../../../src/surfaces/types.js';
+import { refusal as unsupported } from './thrown.js';
 
 /** Bodies go through validation first, as the route does. */
 const request = (extra: Record<string, unknown>): MessagesRequest =>
@@ -18,17 +19,6 @@ const request = (extra: Record<string, unknown>): MessagesRequest =>
     ...extra,
   });
 const canonical = (extra: Record<string, unknown>) => anthropicSurface.toCanonical(request(extra));
-
-function unsupported(fn: () => unknown): { message: string; param: string | undefined } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(UnsupportedFeature);
-    const e = error as UnsupportedFeature;
-    return { message: e.message, param: e.param };
-  }
-  throw new Error('expected UnsupportedFeature');
-}
 
 describe('toCanonical', () => {
   it('maps a plain conversation', () => {

@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/index.js';
 import { SecretString } from '../../../src/keys/index.js';
-import {
-  type ChatRequest,
-  type ChatResponse,
-  type ReasoningEffort,
-  type StreamEvent,
-  StreamFailure,
-  UnsupportedFeature,
+import type {
+  ChatRequest,
+  ChatResponse,
+  ReasoningEffort,
+  StreamEvent,
 } from '../../../src/providers/canonical.js';
 import { createGeminiAdapter } from '../../../src/providers/gemini.js';
 import {
@@ -17,6 +15,7 @@ import {
   readGeminiUsage,
 } from '../../../src/providers/gemini-codec.js';
 import { GeminiStreamDecoder } from '../../../src/providers/gemini-stream.js';
+import { streamFailure as failure, refusal as unsupported } from './thrown.js';
 
 /** A Gemini thought signature with the characters base64url changes (`+`, `/`, `=`). */
 const SIG = 'CiUB+/8fAAE=';
@@ -32,16 +31,6 @@ const request = (fields: Partial<ChatRequest>): ChatRequest => ({
 });
 
 const userText = (text: string) => ({ role: 'user' as const, content: [{ type: 'text' as const, text }] });
-
-function unsupported(run: () => unknown): { message: string; param: string | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof UnsupportedFeature) return { message: error.message, param: error.param };
-    throw error;
-  }
-  throw new Error('expected UnsupportedFeature');
-}
 
 describe('Gemini request encoding', () => {
   it('puts the system prompt in systemInstruction and the text in a user turn, in a fixed key order', () => {
@@ -792,17 +781,6 @@ function decode(stream: string, size = stream.length): StreamEvent[] {
   for (let i = 0; i < raw.length; i += size) events.push(...decoder.push(raw.subarray(i, i + size)));
   events.push(...decoder.end());
   return events;
-}
-
-function failure(run: () => unknown): { reason: string; message: string; status: number | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof StreamFailure)
-      return { reason: error.reason, message: error.message, status: error.status };
-    throw error;
-  }
-  throw new Error('expected StreamFailure');
 }
 
 describe('Gemini stream decoding', () => {

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
 import { SecretString } from '../../../src/keys/index.js';
-import {
-  type ChatRequest,
-  type StreamEvent,
-  StreamFailure,
-  UnsupportedFeature,
-} from '../../../src/providers/canonical.js';
+import type { ChatRequest, StreamEvent } from '../../../src/providers/canonical.js';
 import { createOllamaAdapter } from '../../../src/providers/ollama.js';
 import {
   decodeOllamaResponse,
@@ -14,6 +9,7 @@ import {
   readOllamaUsage,
 } from '../../../src/providers/ollama-codec.js';
 import { OllamaStreamDecoder } from '../../../src/providers/ollama-stream.js';
+import { streamFailure as failure, refusal as rejection } from './thrown.js';
 
 const CALL_ID = /^call_[0-9a-f]{24}$/;
 
@@ -25,27 +21,6 @@ function request(overrides: Partial<ChatRequest> = {}): ChatRequest {
     stream: false,
     ...overrides,
   };
-}
-
-function rejection(run: () => unknown): { message: string; param: string | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof UnsupportedFeature) return { message: error.message, param: error.param };
-    throw error;
-  }
-  throw new Error('expected an UnsupportedFeature');
-}
-
-function failure(run: () => unknown): { reason: string; message: string; status: number | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof StreamFailure)
-      return { reason: error.reason, message: error.message, status: error.status };
-    throw error;
-  }
-  throw new Error('expected a StreamFailure');
 }
 
 describe('encodeOllamaRequest', () => {

@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type ChatRequest,
-  type StreamEvent,
-  StreamFailure,
-  UnsupportedFeature,
-} from '../../../src/providers/canonical.js';
+import type { ChatRequest, StreamEvent } from '../../../src/providers/canonical.js';
 import { createOpenAIChatCodec, type OpenAICodecOptions } from '../../../src/providers/openai-codec.js';
 import { OpenAIStreamDecoder } from '../../../src/providers/openai-stream.js';
+import { streamFailure as failure, refusal as rejection } from './thrown.js';
 
 const CALL_ID = /^call_[0-9a-f]{24}$/;
 
@@ -32,27 +28,6 @@ function request(overrides: Partial<ChatRequest> = {}): ChatRequest {
 function encode(overrides: Partial<ChatRequest> = {}, options: Partial<OpenAICodecOptions> = {}): unknown {
   const { body } = createOpenAIChatCodec({ ...OPTIONS, ...options }).encodeRequest(request(overrides));
   return JSON.parse(body);
-}
-
-function rejection(run: () => unknown): { message: string; param: string | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof UnsupportedFeature) return { message: error.message, param: error.param };
-    throw error;
-  }
-  throw new Error('expected an UnsupportedFeature');
-}
-
-function failure(run: () => unknown): { reason: string; message: string; status: number | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof StreamFailure)
-      return { reason: error.reason, message: error.message, status: error.status };
-    throw error;
-  }
-  throw new Error('expected a StreamFailure');
 }
 
 const IMAGE_MEDIA = 'Attachments from the result of tool call';

@@ -1,12 +1,6 @@
 import type OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import {
-  type ChatRequest,
-  type ChatResponse,
-  type StopReason,
-  type StreamEvent,
-  UnsupportedFeature,
-} from '../../../src/providers/canonical.js';
+import type { ChatRequest, ChatResponse, StopReason, StreamEvent } from '../../../src/providers/canonical.js';
 import { GatewayError } from '../../../src/server/errors.js';
 import {
   type ChatCompletionBody,
@@ -14,6 +8,7 @@ import {
   openAISurface,
 } from '../../../src/surfaces/openai/canonical.js';
 import { parseChatRequest } from '../../../src/surfaces/openai/validate.js';
+import { refusal as rejection } from './thrown.js';
 
 const CALL_ID = /^call_[0-9a-f]{24}$/;
 const COMPLETION_ID = /^chatcmpl-[0-9a-f]{24}$/;
@@ -37,16 +32,6 @@ function expected(overrides: Partial<ChatRequest> = {}): ChatRequest {
     stream: false,
     ...overrides,
   };
-}
-
-function rejection(run: () => unknown): { message: string; param: string | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof UnsupportedFeature) return { message: error.message, param: error.param };
-    throw error;
-  }
-  throw new Error('expected an UnsupportedFeature');
 }
 
 const rejectBody = (body: Record<string, unknown>) => rejection(() => canonical(body));
