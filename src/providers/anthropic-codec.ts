@@ -18,7 +18,7 @@ import {
   type UserPart,
 } from './canonical.js';
 import type { Usage } from './types.js';
-import { count, generatedCallId, isRecord } from './wire-values.js';
+import { argumentsObject, count, generatedCallId, isRecord } from './wire-values.js';
 
 /**
  * Canonical chat ⇄ Anthropic's Messages API body. The canonical form follows Anthropic's content
@@ -226,7 +226,7 @@ function encodeToolUse(part: ToolCallPart, param: string): Block {
     type: 'tool_use',
     id: toolUseId(part.id),
     name: part.name,
-    input: parseArguments(part.arguments, `${param}.arguments`),
+    input: argumentsObject(part.arguments, 'Anthropic', `${param}.arguments`),
   };
 }
 
@@ -305,20 +305,6 @@ function encodeDocument(part: DocumentPart, param: string): Block {
     case 'file':
       return { type: 'document', source: { type: 'file', file_id: source.fileId }, ...title };
   }
-}
-
-/** Anthropic carries tool arguments as a JSON object, not as text. */
-function parseArguments(text: string, param: string): Record<string, unknown> {
-  if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
-  if (!isRecord(value))
-    throw new UnsupportedFeature('Anthropic needs tool call arguments as a JSON object', param);
-  return value;
 }
 
 /** Anthropic requires `type: 'object'`, which a tool without parameters (`{}` in OpenAI's format) lacks. */

@@ -21,7 +21,7 @@ import {
   type UserPart,
 } from './canonical.js';
 import type { Usage } from './types.js';
-import { count, isRecord, nonEmptyString } from './wire-values.js';
+import { argumentsObject, count, isRecord, nonEmptyString } from './wire-values.js';
 
 /**
  * Canonical chat ⇄ Gemini's `generateContent` REST body (camelCase JSON): `contents` of `user` and
@@ -156,7 +156,7 @@ function encodeFunctionCall(part: ToolCallPart, param: string): GeminiPart {
     functionCall: {
       ...(id !== undefined && { id }),
       name: part.name,
-      args: parseArguments(part.arguments, `${param}.arguments`),
+      args: argumentsObject(part.arguments, 'Gemini', `${param}.arguments`),
     },
     ...(thoughtSignature !== undefined && { thoughtSignature }),
   };
@@ -215,20 +215,6 @@ function fileData(fileUri: string, mimeType: string | undefined, param: string):
     throw new UnsupportedFeature('Gemini needs the MIME type of a file reference', param);
   }
   return { fileData: { fileUri, ...(mimeType !== undefined && { mimeType }) } };
-}
-
-/** Gemini carries tool arguments as a JSON object, not as text. */
-function parseArguments(text: string, param: string): Record<string, unknown> {
-  if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
-  if (!isRecord(value))
-    throw new UnsupportedFeature('Gemini needs tool call arguments as a JSON object', param);
-  return value;
 }
 
 /** `parametersJsonSchema` takes standard JSON Schema, where `parameters` takes only an OpenAPI subset. */

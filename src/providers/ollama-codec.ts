@@ -15,7 +15,7 @@ import {
 } from './canonical.js';
 import { readOpenAIUsage } from './openai.js';
 import type { Usage } from './types.js';
-import { count, generatedCallId, isRecord } from './wire-values.js';
+import { argumentsObject, count, generatedCallId, isRecord } from './wire-values.js';
 
 /**
  * Canonical chat ⇄ Ollama's native `/api/chat`. Ollama's messages are flat: one string of
@@ -163,7 +163,7 @@ function encodeAssistant(
         toolCalls.push({
           function: {
             name: part.name,
-            arguments: parseArguments(part.arguments, `${path}.content[${j}].arguments`),
+            arguments: argumentsObject(part.arguments, 'Ollama', `${path}.content[${j}].arguments`),
           },
         });
         break;
@@ -178,20 +178,6 @@ function encodeAssistant(
     ...(thinking.length > 0 && { thinking: joinParts(thinking) }),
     ...(toolCalls.length > 0 && { tool_calls: toolCalls }),
   };
-}
-
-/** Ollama carries tool arguments as a JSON object, not as text. */
-function parseArguments(text: string, param: string): Record<string, unknown> {
-  if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
-  if (!isRecord(value))
-    throw new UnsupportedFeature('Ollama needs tool call arguments as a JSON object', param);
-  return value;
 }
 
 function encodeTool(tool: ToolDefinition): Record<string, unknown> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { UnsupportedFeature } from './canonical.js';
 
-/** Readers for provider JSON, whose shape is never trusted; shared by every codec. */
+/** Readers and writers of provider JSON (whose shape is never trusted), shared by every codec. */
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -15,3 +16,20 @@ export const count = (value: unknown): number =>
 
 /** An id for a tool call the provider gave none: the canonical form needs one to match results. */
 export const generatedCallId = (): string => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+
+/**
+ * Tool call arguments (JSON text in the canonical form) as the JSON object that Anthropic, Gemini
+ * and Ollama carry; empty text is no arguments. Throws UnsupportedFeature naming `param`.
+ */
+export function argumentsObject(text: string, provider: string, param: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (!isRecord(value))
+    throw new UnsupportedFeature(`${provider} needs tool call arguments as a JSON object`, param);
+  return value;
+}
