@@ -1,6 +1,7 @@
 import type { ConfigInput } from './schema.js';
 
 type ProviderInput = NonNullable<ConfigInput['providers']>[number];
+type ModelInput = NonNullable<ConfigInput['models']>[number];
 type KeyedType = 'openai' | 'anthropic' | 'gemini';
 
 /** Providers for the no-file mode, from the environment variables every SDK already uses. */
@@ -54,4 +55,23 @@ export function providersFromEnv(env: NodeJS.ProcessEnv): ProviderInput[] {
     providers.push({ id: 'ollama', type: 'ollama', baseUrl: env.OLLAMA_BASE_URL.replace(/\/+$/, '') });
   }
   return providers;
+}
+
+/** The model families whose bare names (as Claude Code or a Gemini SDK sends them) find their provider. */
+const FAMILIES: ReadonlyArray<{ provider: string; name: string }> = [
+  { provider: 'anthropic', name: 'claude-*' },
+  { provider: 'gemini', name: 'gemini-*' },
+];
+
+/**
+ * Wildcard aliases for the no-file mode: `claude-sonnet-4-5` reaches the Anthropic provider
+ * under its own name, so a client pointed at Keyward needs no other change.
+ */
+export function modelsFromEnv(providers: readonly ProviderInput[]): ModelInput[] {
+  const ids = new Set(providers.map((provider) => provider.id));
+  return FAMILIES.filter(({ provider }) => ids.has(provider)).map(({ provider, name }) => ({
+    name,
+    provider,
+    model: '*',
+  }));
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { providersFromEnv } from './env-providers.js';
+import { modelsFromEnv, providersFromEnv } from './env-providers.js';
 import { ConfigError, describeConfigIssues } from './errors.js';
 import { type Config, type ConfigInput, configSchema } from './schema.js';
 
@@ -84,9 +84,11 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     }
     input = { ...(raw as Record<string, unknown>) };
   } else {
+    const providers = providersFromEnv(env);
     input = {
       auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-      providers: providersFromEnv(env),
+      providers,
+      models: modelsFromEnv(providers),
     } satisfies ConfigInput;
   }
   applyEnvOverrides(input, env, source);

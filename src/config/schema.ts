@@ -120,7 +120,13 @@ const modelParamsSchema = z.strictObject({
 
 const modelSchema = z
   .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'letters, digits, ".", "_", ":" or "-"'),
+    /** What clients send as `model`; a trailing `*` matches every name that starts with the rest. */
+    name: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\*?$/,
+        'letters, digits, ".", "_", ":" or "-", optionally ending in "*"',
+      ),
     provider: z.string().min(1).optional(),
     model: z.string().min(1).max(256).optional(),
     /** Instead of provider/model: several targets sharing the traffic by weight. */

@@ -21,6 +21,8 @@ export interface Route<P> {
 
 interface Alias<P> {
   name: string;
+  /** A wildcard alias (`claude-*`): its `*` models stand for the name the client sent. */
+  wildcard: boolean;
   balanced: WeightedRotation<Target<P>>;
   fallbacks: Target<P>[];
   timeoutMs?: number;
@@ -35,14 +37,18 @@ interface Alias<P> {
  */
 export class Router<P extends { id: string }> {
   private readonly aliases = new Map<string, Alias<P>>();
+  /** Wildcard aliases by prefix, longest first: the most specific one wins. */
+  private readonly wildcards: Array<{ prefix: string; alias: Alias<P> }> = [];
   private readonly providers: ReadonlyMap<string, P>;
 
   constructor(models: Config['models'], providers: ReadonlyMap<string, P>) {
     this.providers = providers;
     for (const model of models) {
       const weighted = model.targets ?? [{ provider: model.provider!, model: model.model!, weight: 1 }];
+      const wildcard = model.name.endsWith('*');
       const alias: Alias<P> = {
         name: model.name,
+        wildcard,
         balanced: new WeightedRotation(
           weighted.map((t) => ({ item: this.target(t.provider, t.model), weight: t.weight })),
         ),
@@ -50,21 +56,31 @@ export class Router<P extends { id: string }> {
         ...(model.timeoutMs !== undefined && { timeoutMs: model.timeoutMs }),
         ...(model.params !== undefined && { params: model.params }),
       };
-      if (weighted.length === 1) alias.fixed = this.route(alias);
+      if (wildcard) {
+        this.wildcards.push({ prefix: model.name.slice(0, -1), alias });
+        continue;
+      }
+      if (weighted.length === 1) alias.fixed = this.route(alias, model.name);
       this.aliases.set(model.name, alias);
     }
+    this.wildcards.sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
   resolve(name: string): Route<P> | undefined {
     const alias = this.aliases.get(name);
-    if (alias) return alias.fixed ?? this.route(alias);
+    if (alias) return alias.fixed ?? this.route(alias, name);
     const slash = name.indexOf('/');
-    if (slash <= 0 || slash === name.length - 1) return undefined;
-    const provider = this.providers.get(name.slice(0, slash));
-    return provider ? { name, targets: [{ provider, model: name.slice(slash + 1) }] } : undefined;
+    if (slash > 0 && slash < name.length - 1) {
+      const provider = this.providers.get(name.slice(0, slash));
+      if (provider) return { name, targets: [{ provider, model: name.slice(slash + 1) }] };
+    }
+    const wildcard = this.wildcards.find(
+      ({ prefix }) => name.startsWith(prefix) && name.length > prefix.length,
+    );
+    return wildcard && this.route(wildcard.alias, name);
   }
 
-  /** The aliases, for `GET /v1/models`. */
+  /** The aliases, for `GET /v1/models` (wildcards name no model of their own). */
   listAliases(): Array<{ name: string; provider: string }> {
     return [...this.aliases.values()].map((alias) => ({
       name: alias.name,
@@ -72,10 +88,11 @@ export class Router<P extends { id: string }> {
     }));
   }
 
-  private route(alias: Alias<P>): Route<P> {
+  private route(alias: Alias<P>, name: string): Route<P> {
+    const targets = [...alias.balanced.order(), ...alias.fallbacks];
     return {
-      name: alias.name,
-      targets: [...alias.balanced.order(), ...alias.fallbacks],
+      name,
+      targets: alias.wildcard ? targets.map((t) => (t.model === '*' ? { ...t, model: name } : t)) : targets,
       timeoutMs: alias.timeoutMs,
       params: alias.params,
     };

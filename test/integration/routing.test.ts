@@ -84,6 +84,8 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
             model: 'claude-x',
             fallbacks: [{ provider: 'local', model: 'llama3.2' }],
           },
+          // Claude Code sends bare Claude names: they reach the Anthropic provider as sent.
+          { name: 'claude-*', provider: 'claude', model: '*' },
         ],
       },
       { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
@@ -225,7 +227,7 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
         'anthropic-beta': 'claude-code-20250219,interleaved-thinking-2025-05-14,not-a-real-beta-2099-01-01',
       },
       body: JSON.stringify({
-        model: 'claude/claude-sonnet-4-5',
+        model: 'claude-sonnet-4-5-20250929',
         max_tokens: 32000,
         stream: true,
         system: [{ type: 'text', text: 'You are Claude Code.', cache_control: { type: 'ephemeral' } }],
@@ -241,7 +243,7 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
     expect(upstream.headers['anthropic-beta']).toBe('claude-code-20250219,interleaved-thinking-2025-05-14');
     expect(upstream.headers['x-api-key']).toBe(PROVIDER_KEY);
     expect(upstream.body).toMatchObject({
-      model: 'claude-sonnet-4-5',
+      model: 'claude-sonnet-4-5-20250929',
       metadata: { user_id: 'user_abc_account_def_session_ghi' },
     });
   });

@@ -147,6 +147,11 @@ models:
       ['gemini', 'gemini', 'http://127.0.0.1:9/v1beta', 'GEMINI_API_KEY'],
       ['ollama', 'ollama', 'http://127.0.0.1:11434', undefined],
     ]);
+    // Bare Claude and Gemini names (what Claude Code and Gemini clients send) find their provider.
+    expect(config.models.map((m) => [m.name, m.provider, m.model])).toEqual([
+      ['claude-*', 'anthropic', '*'],
+      ['gemini-*', 'gemini', '*'],
+    ]);
   });
 
   it('never echoes a value in an error (it may be a secret)', () => {

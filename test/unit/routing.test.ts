@@ -73,6 +73,22 @@ describe('router', () => {
     expect(r.listAliases()).toEqual([{ name: 'fast', provider: 'a' }]);
   });
 
+  it("routes a wildcard alias's names under their own name, the longest prefix first, after exact names", () => {
+    const r = router([
+      { name: 'claude-*', provider: 'a', model: '*', fallbacks: [{ provider: 'c', model: '*' }] },
+      { name: 'claude-haiku-*', provider: 'b', model: '*' },
+      { name: 'claude-special', provider: 'c', model: 'pinned' },
+    ]);
+    const targets = (name: string) => r.resolve(name)?.targets.map((t) => `${t.provider.id}/${t.model}`);
+    expect(targets('claude-sonnet-4-5')).toEqual(['a/claude-sonnet-4-5', 'c/claude-sonnet-4-5']);
+    expect(r.resolve('claude-sonnet-4-5')?.name).toBe('claude-sonnet-4-5');
+    expect(targets('claude-haiku-4-5')).toEqual(['b/claude-haiku-4-5']);
+    expect(targets('claude-special')).toEqual(['c/pinned']);
+    expect(targets('claude-')).toBeUndefined();
+    expect(targets('gpt-4o')).toBeUndefined();
+    expect(r.listAliases()).toEqual([{ name: 'claude-special', provider: 'c' }]);
+  });
+
   it('refuses an alias with both provider/model and targets, or neither, or an unknown target provider', () => {
     const problems = (model: unknown) => {
       const result = configSchema.safeParse({ providers: ['a'].map(provider), models: [model] });
