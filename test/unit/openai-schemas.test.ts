@@ -1,25 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { GatewayError } from '../../src/server/errors.js';
 import { parseChatRequest, parseEmbeddingsRequest } from '../../src/surfaces/openai/validate.js';
 
-interface Rejection {
-  status: number;
-  type: string;
-  message: string;
-  param: string | null;
-  code: string | null;
-}
-
-function rejection(fn: () => unknown): Rejection {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(GatewayError);
-    const e = error as GatewayError;
-    return { status: e.status, type: e.type, message: e.message, param: e.param, code: e.code };
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../support/rejection.js';
 
 const user = { role: 'user', content: 'hi' };
 const chat = (extra: Record<string, unknown>) => ({ model: 'gpt-4o', messages: [user], ...extra });

@@ -1,27 +1,11 @@
-import type { z } from 'zod';
-import { badRequest } from '../../server/errors.js';
-import { describeIssue, PARSE_OPTIONS } from '../zod-issue.js';
+import { parseBody } from '../parse-body.js';
 import { type ChatCompletionRequest, chatCompletionRequestSchema } from './chat-schema.js';
 import { type EmbeddingsRequest, embeddingsRequestSchema } from './embeddings-schema.js';
 
-/**
- * Validates a parsed JSON body against a surface schema. On failure it throws a 400 naming the
- * first issue only: one clear fix at a time, and the same answer for the same body.
- */
-function parseWith<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw badRequest('Request body must be a JSON object', { code: 'invalid_body' });
-  }
-  const result = schema.safeParse(body, PARSE_OPTIONS);
-  if (result.success) return result.data;
-  const { message, param, code } = describeIssue(result.error.issues[0]!);
-  throw badRequest(message, { param, code });
-}
-
 export function parseChatRequest(body: unknown): ChatCompletionRequest {
-  return parseWith(chatCompletionRequestSchema, body);
+  return parseBody(chatCompletionRequestSchema, body);
 }
 
 export function parseEmbeddingsRequest(body: unknown): EmbeddingsRequest {
-  return parseWith(embeddingsRequestSchema, body);
+  return parseBody(embeddingsRequestSchema, body);
 }
