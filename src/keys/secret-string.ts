@@ -1,19 +1,21 @@
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { inspect } from 'node:util';
 
-/**
- * A process-lifetime key that seals every secret held in memory. As a KeyObject its bytes live
- * outside the JavaScript heap, so a heap snapshot, a core dump of the heap or an object that is
- * accidentally serialised shows ciphertext, never a provider key.
- */
-const MEMORY_KEY = createSecretKey(randomBytes(32));
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
+const isLetter = (code: number) => (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
 
-/** `sk-`, `AIza`: the scheme prefix a key starts with, at most four characters, or nothing. */
+/**
+ * `sk-`, `AIza`: the scheme prefix a key starts with, at most four characters, or nothing. No
+ * regular expression: V8 keeps the last string a RegExp ran on reachable (`RegExp.input`).
+ */
 function schemePrefix(value: string): string {
-  const match = /^(?:[A-Za-z]{1,3}-|AIza)/.exec(value);
-  return match && value.length >= 16 ? match[0] : '';
+  if (value.length < 16) return '';
+  if (value.startsWith('AIza')) return 'AIza';
+  if (!isLetter(value.charCodeAt(0))) return '';
+  for (let i = 1; i <= 3; i++) {
+    if (value[i] === '-') return value.slice(0, i + 1);
+    if (!isLetter(value.charCodeAt(i))) return '';
+  }
+  return '';
 }
 
 /** A short, stable, log-safe identifier: scheme prefix, last four characters, 32 bits of SHA-256. */
@@ -24,29 +26,38 @@ export function fingerprintOf(value: string): string {
 }
 
 /**
- * Holds one secret value sealed (AES-256-GCM under the process memory key) so that the only way to
- * read it is an explicit `reveal()`, which decrypts at the moment of use. Printing, logging,
- * JSON-encoding or inspecting it yields the fingerprint, such as `sk-…a1b2 [#3f9c0d12]`.
+ * Holds one secret value masked so that the only way to read it is an explicit `reveal()`, which
+ * unmasks it at the moment of use. Printing, logging, JSON-encoding or inspecting it yields the
+ * fingerprint, such as `sk-…a1b2 [#3f9c0d12]`.
+ *
+ * The value is kept XORed with a random pad of its own length, and both live in Buffers, whose
+ * bytes are outside the JavaScript heap: a heap snapshot, or an object serialised by mistake, shows
+ * neither. This protects against what a cipher under a per-process key would (both the pad and
+ * such a key sit in the same process's memory) at a fraction of the cost: reveal() runs once per
+ * upstream attempt, and an OpenSSL cipher context cost ~10 µs of CPU per request under load.
  */
 export class SecretString {
-  readonly #sealed: Buffer;
+  readonly #masked: Buffer;
+  readonly #pad: Buffer;
   readonly fingerprint: string;
 
   constructor(value: string) {
-    const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', MEMORY_KEY, nonce);
-    this.#sealed = Buffer.concat([nonce, cipher.update(value, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    const bytes = Buffer.from(value, 'utf8');
+    this.#pad = randomFillSync(Buffer.allocUnsafeSlow(bytes.length));
+    this.#masked = Buffer.allocUnsafeSlow(bytes.length);
+    for (let i = 0; i < bytes.length; i++) this.#masked[i] = bytes[i]! ^ this.#pad[i]!;
+    bytes.fill(0);
     this.fingerprint = fingerprintOf(value);
   }
 
   reveal(): string {
-    const sealed = this.#sealed;
-    const decipher = createDecipheriv('aes-256-gcm', MEMORY_KEY, sealed.subarray(0, NONCE_BYTES));
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    return (
-      decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES), undefined, 'utf8') +
-      decipher.final('utf8')
-    );
+    const masked = this.#masked;
+    const pad = this.#pad;
+    const bytes = Buffer.allocUnsafe(masked.length);
+    for (let i = 0; i < masked.length; i++) bytes[i] = masked[i]! ^ pad[i]!;
+    const value = bytes.toString('utf8');
+    bytes.fill(0);
+    return value;
   }
 
   toString(): string {

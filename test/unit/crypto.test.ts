@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { format, inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EnvelopeError, open, type RecordBinding, seal, sealedBy } from '../../src/keys/envelope.js';
@@ -352,6 +354,34 @@ describe('SecretString', () => {
       expectNoPartOf(value, output);
     }
     expect(JSON.stringify({ secret })).toBe(JSON.stringify({ secret: secret.fingerprint }));
+  });
+
+  it('keeps the value out of a heap snapshot', () => {
+    // A separate process whose heap holds the secret only inside a SecretString: the value is
+    // built from bytes read on stdin, wrapped, and the string dropped and collected before the
+    // snapshot. The script is itself on the heap, so it must not contain the value.
+    const value = `sk-${randomBytes(24).toString('base64url')}`;
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-heap-'));
+    const snapshot = join(dir, 'heap.heapsnapshot');
+    try {
+      const script = `
+        import { readFileSync } from 'node:fs';
+        import { writeHeapSnapshot } from 'node:v8';
+        const { SecretString } = await import(${JSON.stringify(pathToFileURL(join(process.cwd(), 'dist/keys/secret-string.js')).href)});
+        let held = new SecretString(readFileSync(0).toString('utf8'));
+        globalThis.held = held;
+        globalThis.gc();
+        writeHeapSnapshot(${JSON.stringify(snapshot)});
+      `;
+      execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { input: value });
+      const text = readFileSync(snapshot, 'utf8');
+      // The fingerprint's digest is in the snapshot: it does show the object's strings.
+      const digest = /\[#([0-9a-f]{8})\]/.exec(new SecretString(value).fingerprint)![1]!;
+      expect(text).toContain(`"${digest}"`);
+      expect(text).not.toContain(value);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fingerprints stably and distinctly, hiding short values entirely', () => {
