@@ -18,6 +18,26 @@ export interface GatewayLogger {
 }
 
 /**
+ * pino's `isoTime` at a fraction of the cost (`toISOString` per line was ~4 µs of a request's CPU
+ * under load): the date and time to the second are formatted once per second.
+ */
+export function isoTimestamp(now: () => number = Date.now): () => string {
+  let second = Number.NaN;
+  let prefix = '';
+  return () => {
+    const ms = now();
+    const whole = Math.floor(ms / 1000);
+    if (whole !== second) {
+      second = whole;
+      // YYYY-MM-DDTHH:MM:SS.
+      prefix = `,"time":"${new Date(whole * 1000).toISOString().slice(0, 20)}`;
+    }
+    const fraction = ms - whole * 1000;
+    return `${prefix}${fraction < 10 ? '00' : fraction < 100 ? '0' : ''}${fraction}Z"`;
+  };
+}
+
+/**
  * A pino logger whose every serialized line passes through the redactor, so that no code path
  * (request logs, error objects, third-party messages) can write a secret.
  */
@@ -34,7 +54,7 @@ export function createLogger(options: LoggerOptions): GatewayLogger {
     {
       level: options.level,
       base: { service: 'keyward' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimestamp(),
       formatters: { level: (label) => ({ level: label }) },
     },
     redacting,
