@@ -3,7 +3,15 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { PriceTable, UsageRecorder } from './accounting/index.js';
-import { AUDIT_ACTORS, AUDIT_EVENTS, AuditLog, AuthFailureSampler, recordEvent } from './audit/index.js';
+import {
+  AUDIT_ACTORS,
+  AUDIT_EVENTS,
+  AUDIT_HEAD,
+  AuditLog,
+  AuthFailureSampler,
+  recordEvent,
+  ThreadAppender,
+} from './audit/index.js';
 import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
 import { type Config, ConfigError, dataPaths } from './config/index.js';
 import {
@@ -48,6 +56,12 @@ export interface GatewayOptions {
   dataDir?: string;
   /** Log sink (tests capture lines here); defaults to stdout. */
   logDestination?: DestinationStream;
+  /**
+   * Seal and append audit records on a worker thread (`ThreadAppender`) rather than on the event
+   * loop that serves requests. `keyward start` does; the worker is compiled JavaScript, so a
+   * gateway run from the TypeScript sources (the in-process tests) appends on its own thread.
+   */
+  auditThread?: boolean;
 }
 
 export interface Gateway {
@@ -191,14 +205,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     throw error;
   }
   const audit = new AuditLog({
-    store: store.audit,
-    key: auditKey,
+    // The newest record is kept beside the chain so that `keyward audit verify` can tell a cut
+    // tail from a short log.
+    ...(options.auditThread
+      ? { appender: new ThreadAppender(paths.database, auditKey, { headName: AUDIT_HEAD }) }
+      : {
+          store: store.audit,
+          key: auditKey,
+          onHead: (head) => void store.meta.set(AUDIT_HEAD, JSON.stringify(head)).catch(() => undefined),
+        }),
     redact: (text) => redactor.redact(text),
     batchSize: config.audit.batchSize,
     intervalMs: config.audit.intervalMs,
     onError: (error) => logger.error({ err: error }, 'audit log'),
-    // Kept beside the chain so that `keyward audit verify` can tell a cut tail from a short log.
-    onHead: (head) => void store.meta.set('audit_head', JSON.stringify(head)).catch(() => undefined),
   });
   const authFailures = new AuthFailureSampler({ log: audit });
   const alerts = new AlertMonitor({

@@ -1,17 +1,22 @@
-import type { AuditEntry, AuditRecord, AuditStore } from '../store/types.js';
+import type { AuditEntry, AuditStore } from '../store/types.js';
+import { type AppendedRange, type AuditAppender, storeAppender } from './appender.js';
 import type { ChainHead } from './chain.js';
 import { scrubData } from './scrub.js';
-import { sealRecord } from './seal.js';
 
 /** Where events are recorded; what the sampler and the event helpers need of an `AuditLog`. */
 export interface AuditSink {
   record(type: string, actor: string, data?: Record<string, unknown>): void;
 }
 
-export interface AuditLogOptions {
-  store: AuditStore;
-  /** The audit MAC key: 32 random bytes sealed in the store (`loadSealedSecret`). */
-  key: Buffer;
+/**
+ * Where batches go: a store, appended to on this thread under `key` (the audit MAC key: 32 random
+ * bytes sealed in the store, `loadSealedSecret`), or an appender such as `ThreadAppender`.
+ */
+export type AuditDestination =
+  | { store: AuditStore; key: Buffer; appender?: never }
+  | { appender: AuditAppender; store?: never; key?: never };
+
+export type AuditLogOptions = AuditDestination & {
   /** Applied to every string in an event (and its actor) before it is queued. */
   redact: (text: string) => string;
   /** Entries per write; a full batch is written at once. */
@@ -25,7 +30,7 @@ export interface AuditLogOptions {
   /** The newest record after each write, to keep apart from the chain as `expectedHead`. */
   onHead?: (head: ChainHead) => void;
   now?: () => number;
-}
+};
 
 /** While the store keeps failing, retries back off up to this. */
 const MAX_RETRY_MS = 10_000;
@@ -39,8 +44,7 @@ const MAX_RETRY_MS = 10_000;
  * down it is everything queued since (at most `maxQueue`). `close()` at shutdown writes them all.
  */
 export class AuditLog implements AuditSink {
-  private readonly store: AuditStore;
-  private readonly seal: (record: Omit<AuditRecord, 'mac'>) => string;
+  private readonly appender: AuditAppender;
   private readonly redact: (text: string) => string;
   private readonly batchSize: number;
   private readonly intervalMs: number;
@@ -63,9 +67,7 @@ export class AuditLog implements AuditSink {
   head: ChainHead | undefined;
 
   constructor(options: AuditLogOptions) {
-    const { key } = options;
-    this.store = options.store;
-    this.seal = (record) => sealRecord(key, record);
+    this.appender = options.appender ?? storeAppender(options.store, options.key);
     this.redact = options.redact;
     this.batchSize = Math.max(1, options.batchSize ?? 100);
     this.intervalMs = Math.max(0, options.intervalMs ?? 200);
@@ -115,14 +117,15 @@ export class AuditLog implements AuditSink {
     this.closed = true;
     await this.flush();
     this.clearSchedule();
+    await this.appender.close();
   }
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.batchSize);
-      let records: AuditRecord[];
+      let written: AppendedRange | undefined;
       try {
-        records = await this.store.appendChained(batch, this.seal);
+        written = await this.appender.append(batch);
       } catch (error) {
         // Back at the front, ahead of anything recorded during the write, to keep the order.
         this.queue.unshift(...batch);
@@ -134,27 +137,24 @@ export class AuditLog implements AuditSink {
       }
       this.failing = false;
       this.retryMs = this.intervalMs;
-      this.advanceHead(records);
+      if (written) this.advanceHead(written);
       // A synchronous store writes each batch on the event loop: let requests run between batches
       // when a backlog is written.
       if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
-  private advanceHead(records: readonly AuditRecord[]): void {
-    const first = records[0];
-    const last = records.at(-1);
-    if (!first || !last) return;
+  private advanceHead({ firstSeq, head }: AppendedRange): void {
     // Other writers only ever move the chain forward; a seq this instance already wrote means the
     // newest records were deleted under it.
-    if (this.head && first.seq <= this.head.seq) {
+    if (this.head && firstSeq <= this.head.seq) {
       this.report(
         new Error(
-          `audit chain went backwards: wrote seq ${first.seq} after seq ${this.head.seq} (truncated?)`,
+          `audit chain went backwards: wrote seq ${firstSeq} after seq ${this.head.seq} (truncated?)`,
         ),
       );
     }
-    this.head = { seq: last.seq, mac: last.mac };
+    this.head = head;
     if (this.onHead) {
       try {
         this.onHead(this.head);

@@ -6,6 +6,9 @@ import { macMatches } from './seal.js';
 
 export { macMatches, sealRecord, type UnsealedRecord } from './seal.js';
 
+/** The meta entry where the gateway keeps the newest record it wrote (a `ChainHead` as JSON). */
+export const AUDIT_HEAD = 'audit_head';
+
 /**
  * The newest record as last seen by a writer, kept apart from the chain (e.g. in another file or
  * store): a chain alone cannot show that its newest records were deleted.

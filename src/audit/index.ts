@@ -1,6 +1,8 @@
-export { AuditLog, type AuditLogOptions, type AuditSink } from './audit-log.js';
+export { type AppendedRange, type AuditAppender, storeAppender } from './appender.js';
+export { type AuditDestination, AuditLog, type AuditLogOptions, type AuditSink } from './audit-log.js';
 export { canonicalJson } from './canonical.js';
 export {
+  AUDIT_HEAD,
   type ChainHead,
   type ChainProblem,
   type ChainProblemKind,
@@ -14,3 +16,4 @@ export {
 export * from './events.js';
 export { AuthFailureSampler, type AuthFailureSamplerOptions } from './sampler.js';
 export { isSecretName, scrubData } from './scrub.js';
+export { ThreadAppender } from './thread-appender.js';

@@ -12,7 +12,13 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
   let gateway: Gateway;
   try {
     const { config, source } = loadConfig({ file: options.config, env: io.env });
-    gateway = await createGateway({ config, source, env: io.env, dataDir: options.dataDir });
+    gateway = await createGateway({
+      config,
+      source,
+      env: io.env,
+      dataDir: options.dataDir,
+      auditThread: true,
+    });
   } catch (error) {
     if (error instanceof ConfigError) {
       io.stderr.write(`keyward: ${error.message}\n`);

@@ -29,7 +29,7 @@ describe('AuditLog', () => {
   let fx: AuditFixture;
   const logs: AuditLog[] = [];
   const errors: Error[] = [];
-  const open = (options: Partial<AuditLogOptions> = {}): AuditLog => {
+  const open = (options: Partial<Extract<AuditLogOptions, { store: AuditStore }>> = {}): AuditLog => {
     const log = new AuditLog({
       store: fx.store.audit,
       key: fx.key,

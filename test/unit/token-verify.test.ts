@@ -26,6 +26,8 @@ describe('token verification', () => {
     const tokens = new TokenService(store, randomBytes(32));
     await tokens.load();
     const { token } = await tokens.create({ name: 'timing' }, null);
+    // Proven once, so that wrong secrets meet the cached comparison before the HMAC.
+    expect(tokens.verify(token, '127.0.0.1')).toHaveProperty('principal');
     const flip = (char: string) => (char === 'A' ? 'B' : 'A');
     const firstWrong = token.slice(0, 16) + flip(token[16]!) + token.slice(17);
     const lastWrong = token.slice(0, -1) + flip(token.at(-1)!);
@@ -43,6 +45,21 @@ describe('token verification', () => {
     );
     expect(first / last).toBeGreaterThan(0.75);
     expect(first / last).toBeLessThan(1.33);
+    await store.close();
+  });
+
+  it('accepts only the proven secret without an HMAC, and forgets it with the token', async () => {
+    const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), 'keyward-proven-')), 'keyward.db'));
+    const tokens = new TokenService(store, randomBytes(32));
+    await tokens.load();
+    const { token, record } = await tokens.create({ name: 'proven' }, null);
+    const other = `${token.slice(0, 16)}${randomBytes(32).toString('base64url')}`;
+    for (let i = 0; i < 3; i++) {
+      expect(tokens.verify(token, '127.0.0.1')).toHaveProperty('principal.tokenId', record.id);
+      expect(tokens.verify(other, '127.0.0.1')).toEqual({ failure: 'invalid' });
+    }
+    await tokens.revoke(record.id);
+    expect(await tokens.verify(token, '127.0.0.1')).toEqual({ failure: 'revoked' });
     await store.close();
   });
 });
