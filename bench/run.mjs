@@ -16,6 +16,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env.BENCH_QUICK === '1';
 const duration = Number(process.env.BENCH_DURATION ?? (quick ? 3 : 10));
 const ttfbSamples = quick ? 50 : 200;
+const SLICES = quick ? 1 : 5;
 const providerKey = `sk-bench-${randomBytes(16).toString('hex')}`;
 const CLK_TCK = 100;
 
@@ -157,7 +158,8 @@ const messagesBody = (model, stream = false) =>
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-async function load(target, connections, seconds) {
+/** One autocannon run against `target`: its requests, per-response times and the target's CPU ticks. */
+async function loadOnce(target, connections, seconds) {
   const before = cpuTicks(target.pid);
   // autocannon's own percentiles are whole milliseconds; its per-response times are not.
   const latencies = [];
@@ -171,18 +173,46 @@ async function load(target, connections, seconds) {
   });
   instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
   const result = await instance;
-  const ticks = cpuTicks(target.pid) - before;
-  const total = result.requests.total;
-  latencies.sort((a, b) => a - b);
   return {
-    rps: total / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    cpuUsPerReq: total ? (ticks * (1e6 / CLK_TCK)) / total : 0,
-    rssMb: rssMb(target.pid),
-    requests: total,
+    requests: result.requests.total,
+    latencies,
+    ticks: cpuTicks(target.pid) - before,
     failures: result.non2xx + result.errors + result.timeouts,
   };
+}
+
+/**
+ * Loads the targets of one comparison in turns: `SLICES` slices each, alternating, adding up to
+ * `seconds` per target. This VM's speed drifts by tens of percent within a minute; measured one
+ * after the other, the drift would land on whichever target ran in the slow stretch.
+ */
+async function loadInTurns(targets, connections, seconds) {
+  const totals = targets.map(() => ({ requests: 0, latencies: [], ticks: 0, failures: 0 }));
+  for (let slice = 0; slice < SLICES; slice++) {
+    for (const [i, target] of targets.entries()) {
+      const run = await loadOnce(target, connections, seconds / SLICES);
+      const total = totals[i];
+      total.requests += run.requests;
+      total.ticks += run.ticks;
+      total.failures += run.failures;
+      for (const latency of run.latencies) total.latencies.push(latency);
+    }
+  }
+  return targets.map((target, i) => {
+    const { requests, latencies, ticks, failures } = totals[i];
+    latencies.sort((a, b) => a - b);
+    return {
+      target: target.name,
+      connections,
+      rps: requests / seconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      cpuUsPerReq: requests ? (ticks * (1e6 / CLK_TCK)) / requests : 0,
+      rssMb: rssMb(target.pid),
+      requests,
+      failures,
+    };
+  });
 }
 
 /** Median time from sending a streaming request to its first body byte. */
@@ -241,14 +271,14 @@ async function main() {
   ];
 
   process.stderr.write(`warming up (${quick ? 1 : 3}s each)…\n`);
-  for (const target of targets) await load(target, 50, quick ? 1 : 3);
+  for (const target of targets) await loadOnce(target, 50, quick ? 1 : 3);
 
   const rows = [];
   for (const connections of [1, 50]) {
-    for (const target of targets) {
-      process.stderr.write(`${target.name}, c=${connections}, ${duration}s…\n`);
-      rows.push({ target: target.name, connections, ...(await load(target, connections, duration)) });
-    }
+    process.stderr.write(
+      `c=${connections}: ${targets.map((t) => t.name).join(', ')}, ${duration}s each, in turns…\n`,
+    );
+    rows.push(...(await loadInTurns(targets, connections, duration)));
   }
   // The translated path (OpenAI surface → Anthropic provider), against the bare proxy in front of
   // the same fake Anthropic provider, non-streaming and streaming, at c=50.
@@ -264,11 +294,9 @@ async function main() {
       body: chatBody('bench-claude', true),
     },
   ];
-  for (const target of translated) await load(target, 50, quick ? 1 : 2);
-  for (const target of translated) {
-    process.stderr.write(`${target.name}, c=50, ${duration}s…\n`);
-    rows.push({ target: target.name, connections: 50, ...(await load(target, 50, duration)) });
-  }
+  for (const target of translated) await loadOnce(target, 50, quick ? 1 : 2);
+  process.stderr.write(`c=50: the translated path and its bare proxy, ${duration}s each, in turns…\n`);
+  rows.push(...(await loadInTurns(translated, 50, duration)));
   const streaming = {};
   for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
 
