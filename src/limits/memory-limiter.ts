@@ -79,6 +79,11 @@ export class MemoryLimiter implements Limiter {
     this.sweptAt = this.now();
   }
 
+  tryAcquire(request: AcquireRequest): Acquisition | undefined {
+    const now = this.now();
+    return this.unloaded(request.budgets, now) ? undefined : this.decide(request, now);
+  }
+
   async acquire(request: AcquireRequest): Promise<Acquisition> {
     for (;;) {
       const now = this.now();

@@ -104,6 +104,11 @@ export interface Limiter {
    */
   acquire(request: AcquireRequest): Promise<Acquisition>;
   /**
+   * `acquire` decided on the spot, for a limiter that can (one whose state is in this process):
+   * undefined when it would have to wait for something first. Spares the hot path two promises.
+   */
+  tryAcquire?(request: AcquireRequest): Acquisition | undefined;
+  /**
    * Token rules are charged `actualTokens - tokenEstimate` (a refund, or an extra debit that may
    * take a bucket below zero so later requests wait); budgets are charged `actualCostMicros` in
    * place of the reservation; concurrency slots are freed. Settling twice does nothing.

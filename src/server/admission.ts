@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PriceTable } from '../accounting/index.js';
 import type { Principal } from '../auth/index.js';
 import type { Config } from '../config/index.js';
-import type { Acquisition, Denial, Limiter, Quota } from '../limits/index.js';
+import type { AcquireRequest, Acquisition, Denial, Limiter, Quota } from '../limits/index.js';
 import type { Usage } from '../providers/index.js';
 import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
 import { GatewayError } from './errors.js';
@@ -96,7 +96,10 @@ export class Admission {
     private readonly onBudgetExhausted: (subject: string) => void = () => undefined,
   ) {}
 
-  /** Undefined when nothing limits this request: the hot path then pays no promise. */
+  /**
+   * Undefined when the request was decided on the spot (nothing limits it, or the limiter keeps
+   * its state here): the hot path then pays no promise. Throws, or rejects, with the refusal.
+   */
   admit(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -105,16 +108,22 @@ export class Admission {
   ): Promise<void> | undefined {
     const rules = this.rules(request.kw.principal);
     if (!rules) return undefined;
-    return this.acquire(request, reply, target, body, rules);
+    const asked = this.request(request, target, body, rules);
+    const decided = this.limiter.tryAcquire?.(asked);
+    if (decided) {
+      this.apply(request, reply, decided);
+      return undefined;
+    }
+    return this.limiter.acquire(asked).then((acquisition) => this.apply(request, reply, acquisition));
   }
 
-  private async acquire(
+  /** What the request takes: the rules, and estimates of its tokens and cost. */
+  private request(
     request: FastifyRequest,
-    reply: FastifyReply,
     target: { provider: string; model: string; leaseMs: number },
     body: Record<string, unknown>,
     rules: Rules,
-  ): Promise<void> {
+  ): AcquireRequest {
     const asked = body.max_completion_tokens ?? body.max_tokens;
     const output = NO_OUTPUT_ROUTES.has(request.kw.route)
       ? 0
@@ -122,7 +131,7 @@ export class Admission {
         ? asked
         : DEFAULT_OUTPUT_ESTIMATE;
     const input = Math.ceil(Number(request.headers['content-length'] ?? 0) / BYTES_PER_TOKEN);
-    const acquisition: Acquisition = await this.limiter.acquire({
+    return {
       ...rules,
       tokenEstimate: input + output,
       costEstimateMicros: this.prices.costMicros(target.provider, target.model, {
@@ -130,7 +139,10 @@ export class Admission {
         outputTokens: output,
       }),
       leaseMs: target.leaseMs,
-    });
+    };
+  }
+
+  private apply(request: FastifyRequest, reply: FastifyReply, acquisition: Acquisition): void {
     quotaHeaders(reply, 'requests', acquisition.requests);
     quotaHeaders(reply, 'tokens', acquisition.tokens);
     if (!acquisition.allowed) {
