@@ -20,20 +20,39 @@ export interface KeySnapshot {
 
 const STATE_VALUES = { active: 0, cooling: 1, invalid: 2 } as const;
 
+/**
+ * Values counted in plain maps on the request path and handed to prom-client at scrape time:
+ * prom-client validates and hashes the label object on every update, which cost several µs per
+ * request on a path that updates four such series.
+ */
+class Tally<L extends string> {
+  private readonly series = new Map<string, { labels: Record<L, string>; value: number }>();
+
+  add(key: string, labels: () => Record<L, string>, delta: number): void {
+    const entry = this.series.get(key);
+    if (entry) entry.value += delta;
+    else this.series.set(key, { labels: labels(), value: delta });
+  }
+
+  /** For a `collect()`: every series with its current value. */
+  *entries(): Generator<[Record<L, string>, number]> {
+    for (const { labels, value } of this.series.values()) yield [labels, value];
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'route' | 'model' | 'provider' | 'status'>;
+  private readonly requests = new Tally<'route' | 'model' | 'provider' | 'status'>();
   private readonly duration: Histogram<'route' | 'model' | 'provider' | 'status'>;
   private readonly upstreamLatency: Histogram<'provider' | 'status'>;
-  private readonly inFlight: Gauge<'route'>;
+  private readonly inFlight = new Tally<'route'>();
   private readonly retries: Counter<'provider' | 'reason'>;
   private readonly streamErrors: Counter<'provider' | 'reason'>;
   private readonly seenModels = new Set<string>();
-  private readonly keyRequests: Counter<'provider' | 'key'>;
+  private readonly keyRequests = new Tally<'provider' | 'key'>();
   private readonly keyFailures: Counter<'provider' | 'key' | 'reason'>;
   private readonly keyAlerts: Counter<'provider' | 'reason'>;
   private readonly sourceFailures: Counter<'provider' | 'source'>;
-  private readonly keyRequestChildren = new Map<string, ReturnType<Counter<'provider' | 'key'>['labels']>>();
   private keySnapshot: () => readonly KeySnapshot[] = () => [];
   private readonly limiterFailures: Counter<'mode'>;
   private readonly authFailures: Counter;
@@ -42,11 +61,16 @@ export class Metrics {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'keyward_' });
-    this.requests = new Counter({
+    const requests = this.requests;
+    new Counter({
       name: 'keyward_requests_total',
       help: 'Data-plane requests answered, by route, model, provider and HTTP status.',
       labelNames: ['route', 'model', 'provider', 'status'],
       registers,
+      collect() {
+        this.reset();
+        for (const [labels, value] of requests.entries()) this.inc(labels, value);
+      },
     });
     this.duration = new Histogram({
       name: 'keyward_request_duration_seconds',
@@ -62,11 +86,15 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    this.inFlight = new Gauge({
+    const inFlight = this.inFlight;
+    new Gauge({
       name: 'keyward_in_flight_requests',
       help: 'Data-plane requests being processed now.',
       labelNames: ['route'],
       registers,
+      collect() {
+        for (const [labels, value] of inFlight.entries()) this.set(labels, value);
+      },
     });
     this.retries = new Counter({
       name: 'keyward_upstream_retries_total',
@@ -80,11 +108,16 @@ export class Metrics {
       labelNames: ['provider', 'reason'],
       registers,
     });
-    this.keyRequests = new Counter({
+    const keyRequests = this.keyRequests;
+    new Counter({
       name: 'keyward_provider_key_requests_total',
       help: 'Upstream attempts made with each provider key (by key id, never by value).',
       labelNames: ['provider', 'key'],
       registers,
+      collect() {
+        this.reset();
+        for (const [labels, value] of keyRequests.entries()) this.inc(labels, value);
+      },
     });
     this.keyFailures = new Counter({
       name: 'keyward_provider_key_failures_total',
@@ -167,13 +200,7 @@ export class Metrics {
   }
 
   providerKeyUsed(provider: string, key: string): void {
-    const id = `${provider}\0${key}`;
-    let child = this.keyRequestChildren.get(id);
-    if (!child) {
-      child = this.keyRequests.labels({ provider, key });
-      this.keyRequestChildren.set(id, child);
-    }
-    child.inc();
+    this.keyRequests.add(`${provider}\0${key}`, () => ({ provider, key }), 1);
   }
 
   providerKeyFailed(provider: string, key: string, reason: 'rate_limited' | 'rejected'): void {
@@ -197,14 +224,16 @@ export class Metrics {
   }
 
   requestStarted(route: string): void {
-    this.inFlight.inc({ route });
+    this.inFlight.add(route, () => ({ route }), 1);
   }
 
   requestFinished(labels: RequestLabels, seconds: number): void {
-    const values = { ...labels, model: this.modelLabel(labels.model) };
-    this.inFlight.dec({ route: labels.route });
-    this.requests.inc(values);
-    this.duration.observe(values, seconds);
+    const { route, provider, status } = labels;
+    const model = this.modelLabel(labels.model);
+    this.inFlight.add(route, () => ({ route }), -1);
+    const values = () => ({ route, model, provider, status: String(status) });
+    this.requests.add(`${route}\0${model}\0${provider}\0${status}`, values, 1);
+    this.duration.observe(values(), seconds);
   }
 
   upstreamResponded(provider: string, status: number | 'error', seconds: number): void {

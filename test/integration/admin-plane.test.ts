@@ -44,6 +44,7 @@ describe('admin listener', () => {
     );
     expect(metrics.text).toMatch(/keyward_upstream_latency_seconds_count\{provider="fake",status="200"\} 1/);
     expect(metrics.text).toMatch(/keyward_in_flight_requests\{route="\/v1\/chat\/completions"\} 0/);
+    expect(metrics.text).toMatch(/keyward_provider_key_requests_total\{provider="fake",key="[^"]+"\} 1/);
     expect(metrics.text).toContain('keyward_process_cpu_seconds_total');
   });
 
