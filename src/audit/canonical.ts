@@ -28,12 +28,16 @@ function encode(value: unknown): string | undefined {
   if (value === null) return 'null';
   const { toJSON } = value as { toJSON?: unknown };
   if (typeof toJSON === 'function') return encode(toJSON.call(value));
-  if (Array.isArray(value)) return `[${value.map((item) => encode(item) ?? 'null').join(',')}]`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += `${i > 0 ? ',' : ''}${encode(value[i]) ?? 'null'}`;
+    return `${out}]`;
+  }
   const source = value as Record<string, unknown>;
-  const parts: string[] = [];
+  let out = '{';
   for (const key of Object.keys(source).sort()) {
     const encoded = encode(source[key]);
-    if (encoded !== undefined) parts.push(`${JSON.stringify(key)}:${encoded}`);
+    if (encoded !== undefined) out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${encoded}`;
   }
-  return `{${parts.join(',')}}`;
+  return `${out}}`;
 }

@@ -24,8 +24,9 @@ const toRecord = (row: AuditRow): AuditRecord => ({
 });
 
 export function sqliteAudit(db: Database.Database): AuditStore {
+  // Positional parameters: binding by name costs a property lookup per column per row.
   const insert = db.prepare(
-    'INSERT INTO audit (seq, at, type, actor, data, prev_mac, mac) VALUES (@seq, @at, @type, @actor, @data, @prevMac, @mac)',
+    'INSERT INTO audit (seq, at, type, actor, data, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
   const last = db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1');
   const appendAll = db.transaction(
@@ -34,12 +35,12 @@ export function sqliteAudit(db: Database.Database): AuditStore {
       let seq = previous?.seq ?? 0;
       let prevMac = previous?.mac ?? GENESIS_MAC;
       const records: AuditRecord[] = [];
-      for (const entry of entries) {
-        const unsealed = { ...entry, seq: ++seq, prevMac };
-        const record = { ...unsealed, mac: seal(unsealed) };
-        insert.run({ ...record, data: JSON.stringify(record.data) });
-        records.push(record);
-        prevMac = record.mac;
+      for (const { at, type, actor, data } of entries) {
+        const unsealed = { seq: ++seq, at, type, actor, data, prevMac };
+        const mac = seal(unsealed);
+        insert.run(seq, at, type, actor, JSON.stringify(data), prevMac, mac);
+        records.push({ ...unsealed, mac });
+        prevMac = mac;
       }
       return records;
     },

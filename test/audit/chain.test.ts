@@ -223,6 +223,51 @@ describe('canonical encoding', () => {
     expect(canonicalJson({ b: 1, a: 2 })).toBe('{"a":2,"b":1}');
   });
 
+  it('encodes exactly as sorted keys encoded piece by piece, whatever the value', () => {
+    // The encoding every chain was sealed with, written the plainest way.
+    const reference = (value: unknown): string | undefined => {
+      if (value !== null && typeof value === 'object') {
+        const { toJSON } = value as { toJSON?: unknown };
+        if (typeof toJSON === 'function') return reference(toJSON.call(value));
+        if (Array.isArray(value)) return `[${value.map((item) => reference(item) ?? 'null').join(',')}]`;
+        const parts = Object.keys(value)
+          .sort()
+          .map((key) => [key, reference((value as Record<string, unknown>)[key])] as const)
+          .filter(([, encoded]) => encoded !== undefined)
+          .map(([key, encoded]) => `${JSON.stringify(key)}:${encoded}`);
+        return `{${parts.join(',')}}`;
+      }
+      return JSON.stringify(value);
+    };
+    const values: unknown[] = [
+      {
+        requestId: 'req-1',
+        status: 200,
+        costMicros: 0.5,
+        nested: { b: [1, 'two', { z: true, a: null }], a: 'x' },
+      },
+      { '10': 'a', '9': 'b', x: 1 },
+      { list: [{ '0': 1 }], k: 2 },
+      JSON.parse('{"__proto__":{"polluted":1},"a":1}'),
+      { toJSON: 'not a function', b: 1 },
+      {
+        when: new Date(0),
+        gone: undefined,
+        n: Number.NaN,
+        inf: -Infinity,
+        list: [undefined, () => 1, Symbol('s')],
+      },
+      { text: 'quote " backslash \\ newline \n tab \t nul \u0000 é 😀 lone \ud800' },
+      [3, [2, [1, { c: 3, b: 2, a: 1 }]]],
+      'plain',
+      42,
+      null,
+      { '01': 1, '4294967295': 2, '1234567890': 5, '-1': 3, a: 4 },
+    ];
+    for (const value of values) expect(canonicalJson(value)).toBe(reference(value) ?? 'null');
+    expect(() => canonicalJson({ big: 1n })).toThrow(TypeError);
+  });
+
   it('encodes a value and its JSON round trip alike', () => {
     const value = { when: new Date(0), gone: undefined, n: Number.NaN, list: [undefined, 1] };
     expect(canonicalJson(value)).toBe(canonicalJson(JSON.parse(JSON.stringify(value))));
