@@ -107,9 +107,7 @@ export class AuditLog implements AuditSink {
 
   /** Writes everything queued so far; failures go to `onError` and the entries stay queued. */
   flush(): Promise<void> {
-    this.clearSchedule();
-    this.flushing = this.flushing.then(() => this.drain());
-    return this.flushing;
+    return this.write(true);
   }
 
   /** Writes what is queued and stops: later `record` calls are dropped. */
@@ -120,9 +118,24 @@ export class AuditLog implements AuditSink {
     await this.appender.close();
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+  /** Queues a drain: of everything queued now (`all`), or of whole batches only. */
+  private write(all: boolean): Promise<void> {
+    this.clearSchedule();
+    this.flushing = this.flushing.then(() => this.drain(all));
+    return this.flushing;
+  }
+
+  /**
+   * Writes whole batches, and with `all` everything queued when it starts. Entries recorded while
+   * a batch is on its way (an appender on another thread takes a while) wait for a batch of their
+   * own to fill, or for the interval: taking whatever trickled in meanwhile made every write a
+   * transaction of a few entries.
+   */
+  private async drain(all: boolean): Promise<void> {
+    let due = all ? this.queue.length : 0;
+    while (due > 0 || this.queue.length >= this.batchSize) {
       const batch = this.queue.splice(0, this.batchSize);
+      due = Math.max(0, due - batch.length);
       let written: AppendedRange | undefined;
       try {
         written = await this.appender.append(batch);
@@ -142,6 +155,7 @@ export class AuditLog implements AuditSink {
       // when a backlog is written.
       if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    if (this.queue.length > 0 && !this.closed) this.scheduleLater(this.intervalMs);
   }
 
   private advanceHead({ firstSeq, head }: AppendedRange): void {
@@ -189,7 +203,7 @@ export class AuditLog implements AuditSink {
     // Not a direct call: a synchronous store would then write inside `record`, on the request path.
     this.immediate = setImmediate(() => {
       this.immediate = undefined;
-      void this.flush();
+      void this.write(false);
     });
   }
 

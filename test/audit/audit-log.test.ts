@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog, type AuditLogOptions, verifyChain } from '../../src/audit/index.js';
+import {
+  type AuditAppender,
+  AuditLog,
+  type AuditLogOptions,
+  storeAppender,
+  verifyChain,
+} from '../../src/audit/index.js';
 import { Redactor } from '../../src/observability/redact.js';
 import type { AuditRecord, AuditStore } from '../../src/store/types.js';
 import { type AuditFixture, openFixture } from './support/fixture.js';
@@ -76,6 +82,35 @@ describe('AuditLog', () => {
     expect(store.writes).toBe(1);
     expect(await fx.store.audit.list()).toHaveLength(2);
     expect(log.pending).toBe(0);
+  });
+
+  it('lets entries recorded during a slow write wait for a batch of their own', async () => {
+    // An appender that takes a while, as one on another thread does.
+    const sizes: number[] = [];
+    const inner = storeAppender(fx.store.audit, fx.key);
+    const appender: AuditAppender = {
+      async append(entries) {
+        sizes.push(entries.length);
+        await sleep(30);
+        return inner.append(entries);
+      },
+      close: async () => {},
+    };
+    const log = new AuditLog({ appender, redact: (text) => text, batchSize: 5, intervalMs: 100 });
+    logs.push(log);
+    for (let i = 0; i < 5; i++) log.record('request', 'tok_1', { i });
+    await sleep(10);
+    for (let i = 5; i < 7; i++) log.record('request', 'tok_1', { i });
+    await sleep(40);
+    // The first batch is written; the two that came meanwhile are not written on its heels.
+    expect(sizes).toEqual([5]);
+    for (let i = 7; i < 10; i++) log.record('request', 'tok_1', { i });
+    await sleep(50);
+    expect(sizes).toEqual([5, 5]);
+    log.record('request', 'tok_1', { i: 10 });
+    await sleep(150);
+    expect(sizes).toEqual([5, 5, 1]);
+    expect((await fx.store.audit.list()).map((r) => r.data.i)).toEqual([...Array(11).keys()]);
   });
 
   it('writes everything queued on flush(), in order and chained', async () => {
