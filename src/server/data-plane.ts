@@ -14,9 +14,9 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
-import './context.js';
 import type { Admission } from './admission.js';
 import { clientErrorHandler } from './client-error.js';
+import type { RequestContext } from './context.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import type { FailureGuard } from './failure-guard.js';
@@ -86,6 +86,8 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     },
   });
   installErrorHandling(app, logger, config.server.bodyLimit);
+  // Declared up front, so that setting it per request does not change the request object's shape.
+  app.decorateRequest('kw', null as unknown as RequestContext);
 
   const jsonLimits = { depth: config.limits.jsonDepth, arrayItems: config.limits.arrayItems };
   app.removeContentTypeParser('application/json');

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger, Metrics } from '../observability/index.js';
+import { newRequestContext } from './context.js';
 
 /** Status logged for a request whose client left before the response was complete (nginx's 499). */
 const CLIENT_CLOSED = 499;
@@ -16,7 +17,7 @@ export function trackRequest(
   onFinished: (request: FastifyRequest, status: number, ms: number) => void,
 ): void {
   const route = request.routeOptions.url ?? 'unmatched';
-  request.kw = { startedAt: performance.now(), route };
+  request.kw = newRequestContext(route);
   metrics.requestStarted(route);
   reply.raw.once('close', () => {
     const ctx = request.kw;
