@@ -39,9 +39,11 @@ const MAX_RETRY_MS = 10_000;
  * The gateway's audit trail: `record` only scrubs and queues an event, and batches are appended to
  * the chain off the request path, so auditing adds no database latency to a request.
  *
- * Crash-loss bound: entries still queued are lost if the process dies. With the store up that is
- * at most one batch: `batchSize` entries, or the events of the last `intervalMs`. While the store is
- * down it is everything queued since (at most `maxQueue`). `close()` at shutdown writes them all.
+ * Crash-loss bound: entries not yet committed are lost if the process dies. With the store up that
+ * is what is queued, less than one batch (`batchSize` entries, or the events of the last
+ * `intervalMs`), plus, with an appender on another thread, the batch on its way to it. While the
+ * store is down it is everything queued since (at most `maxQueue`). `close()` at shutdown writes
+ * them all.
  */
 export class AuditLog implements AuditSink {
   private readonly appender: AuditAppender;
