@@ -557,6 +557,11 @@ class ChunkEncoder implements StreamEncoder {
   private id = '';
   private created = 0;
   private model = '';
+  /**
+   * What every chunk's JSON starts with, up to its delta, encoded once per stream: these chunks
+   * are the bulk of a translated stream's output. Fields in the order `chunk` used to build them.
+   */
+  private prefix = '';
   private toolCalls = 0;
   /** Block index → the tool call's number. */
   private readonly toolIndex = new Map<number, number>();
@@ -569,6 +574,7 @@ class ChunkEncoder implements StreamEncoder {
         this.id = event.id || `chatcmpl-${hex24()}`;
         this.created = now();
         this.model = event.model;
+        this.prefix = `data: ${JSON.stringify(this.head()).slice(0, -1)},"choices":[{"index":0,"delta":`;
         return this.chunk({ role: 'assistant', content: '' });
       case 'block_start': {
         const { block } = event;
@@ -615,12 +621,9 @@ class ChunkEncoder implements StreamEncoder {
   }
 
   private chunk(delta: ChunkDelta, finishReason: FinishReason | null = null): string {
-    return sse({
-      ...this.head(),
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-      // With usage requested, the API sends `usage: null` on every chunk but the last.
-      ...(this.includeUsage && { usage: null }),
-    });
+    // With usage requested, the API sends `usage: null` on every chunk but the last.
+    const usage = this.includeUsage ? ',"usage":null' : '';
+    return `${this.prefix}${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finishReason)}}]${usage}}\n\n`;
   }
 }
 
