@@ -33,10 +33,15 @@ export class SseSplitter {
 /** The concatenated `data:` lines of one event, or undefined for events without data (comments). */
 export function eventData(event: string): string | undefined {
   let data: string | undefined;
-  for (const line of event.split('\n')) {
-    if (!line.startsWith('data:')) continue;
-    const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-    data = data === undefined ? value : `${data}\n${value}`;
+  // Line by line without splitting: an event is usually one `event:` and one `data:` line.
+  for (let start = 0; start < event.length; ) {
+    const newline = event.indexOf('\n', start);
+    const end = newline === -1 ? event.length : newline;
+    if (event.startsWith('data:', start)) {
+      const value = event.slice(event.charCodeAt(start + 5) === 32 ? start + 6 : start + 5, end);
+      data = data === undefined ? value : `${data}\n${value}`;
+    }
+    start = end + 1;
   }
   return data;
 }

@@ -59,6 +59,10 @@ describe('SSE splitting', () => {
     expect(eventData('data: a\ndata: b\n\n')).toBe('a\nb');
     expect(eventData(': keep-alive\n\n')).toBeUndefined();
     expect(eventData('event: x\ndata:{"k":1}\n\n')).toBe('{"k":1}');
+    expect(eventData('data:\ndata: \ndata:  two spaces\n\n')).toBe('\n\n two spaces');
+    expect(eventData('id: 1\ndata: last line without a newline')).toBe('last line without a newline');
+    expect(eventData('event: ping\n\n')).toBeUndefined();
+    expect(eventData('xdata: no\n data: no\n\n')).toBeUndefined();
   });
 });
 
