@@ -146,10 +146,13 @@ const now = (): number => Math.floor(Date.now() / 1000);
 
 const text = (value: string): TextPart => ({ type: 'text', text: value });
 
+/** UNMAPPED as a list, made once: this runs for every translated request. */
+const UNMAPPED_FIELDS = Object.entries(UNMAPPED) as Array<
+  [keyof Body, 'drop' | ((value: unknown) => boolean)]
+>;
+
 function refuseUnmapped(body: Body): void {
-  for (const [field, policy] of Object.entries(UNMAPPED) as Array<
-    [keyof Body, 'drop' | ((value: unknown) => boolean)]
-  >) {
+  for (const [field, policy] of UNMAPPED_FIELDS) {
     const value = body[field];
     if (policy === 'drop' || value === undefined || value === null) continue;
     if (policy(value)) throw new UnsupportedFeature(notSupported(`'${field}'`), field);
