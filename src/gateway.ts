@@ -10,6 +10,7 @@ import {
   AuditLog,
   AuthFailureSampler,
   recordEvent,
+  storeAppender,
   ThreadAppender,
 } from './audit/index.js';
 import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
@@ -207,13 +208,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const audit = new AuditLog({
     // The newest record is kept beside the chain so that `keyward audit verify` can tell a cut
     // tail from a short log.
-    ...(options.auditThread
-      ? { appender: new ThreadAppender(paths.database, auditKey, { headName: AUDIT_HEAD }) }
-      : {
-          store: store.audit,
-          key: auditKey,
-          onHead: (head) => void store.meta.set(AUDIT_HEAD, JSON.stringify(head)).catch(() => undefined),
-        }),
+    appender: options.auditThread
+      ? new ThreadAppender(paths.database, auditKey, { headName: AUDIT_HEAD })
+      : storeAppender(store.audit, auditKey, { meta: store.meta, name: AUDIT_HEAD }),
     redact: (text) => redactor.redact(text),
     batchSize: config.audit.batchSize,
     intervalMs: config.audit.intervalMs,

@@ -11,7 +11,11 @@ import type { AppendRequest, AppendResponse, AppendWorkerData } from './thread-a
 const { databasePath, key, headName } = workerData as AppendWorkerData;
 const port = parentPort!;
 const store = openSqliteStore(databasePath);
-const appender = storeAppender(store.audit, Buffer.from(key));
+const appender = storeAppender(
+  store.audit,
+  Buffer.from(key),
+  headName === undefined ? undefined : { meta: store.meta, name: headName },
+);
 
 let queue = Promise.resolve();
 port.on('message', (request: AppendRequest) => {
@@ -22,9 +26,7 @@ port.on('message', (request: AppendRequest) => {
         await store.close();
         response = { id: request.id };
       } else {
-        const range = await appender.append(JSON.parse(request.entries));
-        if (range && headName) await store.meta.set(headName, JSON.stringify(range.head));
-        response = { id: request.id, range };
+        response = { id: request.id, range: await appender.append(JSON.parse(request.entries)) };
       }
     } catch (error) {
       response = { id: request.id, error: error instanceof Error ? error.message : String(error) };

@@ -1,4 +1,4 @@
-import type { AuditEntry, AuditStore } from '../store/types.js';
+import type { AuditEntry, AuditStore, MetaStore } from '../store/types.js';
 import type { ChainHead } from './chain.js';
 import { sealRecord } from './seal.js';
 
@@ -15,15 +15,29 @@ export interface AuditAppender {
   close(): Promise<void>;
 }
 
-/** Appends on the calling thread, through the store's own transaction. */
-export function storeAppender(store: AuditStore, key: Buffer): AuditAppender {
+/** Where the newest record is kept beside the chain (`AUDIT_HEAD`), for `expectedHead`. */
+export interface HeadRecord {
+  meta: MetaStore;
+  name: string;
+}
+
+/**
+ * Appends on the calling thread, through the store's own transaction, then records the newest
+ * record in `head`.
+ */
+export function storeAppender(store: AuditStore, key: Buffer, head?: HeadRecord): AuditAppender {
   const seal = (record: Parameters<typeof sealRecord>[1]) => sealRecord(key, record);
   return {
     async append(entries) {
       const records = await store.appendChained(entries, seal);
       const first = records[0];
       const last = records.at(-1);
-      return first && last ? { firstSeq: first.seq, head: { seq: last.seq, mac: last.mac } } : undefined;
+      if (!first || !last) return undefined;
+      const range = { firstSeq: first.seq, head: { seq: last.seq, mac: last.mac } };
+      // The batch is committed: a failed head write must not fail the append, or the batch would be
+      // written again. Verification then only compares against an older head.
+      await head?.meta.set(head.name, JSON.stringify(range.head)).catch(() => undefined);
+      return range;
     },
     async close() {},
   };

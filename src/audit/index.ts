@@ -1,4 +1,4 @@
-export { type AppendedRange, type AuditAppender, storeAppender } from './appender.js';
+export { type AppendedRange, type AuditAppender, type HeadRecord, storeAppender } from './appender.js';
 export { type AuditDestination, AuditLog, type AuditLogOptions, type AuditSink } from './audit-log.js';
 export { canonicalJson } from './canonical.js';
 export {

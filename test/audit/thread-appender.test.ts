@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AUDIT_HEAD, AuditLog, ThreadAppender, verifyChain } from '../../src/audit/index.js';
+import { AUDIT_HEAD, AuditLog, storeAppender, ThreadAppender, verifyChain } from '../../src/audit/index.js';
 import { type AuditFixture, entry, openFixture } from './support/fixture.js';
 
 /** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
@@ -57,5 +57,20 @@ describe('ThreadAppender', () => {
     expect(errors.map((error) => error.message).join('\n')).toMatch(/EEXIST|ENOTDIR/);
     expect(log.pending).toBe(1);
     await appender.close();
+  });
+
+  it('keeps a committed batch when only the head cannot be recorded', async () => {
+    const meta = { ...fx.store.meta, set: () => Promise.reject(new Error('SQLITE_BUSY')) };
+    const log = new AuditLog({
+      appender: storeAppender(fx.store.audit, fx.key, { meta, name: AUDIT_HEAD }),
+      redact: (text) => text,
+      intervalMs: 60_000,
+    });
+    for (let i = 0; i < 3; i++) log.record('request', 'tok_1', { i });
+    await log.flush();
+    await log.close();
+    expect(log.pending).toBe(0);
+    expect(await verifyChain(fx.store.audit, fx.key)).toEqual({ ok: true, checked: 3, lastSeq: 3 });
+    expect(await fx.store.meta.get(AUDIT_HEAD)).toBeUndefined();
   });
 });
