@@ -108,7 +108,7 @@ export class Admission {
   ): Promise<void> | undefined {
     const rules = this.rules(request.kw.principal);
     if (!rules) return undefined;
-    const asked = this.request(request, target, body, rules);
+    const asked = this.acquisitionFor(request, target, body, rules);
     const decided = this.limiter.tryAcquire?.(asked);
     if (decided) {
       this.apply(request, reply, decided);
@@ -118,7 +118,7 @@ export class Admission {
   }
 
   /** What the request takes: the rules, and estimates of its tokens and cost. */
-  private request(
+  private acquisitionFor(
     request: FastifyRequest,
     target: { provider: string; model: string; leaseMs: number },
     body: Record<string, unknown>,
