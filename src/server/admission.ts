@@ -18,11 +18,18 @@ const DAY_MS = 86_400_000;
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
+/** Header names made once: names built per request were new strings for every header set. */
+const QUOTA_HEADERS = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+} as const;
+
 function quotaHeaders(reply: FastifyReply, kind: 'requests' | 'tokens', quota: Quota | undefined): void {
   if (!quota) return;
-  reply.header(`x-ratelimit-limit-${kind}`, String(quota.limit));
-  reply.header(`x-ratelimit-remaining-${kind}`, String(Math.max(0, Math.floor(quota.remaining))));
-  reply.header(`x-ratelimit-reset-${kind}`, `${seconds(quota.resetMs)}s`);
+  const [limit, remaining, reset] = QUOTA_HEADERS[kind];
+  reply.header(limit, String(quota.limit));
+  reply.header(remaining, String(Math.max(0, Math.floor(quota.remaining))));
+  reply.header(reset, `${seconds(quota.resetMs)}s`);
 }
 
 /** The subject a rule key names, for messages: `this token`, `this user`, `this key`. */
@@ -131,8 +138,11 @@ export class Admission {
         ? asked
         : DEFAULT_OUTPUT_ESTIMATE;
     const input = Math.ceil(Number(request.headers['content-length'] ?? 0) / BYTES_PER_TOKEN);
+    // Named fields rather than a spread of `rules`: copying by spread cost several µs per request.
     return {
-      ...rules,
+      rates: rules.rates,
+      concurrency: rules.concurrency,
+      budgets: rules.budgets,
       tokenEstimate: input + output,
       costEstimateMicros: this.prices.costMicros(target.provider, target.model, {
         inputTokens: input,
