@@ -138,7 +138,8 @@ export class Admission {
         ? asked
         : DEFAULT_OUTPUT_ESTIMATE;
     const input = Math.ceil(Number(request.headers['content-length'] ?? 0) / BYTES_PER_TOKEN);
-    // Named fields rather than a spread of `rules`: copying by spread cost several µs per request.
+    // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
+    // CPU (docs/decisions.md, "Benchmark").
     return {
       rates: rules.rates,
       concurrency: rules.concurrency,
