@@ -2,7 +2,7 @@ import { eventData, SseSplitter } from '../upstream/index.js';
 import { anthropicStopReason, anthropicUsage } from './anthropic-codec.js';
 import { type BlockStart, type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
 import { PendingFailure } from './pending-failure.js';
-import { generatedCallId, isRecord } from './wire-values.js';
+import { generatedCallId, isRecord, jsonObject } from './wire-values.js';
 
 type Payload = Record<string, unknown>;
 type Delta = Extract<StreamEvent, { type: 'block_delta' }>['delta'];
@@ -229,13 +229,7 @@ function blockStart(block: Payload): BlockStart | undefined {
 
 /** A whole event that is not a JSON object is not Anthropic's: the stream cannot be trusted past it. */
 function parse(data: string): Payload {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    value = undefined;
-  }
-  if (!isRecord(value))
-    throw new StreamFailure('cut', 'The Anthropic stream carried an event that is not JSON');
+  const value = jsonObject(data);
+  if (!value) throw new StreamFailure('cut', 'The Anthropic stream carried an event that is not JSON');
   return value;
 }

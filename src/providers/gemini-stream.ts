@@ -9,7 +9,7 @@ import {
   promptBlocked,
 } from './gemini-codec.js';
 import { PendingFailure } from './pending-failure.js';
-import { isRecord, nonEmptyString } from './wire-values.js';
+import { isRecord, jsonObject, nonEmptyString } from './wire-values.js';
 
 /**
  * Decodes `streamGenerateContent?alt=sse`: each `data:` event is a whole GenerateContentResponse
@@ -143,12 +143,7 @@ export class GeminiStreamDecoder implements StreamDecoder {
 
 /** A whole event that is not a JSON object is not Gemini's: the stream cannot be trusted past it. */
 function parse(data: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    value = undefined;
-  }
-  if (!isRecord(value)) throw new StreamFailure('cut', 'The Gemini stream carried an event that is not JSON');
+  const value = jsonObject(data);
+  if (!value) throw new StreamFailure('cut', 'The Gemini stream carried an event that is not JSON');
   return value;
 }

@@ -1,7 +1,7 @@
 import { type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
 import { decodeToolCalls, ollamaStopReason, ollamaUsage } from './ollama-codec.js';
 import { PendingFailure } from './pending-failure.js';
-import { isRecord } from './wire-values.js';
+import { isRecord, jsonObject } from './wire-values.js';
 
 /**
  * Decodes Ollama's streamed `/api/chat` answer: newline-delimited JSON, one object per line, the
@@ -104,12 +104,7 @@ export class OllamaStreamDecoder implements StreamDecoder {
 
 /** A line that is not a JSON object means the stream broke (a cut mid-line at the end). */
 function parse(line: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    value = undefined;
-  }
-  if (!isRecord(value)) throw new StreamFailure('cut', 'The Ollama stream broke off mid-line');
+  const value = jsonObject(line);
+  if (!value) throw new StreamFailure('cut', 'The Ollama stream broke off mid-line');
   return value;
 }

@@ -7,7 +7,7 @@ import {
   StreamFailure,
 } from './canonical.js';
 import { PendingFailure } from './pending-failure.js';
-import { count, generatedCallId, isRecord, nonEmptyString } from './wire-values.js';
+import { count, generatedCallId, isRecord, jsonObject, nonEmptyString } from './wire-values.js';
 
 /**
  * Decodes a streamed Chat Completions answer (`chat.completion.chunk` events, then `data: [DONE]`)
@@ -290,13 +290,7 @@ function errorStatus(error: unknown): number {
 
 /** A whole event that is not a JSON object is not a chunk: the stream cannot be trusted past it. */
 function parse(data: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    value = undefined;
-  }
-  if (!isRecord(value))
-    throw new StreamFailure('cut', 'The provider stream carried an event that is not JSON');
+  const value = jsonObject(data);
+  if (!value) throw new StreamFailure('cut', 'The provider stream carried an event that is not JSON');
   return value;
 }

@@ -7,6 +7,17 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The JSON object that `text` holds; undefined for anything else, malformed JSON included. */
+export function jsonObject(text: string): Record<string, unknown> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isRecord(value) ? value : undefined;
+}
+
 export const nonEmptyString = (value: unknown): string | undefined =>
   typeof value === 'string' && value !== '' ? value : undefined;
 
@@ -23,13 +34,7 @@ export const generatedCallId = (): string => `call_${randomUUID().replaceAll('-'
  */
 export function argumentsObject(text: string, provider: string, param: string): Record<string, unknown> {
   if (text.trim() === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
-  if (!isRecord(value))
-    throw new UnsupportedFeature(`${provider} needs tool call arguments as a JSON object`, param);
+  const value = jsonObject(text);
+  if (!value) throw new UnsupportedFeature(`${provider} needs tool call arguments as a JSON object`, param);
   return value;
 }
