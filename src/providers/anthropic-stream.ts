@@ -1,4 +1,4 @@
-import { eventData, SseSplitter } from '../upstream/index.js';
+import { eventData, SseSplitter } from '../canonical/sse.js';
 import { anthropicStopReason, anthropicUsage } from './anthropic-codec.js';
 import { type BlockStart, type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
 import { PendingFailure } from './pending-failure.js';

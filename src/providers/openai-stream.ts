@@ -1,4 +1,4 @@
-import { eventData, SseSplitter } from '../upstream/index.js';
+import { eventData, SseSplitter } from '../canonical/sse.js';
 import {
   type ChatUsage,
   type StopReason,

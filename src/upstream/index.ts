@@ -9,4 +9,3 @@ export {
 } from './exchange.js';
 export { createProviderPool } from './pool.js';
 export { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
-export { eventData, SseSplitter } from './sse.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { eventData, SseSplitter } from '../../src/canonical/sse.js';
 import { assertSafeJson, parseJsonBody } from '../../src/server/json-body.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from '../../src/upstream/retry-policy.js';
-import { eventData, SseSplitter } from '../../src/upstream/sse.js';
 
 describe('retry policy', () => {
   it('retries exactly 429, 502, 503 and 504', () => {

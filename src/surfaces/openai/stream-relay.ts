@@ -1,8 +1,8 @@
+import { eventData, SseSplitter } from '../../canonical/sse.js';
 import {
   streamInterrupted as interrupted,
   providerFailedMidStream as providerFailed,
 } from '../../server/stream-errors.js';
-import { eventData, SseSplitter } from '../../upstream/index.js';
 import type { RelayOptions } from '../types.js';
 import { openAIErrorEvent } from './envelope.js';
 
