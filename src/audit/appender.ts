@@ -1,5 +1,5 @@
 import type { AuditEntry, AuditStore, MetaStore } from '../store/types.js';
-import type { ChainHead } from './chain.js';
+import type { ChainHead } from './chain-types.js';
 import { sealRecord } from './seal.js';
 
 /** What one append wrote: the first seq and the newest record. */

@@ -1,31 +1,15 @@
 import { GENESIS_MAC } from '../store/sqlite-audit.js';
 import type { AuditRecord, AuditStore } from '../store/types.js';
 import { ChainReader, UnreadableRecordError } from './chain-reader.js';
+import type { ChainHead, ChainProblem } from './chain-types.js';
 import { diagnose } from './diagnose.js';
 import { macMatches } from './seal.js';
 
+export type { ChainHead, ChainProblem, ChainProblemKind } from './chain-types.js';
 export { macMatches, sealRecord, type UnsealedRecord } from './seal.js';
 
 /** The meta entry where the gateway keeps the newest record it wrote (a `ChainHead` as JSON). */
 export const AUDIT_HEAD = 'audit_head';
-
-/**
- * The newest record as last seen by a writer, kept apart from the chain (e.g. in another file or
- * store): a chain alone cannot show that its newest records were deleted.
- */
-export interface ChainHead {
-  seq: number;
-  mac: string;
-}
-
-export type ChainProblemKind = 'edited' | 'deleted' | 'reordered' | 'forged' | 'truncated';
-
-export interface ChainProblem {
-  /** Where the chain first goes wrong: the bad record, or the first missing seq. */
-  seq: number;
-  kind: ChainProblemKind;
-  message: string;
-}
 
 export type VerifyResult =
   | { ok: true; checked: number; lastSeq: number }

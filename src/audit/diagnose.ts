@@ -1,7 +1,7 @@
 import { GENESIS_MAC } from '../store/sqlite-audit.js';
 import type { AuditRecord, AuditStore } from '../store/types.js';
-import type { ChainHead, ChainProblem } from './chain.js';
 import { ChainReader } from './chain-reader.js';
+import type { ChainHead, ChainProblem } from './chain-types.js';
 import { macMatches } from './seal.js';
 
 /** How far past the end of the chain a renumbered record's original seq is looked for. */

@@ -1,6 +1,10 @@
 import type { ProviderConfig, ProviderType } from '../config/index.js';
 import type { SecretString } from '../keys/index.js';
+import type { UpstreamCall } from '../upstream/call.js';
 import type { ChatRequest, ChatResponse, StreamDecoder } from './canonical.js';
+
+/** Adapters build it; it is upstream's type because upstream/ sends it. */
+export type { UpstreamCall };
 
 export interface Usage {
   inputTokens: number;
@@ -16,13 +20,6 @@ export type Operation = 'chat' | 'embeddings' | 'count_tokens';
  * the client's validated body untouched; any other pair goes through the canonical form.
  */
 export type WireFormat = 'openai' | 'anthropic' | 'gemini' | 'ollama';
-
-/** A fully built upstream request, relative to the provider's origin. */
-export interface UpstreamCall {
-  path: string;
-  headers: Record<string, string>;
-  body: string;
-}
 
 /** Per-call extras a surface passes on. */
 export interface CallOptions {

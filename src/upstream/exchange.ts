@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { UpstreamCall } from '../providers/index.js';
 import type { AbortHandle } from './abort.js';
+import type { UpstreamCall } from './call.js';
 import { classifyUpstreamError, type UpstreamError } from './errors.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
 

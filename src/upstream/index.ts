@@ -1,4 +1,5 @@
 export { AbortHandle } from './abort.js';
+export type { UpstreamCall } from './call.js';
 export { classifyUpstreamError, UpstreamError, type UpstreamFailure } from './errors.js';
 export {
   type ExchangeHooks,
