@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { badRequest, GatewayError } from '../server/errors.js';
+import { badRequest, GatewayError } from '../errors/gateway-error.js';
 
 /** Query parameters that carry credentials in some APIs; refused so keys never land in access logs. */
 const QUERY_CREDENTIALS = new Set([

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '../config/index.js';
-import { createGateway, type Gateway } from '../gateway.js';
+import { createGateway, type Gateway } from '../gateway/index.js';
 import type { CliIO } from './io.js';
 
 export interface StartOptions {

@@ -1,7 +1,7 @@
+import { tokenView } from '../admin/tokens.js';
 import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
 import { TokenService, type TokenSpec, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
 import { EnvelopeError, loadSealedSecret } from '../keys/index.js';
-import { tokenView } from '../server/admin-tokens.js';
 import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 import { CliError, type OfflineContext, print } from './context.js';
 import type { CliIO } from './io.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { badRequest } from '../server/errors.js';
+import { badRequest } from '../errors/gateway-error.js';
 import { describeIssue, PARSE_OPTIONS } from './zod-issue.js';
 
 /**

@@ -9,7 +9,7 @@ import type {
 
 export type StreamFailureReason = StreamFailure['reason'];
 
-import type { GatewayError } from '../server/errors.js';
+import type { GatewayError } from '../errors/gateway-error.js';
 
 /**
  * One client-facing chat API: how its validated body becomes a canonical request, and how a

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { GatewayError } from '../../src/server/errors.js';
+import { GatewayError } from '../../src/errors/gateway-error.js';
 
 export interface Rejection {
   status: number;

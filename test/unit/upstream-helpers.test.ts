@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { eventData, SseSplitter } from '../../src/canonical/sse.js';
-import { assertSafeJson, parseJsonBody } from '../../src/server/json-body.js';
+import { assertSafeJson, parseJsonBody } from '../../src/http/json-body.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from '../../src/upstream/retry-policy.js';
 
 describe('retry policy', () => {

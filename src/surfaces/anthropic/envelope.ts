@@ -1,4 +1,4 @@
-import type { GatewayError } from '../../server/errors.js';
+import type { GatewayError } from '../../errors/gateway-error.js';
 
 /** The error types Anthropic's API answers with, as its SDK names them (plus `request_too_large`). */
 export type AnthropicErrorType =

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { capMaxTokens, requireScope } from '../../server/access.js';
-import type { Forwarder } from '../../server/forwarder.js';
+import { capMaxTokens, requireScope } from '../../auth/access.js';
+import type { Forwarder } from '../../forward/forwarder.js';
 import { anthropicBinding } from './binding.js';
 import { parseCountTokensRequest, parseMessagesRequest } from './validate.js';
 

@@ -1,9 +1,9 @@
 import { eventData, SseSplitter } from '../../canonical/sse.js';
-import { anthropicStreamError, isRecord } from '../../providers/index.js';
 import {
   streamInterrupted as interrupted,
   providerFailedMidStream as providerFailed,
-} from '../../server/stream-errors.js';
+} from '../../errors/stream.js';
+import { anthropicStreamError, isRecord } from '../../providers/index.js';
 import type { RelayOptions } from '../types.js';
 import { anthropicErrorEvent } from './envelope.js';
 

@@ -1,4 +1,4 @@
-import type { GatewayError } from '../../server/errors.js';
+import type { GatewayError } from '../../errors/gateway-error.js';
 
 export interface OpenAIErrorBody {
   error: { message: string; type: string; code: string | null; param: string | null };

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { capMaxTokens, mayUseModel, requireScope } from '../../auth/access.js';
+import type { Forwarder } from '../../forward/forwarder.js';
+import type { ProviderRuntime } from '../../forward/provider-runtime.js';
 import type { Router } from '../../routing/index.js';
-import { capMaxTokens, mayUseModel, requireScope } from '../../server/access.js';
-import type { Forwarder } from '../../server/forwarder.js';
-import type { ProviderRuntime } from '../../server/provider-runtime.js';
 import { openAIBinding } from './binding.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
 

@@ -2,7 +2,7 @@ import { eventData, SseSplitter } from '../../canonical/sse.js';
 import {
   streamInterrupted as interrupted,
   providerFailedMidStream as providerFailed,
-} from '../../server/stream-errors.js';
+} from '../../errors/stream.js';
 import type { RelayOptions } from '../types.js';
 import { openAIErrorEvent } from './envelope.js';
 

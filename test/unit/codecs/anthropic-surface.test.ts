@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../../src/errors/gateway-error.js';
 import type { ChatResponse, StreamEvent } from '../../../src/providers/canonical.js';
 import type { Usage } from '../../../src/providers/types.js';
-import { GatewayError } from '../../../src/server/errors.js';
 import { anthropicSurface } from '../../../src/surfaces/anthropic/canonical.js';
 import { anthropicErrorBody, anthropicErrorEvent } from '../../../src/surfaces/anthropic/envelope.js';
 import type { MessagesRequest } from '../../../src/surfaces/anthropic/schema.js';

@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { GatewayError } from '../../../src/errors/gateway-error.js';
 import type { ChatRequest, ChatResponse, StopReason, StreamEvent } from '../../../src/providers/canonical.js';
-import { GatewayError } from '../../../src/server/errors.js';
 import {
   type ChatCompletionBody,
   type ChatCompletionChunkBody,

@@ -1,8 +1,8 @@
 import type { Config } from '../config/index.js';
+import type { ProviderRuntime } from '../forward/provider-runtime.js';
+import type { Readiness } from '../http/health.js';
 import type { Limiter } from '../limits/index.js';
 import type { Store } from '../store/index.js';
-import type { Readiness } from './health.js';
-import type { ProviderRuntime } from './provider-runtime.js';
 
 export interface ReadinessOptions {
   config: Config;

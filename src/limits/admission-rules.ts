@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/index.js';
 import type { Config } from '../config/index.js';
-import type { BudgetRule, ConcurrencyRule, RateRule } from '../limits/index.js';
 import type { BudgetPeriod } from '../store/index.js';
+import type { BudgetRule, ConcurrencyRule, RateRule } from './index.js';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;

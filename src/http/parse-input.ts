@@ -1,6 +1,6 @@
 import type { z } from 'zod';
+import { badRequest } from '../errors/gateway-error.js';
 import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
-import { badRequest } from './errors.js';
 
 /** Validates an admin API body, query or params; the first problem becomes a 400 naming the field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {

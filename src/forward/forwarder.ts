@@ -1,5 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { allowedTargets } from '../auth/access.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { KeyEvents, SecretString } from '../keys/index.js';
+import type { Admission } from '../limits/admission.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
 import {
   type ChatRequest,
@@ -16,9 +19,6 @@ import {
   UpstreamError,
   type UpstreamResponse,
 } from '../upstream/index.js';
-import { allowedTargets } from './access.js';
-import type { Admission } from './admission.js';
-import { GatewayError } from './errors.js';
 import { type Failure, type ForwardJob, type InFlight, isNative } from './forward-job.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';

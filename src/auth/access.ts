@@ -1,7 +1,7 @@
-import type { Principal } from '../auth/index.js';
+import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Route } from '../routing/index.js';
 import type { Scope } from '../store/index.js';
-import { badRequest, GatewayError } from './errors.js';
+import type { Principal } from './index.js';
 
 /**
  * What a gateway token may do, checked per request. Static client keys carry no constraints:

@@ -1,4 +1,4 @@
-import { GatewayError } from './errors.js';
+import { GatewayError } from './gateway-error.js';
 
 /** What a client is told when a stream breaks after it began: in every surface's envelope. */
 export const streamInterrupted = new GatewayError(

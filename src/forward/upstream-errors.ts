@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { GatewayError } from '../errors/gateway-error.js';
 import { parseRetryAfter, type UpstreamError } from '../upstream/index.js';
-import { GatewayError } from './errors.js';
 
 /** Provider error codes and params are passed on only when they look like identifiers. */
 const SAFE_TOKEN = /^[A-Za-z0-9_.[\]-]{1,64}$/;

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { PriceTable, UsageRecorder } from './accounting/index.js';
+import { PriceTable, UsageRecorder } from '../accounting/index.js';
+import { createAdminPlane } from '../admin/index.js';
 import {
   AUDIT_ACTORS,
   AUDIT_EVENTS,
@@ -12,9 +13,13 @@ import {
   recordEvent,
   storeAppender,
   ThreadAppender,
-} from './audit/index.js';
-import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
-import { type Config, ConfigError, dataPaths } from './config/index.js';
+} from '../audit/index.js';
+import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from '../auth/index.js';
+import { type Config, ConfigError, dataPaths } from '../config/index.js';
+import { FailureGuard } from '../data-plane/failure-guard.js';
+import { createDataPlane } from '../data-plane/index.js';
+import { requestAccounting } from '../data-plane/request-accounting.js';
+import { createProviderRuntimes, type SourceEnvironment, sourceFor } from '../forward/provider-runtime.js';
 import {
   EnvelopeError,
   type KeyEvents,
@@ -27,8 +32,10 @@ import {
   readMasterKeyFile,
   type SecretString,
   StoredKeys,
-} from './keys/index.js';
-import { limiterFromConfig } from './limits/index.js';
+} from '../keys/index.js';
+import { Admission } from '../limits/admission.js';
+import { parseBudgetKey } from '../limits/admission-rules.js';
+import { limiterFromConfig } from '../limits/index.js';
 import {
   AlertMonitor,
   AlertWebhook,
@@ -36,17 +43,10 @@ import {
   type Logger,
   Metrics,
   Redactor,
-} from './observability/index.js';
-import { Router } from './routing/index.js';
-import { createAdminPlane } from './server/admin-plane.js';
-import { Admission } from './server/admission.js';
-import { parseBudgetKey } from './server/admission-rules.js';
-import { createDataPlane } from './server/data-plane.js';
-import { FailureGuard } from './server/failure-guard.js';
-import { createProviderRuntimes, type SourceEnvironment, sourceFor } from './server/provider-runtime.js';
-import { readinessCheck } from './server/readiness.js';
-import { requestAccounting } from './server/request-accounting.js';
-import { openSqliteStore, type Store } from './store/index.js';
+} from '../observability/index.js';
+import { Router } from '../routing/index.js';
+import { openSqliteStore, type Store } from '../store/index.js';
+import { readinessCheck } from './readiness.js';
 
 export interface GatewayOptions {
   config: Config;

@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/index.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
-import { badRequest, GatewayError } from './errors.js';
 
 /** Fastify's own failures, translated into messages that tell the client what to fix. */
 function fromFastifyError(error: FastifyError, bodyLimit: number): GatewayError | undefined {

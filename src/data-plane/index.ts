@@ -9,23 +9,23 @@ import {
   type TokenService,
 } from '../auth/index.js';
 import type { Config } from '../config/index.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { Forwarder } from '../forward/forwarder.js';
+import type { ProviderRuntime } from '../forward/provider-runtime.js';
+import { clientErrorHandler } from '../http/client-error.js';
+import type { RequestContext } from '../http/context.js';
+import { installErrorHandling } from '../http/error-handler.js';
+import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
+import { parseJsonBody } from '../http/json-body.js';
+import { requestId } from '../http/request-id.js';
+import { trackRequest } from '../http/request-log.js';
 import { type KeyEvents, SecretString } from '../keys/index.js';
+import type { Admission } from '../limits/admission.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
-import type { Admission } from './admission.js';
-import { clientErrorHandler } from './client-error.js';
-import type { RequestContext } from './context.js';
-import { installErrorHandling } from './error-handler.js';
-import { GatewayError } from './errors.js';
 import type { FailureGuard } from './failure-guard.js';
-import { Forwarder } from './forwarder.js';
-import { HEALTH_ROUTES, healthRoutes, type Readiness } from './health.js';
-import { parseJsonBody } from './json-body.js';
-import type { ProviderRuntime } from './provider-runtime.js';
-import { requestId } from './request-id.js';
-import { trackRequest } from './request-log.js';
 
 export interface DataPlaneOptions {
   config: Config;

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { UsageRecorder } from '../accounting/index.js';
+import { parseInput } from '../http/parse-input.js';
 import type { Store } from '../store/index.js';
-import { parseInput } from './parse-input.js';
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
 const usageQuery = z.strictObject({

@@ -2,10 +2,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PriceTable } from '../accounting/index.js';
 import type { Principal } from '../auth/index.js';
 import type { Config } from '../config/index.js';
-import type { AcquireRequest, Acquisition, Denial, Limiter, Quota } from '../limits/index.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
-import { GatewayError } from './errors.js';
+import type { AcquireRequest, Acquisition, Denial, Limiter, Quota } from './index.js';
 
 /** Output tokens assumed for a request that sets no max_tokens, until its real usage settles. */
 const DEFAULT_OUTPUT_ESTIMATE = 1024;

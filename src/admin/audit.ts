@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/index.js';
+import { parseInput } from '../http/parse-input.js';
 import type { Store } from '../store/index.js';
-import { parseInput } from './parse-input.js';
 
 const auditQuery = z.strictObject({
   afterSeq: z.coerce.number().int().min(0).optional(),

@@ -1,4 +1,4 @@
-import { badRequest } from './errors.js';
+import { badRequest } from '../errors/gateway-error.js';
 
 export interface JsonLimits {
   /** Deepest nesting of objects and arrays. */

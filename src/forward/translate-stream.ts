@@ -1,7 +1,7 @@
+import { providerFailedMidStream, streamInterrupted } from '../errors/stream.js';
 import type { ChatUsage, StreamDecoder, StreamEncoder } from '../providers/index.js';
 import { StreamFailure } from '../providers/index.js';
 import type { StreamFailureReason, SurfaceBinding } from '../surfaces/types.js';
-import { providerFailedMidStream, streamInterrupted } from './stream-errors.js';
 
 export interface TranslateHooks {
   onUsage(usage: ChatUsage): void;

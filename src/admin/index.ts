@@ -3,16 +3,16 @@ import type { UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { Config } from '../config/index.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { installErrorHandling } from '../http/error-handler.js';
+import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
+import { requestId } from '../http/request-id.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Store, TokenRecord } from '../store/index.js';
-import { adminAuditRoutes } from './admin-audit.js';
-import { type AdminKeysOptions, adminKeyRoutes } from './admin-keys.js';
-import { adminTokenRoutes } from './admin-tokens.js';
-import { adminUsageRoutes } from './admin-usage.js';
-import { installErrorHandling } from './error-handler.js';
-import { GatewayError } from './errors.js';
-import { HEALTH_ROUTES, healthRoutes, type Readiness } from './health.js';
-import { requestId } from './request-id.js';
+import { adminAuditRoutes } from './audit.js';
+import { type AdminKeysOptions, adminKeyRoutes } from './keys.js';
+import { adminTokenRoutes } from './tokens.js';
+import { adminUsageRoutes } from './usage.js';
 
 export interface AdminPlaneOptions {
   config: Config;

@@ -1,13 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from '../errors/gateway-error.js';
+import { providerFailedMidStream, streamInterrupted } from '../errors/stream.js';
+import { writeEventStream } from '../http/stream-writer.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ChatUsage, StreamFailure, type Usage } from '../providers/index.js';
 import type { StreamFailureReason } from '../surfaces/types.js';
 import { classifyUpstreamError, type UpstreamResponse } from '../upstream/index.js';
-import { GatewayError } from './errors.js';
 import { type Failure, type InFlight, isNative } from './forward-job.js';
 import type { ProviderRuntime } from './provider-runtime.js';
-import { providerFailedMidStream, streamInterrupted } from './stream-errors.js';
-import { writeEventStream } from './stream-writer.js';
 import { translateStream } from './translate-stream.js';
 import { mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
 

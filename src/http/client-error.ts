@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { GatewayError } from '../errors/gateway-error.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
-import { GatewayError } from './errors.js';
 
 function classify(error: NodeJS.ErrnoException): GatewayError {
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {

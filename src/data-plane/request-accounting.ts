@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import type { PriceTable, UsageRecorder } from '../accounting/index.js';
 import { type AuditSink, recordRequest } from '../audit/index.js';
+import type { Admission } from '../limits/admission.js';
 import type { AlertMonitor, Logger } from '../observability/index.js';
-import type { Admission } from './admission.js';
 
 export interface RequestAccountingOptions {
   prices: PriceTable;

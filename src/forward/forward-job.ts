@@ -1,8 +1,9 @@
 /** What the forwarder and the responder share about one request in flight. */
+
+import type { GatewayError } from '../errors/gateway-error.js';
 import type { CallOptions, ChatRequest, Operation, ProviderAdapter } from '../providers/index.js';
 import type { SurfaceBinding } from '../surfaces/types.js';
 import type { AbortHandle } from '../upstream/index.js';
-import type { GatewayError } from './errors.js';
 
 export interface ForwardJob {
   operation: Operation;

@@ -1,4 +1,4 @@
-import { GatewayError } from './errors.js';
+import { GatewayError } from '../errors/gateway-error.js';
 
 const WINDOW_MS = 60_000;
 /** Addresses tracked at most; the oldest window is dropped first (an attack from many addresses costs memory only up to this). */

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { Acquired, KeyEvents, PooledKey, SecretString } from '../keys/index.js';
 import type { Metrics } from '../observability/index.js';
 import { parseRetryAfter } from '../upstream/index.js';
-import { GatewayError } from './errors.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 
 /** No key of the provider can be used now; carries when the first one recovers. */

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
+import { badRequest, GatewayError } from '../errors/gateway-error.js';
+import type { ProviderRuntime } from '../forward/provider-runtime.js';
+import { parseInput } from '../http/parse-input.js';
 import { KeyValueError, type StoredKeys } from '../keys/index.js';
-import { badRequest, GatewayError } from './errors.js';
-import { parseInput } from './parse-input.js';
-import type { ProviderRuntime } from './provider-runtime.js';
 
 export interface AdminKeysOptions {
   stored: StoredKeys;

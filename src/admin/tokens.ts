@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
 import { type TokenService, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { parseInput } from '../http/parse-input.js';
 import type { Store, TokenRecord } from '../store/index.js';
-import { GatewayError } from './errors.js';
-import { parseInput } from './parse-input.js';
 
 export interface AdminTokensOptions {
   tokens: TokenService;
