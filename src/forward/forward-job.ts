@@ -1,21 +1,11 @@
 /** What the forwarder and the responder share about one request in flight. */
 
 import type { GatewayError } from '../errors/gateway-error.js';
-import type { CallOptions, ChatRequest, Operation, ProviderAdapter } from '../providers/index.js';
-import type { SurfaceBinding } from '../surfaces/types.js';
+import type { ChatRequest, ProviderAdapter } from '../providers/index.js';
+import type { ForwardJob } from '../surfaces/types.js';
 import type { AbortHandle } from '../upstream/index.js';
 
-export interface ForwardJob {
-  operation: Operation;
-  /** The surface the client called (embeddings use OpenAI's: their only surface). */
-  surface: SurfaceBinding;
-  /** The validated client body; `model` is replaced per target. */
-  body: Record<string, unknown> & { model: string };
-  stream: boolean;
-  /** The client asked for usage inside its stream. */
-  includeUsage: boolean;
-  options?: CallOptions;
-}
+export type { ForwardJob };
 
 /** One request's state across its targets: the body after the alias's policy, its canonical form once needed. */
 export interface InFlight {

@@ -1,6 +1,9 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {
+  CallOptions,
   ChatRequest,
   ChatResponse,
+  Operation,
   StreamEncoder,
   StreamFailure,
   Usage,
@@ -64,4 +67,22 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
   readonly maxTokensFields: readonly string[];
   /** The answer to a token-counting request, for surfaces that have one. */
   tokenCountBody?(inputTokens: number): unknown;
+}
+
+/** What a surface's route asks of the forwarder for one validated request. */
+export interface ForwardJob {
+  operation: Operation;
+  /** The surface the client called (embeddings use OpenAI's: their only surface). */
+  surface: SurfaceBinding;
+  /** The validated client body; `model` is replaced per target. */
+  body: Record<string, unknown> & { model: string };
+  stream: boolean;
+  /** The client asked for usage inside its stream. */
+  includeUsage: boolean;
+  options?: CallOptions;
+}
+
+/** The forwarder as a surface's routes see it; the data plane passes one in when it registers them. */
+export interface RequestForwarder {
+  handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply>;
 }

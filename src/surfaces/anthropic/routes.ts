@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { capMaxTokens, requireScope } from '../../auth/access.js';
-import type { Forwarder } from '../../forward/forwarder.js';
+import type { RequestForwarder } from '../types.js';
 import { anthropicBinding } from './binding.js';
 import { parseCountTokensRequest, parseMessagesRequest } from './validate.js';
 
 export interface AnthropicRoutesOptions {
-  forwarder: Forwarder;
+  forwarder: RequestForwarder;
 }
 
 /** The `anthropic-beta` flags a client asked for; the provider adapter keeps the allowlisted ones. */

@@ -1,14 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { capMaxTokens, mayUseModel, requireScope } from '../../auth/access.js';
-import type { Forwarder } from '../../forward/forwarder.js';
-import type { ProviderRuntime } from '../../forward/provider-runtime.js';
 import type { Router } from '../../routing/index.js';
+import type { RequestForwarder } from '../types.js';
 import { openAIBinding } from './binding.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
 
 export interface OpenAIRoutesOptions {
-  forwarder: Forwarder;
-  router: Router<ProviderRuntime>;
+  forwarder: RequestForwarder;
+  router: Router<{ id: string }>;
 }
 
 /** The OpenAI-compatible surface: Chat Completions, Embeddings and the model list. */
