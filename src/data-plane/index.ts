@@ -1,30 +1,22 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import {
-  assertNoQueryCredential,
-  extractCredential,
-  type StaticKeyVerifier,
-  TOKEN_PREFIX,
-  type TokenCheck,
-  type TokenFailure,
-  type TokenService,
-} from '../auth/index.js';
+import type { StaticKeyVerifier, TokenService } from '../auth/index.js';
 import type { Config } from '../config/index.js';
-import { GatewayError } from '../errors/gateway-error.js';
 import { Forwarder } from '../forward/forwarder.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { clientErrorHandler } from '../http/client-error.js';
 import type { RequestContext } from '../http/context.js';
 import { installErrorHandling } from '../http/error-handler.js';
-import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
+import { healthRoutes, type Readiness } from '../http/health.js';
 import { parseJsonBody } from '../http/json-body.js';
 import { requestId } from '../http/request-id.js';
 import { trackRequest } from '../http/request-log.js';
-import { type KeyEvents, SecretString } from '../keys/index.js';
+import type { KeyEvents } from '../keys/index.js';
 import type { Admission } from '../limits/admission.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
+import { authenticator } from './authenticate.js';
 import type { FailureGuard } from './failure-guard.js';
 
 export interface DataPlaneOptions {
@@ -45,31 +37,9 @@ export interface DataPlaneOptions {
   readiness(): Promise<Readiness>;
 }
 
-const PROVIDER_KEY_HEADER = 'x-provider-api-key';
-
-const missingCredential = new GatewayError(
-  401,
-  'authentication_error',
-  'Missing credential: send your Keyward key as "Authorization: Bearer <key>"',
-  { code: 'missing_credential' },
-);
-const invalidCredential = new GatewayError(401, 'authentication_error', 'Invalid credential', {
-  code: 'invalid_credential',
-});
-const TOKEN_FAILURES: Record<TokenFailure, GatewayError> = {
-  invalid: invalidCredential,
-  revoked: new GatewayError(401, 'authentication_error', 'This token has been revoked', {
-    code: 'token_revoked',
-  }),
-  expired: new GatewayError(401, 'authentication_error', 'This token has expired', { code: 'token_expired' }),
-  ip_not_allowed: new GatewayError(403, 'permission_error', 'This token may not be used from your address', {
-    code: 'ip_not_allowed',
-  }),
-};
-
 /** The client-facing listener: authentication, strict bodies, the API surfaces and health. */
 export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
-  const { config, logger, metrics, router, verifier } = options;
+  const { config, logger, metrics, router } = options;
   const app = Fastify({
     logger: false,
     bodyLimit: config.server.bodyLimit,
@@ -99,41 +69,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     }
   });
 
-  const refuse = (request: FastifyRequest, reason: string, error: GatewayError): GatewayError => {
-    options.failures.failed(request.ip);
-    options.onAuthFailure(request, reason);
-    return error;
-  };
-
-  const accept = (request: FastifyRequest, check: TokenCheck): void => {
-    if ('failure' in check) throw refuse(request, check.failure, TOKEN_FAILURES[check.failure]);
-    request.kw.principal = check.principal;
-  };
-
-  /** Returns a promise only for a token the cache does not hold yet (one store read). */
-  const authenticate = (request: FastifyRequest): void | Promise<void> => {
-    assertNoQueryCredential(request.url);
-    if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
-    // A passthrough provider key is sealed at once and dropped from the headers, so that nothing
-    // later (a log serializer, an error path) can read it as plain text.
-    const providerKey = request.headers[PROVIDER_KEY_HEADER];
-    if (providerKey !== undefined) {
-      delete request.headers[PROVIDER_KEY_HEADER];
-      const value = Array.isArray(providerKey) ? providerKey[0] : providerKey;
-      if (value) request.kw.providerKey = new SecretString(value.trim());
-    }
-    options.failures.check(request.ip);
-    const credential = extractCredential(request.headers);
-    if (credential === undefined) throw refuse(request, 'missing', missingCredential);
-    if (credential.startsWith(TOKEN_PREFIX)) {
-      const check = options.tokens.verify(credential, request.ip);
-      if (check instanceof Promise) return check.then((result) => accept(request, result));
-      return accept(request, check);
-    }
-    const principal = verifier.verify(credential);
-    if (!principal) throw refuse(request, 'invalid', invalidCredential);
-    request.kw.principal = principal;
-  };
+  const authenticate = authenticator(options);
 
   // A callback hook: an async one costs a promise per request on the hottest path.
   app.addHook('onRequest', (request, reply, done) => {

@@ -1,0 +1,89 @@
+import type { FastifyRequest } from 'fastify';
+import {
+  assertNoQueryCredential,
+  extractCredential,
+  type StaticKeyVerifier,
+  TOKEN_PREFIX,
+  type TokenCheck,
+  type TokenFailure,
+  type TokenService,
+} from '../auth/index.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { HEALTH_ROUTES } from '../http/health.js';
+import { SecretString } from '../keys/index.js';
+import type { FailureGuard } from './failure-guard.js';
+
+export interface AuthenticateOptions {
+  verifier: StaticKeyVerifier;
+  /** Gateway tokens (`kw_…`); static keys keep working beside them. */
+  tokens: TokenService;
+  failures: FailureGuard;
+  /** A failed authentication, for the audit log and alerts. */
+  onAuthFailure(request: FastifyRequest, reason: string): void;
+}
+
+const PROVIDER_KEY_HEADER = 'x-provider-api-key';
+
+const missingCredential = new GatewayError(
+  401,
+  'authentication_error',
+  'Missing credential: send your Keyward key as "Authorization: Bearer <key>"',
+  { code: 'missing_credential' },
+);
+const invalidCredential = new GatewayError(401, 'authentication_error', 'Invalid credential', {
+  code: 'invalid_credential',
+});
+const TOKEN_FAILURES: Record<TokenFailure, GatewayError> = {
+  invalid: invalidCredential,
+  revoked: new GatewayError(401, 'authentication_error', 'This token has been revoked', {
+    code: 'token_revoked',
+  }),
+  expired: new GatewayError(401, 'authentication_error', 'This token has expired', { code: 'token_expired' }),
+  ip_not_allowed: new GatewayError(403, 'permission_error', 'This token may not be used from your address', {
+    code: 'ip_not_allowed',
+  }),
+};
+
+/**
+ * The data plane's first stage: the request's credential becomes its principal (a static key's or
+ * a gateway token's), or the request is refused.
+ */
+export function authenticator({ verifier, tokens, failures, onAuthFailure }: AuthenticateOptions) {
+  const refuse = (request: FastifyRequest, reason: string, error: GatewayError): GatewayError => {
+    failures.failed(request.ip);
+    onAuthFailure(request, reason);
+    return error;
+  };
+
+  const accept = (request: FastifyRequest, check: TokenCheck): void => {
+    if ('failure' in check) throw refuse(request, check.failure, TOKEN_FAILURES[check.failure]);
+    request.kw.principal = check.principal;
+  };
+
+  /** Returns a promise only for a token the cache does not hold yet (one store read). */
+  const authenticate = (request: FastifyRequest): void | Promise<void> => {
+    assertNoQueryCredential(request.url);
+    if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
+    // A passthrough provider key is sealed at once and dropped from the headers, so that nothing
+    // later (a log serializer, an error path) can read it as plain text.
+    const providerKey = request.headers[PROVIDER_KEY_HEADER];
+    if (providerKey !== undefined) {
+      delete request.headers[PROVIDER_KEY_HEADER];
+      const value = Array.isArray(providerKey) ? providerKey[0] : providerKey;
+      if (value) request.kw.providerKey = new SecretString(value.trim());
+    }
+    failures.check(request.ip);
+    const credential = extractCredential(request.headers);
+    if (credential === undefined) throw refuse(request, 'missing', missingCredential);
+    if (credential.startsWith(TOKEN_PREFIX)) {
+      const check = tokens.verify(credential, request.ip);
+      if (check instanceof Promise) return check.then((result) => accept(request, result));
+      return accept(request, check);
+    }
+    const principal = verifier.verify(credential);
+    if (!principal) throw refuse(request, 'invalid', invalidCredential);
+    request.kw.principal = principal;
+  };
+
+  return authenticate;
+}
