@@ -1,0 +1,30 @@
+import { AUDIT_HEAD, AuditLog, AuthFailureSampler, storeAppender, ThreadAppender } from '../audit/index.js';
+import type { Config, DataPaths } from '../config/index.js';
+import type { Store } from '../store/index.js';
+import type { Telemetry } from './telemetry.js';
+
+interface AuditOptions {
+  config: Config;
+  paths: DataPaths;
+  store: Store;
+  auditKey: Buffer;
+  /** Seal and append on a worker thread (see `GatewayOptions.auditThread`). */
+  thread: boolean;
+  telemetry: Telemetry;
+}
+
+/** The audit log, and the sampler that keeps failed authentications from flooding it. */
+export function createAudit({ config, paths, store, auditKey, thread, telemetry }: AuditOptions) {
+  const audit = new AuditLog({
+    // The newest record is kept beside the chain so that `keyward audit verify` can tell a cut
+    // tail from a short log.
+    appender: thread
+      ? new ThreadAppender(paths.database, auditKey, { headName: AUDIT_HEAD })
+      : storeAppender(store.audit, auditKey, { meta: store.meta, name: AUDIT_HEAD }),
+    redact: (text) => telemetry.redactor.redact(text),
+    batchSize: config.audit.batchSize,
+    intervalMs: config.audit.intervalMs,
+    onError: (error) => telemetry.logger.error({ err: error }, 'audit log'),
+  });
+  return { audit, authFailures: new AuthFailureSampler({ log: audit }) };
+}

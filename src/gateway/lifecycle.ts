@@ -1,0 +1,56 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/index.js';
+import type { ProviderRuntime } from '../forward/provider-runtime.js';
+import { drain } from './shutdown.js';
+import type { Gateway, Start } from './types.js';
+
+const urlOf = (address: AddressInfo | string | null): string => {
+  if (!address || typeof address === 'string') return String(address);
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+};
+
+/** Releases a provider's upstream connections, then stops its key refresh. */
+export async function closeProviders(providers: ReadonlyMap<string, ProviderRuntime>): Promise<void> {
+  await Promise.all(
+    [...providers.values()].map(async (p) => {
+      await p.dispatcher.destroy();
+      await p.keys.close();
+    }),
+  );
+}
+
+/**
+ * The started gateway: listen opens both listeners; close drains them, then releases everything
+ * else newest first (the resource stack), and writes out the last log lines.
+ */
+export function lifecycle(
+  { config, source, telemetry, resources, state }: Start,
+  { data, admin }: { data: FastifyInstance; admin: FastifyInstance },
+  providerIds: string[],
+  reload: (next: Config) => Promise<void>,
+): Gateway {
+  const { logger, metrics, redactor } = telemetry;
+  return {
+    logger,
+    metrics,
+    redactor,
+    async listen() {
+      await data.listen({ host: config.server.host, port: config.server.port });
+      await admin.listen({ host: config.admin.host, port: config.admin.port });
+      state.serving = true;
+      const urls = { dataUrl: urlOf(data.server.address()), adminUrl: urlOf(admin.server.address()) };
+      logger.info({ ...urls, source, providers: providerIds }, 'keyward listening');
+      return urls;
+    },
+    reload,
+    async close(graceMs = config.shutdown.graceMs) {
+      state.serving = false;
+      await drain([data, admin], graceMs, logger);
+      await resources.closeAll();
+      logger.info('keyward stopped');
+      telemetry.flush();
+    },
+  };
+}

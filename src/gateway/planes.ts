@@ -1,0 +1,99 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { createAdminPlane } from '../admin/index.js';
+import type { AuditLog, AuthFailureSampler } from '../audit/index.js';
+import { StaticKeyVerifier, type TokenService } from '../auth/index.js';
+import { createDataPlane } from '../data-plane/index.js';
+import type { ProviderRuntime } from '../forward/provider-runtime.js';
+import type { KeyEvents, SecretString, StoredKeys } from '../keys/index.js';
+import type { Router } from '../routing/index.js';
+import type { Store } from '../store/index.js';
+import { readinessCheck } from './readiness.js';
+import { adminKeyHashes } from './secrets.js';
+import type { Telemetry } from './telemetry.js';
+import type { Traffic } from './traffic.js';
+import type { Start } from './types.js';
+
+interface PlanesParts {
+  store: Store;
+  providers: ReadonlyMap<string, ProviderRuntime>;
+  router: Router<ProviderRuntime>;
+  tokens: TokenService;
+  keyEvents: KeyEvents;
+  traffic: Traffic;
+  audit: AuditLog;
+  authFailures: AuthFailureSampler;
+  storedKeys: StoredKeys;
+  /** Reloads the store-kept provider keys after the admin API changed them. */
+  refreshStored(): Promise<void>;
+}
+
+/** The two listeners: the data plane clients call, and the admin plane. Neither listens yet. */
+export async function createPlanes(
+  { config, telemetry, clientKeys, adminKeys, state }: Start,
+  options: PlanesParts,
+): Promise<{ data: FastifyInstance; admin: FastifyInstance }> {
+  const { store, providers, traffic, tokens, audit } = options;
+  const { logger, metrics, alerts } = telemetry;
+  const verifier = new StaticKeyVerifier(
+    clientKeys,
+    config.auth.apiKeys.hashes.map((h) => h.slice('sha256:'.length)),
+  );
+  const readiness = readinessCheck({
+    config,
+    store,
+    limiter: traffic.limiter,
+    providers,
+    serving: () => state.serving,
+  });
+  const onAuthFailure = (request: FastifyRequest, reason: string): void => {
+    metrics.authFailed();
+    alerts.authFailure();
+    options.authFailures.failed(request.ip, reason);
+  };
+  const data = createDataPlane({
+    config,
+    logger,
+    metrics,
+    router: options.router,
+    verifier,
+    tokens,
+    keyEvents: options.keyEvents,
+    admission: traffic.admission,
+    failures: traffic.failures,
+    onFinished: traffic.onFinished,
+    onAuthFailure,
+    readiness,
+  });
+  const admin = createAdminPlane({
+    config,
+    logger,
+    metrics,
+    adminVerifier: new StaticKeyVerifier(adminKeys, await adminKeyHashes(store)),
+    readiness,
+    keys: { stored: options.storedKeys, providers, changed: options.refreshStored },
+    tokens,
+    store,
+    usage: traffic.usage,
+    audit,
+  });
+  await warnUnconfigured(verifier, adminKeys, store, providers, logger);
+  return { data, admin };
+}
+
+/** Starting without credentials or providers is allowed (everything is refused); say so once. */
+async function warnUnconfigured(
+  verifier: StaticKeyVerifier,
+  adminKeys: SecretString[],
+  store: Store,
+  providers: ReadonlyMap<string, ProviderRuntime>,
+  logger: Telemetry['logger'],
+): Promise<void> {
+  if (verifier.size === 0 && (await store.tokens.list()).length === 0) {
+    logger.warn(
+      'no client credential is configured (auth.apiKeys, gateway tokens): the data plane answers 401 to every request; set KEYWARD_API_KEY or create a token',
+    );
+  }
+  if (adminKeys.length === 0 && (await adminKeyHashes(store)).length === 0)
+    logger.warn('no admin key is configured (KEYWARD_ADMIN_KEY): the admin API answers 401');
+  if (providers.size === 0) logger.warn('no provider is configured: every model request will fail');
+}

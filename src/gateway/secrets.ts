@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto';
+import { MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
+import { type Config, ConfigError, type DataPaths } from '../config/index.js';
+import {
+  EnvelopeError,
+  KeySourceError,
+  keysFromEnv,
+  loadMasterKey,
+  loadSealedSecret,
+  type MasterKey,
+  MasterKeyError,
+  readMasterKeyFile,
+  type SecretString,
+} from '../keys/index.js';
+import type { Logger } from '../observability/index.js';
+import type { Store } from '../store/index.js';
+
+/** Client keys from `auth.apiKeys.env` and the admin key: absent is allowed (fail closed), weak is not. */
+export function credentialKeys(
+  variable: string | undefined,
+  env: NodeJS.ProcessEnv,
+  source: string,
+): SecretString[] {
+  if (!variable || !env[variable]?.trim()) return [];
+  let keys: SecretString[];
+  try {
+    keys = keysFromEnv(variable, env);
+  } catch (error) {
+    if (error instanceof KeySourceError) throw new ConfigError(source, [error.message]);
+    throw error;
+  }
+  if (keys.some((key) => key.reveal().length < MIN_CLIENT_KEY_LENGTH)) {
+    throw new ConfigError(source, [
+      `${variable}: every key must be at least ${MIN_CLIENT_KEY_LENGTH} characters`,
+    ]);
+  }
+  return keys;
+}
+
+/** Digests of the admin keys `keyward init` created (the keys themselves were shown once). */
+export async function adminKeyHashes(store: Store): Promise<string[]> {
+  const raw = await store.meta.get('admin_key_hashes');
+  return raw ? (JSON.parse(raw) as string[]) : [];
+}
+
+/** The master keys in use, newest first (the one that seals); older ones still open. */
+export class MasterKeys {
+  constructor(
+    private keys: MasterKey[],
+    private readonly file: string,
+  ) {}
+
+  get all(): MasterKey[] {
+    return this.keys;
+  }
+
+  get newest(): MasterKey {
+    return this.keys[0]!;
+  }
+
+  /** `keyward master rotate` run elsewhere rewrites the key file; pick the new key up, keep the old. */
+  reread(logger: Logger): void {
+    if (this.newest.origin !== 'file') return;
+    try {
+      const { master } = readMasterKeyFile(this.file, false);
+      if (master.id !== this.newest.id) this.keys = [master, ...this.keys.filter((m) => m.id !== master.id)];
+    } catch (error) {
+      logger.error(`cannot re-read the master key file: ${(error as Error).message}`);
+    }
+  }
+}
+
+export interface GatewaySecrets {
+  masters: MasterKeys;
+  /** Mixed into token digests. */
+  pepper: Buffer;
+  /** Seals the audit chain. */
+  auditKey: Buffer;
+}
+
+interface SecretsOptions {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  paths: DataPaths;
+  store: Store;
+  source: string;
+  logger: Logger;
+}
+
+/** The master key, and the secrets it seals in the store; a wrong or missing key stops the start. */
+export async function openSecrets({ config, env, paths, store, source, logger }: SecretsOptions) {
+  const masters = new MasterKeys(
+    [await masterKey({ config, env, paths, store, source, logger })],
+    paths.masterKeyFile,
+  );
+  try {
+    const pepper = await loadSealedSecret(store, masters.all, 'token_pepper');
+    const auditKey = await loadSealedSecret(store, masters.all, 'audit_key');
+    return { masters, pepper, auditKey } satisfies GatewaySecrets;
+  } catch (error) {
+    if (error instanceof EnvelopeError) {
+      throw new ConfigError(source, [
+        `master key: the store was sealed with another master key (${error.message})`,
+      ]);
+    }
+    throw error;
+  }
+}
+
+async function masterKey({ config, env, paths, store, source, logger }: SecretsOptions): Promise<MasterKey> {
+  try {
+    const { master, created } = await loadMasterKey({
+      env,
+      file: paths.masterKeyFile,
+      // Only the default location is created: a configured file that is missing is more likely a
+      // secret mount that failed than a first start, and a new key would orphan every record.
+      create: config.masterKey.file === undefined,
+      salt: async () =>
+        Buffer.from(
+          await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')),
+          'base64',
+        ),
+    });
+    if (created) logger.warn({ file: paths.masterKeyFile }, 'created a new master key file; back it up');
+    return master;
+  } catch (error) {
+    if (error instanceof MasterKeyError) throw new ConfigError(source, [`master key: ${error.message}`]);
+    throw error;
+  }
+}

@@ -1,0 +1,47 @@
+import type { TokenService } from '../auth/index.js';
+import type { ProviderRuntime } from '../forward/provider-runtime.js';
+import type { Logger } from '../observability/index.js';
+import type { Store } from '../store/index.js';
+import type { MasterKeys } from './secrets.js';
+
+/**
+ * How often the store is checked for changes made by another process (a CLI command, another
+ * instance): a revoked token stops working everywhere within this.
+ */
+const STORE_POLL_MS = 250;
+
+interface StoreWatchOptions {
+  store: Store;
+  tokens: TokenService;
+  masters: MasterKeys;
+  providers: ReadonlyMap<string, ProviderRuntime>;
+  logger: Logger;
+}
+
+/**
+ * Follows changes other processes make to the store: token revocations, and the provider keys kept
+ * in the store (with a master key rotated meanwhile). `refreshStored` is also what the admin API
+ * calls after changing stored keys itself.
+ */
+export async function watchStore({ store, tokens, masters, providers, logger }: StoreWatchOptions) {
+  /** Reloads the providers that keep their keys in the store, after a change made here or elsewhere. */
+  const refreshStored = async (): Promise<void> => {
+    masters.reread(logger);
+    await Promise.all(
+      [...providers.values()].filter((p) => p.keys.sourceKind === 'store').map((p) => p.keys.refresh()),
+    );
+  };
+  let marker = await store.changeMarker();
+  const poll = setInterval(async () => {
+    try {
+      const now = await store.changeMarker();
+      if (now === marker) return;
+      marker = now;
+      await Promise.all([tokens.syncRevocations(), refreshStored()]);
+    } catch (error) {
+      logger.error({ err: error }, 'cannot check the store for changes');
+    }
+  }, STORE_POLL_MS);
+  poll.unref();
+  return { refreshStored, stop: () => clearInterval(poll) };
+}

@@ -1,0 +1,107 @@
+import type { DestinationStream } from 'pino';
+import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditLog, recordEvent } from '../audit/index.js';
+import { type Config, ConfigError } from '../config/index.js';
+import type { KeyEvents, SecretString } from '../keys/index.js';
+import {
+  AlertMonitor,
+  AlertWebhook,
+  createLogger,
+  type Logger,
+  Metrics,
+  Redactor,
+} from '../observability/index.js';
+
+export interface Telemetry {
+  redactor: Redactor;
+  logger: Logger;
+  /** Writes out what the logger still buffers; the last thing close() does. */
+  flush(): void;
+  metrics: Metrics;
+  webhook: AlertWebhook | undefined;
+  alerts: AlertMonitor;
+}
+
+interface TelemetryOptions {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  source: string;
+  /** The credentials known at start, redacted from every log line from the first one on. */
+  secrets: readonly SecretString[];
+  logDestination: DestinationStream | undefined;
+}
+
+function alertWebhook(
+  config: NonNullable<Config['alerts']['webhook']>,
+  env: NodeJS.ProcessEnv,
+  source: string,
+  logger: Logger,
+): AlertWebhook {
+  const secret = env[config.secretEnv];
+  if (!secret || secret.length < 16) {
+    throw new ConfigError(source, [
+      `alerts.webhook.secretEnv: ${config.secretEnv} must hold a signing secret of at least 16 characters`,
+    ]);
+  }
+  return new AlertWebhook({
+    url: config.url,
+    secret,
+    onError: (error) => logger.error(`alert webhook: ${error.message}`),
+  });
+}
+
+/**
+ * The logger (with the one redactor), the metrics and the alerts. Built before the store opens, so
+ * that a missing webhook secret stops the start with nothing to undo.
+ */
+export function createTelemetry({
+  config,
+  env,
+  source,
+  secrets,
+  logDestination,
+}: TelemetryOptions): Telemetry {
+  const redactor = new Redactor(secrets.map((key) => key.reveal()));
+  const { logger, flush } = createLogger({
+    level: config.logging.level,
+    redactor,
+    ...(logDestination && { destination: logDestination }),
+  });
+  const metrics = new Metrics();
+  const webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
+  const alerts = new AlertMonitor({
+    spikeFactor: config.alerts.spikeFactor,
+    authFailuresPerMinute: config.alerts.authFailuresPerMinute,
+    emit(alert) {
+      metrics.alertRaised(alert.kind);
+      logger.warn({ alert: alert.kind, subject: alert.subject, ...alert.detail }, alert.message);
+      webhook?.send(alert);
+    },
+  });
+  return { redactor, logger, flush, metrics, webhook: webhook || undefined, alerts };
+}
+
+/** What provider key custody reports: loaded secrets join the redactor, failures become metrics, logs, alerts. */
+export function keyEventsFor({ redactor, logger, metrics, alerts }: Telemetry, audit: AuditLog): KeyEvents {
+  return {
+    loaded(_provider, secrets) {
+      for (const secret of secrets) redactor.addSecret(secret.reveal());
+    },
+    refreshFailed(provider, kind, message) {
+      metrics.keySourceFailed(provider, kind);
+      logger.error(
+        { provider, source: kind },
+        `loading provider keys failed; the keys loaded last stay in use: ${message}`,
+      );
+    },
+    alert(provider, reason, key, message) {
+      metrics.providerKeyAlert(provider, reason);
+      alerts.raise({ kind: reason, subject: `${provider}/${key}`, message, detail: { provider, key } });
+      if (reason === 'key_rejected') {
+        recordEvent(audit, AUDIT_EVENTS.keyRejected, AUDIT_ACTORS.system, { provider, keyId: key });
+      }
+    },
+    warn(provider, message) {
+      logger.warn({ provider }, message);
+    },
+  };
+}

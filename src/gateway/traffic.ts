@@ -1,0 +1,66 @@
+import type { FastifyRequest } from 'fastify';
+import { PriceTable, UsageRecorder } from '../accounting/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Config } from '../config/index.js';
+import { FailureGuard } from '../data-plane/failure-guard.js';
+import { requestAccounting } from '../data-plane/request-accounting.js';
+import { Admission } from '../limits/admission.js';
+import { parseBudgetKey } from '../limits/admission-rules.js';
+import { type Limiter, limiterFromConfig } from '../limits/index.js';
+import type { Store } from '../store/index.js';
+import type { Telemetry } from './telemetry.js';
+
+export interface Traffic {
+  usage: UsageRecorder;
+  limiter: Limiter;
+  admission: Admission;
+  failures: FailureGuard;
+  /** Accounting when a response is over: limits settled, usage recorded, audit written. */
+  onFinished(request: FastifyRequest, status: number, ms: number): void;
+}
+
+interface TrafficOptions {
+  config: Config;
+  store: Store;
+  audit: AuditLog;
+  telemetry: Telemetry;
+}
+
+/**
+ * What meters client traffic: prices, the usage recorder, the limiter behind admission (rate
+ * limits, quotas, budgets), the per-address failure guard, and the accounting of a finished request.
+ */
+export function createTraffic({ config, store, audit, telemetry }: TrafficOptions): Traffic {
+  const { logger, metrics, alerts } = telemetry;
+  const prices = new PriceTable(config.pricing);
+  const usage = new UsageRecorder({
+    store: store.usage,
+    onError: (error) =>
+      logger.error({ err: error }, 'writing usage failed; the counts are kept for the next attempt'),
+  });
+  const spentBefore = async (key: string): Promise<number> => {
+    const budget = parseBudgetKey(key);
+    if (!budget) return 0;
+    await usage.flush();
+    const who = budget.tokenId !== undefined ? { tokenId: budget.tokenId } : { userId: budget.userId! };
+    return store.usage.spent(who, budget.fromDay);
+  };
+  const limiter = limiterFromConfig(config, spentBefore, (error, mode) => {
+    metrics.limiterUnavailable(mode);
+    logger.error(
+      `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
+    );
+  });
+  const admission = new Admission(limiter, config, prices, (subject) => alerts.budgetExhausted(subject));
+  const failures = new FailureGuard(config.rateLimits.perIp.failuresPerMinute);
+  const onFinished = requestAccounting({
+    prices,
+    usage,
+    admission,
+    audit,
+    auditRequests: config.audit.requests,
+    alerts,
+    logger,
+  });
+  return { usage, limiter, admission, failures, onFinished };
+}

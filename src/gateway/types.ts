@@ -1,0 +1,56 @@
+import type { DestinationStream } from 'pino';
+import type { Config } from '../config/index.js';
+import type { SecretString } from '../keys/index.js';
+import type { Logger, Metrics, Redactor } from '../observability/index.js';
+import type { Resources } from './resources.js';
+import type { Telemetry } from './telemetry.js';
+
+export interface GatewayOptions {
+  config: Config;
+  /** Where the configuration came from, for error messages. */
+  source?: string;
+  env?: NodeJS.ProcessEnv;
+  /** `--data-dir`; else KEYWARD_DATA_DIR, else ./.keyward. */
+  dataDir?: string;
+  /** Log sink (tests capture lines here); defaults to stdout. */
+  logDestination?: DestinationStream;
+  /**
+   * Seal and append audit records on a worker thread (`ThreadAppender`) rather than on the event
+   * loop that serves requests. `keyward start` does; the worker is compiled JavaScript, so a
+   * gateway run from the TypeScript sources (the in-process tests) appends on its own thread.
+   */
+  auditThread?: boolean;
+}
+
+export interface Gateway {
+  logger: Logger;
+  metrics: Metrics;
+  redactor: Redactor;
+  /** Starts both listeners; resolves with their base URLs. */
+  listen(): Promise<{ dataUrl: string; adminUrl: string }>;
+  /**
+   * Applies a re-read configuration (SIGHUP): providers whose `keys` block changed load from the
+   * new source, the others refresh theirs. Other changes need a restart, and a warning says so.
+   */
+  reload(config: Config): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests and streams finish for up to `graceMs`, then cuts
+   * what is left and releases upstream connections.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** What the builders share while the gateway starts. */
+export interface Start {
+  options: GatewayOptions;
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  source: string;
+  /** Client keys (`auth.apiKeys.env`) and admin keys (`KEYWARD_ADMIN_KEY`) from the environment. */
+  clientKeys: SecretString[];
+  adminKeys: SecretString[];
+  telemetry: Telemetry;
+  resources: Resources;
+  /** False before listening and once shutdown has begun (`/ready` says so). */
+  state: { serving: boolean };
+}
