@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import { Agent, type Dispatcher, request } from 'undici';
+import type { VaultSourceConfig } from '../../config/key-sources.js';
+import { KeySourceError } from './errors.js';
+
+const TIMEOUT_MS = 10_000;
+/** Log in again this long before the AppRole token's lease ends, so a read never races its expiry. */
+const TOKEN_MARGIN_MS = 30_000;
+
+interface CachedToken {
+  token: string;
+  /** Epoch ms after which the token is not used; Infinity for a token without a lease. */
+  expiresAt: number;
+}
+
+export interface VaultResponse {
+  status: number;
+  /** The parsed JSON body; undefined when the body is not JSON. Never echoed into an error. */
+  json: unknown;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function errorCode(err: unknown): string {
+  if (isRecord(err)) {
+    if (typeof err.code === 'string') return err.code;
+    if (isRecord(err.cause) && typeof err.cause.code === 'string') return err.cause.code;
+    if (typeof err.name === 'string') return err.name;
+  }
+  return 'unknown error';
+}
+
+/**
+ * HashiCorp Vault's HTTP API as the vault source uses it (there is no official Node client): one
+ * connection pool, a static token from the environment or an AppRole login whose token is cached
+ * until shortly before its lease ends.
+ */
+export class VaultClient {
+  readonly address: string;
+  private agent: Agent | undefined;
+  private cached: CachedToken | undefined;
+  private login: Promise<CachedToken> | undefined;
+
+  constructor(
+    private readonly config: VaultSourceConfig,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {
+    this.address = config.address.replace(/\/+$/, '');
+  }
+
+  /** The configured secret, read with a token; a cached AppRole token that is refused is renewed once. */
+  async read(signal: AbortSignal | undefined): Promise<VaultResponse> {
+    const { mount, path: secret } = this.config;
+    const path = `/v1/${mount}/data/${secret}`;
+    const what = `reading ${mount}/${secret}`;
+    const first = await this.token(signal, false);
+    const res = await this.call('GET', path, { 'x-vault-token': first.value }, what, signal);
+    // A 403 on a cached AppRole token usually means it was revoked or expired early: log in once more.
+    // A 403 on a token just minted is the policy speaking, and another login would not change it.
+    if (res.status === 403 && first.reused) {
+      const second = await this.token(signal, true);
+      return this.call('GET', path, { 'x-vault-token': second.value }, what, signal);
+    }
+    return res;
+  }
+
+  private dispatcher(): Agent {
+    if (this.agent) return this.agent;
+    let ca: string | undefined;
+    if (this.config.caFile) {
+      try {
+        ca = readFileSync(this.config.caFile, 'utf8');
+      } catch (err) {
+        throw new KeySourceError(`cannot read vault CA file ${this.config.caFile}: ${errorCode(err)}`);
+      }
+    }
+    this.agent = new Agent({
+      connect: { timeout: TIMEOUT_MS, ...(ca ? { ca } : {}) },
+      headersTimeout: TIMEOUT_MS,
+      bodyTimeout: TIMEOUT_MS,
+    });
+    return this.agent;
+  }
+
+  private async call(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    headers: Record<string, string>,
+    what: string,
+    signal: AbortSignal | undefined,
+    body?: string,
+  ): Promise<VaultResponse> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${this.address}${path}`, {
+        method,
+        headers: {
+          ...headers,
+          ...(this.config.namespace ? { 'x-vault-namespace': this.config.namespace } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body,
+        signal,
+        dispatcher: this.dispatcher(),
+      });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (err instanceof KeySourceError) throw err;
+      throw new KeySourceError(`connection failed to vault ${this.address} (${what}): ${errorCode(err)}`);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw new KeySourceError(`connection failed to vault ${this.address} (${what}): ${errorCode(err)}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // The parser's message quotes the body, which may hold a secret: it is dropped on purpose.
+      json = undefined;
+    }
+    return { status: res.statusCode, json };
+  }
+
+  private async appRoleLogin(
+    approle: { mount: string; roleIdEnv: string; secretIdEnv: string },
+    signal: AbortSignal | undefined,
+  ): Promise<CachedToken> {
+    const roleId = this.env[approle.roleIdEnv]?.trim();
+    const secretId = this.env[approle.secretIdEnv]?.trim();
+    if (!roleId) throw new KeySourceError(`environment variable ${approle.roleIdEnv} is empty or not set`);
+    if (!secretId)
+      throw new KeySourceError(`environment variable ${approle.secretIdEnv} is empty or not set`);
+    const what = `AppRole login at auth/${approle.mount}`;
+    const res = await this.call(
+      'POST',
+      `/v1/auth/${approle.mount}/login`,
+      {},
+      what,
+      signal,
+      JSON.stringify({ role_id: roleId, secret_id: secretId }),
+    );
+    if (res.status === 400 || res.status === 403) {
+      throw new KeySourceError(
+        `vault ${what} failed: permission denied, role id or secret id rejected (HTTP ${res.status})`,
+      );
+    }
+    if (res.status === 404) throw new KeySourceError(`vault ${what} failed: auth mount not found (HTTP 404)`);
+    if (res.status !== 200) throw new KeySourceError(`vault ${what} failed: HTTP ${res.status}`);
+    const auth = isRecord(res.json) ? res.json.auth : undefined;
+    if (!isRecord(auth) || typeof auth.client_token !== 'string' || !auth.client_token) {
+      throw new KeySourceError(`vault ${what} answered without a client token`);
+    }
+    const lease = typeof auth.lease_duration === 'number' ? auth.lease_duration : 0;
+    // A lease of 0 is Vault's way of saying the token does not expire.
+    const expiresAt =
+      lease > 0 ? Date.now() + Math.max(lease * 1000 - TOKEN_MARGIN_MS, lease * 500) : Infinity;
+    return { token: auth.client_token, expiresAt };
+  }
+
+  /** The token to send; `reused` when it came from the cache rather than a login just now. */
+  private async token(
+    signal: AbortSignal | undefined,
+    fresh: boolean,
+  ): Promise<{ value: string; reused: boolean }> {
+    const auth = this.config.auth;
+    if ('token' in auth) {
+      const value = this.env[auth.token.env]?.trim();
+      if (!value) throw new KeySourceError(`environment variable ${auth.token.env} is empty or not set`);
+      return { value, reused: false };
+    }
+    if (fresh) this.cached = undefined;
+    if (this.cached && this.cached.expiresAt > Date.now()) return { value: this.cached.token, reused: true };
+    // Concurrent loads share one login instead of each minting a token.
+    this.login ??= this.appRoleLogin(auth.approle, signal).finally(() => {
+      this.login = undefined;
+    });
+    this.cached = await this.login;
+    return { value: this.cached.token, reused: false };
+  }
+
+  async close(): Promise<void> {
+    this.cached = undefined;
+    const current = this.agent;
+    this.agent = undefined;
+    await current?.close();
+  }
+}
