@@ -30,34 +30,36 @@ const idParams = z.strictObject({ id: z.string().regex(/^pk_[a-z0-9]{1,32}$/, 'a
 const notFound = (id: string) =>
   new GatewayError(404, 'not_found_error', `No stored key has the id ${id}`, { code: 'key_not_found' });
 
+/** The provider named, when its keys are kept in the store (else the admin API cannot change them). */
+function requireStoreProvider(providers: ReadonlyMap<string, ProviderRuntime>, id: string): void {
+  const runtime = providers.get(id);
+  if (!runtime) throw badRequest(`Unknown provider '${id}'`, { param: 'provider', code: 'unknown_provider' });
+  if (runtime.keys.sourceKind !== 'store') {
+    throw badRequest(
+      `Provider '${id}' takes its keys from ${runtime.keys.sourceKind}; set its keys to { store: true } to manage them here`,
+      { param: 'provider', code: 'provider_not_store_backed' },
+    );
+  }
+}
+
+/** A key value the store refuses is the client's to fix. */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof KeyValueError)
+      throw badRequest(error.message, { param: 'value', code: 'invalid_key' });
+    throw error;
+  }
+}
+
 /**
  * `/admin/keys`: the stored provider keys (add, rotate, disable, enable, remove) and the live
  * state of every provider's pool. Values go in once and never come out: answers carry ids and
  * fingerprints only.
  */
 export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOptions): void {
-  const { stored, providers, audit } = options;
-
-  const storeProvider = (id: string): void => {
-    const runtime = providers.get(id);
-    if (!runtime)
-      throw badRequest(`Unknown provider '${id}'`, { param: 'provider', code: 'unknown_provider' });
-    if (runtime.keys.sourceKind !== 'store') {
-      throw badRequest(
-        `Provider '${id}' takes its keys from ${runtime.keys.sourceKind}; set its keys to { store: true } to manage them here`,
-        { param: 'provider', code: 'provider_not_store_backed' },
-      );
-    }
-  };
-  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (error) {
-      if (error instanceof KeyValueError)
-        throw badRequest(error.message, { param: 'value', code: 'invalid_key' });
-      throw error;
-    }
-  };
+  const { stored, providers } = options;
 
   app.get('/admin/keys', async () => {
     const now = Date.now();
@@ -79,9 +81,32 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
     };
   });
 
+  storedKeyRoutes(app, options);
+
+  /** Reloads keys from their sources now (after changing a secret in Vault, say). */
+  app.post('/admin/keys/refresh', async (request) => {
+    const body = parseInput(refreshBody, request.body ?? undefined);
+    if (body?.provider && !providers.has(body.provider)) {
+      throw badRequest(`Unknown provider '${body.provider}'`, {
+        param: 'provider',
+        code: 'unknown_provider',
+      });
+    }
+    const targets = [...providers.values()].filter((p) => !body?.provider || p.id === body.provider);
+    const results = await Promise.all(
+      targets.map(async (p) => ({ provider: p.id, ok: await p.keys.refresh() })),
+    );
+    return { refreshed: results };
+  });
+}
+
+/** Adding, rotating, disabling, enabling and removing stored keys; each is audited and applied at once. */
+function storedKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOptions): void {
+  const { stored, providers, audit } = options;
+
   app.post('/admin/keys', async (request, reply) => {
     const body = parseInput(addBody, request.body);
-    storeProvider(body.provider);
+    requireStoreProvider(providers, body.provider);
     const view = await guard(() => stored.add(body.provider, body.value, body.weight));
     recordEvent(audit, AUDIT_EVENTS.keyAdded, AUDIT_ACTORS.admin, {
       provider: view.provider,
@@ -95,7 +120,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
 
   app.post('/admin/keys/rotate', async (request) => {
     const body = parseInput(rotateBody, request.body);
-    storeProvider(body.provider);
+    requireStoreProvider(providers, body.provider);
     const result = await guard(() => stored.rotate(body.provider, body.value));
     recordEvent(audit, AUDIT_EVENTS.keyRotated, AUDIT_ACTORS.admin, {
       provider: result.added.provider,
@@ -139,21 +164,5 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
     });
     await options.changed();
     return view;
-  });
-
-  /** Reloads keys from their sources now (after changing a secret in Vault, say). */
-  app.post('/admin/keys/refresh', async (request) => {
-    const body = parseInput(refreshBody, request.body ?? undefined);
-    if (body?.provider && !providers.has(body.provider)) {
-      throw badRequest(`Unknown provider '${body.provider}'`, {
-        param: 'provider',
-        code: 'unknown_provider',
-      });
-    }
-    const targets = [...providers.values()].filter((p) => !body?.provider || p.id === body.provider);
-    const results = await Promise.all(
-      targets.map(async (p) => ({ provider: p.id, ok: await p.keys.refresh() })),
-    );
-    return { refreshed: results };
   });
 }
