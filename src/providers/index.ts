@@ -1,15 +1,15 @@
 import type { ProviderConfig, ProviderType } from '../config/index.js';
-import { createAnthropicAdapter } from './anthropic.js';
-import { createAzureOpenAIAdapter } from './azure-openai.js';
-import { createGeminiAdapter } from './gemini.js';
-import { createOllamaAdapter } from './ollama.js';
-import { createOpenAIAdapter } from './openai.js';
+import { createAnthropicAdapter } from './anthropic/index.js';
+import { createAzureOpenAIAdapter } from './azure-openai/index.js';
+import { createGeminiAdapter } from './gemini/index.js';
+import { createOllamaAdapter } from './ollama/index.js';
+import { createOpenAIAdapter } from './openai/index.js';
 import type { AdapterFactory, ProviderAdapter } from './types.js';
 
-export { toolUseId as anthropicToolUseId } from './anthropic-codec.js';
-export { anthropicStreamError } from './anthropic-stream.js';
-export * from './canonical.js';
-export { estimateInputTokens } from './token-estimate.js';
+export * from '../canonical/model.js';
+export { estimateInputTokens } from '../canonical/token-estimate.js';
+export { toolUseId as anthropicToolUseId } from './anthropic/codec.js';
+export { anthropicStreamError } from './anthropic/stream.js';
 export type {
   CallOptions,
   ChatCodec,

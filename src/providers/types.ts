@@ -1,7 +1,7 @@
+import type { ChatRequest, ChatResponse, StreamDecoder } from '../canonical/model.js';
 import type { ProviderConfig, ProviderType } from '../config/index.js';
 import type { SecretString } from '../keys/index.js';
 import type { UpstreamCall } from '../upstream/call.js';
-import type { ChatRequest, ChatResponse, StreamDecoder } from './canonical.js';
 
 /** Adapters build it; it is upstream's type because upstream/ sends it. */
 export type { UpstreamCall };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { UnsupportedFeature } from './canonical.js';
+import { UnsupportedFeature } from '../canonical/model.js';
 
 /** Readers and writers of provider JSON (whose shape is never trusted), shared by every codec. */
 

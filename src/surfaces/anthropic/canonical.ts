@@ -16,7 +16,7 @@ import {
   type ToolDefinition,
   UnsupportedFeature,
   type UserPart,
-} from '../../providers/canonical.js';
+} from '../../canonical/model.js';
 import { anthropicToolUseId as toolUseId } from '../../providers/index.js';
 import type { ChatSurface } from '../types.js';
 import { anthropicErrorBody, anthropicErrorEvent } from './envelope.js';

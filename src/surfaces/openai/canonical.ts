@@ -18,7 +18,7 @@ import {
   type ToolResultPart,
   UnsupportedFeature,
   type UserPart,
-} from '../../providers/canonical.js';
+} from '../../canonical/model.js';
 import type { ChatSurface } from '../types.js';
 import type { ChatCompletionRequest } from './chat-schema.js';
 import { openAIErrorBody, openAIErrorEvent } from './envelope.js';

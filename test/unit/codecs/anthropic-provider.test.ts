@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import type { ChatRequest, StreamEvent, ToolDefinition } from '../../../src/canonical/model.js';
 import { configSchema } from '../../../src/config/index.js';
 import { SecretString } from '../../../src/keys/index.js';
-import { createAnthropicAdapter } from '../../../src/providers/anthropic.js';
 import {
   anthropicUsage,
   decodeAnthropicResponse,
   encodeAnthropicRequest,
   JSON_OBJECT_INSTRUCTION,
   readAnthropicUsage,
-} from '../../../src/providers/anthropic-codec.js';
-import { AnthropicStreamDecoder } from '../../../src/providers/anthropic-stream.js';
-import type { ChatRequest, StreamEvent, ToolDefinition } from '../../../src/providers/canonical.js';
+} from '../../../src/providers/anthropic/codec.js';
+import { createAnthropicAdapter } from '../../../src/providers/anthropic/index.js';
+import { AnthropicStreamDecoder } from '../../../src/providers/anthropic/stream.js';
 import { streamFailure as failure, refusal as unsupported } from './thrown.js';
 
 const GENERATED = /^call_[0-9a-f]{24}$/;

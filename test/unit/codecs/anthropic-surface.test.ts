@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { ChatResponse, StreamEvent } from '../../../src/canonical/model.js';
 import { GatewayError } from '../../../src/errors/gateway-error.js';
-import type { ChatResponse, StreamEvent } from '../../../src/providers/canonical.js';
 import type { Usage } from '../../../src/providers/types.js';
 import { anthropicSurface } from '../../../src/surfaces/anthropic/canonical.js';
 import { anthropicErrorBody, anthropicErrorEvent } from '../../../src/surfaces/anthropic/envelope.js';

@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../../src/config/index.js';
-import { SecretString } from '../../../src/keys/index.js';
 import type {
   ChatRequest,
   ChatResponse,
   ReasoningEffort,
   StreamEvent,
-} from '../../../src/providers/canonical.js';
-import { createGeminiAdapter } from '../../../src/providers/gemini.js';
+} from '../../../src/canonical/model.js';
+import { configSchema } from '../../../src/config/index.js';
+import { SecretString } from '../../../src/keys/index.js';
 import {
   decodeGeminiResponse,
   encodeGeminiRequest,
   geminiUsage,
   readGeminiUsage,
-} from '../../../src/providers/gemini-codec.js';
-import { GeminiStreamDecoder } from '../../../src/providers/gemini-stream.js';
+} from '../../../src/providers/gemini/codec.js';
+import { createGeminiAdapter } from '../../../src/providers/gemini/index.js';
+import { GeminiStreamDecoder } from '../../../src/providers/gemini/stream.js';
 import { streamFailure as failure, refusal as unsupported } from './thrown.js';
 
 /** A Gemini thought signature with the characters base64url changes (`+`, `/`, `=`). */

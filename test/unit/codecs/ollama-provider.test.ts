@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import type { ChatRequest, StreamEvent } from '../../../src/canonical/model.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { SecretString } from '../../../src/keys/index.js';
-import type { ChatRequest, StreamEvent } from '../../../src/providers/canonical.js';
-import { createOllamaAdapter } from '../../../src/providers/ollama.js';
 import {
   decodeOllamaResponse,
   encodeOllamaRequest,
   readOllamaUsage,
-} from '../../../src/providers/ollama-codec.js';
-import { OllamaStreamDecoder } from '../../../src/providers/ollama-stream.js';
+} from '../../../src/providers/ollama/codec.js';
+import { createOllamaAdapter } from '../../../src/providers/ollama/index.js';
+import { OllamaStreamDecoder } from '../../../src/providers/ollama/stream.js';
 import { streamFailure as failure, refusal as rejection } from './thrown.js';
 
 const CALL_ID = /^call_[0-9a-f]{24}$/;

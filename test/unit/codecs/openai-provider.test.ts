@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ChatRequest, StreamEvent } from '../../../src/providers/canonical.js';
-import { createOpenAIChatCodec, type OpenAICodecOptions } from '../../../src/providers/openai-codec.js';
-import { OpenAIStreamDecoder } from '../../../src/providers/openai-stream.js';
+import type { ChatRequest, StreamEvent } from '../../../src/canonical/model.js';
+import { createOpenAIChatCodec, type OpenAICodecOptions } from '../../../src/providers/openai/codec.js';
+import { OpenAIStreamDecoder } from '../../../src/providers/openai/stream.js';
 import { streamFailure as failure, refusal as rejection } from './thrown.js';
 
 const CALL_ID = /^call_[0-9a-f]{24}$/;

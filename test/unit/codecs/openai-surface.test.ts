@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import type { ChatRequest, ChatResponse, StopReason, StreamEvent } from '../../../src/canonical/model.js';
 import { GatewayError } from '../../../src/errors/gateway-error.js';
-import type { ChatRequest, ChatResponse, StopReason, StreamEvent } from '../../../src/providers/canonical.js';
 import {
   type ChatCompletionBody,
   type ChatCompletionChunkBody,

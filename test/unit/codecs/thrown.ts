@@ -1,4 +1,4 @@
-import { StreamFailure, UnsupportedFeature } from '../../../src/providers/canonical.js';
+import { StreamFailure, UnsupportedFeature } from '../../../src/canonical/model.js';
 
 /** What a codec refused, for exact assertions: its message and the field it named. */
 export function refusal(run: () => unknown): { message: string; param: string | undefined } {

@@ -1,5 +1,7 @@
-import { eventData, SseSplitter } from '../canonical/sse.js';
-import { type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
+import { type StreamDecoder, type StreamEvent, StreamFailure } from '../../canonical/model.js';
+import { PendingFailure } from '../../canonical/pending-failure.js';
+import { eventData, SseSplitter } from '../../canonical/sse.js';
+import { isRecord, jsonObject, nonEmptyString } from '../wire-values.js';
 import {
   candidateParts,
   decodeFunctionCall,
@@ -7,9 +9,7 @@ import {
   geminiStopReason,
   geminiUsage,
   promptBlocked,
-} from './gemini-codec.js';
-import { PendingFailure } from './pending-failure.js';
-import { isRecord, jsonObject, nonEmptyString } from './wire-values.js';
+} from './codec.js';
 
 /**
  * Decodes `streamGenerateContent?alt=sse`: each `data:` event is a whole GenerateContentResponse

@@ -1,4 +1,4 @@
-import type { ChatRequest } from './canonical.js';
+import type { ChatRequest } from './model.js';
 
 /** Text runs about four characters per token in the tokenizers of every major provider. */
 const CHARS_PER_TOKEN = 4;

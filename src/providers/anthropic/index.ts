@@ -1,10 +1,10 @@
-import type { ProviderConfig } from '../config/index.js';
-import type { SecretString } from '../keys/index.js';
-import { decodeAnthropicResponse, encodeAnthropicRequest, readAnthropicUsage } from './anthropic-codec.js';
-import { AnthropicStreamDecoder } from './anthropic-stream.js';
-import { UnsupportedFeature } from './canonical.js';
-import { baseHeaders, basePath } from './openai.js';
-import type { CallOptions, ChatCodec, ProviderAdapter, UpstreamCall } from './types.js';
+import { UnsupportedFeature } from '../../canonical/model.js';
+import type { ProviderConfig } from '../../config/index.js';
+import type { SecretString } from '../../keys/index.js';
+import { baseHeaders, basePath } from '../openai/index.js';
+import type { CallOptions, ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
+import { decodeAnthropicResponse, encodeAnthropicRequest, readAnthropicUsage } from './codec.js';
+import { AnthropicStreamDecoder } from './stream.js';
 
 const API_VERSION = '2023-06-01';
 

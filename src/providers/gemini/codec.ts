@@ -19,9 +19,9 @@ import {
   type ToolResultPart,
   UnsupportedFeature,
   type UserPart,
-} from './canonical.js';
-import type { Usage } from './types.js';
-import { argumentsObject, count, isRecord, nonEmptyString } from './wire-values.js';
+} from '../../canonical/model.js';
+import type { Usage } from '../types.js';
+import { argumentsObject, count, isRecord, nonEmptyString } from '../wire-values.js';
 
 /**
  * Canonical chat ⇄ Gemini's `generateContent` REST body (camelCase JSON): `contents` of `user` and

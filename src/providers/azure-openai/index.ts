@@ -1,8 +1,8 @@
-import type { ProviderConfig } from '../config/index.js';
-import type { SecretString } from '../keys/index.js';
-import { baseHeaders, basePath, openAIPath, readOpenAIUsage, upstreamBody } from './openai.js';
-import { createOpenAIChatCodec } from './openai-codec.js';
-import type { ProviderAdapter } from './types.js';
+import type { ProviderConfig } from '../../config/index.js';
+import type { SecretString } from '../../keys/index.js';
+import { createOpenAIChatCodec } from '../openai/codec.js';
+import { baseHeaders, basePath, openAIPath, readOpenAIUsage, upstreamBody } from '../openai/index.js';
+import type { ProviderAdapter } from '../types.js';
 
 /**
  * Azure OpenAI: the model is chosen by the deployment in the URL, the version by `api-version`,

@@ -12,10 +12,10 @@ import {
   type ToolDefinition,
   UnsupportedFeature,
   type UserPart,
-} from './canonical.js';
-import { readOpenAIUsage } from './openai.js';
-import type { Usage } from './types.js';
-import { argumentsObject, count, generatedCallId, isRecord } from './wire-values.js';
+} from '../../canonical/model.js';
+import { readOpenAIUsage } from '../openai/index.js';
+import type { Usage } from '../types.js';
+import { argumentsObject, count, generatedCallId, isRecord } from '../wire-values.js';
 
 /**
  * Canonical chat ⇄ Ollama's native `/api/chat`. Ollama's messages are flat: one string of

@@ -1,10 +1,10 @@
-import type { ProviderConfig } from '../config/index.js';
-import type { SecretString } from '../keys/index.js';
-import { UnsupportedFeature } from './canonical.js';
-import { decodeGeminiResponse, encodeGeminiRequest, readGeminiUsage } from './gemini-codec.js';
-import { GeminiStreamDecoder } from './gemini-stream.js';
-import { baseHeaders, basePath } from './openai.js';
-import type { ChatCodec, ProviderAdapter, UpstreamCall } from './types.js';
+import { UnsupportedFeature } from '../../canonical/model.js';
+import type { ProviderConfig } from '../../config/index.js';
+import type { SecretString } from '../../keys/index.js';
+import { baseHeaders, basePath } from '../openai/index.js';
+import type { ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
+import { decodeGeminiResponse, encodeGeminiRequest, readGeminiUsage } from './codec.js';
+import { GeminiStreamDecoder } from './stream.js';
 
 /**
  * Google's Gemini API (`generateContent`). `baseUrl` is `https://generativelanguage.googleapis.com/v1beta`.

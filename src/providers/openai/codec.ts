@@ -14,10 +14,10 @@ import {
   type ToolResultPart,
   UnsupportedFeature,
   type UserPart,
-} from './canonical.js';
-import { OpenAIStreamDecoder, openAIChatUsage, openAIStopReason, reasoningText } from './openai-stream.js';
-import type { ChatCodec } from './types.js';
-import { generatedCallId, isRecord, nonEmptyString } from './wire-values.js';
+} from '../../canonical/model.js';
+import type { ChatCodec } from '../types.js';
+import { generatedCallId, isRecord, nonEmptyString } from '../wire-values.js';
+import { OpenAIStreamDecoder, openAIChatUsage, openAIStopReason, reasoningText } from './stream.js';
 
 /**
  * Canonical chat ⇄ the OpenAI Chat Completions wire format, for OpenAI, Azure OpenAI and

@@ -1,9 +1,9 @@
-import type { ProviderConfig } from '../config/index.js';
-import type { SecretString } from '../keys/index.js';
-import { UnsupportedFeature } from './canonical.js';
-import { createOpenAIChatCodec } from './openai-codec.js';
-import type { Operation, ProviderAdapter, UpstreamCall, Usage } from './types.js';
-import { count } from './wire-values.js';
+import { UnsupportedFeature } from '../../canonical/model.js';
+import type { ProviderConfig } from '../../config/index.js';
+import type { SecretString } from '../../keys/index.js';
+import type { Operation, ProviderAdapter, UpstreamCall, Usage } from '../types.js';
+import { count } from '../wire-values.js';
+import { createOpenAIChatCodec } from './codec.js';
 
 const PATHS = { chat: '/chat/completions', embeddings: '/embeddings' } as const;
 

@@ -1,8 +1,13 @@
-import { eventData, SseSplitter } from '../canonical/sse.js';
-import { anthropicStopReason, anthropicUsage } from './anthropic-codec.js';
-import { type BlockStart, type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
-import { PendingFailure } from './pending-failure.js';
-import { generatedCallId, isRecord, jsonObject } from './wire-values.js';
+import {
+  type BlockStart,
+  type StreamDecoder,
+  type StreamEvent,
+  StreamFailure,
+} from '../../canonical/model.js';
+import { PendingFailure } from '../../canonical/pending-failure.js';
+import { eventData, SseSplitter } from '../../canonical/sse.js';
+import { generatedCallId, isRecord, jsonObject } from '../wire-values.js';
+import { anthropicStopReason, anthropicUsage } from './codec.js';
 
 type Payload = Record<string, unknown>;
 type Delta = Extract<StreamEvent, { type: 'block_delta' }>['delta'];

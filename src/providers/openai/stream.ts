@@ -1,13 +1,13 @@
-import { eventData, SseSplitter } from '../canonical/sse.js';
 import {
   type ChatUsage,
   type StopReason,
   type StreamDecoder,
   type StreamEvent,
   StreamFailure,
-} from './canonical.js';
-import { PendingFailure } from './pending-failure.js';
-import { count, generatedCallId, isRecord, jsonObject, nonEmptyString } from './wire-values.js';
+} from '../../canonical/model.js';
+import { PendingFailure } from '../../canonical/pending-failure.js';
+import { eventData, SseSplitter } from '../../canonical/sse.js';
+import { count, generatedCallId, isRecord, jsonObject, nonEmptyString } from '../wire-values.js';
 
 /**
  * Decodes a streamed Chat Completions answer (`chat.completion.chunk` events, then `data: [DONE]`)

@@ -1,7 +1,7 @@
-import { type StreamDecoder, type StreamEvent, StreamFailure } from './canonical.js';
-import { decodeToolCalls, ollamaStopReason, ollamaUsage } from './ollama-codec.js';
-import { PendingFailure } from './pending-failure.js';
-import { isRecord, jsonObject } from './wire-values.js';
+import { type StreamDecoder, type StreamEvent, StreamFailure } from '../../canonical/model.js';
+import { PendingFailure } from '../../canonical/pending-failure.js';
+import { isRecord, jsonObject } from '../wire-values.js';
+import { decodeToolCalls, ollamaStopReason, ollamaUsage } from './codec.js';
 
 /**
  * Decodes Ollama's streamed `/api/chat` answer: newline-delimited JSON, one object per line, the

@@ -16,9 +16,9 @@ import {
   type ToolResultPart,
   UnsupportedFeature,
   type UserPart,
-} from './canonical.js';
-import type { Usage } from './types.js';
-import { argumentsObject, count, generatedCallId, isRecord } from './wire-values.js';
+} from '../../canonical/model.js';
+import type { Usage } from '../types.js';
+import { argumentsObject, count, generatedCallId, isRecord } from '../wire-values.js';
 
 /**
  * Canonical chat ⇄ Anthropic's Messages API body. The canonical form follows Anthropic's content

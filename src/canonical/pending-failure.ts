@@ -1,4 +1,4 @@
-import { type StreamEvent, StreamFailure } from './canonical.js';
+import { type StreamEvent, StreamFailure } from './model.js';
 
 /**
  * The rule every stream decoder follows for a failure (an error event, a broken event) in the

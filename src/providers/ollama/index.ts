@@ -1,10 +1,10 @@
-import type { ProviderConfig } from '../config/index.js';
-import type { SecretString } from '../keys/index.js';
-import { UnsupportedFeature } from './canonical.js';
-import { decodeOllamaResponse, encodeOllamaRequest, readOllamaUsage } from './ollama-codec.js';
-import { OllamaStreamDecoder } from './ollama-stream.js';
-import { baseHeaders, basePath, upstreamBody } from './openai.js';
-import type { ChatCodec, ProviderAdapter, UpstreamCall } from './types.js';
+import { UnsupportedFeature } from '../../canonical/model.js';
+import type { ProviderConfig } from '../../config/index.js';
+import type { SecretString } from '../../keys/index.js';
+import { baseHeaders, basePath, upstreamBody } from '../openai/index.js';
+import type { ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
+import { decodeOllamaResponse, encodeOllamaRequest, readOllamaUsage } from './codec.js';
+import { OllamaStreamDecoder } from './stream.js';
 
 /**
  * Ollama through its native API: chat on `/api/chat`, embeddings on its OpenAI-compatible
