@@ -188,7 +188,7 @@ function encodeToolResult(part: ToolResultPart): OpenAIMessage {
 
 /**
  * A tool call id OpenAI takes. Ids other formats made can be longer than OpenAI allows (Gemini's
- * carry their thought signature, see gemini-codec.ts): those become `call_` and a hash of the
+ * carry their thought signature, see providers/gemini/codec.ts): those become `call_` and a hash of the
  * original, the same every time, so that a call and its result still match.
  */
 function callId(id: string): string {

@@ -19,7 +19,7 @@ import { z } from 'zod';
  * lists (MCP servers, skills, context edits, domains, fallbacks) ≤ 256, ids and names ≤ 256
  * characters, `metadata.user_id` ≤ 256 characters. Tool call ids replayed in `tool_use` and
  * `tool_result` blocks may have up to 16 384: the ids the gateway gives Gemini's calls carry their
- * thought signature (see gemini-codec.ts), often well over a thousand characters. Free text is
+ * thought signature (see providers/gemini/codec.ts), often well over a thousand characters. Free text is
  * bounded only by the body size limit.
  *
  * Two families are checked loosely, on purpose:
