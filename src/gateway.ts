@@ -372,6 +372,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     store,
     usage,
     audit,
+    failures: new FailureGuard(config.rateLimits.perIp.failuresPerMinute),
   });
 
   if (verifier.size === 0 && (await store.tokens.list()).length === 0) {

@@ -19,7 +19,7 @@ import { clientErrorHandler } from './client-error.js';
 import type { RequestContext } from './context.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
-import type { FailureGuard } from './failure-guard.js';
+import { type FailureGuard, failureSubjects } from './failure-guard.js';
 import { Forwarder } from './forwarder.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from './health.js';
 import { parseJsonBody } from './json-body.js';
@@ -99,14 +99,24 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     }
   });
 
-  const refuse = (request: FastifyRequest, reason: string, error: GatewayError): GatewayError => {
-    options.failures.failed(request.ip);
+  /**
+   * A guess (no credential, or one that matches nothing) counts against the address and the token
+   * id; over the limit it is answered 429. A failure that proves the secret (revoked, expired,
+   * wrong address) is no guess and keeps its own answer.
+   */
+  const refuse = (
+    request: FastifyRequest,
+    reason: string,
+    error: GatewayError,
+    credential?: string,
+  ): GatewayError => {
     options.onAuthFailure(request, reason);
-    return error;
+    if (reason !== 'missing' && reason !== 'invalid') return error;
+    return options.failures.failed(failureSubjects(request.ip, credential)) ?? error;
   };
 
-  const accept = (request: FastifyRequest, check: TokenCheck): void => {
-    if ('failure' in check) throw refuse(request, check.failure, TOKEN_FAILURES[check.failure]);
+  const accept = (request: FastifyRequest, check: TokenCheck, credential: string): void => {
+    if ('failure' in check) throw refuse(request, check.failure, TOKEN_FAILURES[check.failure], credential);
     request.kw.principal = check.principal;
   };
 
@@ -122,16 +132,15 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
       const value = Array.isArray(providerKey) ? providerKey[0] : providerKey;
       if (value) request.kw.providerKey = new SecretString(value.trim());
     }
-    options.failures.check(request.ip);
     const credential = extractCredential(request.headers);
     if (credential === undefined) throw refuse(request, 'missing', missingCredential);
     if (credential.startsWith(TOKEN_PREFIX)) {
       const check = options.tokens.verify(credential, request.ip);
-      if (check instanceof Promise) return check.then((result) => accept(request, result));
-      return accept(request, check);
+      if (check instanceof Promise) return check.then((result) => accept(request, result, credential));
+      return accept(request, check, credential);
     }
     const principal = verifier.verify(credential);
-    if (!principal) throw refuse(request, 'invalid', invalidCredential);
+    if (!principal) throw refuse(request, 'invalid', invalidCredential, credential);
     request.kw.principal = principal;
   };
 
