@@ -354,7 +354,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     router,
     verifier,
     tokens,
-    keyEvents,
     admission,
     failures,
     onFinished,
@@ -447,6 +446,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(sweep);
       await Promise.all(
         [...providers.values()].map(async (p) => {
+          p.checker?.close();
           await p.dispatcher.destroy();
           await p.keys.close();
         }),

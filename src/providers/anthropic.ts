@@ -6,7 +6,7 @@ import { UnsupportedFeature } from './canonical.js';
 import { baseHeaders, basePath } from './openai.js';
 import type { CallOptions, ChatCodec, ProviderAdapter, UpstreamCall } from './types.js';
 
-const API_VERSION = '2023-06-01';
+export const API_VERSION = '2023-06-01';
 
 /**
  * `anthropic-beta` flags clients may pass on without the operator naming them: each changes only

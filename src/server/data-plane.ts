@@ -9,7 +9,7 @@ import {
   type TokenService,
 } from '../auth/index.js';
 import type { Config } from '../config/index.js';
-import { type KeyEvents, SecretString } from '../keys/index.js';
+import { SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
@@ -35,7 +35,6 @@ export interface DataPlaneOptions {
   verifier: StaticKeyVerifier;
   /** Gateway tokens (`kw_…`); static keys keep working beside them. */
   tokens: TokenService;
-  keyEvents: KeyEvents;
   admission: Admission;
   failures: FailureGuard;
   /** Accounting when a response is over: limits settled, usage recorded, audit written. */
@@ -161,7 +160,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
 
   healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
-  const forwarder = new Forwarder(router, metrics, logger, options.keyEvents, options.admission);
+  const forwarder = new Forwarder(router, metrics, logger, options.admission);
   app.register(openAIRoutes, { forwarder, router });
   app.register(anthropicRoutes, { forwarder });
   return app;

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { KeyEvents, SecretString } from '../keys/index.js';
+import type { SecretString } from '../keys/index.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
 import {
   type ChatRequest,
@@ -70,7 +70,6 @@ export class Forwarder {
     private readonly router: Router<ProviderRuntime>,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    private readonly keyEvents: KeyEvents,
     private readonly admission: Admission,
   ) {
     this.responder = new Responder(metrics, logger);
@@ -212,7 +211,7 @@ export class Forwarder {
     if (provider.keys.passthrough && !passthroughKey && provider.adapter.requiresKey) {
       return { error: passthroughKeyMissing, fallback: false };
     }
-    const lease = new KeyLease(provider, passthroughKey, this.metrics, this.keyEvents);
+    const lease = new KeyLease(provider, passthroughKey, this.metrics);
     let response: UpstreamResponse | undefined;
     // When every key is cooling and the first recovers sooner than a retry would wait anyway,
     // wait for it once instead of answering 429 (unless the provider is held to one attempt).
@@ -268,6 +267,8 @@ export class Forwarder {
     if (passthroughKey && (response.statusCode === 401 || response.statusCode === 403)) {
       return { error: passthroughKeyRejected, fallback: false };
     }
+    const refusal = await lease.refusal(response.statusCode, text, request.kw.model ?? model);
+    if (refusal) return { error: refusal, fallback: true };
     return {
       error: mapUpstreamStatus(response.statusCode, response.headers, text),
       fallback: fallbackWorthy(response.statusCode),
