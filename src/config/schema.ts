@@ -6,6 +6,7 @@ import {
   pricingSchema,
   rateLimitsSchema,
 } from './access-schema.js';
+import { aliasCeilingFields, ceilingsSchema } from './ceilings-schema.js';
 import { providerKeysSchema } from './key-sources.js';
 
 /** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
@@ -116,6 +117,7 @@ const modelParamsSchema = z.strictObject({
     })
     .optional(),
   temperature: z.strictObject({ default: z.number().min(0).max(2) }).optional(),
+  ...aliasCeilingFields,
 });
 
 const modelSchema = z
@@ -221,6 +223,7 @@ export const configSchema = z
       .prefault({}),
     shutdown: z.strictObject({ graceMs: millis(3_600_000).default(30_000) }).prefault({}),
     rateLimits: rateLimitsSchema,
+    ceilings: ceilingsSchema,
     budgets: budgetsSchema,
     pricing: pricingSchema,
     audit: auditSchema,

@@ -15,6 +15,7 @@ import type { Router } from '../routing/index.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import type { Admission } from './admission.js';
+import { Ceilings } from './ceilings.js';
 import { clientErrorHandler } from './client-error.js';
 import type { RequestContext } from './context.js';
 import { installErrorHandling } from './error-handler.js';
@@ -160,7 +161,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
 
   healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
-  const forwarder = new Forwarder(router, metrics, logger, options.admission);
+  const forwarder = new Forwarder(router, metrics, logger, options.admission, new Ceilings(config.ceilings));
   app.register(openAIRoutes, { forwarder, router });
   app.register(anthropicRoutes, { forwarder });
   return app;

@@ -18,6 +18,7 @@ import {
 } from '../upstream/index.js';
 import { allowedTargets } from './access.js';
 import type { Admission } from './admission.js';
+import type { Ceilings } from './ceilings.js';
 import { GatewayError } from './errors.js';
 import { type Failure, type ForwardJob, type InFlight, isNative } from './forward-job.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
@@ -71,6 +72,7 @@ export class Forwarder {
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly admission: Admission,
+    private readonly ceilings: Ceilings,
   ) {
     this.responder = new Responder(metrics, logger);
   }
@@ -91,10 +93,21 @@ export class Forwarder {
     }
     const route = allowedTargets(ctx.principal, resolved);
     ctx.model = route.name;
-    const body =
-      job.operation === 'chat'
-        ? applyRouteParams(job.body, route.params, job.surface.maxTokensFields)
-        : job.body;
+    let body = job.body;
+    if (job.operation === 'chat') {
+      const limited = this.ceilings.apply(
+        applyRouteParams(job.body, route.params),
+        { maxTokens: job.surface.maxTokensFields, n: job.surface.choicesFields ?? [] },
+        {
+          principal: ctx.principal,
+          route: request.routeOptions.url ?? '',
+          params: route.params,
+          alias: route.name,
+        },
+      );
+      body = limited.body;
+      if (limited.clamped.length > 0) reply.header('x-keyward-clamped', limited.clamped.join(', '));
+    }
 
     const first = route.targets[0]!;
     const totalMs = route.timeoutMs ?? first.provider.config.timeouts.totalMs;

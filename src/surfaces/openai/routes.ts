@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Router } from '../../routing/index.js';
-import { capMaxTokens, mayUseModel, requireScope } from '../../server/access.js';
+import { mayUseModel, requireScope } from '../../server/access.js';
 import type { Forwarder } from '../../server/forwarder.js';
 import type { ProviderRuntime } from '../../server/provider-runtime.js';
 import { openAIBinding } from './binding.js';
@@ -20,7 +20,7 @@ export async function openAIRoutes(
 
   app.post('/v1/chat/completions', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
-    const body = capMaxTokens(request.kw.principal, parseChatRequest(request.body));
+    const body = parseChatRequest(request.body);
     return forwarder.handle(request, reply, {
       operation: 'chat',
       surface: openAIBinding,
