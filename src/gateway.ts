@@ -28,7 +28,12 @@ import {
   type SecretString,
   StoredKeys,
 } from './keys/index.js';
-import { limiterFromConfig } from './limits/index.js';
+import {
+  type Announced,
+  announceInstance,
+  limiterFromConfig,
+  PerInstanceLimitsError,
+} from './limits/index.js';
 import {
   AlertMonitor,
   AlertWebhook,
@@ -150,6 +155,21 @@ function openStore(path: string, source: string): Store {
   }
 }
 
+/** Announces this instance in the store; refuses to start where rate limits would multiply. */
+async function announce(store: Store, config: Config, source: string, logger: Logger): Promise<Announced> {
+  try {
+    return await announceInstance(store.instances, {
+      limits: config.rateLimits.backend,
+      perInstance: config.rateLimits.perInstance,
+      onError: (error) => logger.error({ err: error }, 'cannot record this instance as alive in the store'),
+    });
+  } catch (error) {
+    await store.close();
+    if (error instanceof PerInstanceLimitsError) throw new ConfigError(source, [error.message]);
+    throw error;
+  }
+}
+
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const env = options.env ?? process.env;
@@ -169,6 +189,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
   const paths = dataPaths(config, env, options.dataDir);
   const store = openStore(paths.database, source);
+  const instance = await announce(store, config, source, logger);
   let masters: MasterKey[];
   try {
     const { master, created } = await loadMasterKey({
@@ -186,6 +207,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (created) logger.warn({ file: paths.masterKeyFile }, 'created a new master key file; back it up');
     masters = [master];
   } catch (error) {
+    await instance.close();
     await store.close();
     if (error instanceof MasterKeyError) throw new ConfigError(source, [`master key: ${error.message}`]);
     throw error;
@@ -197,6 +219,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     pepper = await loadSealedSecret(store, masters, 'token_pepper');
     auditKey = await loadSealedSecret(store, masters, 'audit_key');
   } catch (error) {
+    await instance.close();
     await store.close();
     if (error instanceof EnvelopeError) {
       throw new ConfigError(source, [
@@ -261,6 +284,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     keyEvents,
   );
   if (problems.length > 0) {
+    await instance.close();
     await store.close();
     throw new ConfigError(source, problems);
   }
@@ -456,6 +480,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await usage.close();
       await audit.close();
       await limiter.close();
+      await instance.close();
       await store.close();
       logger.info('keyward stopped');
       flush();

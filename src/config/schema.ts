@@ -263,7 +263,15 @@ export const configSchema = z
         }
       }
     });
-  });
+  })
+  // Shared limits follow a shared store: configuring Redis is enough to stop limits multiplying.
+  .transform((config) => ({
+    ...config,
+    rateLimits: {
+      ...config.rateLimits,
+      backend: config.rateLimits.backend ?? (config.storage.redis ? ('redis' as const) : ('memory' as const)),
+    },
+  }));
 
 /** Reports every repeated `field` value in `items`; returns the set of values. */
 function uniqueValues<K extends string, T extends Record<K, string>>(
