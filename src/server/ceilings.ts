@@ -18,6 +18,15 @@ export interface CeilingFields {
 }
 
 type Kind = keyof CeilingFields;
+const KINDS: readonly Kind[] = ['maxTokens', 'n'];
+
+/** Whose ceilings apply to a request: its credential, its client route and its model alias. */
+export interface CeilingContext {
+  principal: Principal | undefined;
+  route: string;
+  params: RouteParams | undefined;
+  alias: string;
+}
 
 const CODES: Record<Kind, string> = { maxTokens: 'max_tokens_exceeded', n: 'n_exceeded' };
 
@@ -35,19 +44,29 @@ export interface CeilingResult<B> {
  * and the token's cap, when there is one, so that a capped token never runs unbounded.
  */
 export class Ceilings {
-  constructor(private readonly config: Config['ceilings']) {}
+  /** The gateway's own ceilings per client route, built once: a request only adds its alias's and token's. */
+  private readonly byRoute = new Map<string, Record<Kind, Ceiling>>();
+  private readonly fallback: Record<Kind, Ceiling>;
+
+  constructor(config: Config['ceilings']) {
+    const gateway = (limits: { maxTokens?: number; n?: number; onExceed?: OnExceed }, owner: string) => {
+      const onExceed = limits.onExceed ?? config.onExceed;
+      return {
+        maxTokens: { limit: limits.maxTokens ?? config.maxTokens, onExceed, owner },
+        n: { limit: limits.n ?? config.n, onExceed, owner },
+      };
+    };
+    this.fallback = gateway({}, "the gateway's ceiling");
+    for (const [route, limits] of Object.entries(config.routes)) {
+      if (limits) this.byRoute.set(route, gateway(limits, `the gateway's ceiling for ${route}`));
+    }
+  }
 
   apply<B extends Record<string, unknown>>(
     body: B,
     fields: CeilingFields,
-    context: {
-      principal: Principal | undefined;
-      route: string;
-      params: RouteParams | undefined;
-      alias: string;
-    },
+    context: CeilingContext,
   ): CeilingResult<B> {
-    const ceilings = this.ceilingsFor(context);
     let out: Record<string, unknown> = body;
     const set = (field: string, value: number) => {
       if (out === body) out = { ...body };
@@ -58,11 +77,11 @@ export class Ceilings {
       set(fields.maxTokens[0]!, fill);
     }
     const clamped: string[] = [];
-    for (const kind of ['maxTokens', 'n'] as const) {
+    for (const kind of KINDS) {
       for (const field of fields[kind]) {
         const value = body[field];
         if (typeof value !== 'number') continue;
-        const limit = bound(kind, field, value, ceilings[kind]);
+        const limit = bound(kind, field, value, this.ceilingsFor(kind, context));
         if (limit === undefined) continue;
         set(field, limit);
         clamped.push(`${field}=${limit}`);
@@ -71,31 +90,20 @@ export class Ceilings {
     return { body: out as B, clamped };
   }
 
-  private ceilingsFor(context: {
-    principal: Principal | undefined;
-    route: string;
-    params: RouteParams | undefined;
-    alias: string;
-  }): Record<Kind, Ceiling[]> {
-    const { config } = this;
-    const route = config.routes[context.route as keyof typeof config.routes];
-    const onExceed = route?.onExceed ?? config.onExceed;
-    const where = route ? `the gateway's ceiling for ${context.route}` : "the gateway's ceiling";
-    const aliasMode = context.params?.onExceed ?? 'clamp';
-    const aliasOwner = `the ceiling of the model '${context.alias}'`;
-    const result: Record<Kind, Ceiling[]> = {
-      maxTokens: [{ limit: route?.maxTokens ?? config.maxTokens, onExceed, owner: where }],
-      n: [{ limit: route?.n ?? config.n, onExceed, owner: where }],
-    };
-    const aliasMax = context.params?.maxTokens?.max;
-    if (aliasMax !== undefined)
-      result.maxTokens.push({ limit: aliasMax, onExceed: aliasMode, owner: aliasOwner });
-    const aliasN = context.params?.n?.max;
-    if (aliasN !== undefined) result.n.push({ limit: aliasN, onExceed: aliasMode, owner: aliasOwner });
-    const cap = tokenCap(context.principal);
-    if (cap !== undefined)
-      result.maxTokens.push({ limit: cap, onExceed: 'reject', owner: "this token's ceiling" });
-    return result;
+  private ceilingsFor(kind: Kind, context: CeilingContext): Ceiling[] {
+    const ceilings = [(this.byRoute.get(context.route) ?? this.fallback)[kind]];
+    const { params } = context;
+    const aliasMax = kind === 'maxTokens' ? params?.maxTokens?.max : params?.n?.max;
+    if (aliasMax !== undefined) {
+      ceilings.push({
+        limit: aliasMax,
+        onExceed: params?.onExceed ?? 'clamp',
+        owner: `the ceiling of the model '${context.alias}'`,
+      });
+    }
+    const cap = kind === 'maxTokens' ? tokenCap(context.principal) : undefined;
+    if (cap !== undefined) ceilings.push({ limit: cap, onExceed: 'reject', owner: "this token's ceiling" });
+    return ceilings;
   }
 }
 
