@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
@@ -5,13 +8,13 @@ import { startFakeOpenAI } from '../support/fake-openai.js';
 import {
   freshDataDir,
   type RunningGateway,
-  runCli,
   startGatewayProcess,
   writeTempConfig,
 } from '../support/process.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 
 const PROVIDER_KEY = 'sk-instances-provider-key-0123456789';
+const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 
 type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
 let fake: Fake | undefined;
@@ -57,6 +60,29 @@ async function chat(gw: RunningGateway, token: string): Promise<number> {
   return res.statusCode;
 }
 
+/**
+ * Runs `keyward start` expecting it to refuse: its exit code and standard error. Should it start
+ * serving instead, it is stopped and the answer says so.
+ */
+async function startRefused(
+  config: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'start', '--config', config], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (chunk.toString().includes('keyward listening')) child.kill('SIGKILL');
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stderr };
+}
+
 /** 20 requests of a token limited to 5 a minute, alternating between two instances: how many passed. */
 async function servedOfTwenty(one: RunningGateway, two: RunningGateway): Promise<number> {
   const minted = await adminCall(one.adminUrl, 'POST', '/admin/tokens', { name: 'five', limits: { rpm: 5 } });
@@ -71,7 +97,7 @@ describe('instances sharing one store', () => {
   it('refuses to start a second instance beside one with memory limits, saying how to fix it', async () => {
     const { config, env } = await setUp({});
     const first = await startOne(config, env);
-    const second = await runCli(['start', '--config', config], { env });
+    const second = await startRefused(config, env);
     expect(second.code).toBe(2);
     expect(second.stderr).toContain('another Keyward instance is using this store');
     expect(second.stderr).toContain(`pid ${first.child.pid}`);
