@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   alertsSchema,
@@ -11,6 +12,19 @@ import { providerKeysSchema } from './key-sources.js';
 
 /** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
 const millis = (max: number) => z.number().int().min(1).max(max);
+
+/** An address or CIDR, or one of proxy-addr's named ranges. */
+const trustedProxy = z.string().refine((entry) => {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', bits, extra] = entry.split('/');
+  const version = isIP(address);
+  const max = version === 4 ? 32 : 128;
+  return (
+    version !== 0 &&
+    extra === undefined &&
+    (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max))
+  );
+}, 'an IP address or CIDR (10.0.0.0/8), or loopback, linklocal or uniquelocal');
 
 const listenerSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -192,8 +206,11 @@ export const configSchema = z
           .min(1024)
           .max(512 * 1024 * 1024)
           .default(10 * 1024 * 1024),
-        /** Peers (IPs or CIDRs) whose X-Forwarded-For is believed. */
-        trustProxy: z.array(z.string().min(1)).default([]),
+        /**
+         * Peers (IPs or CIDRs) whose X-Forwarded-For is believed: the client address is then the
+         * right-most entry that is not one of them.
+         */
+        trustProxy: z.array(trustedProxy).default([]),
       })
       .prefault({}),
     /** The embedded store; default `<data dir>/keyward.db`. */
