@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
+import { type FailureGuard, failureSubjects } from '../auth/failure-guard.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -26,6 +27,8 @@ export interface AdminPlaneOptions {
   store: Store;
   usage: UsageRecorder;
   audit: AuditLog;
+  /** Wrong admin credentials, counted per address as on the data plane. */
+  failures: FailureGuard;
 }
 
 declare module 'fastify' {
@@ -50,10 +53,11 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     reply.header('x-request-id', request.id);
     if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
     const credential = extractCredential(request.headers);
-    if (credential === undefined) throw unauthorized;
+    const refuse = () => options.failures.failed(failureSubjects(request.ip, credential)) ?? unauthorized;
+    if (credential === undefined) throw refuse();
     if (credential.startsWith(TOKEN_PREFIX)) {
       const check = await options.tokens.verify(credential, request.ip);
-      if (!('principal' in check)) throw unauthorized;
+      if (!('principal' in check)) throw check.failure === 'invalid' ? refuse() : unauthorized;
       if (!check.principal.scopes.has('admin')) {
         throw new GatewayError(403, 'permission_error', "This token does not have the 'admin' scope", {
           code: 'insufficient_scope',
@@ -68,7 +72,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
       request.adminActor = check.principal.record;
       return;
     }
-    if (!adminVerifier.verify(credential)) throw unauthorized;
+    if (!adminVerifier.verify(credential)) throw refuse();
   });
 
   healthRoutes(app, options.readiness, true);

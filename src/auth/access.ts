@@ -1,4 +1,4 @@
-import { badRequest, GatewayError } from '../errors/gateway-error.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { Route } from '../routing/index.js';
 import type { Scope } from '../store/index.js';
 import type { Principal } from './index.js';
@@ -41,30 +41,4 @@ export function allowedTargets<P extends { id: string }>(
   const targets = route.targets.filter((target) => providers.includes(target.provider.id));
   if (targets.length === 0) throw denied();
   return { ...route, targets };
-}
-
-const MAX_FIELDS = ['max_completion_tokens', 'max_tokens'] as const;
-
-/**
- * Holds a request to the token's `maxTokens`: a larger ask is refused, a missing one is set to the
- * cap so that no request can run unbounded.
- */
-export function capMaxTokens<B extends Record<string, unknown>>(
-  principal: Principal | undefined,
-  body: B,
-): B {
-  if (principal?.kind !== 'token' || principal.record.maxTokens === null) return body;
-  const cap = principal.record.maxTokens;
-  let asked = false;
-  for (const field of MAX_FIELDS) {
-    const value = body[field];
-    if (typeof value !== 'number') continue;
-    asked = true;
-    if (value > cap)
-      throw badRequest(`This token allows at most ${cap} output tokens`, {
-        param: field,
-        code: 'max_tokens_exceeded',
-      });
-  }
-  return asked ? body : { ...body, max_completion_tokens: cap };
 }

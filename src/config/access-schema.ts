@@ -18,8 +18,17 @@ const budgetSchema = z.strictObject({
 
 export const rateLimitsSchema = z
   .strictObject({
-    /** `redis` shares limits, budgets and revocations across instances (needs storage.redis.url). */
-    backend: z.enum(['memory', 'redis']).default('memory'),
+    /**
+     * `redis` shares limits, budgets and revocations across instances (needs storage.redis.url);
+     * `memory` keeps them per process. Default: `redis` when storage.redis is set, else `memory`.
+     */
+    backend: z.enum(['memory', 'redis']).optional(),
+    /**
+     * Accepts that each instance enforces the limits on its own (memory limits, several instances
+     * on one store: a limit of N per minute lets N per instance through). Without it, an instance
+     * refuses to start beside another when either keeps its limits in memory.
+     */
+    perInstance: z.boolean().default(false),
     /** When the backend is unreachable: refuse requests (closed) or let them through (open). */
     failMode: z.enum(['closed', 'open']).default('closed'),
     /** Defaults for gateway tokens that set no limits of their own. */

@@ -1,3 +1,4 @@
+export { CEILING_ROUTES, type OnExceed } from './ceilings-schema.js';
 export { ConfigError } from './errors.js';
 export type {
   AwsSourceConfig,

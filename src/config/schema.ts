@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   alertsSchema,
@@ -6,10 +7,24 @@ import {
   pricingSchema,
   rateLimitsSchema,
 } from './access-schema.js';
+import { aliasCeilingFields, ceilingsSchema } from './ceilings-schema.js';
 import { providerKeysSchema } from './key-sources.js';
 
 /** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
 const millis = (max: number) => z.number().int().min(1).max(max);
+
+/** An address or CIDR, or one of proxy-addr's named ranges. */
+const trustedProxy = z.string().refine((entry) => {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', bits, extra] = entry.split('/');
+  const version = isIP(address);
+  const max = version === 4 ? 32 : 128;
+  return (
+    version !== 0 &&
+    extra === undefined &&
+    (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max))
+  );
+}, 'an IP address or CIDR (10.0.0.0/8), or loopback, linklocal or uniquelocal');
 
 const listenerSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -116,6 +131,7 @@ const modelParamsSchema = z.strictObject({
     })
     .optional(),
   temperature: z.strictObject({ default: z.number().min(0).max(2) }).optional(),
+  ...aliasCeilingFields,
 });
 
 const modelSchema = z
@@ -190,8 +206,11 @@ export const configSchema = z
           .min(1024)
           .max(512 * 1024 * 1024)
           .default(10 * 1024 * 1024),
-        /** Peers (IPs or CIDRs) whose X-Forwarded-For is believed. */
-        trustProxy: z.array(z.string().min(1)).default([]),
+        /**
+         * Peers (IPs or CIDRs) whose X-Forwarded-For is believed: the client address is then the
+         * right-most entry that is not one of them.
+         */
+        trustProxy: z.array(trustedProxy).default([]),
       })
       .prefault({}),
     /** The embedded store; default `<data dir>/keyward.db`. */
@@ -221,6 +240,7 @@ export const configSchema = z
       .prefault({}),
     shutdown: z.strictObject({ graceMs: millis(3_600_000).default(30_000) }).prefault({}),
     rateLimits: rateLimitsSchema,
+    ceilings: ceilingsSchema,
     budgets: budgetsSchema,
     pricing: pricingSchema,
     audit: auditSchema,
@@ -260,7 +280,15 @@ export const configSchema = z
         }
       }
     });
-  });
+  })
+  // Shared limits follow a shared store: configuring Redis is enough to stop limits multiplying.
+  .transform((config) => ({
+    ...config,
+    rateLimits: {
+      ...config.rateLimits,
+      backend: config.rateLimits.backend ?? (config.storage.redis ? ('redis' as const) : ('memory' as const)),
+    },
+  }));
 
 /** Reports every repeated `field` value in `items`; returns the set of values. */
 function uniqueValues<K extends string, T extends Record<K, string>>(

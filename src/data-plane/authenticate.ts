@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { type FailureGuard, failureSubjects } from '../auth/failure-guard.js';
 import {
   assertNoQueryCredential,
   extractCredential,
@@ -11,7 +12,6 @@ import {
 import { GatewayError } from '../errors/gateway-error.js';
 import { HEALTH_ROUTES } from '../http/health.js';
 import { SecretString } from '../keys/index.js';
-import type { FailureGuard } from './failure-guard.js';
 
 export interface AuthenticateOptions {
   verifier: StaticKeyVerifier;
@@ -49,14 +49,24 @@ const TOKEN_FAILURES: Record<TokenFailure, GatewayError> = {
  * a gateway token's), or the request is refused.
  */
 export function authenticator({ verifier, tokens, failures, onAuthFailure }: AuthenticateOptions) {
-  const refuse = (request: FastifyRequest, reason: string, error: GatewayError): GatewayError => {
-    failures.failed(request.ip);
+  /**
+   * A guess (no credential, or one that matches nothing) counts against the address and the token
+   * id; over the limit it is answered 429. A failure that proves the secret (revoked, expired,
+   * wrong address) is no guess and keeps its own answer.
+   */
+  const refuse = (
+    request: FastifyRequest,
+    reason: string,
+    error: GatewayError,
+    credential?: string,
+  ): GatewayError => {
     onAuthFailure(request, reason);
-    return error;
+    if (reason !== 'missing' && reason !== 'invalid') return error;
+    return failures.failed(failureSubjects(request.ip, credential)) ?? error;
   };
 
-  const accept = (request: FastifyRequest, check: TokenCheck): void => {
-    if ('failure' in check) throw refuse(request, check.failure, TOKEN_FAILURES[check.failure]);
+  const accept = (request: FastifyRequest, check: TokenCheck, credential: string): void => {
+    if ('failure' in check) throw refuse(request, check.failure, TOKEN_FAILURES[check.failure], credential);
     request.kw.principal = check.principal;
   };
 
@@ -72,16 +82,15 @@ export function authenticator({ verifier, tokens, failures, onAuthFailure }: Aut
       const value = Array.isArray(providerKey) ? providerKey[0] : providerKey;
       if (value) request.kw.providerKey = new SecretString(value.trim());
     }
-    failures.check(request.ip);
     const credential = extractCredential(request.headers);
     if (credential === undefined) throw refuse(request, 'missing', missingCredential);
     if (credential.startsWith(TOKEN_PREFIX)) {
       const check = tokens.verify(credential, request.ip);
-      if (check instanceof Promise) return check.then((result) => accept(request, result));
-      return accept(request, check);
+      if (check instanceof Promise) return check.then((result) => accept(request, result, credential));
+      return accept(request, check, credential);
     }
     const principal = verifier.verify(credential);
-    if (!principal) throw refuse(request, 'invalid', invalidCredential);
+    if (!principal) throw refuse(request, 'invalid', invalidCredential, credential);
     request.kw.principal = principal;
   };
 

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { FailureGuard } from '../auth/failure-guard.js';
 import type { StaticKeyVerifier, TokenService } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import { Forwarder } from '../forward/forwarder.js';
@@ -10,14 +11,13 @@ import { healthRoutes, type Readiness } from '../http/health.js';
 import { parseJsonBody } from '../http/json-body.js';
 import { requestId } from '../http/request-id.js';
 import { trackRequest } from '../http/request-log.js';
-import type { KeyEvents } from '../keys/index.js';
 import type { Admission } from '../limits/admission.js';
+import { Ceilings } from '../limits/ceilings.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import { authenticator } from './authenticate.js';
-import type { FailureGuard } from './failure-guard.js';
 
 export interface DataPlaneOptions {
   config: Config;
@@ -27,7 +27,6 @@ export interface DataPlaneOptions {
   verifier: StaticKeyVerifier;
   /** Gateway tokens (`kw_…`); static keys keep working beside them. */
   tokens: TokenService;
-  keyEvents: KeyEvents;
   admission: Admission;
   failures: FailureGuard;
   /** Accounting when a response is over: limits settled, usage recorded, audit written. */
@@ -88,7 +87,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
 
   healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
-  const forwarder = new Forwarder(router, metrics, logger, options.keyEvents, options.admission);
+  const forwarder = new Forwarder(router, metrics, logger, options.admission, new Ceilings(config.ceilings));
   app.register(openAIRoutes, { forwarder, router });
   app.register(anthropicRoutes, { forwarder });
   return app;

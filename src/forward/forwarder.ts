@@ -1,8 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { allowedTargets } from '../auth/access.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { KeyEvents, SecretString } from '../keys/index.js';
+import type { SecretString } from '../keys/index.js';
 import type { Admission } from '../limits/admission.js';
+import type { Ceilings } from '../limits/ceilings.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
 import {
   type ChatRequest,
@@ -70,8 +71,8 @@ export class Forwarder {
     private readonly router: Router<ProviderRuntime>,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    private readonly keyEvents: KeyEvents,
     private readonly admission: Admission,
+    private readonly ceilings: Ceilings,
   ) {
     this.responder = new Responder(metrics, logger);
   }
@@ -92,10 +93,21 @@ export class Forwarder {
     }
     const route = allowedTargets(ctx.principal, resolved);
     ctx.model = route.name;
-    const body =
-      job.operation === 'chat'
-        ? applyRouteParams(job.body, route.params, job.surface.maxTokensFields)
-        : job.body;
+    let body = job.body;
+    if (job.operation === 'chat') {
+      const limited = this.ceilings.apply(
+        applyRouteParams(job.body, route.params),
+        { maxTokens: job.surface.maxTokensFields, n: job.surface.choicesFields ?? [] },
+        {
+          principal: ctx.principal,
+          route: request.routeOptions.url ?? '',
+          params: route.params,
+          alias: route.name,
+        },
+      );
+      body = limited.body;
+      if (limited.clamped.length > 0) reply.header('x-keyward-clamped', limited.clamped.join(', '));
+    }
 
     const first = route.targets[0]!;
     const totalMs = route.timeoutMs ?? first.provider.config.timeouts.totalMs;
@@ -212,7 +224,7 @@ export class Forwarder {
     if (provider.keys.passthrough && !passthroughKey && provider.adapter.requiresKey) {
       return { error: passthroughKeyMissing, fallback: false };
     }
-    const lease = new KeyLease(provider, passthroughKey, this.metrics, this.keyEvents);
+    const lease = new KeyLease(provider, passthroughKey, this.metrics);
     let response: UpstreamResponse | undefined;
     // When every key is cooling and the first recovers sooner than a retry would wait anyway,
     // wait for it once instead of answering 429 (unless the provider is held to one attempt).
@@ -268,6 +280,8 @@ export class Forwarder {
     if (passthroughKey && (response.statusCode === 401 || response.statusCode === 403)) {
       return { error: passthroughKeyRejected, fallback: false };
     }
+    const refusal = await lease.refusal(response.statusCode, text, request.kw.model ?? model);
+    if (refusal) return { error: refusal, fallback: true };
     return {
       error: mapUpstreamStatus(response.statusCode, response.headers, text),
       fallback: fallbackWorthy(response.statusCode),

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { Acquired, KeyEvents, PooledKey, SecretString } from '../keys/index.js';
+import type { Acquired, KeyVerdict, PooledKey, SecretString } from '../keys/index.js';
 import type { Metrics } from '../observability/index.js';
 import { parseRetryAfter } from '../upstream/index.js';
 import type { ProviderRuntime } from './provider-runtime.js';
@@ -51,20 +51,35 @@ export const passthroughKeyRejected = new GatewayError(
 );
 
 /**
+ * The provider refused a request made with the gateway's key, and a probe found the key working:
+ * what was asked is not available to the gateway (a model, region or project the key lacks).
+ */
+function notAvailable(model: string): GatewayError {
+  return new GatewayError(
+    403,
+    'permission_error',
+    `The model '${model}' is not available to the gateway: the provider refused it for the gateway's key; use another model or ask the operator`,
+    { code: 'model_not_available', param: 'model' },
+  );
+}
+
+/**
  * The key side of one request to one provider: which key each attempt uses, and what the
  * provider's answer says about that key. A pooled key that is rate limited cools down; one that
- * is refused is benched and alerted on; either way the next attempt moves to another key. A
- * passthrough key belongs to the client: it is used as given and its failures mark nothing.
+ * is refused is probed (`KeyChecker`), and benched and alerted on only when the probe confirms it
+ * invalid; either way the next attempt moves to another key. A passthrough key belongs to the
+ * client: it is used as given and its failures mark nothing.
  */
 export class KeyLease {
   private current: PooledKey | undefined;
+  /** The keys the provider refused in this request, each with its probe's verdict to come. */
+  private readonly refused = new Map<PooledKey, Promise<KeyVerdict>>();
   readonly pooled: boolean;
 
   constructor(
     private readonly provider: ProviderRuntime,
     private readonly passthroughKey: SecretString | undefined,
     private readonly metrics: Metrics,
-    private readonly events: KeyEvents,
   ) {
     const { keys, adapter } = provider;
     this.pooled = !keys.passthrough && (adapter.requiresKey || keys.pool.size > 0);
@@ -95,17 +110,37 @@ export class KeyLease {
       return 'rotate';
     }
     if (status === 401 || status === 403) {
-      pool.rejected(key);
-      this.metrics.providerKeyFailed(this.provider.id, key.id, 'rejected');
-      this.events.alert(
-        this.provider.id,
-        'key_rejected',
-        key.id,
-        `provider ${this.provider.id} refused key ${key.id} (${key.secret.fingerprint}) with ${status}; it is out of rotation until replaced`,
-      );
-      return 'rotate';
+      this.suspect(key);
+      // Another key may carry the request; the same key again would be refused again.
+      return this.refused.size < pool.size ? 'rotate' : undefined;
     }
     if (status < 400) pool.succeeded(key);
     return undefined;
+  }
+
+  /**
+   * The client's answer when the provider refused the last attempt's key (a 401/403, or an error
+   * that names the key invalid), once the key's probe has spoken; undefined when the failure is
+   * not about the key.
+   */
+  async refusal(status: number, body: string, model: string): Promise<GatewayError | undefined> {
+    const key = this.current;
+    const probe = this.provider.keyProbe;
+    if (!key || !this.pooled) return undefined;
+    const aboutKey = status === 401 || status === 403 || probe?.saysKeyInvalid(status, body) === true;
+    if (!aboutKey) return undefined;
+    const verdict = await (this.refused.get(key) ?? this.suspect(key));
+    if (verdict === 'valid') return notAvailable(model);
+    if (verdict === 'invalid' && !this.provider.keys.pool.hasUsable()) {
+      return new KeysUnavailable({ exhausted: 'invalid' }).toGatewayError();
+    }
+    return undefined;
+  }
+
+  private suspect(key: PooledKey): Promise<KeyVerdict> {
+    this.metrics.providerKeyFailed(this.provider.id, key.id, 'rejected');
+    const verdict = this.provider.checker?.verify(key) ?? Promise.resolve<KeyVerdict>('unknown');
+    this.refused.set(key, verdict);
+    return verdict;
   }
 }

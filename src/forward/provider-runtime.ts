@@ -2,14 +2,22 @@ import type { Pool } from 'undici';
 import type { ProviderConfig } from '../config/index.js';
 import {
   createKeySource,
+  KeyChecker,
   type KeyEvents,
   type KeySource,
   KeySourceError,
   ProviderKeys,
+  type SecretString,
   type SourceContext,
 } from '../keys/index.js';
-import { createAdapter, type ProviderAdapter } from '../providers/index.js';
-import { createProviderPool } from '../upstream/index.js';
+import {
+  createAdapter,
+  createKeyProbe,
+  type KeyProbe,
+  type ProviderAdapter,
+  probeVerdict,
+} from '../providers/index.js';
+import { createProviderPool, probeUpstream } from '../upstream/index.js';
 
 /** Everything the hot path needs about one provider, built once at start. */
 export interface ProviderRuntime {
@@ -18,6 +26,10 @@ export interface ProviderRuntime {
   adapter: ProviderAdapter;
   dispatcher: Pool;
   keys: ProviderKeys;
+  /** How to ask the provider whether a key works; absent for providers that take no key. */
+  keyProbe?: KeyProbe;
+  /** Decides, by probing, whether a key a provider refused is benched. */
+  checker?: KeyChecker;
 }
 
 export type SourceEnvironment = Omit<SourceContext, 'provider'>;
@@ -37,6 +49,35 @@ function createProviderKeys(config: ProviderConfig, environment: SourceEnvironme
     source: sourceFor(config, environment),
     rotationDays: config.rotationDays,
     events,
+  });
+}
+
+/** A probe is one small GET: a provider that takes longer than this to list models tells nothing. */
+const PROBE_TIMEOUT_MS = 10_000;
+
+function keyChecker(
+  config: ProviderConfig,
+  keys: ProviderKeys,
+  dispatcher: Pool,
+  probe: KeyProbe,
+  events: KeyEvents,
+): KeyChecker {
+  const probeKey = async (secret: SecretString) => {
+    const { status, body } = await probeUpstream(dispatcher, probe.call(secret), PROBE_TIMEOUT_MS);
+    return probeVerdict(probe, status, body);
+  };
+  return new KeyChecker(keys.pool, probeKey, {
+    benched(key, recheckMs) {
+      events.alert(
+        config.id,
+        'key_rejected',
+        key.id,
+        `provider ${config.id} refused key ${key.id} (${key.secret.fingerprint}) when probed; it is out of rotation, probed again in ${recheckMs / 1000} s`,
+      );
+    },
+    restored(key) {
+      events.warn(config.id, `provider key ${key.id} works again when probed; it is back in rotation`);
+    },
   });
 }
 
@@ -66,12 +107,15 @@ export async function createProviderRuntimes(
         events.refreshFailed(config.id, keys.sourceKind, error.message);
       }
       keys.start();
+      const dispatcher = createProviderPool(config);
+      const keyProbe = createKeyProbe(config);
       return {
         id: config.id,
         config,
         adapter: createAdapter(config),
-        dispatcher: createProviderPool(config),
+        dispatcher,
         keys,
+        ...(keyProbe && { keyProbe, checker: keyChecker(config, keys, dispatcher, keyProbe, events) }),
       };
     }),
   );
@@ -84,6 +128,7 @@ export async function createProviderRuntimes(
 export async function closeProviderRuntimes(runtimes: Iterable<ProviderRuntime>): Promise<void> {
   await Promise.all(
     [...runtimes].map(async (runtime) => {
+      runtime.checker?.close();
       await runtime.keys.close();
       await runtime.dispatcher.close();
     }),

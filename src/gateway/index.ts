@@ -9,7 +9,7 @@ import { keySourceEnvironment, startProviders } from './providers.js';
 import { reloader } from './reload.js';
 import { Resources } from './resources.js';
 import { credentialKeys, openSecrets } from './secrets.js';
-import { openStore } from './storage.js';
+import { announce, openStore } from './storage.js';
 import { watchStore } from './store-watch.js';
 import { createTelemetry, keyEventsFor } from './telemetry.js';
 import { createTraffic } from './traffic.js';
@@ -57,6 +57,8 @@ async function assemble(start: Start): Promise<Gateway> {
   const paths = dataPaths(config, env, options.dataDir);
   const store = openStore(paths.database, source);
   resources.add('store', () => store.close());
+  const instance = await announce(store, config, source, logger);
+  resources.add('instance heartbeat', () => instance.close());
   const { masters, pepper, auditKey } = await openSecrets({ config, env, paths, store, source, logger });
   const thread = options.auditThread === true;
   const { audit, authFailures } = createAudit({ config, paths, store, auditKey, thread, telemetry });

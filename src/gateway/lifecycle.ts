@@ -15,6 +15,7 @@ const urlOf = (address: AddressInfo | string | null): string => {
 export async function closeProviders(providers: ReadonlyMap<string, ProviderRuntime>): Promise<void> {
   await Promise.all(
     [...providers.values()].map(async (p) => {
+      p.checker?.close();
       await p.dispatcher.destroy();
       await p.keys.close();
     }),

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createAdminPlane } from '../admin/index.js';
 import type { AuditLog, AuthFailureSampler } from '../audit/index.js';
+import { FailureGuard } from '../auth/failure-guard.js';
 import { StaticKeyVerifier, type TokenService } from '../auth/index.js';
 import { createDataPlane } from '../data-plane/index.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
@@ -57,7 +58,6 @@ export async function createPlanes(
     router: options.router,
     verifier,
     tokens,
-    keyEvents: options.keyEvents,
     admission: traffic.admission,
     failures: traffic.failures,
     onFinished: traffic.onFinished,
@@ -75,6 +75,7 @@ export async function createPlanes(
     store,
     usage: traffic.usage,
     audit,
+    failures: new FailureGuard(config.rateLimits.perIp.failuresPerMinute),
   });
   await warnUnconfigured(verifier, adminKeys, store, providers, logger);
   return { data, admin };

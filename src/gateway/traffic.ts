@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { PriceTable, UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
+import { FailureGuard } from '../auth/failure-guard.js';
 import type { Config } from '../config/index.js';
-import { FailureGuard } from '../data-plane/failure-guard.js';
 import { requestAccounting } from '../data-plane/request-accounting.js';
 import { Admission } from '../limits/admission.js';
 import { parseBudgetKey } from '../limits/admission-rules.js';

@@ -1,4 +1,5 @@
 export { EnvelopeError, open, type RecordBinding, seal, sealedBy } from './envelope.js';
+export { type KeyCheckEvents, KeyChecker, type KeyVerdict, type ProbeKey } from './key-checker.js';
 export { type Acquired, KeyPool, type KeyState, type PooledKey } from './key-pool.js';
 export {
   decodeMasterKey,

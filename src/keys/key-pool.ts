@@ -25,18 +25,14 @@ export type Acquired =
 
 const BASE_COOL_DOWN_MS = 1_000;
 const MAX_COOL_DOWN_MS = 60_000;
-/**
- * A refused key is tried once more after this long: a provider's 401 is sometimes its own
- * glitch, and a key that is really revoked costs one failed attempt per interval.
- */
-const INVALID_RECHECK_MS = 15 * 60_000;
 /** A provider cannot bench a key for longer than this with one Retry-After. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
 /**
  * The keys of one provider and their health. Picks among usable keys by smooth weighted
- * round-robin (plain round-robin when weights are equal); a rate-limited key cools down, a
- * rejected one is benched until it is replaced, or for 15 minutes before one probe.
+ * round-robin (plain round-robin when weights are equal); a rate-limited key cools down; one a
+ * probe confirmed invalid is benched until it is replaced or a later probe restores it
+ * (`KeyChecker`): no client request ever puts a benched key back in rotation.
  */
 export class KeyPool {
   private keys: PooledKey[] = [];
@@ -82,6 +78,7 @@ export class KeyPool {
     let total = 0;
     let earliest = Number.POSITIVE_INFINITY;
     for (const key of this.keys) {
+      if (key.state === 'invalid') continue;
       if (key.state !== 'active') {
         if (key.coolUntil > now) {
           if (key.state === 'cooling') earliest = Math.min(earliest, key.coolUntil);
@@ -113,10 +110,22 @@ export class KeyPool {
     key.coolUntil = Math.max(key.coolUntil, now + wait);
   }
 
-  /** The provider refused this key (401/403): it stays out until replaced or rechecked. */
-  rejected(key: PooledKey, now: number = Date.now()): void {
+  /** A probe confirmed that the provider refuses this key: out until replaced or restored. */
+  bench(key: PooledKey, recheckAt: number): void {
     key.state = 'invalid';
-    key.coolUntil = now + INVALID_RECHECK_MS;
+    key.coolUntil = recheckAt;
+  }
+
+  /** A probe found a benched key working again. */
+  restore(key: PooledKey): void {
+    key.state = 'active';
+    key.coolUntil = 0;
+    key.strikes = 0;
+  }
+
+  /** Whether any key could be handed out now or after a cool-down (none is benched for good). */
+  hasUsable(): boolean {
+    return this.keys.some((key) => key.state !== 'invalid');
   }
 
   succeeded(key: PooledKey): void {

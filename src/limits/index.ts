@@ -1,4 +1,5 @@
 export { limiterFromConfig } from './from-config.js';
+export { type Announced, announceInstance, PerInstanceLimitsError } from './instances.js';
 export { createMemoryLimiter, MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter.js';
 export {
   createRedisLimiter,

@@ -34,3 +34,4 @@ const factories: Record<ProviderType, AdapterFactory> = {
 export function createAdapter(config: ProviderConfig): ProviderAdapter {
   return factories[config.type](config);
 }
+export { createKeyProbe, type KeyProbe, probeVerdict } from './key-probe.js';

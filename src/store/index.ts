@@ -5,6 +5,8 @@ export type {
   AuditRecord,
   AuditStore,
   BudgetPeriod,
+  InstanceRecord,
+  InstanceStore,
   MetaStore,
   ProviderKeyRecord,
   ProviderKeyStatus,

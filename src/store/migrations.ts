@@ -63,4 +63,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      mac      TEXT NOT NULL
    ) STRICT;
    CREATE INDEX audit_by_type ON audit (type, seq);`,
+  // instances: each running gateway announces itself and beats every few seconds, so that a second
+  // instance on the same store with per-instance (memory) rate limits is noticed at start.
+  `CREATE TABLE instances (
+     id         TEXT PRIMARY KEY,
+     host       TEXT NOT NULL,
+     pid        INTEGER NOT NULL,
+     limits     TEXT NOT NULL CHECK (limits IN ('memory', 'redis')),
+     started_at INTEGER NOT NULL,
+     seen_at    INTEGER NOT NULL
+   ) STRICT;`,
 ];

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { sqliteAudit } from './sqlite-audit.js';
+import { sqliteInstances } from './sqlite-instances.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
 import type { ProviderKeyRecord, ProviderKeyStatus, Store } from './types.js';
@@ -111,6 +112,7 @@ export function openSqliteStore(path: string): Store {
         rewrap(ciphertexts, now);
       },
     },
+    instances: sqliteInstances(db),
     tokens: sqliteTokens(db),
     usage: sqliteUsage(db),
     audit: sqliteAudit(db),

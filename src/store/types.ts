@@ -153,8 +153,30 @@ export interface AuditStore {
   last(): Promise<AuditRecord | undefined>;
 }
 
+/** A running gateway process, as it announced itself in the store. */
+export interface InstanceRecord {
+  id: string;
+  host: string;
+  pid: number;
+  /** Where its rate limits live: its own memory, or Redis shared with the others. */
+  limits: 'memory' | 'redis';
+  startedAt: number;
+  seenAt: number;
+}
+
+export interface InstanceStore {
+  /**
+   * Adds this instance and returns the others seen since `liveSince`, in one transaction: of two
+   * instances starting at once, exactly one sees the other.
+   */
+  join(self: InstanceRecord, liveSince: number): Promise<InstanceRecord[]>;
+  beat(id: string, now: number): Promise<void>;
+  leave(id: string): Promise<void>;
+}
+
 export interface Store {
   readonly kind: 'sqlite';
+  readonly instances: InstanceStore;
   readonly providerKeys: ProviderKeyStore;
   readonly tokens: TokenStore;
   readonly usage: UsageStore;

@@ -65,6 +65,8 @@ export type NativeRelay = (
 export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
   readonly relay: NativeRelay;
   readonly maxTokensFields: readonly string[];
+  /** The names its bodies give the number of choices (OpenAI's `n`), where it has one. */
+  readonly choicesFields?: readonly string[];
   /** The answer to a token-counting request, for surfaces that have one. */
   tokenCountBody?(inputTokens: number): unknown;
 }

@@ -9,4 +9,5 @@ export {
   type UpstreamResponse,
 } from './exchange.js';
 export { createProviderPool } from './pool.js';
+export { probeUpstream } from './probe.js';
 export { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';

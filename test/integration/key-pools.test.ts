@@ -89,11 +89,22 @@ describe('key pools', () => {
     expect(listing.text).not.toContain(KEY_A);
   });
 
-  it('marks a refused key invalid, raises an alert and retries on the next key', async () => {
+  it('probes a refused key, benches it when the probe is refused too, raises an alert and retries on the next key', async () => {
     await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
     fake.keys.delete(KEY_A);
-    for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
-    expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
+    expect((await chat()).status).toBe(200);
+    await expect.poll(() => kw.logs.some((line) => line.includes('"alert":"key_rejected"'))).toBe(true);
+    for (let i = 0; i < 2; i++) expect((await chat()).status).toBe(200);
+    const chats = fake.requests.filter((r) => r.method === 'POST');
+    expect(chats.map((r) => String(r.headers.authorization).slice('Bearer '.length))).toEqual([
+      KEY_A,
+      KEY_B,
+      KEY_B,
+      KEY_B,
+    ]);
+    // The probe: the model list, asked with the refused key alone.
+    const probes = fake.requests.filter((r) => r.method === 'GET');
+    expect(probes.map((r) => [r.url, r.headers.authorization])).toEqual([['/v1/models', `Bearer ${KEY_A}`]]);
     const alert = kw.logs.find((line) => line.includes('"alert":"key_rejected"'));
     expect(alert).toContain('env:POOL#1');
     expect(alert).not.toContain(KEY_A.slice(0, 12));

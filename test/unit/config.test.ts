@@ -159,4 +159,26 @@ models:
     const problems = problemsOf(() => loadConfig({ file, env: {} }));
     expect(problems.join('\n')).not.toContain('sk-canary-config-value');
   });
+
+  it('refuses a trustProxy entry that is not an address, a CIDR or a named range', () => {
+    const file = writeConfig(
+      'server: { trustProxy: [10.0.0.5, 10.1.0.0/16, "::1", loopback, proxy.internal, 10.0.0.0/33] }',
+    );
+    expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual([
+      'server.trustProxy[4]: an IP address or CIDR (10.0.0.0/8), or loopback, linklocal or uniquelocal',
+      'server.trustProxy[5]: an IP address or CIDR (10.0.0.0/8), or loopback, linklocal or uniquelocal',
+    ]);
+  });
+
+  it('keeps rate limits in Redis whenever Redis is configured, unless told otherwise', () => {
+    const backend = (yaml: string) =>
+      loadConfig({ file: writeConfig(yaml), env: {} }).config.rateLimits.backend;
+    expect(backend('server: {}')).toBe('memory');
+    expect(backend('storage: { redis: { url: "redis://127.0.0.1:6379" } }')).toBe('redis');
+    expect(
+      backend(
+        'storage: { redis: { url: "redis://127.0.0.1:6379" } }\nrateLimits: { backend: memory, perInstance: true }',
+      ),
+    ).toBe('memory');
+  });
 });

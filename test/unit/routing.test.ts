@@ -109,23 +109,14 @@ describe('router', () => {
 });
 
 describe('alias parameter policy', () => {
-  const fields = ['max_completion_tokens', 'max_tokens'];
-  it('fills a missing max tokens into the preferred field and a missing temperature', () => {
+  it('fills a missing temperature and keeps one the client sent', () => {
     const body = { model: 'x' };
-    expect(
-      applyRouteParams(body, { maxTokens: { default: 300 }, temperature: { default: 0.2 } }, fields),
-    ).toEqual({
+    expect(applyRouteParams(body, { temperature: { default: 0.2 } })).toEqual({
       model: 'x',
-      max_completion_tokens: 300,
       temperature: 0.2,
     });
     expect(body).toEqual({ model: 'x' });
-  });
-
-  it('lowers a larger ask to the cap in whichever field the client used, and keeps what is within it', () => {
-    const params = { maxTokens: { max: 1000 } };
-    expect(applyRouteParams({ max_tokens: 5000 }, params, fields)).toEqual({ max_tokens: 1000 });
     const within = { max_tokens: 10, temperature: 0 };
-    expect(applyRouteParams(within, { ...params, temperature: { default: 1 } }, fields)).toBe(within);
+    expect(applyRouteParams(within, { temperature: { default: 1 } })).toBe(within);
   });
 });

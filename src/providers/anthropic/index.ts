@@ -6,7 +6,7 @@ import type { CallOptions, ChatCodec, ProviderAdapter, UpstreamCall } from '../t
 import { decodeAnthropicResponse, encodeAnthropicRequest, readAnthropicUsage } from './codec.js';
 import { AnthropicStreamDecoder } from './stream.js';
 
-const API_VERSION = '2023-06-01';
+export const API_VERSION = '2023-06-01';
 
 /**
  * `anthropic-beta` flags clients may pass on without the operator naming them: each changes only

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { capMaxTokens, requireScope } from '../../auth/access.js';
+import { requireScope } from '../../auth/access.js';
 import type { RequestForwarder } from '../types.js';
 import { anthropicBinding } from './binding.js';
 import { parseCountTokensRequest, parseMessagesRequest } from './validate.js';
@@ -23,7 +23,7 @@ export async function anthropicRoutes(
 ): Promise<void> {
   app.post('/v1/messages', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
-    const body = capMaxTokens(request.kw.principal, parseMessagesRequest(request.body));
+    const body = parseMessagesRequest(request.body);
     return forwarder.handle(request, reply, {
       operation: 'chat',
       surface: anthropicBinding,

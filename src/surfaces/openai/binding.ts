@@ -16,4 +16,5 @@ export const openAIBinding: SurfaceBinding = {
   errorEvent: openAIErrorEvent,
   relay: relayOpenAIStream,
   maxTokensFields: ['max_completion_tokens', 'max_tokens'],
+  choicesFields: ['n'],
 };

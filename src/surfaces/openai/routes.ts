@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { capMaxTokens, mayUseModel, requireScope } from '../../auth/access.js';
+import { mayUseModel, requireScope } from '../../auth/access.js';
 import type { Router } from '../../routing/index.js';
 import type { RequestForwarder } from '../types.js';
 import { openAIBinding } from './binding.js';
@@ -19,7 +19,7 @@ export async function openAIRoutes(
 
   app.post('/v1/chat/completions', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
-    const body = capMaxTokens(request.kw.principal, parseChatRequest(request.body));
+    const body = parseChatRequest(request.body);
     return forwarder.handle(request, reply, {
       operation: 'chat',
       surface: openAIBinding,

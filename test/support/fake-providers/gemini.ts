@@ -56,8 +56,53 @@ function sendGeminiError(
 
 const GEMINI_ROUTE = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
 
+/** The models a key can see (`GET /v1beta/models`), as Gemini lists them. */
+const GEMINI_MODELS = ['gemini-2.0-flash', 'gemini-2.5-pro'];
+
+/** Answers a missing or unknown key as Gemini does; true when it did. */
+function refuseGeminiKey(ex: Exchange): boolean {
+  const key = headerValue(ex.request.headers, 'x-goog-api-key');
+  if (ex.keys && key === undefined) {
+    sendGeminiError(
+      ex.res,
+      403,
+      "Method doesn't allow unregistered callers. Please use an API key or another form of API consumer identity.",
+    );
+    return true;
+  }
+  if (!refused(ex.keys, key)) return false;
+  sendJson(
+    ex.res,
+    400,
+    geminiErrorBody(400, 'API key not valid. Please pass a valid API key.', [
+      {
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+        reason: 'API_KEY_INVALID',
+        domain: 'googleapis.com',
+        metadata: { service: 'generativelanguage.googleapis.com' },
+      },
+    ]),
+  );
+  return true;
+}
+
+function geminiModels(ex: Exchange): void {
+  if (refuseGeminiKey(ex)) return;
+  const models = GEMINI_MODELS.filter((id) => !ex.forbidden.has(id)).map((id) => ({
+    name: `models/${id}`,
+    version: '001',
+    displayName: id,
+    inputTokenLimit: 1_048_576,
+    outputTokenLimit: 8_192,
+    supportedGenerationMethods: ['generateContent', 'countTokens'],
+  }));
+  const pageSize = Number(ex.url.searchParams.get('pageSize') ?? models.length) || models.length;
+  sendJson(ex.res, 200, { models: models.slice(0, pageSize) }, GEMINI_JSON_HEADERS);
+}
+
 async function handleGemini(ex: Exchange): Promise<void> {
   const { res, url, body, request } = ex;
+  if (request.method === 'GET' && url.pathname === '/v1beta/models') return geminiModels(ex);
   const route = request.method === 'POST' ? GEMINI_ROUTE.exec(url.pathname) : null;
   if (!route) return sendGeminiError(res, 404, `Path ${url.pathname} was not found.`);
   const model = decodeURIComponent(route[1] ?? '');
@@ -70,27 +115,9 @@ async function handleGemini(ex: Exchange): Promise<void> {
   if (url.search !== (streaming ? '?alt=sse' : '')) {
     return sendGeminiError(res, 400, `Unexpected query string "${url.search}".`);
   }
-  const key = headerValue(request.headers, 'x-goog-api-key');
-  if (ex.keys && key === undefined) {
-    return sendGeminiError(
-      res,
-      403,
-      "Method doesn't allow unregistered callers. Please use an API key or another form of API consumer identity.",
-    );
-  }
-  if (refused(ex.keys, key)) {
-    return sendJson(
-      res,
-      400,
-      geminiErrorBody(400, 'API key not valid. Please pass a valid API key.', [
-        {
-          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
-          reason: 'API_KEY_INVALID',
-          domain: 'googleapis.com',
-          metadata: { service: 'generativelanguage.googleapis.com' },
-        },
-      ]),
-    );
+  if (refuseGeminiKey(ex)) return;
+  if (ex.forbidden.has(model)) {
+    return sendGeminiError(res, 403, `Permission denied on resource models/${model} for this API key.`);
   }
   if (!body) return sendGeminiError(res, 400, 'Invalid JSON payload received.');
   const counting = method === 'countTokens';

@@ -73,6 +73,19 @@ function sendOpenAIError(res: ServerResponse, status: number, retryAfterSeconds?
   });
 }
 
+/** The models a key can see (`GET /v1/models`), as OpenAI lists them. */
+const OPENAI_MODELS = ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
+
+function openAIModels(res: ServerResponse, forbidden: ReadonlySet<string>): void {
+  const data = OPENAI_MODELS.filter((id) => !forbidden.has(id)).map((id) => ({
+    id,
+    object: 'model',
+    created: 1_715_367_049,
+    owned_by: 'system',
+  }));
+  sendJson(res, 200, { object: 'list', data }, openAIHeaders());
+}
+
 async function handleOpenAI(ex: Exchange): Promise<void> {
   const { res, url, body, request } = ex;
   const key = bearer(request.headers);
@@ -85,6 +98,7 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
     );
   }
   const route = `${request.method} ${url.pathname}`;
+  if (route === 'GET /v1/models') return openAIModels(res, ex.forbidden);
   if (route === 'POST /v1/embeddings') return embeddings(res, body);
   if (route !== 'POST /v1/chat/completions') {
     return sendJson(res, 404, openAIErrorBody(404, `Invalid URL (${route})`, null, null));
@@ -93,6 +107,10 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
     return sendJson(res, 400, openAIErrorBody(400, 'We could not parse the JSON body of your request.'));
   if (typeof body.model !== 'string') {
     return sendJson(res, 400, openAIErrorBody(400, 'you must provide a model parameter'));
+  }
+  if (ex.forbidden.has(body.model)) {
+    const message = `Project \`proj_fake0000\` does not have access to model \`${body.model}\``;
+    return sendJson(res, 403, openAIErrorBody(403, message, null, 'model_not_found'), openAIHeaders());
   }
   if (!Array.isArray(body.messages)) {
     const message = "Missing required parameter: 'messages'.";

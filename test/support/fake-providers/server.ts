@@ -47,6 +47,11 @@ export interface FakeProvider {
 export interface FakeProviderOptions {
   /** The keys the fake accepts; without them any credential (or none) is accepted. */
   keys?: string[];
+  /**
+   * Models the keys may not use (a model, region or project the account lacks): requests for them
+   * get the provider's per-model 403, and its model list leaves them out.
+   */
+  forbiddenModels?: string[];
 }
 
 /** What a fake answers before any test scripted it. */
@@ -64,6 +69,7 @@ export async function startFakeProvider(
 ): Promise<FakeProvider> {
   const handler = FORMATS[format];
   const keys = options.keys ? new Set(options.keys) : undefined;
+  const forbidden = new Set(options.forbiddenModels ?? []);
   const requests: RecordedRequest[] = [];
   let queue: ScriptSource[] = [];
   const sockets = new Set<Socket>();
@@ -78,7 +84,7 @@ export async function startFakeProvider(
     requests.push(request);
     const url = new URL(request.path, 'http://fake');
     const body = isJson(request.body) ? request.body : undefined;
-    await handler.handle({ request, url, body, res, keys, next: () => next(request) });
+    await handler.handle({ request, url, body, res, keys, forbidden, next: () => next(request) });
   };
   // A client that goes away mid-answer makes writes fail; that ends the exchange, nothing more.
   const server = createServer((req, res) => {

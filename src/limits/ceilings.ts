@@ -1,0 +1,130 @@
+import type { Principal } from '../auth/index.js';
+import type { Config, OnExceed } from '../config/index.js';
+import { badRequest } from '../errors/gateway-error.js';
+import type { RouteParams } from '../routing/index.js';
+
+/** One bound on a parameter, and who set it (said in the error, so the client knows whom to ask). */
+interface Ceiling {
+  limit: number;
+  onExceed: OnExceed;
+  /** Completes "above …": "this token's ceiling of 50". */
+  owner: string;
+}
+
+/** A surface's names for the bounded parameters, preferred first. */
+export interface CeilingFields {
+  maxTokens: readonly string[];
+  n: readonly string[];
+}
+
+type Kind = keyof CeilingFields;
+const KINDS: readonly Kind[] = ['maxTokens', 'n'];
+
+/** Whose ceilings apply to a request: its credential, its client route and its model alias. */
+export interface CeilingContext {
+  principal: Principal | undefined;
+  route: string;
+  params: RouteParams | undefined;
+  alias: string;
+}
+
+const CODES: Record<Kind, string> = { maxTokens: 'max_tokens_exceeded', n: 'n_exceeded' };
+
+export interface CeilingResult<B> {
+  body: B;
+  /** `field=value` for every field lowered to a ceiling. */
+  clamped: string[];
+}
+
+/**
+ * The one place request parameters meet their ceilings: the gateway's (per route), the model
+ * alias's, and a token's own `maxTokens`, for every credential type. A request over a ceiling that
+ * rejects is refused with 400 naming the ceiling and its value; over only clamping ones, it is
+ * lowered to the tightest. A request naming no output limit gets the tighter of the alias default
+ * and the token's cap, when there is one, so that a capped token never runs unbounded.
+ */
+export class Ceilings {
+  /** The gateway's own ceilings per client route, built once: a request only adds its alias's and token's. */
+  private readonly byRoute = new Map<string, Record<Kind, Ceiling>>();
+  private readonly fallback: Record<Kind, Ceiling>;
+
+  constructor(config: Config['ceilings']) {
+    const gateway = (limits: { maxTokens?: number; n?: number; onExceed?: OnExceed }, owner: string) => {
+      const onExceed = limits.onExceed ?? config.onExceed;
+      return {
+        maxTokens: { limit: limits.maxTokens ?? config.maxTokens, onExceed, owner },
+        n: { limit: limits.n ?? config.n, onExceed, owner },
+      };
+    };
+    this.fallback = gateway({}, "the gateway's ceiling");
+    for (const [route, limits] of Object.entries(config.routes)) {
+      if (limits) this.byRoute.set(route, gateway(limits, `the gateway's ceiling for ${route}`));
+    }
+  }
+
+  apply<B extends Record<string, unknown>>(
+    body: B,
+    fields: CeilingFields,
+    context: CeilingContext,
+  ): CeilingResult<B> {
+    let out: Record<string, unknown> = body;
+    const set = (field: string, value: number) => {
+      if (out === body) out = { ...body };
+      out[field] = value;
+    };
+    const fill = minOf(context.params?.maxTokens?.default, tokenCap(context.principal));
+    if (fill !== undefined && !fields.maxTokens.some((field) => typeof body[field] === 'number')) {
+      set(fields.maxTokens[0]!, fill);
+    }
+    const clamped: string[] = [];
+    for (const kind of KINDS) {
+      for (const field of fields[kind]) {
+        const value = body[field];
+        if (typeof value !== 'number') continue;
+        const limit = bound(kind, field, value, this.ceilingsFor(kind, context));
+        if (limit === undefined) continue;
+        set(field, limit);
+        clamped.push(`${field}=${limit}`);
+      }
+    }
+    return { body: out as B, clamped };
+  }
+
+  private ceilingsFor(kind: Kind, context: CeilingContext): Ceiling[] {
+    const ceilings = [(this.byRoute.get(context.route) ?? this.fallback)[kind]];
+    const { params } = context;
+    const aliasMax = kind === 'maxTokens' ? params?.maxTokens?.max : params?.n?.max;
+    if (aliasMax !== undefined) {
+      ceilings.push({
+        limit: aliasMax,
+        onExceed: params?.onExceed ?? 'clamp',
+        owner: `the ceiling of the model '${context.alias}'`,
+      });
+    }
+    const cap = kind === 'maxTokens' ? tokenCap(context.principal) : undefined;
+    if (cap !== undefined) ceilings.push({ limit: cap, onExceed: 'reject', owner: "this token's ceiling" });
+    return ceilings;
+  }
+}
+
+/** The value a field is lowered to, or undefined when it is within every ceiling; throws on a rejecting one. */
+function bound(kind: Kind, field: string, value: number, ceilings: readonly Ceiling[]): number | undefined {
+  const refusing = ceilings.find((c) => c.onExceed === 'reject' && value > c.limit);
+  if (refusing) {
+    throw badRequest(
+      `${field} ${value} is above ${refusing.owner} of ${refusing.limit}; ask for at most ${refusing.limit}`,
+      { param: field, code: CODES[kind] },
+    );
+  }
+  const tightest = Math.min(...ceilings.map((c) => c.limit));
+  return value > tightest ? tightest : undefined;
+}
+
+function tokenCap(principal: Principal | undefined): number | undefined {
+  return principal?.kind === 'token' ? (principal.record.maxTokens ?? undefined) : undefined;
+}
+
+function minOf(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined ? a : Math.min(a, b);
+}

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { InstanceRecord, InstanceStore } from '../store/index.js';
+
+/** How often an instance tells the store it is alive; one silent for LIVE_MS is taken for gone. */
+const HEARTBEAT_MS = 5_000;
+const LIVE_MS = 3 * HEARTBEAT_MS;
+
+/** Refusal to start beside another instance when rate limits would multiply. */
+export class PerInstanceLimitsError extends Error {
+  override name = 'PerInstanceLimitsError';
+}
+
+export interface InstanceOptions {
+  limits: 'memory' | 'redis';
+  /** rateLimits.perInstance: the operator accepts limits kept per instance. */
+  perInstance: boolean;
+  onError(error: Error): void;
+}
+
+export interface Announced {
+  /** Stops the heartbeat and removes this instance from the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Whether a row names a running process. On this host the pid tells; a row carrying our own pid
+ * is a former life of this process (a container restarted with pid 1), not a neighbour.
+ */
+function running(other: InstanceRecord, host: string): boolean {
+  if (other.host !== host) return true;
+  if (other.pid === process.pid) return false;
+  try {
+    process.kill(other.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function conflict(self: InstanceRecord, others: readonly InstanceRecord[]): string {
+  const now = Date.now();
+  const names = others
+    .map(
+      (o) =>
+        `pid ${o.pid} on ${o.host}, limits in ${o.limits}, seen ${Math.round((now - o.seenAt) / 1000)} s ago`,
+    )
+    .join('; ');
+  return (
+    `another Keyward instance is using this store (${names}) and rate limits would be kept per instance ` +
+    `(this one: ${self.limits}), so every limit would be multiplied by the number of instances. ` +
+    'Set storage.redis.url on every instance so they share their limits (rateLimits.backend then defaults to redis), ' +
+    'or set rateLimits.perInstance: true to accept per-instance limits'
+  );
+}
+
+/**
+ * Announces this instance in the store and keeps announcing it. Throws PerInstanceLimitsError,
+ * having withdrawn the announcement, when another live instance shares the store and either keeps
+ * its limits in memory, unless the configuration accepts per-instance limits.
+ */
+export async function announceInstance(store: InstanceStore, options: InstanceOptions): Promise<Announced> {
+  const now = Date.now();
+  const self: InstanceRecord = {
+    id: randomUUID(),
+    host: hostname(),
+    pid: process.pid,
+    limits: options.limits,
+    startedAt: now,
+    seenAt: now,
+  };
+  const others = (await store.join(self, now - LIVE_MS)).filter((other) => running(other, self.host));
+  const multiplied = self.limits === 'memory' || others.some((other) => other.limits === 'memory');
+  if (others.length > 0 && multiplied && !options.perInstance) {
+    await store.leave(self.id);
+    throw new PerInstanceLimitsError(conflict(self, others));
+  }
+  const heartbeat = setInterval(() => {
+    store.beat(self.id, Date.now()).catch(options.onError);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  return {
+    async close() {
+      clearInterval(heartbeat);
+      await store.leave(self.id);
+    },
+  };
+}

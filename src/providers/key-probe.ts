@@ -1,0 +1,96 @@
+import type { ProviderConfig, ProviderType } from '../config/index.js';
+import type { KeyVerdict, SecretString } from '../keys/index.js';
+import { API_VERSION } from './anthropic/index.js';
+import { baseHeaders, basePath } from './openai/index.js';
+import { isRecord } from './wire-values.js';
+
+/**
+ * How to ask a provider whether one of its keys works, independently of any client request: a
+ * cheap authenticated GET (the model list), and how to read the answer.
+ */
+export interface KeyProbe {
+  call(key: SecretString): { path: string; headers: Record<string, string> };
+  /**
+   * Whether an error answer says the key itself is invalid or revoked, rather than that this key
+   * may not use a model, region or project (which benches nothing).
+   */
+  saysKeyInvalid(status: number, body: string): boolean;
+}
+
+function errorObject(body: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return isRecord(parsed) && isRecord(parsed.error) ? parsed.error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** OpenAI and its imitators: `{"error":{"code":"invalid_api_key"}}`; Azure: `{"error":{"code":"401"}}`. */
+const openAIKeyInvalid = (status: number, body: string): boolean => {
+  const code = errorObject(body)?.code;
+  return status === 401 || code === 'invalid_api_key' || code === '401';
+};
+
+/** Anthropic: `{"type":"error","error":{"type":"authentication_error"}}`; a permission_error is not. */
+const anthropicKeyInvalid = (status: number, body: string): boolean =>
+  status === 401 || errorObject(body)?.type === 'authentication_error';
+
+/** Gemini answers a bad key with 400 INVALID_ARGUMENT whose ErrorInfo reason is API_KEY_INVALID. */
+const geminiKeyInvalid = (status: number, body: string): boolean => {
+  const details = errorObject(body)?.details;
+  const reasons = Array.isArray(details) ? details.map((d) => (isRecord(d) ? d.reason : undefined)) : [];
+  return status === 401 || reasons.includes('API_KEY_INVALID');
+};
+
+type ProbeFactory = (config: ProviderConfig) => KeyProbe | undefined;
+
+const bearerProbe: ProbeFactory = (config) => {
+  const path = `${basePath(config)}/models`;
+  const headers = baseHeaders(config);
+  return {
+    call: (key) => ({ path, headers: { ...headers, authorization: `Bearer ${key.reveal()}` } }),
+    saysKeyInvalid: openAIKeyInvalid,
+  };
+};
+
+/** One line per provider type. Ollama takes no key: there is nothing to probe. */
+const probes: Record<ProviderType, ProbeFactory> = {
+  openai: bearerProbe,
+  'openai-compatible': bearerProbe,
+  'azure-openai': (config) => {
+    const path = `${basePath(config)}/models?api-version=${encodeURIComponent(config.apiVersion ?? '')}`;
+    const headers = baseHeaders(config);
+    return {
+      call: (key) => ({ path, headers: { ...headers, 'api-key': key.reveal() } }),
+      saysKeyInvalid: openAIKeyInvalid,
+    };
+  },
+  anthropic: (config) => {
+    const path = `${basePath(config)}/models`;
+    const headers = { ...baseHeaders(config), 'anthropic-version': API_VERSION };
+    return {
+      call: (key) => ({ path, headers: { ...headers, 'x-api-key': key.reveal() } }),
+      saysKeyInvalid: anthropicKeyInvalid,
+    };
+  },
+  gemini: (config) => {
+    const path = `${basePath(config)}/models?pageSize=1`;
+    const headers = baseHeaders(config);
+    return {
+      call: (key) => ({ path, headers: { ...headers, 'x-goog-api-key': key.reveal() } }),
+      saysKeyInvalid: geminiKeyInvalid,
+    };
+  },
+  ollama: () => undefined,
+};
+
+export function createKeyProbe(config: ProviderConfig): KeyProbe | undefined {
+  return probes[config.type](config);
+}
+
+/** The verdict of a probe's answer: 2xx works; an answer that names the key as invalid benches it. */
+export function probeVerdict(probe: KeyProbe, status: number, body: string): KeyVerdict {
+  if (status >= 200 && status < 300) return 'valid';
+  return probe.saysKeyInvalid(status, body) ? 'invalid' : 'unknown';
+}

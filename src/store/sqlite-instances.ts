@@ -1,0 +1,52 @@
+import type Database from 'better-sqlite3';
+import type { InstanceRecord, InstanceStore } from './types.js';
+
+interface InstanceRow {
+  id: string;
+  host: string;
+  pid: number;
+  limits: 'memory' | 'redis';
+  started_at: number;
+  seen_at: number;
+}
+
+const toRecord = (row: InstanceRow): InstanceRecord => ({
+  id: row.id,
+  host: row.host,
+  pid: row.pid,
+  limits: row.limits,
+  startedAt: row.started_at,
+  seenAt: row.seen_at,
+});
+
+export function sqliteInstances(db: Database.Database): InstanceStore {
+  const insert = db.prepare(
+    `INSERT INTO instances (id, host, pid, limits, started_at, seen_at)
+     VALUES (@id, @host, @pid, @limits, @startedAt, @seenAt)`,
+  );
+  const live = db.prepare<[number, string], InstanceRow>(
+    'SELECT * FROM instances WHERE seen_at >= ? AND id != ? ORDER BY started_at',
+  );
+  // Rows nobody has beaten for a day are crashed instances: no reason to keep them.
+  const prune = db.prepare('DELETE FROM instances WHERE seen_at < ?');
+  const beat = db.prepare('UPDATE instances SET seen_at = ? WHERE id = ?');
+  const remove = db.prepare('DELETE FROM instances WHERE id = ?');
+  const join = db.transaction((self: InstanceRecord, liveSince: number) => {
+    prune.run(self.startedAt - 86_400_000);
+    const others = live.all(liveSince, self.id).map(toRecord);
+    insert.run(self);
+    return others;
+  });
+  return {
+    async join(self, liveSince) {
+      // IMMEDIATE: the write lock is taken before the read, so two starts cannot both miss each other.
+      return join.immediate(self, liveSince);
+    },
+    async beat(id, now) {
+      beat.run(now, id);
+    },
+    async leave(id) {
+      remove.run(id);
+    },
+  };
+}

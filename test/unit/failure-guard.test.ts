@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { addressSubject, FailureGuard, failureSubjects } from '../../src/auth/failure-guard.js';
+
+describe('FailureGuard', () => {
+  it('counts an IPv6 client per /64 and a mapped IPv4 client as itself', () => {
+    expect(addressSubject('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressSubject('2001:db8:1:2:ffff:1:2:3')).toBe('2001:db8:1:2::/64');
+    expect(addressSubject('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressSubject('::1')).toBe('0:0:0:0::/64');
+    expect(addressSubject('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(addressSubject('192.0.2.1')).toBe('192.0.2.1');
+  });
+
+  it('names the token id of a gateway-token-shaped credential as a subject', () => {
+    const token = `kw_abcdefghijkl_${'A'.repeat(43)}`;
+    expect(failureSubjects('192.0.2.1', token)).toEqual(['192.0.2.1', 'token:abcdefghijkl']);
+    expect(failureSubjects('192.0.2.1', 'some-static-key')).toEqual(['192.0.2.1']);
+    expect(failureSubjects('192.0.2.1', undefined)).toEqual(['192.0.2.1']);
+  });
+
+  it('answers 429 past the limit until the minute is over', () => {
+    let now = 1_000_000;
+    const guard = new FailureGuard(3, () => now);
+    for (let i = 0; i < 3; i++) expect(guard.failed(['a'])).toBeUndefined();
+    const refused = guard.failed(['b', 'a']);
+    expect(refused?.status).toBe(429);
+    expect(refused?.headers).toEqual({ 'retry-after': '60' });
+    now += 60_000;
+    expect(guard.failed(['a'])).toBeUndefined();
+  });
+});

@@ -1,0 +1,74 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { KeyChecker, KeyPool, type KeyVerdict, SecretString } from '../../src/keys/index.js';
+
+/** A provider whose answer to a probe the test decides; it records when it was asked. */
+function provider(initial: KeyVerdict) {
+  const asked: number[] = [];
+  const state = { verdict: initial };
+  const probe = async () => {
+    asked.push(Date.now());
+    return state.verdict;
+  };
+  return { asked, state, probe };
+}
+
+describe('KeyChecker', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('benches a key a probe refuses, re-probes at 30 s doubling to 5 min, and restores it once it works', async () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') }]);
+    const upstream = provider('invalid');
+    const events: string[] = [];
+    const checker = new KeyChecker(pool, upstream.probe, {
+      benched: (key, ms) => events.push(`benched ${key.id} ${ms}`),
+      restored: (key) => events.push(`restored ${key.id}`),
+    });
+    const [key] = pool.list();
+    expect(await checker.verify(key!)).toBe('invalid');
+    expect(pool.acquire()).toEqual({ exhausted: 'invalid' });
+    expect(events).toEqual(['benched k1 30000']);
+
+    await vi.advanceTimersByTimeAsync(30_000 + 60_000 + 120_000 + 240_000 + 300_000 + 300_000);
+    expect(upstream.asked).toEqual([0, 30_000, 90_000, 210_000, 450_000, 750_000, 1_050_000]);
+    // Still refused: benched once, alerted once.
+    expect(events).toEqual(['benched k1 30000']);
+
+    upstream.state.verdict = 'valid';
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(events).toEqual(['benched k1 30000', 'restored k1']);
+    expect(pool.acquire().key?.id).toBe('k1');
+    checker.close();
+  });
+
+  it('runs one probe per key at a time and reuses a verdict for 30 s', async () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') }]);
+    const upstream = provider('valid');
+    const checker = new KeyChecker(pool, upstream.probe, { benched() {}, restored() {} });
+    const [key] = pool.list();
+    const verdicts = await Promise.all(Array.from({ length: 50 }, () => checker.verify(key!)));
+    expect(new Set(verdicts)).toEqual(new Set(['valid']));
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(await checker.verify(key!)).toBe('valid');
+    expect(upstream.asked).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await checker.verify(key!);
+    expect(upstream.asked).toHaveLength(2);
+    checker.close();
+  });
+
+  it('leaves a key in rotation when the probe tells nothing (a timeout, a 5xx)', async () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') }]);
+    const checker = new KeyChecker(pool, async () => Promise.reject(new Error('timeout')), {
+      benched() {},
+      restored() {},
+    });
+    expect(await checker.verify(pool.list()[0]!)).toBe('unknown');
+    expect(pool.acquire().key?.id).toBe('k1');
+    checker.close();
+  });
+});
