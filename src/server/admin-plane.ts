@@ -12,6 +12,7 @@ import { adminUsageRoutes } from './admin-usage.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from './health.js';
+import { acceptJsonBodies } from './json-content.js';
 import { requestId } from './request-id.js';
 
 export interface AdminPlaneOptions {
@@ -44,6 +45,10 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   const { logger, metrics, adminVerifier } = options;
   const app = Fastify({ logger: false, genReqId: requestId, bodyLimit: 1024 * 1024 });
   installErrorHandling(app, logger, 1024 * 1024);
+  acceptJsonBodies(app, {
+    depth: options.config.limits.jsonDepth,
+    arrayItems: options.config.limits.arrayItems,
+  });
 
   app.decorateRequest('adminActor', null);
   app.addHook('onRequest', async (request, reply) => {

@@ -22,7 +22,7 @@ import { GatewayError } from './errors.js';
 import type { FailureGuard } from './failure-guard.js';
 import { Forwarder } from './forwarder.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from './health.js';
-import { parseJsonBody } from './json-body.js';
+import { acceptJsonBodies } from './json-content.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { requestId } from './request-id.js';
 import { trackRequest } from './request-log.js';
@@ -90,14 +90,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.decorateRequest('kw', null as unknown as RequestContext);
 
   const jsonLimits = { depth: config.limits.jsonDepth, arrayItems: config.limits.arrayItems };
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, parseJsonBody(body as string, jsonLimits));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  });
+  acceptJsonBodies(app, jsonLimits);
 
   const refuse = (request: FastifyRequest, reason: string, error: GatewayError): GatewayError => {
     options.failures.failed(request.ip);
