@@ -13,6 +13,7 @@ import {
 } from '../keys/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
 import { type CliIO, readStdin } from './io.js';
+import { table } from './table.js';
 
 export interface KeysOptions {
   provider?: string | undefined;
@@ -20,7 +21,7 @@ export interface KeysOptions {
   json?: boolean | undefined;
 }
 
-function table(keys: readonly StoredKeyView[]): string {
+function keyTable(keys: readonly StoredKeyView[]): string {
   if (keys.length === 0) return 'no stored keys';
   const rows = keys.map((k) => [
     k.id,
@@ -30,23 +31,17 @@ function table(keys: readonly StoredKeyView[]): string {
     String(k.weight),
     `${k.ageDays}d`,
   ]);
-  const header = ['ID', 'PROVIDER', 'FINGERPRINT', 'STATUS', 'WEIGHT', 'AGE'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows]
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return table(['ID', 'PROVIDER', 'FINGERPRINT', 'STATUS', 'WEIGHT', 'AGE'], rows);
 }
 
 function requireProvider(ctx: OfflineContext, options: KeysOptions, store: boolean): string {
   const id = options.provider;
   if (!id) throw new CliError('--provider is required', 2);
   const provider = ctx.config.providers.find((p) => p.id === id);
-  if (!provider) throw new CliError(`unknown provider '${id}' (not in ${ctx.source})`, 2);
+  if (!provider) {
+    const known = ctx.config.providers.map((p) => p.id).join(', ') || 'none';
+    throw new CliError(`unknown provider '${id}' (${ctx.source} configures: ${known})`, 2);
+  }
   if (store && !(provider.keys && 'store' in provider.keys)) {
     throw new CliError(
       `provider '${id}' does not take its keys from the store; set its keys to { store: true }`,
@@ -86,8 +81,9 @@ export async function keysCommand(
   const { json } = options;
   switch (action) {
     case 'list': {
+      if (options.provider !== undefined) requireProvider(ctx, options, false);
       const keys = await stored.list(options.provider);
-      print(io, json, { keys }, table(keys));
+      print(io, json, { keys }, keyTable(keys));
       return 0;
     }
     case 'add': {

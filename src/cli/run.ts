@@ -147,13 +147,31 @@ async function withOffline(
   }
 }
 
+/** Command groups whose name alone asks for their help. */
+const GROUP_HELP: Readonly<Record<string, string>> = {
+  tokens: 'tokens',
+  keys: 'keys',
+  audit: 'audit',
+  master: 'master',
+  auth: 'auth hash-key',
+};
+
+/** One failure on stderr: a line for people, or `{"error":{"message","exitCode"}}` with --json. */
+function fail(io: CliIO, json: boolean | undefined, message: string, exitCode: number, help = ''): number {
+  io.stderr.write(
+    json
+      ? `${JSON.stringify({ error: { message, exitCode } })}\n`
+      : `keyward: ${message}\n${help && `\n${help}`}`,
+  );
+  return exitCode;
+}
+
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
   } catch (error) {
-    io.stderr.write(`keyward: ${(error as Error).message}\n\n${HELP}`);
-    return 2;
+    return fail(io, argv.includes('--json'), (error as Error).message, 2, HELP);
   }
   const { values, positionals } = parsed;
   const command = positionals.join(' ');
@@ -163,8 +181,11 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(`${await version()}\n`);
     return 0;
   }
-  if (values.help || command === '' || command === 'help') {
-    io.stdout.write(COMMAND_HELP[command] ?? COMMAND_HELP[positionals[0] ?? ''] ?? HELP);
+  const group = positionals.length === 1 ? GROUP_HELP[command] : undefined;
+  if (values.help || command === '' || command === 'help' || group) {
+    io.stdout.write(
+      COMMAND_HELP[group ?? command] ?? COMMAND_HELP[GROUP_HELP[positionals[0] ?? ''] ?? ''] ?? HELP,
+    );
     return 0;
   }
   try {
@@ -184,13 +205,13 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
           auditCommand(positionals[1] ?? '', values, ctx, io),
         );
       case 'master':
-        if (positionals[1] !== 'rotate') break;
+        if (positionals[1] !== 'rotate')
+          return fail(io, values.json, `unknown command '${command}'`, 2, COMMAND_HELP.master);
         return await withOffline(offline, io, false, (ctx) => masterRotateCommand(ctx, io, values.json));
     }
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    io.stderr.write(`keyward: ${error.message}\n`);
-    return error.code;
+    return fail(io, values.json, error.message, error.code);
   }
   switch (command) {
     case 'start':
@@ -198,17 +219,14 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     case 'auth hash-key': {
       const key = await readStdin(io.stdin);
       if (key.length < MIN_CLIENT_KEY_LENGTH) {
-        io.stderr.write(
-          `keyward: a client key must be at least ${MIN_CLIENT_KEY_LENGTH} characters; pipe it on standard input\n`,
-        );
-        return 2;
+        const message = `a client key must be at least ${MIN_CLIENT_KEY_LENGTH} characters; pipe it on standard input`;
+        return fail(io, values.json, message, 2);
       }
       const digest = hashClientKey(key);
       io.stdout.write(values.json ? `${JSON.stringify({ hash: digest })}\n` : `${digest}\n`);
       return 0;
     }
     default:
-      io.stderr.write(`keyward: unknown command '${command}'\n\n${HELP}`);
-      return 2;
+      return fail(io, values.json, `unknown command '${command}'`, 2, HELP);
   }
 }
