@@ -43,6 +43,7 @@ import { Admission } from './server/admission.js';
 import { parseBudgetKey } from './server/admission-rules.js';
 import { createDataPlane } from './server/data-plane.js';
 import { FailureGuard } from './server/failure-guard.js';
+import { listenOn } from './server/listen.js';
 import { createProviderRuntimes, type SourceEnvironment, sourceFor } from './server/provider-runtime.js';
 import { readinessCheck } from './server/readiness.js';
 import { requestAccounting } from './server/request-accounting.js';
@@ -96,17 +97,23 @@ function credentialKeys(
   source: string,
 ): SecretString[] {
   if (!variable || !env[variable]?.trim()) return [];
+  // Checked before keysFromEnv, whose own (lower) floor for provider keys would speak first.
+  const short = env[variable]
+    .split(',')
+    .map((value) => value.trim())
+    .filter(Boolean)
+    .findIndex((value) => value.length < MIN_CLIENT_KEY_LENGTH);
+  if (short !== -1) {
+    throw new ConfigError(source, [
+      `${variable}: key #${short + 1} is too short; every key must be at least ${MIN_CLIENT_KEY_LENGTH} characters`,
+    ]);
+  }
   let keys: SecretString[];
   try {
     keys = keysFromEnv(variable, env);
   } catch (error) {
     if (error instanceof KeySourceError) throw new ConfigError(source, [error.message]);
     throw error;
-  }
-  if (keys.some((key) => key.reveal().length < MIN_CLIENT_KEY_LENGTH)) {
-    throw new ConfigError(source, [
-      `${variable}: every key must be at least ${MIN_CLIENT_KEY_LENGTH} characters`,
-    ]);
   }
   return keys;
 }
@@ -388,8 +395,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     redactor,
     async listen() {
-      await data.listen({ host: config.server.host, port: config.server.port });
-      await admin.listen({ host: config.admin.host, port: config.admin.port });
+      await listenOn(data, {
+        name: 'data-plane listener',
+        setting: 'server.port or KEYWARD_PORT',
+        host: config.server.host,
+        port: config.server.port,
+      });
+      await listenOn(admin, {
+        name: 'admin listener',
+        setting: 'admin.port or KEYWARD_ADMIN_PORT',
+        host: config.admin.host,
+        port: config.admin.port,
+      });
       ready = true;
       const urls = { dataUrl: urlOf(data.server.address()), adminUrl: urlOf(admin.server.address()) };
       logger.info({ ...urls, source, providers: [...providers.keys()] }, 'keyward listening');
