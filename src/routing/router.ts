@@ -88,6 +88,11 @@ export class Router<P extends { id: string }> {
     }));
   }
 
+  /** The configured providers, for `GET /v1/models` and for hints about unknown models. */
+  listProviders(): P[] {
+    return [...this.providers.values()];
+  }
+
   private route(alias: Alias<P>, name: string): Route<P> {
     const targets = [...alias.balanced.order(), ...alias.fallbacks];
     return {

@@ -8,6 +8,7 @@ import {
   type TokenFailure,
   type TokenService,
 } from '../auth/index.js';
+import { ModelCatalog } from '../catalog/model-catalog.js';
 import type { Config } from '../config/index.js';
 import { type KeyEvents, SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
@@ -146,7 +147,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
   const forwarder = new Forwarder(router, metrics, logger, options.keyEvents, options.admission);
-  app.register(openAIRoutes, { forwarder, router });
+  const catalog = new ModelCatalog({
+    onError: (provider, reason) =>
+      logger.warn({ provider }, `cannot read the provider's model list: ${reason}`),
+  });
+  app.register(openAIRoutes, { forwarder, router, catalog });
   app.register(anthropicRoutes, { forwarder });
   return app;
 }

@@ -1,20 +1,23 @@
 import type { FastifyInstance } from 'fastify';
+import type { ModelCatalog } from '../../catalog/model-catalog.js';
 import type { Router } from '../../routing/index.js';
-import { capMaxTokens, mayUseModel, requireScope } from '../../server/access.js';
+import { capMaxTokens, requireScope } from '../../server/access.js';
 import type { Forwarder } from '../../server/forwarder.js';
 import type { ProviderRuntime } from '../../server/provider-runtime.js';
 import { openAIBinding } from './binding.js';
+import { visibleModels } from './models.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
 
 export interface OpenAIRoutesOptions {
   forwarder: Forwarder;
   router: Router<ProviderRuntime>;
+  catalog: ModelCatalog;
 }
 
 /** The OpenAI-compatible surface: Chat Completions, Embeddings and the model list. */
 export async function openAIRoutes(
   app: FastifyInstance,
-  { forwarder, router }: OpenAIRoutesOptions,
+  { forwarder, router, catalog }: OpenAIRoutesOptions,
 ): Promise<void> {
   const created = Math.floor(Date.now() / 1000);
 
@@ -45,16 +48,6 @@ export async function openAIRoutes(
   app.get('/v1/models', async (request) => {
     const { principal } = request.kw;
     requireScope(principal, 'models:read');
-    const providers = principal?.kind === 'token' ? principal.record.providers : null;
-    return {
-      object: 'list',
-      data: router
-        .listAliases()
-        .filter(
-          ({ name, provider }) =>
-            mayUseModel(principal, name) && (providers === null || providers.includes(provider)),
-        )
-        .map(({ name, provider }) => ({ id: name, object: 'model', created, owned_by: provider })),
-    };
+    return { object: 'list', data: await visibleModels(principal, router, catalog, created) };
   });
 }

@@ -20,6 +20,7 @@ import {
   sendJson,
   sseEvent,
 } from './http.js';
+import { anthropicModelList } from './model-lists.js';
 import { pieces, type Script, type ScriptBlock } from './script.js';
 
 const ANTHROPIC_ERRORS: Record<number, { type: string; message: string }> = {
@@ -76,6 +77,7 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
     return sendAnthropicError(res, 400, 'anthropic-version: header is required');
   }
   const route = `${request.method} ${url.pathname}`;
+  if (route === 'GET /v1/models') return anthropicModelList(res, ex.models, url);
   if (route !== 'POST /v1/messages' && route !== 'POST /v1/messages/count_tokens') {
     return sendAnthropicError(res, 404, 'Not Found');
   }

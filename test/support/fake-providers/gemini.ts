@@ -18,6 +18,7 @@ import {
   sendJson,
   sseEvent,
 } from './http.js';
+import { geminiModelList } from './model-lists.js';
 import { pieces, type Script } from './script.js';
 
 const GEMINI_STATUS: Record<number, { status: string; message: string }> = {
@@ -59,15 +60,21 @@ const GEMINI_ROUTE = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerat
 async function handleGemini(ex: Exchange): Promise<void> {
   const { res, url, body, request } = ex;
   const route = request.method === 'POST' ? GEMINI_ROUTE.exec(url.pathname) : null;
-  if (!route) return sendGeminiError(res, 404, `Path ${url.pathname} was not found.`);
-  const model = decodeURIComponent(route[1] ?? '');
-  const method = route[2];
+  const listing = request.method === 'GET' && url.pathname === '/v1beta/models';
+  if (!route && !listing) return sendGeminiError(res, 404, `Path ${url.pathname} was not found.`);
+  const model = decodeURIComponent(route?.[1] ?? '');
+  const method = route?.[2];
   const streaming = method === 'streamGenerateContent';
   // The key travels in x-goog-api-key only: a key in the URL would end up in access logs.
   if (url.searchParams.has('key')) {
     return sendGeminiError(res, 400, 'API keys must be sent in the x-goog-api-key header, not the URL.');
   }
-  if (url.search !== (streaming ? '?alt=sse' : '')) {
+  const query = [...url.searchParams.keys()];
+  if (
+    listing
+      ? query.some((name) => name !== 'pageSize' && name !== 'pageToken')
+      : url.search !== (streaming ? '?alt=sse' : '')
+  ) {
     return sendGeminiError(res, 400, `Unexpected query string "${url.search}".`);
   }
   const key = headerValue(request.headers, 'x-goog-api-key');
@@ -92,6 +99,7 @@ async function handleGemini(ex: Exchange): Promise<void> {
       ]),
     );
   }
+  if (listing) return geminiModelList(res, ex.models);
   if (!body) return sendGeminiError(res, 400, 'Invalid JSON payload received.');
   const counting = method === 'countTokens';
   if (!Array.isArray(body.contents) && !(counting && isJson(body.generateContentRequest))) {

@@ -19,6 +19,8 @@ export interface Exchange {
   body: Json | undefined;
   res: ServerResponse;
   keys: ReadonlySet<string> | undefined;
+  /** What the format's model list names. */
+  models: readonly string[];
   /** The script for this request; taking it consumes it from the queue. */
   next(): Script;
 }

@@ -21,6 +21,7 @@ import {
   sendJson,
   sseEvent,
 } from './http.js';
+import { openAIModelList } from './model-lists.js';
 import { pieces, type Script, textOf, thinkingOf, toolCallsOf } from './script.js';
 
 const OPENAI_ERRORS: Record<number, { message: string; type: string; code: string | null }> = {
@@ -86,6 +87,7 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
   }
   const route = `${request.method} ${url.pathname}`;
   if (route === 'POST /v1/embeddings') return embeddings(res, body);
+  if (route === 'GET /v1/models') return openAIModelList(res, ex.models);
   if (route !== 'POST /v1/chat/completions') {
     return sendJson(res, 404, openAIErrorBody(404, `Invalid URL (${route})`, null, null));
   }

@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { anthropic } from './anthropic.js';
 import { gemini } from './gemini.js';
 import { type FormatHandler, isJson } from './http.js';
+import { DEFAULT_MODELS } from './model-lists.js';
 import { ollama } from './ollama.js';
 import { openai } from './openai.js';
 import type { Script } from './script.js';
@@ -47,6 +48,8 @@ export interface FakeProvider {
 export interface FakeProviderOptions {
   /** The keys the fake accepts; without them any credential (or none) is accepted. */
   keys?: string[];
+  /** The models its model list names (default: DEFAULT_MODELS of its format). */
+  models?: string[];
 }
 
 /** What a fake answers before any test scripted it. */
@@ -64,6 +67,7 @@ export async function startFakeProvider(
 ): Promise<FakeProvider> {
   const handler = FORMATS[format];
   const keys = options.keys ? new Set(options.keys) : undefined;
+  const models: readonly string[] = options.models ?? DEFAULT_MODELS[format];
   const requests: RecordedRequest[] = [];
   let queue: ScriptSource[] = [];
   const sockets = new Set<Socket>();
@@ -78,7 +82,7 @@ export async function startFakeProvider(
     requests.push(request);
     const url = new URL(request.path, 'http://fake');
     const body = isJson(request.body) ? request.body : undefined;
-    await handler.handle({ request, url, body, res, keys, next: () => next(request) });
+    await handler.handle({ request, url, body, res, keys, models, next: () => next(request) });
   };
   // A client that goes away mid-answer makes writes fail; that ends the exchange, nothing more.
   const server = createServer((req, res) => {
