@@ -15,6 +15,7 @@ import {
 } from './audit/index.js';
 import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
 import { type Config, ConfigError, dataPaths } from './config/index.js';
+import { planReload } from './config/reload-plan.js';
 import {
   EnvelopeError,
   type KeyEvents,
@@ -73,8 +74,8 @@ export interface Gateway {
   /** Starts both listeners; resolves with their base URLs. */
   listen(): Promise<{ dataUrl: string; adminUrl: string }>;
   /**
-   * Applies a re-read configuration (SIGHUP): providers whose `keys` block changed load from the
-   * new source, the others refresh theirs. Other changes need a restart, and a warning says so.
+   * Applies a re-read configuration (SIGHUP): aliases, limits, budgets, pricing, alerts, the log
+   * level and provider keys. What needs new listeners, pools or a store is named in a warning.
    */
   reload(config: Config): Promise<void>;
   /**
@@ -173,7 +174,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = new Metrics();
 
   // Checked before the store opens, so a missing secret stops the start with nothing to undo.
-  const webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
+  let webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
+  let webhookConfig = config.alerts.webhook;
   const paths = dataPaths(config, env, options.dataDir);
   const store = openStore(paths.database, source);
   let masters: MasterKey[];
@@ -390,6 +392,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger.warn('no admin key is configured (KEYWARD_ADMIN_KEY): the admin API answers 401');
   if (providers.size === 0) logger.warn('no provider is configured: every model request will fail');
 
+  /** Providers whose `keys` block changed load from the new source; the others refresh theirs. */
+  const reloadProviderKeys = (next: Config) =>
+    Promise.all(
+      next.providers.map(async (provider) => {
+        const runtime = providers.get(provider.id);
+        if (!runtime) return;
+        if (JSON.stringify(provider.keys) === JSON.stringify(runtime.config.keys)) {
+          await runtime.keys.refresh();
+          return;
+        }
+        // The new source goes in through the old manager, so pool state and metrics carry over.
+        const replaced = await runtime.keys.replaceSource(sourceFor(provider, environment));
+        runtime.config = { ...runtime.config, keys: provider.keys };
+        logger.info({ provider: provider.id, ok: replaced }, 'provider keys reloaded from a changed source');
+      }),
+    );
+
   return {
     logger,
     metrics,
@@ -413,30 +432,38 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return urls;
     },
     async reload(next) {
-      const strip = (c: Config) =>
-        JSON.stringify({ ...c, providers: c.providers.map((p) => ({ ...p, keys: null })) });
-      if (strip(next) !== strip(config)) {
-        logger.warn('configuration changes other than provider keys take effect after a restart');
+      // Compared with the configuration the process started with: what needs a restart is
+      // still as it was then, whatever reloads came in between.
+      const plan = planReload(config, next);
+      if (plan.apply.includes('models')) router.reload(next.models);
+      prices.reload(next.pricing);
+      admission.reload(next);
+      alerts.reconfigure(next.alerts);
+      if (JSON.stringify(next.alerts.webhook) !== JSON.stringify(webhookConfig)) {
+        try {
+          const replaced = next.alerts.webhook && alertWebhook(next.alerts.webhook, env, source, logger);
+          await webhook?.close();
+          webhook = replaced;
+          webhookConfig = next.alerts.webhook;
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          logger.error(`alerts.webhook not reloaded, the running one stays: ${error.problems.join('; ')}`);
+        }
       }
-      await Promise.all(
-        next.providers.map(async (provider) => {
-          const runtime = providers.get(provider.id);
-          if (!runtime) return;
-          if (JSON.stringify(provider.keys) === JSON.stringify(runtime.config.keys)) {
-            await runtime.keys.refresh();
-            return;
-          }
-          // The new source goes in through the old manager, so pool state and metrics carry over.
-          const replaced = await runtime.keys.replaceSource(sourceFor(provider, environment));
-          runtime.config = { ...runtime.config, keys: provider.keys };
-          logger.info(
-            { provider: provider.id, ok: replaced },
-            'provider keys reloaded from a changed source',
-          );
-        }),
-      );
-      logger.info('configuration reloaded');
-      recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, { ok: true });
+      await reloadProviderKeys(next);
+      if (plan.restart.length > 0) {
+        logger.warn(
+          { needsRestart: plan.restart },
+          `changed settings that take effect only after a restart: ${plan.restart.join(', ')}`,
+        );
+      }
+      logger.info({ applied: plan.apply, needsRestart: plan.restart }, 'configuration reloaded');
+      recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, {
+        ok: true,
+        changed: plan.apply,
+      });
+      // Last, so that the summary above is written at the level the operator ran with until now.
+      logger.level = next.logging.level;
     },
     async close(graceMs = config.shutdown.graceMs) {
       ready = false;

@@ -40,7 +40,9 @@ const COMMAND_HELP: Record<string, string> = {
 
 Runs the data-plane listener (default 127.0.0.1:8088) and the admin listener (default 127.0.0.1:8089).
 SIGTERM or SIGINT stops accepting, lets in-flight requests finish (shutdown.graceMs) and exits 0.
-SIGHUP re-reads the configuration and reloads provider keys without a restart.
+SIGHUP re-reads the configuration and applies, without a restart, aliases and routes, rate limits,
+budgets, pricing, alerts, the log level and provider keys; the log names any other changed setting
+as waiting for a restart.
 An invalid configuration is reported with the path of each problem and exits 2 before listening.
 `,
   init: `Usage: keyward init [--config FILE] [--data-dir DIR] [--json]

@@ -54,7 +54,7 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    // SIGHUP re-reads the configuration: provider keys change without a restart.
+    // SIGHUP re-reads the configuration and applies what needs no new listener (Gateway.reload).
     process.on('SIGHUP', () => {
       if (stopping) return;
       try {
