@@ -23,7 +23,11 @@ function changedKeys(a: object | undefined, b: object | undefined): string[] {
   return [...new Set([...Object.keys(left), ...Object.keys(right)])].filter((k) => !same(left[k], right[k]));
 }
 
-function planProviders(current: readonly ProviderConfig[], next: readonly ProviderConfig[], plan: ReloadPlan) {
+function planProviders(
+  current: readonly ProviderConfig[],
+  next: readonly ProviderConfig[],
+  plan: ReloadPlan,
+) {
   const before = new Map(current.map((p) => [p.id, p]));
   const after = new Map(next.map((p) => [p.id, p]));
   for (const id of before.keys()) if (!after.has(id)) plan.restart.push(`providers[${id}] (removed)`);
