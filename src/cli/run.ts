@@ -59,6 +59,8 @@ the store keeps only its digest. Running it again adds another admin key.
   disable ID | enable ID | remove ID
   import-env                     stores the plain keys of every keys: { env } provider and prints
                                  what to change in the config and which variables to delete
+  import-env --write-config FILE without a config file: stores the environment's provider keys and
+                                 writes FILE, whose providers read them from the store
   encrypt --provider P           reads a key on stdin, prints enc:kw1:… for keys.env or keys.values
 
 A running gateway using the same store applies changes within a second; requests in flight finish
@@ -127,6 +129,7 @@ function parse(argv: string[]) {
       'include-revoked': { type: 'boolean' },
       follow: { type: 'boolean', short: 'f' },
       limit: { type: 'string' },
+      'write-config': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
