@@ -39,13 +39,19 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
 
 /** Looks prices up by `provider/model`, then by model, exact name first, then the longest prefix. */
 export class PriceTable {
-  private readonly prices: ReadonlyMap<string, Price>;
-  private readonly byLength: readonly string[];
+  private prices: ReadonlyMap<string, Price> = new Map();
+  private byLength: readonly string[] = [];
   private readonly memo = new Map<string, Price | null>();
 
   constructor(overrides: Readonly<Record<string, Price>> = {}) {
+    this.reload(overrides);
+  }
+
+  /** Swaps in re-read `pricing` overrides (SIGHUP). */
+  reload(overrides: Readonly<Record<string, Price>>): void {
     this.prices = new Map(Object.entries({ ...DEFAULT_PRICES, ...overrides }));
     this.byLength = [...this.prices.keys()].sort((a, b) => b.length - a.length);
+    this.memo.clear();
   }
 
   find(provider: string, model: string): Price | undefined {

@@ -7,6 +7,7 @@ import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { installErrorHandling } from '../http/error-handler.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
+import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Store, TokenRecord } from '../store/index.js';
@@ -47,6 +48,10 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   const { logger, metrics, adminVerifier } = options;
   const app = Fastify({ logger: false, genReqId: requestId, bodyLimit: 1024 * 1024 });
   installErrorHandling(app, logger, 1024 * 1024);
+  acceptJsonBodies(app, {
+    depth: options.config.limits.jsonDepth,
+    arrayItems: options.config.limits.arrayItems,
+  });
 
   app.decorateRequest('adminActor', null);
   app.addHook('onRequest', async (request, reply) => {

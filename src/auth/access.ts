@@ -42,3 +42,9 @@ export function allowedTargets<P extends { id: string }>(
   if (targets.length === 0) throw denied();
   return { ...route, targets };
 }
+
+/** Whether a token restricted to some providers may use this one (static keys may use any). */
+export const mayUseProvider = (principal: Principal | undefined, provider: string): boolean =>
+  principal?.kind !== 'token' ||
+  principal.record.providers === null ||
+  principal.record.providers.includes(provider);

@@ -18,6 +18,8 @@ export async function initCommand(
   await ctx.store.meta.set('admin_key_hashes', JSON.stringify([...hashes, digest]));
   const result = {
     adminKey,
+    /** Admin keys that open this store now, this one included: a re-run adds, it does not replace. */
+    adminKeys: hashes.length + 1,
     dataDir: ctx.paths.dataDir,
     database: ctx.paths.database,
     masterKey: ctx.master.origin === 'file' ? ctx.paths.masterKeyFile : ctx.master.origin,
@@ -33,6 +35,12 @@ export async function initCommand(
       '',
       `admin key (shown once; send it as "Authorization: Bearer <key>" to the admin listener):`,
       adminKey,
+      ...(hashes.length > 0
+        ? [
+            '',
+            `note: this data directory already had ${hashes.length} admin key(s); they still work, and this is one more.`,
+          ]
+        : []),
     ].join('\n'),
   );
   return 0;

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
 import {
   ENC_PREFIX,
@@ -12,15 +14,18 @@ import {
   validateKeyValue,
 } from '../keys/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
+import { writeEnvConfig } from './env-config-file.js';
 import { type CliIO, readStdin } from './io.js';
+import { table } from './table.js';
 
 export interface KeysOptions {
   provider?: string | undefined;
   weight?: string | undefined;
   json?: boolean | undefined;
+  'write-config'?: string | undefined;
 }
 
-function table(keys: readonly StoredKeyView[]): string {
+function keyTable(keys: readonly StoredKeyView[]): string {
   if (keys.length === 0) return 'no stored keys';
   const rows = keys.map((k) => [
     k.id,
@@ -30,23 +35,17 @@ function table(keys: readonly StoredKeyView[]): string {
     String(k.weight),
     `${k.ageDays}d`,
   ]);
-  const header = ['ID', 'PROVIDER', 'FINGERPRINT', 'STATUS', 'WEIGHT', 'AGE'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows]
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return table(['ID', 'PROVIDER', 'FINGERPRINT', 'STATUS', 'WEIGHT', 'AGE'], rows);
 }
 
 function requireProvider(ctx: OfflineContext, options: KeysOptions, store: boolean): string {
   const id = options.provider;
   if (!id) throw new CliError('--provider is required', 2);
   const provider = ctx.config.providers.find((p) => p.id === id);
-  if (!provider) throw new CliError(`unknown provider '${id}' (not in ${ctx.source})`, 2);
+  if (!provider) {
+    const known = ctx.config.providers.map((p) => p.id).join(', ') || 'none';
+    throw new CliError(`unknown provider '${id}' (${ctx.source} configures: ${known})`, 2);
+  }
   if (store && !(provider.keys && 'store' in provider.keys)) {
     throw new CliError(
       `provider '${id}' does not take its keys from the store; set its keys to { store: true }`,
@@ -86,8 +85,9 @@ export async function keysCommand(
   const { json } = options;
   switch (action) {
     case 'list': {
+      if (options.provider !== undefined) requireProvider(ctx, options, false);
       const keys = await stored.list(options.provider);
-      print(io, json, { keys }, table(keys));
+      print(io, json, { keys }, keyTable(keys));
       return 0;
     }
     case 'add': {
@@ -151,7 +151,7 @@ export async function keysCommand(
       return 0;
     }
     case 'import-env':
-      return importEnv(ctx, stored, io, json);
+      return importEnv(ctx, stored, io, json, options['write-config']);
     default:
       throw new CliError(`unknown command 'keyward keys ${action}'`, 2);
   }
@@ -161,12 +161,35 @@ export async function keysCommand(
  * Moves the plain keys of every `keys: { env }` provider into the store, then says what to change:
  * the provider's keys block, and the variable to delete wherever the environment is kept.
  */
+/**
+ * Without a config file the providers read their keys from the environment, so stored keys would
+ * go unused: the no-file mode imports only together with writing the file that uses them.
+ */
+function checkWriteConfig(ctx: OfflineContext, path: string | undefined): void {
+  const noFile = ctx.source === 'environment';
+  if (noFile && path === undefined) {
+    throw new CliError(
+      'no config file is in use, so providers read their keys from the environment and stored keys would go unused; ' +
+        'run keyward keys import-env --write-config keyward.yaml to store the keys and write a config file that reads them from the store',
+      2,
+    );
+  }
+  if (!noFile && path !== undefined) {
+    throw new CliError(`--write-config is for the no-file mode; ${ctx.source} is in use`, 2);
+  }
+  if (path !== undefined && existsSync(path)) {
+    throw new CliError(`${resolve(path)} already exists; choose another --write-config path`, 2);
+  }
+}
+
 async function importEnv(
   ctx: OfflineContext,
   stored: StoredKeys,
   io: CliIO,
   json: boolean | undefined,
+  writeConfig: string | undefined,
 ): Promise<number> {
+  checkWriteConfig(ctx, writeConfig);
   const imported: Array<{ provider: string; variable: string; ids: string[]; skipped: number }> = [];
   const existing = new Set((await stored.list()).map((k) => `${k.provider}\0${k.fingerprint}`));
   for (const provider of ctx.config.providers) {
@@ -206,9 +229,22 @@ async function importEnv(
     }
     imported.push({ provider: provider.id, variable, ids, skipped });
   }
+  const counts = (i: (typeof imported)[number]) =>
+    `${i.provider}: imported ${i.ids.length} key(s) from ${i.variable}${i.skipped ? ` (${i.skipped} skipped: already stored or enc:)` : ''}`;
+  if (writeConfig !== undefined) {
+    const { file } = writeEnvConfig(writeConfig, io.env);
+    const variables = imported.map((i) => i.variable).join(', ');
+    const text = [
+      ...imported.map(counts),
+      `wrote ${file}: its providers read their keys from the store`,
+      `next: keyward start --config ${file}${variables && `, then delete ${variables} from the environment`}`,
+    ].join('\n');
+    print(io, json, { imported, configFile: file }, text);
+    return 0;
+  }
   const lines = imported.map(
     (i) =>
-      `${i.provider}: imported ${i.ids.length} key(s) from ${i.variable}${i.skipped ? ` (${i.skipped} skipped: already stored or enc:)` : ''}\n` +
+      `${counts(i)}\n` +
       `  next: set providers[id=${i.provider}].keys to { store: true } in ${ctx.source}, then delete ${i.variable} from the environment`,
   );
   print(io, json, { imported }, lines.join('\n') || 'no provider takes plain keys from the environment');

@@ -40,7 +40,9 @@ const COMMAND_HELP: Record<string, string> = {
 
 Runs the data-plane listener (default 127.0.0.1:8088) and the admin listener (default 127.0.0.1:8089).
 SIGTERM or SIGINT stops accepting, lets in-flight requests finish (shutdown.graceMs) and exits 0.
-SIGHUP re-reads the configuration and reloads provider keys without a restart.
+SIGHUP re-reads the configuration and applies, without a restart, aliases and routes, rate limits,
+budgets, pricing, alerts, the log level and provider keys; the log names any other changed setting
+as waiting for a restart.
 An invalid configuration is reported with the path of each problem and exits 2 before listening.
 `,
   init: `Usage: keyward init [--config FILE] [--data-dir DIR] [--json]
@@ -57,6 +59,8 @@ the store keeps only its digest. Running it again adds another admin key.
   disable ID | enable ID | remove ID
   import-env                     stores the plain keys of every keys: { env } provider and prints
                                  what to change in the config and which variables to delete
+  import-env --write-config FILE without a config file: stores the environment's provider keys and
+                                 writes FILE, whose providers read them from the store
   encrypt --provider P           reads a key on stdin, prints enc:kw1:… for keys.env or keys.values
 
 A running gateway using the same store applies changes within a second; requests in flight finish
@@ -125,6 +129,7 @@ function parse(argv: string[]) {
       'include-revoked': { type: 'boolean' },
       follow: { type: 'boolean', short: 'f' },
       limit: { type: 'string' },
+      'write-config': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -147,13 +152,31 @@ async function withOffline(
   }
 }
 
+/** Command groups whose name alone asks for their help. */
+const GROUP_HELP: Readonly<Record<string, string>> = {
+  tokens: 'tokens',
+  keys: 'keys',
+  audit: 'audit',
+  master: 'master',
+  auth: 'auth hash-key',
+};
+
+/** One failure on stderr: a line for people, or `{"error":{"message","exitCode"}}` with --json. */
+function fail(io: CliIO, json: boolean | undefined, message: string, exitCode: number, help = ''): number {
+  io.stderr.write(
+    json
+      ? `${JSON.stringify({ error: { message, exitCode } })}\n`
+      : `keyward: ${message}\n${help && `\n${help}`}`,
+  );
+  return exitCode;
+}
+
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
   } catch (error) {
-    io.stderr.write(`keyward: ${(error as Error).message}\n\n${HELP}`);
-    return 2;
+    return fail(io, argv.includes('--json'), (error as Error).message, 2, HELP);
   }
   const { values, positionals } = parsed;
   const command = positionals.join(' ');
@@ -163,8 +186,11 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(`${await version()}\n`);
     return 0;
   }
-  if (values.help || command === '' || command === 'help') {
-    io.stdout.write(COMMAND_HELP[command] ?? COMMAND_HELP[positionals[0] ?? ''] ?? HELP);
+  const group = positionals.length === 1 ? GROUP_HELP[command] : undefined;
+  if (values.help || command === '' || command === 'help' || group) {
+    io.stdout.write(
+      COMMAND_HELP[group ?? command] ?? COMMAND_HELP[GROUP_HELP[positionals[0] ?? ''] ?? ''] ?? HELP,
+    );
     return 0;
   }
   try {
@@ -184,13 +210,13 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
           auditCommand(positionals[1] ?? '', values, ctx, io),
         );
       case 'master':
-        if (positionals[1] !== 'rotate') break;
+        if (positionals[1] !== 'rotate')
+          return fail(io, values.json, `unknown command '${command}'`, 2, COMMAND_HELP.master);
         return await withOffline(offline, io, false, (ctx) => masterRotateCommand(ctx, io, values.json));
     }
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    io.stderr.write(`keyward: ${error.message}\n`);
-    return error.code;
+    return fail(io, values.json, error.message, error.code);
   }
   switch (command) {
     case 'start':
@@ -198,17 +224,14 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     case 'auth hash-key': {
       const key = await readStdin(io.stdin);
       if (key.length < MIN_CLIENT_KEY_LENGTH) {
-        io.stderr.write(
-          `keyward: a client key must be at least ${MIN_CLIENT_KEY_LENGTH} characters; pipe it on standard input\n`,
-        );
-        return 2;
+        const message = `a client key must be at least ${MIN_CLIENT_KEY_LENGTH} characters; pipe it on standard input`;
+        return fail(io, values.json, message, 2);
       }
       const digest = hashClientKey(key);
       io.stdout.write(values.json ? `${JSON.stringify({ hash: digest })}\n` : `${digest}\n`);
       return 0;
     }
     default:
-      io.stderr.write(`keyward: unknown command '${command}'\n\n${HELP}`);
-      return 2;
+      return fail(io, values.json, `unknown command '${command}'`, 2, HELP);
   }
 }

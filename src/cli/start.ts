@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from '../config/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
+import { ListenError } from '../http/listen.js';
 import type { CliIO } from './io.js';
 
 export interface StartOptions {
@@ -30,8 +31,9 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
   try {
     await gateway.listen();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    gateway.logger.fatal({ code }, 'cannot listen');
+    if (!(error instanceof ListenError)) throw error;
+    gateway.logger.fatal({ code: error.code }, error.message);
+    io.stderr.write(`keyward: ${error.message}\n`);
     await gateway.close(0);
     return 1;
   }
@@ -52,7 +54,7 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    // SIGHUP re-reads the configuration: provider keys change without a restart.
+    // SIGHUP re-reads the configuration and applies what needs no new listener (Gateway.reload).
     process.on('SIGHUP', () => {
       if (stopping) return;
       try {

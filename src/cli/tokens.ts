@@ -4,7 +4,9 @@ import { TokenService, type TokenSpec, tokenSpecSchema, WiderTokenError } from '
 import { EnvelopeError, loadSealedSecret } from '../keys/index.js';
 import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 import { CliError, type OfflineContext, print } from './context.js';
+import { amountFlag, durationFlag, wholeNumberFlag } from './flags.js';
 import type { CliIO } from './io.js';
+import { table } from './table.js';
 
 /** The flags of `keyward tokens create`, as parseArgs gives them. */
 export interface TokenFlags {
@@ -33,30 +35,59 @@ const list = (value: string | undefined) =>
         .split(',')
         .map((item) => item.trim())
         .filter(Boolean);
-const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+/** Where each field of the token spec comes from on the command line, for messages in flag terms. */
+const FLAG_OF: Readonly<Record<string, string>> = {
+  name: '--name',
+  scopes: '--scopes',
+  models: '--models',
+  providers: '--providers',
+  maxTokens: '--max-tokens',
+  'limits.rpm': '--rpm',
+  'limits.tpm': '--tpm',
+  'limits.concurrency': '--concurrency',
+  'budget.usd': '--budget-usd',
+  'budget.period': '--budget-period',
+  expiresIn: '--expires-in',
+  ipAllowlist: '--ip',
+  userId: '--user',
+  clientId: '--client',
+};
+
+function inFlagTerms(message: string, param: string | null): string {
+  const field = param?.replace(/\[\d+\]$/, '') ?? '';
+  const flag = FLAG_OF[field];
+  const named = flag && param ? message.replace(`'${param}'`, flag) : message;
+  return named.replace('request field', 'option');
+}
 
 /** Flags → the same spec the admin API takes, checked by the same schema. */
 function specFrom(flags: TokenFlags): TokenSpec {
-  const limits = { rpm: number(flags.rpm), tpm: number(flags.tpm), concurrency: number(flags.concurrency) };
+  const limits = {
+    rpm: wholeNumberFlag('rpm', flags.rpm),
+    tpm: wholeNumberFlag('tpm', flags.tpm),
+    concurrency: wholeNumberFlag('concurrency', flags.concurrency),
+  };
   const raw = {
     name: flags.name,
     scopes: list(flags.scopes),
     models: list(flags.models),
     providers: list(flags.providers),
-    maxTokens: number(flags['max-tokens']),
+    maxTokens: wholeNumberFlag('max-tokens', flags['max-tokens']),
     limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
     budget:
       flags['budget-usd'] === undefined
         ? undefined
-        : { usd: Number(flags['budget-usd']), period: flags['budget-period'] ?? 'month' },
-    expiresIn: flags['expires-in'],
+        : { usd: amountFlag('budget-usd', flags['budget-usd']), period: flags['budget-period'] ?? 'month' },
+    expiresIn: durationFlag('expires-in', flags['expires-in']),
     ipAllowlist: list(flags.ip),
     userId: flags.user,
     clientId: flags.client,
   };
   const result = tokenSpecSchema.safeParse(JSON.parse(JSON.stringify(raw)), PARSE_OPTIONS);
-  if (!result.success)
-    throw new CliError(describeIssue(result.error.issues[0]!).message.replace('request field', 'option'), 2);
+  if (!result.success) {
+    const { message, param } = describeIssue(result.error.issues[0]!);
+    throw new CliError(inFlagTerms(message, param), 2);
+  }
   return result.data;
 }
 
@@ -102,13 +133,14 @@ export async function tokensCommand(
     case 'list': {
       const records = await ctx.store.tokens.list({ includeRevoked: flags['include-revoked'] === true });
       const views = records.map(tokenView);
-      const text = views
-        .map(
-          (v) =>
-            `${v.id}  ${v.name}  ${v.scopes.join(',')}  ${v.revokedAt ? `revoked ${v.revokedAt}` : v.expiresAt ? `expires ${v.expiresAt}` : 'no expiry'}`,
-        )
-        .join('\n');
-      print(io, flags.json, { tokens: views }, text || 'no tokens');
+      const rows = views.map((v) => [
+        v.id,
+        v.name,
+        v.scopes.join(','),
+        v.revokedAt ? `revoked ${v.revokedAt}` : (v.expiresAt ?? 'never'),
+      ]);
+      const text = rows.length > 0 ? table(['ID', 'NAME', 'SCOPES', 'EXPIRES'], rows) : 'no tokens';
+      print(io, flags.json, { tokens: views }, text);
       return 0;
     }
     case 'show':

@@ -1,3 +1,4 @@
+import { ConfigError } from './errors.js';
 import type { ConfigInput } from './schema.js';
 
 type ProviderInput = NonNullable<ConfigInput['providers']>[number];
@@ -40,7 +41,34 @@ function withVersion(url: string, versionPath: string | undefined): string {
   return versionPath && !base.endsWith(versionPath) ? base + versionPath : base;
 }
 
+/**
+ * A base URL from the environment is checked here, where the variable is known: the schema would
+ * only say `providers[0].baseUrl`, a name the user never wrote.
+ */
+function checkBaseUrl(
+  variable: string,
+  value: string | undefined,
+  example: string,
+  problems: string[],
+): void {
+  if (!value) return;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol === 'http:' || url?.protocol === 'https:') return;
+  problems.push(`${variable}: expected an http(s) URL such as ${example}`);
+}
+
 export function providersFromEnv(env: NodeJS.ProcessEnv): ProviderInput[] {
+  const problems: string[] = [];
+  for (const { keyVar, baseUrlVar, defaultBaseUrl } of known) {
+    if (env[keyVar]) checkBaseUrl(baseUrlVar, env[baseUrlVar], defaultBaseUrl, problems);
+  }
+  checkBaseUrl('OLLAMA_BASE_URL', env.OLLAMA_BASE_URL, 'http://127.0.0.1:11434', problems);
+  if (problems.length > 0) throw new ConfigError('environment', problems);
   const providers: ProviderInput[] = [];
   for (const { type, keyVar, baseUrlVar, defaultBaseUrl, versionPath } of known) {
     if (!env[keyVar]) continue;

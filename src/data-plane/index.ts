@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { FailureGuard } from '../auth/failure-guard.js';
 import type { StaticKeyVerifier, TokenService } from '../auth/index.js';
+import { ModelCatalog } from '../catalog/model-catalog.js';
 import type { Config } from '../config/index.js';
 import { Forwarder } from '../forward/forwarder.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
@@ -8,7 +9,7 @@ import { clientErrorHandler } from '../http/client-error.js';
 import type { RequestContext } from '../http/context.js';
 import { installErrorHandling } from '../http/error-handler.js';
 import { healthRoutes, type Readiness } from '../http/health.js';
-import { parseJsonBody } from '../http/json-body.js';
+import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
 import { trackRequest } from '../http/request-log.js';
 import type { Admission } from '../limits/admission.js';
@@ -59,14 +60,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.decorateRequest('kw', null as unknown as RequestContext);
 
   const jsonLimits = { depth: config.limits.jsonDepth, arrayItems: config.limits.arrayItems };
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, parseJsonBody(body as string, jsonLimits));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  });
+  acceptJsonBodies(app, jsonLimits);
 
   const authenticate = authenticator(options);
 
@@ -88,7 +82,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
   const forwarder = new Forwarder(router, metrics, logger, options.admission, new Ceilings(config.ceilings));
-  app.register(openAIRoutes, { forwarder, router });
+  const catalog = new ModelCatalog({
+    onError: (provider, reason) =>
+      logger.warn({ provider }, `cannot read the provider's model list: ${reason}`),
+  });
+  app.register(openAIRoutes, { forwarder, router, catalog });
   app.register(anthropicRoutes, { forwarder });
   return app;
 }

@@ -43,3 +43,7 @@ export class GatewayError extends Error {
 
 export const badRequest = (message: string, options?: GatewayErrorOptions): GatewayError =>
   new GatewayError(400, 'invalid_request_error', message, options);
+
+/** The answer to a route that needs a body and received none (an absent body parses as `undefined`). */
+export const emptyBody = (): GatewayError =>
+  badRequest('Request body is empty; send a JSON object', { code: 'empty_body' });

@@ -24,6 +24,7 @@ import { type Failure, type ForwardJob, type InFlight, isNative } from './forwar
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { Responder } from './responder.js';
+import { unknownModel } from './unknown-model.js';
 import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
 
 type Caller = (key: SecretString | undefined) => UpstreamCall;
@@ -80,17 +81,7 @@ export class Forwarder {
   async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply> {
     const ctx = request.kw;
     const resolved = this.router.resolve(job.body.model);
-    if (!resolved) {
-      throw new GatewayError(
-        404,
-        'not_found_error',
-        `The model '${job.body.model}' does not exist or is not available`,
-        {
-          code: 'model_not_found',
-          param: 'model',
-        },
-      );
-    }
+    if (!resolved) throw unknownModel(job.body.model, this.router, ctx.principal);
     const route = allowedTargets(ctx.principal, resolved);
     ctx.model = route.name;
     let body = job.body;

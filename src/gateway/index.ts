@@ -52,8 +52,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
 async function assemble(start: Start): Promise<Gateway> {
   const { options, config, env, source, telemetry, resources } = start;
-  const { logger, metrics, webhook } = telemetry;
-  if (webhook) resources.add('alert webhook', () => webhook.close());
+  const { logger, metrics } = telemetry;
+  resources.add('alert webhook', () => telemetry.webhook?.close());
   const paths = dataPaths(config, env, options.dataDir);
   const store = openStore(paths.database, source);
   resources.add('store', () => store.close());
@@ -79,6 +79,7 @@ async function assemble(start: Start): Promise<Gateway> {
   resources.add('limiter', () => traffic.limiter.close());
   const parts = { store, providers, router, tokens, storedKeys, refreshStored, keyEvents, traffic };
   const planes = await createPlanes(start, { ...parts, audit, authFailures });
-  const reload = reloader({ config, providers, environment, logger, audit });
+  const { prices, admission } = traffic;
+  const reload = reloader({ config, providers, environment, telemetry, audit, router, prices, admission });
   return lifecycle(start, planes, [...providers.keys()], reload);
 }

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
+import { listenOn } from '../http/listen.js';
 import { drain } from './shutdown.js';
 import type { Gateway, Start } from './types.js';
 
@@ -38,8 +39,18 @@ export function lifecycle(
     metrics,
     redactor,
     async listen() {
-      await data.listen({ host: config.server.host, port: config.server.port });
-      await admin.listen({ host: config.admin.host, port: config.admin.port });
+      await listenOn(data, {
+        name: 'data-plane listener',
+        setting: 'server.port or KEYWARD_PORT',
+        host: config.server.host,
+        port: config.server.port,
+      });
+      await listenOn(admin, {
+        name: 'admin listener',
+        setting: 'admin.port or KEYWARD_ADMIN_PORT',
+        host: config.admin.host,
+        port: config.admin.port,
+      });
       state.serving = true;
       const urls = { dataUrl: urlOf(data.server.address()), adminUrl: urlOf(admin.server.address()) };
       logger.info({ ...urls, source, providers: providerIds }, 'keyward listening');

@@ -1,39 +1,71 @@
+import type { PriceTable } from '../accounting/index.js';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditLog, recordEvent } from '../audit/index.js';
 import type { Config } from '../config/index.js';
+import { planReload } from '../config/reload-plan.js';
 import { type ProviderRuntime, type SourceEnvironment, sourceFor } from '../forward/provider-runtime.js';
-import type { Logger } from '../observability/index.js';
+import type { Admission } from '../limits/admission.js';
+import type { Router } from '../routing/index.js';
+import type { Telemetry } from './telemetry.js';
 
 interface ReloadOptions {
   config: Config;
   providers: ReadonlyMap<string, ProviderRuntime>;
   environment: SourceEnvironment;
-  logger: Logger;
+  telemetry: Telemetry;
   audit: AuditLog;
+  router: Router<ProviderRuntime>;
+  prices: PriceTable;
+  admission: Admission;
 }
 
-/** `Gateway.reload`: provider keys follow the re-read configuration; anything else waits for a restart. */
-export function reloader({ config, providers, environment, logger, audit }: ReloadOptions) {
+/** Providers whose `keys` block changed load from the new source; the others refresh theirs. */
+function reloadProviderKeys(next: Config, { providers, environment, telemetry }: ReloadOptions) {
+  return Promise.all(
+    next.providers.map(async (provider) => {
+      const runtime = providers.get(provider.id);
+      if (!runtime) return;
+      if (JSON.stringify(provider.keys) === JSON.stringify(runtime.config.keys)) {
+        await runtime.keys.refresh();
+        return;
+      }
+      // The new source goes in through the old manager, so pool state and metrics carry over.
+      const replaced = await runtime.keys.replaceSource(sourceFor(provider, environment));
+      runtime.config = { ...runtime.config, keys: provider.keys };
+      telemetry.logger.info(
+        { provider: provider.id, ok: replaced },
+        'provider keys reloaded from a changed source',
+      );
+    }),
+  );
+}
+
+/**
+ * `Gateway.reload` (SIGHUP): aliases, limits, budgets, pricing, alerts, the log level and provider
+ * keys follow the re-read configuration. What needs new listeners, pools or a store is named in a
+ * warning.
+ */
+export function reloader(options: ReloadOptions) {
+  const { config, telemetry, audit, router, prices, admission } = options;
+  const { logger, alerts } = telemetry;
   return async (next: Config): Promise<void> => {
-    const strip = (c: Config) =>
-      JSON.stringify({ ...c, providers: c.providers.map((p) => ({ ...p, keys: null })) });
-    if (strip(next) !== strip(config)) {
-      logger.warn('configuration changes other than provider keys take effect after a restart');
+    // Compared with the configuration the process started with: what needs a restart is still as
+    // it was then, whatever reloads came in between.
+    const plan = planReload(config, next);
+    if (plan.apply.includes('models')) router.reload(next.models);
+    prices.reload(next.pricing);
+    admission.reload(next);
+    alerts.reconfigure(next.alerts);
+    await telemetry.reloadWebhook(next.alerts.webhook);
+    await reloadProviderKeys(next, options);
+    if (plan.restart.length > 0) {
+      logger.warn(
+        { needsRestart: plan.restart },
+        `changed settings that take effect only after a restart: ${plan.restart.join(', ')}`,
+      );
     }
-    await Promise.all(
-      next.providers.map(async (provider) => {
-        const runtime = providers.get(provider.id);
-        if (!runtime) return;
-        if (JSON.stringify(provider.keys) === JSON.stringify(runtime.config.keys)) {
-          await runtime.keys.refresh();
-          return;
-        }
-        // The new source goes in through the old manager, so pool state and metrics carry over.
-        const replaced = await runtime.keys.replaceSource(sourceFor(provider, environment));
-        runtime.config = { ...runtime.config, keys: provider.keys };
-        logger.info({ provider: provider.id, ok: replaced }, 'provider keys reloaded from a changed source');
-      }),
-    );
-    logger.info('configuration reloaded');
-    recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, { ok: true });
+    logger.info({ applied: plan.apply, needsRestart: plan.restart }, 'configuration reloaded');
+    recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, { ok: true, changed: plan.apply });
+    // Last, so that the summary above is written at the level the operator ran with until now.
+    logger.level = next.logging.level;
   };
 }

@@ -22,17 +22,23 @@ export function credentialKeys(
   source: string,
 ): SecretString[] {
   if (!variable || !env[variable]?.trim()) return [];
+  // Checked before keysFromEnv, whose own (lower) floor for provider keys would speak first.
+  const short = env[variable]
+    .split(',')
+    .map((value) => value.trim())
+    .filter(Boolean)
+    .findIndex((value) => value.length < MIN_CLIENT_KEY_LENGTH);
+  if (short !== -1) {
+    throw new ConfigError(source, [
+      `${variable}: key #${short + 1} is too short; every key must be at least ${MIN_CLIENT_KEY_LENGTH} characters`,
+    ]);
+  }
   let keys: SecretString[];
   try {
     keys = keysFromEnv(variable, env);
   } catch (error) {
     if (error instanceof KeySourceError) throw new ConfigError(source, [error.message]);
     throw error;
-  }
-  if (keys.some((key) => key.reveal().length < MIN_CLIENT_KEY_LENGTH)) {
-    throw new ConfigError(source, [
-      `${variable}: every key must be at least ${MIN_CLIENT_KEY_LENGTH} characters`,
-    ]);
   }
   return keys;
 }

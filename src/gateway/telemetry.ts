@@ -17,8 +17,11 @@ export interface Telemetry {
   /** Writes out what the logger still buffers; the last thing close() does. */
   flush(): void;
   metrics: Metrics;
-  webhook: AlertWebhook | undefined;
+  /** The alert webhook in use; `reloadWebhook` may replace it. */
+  readonly webhook: AlertWebhook | undefined;
   alerts: AlertMonitor;
+  /** Applies a re-read `alerts.webhook`; a new one with a bad secret keeps the running one and says so. */
+  reloadWebhook(next: Config['alerts']['webhook']): Promise<void>;
 }
 
 interface TelemetryOptions {
@@ -67,7 +70,8 @@ export function createTelemetry({
     ...(logDestination && { destination: logDestination }),
   });
   const metrics = new Metrics();
-  const webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
+  let webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
+  let webhookConfig = config.alerts.webhook;
   const alerts = new AlertMonitor({
     spikeFactor: config.alerts.spikeFactor,
     authFailuresPerMinute: config.alerts.authFailuresPerMinute,
@@ -77,7 +81,28 @@ export function createTelemetry({
       webhook?.send(alert);
     },
   });
-  return { redactor, logger, flush, metrics, webhook: webhook || undefined, alerts };
+  return {
+    redactor,
+    logger,
+    flush,
+    metrics,
+    get webhook() {
+      return webhook || undefined;
+    },
+    alerts,
+    async reloadWebhook(next) {
+      if (JSON.stringify(next) === JSON.stringify(webhookConfig)) return;
+      try {
+        const replaced = next && alertWebhook(next, env, source, logger);
+        if (webhook) await webhook.close();
+        webhook = replaced;
+        webhookConfig = next;
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        logger.error(`alerts.webhook not reloaded, the running one stays: ${error.problems.join('; ')}`);
+      }
+    },
+  };
 }
 
 /** What provider key custody reports: loaded secrets join the redactor, failures become metrics, logs, alerts. */

@@ -11,6 +11,7 @@ import type { Store } from '../store/index.js';
 import type { Telemetry } from './telemetry.js';
 
 export interface Traffic {
+  prices: PriceTable;
   usage: UsageRecorder;
   limiter: Limiter;
   admission: Admission;
@@ -62,5 +63,5 @@ export function createTraffic({ config, store, audit, telemetry }: TrafficOption
     alerts,
     logger,
   });
-  return { usage, limiter, admission, failures, onFinished };
+  return { prices, usage, limiter, admission, failures, onFinished };
 }

@@ -17,11 +17,14 @@ function fromFastifyError(error: FastifyError, bodyLimit: number): GatewayError 
         },
       );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new GatewayError(415, 'invalid_request_error', 'Content-Type must be application/json', {
-        code: 'unsupported_media_type',
-      });
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return badRequest('Request body is empty; send a JSON object', { code: 'empty_body' });
+      return new GatewayError(
+        415,
+        'invalid_request_error',
+        'Unsupported Content-Type: send the JSON body with "Content-Type: application/json"',
+        {
+          code: 'unsupported_media_type',
+        },
+      );
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return badRequest('Content-Length does not match the body', { code: 'invalid_content_length' });
   }

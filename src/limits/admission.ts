@@ -93,15 +93,24 @@ export class Admission {
    * Rules per principal, rebuilt when a budget period may have turned (the next UTC midnight):
    * they depend only on the token record (fixed once minted) and the config.
    */
-  private readonly cached = new WeakMap<object, { rules: Rules; until: number }>();
+  private cached = new WeakMap<object, { rules: Rules; until: number }>();
 
   constructor(
     private readonly limiter: Limiter,
-    private readonly config: Config,
+    private config: Config,
     private readonly prices: PriceTable,
     /** A request refused because a budget is spent: an alert for the operator. */
     private readonly onBudgetExhausted: (subject: string) => void = () => undefined,
   ) {}
+
+  /**
+   * Re-read limits and budgets (SIGHUP): every principal's rules are rebuilt on its next request.
+   * Buckets and spend already counted carry over.
+   */
+  reload(config: Config): void {
+    this.config = config;
+    this.cached = new WeakMap();
+  }
 
   /**
    * Undefined when the request was decided on the spot (nothing limits it, or the limiter keeps

@@ -67,8 +67,8 @@ interface TokenWindow {
  * bursts) or once per hour (budgets and key alerts) for its subject.
  */
 export class AlertMonitor {
-  private readonly spikeFactor: number;
-  private readonly authFailuresPerMinute: number;
+  private spikeFactor: number;
+  private authFailuresPerMinute: number;
   private readonly emitAlert: (alert: Alert) => void;
   private readonly now: () => number;
   /** Map order approximates recency: a token is moved to the end once per minute it is seen. */
@@ -84,6 +84,12 @@ export class AlertMonitor {
     this.authFailuresPerMinute = options.authFailuresPerMinute;
     this.emitAlert = options.emit;
     this.now = options.now ?? Date.now;
+  }
+
+  /** Re-read thresholds (SIGHUP); the traffic windows already counted carry over. */
+  reconfigure(options: Pick<AlertMonitorOptions, 'spikeFactor' | 'authFailuresPerMinute'>): void {
+    this.spikeFactor = options.spikeFactor;
+    this.authFailuresPerMinute = options.authFailuresPerMinute;
   }
 
   /** How many tokens have traffic windows, for tests and metrics. */

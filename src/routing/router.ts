@@ -36,9 +36,9 @@ interface Alias<P> {
  * the configuration. Nothing in a request can name a URL; providers come only from the config.
  */
 export class Router<P extends { id: string }> {
-  private readonly aliases = new Map<string, Alias<P>>();
+  private aliases = new Map<string, Alias<P>>();
   /** Wildcard aliases by prefix, longest first: the most specific one wins. */
-  private readonly wildcards: Array<{ prefix: string; alias: Alias<P> }> = [];
+  private wildcards: Array<{ prefix: string; alias: Alias<P> }> = [];
   private readonly providers: ReadonlyMap<string, P>;
 
   constructor(models: Config['models'], providers: ReadonlyMap<string, P>) {
@@ -66,6 +66,13 @@ export class Router<P extends { id: string }> {
     this.wildcards.sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
+  /** Swaps in re-read aliases (SIGHUP); a request already routed keeps its route. */
+  reload(models: Config['models']): void {
+    const next = new Router(models, this.providers);
+    this.aliases = next.aliases;
+    this.wildcards = next.wildcards;
+  }
+
   resolve(name: string): Route<P> | undefined {
     const alias = this.aliases.get(name);
     if (alias) return alias.fixed ?? this.route(alias, name);
@@ -86,6 +93,11 @@ export class Router<P extends { id: string }> {
       name: alias.name,
       provider: alias.balanced.first().provider.id,
     }));
+  }
+
+  /** The configured providers, for `GET /v1/models` and for hints about unknown models. */
+  listProviders(): P[] {
+    return [...this.providers.values()];
   }
 
   private route(alias: Alias<P>, name: string): Route<P> {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { badRequest } from '../errors/gateway-error.js';
+import { badRequest, emptyBody } from '../errors/gateway-error.js';
 import { describeIssue, PARSE_OPTIONS } from './zod-issue.js';
 
 /**
@@ -7,6 +7,7 @@ import { describeIssue, PARSE_OPTIONS } from './zod-issue.js';
  * first issue only: one clear fix at a time, and the same answer for the same body.
  */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  if (body === undefined) throw emptyBody();
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest('Request body must be a JSON object', { code: 'invalid_body' });
   }

@@ -161,11 +161,14 @@ describe('OpenAI surface through the official SDK', () => {
     expect(stack.fake.requests[0]?.body).toMatchObject({ model: 'text-embedding-3-small' });
   });
 
-  it('routes provider/model names and lists the aliases', async () => {
+  it('routes provider/model names and lists the aliases and the provider’s models', async () => {
     await viaGateway.chat.completions.create({ model: 'fake/gpt-4o', messages });
     expect(stack.fake.requests[0]?.body).toMatchObject({ model: 'gpt-4o' });
     const models = await viaGateway.models.list();
-    expect(models.data.map((m) => [m.id, m.owned_by])).toEqual([['fast', 'fake']]);
+    expect(models.data.map((m) => [m.id, m.owned_by])).toEqual([
+      ['fast', 'fake'],
+      ['fake/gpt-4o-mini', 'fake'],
+    ]);
   });
 
   it('answers an unknown model with 404 model_not_found and sends nothing upstream', async () => {

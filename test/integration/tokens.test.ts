@@ -267,6 +267,6 @@ describe('gateway tokens', () => {
       dataDir,
     ]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('scopes[0]');
+    expect(bad.stderr).toContain('Invalid value for --scopes: expected one of models:read, chat');
   });
 });

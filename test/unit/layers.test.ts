@@ -12,7 +12,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['errors', 'canonical', 'config', 'store', 'observability'],
   ['keys', 'routing', 'upstream', 'audit'],
   ['providers', 'auth'],
-  ['accounting'],
+  ['accounting', 'catalog'],
   ['limits'],
   ['surfaces'],
   ['http'],

@@ -1,19 +1,22 @@
 import type { FastifyInstance } from 'fastify';
-import { mayUseModel, requireScope } from '../../auth/access.js';
+import { requireScope } from '../../auth/access.js';
+import type { CatalogProvider, ModelCatalog } from '../../catalog/model-catalog.js';
 import type { Router } from '../../routing/index.js';
 import type { RequestForwarder } from '../types.js';
 import { openAIBinding } from './binding.js';
+import { visibleModels } from './models.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
 
 export interface OpenAIRoutesOptions {
   forwarder: RequestForwarder;
-  router: Router<{ id: string }>;
+  router: Router<CatalogProvider>;
+  catalog: ModelCatalog;
 }
 
 /** The OpenAI-compatible surface: Chat Completions, Embeddings and the model list. */
 export async function openAIRoutes(
   app: FastifyInstance,
-  { forwarder, router }: OpenAIRoutesOptions,
+  { forwarder, router, catalog }: OpenAIRoutesOptions,
 ): Promise<void> {
   const created = Math.floor(Date.now() / 1000);
 
@@ -44,16 +47,6 @@ export async function openAIRoutes(
   app.get('/v1/models', async (request) => {
     const { principal } = request.kw;
     requireScope(principal, 'models:read');
-    const providers = principal?.kind === 'token' ? principal.record.providers : null;
-    return {
-      object: 'list',
-      data: router
-        .listAliases()
-        .filter(
-          ({ name, provider }) =>
-            mayUseModel(principal, name) && (providers === null || providers.includes(provider)),
-        )
-        .map(({ name, provider }) => ({ id: name, object: 'model', created, owned_by: provider })),
-    };
+    return { object: 'list', data: await visibleModels(principal, router, catalog, created) };
   });
 }

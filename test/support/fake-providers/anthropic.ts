@@ -20,6 +20,7 @@ import {
   sendJson,
   sseEvent,
 } from './http.js';
+import { anthropicModelList } from './model-lists.js';
 import { pieces, type Script, type ScriptBlock } from './script.js';
 
 const ANTHROPIC_ERRORS: Record<number, { type: string; message: string }> = {
@@ -61,24 +62,6 @@ function sendAnthropicError(
   );
 }
 
-/** The models a key can see (`GET /v1/models`), as Anthropic lists them, newest first. */
-const ANTHROPIC_MODELS = ['claude-sonnet-4-20250514', 'claude-3-5-haiku-20241022'];
-
-function anthropicModels(res: ServerResponse, forbidden: ReadonlySet<string>): void {
-  const data = ANTHROPIC_MODELS.filter((id) => !forbidden.has(id)).map((id) => ({
-    type: 'model',
-    id,
-    display_name: id,
-    created_at: '2025-05-22T00:00:00Z',
-  }));
-  sendJson(
-    res,
-    200,
-    { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null },
-    { 'request-id': anthropicRequestId() },
-  );
-}
-
 async function handleAnthropic(ex: Exchange): Promise<void> {
   const { res, url, body, request } = ex;
   // API keys come in x-api-key, or (as the current SDKs send them) as a bearer token.
@@ -94,7 +77,7 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
     return sendAnthropicError(res, 400, 'anthropic-version: header is required');
   }
   const route = `${request.method} ${url.pathname}`;
-  if (route === 'GET /v1/models') return anthropicModels(res, ex.forbidden);
+  if (route === 'GET /v1/models') return anthropicModelList(res, ex.models, url);
   if (route !== 'POST /v1/messages' && route !== 'POST /v1/messages/count_tokens') {
     return sendAnthropicError(res, 404, 'Not Found');
   }

@@ -18,6 +18,7 @@ import {
   sendJson,
   sseEvent,
 } from './http.js';
+import { geminiModelList } from './model-lists.js';
 import { pieces, type Script } from './script.js';
 
 const GEMINI_STATUS: Record<number, { status: string; message: string }> = {
@@ -56,9 +57,6 @@ function sendGeminiError(
 
 const GEMINI_ROUTE = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
 
-/** The models a key can see (`GET /v1beta/models`), as Gemini lists them. */
-const GEMINI_MODELS = ['gemini-2.0-flash', 'gemini-2.5-pro'];
-
 /** Answers a missing or unknown key as Gemini does; true when it did. */
 function refuseGeminiKey(ex: Exchange): boolean {
   const key = headerValue(ex.request.headers, 'x-goog-api-key');
@@ -86,39 +84,31 @@ function refuseGeminiKey(ex: Exchange): boolean {
   return true;
 }
 
-function geminiModels(ex: Exchange): void {
-  if (refuseGeminiKey(ex)) return;
-  const models = GEMINI_MODELS.filter((id) => !ex.forbidden.has(id)).map((id) => ({
-    name: `models/${id}`,
-    version: '001',
-    displayName: id,
-    inputTokenLimit: 1_048_576,
-    outputTokenLimit: 8_192,
-    supportedGenerationMethods: ['generateContent', 'countTokens'],
-  }));
-  const pageSize = Number(ex.url.searchParams.get('pageSize') ?? models.length) || models.length;
-  sendJson(ex.res, 200, { models: models.slice(0, pageSize) }, GEMINI_JSON_HEADERS);
-}
-
 async function handleGemini(ex: Exchange): Promise<void> {
   const { res, url, body, request } = ex;
-  if (request.method === 'GET' && url.pathname === '/v1beta/models') return geminiModels(ex);
   const route = request.method === 'POST' ? GEMINI_ROUTE.exec(url.pathname) : null;
-  if (!route) return sendGeminiError(res, 404, `Path ${url.pathname} was not found.`);
-  const model = decodeURIComponent(route[1] ?? '');
-  const method = route[2];
+  const listing = request.method === 'GET' && url.pathname === '/v1beta/models';
+  if (!route && !listing) return sendGeminiError(res, 404, `Path ${url.pathname} was not found.`);
+  const model = decodeURIComponent(route?.[1] ?? '');
+  const method = route?.[2];
   const streaming = method === 'streamGenerateContent';
   // The key travels in x-goog-api-key only: a key in the URL would end up in access logs.
   if (url.searchParams.has('key')) {
     return sendGeminiError(res, 400, 'API keys must be sent in the x-goog-api-key header, not the URL.');
   }
-  if (url.search !== (streaming ? '?alt=sse' : '')) {
+  const query = [...url.searchParams.keys()];
+  if (
+    listing
+      ? query.some((name) => name !== 'pageSize' && name !== 'pageToken')
+      : url.search !== (streaming ? '?alt=sse' : '')
+  ) {
     return sendGeminiError(res, 400, `Unexpected query string "${url.search}".`);
   }
   if (refuseGeminiKey(ex)) return;
   if (ex.forbidden.has(model)) {
     return sendGeminiError(res, 403, `Permission denied on resource models/${model} for this API key.`);
   }
+  if (listing) return geminiModelList(res, ex.models);
   if (!body) return sendGeminiError(res, 400, 'Invalid JSON payload received.');
   const counting = method === 'countTokens';
   if (!Array.isArray(body.contents) && !(counting && isJson(body.generateContentRequest))) {

@@ -16,6 +16,7 @@ import {
   refused,
   sendJson,
 } from './http.js';
+import { ollamaTags } from './model-lists.js';
 import { embeddings } from './openai.js';
 import { pieces, type Script, type ToolCallBlock, textOf, thinkingOf, toolCallsOf } from './script.js';
 
@@ -31,6 +32,7 @@ async function handleOllama(ex: Exchange): Promise<void> {
   if (refused(ex.keys, bearer(request.headers))) return sendOllamaError(res, 401, 'unauthorized');
   const route = `${request.method} ${url.pathname}`;
   if (route === 'POST /v1/embeddings') return embeddings(res, body);
+  if (route === 'GET /api/tags') return ollamaTags(res, ex.models);
   if (route !== 'POST /api/chat') {
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404 page not found');

@@ -21,6 +21,7 @@ import {
   sendJson,
   sseEvent,
 } from './http.js';
+import { openAIModelList } from './model-lists.js';
 import { pieces, type Script, textOf, thinkingOf, toolCallsOf } from './script.js';
 
 const OPENAI_ERRORS: Record<number, { message: string; type: string; code: string | null }> = {
@@ -73,19 +74,6 @@ function sendOpenAIError(res: ServerResponse, status: number, retryAfterSeconds?
   });
 }
 
-/** The models a key can see (`GET /v1/models`), as OpenAI lists them. */
-const OPENAI_MODELS = ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
-
-function openAIModels(res: ServerResponse, forbidden: ReadonlySet<string>): void {
-  const data = OPENAI_MODELS.filter((id) => !forbidden.has(id)).map((id) => ({
-    id,
-    object: 'model',
-    created: 1_715_367_049,
-    owned_by: 'system',
-  }));
-  sendJson(res, 200, { object: 'list', data }, openAIHeaders());
-}
-
 async function handleOpenAI(ex: Exchange): Promise<void> {
   const { res, url, body, request } = ex;
   const key = bearer(request.headers);
@@ -98,8 +86,8 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
     );
   }
   const route = `${request.method} ${url.pathname}`;
-  if (route === 'GET /v1/models') return openAIModels(res, ex.forbidden);
   if (route === 'POST /v1/embeddings') return embeddings(res, body);
+  if (route === 'GET /v1/models') return openAIModelList(res, ex.models);
   if (route !== 'POST /v1/chat/completions') {
     return sendJson(res, 404, openAIErrorBody(404, `Invalid URL (${route})`, null, null));
   }

@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { anthropic } from './anthropic.js';
 import { gemini } from './gemini.js';
 import { type FormatHandler, isJson } from './http.js';
+import { DEFAULT_MODELS } from './model-lists.js';
 import { ollama } from './ollama.js';
 import { openai } from './openai.js';
 import type { Script } from './script.js';
@@ -52,6 +53,8 @@ export interface FakeProviderOptions {
    * get the provider's per-model 403, and its model list leaves them out.
    */
   forbiddenModels?: string[];
+  /** The models its model list names (default: DEFAULT_MODELS of its format). */
+  models?: string[];
 }
 
 /** What a fake answers before any test scripted it. */
@@ -70,6 +73,9 @@ export async function startFakeProvider(
   const handler = FORMATS[format];
   const keys = options.keys ? new Set(options.keys) : undefined;
   const forbidden = new Set(options.forbiddenModels ?? []);
+  const models: readonly string[] = (options.models ?? DEFAULT_MODELS[format]).filter(
+    (m) => !forbidden.has(m),
+  );
   const requests: RecordedRequest[] = [];
   let queue: ScriptSource[] = [];
   const sockets = new Set<Socket>();
@@ -84,7 +90,7 @@ export async function startFakeProvider(
     requests.push(request);
     const url = new URL(request.path, 'http://fake');
     const body = isJson(request.body) ? request.body : undefined;
-    await handler.handle({ request, url, body, res, keys, forbidden, next: () => next(request) });
+    await handler.handle({ request, url, body, res, keys, forbidden, models, next: () => next(request) });
   };
   // A client that goes away mid-answer makes writes fail; that ends the exchange, nothing more.
   const server = createServer((req, res) => {
