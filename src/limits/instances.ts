@@ -79,8 +79,12 @@ export async function announceInstance(store: InstanceStore, options: InstanceOp
     store.beat(self.id, Date.now()).catch(options.onError);
   }, HEARTBEAT_MS);
   heartbeat.unref();
+  let left = false;
   return {
     async close() {
+      // A gateway may be closed twice (a test's own close, then its cleanup): leave once.
+      if (left) return;
+      left = true;
       clearInterval(heartbeat);
       await store.leave(self.id);
     },

@@ -24,6 +24,8 @@ interface GoldenCase {
   /** Absent when the gateway must refuse the request without calling the provider. */
   upstream?: { path: string; body: unknown; headers?: Record<string, string> };
   answer?: ReplayAnswer;
+  /** What the provider answers the gateway's key probe (GET of its model list); default: 200, the key works. */
+  probe?: ReplayAnswer;
   response: { status: number; json?: unknown; stream?: string };
 }
 
@@ -86,7 +88,7 @@ describe('translation golden corpus', () => {
 
   for (const { file, golden } of cases) {
     it(`${file}: ${golden.name}`, async () => {
-      if (golden.answer) replay.load(golden.answer);
+      if (golden.answer) replay.load(golden.answer, golden.probe);
       else replay.load({ status: 500, json: { error: 'the provider must not be called' } });
       const res = await request(`${kw.dataUrl}${golden.path}`, {
         method: 'POST',
@@ -120,7 +122,7 @@ describe('translation golden corpus', () => {
       if (golden.response.stream !== undefined) expect(text).toBe(golden.response.stream);
       else expect(JSON.parse(text)).toEqual(golden.response.json);
 
-      // A 401/403 benches the provider key and a 429 cools it: later cases get a fresh gateway.
+      // A 401/403 may bench the provider key and a 429 cools it: later cases get a fresh gateway.
       const status = golden.answer?.status ?? 200;
       if (status === 401 || status === 403 || status === 429) {
         await kw.close();

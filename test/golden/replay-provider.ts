@@ -27,6 +27,10 @@ export interface Received {
 export class ReplayProvider {
   readonly received: Received[] = [];
   private answer: ReplayAnswer = { status: 500, json: { error: 'no case loaded' } };
+  /** The answer to the gateway's key probe (a GET of the model list): by default, the key works. */
+  private probe: ReplayAnswer = { json: { object: 'list', data: [] } };
+  /** Key probes received, kept apart from the case's own exchange. */
+  readonly probes: Received[] = [];
   private waiting: Array<() => void> = [];
   private releases = 0;
   private server!: Server;
@@ -40,8 +44,10 @@ export class ReplayProvider {
         raw += chunk;
       });
       req.on('end', () => {
-        this.received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw });
-        const answer = this.answer;
+        const received = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw };
+        const probing = req.method === 'GET';
+        (probing ? this.probes : this.received).push(received);
+        const answer = probing ? this.probe : this.answer;
         if ('json' in answer) {
           res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
           res.end(JSON.stringify(answer.json));
@@ -57,9 +63,11 @@ export class ReplayProvider {
     return this;
   }
 
-  load(answer: ReplayAnswer): void {
+  load(answer: ReplayAnswer, probe?: ReplayAnswer): void {
     this.answer = answer;
+    this.probe = probe ?? { json: { object: 'list', data: [] } };
     this.received.length = 0;
+    this.probes.length = 0;
     this.waiting = [];
     this.releases = 0;
   }
