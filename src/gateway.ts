@@ -42,6 +42,7 @@ import { Router } from './routing/index.js';
 import { createAdminPlane } from './server/admin-plane.js';
 import { Admission } from './server/admission.js';
 import { parseBudgetKey } from './server/admission-rules.js';
+import { startBanner, wantsPretty } from './server/banner.js';
 import { createDataPlane } from './server/data-plane.js';
 import { FailureGuard } from './server/failure-guard.js';
 import { listenOn } from './server/listen.js';
@@ -169,6 +170,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { logger, flush } = createLogger({
     level: config.logging.level,
     redactor,
+    pretty: wantsPretty(config.logging.format, options.logDestination === undefined),
     ...(options.logDestination && { destination: options.logDestination }),
   });
   const metrics = new Metrics();
@@ -428,7 +430,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       });
       ready = true;
       const urls = { dataUrl: urlOf(data.server.address()), adminUrl: urlOf(admin.server.address()) };
-      logger.info({ ...urls, source, providers: [...providers.keys()] }, 'keyward listening');
+      logger.info(
+        {
+          ...urls,
+          ...(await startBanner({ config, source, providers, router, verifier, store, paths })),
+        },
+        'keyward listening',
+      );
       return urls;
     },
     async reload(next) {
