@@ -76,9 +76,7 @@ describe('logs', { timeout: 60_000 }, () => {
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
     });
-    await expect
-      .poll(() => /dataUrl\s+(\S+)/.exec(out)?.[1], { timeout: 30_000 })
-      .toBeTruthy();
+    await expect.poll(() => /dataUrl\s+(\S+)/.exec(out)?.[1], { timeout: 30_000 }).toBeTruthy();
     const dataUrl = /dataUrl\s+(\S+)/.exec(out)![1]!;
     expect(out).toMatch(/INFO {2}keyward listening\n/);
     expect(out).toMatch(/ {4}providers {4}fake \(openai, keys: env\)\n/);
