@@ -228,6 +228,8 @@ export const configSchema = z
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** `auto`: readable lines when standard output is a terminal, JSON lines otherwise. */
+        format: z.enum(['auto', 'pretty', 'json']).default('auto'),
       })
       .prefault({}),
     limits: z

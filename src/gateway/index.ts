@@ -3,6 +3,7 @@ import { dataPaths } from '../config/index.js';
 import { StoredKeys } from '../keys/index.js';
 import { Router } from '../routing/index.js';
 import { createAudit } from './audit.js';
+import { startBanner } from './banner.js';
 import { closeProviders, lifecycle } from './lifecycle.js';
 import { createPlanes } from './planes.js';
 import { keySourceEnvironment, startProviders } from './providers.js';
@@ -81,5 +82,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const planes = await createPlanes(start, { ...parts, audit, authFailures });
   const { prices, admission } = traffic;
   const reload = reloader({ config, providers, environment, telemetry, audit, router, prices, admission });
-  return lifecycle(start, planes, [...providers.keys()], reload);
+  const banner = () =>
+    startBanner({ config, source, providers, router, verifier: planes.verifier, store, paths });
+  return lifecycle(start, planes, banner, reload);
 }

@@ -28,9 +28,10 @@ export async function closeProviders(providers: ReadonlyMap<string, ProviderRunt
  * else newest first (the resource stack), and writes out the last log lines.
  */
 export function lifecycle(
-  { config, source, telemetry, resources, state }: Start,
+  { config, telemetry, resources, state }: Start,
   { data, admin }: { data: FastifyInstance; admin: FastifyInstance },
-  providerIds: string[],
+  /** What the start banner says: listeners aside, the providers, aliases, credentials and storage. */
+  banner: () => Promise<Record<string, unknown>>,
   reload: (next: Config) => Promise<void>,
 ): Gateway {
   const { logger, metrics, redactor } = telemetry;
@@ -53,7 +54,7 @@ export function lifecycle(
       });
       state.serving = true;
       const urls = { dataUrl: urlOf(data.server.address()), adminUrl: urlOf(admin.server.address()) };
-      logger.info({ ...urls, source, providers: providerIds }, 'keyward listening');
+      logger.info({ ...urls, ...(await banner()) }, 'keyward listening');
       return urls;
     },
     reload,

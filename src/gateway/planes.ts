@@ -32,7 +32,7 @@ interface PlanesParts {
 export async function createPlanes(
   { config, telemetry, clientKeys, adminKeys, state }: Start,
   options: PlanesParts,
-): Promise<{ data: FastifyInstance; admin: FastifyInstance }> {
+): Promise<{ data: FastifyInstance; admin: FastifyInstance; verifier: StaticKeyVerifier }> {
   const { store, providers, traffic, tokens, audit } = options;
   const { logger, metrics, alerts } = telemetry;
   const verifier = new StaticKeyVerifier(
@@ -78,7 +78,7 @@ export async function createPlanes(
     failures: new FailureGuard(config.rateLimits.perIp.failuresPerMinute),
   });
   await warnUnconfigured(verifier, adminKeys, store, providers, logger);
-  return { data, admin };
+  return { data, admin, verifier };
 }
 
 /** Starting without credentials or providers is allowed (everything is refused); say so once. */

@@ -10,6 +10,7 @@ import {
   Metrics,
   Redactor,
 } from '../observability/index.js';
+import { wantsPretty } from './banner.js';
 
 export interface Telemetry {
   redactor: Redactor;
@@ -67,6 +68,7 @@ export function createTelemetry({
   const { logger, flush } = createLogger({
     level: config.logging.level,
     redactor,
+    pretty: wantsPretty(config.logging.format, logDestination === undefined),
     ...(logDestination && { destination: logDestination }),
   });
   const metrics = new Metrics();

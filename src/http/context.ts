@@ -24,6 +24,10 @@ export interface RequestContext {
   usage?: Usage;
   /** Set when a stream ended with an error event instead of a clean finish. */
   streamError?: string;
+  /** The code of the error answered (4xx/5xx), for the log line. */
+  errorCode?: string;
+  /** The model the body asked for, when an error came before routing named one. */
+  askedModel?: string;
 }
 
 /**
@@ -44,6 +48,8 @@ export function newRequestContext(route: string): RequestContext {
     attempts: undefined,
     usage: undefined,
     streamError: undefined,
+    errorCode: undefined,
+    askedModel: undefined,
   };
 }
 

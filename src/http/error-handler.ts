@@ -1,8 +1,9 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/index.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
+import type { RequestContext } from './context.js';
 
 /** Fastify's own failures, translated into messages that tell the client what to fix. */
 function fromFastifyError(error: FastifyError, bodyLimit: number): GatewayError | undefined {
@@ -36,6 +37,18 @@ function fromFastifyError(error: FastifyError, bodyLimit: number): GatewayError 
   return undefined;
 }
 
+/**
+ * Puts the answered error's code, and the model the body asked for, on the request's log line
+ * (data plane only). Runs on the error path alone: a request that succeeds pays nothing.
+ */
+function noteError(request: FastifyRequest, error: GatewayError): void {
+  const ctx = request.kw as RequestContext | null | undefined;
+  if (!ctx) return;
+  ctx.errorCode = error.code ?? error.type;
+  const model = (request.body as { model?: unknown } | undefined)?.model;
+  if (ctx.model === undefined && typeof model === 'string') ctx.askedModel = model.slice(0, 128);
+}
+
 /** Errors use the envelope of the surface the client called, so its SDK can parse them. */
 function errorBody(url: string, error: GatewayError): unknown {
   return url.startsWith('/v1/messages') ? anthropicErrorBody(error) : openAIErrorBody(error);
@@ -56,6 +69,7 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
     const known = error instanceof GatewayError ? error : fromFastifyError(error, bodyLimit);
     if (!known) logger.error({ reqId: request.id, err: error }, 'unhandled error');
     const answer = known ?? internal;
+    noteError(request, answer);
     if (reply.raw.headersSent) {
       reply.raw.destroy();
       return;
@@ -67,6 +81,7 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
     const error = new GatewayError(404, 'not_found_error', `Unknown route: ${request.method} ${path}`, {
       code: 'unknown_route',
     });
+    noteError(request, error);
     return reply.code(404).send(errorBody(request.url, error));
   });
 }

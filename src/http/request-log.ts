@@ -34,7 +34,7 @@ export function trackRequest(
       route,
       client: ctx.principal?.fingerprint,
       ip: request.ip,
-      model: ctx.model,
+      model: ctx.model ?? ctx.askedModel,
       provider: ctx.provider,
       status,
       ms: Math.round(ms * 100) / 100,
@@ -42,6 +42,7 @@ export function trackRequest(
       tokens: ctx.usage,
       costMicros: ctx.costMicros,
       streamError: ctx.streamError,
+      errorCode: ctx.errorCode,
     });
   });
 }

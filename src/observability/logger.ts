@@ -1,5 +1,6 @@
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 import { LineBatcher } from './line-batcher.js';
+import { prettyLine } from './pretty.js';
 import type { Redactor } from './redact.js';
 
 export type { Logger } from 'pino';
@@ -9,6 +10,8 @@ export interface LoggerOptions {
   redactor: Redactor;
   /** Where redacted lines go; defaults to batched writes to stdout. */
   destination?: DestinationStream;
+  /** Readable lines instead of JSON (see pretty.ts); JSON costs nothing extra when this is off. */
+  pretty?: boolean;
 }
 
 export interface GatewayLogger {
@@ -45,11 +48,17 @@ export function createLogger(options: LoggerOptions): GatewayLogger {
   const { redactor } = options;
   const batcher = options.destination ? undefined : new LineBatcher(1);
   const destination: DestinationStream = options.destination ?? batcher!;
-  const redacting: DestinationStream = {
-    write(line: string) {
-      destination.write(redactor.redact(line));
-    },
-  };
+  const redacting: DestinationStream = options.pretty
+    ? {
+        write(line: string) {
+          destination.write(prettyLine(redactor.redact(line)));
+        },
+      }
+    : {
+        write(line: string) {
+          destination.write(redactor.redact(line));
+        },
+      };
   const logger = pino(
     {
       level: options.level,
