@@ -35,7 +35,8 @@ import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema
  * thinking `display` and `block_binding`, and tool-definition extras (`allowed_callers`,
  * `defer_loading`, `eager_input_streaming`, `input_examples`). What would change the answer is
  * refused with UnsupportedFeature instead: server tools and the blocks they produced, MCP
- * servers, server-side threads, system messages inside the conversation, search results.
+ * servers, server-side threads, tool additions and removals inside the conversation, search
+ * results. System messages inside the conversation stay instructions at their place.
  *
  * Coming out, answers follow the SDK's `Message` and stream event types field for field, with
  * null (or 0 for token counts) where the canonical answer has nothing to say.
@@ -44,6 +45,7 @@ import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema
 /** A validated body of either endpoint; count_tokens bodies lack the generation settings. */
 type SurfaceBody = MessagesRequest | CountTokensRequest;
 type BodyMessage = SurfaceBody['messages'][number];
+type SystemMessage = Extract<BodyMessage, { role: 'system' }>;
 type Tool = NonNullable<SurfaceBody['tools']>[number];
 type CustomTool = Extract<Tool, { input_schema: unknown }>;
 type ToolResultBlock = Extract<ContentBlock, { type: 'tool_result' }>;
@@ -118,10 +120,12 @@ function toCanonical(body: SurfaceBody): ChatRequest {
   if (generation?.thread) throw needsAnthropic('Server-side threads', 'thread');
   // Tool results name their tool for formats (Gemini) that match results to calls by name.
   const toolNames = new Map<string, string>();
-  const messages = body.messages.map((message, i) => toMessage(message, `messages[${i}]`, toolNames));
+  const messages = visibleMessages(body.messages).map(([message, i]) =>
+    toMessage(message, `messages[${i}]`, toolNames),
+  );
   const tools = body.tools?.map((tool, i) => toTool(tool, `tools[${i}]`));
   const choice = body.tool_choice;
-  const thinking = toThinking(body.thinking, body.output_config?.effort ?? undefined);
+  const thinking = toThinking(body.thinking, lastEffort(body));
   const format = body.output_config?.format ?? body.output_format;
   const stop = generation?.stop_sequences;
   const user = generation?.metadata?.user_id;
@@ -152,7 +156,7 @@ function toSystem(system: SurfaceBody['system']): TextPart[] {
 }
 
 function toMessage(message: BodyMessage, path: string, toolNames: Map<string, string>): Message {
-  if (message.role === 'system') throw needsAnthropic('System messages inside the conversation', path);
+  if (message.role === 'system') return toInstruction(message, path);
   const blocks: ContentBlock[] =
     typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content;
   if (message.role === 'user') {
@@ -165,6 +169,50 @@ function toMessage(message: BodyMessage, path: string, toolNames: Map<string, st
     role: 'assistant',
     content: blocks.map((block, j) => toAssistantPart(block, `${path}.content[${j}]`, toolNames)),
   };
+}
+
+/**
+ * A system message inside the conversation stays an instruction at its place (each provider's
+ * encoder keeps the place where its format can). Tool additions and removals change which tools
+ * the model may call from there on, which only Anthropic tracks.
+ */
+function toInstruction(message: SystemMessage, path: string): Message {
+  const { content } = message;
+  if (content === undefined || typeof content === 'string') {
+    return { role: 'system', content: content ? [{ type: 'text', text: content }] : [] };
+  }
+  return {
+    role: 'system',
+    content: content.map((block, j) => {
+      if (block.type !== 'text') throw needsAnthropic(`'${block.type}' blocks`, `${path}.content[${j}]`);
+      return { type: 'text', text: block.text };
+    }),
+  };
+}
+
+/**
+ * The messages the model sees: a system message with `clear_at: "next_user_message"` is hidden
+ * once a user message follows it (Anthropic keeps it in the array but no longer shows it).
+ */
+function visibleMessages(messages: readonly BodyMessage[]): Array<[BodyMessage, number]> {
+  let userAfter = false;
+  const visible: Array<[BodyMessage, number]> = [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
+    if (message.role === 'user') userAfter = true;
+    if (message.role === 'system' && message.clear_at === 'next_user_message' && userAfter) continue;
+    visible.push([message, i]);
+  }
+  return visible.reverse();
+}
+
+/** The effort for the coming answer: the last system message that sets one overrides the body's. */
+function lastEffort(body: SurfaceBody): Effort | undefined {
+  let effort = body.output_config?.effort ?? undefined;
+  for (const message of body.messages) {
+    if (message.role === 'system' && message.output_config?.effort) effort = message.output_config.effort;
+  }
+  return effort;
 }
 
 function toUserParts(block: ContentBlock, path: string, toolNames: Map<string, string>): UserPart[] {

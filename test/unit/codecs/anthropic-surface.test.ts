@@ -59,6 +59,37 @@ describe('toCanonical', () => {
     expect(canonical({ system: '' }).system).toEqual([]);
   });
 
+  it('keeps system messages inside the conversation as instructions at their place', () => {
+    const body = canonical({
+      output_config: { effort: 'low' },
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'system', content: 'Only for the first turn.', clear_at: 'next_user_message' },
+        { role: 'assistant', content: 'Hello!' },
+        {
+          role: 'system',
+          content: [{ type: 'text', text: 'Now be terse.', cache_control: { type: 'ephemeral' } }],
+        },
+        { role: 'user', content: 'Bye' },
+        {
+          role: 'system',
+          content: 'Still shown.',
+          clear_at: 'next_user_message',
+          output_config: { effort: 'high' },
+        },
+      ],
+    });
+    expect(body.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Hello!' }] },
+      { role: 'system', content: [{ type: 'text', text: 'Now be terse.' }] },
+      { role: 'user', content: [{ type: 'text', text: 'Bye' }] },
+      { role: 'system', content: [{ type: 'text', text: 'Still shown.' }] },
+    ]);
+    // The last system message's effort is the one the coming answer is made with.
+    expect(body.thinking).toEqual({ enabled: true, effort: 'high' });
+  });
+
   it('maps every user block kind', () => {
     const { messages } = canonical({
       messages: [
@@ -407,11 +438,11 @@ describe('toCanonical', () => {
         {
           messages: [
             { role: 'user', content: 'Hi' },
-            { role: 'system', content: 'Now be terse.' },
+            { role: 'system', content: [{ type: 'tool_addition', tool: { name: 'Bash' } }] },
           ],
         },
-        'System messages inside the conversation need an Anthropic model',
-        'messages[1]',
+        "'tool_addition' blocks need an Anthropic model",
+        'messages[1].content[0]',
       ],
       [
         { mcp_servers: [{ type: 'url', name: 'docs', url: 'https://mcp.example.com' }] },

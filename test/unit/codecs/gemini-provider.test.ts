@@ -52,6 +52,24 @@ describe('Gemini request encoding', () => {
     );
   });
 
+  it('folds instructions from inside the conversation into systemInstruction, after the system prompt', () => {
+    const body = encodeGeminiRequest(
+      request({
+        system: [{ type: 'text', text: 'Be brief.' }],
+        messages: [
+          userText('Hi'),
+          { role: 'system', content: [{ type: 'text', text: 'Now be terse.' }] },
+          userText('Bye'),
+        ],
+      }),
+    );
+    expect(body.systemInstruction).toEqual({ parts: [{ text: 'Be brief.' }, { text: 'Now be terse.' }] });
+    expect(body.contents).toEqual([
+      { role: 'user', parts: [{ text: 'Hi' }] },
+      { role: 'user', parts: [{ text: 'Bye' }] },
+    ]);
+  });
+
   it('sends no empty objects for a bare request', () => {
     expect(encodeGeminiRequest(request({}))).toEqual({
       contents: [{ role: 'user', parts: [{ text: 'Hi' }] }],
