@@ -38,8 +38,11 @@ import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema
  * servers, server-side threads, tool additions and removals inside the conversation, search
  * results. System messages inside the conversation stay instructions at their place.
  *
- * Coming out, answers follow the SDK's `Message` and stream event types field for field, with
- * null (or 0 for token counts) where the canonical answer has nothing to say.
+ * Coming out, answers follow the SDK's `Message` and stream event types, and what the canonical
+ * answer has nothing to say about is left out, as the API itself leaves it out (no `citations`,
+ * `container`, `diagnostics`, `stop_details` or usage details): clients such as the AI SDK accept
+ * those fields absent, not null. `stop_reason` and `stop_sequence` are null where the API sends
+ * null, and cache token counts 0.
  */
 
 /** A validated body of either endpoint; count_tokens bodies lack the generation settings. */
@@ -67,17 +70,12 @@ interface AnthropicUsage {
   input_tokens: number;
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
-  cache_creation: null;
   output_tokens: number;
-  output_tokens_details: { thinking_tokens: number } | null;
-  server_tool_use: null;
-  service_tier: null;
-  inference_geo: null;
-  speed: null;
+  output_tokens_details?: { thinking_tokens: number };
 }
 
 type AnthropicBlock =
-  | { type: 'text'; text: string; citations: null }
+  | { type: 'text'; text: string }
   | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'redacted_thinking'; data: string }
   | {
@@ -88,11 +86,9 @@ type AnthropicBlock =
       caller: { type: 'direct' };
     };
 
-/** The SDK's `RefusalStopDetails`; the canonical answer never knows the category. */
+/** The SDK's `RefusalStopDetails`; the canonical answer never knows the category or explanation. */
 interface StopDetails {
   type: 'refusal';
-  category: null;
-  explanation: null;
 }
 
 interface AnthropicMessage {
@@ -103,9 +99,7 @@ interface AnthropicMessage {
   content: AnthropicBlock[];
   stop_reason: AnthropicStopReason | null;
   stop_sequence: string | null;
-  stop_details: StopDetails | null;
-  container: null;
-  diagnostics: null;
+  stop_details?: StopDetails;
   usage: AnthropicUsage;
 }
 
@@ -422,24 +416,21 @@ function toUsage(usage: Partial<ChatUsage>): AnthropicUsage {
     input_tokens: Math.max(0, (usage.inputTokens ?? 0) - cached - created),
     cache_creation_input_tokens: created,
     cache_read_input_tokens: cached,
-    cache_creation: null,
     output_tokens: usage.outputTokens ?? 0,
-    output_tokens_details:
-      usage.reasoningTokens === undefined ? null : { thinking_tokens: usage.reasoningTokens },
-    server_tool_use: null,
-    service_tier: null,
-    inference_geo: null,
-    speed: null,
+    ...(usage.reasoningTokens !== undefined && {
+      output_tokens_details: { thinking_tokens: usage.reasoningTokens },
+    }),
   };
 }
 
-const stopDetails = (reason: AnthropicStopReason): StopDetails | null =>
-  reason === 'refusal' ? { type: 'refusal', category: null, explanation: null } : null;
+/** `stop_details`, present only for a refusal. */
+const stopDetails = (reason: AnthropicStopReason): { stop_details?: StopDetails } =>
+  reason === 'refusal' ? { stop_details: { type: 'refusal' } } : {};
 
 function toBlock(part: AssistantPart, index: number, truncated: boolean): AnthropicBlock {
   switch (part.type) {
     case 'text':
-      return { type: 'text', text: part.text, citations: null };
+      return { type: 'text', text: part.text };
     case 'thinking':
       return { type: 'thinking', thinking: part.text, signature: part.signature ?? '' };
     case 'redacted_thinking':
@@ -465,9 +456,7 @@ function fromCanonical(response: ChatResponse): AnthropicMessage {
     content: response.content.map((part, i) => toBlock(part, i, response.stopReason === 'max_tokens')),
     stop_reason: stopReason,
     stop_sequence: response.stopSequence ?? null,
-    stop_details: stopDetails(stopReason),
-    container: null,
-    diagnostics: null,
+    ...stopDetails(stopReason),
     usage: toUsage(response.usage),
   };
 }
@@ -481,7 +470,7 @@ const sse = (type: string, payload: object): string =>
 function openBlock(block: BlockStart): AnthropicBlock {
   switch (block.type) {
     case 'text':
-      return { type: 'text', text: '', citations: null };
+      return { type: 'text', text: '' };
     case 'thinking':
       return { type: 'thinking', thinking: '', signature: '' };
     case 'redacted_thinking':
@@ -522,9 +511,6 @@ function encodeEvent(event: StreamEvent): string {
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        stop_details: null,
-        container: null,
-        diagnostics: null,
         usage: toUsage(event.usage ?? {}),
       };
       return sse('message_start', { message });
@@ -543,18 +529,10 @@ function encodeEvent(event: StreamEvent): string {
           delta: {
             stop_reason: stopReason,
             stop_sequence: event.stopSequence ?? null,
-            stop_details: stopDetails(stopReason),
-            container: null,
+            ...stopDetails(stopReason),
           },
           // The SDK's MessageDeltaUsage: the whole message's totals.
-          usage: {
-            input_tokens: usage.input_tokens,
-            cache_creation_input_tokens: usage.cache_creation_input_tokens,
-            cache_read_input_tokens: usage.cache_read_input_tokens,
-            output_tokens: usage.output_tokens,
-            output_tokens_details: usage.output_tokens_details,
-            server_tool_use: null,
-          },
+          usage,
         }) + sse('message_stop', {})
       );
     }
