@@ -66,7 +66,7 @@ function vector(value: unknown): number[] {
 /** The vector as OpenAI's base64 form: little-endian float32s, which the OpenAI SDK decodes. */
 function base64(values: number[]): string {
   const buffer = Buffer.alloc(values.length * 4);
-  values.forEach((value, i) => buffer.writeFloatLE(value, i * 4));
+  for (const [i, value] of values.entries()) buffer.writeFloatLE(value, i * 4);
   return buffer.toString('base64');
 }
 
