@@ -69,7 +69,16 @@ export interface ToolResultPart {
 export type UserPart = TextPart | ImagePart | DocumentPart | ToolResultPart;
 export type AssistantPart = TextPart | ThinkingPart | RedactedThinkingPart | ToolCallPart;
 
-export type Message = { role: 'user'; content: UserPart[] } | { role: 'assistant'; content: AssistantPart[] };
+export type Message =
+  | { role: 'user'; content: UserPart[] }
+  | { role: 'assistant'; content: AssistantPart[] }
+  /**
+   * An instruction inside the conversation (Anthropic's in-conversation system message, which
+   * Claude Code sends after the first user turn): it applies from where it stands. Encoders keep
+   * the position where their format can (OpenAI, Ollama) and fold it into the system prompt where
+   * it cannot (Gemini).
+   */
+  | { role: 'system'; content: TextPart[] };
 
 export interface ToolDefinition {
   name: string;

@@ -88,6 +88,11 @@ export class Responder {
     let payload: unknown;
     try {
       payload = JSON.parse(text);
+      if (job.operation === 'embeddings' && adapter.embeddingsAnswer) {
+        const translated = adapter.embeddingsAnswer(payload, flight.body, ctx.upstreamModel ?? '');
+        ctx.usage = translated.usage;
+        return reply.code(200).send(translated.answer);
+      }
       if (native) {
         const usage = adapter.readUsage(payload);
         if (usage) ctx.usage = usage;

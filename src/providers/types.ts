@@ -71,6 +71,16 @@ export interface ProviderAdapter {
     options?: CallOptions,
   ): UpstreamCall;
   readTokenCount?(payload: unknown): number | undefined;
+  /**
+   * For a provider whose embeddings are not in OpenAI's format: its successful answer to the
+   * validated OpenAI embeddings `body` as OpenAI's answer, naming `model`, with its token counts.
+   * Throws when the answer is malformed.
+   */
+  embeddingsAnswer?(
+    payload: unknown,
+    body: Record<string, unknown>,
+    model: string,
+  ): { answer: Record<string, unknown>; usage: Usage };
   readonly chat: ChatCodec;
   /**
    * Token counts from a response body or one stream event's JSON in the provider's format (for

@@ -821,6 +821,56 @@ describe('gemini fake', () => {
     expect(counted.totalTokens).toBe(77);
     expect(fake.requests.at(-1)!.path).toBe('/v1beta/models/gemini-test:countTokens');
   });
+
+  it('models.embedContent (batchEmbedContents) answers one vector per input, in order', async () => {
+    const embedded = await ai.models.embedContent({
+      model: 'gemini-embedding-test',
+      contents: ['hi', 'hello'],
+      config: { outputDimensionality: 4 },
+    });
+    expect(embedded.embeddings).toEqual([
+      { values: [0.125, -0.25, 0.5, 2 / 1024] },
+      { values: [0.125, -0.25, 0.5, 5 / 1024] },
+    ]);
+    const sent = fake.requests.at(-1)!;
+    expect(sent.path).toBe('/v1beta/models/gemini-embedding-test:batchEmbedContents');
+    expect(sent.body).toEqual({
+      requests: [
+        {
+          content: { parts: [{ text: 'hi' }], role: 'user' },
+          outputDimensionality: 4,
+          model: 'models/gemini-embedding-test',
+        },
+        {
+          content: { parts: [{ text: 'hello' }], role: 'user' },
+          outputDimensionality: 4,
+          model: 'models/gemini-embedding-test',
+        },
+      ],
+    });
+  });
+
+  it('embedContent answers one embedding; bad embedding requests get Gemini errors', async () => {
+    const headers = { 'x-goog-api-key': KEY };
+    const one = await raw(
+      `${fake.baseUrl}/models/gemini-embedding-test:embedContent`,
+      { content: { parts: [{ text: 'abc' }] }, outputDimensionality: 2 },
+      headers,
+    );
+    expect(JSON.parse(one.text)).toEqual({ embedding: { values: [0.125, -0.25] } });
+    const empty = await raw(
+      `${fake.baseUrl}/models/gemini-embedding-test:batchEmbedContents`,
+      { requests: [] },
+      headers,
+    );
+    expect(empty.status).toBe(400);
+    const otherModel = await raw(
+      `${fake.baseUrl}/models/gemini-embedding-test:batchEmbedContents`,
+      { requests: [{ model: 'models/other', content: { parts: [{ text: 'x' }] } }] },
+      headers,
+    );
+    expect(JSON.parse(otherModel.text).error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT' });
+  });
 });
 
 describe('ollama fake', () => {

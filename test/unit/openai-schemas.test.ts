@@ -146,7 +146,7 @@ describe('chat completions: valid requests', () => {
           ],
           function_call: null,
         },
-        { role: 'tool', tool_call_id: 'call_1', content: 'found' },
+        { role: 'tool', tool_call_id: 'call_1', content: 'found', name: 'lookup' },
         { role: 'assistant', content: [{ type: 'refusal', refusal: 'No.' }] },
         { role: 'assistant', content: null, function_call: { name: 'legacy', arguments: '{}' } },
         { role: 'function', name: 'legacy', content: null },

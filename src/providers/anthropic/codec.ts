@@ -176,10 +176,11 @@ function encodeMessages(messages: Message[]): Block[] {
   const out: Block[] = [];
   messages.forEach((message, i) => {
     const path = `messages[${i}].content`;
+    // An instruction inside the conversation stays one, where it stood (Anthropic's system message).
     const content =
-      message.role === 'user'
-        ? encodeUserContent(message.content, path)
-        : encodeAssistantContent(message.content, path);
+      message.role === 'assistant'
+        ? encodeAssistantContent(message.content, path)
+        : encodeUserContent(message.content, path);
     if (content.length > 0) out.push({ role: message.role, content });
   });
   return out;

@@ -64,11 +64,10 @@ const joinTexts = (texts: string[]): string => texts.join('\n\n');
 export function encodeGeminiRequest(request: ChatRequest): Record<string, unknown> {
   const tools = request.tools ?? [];
   const generationConfig = encodeGenerationConfig(request);
+  const system = systemParts(request);
   return {
     contents: encodeContents(request.messages, takesThinkingLevel(request.model)),
-    ...(request.system.length > 0 && {
-      systemInstruction: { parts: request.system.map(({ text }) => ({ text })) },
-    }),
+    ...(system.length > 0 && { systemInstruction: { parts: system } }),
     ...(tools.length > 0 && { tools: [{ functionDeclarations: tools.map(encodeTool) }] }),
     // A choice among no tools means nothing to Gemini, and `ANY` without tools is refused.
     ...(tools.length > 0 &&
@@ -85,11 +84,24 @@ export function encodeGeminiRequest(request: ChatRequest): Record<string, unknow
  */
 export const FOREIGN_CALL_SIGNATURE = 'skip_thought_signature_validator';
 
+/**
+ * The system prompt, then the conversation's instructions in order: Gemini's turns are `user` and
+ * `model` only, so an instruction from inside the conversation joins the system instruction.
+ */
+function systemParts(request: ChatRequest): Array<{ text: string }> {
+  const parts = request.system.map(({ text }) => ({ text }));
+  for (const message of request.messages) {
+    if (message.role === 'system') parts.push(...message.content.map(({ text }) => ({ text })));
+  }
+  return parts;
+}
+
 function encodeContents(messages: Message[], signsCalls: boolean): GeminiContent[] {
   // Gemini matches a result to its call by name; a result without a name takes its call's.
   const toolNames = new Map<string, string>();
   const contents: GeminiContent[] = [];
   messages.forEach((message, i) => {
+    if (message.role === 'system') return;
     const path = `messages[${i}]`;
     const parts =
       message.role === 'assistant'

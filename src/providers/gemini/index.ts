@@ -4,6 +4,7 @@ import type { SecretString } from '../../keys/index.js';
 import { baseHeaders, basePath } from '../openai/index.js';
 import type { ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
 import { decodeGeminiResponse, encodeGeminiRequest, readGeminiUsage } from './codec.js';
+import { decodeGeminiEmbeddings, type EmbeddingsBody, encodeGeminiEmbeddings } from './embeddings.js';
 import { GeminiStreamDecoder } from './stream.js';
 
 /**
@@ -32,12 +33,15 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
     requiresKey: true,
     chat,
     readUsage: readGeminiUsage,
-    buildCall(operation): UpstreamCall {
-      if (operation === 'embeddings') {
-        throw new UnsupportedFeature('Embeddings are not available for Gemini providers yet', 'model');
-      }
+    buildCall(operation, model, body, key): UpstreamCall {
       // Bodies in Gemini's own format would come from a Gemini surface, and there is none.
-      throw new Error('no Gemini surface');
+      if (operation !== 'embeddings') throw new Error('no Gemini surface');
+      const call = encodeGeminiEmbeddings(body as unknown as EmbeddingsBody, `models/${model}`);
+      return { path: modelPath(model, call.method), headers: withKey(key), body: JSON.stringify(call.body) };
+    },
+    embeddingsAnswer(payload, body, model) {
+      const answer = { ...decodeGeminiEmbeddings(payload, body as unknown as EmbeddingsBody), model };
+      return { answer, usage: { inputTokens: answer.usage.prompt_tokens, outputTokens: 0 } };
     },
     buildChatCall(request, key): UpstreamCall {
       return { ...chat.encodeRequest(request), headers: withKey(key) };

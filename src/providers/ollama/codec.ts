@@ -86,7 +86,9 @@ function encodeMessages(request: ChatRequest): OllamaMessage[] {
   const toolNames = new Map<string, string>();
   request.messages.forEach((message, i) => {
     const path = `messages[${i}]`;
-    if (message.role === 'assistant') messages.push(encodeAssistant(message.content, path, toolNames));
+    if (message.role === 'system') {
+      messages.push({ role: 'system', content: joinParts(message.content.map((part) => part.text)) });
+    } else if (message.role === 'assistant') messages.push(encodeAssistant(message.content, path, toolNames));
     else messages.push(...encodeUser(message.content, path, toolNames));
   });
   return messages;

@@ -138,12 +138,33 @@ function encodeMessages(request: ChatRequest): OpenAIMessage[] {
   if (request.system.length > 0) {
     messages.push({ role: 'system', content: textContent(request.system.map((part) => part.text)) });
   }
+  // An instruction between a tool-calling turn and its results waits until after the `tool`
+  // messages: OpenAI refuses anything between a call and its results.
+  let waiting: OpenAIMessage[] = [];
   request.messages.forEach((message, i) => {
-    if (message.role === 'assistant') messages.push(encodeAssistant(message.content));
-    else messages.push(...encodeUser(message.content, `messages.${i}`));
+    if (message.role === 'system') {
+      const instruction: OpenAIMessage = { role: 'system', content: textContent(texts(message.content)) };
+      if (awaitsResults(messages.at(-1)) || waiting.length > 0) waiting.push(instruction);
+      else messages.push(instruction);
+    } else if (message.role === 'assistant') {
+      messages.push(...waiting, encodeAssistant(message.content));
+      waiting = [];
+    } else {
+      const encoded = encodeUser(message.content, `messages.${i}`);
+      const results = encoded.findIndex((m) => m.role !== 'tool');
+      encoded.splice(results === -1 ? encoded.length : results, 0, ...waiting);
+      messages.push(...encoded);
+      waiting = [];
+    }
   });
+  messages.push(...waiting);
   return messages;
 }
+
+const texts = (parts: TextPart[]): string[] => parts.map((part) => part.text);
+
+const awaitsResults = (message: OpenAIMessage | undefined): boolean =>
+  message?.role === 'assistant' && message.tool_calls !== undefined;
 
 /**
  * A user turn. OpenAI wants the `tool` messages answering a turn's calls right after it, so each

@@ -35,15 +35,20 @@ import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema
  * thinking `display` and `block_binding`, and tool-definition extras (`allowed_callers`,
  * `defer_loading`, `eager_input_streaming`, `input_examples`). What would change the answer is
  * refused with UnsupportedFeature instead: server tools and the blocks they produced, MCP
- * servers, server-side threads, system messages inside the conversation, search results.
+ * servers, server-side threads, tool additions and removals inside the conversation, search
+ * results. System messages inside the conversation stay instructions at their place.
  *
- * Coming out, answers follow the SDK's `Message` and stream event types field for field, with
- * null (or 0 for token counts) where the canonical answer has nothing to say.
+ * Coming out, answers follow the SDK's `Message` and stream event types, and what the canonical
+ * answer has nothing to say about is left out, as the API itself leaves it out (no `citations`,
+ * `container`, `diagnostics`, `stop_details` or usage details): clients such as the AI SDK accept
+ * those fields absent, not null. `stop_reason` and `stop_sequence` are null where the API sends
+ * null, and cache token counts 0.
  */
 
 /** A validated body of either endpoint; count_tokens bodies lack the generation settings. */
 type SurfaceBody = MessagesRequest | CountTokensRequest;
 type BodyMessage = SurfaceBody['messages'][number];
+type SystemMessage = Extract<BodyMessage, { role: 'system' }>;
 type Tool = NonNullable<SurfaceBody['tools']>[number];
 type CustomTool = Extract<Tool, { input_schema: unknown }>;
 type ToolResultBlock = Extract<ContentBlock, { type: 'tool_result' }>;
@@ -65,17 +70,12 @@ interface AnthropicUsage {
   input_tokens: number;
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
-  cache_creation: null;
   output_tokens: number;
-  output_tokens_details: { thinking_tokens: number } | null;
-  server_tool_use: null;
-  service_tier: null;
-  inference_geo: null;
-  speed: null;
+  output_tokens_details?: { thinking_tokens: number };
 }
 
 type AnthropicBlock =
-  | { type: 'text'; text: string; citations: null }
+  | { type: 'text'; text: string }
   | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'redacted_thinking'; data: string }
   | {
@@ -86,11 +86,9 @@ type AnthropicBlock =
       caller: { type: 'direct' };
     };
 
-/** The SDK's `RefusalStopDetails`; the canonical answer never knows the category. */
+/** The SDK's `RefusalStopDetails`; the canonical answer never knows the category or explanation. */
 interface StopDetails {
   type: 'refusal';
-  category: null;
-  explanation: null;
 }
 
 interface AnthropicMessage {
@@ -101,9 +99,7 @@ interface AnthropicMessage {
   content: AnthropicBlock[];
   stop_reason: AnthropicStopReason | null;
   stop_sequence: string | null;
-  stop_details: StopDetails | null;
-  container: null;
-  diagnostics: null;
+  stop_details?: StopDetails;
   usage: AnthropicUsage;
 }
 
@@ -118,10 +114,12 @@ function toCanonical(body: SurfaceBody): ChatRequest {
   if (generation?.thread) throw needsAnthropic('Server-side threads', 'thread');
   // Tool results name their tool for formats (Gemini) that match results to calls by name.
   const toolNames = new Map<string, string>();
-  const messages = body.messages.map((message, i) => toMessage(message, `messages[${i}]`, toolNames));
+  const messages = visibleMessages(body.messages).map(([message, i]) =>
+    toMessage(message, `messages[${i}]`, toolNames),
+  );
   const tools = body.tools?.map((tool, i) => toTool(tool, `tools[${i}]`));
   const choice = body.tool_choice;
-  const thinking = toThinking(body.thinking, body.output_config?.effort ?? undefined);
+  const thinking = toThinking(body.thinking, lastEffort(body));
   const format = body.output_config?.format ?? body.output_format;
   const stop = generation?.stop_sequences;
   const user = generation?.metadata?.user_id;
@@ -152,7 +150,7 @@ function toSystem(system: SurfaceBody['system']): TextPart[] {
 }
 
 function toMessage(message: BodyMessage, path: string, toolNames: Map<string, string>): Message {
-  if (message.role === 'system') throw needsAnthropic('System messages inside the conversation', path);
+  if (message.role === 'system') return toInstruction(message, path);
   const blocks: ContentBlock[] =
     typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content;
   if (message.role === 'user') {
@@ -165,6 +163,50 @@ function toMessage(message: BodyMessage, path: string, toolNames: Map<string, st
     role: 'assistant',
     content: blocks.map((block, j) => toAssistantPart(block, `${path}.content[${j}]`, toolNames)),
   };
+}
+
+/**
+ * A system message inside the conversation stays an instruction at its place (each provider's
+ * encoder keeps the place where its format can). Tool additions and removals change which tools
+ * the model may call from there on, which only Anthropic tracks.
+ */
+function toInstruction(message: SystemMessage, path: string): Message {
+  const { content } = message;
+  if (content === undefined || typeof content === 'string') {
+    return { role: 'system', content: content ? [{ type: 'text', text: content }] : [] };
+  }
+  return {
+    role: 'system',
+    content: content.map((block, j) => {
+      if (block.type !== 'text') throw needsAnthropic(`'${block.type}' blocks`, `${path}.content[${j}]`);
+      return { type: 'text', text: block.text };
+    }),
+  };
+}
+
+/**
+ * The messages the model sees: a system message with `clear_at: "next_user_message"` is hidden
+ * once a user message follows it (Anthropic keeps it in the array but no longer shows it).
+ */
+function visibleMessages(messages: readonly BodyMessage[]): Array<[BodyMessage, number]> {
+  let userAfter = false;
+  const visible: Array<[BodyMessage, number]> = [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
+    if (message.role === 'user') userAfter = true;
+    if (message.role === 'system' && message.clear_at === 'next_user_message' && userAfter) continue;
+    visible.push([message, i]);
+  }
+  return visible.reverse();
+}
+
+/** The effort for the coming answer: the last system message that sets one overrides the body's. */
+function lastEffort(body: SurfaceBody): Effort | undefined {
+  let effort = body.output_config?.effort ?? undefined;
+  for (const message of body.messages) {
+    if (message.role === 'system' && message.output_config?.effort) effort = message.output_config.effort;
+  }
+  return effort;
 }
 
 function toUserParts(block: ContentBlock, path: string, toolNames: Map<string, string>): UserPart[] {
@@ -374,24 +416,21 @@ function toUsage(usage: Partial<ChatUsage>): AnthropicUsage {
     input_tokens: Math.max(0, (usage.inputTokens ?? 0) - cached - created),
     cache_creation_input_tokens: created,
     cache_read_input_tokens: cached,
-    cache_creation: null,
     output_tokens: usage.outputTokens ?? 0,
-    output_tokens_details:
-      usage.reasoningTokens === undefined ? null : { thinking_tokens: usage.reasoningTokens },
-    server_tool_use: null,
-    service_tier: null,
-    inference_geo: null,
-    speed: null,
+    ...(usage.reasoningTokens !== undefined && {
+      output_tokens_details: { thinking_tokens: usage.reasoningTokens },
+    }),
   };
 }
 
-const stopDetails = (reason: AnthropicStopReason): StopDetails | null =>
-  reason === 'refusal' ? { type: 'refusal', category: null, explanation: null } : null;
+/** `stop_details`, present only for a refusal. */
+const stopDetails = (reason: AnthropicStopReason): { stop_details?: StopDetails } =>
+  reason === 'refusal' ? { stop_details: { type: 'refusal' } } : {};
 
 function toBlock(part: AssistantPart, index: number, truncated: boolean): AnthropicBlock {
   switch (part.type) {
     case 'text':
-      return { type: 'text', text: part.text, citations: null };
+      return { type: 'text', text: part.text };
     case 'thinking':
       return { type: 'thinking', thinking: part.text, signature: part.signature ?? '' };
     case 'redacted_thinking':
@@ -417,9 +456,7 @@ function fromCanonical(response: ChatResponse): AnthropicMessage {
     content: response.content.map((part, i) => toBlock(part, i, response.stopReason === 'max_tokens')),
     stop_reason: stopReason,
     stop_sequence: response.stopSequence ?? null,
-    stop_details: stopDetails(stopReason),
-    container: null,
-    diagnostics: null,
+    ...stopDetails(stopReason),
     usage: toUsage(response.usage),
   };
 }
@@ -433,7 +470,7 @@ const sse = (type: string, payload: object): string =>
 function openBlock(block: BlockStart): AnthropicBlock {
   switch (block.type) {
     case 'text':
-      return { type: 'text', text: '', citations: null };
+      return { type: 'text', text: '' };
     case 'thinking':
       return { type: 'thinking', thinking: '', signature: '' };
     case 'redacted_thinking':
@@ -474,9 +511,6 @@ function encodeEvent(event: StreamEvent): string {
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        stop_details: null,
-        container: null,
-        diagnostics: null,
         usage: toUsage(event.usage ?? {}),
       };
       return sse('message_start', { message });
@@ -495,18 +529,10 @@ function encodeEvent(event: StreamEvent): string {
           delta: {
             stop_reason: stopReason,
             stop_sequence: event.stopSequence ?? null,
-            stop_details: stopDetails(stopReason),
-            container: null,
+            ...stopDetails(stopReason),
           },
           // The SDK's MessageDeltaUsage: the whole message's totals.
-          usage: {
-            input_tokens: usage.input_tokens,
-            cache_creation_input_tokens: usage.cache_creation_input_tokens,
-            cache_read_input_tokens: usage.cache_read_input_tokens,
-            output_tokens: usage.output_tokens,
-            output_tokens_details: usage.output_tokens_details,
-            server_tool_use: null,
-          },
+          usage,
         }) + sse('message_stop', {})
       );
     }

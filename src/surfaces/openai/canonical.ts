@@ -112,8 +112,9 @@ export interface ChatCompletionChunkBody {
  * returns true for the field's (non-null) value: those fields change what the answer is, so
  * sending the request without them would answer a different question. `moderation` is refused
  * too: it is a safety feature, and refusing beats silently skipping it. `drop` fields are hints
- * about how OpenAI serves, caches or stores the request, meaningless to another provider
- * (`stream_options` is read by the forwarder, not here). `seed`, `frequency_penalty` and
+ * about how OpenAI serves, caches or stores the request, meaningless to another provider (a
+ * `prediction` only speeds up an answer that would be the same without it; `stream_options` is
+ * read by the forwarder, not here). `seed`, `frequency_penalty` and
  * `presence_penalty` are not here: the canonical form carries them, and a provider that has no
  * such setting refuses them itself.
  */
@@ -124,10 +125,10 @@ const UNMAPPED: { readonly [K in keyof Body]?: 'drop' | ((value: NonNullable<Bod
   logit_bias: (bias) => Object.keys(bias).length > 0,
   audio: () => true,
   modalities: (modalities) => modalities.includes('audio'),
-  prediction: () => true,
   web_search_options: () => true,
   moderation: () => true,
   store: 'drop',
+  prediction: 'drop',
   metadata: 'drop',
   service_tier: 'drop',
   prompt_cache_key: 'drop',

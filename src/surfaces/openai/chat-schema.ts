@@ -113,7 +113,13 @@ const message = z.discriminatedUnion('role', [
     /** Deprecated in favour of `tool_calls`, still accepted by the API. */
     function_call: z.strictObject({ name: identifier, arguments: z.string() }).nullable().optional(),
   }),
-  z.strictObject({ role: z.literal('tool'), content: textContent, tool_call_id: toolCallId }),
+  // Not in the SDK's types, but the API takes it and LangChain's ChatOpenAI sends the tool's name.
+  z.strictObject({
+    role: z.literal('tool'),
+    content: textContent,
+    tool_call_id: toolCallId,
+    name: participantName,
+  }),
   /** Deprecated in favour of `tool`, still accepted by the API. */
   z.strictObject({ role: z.literal('function'), content: z.string().nullable(), name: identifier }),
 ]);

@@ -1,6 +1,7 @@
 /**
  * Imitates the Gemini API (generativelanguage.googleapis.com, v1beta): `models/{model}:generateContent`,
- * `:streamGenerateContent?alt=sse` (CRLF-framed SSE) and `:countTokens`, with the key in the
+ * `:streamGenerateContent?alt=sse` (CRLF-framed SSE), `:countTokens`, and `:embedContent` /
+ * `:batchEmbedContents` (as googleapis/js-genai calls them), with the key in the
  * x-goog-api-key header only, Google's RPC error envelope, and back-off reported as RetryInfo in the
  * body rather than a Retry-After header.
  */
@@ -55,7 +56,8 @@ function sendGeminiError(
   sendJson(res, code, geminiErrorBody(code, message, details), GEMINI_JSON_HEADERS);
 }
 
-const GEMINI_ROUTE = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/;
+const GEMINI_ROUTE =
+  /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens|embedContent|batchEmbedContents)$/;
 
 /** Answers a missing or unknown key as Gemini does; true when it did. */
 function refuseGeminiKey(ex: Exchange): boolean {
@@ -110,6 +112,7 @@ async function handleGemini(ex: Exchange): Promise<void> {
   }
   if (listing) return geminiModelList(res, ex.models);
   if (!body) return sendGeminiError(res, 400, 'Invalid JSON payload received.');
+  if (method === 'embedContent' || method === 'batchEmbedContents') return embed(ex, model, body, method);
   const counting = method === 'countTokens';
   if (!Array.isArray(body.contents) && !(counting && isJson(body.generateContentRequest))) {
     return sendGeminiError(res, 400, '* GenerateContentRequest.contents: contents is not specified');
@@ -236,4 +239,52 @@ function geminiChunks(
   return parts.map((part, index) =>
     geminiFrame(geminiResponse(script, [part], terminal && index === parts.length - 1, answer)),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embeddings
+
+/**
+ * A vector that tells inputs apart (its last value is the text's length / 1024) and is exact in
+ * float32, so that base64 round-trips; `outputDimensionality` keeps its first values.
+ */
+function embeddingValues(text: string, dimensions: unknown): number[] {
+  const values = [0.125, -0.25, 0.5, text.length / 1024];
+  return typeof dimensions === 'number' ? values.slice(0, dimensions) : values;
+}
+
+/** One EmbedContentRequest's text, or the error message Gemini gives for it. */
+function embedText(request: Json, field: string, model: string): string | { error: string } {
+  if (request.model !== undefined && request.model !== `models/${model}`) {
+    return { error: `${field}.model: the model in the request must match the model in the URL.` };
+  }
+  const content = request.content;
+  const parts = isJson(content) && Array.isArray(content.parts) ? content.parts : undefined;
+  if (!parts || parts.length === 0) return { error: `* ${field}.content: content is not specified` };
+  return parts.map((part) => (isJson(part) && typeof part.text === 'string' ? part.text : '')).join('');
+}
+
+/** `:embedContent` answers `{embedding}`, `:batchEmbedContents` `{embeddings}`, one per request in order. */
+function embed(ex: Exchange, model: string, body: Json, method: string): Promise<void> {
+  const batch = method === 'batchEmbedContents';
+  const requests = batch ? body.requests : [body];
+  if (!Array.isArray(requests) || requests.length === 0) {
+    return Promise.resolve(
+      sendGeminiError(ex.res, 400, '* BatchEmbedContentsRequest.requests: requests is not specified'),
+    );
+  }
+  const embeddings: Json[] = [];
+  for (const [i, request] of requests.entries()) {
+    const field = batch ? `BatchEmbedContentsRequest.requests[${i}]` : 'EmbedContentRequest';
+    const text = isJson(request) ? embedText(request, field, model) : { error: `${field} is invalid` };
+    if (typeof text !== 'string') return Promise.resolve(sendGeminiError(ex.res, 400, text.error));
+    embeddings.push({ values: embeddingValues(text, (request as Json).outputDimensionality) });
+  }
+  const whole = () => (batch ? { embeddings } : { embedding: embeddings[0] ?? null });
+  return play(ex.res, ex.next(), {
+    headers: GEMINI_JSON_HEADERS,
+    whole,
+    stream: undefined,
+    fail: (status, retryAfterSeconds) => sendGeminiError(ex.res, status, undefined, retryAfterSeconds),
+  });
 }

@@ -59,6 +59,37 @@ describe('toCanonical', () => {
     expect(canonical({ system: '' }).system).toEqual([]);
   });
 
+  it('keeps system messages inside the conversation as instructions at their place', () => {
+    const body = canonical({
+      output_config: { effort: 'low' },
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'system', content: 'Only for the first turn.', clear_at: 'next_user_message' },
+        { role: 'assistant', content: 'Hello!' },
+        {
+          role: 'system',
+          content: [{ type: 'text', text: 'Now be terse.', cache_control: { type: 'ephemeral' } }],
+        },
+        { role: 'user', content: 'Bye' },
+        {
+          role: 'system',
+          content: 'Still shown.',
+          clear_at: 'next_user_message',
+          output_config: { effort: 'high' },
+        },
+      ],
+    });
+    expect(body.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Hello!' }] },
+      { role: 'system', content: [{ type: 'text', text: 'Now be terse.' }] },
+      { role: 'user', content: [{ type: 'text', text: 'Bye' }] },
+      { role: 'system', content: [{ type: 'text', text: 'Still shown.' }] },
+    ]);
+    // The last system message's effort is the one the coming answer is made with.
+    expect(body.thinking).toEqual({ enabled: true, effort: 'high' });
+  });
+
   it('maps every user block kind', () => {
     const { messages } = canonical({
       messages: [
@@ -407,11 +438,11 @@ describe('toCanonical', () => {
         {
           messages: [
             { role: 'user', content: 'Hi' },
-            { role: 'system', content: 'Now be terse.' },
+            { role: 'system', content: [{ type: 'tool_addition', tool: { name: 'Bash' } }] },
           ],
         },
-        'System messages inside the conversation need an Anthropic model',
-        'messages[1]',
+        "'tool_addition' blocks need an Anthropic model",
+        'messages[1].content[0]',
       ],
       [
         { mcp_servers: [{ type: 'url', name: 'docs', url: 'https://mcp.example.com' }] },
@@ -460,6 +491,41 @@ const response = (extra: Partial<ChatResponse>): ChatResponse => ({
 });
 
 describe('fromCanonical', () => {
+  it('leaves out what it has nothing to say about: null only for stop_reason and stop_sequence, as the API sends them', () => {
+    const nulls: string[] = [];
+    const walk = (value: unknown, path: string): void => {
+      if (value === null) nulls.push(path);
+      else if (typeof value === 'object') {
+        for (const [key, inner] of Object.entries(value)) walk(inner, `${path}.${key}`);
+      }
+    };
+    const content: ChatResponse['content'] = [
+      { type: 'thinking', text: 'Hmm.' },
+      { type: 'text', text: 'Hello!' },
+      { type: 'tool_call', id: 'call_1', name: 'f', arguments: '{}' },
+    ];
+    walk(anthropicSurface.fromCanonical(response({ content, stopReason: 'tool_use' })), '');
+    const events: StreamEvent[] = [
+      { type: 'start', id: 'msg_1', model: 'gpt-5' },
+      { type: 'block_start', index: 0, block: { type: 'text' } },
+      { type: 'block_stop', index: 0 },
+      { type: 'block_start', index: 1, block: { type: 'tool_call', id: 'call_1', name: 'f' } },
+      { type: 'block_stop', index: 1 },
+      { type: 'finish', stopReason: 'refusal', usage: { inputTokens: 1, outputTokens: 1 } },
+    ];
+    const encoder = anthropicSurface.streamEncoder({ includeUsage: true });
+    const stream = events.map((event) => encoder.event(event)).join('');
+    for (const line of stream.split('\n')) {
+      if (line.startsWith('data: ')) walk(JSON.parse(line.slice(6)), line.slice(0, 40));
+    }
+    expect(nulls.map((path) => path.replace(/^.*\./, ''))).toEqual([
+      'stop_sequence',
+      'stop_reason',
+      'stop_sequence',
+      'stop_sequence',
+    ]);
+  });
+
   it('builds an exact Message', () => {
     expect(
       anthropicSurface.fromCanonical(
@@ -485,7 +551,7 @@ describe('fromCanonical', () => {
         { type: 'thinking', thinking: 'Let me think.', signature: 'sig-1' },
         { type: 'thinking', thinking: 'Unsigned.', signature: '' },
         { type: 'redacted_thinking', data: 'EmwK' },
-        { type: 'text', text: 'Calling tools.', citations: null },
+        { type: 'text', text: 'Calling tools.' },
         {
           type: 'tool_use',
           id: 'toolu_01',
@@ -497,20 +563,12 @@ describe('fromCanonical', () => {
       ],
       stop_reason: 'tool_use',
       stop_sequence: null,
-      stop_details: null,
-      container: null,
-      diagnostics: null,
       usage: {
         input_tokens: 10,
         cache_creation_input_tokens: 30,
         cache_read_input_tokens: 60,
-        cache_creation: null,
         output_tokens: 50,
         output_tokens_details: { thinking_tokens: 20 },
-        server_tool_use: null,
-        service_tier: null,
-        inference_geo: null,
-        speed: null,
       },
     });
   });
@@ -525,23 +583,14 @@ describe('fromCanonical', () => {
       type: 'message',
       role: 'assistant',
       model: 'gpt-5',
-      content: [{ type: 'text', text: 'Hello!', citations: null }],
+      content: [{ type: 'text', text: 'Hello!' }],
       stop_reason: 'stop_sequence',
       stop_sequence: 'END',
-      stop_details: null,
-      container: null,
-      diagnostics: null,
       usage: {
         input_tokens: 12,
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: 0,
-        cache_creation: null,
         output_tokens: 3,
-        output_tokens_details: null,
-        server_tool_use: null,
-        service_tier: null,
-        inference_geo: null,
-        speed: null,
       },
     });
   });
@@ -553,7 +602,6 @@ describe('fromCanonical', () => {
   ] as const)('keeps stop reason %s', (stopReason, expected) => {
     expect(anthropicSurface.fromCanonical(response({ stopReason }))).toMatchObject({
       stop_reason: expected,
-      stop_details: null,
     });
   });
 
@@ -562,7 +610,7 @@ describe('fromCanonical', () => {
       expect(anthropicSurface.fromCanonical(response({ stopReason, content: [] }))).toMatchObject({
         content: [],
         stop_reason: 'refusal',
-        stop_details: { type: 'refusal', category: null, explanation: null },
+        stop_details: { type: 'refusal' },
       });
     }
   });
@@ -634,13 +682,7 @@ const emptyUsage = {
   input_tokens: 0,
   cache_creation_input_tokens: 0,
   cache_read_input_tokens: 0,
-  cache_creation: null,
   output_tokens: 0,
-  output_tokens_details: null,
-  server_tool_use: null,
-  service_tier: null,
-  inference_geo: null,
-  speed: null,
 };
 
 const startEvent = (id: string, model: string, usageFields: Record<string, unknown>) =>
@@ -653,9 +695,6 @@ const startEvent = (id: string, model: string, usageFields: Record<string, unkno
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      stop_details: null,
-      container: null,
-      diagnostics: null,
       usage: { ...emptyUsage, ...usageFields },
     },
   });
@@ -673,12 +712,11 @@ describe('streamEncoder', () => {
     expect(out).toBe(
       'event: message_start\n' +
         'data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant",' +
-        '"model":"gpt-5","content":[],"stop_reason":null,"stop_sequence":null,"stop_details":null,' +
-        '"container":null,"diagnostics":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,' +
-        '"cache_read_input_tokens":0,"cache_creation":null,"output_tokens":0,"output_tokens_details":null,' +
-        '"server_tool_use":null,"service_tier":null,"inference_geo":null,"speed":null}}}\n\n' +
+        '"model":"gpt-5","content":[],"stop_reason":null,"stop_sequence":null,' +
+        '"usage":{"input_tokens":12,"cache_creation_input_tokens":0,' +
+        '"cache_read_input_tokens":0,"output_tokens":0}}}\n\n' +
         'event: content_block_start\n' +
-        'data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":"","citations":null}}\n\n' +
+        'data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n' +
         'event: content_block_delta\n' +
         'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n' +
         'event: content_block_delta\n' +
@@ -686,9 +724,9 @@ describe('streamEncoder', () => {
         'event: content_block_stop\n' +
         'data: {"type":"content_block_stop","index":0}\n\n' +
         'event: message_delta\n' +
-        'data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null,' +
-        '"stop_details":null,"container":null},"usage":{"input_tokens":12,"cache_creation_input_tokens":0,' +
-        '"cache_read_input_tokens":0,"output_tokens":2,"output_tokens_details":null,"server_tool_use":null}}\n\n' +
+        'data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},' +
+        '"usage":{"input_tokens":12,"cache_creation_input_tokens":0,' +
+        '"cache_read_input_tokens":0,"output_tokens":2}}\n\n' +
         'event: message_stop\n' +
         'data: {"type":"message_stop"}\n\n',
     );
@@ -728,19 +766,18 @@ describe('streamEncoder', () => {
         sseEvent('content_block_stop', { index: 1 }) +
         sseEvent('content_block_start', {
           index: 2,
-          content_block: { type: 'text', text: '', citations: null },
+          content_block: { type: 'text', text: '' },
         }) +
         sseEvent('content_block_delta', { index: 2, delta: { type: 'text_delta', text: '42' } }) +
         sseEvent('content_block_stop', { index: 2 }) +
         sseEvent('message_delta', {
-          delta: { stop_reason: 'max_tokens', stop_sequence: null, stop_details: null, container: null },
+          delta: { stop_reason: 'max_tokens', stop_sequence: null },
           usage: {
             input_tokens: 5,
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 0,
             output_tokens: 9,
             output_tokens_details: { thinking_tokens: 7 },
-            server_tool_use: null,
           },
         }) +
         sseEvent('message_stop', {}),
@@ -802,14 +839,12 @@ describe('streamEncoder', () => {
         }) +
         sseEvent('content_block_stop', { index: 1 }) +
         sseEvent('message_delta', {
-          delta: { stop_reason: 'tool_use', stop_sequence: null, stop_details: null, container: null },
+          delta: { stop_reason: 'tool_use', stop_sequence: null },
           usage: {
             input_tokens: 30,
             cache_creation_input_tokens: 0,
             cache_read_input_tokens: 0,
             output_tokens: 20,
-            output_tokens_details: null,
-            server_tool_use: null,
           },
         }) +
         sseEvent('message_stop', {}),
@@ -837,8 +872,7 @@ describe('streamEncoder', () => {
           delta: {
             stop_reason: 'refusal',
             stop_sequence: null,
-            stop_details: { type: 'refusal', category: null, explanation: null },
-            container: null,
+            stop_details: { type: 'refusal' },
           },
           usage: {
             input_tokens: 10,
@@ -846,7 +880,6 @@ describe('streamEncoder', () => {
             cache_read_input_tokens: 60,
             output_tokens: 50,
             output_tokens_details: { thinking_tokens: 20 },
-            server_tool_use: null,
           },
         }) +
         sseEvent('message_stop', {}),
@@ -863,9 +896,7 @@ describe('streamEncoder', () => {
           usage: { inputTokens: 1, outputTokens: 1 },
         },
       ]),
-    ).toContain(
-      '"delta":{"stop_reason":"stop_sequence","stop_sequence":"END","stop_details":null,"container":null}',
-    );
+    ).toContain('"delta":{"stop_reason":"stop_sequence","stop_sequence":"END"}');
   });
 });
 

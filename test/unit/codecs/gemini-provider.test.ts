@@ -52,6 +52,24 @@ describe('Gemini request encoding', () => {
     );
   });
 
+  it('folds instructions from inside the conversation into systemInstruction, after the system prompt', () => {
+    const body = encodeGeminiRequest(
+      request({
+        system: [{ type: 'text', text: 'Be brief.' }],
+        messages: [
+          userText('Hi'),
+          { role: 'system', content: [{ type: 'text', text: 'Now be terse.' }] },
+          userText('Bye'),
+        ],
+      }),
+    );
+    expect(body.systemInstruction).toEqual({ parts: [{ text: 'Be brief.' }, { text: 'Now be terse.' }] });
+    expect(body.contents).toEqual([
+      { role: 'user', parts: [{ text: 'Hi' }] },
+      { role: 'user', parts: [{ text: 'Bye' }] },
+    ]);
+  });
+
   it('sends no empty objects for a bare request', () => {
     expect(encodeGeminiRequest(request({}))).toEqual({
       contents: [{ role: 'user', parts: [{ text: 'Hi' }] }],
@@ -1143,12 +1161,34 @@ describe('Gemini adapter', () => {
     }
   });
 
-  it('has no native chat and no embeddings', () => {
+  it('has no native chat; embeddings go to embedContent or batchEmbedContents, text only', () => {
     expect(() => adapter.buildCall('chat', 'gemini-2.5-flash', {}, key)).toThrow('no Gemini surface');
-    expect(unsupported(() => adapter.buildCall('embeddings', 'text-embedding-004', {}, key))).toEqual({
-      message: 'Embeddings are not available for Gemini providers yet',
-      param: 'model',
+    const one = adapter.buildCall('embeddings', 'gemini-embedding-001', { model: 'e', input: 'x' }, key);
+    expect(one.path).toBe('/v1beta/models/gemini-embedding-001:embedContent');
+    expect(JSON.parse(one.body)).toEqual({
+      model: 'models/gemini-embedding-001',
+      content: { parts: [{ text: 'x' }] },
     });
+    const two = adapter.buildCall(
+      'embeddings',
+      'gemini-embedding-001',
+      { model: 'e', input: ['x', 'y'], dimensions: 8 },
+      key,
+    );
+    expect(two.path).toBe('/v1beta/models/gemini-embedding-001:batchEmbedContents');
+    expect(JSON.parse(two.body).requests).toHaveLength(2);
+    expect(
+      unsupported(() =>
+        adapter.buildCall('embeddings', 'gemini-embedding-001', { model: 'e', input: [1, 2] }, key),
+      ),
+    ).toEqual({
+      message: 'Gemini embeds text only: send the input as a string or an array of strings, not token ids',
+      param: 'input',
+    });
+    // An answer with a vector missing is malformed, not a shorter list.
+    expect(() =>
+      adapter.embeddingsAnswer?.({ embeddings: [{ values: [1] }] }, { model: 'e', input: ['x', 'y'] }, 'm'),
+    ).toThrow();
   });
 
   it('decodes through its codec', () => {

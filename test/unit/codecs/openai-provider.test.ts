@@ -71,6 +71,40 @@ describe('OpenAI codec: encodeRequest', () => {
     });
   });
 
+  it('keeps an instruction inside the conversation at its place, after the results of the calls it follows', () => {
+    const instruction = (text: string) => ({
+      role: 'system' as const,
+      content: [{ type: 'text' as const, text }],
+    });
+    const body = encode({
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: 'Fix it' }] },
+        instruction('The user opened math.ts.'),
+        { role: 'assistant', content: [{ type: 'tool_call', id: 'call_1', name: 'Read', arguments: '{}' }] },
+        instruction('Reading is allowed.'),
+        {
+          role: 'user',
+          content: [
+            { type: 'tool_result', toolCallId: 'call_1', content: [{ type: 'text', text: 'a - b' }] },
+            { type: 'text', text: 'Go on' },
+          ],
+        },
+      ],
+    }) as { messages: unknown[] };
+    expect(body.messages).toEqual([
+      { role: 'user', content: 'Fix it' },
+      { role: 'system', content: 'The user opened math.ts.' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'Read', arguments: '{}' } }],
+      },
+      { role: 'tool', tool_call_id: 'call_1', content: 'a - b' },
+      { role: 'system', content: 'Reading is allowed.' },
+      { role: 'user', content: 'Go on' },
+    ]);
+  });
+
   it('carries a multi-turn conversation, several user text parts as parts, assistant texts joined', () => {
     expect(
       encode({

@@ -521,7 +521,6 @@ describe('openAISurface.toCanonical: parameters', () => {
       ['logit_bias', { '50256': -100 }],
       ['audio', { voice: 'alloy', format: 'mp3' }],
       ['modalities', ['text', 'audio']],
-      ['prediction', { type: 'content', content: 'draft' }],
       ['web_search_options', {}],
       ['moderation', { model: 'omni-moderation-latest' }],
     ];
@@ -543,7 +542,7 @@ describe('openAISurface.toCanonical: parameters', () => {
         logit_bias: {},
         audio: null,
         modalities: ['text'],
-        prediction: null,
+        prediction: { type: 'content', content: 'draft' },
         moderation: null,
         store: true,
         metadata: { team: 'search' },

@@ -1,0 +1,93 @@
+import { UnsupportedFeature } from '../../canonical/model.js';
+import { isRecord } from '../wire-values.js';
+
+/**
+ * OpenAI's embeddings request ⇄ Gemini's `embedContent` (one input) and `batchEmbedContents`
+ * (several), as googleapis/js-genai sends them to the Gemini Developer API.
+ *
+ * Gemini reports no token counts for embeddings, so usage is estimated the way count_tokens
+ * estimates for providers without a counter (four characters per token): enough for budgets and
+ * usage records, not for billing.
+ */
+
+/** The fields of a validated OpenAI embeddings body that matter here. */
+export interface EmbeddingsBody {
+  model: string;
+  input: string | string[] | number[] | number[][];
+  encoding_format?: 'float' | 'base64';
+  dimensions?: number;
+}
+
+export interface OpenAIEmbeddingsBody {
+  object: 'list';
+  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
+const CHARS_PER_TOKEN = 4;
+
+/** The inputs as texts; token ids are OpenAI's tokenizer's, which Gemini cannot read. */
+export function embeddingTexts(input: EmbeddingsBody['input']): string[] {
+  if (typeof input === 'string') return [input];
+  if (input.every((item): item is string => typeof item === 'string')) return input;
+  throw new UnsupportedFeature(
+    'Gemini embeds text only: send the input as a string or an array of strings, not token ids',
+    'input',
+  );
+}
+
+/** The method (`embedContent` or `batchEmbedContents`) and its body for the model at `modelName`. */
+export function encodeGeminiEmbeddings(
+  body: EmbeddingsBody,
+  modelName: string,
+): { method: 'embedContent' | 'batchEmbedContents'; body: Record<string, unknown> } {
+  const texts = embeddingTexts(body.input);
+  const dimensions = body.dimensions !== undefined ? { outputDimensionality: body.dimensions } : {};
+  const request = (text: string) => ({ content: { parts: [{ text }] }, ...dimensions });
+  if (typeof body.input === 'string') {
+    return { method: 'embedContent', body: { model: modelName, ...request(texts[0]!) } };
+  }
+  return {
+    method: 'batchEmbedContents',
+    body: { requests: texts.map((text) => ({ model: modelName, ...request(text) })) },
+  };
+}
+
+/** One vector, checked: the provider's JSON is never trusted. */
+function vector(value: unknown): number[] {
+  const values = isRecord(value) ? value.values : undefined;
+  if (!Array.isArray(values) || !values.every((n) => typeof n === 'number' && Number.isFinite(n))) {
+    throw new Error('an embedding without numeric values');
+  }
+  return values as number[];
+}
+
+/** The vector as OpenAI's base64 form: little-endian float32s, which the OpenAI SDK decodes. */
+function base64(values: number[]): string {
+  const buffer = Buffer.alloc(values.length * 4);
+  for (const [i, value] of values.entries()) buffer.writeFloatLE(value, i * 4);
+  return buffer.toString('base64');
+}
+
+/** Gemini's answer as OpenAI's `list` of embeddings, in input order. Throws on a malformed answer. */
+export function decodeGeminiEmbeddings(payload: unknown, body: EmbeddingsBody): OpenAIEmbeddingsBody {
+  if (!isRecord(payload)) throw new Error('not a JSON object');
+  const raw = Array.isArray(payload.embeddings) ? payload.embeddings : [payload.embedding];
+  const texts = embeddingTexts(body.input);
+  if (raw.length !== texts.length) throw new Error('not one embedding per input');
+  const tokens = texts.reduce((sum, text) => sum + Math.ceil(text.length / CHARS_PER_TOKEN), 0);
+  return {
+    object: 'list',
+    data: raw.map((item, index) => {
+      const values = vector(item);
+      return {
+        object: 'embedding',
+        index,
+        embedding: body.encoding_format === 'base64' ? base64(values) : values,
+      };
+    }),
+    model: body.model,
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  };
+}
