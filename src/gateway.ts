@@ -46,6 +46,7 @@ import { FailureGuard } from './server/failure-guard.js';
 import { createProviderRuntimes, type SourceEnvironment, sourceFor } from './server/provider-runtime.js';
 import { readinessCheck } from './server/readiness.js';
 import { requestAccounting } from './server/request-accounting.js';
+import { browserFromConfig } from './sessions/index.js';
 import { openSqliteStore, type Store } from './store/index.js';
 
 export interface GatewayOptions {
@@ -274,6 +275,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const tokens = new TokenService(store, pepper);
   await tokens.load();
+  const browser = browserFromConfig(config, store, pepper, audit);
 
   const storedKeys = new StoredKeys(store, () => masters[0]!);
   /** Reloads the providers that keep their keys in the store, after a change made here or elsewhere. */
@@ -297,7 +299,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const now = await store.changeMarker();
       if (now === marker) return;
       marker = now;
-      await Promise.all([tokens.syncRevocations(), refreshStored()]);
+      await Promise.all([tokens.syncRevocations(), browser.sessions.syncRevocations(), refreshStored()]);
     } catch (error) {
       logger.error({ err: error }, 'cannot check the store for changes');
     }
@@ -360,6 +362,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onFinished,
     onAuthFailure,
     readiness,
+    browser,
   });
   const admin = createAdminPlane({
     config,
@@ -372,6 +375,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     store,
     usage,
     audit,
+    sessions: browser.sessions,
   });
 
   if (verifier.size === 0 && (await store.tokens.list()).length === 0) {

@@ -4,6 +4,8 @@ import type { AuditLog } from '../audit/index.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
+import { adminSessionRoutes } from '../sessions/admin-routes.js';
+import type { SessionService } from '../sessions/session-service.js';
 import type { Store, TokenRecord } from '../store/index.js';
 import { adminAuditRoutes } from './admin-audit.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './admin-keys.js';
@@ -26,6 +28,7 @@ export interface AdminPlaneOptions {
   store: Store;
   usage: UsageRecorder;
   audit: AuditLog;
+  sessions: SessionService;
 }
 
 declare module 'fastify' {
@@ -54,6 +57,15 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     if (credential.startsWith(TOKEN_PREFIX)) {
       const check = await options.tokens.verify(credential, request.ip);
       if (!('principal' in check)) throw unauthorized;
+      // A back end mints login codes for its users with a token holding the `sessions` scope.
+      if (
+        request.method === 'POST' &&
+        request.url === '/admin/sessions' &&
+        check.principal.scopes.has('sessions')
+      ) {
+        request.adminActor = check.principal.record;
+        return;
+      }
       if (!check.principal.scopes.has('admin')) {
         throw new GatewayError(403, 'permission_error', "This token does not have the 'admin' scope", {
           code: 'insufficient_scope',
@@ -76,6 +88,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   adminTokenRoutes(app, { tokens: options.tokens, store: options.store, audit: options.audit });
   adminUsageRoutes(app, { store: options.store, usage: options.usage });
   adminAuditRoutes(app, { store: options.store, audit: options.audit });
+  adminSessionRoutes(app, { sessions: options.sessions, store: options.store, audit: options.audit });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

@@ -9,9 +9,12 @@ import {
   type TokenService,
 } from '../auth/index.js';
 import type { Config } from '../config/index.js';
+import type { Cors } from '../http/cors.js';
 import { type KeyEvents, SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
+import type { BrowserAccess } from '../sessions/browser-access.js';
+import { AUTH_ROUTES, type AuthRoutesOptions, authRoutes } from '../sessions/routes.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import type { Admission } from './admission.js';
@@ -43,6 +46,12 @@ export interface DataPlaneOptions {
   /** A failed authentication, for the audit log and alerts. */
   onAuthFailure(request: FastifyRequest, reason: string): void;
   readiness(): Promise<Readiness>;
+  /** Browsers: CORS, cookie sessions and the /auth routes. */
+  browser?: {
+    cors: Cors | undefined;
+    access: BrowserAccess;
+    routes: Omit<AuthRoutesOptions, 'access' | 'refuse'>;
+  };
 }
 
 const PROVIDER_KEY_HEADER = 'x-provider-api-key';
@@ -69,7 +78,8 @@ const TOKEN_FAILURES: Record<TokenFailure, GatewayError> = {
 
 /** The client-facing listener: authentication, strict bodies, the API surfaces and health. */
 export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
-  const { config, logger, metrics, router, verifier } = options;
+  const { config, logger, metrics, router, verifier, browser } = options;
+  const cors = browser?.cors;
   const app = Fastify({
     logger: false,
     bodyLimit: config.server.bodyLimit,
@@ -113,7 +123,9 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   /** Returns a promise only for a token the cache does not hold yet (one store read). */
   const authenticate = (request: FastifyRequest): void | Promise<void> => {
     assertNoQueryCredential(request.url);
-    if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const route = request.routeOptions.url ?? '';
+    if (HEALTH_ROUTES.has(route)) return;
+    if (AUTH_ROUTES.has(route)) return options.failures.check(request.ip);
     // A passthrough provider key is sealed at once and dropped from the headers, so that nothing
     // later (a log serializer, an error path) can read it as plain text.
     const providerKey = request.headers[PROVIDER_KEY_HEADER];
@@ -124,7 +136,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     }
     options.failures.check(request.ip);
     const credential = extractCredential(request.headers);
-    if (credential === undefined) throw refuse(request, 'missing', missingCredential);
+    if (credential === undefined) {
+      const cookie = browser?.access.sessionCookie(request);
+      if (cookie === undefined) throw refuse(request, 'missing', missingCredential);
+      return browser!.access.authenticate(request, cookie, refuse);
+    }
     if (credential.startsWith(TOKEN_PREFIX)) {
       const check = options.tokens.verify(credential, request.ip);
       if (check instanceof Promise) return check.then((result) => accept(request, result));
@@ -138,6 +154,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   // A callback hook: an async one costs a promise per request on the hottest path.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (cors?.handle(request, reply)) return;
     trackRequest(request, reply, logger, metrics, options.onFinished);
     let pending: void | Promise<void>;
     try {
@@ -155,5 +172,6 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   const forwarder = new Forwarder(router, metrics, logger, options.keyEvents, options.admission);
   app.register(openAIRoutes, { forwarder, router });
   app.register(anthropicRoutes, { forwarder });
+  if (browser) authRoutes(app, { ...browser.routes, access: browser.access, refuse });
   return app;
 }
