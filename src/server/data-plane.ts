@@ -138,7 +138,10 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     const credential = extractCredential(request.headers);
     if (credential === undefined) {
       const cookie = browser?.access.sessionCookie(request);
-      if (cookie === undefined) throw refuse(request, 'missing', missingCredential);
+      if (cookie === undefined) {
+        browser?.access.assertNotForeign(request);
+        throw refuse(request, 'missing', missingCredential);
+      }
       return browser!.access.authenticate(request, cookie, refuse);
     }
     if (credential.startsWith(TOKEN_PREFIX)) {
