@@ -276,6 +276,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const tokens = new TokenService(store, pepper);
   await tokens.load();
   const browser = browserFromConfig(config, store, pepper, audit);
+  await browser.jwt?.load();
 
   const storedKeys = new StoredKeys(store, () => masters[0]!);
   /** Reloads the providers that keep their keys in the store, after a change made here or elsewhere. */
@@ -299,7 +300,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const now = await store.changeMarker();
       if (now === marker) return;
       marker = now;
-      await Promise.all([tokens.syncRevocations(), browser.sessions.syncRevocations(), refreshStored()]);
+      await Promise.all([
+        tokens.syncRevocations(),
+        browser.sessions.syncRevocations(),
+        browser.jwt?.syncRevocations(),
+        refreshStored(),
+      ]);
     } catch (error) {
       logger.error({ err: error }, 'cannot check the store for changes');
     }
@@ -376,6 +382,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     usage,
     audit,
     sessions: browser.sessions,
+    jwt: browser.jwt,
   });
 
   if (verifier.size === 0 && (await store.tokens.list()).length === 0) {

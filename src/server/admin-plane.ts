@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
+import type { JwtVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { adminSessionRoutes } from '../sessions/admin-routes.js';
@@ -29,6 +30,7 @@ export interface AdminPlaneOptions {
   usage: UsageRecorder;
   audit: AuditLog;
   sessions: SessionService;
+  jwt: JwtVerifier | undefined;
 }
 
 declare module 'fastify' {
@@ -88,7 +90,12 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   adminTokenRoutes(app, { tokens: options.tokens, store: options.store, audit: options.audit });
   adminUsageRoutes(app, { store: options.store, usage: options.usage });
   adminAuditRoutes(app, { store: options.store, audit: options.audit });
-  adminSessionRoutes(app, { sessions: options.sessions, store: options.store, audit: options.audit });
+  adminSessionRoutes(app, {
+    sessions: options.sessions,
+    jwt: options.jwt,
+    store: options.store,
+    audit: options.audit,
+  });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

@@ -8,6 +8,7 @@ import {
   type TokenFailure,
   type TokenService,
 } from '../auth/index.js';
+import { JWT_FAILURES, type JwtCheck, JwtVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
 import type { Cors } from '../http/cors.js';
 import { type KeyEvents, SecretString } from '../keys/index.js';
@@ -51,6 +52,7 @@ export interface DataPlaneOptions {
     cors: Cors | undefined;
     access: BrowserAccess;
     routes: Omit<AuthRoutesOptions, 'access' | 'refuse'>;
+    jwt: JwtVerifier | undefined;
   };
 }
 
@@ -80,6 +82,7 @@ const TOKEN_FAILURES: Record<TokenFailure, GatewayError> = {
 export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   const { config, logger, metrics, router, verifier, browser } = options;
   const cors = browser?.cors;
+  const jwt = browser?.jwt;
   const app = Fastify({
     logger: false,
     bodyLimit: config.server.bodyLimit,
@@ -120,6 +123,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     request.kw.principal = check.principal;
   };
 
+  const acceptJwt = (request: FastifyRequest, check: JwtCheck): void => {
+    if ('failure' in check) throw refuse(request, `jwt_${check.failure}`, JWT_FAILURES[check.failure]);
+    request.kw.principal = check.principal;
+  };
+
   /** Returns a promise only for a token the cache does not hold yet (one store read). */
   const authenticate = (request: FastifyRequest): void | Promise<void> => {
     assertNoQueryCredential(request.url);
@@ -148,6 +156,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
       const check = options.tokens.verify(credential, request.ip);
       if (check instanceof Promise) return check.then((result) => accept(request, result));
       return accept(request, check);
+    }
+    if (jwt && JwtVerifier.looksLike(credential)) {
+      const check = jwt.verify(credential);
+      if (check instanceof Promise) return check.then((result) => acceptJwt(request, result));
+      return acceptJwt(request, check);
     }
     const principal = verifier.verify(credential);
     if (!principal) throw refuse(request, 'invalid', invalidCredential);

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
 import { WiderTokenError } from '../auth/index.js';
+import type { JwtVerifier } from '../auth/jwt.js';
 import { GatewayError } from '../server/errors.js';
 import { parseInput } from '../server/parse-input.js';
 import type { SessionRecord, Store } from '../store/index.js';
@@ -10,6 +11,7 @@ import { grantFor, sessionSpecSchema } from './session-spec.js';
 
 export interface AdminSessionsOptions {
   sessions: SessionService;
+  jwt: JwtVerifier | undefined;
   store: Store;
   audit: AuditSink;
 }
@@ -41,6 +43,12 @@ const userQuery = z.strictObject({
   includeRevoked: z.enum(['true', 'false']).optional(),
 });
 const idParams = z.strictObject({ id: z.string().regex(/^[a-z2-7]{26}$/, 'a session id') });
+const jwtRevocation = z.strictObject({
+  claim: z.enum(['sub', 'jti', 'sid']),
+  value: z.string().min(1).max(512),
+  /** Only tokens of this issuer; every issuer when absent. */
+  issuer: z.string().min(1).max(512).optional(),
+});
 const notFound = new GatewayError(404, 'not_found_error', 'No such session', { code: 'session_not_found' });
 
 /**
@@ -49,7 +57,7 @@ const notFound = new GatewayError(404, 'not_found_error', 'No such session', { c
  */
 export function adminSessionRoutes(
   app: FastifyInstance,
-  { sessions, store, audit }: AdminSessionsOptions,
+  { sessions, jwt, store, audit }: AdminSessionsOptions,
 ): void {
   app.post('/admin/sessions', async (request, reply) => {
     const spec = parseInput(sessionSpecSchema, request.body);
@@ -116,5 +124,18 @@ export function adminSessionRoutes(
       count: ids.length,
     });
     return { revoked: ids.length, sessions: ids };
+  });
+
+  /** Revokes external identities at once: every JWT with this `sub`, `jti` or `sid`. */
+  app.post('/admin/jwt/revocations', async (request, reply) => {
+    const { claim, value, issuer } = parseInput(jwtRevocation, request.body);
+    if (jwt) await jwt.revoke(claim, value, issuer);
+    else await store.sessions.revokeJwt({ claim, value, issuer: issuer ?? '', revokedAt: Date.now() });
+    recordEvent(audit, AUDIT_EVENTS.jwtRevoked, AUDIT_ACTORS.admin, {
+      claim,
+      value,
+      ...(issuer && { issuer }),
+    });
+    return reply.code(201).send({ claim, value, issuer: issuer ?? null });
   });
 }

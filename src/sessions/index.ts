@@ -1,4 +1,5 @@
 import type { AuditSink } from '../audit/index.js';
+import { JwtVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
 import { Cors } from '../http/cors.js';
 import type { Store } from '../store/index.js';
@@ -15,6 +16,8 @@ export interface Browser {
   access: BrowserAccess;
   cors: Cors | undefined;
   routes: Omit<AuthRoutesOptions, 'access' | 'refuse'>;
+  /** Bearer JWTs from the app's identity provider (`auth.jwt`), when configured. */
+  jwt: JwtVerifier | undefined;
 }
 
 /** Sessions, CORS and guest access as configured (`server.cors`, `auth.sessions`, `auth.guest`). */
@@ -46,5 +49,6 @@ export function browserFromConfig(config: Config, store: Store, pepper: Buffer, 
       },
     };
   }
-  return { sessions, access, cors, routes };
+  const jwt = config.auth.jwt.length > 0 ? new JwtVerifier(config.auth.jwt, store) : undefined;
+  return { sessions, access, cors, routes, jwt };
 }
