@@ -11,6 +11,9 @@ import { durationMs } from './session-spec.js';
 export { BrowserAccess } from './browser-access.js';
 export { SessionService } from './session-service.js';
 
+/** Guest logins an address may make per minute: each writes a session to the store. */
+const GUEST_LOGINS_PER_MINUTE = 10;
+
 export interface Browser {
   sessions: SessionService;
   access: BrowserAccess;
@@ -34,7 +37,7 @@ export function browserFromConfig(config: Config, store: Store, pepper: Buffer, 
   const routes: Browser['routes'] = { audit };
   if (guest.enabled) {
     routes.guest = {
-      perMinute: guest.limits.rpm!,
+      perMinute: GUEST_LOGINS_PER_MINUTE,
       grant: {
         userId: null,
         scopes: guest.scopes,
