@@ -15,6 +15,7 @@ import {
 } from './audit/index.js';
 import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
 import { type Config, ConfigError, dataPaths } from './config/index.js';
+import { reloadTls } from './http/tls.js';
 import {
   EnvelopeError,
   type KeyEvents,
@@ -137,10 +138,10 @@ function alertWebhook(
   });
 }
 
-const urlOf = (address: AddressInfo | string | null): string => {
+const urlOf = (address: AddressInfo | string | null, tls: unknown): string => {
   if (!address || typeof address === 'string') return String(address);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
+  return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
 };
 
 function openStore(path: string, source: string): Store {
@@ -394,6 +395,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger.warn('no admin key is configured (KEYWARD_ADMIN_KEY): the admin API answers 401');
   if (providers.size === 0) logger.warn('no provider is configured: every model request will fail');
 
+  /** Renewed certificates are picked up on SIGHUP; the listeners' other TLS settings need a restart. */
+  const reloadCertificates = (next: Config): void => {
+    const pairs = [
+      [data, next.server.tls ?? config.server.tls, config.server.tls],
+      [admin, next.admin.tls ?? config.admin.tls, config.admin.tls],
+    ] as const;
+    for (const [listener, tls, started] of pairs) {
+      if (!tls || !started) continue;
+      try {
+        reloadTls(listener.server, tls);
+      } catch (error) {
+        logger.error(
+          `cannot reload the TLS certificate; the current one stays in use: ${(error as Error).message}`,
+        );
+      }
+    }
+  };
+
   return {
     logger,
     metrics,
@@ -402,7 +421,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await data.listen({ host: config.server.host, port: config.server.port });
       await admin.listen({ host: config.admin.host, port: config.admin.port });
       ready = true;
-      const urls = { dataUrl: urlOf(data.server.address()), adminUrl: urlOf(admin.server.address()) };
+      const urls = {
+        dataUrl: urlOf(data.server.address(), config.server.tls),
+        adminUrl: urlOf(admin.server.address(), config.admin.tls),
+      };
       logger.info({ ...urls, source, providers: [...providers.keys()] }, 'keyward listening');
       return urls;
     },
@@ -429,6 +451,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           );
         }),
       );
+      reloadCertificates(next);
       logger.info('configuration reloaded');
       recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, { ok: true });
     },

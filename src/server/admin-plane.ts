@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/index.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
+import { tlsOptions } from '../http/tls.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { adminSessionRoutes } from '../sessions/admin-routes.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -47,7 +48,12 @@ const unauthorized = new GatewayError(401, 'authentication_error', 'Admin creden
 /** The operator-facing listener, kept separate so it can stay on a private interface. */
 export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   const { logger, metrics, adminVerifier } = options;
-  const app = Fastify({ logger: false, genReqId: requestId, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    genReqId: requestId,
+    bodyLimit: 1024 * 1024,
+    ...(options.config.admin.tls && { https: tlsOptions(options.config.admin.tls) }),
+  }) as unknown as FastifyInstance;
   installErrorHandling(app, logger, 1024 * 1024);
 
   app.decorateRequest('adminActor', null);

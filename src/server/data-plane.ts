@@ -11,6 +11,7 @@ import {
 import { JWT_FAILURES, type JwtCheck, JwtVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
 import type { Cors } from '../http/cors.js';
+import { tlsOptions } from '../http/tls.js';
 import { type KeyEvents, SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
@@ -97,7 +98,8 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
       headersTimeout: Math.min(60_000, config.server.requestTimeoutMs),
       connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.server.requestTimeoutMs / 4)),
     },
-  });
+    ...(config.server.tls && { https: tlsOptions(config.server.tls) }),
+  }) as unknown as FastifyInstance;
   installErrorHandling(app, logger, config.server.bodyLimit);
   // Declared up front, so that setting it per request does not change the request object's shape.
   app.decorateRequest('kw', null as unknown as RequestContext);
