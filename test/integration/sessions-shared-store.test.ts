@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { freshDataDir } from '../support/process.js';
+import { freshDataDir, runCli } from '../support/process.js';
 
 const PROVIDER_KEY = 'sk-shared-store-provider-key-0123456789';
 const APP = 'https://app.example.test';
@@ -12,10 +12,11 @@ const BOUND_MS = 1_000;
 let fake: Awaited<ReturnType<typeof startFakeOpenAI>>;
 let one: TestGateway;
 let two: TestGateway;
+let dataDir: string;
 
 beforeAll(async () => {
   fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
-  const dataDir = freshDataDir();
+  dataDir = freshDataDir();
   const config = {
     server: { cors: { origins: [APP] } },
     providers: [{ id: 'fake', type: 'openai' as const, baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
@@ -88,5 +89,21 @@ describe('two instances on one store', () => {
     await res.body.text();
     const next = ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]!.split(';')[0]!;
     expect(await status(two, next)).toBe(200);
+  });
+
+  it('keyward sessions list and revoke work on the same store', async () => {
+    const jar = await cookies(one);
+    const id = jar.session.split('=')[1]!.split('.')[0]!;
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    const listed = await runCli(['sessions', 'list', '--user', 'shared', '--json'], { env });
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout).sessions.map((s: { id: string }) => s.id)).toContain(id);
+    expect(listed.stdout).not.toContain(jar.session.split('.')[1]);
+    const revoked = await runCli(['sessions', 'revoke', id], { env });
+    expect(revoked.code).toBe(0);
+    expect(await refusedWithin(one, jar.session)).toBe(401);
+    const missing = await runCli(['sessions', 'revoke'], { env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--user');
   });
 });

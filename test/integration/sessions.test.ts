@@ -1,3 +1,4 @@
+import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
@@ -171,6 +172,31 @@ describe('login with a one-time code', () => {
     const limited = await call('POST', '/v1/chat/completions', { jar, body: chatBody() });
     expect(limited.status).toBe(429);
     expect(limited.headers['retry-after']).toBeDefined();
+  });
+
+  it('serves the official OpenAI SDK with the cookie as its credential (the README recipe)', async () => {
+    const { jar } = await login({ userId: 'sdk-user' });
+    const client = new OpenAI({
+      baseURL: `${kw.dataUrl}/v1`,
+      apiKey: 'cookie',
+      maxRetries: 0,
+      fetch: (url, init) => {
+        const headers = new Headers(init?.headers);
+        headers.delete('authorization');
+        // What the browser adds by itself with credentials: 'include'.
+        headers.set('cookie', cookieHeader(jar));
+        headers.set('origin', APP);
+        return fetch(url, { ...init, headers });
+      },
+    });
+    const stream = await client.chat.completions.create({
+      model: 'fast',
+      stream: true,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(text).toContain('Hello from the fake provider');
   });
 
   it('describes the current session', async () => {
