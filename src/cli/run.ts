@@ -66,7 +66,7 @@ on the key they started with.
 `,
   tokens: `Usage: keyward tokens <create|list|show|revoke> [options]
 
-  create --name N [--scopes chat,embeddings,models:read,templates,admin] [--models a,b] [--providers p,q]
+  create --name N [--scopes chat,embeddings,models:read,templates,admin,sessions] [--models a,b] [--providers p,q]
          [--max-tokens N] [--rpm N] [--tpm N] [--concurrency N] [--budget-usd X --budget-period day|month|total]
          [--expires-in 30d] [--ip CIDR,…] [--user U] [--client C]
          prints the token (kw_<id>_<secret>) once; the store keeps only a keyed hash of the secret
