@@ -11,6 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { request } from 'undici';
+import {
+  BENCH_ORIGIN,
+  JWT_AUDIENCE,
+  JWT_ISSUER,
+  sessionCookie,
+  startIdentityProvider,
+} from './browser-credentials.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -53,9 +60,14 @@ async function startAnnounced(script, env) {
  * per-token and per-user rate limits, a budget, usage accounting, the audit log (one record per
  * request) and the provider key encrypted in the store. New features are switched on here.
  */
-function keywardConfig(port, adminPort, fakeUrl, anthropicUrl) {
+function keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl) {
   return {
-    server: { host: '127.0.0.1', port },
+    server: { host: '127.0.0.1', port, cors: { origins: [BENCH_ORIGIN] } },
+    // Browser credentials: cookie sessions (a session cookie outlives the run) and bearer JWTs.
+    auth: {
+      sessions: { sessionTtl: '1d' },
+      jwt: [{ issuer: JWT_ISSUER, audience: JWT_AUDIENCE, jwksUrl, algorithms: ['ES256'] }],
+    },
     admin: { host: '127.0.0.1', port: adminPort },
     logging: { level: 'info' },
     // Per-user limits too, so a request is held to two subjects' buckets, as in production.
@@ -73,11 +85,11 @@ function keywardConfig(port, adminPort, fakeUrl, anthropicUrl) {
   };
 }
 
-async function startKeyward(fakeUrl, anthropicUrl) {
+async function startKeyward(fakeUrl, anthropicUrl, jwksUrl) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'));
   const file = join(dir, 'keyward.json');
-  writeFileSync(file, JSON.stringify(keywardConfig(port, adminPort, fakeUrl, anthropicUrl)));
+  writeFileSync(file, JSON.stringify(keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl)));
   const cli = (args, input) => {
     const run = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args, '--config', file], {
       env: { ...process.env, KEYWARD_DATA_DIR: dir },
@@ -87,7 +99,7 @@ async function startKeyward(fakeUrl, anthropicUrl) {
     if (run.status !== 0) throw new Error(`keyward ${args.join(' ')} failed: ${run.stderr}`);
     return run.stdout;
   };
-  cli(['init']);
+  const { adminKey } = JSON.parse(cli(['init', '--json']));
   cli(['keys', 'add', '--provider', 'fake'], providerKey);
   cli(['keys', 'add', '--provider', 'fake-anthropic'], providerKey);
   // The client is a gateway token with limits and a budget high enough never to bite: every
@@ -128,7 +140,7 @@ async function startKeyward(fakeUrl, anthropicUrl) {
       },
       () => false,
     );
-    if (ready) return { pid: child.pid, url, token };
+    if (ready) return { pid: child.pid, url, token, adminUrl: `http://127.0.0.1:${adminPort}`, adminKey };
     await sleep(50);
   }
   throw new Error('Keyward did not become ready');
@@ -156,6 +168,12 @@ const messagesBody = (model, stream = false) =>
     ...(stream && { stream: true }),
   });
 
+/** A bearer key, or a session cookie sent as a browser on the allowed origin sends it. */
+const headersOf = (target) =>
+  target.cookie
+    ? { 'content-type': 'application/json', cookie: target.cookie, origin: BENCH_ORIGIN }
+    : { 'content-type': 'application/json', authorization: `Bearer ${target.key}` };
+
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 /** One autocannon run against `target`: its requests, per-response times and the target's CPU ticks. */
@@ -166,7 +184,7 @@ async function loadOnce(target, connections, seconds) {
   const instance = autocannon({
     url: `${target.url}${target.path ?? '/v1/chat/completions'}`,
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${target.key}` },
+    headers: headersOf(target),
     body: target.body ?? chatBody(target.model),
     connections,
     duration: seconds,
@@ -222,7 +240,7 @@ async function ttfb(target) {
     const started = performance.now();
     const res = await request(`${target.url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${target.key}` },
+      headers: headersOf(target),
       body: chatBody(target.model, true),
     });
     for await (const _chunk of res.body) {
@@ -263,11 +281,16 @@ async function main() {
     BENCH_PROVIDER_KEY: providerKey,
     BENCH_KEY_HEADER: 'x-api-key',
   });
-  const keyward = await startKeyward(fake.url, fakeAnthropic.url);
+  const identity = await startIdentityProvider();
+  const keyward = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
+  const cookie = await sessionCookie(keyward.url, keyward.adminUrl, keyward.adminKey);
   const targets = [
     { name: 'direct (fake provider)', ...fake, key: providerKey, model: 'gpt-4o-mini' },
     { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
     { name: 'keyward', ...keyward, key: keyward.token, model: 'bench-model' },
+    // The same load with the browser credentials, in the same interleaved slices.
+    { name: 'keyward cookie session', ...keyward, cookie, model: 'bench-model' },
+    { name: 'keyward jwt', ...keyward, key: await identity.sign(), model: 'bench-model' },
   ];
 
   process.stderr.write(`warming up (${quick ? 1 : 3}s each)…\n`);
@@ -308,6 +331,8 @@ async function main() {
     p50DeltaMsC1: row('keyward', 1).p50 - row('bare undici proxy', 1).p50,
     cpuPerReq: row('keyward', 50).cpuUsPerReq / row('bare undici proxy', 50).cpuUsPerReq,
     ttfbDeltaMs: streaming.keyward - streaming['bare undici proxy'],
+    cookieSessionC50: row('keyward cookie session', 50).rps / row('keyward', 50).rps,
+    jwtC50: row('keyward jwt', 50).rps / row('keyward', 50).rps,
     translatedC50: row('keyward openai→anthropic', 50).rps / row('bare proxy → anthropic', 50).rps,
     translatedStreamC50:
       row('keyward openai→anthropic, stream', 50).rps / row('bare proxy → anthropic, stream', 50).rps,
@@ -323,6 +348,8 @@ async function main() {
     '',
     `Keyward ÷ bare proxy: throughput ${fmt(ratios.throughputC50)}× at c=50, ${fmt(ratios.throughputC1)}× at c=1; ` +
       `p50 +${fmt(ratios.p50DeltaMsC1, 3)} ms at c=1; CPU per request ${fmt(ratios.cpuPerReq)}×.`,
+    `Browser credentials ÷ gateway token at c=50: cookie session ${fmt(ratios.cookieSessionC50)}×, ` +
+      `JWT ${fmt(ratios.jwtC50)}×.`,
     `Translated path (OpenAI surface → Anthropic provider) ÷ bare proxy to the same provider at c=50: ` +
       `${fmt(ratios.translatedC50)}×, streaming ${fmt(ratios.translatedStreamC50)}×.`,
     `Streaming time to first byte (median of ${ttfbSamples}): bare ${fmt(streaming['bare undici proxy'])} ms, ` +

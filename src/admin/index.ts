@@ -3,13 +3,17 @@ import type { UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { type FailureGuard, failureSubjects } from '../auth/failure-guard.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
+import type { JwtVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { installErrorHandling } from '../http/error-handler.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
+import { tlsOptions } from '../http/tls.js';
 import type { Logger, Metrics } from '../observability/index.js';
+import { adminSessionRoutes } from '../sessions/admin-routes.js';
+import type { SessionService } from '../sessions/session-service.js';
 import type { Store, TokenRecord } from '../store/index.js';
 import { adminAuditRoutes } from './audit.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './keys.js';
@@ -30,6 +34,8 @@ export interface AdminPlaneOptions {
   audit: AuditLog;
   /** Wrong admin credentials, counted per address as on the data plane. */
   failures: FailureGuard;
+  sessions: SessionService;
+  jwt: JwtVerifier | undefined;
 }
 
 declare module 'fastify' {
@@ -46,7 +52,12 @@ const unauthorized = new GatewayError(401, 'authentication_error', 'Admin creden
 /** The operator-facing listener, kept separate so it can stay on a private interface. */
 export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   const { logger, metrics, adminVerifier } = options;
-  const app = Fastify({ logger: false, genReqId: requestId, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    genReqId: requestId,
+    bodyLimit: 1024 * 1024,
+    ...(options.config.admin.tls && { https: tlsOptions(options.config.admin.tls) }),
+  }) as unknown as FastifyInstance;
   installErrorHandling(app, logger, 1024 * 1024);
   acceptJsonBodies(app, {
     depth: options.config.limits.jsonDepth,
@@ -63,6 +74,15 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     if (credential.startsWith(TOKEN_PREFIX)) {
       const check = await options.tokens.verify(credential, request.ip);
       if (!('principal' in check)) throw check.failure === 'invalid' ? refuse() : unauthorized;
+      // A back end mints login codes for its users with a token holding the `sessions` scope.
+      if (
+        request.method === 'POST' &&
+        request.url === '/admin/sessions' &&
+        check.principal.scopes.has('sessions')
+      ) {
+        request.adminActor = check.principal.record;
+        return;
+      }
       if (!check.principal.scopes.has('admin')) {
         throw new GatewayError(403, 'permission_error', "This token does not have the 'admin' scope", {
           code: 'insufficient_scope',
@@ -85,6 +105,12 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   adminTokenRoutes(app, { tokens: options.tokens, store: options.store, audit: options.audit });
   adminUsageRoutes(app, { store: options.store, usage: options.usage });
   adminAuditRoutes(app, { store: options.store, audit: options.audit });
+  adminSessionRoutes(app, {
+    sessions: options.sessions,
+    jwt: options.jwt,
+    store: options.store,
+    audit: options.audit,
+  });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

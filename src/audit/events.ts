@@ -15,6 +15,12 @@ export const AUDIT_EVENTS = {
   authFailed: 'auth.failed',
   authFailedSampled: 'auth.failed.sampled',
   request: 'request',
+  sessionCodeCreated: 'session.code_created',
+  sessionLogin: 'session.login',
+  sessionRefreshReused: 'session.refresh_reused',
+  sessionLogout: 'session.logout',
+  sessionRevoked: 'session.revoked',
+  jwtRevoked: 'jwt.revoked',
 } as const;
 
 export type AuditEventType = (typeof AUDIT_EVENTS)[keyof typeof AUDIT_EVENTS];
@@ -72,6 +78,16 @@ export type RequestSummaryData = {
   durationMs: number;
 };
 
+/** Browser sessions: ids and users only, never a code, cookie or refresh token. */
+export type SessionEventData = {
+  sessionId?: string;
+  userId?: string;
+  guest?: boolean;
+  reason?: string;
+  count?: number;
+};
+export type JwtRevokedData = { claim: string; value: string; issuer?: string };
+
 export interface AuditEventData {
   'token.created': TokenCreatedData;
   'token.revoked': TokenRevokedData;
@@ -86,6 +102,12 @@ export interface AuditEventData {
   'auth.failed': AuthFailedData;
   'auth.failed.sampled': AuthFailedSampledData;
   request: RequestSummaryData;
+  'session.code_created': SessionEventData;
+  'session.login': SessionEventData;
+  'session.refresh_reused': SessionEventData;
+  'session.logout': SessionEventData;
+  'session.revoked': SessionEventData;
+  'jwt.revoked': JwtRevokedData;
 }
 
 /** Records an event whose data is checked against its type at compile time. */

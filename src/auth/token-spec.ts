@@ -8,6 +8,7 @@ export const SCOPES = [
   'embeddings',
   'templates',
   'admin',
+  'sessions',
 ] as const satisfies readonly Scope[];
 export const DEFAULT_SCOPES: Scope[] = ['models:read', 'chat', 'embeddings'];
 const PERIODS = ['day', 'month', 'total'] as const satisfies readonly BudgetPeriod[];

@@ -6,6 +6,7 @@ import { initCommand } from './init.js';
 import { type CliIO, readStdin } from './io.js';
 import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
+import { sessionsCommand } from './sessions.js';
 import { start } from './start.js';
 import { tokensCommand } from './tokens.js';
 
@@ -18,6 +19,7 @@ Usage:
                                     GEMINI_API_KEY, OLLAMA_BASE_URL and client keys from KEYWARD_API_KEY)
   keyward tokens create --name N    mint a gateway token (kw_…), printed once; see keyward tokens --help
   keyward tokens list|show ID|revoke ID
+  keyward sessions list [--user U]  browser sessions; keyward sessions revoke ID | --user U
   keyward keys list [--provider P]  the stored provider keys (fingerprints only)
   keyward keys add --provider P     store a provider key read from stdin, encrypted
   keyward keys rotate --provider P  store a new key (stdin) and disable the provider's older ones
@@ -68,13 +70,18 @@ on the key they started with.
 `,
   tokens: `Usage: keyward tokens <create|list|show|revoke> [options]
 
-  create --name N [--scopes chat,embeddings,models:read,templates,admin] [--models a,b] [--providers p,q]
+  create --name N [--scopes chat,embeddings,models:read,templates,admin,sessions] [--models a,b] [--providers p,q]
          [--max-tokens N] [--rpm N] [--tpm N] [--concurrency N] [--budget-usd X --budget-period day|month|total]
          [--expires-in 30d] [--ip CIDR,…] [--user U] [--client C]
          prints the token (kw_<id>_<secret>) once; the store keeps only a keyed hash of the secret
   list [--include-revoked]       id, name, scopes, expiry
   show ID                        one token's settings (never its secret)
   revoke ID                      immediate here; running gateways stop accepting it within a second
+`,
+  sessions: `Usage: keyward sessions <list|revoke> [options]
+
+  list [--user U] [--include-revoked]   id, user, scopes, expiry (never a secret)
+  revoke ID | --user U                  immediate here; running gateways refuse it within a second
 `,
   audit: `Usage: keyward audit <verify|tail> [--limit N] [--follow] [--json]
 
@@ -200,6 +207,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       case 'keys':
         return await withOffline(offline, io, false, (ctx) =>
           keysCommand(positionals[1] ?? '', positionals.slice(2), { ...values }, ctx, io),
+        );
+      case 'sessions':
+        return await withOffline(offline, io, false, (ctx) =>
+          sessionsCommand(positionals[1] ?? '', positionals.slice(2), values, ctx, io),
         );
       case 'tokens':
         return await withOffline(offline, io, false, (ctx) =>

@@ -7,6 +7,7 @@ import {
   pricingSchema,
   rateLimitsSchema,
 } from './access-schema.js';
+import { corsSchema, guestSchema, jwtIssuerSchema, sessionsSchema, tlsSchema } from './browser-schema.js';
 import { aliasCeilingFields, ceilingsSchema } from './ceilings-schema.js';
 import { providerKeysSchema } from './key-sources.js';
 
@@ -211,6 +212,9 @@ export const configSchema = z
          * right-most entry that is not one of them.
          */
         trustProxy: z.array(trustedProxy).default([]),
+        /** Browsers: the exact origins allowed to call the data plane with cookies or bearer tokens. */
+        cors: corsSchema,
+        tls: tlsSchema,
       })
       .prefault({}),
     /** The embedded store; default `<data dir>/keyward.db`. */
@@ -223,8 +227,17 @@ export const configSchema = z
       .prefault({}),
     /** The master key file; default `<data dir>/master.key`. KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE win. */
     masterKey: z.strictObject({ file: z.string().min(1).optional() }).prefault({}),
-    admin: listenerSchema.extend({ port: listenerSchema.shape.port.default(8089) }).prefault({}),
-    auth: z.strictObject({ apiKeys: apiKeysSchema }).prefault({}),
+    admin: listenerSchema
+      .extend({ port: listenerSchema.shape.port.default(8089), tls: tlsSchema })
+      .prefault({}),
+    auth: z
+      .strictObject({
+        apiKeys: apiKeysSchema,
+        sessions: sessionsSchema,
+        jwt: z.array(jwtIssuerSchema).max(16).default([]),
+        guest: guestSchema,
+      })
+      .prefault({}),
     logging: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

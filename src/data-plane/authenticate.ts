@@ -9,9 +9,12 @@ import {
   type TokenFailure,
   type TokenService,
 } from '../auth/index.js';
+import { JWT_FAILURES, type JwtCheck, JwtVerifier } from '../auth/jwt.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { HEALTH_ROUTES } from '../http/health.js';
 import { SecretString } from '../keys/index.js';
+import type { BrowserAccess, Refuse } from '../sessions/browser-access.js';
+import { AUTH_ROUTES } from '../sessions/routes.js';
 
 export interface AuthenticateOptions {
   verifier: StaticKeyVerifier;
@@ -20,9 +23,24 @@ export interface AuthenticateOptions {
   failures: FailureGuard;
   /** A failed authentication, for the audit log and alerts. */
   onAuthFailure(request: FastifyRequest, reason: string): void;
+  /** Browsers' credentials: session cookies, and bearer JWTs from the app's identity provider. */
+  browser?: { access: BrowserAccess; jwt: JwtVerifier | undefined } | undefined;
 }
 
 const PROVIDER_KEY_HEADER = 'x-provider-api-key';
+
+/**
+ * The refusals that are guesses: no credential, or one that matches nothing (a token, a session
+ * cookie, a JWT, a login code). Revoked, expired or misplaced credentials prove a secret once held.
+ */
+const GUESSES: ReadonlySet<string> = new Set([
+  'missing',
+  'invalid',
+  'session_invalid',
+  'jwt_invalid',
+  'login_code',
+  'refresh_invalid',
+]);
 
 const missingCredential = new GatewayError(
   401,
@@ -48,7 +66,11 @@ const TOKEN_FAILURES: Record<TokenFailure, GatewayError> = {
  * The data plane's first stage: the request's credential becomes its principal (a static key's or
  * a gateway token's), or the request is refused.
  */
-export function authenticator({ verifier, tokens, failures, onAuthFailure }: AuthenticateOptions) {
+export function authenticator({ verifier, tokens, failures, onAuthFailure, browser }: AuthenticateOptions): {
+  authenticate(request: FastifyRequest): void | Promise<void>;
+  refuse: Refuse;
+} {
+  const jwt = browser?.jwt;
   /**
    * A guess (no credential, or one that matches nothing) counts against the address and the token
    * id; over the limit it is answered 429. A failure that proves the secret (revoked, expired,
@@ -61,7 +83,7 @@ export function authenticator({ verifier, tokens, failures, onAuthFailure }: Aut
     credential?: string,
   ): GatewayError => {
     onAuthFailure(request, reason);
-    if (reason !== 'missing' && reason !== 'invalid') return error;
+    if (!GUESSES.has(reason)) return error;
     return failures.failed(failureSubjects(request.ip, credential)) ?? error;
   };
 
@@ -70,10 +92,17 @@ export function authenticator({ verifier, tokens, failures, onAuthFailure }: Aut
     request.kw.principal = check.principal;
   };
 
+  const acceptJwt = (request: FastifyRequest, check: JwtCheck): void => {
+    if ('failure' in check) throw refuse(request, `jwt_${check.failure}`, JWT_FAILURES[check.failure]);
+    request.kw.principal = check.principal;
+  };
+
   /** Returns a promise only for a token the cache does not hold yet (one store read). */
   const authenticate = (request: FastifyRequest): void | Promise<void> => {
     assertNoQueryCredential(request.url);
-    if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const route = request.routeOptions.url ?? '';
+    // The /auth routes check their own credentials (a login code, the refresh cookie).
+    if (HEALTH_ROUTES.has(route) || AUTH_ROUTES.has(route)) return;
     // A passthrough provider key is sealed at once and dropped from the headers, so that nothing
     // later (a log serializer, an error path) can read it as plain text.
     const providerKey = request.headers[PROVIDER_KEY_HEADER];
@@ -83,16 +112,28 @@ export function authenticator({ verifier, tokens, failures, onAuthFailure }: Aut
       if (value) request.kw.providerKey = new SecretString(value.trim());
     }
     const credential = extractCredential(request.headers);
-    if (credential === undefined) throw refuse(request, 'missing', missingCredential);
+    if (credential === undefined) {
+      const cookie = browser?.access.sessionCookie(request);
+      if (cookie === undefined) {
+        browser?.access.assertNotForeign(request);
+        throw refuse(request, 'missing', missingCredential);
+      }
+      return browser!.access.authenticate(request, cookie, refuse);
+    }
     if (credential.startsWith(TOKEN_PREFIX)) {
       const check = tokens.verify(credential, request.ip);
       if (check instanceof Promise) return check.then((result) => accept(request, result, credential));
       return accept(request, check, credential);
+    }
+    if (jwt && JwtVerifier.looksLike(credential)) {
+      const check = jwt.verify(credential);
+      if (check instanceof Promise) return check.then((result) => acceptJwt(request, result));
+      return acceptJwt(request, check);
     }
     const principal = verifier.verify(credential);
     if (!principal) throw refuse(request, 'invalid', invalidCredential, credential);
     request.kw.principal = principal;
   };
 
-  return authenticate;
+  return { authenticate, refuse };
 }

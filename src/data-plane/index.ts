@@ -1,21 +1,26 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { FailureGuard } from '../auth/failure-guard.js';
 import type { StaticKeyVerifier, TokenService } from '../auth/index.js';
+import type { JwtVerifier } from '../auth/jwt.js';
 import { ModelCatalog } from '../catalog/model-catalog.js';
 import type { Config } from '../config/index.js';
 import { Forwarder } from '../forward/forwarder.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { clientErrorHandler } from '../http/client-error.js';
 import type { RequestContext } from '../http/context.js';
+import type { Cors } from '../http/cors.js';
 import { installErrorHandling } from '../http/error-handler.js';
 import { healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
 import { trackRequest } from '../http/request-log.js';
+import { tlsOptions } from '../http/tls.js';
 import type { Admission } from '../limits/admission.js';
 import { Ceilings } from '../limits/ceilings.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
+import type { BrowserAccess } from '../sessions/browser-access.js';
+import { type AuthRoutesOptions, authRoutes } from '../sessions/routes.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import { authenticator } from './authenticate.js';
@@ -35,11 +40,19 @@ export interface DataPlaneOptions {
   /** A failed authentication, for the audit log and alerts. */
   onAuthFailure(request: FastifyRequest, reason: string): void;
   readiness(): Promise<Readiness>;
+  /** Browsers: CORS, cookie sessions, bearer JWTs and the /auth routes. */
+  browser?: {
+    cors: Cors | undefined;
+    access: BrowserAccess;
+    routes: Omit<AuthRoutesOptions, 'access' | 'refuse'>;
+    jwt: JwtVerifier | undefined;
+  };
 }
 
 /** The client-facing listener: authentication, strict bodies, the API surfaces and health. */
 export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
-  const { config, logger, metrics, router } = options;
+  const { config, logger, metrics, router, browser } = options;
+  const cors = browser?.cors;
   const app = Fastify({
     logger: false,
     bodyLimit: config.server.bodyLimit,
@@ -54,7 +67,8 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
       headersTimeout: Math.min(60_000, config.server.requestTimeoutMs),
       connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.server.requestTimeoutMs / 4)),
     },
-  });
+    ...(config.server.tls && { https: tlsOptions(config.server.tls) }),
+  }) as unknown as FastifyInstance;
   installErrorHandling(app, logger, config.server.bodyLimit);
   // Declared up front, so that setting it per request does not change the request object's shape.
   app.decorateRequest('kw', null as unknown as RequestContext);
@@ -62,11 +76,12 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   const jsonLimits = { depth: config.limits.jsonDepth, arrayItems: config.limits.arrayItems };
   acceptJsonBodies(app, jsonLimits);
 
-  const authenticate = authenticator(options);
+  const { authenticate, refuse } = authenticator(options);
 
   // A callback hook: an async one costs a promise per request on the hottest path.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (cors?.handle(request, reply)) return;
     trackRequest(request, reply, logger, metrics, options.onFinished);
     let pending: void | Promise<void>;
     try {
@@ -88,5 +103,6 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   });
   app.register(openAIRoutes, { forwarder, router, catalog });
   app.register(anthropicRoutes, { forwarder });
+  if (browser) authRoutes(app, { ...browser.routes, access: browser.access, refuse });
   return app;
 }

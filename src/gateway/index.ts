@@ -2,6 +2,7 @@ import { TokenService } from '../auth/index.js';
 import { dataPaths } from '../config/index.js';
 import { StoredKeys } from '../keys/index.js';
 import { Router } from '../routing/index.js';
+import { browserFromConfig } from '../sessions/index.js';
 import { createAudit } from './audit.js';
 import { startBanner } from './banner.js';
 import { closeProviders, lifecycle } from './lifecycle.js';
@@ -71,17 +72,32 @@ async function assemble(start: Start): Promise<Gateway> {
   resources.add('providers', () => closeProviders(providers));
   const tokens = new TokenService(store, pepper);
   await tokens.load();
+  const browser = browserFromConfig(config, store, pepper, audit);
+  await browser.jwt?.load();
+  const jwt = browser.jwt;
+  const syncs = [() => tokens.syncRevocations(), () => browser.sessions.syncRevocations()];
+  if (jwt) syncs.push(() => jwt.syncRevocations());
   const storedKeys = new StoredKeys(store, () => masters.newest);
-  const { refreshStored, stop } = await watchStore({ store, tokens, masters, providers, logger });
+  const { refreshStored, stop } = await watchStore({ store, syncs, masters, providers, logger });
   resources.add('store watch', stop);
   const router = new Router(config.models, providers);
   const traffic = createTraffic({ config, store, audit, telemetry });
   resources.add('usage recorder', () => traffic.usage.close());
   resources.add('limiter', () => traffic.limiter.close());
-  const parts = { store, providers, router, tokens, storedKeys, refreshStored, keyEvents, traffic };
+  const parts = { store, providers, router, tokens, browser, storedKeys, refreshStored, keyEvents, traffic };
   const planes = await createPlanes(start, { ...parts, audit, authFailures });
   const { prices, admission } = traffic;
-  const reload = reloader({ config, providers, environment, telemetry, audit, router, prices, admission });
+  const reload = reloader({
+    config,
+    providers,
+    environment,
+    telemetry,
+    audit,
+    router,
+    prices,
+    admission,
+    planes,
+  });
   const banner = () =>
     startBanner({ config, source, providers, router, verifier: planes.verifier, store, paths });
   return lifecycle(start, planes, banner, reload);

@@ -6,10 +6,10 @@ import { listenOn } from '../http/listen.js';
 import { drain } from './shutdown.js';
 import type { Gateway, Start } from './types.js';
 
-const urlOf = (address: AddressInfo | string | null): string => {
+const urlOf = (address: AddressInfo | string | null, tls: unknown): string => {
   if (!address || typeof address === 'string') return String(address);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
+  return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
 };
 
 /** Releases a provider's upstream connections, then stops its key refresh. */
@@ -53,7 +53,10 @@ export function lifecycle(
         port: config.admin.port,
       });
       state.serving = true;
-      const urls = { dataUrl: urlOf(data.server.address()), adminUrl: urlOf(admin.server.address()) };
+      const urls = {
+        dataUrl: urlOf(data.server.address(), config.server.tls),
+        adminUrl: urlOf(admin.server.address(), config.admin.tls),
+      };
       logger.info({ ...urls, ...(await banner()) }, 'keyward listening');
       return urls;
     },

@@ -7,6 +7,7 @@ import { createDataPlane } from '../data-plane/index.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import type { KeyEvents, SecretString, StoredKeys } from '../keys/index.js';
 import type { Router } from '../routing/index.js';
+import type { Browser } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 import { readinessCheck } from './readiness.js';
 import { adminKeyHashes } from './secrets.js';
@@ -19,6 +20,7 @@ interface PlanesParts {
   providers: ReadonlyMap<string, ProviderRuntime>;
   router: Router<ProviderRuntime>;
   tokens: TokenService;
+  browser: Browser;
   keyEvents: KeyEvents;
   traffic: Traffic;
   audit: AuditLog;
@@ -63,6 +65,7 @@ export async function createPlanes(
     onFinished: traffic.onFinished,
     onAuthFailure,
     readiness,
+    browser: options.browser,
   });
   const admin = createAdminPlane({
     config,
@@ -76,6 +79,8 @@ export async function createPlanes(
     usage: traffic.usage,
     audit,
     failures: new FailureGuard(config.rateLimits.perIp.failuresPerMinute),
+    sessions: options.browser.sessions,
+    jwt: options.browser.jwt,
   });
   await warnUnconfigured(verifier, adminKeys, store, providers, logger);
   return { data, admin, verifier };

@@ -1,8 +1,10 @@
+import type { FastifyInstance } from 'fastify';
 import type { PriceTable } from '../accounting/index.js';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditLog, recordEvent } from '../audit/index.js';
 import type { Config } from '../config/index.js';
 import { planReload } from '../config/reload-plan.js';
 import { type ProviderRuntime, type SourceEnvironment, sourceFor } from '../forward/provider-runtime.js';
+import { reloadTls } from '../http/tls.js';
 import type { Admission } from '../limits/admission.js';
 import type { Router } from '../routing/index.js';
 import type { Telemetry } from './telemetry.js';
@@ -16,6 +18,25 @@ interface ReloadOptions {
   router: Router<ProviderRuntime>;
   prices: PriceTable;
   admission: Admission;
+  planes: { data: FastifyInstance; admin: FastifyInstance };
+}
+
+/** Renewed certificates are picked up on SIGHUP; the listeners' other TLS settings need a restart. */
+function reloadCertificates(next: Config, { config, planes, telemetry }: ReloadOptions): void {
+  const pairs = [
+    [planes.data, next.server.tls ?? config.server.tls, config.server.tls],
+    [planes.admin, next.admin.tls ?? config.admin.tls, config.admin.tls],
+  ] as const;
+  for (const [listener, tls, started] of pairs) {
+    if (!tls || !started) continue;
+    try {
+      reloadTls(listener.server, tls);
+    } catch (error) {
+      telemetry.logger.error(
+        `cannot reload the TLS certificate; the current one stays in use: ${(error as Error).message}`,
+      );
+    }
+  }
 }
 
 /** Providers whose `keys` block changed load from the new source; the others refresh theirs. */
@@ -57,6 +78,7 @@ export function reloader(options: ReloadOptions) {
     alerts.reconfigure(next.alerts);
     await telemetry.reloadWebhook(next.alerts.webhook);
     await reloadProviderKeys(next, options);
+    reloadCertificates(next, options);
     if (plan.restart.length > 0) {
       logger.warn(
         { needsRestart: plan.restart },

@@ -1,4 +1,3 @@
-import type { TokenService } from '../auth/index.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import type { Logger } from '../observability/index.js';
 import type { Store } from '../store/index.js';
@@ -12,18 +11,19 @@ const STORE_POLL_MS = 250;
 
 interface StoreWatchOptions {
   store: Store;
-  tokens: TokenService;
+  /** What follows revocations and other changes in the store: tokens, sessions, JWT revocations… */
+  syncs: readonly (() => Promise<unknown>)[];
   masters: MasterKeys;
   providers: ReadonlyMap<string, ProviderRuntime>;
   logger: Logger;
 }
 
 /**
- * Follows changes other processes make to the store: token revocations, and the provider keys kept
+ * Follows changes other processes make to the store: revocations (`syncs`), and the provider keys kept
  * in the store (with a master key rotated meanwhile). `refreshStored` is also what the admin API
  * calls after changing stored keys itself.
  */
-export async function watchStore({ store, tokens, masters, providers, logger }: StoreWatchOptions) {
+export async function watchStore({ store, syncs, masters, providers, logger }: StoreWatchOptions) {
   /** Reloads the providers that keep their keys in the store, after a change made here or elsewhere. */
   const refreshStored = async (): Promise<void> => {
     masters.reread(logger);
@@ -37,7 +37,7 @@ export async function watchStore({ store, tokens, masters, providers, logger }: 
       const now = await store.changeMarker();
       if (now === marker) return;
       marker = now;
-      await Promise.all([tokens.syncRevocations(), refreshStored()]);
+      await Promise.all([...syncs.map((sync) => sync()), refreshStored()]);
     } catch (error) {
       logger.error({ err: error }, 'cannot check the store for changes');
     }

@@ -73,4 +73,44 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      started_at INTEGER NOT NULL,
      seen_at    INTEGER NOT NULL
    ) STRICT;`,
+  // Browser sessions (issue 15): one-time login codes, cookie sessions with their refresh-token
+  // generations, and revocations of external (JWT) identities. Secrets are keyed hashes only.
+  `CREATE TABLE login_codes (
+     hash       TEXT PRIMARY KEY,
+     grant_json TEXT NOT NULL,
+     created_by TEXT,
+     expires_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE sessions (
+     id                TEXT PRIMARY KEY,
+     user_id           TEXT,
+     guest             INTEGER NOT NULL,
+     grant_json        TEXT NOT NULL,
+     created_by        TEXT,
+     created_at        INTEGER NOT NULL,
+     expires_at        INTEGER NOT NULL,
+     refreshed_at      INTEGER NOT NULL,
+     access_hash       TEXT NOT NULL,
+     access_expires_at INTEGER NOT NULL,
+     generation        INTEGER NOT NULL,
+     revoked_at        INTEGER,
+     revoked_reason    TEXT
+   ) STRICT;
+   CREATE INDEX sessions_by_user ON sessions (user_id, created_at);
+   CREATE INDEX sessions_by_revocation ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+   CREATE TABLE refresh_tokens (
+     session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+     generation INTEGER NOT NULL,
+     hash       TEXT NOT NULL,
+     retired_at INTEGER,
+     PRIMARY KEY (session_id, generation)
+   ) STRICT;
+   CREATE TABLE jwt_revocations (
+     claim      TEXT NOT NULL CHECK (claim IN ('sub', 'jti', 'sid')),
+     value      TEXT NOT NULL,
+     issuer     TEXT NOT NULL DEFAULT '',
+     revoked_at INTEGER NOT NULL,
+     PRIMARY KEY (claim, value, issuer)
+   ) STRICT;
+   CREATE INDEX jwt_revocations_by_time ON jwt_revocations (revoked_at);`,
 ];

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { sqliteAudit } from './sqlite-audit.js';
 import { sqliteInstances } from './sqlite-instances.js';
+import { sqliteSessions } from './sqlite-sessions.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
 import type { ProviderKeyRecord, ProviderKeyStatus, Store } from './types.js';
@@ -116,6 +117,7 @@ export function openSqliteStore(path: string): Store {
     tokens: sqliteTokens(db),
     usage: sqliteUsage(db),
     audit: sqliteAudit(db),
+    sessions: sqliteSessions(db),
     meta: {
       async get(name) {
         return getMeta.get(name)?.value;

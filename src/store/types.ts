@@ -36,7 +36,7 @@ export interface MetaStore {
   setIfAbsent(name: string, value: string): Promise<string>;
 }
 
-export type Scope = 'models:read' | 'chat' | 'embeddings' | 'templates' | 'admin';
+export type Scope = 'models:read' | 'chat' | 'embeddings' | 'templates' | 'admin' | 'sessions';
 export type BudgetPeriod = 'day' | 'month' | 'total';
 
 /** A gateway token at rest: the keyed HMAC of its secret, never the token. */
@@ -174,6 +174,106 @@ export interface InstanceStore {
   leave(id: string): Promise<void>;
 }
 
+/** What a browser session may do: fixed when its login code is minted, kept for its lifetime. */
+export interface SessionGrant {
+  userId: string | null;
+  scopes: Scope[];
+  models: string[] | null;
+  /** Provider ids, inherited from the token that minted the code; null = any. */
+  providers: string[] | null;
+  maxTokens: number | null;
+  /** Template names the session may run; null = any its scopes allow. */
+  templates: string[] | null;
+  limits: { rpm?: number; tpm?: number; concurrency?: number };
+  budget: { usd: number; period: BudgetPeriod } | null;
+  metadata: Record<string, string>;
+  /** Absolute lifetime of the login (the refresh token's), ms. */
+  lifetimeMs: number;
+}
+
+/** A one-time login code at rest: the keyed hash of the code, never the code. */
+export interface LoginCodeRecord {
+  hash: string;
+  grant: SessionGrant;
+  /** The token that minted it, or null for the admin key. */
+  createdBy: string | null;
+  expiresAt: number;
+}
+
+/** A browser session (one login, one refresh-token family) at rest: keyed hashes only. */
+export interface SessionRecord {
+  id: string;
+  userId: string | null;
+  guest: boolean;
+  grant: SessionGrant;
+  createdBy: string | null;
+  createdAt: number;
+  /** Absolute end of the login, epoch ms. */
+  expiresAt: number;
+  /** Last login or refresh: the idle lifetime counts from here. */
+  refreshedAt: number;
+  /** hex HMAC of the current session-cookie secret. */
+  accessHash: string;
+  accessExpiresAt: number;
+  /** The current refresh-token generation. */
+  generation: number;
+  revokedAt: number | null;
+  revokedReason: string | null;
+}
+
+export interface RefreshTokenRecord {
+  sessionId: string;
+  generation: number;
+  hash: string;
+  /** When a newer generation replaced it; null while current. */
+  retiredAt: number | null;
+}
+
+/** The next session cookie and refresh token, replacing generation `from`. */
+export interface SessionRotation {
+  from: number;
+  generation: number;
+  refreshHash: string;
+  accessHash: string;
+  accessExpiresAt: number;
+  at: number;
+}
+
+export type JwtClaim = 'sub' | 'jti' | 'sid';
+
+export interface JwtRevocation {
+  claim: JwtClaim;
+  value: string;
+  /** '' = any issuer. */
+  issuer: string;
+  revokedAt: number;
+}
+
+export interface SessionStore {
+  insertCode(record: LoginCodeRecord): Promise<void>;
+  /** Removes the code and returns it when it was still valid at `now`: single use across instances. */
+  takeCode(hash: string, now: number): Promise<LoginCodeRecord | undefined>;
+  create(session: SessionRecord, refreshHash: string): Promise<void>;
+  get(id: string): Promise<SessionRecord | undefined>;
+  refreshToken(sessionId: string, generation: number): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * Retires generation `rotation.from` and makes `rotation.generation` current, only if the
+   * session is live and still at `from`; false when another rotation or a revocation came first.
+   */
+  rotate(sessionId: string, rotation: SessionRotation): Promise<boolean>;
+  list(filter?: { userId?: string; includeRevoked?: boolean }): Promise<SessionRecord[]>;
+  /** Sets revokedAt once; false when unknown or already revoked. */
+  revoke(id: string, at: number, reason: string): Promise<boolean>;
+  /** Revokes every live session of a user; returns their ids. */
+  revokeUser(userId: string, at: number, reason: string): Promise<string[]>;
+  /** Ids revoked at or after `since` (epoch ms). */
+  revokedSince(since: number): Promise<string[]>;
+  /** Drops login codes and sessions over before `before`. */
+  prune(before: number): Promise<void>;
+  revokeJwt(revocation: JwtRevocation): Promise<void>;
+  jwtRevocationsSince(since: number): Promise<JwtRevocation[]>;
+}
+
 export interface Store {
   readonly kind: 'sqlite';
   readonly instances: InstanceStore;
@@ -182,6 +282,7 @@ export interface Store {
   readonly usage: UsageStore;
   readonly audit: AuditStore;
   readonly meta: MetaStore;
+  readonly sessions: SessionStore;
   /**
    * A number that changes whenever another process (a CLI command, another instance) commits to
    * the store; polled to pick up changes made elsewhere without a restart.

@@ -16,6 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['limits'],
   ['surfaces'],
   ['http'],
+  ['sessions'],
   ['forward'],
   ['data-plane', 'admin'],
   ['gateway'],

@@ -1,0 +1,235 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  errors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from 'jose';
+import type { Config } from '../config/index.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { JwtClaim, JwtRevocation, Scope, Store, TokenRecord } from '../store/index.js';
+import type { TokenPrincipal } from './tokens.js';
+
+type IssuerConfig = Config['auth']['jwt'][number];
+
+export type JwtFailure = 'invalid' | 'expired' | 'revoked';
+export type JwtCheck = { principal: TokenPrincipal } | { failure: JwtFailure };
+
+const unauthorized = (message: string, code: string) =>
+  new GatewayError(401, 'authentication_error', message, { code });
+
+/** Generic on purpose: which check failed (issuer, audience, algorithm, key) is not said. */
+export const JWT_FAILURES: Record<JwtFailure, GatewayError> = {
+  invalid: unauthorized(
+    'The bearer JWT was not accepted: check its issuer, audience, signing key and algorithm against the gateway configuration (auth.jwt)',
+    'invalid_jwt',
+  ),
+  expired: unauthorized('The JWT has expired; get a new one from your identity provider', 'jwt_expired'),
+  revoked: unauthorized('This JWT has been revoked; sign in again', 'jwt_revoked'),
+};
+
+/** What a JWT may grant on the data plane: never `admin` or `sessions`. */
+const JWT_SCOPES: ReadonlySet<Scope> = new Set(['models:read', 'chat', 'embeddings', 'templates']);
+const DEFAULT_SCOPES: Scope[] = ['models:read', 'chat', 'embeddings'];
+/** jose refetches a JWKS on an unknown `kid` only when this long has passed since the last fetch. */
+const JWKS_COOLDOWN_MS = 30_000;
+const JWKS_MAX_AGE_MS = 10 * 60_000;
+const JWKS_TIMEOUT_MS = 5_000;
+const MAX_CACHED = 10_000;
+const JWT_SHAPE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+interface Issuer {
+  index: number;
+  config: IssuerConfig;
+  keys: JWTVerifyGetKey | KeyObject;
+}
+
+interface Verified {
+  principal: TokenPrincipal;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+function keySource(config: IssuerConfig): JWTVerifyGetKey | KeyObject {
+  if (config.jwksUrl) {
+    return createRemoteJWKSet(new URL(config.jwksUrl), {
+      cooldownDuration: JWKS_COOLDOWN_MS,
+      cacheMaxAge: JWKS_MAX_AGE_MS,
+      timeoutDuration: JWKS_TIMEOUT_MS,
+    });
+  }
+  if (config.jwks) return createLocalJWKSet(config.jwks as unknown as JSONWebKeySet);
+  return createPublicKey(readFileSync(config.publicKeyFile!, 'utf8'));
+}
+
+/** A claim by name; a dotted name reaches into objects (`app_metadata.tier`). */
+function claim(payload: JWTPayload, name: string): unknown {
+  let value: unknown = payload;
+  for (const part of name.split('.')) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+/** Scopes as an array or a space-separated string (OAuth's `scope`). */
+function stringList(value: unknown): string[] | undefined {
+  if (typeof value === 'string') return value.split(/\s+/).filter(Boolean);
+  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value;
+  return undefined;
+}
+
+/**
+ * Bearer JWTs from the app's identity provider. Keys come only from the configured source: the
+ * `jku`, `x5u` and `jwk` header values are never read, only public-key algorithms are accepted,
+ * and `exp` is required. A verified token is remembered until it expires, so a repeat costs a map
+ * lookup instead of a signature check; revocations (by `sub`, `jti` or `sid`) clear that memory.
+ */
+export class JwtVerifier {
+  private readonly issuers = new Map<string, Issuer>();
+  private readonly verified = new Map<string, Verified>();
+  private readonly revoked = new Set<string>();
+  private revocationsCheckedAt = 0;
+
+  constructor(
+    configs: readonly IssuerConfig[],
+    private readonly store: Store,
+    private readonly now: () => number = Date.now,
+  ) {
+    configs.forEach((config, index) => {
+      this.issuers.set(config.issuer, { index, config, keys: keySource(config) });
+    });
+  }
+
+  /** Whether a bearer credential is shaped like a JWT (gateway tokens and static keys are not). */
+  static looksLike(credential: string): boolean {
+    return credential.startsWith('eyJ') && JWT_SHAPE.test(credential);
+  }
+
+  async load(): Promise<void> {
+    this.revocationsCheckedAt = this.now();
+    for (const revocation of await this.store.sessions.jwtRevocationsSince(0)) this.remember(revocation);
+  }
+
+  verify(credential: string): JwtCheck | Promise<JwtCheck> {
+    const known = this.verified.get(credential);
+    if (known) {
+      if (known.expiresAt > this.now()) return { principal: known.principal };
+      this.verified.delete(credential);
+      return { failure: 'expired' };
+    }
+    return this.verifySlow(credential);
+  }
+
+  async revoke(claimName: JwtClaim, value: string, issuer = ''): Promise<void> {
+    const revocation = { claim: claimName, value, issuer, revokedAt: this.now() };
+    await this.store.sessions.revokeJwt(revocation);
+    this.remember(revocation);
+  }
+
+  /** Picks up revocations made by any instance since the last call. */
+  async syncRevocations(): Promise<void> {
+    const since = this.revocationsCheckedAt - 1_000;
+    this.revocationsCheckedAt = this.now();
+    for (const revocation of await this.store.sessions.jwtRevocationsSince(since)) this.remember(revocation);
+  }
+
+  private async verifySlow(credential: string): Promise<JwtCheck> {
+    let issuer: Issuer | undefined;
+    try {
+      const { iss } = decodeJwt(credential);
+      issuer = typeof iss === 'string' ? this.issuers.get(iss) : undefined;
+    } catch {
+      return { failure: 'invalid' };
+    }
+    if (!issuer) return { failure: 'invalid' };
+    const { config } = issuer;
+    let payload: JWTPayload;
+    try {
+      const options = {
+        issuer: config.issuer,
+        audience: config.audience,
+        algorithms: config.algorithms,
+        clockTolerance: config.clockToleranceSec,
+        requiredClaims: ['exp'],
+      };
+      // Two calls rather than one with a union: jose types the key getter and a key apart.
+      payload =
+        typeof issuer.keys === 'function'
+          ? (await jwtVerify(credential, issuer.keys, options)).payload
+          : (await jwtVerify(credential, issuer.keys, options)).payload;
+    } catch (error) {
+      return { failure: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
+    }
+    if (this.isRevoked(payload, config.issuer)) return { failure: 'revoked' };
+    const principal = this.principalFor(issuer, payload);
+    if (!principal) return { failure: 'invalid' };
+    if (this.verified.size >= MAX_CACHED) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(credential, { principal, expiresAt: payload.exp! * 1000 });
+    return { principal };
+  }
+
+  private principalFor(issuer: Issuer, payload: JWTPayload): TokenPrincipal | undefined {
+    const { claims } = issuer.config;
+    const user = claim(payload, claims.user);
+    if (typeof user !== 'string' || user.length === 0 || user.length > 256) return undefined;
+    const asked = claims.scopes ? stringList(claim(payload, claims.scopes)) : undefined;
+    const scopes = asked ? (asked.filter((s) => JWT_SCOPES.has(s as Scope)) as Scope[]) : DEFAULT_SCOPES;
+    const modelClaim = claims.models ? claim(payload, claims.models) : undefined;
+    // A models claim that is present but not a list of names allows nothing (fail closed).
+    const models = modelClaim === undefined ? null : (stringList(modelClaim) ?? []);
+    const tier = claims.tier ? claim(payload, claims.tier) : undefined;
+    const id = `jwt${issuer.index}_${user}`;
+    const record: TokenRecord = {
+      id,
+      secretHash: '',
+      name: 'jwt',
+      clientId: null,
+      userId: user,
+      scopes,
+      models,
+      providers: null,
+      maxTokens: null,
+      ipAllowlist: null,
+      expiresAt: payload.exp! * 1000,
+      limits: {},
+      budget: null,
+      metadata: typeof tier === 'string' ? { tier } : {},
+      createdBy: null,
+      createdAt: this.now(),
+      revokedAt: null,
+    };
+    return {
+      kind: 'token',
+      fingerprint: id,
+      tokenId: id,
+      clientId: null,
+      userId: user,
+      scopes: new Set(scopes),
+      record,
+    };
+  }
+
+  private isRevoked(payload: JWTPayload, issuer: string): boolean {
+    for (const name of ['sub', 'jti', 'sid'] as const) {
+      const value = payload[name];
+      if (typeof value !== 'string') continue;
+      if (this.revoked.has(`${name}\0\0${value}`) || this.revoked.has(`${name}\0${issuer}\0${value}`))
+        return true;
+    }
+    return false;
+  }
+
+  private remember(revocation: JwtRevocation): void {
+    const key = `${revocation.claim}\0${revocation.issuer}\0${revocation.value}`;
+    if (this.revoked.has(key)) return;
+    this.revoked.add(key);
+    // Rare: drop every remembered token, so the next request of each is judged again.
+    this.verified.clear();
+  }
+}

@@ -1,0 +1,77 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export interface CorsSettings {
+  /** Exact origins (scheme://host[:port]). */
+  origins: readonly string[];
+  /** Seconds a browser may cache a preflight answer. */
+  maxAge: number;
+}
+
+/** What browser code may read from a response: request ids, retry hints, quota headers. */
+const EXPOSED = [
+  'x-request-id',
+  'retry-after',
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-tokens',
+].join(', ');
+const METHODS = 'GET, POST, DELETE, OPTIONS';
+/** Header names as HTTP defines them (tokens), bounded: anything else in a preflight is refused. */
+const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+){0,63}$/;
+
+/**
+ * CORS for the data plane. Preflights are answered here, before authentication (a browser never
+ * sends credentials with them). `Access-Control-Allow-Origin` is only ever an exact configured
+ * origin, echoed, with credentials allowed: never `*`, never `null`.
+ */
+export class Cors {
+  private readonly origins: ReadonlySet<string>;
+  private readonly maxAge: string;
+
+  constructor(settings: CorsSettings) {
+    this.origins = new Set(settings.origins);
+    this.maxAge = String(settings.maxAge);
+  }
+
+  allows(origin: string | undefined): boolean {
+    return origin !== undefined && this.origins.has(origin);
+  }
+
+  /**
+   * Adds the CORS headers to a response; answers a preflight itself and then returns true (the
+   * caller must not go on with the request).
+   */
+  handle(request: FastifyRequest, reply: FastifyReply): boolean {
+    reply.header('vary', 'Origin');
+    const { origin } = request.headers;
+    const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'];
+    if (!this.allows(origin)) {
+      if (!preflight) return false;
+      reply.code(403).send({
+        error: {
+          message: 'This origin is not allowed to call the gateway; add it to server.cors.origins',
+          type: 'permission_error',
+          code: 'origin_not_allowed',
+          param: null,
+        },
+      });
+      return true;
+    }
+    reply.header('access-control-allow-origin', origin);
+    reply.header('access-control-allow-credentials', 'true');
+    if (!preflight) {
+      reply.header('access-control-expose-headers', EXPOSED);
+      return false;
+    }
+    const asked = request.headers['access-control-request-headers'];
+    reply.header('access-control-allow-methods', METHODS);
+    if (typeof asked === 'string' && HEADER_LIST.test(asked.trim()))
+      reply.header('access-control-allow-headers', asked.trim());
+    reply.header('access-control-max-age', this.maxAge);
+    reply.code(204).send();
+    return true;
+  }
+}

@@ -1,0 +1,141 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
+import { WiderTokenError } from '../auth/index.js';
+import type { JwtVerifier } from '../auth/jwt.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { parseInput } from '../http/parse-input.js';
+import type { SessionRecord, Store } from '../store/index.js';
+import type { SessionService } from './session-service.js';
+import { grantFor, sessionSpecSchema } from './session-spec.js';
+
+export interface AdminSessionsOptions {
+  sessions: SessionService;
+  jwt: JwtVerifier | undefined;
+  store: Store;
+  audit: AuditSink;
+}
+
+/** What listings show of a session: never a hash. */
+export function sessionView(session: SessionRecord) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: session.id,
+    userId: session.userId,
+    guest: session.guest,
+    scopes: session.grant.scopes,
+    models: session.grant.models,
+    templates: session.grant.templates,
+    limits: session.grant.limits,
+    budget: session.grant.budget,
+    metadata: session.grant.metadata,
+    createdBy: session.createdBy,
+    createdAt: iso(session.createdAt),
+    expiresAt: iso(session.expiresAt),
+    lastRefreshAt: iso(session.refreshedAt),
+    revokedAt: iso(session.revokedAt),
+    revokedReason: session.revokedReason,
+  };
+}
+
+const userQuery = z.strictObject({
+  user: z.string().min(1).max(128).optional(),
+  includeRevoked: z.enum(['true', 'false']).optional(),
+});
+const idParams = z.strictObject({ id: z.string().regex(/^[a-z2-7]{26}$/, 'a session id') });
+const jwtRevocation = z.strictObject({
+  claim: z.enum(['sub', 'jti', 'sid']),
+  value: z.string().min(1).max(512),
+  /** Only tokens of this issuer; every issuer when absent. */
+  issuer: z.string().min(1).max(512).optional(),
+});
+const notFound = new GatewayError(404, 'not_found_error', 'No such session', { code: 'session_not_found' });
+
+/**
+ * `/admin/sessions`: mint one-time login codes (the admin key, or a token with the `sessions`
+ * scope, which can grant no more than it holds), list and revoke sessions.
+ */
+export function adminSessionRoutes(
+  app: FastifyInstance,
+  { sessions, jwt, store, audit }: AdminSessionsOptions,
+): void {
+  app.post('/admin/sessions', async (request, reply) => {
+    const spec = parseInput(sessionSpecSchema, request.body);
+    const actor = request.adminActor;
+    let grant: ReturnType<typeof grantFor>;
+    try {
+      grant = grantFor(spec, actor, sessions.settings.refreshTtlMs, Date.now());
+    } catch (error) {
+      if (!(error instanceof WiderTokenError)) throw error;
+      throw new GatewayError(
+        403,
+        'permission_error',
+        `A token cannot grant a wider session: ${error.message}`,
+        {
+          code: 'session_wider_than_creator',
+        },
+      );
+    }
+    const minted = await sessions.mintCode(grant, actor);
+    recordEvent(audit, AUDIT_EVENTS.sessionCodeCreated, actor?.id ?? AUDIT_ACTORS.admin, {
+      userId: spec.userId,
+    });
+    return reply.code(201).header('cache-control', 'no-store').send(minted);
+  });
+
+  app.get('/admin/sessions', async (request) => {
+    const query = parseInput(userQuery, request.query);
+    const list = await store.sessions.list({
+      ...(query.user !== undefined && { userId: query.user }),
+      includeRevoked: query.includeRevoked === 'true',
+    });
+    return { sessions: list.map(sessionView) };
+  });
+
+  app.delete('/admin/sessions/:id', async (request) => {
+    const { id } = parseInput(idParams, request.params);
+    const session = await store.sessions.get(id);
+    if (!session) throw notFound;
+    if (await sessions.revoke(id, 'admin')) {
+      recordEvent(audit, AUDIT_EVENTS.sessionRevoked, AUDIT_ACTORS.admin, {
+        sessionId: id,
+        ...(session.userId && { userId: session.userId }),
+      });
+    }
+    return sessionView((await store.sessions.get(id)) ?? session);
+  });
+
+  app.delete('/admin/sessions', async (request) => {
+    const query = parseInput(userQuery, request.query);
+    if (query.user === undefined) {
+      throw new GatewayError(
+        400,
+        'invalid_request_error',
+        'Name the user whose sessions to revoke: ?user=U',
+        {
+          code: 'missing_user',
+          param: 'user',
+        },
+      );
+    }
+    const ids = await sessions.revokeUser(query.user, 'admin');
+    recordEvent(audit, AUDIT_EVENTS.sessionRevoked, AUDIT_ACTORS.admin, {
+      userId: query.user,
+      count: ids.length,
+    });
+    return { revoked: ids.length, sessions: ids };
+  });
+
+  /** Revokes external identities at once: every JWT with this `sub`, `jti` or `sid`. */
+  app.post('/admin/jwt/revocations', async (request, reply) => {
+    const { claim, value, issuer } = parseInput(jwtRevocation, request.body);
+    if (jwt) await jwt.revoke(claim, value, issuer);
+    else await store.sessions.revokeJwt({ claim, value, issuer: issuer ?? '', revokedAt: Date.now() });
+    recordEvent(audit, AUDIT_EVENTS.jwtRevoked, AUDIT_ACTORS.admin, {
+      claim,
+      value,
+      ...(issuer && { issuer }),
+    });
+    return reply.code(201).send({ claim, value, issuer: issuer ?? null });
+  });
+}

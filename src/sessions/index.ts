@@ -1,0 +1,57 @@
+import type { AuditSink } from '../audit/index.js';
+import { JwtVerifier } from '../auth/jwt.js';
+import type { Config } from '../config/index.js';
+import { Cors } from '../http/cors.js';
+import type { Store } from '../store/index.js';
+import { BrowserAccess } from './browser-access.js';
+import type { AuthRoutesOptions } from './routes.js';
+import { SessionService } from './session-service.js';
+import { durationMs } from './session-spec.js';
+
+export { BrowserAccess } from './browser-access.js';
+export { SessionService } from './session-service.js';
+
+/** Guest logins an address may make per minute: each writes a session to the store. */
+const GUEST_LOGINS_PER_MINUTE = 10;
+
+export interface Browser {
+  sessions: SessionService;
+  access: BrowserAccess;
+  cors: Cors | undefined;
+  routes: Omit<AuthRoutesOptions, 'access' | 'refuse'>;
+  /** Bearer JWTs from the app's identity provider (`auth.jwt`), when configured. */
+  jwt: JwtVerifier | undefined;
+}
+
+/** Sessions, CORS and guest access as configured (`server.cors`, `auth.sessions`, `auth.guest`). */
+export function browserFromConfig(config: Config, store: Store, pepper: Buffer, audit: AuditSink): Browser {
+  const { sessions: s, guest } = config.auth;
+  const sessions = new SessionService(store, pepper, {
+    sessionTtlMs: durationMs(s.sessionTtl),
+    refreshTtlMs: durationMs(s.refreshTtl),
+    refreshIdleMs: durationMs(s.refreshIdle),
+    graceMs: s.reuseGraceSec * 1000,
+  });
+  const cors = config.server.cors.origins.length > 0 ? new Cors(config.server.cors) : undefined;
+  const access = new BrowserAccess(sessions, (origin) => cors?.allows(origin) ?? false);
+  const routes: Browser['routes'] = { audit };
+  if (guest.enabled) {
+    routes.guest = {
+      perMinute: GUEST_LOGINS_PER_MINUTE,
+      grant: {
+        userId: null,
+        scopes: guest.scopes,
+        models: guest.models ?? null,
+        providers: null,
+        maxTokens: null,
+        templates: guest.templates ?? null,
+        limits: guest.limits,
+        budget: guest.budget ?? null,
+        metadata: {},
+        lifetimeMs: durationMs(s.refreshTtl),
+      },
+    };
+  }
+  const jwt = config.auth.jwt.length > 0 ? new JwtVerifier(config.auth.jwt, store) : undefined;
+  return { sessions, access, cors, routes, jwt };
+}

@@ -1,0 +1,63 @@
+import type { TokenPrincipal } from '../auth/index.js';
+import type { SessionRecord, TokenRecord } from '../store/index.js';
+
+/**
+ * A session speaks through the same principal shape as a gateway token, so scopes, models,
+ * limits, budgets, usage and audit apply to it unchanged. Its limit and usage subject is
+ * `ses_<session id>`; a guest's is `guest:<client address>`, so guest limits hold per address.
+ */
+function principalFor(session: SessionRecord, subject: string): TokenPrincipal {
+  const { grant } = session;
+  const record: TokenRecord = {
+    id: subject,
+    secretHash: '',
+    name: session.guest ? 'guest session' : 'browser session',
+    clientId: null,
+    userId: grant.userId,
+    scopes: grant.scopes,
+    models: grant.models,
+    providers: grant.providers,
+    maxTokens: grant.maxTokens,
+    ipAllowlist: null,
+    expiresAt: session.expiresAt,
+    limits: grant.limits,
+    budget: grant.budget,
+    metadata: grant.metadata,
+    createdBy: session.createdBy,
+    createdAt: session.createdAt,
+    revokedAt: null,
+  };
+  return {
+    kind: 'token',
+    fingerprint: subject,
+    tokenId: subject,
+    clientId: null,
+    userId: grant.userId,
+    scopes: new Set(grant.scopes),
+    record,
+  };
+}
+
+export const sessionPrincipal = (session: SessionRecord): TokenPrincipal =>
+  principalFor(session, `ses_${session.id}`);
+
+const MAX_GUEST_ADDRESSES = 10_000;
+
+/** One principal per client address for guest sessions, the least recently used dropped first. */
+export class GuestPrincipals {
+  private readonly byAddress = new Map<string, TokenPrincipal>();
+
+  principal(session: SessionRecord, ip: string): TokenPrincipal {
+    const found = this.byAddress.get(ip);
+    if (found) {
+      this.byAddress.delete(ip);
+      this.byAddress.set(ip, found);
+      return found;
+    }
+    if (this.byAddress.size >= MAX_GUEST_ADDRESSES)
+      this.byAddress.delete(this.byAddress.keys().next().value!);
+    const made = principalFor(session, `guest:${ip}`);
+    this.byAddress.set(ip, made);
+    return made;
+  }
+}

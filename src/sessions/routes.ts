@@ -1,0 +1,159 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { parseInput } from '../http/parse-input.js';
+import type { SessionGrant, SessionRecord } from '../store/index.js';
+import type { BrowserAccess, Refuse } from './browser-access.js';
+import { REFRESH_COOKIE, readCookie, SESSION_COOKIE } from './cookies.js';
+import type { Issued } from './session-service.js';
+
+/** The data-plane routes that authenticate by themselves (a code, a refresh token, nothing). */
+export const AUTH_ROUTES: ReadonlySet<string> = new Set([
+  '/auth/session',
+  '/auth/refresh',
+  '/auth/logout',
+  '/auth/guest',
+]);
+
+export interface AuthRoutesOptions {
+  access: BrowserAccess;
+  audit: AuditSink;
+  refuse: Refuse;
+  /** The guest grant when `auth.guest.enabled`, with how many guest logins an address may make per minute. */
+  guest?: { grant: SessionGrant; perMinute: number };
+}
+
+const unauthorized = (message: string, code: string) =>
+  new GatewayError(401, 'authentication_error', message, { code });
+const BAD_CODE = unauthorized(
+  'This login code is unknown, already used or expired; ask the app for a new one',
+  'invalid_login_code',
+);
+const NO_REFRESH = unauthorized('No refresh cookie was sent; sign in again', 'missing_refresh_token');
+const BAD_REFRESH = unauthorized(
+  'The refresh token is not valid (unknown, expired, already used or revoked); sign in again',
+  'invalid_refresh_token',
+);
+const GUEST_OFF = new GatewayError(403, 'permission_error', 'Guest access is not enabled on this gateway', {
+  code: 'guest_disabled',
+});
+
+const codeBody = z.strictObject({ code: z.string().min(1).max(256) });
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function describe(session: SessionRecord) {
+  return {
+    sessionId: session.id,
+    userId: session.userId,
+    guest: session.guest,
+    scopes: session.grant.scopes,
+    models: session.grant.models,
+    expiresAt: iso(session.expiresAt),
+    sessionExpiresAt: iso(session.accessExpiresAt),
+  };
+}
+
+/** `/auth/*`: log in with a code, refresh, log out, describe the session, guest login. */
+export function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): void {
+  const { access, audit, refuse } = options;
+  const issue = (reply: FastifyReply, issued: Issued) => {
+    access.setCookies(reply, issued);
+    return { userId: issued.session.userId, expiresAt: iso(issued.session.expiresAt) };
+  };
+
+  app.post('/auth/session', async (request, reply) => {
+    access.assertOrigin(request);
+    const { code } = parseInput(codeBody, request.body);
+    const issued = await access.sessions.login(code);
+    if (!issued) throw refuse(request, 'login_code', BAD_CODE);
+    recordEvent(audit, AUDIT_EVENTS.sessionLogin, `ses_${issued.session.id}`, {
+      sessionId: issued.session.id,
+      ...(issued.session.userId && { userId: issued.session.userId }),
+    });
+    return issue(reply, issued);
+  });
+
+  app.post('/auth/refresh', async (request, reply) => {
+    access.assertOrigin(request);
+    const cookie = readCookie(request.headers, REFRESH_COOKIE);
+    if (cookie === undefined) throw refuse(request, 'missing_refresh', NO_REFRESH);
+    const result = await access.sessions.refresh(cookie);
+    if ('failure' in result) {
+      if (result.failure === 'reused') reused(audit, request, result.session!);
+      access.clearCookies(reply);
+      throw refuse(request, `refresh_${result.failure}`, BAD_REFRESH);
+    }
+    return issue(reply, result);
+  });
+
+  app.post('/auth/logout', async (request, reply) => {
+    access.assertOrigin(request);
+    const session = await access.sessions.logout(
+      readCookie(request.headers, SESSION_COOKIE),
+      readCookie(request.headers, REFRESH_COOKIE),
+    );
+    if (session) {
+      recordEvent(audit, AUDIT_EVENTS.sessionLogout, `ses_${session.id}`, {
+        sessionId: session.id,
+        ...(session.userId && { userId: session.userId }),
+      });
+    }
+    access.clearCookies(reply);
+    return reply.code(204).send();
+  });
+
+  app.get('/auth/session', async (request) => {
+    access.assertOrigin(request);
+    const { session } = await access.current(request, refuse);
+    return describe(session);
+  });
+
+  const guests = new PerAddressWindow();
+  app.post('/auth/guest', async (request, reply) => {
+    access.assertOrigin(request);
+    const { guest } = options;
+    if (!guest) throw GUEST_OFF;
+    guests.take(request.ip, guest.perMinute);
+    const issued = await access.sessions.guest(guest.grant);
+    recordEvent(audit, AUDIT_EVENTS.sessionLogin, `ses_${issued.session.id}`, {
+      sessionId: issued.session.id,
+      guest: true,
+    });
+    return issue(reply, issued);
+  });
+}
+
+function reused(audit: AuditSink, request: FastifyRequest, session: SessionRecord): void {
+  recordEvent(audit, AUDIT_EVENTS.sessionRefreshReused, request.ip, {
+    sessionId: session.id,
+    ...(session.userId && { userId: session.userId }),
+    reason: 'a replaced refresh token was presented again: the whole login is revoked',
+  });
+}
+
+const WINDOW_MS = 60_000;
+const MAX_ADDRESSES = 100_000;
+
+/** Guest logins per client address per minute: each one writes a session to the store. */
+class PerAddressWindow {
+  private readonly windows = new Map<string, { startedAt: number; count: number }>();
+
+  take(ip: string, perMinute: number): void {
+    const now = Date.now();
+    let window = this.windows.get(ip);
+    if (!window || now - window.startedAt >= WINDOW_MS) {
+      this.windows.delete(ip);
+      if (this.windows.size >= MAX_ADDRESSES) this.windows.delete(this.windows.keys().next().value!);
+      window = { startedAt: now, count: 0 };
+      this.windows.set(ip, window);
+    }
+    if (++window.count > perMinute) {
+      const retry = Math.ceil((window.startedAt + WINDOW_MS - now) / 1000);
+      throw new GatewayError(429, 'rate_limit_error', 'Too many guest logins from your address', {
+        code: 'too_many_guest_logins',
+        headers: { 'retry-after': String(retry) },
+      });
+    }
+  }
+}

@@ -1,0 +1,284 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { TokenPrincipal } from '../auth/index.js';
+import { SecretString } from '../keys/secret-string.js';
+import type { SessionGrant, SessionRecord, Store, TokenRecord } from '../store/index.js';
+import { GuestPrincipals, sessionPrincipal } from './principal.js';
+import {
+  formatCode,
+  formatRefreshCookie,
+  formatSessionCookie,
+  hashSecret,
+  newSecret,
+  newSessionId,
+  parseCode,
+  parseRefreshCookie,
+  parseSessionCookie,
+  sameHash,
+} from './secrets.js';
+
+export interface SessionSettings {
+  /** Session cookie lifetime. */
+  sessionTtlMs: number;
+  /** Longest a login lasts (its refresh tokens). */
+  refreshTtlMs: number;
+  /** A refresh token unused this long ends the login. */
+  refreshIdleMs: number;
+  /** How long a replaced refresh token still works (two tabs refreshing at once). */
+  graceMs: number;
+}
+
+/** A session cookie's failure; only a caller holding the right secret learns more than `invalid`. */
+export type SessionFailure = 'invalid' | 'expired' | 'revoked';
+export type SessionCheck =
+  | { principal: TokenPrincipal; session: SessionRecord }
+  | { failure: SessionFailure };
+
+/** A new session cookie and refresh token, to be set on the response. */
+export interface Issued {
+  session: SessionRecord;
+  sessionCookie: string;
+  refreshCookie: string;
+}
+export type RefreshResult = Issued | { failure: 'invalid' | 'expired' | 'reused'; session?: SessionRecord };
+
+interface Cached {
+  session: SessionRecord;
+  hash: Buffer;
+  /** The cookie secret last proven against `hash`: later requests compare against it, no HMAC. */
+  proven?: SecretString;
+  principal: TokenPrincipal;
+}
+
+export const CODE_TTL_MS = 60_000;
+const NEGATIVE_TTL_MS = 1_000;
+const MAX_NEGATIVE = 10_000;
+const MAX_ROTATION_TRIES = 3;
+
+/**
+ * Browser sessions: one-time login codes, session cookies checked from an in-memory cache (no
+ * store read in the steady state), rotating refresh tokens with reuse detection, revocation seen
+ * by other instances through `syncRevocations`.
+ */
+export class SessionService {
+  private readonly cache = new Map<string, Cached>();
+  private readonly misses = new Map<string, number>();
+  private readonly guests = new GuestPrincipals();
+  private revocationsCheckedAt = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly pepper: Buffer,
+    readonly settings: SessionSettings,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.revocationsCheckedAt = now();
+  }
+
+  async mintCode(
+    grant: SessionGrant,
+    creator: TokenRecord | null,
+  ): Promise<{ code: string; expiresIn: number }> {
+    const secret = newSecret();
+    await this.store.sessions.insertCode({
+      hash: hashSecret(this.pepper, 'code', secret).toString('hex'),
+      grant,
+      createdBy: creator?.id ?? null,
+      expiresAt: this.now() + CODE_TTL_MS,
+    });
+    return { code: formatCode(secret), expiresIn: CODE_TTL_MS / 1000 };
+  }
+
+  /** Exchanges a login code (once) for a new session; undefined for an unknown, used or expired code. */
+  async login(code: string): Promise<Issued | undefined> {
+    const secret = parseCode(code);
+    if (secret === undefined) return undefined;
+    const hash = hashSecret(this.pepper, 'code', secret).toString('hex');
+    const record = await this.store.sessions.takeCode(hash, this.now());
+    if (!record) return undefined;
+    return this.start(record.grant, record.createdBy, false);
+  }
+
+  /** A guest session: the configured grant, limited per client address. */
+  guest(grant: SessionGrant): Promise<Issued> {
+    return this.start(grant, null, true);
+  }
+
+  /** Checks a session cookie; a Promise only when the session is not cached (one store read). */
+  verify(cookie: string, ip: string): SessionCheck | Promise<SessionCheck> {
+    const parsed = parseSessionCookie(cookie);
+    if (!parsed) return { failure: 'invalid' };
+    const cached = this.cache.get(parsed.id);
+    if (cached && this.matches(cached, parsed.secret)) return this.judge(cached, ip);
+    const missedUntil = this.misses.get(parsed.id);
+    if (missedUntil !== undefined && missedUntil > this.now()) return { failure: 'invalid' };
+    // Not cached, or rotated by another instance since: read the store once.
+    return this.store.sessions.get(parsed.id).then((session) => {
+      const digest = hashSecret(this.pepper, 'session', parsed.secret);
+      if (!session) this.missed(parsed.id);
+      if (!session || !sameHash(digest, session.accessHash)) return { failure: 'invalid' };
+      if (session.revokedAt !== null) return { failure: 'revoked' };
+      const remembered = this.remember(session);
+      remembered.proven = new SecretString(parsed.secret);
+      return this.judge(remembered, ip);
+    });
+  }
+
+  /** Rotates a refresh token; a retired one presented after the grace ends the whole login. */
+  async refresh(cookie: string): Promise<RefreshResult> {
+    const parsed = parseRefreshCookie(cookie);
+    if (!parsed) return { failure: 'invalid' };
+    const [session, token] = await Promise.all([
+      this.store.sessions.get(parsed.id),
+      this.store.sessions.refreshToken(parsed.id, parsed.generation),
+    ]);
+    const proven = sameHash(hashSecret(this.pepper, 'refresh', parsed.secret), token?.hash);
+    if (!session || !token || !proven || session.revokedAt !== null) return { failure: 'invalid' };
+    if (this.over(session)) return { failure: 'expired', session };
+    if (token.retiredAt !== null && this.now() - token.retiredAt > this.settings.graceMs) {
+      await this.revoke(session.id, 'refresh_reused');
+      return { failure: 'reused', session };
+    }
+    return this.rotate(session);
+  }
+
+  /** Ends the session a cookie proves, if any; returns it. */
+  async logout(sessionCookie?: string, refreshCookie?: string): Promise<SessionRecord | undefined> {
+    const session = await this.prove(sessionCookie, refreshCookie);
+    if (!session || session.revokedAt !== null) return undefined;
+    await this.revoke(session.id, 'logout');
+    return session;
+  }
+
+  /** Revokes at once on this instance; others drop it at their next `syncRevocations`. */
+  async revoke(id: string, reason: string): Promise<boolean> {
+    const revoked = await this.store.sessions.revoke(id, this.now(), reason);
+    this.cache.delete(id);
+    return revoked;
+  }
+
+  async revokeUser(userId: string, reason: string): Promise<string[]> {
+    const ids = await this.store.sessions.revokeUser(userId, this.now(), reason);
+    for (const id of ids) this.cache.delete(id);
+    return ids;
+  }
+
+  /** Drops sessions revoked (by any instance) since the last call, and old codes and sessions. */
+  async syncRevocations(): Promise<void> {
+    // Overlap by a second: a revocation committed just before the last check is not missed.
+    const since = this.revocationsCheckedAt - 1_000;
+    this.revocationsCheckedAt = this.now();
+    for (const id of await this.store.sessions.revokedSince(since)) this.cache.delete(id);
+  }
+
+  private async start(grant: SessionGrant, createdBy: string | null, guest: boolean): Promise<Issued> {
+    const now = this.now();
+    const access = newSecret();
+    const refresh = newSecret();
+    const session: SessionRecord = {
+      id: newSessionId(),
+      userId: grant.userId,
+      guest,
+      grant,
+      createdBy,
+      createdAt: now,
+      expiresAt: now + Math.min(grant.lifetimeMs, this.settings.refreshTtlMs),
+      refreshedAt: now,
+      accessHash: hashSecret(this.pepper, 'session', access).toString('hex'),
+      accessExpiresAt: now + this.settings.sessionTtlMs,
+      generation: 1,
+      revokedAt: null,
+      revokedReason: null,
+    };
+    await this.store.sessions.create(session, hashSecret(this.pepper, 'refresh', refresh).toString('hex'));
+    this.remember(session).proven = new SecretString(access);
+    return {
+      session,
+      sessionCookie: formatSessionCookie(session.id, access),
+      refreshCookie: formatRefreshCookie(session.id, session.generation, refresh),
+    };
+  }
+
+  private async rotate(first: SessionRecord): Promise<RefreshResult> {
+    let session: SessionRecord | undefined = first;
+    for (let attempt = 0; attempt < MAX_ROTATION_TRIES && session; attempt++) {
+      if (session.revokedAt !== null) return { failure: 'invalid' };
+      const now = this.now();
+      const access = newSecret();
+      const refresh = newSecret();
+      const next = {
+        from: session.generation,
+        generation: session.generation + 1,
+        refreshHash: hashSecret(this.pepper, 'refresh', refresh).toString('hex'),
+        accessHash: hashSecret(this.pepper, 'session', access).toString('hex'),
+        accessExpiresAt: now + this.settings.sessionTtlMs,
+        at: now,
+      };
+      if (await this.store.sessions.rotate(session.id, next)) {
+        const rotated = { ...session, ...next, refreshedAt: now };
+        this.remember(rotated).proven = new SecretString(access);
+        return {
+          session: rotated,
+          sessionCookie: formatSessionCookie(session.id, access),
+          refreshCookie: formatRefreshCookie(session.id, next.generation, refresh),
+        };
+      }
+      // Another tab (or instance) rotated first: go again from the generation it left.
+      session = await this.store.sessions.get(session.id);
+    }
+    return { failure: 'invalid' };
+  }
+
+  /** The session a session cookie or refresh token proves to be the caller's. */
+  private async prove(sessionCookie?: string, refreshCookie?: string): Promise<SessionRecord | undefined> {
+    const bySession = sessionCookie && parseSessionCookie(sessionCookie);
+    if (bySession) {
+      const session = await this.store.sessions.get(bySession.id);
+      if (sameHash(hashSecret(this.pepper, 'session', bySession.secret), session?.accessHash)) return session;
+    }
+    const byRefresh = refreshCookie && parseRefreshCookie(refreshCookie);
+    if (byRefresh) {
+      const token = await this.store.sessions.refreshToken(byRefresh.id, byRefresh.generation);
+      if (sameHash(hashSecret(this.pepper, 'refresh', byRefresh.secret), token?.hash))
+        return this.store.sessions.get(byRefresh.id);
+    }
+    return undefined;
+  }
+
+  private over(session: SessionRecord): boolean {
+    const now = this.now();
+    return session.expiresAt <= now || session.refreshedAt + this.settings.refreshIdleMs <= now;
+  }
+
+  /** Whether `secret` is the cached session's; both are of one fixed length (`parseSessionCookie`). */
+  private matches(cached: Cached, secret: string): boolean {
+    const { proven } = cached;
+    if (proven && timingSafeEqual(Buffer.from(secret), Buffer.from(proven.reveal()))) return true;
+    if (!timingSafeEqual(hashSecret(this.pepper, 'session', secret), cached.hash)) return false;
+    cached.proven = new SecretString(secret);
+    return true;
+  }
+
+  private judge(cached: Cached, ip: string): SessionCheck {
+    const { session } = cached;
+    const now = this.now();
+    if (session.accessExpiresAt <= now || session.expiresAt <= now) return { failure: 'expired' };
+    const principal = session.guest ? this.guests.principal(session, ip) : cached.principal;
+    return { principal, session };
+  }
+
+  private remember(session: SessionRecord): Cached {
+    const cached: Cached = {
+      session,
+      hash: Buffer.from(session.accessHash, 'hex'),
+      principal: sessionPrincipal(session),
+    };
+    if (session.revokedAt === null) this.cache.set(session.id, cached);
+    this.misses.delete(session.id);
+    return cached;
+  }
+
+  private missed(id: string): void {
+    if (this.misses.size >= MAX_NEGATIVE) this.misses.delete(this.misses.keys().next().value!);
+    this.misses.set(id, this.now() + NEGATIVE_TTL_MS);
+  }
+}

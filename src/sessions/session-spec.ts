@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { assertNarrower } from '../auth/token-spec.js';
+import type { Scope, SessionGrant, TokenRecord } from '../store/index.js';
+
+/** What a browser session may hold: data-plane scopes only, never `admin` or `sessions`. */
+export const SESSION_SCOPES = [
+  'models:read',
+  'chat',
+  'embeddings',
+  'templates',
+] as const satisfies readonly Scope[];
+const DEFAULT_SESSION_SCOPES: Scope[] = ['models:read', 'chat', 'embeddings'];
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const positive = z.number().int().min(1).max(1_000_000_000);
+
+/** A duration written as `15m`, `7d`, `30s`, or a number of seconds. */
+export function durationMs(value: string | number): number {
+  if (typeof value === 'number') return value * 1000;
+  return Number(value.slice(0, -1)) * UNIT_MS[value.slice(-1) as keyof typeof UNIT_MS];
+}
+
+/** `POST /admin/sessions`: what the app's back end asks for on behalf of its user. */
+export const sessionSpecSchema = z.strictObject({
+  userId: z.string().min(1).max(128),
+  scopes: z.array(z.enum(SESSION_SCOPES)).min(1).max(SESSION_SCOPES.length).optional(),
+  models: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
+  templates: z.array(z.string().min(1).max(128)).max(256).optional(),
+  limits: z
+    .strictObject({ rpm: positive.optional(), tpm: positive.optional(), concurrency: positive.optional() })
+    .optional(),
+  budget: z
+    .strictObject({
+      usd: z.number().positive().max(1_000_000_000),
+      period: z.enum(['day', 'month', 'total']),
+    })
+    .optional(),
+  /** Absolute lifetime of the login: `8h`, `30d`, or seconds; at most `auth.sessions.refreshTtl`. */
+  ttl: z.union([z.string().regex(/^\d{1,6}[smhd]$/, 'a duration such as 8h or 30d'), positive]).optional(),
+  metadata: z.record(z.string().min(1).max(64), z.string().max(512)).optional(),
+});
+export type SessionSpec = z.output<typeof sessionSpecSchema>;
+
+/**
+ * The grant a login code carries. A token with the `sessions` scope may grant no more than it
+ * holds: its models, providers, max_tokens, limits, budget and lifetime bound the session's.
+ */
+export function grantFor(
+  spec: SessionSpec,
+  creator: TokenRecord | null,
+  maxLifetimeMs: number,
+  now: number,
+): SessionGrant {
+  const lifetimeMs = Math.min(spec.ttl === undefined ? maxLifetimeMs : durationMs(spec.ttl), maxLifetimeMs);
+  const grant: SessionGrant = {
+    userId: spec.userId,
+    scopes:
+      spec.scopes ??
+      (creator ? creator.scopes.filter((s) => DEFAULT_SESSION_SCOPES.includes(s)) : DEFAULT_SESSION_SCOPES),
+    models: spec.models ?? creator?.models ?? null,
+    providers: creator?.providers ?? null,
+    maxTokens: creator?.maxTokens ?? null,
+    templates: spec.templates ?? null,
+    limits: { ...creator?.limits, ...spec.limits },
+    budget: spec.budget ?? creator?.budget ?? null,
+    metadata: spec.metadata ?? {},
+    lifetimeMs,
+  };
+  if (creator) {
+    // The session is used from browsers anywhere: the creator's IP allowlist bounds where the
+    // code is minted, not where the session is used.
+    assertNarrower(
+      { ...creator, ...grant, expiresAt: now + lifetimeMs, ipAllowlist: creator.ipAllowlist },
+      creator,
+    );
+  }
+  return grant;
+}

@@ -1,0 +1,178 @@
+import type Database from 'better-sqlite3';
+import type { JwtRevocation, LoginCodeRecord, SessionGrant, SessionRecord, SessionStore } from './types.js';
+
+interface SessionRow {
+  id: string;
+  user_id: string | null;
+  guest: number;
+  grant_json: string;
+  created_by: string | null;
+  created_at: number;
+  expires_at: number;
+  refreshed_at: number;
+  access_hash: string;
+  access_expires_at: number;
+  generation: number;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+interface CodeRow {
+  hash: string;
+  grant_json: string;
+  created_by: string | null;
+  expires_at: number;
+}
+
+const toSession = (row: SessionRow): SessionRecord => ({
+  id: row.id,
+  userId: row.user_id,
+  guest: row.guest === 1,
+  grant: JSON.parse(row.grant_json) as SessionGrant,
+  createdBy: row.created_by,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  refreshedAt: row.refreshed_at,
+  accessHash: row.access_hash,
+  accessExpiresAt: row.access_expires_at,
+  generation: row.generation,
+  revokedAt: row.revoked_at,
+  revokedReason: row.revoked_reason,
+});
+
+/** Login codes, sessions, refresh-token generations and JWT revocations in the embedded store. */
+export function sqliteSessions(db: Database.Database): SessionStore {
+  const insertCode = db.prepare(
+    'INSERT INTO login_codes (hash, grant_json, created_by, expires_at) VALUES (?, ?, ?, ?)',
+  );
+  const takeCode = db.prepare<[string], CodeRow>('DELETE FROM login_codes WHERE hash = ? RETURNING *');
+  const insertSession = db.prepare(
+    `INSERT INTO sessions (id, user_id, guest, grant_json, created_by, created_at, expires_at, refreshed_at,
+       access_hash, access_expires_at, generation, revoked_at, revoked_reason)
+     VALUES (@id, @userId, @guest, @grant, @createdBy, @createdAt, @expiresAt, @refreshedAt,
+       @accessHash, @accessExpiresAt, @generation, NULL, NULL)`,
+  );
+  const insertRefresh = db.prepare(
+    'INSERT INTO refresh_tokens (session_id, generation, hash, retired_at) VALUES (?, ?, ?, NULL)',
+  );
+  const getSession = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?');
+  const getRefresh = db.prepare<
+    [string, number],
+    { session_id: string; generation: number; hash: string; retired_at: number | null }
+  >('SELECT * FROM refresh_tokens WHERE session_id = ? AND generation = ?');
+  const advance = db.prepare(
+    `UPDATE sessions SET generation = @generation, access_hash = @accessHash,
+       access_expires_at = @accessExpiresAt, refreshed_at = @at
+     WHERE id = @id AND generation = @from AND revoked_at IS NULL`,
+  );
+  const retire = db.prepare(
+    'UPDATE refresh_tokens SET retired_at = ? WHERE session_id = ? AND generation = ? AND retired_at IS NULL',
+  );
+  const listAll = db.prepare<[], SessionRow>('SELECT * FROM sessions ORDER BY created_at, id');
+  const listLive = db.prepare<[], SessionRow>(
+    'SELECT * FROM sessions WHERE revoked_at IS NULL ORDER BY created_at, id',
+  );
+  const listUser = db.prepare<[string], SessionRow>(
+    'SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id',
+  );
+  const listUserLive = db.prepare<[string], SessionRow>(
+    'SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id',
+  );
+  const revoke = db.prepare(
+    'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL',
+  );
+  const revokeUser = db.prepare<[number, string, string], { id: string }>(
+    'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id',
+  );
+  const revokedSince = db.prepare<[number], { id: string }>('SELECT id FROM sessions WHERE revoked_at >= ?');
+  const pruneCodes = db.prepare('DELETE FROM login_codes WHERE expires_at < ?');
+  const pruneSessions = db.prepare('DELETE FROM sessions WHERE expires_at < ?');
+  const revokeJwt = db.prepare(
+    `INSERT INTO jwt_revocations (claim, value, issuer, revoked_at) VALUES (@claim, @value, @issuer, @revokedAt)
+     ON CONFLICT (claim, value, issuer) DO UPDATE SET revoked_at = excluded.revoked_at`,
+  );
+  const jwtSince = db.prepare<[number], { claim: string; value: string; issuer: string; revoked_at: number }>(
+    'SELECT * FROM jwt_revocations WHERE revoked_at >= ?',
+  );
+
+  const create = db.transaction((session: SessionRecord, refreshHash: string) => {
+    insertSession.run({ ...session, guest: session.guest ? 1 : 0, grant: JSON.stringify(session.grant) });
+    insertRefresh.run(session.id, session.generation, refreshHash);
+  });
+  const rotate = db.transaction((id: string, r: Parameters<SessionStore['rotate']>[1]) => {
+    if (advance.run({ id, ...r }).changes !== 1) return false;
+    retire.run(r.at, id, r.from);
+    insertRefresh.run(id, r.generation, r.refreshHash);
+    return true;
+  });
+
+  return {
+    async insertCode(record: LoginCodeRecord) {
+      insertCode.run(record.hash, JSON.stringify(record.grant), record.createdBy, record.expiresAt);
+    },
+    async takeCode(hash, now) {
+      const row = takeCode.get(hash);
+      if (!row || row.expires_at <= now) return undefined;
+      return {
+        hash: row.hash,
+        grant: JSON.parse(row.grant_json) as SessionGrant,
+        createdBy: row.created_by,
+        expiresAt: row.expires_at,
+      };
+    },
+    async create(session, refreshHash) {
+      create(session, refreshHash);
+    },
+    async get(id) {
+      const row = getSession.get(id);
+      return row && toSession(row);
+    },
+    async refreshToken(sessionId, generation) {
+      const row = getRefresh.get(sessionId, generation);
+      return (
+        row && {
+          sessionId: row.session_id,
+          generation: row.generation,
+          hash: row.hash,
+          retiredAt: row.retired_at,
+        }
+      );
+    },
+    async rotate(sessionId, rotation) {
+      return rotate(sessionId, rotation);
+    },
+    async list(filter) {
+      const rows =
+        filter?.userId === undefined
+          ? (filter?.includeRevoked ? listAll : listLive).all()
+          : (filter.includeRevoked ? listUser : listUserLive).all(filter.userId);
+      return rows.map(toSession);
+    },
+    async revoke(id, at, reason) {
+      return revoke.run(at, reason, id).changes === 1;
+    },
+    async revokeUser(userId, at, reason) {
+      return revokeUser.all(at, reason, userId).map((row) => row.id);
+    },
+    async revokedSince(since) {
+      return revokedSince.all(since).map((row) => row.id);
+    },
+    async prune(before) {
+      pruneCodes.run(before);
+      pruneSessions.run(before);
+    },
+    async revokeJwt(revocation) {
+      revokeJwt.run(revocation);
+    },
+    async jwtRevocationsSince(since) {
+      return jwtSince.all(since).map(
+        (row): JwtRevocation => ({
+          claim: row.claim as JwtRevocation['claim'],
+          value: row.value,
+          issuer: row.issuer,
+          revokedAt: row.revoked_at,
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOpenAI } from '../support/fake-openai.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+
+const PROVIDER_KEY = 'sk-guest-test-provider-key-0123456789';
+const APP = 'https://public.example.test';
+
+let fake: Awaited<ReturnType<typeof startFakeOpenAI>>;
+let kw: TestGateway;
+/** Other client addresses: all of 127.0.0.0/8 is loopback on Linux. */
+const elsewhere = '127.0.0.2';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** A POST from `localAddress` (node:http can choose the source address of its connection). */
+function post(
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+  localAddress?: string,
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      `${kw.dataUrl}${path}`,
+      { method: 'POST', headers, ...(localAddress && { localAddress }) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
+  kw = await startTestGateway(
+    {
+      server: { cors: { origins: [APP] } },
+      auth: { guest: { enabled: true, scopes: ['chat'], models: ['fast'], limits: { rpm: 1 } } },
+      providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+      models: [
+        { name: 'fast', provider: 'fake', model: 'gpt-4o-mini' },
+        { name: 'big', provider: 'fake', model: 'gpt-4o' },
+      ],
+    },
+    { P_KEY: PROVIDER_KEY },
+  );
+});
+afterAll(async () => {
+  await kw?.close();
+  await fake?.close();
+});
+
+async function guestCookie(from?: string, origin = APP): Promise<{ status: number; cookie: string }> {
+  const res = await post('/auth/guest', { origin }, undefined, from);
+  const line = ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0] ?? '';
+  return { status: res.status, cookie: line.split(';')[0]! };
+}
+
+async function chat(cookie: string, model = 'fast', from?: string) {
+  const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] });
+  const res = await post(
+    '/v1/chat/completions',
+    { origin: APP, cookie, 'content-type': 'application/json' },
+    body,
+    from,
+  );
+  // biome-ignore lint/suspicious/noExplicitAny: JSON answers are read field by field
+  return { status: res.status, json: JSON.parse(res.text) as any };
+}
+
+describe('guest access', () => {
+  it('gives a page without login a guest session held to the guest grant', async () => {
+    const { status, cookie } = await guestCookie();
+    expect(status).toBe(200);
+    expect(cookie).toMatch(/^__Host-keyward_session=/);
+    expect((await chat(cookie)).status).toBe(200);
+    expect((await chat(cookie, 'big')).json.error.code).toBe('model_not_allowed');
+  });
+
+  it('limits guests per client address, however many guest sessions it opens', async () => {
+    const first = await guestCookie(elsewhere);
+    expect(first.status).toBe(200);
+    expect((await chat(first.cookie, 'fast', elsewhere)).status).toBe(200);
+    const second = await guestCookie(elsewhere);
+    expect(second.status).toBe(200);
+    const limited = await chat(second.cookie, 'fast', elsewhere);
+    expect(limited.status).toBe(429);
+    expect(limited.json.error.code).toBe('rate_limit_exceeded');
+  });
+
+  it('limits guest logins per address', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await guestCookie('127.0.0.3')).status);
+    expect(statuses.slice(0, 10).every((s) => s === 200)).toBe(true);
+    expect(statuses[10]).toBe(429);
+  });
+
+  it('refuses a guest login from another origin', async () => {
+    const res = await guestCookie(undefined, 'https://evil.example.test');
+    expect(res.status).toBe(403);
+    expect(res.cookie).toBe('');
+  });
+});

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type Issued, SessionService } from '../../src/sessions/session-service.js';
+import { openSqliteStore, type SessionGrant } from '../../src/store/index.js';
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+const grant: SessionGrant = {
+  userId: 'alice',
+  scopes: ['chat'],
+  models: null,
+  providers: null,
+  maxTokens: null,
+  templates: null,
+  limits: {},
+  budget: null,
+  metadata: {},
+  lifetimeMs: 30 * DAY,
+};
+
+/** A service over a real SQLite store, with a clock the test moves. */
+function setup(graceMs = 10_000) {
+  const path = join(mkdtempSync(join(tmpdir(), 'keyward-sessions-')), 'keyward.db');
+  const store = openSqliteStore(path);
+  const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
+  const service = new SessionService(
+    store,
+    randomBytes(32),
+    { sessionTtlMs: 15 * MINUTE, refreshTtlMs: 30 * DAY, refreshIdleMs: 7 * DAY, graceMs },
+    () => clock.now,
+  );
+  return { store, service, clock, path };
+}
+
+async function loggedIn(service: SessionService): Promise<Issued> {
+  const { code } = await service.mintCode(grant, null);
+  const issued = await service.login(code);
+  expect(issued).toBeDefined();
+  return issued!;
+}
+
+describe('session service', () => {
+  it('refuses a code after its 60 seconds', async () => {
+    const { service, clock } = setup();
+    const { code } = await service.mintCode(grant, null);
+    clock.now += 60_001;
+    expect(await service.login(code)).toBeUndefined();
+  });
+
+  it('stores keyed hashes only: no code, cookie or refresh secret in the database file', async () => {
+    const { service, store, path } = setup();
+    const { code } = await service.mintCode(grant, null);
+    const second = await service.mintCode(grant, null);
+    const issued = (await service.login(code))!;
+    // Closing checkpoints the write-ahead log into the one file.
+    await store.close();
+    const bytes = readFileSync(path).toString('latin1');
+    expect(bytes).toContain('alice');
+    for (const secret of [
+      second.code.slice(4),
+      issued.sessionCookie.split('.')[1]!,
+      issued.refreshCookie.split('.')[2]!,
+    ]) {
+      expect(bytes).not.toContain(secret);
+    }
+  });
+
+  it('expires the session cookie after its lifetime; a refresh renews it', async () => {
+    const { service, clock } = setup();
+    const issued = await loggedIn(service);
+    expect(await service.verify(issued.sessionCookie, '127.0.0.1')).toHaveProperty('principal');
+    clock.now += 15 * MINUTE;
+    expect(await service.verify(issued.sessionCookie, '127.0.0.1')).toEqual({ failure: 'expired' });
+    const renewed = await service.refresh(issued.refreshCookie);
+    expect(renewed).toHaveProperty('sessionCookie');
+    const check = await service.verify((renewed as Issued).sessionCookie, '127.0.0.1');
+    expect(check).toHaveProperty('principal.userId', 'alice');
+  });
+
+  it('ends a login left idle past refreshIdle, and any login at refreshTtl', async () => {
+    const idle = setup();
+    const a = await loggedIn(idle.service);
+    idle.clock.now += 7 * DAY;
+    expect(await idle.service.refresh(a.refreshCookie)).toMatchObject({ failure: 'expired' });
+
+    const busy = setup();
+    let current = await loggedIn(busy.service);
+    for (let day = 0; day < 29; day++) {
+      busy.clock.now += DAY;
+      current = (await busy.service.refresh(current.refreshCookie)) as Issued;
+      expect(current).toHaveProperty('refreshCookie');
+    }
+    busy.clock.now += DAY;
+    expect(await busy.service.refresh(current.refreshCookie)).toMatchObject({ failure: 'expired' });
+  });
+
+  it('lets two tabs refresh with the same token within the grace, and ends the family after it', async () => {
+    const { service, clock } = setup(10_000);
+    const issued = await loggedIn(service);
+    const tabA = (await service.refresh(issued.refreshCookie)) as Issued;
+    clock.now += 2_000;
+    const tabB = await service.refresh(issued.refreshCookie);
+    expect(tabB).toHaveProperty('sessionCookie');
+    expect(await service.verify((tabB as Issued).sessionCookie, '127.0.0.1')).toHaveProperty('principal');
+
+    clock.now += 10_001;
+    expect(await service.refresh(tabA.refreshCookie)).toMatchObject({ failure: 'reused' });
+    expect(await service.verify((tabB as Issued).sessionCookie, '127.0.0.1')).not.toHaveProperty('principal');
+    expect(await service.refresh((tabB as Issued).refreshCookie)).toMatchObject({ failure: 'invalid' });
+  });
+
+  it('gives every login a new session id', async () => {
+    const { service } = setup();
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) ids.add((await loggedIn(service)).session.id);
+    expect(ids.size).toBe(5);
+  });
+});
