@@ -9,6 +9,8 @@ import { adminAuditRoutes } from './admin-audit.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './admin-keys.js';
 import { adminTokenRoutes } from './admin-tokens.js';
 import { adminUsageRoutes } from './admin-usage.js';
+import { clientErrorHandler } from './client-error.js';
+import { limitConnections, listenerTimeouts } from './connections.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from './health.js';
@@ -42,7 +44,19 @@ const unauthorized = new GatewayError(401, 'authentication_error', 'Admin creden
 /** The operator-facing listener, kept separate so it can stay on a private interface. */
 export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   const { logger, metrics, adminVerifier } = options;
-  const app = Fastify({ logger: false, genReqId: requestId, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    genReqId: requestId,
+    bodyLimit: 1024 * 1024,
+    clientErrorHandler,
+    ...listenerTimeouts(options.config.server),
+  });
+  limitConnections(
+    app.server,
+    options.config.server,
+    () => false,
+    (reason) => metrics.connectionRefused('admin', reason),
+  );
   installErrorHandling(app, logger, 1024 * 1024);
 
   app.decorateRequest('adminActor', null);

@@ -16,6 +16,7 @@ import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import type { Admission } from './admission.js';
 import { clientErrorHandler } from './client-error.js';
+import { limitConnections, listenerTimeouts, trustedPeers } from './connections.js';
 import type { RequestContext } from './context.js';
 import { installErrorHandling } from './error-handler.js';
 import { GatewayError } from './errors.js';
@@ -77,14 +78,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
     return503OnClosing: true,
     clientErrorHandler,
-    // Fastify disables Node's request timeout; a gateway facing clients directly needs it, and
-    // Node only checks it every connectionsCheckingInterval.
-    requestTimeout: config.server.requestTimeoutMs,
-    http: {
-      headersTimeout: Math.min(60_000, config.server.requestTimeoutMs),
-      connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.server.requestTimeoutMs / 4)),
-    },
+    ...listenerTimeouts(config.server),
   });
+  limitConnections(app.server, config.server, trustedPeers(config.server.trustProxy), (reason) =>
+    metrics.connectionRefused('data', reason),
+  );
   installErrorHandling(app, logger, config.server.bodyLimit);
   // Declared up front, so that setting it per request does not change the request object's shape.
   app.decorateRequest('kw', null as unknown as RequestContext);
