@@ -44,7 +44,16 @@ export function sqliteUsage(db: Database.Database): UsageStore {
   }
   return {
     async add(deltas) {
-      addAll(deltas);
+      // Written from a timer on the event loop that serves requests: waiting out another
+      // process's write lock there (busy_timeout) stalled every request for seconds. This write
+      // fails at once instead, and the recorder keeps the counts for its next flush.
+      const wait = db.pragma('busy_timeout', { simple: true }) as number;
+      db.pragma('busy_timeout = 0');
+      try {
+        addAll(deltas);
+      } finally {
+        db.pragma(`busy_timeout = ${wait}`);
+      }
     },
     async query(by, filter = {}) {
       return queries.get(by)!.all({
