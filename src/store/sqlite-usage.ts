@@ -8,6 +8,9 @@ const GROUP_COLUMN: Record<UsageGrouping, string> = {
   day: 'day',
 };
 
+/** How long a usage flush may wait for the write lock: a few of the audit thread's batches. */
+const FLUSH_BUSY_WAIT_MS = 50;
+
 export function sqliteUsage(db: Database.Database): UsageStore {
   const upsert = db.prepare(
     `INSERT INTO usage (day, token_id, user_id, model, provider, requests, input_tokens, output_tokens, cached_tokens, cost_micros)
@@ -46,9 +49,10 @@ export function sqliteUsage(db: Database.Database): UsageStore {
     async add(deltas) {
       // Written from a timer on the event loop that serves requests: waiting out another
       // process's write lock there (busy_timeout) stalled every request for seconds. This write
-      // fails at once instead, and the recorder keeps the counts for its next flush.
+      // waits only as long as the audit thread's batches take, then fails, and the recorder
+      // keeps the counts for its next flush.
       const wait = db.pragma('busy_timeout', { simple: true }) as number;
-      db.pragma('busy_timeout = 0');
+      db.pragma(`busy_timeout = ${FLUSH_BUSY_WAIT_MS}`);
       try {
         addAll(deltas);
       } finally {
