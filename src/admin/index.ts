@@ -6,11 +6,12 @@ import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenServ
 import type { JwtVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { clientErrorHandler } from '../http/client-error.js';
+import { limitConnections, listenerOptions } from '../http/connections.js';
 import { installErrorHandling } from '../http/error-handler.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
-import { tlsOptions } from '../http/tls.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { adminSessionRoutes } from '../sessions/admin-routes.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -56,8 +57,15 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     logger: false,
     genReqId: requestId,
     bodyLimit: 1024 * 1024,
-    ...(options.config.admin.tls && { https: tlsOptions(options.config.admin.tls) }),
+    clientErrorHandler,
+    ...listenerOptions(options.config.server, options.config.admin.tls),
   }) as unknown as FastifyInstance;
+  limitConnections(
+    app.server,
+    options.config.server,
+    () => false,
+    (reason) => metrics.connectionRefused('admin', reason),
+  );
   installErrorHandling(app, logger, 1024 * 1024);
   acceptJsonBodies(app, {
     depth: options.config.limits.jsonDepth,

@@ -200,6 +200,14 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8088),
         /** Longest a client may take to send a whole request (headers and body): slow-client defence. */
         requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+        /** Longest a connection may take to send a complete request head (nothing sent counts). */
+        headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        /** A kept-alive connection idle for this long is closed. */
+        keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
+        /** Open connections per listener; beyond it new connections are closed at once. */
+        maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
+        /** Open connections per client address per listener (trusted proxies exempt); beyond it 503. */
+        maxConnectionsPerAddress: z.number().int().min(1).max(1_000_000).default(1_000),
         /** Largest accepted request body, bytes. */
         bodyLimit: z
           .number()

@@ -7,6 +7,7 @@ import type { Config } from '../config/index.js';
 import { Forwarder } from '../forward/forwarder.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { clientErrorHandler } from '../http/client-error.js';
+import { limitConnections, listenerOptions, trustedPeers } from '../http/connections.js';
 import type { RequestContext } from '../http/context.js';
 import type { Cors } from '../http/cors.js';
 import { installErrorHandling } from '../http/error-handler.js';
@@ -14,7 +15,6 @@ import { healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
 import { trackRequest } from '../http/request-log.js';
-import { tlsOptions } from '../http/tls.js';
 import type { Admission } from '../limits/admission.js';
 import { Ceilings } from '../limits/ceilings.js';
 import type { Logger, Metrics } from '../observability/index.js';
@@ -60,15 +60,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
     return503OnClosing: true,
     clientErrorHandler,
-    // Fastify disables Node's request timeout; a gateway facing clients directly needs it, and
-    // Node only checks it every connectionsCheckingInterval.
-    requestTimeout: config.server.requestTimeoutMs,
-    http: {
-      headersTimeout: Math.min(60_000, config.server.requestTimeoutMs),
-      connectionsCheckingInterval: Math.min(30_000, Math.max(50, config.server.requestTimeoutMs / 4)),
-    },
-    ...(config.server.tls && { https: tlsOptions(config.server.tls) }),
+    ...listenerOptions(config.server, config.server.tls),
   }) as unknown as FastifyInstance;
+  limitConnections(app.server, config.server, trustedPeers(config.server.trustProxy), (reason) =>
+    metrics.connectionRefused('data', reason),
+  );
   installErrorHandling(app, logger, config.server.bodyLimit);
   // Declared up front, so that setting it per request does not change the request object's shape.
   app.decorateRequest('kw', null as unknown as RequestContext);

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/index.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
 import type { RequestContext } from './context.js';
+import { storeFailure } from './store-errors.js';
 
 /** Fastify's own failures, translated into messages that tell the client what to fix. */
 function fromFastifyError(error: FastifyError, bodyLimit: number): GatewayError | undefined {
@@ -66,7 +67,9 @@ const internal = new GatewayError(
  */
 export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyLimit: number): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = error instanceof GatewayError ? error : fromFastifyError(error, bodyLimit);
+    const stored = storeFailure(error);
+    if (stored) logger.error({ reqId: request.id, code: error.code }, stored.message);
+    const known = error instanceof GatewayError ? error : (stored ?? fromFastifyError(error, bodyLimit));
     if (!known) logger.error({ reqId: request.id, err: error }, 'unhandled error');
     const answer = known ?? internal;
     noteError(request, answer);

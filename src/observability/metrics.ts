@@ -57,6 +57,7 @@ export class Metrics {
   private readonly limiterFailures: Counter<'mode'>;
   private readonly authFailures: Counter;
   private readonly alerts: Counter<'kind'>;
+  private readonly refusedConnections: Counter<'listener' | 'reason'>;
 
   constructor() {
     const registers = [this.registry];
@@ -154,6 +155,12 @@ export class Metrics {
       labelNames: ['kind'],
       registers,
     });
+    this.refusedConnections = new Counter({
+      name: 'keyward_connections_refused_total',
+      help: 'Connections turned away: over server.maxConnections, or over the per-address cap.',
+      labelNames: ['listener', 'reason'],
+      registers,
+    });
     const snapshot = () => this.keySnapshot();
     new Gauge({
       name: 'keyward_provider_key_state',
@@ -189,6 +196,10 @@ export class Metrics {
 
   limiterUnavailable(mode: 'closed' | 'open'): void {
     this.limiterFailures.inc({ mode });
+  }
+
+  connectionRefused(listener: 'data' | 'admin', reason: 'max_connections' | 'per_address'): void {
+    this.refusedConnections.inc({ listener, reason });
   }
 
   alertRaised(kind: string): void {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { withShortBusyWait } from './sqlite-busy.js';
 import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
 
 const GROUP_COLUMN: Record<UsageGrouping, string> = {
@@ -7,6 +8,9 @@ const GROUP_COLUMN: Record<UsageGrouping, string> = {
   model: 'model',
   day: 'day',
 };
+
+/** How long a usage flush may wait for the write lock: a few of the audit thread's batches. */
+const FLUSH_BUSY_WAIT_MS = 50;
 
 export function sqliteUsage(db: Database.Database): UsageStore {
   const upsert = db.prepare(
@@ -44,7 +48,8 @@ export function sqliteUsage(db: Database.Database): UsageStore {
   }
   return {
     async add(deltas) {
-      addAll(deltas);
+      // Written from a timer on the event loop: the recorder keeps the counts for its next flush.
+      withShortBusyWait(db, FLUSH_BUSY_WAIT_MS, () => addAll(deltas));
     },
     async query(by, filter = {}) {
       return queries.get(by)!.all({

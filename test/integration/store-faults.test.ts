@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Agent, request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeOpenAI } from '../support/fake-openai.js';
+import {
+  freshDataDir,
+  type RunningGateway,
+  startGatewayProcess,
+  writeTempConfig,
+} from '../support/process.js';
+
+const PROVIDER_KEY = 'sk-store-faults-provider-key-0123456789';
+const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
+const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
+/** The store's busy_timeout (src/store/sqlite.ts). */
+const BUSY_TIMEOUT_S = 5;
+const LOCK_HELD_MS = 6_000;
+
+/** The gateway's largest event-loop delay since the previous scrape (prom-client resets it per scrape). */
+async function loopLagMaxSeconds(adminUrl: string): Promise<number> {
+  const res = await request(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const line = (await res.body.text())
+    .split('\n')
+    .find((l) => l.startsWith('keyward_nodejs_eventloop_lag_max_seconds '));
+  return Number(line?.split(' ')[1]);
+}
+
+type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
+let fake: Fake | undefined;
+let gw: RunningGateway | undefined;
+afterEach(async () => {
+  if (gw && gw.child.exitCode === null) {
+    gw.child.kill('SIGKILL');
+    await gw.exited;
+  }
+  gw = undefined;
+  await fake?.close();
+  fake = undefined;
+});
+
+async function startWithToken(dataDir: string) {
+  fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
+  const config = writeTempConfig({
+    server: { port: 0 },
+    admin: { port: 0 },
+    providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+    models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+    audit: { batchSize: 20, intervalMs: 50, requests: true },
+  });
+  gw = await startGatewayProcess(config, {
+    P_KEY: PROVIDER_KEY,
+    KEYWARD_ADMIN_KEY: ADMIN_KEY,
+    KEYWARD_DATA_DIR: dataDir,
+  });
+  const minted = await request(`${gw.adminUrl}/admin/tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'locked-out', userId: 'u-lock' }),
+  });
+  expect(minted.statusCode).toBe(201);
+  return { gateway: gw, ...((await minted.body.json()) as { token: string; id: string }) };
+}
+
+async function chats(url: string, token: string, count: number, dispatcher: Agent): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const res = await request(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      dispatcher,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await res.body.dump();
+    statuses.push(res.statusCode);
+  }
+  return statuses;
+}
+
+function stored(dataDir: string, tokenId: string) {
+  const db = new Database(join(dataDir, 'keyward.db'), { readonly: true });
+  try {
+    const audited = db
+      .prepare("SELECT COUNT(*) AS n FROM audit WHERE type = 'request' AND actor = ?")
+      .get(tokenId) as { n: number };
+    const usage = db.prepare('SELECT SUM(requests) AS n FROM usage WHERE token_id = ?').get(tokenId) as {
+      n: number | null;
+    };
+    const integrity = db.pragma('integrity_check', { simple: true });
+    return { audited: audited.n, usage: usage.n ?? 0, integrity };
+  } finally {
+    db.close();
+  }
+}
+
+describe('store faults', () => {
+  it('keeps serving while another process holds the store write lock for seconds, then writes every usage and audit record', async () => {
+    const dataDir = freshDataDir();
+    const { gateway, token, id } = await startWithToken(dataDir);
+    const dispatcher = new Agent({ connections: 1 });
+    await loopLagMaxSeconds(gateway.adminUrl);
+    const locker = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    await once(locker.stdout, 'data');
+    // Longer than the store's busy timeout (5 s), so that every writer meets the lock.
+    const during: number[] = [];
+    for (const until = Date.now() + LOCK_HELD_MS; Date.now() < until; ) {
+      during.push(...(await chats(gateway.dataUrl, token, 1, dispatcher)));
+    }
+    expect(locker.exitCode).toBe(null);
+    expect(during.every((s) => s === 200)).toBe(true);
+    // The event loop never waited out the lock: a synchronous write that did stalled every
+    // request for the whole busy timeout, each time the usage recorder flushed.
+    expect(await loopLagMaxSeconds(gateway.adminUrl)).toBeLessThan(BUSY_TIMEOUT_S / 2);
+    locker.stdin.write('release\n');
+    await once(locker, 'exit');
+    const after = await chats(gateway.dataUrl, token, 5, dispatcher);
+    expect(after.every((s) => s === 200)).toBe(true);
+    const total = during.length + after.length;
+    // Usage comes back from memory, audit from its writer thread's retries: nothing was lost.
+    await expect
+      .poll(() => stored(dataDir, id), { timeout: 20_000, interval: 200 })
+      .toEqual({ audited: total, usage: total, integrity: 'ok' });
+    await dispatcher.close();
+  }, 60_000);
+});
