@@ -47,6 +47,7 @@ import { createProviderRuntimes, type SourceEnvironment, sourceFor } from './ser
 import { readinessCheck } from './server/readiness.js';
 import { requestAccounting } from './server/request-accounting.js';
 import { openSqliteStore, type Store } from './store/index.js';
+import { TemplateRegistry } from './templates/index.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -274,6 +275,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const tokens = new TokenService(store, pepper);
   await tokens.load();
+  const templates = new TemplateRegistry(store.templates, (name, version, message) =>
+    logger.error(
+      { template: name, version },
+      `a stored template cannot be loaded and is skipped: ${message}`,
+    ),
+  );
+  templates.setFileTemplates(config.templates);
+  await templates.refresh();
 
   const storedKeys = new StoredKeys(store, () => masters[0]!);
   /** Reloads the providers that keep their keys in the store, after a change made here or elsewhere. */
@@ -297,7 +306,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const now = await store.changeMarker();
       if (now === marker) return;
       marker = now;
-      await Promise.all([tokens.syncRevocations(), refreshStored()]);
+      await Promise.all([tokens.syncRevocations(), refreshStored(), templates.refresh()]);
     } catch (error) {
       logger.error({ err: error }, 'cannot check the store for changes');
     }
@@ -360,6 +369,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onFinished,
     onAuthFailure,
     readiness,
+    templates,
   });
   const admin = createAdminPlane({
     config,
@@ -372,6 +382,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     store,
     usage,
     audit,
+    templates,
   });
 
   if (verifier.size === 0 && (await store.tokens.list()).length === 0) {
@@ -397,7 +408,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async reload(next) {
       const strip = (c: Config) =>
-        JSON.stringify({ ...c, providers: c.providers.map((p) => ({ ...p, keys: null })) });
+        JSON.stringify({ ...c, templates: null, providers: c.providers.map((p) => ({ ...p, keys: null })) });
       if (strip(next) !== strip(config)) {
         logger.warn('configuration changes other than provider keys take effect after a restart');
       }
@@ -418,6 +429,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           );
         }),
       );
+      templates.setFileTemplates(next.templates);
       logger.info('configuration reloaded');
       recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, { ok: true });
     },

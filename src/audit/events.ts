@@ -65,6 +65,8 @@ export type RequestSummaryData = {
   userId?: string;
   model: string;
   provider: string;
+  /** The prompt template the request ran, if any. */
+  template?: string;
   status: number;
   inputTokens: number;
   outputTokens: number;
@@ -105,6 +107,7 @@ const REQUEST_FIELDS: ReadonlyArray<keyof RequestSummaryData> = [
   'userId',
   'model',
   'provider',
+  'template',
   'status',
   'inputTokens',
   'outputTokens',

@@ -12,6 +12,7 @@ export interface TokenFlags {
   scopes?: string | undefined;
   models?: string | undefined;
   providers?: string | undefined;
+  templates?: string | undefined;
   'max-tokens'?: string | undefined;
   rpm?: string | undefined;
   tpm?: string | undefined;
@@ -43,6 +44,7 @@ function specFrom(flags: TokenFlags): TokenSpec {
     scopes: list(flags.scopes),
     models: list(flags.models),
     providers: list(flags.providers),
+    templates: list(flags.templates),
     maxTokens: number(flags['max-tokens']),
     limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
     budget:

@@ -5,6 +5,7 @@ import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenServ
 import type { Config } from '../config/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Store, TokenRecord } from '../store/index.js';
+import { adminTemplateRoutes, type TemplateRegistry } from '../templates/index.js';
 import { adminAuditRoutes } from './admin-audit.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './admin-keys.js';
 import { adminTokenRoutes } from './admin-tokens.js';
@@ -26,6 +27,7 @@ export interface AdminPlaneOptions {
   store: Store;
   usage: UsageRecorder;
   audit: AuditLog;
+  templates: TemplateRegistry;
 }
 
 declare module 'fastify' {
@@ -76,6 +78,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   adminTokenRoutes(app, { tokens: options.tokens, store: options.store, audit: options.audit });
   adminUsageRoutes(app, { store: options.store, usage: options.usage });
   adminAuditRoutes(app, { store: options.store, audit: options.audit });
+  adminTemplateRoutes(app, { registry: options.templates, store: options.store, audit: options.audit });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

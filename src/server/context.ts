@@ -24,6 +24,8 @@ export interface RequestContext {
   usage?: Usage;
   /** Set when a stream ended with an error event instead of a clean finish. */
   streamError?: string;
+  /** The prompt template the request ran, for usage, audit, metrics and the log line. */
+  template?: string;
 }
 
 /**
@@ -44,6 +46,7 @@ export function newRequestContext(route: string): RequestContext {
     attempts: undefined,
     usage: undefined,
     streamError: undefined,
+    template: undefined,
   };
 }
 

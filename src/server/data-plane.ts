@@ -14,6 +14,7 @@ import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
+import { type TemplateRegistry, templateRoutes } from '../templates/index.js';
 import type { Admission } from './admission.js';
 import { clientErrorHandler } from './client-error.js';
 import type { RequestContext } from './context.js';
@@ -43,6 +44,7 @@ export interface DataPlaneOptions {
   /** A failed authentication, for the audit log and alerts. */
   onAuthFailure(request: FastifyRequest, reason: string): void;
   readiness(): Promise<Readiness>;
+  templates: TemplateRegistry;
 }
 
 const PROVIDER_KEY_HEADER = 'x-provider-api-key';
@@ -155,5 +157,6 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   const forwarder = new Forwarder(router, metrics, logger, options.keyEvents, options.admission);
   app.register(openAIRoutes, { forwarder, router });
   app.register(anthropicRoutes, { forwarder });
+  app.register(templateRoutes, { forwarder, registry: options.templates });
   return app;
 }

@@ -11,6 +11,8 @@ export type {
   ProviderKeyStore,
   Scope,
   Store,
+  TemplateRecord,
+  TemplateStore,
   TokenRecord,
   TokenStore,
   UsageDelta,

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { outputValidator } from './compile.js';
+import { checkParam } from './params.js';
+
+/** The kinds of value a template parameter takes. */
+export const PARAM_TYPES = ['string', 'number', 'integer', 'boolean', 'enum'] as const;
+export type ParamType = (typeof PARAM_TYPES)[number];
+
+/** Longest string a parameter takes when its definition sets no `maxLength`. */
+export const DEFAULT_MAX_LENGTH = 1_000;
+
+/** `{{name}}`: the only syntax a template has. */
+export const SLOT = /\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}/g;
+/** Anything that opens like a slot: text such as `{{ a.b }}` is refused, not left in the prompt. */
+const SLOT_OPENING = /\{\{/g;
+
+const scalar = z.union([z.string().max(100_000), z.number(), z.boolean()]);
+
+export const paramSchema = z
+  .strictObject({
+    type: z.enum(PARAM_TYPES),
+    description: z.string().max(1_000).optional(),
+    /** Strings: the longest value accepted (default 1000 characters). */
+    maxLength: z.number().int().min(1).max(100_000).optional(),
+    /** Numbers and integers: the accepted range. */
+    min: z.number().optional(),
+    max: z.number().optional(),
+    /** Enums: the accepted values. */
+    values: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
+    /** Default true; a parameter with a `default` is never required. */
+    required: z.boolean().optional(),
+    default: scalar.optional(),
+  })
+  .superRefine((param, ctx) => {
+    const only = (field: keyof typeof param, types: readonly ParamType[]) => {
+      if (param[field] !== undefined && !types.includes(param.type))
+        ctx.addIssue({ code: 'custom', path: [field], message: `only for type ${types.join(' or ')}` });
+    };
+    only('maxLength', ['string']);
+    only('min', ['number', 'integer']);
+    only('max', ['number', 'integer']);
+    only('values', ['enum']);
+    if (param.type === 'enum' && !param.values)
+      ctx.addIssue({ code: 'custom', path: ['values'], message: 'required for type enum' });
+    if (param.min !== undefined && param.max !== undefined && param.min > param.max)
+      ctx.addIssue({ code: 'custom', path: ['min'], message: 'must not exceed max' });
+  });
+export type ParamDefinition = z.output<typeof paramSchema>;
+
+const templateText = z.string().min(1).max(100_000);
+
+/** What an operator writes (keyward.yaml `templates:`, the admin API). */
+export const templateSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, "-" or "_"'),
+    description: z.string().max(1_000).optional(),
+    /** An alias from `models`, or provider/model. */
+    model: z.string().min(1).max(256),
+    system: templateText.optional(),
+    messages: z
+      .array(z.strictObject({ role: z.enum(['user', 'assistant']), content: templateText }))
+      .min(1)
+      .max(64),
+    params: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a name such as topic or max_items'),
+        paramSchema,
+      )
+      .default({}),
+    /** A JSON schema the answer must satisfy; the answer is then parsed JSON. */
+    output: z.record(z.string(), z.unknown()).optional(),
+    maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+  })
+  .superRefine((template, ctx) => {
+    const texts: Array<[string, Array<string | number>]> = [
+      ...(template.system === undefined
+        ? []
+        : [[template.system, ['system']] as [string, Array<string | number>]]),
+      ...template.messages.map((m, i): [string, Array<string | number>] => [
+        m.content,
+        ['messages', i, 'content'],
+      ]),
+    ];
+    for (const [text, path] of texts) {
+      const slots = [...text.matchAll(SLOT)];
+      if (slots.length !== [...text.matchAll(SLOT_OPENING)].length) {
+        ctx.addIssue({ code: 'custom', path, message: 'a "{{" that is not a slot such as {{topic}}' });
+      }
+      for (const [, name] of slots) {
+        if (!Object.hasOwn(template.params, name!))
+          ctx.addIssue({ code: 'custom', path, message: `the slot {{${name}}} names no declared param` });
+      }
+    }
+    for (const [name, param] of Object.entries(template.params)) {
+      const problem = param.default === undefined ? undefined : checkParam(name, param, param.default);
+      if (problem)
+        ctx.addIssue({ code: 'custom', path: ['params', name, 'default'], message: problem.message });
+    }
+    if (template.output) {
+      try {
+        outputValidator(template.output);
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['output'],
+          message: `not a usable JSON schema: ${(error as Error).message}`,
+        });
+      }
+    }
+  });
+export type TemplateDefinition = z.output<typeof templateSchema>;
