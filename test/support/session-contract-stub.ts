@@ -16,6 +16,8 @@ export interface SessionStub {
   log: string[];
   /** The live session stops working (as when its 15 minutes are over); the refresh token does not. */
   expireSession(): void;
+  /** The one Origin cookie requests are accepted from (set once the page's origin is known). */
+  allowOrigin(origin: string): void;
   /** Serves extra paths (a test page) before the contract routes. */
   extra: Map<string, { type: string; body: string }>;
   close(): Promise<void>;
@@ -47,6 +49,7 @@ const error = (type: string, code: string, message: string) => ({
 
 export async function startSessionStub(options: { origin?: string; code: string }): Promise<SessionStub> {
   const log: string[] = [];
+  let allowed = options.origin;
   const extra = new Map<string, { type: string; body: string }>();
   let serial = 0;
   let session: string | undefined;
@@ -80,7 +83,7 @@ export async function startSessionStub(options: { origin?: string; code: string 
     }
     const jar = cookies(req);
     const origin = req.headers.origin;
-    if (req.method === 'POST' && options.origin && origin !== options.origin) {
+    if (req.method === 'POST' && allowed && origin !== allowed) {
       send(res, 403, error('permission_error', 'origin_not_allowed', 'This origin may not use a session'));
       return;
     }
@@ -143,6 +146,9 @@ export async function startSessionStub(options: { origin?: string; code: string 
     url: `http://127.0.0.1:${port}`,
     log,
     extra,
+    allowOrigin(origin) {
+      allowed = origin;
+    },
     expireSession() {
       session = undefined;
     },
