@@ -14,6 +14,9 @@ export const SLOT = /\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}/g;
 /** Anything that opens like a slot: text such as `{{ a.b }}` is refused, not left in the prompt. */
 const SLOT_OPENING = /\{\{/g;
 
+/** Names that mean something to every JavaScript object: never a parameter. */
+const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
+
 const scalar = z.union([z.string().max(100_000), z.number(), z.boolean()]);
 
 export const paramSchema = z
@@ -63,7 +66,10 @@ export const templateSchema = z
       .max(64),
     params: z
       .record(
-        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a name such as topic or max_items'),
+        z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a name such as topic or max_items')
+          .refine((name) => !RESERVED.has(name), 'a name other than __proto__, constructor or prototype'),
         paramSchema,
       )
       .default({}),

@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeywardClient, KeywardError } from '../../src/client/index.js';
 import { backoffMs, parseRetryAfter } from '../../src/client/retry.js';
@@ -274,6 +277,21 @@ describe('keyward/client against the gateway (Node)', () => {
   it('reads rate-limit status and health', async () => {
     expect(await client().health()).toMatchObject({ status: 'ok' });
     expect(await client().rateLimitStatus()).toBeTypeOf('object');
+  });
+});
+
+describe('the package', () => {
+  it('exports the client as keyward/client (ESM with types) and keeps the main entry', () => {
+    const probe = `
+      const client = await import('keyward/client');
+      const main = await import('keyward');
+      console.log(JSON.stringify({ client: Object.keys(client).sort(), main: typeof main.createGateway }));`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ client: ['KeywardClient', 'KeywardError'], main: 'function' });
+    const root = join(import.meta.dirname, '../..');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    expect(readFileSync(join(root, pkg.exports['./client'].types), 'utf8')).toContain('export { KeywardClient }');
   });
 });
 
