@@ -291,7 +291,9 @@ describe('the package', () => {
     expect(JSON.parse(run.stdout)).toEqual({ client: ['KeywardClient', 'KeywardError'], main: 'function' });
     const root = join(import.meta.dirname, '../..');
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-    expect(readFileSync(join(root, pkg.exports['./client'].types), 'utf8')).toContain('export { KeywardClient }');
+    expect(readFileSync(join(root, pkg.exports['./client'].types), 'utf8')).toContain(
+      'export { KeywardClient }',
+    );
   });
 });
 
