@@ -25,6 +25,12 @@ export class TemplateRegistry {
   async refresh(): Promise<void> {
     const next = new Map<string, CompiledTemplate>();
     for (const record of await this.store.latest()) {
+      // The store changes with every audit batch another process writes: only new versions compile.
+      const known = this.stored.get(record.name);
+      if (known?.version === record.version) {
+        next.set(record.name, known);
+        continue;
+      }
       const parsed = templateSchema.safeParse({ ...record.definition, name: record.name });
       if (!parsed.success) {
         this.onInvalid(record.name, record.version, parsed.error.issues[0]?.message ?? 'invalid');
