@@ -322,6 +322,23 @@ describe('prompt templates', () => {
     });
     expect(lookup.status).toBe(400);
 
+    const badParam = await adminCall(kw.adminUrl, 'PUT', '/admin/templates/greet', {
+      model: 'fast',
+      messages: [{ role: 'user', content: 'Hello {{who}}' }],
+      params: { who: { type: 'text' } },
+    });
+    expect(badParam.status).toBe(400);
+    expect(badParam.json.error.param).toBe('params.who.type');
+    const adminToken = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'ops',
+      scopes: ['admin'],
+    });
+    const byToken = await adminCall(kw.adminUrl, 'GET', '/admin/templates', undefined, adminToken.json.token);
+    expect(byToken.status).toBe(403);
+    expect(
+      (await adminCall(kw.adminUrl, 'GET', '/admin/templates/greet/versions')).json.versions.length,
+    ).toBe(2);
+
     const fileEdit = await adminCall(kw.adminUrl, 'PUT', '/admin/templates/summarize', {
       model: 'fast',
       messages: [{ role: 'user', content: 'x' }],
