@@ -18,6 +18,7 @@ import {
   sessionCookie,
   startIdentityProvider,
 } from './browser-credentials.mjs';
+import { clientSize } from './client-size.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -82,6 +83,16 @@ function keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl) {
       { name: 'bench-model', provider: 'fake', model: 'gpt-4o-mini' },
       { name: 'bench-claude', provider: 'fake-anthropic', model: 'claude-sonnet-4-5' },
     ],
+    // A template run: params checked, the prompt rendered, then the same pipeline as a chat request.
+    templates: [
+      {
+        name: 'bench-template',
+        model: 'bench-model',
+        system: 'You greet people.',
+        messages: [{ role: 'user', content: 'Hello, {{name}}' }],
+        params: { name: { type: 'string', maxLength: 64 } },
+      },
+    ],
   };
 }
 
@@ -110,6 +121,8 @@ async function startKeyward(fakeUrl, anthropicUrl, jwksUrl) {
       'create',
       '--name',
       'bench',
+      '--scopes',
+      'models:read,chat,embeddings,templates',
       '--rpm',
       '1000000000',
       '--tpm',
@@ -320,6 +333,18 @@ async function main() {
   for (const target of translated) await loadOnce(target, 50, quick ? 1 : 2);
   process.stderr.write(`c=50: the translated path and its bare proxy, ${duration}s each, in turns…\n`);
   rows.push(...(await loadInTurns(translated, 50, duration)));
+  // A template run against the bare proxy's plain chat request, in the same turns.
+  const templateRun = {
+    name: 'keyward template run',
+    ...keyward,
+    key: keyward.token,
+    path: '/v1/templates/bench-template/run',
+    body: JSON.stringify({ params: { name: 'Ada' } }),
+  };
+  await loadOnce(templateRun, 50, quick ? 1 : 2);
+  process.stderr.write(`c=50: a template run and the bare proxy, ${duration}s each, in turns…\n`);
+  const [bareAgain, templateRow] = await loadInTurns([targets[1], templateRun], 50, duration);
+  rows.push(templateRow);
   const streaming = {};
   for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
 
@@ -336,7 +361,9 @@ async function main() {
     translatedC50: row('keyward openai→anthropic', 50).rps / row('bare proxy → anthropic', 50).rps,
     translatedStreamC50:
       row('keyward openai→anthropic, stream', 50).rps / row('bare proxy → anthropic, stream', 50).rps,
+    templateC50: templateRow.rps / bareAgain.rps,
   };
+  const sdkSize = await clientSize();
 
   const lines = [
     '| target | c | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB |',
@@ -354,7 +381,9 @@ async function main() {
       `${fmt(ratios.translatedC50)}×, streaming ${fmt(ratios.translatedStreamC50)}×.`,
     `Streaming time to first byte (median of ${ttfbSamples}): bare ${fmt(streaming['bare undici proxy'])} ms, ` +
       `Keyward ${fmt(streaming.keyward)} ms.`,
+    `Template run ÷ bare proxy (plain chat), measured in turns at c=50: ${fmt(ratios.templateC50)}×.`,
     `Provider key reveal (SecretString.reveal, once per request): ${fmt(revealUs)} µs.`,
+    `keyward/client core: ${sdkSize.gzipped} B min+gz (budget ${sdkSize.budget} B).`,
   ];
   process.stdout.write(`\n${lines.join('\n')}\n`);
 
@@ -365,6 +394,7 @@ async function main() {
     rows,
     streamingTtfbMs: streaming,
     keyRevealUs: revealUs,
+    clientSize: sdkSize,
     ratios,
   };
   mkdirSync(join(root, 'bench/results'), { recursive: true });

@@ -7,7 +7,8 @@ export interface UsageRecorderOptions {
   onError(error: unknown): void;
 }
 
-const keyOf = (d: UsageDelta) => `${d.day}\0${d.tokenId ?? ''}\0${d.userId ?? ''}\0${d.model}\0${d.provider}`;
+const keyOf = (d: UsageDelta) =>
+  `${d.day}\0${d.tokenId ?? ''}\0${d.userId ?? ''}\0${d.model}\0${d.provider}\0${d.template ?? ''}`;
 
 /**
  * Usage per request, summed in memory per (day, token, user, model, provider) and written in one

@@ -16,6 +16,7 @@ import type { Logger, Metrics } from '../observability/index.js';
 import { adminSessionRoutes } from '../sessions/admin-routes.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { Store, TokenRecord } from '../store/index.js';
+import { adminTemplateRoutes, type TemplateRegistry } from '../templates/index.js';
 import { adminAuditRoutes } from './audit.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './keys.js';
 import { adminTokenRoutes } from './tokens.js';
@@ -37,6 +38,7 @@ export interface AdminPlaneOptions {
   failures: FailureGuard;
   sessions: SessionService;
   jwt: JwtVerifier | undefined;
+  templates: TemplateRegistry;
 }
 
 declare module 'fastify' {
@@ -119,6 +121,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     store: options.store,
     audit: options.audit,
   });
+  adminTemplateRoutes(app, { registry: options.templates, store: options.store, audit: options.audit });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

@@ -6,7 +6,7 @@ import type { Store } from '../store/index.js';
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
 const usageQuery = z.strictObject({
-  by: z.enum(['token', 'user', 'model', 'day']).default('day'),
+  by: z.enum(['token', 'user', 'model', 'day', 'template']).default('day'),
   from: day.optional(),
   to: day.optional(),
   tokenId: z.string().min(1).max(64).optional(),

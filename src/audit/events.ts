@@ -71,6 +71,8 @@ export type RequestSummaryData = {
   userId?: string;
   model: string;
   provider: string;
+  /** The prompt template the request ran, if any. */
+  template?: string;
   status: number;
   inputTokens: number;
   outputTokens: number;
@@ -127,6 +129,7 @@ const REQUEST_FIELDS: ReadonlyArray<keyof RequestSummaryData> = [
   'userId',
   'model',
   'provider',
+  'template',
   'status',
   'inputTokens',
   'outputTokens',

@@ -195,6 +195,7 @@ export class JwtVerifier {
       models,
       providers: null,
       maxTokens: null,
+      templates: null,
       ipAllowlist: null,
       expiresAt: payload.exp! * 1000,
       limits: {},

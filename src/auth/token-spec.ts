@@ -18,11 +18,14 @@ const MAX_LIFETIME_MS = 10 * 365 * 86_400_000;
 const positive = z.number().int().min(1).max(1_000_000_000);
 
 /** What a client asks for when it creates a token (admin API body, CLI flags). */
+// biome-ignore format: kept as written so that fields added here stay one-line changes
 export const tokenSpecSchema = z.strictObject({
   name: z.string().min(1).max(128),
   scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length).optional(),
   models: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
   providers: z.array(z.string().min(1).max(64)).min(1).max(64).optional(),
+  /** Templates the token may list and run; needs the `templates` scope. */
+  templates: z.array(z.string().min(1).max(64)).min(1).max(256).optional(),
   maxTokens: positive.optional(),
   limits: z
     .strictObject({ rpm: positive.optional(), tpm: positive.optional(), concurrency: positive.optional() })
@@ -42,6 +45,9 @@ export const tokenSpecSchema = z.strictObject({
   userId: z.string().min(1).max(128).optional(),
   clientId: z.string().min(1).max(128).optional(),
   metadata: z.record(z.string().min(1).max(64), z.string().max(512)).optional(),
+}).refine((spec) => !spec.templates || !spec.scopes || spec.scopes.includes('templates'), {
+  path: ['templates'],
+  message: "needs the 'templates' scope (or leave out scopes: the token then gets the templates scope only)",
 });
 export type TokenSpec = z.output<typeof tokenSpecSchema>;
 
@@ -91,6 +97,7 @@ export function assertNarrower(child: TokenRecord, parent: TokenRecord): void {
   narrowerList('scopes', child.scopes, parent.scopes);
   narrowerList('models', child.models, parent.models);
   narrowerList('providers', child.providers, parent.providers);
+  narrowerList('templates', child.templates, parent.templates);
   narrowerNumber('maxTokens', child.maxTokens, parent.maxTokens);
   narrowerNumber('expiresIn', child.expiresAt, parent.expiresAt);
   narrowerNumber('limits.rpm', child.limits.rpm, parent.limits.rpm);

@@ -105,9 +105,15 @@ export class TokenService {
       clientId: spec.clientId ?? null,
       userId: spec.userId ?? creator?.userId ?? null,
       scopes:
-        spec.scopes ?? (creator ? creator.scopes.filter((s) => DEFAULT_SCOPES.includes(s)) : DEFAULT_SCOPES),
+        spec.scopes ??
+        (spec.templates
+          ? ['templates']
+          : creator
+            ? creator.scopes.filter((s) => DEFAULT_SCOPES.includes(s))
+            : DEFAULT_SCOPES),
       models: spec.models ?? creator?.models ?? null,
       providers: spec.providers ?? creator?.providers ?? null,
+      templates: spec.templates ?? creator?.templates ?? null,
       maxTokens: spec.maxTokens ?? creator?.maxTokens ?? null,
       ipAllowlist: spec.ipAllowlist ?? creator?.ipAllowlist ?? null,
       expiresAt: lifetime !== undefined ? now + lifetime : (creator?.expiresAt ?? null),

@@ -8,6 +8,7 @@ import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
 import { sessionsCommand } from './sessions.js';
 import { start } from './start.js';
+import { templatesCommand } from './templates.js';
 import { tokensCommand } from './tokens.js';
 
 const HELP = `keyward — a self-hosted, secure AI API gateway
@@ -20,6 +21,7 @@ Usage:
   keyward tokens create --name N    mint a gateway token (kw_…), printed once; see keyward tokens --help
   keyward tokens list|show ID|revoke ID
   keyward sessions list [--user U]  browser sessions; keyward sessions revoke ID | --user U
+  keyward templates list|show NAME|test NAME [--params JSON]   prompt templates; test renders without a provider call
   keyward keys list [--provider P]  the stored provider keys (fingerprints only)
   keyward keys add --provider P     store a provider key read from stdin, encrypted
   keyward keys rotate --provider P  store a new key (stdin) and disable the provider's older ones
@@ -71,6 +73,7 @@ on the key they started with.
   tokens: `Usage: keyward tokens <create|list|show|revoke> [options]
 
   create --name N [--scopes chat,embeddings,models:read,templates,admin,sessions] [--models a,b] [--providers p,q]
+         [--templates a,b]  (only these templates; without --scopes the token gets the templates scope only)
          [--max-tokens N] [--rpm N] [--tpm N] [--concurrency N] [--budget-usd X --budget-period day|month|total]
          [--expires-in 30d] [--ip CIDR,…] [--user U] [--client C]
          prints the token (kw_<id>_<secret>) once; the store keeps only a keyed hash of the secret
@@ -82,6 +85,13 @@ on the key they started with.
 
   list [--user U] [--include-revoked]   id, user, scopes, expiry (never a secret)
   revoke ID | --user U                  immediate here; running gateways refuse it within a second
+`,
+  templates: `Usage: keyward templates <list|show|test> [NAME] [--params JSON] [--json]
+
+  list                    the templates of the configuration file and the store (newest versions)
+  show NAME               one template's definition
+  test NAME [--params J]  renders the request a run would send, with J's values and samples for the
+                          rest; checks the params as the gateway does; calls no provider
 `,
   audit: `Usage: keyward audit <verify|tail> [--limit N] [--follow] [--json]
 
@@ -123,6 +133,8 @@ function parse(argv: string[]) {
       scopes: { type: 'string' },
       models: { type: 'string' },
       providers: { type: 'string' },
+      templates: { type: 'string' },
+      params: { type: 'string' },
       'max-tokens': { type: 'string' },
       rpm: { type: 'string' },
       tpm: { type: 'string' },
@@ -215,6 +227,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       case 'tokens':
         return await withOffline(offline, io, false, (ctx) =>
           tokensCommand(positionals[1] ?? '', positionals.slice(2), values, ctx, io),
+        );
+      case 'templates':
+        return await withOffline(offline, io, false, (ctx) =>
+          templatesCommand(positionals[1] ?? '', positionals.slice(2), values, ctx, io),
         );
       case 'audit':
         return await withOffline(offline, io, false, (ctx) =>

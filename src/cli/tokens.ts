@@ -14,6 +14,7 @@ export interface TokenFlags {
   scopes?: string | undefined;
   models?: string | undefined;
   providers?: string | undefined;
+  templates?: string | undefined;
   'max-tokens'?: string | undefined;
   rpm?: string | undefined;
   tpm?: string | undefined;
@@ -72,6 +73,7 @@ function specFrom(flags: TokenFlags): TokenSpec {
     scopes: list(flags.scopes),
     models: list(flags.models),
     providers: list(flags.providers),
+    templates: list(flags.templates),
     maxTokens: wholeNumberFlag('max-tokens', flags['max-tokens']),
     limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
     budget:

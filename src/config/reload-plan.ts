@@ -11,7 +11,7 @@ export interface ReloadPlan {
 }
 
 /** Top-level sections a running gateway swaps in whole. */
-const LIVE = new Set(['models', 'budgets', 'pricing', 'alerts']);
+const LIVE = new Set(['models', 'budgets', 'pricing', 'alerts', 'templates']);
 /** Parts of `rateLimits` the limiter was built with: another backend means new connections. */
 const LIMITER_BUILT = new Set(['backend', 'failMode', 'perIp']);
 

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { templateSchema } from '../templating/schema.js';
 import {
   alertsSchema,
   auditSchema,
@@ -270,6 +271,8 @@ export const configSchema = z
     alerts: alertsSchema,
     providers: z.array(providerSchema).default([]),
     models: z.array(modelSchema).default([]),
+    /** Whitelisted prompt templates (read-only through the admin API; re-read on SIGHUP). */
+    templates: z.array(templateSchema).max(1_000).default([]),
   })
   .superRefine((config, ctx) => {
     if (config.rateLimits.backend === 'redis' && !config.storage.redis) {
@@ -281,6 +284,7 @@ export const configSchema = z
     }
     const ids = uniqueValues(config.providers, 'providers', 'id', 'provider id', ctx);
     uniqueValues(config.models, 'models', 'name', 'model name', ctx);
+    uniqueValues(config.templates, 'templates', 'name', 'template name', ctx);
     config.models.forEach((model, i) => {
       const references: Array<{ provider?: string; path: Array<string | number> }> = [
         { provider: model.provider, path: ['models', i, 'provider'] },

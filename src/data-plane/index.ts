@@ -23,6 +23,7 @@ import type { BrowserAccess } from '../sessions/browser-access.js';
 import { type AuthRoutesOptions, authRoutes } from '../sessions/routes.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
+import { type TemplateRegistry, templateRoutes } from '../templates/index.js';
 import { authenticator } from './authenticate.js';
 
 export interface DataPlaneOptions {
@@ -47,6 +48,7 @@ export interface DataPlaneOptions {
     routes: Omit<AuthRoutesOptions, 'access' | 'refuse'>;
     jwt: JwtVerifier | undefined;
   };
+  templates: TemplateRegistry;
 }
 
 /** The client-facing listener: authentication, strict bodies, the API surfaces and health. */
@@ -99,6 +101,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   });
   app.register(openAIRoutes, { forwarder, router, catalog });
   app.register(anthropicRoutes, { forwarder });
+  app.register(templateRoutes, { forwarder, registry: options.templates });
   if (browser) authRoutes(app, { ...browser.routes, access: browser.access, refuse });
   return app;
 }

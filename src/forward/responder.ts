@@ -107,6 +107,8 @@ export class Responder {
       ctx.usage = usageOf(answer.usage);
       return reply.code(200).send(job.surface.fromCanonical(answer));
     } catch (error) {
+      // A surface's own verdict on the answer (a template's output schema) stands as it is.
+      if (error instanceof GatewayError) throw error;
       this.logger.debug({ reqId: request.id, provider: id, err: error }, 'provider response not understood');
       throw new GatewayError(502, 'upstream_error', 'The provider returned a malformed response', {
         code: 'provider_bad_response',

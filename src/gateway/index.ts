@@ -14,6 +14,7 @@ import { credentialKeys, openSecrets } from './secrets.js';
 import { announce, openStore } from './storage.js';
 import { watchStore } from './store-watch.js';
 import { createTelemetry, keyEventsFor } from './telemetry.js';
+import { loadTemplates } from './templates.js';
 import { createTraffic } from './traffic.js';
 import type { Gateway, GatewayOptions, Start } from './types.js';
 
@@ -77,6 +78,8 @@ async function assemble(start: Start): Promise<Gateway> {
   const jwt = browser.jwt;
   const syncs = [() => tokens.syncRevocations(), () => browser.sessions.syncRevocations()];
   if (jwt) syncs.push(() => jwt.syncRevocations());
+  const templates = await loadTemplates(config, store, logger);
+  syncs.push(() => templates.refresh());
   const storedKeys = new StoredKeys(store, () => masters.newest);
   const { refreshStored, stop } = await watchStore({ store, syncs, masters, providers, logger });
   resources.add('store watch', stop);
@@ -84,7 +87,18 @@ async function assemble(start: Start): Promise<Gateway> {
   const traffic = createTraffic({ config, store, audit, telemetry });
   resources.add('usage recorder', () => traffic.usage.close());
   resources.add('limiter', () => traffic.limiter.close());
-  const parts = { store, providers, router, tokens, browser, storedKeys, refreshStored, keyEvents, traffic };
+  const parts = {
+    store,
+    providers,
+    router,
+    tokens,
+    browser,
+    templates,
+    storedKeys,
+    refreshStored,
+    keyEvents,
+    traffic,
+  };
   const planes = await createPlanes(start, { ...parts, audit, authFailures });
   const { prices, admission } = traffic;
   const reload = reloader({
@@ -97,6 +111,7 @@ async function assemble(start: Start): Promise<Gateway> {
     prices,
     admission,
     planes,
+    templates,
   });
   const banner = () =>
     startBanner({ config, source, providers, router, verifier: planes.verifier, store, paths });

@@ -9,6 +9,7 @@ import type { KeyEvents, SecretString, StoredKeys } from '../keys/index.js';
 import type { Router } from '../routing/index.js';
 import type { Browser } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
+import type { TemplateRegistry } from '../templates/index.js';
 import { readinessCheck } from './readiness.js';
 import { adminKeyHashes } from './secrets.js';
 import type { Telemetry } from './telemetry.js';
@@ -21,6 +22,7 @@ interface PlanesParts {
   router: Router<ProviderRuntime>;
   tokens: TokenService;
   browser: Browser;
+  templates: TemplateRegistry;
   keyEvents: KeyEvents;
   traffic: Traffic;
   audit: AuditLog;
@@ -66,6 +68,7 @@ export async function createPlanes(
     onAuthFailure,
     readiness,
     browser: options.browser,
+    templates: options.templates,
   });
   const admin = createAdminPlane({
     config,
@@ -81,6 +84,7 @@ export async function createPlanes(
     failures: new FailureGuard(config.rateLimits.perIp.failuresPerMinute),
     sessions: options.browser.sessions,
     jwt: options.browser.jwt,
+    templates: options.templates,
   });
   await warnUnconfigured(verifier, adminKeys, store, providers, logger);
   return { data, admin, verifier };

@@ -7,6 +7,7 @@ import { type ProviderRuntime, type SourceEnvironment, sourceFor } from '../forw
 import { reloadTls } from '../http/tls.js';
 import type { Admission } from '../limits/admission.js';
 import type { Router } from '../routing/index.js';
+import type { TemplateRegistry } from '../templates/index.js';
 import type { Telemetry } from './telemetry.js';
 
 interface ReloadOptions {
@@ -19,6 +20,7 @@ interface ReloadOptions {
   prices: PriceTable;
   admission: Admission;
   planes: { data: FastifyInstance; admin: FastifyInstance };
+  templates: TemplateRegistry;
 }
 
 /** Renewed certificates are picked up on SIGHUP; the listeners' other TLS settings need a restart. */
@@ -76,6 +78,7 @@ export function reloader(options: ReloadOptions) {
     prices.reload(next.pricing);
     admission.reload(next);
     alerts.reconfigure(next.alerts);
+    options.templates.setFileTemplates(next.templates);
     await telemetry.reloadWebhook(next.alerts.webhook);
     await reloadProviderKeys(next, options);
     reloadCertificates(next, options);

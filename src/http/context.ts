@@ -28,6 +28,8 @@ export interface RequestContext {
   errorCode?: string;
   /** The model the body asked for, when an error came before routing named one. */
   askedModel?: string;
+  /** The prompt template the request ran, for usage, audit, metrics and the log line. */
+  template?: string;
 }
 
 /**
@@ -50,6 +52,7 @@ export function newRequestContext(route: string): RequestContext {
     streamError: undefined,
     errorCode: undefined,
     askedModel: undefined,
+    template: undefined,
   };
 }
 

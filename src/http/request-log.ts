@@ -28,6 +28,7 @@ export function trackRequest(
       { route, model: ctx.model ?? 'none', provider: ctx.provider ?? 'none', status },
       ms / 1000,
     );
+    if (ctx.template) metrics.templateRunFinished(ctx.template, status);
     logger.info({
       reqId: request.id,
       method: request.method,
@@ -36,6 +37,7 @@ export function trackRequest(
       ip: request.ip,
       model: ctx.model ?? ctx.askedModel,
       provider: ctx.provider,
+      template: ctx.template,
       status,
       ms: Math.round(ms * 100) / 100,
       attempts: ctx.attempts,

@@ -58,6 +58,7 @@ export class Metrics {
   private readonly authFailures: Counter;
   private readonly alerts: Counter<'kind'>;
   private readonly refusedConnections: Counter<'listener' | 'reason'>;
+  private readonly templateRuns: Counter<'template' | 'status'>;
 
   constructor() {
     const registers = [this.registry];
@@ -161,6 +162,12 @@ export class Metrics {
       labelNames: ['listener', 'reason'],
       registers,
     });
+    this.templateRuns = new Counter({
+      name: 'keyward_template_runs_total',
+      help: 'Prompt template runs answered, by template and HTTP status.',
+      labelNames: ['template', 'status'],
+      registers,
+    });
     const snapshot = () => this.keySnapshot();
     new Gauge({
       name: 'keyward_provider_key_state',
@@ -245,6 +252,11 @@ export class Metrics {
     const values = () => ({ route, model, provider, status: String(status) });
     this.requests.add(`${route}\0${model}\0${provider}\0${status}`, values, 1);
     this.duration.observe(values(), seconds);
+  }
+
+  /** Template names come from the operator, not from clients: no cardinality cap is needed. */
+  templateRunFinished(template: string, status: number): void {
+    this.templateRuns.inc({ template, status: String(status) });
   }
 
   upstreamResponded(provider: string, status: number | 'error', seconds: number): void {

@@ -18,6 +18,7 @@ function principalFor(session: SessionRecord, subject: string): TokenPrincipal {
     models: grant.models,
     providers: grant.providers,
     maxTokens: grant.maxTokens,
+    templates: grant.templates,
     ipAllowlist: null,
     expiresAt: session.expiresAt,
     limits: grant.limits,

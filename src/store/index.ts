@@ -21,6 +21,8 @@ export type {
   SessionRotation,
   SessionStore,
   Store,
+  TemplateRecord,
+  TemplateStore,
   TokenRecord,
   TokenStore,
   UsageDelta,

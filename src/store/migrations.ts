@@ -113,4 +113,28 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      PRIMARY KEY (claim, value, issuer)
    ) STRICT;
    CREATE INDEX jwt_revocations_by_time ON jwt_revocations (revoked_at);`,
+  // templates (issue 17): stored prompt templates, every version kept; gateway tokens limited to
+  // named templates; usage per template beside the usage per model.
+  `CREATE TABLE templates (
+     name       TEXT NOT NULL,
+     version    INTEGER NOT NULL CHECK (version >= 1),
+     definition TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     deleted_at INTEGER,
+     PRIMARY KEY (name, version)
+   ) STRICT;
+   ALTER TABLE tokens ADD COLUMN templates TEXT;
+   CREATE TABLE template_usage (
+     day           TEXT NOT NULL,
+     template      TEXT NOT NULL,
+     token_id      TEXT NOT NULL DEFAULT '',
+     user_id       TEXT NOT NULL DEFAULT '',
+     requests      INTEGER NOT NULL,
+     input_tokens  INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL,
+     cached_tokens INTEGER NOT NULL,
+     cost_micros   INTEGER NOT NULL,
+     PRIMARY KEY (day, template, token_id, user_id)
+   ) STRICT;`,
 ];

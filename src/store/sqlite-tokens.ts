@@ -10,6 +10,7 @@ interface TokenRow {
   scopes: string;
   models: string | null;
   providers: string | null;
+  templates: string | null;
   max_tokens: number | null;
   ip_allowlist: string | null;
   expires_at: number | null;
@@ -34,6 +35,7 @@ const toRecord = (row: TokenRow): TokenRecord => ({
   scopes: JSON.parse(row.scopes),
   models: json(row.models),
   providers: json(row.providers),
+  templates: json(row.templates),
   maxTokens: row.max_tokens,
   ipAllowlist: json(row.ip_allowlist),
   expiresAt: row.expires_at,
@@ -48,9 +50,9 @@ const toRecord = (row: TokenRow): TokenRecord => ({
 export function sqliteTokens(db: Database.Database): TokenStore {
   const insert = db.prepare(
     `INSERT INTO tokens (id, secret_hash, name, client_id, user_id, scopes, models, providers, max_tokens,
-       ip_allowlist, expires_at, limits, budget, metadata, created_by, created_at, revoked_at)
+       ip_allowlist, expires_at, limits, budget, metadata, created_by, created_at, revoked_at, templates)
      VALUES (@id, @secretHash, @name, @clientId, @userId, @scopes, @models, @providers, @maxTokens,
-       @ipAllowlist, @expiresAt, @limits, @budget, @metadata, @createdBy, @createdAt, @revokedAt)`,
+       @ipAllowlist, @expiresAt, @limits, @budget, @metadata, @createdBy, @createdAt, @revokedAt, @templates)`,
   );
   const getOne = db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?');
   const listAll = db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
@@ -66,6 +68,7 @@ export function sqliteTokens(db: Database.Database): TokenStore {
         scopes: JSON.stringify(record.scopes),
         models: text(record.models),
         providers: text(record.providers),
+        templates: text(record.templates),
         ipAllowlist: text(record.ipAllowlist),
         limits: JSON.stringify(record.limits),
         budget: text(record.budget),

@@ -7,6 +7,7 @@ const GROUP_COLUMN: Record<UsageGrouping, string> = {
   user: 'user_id',
   model: 'model',
   day: 'day',
+  template: 'template',
 };
 
 /** How long a usage flush may wait for the write lock: a few of the audit thread's batches. */
@@ -23,9 +24,22 @@ export function sqliteUsage(db: Database.Database): UsageStore {
        cached_tokens = cached_tokens + excluded.cached_tokens,
        cost_micros = cost_micros + excluded.cost_micros`,
   );
+  const upsertTemplate = db.prepare(
+    `INSERT INTO template_usage (day, template, token_id, user_id, requests, input_tokens, output_tokens, cached_tokens, cost_micros)
+     VALUES (@day, @template, @tokenId, @userId, @requests, @inputTokens, @outputTokens, @cachedTokens, @costMicros)
+     ON CONFLICT (day, template, token_id, user_id) DO UPDATE SET
+       requests = requests + excluded.requests,
+       input_tokens = input_tokens + excluded.input_tokens,
+       output_tokens = output_tokens + excluded.output_tokens,
+       cached_tokens = cached_tokens + excluded.cached_tokens,
+       cost_micros = cost_micros + excluded.cost_micros`,
+  );
   const addAll = db.transaction((deltas: Parameters<UsageStore['add']>[0]) => {
-    for (const delta of deltas)
-      upsert.run({ ...delta, tokenId: delta.tokenId ?? '', userId: delta.userId ?? '' });
+    for (const { template, ...delta } of deltas) {
+      const row = { ...delta, tokenId: delta.tokenId ?? '', userId: delta.userId ?? '' };
+      upsert.run(row);
+      if (template !== undefined) upsertTemplate.run({ ...row, template });
+    }
   });
   const spentByToken = db.prepare<[string, string], { cost: number | null }>(
     'SELECT SUM(cost_micros) AS cost FROM usage WHERE token_id = ? AND day >= ?',
@@ -40,7 +54,7 @@ export function sqliteUsage(db: Database.Database): UsageStore {
       db.prepare(
         `SELECT ${column} AS "group", SUM(requests) AS requests, SUM(input_tokens) AS inputTokens,
            SUM(output_tokens) AS outputTokens, SUM(cached_tokens) AS cachedTokens, SUM(cost_micros) AS costMicros
-         FROM usage
+         FROM ${by === 'template' ? 'template_usage' : 'usage'}
          WHERE day >= @from AND day <= @to AND (@tokenId = '' OR token_id = @tokenId) AND (@userId = '' OR user_id = @userId)
          GROUP BY ${column} ORDER BY ${column}`,
       ),

@@ -5,6 +5,7 @@ import { SQLITE_MIGRATIONS } from './migrations.js';
 import { sqliteAudit } from './sqlite-audit.js';
 import { sqliteInstances } from './sqlite-instances.js';
 import { sqliteSessions } from './sqlite-sessions.js';
+import { sqliteTemplates } from './sqlite-templates.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
 import type { ProviderKeyRecord, ProviderKeyStatus, Store } from './types.js';
@@ -118,6 +119,7 @@ export function openSqliteStore(path: string): Store {
     usage: sqliteUsage(db),
     audit: sqliteAudit(db),
     sessions: sqliteSessions(db),
+    templates: sqliteTemplates(db),
     meta: {
       async get(name) {
         return getMeta.get(name)?.value;

@@ -52,6 +52,8 @@ export interface TokenRecord {
   models: string[] | null;
   /** Allowed provider ids; null = any. */
   providers: string[] | null;
+  /** Templates the token may list and run (with the `templates` scope); null = any. */
+  templates: string[] | null;
   /** Largest max_tokens / max_completion_tokens a request may ask for; null = no cap. */
   maxTokens: number | null;
   /** CIDRs the token may be used from; null = anywhere. */
@@ -85,6 +87,8 @@ export interface UsageDelta {
   userId: string | null;
   model: string;
   provider: string;
+  /** The template the request ran, if any: its usage is also summed per template. */
+  template?: string;
   requests: number;
   inputTokens: number;
   outputTokens: number;
@@ -93,7 +97,7 @@ export interface UsageDelta {
   costMicros: number;
 }
 
-export type UsageGrouping = 'token' | 'user' | 'model' | 'day';
+export type UsageGrouping = 'token' | 'user' | 'model' | 'day' | 'template';
 
 export interface UsageRow {
   group: string;
@@ -274,6 +278,34 @@ export interface SessionStore {
   jwtRevocationsSince(since: number): Promise<JwtRevocation[]>;
 }
 
+/** One version of a stored prompt template; the definition is checked when it is loaded. */
+export interface TemplateRecord {
+  name: string;
+  version: number;
+  definition: Record<string, unknown>;
+  /** `admin`, or the id of the token that saved it. */
+  createdBy: string;
+  createdAt: number;
+  /** Set on every version when the template is deleted; a later save starts it again. */
+  deletedAt: number | null;
+}
+
+export interface TemplateStore {
+  /** The newest version of every template that is not deleted, by name. */
+  latest(): Promise<TemplateRecord[]>;
+  /** Every version of one template, oldest first, deleted ones included. */
+  versions(name: string): Promise<TemplateRecord[]>;
+  /** Saves the definition as the template's next version. */
+  save(
+    name: string,
+    definition: Record<string, unknown>,
+    createdBy: string,
+    at: number,
+  ): Promise<TemplateRecord>;
+  /** Marks every version deleted; false when there was nothing live to delete. */
+  remove(name: string, at: number): Promise<boolean>;
+}
+
 export interface Store {
   readonly kind: 'sqlite';
   readonly instances: InstanceStore;
@@ -283,6 +315,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly meta: MetaStore;
   readonly sessions: SessionStore;
+  readonly templates: TemplateStore;
   /**
    * A number that changes whenever another process (a CLI command, another instance) commits to
    * the store; polled to pick up changes made elsewhere without a restart.

@@ -19,7 +19,8 @@ import type { GatewayError } from '../errors/gateway-error.js';
  * canonical answer, stream and error look to its clients. Pure: no I/O.
  */
 export interface ChatSurface<Body> {
-  readonly format: WireFormat;
+  /** `template`: Keyward's own template runs, which no provider speaks: always translated. */
+  readonly format: WireFormat | 'template';
   /** The validated body as a canonical request; `model` is replaced per target afterwards. */
   toCanonical(body: Body): ChatRequest;
   /**

@@ -14,7 +14,7 @@ export interface AdminAnswer {
 /** One call to an admin listener, with a JSON body when one is given. */
 export async function adminCall(
   adminUrl: string,
-  method: 'GET' | 'POST' | 'DELETE',
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   body?: unknown,
   credential = ADMIN_KEY,

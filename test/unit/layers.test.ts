@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
  * catches an edge that points up without closing one (auth → data-plane, surfaces → forward).
  */
 const LAYERS: readonly (readonly string[])[] = [
+  ['templating'],
   ['errors', 'canonical', 'config', 'store', 'observability'],
   ['keys', 'routing', 'upstream', 'audit'],
   ['providers', 'auth'],
@@ -18,6 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['http'],
   ['sessions'],
   ['forward'],
+  ['templates'],
   ['data-plane', 'admin'],
   ['gateway'],
   ['cli', 'index.ts'],

@@ -38,6 +38,7 @@ function token(id: string, createdAt: number, overrides: Partial<TokenRecord> = 
     userId: null,
     scopes: ['chat'],
     models: null,
+    templates: null,
     providers: null,
     maxTokens: null,
     ipAllowlist: null,

@@ -1,0 +1,98 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { badRequest, GatewayError } from '../errors/gateway-error.js';
+import type { Forwarder } from '../forward/forwarder.js';
+import { parseChatRequest } from '../surfaces/openai/validate.js';
+import { parseBody } from '../surfaces/parse-body.js';
+import { type CompiledTemplate, renderRequest } from '../templating/compile.js';
+import { resolveParams } from '../templating/params.js';
+import { mayRunTemplate, requireTemplatesScope } from './access.js';
+import { templateBinding } from './binding.js';
+import type { TemplateRegistry } from './registry.js';
+
+export interface TemplateRoutesOptions {
+  forwarder: Forwarder;
+  registry: TemplateRegistry;
+}
+
+const runBody = z.strictObject({
+  params: z.record(z.string(), z.unknown()).optional(),
+  stream: z.boolean().optional(),
+  /** A conversation to run the template in: taken once conversations exist on this gateway. */
+  conversation: z.string().min(1).max(256).optional(),
+});
+
+const nameParams = z.strictObject({ name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/) });
+
+/** Unknown and not allowed look the same: a caller learns nothing about templates it may not run. */
+const notFound = (): GatewayError =>
+  new GatewayError(404, 'not_found_error', 'No such template, or this credential may not run it', {
+    code: 'template_not_found',
+  });
+
+/** What `GET /v1/templates` shows of a template: what a caller needs to run it. */
+function describe(template: CompiledTemplate) {
+  const { name, description, model, params, output } = template.definition;
+  return {
+    name,
+    object: 'template',
+    ...(description !== undefined && { description }),
+    model,
+    version: template.version,
+    params,
+    ...(output && { output }),
+    stream: output === undefined,
+  };
+}
+
+/** `GET /v1/templates` and `POST /v1/templates/{name}/run`: whitelisted prompts with typed params. */
+export async function templateRoutes(
+  app: FastifyInstance,
+  { forwarder, registry }: TemplateRoutesOptions,
+): Promise<void> {
+  app.get('/v1/templates', async (request) => {
+    const { principal } = request.kw;
+    requireTemplatesScope(principal);
+    const data = registry.list().filter((t) => mayRunTemplate(principal, t.definition.name));
+    return { object: 'list', data: data.map(describe) };
+  });
+
+  app.post('/v1/templates/:name/run', (request, reply) => {
+    const { principal } = request.kw;
+    requireTemplatesScope(principal);
+    const parsedName = nameParams.safeParse(request.params);
+    const template = parsedName.success ? registry.get(parsedName.data.name) : undefined;
+    if (!template || !mayRunTemplate(principal, template.definition.name)) throw notFound();
+    const input = parseBody(runBody, request.body ?? {});
+    if (input.conversation !== undefined) {
+      throw badRequest('Conversations are not available on this gateway yet; leave out "conversation"', {
+        param: 'conversation',
+        code: 'conversations_unavailable',
+      });
+    }
+    const stream = input.stream === true;
+    if (stream && template.output) {
+      throw badRequest(
+        'This template has an output schema: its answer is checked whole, so it cannot stream',
+        {
+          param: 'stream',
+          code: 'stream_unsupported',
+        },
+      );
+    }
+    const resolved = resolveParams(template.definition.params, input.params);
+    if ('problem' in resolved) {
+      const { message, param, code } = resolved.problem;
+      throw badRequest(message, { param: `params.${param}`, code });
+    }
+    request.kw.template = template.definition.name;
+    const body = parseChatRequest(renderRequest(template, resolved.values, stream));
+    return forwarder.handle(request, reply, {
+      operation: 'chat',
+      surface: templateBinding(template),
+      body,
+      stream,
+      includeUsage: stream,
+    });
+  });
+}

@@ -1,0 +1,364 @@
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeywardClient, KeywardError } from '../../src/client/index.js';
+import { backoffMs, parseRetryAfter } from '../../src/client/retry.js';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import type { Script } from '../support/fake-providers/script.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { type SessionStub, startSessionStub } from '../support/session-contract-stub.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+const answer = (text: string, fault?: Script['fault']): Script => ({
+  blocks: [{ type: 'text', text }],
+  stop: 'end',
+  usage: { input: 9, output: 4 },
+  chunkSize: 3,
+  ...(fault && { fault }),
+});
+
+/** A fetch that records each attempt's path and status, in order, then hands the answer back. */
+function countingFetch() {
+  const attempts: string[] = [];
+  const fetcher: typeof fetch = async (input, init) => {
+    try {
+      const response = await fetch(input, init);
+      attempts.push(`${new URL(String(input)).pathname} ${response.status}`);
+      return response;
+    } catch (error) {
+      attempts.push(`${new URL(String(input)).pathname} network`);
+      throw error;
+    }
+  };
+  return { attempts, fetcher };
+}
+
+/** Records each wait instead of sleeping the wall clock, unless `real` asks for the real wait. */
+function recordingSleep(real = false) {
+  const waits: number[] = [];
+  const sleep = async (ms: number) => {
+    waits.push(ms);
+    if (real) await new Promise((resolve) => setTimeout(resolve, ms));
+  };
+  return { waits, sleep };
+}
+
+async function caught(promise: Promise<unknown>): Promise<KeywardError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(KeywardError);
+    return error as KeywardError;
+  }
+  throw new Error('expected a KeywardError');
+}
+
+const chatBody = { model: 'fast', messages: [{ role: 'user', content: 'Hi' }] };
+
+describe('keyward/client against the gateway (Node)', () => {
+  let fake: FakeProvider;
+  let kw: TestGateway;
+
+  beforeAll(async () => {
+    fake = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        // One attempt per provider call: the client's own retries are what is tested.
+        providers: [
+          {
+            id: 'an',
+            type: 'anthropic',
+            baseUrl: fake.baseUrl,
+            keys: { env: 'P_KEY' },
+            retries: { maxAttempts: 1 },
+          },
+        ],
+        models: [{ name: 'fast', provider: 'an', model: 'claude-haiku-4-5' }],
+        templates: [
+          {
+            name: 'greet',
+            model: 'fast',
+            messages: [{ role: 'user', content: 'Greet {{who}}' }],
+            params: { who: { type: 'string', maxLength: 20 } },
+          },
+        ],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw.close();
+    await fake.close();
+  });
+
+  const client = (extra: Partial<ConstructorParameters<typeof KeywardClient>[0]> = {}) =>
+    new KeywardClient({ baseUrl: kw.dataUrl, apiKey: CLIENT_KEY, ...extra });
+
+  it('completes a chat, and streams one as deltas ending with the usage', async () => {
+    fake.script(answer('Hello there, friend.'));
+    const reply = await client().chat.completions.create(chatBody);
+    expect(reply.choices[0]!.message.content).toBe('Hello there, friend.');
+
+    const deltas = [];
+    for await (const delta of client().chat.completions.stream(chatBody)) deltas.push(delta);
+    expect(deltas.map((d) => d.content).join('')).toBe('Hello there, friend.');
+    expect(deltas.filter((d) => d.content).length).toBeGreaterThan(3);
+    expect(deltas.at(-1)!.usage).toMatchObject({ prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 });
+  });
+
+  it('lists, runs and streams templates', async () => {
+    fake.script(answer('Hi Ann!'));
+    const sdk = client();
+    expect((await sdk.templates.list()).map((t) => t.name)).toEqual(['greet']);
+    const run = await sdk.templates.run<string>('greet', { who: 'Ann' });
+    expect(run).toMatchObject({ template: 'greet', output: 'Hi Ann!', usage: { total_tokens: 13 } });
+    let text = '';
+    for await (const delta of sdk.templates.stream('greet', { who: 'Ann' })) text += delta.content;
+    expect(text).toBe('Hi Ann!');
+    const bad = await caught(sdk.templates.run('greet', { who: 'x'.repeat(21) }));
+    expect(bad).toMatchObject({
+      status: 400,
+      type: 'invalid_request_error',
+      code: 'param_too_long',
+      param: 'params.who',
+    });
+  });
+
+  it('raises one typed error with the request id', async () => {
+    const { attempts, fetcher } = countingFetch();
+    const error = await caught(
+      client({ apiKey: 'kw-wrong-key-000000000000', fetch: fetcher }).chat.completions.create(chatBody),
+    );
+    expect(error).toMatchObject({ status: 401, type: 'authentication_error', code: 'invalid_credential' });
+    expect(error.requestId).toMatch(/\S+/);
+    expect(attempts).toEqual(['/v1/chat/completions 401']);
+  });
+
+  it('retries a 429 after exactly its Retry-After, then gives up with the last error', async () => {
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'slow',
+      limits: { rpm: 1 },
+    });
+    const token = minted.json.token as string;
+    fake.script(answer('once'));
+    const { attempts, fetcher } = countingFetch();
+    const { waits, sleep } = recordingSleep();
+    const sdk = client({ apiKey: token, fetch: fetcher, sleep, maxRetries: 2, maxRetryDelayMs: 120_000 });
+    await sdk.chat.completions.create(chatBody);
+    const error = await caught(sdk.chat.completions.create(chatBody));
+    expect(error.status).toBe(429);
+    expect(error.type).toBe('rate_limit_error');
+    expect(error.retryAfter).toBeGreaterThan(0);
+    expect(attempts).toEqual(
+      Array(4).fill('/v1/chat/completions 200', 0, 1).fill('/v1/chat/completions 429', 1),
+    );
+    expect(waits).toEqual([error.retryAfter! * 1000, error.retryAfter! * 1000]);
+
+    // A Retry-After longer than the client will wait is not waited for at all.
+    const impatient = client({ apiKey: token, fetch: fetcher, sleep, maxRetryDelayMs: 1_000 });
+    await caught(impatient.chat.completions.create(chatBody));
+    expect(attempts.length).toBe(5);
+    expect(waits.length).toBe(2);
+  });
+
+  it('recovers from a provider 429 once the Retry-After it named has passed', async () => {
+    fake.script(answer('', { kind: 'status', status: 429, retryAfterSeconds: 1 }), answer('recovered'));
+    const { attempts, fetcher } = countingFetch();
+    const { waits, sleep } = recordingSleep(true);
+    const reply = await client({ fetch: fetcher, sleep }).chat.completions.create(chatBody);
+    expect(reply.choices[0]!.message.content).toBe('recovered');
+    expect(attempts).toEqual(['/v1/chat/completions 429', '/v1/chat/completions 200']);
+    expect(waits).toEqual([1000]);
+  });
+
+  it('backs off with full jitter on 503s without Retry-After', async () => {
+    fake.script(
+      answer('', { kind: 'status', status: 529 }),
+      answer('', { kind: 'status', status: 529 }),
+      answer('third time'),
+    );
+    const { attempts, fetcher } = countingFetch();
+    const { waits, sleep } = recordingSleep();
+    const reply = await client({
+      fetch: fetcher,
+      sleep,
+      random: () => 0.5,
+      retryBaseMs: 100,
+    }).chat.completions.create(chatBody);
+    expect(reply.choices[0]!.message.content).toBe('third time');
+    expect(attempts).toEqual([
+      '/v1/chat/completions 503',
+      '/v1/chat/completions 503',
+      '/v1/chat/completions 200',
+    ]);
+    expect(waits).toEqual([50, 100]);
+  });
+
+  it('never retries a stream that has begun: a cut mid-way is a typed error after one attempt', async () => {
+    fake.script(answer('This will be cut off in the middle.', { kind: 'cut', afterEvents: 6 }));
+    const { attempts, fetcher } = countingFetch();
+    const { waits, sleep } = recordingSleep();
+    let text = '';
+    const error = await caught(
+      (async () => {
+        for await (const delta of client({ fetch: fetcher, sleep }).chat.completions.stream(chatBody))
+          text += delta.content;
+      })(),
+    );
+    expect(text.length).toBeGreaterThan(0);
+    expect(error.status).toBeGreaterThanOrEqual(500);
+    expect(attempts).toEqual(['/v1/chat/completions 200']);
+    expect(waits).toEqual([]);
+  });
+
+  it('retries network failures, capped, then reports network_error', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    server.close();
+    await once(server, 'close');
+    const { attempts, fetcher } = countingFetch();
+    const { waits, sleep } = recordingSleep();
+    const sdk = new KeywardClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      apiKey: CLIENT_KEY,
+      fetch: fetcher,
+      sleep,
+      maxRetries: 3,
+      random: () => 1 - 1e-9,
+      retryBaseMs: 1000,
+      maxRetryDelayMs: 2500,
+    });
+    const error = await caught(sdk.health());
+    expect(error).toMatchObject({ status: 0, type: 'network_error' });
+    expect(attempts).toEqual(Array(4).fill('/health network'));
+    expect(waits).toEqual([999, 1999, 2499]);
+  });
+
+  it('aborts a stream mid-way and a wait between attempts', async () => {
+    fake.script(answer('A long answer that the reader gives up on after its first words.'));
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const error = await caught(
+      (async () => {
+        for await (const delta of client().chat.completions.stream(chatBody, { signal: controller.signal })) {
+          seen.push(delta.content);
+          if (seen.length === 2) controller.abort();
+        }
+      })(),
+    );
+    expect(error.type).toBe('aborted');
+    expect(seen.length).toBe(2);
+
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'slower',
+      limits: { rpm: 1 },
+    });
+    const { attempts, fetcher } = countingFetch();
+    const sdk = client({ apiKey: minted.json.token, fetch: fetcher, maxRetryDelayMs: 120_000 });
+    await sdk.rateLimitStatus();
+    fake.script(answer('x'));
+    await sdk.chat.completions.create(chatBody);
+    const waiting = new AbortController();
+    const pending = caught(sdk.chat.completions.create(chatBody, { signal: waiting.signal }));
+    while (attempts.length < 3) await new Promise((resolve) => setImmediate(resolve));
+    waiting.abort();
+    expect((await pending).type).toBe('aborted');
+    expect(attempts.at(-1)).toBe('/v1/chat/completions 429');
+    expect(attempts.length).toBe(3);
+  });
+
+  it('reads rate-limit status and health', async () => {
+    expect(await client().health()).toMatchObject({ status: 'ok' });
+    expect(await client().rateLimitStatus()).toBeTypeOf('object');
+  });
+});
+
+describe('the package', () => {
+  it('exports the client as keyward/client (ESM with types) and keeps the main entry', () => {
+    const probe = `
+      const client = await import('keyward/client');
+      const main = await import('keyward');
+      console.log(JSON.stringify({ client: Object.keys(client).sort(), main: typeof main.createGateway }));`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ client: ['KeywardClient', 'KeywardError'], main: 'function' });
+    const root = join(import.meta.dirname, '../..');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    expect(readFileSync(join(root, pkg.exports['./client'].types), 'utf8')).toContain(
+      'export { KeywardClient }',
+    );
+  });
+});
+
+describe('Retry-After and backoff', () => {
+  it('reads seconds and HTTP dates', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('3', now)).toBe(3);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:07 GMT', now)).toBe(7);
+    expect(parseRetryAfter('Wed, 31 Dec 2025 23:59:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeNull();
+    expect(parseRetryAfter(null, now)).toBeNull();
+  });
+
+  it('doubles the jitter window per attempt up to the cap', () => {
+    const top = () => 1 - 1e-9;
+    expect([0, 1, 2, 3, 4].map((n) => backoffMs(n, null, top, 100, 1000))).toEqual([99, 199, 399, 799, 999]);
+    expect(backoffMs(5, 2, top, 100, 1000)).toBe(2000);
+  });
+});
+
+describe('sessions (against a stub of the DESIGN §3 contract until the gateway has them)', () => {
+  let stub: SessionStub;
+  const ORIGIN = 'https://app.example.com';
+  beforeAll(async () => {
+    stub = await startSessionStub({ origin: ORIGIN, code: 'one-time-code' });
+  });
+  afterAll(() => stub.close());
+  const sdk = (fetcher?: typeof fetch) =>
+    new KeywardClient({ baseUrl: stub.url, headers: { origin: ORIGIN }, ...(fetcher && { fetch: fetcher }) });
+
+  it('logs in with a code, refreshes an expired session once and transparently, and logs out', async () => {
+    const { attempts, fetcher } = countingFetch();
+    const client = sdk(fetcher);
+    expect(await client.sessions.login('one-time-code')).toMatchObject({ userId: 'u1' });
+    expect(await client.sessions.current()).toMatchObject({ session: 's1' });
+    stub.expireSession();
+    const reply = await client.chat.completions.create(chatBody);
+    expect(reply.choices[0]!.message.content).toBe('hello s2');
+    expect(attempts).toEqual([
+      '/auth/session 200',
+      '/auth/session 200',
+      '/v1/chat/completions 401',
+      '/auth/refresh 200',
+      '/v1/chat/completions 200',
+    ]);
+    await client.sessions.logout();
+    const after = await caught(client.chat.completions.create(chatBody));
+    expect(after).toMatchObject({ status: 401, code: 'session_expired' });
+    expect(attempts.slice(-3)).toEqual(['/auth/logout 200', '/v1/chat/completions 401', '/auth/refresh 401']);
+  });
+
+  it('shares one refresh between requests that find the session expired together', async () => {
+    const { attempts, fetcher } = countingFetch();
+    const client = sdk(fetcher);
+    await client.sessions.guest();
+    stub.expireSession();
+    const replies = await Promise.all([1, 2, 3].map(() => client.chat.completions.create(chatBody)));
+    expect(new Set(replies.map((r) => r.choices[0]!.message.content)).size).toBe(1);
+    expect(attempts.filter((a) => a.startsWith('/auth/refresh'))).toEqual(['/auth/refresh 200']);
+  });
+
+  it('surfaces the original 401 when the refresh is refused, and a wrong code as a typed error', async () => {
+    const client = sdk();
+    expect(await caught(client.sessions.login('wrong'))).toMatchObject({ status: 401, code: 'invalid_code' });
+    const error = await caught(client.chat.completions.create(chatBody));
+    expect(error).toMatchObject({ status: 401, code: 'session_expired' });
+  });
+});
