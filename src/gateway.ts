@@ -15,6 +15,7 @@ import {
 } from './audit/index.js';
 import { MIN_CLIENT_KEY_LENGTH, StaticKeyVerifier, TokenService } from './auth/index.js';
 import { type Config, ConfigError, dataPaths } from './config/index.js';
+import { ConversationService } from './conversations/index.js';
 import {
   EnvelopeError,
   type KeyEvents,
@@ -360,6 +361,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onFinished,
     onAuthFailure,
     readiness,
+    conversations: new ConversationService(store.conversations, () => masters, config.conversations),
   });
   const admin = createAdminPlane({
     config,

@@ -6,6 +6,7 @@ import {
   pricingSchema,
   rateLimitsSchema,
 } from './access-schema.js';
+import { conversationsSchema } from './conversations-schema.js';
 import { providerKeysSchema } from './key-sources.js';
 
 /** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
@@ -225,6 +226,7 @@ export const configSchema = z
     pricing: pricingSchema,
     audit: auditSchema,
     alerts: alertsSchema,
+    conversations: conversationsSchema,
     providers: z.array(providerSchema).default([]),
     models: z.array(modelSchema).default([]),
   })

@@ -9,11 +9,13 @@ import {
   type TokenService,
 } from '../auth/index.js';
 import type { Config } from '../config/index.js';
+import type { ConversationService } from '../conversations/index.js';
 import { type KeyEvents, SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Router } from '../routing/index.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
+import { responsesRoutes } from '../surfaces/responses/routes.js';
 import type { Admission } from './admission.js';
 import { clientErrorHandler } from './client-error.js';
 import type { RequestContext } from './context.js';
@@ -43,6 +45,8 @@ export interface DataPlaneOptions {
   /** A failed authentication, for the audit log and alerts. */
   onAuthFailure(request: FastifyRequest, reason: string): void;
   readiness(): Promise<Readiness>;
+  /** Server-side conversation state (Responses and Conversations API). */
+  conversations: ConversationService;
 }
 
 const PROVIDER_KEY_HEADER = 'x-provider-api-key';
@@ -155,5 +159,6 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   const forwarder = new Forwarder(router, metrics, logger, options.keyEvents, options.admission);
   app.register(openAIRoutes, { forwarder, router });
   app.register(anthropicRoutes, { forwarder });
+  app.register(responsesRoutes, { forwarder, conversations: options.conversations, logger });
   return app;
 }

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { sqliteAudit } from './sqlite-audit.js';
+import { sqliteConversations } from './sqlite-conversations.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
 import type { ProviderKeyRecord, ProviderKeyStatus, Store } from './types.js';
@@ -112,6 +113,7 @@ export function openSqliteStore(path: string): Store {
       },
     },
     tokens: sqliteTokens(db),
+    conversations: sqliteConversations(db),
     usage: sqliteUsage(db),
     audit: sqliteAudit(db),
     meta: {

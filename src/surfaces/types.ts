@@ -16,7 +16,8 @@ import type { GatewayError } from '../server/errors.js';
  * canonical answer, stream and error look to its clients. Pure: no I/O.
  */
 export interface ChatSurface<Body> {
-  readonly format: WireFormat;
+  /** `responses`: a surface no provider speaks natively (always translated). */
+  readonly format: WireFormat | 'responses';
   /** The validated body as a canonical request; `model` is replaced per target afterwards. */
   toCanonical(body: Body): ChatRequest;
   /**
