@@ -145,14 +145,16 @@ export class ConversationService {
 
   /** Appends items to a conversation, then holds it to `maxItems` and `maxBytes` (oldest go first). */
   async appendItems(owner: string, id: string, items: readonly Item[]): Promise<boolean> {
-    if (!(await this.owned(owner, id, 'conversation'))) return false;
-    const createdAt = this.now();
-    const write = this.store.appendItems(
-      items.map((item) => this.itemRecord(owner, id, 'item', item, createdAt)),
-    );
+    // Tracked from the first step, so that a read right after this was called waits for it.
+    const write = (async () => {
+      if (!(await this.owned(owner, id, 'conversation'))) return false;
+      const createdAt = this.now();
+      await this.store.appendItems(items.map((item) => this.itemRecord(owner, id, 'item', item, createdAt)));
+      await this.enforceLimits(id);
+      return true;
+    })();
     await this.track(id, write);
-    await this.enforceLimits(id);
-    return true;
+    return write;
   }
 
   async conversationItems(owner: string, id: string): Promise<Item[] | undefined> {
@@ -288,7 +290,7 @@ export class ConversationService {
     return this.masters()[0]!;
   }
 
-  private track(id: string, write: Promise<void>): Promise<void> {
+  private track<T>(id: string, write: Promise<T>): Promise<T> {
     const guard: Promise<void> = write
       .then(
         () => undefined,

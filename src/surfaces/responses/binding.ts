@@ -74,7 +74,10 @@ async function store(
   response: ResponseBody,
   service: ConversationService,
 ) {
-  if (turn.conversationId)
-    await service.appendItems(turn.owner, turn.conversationId, [...turn.input, ...response.output]);
-  if (body.store !== false) await service.saveResponse(turn.owner, response, turn.input);
+  // Both begin at once, so that each is tracked before the client can ask for it.
+  await Promise.all([
+    turn.conversationId &&
+      service.appendItems(turn.owner, turn.conversationId, [...turn.input, ...response.output]),
+    body.store !== false && service.saveResponse(turn.owner, response, turn.input),
+  ]);
 }

@@ -5,6 +5,7 @@ import { requireScope } from '../../server/access.js';
 import { badRequest } from '../../server/errors.js';
 import type { Forwarder } from '../../server/forwarder.js';
 import { responsesBinding } from './binding.js';
+import { conversationRoutes } from './conversation-routes.js';
 import { notFound, prepareTurn } from './turn.js';
 import { capOutputTokens, parsePageQuery, parseResponsesRequest } from './validate.js';
 
@@ -30,6 +31,8 @@ export async function responsesRoutes(
   app: FastifyInstance,
   { forwarder, conversations, logger }: ResponsesRoutesOptions,
 ): Promise<void> {
+  app.register(conversationRoutes, { conversations });
+
   app.post('/v1/responses', async (request, reply) => {
     const owner = caller(request);
     const body = capOutputTokens(request.kw.principal, parseResponsesRequest(request.body));
