@@ -157,8 +157,9 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
   const forwarder = new Forwarder(router, metrics, logger, options.keyEvents, options.admission);
-  app.register(openAIRoutes, { forwarder, router });
-  app.register(anthropicRoutes, { forwarder });
-  app.register(responsesRoutes, { forwarder, conversations: options.conversations, logger });
+  const { conversations } = options;
+  app.register(openAIRoutes, { forwarder, router, conversations, logger });
+  app.register(anthropicRoutes, { forwarder, conversations, logger });
+  app.register(responsesRoutes, { forwarder, conversations, logger });
   return app;
 }

@@ -1,3 +1,4 @@
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
@@ -131,4 +132,54 @@ describe('openai SDK Conversations API through Keyward', () => {
       ]);
     });
   }
+
+  it('lets Chat Completions and Anthropic Messages clients keep history in a conversation (x-keyward-conversation)', async () => {
+    const conversation = await client.conversations.create({
+      items: [{ role: 'user', content: 'My name is Ada.' }],
+    });
+    const headers = { 'x-keyward-conversation': conversation.id };
+    fakes.openai.script(say('Hello Ada.'));
+    const chat = await client.chat.completions.create(
+      { model: 'openai/m', messages: [{ role: 'user', content: 'Greet me.' }] },
+      { headers },
+    );
+    expect(chat.choices[0]!.message.content).toBe('Hello Ada.');
+    const toOpenAI = fakes.openai.requests.at(-1)!.body as {
+      messages: Array<{ role: string; content: unknown }>;
+    };
+    expect(JSON.stringify(toOpenAI.messages)).toContain('My name is Ada.');
+    expect(JSON.stringify(toOpenAI.messages)).toContain('Greet me.');
+
+    const anthropic = new Anthropic({ baseURL: kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });
+    fakes.anthropic.script(say('You are Ada, and I said hello.'));
+    const message = await anthropic.messages
+      .stream(
+        {
+          model: 'anthropic/m',
+          max_tokens: 100,
+          messages: [{ role: 'user', content: 'Who am I, what did you say?' }],
+        },
+        { headers },
+      )
+      .finalMessage();
+    expect(message.content[0]).toMatchObject({ type: 'text', text: 'You are Ada, and I said hello.' });
+    const toAnthropic = fakes.anthropic.requests.at(-1)!.raw;
+    for (const said of ['My name is Ada.', 'Greet me.', 'Hello Ada.', 'Who am I'])
+      expect(toAnthropic).toContain(said);
+
+    const items = await client.conversations.items.list(conversation.id, { order: 'asc' });
+    expect(items.data.map((item) => item.type === 'message' && item.role)).toEqual([
+      'user',
+      'user',
+      'assistant',
+      'user',
+      'assistant',
+    ]);
+    await expect(
+      stranger.chat.completions.create(
+        { model: 'openai/m', messages: [{ role: 'user', content: 'x' }] },
+        { headers },
+      ),
+    ).rejects.toMatchObject({ status: 404 });
+  });
 });
