@@ -348,6 +348,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     authFailures.failed(request.ip, reason);
   };
 
+  const conversations = new ConversationService(store.conversations, () => masters, config.conversations);
+  const retention = conversations.keepPurged((error) =>
+    logger.error({ err: error }, 'conversation purge failed'),
+  );
   const data = createDataPlane({
     config,
     logger,
@@ -361,7 +365,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onFinished,
     onAuthFailure,
     readiness,
-    conversations: new ConversationService(store.conversations, () => masters, config.conversations),
+    conversations,
   });
   const admin = createAdminPlane({
     config,
@@ -374,6 +378,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     store,
     usage,
     audit,
+    conversations,
   });
 
   if (verifier.size === 0 && (await store.tokens.list()).length === 0) {
@@ -446,6 +451,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       clearTimeout(timer);
       clearInterval(sweep);
+      clearInterval(retention);
       await Promise.all(
         [...providers.values()].map(async (p) => {
           await p.dispatcher.destroy();

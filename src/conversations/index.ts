@@ -1,3 +1,4 @@
+export { adminConversationRoutes } from './admin-routes.js';
 export type * from './items.js';
 export { ownerOf, userOwner } from './owner.js';
 export {

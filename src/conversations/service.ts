@@ -35,6 +35,7 @@ export interface PageOptions {
 /** Longest `previous_response_id` chain replayed: a loop or an absurd chain cannot pin the gateway. */
 const MAX_CHAIN = 10_000;
 const DAY_MS = 86_400_000;
+const PURGE_EVERY_MS = 3_600_000;
 
 const itemKey = (parentId: string, id: string): string => `${parentId}/${id}`;
 
@@ -198,8 +199,20 @@ export class ConversationService {
     return (await this.store.list({ owner })).map(({ id, kind, createdAt }) => ({ id, kind, createdAt }));
   }
 
+  /** Deletes a response or conversation whoever owns it (the operator's call). */
+  deleteAny(id: string): Promise<boolean> {
+    return this.store.remove(id);
+  }
+
   deleteOwner(owner: string): Promise<number> {
     return this.store.purge({ owner });
+  }
+
+  /** Purges expired records now and every hour after; the timer does not hold the process open. */
+  keepPurged(onError: (error: unknown) => void): NodeJS.Timeout {
+    const run = () => void this.purgeExpired().catch(onError);
+    run();
+    return setInterval(run, PURGE_EVERY_MS).unref();
   }
 
   /** Removes what is older than `ttlDays`; returns how many records went. */

@@ -3,6 +3,7 @@ import type { UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { Config } from '../config/index.js';
+import { adminConversationRoutes, type ConversationService } from '../conversations/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Store, TokenRecord } from '../store/index.js';
 import { adminAuditRoutes } from './admin-audit.js';
@@ -26,6 +27,7 @@ export interface AdminPlaneOptions {
   store: Store;
   usage: UsageRecorder;
   audit: AuditLog;
+  conversations: ConversationService;
 }
 
 declare module 'fastify' {
@@ -76,6 +78,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   adminTokenRoutes(app, { tokens: options.tokens, store: options.store, audit: options.audit });
   adminUsageRoutes(app, { store: options.store, usage: options.usage });
   adminAuditRoutes(app, { store: options.store, audit: options.audit });
+  adminConversationRoutes(app, { conversations: options.conversations });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

@@ -160,6 +160,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   const { conversations } = options;
   app.register(openAIRoutes, { forwarder, router, conversations, logger });
   app.register(anthropicRoutes, { forwarder, conversations, logger });
-  app.register(responsesRoutes, { forwarder, conversations, logger });
+  const { contextTokens } = config.conversations;
+  app.register(responsesRoutes, { forwarder, conversations, logger, contextTokens });
   return app;
 }

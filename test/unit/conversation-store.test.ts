@@ -20,7 +20,7 @@ afterAll(async () => {
 conversationStoreContract('sqlite', async () => fresh().conversations);
 
 describe('ConversationService sealing', () => {
-  const retention = { ttlDays: 30, maxItems: 3, maxBytes: 1_000_000 };
+  const retention = { ttlDays: 30, maxItems: 3, maxBytes: 1_000_000, contextTokens: 200_000 };
   const message = (id: string, text: string) => ({
     type: 'message' as const,
     id,
@@ -69,5 +69,24 @@ describe('ConversationService sealing', () => {
       'msg_5',
     ]);
     expect(await service.getConversation('user:a', 'conv_x')).toMatchObject({ id: 'conv_x' });
+  });
+
+  it('purges what is older than ttlDays, and only that', async () => {
+    const store = fresh();
+    const master = generateMasterKey();
+    let now = Date.UTC(2026, 0, 1);
+    const service = new ConversationService(
+      store.conversations,
+      () => [master],
+      { ...retention, ttlDays: 7 },
+      () => now,
+    );
+    await service.createConversation('user:a', {}, 'conv_old');
+    now += 6 * 86_400_000;
+    await service.createConversation('user:a', {}, 'conv_new');
+    now += 2 * 86_400_000;
+    expect(await service.purgeExpired()).toBe(1);
+    expect(await service.getConversation('user:a', 'conv_old')).toBeUndefined();
+    expect(await service.getConversation('user:a', 'conv_new')).toMatchObject({ id: 'conv_new' });
   });
 });

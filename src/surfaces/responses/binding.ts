@@ -8,6 +8,7 @@ import { outcome, outputItem, type ResponseBody, type ResponseHead, responseBody
 import type { ResponsesRequest } from './schema.js';
 import { ResponsesStreamEncoder } from './stream-encoder.js';
 import { requestToCanonical } from './to-canonical.js';
+import { fitToContext } from './truncation.js';
 import type { Turn } from './turn.js';
 
 /** No provider speaks the Responses format to Keyward: every target is translated. */
@@ -25,6 +26,7 @@ export function responsesBinding(
   body: ResponsesRequest,
   service: ConversationService,
   logger: Logger,
+  contextTokens: number,
 ): SurfaceBinding {
   const head: ResponseHead = {
     id: turn.id,
@@ -41,7 +43,12 @@ export function responsesBinding(
   return {
     format: 'responses',
     toCanonical: (sent) =>
-      requestToCanonical(sent as ResponsesRequest, [...turn.history, ...turn.input], turn.origin),
+      fitToContext(
+        (history) => requestToCanonical(sent as ResponsesRequest, [...history, ...turn.input], turn.origin),
+        turn.history,
+        body.truncation ?? 'disabled',
+        contextTokens,
+      ),
     fromCanonical: (answer: ChatResponse) => {
       const { status, incomplete } = outcome(answer.stopReason);
       const output = answer.content.map((part) => outputItem(part));

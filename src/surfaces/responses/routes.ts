@@ -13,6 +13,8 @@ export interface ResponsesRoutesOptions {
   forwarder: Forwarder;
   conversations: ConversationService;
   logger: Logger;
+  /** The context window a request with its replayed history must fit (`truncation`). */
+  contextTokens: number;
 }
 
 type WithId = FastifyRequest<{ Params: { id: string } }>;
@@ -29,7 +31,7 @@ function caller(request: FastifyRequest): string {
  */
 export async function responsesRoutes(
   app: FastifyInstance,
-  { forwarder, conversations, logger }: ResponsesRoutesOptions,
+  { forwarder, conversations, logger, contextTokens }: ResponsesRoutesOptions,
 ): Promise<void> {
   app.register(conversationRoutes, { conversations });
 
@@ -39,7 +41,7 @@ export async function responsesRoutes(
     const turn = await prepareTurn(conversations, owner, body);
     return forwarder.handle(request, reply, {
       operation: 'chat',
-      surface: responsesBinding(turn, body, conversations, logger),
+      surface: responsesBinding(turn, body, conversations, logger, contextTokens),
       body,
       stream: body.stream === true,
       includeUsage: true,
