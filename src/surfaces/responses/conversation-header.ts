@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { type ConversationService, ownerOf } from '../../conversations/index.js';
 import type { Logger } from '../../observability/index.js';
 import type { Message } from '../../providers/canonical.js';
+import { badRequest } from '../../server/errors.js';
 import type { SurfaceBinding } from '../types.js';
 import { AnswerAccumulator, messagesToItems } from './canonical-items.js';
 import { outputItem } from './from-canonical.js';
@@ -10,6 +11,7 @@ import { itemsToMessages } from './to-canonical.js';
 import { notFound } from './turn.js';
 
 export const CONVERSATION_HEADER = 'x-keyward-conversation';
+const CONVERSATION_ID = /^conv_[A-Za-z0-9_-]{1,128}$/;
 
 /**
  * Chat Completions and Messages clients keeping their history in a Keyward conversation: with
@@ -27,6 +29,11 @@ export function withConversation(
   const header = request.headers[CONVERSATION_HEADER];
   if (header === undefined) return base;
   const id = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
+  if (!CONVERSATION_ID.test(id))
+    throw badRequest(`${CONVERSATION_HEADER} must be a conversation id (conv_…)`, {
+      param: CONVERSATION_HEADER,
+      code: 'invalid_conversation_id',
+    });
   const owner = ownerOf(request.kw.principal);
   return conversations.conversationItems(owner, id).then((history) => {
     if (!history) throw notFound('conversation', id, CONVERSATION_HEADER);
