@@ -181,5 +181,11 @@ describe('openai SDK Conversations API through Keyward', () => {
         { headers },
       ),
     ).rejects.toMatchObject({ status: 404 });
+    await expect(
+      client.chat.completions.create(
+        { model: 'openai/m', messages: [{ role: 'user', content: 'x' }] },
+        { headers: { 'x-keyward-conversation': '../etc/passwd' } },
+      ),
+    ).rejects.toMatchObject({ status: 400, error: { param: 'x-keyward-conversation' } });
   });
 });
