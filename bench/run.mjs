@@ -186,6 +186,9 @@ const headersOf = (target) =>
   target.cookie
     ? { 'content-type': 'application/json', cookie: target.cookie, origin: BENCH_ORIGIN }
     : { 'content-type': 'application/json', authorization: `Bearer ${target.key}` };
+/** The same question to the Responses API (stored, as by default). */
+const responsesBody = (model, stream = false) =>
+  JSON.stringify({ model, input: 'Hello', ...(stream && { stream: true }) });
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
@@ -345,6 +348,31 @@ async function main() {
   process.stderr.write(`c=50: a template run and the bare proxy, ${duration}s each, in turns…\n`);
   const [bareAgain, templateRow] = await loadInTurns([targets[1], templateRun], 50, duration);
   rows.push(templateRow);
+  // The Responses API (state stored, sealed, per request): to an OpenAI-format provider (its
+  // nearest format) and translated to Anthropic, streamed and not, each beside the bare proxy to
+  // the same provider in the same turns.
+  const toResponses = { ...keyward, key: keyward.token, path: '/v1/responses' };
+  const responsesGroup = [
+    { name: 'bare proxy → openai', ...bare, key: providerKey, body: chatBody('gpt-4o-mini') },
+    { name: 'bare proxy → openai, stream', ...bare, key: providerKey, body: chatBody('gpt-4o-mini', true) },
+    { name: 'keyward responses→openai', ...toResponses, body: responsesBody('bench-model') },
+    { name: 'keyward responses→openai, stream', ...toResponses, body: responsesBody('bench-model', true) },
+    { name: 'bare proxy → anthropic (responses run)', ...messages, body: messagesBody('claude-sonnet-4-5') },
+    {
+      name: 'bare proxy → anthropic, stream (responses run)',
+      ...messages,
+      body: messagesBody('claude-sonnet-4-5', true),
+    },
+    { name: 'keyward responses→anthropic', ...toResponses, body: responsesBody('bench-claude') },
+    {
+      name: 'keyward responses→anthropic, stream',
+      ...toResponses,
+      body: responsesBody('bench-claude', true),
+    },
+  ];
+  for (const target of responsesGroup) await loadOnce(target, 50, quick ? 1 : 2);
+  process.stderr.write(`c=50: /v1/responses and the bare proxies, ${duration}s each, in turns…\n`);
+  rows.push(...(await loadInTurns(responsesGroup, 50, duration)));
   const streaming = {};
   for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
 
@@ -362,6 +390,14 @@ async function main() {
     translatedStreamC50:
       row('keyward openai→anthropic, stream', 50).rps / row('bare proxy → anthropic, stream', 50).rps,
     templateC50: templateRow.rps / bareAgain.rps,
+    responsesOpenAIC50: row('keyward responses→openai', 50).rps / row('bare proxy → openai', 50).rps,
+    responsesOpenAIStreamC50:
+      row('keyward responses→openai, stream', 50).rps / row('bare proxy → openai, stream', 50).rps,
+    responsesAnthropicC50:
+      row('keyward responses→anthropic', 50).rps / row('bare proxy → anthropic (responses run)', 50).rps,
+    responsesAnthropicStreamC50:
+      row('keyward responses→anthropic, stream', 50).rps /
+      row('bare proxy → anthropic, stream (responses run)', 50).rps,
   };
   const sdkSize = await clientSize();
 
@@ -379,6 +415,9 @@ async function main() {
       `JWT ${fmt(ratios.jwtC50)}×.`,
     `Translated path (OpenAI surface → Anthropic provider) ÷ bare proxy to the same provider at c=50: ` +
       `${fmt(ratios.translatedC50)}×, streaming ${fmt(ratios.translatedStreamC50)}×.`,
+    `/v1/responses (stored, sealed) ÷ bare proxy to the same provider at c=50: to OpenAI ` +
+      `${fmt(ratios.responsesOpenAIC50)}×, streaming ${fmt(ratios.responsesOpenAIStreamC50)}×; to Anthropic ` +
+      `${fmt(ratios.responsesAnthropicC50)}×, streaming ${fmt(ratios.responsesAnthropicStreamC50)}×.`,
     `Streaming time to first byte (median of ${ttfbSamples}): bare ${fmt(streaming['bare undici proxy'])} ms, ` +
       `Keyward ${fmt(streaming.keyward)} ms.`,
     `Template run ÷ bare proxy (plain chat), measured in turns at c=50: ${fmt(ratios.templateC50)}×.`,

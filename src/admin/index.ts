@@ -5,6 +5,7 @@ import { type FailureGuard, failureSubjects } from '../auth/failure-guard.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/index.js';
+import type { ConversationService } from '../conversations/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { clientErrorHandler } from '../http/client-error.js';
 import { limitConnections, listenerOptions } from '../http/connections.js';
@@ -18,6 +19,7 @@ import type { SessionService } from '../sessions/session-service.js';
 import type { Store, TokenRecord } from '../store/index.js';
 import { adminTemplateRoutes, type TemplateRegistry } from '../templates/index.js';
 import { adminAuditRoutes } from './audit.js';
+import { adminConversationRoutes } from './conversations.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './keys.js';
 import { adminTokenRoutes } from './tokens.js';
 import { adminUsageRoutes } from './usage.js';
@@ -39,6 +41,7 @@ export interface AdminPlaneOptions {
   sessions: SessionService;
   jwt: JwtVerifier | undefined;
   templates: TemplateRegistry;
+  conversations: ConversationService;
 }
 
 declare module 'fastify' {
@@ -122,6 +125,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     audit: options.audit,
   });
   adminTemplateRoutes(app, { registry: options.templates, store: options.store, audit: options.audit });
+  adminConversationRoutes(app, { conversations: options.conversations });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

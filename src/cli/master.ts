@@ -8,6 +8,7 @@ import {
   StoredKeys,
 } from '../keys/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
+import { rewrapConversations } from './conversations.js';
 import type { CliIO } from './io.js';
 
 /** Writes a key file atomically: a reader sees the old file or the new one, never half of one. */
@@ -54,10 +55,17 @@ export async function masterRotateCommand(
     writeKeyFile(file, next);
   }
   let rewrapped: number;
+  let conversations: number;
   try {
     await rewrapSealedSecrets(ctx.store, [current], next);
     try {
-      rewrapped = await stored.rewrap([current], next);
+      conversations = await rewrapConversations(ctx, current, next);
+      try {
+        rewrapped = await stored.rewrap([current], next);
+      } catch (error) {
+        await rewrapConversations(ctx, next, current);
+        throw error;
+      }
     } catch (error) {
       await rewrapSealedSecrets(ctx.store, [next], current);
       throw error;
@@ -69,9 +77,9 @@ export async function masterRotateCommand(
   const inline = ctx.config.providers
     .filter((p) => p.keys && ('values' in p.keys || 'env' in p.keys))
     .map((p) => p.id);
-  const result = { previousKeyId: current.id, keyId: next.id, rewrapped, reencrypt: inline };
+  const result = { previousKeyId: current.id, keyId: next.id, rewrapped, conversations, reencrypt: inline };
   const lines = [
-    `re-sealed ${rewrapped} stored key(s) under master key ${next.id} (was ${current.id})`,
+    `re-sealed ${rewrapped} stored key(s) and ${conversations} stored response(s) and conversation(s) under master key ${next.id} (was ${current.id})`,
     current.origin === 'file'
       ? `the new key is in ${file}; the old one is in ${file}.previous: delete it once backups hold the new one`
       : `set ${current.origin === 'env' ? 'KEYWARD_MASTER_KEY' : 'KEYWARD_MASTER_PASSPHRASE'} to the new value before the next start`,

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { hashClientKey, MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
 import { auditCommand } from './audit.js';
 import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
+import { conversationsCommand } from './conversations.js';
 import { initCommand } from './init.js';
 import { type CliIO, readStdin } from './io.js';
 import { keysCommand } from './keys.js';
@@ -31,6 +32,7 @@ Usage:
   keyward master rotate             re-seal every stored key under a new master key
   keyward audit verify              check the audit log's HMAC chain: any edited, deleted or reordered record
   keyward audit tail [-f]           the newest audit records (and follow)
+  keyward conversations purge [--user U]  delete stored responses and conversations past retention (or a user's)
   keyward auth hash-key             read a client key on stdin, print the sha256: digest for auth.apiKeys.hashes
   keyward --help | --version
 
@@ -105,6 +107,11 @@ Re-seals every stored key under a new master key, in one transaction. With a key
 key replaces it and the old one is kept as master.key.previous; a running gateway picks the new
 key up. With KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE, give the new one in
 KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE and set it before the next start.
+`,
+  conversations: `Usage: keyward conversations purge [--user U] [--json]
+
+Deletes the stored responses and conversations older than conversations.ttlDays (a running
+gateway also does this every hour). With --user U, deletes everything user U has stored.
 `,
   'auth hash-key': `Usage: keyward auth hash-key [--json] < key.txt
 
@@ -235,6 +242,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       case 'audit':
         return await withOffline(offline, io, false, (ctx) =>
           auditCommand(positionals[1] ?? '', values, ctx, io),
+        );
+      case 'conversations':
+        return await withOffline(offline, io, false, (ctx) =>
+          conversationsCommand(positionals[1] ?? '', values, ctx, io),
         );
       case 'master':
         if (positionals[1] !== 'rotate')

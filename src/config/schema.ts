@@ -10,6 +10,7 @@ import {
 } from './access-schema.js';
 import { corsSchema, guestSchema, jwtIssuerSchema, sessionsSchema, tlsSchema } from './browser-schema.js';
 import { aliasCeilingFields, ceilingsSchema } from './ceilings-schema.js';
+import { conversationsSchema } from './conversations-schema.js';
 import { providerKeysSchema } from './key-sources.js';
 
 /** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
@@ -269,6 +270,7 @@ export const configSchema = z
     pricing: pricingSchema,
     audit: auditSchema,
     alerts: alertsSchema,
+    conversations: conversationsSchema,
     providers: z.array(providerSchema).default([]),
     models: z.array(modelSchema).default([]),
     /** Whitelisted prompt templates (read-only through the admin API; re-read on SIGHUP). */

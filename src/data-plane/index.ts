@@ -4,6 +4,7 @@ import type { StaticKeyVerifier, TokenService } from '../auth/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import { ModelCatalog } from '../catalog/model-catalog.js';
 import type { Config } from '../config/index.js';
+import type { ConversationService } from '../conversations/index.js';
 import { Forwarder } from '../forward/forwarder.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { clientErrorHandler } from '../http/client-error.js';
@@ -23,6 +24,7 @@ import type { BrowserAccess } from '../sessions/browser-access.js';
 import { type AuthRoutesOptions, authRoutes } from '../sessions/routes.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
+import { responsesRoutes } from '../surfaces/responses/routes.js';
 import { type TemplateRegistry, templateRoutes } from '../templates/index.js';
 import { authenticator } from './authenticate.js';
 
@@ -49,6 +51,8 @@ export interface DataPlaneOptions {
     jwt: JwtVerifier | undefined;
   };
   templates: TemplateRegistry;
+  /** Server-side conversation state (Responses and Conversations API). */
+  conversations: ConversationService;
 }
 
 /** The client-facing listener: authentication, strict bodies, the API surfaces and health. */
@@ -99,8 +103,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     onError: (provider, reason) =>
       logger.warn({ provider }, `cannot read the provider's model list: ${reason}`),
   });
-  app.register(openAIRoutes, { forwarder, router, catalog });
-  app.register(anthropicRoutes, { forwarder });
+  const { conversations } = options;
+  app.register(openAIRoutes, { forwarder, router, catalog, conversations, logger });
+  app.register(anthropicRoutes, { forwarder, conversations, logger });
+  const { contextTokens } = config.conversations;
+  app.register(responsesRoutes, { forwarder, conversations, logger, contextTokens });
   app.register(templateRoutes, { forwarder, registry: options.templates });
   if (browser) authRoutes(app, { ...browser.routes, access: browser.access, refuse });
   return app;

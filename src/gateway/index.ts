@@ -1,5 +1,6 @@
 import { TokenService } from '../auth/index.js';
 import { dataPaths } from '../config/index.js';
+import { ConversationService } from '../conversations/index.js';
 import { StoredKeys } from '../keys/index.js';
 import { Router } from '../routing/index.js';
 import { browserFromConfig } from '../sessions/index.js';
@@ -79,6 +80,11 @@ async function assemble(start: Start): Promise<Gateway> {
   const syncs = [() => tokens.syncRevocations(), () => browser.sessions.syncRevocations()];
   if (jwt) syncs.push(() => jwt.syncRevocations());
   const templates = await loadTemplates(config, store, logger);
+  const conversations = new ConversationService(store.conversations, () => masters.all, config.conversations);
+  const retention = conversations.keepPurged((error) =>
+    logger.error({ err: error }, 'conversation purge failed'),
+  );
+  resources.add('conversation retention', () => clearInterval(retention));
   syncs.push(() => templates.refresh());
   const storedKeys = new StoredKeys(store, () => masters.newest);
   const { refreshStored, stop } = await watchStore({ store, syncs, masters, providers, logger });
@@ -94,6 +100,7 @@ async function assemble(start: Start): Promise<Gateway> {
     tokens,
     browser,
     templates,
+    conversations,
     storedKeys,
     refreshStored,
     keyEvents,

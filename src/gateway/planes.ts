@@ -3,6 +3,7 @@ import { createAdminPlane } from '../admin/index.js';
 import type { AuditLog, AuthFailureSampler } from '../audit/index.js';
 import { FailureGuard } from '../auth/failure-guard.js';
 import { StaticKeyVerifier, type TokenService } from '../auth/index.js';
+import type { ConversationService } from '../conversations/index.js';
 import { createDataPlane } from '../data-plane/index.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import type { KeyEvents, SecretString, StoredKeys } from '../keys/index.js';
@@ -23,6 +24,7 @@ interface PlanesParts {
   tokens: TokenService;
   browser: Browser;
   templates: TemplateRegistry;
+  conversations: ConversationService;
   keyEvents: KeyEvents;
   traffic: Traffic;
   audit: AuditLog;
@@ -69,6 +71,7 @@ export async function createPlanes(
     readiness,
     browser: options.browser,
     templates: options.templates,
+    conversations: options.conversations,
   });
   const admin = createAdminPlane({
     config,
@@ -85,6 +88,7 @@ export async function createPlanes(
     sessions: options.browser.sessions,
     jwt: options.browser.jwt,
     templates: options.templates,
+    conversations: options.conversations,
   });
   await warnUnconfigured(verifier, adminKeys, store, providers, logger);
   return { data, admin, verifier };

@@ -137,4 +137,27 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      cost_micros   INTEGER NOT NULL,
      PRIMARY KEY (day, template, token_id, user_id)
    ) STRICT;`,
+  // conversations: Responses and Conversations API state. Content is sealed (kw1:…, bound to owner
+  // and id); owner, ids, times and sizes stay in the clear for ownership checks and retention.
+  `CREATE TABLE conversations (
+     id         TEXT PRIMARY KEY,
+     kind       TEXT NOT NULL,
+     owner      TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     sealed     TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX conversations_by_owner ON conversations (owner, created_at);
+   CREATE INDEX conversations_by_age ON conversations (created_at);
+   CREATE TABLE conversation_items (
+     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+     parent_id  TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+     id         TEXT NOT NULL,
+     owner      TEXT NOT NULL,
+     part       TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     bytes      INTEGER NOT NULL,
+     sealed     TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX conversation_items_by_parent ON conversation_items (parent_id, seq);
+   CREATE INDEX conversation_items_by_owner ON conversation_items (owner, id);`,
 ];

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { sqliteAudit } from './sqlite-audit.js';
+import { sqliteConversations } from './sqlite-conversations.js';
 import { sqliteInstances } from './sqlite-instances.js';
 import { sqliteSessions } from './sqlite-sessions.js';
 import { sqliteTemplates } from './sqlite-templates.js';
@@ -116,6 +117,7 @@ export function openSqliteStore(path: string): Store {
     },
     instances: sqliteInstances(db),
     tokens: sqliteTokens(db),
+    conversations: sqliteConversations(db),
     usage: sqliteUsage(db),
     audit: sqliteAudit(db),
     sessions: sqliteSessions(db),

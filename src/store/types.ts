@@ -306,9 +306,66 @@ export interface TemplateStore {
   remove(name: string, at: number): Promise<boolean>;
 }
 
+/**
+ * A stored response (`resp_…`) or conversation (`conv_…`). `sealed` is its content (`kw1:…`, bound
+ * to owner and id): the store never sees prompt or answer text.
+ */
+export interface ConversationRecord {
+  id: string;
+  kind: 'response' | 'conversation';
+  /** `user:<id>`, `token:<id>` or `key:<fingerprint>`: who may read, continue or delete it. */
+  owner: string;
+  /** Epoch ms. */
+  createdAt: number;
+  sealed: string;
+}
+
+/** One item of a response (`input` or `output`) or of a conversation (`item`), in order of `seq`. */
+export interface ConversationItemRecord {
+  /** Assigned by the store, increasing. */
+  seq: number;
+  parentId: string;
+  id: string;
+  owner: string;
+  part: 'input' | 'output' | 'item';
+  createdAt: number;
+  /** Length of the plaintext, for retention by size. */
+  bytes: number;
+  sealed: string;
+}
+
+export interface ConversationStore {
+  /** Inserts or replaces a record (its items stay). */
+  put(record: ConversationRecord): Promise<void>;
+  get(id: string): Promise<ConversationRecord | undefined>;
+  /** Removes a record and its items. */
+  remove(id: string): Promise<boolean>;
+  /** Records of one owner, or all, oldest first. */
+  list(filter?: { owner?: string; kind?: ConversationRecord['kind'] }): Promise<ConversationRecord[]>;
+  /** Appends items to a record, in order, in one transaction. */
+  appendItems(items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>): Promise<void>;
+  /** A record's items by seq: after `afterSeq`, at most `limit`, in `order`. */
+  items(
+    parentId: string,
+    options?: { afterSeq?: number; limit?: number; order?: 'asc' | 'desc' },
+  ): Promise<ConversationItemRecord[]>;
+  /** The first item with this id among a record's items, or (without parentId) among an owner's. */
+  item(
+    where: { parentId: string; id: string } | { owner: string; id: string },
+  ): Promise<ConversationItemRecord | undefined>;
+  removeItem(parentId: string, id: string): Promise<boolean>;
+  /** Removes a record's oldest items, keeping `keep`; returns how many went. */
+  trimItems(parentId: string, keep: number): Promise<number>;
+  /** Removes every record created before `before` (epoch ms), or every record of `owner`, with items. */
+  purge(filter: { before: number } | { owner: string }): Promise<number>;
+  /** Replaces sealed texts (master key rotation), all in one transaction. */
+  rewrap(records: ReadonlyMap<string, string>, items: ReadonlyMap<number, string>): Promise<void>;
+}
+
 export interface Store {
   readonly kind: 'sqlite';
   readonly instances: InstanceStore;
+  readonly conversations: ConversationStore;
   readonly providerKeys: ProviderKeyStore;
   readonly tokens: TokenStore;
   readonly usage: UsageStore;

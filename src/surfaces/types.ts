@@ -19,8 +19,11 @@ import type { GatewayError } from '../errors/gateway-error.js';
  * canonical answer, stream and error look to its clients. Pure: no I/O.
  */
 export interface ChatSurface<Body> {
-  /** `template`: Keyward's own template runs, which no provider speaks: always translated. */
-  readonly format: WireFormat | 'template';
+  /**
+   * `template`: Keyward's own template runs; `responses`: the Responses API. No provider speaks
+   * either natively: always translated.
+   */
+  readonly format: WireFormat | 'template' | 'responses';
   /** The validated body as a canonical request; `model` is replaced per target afterwards. */
   toCanonical(body: Body): ChatRequest;
   /**

@@ -18,7 +18,7 @@ interface GoldenCase {
   name: string;
   /** Which provider of the gateway config answers: the client names `<provider>/<model>`. */
   provider: 'openai' | 'anthropic' | 'gemini' | 'ollama';
-  path: '/v1/chat/completions' | '/v1/messages' | '/v1/messages/count_tokens';
+  path: '/v1/chat/completions' | '/v1/messages' | '/v1/messages/count_tokens' | '/v1/responses';
   headers?: Record<string, string>;
   request: Record<string, unknown>;
   /** Absent when the gateway must refuse the request without calling the provider. */
@@ -45,9 +45,12 @@ function loadCases(): Array<{ file: string; golden: GoldenCase }> {
   return out;
 }
 
-const GENERATED = /\b(chatcmpl-|msg_|call_)[0-9a-f]{24}(?![0-9a-f])/g;
+const GENERATED = /\b(chatcmpl-|msg_|call_|resp_|fc_|rs_)[0-9a-f]{24}(?![0-9a-f])/g;
 const normalise = (text: string): string =>
-  text.replace(GENERATED, '$1GENERATED').replace(/"created":\d+/g, '"created":0');
+  text
+    .replace(GENERATED, '$1GENERATED')
+    .replace(/"created":\d+/g, '"created":0')
+    .replace(/"created_at":\d+/g, '"created_at":0');
 
 const PROVIDERS = ['openai', 'anthropic', 'gemini', 'ollama'] as const;
 const BASE_PATHS = { openai: '/v1', anthropic: '/v1', gemini: '/v1beta', ollama: '' } as const;

@@ -13,7 +13,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['errors', 'canonical', 'config', 'store', 'observability'],
   ['keys', 'routing', 'upstream', 'audit'],
   ['providers', 'auth'],
-  ['accounting', 'catalog'],
+  ['accounting', 'catalog', 'conversations'],
   ['limits'],
   ['surfaces'],
   ['http'],

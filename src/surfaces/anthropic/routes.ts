@@ -1,11 +1,17 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireScope } from '../../auth/access.js';
+import type { ConversationService } from '../../conversations/index.js';
+import type { Logger } from '../../observability/index.js';
+import { inConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
 import { anthropicBinding } from './binding.js';
 import { parseCountTokensRequest, parseMessagesRequest } from './validate.js';
 
 export interface AnthropicRoutesOptions {
   forwarder: RequestForwarder;
+  /** For `x-keyward-conversation`: history kept in a Keyward conversation. */
+  conversations: ConversationService;
+  logger: Logger;
 }
 
 /** The `anthropic-beta` flags a client asked for; the provider adapter keeps the allowlisted ones. */
@@ -19,20 +25,22 @@ function betas(request: FastifyRequest): string[] | undefined {
 /** The Anthropic Messages surface: what `@anthropic-ai/sdk` and Claude Code call. */
 export async function anthropicRoutes(
   app: FastifyInstance,
-  { forwarder }: AnthropicRoutesOptions,
+  { forwarder, ...context }: AnthropicRoutesOptions,
 ): Promise<void> {
   app.post('/v1/messages', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseMessagesRequest(request.body);
-    return forwarder.handle(request, reply, {
-      operation: 'chat',
-      surface: anthropicBinding,
-      body,
-      stream: body.stream === true,
-      // Anthropic's stream always carries usage.
-      includeUsage: true,
-      options: { betas: betas(request) },
-    });
+    return inConversation(request, anthropicBinding, context, (surface) =>
+      forwarder.handle(request, reply, {
+        operation: 'chat',
+        surface,
+        body,
+        stream: body.stream === true,
+        // Anthropic's stream always carries usage.
+        includeUsage: true,
+        options: { betas: betas(request) },
+      }),
+    );
   });
 
   app.post('/v1/messages/count_tokens', (request, reply) => {

@@ -342,7 +342,7 @@ function documentPart(file: FilePart['file'], param: string): DocumentPart {
 /** Parameters (`;charset=…`, `;name=…`) may sit between the media type and `;base64`. */
 const DATA_URL = /^data:([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)(?:;[^;,]*)*;base64,([a-z0-9+/]+={0,2})$/i;
 
-function parseDataUrl(url: string): Extract<MediaSource, { kind: 'base64' }> | undefined {
+export function parseDataUrl(url: string): Extract<MediaSource, { kind: 'base64' }> | undefined {
   const match = DATA_URL.exec(url);
   if (!match) return undefined;
   // Media types are case-insensitive; providers compare them in lower case.

@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { requireScope } from '../../auth/access.js';
 import type { CatalogProvider, ModelCatalog } from '../../catalog/model-catalog.js';
+import type { ConversationService } from '../../conversations/index.js';
+import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
+import { inConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
 import { openAIBinding } from './binding.js';
 import { visibleModels } from './models.js';
@@ -11,25 +14,30 @@ export interface OpenAIRoutesOptions {
   forwarder: RequestForwarder;
   router: Router<CatalogProvider>;
   catalog: ModelCatalog;
+  /** For `x-keyward-conversation`: history kept in a Keyward conversation. */
+  conversations: ConversationService;
+  logger: Logger;
 }
 
 /** The OpenAI-compatible surface: Chat Completions, Embeddings and the model list. */
 export async function openAIRoutes(
   app: FastifyInstance,
-  { forwarder, router, catalog }: OpenAIRoutesOptions,
+  { forwarder, router, catalog, ...context }: OpenAIRoutesOptions,
 ): Promise<void> {
   const created = Math.floor(Date.now() / 1000);
 
   app.post('/v1/chat/completions', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseChatRequest(request.body);
-    return forwarder.handle(request, reply, {
-      operation: 'chat',
-      surface: openAIBinding,
-      body,
-      stream: body.stream === true,
-      includeUsage: body.stream_options?.include_usage === true,
-    });
+    return inConversation(request, openAIBinding, context, (surface) =>
+      forwarder.handle(request, reply, {
+        operation: 'chat',
+        surface,
+        body,
+        stream: body.stream === true,
+        includeUsage: body.stream_options?.include_usage === true,
+      }),
+    );
   });
 
   app.post('/v1/embeddings', (request, reply) => {

@@ -1,0 +1,9 @@
+export type * from './items.js';
+export { ownerOf, userOwner } from './owner.js';
+export {
+  type ConversationBody,
+  ConversationService,
+  type ItemPage,
+  type PageOptions,
+  type StoredResponse,
+} from './service.js';

@@ -1,0 +1,55 @@
+/**
+ * Items as the Responses and Conversations APIs show them, and as Keyward stores them: every item
+ * has an id, message content is always a list of parts.
+ */
+
+export type InputContent =
+  | { type: 'input_text'; text: string }
+  | {
+      type: 'input_image';
+      image_url?: string | null;
+      file_id?: string | null;
+      detail: 'auto' | 'low' | 'high';
+    }
+  | { type: 'input_file'; file_data?: string; file_id?: string | null; file_url?: string; filename?: string };
+
+export type OutputContent =
+  | { type: 'output_text'; text: string; annotations: unknown[]; logprobs?: unknown[] }
+  | { type: 'refusal'; refusal: string };
+
+export interface MessageItem {
+  type: 'message';
+  id: string;
+  role: 'user' | 'assistant' | 'system' | 'developer';
+  status: 'in_progress' | 'completed' | 'incomplete';
+  content: Array<InputContent | OutputContent>;
+}
+
+export interface FunctionCallItem {
+  type: 'function_call';
+  id: string;
+  call_id: string;
+  name: string;
+  arguments: string;
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
+
+export interface FunctionCallOutputItem {
+  type: 'function_call_output';
+  id: string;
+  call_id: string;
+  output: string | InputContent[];
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
+
+export interface ReasoningItem {
+  type: 'reasoning';
+  id: string;
+  summary: Array<{ type: 'summary_text'; text: string }>;
+  content?: Array<{ type: 'reasoning_text'; text: string }>;
+  /** The provider's signature over its reasoning (or its encrypted reasoning), replayed as is. */
+  encrypted_content?: string | null;
+  status?: 'in_progress' | 'completed' | 'incomplete';
+}
+
+export type Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem;

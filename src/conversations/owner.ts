@@ -1,0 +1,17 @@
+import type { Principal } from '../auth/index.js';
+
+/**
+ * Who owns what a request stores: the user of the credential (a token's `userId`), else the
+ * credential itself. A token's user owns across that user's tokens; a token without a user, or a
+ * static client key, owns only what it made itself.
+ */
+export function ownerOf(principal: Principal | undefined): string {
+  if (principal?.kind === 'token')
+    return principal.userId ? `user:${principal.userId}` : `token:${principal.tokenId}`;
+  if (principal?.kind === 'static-key') return `key:${principal.fingerprint}`;
+  // The data plane authenticates every route that reaches here; fail closed all the same.
+  throw new Error('no principal to own conversation state');
+}
+
+/** The owner string an admin names a user by. */
+export const userOwner = (userId: string): string => `user:${userId}`;

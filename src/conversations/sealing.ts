@@ -1,0 +1,33 @@
+import { type MasterKey, open, seal } from '../keys/index.js';
+
+/**
+ * Conversation content at rest: JSON sealed with AES-256-GCM under the master key, bound to its
+ * owner and its id, so that a sealed text copied to another owner's record (or another record)
+ * fails to open. The `_conv:` namespace keeps these bindings apart from provider keys'.
+ */
+const binding = (owner: string, id: string) => ({ provider: `_conv:${owner}`, keyId: id });
+
+export function sealJson(
+  master: MasterKey,
+  value: unknown,
+  owner: string,
+  id: string,
+): { sealed: string; bytes: number } {
+  const text = JSON.stringify(value);
+  return { sealed: seal(master, text, binding(owner, id)), bytes: Buffer.byteLength(text) };
+}
+
+export function openJson<T>(masters: readonly MasterKey[], sealed: string, owner: string, id: string): T {
+  return JSON.parse(open(masters, sealed, binding(owner, id))) as T;
+}
+
+/** The same content sealed under `next` (master key rotation). */
+export function reseal(
+  current: readonly MasterKey[],
+  next: MasterKey,
+  sealed: string,
+  owner: string,
+  id: string,
+): string {
+  return seal(next, open(current, sealed, binding(owner, id)), binding(owner, id));
+}

@@ -1,0 +1,318 @@
+import type { ConversationsConfig } from '../config/conversations-schema.js';
+import type { MasterKey } from '../keys/index.js';
+import type { ConversationItemRecord, ConversationRecord, ConversationStore } from '../store/index.js';
+import type { Item } from './items.js';
+import { openJson, reseal, sealJson } from './sealing.js';
+
+/** A stored response: the response object as the API shows it (`id`, `output`, `previous_response_id`, …). */
+export interface StoredResponse {
+  id: string;
+  previous_response_id: string | null;
+  output: Item[];
+}
+
+export interface ConversationBody {
+  id: string;
+  object: 'conversation';
+  created_at: number;
+  metadata: Record<string, string>;
+}
+
+export interface ItemPage {
+  object: 'list';
+  data: Item[];
+  first_id: string | null;
+  last_id: string | null;
+  has_more: boolean;
+}
+
+export interface PageOptions {
+  after?: string;
+  limit?: number;
+  order?: 'asc' | 'desc';
+}
+
+/** Longest `previous_response_id` chain replayed: a loop or an absurd chain cannot pin the gateway. */
+const MAX_CHAIN = 10_000;
+const DAY_MS = 86_400_000;
+const PURGE_EVERY_MS = 3_600_000;
+
+const itemKey = (parentId: string, id: string): string => `${parentId}/${id}`;
+
+/**
+ * Server-side conversation state: stored responses and conversations, their items, sealed at rest
+ * and visible only to their owner. Every read takes the owner and answers undefined for anyone
+ * else's record, exactly as for a record that does not exist, so the routes answer 404 alike.
+ */
+export class ConversationService {
+  /** Writes not yet committed, so that a read right after a response finished sees it. */
+  private readonly pending = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly store: ConversationStore,
+    private readonly masters: () => readonly MasterKey[],
+    private readonly retention: ConversationsConfig,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Stores a finished response with the input items it answered (its output is in `response`). */
+  saveResponse(owner: string, response: StoredResponse, input: readonly Item[]): Promise<void> {
+    const write = (async () => {
+      const createdAt = this.now();
+      const { sealed } = sealJson(this.master(), response, owner, response.id);
+      await this.store.put({ id: response.id, kind: 'response', owner, createdAt, sealed });
+      await this.store.appendItems([
+        ...input.map((item) => this.itemRecord(owner, response.id, 'input', item, createdAt)),
+        ...response.output.map((item) => this.itemRecord(owner, response.id, 'output', item, createdAt)),
+      ]);
+    })();
+    return this.track(response.id, write);
+  }
+
+  async getResponse(owner: string, id: string): Promise<StoredResponse | undefined> {
+    const record = await this.owned(owner, id, 'response');
+    return record && openJson<StoredResponse>(this.masters(), record.sealed, owner, id);
+  }
+
+  async deleteResponse(owner: string, id: string): Promise<boolean> {
+    return (await this.owned(owner, id, 'response')) !== undefined && this.store.remove(id);
+  }
+
+  /** The input items of a response, as `GET /v1/responses/{id}/input_items` lists them. */
+  async responseInputItems(owner: string, id: string, page: PageOptions): Promise<ItemPage | undefined> {
+    if (!(await this.owned(owner, id, 'response'))) return undefined;
+    return this.page(id, page, 'input');
+  }
+
+  /**
+   * Everything said before a response and in it, oldest first: the items of each response of the
+   * `previous_response_id` chain, inputs then outputs. Undefined when the response is not the owner's.
+   */
+  async responseHistory(owner: string, id: string): Promise<Item[] | undefined> {
+    const turns: Item[][] = [];
+    let next: string | null = id;
+    while (next !== null && turns.length < MAX_CHAIN) {
+      const response = await this.getResponse(owner, next);
+      if (!response) return turns.length === 0 ? undefined : turns.reverse().flat();
+      turns.push(await this.allItems(owner, next));
+      next = response.previous_response_id;
+    }
+    return turns.reverse().flat();
+  }
+
+  /** An item this owner stored earlier (an `item_reference`). */
+  async findItem(owner: string, id: string): Promise<Item | undefined> {
+    const record = await this.store.item({ owner, id });
+    return record && this.openItem(record);
+  }
+
+  async createConversation(
+    owner: string,
+    metadata: Record<string, string>,
+    id: string,
+  ): Promise<ConversationBody> {
+    const createdAt = this.now();
+    const body: ConversationBody = {
+      id,
+      object: 'conversation',
+      created_at: Math.floor(createdAt / 1000),
+      metadata,
+    };
+    const { sealed } = sealJson(this.master(), body, owner, id);
+    await this.store.put({ id, kind: 'conversation', owner, createdAt, sealed });
+    return body;
+  }
+
+  async getConversation(owner: string, id: string): Promise<ConversationBody | undefined> {
+    const record = await this.owned(owner, id, 'conversation');
+    return record && openJson<ConversationBody>(this.masters(), record.sealed, owner, id);
+  }
+
+  async updateConversation(
+    owner: string,
+    id: string,
+    metadata: Record<string, string>,
+  ): Promise<ConversationBody | undefined> {
+    const record = await this.owned(owner, id, 'conversation');
+    if (!record) return undefined;
+    const body = { ...openJson<ConversationBody>(this.masters(), record.sealed, owner, id), metadata };
+    await this.store.put({ ...record, sealed: sealJson(this.master(), body, owner, id).sealed });
+    return body;
+  }
+
+  async deleteConversation(owner: string, id: string): Promise<boolean> {
+    return (await this.owned(owner, id, 'conversation')) !== undefined && this.store.remove(id);
+  }
+
+  /** Appends items to a conversation, then holds it to `maxItems` and `maxBytes` (oldest go first). */
+  async appendItems(owner: string, id: string, items: readonly Item[]): Promise<boolean> {
+    // Tracked from the first step, so that a read right after this was called waits for it.
+    const write = (async () => {
+      if (!(await this.owned(owner, id, 'conversation'))) return false;
+      const createdAt = this.now();
+      await this.store.appendItems(items.map((item) => this.itemRecord(owner, id, 'item', item, createdAt)));
+      await this.enforceLimits(id);
+      return true;
+    })();
+    await this.track(id, write);
+    return write;
+  }
+
+  async conversationItems(owner: string, id: string): Promise<Item[] | undefined> {
+    if (!(await this.owned(owner, id, 'conversation'))) return undefined;
+    return this.allItems(owner, id);
+  }
+
+  async listItems(owner: string, id: string, page: PageOptions): Promise<ItemPage | undefined> {
+    if (!(await this.owned(owner, id, 'conversation'))) return undefined;
+    return this.page(id, page, 'item');
+  }
+
+  async getItem(owner: string, id: string, itemId: string): Promise<Item | undefined> {
+    if (!(await this.owned(owner, id, 'conversation'))) return undefined;
+    const record = await this.store.item({ parentId: id, id: itemId });
+    return record && this.openItem(record);
+  }
+
+  async deleteItem(owner: string, id: string, itemId: string): Promise<boolean> {
+    return (await this.owned(owner, id, 'conversation')) !== undefined && this.store.removeItem(id, itemId);
+  }
+
+  /** Every record of an owner with its items, opened: a user's data export. */
+  async exportOwner(
+    owner: string,
+  ): Promise<Array<{ kind: ConversationRecord['kind']; record: unknown; items: Item[] }>> {
+    const records = await this.store.list({ owner });
+    return Promise.all(
+      records.map(async (record) => ({
+        kind: record.kind,
+        record: openJson<unknown>(this.masters(), record.sealed, owner, record.id),
+        items: await this.allItems(owner, record.id),
+      })),
+    );
+  }
+
+  /** Records of an owner (ids and times only: no content). */
+  async listOwner(
+    owner: string,
+  ): Promise<Array<{ id: string; kind: ConversationRecord['kind']; createdAt: number }>> {
+    return (await this.store.list({ owner })).map(({ id, kind, createdAt }) => ({ id, kind, createdAt }));
+  }
+
+  /** Deletes a response or conversation whoever owns it (the operator's call). */
+  deleteAny(id: string): Promise<boolean> {
+    return this.store.remove(id);
+  }
+
+  deleteOwner(owner: string): Promise<number> {
+    return this.store.purge({ owner });
+  }
+
+  /** Purges expired records now and every hour after; the timer does not hold the process open. */
+  keepPurged(onError: (error: unknown) => void): NodeJS.Timeout {
+    const run = () => void this.purgeExpired().catch(onError);
+    run();
+    return setInterval(run, PURGE_EVERY_MS).unref();
+  }
+
+  /** Removes what is older than `ttlDays`; returns how many records went. */
+  purgeExpired(): Promise<number> {
+    return this.store.purge({ before: this.now() - this.retention.ttlDays * DAY_MS });
+  }
+
+  /** Re-seals every record and item under `next`, in one transaction (master key rotation). */
+  async rewrap(next: MasterKey): Promise<number> {
+    const current = this.masters();
+    const records = new Map<string, string>();
+    const items = new Map<number, string>();
+    for (const record of await this.store.list()) {
+      records.set(record.id, reseal(current, next, record.sealed, record.owner, record.id));
+      for (const item of await this.store.items(record.id))
+        items.set(item.seq, reseal(current, next, item.sealed, item.owner, itemKey(item.parentId, item.id)));
+    }
+    await this.store.rewrap(records, items);
+    return records.size;
+  }
+
+  private async enforceLimits(id: string): Promise<void> {
+    const { maxItems, maxBytes } = this.retention;
+    const newest = await this.store.items(id, { order: 'desc', limit: maxItems });
+    let bytes = 0;
+    let keep = 0;
+    for (const item of newest) {
+      bytes += item.bytes;
+      if (bytes > maxBytes) break;
+      keep++;
+    }
+    await this.store.trimItems(id, keep);
+  }
+
+  private async page(
+    id: string,
+    options: PageOptions,
+    part: ConversationItemRecord['part'],
+  ): Promise<ItemPage> {
+    const limit = options.limit ?? 20;
+    const order = options.order ?? 'desc';
+    let afterSeq: number | undefined;
+    if (options.after !== undefined)
+      afterSeq = (await this.store.item({ parentId: id, id: options.after }))?.seq;
+    // Responses keep input and output items together; only one part is listed.
+    const rows = (await this.store.items(id, { afterSeq, order })).filter((row) => row.part === part);
+    const data = rows.slice(0, limit).map((row) => this.openItem(row));
+    return {
+      object: 'list',
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: rows.length > limit,
+    };
+  }
+
+  private async allItems(owner: string, id: string): Promise<Item[]> {
+    const rows = await this.store.items(id);
+    return rows.filter((row) => row.owner === owner).map((row) => this.openItem(row));
+  }
+
+  private openItem(record: ConversationItemRecord): Item {
+    return openJson<Item>(this.masters(), record.sealed, record.owner, itemKey(record.parentId, record.id));
+  }
+
+  private itemRecord(
+    owner: string,
+    parentId: string,
+    part: ConversationItemRecord['part'],
+    item: Item,
+    createdAt: number,
+  ): Omit<ConversationItemRecord, 'seq'> {
+    const { sealed, bytes } = sealJson(this.master(), item, owner, itemKey(parentId, item.id));
+    return { parentId, id: item.id, owner, part, createdAt, bytes, sealed };
+  }
+
+  private async owned(
+    owner: string,
+    id: string,
+    kind: ConversationRecord['kind'],
+  ): Promise<ConversationRecord | undefined> {
+    await this.pending.get(id);
+    const record = await this.store.get(id);
+    return record?.owner === owner && record.kind === kind ? record : undefined;
+  }
+
+  private master(): MasterKey {
+    return this.masters()[0]!;
+  }
+
+  private track<T>(id: string, write: Promise<T>): Promise<T> {
+    const guard: Promise<void> = write
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        if (this.pending.get(id) === guard) this.pending.delete(id);
+      });
+    this.pending.set(id, guard);
+    return write;
+  }
+}

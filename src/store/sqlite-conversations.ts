@@ -1,0 +1,135 @@
+import type Database from 'better-sqlite3';
+import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
+
+interface RecordRow {
+  id: string;
+  kind: ConversationRecord['kind'];
+  owner: string;
+  created_at: number;
+  sealed: string;
+}
+
+interface ItemRow {
+  seq: number;
+  parent_id: string;
+  id: string;
+  owner: string;
+  part: ConversationItemRecord['part'];
+  created_at: number;
+  bytes: number;
+  sealed: string;
+}
+
+const toRecord = (row: RecordRow): ConversationRecord => ({
+  id: row.id,
+  kind: row.kind,
+  owner: row.owner,
+  createdAt: row.created_at,
+  sealed: row.sealed,
+});
+
+const toItem = (row: ItemRow): ConversationItemRecord => ({
+  seq: row.seq,
+  parentId: row.parent_id,
+  id: row.id,
+  owner: row.owner,
+  part: row.part,
+  createdAt: row.created_at,
+  bytes: row.bytes,
+  sealed: row.sealed,
+});
+
+/** Responses and conversations in SQLite; deleting a record deletes its items (ON DELETE CASCADE). */
+export function sqliteConversations(db: Database.Database): ConversationStore {
+  const put = db.prepare(
+    `INSERT INTO conversations (id, kind, owner, created_at, sealed) VALUES (@id, @kind, @owner, @createdAt, @sealed)
+     ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`,
+  );
+  const get = db.prepare<[string], RecordRow>('SELECT * FROM conversations WHERE id = ?');
+  const remove = db.prepare('DELETE FROM conversations WHERE id = ?');
+  const listAll = db.prepare<[], RecordRow>('SELECT * FROM conversations ORDER BY created_at, id');
+  const listOwner = db.prepare<[string], RecordRow>(
+    'SELECT * FROM conversations WHERE owner = ? ORDER BY created_at, id',
+  );
+  const insertItem = db.prepare(
+    `INSERT INTO conversation_items (parent_id, id, owner, part, created_at, bytes, sealed)
+     VALUES (@parentId, @id, @owner, @part, @createdAt, @bytes, @sealed)`,
+  );
+  const itemsAsc = db.prepare<[string, number, number], ItemRow>(
+    'SELECT * FROM conversation_items WHERE parent_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+  );
+  const itemsDesc = db.prepare<[string, number, number], ItemRow>(
+    'SELECT * FROM conversation_items WHERE parent_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
+  );
+  const itemInParent = db.prepare<[string, string], ItemRow>(
+    'SELECT * FROM conversation_items WHERE parent_id = ? AND id = ? ORDER BY seq LIMIT 1',
+  );
+  const itemOfOwner = db.prepare<[string, string], ItemRow>(
+    'SELECT * FROM conversation_items WHERE owner = ? AND id = ? ORDER BY seq DESC LIMIT 1',
+  );
+  const removeItem = db.prepare('DELETE FROM conversation_items WHERE parent_id = ? AND id = ?');
+  const trim = db.prepare(
+    `DELETE FROM conversation_items WHERE parent_id = @parentId AND seq NOT IN
+       (SELECT seq FROM conversation_items WHERE parent_id = @parentId ORDER BY seq DESC LIMIT @keep)`,
+  );
+  const purgeBefore = db.prepare('DELETE FROM conversations WHERE created_at < ?');
+  const purgeOwner = db.prepare('DELETE FROM conversations WHERE owner = ?');
+  const setRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ?');
+  const setItem = db.prepare('UPDATE conversation_items SET sealed = ? WHERE seq = ?');
+
+  const append = db.transaction((items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>) => {
+    for (const item of items) insertItem.run(item);
+  });
+  const rewrap = db.transaction(
+    (records: ReadonlyMap<string, string>, items: ReadonlyMap<number, string>) => {
+      for (const [id, sealed] of records) setRecord.run(sealed, id);
+      for (const [seq, sealed] of items) setItem.run(sealed, seq);
+    },
+  );
+
+  return {
+    async put(record) {
+      put.run(record);
+    },
+    async get(id) {
+      const row = get.get(id);
+      return row && toRecord(row);
+    },
+    async remove(id) {
+      return remove.run(id).changes === 1;
+    },
+    async list(filter = {}) {
+      const rows = filter.owner === undefined ? listAll.all() : listOwner.all(filter.owner);
+      return rows.filter((row) => filter.kind === undefined || row.kind === filter.kind).map(toRecord);
+    },
+    async appendItems(items) {
+      append(items);
+    },
+    async items(parentId, { afterSeq, limit = -1, order = 'asc' } = {}) {
+      const rows =
+        order === 'asc'
+          ? itemsAsc.all(parentId, afterSeq ?? 0, limit)
+          : itemsDesc.all(parentId, afterSeq ?? Number.MAX_SAFE_INTEGER, limit);
+      return rows.map(toItem);
+    },
+    async item(where) {
+      const row =
+        'parentId' in where
+          ? itemInParent.get(where.parentId, where.id)
+          : itemOfOwner.get(where.owner, where.id);
+      return row && toItem(row);
+    },
+    async removeItem(parentId, id) {
+      return removeItem.run(parentId, id).changes > 0;
+    },
+    async trimItems(parentId, keep) {
+      return trim.run({ parentId, keep }).changes;
+    },
+    async purge(filter) {
+      return ('before' in filter ? purgeBefore.run(filter.before) : purgeOwner.run(filter.owner)).changes;
+    },
+    async rewrap(records, items) {
+      rewrap(records, items);
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import type { ChatResponse } from '../../canonical/model.js';
+import type { ConversationService } from '../../conversations/index.js';
+import type { GatewayError } from '../../errors/gateway-error.js';
+import type { Logger } from '../../observability/index.js';
+import { openAIErrorBody } from '../openai/envelope.js';
+import type { NativeRelay, SurfaceBinding } from '../types.js';
+import { outcome, outputItem, type ResponseBody, type ResponseHead, responseBody } from './from-canonical.js';
+import type { ResponsesRequest } from './schema.js';
+import { ResponsesStreamEncoder } from './stream-encoder.js';
+import { requestToCanonical } from './to-canonical.js';
+import { fitToContext } from './truncation.js';
+import type { Turn } from './turn.js';
+
+/** No provider speaks the Responses format to Keyward: every target is translated. */
+const noRelay: NativeRelay = () => {
+  throw new Error('the Responses surface has no native provider');
+};
+
+/**
+ * The Responses surface for one request: its canonical form carries the replayed history, and
+ * the finished response (JSON or at the end of the stream) is stored before the client sees it
+ * complete.
+ */
+export function responsesBinding(
+  turn: Turn,
+  body: ResponsesRequest,
+  service: ConversationService,
+  logger: Logger,
+  contextTokens: number,
+): SurfaceBinding {
+  const head: ResponseHead = {
+    id: turn.id,
+    createdAt: Math.floor(Date.now() / 1000),
+    body,
+    conversationId: turn.conversationId,
+  };
+  const finished = (response: ResponseBody) => {
+    store(turn, body, response, service).catch((error) =>
+      logger.error({ err: error, response: response.id }, 'cannot store a response'),
+    );
+  };
+  let encoder: ResponsesStreamEncoder | undefined;
+  return {
+    format: 'responses',
+    toCanonical: (sent) =>
+      fitToContext(
+        (history) => requestToCanonical(sent as ResponsesRequest, [...history, ...turn.input], turn.origin),
+        turn.history,
+        body.truncation ?? 'disabled',
+        contextTokens,
+      ),
+    fromCanonical: (answer: ChatResponse) => {
+      const { status, incomplete } = outcome(answer.stopReason);
+      const output = answer.content.map((part) => outputItem(part));
+      const response = responseBody(
+        head,
+        answer.model || body.model,
+        output,
+        status,
+        answer.usage,
+        incomplete,
+      );
+      finished(response);
+      return response;
+    },
+    streamEncoder: () => {
+      encoder = new ResponsesStreamEncoder(head, finished);
+      return encoder;
+    },
+    errorBody: openAIErrorBody,
+    errorEvent: (error: GatewayError) => encoder?.error(error) ?? '',
+    relay: noRelay,
+    maxTokensFields: ['max_output_tokens'],
+  };
+}
+
+/** A response joins its conversation; with `store` (the default) it can be retrieved and continued. */
+async function store(
+  turn: Turn,
+  body: ResponsesRequest,
+  response: ResponseBody,
+  service: ConversationService,
+) {
+  // Both begin at once, so that each is tracked before the client can ask for it.
+  await Promise.all([
+    turn.conversationId &&
+      service.appendItems(turn.owner, turn.conversationId, [...turn.input, ...response.output]),
+    body.store !== false && service.saveResponse(turn.owner, response, turn.input),
+  ]);
+}

@@ -1,0 +1,108 @@
+import type { FastifyRequest } from 'fastify';
+import type { Message } from '../../canonical/model.js';
+import { type ConversationService, ownerOf } from '../../conversations/index.js';
+import { badRequest } from '../../errors/gateway-error.js';
+import type { Logger } from '../../observability/index.js';
+import type { SurfaceBinding } from '../types.js';
+import { AnswerAccumulator, messagesToItems } from './canonical-items.js';
+import { outputItem } from './from-canonical.js';
+import type { Item } from './items.js';
+import { itemsToMessages } from './to-canonical.js';
+import { notFound } from './turn.js';
+
+export const CONVERSATION_HEADER = 'x-keyward-conversation';
+const CONVERSATION_ID = /^conv_[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * Chat Completions and Messages clients keeping their history in a Keyward conversation: with
+ * `x-keyward-conversation: conv_…` the stored history goes in front of the request's messages, and
+ * the request's messages and the answer are appended. Such a request always goes through the
+ * canonical form (even to a provider of the client's format), since the gateway must read the
+ * answer to store it. Without the header the binding is returned as is, at no cost.
+ */
+export function withConversation(
+  request: FastifyRequest,
+  base: SurfaceBinding,
+  conversations: ConversationService,
+  logger: Logger,
+): SurfaceBinding | Promise<SurfaceBinding> {
+  const header = request.headers[CONVERSATION_HEADER];
+  if (header === undefined) return base;
+  const id = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
+  if (!CONVERSATION_ID.test(id))
+    throw badRequest(`${CONVERSATION_HEADER} must be a conversation id (conv_…)`, {
+      param: CONVERSATION_HEADER,
+      code: 'invalid_conversation_id',
+    });
+  const owner = ownerOf(request.kw.principal);
+  return conversations.conversationItems(owner, id).then((history) => {
+    if (!history) throw notFound('conversation', id, CONVERSATION_HEADER);
+    return conversationBinding(base, history, (items) =>
+      conversations.appendItems(owner, id, items).then(
+        () => undefined,
+        (error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn'),
+      ),
+    );
+  });
+}
+
+/** History then the new turn; a turn that continues the last stored one's role joins it. */
+function join(past: Message[], next: Message[]): Message[] {
+  const last = past.at(-1);
+  const first = next[0];
+  if (!last || !first || last.role !== first.role) return [...past, ...next];
+  const merged = { role: last.role, content: [...last.content, ...first.content] } as Message;
+  return [...past.slice(0, -1), merged, ...next.slice(1)];
+}
+
+/**
+ * Runs `job` with the request's surface: the base one, or (with the header) one bound to the
+ * conversation. Returns a promise only when there is a conversation to load.
+ */
+export function inConversation<R>(
+  request: FastifyRequest,
+  base: SurfaceBinding,
+  context: { conversations: ConversationService; logger: Logger },
+  job: (surface: SurfaceBinding) => R | Promise<R>,
+): R | Promise<R> {
+  const surface = withConversation(request, base, context.conversations, context.logger);
+  return surface === base ? job(base) : Promise.resolve(surface).then(job);
+}
+
+function conversationBinding(
+  base: SurfaceBinding,
+  history: Item[],
+  append: (items: Item[]) => void,
+): SurfaceBinding {
+  let turn: Item[] = [];
+  return {
+    ...base,
+    format: 'responses',
+    toCanonical: (body) => {
+      const request = base.toCanonical(body);
+      turn = messagesToItems(request.messages);
+      const past = itemsToMessages(history, () => CONVERSATION_HEADER);
+      return {
+        ...request,
+        system: [...past.system, ...request.system],
+        messages: join(past.messages, request.messages),
+      };
+    },
+    fromCanonical: (answer) => {
+      append([...turn, ...answer.content.map((part) => outputItem(part))]);
+      return base.fromCanonical(answer);
+    },
+    streamEncoder: (options) => {
+      const encoder = base.streamEncoder(options);
+      const answer = new AnswerAccumulator();
+      return {
+        event(event) {
+          answer.add(event);
+          if (event.type === 'finish')
+            append([...turn, ...answer.parts.filter(Boolean).map((part) => outputItem(part))]);
+          return encoder.event(event);
+        },
+      };
+    },
+  };
+}

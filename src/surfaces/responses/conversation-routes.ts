@@ -1,0 +1,112 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { requireScope } from '../../auth/access.js';
+import { type ConversationService, ownerOf } from '../../conversations/index.js';
+import { parseBody } from '../parse-body.js';
+import { newId } from './items.js';
+import { inputItemSchema } from './schema.js';
+import { normaliseInput, notFound } from './turn.js';
+import { parsePageQuery } from './validate.js';
+
+/** The API takes at most 20 items per call. */
+const MAX_ITEMS_PER_CALL = 20;
+const metadata = z
+  .record(z.string().max(64), z.string().max(512))
+  .refine((m) => Object.keys(m).length <= 16, { message: 'metadata has at most 16 keys' });
+const items = z.array(inputItemSchema).max(MAX_ITEMS_PER_CALL);
+const createSchema = z.strictObject({
+  items: items.nullable().optional(),
+  metadata: metadata.nullable().optional(),
+});
+const updateSchema = z.strictObject({ metadata: metadata.nullable() });
+const itemsSchema = z.strictObject({ items });
+
+type ById = FastifyRequest<{ Params: { id: string } }>;
+type ByItem = FastifyRequest<{ Params: { id: string; itemId: string } }>;
+
+function caller(request: FastifyRequest): string {
+  requireScope(request.kw.principal, 'chat');
+  return ownerOf(request.kw.principal);
+}
+
+/**
+ * The OpenAI Conversations API: server-side history, sealed at rest, per owner. Someone else's
+ * conversation (or item) is answered 404, as one that does not exist.
+ */
+export async function conversationRoutes(
+  app: FastifyInstance,
+  { conversations }: { conversations: ConversationService },
+): Promise<void> {
+  const missing = (id: string) => notFound('conversation', id);
+
+  app.post('/v1/conversations', async (request) => {
+    const owner = caller(request);
+    const body = parseBody(createSchema, request.body ?? {});
+    const id = newId('conv');
+    const created = await conversations.createConversation(owner, body.metadata ?? {}, id);
+    if (body.items?.length)
+      await conversations.appendItems(owner, id, await normaliseInput(conversations, owner, body.items));
+    return created;
+  });
+
+  app.get('/v1/conversations/:id', async (request: ById) => {
+    const found = await conversations.getConversation(caller(request), request.params.id);
+    if (!found) throw missing(request.params.id);
+    return found;
+  });
+
+  app.post('/v1/conversations/:id', async (request: ById) => {
+    const owner = caller(request);
+    const body = parseBody(updateSchema, request.body);
+    const updated = await conversations.updateConversation(owner, request.params.id, body.metadata ?? {});
+    if (!updated) throw missing(request.params.id);
+    return updated;
+  });
+
+  app.delete('/v1/conversations/:id', async (request: ById) => {
+    const { id } = request.params;
+    if (!(await conversations.deleteConversation(caller(request), id))) throw missing(id);
+    return { id, object: 'conversation.deleted', deleted: true };
+  });
+
+  app.get('/v1/conversations/:id/items', async (request: ById) => {
+    const page = await conversations.listItems(
+      caller(request),
+      request.params.id,
+      parsePageQuery(request.query),
+    );
+    if (!page) throw missing(request.params.id);
+    return page;
+  });
+
+  app.post('/v1/conversations/:id/items', async (request: ById) => {
+    const owner = caller(request);
+    const body = parseBody(itemsSchema, request.body);
+    if (!(await conversations.getConversation(owner, request.params.id))) throw missing(request.params.id);
+    const added = await normaliseInput(conversations, owner, body.items);
+    await conversations.appendItems(owner, request.params.id, added);
+    return {
+      object: 'list',
+      data: added,
+      first_id: added[0]?.id ?? null,
+      last_id: added.at(-1)?.id ?? null,
+      has_more: false,
+    };
+  });
+
+  app.get('/v1/conversations/:id/items/:itemId', async (request: ByItem) => {
+    const { id, itemId } = request.params;
+    const item = await conversations.getItem(caller(request), id, itemId);
+    if (!item) throw notFound('item', itemId);
+    return item;
+  });
+
+  app.delete('/v1/conversations/:id/items/:itemId', async (request: ByItem) => {
+    const owner = caller(request);
+    const { id, itemId } = request.params;
+    if (!(await conversations.deleteItem(owner, id, itemId))) throw notFound('item', itemId);
+    const conversation = await conversations.getConversation(owner, id);
+    if (!conversation) throw missing(id);
+    return conversation;
+  });
+}

@@ -1,0 +1,149 @@
+import type { AssistantPart, ChatUsage, StopReason } from '../../canonical/model.js';
+import { type Item, newId } from './items.js';
+import type { ResponsesRequest } from './schema.js';
+
+/** The Responses `usage` object. */
+export interface ResponseUsage {
+  input_tokens: number;
+  input_tokens_details: { cached_tokens: number };
+  output_tokens: number;
+  output_tokens_details: { reasoning_tokens: number };
+  total_tokens: number;
+}
+
+export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
+
+/** A `response` object as the API sends it and the official SDK parses it. */
+export interface ResponseBody {
+  id: string;
+  object: 'response';
+  created_at: number;
+  status: ResponseStatus;
+  background: false;
+  error: { code: string; message: string } | null;
+  incomplete_details: { reason: 'max_output_tokens' | 'content_filter' } | null;
+  instructions: string | null;
+  max_output_tokens: number | null;
+  model: string;
+  output: Item[];
+  parallel_tool_calls: boolean;
+  previous_response_id: string | null;
+  conversation: { id: string } | null;
+  reasoning: { effort: string | null; summary: string | null };
+  store: boolean;
+  temperature: number | null;
+  text: { format: Record<string, unknown> };
+  tool_choice: unknown;
+  tools: unknown[];
+  top_p: number | null;
+  truncation: 'auto' | 'disabled';
+  usage: ResponseUsage | null;
+  user: string | null;
+  metadata: Record<string, string>;
+}
+
+/** What a response echoes of its request, fixed when the request arrives. */
+export interface ResponseHead {
+  id: string;
+  createdAt: number;
+  body: ResponsesRequest;
+  conversationId: string | null;
+}
+
+/** The response object around `output`, before or after the model answered. */
+export function responseBody(
+  head: ResponseHead,
+  model: string,
+  output: Item[],
+  status: ResponseStatus,
+  usage: ChatUsage | null,
+  incomplete: ResponseBody['incomplete_details'] = null,
+): ResponseBody {
+  const { body } = head;
+  return {
+    id: head.id,
+    object: 'response',
+    created_at: head.createdAt,
+    status,
+    background: false,
+    error: null,
+    incomplete_details: incomplete,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    model,
+    output,
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: body.previous_response_id ?? null,
+    conversation: head.conversationId ? { id: head.conversationId } : null,
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: body.reasoning?.summary ?? null },
+    store: body.store ?? true,
+    temperature: body.temperature ?? null,
+    text: { format: body.text?.format ?? { type: 'text' } },
+    tool_choice: body.tool_choice ?? 'auto',
+    tools: body.tools ?? [],
+    top_p: body.top_p ?? null,
+    truncation: body.truncation ?? 'disabled',
+    usage: usage && usageBody(usage),
+    user: body.user ?? null,
+    metadata: body.metadata ?? {},
+  };
+}
+
+export function usageBody(usage: ChatUsage): ResponseUsage {
+  return {
+    input_tokens: usage.inputTokens,
+    input_tokens_details: { cached_tokens: usage.cachedTokens ?? 0 },
+    output_tokens: usage.outputTokens,
+    output_tokens_details: { reasoning_tokens: usage.reasoningTokens ?? 0 },
+    total_tokens: usage.inputTokens + usage.outputTokens,
+  };
+}
+
+/** How the answer ended, as the response's status. */
+export function outcome(stop: StopReason): {
+  status: ResponseStatus;
+  incomplete: ResponseBody['incomplete_details'];
+} {
+  if (stop === 'max_tokens') return { status: 'incomplete', incomplete: { reason: 'max_output_tokens' } };
+  if (stop === 'content_filter') return { status: 'incomplete', incomplete: { reason: 'content_filter' } };
+  return { status: 'completed', incomplete: null };
+}
+
+/** One output item per canonical part: text → message, thinking → reasoning, tool call → function_call. */
+export function outputItem(part: AssistantPart, id = itemId(part)): Item {
+  switch (part.type) {
+    case 'text':
+      return {
+        type: 'message',
+        id,
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text: part.text, annotations: [], logprobs: [] }],
+      };
+    case 'thinking':
+      return {
+        type: 'reasoning',
+        id,
+        summary: [],
+        content: [{ type: 'reasoning_text', text: part.text }],
+        encrypted_content: part.signature ?? null,
+      };
+    case 'redacted_thinking':
+      return { type: 'reasoning', id, summary: [], encrypted_content: part.data };
+    case 'tool_call':
+      return {
+        type: 'function_call',
+        id,
+        call_id: part.id,
+        name: part.name,
+        arguments: part.arguments,
+        status: 'completed',
+      };
+  }
+}
+
+export function itemId(part: { type: AssistantPart['type'] }): string {
+  if (part.type === 'text') return newId('msg');
+  if (part.type === 'tool_call') return newId('fc');
+  return newId('rs');
+}

@@ -1,0 +1,79 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { requireScope } from '../../auth/access.js';
+import { type ConversationService, ownerOf } from '../../conversations/index.js';
+import { badRequest } from '../../errors/gateway-error.js';
+import type { Logger } from '../../observability/index.js';
+import type { RequestForwarder } from '../types.js';
+import { responsesBinding } from './binding.js';
+import { conversationRoutes } from './conversation-routes.js';
+import { notFound, prepareTurn } from './turn.js';
+import { capOutputTokens, parsePageQuery, parseResponsesRequest } from './validate.js';
+
+export interface ResponsesRoutesOptions {
+  forwarder: RequestForwarder;
+  conversations: ConversationService;
+  logger: Logger;
+  /** The context window a request with its replayed history must fit (`truncation`). */
+  contextTokens: number;
+}
+
+type WithId = FastifyRequest<{ Params: { id: string } }>;
+
+/** The caller's owner id, after the scope check every route of this surface makes. */
+function caller(request: FastifyRequest): string {
+  requireScope(request.kw.principal, 'chat');
+  return ownerOf(request.kw.principal);
+}
+
+/**
+ * The OpenAI Responses API, with its state kept in Keyward for every provider: history is
+ * replayed from the store, `previous_response_id` never leaves the gateway.
+ */
+export async function responsesRoutes(
+  app: FastifyInstance,
+  { forwarder, conversations, logger, contextTokens }: ResponsesRoutesOptions,
+): Promise<void> {
+  app.register(conversationRoutes, { conversations });
+
+  app.post('/v1/responses', async (request, reply) => {
+    const owner = caller(request);
+    const body = capOutputTokens(request.kw.principal, parseResponsesRequest(request.body));
+    const turn = await prepareTurn(conversations, owner, body);
+    return forwarder.handle(request, reply, {
+      operation: 'chat',
+      surface: responsesBinding(turn, body, conversations, logger, contextTokens),
+      body,
+      stream: body.stream === true,
+      includeUsage: true,
+    });
+  });
+
+  app.get('/v1/responses/:id', async (request: WithId) => {
+    const query = request.query as Record<string, unknown>;
+    if (query.stream === 'true')
+      throw badRequest('Keyward stores finished responses only; retrieve without stream=true', {
+        param: 'stream',
+        code: 'unsupported_parameter',
+      });
+    const response = await conversations.getResponse(caller(request), request.params.id);
+    if (!response) throw notFound('response', request.params.id);
+    return response;
+  });
+
+  app.delete('/v1/responses/:id', async (request: WithId) => {
+    const { id } = request.params;
+    if (!(await conversations.deleteResponse(caller(request), id))) throw notFound('response', id);
+    return { id, object: 'response.deleted', deleted: true };
+  });
+
+  app.get('/v1/responses/:id/input_items', async (request: WithId) => {
+    const owner = caller(request);
+    const page = await conversations.responseInputItems(
+      owner,
+      request.params.id,
+      parsePageQuery(request.query),
+    );
+    if (!page) throw notFound('response', request.params.id);
+    return page;
+  });
+}

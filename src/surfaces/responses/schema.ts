@@ -1,0 +1,198 @@
+import { z } from 'zod';
+
+/**
+ * The OpenAI Responses API request body (`POST /v1/responses`), as the API reference and the
+ * official SDK (openai 6.x) define it. Objects are strict: a field the gateway does not know is
+ * refused. Items a client sends back from an earlier answer (messages with `output_text`,
+ * `function_call`, `reasoning`) carry the fields the gateway put on them (`id`, `status`,
+ * `annotations`, `logprobs`), so those are accepted wherever they can appear.
+ *
+ * Hosted tools (web search, file search, code interpreter, …) pass validation as any object with a
+ * `type`: the mapping refuses them by name, which tells the client more than "unknown field".
+ */
+
+const MAX_ITEMS = 10_000;
+const MAX_PARTS = 1_000;
+const MAX_TOOLS = 512;
+
+const jsonObject = z.record(z.string(), z.unknown());
+const identifier = z.string().min(1).max(256);
+/** Call ids come back from the gateway and may carry a provider's signature: generous. */
+const callId = z.string().min(1).max(16_384);
+const functionName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-zA-Z0-9_-]+$/);
+const itemStatus = z.enum(['in_progress', 'completed', 'incomplete']).optional();
+
+const inputText = z.strictObject({ type: z.literal('input_text'), text: z.string() });
+const inputImage = z.strictObject({
+  type: z.literal('input_image'),
+  image_url: z.string().min(1).nullable().optional(),
+  file_id: z.string().min(1).nullable().optional(),
+  detail: z.enum(['auto', 'low', 'high']).optional(),
+});
+const inputFile = z.strictObject({
+  type: z.literal('input_file'),
+  file_data: z.string().min(1).optional(),
+  file_id: z.string().min(1).nullable().optional(),
+  file_url: z.string().min(1).optional(),
+  filename: z.string().min(1).optional(),
+});
+const outputText = z.strictObject({
+  type: z.literal('output_text'),
+  text: z.string(),
+  annotations: z.array(z.unknown()).max(MAX_PARTS).optional(),
+  logprobs: z.array(z.unknown()).optional(),
+});
+const refusal = z.strictObject({ type: z.literal('refusal'), refusal: z.string() });
+
+const inputContent = z.discriminatedUnion('type', [inputText, inputImage, inputFile]);
+const anyContent = z.discriminatedUnion('type', [inputText, inputImage, inputFile, outputText, refusal]);
+
+/** `{role, content}` with or without `type: 'message'`; assistant turns replayed as output messages. */
+const message = z.strictObject({
+  type: z.literal('message').optional(),
+  id: identifier.optional(),
+  role: z.enum(['user', 'assistant', 'system', 'developer']),
+  content: z.union([z.string(), z.array(anyContent).max(MAX_PARTS)]),
+  status: itemStatus,
+});
+
+const functionCall = z.strictObject({
+  type: z.literal('function_call'),
+  id: identifier.optional(),
+  call_id: callId,
+  name: identifier,
+  arguments: z.string(),
+  status: itemStatus,
+});
+
+const functionCallOutput = z.strictObject({
+  type: z.literal('function_call_output'),
+  id: identifier.nullable().optional(),
+  call_id: callId,
+  output: z.union([z.string(), z.array(inputContent).max(MAX_PARTS)]),
+  status: itemStatus.nullable(),
+});
+
+const reasoning = z.strictObject({
+  type: z.literal('reasoning'),
+  id: identifier.optional(),
+  summary: z.array(z.strictObject({ type: z.literal('summary_text'), text: z.string() })).max(MAX_PARTS),
+  content: z
+    .array(z.strictObject({ type: z.literal('reasoning_text'), text: z.string() }))
+    .max(MAX_PARTS)
+    .optional(),
+  encrypted_content: z.string().nullable().optional(),
+  status: itemStatus,
+});
+
+const itemReference = z.strictObject({ type: z.literal('item_reference'), id: identifier });
+
+export const inputItemSchema = z.union([
+  message,
+  z.discriminatedUnion('type', [functionCall, functionCallOutput, reasoning, itemReference]),
+]);
+export type InputItem = z.infer<typeof inputItemSchema>;
+
+const functionTool = z.strictObject({
+  type: z.literal('function'),
+  name: functionName,
+  description: z.string().nullable().optional(),
+  parameters: jsonObject.nullable().optional(),
+  strict: z.boolean().nullable().optional(),
+});
+/** Any other tool type: refused by name in the mapping unless a provider offers it. */
+const hostedType = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((type) => type !== 'function', { message: 'a function tool needs a name and no other fields' });
+const hostedTool = z.looseObject({ type: hostedType });
+
+export const toolSchema = z.union([functionTool, hostedTool]);
+export type FunctionTool = z.infer<typeof functionTool>;
+
+const toolChoice = z.union([
+  z.enum(['none', 'auto', 'required']),
+  z.strictObject({ type: z.literal('function'), name: functionName }),
+  z.looseObject({ type: hostedType }),
+]);
+
+const textFormat = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('text') }),
+  z.strictObject({ type: z.literal('json_object') }),
+  z.strictObject({
+    type: z.literal('json_schema'),
+    name: functionName,
+    schema: jsonObject,
+    description: z.string().optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+]);
+
+const metadata = z
+  .record(z.string().max(64), z.string().max(512))
+  .refine((m) => Object.keys(m).length <= 16, {
+    message: 'metadata has at most 16 keys',
+  });
+
+export const INCLUDABLE = [
+  'reasoning.encrypted_content',
+  'message.output_text.logprobs',
+  'file_search_call.results',
+  'web_search_call.results',
+  'web_search_call.action.sources',
+  'message.input_image.image_url',
+  'computer_call_output.output.image_url',
+  'code_interpreter_call.outputs',
+] as const;
+
+export const responsesRequestSchema = z.strictObject({
+  model: identifier,
+  input: z.union([z.string(), z.array(inputItemSchema).max(MAX_ITEMS)]).optional(),
+  instructions: z.string().nullable().optional(),
+  tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
+  tool_choice: toolChoice.optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
+  max_tool_calls: z.number().int().min(1).nullable().optional(),
+  text: z
+    .strictObject({
+      format: textFormat.optional(),
+      verbosity: z.enum(['low', 'medium', 'high']).nullable().optional(),
+    })
+    .optional(),
+  reasoning: z
+    .strictObject({
+      effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable().optional(),
+      summary: z.enum(['auto', 'concise', 'detailed']).nullable().optional(),
+      generate_summary: z.enum(['auto', 'concise', 'detailed']).nullable().optional(),
+    })
+    .nullable()
+    .optional(),
+  max_output_tokens: z.number().int().min(1).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().min(0).max(1).nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  metadata: metadata.nullable().optional(),
+  store: z.boolean().nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.strictObject({ include_obfuscation: z.boolean().optional() }).nullable().optional(),
+  previous_response_id: identifier.nullable().optional(),
+  conversation: z
+    .union([identifier, z.strictObject({ id: identifier })])
+    .nullable()
+    .optional(),
+  truncation: z.enum(['auto', 'disabled']).nullable().optional(),
+  include: z.array(z.enum(INCLUDABLE)).max(INCLUDABLE.length).nullable().optional(),
+  background: z.boolean().nullable().optional(),
+  service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority']).nullable().optional(),
+  prompt_cache_key: z.string().max(1_024).nullable().optional(),
+  prompt_cache_retention: z.enum(['in_memory', 'in-memory', '24h']).nullable().optional(),
+  safety_identifier: z.string().max(64).nullable().optional(),
+  user: z.string().max(256).optional(),
+});
+
+export type ResponsesRequest = z.infer<typeof responsesRequestSchema>;

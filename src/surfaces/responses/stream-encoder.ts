@@ -1,0 +1,164 @@
+import type { AssistantPart, StreamEncoder, StreamEvent } from '../../canonical/model.js';
+import type { GatewayError } from '../../errors/gateway-error.js';
+import {
+  itemId,
+  outcome,
+  outputItem,
+  type ResponseBody,
+  type ResponseHead,
+  responseBody,
+} from './from-canonical.js';
+import type { Item } from './items.js';
+
+/**
+ * Canonical stream events as the Responses API's event stream: `response.created` and
+ * `response.in_progress`, then per output item `response.output_item.added`, its content part,
+ * its deltas (`response.output_text.delta`, `response.reasoning_text.delta`,
+ * `response.function_call_arguments.delta`), their `.done` events and `response.output_item.done`,
+ * and last `response.completed` (or `response.incomplete`) with the whole response. Every event
+ * carries its `sequence_number`; canonical block indices are the output indices, since blocks are
+ * sequential.
+ */
+export class ResponsesStreamEncoder implements StreamEncoder {
+  private sequence = 0;
+  private model = '';
+  private readonly parts: AssistantPart[] = [];
+  private readonly ids: string[] = [];
+
+  constructor(
+    private readonly head: ResponseHead,
+    /** The finished response, for storage, before its event goes out. */
+    private readonly onComplete: (response: ResponseBody) => void,
+  ) {}
+
+  event(event: StreamEvent): string {
+    switch (event.type) {
+      case 'start':
+        this.model = event.model || this.head.body.model;
+        return (
+          this.emit('response.created', { response: this.snapshot() }) +
+          this.emit('response.in_progress', { response: this.snapshot() })
+        );
+      case 'block_start':
+        return this.blockStart(event.index, event.block);
+      case 'block_delta':
+        return this.blockDelta(event.index, event.delta);
+      case 'block_stop':
+        return this.blockStop(event.index);
+      case 'finish': {
+        const { status, incomplete } = outcome(event.stopReason);
+        const response = responseBody(this.head, this.model, this.items(), status, event.usage, incomplete);
+        this.onComplete(response);
+        return this.emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
+      }
+    }
+  }
+
+  /** The Responses stream's `error` event, for a failure after the stream began. */
+  error(error: GatewayError): string {
+    return this.emit('error', { code: error.code, message: error.message, param: error.param });
+  }
+
+  private blockStart(index: number, block: Extract<StreamEvent, { type: 'block_start' }>['block']): string {
+    const part: AssistantPart =
+      block.type === 'text'
+        ? { type: 'text', text: '' }
+        : block.type === 'thinking'
+          ? { type: 'thinking', text: '' }
+          : block.type === 'redacted_thinking'
+            ? { type: 'redacted_thinking', data: block.data }
+            : { type: 'tool_call', id: block.id, name: block.name, arguments: '' };
+    this.parts[index] = part;
+    this.ids[index] = itemId(part);
+    const item = { ...this.item(index), status: 'in_progress' };
+    if (item.type === 'message') item.content = [];
+    if (item.type === 'reasoning') item.content = [];
+    let out = this.emit('response.output_item.added', { output_index: index, item });
+    if (part.type === 'text') out += this.partEvent('added', index, this.textPart(''));
+    if (part.type === 'thinking') out += this.partEvent('added', index, { type: 'reasoning_text', text: '' });
+    return out;
+  }
+
+  private blockDelta(index: number, delta: Extract<StreamEvent, { type: 'block_delta' }>['delta']): string {
+    const part = this.parts[index];
+    const ref = { item_id: this.ids[index], output_index: index };
+    if (delta.type === 'text' && part?.type === 'text') {
+      part.text += delta.text;
+      return this.emit('response.output_text.delta', {
+        ...ref,
+        content_index: 0,
+        delta: delta.text,
+        logprobs: [],
+      });
+    }
+    if (delta.type === 'thinking' && part?.type === 'thinking') {
+      part.text += delta.text;
+      return this.emit('response.reasoning_text.delta', { ...ref, content_index: 0, delta: delta.text });
+    }
+    if (delta.type === 'signature' && part?.type === 'thinking') {
+      part.signature = (part.signature ?? '') + delta.signature;
+      return '';
+    }
+    if (delta.type === 'arguments' && part?.type === 'tool_call') {
+      part.arguments += delta.json;
+      return this.emit('response.function_call_arguments.delta', { ...ref, delta: delta.json });
+    }
+    return '';
+  }
+
+  private blockStop(index: number): string {
+    const part = this.parts[index];
+    if (!part) return '';
+    const ref = { item_id: this.ids[index], output_index: index };
+    let out = '';
+    if (part.type === 'text') {
+      out += this.emit('response.output_text.done', {
+        ...ref,
+        content_index: 0,
+        text: part.text,
+        logprobs: [],
+      });
+      out += this.partEvent('done', index, this.textPart(part.text));
+    } else if (part.type === 'thinking') {
+      out += this.emit('response.reasoning_text.done', { ...ref, content_index: 0, text: part.text });
+      out += this.partEvent('done', index, { type: 'reasoning_text', text: part.text });
+    } else if (part.type === 'tool_call') {
+      out += this.emit('response.function_call_arguments.done', {
+        ...ref,
+        name: part.name,
+        arguments: part.arguments,
+      });
+    }
+    return out + this.emit('response.output_item.done', { output_index: index, item: this.item(index) });
+  }
+
+  private textPart(text: string) {
+    return { type: 'output_text', text, annotations: [], logprobs: [] };
+  }
+
+  private partEvent(stage: 'added' | 'done', index: number, part: unknown): string {
+    return this.emit(`response.content_part.${stage}`, {
+      item_id: this.ids[index],
+      output_index: index,
+      content_index: 0,
+      part,
+    });
+  }
+
+  private item(index: number): Item {
+    return outputItem(this.parts[index]!, this.ids[index]);
+  }
+
+  private items(): Item[] {
+    return this.parts.flatMap((part, index) => (part ? [outputItem(part, this.ids[index])] : []));
+  }
+
+  private snapshot(): ResponseBody {
+    return responseBody(this.head, this.model, [], 'in_progress', null);
+  }
+
+  private emit(type: string, fields: Record<string, unknown>): string {
+    const data = JSON.stringify({ type, ...fields, sequence_number: this.sequence++ });
+    return `event: ${type}\ndata: ${data}\n\n`;
+  }
+}

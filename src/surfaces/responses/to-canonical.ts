@@ -1,0 +1,216 @@
+import {
+  type AssistantPart,
+  type ChatRequest,
+  type DocumentPart,
+  type ImagePart,
+  type MediaSource,
+  type Message,
+  type ResponseFormat,
+  type TextPart,
+  type ToolChoice,
+  type ToolDefinition,
+  UnsupportedFeature,
+  type UserPart,
+} from '../../canonical/model.js';
+import { parseDataUrl } from '../openai/canonical.js';
+import type { InputContent, Item, OutputContent } from './items.js';
+import type { ResponsesRequest } from './schema.js';
+
+/**
+ * A Responses request, with the history Keyward replays in front of it, as a canonical chat
+ * request. Items become canonical turns: system and developer messages join the system prompt,
+ * consecutive assistant items (reasoning, messages, function calls) one assistant turn, and
+ * function call outputs with user messages one user turn, as the providers that carry tool
+ * results inside user turns need.
+ */
+
+const notSupported = (what: string): string => `The model's provider does not support ${what}`;
+const DATA_URL_FORM = 'data:<media type>;base64,<data>';
+const text = (value: string): TextPart => ({ type: 'text', text: value });
+
+/** Where an item came from, for errors: `input[3]`, or the earlier turn it was replayed from. */
+export type ItemOrigin = (index: number) => string;
+
+export function requestToCanonical(
+  body: ResponsesRequest,
+  items: readonly Item[],
+  origin: ItemOrigin,
+): ChatRequest {
+  const { system, messages } = itemsToMessages(items, origin);
+  if (body.instructions) system.unshift(text(body.instructions));
+  const tools = convertTools(body.tools);
+  const toolChoice = convertToolChoice(body.tool_choice);
+  const responseFormat = convertFormat(body.text?.format);
+  const effort = body.reasoning?.effort;
+  const user = body.safety_identifier ?? body.user;
+  if (body.top_logprobs) throw new UnsupportedFeature(notSupported("'top_logprobs'"), 'top_logprobs');
+  return {
+    model: body.model,
+    system,
+    messages,
+    ...(tools.length > 0 && { tools }),
+    ...(toolChoice && { toolChoice }),
+    ...(body.parallel_tool_calls != null && { parallelToolCalls: body.parallel_tool_calls }),
+    ...(body.max_output_tokens != null && { maxTokens: body.max_output_tokens }),
+    ...(body.temperature != null && { temperature: body.temperature }),
+    ...(body.top_p != null && { topP: body.top_p }),
+    ...(responseFormat && { responseFormat }),
+    ...(effort != null && { thinking: { enabled: effort !== 'none', effort } }),
+    ...(user !== undefined && { user }),
+    stream: body.stream === true,
+  };
+}
+
+export function itemsToMessages(
+  items: readonly Item[],
+  origin: ItemOrigin,
+): { system: TextPart[]; messages: Message[] } {
+  const system: TextPart[] = [];
+  const messages: Message[] = [];
+  const toolNames = new Map<string, string>();
+  const turn = (role: 'user' | 'assistant') => {
+    const last = messages.at(-1);
+    if (last?.role === role) return last.content as Array<UserPart | AssistantPart>;
+    const fresh = { role, content: [] } as Message;
+    messages.push(fresh);
+    return fresh.content as Array<UserPart | AssistantPart>;
+  };
+  items.forEach((item, i) => {
+    const at = origin(i);
+    switch (item.type) {
+      case 'message':
+        if (item.role === 'system' || item.role === 'developer')
+          system.push(...systemParts(item.content, at));
+        else if (item.role === 'assistant') turn('assistant').push(...assistantText(item.content));
+        else turn('user').push(...item.content.map((part, j) => userPart(part, `${at}.content[${j}]`)));
+        break;
+      case 'function_call':
+        toolNames.set(item.call_id, item.name);
+        turn('assistant').push({
+          type: 'tool_call',
+          id: item.call_id,
+          name: item.name,
+          arguments: item.arguments,
+        });
+        break;
+      case 'function_call_output':
+        turn('user').push({
+          type: 'tool_result',
+          toolCallId: item.call_id,
+          ...(toolNames.has(item.call_id) && { name: toolNames.get(item.call_id) }),
+          content:
+            typeof item.output === 'string'
+              ? [text(item.output)]
+              : item.output.map((part, j) => resultPart(part, `${at}.output[${j}]`)),
+        });
+        break;
+      case 'reasoning': {
+        const thought = (item.content ?? item.summary).map((part) => part.text).join('');
+        const signature = item.encrypted_content ?? undefined;
+        if (thought)
+          turn('assistant').push({ type: 'thinking', text: thought, ...(signature && { signature }) });
+        else if (signature) turn('assistant').push({ type: 'redacted_thinking', data: signature });
+        break;
+      }
+    }
+  });
+  return { system, messages };
+}
+
+function systemParts(content: ReadonlyArray<InputContent | OutputContent>, at: string): TextPart[] {
+  return content.map((part, j) => {
+    if (part.type === 'input_text' || part.type === 'output_text') return text(part.text);
+    throw new UnsupportedFeature('System and developer messages take text only', `${at}.content[${j}]`);
+  });
+}
+
+function assistantText(content: ReadonlyArray<InputContent | OutputContent>): AssistantPart[] {
+  return content.flatMap((part) => {
+    if (part.type === 'output_text' || part.type === 'input_text') return [text(part.text)];
+    if (part.type === 'refusal') return [text(part.refusal)];
+    return [];
+  });
+}
+
+function userPart(part: InputContent | OutputContent, param: string): UserPart {
+  if (part.type === 'output_text' || part.type === 'refusal')
+    throw new UnsupportedFeature(`'${part.type}' content belongs to assistant messages`, param);
+  return resultPart(part, param);
+}
+
+function resultPart(part: InputContent, param: string): TextPart | ImagePart | DocumentPart {
+  switch (part.type) {
+    case 'input_text':
+      return text(part.text);
+    case 'input_image': {
+      const source = part.file_id
+        ? ({ kind: 'file', fileId: part.file_id } as const)
+        : mediaSource(part.image_url ?? '', `${param}.image_url`, 'image_url');
+      return { type: 'image', source, detail: part.detail };
+    }
+    case 'input_file': {
+      const given = [part.file_data, part.file_id, part.file_url].filter((value) => value != null);
+      if (given.length !== 1)
+        throw new UnsupportedFeature(
+          'An input_file needs exactly one of file_data, file_id and file_url',
+          param,
+        );
+      const source: MediaSource = part.file_id
+        ? { kind: 'file', fileId: part.file_id }
+        : part.file_url
+          ? mediaSource(part.file_url, `${param}.file_url`, 'file_url')
+          : mediaSource(part.file_data!, `${param}.file_data`, 'file_data');
+      return { type: 'document', source, ...(part.filename !== undefined && { filename: part.filename }) };
+    }
+  }
+}
+
+/** A URL is passed on as a URL, for providers that fetch it themselves: the gateway never does. */
+function mediaSource(url: string, param: string, field: string): MediaSource {
+  if (/^https?:\/\//i.test(url)) return { kind: 'url', url };
+  const source = parseDataUrl(url);
+  if (!source)
+    throw new UnsupportedFeature(
+      `${field} must be an http(s) URL or a base64 data URL (${DATA_URL_FORM})`,
+      param,
+    );
+  return source;
+}
+
+/** Tools the gateway cannot run itself and no canonical provider offers. */
+function convertTools(tools: ResponsesRequest['tools']): ToolDefinition[] {
+  return (tools ?? []).map((tool, i) => {
+    if (tool.type !== 'function' || !('name' in tool))
+      throw new UnsupportedFeature(
+        `The hosted tool '${tool.type}' is not available for this model: only function tools are`,
+        `tools[${i}]`,
+      );
+    const fn = tool as Extract<typeof tool, { name: string }>;
+    return {
+      name: fn.name,
+      ...(fn.description != null && { description: fn.description }),
+      parameters: fn.parameters ?? { type: 'object', properties: {} },
+      ...(fn.strict != null && { strict: fn.strict }),
+    };
+  });
+}
+
+function convertToolChoice(choice: ResponsesRequest['tool_choice']): ToolChoice | undefined {
+  if (choice === undefined) return undefined;
+  if (typeof choice === 'string') return { type: choice };
+  if (choice.type === 'function' && typeof choice.name === 'string')
+    return { type: 'tool', name: choice.name };
+  throw new UnsupportedFeature(notSupported(`the tool choice '${choice.type}'`), 'tool_choice');
+}
+
+function convertFormat(format: NonNullable<ResponsesRequest['text']>['format']): ResponseFormat | undefined {
+  if (!format || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  return {
+    type: 'json_schema',
+    name: format.name,
+    schema: format.schema,
+    ...(format.strict != null && { strict: format.strict }),
+    ...(format.description !== undefined && { description: format.description }),
+  };
+}

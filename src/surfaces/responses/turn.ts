@@ -1,0 +1,83 @@
+import type { ConversationService } from '../../conversations/index.js';
+import { GatewayError } from '../../errors/gateway-error.js';
+import { type Item, newId, normaliseItem } from './items.js';
+import type { ResponsesRequest } from './schema.js';
+import type { ItemOrigin } from './to-canonical.js';
+
+/** One request's place in a conversation: what came before it and what it adds. */
+export interface Turn {
+  owner: string;
+  id: string;
+  /** Replayed in front of the input: the previous responses' items, or the conversation's. */
+  history: Item[];
+  /** This request's input items, normalised (ids given, references resolved). */
+  input: Item[];
+  conversationId: string | null;
+  origin: ItemOrigin;
+}
+
+export const notFound = (what: string, id: string, param: string | null = null): GatewayError =>
+  new GatewayError(404, 'not_found_error', `No ${what} found with id '${id}'`, { code: 'not_found', param });
+
+/**
+ * Loads the history a request continues and normalises its input. A previous response or
+ * conversation that is not the caller's is answered exactly like one that does not exist.
+ */
+export async function prepareTurn(
+  service: ConversationService,
+  owner: string,
+  body: ResponsesRequest,
+): Promise<Turn> {
+  const conversationId =
+    typeof body.conversation === 'string' ? body.conversation : (body.conversation?.id ?? null);
+  if (conversationId && body.previous_response_id)
+    throw new GatewayError(
+      400,
+      'invalid_request_error',
+      'Send either previous_response_id or conversation, not both',
+      {
+        code: 'invalid_request',
+        param: 'previous_response_id',
+      },
+    );
+  let history: Item[] = [];
+  if (body.previous_response_id) {
+    const found = await service.responseHistory(owner, body.previous_response_id);
+    if (!found) throw notFound('response', body.previous_response_id, 'previous_response_id');
+    history = found;
+  } else if (conversationId) {
+    const found = await service.conversationItems(owner, conversationId);
+    if (!found) throw notFound('conversation', conversationId, 'conversation');
+    history = found;
+  }
+  const input = await normaliseInput(service, owner, body.input ?? []);
+  const from = body.previous_response_id ? 'previous_response_id' : 'conversation';
+  const origin: ItemOrigin = (i) => (i < history.length ? from : `input[${i - history.length}]`);
+  return { owner, id: newId('resp'), history, input, conversationId, origin };
+}
+
+/** Input items as stored; `item_reference`s resolve to the owner's earlier items. */
+export async function normaliseInput(
+  service: ConversationService,
+  owner: string,
+  input: NonNullable<ResponsesRequest['input']>,
+): Promise<Item[]> {
+  if (typeof input === 'string')
+    return [
+      {
+        type: 'message',
+        id: newId('msg'),
+        role: 'user',
+        status: 'completed',
+        content: [{ type: 'input_text', text: input }],
+      },
+    ];
+  const referenced = new Map<string, Item>();
+  for (const [i, item] of input.entries()) {
+    if (item.type !== 'item_reference' || referenced.has(item.id)) continue;
+    const found = await service.findItem(owner, item.id);
+    if (!found) throw notFound('item', item.id, `input[${i}]`);
+    referenced.set(item.id, found);
+  }
+  return input.map((item) => normaliseItem(item, (id) => referenced.get(id)!));
+}

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import type { Principal } from '../../auth/index.js';
+import { badRequest } from '../../errors/gateway-error.js';
+import { parseBody } from '../parse-body.js';
+import { type ResponsesRequest, responsesRequestSchema } from './schema.js';
+
+export function parseResponsesRequest(body: unknown): ResponsesRequest {
+  const parsed = parseBody(responsesRequestSchema, body);
+  if (parsed.background)
+    throw badRequest('Background responses are not supported by Keyward; send background: false', {
+      param: 'background',
+      code: 'unsupported_parameter',
+    });
+  return parsed;
+}
+
+/** Holds `max_output_tokens` to the token's cap; a missing one is set to the cap. */
+export function capOutputTokens(principal: Principal | undefined, body: ResponsesRequest): ResponsesRequest {
+  if (principal?.kind !== 'token' || principal.record.maxTokens === null) return body;
+  const cap = principal.record.maxTokens;
+  const asked = body.max_output_tokens;
+  if (asked == null) return { ...body, max_output_tokens: cap };
+  if (asked > cap)
+    throw badRequest(`This token allows at most ${cap} output tokens`, {
+      param: 'max_output_tokens',
+      code: 'max_tokens_exceeded',
+    });
+  return body;
+}
+
+const pageQuery = z.strictObject({
+  after: z.string().min(1).max(256).optional(),
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+  order: z.enum(['asc', 'desc']).optional(),
+  include: z.union([z.string(), z.array(z.string())]).optional(),
+});
+
+/** `after`, `limit` (1–100) and `order` of a list route; `include` is accepted and has nothing to add. */
+export function parsePageQuery(query: unknown): z.infer<typeof pageQuery> {
+  return parseBody(pageQuery, query ?? {});
+}

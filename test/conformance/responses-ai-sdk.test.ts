@@ -1,0 +1,123 @@
+import { createOpenAI } from '@ai-sdk/openai';
+import { generateText, jsonSchema, Output, stepCountIs, streamText, tool } from 'ai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Script } from '../support/fake-providers/script.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+/**
+ * The Vercel AI SDK's `openai(model)`, which posts to /v1/responses, through Keyward to fake
+ * providers of every format: text, streams, a tool run by the SDK with its result sent back, JSON
+ * schema output, and a second turn by previous_response_id.
+ */
+type Format = 'openai' | 'anthropic' | 'gemini' | 'ollama';
+const FORMATS: Format[] = ['openai', 'anthropic', 'gemini', 'ollama'];
+const say = (text: string): Script => ({
+  blocks: [{ type: 'text', text }],
+  stop: 'end',
+  usage: { input: 12, output: 6 },
+});
+
+describe('Vercel AI SDK openai(model) through Keyward', () => {
+  const fakes = {} as Record<Format, FakeProvider>;
+  let kw: TestGateway;
+  let openai: ReturnType<typeof createOpenAI>;
+
+  beforeAll(async () => {
+    for (const format of FORMATS)
+      fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: FORMATS.map((format) => ({
+          id: format,
+          type: format,
+          baseUrl: fakes[format].baseUrl,
+          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
+          retries: { maxAttempts: 1 },
+        })),
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
+    );
+    openai = createOpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY });
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await Promise.all(FORMATS.map((format) => fakes[format]?.close()));
+  });
+
+  for (const format of FORMATS) {
+    const model = `${format}/test-model`;
+
+    it(`${format}: generateText, then a second turn by previousResponseId`, async () => {
+      fakes[format].script(say('Hello from the model.'), say('You said hello.'));
+      const first = await generateText({ model: openai(model), prompt: 'Say hello', maxRetries: 0 });
+      expect(first.text).toBe('Hello from the model.');
+      expect(first.usage.inputTokens).toBe(12);
+      const responseId = first.providerMetadata?.openai?.responseId as string;
+      expect(responseId).toMatch(/^resp_/);
+      const second = await generateText({
+        model: openai(model),
+        prompt: 'What did I say?',
+        providerOptions: { openai: { previousResponseId: responseId } },
+        maxRetries: 0,
+      });
+      expect(second.text).toBe('You said hello.');
+      expect(fakes[format].requests.at(-1)!.raw).toContain('Hello from the model.');
+    });
+
+    it(`${format}: streamText with a tool the SDK runs, its result sent back`, async () => {
+      fakes[format].script(
+        {
+          blocks: [{ type: 'tool_call', id: 'call_w1', name: 'weather', arguments: { city: 'Paris' } }],
+          stop: 'tool_use',
+          usage: { input: 30, output: 10 },
+        },
+        say('Paris: 21 degrees.'),
+      );
+      const result = streamText({
+        model: openai(model),
+        prompt: 'Weather in Paris?',
+        tools: {
+          weather: tool({
+            description: 'Weather in a city',
+            inputSchema: jsonSchema<{ city: string }>({
+              type: 'object',
+              properties: { city: { type: 'string' } },
+              required: ['city'],
+              additionalProperties: false,
+            }),
+            execute: async ({ city }) => ({ city, degrees: 21 }),
+          }),
+        },
+        stopWhen: stepCountIs(3),
+        maxRetries: 0,
+      });
+      let text = '';
+      for await (const piece of result.textStream) text += piece;
+      expect(text).toBe('Paris: 21 degrees.');
+      const steps = await result.steps;
+      expect(steps[0]!.toolCalls[0]).toMatchObject({ toolName: 'weather', input: { city: 'Paris' } });
+      expect(fakes[format].requests.at(-1)!.raw).toContain('21');
+    });
+
+    it(`${format}: JSON schema output`, async () => {
+      fakes[format].script(say('{"city":"Oslo","degrees":4}'));
+      const { output } = await generateText({
+        model: openai(model),
+        prompt: 'Weather as JSON',
+        output: Output.object({
+          schema: jsonSchema<{ city: string; degrees: number }>({
+            type: 'object',
+            properties: { city: { type: 'string' }, degrees: { type: 'number' } },
+            required: ['city', 'degrees'],
+            additionalProperties: false,
+          }),
+        }),
+        maxRetries: 0,
+      });
+      expect(output).toEqual({ city: 'Oslo', degrees: 4 });
+    });
+  }
+});

@@ -1,0 +1,193 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Script } from '../support/fake-providers/script.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+/**
+ * The official `openai` SDK's Responses API through Keyward to fake providers of every format:
+ * text, streams, function tools with their results sent back, JSON schema output, and the stored
+ * state (`retrieve`, `inputItems.list`, `delete`, `previous_response_id`).
+ */
+type Format = 'openai' | 'anthropic' | 'gemini' | 'ollama';
+const FORMATS: Format[] = ['openai', 'anthropic', 'gemini', 'ollama'];
+
+const TEXT: Script = {
+  blocks: [{ type: 'text', text: 'Hello there, how can I help you today?' }],
+  stop: 'end',
+  usage: { input: 21, output: 9 },
+};
+const TOOL_CALL: Script = {
+  blocks: [
+    { type: 'text', text: 'Let me check.' },
+    { type: 'tool_call', id: 'call_weather_1', name: 'get_weather', arguments: { city: 'Paris' } },
+  ],
+  stop: 'tool_use',
+  usage: { input: 60, output: 20 },
+};
+const AFTER_TOOL: Script = {
+  blocks: [{ type: 'text', text: 'It is 21 degrees in Paris.' }],
+  stop: 'end',
+  usage: { input: 90, output: 12 },
+};
+const JSON_ANSWER: Script = {
+  blocks: [{ type: 'text', text: '{"city":"Paris","temperature":21}' }],
+  stop: 'end',
+  usage: { input: 30, output: 11 },
+};
+
+const tools: OpenAI.Responses.FunctionTool[] = [
+  {
+    type: 'function',
+    name: 'get_weather',
+    description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    strict: false,
+  },
+];
+
+/** Every text the provider received in one request, whatever its format. */
+function upstreamText(fake: FakeProvider, index = -1): string {
+  return fake.requests.at(index)?.raw ?? '';
+}
+
+describe('openai SDK Responses API through Keyward, every provider format', () => {
+  const fakes = {} as Record<Format, FakeProvider>;
+  let kw: TestGateway;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    for (const format of FORMATS) {
+      fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
+    }
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: FORMATS.map((format) => ({
+          id: format,
+          type: format,
+          baseUrl: fakes[format].baseUrl,
+          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
+          retries: { maxAttempts: 1 },
+        })),
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
+    );
+    client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await Promise.all(FORMATS.map((format) => fakes[format]?.close()));
+  });
+
+  for (const format of FORMATS) {
+    const model = `${format}/test-model`;
+
+    describe(`to ${format}`, () => {
+      it('answers text, and stores it for retrieve, inputItems.list and delete', async () => {
+        fakes[format].script(TEXT);
+        const response = await client.responses.create({
+          model,
+          input: 'Say hello',
+          instructions: 'Be brief.',
+        });
+        expect(response.object).toBe('response');
+        expect(response.status).toBe('completed');
+        expect(response.output_text).toBe('Hello there, how can I help you today?');
+        expect(response.usage).toMatchObject({ input_tokens: 21, output_tokens: 9, total_tokens: 30 });
+        expect(upstreamText(fakes[format])).toContain('Be brief.');
+
+        const again = await client.responses.retrieve(response.id);
+        expect(again.output_text).toBe(response.output_text);
+        expect(again.output).toEqual(response.output);
+        const items = await client.responses.inputItems.list(response.id);
+        expect(items.data).toHaveLength(1);
+        expect(items.data[0]).toMatchObject({
+          type: 'message',
+          role: 'user',
+          content: [{ type: 'input_text', text: 'Say hello' }],
+        });
+        await client.responses.delete(response.id);
+        await expect(client.responses.retrieve(response.id)).rejects.toMatchObject({ status: 404 });
+      });
+
+      it('streams text with the Responses event sequence', async () => {
+        fakes[format].script(TEXT);
+        const stream = client.responses.stream({ model, input: 'Say hello' });
+        const types: string[] = [];
+        let text = '';
+        for await (const event of stream) {
+          types.push(event.type);
+          if (event.type === 'response.output_text.delta') text += event.delta;
+        }
+        const final = await stream.finalResponse();
+        expect(text).toBe('Hello there, how can I help you today?');
+        expect(final.output_text).toBe(text);
+        expect(types.slice(0, 4)).toEqual([
+          'response.created',
+          'response.in_progress',
+          'response.output_item.added',
+          'response.content_part.added',
+        ]);
+        expect(types.slice(-4)).toEqual([
+          'response.output_text.done',
+          'response.content_part.done',
+          'response.output_item.done',
+          'response.completed',
+        ]);
+        expect((await client.responses.retrieve(final.id)).output_text).toBe(text);
+      });
+
+      for (const stream of [false, true]) {
+        it(`calls a function and takes its result back (${stream ? 'streamed' : 'not streamed'})`, async () => {
+          fakes[format].script(TOOL_CALL, AFTER_TOOL);
+          const params = { model, input: 'Weather in Paris?', tools };
+          const first = stream
+            ? await client.responses.stream(params).finalResponse()
+            : await client.responses.create(params);
+          const call = first.output.find((item) => item.type === 'function_call');
+          expect(call).toMatchObject({ type: 'function_call', name: 'get_weather' });
+          if (call?.type !== 'function_call') throw new Error('no function call');
+          expect(JSON.parse(call.arguments)).toEqual({ city: 'Paris' });
+
+          const second = await client.responses.create({
+            model,
+            previous_response_id: first.id,
+            input: [{ type: 'function_call_output', call_id: call.call_id, output: '21 degrees' }],
+            tools,
+          });
+          expect(second.output_text).toBe('It is 21 degrees in Paris.');
+          expect(second.previous_response_id).toBe(first.id);
+          const sent = upstreamText(fakes[format]);
+          expect(sent).toContain('Weather in Paris?');
+          expect(sent).toContain('21 degrees');
+          expect(sent).not.toContain(first.id);
+        });
+      }
+
+      it('asks for JSON schema output with text.format', async () => {
+        fakes[format].script(JSON_ANSWER);
+        const response = await client.responses.create({
+          model,
+          input: 'Weather as JSON',
+          text: {
+            format: {
+              type: 'json_schema',
+              name: 'weather',
+              schema: {
+                type: 'object',
+                properties: { city: { type: 'string' }, temperature: { type: 'number' } },
+                required: ['city', 'temperature'],
+                additionalProperties: false,
+              },
+              strict: true,
+            },
+          },
+        });
+        expect(JSON.parse(response.output_text)).toEqual({ city: 'Paris', temperature: 21 });
+        expect(upstreamText(fakes[format])).toContain('"temperature"');
+      });
+    });
+  }
+});

@@ -1,0 +1,166 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import type { Script } from '../support/fake-providers/script.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { freshDataDir } from '../support/process.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+/**
+ * Responses state kept by Keyward: sealed at rest, visible to its owner only, and accounted like
+ * every other request.
+ */
+const SECRET_PROMPT = 'zebra-violet-4242 is my locker code';
+const SECRET_ANSWER = 'quasar-lantern-7777 noted';
+const answer = (text: string, input = 40): Script => ({
+  blocks: [{ type: 'text', text }],
+  stop: 'end',
+  usage: { input, output: 8 },
+});
+
+describe('Responses state in Keyward', () => {
+  let fake: FakeProvider;
+  let kw: TestGateway;
+  let dataDir: string;
+  const clients = {} as Record<'alice' | 'aliceAgain' | 'bob' | 'loner' | 'operator', OpenAI>;
+  const tokenIds = {} as Record<string, string>;
+
+  beforeAll(async () => {
+    fake = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    dataDir = freshDataDir();
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [
+          { id: 'claude', type: 'anthropic', baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } },
+        ],
+        models: [{ name: 'smart', provider: 'claude', model: 'claude-sonnet-4-5' }],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+      dataDir,
+    );
+    const mint = async (name: string, userId?: string) => {
+      const res = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name, ...(userId && { userId }) });
+      expect(res.status).toBe(201);
+      tokenIds[name] = res.json.id;
+      return new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: res.json.token, maxRetries: 0 });
+    };
+    clients.alice = await mint('alice-laptop', 'alice');
+    clients.aliceAgain = await mint('alice-phone', 'alice');
+    clients.bob = await mint('bob', 'bob');
+    clients.loner = await mint('no-user');
+    clients.operator = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await fake?.close();
+  });
+
+  it('replays history to a non-OpenAI provider by previous_response_id, which never goes upstream', async () => {
+    fake.script(answer('Nice to meet you, Ada.'), answer('Your name is Ada.', 95));
+    const first = await clients.alice.responses.create({ model: 'smart', input: 'My name is Ada.' });
+    const second = await clients.alice.responses.create({
+      model: 'smart',
+      previous_response_id: first.id,
+      input: 'What is my name?',
+    });
+    expect(second.output_text).toBe('Your name is Ada.');
+    const sent = fake.requests.at(-1)!.body as { messages: Array<{ role: string; content: unknown }> };
+    expect(sent.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(JSON.stringify(sent)).toContain('Nice to meet you, Ada.');
+    expect(fake.requests.at(-1)!.raw).not.toContain(first.id);
+    // The replayed history is input the provider counted: usage says so, and the store records it.
+    expect(second.usage?.input_tokens).toBe(95);
+    const usage = await adminCall(kw.adminUrl, 'GET', '/admin/usage?by=user');
+    const row = usage.json.rows.find((r: { group: string }) => r.group === 'alice');
+    expect(row).toMatchObject({ requests: 2, inputTokens: 40 + 95 });
+    const audit = await adminCall(kw.adminUrl, 'GET', '/admin/audit?limit=1000&type=request');
+    const records = audit.json.records.map((r: { data: Record<string, unknown> }) => r.data);
+    expect(records).toContainEqual(
+      expect.objectContaining({
+        userId: 'alice',
+        model: 'smart',
+        provider: 'claude',
+        status: 200,
+        inputTokens: 95,
+      }),
+    );
+  });
+
+  it('keeps content sealed: the database files hold neither the prompt nor the answer', async () => {
+    fake.script(answer(SECRET_ANSWER));
+    const response = await clients.alice.responses.create({ model: 'smart', input: SECRET_PROMPT });
+    expect((await clients.alice.responses.retrieve(response.id)).output_text).toBe(SECRET_ANSWER);
+    const files = readdirSync(dataDir).filter((name) => name.includes('.db'));
+    expect(files.length).toBeGreaterThan(0);
+    const bytes = Buffer.concat(files.map((name) => readFileSync(join(dataDir, name))));
+    // The id is stored in the clear: finding it shows the search reads where the record went.
+    expect(bytes.includes(Buffer.from(response.id))).toBe(true);
+    for (const needle of ['zebra-violet-4242', 'quasar-lantern-7777', 'locker code']) {
+      expect(bytes.includes(Buffer.from(needle))).toBe(false);
+    }
+  });
+
+  it('answers 404 to anyone but the owner: read, list items, continue, delete', async () => {
+    fake.script(answer('Private answer.'));
+    const mine = await clients.alice.responses.create({ model: 'smart', input: 'A private question' });
+    // Another token of the same user owns it too.
+    expect((await clients.aliceAgain.responses.retrieve(mine.id)).id).toBe(mine.id);
+    for (const other of [clients.bob, clients.loner, clients.operator]) {
+      await expect(other.responses.retrieve(mine.id)).rejects.toMatchObject({ status: 404 });
+      await expect(other.responses.inputItems.list(mine.id)).rejects.toMatchObject({ status: 404 });
+      await expect(
+        other.responses.create({ model: 'smart', previous_response_id: mine.id, input: 'continue' }),
+      ).rejects.toMatchObject({ status: 404, error: { param: 'previous_response_id' } });
+      await expect(other.responses.delete(mine.id)).rejects.toMatchObject({ status: 404 });
+    }
+    // A missing id is answered the same way.
+    await expect(clients.bob.responses.retrieve('resp_000000000000000000000000')).rejects.toMatchObject({
+      status: 404,
+      error: { message: "No response found with id 'resp_000000000000000000000000'" },
+    });
+    expect((await clients.alice.responses.retrieve(mine.id)).output_text).toBe('Private answer.');
+    await clients.alice.responses.delete(mine.id);
+    await expect(clients.aliceAgain.responses.retrieve(mine.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('a token without a user owns only what it made, and store: false keeps nothing', async () => {
+    fake.script(answer('Kept.'), answer('Not kept.'));
+    const kept = await clients.loner.responses.create({ model: 'smart', input: 'keep this' });
+    expect((await clients.loner.responses.retrieve(kept.id)).output_text).toBe('Kept.');
+    const unkept = await clients.loner.responses.create({
+      model: 'smart',
+      input: 'forget this',
+      store: false,
+    });
+    await expect(clients.loner.responses.retrieve(unkept.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('refuses hosted tools by name, and bad input with a 400 naming the field', async () => {
+    const before = fake.requests.length;
+    await expect(
+      clients.alice.responses.create({ model: 'smart', input: 'news?', tools: [{ type: 'web_search' }] }),
+    ).rejects.toMatchObject({
+      status: 400,
+      error: { param: 'tools[0]', message: expect.stringContaining("'web_search'") },
+    });
+    await expect(
+      clients.alice.responses.create({
+        model: 'smart',
+        input: [{ role: 'user', content: 'x', bogus: 1 } as never],
+      }),
+    ).rejects.toMatchObject({ status: 400 });
+    await expect(
+      clients.alice.responses.create({
+        model: 'smart',
+        input: 'x',
+        previous_response_id: 'resp_1',
+        conversation: 'conv_1',
+      }),
+    ).rejects.toMatchObject({ status: 400, error: { param: 'previous_response_id' } });
+    expect(fake.requests.length).toBe(before);
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { ConversationItemRecord, ConversationStore } from '../../src/store/index.js';
+
+/**
+ * What every ConversationStore must do, whatever its backend: the SQLite store runs it
+ * (test/unit/conversation-store.test.ts), and a Postgres store runs the same function.
+ */
+export function conversationStoreContract(name: string, open: () => Promise<ConversationStore>): void {
+  describe(`${name}: ConversationStore contract`, () => {
+    const record = (
+      id: string,
+      owner: string,
+      createdAt = 1_000,
+      kind: 'response' | 'conversation' = 'conversation',
+    ) => ({
+      id,
+      kind,
+      owner,
+      createdAt,
+      sealed: `sealed-${id}`,
+    });
+    const item = (
+      parentId: string,
+      id: string,
+      owner = 'user:a',
+      bytes = 10,
+    ): Omit<ConversationItemRecord, 'seq'> => ({
+      parentId,
+      id,
+      owner,
+      part: 'item',
+      createdAt: 1_000,
+      bytes,
+      sealed: `sealed-${id}`,
+    });
+
+    it('puts, gets, replaces and removes records, with their items', async () => {
+      const store = await open();
+      await store.put(record('conv_1', 'user:a'));
+      expect(await store.get('conv_1')).toEqual(record('conv_1', 'user:a'));
+      await store.put({ ...record('conv_1', 'user:a'), sealed: 'changed' });
+      expect((await store.get('conv_1'))?.sealed).toBe('changed');
+      await store.appendItems([item('conv_1', 'msg_1'), item('conv_1', 'msg_2')]);
+      expect(await store.remove('conv_1')).toBe(true);
+      expect(await store.get('conv_1')).toBeUndefined();
+      expect(await store.items('conv_1')).toEqual([]);
+      expect(await store.remove('conv_1')).toBe(false);
+    });
+
+    it('lists items in order, pages them either way, finds and removes one', async () => {
+      const store = await open();
+      await store.put(record('conv_2', 'user:a'));
+      await store.appendItems(['a', 'b', 'c', 'd'].map((id) => item('conv_2', id)));
+      const all = await store.items('conv_2');
+      expect(all.map((i) => i.id)).toEqual(['a', 'b', 'c', 'd']);
+      expect(all.map((i) => i.seq)).toEqual([...all.map((i) => i.seq)].sort((x, y) => x - y));
+      expect((await store.items('conv_2', { afterSeq: all[1]!.seq, limit: 1 })).map((i) => i.id)).toEqual([
+        'c',
+      ]);
+      expect((await store.items('conv_2', { order: 'desc', limit: 2 })).map((i) => i.id)).toEqual(['d', 'c']);
+      expect(
+        (await store.items('conv_2', { order: 'desc', afterSeq: all[2]!.seq })).map((i) => i.id),
+      ).toEqual(['b', 'a']);
+      expect((await store.item({ parentId: 'conv_2', id: 'b' }))?.sealed).toBe('sealed-b');
+      expect((await store.item({ owner: 'user:a', id: 'c' }))?.parentId).toBe('conv_2');
+      expect(await store.item({ owner: 'user:other', id: 'c' })).toBeUndefined();
+      expect(await store.removeItem('conv_2', 'b')).toBe(true);
+      expect(await store.removeItem('conv_2', 'b')).toBe(false);
+      expect(await store.trimItems('conv_2', 2)).toBe(1);
+      expect((await store.items('conv_2')).map((i) => i.id)).toEqual(['c', 'd']);
+    });
+
+    it('lists by owner and kind, purges by age and by owner', async () => {
+      const store = await open();
+      await store.put(record('old_1', 'user:p', 10));
+      await store.put(record('new_1', 'user:p', 5_000, 'response'));
+      await store.put(record('new_2', 'user:q', 5_000));
+      await store.appendItems([item('old_1', 'x', 'user:p')]);
+      expect((await store.list({ owner: 'user:p' })).map((r) => r.id)).toEqual(['old_1', 'new_1']);
+      expect((await store.list({ owner: 'user:p', kind: 'response' })).map((r) => r.id)).toEqual(['new_1']);
+      expect(await store.purge({ before: 100 })).toBeGreaterThanOrEqual(1);
+      expect(await store.get('old_1')).toBeUndefined();
+      expect(await store.item({ owner: 'user:p', id: 'x' })).toBeUndefined();
+      expect(await store.purge({ owner: 'user:p' })).toBe(1);
+      expect(await store.list({ owner: 'user:p' })).toEqual([]);
+      expect(await store.get('new_2')).toBeDefined();
+    });
+
+    it('rewraps records and items in one go', async () => {
+      const store = await open();
+      await store.put(record('conv_r', 'user:a'));
+      await store.appendItems([item('conv_r', 'i1')]);
+      const [stored] = await store.items('conv_r');
+      await store.rewrap(new Map([['conv_r', 'resealed']]), new Map([[stored!.seq, 'resealed-item']]));
+      expect((await store.get('conv_r'))?.sealed).toBe('resealed');
+      expect((await store.items('conv_r'))[0]?.sealed).toBe('resealed-item');
+    });
+  });
+}

@@ -1,0 +1,92 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConversationService } from '../../src/conversations/index.js';
+import { generateMasterKey } from '../../src/keys/index.js';
+import { openSqliteStore, type Store } from '../../src/store/index.js';
+import { conversationStoreContract } from '../support/conversation-store-contract.js';
+
+const opened: Store[] = [];
+const fresh = (): Store => {
+  const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db'));
+  opened.push(store);
+  return store;
+};
+afterAll(async () => {
+  for (const store of opened) await store.close();
+});
+
+conversationStoreContract('sqlite', async () => fresh().conversations);
+
+describe('ConversationService sealing', () => {
+  const retention = { ttlDays: 30, maxItems: 3, maxBytes: 1_000_000, contextTokens: 200_000 };
+  const message = (id: string, text: string) => ({
+    type: 'message' as const,
+    id,
+    role: 'user' as const,
+    status: 'completed' as const,
+    content: [{ type: 'input_text' as const, text }],
+  });
+
+  it('binds content to its owner and id: a sealed text moved to another owner does not open', async () => {
+    const store = fresh();
+    const master = generateMasterKey();
+    const service = new ConversationService(store.conversations, () => [master], retention);
+    await service.createConversation('user:a', { topic: 'secret' }, 'conv_a');
+    await service.createConversation('user:b', {}, 'conv_b');
+    const a = (await store.conversations.get('conv_a'))!;
+    expect(a.sealed).toMatch(/^kw1:/);
+    expect(a.sealed).not.toContain('secret');
+    // Someone with write access to the database swaps the sealed texts.
+    await store.conversations.put({ ...(await store.conversations.get('conv_b'))!, sealed: a.sealed });
+    await expect(service.getConversation('user:b', 'conv_b')).rejects.toThrow(/failed authentication/);
+    expect(await service.getConversation('user:b', 'conv_a')).toBeUndefined();
+  });
+
+  it('holds a conversation to maxItems, oldest first, and re-seals under a new master key', async () => {
+    const store = fresh();
+    let masters = [generateMasterKey()];
+    const service = new ConversationService(store.conversations, () => masters, retention);
+    await service.createConversation('user:a', {}, 'conv_x');
+    await service.appendItems(
+      'user:a',
+      'conv_x',
+      ['1', '2', '3', '4', '5'].map((n) => message(`msg_${n}`, `turn ${n}`)),
+    );
+    expect((await service.conversationItems('user:a', 'conv_x'))!.map((i) => i.id)).toEqual([
+      'msg_3',
+      'msg_4',
+      'msg_5',
+    ]);
+
+    const next = generateMasterKey();
+    expect(await service.rewrap(next)).toBe(1);
+    masters = [next];
+    expect((await service.conversationItems('user:a', 'conv_x'))!.map((i) => i.id)).toEqual([
+      'msg_3',
+      'msg_4',
+      'msg_5',
+    ]);
+    expect(await service.getConversation('user:a', 'conv_x')).toMatchObject({ id: 'conv_x' });
+  });
+
+  it('purges what is older than ttlDays, and only that', async () => {
+    const store = fresh();
+    const master = generateMasterKey();
+    let now = Date.UTC(2026, 0, 1);
+    const service = new ConversationService(
+      store.conversations,
+      () => [master],
+      { ...retention, ttlDays: 7 },
+      () => now,
+    );
+    await service.createConversation('user:a', {}, 'conv_old');
+    now += 6 * 86_400_000;
+    await service.createConversation('user:a', {}, 'conv_new');
+    now += 2 * 86_400_000;
+    expect(await service.purgeExpired()).toBe(1);
+    expect(await service.getConversation('user:a', 'conv_old')).toBeUndefined();
+    expect(await service.getConversation('user:a', 'conv_new')).toMatchObject({ id: 'conv_new' });
+  });
+});
