@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as KeywardModule from '../../src/client/index.js';
@@ -14,6 +16,14 @@ declare const location: { origin: string };
 declare const document: { cookie: string };
 
 const chatBody = { model: 'fast', messages: [{ role: 'user', content: 'Hi' }] };
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
 
 describe.skipIf(!hasChromium())(
   'keyward/client in Chromium (needs chromium: apt-get install chromium)',
@@ -192,6 +202,52 @@ describe.skipIf(!hasChromium())(
         refused: { typed: true, status: 401, code: 'invalid_credential' },
       });
       await page.close();
+    });
+
+    it('logs in with a code from the gateway, refreshes its expired session transparently, and keeps cookies from script', async () => {
+      // The page is served on the gateway's own origin, which must be an allowed origin for cookie
+      // requests: the port is chosen first so that the configuration can name it.
+      const port = await freePort();
+      const origin = `http://localhost:${port}`;
+      const sessions = await startTestGateway(
+        {
+          server: { port, cors: { origins: [origin] } },
+          auth: { sessions: { sessionTtl: '2s' } },
+          providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } }],
+          models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+        },
+        { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+      );
+      try {
+        const minted = await adminCall(sessions.adminUrl, 'POST', '/admin/sessions', {
+          userId: 'browser-user',
+          scopes: ['chat'],
+          models: ['fast'],
+        });
+        expect(minted.status).toBe(201);
+        const page = await openOn(origin);
+        const first = await page.evaluate(async (code) => {
+          const client = new window.Keyward.KeywardClient({ baseUrl: location.origin });
+          await client.sessions.login(code);
+          return { cookie: document.cookie, session: await client.sessions.current() };
+        }, minted.json.code as string);
+        expect(first.cookie).toBe('');
+        expect(first.session).toMatchObject({ userId: 'browser-user' });
+        // Past the session cookie's lifetime, the SDK refreshes once and the call is served.
+        await new Promise((resolve) => setTimeout(resolve, 2_500));
+        const reply = await page.evaluate(async (body) => {
+          const client = new window.Keyward.KeywardClient({ baseUrl: location.origin });
+          const answer = await client.chat.completions.create(body);
+          return { content: answer.choices[0]?.message.content, cookie: document.cookie };
+        }, chatBody);
+        expect(reply.content).toBeTruthy();
+        expect(reply.cookie).toBe('');
+        const refreshes = sessions.logs.filter((line) => line.includes('"/auth/refresh"')).length;
+        expect(refreshes).toBeGreaterThanOrEqual(1);
+        await page.close();
+      } finally {
+        await sessions.close();
+      }
     });
 
     it('logs in with a code, refreshes an expired session transparently, and keeps cookies from script (contract stub)', async () => {
