@@ -108,7 +108,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.register(anthropicRoutes, { forwarder, conversations, logger });
   const { contextTokens } = config.conversations;
   app.register(responsesRoutes, { forwarder, conversations, logger, contextTokens });
-  app.register(templateRoutes, { forwarder, registry: options.templates });
+  app.register(templateRoutes, { forwarder, registry: options.templates, conversations, logger });
   if (browser) authRoutes(app, { ...browser.routes, access: browser.access, refuse });
   return app;
 }

@@ -1,9 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import type { ConversationService } from '../conversations/index.js';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Forwarder } from '../forward/forwarder.js';
+import type { Logger } from '../observability/index.js';
 import { parseChatRequest } from '../surfaces/openai/validate.js';
 import { parseBody } from '../surfaces/parse-body.js';
+import { conversationSurface } from '../surfaces/responses/conversation-header.js';
+import type { SurfaceBinding } from '../surfaces/types.js';
 import { type CompiledTemplate, renderRequest } from '../templating/compile.js';
 import { resolveParams } from '../templating/params.js';
 import { mayRunTemplate, requireTemplatesScope } from './access.js';
@@ -13,12 +17,15 @@ import type { TemplateRegistry } from './registry.js';
 export interface TemplateRoutesOptions {
   forwarder: Forwarder;
   registry: TemplateRegistry;
+  /** For a run's `conversation`: history kept in a Keyward conversation. */
+  conversations: ConversationService;
+  logger: Logger;
 }
 
 const runBody = z.strictObject({
   params: z.record(z.string(), z.unknown()).optional(),
   stream: z.boolean().optional(),
-  /** A conversation to run the template in: taken once conversations exist on this gateway. */
+  /** A conversation of the caller's to run the template in: its history first, the turn appended. */
   conversation: z.string().min(1).max(256).optional(),
 });
 
@@ -48,7 +55,7 @@ function describe(template: CompiledTemplate) {
 /** `GET /v1/templates` and `POST /v1/templates/{name}/run`: whitelisted prompts with typed params. */
 export async function templateRoutes(
   app: FastifyInstance,
-  { forwarder, registry }: TemplateRoutesOptions,
+  { forwarder, registry, conversations, logger }: TemplateRoutesOptions,
 ): Promise<void> {
   app.get('/v1/templates', async (request) => {
     const { principal } = request.kw;
@@ -64,12 +71,6 @@ export async function templateRoutes(
     const template = parsedName.success ? registry.get(parsedName.data.name) : undefined;
     if (!template || !mayRunTemplate(principal, template.definition.name)) throw notFound();
     const input = parseBody(runBody, request.body ?? {});
-    if (input.conversation !== undefined) {
-      throw badRequest('Conversations are not available on this gateway yet; leave out "conversation"', {
-        param: 'conversation',
-        code: 'conversations_unavailable',
-      });
-    }
     const stream = input.stream === true;
     if (stream && template.output) {
       throw badRequest(
@@ -87,12 +88,11 @@ export async function templateRoutes(
     }
     request.kw.template = template.definition.name;
     const body = parseChatRequest(renderRequest(template, resolved.values, stream));
-    return forwarder.handle(request, reply, {
-      operation: 'chat',
-      surface: templateBinding(template),
-      body,
-      stream,
-      includeUsage: stream,
-    });
+    const run = (surface: SurfaceBinding) =>
+      forwarder.handle(request, reply, { operation: 'chat', surface, body, stream, includeUsage: stream });
+    const surface = templateBinding(template);
+    if (input.conversation === undefined) return run(surface);
+    const where = { id: input.conversation, param: 'conversation' };
+    return conversationSurface(request, surface, where, conversations, logger).then(run);
   });
 }

@@ -172,11 +172,30 @@ describe('prompt templates', () => {
     const extra = await run('summarize', { params: { text: 'x', words: 10 }, model: 'gpt-4o' });
     expect(extra.status).toBe(400);
     expect(extra.json.error.param).toBe('model');
-    const conversation = await run('summarize', { params: { text: 'x', words: 10 }, conversation: 'conv_1' });
-    expect(conversation.json.error).toMatchObject({
-      param: 'conversation',
-      code: 'conversations_unavailable',
+  });
+
+  it('runs in a conversation of the caller: its history goes first and the turn is appended; another id is 404', async () => {
+    const created = await call(`${kw.dataUrl}/v1/conversations`, CLIENT_KEY, {
+      items: [{ type: 'message', role: 'user', content: 'My name is Ada.' }],
     });
+    expect(created.status).toBe(200);
+    const id = created.json.id as string;
+    openai.script(text('Ada, in short.'));
+    const answer = await run('summarize', { params: { text: 'A long text', words: 10 }, conversation: id });
+    expect(answer.status).toBe(200);
+    const sent = lastUpstream(openai).messages as { role: string; content: unknown }[];
+    expect(JSON.stringify(sent[sent.findIndex((m) => m.role === 'user')])).toContain('My name is Ada.');
+    const items = await call(`${kw.dataUrl}/v1/conversations/${id}/items?order=asc`, CLIENT_KEY);
+    expect(JSON.stringify(items.json.data.at(-1))).toContain('Ada, in short.');
+    expect(items.json.data.length).toBeGreaterThanOrEqual(3);
+    const missing = await run('summarize', {
+      params: { text: 'x', words: 10 },
+      conversation: 'conv_nobodyhas',
+    });
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.param).toBe('conversation');
+    const malformed = await run('summarize', { params: { text: 'x', words: 10 }, conversation: 'c1' });
+    expect(malformed.json.error).toMatchObject({ param: 'conversation', code: 'invalid_conversation_id' });
   });
 
   it('inserts values as data: slot syntax stays literal and role text stays inside its message', async () => {

@@ -29,14 +29,28 @@ export function withConversation(
   const header = request.headers[CONVERSATION_HEADER];
   if (header === undefined) return base;
   const id = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
+  return conversationSurface(request, base, { id, param: CONVERSATION_HEADER }, conversations, logger);
+}
+
+/**
+ * `base` bound to the caller's conversation `id`: its history goes in front of the request and the
+ * turn is appended once answered. Another owner's id is a 404 naming `param`, where the id came from.
+ */
+export function conversationSurface(
+  request: FastifyRequest,
+  base: SurfaceBinding,
+  { id, param }: { id: string; param: string },
+  conversations: ConversationService,
+  logger: Logger,
+): Promise<SurfaceBinding> {
   if (!CONVERSATION_ID.test(id))
-    throw badRequest(`${CONVERSATION_HEADER} must be a conversation id (conv_…)`, {
-      param: CONVERSATION_HEADER,
+    throw badRequest(`${param} must be a conversation id (conv_…)`, {
+      param,
       code: 'invalid_conversation_id',
     });
   const owner = ownerOf(request.kw.principal);
   return conversations.conversationItems(owner, id).then((history) => {
-    if (!history) throw notFound('conversation', id, CONVERSATION_HEADER);
+    if (!history) throw notFound('conversation', id, param);
     return conversationBinding(base, history, (items) =>
       conversations.appendItems(owner, id, items).then(
         () => undefined,
@@ -89,8 +103,10 @@ function conversationBinding(
       };
     },
     fromCanonical: (answer) => {
+      // Encoded first: an answer the surface refuses (a template's output schema) is not stored.
+      const encoded = base.fromCanonical(answer);
       append([...turn, ...answer.content.map((part) => outputItem(part))]);
-      return base.fromCanonical(answer);
+      return encoded;
     },
     streamEncoder: (options) => {
       const encoder = base.streamEncoder(options);
