@@ -129,6 +129,45 @@ describe('keyward/client against the gateway (Node)', () => {
     });
   });
 
+  it('creates, continues, reads and deletes responses, and keeps conversations', async () => {
+    const sdk = client();
+    fake.script(answer('First answer.'));
+    const first = await sdk.responses.create({ model: 'fast', input: 'Hello' });
+    expect(first).toMatchObject({ object: 'response', status: 'completed' });
+    fake.script(answer('Second answer.'));
+    const events: string[] = [];
+    for await (const event of sdk.responses.stream({
+      model: 'fast',
+      input: 'And then?',
+      previous_response_id: first.id,
+    }))
+      events.push((event as { type: string }).type);
+    expect(events[0]).toBe('response.created');
+    expect(events).toContain('response.output_text.delta');
+    expect(events.at(-1)).toBe('response.completed');
+    expect(await sdk.responses.get(first.id as string)).toMatchObject({ id: first.id });
+    const inputs = await sdk.responses.inputItems(first.id as string);
+    expect(JSON.stringify(inputs)).toContain('Hello');
+    await sdk.responses.delete(first.id as string);
+    expect(await caught(sdk.responses.get(first.id as string))).toMatchObject({ status: 404 });
+
+    const conversation = await sdk.conversations.create({
+      items: [{ type: 'message', role: 'user', content: 'Remember: blue.' }],
+    });
+    expect(conversation).toMatchObject({ object: 'conversation' });
+    const id = conversation.id as string;
+    await sdk.conversations.items.create(id, {
+      items: [{ type: 'message', role: 'user', content: 'And green.' }],
+    });
+    const listed = (await sdk.conversations.items.list(id, { order: 'asc' })) as { data: { id: string }[] };
+    expect(listed.data).toHaveLength(2);
+    expect(await sdk.conversations.items.get(id, listed.data[0]!.id)).toMatchObject({
+      id: listed.data[0]!.id,
+    });
+    await sdk.conversations.delete(id);
+    expect(await caught(sdk.conversations.get(id))).toMatchObject({ status: 404 });
+  });
+
   it('raises one typed error with the request id', async () => {
     const { attempts, fetcher } = countingFetch();
     const error = await caught(
