@@ -1,5 +1,6 @@
 import type { ProviderConfig } from '../config/index.js';
 import type { SecretString } from '../keys/index.js';
+import { API_VERSION } from '../providers/anthropic/index.js';
 import { basePath } from '../providers/openai/index.js';
 
 /** How to ask one provider for the models it offers, and how to read its answer. */
@@ -8,8 +9,6 @@ export interface ModelListCall {
   headers: Record<string, string>;
   read(payload: unknown): string[];
 }
-
-const ANTHROPIC_VERSION = '2023-06-01';
 
 function field(payload: unknown, name: string): unknown[] {
   const value = (payload as Record<string, unknown> | null)?.[name];
@@ -65,7 +64,7 @@ export function modelListCall(
         path: `${prefix}/models?limit=1000`,
         headers: {
           ...headers,
-          'anthropic-version': ANTHROPIC_VERSION,
+          'anthropic-version': API_VERSION,
           ...(key && { 'x-api-key': key.reveal() }),
         },
         read: readAnthropic,

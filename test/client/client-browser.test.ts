@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as KeywardModule from '../../src/client/index.js';
@@ -7,6 +5,7 @@ import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { bundleClient, hasChromium, launchChromium, PAGE_HTML, waitForSdk } from '../support/chromium.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { freePort } from '../support/redis-server.js';
 import { type SessionStub, startSessionStub } from '../support/session-contract-stub.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
@@ -16,14 +15,6 @@ declare const location: { origin: string };
 declare const document: { cookie: string };
 
 const chatBody = { model: 'fast', messages: [{ role: 'user', content: 'Hi' }] };
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 describe.skipIf(!hasChromium())(
   'keyward/client in Chromium (needs chromium: apt-get install chromium)',

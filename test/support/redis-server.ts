@@ -76,7 +76,8 @@ function pings(port: number): Promise<boolean> {
   });
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on right now (for a server the test must configure first). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
