@@ -21,7 +21,9 @@ import {
 import { clientSize } from './client-size.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const quick = process.env.BENCH_QUICK === '1';
+const quick = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
+/** `--only responses`: the /v1/responses group and its bare proxies only (a quicker check). */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const duration = Number(process.env.BENCH_DURATION ?? (quick ? 3 : 10));
 const ttfbSamples = quick ? 50 : 200;
 const SLICES = quick ? 1 : 5;
@@ -139,10 +141,16 @@ async function startKeyward(fakeUrl, anthropicUrl, jwksUrl) {
     ]),
   ).token;
   // Log lines go to /dev/null: they are produced (and redacted) as in production, not stored.
-  const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'start', '--config', file], {
-    env: { ...process.env, KEYWARD_DATA_DIR: dir },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  // BENCH_KEYWARD_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the gateway.
+  const nodeArgs = process.env.BENCH_KEYWARD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, join(root, 'dist/cli/main.js'), 'start', '--config', file],
+    {
+      env: { ...process.env, KEYWARD_DATA_DIR: dir },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   children.push(child);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
@@ -153,7 +161,8 @@ async function startKeyward(fakeUrl, anthropicUrl, jwksUrl) {
       },
       () => false,
     );
-    if (ready) return { pid: child.pid, url, token, adminUrl: `http://127.0.0.1:${adminPort}`, adminKey };
+    if (ready)
+      return { pid: child.pid, child, url, token, adminUrl: `http://127.0.0.1:${adminPort}`, adminKey };
     await sleep(50);
   }
   throw new Error('Keyward did not become ready');
@@ -285,6 +294,55 @@ async function revealCost() {
 
 const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
 
+/**
+ * The Responses API (state stored, sealed, per request): to an OpenAI-format provider (its
+ * nearest format) and translated to Anthropic, streamed and not, each beside the bare proxy to
+ * the same provider in the same turns.
+ */
+function responsesTargets(bare, messages, keyward) {
+  const toResponses = { ...keyward, key: keyward.token, path: '/v1/responses' };
+  return [
+    { name: 'bare proxy → openai', ...bare, key: providerKey, body: chatBody('gpt-4o-mini') },
+    { name: 'bare proxy → openai, stream', ...bare, key: providerKey, body: chatBody('gpt-4o-mini', true) },
+    { name: 'keyward responses→openai', ...toResponses, body: responsesBody('bench-model') },
+    { name: 'keyward responses→openai, stream', ...toResponses, body: responsesBody('bench-model', true) },
+    { name: 'bare proxy → anthropic (responses run)', ...messages, body: messagesBody('claude-sonnet-4-5') },
+    {
+      name: 'bare proxy → anthropic, stream (responses run)',
+      ...messages,
+      body: messagesBody('claude-sonnet-4-5', true),
+    },
+    { name: 'keyward responses→anthropic', ...toResponses, body: responsesBody('bench-claude') },
+    {
+      name: 'keyward responses→anthropic, stream',
+      ...toResponses,
+      body: responsesBody('bench-claude', true),
+    },
+  ];
+}
+
+/** `--only responses`: the /v1/responses rows and their ratios, nothing written to bench/results. */
+async function responsesOnly(bare, messages, keyward) {
+  const group = responsesTargets(bare, messages, keyward);
+  for (const target of group) await loadOnce(target, 50, quick ? 1 : 2);
+  process.stderr.write(`c=50: /v1/responses and the bare proxies, ${duration}s each, in turns…\n`);
+  const rows = await loadInTurns(group, 50, duration);
+  const lines = rows.map(
+    (r) =>
+      `| ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.cpuUsPerReq, 0)} | ${fmt(r.rssMb, 0)} | ${r.failures} |`,
+  );
+  const ratio = (i, bareRow) => fmt(rows[i].rps / rows[bareRow].rps);
+  lines.push(
+    `responses÷bare at c=50: openai ${ratio(2, 0)}×, stream ${ratio(3, 1)}×; anthropic ${ratio(6, 4)}×, stream ${ratio(7, 5)}×`,
+  );
+  process.stdout.write(
+    `\n| target | req/s | p50 ms | CPU µs/req | RSS MB | failures |\n${lines.join('\n')}\n`,
+  );
+  // A graceful stop, so that a profiled gateway writes its profile.
+  keyward.child.kill('SIGTERM');
+  await once(keyward.child, 'exit');
+}
+
 async function main() {
   const fake = await startAnnounced('bench/fake-server.mjs', { BENCH_PROVIDER_KEY: providerKey });
   const bare = await startAnnounced('bench/bare-proxy.mjs', {
@@ -299,6 +357,8 @@ async function main() {
   });
   const identity = await startIdentityProvider();
   const keyward = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
+  const messages = { ...bareAnthropic, key: providerKey, path: '/v1/messages' };
+  if (only === 'responses') return responsesOnly(bare, messages, keyward);
   const cookie = await sessionCookie(keyward.url, keyward.adminUrl, keyward.adminKey);
   const targets = [
     { name: 'direct (fake provider)', ...fake, key: providerKey, model: 'gpt-4o-mini' },
@@ -321,7 +381,6 @@ async function main() {
   }
   // The translated path (OpenAI surface → Anthropic provider), against the bare proxy in front of
   // the same fake Anthropic provider, non-streaming and streaming, at c=50.
-  const messages = { ...bareAnthropic, key: providerKey, path: '/v1/messages' };
   const translated = [
     { name: 'bare proxy → anthropic', ...messages, body: messagesBody('claude-sonnet-4-5') },
     { name: 'bare proxy → anthropic, stream', ...messages, body: messagesBody('claude-sonnet-4-5', true) },
@@ -348,28 +407,7 @@ async function main() {
   process.stderr.write(`c=50: a template run and the bare proxy, ${duration}s each, in turns…\n`);
   const [bareAgain, templateRow] = await loadInTurns([targets[1], templateRun], 50, duration);
   rows.push(templateRow);
-  // The Responses API (state stored, sealed, per request): to an OpenAI-format provider (its
-  // nearest format) and translated to Anthropic, streamed and not, each beside the bare proxy to
-  // the same provider in the same turns.
-  const toResponses = { ...keyward, key: keyward.token, path: '/v1/responses' };
-  const responsesGroup = [
-    { name: 'bare proxy → openai', ...bare, key: providerKey, body: chatBody('gpt-4o-mini') },
-    { name: 'bare proxy → openai, stream', ...bare, key: providerKey, body: chatBody('gpt-4o-mini', true) },
-    { name: 'keyward responses→openai', ...toResponses, body: responsesBody('bench-model') },
-    { name: 'keyward responses→openai, stream', ...toResponses, body: responsesBody('bench-model', true) },
-    { name: 'bare proxy → anthropic (responses run)', ...messages, body: messagesBody('claude-sonnet-4-5') },
-    {
-      name: 'bare proxy → anthropic, stream (responses run)',
-      ...messages,
-      body: messagesBody('claude-sonnet-4-5', true),
-    },
-    { name: 'keyward responses→anthropic', ...toResponses, body: responsesBody('bench-claude') },
-    {
-      name: 'keyward responses→anthropic, stream',
-      ...toResponses,
-      body: responsesBody('bench-claude', true),
-    },
-  ];
+  const responsesGroup = responsesTargets(bare, messages, keyward);
   for (const target of responsesGroup) await loadOnce(target, 50, quick ? 1 : 2);
   process.stderr.write(`c=50: /v1/responses and the bare proxies, ${duration}s each, in turns…\n`);
   rows.push(...(await loadInTurns(responsesGroup, 50, duration)));

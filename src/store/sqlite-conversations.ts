@@ -80,6 +80,19 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
   const append = db.transaction((items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>) => {
     for (const item of items) insertItem.run(item);
   });
+  const putAll = db.transaction(
+    (
+      entries: ReadonlyArray<{
+        record: ConversationRecord;
+        items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>;
+      }>,
+    ) => {
+      for (const { record, items } of entries) {
+        put.run(record);
+        for (const item of items) insertItem.run(item);
+      }
+    },
+  );
   const rewrap = db.transaction(
     (records: ReadonlyMap<string, string>, items: ReadonlyMap<number, string>) => {
       for (const [id, sealed] of records) setRecord.run(sealed, id);
@@ -101,6 +114,9 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     async list(filter = {}) {
       const rows = filter.owner === undefined ? listAll.all() : listOwner.all(filter.owner);
       return rows.filter((row) => filter.kind === undefined || row.kind === filter.kind).map(toRecord);
+    },
+    async putAll(entries) {
+      putAll(entries);
     },
     async appendItems(items) {
       append(items);

@@ -342,6 +342,13 @@ export interface ConversationStore {
   remove(id: string): Promise<boolean>;
   /** Records of one owner, or all, oldest first. */
   list(filter?: { owner?: string; kind?: ConversationRecord['kind'] }): Promise<ConversationRecord[]>;
+  /** Puts records with their items (each record before its items), all in one transaction. */
+  putAll(
+    entries: ReadonlyArray<{
+      record: ConversationRecord;
+      items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>;
+    }>,
+  ): Promise<void>;
   /** Appends items to a record, in order, in one transaction. */
   appendItems(items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>): Promise<void>;
   /** A record's items by seq: after `afterSeq`, at most `limit`, in `order`. */
