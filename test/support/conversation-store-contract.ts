@@ -47,6 +47,17 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect(await store.remove('conv_1')).toBe(false);
     });
 
+    it('puts records with their items in one call', async () => {
+      const store = await open();
+      await store.putAll([
+        { record: record('resp_p1', 'user:a', 1_000, 'response'), items: [item('resp_p1', 'in_1')] },
+        { record: record('resp_p2', 'user:a', 1_000, 'response'), items: [] },
+      ]);
+      expect(await store.get('resp_p1')).toEqual(record('resp_p1', 'user:a', 1_000, 'response'));
+      expect(await store.get('resp_p2')).toEqual(record('resp_p2', 'user:a', 1_000, 'response'));
+      expect((await store.items('resp_p1')).map((i) => i.id)).toEqual(['in_1']);
+    });
+
     it('lists items in order, pages them either way, finds and removes one', async () => {
       const store = await open();
       await store.put(record('conv_2', 'user:a'));

@@ -90,3 +90,49 @@ describe('ConversationService sealing', () => {
     expect(await service.getConversation('user:a', 'conv_new')).toMatchObject({ id: 'conv_new' });
   });
 });
+
+describe('ConversationService write-behind of stored responses', () => {
+  const retention = { ttlDays: 30, maxItems: 100, maxBytes: 1_000_000, contextTokens: 200_000 };
+  const answer = (id: string, text: string) => ({
+    id,
+    previous_response_id: null,
+    output: [
+      {
+        type: 'message' as const,
+        id: `msg_${id}`,
+        role: 'assistant' as const,
+        status: 'completed' as const,
+        content: [{ type: 'output_text' as const, text, annotations: [] }],
+      },
+    ],
+  });
+
+  it('reads a queued response, deletes a queued one for good, and commits the rest by close()', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
+    const store = openSqliteStore(path);
+    const master = generateMasterKey();
+    const service = new ConversationService(store.conversations, () => [master], retention);
+    // Not awaited: the client has its answer while the write is still queued.
+    const kept = service.saveResponse('user:a', answer('resp_kept', 'kept'), []);
+    const gone = service.saveResponse('user:a', answer('resp_gone', 'gone'), []);
+    expect(await service.getResponse('user:a', 'resp_kept')).toMatchObject({ id: 'resp_kept' });
+    expect(await service.getResponse('user:b', 'resp_kept')).toBeUndefined();
+    expect(await service.deleteResponse('user:a', 'resp_gone')).toBe(true);
+    expect(await service.getResponse('user:a', 'resp_gone')).toBeUndefined();
+    const later = service.saveResponse('user:a', answer('resp_later', 'later'), []);
+    // A graceful shutdown closes the service, then the store, with no turn of the loop between.
+    await service.close();
+    await store.close();
+    await Promise.all([kept, gone, later]);
+
+    // Another process opening the same file finds what was committed, and not what was deleted.
+    const other = openSqliteStore(path);
+    opened.push(other);
+    expect((await other.conversations.list()).map((r) => r.id).sort()).toEqual(['resp_kept', 'resp_later']);
+    expect(await other.conversations.items('resp_gone')).toEqual([]);
+    const reader = new ConversationService(other.conversations, () => [master], retention);
+    expect(await reader.responseHistory('user:a', 'resp_later')).toEqual(
+      answer('resp_later', 'later').output,
+    );
+  });
+});
