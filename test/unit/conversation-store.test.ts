@@ -119,6 +119,11 @@ describe('ConversationService write-behind of stored responses', () => {
     expect(await service.getResponse('user:b', 'resp_kept')).toBeUndefined();
     expect(await service.deleteResponse('user:a', 'resp_gone')).toBe(true);
     expect(await service.getResponse('user:a', 'resp_gone')).toBeUndefined();
+    // The batch landed on the turn after the answers: another connection to the file sees it now.
+    await kept;
+    const peer = openSqliteStore(path);
+    opened.push(peer);
+    expect((await peer.conversations.get('resp_kept'))?.owner).toBe('user:a');
     const later = service.saveResponse('user:a', answer('resp_later', 'later'), []);
     // A graceful shutdown closes the service, then the store, with no turn of the loop between.
     await service.close();
