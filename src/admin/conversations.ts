@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
 import { userOwner } from '../conversations/owner.js';
 import type { ConversationService } from '../conversations/service.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -10,11 +11,20 @@ const byUser = z.strictObject({ user: z.string().min(1).max(128) });
 /**
  * The operator's view of conversation state, by user: list (ids and times only), export (the
  * user's content as JSON, for an access request), delete, and purge what retention has expired.
+ * Everything but the listing reads or destroys a user's content, so each is audited (ids and
+ * counts only, never the content).
  */
 export function adminConversationRoutes(
   app: FastifyInstance,
-  { conversations }: { conversations: ConversationService },
+  { conversations, audit }: { conversations: ConversationService; audit: AuditSink },
 ): void {
+  const record = (request: FastifyRequest, action: string, target: string, count?: number) =>
+    recordEvent(audit, AUDIT_EVENTS.adminAction, request.adminActor?.id ?? AUDIT_ACTORS.admin, {
+      action,
+      target,
+      ...(count === undefined ? {} : { detail: { count } }),
+    });
+
   app.get('/admin/conversations', async (request) => {
     const { user } = parseInput(byUser, request.query);
     return { user, records: await conversations.listOwner(userOwner(user)) };
@@ -22,12 +32,16 @@ export function adminConversationRoutes(
 
   app.get('/admin/conversations/export', async (request) => {
     const { user } = parseInput(byUser, request.query);
-    return { user, records: await conversations.exportOwner(userOwner(user)) };
+    const records = await conversations.exportOwner(userOwner(user));
+    record(request, 'conversations.exported', user, records.length);
+    return { user, records };
   });
 
   app.delete('/admin/conversations', async (request) => {
     const { user } = parseInput(byUser, request.query);
-    return { user, deleted: await conversations.deleteOwner(userOwner(user)) };
+    const deleted = await conversations.deleteOwner(userOwner(user));
+    record(request, 'conversations.deleted', user, deleted);
+    return { user, deleted };
   });
 
   app.delete('/admin/conversations/:id', async (request: FastifyRequest<{ Params: { id: string } }>) => {
@@ -36,8 +50,13 @@ export function adminConversationRoutes(
       throw new GatewayError(404, 'not_found_error', `No response or conversation with id '${id}'`, {
         code: 'not_found',
       });
+    record(request, 'conversation.deleted', id);
     return { id, deleted: true };
   });
 
-  app.post('/admin/conversations/purge', async () => ({ purged: await conversations.purgeExpired() }));
+  app.post('/admin/conversations/purge', async (request) => {
+    const purged = await conversations.purgeExpired();
+    record(request, 'conversations.purged', 'expired', purged);
+    return { purged };
+  });
 }

@@ -125,7 +125,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     audit: options.audit,
   });
   adminTemplateRoutes(app, { registry: options.templates, store: options.store, audit: options.audit });
-  adminConversationRoutes(app, { conversations: options.conversations });
+  adminConversationRoutes(app, { conversations: options.conversations, audit: options.audit });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

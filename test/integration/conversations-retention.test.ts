@@ -107,6 +107,13 @@ describe('retention, purge and rotation', () => {
     const deleted = await adminCall(kw.adminUrl, 'DELETE', '/admin/conversations?user=ada');
     expect(deleted.json).toEqual({ user: 'ada', deleted: 1 });
     await expect(client.responses.retrieve(response.id)).rejects.toMatchObject({ status: 404 });
+
+    const audit = await adminCall(kw.adminUrl, 'GET', '/admin/audit?type=admin.action');
+    expect(audit.json.records.map((entry: { data: unknown }) => entry.data)).toEqual([
+      { action: 'conversations.exported', target: 'ada', detail: { count: 1 } },
+      { action: 'conversations.deleted', target: 'ada', detail: { count: 1 } },
+    ]);
+    expect(audit.text).not.toContain('exported question');
   });
 
   it('keyward conversations purge --user deletes, and keyward master rotate re-seals what is stored', async () => {
