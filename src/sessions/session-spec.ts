@@ -59,7 +59,7 @@ export function grantFor(
     models: spec.models ?? creator?.models ?? null,
     providers: creator?.providers ?? null,
     maxTokens: creator?.maxTokens ?? null,
-    templates: spec.templates ?? null,
+    templates: spec.templates ?? creator?.templates ?? null,
     limits: { ...creator?.limits, ...spec.limits },
     budget: spec.budget ?? creator?.budget ?? null,
     metadata: spec.metadata ?? {},

@@ -186,7 +186,7 @@ export interface SessionGrant {
   /** Provider ids, inherited from the token that minted the code; null = any. */
   providers: string[] | null;
   maxTokens: number | null;
-  /** Template names the session may run; null = any its scopes allow. */
+  /** Template names the session may run (by default the minting token's); null = any its scopes allow. */
   templates: string[] | null;
   limits: { rpm?: number; tpm?: number; concurrency?: number };
   budget: { usd: number; period: BudgetPeriod } | null;

@@ -286,6 +286,60 @@ describe('prompt templates', () => {
     expect((await call(`${kw.dataUrl}/v1/models`, token)).status).toBe(403);
   });
 
+  it("holds a browser session to the templates of its grant, and a minting token's list to its own", async () => {
+    const sessionRun = async (grant: Record<string, unknown>, credential = ADMIN_KEY) => {
+      const minted = await adminCall(kw.adminUrl, 'POST', '/admin/sessions', grant, credential);
+      expect(minted.status).toBe(201);
+      const login = await request(`${kw.dataUrl}/auth/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' },
+        body: JSON.stringify({ code: minted.json.code }),
+      });
+      expect(login.statusCode).toBe(200);
+      await login.body.dump();
+      const cookie = ([] as string[])
+        .concat(login.headers['set-cookie'] ?? [])
+        .map((line) => line.split(';')[0])
+        .join('; ');
+      return async (name: string, params: Record<string, unknown>) => {
+        const res = await request(`${kw.dataUrl}/v1/templates/${name}/run`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin', cookie },
+          body: JSON.stringify({ params }),
+        });
+        const json = (await res.body.json()) as { error?: { code: string } };
+        return { status: res.statusCode, code: json.error?.code };
+      };
+    };
+
+    const granted = await sessionRun({ userId: 'ada', scopes: ['templates'], templates: ['summarize'] });
+    openai.script(text('fine'));
+    expect(await granted('summarize', { text: 'x', words: 10 })).toEqual({ status: 200, code: undefined });
+    expect(await granted('sentiment', { review: 'x' })).toEqual({ status: 404, code: 'template_not_found' });
+
+    const minter = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'app-backend',
+      scopes: ['sessions', 'templates'],
+      templates: ['summarize'],
+    });
+    expect(minter.status).toBe(201);
+    const inherited = await sessionRun({ userId: 'bo', scopes: ['templates'] }, minter.json.token);
+    openai.script(text('fine'));
+    expect(await inherited('summarize', { text: 'x', words: 10 })).toEqual({ status: 200, code: undefined });
+    expect(await inherited('sentiment', { review: 'x' })).toEqual({
+      status: 404,
+      code: 'template_not_found',
+    });
+    const wider = await adminCall(
+      kw.adminUrl,
+      'POST',
+      '/admin/sessions',
+      { userId: 'cy', templates: ['summarize', 'sentiment'] },
+      minter.json.token,
+    );
+    expect(wider.status).toBe(403);
+  });
+
   it('refuses the templates routes to a token without the templates scope', async () => {
     const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name: 'chat-only' });
     const token = minted.json.token as string;
