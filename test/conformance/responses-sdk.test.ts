@@ -139,6 +139,26 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
         expect((await client.responses.retrieve(final.id)).output_text).toBe(text);
       });
 
+      it('ends a stream the provider cuts mid-way with error and response.failed, and stores nothing', async () => {
+        fakes[format].script({ ...TEXT, chunkSize: 2, fault: { kind: 'cut', afterEvents: 6 } });
+        const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+        for await (const event of await client.responses.create({
+          model,
+          input: 'Say hello',
+          stream: true,
+        })) {
+          events.push(event);
+        }
+        const types = events.map((event) => event.type);
+        expect(types).toContain('response.output_text.delta');
+        expect(types.slice(-2)).toEqual(['error', 'response.failed']);
+        const failed = events.at(-1) as OpenAI.Responses.ResponseFailedEvent;
+        expect(failed.response).toMatchObject({ status: 'failed', error: { code: 'server_error' } });
+        expect(failed.response.output[0]).toMatchObject({ type: 'message', status: 'incomplete' });
+        expect(JSON.stringify(events)).not.toContain(PROVIDER_KEY);
+        await expect(client.responses.retrieve(failed.response.id)).rejects.toMatchObject({ status: 404 });
+      });
+
       for (const stream of [false, true]) {
         it(`calls a function and takes its result back (${stream ? 'streamed' : 'not streamed'})`, async () => {
           fakes[format].script(TOOL_CALL, AFTER_TOOL);

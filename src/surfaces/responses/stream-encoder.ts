@@ -15,7 +15,7 @@ import type { Item } from './items.js';
  * `response.in_progress`, then per output item `response.output_item.added`, its content part,
  * its deltas (`response.output_text.delta`, `response.reasoning_text.delta`,
  * `response.function_call_arguments.delta`), their `.done` events and `response.output_item.done`,
- * and last `response.completed` (or `response.incomplete`) with the whole response. Every event
+ * and last `response.completed` (or `response.incomplete`, or `error` and `response.failed`) with the whole response. Every event
  * carries its `sequence_number`; canonical block indices are the output indices, since blocks are
  * sequential.
  */
@@ -54,9 +54,23 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     }
   }
 
-  /** The Responses stream's `error` event, for a failure after the stream began. */
+  /**
+   * A failure after the stream began: the `error` event, then `response.failed` with what was
+   * generated so far, so that a client waiting for a terminal event (as the SDKs' stream helpers
+   * do) gets one. A failed response is not stored.
+   */
   error(error: GatewayError): string {
-    return this.emit('error', { code: error.code, message: error.message, param: error.param });
+    const response: ResponseBody = {
+      ...responseBody(this.head, this.model, this.items().map(interrupted), 'failed', null),
+      error: {
+        code: error.status === 429 ? 'rate_limit_exceeded' : 'server_error',
+        message: error.message,
+      },
+    };
+    return (
+      this.emit('error', { code: error.code, message: error.message, param: error.param }) +
+      this.emit('response.failed', { response })
+    );
   }
 
   private blockStart(index: number, block: Extract<StreamEvent, { type: 'block_start' }>['block']): string {
@@ -161,4 +175,9 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     const data = JSON.stringify({ type, ...fields, sequence_number: this.sequence++ });
     return `event: ${type}\ndata: ${data}\n\n`;
   }
+}
+
+/** An output item the failure cut short. */
+function interrupted(item: Item): Item {
+  return 'status' in item ? ({ ...item, status: 'incomplete' } as Item) : item;
 }
