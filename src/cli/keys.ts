@@ -121,29 +121,8 @@ export async function keysCommand(
     }
     case 'disable':
     case 'enable':
-    case 'remove': {
-      const id = args[0];
-      if (!id) throw new CliError(`keyward keys ${action} needs a key id (see keyward keys list)`, 2);
-      const view =
-        action === 'remove'
-          ? await stored.remove(id)
-          : await stored.setStatus(id, action === 'disable' ? 'disabled' : 'active');
-      if (!view) throw new CliError(`no stored key has the id ${id}`);
-      const event =
-        action === 'remove'
-          ? AUDIT_EVENTS.keyRemoved
-          : action === 'disable'
-            ? AUDIT_EVENTS.keyDisabled
-            : AUDIT_EVENTS.keyEnabled;
-      recordEvent(ctx.audit, event, AUDIT_ACTORS.cli, { provider: view.provider, keyId: view.id });
-      print(
-        io,
-        json,
-        view,
-        `${action === 'remove' ? 'removed' : `${action}d`} ${view.id} ${view.fingerprint}`,
-      );
-      return 0;
-    }
+    case 'remove':
+      return changeKeyState(action, args[0], stored, ctx, io, json);
     case 'encrypt': {
       const provider = requireProvider(ctx, options, false);
       const value = `${ENC_PREFIX}${seal(ctx.master, await secretFromStdin(io), inlineBinding(provider))}`;
@@ -157,10 +136,32 @@ export async function keysCommand(
   }
 }
 
-/**
- * Moves the plain keys of every `keys: { env }` provider into the store, then says what to change:
- * the provider's keys block, and the variable to delete wherever the environment is kept.
- */
+/** `keyward keys disable|enable|remove <id>`, audited as the CLI's act. */
+async function changeKeyState(
+  action: 'disable' | 'enable' | 'remove',
+  id: string | undefined,
+  stored: StoredKeys,
+  ctx: OfflineContext,
+  io: CliIO,
+  json: boolean | undefined,
+): Promise<number> {
+  if (!id) throw new CliError(`keyward keys ${action} needs a key id (see keyward keys list)`, 2);
+  const view =
+    action === 'remove'
+      ? await stored.remove(id)
+      : await stored.setStatus(id, action === 'disable' ? 'disabled' : 'active');
+  if (!view) throw new CliError(`no stored key has the id ${id}`);
+  const event =
+    action === 'remove'
+      ? AUDIT_EVENTS.keyRemoved
+      : action === 'disable'
+        ? AUDIT_EVENTS.keyDisabled
+        : AUDIT_EVENTS.keyEnabled;
+  recordEvent(ctx.audit, event, AUDIT_ACTORS.cli, { provider: view.provider, keyId: view.id });
+  print(io, json, view, `${action === 'remove' ? 'removed' : `${action}d`} ${view.id} ${view.fingerprint}`);
+  return 0;
+}
+
 /**
  * Without a config file the providers read their keys from the environment, so stored keys would
  * go unused: the no-file mode imports only together with writing the file that uses them.
@@ -182,6 +183,10 @@ function checkWriteConfig(ctx: OfflineContext, path: string | undefined): void {
   }
 }
 
+/**
+ * Moves the plain keys of every `keys: { env }` provider into the store, then says what to change:
+ * the provider's keys block, and the variable to delete wherever the environment is kept.
+ */
 async function importEnv(
   ctx: OfflineContext,
   stored: StoredKeys,

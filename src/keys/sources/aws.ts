@@ -54,6 +54,35 @@ function describeFailure(err: unknown, secretId: string, endpoint: string): stri
   return `aws secrets manager error reading ${secret}: ${name}${status}`;
 }
 
+/** The secret's text, or the named field of its JSON. Never quotes the value in an error. */
+function secretText(out: GetSecretValueCommandOutput, config: AwsSourceConfig): string {
+  if (typeof out.SecretString !== 'string') {
+    throw new KeySourceError(
+      out.SecretBinary
+        ? `aws secret ${config.secretId} holds binary data, not a string`
+        : `aws secret ${config.secretId} has no value`,
+    );
+  }
+  if (!config.field) return out.SecretString;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(out.SecretString);
+  } catch {
+    // The parser's message quotes the input, which is the secret: it is dropped on purpose.
+    throw new KeySourceError(
+      `aws secret ${config.secretId} is not JSON, so field "${config.field}" cannot be read`,
+    );
+  }
+  if (!isRecord(parsed) || !(config.field in parsed)) {
+    throw new KeySourceError(`field "${config.field}" not found in aws secret ${config.secretId}`);
+  }
+  const value = parsed[config.field];
+  if (typeof value !== 'string') {
+    throw new KeySourceError(`field "${config.field}" in aws secret ${config.secretId} is not a string`);
+  }
+  return value;
+}
+
 /** Reads provider keys from one AWS Secrets Manager secret with the official SDK. */
 export function createAwsSource(
   config: AwsSourceConfig,
@@ -93,35 +122,7 @@ export function createAwsSource(
         if (signal?.aborted) throw signal.reason;
         throw new KeySourceError(describeFailure(err, config.secretId, endpoint));
       }
-      if (typeof out.SecretString !== 'string') {
-        throw new KeySourceError(
-          out.SecretBinary
-            ? `aws secret ${config.secretId} holds binary data, not a string`
-            : `aws secret ${config.secretId} has no value`,
-        );
-      }
-      let raw = out.SecretString;
-      if (config.field) {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(raw);
-        } catch {
-          // The parser's message quotes the input, which is the secret: it is dropped on purpose.
-          throw new KeySourceError(
-            `aws secret ${config.secretId} is not JSON, so field "${config.field}" cannot be read`,
-          );
-        }
-        if (!isRecord(parsed) || !(config.field in parsed)) {
-          throw new KeySourceError(`field "${config.field}" not found in aws secret ${config.secretId}`);
-        }
-        const value = parsed[config.field];
-        if (typeof value !== 'string') {
-          throw new KeySourceError(
-            `field "${config.field}" in aws secret ${config.secretId} is not a string`,
-          );
-        }
-        raw = value;
-      }
+      const raw = secretText(out, config);
       const created = out.CreatedDate instanceof Date ? out.CreatedDate.getTime() : Number.NaN;
       return splitKeyList(raw, where).map((value, i) => ({
         id: `aws:${config.secretId}#${i + 1}`,
