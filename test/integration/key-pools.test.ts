@@ -254,7 +254,7 @@ describe('stored keys and hot rotation', () => {
     expect(keysSeen().at(-1)).toBe(KEY_B);
   });
 
-  it('picks up keys added by the CLI in another process, and survives an online master key rotation', async () => {
+  it('picks up keys added, disabled and removed by the CLI in another process (audited), and survives an online master key rotation', async () => {
     const dataDir = freshDataDir();
     await start({ store: true }, {}, dataDir);
     const config = join(dataDir, 'keyward.json');
@@ -284,6 +284,23 @@ describe('stored keys and hot rotation', () => {
     await expect
       .poll(() => admin('GET', '/admin/keys').then((r) => r.json.providers[0].keys.length), { timeout: 5000 })
       .toBe(2);
+
+    const firstId = JSON.parse(added.stdout).id as string;
+    const disabled = await cli(['keys', 'disable', firstId]);
+    expect(JSON.parse(disabled.stdout)).toMatchObject({ id: firstId, status: 'disabled' });
+    expect(JSON.parse((await cli(['keys', 'enable', firstId])).stdout)).toMatchObject({ status: 'active' });
+    expect((await cli(['keys', 'remove', firstId])).code).toBe(0);
+    const again = await cli(['keys', 'remove', firstId]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`no stored key has the id ${firstId}`);
+    expect((await cli(['keys', 'disable'])).stderr).toContain('needs a key id');
+    await expect
+      .poll(() => admin('GET', '/admin/keys').then((r) => r.json.providers[0].keys.length), { timeout: 5000 })
+      .toBe(1);
+    const events = await admin('GET', '/admin/audit?actor=cli&limit=100');
+    expect(events.json.records.map((entry: { type: string }) => entry.type)).toEqual(
+      expect.arrayContaining(['key.disabled', 'key.enabled', 'key.removed']),
+    );
     expect(kw.logs.join('')).not.toContain('cannot be opened');
   });
 
