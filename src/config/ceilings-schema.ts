@@ -12,7 +12,12 @@ const maxTokens = z.number().int().min(1).max(10_000_000);
 const choices = z.number().int().min(1).max(128);
 
 /** The client routes whose bodies carry these parameters; a surface added later adds its route here. */
-export const CEILING_ROUTES = ['/v1/chat/completions', '/v1/messages'] as const;
+export const CEILING_ROUTES = [
+  '/v1/chat/completions',
+  '/v1/messages',
+  '/v1beta/models/{model}:generateContent',
+  '/v1beta/models/{model}:streamGenerateContent',
+] as const;
 
 const routeCeilingSchema = z.strictObject({
   maxTokens: maxTokens.optional(),

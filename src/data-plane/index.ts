@@ -23,6 +23,7 @@ import type { Router } from '../routing/index.js';
 import type { BrowserAccess } from '../sessions/browser-access.js';
 import { type AuthRoutesOptions, authRoutes } from '../sessions/routes.js';
 import { anthropicRoutes } from '../surfaces/anthropic/routes.js';
+import { geminiRoutes } from '../surfaces/gemini/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import { responsesRoutes } from '../surfaces/responses/routes.js';
 import { type TemplateRegistry, templateRoutes } from '../templates/index.js';
@@ -106,6 +107,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   const { conversations } = options;
   app.register(openAIRoutes, { forwarder, router, catalog, conversations, logger });
   app.register(anthropicRoutes, { forwarder, conversations, logger });
+  app.register(geminiRoutes, { forwarder, router, catalog, conversations, logger });
   const { contextTokens } = config.conversations;
   app.register(responsesRoutes, { forwarder, conversations, logger, contextTokens });
   app.register(templateRoutes, { forwarder, registry: options.templates, conversations, logger });

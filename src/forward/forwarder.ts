@@ -91,7 +91,7 @@ export class Forwarder {
         { maxTokens: job.surface.maxTokensFields, n: job.surface.choicesFields ?? [] },
         {
           principal: ctx.principal,
-          route: request.routeOptions.url ?? '',
+          route: ctx.route,
           params: route.params,
           alias: route.name,
         },

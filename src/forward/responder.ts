@@ -88,10 +88,14 @@ export class Responder {
     let payload: unknown;
     try {
       payload = JSON.parse(text);
-      if (job.operation === 'embeddings' && adapter.embeddingsAnswer) {
-        const translated = adapter.embeddingsAnswer(payload, flight.body, ctx.upstreamModel ?? '');
-        ctx.usage = translated.usage;
-        return reply.code(200).send(translated.answer);
+      if (job.operation === 'embeddings' && (adapter.embeddingsAnswer || job.surface.embeddingsAnswer)) {
+        const { answer, usage } = adapter.embeddingsAnswer
+          ? adapter.embeddingsAnswer(payload, flight.body, ctx.upstreamModel ?? '')
+          : { answer: payload, usage: adapter.readUsage(payload) };
+        if (usage) ctx.usage = usage;
+        return reply
+          .code(200)
+          .send(job.surface.embeddingsAnswer ? job.surface.embeddingsAnswer(answer) : answer);
       }
       if (native) {
         const usage = adapter.readUsage(payload);

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/index.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
+import { geminiErrorBody } from '../surfaces/gemini/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
 import type { RequestContext } from './context.js';
 import { storeFailure } from './store-errors.js';
@@ -52,7 +53,9 @@ function noteError(request: FastifyRequest, error: GatewayError): void {
 
 /** Errors use the envelope of the surface the client called, so its SDK can parse them. */
 function errorBody(url: string, error: GatewayError): unknown {
-  return url.startsWith('/v1/messages') ? anthropicErrorBody(error) : openAIErrorBody(error);
+  if (url.startsWith('/v1/messages')) return anthropicErrorBody(error);
+  if (url.startsWith('/v1beta/')) return geminiErrorBody(error);
+  return openAIErrorBody(error);
 }
 
 const internal = new GatewayError(

@@ -10,7 +10,21 @@ import type { AcquireRequest, Acquisition, Denial, Limiter, Quota } from './inde
 /** Output tokens assumed for a request that sets no max_tokens, until its real usage settles. */
 const DEFAULT_OUTPUT_ESTIMATE = 1024;
 /** Routes whose answers generate no tokens. */
-const NO_OUTPUT_ROUTES = new Set(['/v1/embeddings', '/v1/messages/count_tokens']);
+const NO_OUTPUT_ROUTES = new Set([
+  '/v1/embeddings',
+  '/v1/messages/count_tokens',
+  '/v1beta/models/{model}:countTokens',
+  '/v1beta/models/{model}:embedContent',
+  '/v1beta/models/{model}:batchEmbedContents',
+]);
+
+/** Gemini's output limit sits inside `generationConfig`. */
+function geminiMaxOutput(body: Record<string, unknown>): unknown {
+  const config = body.generationConfig;
+  return typeof config === 'object' && config !== null
+    ? (config as { maxOutputTokens?: unknown }).maxOutputTokens
+    : undefined;
+}
 
 /** A JSON body holds roughly one token per four bytes of text. */
 const BYTES_PER_TOKEN = 4;
@@ -140,7 +154,7 @@ export class Admission {
     body: Record<string, unknown>,
     rules: Rules,
   ): AcquireRequest {
-    const asked = body.max_completion_tokens ?? body.max_tokens;
+    const asked = body.max_completion_tokens ?? body.max_tokens ?? geminiMaxOutput(body);
     const output = NO_OUTPUT_ROUTES.has(request.kw.route)
       ? 0
       : typeof asked === 'number'

@@ -11,7 +11,7 @@ interface Ceiling {
   owner: string;
 }
 
-/** A surface's names for the bounded parameters, preferred first. */
+/** A surface's names for the bounded parameters, preferred first; `a.b` names a field inside `a`. */
 export interface CeilingFields {
   maxTokens: readonly string[];
   n: readonly string[];
@@ -70,16 +70,23 @@ export class Ceilings {
     let out: Record<string, unknown> = body;
     const set = (field: string, value: number) => {
       if (out === body) out = { ...body };
-      out[field] = value;
+      const dot = field.indexOf('.');
+      if (dot === -1) {
+        out[field] = value;
+        return;
+      }
+      const outer = field.slice(0, dot);
+      const inner = out[outer];
+      out[outer] = { ...(isObject(inner) ? inner : {}), [field.slice(dot + 1)]: value };
     };
     const fill = minOf(context.params?.maxTokens?.default, tokenCap(context.principal));
-    if (fill !== undefined && !fields.maxTokens.some((field) => typeof body[field] === 'number')) {
+    if (fill !== undefined && !fields.maxTokens.some((field) => typeof read(body, field) === 'number')) {
       set(fields.maxTokens[0]!, fill);
     }
     const clamped: string[] = [];
     for (const kind of KINDS) {
       for (const field of fields[kind]) {
-        const value = body[field];
+        const value = read(body, field);
         if (typeof value !== 'number') continue;
         const limit = bound(kind, field, value, this.ceilingsFor(kind, context));
         if (limit === undefined) continue;
@@ -105,6 +112,17 @@ export class Ceilings {
     if (cap !== undefined) ceilings.push({ limit: cap, onExceed: 'reject', owner: "this token's ceiling" });
     return ceilings;
   }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A top-level field, or one inside an object (`generationConfig.maxOutputTokens`, Gemini's). */
+function read(body: Record<string, unknown>, field: string): unknown {
+  const dot = field.indexOf('.');
+  if (dot === -1) return body[field];
+  const outer = body[field.slice(0, dot)];
+  return isObject(outer) ? outer[field.slice(dot + 1)] : undefined;
 }
 
 /** The value a field is lowered to, or undefined when it is within every ceiling; throws on a rejecting one. */

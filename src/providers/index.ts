@@ -10,6 +10,7 @@ export * from '../canonical/model.js';
 export { estimateInputTokens } from '../canonical/token-estimate.js';
 export { toolUseId as anthropicToolUseId } from './anthropic/codec.js';
 export { anthropicStreamError } from './anthropic/stream.js';
+export { decodeFunctionCall as geminiFunctionCall } from './gemini/codec.js';
 export type {
   CallOptions,
   ChatCodec,

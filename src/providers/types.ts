@@ -25,6 +25,8 @@ export type WireFormat = 'openai' | 'anthropic' | 'gemini' | 'ollama';
 export interface CallOptions {
   /** Anthropic beta flags the client asked for; the adapter keeps only allowlisted ones. */
   betas?: readonly string[];
+  /** Gemini's embedding hints, from its own surface; other formats have no counterpart. */
+  embedding?: { taskType?: string; title?: string };
 }
 
 /** Canonical chat ⇄ one provider's wire format. Pure: no I/O, no keys. */
@@ -48,8 +50,9 @@ export interface ProviderAdapter {
   readonly requiresKey: boolean;
   /**
    * A call whose body is already in the right format: for `chat` and `count_tokens`, the
-   * provider's own format (surface and provider agree); for `embeddings`, OpenAI's (the only
-   * embeddings surface).
+   * provider's own format (surface and provider agree) plus the gateway's `model` and `stream`
+   * fields where the format keeps them elsewhere (Gemini's path); for `embeddings`, OpenAI's (the
+   * gateway's one embeddings operation).
    * Throws UnsupportedFeature for an operation the provider does not offer.
    */
   buildCall(

@@ -73,6 +73,8 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
   readonly choicesFields?: readonly string[];
   /** The answer to a token-counting request, for surfaces that have one. */
   tokenCountBody?(inputTokens: number): unknown;
+  /** The surface's embeddings answer for OpenAI's (the gateway's one embeddings format), where it has its own. */
+  embeddingsAnswer?(answer: unknown): unknown;
 }
 
 /** What a surface's route asks of the forwarder for one validated request. */

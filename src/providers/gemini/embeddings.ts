@@ -37,14 +37,22 @@ export function embeddingTexts(input: EmbeddingsBody['input']): string[] {
   );
 }
 
-/** The method (`embedContent` or `batchEmbedContents`) and its body for the model at `modelName`. */
+/**
+ * The method (`embedContent` or `batchEmbedContents`) and its body for the model at `modelName`;
+ * `hints` are the Gemini surface's `taskType` and `title`.
+ */
 export function encodeGeminiEmbeddings(
   body: EmbeddingsBody,
   modelName: string,
+  hints: { taskType?: string; title?: string } = {},
 ): { method: 'embedContent' | 'batchEmbedContents'; body: Record<string, unknown> } {
   const texts = embeddingTexts(body.input);
-  const dimensions = body.dimensions !== undefined ? { outputDimensionality: body.dimensions } : {};
-  const request = (text: string) => ({ content: { parts: [{ text }] }, ...dimensions });
+  const extra = {
+    ...(hints.taskType !== undefined && { taskType: hints.taskType }),
+    ...(hints.title !== undefined && { title: hints.title }),
+    ...(body.dimensions !== undefined && { outputDimensionality: body.dimensions }),
+  };
+  const request = (text: string) => ({ content: { parts: [{ text }] }, ...extra });
   if (typeof body.input === 'string') {
     return { method: 'embedContent', body: { model: modelName, ...request(texts[0]!) } };
   }

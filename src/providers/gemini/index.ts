@@ -1,4 +1,3 @@
-import { UnsupportedFeature } from '../../canonical/model.js';
 import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import { baseHeaders, basePath } from '../openai/index.js';
@@ -33,11 +32,36 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
     requiresKey: true,
     chat,
     readUsage: readGeminiUsage,
-    buildCall(operation, model, body, key): UpstreamCall {
-      // Bodies in Gemini's own format would come from a Gemini surface, and there is none.
-      if (operation !== 'embeddings') throw new Error('no Gemini surface');
-      const call = encodeGeminiEmbeddings(body as unknown as EmbeddingsBody, `models/${model}`);
-      return { path: modelPath(model, call.method), headers: withKey(key), body: JSON.stringify(call.body) };
+    buildCall(operation, model, body, key, options): UpstreamCall {
+      if (operation === 'embeddings') {
+        const call = encodeGeminiEmbeddings(
+          body as unknown as EmbeddingsBody,
+          `models/${model}`,
+          options?.embedding,
+        );
+        return {
+          path: modelPath(model, call.method),
+          headers: withKey(key),
+          body: JSON.stringify(call.body),
+        };
+      }
+      // The Gemini surface's body: Gemini's own, with the model and the stream flag beside it.
+      const { model: _model, stream, ...request } = body;
+      if (operation === 'count_tokens') {
+        const whole = Object.keys(request).some((field) => field !== 'contents');
+        return {
+          path: modelPath(model, 'countTokens'),
+          headers: withKey(key),
+          body: JSON.stringify(
+            whole ? { generateContentRequest: { model: `models/${model}`, ...request } } : request,
+          ),
+        };
+      }
+      return {
+        path: modelPath(model, stream === true ? 'streamGenerateContent?alt=sse' : 'generateContent'),
+        headers: withKey(key),
+        body: JSON.stringify(request),
+      };
     },
     embeddingsAnswer(payload, body, model) {
       const answer = { ...decodeGeminiEmbeddings(payload, body as unknown as EmbeddingsBody), model };

@@ -1,0 +1,37 @@
+import type { ChatRequest } from '../../canonical/model.js';
+import type { SurfaceBinding } from '../types.js';
+import { geminiErrorBody, geminiErrorEvent } from './envelope.js';
+import { GeminiStreamEncoder, geminiResponse } from './from-canonical.js';
+import type { GenerateContentRequest } from './schema.js';
+import { relayGeminiStream } from './stream-relay.js';
+import { geminiToCanonical } from './to-canonical.js';
+
+/**
+ * The client's names for canonical paths: one message per content, so `messages[i].content[j]`
+ * is `contents[i].parts[j]`, and the system prompt is `systemInstruction`.
+ */
+function clientParam(param: string, _request: ChatRequest): string {
+  return param
+    .replace(/^messages\[(\d+)\]\.content\[(\d+)\]/, 'contents[$1].parts[$2]')
+    .replace(/^messages\[(\d+)\]/, 'contents[$1]')
+    .replace(/^system\[(\d+)\]/, 'systemInstruction.parts[$1]');
+}
+
+/**
+ * The Gemini surface as the forwarder drives it. Its bodies are Gemini's own with the gateway's
+ * `model` and `stream` beside them (Gemini keeps both in the path), which the Gemini provider
+ * takes out again.
+ */
+export const geminiBinding: SurfaceBinding = {
+  format: 'gemini',
+  toCanonical: (body) => geminiToCanonical(body as unknown as GenerateContentRequest, body.stream === true),
+  clientParam,
+  fromCanonical: geminiResponse,
+  streamEncoder: () => new GeminiStreamEncoder(),
+  errorBody: geminiErrorBody,
+  errorEvent: geminiErrorEvent,
+  relay: relayGeminiStream,
+  maxTokensFields: ['generationConfig.maxOutputTokens'],
+  choicesFields: ['generationConfig.candidateCount'],
+  tokenCountBody: (inputTokens) => ({ totalTokens: inputTokens }),
+};

@@ -1,0 +1,159 @@
+import type {
+  AssistantPart,
+  ChatResponse,
+  ChatUsage,
+  StopReason,
+  StreamEncoder,
+  StreamEvent,
+} from '../../canonical/model.js';
+import { isRecord } from '../../providers/index.js';
+
+/**
+ * Canonical answers as Gemini's `GenerateContentResponse`: one candidate whose content is the
+ * model's parts (`text`, `thought` text with its `thoughtSignature`, `functionCall` with its
+ * arguments as an object), its `finishReason`, and `usageMetadata` (thoughts counted apart from
+ * the candidates' tokens, as Gemini does).
+ */
+
+type Part = Record<string, unknown>;
+
+const FINISH_REASONS: Record<StopReason, string> = {
+  end_turn: 'STOP',
+  stop_sequence: 'STOP',
+  tool_use: 'STOP',
+  pause_turn: 'STOP',
+  max_tokens: 'MAX_TOKENS',
+  content_filter: 'SAFETY',
+  refusal: 'SAFETY',
+};
+
+function usageMetadata(usage: ChatUsage): Record<string, number> {
+  const thoughts = usage.reasoningTokens ?? 0;
+  return {
+    promptTokenCount: usage.inputTokens,
+    candidatesTokenCount: usage.outputTokens - thoughts,
+    totalTokenCount: usage.inputTokens + usage.outputTokens,
+    ...(usage.cachedTokens ? { cachedContentTokenCount: usage.cachedTokens } : {}),
+    ...(thoughts > 0 && { thoughtsTokenCount: thoughts }),
+  };
+}
+
+/** Arguments are JSON text in the canonical form and an object in Gemini's. */
+function args(text: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text || '{}');
+    return isRecord(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+function part(content: AssistantPart): Part | undefined {
+  switch (content.type) {
+    case 'text':
+      return { text: content.text };
+    case 'thinking':
+      return {
+        text: content.text,
+        thought: true,
+        ...(content.signature !== undefined && { thoughtSignature: content.signature }),
+      };
+    case 'tool_call':
+      return {
+        functionCall: { id: content.id, name: content.name, args: args(content.arguments) },
+        ...(content.signature !== undefined && { thoughtSignature: content.signature }),
+      };
+    // Another provider's encrypted reasoning: nothing a Gemini client could send back usefully.
+    case 'redacted_thinking':
+      return undefined;
+  }
+}
+
+function chunk(parts: Part[], model: string, id: string, finish?: { reason: StopReason; usage: ChatUsage }) {
+  return {
+    candidates: [
+      {
+        content: { role: 'model', parts },
+        ...(finish && { finishReason: FINISH_REASONS[finish.reason] }),
+        index: 0,
+      },
+    ],
+    ...(finish && { usageMetadata: usageMetadata(finish.usage) }),
+    modelVersion: model,
+    responseId: id,
+  };
+}
+
+export function geminiResponse(response: ChatResponse): Record<string, unknown> {
+  const parts = response.content.flatMap((content): Part[] => {
+    const out = part(content);
+    return out ? [out] : [];
+  });
+  return chunk(parts, response.model, response.id, { reason: response.stopReason, usage: response.usage });
+}
+
+/**
+ * Canonical stream events as Gemini's SSE stream (`alt=sse`): a `data:` chunk per text or thought
+ * delta, each function call whole once its arguments are complete (Gemini never streams them in
+ * pieces), a thought's signature with its last piece, and last a chunk with the finish reason and
+ * the usage.
+ */
+export class GeminiStreamEncoder implements StreamEncoder {
+  private model = '';
+  private id = '';
+  private readonly open = new Map<number, AssistantPart>();
+
+  event(event: StreamEvent): string {
+    switch (event.type) {
+      case 'start':
+        this.model = event.model;
+        this.id = event.id;
+        return '';
+      case 'block_start':
+        if (event.block.type === 'tool_call') {
+          const { id, name, signature } = event.block;
+          this.open.set(event.index, {
+            type: 'tool_call',
+            id,
+            name,
+            arguments: '',
+            ...(signature && { signature }),
+          });
+        } else if (event.block.type === 'thinking')
+          this.open.set(event.index, { type: 'thinking', text: '' });
+        return '';
+      case 'block_delta':
+        return this.delta(event.index, event.delta);
+      case 'block_stop': {
+        const pending = this.open.get(event.index);
+        this.open.delete(event.index);
+        if (pending?.type === 'tool_call') return this.send([part(pending)!]);
+        if (pending?.type === 'thinking' && pending.signature !== undefined)
+          return this.send([{ text: '', thought: true, thoughtSignature: pending.signature }]);
+        return '';
+      }
+      case 'finish':
+        return this.send([{ text: '' }], { reason: event.stopReason, usage: event.usage });
+    }
+  }
+
+  private delta(index: number, delta: Extract<StreamEvent, { type: 'block_delta' }>['delta']): string {
+    const pending = this.open.get(index);
+    switch (delta.type) {
+      case 'text':
+        return this.send([{ text: delta.text }]);
+      case 'thinking':
+        return this.send([{ text: delta.text, thought: true }]);
+      case 'signature':
+        if (pending?.type === 'thinking') pending.signature = (pending.signature ?? '') + delta.signature;
+        return '';
+      case 'arguments':
+        if (pending?.type === 'tool_call') pending.arguments += delta.json;
+        return '';
+    }
+  }
+
+  private send(parts: Part[], finish?: { reason: StopReason; usage: ChatUsage }): string {
+    return `data: ${JSON.stringify(chunk(parts, this.model, this.id, finish))}\r\n\r\n`;
+  }
+}

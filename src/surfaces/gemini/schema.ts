@@ -1,0 +1,243 @@
+import { z } from 'zod';
+
+/**
+ * The bodies of Gemini's `generateContent` / `streamGenerateContent`, `countTokens`, `embedContent`
+ * and `batchEmbedContents` (Gemini Developer API, `v1beta`), as `@google/genai` 2.x sends them
+ * (camelCase JSON; the model is in the path). Objects Keyward reads are strict: a field it does not
+ * know is refused, never forwarded blindly. Three families are checked loosely, on purpose: tool
+ * schemas (JSON or OpenAPI Schema, checked by the provider), Gemini's built-in tools
+ * (`googleSearch`, `codeExecution`, `urlContext`, …, which only Gemini runs and the canonical
+ * mapping refuses for every other provider) and the few generation settings that only Gemini
+ * understands (`speechConfig`, `imageConfig`, `routingConfig`, …), which pass through to a
+ * Gemini provider and are refused for any other.
+ *
+ * Bounds follow the other surfaces: contents ≤ 100 000, parts per content ≤ 1 000, tools and
+ * function declarations ≤ 1 000, stop sequences ≤ 256 (Gemini takes 5; the provider says so).
+ */
+
+const MAX_CONTENTS = 100_000;
+const MAX_PARTS = 1_000;
+const MAX_TOOLS = 1_000;
+const MAX_LIST = 256;
+/** A function call id may carry a thought signature (providers/gemini/codec.ts). */
+const MAX_CALL_ID = 16_384;
+
+const jsonObject = z.record(z.string(), z.unknown());
+const identifier = z.string().min(1).max(256);
+const functionName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[a-zA-Z_][a-zA-Z0-9_.:-]*$/, 'a function name of letters, digits, _ . : -');
+
+const blob = z.strictObject({ mimeType: identifier, data: z.string(), displayName: z.string().optional() });
+const fileData = z.strictObject({
+  fileUri: z.string().min(1).max(4096),
+  mimeType: identifier.optional(),
+  displayName: z.string().optional(),
+});
+
+const functionCall = z.strictObject({
+  id: z.string().min(1).max(MAX_CALL_ID).optional(),
+  name: functionName,
+  args: jsonObject.optional(),
+  partialArgs: z.array(z.unknown()).optional(),
+  willContinue: z.boolean().optional(),
+});
+
+const functionResponse = z.strictObject({
+  id: z.string().min(1).max(MAX_CALL_ID).optional(),
+  name: functionName,
+  response: jsonObject,
+  parts: z
+    .array(z.strictObject({ inlineData: blob.optional(), fileData: fileData.optional() }))
+    .max(MAX_PARTS)
+    .optional(),
+  willContinue: z.boolean().optional(),
+  scheduling: z.enum(['SCHEDULING_UNSPECIFIED', 'SILENT', 'WHEN_IDLE', 'INTERRUPT']).optional(),
+});
+
+/** One part; exactly one of its data fields is set (the provider checks which). */
+export const partSchema = z.strictObject({
+  text: z.string().optional(),
+  thought: z.boolean().optional(),
+  thoughtSignature: z.string().max(MAX_CALL_ID).optional(),
+  inlineData: blob.optional(),
+  fileData: fileData.optional(),
+  functionCall: functionCall.optional(),
+  functionResponse: functionResponse.optional(),
+  executableCode: jsonObject.optional(),
+  codeExecutionResult: jsonObject.optional(),
+  videoMetadata: jsonObject.optional(),
+  mediaResolution: jsonObject.optional(),
+  partMetadata: jsonObject.optional(),
+});
+export type GeminiPart = z.output<typeof partSchema>;
+
+export const contentSchema = z.strictObject({
+  role: z.enum(['user', 'model', 'function']).optional(),
+  parts: z.array(partSchema).max(MAX_PARTS),
+});
+export type GeminiContent = z.output<typeof contentSchema>;
+
+const functionDeclaration = z.strictObject({
+  name: functionName,
+  description: z.string().optional(),
+  parameters: jsonObject.optional(),
+  parametersJsonSchema: z.unknown().optional(),
+  response: jsonObject.optional(),
+  responseJsonSchema: z.unknown().optional(),
+  behavior: z.enum(['UNSPECIFIED', 'BLOCKING', 'NON_BLOCKING']).optional(),
+});
+export type FunctionDeclaration = z.output<typeof functionDeclaration>;
+
+/** Gemini's built-in tools, by the names the SDK sends; only a Gemini provider runs them. */
+export const BUILT_IN_TOOLS = [
+  'codeExecution',
+  'computerUse',
+  'enterpriseWebSearch',
+  'fileSearch',
+  'googleMaps',
+  'googleSearch',
+  'googleSearchRetrieval',
+  'mcpServers',
+  'retrieval',
+  'urlContext',
+] as const;
+
+const toolSchema = z.strictObject({
+  functionDeclarations: z.array(functionDeclaration).max(MAX_TOOLS).optional(),
+  ...Object.fromEntries(BUILT_IN_TOOLS.map((name) => [name, z.unknown().optional()])),
+});
+export type GeminiTool = { functionDeclarations?: FunctionDeclaration[] } & Record<string, unknown>;
+
+const toolConfig = z.strictObject({
+  functionCallingConfig: z
+    .strictObject({
+      mode: z.enum(['MODE_UNSPECIFIED', 'AUTO', 'ANY', 'NONE', 'VALIDATED']).optional(),
+      allowedFunctionNames: z.array(functionName).max(MAX_TOOLS).optional(),
+    })
+    .optional(),
+  retrievalConfig: jsonObject.optional(),
+});
+
+const thinkingConfig = z.strictObject({
+  includeThoughts: z.boolean().optional(),
+  thinkingBudget: z.number().int().min(-1).optional(),
+  thinkingLevel: z.enum(['THINKING_LEVEL_UNSPECIFIED', 'MINIMAL', 'LOW', 'MEDIUM', 'HIGH']).optional(),
+});
+
+/** Settings only Gemini understands: passed through to a Gemini provider, refused for any other. */
+export const GEMINI_ONLY_SETTINGS = [
+  'audioTimestamp',
+  'enableEnhancedCivicAnswers',
+  'imageConfig',
+  'logprobs',
+  'mediaResolution',
+  'modelSelectionConfig',
+  'responseLogprobs',
+  'routingConfig',
+  'speechConfig',
+] as const;
+
+const generationConfig = z.strictObject({
+  candidateCount: z.number().int().min(1).optional(),
+  maxOutputTokens: z.number().int().min(1).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  topP: z.number().min(0).max(1).optional(),
+  topK: z.number().int().min(1).optional(),
+  seed: z.number().int().optional(),
+  presencePenalty: z.number().optional(),
+  frequencyPenalty: z.number().optional(),
+  stopSequences: z.array(z.string()).max(MAX_LIST).optional(),
+  responseMimeType: z.string().max(256).optional(),
+  responseSchema: jsonObject.optional(),
+  responseJsonSchema: z.unknown().optional(),
+  responseModalities: z
+    .array(z.enum(['MODALITY_UNSPECIFIED', 'TEXT', 'IMAGE', 'AUDIO']))
+    .max(4)
+    .optional(),
+  thinkingConfig: thinkingConfig.optional(),
+  ...Object.fromEntries(GEMINI_ONLY_SETTINGS.map((name) => [name, z.unknown().optional()])),
+});
+export type GenerationConfig = z.output<typeof generationConfig> &
+  Partial<Record<(typeof GEMINI_ONLY_SETTINGS)[number], unknown>>;
+
+const safetySetting = z.strictObject({
+  category: z.string().min(1).max(128),
+  threshold: z.string().min(1).max(128),
+  method: z.string().max(128).optional(),
+});
+
+const generateFields = {
+  contents: z.array(contentSchema).min(1).max(MAX_CONTENTS),
+  systemInstruction: contentSchema.optional(),
+  tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
+  toolConfig: toolConfig.optional(),
+  safetySettings: z.array(safetySetting).max(MAX_LIST).optional(),
+  generationConfig: generationConfig.optional(),
+  cachedContent: z.string().min(1).max(1024).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  serviceTier: z.string().max(64).optional(),
+};
+
+export const generateContentSchema = z.strictObject(generateFields);
+export interface GenerateContentRequest {
+  contents: GeminiContent[];
+  systemInstruction?: GeminiContent;
+  tools?: GeminiTool[];
+  toolConfig?: z.output<typeof toolConfig>;
+  safetySettings?: Array<z.output<typeof safetySetting>>;
+  generationConfig?: GenerationConfig;
+  cachedContent?: string;
+  labels?: Record<string, string>;
+  serviceTier?: string;
+}
+
+/** `countTokens` takes either bare `contents` or a whole `generateContentRequest`. */
+export const countTokensSchema = z
+  .strictObject({
+    contents: z.array(contentSchema).max(MAX_CONTENTS).optional(),
+    generateContentRequest: z
+      .strictObject({ model: z.string().max(512).optional(), ...generateFields })
+      .optional(),
+  })
+  .refine((body) => (body.contents === undefined) !== (body.generateContentRequest === undefined), {
+    message: 'Send either contents or generateContentRequest, not both and not neither',
+  });
+export type CountTokensRequest = z.output<typeof countTokensSchema>;
+
+const TASK_TYPES = [
+  'TASK_TYPE_UNSPECIFIED',
+  'RETRIEVAL_QUERY',
+  'RETRIEVAL_DOCUMENT',
+  'SEMANTIC_SIMILARITY',
+  'CLASSIFICATION',
+  'CLUSTERING',
+  'QUESTION_ANSWERING',
+  'FACT_VERIFICATION',
+  'CODE_RETRIEVAL_QUERY',
+] as const;
+
+/** Embedded content is text: the parts' texts are joined, as Gemini does. */
+const embedContent = z.strictObject({
+  role: z.enum(['user', 'model']).optional(),
+  parts: z
+    .array(z.strictObject({ text: z.string() }))
+    .min(1)
+    .max(MAX_PARTS),
+});
+
+export const embedContentSchema = z.strictObject({
+  model: z.string().max(512).optional(),
+  content: embedContent,
+  taskType: z.enum(TASK_TYPES).optional(),
+  title: z.string().optional(),
+  outputDimensionality: z.number().int().min(1).optional(),
+});
+export type EmbedContentRequest = z.output<typeof embedContentSchema>;
+
+export const batchEmbedContentsSchema = z.strictObject({
+  requests: z.array(embedContentSchema).min(1).max(2048),
+});
+export type BatchEmbedContentsRequest = z.output<typeof batchEmbedContentsSchema>;

@@ -1,0 +1,277 @@
+import {
+  type AssistantPart,
+  type ChatRequest,
+  type DocumentPart,
+  type ImagePart,
+  type Message,
+  type ReasoningEffort,
+  type ResponseFormat,
+  type ToolChoice,
+  type ToolDefinition,
+  UnsupportedFeature,
+  type UserPart,
+} from '../../canonical/model.js';
+import { geminiFunctionCall } from '../../providers/index.js';
+import {
+  BUILT_IN_TOOLS,
+  GEMINI_ONLY_SETTINGS,
+  type GeminiContent,
+  type GeminiPart,
+  type GeminiTool,
+  type GenerateContentRequest,
+  type GenerationConfig,
+} from './schema.js';
+
+/**
+ * A Gemini `generateContent` body as a canonical request, for providers of other formats. What
+ * only Gemini can do (built-in tools, audio or image output, several candidates, cached content,
+ * code execution parts, Gemini-only generation settings) is refused with the field at fault;
+ * `safetySettings` and `labels` are Gemini's own moderation and billing knobs, with no
+ * counterpart elsewhere, and are dropped.
+ *
+ * Function results find their call the way Gemini matches them: by id when the result has one,
+ * else by name, the earliest unanswered call of that name first.
+ */
+export function geminiToCanonical(body: GenerateContentRequest, stream: boolean): ChatRequest {
+  refuseGeminiOnly(body);
+  const config = body.generationConfig ?? {};
+  const tools = functionTools(body.tools ?? []);
+  const toolChoice = encodeToolChoice(body.toolConfig?.functionCallingConfig);
+  return {
+    model: '',
+    system: (body.systemInstruction?.parts ?? []).flatMap((part, j) =>
+      part.text !== undefined
+        ? [{ type: 'text' as const, text: part.text }]
+        : unsupportedPart(`systemInstruction.parts[${j}]`),
+    ),
+    messages: new CallBook().messages(body.contents),
+    ...(tools.length > 0 && { tools }),
+    ...(tools.length > 0 && toolChoice && { toolChoice }),
+    ...(config.maxOutputTokens !== undefined && { maxTokens: config.maxOutputTokens }),
+    ...(config.temperature !== undefined && { temperature: config.temperature }),
+    ...(config.topP !== undefined && { topP: config.topP }),
+    ...(config.topK !== undefined && { topK: config.topK }),
+    ...(config.seed !== undefined && { seed: config.seed }),
+    ...(config.frequencyPenalty !== undefined && { frequencyPenalty: config.frequencyPenalty }),
+    ...(config.presencePenalty !== undefined && { presencePenalty: config.presencePenalty }),
+    ...(config.stopSequences !== undefined && { stop: config.stopSequences }),
+    ...responseFormat(config),
+    ...thinking(config),
+    stream,
+  };
+}
+
+function refuseGeminiOnly(body: GenerateContentRequest): void {
+  if (body.cachedContent !== undefined)
+    throw new UnsupportedFeature(
+      'cachedContent names a Gemini cache: only a Gemini provider has it',
+      'cachedContent',
+    );
+  (body.tools ?? []).forEach((tool, i) => {
+    const builtIn = BUILT_IN_TOOLS.find((name) => (tool as Record<string, unknown>)[name] !== undefined);
+    if (builtIn)
+      throw new UnsupportedFeature(
+        `Gemini's built-in tool ${builtIn} runs only on a Gemini provider`,
+        `tools[${i}].${builtIn}`,
+      );
+  });
+  const config = body.generationConfig ?? {};
+  const only = GEMINI_ONLY_SETTINGS.find((name) => config[name] !== undefined);
+  if (only)
+    throw new UnsupportedFeature(
+      `generationConfig.${only} is understood only by a Gemini provider`,
+      `generationConfig.${only}`,
+    );
+  if ((config.candidateCount ?? 1) > 1)
+    throw new UnsupportedFeature(
+      'Several candidates are offered only by a Gemini provider',
+      'generationConfig.candidateCount',
+    );
+  if (config.responseModalities?.some((modality) => modality === 'IMAGE' || modality === 'AUDIO'))
+    throw new UnsupportedFeature(
+      'Only text output is possible with this provider',
+      'generationConfig.responseModalities',
+    );
+}
+
+function unsupportedPart(param: string): never {
+  throw new UnsupportedFeature('This part can go only to a Gemini provider', param);
+}
+
+/** The function calls of the conversation so far, to give each result its call's id. */
+class CallBook {
+  private readonly byGeminiId = new Map<string, string>();
+  private readonly unanswered: Array<{ id: string; name: string }> = [];
+
+  messages(contents: GeminiContent[]): Message[] {
+    return contents.map((content, i) =>
+      content.role === 'model'
+        ? { role: 'assistant', content: this.modelParts(content.parts, `contents[${i}].parts`) }
+        : { role: 'user', content: this.userParts(content.parts, `contents[${i}].parts`) },
+    );
+  }
+
+  private modelParts(parts: GeminiPart[], path: string): AssistantPart[] {
+    const out: AssistantPart[] = [];
+    parts.forEach((part, j) => {
+      if (part.functionCall) {
+        const call = geminiFunctionCall(part);
+        if (part.functionCall.id !== undefined) this.byGeminiId.set(part.functionCall.id, call.id);
+        this.unanswered.push({ id: call.id, name: call.name });
+        out.push(call);
+      } else if (part.text !== undefined && part.thought === true) {
+        out.push({
+          type: 'thinking',
+          text: part.text,
+          ...(part.thoughtSignature !== undefined && { signature: part.thoughtSignature }),
+        });
+      } else if (part.text !== undefined) {
+        out.push({ type: 'text', text: part.text });
+      } else if (part.thoughtSignature === undefined) {
+        unsupportedPart(`${path}[${j}]`);
+      }
+    });
+    return out;
+  }
+
+  private userParts(parts: GeminiPart[], path: string): UserPart[] {
+    return parts.map((part, j) => {
+      const param = `${path}[${j}]`;
+      if (part.text !== undefined) return { type: 'text', text: part.text };
+      if (part.inlineData || part.fileData) return media(part, param);
+      if (part.functionResponse) {
+        const { id, name, response } = part.functionResponse;
+        const callId = this.answer(id, name);
+        if (callId === undefined)
+          throw new UnsupportedFeature(
+            `No earlier function call named ${name} is waiting for this result`,
+            `${param}.functionResponse`,
+          );
+        const failed = 'error' in response && !('output' in response) && !('result' in response);
+        const value = failed ? response.error : (response.output ?? response.result ?? response);
+        return {
+          type: 'tool_result',
+          toolCallId: callId,
+          name,
+          content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) }],
+          ...(failed && { isError: true }),
+        };
+      }
+      return unsupportedPart(param);
+    });
+  }
+
+  private answer(geminiId: string | undefined, name: string): string | undefined {
+    const wanted = geminiId === undefined ? undefined : this.byGeminiId.get(geminiId);
+    const at = this.unanswered.findIndex((call) =>
+      wanted === undefined ? call.name === name : call.id === wanted,
+    );
+    if (at === -1) return wanted ?? geminiId;
+    return this.unanswered.splice(at, 1)[0]!.id;
+  }
+}
+
+function media(part: GeminiPart, param: string): ImagePart | DocumentPart {
+  const source = part.inlineData
+    ? { kind: 'base64' as const, mediaType: part.inlineData.mimeType, data: part.inlineData.data }
+    : {
+        kind: 'file' as const,
+        fileId: part.fileData!.fileUri,
+        ...(part.fileData!.mimeType !== undefined && { mediaType: part.fileData!.mimeType }),
+      };
+  const mediaType = part.inlineData?.mimeType ?? part.fileData?.mimeType ?? '';
+  if (mediaType.startsWith('image/')) return { type: 'image', source };
+  if (mediaType === '' && part.fileData) return { type: 'document', source };
+  if (mediaType === 'application/pdf' || mediaType.startsWith('text/')) return { type: 'document', source };
+  throw new UnsupportedFeature(`${mediaType} content can go only to a Gemini provider`, param);
+}
+
+function functionTools(tools: GeminiTool[]): ToolDefinition[] {
+  return tools.flatMap((tool) =>
+    (tool.functionDeclarations ?? []).map((declaration) => ({
+      name: declaration.name,
+      ...(declaration.description !== undefined && { description: declaration.description }),
+      parameters:
+        (declaration.parametersJsonSchema as Record<string, unknown> | undefined) ??
+        (declaration.parameters ? jsonSchema(declaration.parameters) : { type: 'object', properties: {} }),
+    })),
+  );
+}
+
+/**
+ * Gemini's OpenAPI Schema subset as JSON Schema: its types are upper case (`OBJECT`), `nullable`
+ * marks a value that may be null, and `propertyOrdering` is Gemini's alone.
+ */
+function jsonSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'propertyOrdering' || key === 'nullable') continue;
+    if (key === 'type' && typeof value === 'string') out.type = value.toLowerCase();
+    else if (key === 'properties' && isObject(value))
+      out.properties = Object.fromEntries(
+        Object.entries(value).map(([name, inner]) => [name, isObject(inner) ? jsonSchema(inner) : inner]),
+      );
+    else if ((key === 'items' || key === 'additionalProperties') && isObject(value))
+      out[key] = jsonSchema(value);
+    else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value))
+      out[key] = value.map((inner) => (isObject(inner) ? jsonSchema(inner) : inner));
+    else out[key] = value;
+  }
+  if (schema.nullable === true && typeof out.type === 'string') out.type = [out.type, 'null'];
+  return out;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+type CallingConfig = NonNullable<GenerateContentRequest['toolConfig']>['functionCallingConfig'];
+
+function encodeToolChoice(config: CallingConfig): ToolChoice | undefined {
+  switch (config?.mode) {
+    case 'NONE':
+      return { type: 'none' };
+    case 'ANY': {
+      const names = config.allowedFunctionNames ?? [];
+      return names.length === 1 ? { type: 'tool', name: names[0]! } : { type: 'required' };
+    }
+    case 'AUTO':
+    case 'VALIDATED':
+      return { type: 'auto' };
+    default:
+      return undefined;
+  }
+}
+
+function responseFormat(config: GenerationConfig): { responseFormat?: ResponseFormat } {
+  if (config.responseMimeType !== 'application/json') return {};
+  const schema =
+    (config.responseJsonSchema as Record<string, unknown> | undefined) ??
+    (config.responseSchema ? jsonSchema(config.responseSchema) : undefined);
+  return {
+    responseFormat: schema ? { type: 'json_schema', name: 'response', schema } : { type: 'json_object' },
+  };
+}
+
+const LEVELS: Record<string, ReasoningEffort> = {
+  MINIMAL: 'minimal',
+  LOW: 'low',
+  MEDIUM: 'medium',
+  HIGH: 'high',
+};
+
+/** A budget of 0 turns thinking off; -1 (dynamic) or a level leaves the amount to the provider. */
+function thinking(config: GenerationConfig): Pick<ChatRequest, 'thinking'> {
+  const thinkingConfig = config.thinkingConfig;
+  if (!thinkingConfig) return {};
+  const { thinkingBudget: budget, thinkingLevel: level } = thinkingConfig;
+  if (budget === 0) return { thinking: { enabled: false } };
+  const effort = level === undefined ? undefined : LEVELS[level];
+  if (budget === undefined && effort === undefined && thinkingConfig.includeThoughts !== true) return {};
+  return {
+    thinking: {
+      enabled: true,
+      ...(budget !== undefined && budget > 0 && { budgetTokens: budget }),
+      ...(effort !== undefined && { effort }),
+    },
+  };
+}
