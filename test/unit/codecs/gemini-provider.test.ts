@@ -1161,8 +1161,35 @@ describe('Gemini adapter', () => {
     }
   });
 
-  it('has no native chat; embeddings go to embedContent or batchEmbedContents, text only', () => {
-    expect(() => adapter.buildCall('chat', 'gemini-2.5-flash', {}, key)).toThrow('no Gemini surface');
+  it('takes the Gemini surface body as is, model and stream to the path; embeddings go to embedContent or batchEmbedContents, text only', () => {
+    const contents = [{ role: 'user', parts: [{ text: 'hi' }] }];
+    const chat = adapter.buildCall(
+      'chat',
+      'gemini-2.5-flash',
+      { contents, model: 'alias', stream: true },
+      key,
+    );
+    expect(chat.path).toBe('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+    expect(JSON.parse(chat.body)).toEqual({ contents });
+    const bare = adapter.buildCall('count_tokens', 'gemini-2.5-flash', { contents, model: 'alias' }, key);
+    expect([bare.path, JSON.parse(bare.body)]).toEqual([
+      '/v1beta/models/gemini-2.5-flash:countTokens',
+      { contents },
+    ]);
+    const system = { parts: [{ text: 'Be brief.' }] };
+    const whole = adapter.buildCall(
+      'count_tokens',
+      'gemini-2.5-flash',
+      { contents, systemInstruction: system, model: 'a' },
+      key,
+    );
+    expect(JSON.parse(whole.body)).toEqual({
+      generateContentRequest: { model: 'models/gemini-2.5-flash', contents, systemInstruction: system },
+    });
+    const hinted = adapter.buildCall('embeddings', 'gemini-embedding-001', { model: 'e', input: 'x' }, key, {
+      embedding: { taskType: 'CLUSTERING', title: 'T' },
+    });
+    expect(JSON.parse(hinted.body)).toMatchObject({ taskType: 'CLUSTERING', title: 'T' });
     const one = adapter.buildCall('embeddings', 'gemini-embedding-001', { model: 'e', input: 'x' }, key);
     expect(one.path).toBe('/v1beta/models/gemini-embedding-001:embedContent');
     expect(JSON.parse(one.body)).toEqual({
