@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { MasterKey } from './master-key.js';
+import { pooledRandomBytes } from './random-pool.js';
 
 /**
  * Envelope encryption of records at rest: AES-256-GCM under the master key, a fresh random 96-bit
@@ -32,7 +33,7 @@ function associatedData({ provider, keyId }: RecordBinding): Buffer {
 }
 
 export function seal(master: MasterKey, plaintext: string, binding: RecordBinding): string {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = pooledRandomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', master.key, nonce);
   cipher.setAAD(associatedData(binding));
   const body = Buffer.concat([nonce, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);

@@ -15,6 +15,7 @@ export {
   type ScryptParams,
 } from './master-key.js';
 export { type KeyEvents, ProviderKeys, type ProviderKeysOptions } from './provider-keys.js';
+export { pooledRandomBytes, pooledRandomHex } from './random-pool.js';
 export {
   loadSealedSecret,
   rewrapSealedSecrets,

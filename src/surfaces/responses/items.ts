@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { InputContent, Item } from '../../conversations/items.js';
+import { pooledRandomHex } from '../../keys/index.js';
 import type { InputItem } from './schema.js';
 
 export type * from '../../conversations/items.js';
@@ -11,7 +11,7 @@ export type * from '../../conversations/items.js';
 
 /** The unique part of a generated id: 24 hex digits (96 random bits), as the other surfaces make. */
 export const newId = (prefix: 'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'conv'): string =>
-  `${prefix}_${randomBytes(12).toString('hex')}`;
+  `${prefix}_${pooledRandomHex(12)}`;
 
 type SentContent = Extract<InputItem, { type: 'function_call_output' }>['output'] extends
   | string
