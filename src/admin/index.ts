@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { type FailureGuard, failureSubjects } from '../auth/failure-guard.js';
@@ -15,13 +15,18 @@ import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { adminSessionRoutes } from '../sessions/admin-routes.js';
+import { readCookie } from '../sessions/cookies.js';
+import { assertBrowserOrigin } from '../sessions/origin-guard.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { Store, TokenRecord } from '../store/index.js';
 import { adminTemplateRoutes, type TemplateRegistry } from '../templates/index.js';
 import { adminAuditRoutes } from './audit.js';
 import { adminConversationRoutes } from './conversations.js';
+import { adminDashboardRoutes, type DashboardSources } from './dashboard.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './keys.js';
 import { adminTokenRoutes } from './tokens.js';
+import { adminUiRoutes, DEFAULT_UI_DIR } from './ui.js';
+import { ADMIN_COOKIE, AdminUiSessions } from './ui-sessions.js';
 import { adminUsageRoutes } from './usage.js';
 
 export interface AdminPlaneOptions {
@@ -42,6 +47,8 @@ export interface AdminPlaneOptions {
   jwt: JwtVerifier | undefined;
   templates: TemplateRegistry;
   conversations: ConversationService;
+  /** The dashboard's live data; its static files come from `uiDir` (default: dist/ui). */
+  dashboard: DashboardSources & { uiDir?: string };
 }
 
 declare module 'fastify' {
@@ -78,39 +85,74 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   });
 
   app.decorateRequest('adminActor', null);
+  const uiSessions = new AdminUiSessions();
+  const open = new Set([
+    '/admin/ui',
+    '/admin/ui/',
+    '/admin/ui/assets/*',
+    '/admin/ui/login',
+    '/admin/ui/session',
+    ...HEALTH_ROUTES,
+  ]);
+
+  /** The actor of a credential: null for the admin key, the token for an admin-scoped token. */
+  const verify = async (request: FastifyRequest, credential: string): Promise<TokenRecord | null> => {
+    const refuse = () => options.failures.failed(failureSubjects(request.ip, credential)) ?? unauthorized;
+    if (!credential.startsWith(TOKEN_PREFIX)) {
+      if (!adminVerifier.verify(credential)) throw refuse();
+      return null;
+    }
+    const check = await options.tokens.verify(credential, request.ip);
+    if (!('principal' in check)) throw check.failure === 'invalid' ? refuse() : unauthorized;
+    // A back end mints login codes for its users with a token holding the `sessions` scope.
+    if (
+      request.method === 'POST' &&
+      request.url === '/admin/sessions' &&
+      check.principal.scopes.has('sessions')
+    )
+      return check.principal.record;
+    if (!check.principal.scopes.has('admin')) {
+      throw new GatewayError(403, 'permission_error', "This token does not have the 'admin' scope", {
+        code: 'insufficient_scope',
+      });
+    }
+    return check.principal.record;
+  };
+
+  /** Keys, metrics and audit stay with the admin key; a token administers tokens only. */
+  const allowed = (request: FastifyRequest, actor: TokenRecord | null): void => {
+    if (actor === null || actor.scopes.includes('admin') === false) return;
+    const url = request.url;
+    if (url.startsWith('/admin/tokens') || url.startsWith('/admin/ui/')) return;
+    throw new GatewayError(403, 'permission_error', 'Only the admin key may use this route', {
+      code: 'admin_key_required',
+    });
+  };
+
+  /** The dashboard's calls carry its session cookie instead of a credential; CSRF-checked like the data plane's. */
+  const sessionActor = (request: FastifyRequest): TokenRecord | null | undefined => {
+    const session = uiSessions.get(readCookie(request.headers, ADMIN_COOKIE));
+    if (!session) return undefined;
+    if (session.actor && !options.tokens.isLive(session.actor.id)) {
+      uiSessions.endFor(session.actor.id);
+      return undefined;
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      const own = `${options.config.admin.tls ? 'https' : 'http'}://${request.headers.host}`;
+      assertBrowserOrigin(request, (origin) => origin === own);
+    }
+    return session.actor;
+  };
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (HEALTH_ROUTES.has(request.routeOptions.url ?? '')) return;
+    if (open.has(request.routeOptions.url ?? '')) return;
     const credential = extractCredential(request.headers);
-    const refuse = () => options.failures.failed(failureSubjects(request.ip, credential)) ?? unauthorized;
-    if (credential === undefined) throw refuse();
-    if (credential.startsWith(TOKEN_PREFIX)) {
-      const check = await options.tokens.verify(credential, request.ip);
-      if (!('principal' in check)) throw check.failure === 'invalid' ? refuse() : unauthorized;
-      // A back end mints login codes for its users with a token holding the `sessions` scope.
-      if (
-        request.method === 'POST' &&
-        request.url === '/admin/sessions' &&
-        check.principal.scopes.has('sessions')
-      ) {
-        request.adminActor = check.principal.record;
-        return;
-      }
-      if (!check.principal.scopes.has('admin')) {
-        throw new GatewayError(403, 'permission_error', "This token does not have the 'admin' scope", {
-          code: 'insufficient_scope',
-        });
-      }
-      // Keys, metrics and audit stay with the admin key; a token administers tokens only.
-      if (!request.url.startsWith('/admin/tokens')) {
-        throw new GatewayError(403, 'permission_error', 'Only the admin key may use this route', {
-          code: 'admin_key_required',
-        });
-      }
-      request.adminActor = check.principal.record;
-      return;
-    }
-    if (!adminVerifier.verify(credential)) throw refuse();
+    const actor = credential === undefined ? sessionActor(request) : await verify(request, credential);
+    if (actor === undefined)
+      throw options.failures.failed(failureSubjects(request.ip, undefined)) ?? unauthorized;
+    allowed(request, actor);
+    request.adminActor = actor;
   });
 
   healthRoutes(app, options.readiness, true);
@@ -126,6 +168,13 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   });
   adminTemplateRoutes(app, { registry: options.templates, store: options.store, audit: options.audit });
   adminConversationRoutes(app, { conversations: options.conversations, audit: options.audit });
+  adminDashboardRoutes(app, options.dashboard, metrics);
+  adminUiRoutes(app, {
+    sessions: uiSessions,
+    uiDir: options.dashboard.uiDir ?? DEFAULT_UI_DIR,
+    login: verify,
+    current: sessionActor,
+  });
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
   );

@@ -1,5 +1,5 @@
 import { GENESIS_MAC } from '../store/sqlite-audit.js';
-import type { AuditRecord, AuditStore } from '../store/types.js';
+import type { AuditRecord, AuditStore, MetaStore } from '../store/types.js';
 import { ChainReader, UnreadableRecordError } from './chain-reader.js';
 import type { ChainHead, ChainProblem } from './chain-types.js';
 import { diagnose } from './diagnose.js';
@@ -94,4 +94,14 @@ function misplaced(
     };
   }
   return undefined;
+}
+
+/** The whole stored chain, checked against the head the gateway recorded (`keyward audit verify`, the dashboard). */
+export async function verifyStoredChain(
+  store: { audit: AuditStore; meta: MetaStore },
+  key: Buffer,
+): Promise<VerifyResult> {
+  const raw = await store.meta.get(AUDIT_HEAD);
+  const expectedHead = raw ? (JSON.parse(raw) as ChainHead) : undefined;
+  return verifyChain(store.audit, key, expectedHead ? { expectedHead } : {});
 }

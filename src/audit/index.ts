@@ -12,6 +12,7 @@ export {
   type VerifyOptions,
   type VerifyResult,
   verifyChain,
+  verifyStoredChain,
 } from './chain.js';
 export * from './events.js';
 export { AuthFailureSampler, type AuthFailureSamplerOptions } from './sampler.js';

@@ -137,6 +137,15 @@ export class TokenService {
     return revoked;
   }
 
+  /**
+   * Whether a token verified earlier is still live (in the cache of live tokens, not expired): a
+   * dashboard session it opened ends with it. Fails closed for a token this instance no longer holds.
+   */
+  isLive(id: string): boolean {
+    const cached = this.cache.get(id);
+    return cached !== undefined && (cached.record.expiresAt === null || cached.record.expiresAt > this.now());
+  }
+
   /** Drops tokens revoked (by any instance) since the last call. */
   async syncRevocations(): Promise<void> {
     // Overlap by a second: a revocation committed just before the last check is not missed.

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AUDIT_HEAD, type ChainHead, verifyChain } from '../audit/index.js';
+import { verifyStoredChain } from '../audit/index.js';
 import type { AuditRecord } from '../store/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
 import type { CliIO } from './io.js';
@@ -17,9 +17,7 @@ export async function auditCommand(
   await ctx.audit.flush();
   switch (action) {
     case 'verify': {
-      const raw = await ctx.store.meta.get(AUDIT_HEAD);
-      const expectedHead = raw ? (JSON.parse(raw) as ChainHead) : undefined;
-      const result = await verifyChain(ctx.store.audit, ctx.auditKey, expectedHead ? { expectedHead } : {});
+      const result = await verifyStoredChain(ctx.store, ctx.auditKey);
       if (result.ok) {
         print(
           io,

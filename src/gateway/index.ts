@@ -107,7 +107,7 @@ async function assemble(start: Start): Promise<Gateway> {
     keyEvents,
     traffic,
   };
-  const planes = await createPlanes(start, { ...parts, audit, authFailures });
+  const planes = await createPlanes(start, { ...parts, audit, auditKey, authFailures });
   const { prices, admission } = traffic;
   const reload = reloader({
     config,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createAdminPlane } from '../admin/index.js';
-import type { AuditLog, AuthFailureSampler } from '../audit/index.js';
+import { type AuditLog, type AuthFailureSampler, verifyStoredChain } from '../audit/index.js';
 import { FailureGuard } from '../auth/failure-guard.js';
 import { StaticKeyVerifier, type TokenService } from '../auth/index.js';
 import type { ConversationService } from '../conversations/index.js';
@@ -28,6 +28,8 @@ interface PlanesParts {
   keyEvents: KeyEvents;
   traffic: Traffic;
   audit: AuditLog;
+  /** Verifies the audit chain for the dashboard. */
+  auditKey: Buffer;
   authFailures: AuthFailureSampler;
   storedKeys: StoredKeys;
   /** Reloads the store-kept provider keys after the admin API changed them. */
@@ -66,7 +68,16 @@ export async function createPlanes(
     tokens,
     admission: traffic.admission,
     failures: traffic.failures,
-    onFinished: traffic.onFinished,
+    onFinished: (request, status, ms) => {
+      traffic.onFinished(request, status, ms);
+      const { usage, costMicros } = request.kw;
+      telemetry.live.finished(
+        status,
+        ms,
+        usage ? usage.inputTokens + usage.outputTokens : 0,
+        costMicros ?? 0,
+      );
+    },
     onAuthFailure,
     readiness,
     browser: options.browser,
@@ -89,6 +100,14 @@ export async function createPlanes(
     jwt: options.browser.jwt,
     templates: options.templates,
     conversations: options.conversations,
+    dashboard: {
+      live: telemetry.live,
+      alerts: telemetry.recentAlerts,
+      verifyAudit: async () => {
+        await audit.flush();
+        return verifyStoredChain(store, options.auditKey);
+      },
+    },
   });
   await warnUnconfigured(verifier, adminKeys, store, providers, logger);
   return { data, admin, verifier };

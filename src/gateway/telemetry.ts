@@ -3,9 +3,11 @@ import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditLog, recordEvent } from '../audit
 import { type Config, ConfigError } from '../config/index.js';
 import type { KeyEvents, SecretString } from '../keys/index.js';
 import {
+  type Alert,
   AlertMonitor,
   AlertWebhook,
   createLogger,
+  LiveStats,
   type Logger,
   Metrics,
   Redactor,
@@ -21,6 +23,10 @@ export interface Telemetry {
   /** The alert webhook in use; `reloadWebhook` may replace it. */
   readonly webhook: AlertWebhook | undefined;
   alerts: AlertMonitor;
+  /** The alerts raised since start, newest last (at most 200), for the dashboard. */
+  recentAlerts: readonly Alert[];
+  /** The last hour of traffic, second by second, for the dashboard. */
+  live: LiveStats;
   /** Applies a re-read `alerts.webhook`; a new one with a bad secret keeps the running one and says so. */
   reloadWebhook(next: Config['alerts']['webhook']): Promise<void>;
 }
@@ -74,10 +80,13 @@ export function createTelemetry({
   const metrics = new Metrics();
   let webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
   let webhookConfig = config.alerts.webhook;
+  const recentAlerts: Alert[] = [];
   const alerts = new AlertMonitor({
     spikeFactor: config.alerts.spikeFactor,
     authFailuresPerMinute: config.alerts.authFailuresPerMinute,
     emit(alert) {
+      recentAlerts.push(alert);
+      if (recentAlerts.length > 200) recentAlerts.shift();
       metrics.alertRaised(alert.kind);
       logger.warn({ alert: alert.kind, subject: alert.subject, ...alert.detail }, alert.message);
       webhook?.send(alert);
@@ -92,6 +101,8 @@ export function createTelemetry({
       return webhook || undefined;
     },
     alerts,
+    recentAlerts,
+    live: new LiveStats(),
     async reloadWebhook(next) {
       if (JSON.stringify(next) === JSON.stringify(webhookConfig)) return;
       try {

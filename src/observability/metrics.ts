@@ -241,6 +241,13 @@ export class Metrics {
     return model;
   }
 
+  /** Data-plane requests being processed now, all routes together. */
+  inFlightNow(): number {
+    let total = 0;
+    for (const [, value] of this.inFlight.entries()) total += value;
+    return total;
+  }
+
   requestStarted(route: string): void {
     this.inFlight.add(route, () => ({ route }), 1);
   }

@@ -1,0 +1,93 @@
+/**
+ * The last hour of data-plane traffic, second by second, for the dashboard's live charts: requests,
+ * client and server errors, latency quantiles, tokens and cost. Kept in memory in a ring of 3 600
+ * buckets; recording a request is a few increments (and, past 256 requests in one second, a
+ * reservoir draw), so it can sit beside the metrics on every request.
+ */
+const RING_SECONDS = 3600;
+const LATENCY_SAMPLES = 256;
+
+interface Bucket {
+  second: number;
+  requests: number;
+  clientErrors: number;
+  serverErrors: number;
+  tokens: number;
+  costMicros: number;
+  latencies: number[];
+}
+
+export interface LiveSecond {
+  /** Epoch seconds. */
+  t: number;
+  requests: number;
+  clientErrors: number;
+  serverErrors: number;
+  tokens: number;
+  costMicros: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+const quantile = (sorted: readonly number[], q: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+export class LiveStats {
+  private readonly ring: Bucket[] = [];
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** One finished data-plane request. */
+  finished(status: number, ms: number, tokens: number, costMicros: number): void {
+    const bucket = this.bucket(Math.floor(this.now() / 1000));
+    bucket.requests++;
+    if (status >= 500) bucket.serverErrors++;
+    else if (status >= 400) bucket.clientErrors++;
+    bucket.tokens += tokens;
+    bucket.costMicros += costMicros;
+    if (bucket.latencies.length < LATENCY_SAMPLES) bucket.latencies.push(ms);
+    else {
+      const slot = Math.floor(Math.random() * bucket.requests);
+      if (slot < LATENCY_SAMPLES) bucket.latencies[slot] = ms;
+    }
+  }
+
+  /** Every second of the last hour that saw traffic, oldest first. */
+  lastHour(): LiveSecond[] {
+    const since = Math.floor(this.now() / 1000) - RING_SECONDS;
+    return this.ring
+      .filter((bucket) => bucket.second > since)
+      .sort((a, b) => a.second - b.second)
+      .map((bucket) => {
+        const sorted = [...bucket.latencies].sort((a, b) => a - b);
+        return {
+          t: bucket.second,
+          requests: bucket.requests,
+          clientErrors: bucket.clientErrors,
+          serverErrors: bucket.serverErrors,
+          tokens: bucket.tokens,
+          costMicros: bucket.costMicros,
+          p50Ms: quantile(sorted, 0.5),
+          p99Ms: quantile(sorted, 0.99),
+        };
+      });
+  }
+
+  private bucket(second: number): Bucket {
+    const slot = second % RING_SECONDS;
+    let bucket = this.ring[slot];
+    if (bucket?.second !== second) {
+      bucket = {
+        second,
+        requests: 0,
+        clientErrors: 0,
+        serverErrors: 0,
+        tokens: 0,
+        costMicros: 0,
+        latencies: [],
+      };
+      this.ring[slot] = bucket;
+    }
+    return bucket;
+  }
+}

@@ -1,0 +1,321 @@
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Browser, Page } from 'playwright-core';
+import { request } from 'undici';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import { hasChromium, launchChromium } from '../support/chromium.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts/dashboard');
+const NEW_PROVIDER_KEY = 'sk-dashboard-rotated-key-0123456789abcdef';
+const PAGES = ['overview', 'keys', 'tokens', 'sessions', 'usage', 'audit', 'alerts'] as const;
+const TITLES: Record<(typeof PAGES)[number], string> = {
+  overview: 'Overview',
+  keys: 'Providers and keys',
+  tokens: 'Tokens',
+  sessions: 'Sessions',
+  usage: 'Usage and cost',
+  audit: 'Audit log',
+  alerts: 'Alerts',
+};
+
+async function chat(kw: TestGateway, credential: string): Promise<number> {
+  const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+describe.skipIf(!hasChromium())(
+  'the admin dashboard in Chromium (needs chromium: apt-get install chromium)',
+  () => {
+    let browser: Browser;
+    let fake: FakeProvider;
+    let kw: TestGateway;
+    let dataDir: string;
+    let origin: string;
+    /** Console errors and CSP refusals of every page, which must stay empty. */
+    const problems: string[] = [];
+
+    beforeAll(async () => {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      dataDir = mkdtempSync(join(tmpdir(), 'keyward-dashboard-'));
+      [browser, fake] = await Promise.all([
+        launchChromium(),
+        startFakeProvider('openai', { keys: [PROVIDER_KEY, NEW_PROVIDER_KEY] }),
+      ]);
+      kw = await startTestGateway(
+        {
+          auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+          providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { store: true } }],
+          models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+        },
+        { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+        dataDir,
+      );
+      // `localhost` is a secure context to Chromium, so it keeps the `__Host-` (Secure) cookie over http.
+      origin = kw.adminUrl.replace('127.0.0.1', 'localhost');
+      expect(
+        (await adminCall(kw.adminUrl, 'POST', '/admin/keys', { provider: 'oa', value: PROVIDER_KEY })).status,
+      ).toBe(201);
+      // The running gateway picks up the stored key within a second.
+      for (let i = 0; i < 100 && (await chat(kw, CLIENT_KEY)) !== 200; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 4; i++) await chat(kw, CLIENT_KEY);
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await kw?.close();
+      await fake?.close();
+    });
+
+    beforeEach(() => {
+      problems.length = 0;
+    });
+
+    async function newPage(width: number): Promise<Page> {
+      const context = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true });
+      const page = await context.newPage();
+      page.on('console', (message) => {
+        if (message.type() === 'error') problems.push(`${width}px console: ${message.text()}`);
+      });
+      page.on('pageerror', (error) => problems.push(`${width}px page: ${error.message}`));
+      page.on('response', (res) => {
+        if (res.status() >= 400)
+          problems.push(`${width}px ${res.status()} ${res.request().method()} ${res.url()}`);
+      });
+      return page;
+    }
+
+    async function login(page: Page, credential = ADMIN_KEY): Promise<void> {
+      await page.goto(`${origin}/admin/ui/`);
+      await page.getByLabel('Admin key or admin token').fill(credential);
+      await page.getByRole('button', { name: 'Log in' }).click();
+    }
+
+    async function open(page: Page, name: (typeof PAGES)[number]): Promise<void> {
+      await page.goto(`${origin}/admin/ui/#/${name}`);
+      await page.getByRole('heading', { level: 1, name: TITLES[name] }).waitFor();
+    }
+
+    it('refuses a wrong credential, then logs in with the admin key into an HttpOnly, SameSite=Strict cookie', async () => {
+      const page = await newPage(1280);
+      await login(page, 'not-the-admin-key');
+      await expect(page.getByRole('alert').textContent()).resolves.toContain('Admin credential required');
+      problems.length = 0; // the 401 of that attempt is the browser's console error, on purpose
+      await login(page);
+      await page.getByRole('navigation', { name: 'Dashboard' }).waitFor();
+      const [cookie] = await page.context().cookies();
+      expect(cookie).toMatchObject({
+        name: '__Host-keyward_admin',
+        httpOnly: true,
+        secure: true,
+        sameSite: 'Strict',
+        path: '/',
+      });
+      await page.context().close();
+    });
+
+    it('renders every page with its data at 1280 px and 390 px, with no console error, and writes screenshots', async () => {
+      for (const width of [1280, 390]) {
+        const page = await newPage(width);
+        await login(page);
+        for (const name of PAGES) {
+          await open(page, name);
+          if (name === 'overview') await page.getByText('requests/s (last minute)').waitFor();
+          if (name === 'keys') await page.getByRole('cell', { name: 'oa' }).first().waitFor();
+          if (name === 'usage')
+            await page
+              .getByRole('cell', { name: 'fast' })
+              .or(page.getByRole('cell', { name: /^\d{4}-/ }))
+              .first()
+              .waitFor();
+          if (name === 'audit') await page.getByRole('cell', { name: 'key.added' }).first().waitFor();
+          await page.screenshot({ path: join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
+        }
+        await page.context().close();
+      }
+      expect(problems).toEqual([]);
+    });
+
+    it('creates a token shown once, sees it used, then revokes it', async () => {
+      const page = await newPage(1280);
+      await login(page);
+      await open(page, 'tokens');
+      await page.getByLabel('Name').fill('dash-made');
+      await page.getByRole('button', { name: 'Create token' }).click();
+      const token = (await page.locator('#new-token').textContent()) ?? '';
+      expect(token).toMatch(/^kw_/);
+      expect(await chat(kw, token)).toBe(200);
+      const row = page.getByRole('row').filter({ hasText: 'dash-made' });
+      await row.getByRole('button', { name: 'Usage' }).click();
+      await expect.poll(() => page.getByRole('heading', { name: /^Usage of / }).isVisible()).toBe(true);
+      await page.getByRole('cell', { name: new Date().toISOString().slice(0, 10) }).waitFor();
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await row.getByRole('cell', { name: 'revoked' }).waitFor();
+      expect(await chat(kw, token)).toBe(401);
+      // The secret is not on the page once dismissed, and never in a listing.
+      await page.getByRole('button', { name: 'Done' }).click();
+      expect(await page.content()).not.toContain(token);
+      await page.context().close();
+      expect(problems).toEqual([]);
+    });
+
+    it('rotates a provider key and shows the pool change', async () => {
+      const page = await newPage(1280);
+      await login(page);
+      await open(page, 'keys');
+      await page.getByLabel('Provider').fill('oa');
+      await page.getByLabel('New key').fill(NEW_PROVIDER_KEY);
+      await page.getByRole('button', { name: 'Rotate (old keys disabled)' }).click();
+      await expect
+        .poll(async () => (await page.getByRole('cell', { name: 'disabled' }).count()) > 0, { timeout: 5000 })
+        .toBe(true);
+      expect(await page.content()).not.toContain(NEW_PROVIDER_KEY);
+      const keys = await adminCall(kw.adminUrl, 'GET', '/admin/keys');
+      expect(keys.json.stored.map((k: { status: string }) => k.status).sort()).toEqual([
+        'active',
+        'disabled',
+      ]);
+      expect(await chat(kw, CLIENT_KEY)).toBe(200);
+      expect(fake.requests.at(-1)!.headers.authorization).toBe(`Bearer ${NEW_PROVIDER_KEY}`);
+      await page.context().close();
+      expect(problems).toEqual([]);
+    });
+
+    it('verifies the audit chain, and reports where a tampered store breaks it', async () => {
+      const page = await newPage(1280);
+      await login(page);
+      await open(page, 'audit');
+      await page.getByRole('button', { name: 'Verify chain' }).click();
+      await expect(page.locator('#audit-verdict').textContent()).resolves.toMatch(
+        /^Chain intact: \d+ records/,
+      );
+      const db = new Database(join(dataDir, 'keyward.db'));
+      db.prepare("UPDATE audit SET actor = 'mallory' WHERE seq = 1").run();
+      db.close();
+      await page.getByRole('button', { name: 'Verify chain' }).click();
+      await expect
+        .poll(() => page.locator('#audit-verdict').textContent())
+        .toMatch(/^Chain BROKEN at seq 1 \(edited\)/);
+      await page.context().close();
+    });
+
+    it('exports usage as CSV', async () => {
+      const page = await newPage(1280);
+      await login(page);
+      await open(page, 'usage');
+      await page
+        .getByRole('cell', { name: /^\d{4}-\d{2}-\d{2}$/ })
+        .first()
+        .waitFor();
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByRole('button', { name: 'Export CSV' }).click(),
+      ]);
+      const csv = readFileSync((await download.path())!, 'utf8');
+      expect(csv.split('\n')[0]).toBe(
+        'group,requests,inputTokens,outputTokens,cachedTokens,costMicros,costUsd',
+      );
+      expect(csv).toMatch(/\n\d{4}-\d{2}-\d{2},\d+,/);
+      await page.context().close();
+      expect(problems).toEqual([]);
+    });
+
+    it('logs out: the cookie no longer opens the API', async () => {
+      const page = await newPage(1280);
+      await login(page);
+      await page.getByRole('navigation', { name: 'Dashboard' }).waitFor();
+      const [cookie] = await page.context().cookies();
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByLabel('Admin key or admin token').waitFor();
+      const after = await request(`${kw.adminUrl}/admin/tokens`, {
+        headers: { cookie: `${cookie!.name}=${cookie!.value}` },
+      });
+      await after.body.dump();
+      expect(after.statusCode).toBe(401);
+      await page.context().close();
+    });
+  },
+);
+
+describe('the dashboard over plain HTTP', () => {
+  let kw: TestGateway;
+  beforeAll(async () => {
+    kw = await startTestGateway({}, { KEYWARD_ADMIN_KEY: ADMIN_KEY });
+  });
+  afterAll(() => kw?.close());
+
+  const login = async () => {
+    const res = await request(`${kw.adminUrl}/admin/ui/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ credential: ADMIN_KEY }),
+    });
+    await res.body.dump();
+    return String(res.headers['set-cookie']).split(';')[0]!;
+  };
+
+  it('serves its page with a strict CSP and no inline script', async () => {
+    const res = await request(`${kw.adminUrl}/admin/ui/`);
+    const html = await res.body.text();
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(html).not.toMatch(/<script>|<script [^>]*>[^<]/);
+    expect(html).not.toContain(ADMIN_KEY);
+  });
+
+  it('refuses a cookie-authenticated change from another origin or without one, and lets GETs through', async () => {
+    const cookie = await login();
+    expect(cookie).toMatch(/^__Host-keyward_admin=/);
+    const read = await request(`${kw.adminUrl}/admin/tokens`, { headers: { cookie } });
+    await read.body.dump();
+    expect(read.statusCode).toBe(200);
+    for (const headers of [{ origin: 'https://evil.example' }, {}]) {
+      const res = await request(`${kw.adminUrl}/admin/tokens`, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ name: 'csrf' }),
+      });
+      await res.body.dump();
+      expect(res.statusCode).toBe(403);
+    }
+    const same = await request(`${kw.adminUrl}/admin/tokens`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' },
+      body: JSON.stringify({ name: 'same-origin' }),
+    });
+    await same.body.dump();
+    expect(same.statusCode).toBe(201);
+  });
+
+  it("ends an admin token's dashboard session when the token is revoked, and holds it to tokens", async () => {
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name: 'ops', scopes: ['admin'] });
+    const res = await request(`${kw.adminUrl}/admin/ui/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ credential: minted.json.token }),
+    });
+    await res.body.dump();
+    const cookie = String(res.headers['set-cookie']).split(';')[0]!;
+    const call = async (path: string) => {
+      const answer = await request(`${kw.adminUrl}${path}`, { headers: { cookie } });
+      await answer.body.dump();
+      return answer.statusCode;
+    };
+    expect(await call('/admin/tokens')).toBe(200);
+    expect(await call('/admin/keys')).toBe(403);
+    await adminCall(kw.adminUrl, 'DELETE', `/admin/tokens/${minted.json.id}`);
+    expect(await call('/admin/tokens')).toBe(401);
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { LiveStats } from '../../src/observability/live-stats.js';
+
+describe('live stats', () => {
+  it('sums each second and gives its latency quantiles', () => {
+    let now = 1_000_000;
+    const live = new LiveStats(() => now);
+    for (let ms = 1; ms <= 100; ms++) live.finished(200, ms, 10, 5);
+    live.finished(404, 1, 0, 0);
+    live.finished(502, 1, 0, 0);
+    now += 1000;
+    live.finished(200, 7, 3, 1);
+    expect(live.lastHour()).toEqual([
+      {
+        t: 1000,
+        requests: 102,
+        clientErrors: 1,
+        serverErrors: 1,
+        tokens: 1000,
+        costMicros: 500,
+        p50Ms: 50,
+        p99Ms: 99,
+      },
+      {
+        t: 1001,
+        requests: 1,
+        clientErrors: 0,
+        serverErrors: 0,
+        tokens: 3,
+        costMicros: 1,
+        p50Ms: 7,
+        p99Ms: 7,
+      },
+    ]);
+  });
+
+  it('keeps one hour: a second an hour later takes the old one’s slot', () => {
+    let now = 5_000_000;
+    const live = new LiveStats(() => now);
+    live.finished(200, 1, 1, 0);
+    now += 3_600_000;
+    live.finished(200, 2, 2, 0);
+    expect(live.lastHour().map((s) => [s.t, s.tokens])).toEqual([[8600, 2]]);
+  });
+
+  it('samples latencies past 256 a second without growing', () => {
+    const live = new LiveStats(() => 0);
+    for (let i = 0; i < 10_000; i++) live.finished(200, i % 2 === 0 ? 1 : 1000, 0, 0);
+    const [second] = live.lastHour();
+    expect(second!.requests).toBe(10_000);
+    expect(second!.p99Ms).toBe(1000);
+  });
+});

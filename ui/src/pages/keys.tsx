@@ -1,0 +1,141 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api, get } from '../api.js';
+import { ErrorNote, Table } from '../ui.js';
+
+interface PoolKey {
+  id: string;
+  fingerprint: string;
+  state: string;
+  coolingForMs: number;
+  weight: number;
+}
+interface ProviderKeys {
+  provider: string;
+  source: string;
+  loadedAt: string | null;
+  lastError: string | null;
+  keys: PoolKey[];
+}
+interface StoredKey {
+  id: string;
+  provider: string;
+  fingerprint: string;
+  status: string;
+  createdAt: string;
+}
+
+/** Every provider's key pool as it is now, and the keys kept in the store with their actions. */
+export function Keys() {
+  const [data, setData] = useState<{ providers: ProviderKeys[]; stored: StoredKey[] }>();
+  const [error, setError] = useState<string>();
+  const [rotating, setRotating] = useState({ provider: '', value: '' });
+  const load = () =>
+    get<{ providers: ProviderKeys[]; stored: StoredKey[] }>('/admin/keys').then(setData, (e: Error) =>
+      setError(e.message),
+    );
+  useEffect(() => void load(), []);
+  const act = (method: string, path: string, body?: unknown) =>
+    api(method, path, body).then(
+      () => {
+        setError(undefined);
+        return load();
+      },
+      (e: Error) => setError(e.message),
+    );
+  if (!data) return <ErrorNote error={error} />;
+  return (
+    <section>
+      <h1>Providers and keys</h1>
+      <ErrorNote error={error} />
+      <button type="button" onClick={() => act('POST', '/admin/keys/refresh', {})}>
+        Refresh sources
+      </button>
+      {data.providers.map((p) => (
+        <div key={p.provider} class="card">
+          <h2>
+            {p.provider}{' '}
+            <small>
+              ({p.source}
+              {p.lastError ? `, last error: ${p.lastError}` : ''})
+            </small>
+          </h2>
+          <Table
+            head={['key', 'fingerprint', 'state', 'weight']}
+            rows={p.keys.map((k) => [
+              k.id,
+              <code key="f">{k.fingerprint}</code>,
+              k.state === 'cooling' ? `cooling ${Math.ceil(k.coolingForMs / 1000)} s` : k.state,
+              k.weight,
+            ])}
+            empty="No key loaded."
+          />
+        </div>
+      ))}
+      <h2>Stored keys</h2>
+      <Table
+        head={['id', 'provider', 'fingerprint', 'status', 'created', '']}
+        rows={data.stored.map((k) => [
+          k.id,
+          k.provider,
+          <code key="f">{k.fingerprint}</code>,
+          k.status,
+          k.createdAt,
+          <span key="a" class="actions">
+            <button
+              type="button"
+              onClick={() =>
+                act('POST', `/admin/keys/${k.id}/${k.status === 'active' ? 'disable' : 'enable'}`)
+              }
+            >
+              {k.status === 'active' ? 'Disable' : 'Enable'}
+            </button>
+            <button type="button" class="danger" onClick={() => act('DELETE', `/admin/keys/${k.id}`)}>
+              Remove
+            </button>
+          </span>,
+        ])}
+        empty="No key in the store."
+      />
+      <form
+        class="card"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void act('POST', '/admin/keys/rotate', rotating).then(() =>
+            setRotating({ provider: rotating.provider, value: '' }),
+          );
+        }}
+      >
+        <h2>Rotate or add a stored key</h2>
+        <label>
+          Provider
+          <input
+            value={rotating.provider}
+            required
+            onInput={(e) => setRotating({ ...rotating, provider: e.currentTarget.value })}
+          />
+        </label>
+        <label>
+          New key
+          <input
+            type="password"
+            autocomplete="off"
+            value={rotating.value}
+            required
+            onInput={(e) => setRotating({ ...rotating, value: e.currentTarget.value })}
+          />
+        </label>
+        <button type="submit">Rotate (old keys disabled)</button>
+        <button
+          type="button"
+          onClick={() =>
+            act('POST', '/admin/keys', rotating).then(() =>
+              setRotating({ provider: rotating.provider, value: '' }),
+            )
+          }
+        >
+          Add beside the others
+        </button>
+      </form>
+    </section>
+  );
+}
