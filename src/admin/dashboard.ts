@@ -15,7 +15,11 @@ export function adminDashboardRoutes(
   { live, alerts, verifyAudit }: DashboardSources,
   metrics: Metrics,
 ): void {
-  app.get('/admin/stats/live', async () => ({ inFlight: metrics.inFlightNow(), seconds: live.lastHour() }));
+  app.get('/admin/stats/live', async () => ({
+    inFlight: metrics.inFlightNow(),
+    seconds: live.lastHour(),
+    ...live.lastHourByGroup(),
+  }));
   app.get('/admin/alerts', async () => ({ alerts: [...alerts].reverse() }));
   app.post('/admin/audit/verify', async () => verifyAudit());
 }

@@ -76,6 +76,12 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
           state: key.state,
           coolingForMs: key.state === 'cooling' ? Math.max(0, key.coolUntil - now) : 0,
           weight: key.weight,
+          ageDays: key.createdAt === undefined ? null : Math.floor((now - key.createdAt) / 86_400_000),
+          requests: key.requests,
+          lastFailure: key.lastFailure && {
+            kind: key.lastFailure.kind,
+            at: new Date(key.lastFailure.at).toISOString(),
+          },
         })),
       })),
     };

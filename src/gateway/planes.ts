@@ -70,13 +70,9 @@ export async function createPlanes(
     failures: traffic.failures,
     onFinished: (request, status, ms) => {
       traffic.onFinished(request, status, ms);
-      const { usage, costMicros } = request.kw;
-      telemetry.live.finished(
-        status,
-        ms,
-        usage ? usage.inputTokens + usage.outputTokens : 0,
-        costMicros ?? 0,
-      );
+      const { usage, costMicros, provider, model } = request.kw;
+      const tokens = usage ? usage.inputTokens + usage.outputTokens : 0;
+      telemetry.live.finished(status, ms, tokens, costMicros ?? 0, { provider, model });
     },
     onAuthFailure,
     readiness,

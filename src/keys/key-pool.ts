@@ -16,6 +16,10 @@ export interface PooledKey {
   strikes: number;
   /** Smooth weighted round-robin credit. */
   credit: number;
+  /** Requests handed this key since it was loaded. */
+  requests: number;
+  /** The last time the provider refused it, and how: for the dashboard. */
+  lastFailure: { kind: 'rate_limited' | 'invalid'; at: number } | null;
 }
 
 export type Acquired =
@@ -65,6 +69,8 @@ export class KeyPool {
         coolUntil: 0,
         strikes: 0,
         credit: 0,
+        requests: 0,
+        lastFailure: null,
       };
     });
   }
@@ -92,6 +98,7 @@ export class KeyPool {
     }
     if (best) {
       best.credit -= total;
+      best.requests++;
       return { key: best };
     }
     if (this.keys.length === 0) return { exhausted: 'empty' };
@@ -108,12 +115,14 @@ export class KeyPool {
         : Math.min(BASE_COOL_DOWN_MS * 2 ** (key.strikes - 1), MAX_COOL_DOWN_MS);
     if (key.state !== 'invalid') key.state = 'cooling';
     key.coolUntil = Math.max(key.coolUntil, now + wait);
+    key.lastFailure = { kind: 'rate_limited', at: now };
   }
 
   /** A probe confirmed that the provider refuses this key: out until replaced or restored. */
-  bench(key: PooledKey, recheckAt: number): void {
+  bench(key: PooledKey, recheckAt: number, now: number = Date.now()): void {
     key.state = 'invalid';
     key.coolUntil = recheckAt;
+    key.lastFailure = { kind: 'invalid', at: now };
   }
 
   /** A probe found a benched key working again. */

@@ -15,6 +15,17 @@ interface Bucket {
   tokens: number;
   costMicros: number;
   latencies: number[];
+  /** Per `provider:<id>` and `model:<alias>`: requests, errors, tokens, cost. */
+  groups: Map<string, [number, number, number, number]>;
+}
+
+/** One provider's or model's share of the last hour. */
+export interface LiveGroup {
+  name: string;
+  requests: number;
+  errors: number;
+  tokens: number;
+  costMicros: number;
 }
 
 export interface LiveSecond {
@@ -37,9 +48,18 @@ export class LiveStats {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** One finished data-plane request. */
-  finished(status: number, ms: number, tokens: number, costMicros: number): void {
+  /** One finished data-plane request, and the provider and model alias it went to, when it got that far. */
+  finished(
+    status: number,
+    ms: number,
+    tokens: number,
+    costMicros: number,
+    route?: { provider: string | undefined; model: string | undefined },
+  ): void {
     const bucket = this.bucket(Math.floor(this.now() / 1000));
+    const failed = status >= 400 ? 1 : 0;
+    if (route?.provider) add(bucket.groups, `provider:${route.provider}`, failed, tokens, costMicros);
+    if (route?.model) add(bucket.groups, `model:${route.model}`, failed, tokens, costMicros);
     bucket.requests++;
     if (status >= 500) bucket.serverErrors++;
     else if (status >= 400) bucket.clientErrors++;
@@ -73,6 +93,29 @@ export class LiveStats {
       });
   }
 
+  /** The last hour by provider and by model alias, busiest first. */
+  lastHourByGroup(): { providers: LiveGroup[]; models: LiveGroup[] } {
+    const since = Math.floor(this.now() / 1000) - RING_SECONDS;
+    const totals = new Map<string, [number, number, number, number]>();
+    for (const bucket of this.ring) {
+      if (!bucket || bucket.second <= since) continue;
+      for (const [name, [requests, errors, tokens, cost]] of bucket.groups)
+        add(totals, name, errors, tokens, cost, requests);
+    }
+    const of = (prefix: string): LiveGroup[] =>
+      [...totals]
+        .filter(([name]) => name.startsWith(prefix))
+        .map(([name, [requests, errors, tokens, costMicros]]) => ({
+          name: name.slice(prefix.length),
+          requests,
+          errors,
+          tokens,
+          costMicros,
+        }))
+        .sort((a, b) => b.requests - a.requests);
+    return { providers: of('provider:'), models: of('model:') };
+  }
+
   private bucket(second: number): Bucket {
     const slot = second % RING_SECONDS;
     let bucket = this.ring[slot];
@@ -85,9 +128,27 @@ export class LiveStats {
         tokens: 0,
         costMicros: 0,
         latencies: [],
+        groups: new Map(),
       };
       this.ring[slot] = bucket;
     }
     return bucket;
   }
+}
+
+function add(
+  groups: Map<string, [number, number, number, number]>,
+  name: string,
+  errors: number,
+  tokens: number,
+  costMicros: number,
+  requests = 1,
+): void {
+  const group = groups.get(name);
+  if (group) {
+    group[0] += requests;
+    group[1] += errors;
+    group[2] += tokens;
+    group[3] += costMicros;
+  } else groups.set(name, [requests, errors, tokens, costMicros]);
 }

@@ -57,6 +57,7 @@ describe.skipIf(!hasChromium())(
           auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
           providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { store: true } }],
           models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+          alerts: { authFailuresPerMinute: 3 },
         },
         { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
         dataDir,
@@ -70,6 +71,16 @@ describe.skipIf(!hasChromium())(
       for (let i = 0; i < 100 && (await chat(kw, CLIENT_KEY)) !== 200; i++)
         await new Promise((r) => setTimeout(r, 50));
       for (let i = 0; i < 4; i++) await chat(kw, CLIENT_KEY);
+      // A burst of wrong credentials raises an alert; a login makes a browser session to list.
+      for (let i = 0; i < 5; i++) await chat(kw, 'kw_wrong');
+      const code = await adminCall(kw.adminUrl, 'POST', '/admin/sessions', { userId: 'ada' });
+      const exchanged = await request(`${kw.dataUrl}/auth/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' },
+        body: JSON.stringify({ code: code.json.code }),
+      });
+      await exchanged.body.dump();
+      expect(exchanged.statusCode).toBe(200);
     });
     afterAll(async () => {
       await browser?.close();
@@ -130,7 +141,9 @@ describe.skipIf(!hasChromium())(
         await login(page);
         for (const name of PAGES) {
           await open(page, name);
-          if (name === 'overview') await page.getByText('requests/s (last minute)').waitFor();
+          if (name === 'overview') await page.getByRole('cell', { name: 'oa' }).waitFor();
+          if (name === 'sessions') await page.getByRole('cell', { name: 'ada' }).waitFor();
+          if (name === 'alerts') await page.getByRole('cell', { name: 'auth_failure_burst' }).waitFor();
           if (name === 'keys') await page.getByRole('cell', { name: 'oa' }).first().waitFor();
           if (name === 'usage')
             await page
@@ -187,6 +200,10 @@ describe.skipIf(!hasChromium())(
       ]);
       expect(await chat(kw, CLIENT_KEY)).toBe(200);
       expect(fake.requests.at(-1)!.headers.authorization).toBe(`Bearer ${NEW_PROVIDER_KEY}`);
+      const pool = (await adminCall(kw.adminUrl, 'GET', '/admin/keys')).json.providers[0].keys;
+      expect(pool).toEqual([
+        expect.objectContaining({ state: 'active', requests: 1, lastFailure: null, ageDays: 0 }),
+      ]);
       await page.context().close();
       expect(problems).toEqual([]);
     });

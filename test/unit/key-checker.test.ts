@@ -72,3 +72,21 @@ describe('KeyChecker', () => {
     checker.close();
   });
 });
+
+describe('KeyPool bookkeeping for the dashboard', () => {
+  it('counts the requests each key is handed and remembers how the provider last refused it', () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') }]);
+    const key = pool.list()[0]!;
+    expect(key).toMatchObject({ requests: 0, lastFailure: null });
+    pool.acquire(1_000);
+    pool.acquire(1_001);
+    expect(key.requests).toBe(2);
+    pool.rateLimited(key, 5_000, 2_000);
+    expect(key.lastFailure).toEqual({ kind: 'rate_limited', at: 2_000 });
+    pool.bench(key, 60_000, 3_000);
+    expect(key.lastFailure).toEqual({ kind: 'invalid', at: 3_000 });
+    // A reload that keeps the same secret keeps the key's history.
+    pool.replace([{ id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') }]);
+    expect(pool.list()[0]).toMatchObject({ requests: 2, lastFailure: { kind: 'invalid' } });
+  });
+});

@@ -8,7 +8,16 @@ interface PoolKey {
   state: string;
   coolingForMs: number;
   weight: number;
+  ageDays: number | null;
+  requests: number;
+  lastFailure: { kind: string; at: string } | null;
 }
+
+const STATE_NAMES: Record<string, string> = {
+  active: 'active',
+  cooling: 'cooling',
+  invalid: 'benched (refused)',
+};
 interface ProviderKeys {
   provider: string;
   source: string;
@@ -60,11 +69,18 @@ export function Keys() {
             </small>
           </h2>
           <Table
-            head={['key', 'fingerprint', 'state', 'weight']}
+            head={['key', 'fingerprint', 'state', 'age', 'requests', 'last failure', 'weight']}
             rows={p.keys.map((k) => [
               k.id,
               <code key="f">{k.fingerprint}</code>,
-              k.state === 'cooling' ? `cooling ${Math.ceil(k.coolingForMs / 1000)} s` : k.state,
+              k.state === 'cooling'
+                ? `cooling ${Math.ceil(k.coolingForMs / 1000)} s`
+                : (STATE_NAMES[k.state] ?? k.state),
+              k.ageDays === null ? '—' : `${k.ageDays} d`,
+              k.requests,
+              k.lastFailure
+                ? `${k.lastFailure.kind === 'invalid' ? 'key refused' : 'rate limited'} at ${k.lastFailure.at}`
+                : '—',
               k.weight,
             ])}
             empty="No key loaded."

@@ -13,6 +13,19 @@ interface LiveSecond {
   p50Ms: number;
   p99Ms: number;
 }
+interface LiveGroup {
+  name: string;
+  requests: number;
+  errors: number;
+  tokens: number;
+  costMicros: number;
+}
+interface Live {
+  inFlight: number;
+  seconds: LiveSecond[];
+  providers: LiveGroup[];
+  models: LiveGroup[];
+}
 interface UsageRow {
   group: string | null;
   requests: number;
@@ -25,13 +38,13 @@ const sum = (rows: LiveSecond[], pick: (s: LiveSecond) => number) => rows.reduce
 
 /** The last hour live (refreshed every 2 s) and today's spend by model. */
 export function Overview() {
-  const [live, setLive] = useState<{ inFlight: number; seconds: LiveSecond[] }>();
+  const [live, setLive] = useState<Live>();
   const [models, setModels] = useState<UsageRow[]>([]);
   const [error, setError] = useState<string>();
   useEffect(() => {
     const load = () =>
       Promise.all([
-        get<{ inFlight: number; seconds: LiveSecond[] }>('/admin/stats/live'),
+        get<Live>('/admin/stats/live'),
         get<{ rows: UsageRow[] }>(`/admin/usage?by=model&from=${today()}&to=${today()}`),
       ]).then(
         ([l, u]) => {
@@ -86,6 +99,16 @@ export function Overview() {
           { label: 'p50', values: series((s) => s.p50Ms), color: '#059669' },
           { label: 'p99', values: series((s) => s.p99Ms), color: '#7c3aed' },
         ]}
+      />
+      <h2>Last hour by provider</h2>
+      <Table
+        head={['provider', 'requests', 'errors', 'tokens', 'cost']}
+        rows={live.providers.map((g) => [g.name, g.requests, g.errors, g.tokens, money(g.costMicros)])}
+      />
+      <h2>Last hour by model</h2>
+      <Table
+        head={['model', 'requests', 'errors', 'tokens', 'cost']}
+        rows={live.models.map((g) => [g.name, g.requests, g.errors, g.tokens, money(g.costMicros)])}
       />
       <h2>Today by model</h2>
       <Table
