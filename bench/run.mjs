@@ -208,9 +208,9 @@ async function loadOnce(target, connections, seconds) {
   const latencies = [];
   const instance = autocannon({
     url: `${target.url}${target.path ?? '/v1/chat/completions'}`,
-    method: 'POST',
+    method: target.method ?? 'POST',
     headers: headersOf(target),
-    body: target.body ?? chatBody(target.model),
+    ...(target.method !== 'GET' && { body: target.body ?? chatBody(target.model) }),
     connections,
     duration: seconds,
   });
@@ -343,6 +343,17 @@ async function responsesOnly(bare, messages, keyward) {
   await once(keyward.child, 'exit');
 }
 
+/** A dashboard login's session cookie, as the browser would send it back. */
+async function dashboardCookie(keyward) {
+  const res = await fetch(`${keyward.adminUrl}/admin/ui/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ credential: keyward.adminKey }),
+  });
+  if (!res.ok) throw new Error(`dashboard login failed: ${res.status}`);
+  return res.headers.get('set-cookie').split(';')[0];
+}
+
 async function main() {
   const fake = await startAnnounced('bench/fake-server.mjs', { BENCH_PROVIDER_KEY: providerKey });
   const bare = await startAnnounced('bench/bare-proxy.mjs', {
@@ -407,6 +418,19 @@ async function main() {
   process.stderr.write(`c=50: a template run and the bare proxy, ${duration}s each, in turns…\n`);
   const [bareAgain, templateRow] = await loadInTurns([targets[1], templateRun], 50, duration);
   rows.push(templateRow);
+  // The admin listener's API, with the admin key and with a dashboard session cookie.
+  const admin = { url: keyward.adminUrl, pid: keyward.pid, path: '/admin/keys', method: 'GET' };
+  const adminTargets = [
+    { name: 'admin API (GET /admin/keys), admin key', ...admin, key: keyward.adminKey },
+    {
+      name: 'admin API (GET /admin/keys), dashboard cookie',
+      ...admin,
+      cookie: await dashboardCookie(keyward),
+    },
+  ];
+  for (const target of adminTargets) await loadOnce(target, 10, quick ? 1 : 2);
+  process.stderr.write(`c=10: the admin API, ${duration}s each, in turns…\n`);
+  rows.push(...(await loadInTurns(adminTargets, 10, duration)));
   const responsesGroup = responsesTargets(bare, messages, keyward);
   for (const target of responsesGroup) await loadOnce(target, 50, quick ? 1 : 2);
   process.stderr.write(`c=50: /v1/responses and the bare proxies, ${duration}s each, in turns…\n`);
@@ -428,6 +452,9 @@ async function main() {
     translatedStreamC50:
       row('keyward openai→anthropic, stream', 50).rps / row('bare proxy → anthropic, stream', 50).rps,
     templateC50: templateRow.rps / bareAgain.rps,
+    adminCookieC10:
+      row('admin API (GET /admin/keys), dashboard cookie', 10).rps /
+      row('admin API (GET /admin/keys), admin key', 10).rps,
     responsesOpenAIC50: row('keyward responses→openai', 50).rps / row('bare proxy → openai', 50).rps,
     responsesOpenAIStreamC50:
       row('keyward responses→openai, stream', 50).rps / row('bare proxy → openai, stream', 50).rps,
@@ -459,6 +486,8 @@ async function main() {
     `Streaming time to first byte (median of ${ttfbSamples}): bare ${fmt(streaming['bare undici proxy'])} ms, ` +
       `Keyward ${fmt(streaming.keyward)} ms.`,
     `Template run ÷ bare proxy (plain chat), measured in turns at c=50: ${fmt(ratios.templateC50)}×.`,
+    `Admin API (GET /admin/keys) at c=10: ${fmt(row('admin API (GET /admin/keys), admin key', 10).rps, 0)} req/s with the admin key; ` +
+      `the dashboard's cookie ${fmt(ratios.adminCookieC10)}× that.`,
     `Provider key reveal (SecretString.reveal, once per request): ${fmt(revealUs)} µs.`,
     `keyward/client core: ${sdkSize.gzipped} B min+gz (budget ${sdkSize.budget} B).`,
   ];
