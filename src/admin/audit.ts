@@ -9,9 +9,11 @@ const auditQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   type: z.string().min(1).max(64).optional(),
   actor: z.string().min(1).max(128).optional(),
+  since: z.coerce.number().int().min(0).optional(),
+  until: z.coerce.number().int().min(0).optional(),
 });
 
-/** `GET /admin/audit?afterSeq=&limit=&type=&actor=`: the audit records, oldest first. */
+/** `GET /admin/audit?afterSeq=&limit=&type=&actor=&since=&until=` (times in epoch ms): the audit records, oldest first. */
 export function adminAuditRoutes(
   app: FastifyInstance,
   { store, audit }: { store: Store; audit: AuditLog },

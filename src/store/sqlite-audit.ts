@@ -47,6 +47,7 @@ export function sqliteAudit(db: Database.Database): AuditStore {
   );
   const list = db.prepare<Record<string, string | number>, AuditRow>(
     `SELECT * FROM audit WHERE seq > @afterSeq AND (@type = '' OR type = @type) AND (@actor = '' OR actor = @actor)
+       AND at >= @since AND at < @until
      ORDER BY seq LIMIT @limit`,
   );
   return {
@@ -61,6 +62,8 @@ export function sqliteAudit(db: Database.Database): AuditStore {
           afterSeq: filter.afterSeq ?? 0,
           type: filter.type ?? '',
           actor: filter.actor ?? '',
+          since: filter.since ?? 0,
+          until: filter.until ?? Number.MAX_SAFE_INTEGER,
           limit: filter.limit ?? 1000,
         })
         .map(toRecord);

@@ -153,7 +153,15 @@ export interface AuditStore {
     seal: (record: Omit<AuditRecord, 'mac'>) => string,
   ): Promise<AuditRecord[]>;
   /** Records in seq order, after `afterSeq`, at most `limit`, optionally of one type or actor. */
-  list(filter?: { afterSeq?: number; limit?: number; type?: string; actor?: string }): Promise<AuditRecord[]>;
+  /** Oldest first; `since` and `until` (epoch ms, `until` exclusive) bound the records' times. */
+  list(filter?: {
+    afterSeq?: number;
+    limit?: number;
+    type?: string;
+    actor?: string;
+    since?: number;
+    until?: number;
+  }): Promise<AuditRecord[]>;
   last(): Promise<AuditRecord | undefined>;
 }
 

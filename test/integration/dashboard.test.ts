@@ -164,10 +164,23 @@ describe.skipIf(!hasChromium())(
       await login(page);
       await open(page, 'tokens');
       await page.getByLabel('Name').fill('dash-made');
+      await page.getByLabel('Requests per minute').fill('50');
+      await page.getByLabel('Budget (USD)').fill('2');
+      await page.getByLabel('Most output tokens per request').fill('500');
+      await page.getByLabel('IP ranges').fill('127.0.0.0/8');
       await page.getByRole('button', { name: 'Create token' }).click();
       const token = (await page.locator('#new-token').textContent()) ?? '';
       expect(token).toMatch(/^kw_/);
       expect(await chat(kw, token)).toBe(200);
+      const made = (await adminCall(kw.adminUrl, 'GET', '/admin/tokens')).json.tokens.find(
+        (t: { name: string }) => t.name === 'dash-made',
+      );
+      expect(made).toMatchObject({
+        limits: { rpm: 50 },
+        budget: { usd: 2, period: 'month' },
+        maxTokens: 500,
+        ipAllowlist: ['127.0.0.0/8'],
+      });
       const row = page.getByRole('row').filter({ hasText: 'dash-made' });
       await row.getByRole('button', { name: 'Usage' }).click();
       await expect.poll(() => page.getByRole('heading', { name: /^Usage of / }).isVisible()).toBe(true);
@@ -314,6 +327,20 @@ describe('the dashboard over plain HTTP', () => {
     });
     await same.body.dump();
     expect(same.statusCode).toBe(201);
+  });
+
+  it('lists audit records within a time range', async () => {
+    await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name: 'timed' });
+    const all = (await adminCall(kw.adminUrl, 'GET', '/admin/audit')).json.records as Array<{ at: number }>;
+    expect(all.length).toBeGreaterThan(0);
+    const first = all[0]!.at;
+    const until = (await adminCall(kw.adminUrl, 'GET', `/admin/audit?until=${first}`)).json.records;
+    expect(until).toEqual([]);
+    const since = (await adminCall(kw.adminUrl, 'GET', `/admin/audit?since=${first}`)).json.records;
+    expect(since).toHaveLength(all.length);
+    const future = (await adminCall(kw.adminUrl, 'GET', `/admin/audit?since=${Date.now() + 60_000}`)).json
+      .records;
+    expect(future).toEqual([]);
   });
 
   it("ends an admin token's dashboard session when the token is revoked, and holds it to tokens", async () => {

@@ -19,6 +19,8 @@ const PAGE = 50;
 export function Audit() {
   const [type, setType] = useState('');
   const [actor, setActor] = useState('');
+  const [since, setSince] = useState('');
+  const [until, setUntil] = useState('');
   const [pages, setPages] = useState<number[]>([0]);
   const [records, setRecords] = useState<Entry[]>([]);
   const [verdict, setVerdict] = useState<Verdict>();
@@ -28,11 +30,13 @@ export function Audit() {
     const query = new URLSearchParams({ afterSeq: String(after), limit: String(PAGE) });
     if (type) query.set('type', type);
     if (actor) query.set('actor', actor);
+    if (since) query.set('since', String(Date.parse(since)));
+    if (until) query.set('until', String(Date.parse(until)));
     get<{ records: Entry[] }>(`/admin/audit?${query}`).then(
       (r) => setRecords(r.records),
       (e: Error) => setError(e.message),
     );
-  }, [type, actor, after]);
+  }, [type, actor, since, until, after]);
   return (
     <section>
       <h1>Audit log</h1>
@@ -56,6 +60,28 @@ export function Audit() {
             placeholder="token id, admin, cli"
             onChange={(e) => {
               setActor(e.currentTarget.value);
+              setPages([0]);
+            }}
+          />
+        </label>
+        <label>
+          From
+          <input
+            type="datetime-local"
+            value={since}
+            onChange={(e) => {
+              setSince(e.currentTarget.value);
+              setPages([0]);
+            }}
+          />
+        </label>
+        <label>
+          Until
+          <input
+            type="datetime-local"
+            value={until}
+            onChange={(e) => {
+              setUntil(e.currentTarget.value);
               setPages([0]);
             }}
           />

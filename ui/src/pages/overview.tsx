@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { get, money, today } from '../api.js';
+import { daysAgo, get, money, today } from '../api.js';
 import { Chart } from '../chart.js';
 import { ErrorNote, Stat, Table } from '../ui.js';
 
@@ -40,8 +40,13 @@ const sum = (rows: LiveSecond[], pick: (s: LiveSecond) => number) => rows.reduce
 export function Overview() {
   const [live, setLive] = useState<Live>();
   const [models, setModels] = useState<UsageRow[]>([]);
+  const [days, setDays] = useState<UsageRow[]>([]);
   const [error, setError] = useState<string>();
   useEffect(() => {
+    get<{ rows: UsageRow[] }>(`/admin/usage?by=day&from=${daysAgo(29)}&to=${today()}`).then(
+      (r) => setDays(r.rows.filter((row) => row.group)),
+      (e: Error) => setError(e.message),
+    );
     const load = () =>
       Promise.all([
         get<Live>('/admin/stats/live'),
@@ -99,6 +104,12 @@ export function Overview() {
           { label: 'p50', values: series((s) => s.p50Ms), color: '#059669' },
           { label: 'p99', values: series((s) => s.p99Ms), color: '#7c3aed' },
         ]}
+      />
+      <h2>Last 30 days</h2>
+      <Chart
+        title="Requests per day, last 30 days"
+        x={days.map((r) => Date.parse(`${r.group}T00:00:00Z`) / 1000)}
+        series={[{ label: 'requests', values: days.map((r) => r.requests), color: '#2563eb' }]}
       />
       <h2>Last hour by provider</h2>
       <Table

@@ -33,6 +33,10 @@ const number = (text: string) => (text.trim() === '' ? undefined : Number(text))
 function CreateForm({ onCreated }: { onCreated(token: string): void }) {
   const [form, setForm] = useState({
     name: '',
+    providers: '',
+    templates: '',
+    maxTokens: '',
+    concurrency: '',
     userId: '',
     models: '',
     rpm: '',
@@ -60,12 +64,19 @@ function CreateForm({ onCreated }: { onCreated(token: string): void }) {
     const rpm = number(form.rpm);
     const tpm = number(form.tpm);
     const usd = number(form.usd);
+    const concurrency = number(form.concurrency);
+    const maxTokens = number(form.maxTokens);
     api<{ token: string }>('POST', '/admin/tokens', {
       name: form.name,
       scopes,
       ...(form.userId && { userId: form.userId }),
       ...(form.models && { models: list(form.models) }),
-      ...((rpm || tpm) && { limits: { ...(rpm && { rpm }), ...(tpm && { tpm }) } }),
+      ...(form.providers && { providers: list(form.providers) }),
+      ...(form.templates && { templates: list(form.templates) }),
+      ...(maxTokens && { maxTokens }),
+      ...((rpm || tpm || concurrency) && {
+        limits: { ...(rpm && { rpm }), ...(tpm && { tpm }), ...(concurrency && { concurrency }) },
+      }),
       ...(usd && { budget: { usd, period: form.period } }),
       ...(form.expiresIn && { expiresIn: form.expiresIn }),
       ...(form.ips && { ipAllowlist: list(form.ips) }),
@@ -99,8 +110,12 @@ function CreateForm({ onCreated }: { onCreated(token: string): void }) {
         ))}
       </fieldset>
       {field('models', 'Models', 'comma-separated; empty = any')}
+      {field('providers', 'Providers', 'comma-separated ids; empty = any')}
+      {field('templates', 'Templates', 'comma-separated; needs the templates scope')}
+      {field('maxTokens', 'Most output tokens per request')}
       {field('rpm', 'Requests per minute')}
       {field('tpm', 'Tokens per minute')}
+      {field('concurrency', 'Requests at once')}
       {field('usd', 'Budget (USD)')}
       <label>
         Budget period
