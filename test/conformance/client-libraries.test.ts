@@ -19,13 +19,10 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Script } from '../support/fake-providers/script.js';
-import {
-  type FakeProvider,
-  type RecordedRequest,
-  startFakeProvider,
-} from '../support/fake-providers/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import type { FakeProvider, RecordedRequest } from '../support/fake-providers/server.js';
+import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
+import type { TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY } from '../support/setup.js';
 
 /**
  * The client libraries people use, unchanged, through Keyward to a fake provider of every format:
@@ -35,8 +32,6 @@ import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
  * surface. Each fake plays one agent (below) that answers by what the request holds, so a whole
  * tool loop runs against it.
  */
-type Format = 'openai' | 'anthropic' | 'gemini' | 'ollama';
-const FORMATS: Format[] = ['openai', 'anthropic', 'gemini', 'ollama'];
 const MODELS: Record<Format, string> = {
   openai: 'openai/gpt-4.1-mini',
   anthropic: 'anthropic/claude-sonnet-4-5',
@@ -224,28 +219,13 @@ function vectors(format: Format, inputs: string[]): number[][] {
 }
 
 describe('client libraries through Keyward, every provider format', () => {
-  const fakes = {} as Record<Format, FakeProvider>;
+  let fakes: Record<Format, FakeProvider>;
   let kw: TestGateway;
   const clients: Record<string, Client> = {};
 
   beforeAll(async () => {
-    for (const format of FORMATS) {
-      fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
-      fakes[format].script(agent);
-    }
-    kw = await startTestGateway(
-      {
-        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        providers: FORMATS.map((format) => ({
-          id: format,
-          type: format,
-          baseUrl: fakes[format].baseUrl,
-          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
-          retries: { maxAttempts: 1 },
-        })),
-      },
-      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
-    );
+    ({ fakes, kw } = await startFormatGateway());
+    for (const format of FORMATS) fakes[format].script(agent);
     const baseURL = `${kw.dataUrl}/v1`;
     const aiOpenAI = createOpenAI({ baseURL, apiKey: CLIENT_KEY });
     const aiAnthropic = createAnthropic({ baseURL, apiKey: CLIENT_KEY });
@@ -269,7 +249,7 @@ describe('client libraries through Keyward, every provider format', () => {
   });
   afterAll(async () => {
     await kw?.close();
-    await Promise.all(FORMATS.map((format) => fakes[format]?.close()));
+    await Promise.all(FORMATS.map((format) => fakes?.[format]?.close()));
   });
 
   const names = [

@@ -3,13 +3,12 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import type { Script } from '../support/fake-providers/script.js';
-import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import type { FakeProvider } from '../support/fake-providers/server.js';
+import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
+import type { TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY } from '../support/setup.js';
 
 /** The official SDK's `conversations.*`, and Responses continuing a conversation, on every provider format. */
-type Format = 'openai' | 'anthropic' | 'gemini' | 'ollama';
-const FORMATS: Format[] = ['openai', 'anthropic', 'gemini', 'ollama'];
 const say = (text: string): Script => ({
   blocks: [{ type: 'text', text }],
   stop: 'end',
@@ -17,27 +16,13 @@ const say = (text: string): Script => ({
 });
 
 describe('openai SDK Conversations API through Keyward', () => {
-  const fakes = {} as Record<Format, FakeProvider>;
+  let fakes: Record<Format, FakeProvider>;
   let kw: TestGateway;
   let client: OpenAI;
   let stranger: OpenAI;
 
   beforeAll(async () => {
-    for (const format of FORMATS)
-      fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
-    kw = await startTestGateway(
-      {
-        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        providers: FORMATS.map((format) => ({
-          id: format,
-          type: format,
-          baseUrl: fakes[format].baseUrl,
-          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
-          retries: { maxAttempts: 1 },
-        })),
-      },
-      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
-    );
+    ({ fakes, kw } = await startFormatGateway({ KEYWARD_ADMIN_KEY: ADMIN_KEY }));
     client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
     const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
       name: 'stranger',
@@ -47,7 +32,7 @@ describe('openai SDK Conversations API through Keyward', () => {
   });
   afterAll(async () => {
     await kw?.close();
-    await Promise.all(FORMATS.map((format) => fakes[format]?.close()));
+    await Promise.all(FORMATS.map((format) => fakes?.[format]?.close()));
   });
 
   it('creates, retrieves, updates, lists, adds, gets and deletes items, and deletes', async () => {

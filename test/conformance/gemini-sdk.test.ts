@@ -3,9 +3,10 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import type { Script } from '../support/fake-providers/script.js';
-import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import type { FakeProvider } from '../support/fake-providers/server.js';
+import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
+import type { TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY } from '../support/setup.js';
 
 /**
  * The official `@google/genai` SDK through Keyward's Gemini surface (`/v1beta`) to fake providers
@@ -13,8 +14,6 @@ import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
  * schema output, token counting and embeddings; and the surface's own rules (the key in the
  * header only, Google's error envelope, scopes, strict bodies, usage).
  */
-type Format = 'openai' | 'anthropic' | 'gemini' | 'ollama';
-const FORMATS: Format[] = ['openai', 'anthropic', 'gemini', 'ollama'];
 
 const TEXT: Script = {
   blocks: [{ type: 'text', text: 'Hello there, how can I help you today?' }],
@@ -48,32 +47,17 @@ const weatherTool = {
 };
 
 describe('@google/genai through Keyward, every provider format', () => {
-  const fakes = {} as Record<Format, FakeProvider>;
+  let fakes: Record<Format, FakeProvider>;
   let kw: TestGateway;
   let ai: GoogleGenAI;
 
   beforeAll(async () => {
-    for (const format of FORMATS) {
-      fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
-    }
-    kw = await startTestGateway(
-      {
-        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        providers: FORMATS.map((format) => ({
-          id: format,
-          type: format,
-          baseUrl: fakes[format].baseUrl,
-          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
-          retries: { maxAttempts: 1 },
-        })),
-      },
-      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
-    );
+    ({ fakes, kw } = await startFormatGateway({ KEYWARD_ADMIN_KEY: ADMIN_KEY }));
     ai = new GoogleGenAI({ apiKey: CLIENT_KEY, httpOptions: { baseUrl: kw.dataUrl } });
   });
   afterAll(async () => {
     await kw?.close();
-    await Promise.all(FORMATS.map((format) => fakes[format]?.close()));
+    await Promise.all(FORMATS.map((format) => fakes?.[format]?.close()));
   });
 
   for (const format of FORMATS) {

@@ -2,17 +2,16 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, jsonSchema, Output, stepCountIs, streamText, tool } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Script } from '../support/fake-providers/script.js';
-import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import type { FakeProvider } from '../support/fake-providers/server.js';
+import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
+import type { TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY } from '../support/setup.js';
 
 /**
  * The Vercel AI SDK's `openai(model)`, which posts to /v1/responses, through Keyward to fake
  * providers of every format: text, streams, a tool run by the SDK with its result sent back, JSON
  * schema output, and a second turn by previous_response_id.
  */
-type Format = 'openai' | 'anthropic' | 'gemini' | 'ollama';
-const FORMATS: Format[] = ['openai', 'anthropic', 'gemini', 'ollama'];
 const say = (text: string): Script => ({
   blocks: [{ type: 'text', text }],
   stop: 'end',
@@ -20,31 +19,17 @@ const say = (text: string): Script => ({
 });
 
 describe('Vercel AI SDK openai(model) through Keyward', () => {
-  const fakes = {} as Record<Format, FakeProvider>;
+  let fakes: Record<Format, FakeProvider>;
   let kw: TestGateway;
   let openai: ReturnType<typeof createOpenAI>;
 
   beforeAll(async () => {
-    for (const format of FORMATS)
-      fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
-    kw = await startTestGateway(
-      {
-        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        providers: FORMATS.map((format) => ({
-          id: format,
-          type: format,
-          baseUrl: fakes[format].baseUrl,
-          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
-          retries: { maxAttempts: 1 },
-        })),
-      },
-      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
-    );
+    ({ fakes, kw } = await startFormatGateway());
     openai = createOpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY });
   });
   afterAll(async () => {
     await kw?.close();
-    await Promise.all(FORMATS.map((format) => fakes[format]?.close()));
+    await Promise.all(FORMATS.map((format) => fakes?.[format]?.close()));
   });
 
   for (const format of FORMATS) {

@@ -1,8 +1,9 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Script } from '../support/fake-providers/script.js';
-import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import type { FakeProvider } from '../support/fake-providers/server.js';
+import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
+import type { TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 /**
@@ -10,8 +11,6 @@ import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
  * text, streams, function tools with their results sent back, JSON schema output, and the stored
  * state (`retrieve`, `inputItems.list`, `delete`, `previous_response_id`).
  */
-type Format = 'openai' | 'anthropic' | 'gemini' | 'ollama';
-const FORMATS: Format[] = ['openai', 'anthropic', 'gemini', 'ollama'];
 
 const TEXT: Script = {
   blocks: [{ type: 'text', text: 'Hello there, how can I help you today?' }],
@@ -53,32 +52,17 @@ function upstreamText(fake: FakeProvider, index = -1): string {
 }
 
 describe('openai SDK Responses API through Keyward, every provider format', () => {
-  const fakes = {} as Record<Format, FakeProvider>;
+  let fakes: Record<Format, FakeProvider>;
   let kw: TestGateway;
   let client: OpenAI;
 
   beforeAll(async () => {
-    for (const format of FORMATS) {
-      fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
-    }
-    kw = await startTestGateway(
-      {
-        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        providers: FORMATS.map((format) => ({
-          id: format,
-          type: format,
-          baseUrl: fakes[format].baseUrl,
-          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
-          retries: { maxAttempts: 1 },
-        })),
-      },
-      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
-    );
+    ({ fakes, kw } = await startFormatGateway());
     client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
   });
   afterAll(async () => {
     await kw?.close();
-    await Promise.all(FORMATS.map((format) => fakes[format]?.close()));
+    await Promise.all(FORMATS.map((format) => fakes?.[format]?.close()));
   });
 
   for (const format of FORMATS) {

@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
@@ -11,8 +12,6 @@ import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
  * message an SDK assembles through the gateway must be the one it assembles from a direct call to
  * a provider of its own format playing the same script.
  */
-type Format = 'openai' | 'anthropic' | 'gemini' | 'ollama';
-const FORMATS: Format[] = ['openai', 'anthropic', 'gemini', 'ollama'];
 
 const weather = { city: 'Paris', unit: 'celsius' };
 const SCRIPTS: Record<string, Script> = {
@@ -76,7 +75,7 @@ const anthropicTools: Anthropic.Tool[] = [
 ];
 
 describe('official SDKs through Keyward, every provider format', () => {
-  const fakes = {} as Record<Format, FakeProvider>;
+  let fakes: Record<Format, FakeProvider>;
   let kw: TestGateway;
   let viaOpenAI: OpenAI;
   let viaAnthropic: Anthropic;
@@ -84,23 +83,8 @@ describe('official SDKs through Keyward, every provider format', () => {
   let directAnthropic: Anthropic;
 
   beforeAll(async () => {
-    for (const format of FORMATS) {
-      fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
-    }
     // A second OpenAI and Anthropic fake answer the direct calls, so each side sees its own requests.
-    kw = await startTestGateway(
-      {
-        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        providers: FORMATS.map((format) => ({
-          id: format,
-          type: format,
-          baseUrl: fakes[format].baseUrl,
-          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
-          retries: { maxAttempts: 1 },
-        })),
-      },
-      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
-    );
+    ({ fakes, kw } = await startFormatGateway());
     viaOpenAI = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
     viaAnthropic = new Anthropic({ baseURL: kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });
     directOpenAI = new OpenAI({ baseURL: fakes.openai.baseUrl, apiKey: PROVIDER_KEY, maxRetries: 0 });
@@ -108,7 +92,7 @@ describe('official SDKs through Keyward, every provider format', () => {
   });
   afterAll(async () => {
     await kw?.close();
-    await Promise.all(FORMATS.map((format) => fakes[format]?.close()));
+    await Promise.all(FORMATS.map((format) => fakes?.[format]?.close()));
   });
 
   /** What an OpenAI client reads from a final ChatCompletion (ids only where the provider keeps them). */
