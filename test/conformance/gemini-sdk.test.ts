@@ -2,11 +2,11 @@ import { type Content, FunctionCallingConfigMode, GoogleGenAI, Type } from '@goo
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
-import type { Script } from '../support/fake-providers/script.js';
 import type { FakeProvider } from '../support/fake-providers/server.js';
 import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
 import type { TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY } from '../support/setup.js';
+import { GREETING, WEATHER_ANSWER, WEATHER_CALL, WEATHER_JSON } from '../support/weather-scripts.js';
 
 /**
  * The official `@google/genai` SDK through Keyward's Gemini surface (`/v1beta`) to fake providers
@@ -15,26 +15,7 @@ import { CLIENT_KEY } from '../support/setup.js';
  * header only, Google's error envelope, scopes, strict bodies, usage).
  */
 
-const TEXT: Script = {
-  blocks: [{ type: 'text', text: 'Hello there, how can I help you today?' }],
-  stop: 'end',
-  usage: { input: 21, output: 9 },
-};
-const TOOL_CALL: Script = {
-  blocks: [{ type: 'tool_call', id: 'call_weather_1', name: 'get_weather', arguments: { city: 'Paris' } }],
-  stop: 'tool_use',
-  usage: { input: 60, output: 20 },
-};
-const AFTER_TOOL: Script = {
-  blocks: [{ type: 'text', text: 'It is 21 degrees in Paris.' }],
-  stop: 'end',
-  usage: { input: 90, output: 12 },
-};
-const JSON_ANSWER: Script = {
-  blocks: [{ type: 'text', text: '{"city":"Paris","temperature":21}' }],
-  stop: 'end',
-  usage: { input: 30, output: 11 },
-};
+const [TEXT, TOOL_CALL, AFTER_TOOL, JSON_ANSWER] = [GREETING, WEATHER_CALL, WEATHER_ANSWER, WEATHER_JSON];
 
 const weatherTool = {
   functionDeclarations: [
