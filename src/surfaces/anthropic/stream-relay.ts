@@ -1,9 +1,6 @@
-import { eventData, SseSplitter } from '../../canonical/sse.js';
-import {
-  streamInterrupted as interrupted,
-  providerFailedMidStream as providerFailed,
-} from '../../errors/stream.js';
+import { eventData } from '../../canonical/sse.js';
 import { anthropicStreamError, isRecord } from '../../providers/index.js';
+import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
 import { anthropicErrorEvent } from './envelope.js';
 
@@ -58,55 +55,29 @@ function mergeUsage(base: RawUsage, update: RawUsage): RawUsage {
 }
 
 /**
- * Relays an Anthropic-format SSE stream to an Anthropic-surface client. Each upstream chunk's
- * complete events go out unchanged as soon as they arrive. Token counts are read from
+ * Relays an Anthropic-format SSE stream to an Anthropic-surface client (see `relaySse`): its
+ * terminal event is `message_stop`, a failure an `error` event. Token counts are read from
  * `message_start` and `message_delta` and reported after each, merged, in the shape of a Message
  * body (which the provider's `readUsage` reads): a stream cut after it began still accounts for
  * its input. Anthropic has no usage-only chunk, so there is nothing to hide.
- *
- * A stream that ends without `message_stop`, breaks, or carries an error event ends with our own
- * error event, which the Anthropic SDKs raise as an APIError: a cut never looks like a clean
- * finish, and a provider's error text never reaches the client.
  */
-export async function* relayAnthropicStream(
+export function relayAnthropicStream(
   body: AsyncIterable<Uint8Array>,
   options: RelayOptions,
 ): AsyncGenerator<string, void, undefined> {
-  const splitter = new SseSplitter();
   let usage: RawUsage | undefined;
-  let done = false;
-  try {
-    for await (const chunk of body) {
-      let out = '';
-      for (const event of splitter.push(chunk)) {
-        const type = eventType(event);
-        if (type === 'error') {
-          options.onFailure('provider_error', anthropicStreamError(errorType(event)));
-          yield out + anthropicErrorEvent(providerFailed);
-          return;
-        }
-        if (type === 'message_stop') {
-          done = true;
-        } else if (type === 'message_start' || type === 'message_delta') {
-          const update = rawUsage(type, event);
-          if (update) {
-            usage = usage ? mergeUsage(usage, update) : update;
-            const counted = options.readUsage({ type: 'message', usage });
-            if (counted) options.onUsage(counted);
-          }
-        }
-        out += event;
+  return relaySse(body, options, anthropicErrorEvent, (event): RelayStep => {
+    const type = eventType(event);
+    if (type === 'error') return { failed: anthropicStreamError(errorType(event)) };
+    if (type === 'message_stop') return 'done';
+    if (type === 'message_start' || type === 'message_delta') {
+      const update = rawUsage(type, event);
+      if (update) {
+        usage = usage ? mergeUsage(usage, update) : update;
+        const counted = options.readUsage({ type: 'message', usage });
+        if (counted) options.onUsage(counted);
       }
-      if (out) yield out;
     }
-  } catch {
-    if (options.clientGone()) return;
-    options.onFailure('cut');
-    yield anthropicErrorEvent(interrupted);
-    return;
-  }
-  if (!done) {
-    options.onFailure(splitter.rest().trim() ? 'cut' : 'incomplete');
-    yield anthropicErrorEvent(interrupted);
-  }
+    return 'pass';
+  });
 }

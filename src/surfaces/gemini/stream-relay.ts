@@ -1,9 +1,6 @@
-import { eventData, SseSplitter } from '../../canonical/sse.js';
-import {
-  streamInterrupted as interrupted,
-  providerFailedMidStream as providerFailed,
-} from '../../errors/stream.js';
+import { eventData } from '../../canonical/sse.js';
 import { isRecord, StreamFailure } from '../../providers/index.js';
+import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
 import { geminiErrorEvent } from './envelope.js';
 
@@ -26,51 +23,25 @@ function finishes(payload: Record<string, unknown>): boolean {
 }
 
 /**
- * Relays a Gemini SSE stream to a Gemini-surface client: each upstream chunk's complete events go
- * out unchanged as soon as they arrive. Every chunk's `usageMetadata` covers the answer so far, so
- * the last one read is what is counted. Gemini has no end marker: a stream is complete when a
- * chunk carried a finish reason. One that ends before that, breaks, or carries an `error` chunk
- * ends with our own error chunk, which the SDK raises: a provider's error text never reaches the
- * client.
+ * Relays a Gemini SSE stream to a Gemini-surface client (see `relaySse`). Every chunk's
+ * `usageMetadata` covers the answer so far, so the last one read is what is counted. Gemini has no
+ * end marker: a stream is complete when a chunk carried a finish reason; a chunk holding `error`
+ * is the provider's failure.
  */
-export async function* relayGeminiStream(
+export function relayGeminiStream(
   body: AsyncIterable<Uint8Array>,
   options: RelayOptions,
 ): AsyncGenerator<string, void, undefined> {
-  const splitter = new SseSplitter();
-  let done = false;
-  try {
-    for await (const chunk of body) {
-      let out = '';
-      for (const event of splitter.push(chunk)) {
-        const payload = payloadOf(event);
-        if (payload?.error !== undefined) {
-          const code = isRecord(payload.error) ? payload.error.code : undefined;
-          const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 500;
-          options.onFailure(
-            'provider_error',
-            new StreamFailure('provider_error', 'Gemini reported an error', status),
-          );
-          yield out + geminiErrorEvent(providerFailed);
-          return;
-        }
-        if (payload) {
-          const usage = options.readUsage(payload);
-          if (usage) options.onUsage(usage);
-          if (finishes(payload)) done = true;
-        }
-        out += event;
-      }
-      if (out) yield out;
+  return relaySse(body, options, geminiErrorEvent, (event): RelayStep => {
+    const payload = payloadOf(event);
+    if (!payload) return 'pass';
+    if (payload.error !== undefined) {
+      const code = isRecord(payload.error) ? payload.error.code : undefined;
+      const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 500;
+      return { failed: new StreamFailure('provider_error', 'Gemini reported an error', status) };
     }
-  } catch {
-    if (options.clientGone()) return;
-    options.onFailure('cut');
-    yield geminiErrorEvent(interrupted);
-    return;
-  }
-  if (!done) {
-    options.onFailure(splitter.rest().trim() ? 'cut' : 'incomplete');
-    yield geminiErrorEvent(interrupted);
-  }
+    const usage = options.readUsage(payload);
+    if (usage) options.onUsage(usage);
+    return finishes(payload) ? 'done' : 'pass';
+  });
 }
