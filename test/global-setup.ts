@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 
 /**
- * The CLI tests run the compiled `dist/`; compile once so they never test a stale build.
+ * The CLI tests run the compiled `dist/` (and the dashboard's, `dist/ui`); build once so they never
+ * test a stale build.
  * `KEYWARD_SKIP_BUILD=1` skips it when running tests that import sources directly.
  */
 export default function setup(): void {
@@ -9,4 +10,6 @@ export default function setup(): void {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
     stdio: 'inherit',
   });
+  // The dashboard's tests load its built page.
+  execFileSync(process.execPath, ['ui/build.mjs'], { stdio: 'inherit' });
 }

@@ -42,9 +42,11 @@ arguments.
 `;
 
 const COMMAND_HELP: Record<string, string> = {
-  start: `Usage: keyward start [--config FILE] [--data-dir DIR]
+  start: `Usage: keyward start [--config FILE] [--data-dir DIR] [--workers N|auto]
 
 Runs the data-plane listener (default 127.0.0.1:8088) and the admin listener (default 127.0.0.1:8089).
+--workers N runs N processes on the same ports (auto: one per core); limits and budgets stay exact
+across them without Redis, a worker that dies is replaced, and signals reach every worker.
 SIGTERM or SIGINT stops accepting, lets in-flight requests finish (shutdown.graceMs) and exits 0.
 SIGHUP re-reads the configuration and applies, without a restart, aliases and routes, rate limits,
 budgets, pricing, alerts, the log level and provider keys; the log names any other changed setting
@@ -134,6 +136,7 @@ function parse(argv: string[]) {
     options: {
       config: { type: 'string' },
       'data-dir': { type: 'string' },
+      workers: { type: 'string' },
       provider: { type: 'string' },
       weight: { type: 'string' },
       name: { type: 'string' },
@@ -258,7 +261,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   }
   switch (command) {
     case 'start':
-      return start(offline, io);
+      return start({ ...offline, workers: values.workers }, io);
     case 'auth hash-key': {
       const key = await readStdin(io.stdin);
       if (key.length < MIN_CLIENT_KEY_LENGTH) {

@@ -1,24 +1,32 @@
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { ListenError } from '../http/listen.js';
 import type { CliIO } from './io.js';
+import { runPrimary, workerCount, workerSide } from './workers.js';
 
 export interface StartOptions {
   config?: string | undefined;
   dataDir?: string | undefined;
+  /** `--workers N|auto`: N processes on the same ports (see runPrimary). */
+  workers?: string | undefined;
 }
 
 /** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
 export async function start(options: StartOptions, io: CliIO): Promise<number> {
   let gateway: Gateway;
   try {
+    const count = cluster.isPrimary ? workerCount(options.workers) : undefined;
+    if (count !== undefined && count > 1) return await runPrimary(options, count, io);
     const { config, source } = loadConfig({ file: options.config, env: io.env });
+    const worker = workerSide(config.rateLimits.backend);
     gateway = await createGateway({
       config,
       source,
       env: io.env,
       dataDir: options.dataDir,
       auditThread: true,
+      ...(worker && { worker }),
     });
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -45,7 +53,11 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
       stopping = true;
       gateway.logger.info({ signal }, 'shutting down: draining in-flight requests');
       gateway.close().then(
-        () => resolve(0),
+        () => {
+          // A worker's IPC channel would keep it alive: the primary is waiting for it to exit.
+          if (cluster.isWorker) process.disconnect?.();
+          resolve(0);
+        },
         (error: unknown) => {
           gateway.logger.error({ err: error }, 'error during shutdown');
           resolve(1);

@@ -19,6 +19,8 @@ import { loadTemplates } from './templates.js';
 import { createTraffic } from './traffic.js';
 import type { Gateway, GatewayOptions, Start } from './types.js';
 
+export { announce, openStore } from './storage.js';
+export { storedSpend } from './traffic.js';
 export type { Gateway, GatewayOptions } from './types.js';
 
 /**
@@ -61,8 +63,10 @@ async function assemble(start: Start): Promise<Gateway> {
   const paths = dataPaths(config, env, options.dataDir);
   const store = openStore(paths.database, source);
   resources.add('store', () => store.close());
-  const instance = await announce(store, config, source, logger);
-  resources.add('instance heartbeat', () => instance.close());
+  if (!options.worker) {
+    const instance = await announce(store, config, source, logger);
+    resources.add('instance heartbeat', () => instance.close());
+  }
   const { masters, pepper, auditKey } = await openSecrets({ config, env, paths, store, source, logger });
   const thread = options.auditThread === true;
   const { audit, authFailures } = createAudit({ config, paths, store, auditKey, thread, telemetry });
@@ -91,7 +95,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const { refreshStored, stop } = await watchStore({ store, syncs, masters, providers, logger });
   resources.add('store watch', stop);
   const router = new Router(config.models, providers);
-  const traffic = createTraffic({ config, store, audit, telemetry });
+  const traffic = createTraffic({ config, store, audit, telemetry, limiter: options.worker?.limiter });
   resources.add('usage recorder', () => traffic.usage.close());
   resources.add('limiter', () => traffic.limiter.close());
   const parts = {

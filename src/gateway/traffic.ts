@@ -6,7 +6,7 @@ import type { Config } from '../config/index.js';
 import { requestAccounting } from '../data-plane/request-accounting.js';
 import { Admission } from '../limits/admission.js';
 import { parseBudgetKey } from '../limits/admission-rules.js';
-import { type Limiter, limiterFromConfig } from '../limits/index.js';
+import { type Limiter, limiterFromConfig, type SpentBefore } from '../limits/index.js';
 import type { Store } from '../store/index.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -25,13 +25,26 @@ interface TrafficOptions {
   store: Store;
   audit: AuditLog;
   telemetry: Telemetry;
+  /** A limiter made elsewhere (a worker's, which asks the primary); else one from the configuration. */
+  limiter?: Limiter | undefined;
+}
+
+/** A budget's spend so far, from the store (after `beforeRead`, which writes what is still in memory). */
+export function storedSpend(store: Store, beforeRead: () => Promise<void> = async () => {}): SpentBefore {
+  return async (key) => {
+    const budget = parseBudgetKey(key);
+    if (!budget) return 0;
+    await beforeRead();
+    const who = budget.tokenId !== undefined ? { tokenId: budget.tokenId } : { userId: budget.userId! };
+    return store.usage.spent(who, budget.fromDay);
+  };
 }
 
 /**
  * What meters client traffic: prices, the usage recorder, the limiter behind admission (rate
  * limits, quotas, budgets), the per-address failure guard, and the accounting of a finished request.
  */
-export function createTraffic({ config, store, audit, telemetry }: TrafficOptions): Traffic {
+export function createTraffic({ config, store, audit, telemetry, ...given }: TrafficOptions): Traffic {
   const { logger, metrics, alerts } = telemetry;
   const prices = new PriceTable(config.pricing);
   const usage = new UsageRecorder({
@@ -39,19 +52,15 @@ export function createTraffic({ config, store, audit, telemetry }: TrafficOption
     onError: (error) =>
       logger.error({ err: error }, 'writing usage failed; the counts are kept for the next attempt'),
   });
-  const spentBefore = async (key: string): Promise<number> => {
-    const budget = parseBudgetKey(key);
-    if (!budget) return 0;
-    await usage.flush();
-    const who = budget.tokenId !== undefined ? { tokenId: budget.tokenId } : { userId: budget.userId! };
-    return store.usage.spent(who, budget.fromDay);
-  };
-  const limiter = limiterFromConfig(config, spentBefore, (error, mode) => {
-    metrics.limiterUnavailable(mode);
-    logger.error(
-      `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
-    );
-  });
+  const spentBefore = storedSpend(store, () => usage.flush());
+  const limiter =
+    given.limiter ??
+    limiterFromConfig(config, spentBefore, (error, mode) => {
+      metrics.limiterUnavailable(mode);
+      logger.error(
+        `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
+      );
+    });
   const admission = new Admission(limiter, config, prices, (subject) => alerts.budgetExhausted(subject));
   const failures = new FailureGuard(config.rateLimits.perIp.failuresPerMinute);
   const onFinished = requestAccounting({

@@ -1,6 +1,7 @@
 import type { DestinationStream } from 'pino';
 import type { Config } from '../config/index.js';
 import type { SecretString } from '../keys/index.js';
+import type { Limiter } from '../limits/index.js';
 import type { Logger, Metrics, Redactor } from '../observability/index.js';
 import type { Resources } from './resources.js';
 import type { Telemetry } from './telemetry.js';
@@ -20,6 +21,11 @@ export interface GatewayOptions {
    * gateway run from the TypeScript sources (the in-process tests) appends on its own thread.
    */
   auditThread?: boolean;
+  /**
+   * Set in a worker of `keyward start --workers N`: the primary announced the instance (workers
+   * do not), and with the memory backend `limiter` asks the primary, so limits hold across workers.
+   */
+  worker?: { limiter: Limiter | undefined };
 }
 
 export interface Gateway {

@@ -1,5 +1,6 @@
 export { limiterFromConfig } from './from-config.js';
 export { type Announced, announceInstance, PerInstanceLimitsError } from './instances.js';
+export { createIpcLimiter, type IpcChannel, serveLimiter } from './ipc-limiter.js';
 export { createMemoryLimiter, MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter.js';
 export {
   createRedisLimiter,

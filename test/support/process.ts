@@ -54,12 +54,17 @@ export function writeTempConfig(config: unknown): string {
   return file;
 }
 
-/** Starts `keyward start` as its own process and waits for its "keyward listening" line. */
+/**
+ * Starts `keyward start` as its own process and waits for its "keyward listening" line (one per
+ * worker with `--workers N` among `args`).
+ */
 export async function startGatewayProcess(
   configFile: string,
   env: NodeJS.ProcessEnv,
+  args: string[] = [],
+  listeners = 1,
 ): Promise<RunningGateway> {
-  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...args], {
     env: { PATH: process.env.PATH, KEYWARD_DATA_DIR: freshDataDir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -75,7 +80,7 @@ export async function startGatewayProcess(
         buffer = buffer.slice(nl + 1);
         lines.push(line);
         const record = JSON.parse(line) as { msg?: string; dataUrl?: string; adminUrl?: string };
-        if (record.msg === 'keyward listening' && record.dataUrl && record.adminUrl) {
+        if (record.msg === 'keyward listening' && record.dataUrl && record.adminUrl && --listeners === 0) {
           resolve({ dataUrl: record.dataUrl, adminUrl: record.adminUrl });
         }
         nl = buffer.indexOf('\n');

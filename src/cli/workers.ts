@@ -1,0 +1,128 @@
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { ConfigError, dataPaths, loadConfig } from '../config/index.js';
+import { announce, openStore, storedSpend } from '../gateway/index.js';
+import { createIpcLimiter, createMemoryLimiter, type Limiter, serveLimiter } from '../limits/index.js';
+import { createLogger, Redactor } from '../observability/index.js';
+import type { CliIO } from './io.js';
+
+/** A worker that dies this soon after it started is crash-looping: it is restarted ever later. */
+const QUICK_DEATH_MS = 10_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/** `--workers N` or `auto` (one per core); undefined when the flag is absent. */
+export function workerCount(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'auto') return availableParallelism();
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 256)
+    throw new ConfigError('--workers', [
+      `--workers must be auto or a whole number from 1 to 256 (got '${value.slice(0, 16)}')`,
+    ]);
+  return count;
+}
+
+/** In a worker process: what the gateway needs to act as one worker of several. */
+export function workerSide(backend: 'memory' | 'redis'): { limiter: Limiter | undefined } | undefined {
+  if (!cluster.isWorker) return undefined;
+  const channel = process as unknown as Parameters<typeof createIpcLimiter>[0];
+  return { limiter: backend === 'memory' ? createIpcLimiter(channel) : undefined };
+}
+
+/**
+ * `keyward start --workers N`: this process forks N workers that serve on the same ports (the
+ * cluster shares the listening sockets) and does no request work itself. It announces the
+ * instance in the store, holds the one memory rate limiter the workers ask (so limits and budgets
+ * stay exact without Redis), replaces a worker that dies (backing off when one keeps dying),
+ * passes SIGHUP on to every worker, and on SIGTERM or SIGINT lets every worker drain and exit.
+ */
+export async function runPrimary(
+  options: { config?: string | undefined; dataDir?: string | undefined },
+  count: number,
+  io: CliIO,
+): Promise<number> {
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig({ file: options.config, env: io.env });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.stderr.write(`keyward: ${error.message}\n`);
+    return 2;
+  }
+  const { config, source } = loaded;
+  const { logger, flush } = createLogger({
+    level: config.logging.level,
+    redactor: new Redactor([]),
+    pretty: false,
+  });
+  const store = openStore(dataPaths(config, io.env, options.dataDir).database, source);
+  let instance: Awaited<ReturnType<typeof announce>>;
+  try {
+    instance = await announce(store, config, source, logger);
+  } catch (error) {
+    await store.close();
+    if (!(error instanceof ConfigError)) throw error;
+    io.stderr.write(`keyward: ${error.message}\n`);
+    return 2;
+  }
+  const limiter =
+    config.rateLimits.backend === 'memory'
+      ? createMemoryLimiter({ spentBefore: storedSpend(store) })
+      : undefined;
+
+  cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
+  const workers = new Map<number, Worker>();
+  let stopping = false;
+  const fork = (index: number, delayMs: number) => {
+    const startedAt = Date.now() + delayMs;
+    setTimeout(() => {
+      if (stopping) return;
+      const worker = cluster.fork({ KEYWARD_WORKER_INDEX: String(index) });
+      workers.set(index, worker);
+      if (limiter) serveLimiter(limiter, worker);
+      worker.on('exit', (code, signal) => {
+        workers.delete(index);
+        if (stopping) return;
+        const quick = Date.now() - startedAt < QUICK_DEATH_MS;
+        const next = quick ? Math.min(Math.max(delayMs * 2, 1_000), MAX_RESTART_DELAY_MS) : 0;
+        logger.error(
+          { worker: index, pid: worker.process.pid, code, signal },
+          `worker ${index} exited; starting another${next ? ` in ${next / 1000} s` : ''}`,
+        );
+        fork(index, next);
+      });
+    }, delayMs);
+  };
+  for (let index = 0; index < count; index++) fork(index, 0);
+  logger.info({ workers: count, limits: config.rateLimits.backend }, `started ${count} workers`);
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down: every worker drains its requests');
+      const exits = [...workers.values()].map(
+        (worker) =>
+          new Promise<void>((done) => {
+            worker.once('exit', () => done());
+            // A signal, not worker.kill(): the IPC channel stays open while the worker drains.
+            worker.process.kill('SIGTERM');
+          }),
+      );
+      Promise.all(exits)
+        .then(async () => {
+          await limiter?.close();
+          await instance.close();
+          await store.close();
+          flush();
+          resolve(0);
+        })
+        .catch(() => resolve(1));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    process.on('SIGHUP', () => {
+      for (const worker of workers.values()) worker.process.kill('SIGHUP');
+    });
+  });
+}

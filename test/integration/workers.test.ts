@@ -1,0 +1,136 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { freePort } from '../support/redis-server.js';
+import { PROVIDER_KEY } from '../support/setup.js';
+
+/** The live child processes of `pid`, read from /proc. */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        return readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function until(check: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return check();
+}
+
+describe('keyward start --workers 2 with the memory backend', () => {
+  let fake: FakeProvider;
+  let kw: RunningGateway;
+  // A connection per request, so that the cluster spreads them over both workers.
+  const fresh = new Agent({ pipelining: 0, keepAliveTimeout: 1, headersTimeout: 5000, bodyTimeout: 5000 });
+
+  const chat = async (token: string, extra: Record<string, unknown> = {}): Promise<number> => {
+    const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      dispatcher: fresh,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', connection: 'close' },
+      body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }], ...extra }),
+    });
+    await res.body.dump();
+    return res.statusCode;
+  };
+  const token = async (spec: Record<string, unknown>) =>
+    (await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name: 'w', ...spec })).json as {
+      token: string;
+      id: string;
+    };
+
+  beforeAll(async () => {
+    fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const config = writeTempConfig({
+      server: { port },
+      admin: { port: adminPort },
+      providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } }],
+      models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+    });
+    kw = await startGatewayProcess(
+      config,
+      { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+      ['--workers', '2'],
+      2,
+    );
+  });
+  afterAll(async () => {
+    kw?.child.kill('SIGTERM');
+    await kw?.exited;
+    await fresh.close();
+    await fake?.close();
+  });
+
+  it('runs two workers on the same ports', () => {
+    expect(childrenOf(kw.child.pid!)).toHaveLength(2);
+  });
+
+  it("admits exactly a token's requests per minute across both workers", async () => {
+    const { token: limited } = await token({ limits: { rpm: 20 } });
+    const statuses = await Promise.all(Array.from({ length: 60 }, () => chat(limited)));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(40);
+  });
+
+  it('never lets 200 concurrent requests overrun a budget', async () => {
+    // Each answer costs what its reservation held: 1,000 output tokens of gpt-4o-mini, $0.0006.
+    fake.script({ blocks: [{ type: 'text', text: 'ok' }], stop: 'end', usage: { input: 5, output: 1000 } });
+    const { token: capped, id } = await token({ budget: { usd: 0.003, period: 'day' } });
+    const statuses = await Promise.all(Array.from({ length: 200 }, () => chat(capped, { max_tokens: 1000 })));
+    const admitted = statuses.filter((s) => s === 200).length;
+    expect(admitted).toBeGreaterThan(0);
+    expect(statuses.every((s) => s === 200 || s === 429 || s === 402)).toBe(true);
+    // Each worker writes its usage in batches: wait until both have written theirs.
+    const usage = () => adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${id}`);
+    await expect.poll(async () => (await usage()).json.rows[0]?.requests, { timeout: 5000 }).toBe(admitted);
+    expect((await usage()).json.rows[0].costMicros).toBeLessThanOrEqual(3000);
+    fake.script({ blocks: [{ type: 'text', text: 'ok' }], stop: 'end', usage: { input: 5, output: 5 } });
+  });
+
+  it('refuses a revoked token on every worker within a second', async () => {
+    const { token: doomed, id } = await token({});
+    expect(await chat(doomed)).toBe(200);
+    await adminCall(kw.adminUrl, 'DELETE', `/admin/tokens/${id}`);
+    const refusedEverywhere = async () =>
+      (await Promise.all(Array.from({ length: 10 }, () => chat(doomed)))).every((s) => s === 401);
+    expect(await until(refusedEverywhere, 1000)).toBe(true);
+  });
+
+  it('replaces a worker that dies, and keeps serving meanwhile', async () => {
+    const { token: steady } = await token({});
+    const [victim] = childrenOf(kw.child.pid!);
+    process.kill(victim!, 'SIGKILL');
+    expect(await until(() => !childrenOf(kw.child.pid!).includes(victim!), 5000)).toBe(true);
+    expect(await chat(steady)).toBe(200);
+    const replaced = () => {
+      const now = childrenOf(kw.child.pid!);
+      return now.length === 2 && !now.includes(victim!);
+    };
+    expect(await until(replaced, 10_000)).toBe(true);
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => chat(steady)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('drains and exits on SIGTERM, workers included', async () => {
+    const workers = childrenOf(kw.child.pid!);
+    kw.child.kill('SIGTERM');
+    expect(await kw.exited).toBe(0);
+    expect(
+      workers.filter((pid) => childrenOf(1).includes(pid) || readdirSync('/proc').includes(String(pid))),
+    ).toEqual([]);
+  });
+});
