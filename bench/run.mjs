@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,33 @@ import { clientSize } from './client-size.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
+/**
+ * `--only workers`: Keyward as one process and as `--workers 2` (each on a store of its own), in
+ * turns with the bare proxy; CPU counts the primary and its workers. Nothing written to bench/results.
+ */
+async function workersOnly(bare, fake, fakeAnthropic, identity) {
+  const one = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
+  const two = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl, ['--workers', '2']);
+  const group = [
+    { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
+    { name: 'keyward, one process', ...one, key: one.token, model: 'bench-model' },
+    { name: 'keyward --workers 2', ...two, key: two.token, model: 'bench-model' },
+  ];
+  for (const target of group) await loadOnce(target, 50, quick ? 1 : 2);
+  process.stderr.write(`c=50: one process, two workers and the bare proxy, ${duration}s each, in turns…\n`);
+  const rows = await loadInTurns(group, 50, duration);
+  const lines = rows.map(
+    (r) =>
+      `| ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.cpuUsPerReq, 0)} | ${fmt(r.rssMb, 0)} | ${r.failures} |`,
+  );
+  lines.push(
+    `÷ bare at c=50: one process ${fmt(rows[1].rps / rows[0].rps)}×, two workers ${fmt(rows[2].rps / rows[0].rps)}×; two workers ÷ one process ${fmt(rows[2].rps / rows[1].rps)}×`,
+  );
+  process.stdout.write(
+    `\n| target | req/s | p50 ms | CPU µs/req | RSS MB (primary) | failures |\n${lines.join('\n')}\n`,
+  );
+}
+
 /** `--only responses`: the /v1/responses group and its bare proxies only (a quicker check). */
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const duration = Number(process.env.BENCH_DURATION ?? (quick ? 3 : 10));
@@ -98,7 +125,7 @@ function keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl) {
   };
 }
 
-async function startKeyward(fakeUrl, anthropicUrl, jwksUrl) {
+async function startKeyward(fakeUrl, anthropicUrl, jwksUrl, extraArgs = []) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'));
   const file = join(dir, 'keyward.json');
@@ -145,7 +172,7 @@ async function startKeyward(fakeUrl, anthropicUrl, jwksUrl) {
   const nodeArgs = process.env.BENCH_KEYWARD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(
     process.execPath,
-    [...nodeArgs, join(root, 'dist/cli/main.js'), 'start', '--config', file],
+    [...nodeArgs, join(root, 'dist/cli/main.js'), 'start', '--config', file, ...extraArgs],
     {
       env: { ...process.env, KEYWARD_DATA_DIR: dir },
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -168,9 +195,24 @@ async function startKeyward(fakeUrl, anthropicUrl, jwksUrl) {
   throw new Error('Keyward did not become ready');
 }
 
-function cpuTicks(pid) {
+function ownTicks(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/** A target's CPU ticks: its process and its child processes (the workers of `--workers N`). */
+function cpuTicks(pid) {
+  let ticks = ownTicks(pid);
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const fields = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (fields[1] === String(pid)) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return ticks;
 }
 
 function rssMb(pid) {
@@ -370,6 +412,7 @@ async function main() {
   const keyward = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
   const messages = { ...bareAnthropic, key: providerKey, path: '/v1/messages' };
   if (only === 'responses') return responsesOnly(bare, messages, keyward);
+  if (only === 'workers') return workersOnly(bare, fake, fakeAnthropic, identity);
   const cookie = await sessionCookie(keyward.url, keyward.adminUrl, keyward.adminKey);
   const targets = [
     { name: 'direct (fake provider)', ...fake, key: providerKey, model: 'gpt-4o-mini' },
