@@ -1,8 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, dataPaths, loadConfig } from '../config/index.js';
-import { announce, openStore, storedSpend } from '../gateway/index.js';
-import { createIpcLimiter, createMemoryLimiter, type Limiter, serveLimiter } from '../limits/index.js';
+import { announce, isKeyStateMessage, openStore, storedSpend } from '../gateway/index.js';
+import {
+  createIpcLimiter,
+  createMemoryLimiter,
+  type IpcChannel,
+  type Limiter,
+  serveLimiter,
+} from '../limits/index.js';
 import { createLogger, Redactor } from '../observability/index.js';
 import type { CliIO } from './io.js';
 
@@ -23,17 +29,19 @@ export function workerCount(value: string | undefined): number | undefined {
 }
 
 /** In a worker process: what the gateway needs to act as one worker of several. */
-export function workerSide(backend: 'memory' | 'redis'): { limiter: Limiter | undefined } | undefined {
+export function workerSide(
+  backend: 'memory' | 'redis',
+): { limiter: Limiter | undefined; channel: IpcChannel } | undefined {
   if (!cluster.isWorker) return undefined;
-  const channel = process as unknown as Parameters<typeof createIpcLimiter>[0];
-  return { limiter: backend === 'memory' ? createIpcLimiter(channel) : undefined };
+  const channel = process as unknown as IpcChannel;
+  return { limiter: backend === 'memory' ? createIpcLimiter(channel) : undefined, channel };
 }
 
 /**
  * `keyward start --workers N`: this process forks N workers that serve on the same ports (the
  * cluster shares the listening sockets) and does no request work itself. It announces the
  * instance in the store, holds the one memory rate limiter the workers ask (so limits and budgets
- * stay exact without Redis), replaces a worker that dies (backing off when one keeps dying),
+ * stay exact without Redis), passes on what each worker learns of key health, replaces a worker that dies (backing off when one keeps dying),
  * passes SIGHUP on to every worker, and on SIGTERM or SIGINT lets every worker drain and exit.
  */
 export async function runPrimary(
@@ -80,6 +88,11 @@ export async function runPrimary(
       const worker = cluster.fork({ KEYWARD_WORKER_INDEX: String(index) });
       workers.set(index, worker);
       if (limiter) serveLimiter(limiter, worker);
+      // A key one worker found throttled or refused is news for the others.
+      worker.on('message', (message: unknown) => {
+        if (!isKeyStateMessage(message)) return;
+        for (const other of workers.values()) if (other !== worker) other.send(message);
+      });
       worker.on('exit', (code, signal) => {
         workers.delete(index);
         if (stopping) return;

@@ -12,6 +12,7 @@ import { keySourceEnvironment, startProviders } from './providers.js';
 import { reloader } from './reload.js';
 import { Resources } from './resources.js';
 import { credentialKeys, openSecrets } from './secrets.js';
+import { shareKeyStates } from './shared-key-state.js';
 import { announce, openStore } from './storage.js';
 import { watchStore } from './store-watch.js';
 import { createTelemetry, keyEventsFor } from './telemetry.js';
@@ -19,6 +20,7 @@ import { loadTemplates } from './templates.js';
 import { createTraffic } from './traffic.js';
 import type { Gateway, GatewayOptions, Start } from './types.js';
 
+export { isKeyStateMessage } from './shared-key-state.js';
 export { announce, openStore } from './storage.js';
 export { storedSpend } from './traffic.js';
 export type { Gateway, GatewayOptions } from './types.js';
@@ -76,6 +78,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const environment = keySourceEnvironment(env, store, masters, logger);
   const providers = await startProviders(config, environment, keyEvents, metrics, source);
   resources.add('providers', () => closeProviders(providers));
+  if (options.worker) shareKeyStates(providers, options.worker.channel);
   const tokens = new TokenService(store, pepper);
   await tokens.load();
   const browser = browserFromConfig(config, store, pepper, audit);

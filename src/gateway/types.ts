@@ -1,7 +1,7 @@
 import type { DestinationStream } from 'pino';
 import type { Config } from '../config/index.js';
 import type { SecretString } from '../keys/index.js';
-import type { Limiter } from '../limits/index.js';
+import type { IpcChannel, Limiter } from '../limits/index.js';
 import type { Logger, Metrics, Redactor } from '../observability/index.js';
 import type { Resources } from './resources.js';
 import type { Telemetry } from './telemetry.js';
@@ -23,9 +23,10 @@ export interface GatewayOptions {
   auditThread?: boolean;
   /**
    * Set in a worker of `keyward start --workers N`: the primary announced the instance (workers
-   * do not), and with the memory backend `limiter` asks the primary, so limits hold across workers.
+   * do not), with the memory backend `limiter` asks the primary, so limits hold across workers,
+   * and key health is shared with the other workers over `channel`.
    */
-  worker?: { limiter: Limiter | undefined };
+  worker?: { limiter: Limiter | undefined; channel: IpcChannel };
 }
 
 export interface Gateway {

@@ -106,6 +106,28 @@ export class KeyPool {
     return { exhausted: 'cooling', retryAfterMs: earliest - now };
   }
 
+  /**
+   * Told of every change of a key's health this pool makes itself (not of those `apply` brings
+   * from elsewhere): the workers of one machine share them, so that none keeps using a key another
+   * found rate limited or refused.
+   */
+  onChange: ((keyId: string, state: KeyState, until: number) => void) | undefined;
+
+  /** A change of a key's health another process saw; unknown ids are ignored. */
+  apply(keyId: string, state: KeyState, until: number, now: number = Date.now()): void {
+    const key = this.keys.find((candidate) => candidate.id === keyId);
+    if (!key) return;
+    if (state === 'active') {
+      key.state = 'active';
+      key.coolUntil = 0;
+      key.strikes = 0;
+      return;
+    }
+    if (state === 'invalid' || key.state !== 'invalid') key.state = state;
+    key.coolUntil = Math.max(key.coolUntil, until);
+    key.lastFailure = { kind: state === 'invalid' ? 'invalid' : 'rate_limited', at: now };
+  }
+
   /** The provider answered 429 for this key. */
   rateLimited(key: PooledKey, retryAfterMs: number | undefined, now: number = Date.now()): void {
     key.strikes += 1;
@@ -116,6 +138,7 @@ export class KeyPool {
     if (key.state !== 'invalid') key.state = 'cooling';
     key.coolUntil = Math.max(key.coolUntil, now + wait);
     key.lastFailure = { kind: 'rate_limited', at: now };
+    this.onChange?.(key.id, 'cooling', key.coolUntil);
   }
 
   /** A probe confirmed that the provider refuses this key: out until replaced or restored. */
@@ -123,6 +146,7 @@ export class KeyPool {
     key.state = 'invalid';
     key.coolUntil = recheckAt;
     key.lastFailure = { kind: 'invalid', at: now };
+    this.onChange?.(key.id, 'invalid', recheckAt);
   }
 
   /** A probe found a benched key working again. */
@@ -130,6 +154,7 @@ export class KeyPool {
     key.state = 'active';
     key.coolUntil = 0;
     key.strikes = 0;
+    this.onChange?.(key.id, 'active', 0);
   }
 
   /** Whether any key could be handed out now or after a cool-down (none is benched for good). */

@@ -7,6 +7,9 @@ import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../su
 import { freePort } from '../support/redis-server.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
+const KEY_A = 'sk-worker-key-a-0123456789abcdef';
+const KEY_B = 'sk-worker-key-b-0123456789abcdef';
+
 /** The live child processes of `pid`, read from /proc. */
 function childrenOf(pid: number): number[] {
   return readdirSync('/proc')
@@ -32,6 +35,7 @@ async function until(check: () => Promise<boolean> | boolean, ms: number): Promi
 
 describe('keyward start --workers 2 with the memory backend', () => {
   let fake: FakeProvider;
+  let pair: FakeProvider;
   let kw: RunningGateway;
   // A connection per request, so that the cluster spreads them over both workers.
   const fresh = new Agent({ pipelining: 0, keepAliveTimeout: 1, headersTimeout: 5000, bodyTimeout: 5000 });
@@ -54,16 +58,23 @@ describe('keyward start --workers 2 with the memory backend', () => {
 
   beforeAll(async () => {
     fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    pair = await startFakeProvider('openai', { keys: [KEY_A, KEY_B] });
     const [port, adminPort] = [await freePort(), await freePort()];
     const config = writeTempConfig({
       server: { port },
       admin: { port: adminPort },
-      providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } }],
-      models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+      providers: [
+        { id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } },
+        { id: 'ob', type: 'openai', baseUrl: pair.baseUrl, keys: { env: 'P_KEYS' } },
+      ],
+      models: [
+        { name: 'fast', provider: 'oa', model: 'gpt-4o-mini' },
+        { name: 'pair', provider: 'ob', model: 'gpt-4o-mini' },
+      ],
     });
     kw = await startGatewayProcess(
       config,
-      { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+      { P_KEY: PROVIDER_KEY, P_KEYS: `${KEY_A},${KEY_B}`, KEYWARD_ADMIN_KEY: ADMIN_KEY },
       ['--workers', '2'],
       2,
     );
@@ -73,6 +84,7 @@ describe('keyward start --workers 2 with the memory backend', () => {
     await kw?.exited;
     await fresh.close();
     await fake?.close();
+    await pair?.close();
   });
 
   it('runs two workers on the same ports', () => {
@@ -99,6 +111,24 @@ describe('keyward start --workers 2 with the memory backend', () => {
     await expect.poll(async () => (await usage()).json.rows[0]?.requests, { timeout: 5000 }).toBe(admitted);
     expect((await usage()).json.rows[0].costMicros).toBeLessThanOrEqual(3000);
     fake.script({ blocks: [{ type: 'text', text: 'ok' }], stop: 'end', usage: { input: 5, output: 5 } });
+  });
+
+  it('keeps every worker off a key the provider rate-limited through one of them', async () => {
+    const { token: user } = await token({});
+    const ok = {
+      blocks: [{ type: 'text' as const, text: 'ok' }],
+      stop: 'end' as const,
+      usage: { input: 5, output: 5 },
+    };
+    pair.script({ ...ok, fault: { kind: 'status', status: 429, retryAfterSeconds: 60 } }, ok);
+    const before = pair.requests.length;
+    expect(await chat(user, { model: 'pair' })).toBe(200);
+    const throttled = pair.requests[before]!.headers.authorization;
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => chat(user, { model: 'pair' })));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    const later = pair.requests.slice(before + 2).map((r) => r.headers.authorization);
+    expect(later).toHaveLength(20);
+    expect(later).not.toContain(throttled);
   });
 
   it('refuses a revoked token on every worker within a second', async () => {

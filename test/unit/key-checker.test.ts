@@ -90,3 +90,22 @@ describe('KeyPool bookkeeping for the dashboard', () => {
     expect(pool.list()[0]).toMatchObject({ requests: 2, lastFailure: { kind: 'invalid' } });
   });
 });
+
+describe('KeyPool health shared between workers', () => {
+  it('tells its own changes and applies others’ without telling them again', () => {
+    const pool = new KeyPool([
+      { id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') },
+      { id: 'k2', secret: new SecretString('sk-two-0123456789abcdef') },
+    ]);
+    const told: Array<[string, string, number]> = [];
+    pool.onChange = (id, state, until) => told.push([id, state, until]);
+    pool.rateLimited(pool.list()[0]!, 5_000, 1_000);
+    expect(told).toEqual([['k1', 'cooling', 6_000]]);
+    pool.apply('k2', 'cooling', 9_000, 1_000);
+    expect(told).toHaveLength(1);
+    expect(pool.acquire(2_000)).toEqual({ exhausted: 'cooling', retryAfterMs: 4_000 });
+    pool.apply('k1', 'active', 0);
+    expect(pool.acquire(2_000).key?.id).toBe('k1');
+    pool.apply('unknown', 'invalid', 0);
+  });
+});
