@@ -155,6 +155,12 @@ describe('keyward start --workers 2 with the memory backend', () => {
     expect(statuses.every((s) => s === 200)).toBe(true);
   });
 
+  it('keeps one verifiable audit chain with both workers appending', async () => {
+    const verdict = await adminCall(kw.adminUrl, 'POST', '/admin/audit/verify');
+    expect(verdict.json).toMatchObject({ ok: true });
+    expect(verdict.json.checked).toBeGreaterThan(100);
+  });
+
   it('drains and exits on SIGTERM, workers included', async () => {
     const workers = childrenOf(kw.child.pid!);
     kw.child.kill('SIGTERM');
