@@ -38,6 +38,9 @@ export interface LiveSecond {
   costMicros: number;
   p50Ms: number;
   p99Ms: number;
+  /** Requests by provider and by model alias in this second. */
+  byProvider: Record<string, number>;
+  byModel: Record<string, number>;
 }
 
 const quantile = (sorted: readonly number[], q: number): number =>
@@ -89,6 +92,8 @@ export class LiveStats {
           costMicros: bucket.costMicros,
           p50Ms: quantile(sorted, 0.5),
           p99Ms: quantile(sorted, 0.99),
+          byProvider: requestsOf(bucket.groups, 'provider:'),
+          byModel: requestsOf(bucket.groups, 'model:'),
         };
       });
   }
@@ -151,4 +156,14 @@ function add(
     group[2] += tokens;
     group[3] += costMicros;
   } else groups.set(name, [requests, errors, tokens, costMicros]);
+}
+
+function requestsOf(
+  groups: Map<string, [number, number, number, number]>,
+  prefix: string,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, [requests]] of groups)
+    if (name.startsWith(prefix)) out[name.slice(prefix.length)] = requests;
+  return out;
 }

@@ -142,6 +142,11 @@ describe.skipIf(!hasChromium())(
         for (const name of PAGES) {
           await open(page, name);
           if (name === 'overview') await page.getByRole('cell', { name: 'oa' }).waitFor();
+          if (name === 'overview')
+            await page
+              .getByRole('img', { name: 'Requests per second by provider, last hour' })
+              .getByText('oa')
+              .waitFor();
           if (name === 'sessions') await page.getByRole('cell', { name: 'ada' }).waitFor();
           if (name === 'alerts') await page.getByRole('cell', { name: 'auth_failure_burst' }).waitFor();
           if (name === 'keys') await page.getByRole('cell', { name: 'oa' }).first().waitFor();

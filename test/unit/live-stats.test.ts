@@ -20,6 +20,8 @@ describe('live stats', () => {
         costMicros: 500,
         p50Ms: 50,
         p99Ms: 99,
+        byProvider: {},
+        byModel: {},
       },
       {
         t: 1001,
@@ -30,6 +32,8 @@ describe('live stats', () => {
         costMicros: 1,
         p50Ms: 7,
         p99Ms: 7,
+        byProvider: {},
+        byModel: {},
       },
     ]);
   });
@@ -49,5 +53,25 @@ describe('live stats', () => {
     const [second] = live.lastHour();
     expect(second!.requests).toBe(10_000);
     expect(second!.p99Ms).toBe(1000);
+  });
+
+  it('counts each second by provider and model, and sums the hour by each', () => {
+    const live = new LiveStats(() => 7_000);
+    live.finished(200, 1, 10, 3, { provider: 'oa', model: 'fast' });
+    live.finished(502, 1, 0, 0, { provider: 'oa', model: 'fast' });
+    live.finished(200, 1, 5, 1, { provider: 'an', model: 'smart' });
+    live.finished(401, 1, 0, 0, { provider: undefined, model: undefined });
+    const [second] = live.lastHour();
+    expect(second).toMatchObject({ byProvider: { oa: 2, an: 1 }, byModel: { fast: 2, smart: 1 } });
+    expect(live.lastHourByGroup()).toEqual({
+      providers: [
+        { name: 'oa', requests: 2, errors: 1, tokens: 10, costMicros: 3 },
+        { name: 'an', requests: 1, errors: 0, tokens: 5, costMicros: 1 },
+      ],
+      models: [
+        { name: 'fast', requests: 2, errors: 1, tokens: 10, costMicros: 3 },
+        { name: 'smart', requests: 1, errors: 0, tokens: 5, costMicros: 1 },
+      ],
+    });
   });
 });

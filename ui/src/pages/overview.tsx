@@ -12,7 +12,11 @@ interface LiveSecond {
   costMicros: number;
   p50Ms: number;
   p99Ms: number;
+  byProvider: Record<string, number>;
+  byModel: Record<string, number>;
 }
+
+const PALETTE = ['#2563eb', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d', '#dc2626'];
 interface LiveGroup {
   name: string;
   requests: number;
@@ -66,6 +70,10 @@ export function Overview() {
   const lastMinute = live.seconds.filter((s) => s.t > Date.now() / 1000 - 60);
   const requests = sum(lastMinute, (s) => s.requests);
   const errors = sum(lastMinute, (s) => s.clientErrors + s.serverErrors);
+  // Every day of the 30, quiet ones as zero, as for the seconds of the hour below.
+  const today0 = Math.floor(Date.parse(`${today()}T00:00:00Z`) / 1000);
+  const month = Array.from({ length: 30 }, (_, i) => today0 - (29 - i) * 86_400);
+  const perDay = new Map(days.map((r) => [Date.parse(`${r.group}T00:00:00Z`) / 1000, r.requests]));
   // Every second of the hour, quiet ones as zero, so the chart spans the hour whatever the traffic.
   const end = Math.floor(Date.now() / 1000);
   const x = Array.from({ length: 3600 }, (_, i) => end - 3599 + i);
@@ -105,11 +113,35 @@ export function Overview() {
           { label: 'p99', values: series((s) => s.p99Ms), color: '#7c3aed' },
         ]}
       />
+      <Chart
+        title="Requests per second by provider, last hour"
+        x={x}
+        series={live.providers.slice(0, PALETTE.length).map((g, i) => ({
+          label: g.name,
+          values: series((s) => s.byProvider[g.name] ?? 0),
+          color: PALETTE[i]!,
+        }))}
+      />
+      <Chart
+        title="Requests per second by model, last hour"
+        x={x}
+        series={live.models.slice(0, PALETTE.length).map((g, i) => ({
+          label: g.name,
+          values: series((s) => s.byModel[g.name] ?? 0),
+          color: PALETTE[i]!,
+        }))}
+      />
       <h2>Last 30 days</h2>
       <Chart
         title="Requests per day, last 30 days"
-        x={days.map((r) => Date.parse(`${r.group}T00:00:00Z`) / 1000)}
-        series={[{ label: 'requests', values: days.map((r) => r.requests), color: '#2563eb' }]}
+        x={month}
+        series={[
+          {
+            label: 'requests',
+            values: month.map((t) => perDay.get(t) ?? 0),
+            color: '#2563eb',
+          },
+        ]}
       />
       <h2>Last hour by provider</h2>
       <Table
