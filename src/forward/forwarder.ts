@@ -108,6 +108,7 @@ export class Forwarder {
       // A lease outlives the longest this request may take, so a crash frees it, and nothing else does.
       { provider: first.provider.id, model: first.model, leaseMs: totalMs + 60_000 },
       body,
+      job.surface.maxTokensFields,
     );
     if (admitted) await admitted;
     const abort = new AbortHandle();

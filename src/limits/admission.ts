@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
+import { bodyField } from './ceilings.js';
 import type { AcquireRequest, Acquisition, Denial, Limiter, Quota } from './index.js';
 
 /** Output tokens assumed for a request that sets no max_tokens, until its real usage settles. */
@@ -17,14 +18,6 @@ const NO_OUTPUT_ROUTES = new Set([
   '/v1beta/models/{model}:embedContent',
   '/v1beta/models/{model}:batchEmbedContents',
 ]);
-
-/** Gemini's output limit sits inside `generationConfig`. */
-function geminiMaxOutput(body: Record<string, unknown>): unknown {
-  const config = body.generationConfig;
-  return typeof config === 'object' && config !== null
-    ? (config as { maxOutputTokens?: unknown }).maxOutputTokens
-    : undefined;
-}
 
 /** A JSON body holds roughly one token per four bytes of text. */
 const BYTES_PER_TOKEN = 4;
@@ -135,10 +128,12 @@ export class Admission {
     reply: FastifyReply,
     target: { provider: string; model: string; leaseMs: number },
     body: Record<string, unknown>,
+    /** The surface's names for the output-token limit, preferred first (the ceilings' fields). */
+    outputFields: readonly string[],
   ): Promise<void> | undefined {
     const rules = this.rules(request.kw.principal);
     if (!rules) return undefined;
-    const asked = this.acquisitionFor(request, target, body, rules);
+    const asked = this.acquisitionFor(request, target, body, outputFields, rules);
     const decided = this.limiter.tryAcquire?.(asked);
     if (decided) {
       this.apply(request, reply, decided);
@@ -152,9 +147,14 @@ export class Admission {
     request: FastifyRequest,
     target: { provider: string; model: string; leaseMs: number },
     body: Record<string, unknown>,
+    outputFields: readonly string[],
     rules: Rules,
   ): AcquireRequest {
-    const asked = body.max_completion_tokens ?? body.max_tokens ?? geminiMaxOutput(body);
+    let asked: unknown;
+    for (const field of outputFields) {
+      asked = bodyField(body, field);
+      if (asked !== undefined && asked !== null) break;
+    }
     const output = NO_OUTPUT_ROUTES.has(request.kw.route)
       ? 0
       : typeof asked === 'number'

@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/index.js';
 import type { Config, OnExceed } from '../config/index.js';
 import { badRequest } from '../errors/gateway-error.js';
+import { isRecord } from '../providers/index.js';
 import type { RouteParams } from '../routing/index.js';
 
 /** One bound on a parameter, and who set it (said in the error, so the client knows whom to ask). */
@@ -77,16 +78,16 @@ export class Ceilings {
       }
       const outer = field.slice(0, dot);
       const inner = out[outer];
-      out[outer] = { ...(isObject(inner) ? inner : {}), [field.slice(dot + 1)]: value };
+      out[outer] = { ...(isRecord(inner) ? inner : {}), [field.slice(dot + 1)]: value };
     };
     const fill = minOf(context.params?.maxTokens?.default, tokenCap(context.principal));
-    if (fill !== undefined && !fields.maxTokens.some((field) => typeof read(body, field) === 'number')) {
+    if (fill !== undefined && !fields.maxTokens.some((field) => typeof bodyField(body, field) === 'number')) {
       set(fields.maxTokens[0]!, fill);
     }
     const clamped: string[] = [];
     for (const kind of KINDS) {
       for (const field of fields[kind]) {
-        const value = read(body, field);
+        const value = bodyField(body, field);
         if (typeof value !== 'number') continue;
         const limit = bound(kind, field, value, this.ceilingsFor(kind, context));
         if (limit === undefined) continue;
@@ -114,15 +115,12 @@ export class Ceilings {
   }
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /** A top-level field, or one inside an object (`generationConfig.maxOutputTokens`, Gemini's). */
-function read(body: Record<string, unknown>, field: string): unknown {
+export function bodyField(body: Record<string, unknown>, field: string): unknown {
   const dot = field.indexOf('.');
   if (dot === -1) return body[field];
   const outer = body[field.slice(0, dot)];
-  return isObject(outer) ? outer[field.slice(dot + 1)] : undefined;
+  return isRecord(outer) ? outer[field.slice(dot + 1)] : undefined;
 }
 
 /** The value a field is lowered to, or undefined when it is within every ceiling; throws on a rejecting one. */

@@ -185,6 +185,38 @@ describe('rate limits, budgets and audit through the gateway', () => {
     expect(count(codes(again), 200)).toBe(admitted);
   });
 
+  it("estimates a request's output from the limit its own surface names (Responses, Gemini)", async () => {
+    const kw = await start();
+    const token = await mint(kw, { name: 'tpm-surfaces', limits: { tpm: 3000 } });
+    const post = async (path: string, body: unknown) => {
+      const res = await request(`${kw.dataUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    const responses = (max: number) =>
+      post('/v1/responses', { model: 'fast', input: 'hi', max_output_tokens: max });
+    const gemini = (max: number) =>
+      post('/v1beta/models/fast:generateContent', {
+        contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
+        generationConfig: { maxOutputTokens: max },
+      });
+    // Two requests in flight at once, each asking for 2000 output tokens: only one fits in 3000
+    // (with the default estimate of 1024 both would pass). The refused one never reaches the provider.
+    fake!.whenKey(PROVIDER_KEY, { delayHeadersMs: 300 });
+    for (const send of [responses, gemini]) {
+      const calls = fake!.requests.length;
+      const statuses = await Promise.all([send(2000), send(2000)]);
+      expect(statuses.sort()).toEqual([200, 429]);
+      expect(fake!.requests.length).toBe(calls + 1);
+      // Settled at its real usage, the admitted one gives its estimate back.
+      await expect.poll(() => send(100), { timeout: 2000 }).toBe(200);
+    }
+  });
+
   it('refuses a third request in flight with concurrency 2, and frees the slots when the responses end', async () => {
     const kw = await start();
     const token = await mint(kw, { name: 'conc', limits: { concurrency: 2 } });

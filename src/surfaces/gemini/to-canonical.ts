@@ -11,7 +11,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
-import { geminiFunctionCall } from '../../providers/index.js';
+import { geminiFunctionCall, isRecord } from '../../providers/index.js';
 import {
   BUILT_IN_TOOLS,
   GEMINI_ONLY_SETTINGS,
@@ -207,22 +207,19 @@ function jsonSchema(schema: Record<string, unknown>): Record<string, unknown> {
   for (const [key, value] of Object.entries(schema)) {
     if (key === 'propertyOrdering' || key === 'nullable') continue;
     if (key === 'type' && typeof value === 'string') out.type = value.toLowerCase();
-    else if (key === 'properties' && isObject(value))
+    else if (key === 'properties' && isRecord(value))
       out.properties = Object.fromEntries(
-        Object.entries(value).map(([name, inner]) => [name, isObject(inner) ? jsonSchema(inner) : inner]),
+        Object.entries(value).map(([name, inner]) => [name, isRecord(inner) ? jsonSchema(inner) : inner]),
       );
-    else if ((key === 'items' || key === 'additionalProperties') && isObject(value))
+    else if ((key === 'items' || key === 'additionalProperties') && isRecord(value))
       out[key] = jsonSchema(value);
     else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value))
-      out[key] = value.map((inner) => (isObject(inner) ? jsonSchema(inner) : inner));
+      out[key] = value.map((inner) => (isRecord(inner) ? jsonSchema(inner) : inner));
     else out[key] = value;
   }
   if (schema.nullable === true && typeof out.type === 'string') out.type = [out.type, 'null'];
   return out;
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 type CallingConfig = NonNullable<GenerateContentRequest['toolConfig']>['functionCallingConfig'];
 
