@@ -378,7 +378,8 @@ export interface ConversationStore {
 }
 
 export interface Store {
-  readonly kind: 'sqlite';
+  /** `sqlite`: one embedded file; `postgres`: shared by several instances. */
+  readonly kind: 'sqlite' | 'postgres';
   readonly instances: InstanceStore;
   readonly conversations: ConversationStore;
   readonly providerKeys: ProviderKeyStore;
@@ -393,5 +394,10 @@ export interface Store {
    * the store; polled to pick up changes made elsewhere without a restart.
    */
   changeMarker(): Promise<number>;
+  /**
+   * Calls `listener` as soon as a change is committed, where the store can tell (Postgres's
+   * LISTEN/NOTIFY); returns the unsubscribe. Without it, `changeMarker` is polled.
+   */
+  onChange?(listener: () => void): () => void;
   close(): Promise<void>;
 }

@@ -3,17 +3,29 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AuditEntry,
   type AuditRecord,
+  type InstanceRecord,
+  openPostgresStore,
   openSqliteStore,
   type ProviderKeyRecord,
+  type SessionGrant,
+  type SessionRecord,
   type Store,
   type TokenRecord,
   type UsageDelta,
 } from '../../src/store/index.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/migrations.js';
+import { conversationStoreContract } from '../support/conversation-store-contract.js';
+import {
+  createDatabase,
+  hasPostgres,
+  POSTGRES_MISSING,
+  type PostgresServer,
+  startPostgres,
+} from '../support/postgres.js';
 
 function record(id: string, provider: string, createdAt: number): ProviderKeyRecord {
   return {
@@ -651,6 +663,153 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.audit.last()).toEqual(records[4]);
       });
     });
+
+    describe('sessions', () => {
+      const grant: SessionGrant = {
+        userId: 'alice',
+        scopes: ['chat'],
+        models: null,
+        providers: null,
+        maxTokens: null,
+        templates: null,
+        limits: {},
+        budget: null,
+        metadata: { team: 'a' },
+        lifetimeMs: 86_400_000,
+      };
+      const session = (id: string, overrides: Partial<SessionRecord> = {}): SessionRecord => ({
+        id,
+        userId: 'alice',
+        guest: false,
+        grant,
+        createdBy: null,
+        createdAt: 1_000,
+        expiresAt: 100_000,
+        refreshedAt: 1_000,
+        accessHash: `access-${id}`,
+        accessExpiresAt: 2_000,
+        generation: 1,
+        revokedAt: null,
+        revokedReason: null,
+        ...overrides,
+      });
+
+      it('takes a login code once, and never when it has expired', async () => {
+        const store = await connect();
+        const other = await connect();
+        await store.sessions.insertCode({ hash: 'h1', grant, createdBy: 'tk_1', expiresAt: 5_000 });
+        await store.sessions.insertCode({ hash: 'h2', grant, createdBy: null, expiresAt: 5_000 });
+        const [first, second] = await Promise.all([
+          store.sessions.takeCode('h1', 1_000),
+          other.sessions.takeCode('h1', 1_000),
+        ]);
+        expect([first, second].filter(Boolean)).toEqual([
+          { hash: 'h1', grant, createdBy: 'tk_1', expiresAt: 5_000 },
+        ]);
+        expect(await store.sessions.takeCode('h2', 5_000)).toBeUndefined();
+        expect(await store.sessions.takeCode('h2', 1_000)).toBeUndefined();
+      });
+
+      it('creates, rotates once per generation, revokes and prunes sessions', async () => {
+        const store = await connect();
+        await store.sessions.create(session('s1'), 'refresh-1');
+        await store.sessions.create(session('s2', { userId: 'bob', guest: true, createdAt: 2_000 }), 'r');
+        expect(await store.sessions.get('s1')).toEqual(session('s1'));
+        expect((await store.sessions.get('s2'))?.guest).toBe(true);
+        const rotation = (from: number, generation: number) => ({
+          from,
+          generation,
+          refreshHash: `refresh-${generation}`,
+          accessHash: `access-${generation}`,
+          accessExpiresAt: 3_000,
+          at: 1_500,
+        });
+        const other = await connect();
+        const won = await Promise.all([
+          store.sessions.rotate('s1', rotation(1, 2)),
+          other.sessions.rotate('s1', rotation(1, 2)),
+        ]);
+        expect(won.sort()).toEqual([false, true]);
+        expect(await store.sessions.refreshToken('s1', 1)).toEqual({
+          sessionId: 's1',
+          generation: 1,
+          hash: 'refresh-1',
+          retiredAt: 1_500,
+        });
+        expect((await store.sessions.refreshToken('s1', 2))?.retiredAt).toBeNull();
+        expect(await store.sessions.get('s1')).toMatchObject({ generation: 2, accessHash: 'access-2' });
+
+        expect(await store.sessions.revoke('s2', 4_000, 'logout')).toBe(true);
+        expect(await store.sessions.revoke('s2', 4_500, 'again')).toBe(false);
+        expect(await store.sessions.rotate('s2', rotation(1, 2))).toBe(false);
+        expect((await store.sessions.list()).map((s) => s.id)).toEqual(['s1']);
+        expect((await store.sessions.list({ includeRevoked: true })).map((s) => s.id)).toEqual(['s1', 's2']);
+        expect(await store.sessions.revokeUser('alice', 5_000, 'admin')).toEqual(['s1']);
+        expect((await store.sessions.list({ userId: 'alice', includeRevoked: true }))[0]).toMatchObject({
+          revokedAt: 5_000,
+          revokedReason: 'admin',
+        });
+        expect((await store.sessions.revokedSince(4_500)).sort()).toEqual(['s1']);
+        await store.sessions.prune(200_000);
+        expect(await store.sessions.get('s1')).toBeUndefined();
+        expect(await store.sessions.refreshToken('s1', 2)).toBeUndefined();
+      });
+
+      it('keeps JWT revocations, the newest time per claim', async () => {
+        const store = await connect();
+        await store.sessions.revokeJwt({ claim: 'sub', value: 'u1', issuer: '', revokedAt: 1_000 });
+        await store.sessions.revokeJwt({ claim: 'sub', value: 'u1', issuer: '', revokedAt: 3_000 });
+        await store.sessions.revokeJwt({ claim: 'jti', value: 'j', issuer: 'https://idp', revokedAt: 2_000 });
+        expect(await store.sessions.jwtRevocationsSince(2_500)).toEqual([
+          { claim: 'sub', value: 'u1', issuer: '', revokedAt: 3_000 },
+        ]);
+        expect(await store.sessions.jwtRevocationsSince(0)).toHaveLength(2);
+      });
+    });
+
+    it('versions templates, never overwriting, and deletes every version', async () => {
+      const store = await connect();
+      const other = await connect();
+      const saved = await Promise.all([
+        store.templates.save('greet', { v: 1 }, 'admin', 1_000),
+        other.templates.save('greet', { v: 2 }, 'tk_1', 1_001),
+      ]);
+      expect(saved.map((t) => t.version).sort()).toEqual([1, 2]);
+      await store.templates.save('other', { v: 1 }, 'admin', 1_002);
+      expect((await store.templates.latest()).map((t) => [t.name, t.version])).toEqual([
+        ['greet', 2],
+        ['other', 1],
+      ]);
+      expect(await store.templates.remove('greet', 2_000)).toBe(true);
+      expect(await store.templates.remove('greet', 2_001)).toBe(false);
+      expect((await store.templates.latest()).map((t) => t.name)).toEqual(['other']);
+      const versions = await store.templates.versions('greet');
+      expect(versions.map((t) => [t.version, t.deletedAt])).toEqual([
+        [1, 2_000],
+        [2, 2_000],
+      ]);
+      expect((await store.templates.save('greet', { v: 3 }, 'admin', 3_000)).version).toBe(3);
+    });
+
+    it('lets exactly one of two instances starting at once see the other', async () => {
+      const [a, b] = [await connect(), await connect()];
+      const instance = (id: string): InstanceRecord => ({
+        id,
+        host: 'h',
+        pid: 1,
+        limits: 'memory',
+        startedAt: 10_000,
+        seenAt: 10_000,
+      });
+      const seen = await Promise.all([
+        a.instances.join(instance('i1'), 5_000),
+        b.instances.join(instance('i2'), 5_000),
+      ]);
+      expect(seen.map((others) => others.length).sort()).toEqual([0, 1]);
+      await a.instances.beat('i1', 20_000);
+      await b.instances.leave('i2');
+      expect(await b.instances.join(instance('i3'), 15_000)).toEqual([{ ...instance('i1'), seenAt: 20_000 }]);
+    });
   });
 }
 
@@ -707,5 +866,52 @@ describe('SQLite store', () => {
     } finally {
       check.close();
     }
+  });
+});
+
+if (!hasPostgres()) console.warn(POSTGRES_MISSING);
+
+describe.skipIf(!hasPostgres())('Postgres store', () => {
+  let server: PostgresServer;
+  let url: string;
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  beforeEach(async () => {
+    url = await createDatabase(server);
+  });
+  const open = () => openPostgresStore({ url, poolSize: 4, ssl: false });
+
+  storeContract('contract', open);
+  const conversations: Store[] = [];
+  afterAll(async () => {
+    for (const store of conversations) await store.close();
+  });
+  conversationStoreContract('postgres', async () => {
+    const store = await open();
+    conversations.push(store);
+    return store.conversations;
+  });
+
+  it('tells a listener at once when another instance commits a change', async () => {
+    const store = await open();
+    const other = await open();
+    try {
+      await other.tokens.insert(token('tk_1', 1_000));
+      const heard = new Promise<void>((resolve) => store.onChange?.(resolve));
+      await other.tokens.revoke('tk_1', 2_000);
+      await heard;
+      expect(await store.tokens.revokedSince(2_000)).toEqual(['tk_1']);
+    } finally {
+      await Promise.all([store.close(), other.close()]);
+    }
+  });
+
+  it('refuses to start on a server it cannot reach, saying so', async () => {
+    const dead = url.replace(`:${server.port}/`, ':1/');
+    await expect(openPostgresStore({ url: dead, poolSize: 1, ssl: false })).rejects.toThrow(/ECONNREFUSED/);
   });
 });

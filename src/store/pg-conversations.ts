@@ -1,0 +1,161 @@
+import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from './pg-transaction.js';
+import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
+
+interface RecordRow {
+  id: string;
+  kind: ConversationRecord['kind'];
+  owner: string;
+  created_at: number;
+  sealed: string;
+}
+
+interface ItemRow {
+  seq: number;
+  parent_id: string;
+  id: string;
+  owner: string;
+  part: ConversationItemRecord['part'];
+  created_at: number;
+  bytes: number;
+  sealed: string;
+}
+
+type NewItem = Omit<ConversationItemRecord, 'seq'>;
+
+const toRecord = (row: RecordRow): ConversationRecord => ({
+  id: row.id,
+  kind: row.kind,
+  owner: row.owner,
+  createdAt: row.created_at,
+  sealed: row.sealed,
+});
+
+const toItem = (row: ItemRow): ConversationItemRecord => ({
+  seq: row.seq,
+  parentId: row.parent_id,
+  id: row.id,
+  owner: row.owner,
+  part: row.part,
+  createdAt: row.created_at,
+  bytes: row.bytes,
+  sealed: row.sealed,
+});
+
+const PUT = `INSERT INTO conversations (id, kind, owner, created_at, sealed) VALUES ($1, $2, $3, $4, $5)
+  ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`;
+
+const putRecord = (client: Pool | PoolClient, r: ConversationRecord) =>
+  client.query(PUT, [r.id, r.kind, r.owner, r.createdAt, r.sealed]);
+
+/** Items in one statement, in order: seq follows the order of the rows. */
+async function insertItems(client: PoolClient, items: readonly NewItem[]): Promise<void> {
+  if (items.length === 0) return;
+  await client.query(
+    `INSERT INTO conversation_items (parent_id, id, owner, part, created_at, bytes, sealed)
+     SELECT parent_id, id, owner, part, created_at, bytes, sealed
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
+       WITH ORDINALITY AS i(parent_id, id, owner, part, created_at, bytes, sealed, n)
+     ORDER BY n`,
+    [
+      items.map((i) => i.parentId),
+      items.map((i) => i.id),
+      items.map((i) => i.owner),
+      items.map((i) => i.part),
+      items.map((i) => i.createdAt),
+      items.map((i) => i.bytes),
+      items.map((i) => i.sealed),
+    ],
+  );
+}
+
+/** Responses and conversations in Postgres; deleting a record deletes its items (ON DELETE CASCADE). */
+export function pgConversations(pool: Pool): ConversationStore {
+  return {
+    async put(record) {
+      await putRecord(pool, record);
+    },
+    async get(id) {
+      const row = (await pool.query<RecordRow>('SELECT * FROM conversations WHERE id = $1', [id])).rows[0];
+      return row && toRecord(row);
+    },
+    async remove(id) {
+      return (await pool.query('DELETE FROM conversations WHERE id = $1', [id])).rowCount === 1;
+    },
+    async list(filter = {}) {
+      const { rows } = await pool.query<RecordRow>(
+        `SELECT * FROM conversations WHERE ($1::text IS NULL OR owner = $1) AND ($2::text IS NULL OR kind = $2)
+         ORDER BY created_at, id`,
+        [filter.owner ?? null, filter.kind ?? null],
+      );
+      return rows.map(toRecord);
+    },
+    async putAll(entries) {
+      await inTransaction(pool, async (client) => {
+        for (const { record, items } of entries) {
+          await putRecord(client, record);
+          await insertItems(client, items);
+        }
+      });
+    },
+    async appendItems(items) {
+      await inTransaction(pool, (client) => insertItems(client, items));
+    },
+    async items(parentId, { afterSeq, limit, order = 'asc' } = {}) {
+      const { rows } =
+        order === 'asc'
+          ? await pool.query<ItemRow>(
+              'SELECT * FROM conversation_items WHERE parent_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+              [parentId, afterSeq ?? 0, limit ?? null],
+            )
+          : await pool.query<ItemRow>(
+              'SELECT * FROM conversation_items WHERE parent_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3',
+              [parentId, afterSeq ?? Number.MAX_SAFE_INTEGER, limit ?? null],
+            );
+      return rows.map(toItem);
+    },
+    async item(where) {
+      const { rows } =
+        'parentId' in where
+          ? await pool.query<ItemRow>(
+              'SELECT * FROM conversation_items WHERE parent_id = $1 AND id = $2 ORDER BY seq LIMIT 1',
+              [where.parentId, where.id],
+            )
+          : await pool.query<ItemRow>(
+              'SELECT * FROM conversation_items WHERE owner = $1 AND id = $2 ORDER BY seq DESC LIMIT 1',
+              [where.owner, where.id],
+            );
+      return rows[0] && toItem(rows[0]);
+    },
+    async removeItem(parentId, id) {
+      const result = await pool.query('DELETE FROM conversation_items WHERE parent_id = $1 AND id = $2', [
+        parentId,
+        id,
+      ]);
+      return (result.rowCount ?? 0) > 0;
+    },
+    async trimItems(parentId, keep) {
+      const result = await pool.query(
+        `DELETE FROM conversation_items WHERE parent_id = $1 AND seq NOT IN
+           (SELECT seq FROM conversation_items WHERE parent_id = $1 ORDER BY seq DESC LIMIT $2)`,
+        [parentId, keep],
+      );
+      return result.rowCount ?? 0;
+    },
+    async purge(filter) {
+      const result =
+        'before' in filter
+          ? await pool.query('DELETE FROM conversations WHERE created_at < $1', [filter.before])
+          : await pool.query('DELETE FROM conversations WHERE owner = $1', [filter.owner]);
+      return result.rowCount ?? 0;
+    },
+    async rewrap(records, items) {
+      await inTransaction(pool, async (client) => {
+        for (const [id, sealed] of records)
+          await client.query('UPDATE conversations SET sealed = $1 WHERE id = $2', [sealed, id]);
+        for (const [seq, sealed] of items)
+          await client.query('UPDATE conversation_items SET sealed = $1 WHERE seq = $2', [sealed, seq]);
+      });
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import type { Pool } from 'pg';
+import { inTransaction } from './pg-transaction.js';
+import type { MetaStore, ProviderKeyRecord, ProviderKeyStore } from './types.js';
+
+interface KeyRow {
+  id: string;
+  provider: string;
+  ciphertext: string;
+  fingerprint: string;
+  status: ProviderKeyRecord['status'];
+  weight: number;
+  created_at: number;
+  updated_at: number;
+}
+
+const toRecord = (row: KeyRow): ProviderKeyRecord => ({
+  id: row.id,
+  provider: row.provider,
+  ciphertext: row.ciphertext,
+  fingerprint: row.fingerprint,
+  status: row.status,
+  weight: row.weight,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+export function pgProviderKeys(pool: Pool): ProviderKeyStore {
+  return {
+    async list(provider) {
+      const { rows } =
+        provider === undefined
+          ? await pool.query<KeyRow>('SELECT * FROM provider_keys ORDER BY created_at, id')
+          : await pool.query<KeyRow>(
+              'SELECT * FROM provider_keys WHERE provider = $1 ORDER BY created_at, id',
+              [provider],
+            );
+      return rows.map(toRecord);
+    },
+    async get(id) {
+      const row = (await pool.query<KeyRow>('SELECT * FROM provider_keys WHERE id = $1', [id])).rows[0];
+      return row && toRecord(row);
+    },
+    async insert(r) {
+      await pool.query(
+        `INSERT INTO provider_keys (id, provider, ciphertext, fingerprint, status, weight, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [r.id, r.provider, r.ciphertext, r.fingerprint, r.status, r.weight, r.createdAt, r.updatedAt],
+      );
+    },
+    async setStatus(id, status, now) {
+      const result = await pool.query('UPDATE provider_keys SET status = $1, updated_at = $2 WHERE id = $3', [
+        status,
+        now,
+        id,
+      ]);
+      return result.rowCount === 1;
+    },
+    async remove(id) {
+      return (await pool.query('DELETE FROM provider_keys WHERE id = $1', [id])).rowCount === 1;
+    },
+    async rewrap(ciphertexts, now) {
+      await inTransaction(pool, async (client) => {
+        for (const [id, ciphertext] of ciphertexts) {
+          const result = await client.query(
+            'UPDATE provider_keys SET ciphertext = $1, updated_at = $2 WHERE id = $3',
+            [ciphertext, now, id],
+          );
+          if (result.rowCount !== 1) throw new Error(`key ${id} vanished during rewrap`);
+        }
+      });
+    },
+  };
+}
+
+export function pgMeta(pool: Pool): MetaStore {
+  const get = async (name: string): Promise<string | undefined> =>
+    (await pool.query<{ value: string }>('SELECT value FROM meta WHERE name = $1', [name])).rows[0]?.value;
+  return {
+    get,
+    async set(name, value) {
+      await pool.query(
+        'INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+        [name, value],
+      );
+    },
+    async setIfAbsent(name, value) {
+      await pool.query('INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
+        name,
+        value,
+      ]);
+      return (await get(name)) as string;
+    },
+  };
+}

@@ -1,0 +1,157 @@
+import type { Pool, PoolClient } from 'pg';
+
+/**
+ * Postgres schema versions, applied in order, each in its own transaction. Never edit a released
+ * entry: add a new one. The Postgres history starts at the SQLite schema as it stands, in one step;
+ * times are epoch ms (BIGINT), JSON columns stay TEXT so both stores read rows the same way.
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE provider_keys (
+     id TEXT PRIMARY KEY, provider TEXT NOT NULL, ciphertext TEXT NOT NULL, fingerprint TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+     weight INTEGER NOT NULL DEFAULT 1 CHECK (weight BETWEEN 1 AND 1000),
+     created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+   CREATE INDEX provider_keys_by_provider ON provider_keys (provider, created_at);
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, name TEXT NOT NULL, client_id TEXT, user_id TEXT,
+     scopes TEXT NOT NULL, models TEXT, providers TEXT, templates TEXT, max_tokens BIGINT,
+     ip_allowlist TEXT, expires_at BIGINT, limits TEXT NOT NULL, budget TEXT, metadata TEXT NOT NULL,
+     created_by TEXT, created_at BIGINT NOT NULL, revoked_at BIGINT);
+   CREATE INDEX tokens_by_revocation ON tokens (revoked_at) WHERE revoked_at IS NOT NULL;
+   CREATE TABLE usage (
+     day TEXT NOT NULL, token_id TEXT NOT NULL DEFAULT '', user_id TEXT NOT NULL DEFAULT '',
+     model TEXT NOT NULL, provider TEXT NOT NULL, requests BIGINT NOT NULL, input_tokens BIGINT NOT NULL,
+     output_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL, cost_micros BIGINT NOT NULL,
+     PRIMARY KEY (day, token_id, user_id, model, provider));
+   CREATE INDEX usage_by_token ON usage (token_id, day);
+   CREATE INDEX usage_by_user ON usage (user_id, day);
+   CREATE TABLE audit (
+     seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, type TEXT NOT NULL, actor TEXT NOT NULL,
+     data TEXT NOT NULL, prev_mac TEXT NOT NULL, mac TEXT NOT NULL);
+   CREATE INDEX audit_by_type ON audit (type, seq);
+   CREATE TABLE instances (
+     id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+     limits TEXT NOT NULL CHECK (limits IN ('memory', 'redis')),
+     started_at BIGINT NOT NULL, seen_at BIGINT NOT NULL);
+   CREATE TABLE login_codes (
+     hash TEXT PRIMARY KEY, grant_json TEXT NOT NULL, created_by TEXT, expires_at BIGINT NOT NULL);
+   CREATE TABLE sessions (
+     id TEXT PRIMARY KEY, user_id TEXT, guest BOOLEAN NOT NULL, grant_json TEXT NOT NULL,
+     created_by TEXT, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+     refreshed_at BIGINT NOT NULL, access_hash TEXT NOT NULL, access_expires_at BIGINT NOT NULL,
+     generation INTEGER NOT NULL, revoked_at BIGINT, revoked_reason TEXT);
+   CREATE INDEX sessions_by_user ON sessions (user_id, created_at);
+   CREATE INDEX sessions_by_revocation ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+   CREATE TABLE refresh_tokens (
+     session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+     generation INTEGER NOT NULL, hash TEXT NOT NULL, retired_at BIGINT,
+     PRIMARY KEY (session_id, generation));
+   CREATE TABLE jwt_revocations (
+     claim TEXT NOT NULL CHECK (claim IN ('sub', 'jti', 'sid')), value TEXT NOT NULL,
+     issuer TEXT NOT NULL DEFAULT '', revoked_at BIGINT NOT NULL, PRIMARY KEY (claim, value, issuer));
+   CREATE INDEX jwt_revocations_by_time ON jwt_revocations (revoked_at);
+   CREATE TABLE templates (
+     name TEXT NOT NULL, version INTEGER NOT NULL CHECK (version >= 1), definition TEXT NOT NULL,
+     created_by TEXT NOT NULL, created_at BIGINT NOT NULL, deleted_at BIGINT,
+     PRIMARY KEY (name, version));
+   CREATE TABLE template_usage (
+     day TEXT NOT NULL, template TEXT NOT NULL, token_id TEXT NOT NULL DEFAULT '',
+     user_id TEXT NOT NULL DEFAULT '', requests BIGINT NOT NULL, input_tokens BIGINT NOT NULL,
+     output_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL, cost_micros BIGINT NOT NULL,
+     PRIMARY KEY (day, template, token_id, user_id));
+   CREATE TABLE conversations (
+     id TEXT PRIMARY KEY, kind TEXT NOT NULL, owner TEXT NOT NULL, created_at BIGINT NOT NULL,
+     sealed TEXT NOT NULL);
+   CREATE INDEX conversations_by_owner ON conversations (owner, created_at);
+   CREATE INDEX conversations_by_age ON conversations (created_at);
+   CREATE TABLE conversation_items (
+     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     parent_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+     id TEXT NOT NULL, owner TEXT NOT NULL, part TEXT NOT NULL, created_at BIGINT NOT NULL,
+     bytes BIGINT NOT NULL, sealed TEXT NOT NULL);
+   CREATE INDEX conversation_items_by_parent ON conversation_items (parent_id, seq);
+   CREATE INDEX conversation_items_by_owner ON conversation_items (owner, id);`,
+  // Every instance LISTENs on keyward_changes: a commit that changes what other instances hold in
+  // memory (keys, tokens, sessions, JWT revocations, templates, meta) notifies them at once. Postgres
+  // folds identical notifications of one transaction into one, delivered at commit.
+  `CREATE FUNCTION keyward_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     PERFORM pg_notify('keyward_changes', TG_TABLE_NAME);
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER provider_keys_changed AFTER INSERT OR UPDATE OR DELETE ON provider_keys
+     FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();
+   CREATE TRIGGER tokens_changed AFTER INSERT OR UPDATE OR DELETE ON tokens
+     FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();
+   CREATE TRIGGER sessions_changed AFTER UPDATE OR DELETE ON sessions
+     FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();
+   CREATE TRIGGER jwt_revocations_changed AFTER INSERT OR UPDATE ON jwt_revocations
+     FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();
+   CREATE TRIGGER templates_changed AFTER INSERT OR UPDATE OR DELETE ON templates
+     FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();
+   CREATE TRIGGER meta_changed AFTER INSERT OR UPDATE OR DELETE ON meta
+     FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();`,
+];
+
+/** The channel the triggers above notify. */
+export const CHANGES_CHANNEL = 'keyward_changes';
+
+/** Advisory lock key for schema changes: one instance migrates, the others wait, then find nothing to do. */
+const MIGRATION_LOCK = 0x6b77_6d31;
+
+export interface MigrationResult {
+  from: number;
+  to: number;
+}
+
+/**
+ * Brings the schema up to `migrations.length` under a session advisory lock, so instances starting
+ * together do not both migrate; refuses a database written by a newer Keyward.
+ */
+export async function migratePostgres(
+  pool: Pool,
+  migrations: readonly string[] = POSTGRES_MIGRATIONS,
+): Promise<MigrationResult> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      const from = await currentVersion(client);
+      if (from > migrations.length) {
+        throw new Error(
+          `the store is at schema version ${from}, newer than this Keyward (${migrations.length}); upgrade Keyward`,
+        );
+      }
+      for (let version = from; version < migrations.length; version += 1) {
+        await client.query('BEGIN');
+        try {
+          await client.query(migrations[version] as string);
+          await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
+            version + 1,
+            Date.now(),
+          ]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      }
+      return { from, to: Math.max(from, migrations.length) };
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+async function currentVersion(client: PoolClient): Promise<number> {
+  await client.query(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
+  );
+  const { rows } = await client.query<{ version: number | null }>(
+    'SELECT max(version) AS version FROM schema_migrations',
+  );
+  return rows[0]?.version ?? 0;
+}

@@ -1,0 +1,127 @@
+import pg from 'pg';
+import { pgAudit } from './pg-audit.js';
+import { pgConversations } from './pg-conversations.js';
+import { pgInstances } from './pg-instances.js';
+import { pgMeta, pgProviderKeys } from './pg-keys.js';
+import { CHANGES_CHANNEL, migratePostgres } from './pg-migrations.js';
+import { pgSessions } from './pg-sessions.js';
+import { pgTemplates } from './pg-templates.js';
+import { pgTokens } from './pg-tokens.js';
+import { pgUsage } from './pg-usage.js';
+import type { Store } from './types.js';
+
+export interface PostgresOptions {
+  url: string;
+  poolSize: number;
+  /** TLS to the server: `false` off, `true` verified against the system's CAs, or the CA to trust. */
+  ssl: boolean | { ca?: string; rejectUnauthorized: boolean };
+  /** A connection the server dropped (the pool and the LISTEN connection recover by themselves). */
+  onError?: (error: Error) => void;
+}
+
+/** How long a lost LISTEN connection waits before it connects again (doubling, at most 5 s). */
+const RELISTEN_MS = [100, 200, 500, 1000, 2000, 5000];
+
+/**
+ * BIGINT (20) and NUMERIC (1700, what SUM of a BIGINT gives) arrive from pg as strings; every such
+ * value here is an epoch ms, a count or micro-dollars, well within a double's exact integers.
+ */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 || oid === 1700
+      ? Number
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * The shared store: Postgres, for several instances. The schema is migrated on open (under an
+ * advisory lock); one connection LISTENs so that revocations and key changes reach this instance
+ * as they commit anywhere.
+ */
+export async function openPostgresStore(options: PostgresOptions): Promise<Store> {
+  const connection = {
+    connectionString: options.url,
+    ssl:
+      options.ssl === false ? undefined : options.ssl === true ? { rejectUnauthorized: true } : options.ssl,
+    types,
+    application_name: 'keyward',
+  };
+  const pool = new pg.Pool({ ...connection, max: options.poolSize });
+  // An idle pooled connection that the server drops must not take the process down.
+  pool.on('error', (error) => options.onError?.(error));
+  try {
+    await migratePostgres(pool);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+
+  let marker = 0;
+  const listeners = new Set<() => void>();
+  const changed = (): void => {
+    marker += 1;
+    for (const listener of listeners) listener();
+  };
+  let listener: pg.Client | undefined;
+  let closed = false;
+  let attempt = 0;
+  const listen = async (): Promise<void> => {
+    const client = new pg.Client(connection);
+    client.on('notification', changed);
+    client.on('error', (error) => {
+      options.onError?.(error);
+      void client.end().catch(() => {});
+      if (listener === client) relisten();
+    });
+    listener = client;
+    await client.connect();
+    await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    attempt = 0;
+  };
+  const relisten = (): void => {
+    listener = undefined;
+    if (closed) return;
+    // Notifications sent while no connection listened are lost: count one change, so that the
+    // watchers read the store again once the connection is back.
+    const delay = RELISTEN_MS[Math.min(attempt++, RELISTEN_MS.length - 1)];
+    setTimeout(() => {
+      if (closed) return;
+      listen().then(changed, (error: Error) => {
+        options.onError?.(error);
+        relisten();
+      });
+    }, delay).unref();
+  };
+  try {
+    await listen();
+  } catch (error) {
+    await listener?.end().catch(() => {});
+    await pool.end();
+    throw error;
+  }
+
+  return {
+    kind: 'postgres',
+    providerKeys: pgProviderKeys(pool),
+    instances: pgInstances(pool),
+    tokens: pgTokens(pool),
+    conversations: pgConversations(pool),
+    usage: pgUsage(pool),
+    audit: pgAudit(pool),
+    sessions: pgSessions(pool),
+    templates: pgTemplates(pool),
+    meta: pgMeta(pool),
+    async changeMarker() {
+      return marker;
+    },
+    onChange(listen) {
+      listeners.add(listen);
+      return () => listeners.delete(listen);
+    },
+    async close() {
+      closed = true;
+      await listener?.end().catch(() => {});
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './redis-server.js';
+
+export interface PostgresServer {
+  /** `postgres://postgres@127.0.0.1:PORT/postgres`: trust auth on loopback, no password. */
+  url: string;
+  port: number;
+  /** Stops the server (fast mode) and removes its data folder. */
+  stop(): Promise<void>;
+}
+
+/** Why Postgres tests skip, naming the Debian package that brings `initdb` and `pg_ctl`. */
+export const POSTGRES_MISSING =
+  'Postgres tests skipped: initdb/pg_ctl not found (install the Debian package `postgresql`)';
+
+let bindir: string | null | undefined;
+
+/** The folder holding `initdb` and `pg_ctl`, or null when Postgres is not installed. */
+export function postgresBinDir(): string | null {
+  if (bindir !== undefined) return bindir;
+  const candidates: string[] = [];
+  const config = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  if (config.status === 0) candidates.push(config.stdout.trim());
+  // Debian installs servers per major version; pg_config may come from another package or none.
+  const debian = '/usr/lib/postgresql';
+  if (existsSync(debian)) {
+    const versions = readdirSync(debian).sort((a, b) => Number(b) - Number(a));
+    candidates.push(...versions.map((version) => join(debian, version, 'bin')));
+  }
+  bindir =
+    candidates.find((dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl'))) ?? null;
+  return bindir;
+}
+
+export function hasPostgres(): boolean {
+  return postgresBinDir() !== null;
+}
+
+/**
+ * A private, throwaway Postgres cluster in a temp folder on a free loopback port, fsync off.
+ * initdb refuses to run as root (CI runs as root), so then the cluster belongs to the `postgres`
+ * system user and initdb/pg_ctl run through `runuser`.
+ */
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = postgresBinDir();
+  if (!bin) throw new Error(POSTGRES_MISSING);
+  const port = await freePort();
+  const root = mkdtempSync(join(tmpdir(), 'keyward-pg-'));
+  const data = join(root, 'data');
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const owner = systemUser('postgres');
+    chownSync(root, owner.uid, owner.gid);
+    chmodSync(root, 0o700);
+  }
+  const run = (tool: string, args: string[]): void => {
+    const command = asRoot ? 'runuser' : join(bin, tool);
+    const argv = asRoot ? ['-u', 'postgres', '--', join(bin, tool), ...args] : args;
+    const result = spawnSync(command, argv, { encoding: 'utf8', cwd: root });
+    if (result.status !== 0) {
+      throw new Error(`${tool} failed (${result.status}): ${result.stderr || result.stdout}`);
+    }
+  };
+  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  const options = `-c listen_addresses=127.0.0.1 -c port=${port} -c fsync=off -c unix_socket_directories='${root}'`;
+  run('pg_ctl', ['-D', data, '-o', options, '-l', join(root, 'log'), '-w', '-t', '30', 'start']);
+  const stop = async (): Promise<void> => {
+    if (!existsSync(data)) return;
+    try {
+      run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    } finally {
+      process.off('exit', stopSync);
+      rmSync(root, { recursive: true, force: true });
+    }
+  };
+  // A test run that dies must not leave clusters behind.
+  const stopSync = (): void => {
+    try {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
+    } catch {}
+  };
+  process.once('exit', stopSync);
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, stop };
+}
+
+function systemUser(name: string): { uid: number; gid: number } {
+  const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
+  if (uid.status !== 0 || gid.status !== 0) {
+    throw new Error(`running as root needs the system user "${name}" (from the postgresql package)`);
+  }
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+let databases = 0;
+
+/** A fresh empty database on `server` (one cluster serves a whole test file); returns its url. */
+export async function createDatabase(server: PostgresServer): Promise<string> {
+  const { default: pg } = await import('pg');
+  databases += 1;
+  const name = `test_${process.pid}_${databases}`;
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return server.url.replace(/\/postgres$/, `/${name}`);
+}

@@ -1,0 +1,79 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migratePostgres, POSTGRES_MIGRATIONS } from '../../src/store/pg-migrations.js';
+import {
+  createDatabase,
+  hasPostgres,
+  POSTGRES_MISSING,
+  type PostgresServer,
+  startPostgres,
+} from '../support/postgres.js';
+
+if (!hasPostgres()) console.warn(POSTGRES_MISSING);
+
+describe.skipIf(!hasPostgres())('Postgres migrations', () => {
+  let server: PostgresServer;
+
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  async function freshPool(size = 4): Promise<pg.Pool> {
+    return new pg.Pool({ connectionString: await createDatabase(server), max: size });
+  }
+
+  async function versions(pool: pg.Pool): Promise<number[]> {
+    const { rows } = await pool.query<{ version: number }>(
+      'SELECT version FROM schema_migrations ORDER BY version',
+    );
+    return rows.map((row) => row.version);
+  }
+
+  it('migrates an empty database to the newest version, then finds nothing to do', async () => {
+    const pool = await freshPool();
+    try {
+      expect(await migratePostgres(pool)).toEqual({ from: 0, to: POSTGRES_MIGRATIONS.length });
+      expect(await migratePostgres(pool)).toEqual({
+        from: POSTGRES_MIGRATIONS.length,
+        to: POSTGRES_MIGRATIONS.length,
+      });
+      expect(await versions(pool)).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1));
+      const { rows } = await pool.query("SELECT to_regclass('public.audit') AS audit");
+      expect(rows[0].audit).toBe('audit');
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('applies each version once when several instances start at the same moment', async () => {
+    const first = await freshPool();
+    const url = first.options.connectionString;
+    const all = [first, ...[1, 2, 3].map(() => new pg.Pool({ connectionString: url, max: 2 }))];
+    try {
+      // Without the lock, two would each run CREATE TABLE and one would fail on "already exists".
+      const results = await Promise.all(all.map((pool) => migratePostgres(pool)));
+      expect(results.filter((result) => result.from === 0)).toHaveLength(1);
+      expect(await versions(first)).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1));
+    } finally {
+      await Promise.all(all.map((pool) => pool.end()));
+    }
+  });
+
+  it('refuses a database from a newer Keyward, naming both versions and saying to upgrade', async () => {
+    const pool = await freshPool();
+    try {
+      await migratePostgres(pool);
+      const newer = POSTGRES_MIGRATIONS.length + 1;
+      await pool.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)', [newer]);
+      await expect(migratePostgres(pool)).rejects.toThrow(
+        `schema version ${newer}, newer than this Keyward (${POSTGRES_MIGRATIONS.length}); upgrade Keyward`,
+      );
+      expect(await versions(pool)).toContain(newer);
+    } finally {
+      await pool.end();
+    }
+  });
+});
