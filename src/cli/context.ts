@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AuditLog } from '../audit/index.js';
 import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
+import { connectStore, storeLocation } from '../gateway/index.js';
 import {
   EnvelopeError,
   loadMasterKey,
@@ -9,7 +10,7 @@ import {
   MasterKeyError,
 } from '../keys/index.js';
 import { Redactor } from '../observability/index.js';
-import { openSqliteStore, type Store } from '../store/index.js';
+import type { Store } from '../store/index.js';
 import type { CliIO } from './io.js';
 
 /** A failure the CLI reports as one line and exit code `code`; never holds a secret. */
@@ -70,9 +71,9 @@ export async function openOffline(
   const paths = dataPaths(config, io.env, options.dataDir);
   let store: Store;
   try {
-    store = openSqliteStore(paths.database);
+    store = await connectStore(config, paths);
   } catch (error) {
-    throw new CliError(`cannot open the store ${paths.database}: ${(error as Error).message}`);
+    throw new CliError(`cannot open the store ${storeLocation(config, paths)}: ${(error as Error).message}`);
   }
   try {
     const { master } = await loadMasterKey({

@@ -63,7 +63,14 @@ export async function runPrimary(
     redactor: new Redactor([]),
     pretty: false,
   });
-  const store = openStore(dataPaths(config, io.env, options.dataDir).database, source);
+  let store: Awaited<ReturnType<typeof openStore>>;
+  try {
+    store = await openStore(config, dataPaths(config, io.env, options.dataDir), source, logger);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.stderr.write(`keyward: ${error.message}\n`);
+    return 2;
+  }
   let instance: Awaited<ReturnType<typeof announce>>;
   try {
     instance = await announce(store, config, source, logger);

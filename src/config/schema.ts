@@ -227,10 +227,27 @@ export const configSchema = z
         tls: tlsSchema,
       })
       .prefault({}),
-    /** The embedded store; default `<data dir>/keyward.db`. */
+    /** The embedded store (default `<data dir>/keyward.db`), or Postgres shared by several instances. */
     storage: z
       .strictObject({
         sqlite: z.strictObject({ path: z.string().min(1).optional() }).prefault({}),
+        /** Keep the password out of the file: PGPASSWORD or ~/.pgpass are read when the url has none. */
+        postgres: z
+          .strictObject({
+            url: z.url({ protocol: /^postgres(ql)?$/ }),
+            poolSize: z.int().min(1).max(100).default(10),
+            /** `true`: TLS verified against the system's CAs; `{ caFile }`: against that CA. */
+            ssl: z
+              .union([
+                z.boolean(),
+                z.strictObject({
+                  caFile: z.string().min(1).optional(),
+                  rejectUnauthorized: z.boolean().default(true),
+                }),
+              ])
+              .default(false),
+          })
+          .optional(),
         /** Shared rate limits and budgets across instances (rateLimits.backend: redis). */
         redis: z.strictObject({ url: z.url({ protocol: /^rediss?$/ }) }).optional(),
       })
@@ -282,6 +299,13 @@ export const configSchema = z
         code: 'custom',
         path: ['storage', 'redis'],
         message: 'required when rateLimits.backend is redis',
+      });
+    }
+    if (config.storage.postgres && config.storage.sqlite.path !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'sqlite', 'path'],
+        message: 'set storage.sqlite.path or storage.postgres, not both',
       });
     }
     const ids = uniqueValues(config.providers, 'providers', 'id', 'provider id', ctx);

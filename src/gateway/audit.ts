@@ -18,9 +18,11 @@ export function createAudit({ config, paths, store, auditKey, thread, telemetry 
   const audit = new AuditLog({
     // The newest record is kept beside the chain so that `keyward audit verify` can tell a cut
     // tail from a short log.
-    appender: thread
-      ? new ThreadAppender(paths.database, auditKey, { headName: AUDIT_HEAD })
-      : storeAppender(store.audit, auditKey, { meta: store.meta, name: AUDIT_HEAD }),
+    // The thread writes to the SQLite file itself; Postgres appends without blocking the event loop.
+    appender:
+      thread && store.kind === 'sqlite'
+        ? new ThreadAppender(paths.database, auditKey, { headName: AUDIT_HEAD })
+        : storeAppender(store.audit, auditKey, { meta: store.meta, name: AUDIT_HEAD }),
     redact: (text) => telemetry.redactor.redact(text),
     batchSize: config.audit.batchSize,
     intervalMs: config.audit.intervalMs,

@@ -3,6 +3,7 @@ import type { Config, DataPaths } from '../config/index.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import type { Router } from '../routing/index.js';
 import type { Store } from '../store/index.js';
+import { storeLocation } from './storage.js';
 
 export interface BannerSources {
   config: Config;
@@ -40,7 +41,7 @@ export async function startBanner(sources: BannerSources): Promise<Record<string
     providers: [...providers.values()].map((p) => `${p.id} (${p.config.type}, keys: ${p.keys.sourceKind})`),
     aliases: [...aliases, ...wildcards],
     credentials: credentials.length > 0 ? credentials.join(' + ') : 'none: every data-plane request gets 401',
-    storage: `sqlite ${paths.database}${config.storage.redis ? ' + redis' : ''}`,
+    storage: `${storeLocation(config, paths)}${config.storage.redis ? ' + redis' : ''}`,
     limits: config.rateLimits.backend,
   };
 }

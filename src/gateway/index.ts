@@ -9,6 +9,7 @@ import { startBanner } from './banner.js';
 import { closeProviders, lifecycle } from './lifecycle.js';
 import { createPlanes } from './planes.js';
 import { keySourceEnvironment, startProviders } from './providers.js';
+import { shareKeyStatesOverRedis } from './redis-key-state.js';
 import { reloader } from './reload.js';
 import { Resources } from './resources.js';
 import { credentialKeys, openSecrets } from './secrets.js';
@@ -21,7 +22,7 @@ import { createTraffic } from './traffic.js';
 import type { Gateway, GatewayOptions, Start } from './types.js';
 
 export { isKeyStateMessage } from './shared-key-state.js';
-export { announce, openStore } from './storage.js';
+export { announce, connectStore, openStore, storeLocation } from './storage.js';
 export { storedSpend } from './traffic.js';
 export type { Gateway, GatewayOptions } from './types.js';
 
@@ -63,7 +64,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const { logger, metrics } = telemetry;
   resources.add('alert webhook', () => telemetry.webhook?.close());
   const paths = dataPaths(config, env, options.dataDir);
-  const store = openStore(paths.database, source);
+  const store = await openStore(config, paths, source, logger);
   resources.add('store', () => store.close());
   if (!options.worker) {
     const instance = await announce(store, config, source, logger);
@@ -78,7 +79,12 @@ async function assemble(start: Start): Promise<Gateway> {
   const environment = keySourceEnvironment(env, store, masters, logger);
   const providers = await startProviders(config, environment, keyEvents, metrics, source);
   resources.add('providers', () => closeProviders(providers));
-  if (options.worker) shareKeyStates(providers, options.worker.channel);
+  // Redis reaches every instance (and every worker); without it, workers share through their primary.
+  const redisUrl = config.storage.redis?.url;
+  if (redisUrl) {
+    const sharing = shareKeyStatesOverRedis(providers, redisUrl, logger);
+    resources.add('key state sharing', () => sharing.close());
+  } else if (options.worker) shareKeyStates(providers, options.worker.channel);
   const tokens = new TokenService(store, pepper);
   await tokens.load();
   const browser = browserFromConfig(config, store, pepper, audit);

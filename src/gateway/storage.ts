@@ -1,15 +1,51 @@
-import { type Config, ConfigError } from '../config/index.js';
+import { readFileSync } from 'node:fs';
+import { type Config, ConfigError, type DataPaths } from '../config/index.js';
 import { type Announced, announceInstance, PerInstanceLimitsError } from '../limits/index.js';
 import type { Logger } from '../observability/index.js';
-import { openSqliteStore, type Store } from '../store/index.js';
+import { openPostgresStore, openSqliteStore, type PostgresOptions, type Store } from '../store/index.js';
 
-/** The store, or a configuration error that names the path it could not open. */
-export function openStore(path: string, source: string): Store {
+/** Where the store is, for the banner and errors: a Postgres url without its user or password. */
+export function storeLocation(config: Config, paths: DataPaths): string {
+  const postgres = config.storage.postgres;
+  if (!postgres) return `sqlite ${paths.database}`;
+  const url = new URL(postgres.url);
+  return `postgres ${url.host}${url.pathname}`;
+}
+
+/** The configured store: SQLite, or Postgres (migrated and listening once this resolves). */
+export async function connectStore(config: Config, paths: DataPaths, logger?: Logger): Promise<Store> {
+  const postgres = config.storage.postgres;
+  if (!postgres) return openSqliteStore(paths.database);
+  const { ssl } = postgres;
+  return openPostgresStore({
+    url: postgres.url,
+    poolSize: postgres.poolSize,
+    ssl: typeof ssl === 'boolean' ? ssl : tlsOptions(ssl),
+    onError: (error) => logger?.warn({ err: error }, 'a Postgres connection was lost; reconnecting'),
+  });
+}
+
+/** The configured store, or a configuration error that names where it is (never a password). */
+export async function openStore(
+  config: Config,
+  paths: DataPaths,
+  source: string,
+  logger?: Logger,
+): Promise<Store> {
   try {
-    return openSqliteStore(path);
+    return await connectStore(config, paths, logger);
   } catch (error) {
-    throw new ConfigError(source, [`cannot open the store ${path}: ${(error as Error).message}`]);
+    throw new ConfigError(source, [
+      `cannot open the store (${storeLocation(config, paths)}): ${(error as Error).message}`,
+    ]);
   }
+}
+
+function tlsOptions(ssl: { caFile?: string; rejectUnauthorized: boolean }): PostgresOptions['ssl'] {
+  return {
+    rejectUnauthorized: ssl.rejectUnauthorized,
+    ...(ssl.caFile === undefined ? {} : { ca: readFileSync(ssl.caFile, 'utf8') }),
+  };
 }
 
 /** Announces this instance in the store; refuses to start where rate limits would multiply. */

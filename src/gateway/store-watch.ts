@@ -32,7 +32,9 @@ export async function watchStore({ store, syncs, masters, providers, logger }: S
     );
   };
   let marker = await store.changeMarker();
-  const poll = setInterval(async () => {
+  let checking: Promise<void> | undefined;
+  let again = false;
+  const check = async (): Promise<void> => {
     try {
       const now = await store.changeMarker();
       if (now === marker) return;
@@ -41,7 +43,30 @@ export async function watchStore({ store, syncs, masters, providers, logger }: S
     } catch (error) {
       logger.error({ err: error }, 'cannot check the store for changes');
     }
-  }, STORE_POLL_MS);
+  };
+  // One check at a time; a change heard during a check runs one more after it, never several.
+  const wake = (): void => {
+    if (checking) {
+      again = true;
+      return;
+    }
+    checking = check().finally(() => {
+      checking = undefined;
+      if (again) {
+        again = false;
+        wake();
+      }
+    });
+  };
+  // Postgres tells at commit (LISTEN/NOTIFY); the poll stays as the bound when a notification is lost.
+  const unsubscribe = store.onChange?.(wake);
+  const poll = setInterval(wake, STORE_POLL_MS);
   poll.unref();
-  return { refreshStored, stop: () => clearInterval(poll) };
+  return {
+    refreshStored,
+    stop: () => {
+      clearInterval(poll);
+      unsubscribe?.();
+    },
+  };
 }
