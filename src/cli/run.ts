@@ -9,6 +9,7 @@ import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
 import { sessionsCommand } from './sessions.js';
 import { start } from './start.js';
+import { migrateCommand, storeCopyCommand } from './store.js';
 import { templatesCommand } from './templates.js';
 import { tokensCommand } from './tokens.js';
 
@@ -33,6 +34,8 @@ Usage:
   keyward audit verify              check the audit log's HMAC chain: any edited, deleted or reordered record
   keyward audit tail [-f]           the newest audit records (and follow)
   keyward conversations purge [--user U]  delete stored responses and conversations past retention (or a user's)
+  keyward migrate                   bring the store's schema up to this version (start does it too)
+  keyward store copy --to URL       copy the SQLite store into an empty Postgres database
   keyward auth hash-key             read a client key on stdin, print the sha256: digest for auth.apiKeys.hashes
   keyward --help | --version
 
@@ -115,6 +118,19 @@ KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE and set it before the ne
 Deletes the stored responses and conversations older than conversations.ttlDays (a running
 gateway also does this every hour). With --user U, deletes everything user U has stored.
 `,
+  migrate: `Usage: keyward migrate [--config FILE] [--data-dir DIR] [--json]
+
+Brings the configured store (SQLite, or storage.postgres) up to this Keyward's schema and prints the
+versions. keyward start does the same before it listens; instances starting together migrate once.
+A store written by a newer Keyward is refused: upgrade Keyward rather than run old code on it.
+`,
+  store: `Usage: keyward store copy --to postgres://USER@HOST:PORT/DATABASE [--json]
+
+Copies everything in the SQLite store (keys, tokens, usage, audit, sessions, templates,
+conversations) into an empty Postgres database in one transaction, then verifies the copied audit
+chain there. Keys stay sealed: start the Postgres gateways with the same master key. Stop the
+gateways using the SQLite store first. The password goes in PGPASSWORD or ~/.pgpass, never in --to.
+`,
   'auth hash-key': `Usage: keyward auth hash-key [--json] < key.txt
 
 Reads one client key from standard input and prints the digest to put under auth.apiKeys.hashes,
@@ -159,6 +175,7 @@ function parse(argv: string[]) {
       follow: { type: 'boolean', short: 'f' },
       limit: { type: 'string' },
       'write-config': { type: 'string' },
+      to: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -188,6 +205,7 @@ const GROUP_HELP: Readonly<Record<string, string>> = {
   audit: 'audit',
   master: 'master',
   auth: 'auth hash-key',
+  store: 'store',
 };
 
 /** One failure on stderr: a line for people, or `{"error":{"message","exitCode"}}` with --json. */
@@ -249,6 +267,14 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       case 'conversations':
         return await withOffline(offline, io, false, (ctx) =>
           conversationsCommand(positionals[1] ?? '', values, ctx, io),
+        );
+      case 'migrate':
+        return await migrateCommand(offline, io, values.json);
+      case 'store':
+        if (positionals[1] !== 'copy')
+          return fail(io, values.json, `unknown command '${command}'`, 2, COMMAND_HELP.store);
+        return await withOffline(offline, io, false, (ctx) =>
+          storeCopyCommand(values.to, ctx, io, values.json),
         );
       case 'master':
         if (positionals[1] !== 'rotate')

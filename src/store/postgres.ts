@@ -49,8 +49,9 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   const pool = new pg.Pool({ ...connection, max: options.poolSize });
   // An idle pooled connection that the server drops must not take the process down.
   pool.on('error', (error) => options.onError?.(error));
+  let schema: { from: number; to: number };
   try {
-    await migratePostgres(pool);
+    schema = await migratePostgres(pool);
   } catch (error) {
     await pool.end();
     throw error;
@@ -102,6 +103,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
 
   return {
     kind: 'postgres',
+    schema,
     providerKeys: pgProviderKeys(pool),
     instances: pgInstances(pool),
     tokens: pgTokens(pool),

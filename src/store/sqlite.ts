@@ -34,7 +34,7 @@ const toRecord = (row: KeyRow): ProviderKeyRecord => ({
 });
 
 /** Brings the schema up to the newest version; refuses a database written by a newer Keyward. */
-function migrate(db: Database.Database): void {
+function migrate(db: Database.Database): { from: number; to: number } {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SQLITE_MIGRATIONS.length) {
     throw new Error(
@@ -47,6 +47,7 @@ function migrate(db: Database.Database): void {
       db.pragma(`user_version = ${version + i + 1}`);
     })();
   });
+  return { from: version, to: Math.max(version, SQLITE_MIGRATIONS.length) };
 }
 
 /** The embedded store: one SQLite file in WAL mode, readable only by its owner. */
@@ -56,12 +57,13 @@ export function openSqliteStore(path: string): Store {
   closeSync(openSync(path, 'a', 0o600));
   chmodSync(path, 0o600);
   const db = new Database(path);
+  let schema: { from: number; to: number };
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
-    migrate(db);
+    schema = migrate(db);
   } catch (error) {
     db.close();
     throw error;
@@ -94,6 +96,7 @@ export function openSqliteStore(path: string): Store {
 
   return {
     kind: 'sqlite',
+    schema,
     providerKeys: {
       async list(provider) {
         return (provider === undefined ? listAll.all() : listByProvider.all(provider)).map(toRecord);

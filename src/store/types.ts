@@ -380,6 +380,8 @@ export interface ConversationStore {
 export interface Store {
   /** `sqlite`: one embedded file; `postgres`: shared by several instances. */
   readonly kind: 'sqlite' | 'postgres';
+  /** The schema version found when the store was opened, and the one it was migrated to. */
+  readonly schema: { from: number; to: number };
   readonly instances: InstanceStore;
   readonly conversations: ConversationStore;
   readonly providerKeys: ProviderKeyStore;

@@ -170,6 +170,26 @@ models:
     ]);
   });
 
+  it('takes a Postgres store with its defaults, and refuses it beside a SQLite path or with another scheme', () => {
+    const { config } = loadConfig({
+      file: writeConfig(`${minimal}storage: { postgres: { url: "postgres://kw@db.internal:5432/keyward" } }`),
+      env: {},
+    });
+    expect(config.storage.postgres).toEqual({
+      url: 'postgres://kw@db.internal:5432/keyward',
+      poolSize: 10,
+      ssl: false,
+    });
+    const both = writeConfig(
+      `${minimal}storage: { sqlite: { path: a.db }, postgres: { url: "postgres://kw@db/keyward" } }`,
+    );
+    expect(problemsOf(() => loadConfig({ file: both, env: {} }))).toEqual([
+      'storage.sqlite.path: set storage.sqlite.path or storage.postgres, not both',
+    ]);
+    const mysql = writeConfig(`${minimal}storage: { postgres: { url: "mysql://kw@db/keyward" } }`);
+    expect(problemsOf(() => loadConfig({ file: mysql, env: {} }))[0]).toMatch(/^storage\.postgres\.url:/);
+  });
+
   it('keeps rate limits in Redis whenever Redis is configured, unless told otherwise', () => {
     const backend = (yaml: string) =>
       loadConfig({ file: writeConfig(yaml), env: {} }).config.rateLimits.backend;
