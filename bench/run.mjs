@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { request } from 'undici';
+import { createDatabase, hasPostgres, startPostgres } from '../test/support/postgres.js';
 import {
   BENCH_ORIGIN,
   JWT_AUDIENCE,
@@ -23,10 +24,13 @@ import { clientSize } from './client-size.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
 /**
- * `--only workers`: Keyward as one process and as `--workers 2` (each on a store of its own), in
- * turns with the bare proxy; CPU counts the primary and its workers. Nothing written to bench/results.
+ * The scale-out group: Keyward as one process on SQLite, as `--workers 2`, and as one instance on
+ * Postgres with Redis (limits, budgets and key health shared, as behind a load balancer), each on a
+ * store of its own, in turns with the bare proxy. CPU counts the primary and its workers, and for
+ * the Postgres instance also the Postgres and Redis servers' processes. Without the Debian packages
+ * postgresql and redis-server the Postgres row is left out, saying so.
  */
-async function workersOnly(bare, fake, fakeAnthropic, identity) {
+async function scaleOutTargets(bare, fake, fakeAnthropic, identity) {
   const one = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
   const two = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl, ['--workers', '2']);
   const group = [
@@ -34,18 +38,69 @@ async function workersOnly(bare, fake, fakeAnthropic, identity) {
     { name: 'keyward, one process', ...one, key: one.token, model: 'bench-model' },
     { name: 'keyward --workers 2', ...two, key: two.token, model: 'bench-model' },
   ];
+  if (!hasPostgres() || spawnSync('redis-server', ['--version']).status !== 0) {
+    process.stderr.write('no Postgres row: install the Debian packages postgresql and redis-server\n');
+    return group;
+  }
+  const postgres = await startPostgres();
+  process.on('exit', () => spawnSync('kill', ['-9', String(postgres.pid)]));
+  const redis = await startRedis();
+  const shared = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl, [], {
+    postgres: { url: await createDatabase(postgres) },
+    redis: { url: redis.url },
+  });
+  group.push({
+    name: 'keyward on postgres + redis',
+    ...shared,
+    key: shared.token,
+    model: 'bench-model',
+    alsoPids: [postgres.pid, redis.pid],
+  });
+  return group;
+}
+
+/** A private redis-server on a free port, nothing saved. */
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  children.push(child);
+  for (let i = 0; i < 100; i++) {
+    if (
+      spawnSync('redis-cli', ['-p', String(port), 'ping'])
+        .stdout?.toString()
+        .trim() === 'PONG'
+    )
+      return { url: `redis://127.0.0.1:${port}`, pid: child.pid };
+    await sleep(50);
+  }
+  throw new Error('redis-server did not start');
+}
+
+/** `--only scale` (or `workers`): the scale-out group alone. Nothing written to bench/results. */
+async function scaleOnly(bare, fake, fakeAnthropic, identity) {
+  const group = await scaleOutTargets(bare, fake, fakeAnthropic, identity);
   for (const target of group) await loadOnce(target, 50, quick ? 1 : 2);
-  process.stderr.write(`c=50: one process, two workers and the bare proxy, ${duration}s each, in turns…\n`);
+  process.stderr.write(`c=50: ${group.map((t) => t.name).join(', ')}, ${duration}s each, in turns…\n`);
   const rows = await loadInTurns(group, 50, duration);
-  const lines = rows.map(
-    (r) =>
-      `| ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.cpuUsPerReq, 0)} | ${fmt(r.rssMb, 0)} | ${r.failures} |`,
-  );
-  lines.push(
-    `÷ bare at c=50: one process ${fmt(rows[1].rps / rows[0].rps)}×, two workers ${fmt(rows[2].rps / rows[0].rps)}×; two workers ÷ one process ${fmt(rows[2].rps / rows[1].rps)}×`,
-  );
   process.stdout.write(
-    `\n| target | req/s | p50 ms | CPU µs/req | RSS MB (primary) | failures |\n${lines.join('\n')}\n`,
+    `\n| target | req/s | p50 ms | CPU µs/req | RSS MB (primary) | failures |\n${rows
+      .map(
+        (r) =>
+          `| ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.cpuUsPerReq, 0)} | ${fmt(r.rssMb, 0)} | ${r.failures} |`,
+      )
+      .join('\n')}\n${scaleRatios(rows)}\n`,
+  );
+}
+
+function scaleRatios(rows) {
+  const [bare, one, two, shared] = rows;
+  return (
+    `÷ bare at c=50: one process ${fmt(one.rps / bare.rps)}×, two workers ${fmt(two.rps / bare.rps)}×` +
+    (shared ? `, on postgres + redis ${fmt(shared.rps / bare.rps)}×` : '') +
+    `; two workers ÷ one process ${fmt(two.rps / one.rps)}×` +
+    (shared ? `; postgres + redis ÷ one process on sqlite ${fmt(shared.rps / one.rps)}×` : '')
   );
 }
 
@@ -90,8 +145,9 @@ async function startAnnounced(script, env) {
  * per-token and per-user rate limits, a budget, usage accounting, the audit log (one record per
  * request) and the provider key encrypted in the store. New features are switched on here.
  */
-function keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl) {
+function keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl, storage) {
   return {
+    ...(storage && { storage }),
     server: { host: '127.0.0.1', port, cors: { origins: [BENCH_ORIGIN] } },
     // Browser credentials: cookie sessions (a session cookie outlives the run) and bearer JWTs.
     auth: {
@@ -125,11 +181,14 @@ function keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl) {
   };
 }
 
-async function startKeyward(fakeUrl, anthropicUrl, jwksUrl, extraArgs = []) {
+async function startKeyward(fakeUrl, anthropicUrl, jwksUrl, extraArgs = [], storage = undefined) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'));
   const file = join(dir, 'keyward.json');
-  writeFileSync(file, JSON.stringify(keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl)));
+  writeFileSync(
+    file,
+    JSON.stringify(keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl, storage)),
+  );
   const cli = (args, input) => {
     const run = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args, '--config', file], {
       env: { ...process.env, KEYWARD_DATA_DIR: dir },
@@ -245,7 +304,9 @@ const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(
 
 /** One autocannon run against `target`: its requests, per-response times and the target's CPU ticks. */
 async function loadOnce(target, connections, seconds) {
-  const before = cpuTicks(target.pid);
+  const ticksNow = () =>
+    [target.pid, ...(target.alsoPids ?? [])].reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  const before = ticksNow();
   // autocannon's own percentiles are whole milliseconds; its per-response times are not.
   const latencies = [];
   const instance = autocannon({
@@ -261,7 +322,7 @@ async function loadOnce(target, connections, seconds) {
   return {
     requests: result.requests.total,
     latencies,
-    ticks: cpuTicks(target.pid) - before,
+    ticks: ticksNow() - before,
     failures: result.non2xx + result.errors + result.timeouts,
   };
 }
@@ -412,7 +473,7 @@ async function main() {
   const keyward = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
   const messages = { ...bareAnthropic, key: providerKey, path: '/v1/messages' };
   if (only === 'responses') return responsesOnly(bare, messages, keyward);
-  if (only === 'workers') return workersOnly(bare, fake, fakeAnthropic, identity);
+  if (only === 'scale' || only === 'workers') return scaleOnly(bare, fake, fakeAnthropic, identity);
   const cookie = await sessionCookie(keyward.url, keyward.adminUrl, keyward.adminKey);
   const targets = [
     { name: 'direct (fake provider)', ...fake, key: providerKey, model: 'gpt-4o-mini' },
@@ -478,6 +539,11 @@ async function main() {
   for (const target of responsesGroup) await loadOnce(target, 50, quick ? 1 : 2);
   process.stderr.write(`c=50: /v1/responses and the bare proxies, ${duration}s each, in turns…\n`);
   rows.push(...(await loadInTurns(responsesGroup, 50, duration)));
+  const scaleGroup = await scaleOutTargets(bare, fake, fakeAnthropic, identity);
+  for (const target of scaleGroup) await loadOnce(target, 50, quick ? 1 : 2);
+  process.stderr.write(`c=50: ${scaleGroup.map((t) => t.name).join(', ')}, ${duration}s each, in turns…\n`);
+  const scaleRows = await loadInTurns(scaleGroup, 50, duration);
+  rows.push(...scaleRows.slice(1));
   const streaming = {};
   for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
 
@@ -506,6 +572,11 @@ async function main() {
     responsesAnthropicStreamC50:
       row('keyward responses→anthropic, stream', 50).rps /
       row('bare proxy → anthropic, stream (responses run)', 50).rps,
+    workersTwoOverOneC50: scaleRows[2].rps / scaleRows[1].rps,
+    ...(scaleRows[3] && {
+      postgresC50: scaleRows[3].rps / scaleRows[0].rps,
+      postgresOverSqliteC50: scaleRows[3].rps / scaleRows[1].rps,
+    }),
   };
   const sdkSize = await clientSize();
 
@@ -531,6 +602,7 @@ async function main() {
     `Template run ÷ bare proxy (plain chat), measured in turns at c=50: ${fmt(ratios.templateC50)}×.`,
     `Admin API (GET /admin/keys) at c=10: ${fmt(row('admin API (GET /admin/keys), admin key', 10).rps, 0)} req/s with the admin key; ` +
       `the dashboard's cookie ${fmt(ratios.adminCookieC10)}× that.`,
+    `Scale-out (${scaleGroup.length > 3 ? 'postgres + redis CPU counted with its instance' : 'no postgres row'}) ${scaleRatios(scaleRows)}.`,
     `Provider key reveal (SecretString.reveal, once per request): ${fmt(revealUs)} µs.`,
     `keyward/client core: ${sdkSize.gzipped} B min+gz (budget ${sdkSize.budget} B).`,
   ];

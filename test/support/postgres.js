@@ -1,27 +1,44 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './redis-server.js';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 
-export interface PostgresServer {
-  /** `postgres://postgres@127.0.0.1:PORT/postgres`: trust auth on loopback, no password. */
-  url: string;
-  port: number;
-  /** Stops the server (fast mode) and removes its data folder. */
-  stop(): Promise<void>;
+// Plain JavaScript with JSDoc types, so that the benchmark (plain Node) starts its Postgres with it too.
+
+/**
+ * @typedef {object} PostgresServer
+ * @property {string} url `postgres://postgres@127.0.0.1:PORT/postgres`: trust auth on loopback, no password.
+ * @property {number} port
+ * @property {number} pid The postmaster's pid (its backends are its children).
+ * @property {() => Promise<void>} stop Stops the server (fast mode) and removes its data folder.
+ */
+
+/** @returns {Promise<number>} */
+async function freePort() {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
 }
 
 /** Why Postgres tests skip, naming the Debian package that brings `initdb` and `pg_ctl`. */
 export const POSTGRES_MISSING =
   'Postgres tests skipped: initdb/pg_ctl not found (install the Debian package `postgresql`)';
 
-let bindir: string | null | undefined;
+/** @type {string | null | undefined} */
+let bindir;
 
 /** The folder holding `initdb` and `pg_ctl`, or null when Postgres is not installed. */
-export function postgresBinDir(): string | null {
+/** @returns {string | null} */
+export function postgresBinDir() {
   if (bindir !== undefined) return bindir;
-  const candidates: string[] = [];
+  /** @type {string[]} */
+  const candidates = [];
   const config = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
   if (config.status === 0) candidates.push(config.stdout.trim());
   // Debian installs servers per major version; pg_config may come from another package or none.
@@ -35,7 +52,8 @@ export function postgresBinDir(): string | null {
   return bindir;
 }
 
-export function hasPostgres(): boolean {
+/** @returns {boolean} */
+export function hasPostgres() {
   return postgresBinDir() !== null;
 }
 
@@ -43,8 +61,9 @@ export function hasPostgres(): boolean {
  * A private, throwaway Postgres cluster in a temp folder on a free loopback port, fsync off.
  * initdb refuses to run as root (CI runs as root), so then the cluster belongs to the `postgres`
  * system user and initdb/pg_ctl run through `runuser`.
+ * @returns {Promise<PostgresServer>}
  */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres() {
   const bin = postgresBinDir();
   if (!bin) throw new Error(POSTGRES_MISSING);
   const port = await freePort();
@@ -56,7 +75,8 @@ export async function startPostgres(): Promise<PostgresServer> {
     chownSync(root, owner.uid, owner.gid);
     chmodSync(root, 0o700);
   }
-  const run = (tool: string, args: string[]): void => {
+  /** @type {(tool: string, args: string[]) => void} */
+  const run = (tool, args) => {
     const command = asRoot ? 'runuser' : join(bin, tool);
     const argv = asRoot ? ['-u', 'postgres', '--', join(bin, tool), ...args] : args;
     const result = spawnSync(command, argv, { encoding: 'utf8', cwd: root });
@@ -67,7 +87,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const options = `-c listen_addresses=127.0.0.1 -c port=${port} -c fsync=off -c unix_socket_directories='${root}'`;
   run('pg_ctl', ['-D', data, '-o', options, '-l', join(root, 'log'), '-w', '-t', '30', 'start']);
-  const stop = async (): Promise<void> => {
+  const stop = async () => {
     if (!existsSync(data)) return;
     try {
       run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
@@ -77,16 +97,18 @@ export async function startPostgres(): Promise<PostgresServer> {
     }
   };
   // A test run that dies must not leave clusters behind.
-  const stopSync = (): void => {
+  const stopSync = () => {
     try {
       run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
     } catch {}
   };
   process.once('exit', stopSync);
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, stop };
+  const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, pid, stop };
 }
 
-function systemUser(name: string): { uid: number; gid: number } {
+/** @param {string} name @returns {{ uid: number; gid: number }} */
+function systemUser(name) {
   const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
   const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
   if (uid.status !== 0 || gid.status !== 0) {
@@ -97,8 +119,12 @@ function systemUser(name: string): { uid: number; gid: number } {
 
 let databases = 0;
 
-/** A fresh empty database on `server` (one cluster serves a whole test file); returns its url. */
-export async function createDatabase(server: PostgresServer): Promise<string> {
+/**
+ * A fresh empty database on `server` (one cluster serves a whole test file); returns its url.
+ * @param {PostgresServer} server
+ * @returns {Promise<string>}
+ */
+export async function createDatabase(server) {
   const { default: pg } = await import('pg');
   databases += 1;
   const name = `test_${process.pid}_${databases}`;
