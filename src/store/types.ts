@@ -393,7 +393,8 @@ export interface Store {
   readonly templates: TemplateStore;
   /**
    * A number that changes whenever another process (a CLI command, another instance) commits to
-   * the store; polled to pick up changes made elsewhere without a restart.
+   * the store (with Postgres, once the commit's notification has arrived); polled to pick up
+   * changes made elsewhere without a restart.
    */
   changeMarker(): Promise<number>;
   /**
