@@ -11,6 +11,7 @@ export { estimateInputTokens } from '../canonical/token-estimate.js';
 export { toolUseId as anthropicToolUseId } from './anthropic/codec.js';
 export { anthropicStreamError } from './anthropic/stream.js';
 export { decodeFunctionCall as geminiFunctionCall } from './gemini/codec.js';
+export { geminiChunkFinishes, geminiStreamError } from './gemini/stream.js';
 export type {
   CallOptions,
   ChatCodec,

@@ -23,6 +23,16 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
 
 export const get = <T>(path: string) => api<T>('GET', path);
 
+/** One row of `GET /admin/usage` (the store's usage aggregate, grouped). */
+export interface UsageRow {
+  group: string | null;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  costMicros: number;
+}
+
 export const money = (micros: number): string => `$${(micros / 1_000_000).toFixed(micros < 10_000 ? 4 : 2)}`;
 export const today = (): string => new Date().toISOString().slice(0, 10);
 export const daysAgo = (days: number): string =>

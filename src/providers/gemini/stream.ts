@@ -58,11 +58,7 @@ export class GeminiStreamDecoder implements StreamDecoder {
   }
 
   private chunk(payload: Record<string, unknown>, events: StreamEvent[]): void {
-    if (payload.error !== undefined) {
-      const code = isRecord(payload.error) ? payload.error.code : undefined;
-      const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 500;
-      throw new StreamFailure('provider_error', 'Gemini reported an error during the stream', status);
-    }
+    if (payload.error !== undefined) throw geminiStreamError(payload.error);
     if (!this.started) {
       this.started = true;
       events.push({
@@ -146,4 +142,16 @@ function parse(data: string): Record<string, unknown> {
   const value = jsonObject(data);
   if (!value) throw new StreamFailure('cut', 'The Gemini stream carried an event that is not JSON');
   return value;
+}
+
+/** A chunk holding `error` is Gemini's failure; its status is the error's code when it is one. */
+export function geminiStreamError(error: unknown): StreamFailure {
+  const code = isRecord(error) ? error.code : undefined;
+  const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 500;
+  return new StreamFailure('provider_error', 'Gemini reported an error during the stream', status);
+}
+
+/** Gemini has no end marker: the answer is over once a chunk carries a finish reason, or a block. */
+export function geminiChunkFinishes(payload: Record<string, unknown>): boolean {
+  return typeof firstCandidate(payload)?.finishReason === 'string' || promptBlocked(payload);
 }

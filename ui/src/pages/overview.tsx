@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { daysAgo, get, money, today } from '../api.js';
+import { daysAgo, get, money, today, type UsageRow } from '../api.js';
 import { Chart } from '../chart.js';
 import { ErrorNote, Stat, Table } from '../ui.js';
 
@@ -30,14 +30,6 @@ interface Live {
   providers: LiveGroup[];
   models: LiveGroup[];
 }
-interface UsageRow {
-  group: string | null;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  costMicros: number;
-}
-
 const sum = (rows: LiveSecond[], pick: (s: LiveSecond) => number) => rows.reduce((n, s) => n + pick(s), 0);
 
 /** The last hour live (refreshed every 2 s) and today's spend by model. */

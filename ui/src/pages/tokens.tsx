@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, get, money } from '../api.js';
+import { api, get, money, type UsageRow } from '../api.js';
 import { ErrorNote, Table } from '../ui.js';
 
 interface Token {
@@ -14,14 +14,6 @@ interface Token {
   createdAt: string;
   revokedAt: string | null;
 }
-interface UsageRow {
-  group: string | null;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  costMicros: number;
-}
-
 const SCOPES = ['models:read', 'chat', 'embeddings', 'templates', 'sessions', 'admin'];
 const list = (text: string) =>
   text

@@ -1,16 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
-import { daysAgo, downloadCsv, get, money, today } from '../api.js';
+import { daysAgo, downloadCsv, get, money, today, type UsageRow } from '../api.js';
 import { Chart } from '../chart.js';
 import { ErrorNote, Table } from '../ui.js';
-
-interface UsageRow {
-  group: string | null;
-  requests: number;
-  inputTokens: number;
-  outputTokens: number;
-  cachedTokens: number;
-  costMicros: number;
-}
 
 /** Usage and cost by token, user, model or day over a date range, with a chart and CSV export. */
 export function Usage() {
