@@ -73,8 +73,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE INDEX conversation_items_by_parent ON conversation_items (parent_id, seq);
    CREATE INDEX conversation_items_by_owner ON conversation_items (owner, id);`,
   // Every instance LISTENs on keyward_changes: a commit that changes what other instances hold in
-  // memory (keys, tokens, sessions, JWT revocations, templates, meta) notifies them at once. Postgres
-  // folds identical notifications of one transaction into one, delivered at commit.
+  // memory (keys, tokens, sessions, JWT revocations, templates) notifies them at once. Postgres
+  // folds identical notifications of one transaction into one, delivered at commit. Not `meta`:
+  // the audit head is written there with every audit batch, and nothing cached follows it.
   `CREATE FUNCTION keyward_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
    BEGIN
      PERFORM pg_notify('keyward_changes', TG_TABLE_NAME);
@@ -89,8 +90,6 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE TRIGGER jwt_revocations_changed AFTER INSERT OR UPDATE ON jwt_revocations
      FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();
    CREATE TRIGGER templates_changed AFTER INSERT OR UPDATE OR DELETE ON templates
-     FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();
-   CREATE TRIGGER meta_changed AFTER INSERT OR UPDATE OR DELETE ON meta
      FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();`,
 ];
 

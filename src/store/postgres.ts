@@ -58,17 +58,18 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   }
 
   let marker = 0;
-  const listeners = new Set<() => void>();
-  const changed = (): void => {
+  const listeners = new Set<(table: string) => void>();
+  /** `table` is what changed, or '' when notifications may have been missed. */
+  const changed = (table = ''): void => {
     marker += 1;
-    for (const listener of listeners) listener();
+    for (const listener of listeners) listener(table);
   };
   let listener: pg.Client | undefined;
   let closed = false;
   let attempt = 0;
   const listen = async (): Promise<void> => {
     const client = new pg.Client(connection);
-    client.on('notification', changed);
+    client.on('notification', (message) => changed(message.payload ?? ''));
     client.on('error', (error) => {
       options.onError?.(error);
       void client.end().catch(() => {});
@@ -87,10 +88,13 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     const delay = RELISTEN_MS[Math.min(attempt++, RELISTEN_MS.length - 1)];
     setTimeout(() => {
       if (closed) return;
-      listen().then(changed, (error: Error) => {
-        options.onError?.(error);
-        relisten();
-      });
+      listen().then(
+        () => changed(),
+        (error: Error) => {
+          options.onError?.(error);
+          relisten();
+        },
+      );
     }, delay).unref();
   };
   try {

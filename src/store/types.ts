@@ -392,15 +392,17 @@ export interface Store {
   readonly sessions: SessionStore;
   readonly templates: TemplateStore;
   /**
-   * A number that changes whenever another process (a CLI command, another instance) commits to
-   * the store (with Postgres, once the commit's notification has arrived); polled to pick up
-   * changes made elsewhere without a restart.
+   * A number that changes whenever another process (a CLI command, another instance) commits a
+   * change to what instances cache: keys, tokens, sessions, JWT revocations, templates (SQLite:
+   * any commit; Postgres: once the commit's notification has arrived). Polled to pick up changes
+   * made elsewhere without a restart.
    */
   changeMarker(): Promise<number>;
   /**
-   * Calls `listener` as soon as a change is committed, where the store can tell (Postgres's
-   * LISTEN/NOTIFY); returns the unsubscribe. Without it, `changeMarker` is polled.
+   * Calls `listener` with the changed table as soon as a change is committed, where the store can
+   * tell (Postgres's LISTEN/NOTIFY; '' when some may have been missed); returns the unsubscribe.
+   * Without it, `changeMarker` is polled.
    */
-  onChange?(listener: () => void): () => void;
+  onChange?(listener: (table: string) => void): () => void;
   close(): Promise<void>;
 }

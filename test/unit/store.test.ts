@@ -230,9 +230,9 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       await expect.poll(() => gateway.changeMarker()).not.toBe(initial);
       const afterInsert = await gateway.changeMarker();
       expect((await gateway.providerKeys.get('pk_1'))?.provider).toBe('openai');
-      await cli.meta.setIfAbsent('salt', 'value');
+      await cli.tokens.insert(token('tk_1', 1_000));
       await expect.poll(() => gateway.changeMarker()).not.toBe(afterInsert);
-      expect(await gateway.meta.get('salt')).toBe('value');
+      expect(await gateway.tokens.get('tk_1')).toBeDefined();
     });
 
     describe('tokens', () => {
@@ -902,10 +902,30 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
     const other = await open();
     try {
       await other.tokens.insert(token('tk_1', 1_000));
-      const heard = new Promise<void>((resolve) => store.onChange?.(resolve));
+      const heard = new Promise<void>((resolve) => store.onChange?.(() => resolve()));
       await other.tokens.revoke('tk_1', 2_000);
       await heard;
       expect(await store.tokens.revokedSince(2_000)).toEqual(['tk_1']);
+    } finally {
+      await Promise.all([store.close(), other.close()]);
+    }
+  });
+
+  it('notifies what instances cache, and not the audit batches written with every request', async () => {
+    const store = await open();
+    const other = await open();
+    try {
+      const heard: string[] = [];
+      store.onChange?.((table) => heard.push(table));
+      await other.audit.appendChained([{ at: 1, type: 'request', actor: 'tk_1', data: {} }], () =>
+        'f'.repeat(64),
+      );
+      await other.meta.set('audit_head', '{"seq":1}');
+      await other.usage.add([delta()]);
+      await other.tokens.insert(token('tk_1', 1_000));
+      // Notifications arrive in commit order: anything the audit or usage writes sent comes first.
+      await expect.poll(() => heard).toContain('tokens');
+      expect(heard).toEqual(['tokens']);
     } finally {
       await Promise.all([store.close(), other.close()]);
     }
