@@ -26,8 +26,9 @@ const quick = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick'
 /**
  * The scale-out group: Keyward as one process on SQLite, as `--workers 2`, and as one instance on
  * Postgres with Redis (limits, budgets and key health shared, as behind a load balancer), each on a
- * store of its own, in turns with the bare proxy. CPU counts the primary and its workers, and for
- * the Postgres instance also the Postgres and Redis servers' processes. Without the Debian packages
+ * store of its own, in turns with the bare proxy; and one on SQLite with Redis, which tells the
+ * shared limits' cost apart from Postgres's. CPU counts the primary and its workers, and the Redis
+ * and Postgres servers' processes with the instances that use them. Without the Debian packages
  * postgresql and redis-server the Postgres row is left out, saying so.
  */
 async function scaleOutTargets(bare, fake, fakeAnthropic, identity) {
@@ -45,6 +46,17 @@ async function scaleOutTargets(bare, fake, fakeAnthropic, identity) {
   const postgres = await startPostgres();
   process.on('exit', () => spawnSync('kill', ['-9', String(postgres.pid)]));
   const redis = await startRedis();
+  // The same instance on SQLite with Redis: what the shared limits cost, apart from Postgres.
+  const limited = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl, [], {
+    redis: { url: redis.url },
+  });
+  group.push({
+    name: 'keyward on sqlite + redis',
+    ...limited,
+    key: limited.token,
+    model: 'bench-model',
+    alsoPids: [redis.pid],
+  });
   const shared = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl, [], {
     postgres: { url: await createDatabase(postgres) },
     redis: { url: redis.url },
@@ -95,12 +107,14 @@ async function scaleOnly(bare, fake, fakeAnthropic, identity) {
 }
 
 function scaleRatios(rows) {
-  const [bare, one, two, shared] = rows;
+  const [bare, one, two, limited, shared] = rows;
   return (
     `÷ bare at c=50: one process ${fmt(one.rps / bare.rps)}×, two workers ${fmt(two.rps / bare.rps)}×` +
     (shared ? `, on postgres + redis ${fmt(shared.rps / bare.rps)}×` : '') +
     `; two workers ÷ one process ${fmt(two.rps / one.rps)}×` +
-    (shared ? `; postgres + redis ÷ one process on sqlite ${fmt(shared.rps / one.rps)}×` : '')
+    (shared
+      ? `; ÷ one process on sqlite: sqlite + redis ${fmt(limited.rps / one.rps)}×, postgres + redis ${fmt(shared.rps / one.rps)}×`
+      : '')
   );
 }
 
@@ -573,9 +587,10 @@ async function main() {
       row('keyward responses→anthropic, stream', 50).rps /
       row('bare proxy → anthropic, stream (responses run)', 50).rps,
     workersTwoOverOneC50: scaleRows[2].rps / scaleRows[1].rps,
-    ...(scaleRows[3] && {
-      postgresC50: scaleRows[3].rps / scaleRows[0].rps,
-      postgresOverSqliteC50: scaleRows[3].rps / scaleRows[1].rps,
+    ...(scaleRows[4] && {
+      sqliteRedisOverSqliteC50: scaleRows[3].rps / scaleRows[1].rps,
+      postgresC50: scaleRows[4].rps / scaleRows[0].rps,
+      postgresOverSqliteC50: scaleRows[4].rps / scaleRows[1].rps,
     }),
   };
   const sdkSize = await clientSize();
@@ -602,7 +617,7 @@ async function main() {
     `Template run ÷ bare proxy (plain chat), measured in turns at c=50: ${fmt(ratios.templateC50)}×.`,
     `Admin API (GET /admin/keys) at c=10: ${fmt(row('admin API (GET /admin/keys), admin key', 10).rps, 0)} req/s with the admin key; ` +
       `the dashboard's cookie ${fmt(ratios.adminCookieC10)}× that.`,
-    `Scale-out (${scaleGroup.length > 3 ? 'postgres + redis CPU counted with its instance' : 'no postgres row'}) ${scaleRatios(scaleRows)}.`,
+    `Scale-out (${scaleGroup.length > 3 ? "the Redis and Postgres servers' CPU counted with their instances" : 'no postgres row'}) ${scaleRatios(scaleRows)}.`,
     `Provider key reveal (SecretString.reveal, once per request): ${fmt(revealUs)} µs.`,
     `keyward/client core: ${sdkSize.gzipped} B min+gz (budget ${sdkSize.budget} B).`,
   ];
