@@ -17,6 +17,8 @@ import { PROVIDER_KEY } from '../support/setup.js';
 const KEY_A = 'sk-pg-instance-key-a-0123456789abcdef';
 const KEY_B = 'sk-pg-instance-key-b-0123456789abcdef';
 
+const PG_PASSWORD = 'pg-secret-7f3a9c';
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -64,7 +66,11 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
         server: { port: 0 },
         admin: { port: 0 },
         storage: {
-          postgres: { url: await createDatabase(postgres), poolSize: 4 },
+          // Trust auth takes any password: this one is here to be looked for in the output.
+          postgres: {
+            url: (await createDatabase(postgres)).replace('postgres@', `postgres:${PG_PASSWORD}@`),
+            poolSize: 4,
+          },
           redis: { url: redis.url },
         },
         providers: [
@@ -213,6 +219,13 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
       const verdict = await adminCall(survivors[0].adminUrl, 'POST', '/admin/audit/verify');
       expect(verdict.json).toMatchObject({ ok: true });
       expect(verdict.json.checked).toBeGreaterThan(10);
+    });
+
+    it('never writes the Postgres password in any log line', () => {
+      const lines = instances.flatMap((gw) => gw.lines);
+      // Request lines included: every test above has run by now.
+      expect(lines.length).toBeGreaterThan(100);
+      expect(lines.filter((line) => line.includes(PG_PASSWORD))).toEqual([]);
     });
 
     it('keeps no store, key or secret in any data directory', () => {
