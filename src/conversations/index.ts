@@ -7,3 +7,4 @@ export {
   type PageOptions,
   type StoredResponse,
 } from './service.js';
+export { ThreadConversationWriter, withThreadedWrites } from './thread-writer.js';

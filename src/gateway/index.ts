@@ -1,9 +1,10 @@
 import { TokenService } from '../auth/index.js';
-import { dataPaths } from '../config/index.js';
-import { ConversationService } from '../conversations/index.js';
+import { type DataPaths, dataPaths } from '../config/index.js';
+import { ConversationService, ThreadConversationWriter, withThreadedWrites } from '../conversations/index.js';
 import { StoredKeys } from '../keys/index.js';
 import { Router } from '../routing/index.js';
 import { browserFromConfig } from '../sessions/index.js';
+import type { ConversationStore, Store } from '../store/index.js';
 import { createAudit } from './audit.js';
 import { startBanner } from './banner.js';
 import { closeProviders, lifecycle } from './lifecycle.js';
@@ -93,7 +94,11 @@ async function assemble(start: Start): Promise<Gateway> {
   const syncs = [() => tokens.syncRevocations(), () => browser.sessions.syncRevocations()];
   if (jwt) syncs.push(() => jwt.syncRevocations());
   const templates = await loadTemplates(config, store, logger);
-  const conversations = new ConversationService(store.conversations, () => masters.all, config.conversations);
+  const conversations = new ConversationService(
+    conversationStore(store, paths, thread, resources),
+    () => masters.all,
+    config.conversations,
+  );
   const retention = conversations.keepPurged((error) =>
     logger.error({ err: error }, 'conversation purge failed'),
   );
@@ -137,4 +142,20 @@ async function assemble(start: Start): Promise<Gateway> {
   const banner = () =>
     startBanner({ config, source, providers, router, verifier: planes.verifier, store, paths });
   return lifecycle(start, planes, banner, reload);
+}
+
+/**
+ * Where stored responses are written: on SQLite with writer threads, from a thread of their own
+ * (closed after the service has handed it everything queued); else on the store's connection.
+ */
+function conversationStore(
+  store: Store,
+  paths: DataPaths,
+  thread: boolean,
+  resources: Resources,
+): ConversationStore {
+  if (!thread || store.kind !== 'sqlite') return store.conversations;
+  const writer = new ThreadConversationWriter(paths.database);
+  resources.add('conversation writer thread', () => writer.close());
+  return withThreadedWrites(store.conversations, writer);
 }

@@ -2,7 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConversationService } from '../../src/conversations/index.js';
+import {
+  ConversationService,
+  ThreadConversationWriter,
+  withThreadedWrites,
+} from '../../src/conversations/index.js';
 import { generateMasterKey } from '../../src/keys/index.js';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
@@ -107,37 +111,49 @@ describe('ConversationService write-behind of stored responses', () => {
     ],
   });
 
-  it('reads a queued response, deletes a queued one for good, and commits the rest by close()', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
-    const store = openSqliteStore(path);
-    const master = generateMasterKey();
-    const service = new ConversationService(store.conversations, () => [master], retention);
-    // Not awaited: the client has its answer while the write is still queued.
-    const kept = service.saveResponse('user:a', answer('resp_kept', 'kept'), []);
-    const gone = service.saveResponse('user:a', answer('resp_gone', 'gone'), []);
-    expect(await service.getResponse('user:a', 'resp_kept')).toMatchObject({ id: 'resp_kept' });
-    expect(await service.getResponse('user:b', 'resp_kept')).toBeUndefined();
-    expect(await service.deleteResponse('user:a', 'resp_gone')).toBe(true);
-    expect(await service.getResponse('user:a', 'resp_gone')).toBeUndefined();
-    // The batch landed on the turn after the answers: another connection to the file sees it now.
-    await kept;
-    const peer = openSqliteStore(path);
-    opened.push(peer);
-    expect((await peer.conversations.get('resp_kept'))?.owner).toBe('user:a');
-    const later = service.saveResponse('user:a', answer('resp_later', 'later'), []);
-    // A graceful shutdown closes the service, then the store, with no turn of the loop between.
-    await service.close();
-    await store.close();
-    await Promise.all([kept, gone, later]);
+  /** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
+  const workerUrl = new URL('../../dist/conversations/write-worker.js', import.meta.url);
 
-    // Another process opening the same file finds what was committed, and not what was deleted.
-    const other = openSqliteStore(path);
-    opened.push(other);
-    expect((await other.conversations.list()).map((r) => r.id).sort()).toEqual(['resp_kept', 'resp_later']);
-    expect(await other.conversations.items('resp_gone')).toEqual([]);
-    const reader = new ConversationService(other.conversations, () => [master], retention);
-    expect(await reader.responseHistory('user:a', 'resp_later')).toEqual(
-      answer('resp_later', 'later').output,
-    );
-  });
+  it.each([
+    ['on the store connection', false],
+    ['from the writer thread', true],
+  ])(
+    'reads a queued response, deletes a queued one for good, and commits the rest by close() (%s)',
+    async (_, threaded) => {
+      const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
+      const store = openSqliteStore(path);
+      const master = generateMasterKey();
+      const writer = threaded ? new ThreadConversationWriter(path, workerUrl) : undefined;
+      const target = writer ? withThreadedWrites(store.conversations, writer) : store.conversations;
+      const service = new ConversationService(target, () => [master], retention);
+      // Not awaited: the client has its answer while the write is still queued.
+      const kept = service.saveResponse('user:a', answer('resp_kept', 'kept'), []);
+      const gone = service.saveResponse('user:a', answer('resp_gone', 'gone'), []);
+      expect(await service.getResponse('user:a', 'resp_kept')).toMatchObject({ id: 'resp_kept' });
+      expect(await service.getResponse('user:b', 'resp_kept')).toBeUndefined();
+      expect(await service.deleteResponse('user:a', 'resp_gone')).toBe(true);
+      expect(await service.getResponse('user:a', 'resp_gone')).toBeUndefined();
+      // The batch landed on the turn after the answers: another connection to the file sees it now.
+      await kept;
+      const peer = openSqliteStore(path);
+      opened.push(peer);
+      expect((await peer.conversations.get('resp_kept'))?.owner).toBe('user:a');
+      const later = service.saveResponse('user:a', answer('resp_later', 'later'), []);
+      // A graceful shutdown closes the service, the thread, then the store, with no turn of the loop between.
+      await service.close();
+      await writer?.close();
+      await store.close();
+      await Promise.all([kept, gone, later]);
+
+      // Another process opening the same file finds what was committed, and not what was deleted.
+      const other = openSqliteStore(path);
+      opened.push(other);
+      expect((await other.conversations.list()).map((r) => r.id).sort()).toEqual(['resp_kept', 'resp_later']);
+      expect(await other.conversations.items('resp_gone')).toEqual([]);
+      const reader = new ConversationService(other.conversations, () => [master], retention);
+      expect(await reader.responseHistory('user:a', 'resp_later')).toEqual(
+        answer('resp_later', 'later').output,
+      );
+    },
+  );
 });
