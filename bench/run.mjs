@@ -557,7 +557,7 @@ async function main() {
   for (const target of scaleGroup) await loadOnce(target, 50, quick ? 1 : 2);
   process.stderr.write(`c=50: ${scaleGroup.map((t) => t.name).join(', ')}, ${duration}s each, in turns…\n`);
   const scaleRows = await loadInTurns(scaleGroup, 50, duration);
-  rows.push(...scaleRows.slice(1));
+  rows.push({ ...scaleRows[0], target: 'bare undici proxy (scale-out run)' }, ...scaleRows.slice(1));
   const streaming = {};
   for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
 
