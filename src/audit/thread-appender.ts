@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { ThreadCalls } from '../store/thread-calls.js';
 import type { AuditEntry } from '../store/types.js';
 import type { AppendedRange, AuditAppender } from './appender.js';
 
@@ -13,8 +13,6 @@ export type AppendRequest = { id: number; type: 'append'; entries: string } | { 
 
 export type AppendResponse = { id: number; range?: AppendedRange; error?: string };
 
-type Pending = { resolve(range: AppendedRange | undefined): void; reject(error: Error): void };
-
 /**
  * Appends from a worker thread that keeps its own connection to the SQLite store: sealing,
  * encoding and the write transaction (most of what auditing costs) leave the event loop that
@@ -22,67 +20,31 @@ type Pending = { resolve(range: AppendedRange | undefined): void; reject(error: 
  * and keeps the process alive only while an append is in flight.
  */
 export class ThreadAppender implements AuditAppender {
-  private worker: Worker | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
+  private readonly calls: ThreadCalls<AppendRequest, AppendResponse>;
 
   constructor(
-    private readonly databasePath: string,
-    private readonly key: Buffer,
-    private readonly options: {
+    databasePath: string,
+    key: Buffer,
+    options: {
       /** A meta entry the thread sets to the newest record after each append (`expectedHead`). */
       headName?: string;
       /** The compiled worker module; a `.js` file, so only the built gateway has one. */
       workerUrl?: URL;
     } = {},
-  ) {}
-
-  append(entries: readonly AuditEntry[]): Promise<AppendedRange | undefined> {
-    return this.call({ id: ++this.nextId, type: 'append', entries: JSON.stringify(entries) });
+  ) {
+    const data: AppendWorkerData = { databasePath, key, headName: options.headName };
+    this.calls = new ThreadCalls(
+      options.workerUrl ?? new URL('./append-worker.js', import.meta.url),
+      data,
+      'audit writer',
+    );
   }
 
-  async close(): Promise<void> {
-    const worker = this.worker;
-    if (!worker) return;
-    await this.call({ id: ++this.nextId, type: 'close' });
-    this.worker = undefined;
-    await worker.terminate();
+  async append(entries: readonly AuditEntry[]): Promise<AppendedRange | undefined> {
+    return (await this.calls.call({ type: 'append', entries: JSON.stringify(entries) })).range;
   }
 
-  private call(request: AppendRequest): Promise<AppendedRange | undefined> {
-    const worker = this.worker ?? this.spawn();
-    return new Promise((resolve, reject) => {
-      if (this.pending.size === 0) worker.ref();
-      this.pending.set(request.id, { resolve, reject });
-      worker.postMessage(request);
-    });
-  }
-
-  private spawn(): Worker {
-    const data: AppendWorkerData = {
-      databasePath: this.databasePath,
-      key: this.key,
-      headName: this.options.headName,
-    };
-    const worker = new Worker(this.options.workerUrl ?? new URL('./append-worker.js', import.meta.url), {
-      workerData: data,
-    });
-    worker.on('message', ({ id, range, error }: AppendResponse) => {
-      const pending = this.pending.get(id);
-      if (!pending) return;
-      this.pending.delete(id);
-      if (this.pending.size === 0) worker.unref();
-      if (error === undefined) pending.resolve(range);
-      else pending.reject(new Error(error));
-    });
-    const failed = (error: Error) => {
-      if (this.worker === worker) this.worker = undefined;
-      for (const pending of this.pending.values()) pending.reject(error);
-      this.pending.clear();
-    };
-    worker.on('error', failed);
-    worker.on('exit', (code) => failed(new Error(`the audit writer thread stopped (exit code ${code})`)));
-    this.worker = worker;
-    return worker;
+  close(): Promise<void> {
+    return this.calls.close();
   }
 }

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { ThreadCalls } from '../store/thread-calls.js';
 import type { ConversationStore } from '../store/types.js';
 
 type Entries = Parameters<ConversationStore['putAll']>[0];
@@ -12,8 +12,6 @@ export type WriteRequest = { id: number; type: 'put'; entries: string } | { id: 
 
 export type WriteResponse = { id: number; error?: string };
 
-type Pending = { resolve(): void; reject(error: Error): void };
-
 /**
  * Commits stored responses from a worker thread that keeps its own connection to the SQLite
  * store: the write transaction (a third of what a stored response costs the event loop) leaves
@@ -23,59 +21,23 @@ type Pending = { resolve(): void; reject(error: Error): void };
  * write is in flight.
  */
 export class ThreadConversationWriter {
-  private worker: Worker | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
+  private readonly calls: ThreadCalls<WriteRequest, WriteResponse>;
 
   constructor(
-    private readonly databasePath: string,
+    databasePath: string,
     /** The compiled worker module; a `.js` file, so only the built gateway has one. */
-    private readonly workerUrl = new URL('./write-worker.js', import.meta.url),
-  ) {}
-
-  putAll(entries: Entries): Promise<void> {
-    return this.call({ id: ++this.nextId, type: 'put', entries: JSON.stringify(entries) });
+    workerUrl = new URL('./write-worker.js', import.meta.url),
+  ) {
+    const data: WriteWorkerData = { databasePath };
+    this.calls = new ThreadCalls(workerUrl, data, 'conversation writer');
   }
 
-  async close(): Promise<void> {
-    const worker = this.worker;
-    if (!worker) return;
-    await this.call({ id: ++this.nextId, type: 'close' });
-    this.worker = undefined;
-    await worker.terminate();
+  async putAll(entries: Entries): Promise<void> {
+    await this.calls.call({ type: 'put', entries: JSON.stringify(entries) });
   }
 
-  private call(request: WriteRequest): Promise<void> {
-    const worker = this.worker ?? this.spawn();
-    return new Promise((resolve, reject) => {
-      if (this.pending.size === 0) worker.ref();
-      this.pending.set(request.id, { resolve, reject });
-      worker.postMessage(request);
-    });
-  }
-
-  private spawn(): Worker {
-    const data: WriteWorkerData = { databasePath: this.databasePath };
-    const worker = new Worker(this.workerUrl, { workerData: data });
-    worker.on('message', ({ id, error }: WriteResponse) => {
-      const pending = this.pending.get(id);
-      if (!pending) return;
-      this.pending.delete(id);
-      if (this.pending.size === 0) worker.unref();
-      if (error === undefined) pending.resolve();
-      else pending.reject(new Error(error));
-    });
-    const failed = (error: Error) => {
-      if (this.worker === worker) this.worker = undefined;
-      for (const pending of this.pending.values()) pending.reject(error);
-      this.pending.clear();
-    };
-    worker.on('error', failed);
-    worker.on('exit', (code) =>
-      failed(new Error(`the conversation writer thread stopped (exit code ${code})`)),
-    );
-    this.worker = worker;
-    return worker;
+  close(): Promise<void> {
+    return this.calls.close();
   }
 }
 

@@ -1,30 +1,11 @@
 import type { Pool } from 'pg';
 import { inTransaction } from './pg-transaction.js';
+import { type AuditRow, auditFromRow } from './rows.js';
 import { GENESIS_MAC } from './sqlite-audit.js';
 import type { AuditRecord, AuditStore } from './types.js';
 
-interface AuditRow {
-  seq: number;
-  at: number;
-  type: string;
-  actor: string;
-  data: string;
-  prev_mac: string;
-  mac: string;
-}
-
 /** Serialises appends across every process on the database; released at commit or rollback. */
 const AUDIT_CHAIN_LOCK = 0x6b77_6131;
-
-const toRecord = (row: AuditRow): AuditRecord => ({
-  seq: row.seq,
-  at: row.at,
-  type: row.type,
-  actor: row.actor,
-  data: JSON.parse(row.data),
-  prevMac: row.prev_mac,
-  mac: row.mac,
-});
 
 const LAST = 'SELECT * FROM audit ORDER BY seq DESC LIMIT 1';
 
@@ -76,11 +57,11 @@ export function pgAudit(pool: Pool): AuditStore {
           filter.limit ?? 1000,
         ],
       );
-      return rows.map(toRecord);
+      return rows.map(auditFromRow);
     },
     async last() {
       const row = (await pool.query<AuditRow>(LAST)).rows[0];
-      return row && toRecord(row);
+      return row && auditFromRow(row);
     },
   };
 }

@@ -1,46 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from './pg-transaction.js';
+import { type ConversationRow, conversationFromRow, type ItemRow, itemFromRow } from './rows.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
 
-interface RecordRow {
-  id: string;
-  kind: ConversationRecord['kind'];
-  owner: string;
-  created_at: number;
-  sealed: string;
-}
-
-interface ItemRow {
-  seq: number;
-  parent_id: string;
-  id: string;
-  owner: string;
-  part: ConversationItemRecord['part'];
-  created_at: number;
-  bytes: number;
-  sealed: string;
-}
-
 type NewItem = Omit<ConversationItemRecord, 'seq'>;
-
-const toRecord = (row: RecordRow): ConversationRecord => ({
-  id: row.id,
-  kind: row.kind,
-  owner: row.owner,
-  createdAt: row.created_at,
-  sealed: row.sealed,
-});
-
-const toItem = (row: ItemRow): ConversationItemRecord => ({
-  seq: row.seq,
-  parentId: row.parent_id,
-  id: row.id,
-  owner: row.owner,
-  part: row.part,
-  createdAt: row.created_at,
-  bytes: row.bytes,
-  sealed: row.sealed,
-});
 
 const PUT = `INSERT INTO conversations (id, kind, owner, created_at, sealed) VALUES ($1, $2, $3, $4, $5)
   ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`;
@@ -76,19 +39,20 @@ export function pgConversations(pool: Pool): ConversationStore {
       await putRecord(pool, record);
     },
     async get(id) {
-      const row = (await pool.query<RecordRow>('SELECT * FROM conversations WHERE id = $1', [id])).rows[0];
-      return row && toRecord(row);
+      const row = (await pool.query<ConversationRow>('SELECT * FROM conversations WHERE id = $1', [id]))
+        .rows[0];
+      return row && conversationFromRow(row);
     },
     async remove(id) {
       return (await pool.query('DELETE FROM conversations WHERE id = $1', [id])).rowCount === 1;
     },
     async list(filter = {}) {
-      const { rows } = await pool.query<RecordRow>(
+      const { rows } = await pool.query<ConversationRow>(
         `SELECT * FROM conversations WHERE ($1::text IS NULL OR owner = $1) AND ($2::text IS NULL OR kind = $2)
          ORDER BY created_at, id`,
         [filter.owner ?? null, filter.kind ?? null],
       );
-      return rows.map(toRecord);
+      return rows.map(conversationFromRow);
     },
     async putAll(entries) {
       await inTransaction(pool, async (client) => {
@@ -112,7 +76,7 @@ export function pgConversations(pool: Pool): ConversationStore {
               'SELECT * FROM conversation_items WHERE parent_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3',
               [parentId, afterSeq ?? Number.MAX_SAFE_INTEGER, limit ?? null],
             );
-      return rows.map(toItem);
+      return rows.map(itemFromRow);
     },
     async item(where) {
       const { rows } =
@@ -125,7 +89,7 @@ export function pgConversations(pool: Pool): ConversationStore {
               'SELECT * FROM conversation_items WHERE owner = $1 AND id = $2 ORDER BY seq DESC LIMIT 1',
               [where.owner, where.id],
             );
-      return rows[0] && toItem(rows[0]);
+      return rows[0] && itemFromRow(rows[0]);
     },
     async removeItem(parentId, id) {
       const result = await pool.query('DELETE FROM conversation_items WHERE parent_id = $1 AND id = $2', [

@@ -1,27 +1,10 @@
 import type { Pool } from 'pg';
 import { inTransaction } from './pg-transaction.js';
-import type { InstanceRecord, InstanceStore } from './types.js';
-
-interface InstanceRow {
-  id: string;
-  host: string;
-  pid: number;
-  limits: 'memory' | 'redis';
-  started_at: number;
-  seen_at: number;
-}
+import { type InstanceRow, instanceFromRow } from './rows.js';
+import type { InstanceStore } from './types.js';
 
 /** Serialises joins across instances, as SQLite's write lock does: of two starting at once, one sees the other. */
 const JOIN_LOCK = 0x6b77_6931;
-
-const toRecord = (row: InstanceRow): InstanceRecord => ({
-  id: row.id,
-  host: row.host,
-  pid: row.pid,
-  limits: row.limits,
-  startedAt: row.started_at,
-  seenAt: row.seen_at,
-});
 
 export function pgInstances(pool: Pool): InstanceStore {
   return {
@@ -38,7 +21,7 @@ export function pgInstances(pool: Pool): InstanceStore {
           `INSERT INTO instances (id, host, pid, limits, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, $6)`,
           [self.id, self.host, self.pid, self.limits, self.startedAt, self.seenAt],
         );
-        return rows.map(toRecord);
+        return rows.map(instanceFromRow);
       });
     },
     async beat(id, now) {

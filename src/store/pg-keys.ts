@@ -1,28 +1,7 @@
 import type { Pool } from 'pg';
 import { inTransaction } from './pg-transaction.js';
-import type { MetaStore, ProviderKeyRecord, ProviderKeyStore } from './types.js';
-
-interface KeyRow {
-  id: string;
-  provider: string;
-  ciphertext: string;
-  fingerprint: string;
-  status: ProviderKeyRecord['status'];
-  weight: number;
-  created_at: number;
-  updated_at: number;
-}
-
-const toRecord = (row: KeyRow): ProviderKeyRecord => ({
-  id: row.id,
-  provider: row.provider,
-  ciphertext: row.ciphertext,
-  fingerprint: row.fingerprint,
-  status: row.status,
-  weight: row.weight,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-});
+import { type KeyRow, keyFromRow } from './rows.js';
+import type { MetaStore, ProviderKeyStore } from './types.js';
 
 export function pgProviderKeys(pool: Pool): ProviderKeyStore {
   return {
@@ -34,11 +13,11 @@ export function pgProviderKeys(pool: Pool): ProviderKeyStore {
               'SELECT * FROM provider_keys WHERE provider = $1 ORDER BY created_at, id',
               [provider],
             );
-      return rows.map(toRecord);
+      return rows.map(keyFromRow);
     },
     async get(id) {
       const row = (await pool.query<KeyRow>('SELECT * FROM provider_keys WHERE id = $1', [id])).rows[0];
-      return row && toRecord(row);
+      return row && keyFromRow(row);
     },
     async insert(r) {
       await pool.query(

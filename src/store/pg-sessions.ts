@@ -1,38 +1,7 @@
 import type { Pool } from 'pg';
 import { inTransaction } from './pg-transaction.js';
-import type { JwtRevocation, SessionGrant, SessionRecord, SessionStore } from './types.js';
-
-interface SessionRow {
-  id: string;
-  user_id: string | null;
-  guest: boolean;
-  grant_json: string;
-  created_by: string | null;
-  created_at: number;
-  expires_at: number;
-  refreshed_at: number;
-  access_hash: string;
-  access_expires_at: number;
-  generation: number;
-  revoked_at: number | null;
-  revoked_reason: string | null;
-}
-
-const toSession = (row: SessionRow): SessionRecord => ({
-  id: row.id,
-  userId: row.user_id,
-  guest: row.guest,
-  grant: JSON.parse(row.grant_json) as SessionGrant,
-  createdBy: row.created_by,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  refreshedAt: row.refreshed_at,
-  accessHash: row.access_hash,
-  accessExpiresAt: row.access_expires_at,
-  generation: row.generation,
-  revokedAt: row.revoked_at,
-  revokedReason: row.revoked_reason,
-});
+import { type CodeRow, codeFromRow, type SessionRow, sessionFromRow } from './rows.js';
+import type { JwtRevocation, SessionStore } from './types.js';
 
 const INSERT_REFRESH =
   'INSERT INTO refresh_tokens (session_id, generation, hash, retired_at) VALUES ($1, $2, $3, NULL)';
@@ -47,20 +16,11 @@ export function pgSessions(pool: Pool): SessionStore {
       );
     },
     async takeCode(hash, now) {
-      const { rows } = await pool.query<{
-        hash: string;
-        grant_json: string;
-        created_by: string | null;
-        expires_at: number;
-      }>('DELETE FROM login_codes WHERE hash = $1 RETURNING *', [hash]);
+      const { rows } = await pool.query<CodeRow>('DELETE FROM login_codes WHERE hash = $1 RETURNING *', [
+        hash,
+      ]);
       const row = rows[0];
-      if (!row || row.expires_at <= now) return undefined;
-      return {
-        hash: row.hash,
-        grant: JSON.parse(row.grant_json) as SessionGrant,
-        createdBy: row.created_by,
-        expiresAt: row.expires_at,
-      };
+      return row && row.expires_at > now ? codeFromRow(row) : undefined;
     },
     async create(s, refreshHash) {
       await inTransaction(pool, async (client) => {
@@ -87,7 +47,7 @@ export function pgSessions(pool: Pool): SessionStore {
     },
     async get(id) {
       const row = (await pool.query<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id])).rows[0];
-      return row && toSession(row);
+      return row && sessionFromRow(row);
     },
     async refreshToken(sessionId, generation) {
       const row = (
@@ -135,7 +95,7 @@ export function pgSessions(pool: Pool): SessionStore {
         `SELECT * FROM sessions ${where} ORDER BY created_at, id`,
         values,
       );
-      return rows.map(toSession);
+      return rows.map(sessionFromRow);
     },
     async revoke(id, at, reason) {
       const result = await pool.query(

@@ -1,24 +1,7 @@
 import type { Pool } from 'pg';
 import { inTransaction } from './pg-transaction.js';
-import type { TemplateRecord, TemplateStore } from './types.js';
-
-interface TemplateRow {
-  name: string;
-  version: number;
-  definition: string;
-  created_by: string;
-  created_at: number;
-  deleted_at: number | null;
-}
-
-const toRecord = (row: TemplateRow): TemplateRecord => ({
-  name: row.name,
-  version: row.version,
-  definition: JSON.parse(row.definition),
-  createdBy: row.created_by,
-  createdAt: row.created_at,
-  deletedAt: row.deleted_at,
-});
+import { type TemplateRow, templateFromRow } from './rows.js';
+import type { TemplateStore } from './types.js';
 
 /** Stored prompt templates: each save is a new version; nothing is ever overwritten. */
 export function pgTemplates(pool: Pool): TemplateStore {
@@ -29,14 +12,14 @@ export function pgTemplates(pool: Pool): TemplateStore {
          WHERE t.deleted_at IS NULL AND t.version = (SELECT MAX(version) FROM templates WHERE name = t.name)
          ORDER BY t.name`,
       );
-      return rows.map(toRecord);
+      return rows.map(templateFromRow);
     },
     async versions(name) {
       const { rows } = await pool.query<TemplateRow>(
         'SELECT * FROM templates WHERE name = $1 ORDER BY version',
         [name],
       );
-      return rows.map(toRecord);
+      return rows.map(templateFromRow);
     },
     async save(name, definition, createdBy, at) {
       return inTransaction(pool, async (client) => {
@@ -48,7 +31,7 @@ export function pgTemplates(pool: Pool): TemplateStore {
            RETURNING *`,
           [name, JSON.stringify(definition), createdBy, at],
         );
-        return toRecord(rows[0]!);
+        return templateFromRow(rows[0]!);
       });
     },
     async remove(name, at) {

@@ -1,14 +1,7 @@
 import type { Pool } from 'pg';
 import { inTransaction } from './pg-transaction.js';
+import { USAGE_GROUP_COLUMN } from './rows.js';
 import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
-
-const GROUP_COLUMN: Record<UsageGrouping, string> = {
-  token: 'token_id',
-  user: 'user_id',
-  model: 'model',
-  day: 'day',
-  template: 'template',
-};
 
 const SUMS = `requests = t.requests + excluded.requests,
   input_tokens = t.input_tokens + excluded.input_tokens,
@@ -27,7 +20,7 @@ const UPSERT_TEMPLATE = `INSERT INTO template_usage AS t (day, template, token_i
   ON CONFLICT (day, template, token_id, user_id) DO UPDATE SET ${SUMS}`;
 
 const queryFor = (by: UsageGrouping): string => {
-  const column = GROUP_COLUMN[by];
+  const column = USAGE_GROUP_COLUMN[by];
   return `SELECT ${column} AS "group", SUM(requests) AS requests, SUM(input_tokens) AS "inputTokens",
       SUM(output_tokens) AS "outputTokens", SUM(cached_tokens) AS "cachedTokens", SUM(cost_micros) AS "costMicros"
     FROM ${by === 'template' ? 'template_usage' : 'usage'}

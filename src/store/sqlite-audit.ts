@@ -1,27 +1,8 @@
 import type Database from 'better-sqlite3';
+import { type AuditRow, auditFromRow } from './rows.js';
 import type { AuditEntry, AuditRecord, AuditStore } from './types.js';
 
 export const GENESIS_MAC = '0'.repeat(64);
-
-interface AuditRow {
-  seq: number;
-  at: number;
-  type: string;
-  actor: string;
-  data: string;
-  prev_mac: string;
-  mac: string;
-}
-
-const toRecord = (row: AuditRow): AuditRecord => ({
-  seq: row.seq,
-  at: row.at,
-  type: row.type,
-  actor: row.actor,
-  data: JSON.parse(row.data),
-  prevMac: row.prev_mac,
-  mac: row.mac,
-});
 
 export function sqliteAudit(db: Database.Database): AuditStore {
   // Positional parameters: binding by name costs a property lookup per column per row.
@@ -66,11 +47,11 @@ export function sqliteAudit(db: Database.Database): AuditStore {
           until: filter.until ?? Number.MAX_SAFE_INTEGER,
           limit: filter.limit ?? 1000,
         })
-        .map(toRecord);
+        .map(auditFromRow);
     },
     async last() {
       const row = last.get();
-      return row && toRecord(row);
+      return row && auditFromRow(row);
     },
   };
 }

@@ -1,43 +1,6 @@
 import type Database from 'better-sqlite3';
+import { type ConversationRow, conversationFromRow, type ItemRow, itemFromRow } from './rows.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
-
-interface RecordRow {
-  id: string;
-  kind: ConversationRecord['kind'];
-  owner: string;
-  created_at: number;
-  sealed: string;
-}
-
-interface ItemRow {
-  seq: number;
-  parent_id: string;
-  id: string;
-  owner: string;
-  part: ConversationItemRecord['part'];
-  created_at: number;
-  bytes: number;
-  sealed: string;
-}
-
-const toRecord = (row: RecordRow): ConversationRecord => ({
-  id: row.id,
-  kind: row.kind,
-  owner: row.owner,
-  createdAt: row.created_at,
-  sealed: row.sealed,
-});
-
-const toItem = (row: ItemRow): ConversationItemRecord => ({
-  seq: row.seq,
-  parentId: row.parent_id,
-  id: row.id,
-  owner: row.owner,
-  part: row.part,
-  createdAt: row.created_at,
-  bytes: row.bytes,
-  sealed: row.sealed,
-});
 
 /** Responses and conversations in SQLite; deleting a record deletes its items (ON DELETE CASCADE). */
 export function sqliteConversations(db: Database.Database): ConversationStore {
@@ -45,10 +8,10 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     `INSERT INTO conversations (id, kind, owner, created_at, sealed) VALUES (@id, @kind, @owner, @createdAt, @sealed)
      ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`,
   );
-  const get = db.prepare<[string], RecordRow>('SELECT * FROM conversations WHERE id = ?');
+  const get = db.prepare<[string], ConversationRow>('SELECT * FROM conversations WHERE id = ?');
   const remove = db.prepare('DELETE FROM conversations WHERE id = ?');
-  const listAll = db.prepare<[], RecordRow>('SELECT * FROM conversations ORDER BY created_at, id');
-  const listOwner = db.prepare<[string], RecordRow>(
+  const listAll = db.prepare<[], ConversationRow>('SELECT * FROM conversations ORDER BY created_at, id');
+  const listOwner = db.prepare<[string], ConversationRow>(
     'SELECT * FROM conversations WHERE owner = ? ORDER BY created_at, id',
   );
   const insertItem = db.prepare(
@@ -106,14 +69,16 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     },
     async get(id) {
       const row = get.get(id);
-      return row && toRecord(row);
+      return row && conversationFromRow(row);
     },
     async remove(id) {
       return remove.run(id).changes === 1;
     },
     async list(filter = {}) {
       const rows = filter.owner === undefined ? listAll.all() : listOwner.all(filter.owner);
-      return rows.filter((row) => filter.kind === undefined || row.kind === filter.kind).map(toRecord);
+      return rows
+        .filter((row) => filter.kind === undefined || row.kind === filter.kind)
+        .map(conversationFromRow);
     },
     async putAll(entries) {
       putAll(entries);
@@ -126,14 +91,14 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
         order === 'asc'
           ? itemsAsc.all(parentId, afterSeq ?? 0, limit)
           : itemsDesc.all(parentId, afterSeq ?? Number.MAX_SAFE_INTEGER, limit);
-      return rows.map(toItem);
+      return rows.map(itemFromRow);
     },
     async item(where) {
       const row =
         'parentId' in where
           ? itemInParent.get(where.parentId, where.id)
           : itemOfOwner.get(where.owner, where.id);
-      return row && toItem(row);
+      return row && itemFromRow(row);
     },
     async removeItem(parentId, id) {
       return removeItem.run(parentId, id).changes > 0;

@@ -1,27 +1,10 @@
 import type Database from 'better-sqlite3';
+import { type InstanceRow, instanceFromRow } from './rows.js';
 import { withShortBusyWait } from './sqlite-busy.js';
 import type { InstanceRecord, InstanceStore } from './types.js';
 
 /** How long a heartbeat may wait for the write lock. */
 const BEAT_BUSY_WAIT_MS = 50;
-
-interface InstanceRow {
-  id: string;
-  host: string;
-  pid: number;
-  limits: 'memory' | 'redis';
-  started_at: number;
-  seen_at: number;
-}
-
-const toRecord = (row: InstanceRow): InstanceRecord => ({
-  id: row.id,
-  host: row.host,
-  pid: row.pid,
-  limits: row.limits,
-  startedAt: row.started_at,
-  seenAt: row.seen_at,
-});
 
 export function sqliteInstances(db: Database.Database): InstanceStore {
   const insert = db.prepare(
@@ -37,7 +20,7 @@ export function sqliteInstances(db: Database.Database): InstanceStore {
   const remove = db.prepare('DELETE FROM instances WHERE id = ?');
   const join = db.transaction((self: InstanceRecord, liveSince: number) => {
     prune.run(self.startedAt - 86_400_000);
-    const others = live.all(liveSince, self.id).map(toRecord);
+    const others = live.all(liveSince, self.id).map(instanceFromRow);
     insert.run(self);
     return others;
   });

@@ -1,44 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { JwtRevocation, LoginCodeRecord, SessionGrant, SessionRecord, SessionStore } from './types.js';
-
-interface SessionRow {
-  id: string;
-  user_id: string | null;
-  guest: number;
-  grant_json: string;
-  created_by: string | null;
-  created_at: number;
-  expires_at: number;
-  refreshed_at: number;
-  access_hash: string;
-  access_expires_at: number;
-  generation: number;
-  revoked_at: number | null;
-  revoked_reason: string | null;
-}
-
-interface CodeRow {
-  hash: string;
-  grant_json: string;
-  created_by: string | null;
-  expires_at: number;
-}
-
-const toSession = (row: SessionRow): SessionRecord => ({
-  id: row.id,
-  userId: row.user_id,
-  guest: row.guest === 1,
-  grant: JSON.parse(row.grant_json) as SessionGrant,
-  createdBy: row.created_by,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  refreshedAt: row.refreshed_at,
-  accessHash: row.access_hash,
-  accessExpiresAt: row.access_expires_at,
-  generation: row.generation,
-  revokedAt: row.revoked_at,
-  revokedReason: row.revoked_reason,
-});
+import { type CodeRow, codeFromRow, type SessionRow, sessionFromRow } from './rows.js';
+import type { JwtRevocation, LoginCodeRecord, SessionRecord, SessionStore } from './types.js';
 
 /** Login codes, sessions, refresh-token generations and JWT revocations in the embedded store. */
 export function sqliteSessions(db: Database.Database): SessionStore {
@@ -112,20 +74,14 @@ export function sqliteSessions(db: Database.Database): SessionStore {
     },
     async takeCode(hash, now) {
       const row = takeCode.get(hash);
-      if (!row || row.expires_at <= now) return undefined;
-      return {
-        hash: row.hash,
-        grant: JSON.parse(row.grant_json) as SessionGrant,
-        createdBy: row.created_by,
-        expiresAt: row.expires_at,
-      };
+      return row && row.expires_at > now ? codeFromRow(row) : undefined;
     },
     async create(session, refreshHash) {
       create(session, refreshHash);
     },
     async get(id) {
       const row = getSession.get(id);
-      return row && toSession(row);
+      return row && sessionFromRow(row);
     },
     async refreshToken(sessionId, generation) {
       const row = getRefresh.get(sessionId, generation);
@@ -146,7 +102,7 @@ export function sqliteSessions(db: Database.Database): SessionStore {
         filter?.userId === undefined
           ? (filter?.includeRevoked ? listAll : listLive).all()
           : (filter.includeRevoked ? listUser : listUserLive).all(filter.userId);
-      return rows.map(toSession);
+      return rows.map(sessionFromRow);
     },
     async revoke(id, at, reason) {
       return revoke.run(at, reason, id).changes === 1;

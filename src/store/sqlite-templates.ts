@@ -1,23 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { TemplateRecord, TemplateStore } from './types.js';
-
-interface TemplateRow {
-  name: string;
-  version: number;
-  definition: string;
-  created_by: string;
-  created_at: number;
-  deleted_at: number | null;
-}
-
-const toRecord = (row: TemplateRow): TemplateRecord => ({
-  name: row.name,
-  version: row.version,
-  definition: JSON.parse(row.definition),
-  createdBy: row.created_by,
-  createdAt: row.created_at,
-  deletedAt: row.deleted_at,
-});
+import { type TemplateRow, templateFromRow } from './rows.js';
+import type { TemplateStore } from './types.js';
 
 /** Stored prompt templates: each save is a new version; nothing is ever overwritten. */
 export function sqliteTemplates(db: Database.Database): TemplateStore {
@@ -37,14 +20,14 @@ export function sqliteTemplates(db: Database.Database): TemplateStore {
   const remove = db.prepare('UPDATE templates SET deleted_at = ? WHERE name = ? AND deleted_at IS NULL');
   return {
     async latest() {
-      return latest.all().map(toRecord);
+      return latest.all().map(templateFromRow);
     },
     async versions(name) {
-      return versions.all(name).map(toRecord);
+      return versions.all(name).map(templateFromRow);
     },
     async save(name, definition, createdBy, at) {
       const row = insert.get({ name, definition: JSON.stringify(definition), createdBy, createdAt: at });
-      return toRecord(row as TemplateRow);
+      return templateFromRow(row as TemplateRow);
     },
     async remove(name, at) {
       return remove.run(at, name).changes > 0;

@@ -1,51 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { TokenRecord, TokenStore } from './types.js';
-
-interface TokenRow {
-  id: string;
-  secret_hash: string;
-  name: string;
-  client_id: string | null;
-  user_id: string | null;
-  scopes: string;
-  models: string | null;
-  providers: string | null;
-  templates: string | null;
-  max_tokens: number | null;
-  ip_allowlist: string | null;
-  expires_at: number | null;
-  limits: string;
-  budget: string | null;
-  metadata: string;
-  created_by: string | null;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-const json = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
-const text = (value: unknown): string | null =>
-  value === null || value === undefined ? null : JSON.stringify(value);
-
-const toRecord = (row: TokenRow): TokenRecord => ({
-  id: row.id,
-  secretHash: row.secret_hash,
-  name: row.name,
-  clientId: row.client_id,
-  userId: row.user_id,
-  scopes: JSON.parse(row.scopes),
-  models: json(row.models),
-  providers: json(row.providers),
-  templates: json(row.templates),
-  maxTokens: row.max_tokens,
-  ipAllowlist: json(row.ip_allowlist),
-  expiresAt: row.expires_at,
-  limits: JSON.parse(row.limits),
-  budget: json(row.budget),
-  metadata: JSON.parse(row.metadata),
-  createdBy: row.created_by,
-  createdAt: row.created_at,
-  revokedAt: row.revoked_at,
-});
+import { jsonText, type TokenRow, tokenFromRow } from './rows.js';
+import type { TokenStore } from './types.js';
 
 export function sqliteTokens(db: Database.Database): TokenStore {
   const insert = db.prepare(
@@ -66,21 +21,21 @@ export function sqliteTokens(db: Database.Database): TokenStore {
       insert.run({
         ...record,
         scopes: JSON.stringify(record.scopes),
-        models: text(record.models),
-        providers: text(record.providers),
-        templates: text(record.templates),
-        ipAllowlist: text(record.ipAllowlist),
+        models: jsonText(record.models),
+        providers: jsonText(record.providers),
+        templates: jsonText(record.templates),
+        ipAllowlist: jsonText(record.ipAllowlist),
         limits: JSON.stringify(record.limits),
-        budget: text(record.budget),
+        budget: jsonText(record.budget),
         metadata: JSON.stringify(record.metadata),
       });
     },
     async get(id) {
       const row = getOne.get(id);
-      return row && toRecord(row);
+      return row && tokenFromRow(row);
     },
     async list(options) {
-      return (options?.includeRevoked ? listAll : listLive).all().map(toRecord);
+      return (options?.includeRevoked ? listAll : listLive).all().map(tokenFromRow);
     },
     async revoke(id, at) {
       return revoke.run(at, id).changes === 1;

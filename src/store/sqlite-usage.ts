@@ -1,14 +1,7 @@
 import type Database from 'better-sqlite3';
+import { USAGE_GROUP_COLUMN } from './rows.js';
 import { withShortBusyWait } from './sqlite-busy.js';
 import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
-
-const GROUP_COLUMN: Record<UsageGrouping, string> = {
-  token: 'token_id',
-  user: 'user_id',
-  model: 'model',
-  day: 'day',
-  template: 'template',
-};
 
 /** How long a usage flush may wait for the write lock: a few of the audit thread's batches. */
 const FLUSH_BUSY_WAIT_MS = 50;
@@ -48,7 +41,7 @@ export function sqliteUsage(db: Database.Database): UsageStore {
     'SELECT SUM(cost_micros) AS cost FROM usage WHERE user_id = ? AND day >= ?',
   );
   const queries = new Map<UsageGrouping, Database.Statement<Record<string, string>, UsageRow>>();
-  for (const [by, column] of Object.entries(GROUP_COLUMN) as Array<[UsageGrouping, string]>) {
+  for (const [by, column] of Object.entries(USAGE_GROUP_COLUMN) as Array<[UsageGrouping, string]>) {
     queries.set(
       by,
       db.prepare(

@@ -2,6 +2,7 @@ import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { type KeyRow, keyFromRow } from './rows.js';
 import { sqliteAudit } from './sqlite-audit.js';
 import { sqliteConversations } from './sqlite-conversations.js';
 import { sqliteInstances } from './sqlite-instances.js';
@@ -9,29 +10,7 @@ import { sqliteSessions } from './sqlite-sessions.js';
 import { sqliteTemplates } from './sqlite-templates.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
-import type { ProviderKeyRecord, ProviderKeyStatus, Store } from './types.js';
-
-interface KeyRow {
-  id: string;
-  provider: string;
-  ciphertext: string;
-  fingerprint: string;
-  status: ProviderKeyStatus;
-  weight: number;
-  created_at: number;
-  updated_at: number;
-}
-
-const toRecord = (row: KeyRow): ProviderKeyRecord => ({
-  id: row.id,
-  provider: row.provider,
-  ciphertext: row.ciphertext,
-  fingerprint: row.fingerprint,
-  status: row.status,
-  weight: row.weight,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-});
+import type { Store } from './types.js';
 
 /** Brings the schema up to the newest version; refuses a database written by a newer Keyward. */
 function migrate(db: Database.Database): { from: number; to: number } {
@@ -99,11 +78,11 @@ export function openSqliteStore(path: string): Store {
     schema,
     providerKeys: {
       async list(provider) {
-        return (provider === undefined ? listAll.all() : listByProvider.all(provider)).map(toRecord);
+        return (provider === undefined ? listAll.all() : listByProvider.all(provider)).map(keyFromRow);
       },
       async get(id) {
         const row = getOne.get(id);
-        return row && toRecord(row);
+        return row && keyFromRow(row);
       },
       async insert(record) {
         insert.run(record);

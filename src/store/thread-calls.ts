@@ -1,0 +1,70 @@
+import { Worker } from 'node:worker_threads';
+
+/** What a writer thread answers: the request's id, and an error message when it failed. */
+export interface ThreadAnswer {
+  id: number;
+  error?: string;
+}
+
+type Pending<A> = { resolve(answer: A): void; reject(error: Error): void };
+
+/** A request as the caller writes it: the id is added here. */
+type Unnumbered<R> = R extends unknown ? Omit<R, 'id'> : never;
+
+/**
+ * Requests to a writer thread (one that keeps its own connection to the store) and their answers,
+ * matched by id. The thread starts with the first request and again after a failure, and keeps
+ * the process alive only while a request is in flight. `close` sends `{ type: 'close' }` (every
+ * request type `R` has it), waits for its answer, then ends the thread.
+ */
+export class ThreadCalls<R extends { id: number; type: string }, A extends ThreadAnswer> {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending<A>>();
+  private nextId = 0;
+
+  constructor(
+    private readonly url: URL,
+    private readonly workerData: unknown,
+    /** Names the thread in the error its requests fail with when it stops. */
+    private readonly name: string,
+  ) {}
+
+  call(request: Unnumbered<R>): Promise<A> {
+    const worker = this.worker ?? this.spawn();
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) worker.ref();
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ ...request, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    await this.call({ type: 'close' } as Unnumbered<R>);
+    this.worker = undefined;
+    await worker.terminate();
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(this.url, { workerData: this.workerData });
+    worker.on('message', (answer: A) => {
+      const pending = this.pending.get(answer.id);
+      if (!pending) return;
+      this.pending.delete(answer.id);
+      if (this.pending.size === 0) worker.unref();
+      if (answer.error === undefined) pending.resolve(answer);
+      else pending.reject(new Error(answer.error));
+    });
+    const failed = (error: Error) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const pending of this.pending.values()) pending.reject(error);
+      this.pending.clear();
+    };
+    worker.on('error', failed);
+    worker.on('exit', (code) => failed(new Error(`the ${this.name} thread stopped (exit code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+}
