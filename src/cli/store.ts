@@ -1,7 +1,7 @@
 import { verifyStoredChain } from '../audit/index.js';
 import { ConfigError, dataPaths, loadConfig } from '../config/index.js';
 import { connectStore, storeLocation } from '../gateway/index.js';
-import { copySqliteToPostgres, openPostgresStore, StoreCopyError } from '../store/index.js';
+import { copySqliteToPostgres, openPostgresStore } from '../store/index.js';
 import { CliError, type OfflineContext, type OfflineOptions, print } from './context.js';
 import type { CliIO } from './io.js';
 
@@ -70,7 +70,7 @@ export async function storeCopyCommand(
   try {
     ({ rows } = await copySqliteToPostgres(ctx.paths.database, { url: url.href }));
   } catch (error) {
-    if (error instanceof StoreCopyError) throw new CliError(`cannot copy to ${target}: ${error.message}`);
+    // Our refusal, or the driver's own message, which names hosts but never a password.
     throw new CliError(`cannot copy to ${target}: ${(error as Error).message}`);
   }
   const copied = await openPostgresStore({ url: url.href, poolSize: 1, ssl: false });

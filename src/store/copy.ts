@@ -33,10 +33,6 @@ export interface CopyResult {
   rows: Record<string, number>;
 }
 
-export class StoreCopyError extends Error {
-  override name = 'StoreCopyError';
-}
-
 /**
  * Copies every row of a SQLite store into a Postgres database, in one transaction: the target is
  * migrated first and must hold no store yet. Rows move as they are: sealed keys stay sealed under
@@ -54,8 +50,7 @@ export async function copySqliteToPostgres(
     await migratePostgres(pool);
     for (const table of MUST_BE_EMPTY) {
       const { rows } = await pool.query(`SELECT 1 FROM ${table} LIMIT 1`);
-      if (rows.length > 0)
-        throw new StoreCopyError(`the target already holds a store (table ${table} is not empty)`);
+      if (rows.length > 0) throw new Error(`the target already holds a store (table ${table} is not empty)`);
     }
     const rows: Record<string, number> = {};
     // One read transaction on the source: every table is copied as of the same moment.

@@ -1,4 +1,4 @@
-export { type CopyResult, copySqliteToPostgres, StoreCopyError } from './copy.js';
+export { type CopyResult, copySqliteToPostgres } from './copy.js';
 export { openPostgresStore, type PostgresOptions } from './postgres.js';
 export { openSqliteStore } from './sqlite.js';
 export { GENESIS_MAC } from './sqlite-audit.js';
