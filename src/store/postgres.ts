@@ -80,13 +80,16 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     await client.query(`LISTEN ${CHANGES_CHANNEL}`);
     attempt = 0;
   };
+  let retry: NodeJS.Timeout | undefined;
   const relisten = (): void => {
     listener = undefined;
-    if (closed) return;
+    // One retry at a time: a failed connect can both emit 'error' and reject.
+    if (closed || retry) return;
     // Notifications sent while no connection listened are lost: count one change, so that the
     // watchers read the store again once the connection is back.
     const delay = RELISTEN_MS[Math.min(attempt++, RELISTEN_MS.length - 1)];
-    setTimeout(() => {
+    retry = setTimeout(() => {
+      retry = undefined;
       if (closed) return;
       listen().then(
         () => changed(),
@@ -126,6 +129,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     },
     async close() {
       closed = true;
+      clearTimeout(retry);
       await listener?.end().catch(() => {});
       await pool.end();
     },

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AuditEntry,
@@ -926,6 +927,30 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
       // Notifications arrive in commit order: anything the audit or usage writes sent comes first.
       await expect.poll(() => heard).toContain('tokens');
       expect(heard).toEqual(['tokens']);
+    } finally {
+      await Promise.all([store.close(), other.close()]);
+    }
+  });
+
+  it('listens again when its connection is cut, counting a change for what it may have missed', async () => {
+    const errors: Error[] = [];
+    const store = await openPostgresStore({ url, poolSize: 2, ssl: false, onError: (e) => errors.push(e) });
+    const other = await open();
+    try {
+      const heard: string[] = [];
+      store.onChange?.((table) => heard.push(table));
+      // Both stores' LISTEN connections, as a server restart or a failover would cut them.
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      const { rowCount: killed } = await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database() AND pid <> pg_backend_pid()",
+      );
+      await admin.end();
+      expect(killed).toBe(2);
+      await expect.poll(() => heard, { timeout: 5000 }).toContain('');
+      expect(errors.length).toBeGreaterThan(0);
+      await other.tokens.insert(token('tk_1', 1_000));
+      await expect.poll(() => heard).toContain('tokens');
     } finally {
       await Promise.all([store.close(), other.close()]);
     }
