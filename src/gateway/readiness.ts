@@ -20,7 +20,7 @@ export function readinessCheck({ config, store, limiter, providers, serving }: R
     if (!serving()) return { status: 'shutting_down' };
     const problems: string[] = [];
     try {
-      await store.changeMarker();
+      await store.ping();
     } catch {
       problems.push('store: unreachable');
     }

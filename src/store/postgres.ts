@@ -19,6 +19,8 @@ export interface PostgresOptions {
   onError?: (error: Error) => void;
 }
 
+const CONNECT_TIMEOUT_MS = 5_000;
+
 /** How long a lost LISTEN connection waits before it connects again (doubling, at most 5 s). */
 const RELISTEN_MS = [100, 200, 500, 1000, 2000, 5000];
 
@@ -46,7 +48,12 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     types,
     application_name: 'keyward',
   };
-  const pool = new pg.Pool({ ...connection, max: options.poolSize });
+  // A server that stops answering fails queries after this rather than holding requests forever.
+  const pool = new pg.Pool({
+    ...connection,
+    max: options.poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
   // An idle pooled connection that the server drops must not take the process down.
   pool.on('error', (error) => options.onError?.(error));
   let schema: { from: number; to: number };
@@ -122,6 +129,9 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     meta: pgMeta(pool),
     async changeMarker() {
       return marker;
+    },
+    async ping() {
+      await pool.query('SELECT 1');
     },
     onChange(listen) {
       listeners.add(listen);

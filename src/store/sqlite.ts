@@ -116,6 +116,9 @@ export function openSqliteStore(path: string): Store {
         return getMeta.get(name)!.value;
       },
     },
+    async ping() {
+      db.pragma('data_version', { simple: true });
+    },
     async changeMarker() {
       return db.pragma('data_version', { simple: true }) as number;
     },

@@ -404,5 +404,7 @@ export interface Store {
    * Without it, `changeMarker` is polled.
    */
   onChange?(listener: (table: string) => void): () => void;
+  /** Resolves when the store answers a query now; rejects when it cannot be reached (readiness). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -956,6 +956,35 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
     }
   });
 
+  it('answers a ping while the database is reachable, and fails it when it no longer is', async () => {
+    const store = await open();
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    const name = new URL(url).pathname.slice(1);
+    try {
+      await store.ping();
+      // No new connection is allowed and the open ones are cut: as when the server is gone.
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
+      await expect(store.ping()).rejects.toThrow();
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await expect
+        .poll(
+          () =>
+            store.ping().then(
+              () => 'up',
+              () => 'down',
+            ),
+          { timeout: 5000 },
+        )
+        .toBe('up');
+    } finally {
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.end();
+      await store.close();
+    }
+  });
+
   it('refuses to start on a server it cannot reach, saying so', async () => {
     const dead = url.replace(`:${server.port}/`, ':1/');
     await expect(openPostgresStore({ url: dead, poolSize: 1, ssl: false })).rejects.toThrow(/ECONNREFUSED/);
