@@ -134,7 +134,9 @@ export class SessionService {
     const proven = sameHash(hashSecret(this.pepper, 'refresh', parsed.secret), token?.hash);
     if (!session || !token || !proven || session.revokedAt !== null) return { failure: 'invalid' };
     if (this.over(session)) return { failure: 'expired', session };
-    if (token.retiredAt !== null && this.now() - token.retiredAt > this.settings.graceMs) {
+    // Within the grace means strictly less than it: with no grace, a replay in the rotation's own
+    // millisecond is a replay too.
+    if (token.retiredAt !== null && this.now() - token.retiredAt >= this.settings.graceMs) {
       await this.revoke(session.id, 'refresh_reused');
       return { failure: 'reused', session };
     }

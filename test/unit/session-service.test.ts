@@ -113,6 +113,14 @@ describe('session service', () => {
     expect(await service.refresh((tabB as Issued).refreshCookie)).toMatchObject({ failure: 'invalid' });
   });
 
+  it('without a grace, ends the family on a replay even in the same millisecond as the rotation', async () => {
+    const { service } = setup(0);
+    const issued = await loggedIn(service);
+    // The clock does not move: the replay comes 0 ms after the rotation, which is not "within" 0 ms.
+    expect(await service.refresh(issued.refreshCookie)).toHaveProperty('sessionCookie');
+    expect(await service.refresh(issued.refreshCookie)).toMatchObject({ failure: 'reused' });
+  });
+
   it('gives every login a new session id', async () => {
     const { service } = setup();
     const ids = new Set<string>();
