@@ -1,29 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
+import type { LiveGroup, LiveSecond } from '../../../src/observability/live-stats.js';
 import { daysAgo, get, money, today, type UsageRow } from '../api.js';
 import { Chart } from '../chart.js';
 import { ErrorNote, Stat, Table } from '../ui.js';
 
-interface LiveSecond {
-  t: number;
-  requests: number;
-  clientErrors: number;
-  serverErrors: number;
-  tokens: number;
-  costMicros: number;
-  p50Ms: number;
-  p99Ms: number;
-  byProvider: Record<string, number>;
-  byModel: Record<string, number>;
-}
-
 const PALETTE = ['#2563eb', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d', '#dc2626'];
-interface LiveGroup {
-  name: string;
-  requests: number;
-  errors: number;
-  tokens: number;
-  costMicros: number;
-}
 interface Live {
   inFlight: number;
   seconds: LiveSecond[];
