@@ -4,8 +4,8 @@ import type * as KeywardModule from '../../src/client/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { bundleClient, hasChromium, launchChromium, PAGE_HTML, waitForSdk } from '../support/chromium.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { freePort } from '../support/free-port.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { freePort } from '../support/redis-server.js';
 import { type SessionStub, startSessionStub } from '../support/session-contract-stub.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 

@@ -3,8 +3,8 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { freePort } from '../support/free-port.js';
 import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
-import { freePort } from '../support/redis-server.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 const KEY_A = 'sk-worker-key-a-0123456789abcdef';

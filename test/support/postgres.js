@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 // Plain JavaScript with JSDoc types, so that the benchmark (plain Node) starts its Postgres with it too.
 
@@ -14,17 +13,6 @@ import { join } from 'node:path';
  * @property {number} pid The postmaster's pid (its backends are its children).
  * @property {() => Promise<void>} stop Stops the server (fast mode) and removes its data folder.
  */
-
-/** @returns {Promise<number>} */
-async function freePort() {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** Why Postgres tests skip, naming the Debian package that brings `initdb` and `pg_ctl`. */
 export const POSTGRES_MISSING =
