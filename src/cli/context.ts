@@ -50,6 +50,27 @@ export function passphraseSalt(store: Store): () => Promise<Buffer> {
     Buffer.from(await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')), 'base64');
 }
 
+/** The configuration and the store it names (migrated on open), with errors a person can act on. */
+export async function openConfiguredStore(
+  options: OfflineOptions,
+  io: CliIO,
+): Promise<{ config: Config; source: string; paths: DataPaths; store: Store }> {
+  let config: Config;
+  let source: string;
+  try {
+    ({ config, source } = loadConfig({ file: options.config, env: io.env }));
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
+  const paths = dataPaths(config, io.env, options.dataDir);
+  try {
+    return { config, source, paths, store: await connectStore(config, paths) };
+  } catch (error) {
+    throw new CliError(`cannot open the store ${storeLocation(config, paths)}: ${(error as Error).message}`);
+  }
+}
+
 /**
  * Opens what an offline command needs. Only `keyward init` and `keyward start` create a master key:
  * any other command that finds none stops, so a forgotten KEYWARD_MASTER_KEY cannot silently seal
@@ -60,21 +81,7 @@ export async function openOffline(
   io: CliIO,
   create = false,
 ): Promise<OfflineContext> {
-  let config: Config;
-  let source: string;
-  try {
-    ({ config, source } = loadConfig({ file: options.config, env: io.env }));
-  } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.message, 2);
-    throw error;
-  }
-  const paths = dataPaths(config, io.env, options.dataDir);
-  let store: Store;
-  try {
-    store = await connectStore(config, paths);
-  } catch (error) {
-    throw new CliError(`cannot open the store ${storeLocation(config, paths)}: ${(error as Error).message}`);
-  }
+  const { config, source, paths, store } = await openConfiguredStore(options, io);
   try {
     const { master } = await loadMasterKey({
       env: io.env,

@@ -1,27 +1,13 @@
 import { verifyStoredChain } from '../audit/index.js';
-import { ConfigError, dataPaths, loadConfig } from '../config/index.js';
-import { connectStore, storeLocation } from '../gateway/index.js';
+import { postgresLocation, storeLocation } from '../gateway/index.js';
 import { copySqliteToPostgres, openPostgresStore } from '../store/index.js';
-import { CliError, type OfflineContext, type OfflineOptions, print } from './context.js';
+import { CliError, type OfflineContext, type OfflineOptions, openConfiguredStore, print } from './context.js';
 import type { CliIO } from './io.js';
 
 /** `keyward migrate`: brings the configured store's schema up to this Keyward's, and says from where. */
 export async function migrateCommand(options: OfflineOptions, io: CliIO, json?: boolean): Promise<number> {
-  let loaded: ReturnType<typeof loadConfig>;
-  try {
-    loaded = loadConfig({ file: options.config, env: io.env });
-  } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.message, 2);
-    throw error;
-  }
-  const paths = dataPaths(loaded.config, io.env, options.dataDir);
-  const where = storeLocation(loaded.config, paths);
-  let store: Awaited<ReturnType<typeof connectStore>>;
-  try {
-    store = await connectStore(loaded.config, paths);
-  } catch (error) {
-    throw new CliError(`cannot migrate the store ${where}: ${(error as Error).message}`);
-  }
+  const { config, paths, store } = await openConfiguredStore(options, io);
+  const where = storeLocation(config, paths);
   await store.close();
   const { from, to } = store.schema;
   const text =
@@ -31,9 +17,6 @@ export async function migrateCommand(options: OfflineOptions, io: CliIO, json?: 
   print(io, json, { store: where, from, to }, text);
   return 0;
 }
-
-/** A Postgres url for messages: host and database, never the user or a password. */
-const describe = (url: URL): string => `postgres ${url.host}${url.pathname}`;
 
 /**
  * `keyward store copy --to postgres://…`: everything in the SQLite store into an empty Postgres
@@ -63,7 +46,7 @@ export async function storeCopyCommand(
       'put the password in PGPASSWORD (or ~/.pgpass), not in --to: arguments are visible to every user of the machine',
       2,
     );
-  const target = describe(url);
+  const target = postgresLocation(url);
   // The gateway's own store stays open read-write; flush what the CLI queued before reading it.
   await ctx.audit.flush();
   let rows: Record<string, number>;

@@ -23,7 +23,7 @@ import { createTraffic } from './traffic.js';
 import type { Gateway, GatewayOptions, Start } from './types.js';
 
 export { isKeyStateMessage } from './shared-key-state.js';
-export { announce, connectStore, openStore, storeLocation } from './storage.js';
+export { announce, connectStore, openStore, postgresLocation, storeLocation } from './storage.js';
 export { storedSpend } from './traffic.js';
 export type { Gateway, GatewayOptions } from './types.js';
 

@@ -4,11 +4,14 @@ import { type Announced, announceInstance, PerInstanceLimitsError } from '../lim
 import type { Logger } from '../observability/index.js';
 import { openPostgresStore, openSqliteStore, type PostgresOptions, type Store } from '../store/index.js';
 
-/** Where the store is, for the banner and errors: a Postgres url without its user or password. */
+/** Where the store is, for the banner and errors. */
 export function storeLocation(config: Config, paths: DataPaths): string {
   const postgres = config.storage.postgres;
-  if (!postgres) return `sqlite ${paths.database}`;
-  const url = new URL(postgres.url);
+  return postgres ? postgresLocation(new URL(postgres.url)) : `sqlite ${paths.database}`;
+}
+
+/** A Postgres url as messages show it: host and database, never the user or a password. */
+export function postgresLocation(url: URL): string {
   return `postgres ${url.host}${url.pathname}`;
 }
 
