@@ -35,10 +35,11 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     switch (event.type) {
       case 'start':
         this.model = event.model || this.head.body.model;
-        return (
-          this.emit('response.created', { response: this.snapshot() }) +
-          this.emit('response.in_progress', { response: this.snapshot() })
-        );
+        {
+          // Both events carry the same snapshot: serialised once.
+          const inner = JSON.stringify({ response: this.snapshot() }).slice(1, -1);
+          return this.frame('response.created', inner) + this.frame('response.in_progress', inner);
+        }
       case 'block_start':
         return this.blockStart(event.index, event.block);
       case 'block_delta':
@@ -95,11 +96,12 @@ export class ResponsesStreamEncoder implements StreamEncoder {
 
   private blockDelta(index: number, delta: Extract<StreamEvent, { type: 'block_delta' }>['delta']): string {
     const part = this.parts[index];
-    const ref = { item_id: this.ids[index], output_index: index };
+    const itemId = this.ids[index];
     if (delta.type === 'text' && part?.type === 'text') {
       part.text += delta.text;
       return this.emit('response.output_text.delta', {
-        ...ref,
+        item_id: itemId,
+        output_index: index,
         content_index: 0,
         delta: delta.text,
         logprobs: [],
@@ -107,7 +109,12 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     }
     if (delta.type === 'thinking' && part?.type === 'thinking') {
       part.text += delta.text;
-      return this.emit('response.reasoning_text.delta', { ...ref, content_index: 0, delta: delta.text });
+      return this.emit('response.reasoning_text.delta', {
+        item_id: itemId,
+        output_index: index,
+        content_index: 0,
+        delta: delta.text,
+      });
     }
     if (delta.type === 'signature' && part?.type === 'thinking') {
       part.signature = (part.signature ?? '') + delta.signature;
@@ -115,7 +122,11 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     }
     if (delta.type === 'arguments' && part?.type === 'tool_call') {
       part.arguments += delta.json;
-      return this.emit('response.function_call_arguments.delta', { ...ref, delta: delta.json });
+      return this.emit('response.function_call_arguments.delta', {
+        item_id: itemId,
+        output_index: index,
+        delta: delta.json,
+      });
     }
     return '';
   }
@@ -123,22 +134,29 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   private blockStop(index: number): string {
     const part = this.parts[index];
     if (!part) return '';
-    const ref = { item_id: this.ids[index], output_index: index };
+    const itemId = this.ids[index];
     let out = '';
     if (part.type === 'text') {
       out += this.emit('response.output_text.done', {
-        ...ref,
+        item_id: itemId,
+        output_index: index,
         content_index: 0,
         text: part.text,
         logprobs: [],
       });
       out += this.partEvent('done', index, this.textPart(part.text));
     } else if (part.type === 'thinking') {
-      out += this.emit('response.reasoning_text.done', { ...ref, content_index: 0, text: part.text });
+      out += this.emit('response.reasoning_text.done', {
+        item_id: itemId,
+        output_index: index,
+        content_index: 0,
+        text: part.text,
+      });
       out += this.partEvent('done', index, { type: 'reasoning_text', text: part.text });
     } else if (part.type === 'tool_call') {
       out += this.emit('response.function_call_arguments.done', {
-        ...ref,
+        item_id: itemId,
+        output_index: index,
         name: part.name,
         arguments: part.arguments,
       });
@@ -171,8 +189,18 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     return responseBody(this.head, this.model, [], 'in_progress', null);
   }
 
+  /**
+   * One event, `type` first and `sequence_number` last as OpenAI orders them. Spliced around the
+   * fields' own JSON rather than spread into a new object: an object built by spreading another
+   * takes JSON.stringify's slow path, which made the deltas five times dearer.
+   */
   private emit(type: string, fields: Record<string, unknown>): string {
-    const data = JSON.stringify({ type, ...fields, sequence_number: this.sequence++ });
+    return this.frame(type, JSON.stringify(fields).slice(1, -1));
+  }
+
+  /** An event around `inner`, the JSON of its fields without their braces. */
+  private frame(type: string, inner: string): string {
+    const data = `{"type":${JSON.stringify(type)},${inner}${inner ? ',' : ''}"sequence_number":${this.sequence++}}`;
     return `event: ${type}\ndata: ${data}\n\n`;
   }
 }
