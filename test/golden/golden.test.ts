@@ -45,7 +45,7 @@ function loadCases(): Array<{ file: string; golden: GoldenCase }> {
   return out;
 }
 
-const GENERATED = /\b(chatcmpl-|msg_|call_|resp_|fc_|rs_)[0-9a-f]{24}(?![0-9a-f])/g;
+const GENERATED = /\b(chatcmpl-|msg_|call_|resp_|fc_|rs_)(?:[0-9a-f]{12})?[0-9a-f]{24}(?![0-9a-f])/g;
 const normalise = (text: string): string =>
   text
     .replace(GENERATED, '$1GENERATED')

@@ -9,9 +9,15 @@ export type * from '../../conversations/items.js';
  * stored, so that `input_items` and conversation listings answer the same shape the API does.
  */
 
-/** The unique part of a generated id: 24 hex digits (96 random bits), as the other surfaces make. */
+/**
+ * A generated id: the creation time in milliseconds (12 hex digits), then 96 random bits (24 hex
+ * digits), so that ids sort by age, as OpenAI's (which begin with their time) do. Stored ids are
+ * B-tree keys: random ones land each on a page of its own, and a store holding some thousands of
+ * responses rewrote several pages per response on every commit (160–460 µs a stored response in
+ * SQLite, mostly writing; 30–50 µs with ordered ids).
+ */
 export const newId = (prefix: 'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'conv'): string =>
-  `${prefix}_${pooledRandomHex(12)}`;
+  `${prefix}_${Date.now().toString(16).padStart(12, '0')}${pooledRandomHex(12)}`;
 
 type SentContent = Extract<InputItem, { type: 'function_call_output' }>['output'] extends
   | string
