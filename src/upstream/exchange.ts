@@ -3,7 +3,9 @@ import type { Dispatcher } from 'undici';
 import type { AbortHandle } from './abort.js';
 import type { UpstreamCall } from './call.js';
 import { classifyUpstreamError, type UpstreamError } from './errors.js';
+import type { UpstreamBody } from './response-body.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
+import { type SentResponse, send } from './send.js';
 
 export interface RetryOptions {
   maxAttempts: number;
@@ -16,7 +18,7 @@ export interface ExchangeHooks {
   onAttempt?(status: number | 'error', seconds: number): void;
   onRetry?(reason: string, delayMs: number): void;
   /** Consumes the body of a response whose key was rotated away (for the debug log); default: discarded. */
-  onRotated?(status: number, body: Dispatcher.ResponseData['body']): Promise<void>;
+  onRotated?(status: number, body: UpstreamBody): Promise<void>;
 }
 
 export interface ExchangeRequest {
@@ -43,7 +45,7 @@ export interface ExchangeRequest {
 export interface UpstreamResponse {
   statusCode: number;
   headers: IncomingHttpHeaders;
-  body: Dispatcher.ResponseData['body'];
+  body: UpstreamBody;
   attempts: number;
 }
 
@@ -54,20 +56,14 @@ export interface UpstreamResponse {
  * throws an `UpstreamError` when no response could be had.
  */
 type Attempt =
-  | { response: Dispatcher.ResponseData; failure?: undefined }
+  | { response: SentResponse; failure?: undefined }
   | { response?: undefined; failure: UpstreamError };
 
 async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
   const call = request.build();
   const started = performance.now();
   try {
-    const response = await request.dispatcher.request({
-      method: 'POST',
-      path: call.path,
-      headers: call.headers,
-      body: call.body,
-      signal: request.signal,
-    });
+    const response = await send(request.dispatcher, call, request.signal);
     request.hooks?.onAttempt?.(response.statusCode, (performance.now() - started) / 1000);
     return { response };
   } catch (error) {
@@ -76,10 +72,7 @@ async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
   }
 }
 
-const settle = (
-  { statusCode, headers, body }: Dispatcher.ResponseData,
-  attempts: number,
-): UpstreamResponse => ({
+const settle = ({ statusCode, headers, body }: SentResponse, attempts: number): UpstreamResponse => ({
   statusCode,
   headers,
   body,

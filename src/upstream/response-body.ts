@@ -1,0 +1,115 @@
+import type { Dispatcher } from 'undici';
+
+/** Buffered bytes past which the connection is paused until a reader takes them (as a Readable's high-water mark). */
+const HIGH_WATER = 64 * 1024;
+/** A discarded body longer than this is not worth reading to keep the connection: it is cut. */
+const DUMP_LIMIT = 128 * 1024;
+
+/**
+ * An upstream answer's body, fed by an undici dispatch handler: read whole (`text`), chunk by
+ * chunk (`for await`), discarded (`dump`) or cut (`destroy`). It replaces undici's `request()` and
+ * its Readable, whose stream machinery and async iterator cost about a fifth of a bare
+ * pass-through's CPU per request (measured in turns against this, 96 vs 77 µs). As with a
+ * Readable, leaving a `for await` early cuts the exchange, a failure of the connection is thrown
+ * to the reader, and the connection is paused while 64 KiB wait unread.
+ */
+export class UpstreamBody implements AsyncIterable<Buffer> {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private ended = false;
+  private failure: Error | undefined;
+  private discarding = false;
+  private discarded = 0;
+  /** Wakes a reader waiting for more. */
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly controller: Dispatcher.DispatchController) {}
+
+  /** From the handler: a chunk arrived. */
+  push(chunk: Buffer): void {
+    if (this.discarding) {
+      this.discarded += chunk.length;
+      if (this.discarded > DUMP_LIMIT) this.destroy();
+      return;
+    }
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered > HIGH_WATER && !this.controller.paused) this.controller.pause();
+    this.notify();
+  }
+
+  /** From the handler: the body is complete. */
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  /** From the handler: the exchange failed before the body was complete. */
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.notify();
+  }
+
+  /** The whole body as UTF-8 text; rejects when the exchange fails first. */
+  async text(): Promise<string> {
+    while (!this.ended) {
+      if (this.failure) throw this.failure;
+      await this.more();
+    }
+    const { chunks } = this;
+    this.chunks = [];
+    this.buffered = 0;
+    if (chunks.length === 1) return chunks[0]!.toString('utf8');
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** Reads the rest to nowhere, so the connection can be kept (a long rest is cut instead). Never throws. */
+  async dump(): Promise<void> {
+    this.discarding = true;
+    this.chunks = [];
+    this.buffered = 0;
+    if (this.controller.paused) this.controller.resume();
+    while (!this.ended && !this.failure) await this.more();
+  }
+
+  /** Cuts the exchange: nothing more is read, and a reader's next read fails. */
+  destroy(): void {
+    if (this.ended || this.failure) return;
+    const error = new Error('upstream response body destroyed');
+    this.fail(error);
+    if (!this.controller.aborted) this.controller.abort(error);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    try {
+      for (;;) {
+        if (this.chunks.length > 0) {
+          const { chunks } = this;
+          this.chunks = [];
+          this.buffered = 0;
+          if (this.controller.paused) this.controller.resume();
+          yield chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          continue;
+        }
+        if (this.failure) throw this.failure;
+        if (this.ended) return;
+        await this.more();
+      }
+    } finally {
+      // A reader that leaves before the end (a client gone, an error answered) ends the exchange.
+      this.destroy();
+    }
+  }
+
+  private more(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}

@@ -1,0 +1,64 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { AbortHandle } from './abort.js';
+import type { UpstreamCall } from './call.js';
+import { UpstreamBody } from './response-body.js';
+
+/** A provider's answer as soon as its status and headers are in; the body follows. */
+export interface SentResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: UpstreamBody;
+}
+
+const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error('request aborted'));
+
+/**
+ * POSTs `call` through `dispatcher` with a dispatch handler of our own instead of undici's
+ * `request()`: no Readable and no promise per chunk (see UpstreamBody). Aborting `signal` cuts the
+ * exchange at any point, before the answer (the promise rejects) or during its body (the reader's
+ * next read fails), with undici's own error, which `classifyUpstreamError` reads.
+ */
+export function send(dispatcher: Dispatcher, call: UpstreamCall, signal: AbortHandle): Promise<SentResponse> {
+  if (signal.aborted) return Promise.reject(asError(signal.reason));
+  return new Promise((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let body: UpstreamBody | undefined;
+    const onAbort = () => controller?.abort(asError(signal.reason));
+    const settled = () => signal.removeListener('abort', onAbort);
+    signal.once('abort', onAbort);
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(started) {
+        controller = started;
+        if (signal.aborted) started.abort(asError(signal.reason));
+      },
+      onResponseStart(started, statusCode, headers) {
+        // An informational answer (100 Continue) is not the answer.
+        if (statusCode < 200) return;
+        body = new UpstreamBody(started);
+        resolve({ statusCode, headers, body });
+      },
+      onResponseData(_controller, chunk) {
+        body?.push(chunk);
+      },
+      onResponseEnd() {
+        settled();
+        body?.end();
+      },
+      onResponseError(_controller, error) {
+        settled();
+        if (body) body.fail(error);
+        else reject(error);
+      },
+    };
+    try {
+      dispatcher.dispatch(
+        { method: 'POST', path: call.path, headers: call.headers, body: call.body },
+        handler,
+      );
+    } catch (error) {
+      settled();
+      reject(error);
+    }
+  });
+}
