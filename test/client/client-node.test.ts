@@ -10,7 +10,6 @@ import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { type SessionStub, startSessionStub } from '../support/session-contract-stub.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 const answer = (text: string, fault?: Script['fault']): Script => ({
@@ -350,54 +349,5 @@ describe('Retry-After and backoff', () => {
     const top = () => 1 - 1e-9;
     expect([0, 1, 2, 3, 4].map((n) => backoffMs(n, null, top, 100, 1000))).toEqual([99, 199, 399, 799, 999]);
     expect(backoffMs(5, 2, top, 100, 1000)).toBe(2000);
-  });
-});
-
-describe('sessions (against a stub of the DESIGN §3 contract until the gateway has them)', () => {
-  let stub: SessionStub;
-  const ORIGIN = 'https://app.example.com';
-  beforeAll(async () => {
-    stub = await startSessionStub({ origin: ORIGIN, code: 'one-time-code' });
-  });
-  afterAll(() => stub.close());
-  const sdk = (fetcher?: typeof fetch) =>
-    new KeywardClient({ baseUrl: stub.url, headers: { origin: ORIGIN }, ...(fetcher && { fetch: fetcher }) });
-
-  it('logs in with a code, refreshes an expired session once and transparently, and logs out', async () => {
-    const { attempts, fetcher } = countingFetch();
-    const client = sdk(fetcher);
-    expect(await client.sessions.login('one-time-code')).toMatchObject({ userId: 'u1' });
-    expect(await client.sessions.current()).toMatchObject({ session: 's1' });
-    stub.expireSession();
-    const reply = await client.chat.completions.create(chatBody);
-    expect(reply.choices[0]!.message.content).toBe('hello s2');
-    expect(attempts).toEqual([
-      '/auth/session 200',
-      '/auth/session 200',
-      '/v1/chat/completions 401',
-      '/auth/refresh 200',
-      '/v1/chat/completions 200',
-    ]);
-    await client.sessions.logout();
-    const after = await caught(client.chat.completions.create(chatBody));
-    expect(after).toMatchObject({ status: 401, code: 'session_expired' });
-    expect(attempts.slice(-3)).toEqual(['/auth/logout 200', '/v1/chat/completions 401', '/auth/refresh 401']);
-  });
-
-  it('shares one refresh between requests that find the session expired together', async () => {
-    const { attempts, fetcher } = countingFetch();
-    const client = sdk(fetcher);
-    await client.sessions.guest();
-    stub.expireSession();
-    const replies = await Promise.all([1, 2, 3].map(() => client.chat.completions.create(chatBody)));
-    expect(new Set(replies.map((r) => r.choices[0]!.message.content)).size).toBe(1);
-    expect(attempts.filter((a) => a.startsWith('/auth/refresh'))).toEqual(['/auth/refresh 200']);
-  });
-
-  it('surfaces the original 401 when the refresh is refused, and a wrong code as a typed error', async () => {
-    const client = sdk();
-    expect(await caught(client.sessions.login('wrong'))).toMatchObject({ status: 401, code: 'invalid_code' });
-    const error = await caught(client.chat.completions.create(chatBody));
-    expect(error).toMatchObject({ status: 401, code: 'session_expired' });
   });
 });

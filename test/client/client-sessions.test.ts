@@ -30,10 +30,7 @@ async function caught(promise: Promise<unknown>): Promise<KeywardError> {
   throw new Error('expected a KeywardError');
 }
 
-/**
- * keyward/client's session calls against the gateway's own /auth routes (the contract-stub tests
- * in client-node.test.ts pin the SDK's side; these pin that both sides agree).
- */
+/** keyward/client's session calls against the gateway's own /auth routes. */
 describe('keyward/client sessions against the gateway (Node)', () => {
   let fake: FakeProvider;
   let kw: TestGateway;
@@ -90,6 +87,31 @@ describe('keyward/client sessions against the gateway (Node)', () => {
       '/auth/refresh 200',
       '/auth/refresh 401',
     ]);
+  });
+
+  it('shares one refresh between requests that find the session expired together', async () => {
+    const { attempts, fetcher } = countingFetch();
+    const client = new KeywardClient({ baseUrl: kw.dataUrl, headers: { origin: ORIGIN }, fetch: fetcher });
+    await client.sessions.login(await mintCode());
+    await sleep(2_500);
+    // With reuseGraceSec 0, a second refresh with the same token would end the whole login.
+    const replies = await Promise.all([1, 2, 3].map(() => client.chat.completions.create(chatBody)));
+    expect(replies.every((reply) => Boolean(reply.choices[0]?.message.content))).toBe(true);
+    expect(attempts.filter((a) => a.startsWith('/auth/refresh'))).toEqual(['/auth/refresh 200']);
+  });
+
+  it('types a refused code, and surfaces the original 401 when there is no session to refresh', async () => {
+    const { attempts, fetcher } = countingFetch();
+    const client = new KeywardClient({ baseUrl: kw.dataUrl, headers: { origin: ORIGIN }, fetch: fetcher });
+    expect(await caught(client.sessions.login('not-a-code'))).toMatchObject({
+      status: 401,
+      code: 'invalid_login_code',
+    });
+    expect(await caught(client.chat.completions.create(chatBody))).toMatchObject({
+      status: 401,
+      code: 'missing_credential',
+    });
+    expect(attempts.slice(-2)).toEqual(['/v1/chat/completions 401', '/auth/refresh 401']);
   });
 
   it('answers a code that was already used with a typed 401', async () => {
