@@ -39,6 +39,8 @@ const PURGE_EVERY_MS = 3_600_000;
 
 const itemKey = (parentId: string, id: string): string => `${parentId}/${id}`;
 
+const ignore = (): void => undefined;
+
 /**
  * Server-side conversation state: stored responses and conversations, their items, sealed at rest
  * and visible only to their owner. Every read takes the owner and answers undefined for anyone
@@ -47,9 +49,12 @@ const itemKey = (parentId: string, id: string): string => `${parentId}/${id}`;
 export class ConversationService {
   /** Writes not yet committed, so that a read right after a response finished sees it. */
   private readonly pending = new Map<string, Promise<void>>();
-  /** Stored responses waiting for the next batch: one transaction per event loop turn. */
+  /** Stored responses waiting for the next batch. */
   private queued: Parameters<ConversationStore['putAll']>[0][number][] = [];
+  /** The next batch: committed once the one being written is (or on the next turn, if none is). */
   private batch: Promise<void> | undefined;
+  /** The batch being written. */
+  private writing: Promise<void> | undefined;
 
   constructor(
     private readonly store: ConversationStore,
@@ -68,10 +73,11 @@ export class ConversationService {
       ...response.output.map((item) => this.itemRecord(owner, response.id, 'output', item, createdAt)),
     ];
     this.queued.push({ record, items });
-    // Committed on the next turn with every response finished meanwhile: one transaction (one WAL
-    // write) for many responses instead of two each. Reads of this id wait for it (`owned`), and
-    // reads by owner or of everything wait for the batch (`settled`).
-    this.batch ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.writeQueued());
+    // Committed with every response finished meanwhile, in one transaction: on the next turn, or,
+    // while a batch is being written, right after it. Under load batches grow instead of commits
+    // multiplying (each commit writes every index page it touched to the WAL). Reads of this id
+    // wait for it (`owned`), and reads by owner or of everything wait for the writes (`settled`).
+    this.batch ??= this.afterWriting().then(() => this.writeQueued());
     return this.track(response.id, this.batch);
   }
 
@@ -80,16 +86,28 @@ export class ConversationService {
     await this.settled();
   }
 
+  private afterWriting(): Promise<void> {
+    if (this.writing) return this.writing.then(ignore, ignore);
+    return new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
   private writeQueued(): Promise<void> {
     const entries = this.queued;
     this.queued = [];
     this.batch = undefined;
-    return this.store.putAll(entries);
+    const write = this.store.putAll(entries);
+    this.writing = write;
+    const done = () => {
+      if (this.writing === write) this.writing = undefined;
+    };
+    write.then(done, done);
+    return write;
   }
 
-  /** Waits for the queued batch; its failure is reported to the writers that queued it. */
+  /** Waits for the batch being written and the one queued; their failures are reported to the writers that queued them. */
   private async settled(): Promise<void> {
-    await this.batch?.catch(() => undefined);
+    await this.writing?.catch(ignore);
+    await this.batch?.catch(ignore);
   }
 
   async getResponse(owner: string, id: string): Promise<StoredResponse | undefined> {

@@ -111,6 +111,39 @@ describe('ConversationService write-behind of stored responses', () => {
     ],
   });
 
+  it('gathers the responses finished while a batch is being written into the next one', async () => {
+    const store = fresh();
+    const batches: number[] = [];
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The real store, with its first commit held back as a slow disk or a busy writer thread would.
+    const target = {
+      ...store.conversations,
+      putAll: async (entries: Parameters<typeof store.conversations.putAll>[0]) => {
+        batches.push(entries.length);
+        if (batches.length === 1) await held;
+        return store.conversations.putAll(entries);
+      },
+    };
+    const service = new ConversationService(target, () => [generateMasterKey()], retention);
+    const saves = [service.saveResponse('user:a', answer('resp_0', 'first'), [])];
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches).toEqual([1]);
+    // Two finish on each of five turns while the first batch is still being written.
+    for (let turn = 1; turn <= 5; turn++) {
+      saves.push(service.saveResponse('user:a', answer(`resp_${turn}a`, 'a'), []));
+      saves.push(service.saveResponse('user:a', answer(`resp_${turn}b`, 'b'), []));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(batches).toEqual([1]);
+    release();
+    await Promise.all(saves);
+    expect(batches).toEqual([1, 10]);
+    expect(await store.conversations.list()).toHaveLength(11);
+  });
+
   /** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
   const workerUrl = new URL('../../dist/conversations/write-worker.js', import.meta.url);
 
