@@ -1,31 +1,10 @@
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MasterKeys } from '../../src/gateway/secrets.js';
 import { watchStore } from '../../src/gateway/store-watch.js';
 import type { Logger } from '../../src/observability/index.js';
-import { openPostgresStore, type TokenRecord } from '../../src/store/index.js';
+import { openPostgresStore } from '../../src/store/index.js';
 import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
-
-const token = (id: string): TokenRecord => ({
-  id,
-  secretHash: createHash('sha256').update(id).digest('hex'),
-  name: id,
-  clientId: null,
-  userId: null,
-  scopes: ['chat'],
-  models: null,
-  providers: null,
-  templates: null,
-  maxTokens: null,
-  ipAllowlist: null,
-  expiresAt: null,
-  limits: {},
-  budget: null,
-  metadata: {},
-  createdBy: null,
-  createdAt: 1_000,
-  revokedAt: null,
-});
+import { tokenRecord } from '../support/records.js';
 
 /**
  * Clients cause notifications (a browser session's refresh, a logout): however many arrive while
@@ -64,9 +43,9 @@ describe.skipIf(!hasPostgres())('the store watch under a burst of notifications'
     });
     try {
       const before = await watched.changeMarker();
-      await other.tokens.insert(token('tk_first'));
+      await other.tokens.insert(tokenRecord('tk_first', 1_000));
       await expect.poll(() => syncs).toBe(1);
-      for (let i = 0; i < 50; i++) await other.tokens.insert(token(`tk_${i}`));
+      for (let i = 0; i < 50; i++) await other.tokens.insert(tokenRecord(`tk_${i}`, 1_000));
       await expect.poll(() => watched.changeMarker()).toBe(before + 51);
       release();
       await expect.poll(() => syncs).toBe(2);

@@ -27,6 +27,7 @@ import {
   type PostgresServer,
   startPostgres,
 } from '../support/postgres.js';
+import { tokenRecord } from '../support/records.js';
 
 function record(id: string, provider: string, createdAt: number): ProviderKeyRecord {
   return {
@@ -39,30 +40,6 @@ function record(id: string, provider: string, createdAt: number): ProviderKeyRec
     weight: 1,
     createdAt,
     updatedAt: createdAt,
-  };
-}
-
-function token(id: string, createdAt: number, overrides: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    id,
-    secretHash: createHash('sha256').update(id).digest('hex'),
-    name: `token ${id}`,
-    clientId: null,
-    userId: null,
-    scopes: ['chat'],
-    models: null,
-    templates: null,
-    providers: null,
-    maxTokens: null,
-    ipAllowlist: null,
-    expiresAt: null,
-    limits: {},
-    budget: null,
-    metadata: {},
-    createdBy: null,
-    createdAt,
-    revokedAt: null,
-    ...overrides,
   };
 }
 
@@ -231,7 +208,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       await expect.poll(() => gateway.changeMarker()).not.toBe(initial);
       const afterInsert = await gateway.changeMarker();
       expect((await gateway.providerKeys.get('pk_1'))?.provider).toBe('openai');
-      await cli.tokens.insert(token('tk_1', 1_000));
+      await cli.tokens.insert(tokenRecord('tk_1', 1_000));
       await expect.poll(() => gateway.changeMarker()).not.toBe(afterInsert);
       expect(await gateway.tokens.get('tk_1')).toBeDefined();
     });
@@ -246,7 +223,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
 
       it('inserts and gets a token with every field unchanged', async () => {
         const store = await connect();
-        const full = token('tk_full', 1_000, {
+        const full = tokenRecord('tk_full', 1_000, {
           clientId: 'client-1',
           userId: 'alice',
           scopes: ['models:read', 'chat', 'embeddings', 'templates', 'admin'],
@@ -262,8 +239,8 @@ function storeContract(name: string, open: () => Promise<Store>): void {
           revokedAt: 9_000,
         });
         // Every nullable field null, every collection empty: null must not come back as [] or {}.
-        const bare = token('tk_bare', 2_000, { scopes: [], models: [], limits: { rpm: 1 } });
-        const nulls = token('tk_nulls', 3_000);
+        const bare = tokenRecord('tk_bare', 2_000, { scopes: [], models: [], limits: { rpm: 1 } });
+        const nulls = tokenRecord('tk_nulls', 3_000);
         for (const record of [full, bare, nulls]) await store.tokens.insert(record);
         expect(await store.tokens.get('tk_full')).toEqual(full);
         expect(await store.tokens.get('tk_bare')).toEqual(bare);
@@ -291,19 +268,19 @@ function storeContract(name: string, open: () => Promise<Store>): void {
 
       it('refuses a duplicate id and keeps the first record', async () => {
         const store = await connect();
-        const first = token('tk_1', 1_000, { name: 'first' });
+        const first = tokenRecord('tk_1', 1_000, { name: 'first' });
         await store.tokens.insert(first);
-        await expect(store.tokens.insert(token('tk_1', 2_000, { name: 'second' }))).rejects.toThrow();
+        await expect(store.tokens.insert(tokenRecord('tk_1', 2_000, { name: 'second' }))).rejects.toThrow();
         expect(await store.tokens.get('tk_1')).toEqual(first);
         expect(await store.tokens.list({ includeRevoked: true })).toEqual([first]);
       });
 
       it('lists live tokens, or all of them, ordered by createdAt', async () => {
         const store = await connect();
-        await store.tokens.insert(token('tk_c', 3_000));
-        await store.tokens.insert(token('tk_a', 1_000, { revokedAt: 1_500 }));
-        await store.tokens.insert(token('tk_d', 4_000));
-        await store.tokens.insert(token('tk_b', 2_000));
+        await store.tokens.insert(tokenRecord('tk_c', 3_000));
+        await store.tokens.insert(tokenRecord('tk_a', 1_000, { revokedAt: 1_500 }));
+        await store.tokens.insert(tokenRecord('tk_d', 4_000));
+        await store.tokens.insert(tokenRecord('tk_b', 2_000));
         expect(await store.tokens.revoke('tk_d', 5_000)).toBe(true);
         const ids = (records: TokenRecord[]) => records.map((r) => r.id);
         expect(ids(await store.tokens.list())).toEqual(['tk_b', 'tk_c']);
@@ -316,14 +293,14 @@ function storeContract(name: string, open: () => Promise<Store>): void {
           'tk_d',
         ]);
         expect((await store.tokens.list({ includeRevoked: true }))[3]).toEqual(
-          token('tk_d', 4_000, { revokedAt: 5_000 }),
+          tokenRecord('tk_d', 4_000, { revokedAt: 5_000 }),
         );
       });
 
       it('revokes a token once, returning false for unknown or already revoked ids', async () => {
         const store = await connect();
-        await store.tokens.insert(token('tk_1', 1_000));
-        await store.tokens.insert(token('tk_2', 1_000));
+        await store.tokens.insert(tokenRecord('tk_1', 1_000));
+        await store.tokens.insert(tokenRecord('tk_2', 1_000));
         expect(await store.tokens.revoke('tk_1', 5_000)).toBe(true);
         expect((await store.tokens.get('tk_1'))?.revokedAt).toBe(5_000);
         // A second revocation must not move revokedAt: revokedSince would re-announce it.
@@ -331,13 +308,13 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.tokens.get('tk_1'))?.revokedAt).toBe(5_000);
         expect(await store.tokens.revoke('tk_missing', 6_000)).toBe(false);
         expect(await store.tokens.get('tk_missing')).toBeUndefined();
-        expect(await store.tokens.get('tk_2')).toEqual(token('tk_2', 1_000));
+        expect(await store.tokens.get('tk_2')).toEqual(tokenRecord('tk_2', 1_000));
       });
 
       it('reports exactly the ids revoked at or after a time', async () => {
         const store = await connect();
         for (const id of ['tk_1', 'tk_2', 'tk_3', 'tk_4', 'tk_live'])
-          await store.tokens.insert(token(id, 1_000));
+          await store.tokens.insert(tokenRecord(id, 1_000));
         await store.tokens.revoke('tk_1', 4_999);
         await store.tokens.revoke('tk_2', 5_000);
         await store.tokens.revoke('tk_3', 5_001);
@@ -353,7 +330,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       it('shows revocations to another connection', async () => {
         const gateway = await connect();
         const cli = await connect();
-        await gateway.tokens.insert(token('tk_1', 1_000));
+        await gateway.tokens.insert(tokenRecord('tk_1', 1_000));
         expect(await cli.tokens.revoke('tk_1', 5_000)).toBe(true);
         expect(await gateway.tokens.revokedSince(5_000)).toEqual(['tk_1']);
         expect(await gateway.tokens.list()).toEqual([]);
@@ -902,7 +879,7 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
     const store = await open();
     const other = await open();
     try {
-      await other.tokens.insert(token('tk_1', 1_000));
+      await other.tokens.insert(tokenRecord('tk_1', 1_000));
       const heard = new Promise<void>((resolve) => store.onChange?.(() => resolve()));
       await other.tokens.revoke('tk_1', 2_000);
       await heard;
@@ -923,7 +900,7 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
       );
       await other.meta.set('audit_head', '{"seq":1}');
       await other.usage.add([delta()]);
-      await other.tokens.insert(token('tk_1', 1_000));
+      await other.tokens.insert(tokenRecord('tk_1', 1_000));
       // Notifications arrive in commit order: anything the audit or usage writes sent comes first.
       await expect.poll(() => heard).toContain('tokens');
       expect(heard).toEqual(['tokens']);
@@ -949,7 +926,7 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
       expect(killed).toBe(2);
       await expect.poll(() => heard, { timeout: 5000 }).toContain('');
       expect(errors.length).toBeGreaterThan(0);
-      await other.tokens.insert(token('tk_1', 1_000));
+      await other.tokens.insert(tokenRecord('tk_1', 1_000));
       await expect.poll(() => heard).toContain('tokens');
     } finally {
       await Promise.all([store.close(), other.close()]);

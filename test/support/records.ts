@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+import type { TokenRecord } from '../../src/store/index.js';
+
+/** A stored gateway token with no constraints, for store tests; `overrides` sets the fields a test cares about. */
+export function tokenRecord(
+  id: string,
+  createdAt: number,
+  overrides: Partial<TokenRecord> = {},
+): TokenRecord {
+  return {
+    id,
+    secretHash: createHash('sha256').update(id).digest('hex'),
+    name: `token ${id}`,
+    clientId: null,
+    userId: null,
+    scopes: ['chat'],
+    models: null,
+    templates: null,
+    providers: null,
+    maxTokens: null,
+    ipAllowlist: null,
+    expiresAt: null,
+    limits: {},
+    budget: null,
+    metadata: {},
+    createdBy: null,
+    createdAt,
+    revokedAt: null,
+    ...overrides,
+  };
+}
