@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
+import type { AuditRow } from '../../src/store/rows.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -415,18 +416,9 @@ describe('rate limits, budgets and audit through the gateway', () => {
     expect(intact).toMatchObject({ code: 0, result: { ok: true, checked: records.length } });
     expect(intact.result.checked).toBeGreaterThanOrEqual(records.length);
 
-    type Row = {
-      seq: number;
-      at: number;
-      type: string;
-      actor: string;
-      data: string;
-      prev_mac: string;
-      mac: string;
-    };
     const db = new Database(join(dataDir, 'keyward.db'));
     try {
-      const rows = db.prepare('SELECT * FROM audit ORDER BY seq').all() as Row[];
+      const rows = db.prepare('SELECT * FROM audit ORDER BY seq').all() as AuditRow[];
       const middle = rows[Math.floor(rows.length / 2)]!;
       const byType = (type: string) => rows.find((r) => r.type === type)!;
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sealRecord } from '../../../src/audit/index.js';
 import { openSqliteStore, type Store } from '../../../src/store/index.js';
+import type { AuditRow } from '../../../src/store/rows.js';
 import type { AuditEntry, AuditRecord, AuditStore } from '../../../src/store/types.js';
 
 /** A real SQLite store in a fresh directory; `connect` opens another connection to the same file. */
@@ -74,16 +75,6 @@ export async function writeChain(
   return written;
 }
 
-interface RawRow {
-  seq: number;
-  at: number;
-  type: string;
-  actor: string;
-  data: string;
-  prev_mac: string;
-  mac: string;
-}
-
-export function rawRow(db: Database.Database, seq: number): RawRow {
-  return db.prepare<[number], RawRow>('SELECT * FROM audit WHERE seq = ?').get(seq)!;
+export function rawRow(db: Database.Database, seq: number): AuditRow {
+  return db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE seq = ?').get(seq)!;
 }
