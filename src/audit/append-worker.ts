@@ -1,5 +1,6 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { openSqliteStore } from '../store/index.js';
+import { serveThreadCalls } from '../store/thread-calls.js';
 import { storeAppender } from './appender.js';
 import type { AppendRequest, AppendResponse, AppendWorkerData } from './thread-appender.js';
 
@@ -9,7 +10,6 @@ import type { AppendRequest, AppendResponse, AppendWorkerData } from './thread-a
  * record beside the chain.
  */
 const { databasePath, key, headName } = workerData as AppendWorkerData;
-const port = parentPort!;
 const store = openSqliteStore(databasePath);
 const appender = storeAppender(
   store.audit,
@@ -17,20 +17,10 @@ const appender = storeAppender(
   headName === undefined ? undefined : { meta: store.meta, name: headName },
 );
 
-let queue = Promise.resolve();
-port.on('message', (request: AppendRequest) => {
-  queue = queue.then(async () => {
-    let response: AppendResponse;
-    try {
-      if (request.type === 'close') {
-        await store.close();
-        response = { id: request.id };
-      } else {
-        response = { id: request.id, range: await appender.append(JSON.parse(request.entries)) };
-      }
-    } catch (error) {
-      response = { id: request.id, error: error instanceof Error ? error.message : String(error) };
-    }
-    port.postMessage(response);
-  });
+serveThreadCalls<AppendRequest, AppendResponse>(async (request) => {
+  if (request.type === 'close') {
+    await store.close();
+    return {};
+  }
+  return { range: await appender.append(JSON.parse(request.entries)) };
 });

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { parentPort, Worker } from 'node:worker_threads';
 
 /** What a writer thread answers: the request's id, and an error message when it failed. */
 export interface ThreadAnswer {
@@ -74,4 +74,28 @@ export class ThreadCalls<R extends { id: number; type: string }, A extends Threa
     this.worker = worker;
     return worker;
   }
+}
+
+/**
+ * The writer thread's side of `ThreadCalls`: each request is handled after the one before it has
+ * been, in order, and answered with its id and what `handle` returned, or the message of what it
+ * threw.
+ */
+export function serveThreadCalls<R extends { id: number; type: string }, A extends ThreadAnswer>(
+  handle: (request: R) => Promise<Omit<A, 'id' | 'error'>>,
+): void {
+  const port = parentPort;
+  if (!port) throw new Error('serveThreadCalls runs on a worker thread');
+  let queue = Promise.resolve();
+  port.on('message', (request: R) => {
+    queue = queue.then(async () => {
+      let answer: ThreadAnswer;
+      try {
+        answer = { ...(await handle(request)), id: request.id };
+      } catch (error) {
+        answer = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+      }
+      port.postMessage(answer);
+    });
+  });
 }
