@@ -17,6 +17,7 @@ import {
   classifyUpstreamError,
   exchange,
   isRetryableStatus,
+  readCapped,
   UpstreamError,
   type UpstreamResponse,
 } from '../upstream/index.js';
@@ -31,20 +32,8 @@ type Caller = (key: SecretString | undefined) => UpstreamCall;
 
 type Attempt = { response: UpstreamResponse } | Failure;
 
-/** Error bodies are read for the debug log only; a provider cannot make us buffer more. */
+/** Error bodies are read for the debug log only. */
 const MAX_ERROR_BODY = 64 * 1024;
-
-async function readCapped(body: UpstreamResponse['body']): Promise<string> {
-  let text = '';
-  for await (const chunk of body) {
-    text += (chunk as Buffer).toString('utf8');
-    if (text.length > MAX_ERROR_BODY) {
-      body.destroy();
-      break;
-    }
-  }
-  return text.slice(0, MAX_ERROR_BODY);
-}
 
 /** Targets are worth falling back from when the failure is theirs, not the request's. */
 function fallbackWorthy(status: number): boolean {
@@ -234,7 +223,7 @@ export class Forwarder {
             onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
             onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),
             onRotated: async (status, body) =>
-              this.logProviderError(request, provider.id, status, await readCapped(body)),
+              this.logProviderError(request, provider.id, status, await readCapped(body, MAX_ERROR_BODY)),
           },
         });
       } catch (error) {
@@ -267,7 +256,7 @@ export class Forwarder {
     }
     request.kw.attempts = (request.kw.attempts ?? 0) + response.attempts;
     if (isSuccess(response.statusCode)) return { response };
-    const text = await readCapped(response.body);
+    const text = await readCapped(response.body, MAX_ERROR_BODY);
     this.logProviderError(request, provider.id, response.statusCode, text);
     if (passthroughKey && (response.statusCode === 401 || response.statusCode === 403)) {
       return { error: passthroughKeyRejected, fallback: false };

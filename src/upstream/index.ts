@@ -10,4 +10,5 @@ export {
 } from './exchange.js';
 export { createProviderPool } from './pool.js';
 export { probeUpstream } from './probe.js';
+export { readCapped } from './read-capped.js';
 export { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';

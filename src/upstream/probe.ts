@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { readCapped } from './read-capped.js';
 
 /** A probe answer is read for its error code only; a provider cannot make us buffer more. */
 const MAX_PROBE_BODY = 64 * 1024;
@@ -22,13 +23,5 @@ export async function probeUpstream(
     await response.body.dump();
     return { status: response.statusCode, body: '' };
   }
-  let body = '';
-  for await (const chunk of response.body) {
-    body += (chunk as Buffer).toString('utf8');
-    if (body.length > MAX_PROBE_BODY) {
-      response.body.destroy();
-      break;
-    }
-  }
-  return { status: response.statusCode, body: body.slice(0, MAX_PROBE_BODY) };
+  return { status: response.statusCode, body: await readCapped(response.body, MAX_PROBE_BODY) };
 }
