@@ -56,11 +56,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
       if (this.failure) throw this.failure;
       await this.more();
     }
-    const { chunks } = this;
-    this.chunks = [];
-    this.buffered = 0;
-    if (chunks.length === 1) return chunks[0]!.toString('utf8');
-    return Buffer.concat(chunks).toString('utf8');
+    return this.take().toString('utf8');
   }
 
   /** Reads the rest to nowhere, so the connection can be kept (a long rest is cut instead). Never throws. */
@@ -84,11 +80,9 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     try {
       for (;;) {
         if (this.chunks.length > 0) {
-          const { chunks } = this;
-          this.chunks = [];
-          this.buffered = 0;
+          const chunk = this.take();
           if (this.controller.paused) this.controller.resume();
-          yield chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          yield chunk;
           continue;
         }
         if (this.failure) throw this.failure;
@@ -99,6 +93,14 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
       // A reader that leaves before the end (a client gone, an error answered) ends the exchange.
       this.destroy();
     }
+  }
+
+  /** Everything buffered, as one buffer, handed over and no longer held. */
+  private take(): Buffer {
+    const { chunks } = this;
+    this.chunks = [];
+    this.buffered = 0;
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 
   private more(): Promise<void> {
