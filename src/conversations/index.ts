@@ -1,5 +1,6 @@
 export type * from './items.js';
 export { ownerOf, userOwner } from './owner.js';
+export type { ResponseWriter } from './response-entries.js';
 export {
   type ConversationBody,
   ConversationService,
@@ -7,4 +8,4 @@ export {
   type PageOptions,
   type StoredResponse,
 } from './service.js';
-export { ThreadConversationWriter, withThreadedWrites } from './thread-writer.js';
+export { ThreadConversationWriter } from './thread-writer.js';

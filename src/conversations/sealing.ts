@@ -1,4 +1,4 @@
-import { type MasterKey, open, seal } from '../keys/index.js';
+import { type MasterKey, open, type SealingKey, seal } from '../keys/index.js';
 
 /**
  * Conversation content at rest: JSON sealed with AES-256-GCM under the master key, bound to its
@@ -7,13 +7,25 @@ import { type MasterKey, open, seal } from '../keys/index.js';
  */
 const binding = (owner: string, id: string) => ({ provider: `_conv:${owner}`, keyId: id });
 
+/** What an item's content is bound to: its parent (response or conversation) and its own id. */
+export const itemKey = (parentId: string, id: string): string => `${parentId}/${id}`;
+
 export function sealJson(
-  master: MasterKey,
+  master: SealingKey,
   value: unknown,
   owner: string,
   id: string,
 ): { sealed: string; bytes: number } {
-  const text = JSON.stringify(value);
+  return sealText(master, JSON.stringify(value), owner, id);
+}
+
+/** `sealJson` of a value already serialised. */
+export function sealText(
+  master: SealingKey,
+  text: string,
+  owner: string,
+  id: string,
+): { sealed: string; bytes: number } {
   return { sealed: seal(master, text, binding(owner, id)), bytes: Buffer.byteLength(text) };
 }
 

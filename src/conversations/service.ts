@@ -2,14 +2,16 @@ import type { ConversationsConfig } from '../config/conversations-schema.js';
 import type { MasterKey } from '../keys/index.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from '../store/index.js';
 import type { Item } from './items.js';
-import { openJson, reseal, sealJson } from './sealing.js';
+import {
+  type ResponseEntry,
+  type ResponseWriter,
+  responseEntry,
+  type StoredResponse,
+  storeWriter,
+} from './response-entries.js';
+import { itemKey, openJson, reseal, sealJson } from './sealing.js';
 
-/** A stored response: the response object as the API shows it (`id`, `output`, `previous_response_id`, …). */
-export interface StoredResponse {
-  id: string;
-  previous_response_id: string | null;
-  output: Item[];
-}
+export type { StoredResponse } from './response-entries.js';
 
 export interface ConversationBody {
   id: string;
@@ -37,8 +39,6 @@ const MAX_CHAIN = 10_000;
 const DAY_MS = 86_400_000;
 const PURGE_EVERY_MS = 3_600_000;
 
-const itemKey = (parentId: string, id: string): string => `${parentId}/${id}`;
-
 const ignore = (): void => undefined;
 
 /**
@@ -50,29 +50,30 @@ export class ConversationService {
   /** Writes not yet committed, so that a read right after a response finished sees it. */
   private readonly pending = new Map<string, Promise<void>>();
   /** Stored responses waiting for the next batch. */
-  private queued: Parameters<ConversationStore['putAll']>[0][number][] = [];
+  private queued: ResponseEntry[] = [];
   /** The next batch: committed once the one being written is (or on the next turn, if none is). */
   private batch: Promise<void> | undefined;
   /** The batch being written. */
   private writing: Promise<void> | undefined;
 
+  private readonly now: () => number;
+  private readonly writer: ResponseWriter;
+
   constructor(
     private readonly store: ConversationStore,
     private readonly masters: () => readonly MasterKey[],
     private readonly retention: ConversationsConfig,
-    private readonly now: () => number = Date.now,
-  ) {}
+    /** `writer` takes the batches of stored responses (default: sealed here, on `store`). */
+    options: { now?: () => number; writer?: ResponseWriter } = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.writer = options.writer ?? storeWriter(store);
+  }
 
   /** Stores a finished response with the input items it answered (its output is in `response`). */
   saveResponse(owner: string, response: StoredResponse, input: readonly Item[]): Promise<void> {
-    const createdAt = this.now();
-    const { sealed } = sealJson(this.master(), response, owner, response.id);
-    const record: ConversationRecord = { id: response.id, kind: 'response', owner, createdAt, sealed };
-    const items = [
-      ...input.map((item) => this.itemRecord(owner, response.id, 'input', item, createdAt)),
-      ...response.output.map((item) => this.itemRecord(owner, response.id, 'output', item, createdAt)),
-    ];
-    this.queued.push({ record, items });
+    // Serialised now: the objects are the client's answer, and may be reused once it has it.
+    this.queued.push(responseEntry(owner, this.now(), response, input));
     // Committed with every response finished meanwhile, in one transaction: on the next turn, or,
     // while a batch is being written, right after it. Under load batches grow instead of commits
     // multiplying (each commit writes every index page it touched to the WAL). Reads of this id
@@ -95,7 +96,7 @@ export class ConversationService {
     const entries = this.queued;
     this.queued = [];
     this.batch = undefined;
-    const write = this.store.putAll(entries);
+    const write = this.writer(this.master(), entries);
     this.writing = write;
     const done = () => {
       if (this.writing === write) this.writing = undefined;

@@ -1,10 +1,14 @@
 import { TokenService } from '../auth/index.js';
 import { type DataPaths, dataPaths } from '../config/index.js';
-import { ConversationService, ThreadConversationWriter, withThreadedWrites } from '../conversations/index.js';
+import {
+  ConversationService,
+  type ResponseWriter,
+  ThreadConversationWriter,
+} from '../conversations/index.js';
 import { StoredKeys } from '../keys/index.js';
 import { Router } from '../routing/index.js';
 import { browserFromConfig } from '../sessions/index.js';
-import type { ConversationStore, Store } from '../store/index.js';
+import type { Store } from '../store/index.js';
 import { createAudit } from './audit.js';
 import { startBanner } from './banner.js';
 import { closeProviders, lifecycle } from './lifecycle.js';
@@ -95,9 +99,12 @@ async function assemble(start: Start): Promise<Gateway> {
   if (jwt) syncs.push(() => jwt.syncRevocations());
   const templates = await loadTemplates(config, store, logger);
   const conversations = new ConversationService(
-    conversationStore(store, paths, thread, resources),
+    store.conversations,
     () => masters.all,
     config.conversations,
+    {
+      writer: responseWriter(store, paths, thread, resources),
+    },
   );
   const retention = conversations.keepPurged((error) =>
     logger.error({ err: error }, 'conversation purge failed'),
@@ -145,17 +152,18 @@ async function assemble(start: Start): Promise<Gateway> {
 }
 
 /**
- * Where stored responses are written: on SQLite with writer threads, from a thread of their own
- * (closed after the service has handed it everything queued); else on the store's connection.
+ * Who seals and writes stored responses: on SQLite with writer threads, a thread of their own
+ * (closed after the service has handed it everything queued); else the service, on the store's
+ * connection.
  */
-function conversationStore(
+function responseWriter(
   store: Store,
   paths: DataPaths,
   thread: boolean,
   resources: Resources,
-): ConversationStore {
-  if (!thread || store.kind !== 'sqlite') return store.conversations;
+): ResponseWriter | undefined {
+  if (!thread || store.kind !== 'sqlite') return undefined;
   const writer = new ThreadConversationWriter(paths.database);
   resources.add('conversation writer thread', () => writer.close());
-  return withThreadedWrites(store.conversations, writer);
+  return writer.write;
 }

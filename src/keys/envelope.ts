@@ -32,7 +32,10 @@ function associatedData({ provider, keyId }: RecordBinding): Buffer {
   );
 }
 
-export function seal(master: MasterKey, plaintext: string, binding: RecordBinding): string {
+/** What sealing needs of a master key: its id and its bytes (a writer thread gets no more). */
+export type SealingKey = Pick<MasterKey, 'id'> & { key: Uint8Array };
+
+export function seal(master: SealingKey, plaintext: string, binding: RecordBinding): string {
   const nonce = pooledRandomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', master.key, nonce);
   cipher.setAAD(associatedData(binding));

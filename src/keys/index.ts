@@ -1,4 +1,4 @@
-export { EnvelopeError, open, type RecordBinding, seal, sealedBy } from './envelope.js';
+export { EnvelopeError, open, type RecordBinding, type SealingKey, seal, sealedBy } from './envelope.js';
 export { type KeyCheckEvents, KeyChecker, type KeyVerdict, type ProbeKey } from './key-checker.js';
 export { type Acquired, KeyPool, type KeyState, type PooledKey } from './key-pool.js';
 export {

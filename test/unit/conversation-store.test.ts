@@ -2,11 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  ConversationService,
-  ThreadConversationWriter,
-  withThreadedWrites,
-} from '../../src/conversations/index.js';
+import { ConversationService, ThreadConversationWriter } from '../../src/conversations/index.js';
 import { generateMasterKey } from '../../src/keys/index.js';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
@@ -83,7 +79,7 @@ describe('ConversationService sealing', () => {
       store.conversations,
       () => [master],
       { ...retention, ttlDays: 7 },
-      () => now,
+      { now: () => now },
     );
     await service.createConversation('user:a', {}, 'conv_old');
     now += 6 * 86_400_000;
@@ -147,6 +143,31 @@ describe('ConversationService write-behind of stored responses', () => {
   /** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
   const workerUrl = new URL('../../dist/conversations/write-worker.js', import.meta.url);
 
+  it('seals in the writer thread under the master key that is newest when the batch is written', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
+    const store = openSqliteStore(path);
+    opened.push(store);
+    const first = generateMasterKey();
+    const second = generateMasterKey();
+    let masters = [first];
+    const writer = new ThreadConversationWriter(path, workerUrl);
+    const service = new ConversationService(store.conversations, () => masters, retention, {
+      writer: writer.write,
+    });
+    await service.saveResponse('user:a', answer('resp_1', 'secret one'), []);
+    masters = [second, first];
+    await service.saveResponse('user:a', answer('resp_2', 'secret two'), []);
+    await writer.close();
+
+    const sealedBy = async (id: string) => (await store.conversations.get(id))!.sealed.split(':')[1];
+    expect(await sealedBy('resp_1')).toBe(first.id);
+    expect(await sealedBy('resp_2')).toBe(second.id);
+    const items = await store.conversations.items('resp_2');
+    expect(items.map((item) => item.sealed.split(':')[1])).toEqual([second.id]);
+    expect(JSON.stringify(await store.conversations.list())).not.toContain('secret');
+    expect(await service.responseHistory('user:a', 'resp_2')).toEqual(answer('resp_2', 'secret two').output);
+  });
+
   it.each([
     ['on the store connection', false],
     ['from the writer thread', true],
@@ -157,8 +178,9 @@ describe('ConversationService write-behind of stored responses', () => {
       const store = openSqliteStore(path);
       const master = generateMasterKey();
       const writer = threaded ? new ThreadConversationWriter(path, workerUrl) : undefined;
-      const target = writer ? withThreadedWrites(store.conversations, writer) : store.conversations;
-      const service = new ConversationService(target, () => [master], retention);
+      const service = new ConversationService(store.conversations, () => [master], retention, {
+        writer: writer?.write,
+      });
       // Not awaited: the client has its answer while the write is still queued.
       const kept = service.saveResponse('user:a', answer('resp_kept', 'kept'), []);
       const gone = service.saveResponse('user:a', answer('resp_gone', 'gone'), []);

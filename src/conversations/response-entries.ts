@@ -1,0 +1,77 @@
+import type { SealingKey } from '../keys/index.js';
+import type { ConversationItemRecord, ConversationStore } from '../store/index.js';
+import type { Item } from './items.js';
+import { itemKey, sealText } from './sealing.js';
+
+/** A stored response: the response object as the API shows it (`id`, `output`, `previous_response_id`, …). */
+export interface StoredResponse {
+  id: string;
+  previous_response_id: string | null;
+  output: Item[];
+}
+
+/**
+ * A finished response waiting to be written: the response and each of its items as JSON text,
+ * in the clear. Whoever writes it seals it.
+ */
+export interface ResponseEntry {
+  id: string;
+  owner: string;
+  createdAt: number;
+  text: string;
+  items: Array<{ id: string; part: ConversationItemRecord['part']; text: string }>;
+}
+
+/**
+ * Writes a batch of finished responses, sealed under `master`, in one transaction. On the store's
+ * connection by default; on SQLite from a writer thread, which also does the sealing, so that
+ * neither the ciphers nor the inserts cost the thread that serves requests.
+ */
+export type ResponseWriter = (master: SealingKey, entries: readonly ResponseEntry[]) => Promise<void>;
+
+type SealedEntry = Parameters<ConversationStore['putAll']>[0][number];
+
+/** A response with the input items it answered (its output is in `response`), serialised. */
+export function responseEntry(
+  owner: string,
+  createdAt: number,
+  response: StoredResponse,
+  input: readonly Item[],
+): ResponseEntry {
+  const item = (part: ConversationItemRecord['part'], value: Item) => ({
+    id: value.id,
+    part,
+    text: JSON.stringify(value),
+  });
+  return {
+    id: response.id,
+    owner,
+    createdAt,
+    text: JSON.stringify(response),
+    items: [
+      ...input.map((value) => item('input', value)),
+      ...response.output.map((value) => item('output', value)),
+    ],
+  };
+}
+
+/** Records and items as the store keeps them: each text sealed, bound to its owner and id. */
+export function sealResponses(master: SealingKey, entries: readonly ResponseEntry[]): SealedEntry[] {
+  return entries.map(({ id, owner, createdAt, text, items }) => ({
+    record: { id, kind: 'response', owner, createdAt, sealed: sealText(master, text, owner, id).sealed },
+    items: items.map((item) => ({
+      parentId: id,
+      id: item.id,
+      owner,
+      part: item.part,
+      createdAt,
+      ...sealText(master, item.text, owner, itemKey(id, item.id)),
+    })),
+  }));
+}
+
+/** The default writer: sealed here, written on the store's own connection. */
+export const storeWriter =
+  (store: ConversationStore): ResponseWriter =>
+  (master, entries) =>
+    store.putAll(sealResponses(master, entries));
