@@ -2,6 +2,8 @@ import type { SealingKey } from '../keys/index.js';
 import { ThreadCalls } from '../store/thread-calls.js';
 import type { ResponseEntry } from './response-entries.js';
 
+const ignore = (): void => undefined;
+
 export interface WriteWorkerData {
   databasePath: string;
 }
@@ -38,11 +40,16 @@ export class ThreadConversationWriter {
   }
 
   /** A `ResponseWriter`. */
-  readonly write = async (master: SealingKey, entries: readonly ResponseEntry[]): Promise<void> => {
-    // A copy of the 32 bytes: cloning a Buffer copies the whole pool slab it may be a view of.
-    const key = new Uint8Array(master.key);
-    await this.calls.call({ type: 'put', master: { id: master.id, key }, entries: JSON.stringify(entries) });
-  };
+  readonly write = (master: SealingKey, entries: readonly ResponseEntry[]): Promise<void> =>
+    // Not an async function: its suspended frame would hold the batch until the thread answers.
+    // The key is a copy of its 32 bytes: cloning a Buffer copies the whole pool slab it may be a view of.
+    this.calls
+      .call({
+        type: 'put',
+        master: { id: master.id, key: new Uint8Array(master.key) },
+        entries: JSON.stringify(entries),
+      })
+      .then(ignore);
 
   close(): Promise<void> {
     return this.calls.close();

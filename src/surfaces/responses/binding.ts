@@ -34,11 +34,7 @@ export function responsesBinding(
     body,
     conversationId: turn.conversationId,
   };
-  const finished = (response: ResponseBody) => {
-    store(turn, body, response, service).catch((error) =>
-      logger.error({ err: error, response: response.id }, 'cannot store a response'),
-    );
-  };
+  const finished = (response: ResponseBody) => store(turn, body, response, service, logger);
   let encoder: ResponsesStreamEncoder | undefined;
   return {
     format: 'responses',
@@ -74,17 +70,23 @@ export function responsesBinding(
   };
 }
 
-/** A response joins its conversation; with `store` (the default) it can be retrieved and continued. */
-async function store(
+/**
+ * A response joins its conversation; with `store` (the default) it can be retrieved and continued.
+ * Both writes begin at once, so that each is tracked before the client can ask for it. Nothing
+ * here waits for them: a suspended function would keep the request's objects (its turn, body and
+ * response) alive until the write lands, long enough under load to outlive a young-generation
+ * collection and be copied, then promoted. The failure handler keeps only the id.
+ */
+function store(
   turn: Turn,
   body: ResponsesRequest,
   response: ResponseBody,
   service: ConversationService,
-) {
-  // Both begin at once, so that each is tracked before the client can ask for it.
-  await Promise.all([
-    turn.conversationId &&
-      service.appendItems(turn.owner, turn.conversationId, [...turn.input, ...response.output]),
-    body.store !== false && service.saveResponse(turn.owner, response, turn.input),
-  ]);
+  logger: Logger,
+): void {
+  const id = response.id;
+  const failed = (error: unknown) => logger.error({ err: error, response: id }, 'cannot store a response');
+  if (turn.conversationId)
+    service.appendItems(turn.owner, turn.conversationId, [...turn.input, ...response.output]).catch(failed);
+  if (body.store !== false) service.saveResponse(turn.owner, response, turn.input).catch(failed);
 }
