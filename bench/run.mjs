@@ -604,7 +604,7 @@ async function main() {
     ),
     '',
     `Keyward ÷ bare proxy: throughput ${fmt(ratios.throughputC50)}× at c=50, ${fmt(ratios.throughputC1)}× at c=1; ` +
-      `p50 +${fmt(ratios.p50DeltaMsC1, 3)} ms at c=1; CPU per request ${fmt(ratios.cpuPerReq)}×.`,
+      `p50 ${ratios.p50DeltaMsC1 < 0 ? '' : '+'}${fmt(ratios.p50DeltaMsC1, 3)} ms at c=1; CPU per request ${fmt(ratios.cpuPerReq)}×.`,
     `Browser credentials ÷ gateway token at c=50: cookie session ${fmt(ratios.cookieSessionC50)}×, ` +
       `JWT ${fmt(ratios.jwtC50)}×.`,
     `Translated path (OpenAI surface → Anthropic provider) ÷ bare proxy to the same provider at c=50: ` +
