@@ -51,10 +51,10 @@ export class ConversationService {
   private readonly pending = new Map<string, Promise<void>>();
   /** Stored responses waiting for the next batch. */
   private queued: ResponseEntry[] = [];
-  /** The next batch: committed once the one being written is (or on the next turn, if none is). */
+  /** The next batch: committed on the next turn of the event loop. */
   private batch: Promise<void> | undefined;
-  /** The batch being written. */
-  private writing: Promise<void> | undefined;
+  /** Batches handed to the writer and not yet committed. */
+  private readonly writing = new Set<Promise<void>>();
 
   private readonly now: () => number;
   private readonly writer: ResponseWriter;
@@ -74,11 +74,13 @@ export class ConversationService {
   saveResponse(owner: string, response: StoredResponse, input: readonly Item[]): Promise<void> {
     // Serialised now: the objects are the client's answer, and may be reused once it has it.
     this.queued.push(responseEntry(owner, this.now(), response, input));
-    // Committed with every response finished meanwhile, in one transaction: on the next turn, or,
-    // while a batch is being written, right after it. Under load batches grow instead of commits
-    // multiplying (each commit writes every index page it touched to the WAL). Reads of this id
-    // wait for it (`owned`), and reads by owner or of everything wait for the writes (`settled`).
-    this.batch ??= this.afterWriting().then(() => this.writeQueued());
+    // Committed with every response finished in the same turn, in one transaction, on the next
+    // turn, whether or not an earlier batch is still being written. Holding a batch back until the
+    // one before it committed made batches grow, but the waiting entries outlived young-generation
+    // collections on both threads, and copying and promoting them cost more than the commits saved.
+    // Reads of this id wait for it (`owned`), and reads by owner or of everything wait for every
+    // write (`settled`).
+    this.batch ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.writeQueued());
     return this.track(response.id, this.batch);
   }
 
@@ -87,28 +89,22 @@ export class ConversationService {
     await this.settled();
   }
 
-  private afterWriting(): Promise<void> {
-    if (this.writing) return this.writing.then(ignore, ignore);
-    return new Promise<void>((resolve) => setImmediate(resolve));
-  }
-
   private writeQueued(): Promise<void> {
     const entries = this.queued;
     this.queued = [];
     this.batch = undefined;
     const write = this.writer(this.master(), entries);
-    this.writing = write;
+    this.writing.add(write);
     const done = () => {
-      if (this.writing === write) this.writing = undefined;
+      this.writing.delete(write);
     };
     write.then(done, done);
     return write;
   }
 
-  /** Waits for the batch being written and the one queued; their failures are reported to the writers that queued them. */
+  /** Waits for every batch being written and the one queued; their failures are reported to the writers that queued them. */
   private async settled(): Promise<void> {
-    await this.writing?.catch(ignore);
-    await this.batch?.catch(ignore);
+    await Promise.all([...this.writing, this.batch].map((write) => write?.catch(ignore)));
   }
 
   async getResponse(owner: string, id: string): Promise<StoredResponse | undefined> {

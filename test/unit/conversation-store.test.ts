@@ -107,7 +107,7 @@ describe('ConversationService write-behind of stored responses', () => {
     ],
   });
 
-  it('gathers the responses finished while a batch is being written into the next one', async () => {
+  it('writes each turn as one batch without waiting for a batch still being written, and reads by owner wait for every batch', async () => {
     const store = fresh();
     const batches: number[] = [];
     let release = (): void => undefined;
@@ -133,11 +133,19 @@ describe('ConversationService write-behind of stored responses', () => {
       saves.push(service.saveResponse('user:a', answer(`resp_${turn}b`, 'b'), []));
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(batches).toEqual([1]);
+    expect(batches).toEqual([1, 2, 2, 2, 2, 2]);
+    await Promise.all(saves.slice(1));
+    expect(await store.conversations.list()).toHaveLength(10);
+    // The held batch lands after the later ones: a listing waits for it too.
+    let listedCount: number | undefined;
+    const listed = service.listOwner('user:a').then((rows) => {
+      listedCount = rows.length;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(listedCount).toBeUndefined();
     release();
-    await Promise.all(saves);
-    expect(batches).toEqual([1, 10]);
-    expect(await store.conversations.list()).toHaveLength(11);
+    await listed;
+    expect(listedCount).toBe(11);
   });
 
   /** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
