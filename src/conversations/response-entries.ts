@@ -1,7 +1,7 @@
 import type { SealingKey } from '../keys/index.js';
 import type { ConversationItemRecord, ConversationStore } from '../store/index.js';
 import type { Item } from './items.js';
-import { itemKey, sealText } from './sealing.js';
+import { sealItem, sealText } from './sealing.js';
 
 /** A stored response: the response object as the API shows it (`id`, `output`, `previous_response_id`, …). */
 export interface StoredResponse {
@@ -59,14 +59,7 @@ export function responseEntry(
 export function sealResponses(master: SealingKey, entries: readonly ResponseEntry[]): SealedEntry[] {
   return entries.map(({ id, owner, createdAt, text, items }) => ({
     record: { id, kind: 'response', owner, createdAt, sealed: sealText(master, text, owner, id).sealed },
-    items: items.map((item) => ({
-      parentId: id,
-      id: item.id,
-      owner,
-      part: item.part,
-      createdAt,
-      ...sealText(master, item.text, owner, itemKey(id, item.id)),
-    })),
+    items: items.map((item) => sealItem(master, owner, id, item.part, item, createdAt)),
   }));
 }
 

@@ -1,4 +1,5 @@
 import { type MasterKey, open, type SealingKey, seal } from '../keys/index.js';
+import type { ConversationItemRecord } from '../store/index.js';
 
 /**
  * Conversation content at rest: JSON sealed with AES-256-GCM under the master key, bound to its
@@ -27,6 +28,19 @@ export function sealText(
   id: string,
 ): { sealed: string; bytes: number } {
   return { sealed: seal(master, text, binding(owner, id)), bytes: Buffer.byteLength(text) };
+}
+
+/** An item's row: its JSON text sealed, bound to its owner, its parent and its own id. */
+export function sealItem(
+  master: SealingKey,
+  owner: string,
+  parentId: string,
+  part: ConversationItemRecord['part'],
+  item: { id: string; text: string },
+  createdAt: number,
+): Omit<ConversationItemRecord, 'seq'> {
+  const { sealed, bytes } = sealText(master, item.text, owner, itemKey(parentId, item.id));
+  return { parentId, id: item.id, owner, part, createdAt, bytes, sealed };
 }
 
 export function openJson<T>(masters: readonly MasterKey[], sealed: string, owner: string, id: string): T {

@@ -9,7 +9,7 @@ import {
   type StoredResponse,
   storeWriter,
 } from './response-entries.js';
-import { itemKey, openJson, reseal, sealJson } from './sealing.js';
+import { itemKey, openJson, reseal, sealItem, sealJson } from './sealing.js';
 
 export type { StoredResponse } from './response-entries.js';
 
@@ -189,7 +189,11 @@ export class ConversationService {
     const write = (async () => {
       if (!(await this.owned(owner, id, 'conversation'))) return false;
       const createdAt = this.now();
-      await this.store.appendItems(items.map((item) => this.itemRecord(owner, id, 'item', item, createdAt)));
+      await this.store.appendItems(
+        items.map((item) =>
+          sealItem(this.master(), owner, id, 'item', { id: item.id, text: JSON.stringify(item) }, createdAt),
+        ),
+      );
       await this.enforceLimits(id);
       return true;
     })();
@@ -321,17 +325,6 @@ export class ConversationService {
 
   private openItem(record: ConversationItemRecord): Item {
     return openJson<Item>(this.masters(), record.sealed, record.owner, itemKey(record.parentId, record.id));
-  }
-
-  private itemRecord(
-    owner: string,
-    parentId: string,
-    part: ConversationItemRecord['part'],
-    item: Item,
-    createdAt: number,
-  ): Omit<ConversationItemRecord, 'seq'> {
-    const { sealed, bytes } = sealJson(this.master(), item, owner, itemKey(parentId, item.id));
-    return { parentId, id: item.id, owner, part, createdAt, bytes, sealed };
   }
 
   private async owned(
