@@ -17,4 +17,9 @@ export {
 export * from './events.js';
 export { AuthFailureSampler, type AuthFailureSamplerOptions } from './sampler.js';
 export { isSecretName, scrubData } from './scrub.js';
-export { ThreadAppender } from './thread-appender.js';
+export {
+  type AppendRequest,
+  type AppendThreadData,
+  appendOnThread,
+  ThreadAppender,
+} from './thread-appender.js';

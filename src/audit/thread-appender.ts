@@ -1,50 +1,46 @@
-import { ThreadCalls } from '../store/thread-calls.js';
-import type { AuditEntry } from '../store/types.js';
-import type { AppendedRange, AuditAppender } from './appender.js';
+import type { ThreadCaller } from '../store/thread-calls.js';
+import type { AuditEntry, Store } from '../store/types.js';
+import { type AppendedRange, type AuditAppender, storeAppender } from './appender.js';
 
-export interface AppendWorkerData {
-  databasePath: string;
+/** What the writer thread needs to append: the audit key, and the meta entry that names the head. */
+export interface AppendThreadData {
   key: Uint8Array;
   headName: string | undefined;
 }
 
 /** Entries travel as one JSON text: structured cloning a batch cost the event loop several times more. */
-export type AppendRequest = { id: number; type: 'append'; entries: string } | { id: number; type: 'close' };
+export type AppendRequest = { id: number; type: 'append'; entries: string };
 
 export type AppendResponse = { id: number; range?: AppendedRange; error?: string };
 
 /**
- * Appends from a worker thread that keeps its own connection to the SQLite store: sealing,
- * encoding and the write transaction (most of what auditing costs) leave the event loop that
- * serves requests. The thread starts with the first append, is started again after a failure,
- * and keeps the process alive only while an append is in flight.
+ * Appends on the gateway's writer thread, which keeps its own connection to the SQLite store:
+ * sealing, encoding and the write transaction (most of what auditing costs) leave the event loop
+ * that serves requests. The thread is shared with other writers and closed by its owner.
  */
 export class ThreadAppender implements AuditAppender {
-  private readonly calls: ThreadCalls<AppendRequest, AppendResponse>;
-
-  constructor(
-    databasePath: string,
-    key: Buffer,
-    options: {
-      /** A meta entry the thread sets to the newest record after each append (`expectedHead`). */
-      headName?: string;
-      /** The compiled worker module; a `.js` file, so only the built gateway has one. */
-      workerUrl?: URL;
-    } = {},
-  ) {
-    const data: AppendWorkerData = { databasePath, key, headName: options.headName };
-    this.calls = new ThreadCalls(
-      options.workerUrl ?? new URL('./append-worker.js', import.meta.url),
-      data,
-      'audit writer',
-    );
-  }
+  constructor(private readonly thread: ThreadCaller<AppendRequest, AppendResponse>) {}
 
   async append(entries: readonly AuditEntry[]): Promise<AppendedRange | undefined> {
-    return (await this.calls.call({ type: 'append', entries: JSON.stringify(entries) })).range;
+    return (await this.thread.call({ type: 'append', entries: JSON.stringify(entries) })).range;
   }
 
-  close(): Promise<void> {
-    return this.calls.close();
-  }
+  /** Nothing of its own to release: the thread outlives it. */
+  async close(): Promise<void> {}
+}
+
+/**
+ * The writer thread's side: each batch sealed and appended on the thread's connection, the newest
+ * record then set beside the chain.
+ */
+export function appendOnThread(
+  store: Store,
+  { key, headName }: AppendThreadData,
+): (request: AppendRequest) => Promise<{ range?: AppendedRange }> {
+  const appender = storeAppender(
+    store.audit,
+    Buffer.from(key),
+    headName === undefined ? undefined : { meta: store.meta, name: headName },
+  );
+  return async (request) => ({ range: await appender.append(JSON.parse(request.entries)) });
 }

@@ -25,7 +25,7 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
       source,
       env: io.env,
       dataDir: options.dataDir,
-      auditThread: true,
+      writerThread: true,
       ...(worker && { worker }),
     });
   } catch (error) {

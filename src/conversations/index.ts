@@ -8,4 +8,4 @@ export {
   type PageOptions,
   type StoredResponse,
 } from './service.js';
-export { ThreadConversationWriter } from './thread-writer.js';
+export { ThreadConversationWriter, type WriteRequest, writeOnThread } from './thread-writer.js';

@@ -1,57 +1,45 @@
 import type { SealingKey } from '../keys/index.js';
-import { ThreadCalls } from '../store/thread-calls.js';
-import type { ResponseEntry } from './response-entries.js';
+import type { ThreadAnswer, ThreadCaller } from '../store/thread-calls.js';
+import type { Store } from '../store/types.js';
+import { type ResponseEntry, sealResponses } from './response-entries.js';
 
 const ignore = (): void => undefined;
-
-export interface WriteWorkerData {
-  databasePath: string;
-}
 
 /**
  * Entries travel as one JSON text (structured cloning a batch costs the event loop more), in the
  * clear with the master key that seals them: the thread is in this process, and the key is sent
  * with each batch so that a rotated key takes effect with the next one.
  */
-export type WriteRequest =
-  | { id: number; type: 'put'; master: SealingKey; entries: string }
-  | { id: number; type: 'close' };
-
-export type WriteResponse = { id: number; error?: string };
+export type WriteRequest = { id: number; type: 'put'; master: SealingKey; entries: string };
 
 /**
- * Seals and commits stored responses from a worker thread that keeps its own connection to the
- * SQLite store: the ciphers and the write transaction (about 100 µs of the 500–700 a stored
- * response cost in the benchmark) leave the thread that serves requests. Reads stay on the main connection; the
- * service keeps a write pending until the thread has committed it, so a read right after still
- * sees it. The thread starts with the first write, again after a failure, and keeps the process
- * alive only while a write is in flight.
+ * Seals and commits stored responses on the gateway's writer thread, which keeps its own
+ * connection to the SQLite store: the ciphers and the write transaction (about 100 µs of the
+ * 500–700 a stored response cost in the benchmark) leave the thread that serves requests. Reads
+ * stay on the main connection; the service keeps a write pending until the thread has committed
+ * it, so a read right after still sees it. The thread is shared with other writers and closed by
+ * its owner.
  */
 export class ThreadConversationWriter {
-  private readonly calls: ThreadCalls<WriteRequest, WriteResponse>;
-
-  constructor(
-    databasePath: string,
-    /** The compiled worker module; a `.js` file, so only the built gateway has one. */
-    workerUrl = new URL('./write-worker.js', import.meta.url),
-  ) {
-    const data: WriteWorkerData = { databasePath };
-    this.calls = new ThreadCalls(workerUrl, data, 'conversation writer');
-  }
+  constructor(private readonly thread: ThreadCaller<WriteRequest, ThreadAnswer>) {}
 
   /** A `ResponseWriter`. */
   readonly write = (master: SealingKey, entries: readonly ResponseEntry[]): Promise<void> =>
     // Not an async function: its suspended frame would hold the batch until the thread answers.
     // The key is a copy of its 32 bytes: cloning a Buffer copies the whole pool slab it may be a view of.
-    this.calls
+    this.thread
       .call({
         type: 'put',
         master: { id: master.id, key: new Uint8Array(master.key) },
         entries: JSON.stringify(entries),
       })
       .then(ignore);
+}
 
-  close(): Promise<void> {
-    return this.calls.close();
-  }
+/** The writer thread's side: each batch sealed under the key it came with, committed in one transaction. */
+export function writeOnThread(store: Store): (request: WriteRequest) => Promise<object> {
+  return async (request) => {
+    await store.conversations.putAll(sealResponses(request.master, JSON.parse(request.entries)));
+    return {};
+  };
 }

@@ -1,28 +1,27 @@
 import { AUDIT_HEAD, AuditLog, AuthFailureSampler, storeAppender, ThreadAppender } from '../audit/index.js';
-import type { Config, DataPaths } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { Telemetry } from './telemetry.js';
+import type { WriterThread } from './writer-thread.js';
 
 interface AuditOptions {
   config: Config;
-  paths: DataPaths;
   store: Store;
   auditKey: Buffer;
-  /** Seal and append on a worker thread (see `GatewayOptions.auditThread`). */
-  thread: boolean;
+  /** The writer thread, started with this key and `AUDIT_HEAD` (see `GatewayOptions.writerThread`). */
+  thread: WriterThread | undefined;
   telemetry: Telemetry;
 }
 
 /** The audit log, and the sampler that keeps failed authentications from flooding it. */
-export function createAudit({ config, paths, store, auditKey, thread, telemetry }: AuditOptions) {
+export function createAudit({ config, store, auditKey, thread, telemetry }: AuditOptions) {
   const audit = new AuditLog({
     // The newest record is kept beside the chain so that `keyward audit verify` can tell a cut
     // tail from a short log.
     // The thread writes to the SQLite file itself; Postgres appends without blocking the event loop.
-    appender:
-      thread && store.kind === 'sqlite'
-        ? new ThreadAppender(paths.database, auditKey, { headName: AUDIT_HEAD })
-        : storeAppender(store.audit, auditKey, { meta: store.meta, name: AUDIT_HEAD }),
+    appender: thread
+      ? new ThreadAppender(thread)
+      : storeAppender(store.audit, auditKey, { meta: store.meta, name: AUDIT_HEAD }),
     redact: (text) => telemetry.redactor.redact(text),
     batchSize: config.audit.batchSize,
     intervalMs: config.audit.intervalMs,

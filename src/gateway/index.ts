@@ -1,14 +1,10 @@
+import { AUDIT_HEAD } from '../audit/index.js';
 import { TokenService } from '../auth/index.js';
-import { type DataPaths, dataPaths } from '../config/index.js';
-import {
-  ConversationService,
-  type ResponseWriter,
-  ThreadConversationWriter,
-} from '../conversations/index.js';
+import { dataPaths } from '../config/index.js';
+import { ConversationService, ThreadConversationWriter } from '../conversations/index.js';
 import { StoredKeys } from '../keys/index.js';
 import { Router } from '../routing/index.js';
 import { browserFromConfig } from '../sessions/index.js';
-import type { Store } from '../store/index.js';
 import { createAudit } from './audit.js';
 import { startBanner } from './banner.js';
 import { closeProviders, lifecycle } from './lifecycle.js';
@@ -25,6 +21,7 @@ import { createTelemetry, keyEventsFor } from './telemetry.js';
 import { loadTemplates } from './templates.js';
 import { createTraffic } from './traffic.js';
 import type { Gateway, GatewayOptions, Start } from './types.js';
+import { writerThread } from './writer-thread.js';
 
 export { isKeyStateMessage } from './shared-key-state.js';
 export { announce, connectStore, openStore, postgresLocation, storeLocation } from './storage.js';
@@ -76,8 +73,13 @@ async function assemble(start: Start): Promise<Gateway> {
     resources.add('instance heartbeat', () => instance.close());
   }
   const { masters, pepper, auditKey } = await openSecrets({ config, env, paths, store, source, logger });
-  const thread = options.auditThread === true;
-  const { audit, authFailures } = createAudit({ config, paths, store, auditKey, thread, telemetry });
+  // Closed after the audit log and the conversation writes (added below it), which flush into it.
+  const thread =
+    options.writerThread === true && store.kind === 'sqlite'
+      ? writerThread({ databasePath: paths.database, audit: { key: auditKey, headName: AUDIT_HEAD } })
+      : undefined;
+  if (thread) resources.add('writer thread', () => thread.close());
+  const { audit, authFailures } = createAudit({ config, store, auditKey, thread, telemetry });
   resources.add('audit log', () => audit.close());
   resources.add('auth failure sampler', () => authFailures.stop());
   const keyEvents = keyEventsFor(telemetry, audit);
@@ -102,9 +104,7 @@ async function assemble(start: Start): Promise<Gateway> {
     store.conversations,
     () => masters.all,
     config.conversations,
-    {
-      writer: responseWriter(store, paths, thread, resources),
-    },
+    { writer: thread && new ThreadConversationWriter(thread).write },
   );
   const retention = conversations.keepPurged((error) =>
     logger.error({ err: error }, 'conversation purge failed'),
@@ -149,21 +149,4 @@ async function assemble(start: Start): Promise<Gateway> {
   const banner = () =>
     startBanner({ config, source, providers, router, verifier: planes.verifier, store, paths });
   return lifecycle(start, planes, banner, reload);
-}
-
-/**
- * Who seals and writes stored responses: on SQLite with writer threads, a thread of their own
- * (closed after the service has handed it everything queued); else the service, on the store's
- * connection.
- */
-function responseWriter(
-  store: Store,
-  paths: DataPaths,
-  thread: boolean,
-  resources: Resources,
-): ResponseWriter | undefined {
-  if (!thread || store.kind !== 'sqlite') return undefined;
-  const writer = new ThreadConversationWriter(paths.database);
-  resources.add('conversation writer thread', () => writer.close());
-  return writer.write;
 }

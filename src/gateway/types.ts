@@ -16,11 +16,12 @@ export interface GatewayOptions {
   /** Log sink (tests capture lines here); defaults to stdout. */
   logDestination?: DestinationStream;
   /**
-   * Seal and append audit records on a worker thread (`ThreadAppender`) rather than on the event
-   * loop that serves requests. `keyward start` does; the worker is compiled JavaScript, so a
-   * gateway run from the TypeScript sources (the in-process tests) appends on its own thread.
+   * On SQLite, seal and write audit records and stored responses on a worker thread
+   * (`writerThread`) rather than on the event loop that serves requests. `keyward start` does; the
+   * worker is compiled JavaScript, so a gateway run from the TypeScript sources (the in-process
+   * tests) writes on its own thread.
    */
-  auditThread?: boolean;
+  writerThread?: boolean;
   /**
    * Set in a worker of `keyward start --workers N`: the primary announced the instance (workers
    * do not), with the memory backend `limiter` asks the primary, so limits hold across workers,

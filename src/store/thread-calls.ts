@@ -11,7 +11,12 @@ const YOUNG_GENERATION_MB = 4;
 type Pending<A> = { resolve(answer: A): void; reject(error: Error): void };
 
 /** A request as the caller writes it: the id is added here. */
-type Unnumbered<R> = R extends unknown ? Omit<R, 'id'> : never;
+export type Unnumbered<R> = R extends unknown ? Omit<R, 'id'> : never;
+
+/** What one writer sees of a thread it shares with others: its own kind of request, answered. */
+export interface ThreadCaller<R extends { id: number; type: string }, A extends ThreadAnswer> {
+  call(request: Unnumbered<R>): Promise<A>;
+}
 
 /**
  * Requests to a writer thread (one that keeps its own connection to the store) and their answers,
@@ -19,7 +24,9 @@ type Unnumbered<R> = R extends unknown ? Omit<R, 'id'> : never;
  * the process alive only while a request is in flight. `close` sends `{ type: 'close' }` (every
  * request type `R` has it), waits for its answer, then ends the thread.
  */
-export class ThreadCalls<R extends { id: number; type: string }, A extends ThreadAnswer> {
+export class ThreadCalls<R extends { id: number; type: string }, A extends ThreadAnswer>
+  implements ThreadCaller<R, A>
+{
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending<A>>();
   private nextId = 0;
@@ -51,7 +58,7 @@ export class ThreadCalls<R extends { id: number; type: string }, A extends Threa
 
   private spawn(): Worker {
     // A writer thread keeps little between batches: a young generation of 4 MB instead of V8's
-    // 32 MB kept the gateway's RSS under load 5–10 MB lower with both writer threads busy.
+    // 32 MB kept the gateway's RSS under load 5–10 MB lower with the thread busy.
     const worker = new Worker(this.url, {
       workerData: this.workerData,
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },

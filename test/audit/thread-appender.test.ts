@@ -2,10 +2,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AUDIT_HEAD, AuditLog, storeAppender, ThreadAppender, verifyChain } from '../../src/audit/index.js';
+import { writerThread } from '../../src/gateway/writer-thread.js';
 import { type AuditFixture, entry, openFixture } from './support/fixture.js';
 
 /** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
-const workerUrl = new URL('../../dist/audit/append-worker.js', import.meta.url);
+const workerUrl = new URL('../../dist/gateway/writer-worker.js', import.meta.url);
 
 describe('ThreadAppender', () => {
   let fx: AuditFixture;
@@ -17,10 +18,19 @@ describe('ThreadAppender', () => {
   });
 
   it('appends batches in order on its own connection and keeps the head beside the chain', async () => {
-    const appender = new ThreadAppender(fx.path, fx.key, { headName: AUDIT_HEAD, workerUrl });
-    const log = new AuditLog({ appender, redact: (text) => text, batchSize: 7, intervalMs: 10 });
+    const thread = writerThread(
+      { databasePath: fx.path, audit: { key: fx.key, headName: AUDIT_HEAD } },
+      workerUrl,
+    );
+    const log = new AuditLog({
+      appender: new ThreadAppender(thread),
+      redact: (text) => text,
+      batchSize: 7,
+      intervalMs: 10,
+    });
     for (let i = 0; i < 50; i++) log.record('request', `tok_${i % 3}`, { i, nested: { b: [i], a: 'x' } });
     await log.close();
+    await thread.close();
 
     expect(await verifyChain(fx.store.audit, fx.key)).toEqual({ ok: true, checked: 50, lastSeq: 50 });
     const records = await fx.store.audit.list();
@@ -30,13 +40,17 @@ describe('ThreadAppender', () => {
   });
 
   it('extends the chain that other writers share', async () => {
-    const appender = new ThreadAppender(fx.path, fx.key, { workerUrl });
+    const thread = writerThread(
+      { databasePath: fx.path, audit: { key: fx.key, headName: undefined } },
+      workerUrl,
+    );
+    const appender = new ThreadAppender(thread);
     const other = new AuditLog({ store: fx.connect().audit, key: fx.key, redact: (text) => text });
     await appender.append([entry(1), entry(2)]);
     other.record('token.created', 'cli', { name: 'x' });
     await other.flush();
     expect(await appender.append([entry(4)])).toMatchObject({ firstSeq: 4, head: { seq: 4 } });
-    await appender.close();
+    await thread.close();
     await other.close();
     expect(await verifyChain(fx.store.audit, fx.key)).toEqual({ ok: true, checked: 4, lastSeq: 4 });
   });
@@ -45,9 +59,12 @@ describe('ThreadAppender', () => {
     const blocker = join(fx.dir, 'not-a-directory');
     writeFileSync(blocker, '');
     const errors: Error[] = [];
-    const appender = new ThreadAppender(join(blocker, 'keyward.db'), fx.key, { workerUrl });
+    const thread = writerThread(
+      { databasePath: join(blocker, 'keyward.db'), audit: { key: fx.key, headName: undefined } },
+      workerUrl,
+    );
     const log = new AuditLog({
-      appender,
+      appender: new ThreadAppender(thread),
       redact: (text) => text,
       intervalMs: 60_000,
       onError: (error) => errors.push(error),
@@ -56,7 +73,7 @@ describe('ThreadAppender', () => {
     await log.flush();
     expect(errors.map((error) => error.message).join('\n')).toMatch(/EEXIST|ENOTDIR/);
     expect(log.pending).toBe(1);
-    await appender.close();
+    await log.close();
   });
 
   it('keeps a committed batch when only the head cannot be recorded', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConversationService, ThreadConversationWriter } from '../../src/conversations/index.js';
+import { writerThread } from '../../src/gateway/writer-thread.js';
 import { generateMasterKey } from '../../src/keys/index.js';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
@@ -149,7 +150,7 @@ describe('ConversationService write-behind of stored responses', () => {
   });
 
   /** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
-  const workerUrl = new URL('../../dist/conversations/write-worker.js', import.meta.url);
+  const workerUrl = new URL('../../dist/gateway/writer-worker.js', import.meta.url);
 
   it('seals in the writer thread under the master key that is newest when the batch is written', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
@@ -158,14 +159,14 @@ describe('ConversationService write-behind of stored responses', () => {
     const first = generateMasterKey();
     const second = generateMasterKey();
     let masters = [first];
-    const writer = new ThreadConversationWriter(path, workerUrl);
+    const thread = writerThread({ databasePath: path }, workerUrl);
     const service = new ConversationService(store.conversations, () => masters, retention, {
-      writer: writer.write,
+      writer: new ThreadConversationWriter(thread).write,
     });
     await service.saveResponse('user:a', answer('resp_1', 'secret one'), []);
     masters = [second, first];
     await service.saveResponse('user:a', answer('resp_2', 'secret two'), []);
-    await writer.close();
+    await thread.close();
 
     const sealedBy = async (id: string) => (await store.conversations.get(id))!.sealed.split(':')[1];
     expect(await sealedBy('resp_1')).toBe(first.id);
@@ -185,9 +186,9 @@ describe('ConversationService write-behind of stored responses', () => {
       const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
       const store = openSqliteStore(path);
       const master = generateMasterKey();
-      const writer = threaded ? new ThreadConversationWriter(path, workerUrl) : undefined;
+      const thread = threaded ? writerThread({ databasePath: path }, workerUrl) : undefined;
       const service = new ConversationService(store.conversations, () => [master], retention, {
-        writer: writer?.write,
+        writer: thread && new ThreadConversationWriter(thread).write,
       });
       // Not awaited: the client has its answer while the write is still queued.
       const kept = service.saveResponse('user:a', answer('resp_kept', 'kept'), []);
@@ -204,7 +205,7 @@ describe('ConversationService write-behind of stored responses', () => {
       const later = service.saveResponse('user:a', answer('resp_later', 'later'), []);
       // A graceful shutdown closes the service, the thread, then the store, with no turn of the loop between.
       await service.close();
-      await writer?.close();
+      await thread?.close();
       await store.close();
       await Promise.all([kept, gone, later]);
 
