@@ -375,24 +375,38 @@ async function loadInTurns(targets, connections, seconds) {
   });
 }
 
-/** Median time from sending a streaming request to its first body byte. */
-async function ttfb(target) {
-  const samples = [];
-  for (let i = 0; i < ttfbSamples; i++) {
-    const started = performance.now();
-    const res = await request(`${target.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: headersOf(target),
-      body: chatBody(target.model, true),
-    });
-    for await (const _chunk of res.body) {
-      samples.push(performance.now() - started);
-      break;
-    }
-    await res.body.dump();
+/** Time from sending a streaming request to `target` until its first body byte, in ms. */
+async function firstByte(target) {
+  const started = performance.now();
+  const res = await request(`${target.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: headersOf(target),
+    body: chatBody(target.model, true),
+  });
+  let elapsed;
+  for await (const _chunk of res.body) {
+    elapsed = performance.now() - started;
+    break;
   }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)];
+  await res.body.dump();
+  return elapsed;
+}
+
+/**
+ * Median time to first byte of a streaming request for each target, the targets sampled in turns
+ * (one request each, then again), so that a drift of the machine during the run reaches all alike.
+ */
+async function ttfbInTurns(targets) {
+  const samples = targets.map(() => []);
+  for (let i = 0; i < ttfbSamples; i++) {
+    for (const [index, target] of targets.entries()) samples[index].push(await firstByte(target));
+  }
+  return Object.fromEntries(
+    targets.map((target, index) => {
+      const sorted = samples[index].sort((a, b) => a - b);
+      return [target.name, sorted[Math.floor(sorted.length / 2)]];
+    }),
+  );
 }
 
 /**
@@ -558,8 +572,7 @@ async function main() {
   process.stderr.write(`c=50: ${scaleGroup.map((t) => t.name).join(', ')}, ${duration}s each, in turns…\n`);
   const scaleRows = await loadInTurns(scaleGroup, 50, duration);
   rows.push({ ...scaleRows[0], target: 'bare undici proxy (scale-out run)' }, ...scaleRows.slice(1));
-  const streaming = {};
-  for (const target of targets.slice(1)) streaming[target.name] = await ttfb(target);
+  const streaming = await ttfbInTurns(targets.slice(1));
 
   const revealUs = await revealCost();
   const row = (name, c) => rows.find((r) => r.target === name && r.connections === c);
