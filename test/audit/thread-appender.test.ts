@@ -2,11 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AUDIT_HEAD, AuditLog, storeAppender, ThreadAppender, verifyChain } from '../../src/audit/index.js';
-import { writerThread } from '../../src/gateway/writer-thread.js';
-import { type AuditFixture, entry, openFixture } from './support/fixture.js';
-
-/** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
-const workerUrl = new URL('../../dist/gateway/writer-worker.js', import.meta.url);
+import { type AuditFixture, entry, fixtureThread, openFixture } from './support/fixture.js';
 
 describe('ThreadAppender', () => {
   let fx: AuditFixture;
@@ -18,10 +14,7 @@ describe('ThreadAppender', () => {
   });
 
   it('appends batches in order on its own connection and keeps the head beside the chain', async () => {
-    const thread = writerThread(
-      { databasePath: fx.path, audit: { key: fx.key, headName: AUDIT_HEAD } },
-      workerUrl,
-    );
+    const thread = fixtureThread(fx, AUDIT_HEAD);
     const log = new AuditLog({
       appender: new ThreadAppender(thread),
       redact: (text) => text,
@@ -40,10 +33,7 @@ describe('ThreadAppender', () => {
   });
 
   it('extends the chain that other writers share', async () => {
-    const thread = writerThread(
-      { databasePath: fx.path, audit: { key: fx.key, headName: undefined } },
-      workerUrl,
-    );
+    const thread = fixtureThread(fx);
     const appender = new ThreadAppender(thread);
     const other = new AuditLog({ store: fx.connect().audit, key: fx.key, redact: (text) => text });
     await appender.append([entry(1), entry(2)]);
@@ -59,10 +49,7 @@ describe('ThreadAppender', () => {
     const blocker = join(fx.dir, 'not-a-directory');
     writeFileSync(blocker, '');
     const errors: Error[] = [];
-    const thread = writerThread(
-      { databasePath: join(blocker, 'keyward.db'), audit: { key: fx.key, headName: undefined } },
-      workerUrl,
-    );
+    const thread = fixtureThread(fx, undefined, join(blocker, 'keyward.db'));
     const log = new AuditLog({
       appender: new ThreadAppender(thread),
       redact: (text) => text,

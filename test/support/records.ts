@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { StoredResponse } from '../../src/conversations/response-entries.js';
 import type { TokenRecord } from '../../src/store/index.js';
 
 /** A stored gateway token with no constraints, for store tests; `overrides` sets the fields a test cares about. */
@@ -27,5 +28,22 @@ export function tokenRecord(
     createdAt,
     revokedAt: null,
     ...overrides,
+  };
+}
+
+/** A finished response as the Responses API stores it: one assistant message saying `text`. */
+export function storedAnswer(id: string, text: string): StoredResponse {
+  return {
+    id,
+    previous_response_id: null,
+    output: [
+      {
+        type: 'message',
+        id: `msg_${id}`,
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text, annotations: [] }],
+      },
+    ],
   };
 }

@@ -7,6 +7,7 @@ import { writerThread } from '../../src/gateway/writer-thread.js';
 import { generateMasterKey } from '../../src/keys/index.js';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
+import { storedAnswer } from '../support/records.js';
 
 const opened: Store[] = [];
 const fresh = (): Store => {
@@ -94,19 +95,6 @@ describe('ConversationService sealing', () => {
 
 describe('ConversationService write-behind of stored responses', () => {
   const retention = { ttlDays: 30, maxItems: 100, maxBytes: 1_000_000, contextTokens: 200_000 };
-  const answer = (id: string, text: string) => ({
-    id,
-    previous_response_id: null,
-    output: [
-      {
-        type: 'message' as const,
-        id: `msg_${id}`,
-        role: 'assistant' as const,
-        status: 'completed' as const,
-        content: [{ type: 'output_text' as const, text, annotations: [] }],
-      },
-    ],
-  });
 
   it('writes each turn as one batch without waiting for a batch still being written, and reads by owner wait for every batch', async () => {
     const store = fresh();
@@ -125,13 +113,13 @@ describe('ConversationService write-behind of stored responses', () => {
       },
     };
     const service = new ConversationService(target, () => [generateMasterKey()], retention);
-    const saves = [service.saveResponse('user:a', answer('resp_0', 'first'), [])];
+    const saves = [service.saveResponse('user:a', storedAnswer('resp_0', 'first'), [])];
     await new Promise((resolve) => setImmediate(resolve));
     expect(batches).toEqual([1]);
     // Two finish on each of five turns while the first batch is still being written.
     for (let turn = 1; turn <= 5; turn++) {
-      saves.push(service.saveResponse('user:a', answer(`resp_${turn}a`, 'a'), []));
-      saves.push(service.saveResponse('user:a', answer(`resp_${turn}b`, 'b'), []));
+      saves.push(service.saveResponse('user:a', storedAnswer(`resp_${turn}a`, 'a'), []));
+      saves.push(service.saveResponse('user:a', storedAnswer(`resp_${turn}b`, 'b'), []));
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(batches).toEqual([1, 2, 2, 2, 2, 2]);
@@ -163,9 +151,9 @@ describe('ConversationService write-behind of stored responses', () => {
     const service = new ConversationService(store.conversations, () => masters, retention, {
       writer: new ThreadConversationWriter(thread).write,
     });
-    await service.saveResponse('user:a', answer('resp_1', 'secret one'), []);
+    await service.saveResponse('user:a', storedAnswer('resp_1', 'secret one'), []);
     masters = [second, first];
-    await service.saveResponse('user:a', answer('resp_2', 'secret two'), []);
+    await service.saveResponse('user:a', storedAnswer('resp_2', 'secret two'), []);
     await thread.close();
 
     const sealedBy = async (id: string) => (await store.conversations.get(id))!.sealed.split(':')[1];
@@ -174,7 +162,9 @@ describe('ConversationService write-behind of stored responses', () => {
     const items = await store.conversations.items('resp_2');
     expect(items.map((item) => item.sealed.split(':')[1])).toEqual([second.id]);
     expect(JSON.stringify(await store.conversations.list())).not.toContain('secret');
-    expect(await service.responseHistory('user:a', 'resp_2')).toEqual(answer('resp_2', 'secret two').output);
+    expect(await service.responseHistory('user:a', 'resp_2')).toEqual(
+      storedAnswer('resp_2', 'secret two').output,
+    );
   });
 
   it.each([
@@ -191,8 +181,8 @@ describe('ConversationService write-behind of stored responses', () => {
         writer: thread && new ThreadConversationWriter(thread).write,
       });
       // Not awaited: the client has its answer while the write is still queued.
-      const kept = service.saveResponse('user:a', answer('resp_kept', 'kept'), []);
-      const gone = service.saveResponse('user:a', answer('resp_gone', 'gone'), []);
+      const kept = service.saveResponse('user:a', storedAnswer('resp_kept', 'kept'), []);
+      const gone = service.saveResponse('user:a', storedAnswer('resp_gone', 'gone'), []);
       expect(await service.getResponse('user:a', 'resp_kept')).toMatchObject({ id: 'resp_kept' });
       expect(await service.getResponse('user:b', 'resp_kept')).toBeUndefined();
       expect(await service.deleteResponse('user:a', 'resp_gone')).toBe(true);
@@ -202,7 +192,7 @@ describe('ConversationService write-behind of stored responses', () => {
       const peer = openSqliteStore(path);
       opened.push(peer);
       expect((await peer.conversations.get('resp_kept'))?.owner).toBe('user:a');
-      const later = service.saveResponse('user:a', answer('resp_later', 'later'), []);
+      const later = service.saveResponse('user:a', storedAnswer('resp_later', 'later'), []);
       // A graceful shutdown closes the service, the thread, then the store, with no turn of the loop between.
       await service.close();
       await thread?.close();
@@ -216,7 +206,7 @@ describe('ConversationService write-behind of stored responses', () => {
       expect(await other.conversations.items('resp_gone')).toEqual([]);
       const reader = new ConversationService(other.conversations, () => [master], retention);
       expect(await reader.responseHistory('user:a', 'resp_later')).toEqual(
-        answer('resp_later', 'later').output,
+        storedAnswer('resp_later', 'later').output,
       );
     },
   );

@@ -3,24 +3,14 @@ import { AUDIT_HEAD, AuditLog, ThreadAppender, verifyChain } from '../../src/aud
 import { ConversationService, ThreadConversationWriter } from '../../src/conversations/index.js';
 import { writerThread } from '../../src/gateway/writer-thread.js';
 import { generateMasterKey } from '../../src/keys/index.js';
-import { type AuditFixture, entry, openFixture } from '../audit/support/fixture.js';
-
-/** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
-const workerUrl = new URL('../../dist/gateway/writer-worker.js', import.meta.url);
-
-const answer = (id: string, text: string) => ({
-  id,
-  previous_response_id: null,
-  output: [
-    {
-      type: 'message' as const,
-      id: `msg_${id}`,
-      role: 'assistant' as const,
-      status: 'completed' as const,
-      content: [{ type: 'output_text' as const, text, annotations: [] }],
-    },
-  ],
-});
+import {
+  type AuditFixture,
+  entry,
+  fixtureThread,
+  openFixture,
+  writerWorkerUrl,
+} from '../audit/support/fixture.js';
+import { storedAnswer } from '../support/records.js';
 
 describe('the writer thread', () => {
   let fx: AuditFixture;
@@ -32,10 +22,7 @@ describe('the writer thread', () => {
   });
 
   it('appends the audit log and commits stored responses on one connection, closing after both', async () => {
-    const thread = writerThread(
-      { databasePath: fx.path, audit: { key: fx.key, headName: AUDIT_HEAD } },
-      workerUrl,
-    );
+    const thread = fixtureThread(fx, AUDIT_HEAD);
     const log = new AuditLog({
       appender: new ThreadAppender(thread),
       redact: (text) => text,
@@ -53,7 +40,7 @@ describe('the writer thread', () => {
     for (let i = 0; i < 12; i++) {
       log.record('request', `tok_${i}`, { i });
       if (i % 3 === 0)
-        saved.push(service.saveResponse('user:a', answer(`resp_${i}`, `answer number ${i}`), []));
+        saved.push(service.saveResponse('user:a', storedAnswer(`resp_${i}`, `answer number ${i}`), []));
       await new Promise((resolve) => setImmediate(resolve));
     }
     // As the gateway shuts down: the writers flush into the thread, then the thread closes.
@@ -67,11 +54,11 @@ describe('the writer thread', () => {
     const stored = await fx.store.conversations.list();
     expect(stored.map((record) => record.id).sort()).toEqual(['resp_0', 'resp_3', 'resp_6', 'resp_9']);
     expect(JSON.stringify(stored)).not.toContain('answer number');
-    expect(await service.getResponse('user:a', 'resp_9')).toEqual(answer('resp_9', 'answer number 9'));
+    expect(await service.getResponse('user:a', 'resp_9')).toEqual(storedAnswer('resp_9', 'answer number 9'));
   });
 
   it('refuses audit appends when it was started without the audit key, and still writes responses', async () => {
-    const thread = writerThread({ databasePath: fx.path }, workerUrl);
+    const thread = writerThread({ databasePath: fx.path }, writerWorkerUrl);
     await expect(new ThreadAppender(thread).append([entry(1)])).rejects.toThrow(
       'this writer thread was started without the audit key',
     );

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sealRecord } from '../../../src/audit/index.js';
+import { type WriterThread, writerThread } from '../../../src/gateway/writer-thread.js';
 import { openSqliteStore, type Store } from '../../../src/store/index.js';
 import type { AuditRow } from '../../../src/store/rows.js';
 import type { AuditEntry, AuditRecord, AuditStore } from '../../../src/store/types.js';
@@ -77,4 +78,12 @@ export async function writeChain(
 
 export function rawRow(db: Database.Database, seq: number): AuditRow {
   return db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE seq = ?').get(seq)!;
+}
+
+/** The compiled writer thread (global setup builds `dist/`): the sources cannot run on a worker thread. */
+export const writerWorkerUrl = new URL('../../../dist/gateway/writer-worker.js', import.meta.url);
+
+/** The gateway's writer thread on `path` (the fixture's file by default), appending with the fixture's key. */
+export function fixtureThread(fx: AuditFixture, headName?: string, path = fx.path): WriterThread {
+  return writerThread({ databasePath: path, audit: { key: fx.key, headName } }, writerWorkerUrl);
 }
