@@ -44,7 +44,13 @@ export function storedSpend(store: Store, beforeRead: () => Promise<void> = asyn
  * What meters client traffic: prices, the usage recorder, the limiter behind admission (rate
  * limits, quotas, budgets), the per-address failure guard, and the accounting of a finished request.
  */
-export function createTraffic({ config, store, audit, telemetry, ...given }: TrafficOptions): Traffic {
+export async function createTraffic({
+  config,
+  store,
+  audit,
+  telemetry,
+  ...given
+}: TrafficOptions): Promise<Traffic> {
   const { logger, metrics, alerts } = telemetry;
   const prices = new PriceTable(config.pricing);
   const usage = new UsageRecorder({
@@ -55,12 +61,12 @@ export function createTraffic({ config, store, audit, telemetry, ...given }: Tra
   const spentBefore = storedSpend(store, () => usage.flush());
   const limiter =
     given.limiter ??
-    limiterFromConfig(config, spentBefore, (error, mode) => {
+    (await limiterFromConfig(config, spentBefore, (error, mode) => {
       metrics.limiterUnavailable(mode);
       logger.error(
         `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
       );
-    });
+    }));
   const admission = new Admission(limiter, config, prices, (subject) => alerts.budgetExhausted(subject));
   const failures = new FailureGuard(config.rateLimits.perIp.failuresPerMinute);
   const onFinished = requestAccounting({

@@ -1,6 +1,25 @@
-export { type CopyResult, copySqliteToPostgres } from './copy.js';
-export { openPostgresStore, type PostgresOptions } from './postgres.js';
+import type { CopyResult } from './copy.js';
+import type { PostgresOptions } from './postgres.js';
+import type { Store } from './types.js';
+
+export type { CopyResult } from './copy.js';
+export type { PostgresOptions } from './postgres.js';
 export { openSqliteStore } from './sqlite.js';
+
+// Postgres is loaded on first use, as the Redis client is: a gateway on SQLite never needs the
+// driver (about 15 MB of RSS).
+
+/** The Postgres store (see `postgres.ts`). */
+export async function openPostgresStore(options: PostgresOptions): Promise<Store> {
+  return (await import('./postgres.js')).openPostgresStore(options);
+}
+
+/** `keyward store copy` (see `copy.ts`). */
+export async function copySqliteToPostgres(
+  ...args: Parameters<typeof import('./copy.js').copySqliteToPostgres>
+): Promise<CopyResult> {
+  return (await import('./copy.js')).copySqliteToPostgres(...args);
+}
 export { GENESIS_MAC } from './sqlite-audit.js';
 export type {
   AuditEntry,

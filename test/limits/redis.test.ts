@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { AcquireRequest, Acquisition, FailMode, Lease, Limiter } from '../../src/limits/index.js';
 import {
-  type AcquireRequest,
-  type Acquisition,
   createRedisLimiter,
-  type FailMode,
-  type Lease,
-  type Limiter,
   LimiterUnavailableError,
   type RedisLimiterOptions,
-} from '../../src/limits/index.js';
+} from '../../src/limits/redis-limiter.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 
 const MINUTE = 60_000;
