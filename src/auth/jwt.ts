@@ -11,27 +11,11 @@ import {
   jwtVerify,
 } from 'jose';
 import type { Config } from '../config/index.js';
-import { GatewayError } from '../errors/gateway-error.js';
 import type { JwtClaim, JwtRevocation, Scope, Store, TokenRecord } from '../store/index.js';
+import type { JwtCheck } from './jwt-check.js';
 import type { TokenPrincipal } from './tokens.js';
 
 type IssuerConfig = Config['auth']['jwt'][number];
-
-export type JwtFailure = 'invalid' | 'expired' | 'revoked';
-export type JwtCheck = { principal: TokenPrincipal } | { failure: JwtFailure };
-
-const unauthorized = (message: string, code: string) =>
-  new GatewayError(401, 'authentication_error', message, { code });
-
-/** Generic on purpose: which check failed (issuer, audience, algorithm, key) is not said. */
-export const JWT_FAILURES: Record<JwtFailure, GatewayError> = {
-  invalid: unauthorized(
-    'The bearer JWT was not accepted: check its issuer, audience, signing key and algorithm against the gateway configuration (auth.jwt)',
-    'invalid_jwt',
-  ),
-  expired: unauthorized('The JWT has expired; get a new one from your identity provider', 'jwt_expired'),
-  revoked: unauthorized('This JWT has been revoked; sign in again', 'jwt_revoked'),
-};
 
 /** What a JWT may grant on the data plane: never `admin` or `sessions`. */
 const JWT_SCOPES: ReadonlySet<Scope> = new Set(['models:read', 'chat', 'embeddings', 'templates']);
@@ -41,7 +25,6 @@ const JWKS_COOLDOWN_MS = 30_000;
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 const JWKS_TIMEOUT_MS = 5_000;
 const MAX_CACHED = 10_000;
-const JWT_SHAPE = /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 interface Issuer {
   index: number;
@@ -104,11 +87,6 @@ export class JwtVerifier {
     configs.forEach((config, index) => {
       this.issuers.set(config.issuer, { index, config, keys: keySource(config) });
     });
-  }
-
-  /** Whether a bearer credential is shaped like a JWT (gateway tokens and static keys are not). */
-  static looksLike(credential: string): boolean {
-    return credential.startsWith('eyJ') && JWT_SHAPE.test(credential);
   }
 
   async load(): Promise<void> {

@@ -9,7 +9,8 @@ import {
   type TokenFailure,
   type TokenService,
 } from '../auth/index.js';
-import { JWT_FAILURES, type JwtCheck, JwtVerifier } from '../auth/jwt.js';
+import type { JwtVerifier } from '../auth/jwt.js';
+import { JWT_FAILURES, type JwtCheck, looksLikeJwt } from '../auth/jwt-check.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { HEALTH_ROUTES } from '../http/health.js';
 import { SecretString } from '../keys/index.js';
@@ -125,7 +126,7 @@ export function authenticator({ verifier, tokens, failures, onAuthFailure, brows
       if (check instanceof Promise) return check.then((result) => accept(request, result, credential));
       return accept(request, check, credential);
     }
-    if (jwt && JwtVerifier.looksLike(credential)) {
+    if (jwt && looksLikeJwt(credential)) {
       const check = jwt.verify(credential);
       if (check instanceof Promise) return check.then((result) => acceptJwt(request, result));
       return acceptJwt(request, check);

@@ -95,7 +95,7 @@ async function assemble(start: Start): Promise<Gateway> {
   } else if (options.worker) shareKeyStates(providers, options.worker.channel);
   const tokens = new TokenService(store, pepper);
   await tokens.load();
-  const browser = browserFromConfig(config, store, pepper, audit);
+  const browser = await browserFromConfig(config, store, pepper, audit);
   await browser.jwt?.load();
   const jwt = browser.jwt;
   const syncs = [() => tokens.syncRevocations(), () => browser.sessions.syncRevocations()];

@@ -15,7 +15,7 @@ afterEach(async () => {
 const recorder = new URL('../support/record-packages.mjs', import.meta.url).pathname;
 
 describe('backend drivers', { timeout: 60_000 }, () => {
-  it('a gateway on SQLite with limits in memory serves without loading the Postgres driver or the Redis client', async () => {
+  it('a gateway on SQLite with limits in memory and no JWT issuers serves without loading pg, ioredis or jose', async () => {
     const fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
     cleanups.push(() => fake.close());
     const packages = join(mkdtempSync(join(tmpdir(), 'keyward-packages-')), 'loaded.txt');
@@ -46,5 +46,6 @@ describe('backend drivers', { timeout: 60_000 }, () => {
     expect([...loaded]).toEqual(expect.arrayContaining(['fastify', 'undici', 'better-sqlite3']));
     expect(loaded.has('pg')).toBe(false);
     expect(loaded.has('ioredis')).toBe(false);
+    expect(loaded.has('jose')).toBe(false);
   });
 });
