@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { ListenError } from '../http/listen.js';
 import type { CliIO } from './io.js';
-import { runPrimary, workerCount, workerSide } from './workers.js';
+import { announceListening, runPrimary, workerCount, workerSide } from './workers.js';
 
 export interface StartOptions {
   config?: string | undefined;
@@ -14,6 +14,20 @@ export interface StartOptions {
 
 /** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
 export async function start(options: StartOptions, io: CliIO): Promise<number> {
+  if (!cluster.isWorker) return serve(options, io);
+  let code = 1;
+  try {
+    code = await serve(options, io);
+    return code;
+  } finally {
+    // A worker's IPC channel would keep it alive however its start ended, and the primary is
+    // waiting for it to exit. Disconnecting through the cluster worker keeps the exit code.
+    process.exitCode = code;
+    cluster.worker?.disconnect();
+  }
+}
+
+async function serve(options: StartOptions, io: CliIO): Promise<number> {
   let gateway: Gateway;
   try {
     const count = cluster.isPrimary ? workerCount(options.workers) : undefined;
@@ -45,6 +59,7 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
     await gateway.close(0);
     return 1;
   }
+  announceListening();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -53,11 +68,7 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
       stopping = true;
       gateway.logger.info({ signal }, 'shutting down: draining in-flight requests');
       gateway.close().then(
-        () => {
-          // A worker's IPC channel would keep it alive: the primary is waiting for it to exit.
-          if (cluster.isWorker) process.disconnect?.();
-          resolve(0);
-        },
+        () => resolve(0),
         (error: unknown) => {
           gateway.logger.error({ err: error }, 'error during shutdown');
           resolve(1);

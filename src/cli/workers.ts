@@ -28,6 +28,17 @@ export function workerCount(value: string | undefined): number | undefined {
   return count;
 }
 
+/** What a worker sends the primary once its listeners are up. */
+const LISTENING = 'keyward:listening';
+
+/** In a worker process, once it serves: the primary then knows the start succeeded. */
+export function announceListening(): void {
+  if (cluster.isWorker) process.send?.({ type: LISTENING });
+}
+
+const isListening = (message: unknown): boolean =>
+  typeof message === 'object' && message !== null && (message as { type?: unknown }).type === LISTENING;
+
 /** In a worker process: what the gateway needs to act as one worker of several. */
 export function workerSide(
   backend: 'memory' | 'redis',
@@ -43,6 +54,9 @@ export function workerSide(
  * instance in the store, holds the one memory rate limiter the workers ask (so limits and budgets
  * stay exact without Redis), passes on what each worker learns of key health, replaces a worker that dies (backing off when one keeps dying),
  * passes SIGHUP on to every worker, and on SIGTERM or SIGINT lets every worker drain and exit.
+ * A worker that exits before any worker has served means the start failed (a port in use, say),
+ * which every worker would repeat: the primary then stops and exits with the worker's code, as
+ * one process would.
  */
 export async function runPrimary(
   options: { config?: string | undefined; dataDir?: string | undefined },
@@ -88,6 +102,32 @@ export async function runPrimary(
   cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
   const workers = new Map<number, Worker>();
   let stopping = false;
+  let served = false;
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => {
+    finish = resolve;
+  });
+  const shutdown = (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    const exits = [...workers.values()].map(
+      (worker) =>
+        new Promise<void>((done) => {
+          worker.once('exit', () => done());
+          // A signal, not worker.kill(): the IPC channel stays open while the worker drains.
+          worker.process.kill('SIGTERM');
+        }),
+    );
+    Promise.all(exits)
+      .then(async () => {
+        await limiter?.close();
+        await instance.close();
+        await store.close();
+        flush();
+        finish(code);
+      })
+      .catch(() => finish(1));
+  };
   const fork = (index: number, delayMs: number) => {
     const startedAt = Date.now() + delayMs;
     setTimeout(() => {
@@ -95,14 +135,25 @@ export async function runPrimary(
       const worker = cluster.fork({ KEYWARD_WORKER_INDEX: String(index) });
       workers.set(index, worker);
       if (limiter) serveLimiter(limiter, worker);
-      // A key one worker found throttled or refused is news for the others.
       worker.on('message', (message: unknown) => {
+        if (isListening(message)) {
+          served = true;
+          return;
+        }
+        // A key one worker found throttled or refused is news for the others.
         if (!isKeyStateMessage(message)) return;
         for (const other of workers.values()) if (other !== worker) other.send(message);
       });
       worker.on('exit', (code, signal) => {
         workers.delete(index);
         if (stopping) return;
+        if (!served) {
+          // The worker has said why on stderr; restarting it would only say it again. Its exit code
+          // (1 for a listener, 2 for the configuration) is the primary's, as for one process.
+          logger.fatal({ worker: index, code, signal }, `worker ${index} could not start; stopping`);
+          shutdown(code || 1);
+          return;
+        }
         const quick = Date.now() - startedAt < QUICK_DEATH_MS;
         const next = quick ? Math.min(Math.max(delayMs * 2, 1_000), MAX_RESTART_DELAY_MS) : 0;
         logger.error(
@@ -116,33 +167,15 @@ export async function runPrimary(
   for (let index = 0; index < count; index++) fork(index, 0);
   logger.info({ workers: count, limits: config.rateLimits.backend }, `started ${count} workers`);
 
-  return new Promise<number>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down: every worker drains its requests');
-      const exits = [...workers.values()].map(
-        (worker) =>
-          new Promise<void>((done) => {
-            worker.once('exit', () => done());
-            // A signal, not worker.kill(): the IPC channel stays open while the worker drains.
-            worker.process.kill('SIGTERM');
-          }),
-      );
-      Promise.all(exits)
-        .then(async () => {
-          await limiter?.close();
-          await instance.close();
-          await store.close();
-          flush();
-          resolve(0);
-        })
-        .catch(() => resolve(1));
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    process.on('SIGHUP', () => {
-      for (const worker of workers.values()) worker.process.kill('SIGHUP');
-    });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    logger.info({ signal }, 'shutting down: every worker drains its requests');
+    shutdown(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.on('SIGHUP', () => {
+    for (const worker of workers.values()) worker.process.kill('SIGHUP');
   });
+  return finished;
 }

@@ -1,10 +1,11 @@
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { freePort } from '../support/free-port.js';
-import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { type RunningGateway, runCli, startGatewayProcess, writeTempConfig } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 const KEY_A = 'sk-worker-key-a-0123456789abcdef';
@@ -59,10 +60,11 @@ describe('keyward start --workers 2 with the memory backend', () => {
   beforeAll(async () => {
     fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
     pair = await startFakeProvider('openai', { keys: [KEY_A, KEY_B] });
-    const [port, adminPort] = [await freePort(), await freePort()];
+    // Port 0: the cluster gives every worker the same free port, so no other test can take it
+    // between choosing and listening.
     const config = writeTempConfig({
-      server: { port },
-      admin: { port: adminPort },
+      server: { port: 0 },
+      admin: { port: 0 },
       providers: [
         { id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } },
         { id: 'ob', type: 'openai', baseUrl: pair.baseUrl, keys: { env: 'P_KEYS' } },
@@ -168,5 +170,30 @@ describe('keyward start --workers 2 with the memory backend', () => {
     expect(
       workers.filter((pid) => childrenOf(1).includes(pid) || readdirSync('/proc').includes(String(pid))),
     ).toEqual([]);
+  });
+});
+
+describe('keyward start --workers 2 that cannot start', () => {
+  it('stops and exits 1 with the reason when its workers cannot listen, as one process does', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const config = writeTempConfig({
+        server: { port },
+        admin: { port: 0 },
+        providers: [{ id: 'oa', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', keys: { env: 'P_KEY' } }],
+        models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+      });
+      const run = await runCli(['start', '--config', config, '--workers', '2'], {
+        env: { P_KEY: PROVIDER_KEY },
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the port is already in use`);
+      expect(run.stdout).toContain('could not start; stopping');
+    } finally {
+      taken.close();
+    }
   });
 });
