@@ -19,6 +19,7 @@ export { AuthFailureSampler, type AuthFailureSamplerOptions } from './sampler.js
 export { isSecretName, scrubData } from './scrub.js';
 export {
   type AppendRequest,
+  type AppendResponse,
   type AppendThreadData,
   appendOnThread,
   ThreadAppender,

@@ -1,4 +1,4 @@
-import type { ThreadCaller } from '../store/thread-calls.js';
+import type { ThreadAnswer, ThreadCaller } from '../store/thread-calls.js';
 import type { AuditEntry, Store } from '../store/types.js';
 import { type AppendedRange, type AuditAppender, storeAppender } from './appender.js';
 
@@ -11,7 +11,7 @@ export interface AppendThreadData {
 /** Entries travel as one JSON text: structured cloning a batch cost the event loop several times more. */
 export type AppendRequest = { id: number; type: 'append'; entries: string };
 
-export type AppendResponse = { id: number; range?: AppendedRange; error?: string };
+export type AppendResponse = ThreadAnswer & { range?: AppendedRange };
 
 /**
  * Appends on the gateway's writer thread, which keeps its own connection to the SQLite store:

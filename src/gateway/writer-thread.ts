@@ -1,4 +1,4 @@
-import type { AppendedRange, AppendRequest, AppendThreadData } from '../audit/index.js';
+import type { AppendRequest, AppendResponse, AppendThreadData } from '../audit/index.js';
 import type { WriteRequest } from '../conversations/index.js';
 import { ThreadCalls } from '../store/thread-calls.js';
 
@@ -10,7 +10,8 @@ export interface WriterWorkerData {
 
 export type WriterRequest = AppendRequest | WriteRequest | { id: number; type: 'close' };
 
-export type WriterAnswer = { id: number; range?: AppendedRange; error?: string };
+/** The widest of the writers' answers: an append's carries the range it wrote, a put's nothing more. */
+export type WriterAnswer = AppendResponse;
 
 export type WriterThread = ThreadCalls<WriterRequest, WriterAnswer>;
 

@@ -11,7 +11,7 @@ const YOUNG_GENERATION_MB = 4;
 type Pending<A> = { resolve(answer: A): void; reject(error: Error): void };
 
 /** A request as the caller writes it: the id is added here. */
-export type Unnumbered<R> = R extends unknown ? Omit<R, 'id'> : never;
+type Unnumbered<R> = R extends unknown ? Omit<R, 'id'> : never;
 
 /** What one writer sees of a thread it shares with others: its own kind of request, answered. */
 export interface ThreadCaller<R extends { id: number; type: string }, A extends ThreadAnswer> {

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConversationService, ThreadConversationWriter } from '../../src/conversations/index.js';
-import { writerThread } from '../../src/gateway/writer-thread.js';
 import { generateMasterKey } from '../../src/keys/index.js';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
 import { storedAnswer } from '../support/records.js';
+import { builtWriterThread } from '../support/writer-thread.js';
 
 const opened: Store[] = [];
 const fresh = (): Store => {
@@ -137,9 +137,6 @@ describe('ConversationService write-behind of stored responses', () => {
     expect(listedCount).toBe(11);
   });
 
-  /** The compiled worker (global setup builds `dist/`): the sources cannot run on a worker thread. */
-  const workerUrl = new URL('../../dist/gateway/writer-worker.js', import.meta.url);
-
   it('seals in the writer thread under the master key that is newest when the batch is written', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
     const store = openSqliteStore(path);
@@ -147,7 +144,7 @@ describe('ConversationService write-behind of stored responses', () => {
     const first = generateMasterKey();
     const second = generateMasterKey();
     let masters = [first];
-    const thread = writerThread({ databasePath: path }, workerUrl);
+    const thread = builtWriterThread({ databasePath: path });
     const service = new ConversationService(store.conversations, () => masters, retention, {
       writer: new ThreadConversationWriter(thread).write,
     });
@@ -176,7 +173,7 @@ describe('ConversationService write-behind of stored responses', () => {
       const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
       const store = openSqliteStore(path);
       const master = generateMasterKey();
-      const thread = threaded ? writerThread({ databasePath: path }, workerUrl) : undefined;
+      const thread = threaded ? builtWriterThread({ databasePath: path }) : undefined;
       const service = new ConversationService(store.conversations, () => [master], retention, {
         writer: thread && new ThreadConversationWriter(thread).write,
       });

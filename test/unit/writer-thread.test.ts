@@ -1,16 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AUDIT_HEAD, AuditLog, ThreadAppender, verifyChain } from '../../src/audit/index.js';
 import { ConversationService, ThreadConversationWriter } from '../../src/conversations/index.js';
-import { writerThread } from '../../src/gateway/writer-thread.js';
 import { generateMasterKey } from '../../src/keys/index.js';
-import {
-  type AuditFixture,
-  entry,
-  fixtureThread,
-  openFixture,
-  writerWorkerUrl,
-} from '../audit/support/fixture.js';
+import { type AuditFixture, entry, fixtureThread, openFixture } from '../audit/support/fixture.js';
 import { storedAnswer } from '../support/records.js';
+import { builtWriterThread } from '../support/writer-thread.js';
 
 describe('the writer thread', () => {
   let fx: AuditFixture;
@@ -58,7 +52,7 @@ describe('the writer thread', () => {
   });
 
   it('refuses audit appends when it was started without the audit key, and still writes responses', async () => {
-    const thread = writerThread({ databasePath: fx.path }, writerWorkerUrl);
+    const thread = builtWriterThread({ databasePath: fx.path });
     await expect(new ThreadAppender(thread).append([entry(1)])).rejects.toThrow(
       'this writer thread was started without the audit key',
     );

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sealRecord } from '../../../src/audit/index.js';
-import { type WriterThread, writerThread } from '../../../src/gateway/writer-thread.js';
+import type { WriterThread } from '../../../src/gateway/writer-thread.js';
 import { openSqliteStore, type Store } from '../../../src/store/index.js';
 import type { AuditRow } from '../../../src/store/rows.js';
 import type { AuditEntry, AuditRecord, AuditStore } from '../../../src/store/types.js';
+import { builtWriterThread } from '../../support/writer-thread.js';
 
 /** A real SQLite store in a fresh directory; `connect` opens another connection to the same file. */
 export interface AuditFixture {
@@ -80,10 +81,7 @@ export function rawRow(db: Database.Database, seq: number): AuditRow {
   return db.prepare<[number], AuditRow>('SELECT * FROM audit WHERE seq = ?').get(seq)!;
 }
 
-/** The compiled writer thread (global setup builds `dist/`): the sources cannot run on a worker thread. */
-export const writerWorkerUrl = new URL('../../../dist/gateway/writer-worker.js', import.meta.url);
-
 /** The gateway's writer thread on `path` (the fixture's file by default), appending with the fixture's key. */
 export function fixtureThread(fx: AuditFixture, headName?: string, path = fx.path): WriterThread {
-  return writerThread({ databasePath: path, audit: { key: fx.key, headName } }, writerWorkerUrl);
+  return builtWriterThread({ databasePath: path, audit: { key: fx.key, headName } });
 }
