@@ -62,6 +62,9 @@ const unauthorized = new GatewayError(401, 'authentication_error', 'Admin creden
   code: 'admin_credential_required',
 });
 
+/** How a dashboard session records a login with the admin key: this, then the key's fingerprint. */
+const ADMIN_KEY_ACTOR = 'admin-key ';
+
 /** The operator-facing listener, kept separate so it can stay on a private interface. */
 export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   const { logger, metrics, adminVerifier } = options;
@@ -85,7 +88,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   });
 
   app.decorateRequest('adminActor', null);
-  const uiSessions = new AdminUiSessions();
+  const uiSessions = new AdminUiSessions(options.store.adminSessions);
   const open = new Set([
     '/admin/ui',
     '/admin/ui/',
@@ -129,26 +132,45 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     });
   };
 
+  /**
+   * A dashboard login records who it speaks for: an admin-scoped token, which must still be live,
+   * or an admin key, which must still be configured (a changed admin key ends its logins).
+   */
+  const login = async (
+    request: FastifyRequest,
+    credential: string,
+  ): Promise<{ actor: TokenRecord | null; recorded: string }> => {
+    const actor = await verify(request, credential);
+    if (actor) return { actor, recorded: actor.id };
+    // `verify` answers null only for a configured admin key.
+    return { actor, recorded: `${ADMIN_KEY_ACTOR}${adminVerifier.verify(credential)!.fingerprint}` };
+  };
+  const loggedIn = async (recorded: string): Promise<TokenRecord | null | undefined> => {
+    if (!recorded.startsWith(ADMIN_KEY_ACTOR)) return options.tokens.liveRecord(recorded);
+    return adminVerifier.holds(recorded.slice(ADMIN_KEY_ACTOR.length)) ? null : undefined;
+  };
+
   /** The dashboard's calls carry its session cookie instead of a credential; CSRF-checked like the data plane's. */
-  const sessionActor = (request: FastifyRequest): TokenRecord | null | undefined => {
-    const session = uiSessions.get(readCookie(request.headers, ADMIN_COOKIE));
-    if (!session) return undefined;
-    if (session.actor && !options.tokens.isLive(session.actor.id)) {
-      uiSessions.endFor(session.actor.id);
+  const sessionActor = async (request: FastifyRequest): Promise<TokenRecord | null | undefined> => {
+    const recorded = await uiSessions.actorOf(readCookie(request.headers, ADMIN_COOKIE));
+    if (recorded === undefined) return undefined;
+    const actor = await loggedIn(recorded);
+    if (actor === undefined) {
+      await uiSessions.endFor(recorded);
       return undefined;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       const own = `${options.config.admin.tls ? 'https' : 'http'}://${request.headers.host}`;
       assertBrowserOrigin(request, (origin) => origin === own);
     }
-    return session.actor;
+    return actor;
   };
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (open.has(request.routeOptions.url ?? '')) return;
     const credential = extractCredential(request.headers);
-    const actor = credential === undefined ? sessionActor(request) : await verify(request, credential);
+    const actor = credential === undefined ? await sessionActor(request) : await verify(request, credential);
     if (actor === undefined)
       throw options.failures.failed(failureSubjects(request.ip, undefined)) ?? unauthorized;
     allowed(request, actor);
@@ -172,7 +194,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   adminUiRoutes(app, {
     sessions: uiSessions,
     uiDir: options.dashboard.uiDir ?? DEFAULT_UI_DIR,
-    login: verify,
+    login,
     current: sessionActor,
   });
   app.get('/metrics', async (_request, reply) =>

@@ -1,53 +1,49 @@
-import { randomBytes } from 'node:crypto';
-import type { TokenRecord } from '../store/index.js';
+import { createHash, randomBytes } from 'node:crypto';
+import type { AdminSessionStore } from '../store/index.js';
 
 /** The dashboard's session cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Strict. */
 export const ADMIN_COOKIE = '__Host-keyward_admin';
 const LIFETIME_MS = 8 * 3_600_000;
 const MAX_SESSIONS = 1_000;
+const ID_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
-export interface AdminUiSession {
-  /** The admin-scoped token that logged in; null for the admin key. */
-  actor: TokenRecord | null;
-  expiresAt: number;
-}
+const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');
 
 /**
- * Dashboard logins, held in this process's memory: a random 256-bit id in the cookie, looked up
- * here (a hash lookup: timing tells nothing about a 256-bit random id). An operator logs in again
- * after a restart; nothing about the session is ever stored.
+ * Dashboard logins: a random 256-bit id in the cookie, its SHA-256 in the store, so that every
+ * worker and instance on the store knows the login and a logout anywhere ends it everywhere. A
+ * lookup by hash tells nothing by its timing about a 256-bit random id.
  */
 export class AdminUiSessions {
-  private readonly sessions = new Map<string, AdminUiSession>();
+  constructor(
+    private readonly store: AdminSessionStore,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  constructor(private readonly now: () => number = Date.now) {}
-
-  create(actor: TokenRecord | null): { id: string; maxAgeSec: number } {
-    this.prune();
-    if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+  /** A new login for `actor` (see `AdminSessionRecord`); the oldest go beyond 1,000. */
+  async create(actor: string): Promise<{ id: string; maxAgeSec: number }> {
     const id = randomBytes(32).toString('base64url');
-    this.sessions.set(id, { actor, expiresAt: this.now() + LIFETIME_MS });
+    const now = this.now();
+    await this.store.create(
+      { hash: hashOf(id), actor, createdAt: now, expiresAt: now + LIFETIME_MS },
+      { now, max: MAX_SESSIONS },
+    );
     return { id, maxAgeSec: LIFETIME_MS / 1000 };
   }
 
-  get(id: string | undefined): AdminUiSession | undefined {
-    if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
-    const session = this.sessions.get(id);
-    return session && session.expiresAt > this.now() ? session : undefined;
+  /** Who the login speaks for; undefined without a live login. */
+  async actorOf(id: string | undefined): Promise<string | undefined> {
+    if (id === undefined || !ID_SHAPE.test(id)) return undefined;
+    return (await this.store.get(hashOf(id), this.now()))?.actor;
   }
 
-  end(id: string | undefined): void {
-    if (id !== undefined) this.sessions.delete(id);
+  async end(id: string | undefined): Promise<void> {
+    if (id !== undefined && ID_SHAPE.test(id)) await this.store.remove(hashOf(id));
   }
 
-  /** Ends the sessions a revoked token opened. */
-  endFor(tokenId: string): void {
-    for (const [id, session] of this.sessions) if (session.actor?.id === tokenId) this.sessions.delete(id);
-  }
-
-  private prune(): void {
-    const now = this.now();
-    for (const [id, session] of this.sessions) if (session.expiresAt <= now) this.sessions.delete(id);
+  /** Ends the logins of a token revoked or expired, or of an admin key no longer configured. */
+  async endFor(actor: string): Promise<void> {
+    await this.store.removeFor(actor);
   }
 }
 

@@ -30,10 +30,16 @@ const loginBody = z.strictObject({ credential: z.string().min(1).max(512) });
 export interface AdminUiOptions {
   sessions: AdminUiSessions;
   uiDir: string;
-  /** Checks an admin credential as the API does; throws the same 401/403 (and counts the failure). */
-  login(request: FastifyRequest, credential: string): Promise<TokenRecord | null>;
+  /**
+   * Checks an admin credential as the API does; throws the same 401/403 (and counts the failure).
+   * Answers the actor (null for the admin key) and what its session records (`AdminSessionRecord`).
+   */
+  login(
+    request: FastifyRequest,
+    credential: string,
+  ): Promise<{ actor: TokenRecord | null; recorded: string }>;
   /** The actor of the request's session cookie; undefined without a live session. */
-  current(request: FastifyRequest): TokenRecord | null | undefined;
+  current(request: FastifyRequest): Promise<TokenRecord | null | undefined>;
 }
 
 const notBuilt = new GatewayError(
@@ -82,21 +88,21 @@ export function adminUiRoutes(app: FastifyInstance, options: AdminUiOptions): vo
 
   app.post('/admin/ui/login', async (request, reply) => {
     const { credential } = parseInput(loginBody, request.body);
-    const actor = await options.login(request, credential);
-    const { id, maxAgeSec } = options.sessions.create(actor);
+    const { actor, recorded } = await options.login(request, credential);
+    const { id, maxAgeSec } = await options.sessions.create(recorded);
     return reply
       .header('set-cookie', adminCookie(id, maxAgeSec))
       .send({ actor: actor ? { kind: 'token', id: actor.id, name: actor.name } : { kind: 'admin_key' } });
   });
 
   app.post('/admin/ui/logout', async (request, reply) => {
-    options.sessions.end(readCookie(request.headers, ADMIN_COOKIE));
+    await options.sessions.end(readCookie(request.headers, ADMIN_COOKIE));
     return reply.header('set-cookie', adminCookie('', 0)).send({ ok: true });
   });
 
   // Open, so that the page's first question (am I logged in?) is not a 401 in the browser's console.
   app.get('/admin/ui/session', async (request) => {
-    const actor = options.current(request);
+    const actor = await options.current(request);
     if (actor === undefined) return { loggedIn: false };
     return {
       loggedIn: true,

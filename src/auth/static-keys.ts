@@ -49,6 +49,11 @@ export class StaticKeyVerifier {
     return this.keys.length;
   }
 
+  /** Whether a key with this fingerprint is still configured. */
+  holds(fingerprint: string): boolean {
+    return this.keys.some((key) => key.principal.fingerprint === fingerprint);
+  }
+
   verify(credential: string): StaticPrincipal | undefined {
     const digest = sha256(credential);
     let match: StoredKey | undefined;

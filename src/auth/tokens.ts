@@ -138,12 +138,14 @@ export class TokenService {
   }
 
   /**
-   * Whether a token verified earlier is still live (in the cache of live tokens, not expired): a
-   * dashboard session it opened ends with it. Fails closed for a token this instance no longer holds.
+   * The token with this id while it is live (not revoked, not expired): a dashboard session it
+   * opened, on any worker or instance, lasts as long. A token this process does not hold (created
+   * elsewhere since it started, or revoked) is read from the store.
    */
-  isLive(id: string): boolean {
-    const cached = this.cache.get(id);
-    return cached !== undefined && (cached.record.expiresAt === null || cached.record.expiresAt > this.now());
+  async liveRecord(id: string): Promise<TokenRecord | undefined> {
+    const record = this.cache.get(id)?.record ?? (await this.store.tokens.get(id));
+    if (!record || record.revokedAt !== null) return undefined;
+    return record.expiresAt === null || record.expiresAt > this.now() ? record : undefined;
   }
 
   /** Drops tokens revoked (by any instance) since the last call. */

@@ -5,7 +5,8 @@ import { inTransaction } from './pg-transaction.js';
 
 /**
  * The tables copied, parents before children. `instances` is left out: it lists the processes
- * running on the source, which are not running on the target.
+ * running on the source, which are not running on the target. So is `admin_sessions`: operators
+ * log in to the dashboard again on the new store.
  */
 const TABLES = [
   'meta',

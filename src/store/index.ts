@@ -22,6 +22,8 @@ export async function copySqliteToPostgres(
 }
 export { GENESIS_MAC } from './sqlite-audit.js';
 export type {
+  AdminSessionRecord,
+  AdminSessionStore,
   AuditEntry,
   AuditRecord,
   AuditStore,

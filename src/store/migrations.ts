@@ -160,4 +160,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    ) STRICT;
    CREATE INDEX conversation_items_by_parent ON conversation_items (parent_id, seq);
    CREATE INDEX conversation_items_by_owner ON conversation_items (owner, id);`,
+  // admin_sessions: dashboard logins, shared by workers and instances (the hash of the cookie's id).
+  `CREATE TABLE admin_sessions (
+     hash       TEXT PRIMARY KEY,
+     actor      TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX admin_sessions_by_actor ON admin_sessions (actor);
+   CREATE INDEX admin_sessions_by_age ON admin_sessions (created_at);`,
 ];

@@ -91,6 +91,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();
    CREATE TRIGGER templates_changed AFTER INSERT OR UPDATE OR DELETE ON templates
      FOR EACH STATEMENT EXECUTE FUNCTION keyward_notify_change();`,
+  // Dashboard logins, read from the store on every call: no instance caches them, so no trigger.
+  `CREATE TABLE admin_sessions (
+     hash TEXT PRIMARY KEY, actor TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+   CREATE INDEX admin_sessions_by_actor ON admin_sessions (actor);
+   CREATE INDEX admin_sessions_by_age ON admin_sessions (created_at);`,
 ];
 
 /** The channel the triggers above notify. */

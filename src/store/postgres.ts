@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { pgAdminSessions } from './pg-admin-sessions.js';
 import { pgAudit } from './pg-audit.js';
 import { pgConversations } from './pg-conversations.js';
 import { pgInstances } from './pg-instances.js';
@@ -125,6 +126,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     usage: pgUsage(pool),
     audit: pgAudit(pool),
     sessions: pgSessions(pool),
+    adminSessions: pgAdminSessions(pool),
     templates: pgTemplates(pool),
     meta: pgMeta(pool),
     async changeMarker() {

@@ -1,4 +1,5 @@
 import type {
+  AdminSessionRecord,
   AuditRecord,
   ConversationItemRecord,
   ConversationRecord,
@@ -233,5 +234,19 @@ export const codeFromRow = (row: CodeRow): LoginCodeRecord => ({
   hash: row.hash,
   grant: JSON.parse(row.grant_json) as SessionGrant,
   createdBy: row.created_by,
+  expiresAt: row.expires_at,
+});
+
+export interface AdminSessionRow {
+  hash: string;
+  actor: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export const adminSessionFromRow = (row: AdminSessionRow): AdminSessionRecord => ({
+  hash: row.hash,
+  actor: row.actor,
+  createdAt: row.created_at,
   expiresAt: row.expires_at,
 });

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { type KeyRow, keyFromRow } from './rows.js';
+import { sqliteAdminSessions } from './sqlite-admin-sessions.js';
 import { sqliteAudit } from './sqlite-audit.js';
 import { sqliteConversations } from './sqlite-conversations.js';
 import { sqliteInstances } from './sqlite-instances.js';
@@ -103,6 +104,7 @@ export function openSqliteStore(path: string): Store {
     usage: sqliteUsage(db),
     audit: sqliteAudit(db),
     sessions: sqliteSessions(db),
+    adminSessions: sqliteAdminSessions(db),
     templates: sqliteTemplates(db),
     meta: {
       async get(name) {

@@ -251,6 +251,29 @@ export interface SessionRotation {
   at: number;
 }
 
+/**
+ * A dashboard login. The store holds the SHA-256 of the id in its cookie, never the id: a copy of
+ * the database opens no dashboard.
+ */
+export interface AdminSessionRecord {
+  hash: string;
+  /** Who logged in: an admin-scoped token's id, or `admin-key` and the admin key's fingerprint. */
+  actor: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Dashboard logins, shared by every worker and instance on the store. */
+export interface AdminSessionStore {
+  /** Adds a login after dropping those over at `now`, and the oldest beyond `max - 1`. */
+  create(session: AdminSessionRecord, limit: { now: number; max: number }): Promise<void>;
+  /** The login with this hash, if it is not over at `now`. */
+  get(hash: string, now: number): Promise<AdminSessionRecord | undefined>;
+  remove(hash: string): Promise<void>;
+  /** Ends every login of one actor. */
+  removeFor(actor: string): Promise<void>;
+}
+
 export type JwtClaim = 'sub' | 'jti' | 'sid';
 
 export interface JwtRevocation {
@@ -390,6 +413,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly meta: MetaStore;
   readonly sessions: SessionStore;
+  readonly adminSessions: AdminSessionStore;
   readonly templates: TemplateStore;
   /**
    * A number that changes whenever another process (a CLI command, another instance) commits a

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -284,8 +285,10 @@ describe.skipIf(!hasChromium())(
 
 describe('the dashboard over plain HTTP', () => {
   let kw: TestGateway;
+  let dataDir: string;
   beforeAll(async () => {
-    kw = await startTestGateway({}, { KEYWARD_ADMIN_KEY: ADMIN_KEY });
+    dataDir = mkdtempSync(join(tmpdir(), 'keyward-dashboard-http-'));
+    kw = await startTestGateway({}, { KEYWARD_ADMIN_KEY: ADMIN_KEY }, dataDir);
   });
   afterAll(() => kw?.close());
 
@@ -308,6 +311,20 @@ describe('the dashboard over plain HTTP', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(html).not.toMatch(/<script>|<script [^>]*>[^<]/);
     expect(html).not.toContain(ADMIN_KEY);
+  });
+
+  it("keeps a login in the store as its cookie's SHA-256 only: a copy of the database opens no dashboard", async () => {
+    const cookie = await login();
+    const id = cookie.split('=')[1]!;
+    const db = new Database(join(dataDir, 'keyward.db'), { readonly: true });
+    try {
+      const hashes = db.prepare('SELECT hash FROM admin_sessions').pluck().all();
+      expect(hashes).toContain(createHash('sha256').update(id).digest('hex'));
+    } finally {
+      db.close();
+    }
+    for (const file of readdirSync(dataDir).filter((name) => name.startsWith('keyward.db')))
+      expect(readFileSync(join(dataDir, file)).includes(id)).toBe(false);
   });
 
   it('refuses a cookie-authenticated change from another origin or without one, and lets GETs through', async () => {
@@ -366,5 +383,21 @@ describe('the dashboard over plain HTTP', () => {
     expect(await call('/admin/keys')).toBe(403);
     await adminCall(kw.adminUrl, 'DELETE', `/admin/tokens/${minted.json.id}`);
     expect(await call('/admin/tokens')).toBe(401);
+  });
+
+  it('keeps an admin-key login across a restart, and ends it when the admin key changes', async () => {
+    const cookie = await login();
+    const keys = async () => {
+      const answer = await request(`${kw.adminUrl}/admin/keys`, { headers: { cookie } });
+      await answer.body.dump();
+      return answer.statusCode;
+    };
+    expect(await keys()).toBe(200);
+    await kw.close();
+    kw = await startTestGateway({}, { KEYWARD_ADMIN_KEY: ADMIN_KEY }, dataDir);
+    expect(await keys()).toBe(200);
+    await kw.close();
+    kw = await startTestGateway({}, { KEYWARD_ADMIN_KEY: `${ADMIN_KEY}-rotated` }, dataDir);
+    expect(await keys()).toBe(401);
   });
 });

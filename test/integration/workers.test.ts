@@ -142,6 +142,50 @@ describe('keyward start --workers 2 with the memory backend', () => {
     expect(await until(refusedEverywhere, 1000)).toBe(true);
   });
 
+  it('keeps a dashboard login on every worker, and ends it on every worker at logout or revocation', async () => {
+    const admin = async (method: string, path: string, headers: Record<string, string>, body?: string) => {
+      const res = await request(`${kw.adminUrl}${path}`, {
+        method: method as 'GET' | 'POST',
+        dispatcher: fresh,
+        headers: { connection: 'close', ...headers },
+        body,
+      });
+      await res.body.dump();
+      return res;
+    };
+    const login = async (credential: string) => {
+      const res = await admin(
+        'POST',
+        '/admin/ui/login',
+        { 'content-type': 'application/json' },
+        JSON.stringify({ credential }),
+      );
+      expect(res.statusCode).toBe(200);
+      return String(res.headers['set-cookie']).split(';')[0]!;
+    };
+    const everywhere = async (cookie: string, path: string) =>
+      Promise.all(Array.from({ length: 10 }, async () => (await admin('GET', path, { cookie })).statusCode));
+
+    const byKey = await login(ADMIN_KEY);
+    expect(await everywhere(byKey, '/admin/keys')).toEqual(Array(10).fill(200));
+    const origin = kw.adminUrl;
+    const out = await admin(
+      'POST',
+      '/admin/ui/logout',
+      { cookie: byKey, origin, 'content-type': 'application/json' },
+      '{}',
+    );
+    expect(out.statusCode).toBe(200);
+    expect(await everywhere(byKey, '/admin/keys')).toEqual(Array(10).fill(401));
+
+    // A token minted through one worker after both started opens the dashboard on both.
+    const minted = await token({ scopes: ['admin'] });
+    const byToken = await login(minted.token);
+    expect(await everywhere(byToken, '/admin/tokens')).toEqual(Array(10).fill(200));
+    await adminCall(kw.adminUrl, 'DELETE', `/admin/tokens/${minted.id}`);
+    expect(await everywhere(byToken, '/admin/tokens')).toEqual(Array(10).fill(401));
+  });
+
   it('replaces a worker that dies, and keeps serving meanwhile', async () => {
     const { token: steady } = await token({});
     const [victim] = childrenOf(kw.child.pid!);
