@@ -1,5 +1,16 @@
 import { createHash, randomBytes, scryptSync } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 
 /** The key that seals every record at rest. `id` names it in ciphertexts; it reveals nothing. */
@@ -91,7 +102,6 @@ export function deriveMasterKey(
  */
 export function readMasterKeyFile(path: string, create: boolean): { master: MasterKey; created: boolean } {
   let fd: number;
-  let created = false;
   try {
     fd = openSync(path, constants.O_RDONLY);
   } catch (error) {
@@ -101,21 +111,9 @@ export function readMasterKeyFile(path: string, create: boolean): { master: Mast
       );
     }
     const master = generateMasterKey();
-    try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    } catch (inner) {
-      throw new MasterKeyError(
-        `cannot create master key file ${path}: ${(inner as NodeJS.ErrnoException).code}`,
-      );
-    }
-    try {
-      writeSync(fd, `${master.key.toString('base64')}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    created = true;
-    return { master, created };
+    if (publishKeyFile(path, master)) return { master, created: true };
+    // Another process starting at the same time (a worker of `--workers N`) published its key first.
+    return readMasterKeyFile(path, false);
   }
   try {
     const mode = fstatSync(fd).mode & 0o777;
@@ -124,10 +122,66 @@ export function readMasterKeyFile(path: string, create: boolean): { master: Mast
         `master key file ${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`,
       );
     }
-    return { master: decodeMasterKey(readFileSync(fd, 'utf8'), 'file', `master key file ${path}`), created };
+    return {
+      master: decodeMasterKey(readFileSync(fd, 'utf8'), 'file', `master key file ${path}`),
+      created: false,
+    };
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Writes the key beside `path`, then links it there: the file appears whole or not at all, so a
+ * process starting at the same moment never reads it half written. False when a file was
+ * already there, which is kept.
+ */
+function publishKeyFile(path: string, master: MasterKey): boolean {
+  const draft = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  let fd: number;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    fd = openSync(draft, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  } catch (error) {
+    throw new MasterKeyError(
+      `cannot create master key file ${path}: ${(error as NodeJS.ErrnoException).code}`,
+    );
+  }
+  try {
+    try {
+      writeSync(fd, `${master.key.toString('base64')}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(draft, path);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') return createKeyFile(path, master);
+    throw new MasterKeyError(`cannot create master key file ${path}: ${code}`);
+  } finally {
+    rmSync(draft, { force: true });
+  }
+}
+
+/** Where the file system has no hard links: created in place, never over an existing file. */
+function createKeyFile(path: string, master: MasterKey): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    throw new MasterKeyError(`cannot create master key file ${path}: ${code}`);
+  }
+  try {
+    writeSync(fd, `${master.key.toString('base64')}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 export interface MasterKeyOptions {

@@ -1,6 +1,16 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -248,6 +258,38 @@ describe('master key', () => {
       expect(read.master.origin).toBe('file');
       // With create=true an existing key must be read, never replaced: replacing it loses every record.
       expect(readMasterKeyFile(path, true)).toMatchObject({ created: false, master: { id: made.master.id } });
+    });
+
+    it('gives processes creating the file at the same moment one key, never a half-written file', async () => {
+      const path = join(dir, 'master.key');
+      const module = pathToFileURL(join(process.cwd(), 'dist/keys/master-key.js')).href;
+      // Each process loads the module first, then waits for the same instant to create the file.
+      const at = Date.now() + 1_500;
+      const script = `
+        const { readMasterKeyFile } = await import(${JSON.stringify(module)});
+        while (Date.now() < ${at});
+        try {
+          const { master, created } = readMasterKeyFile(${JSON.stringify(path)}, true);
+          console.log(JSON.stringify({ id: master.id, created }));
+        } catch (error) {
+          console.log(JSON.stringify({ error: error.message }));
+        }`;
+      const runs = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
+          let out = '';
+          child.stdout.on('data', (chunk) => {
+            out += chunk;
+          });
+          await once(child, 'exit');
+          return JSON.parse(out) as { id?: string; created?: boolean; error?: string };
+        }),
+      );
+      expect(runs.filter((run) => run.error)).toEqual([]);
+      expect(new Set(runs.map((run) => run.id)).size).toBe(1);
+      expect(runs.filter((run) => run.created)).toHaveLength(1);
+      expect(readMasterKeyFile(path, false).master.id).toBe(runs[0]!.id);
+      expect(readdirSync(dir)).toEqual(['master.key']);
     });
 
     it('refuses a missing file when not asked to create one', () => {
