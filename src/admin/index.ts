@@ -33,6 +33,8 @@ export interface AdminPlaneOptions {
   config: Config;
   logger: Logger;
   metrics: Metrics;
+  /** The Prometheus exposition: this process's metrics, or every worker's together. */
+  prometheus(): Promise<string>;
   /** Verifies the admin key; empty when none is configured, and then everything but health is 401. */
   adminVerifier: StaticKeyVerifier;
   readiness(): Promise<Readiness>;
@@ -190,7 +192,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   });
   adminTemplateRoutes(app, { registry: options.templates, store: options.store, audit: options.audit });
   adminConversationRoutes(app, { conversations: options.conversations, audit: options.audit });
-  adminDashboardRoutes(app, options.dashboard, metrics);
+  adminDashboardRoutes(app, options.dashboard);
   adminUiRoutes(app, {
     sessions: uiSessions,
     uiDir: options.dashboard.uiDir ?? DEFAULT_UI_DIR,
@@ -198,7 +200,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     current: sessionActor,
   });
   app.get('/metrics', async (_request, reply) =>
-    reply.header('content-type', metrics.registry.contentType).send(await metrics.render()),
+    reply.header('content-type', metrics.registry.contentType).send(await options.prometheus()),
   );
   return app;
 }

@@ -130,10 +130,14 @@ export class TokenService {
     return { token: formatToken(id, secret), record };
   }
 
-  /** Revokes at once on this instance; others drop it at their next `syncRevocations`. */
+  /**
+   * Revokes at once on this instance; others drop it at their next `syncRevocations`. The
+   * dashboard logins it opened end at once everywhere: they are looked up in the store.
+   */
   async revoke(id: string): Promise<boolean> {
     const revoked = await this.store.tokens.revoke(id, this.now());
     this.cache.delete(id);
+    await this.store.adminSessions.removeFor(id);
     return revoked;
   }
 

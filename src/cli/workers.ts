@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, dataPaths, loadConfig } from '../config/index.js';
-import { announce, isKeyStateMessage, openStore, storedSpend } from '../gateway/index.js';
+import { announce, GatherRelay, isKeyStateMessage, openStore, storedSpend } from '../gateway/index.js';
 import {
   createIpcLimiter,
   createMemoryLimiter,
@@ -128,6 +128,8 @@ export async function runPrimary(
       })
       .catch(() => finish(1));
   };
+  // Metrics, the dashboard's live hour and alerts are each worker's: an admin call gathers them all.
+  const relay = new GatherRelay(() => workers.values());
   const fork = (index: number, delayMs: number) => {
     const startedAt = Date.now() + delayMs;
     setTimeout(() => {
@@ -135,6 +137,7 @@ export async function runPrimary(
       const worker = cluster.fork({ KEYWARD_WORKER_INDEX: String(index) });
       workers.set(index, worker);
       if (limiter) serveLimiter(limiter, worker);
+      relay.attach(worker);
       worker.on('message', (message: unknown) => {
         if (isListening(message)) {
           served = true;

@@ -5,6 +5,7 @@ import { ConversationService, ThreadConversationWriter } from '../conversations/
 import { StoredKeys } from '../keys/index.js';
 import { Router } from '../routing/index.js';
 import { browserFromConfig } from '../sessions/index.js';
+import { adminViews } from './admin-views.js';
 import { createAudit } from './audit.js';
 import { startBanner } from './banner.js';
 import { closeProviders, lifecycle } from './lifecycle.js';
@@ -22,6 +23,7 @@ import { createTraffic } from './traffic.js';
 import type { Gateway, GatewayOptions, Start } from './types.js';
 import { writerThread } from './writer-thread.js';
 
+export { GatherRelay } from './cluster-gather.js';
 export { isKeyStateMessage } from './shared-key-state.js';
 export { announce, connectStore, openStore, postgresLocation, storeLocation } from './storage.js';
 export { storedSpend } from './traffic.js';
@@ -132,6 +134,7 @@ async function assemble(start: Start): Promise<Gateway> {
     refreshStored,
     keyEvents,
     traffic,
+    views: adminViews(telemetry, options.worker?.channel),
   };
   const planes = await createPlanes(start, { ...parts, audit, auditKey, authFailures });
   const { prices, admission } = traffic;

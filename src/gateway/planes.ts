@@ -11,6 +11,7 @@ import type { Router } from '../routing/index.js';
 import type { Browser } from '../sessions/index.js';
 import type { Store } from '../store/index.js';
 import type { TemplateRegistry } from '../templates/index.js';
+import type { AdminViews } from './admin-views.js';
 import { readinessCheck } from './readiness.js';
 import { adminKeyHashes } from './secrets.js';
 import type { Telemetry } from './telemetry.js';
@@ -34,6 +35,7 @@ interface PlanesParts {
   storedKeys: StoredKeys;
   /** Reloads the store-kept provider keys after the admin API changed them. */
   refreshStored(): Promise<void>;
+  views: AdminViews;
 }
 
 /** The two listeners: the data plane clients call, and the admin plane. Neither listens yet. */
@@ -96,9 +98,10 @@ export async function createPlanes(
     jwt: options.browser.jwt,
     templates: options.templates,
     conversations: options.conversations,
+    prometheus: options.views.prometheus,
     dashboard: {
-      live: telemetry.live,
-      alerts: telemetry.recentAlerts,
+      live: options.views.live,
+      alerts: options.views.alerts,
       verifyAudit: async () => {
         await audit.flush();
         return verifyStoredChain(store, options.auditKey);

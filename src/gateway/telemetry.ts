@@ -14,6 +14,9 @@ import {
 } from '../observability/index.js';
 import { wantsPretty } from './banner.js';
 
+/** Alerts kept for the dashboard. */
+export const RECENT_ALERTS = 200;
+
 export interface Telemetry {
   redactor: Redactor;
   logger: Logger;
@@ -86,7 +89,7 @@ export function createTelemetry({
     authFailuresPerMinute: config.alerts.authFailuresPerMinute,
     emit(alert) {
       recentAlerts.push(alert);
-      if (recentAlerts.length > 200) recentAlerts.shift();
+      if (recentAlerts.length > RECENT_ALERTS) recentAlerts.shift();
       metrics.alertRaised(alert.kind);
       logger.warn({ alert: alert.kind, subject: alert.subject, ...alert.detail }, alert.message);
       webhook?.send(alert);

@@ -1,6 +1,6 @@
 export { type Alert, type AlertKind, AlertMonitor, type RaisedAlert } from './alerts.js';
-export { type LiveGroup, type LiveSecond, LiveStats } from './live-stats.js';
+export { type LiveGroup, type LiveSecond, LiveStats, type LiveView, mergeLiveViews } from './live-stats.js';
 export { createLogger, type GatewayLogger, isoTimestamp, type Logger, type LoggerOptions } from './logger.js';
-export { type KeySnapshot, Metrics, type RequestLabels } from './metrics.js';
+export { aggregateMetrics, type KeySnapshot, Metrics, type RequestLabels } from './metrics.js';
 export { MIN_SECRET_LENGTH, maskSecret, Redactor } from './redact.js';
 export { AlertWebhook, signWebhook, verifyWebhookSignature } from './webhook.js';

@@ -43,6 +43,75 @@ export interface LiveSecond {
   byModel: Record<string, number>;
 }
 
+/** What the dashboard's live charts show: requests in flight now, and the last hour. */
+export interface LiveView {
+  inFlight: number;
+  seconds: LiveSecond[];
+  providers: LiveGroup[];
+  models: LiveGroup[];
+}
+
+/**
+ * The views of several workers as one. Counts add up. A second's quantiles cannot be recombined
+ * from the workers' own: its p50 is their average weighted by requests, its p99 the highest.
+ */
+export function mergeLiveViews(views: readonly LiveView[]): LiveView {
+  const seconds = new Map<number, LiveSecond & { weighted: number }>();
+  for (const view of views) {
+    for (const second of view.seconds) {
+      const into = seconds.get(second.t);
+      if (!into) {
+        seconds.set(second.t, {
+          ...second,
+          byProvider: { ...second.byProvider },
+          byModel: { ...second.byModel },
+          weighted: second.p50Ms * second.requests,
+        });
+        continue;
+      }
+      into.requests += second.requests;
+      into.clientErrors += second.clientErrors;
+      into.serverErrors += second.serverErrors;
+      into.tokens += second.tokens;
+      into.costMicros += second.costMicros;
+      into.weighted += second.p50Ms * second.requests;
+      into.p99Ms = Math.max(into.p99Ms, second.p99Ms);
+      addCounts(into.byProvider, second.byProvider);
+      addCounts(into.byModel, second.byModel);
+    }
+  }
+  return {
+    inFlight: views.reduce((sum, view) => sum + view.inFlight, 0),
+    seconds: [...seconds.values()]
+      .sort((a, b) => a.t - b.t)
+      .map(({ weighted, ...second }) => ({
+        ...second,
+        p50Ms: second.requests > 0 ? weighted / second.requests : second.p50Ms,
+      })),
+    providers: mergeGroups(views.map((view) => view.providers)),
+    models: mergeGroups(views.map((view) => view.models)),
+  };
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [name, count] of Object.entries(from)) into[name] = (into[name] ?? 0) + count;
+}
+
+function mergeGroups(lists: readonly (readonly LiveGroup[])[]): LiveGroup[] {
+  const byName = new Map<string, LiveGroup>();
+  for (const group of lists.flat()) {
+    const into = byName.get(group.name);
+    if (!into) byName.set(group.name, { ...group });
+    else {
+      into.requests += group.requests;
+      into.errors += group.errors;
+      into.tokens += group.tokens;
+      into.costMicros += group.costMicros;
+    }
+  }
+  return [...byName.values()].sort((a, b) => b.requests - a.requests);
+}
+
 const quantile = (sorted: readonly number[], q: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
@@ -73,6 +142,11 @@ export class LiveStats {
       const slot = Math.floor(Math.random() * bucket.requests);
       if (slot < LATENCY_SAMPLES) bucket.latencies[slot] = ms;
     }
+  }
+
+  /** The dashboard's view, with the requests in flight now. */
+  view(inFlight: number): LiveView {
+    return { inFlight, seconds: this.lastHour(), ...this.lastHourByGroup() };
   }
 
   /** Every second of the last hour that saw traffic, oldest first. */

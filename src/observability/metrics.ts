@@ -1,4 +1,13 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  AggregatorRegistry,
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client';
 
 /** Distinct model label values kept before new ones are folded into `other` (clients choose names). */
 const MAX_MODEL_LABELS = 200;
@@ -174,6 +183,7 @@ export class Metrics {
       help: 'State of each provider key: 0 active, 1 cooling down after a 429, 2 refused by the provider.',
       labelNames: ['provider', 'key'],
       registers,
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const key of snapshot())
@@ -185,6 +195,7 @@ export class Metrics {
       help: 'Age of each provider key whose source records when it was created.',
       labelNames: ['provider', 'key'],
       registers,
+      aggregator: 'max',
       collect() {
         this.reset();
         const now = Date.now();
@@ -281,4 +292,18 @@ export class Metrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
+
+  /** This process's metrics as data, for `aggregateMetrics` in another. */
+  parts(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return this.registry.getMetricsAsJSON();
+  }
+}
+
+/**
+ * The workers' metrics (`Metrics.parts` of each) as one exposition: counters and histograms add
+ * up, as do gauges of things each worker holds (requests in flight); a key's state and age, which
+ * every worker sees alike, are the highest; Node's own metrics follow prom-client's rules.
+ */
+export function aggregateMetrics(parts: readonly unknown[]): Promise<string> {
+  return AggregatorRegistry.aggregate(parts as MetricObjectWithValues<MetricValue<string>>[][]).metrics();
 }

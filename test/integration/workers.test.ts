@@ -142,6 +142,34 @@ describe('keyward start --workers 2 with the memory backend', () => {
     expect(await until(refusedEverywhere, 1000)).toBe(true);
   });
 
+  it('answers every scrape and dashboard call with all workers counted, whichever worker takes it', async () => {
+    const { token: counted } = await token({});
+    const admin = async (path: string) => {
+      const res = await request(`${kw.adminUrl}${path}`, {
+        dispatcher: fresh,
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, connection: 'close' },
+      });
+      return res.body.text();
+    };
+    const requestsTotal = async () =>
+      (await admin('/metrics'))
+        .split('\n')
+        .filter((line) => line.startsWith('keyward_requests_total{'))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    const liveTotal = async () =>
+      (
+        JSON.parse(await admin('/admin/stats/live')) as { seconds: Array<{ requests: number }> }
+      ).seconds.reduce((sum, second) => sum + second.requests, 0);
+    const [before, liveBefore] = [await requestsTotal(), await liveTotal()];
+    const statuses = await Promise.all(Array.from({ length: 12 }, () => chat(counted)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    // Each worker counts its own requests; four calls in a row reach both workers.
+    for (let i = 0; i < 4; i++) {
+      expect(await requestsTotal()).toBe(before + 12);
+      expect(await liveTotal()).toBe(liveBefore + 12);
+    }
+  });
+
   it('keeps a dashboard login on every worker, and ends it on every worker at logout or revocation', async () => {
     const admin = async (method: string, path: string, headers: Record<string, string>, body?: string) => {
       const res = await request(`${kw.adminUrl}${path}`, {

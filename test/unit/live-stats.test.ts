@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LiveStats } from '../../src/observability/live-stats.js';
+import { LiveStats, mergeLiveViews } from '../../src/observability/live-stats.js';
 
 describe('live stats', () => {
   it('sums each second and gives its latency quantiles', () => {
@@ -73,5 +73,52 @@ describe('live stats', () => {
         { name: 'smart', requests: 1, errors: 0, tokens: 5, costMicros: 1 },
       ],
     });
+  });
+
+  it("merges workers' views: counts add up, p50 weighted by requests, p99 the highest", () => {
+    let now = 9_000_000;
+    const a = new LiveStats(() => now);
+    const b = new LiveStats(() => now);
+    for (let i = 0; i < 3; i++) a.finished(200, 10, 5, 2, { provider: 'oa', model: 'fast' });
+    b.finished(500, 40, 1, 1, { provider: 'ob', model: 'fast' });
+    now += 1000;
+    b.finished(429, 2, 0, 0, { provider: 'ob', model: 'slow' });
+    const merged = mergeLiveViews([a.view(2), b.view(1)]);
+    expect(merged.inFlight).toBe(3);
+    expect(merged.seconds).toEqual([
+      {
+        t: 9000,
+        requests: 4,
+        clientErrors: 0,
+        serverErrors: 1,
+        tokens: 16,
+        costMicros: 7,
+        p50Ms: (10 * 3 + 40) / 4,
+        p99Ms: 40,
+        byProvider: { oa: 3, ob: 1 },
+        byModel: { fast: 4 },
+      },
+      {
+        t: 9001,
+        requests: 1,
+        clientErrors: 1,
+        serverErrors: 0,
+        tokens: 0,
+        costMicros: 0,
+        p50Ms: 2,
+        p99Ms: 2,
+        byProvider: { ob: 1 },
+        byModel: { slow: 1 },
+      },
+    ]);
+    expect(merged.providers).toEqual([
+      { name: 'oa', requests: 3, errors: 0, tokens: 15, costMicros: 6 },
+      { name: 'ob', requests: 2, errors: 2, tokens: 1, costMicros: 1 },
+    ]);
+    expect(merged.models.map((group) => [group.name, group.requests])).toEqual([
+      ['fast', 4],
+      ['slow', 1],
+    ]);
+    expect(mergeLiveViews([a.view(0)])).toEqual(a.view(0));
   });
 });
