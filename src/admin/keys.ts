@@ -11,7 +11,17 @@ export interface AdminKeysOptions {
   providers: ReadonlyMap<string, ProviderRuntime>;
   /** Applies a change made to the store at once (the next request sees it). */
   changed(): Promise<void>;
+  /** Each key's requests and last refusal: this process's, or every worker's together. */
+  use(): Promise<ReadonlyMap<string, KeyUse>>;
 }
+
+/** What a pool counts of one key; `keyUseId` names it. */
+export interface KeyUse {
+  requests: number;
+  lastFailure: { kind: 'rate_limited' | 'invalid'; at: number } | null;
+}
+
+export const keyUseId = (provider: string, key: string): string => `${provider}\0${key}`;
 
 export interface AdminKeysRouteOptions extends AdminKeysOptions {
   audit: AuditSink;
@@ -63,6 +73,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
 
   app.get('/admin/keys', async () => {
     const now = Date.now();
+    const use = await options.use();
     return {
       stored: await stored.list(),
       providers: [...providers.values()].map((runtime) => ({
@@ -70,19 +81,22 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
         source: runtime.keys.sourceKind,
         loadedAt: runtime.keys.loadedAt ? new Date(runtime.keys.loadedAt).toISOString() : null,
         lastError: runtime.keys.lastError ?? null,
-        keys: runtime.keys.pool.list().map((key) => ({
-          id: key.id,
-          fingerprint: key.secret.fingerprint,
-          state: key.state,
-          coolingForMs: key.state === 'cooling' ? Math.max(0, key.coolUntil - now) : 0,
-          weight: key.weight,
-          ageDays: key.createdAt === undefined ? null : Math.floor((now - key.createdAt) / 86_400_000),
-          requests: key.requests,
-          lastFailure: key.lastFailure && {
-            kind: key.lastFailure.kind,
-            at: new Date(key.lastFailure.at).toISOString(),
-          },
-        })),
+        keys: runtime.keys.pool.list().map((key) => {
+          const { requests, lastFailure } = use.get(keyUseId(runtime.id, key.id)) ?? key;
+          return {
+            id: key.id,
+            fingerprint: key.secret.fingerprint,
+            state: key.state,
+            coolingForMs: key.state === 'cooling' ? Math.max(0, key.coolUntil - now) : 0,
+            weight: key.weight,
+            ageDays: key.createdAt === undefined ? null : Math.floor((now - key.createdAt) / 86_400_000),
+            requests,
+            lastFailure: lastFailure && {
+              kind: lastFailure.kind,
+              at: new Date(lastFailure.at).toISOString(),
+            },
+          };
+        }),
       })),
     };
   });

@@ -1,3 +1,5 @@
+import { type KeyUse, keyUseId } from '../admin/keys.js';
+import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import type { IpcChannel } from '../limits/index.js';
 import { type Alert, aggregateMetrics, type LiveView, mergeLiveViews } from '../observability/index.js';
 import { workerGather } from './cluster-gather.js';
@@ -11,23 +13,31 @@ export interface AdminViews {
   live(): Promise<LiveView>;
   /** The alerts raised since start, newest last. */
   alerts(): Promise<readonly Alert[]>;
+  /** Each provider key's requests and last refusal, by `keyUseId`. */
+  keyUse(): Promise<ReadonlyMap<string, KeyUse>>;
 }
 
 /**
  * This process's views; in a worker of `keyward start --workers N` (given its `channel`), every
  * worker's together, since the cluster hands each scrape or dashboard call to one worker only.
  */
-export function adminViews({ metrics, live, recentAlerts }: Telemetry, channel?: IpcChannel): AdminViews {
+export function adminViews(
+  { metrics, live, recentAlerts }: Telemetry,
+  providers: ReadonlyMap<string, ProviderRuntime>,
+  channel?: IpcChannel,
+): AdminViews {
   const own = {
     metrics: () => metrics.parts(),
     live: () => live.view(metrics.inFlightNow()),
     alerts: () => recentAlerts,
+    keys: () => keyUseOf(providers),
   };
   if (!channel) {
     return {
       prometheus: () => metrics.render(),
       live: async () => own.live(),
       alerts: async () => own.alerts(),
+      keyUse: async () => new Map(own.keys()),
     };
   }
   const gather = workerGather(channel, own);
@@ -39,5 +49,32 @@ export function adminViews({ metrics, live, recentAlerts }: Telemetry, channel?:
         .flat()
         .sort((a, b) => a.at - b.at)
         .slice(-RECENT_ALERTS),
+    keyUse: async () => mergeKeyUse((await gather('keys')) as Array<Array<[string, KeyUse]>>),
   };
+}
+
+function keyUseOf(providers: ReadonlyMap<string, ProviderRuntime>): Array<[string, KeyUse]> {
+  return [...providers.values()].flatMap((runtime) =>
+    runtime.keys.pool
+      .list()
+      .map((key): [string, KeyUse] => [
+        keyUseId(runtime.id, key.id),
+        { requests: key.requests, lastFailure: key.lastFailure },
+      ]),
+  );
+}
+
+/** The workers' counts of each key: requests add up, the latest refusal stands. */
+function mergeKeyUse(parts: ReadonlyArray<ReadonlyArray<[string, KeyUse]>>): Map<string, KeyUse> {
+  const merged = new Map<string, KeyUse>();
+  for (const [id, use] of parts.flat()) {
+    const into = merged.get(id);
+    if (!into) merged.set(id, { ...use });
+    else {
+      into.requests += use.requests;
+      if (use.lastFailure && (!into.lastFailure || use.lastFailure.at > into.lastFailure.at))
+        into.lastFailure = use.lastFailure;
+    }
+  }
+  return merged;
 }

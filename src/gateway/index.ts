@@ -134,7 +134,7 @@ async function assemble(start: Start): Promise<Gateway> {
     refreshStored,
     keyEvents,
     traffic,
-    views: adminViews(telemetry, options.worker?.channel),
+    views: adminViews(telemetry, providers, options.worker?.channel),
   };
   const planes = await createPlanes(start, { ...parts, audit, auditKey, authFailures });
   const { prices, admission } = traffic;

@@ -88,7 +88,12 @@ export async function createPlanes(
     metrics,
     adminVerifier: new StaticKeyVerifier(adminKeys, await adminKeyHashes(store)),
     readiness,
-    keys: { stored: options.storedKeys, providers, changed: options.refreshStored },
+    keys: {
+      stored: options.storedKeys,
+      providers,
+      changed: options.refreshStored,
+      use: options.views.keyUse,
+    },
     tokens,
     store,
     usage: traffic.usage,

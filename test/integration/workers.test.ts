@@ -160,13 +160,22 @@ describe('keyward start --workers 2 with the memory backend', () => {
       (
         JSON.parse(await admin('/admin/stats/live')) as { seconds: Array<{ requests: number }> }
       ).seconds.reduce((sum, second) => sum + second.requests, 0);
-    const [before, liveBefore] = [await requestsTotal(), await liveTotal()];
+    const keyRequests = async () =>
+      (
+        JSON.parse(await admin('/admin/keys')) as {
+          providers: Array<{ provider: string; keys: Array<{ requests: number }> }>;
+        }
+      ).providers
+        .find((pool) => pool.provider === 'oa')!
+        .keys.reduce((sum, key) => sum + key.requests, 0);
+    const [before, liveBefore, keysBefore] = [await requestsTotal(), await liveTotal(), await keyRequests()];
     const statuses = await Promise.all(Array.from({ length: 12 }, () => chat(counted)));
     expect(statuses.every((s) => s === 200)).toBe(true);
     // Each worker counts its own requests; four calls in a row reach both workers.
     for (let i = 0; i < 4; i++) {
       expect(await requestsTotal()).toBe(before + 12);
       expect(await liveTotal()).toBe(liveBefore + 12);
+      expect(await keyRequests()).toBe(keysBefore + 12);
     }
   });
 
