@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { AuditLog } from '../audit/index.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Store } from '../store/index.js';
 
@@ -16,11 +15,12 @@ const auditQuery = z.strictObject({
 /** `GET /admin/audit?afterSeq=&limit=&type=&actor=&since=&until=` (times in epoch ms): the audit records, oldest first. */
 export function adminAuditRoutes(
   app: FastifyInstance,
-  { store, audit }: { store: Store; audit: AuditLog },
+  { store, written }: { store: Store; written(): Promise<void> },
 ): void {
   app.get('/admin/audit', async (request) => {
     const query = parseInput(auditQuery, request.query);
-    await audit.flush();
+    // Records still queued in memory (any worker's) are written first.
+    await written();
     const records = await store.audit.list(query);
     return { records, nextAfterSeq: records.at(-1)?.seq ?? query.afterSeq ?? 0 };
   });

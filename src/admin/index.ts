@@ -1,5 +1,4 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { type FailureGuard, failureSubjects } from '../auth/failure-guard.js';
 import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
@@ -41,7 +40,8 @@ export interface AdminPlaneOptions {
   keys: AdminKeysOptions;
   tokens: TokenService;
   store: Store;
-  usage: UsageRecorder;
+  /** Writes the usage and audit records still in memory (every worker's) before the store is read. */
+  written(): Promise<void>;
   audit: AuditLog;
   /** Wrong admin credentials, counted per address as on the data plane. */
   failures: FailureGuard;
@@ -182,8 +182,8 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   healthRoutes(app, options.readiness, true);
   adminKeyRoutes(app, { ...options.keys, audit: options.audit });
   adminTokenRoutes(app, { tokens: options.tokens, store: options.store, audit: options.audit });
-  adminUsageRoutes(app, { store: options.store, usage: options.usage });
-  adminAuditRoutes(app, { store: options.store, audit: options.audit });
+  adminUsageRoutes(app, { store: options.store, written: options.written });
+  adminAuditRoutes(app, { store: options.store, written: options.written });
   adminSessionRoutes(app, {
     sessions: options.sessions,
     jwt: options.jwt,

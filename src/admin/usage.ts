@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { UsageRecorder } from '../accounting/index.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Store } from '../store/index.js';
 
@@ -16,12 +15,12 @@ const usageQuery = z.strictObject({
 /** `GET /admin/usage?by=token|user|model|day`: requests, tokens and cost, aggregated. */
 export function adminUsageRoutes(
   app: FastifyInstance,
-  { store, usage }: { store: Store; usage: UsageRecorder },
+  { store, written }: { store: Store; written(): Promise<void> },
 ): void {
   app.get('/admin/usage', async (request) => {
     const { by, ...filter } = parseInput(usageQuery, request.query);
     // What is still in memory is written first, so that the answer includes the latest requests.
-    await usage.flush();
+    await written();
     const rows = await store.usage.query(by, filter);
     return {
       by,

@@ -15,6 +15,15 @@ export interface AdminViews {
   alerts(): Promise<readonly Alert[]>;
   /** Each provider key's requests and last refusal, by `keyUseId`. */
   keyUse(): Promise<ReadonlyMap<string, KeyUse>>;
+  /** Writes the usage and audit records still held in memory, before the store is read. */
+  written(): Promise<void>;
+}
+
+/** What this process holds beside its telemetry. */
+export interface ViewSources {
+  providers: ReadonlyMap<string, ProviderRuntime>;
+  /** Writes this process's pending usage and audit records. */
+  write(): Promise<void>;
 }
 
 /**
@@ -23,7 +32,7 @@ export interface AdminViews {
  */
 export function adminViews(
   { metrics, live, recentAlerts }: Telemetry,
-  providers: ReadonlyMap<string, ProviderRuntime>,
+  { providers, write }: ViewSources,
   channel?: IpcChannel,
 ): AdminViews {
   const own = {
@@ -31,6 +40,10 @@ export function adminViews(
     live: () => live.view(metrics.inFlightNow()),
     alerts: () => recentAlerts,
     keys: () => keyUseOf(providers),
+    flush: async () => {
+      await write();
+      return true;
+    },
   };
   if (!channel) {
     return {
@@ -38,6 +51,7 @@ export function adminViews(
       live: async () => own.live(),
       alerts: async () => own.alerts(),
       keyUse: async () => new Map(own.keys()),
+      written: write,
     };
   }
   const gather = workerGather(channel, own);
@@ -50,6 +64,9 @@ export function adminViews(
         .sort((a, b) => a.at - b.at)
         .slice(-RECENT_ALERTS),
     keyUse: async () => mergeKeyUse((await gather('keys')) as Array<Array<[string, KeyUse]>>),
+    written: async () => {
+      await gather('flush');
+    },
   };
 }
 

@@ -3,11 +3,12 @@ import type { IpcChannel } from '../limits/index.js';
 /**
  * What each worker of `keyward start --workers N` keeps in its own memory, and an admin answer
  * needs from all of them: the Prometheus metrics, the dashboard's live last hour, the alerts, the
- * requests each provider key was handed. The
+ * requests each provider key was handed, and the writing of pending usage and audit records before
+ * a read of the store. The
  * cluster hands each connection to one worker, so that worker asks the primary, which asks every
  * worker (the asker included) and hands their answers back.
  */
-export type GatherTopic = 'metrics' | 'live' | 'alerts' | 'keys';
+export type GatherTopic = 'metrics' | 'live' | 'alerts' | 'keys' | 'flush';
 
 /** How long the primary waits for the workers: one being replaced must not hold a scrape. */
 const GATHER_TIMEOUT_MS = 2_000;

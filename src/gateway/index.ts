@@ -134,7 +134,16 @@ async function assemble(start: Start): Promise<Gateway> {
     refreshStored,
     keyEvents,
     traffic,
-    views: adminViews(telemetry, providers, options.worker?.channel),
+    views: adminViews(
+      telemetry,
+      {
+        providers,
+        write: async () => {
+          await Promise.all([traffic.usage.flush(), audit.flush()]);
+        },
+      },
+      options.worker?.channel,
+    ),
   };
   const planes = await createPlanes(start, { ...parts, audit, auditKey, authFailures });
   const { prices, admission } = traffic;

@@ -96,7 +96,7 @@ export async function createPlanes(
     },
     tokens,
     store,
-    usage: traffic.usage,
+    written: options.views.written,
     audit,
     failures: new FailureGuard(config.rateLimits.perIp.failuresPerMinute),
     sessions: options.browser.sessions,
