@@ -1,7 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, dataPaths, loadConfig } from '../config/index.js';
-import { announce, GatherRelay, isKeyStateMessage, openStore, storedSpend } from '../gateway/index.js';
+import {
+  AuthFailureTally,
+  announce,
+  GatherRelay,
+  isKeyStateMessage,
+  openStore,
+  storedSpend,
+} from '../gateway/index.js';
 import {
   createIpcLimiter,
   createMemoryLimiter,
@@ -130,6 +137,8 @@ export async function runPrimary(
   };
   // Metrics, the dashboard's live hour and alerts are each worker's: an admin call gathers them all.
   const relay = new GatherRelay(() => workers.values());
+  // Failed authentications are counted across workers, so a burst alerts at the configured rate.
+  const authFailures = new AuthFailureTally();
   const fork = (index: number, delayMs: number) => {
     const startedAt = Date.now() + delayMs;
     setTimeout(() => {
@@ -138,6 +147,7 @@ export async function runPrimary(
       workers.set(index, worker);
       if (limiter) serveLimiter(limiter, worker);
       relay.attach(worker);
+      authFailures.attach(worker);
       worker.on('message', (message: unknown) => {
         if (isListening(message)) {
           served = true;

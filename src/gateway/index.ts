@@ -14,6 +14,7 @@ import { keySourceEnvironment, startProviders } from './providers.js';
 import { reloader } from './reload.js';
 import { Resources } from './resources.js';
 import { credentialKeys, openSecrets } from './secrets.js';
+import { shareAuthFailures } from './shared-auth-failures.js';
 import { shareKeyStates } from './shared-key-state.js';
 import { announce, openStore } from './storage.js';
 import { watchStore } from './store-watch.js';
@@ -24,6 +25,7 @@ import type { Gateway, GatewayOptions, Start } from './types.js';
 import { writerThread } from './writer-thread.js';
 
 export { GatherRelay } from './cluster-gather.js';
+export { AuthFailureTally } from './shared-auth-failures.js';
 export { isKeyStateMessage } from './shared-key-state.js';
 export { announce, connectStore, openStore, postgresLocation, storeLocation } from './storage.js';
 export { storedSpend } from './traffic.js';
@@ -95,6 +97,7 @@ async function assemble(start: Start): Promise<Gateway> {
     const sharing = shareKeyStatesOverRedis(providers, redisUrl, logger);
     resources.add('key state sharing', () => sharing.close());
   } else if (options.worker) shareKeyStates(providers, options.worker.channel);
+  if (options.worker) shareAuthFailures(telemetry.alerts, options.worker.channel);
   const tokens = new TokenService(store, pepper);
   await tokens.load();
   const browser = await browserFromConfig(config, store, pepper, audit);

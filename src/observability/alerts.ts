@@ -76,6 +76,7 @@ export class AlertMonitor {
   private authMinute = -1;
   private authFailures = 0;
   private authAlertMinute = -1;
+  private sharedAuthCount: ((threshold: number) => void) | undefined;
   /** `kind:subject` → when it last alerted; insertion order is alert order. */
   private readonly lastRaised = new Map<string, number>();
 
@@ -145,10 +146,21 @@ export class AlertMonitor {
     }
   }
 
+  /**
+   * Counts failed authentications somewhere else (the primary of `--workers N`, which sees every
+   * worker's): each failure goes to `count` with the threshold, and that counter calls `authBurst`.
+   */
+  countAuthFailuresWith(count: (threshold: number) => void): void {
+    this.sharedAuthCount = count;
+  }
+
   /** A failed authentication from any address; bursts are counted across all of them. */
   authFailure(): void {
-    const at = this.now();
-    const minute = Math.floor(at / MINUTE_MS);
+    if (this.sharedAuthCount) {
+      this.sharedAuthCount(this.authFailuresPerMinute);
+      return;
+    }
+    const minute = Math.floor(this.now() / MINUTE_MS);
     if (minute !== this.authMinute) {
       this.authMinute = minute;
       this.authFailures = 0;
@@ -156,14 +168,19 @@ export class AlertMonitor {
     this.authFailures++;
     if (this.authFailures > this.authFailuresPerMinute && this.authAlertMinute !== minute) {
       this.authAlertMinute = minute;
-      this.emit({
-        kind: 'auth_failure_burst',
-        subject: 'all',
-        message: `More than ${this.authFailuresPerMinute} failed authentications this minute`,
-        at,
-        detail: { failures: this.authFailures, threshold: this.authFailuresPerMinute },
-      });
+      this.authBurst(this.authFailures, this.authFailuresPerMinute);
     }
+  }
+
+  /** `failures` this minute went over `threshold`: raised once, by whoever counted them. */
+  authBurst(failures: number, threshold: number): void {
+    this.emit({
+      kind: 'auth_failure_burst',
+      subject: 'all',
+      message: `More than ${threshold} failed authentications this minute`,
+      at: this.now(),
+      detail: { failures, threshold },
+    });
   }
 
   budgetExhausted(subject: string): void {

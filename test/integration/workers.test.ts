@@ -73,6 +73,7 @@ describe('keyward start --workers 2 with the memory backend', () => {
         { name: 'fast', provider: 'oa', model: 'gpt-4o-mini' },
         { name: 'pair', provider: 'ob', model: 'gpt-4o-mini' },
       ],
+      alerts: { authFailuresPerMinute: 8 },
     });
     kw = await startGatewayProcess(
       config,
@@ -91,6 +92,18 @@ describe('keyward start --workers 2 with the memory backend', () => {
 
   it('runs two workers on the same ports', () => {
     expect(childrenOf(kw.child.pid!)).toHaveLength(2);
+  });
+
+  it('raises one auth-failure burst alert for failures spread over both workers', async () => {
+    // Nine wrong credentials, half to each worker: more than the 8 a minute only counted together.
+    const statuses = await Promise.all(Array.from({ length: 9 }, () => chat('kw_wrong_credential')));
+    expect(statuses.every((s) => s === 401)).toBe(true);
+    const bursts = async () =>
+      (await adminCall(kw.adminUrl, 'GET', '/admin/alerts')).json.alerts.filter(
+        (alert: { kind: string }) => alert.kind === 'auth_failure_burst',
+      );
+    await expect.poll(async () => (await bursts()).length, { timeout: 2000 }).toBe(1);
+    expect((await bursts())[0].detail).toEqual({ failures: 9, threshold: 8 });
   });
 
   it("admits exactly a token's requests per minute across both workers", async () => {
