@@ -13,6 +13,7 @@ import {
   createIpcLimiter,
   createMemoryLimiter,
   type IpcChannel,
+  ipcMessage,
   type Limiter,
   serveLimiter,
 } from '../limits/index.js';
@@ -36,15 +37,16 @@ export function workerCount(value: string | undefined): number | undefined {
 }
 
 /** What a worker sends the primary once its listeners are up. */
-const LISTENING = 'keyward:listening';
+interface ListeningMessage {
+  keyward: 'listening';
+}
 
 /** In a worker process, once it serves: the primary then knows the start succeeded. */
 export function announceListening(): void {
-  if (cluster.isWorker) process.send?.({ type: LISTENING });
+  if (cluster.isWorker) process.send?.({ keyward: 'listening' } satisfies ListeningMessage);
 }
 
-const isListening = (message: unknown): boolean =>
-  typeof message === 'object' && message !== null && (message as { type?: unknown }).type === LISTENING;
+const isListening = ipcMessage<ListeningMessage>('listening');
 
 /** In a worker process: what the gateway needs to act as one worker of several. */
 export function workerSide(

@@ -1,4 +1,4 @@
-import type { IpcChannel } from '../limits/index.js';
+import { type IpcChannel, ipcMessage } from '../limits/index.js';
 
 /**
  * What each worker of `keyward start --workers N` keeps in its own memory, and an admin answer
@@ -38,14 +38,10 @@ interface GatherReply {
   values: unknown[];
 }
 
-const is =
-  <T>(kind: string) =>
-  (message: unknown): message is T =>
-    typeof message === 'object' && message !== null && (message as { keyward?: unknown }).keyward === kind;
-const isCall = is<GatherCall>('gather');
-const isAsk = is<GatherAsk>('gather-ask');
-const isAnswer = is<GatherAnswer>('gather-answer');
-const isReply = is<GatherReply>('gather-reply');
+const isCall = ipcMessage<GatherCall>('gather');
+const isAsk = ipcMessage<GatherAsk>('gather-ask');
+const isAnswer = ipcMessage<GatherAnswer>('gather-answer');
+const isReply = ipcMessage<GatherReply>('gather-reply');
 
 export type Gather = (topic: GatherTopic) => Promise<unknown[]>;
 

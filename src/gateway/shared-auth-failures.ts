@@ -1,4 +1,4 @@
-import type { IpcChannel } from '../limits/index.js';
+import { type IpcChannel, ipcMessage } from '../limits/index.js';
 import type { AlertMonitor } from '../observability/index.js';
 import type { WorkerChannel } from './cluster-gather.js';
 
@@ -16,12 +16,8 @@ interface AuthBurstMessage {
   threshold: number;
 }
 
-const isFailure = (message: unknown): message is AuthFailureMessage =>
-  typeof message === 'object' &&
-  message !== null &&
-  (message as AuthFailureMessage).keyward === 'auth-failure';
-const isBurst = (message: unknown): message is AuthBurstMessage =>
-  typeof message === 'object' && message !== null && (message as AuthBurstMessage).keyward === 'auth-burst';
+const isFailure = ipcMessage<AuthFailureMessage>('auth-failure');
+const isBurst = ipcMessage<AuthBurstMessage>('auth-burst');
 
 /**
  * A worker of `--workers N`: its failed authentications are counted by the primary with every

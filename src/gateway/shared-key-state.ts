@@ -1,6 +1,6 @@
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import type { KeyState } from '../keys/index.js';
-import type { IpcChannel } from '../limits/index.js';
+import { type IpcChannel, ipcMessage } from '../limits/index.js';
 
 interface KeyStateMessage {
   keyward: 'key-state';
@@ -10,8 +10,7 @@ interface KeyStateMessage {
   until: number;
 }
 
-export const isKeyStateMessage = (message: unknown): message is KeyStateMessage =>
-  typeof message === 'object' && message !== null && (message as KeyStateMessage).keyward === 'key-state';
+export const isKeyStateMessage = ipcMessage<KeyStateMessage>('key-state');
 
 /**
  * A worker of `--workers N`: every key it finds rate limited, refused or working again is told to

@@ -27,10 +27,17 @@ interface LimiterReply {
   error?: string;
 }
 
-const isCall = (message: unknown): message is LimiterCall =>
-  typeof message === 'object' && message !== null && (message as LimiterCall).keyward === 'limiter';
-const isReply = (message: unknown): message is LimiterReply =>
-  typeof message === 'object' && message !== null && (message as LimiterReply).keyward === 'limiter-reply';
+/**
+ * A test for one kind of message on the cluster channel: every Keyward message names its kind in
+ * `keyward`, so the several listeners on one channel each take only their own.
+ */
+export const ipcMessage =
+  <T extends { keyward: string }>(kind: T['keyward']) =>
+  (message: unknown): message is T =>
+    typeof message === 'object' && message !== null && (message as { keyward?: unknown }).keyward === kind;
+
+const isCall = ipcMessage<LimiterCall>('limiter');
+const isReply = ipcMessage<LimiterReply>('limiter-reply');
 
 /** The worker's limiter: every call goes to the primary. */
 export function createIpcLimiter(channel: IpcChannel): Limiter {
