@@ -1,8 +1,6 @@
 import { type IpcChannel, ipcMessage } from '../limits/index.js';
-import type { AlertMonitor } from '../observability/index.js';
+import { type AlertMonitor, MinuteBurst } from '../observability/index.js';
 import type { WorkerChannel } from './cluster-gather.js';
-
-const MINUTE_MS = 60_000;
 
 /** worker → primary: one failed authentication, and the threshold this worker is configured with. */
 interface AuthFailureMessage {
@@ -38,29 +36,20 @@ export function shareAuthFailures(alerts: AlertMonitor, channel: IpcChannel): vo
  * failure goes over the threshold is told, and raises the alert: once a minute in all.
  */
 export class AuthFailureTally {
-  private minute = -1;
-  private failures = 0;
-  private alertedMinute = -1;
+  private readonly bursts = new MinuteBurst();
 
   constructor(private readonly now: () => number = Date.now) {}
 
   attach(worker: WorkerChannel): void {
     worker.on('message', (message) => {
       if (!isFailure(message)) return;
-      const minute = Math.floor(this.now() / MINUTE_MS);
-      if (minute !== this.minute) {
-        this.minute = minute;
-        this.failures = 0;
-      }
-      this.failures++;
-      if (this.failures <= message.threshold || this.alertedMinute === minute) return;
-      this.alertedMinute = minute;
-      if (worker.isConnected())
-        worker.send({
-          keyward: 'auth-burst',
-          failures: this.failures,
-          threshold: message.threshold,
-        } satisfies AuthBurstMessage);
+      const failures = this.bursts.add(this.now(), message.threshold);
+      if (failures === undefined || !worker.isConnected()) return;
+      worker.send({
+        keyward: 'auth-burst',
+        failures,
+        threshold: message.threshold,
+      } satisfies AuthBurstMessage);
     });
   }
 }

@@ -59,6 +59,26 @@ interface TokenWindow {
   spendAlertMinute: number;
 }
 
+/** Events counted per minute, to tell once a minute when they go over a threshold. */
+export class MinuteBurst {
+  private minute = -1;
+  private count = 0;
+  private alertedMinute = -1;
+
+  /** Counts one event at `now`; the minute's count when this one is the first over `threshold`. */
+  add(now: number, threshold: number): number | undefined {
+    const minute = Math.floor(now / MINUTE_MS);
+    if (minute !== this.minute) {
+      this.minute = minute;
+      this.count = 0;
+    }
+    this.count++;
+    if (this.count <= threshold || this.alertedMinute === minute) return undefined;
+    this.alertedMinute = minute;
+    return this.count;
+  }
+}
+
 /**
  * Watches the request path for anomalies: a token's requests or spend in the current minute far
  * above its average of the last hour, a burst of failed authentications, an exhausted budget.
@@ -73,9 +93,7 @@ export class AlertMonitor {
   private readonly now: () => number;
   /** Map order approximates recency: a token is moved to the end once per minute it is seen. */
   private readonly tokens = new Map<string, TokenWindow>();
-  private authMinute = -1;
-  private authFailures = 0;
-  private authAlertMinute = -1;
+  private readonly authBursts = new MinuteBurst();
   private sharedAuthCount: ((threshold: number) => void) | undefined;
   /** `kind:subject` → when it last alerted; insertion order is alert order. */
   private readonly lastRaised = new Map<string, number>();
@@ -160,16 +178,8 @@ export class AlertMonitor {
       this.sharedAuthCount(this.authFailuresPerMinute);
       return;
     }
-    const minute = Math.floor(this.now() / MINUTE_MS);
-    if (minute !== this.authMinute) {
-      this.authMinute = minute;
-      this.authFailures = 0;
-    }
-    this.authFailures++;
-    if (this.authFailures > this.authFailuresPerMinute && this.authAlertMinute !== minute) {
-      this.authAlertMinute = minute;
-      this.authBurst(this.authFailures, this.authFailuresPerMinute);
-    }
+    const failures = this.authBursts.add(this.now(), this.authFailuresPerMinute);
+    if (failures !== undefined) this.authBurst(failures, this.authFailuresPerMinute);
   }
 
   /** `failures` this minute went over `threshold`: raised once, by whoever counted them. */

@@ -104,6 +104,9 @@ describe('keyward start --workers 2 with the memory backend', () => {
       );
     await expect.poll(async () => (await bursts()).length, { timeout: 2000 }).toBe(1);
     expect((await bursts())[0].detail).toEqual({ failures: 9, threshold: 8 });
+    // The burst is only an alert: a valid credential still works on both workers.
+    const { token: valid } = await token({});
+    expect(await Promise.all(Array.from({ length: 4 }, () => chat(valid)))).toEqual([200, 200, 200, 200]);
   });
 
   it("admits exactly a token's requests per minute across both workers", async () => {
