@@ -4,7 +4,7 @@ import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audi
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { parseInput } from '../http/parse-input.js';
-import { KeyValueError, type StoredKeys } from '../keys/index.js';
+import { KeyValueError, type PooledKey, type StoredKeys } from '../keys/index.js';
 
 export interface AdminKeysOptions {
   stored: StoredKeys;
@@ -16,10 +16,7 @@ export interface AdminKeysOptions {
 }
 
 /** What a pool counts of one key; `keyUseId` names it. */
-export interface KeyUse {
-  requests: number;
-  lastFailure: { kind: 'rate_limited' | 'invalid'; at: number } | null;
-}
+export type KeyUse = Pick<PooledKey, 'requests' | 'lastFailure'>;
 
 export const keyUseId = (provider: string, key: string): string => `${provider}\0${key}`;
 

@@ -137,47 +137,43 @@ export function readMasterKeyFile(path: string, create: boolean): { master: Mast
  * already there, which is kept.
  */
 function publishKeyFile(path: string, master: MasterKey): boolean {
-  const draft = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  let fd: number;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    fd = openSync(draft, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   } catch (error) {
     throw new MasterKeyError(
       `cannot create master key file ${path}: ${(error as NodeJS.ErrnoException).code}`,
     );
   }
+  const draft = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  if (!writeKeyFile(draft, master))
+    throw new MasterKeyError(`cannot create master key file ${draft}: EEXIST`);
   try {
-    try {
-      writeSync(fd, `${master.key.toString('base64')}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
     linkSync(draft, path);
     return true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return false;
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') return createKeyFile(path, master);
+    // A file system without hard links: created in place, never over an existing file.
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') return writeKeyFile(path, master);
     throw new MasterKeyError(`cannot create master key file ${path}: ${code}`);
   } finally {
     rmSync(draft, { force: true });
   }
 }
 
-/** Where the file system has no hard links: created in place, never over an existing file. */
-function createKeyFile(path: string, master: MasterKey): boolean {
+/** Creates `file` (mode 0600) holding the key, synced to disk; false when it exists already. */
+function writeKeyFile(file: string, master: MasterKey): boolean {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return false;
-    throw new MasterKeyError(`cannot create master key file ${path}: ${code}`);
+    throw new MasterKeyError(`cannot create master key file ${file}: ${code}`);
   }
   try {
     writeSync(fd, `${master.key.toString('base64')}\n`);
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
