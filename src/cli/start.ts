@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { ListenError } from '../http/listen.js';
+import { limitHeapGrowth } from './heap-growth.js';
 import type { CliIO } from './io.js';
 import { announceListening, runPrimary, workerCount, workerSide } from './workers.js';
 
@@ -33,6 +34,7 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
     const count = cluster.isPrimary ? workerCount(options.workers) : undefined;
     if (count !== undefined && count > 1) return await runPrimary(options, count, io);
     const { config, source } = loadConfig({ file: options.config, env: io.env });
+    limitHeapGrowth();
     const worker = workerSide(config.rateLimits.backend);
     gateway = await createGateway({
       config,

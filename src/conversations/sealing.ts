@@ -1,4 +1,5 @@
-import { type MasterKey, open, type SealingKey, seal } from '../keys/index.js';
+import { open, type SealingKey, seal } from '../keys/envelope.js';
+import type { MasterKey } from '../keys/master-key.js';
 import type { ConversationItemRecord } from '../store/index.js';
 
 /**

@@ -1,6 +1,6 @@
 import { workerData } from 'node:worker_threads';
 import { appendOnThread } from '../audit/index.js';
-import { writeOnThread } from '../conversations/index.js';
+import { writeOnThread } from '../conversations/thread-writer.js';
 import { openSqliteStore } from '../store/index.js';
 import { serveThreadCalls } from '../store/thread-calls.js';
 import type { WriterAnswer, WriterRequest, WriterWorkerData } from './writer-thread.js';

@@ -85,3 +85,45 @@ describe('src/ folder layering', () => {
     expect(violations(planted)).toEqual(planted.slice(0, 4).map(({ file }) => file));
   });
 });
+
+/** Imports that load code at run time: `import type` and `export type` load nothing. */
+const VALUE_IMPORT =
+  /^(?:import|export)\s+(?!type\b)[^;]*?from\s+'(\.{1,2}\/[^']+)'|^import\s+'(\.{1,2}\/[^']+)'/gms;
+
+/** The src/ files that loading `entry` loads, `entry` included. */
+function loadedBy(entry: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(join(SRC, file), 'utf8');
+    for (const [, from, bare] of text.matchAll(VALUE_IMPORT)) {
+      const target = relative(SRC, join(SRC, dirname(file), (from ?? bare)!.replace(/\.js$/, '.ts')));
+      visit(target.split('\\').join(posix.sep));
+    }
+  };
+  visit(entry);
+  return [...seen].sort();
+}
+
+describe('the writer thread', () => {
+  // Every module the thread loads is compiled and kept on its own heap: through two barrels
+  // (conversations/index.ts, keys/index.ts) it loaded the surfaces, providers and key sources,
+  // and its heap was 21 MB where 10 MB do (docs/decisions.md, "Memory").
+  const WRITES_WITH = [
+    'gateway/writer-worker.ts',
+    'audit/',
+    'store/',
+    'conversations/thread-writer.ts',
+    'conversations/response-entries.ts',
+    'conversations/sealing.ts',
+    'keys/envelope.ts',
+    'keys/random-pool.ts',
+  ];
+
+  it('loads only what it writes with', () => {
+    const loaded = loadedBy('gateway/writer-worker.ts');
+    expect(loaded).toContain('conversations/thread-writer.ts');
+    expect(loaded.filter((file) => !WRITES_WITH.some((allowed) => file.startsWith(allowed)))).toEqual([]);
+  });
+});
