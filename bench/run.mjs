@@ -4,13 +4,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { request } from 'undici';
+import { freePort } from '../test/support/free-port.js';
 import { createDatabase, hasPostgres, startPostgres } from '../test/support/postgres.js';
 import {
   BENCH_ORIGIN,
@@ -19,6 +19,7 @@ import {
   sessionCookie,
   startIdentityProvider,
 } from './browser-credentials.mjs';
+import { own, startAnnounced, stopAll } from './children.mjs';
 import { clientSize } from './client-size.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,10 +75,9 @@ async function scaleOutTargets(bare, fake, fakeAnthropic, identity) {
 /** A private redis-server on a free port, nothing saved. */
 async function startRedis() {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  children.push(child);
+  const child = own(
+    spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }),
+  );
   for (let i = 0; i < 100; i++) {
     if (
       spawnSync('redis-cli', ['-p', String(port), 'ping'])
@@ -125,34 +125,6 @@ const ttfbSamples = quick ? 50 : 200;
 const SLICES = quick ? 1 : 5;
 const providerKey = `sk-bench-${randomBytes(16).toString('hex')}`;
 const CLK_TCK = 100;
-
-const children = [];
-function stopAll() {
-  for (const child of children) child.kill('SIGKILL');
-}
-process.on('exit', stopAll);
-process.on('SIGINT', () => process.exit(130));
-
-async function freePort() {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  return port;
-}
-
-/** Starts a node script that prints `{"url":…}` as its first line. */
-async function startAnnounced(script, env) {
-  const child = spawn(process.execPath, [join(root, script)], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const [line] = await once(child.stdout, 'data');
-  child.stdout.resume();
-  return { pid: child.pid, url: JSON.parse(String(line).split('\n')[0]).url };
-}
 
 /**
  * Keyward with every feature the current build has: a gateway token (verified per request),
@@ -243,15 +215,16 @@ async function startKeyward(fakeUrl, anthropicUrl, jwksUrl, extraArgs = [], stor
   // Log lines go to /dev/null: they are produced (and redacted) as in production, not stored.
   // BENCH_KEYWARD_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the gateway.
   const nodeArgs = process.env.BENCH_KEYWARD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, join(root, 'dist/cli/main.js'), 'start', '--config', file, ...extraArgs],
-    {
-      env: { ...process.env, KEYWARD_DATA_DIR: dir },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
+  const child = own(
+    spawn(
+      process.execPath,
+      [...nodeArgs, join(root, 'dist/cli/main.js'), 'start', '--config', file, ...extraArgs],
+      {
+        env: { ...process.env, KEYWARD_DATA_DIR: dir },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    ),
   );
-  children.push(child);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     const ready = await request(`${url}/ready`).then(

@@ -4,15 +4,15 @@
 // Writes bench/results/soak.json. See bench/README.md ("Soak").
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startFakeOpenAI } from '../test/support/fake-openai.js';
+import { freePort } from '../test/support/free-port.js';
+import { own, startAnnounced } from './children.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const minutes = Number(process.env.SOAK_MINUTES ?? 10);
@@ -40,32 +40,6 @@ const TREND_BOUNDS = {
   handles: { floor: 8, share: 0.1 },
   fds: { floor: 8, share: 0.1 },
 };
-
-const children = [];
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-process.on('SIGINT', () => process.exit(130));
-
-async function freePort() {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  return port;
-}
-
-async function startAnthropicFake() {
-  const child = spawn(process.execPath, [join(root, 'bench/fake-anthropic.mjs')], {
-    env: { ...process.env, BENCH_PROVIDER_KEY: providerKey },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const [line] = await once(child.stdout, 'data');
-  child.stdout.resume();
-  return JSON.parse(String(line).split('\n')[0]).url;
-}
 
 function soakConfig(ports, urls) {
   const provider = (id, type, url, extra = {}) => ({
@@ -120,11 +94,12 @@ async function startKeyward(urls) {
   const limited = JSON.parse(
     cli(dir, file, ['tokens', 'create', '--name', 'limited', '--rpm', '30', '--json']),
   );
-  const child = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'start', '--config', file], {
-    env: { ...env, SOAK_PROVIDER_KEY: providerKey },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
+  const child = own(
+    spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'start', '--config', file], {
+      env: { ...env, SOAK_PROVIDER_KEY: providerKey },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
   const url = `http://127.0.0.1:${ports.data}`;
   for (let i = 0; i < 400; i++) {
     const ready = await request(`${url}/ready`).then(
@@ -283,7 +258,9 @@ function summary(byClass) {
 async function main() {
   const openai = await startFakeOpenAI({ keys: [providerKey] });
   const flaky = await startFakeOpenAI({ keys: [providerKey] });
-  const anthropic = await startAnthropicFake();
+  const { url: anthropic } = await startAnnounced('bench/fake-anthropic.mjs', {
+    BENCH_PROVIDER_KEY: providerKey,
+  });
   const gateway = await startKeyward({ openai: openai.url, flaky: flaky.url, anthropic });
   const classes = trafficClasses(gateway, flaky);
   const byClass = Object.fromEntries(classes.map((c) => [c.name, tally()]));
