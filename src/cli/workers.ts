@@ -8,6 +8,7 @@ import {
   isKeyStateMessage,
   openStore,
   storedSpend,
+  TokenTrafficTally,
 } from '../gateway/index.js';
 import {
   createIpcLimiter,
@@ -141,6 +142,8 @@ export async function runPrimary(
   const relay = new GatherRelay(() => workers.values());
   // Failed authentications are counted across workers, so a burst alerts at the configured rate.
   const authFailures = new AuthFailureTally();
+  // So are tokens' requests and spend, so a token's spike alerts as it would in one process.
+  const tokenTraffic = new TokenTrafficTally();
   const fork = (index: number, delayMs: number) => {
     const startedAt = Date.now() + delayMs;
     setTimeout(() => {
@@ -150,6 +153,7 @@ export async function runPrimary(
       if (limiter) serveLimiter(limiter, worker);
       relay.attach(worker);
       authFailures.attach(worker);
+      tokenTraffic.attach(worker);
       worker.on('message', (message: unknown) => {
         if (isListening(message)) {
           served = true;

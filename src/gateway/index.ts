@@ -16,6 +16,7 @@ import { Resources } from './resources.js';
 import { credentialKeys, openSecrets } from './secrets.js';
 import { shareAuthFailures } from './shared-auth-failures.js';
 import { shareKeyStates } from './shared-key-state.js';
+import { shareTokenTraffic } from './shared-token-traffic.js';
 import { announce, openStore } from './storage.js';
 import { watchStore } from './store-watch.js';
 import { createTelemetry, keyEventsFor } from './telemetry.js';
@@ -27,6 +28,7 @@ import { writerThread } from './writer-thread.js';
 export { GatherRelay } from './cluster-gather.js';
 export { AuthFailureTally } from './shared-auth-failures.js';
 export { isKeyStateMessage } from './shared-key-state.js';
+export { TokenTrafficTally } from './shared-token-traffic.js';
 export { announce, connectStore, openStore, postgresLocation, storeLocation } from './storage.js';
 export { storedSpend } from './traffic.js';
 export type { Gateway, GatewayOptions } from './types.js';
@@ -97,7 +99,10 @@ async function assemble(start: Start): Promise<Gateway> {
     const sharing = shareKeyStatesOverRedis(providers, redisUrl, logger);
     resources.add('key state sharing', () => sharing.close());
   } else if (options.worker) shareKeyStates(providers, options.worker.channel);
-  if (options.worker) shareAuthFailures(telemetry.alerts, options.worker.channel);
+  if (options.worker) {
+    shareAuthFailures(telemetry.alerts, options.worker.channel);
+    resources.add('token traffic sharing', shareTokenTraffic(telemetry.alerts, options.worker.channel));
+  }
   const tokens = new TokenService(store, pepper);
   await tokens.load();
   const browser = await browserFromConfig(config, store, pepper, audit);

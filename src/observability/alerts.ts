@@ -95,6 +95,9 @@ export class AlertMonitor {
   private readonly tokens = new Map<string, TokenWindow>();
   private readonly authBursts = new MinuteBurst();
   private sharedAuthCount: ((threshold: number) => void) | undefined;
+  private sharedRequestCount:
+    | ((tokenId: string, costMicros: number, spikeFactor: number) => void)
+    | undefined;
   /** `kind:subject` → when it last alerted; insertion order is alert order. */
   private readonly lastRaised = new Map<string, number>();
 
@@ -116,32 +119,55 @@ export class AlertMonitor {
     return this.tokens.size;
   }
 
+  /** One request of `tokenId` that cost `costMicros`. */
   request(tokenId: string, costMicros: number): void {
+    if (this.sharedRequestCount) {
+      this.sharedRequestCount(tokenId, costMicros, this.spikeFactor);
+      return;
+    }
+    this.count(tokenId, 1, costMicros);
+  }
+
+  /**
+   * Counts requests somewhere else (the primary of `--workers N`, which sees every worker's): each
+   * request goes to `count` with the spike factor, and the spikes found there come back to `spike`.
+   */
+  countRequestsWith(count: (tokenId: string, costMicros: number, spikeFactor: number) => void): void {
+    this.sharedRequestCount = count;
+  }
+
+  /** A spike found by whoever counts this monitor's requests: raised as it was found. */
+  spike(alert: Alert): void {
+    this.emit(alert);
+  }
+
+  /** `requests` requests of `tokenId` that cost `costMicros` in all, counted in this minute. */
+  count(tokenId: string, requests: number, costMicros: number): void {
     const at = this.now();
     const minute = Math.floor(at / MINUTE_MS);
     const window = this.windowFor(tokenId, minute);
     const slot = minute % SLOTS;
     const buckets = window.buckets;
-    buckets[slot]!++;
+    buckets[slot]! += requests;
     // `> 0` also turns away NaN, which would poison the running sums for the next hour.
     if (costMicros > 0) buckets[SLOTS + slot]! += costMicros;
-    const requests = buckets[slot]!;
+    const inMinute = buckets[slot]!;
     const spend = buckets[SLOTS + slot]!;
 
     const history = minute - window.firstMinute;
     if (history < MIN_HISTORY_MINUTES) return;
     const minutes = Math.min(history, WINDOW_MINUTES);
 
-    if (window.requestAlertMinute !== minute && requests >= MIN_SPIKE_REQUESTS) {
+    if (window.requestAlertMinute !== minute && inMinute >= MIN_SPIKE_REQUESTS) {
       const average = window.requestSum / minutes;
-      if (requests > this.spikeFactor * average) {
+      if (inMinute > this.spikeFactor * average) {
         window.requestAlertMinute = minute;
         this.emit({
           kind: 'request_spike',
           subject: tokenId,
-          message: `Token ${tokenId} made ${requests} requests this minute, over ${this.spikeFactor}× its average of ${average.toFixed(1)} per minute`,
+          message: `Token ${tokenId} made ${inMinute} requests this minute, over ${this.spikeFactor}× its average of ${average.toFixed(1)} per minute`,
           at,
-          detail: { requests, averagePerMinute: round(average), spikeFactor: this.spikeFactor },
+          detail: { requests: inMinute, averagePerMinute: round(average), spikeFactor: this.spikeFactor },
         });
       }
     }

@@ -1,6 +1,9 @@
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { shareTokenTraffic, TokenTrafficTally } from '../../src/gateway/shared-token-traffic.js';
 import { type Alert, AlertMonitor, MAX_TRACKED_TOKENS } from '../../src/observability/alerts.js';
 import { AlertWebhook, verifyWebhookSignature } from '../../src/observability/webhook.js';
 
@@ -133,6 +136,84 @@ describe('AlertMonitor auth failures', () => {
     expect(alerts).toHaveLength(1);
     m.authFailure();
     expect(alerts).toHaveLength(2);
+  });
+});
+
+/**
+ * The cluster channel between the primary and one worker, in memory: each side's `send` reaches
+ * the other's 'message' listeners on a later turn, as IPC does.
+ */
+function channelPair() {
+  const toWorker = new EventEmitter();
+  const toPrimary = new EventEmitter();
+  const deliver = (to: EventEmitter) => (message: unknown) => {
+    setImmediate(() => to.emit('message', message));
+    return true;
+  };
+  return {
+    worker: { send: deliver(toPrimary), on: toWorker.on.bind(toWorker) },
+    primary: { send: deliver(toWorker), on: toPrimary.on.bind(toPrimary), isConnected: () => true },
+  };
+}
+
+describe('AlertMonitor across the workers of --workers N', () => {
+  const REPORT_MS = 5;
+  const stops: Array<() => void> = [];
+  afterEach(() => {
+    for (const stop of stops.splice(0)) stop();
+  });
+
+  /** Two workers' monitors whose token traffic one primary tally counts. */
+  function cluster(spikeFactor: number) {
+    const clock = { t: Date.UTC(2025, 0, 1) };
+    const tally = new TokenTrafficTally(() => clock.t);
+    const workers = [0, 1].map(() => {
+      const alerts: Alert[] = [];
+      const m = new AlertMonitor({ spikeFactor, authFailuresPerMinute: 100, emit: (a) => alerts.push(a) });
+      const { worker, primary } = channelPair();
+      tally.attach(primary);
+      stops.push(shareTokenTraffic(m, worker, REPORT_MS));
+      return { m, alerts };
+    });
+    /** `perWorker` requests of `cost` on each worker, then the reports and the spikes they make. */
+    const traffic = async (perWorker: number, cost = 0) => {
+      for (const { m } of workers) for (let r = 0; r < perWorker; r++) m.request('tok', cost);
+      await sleep(REPORT_MS * 6);
+    };
+    return { clock, workers, traffic, alerts: () => workers.flatMap((w) => w.alerts) };
+  }
+
+  it('raises one request_spike for a spike split over the workers, with the whole count', async () => {
+    const { clock, traffic, alerts } = cluster(3);
+    for (let minute = 0; minute < 10; minute++) {
+      await traffic(3);
+      clock.t += MINUTE;
+    }
+    // 15 on each worker: under the floor of 20 for either alone, 30 over 3 × 6 together.
+    await traffic(15);
+    expect(alerts()).toHaveLength(1);
+    expect(alerts()[0]).toMatchObject({ kind: 'request_spike', subject: 'tok', at: clock.t });
+    expect(alerts()[0]!.detail).toEqual({ requests: 30, averagePerMinute: 6, spikeFactor: 3 });
+    await traffic(15);
+    expect(alerts()).toHaveLength(1);
+
+    // The same traffic counted by each worker on its own raises nothing: what the tally fixes.
+    const alone = monitor({ spikeFactor: 3 });
+    steady(alone.m, alone.clock, 'tok', 10, 3);
+    for (let r = 0; r < 15; r++) alone.m.request('tok', 0);
+    expect(alone.alerts).toHaveLength(0);
+  });
+
+  it('raises one spend_spike for spend split over the workers', async () => {
+    const { clock, traffic, alerts } = cluster(5);
+    for (let minute = 0; minute < 10; minute++) {
+      await traffic(1, 50_000);
+      clock.t += MINUTE;
+    }
+    // $0.60 on each worker: under the $1 floor alone, $1.20 over 5 × $0.10 together.
+    await traffic(1, 600_000);
+    expect(alerts().map((a) => a.kind)).toEqual(['spend_spike']);
+    expect(alerts()[0]!.detail).toMatchObject({ spendMicros: 1_200_000, averageMicrosPerMinute: 100_000 });
   });
 });
 
