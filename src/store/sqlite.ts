@@ -30,6 +30,9 @@ function migrate(db: Database.Database): { from: number; to: number } {
   return { from: version, to: Math.max(version, SQLITE_MIGRATIONS.length) };
 }
 
+/** Bytes per page of a new database file. */
+export const PAGE_SIZE = 8192;
+
 /** The embedded store: one SQLite file in WAL mode, readable only by its owner. */
 export function openSqliteStore(path: string): Store {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -39,6 +42,10 @@ export function openSqliteStore(path: string): Store {
   const db = new Database(path);
   let schema: { from: number; to: number };
   try {
+    // Takes effect only while the file is still empty: a database made with 4 KiB pages keeps them.
+    // A stored response (about 2 KB sealed) costs a third less with 8 KiB pages: fewer WAL frames
+    // to write and copy back per commit (decisions.md, "SQLite pages").
+    db.pragma(`page_size = ${PAGE_SIZE}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');

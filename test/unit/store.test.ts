@@ -19,6 +19,7 @@ import {
   type UsageDelta,
 } from '../../src/store/index.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/migrations.js';
+import { PAGE_SIZE } from '../../src/store/sqlite.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
 import {
   createDatabase,
@@ -860,6 +861,34 @@ describe('SQLite store', () => {
     } finally {
       await second.close();
     }
+  });
+
+  it('makes a new database file with 8 KiB pages, and keeps the pages of one made before', async () => {
+    await (await openSqliteStore(path)).close();
+    const pageSize = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.pragma('page_size', { simple: true });
+      } finally {
+        db.close();
+      }
+    };
+    expect(pageSize(path)).toBe(PAGE_SIZE);
+    expect(PAGE_SIZE).toBe(8192);
+    // A file from before the change: its page size is fixed, and it must go on working as it is.
+    const older = join(dir, 'data', 'older.db');
+    const db = new Database(older);
+    db.pragma('page_size = 4096');
+    db.pragma('journal_mode = WAL');
+    db.close();
+    const store = openSqliteStore(older);
+    try {
+      await store.providerKeys.insert(record('pk_1', 'openai', 1_000));
+      expect(await store.providerKeys.list()).toEqual([record('pk_1', 'openai', 1_000)]);
+    } finally {
+      await store.close();
+    }
+    expect(pageSize(older)).toBe(4096);
   });
 
   it('refuses a database from a newer Keyward, saying to upgrade', async () => {
