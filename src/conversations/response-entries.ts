@@ -31,12 +31,16 @@ export type ResponseWriter = (master: SealingKey, entries: readonly ResponseEntr
 
 type SealedEntry = Parameters<ConversationStore['putAll']>[0][number];
 
-/** A response with the input items it answered (its output is in `response`), serialised. */
+/**
+ * A response with the input items it answered (its output is in `response`), serialised; `json`
+ * is `response`'s JSON, when the caller made it already.
+ */
 export function responseEntry(
   owner: string,
   createdAt: number,
   response: StoredResponse,
   input: readonly Item[],
+  json = JSON.stringify(response),
 ): ResponseEntry {
   const item = (part: ConversationItemRecord['part'], value: Item) => ({
     id: value.id,
@@ -47,7 +51,7 @@ export function responseEntry(
     id: response.id,
     owner,
     createdAt,
-    text: JSON.stringify(response),
+    text: json,
     items: [
       ...input.map((value) => item('input', value)),
       ...response.output.map((value) => item('output', value)),

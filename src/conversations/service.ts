@@ -70,10 +70,18 @@ export class ConversationService {
     this.writer = options.writer ?? storeWriter(store);
   }
 
-  /** Stores a finished response with the input items it answered (its output is in `response`). */
-  saveResponse(owner: string, response: StoredResponse, input: readonly Item[]): Promise<void> {
+  /**
+   * Stores a finished response with the input items it answered (its output is in `response`);
+   * `json` is the response's JSON when the caller has it already.
+   */
+  saveResponse(
+    owner: string,
+    response: StoredResponse,
+    input: readonly Item[],
+    json?: string,
+  ): Promise<void> {
     // Serialised now: the objects are the client's answer, and may be reused once it has it.
-    this.queued.push(responseEntry(owner, this.now(), response, input));
+    this.queued.push(responseEntry(owner, this.now(), response, input, json));
     // Committed with every response finished in the same turn, in one transaction, on the next
     // turn, whether or not an earlier batch is still being written. Holding a batch back until the
     // one before it committed made batches grow, but the waiting entries outlived young-generation

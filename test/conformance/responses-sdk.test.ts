@@ -79,9 +79,11 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
         const stream = client.responses.stream({ model, input: 'Say hello' });
         const types: string[] = [];
         let text = '';
+        let completed: unknown;
         for await (const event of stream) {
           types.push(event.type);
           if (event.type === 'response.output_text.delta') text += event.delta;
+          if (event.type === 'response.completed') completed = event.response;
         }
         const final = await stream.finalResponse();
         expect(text).toBe('Hello there, how can I help you today?');
@@ -98,7 +100,10 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
           'response.output_item.done',
           'response.completed',
         ]);
-        expect((await client.responses.retrieve(final.id)).output_text).toBe(text);
+        const stored = await client.responses.retrieve(final.id);
+        expect(stored.output_text).toBe(text);
+        // What is stored is what the last event said, field for field.
+        expect(stored).toMatchObject(completed as object);
       });
 
       it('ends a stream the provider cuts mid-way with error and response.failed, and stores nothing', async () => {

@@ -34,7 +34,8 @@ export function responsesBinding(
     body,
     conversationId: turn.conversationId,
   };
-  const finished = (response: ResponseBody) => store(turn, body, response, service, logger);
+  const finished = (response: ResponseBody, json?: string) =>
+    store(turn, body, response, service, logger, json);
   let encoder: ResponsesStreamEncoder | undefined;
   return {
     format: 'responses',
@@ -83,10 +84,12 @@ function store(
   response: ResponseBody,
   service: ConversationService,
   logger: Logger,
+  /** The response's JSON, when the stream's last event has just made it. */
+  json?: string,
 ): void {
   const id = response.id;
   const failed = (error: unknown) => logger.error({ err: error, response: id }, 'cannot store a response');
   if (turn.conversationId)
     service.appendItems(turn.owner, turn.conversationId, [...turn.input, ...response.output]).catch(failed);
-  if (body.store !== false) service.saveResponse(turn.owner, response, turn.input).catch(failed);
+  if (body.store !== false) service.saveResponse(turn.owner, response, turn.input, json).catch(failed);
 }

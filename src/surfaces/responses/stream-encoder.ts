@@ -27,8 +27,8 @@ export class ResponsesStreamEncoder implements StreamEncoder {
 
   constructor(
     private readonly head: ResponseHead,
-    /** The finished response, for storage, before its event goes out. */
-    private readonly onComplete: (response: ResponseBody) => void,
+    /** The finished response and its JSON, for storage, before its event goes out. */
+    private readonly onComplete: (response: ResponseBody, json: string) => void,
   ) {}
 
   event(event: StreamEvent): string {
@@ -49,8 +49,12 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       case 'finish': {
         const { status, incomplete } = outcome(event.stopReason);
         const response = responseBody(this.head, this.model, this.items(), status, event.usage, incomplete);
-        this.onComplete(response);
-        return this.emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
+        const json = JSON.stringify(response);
+        this.onComplete(response, json);
+        return this.frame(
+          status === 'completed' ? 'response.completed' : 'response.incomplete',
+          `"response":${json}`,
+        );
       }
     }
   }
@@ -99,13 +103,12 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     const itemId = this.ids[index];
     if (delta.type === 'text' && part?.type === 'text') {
       part.text += delta.text;
-      return this.emit('response.output_text.delta', {
-        item_id: itemId,
-        output_index: index,
-        content_index: 0,
-        delta: delta.text,
-        logprobs: [],
-      });
+      // The commonest event, written out: the id is generated and the index a number, so only
+      // the text needs JSON's quoting.
+      return this.frame(
+        'response.output_text.delta',
+        `"item_id":"${itemId}","output_index":${index},"content_index":0,"delta":${JSON.stringify(delta.text)},"logprobs":[]`,
+      );
     }
     if (delta.type === 'thinking' && part?.type === 'thinking') {
       part.text += delta.text;
@@ -194,16 +197,24 @@ export class ResponsesStreamEncoder implements StreamEncoder {
    * fields' own JSON rather than spread into a new object: an object built by spreading another
    * takes JSON.stringify's slow path, which made the deltas five times dearer.
    */
-  private emit(type: string, fields: Record<string, unknown>): string {
+  private emit(type: EventType, fields: Record<string, unknown>): string {
     return this.frame(type, JSON.stringify(fields).slice(1, -1));
   }
 
   /** An event around `inner`, the JSON of its fields without their braces. */
-  private frame(type: string, inner: string): string {
-    const data = `{"type":${JSON.stringify(type)},${inner}${inner ? ',' : ''}"sequence_number":${this.sequence++}}`;
+  private frame(type: EventType, inner: string): string {
+    const data = `{"type":"${type}",${inner}${inner ? ',' : ''}"sequence_number":${this.sequence++}}`;
     return `event: ${type}\ndata: ${data}\n\n`;
   }
 }
+
+/** The Responses stream's event types: Keyward's own constants, which JSON needs no escaping for. */
+type EventType =
+  | 'error'
+  | `response.${'created' | 'in_progress' | 'completed' | 'incomplete' | 'failed'}`
+  | `response.output_item.${'added' | 'done'}`
+  | `response.content_part.${'added' | 'done'}`
+  | `response.${'output_text' | 'reasoning_text' | 'function_call_arguments'}.${'delta' | 'done'}`;
 
 /** An output item the failure cut short. */
 function interrupted(item: Item): Item {
