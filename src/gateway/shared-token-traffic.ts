@@ -37,6 +37,7 @@ export function shareTokenTraffic(
   let spikeFactor = 0;
   alerts.countRequestsWith((tokenId, costMicros, factor) => {
     spikeFactor = factor;
+    // biome-ignore lint/complexity/useMathMinMax: a NaN cost counts as none, and Math.max(NaN, 0) is NaN.
     const cost = costMicros > 0 ? costMicros : 0;
     const token = counted.get(tokenId);
     if (token) {
