@@ -93,6 +93,10 @@ export class RedisLimiter implements Limiter {
       commandTimeout: TIMEOUT_MS,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
+      // The scripts called in one turn of the event loop leave in one write. Each command's own
+      // write was the largest item of the event loop's profile at c=50 (writeUtf8String, 13.6 %;
+      // 3.2 % batched): a system call on a loopback socket costs tens of µs on a small VM.
+      enableAutoPipelining: true,
       retryStrategy: (attempt) => Math.min(attempt * 100, RECONNECT_MAX_MS),
     });
     redis.defineCommand('keywardAcquire', { lua: ACQUIRE });
