@@ -46,6 +46,14 @@ function subjectOf(key: string): string {
   return 'this key';
 }
 
+/** Thrown at a request whose client is gone: nobody reads it, the request log says 499. */
+const clientClosed = new GatewayError(
+  499,
+  'invalid_request_error',
+  'The client closed the connection before the request was admitted',
+  { code: 'client_closed' },
+);
+
 function denialError(denial: Denial): GatewayError {
   const retry = seconds(denial.retryAfterMs);
   const headers = { 'retry-after': String(retry) };
@@ -139,7 +147,16 @@ export class Admission {
       this.apply(request, reply, decided);
       return undefined;
     }
-    return this.limiter.acquire(asked).then((acquisition) => this.apply(request, reply, acquisition));
+    return this.limiter.acquire(asked).then((acquisition) => {
+      // The client left while the limiter decided. The response's 'close', which settles a lease,
+      // came before there was one: released here, or its concurrency slot and budget reservation
+      // would stay taken until the lease lapses (minutes), and the request goes no further.
+      if (acquisition.allowed && reply.raw.destroyed) {
+        this.limiter.settle(acquisition.lease, 0, 0).catch(() => undefined);
+        throw clientClosed;
+      }
+      this.apply(request, reply, acquisition);
+    });
   }
 
   /** What the request takes: the rules, and estimates of its tokens and cost. */

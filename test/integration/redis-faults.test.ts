@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from '../support/fake-openai.js';
@@ -27,7 +30,7 @@ afterEach(async () => {
   redis = undefined;
 });
 
-async function start(failMode: 'closed' | 'open') {
+async function start(failMode: 'closed' | 'open', concurrency = WORKERS) {
   redis = await startRedis();
   fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
   kw = await startTestGateway(
@@ -37,7 +40,7 @@ async function start(failMode: 'closed' | 'open') {
       rateLimits: {
         backend: 'redis',
         failMode,
-        staticKeys: { rpm: RPM, tpm: 1_000_000, concurrency: WORKERS },
+        staticKeys: { rpm: RPM, tpm: 1_000_000, concurrency },
       },
       providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
       models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
@@ -57,6 +60,16 @@ async function chat(gateway: TestGateway) {
   });
   const text = await res.body.text();
   return { status: res.statusCode, code: text.startsWith('{') ? JSON.parse(text).error?.code : undefined };
+}
+
+/** Holds every Redis client's commands for `ms` (CLIENT PAUSE), as a slow or busy Redis would. */
+async function pauseRedis(server: RedisServer, ms: number): Promise<void> {
+  const socket = connect(server.port, '127.0.0.1');
+  const arg = (value: string) => `$${value.length}\r\n${value}\r\n`;
+  socket.write(`*3\r\n${arg('CLIENT')}${arg('PAUSE')}${arg(String(ms))}`);
+  const [answer] = await once(socket, 'data');
+  socket.destroy();
+  expect(String(answer)).toBe('+OK\r\n');
 }
 
 /** Requests sent one after another until the first 429: how many the fresh limit let through. */
@@ -106,6 +119,26 @@ describe.skipIf(!hasRedis())(
       await expect
         .poll(async () => burstUntilLimited(kw), { timeout: 10_000, interval: 100 })
         .toBeLessThanOrEqual(RPM);
+    });
+
+    it('releases the concurrency slot of a client that left while Redis decided, and calls no provider for it', async () => {
+      const { redis, fake, kw } = await start('closed', 1);
+      await pauseRedis(redis, 300);
+      const leaving = new AbortController();
+      const gone = request(`${kw.dataUrl}/v1/chat/completions`, {
+        method: 'POST',
+        dispatcher,
+        signal: leaving.signal,
+        headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'Hello' }] }),
+      });
+      await sleep(100);
+      leaving.abort();
+      await expect(gone).rejects.toThrow();
+      await sleep(400);
+      // Before, the slot stayed taken until its lease lapsed (the total deadline plus a minute).
+      expect(await chat(kw)).toEqual({ status: 200, code: undefined });
+      expect(fake.requests).toHaveLength(1);
     });
   },
 );
