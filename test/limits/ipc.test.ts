@@ -1,33 +1,12 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  type AcquireRequest,
-  type Acquisition,
   createIpcLimiter,
   createMemoryLimiter,
   type IpcChannel,
-  type Lease,
   serveLimiter,
 } from '../../src/limits/index.js';
-
-const MINUTE = 60_000;
-
-function request(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
-  return {
-    rates: [],
-    tokenEstimate: 0,
-    concurrency: [],
-    budgets: [],
-    costEstimateMicros: 0,
-    leaseMs: MINUTE,
-    ...overrides,
-  };
-}
-
-function leaseOf(acquisition: Acquisition): Lease {
-  if (!acquisition.allowed) throw new Error(`denied: ${JSON.stringify(acquisition.denial)}`);
-  return acquisition.lease;
-}
+import { leaseOf, MINUTE, request } from '../support/limit-requests.js';
 
 /** One end of a real message channel, counting what it sends. */
 function end(port: MessagePort): IpcChannel & { sent: unknown[] } {

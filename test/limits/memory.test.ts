@@ -1,30 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import {
-  type AcquireRequest,
-  type Acquisition,
-  createMemoryLimiter,
-  type Lease,
-  type Limiter,
-} from '../../src/limits/index.js';
-
-const MINUTE = 60_000;
-
-function request(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
-  return {
-    rates: [],
-    tokenEstimate: 0,
-    concurrency: [],
-    budgets: [],
-    costEstimateMicros: 0,
-    leaseMs: MINUTE,
-    ...overrides,
-  };
-}
-
-function leaseOf(acquisition: Acquisition): Lease {
-  if (!acquisition.allowed) throw new Error(`denied: ${JSON.stringify(acquisition.denial)}`);
-  return acquisition.lease;
-}
+import { createMemoryLimiter, type Limiter } from '../../src/limits/index.js';
+import { leaseOf, MINUTE, request } from '../support/limit-requests.js';
 
 /** A limiter on a clock the test moves by hand. */
 function setup(spentBefore: (key: string) => Promise<number> = async () => 0) {

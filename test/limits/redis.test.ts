@@ -1,31 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { AcquireRequest, Acquisition, FailMode, Lease, Limiter } from '../../src/limits/index.js';
+import type { FailMode, Limiter } from '../../src/limits/index.js';
 import {
   createRedisLimiter,
   LimiterUnavailableError,
   type RedisLimiterOptions,
 } from '../../src/limits/redis-limiter.js';
+import { leaseOf, MINUTE, request } from '../support/limit-requests.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
-
-const MINUTE = 60_000;
-
-function request(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
-  return {
-    rates: [],
-    tokenEstimate: 0,
-    concurrency: [],
-    budgets: [],
-    costEstimateMicros: 0,
-    leaseMs: MINUTE,
-    ...overrides,
-  };
-}
-
-function leaseOf(acquisition: Acquisition): Lease {
-  if (!acquisition.allowed) throw new Error(`denied: ${JSON.stringify(acquisition.denial)}`);
-  return acquisition.lease;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
