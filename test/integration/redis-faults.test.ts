@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -62,16 +60,6 @@ async function chat(gateway: TestGateway) {
   return { status: res.statusCode, code: text.startsWith('{') ? JSON.parse(text).error?.code : undefined };
 }
 
-/** Holds every Redis client's commands for `ms` (CLIENT PAUSE), as a slow or busy Redis would. */
-async function pauseRedis(server: RedisServer, ms: number): Promise<void> {
-  const socket = connect(server.port, '127.0.0.1');
-  const arg = (value: string) => `$${value.length}\r\n${value}\r\n`;
-  socket.write(`*3\r\n${arg('CLIENT')}${arg('PAUSE')}${arg(String(ms))}`);
-  const [answer] = await once(socket, 'data');
-  socket.destroy();
-  expect(String(answer)).toBe('+OK\r\n');
-}
-
 /** Requests sent one after another until the first 429: how many the fresh limit let through. */
 async function burstUntilLimited(gateway: TestGateway): Promise<number> {
   for (let allowed = 0; allowed < RPM * 3; allowed++) {
@@ -123,7 +111,7 @@ describe.skipIf(!hasRedis())(
 
     it('releases the concurrency slot of a client that left while Redis decided, and calls no provider for it', async () => {
       const { redis, fake, kw } = await start('closed', 1);
-      await pauseRedis(redis, 300);
+      await redis.pause(300);
       const leaving = new AbortController();
       const gone = request(`${kw.dataUrl}/v1/chat/completions`, {
         method: 'POST',

@@ -10,6 +10,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts a fresh, empty server on the same port. */
   restart(): Promise<void>;
+  /** Holds every client's commands for `ms` (CLIENT PAUSE), as a slow or busy Redis would. */
+  pause(ms: number): Promise<void>;
 }
 
 let found: boolean | undefined;
@@ -40,7 +42,20 @@ export async function startRedis(): Promise<RedisServer> {
       await stop();
       child = await launch(port);
     },
+    async pause(ms) {
+      const answer = await command(port, 'CLIENT', 'PAUSE', String(ms));
+      if (answer !== '+OK') throw new Error(`CLIENT PAUSE answered ${answer}`);
+    },
   };
+}
+
+/** One command in RESP on a connection of its own; the first line of the answer. */
+async function command(port: number, ...args: string[]): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  socket.write(`*${args.length}\r\n${args.map((arg) => `$${arg.length}\r\n${arg}\r\n`).join('')}`);
+  const [answer] = await once(socket, 'data');
+  socket.destroy();
+  return String(answer).split('\r\n')[0]!;
 }
 
 async function launch(port: number): Promise<ChildProcess> {
