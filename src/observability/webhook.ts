@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import type { Agent, request } from 'undici';
 import type { Alert } from './alerts.js';
 
 export interface AlertWebhookOptions {
@@ -12,6 +12,12 @@ export interface AlertWebhookOptions {
   timeoutMs?: number;
   /** First retry delay; doubles on each further retry. */
   backoffMs?: number;
+}
+
+/** undici's index, which `request()` needs, is loaded at the first delivery, not by every gateway. */
+interface Delivery {
+  agent: Agent;
+  request: typeof request;
 }
 
 /** Alerts are rare; more than this waiting means the receiver is down and the oldest matter least. */
@@ -49,7 +55,7 @@ export class AlertWebhook {
   private readonly onError: (error: Error) => void;
   private readonly timeoutMs: number;
   private readonly backoffMs: number;
-  private readonly agent: Agent;
+  private delivery: Promise<Delivery> | undefined;
   private readonly abort = new AbortController();
   private queue: Alert[] = [];
   private sending = false;
@@ -62,11 +68,6 @@ export class AlertWebhook {
     this.onError = options.onError;
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.backoffMs = options.backoffMs ?? 250;
-    this.agent = new Agent({
-      connect: { timeout: this.timeoutMs },
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-    });
   }
 
   send(alert: Alert): void {
@@ -103,7 +104,19 @@ export class AlertWebhook {
         if (lost > 0) this.report(new Error(`Alert webhook closed with ${lost} alerts undelivered`));
       }
     }
-    await this.agent.close().catch(() => undefined);
+    if (this.delivery) await (await this.delivery).agent.close().catch(() => undefined);
+  }
+
+  private deliverer(): Promise<Delivery> {
+    this.delivery ??= import('undici').then(({ Agent, request }) => ({
+      agent: new Agent({
+        connect: { timeout: this.timeoutMs },
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      }),
+      request,
+    }));
+    return this.delivery;
   }
 
   private async pump(): Promise<void> {
@@ -147,9 +160,10 @@ export class AlertWebhook {
     // Signed per attempt, so a retry carries a fresh timestamp that receivers will not call stale.
     const timestamp = Math.floor(Date.now() / 1000).toString();
     try {
+      const { agent, request } = await this.deliverer();
       const response = await request(this.url, {
         method: 'POST',
-        dispatcher: this.agent,
+        dispatcher: agent,
         headers: {
           'content-type': 'application/json',
           'x-keyward-timestamp': timestamp,

@@ -1,5 +1,5 @@
-import { Pool } from 'undici';
 import type { ProviderConfig } from '../config/index.js';
+import { Pool } from './undici.js';
 
 /**
  * One keep-alive undici Pool per provider (so per origin, with that provider's timeouts).

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { VaultSourceConfig } from '../../config/key-sources.js';
 import { KeySourceError } from './errors.js';
 
@@ -66,7 +66,8 @@ export class VaultClient {
     return res;
   }
 
-  private dispatcher(): Agent {
+  /** undici's index, which `request()` needs, is loaded at the first call, not by every gateway. */
+  private async dispatcher(): Promise<Agent> {
     if (this.agent) return this.agent;
     let ca: string | undefined;
     if (this.config.caFile) {
@@ -76,7 +77,8 @@ export class VaultClient {
         throw new KeySourceError(`cannot read vault CA file ${this.config.caFile}: ${errorCode(err)}`);
       }
     }
-    this.agent = new Agent({
+    const { Agent } = await import('undici');
+    this.agent ??= new Agent({
       connect: { timeout: TIMEOUT_MS, ...(ca ? { ca } : {}) },
       headersTimeout: TIMEOUT_MS,
       bodyTimeout: TIMEOUT_MS,
@@ -94,6 +96,8 @@ export class VaultClient {
   ): Promise<VaultResponse> {
     let res: Dispatcher.ResponseData;
     try {
+      const dispatcher = await this.dispatcher();
+      const { request } = await import('undici');
       res = await request(`${this.address}${path}`, {
         method,
         headers: {
@@ -103,7 +107,7 @@ export class VaultClient {
         },
         body,
         signal,
-        dispatcher: this.dispatcher(),
+        dispatcher,
       });
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
