@@ -12,6 +12,7 @@ import { installErrorHandling } from '../http/error-handler.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
+import { withoutRouteSchemas } from '../http/route-schemas.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { adminSessionRoutes } from '../sessions/admin-routes.js';
 import { readCookie } from '../sessions/cookies.js';
@@ -74,6 +75,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     logger: false,
     genReqId: requestId,
     bodyLimit: 1024 * 1024,
+    schemaController: withoutRouteSchemas,
     clientErrorHandler,
     ...listenerOptions(options.config.server, options.config.admin.tls),
   }) as unknown as FastifyInstance;

@@ -16,6 +16,7 @@ import { healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
 import { trackRequest } from '../http/request-log.js';
+import { withoutRouteSchemas } from '../http/route-schemas.js';
 import type { Admission } from '../limits/admission.js';
 import { Ceilings } from '../limits/ceilings.js';
 import type { Logger, Metrics } from '../observability/index.js';
@@ -66,6 +67,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     genReqId: requestId,
     trustProxy: config.server.trustProxy.length > 0 ? config.server.trustProxy : false,
     return503OnClosing: true,
+    schemaController: withoutRouteSchemas,
     clientErrorHandler,
     ...listenerOptions(config.server, config.server.tls),
   }) as unknown as FastifyInstance;
