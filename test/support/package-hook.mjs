@@ -1,6 +1,14 @@
-// A module resolve hook (registered by record-packages.mjs) that appends the name of every npm
-// package a process resolves to the file named by KEYWARD_TEST_PACKAGES, one per line.
+// A module resolve hook (registered by record-packages.mjs) that appends every npm package file a
+// process imports to the file named by KEYWARD_TEST_PACKAGES, one per line.
 import { appendFileSync } from 'node:fs';
+
+/**
+ * `undici/lib/dispatcher/pool.js` for a path or URL inside node_modules; undefined elsewhere.
+ * @param {string} pathOrUrl
+ */
+export function packageFile(pathOrUrl) {
+  return /\/node_modules\/((?:@[^/]+\/)?[^/]+\/.*)$/.exec(pathOrUrl)?.[1];
+}
 
 /**
  * @param {string} specifier
@@ -9,8 +17,8 @@ import { appendFileSync } from 'node:fs';
  */
 export async function resolve(specifier, context, next) {
   const resolved = await next(specifier, context);
-  const name = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(resolved.url)?.[1];
-  if (name && process.env.KEYWARD_TEST_PACKAGES)
-    appendFileSync(process.env.KEYWARD_TEST_PACKAGES, `${name}\n`);
+  const file = packageFile(resolved.url);
+  if (file && process.env.KEYWARD_TEST_PACKAGES)
+    appendFileSync(process.env.KEYWARD_TEST_PACKAGES, `${file}\n`);
   return resolved;
 }
