@@ -47,6 +47,8 @@ export const ipcMessage =
 const isCalls = ipcMessage<LimiterCalls>('limiter');
 const isReplies = ipcMessage<LimiterReplies>('limiter-reply');
 
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /**
  * Messages for the other side, sent together once per turn of the event loop. Each message on the
  * cluster channel costs both processes a system call to write and one to read (tens of µs on a
@@ -123,7 +125,7 @@ export function serveLimiter(limiter: Limiter, channel: IpcChannel): void {
       channel.send({ keyward: 'limiter-reply', replies } satisfies LimiterReplies);
     } catch (error) {
       // An answer the channel cannot carry still ends each call, as an error.
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       channel.send({
         keyward: 'limiter-reply',
         replies: replies.map(({ id }) => ({ id, error: message })),
@@ -135,8 +137,7 @@ export function serveLimiter(limiter: Limiter, channel: IpcChannel): void {
     for (const call of message.calls) {
       answer(call).then(
         (result) => reply({ id: call.id, result }),
-        (error: unknown) =>
-          reply({ id: call.id, error: error instanceof Error ? error.message : String(error) }),
+        (error: unknown) => reply({ id: call.id, error: messageOf(error) }),
       );
     }
   });
