@@ -3,11 +3,13 @@
 import { appendFileSync } from 'node:fs';
 
 /**
- * `undici/lib/dispatcher/pool.js` for a path or URL inside node_modules; undefined elsewhere.
+ * Appends `undici/lib/dispatcher/pool.js` for a path or URL inside node_modules; nothing elsewhere.
  * @param {string} pathOrUrl
  */
-export function packageFile(pathOrUrl) {
-  return /\/node_modules\/((?:@[^/]+\/)?[^/]+\/.*)$/.exec(pathOrUrl)?.[1];
+export function recordPackageFile(pathOrUrl) {
+  const file = /\/node_modules\/((?:@[^/]+\/)?[^/]+\/.*)$/.exec(pathOrUrl)?.[1];
+  if (file && process.env.KEYWARD_TEST_PACKAGES)
+    appendFileSync(process.env.KEYWARD_TEST_PACKAGES, `${file}\n`);
 }
 
 /**
@@ -17,8 +19,6 @@ export function packageFile(pathOrUrl) {
  */
 export async function resolve(specifier, context, next) {
   const resolved = await next(specifier, context);
-  const file = packageFile(resolved.url);
-  if (file && process.env.KEYWARD_TEST_PACKAGES)
-    appendFileSync(process.env.KEYWARD_TEST_PACKAGES, `${file}\n`);
+  recordPackageFile(resolved.url);
   return resolved;
 }
