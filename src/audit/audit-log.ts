@@ -55,6 +55,8 @@ export class AuditLog implements AuditSink {
   private readonly onHead: ((head: ChainHead) => void) | undefined;
   private readonly now: () => number;
   private queue: AuditEntry[] = [];
+  /** Entries of the batch being appended: out of the queue until the append succeeds or fails. */
+  private appending = 0;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   /** Flushes run one after another so this process's entries reach the chain in order. */
@@ -80,9 +82,9 @@ export class AuditLog implements AuditSink {
     this.retryMs = this.intervalMs;
   }
 
-  /** Entries waiting to be written. */
+  /** Entries not yet written: queued, or in the batch on its way to the store. */
   get pending(): number {
-    return this.queue.length;
+    return this.queue.length + this.appending;
   }
 
   /** Queues one event. Never throws and never waits: a failure to audit must not fail a request. */
@@ -139,9 +141,11 @@ export class AuditLog implements AuditSink {
       const batch = this.queue.splice(0, this.batchSize);
       due = Math.max(0, due - batch.length);
       let written: AppendedRange | undefined;
+      this.appending = batch.length;
       try {
         written = await this.appender.append(batch);
       } catch (error) {
+        this.appending = 0;
         // Back at the front, ahead of anything recorded during the write, to keep the order.
         this.queue.unshift(...batch);
         this.enforceBound();
@@ -150,6 +154,7 @@ export class AuditLog implements AuditSink {
         if (!this.closed) this.scheduleRetry();
         return;
       }
+      this.appending = 0;
       this.failing = false;
       this.retryMs = this.intervalMs;
       if (written) this.advanceHead(written);

@@ -68,6 +68,11 @@ export const auditSchema = z
     /** Entries written per transaction; with intervalMs, what a crash can lose. */
     batchSize: z.number().int().min(1).max(10_000).default(100),
     intervalMs: z.number().int().min(10).max(60_000).default(200),
+    /**
+     * Entries kept in memory while the store cannot be written; beyond it the oldest are dropped
+     * (counted in `keyward_audit_dropped_total`).
+     */
+    maxQueue: z.number().int().min(10).max(1_000_000).default(10_000),
     /** One summary record per data-plane request (never prompt text). */
     requests: z.boolean().default(true),
   })

@@ -25,7 +25,9 @@ export function createAudit({ config, store, auditKey, thread, telemetry }: Audi
     redact: (text) => telemetry.redactor.redact(text),
     batchSize: config.audit.batchSize,
     intervalMs: config.audit.intervalMs,
+    maxQueue: config.audit.maxQueue,
     onError: (error) => telemetry.logger.error({ err: error }, 'audit log'),
   });
+  telemetry.metrics.observeAudit(() => ({ pending: audit.pending, dropped: audit.dropped }));
   return { audit, authFailures: new AuthFailureSampler({ log: audit }) };
 }

@@ -29,6 +29,14 @@ export interface KeySnapshot {
 
 const STATE_VALUES = { active: 0, cooling: 1, invalid: 2 } as const;
 
+/** The audit log's queue as the metrics see it at scrape time. */
+export interface AuditSnapshot {
+  /** Entries waiting to be written. */
+  pending: number;
+  /** Entries dropped since start (the queue was full, or the log closed). */
+  dropped: number;
+}
+
 /**
  * Values counted in plain maps on the request path and handed to prom-client at scrape time:
  * prom-client validates and hashes the label object on every update, which cost several µs per
@@ -63,6 +71,7 @@ export class Metrics {
   private readonly keyAlerts: Counter<'provider' | 'reason'>;
   private readonly sourceFailures: Counter<'provider' | 'source'>;
   private keySnapshot: () => readonly KeySnapshot[] = () => [];
+  private auditSnapshot: () => AuditSnapshot = () => ({ pending: 0, dropped: 0 });
   private readonly limiterFailures: Counter<'mode'>;
   private readonly authFailures: Counter;
   private readonly alerts: Counter<'kind'>;
@@ -177,6 +186,24 @@ export class Metrics {
       labelNames: ['template', 'status'],
       registers,
     });
+    const audit = () => this.auditSnapshot();
+    new Gauge({
+      name: 'keyward_audit_pending_entries',
+      help: 'Audit entries queued and not yet written to the store; a growing value means the store is not keeping up.',
+      registers,
+      collect() {
+        this.set(audit().pending);
+      },
+    });
+    new Counter({
+      name: 'keyward_audit_dropped_total',
+      help: 'Audit entries dropped because the queue was full (the store unwritable for long), or recorded after shutdown began.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(audit().dropped);
+      },
+    });
     const snapshot = () => this.keySnapshot();
     new Gauge({
       name: 'keyward_provider_key_state',
@@ -205,6 +232,11 @@ export class Metrics {
         }
       },
     });
+  }
+
+  /** Where the audit queue's metrics read from at scrape time. */
+  observeAudit(snapshot: () => AuditSnapshot): void {
+    this.auditSnapshot = snapshot;
   }
 
   /** Where the key gauges read from at scrape time. */

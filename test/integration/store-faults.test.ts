@@ -49,14 +49,14 @@ afterEach(async () => {
   fake = undefined;
 });
 
-async function startWithToken(dataDir: string) {
+async function startWithToken(dataDir: string, audit: Record<string, unknown> = {}) {
   fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
   const config = writeTempConfig({
     server: { port: 0 },
     admin: { port: 0 },
     providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
     models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
-    audit: { batchSize: 20, intervalMs: 50, requests: true },
+    audit: { batchSize: 20, intervalMs: 50, requests: true, ...audit },
   });
   gw = await startGatewayProcess(config, {
     P_KEY: PROVIDER_KEY,
@@ -73,7 +73,11 @@ async function startWithToken(dataDir: string) {
 }
 
 async function chats(url: string, token: string, count: number, dispatcher: Agent): Promise<number[]> {
-  const statuses: number[] = [];
+  return (await answeredChats(url, token, count, dispatcher)).map((answer) => answer.status);
+}
+
+async function answeredChats(url: string, token: string, count: number, dispatcher: Agent) {
+  const answers: Array<{ status: number; requestId: string }> = [];
   for (let i = 0; i < count; i++) {
     const res = await request(`${url}/v1/chat/completions`, {
       method: 'POST',
@@ -82,9 +86,30 @@ async function chats(url: string, token: string, count: number, dispatcher: Agen
       body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
     });
     await res.body.dump();
-    statuses.push(res.statusCode);
+    answers.push({ status: res.statusCode, requestId: String(res.headers['x-request-id']) });
   }
-  return statuses;
+  return answers;
+}
+
+/** The audit queue's two series on the gateway's `/metrics`. */
+async function auditQueue(adminUrl: string): Promise<{ pending: number; dropped: number }> {
+  const res = await request(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const text = await res.body.text();
+  const value = (name: string) =>
+    Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2]);
+  return { pending: value('keyward_audit_pending_entries'), dropped: value('keyward_audit_dropped_total') };
+}
+
+function auditedRequestIds(dataDir: string, tokenId: string): string[] {
+  const db = new Database(join(dataDir, 'keyward.db'), { readonly: true });
+  try {
+    const rows = db
+      .prepare("SELECT data FROM audit WHERE type = 'request' AND actor = ? ORDER BY seq")
+      .all(tokenId) as Array<{ data: string }>;
+    return rows.map((row) => (JSON.parse(row.data) as { requestId: string }).requestId);
+  } finally {
+    db.close();
+  }
 }
 
 function stored(dataDir: string, tokenId: string) {
@@ -134,6 +159,34 @@ describe('store faults', () => {
     await expect
       .poll(() => stored(dataDir, id), { timeout: 20_000, interval: 200 })
       .toEqual({ audited: total, usage: total, integrity: 'ok' });
+    await dispatcher.close();
+  }, 60_000);
+
+  it('keeps at most audit.maxQueue entries while the store is locked, counts the rest as dropped on /metrics, and writes what it kept', async () => {
+    const dataDir = freshDataDir();
+    const { gateway, token, id } = await startWithToken(dataDir, { maxQueue: 20 });
+    const dispatcher = new Agent({ connections: 1 });
+    // The token's creation is audited too: written before the lock is taken.
+    await expect.poll(() => auditQueue(gateway.adminUrl)).toEqual({ pending: 0, dropped: 0 });
+    const locker = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    await once(locker.stdout, 'data');
+    const answers = await answeredChats(gateway.dataUrl, token, 30, dispatcher);
+    expect(answers.every((answer) => answer.status === 200)).toBe(true);
+    // Whichever batch was on its way to the locked store comes back to the queue when its write
+    // times out: then the bound holds for everything recorded.
+    await expect
+      .poll(() => auditQueue(gateway.adminUrl), { timeout: 20_000, interval: 250 })
+      .toEqual({ pending: 20, dropped: 10 });
+    locker.stdin.write('release\n');
+    await once(locker, 'exit');
+    await expect
+      .poll(() => auditQueue(gateway.adminUrl), { timeout: 20_000, interval: 250 })
+      .toEqual({ pending: 0, dropped: 10 });
+    // The newest entries were kept, in order, and nothing was written twice.
+    expect(auditedRequestIds(dataDir, id)).toEqual(answers.slice(10).map((answer) => answer.requestId));
+    expect(stored(dataDir, id)).toMatchObject({ usage: 30, integrity: 'ok' });
     await dispatcher.close();
   }, 60_000);
 });
