@@ -20,20 +20,37 @@ const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
 const BUSY_TIMEOUT_S = 5;
 const LOCK_HELD_MS = 6_000;
 /**
- * While the store is locked the audit queue holds up to 10 000 entries; beyond that the oldest are
+ * While the store is locked the audit queue holds up to audit.maxQueue (10 000) entries; beyond it the oldest are
  * dropped and counted, by design (src/audit/audit-log.ts). The requests during the lock are paced
  * so that a fast machine stays within it: this test is about the lock, not the queue's bound.
  */
 const PACE_MS = 2;
 const AUDIT_QUEUE = 10_000;
 
+/** The gateway's `/metrics` series without labels, by name. */
+async function scrape(adminUrl: string): Promise<Map<string, number>> {
+  const res = await request(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const series = new Map<string, number>();
+  for (const line of (await res.body.text()).split('\n')) {
+    const [name, value, ...rest] = line.split(' ');
+    if (name && !name.startsWith('#') && value !== undefined && rest.length === 0)
+      series.set(name, Number(value));
+  }
+  return series;
+}
+
 /** The gateway's largest event-loop delay since the previous scrape (prom-client resets it per scrape). */
 async function loopLagMaxSeconds(adminUrl: string): Promise<number> {
-  const res = await request(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  const line = (await res.body.text())
-    .split('\n')
-    .find((l) => l.startsWith('keyward_nodejs_eventloop_lag_max_seconds '));
-  return Number(line?.split(' ')[1]);
+  return (await scrape(adminUrl)).get('keyward_nodejs_eventloop_lag_max_seconds') ?? Number.NaN;
+}
+
+/** The audit queue's two series. */
+async function auditQueue(adminUrl: string): Promise<{ pending?: number; dropped?: number }> {
+  const series = await scrape(adminUrl);
+  return {
+    pending: series.get('keyward_audit_pending_entries'),
+    dropped: series.get('keyward_audit_dropped_total'),
+  };
 }
 
 type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
@@ -89,15 +106,6 @@ async function answeredChats(url: string, token: string, count: number, dispatch
     answers.push({ status: res.statusCode, requestId: String(res.headers['x-request-id']) });
   }
   return answers;
-}
-
-/** The audit queue's two series on the gateway's `/metrics`. */
-async function auditQueue(adminUrl: string): Promise<{ pending: number; dropped: number }> {
-  const res = await request(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  const text = await res.body.text();
-  const value = (name: string) =>
-    Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2]);
-  return { pending: value('keyward_audit_pending_entries'), dropped: value('keyward_audit_dropped_total') };
 }
 
 function auditedRequestIds(dataDir: string, tokenId: string): string[] {
@@ -186,7 +194,10 @@ describe('store faults', () => {
       .toEqual({ pending: 0, dropped: 10 });
     // The newest entries were kept, in order, and nothing was written twice.
     expect(auditedRequestIds(dataDir, id)).toEqual(answers.slice(10).map((answer) => answer.requestId));
-    expect(stored(dataDir, id)).toMatchObject({ usage: 30, integrity: 'ok' });
+    // Usage is kept in memory, not in that queue: every request is counted, once its flush comes.
+    await expect
+      .poll(() => stored(dataDir, id), { timeout: 20_000, interval: 200 })
+      .toEqual({ audited: 20, usage: 30, integrity: 'ok' });
     await dispatcher.close();
   }, 60_000);
 });
