@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyWebhookSignature } from '../../src/observability/index.js';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY } from '../support/setup.js';
@@ -13,29 +14,46 @@ const SECRET = 'whsec-test-0123456789abcdef';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** A webhook receiver on loopback: what it was sent, in order. */
+async function startReceiver() {
+  const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+  const receiver = createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    received.push({ headers: req.headers, body });
+    res.end('ok');
+  });
+  receiver.listen(0, '127.0.0.1');
+  await once(receiver, 'listening');
+  cleanups.push(() => new Promise((resolve) => receiver.close(resolve)));
+  const { port } = receiver.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/hook`, received };
+}
+
+async function chat(kw: TestGateway, credential: string): Promise<number> {
+  const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.body.dump();
+  return res.statusCode;
+}
+
 describe('alerts', () => {
   it('posts a signed alert to the webhook, logs it and counts it, once per hour per subject', async () => {
-    const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
-    const receiver = createServer(async (req, res) => {
-      let body = '';
-      for await (const chunk of req) body += chunk;
-      received.push({ headers: req.headers, body });
-      res.end('ok');
-    });
-    receiver.listen(0, '127.0.0.1');
-    await once(receiver, 'listening');
-    cleanups.push(() => new Promise((resolve) => receiver.close(resolve)));
-    const { port } = receiver.address() as { port: number };
+    const { url, received } = await startReceiver();
 
     const fake = await startFakeOpenAI({ keys: [KEY_B] });
     cleanups.push(() => fake.close());
     const kw: TestGateway = await startTestGateway(
       {
         auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        alerts: { webhook: { url: `http://127.0.0.1:${port}/hook`, secretEnv: 'HOOK_SECRET' } },
+        alerts: { webhook: { url, secretEnv: 'HOOK_SECRET' } },
         providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'POOL' } }],
         models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
       },
@@ -43,15 +61,7 @@ describe('alerts', () => {
     );
     cleanups.push(() => kw.close());
 
-    for (let i = 0; i < 3; i++) {
-      const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
-      });
-      expect(res.statusCode).toBe(200);
-      await res.body.dump();
-    }
+    for (let i = 0; i < 3; i++) expect(await chat(kw, CLIENT_KEY)).toBe(200);
     await expect.poll(() => received.length).toBe(1);
     const [hook] = received;
     const timestamp = String(hook!.headers['x-keyward-timestamp']);
@@ -70,6 +80,62 @@ describe('alerts', () => {
     expect(hook!.body).not.toContain(KEY_A.slice(0, 12));
     expect(await kw.gateway.metrics.render()).toContain('keyward_alerts_total{kind="key_rejected"} 1');
     expect(kw.logs.filter((line) => line.includes('"alert":"key_rejected"'))).toHaveLength(1);
+  });
+
+  it('posts one request_spike for a token whose requests jump past spikeFactor × its hourly average, none for a steady one', async () => {
+    // Only the clock is faked (timers, sockets and the webhook stay real): the monitor needs five
+    // minutes of a token's history before it compares a minute with it.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.UTC(2026, 0, 5, 10, 0, 30);
+    vi.setSystemTime(start);
+    const hook = await startReceiver();
+    const fake = await startFakeOpenAI({ keys: [KEY_A] });
+    cleanups.push(() => fake.close());
+    const kw = await startTestGateway(
+      {
+        alerts: { webhook: { url: hook.url, secretEnv: 'HOOK_SECRET' }, spikeFactor: 10 },
+        providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'POOL' } }],
+        models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+      },
+      { POOL: KEY_A, HOOK_SECRET: SECRET, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+    cleanups.push(() => kw.close());
+    const mint = async (name: string) => {
+      const res = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name });
+      expect(res.status).toBe(201);
+      return res.json as { id: string; token: string };
+    };
+    const spiky = await mint('spiky');
+    const steady = await mint('steady');
+
+    // Two requests a minute each for six minutes: the baseline.
+    for (let minute = 0; minute < 6; minute++) {
+      vi.setSystemTime(start + minute * 60_000);
+      for (const token of [spiky, steady, spiky, steady]) expect(await chat(kw, token.token)).toBe(200);
+    }
+    // Then a minute of 30 from one of them (the floor is 20 in a minute), 2 from the other.
+    vi.setSystemTime(start + 6 * 60_000);
+    for (let i = 0; i < 30; i++) expect(await chat(kw, spiky.token)).toBe(200);
+    for (let i = 0; i < 2; i++) expect(await chat(kw, steady.token)).toBe(200);
+
+    await expect.poll(() => hook.received.length).toBe(1);
+    const [sent] = hook.received;
+    expect(
+      verifyWebhookSignature(
+        SECRET,
+        String(sent!.headers['x-keyward-timestamp']),
+        sent!.body,
+        String(sent!.headers['x-keyward-signature']),
+      ),
+    ).toBe(true);
+    expect(JSON.parse(sent!.body)).toMatchObject({
+      kind: 'request_spike',
+      subject: spiky.id,
+      detail: { requests: 21, averagePerMinute: 2, spikeFactor: 10 },
+    });
+    expect(sent!.body).not.toContain(spiky.token);
+    expect(await kw.gateway.metrics.render()).toContain('keyward_alerts_total{kind="request_spike"} 1');
+    expect(kw.logs.filter((line) => line.includes('"alert":"request_spike"'))).toHaveLength(1);
   });
 
   it('refuses a webhook without a signing secret', async () => {
