@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { PriceTable, UsageRecorder } from '../accounting/index.js';
 import { type AuditSink, recordRequest } from '../audit/index.js';
 import type { Admission } from '../limits/admission.js';
-import type { AlertMonitor, Logger } from '../observability/index.js';
+import type { AlertMonitor } from '../observability/index.js';
 
 export interface RequestAccountingOptions {
   prices: PriceTable;
@@ -12,7 +12,6 @@ export interface RequestAccountingOptions {
   /** One `request` audit record per authenticated request (`audit.requests`). */
   auditRequests: boolean;
   alerts: AlertMonitor;
-  logger: Logger;
 }
 
 /** Today's UTC date (YYYY-MM-DD), recomputed only when a day has passed. */
@@ -35,9 +34,8 @@ function cachedUtcDay(): () => string {
  * anomaly monitor.
  */
 export function requestAccounting(options: RequestAccountingOptions) {
-  const { prices, usage, admission, audit, alerts, logger } = options;
+  const { prices, usage, admission, audit, alerts } = options;
   const utcDay = cachedUtcDay();
-  const settleFailed = (error: unknown) => logger.error({ err: error }, 'settling rate limits failed');
 
   return (request: FastifyRequest, status: number, ms: number): void => {
     const ctx = request.kw;
@@ -46,7 +44,7 @@ export function requestAccounting(options: RequestAccountingOptions) {
         ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage)
         : 0;
     if (ctx.usage) ctx.costMicros = spent;
-    admission.settle(request, ctx.usage, spent, settleFailed);
+    admission.settle(request, ctx.usage, spent);
     const principal = ctx.principal?.kind === 'token' ? ctx.principal : undefined;
     if (principal) alerts.request(principal.tokenId, spent);
     if (options.auditRequests && ctx.principal) {

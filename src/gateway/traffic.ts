@@ -67,7 +67,10 @@ export async function createTraffic({
         `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
       );
     }));
-  const admission = new Admission(limiter, config, prices, (subject) => alerts.budgetExhausted(subject));
+  const admission = new Admission(limiter, config, prices, {
+    onBudgetExhausted: (subject) => alerts.budgetExhausted(subject),
+    onSettleFailed: (error) => logger.error({ err: error }, 'settling rate limits failed'),
+  });
   const failures = new FailureGuard(config.rateLimits.perIp.failuresPerMinute);
   const onFinished = requestAccounting({
     prices,
@@ -76,7 +79,6 @@ export async function createTraffic({
     audit,
     auditRequests: config.audit.requests,
     alerts,
-    logger,
   });
   return { prices, usage, limiter, admission, failures, onFinished };
 }

@@ -98,6 +98,14 @@ function denialError(denial: Denial): GatewayError {
   }
 }
 
+/** What admission tells the operator about. */
+export interface AdmissionEvents {
+  /** A request refused because a budget is spent: an alert. */
+  onBudgetExhausted(subject: string): void;
+  /** A lease the limiter could not settle or release: its slots stay taken until it lapses. */
+  onSettleFailed(error: unknown): void;
+}
+
 /**
  * Holds each request to its limits and budgets: takes an estimate before the call (tokens from the
  * body size and max_tokens, cost from the price table), answers 429 or 503 when it may not go,
@@ -114,8 +122,7 @@ export class Admission {
     private readonly limiter: Limiter,
     private config: Config,
     private readonly prices: PriceTable,
-    /** A request refused because a budget is spent: an alert for the operator. */
-    private readonly onBudgetExhausted: (subject: string) => void = () => undefined,
+    private readonly events: AdmissionEvents,
   ) {}
 
   /**
@@ -152,7 +159,7 @@ export class Admission {
       // came before there was one: released here, or its concurrency slot and budget reservation
       // would stay taken until the lease lapses (minutes), and the request goes no further.
       if (acquisition.allowed && reply.raw.destroyed) {
-        this.limiter.settle(acquisition.lease, 0, 0).catch(() => undefined);
+        this.limiter.settle(acquisition.lease, 0, 0).catch(this.events.onSettleFailed);
         throw clientClosed;
       }
       this.apply(request, reply, acquisition);
@@ -198,7 +205,7 @@ export class Admission {
     quotaHeaders(reply, 'tokens', acquisition.tokens);
     if (!acquisition.allowed) {
       if (acquisition.denial.kind === 'budget')
-        this.onBudgetExhausted(acquisition.denial.key.split(':').slice(1, 3).join(':'));
+        this.events.onBudgetExhausted(acquisition.denial.key.split(':').slice(1, 3).join(':'));
       throw denialError(acquisition.denial);
     }
     request.kw.lease = acquisition.lease;
@@ -217,16 +224,11 @@ export class Admission {
   }
 
   /** Called once the response is over, with what the provider reported (nothing when no call was made). */
-  settle(
-    request: FastifyRequest,
-    usage: Usage | undefined,
-    costMicros: number,
-    onError: (error: unknown) => void,
-  ): void {
+  settle(request: FastifyRequest, usage: Usage | undefined, costMicros: number): void {
     const { lease } = request.kw;
     if (!lease) return;
     const tokens = usage ? usage.inputTokens + usage.outputTokens : 0;
-    this.limiter.settle(lease, tokens, costMicros).catch(onError);
+    this.limiter.settle(lease, tokens, costMicros).catch(this.events.onSettleFailed);
   }
 
   /** `GET /v1/rate-limit-status`: the caller's limits and what is left, taking nothing. */

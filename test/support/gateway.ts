@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConfigInput, configSchema } from '../../src/config/schema.js';
-import { createGateway, type Gateway } from '../../src/gateway/index.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.js';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -21,6 +21,8 @@ export async function startTestGateway(
   config: ConfigInput,
   env: NodeJS.ProcessEnv = {},
   dataDir?: string,
+  /** Started as a worker of `keyward start --workers N` would be. */
+  worker?: GatewayOptions['worker'],
 ): Promise<TestGateway> {
   const logs: string[] = [];
   const parsed = configSchema.parse({
@@ -37,6 +39,7 @@ export async function startTestGateway(
         logs.push(line);
       },
     },
+    worker,
   });
   const { dataUrl, adminUrl } = await gateway.listen();
   return { gateway, dataUrl, adminUrl, logs, close: (graceMs = 1000) => gateway.close(graceMs) };
