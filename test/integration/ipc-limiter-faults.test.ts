@@ -13,9 +13,9 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 /**
- * A worker of `keyward start --workers N` whose primary goes away while it decides a request: the
- * worker's limiter talks to a real memory limiter over a real message channel, and the channel
- * then refuses to send, as a closed IPC channel does (`ERR_IPC_CHANNEL_CLOSED`).
+ * A worker of `keyward start --workers N` whose channel to the primary fails while it decides a
+ * request: the worker's limiter talks to a real memory limiter over a real message channel, whose
+ * `send` then throws (the failure `createIpcLimiter` turns into rejected calls).
  */
 const PRIMARY_DELAY_MS = 300;
 
@@ -37,7 +37,7 @@ function channelPair() {
   return [port1, port2] as const;
 }
 
-describe('a worker whose primary goes away', () => {
+describe('a worker whose channel to the primary fails', () => {
   it('logs the lease of a client that left while the limiter decided, when it cannot be released, and calls no provider', async () => {
     const [workerPort, primaryPort] = channelPair();
     let primaryGone = false;
