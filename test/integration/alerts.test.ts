@@ -1,11 +1,10 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { request } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyWebhookSignature } from '../../src/observability/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { chatStatus, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
 const KEY_A = 'sk-alert-key-aaaaaaaaaaaaaaaaaaaaaa1111';
@@ -34,16 +33,6 @@ async function startReceiver() {
   return { url: `http://127.0.0.1:${port}/hook`, received };
 }
 
-async function chat(kw: TestGateway, credential: string): Promise<number> {
-  const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  await res.body.dump();
-  return res.statusCode;
-}
-
 describe('alerts', () => {
   it('posts a signed alert to the webhook, logs it and counts it, once per hour per subject', async () => {
     const { url, received } = await startReceiver();
@@ -61,7 +50,7 @@ describe('alerts', () => {
     );
     cleanups.push(() => kw.close());
 
-    for (let i = 0; i < 3; i++) expect(await chat(kw, CLIENT_KEY)).toBe(200);
+    for (let i = 0; i < 3; i++) expect(await chatStatus(kw, CLIENT_KEY)).toBe(200);
     await expect.poll(() => received.length).toBe(1);
     const [hook] = received;
     const timestamp = String(hook!.headers['x-keyward-timestamp']);
@@ -111,12 +100,12 @@ describe('alerts', () => {
     // Two requests a minute each for six minutes: the baseline.
     for (let minute = 0; minute < 6; minute++) {
       vi.setSystemTime(start + minute * 60_000);
-      for (const token of [spiky, steady, spiky, steady]) expect(await chat(kw, token.token)).toBe(200);
+      for (const token of [spiky, steady, spiky, steady]) expect(await chatStatus(kw, token.token)).toBe(200);
     }
     // Then a minute of 30 from one of them (the floor is 20 in a minute), 2 from the other.
     vi.setSystemTime(start + 6 * 60_000);
-    for (let i = 0; i < 30; i++) expect(await chat(kw, spiky.token)).toBe(200);
-    for (let i = 0; i < 2; i++) expect(await chat(kw, steady.token)).toBe(200);
+    for (let i = 0; i < 30; i++) expect(await chatStatus(kw, spiky.token)).toBe(200);
+    for (let i = 0; i < 2; i++) expect(await chatStatus(kw, steady.token)).toBe(200);
 
     await expect.poll(() => hook.received.length).toBe(1);
     const [sent] = hook.received;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { hasChromium, launchChromium } from '../support/chromium.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { chatStatus, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts/dashboard');
@@ -24,16 +24,6 @@ const TITLES: Record<(typeof PAGES)[number], string> = {
   audit: 'Audit log',
   alerts: 'Alerts',
 };
-
-async function chat(kw: TestGateway, credential: string): Promise<number> {
-  const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  await res.body.dump();
-  return res.statusCode;
-}
 
 describe.skipIf(!hasChromium())(
   'the admin dashboard in Chromium (needs chromium: apt-get install chromium)',
@@ -69,11 +59,11 @@ describe.skipIf(!hasChromium())(
         (await adminCall(kw.adminUrl, 'POST', '/admin/keys', { provider: 'oa', value: PROVIDER_KEY })).status,
       ).toBe(201);
       // The running gateway picks up the stored key within a second.
-      for (let i = 0; i < 100 && (await chat(kw, CLIENT_KEY)) !== 200; i++)
+      for (let i = 0; i < 100 && (await chatStatus(kw, CLIENT_KEY)) !== 200; i++)
         await new Promise((r) => setTimeout(r, 50));
-      for (let i = 0; i < 4; i++) await chat(kw, CLIENT_KEY);
+      for (let i = 0; i < 4; i++) await chatStatus(kw, CLIENT_KEY);
       // A burst of wrong credentials raises an alert; a login makes a browser session to list.
-      for (let i = 0; i < 5; i++) await chat(kw, 'kw_wrong');
+      for (let i = 0; i < 5; i++) await chatStatus(kw, 'kw_wrong');
       const code = await adminCall(kw.adminUrl, 'POST', '/admin/sessions', { userId: 'ada' });
       const exchanged = await request(`${kw.dataUrl}/auth/session`, {
         method: 'POST',
@@ -177,7 +167,7 @@ describe.skipIf(!hasChromium())(
       await page.getByRole('button', { name: 'Create token' }).click();
       const token = (await page.locator('#new-token').textContent()) ?? '';
       expect(token).toMatch(/^kw_/);
-      expect(await chat(kw, token)).toBe(200);
+      expect(await chatStatus(kw, token)).toBe(200);
       const made = (await adminCall(kw.adminUrl, 'GET', '/admin/tokens')).json.tokens.find(
         (t: { name: string }) => t.name === 'dash-made',
       );
@@ -193,7 +183,7 @@ describe.skipIf(!hasChromium())(
       await page.getByRole('cell', { name: new Date().toISOString().slice(0, 10) }).waitFor();
       await row.getByRole('button', { name: 'Revoke' }).click();
       await row.getByRole('cell', { name: 'revoked' }).waitFor();
-      expect(await chat(kw, token)).toBe(401);
+      expect(await chatStatus(kw, token)).toBe(401);
       // The secret is not on the page once dismissed, and never in a listing.
       await page.getByRole('button', { name: 'Done' }).click();
       expect(await page.content()).not.toContain(token);
@@ -217,7 +207,7 @@ describe.skipIf(!hasChromium())(
         'active',
         'disabled',
       ]);
-      expect(await chat(kw, CLIENT_KEY)).toBe(200);
+      expect(await chatStatus(kw, CLIENT_KEY)).toBe(200);
       expect(fake.requests.at(-1)!.headers.authorization).toBe(`Bearer ${NEW_PROVIDER_KEY}`);
       const pool = (await adminCall(kw.adminUrl, 'GET', '/admin/keys')).json.providers[0].keys;
       expect(pool).toEqual([

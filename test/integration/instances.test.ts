@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
+import { chatStatus } from '../support/gateway.js';
 import {
   freshDataDir,
   type RunningGateway,
@@ -50,16 +50,6 @@ async function startOne(config: string, env: NodeJS.ProcessEnv): Promise<Running
   return gw;
 }
 
-async function chat(gw: RunningGateway, token: string): Promise<number> {
-  const res = await request(`${gw.dataUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  await res.body.dump();
-  return res.statusCode;
-}
-
 /**
  * Runs `keyward start` expecting it to refuse: its exit code and standard error. Should it start
  * serving instead, it is stopped and the answer says so.
@@ -88,7 +78,7 @@ async function servedOfTwenty(one: RunningGateway, two: RunningGateway): Promise
   const minted = await adminCall(one.adminUrl, 'POST', '/admin/tokens', { name: 'five', limits: { rpm: 5 } });
   expect(minted.status).toBe(201);
   const statuses = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => chat(i % 2 === 0 ? one : two, minted.json.token)),
+    Array.from({ length: 20 }, (_, i) => chatStatus(i % 2 === 0 ? one : two, minted.json.token)),
   );
   return statuses.filter((status) => status === 200).length;
 }
@@ -105,7 +95,7 @@ describe('instances sharing one store', () => {
     expect(second.stderr).toContain('rateLimits.perInstance: true');
     // The first one is unaffected.
     const minted = await adminCall(first.adminUrl, 'POST', '/admin/tokens', { name: 'still' });
-    expect(await chat(first, minted.json.token)).toBe(200);
+    expect(await chatStatus(first, minted.json.token)).toBe(200);
 
     // Once the first has stopped (cleanly, or killed), a new instance starts.
     first.child.kill('SIGKILL');

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { type ConfigInput, configSchema } from '../../src/config/schema.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.js';
 
@@ -48,4 +49,15 @@ export async function startTestGateway(
 /** Parsed log lines, for assertions on fields. */
 export function logRecords(logs: readonly string[]): Array<Record<string, unknown>> {
   return logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** One short chat request to the model alias `fast` with `credential`; its status. */
+export async function chatStatus(gateway: { dataUrl: string }, credential: string): Promise<number> {
+  const res = await request(`${gateway.dataUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.body.dump();
+  return res.statusCode;
 }
