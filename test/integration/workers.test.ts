@@ -198,6 +198,10 @@ describe('keyward start --workers 2 with the memory backend', () => {
       expect(await liveTotal()).toBe(liveBefore + 12);
       expect(await keyRequests()).toBe(keysBefore + 12);
     }
+    // The audit queue's series, one per worker, come out once: summed.
+    const scraped = await admin('/metrics');
+    expect(scraped.match(/^keyward_audit_pending_entries \d+$/gm)).toHaveLength(1);
+    expect(scraped.match(/^keyward_audit_dropped_total 0$/gm)).toHaveLength(1);
   });
 
   it('keeps a dashboard login on every worker, and ends it on every worker at logout or revocation', async () => {
