@@ -145,7 +145,6 @@ export class AuditLog implements AuditSink {
       try {
         written = await this.appender.append(batch);
       } catch (error) {
-        this.appending = 0;
         // Back at the front, ahead of anything recorded during the write, to keep the order.
         this.queue.unshift(...batch);
         this.enforceBound();
@@ -153,8 +152,9 @@ export class AuditLog implements AuditSink {
         this.report(error);
         if (!this.closed) this.scheduleRetry();
         return;
+      } finally {
+        this.appending = 0;
       }
-      this.appending = 0;
       this.failing = false;
       this.retryMs = this.intervalMs;
       if (written) this.advanceHead(written);
