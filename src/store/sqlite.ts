@@ -38,7 +38,7 @@ export const PAGE_SIZE = 8192;
  * caches of its own and mostly appends, and a page SQLite no longer holds is still in the OS's
  * cache. Storing Responses at c=50, in turns against the default: 512 KiB kept RSS 12 MB lower at
  * 1.02× the throughput; 256 KiB 9–12 MB lower, but the writer thread's CPU per response rose
- * 3–13 % (decisions.md, "Memory").
+ * 3–13 % (docs/decisions.md, "Hot path").
  */
 const CACHE_KIB = 512;
 
