@@ -1,3 +1,4 @@
+import { addressSubject } from '../auth/failure-guard.js';
 import type { TokenPrincipal } from '../auth/index.js';
 import type { SessionRecord, TokenRecord } from '../store/index.js';
 
@@ -44,11 +45,15 @@ export const sessionPrincipal = (session: SessionRecord): TokenPrincipal =>
 
 const MAX_GUEST_ADDRESSES = 10_000;
 
-/** One principal per client address for guest sessions, the least recently used dropped first. */
+/**
+ * One principal per client address for guest sessions (an IPv6 client per /64, which it usually
+ * holds whole), the least recently used dropped first.
+ */
 export class GuestPrincipals {
   private readonly byAddress = new Map<string, TokenPrincipal>();
 
-  principal(session: SessionRecord, ip: string): TokenPrincipal {
+  principal(session: SessionRecord, clientIp: string): TokenPrincipal {
+    const ip = addressSubject(clientIp);
     const found = this.byAddress.get(ip);
     if (found) {
       this.byAddress.delete(ip);

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
+import { addressSubject } from '../auth/failure-guard.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
 import type { SessionGrant, SessionRecord } from '../store/index.js';
@@ -139,7 +140,9 @@ const MAX_ADDRESSES = 100_000;
 class PerAddressWindow {
   private readonly windows = new Map<string, { startedAt: number; count: number }>();
 
-  take(ip: string, perMinute: number): void {
+  take(clientIp: string, perMinute: number): void {
+    // An IPv6 client counts per /64: it could take a fresh address for every login.
+    const ip = addressSubject(clientIp);
     const now = Date.now();
     let window = this.windows.get(ip);
     if (!window || now - window.startedAt >= WINDOW_MS) {

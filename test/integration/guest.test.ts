@@ -46,7 +46,8 @@ beforeAll(async () => {
   fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
   kw = await startTestGateway(
     {
-      server: { cors: { origins: [APP] } },
+      // The proxy trust lets a test speak for IPv6 clients, which loopback cannot source.
+      server: { cors: { origins: [APP] }, trustProxy: ['loopback'] },
       auth: { guest: { enabled: true, scopes: ['chat'], models: ['fast'], limits: { rpm: 1 } } },
       providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
       models: [
@@ -62,20 +63,23 @@ afterAll(async () => {
   await fake?.close();
 });
 
-async function guestCookie(from?: string, origin = APP): Promise<{ status: number; cookie: string }> {
-  const res = await post('/auth/guest', { origin }, undefined, from);
+async function guestCookie(
+  from?: string,
+  origin = APP,
+  forwardedFor?: string,
+): Promise<{ status: number; cookie: string }> {
+  const headers: Record<string, string> = { origin };
+  if (forwardedFor) headers['x-forwarded-for'] = forwardedFor;
+  const res = await post('/auth/guest', headers, undefined, from);
   const line = ([] as string[]).concat(res.headers['set-cookie'] ?? [])[0] ?? '';
   return { status: res.status, cookie: line.split(';')[0]! };
 }
 
-async function chat(cookie: string, model = 'fast', from?: string) {
+async function chat(cookie: string, model = 'fast', from?: string, forwardedFor?: string) {
   const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] });
-  const res = await post(
-    '/v1/chat/completions',
-    { origin: APP, cookie, 'content-type': 'application/json' },
-    body,
-    from,
-  );
+  const headers: Record<string, string> = { origin: APP, cookie, 'content-type': 'application/json' };
+  if (forwardedFor) headers['x-forwarded-for'] = forwardedFor;
+  const res = await post('/v1/chat/completions', headers, body, from);
   // biome-ignore lint/suspicious/noExplicitAny: JSON answers are read field by field
   return { status: res.status, json: JSON.parse(res.text) as any };
 }
@@ -103,6 +107,26 @@ describe('guest access', () => {
   it('limits guest logins per address', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) statuses.push((await guestCookie('127.0.0.3')).status);
+    expect(statuses.slice(0, 10).every((s) => s === 200)).toBe(true);
+    expect(statuses[10]).toBe(429);
+  });
+
+  it('counts an IPv6 client per /64, not per address: it holds the whole prefix', async () => {
+    const first = await guestCookie(undefined, APP, '2001:db8:1:2::1');
+    expect(first.status).toBe(200);
+    expect((await chat(first.cookie, 'fast', undefined, '2001:db8:1:2::1')).status).toBe(200);
+    const other = await chat(first.cookie, 'fast', undefined, '2001:db8:1:2:ffff::7');
+    expect(other.status).toBe(429);
+    expect(other.json.error.code).toBe('rate_limit_exceeded');
+    // Another /64 is another client.
+    const elsewhere = await guestCookie(undefined, APP, '2001:db8:1:3::1');
+    expect((await chat(elsewhere.cookie, 'fast', undefined, '2001:db8:1:3::1')).status).toBe(200);
+  });
+
+  it('limits guest logins per /64 for an IPv6 client', async () => {
+    const statuses: number[] = [];
+    for (let i = 1; i <= 11; i++)
+      statuses.push((await guestCookie(undefined, APP, `2001:db8:9:9::${i}`)).status);
     expect(statuses.slice(0, 10).every((s) => s === 200)).toBe(true);
     expect(statuses[10]).toBe(429);
   });
