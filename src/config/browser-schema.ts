@@ -61,12 +61,25 @@ const ASYMMETRIC = [
   'EdDSA',
 ] as const;
 
+/** Keys fetched in the clear could be swapped on the way: only a loopback issuer may skip TLS. */
+function secureOrLoopback(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  if (protocol === 'https:') return true;
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
 export const jwtIssuerSchema = z
   .strictObject({
     issuer: z.string().min(1).max(512),
     audience: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(16)]),
     /** Where the issuer publishes its keys (https, or http on loopback). */
-    jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+    jwksUrl: z
+      .url({ protocol: /^https?$/ })
+      .refine(
+        secureOrLoopback,
+        'expected an https URL (plain http only on loopback: anyone on the way could serve keys that forge any user)',
+      )
+      .optional(),
     /** The issuer's keys inline, as a JWKS document. */
     jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(64) }).optional(),
     /** A PEM public key (SPKI). */

@@ -51,6 +51,26 @@ describe('configuration', () => {
     expect(loadConfig({ file: writeConfig(json, 'keyward.json'), env: {} }).config.server.port).toBe(9000);
   });
 
+  it("fetches a JWT issuer's keys over https only, or plain http on loopback", () => {
+    const issuer = (url: string) =>
+      writeConfig(
+        `${minimal}\nauth:\n  jwt:\n    - { issuer: https://idp.test, audience: kw, jwksUrl: "${url}" }\n`,
+      );
+    expect(
+      problemsOf(() => loadConfig({ file: issuer('http://idp.example.com/jwks.json'), env: {} })),
+    ).toEqual([
+      'auth.jwt[0].jwksUrl: expected an https URL (plain http only on loopback: anyone on the way could serve keys that forge any user)',
+    ]);
+    for (const url of [
+      'https://idp.example.com/jwks.json',
+      'http://127.0.0.1:9000/jwks',
+      'http://[::1]:9000/jwks',
+      'http://localhost/jwks',
+    ]) {
+      expect(loadConfig({ file: issuer(url), env: {} }).config.auth.jwt[0]?.jwksUrl).toBe(url);
+    }
+  });
+
   it('rejects unknown keys, naming their path', () => {
     const file = writeConfig(`${minimal}\nserver: { port: 1, hots: x }\n`);
     expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual(['server.hots: unknown key']);
