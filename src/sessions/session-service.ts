@@ -53,6 +53,10 @@ export const CODE_TTL_MS = 60_000;
 const NEGATIVE_TTL_MS = 1_000;
 const MAX_NEGATIVE = 10_000;
 const MAX_ROTATION_TRIES = 3;
+/** How often sessions that can no longer be used leave the cache and the store. */
+const SWEEP_EVERY_MS = 60_000;
+/** Sessions cached at most, the oldest dropped first: a dropped one costs its next request a store read. */
+const MAX_CACHED = 100_000;
 
 /**
  * Browser sessions: one-time login codes, session cookies checked from an in-memory cache (no
@@ -64,6 +68,7 @@ export class SessionService {
   private readonly misses = new Map<string, number>();
   private readonly guests = new GuestPrincipals();
   private revocationsCheckedAt = 0;
+  private sweptAt: number;
 
   constructor(
     private readonly store: Store,
@@ -72,6 +77,7 @@ export class SessionService {
     private readonly now: () => number = Date.now,
   ) {
     this.revocationsCheckedAt = now();
+    this.sweptAt = now();
   }
 
   async mintCode(
@@ -164,12 +170,28 @@ export class SessionService {
     return ids;
   }
 
-  /** Drops sessions revoked (by any instance) since the last call, and old codes and sessions. */
+  /**
+   * Drops sessions revoked (by any instance) since the last call; once a minute, also what can no
+   * longer be used: cached sessions whose cookie has expired (a refresh caches the session again),
+   * and from the store, sessions and login codes past their end.
+   */
   async syncRevocations(): Promise<void> {
     // Overlap by a second: a revocation committed just before the last check is not missed.
     const since = this.revocationsCheckedAt - 1_000;
     this.revocationsCheckedAt = this.now();
     for (const id of await this.store.sessions.revokedSince(since)) this.cache.delete(id);
+    const now = this.now();
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = now;
+    for (const [id, { session }] of this.cache) {
+      if (session.accessExpiresAt <= now || this.over(session)) this.cache.delete(id);
+    }
+    await this.store.sessions.prune(now);
+  }
+
+  /** Sessions held in memory (for tests and metrics). */
+  get cached(): number {
+    return this.cache.size;
   }
 
   private async start(grant: SessionGrant, createdBy: string | null, guest: boolean): Promise<Issued> {
@@ -274,7 +296,11 @@ export class SessionService {
       hash: Buffer.from(session.accessHash, 'hex'),
       principal: sessionPrincipal(session),
     };
-    if (session.revokedAt === null) this.cache.set(session.id, cached);
+    if (session.revokedAt === null) {
+      if (this.cache.size >= MAX_CACHED && !this.cache.has(session.id))
+        this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(session.id, cached);
+    }
     this.misses.delete(session.id);
     return cached;
   }

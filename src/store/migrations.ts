@@ -169,4 +169,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    ) STRICT;
    CREATE INDEX admin_sessions_by_actor ON admin_sessions (actor);
    CREATE INDEX admin_sessions_by_age ON admin_sessions (created_at);`,
+  // Expired sessions and login codes are pruned every minute: without these, each prune scans the table.
+  `CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+   CREATE INDEX login_codes_by_expiry ON login_codes (expires_at);`,
 ];

@@ -127,4 +127,34 @@ describe('session service', () => {
     for (let i = 0; i < 5; i++) ids.add((await loggedIn(service)).session.id);
     expect(ids.size).toBe(5);
   });
+
+  it('lets go of what can no longer be used: expired cookies from memory, ended sessions and codes from the store', async () => {
+    const { service, store, clock } = setup();
+    const guests: Issued[] = [];
+    for (let i = 0; i < 3; i++) guests.push(await service.guest({ ...grant, userId: null, lifetimeMs: DAY }));
+    const member = await loggedIn(service);
+    await service.mintCode(grant, null);
+    expect(service.cached).toBe(4);
+
+    // Within the minute nothing is swept; after the cookies' 15 minutes they leave memory.
+    await service.syncRevocations();
+    expect(service.cached).toBe(4);
+    clock.now += 15 * MINUTE;
+    await service.syncRevocations();
+    expect(service.cached).toBe(0);
+    // Still refreshable: the store keeps them until they end, and a refresh caches the session again.
+    const renewed = (await service.refresh(member.refreshCookie)) as Issued;
+    expect(renewed).toHaveProperty('sessionCookie');
+    expect(service.cached).toBe(1);
+    expect(await store.sessions.get(guests[0]!.session.id)).toBeDefined();
+
+    // Past the guests' one-day end they, their refresh tokens and the unused code leave the store.
+    clock.now += DAY;
+    await service.syncRevocations();
+    for (const guest of guests) {
+      expect(await store.sessions.get(guest.session.id)).toBeUndefined();
+      expect(await store.sessions.refreshToken(guest.session.id, 1)).toBeUndefined();
+    }
+    expect(await store.sessions.get(member.session.id)).toBeDefined();
+  });
 });
