@@ -108,6 +108,10 @@ async function assemble(start: Start): Promise<Gateway> {
   const browser = await browserFromConfig(config, store, pepper, audit);
   await browser.jwt?.load();
   const jwt = browser.jwt;
+  const sessionSweep = browser.sessions.keepSwept((error) =>
+    logger.error({ err: error }, 'pruning ended sessions failed'),
+  );
+  resources.add('session pruning', () => clearInterval(sessionSweep));
   const syncs = [() => tokens.syncRevocations(), () => browser.sessions.syncRevocations()];
   if (jwt) syncs.push(() => jwt.syncRevocations());
   const templates = await loadTemplates(config, store, logger);

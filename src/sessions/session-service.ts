@@ -53,7 +53,7 @@ export const CODE_TTL_MS = 60_000;
 const NEGATIVE_TTL_MS = 1_000;
 const MAX_NEGATIVE = 10_000;
 const MAX_ROTATION_TRIES = 3;
-/** How often sessions that can no longer be used leave the cache and the store. */
+/** How often sessions that can no longer be used leave the cache and the store (`keepSwept`). */
 const SWEEP_EVERY_MS = 60_000;
 /** Sessions cached at most, the oldest dropped first: a dropped one costs its next request a store read. */
 const MAX_CACHED = 100_000;
@@ -68,7 +68,6 @@ export class SessionService {
   private readonly misses = new Map<string, number>();
   private readonly guests = new GuestPrincipals();
   private revocationsCheckedAt = 0;
-  private sweptAt: number;
 
   constructor(
     private readonly store: Store,
@@ -77,7 +76,6 @@ export class SessionService {
     private readonly now: () => number = Date.now,
   ) {
     this.revocationsCheckedAt = now();
-    this.sweptAt = now();
   }
 
   async mintCode(
@@ -170,26 +168,32 @@ export class SessionService {
     return ids;
   }
 
-  /**
-   * Drops sessions revoked (by any instance) since the last call; once a minute, also what can no
-   * longer be used: cached sessions whose cookie has expired (a refresh caches the session again),
-   * and from the store, sessions and login codes past their end.
-   */
+  /** Drops sessions revoked (by any instance) since the last call. */
   async syncRevocations(): Promise<void> {
     // Overlap by a second: a revocation committed just before the last check is not missed.
     const since = this.revocationsCheckedAt - 1_000;
     this.revocationsCheckedAt = this.now();
     for (const id of await this.store.sessions.revokedSince(since)) this.cache.delete(id);
+  }
+
+  /**
+   * Lets go of what can no longer be used: cached sessions whose cookie has expired (a refresh
+   * caches the session again), and from the store, sessions and login codes past their end.
+   */
+  async sweep(): Promise<void> {
     const now = this.now();
-    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
-    this.sweptAt = now;
     for (const [id, { session }] of this.cache) {
       if (session.accessExpiresAt <= now || this.over(session)) this.cache.delete(id);
     }
     await this.store.sessions.prune(now);
   }
 
-  /** Sessions held in memory (for tests and metrics). */
+  /** Sweeps every minute until the timer is cleared; a failed sweep is reported and tried again. */
+  keepSwept(onError: (error: unknown) => void): NodeJS.Timeout {
+    return setInterval(() => void this.sweep().catch(onError), SWEEP_EVERY_MS).unref();
+  }
+
+  /** Sessions held in memory. */
   get cached(): number {
     return this.cache.size;
   }

@@ -136,11 +136,11 @@ describe('session service', () => {
     await service.mintCode(grant, null);
     expect(service.cached).toBe(4);
 
-    // Within the minute nothing is swept; after the cookies' 15 minutes they leave memory.
-    await service.syncRevocations();
+    // Live cookies stay; after their 15 minutes they leave memory.
+    await service.sweep();
     expect(service.cached).toBe(4);
     clock.now += 15 * MINUTE;
-    await service.syncRevocations();
+    await service.sweep();
     expect(service.cached).toBe(0);
     // Still refreshable: the store keeps them until they end, and a refresh caches the session again.
     const renewed = (await service.refresh(member.refreshCookie)) as Issued;
@@ -150,7 +150,7 @@ describe('session service', () => {
 
     // Past the guests' one-day end they, their refresh tokens and the unused code leave the store.
     clock.now += DAY;
-    await service.syncRevocations();
+    await service.sweep();
     for (const guest of guests) {
       expect(await store.sessions.get(guest.session.id)).toBeUndefined();
       expect(await store.sessions.refreshToken(guest.session.id, 1)).toBeUndefined();
