@@ -148,7 +148,11 @@ export class JwtVerifier {
     const principal = this.principalFor(issuer, payload);
     if (!principal) return { failure: 'invalid' };
     if (this.verified.size >= MAX_CACHED) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(credential, { principal, expiresAt: payload.exp! * 1000 });
+    // Kept as long as jose would accept it: the exp plus the tolerance for disagreeing clocks.
+    this.verified.set(credential, {
+      principal,
+      expiresAt: (payload.exp! + config.clockToleranceSec) * 1000,
+    });
     return { principal };
   }
 

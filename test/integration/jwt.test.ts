@@ -190,6 +190,13 @@ describe('bearer JWTs from an identity provider', () => {
     expect(res.json.error.code).toBe('jwt_expired');
   });
 
+  it('accepts a token just past its exp within the clock tolerance, and again from the cache', async () => {
+    // 10 s past exp, within the default 30 s tolerance for clocks that disagree.
+    const token = await sign({ sub: 'skewed', exp: Math.floor(Date.now() / 1000) - 10 });
+    expect((await chat(token)).status).toBe(200);
+    expect((await chat(token)).status).toBe(200);
+  });
+
   it('refetches the JWKS on unknown kids at most once per cooldown', async () => {
     const before = jwks.hits();
     for (let i = 0; i < 5; i++) {
