@@ -16,7 +16,7 @@ import { withoutRouteSchemas } from '../http/route-schemas.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { adminSessionRoutes } from '../sessions/admin-routes.js';
 import { readCookie } from '../sessions/cookies.js';
-import { assertBrowserOrigin } from '../sessions/origin-guard.js';
+import { assertBrowserOrigin, forbidden } from '../sessions/origin-guard.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { Store, TokenRecord } from '../store/index.js';
 import { adminTemplateRoutes, type TemplateRegistry } from '../templates/index.js';
@@ -164,8 +164,18 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
       return undefined;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      const own = `${options.config.admin.tls ? 'https' : 'http'}://${request.headers.host}`;
-      assertBrowserOrigin(request, (origin) => origin === own);
+      // https as well on a plain listener: a proxy in front may end TLS for it.
+      const host = request.headers.host;
+      const own = options.config.admin.tls ? [`https://${host}`] : [`http://${host}`, `https://${host}`];
+      assertBrowserOrigin(
+        request,
+        (origin) => own.includes(origin),
+        () =>
+          forbidden(
+            `Dashboard changes must come from the dashboard's own origin (${own.join(' or ')})`,
+            'origin_not_allowed',
+          ),
+      );
     }
     return actor;
   };

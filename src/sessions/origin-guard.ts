@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
 
-const forbidden = (message: string, code: string) =>
+export const forbidden = (message: string, code: string) =>
   new GatewayError(403, 'permission_error', message, { code });
 
 const FOREIGN_ORIGIN = forbidden(
@@ -26,12 +26,17 @@ const isJson = (contentType: string): boolean => {
 /**
  * CSRF defence for cookie-authenticated requests and the /auth routes: the browser states where
  * a request comes from in `Origin` (or `Sec-Fetch-Site`), which page script cannot forge, and a
- * cross-site form can only send form or text bodies, never JSON. Throws a 403 naming the reason.
+ * cross-site form can only send form or text bodies, never JSON. Throws a 403 naming the reason
+ * (`foreign` for an origin not allowed, where the caller knows better what is).
  */
-export function assertBrowserOrigin(request: FastifyRequest, allows: (origin: string) => boolean): void {
+export function assertBrowserOrigin(
+  request: FastifyRequest,
+  allows: (origin: string) => boolean,
+  foreign: () => GatewayError = () => FOREIGN_ORIGIN,
+): void {
   const { origin } = request.headers;
   if (origin !== undefined) {
-    if (!allows(origin)) throw FOREIGN_ORIGIN;
+    if (!allows(origin)) throw foreign();
   } else if (request.headers['sec-fetch-site'] !== 'same-origin') {
     throw NO_ORIGIN;
   }
