@@ -66,7 +66,7 @@ export class PriceTable {
 
   /**
    * Micro-dollars for a request's usage: one USD per million tokens is one micro-dollar per token.
-   * Unknown models cost 0 (and are counted as unpriced by the caller).
+   * Unknown models cost 0: admission refuses them to a credential held to a budget.
    */
   costMicros(provider: string, model: string, usage: Usage): number {
     const price = this.find(provider, model);

@@ -98,6 +98,7 @@ export class Forwarder {
       { provider: first.provider.id, model: first.model, leaseMs: totalMs + 60_000 },
       body,
       job.surface.maxTokensFields,
+      route.targets,
     );
     if (admitted) await admitted;
     const abort = new AbortHandle();

@@ -98,6 +98,22 @@ function denialError(denial: Denial): GatewayError {
   }
 }
 
+/** A provider's model a request may be served by: the route's target or one of its fallbacks. */
+export interface ServingTarget {
+  provider: { id: string };
+  model: string;
+}
+
+/** What a budget cannot hold: a model whose tokens would cost nothing. */
+function notPriced(target: ServingTarget): GatewayError {
+  return new GatewayError(
+    403,
+    'permission_error',
+    `Model '${target.model}' of provider '${target.provider.id}' has no price, so this credential's budget cannot hold it; use a priced model, or the operator adds it under 'pricing' in the config`,
+    { code: 'model_not_priced' },
+  );
+}
+
 /** What admission tells the operator about. */
 export interface AdmissionEvents {
   /** A request refused because a budget is spent: an alert. */
@@ -145,9 +161,17 @@ export class Admission {
     body: Record<string, unknown>,
     /** The surface's names for the output-token limit, preferred first (the ceilings' fields). */
     outputFields: readonly string[],
+    /** Every target that may serve the request (fallbacks included): a budget needs each priced. */
+    serving: readonly ServingTarget[],
   ): Promise<void> | undefined {
     const rules = this.rules(request.kw.principal);
     if (!rules) return undefined;
+    // Fail closed: an unpriced model costs 0, so a budget would let it spend without a ceiling.
+    if (rules.budgets.length > 0) {
+      for (const candidate of serving) {
+        if (!this.prices.find(candidate.provider.id, candidate.model)) throw notPriced(candidate);
+      }
+    }
     const asked = this.acquisitionFor(request, target, body, outputFields, rules);
     const decided = this.limiter.tryAcquire?.(asked);
     if (decided) {

@@ -310,6 +310,40 @@ describe('rate limits, budgets and audit through the gateway', () => {
     ]);
   });
 
+  it('refuses a model without a price to a credential held to a budget: it would spend without a ceiling', async () => {
+    const kw = await start({
+      models: [
+        { name: 'fast', provider: 'fake', model: 'gpt-4o-mini' },
+        { name: 'custom', provider: 'fake', model: 'my-finetune' },
+        // Priced itself, but its fallback is not: the fallback could serve the request.
+        {
+          name: 'falls',
+          provider: 'fake',
+          model: 'gpt-4o-mini',
+          fallbacks: [{ provider: 'fake', model: 'my-finetune' }],
+        },
+      ],
+    });
+    const held = await mint(kw, { name: 'held', budget: { usd: 1, period: 'day' } });
+    for (const model of ['custom', 'falls']) {
+      const refused = await chat(kw, held.token, { model });
+      expect(refused.status).toBe(403);
+      expect(refused.json.error).toMatchObject({ code: 'model_not_priced', type: 'permission_error' });
+      expect(refused.json.error?.message).toContain("Model 'my-finetune' of provider 'fake' has no price");
+      expect(refused.json.error?.message).toContain("'pricing'");
+    }
+    expect((await chat(kw, held.token, { model: 'fast' })).status).toBe(200);
+    // Without a budget, an unpriced model is served (and counted in tokens).
+    expect((await chat(kw, CLIENT_KEY, { model: 'custom' })).status).toBe(200);
+
+    const priced = await start({
+      models: [{ name: 'custom', provider: 'fake', model: 'my-finetune' }],
+      pricing: { 'my-finetune': { input: 1, output: 2 } },
+    });
+    const token = await mint(priced, { name: 'held', budget: { usd: 1, period: 'day' } });
+    expect((await chat(priced, token.token, { model: 'custom' })).status).toBe(200);
+  });
+
   it('answers 429 too_many_auth_failures to guesses from an address after 30 failures, never to a valid credential', async () => {
     const kw = await start();
     const good = await mint(kw, { name: 'good' });
