@@ -39,6 +39,9 @@ export function requestAccounting(options: RequestAccountingOptions) {
 
   return (request: FastifyRequest, status: number, ms: number): void => {
     const ctx = request.kw;
+    // The provider answered but no usage came (the client left mid-stream, or the provider sent
+    // none): the provider bills it all the same, so it counts as what admission reserved for it.
+    if (ctx.usage === undefined && ctx.upstreamAnswered) ctx.usage = ctx.estimate;
     const spent =
       ctx.usage && ctx.provider && ctx.upstreamModel
         ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage)

@@ -37,6 +37,8 @@ export class Responder {
     const { job } = flight;
     const ctx = request.kw;
     const native = isNative(job, adapter);
+    // Counting tokens is free at every provider: nothing to charge when its answer goes astray.
+    ctx.upstreamAnswered = job.operation !== 'count_tokens';
 
     if (job.stream) {
       let early: GatewayError | undefined;
@@ -71,6 +73,7 @@ export class Responder {
       if (early) {
         // Nothing reached the client: the next target's answer is what this request's record tells.
         ctx.streamError = undefined;
+        ctx.upstreamAnswered = false;
         await events.return(undefined);
         response.body.destroy();
         return { error: early, fallback: true };

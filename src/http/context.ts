@@ -22,6 +22,10 @@ export interface RequestContext {
   costMicros?: number;
   attempts?: number;
   usage?: Usage;
+  /** Tokens admission reserved for the request; what it is charged if the provider answered but no usage came. */
+  estimate?: Usage;
+  /** The provider accepted the request (a 2xx being relayed): it bills it, whatever happens next. */
+  upstreamAnswered: boolean;
   /** Set when a stream ended with an error event instead of a clean finish. */
   streamError?: string;
   /** The code of the error answered (4xx/5xx), for the log line. */
@@ -49,6 +53,8 @@ export function newRequestContext(route: string): RequestContext {
     costMicros: undefined,
     attempts: undefined,
     usage: undefined,
+    estimate: undefined,
+    upstreamAnswered: false,
     streamError: undefined,
     errorCode: undefined,
     askedModel: undefined,

@@ -209,6 +209,7 @@ export class Admission {
         ? asked
         : DEFAULT_OUTPUT_ESTIMATE;
     const input = Math.ceil(Number(request.headers['content-length'] ?? 0) / BYTES_PER_TOKEN);
+    request.kw.estimate = { inputTokens: input, outputTokens: output };
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").
     return {

@@ -247,6 +247,39 @@ describe('rate limits, budgets and audit through the gateway', () => {
     expect(codes(fourth)).toEqual([200, 200]);
   });
 
+  it('charges a stream the client leaves before its usage came what admission reserved for it', async () => {
+    const price = { input: 100, output: 1000 };
+    const kw = await start({ pricing: { 'gpt-4o-mini': price } });
+    const token = await mint(kw, { name: 'leaver', budget: { usd: 10, period: 'day' } });
+    // OpenAI reports a stream's usage in its last chunk only: a client that leaves before it
+    // must not stream for free.
+    fake!.script({ chunkDelayMs: 200 });
+    const body = bodyOf({ stream: true, max_tokens: 50 });
+    const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token.token}`, 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.statusCode).toBe(200);
+    for await (const _chunk of res.body) break;
+    const input = Math.ceil(Buffer.byteLength(body) / 4);
+    const estimate = input * price.input + 50 * price.output;
+    const usageRow = async () => {
+      const rows = (await admin(kw, 'GET', `/admin/usage?by=token&tokenId=${token.id}`)).json.rows;
+      return rows[0] as
+        | { requests: number; costMicros: number; inputTokens: number; outputTokens: number }
+        | undefined;
+    };
+    await expect.poll(usageRow, { timeout: 5000 }).toMatchObject({
+      requests: 1,
+      costMicros: estimate,
+      inputTokens: input,
+      outputTokens: 50,
+    });
+    const status = await limitStatus(kw, token.token);
+    expect(status.budgets[0]).toMatchObject({ spentUsd: estimate / 1e6, reservedUsd: 0 });
+  });
+
   it('never lets concurrent requests spend more than the budget plus one reservation', async () => {
     // Prices high enough that a few requests spend the budget: micro-dollars per token.
     const price = { input: 100, output: 1000 };
