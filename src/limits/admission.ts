@@ -208,7 +208,10 @@ export class Admission {
       : typeof asked === 'number'
         ? asked
         : DEFAULT_OUTPUT_ESTIMATE;
-    const input = Math.ceil(Number(request.headers['content-length'] ?? 0) / BYTES_PER_TOKEN);
+    // A chunked body has no length header: measured, or it would reserve nothing for its input.
+    const length = request.headers['content-length'];
+    const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
+    const input = Math.ceil(bytes / BYTES_PER_TOKEN);
     request.kw.estimate = { inputTokens: input, outputTokens: output };
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -245,6 +246,22 @@ describe('rate limits, budgets and audit through the gateway', () => {
     await expect.poll(async () => (await limitStatus(kw, token.token)).concurrency[0]?.inUse).toBe(0);
     const fourth = await Promise.all([chat(kw, token.token), chat(kw, token.token)]);
     expect(codes(fourth)).toEqual([200, 200]);
+  });
+
+  it('reserves tokens for the input of a chunked body, which has no content-length', async () => {
+    const kw = await start();
+    const token = await mint(kw, { name: 'chunked', limits: { tpm: 100_000 } });
+    const body = bodyOf({ max_tokens: 10, messages: [{ role: 'user', content: 'x'.repeat(4000) }] });
+    const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token.token}`, 'content-type': 'application/json' },
+      // A stream is sent with transfer-encoding: chunked.
+      body: Readable.from([body]),
+    });
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+    const reserved = Math.ceil(Buffer.byteLength(body) / 4) + 10;
+    expect(Number(res.headers['x-ratelimit-remaining-tokens'])).toBe(100_000 - reserved);
   });
 
   it('charges a stream the client leaves before its usage came what admission reserved for it', async () => {
