@@ -41,7 +41,9 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
 export class PriceTable {
   private prices: ReadonlyMap<string, Price> = new Map();
   private byLength: readonly string[] = [];
-  private readonly memo = new Map<string, Price | null>();
+  /** Provider → model → price (null: none). Two levels, so a lookup builds no key string. */
+  private readonly memo = new Map<string, Map<string, Price | null>>();
+  private memoized = 0;
 
   constructor(overrides: Readonly<Record<string, Price>> = {}) {
     this.reload(overrides);
@@ -52,14 +54,22 @@ export class PriceTable {
     this.prices = new Map(Object.entries({ ...DEFAULT_PRICES, ...overrides }));
     this.byLength = [...this.prices.keys()].sort((a, b) => b.length - a.length);
     this.memo.clear();
+    this.memoized = 0;
   }
 
   find(provider: string, model: string): Price | undefined {
-    const key = `${provider}/${model}`;
-    let price = this.memo.get(key);
+    let models = this.memo.get(provider);
+    let price = models?.get(model);
     if (price === undefined) {
-      price = this.lookup(key) ?? this.lookup(model) ?? null;
-      if (this.memo.size < 10_000) this.memo.set(key, price);
+      price = this.lookup(`${provider}/${model}`) ?? this.lookup(model) ?? null;
+      if (this.memoized < 10_000) {
+        if (!models) {
+          models = new Map();
+          this.memo.set(provider, models);
+        }
+        models.set(model, price);
+        this.memoized++;
+      }
     }
     return price ?? undefined;
   }
