@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { type Issued, SessionService } from '../../src/sessions/session-service.js';
 import { openSqliteStore, type SessionGrant } from '../../src/store/index.js';
@@ -129,12 +130,15 @@ describe('session service', () => {
   });
 
   it('lets go of what can no longer be used: expired cookies from memory, ended sessions and codes from the store', async () => {
-    const { service, store, clock } = setup();
+    const { service, store, clock, path } = setup();
+    const reader = new Database(path, { readonly: true });
+    const codes = () => (reader.prepare('SELECT count(*) AS n FROM login_codes').get() as { n: number }).n;
     const guests: Issued[] = [];
     for (let i = 0; i < 3; i++) guests.push(await service.guest({ ...grant, userId: null, lifetimeMs: DAY }));
     const member = await loggedIn(service);
     await service.mintCode(grant, null);
     expect(service.cached).toBe(4);
+    expect(codes()).toBe(1);
 
     // Live cookies stay; after their 15 minutes they leave memory.
     await service.sweep();
@@ -156,5 +160,7 @@ describe('session service', () => {
       expect(await store.sessions.refreshToken(guest.session.id, 1)).toBeUndefined();
     }
     expect(await store.sessions.get(member.session.id)).toBeDefined();
+    expect(codes()).toBe(0);
+    reader.close();
   });
 });
