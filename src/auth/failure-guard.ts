@@ -1,5 +1,5 @@
-import { isIPv6 } from 'node:net';
 import { GatewayError } from '../errors/gateway-error.js';
+import { addressSubject } from '../http/address-subject.js';
 import { parseToken } from './token-format.js';
 
 const WINDOW_MS = 60_000;
@@ -9,27 +9,6 @@ const MAX_SUBJECTS = 100_000;
 interface Window {
   startedAt: number;
   failures: number;
-}
-
-/**
- * The subject an address's failures are counted under. An IPv4 client on a dual-stack socket
- * arrives as `::ffff:a.b.c.d`; an IPv6 client usually holds a whole /64, so counting per address
- * would let it take a fresh one for every guess.
- */
-export function addressSubject(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return mapped[1]!;
-  if (!isIPv6(ip)) return ip;
-  const [head = '', tail = ''] = ip.toLowerCase().split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = ip.includes('::')
-    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
-    : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
-    .join(':')}::/64`;
 }
 
 /** What a failed credential counts against: the client's address, and the token id it named. */

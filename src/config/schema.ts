@@ -208,7 +208,7 @@ export const configSchema = z
         keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
         /** Open connections per listener; beyond it new connections are closed at once. */
         maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
-        /** Open connections per client address per listener (trusted proxies exempt); beyond it 503. */
+        /** Open connections per client address (IPv6: per /64) per listener (trusted proxies exempt); beyond it 503. */
         maxConnectionsPerAddress: z.number().int().min(1).max(1_000_000).default(1_000),
         /** Largest accepted request body, bytes. */
         bodyLimit: z

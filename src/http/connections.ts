@@ -4,6 +4,7 @@ import { BlockList, isIP, type Socket } from 'node:net';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
+import { addressSubject } from './address-subject.js';
 import { type TlsConfig, tlsOptions } from './tls.js';
 
 type ServerConfig = Config['server'];
@@ -88,9 +89,9 @@ const REFUSED_LINGER_MS = 1_000;
 
 /**
  * Caps a listener's open connections: beyond `maxConnections` Node closes new ones at once;
- * beyond `maxConnectionsPerAddress` from one peer (trusted proxies exempt) the connection gets a
- * 503 and is closed before any HTTP parsing. Counting costs a map update per connection, nothing
- * per request.
+ * beyond `maxConnectionsPerAddress` from one peer (an IPv6 peer's whole /64; trusted proxies
+ * exempt) the connection gets a 503 and is closed before any HTTP parsing. Counting costs a map
+ * update per connection, nothing per request.
  */
 export function limitConnections(
   server: Server,
@@ -116,14 +117,15 @@ export function limitConnections(
       return;
     }
     if (!exempt(address)) {
-      const count = open.get(address) ?? 0;
+      const subject = addressSubject(address);
+      const count = open.get(subject) ?? 0;
       if (count >= limits.maxConnectionsPerAddress) {
         refuse(socket);
         onRefused('per_address');
         return;
       }
-      open.set(address, count + 1);
-      socket.once('close', () => release(address));
+      open.set(subject, count + 1);
+      socket.once('close', () => release(subject));
     }
     for (const handler of handlers) handler.call(server, socket);
   });

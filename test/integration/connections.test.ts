@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { ADMIN_KEY } from '../support/admin.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -113,6 +114,49 @@ describe('connection bounds', () => {
     for (const connection of held) {
       expect(await connection.waitFor('{"status":"ok"}')).toMatch(/^HTTP\/1\.1 200 OK/);
     }
+  });
+});
+
+/** Client addresses on the loopback interface: two in one /64, one in another. */
+const SAME_BLOCK = ['2001:db8:7::5', '2001:db8:7::6'] as const;
+const OTHER_BLOCK = '2001:db8:8::5';
+const ip6 = (verb: 'add' | 'del', address: string) =>
+  spawnSync('ip', ['-6', 'addr', verb, `${address}/128`, 'dev', 'lo', ...(verb === 'add' ? ['nodad'] : [])], {
+    encoding: 'utf8',
+  });
+/** Root may add the addresses (an address already there is fine); others skip. */
+const ipv6Clients = [...SAME_BLOCK, OTHER_BLOCK].every((address) => {
+  const added = ip6('add', address);
+  return added.status === 0 || /exists|already assigned/i.test(added.stderr ?? '');
+});
+afterAll(() => {
+  if (ipv6Clients) for (const address of [...SAME_BLOCK, OTHER_BLOCK]) ip6('del', address);
+});
+
+describe.skipIf(!ipv6Clients)('per-address cap for IPv6 clients (needs root to add addresses to lo)', () => {
+  let kw: TestGateway | undefined;
+  const sockets: RawConnection[] = [];
+  afterEach(async () => {
+    for (const c of sockets.splice(0)) c.socket.destroy();
+    await kw?.close();
+    kw = undefined;
+  });
+
+  it('counts an IPv6 client per /64, so a fresh address in the same block gets no fresh allowance', async () => {
+    kw = await startTestGateway({
+      server: { host: '::1', maxConnectionsPerAddress: 2, headersTimeoutMs: 60_000 },
+    });
+    const open = async (from: string) => {
+      const connection = await rawConnection(kw!.dataUrl, getRequest('/health'), from);
+      sockets.push(connection);
+      return connection;
+    };
+    const held = [await open(SAME_BLOCK[0]), await open(SAME_BLOCK[0])];
+    await Promise.all(held.map((c) => c.waitFor('{"status":"ok"}')));
+    const sibling = await open(SAME_BLOCK[1]);
+    expect(await sibling.closed).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    const neighbour = await open(OTHER_BLOCK);
+    expect(await neighbour.waitFor('{"status":"ok"}')).toMatch(/^HTTP\/1\.1 200 OK/);
   });
 });
 

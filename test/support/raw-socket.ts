@@ -12,11 +12,13 @@ export interface RawConnection {
 
 /**
  * A bare TCP connection to a listener that reads whatever the server sends (a client that never
- * reads would not notice the server closing) and optionally sends `data` once connected.
+ * reads would not notice the server closing) and optionally sends `data` once connected, from
+ * `localAddress` when given.
  */
-export function rawConnection(url: string, data?: string): Promise<RawConnection> {
+export function rawConnection(url: string, data?: string, localAddress?: string): Promise<RawConnection> {
   const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
+  const host = hostname.replace(/^\[(.*)\]$/, '$1');
+  const socket = connect({ port: Number(port), host, ...(localAddress && { localAddress }) });
   let text = '';
   const waiters: Array<{ text: string; resolve(all: string): void }> = [];
   socket.setEncoding('utf8');
