@@ -215,7 +215,7 @@ export class Forwarder {
         response = await exchange({
           dispatcher: provider.dispatcher,
           build: () => build(lease.next()),
-          judge: (status, headers) => lease.judge(status, headers),
+          judge: (status, headers, body) => lease.judge(status, headers, body),
           maxRotations: lease.maxRotations,
           retry: provider.config.retries,
           signal,

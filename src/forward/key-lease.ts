@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Acquired, KeyVerdict, PooledKey, SecretString } from '../keys/index.js';
 import type { Metrics } from '../observability/index.js';
-import { parseRetryAfter } from '../upstream/index.js';
+import { parseRetryAfter, type UpstreamBody, type Verdict } from '../upstream/index.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 
 /** No key of the provider can be used now; carries when the first one recovers. */
@@ -63,6 +63,22 @@ function notAvailable(model: string): GatewayError {
   );
 }
 
+/** An error answer longer than this is not one whose words decide anything. */
+const MAX_JUDGED_BODY = 16 * 1024;
+
+/**
+ * The provider refused a request as larger than a key may send in a minute: it fails on every
+ * key, so no key is cooled or tried for it, and the client learns what to shorten.
+ */
+function requestTooLarge(model: string): GatewayError {
+  return new GatewayError(
+    400,
+    'invalid_request_error',
+    `The request is larger than the provider accepts for '${model}' in a minute: shorten the input or lower max_tokens`,
+    { code: 'request_too_large' },
+  );
+}
+
 /**
  * The key side of one request to one provider: which key each attempt uses, and what the
  * provider's answer says about that key. A pooled key that is rate limited cools down; one that
@@ -74,6 +90,8 @@ export class KeyLease {
   private current: PooledKey | undefined;
   /** The keys the provider refused in this request, each with its probe's verdict to come. */
   private readonly refused = new Map<PooledKey, Promise<KeyVerdict>>();
+  /** The provider said the request alone exceeds what its keys may send in a minute. */
+  private requestTooLarge = false;
   readonly pooled: boolean;
 
   constructor(
@@ -100,14 +118,20 @@ export class KeyLease {
     return acquired.key.secret;
   }
 
-  judge(status: number, headers: IncomingHttpHeaders): 'rotate' | undefined {
+  /**
+   * What an answer says about the attempt's key. A 429 cools the key and moves on, unless the
+   * provider says the request alone is too large (that needs the body's words): then nothing is
+   * cooled and the answer is final.
+   */
+  judge(status: number, headers: IncomingHttpHeaders, body: UpstreamBody): Verdict | Promise<Verdict> {
     const key = this.current;
     if (!key) return undefined;
     const { pool } = this.provider.keys;
     if (status === 429) {
-      pool.rateLimited(key, parseRetryAfter(headers['retry-after']));
-      this.metrics.providerKeyFailed(this.provider.id, key.id, 'rate_limited');
-      return 'rotate';
+      const tooLarge = this.provider.keyProbe?.saysRequestTooLarge;
+      if (tooLarge)
+        return body.peek(MAX_JUDGED_BODY).then((text) => this.rateLimited(key, headers, tooLarge(text)));
+      return this.rateLimited(key, headers, false);
     }
     if (status === 401 || status === 403) {
       this.suspect(key);
@@ -118,12 +142,23 @@ export class KeyLease {
     return undefined;
   }
 
+  private rateLimited(key: PooledKey, headers: IncomingHttpHeaders, requestTooLarge: boolean): Verdict {
+    if (requestTooLarge) {
+      this.requestTooLarge = true;
+      return 'final';
+    }
+    this.provider.keys.pool.rateLimited(key, parseRetryAfter(headers['retry-after']));
+    this.metrics.providerKeyFailed(this.provider.id, key.id, 'rate_limited');
+    return 'rotate';
+  }
+
   /**
    * The client's answer when the provider refused the last attempt's key (a 401/403, or an error
-   * that names the key invalid), once the key's probe has spoken; undefined when the failure is
-   * not about the key.
+   * that names the key invalid), once the key's probe has spoken, or refused the request as too
+   * large for any key; undefined when the failure is about neither.
    */
   async refusal(status: number, body: string, model: string): Promise<GatewayError | undefined> {
+    if (this.requestTooLarge) return requestTooLarge(model);
     const key = this.current;
     const probe = this.provider.keyProbe;
     if (!key || !this.pooled) return undefined;

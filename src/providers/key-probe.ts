@@ -15,6 +15,12 @@ export interface KeyProbe {
    * may not use a model, region or project (which benches nothing).
    */
   saysKeyInvalid(status: number, body: string): boolean;
+  /**
+   * Whether a 429 is about the request rather than the key: the request alone needs more than the
+   * key's per-minute limit, so it fails on any key at any time. Cooling the key for it would let
+   * one client take every key out of rotation. Absent for providers whose 429s do not tell.
+   */
+  saysRequestTooLarge?(body: string): boolean;
 }
 
 function errorObject(body: string): Record<string, unknown> | undefined {
@@ -30,6 +36,16 @@ function errorObject(body: string): Record<string, unknown> | undefined {
 const openAIKeyInvalid = (status: number, body: string): boolean => {
   const code = errorObject(body)?.code;
   return status === 401 || code === 'invalid_api_key' || code === '401';
+};
+
+/**
+ * OpenAI: `{"error":{"message":"Request too large for gpt-4o … on tokens per min (TPM): Limit
+ * 30000, Requested 36278. …","type":"tokens","code":"rate_limit_exceeded"}}`. Anthropic's 429 reads
+ * the same whether the request alone or the minute's traffic is too much, so it has no such test.
+ */
+const openAIRequestTooLarge = (body: string): boolean => {
+  const message = errorObject(body)?.message;
+  return typeof message === 'string' && message.startsWith('Request too large');
 };
 
 /** Anthropic: `{"type":"error","error":{"type":"authentication_error"}}`; a permission_error is not. */
@@ -51,6 +67,7 @@ const bearerProbe: ProbeFactory = (config) => {
   return {
     call: (key) => ({ path, headers: { ...headers, authorization: `Bearer ${key.reveal()}` } }),
     saysKeyInvalid: openAIKeyInvalid,
+    saysRequestTooLarge: openAIRequestTooLarge,
   };
 };
 
@@ -64,6 +81,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
     return {
       call: (key) => ({ path, headers: { ...headers, 'api-key': key.reveal() } }),
       saysKeyInvalid: openAIKeyInvalid,
+      saysRequestTooLarge: openAIRequestTooLarge,
     };
   },
   anthropic: (config) => {

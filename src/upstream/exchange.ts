@@ -21,6 +21,9 @@ export interface ExchangeHooks {
   onRotated?(status: number, body: UpstreamBody): Promise<void>;
 }
 
+/** What a response says about the attempt's key; see `ExchangeRequest.judge`. */
+export type Verdict = 'rotate' | 'final' | undefined;
+
 export interface ExchangeRequest {
   dispatcher: Dispatcher;
   /**
@@ -31,9 +34,10 @@ export interface ExchangeRequest {
   /**
    * Looks at each response before the retry policy does. `rotate` means the key was at fault (it
    * was rate limited or refused): try again at once with another key, without spending one of
-   * `retry.maxAttempts`. At most `maxRotations` times.
+   * `retry.maxAttempts`. At most `maxRotations` times. `final` means no other attempt could fare
+   * better: the response is the answer. A verdict that needs the body (`peek`) comes as a promise.
    */
-  judge?(status: number, headers: IncomingHttpHeaders): 'rotate' | undefined;
+  judge?(status: number, headers: IncomingHttpHeaders, body: UpstreamBody): Verdict | Promise<Verdict>;
   maxRotations?: number;
   retry: RetryOptions;
   signal: AbortHandle;
@@ -84,7 +88,9 @@ export async function exchange(request: ExchangeRequest): Promise<UpstreamRespon
   let rotations = 0;
   for (let attempt = 1; ; attempt++) {
     const { response, failure } = await attemptOnce(request);
-    const verdict = response && request.judge?.(response.statusCode, response.headers);
+    const judged = response && request.judge?.(response.statusCode, response.headers, response.body);
+    const verdict = judged instanceof Promise ? await judged : judged;
+    if (response && verdict === 'final') return settle(response, attempt + rotations);
     if (response && verdict === 'rotate' && rotations < (request.maxRotations ?? 0)) {
       rotations++;
       attempt--;

@@ -7,8 +7,10 @@ export {
   exchange,
   type RetryOptions,
   type UpstreamResponse,
+  type Verdict,
 } from './exchange.js';
 export { createProviderPool } from './pool.js';
 export { probeUpstream } from './probe.js';
 export { readCapped } from './read-capped.js';
+export type { UpstreamBody } from './response-body.js';
 export { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';

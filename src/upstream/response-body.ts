@@ -59,6 +59,20 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     return this.take().toString('utf8');
   }
 
+  /**
+   * The first `max` bytes as UTF-8 text (less when the body is shorter), left in place for the
+   * body's reader: an error answer can be looked at before deciding what to do with it. Never
+   * throws; a failed exchange leaves what arrived. `max` stays below the 64 KiB at which the
+   * connection pauses, so the bytes always come.
+   */
+  async peek(max: number): Promise<string> {
+    const limit = Math.min(max, HIGH_WATER);
+    while (!this.ended && !this.failure && this.buffered < limit) await this.more();
+    const chunks = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = chunks.length > 0 ? [chunks] : [];
+    return chunks.subarray(0, limit).toString('utf8');
+  }
+
   /** Reads the rest to nowhere, so the connection can be kept (a long rest is cut instead). Never throws. */
   async dump(): Promise<void> {
     this.discarding = true;

@@ -24,8 +24,13 @@ afterEach(async () => {
   await fake?.close();
 });
 
-async function start(keys: unknown, env: NodeJS.ProcessEnv = {}, dataDir = freshDataDir()) {
-  fake = await startFakeOpenAI({ keys: [KEY_A, KEY_B, KEY_C] });
+async function start(
+  keys: unknown,
+  env: NodeJS.ProcessEnv = {},
+  dataDir = freshDataDir(),
+  provider: { tokensPerMinute?: number } = {},
+) {
+  fake = await startFakeOpenAI({ keys: [KEY_A, KEY_B, KEY_C], ...provider });
   kw = await startTestGateway(
     {
       auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
@@ -47,11 +52,11 @@ async function start(keys: unknown, env: NodeJS.ProcessEnv = {}, dataDir = fresh
   return kw;
 }
 
-async function chat(headers: Record<string, string> = {}) {
+async function chat(headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) {
   const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ model: 'fast', messages }),
+    body: JSON.stringify({ model: 'fast', messages, ...extra }),
   });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) };
@@ -135,6 +140,29 @@ describe('key pools', () => {
     expect(refused.status).toBe(503);
     expect(refused.json.error.code).toBe('provider_keys_invalid');
     expect(JSON.stringify(refused.json)).not.toContain('Incorrect API key');
+  });
+
+  it('cools no key for a request too large for any key: one client cannot take the pool out of rotation', async () => {
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` }, freshDataDir(), { tokensPerMinute: 1_000 });
+    for (let i = 0; i < 3; i++) {
+      const tooLarge = await chat({}, { max_tokens: 5_000 });
+      expect(tooLarge.status).toBe(400);
+      expect(tooLarge.json.error).toMatchObject({ type: 'invalid_request_error', code: 'request_too_large' });
+      expect(tooLarge.json.error.message).toContain('max_tokens');
+      expect(JSON.stringify(tooLarge.json)).not.toContain('org-fake');
+    }
+    // Each was sent once: not retried, not moved to the other key.
+    expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_A]);
+    // The provider's words, read to decide, are still whole for the debug log.
+    expect(kw.logs.filter((line) => line.includes('Request too large for gpt-4o-mini'))).toHaveLength(3);
+    for (let i = 0; i < 2; i++) expect((await chat()).status).toBe(200);
+    const listing = await admin('GET', '/admin/keys');
+    expect(listing.json.providers[0].keys.map((k: { state: string }) => k.state)).toEqual([
+      'active',
+      'active',
+    ]);
+    const metrics = await kw.gateway.metrics.render();
+    expect(metrics).not.toContain('reason="rate_limited"');
   });
 
   it('waits for a key whose short cool-down ends sooner than a retry would wait anyway', async () => {

@@ -191,7 +191,9 @@ function embeddings(body, model) {
 const maskedKey = (key) => `${key.slice(0, 3)}${'*'.repeat(Math.max(0, key.length - 7))}${key.slice(-4)}`;
 
 /**
- * @param {{ port?: number, host?: string, keys?: string[], requireAuth?: boolean }} [options]
+ * `tokensPerMinute` is each key's TPM limit as OpenAI applies it to a single request: one whose
+ * prompt and `max_tokens` together exceed it is refused with OpenAI's "Request too large" 429.
+ * @param {{ port?: number, host?: string, keys?: string[], requireAuth?: boolean, tokensPerMinute?: number }} [options]
  * @returns {Promise<FakeOpenAI>}
  */
 export async function startFakeOpenAI(options = {}) {
@@ -308,6 +310,17 @@ export async function startFakeOpenAI(options = {}) {
         404,
         openAIError(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error', null),
       );
+    }
+    const requested = plan(body).promptTokens + Number(body.max_completion_tokens ?? body.max_tokens ?? 0);
+    if (options.tokensPerMinute !== undefined && requested > options.tokensPerMinute) {
+      const message =
+        `Request too large for ${model} in organization org-fake on tokens per min (TPM): ` +
+        `Limit ${options.tokensPerMinute}, Requested ${requested}. The input or output tokens must be ` +
+        'reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.';
+      return send(res, 429, openAIError(message, 'tokens', 'rate_limit_exceeded'), {
+        'x-ratelimit-limit-tokens': String(options.tokensPerMinute),
+        'x-ratelimit-remaining-tokens': String(options.tokensPerMinute),
+      });
     }
     if (!body.stream) return send(res, 200, completion(body, model));
 
