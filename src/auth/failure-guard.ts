@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors/gateway-error.js';
-import { addressSubject } from '../http/address-subject.js';
+import { addressSubject } from './address-subject.js';
 import { parseToken } from './token-format.js';
 
 const WINDOW_MS = 60_000;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { BlockList, isIP, type Socket } from 'node:net';
+import { addressSubject } from '../auth/address-subject.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
-import { addressSubject } from './address-subject.js';
 import { type TlsConfig, tlsOptions } from './tls.js';
 
 type ServerConfig = Config['server'];

@@ -1,5 +1,5 @@
+import { addressSubject } from '../auth/address-subject.js';
 import type { TokenPrincipal } from '../auth/index.js';
-import { addressSubject } from '../http/address-subject.js';
 import type { SessionRecord, TokenRecord } from '../store/index.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
+import { addressSubject } from '../auth/address-subject.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { addressSubject } from '../http/address-subject.js';
 import { parseInput } from '../http/parse-input.js';
 import type { SessionGrant, SessionRecord } from '../store/index.js';
 import type { BrowserAccess, Refuse } from './browser-access.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { addressSubject } from '../../src/auth/address-subject.js';
 import { FailureGuard, failureSubjects } from '../../src/auth/failure-guard.js';
-import { addressSubject } from '../../src/http/address-subject.js';
 
 describe('FailureGuard', () => {
   it('counts an IPv6 client per /64 and a mapped IPv4 client as itself', () => {
