@@ -6,11 +6,15 @@ export interface Price {
   output: number;
   /** Cached input tokens (prompt cache reads); default: the input price. */
   cachedInput?: number;
+  /** Input tokens written to the prompt cache for five minutes; default: the input price. */
+  cacheWrite?: number;
+  /** Input tokens written to the prompt cache for an hour; default: the five-minute price. */
+  cacheWrite1h?: number;
 }
 
 /**
  * List prices of well-known models (USD per million tokens, standard tier, published by the
- * providers in 2025). Model names carry dates and variants, so a name matches the longest prefix
+ * providers in 2025). Anthropic charges prompt-cache writes 1.25 × input (2 × when kept an hour). Model names carry dates and variants, so a name matches the longest prefix
  * here. `pricing` in the config overrides or extends these.
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
@@ -26,11 +30,11 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
-  'claude-opus-4': { input: 15, output: 75, cachedInput: 1.5 },
-  'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3 },
-  'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3 },
-  'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08 },
-  'claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1 },
+  'claude-opus-4': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75, cacheWrite1h: 30 },
+  'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
+  'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
+  'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1, cacheWrite1h: 1.6 },
+  'claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1, cacheWrite: 1.25, cacheWrite1h: 2 },
   'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31 },
   'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
   'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
@@ -82,9 +86,14 @@ export class PriceTable {
     const price = this.find(provider, model);
     if (!price) return 0;
     const cached = Math.min(usage.cachedTokens ?? 0, usage.inputTokens);
+    const written = Math.min(usage.cacheCreationTokens ?? 0, usage.inputTokens - cached);
+    const hour = Math.min(usage.cacheCreation1hTokens ?? 0, written);
+    const cacheWrite = price.cacheWrite ?? price.input;
     return Math.round(
-      (usage.inputTokens - cached) * price.input +
+      (usage.inputTokens - cached - written) * price.input +
         cached * (price.cachedInput ?? price.input) +
+        (written - hour) * cacheWrite +
+        hour * (price.cacheWrite1h ?? cacheWrite) +
         usage.outputTokens * price.output,
     );
   }

@@ -157,6 +157,8 @@ export interface ChatUsage {
   cachedTokens?: number;
   /** Input tokens written to the provider's prompt cache (a subset of inputTokens). */
   cacheCreationTokens?: number;
+  /** Of those, the ones kept for an hour instead of five minutes. */
+  cacheCreation1hTokens?: number;
   /** Output tokens spent on reasoning (a subset of outputTokens), where reported. */
   reasoningTokens?: number;
 }

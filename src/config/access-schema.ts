@@ -58,6 +58,8 @@ const priceSchema = z.strictObject({
   input: z.number().min(0).max(10_000),
   output: z.number().min(0).max(10_000),
   cachedInput: z.number().min(0).max(10_000).optional(),
+  cacheWrite: z.number().min(0).max(10_000).optional(),
+  cacheWrite1h: z.number().min(0).max(10_000).optional(),
 });
 
 /** USD per million tokens, by model name or `provider/model`; adds to and overrides the defaults. */

@@ -139,5 +139,7 @@ function usageOf(usage: ChatUsage): Usage {
     inputTokens: usage.inputTokens,
     outputTokens: usage.outputTokens,
     ...(usage.cachedTokens && { cachedTokens: usage.cachedTokens }),
+    ...(usage.cacheCreationTokens && { cacheCreationTokens: usage.cacheCreationTokens }),
+    ...(usage.cacheCreation1hTokens && { cacheCreation1hTokens: usage.cacheCreation1hTokens }),
   };
 }

@@ -10,6 +10,10 @@ export interface Usage {
   inputTokens: number;
   outputTokens: number;
   cachedTokens?: number;
+  /** Input tokens written to the provider's prompt cache (a subset of inputTokens, priced apart). */
+  cacheCreationTokens?: number;
+  /** Of those, the ones kept for an hour instead of five minutes (Anthropic charges them more). */
+  cacheCreation1hTokens?: number;
 }
 
 /** What the gateway asks a provider to do; one per client-facing operation. */

@@ -469,6 +469,10 @@ export function anthropicUsage(usage: unknown): ChatUsage {
   const fields = isRecord(usage) ? usage : {};
   const cached = count(fields.cache_read_input_tokens);
   const created = count(fields.cache_creation_input_tokens);
+  const hour = Math.min(
+    count(isRecord(fields.cache_creation) ? fields.cache_creation.ephemeral_1h_input_tokens : 0),
+    created,
+  );
   const details = isRecord(fields.output_tokens_details) ? fields.output_tokens_details : {};
   const reasoning = count(details.thinking_tokens);
   return {
@@ -476,6 +480,7 @@ export function anthropicUsage(usage: unknown): ChatUsage {
     outputTokens: count(fields.output_tokens),
     ...(cached > 0 && { cachedTokens: cached }),
     ...(created > 0 && { cacheCreationTokens: created }),
+    ...(hour > 0 && { cacheCreation1hTokens: hour }),
     ...(reasoning > 0 && { reasoningTokens: reasoning }),
   };
 }
@@ -488,6 +493,13 @@ export function readAnthropicUsage(payload: unknown): Usage | undefined {
   if (!isRecord(payload)) return undefined;
   const holder = payload.type === 'message_start' ? payload.message : payload;
   if (!isRecord(holder) || !isRecord(holder.usage)) return undefined;
-  const { inputTokens, outputTokens, cachedTokens } = anthropicUsage(holder.usage);
-  return { inputTokens, outputTokens, ...(cachedTokens !== undefined && { cachedTokens }) };
+  const { inputTokens, outputTokens, cachedTokens, cacheCreationTokens, cacheCreation1hTokens } =
+    anthropicUsage(holder.usage);
+  return {
+    inputTokens,
+    outputTokens,
+    ...(cachedTokens !== undefined && { cachedTokens }),
+    ...(cacheCreationTokens !== undefined && { cacheCreationTokens }),
+    ...(cacheCreation1hTokens !== undefined && { cacheCreation1hTokens }),
+  };
 }

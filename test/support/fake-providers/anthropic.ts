@@ -134,11 +134,13 @@ const ANTHROPIC_STOP: Record<Script['stop'], string> = {
 /** Anthropic's input_tokens leaves out cache reads and writes, which have their own counts. */
 function anthropicUsage(script: Script, outputTokens: number): Json {
   const cached = script.usage.cached ?? 0;
+  const written = script.usage.cacheWrite ?? 0;
+  const hour = script.usage.cacheWrite1h ?? 0;
   return {
-    input_tokens: script.usage.input - cached,
-    cache_creation_input_tokens: 0,
+    input_tokens: script.usage.input - cached - written,
+    cache_creation_input_tokens: written,
     cache_read_input_tokens: cached,
-    cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+    cache_creation: { ephemeral_5m_input_tokens: written - hour, ephemeral_1h_input_tokens: hour },
     output_tokens: outputTokens,
     service_tier: 'standard',
   };

@@ -30,8 +30,18 @@ export interface Script {
   blocks: ScriptBlock[];
   stop: 'end' | 'max_tokens' | 'tool_use' | 'stop_sequence';
   stopSequence?: string;
-  /** `input` is the whole input, cached reads included; each format renders its own convention. */
-  usage: { input: number; output: number; cached?: number; reasoning?: number };
+  /**
+   * `input` is the whole input, cached reads and cache writes included; each format renders its
+   * own convention. `cacheWrite` (of which `cacheWrite1h` kept an hour) only Anthropic reports.
+   */
+  usage: {
+    input: number;
+    output: number;
+    cached?: number;
+    cacheWrite?: number;
+    cacheWrite1h?: number;
+    reasoning?: number;
+  };
   /** Streaming: text, thinking and arguments go out in pieces of this many characters. */
   chunkSize?: number;
   fault?: ScriptFault;

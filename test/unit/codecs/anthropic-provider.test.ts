@@ -819,10 +819,15 @@ describe('Anthropic response decoding', () => {
         type: 'message_start',
         message: message({
           content: [],
-          usage: { input_tokens: 25, cache_creation_input_tokens: 5, output_tokens: 1 },
+          usage: {
+            input_tokens: 25,
+            cache_creation_input_tokens: 5,
+            cache_creation: { ephemeral_5m_input_tokens: 3, ephemeral_1h_input_tokens: 2 },
+            output_tokens: 1,
+          },
         }),
       }),
-    ).toEqual({ inputTokens: 30, outputTokens: 1 });
+    ).toEqual({ inputTokens: 30, outputTokens: 1, cacheCreationTokens: 5, cacheCreation1hTokens: 2 });
     expect(
       readAnthropicUsage({
         type: 'message_delta',
