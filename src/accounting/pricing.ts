@@ -14,22 +14,32 @@ export interface Price {
 
 /**
  * List prices of well-known models (USD per million tokens, standard tier, published by the
- * providers in 2025). Anthropic charges prompt-cache writes 1.25 × input (2 × when kept an hour). Model names carry dates and variants, so a name matches the longest prefix
- * here. `pricing` in the config overrides or extends these.
+ * providers in 2025). Anthropic charges prompt-cache writes 1.25 × input (2 × when kept an hour).
+ * A name also matches an entry it extends by a date or version only (`gpt-4o-2024-08-06`,
+ * `claude-sonnet-4-5-20250929`); a variant (`gpt-5-pro`) needs an entry of its own, since it is
+ * often priced far above its base. `pricing` in the config overrides or extends these.
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125 },
   'gpt-5-mini': { input: 0.25, output: 2, cachedInput: 0.025 },
   'gpt-5-nano': { input: 0.05, output: 0.4, cachedInput: 0.005 },
+  'gpt-5-pro': { input: 15, output: 120 },
+  'gpt-5-codex': { input: 1.25, output: 10, cachedInput: 0.125 },
+  'gpt-5-chat': { input: 1.25, output: 10, cachedInput: 0.125 },
   'gpt-4.1': { input: 2, output: 8, cachedInput: 0.5 },
   'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1 },
   'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025 },
   'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
   'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 },
   o3: { input: 2, output: 8, cachedInput: 0.5 },
+  'o3-pro': { input: 20, output: 80 },
+  'o3-mini': { input: 1.1, output: 4.4, cachedInput: 0.55 },
+  'o3-deep-research': { input: 10, output: 40, cachedInput: 2.5 },
   'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
+  'o4-mini-deep-research': { input: 2, output: 8, cachedInput: 0.5 },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
+  'claude-opus-4-5': { input: 5, output: 25, cachedInput: 0.5, cacheWrite: 6.25, cacheWrite1h: 10 },
   'claude-opus-4': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75, cacheWrite1h: 30 },
   'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
   'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
@@ -39,9 +49,13 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
   'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
   'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  'gemini-2.0-flash-lite': { input: 0.075, output: 0.3 },
 };
 
-/** Looks prices up by `provider/model`, then by model, exact name first, then the longest prefix. */
+/** What a dated or versioned name adds to its base: `-2024-08-06`, `-4-5-20250929`, `-preview-05-20`, `@20250514`, `-latest`. */
+const VERSION_SUFFIX = /^(?:[-@](?:\d+|latest|preview|exp))+$/;
+
+/** Looks prices up by `provider/model`, then by model: the exact name, else the longest entry it versions. */
 export class PriceTable {
   private prices: ReadonlyMap<string, Price> = new Map();
   private byLength: readonly string[] = [];
@@ -101,7 +115,9 @@ export class PriceTable {
   private lookup(name: string): Price | undefined {
     const exact = this.prices.get(name);
     if (exact) return exact;
-    const prefix = this.byLength.find((candidate) => name.startsWith(candidate));
-    return prefix === undefined ? undefined : this.prices.get(prefix);
+    const base = this.byLength.find(
+      (candidate) => name.startsWith(candidate) && VERSION_SUFFIX.test(name.slice(candidate.length)),
+    );
+    return base === undefined ? undefined : this.prices.get(base);
   }
 }

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_PRICES, PriceTable } from '../../src/accounting/pricing.js';
+
+describe('price lookup', () => {
+  const table = new PriceTable({ 'acme/house-model': { input: 7, output: 9 } });
+
+  it('prices a dated or versioned name as the model it versions', () => {
+    expect(table.find('openai', 'gpt-4o-2024-08-06')).toBe(DEFAULT_PRICES['gpt-4o']);
+    expect(table.find('openai', 'gpt-5-mini-2025-08-07')).toBe(DEFAULT_PRICES['gpt-5-mini']);
+    expect(table.find('openai', 'gpt-5-chat-latest')).toBe(DEFAULT_PRICES['gpt-5-chat']);
+    expect(table.find('anthropic', 'claude-sonnet-4-5-20250929')).toBe(DEFAULT_PRICES['claude-sonnet-4']);
+    expect(table.find('anthropic', 'claude-opus-4-5-20251101')).toBe(DEFAULT_PRICES['claude-opus-4-5']);
+    expect(table.find('vertex', 'claude-opus-4@20250514')).toBe(DEFAULT_PRICES['claude-opus-4']);
+    expect(table.find('gemini', 'gemini-2.5-flash-lite-preview-06-17')).toBe(
+      DEFAULT_PRICES['gemini-2.5-flash-lite'],
+    );
+    expect(table.find('acme', 'house-model')).toEqual({ input: 7, output: 9 });
+  });
+
+  it('never prices a variant as its cheaper base: it has its own entry or none', () => {
+    expect(table.find('openai', 'gpt-5-pro-2025-10-06')).toBe(DEFAULT_PRICES['gpt-5-pro']);
+    expect(table.find('openai', 'o3-pro')).toBe(DEFAULT_PRICES['o3-pro']);
+    // Unpriced, so a credential held to a budget is refused it rather than charged gpt-4o's price.
+    expect(table.find('openai', 'gpt-4o-audio-preview')).toBeUndefined();
+    expect(table.find('openai', 'gpt-5-turbo-ultra')).toBeUndefined();
+    expect(table.find('acme', 'house-model-large')).toBeUndefined();
+  });
+
+  it('charges cache reads and writes at their own prices', () => {
+    const usage = { inputTokens: 1_000, outputTokens: 10, cachedTokens: 100, cacheCreationTokens: 300 };
+    // 600 × 3 + 100 × 0.3 + 300 × 3.75 + 10 × 15
+    expect(table.costMicros('anthropic', 'claude-sonnet-4', usage)).toBe(3_105);
+    expect(table.costMicros('anthropic', 'claude-sonnet-4', { ...usage, cacheCreation1hTokens: 300 })).toBe(
+      1_800 + 30 + 1_800 + 150,
+    );
+    expect(table.costMicros('acme', 'unknown', usage)).toBe(0);
+  });
+});
