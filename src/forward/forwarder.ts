@@ -97,7 +97,7 @@ export class Forwarder {
       // A lease outlives the longest this request may take, so a crash frees it, and nothing else does.
       { provider: first.provider.id, model: first.model, leaseMs: totalMs + 60_000 },
       body,
-      job.surface.maxTokensFields,
+      job.surface,
       route.targets,
     );
     if (admitted) await admitted;

@@ -115,6 +115,16 @@ function notPriced(target: ServingTarget): GatewayError {
 }
 
 /** What admission tells the operator about. */
+/** What admission reads of a request's surface besides its body (a surface binding is one). */
+export interface RequestShape {
+  /** The names its bodies give the output-token limit, preferred first (the ceilings' fields). */
+  readonly maxTokensFields: readonly string[];
+  /** The names its bodies give the number of choices (OpenAI's `n`), each as long as the output. */
+  readonly choicesFields?: readonly string[];
+  /** JSON bytes of stored history sent in front of the body: input the body's size leaves out. */
+  readonly replayedBytes?: number;
+}
+
 export interface AdmissionEvents {
   /** A request refused because a budget is spent: an alert. */
   onBudgetExhausted(subject: string): void;
@@ -122,9 +132,23 @@ export interface AdmissionEvents {
   onSettleFailed(error: unknown): void;
 }
 
+/** The first of `fields` the body gives a number, if any. */
+function firstNumber(
+  body: Record<string, unknown>,
+  fields: readonly string[] | undefined,
+): number | undefined {
+  if (fields === undefined) return undefined;
+  for (const field of fields) {
+    const value = bodyField(body, field);
+    if (typeof value === 'number') return value;
+    if (value !== undefined && value !== null) return undefined;
+  }
+  return undefined;
+}
+
 /**
  * Holds each request to its limits and budgets: takes an estimate before the call (tokens from the
- * body size and max_tokens, cost from the price table), answers 429 or 503 when it may not go,
+ * body size with any replayed history, and max_tokens times the choices; cost from the price table), answers 429 or 503 when it may not go,
  * and settles the real tokens and cost when the response is over.
  */
 export class Admission {
@@ -159,8 +183,7 @@ export class Admission {
     reply: FastifyReply,
     target: { provider: string; model: string; leaseMs: number },
     body: Record<string, unknown>,
-    /** The surface's names for the output-token limit, preferred first (the ceilings' fields). */
-    outputFields: readonly string[],
+    shape: RequestShape,
     /** Every target that may serve the request (fallbacks included): a budget needs each priced. */
     serving: readonly ServingTarget[],
   ): Promise<void> | undefined {
@@ -172,7 +195,7 @@ export class Admission {
         if (!this.prices.find(candidate.provider.id, candidate.model)) throw notPriced(candidate);
       }
     }
-    const asked = this.acquisitionFor(request, target, body, outputFields, rules);
+    const asked = this.acquisitionFor(request, target, body, shape, rules);
     const decided = this.limiter.tryAcquire?.(asked);
     if (decided) {
       this.apply(request, reply, decided);
@@ -195,23 +218,17 @@ export class Admission {
     request: FastifyRequest,
     target: { provider: string; model: string; leaseMs: number },
     body: Record<string, unknown>,
-    outputFields: readonly string[],
+    shape: RequestShape,
     rules: Rules,
   ): AcquireRequest {
-    let asked: unknown;
-    for (const field of outputFields) {
-      asked = bodyField(body, field);
-      if (asked !== undefined && asked !== null) break;
-    }
+    const asked = firstNumber(body, shape.maxTokensFields);
     const output = NO_OUTPUT_ROUTES.has(request.kw.route)
       ? 0
-      : typeof asked === 'number'
-        ? asked
-        : DEFAULT_OUTPUT_ESTIMATE;
+      : (asked ?? DEFAULT_OUTPUT_ESTIMATE) * Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
     // A chunked body has no length header: measured, or it would reserve nothing for its input.
     const length = request.headers['content-length'];
     const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
-    const input = Math.ceil(bytes / BYTES_PER_TOKEN);
+    const input = Math.ceil((bytes + (shape.replayedBytes ?? 0)) / BYTES_PER_TOKEN);
     request.kw.estimate = { inputTokens: input, outputTokens: output };
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").

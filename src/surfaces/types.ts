@@ -71,6 +71,11 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
   readonly maxTokensFields: readonly string[];
   /** The names its bodies give the number of choices (OpenAI's `n`), where it has one. */
   readonly choicesFields?: readonly string[];
+  /**
+   * JSON bytes of the stored history the request replays in front of its body (a conversation or
+   * a previous response): input that the body's size leaves out of the admission's estimate.
+   */
+  readonly replayedBytes?: number;
   /** The answer to a token-counting request, for surfaces that have one. */
   tokenCountBody?(inputTokens: number): unknown;
   /** The surface's embeddings answer for OpenAI's (the gateway's one embeddings format), where it has its own. */

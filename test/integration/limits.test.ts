@@ -219,6 +219,63 @@ describe('rate limits, budgets and audit through the gateway', () => {
     }
   });
 
+  it("counts every choice's output and the replayed history in the estimate", async () => {
+    const kw = await start();
+    const post = async (token: string, path: string, body: unknown, headers: Record<string, string> = {}) => {
+      const res = await request(`${kw.dataUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    // Two requests in flight at once against tpm 3000; each fits alone, only one fits beside the other.
+    fake!.whenKey(PROVIDER_KEY, { delayHeadersMs: 300 });
+    const inFlight = async (send: () => Promise<number>) => {
+      const calls = fake!.requests.length;
+      expect((await Promise.all([send(), send()])).sort()).toEqual([200, 429]);
+      expect(fake!.requests.length).toBe(calls + 1);
+    };
+
+    // n = 2 at 800 tokens each is 1600 of output, not 800.
+    const choices = await mint(kw, { name: 'choices', limits: { tpm: 3000 } });
+    await inFlight(() =>
+      post(choices.token, '/v1/chat/completions', {
+        model: 'fast',
+        messages: [{ role: 'user', content: 'hi' }],
+        n: 2,
+        max_tokens: 800,
+      }),
+    );
+
+    // 6,000 characters of stored history are about 1,500 input tokens the small body does not show.
+    for (const via of ['responses', 'header'] as const) {
+      const owner = await mint(kw, { name: `history-${via}`, limits: { tpm: 3000 } });
+      const created = await request(`${kw.dataUrl}/v1/conversations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ items: [{ type: 'message', role: 'user', content: 'x'.repeat(6_000) }] }),
+      });
+      const { id } = (await created.body.json()) as { id: string };
+      await inFlight(() =>
+        via === 'responses'
+          ? post(owner.token, '/v1/responses', {
+              model: 'fast',
+              input: 'hi',
+              conversation: id,
+              max_output_tokens: 100,
+            })
+          : post(
+              owner.token,
+              '/v1/chat/completions',
+              { model: 'fast', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 },
+              { 'x-keyward-conversation': id },
+            ),
+      );
+    }
+  });
+
   it('refuses a third request in flight with concurrency 2, and frees the slots when the responses end', async () => {
     const kw = await start();
     const token = await mint(kw, { name: 'conc', limits: { concurrency: 2 } });

@@ -5,6 +5,7 @@ import type { Logger } from '../../observability/index.js';
 import { openAIErrorBody } from '../openai/envelope.js';
 import type { NativeRelay, SurfaceBinding } from '../types.js';
 import { outcome, outputItem, type ResponseBody, type ResponseHead, responseBody } from './from-canonical.js';
+import { replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import { ResponsesStreamEncoder } from './stream-encoder.js';
 import { requestToCanonical } from './to-canonical.js';
@@ -68,6 +69,7 @@ export function responsesBinding(
     errorEvent: (error: GatewayError) => encoder?.error(error) ?? '',
     relay: noRelay,
     maxTokensFields: ['max_output_tokens'],
+    replayedBytes: replayedBytes(turn.history),
   };
 }
 

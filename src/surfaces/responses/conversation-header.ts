@@ -6,7 +6,7 @@ import type { Logger } from '../../observability/index.js';
 import type { SurfaceBinding } from '../types.js';
 import { AnswerAccumulator, messagesToItems } from './canonical-items.js';
 import { outputItem } from './from-canonical.js';
-import type { Item } from './items.js';
+import { type Item, replayedBytes } from './items.js';
 import { itemsToMessages } from './to-canonical.js';
 import { notFound } from './turn.js';
 
@@ -92,6 +92,7 @@ function conversationBinding(
   return {
     ...base,
     format: 'responses',
+    replayedBytes: replayedBytes(history),
     toCanonical: (body) => {
       const request = base.toCanonical(body);
       turn = messagesToItems(request.messages);

@@ -75,3 +75,8 @@ export function normaliseItem(item: InputItem, resolve: (id: string) => Item): I
     }
   }
 }
+
+/** The JSON size of stored items replayed to the provider: input the client's body does not show. */
+export function replayedBytes(items: readonly Item[]): number {
+  return items.length === 0 ? 0 : Buffer.byteLength(JSON.stringify(items));
+}
