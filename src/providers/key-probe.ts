@@ -16,6 +16,12 @@ export interface KeyProbe {
    */
   saysKeyInvalid(status: number, body: string): boolean;
   /**
+   * Whether an error answer to the probe still shows the key authenticated: a restricted key that
+   * may call models but not list them. Such a key works; benching it would let any client who gets
+   * it refused once (a model its project lacks) take it out of rotation.
+   */
+  authenticatedDespite?(status: number, body: string): boolean;
+  /**
    * Whether a 429 is about the request rather than the key: the request alone needs more than the
    * key's per-minute limit, so it fails on any key at any time. Cooling the key for it would let
    * one client take every key out of rotation. Absent for providers whose 429s do not tell.
@@ -32,9 +38,17 @@ function errorObject(body: string): Record<string, unknown> | undefined {
   }
 }
 
+/**
+ * OpenAI's restricted keys: `401 {"error":{"code":"missing_scope","message":"You have insufficient
+ * permissions for this operation. Missing scopes: api.model.read. …"}}`.
+ */
+const openAIMissingScope = (_status: number, body: string): boolean =>
+  errorObject(body)?.code === 'missing_scope';
+
 /** OpenAI and its imitators: `{"error":{"code":"invalid_api_key"}}`; Azure: `{"error":{"code":"401"}}`. */
 const openAIKeyInvalid = (status: number, body: string): boolean => {
   const code = errorObject(body)?.code;
+  if (code === 'missing_scope') return false;
   return status === 401 || code === 'invalid_api_key' || code === '401';
 };
 
@@ -67,6 +81,7 @@ const bearerProbe: ProbeFactory = (config) => {
   return {
     call: (key) => ({ path, headers: { ...headers, authorization: `Bearer ${key.reveal()}` } }),
     saysKeyInvalid: openAIKeyInvalid,
+    authenticatedDespite: openAIMissingScope,
     saysRequestTooLarge: openAIRequestTooLarge,
   };
 };
@@ -81,6 +96,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
     return {
       call: (key) => ({ path, headers: { ...headers, 'api-key': key.reveal() } }),
       saysKeyInvalid: openAIKeyInvalid,
+      authenticatedDespite: openAIMissingScope,
       saysRequestTooLarge: openAIRequestTooLarge,
     };
   },
@@ -107,8 +123,11 @@ export function createKeyProbe(config: ProviderConfig): KeyProbe | undefined {
   return probes[config.type](config);
 }
 
-/** The verdict of a probe's answer: 2xx works; an answer that names the key as invalid benches it. */
+/**
+ * The verdict of a probe's answer: 2xx works, as does an error that shows the key authenticated;
+ * an answer that names the key as invalid benches it.
+ */
 export function probeVerdict(probe: KeyProbe, status: number, body: string): KeyVerdict {
-  if (status >= 200 && status < 300) return 'valid';
+  if ((status >= 200 && status < 300) || probe.authenticatedDespite?.(status, body)) return 'valid';
   return probe.saysKeyInvalid(status, body) ? 'invalid' : 'unknown';
 }

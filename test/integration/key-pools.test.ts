@@ -28,7 +28,7 @@ async function start(
   keys: unknown,
   env: NodeJS.ProcessEnv = {},
   dataDir = freshDataDir(),
-  provider: { tokensPerMinute?: number } = {},
+  provider: { tokensPerMinute?: number; scopes?: Record<string, string[]> } = {},
 ) {
   fake = await startFakeOpenAI({ keys: [KEY_A, KEY_B, KEY_C], ...provider });
   kw = await startTestGateway(
@@ -163,6 +163,31 @@ describe('key pools', () => {
     ]);
     const metrics = await kw.gateway.metrics.render();
     expect(metrics).not.toContain('reason="rate_limited"');
+  });
+
+  it('keeps a restricted key that may not list models in rotation when a model is refused to it', async () => {
+    // A project key allowed to call models but not to list them: the probe's 401 names the missing
+    // scope, which shows the key authenticated.
+    await start({ env: 'POOL' }, { POOL: KEY_A }, freshDataDir(), { scopes: { [KEY_A]: ['model.request'] } });
+    fake.script({
+      status: 403,
+      body: {
+        error: {
+          message: 'Project `proj_fake` does not have access to model `gpt-4o-mini`',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'model_not_found',
+        },
+      },
+    });
+    const refused = await chat();
+    expect(refused.status).toBe(403);
+    expect(refused.json.error.code).toBe('model_not_available');
+    expect(fake.requests.filter((r) => r.method === 'GET').map((r) => r.url)).toEqual(['/v1/models']);
+    expect((await chat()).status).toBe(200);
+    const listing = await admin('GET', '/admin/keys');
+    expect(listing.json.providers[0].keys[0].state).toBe('active');
+    expect(kw.logs.some((line) => line.includes('"alert":"key_rejected"'))).toBe(false);
   });
 
   it('waits for a key whose short cool-down ends sooner than a retry would wait anyway', async () => {

@@ -193,7 +193,9 @@ const maskedKey = (key) => `${key.slice(0, 3)}${'*'.repeat(Math.max(0, key.lengt
 /**
  * `tokensPerMinute` is each key's TPM limit as OpenAI applies it to a single request: one whose
  * prompt and `max_tokens` together exceed it is refused with OpenAI's "Request too large" 429.
- * @param {{ port?: number, host?: string, keys?: string[], requireAuth?: boolean, tokensPerMinute?: number }} [options]
+ * `scopes` restricts keys as OpenAI's restricted keys are: a key listed there may list models only
+ * with `api.model.read` and call models only with `model.request`; others answer 401 `missing_scope`.
+ * @param {{ port?: number, host?: string, keys?: string[], requireAuth?: boolean, tokensPerMinute?: number, scopes?: Record<string, string[]> }} [options]
  * @returns {Promise<FakeOpenAI>}
  */
 export async function startFakeOpenAI(options = {}) {
@@ -269,10 +271,11 @@ export async function startFakeOpenAI(options = {}) {
 
     const url = new URL(req.url ?? '/', 'http://fake');
     const azure = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(url.pathname);
+    const presentedKey = azure
+      ? req.headers['api-key']
+      : /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (requireAuth) {
-      const presented = azure
-        ? req.headers['api-key']
-        : /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const presented = presentedKey;
       if (typeof presented !== 'string' || !keys.has(presented)) {
         const message = presented
           ? `Incorrect API key provided: ${maskedKey(String(presented))}. You can find your API key at https://platform.openai.com/account/api-keys.`
@@ -283,6 +286,15 @@ export async function startFakeOpenAI(options = {}) {
           openAIError(message, 'invalid_request_error', presented ? 'invalid_api_key' : null),
         );
       }
+    }
+    const granted = typeof presentedKey === 'string' ? options.scopes?.[presentedKey] : undefined;
+    const needed = req.method === 'GET' ? 'api.model.read' : 'model.request';
+    if (granted && !granted.includes(needed)) {
+      const message =
+        `You have insufficient permissions for this operation. Missing scopes: ${needed}. Check that you have ` +
+        "the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if you're " +
+        'using a restricted API key, that it has the necessary scopes.';
+      return send(res, 401, openAIError(message, 'invalid_request_error', 'missing_scope'));
     }
     if (azure && !url.searchParams.get('api-version')) {
       return send(res, 404, { error: { code: '404', message: 'Resource not found' } });
