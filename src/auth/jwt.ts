@@ -167,12 +167,13 @@ export class JwtVerifier {
     const models = modelClaim === undefined ? null : (stringList(modelClaim) ?? []);
     const tier = claims.tier ? claim(payload, claims.tier) : undefined;
     const id = `jwt${issuer.index}_${user}`;
+    const userId = `${issuer.config.userPrefix ?? ''}${user}`;
     const record: TokenRecord = {
       id,
       secretHash: '',
       name: 'jwt',
       clientId: null,
-      userId: user,
+      userId,
       scopes,
       models,
       providers: null,
@@ -192,7 +193,7 @@ export class JwtVerifier {
       fingerprint: id,
       tokenId: id,
       clientId: null,
-      userId: user,
+      userId,
       scopes: new Set(scopes),
       record,
     };

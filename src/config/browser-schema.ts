@@ -87,6 +87,12 @@ export const jwtIssuerSchema = z
     /** Public-key algorithms only: HMAC and `none` are never accepted. */
     algorithms: z.array(z.enum(ASYMMETRIC)).min(1).default(['RS256', 'ES256', 'EdDSA']),
     clockToleranceSec: z.number().int().min(0).max(300).default(30),
+    /**
+     * Put before the user claim to make the user id (`auth0:` + `sub`). A subject is unique only
+     * within its issuer, so with several issuers each must say: distinct prefixes keep their users
+     * apart; the same prefix (even '') declares that they issue the same user ids.
+     */
+    userPrefix: z.string().max(64).optional(),
     /** Claim names to read; dotted paths reach into objects (`app_metadata.tier`). */
     claims: z
       .strictObject({

@@ -261,7 +261,22 @@ export const configSchema = z
       .strictObject({
         apiKeys: apiKeysSchema,
         sessions: sessionsSchema,
-        jwt: z.array(jwtIssuerSchema).max(16).default([]),
+        jwt: z
+          .array(jwtIssuerSchema)
+          .max(16)
+          .default([])
+          .superRefine((issuers, ctx) => {
+            if (issuers.length < 2) return;
+            issuers.forEach((issuer, index) => {
+              if (issuer.userPrefix !== undefined) return;
+              ctx.addIssue({
+                code: 'custom',
+                path: [index, 'userPrefix'],
+                message:
+                  'with several JWT issuers each needs userPrefix (say "idp1:" and "idp2:"): a subject is unique only within its issuer, and one issuer\'s user must not own another\'s conversations and budgets; give them the same prefix only if they issue the same user ids',
+              });
+            });
+          }),
         guest: guestSchema,
       })
       .prefault({}),

@@ -220,3 +220,48 @@ describe('bearer JWTs from an identity provider', () => {
     expect(res.json.error.code).toBe('jwt_revoked');
   });
 });
+
+describe('several issuers', () => {
+  const OTHER = 'https://other-id.example.test/';
+  let two: TestGateway;
+  beforeAll(async () => {
+    const issuer = (iss: string, userPrefix: string) => ({
+      issuer: iss,
+      audience: AUDIENCE,
+      jwksUrl: `${jwks.url}/.well-known/jwks.json`,
+      algorithms: ['RS256' as const],
+      userPrefix,
+    });
+    two = await startTestGateway(
+      {
+        auth: { jwt: [issuer(ISSUER, 'one:'), issuer(OTHER, 'two:')] },
+        providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+        models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+      },
+      { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+  });
+  afterAll(async () => {
+    await two?.close();
+  });
+
+  it("keeps one issuer's user apart from another issuer's user of the same subject", async () => {
+    const call = async (credential: string, method: 'GET' | 'POST', path: string, body?: unknown) => {
+      const res = await request(`${two.dataUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      return { status: res.statusCode, json: (await res.body.json()) as { id?: string } };
+    };
+    const mine = await sign({ sub: 'alice' });
+    const theirs = await sign({ sub: 'alice', iss: OTHER });
+    const created = await call(mine, 'POST', '/v1/conversations', {
+      items: [{ type: 'message', role: 'user', content: 'my secret plans' }],
+    });
+    expect(created.status).toBe(200);
+    expect((await call(mine, 'GET', `/v1/conversations/${created.json.id}`)).status).toBe(200);
+    expect((await call(theirs, 'GET', `/v1/conversations/${created.json.id}`)).status).toBe(404);
+    expect((await call(theirs, 'GET', `/v1/conversations/${created.json.id}/items`)).status).toBe(404);
+  });
+});

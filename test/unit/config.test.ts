@@ -71,6 +71,26 @@ describe('configuration', () => {
     }
   });
 
+  it('asks every one of several JWT issuers for a userPrefix, so that their subjects stay apart', () => {
+    const issuers = (...prefixes: (string | undefined)[]) =>
+      writeConfig(
+        `${minimal}\nauth:\n  jwt:\n${prefixes
+          .map(
+            (prefix, i) =>
+              `    - { issuer: https://idp${i}.test, audience: kw, jwksUrl: "https://idp${i}.test/jwks"${prefix === undefined ? '' : `, userPrefix: "${prefix}"`} }\n`,
+          )
+          .join('')}`,
+      );
+    expect(problemsOf(() => loadConfig({ file: issuers('a:', undefined), env: {} }))).toEqual([
+      expect.stringMatching(/^auth\.jwt\[1\]\.userPrefix: with several JWT issuers each needs userPrefix/),
+    ]);
+    const apart = loadConfig({ file: issuers('a:', 'b:'), env: {} }).config.auth.jwt;
+    expect(apart.map((issuer) => issuer.userPrefix)).toEqual(['a:', 'b:']);
+    // The same prefix, even none, is a statement that both issue the same user ids.
+    expect(loadConfig({ file: issuers('', ''), env: {} }).config.auth.jwt).toHaveLength(2);
+    expect(loadConfig({ file: issuers(undefined), env: {} }).config.auth.jwt[0]?.userPrefix).toBeUndefined();
+  });
+
   it('rejects unknown keys, naming their path', () => {
     const file = writeConfig(`${minimal}\nserver: { port: 1, hots: x }\n`);
     expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual(['server.hots: unknown key']);
