@@ -70,7 +70,7 @@ const MAX_JUDGED_BODY = 16 * 1024;
  * The provider refused a request as larger than a key may send in a minute: it fails on every
  * key, so no key is cooled or tried for it, and the client learns what to shorten.
  */
-function requestTooLarge(model: string): GatewayError {
+function tooLargeForAnyKey(model: string): GatewayError {
   return new GatewayError(
     400,
     'invalid_request_error',
@@ -129,9 +129,11 @@ export class KeyLease {
     const { pool } = this.provider.keys;
     if (status === 429) {
       const tooLarge = this.provider.keyProbe?.saysRequestTooLarge;
-      if (tooLarge)
-        return body.peek(MAX_JUDGED_BODY).then((text) => this.rateLimited(key, headers, tooLarge(text)));
-      return this.rateLimited(key, headers, false);
+      if (!tooLarge) return this.cool(key, headers);
+      return body.peek(MAX_JUDGED_BODY).then((text) => {
+        this.requestTooLarge = tooLarge(text);
+        return this.requestTooLarge ? 'final' : this.cool(key, headers);
+      });
     }
     if (status === 401 || status === 403) {
       this.suspect(key);
@@ -142,11 +144,8 @@ export class KeyLease {
     return undefined;
   }
 
-  private rateLimited(key: PooledKey, headers: IncomingHttpHeaders, requestTooLarge: boolean): Verdict {
-    if (requestTooLarge) {
-      this.requestTooLarge = true;
-      return 'final';
-    }
+  /** The key was rate limited: it cools down, and the request moves to another. */
+  private cool(key: PooledKey, headers: IncomingHttpHeaders): Verdict {
     this.provider.keys.pool.rateLimited(key, parseRetryAfter(headers['retry-after']));
     this.metrics.providerKeyFailed(this.provider.id, key.id, 'rate_limited');
     return 'rotate';
@@ -158,7 +157,7 @@ export class KeyLease {
    * large for any key; undefined when the failure is about neither.
    */
   async refusal(status: number, body: string, model: string): Promise<GatewayError | undefined> {
-    if (this.requestTooLarge) return requestTooLarge(model);
+    if (this.requestTooLarge) return tooLargeForAnyKey(model);
     const key = this.current;
     const probe = this.provider.keyProbe;
     if (!key || !this.pooled) return undefined;

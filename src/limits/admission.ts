@@ -114,7 +114,6 @@ function notPriced(target: ServingTarget): GatewayError {
   );
 }
 
-/** What admission tells the operator about. */
 /** What admission reads of a request's surface besides its body (a surface binding is one). */
 export interface RequestShape {
   /** The names its bodies give the output-token limit, preferred first (the ceilings' fields). */
@@ -125,6 +124,7 @@ export interface RequestShape {
   readonly replayedBytes?: number;
 }
 
+/** What admission tells the operator about. */
 export interface AdmissionEvents {
   /** A request refused because a budget is spent: an alert. */
   onBudgetExhausted(subject: string): void;
@@ -148,8 +148,9 @@ function firstNumber(
 
 /**
  * Holds each request to its limits and budgets: takes an estimate before the call (tokens from the
- * body size with any replayed history, and max_tokens times the choices; cost from the price table), answers 429 or 503 when it may not go,
- * and settles the real tokens and cost when the response is over.
+ * body size with any replayed history, and max_tokens times the choices; cost from the price
+ * table), answers 429 or 503 when it may not go, and settles the real tokens and cost when the
+ * response is over.
  */
 export class Admission {
   /**

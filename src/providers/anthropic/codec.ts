@@ -493,13 +493,6 @@ export function readAnthropicUsage(payload: unknown): Usage | undefined {
   if (!isRecord(payload)) return undefined;
   const holder = payload.type === 'message_start' ? payload.message : payload;
   if (!isRecord(holder) || !isRecord(holder.usage)) return undefined;
-  const { inputTokens, outputTokens, cachedTokens, cacheCreationTokens, cacheCreation1hTokens } =
-    anthropicUsage(holder.usage);
-  return {
-    inputTokens,
-    outputTokens,
-    ...(cachedTokens !== undefined && { cachedTokens }),
-    ...(cacheCreationTokens !== undefined && { cacheCreationTokens }),
-    ...(cacheCreation1hTokens !== undefined && { cacheCreation1hTokens }),
-  };
+  const { reasoningTokens: _, ...usage } = anthropicUsage(holder.usage);
+  return usage;
 }
