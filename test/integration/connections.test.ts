@@ -12,6 +12,22 @@ const listeners = (kw: TestGateway) => [
   ['admin', kw.adminUrl],
 ];
 
+/** Client addresses on the loopback interface: two in one /64, one in another. */
+const SAME_BLOCK = ['2001:db8:7::5', '2001:db8:7::6'] as const;
+const OTHER_BLOCK = '2001:db8:8::5';
+const ip6 = (verb: 'add' | 'del', address: string) =>
+  spawnSync('ip', ['-6', 'addr', verb, `${address}/128`, 'dev', 'lo', ...(verb === 'add' ? ['nodad'] : [])], {
+    encoding: 'utf8',
+  });
+/** Root may add the addresses (an address already there is fine); others skip. */
+const ipv6Clients = [...SAME_BLOCK, OTHER_BLOCK].every((address) => {
+  const added = ip6('add', address);
+  return added.status === 0 || /exists|already assigned/i.test(added.stderr ?? '');
+});
+afterAll(() => {
+  if (ipv6Clients) for (const address of [...SAME_BLOCK, OTHER_BLOCK]) ip6('del', address);
+});
+
 describe('connection bounds', () => {
   let kw: TestGateway | undefined;
   const sockets: RawConnection[] = [];
@@ -21,8 +37,8 @@ describe('connection bounds', () => {
     kw = undefined;
   });
 
-  const open = async (url: string, data?: string) => {
-    const connection = await rawConnection(url, data);
+  const open = async (url: string, data?: string, from?: string) => {
+    const connection = await rawConnection(url, data, from);
     sockets.push(connection);
     return connection;
   };
@@ -108,55 +124,26 @@ describe('connection bounds', () => {
     }
   });
 
+  it.skipIf(!ipv6Clients)(
+    'counts an IPv6 client per /64, so a fresh address in the same block gets no fresh allowance (needs root to add addresses to lo)',
+    async () => {
+      const gateway = await start({ host: '::1', maxConnectionsPerAddress: 2, headersTimeoutMs: 60_000 });
+      const from = (address: string) => open(gateway.dataUrl, getRequest('/health'), address);
+      const held = [await from(SAME_BLOCK[0]), await from(SAME_BLOCK[0])];
+      await Promise.all(held.map((c) => c.waitFor('{"status":"ok"}')));
+      const sibling = await from(SAME_BLOCK[1]);
+      expect(await sibling.closed).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+      const neighbour = await from(OTHER_BLOCK);
+      expect(await neighbour.waitFor('{"status":"ok"}')).toMatch(/^HTTP\/1\.1 200 OK/);
+    },
+  );
+
   it('does not apply the per-address cap to a trusted proxy', async () => {
     const gateway = await start({ maxConnectionsPerAddress: 1, trustProxy: ['loopback'] });
     const held = await Promise.all([1, 2, 3].map(() => open(gateway.dataUrl, getRequest('/health'))));
     for (const connection of held) {
       expect(await connection.waitFor('{"status":"ok"}')).toMatch(/^HTTP\/1\.1 200 OK/);
     }
-  });
-});
-
-/** Client addresses on the loopback interface: two in one /64, one in another. */
-const SAME_BLOCK = ['2001:db8:7::5', '2001:db8:7::6'] as const;
-const OTHER_BLOCK = '2001:db8:8::5';
-const ip6 = (verb: 'add' | 'del', address: string) =>
-  spawnSync('ip', ['-6', 'addr', verb, `${address}/128`, 'dev', 'lo', ...(verb === 'add' ? ['nodad'] : [])], {
-    encoding: 'utf8',
-  });
-/** Root may add the addresses (an address already there is fine); others skip. */
-const ipv6Clients = [...SAME_BLOCK, OTHER_BLOCK].every((address) => {
-  const added = ip6('add', address);
-  return added.status === 0 || /exists|already assigned/i.test(added.stderr ?? '');
-});
-afterAll(() => {
-  if (ipv6Clients) for (const address of [...SAME_BLOCK, OTHER_BLOCK]) ip6('del', address);
-});
-
-describe.skipIf(!ipv6Clients)('per-address cap for IPv6 clients (needs root to add addresses to lo)', () => {
-  let kw: TestGateway | undefined;
-  const sockets: RawConnection[] = [];
-  afterEach(async () => {
-    for (const c of sockets.splice(0)) c.socket.destroy();
-    await kw?.close();
-    kw = undefined;
-  });
-
-  it('counts an IPv6 client per /64, so a fresh address in the same block gets no fresh allowance', async () => {
-    kw = await startTestGateway({
-      server: { host: '::1', maxConnectionsPerAddress: 2, headersTimeoutMs: 60_000 },
-    });
-    const open = async (from: string) => {
-      const connection = await rawConnection(kw!.dataUrl, getRequest('/health'), from);
-      sockets.push(connection);
-      return connection;
-    };
-    const held = [await open(SAME_BLOCK[0]), await open(SAME_BLOCK[0])];
-    await Promise.all(held.map((c) => c.waitFor('{"status":"ok"}')));
-    const sibling = await open(SAME_BLOCK[1]);
-    expect(await sibling.closed).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
-    const neighbour = await open(OTHER_BLOCK);
-    expect(await neighbour.waitFor('{"status":"ok"}')).toMatch(/^HTTP\/1\.1 200 OK/);
   });
 });
 
