@@ -111,7 +111,14 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.register(anthropicRoutes, { forwarder, conversations, logger });
   app.register(geminiRoutes, { forwarder, router, catalog, conversations, logger });
   const { contextTokens } = config.conversations;
-  app.register(responsesRoutes, { forwarder, conversations, logger, contextTokens });
+  app.register(responsesRoutes, {
+    forwarder,
+    admission: options.admission,
+    conversations,
+    logger,
+    contextTokens,
+    bodyLimit: config.server.bodyLimit,
+  });
   app.register(templateRoutes, { forwarder, registry: options.templates, conversations, logger });
   if (browser) authRoutes(app, { ...browser.routes, access: browser.access, refuse });
   return app;

@@ -19,6 +19,8 @@ const NO_OUTPUT_ROUTES = new Set([
   '/v1beta/models/{model}:batchEmbedContents',
 ]);
 
+/** How long a stored-state call may hold its concurrency slot if it is never settled. */
+const STATE_CALL_LEASE_MS = 60_000;
 /** A JSON body holds roughly one token per four bytes of text. */
 const BYTES_PER_TOKEN = 4;
 const DAY_MS = 86_400_000;
@@ -196,7 +198,34 @@ export class Admission {
         if (!this.prices.find(candidate.provider.id, candidate.model)) throw notPriced(candidate);
       }
     }
-    const asked = this.acquisitionFor(request, target, body, shape, rules);
+    return this.take(request, reply, this.acquisitionFor(request, target, body, shape, rules));
+  }
+
+  /**
+   * Admission for a call that reaches no provider (the stored-state routes: conversations, stored
+   * responses): it takes a request from the rate limits and a concurrency slot, no tokens and no
+   * budget, so that cheap writes cannot be sent without a ceiling either.
+   */
+  admitCall(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
+    const rules = this.rules(request.kw.principal);
+    if (!rules) return undefined;
+    const rates = rules.rates.filter((rule) => rule.kind === 'requests');
+    if (rates.length === 0 && rules.concurrency.length === 0) return undefined;
+    return this.take(request, reply, {
+      rates,
+      concurrency: rules.concurrency,
+      budgets: [],
+      tokenEstimate: 0,
+      costEstimateMicros: 0,
+      leaseMs: STATE_CALL_LEASE_MS,
+    });
+  }
+
+  private take(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    asked: AcquireRequest,
+  ): Promise<void> | undefined {
     const decided = this.limiter.tryAcquire?.(asked);
     if (decided) {
       this.apply(request, reply, decided);

@@ -99,3 +99,11 @@ export interface ForwardJob {
 export interface RequestForwarder {
   handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply>;
 }
+
+/**
+ * Admission for the routes that keep stored state and reach no provider (conversations, stored
+ * responses): the caller's request rate and concurrency limits, no tokens, no budget.
+ */
+export interface CallAdmission {
+  admitCall(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined;
+}

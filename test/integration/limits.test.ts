@@ -249,8 +249,9 @@ describe('rate limits, budgets and audit through the gateway', () => {
       }),
     );
 
-    // 6,000 characters of stored history are about 1,500 input tokens the small body does not show.
-    for (const via of ['responses', 'header'] as const) {
+    // 6,000 characters of stored history are about 1,500 input tokens the small body does not show,
+    // whether a conversation replays them or an item_reference copies them into the input.
+    for (const via of ['responses', 'header', 'reference'] as const) {
       const owner = await mint(kw, { name: `history-${via}`, limits: { tpm: 3000 } });
       const created = await request(`${kw.dataUrl}/v1/conversations`, {
         method: 'POST',
@@ -258,22 +259,105 @@ describe('rate limits, budgets and audit through the gateway', () => {
         body: JSON.stringify({ items: [{ type: 'message', role: 'user', content: 'x'.repeat(6_000) }] }),
       });
       const { id } = (await created.body.json()) as { id: string };
+      const listed = await request(`${kw.dataUrl}/v1/conversations/${id}/items`, {
+        headers: { authorization: `Bearer ${owner.token}` },
+      });
+      const [item] = ((await listed.body.json()) as { data: Array<{ id: string }> }).data;
       await inFlight(() =>
-        via === 'responses'
+        via === 'reference'
           ? post(owner.token, '/v1/responses', {
               model: 'fast',
-              input: 'hi',
-              conversation: id,
+              input: [{ type: 'item_reference', id: item!.id }],
               max_output_tokens: 100,
             })
-          : post(
-              owner.token,
-              '/v1/chat/completions',
-              { model: 'fast', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 },
-              { 'x-keyward-conversation': id },
-            ),
+          : via === 'responses'
+            ? post(owner.token, '/v1/responses', {
+                model: 'fast',
+                input: 'hi',
+                conversation: id,
+                max_output_tokens: 100,
+              })
+            : post(
+                owner.token,
+                '/v1/chat/completions',
+                { model: 'fast', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 },
+                { 'x-keyward-conversation': id },
+              ),
       );
     }
+  });
+
+  it('holds the stored-state routes (conversations, stored responses) to the rate limit, one caller at a time', async () => {
+    const kw = await start();
+    const limited = await mint(kw, { name: 'writer', limits: { rpm: 3 } });
+    const other = await mint(kw, { name: 'other', limits: { rpm: 3 } });
+    const call = async (token: string, method: 'GET' | 'POST', path: string, body?: unknown) => {
+      const res = await request(`${kw.dataUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      const json = (await res.body.json()) as Answer['json'];
+      return { status: res.statusCode, headers: res.headers, json };
+    };
+    const created = await call(limited.token, 'POST', '/v1/conversations', {});
+    expect(created.status).toBe(200);
+    expect(created.headers['x-ratelimit-remaining-requests']).toBe('2');
+    const id = created.json.id as string;
+    const item = { type: 'message', role: 'user', content: 'note' };
+    expect(
+      (await call(limited.token, 'POST', `/v1/conversations/${id}/items`, { items: [item] })).status,
+    ).toBe(200);
+    expect((await call(limited.token, 'GET', `/v1/conversations/${id}`)).status).toBe(200);
+    for (const path of [`/v1/conversations/${id}/items`, '/v1/conversations', '/v1/responses/resp_none']) {
+      const refused = await call(
+        limited.token,
+        path === '/v1/conversations' ? 'POST' : 'GET',
+        path,
+        path === '/v1/conversations' ? {} : undefined,
+      );
+      expect(refused.status).toBe(429);
+      expect(refused.json.error?.code).toBe('rate_limit_exceeded');
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    }
+    // Another caller's allowance is its own.
+    expect((await call(other.token, 'POST', '/v1/conversations', {})).status).toBe(200);
+  });
+
+  it('refuses item_references that together copy in more than the body limit, however small the body', async () => {
+    const kw = await start({ server: { bodyLimit: 64 * 1024 } });
+    const owner = await mint(kw, { name: 'copier' });
+    const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+      const res = await request(`${kw.dataUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      return {
+        status: res.statusCode,
+        json: (await res.body.json()) as Answer['json'] & { data: Array<{ id: string }> },
+      };
+    };
+    // One item of 25 KB: two copies fit in 64 KB, three do not, whichever route copies them.
+    const big = { type: 'message', role: 'user', content: 'y'.repeat(25_000) };
+    const conversation = (await call('POST', '/v1/conversations', { items: [big] })).json.id as string;
+    const [stored] = (await call('GET', `/v1/conversations/${conversation}/items`)).json.data;
+    const refs = (n: number) => Array.from({ length: n }, () => ({ type: 'item_reference', id: stored!.id }));
+
+    const twice = await call('POST', `/v1/conversations/${conversation}/items`, { items: refs(2) });
+    expect(twice.status).toBe(200);
+    const thrice = await call('POST', `/v1/conversations/${conversation}/items`, { items: refs(3) });
+    expect(thrice.status).toBe(400);
+    expect(thrice.json.error).toMatchObject({ code: 'references_too_large', param: 'input[2]' });
+    expect(thrice.json.error?.message).toContain('65536 bytes');
+    const items = await call('GET', `/v1/conversations/${conversation}/items?limit=100`);
+    expect(items.json.data).toHaveLength(3);
+
+    const upstream = fake!.requests.length;
+    const viaResponses = await call('POST', '/v1/responses', { model: 'fast', input: refs(3) });
+    expect(viaResponses.status).toBe(400);
+    expect(viaResponses.json.error?.code).toBe('references_too_large');
+    expect(fake!.requests.length).toBe(upstream);
   });
 
   it('refuses a third request in flight with concurrency 2, and frees the slots when the responses end', async () => {

@@ -35,7 +35,7 @@ function caller(request: FastifyRequest): string {
  */
 export async function conversationRoutes(
   app: FastifyInstance,
-  { conversations }: { conversations: ConversationService },
+  { conversations, bodyLimit }: { conversations: ConversationService; bodyLimit: number },
 ): Promise<void> {
   const missing = (id: string) => notFound('conversation', id);
 
@@ -45,7 +45,11 @@ export async function conversationRoutes(
     const id = newId('conv');
     const created = await conversations.createConversation(owner, body.metadata ?? {}, id);
     if (body.items?.length)
-      await conversations.appendItems(owner, id, await normaliseInput(conversations, owner, body.items));
+      await conversations.appendItems(
+        owner,
+        id,
+        (await normaliseInput(conversations, owner, body.items, bodyLimit)).items,
+      );
     return created;
   });
 
@@ -83,7 +87,7 @@ export async function conversationRoutes(
     const owner = caller(request);
     const body = parseBody(itemsSchema, request.body);
     if (!(await conversations.getConversation(owner, request.params.id))) throw missing(request.params.id);
-    const added = await normaliseInput(conversations, owner, body.items);
+    const { items: added } = await normaliseInput(conversations, owner, body.items, bodyLimit);
     await conversations.appendItems(owner, request.params.id, added);
     return {
       object: 'list',

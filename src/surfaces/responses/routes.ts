@@ -3,7 +3,7 @@ import { requireScope } from '../../auth/access.js';
 import { type ConversationService, ownerOf } from '../../conversations/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
-import type { RequestForwarder } from '../types.js';
+import type { CallAdmission, RequestForwarder } from '../types.js';
 import { responsesBinding } from './binding.js';
 import { conversationRoutes } from './conversation-routes.js';
 import { notFound, prepareTurn } from './turn.js';
@@ -11,7 +11,11 @@ import { capOutputTokens, parsePageQuery, parseResponsesRequest } from './valida
 
 export interface ResponsesRoutesOptions {
   forwarder: RequestForwarder;
+  /** Holds the stored-state routes, which reach no provider, to the caller's request limits. */
+  admission: CallAdmission;
   conversations: ConversationService;
+  /** The most bytes one request may copy in by `item_reference` (the body limit). */
+  bodyLimit: number;
   logger: Logger;
   /** The context window a request with its replayed history must fit (`truncation`). */
   contextTokens: number;
@@ -31,14 +35,12 @@ function caller(request: FastifyRequest): string {
  */
 export async function responsesRoutes(
   app: FastifyInstance,
-  { forwarder, conversations, logger, contextTokens }: ResponsesRoutesOptions,
+  { forwarder, admission, conversations, logger, contextTokens, bodyLimit }: ResponsesRoutesOptions,
 ): Promise<void> {
-  app.register(conversationRoutes, { conversations });
-
   app.post('/v1/responses', async (request, reply) => {
     const owner = caller(request);
     const body = capOutputTokens(request.kw.principal, parseResponsesRequest(request.body));
-    const turn = await prepareTurn(conversations, owner, body);
+    const turn = await prepareTurn(conversations, owner, body, bodyLimit);
     return forwarder.handle(request, reply, {
       operation: 'chat',
       surface: responsesBinding(turn, body, conversations, logger, contextTokens),
@@ -48,6 +50,20 @@ export async function responsesRoutes(
     });
   });
 
+  // The forwarder admits what goes to a provider; these routes only read and write the store, and
+  // are held to the caller's request rate and concurrency here, or a client could write without limit.
+  app.register(async (state) => {
+    state.addHook('preHandler', async (request, reply) => admission.admitCall(request, reply));
+    state.register(conversationRoutes, { conversations, bodyLimit });
+    state.register(storedResponseRoutes, { conversations });
+  });
+}
+
+/** `GET`/`DELETE /v1/responses/{id}` and its input items: the caller's stored responses. */
+async function storedResponseRoutes(
+  app: FastifyInstance,
+  { conversations }: { conversations: ConversationService },
+): Promise<void> {
   app.get('/v1/responses/:id', async (request: WithId) => {
     const query = request.query as Record<string, unknown>;
     if (query.stream === 'true')

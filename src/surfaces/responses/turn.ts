@@ -1,6 +1,6 @@
 import type { ConversationService } from '../../conversations/index.js';
-import { GatewayError } from '../../errors/gateway-error.js';
-import { type Item, newId, normaliseItem } from './items.js';
+import { badRequest, GatewayError } from '../../errors/gateway-error.js';
+import { type Item, newId, normaliseItem, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import type { ItemOrigin } from './to-canonical.js';
 
@@ -12,6 +12,8 @@ export interface Turn {
   history: Item[];
   /** This request's input items, normalised (ids given, references resolved). */
   input: Item[];
+  /** JSON bytes the input's `item_reference`s brought in: sent upstream, absent from the body. */
+  referencedBytes: number;
   conversationId: string | null;
   origin: ItemOrigin;
 }
@@ -27,6 +29,8 @@ export async function prepareTurn(
   service: ConversationService,
   owner: string,
   body: ResponsesRequest,
+  /** The most bytes the input's references may bring in (the body limit). */
+  maxReferencedBytes: number,
 ): Promise<Turn> {
   const conversationId =
     typeof body.conversation === 'string' ? body.conversation : (body.conversation?.id ?? null);
@@ -50,34 +54,62 @@ export async function prepareTurn(
     if (!found) throw notFound('conversation', conversationId, 'conversation');
     history = found;
   }
-  const input = await normaliseInput(service, owner, body.input ?? []);
+  const { items: input, referencedBytes } = await normaliseInput(
+    service,
+    owner,
+    body.input ?? [],
+    maxReferencedBytes,
+  );
   const from = body.previous_response_id ? 'previous_response_id' : 'conversation';
   const origin: ItemOrigin = (i) => (i < history.length ? from : `input[${i - history.length}]`);
-  return { owner, id: newId('resp'), history, input, conversationId, origin };
+  return { owner, id: newId('resp'), history, input, referencedBytes, conversationId, origin };
 }
 
-/** Input items as stored; `item_reference`s resolve to the owner's earlier items. */
+/**
+ * Input items as stored; `item_reference`s resolve to the owner's earlier items. Each reference is
+ * a copy (stored again, sent upstream again), so what they bring in counts per reference and is
+ * held to `maxReferencedBytes`: a small body repeating a reference to a large item would otherwise
+ * store and send far more than the body limit lets any request carry.
+ */
 export async function normaliseInput(
   service: ConversationService,
   owner: string,
   input: NonNullable<ResponsesRequest['input']>,
-): Promise<Item[]> {
+  maxReferencedBytes: number,
+): Promise<{ items: Item[]; referencedBytes: number }> {
   if (typeof input === 'string')
-    return [
-      {
-        type: 'message',
-        id: newId('msg'),
-        role: 'user',
-        status: 'completed',
-        content: [{ type: 'input_text', text: input }],
-      },
-    ];
-  const referenced = new Map<string, Item>();
+    return {
+      items: [
+        {
+          type: 'message',
+          id: newId('msg'),
+          role: 'user',
+          status: 'completed',
+          content: [{ type: 'input_text', text: input }],
+        },
+      ],
+      referencedBytes: 0,
+    };
+  const referenced = new Map<string, { item: Item; bytes: number }>();
+  let referencedBytes = 0;
   for (const [i, item] of input.entries()) {
-    if (item.type !== 'item_reference' || referenced.has(item.id)) continue;
-    const found = await service.findItem(owner, item.id);
-    if (!found) throw notFound('item', item.id, `input[${i}]`);
-    referenced.set(item.id, found);
+    if (item.type !== 'item_reference') continue;
+    let found = referenced.get(item.id);
+    if (!found) {
+      const stored = await service.findItem(owner, item.id);
+      if (!stored) throw notFound('item', item.id, `input[${i}]`);
+      found = { item: stored, bytes: replayedBytes([stored]) };
+      referenced.set(item.id, found);
+    }
+    referencedBytes += found.bytes;
+    if (referencedBytes > maxReferencedBytes)
+      throw badRequest(
+        `The items input references add up to more than ${maxReferencedBytes} bytes, the request size limit; reference fewer or smaller items`,
+        { code: 'references_too_large', param: `input[${i}]` },
+      );
   }
-  return input.map((item) => normaliseItem(item, (id) => referenced.get(id)!));
+  return {
+    items: input.map((item) => normaliseItem(item, (id) => referenced.get(id)!.item)),
+    referencedBytes,
+  };
 }
