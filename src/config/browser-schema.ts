@@ -119,7 +119,8 @@ const budgetSchema = z.strictObject({
 export const guestSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
-    scopes: z.array(scopeSchema).min(1).default(['models:read', 'chat']),
+    /** Default: `templates` alone when `templates` is set (as for tokens), else `models:read` and `chat`. */
+    scopes: z.array(scopeSchema).min(1).optional(),
     models: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
     templates: z.array(z.string().min(1).max(128)).max(256).optional(),
     /** Per client address. */
@@ -131,4 +132,10 @@ export const guestSchema = z
     message: 'guest access needs limits.rpm (requests per minute per client address)',
     path: ['limits', 'rpm'],
   })
+  // A guest given templates may run those and nothing else unless its scopes say more: with chat as
+  // well, the template list would bound nothing.
+  .transform(({ scopes, ...guest }) => ({
+    ...guest,
+    scopes: scopes ?? (guest.templates ? ['templates' as const] : ['models:read' as const, 'chat' as const]),
+  }))
   .prefault({});

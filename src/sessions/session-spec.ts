@@ -53,9 +53,14 @@ export function grantFor(
   const lifetimeMs = Math.min(spec.ttl === undefined ? maxLifetimeMs : durationMs(spec.ttl), maxLifetimeMs);
   const grant: SessionGrant = {
     userId: spec.userId,
+    // As for tokens: a grant naming templates runs those and nothing else unless its scopes say more.
     scopes:
       spec.scopes ??
-      (creator ? creator.scopes.filter((s) => DEFAULT_SESSION_SCOPES.includes(s)) : DEFAULT_SESSION_SCOPES),
+      (spec.templates
+        ? ['templates']
+        : creator
+          ? creator.scopes.filter((s) => DEFAULT_SESSION_SCOPES.includes(s))
+          : DEFAULT_SESSION_SCOPES),
     models: spec.models ?? creator?.models ?? null,
     providers: creator?.providers ?? null,
     maxTokens: creator?.maxTokens ?? null,

@@ -301,21 +301,41 @@ describe('prompt templates', () => {
         .concat(login.headers['set-cookie'] ?? [])
         .map((line) => line.split(';')[0])
         .join('; ');
-      return async (name: string, params: Record<string, unknown>) => {
-        const res = await request(`${kw.dataUrl}/v1/templates/${name}/run`, {
+      const post = async (path: string, body: unknown) => {
+        const res = await request(`${kw.dataUrl}${path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin', cookie },
-          body: JSON.stringify({ params }),
+          body: JSON.stringify(body),
         });
         const json = (await res.body.json()) as { error?: { code: string } };
         return { status: res.statusCode, code: json.error?.code };
       };
+      return Object.assign(
+        (name: string, params: Record<string, unknown>) => post(`/v1/templates/${name}/run`, { params }),
+        {
+          chat: () =>
+            post('/v1/chat/completions', { model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
+        },
+      );
     };
 
     const granted = await sessionRun({ userId: 'ada', scopes: ['templates'], templates: ['summarize'] });
     openai.script(text('fine'));
     expect(await granted('summarize', { text: 'x', words: 10 })).toEqual({ status: 200, code: undefined });
     expect(await granted('sentiment', { review: 'x' })).toEqual({ status: 404, code: 'template_not_found' });
+
+    // Naming templates without scopes grants those templates only, as it does for a token: with
+    // raw chat beside them the list would bound nothing.
+    const templatesOnly = await sessionRun({ userId: 'eve', templates: ['summarize'] });
+    openai.script(text('fine'));
+    expect(await templatesOnly('summarize', { text: 'x', words: 10 })).toEqual({
+      status: 200,
+      code: undefined,
+    });
+    expect((await templatesOnly.chat()).status).toBe(403);
+    const both = await sessionRun({ userId: 'fay', scopes: ['templates', 'chat'], templates: ['summarize'] });
+    openai.script(text('fine'));
+    expect((await both.chat()).status).toBe(200);
 
     const minter = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
       name: 'app-backend',

@@ -91,6 +91,17 @@ describe('configuration', () => {
     expect(loadConfig({ file: issuers(undefined), env: {} }).config.auth.jwt[0]?.userPrefix).toBeUndefined();
   });
 
+  it('gives guests granted templates the templates scope alone, unless their scopes say more', () => {
+    const guest = (extra: string) =>
+      loadConfig({
+        file: writeConfig(`${minimal}\nauth:\n  guest: { enabled: true, limits: { rpm: 5 }${extra} }\n`),
+        env: {},
+      }).config.auth.guest.scopes;
+    expect(guest('')).toEqual(['models:read', 'chat']);
+    expect(guest(', templates: [summarize]')).toEqual(['templates']);
+    expect(guest(', templates: [summarize], scopes: [templates, chat]')).toEqual(['templates', 'chat']);
+  });
+
   it('rejects unknown keys, naming their path', () => {
     const file = writeConfig(`${minimal}\nserver: { port: 1, hots: x }\n`);
     expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual(['server.hots: unknown key']);
