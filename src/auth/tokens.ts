@@ -15,6 +15,11 @@ export interface TokenPrincipal {
   userId: string | null;
   scopes: ReadonlySet<Scope>;
   record: TokenRecord;
+  /**
+   * Who owns the conversation state it stores when it has no user, if not the token itself: a
+   * guest's own session, while its limits hold per client address.
+   */
+  owner?: string;
 }
 
 export type TokenFailure = 'invalid' | 'revoked' | 'expired' | 'ip_not_allowed';

@@ -3,11 +3,11 @@ import type { Principal } from '../auth/index.js';
 /**
  * Who owns what a request stores: the user of the credential (a token's `userId`), else the
  * credential itself. A token's user owns across that user's tokens; a token without a user, or a
- * static client key, owns only what it made itself.
+ * static client key, owns only what it made itself; a guest owns what its own session made.
  */
 export function ownerOf(principal: Principal | undefined): string {
   if (principal?.kind === 'token')
-    return principal.userId ? `user:${principal.userId}` : `token:${principal.tokenId}`;
+    return principal.userId ? `user:${principal.userId}` : (principal.owner ?? `token:${principal.tokenId}`);
   if (principal?.kind === 'static-key') return `key:${principal.fingerprint}`;
   // The data plane authenticates every route that reaches here; fail closed all the same.
   throw new Error('no principal to own conversation state');

@@ -46,24 +46,24 @@ export const sessionPrincipal = (session: SessionRecord): TokenPrincipal =>
 const MAX_GUEST_ADDRESSES = 10_000;
 
 /**
- * One principal per client address for guest sessions (an IPv6 client per /64, which it usually
- * holds whole), the least recently used dropped first.
+ * Guest principals: their limits and usage are counted per client address (an IPv6 client per
+ * /64, which it usually holds whole), the least recently used address dropped first, but what they
+ * store is owned per session: guests behind one NAT share an address, not their conversations.
  */
 export class GuestPrincipals {
   private readonly byAddress = new Map<string, TokenPrincipal>();
 
   principal(session: SessionRecord, clientIp: string): TokenPrincipal {
     const ip = addressSubject(clientIp);
-    const found = this.byAddress.get(ip);
-    if (found) {
+    let shared = this.byAddress.get(ip);
+    if (shared) {
       this.byAddress.delete(ip);
-      this.byAddress.set(ip, found);
-      return found;
+    } else {
+      if (this.byAddress.size >= MAX_GUEST_ADDRESSES)
+        this.byAddress.delete(this.byAddress.keys().next().value!);
+      shared = principalFor(session, `guest:${ip}`);
     }
-    if (this.byAddress.size >= MAX_GUEST_ADDRESSES)
-      this.byAddress.delete(this.byAddress.keys().next().value!);
-    const made = principalFor(session, `guest:${ip}`);
-    this.byAddress.set(ip, made);
-    return made;
+    this.byAddress.set(ip, shared);
+    return { ...shared, owner: `session:${session.id}` };
   }
 }

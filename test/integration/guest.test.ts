@@ -137,3 +137,49 @@ describe('guest access', () => {
     expect(res.cookie).toBe('');
   });
 });
+
+describe('guest conversation state', () => {
+  let roomy: TestGateway;
+  beforeAll(async () => {
+    roomy = await startTestGateway(
+      {
+        server: { cors: { origins: [APP] } },
+        auth: { guest: { enabled: true, scopes: ['chat'], limits: { rpm: 20 } } },
+        providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+        models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+      },
+      { P_KEY: PROVIDER_KEY },
+    );
+  });
+  afterAll(async () => {
+    await roomy?.close();
+  });
+
+  const call = async (cookie: string, method: string, path: string) => {
+    const res = await fetch(`${roomy.dataUrl}${path}`, {
+      method,
+      headers: { origin: APP, cookie, 'content-type': 'application/json' },
+      ...(method === 'POST' && { body: '{}' }),
+    });
+    return { status: res.status, json: (await res.json()) as { id?: string; error?: { code: string } } };
+  };
+  const login = async () => {
+    const res = await fetch(`${roomy.dataUrl}/auth/guest`, { method: 'POST', headers: { origin: APP } });
+    expect(res.status).toBe(200);
+    return res.headers.getSetCookie()[0]!.split(';')[0]!;
+  };
+
+  it('keeps each guest session its own conversations, though guests share an address and its limits', async () => {
+    const [ana, ben] = [await login(), await login()];
+    const created = await call(ana, 'POST', '/v1/conversations');
+    expect(created.status).toBe(200);
+    const path = `/v1/conversations/${created.json.id}`;
+    expect((await call(ana, 'GET', path)).status).toBe(200);
+    for (const method of ['GET', 'DELETE']) {
+      const other = await call(ben, method, path);
+      expect(other.status, method).toBe(404);
+      expect(other.json.error?.code).toBe('not_found');
+    }
+    expect((await call(ana, 'GET', path)).status).toBe(200);
+  });
+});
