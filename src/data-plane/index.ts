@@ -119,7 +119,13 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     contextTokens,
     bodyLimit: config.server.bodyLimit,
   });
-  app.register(templateRoutes, { forwarder, registry: options.templates, conversations, logger });
+  app.register(templateRoutes, {
+    forwarder,
+    registry: options.templates,
+    conversations,
+    logger,
+    bodyLimit: config.server.bodyLimit,
+  });
   if (browser) authRoutes(app, { ...browser.routes, access: browser.access, refuse });
   return app;
 }

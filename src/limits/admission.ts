@@ -122,8 +122,11 @@ export interface RequestShape {
   readonly maxTokensFields: readonly string[];
   /** The names its bodies give the number of choices (OpenAI's `n`), each as long as the output. */
   readonly choicesFields?: readonly string[];
-  /** JSON bytes of stored history sent in front of the body: input the body's size leaves out. */
-  readonly replayedBytes?: number;
+  /**
+   * JSON bytes of input sent upstream that the client's body does not carry (stored history
+   * replayed, items copied by reference, a template's rendered prompt): left out of its size.
+   */
+  readonly addedInputBytes?: number;
 }
 
 /** What admission tells the operator about. */
@@ -258,7 +261,7 @@ export class Admission {
     // A chunked body has no length header: measured, or it would reserve nothing for its input.
     const length = request.headers['content-length'];
     const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
-    const input = Math.ceil((bytes + (shape.replayedBytes ?? 0)) / BYTES_PER_TOKEN);
+    const input = Math.ceil((bytes + (shape.addedInputBytes ?? 0)) / BYTES_PER_TOKEN);
     request.kw.estimate = { inputTokens: input, outputTokens: output };
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").

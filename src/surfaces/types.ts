@@ -72,10 +72,11 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
   /** The names its bodies give the number of choices (OpenAI's `n`), where it has one. */
   readonly choicesFields?: readonly string[];
   /**
-   * JSON bytes of the stored history the request replays in front of its body (a conversation or
-   * a previous response): input that the body's size leaves out of the admission's estimate.
+   * JSON bytes of input sent upstream that the client's body does not carry (the history of a
+   * conversation or previous response, items copied by reference, a template's rendered prompt):
+   * the admission's estimate adds them to the body's size.
    */
-  readonly replayedBytes?: number;
+  readonly addedInputBytes?: number;
   /** The answer to a token-counting request, for surfaces that have one. */
   tokenCountBody?(inputTokens: number): unknown;
   /** The surface's embeddings answer for OpenAI's (the gateway's one embeddings format), where it has its own. */

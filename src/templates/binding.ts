@@ -41,10 +41,12 @@ function outputOf(template: CompiledTemplate, response: ChatResponse): unknown {
  * built, always translated through the canonical form (so that the answer can be checked before it
  * is sent), answered as a template run; streams are OpenAI chat completion chunks.
  */
-export function templateBinding(template: CompiledTemplate): SurfaceBinding {
+export function templateBinding(template: CompiledTemplate, renderedBytes: number): SurfaceBinding {
   return {
     ...openAIBinding,
     format: 'template',
+    // The client sent params; the provider gets the rendered prompt, which is what the estimate counts.
+    addedInputBytes: renderedBytes,
     fromCanonical(response): TemplateRunAnswer {
       const { inputTokens, outputTokens } = response.usage;
       return {

@@ -20,6 +20,8 @@ export interface TemplateRoutesOptions {
   /** For a run's `conversation`: history kept in a Keyward conversation. */
   conversations: ConversationService;
   logger: Logger;
+  /** The most bytes a rendered template may send: the body limit, which bounds any other request. */
+  bodyLimit: number;
 }
 
 const runBody = z.strictObject({
@@ -55,7 +57,7 @@ function describe(template: CompiledTemplate) {
 /** `GET /v1/templates` and `POST /v1/templates/{name}/run`: whitelisted prompts with typed params. */
 export async function templateRoutes(
   app: FastifyInstance,
-  { forwarder, registry, conversations, logger }: TemplateRoutesOptions,
+  { forwarder, registry, conversations, logger, bodyLimit }: TemplateRoutesOptions,
 ): Promise<void> {
   app.get('/v1/templates', async (request) => {
     const { principal } = request.kw;
@@ -87,10 +89,19 @@ export async function templateRoutes(
       throw badRequest(message, { param: `params.${param}`, code });
     }
     request.kw.template = template.definition.name;
-    const body = parseChatRequest(renderRequest(template, resolved.values, stream));
+    const rendered = renderRequest(template, resolved.values, stream);
+    // A parameter the template uses many times multiplies the body: without this bound, a request
+    // within the body limit could send a prompt many times larger.
+    const renderedBytes = Buffer.byteLength(JSON.stringify(rendered));
+    if (renderedBytes > bodyLimit)
+      throw badRequest(
+        `The rendered template is ${renderedBytes} bytes, more than the request size limit of ${bodyLimit}; send shorter params`,
+        { param: 'params', code: 'template_too_large' },
+      );
+    const body = parseChatRequest(rendered);
     const run = (surface: SurfaceBinding) =>
       forwarder.handle(request, reply, { operation: 'chat', surface, body, stream, includeUsage: stream });
-    const surface = templateBinding(template);
+    const surface = templateBinding(template, renderedBytes);
     if (input.conversation === undefined) return run(surface);
     const where = { id: input.conversation, param: 'conversation' };
     return conversationSurface(request, surface, where, conversations, logger).then(run);

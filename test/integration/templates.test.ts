@@ -376,6 +376,45 @@ describe('prompt templates', () => {
     expect(bad.json.error.param).toBe('templates');
   });
 
+  it('estimates a run from the prompt it renders, and refuses one that renders past the body limit', async () => {
+    // 8,000 characters of fixed prompt are about 2,000 input tokens that a run's small body does not show.
+    const brief = await adminCall(kw.adminUrl, 'POST', '/admin/templates', {
+      name: 'long-brief',
+      model: 'fast',
+      messages: [{ role: 'user', content: `${'Background. '.repeat(666)}Question: {{q}}` }],
+      params: { q: { type: 'string', maxLength: 100 } },
+      maxTokens: 100,
+    });
+    expect(brief.status).toBe(201);
+    const limited = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'brief-reader',
+      templates: ['long-brief'],
+      limits: { tpm: 10_000 },
+    });
+    openai.script(text('because'));
+    const answered = await run('long-brief', { params: { q: 'why?' } }, limited.json.token);
+    expect(answered.status).toBe(200);
+    // What admission took up front: the rendered prompt's 2,000 tokens and the 100 of output.
+    expect(Number(answered.headers['x-ratelimit-remaining-tokens'])).toBeLessThanOrEqual(10_000 - 2_100);
+
+    const calls = openai.requests.length;
+
+    // A parameter used many times multiplies what a body within the limit sends: 120 × 100,000 bytes.
+    const echo = await adminCall(kw.adminUrl, 'POST', '/admin/templates', {
+      name: 'echo-many',
+      model: 'fast',
+      messages: [{ role: 'user', content: '{{text}}'.repeat(120) }],
+      params: { text: { type: 'string', maxLength: 100_000 } },
+    });
+    expect(echo.status).toBe(201);
+    const huge = await run('echo-many', { params: { text: 'a'.repeat(100_000) } });
+    expect(huge.status).toBe(400);
+    expect(huge.json.error).toMatchObject({ code: 'template_too_large', param: 'params' });
+    expect(openai.requests.length).toBe(calls);
+    for (const name of ['long-brief', 'echo-many'])
+      expect((await adminCall(kw.adminUrl, 'DELETE', `/admin/templates/${name}`)).status).toBe(200);
+  });
+
   it('versions stored templates through the admin API; file templates are read-only', async () => {
     const v1 = await adminCall(kw.adminUrl, 'POST', '/admin/templates', {
       name: 'greet',

@@ -69,7 +69,7 @@ export function responsesBinding(
     errorEvent: (error: GatewayError) => encoder?.error(error) ?? '',
     relay: noRelay,
     maxTokensFields: ['max_output_tokens'],
-    replayedBytes: replayedBytes(turn.history) + turn.referencedBytes,
+    addedInputBytes: replayedBytes(turn.history) + turn.referencedBytes,
   };
 }
 

@@ -92,7 +92,7 @@ function conversationBinding(
   return {
     ...base,
     format: 'responses',
-    replayedBytes: replayedBytes(history),
+    addedInputBytes: (base.addedInputBytes ?? 0) + replayedBytes(history),
     toCanonical: (body) => {
       const request = base.toCanonical(body);
       turn = messagesToItems(request.messages);
