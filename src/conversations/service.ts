@@ -314,8 +314,10 @@ export class ConversationService {
     let afterSeq: number | undefined;
     if (options.after !== undefined)
       afterSeq = (await this.store.item({ parentId: id, id: options.after }))?.seq;
-    // Responses keep input and output items together; only one part is listed.
-    const rows = (await this.store.items(id, { afterSeq, order })).filter((row) => row.part === part);
+    // Responses keep input and output items together, and only one part is listed; a conversation
+    // holds items only, so a page of it reads one row past the page, not the whole conversation.
+    const read = part === 'item' ? { afterSeq, order, limit: limit + 1 } : { afterSeq, order };
+    const rows = (await this.store.items(id, read)).filter((row) => row.part === part);
     const data = rows.slice(0, limit).map((row) => this.openItem(row));
     return {
       object: 'list',

@@ -13,24 +13,46 @@ export function fitToContext(
   mode: 'auto' | 'disabled',
   contextTokens: number,
 ): ChatRequest {
-  let kept = history;
-  let request = build(kept);
-  const room = contextTokens - (request.maxTokens ?? 0);
-  while (estimateInputTokens(request) > room) {
-    if (mode === 'disabled' || kept.length === 0)
-      throw new UnsupportedFeature(
-        `The input (about ${estimateInputTokens(request)} tokens with its history) exceeds the context window of ${room} tokens; ` +
-          "send truncation: 'auto' to drop the oldest turns, or start a new conversation",
-        'input',
-      );
-    kept = kept.slice(nextTurn(kept));
-    request = build(kept);
+  const whole = build(history);
+  const room = contextTokens - (whole.maxTokens ?? 0);
+  const fits = (request: ChatRequest) => estimateInputTokens(request) <= room;
+  if (fits(whole)) return whole;
+  if (mode === 'disabled' || history.length === 0) throw tooLarge(whole, room);
+  // Dropping more turns never makes the input larger, so the fewest to drop is found by bisection:
+  // a conversation of thousands of turns costs some builds, not one build per dropped turn.
+  const cuts = turnStarts(history);
+  const last = build([]);
+  if (!fits(last)) throw tooLarge(last, room);
+  let fitting = last;
+  let low = 0;
+  let high = cuts.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    const request = build(history.slice(cuts[middle]));
+    if (fits(request)) {
+      fitting = request;
+      high = middle;
+    } else {
+      low = middle + 1;
+    }
   }
-  return request;
+  return fitting;
 }
 
-/** Where the second turn of `items` begins: the next user message after the first item. */
-function nextTurn(items: readonly Item[]): number {
-  const at = items.findIndex((item, i) => i > 0 && item.type === 'message' && item.role === 'user');
-  return at === -1 ? items.length : at;
+function tooLarge(request: ChatRequest, room: number): UnsupportedFeature {
+  return new UnsupportedFeature(
+    `The input (about ${estimateInputTokens(request)} tokens with its history) exceeds the context window of ${room} tokens; ` +
+      "send truncation: 'auto' to drop the oldest turns, or start a new conversation",
+    'input',
+  );
+}
+
+/** Where each turn after the first begins: every user message but a first one, in order. */
+function turnStarts(items: readonly Item[]): number[] {
+  const starts: number[] = [];
+  for (let i = 1; i < items.length; i++) {
+    const item = items[i]!;
+    if (item.type === 'message' && item.role === 'user') starts.push(i);
+  }
+  return starts;
 }
