@@ -301,6 +301,10 @@ export class ConversationService {
       if (bytes > maxBytes) break;
       keep++;
     }
+    if (keep === newest.length && newest.length < maxItems) return;
+    // A tool result whose call was trimmed away cannot be replayed: providers refuse a result
+    // without its call, and every later turn of the conversation would fail.
+    while (keep > 0 && this.openItem(newest[keep - 1]!).type === 'function_call_output') keep--;
     await this.store.trimItems(id, keep);
   }
 

@@ -91,6 +91,24 @@ describe('retention, purge and rotation', () => {
     ).toEqual(['three', 'four', 'five']);
   });
 
+  it('never leaves a tool result first when it trims, since its call is gone', async () => {
+    const { client } = await start(freshDataDir(), { maxItems: 3 });
+    const conversation = await client.conversations.create({
+      items: [
+        { role: 'user', content: 'one' },
+        { type: 'function_call', call_id: 'call_1', name: 'lookup', arguments: '{}' },
+        { type: 'function_call_output', call_id: 'call_1', output: 'found' },
+        { role: 'assistant', content: 'done' },
+        { role: 'user', content: 'two' },
+      ],
+    });
+    const items = await client.conversations.items.list(conversation.id, { order: 'asc' });
+    expect(items.data.map((item) => (item.type === 'message' ? item.role : item.type))).toEqual([
+      'assistant',
+      'user',
+    ]);
+  });
+
   it("lists, exports and deletes a user's data for the operator", async () => {
     const { kw, client, fake } = await start(freshDataDir());
     fake.script(say('exported answer'));
