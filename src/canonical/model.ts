@@ -161,6 +161,8 @@ export interface ChatUsage {
   cacheCreation1hTokens?: number;
   /** Output tokens spent on reasoning (a subset of outputTokens), where reported. */
   reasoningTokens?: number;
+  /** The provider reported no counts (servers imitating OpenAI may not): the zeros are not what it bills. */
+  unreported?: true;
 }
 
 export interface ChatResponse {

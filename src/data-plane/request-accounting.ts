@@ -3,6 +3,7 @@ import type { PriceTable, UsageRecorder } from '../accounting/index.js';
 import { type AuditSink, recordRequest } from '../audit/index.js';
 import type { Admission } from '../limits/admission.js';
 import type { AlertMonitor } from '../observability/index.js';
+import type { Usage } from '../providers/index.js';
 
 export interface RequestAccountingOptions {
   prices: PriceTable;
@@ -28,6 +29,18 @@ function cachedUtcDay(): () => string {
   };
 }
 
+/** The request log's status for a response the client left before it was complete. */
+const CLIENT_CLOSED = 499;
+
+/** `usage` with its input and output counts raised to `floor`'s where lower. */
+function atLeast(usage: Usage, floor: Usage): Usage {
+  return {
+    ...usage,
+    inputTokens: Math.max(usage.inputTokens, floor.inputTokens),
+    outputTokens: Math.max(usage.outputTokens, floor.outputTokens),
+  };
+}
+
 /**
  * What happens once a response is over, off the client's path: the request is priced, its
  * limits settled with the real usage, its usage recorded, its summary audited and fed to the
@@ -39,9 +52,16 @@ export function requestAccounting(options: RequestAccountingOptions) {
 
   return (request: FastifyRequest, status: number, ms: number): void => {
     const ctx = request.kw;
-    // The provider answered but no usage came (the client left mid-stream, or the provider sent
-    // none): the provider bills it all the same, so it counts as what admission reserved for it.
-    if (ctx.usage === undefined && ctx.upstreamAnswered) ctx.usage = ctx.estimate;
+    if (ctx.upstreamAnswered || ctx.upstreamSent) {
+      // The provider has the request but no usage came (the client left, the provider sent none,
+      // or never answered): it bills it all the same, so it counts as what admission reserved.
+      if (ctx.usage === undefined) ctx.usage = ctx.estimate;
+      // Usage read from a stream before its end is provisional (Anthropic's message_start says 1
+      // output token): a stream cut short counts at least the reservation. The provider bills what
+      // it generated until the cut, which the gateway does not count; a larger reported count stays.
+      else if (ctx.estimate && ctx.streamed && (ctx.streamError !== undefined || status === CLIENT_CLOSED))
+        ctx.usage = atLeast(ctx.usage, ctx.estimate);
+    }
     const spent =
       ctx.usage && ctx.provider && ctx.upstreamModel
         ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage)

@@ -21,6 +21,7 @@ import {
   UpstreamError,
   type UpstreamResponse,
 } from '../upstream/index.js';
+import { defaultOutput } from './default-output.js';
 import { type Failure, type ForwardJob, type InFlight, isNative } from './forward-job.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
@@ -90,6 +91,8 @@ export class Forwarder {
     }
 
     const first = route.targets[0]!;
+    const filled = defaultOutput(job, body, route.targets);
+    ctx.defaultOutput = filled?.tokens;
     const totalMs = route.timeoutMs ?? first.provider.config.timeouts.totalMs;
     const admitted = this.admission.admit(
       request,
@@ -112,7 +115,13 @@ export class Forwarder {
       clearTimeout(timer);
       if (!reply.raw.writableFinished) abort.abort(new UpstreamError('aborted', 'client disconnected'));
     });
-    const flight: InFlight = { job, body, abort, deadline: Date.now() + totalMs };
+    const flight: InFlight = {
+      job,
+      body,
+      canonical: filled?.canonical,
+      abort,
+      deadline: Date.now() + totalMs,
+    };
     const estimate = this.localCount(flight, first);
     if (estimate !== undefined) return reply.send(estimate);
 
@@ -220,6 +229,8 @@ export class Forwarder {
           retry: provider.config.retries,
           signal,
           deadline,
+          // Counting tokens is free at every provider: nothing to charge when its answer never comes.
+          progress: flight.job.operation === 'count_tokens' ? undefined : request.kw,
           hooks: {
             onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
             onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),

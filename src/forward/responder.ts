@@ -79,6 +79,7 @@ export class Responder {
         return { error: early, fallback: true };
       }
       started = true;
+      ctx.streamed = true;
       return writeEventStream(reply, head.done ? undefined : head.value, events);
     }
 
@@ -134,7 +135,9 @@ function earlyStreamError(reason: StreamFailureReason, error: unknown): GatewayE
   return reason === 'provider_error' ? providerFailedMidStream : streamInterrupted;
 }
 
-function usageOf(usage: ChatUsage): Usage {
+/** Undefined when the provider reported none: request accounting then charges the reservation. */
+function usageOf(usage: ChatUsage): Usage | undefined {
+  if (usage.unreported) return undefined;
   return {
     inputTokens: usage.inputTokens,
     outputTokens: usage.outputTokens,

@@ -22,10 +22,25 @@ export interface RequestContext {
   costMicros?: number;
   attempts?: number;
   usage?: Usage;
-  /** Tokens admission reserved for the request; what it is charged if the provider answered but no usage came. */
+  /**
+   * Tokens admission reserved for the request: what it is charged, at least, when the provider has
+   * it but no usage came or its stream was cut short (see request accounting).
+   */
   estimate?: Usage;
+  /**
+   * The output limit the route's targets are sent when the request names none (Anthropic requires
+   * one): admission reserves it, since a cut request is charged what was reserved.
+   */
+  defaultOutput?: number;
   /** The provider accepted the request (a 2xx being relayed): it bills it, whatever happens next. */
   upstreamAnswered: boolean;
+  /**
+   * The request went out to the provider and no answer has come: the provider bills it even if
+   * none ever does (a timeout, the client leaving).
+   */
+  upstreamSent: boolean;
+  /** The answer is going out as a stream: usage read from it before its end is provisional. */
+  streamed: boolean;
   /** Set when a stream ended with an error event instead of a clean finish. */
   streamError?: string;
   /** The code of the error answered (4xx/5xx), for the log line. */
@@ -54,7 +69,10 @@ export function newRequestContext(route: string): RequestContext {
     attempts: undefined,
     usage: undefined,
     estimate: undefined,
+    defaultOutput: undefined,
     upstreamAnswered: false,
+    upstreamSent: false,
+    streamed: false,
     streamError: undefined,
     errorCode: undefined,
     askedModel: undefined,

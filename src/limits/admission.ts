@@ -8,7 +8,10 @@ import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
 import { bodyField } from './ceilings.js';
 import type { AcquireRequest, Acquisition, Denial, Limiter, Quota } from './index.js';
 
-/** Output tokens assumed for a request that sets no max_tokens, until its real usage settles. */
+/**
+ * Output tokens assumed for a request that sets no max_tokens, until its real usage settles, when
+ * no target fills one in (then the forwarder's `defaultOutput`, what the provider is sent, counts).
+ */
 const DEFAULT_OUTPUT_ESTIMATE = 1024;
 /** Routes whose answers generate no tokens. */
 const NO_OUTPUT_ROUTES = new Set([
@@ -257,7 +260,8 @@ export class Admission {
     const asked = firstNumber(body, shape.maxTokensFields);
     const output = NO_OUTPUT_ROUTES.has(request.kw.route)
       ? 0
-      : (asked ?? DEFAULT_OUTPUT_ESTIMATE) * Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
+      : (asked ?? request.kw.defaultOutput ?? DEFAULT_OUTPUT_ESTIMATE) *
+        Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
     // A chunked body has no length header: measured, or it would reserve nothing for its input.
     const length = request.headers['content-length'];
     const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);

@@ -90,6 +90,11 @@ export interface ProviderAdapter {
   ): { answer: Record<string, unknown>; usage: Usage };
   readonly chat: ChatCodec;
   /**
+   * The output limit `chat` sends for a canonical request that names none, at most, where the
+   * provider requires one (Anthropic's `max_tokens`); absent where none is sent.
+   */
+  defaultOutput?(request: ChatRequest): number;
+  /**
    * Token counts from a response body or one stream event's JSON in the provider's format (for
    * embeddings: OpenAI's format), when it carries them.
    */

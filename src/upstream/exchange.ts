@@ -5,7 +5,7 @@ import type { UpstreamCall } from './call.js';
 import { classifyUpstreamError, type UpstreamError } from './errors.js';
 import type { UpstreamBody } from './response-body.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
-import { type SentResponse, send } from './send.js';
+import { type SendProgress, type SentResponse, send } from './send.js';
 
 export interface RetryOptions {
   maxAttempts: number;
@@ -44,6 +44,8 @@ export interface ExchangeRequest {
   /** Epoch ms after which no new attempt starts (the request's total deadline). */
   deadline: number;
   hooks?: ExchangeHooks;
+  /** Marked while an attempt's request is out and unanswered (see `SendProgress`). */
+  progress?: SendProgress;
 }
 
 export interface UpstreamResponse {
@@ -67,7 +69,7 @@ async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
   const call = request.build();
   const started = performance.now();
   try {
-    const response = await send(request.dispatcher, call, request.signal);
+    const response = await send(request.dispatcher, call, request.signal, request.progress);
     request.hooks?.onAttempt?.(response.statusCode, (performance.now() - started) / 1000);
     return { response };
   } catch (error) {

@@ -11,6 +11,14 @@ export interface SentResponse {
   body: UpstreamBody;
 }
 
+/**
+ * Where `send` marks that the request is out to the provider and unanswered: the provider bills
+ * a request it received even when no answer ever comes.
+ */
+export interface SendProgress {
+  upstreamSent: boolean;
+}
+
 const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error('request aborted'));
 
 /**
@@ -19,7 +27,12 @@ const asError = (reason: unknown): Error => (reason instanceof Error ? reason : 
  * exchange at any point, before the answer (the promise rejects) or during its body (the reader's
  * next read fails), with undici's own error, which `classifyUpstreamError` reads.
  */
-export function send(dispatcher: Dispatcher, call: UpstreamCall, signal: AbortHandle): Promise<SentResponse> {
+export function send(
+  dispatcher: Dispatcher,
+  call: UpstreamCall,
+  signal: AbortHandle,
+  progress?: SendProgress,
+): Promise<SentResponse> {
   if (signal.aborted) return Promise.reject(asError(signal.reason));
   return new Promise((resolve, reject) => {
     let controller: Dispatcher.DispatchController | undefined;
@@ -31,10 +44,13 @@ export function send(dispatcher: Dispatcher, call: UpstreamCall, signal: AbortHa
       onRequestStart(started) {
         controller = started;
         if (signal.aborted) started.abort(asError(signal.reason));
+        // Called on a live connection just before undici writes the request (a string body at once).
+        else if (progress) progress.upstreamSent = true;
       },
       onResponseStart(started, statusCode, headers) {
         // An informational answer (100 Continue) is not the answer.
         if (statusCode < 200) return;
+        if (progress) progress.upstreamSent = false;
         body = new UpstreamBody(started);
         resolve({ statusCode, headers, body });
       },

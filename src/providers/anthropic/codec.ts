@@ -370,6 +370,21 @@ function continuesUnthoughtToolLoop(messages: Block[]): boolean {
   return opening !== 'thinking' && opening !== 'redacted_thinking';
 }
 
+/** The thinking budget a request asks for, before any fitting under its own `max_tokens`. */
+function wantedBudget(thinking: NonNullable<ChatRequest['thinking']>): number {
+  const effort = thinking.effort === undefined || thinking.effort === 'none' ? 'medium' : thinking.effort;
+  return Math.max(MIN_THINKING_BUDGET, thinking.budgetTokens ?? EFFORT_BUDGETS[effort]);
+}
+
+/**
+ * The most `max_tokens` a request that names none is sent (what `encodeAnthropicRequest` fills
+ * in; less when a tool loop turns thinking off): what admission must reserve for it.
+ */
+export function anthropicDefaultOutput(request: ChatRequest): number {
+  const { thinking } = request;
+  return thinking && thinkingOn(thinking) ? wantedBudget(thinking) + DEFAULT_MAX_TOKENS : DEFAULT_MAX_TOKENS;
+}
+
 /**
  * The thinking config and, with it, the `max_tokens` a request without one gets (room for the
  * whole budget plus a default-sized answer, as Anthropic counts thinking within `max_tokens`).
@@ -388,8 +403,7 @@ function encodeThinking(
   if (!thinkingOn(thinking) || continuesUnthoughtToolLoop(messages)) {
     return { enabled: false, config: { type: 'disabled' } };
   }
-  const effort = thinking.effort === undefined || thinking.effort === 'none' ? 'medium' : thinking.effort;
-  const wanted = Math.max(MIN_THINKING_BUDGET, thinking.budgetTokens ?? EFFORT_BUDGETS[effort]);
+  const wanted = wantedBudget(thinking);
   if (maxTokens !== undefined && maxTokens <= MIN_THINKING_BUDGET) {
     throw new UnsupportedFeature(
       `Anthropic needs max_tokens above ${MIN_THINKING_BUDGET} for thinking, its smallest budget`,

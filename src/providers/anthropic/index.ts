@@ -3,7 +3,12 @@ import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import { baseHeaders, basePath } from '../openai/index.js';
 import type { CallOptions, ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
-import { decodeAnthropicResponse, encodeAnthropicRequest, readAnthropicUsage } from './codec.js';
+import {
+  anthropicDefaultOutput,
+  decodeAnthropicResponse,
+  encodeAnthropicRequest,
+  readAnthropicUsage,
+} from './codec.js';
 import { AnthropicStreamDecoder } from './stream.js';
 
 export const API_VERSION = '2023-06-01';
@@ -66,6 +71,7 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
     format: 'anthropic',
     requiresKey: true,
     chat,
+    defaultOutput: anthropicDefaultOutput,
     readUsage: readAnthropicUsage,
     /** The body is a validated Messages (or count_tokens) body: only the routed model changes. */
     buildCall(operation, model, body, key, options): UpstreamCall {

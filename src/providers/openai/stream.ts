@@ -49,14 +49,14 @@ export function openAIStopReason(
 
 /** OpenAI's `prompt_tokens` already include the cached ones and `completion_tokens` the reasoning. */
 export function openAIChatUsage(usage: unknown): ChatUsage {
-  const fields = isRecord(usage) ? usage : {};
-  const prompt = isRecord(fields.prompt_tokens_details) ? fields.prompt_tokens_details : {};
-  const completion = isRecord(fields.completion_tokens_details) ? fields.completion_tokens_details : {};
+  if (!isRecord(usage)) return { inputTokens: 0, outputTokens: 0, unreported: true };
+  const prompt = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
+  const completion = isRecord(usage.completion_tokens_details) ? usage.completion_tokens_details : {};
   const cached = count(prompt.cached_tokens);
   const reasoning = count(completion.reasoning_tokens);
   return {
-    inputTokens: count(fields.prompt_tokens),
-    outputTokens: count(fields.completion_tokens),
+    inputTokens: count(usage.prompt_tokens),
+    outputTokens: count(usage.completion_tokens),
     ...(cached > 0 && { cachedTokens: cached }),
     ...(reasoning > 0 && { reasoningTokens: reasoning }),
   };

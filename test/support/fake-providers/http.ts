@@ -122,14 +122,19 @@ export interface StreamShape {
   errorFrame(status: number): string;
 }
 
-/** Plays a stream with the script's fault: a cut, an in-stream error, or a missing terminal event. */
+/** Plays a stream with the script's fault: a cut, an in-stream error, a missing terminal event or a stall. */
 async function sendStream(res: ServerResponse, shape: StreamShape, script: Script): Promise<void> {
   const fault = script.fault;
   const frames = shape.frames(fault?.kind !== 'no_terminal');
-  const limit = fault?.kind === 'cut' || fault?.kind === 'error_event' ? fault.afterEvents : frames.length;
+  const limit =
+    fault?.kind === 'cut' || fault?.kind === 'error_event' || fault?.kind === 'stall'
+      ? fault.afterEvents
+      : frames.length;
   res.writeHead(200, shape.headers);
   res.flushHeaders();
   for (const frame of frames.slice(0, limit)) await write(res, frame);
+  // Left open: the client's leaving (or the fake's close) ends it.
+  if (fault?.kind === 'stall') return;
   if (fault?.kind === 'cut') {
     res.destroy();
     return;
@@ -149,6 +154,7 @@ export interface Rendering {
 /** Answers with the script in a format's rendering, faults included. */
 export async function play(res: ServerResponse, script: Script, rendering: Rendering): Promise<void> {
   const fault = script.fault;
+  if (fault?.kind === 'hang') return;
   if (fault?.kind === 'status') return rendering.fail(fault.status, fault.retryAfterSeconds);
   if (rendering.stream) return sendStream(res, rendering.stream, script);
   if (fault?.kind === 'error_event') return rendering.fail(fault.status ?? 500);

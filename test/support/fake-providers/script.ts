@@ -20,7 +20,11 @@ export type ScriptFault =
   /** Streaming: the format's in-stream error after N events; otherwise an error status. */
   | { kind: 'error_event'; afterEvents: number; status?: number }
   /** Streaming: end cleanly but without the terminal event or marker; ignored otherwise. */
-  | { kind: 'no_terminal' };
+  | { kind: 'no_terminal' }
+  /** Streaming: send N events, then hold the stream open, silent, until the client leaves. */
+  | { kind: 'stall'; afterEvents: number }
+  /** Take the request and never answer it, not even with headers. */
+  | { kind: 'hang' };
 
 export interface Script {
   /** Message/response id; each format has its own default shape. */

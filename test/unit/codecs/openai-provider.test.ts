@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ChatRequest, StreamEvent } from '../../../src/canonical/model.js';
+import type { ChatRequest, ChatUsage, StreamEvent } from '../../../src/canonical/model.js';
 import { createOpenAIChatCodec, type OpenAICodecOptions } from '../../../src/providers/openai/codec.js';
 import { OpenAIStreamDecoder } from '../../../src/providers/openai/stream.js';
 import { streamFailure as failure, refusal as rejection } from './thrown.js';
@@ -829,9 +829,11 @@ describe('OpenAI codec: decodeResponse', () => {
       cachedTokens: 1920,
       reasoningTokens: 256,
     });
+    // No usage is not zero usage: the gateway charges such an answer its reservation.
     expect(codec.decodeResponse(completion({ content: 'Ok' }, 'stop', null)).usage).toEqual({
       inputTokens: 0,
       outputTokens: 0,
+      unreported: true,
     });
   });
 
@@ -900,7 +902,8 @@ function decode(...chunks: Array<string | Uint8Array>): StreamEvent[] {
 }
 
 const START: StreamEvent = { type: 'start', id: 'chatcmpl-9', model: 'gpt-4o-mini' };
-const NO_USAGE = { inputTokens: 0, outputTokens: 0 };
+/** A stream without a usage chunk: zeros the gateway knows not to charge as such. */
+const NO_USAGE: ChatUsage = { inputTokens: 0, outputTokens: 0, unreported: true };
 
 const toolCallDelta = (index: number, fields: Record<string, unknown>) => ({
   content: null,

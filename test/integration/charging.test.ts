@@ -1,0 +1,214 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import type { Script } from '../support/fake-providers/script.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+/**
+ * What a request is charged when its answer goes astray: a client must not be able to spend
+ * without a ceiling by cutting streams short, by routing to a provider that reports no usage, or
+ * by leaving before the provider answered. Each case runs under a budget (so admission keeps an
+ * estimate) and reads the charge back from the usage the admin API reports.
+ */
+
+/** The provider bills 5,000 input tokens: more than the small bodies here are estimated at. */
+const LONG_PROMPT: Script = {
+  blocks: [{ type: 'text', text: 'A fairly long answer, streamed in small pieces.' }],
+  stop: 'end',
+  usage: { input: 5_000, output: 250 },
+};
+
+const MAX_TOKENS = 300;
+
+interface UsageRow {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number;
+}
+
+describe('charging requests whose answer did not come through whole', () => {
+  let claude: FakeProvider;
+  let compat: FakeProvider;
+  let kw: TestGateway;
+  let minted = 0;
+
+  beforeAll(async () => {
+    claude = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    compat = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    const keys = { env: 'PROVIDER_KEY' };
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [
+          { id: 'claude', type: 'anthropic', baseUrl: claude.baseUrl, keys },
+          // Servers that imitate OpenAI are not asked for a stream's usage, and often send none.
+          { id: 'compat', type: 'openai-compatible', baseUrl: compat.baseUrl, keys },
+          {
+            id: 'compat-slow',
+            type: 'openai-compatible',
+            baseUrl: compat.baseUrl,
+            keys,
+            timeouts: { firstByteMs: 300 },
+          },
+        ],
+        models: [
+          { name: 'sonnet', provider: 'claude', model: 'claude-sonnet-4-5' },
+          { name: 'compat', provider: 'compat', model: 'compat-model' },
+          { name: 'slow', provider: 'compat-slow', model: 'compat-model' },
+        ],
+        pricing: { 'compat-model': { input: 1, output: 2 } },
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await claude?.close();
+    await compat?.close();
+  });
+
+  /** A token of its own per case, held to a budget, so its usage row is the case's alone. */
+  async function budgeted(): Promise<{ id: string; token: string }> {
+    const res = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: `charged-${++minted}`,
+      budget: { usd: 100, period: 'day' },
+      limits: { tpm: 1_000_000 },
+    });
+    expect(res.status).toBe(201);
+    return res.json;
+  }
+
+  async function usageOf(tokenId: string): Promise<UsageRow | undefined> {
+    const res = await adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${tokenId}`);
+    return res.json.rows[0];
+  }
+
+  function post(path: string, token: string, body: Record<string, unknown>) {
+    return request(`${kw.dataUrl}${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+      },
+      body: JSON.stringify(body),
+    });
+  }
+
+  const messagesBody = (model: string) => ({
+    model,
+    max_tokens: MAX_TOKENS,
+    stream: true,
+    messages: [{ role: 'user', content: 'Tell me a story.' }],
+  });
+
+  /** What admission estimated for `body`: its size in tokens and its max_tokens. */
+  const estimatedInput = (body: unknown) => Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);
+
+  it('charges a relayed Anthropic stream cut after message_start at least its reservation, not 1 output token', async () => {
+    const token = await budgeted();
+    claude.script({ ...LONG_PROMPT, fault: { kind: 'cut', afterEvents: 3 } });
+    const res = await post('/v1/messages', token.token, messagesBody('sonnet'));
+    expect(res.statusCode).toBe(200);
+    // The client sees the cut as an error event, not a clean stop.
+    expect(await res.body.text()).toContain('event: error');
+    // message_start's input count is exact and stays; its output count (1) was provisional.
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ requests: 1, inputTokens: 5_000, outputTokens: MAX_TOKENS });
+  });
+
+  it('charges a relayed Anthropic stream the client leaves after message_start at least its reservation', async () => {
+    const token = await budgeted();
+    claude.script({ ...LONG_PROMPT, fault: { kind: 'stall', afterEvents: 3 } });
+    const res = await post('/v1/messages', token.token, messagesBody('sonnet'));
+    expect(res.statusCode).toBe(200);
+    for await (const _chunk of res.body) break;
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ requests: 1, inputTokens: 5_000, outputTokens: MAX_TOKENS });
+  });
+
+  it('charges a relayed Anthropic stream that finished exactly its usage', async () => {
+    const token = await budgeted();
+    claude.script(LONG_PROMPT);
+    const res = await post('/v1/messages', token.token, messagesBody('sonnet'));
+    expect(await res.body.text()).toContain('event: message_stop');
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ requests: 1, inputTokens: 5_000, outputTokens: 250 });
+  });
+
+  it('charges a translated stream from a provider that sends no usage its reservation, not 0', async () => {
+    const token = await budgeted();
+    compat.script(LONG_PROMPT);
+    const body = messagesBody('compat');
+    const res = await post('/v1/messages', token.token, body);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toContain('event: message_stop');
+    const input = estimatedInput(body);
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({
+        requests: 1,
+        inputTokens: input,
+        outputTokens: MAX_TOKENS,
+        costMicros: input * 1 + MAX_TOKENS * 2,
+      });
+  });
+
+  it('charges a request that timed out after it reached the provider its reservation', async () => {
+    const token = await budgeted();
+    compat.script({ ...LONG_PROMPT, fault: { kind: 'hang' } });
+    const body = { ...messagesBody('slow'), stream: false };
+    const res = await post('/v1/messages', token.token, body);
+    expect(res.statusCode).toBe(504);
+    await res.body.dump();
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ requests: 1, inputTokens: estimatedInput(body), outputTokens: MAX_TOKENS });
+  });
+
+  it('charges a request the client left after it reached the provider its reservation', async () => {
+    const token = await budgeted();
+    compat.script({ ...LONG_PROMPT, fault: { kind: 'hang' } });
+    const body = { ...messagesBody('compat'), stream: false };
+    const received = compat.requests.length;
+    const controller = new AbortController();
+    const answer = request(`${kw.dataUrl}/v1/messages`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token.token}`,
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+      },
+      body: JSON.stringify(body),
+      signal: controller.signal,
+    });
+    await expect.poll(() => compat.requests.length).toBe(received + 1);
+    controller.abort();
+    await expect(answer).rejects.toThrow();
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ requests: 1, inputTokens: estimatedInput(body), outputTokens: MAX_TOKENS });
+  });
+
+  it('reserves the max_tokens an Anthropic target is sent when the client names none, thinking included', async () => {
+    const tpm = 1_000_000;
+    for (const extra of [{}, { reasoning_effort: 'low' }]) {
+      const token = await budgeted();
+      claude.script(LONG_PROMPT);
+      const body = { model: 'sonnet', messages: [{ role: 'user', content: 'hi' }], ...extra };
+      const res = await post('/v1/chat/completions', token.token, body);
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+      const sent = Number((claude.requests.at(-1)?.body as { max_tokens?: number } | undefined)?.max_tokens);
+      expect(sent).toBeGreaterThanOrEqual(4096);
+      const reserved = tpm - Number(res.headers['x-ratelimit-remaining-tokens']);
+      expect(reserved).toBe(estimatedInput(body) + sent);
+    }
+  });
+});
