@@ -1,15 +1,23 @@
 import { renameSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   decodeMasterKey,
   deriveMasterKey,
   generateMasterKey,
   type MasterKey,
+  previousKeyFile,
+  readPreviousMasterKey,
   rewrapSealedSecrets,
   StoredKeys,
 } from '../keys/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
 import { rewrapConversations } from './conversations.js';
 import type { CliIO } from './io.js';
+
+/** Longer than a running gateway takes to see a store change (it polls every 250 ms) and re-read the key file. */
+const SETTLE_MS = 1000;
+/** Sweeps before giving up on records that keep arriving under the old key. */
+const MAX_SWEEPS = 5;
 
 /** Writes a key file atomically: a reader sees the old file or the new one, never half of one. */
 function writeKeyFile(path: string, key: MasterKey): void {
@@ -18,10 +26,65 @@ function writeKeyFile(path: string, key: MasterKey): void {
   renameSync(temporary, path);
 }
 
+interface Swept {
+  secrets: number;
+  conversations: number;
+  keys: number;
+}
+
+/** Re-seals under `to` what `from` sealed; what `to` sealed already stays as it is. */
+async function sweep(ctx: OfflineContext, from: MasterKey, to: MasterKey): Promise<Swept> {
+  return {
+    secrets: await rewrapSealedSecrets(ctx.store, [from], to),
+    conversations: await rewrapConversations(ctx, from, to),
+    keys: await new StoredKeys(ctx.store, () => to).rewrap([from], to),
+  };
+}
+
 /**
- * `keyward master rotate`: re-seals every stored record under a new master key in one transaction.
- * With a key file, the new key replaces it (the old one is kept beside it as `.previous` until
- * the operator deletes it) and a running gateway picks it up with the rewrapped records. With a
+ * Sweeps until nothing is left under `current`. A gateway following the key file seals with
+ * `current` until the first sweep's store change makes it re-read the file, so later sweeps move
+ * what it wrote meanwhile. A gateway given its key in the environment never switches while it
+ * runs: one sweep.
+ */
+async function sweepUntilDone(ctx: OfflineContext, current: MasterKey, next: MasterKey): Promise<Swept> {
+  const total: Swept = { secrets: 0, conversations: 0, keys: 0 };
+  for (let pass = 1; ; pass++) {
+    const swept = await sweep(ctx, current, next);
+    total.secrets += swept.secrets;
+    total.conversations += swept.conversations;
+    total.keys += swept.keys;
+    if (current.origin !== 'file') return total;
+    // Even a first sweep that moved nothing is checked again once gateways had time to switch.
+    if (pass > 1 && swept.secrets + swept.conversations + swept.keys === 0) return total;
+    if (pass === MAX_SWEEPS)
+      throw new Error(
+        'records keep being sealed under the old key (a gateway that does not read this key file?)',
+      );
+    await sleep(SETTLE_MS);
+  }
+}
+
+/**
+ * A rotation that did not finish left records under the key in `.previous`: they move to the
+ * current key before `.previous` is overwritten, or nothing could open them any more.
+ */
+async function finishEarlierRotation(ctx: OfflineContext, current: MasterKey): Promise<void> {
+  const file = previousKeyFile(ctx.paths.masterKeyFile);
+  try {
+    const earlier = readPreviousMasterKey(ctx.paths.masterKeyFile);
+    if (earlier && earlier.id !== current.id) await sweep(ctx, earlier, current);
+  } catch (error) {
+    throw new CliError(
+      `cannot move what an earlier rotation left under the key in ${file}, nothing changed: ${(error as Error).message}`,
+    );
+  }
+}
+
+/**
+ * `keyward master rotate`: re-seals every stored record under a new master key. With a key file,
+ * the new key replaces it (the old one is kept beside it as `.previous` until the operator
+ * deletes it) and a running gateway picks it up and seals with it while the records move. With a
  * key or passphrase from the environment, the new one comes from KEYWARD_NEW_MASTER_KEY or
  * KEYWARD_NEW_MASTER_PASSPHRASE, and the gateway needs it at its next start.
  */
@@ -47,33 +110,30 @@ export async function masterRotateCommand(
   }
   if (next.id === current.id) throw new CliError('the new master key is the same as the current one', 2);
 
-  const stored = new StoredKeys(ctx.store, () => next);
   const file = ctx.paths.masterKeyFile;
+  const previous = previousKeyFile(file);
   if (current.origin === 'file') {
-    // The new key is in place before any record needs it; if the rewrap fails, the old file returns.
-    writeFileSync(`${file}.previous`, `${current.key.toString('base64')}\n`, { mode: 0o600 });
+    await finishEarlierRotation(ctx, current);
+    // Both keys are in place before any record needs the new one, and stay: once the file holds
+    // the new key, a running gateway may seal with it at any moment.
+    writeKeyFile(previous, current);
     writeKeyFile(file, next);
   }
-  let rewrapped: number;
-  let conversations: number;
+  let swept: Swept;
   try {
-    await rewrapSealedSecrets(ctx.store, [current], next);
-    try {
-      conversations = await rewrapConversations(ctx, current, next);
-      try {
-        rewrapped = await stored.rewrap([current], next);
-      } catch (error) {
-        await rewrapConversations(ctx, next, current);
-        throw error;
-      }
-    } catch (error) {
-      await rewrapSealedSecrets(ctx.store, [next], current);
-      throw error;
-    }
+    swept = await sweepUntilDone(ctx, current, next);
   } catch (error) {
-    if (current.origin === 'file') writeKeyFile(file, current);
-    throw new CliError(`rotation failed, nothing changed: ${(error as Error).message}`);
+    const reason = (error as Error).message;
+    if (current.origin === 'file') {
+      throw new CliError(
+        `rotation incomplete: ${reason}. Records are sealed under both keys, which are kept (the new one in ${file}, the old one in ${previous}; a gateway opens both): run keyward master rotate again to finish, and keep ${previous} until then`,
+      );
+    }
+    // No gateway takes up a key from the environment while it runs: moving the records back undoes it.
+    await sweep(ctx, next, current);
+    throw new CliError(`rotation failed, nothing changed: ${reason}`);
   }
+  const { keys: rewrapped, conversations } = swept;
   const inline = ctx.config.providers
     .filter((p) => p.keys && ('values' in p.keys || 'env' in p.keys))
     .map((p) => p.id);
@@ -81,7 +141,7 @@ export async function masterRotateCommand(
   const lines = [
     `re-sealed ${rewrapped} stored key(s) and ${conversations} stored response(s) and conversation(s) under master key ${next.id} (was ${current.id})`,
     current.origin === 'file'
-      ? `the new key is in ${file}; the old one is in ${file}.previous: delete it once backups hold the new one`
+      ? `the new key is in ${file}; the old one is in ${previous}: delete it once backups hold the new one`
       : `set ${current.origin === 'env' ? 'KEYWARD_MASTER_KEY' : 'KEYWARD_MASTER_PASSPHRASE'} to the new value before the next start`,
   ];
   if (inline.length > 0) {

@@ -108,9 +108,10 @@ on the key they started with.
 `,
   master: `Usage: keyward master rotate [--config FILE] [--data-dir DIR] [--json]
 
-Re-seals every stored key under a new master key, in one transaction. With a key file, the new
-key replaces it and the old one is kept as master.key.previous; a running gateway picks the new
-key up. With KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE, give the new one in
+Re-seals every stored key under a new master key. With a key file, the new key replaces it and
+the old one is kept as master.key.previous; a running gateway picks the new key up, and the
+command sweeps again until nothing is left under the old key. If it stops short, both files are
+kept (a gateway opens both): run it again to finish. With KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE, give the new one in
 KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE and set it before the next start.
 `,
   conversations: `Usage: keyward conversations purge [--user U] [--json]

@@ -1,4 +1,4 @@
-import { open, type SealingKey, seal } from '../keys/envelope.js';
+import { open, type SealingKey, seal, sealedBy } from '../keys/envelope.js';
 import type { MasterKey } from '../keys/master-key.js';
 import type { ConversationItemRecord } from '../store/index.js';
 
@@ -48,13 +48,17 @@ export function openJson<T>(masters: readonly MasterKey[], sealed: string, owner
   return JSON.parse(open(masters, sealed, binding(owner, id))) as T;
 }
 
-/** The same content sealed under `next` (master key rotation). */
+/**
+ * The same content sealed under `next` (master key rotation), or undefined when `next` sealed it
+ * already: a gateway that picked the new key up during the rotation writes such texts.
+ */
 export function reseal(
   current: readonly MasterKey[],
   next: MasterKey,
   sealed: string,
   owner: string,
   id: string,
-): string {
+): string | undefined {
+  if (sealedBy(sealed) === next.id) return undefined;
   return seal(next, open(current, sealed, binding(owner, id)), binding(owner, id));
 }

@@ -276,19 +276,29 @@ export class ConversationService {
     return this.store.purge({ before: this.now() - this.retention.ttlDays * DAY_MS });
   }
 
-  /** Re-seals every record and item under `next`, in one transaction (master key rotation). */
+  /**
+   * Re-seals under `next`, in one transaction, every record and item that `next` did not seal
+   * (master key rotation); returns how many records had anything re-sealed, so that a caller
+   * sweeping again while gateways switch keys knows when nothing is left under the old key.
+   */
   async rewrap(next: MasterKey): Promise<number> {
     await this.settled();
     const current = this.masters();
     const records = new Map<string, string>();
     const items = new Map<number, string>();
+    let touched = 0;
     for (const record of await this.store.list()) {
-      records.set(record.id, reseal(current, next, record.sealed, record.owner, record.id));
-      for (const item of await this.store.items(record.id))
-        items.set(item.seq, reseal(current, next, item.sealed, item.owner, itemKey(item.parentId, item.id)));
+      const sealed = reseal(current, next, record.sealed, record.owner, record.id);
+      if (sealed !== undefined) records.set(record.id, sealed);
+      const before = items.size;
+      for (const item of await this.store.items(record.id)) {
+        const text = reseal(current, next, item.sealed, item.owner, itemKey(item.parentId, item.id));
+        if (text !== undefined) items.set(item.seq, text);
+      }
+      if (sealed !== undefined || items.size > before) touched++;
     }
     await this.store.rewrap(records, items);
-    return records.size;
+    return touched;
   }
 
   private async enforceLimits(id: string): Promise<void> {

@@ -10,6 +10,7 @@ import {
   type MasterKey,
   MasterKeyError,
   readMasterKeyFile,
+  readPreviousMasterKey,
   type SecretString,
 } from '../keys/index.js';
 import type { Logger } from '../observability/index.js';
@@ -96,7 +97,7 @@ interface SecretsOptions {
 /** The master key, and the secrets it seals in the store; a wrong or missing key stops the start. */
 export async function openSecrets({ config, env, paths, store, source, logger }: SecretsOptions) {
   const masters = new MasterKeys(
-    [await masterKey({ config, env, paths, store, source, logger })],
+    await masterKeys({ config, env, paths, store, source, logger }),
     paths.masterKeyFile,
   );
   try {
@@ -113,7 +114,18 @@ export async function openSecrets({ config, env, paths, store, source, logger }:
   }
 }
 
-async function masterKey({ config, env, paths, store, source, logger }: SecretsOptions): Promise<MasterKey> {
+/**
+ * The master key, then the one a rotation kept in `.previous`: records sealed with it during the
+ * rotation (or left by one that failed) open after a restart.
+ */
+async function masterKeys({
+  config,
+  env,
+  paths,
+  store,
+  source,
+  logger,
+}: SecretsOptions): Promise<MasterKey[]> {
   try {
     const { master, created } = await loadMasterKey({
       env,
@@ -128,7 +140,9 @@ async function masterKey({ config, env, paths, store, source, logger }: SecretsO
         ),
     });
     if (created) logger.warn({ file: paths.masterKeyFile }, 'created a new master key file; back it up');
-    return master;
+    if (master.origin !== 'file') return [master];
+    const previous = readPreviousMasterKey(paths.masterKeyFile);
+    return previous && previous.id !== master.id ? [master, previous] : [master];
   } catch (error) {
     if (error instanceof MasterKeyError) throw new ConfigError(source, [`master key: ${error.message}`]);
     throw error;

@@ -10,7 +10,9 @@ export {
   type MasterKey,
   MasterKeyError,
   type MasterKeyOptions,
+  previousKeyFile,
   readMasterKeyFile,
+  readPreviousMasterKey,
   SCRYPT_FLOOR,
   type ScryptParams,
 } from './master-key.js';

@@ -2,6 +2,7 @@ import { createHash, randomBytes, scryptSync } from 'node:crypto';
 import {
   closeSync,
   constants,
+  existsSync,
   fstatSync,
   fsyncSync,
   linkSync,
@@ -129,6 +130,18 @@ export function readMasterKeyFile(path: string, create: boolean): { master: Mast
   } finally {
     closeSync(fd);
   }
+}
+
+/** Where `keyward master rotate` keeps the key it replaced in the key file `path`. */
+export const previousKeyFile = (path: string): string => `${path}.previous`;
+
+/**
+ * The key a rotation replaced, while its `.previous` file is kept: records it sealed may remain
+ * (written during the rotation, or left by one that failed), and it still opens them.
+ */
+export function readPreviousMasterKey(path: string): MasterKey | undefined {
+  const previous = previousKeyFile(path);
+  return existsSync(previous) ? readMasterKeyFile(previous, false).master : undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Store } from '../store/index.js';
-import { open, type RecordBinding, seal } from './envelope.js';
+import { open, type RecordBinding, seal, sealedBy } from './envelope.js';
 import type { MasterKey } from './master-key.js';
 
 /**
@@ -24,15 +24,21 @@ export async function loadSealedSecret(
   return Buffer.from(open(masters, stored, binding(name)), 'base64');
 }
 
-/** Re-seals every sealed secret under `next` (master key rotation). */
+/**
+ * Re-seals under `next` every sealed secret it did not seal already (master key rotation, which
+ * may sweep more than once); returns how many it re-sealed.
+ */
 export async function rewrapSealedSecrets(
   store: Store,
   current: readonly MasterKey[],
   next: MasterKey,
-): Promise<void> {
+): Promise<number> {
+  let count = 0;
   for (const name of SEALED_SECRETS) {
     const stored = await store.meta.get(name);
-    if (stored !== undefined)
-      await store.meta.set(name, seal(next, open(current, stored, binding(name)), binding(name)));
+    if (stored === undefined || sealedBy(stored) === next.id) continue;
+    await store.meta.set(name, seal(next, open(current, stored, binding(name)), binding(name)));
+    count++;
   }
+  return count;
 }

@@ -1,6 +1,8 @@
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sealedBy } from '../../src/keys/index.js';
+import { ConversationService } from '../../src/conversations/index.js';
+import { generateMasterKey, sealedBy } from '../../src/keys/index.js';
 import { openSqliteStore } from '../../src/store/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import type { Script } from '../support/fake-providers/script.js';
@@ -15,6 +17,9 @@ const say = (text: string): Script => ({
   stop: 'end',
   usage: { input: 10, output: 5 },
 });
+
+/** Retention for the services the rotation tests drive directly on a store file. */
+const RETENTION = { ttlDays: 30, maxItems: 100, maxBytes: 1_000_000, contextTokens: 200_000 };
 
 let fake: FakeProvider | undefined;
 const running: TestGateway[] = [];
@@ -167,5 +172,124 @@ describe('retention, purge and rotation', () => {
     expect(JSON.parse(purged.stdout)).toEqual({ purged: 1 });
     ({ client } = await start(dataDir));
     await expect(client.responses.retrieve(kept.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('keyward master rotate run while a gateway stores responses loses none of them', async () => {
+    const dataDir = freshDataDir();
+    let { kw, client, fake } = await start(dataDir);
+    fake.script(say('stored during rotation'));
+    const stored: string[] = [];
+    let storing = true;
+    // Four clients keep storing responses throughout, so some are sealed while the gateway changes keys.
+    const load = Promise.all(
+      [1, 2, 3, 4].map(async () => {
+        while (storing) stored.push((await client.responses.create({ model: 'flash', input: 'hi' })).id);
+      }),
+    );
+    await expect.poll(() => stored.length).toBeGreaterThan(20);
+    const rotated = await runCli(['master', 'rotate', '--json'], { env: { KEYWARD_DATA_DIR: dataDir } });
+    const during = stored.length;
+    await expect.poll(() => stored.length, { timeout: 5000 }).toBeGreaterThan(during + 20);
+    storing = false;
+    await load;
+    await kw.close();
+    running.splice(0);
+
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const { keyId } = JSON.parse(rotated.stdout) as { keyId: string };
+    // Only the new key is left, as once the operator deleted the old one.
+    rmSync(`${dataDir}/master.key.previous`);
+    const store = openSqliteStore(`${dataDir}/keyward.db`);
+    const records = await store.conversations.list();
+    const sealed = [...records.map((record) => record.sealed)];
+    for (const record of records)
+      for (const item of await store.conversations.items(record.id)) sealed.push(item.sealed);
+    await store.close();
+    expect(records).toHaveLength(stored.length);
+    expect(sealed.filter((text) => sealedBy(text) !== keyId)).toHaveLength(0);
+    ({ client } = await start(dataDir));
+    for (const id of stored)
+      expect((await client.responses.retrieve(id)).output_text).toBe('stored during rotation');
+  });
+
+  it('re-seals what the old key sealed and leaves what a gateway already sealed with the new one', async () => {
+    const store = openSqliteStore(`${freshDataDir()}/keyward.db`);
+    const current = generateMasterKey();
+    const next = generateMasterKey();
+    await new ConversationService(store.conversations, () => [current], RETENTION).createConversation(
+      'user:ada',
+      { when: 'before' },
+      'conv_old',
+    );
+    // A gateway that re-read the key file seals with the new key while the rotation runs.
+    await new ConversationService(store.conversations, () => [next, current], RETENTION).createConversation(
+      'user:ada',
+      { when: 'during' },
+      'conv_new',
+    );
+    expect(await new ConversationService(store.conversations, () => [current], RETENTION).rewrap(next)).toBe(
+      1,
+    );
+    const reader = new ConversationService(store.conversations, () => [next], RETENTION);
+    expect((await reader.getConversation('user:ada', 'conv_old'))?.metadata).toEqual({ when: 'before' });
+    expect((await reader.getConversation('user:ada', 'conv_new'))?.metadata).toEqual({ when: 'during' });
+    await store.close();
+  });
+
+  it('a gateway opens what the key in master.key.previous sealed, as a rotation stopped half-way leaves it', async () => {
+    const dataDir = freshDataDir();
+    let { kw, client, fake } = await start(dataDir);
+    fake.script(say('sealed by the old key'));
+    const old = await client.responses.create({ model: 'flash', input: 'hi' });
+    await kw.close();
+    running.splice(0);
+    // The state a rotation killed right after it replaced the key file leaves: nothing re-sealed yet.
+    renameSync(`${dataDir}/master.key`, `${dataDir}/master.key.previous`);
+    writeFileSync(`${dataDir}/master.key`, `${generateMasterKey().key.toString('base64')}\n`, {
+      mode: 0o600,
+    });
+
+    ({ kw, client } = await start(dataDir));
+    expect((await client.responses.retrieve(old.id)).output_text).toBe('sealed by the old key');
+  });
+
+  it('a rotation that fails keeps both keys, a gateway reads everything, and the next rotation finishes it', async () => {
+    const dataDir = freshDataDir();
+    let { kw, client, fake } = await start(dataDir);
+    fake.script(say('stored'));
+    const before = await client.responses.create({ model: 'flash', input: 'before' });
+    await kw.close();
+    running.splice(0);
+    // A record no key opens stops the rotation after the key file was replaced.
+    let store = openSqliteStore(`${dataDir}/keyward.db`);
+    const alien = generateMasterKey();
+    await new ConversationService(store.conversations, () => [alien], RETENTION).createConversation(
+      'user:bob',
+      {},
+      'conv_alien',
+    );
+    await store.close();
+    const oldKey = readFileSync(`${dataDir}/master.key`, 'utf8');
+
+    const failed = await runCli(['master', 'rotate', '--json'], { env: { KEYWARD_DATA_DIR: dataDir } });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr + failed.stdout).toContain('rotation incomplete');
+    expect(readFileSync(`${dataDir}/master.key.previous`, 'utf8')).toBe(oldKey);
+    expect(readFileSync(`${dataDir}/master.key`, 'utf8')).not.toBe(oldKey);
+    ({ kw, client } = await start(dataDir));
+    const during = await client.responses.create({ model: 'flash', input: 'during' });
+    expect((await client.responses.retrieve(before.id)).output_text).toBe('stored');
+    await kw.close();
+    running.splice(0);
+
+    store = openSqliteStore(`${dataDir}/keyward.db`);
+    await store.conversations.remove('conv_alien');
+    await store.close();
+    const rotated = await runCli(['master', 'rotate', '--json'], { env: { KEYWARD_DATA_DIR: dataDir } });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    rmSync(`${dataDir}/master.key.previous`);
+    ({ client } = await start(dataDir));
+    for (const id of [before.id, during.id])
+      expect((await client.responses.retrieve(id)).output_text).toBe('stored');
   });
 });
