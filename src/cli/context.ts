@@ -8,6 +8,7 @@ import {
   loadSealedSecret,
   type MasterKey,
   MasterKeyError,
+  readPreviousMasterKey,
 } from '../keys/index.js';
 import { Redactor } from '../observability/index.js';
 import type { Store } from '../store/index.js';
@@ -36,6 +37,11 @@ export interface OfflineContext {
   paths: DataPaths;
   store: Store;
   master: MasterKey;
+  /**
+   * The keys that open stored secrets: the master key, then the one an unfinished rotation kept in
+   * `.previous` (what it left under that key stays readable, and the next rotate moves it).
+   */
+  masters: readonly MasterKey[];
   /** Changes made by the CLI go into the same audit chain as the gateway's, with actor `cli`. */
   audit: AuditLog;
   auditKey: Buffer;
@@ -89,7 +95,9 @@ export async function openOffline(
       create,
       salt: passphraseSalt(store),
     });
-    const auditKey = await loadSealedSecret(store, [master], 'audit_key');
+    const previous = master.origin === 'file' ? readPreviousMasterKey(paths.masterKeyFile) : undefined;
+    const masters = previous && previous.id !== master.id ? [master, previous] : [master];
+    const auditKey = await loadSealedSecret(store, masters, 'audit_key');
     const audit = new AuditLog({
       store: store.audit,
       key: auditKey,
@@ -99,7 +107,7 @@ export async function openOffline(
       await audit.close();
       await store.close();
     };
-    return { config, source, paths, store, master, audit, auditKey, close };
+    return { config, source, paths, store, master, masters, audit, auditKey, close };
   } catch (error) {
     await store.close();
     if (error instanceof EnvelopeError)

@@ -19,7 +19,7 @@ export async function conversationsCommand(
 ): Promise<number> {
   if (sub !== 'purge')
     throw new CliError(`unknown conversations command '${sub}'; try: keyward conversations purge`, 2);
-  const conversations = service(ctx, [ctx.master]);
+  const conversations = service(ctx, ctx.masters);
   const purged = values.user
     ? await conversations.deleteOwner(userOwner(values.user))
     : await conversations.purgeExpired();

@@ -103,7 +103,7 @@ export async function tokensCommand(
 ): Promise<number> {
   let pepper: Buffer;
   try {
-    pepper = await loadSealedSecret(ctx.store, [ctx.master], 'token_pepper');
+    pepper = await loadSealedSecret(ctx.store, ctx.masters, 'token_pepper');
   } catch (error) {
     if (error instanceof EnvelopeError)
       throw new CliError(`master key: the store was sealed with another master key`);

@@ -251,6 +251,15 @@ describe('retention, purge and rotation', () => {
 
     ({ kw, client } = await start(dataDir));
     expect((await client.responses.retrieve(old.id)).output_text).toBe('sealed by the old key');
+    await kw.close();
+    running.splice(0);
+
+    // The CLI opens it too, so that rotating again finishes the job.
+    const rotated = await runCli(['master', 'rotate', '--json'], { env: { KEYWARD_DATA_DIR: dataDir } });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    rmSync(`${dataDir}/master.key.previous`);
+    ({ client } = await start(dataDir));
+    expect((await client.responses.retrieve(old.id)).output_text).toBe('sealed by the old key');
   });
 
   it('a rotation that fails keeps both keys, a gateway reads everything, and the next rotation finishes it', async () => {
