@@ -165,6 +165,8 @@ export class JwtVerifier {
     const modelClaim = claims.models ? claim(payload, claims.models) : undefined;
     // A models claim that is present but not a list of names allows nothing (fail closed).
     const models = modelClaim === undefined ? null : (stringList(modelClaim) ?? []);
+    const templateClaim = claims.templates ? claim(payload, claims.templates) : undefined;
+    const templates = templateClaim === undefined ? null : (stringList(templateClaim) ?? []);
     const tier = claims.tier ? claim(payload, claims.tier) : undefined;
     const id = `jwt${issuer.index}_${user}`;
     const userId = `${issuer.config.userPrefix ?? ''}${user}`;
@@ -178,7 +180,7 @@ export class JwtVerifier {
       models,
       providers: null,
       maxTokens: null,
-      templates: null,
+      templates,
       ipAllowlist: null,
       expiresAt: payload.exp! * 1000,
       limits: {},

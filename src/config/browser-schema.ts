@@ -100,6 +100,8 @@ export const jwtIssuerSchema = z
         tier: claimName.optional(),
         scopes: claimName.optional(),
         models: claimName.optional(),
+        /** The templates the user may run (with the `templates` scope); without it, every one. */
+        templates: claimName.optional(),
       })
       .prefault({}),
   })

@@ -65,7 +65,7 @@ beforeAll(async () => {
             audience: AUDIENCE,
             jwksUrl: `${jwks.url}/.well-known/jwks.json`,
             algorithms: ['RS256', 'ES256', 'EdDSA'],
-            claims: { user: 'sub', tier: 'app.tier', scopes: 'scope', models: 'models' },
+            claims: { user: 'sub', tier: 'app.tier', scopes: 'scope', models: 'models', templates: 'tpl' },
           },
         ],
       },
@@ -75,6 +75,12 @@ beforeAll(async () => {
         { name: 'fast', provider: 'fake', model: 'gpt-4o-mini' },
         { name: 'big', provider: 'fake', model: 'gpt-4o' },
       ],
+      templates: ['greet', 'farewell'].map((name) => ({
+        name,
+        model: 'fast',
+        messages: [{ role: 'user', content: `${name} {{who}}` }],
+        params: { who: { type: 'string', maxLength: 20 } },
+      })),
     },
     { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
   );
@@ -143,6 +149,25 @@ describe('bearer JWTs from an identity provider', () => {
     expect((await chat(await sign({ sub: 'free-user', app: { tier: 'free' }, jti: 'other' }))).status).toBe(
       429,
     );
+  });
+
+  it('holds a user to the templates its claim names; without the claim, the templates scope runs any', async () => {
+    const run = async (credential: string, name: string) => {
+      const res = await request(`${kw.dataUrl}/v1/templates/${name}/run`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ params: { who: 'Ann' } }),
+      });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    const greeter = await sign({ sub: 'greeter', scope: 'templates', tpl: ['greet'] });
+    expect(await run(greeter, 'greet')).toBe(200);
+    expect(await run(greeter, 'farewell')).toBe(404);
+    const garbled = await sign({ sub: 'garbled', scope: 'templates', tpl: { greet: true } });
+    expect(await run(garbled, 'greet')).toBe(404);
+    const any = await sign({ sub: 'any', scope: 'templates' });
+    expect(await run(any, 'farewell')).toBe(200);
   });
 
   it('refuses every forged or misdirected token with one generic 401', async () => {
