@@ -183,8 +183,9 @@ export class ConversationService {
     const record = await this.owned(owner, id, 'conversation');
     if (!record) return undefined;
     const body = { ...openJson<ConversationBody>(this.masters(), record.sealed, owner, id), metadata };
-    await this.store.put({ ...record, sealed: sealJson(this.master(), body, owner, id).sealed });
-    return body;
+    // An update, not a put: a delete that lands meanwhile must not be undone by re-creating it.
+    const updated = await this.store.update(id, sealJson(this.master(), body, owner, id).sealed);
+    return updated ? body : undefined;
   }
 
   async deleteConversation(owner: string, id: string): Promise<boolean> {

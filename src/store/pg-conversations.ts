@@ -38,6 +38,13 @@ export function pgConversations(pool: Pool): ConversationStore {
     async put(record) {
       await putRecord(pool, record);
     },
+    async update(id, sealed) {
+      const { rowCount } = await pool.query('UPDATE conversations SET sealed = $1 WHERE id = $2', [
+        sealed,
+        id,
+      ]);
+      return rowCount === 1;
+    },
     async get(id) {
       const row = (await pool.query<ConversationRow>('SELECT * FROM conversations WHERE id = $1', [id]))
         .rows[0];

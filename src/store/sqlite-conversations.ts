@@ -67,6 +67,9 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     async put(record) {
       put.run(record);
     },
+    async update(id, sealed) {
+      return setRecord.run(sealed, id).changes === 1;
+    },
     async get(id) {
       const row = get.get(id);
       return row && conversationFromRow(row);

@@ -368,6 +368,8 @@ export interface ConversationItemRecord {
 export interface ConversationStore {
   /** Inserts or replaces a record (its items stay). */
   put(record: ConversationRecord): Promise<void>;
+  /** Replaces a record's sealed text if the record still exists; false when it is gone. */
+  update(id: string, sealed: string): Promise<boolean>;
   get(id: string): Promise<ConversationRecord | undefined>;
   /** Removes a record and its items. */
   remove(id: string): Promise<boolean>;

@@ -40,6 +40,10 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect(await store.get('conv_1')).toEqual(record('conv_1', 'user:a'));
       await store.put({ ...record('conv_1', 'user:a'), sealed: 'changed' });
       expect((await store.get('conv_1'))?.sealed).toBe('changed');
+      expect(await store.update('conv_1', 'updated')).toBe(true);
+      expect(await store.get('conv_1')).toEqual({ ...record('conv_1', 'user:a'), sealed: 'updated' });
+      expect(await store.update('conv_gone', 'x')).toBe(false);
+      expect(await store.get('conv_gone')).toBeUndefined();
       await store.appendItems([item('conv_1', 'msg_1'), item('conv_1', 'msg_2')]);
       expect(await store.remove('conv_1')).toBe(true);
       expect(await store.get('conv_1')).toBeUndefined();

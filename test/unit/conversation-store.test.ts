@@ -46,6 +46,21 @@ describe('ConversationService sealing', () => {
     expect(await service.getConversation('user:b', 'conv_a')).toBeUndefined();
   });
 
+  it('does not bring back a conversation deleted while its metadata was being updated', async () => {
+    const store = fresh();
+    const master = generateMasterKey();
+    const service = new ConversationService(store.conversations, () => [master], retention);
+    await service.createConversation('user:a', {}, 'conv_race');
+    // Both look the conversation up before either writes: the delete removes it, then the update lands.
+    const [deleted, updated] = await Promise.all([
+      service.deleteConversation('user:a', 'conv_race'),
+      service.updateConversation('user:a', 'conv_race', { topic: 'late' }),
+    ]);
+    expect(deleted).toBe(true);
+    expect(updated).toBeUndefined();
+    expect(await store.conversations.get('conv_race')).toBeUndefined();
+  });
+
   it('holds a conversation to maxItems, oldest first, and re-seals under a new master key', async () => {
     const store = fresh();
     let masters = [generateMasterKey()];
