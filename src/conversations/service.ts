@@ -285,12 +285,12 @@ export class ConversationService {
   async rewrap(next: MasterKey): Promise<number> {
     await this.settled();
     const current = this.masters();
-    const records = new Map<string, string>();
+    const records = new Map<string, { from: string; to: string }>();
     const items = new Map<number, string>();
     let touched = 0;
     for (const record of await this.store.list()) {
       const sealed = reseal(current, next, record.sealed, record.owner, record.id);
-      if (sealed !== undefined) records.set(record.id, sealed);
+      if (sealed !== undefined) records.set(record.id, { from: record.sealed, to: sealed });
       const before = items.size;
       for (const item of await this.store.items(record.id)) {
         const text = reseal(current, next, item.sealed, item.owner, itemKey(item.parentId, item.id));

@@ -122,8 +122,12 @@ export function pgConversations(pool: Pool): ConversationStore {
     },
     async rewrap(records, items) {
       await inTransaction(pool, async (client) => {
-        for (const [id, sealed] of records)
-          await client.query('UPDATE conversations SET sealed = $1 WHERE id = $2', [sealed, id]);
+        for (const [id, { from, to }] of records)
+          await client.query('UPDATE conversations SET sealed = $1 WHERE id = $2 AND sealed = $3', [
+            to,
+            id,
+            from,
+          ]);
         for (const [seq, sealed] of items)
           await client.query('UPDATE conversation_items SET sealed = $1 WHERE seq = $2', [sealed, seq]);
       });

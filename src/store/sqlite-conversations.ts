@@ -38,6 +38,7 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
   const purgeBefore = db.prepare('DELETE FROM conversations WHERE created_at < ?');
   const purgeOwner = db.prepare('DELETE FROM conversations WHERE owner = ?');
   const setRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ?');
+  const swapRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ? AND sealed = ?');
   const setItem = db.prepare('UPDATE conversation_items SET sealed = ? WHERE seq = ?');
 
   const append = db.transaction((items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>) => {
@@ -57,8 +58,8 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     },
   );
   const rewrap = db.transaction(
-    (records: ReadonlyMap<string, string>, items: ReadonlyMap<number, string>) => {
-      for (const [id, sealed] of records) setRecord.run(sealed, id);
+    (records: ReadonlyMap<string, { from: string; to: string }>, items: ReadonlyMap<number, string>) => {
+      for (const [id, { from, to }] of records) swapRecord.run(to, id, from);
       for (const [seq, sealed] of items) setItem.run(sealed, seq);
     },
   );

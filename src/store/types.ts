@@ -398,8 +398,15 @@ export interface ConversationStore {
   trimItems(parentId: string, keep: number): Promise<number>;
   /** Removes every record created before `before` (epoch ms), or every record of `owner`, with items. */
   purge(filter: { before: number } | { owner: string }): Promise<number>;
-  /** Replaces sealed texts (master key rotation), all in one transaction. */
-  rewrap(records: ReadonlyMap<string, string>, items: ReadonlyMap<number, string>): Promise<void>;
+  /**
+   * Replaces sealed texts (master key rotation), all in one transaction. A record's text is
+   * replaced only if it is still `from`: one changed meanwhile keeps its change (a later sweep
+   * re-seals it); items never change once written.
+   */
+  rewrap(
+    records: ReadonlyMap<string, { from: string; to: string }>,
+    items: ReadonlyMap<number, string>,
+  ): Promise<void>;
 }
 
 export interface Store {

@@ -106,9 +106,19 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       await store.put(record('conv_r', 'user:a'));
       await store.appendItems([item('conv_r', 'i1')]);
       const [stored] = await store.items('conv_r');
-      await store.rewrap(new Map([['conv_r', 'resealed']]), new Map([[stored!.seq, 'resealed-item']]));
+      await store.put(record('conv_changed', 'user:a'));
+      await store.update('conv_changed', 'changed meanwhile');
+      await store.rewrap(
+        new Map([
+          ['conv_r', { from: 'sealed-conv_r', to: 'resealed' }],
+          ['conv_changed', { from: 'sealed-conv_changed', to: 'resealed' }],
+        ]),
+        new Map([[stored!.seq, 'resealed-item']]),
+      );
       expect((await store.get('conv_r'))?.sealed).toBe('resealed');
       expect((await store.items('conv_r'))[0]?.sealed).toBe('resealed-item');
+      // A record changed since it was read keeps its change: a later sweep re-seals it.
+      expect((await store.get('conv_changed'))?.sealed).toBe('changed meanwhile');
     });
   });
 }
