@@ -55,6 +55,8 @@ export class ConversationService {
   private batch: Promise<void> | undefined;
   /** Batches handed to the writer and not yet committed. */
   private readonly writing = new Set<Promise<void>>();
+  /** Conversations with a turn in flight here, by owner and id. */
+  private readonly turns = new Set<string>();
 
   private readonly now: () => number;
   private readonly writer: ResponseWriter;
@@ -208,6 +210,20 @@ export class ConversationService {
     })();
     await this.track(id, write);
     return write;
+  }
+
+  /**
+   * Takes the conversation for one turn, until `release` is called; false while another turn of
+   * it is in flight in this process (two turns would both answer the same history, then both
+   * append). Keyed by owner too, so that naming someone else's conversation locks nothing of theirs.
+   */
+  beginTurn(owner: string, id: string): (() => void) | undefined {
+    const key = `${owner}\n${id}`;
+    if (this.turns.has(key)) return undefined;
+    this.turns.add(key);
+    return () => {
+      this.turns.delete(key);
+    };
   }
 
   async conversationItems(owner: string, id: string): Promise<Item[] | undefined> {

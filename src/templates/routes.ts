@@ -104,6 +104,6 @@ export async function templateRoutes(
     const surface = templateBinding(template, renderedBytes);
     if (input.conversation === undefined) return run(surface);
     const where = { id: input.conversation, param: 'conversation' };
-    return conversationSurface(request, surface, where, conversations, logger).then(run);
+    return conversationSurface(request, reply, surface, where, conversations, logger).then(run);
   });
 }

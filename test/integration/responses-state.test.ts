@@ -127,6 +127,45 @@ describe('Responses state in Keyward', () => {
     await expect(clients.aliceAgain.responses.retrieve(mine.id)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('takes one turn of a conversation at a time, as OpenAI does, and locks nothing of anyone else', async () => {
+    const conversation = await clients.alice.conversations.create({});
+    const turn = { model: 'smart', conversation: conversation.id };
+    fake.script({ ...answer('Held open'), fault: { kind: 'stall', afterEvents: 2 } }, answer('Next turn.'));
+    const controller = new AbortController();
+    const held = await clients.alice.responses.create(
+      { ...turn, input: 'first', stream: true },
+      { signal: controller.signal },
+    );
+    const events = held[Symbol.asyncIterator]();
+    await events.next();
+
+    const locked = { status: 400, error: { code: 'conversation_locked', param: 'conversation' } };
+    await expect(clients.aliceAgain.responses.create({ ...turn, input: 'second' })).rejects.toMatchObject(
+      locked,
+    );
+    await expect(
+      clients.alice.chat.completions.create(
+        { model: 'smart', messages: [{ role: 'user', content: 'third' }] },
+        { headers: { 'x-keyward-conversation': conversation.id } },
+      ),
+    ).rejects.toMatchObject({ status: 400, error: { code: 'conversation_locked' } });
+    // Someone else naming the conversation is told it does not exist, and holds nothing of it.
+    await expect(clients.bob.responses.create({ ...turn, input: 'mine?' })).rejects.toMatchObject({
+      status: 404,
+    });
+
+    controller.abort();
+    let next: OpenAI.Responses.Response | undefined;
+    for (let attempt = 0; attempt < 50 && !next; attempt++) {
+      next = await clients.alice.responses.create({ ...turn, input: 'again' }).catch(async (error) => {
+        expect(error).toMatchObject(locked);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return undefined;
+      });
+    }
+    expect(next?.output_text).toBe('Next turn.');
+  });
+
   it('a token without a user owns only what it made, and store: false keeps nothing', async () => {
     fake.script(answer('Kept.'), answer('Not kept.'));
     const kept = await clients.loner.responses.create({ model: 'smart', input: 'keep this' });

@@ -30,7 +30,7 @@ export async function anthropicRoutes(
   app.post('/v1/messages', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseMessagesRequest(request.body);
-    return inConversation(request, anthropicBinding, context, (surface) =>
+    return inConversation(request, reply, anthropicBinding, context, (surface) =>
       forwarder.handle(request, reply, {
         operation: 'chat',
         surface,

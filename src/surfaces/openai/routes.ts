@@ -29,7 +29,7 @@ export async function openAIRoutes(
   app.post('/v1/chat/completions', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseChatRequest(request.body);
-    return inConversation(request, openAIBinding, context, (surface) =>
+    return inConversation(request, reply, openAIBinding, context, (surface) =>
       forwarder.handle(request, reply, {
         operation: 'chat',
         surface,

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Message } from '../../canonical/model.js';
 import { type ConversationService, ownerOf } from '../../conversations/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
@@ -8,7 +8,7 @@ import { AnswerAccumulator, messagesToItems } from './canonical-items.js';
 import { outputItem } from './from-canonical.js';
 import { type Item, replayedBytes } from './items.js';
 import { itemsToMessages } from './to-canonical.js';
-import { notFound } from './turn.js';
+import { holdConversation, notFound } from './turn.js';
 
 export const CONVERSATION_HEADER = 'x-keyward-conversation';
 const CONVERSATION_ID = /^conv_[A-Za-z0-9_-]{1,128}$/;
@@ -22,6 +22,7 @@ const CONVERSATION_ID = /^conv_[A-Za-z0-9_-]{1,128}$/;
  */
 export function withConversation(
   request: FastifyRequest,
+  reply: FastifyReply,
   base: SurfaceBinding,
   conversations: ConversationService,
   logger: Logger,
@@ -29,7 +30,7 @@ export function withConversation(
   const header = request.headers[CONVERSATION_HEADER];
   if (header === undefined) return base;
   const id = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
-  return conversationSurface(request, base, { id, param: CONVERSATION_HEADER }, conversations, logger);
+  return conversationSurface(request, reply, base, { id, param: CONVERSATION_HEADER }, conversations, logger);
 }
 
 /**
@@ -38,6 +39,7 @@ export function withConversation(
  */
 export function conversationSurface(
   request: FastifyRequest,
+  reply: FastifyReply,
   base: SurfaceBinding,
   { id, param }: { id: string; param: string },
   conversations: ConversationService,
@@ -49,6 +51,7 @@ export function conversationSurface(
       code: 'invalid_conversation_id',
     });
   const owner = ownerOf(request.kw.principal);
+  holdConversation(conversations, owner, id, param, reply);
   return conversations.conversationItems(owner, id).then((history) => {
     if (!history) throw notFound('conversation', id, param);
     return conversationBinding(base, history, (items) =>
@@ -75,11 +78,12 @@ function join(past: Message[], next: Message[]): Message[] {
  */
 export function inConversation<R>(
   request: FastifyRequest,
+  reply: FastifyReply,
   base: SurfaceBinding,
   context: { conversations: ConversationService; logger: Logger },
   job: (surface: SurfaceBinding) => R | Promise<R>,
 ): R | Promise<R> {
-  const surface = withConversation(request, base, context.conversations, context.logger);
+  const surface = withConversation(request, reply, base, context.conversations, context.logger);
   return surface === base ? job(base) : Promise.resolve(surface).then(job);
 }
 

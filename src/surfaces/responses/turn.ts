@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import type { ConversationService } from '../../conversations/index.js';
 import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import { type Item, newId, normaliseItem, replayedBytes } from './items.js';
@@ -22,6 +23,29 @@ export const notFound = (what: string, id: string, param: string | null = null):
   new GatewayError(404, 'not_found_error', `No ${what} found with id '${id}'`, { code: 'not_found', param });
 
 /**
+ * Holds the owner's conversation `id` for this request's turn, until its response is over; a
+ * second turn meanwhile is refused as OpenAI refuses it (400 `conversation_locked`).
+ */
+export function holdConversation(
+  service: ConversationService,
+  owner: string,
+  id: string,
+  param: string,
+  reply: FastifyReply,
+): void {
+  const release = service.beginTurn(owner, id);
+  if (!release)
+    throw badRequest(
+      'Another request is currently operating on this conversation; retry when it has finished',
+      {
+        param,
+        code: 'conversation_locked',
+      },
+    );
+  reply.raw.once('close', release);
+}
+
+/**
  * Loads the history a request continues and normalises its input. A previous response or
  * conversation that is not the caller's is answered exactly like one that does not exist.
  */
@@ -31,6 +55,8 @@ export async function prepareTurn(
   body: ResponsesRequest,
   /** The most bytes the input's references may bring in (the body limit). */
   maxReferencedBytes: number,
+  /** The response: a conversation is held for the turn until it is over. */
+  reply: FastifyReply,
 ): Promise<Turn> {
   const conversationId =
     typeof body.conversation === 'string' ? body.conversation : (body.conversation?.id ?? null);
@@ -50,6 +76,7 @@ export async function prepareTurn(
     if (!found) throw notFound('response', body.previous_response_id, 'previous_response_id');
     history = found;
   } else if (conversationId) {
+    holdConversation(service, owner, conversationId, 'conversation', reply);
     const found = await service.conversationItems(owner, conversationId);
     if (!found) throw notFound('conversation', conversationId, 'conversation');
     history = found;
