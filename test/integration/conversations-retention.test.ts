@@ -47,6 +47,16 @@ async function start(dataDir: string, conversations: Record<string, number> = {}
   return { kw, client, fake };
 }
 
+/** A response stored by a gateway that is then stopped, leaving the data directory to the CLI. */
+async function storeOneAndStop(dataDir: string, text: string) {
+  const { kw, client, fake } = await start(dataDir);
+  fake.script(say(text));
+  const response = await client.responses.create({ model: 'flash', input: 'hi' });
+  await kw.close();
+  running.splice(0);
+  return response;
+}
+
 describe('truncation', () => {
   it("refuses history beyond the context window unless truncation is 'auto', which drops the oldest turns", async () => {
     const { client, fake } = await start(freshDataDir(), { contextTokens: 1024 });
@@ -238,18 +248,14 @@ describe('retention, purge and rotation', () => {
 
   it('a gateway opens what the key in master.key.previous sealed, as a rotation stopped half-way leaves it', async () => {
     const dataDir = freshDataDir();
-    let { kw, client, fake } = await start(dataDir);
-    fake.script(say('sealed by the old key'));
-    const old = await client.responses.create({ model: 'flash', input: 'hi' });
-    await kw.close();
-    running.splice(0);
+    const old = await storeOneAndStop(dataDir, 'sealed by the old key');
     // The state a rotation killed right after it replaced the key file leaves: nothing re-sealed yet.
     renameSync(`${dataDir}/master.key`, `${dataDir}/master.key.previous`);
     writeFileSync(`${dataDir}/master.key`, `${generateMasterKey().key.toString('base64')}\n`, {
       mode: 0o600,
     });
 
-    ({ kw, client } = await start(dataDir));
+    let { kw, client } = await start(dataDir);
     expect((await client.responses.retrieve(old.id)).output_text).toBe('sealed by the old key');
     await kw.close();
     running.splice(0);
@@ -264,11 +270,7 @@ describe('retention, purge and rotation', () => {
 
   it('a rotation that fails keeps both keys, a gateway reads everything, and the next rotation finishes it', async () => {
     const dataDir = freshDataDir();
-    let { kw, client, fake } = await start(dataDir);
-    fake.script(say('stored'));
-    const before = await client.responses.create({ model: 'flash', input: 'before' });
-    await kw.close();
-    running.splice(0);
+    const before = await storeOneAndStop(dataDir, 'stored');
     // A record no key opens stops the rotation after the key file was replaced.
     let store = openSqliteStore(`${dataDir}/keyward.db`);
     const alien = generateMasterKey();
@@ -285,7 +287,7 @@ describe('retention, purge and rotation', () => {
     expect(failed.stderr + failed.stdout).toContain('rotation incomplete');
     expect(readFileSync(`${dataDir}/master.key.previous`, 'utf8')).toBe(oldKey);
     expect(readFileSync(`${dataDir}/master.key`, 'utf8')).not.toBe(oldKey);
-    ({ kw, client } = await start(dataDir));
+    let { kw, client } = await start(dataDir);
     const during = await client.responses.create({ model: 'flash', input: 'during' });
     expect((await client.responses.retrieve(before.id)).output_text).toBe('stored');
     await kw.close();
