@@ -253,21 +253,28 @@ describe('rate limits, budgets and audit through the gateway', () => {
     // whether a conversation replays them or an item_reference copies them into the input.
     for (const via of ['responses', 'header', 'reference'] as const) {
       const owner = await mint(kw, { name: `history-${via}`, limits: { tpm: 3000 } });
-      const created = await request(`${kw.dataUrl}/v1/conversations`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ items: [{ type: 'message', role: 'user', content: 'x'.repeat(6_000) }] }),
-      });
-      const { id } = (await created.body.json()) as { id: string };
-      const listed = await request(`${kw.dataUrl}/v1/conversations/${id}/items`, {
-        headers: { authorization: `Bearer ${owner.token}` },
-      });
-      const [item] = ((await listed.body.json()) as { data: Array<{ id: string }> }).data;
-      await inFlight(() =>
-        via === 'reference'
+      // One conversation per request: a conversation takes one turn at a time.
+      const conversations: Array<{ id: string; itemId: string }> = [];
+      for (let i = 0; i < 2; i++) {
+        const created = await request(`${kw.dataUrl}/v1/conversations`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ items: [{ type: 'message', role: 'user', content: 'x'.repeat(6_000) }] }),
+        });
+        const { id } = (await created.body.json()) as { id: string };
+        const listed = await request(`${kw.dataUrl}/v1/conversations/${id}/items`, {
+          headers: { authorization: `Bearer ${owner.token}` },
+        });
+        const [item] = ((await listed.body.json()) as { data: Array<{ id: string }> }).data;
+        conversations.push({ id, itemId: item!.id });
+      }
+      let sent = 0;
+      await inFlight(() => {
+        const { id, itemId } = conversations[sent++ % 2]!;
+        return via === 'reference'
           ? post(owner.token, '/v1/responses', {
               model: 'fast',
-              input: [{ type: 'item_reference', id: item!.id }],
+              input: [{ type: 'item_reference', id: itemId }],
               max_output_tokens: 100,
             })
           : via === 'responses'
@@ -282,8 +289,8 @@ describe('rate limits, budgets and audit through the gateway', () => {
                 '/v1/chat/completions',
                 { model: 'fast', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 },
                 { 'x-keyward-conversation': id },
-              ),
-      );
+              );
+      });
     }
   });
 
