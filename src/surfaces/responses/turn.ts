@@ -42,7 +42,9 @@ export function holdConversation(
         code: 'conversation_locked',
       },
     );
-  reply.raw.once('close', release);
+  // A client already gone will not close the response again: released now, or held for good.
+  if (reply.raw.closed) release();
+  else reply.raw.once('close', release);
 }
 
 /**
