@@ -32,13 +32,13 @@ function cachedUtcDay(): () => string {
 /** The request log's status for a response the client left before it was complete. */
 const CLIENT_CLOSED = 499;
 
-/** `usage` with its input and output counts raised to `floor`'s where lower. */
+/**
+ * `usage` with its output count raised to `floor`'s where lower. The input count a stream reports
+ * up front is the provider's own and exact; the body-size estimate can be far larger (an image's
+ * base64), so only the output, which was still being generated, is floored.
+ */
 function atLeast(usage: Usage, floor: Usage): Usage {
-  return {
-    ...usage,
-    inputTokens: Math.max(usage.inputTokens, floor.inputTokens),
-    outputTokens: Math.max(usage.outputTokens, floor.outputTokens),
-  };
+  return { ...usage, outputTokens: Math.max(usage.outputTokens, floor.outputTokens) };
 }
 
 /**

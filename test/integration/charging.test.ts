@@ -121,6 +121,19 @@ describe('charging requests whose answer did not come through whole', () => {
       .toMatchObject({ requests: 1, inputTokens: 5_000, outputTokens: MAX_TOKENS });
   });
 
+  it("keeps the provider's input count for a cut stream, though the body's size estimated more", async () => {
+    const token = await budgeted();
+    claude.script({ ...LONG_PROMPT, fault: { kind: 'cut', afterEvents: 3 } });
+    // About 10,000 tokens by the body's size; the provider counted 5,000, and that is what it bills.
+    const body = { ...messagesBody('sonnet'), messages: [{ role: 'user', content: 'x'.repeat(40_000) }] };
+    expect(estimatedInput(body)).toBeGreaterThan(10_000);
+    const res = await post('/v1/messages', token.token, body);
+    expect(await res.body.text()).toContain('event: error');
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ requests: 1, inputTokens: 5_000, outputTokens: MAX_TOKENS });
+  });
+
   it('charges a relayed Anthropic stream the client leaves after message_start at least its reservation', async () => {
     const token = await budgeted();
     claude.script({ ...LONG_PROMPT, fault: { kind: 'stall', afterEvents: 3 } });
