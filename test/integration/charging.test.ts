@@ -108,30 +108,31 @@ describe('charging requests whose answer did not come through whole', () => {
   /** What admission estimated for `body`: its size in tokens and its max_tokens. */
   const estimatedInput = (body: unknown) => Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);
 
-  it('charges a relayed Anthropic stream cut after message_start at least its reservation, not 1 output token', async () => {
-    const token = await budgeted();
-    claude.script({ ...LONG_PROMPT, fault: { kind: 'cut', afterEvents: 3 } });
-    const res = await post('/v1/messages', token.token, messagesBody('sonnet'));
-    expect(res.statusCode).toBe(200);
-    // The client sees the cut as an error event, not a clean stop.
-    expect(await res.body.text()).toContain('event: error');
-    // message_start's input count is exact and stays; its output count (1) was provisional.
-    await expect
-      .poll(() => usageOf(token.id), { timeout: 5000 })
-      .toMatchObject({ requests: 1, inputTokens: 5_000, outputTokens: MAX_TOKENS });
-  });
+  const longBody = { ...messagesBody('sonnet'), messages: [{ role: 'user', content: 'x'.repeat(40_000) }] };
 
-  it("keeps the provider's input count for a cut stream, though the body's size estimated more", async () => {
-    const token = await budgeted();
-    claude.script({ ...LONG_PROMPT, fault: { kind: 'cut', afterEvents: 3 } });
-    // About 10,000 tokens by the body's size; the provider counted 5,000, and that is what it bills.
-    const body = { ...messagesBody('sonnet'), messages: [{ role: 'user', content: 'x'.repeat(40_000) }] };
-    expect(estimatedInput(body)).toBeGreaterThan(10_000);
-    const res = await post('/v1/messages', token.token, body);
-    expect(await res.body.text()).toContain('event: error');
-    await expect
-      .poll(() => usageOf(token.id), { timeout: 5000 })
-      .toMatchObject({ requests: 1, inputTokens: 5_000, outputTokens: MAX_TOKENS });
+  // message_start's input count is exact and stays, even where the body's size estimated more (about
+  // 10,000 tokens for the long body; the provider counted 5,000, and that is what it bills); its
+  // output count (1) was provisional.
+  it.each([
+    ['a short body', messagesBody('sonnet')],
+    ['a body whose size estimates more input', longBody],
+  ])(
+    'charges a relayed Anthropic stream cut after message_start its output reservation, not 1 token (%s)',
+    async (_case, body) => {
+      const token = await budgeted();
+      claude.script({ ...LONG_PROMPT, fault: { kind: 'cut', afterEvents: 3 } });
+      const res = await post('/v1/messages', token.token, body);
+      expect(res.statusCode).toBe(200);
+      // The client sees the cut as an error event, not a clean stop.
+      expect(await res.body.text()).toContain('event: error');
+      await expect
+        .poll(() => usageOf(token.id), { timeout: 5000 })
+        .toMatchObject({ requests: 1, inputTokens: 5_000, outputTokens: MAX_TOKENS });
+    },
+  );
+
+  it('estimates more than 10,000 input tokens for the long body by its size alone', () => {
+    expect(estimatedInput(longBody)).toBeGreaterThan(10_000);
   });
 
   it('charges a relayed Anthropic stream the client leaves after message_start at least its reservation', async () => {
