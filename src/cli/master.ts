@@ -13,6 +13,7 @@ import {
 import { CliError, type OfflineContext, print } from './context.js';
 import { rewrapConversations } from './conversations.js';
 import type { CliIO } from './io.js';
+import { withRotationLock } from './rotation-lock.js';
 
 /** Longer than a running gateway takes to see a store change (it polls every 250 ms) and re-read the key file. */
 const SETTLE_MS = 1000;
@@ -88,11 +89,15 @@ async function finishEarlierRotation(ctx: OfflineContext, current: MasterKey): P
  * key or passphrase from the environment, the new one comes from KEYWARD_NEW_MASTER_KEY or
  * KEYWARD_NEW_MASTER_PASSPHRASE, and the gateway needs it at its next start.
  */
-export async function masterRotateCommand(
+export function masterRotateCommand(
   ctx: OfflineContext,
   io: CliIO,
   json: boolean | undefined,
 ): Promise<number> {
+  return withRotationLock(ctx.store.meta, () => rotate(ctx, io, json));
+}
+
+async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined): Promise<number> {
   const current = ctx.master;
   let next: MasterKey;
   if (current.origin === 'file') {
@@ -126,7 +131,7 @@ export async function masterRotateCommand(
     const reason = (error as Error).message;
     if (current.origin === 'file') {
       throw new CliError(
-        `rotation incomplete: ${reason}. Records are sealed under both keys, which are kept (the new one in ${file}, the old one in ${previous}; a gateway opens both): run keyward master rotate again to finish, and keep ${previous} until then`,
+        `rotation incomplete: ${reason}. Records are sealed under both keys, which are kept (the new one in ${file}, the old one in ${previous}; a gateway opens both). Running keyward master rotate again finishes it: it first moves what is left to the key in ${file}, then rotates to another new key. Keep ${previous} until then`,
       );
     }
     // No gateway takes up a key from the environment while it runs: moving the records back undoes it.

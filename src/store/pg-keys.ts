@@ -69,5 +69,10 @@ export function pgMeta(pool: Pool): MetaStore {
       ]);
       return (await get(name)) as string;
     },
+    async deleteIf(name, value) {
+      return (
+        (await pool.query('DELETE FROM meta WHERE name = $1 AND value = $2', [name, value])).rowCount === 1
+      );
+    },
   };
 }

@@ -80,6 +80,7 @@ export function openSqliteStore(path: string): Store {
   const setCiphertext = db.prepare('UPDATE provider_keys SET ciphertext = ?, updated_at = ? WHERE id = ?');
   const getMeta = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE name = ?');
   const insertMeta = db.prepare('INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)');
+  const deleteMetaIf = db.prepare('DELETE FROM meta WHERE name = ? AND value = ?');
   const upsertMeta = db.prepare(
     'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
   );
@@ -133,6 +134,9 @@ export function openSqliteStore(path: string): Store {
       async setIfAbsent(name, value) {
         insertMeta.run(name, value);
         return getMeta.get(name)!.value;
+      },
+      async deleteIf(name, value) {
+        return deleteMetaIf.run(name, value).changes === 1;
       },
     },
     async ping() {

@@ -34,6 +34,8 @@ export interface MetaStore {
   set(name: string, value: string): Promise<void>;
   /** Sets `name` only when it has no value yet; returns the value that is stored afterwards. */
   setIfAbsent(name: string, value: string): Promise<string>;
+  /** Removes `name` only while it still holds `value`; says whether it did. */
+  deleteIf(name: string, value: string): Promise<boolean>;
 }
 
 export type Scope = 'models:read' | 'chat' | 'embeddings' | 'templates' | 'admin' | 'sessions';

@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConversationService } from '../../src/conversations/index.js';
@@ -302,5 +304,49 @@ describe('retention, purge and rotation', () => {
     ({ client } = await start(dataDir));
     for (const id of [before.id, during.id])
       expect((await client.responses.retrieve(id)).output_text).toBe('stored');
+  });
+
+  it('runs one rotation at a time: a second one at once refuses, and every record opens with the key left', async () => {
+    const dataDir = freshDataDir();
+    const stored = await storeOneAndStop(dataDir, 'rotated once');
+    const rotate = () => runCli(['master', 'rotate', '--json'], { env: { KEYWARD_DATA_DIR: dataDir } });
+    const runs = await Promise.all([rotate(), rotate()]);
+    expect(runs.map((run) => run.code).sort()).toEqual([0, 1]);
+    const refused = runs.find((run) => run.code === 1)!;
+    expect(refused.stderr + refused.stdout).toContain('another keyward master rotate is running');
+    const done = runs.find((run) => run.code === 0)!;
+    rmSync(`${dataDir}/master.key.previous`);
+    const store = openSqliteStore(`${dataDir}/keyward.db`);
+    expect(sealedBy((await store.conversations.get(stored.id))!.sealed)).toBe(JSON.parse(done.stdout).keyId);
+    expect(await store.meta.get('master_rotation')).toBeUndefined();
+    await store.close();
+    const { client } = await start(dataDir);
+    expect((await client.responses.retrieve(stored.id)).output_text).toBe('rotated once');
+  });
+
+  it('takes over the lock of a rotation killed on this machine, and leaves a live one alone', async () => {
+    const dataDir = freshDataDir();
+    await storeOneAndStop(dataDir, 'stored');
+    const holder = (pid: number) =>
+      JSON.stringify({ host: hostname(), pid, since: new Date().toISOString() });
+    const rotate = () => runCli(['master', 'rotate', '--json'], { env: { KEYWARD_DATA_DIR: dataDir } });
+    const key = readFileSync(`${dataDir}/master.key`, 'utf8');
+
+    let store = openSqliteStore(`${dataDir}/keyward.db`);
+    await store.meta.setIfAbsent('master_rotation', holder(process.pid));
+    await store.close();
+    const refused = await rotate();
+    expect(refused.code).toBe(1);
+    expect(refused.stderr + refused.stdout).toContain(`pid ${process.pid} on ${hostname()}`);
+    expect(readFileSync(`${dataDir}/master.key`, 'utf8')).toBe(key);
+
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    store = openSqliteStore(`${dataDir}/keyward.db`);
+    await store.meta.deleteIf('master_rotation', (await store.meta.get('master_rotation'))!);
+    await store.meta.setIfAbsent('master_rotation', holder(gone));
+    await store.close();
+    const rotated = await rotate();
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(readFileSync(`${dataDir}/master.key`, 'utf8')).not.toBe(key);
   });
 });

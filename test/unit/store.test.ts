@@ -200,6 +200,16 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.meta.setIfAbsent('other', 'value')).toBe('value');
     });
 
+    it('removes a meta entry only while it holds the value the caller saw', async () => {
+      const store = await connect();
+      await store.meta.setIfAbsent('lock', 'mine');
+      expect(await store.meta.deleteIf('lock', 'theirs')).toBe(false);
+      expect(await store.meta.get('lock')).toBe('mine');
+      expect(await store.meta.deleteIf('lock', 'mine')).toBe(true);
+      expect(await store.meta.get('lock')).toBeUndefined();
+      expect(await store.meta.deleteIf('lock', 'mine')).toBe(false);
+    });
+
     it('changes its marker when another connection writes', async () => {
       const gateway = await connect();
       const cli = await connect();
