@@ -329,10 +329,24 @@ export class ConversationService {
       keep++;
     }
     if (keep === newest.length && newest.length < maxItems) return;
-    // A tool result whose call was trimmed away cannot be replayed: providers refuse a result
-    // without its call, and every later turn of the conversation would fail.
-    while (keep > 0 && this.openItem(newest[keep - 1]!).type === 'function_call_output') keep--;
-    await this.store.trimItems(id, keep);
+    await this.store.trimItems(id, this.replayable(newest, keep));
+  }
+
+  /**
+   * The most of the `keep` newest items (newest first) that hold no tool result without its call:
+   * providers refuse one, and every later turn of the conversation would fail. Parallel calls put
+   * their results after all of them, so the cut may fall between a call and another's result.
+   */
+  private replayable(newest: readonly ConversationItemRecord[], keep: number): number {
+    const unanswered = new Set<string>();
+    let replayable = 0;
+    for (let count = 1; count <= keep; count++) {
+      const item = this.openItem(newest[count - 1]!);
+      if (item.type === 'function_call_output') unanswered.add(item.call_id);
+      else if (item.type === 'function_call') unanswered.delete(item.call_id);
+      if (unanswered.size === 0) replayable = count;
+    }
+    return replayable;
   }
 
   private async page(

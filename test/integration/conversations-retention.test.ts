@@ -126,6 +126,25 @@ describe('retention, purge and rotation', () => {
     ]);
   });
 
+  it('keeps no result of parallel tool calls whose call it trims away', async () => {
+    const { client } = await start(freshDataDir(), { maxItems: 4 });
+    const conversation = await client.conversations.create({
+      items: [
+        { role: 'user', content: 'one' },
+        { type: 'function_call', call_id: 'call_1', name: 'lookup', arguments: '{"q":1}' },
+        { type: 'function_call', call_id: 'call_2', name: 'lookup', arguments: '{"q":2}' },
+        { type: 'function_call_output', call_id: 'call_1', output: 'first' },
+        { type: 'function_call_output', call_id: 'call_2', output: 'second' },
+        { role: 'assistant', content: 'done' },
+      ],
+    });
+    const items = await client.conversations.items.list(conversation.id, { order: 'asc' });
+    // The four newest would start at call_2 and keep call_1's result without its call.
+    expect(items.data.map((item) => (item.type === 'message' ? item.role : item.type))).toEqual([
+      'assistant',
+    ]);
+  });
+
   it("lists, exports and deletes a user's data for the operator", async () => {
     const { kw, client, fake } = await start(freshDataDir());
     fake.script(say('exported answer'));
