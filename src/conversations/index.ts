@@ -4,6 +4,7 @@ export type { ResponseWriter } from './response-entries.js';
 export {
   type ConversationBody,
   ConversationService,
+  type HistoryLimit,
   type ItemPage,
   type PageOptions,
   type StoredResponse,

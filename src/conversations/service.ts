@@ -36,6 +36,16 @@ export interface PageOptions {
 
 /** Longest `previous_response_id` chain replayed: a loop or an absurd chain cannot pin the gateway. */
 const MAX_CHAIN = 10_000;
+/** Items read at a time from a conversation's newest end while a `HistoryLimit` decides. */
+const HISTORY_PAGE = 256;
+
+/**
+ * Told each part of a history as it loads, newest part first (each part in order); true once the
+ * parts so far are more than a request could replay, so that nothing older is read or opened: a
+ * long chain or conversation would otherwise cost every turn a store read and a decryption per
+ * item, however little of it the context window takes.
+ */
+export type HistoryLimit = (part: readonly Item[]) => boolean;
 const DAY_MS = 86_400_000;
 const PURGE_EVERY_MS = 3_600_000;
 
@@ -136,13 +146,15 @@ export class ConversationService {
    * Everything said before a response and in it, oldest first: the items of each response of the
    * `previous_response_id` chain, inputs then outputs. Undefined when the response is not the owner's.
    */
-  async responseHistory(owner: string, id: string): Promise<Item[] | undefined> {
+  async responseHistory(owner: string, id: string, enough?: HistoryLimit): Promise<Item[] | undefined> {
     const turns: Item[][] = [];
     let next: string | null = id;
     while (next !== null && turns.length < MAX_CHAIN) {
       const response = await this.getResponse(owner, next);
       if (!response) return turns.length === 0 ? undefined : turns.reverse().flat();
-      turns.push(await this.allItems(owner, next));
+      const items = await this.allItems(owner, next);
+      turns.push(items);
+      if (enough?.(items)) break;
       next = response.previous_response_id;
     }
     return turns.reverse().flat();
@@ -226,9 +238,22 @@ export class ConversationService {
     };
   }
 
-  async conversationItems(owner: string, id: string): Promise<Item[] | undefined> {
+  async conversationItems(owner: string, id: string, enough?: HistoryLimit): Promise<Item[] | undefined> {
     if (!(await this.owned(owner, id, 'conversation'))) return undefined;
-    return this.allItems(owner, id);
+    if (!enough) return this.allItems(owner, id);
+    const parts: Item[][] = [];
+    let afterSeq: number | undefined;
+    for (;;) {
+      const rows = await this.store.items(id, { order: 'desc', limit: HISTORY_PAGE, afterSeq });
+      const part = rows
+        .filter((row) => row.owner === owner)
+        .map((row) => this.openItem(row))
+        .reverse();
+      parts.push(part);
+      if (rows.length < HISTORY_PAGE || enough(part)) break;
+      afterSeq = rows.at(-1)!.seq;
+    }
+    return parts.reverse().flat();
   }
 
   async listItems(owner: string, id: string, page: PageOptions): Promise<ItemPage | undefined> {

@@ -89,6 +89,62 @@ describe('truncation', () => {
     expect(sent).toContain('MIDDLE');
     expect(sent).toContain('NEWEST question');
   });
+
+  it('never reads history older than the context window could take, in a chain or a conversation', async () => {
+    const dataDir = freshDataDir();
+    const { client, fake } = await start(dataDir, { contextTokens: 1024 });
+    fake.script(say('one'), say('two'), say('three'), say('four'), say('five'));
+    /** Makes the `count` oldest items of `parentId` unreadable: a turn that opens one of them fails. */
+    const spoil = async (parentId: string, count: number) => {
+      const store = openSqliteStore(`${dataDir}/keyward.db`);
+      const rows = (await store.conversations.items(parentId)).slice(0, count);
+      await store.conversations.rewrap(new Map(), new Map(rows.map((row) => [row.seq, 'kw1:00000000:AAAA'])));
+      await store.close();
+    };
+
+    const oldest = await client.responses.create({ model: 'flash', input: 'OLDEST' });
+    const second = await client.responses.create({
+      model: 'flash',
+      previous_response_id: oldest.id,
+      input: 'b'.repeat(2400),
+    });
+    const third = await client.responses.create({
+      model: 'flash',
+      previous_response_id: second.id,
+      input: 'c'.repeat(2400),
+      truncation: 'auto',
+    });
+    await spoil(oldest.id, 2);
+    // The two newest turns hold about 1,200 tokens, past the window: the oldest is never needed.
+    const fourth = await client.responses.create({
+      model: 'flash',
+      previous_response_id: third.id,
+      input: 'next',
+      truncation: 'auto',
+    });
+    expect(fourth.output_text).toBe('four');
+
+    const conversation = await client.conversations.create({ items: [{ role: 'user', content: 'OLDEST' }] });
+    for (let batch = 0; batch < 13; batch++)
+      await client.conversations.items.create(conversation.id, {
+        items: Array.from({ length: 20 }, (_, i) => ({
+          role: 'user' as const,
+          content: `item ${batch}.${i}`,
+        })),
+      });
+    await client.conversations.items.create(conversation.id, {
+      items: [{ role: 'user', content: 'd'.repeat(4800) }],
+    });
+    // Only the oldest of its 262 items lies beyond the newest page read, which alone is past the window.
+    await spoil(conversation.id, 1);
+    const turn = await client.responses.create({
+      model: 'flash',
+      conversation: conversation.id,
+      input: 'next',
+      truncation: 'auto',
+    });
+    expect(turn.output_text).toBe('five');
+  });
 });
 
 describe('retention, purge and rotation', () => {

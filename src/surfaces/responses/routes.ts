@@ -40,7 +40,7 @@ export async function responsesRoutes(
   app.post('/v1/responses', async (request, reply) => {
     const owner = caller(request);
     const body = capOutputTokens(request.kw.principal, parseResponsesRequest(request.body));
-    const turn = await prepareTurn(conversations, owner, body, bodyLimit, reply);
+    const turn = await prepareTurn(conversations, owner, body, bodyLimit, contextTokens, reply);
     return forwarder.handle(request, reply, {
       operation: 'chat',
       surface: responsesBinding(turn, body, conversations, logger, contextTokens),

@@ -1,5 +1,7 @@
+import type { HistoryLimit } from '../../conversations/index.js';
 import { type ChatRequest, estimateInputTokens, UnsupportedFeature } from '../../providers/index.js';
 import type { Item } from './items.js';
+import { itemsToMessages } from './to-canonical.js';
 
 /**
  * `truncation`: with `auto`, the oldest replayed turns are dropped until the request fits the
@@ -55,4 +57,24 @@ function turnStarts(items: readonly Item[]): number[] {
     if (item.type === 'message' && item.role === 'user') starts.push(i);
   }
   return starts;
+}
+
+/**
+ * Stops loading history once its newest parts alone exceed the context window: `fitToContext`
+ * would drop everything older with `auto` and refuse the request with `disabled`, so reading it
+ * changes nothing. Each part's estimate less one is at most its share of the whole history's
+ * (the whole rounds up once, each part once more), so the sum never overstates it.
+ */
+export function historyLimit(contextTokens: number): HistoryLimit {
+  let tokens = 0;
+  return (part) => {
+    try {
+      const { system, messages } = itemsToMessages(part, () => 'history');
+      tokens += estimateInputTokens({ model: '', system, messages, stream: false }) - 1;
+    } catch (error) {
+      // A stored item the request cannot carry fails the request where it is built.
+      if (!(error instanceof UnsupportedFeature)) throw error;
+    }
+    return tokens > contextTokens;
+  };
 }

@@ -4,6 +4,7 @@ import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import { type Item, newId, normaliseItem, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import type { ItemOrigin } from './to-canonical.js';
+import { historyLimit } from './truncation.js';
 
 /** One request's place in a conversation: what came before it and what it adds. */
 export interface Turn {
@@ -57,6 +58,8 @@ export async function prepareTurn(
   body: ResponsesRequest,
   /** The most bytes the input's references may bring in (the body limit). */
   maxReferencedBytes: number,
+  /** The context window: history beyond it is not loaded (`historyLimit`). */
+  contextTokens: number,
   /** The response: a conversation is held for the turn until it is over. */
   reply: FastifyReply,
 ): Promise<Turn> {
@@ -74,12 +77,16 @@ export async function prepareTurn(
     );
   let history: Item[] = [];
   if (body.previous_response_id) {
-    const found = await service.responseHistory(owner, body.previous_response_id);
+    const found = await service.responseHistory(
+      owner,
+      body.previous_response_id,
+      historyLimit(contextTokens),
+    );
     if (!found) throw notFound('response', body.previous_response_id, 'previous_response_id');
     history = found;
   } else if (conversationId) {
     holdConversation(service, owner, conversationId, 'conversation', reply);
-    const found = await service.conversationItems(owner, conversationId);
+    const found = await service.conversationItems(owner, conversationId, historyLimit(contextTokens));
     if (!found) throw notFound('conversation', conversationId, 'conversation');
     history = found;
   }
