@@ -5,11 +5,26 @@ const CHARS_PER_TOKEN = 4;
 /** A mid-sized image costs roughly this many input tokens at OpenAI, Anthropic and Gemini alike. */
 const TOKENS_PER_MEDIA = 1_000;
 
+/** What a token estimate counts: characters of text and pieces of media. */
+export interface InputSize {
+  chars: number;
+  media: number;
+}
+
 /**
  * An estimate of a request's input tokens, for providers with no counting endpoint (the OpenAI
  * format, Ollama). Good for budgeting a context window, not for billing.
  */
 export function estimateInputTokens(request: ChatRequest): number {
+  return tokensFor(measureInput(request));
+}
+
+/** The tokens `size` is estimated at; sizes of parts add up to the size of the whole. */
+export function tokensFor({ chars, media }: InputSize): number {
+  return Math.ceil(chars / CHARS_PER_TOKEN) + media * TOKENS_PER_MEDIA;
+}
+
+export function measureInput(request: ChatRequest): InputSize {
   let chars = 0;
   let media = 0;
   for (const part of request.system) chars += part.text.length;
@@ -40,5 +55,5 @@ export function estimateInputTokens(request: ChatRequest): number {
     }
   }
   for (const tool of request.tools ?? []) chars += JSON.stringify(tool).length;
-  return Math.ceil(chars / CHARS_PER_TOKEN) + media * TOKENS_PER_MEDIA;
+  return { chars, media };
 }

@@ -7,7 +7,7 @@ import { createOpenAIAdapter } from './openai/index.js';
 import type { AdapterFactory, ProviderAdapter } from './types.js';
 
 export * from '../canonical/model.js';
-export { estimateInputTokens } from '../canonical/token-estimate.js';
+export { estimateInputTokens, measureInput, tokensFor } from '../canonical/token-estimate.js';
 export { toolUseId as anthropicToolUseId } from './anthropic/codec.js';
 export { anthropicStreamError } from './anthropic/stream.js';
 export { decodeFunctionCall as geminiFunctionCall } from './gemini/codec.js';

@@ -1,5 +1,11 @@
 import type { HistoryLimit } from '../../conversations/index.js';
-import { type ChatRequest, estimateInputTokens, UnsupportedFeature } from '../../providers/index.js';
+import {
+  type ChatRequest,
+  estimateInputTokens,
+  measureInput,
+  tokensFor,
+  UnsupportedFeature,
+} from '../../providers/index.js';
 import type { Item } from './items.js';
 import { itemsToMessages } from './to-canonical.js';
 
@@ -62,19 +68,21 @@ function turnStarts(items: readonly Item[]): number[] {
 /**
  * Stops loading history once its newest parts alone exceed the context window: `fitToContext`
  * would drop everything older with `auto` and refuse the request with `disabled`, so reading it
- * changes nothing. Each part's estimate less one is at most its share of the whole history's
- * (the whole rounds up once, each part once more), so the sum never overstates it.
+ * changes nothing. The parts' sizes add up to the size of the history they make, which the
+ * request's estimate counts in full.
  */
 export function historyLimit(contextTokens: number): HistoryLimit {
-  let tokens = 0;
+  const size = { chars: 0, media: 0 };
   return (part) => {
     try {
       const { system, messages } = itemsToMessages(part, () => 'history');
-      tokens += estimateInputTokens({ model: '', system, messages, stream: false }) - 1;
+      const measured = measureInput({ model: '', system, messages, stream: false });
+      size.chars += measured.chars;
+      size.media += measured.media;
     } catch (error) {
       // A stored item the request cannot carry fails the request where it is built.
       if (!(error instanceof UnsupportedFeature)) throw error;
     }
-    return tokens > contextTokens;
+    return tokensFor(size) > contextTokens;
   };
 }
