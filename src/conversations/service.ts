@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ConversationsConfig } from '../config/conversations-schema.js';
 import type { MasterKey } from '../keys/index.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from '../store/index.js';
@@ -36,6 +37,9 @@ export interface PageOptions {
 
 /** Longest `previous_response_id` chain replayed: a loop or an absurd chain cannot pin the gateway. */
 const MAX_CHAIN = 10_000;
+/** How long a turn holds its conversation unless renewed: what a holder that died leaves locked. */
+const TURN_HOLD_MS = 30_000;
+const TURN_RENEW_MS = 10_000;
 /** Items read at a time from a conversation's newest end while a `HistoryLimit` decides. */
 const HISTORY_PAGE = 256;
 
@@ -65,8 +69,6 @@ export class ConversationService {
   private batch: Promise<void> | undefined;
   /** Batches handed to the writer and not yet committed. */
   private readonly writing = new Set<Promise<void>>();
-  /** Conversations with a turn in flight here, by owner and id. */
-  private readonly turns = new Set<string>();
 
   private readonly now: () => number;
   private readonly writer: ResponseWriter;
@@ -225,16 +227,27 @@ export class ConversationService {
   }
 
   /**
-   * Takes the conversation for one turn, until `release` is called; false while another turn of
-   * it is in flight in this process (two turns would both answer the same history, then both
-   * append). Keyed by owner too, so that naming someone else's conversation locks nothing of theirs.
+   * Takes the owner's conversation for one turn: the function that ends the hold; `locked` while
+   * another turn of it is in flight in any process sharing the store (two turns would both answer
+   * the same history, then both append); `missing` when it is no conversation of the owner's, so
+   * that naming someone else's conversation holds nothing of theirs. The hold is renewed while the
+   * turn runs: one whose process died lapses within TURN_HOLD_MS.
    */
-  beginTurn(owner: string, id: string): (() => void) | undefined {
-    const key = `${owner}\n${id}`;
-    if (this.turns.has(key)) return undefined;
-    this.turns.add(key);
+  async beginTurn(owner: string, id: string): Promise<(() => void) | 'locked' | 'missing'> {
+    const holder = randomUUID();
+    const hold = () => {
+      const now = this.now();
+      return this.store.holdTurn({ id, owner, holder, now, until: now + TURN_HOLD_MS });
+    };
+    if (!(await hold())) return (await this.owned(owner, id, 'conversation')) ? 'locked' : 'missing';
+    // A renewal or release that fails leaves the hold to lapse on its own.
+    const renewal = setInterval(() => hold().catch(() => {}), TURN_RENEW_MS).unref();
     return () => {
-      this.turns.delete(key);
+      clearInterval(renewal);
+      // Freed once the turn's items are stored, so that the next turn, wherever it runs, reads them.
+      (this.pending.get(id) ?? Promise.resolve())
+        .then(() => this.store.releaseTurn(id, holder))
+        .catch(() => {});
     };
   }
 

@@ -69,6 +69,21 @@ export function pgConversations(pool: Pool): ConversationStore {
         }
       });
     },
+    async holdTurn({ id, owner, holder, now, until }) {
+      const { rowCount } = await pool.query(
+        `UPDATE conversations SET turn_holder = $3, turn_until = $5
+         WHERE id = $1 AND owner = $2 AND kind = 'conversation'
+           AND (turn_holder IS NULL OR turn_holder = $3 OR turn_until <= $4)`,
+        [id, owner, holder, now, until],
+      );
+      return rowCount === 1;
+    },
+    async releaseTurn(id, holder) {
+      await pool.query(
+        'UPDATE conversations SET turn_holder = NULL, turn_until = 0 WHERE id = $1 AND turn_holder = $2',
+        [id, holder],
+      );
+    },
     async appendItems(items) {
       await inTransaction(pool, (client) => insertItems(client, items));
     },

@@ -99,6 +99,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // Expired sessions and login codes are pruned every minute: without these, each prune scans the table.
   `CREATE INDEX sessions_by_expiry ON sessions (expires_at);
    CREATE INDEX login_codes_by_expiry ON login_codes (expires_at);`,
+  // One turn of a conversation at a time across workers and instances: who holds it, and until when.
+  `ALTER TABLE conversations ADD COLUMN turn_holder TEXT, ADD COLUMN turn_until BIGINT NOT NULL DEFAULT 0;`,
 ];
 
 /** The channel the triggers above notify. */

@@ -40,6 +40,14 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
   const setRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ?');
   const swapRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ? AND sealed = ?');
   const setItem = db.prepare('UPDATE conversation_items SET sealed = ? WHERE seq = ?');
+  const holdTurn = db.prepare(
+    `UPDATE conversations SET turn_holder = @holder, turn_until = @until
+     WHERE id = @id AND owner = @owner AND kind = 'conversation'
+       AND (turn_holder IS NULL OR turn_holder = @holder OR turn_until <= @now)`,
+  );
+  const releaseTurn = db.prepare(
+    'UPDATE conversations SET turn_holder = NULL, turn_until = 0 WHERE id = ? AND turn_holder = ?',
+  );
 
   const append = db.transaction((items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>) => {
     for (const item of items) insertItem.run(item);
@@ -86,6 +94,12 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     },
     async putAll(entries) {
       putAll(entries);
+    },
+    async holdTurn(hold) {
+      return holdTurn.run(hold).changes === 1;
+    },
+    async releaseTurn(id, holder) {
+      releaseTurn.run(id, holder);
     },
     async appendItems(items) {
       append(items);

@@ -367,6 +367,14 @@ export interface ConversationItemRecord {
   sealed: string;
 }
 
+export interface TurnHold {
+  id: string;
+  owner: string;
+  holder: string;
+  now: number;
+  until: number;
+}
+
 export interface ConversationStore {
   /** Inserts or replaces a record (its items stay). */
   put(record: ConversationRecord): Promise<void>;
@@ -384,6 +392,14 @@ export interface ConversationStore {
       items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>;
     }>,
   ): Promise<void>;
+  /**
+   * Holds `owner`'s conversation `id` for one turn until `until` (epoch ms). True when it was free,
+   * is `holder`'s already (a renewal), or its last hold ran out by `now`; false when another holds
+   * it or it is no conversation of `owner`'s.
+   */
+  holdTurn(hold: TurnHold): Promise<boolean>;
+  /** Ends `holder`'s hold on conversation `id`, if it still has it. */
+  releaseTurn(id: string, holder: string): Promise<void>;
   /** Appends items to a record, in order, in one transaction. */
   appendItems(items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>): Promise<void>;
   /** A record's items by seq: after `afterSeq`, at most `limit`, in `order`. */

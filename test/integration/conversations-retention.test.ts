@@ -147,6 +147,36 @@ describe('truncation', () => {
   });
 });
 
+describe('turns across gateways', () => {
+  it('takes one turn of a conversation at a time across gateways sharing a store', async () => {
+    const dataDir = freshDataDir();
+    const one = await start(dataDir);
+    const other = await start(dataDir);
+    const conversation = await one.client.conversations.create({});
+    const turn = { model: 'flash', conversation: conversation.id };
+    one.fake.script({ ...say('held open'), fault: { kind: 'stall', afterEvents: 1 } }, say('next turn'));
+    const controller = new AbortController();
+    const held = await one.client.responses.create(
+      { ...turn, input: 'first', stream: true },
+      { signal: controller.signal },
+    );
+    await held[Symbol.asyncIterator]().next();
+
+    const locked = { status: 400, error: { code: 'conversation_locked', param: 'conversation' } };
+    await expect(other.client.responses.create({ ...turn, input: 'second' })).rejects.toMatchObject(locked);
+    controller.abort();
+    let next: OpenAI.Responses.Response | undefined;
+    for (let attempt = 0; attempt < 50 && !next; attempt++) {
+      next = await other.client.responses.create({ ...turn, input: 'again' }).catch(async (error) => {
+        expect(error).toMatchObject(locked);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return undefined;
+      });
+    }
+    expect(next?.output_text).toBe('next turn');
+  });
+});
+
 describe('retention, purge and rotation', () => {
   it('keeps a conversation to maxItems, newest kept', async () => {
     const { client } = await start(freshDataDir(), { maxItems: 3 });

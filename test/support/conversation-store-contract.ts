@@ -120,5 +120,28 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       // A record changed since it was read keeps its change: a later sweep re-seals it.
       expect((await store.get('conv_changed'))?.sealed).toBe('changed meanwhile');
     });
+
+    it("holds a conversation for one holder's turn until released or lapsed, and only its owner's", async () => {
+      const store = await open();
+      await store.put(record('conv_h', 'user:a'));
+      await store.put(record('resp_h', 'user:a', 1_000, 'response'));
+      const hold = (holder: string, now: number, owner = 'user:a', id = 'conv_h') =>
+        store.holdTurn({ id, owner, holder, now, until: now + 30_000 });
+      expect(await hold('first', 1_000)).toBe(true);
+      expect(await hold('second', 2_000)).toBe(false);
+      // The holder renews its own hold; someone else's owner or a response is never held.
+      expect(await hold('first', 20_000)).toBe(true);
+      expect(await hold('second', 40_000)).toBe(false);
+      expect(await hold('other', 1_000, 'user:b')).toBe(false);
+      expect(await hold('first', 1_000, 'user:a', 'resp_h')).toBe(false);
+      // A release by anyone but the holder changes nothing.
+      await store.releaseTurn('conv_h', 'second');
+      expect(await hold('second', 41_000)).toBe(false);
+      await store.releaseTurn('conv_h', 'first');
+      expect(await hold('second', 41_000)).toBe(true);
+      // A holder that died leaves a hold that lapses at its end.
+      expect(await hold('third', 71_000)).toBe(true);
+      expect((await store.get('conv_h'))?.sealed).toBe('sealed-conv_h');
+    });
   });
 }

@@ -51,8 +51,8 @@ export function conversationSurface(
       code: 'invalid_conversation_id',
     });
   const owner = ownerOf(request.kw.principal);
-  holdConversation(conversations, owner, id, param, reply);
-  return conversations.conversationItems(owner, id).then((history) => {
+  return holdConversation(conversations, owner, id, param, reply).then(async () => {
+    const history = await conversations.conversationItems(owner, id);
     if (!history) throw notFound('conversation', id, param);
     return conversationBinding(base, history, (items) =>
       conversations.appendItems(owner, id, items).then(

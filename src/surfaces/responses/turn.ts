@@ -27,15 +27,16 @@ export const notFound = (what: string, id: string, param: string | null = null):
  * Holds the owner's conversation `id` for this request's turn, until its response is over; a
  * second turn meanwhile is refused as OpenAI refuses it (400 `conversation_locked`).
  */
-export function holdConversation(
+export async function holdConversation(
   service: ConversationService,
   owner: string,
   id: string,
   param: string,
   reply: FastifyReply,
-): void {
-  const release = service.beginTurn(owner, id);
-  if (!release)
+): Promise<void> {
+  const release = await service.beginTurn(owner, id);
+  if (release === 'missing') throw notFound('conversation', id, param);
+  if (release === 'locked')
     throw badRequest(
       'Another request is currently operating on this conversation; retry when it has finished',
       {
@@ -85,7 +86,7 @@ export async function prepareTurn(
     if (!found) throw notFound('response', body.previous_response_id, 'previous_response_id');
     history = found;
   } else if (conversationId) {
-    holdConversation(service, owner, conversationId, 'conversation', reply);
+    await holdConversation(service, owner, conversationId, 'conversation', reply);
     const found = await service.conversationItems(owner, conversationId, historyLimit(contextTokens));
     if (!found) throw notFound('conversation', conversationId, 'conversation');
     history = found;
