@@ -7,6 +7,7 @@ import { ConversationService } from '../../src/conversations/index.js';
 import { generateMasterKey, sealedBy } from '../../src/keys/index.js';
 import { openSqliteStore } from '../../src/store/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import { whenUnlocked } from '../support/conversation-lock.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -108,21 +109,12 @@ describe('truncation', () => {
       previous_response_id: oldest.id,
       input: 'b'.repeat(2400),
     });
-    const third = await client.responses.create({
-      model: 'flash',
-      previous_response_id: second.id,
-      input: 'c'.repeat(2400),
-      truncation: 'auto',
-    });
+    const auto = (after: { previous_response_id: string } | { conversation: string }, input: string) =>
+      client.responses.create({ model: 'flash', input, truncation: 'auto', ...after });
+    const third = await auto({ previous_response_id: second.id }, 'c'.repeat(2400));
     await spoil(oldest.id, 2);
     // The two newest turns hold about 1,200 tokens, past the window: the oldest is never needed.
-    const fourth = await client.responses.create({
-      model: 'flash',
-      previous_response_id: third.id,
-      input: 'next',
-      truncation: 'auto',
-    });
-    expect(fourth.output_text).toBe('four');
+    expect((await auto({ previous_response_id: third.id }, 'next')).output_text).toBe('four');
 
     const conversation = await client.conversations.create({ items: [{ role: 'user', content: 'OLDEST' }] });
     for (let batch = 0; batch < 13; batch++)
@@ -137,13 +129,7 @@ describe('truncation', () => {
     });
     // Only the oldest of its 262 items lies beyond the newest page read, which alone is past the window.
     await spoil(conversation.id, 1);
-    const turn = await client.responses.create({
-      model: 'flash',
-      conversation: conversation.id,
-      input: 'next',
-      truncation: 'auto',
-    });
-    expect(turn.output_text).toBe('five');
+    expect((await auto({ conversation: conversation.id }, 'next')).output_text).toBe('five');
   });
 });
 
@@ -165,14 +151,7 @@ describe('turns across gateways', () => {
     const locked = { status: 400, error: { code: 'conversation_locked', param: 'conversation' } };
     await expect(other.client.responses.create({ ...turn, input: 'second' })).rejects.toMatchObject(locked);
     controller.abort();
-    let next: OpenAI.Responses.Response | undefined;
-    for (let attempt = 0; attempt < 50 && !next; attempt++) {
-      next = await other.client.responses.create({ ...turn, input: 'again' }).catch(async (error) => {
-        expect(error).toMatchObject(locked);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        return undefined;
-      });
-    }
+    const next = await whenUnlocked(() => other.client.responses.create({ ...turn, input: 'again' }));
     expect(next?.output_text).toBe('next turn');
   });
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import { whenUnlocked } from '../support/conversation-lock.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -155,14 +156,7 @@ describe('Responses state in Keyward', () => {
     });
 
     controller.abort();
-    let next: OpenAI.Responses.Response | undefined;
-    for (let attempt = 0; attempt < 50 && !next; attempt++) {
-      next = await clients.alice.responses.create({ ...turn, input: 'again' }).catch(async (error) => {
-        expect(error).toMatchObject(locked);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        return undefined;
-      });
-    }
+    const next = await whenUnlocked(() => clients.alice.responses.create({ ...turn, input: 'again' }));
     expect(next?.output_text).toBe('Next turn.');
   });
 
