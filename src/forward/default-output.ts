@@ -1,6 +1,5 @@
 import { bodyField } from '../limits/ceilings.js';
 import { type ChatRequest, UnsupportedFeature } from '../providers/index.js';
-import type { Target } from '../routing/index.js';
 import { type ForwardJob, isNative } from './forward-job.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 
@@ -11,34 +10,30 @@ export interface DefaultOutput {
 }
 
 /**
- * The most output tokens a target of the route is sent for a chat request that names no limit,
- * where its provider fills one in (Anthropic requires `max_tokens`): admission reserves it in
- * place of its own guess, or a request cut short would be charged less than the provider may
- * bill. Undefined when the request names a limit or no target fills one in.
+ * The output tokens one target is sent for a chat request that names no limit, where its
+ * provider fills one in (Anthropic requires `max_tokens`): a request cut short must be charged
+ * at least that, or less than the provider may bill. Only the target being tried counts, so a
+ * fallback's larger fill neither inflates every reservation nor costs a conversion up front.
+ * `canonical` is the form already made for this request, if any: it is made at most once.
+ * Undefined when the request names a limit or the provider fills none in.
  */
 export function defaultOutput(
   job: ForwardJob,
   body: Record<string, unknown>,
-  targets: readonly Target<ProviderRuntime>[],
+  provider: ProviderRuntime,
+  canonical?: ChatRequest,
 ): DefaultOutput | undefined {
-  if (job.operation !== 'chat') return undefined;
+  const fill = provider.adapter.defaultOutput;
+  if (job.operation !== 'chat' || !fill || isNative(job, provider.adapter)) return undefined;
   for (const field of job.surface.maxTokensFields) {
     if (typeof bodyField(body, field) === 'number') return undefined;
   }
-  let found: DefaultOutput | undefined;
-  for (const { provider } of targets) {
-    const fill = provider.adapter.defaultOutput;
-    if (!fill || isNative(job, provider.adapter)) continue;
-    if (!found) {
-      try {
-        found = { tokens: 0, canonical: job.surface.toCanonical(body) };
-      } catch (error) {
-        // The target's call fails the same way later, where a refusal is answered.
-        if (error instanceof UnsupportedFeature) return undefined;
-        throw error;
-      }
-    }
-    found.tokens = Math.max(found.tokens, fill(found.canonical));
+  try {
+    const request = canonical ?? job.surface.toCanonical(body);
+    return { tokens: fill(request), canonical: request };
+  } catch (error) {
+    // The target's call fails the same way later, where a refusal is answered.
+    if (error instanceof UnsupportedFeature) return undefined;
+    throw error;
   }
-  return found;
 }

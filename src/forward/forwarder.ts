@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { allowedTargets } from '../auth/access.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import type { RequestContext } from '../http/context.js';
 import type { SecretString } from '../keys/index.js';
 import type { Admission } from '../limits/admission.js';
 import type { Ceilings } from '../limits/ceilings.js';
@@ -35,6 +36,19 @@ type Attempt = { response: UpstreamResponse } | Failure;
 
 /** Error bodies are read for the debug log only. */
 const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * Admission reserved the first target's output fill only; a fallback whose provider fills in
+ * more may bill more for a stream cut short, so its floor is raised before it is sent.
+ */
+function raiseOutputFloor(ctx: RequestContext, flight: InFlight, provider: ProviderRuntime): void {
+  const estimate = ctx.estimate;
+  if (!estimate) return;
+  const filled = defaultOutput(flight.job, flight.body, provider, flight.canonical);
+  if (!filled) return;
+  flight.canonical = filled.canonical;
+  if (filled.tokens > estimate.outputTokens) ctx.estimate = { ...estimate, outputTokens: filled.tokens };
+}
 
 /** Targets are worth falling back from when the failure is theirs, not the request's. */
 function fallbackWorthy(status: number): boolean {
@@ -91,7 +105,7 @@ export class Forwarder {
     }
 
     const first = route.targets[0]!;
-    const filled = defaultOutput(job, body, route.targets);
+    const filled = defaultOutput(job, body, first.provider);
     ctx.defaultOutput = filled?.tokens;
     const totalMs = route.timeoutMs ?? first.provider.config.timeouts.totalMs;
     const admitted = this.admission.admit(
@@ -131,6 +145,7 @@ export class Forwarder {
     let refused = false;
     for (const [i, target] of route.targets.entries()) {
       ctx.provider = target.provider.id;
+      if (i > 0) raiseOutputFloor(ctx, flight, target.provider);
       let attempt: Attempt;
       try {
         attempt = await this.attempt(request, target, flight, this.caller(flight, target));
