@@ -41,6 +41,14 @@ function atLeast(usage: Usage, floor: Usage): Usage {
   return { ...usage, outputTokens: Math.max(usage.outputTokens, floor.outputTokens) };
 }
 
+function sum(usage: Usage, more: Usage): Usage {
+  return {
+    ...usage,
+    inputTokens: usage.inputTokens + more.inputTokens,
+    outputTokens: usage.outputTokens + more.outputTokens,
+  };
+}
+
 /**
  * What happens once a response is over, off the client's path: the request is priced, its
  * limits settled with the real usage, its usage recorded, its summary audited and fed to the
@@ -62,10 +70,17 @@ export function requestAccounting(options: RequestAccountingOptions) {
       else if (ctx.estimate && ctx.streamed && (ctx.streamError !== undefined || status === CLIENT_CLOSED))
         ctx.usage = atLeast(ctx.usage, ctx.estimate);
     }
-    const spent =
+    let spent =
       ctx.usage && ctx.provider && ctx.upstreamModel
         ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage)
         : 0;
+    // Attempts that failed unanswered before this one (or instead of any answer), each priced where it went.
+    if (ctx.unanswered && ctx.estimate) {
+      for (const { provider, model } of ctx.unanswered) {
+        ctx.usage = ctx.usage ? sum(ctx.usage, ctx.estimate) : ctx.estimate;
+        if (provider && model) spent += prices.costMicros(provider, model, ctx.estimate);
+      }
+    }
     if (ctx.usage) ctx.costMicros = spent;
     admission.settle(request, ctx.usage, spent);
     const principal = ctx.principal?.kind === 'token' ? ctx.principal : undefined;

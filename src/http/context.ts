@@ -3,6 +3,7 @@ import type { Principal } from '../auth/index.js';
 import type { SecretString } from '../keys/index.js';
 import type { Lease } from '../limits/index.js';
 import type { Usage } from '../providers/index.js';
+import type { UnansweredAttempt } from '../upstream/index.js';
 
 /** What one data-plane request collects for its log line and metrics. */
 export interface RequestContext {
@@ -39,6 +40,8 @@ export interface RequestContext {
    * none ever does (a timeout, the client leaving).
    */
   upstreamSent: boolean;
+  /** Attempts that went out and failed with no answer: each is charged the reservation. */
+  unanswered: UnansweredAttempt[] | undefined;
   /** The answer is going out as a stream: usage read from it before its end is provisional. */
   streamed: boolean;
   /** Set when a stream ended with an error event instead of a clean finish. */
@@ -72,6 +75,7 @@ export function newRequestContext(route: string): RequestContext {
     defaultOutput: undefined,
     upstreamAnswered: false,
     upstreamSent: false,
+    unanswered: undefined,
     streamed: false,
     streamError: undefined,
     errorCode: undefined,

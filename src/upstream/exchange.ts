@@ -74,8 +74,21 @@ async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
     return { response };
   } catch (error) {
     request.hooks?.onAttempt?.('error', (performance.now() - started) / 1000);
+    unanswered(request.progress);
     return { failure: classifyUpstreamError(error, request.signal) };
   }
+}
+
+/**
+ * Moves a failed attempt's mark to the list of attempts the provider may bill. Whether it read
+ * the request cannot be told from here (a reset may come before or after it did): counted, since
+ * each attempt is bounded and a provider that bills one unseen would otherwise go uncharged.
+ */
+function unanswered(progress: SendProgress | undefined): void {
+  if (!progress?.upstreamSent) return;
+  progress.upstreamSent = false;
+  progress.unanswered ??= [];
+  progress.unanswered.push({ provider: progress.provider, model: progress.upstreamModel });
 }
 
 const settle = ({ statusCode, headers, body }: SentResponse, attempts: number): UpstreamResponse => ({

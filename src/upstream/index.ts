@@ -14,3 +14,4 @@ export { probeUpstream } from './probe.js';
 export { readCapped } from './read-capped.js';
 export type { UpstreamBody } from './response-body.js';
 export { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
+export type { UnansweredAttempt } from './send.js';

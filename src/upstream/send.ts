@@ -11,12 +11,23 @@ export interface SentResponse {
   body: UpstreamBody;
 }
 
+/** Where an attempt that got no answer was sent, as the caller named it when it began. */
+export interface UnansweredAttempt {
+  provider: string | undefined;
+  model: string | undefined;
+}
+
 /**
  * Where `send` marks that the request is out to the provider and unanswered: the provider bills
- * a request it received even when no answer ever comes.
+ * a request it received even when no answer ever comes. `exchange` moves each failed attempt's
+ * mark to `unanswered`, so that a later attempt does not hide it.
  */
 export interface SendProgress {
   upstreamSent: boolean;
+  /** The provider and model the current attempt goes to. */
+  provider?: string | undefined;
+  upstreamModel?: string | undefined;
+  unanswered?: UnansweredAttempt[] | undefined;
 }
 
 const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error('request aborted'));

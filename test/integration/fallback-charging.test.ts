@@ -66,10 +66,13 @@ describe('charging a route with a fallback that fills in max_tokens', () => {
     return res.json;
   }
 
-  async function outputTokensOf(tokenId: string): Promise<number | undefined> {
+  async function usageOf(
+    tokenId: string,
+  ): Promise<{ inputTokens: number; outputTokens: number } | undefined> {
     const res = await adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${tokenId}`);
-    return res.json.rows[0]?.outputTokens;
+    return res.json.rows[0];
   }
+  const outputTokensOf = async (tokenId: string) => (await usageOf(tokenId))?.outputTokens;
 
   function chat(token: string, body: Record<string, unknown>) {
     return request(`${kw.dataUrl}/v1/chat/completions`, {
@@ -101,5 +104,26 @@ describe('charging a route with a fallback that fills in max_tokens', () => {
     const sent = Number((claude.requests.at(-1)?.body as { max_tokens?: number } | undefined)?.max_tokens);
     expect(sent).toBeGreaterThanOrEqual(ANTHROPIC_FILL);
     await expect.poll(() => outputTokensOf(token.id), { timeout: 5000 }).toBeGreaterThanOrEqual(sent);
+  });
+
+  it('charges an attempt that went out and got no answer even when a fallback answers', async () => {
+    const token = await budgeted();
+    // The first provider takes the request and drops the connection: whether it read it (and
+    // bills it) cannot be told, so it is charged its reservation besides the answer's usage.
+    openai.script({ ...ANSWER, fault: { kind: 'reset' } });
+    claude.script(ANSWER);
+    const received = openai.requests.length;
+    const res = await chat(token.token, body);
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect(openai.requests.length).toBe(received + 1);
+    const estimatedInput = Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({
+        inputTokens: 5_000 + estimatedInput,
+        outputTokens: expect.any(Number),
+      });
+    expect((await outputTokensOf(token.id))!).toBeGreaterThan(250);
   });
 });

@@ -155,6 +155,10 @@ export interface Rendering {
 export async function play(res: ServerResponse, script: Script, rendering: Rendering): Promise<void> {
   const fault = script.fault;
   if (fault?.kind === 'hang') return;
+  if (fault?.kind === 'reset') {
+    res.socket?.destroy();
+    return;
+  }
   if (fault?.kind === 'status') return rendering.fail(fault.status, fault.retryAfterSeconds);
   if (rendering.stream) return sendStream(res, rendering.stream, script);
   if (fault?.kind === 'error_event') return rendering.fail(fault.status ?? 500);

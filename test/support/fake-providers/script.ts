@@ -24,7 +24,9 @@ export type ScriptFault =
   /** Streaming: send N events, then hold the stream open, silent, until the client leaves. */
   | { kind: 'stall'; afterEvents: number }
   /** Take the request and never answer it, not even with headers. */
-  | { kind: 'hang' };
+  | { kind: 'hang' }
+  /** Take the request, then drop the connection without a byte of answer. */
+  | { kind: 'reset' };
 
 export interface Script {
   /** Message/response id; each format has its own default shape. */
