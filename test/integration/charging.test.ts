@@ -32,12 +32,14 @@ interface UsageRow {
 describe('charging requests whose answer did not come through whole', () => {
   let claude: FakeProvider;
   let compat: FakeProvider;
+  let openai: FakeProvider;
   let kw: TestGateway;
   let minted = 0;
 
   beforeAll(async () => {
     claude = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
     compat = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    openai = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
     const keys = { env: 'PROVIDER_KEY' };
     kw = await startTestGateway(
       {
@@ -53,11 +55,19 @@ describe('charging requests whose answer did not come through whole', () => {
             keys,
             timeouts: { firstByteMs: 300 },
           },
+          { id: 'openai', type: 'openai', baseUrl: openai.baseUrl, keys, retries: { maxAttempts: 1 } },
         ],
         models: [
           { name: 'sonnet', provider: 'claude', model: 'claude-sonnet-4-5' },
           { name: 'compat', provider: 'compat', model: 'compat-model' },
           { name: 'slow', provider: 'compat-slow', model: 'compat-model' },
+          // The first target fills in no output limit, its fallback does (Anthropic's 4,096 max_tokens).
+          {
+            name: 'mixed',
+            provider: 'openai',
+            model: 'gpt-4o-mini',
+            fallbacks: [{ provider: 'claude', model: 'claude-sonnet-4-5' }],
+          },
         ],
         pricing: { 'compat-model': { input: 1, output: 2 } },
       },
@@ -68,6 +78,7 @@ describe('charging requests whose answer did not come through whole', () => {
     await kw?.close();
     await claude?.close();
     await compat?.close();
+    await openai?.close();
   });
 
   /** A token of its own per case, held to a budget, so its usage row is the case's alone. */
@@ -224,5 +235,48 @@ describe('charging requests whose answer did not come through whole', () => {
       const reserved = tpm - Number(res.headers['x-ratelimit-remaining-tokens']);
       expect(reserved).toBe(estimatedInput(body) + sent);
     }
+  });
+
+  const chat = { model: 'mixed', messages: [{ role: 'user', content: 'Tell me a story.' }] };
+
+  it("reserves only the first target's output on a route whose fallback fills in more", async () => {
+    const token = await budgeted();
+    openai.script(LONG_PROMPT);
+    const res = await post('/v1/chat/completions', token.token, chat);
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    const reserved = 1_000_000 - Number(res.headers['x-ratelimit-remaining-tokens']);
+    expect(reserved).toBeLessThan(4096);
+  });
+
+  it('charges a stream cut on the fallback at least the max_tokens the fallback was sent', async () => {
+    const token = await budgeted();
+    openai.script({ ...LONG_PROMPT, fault: { kind: 'status', status: 500 } });
+    claude.script({ ...LONG_PROMPT, fault: { kind: 'cut', afterEvents: 3 } });
+    const res = await post('/v1/chat/completions', token.token, { ...chat, stream: true });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    const sent = Number((claude.requests.at(-1)?.body as { max_tokens?: number } | undefined)?.max_tokens);
+    expect(sent).toBeGreaterThanOrEqual(4096);
+    await expect
+      .poll(async () => (await usageOf(token.id))?.outputTokens, { timeout: 5000 })
+      .toBeGreaterThanOrEqual(sent);
+  });
+
+  it('charges an attempt that went out and got no answer even when a fallback answers', async () => {
+    const token = await budgeted();
+    // The first provider takes the request and drops the connection: whether it read it (and
+    // bills it) cannot be told, so it is charged its reservation besides the answer's usage.
+    openai.script({ ...LONG_PROMPT, fault: { kind: 'reset' } });
+    claude.script(LONG_PROMPT);
+    const received = openai.requests.length;
+    const res = await post('/v1/chat/completions', token.token, chat);
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect(openai.requests.length).toBe(received + 1);
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ inputTokens: 5_000 + estimatedInput(chat), outputTokens: expect.any(Number) });
+    expect((await usageOf(token.id))!.outputTokens).toBeGreaterThan(250);
   });
 });
