@@ -24,7 +24,7 @@ export function tokensFor({ chars, media }: InputSize): number {
   return Math.ceil(chars / CHARS_PER_TOKEN) + media * TOKENS_PER_MEDIA;
 }
 
-export function measureInput(request: ChatRequest): InputSize {
+export function measureInput(request: Pick<ChatRequest, 'system' | 'messages' | 'tools'>): InputSize {
   let chars = 0;
   let media = 0;
   for (const part of request.system) chars += part.text.length;

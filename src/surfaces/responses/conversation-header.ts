@@ -8,7 +8,7 @@ import { AnswerAccumulator, messagesToItems } from './canonical-items.js';
 import { outputItem } from './from-canonical.js';
 import { type Item, replayedBytes } from './items.js';
 import { itemsToMessages } from './to-canonical.js';
-import { holdConversation, notFound } from './turn.js';
+import { heldConversation } from './turn.js';
 
 export const CONVERSATION_HEADER = 'x-keyward-conversation';
 const CONVERSATION_ID = /^conv_[A-Za-z0-9_-]{1,128}$/;
@@ -51,16 +51,14 @@ export function conversationSurface(
       code: 'invalid_conversation_id',
     });
   const owner = ownerOf(request.kw.principal);
-  return holdConversation(conversations, owner, id, param, reply).then(async () => {
-    const history = await conversations.conversationItems(owner, id);
-    if (!history) throw notFound('conversation', id, param);
-    return conversationBinding(base, history, (items) =>
+  return heldConversation(conversations, owner, id, param, reply).then((history) =>
+    conversationBinding(base, history, (items) =>
       conversations.appendItems(owner, id, items).then(
         () => undefined,
         (error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn'),
       ),
-    );
-  });
+    ),
+  );
 }
 
 /** History then the new turn; a turn that continues the last stored one's role joins it. */

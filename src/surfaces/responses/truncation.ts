@@ -75,8 +75,7 @@ export function historyLimit(contextTokens: number): HistoryLimit {
   const size = { chars: 0, media: 0 };
   return (part) => {
     try {
-      const { system, messages } = itemsToMessages(part, () => 'history');
-      const measured = measureInput({ model: '', system, messages, stream: false });
+      const measured = measureInput(itemsToMessages(part, () => 'history'));
       size.chars += measured.chars;
       size.media += measured.media;
     } catch (error) {

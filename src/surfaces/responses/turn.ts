@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { ConversationService } from '../../conversations/index.js';
+import type { ConversationService, HistoryLimit } from '../../conversations/index.js';
 import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import { type Item, newId, normaliseItem, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
@@ -24,16 +24,19 @@ export const notFound = (what: string, id: string, param: string | null = null):
   new GatewayError(404, 'not_found_error', `No ${what} found with id '${id}'`, { code: 'not_found', param });
 
 /**
- * Holds the owner's conversation `id` for this request's turn, until its response is over; a
- * second turn meanwhile is refused as OpenAI refuses it (400 `conversation_locked`).
+ * Holds the owner's conversation `id` for this request's turn, until its response is over, and
+ * loads its history (no further back than `enough` needs, when given). A second turn meanwhile is
+ * refused as OpenAI refuses it (400 `conversation_locked`); another owner's id, or one that is
+ * gone, is a 404 naming `param`.
  */
-export async function holdConversation(
+export async function heldConversation(
   service: ConversationService,
   owner: string,
   id: string,
   param: string,
   reply: FastifyReply,
-): Promise<void> {
+  enough?: HistoryLimit,
+): Promise<Item[]> {
   const release = await service.beginTurn(owner, id);
   if (release === 'missing') throw notFound('conversation', id, param);
   if (release === 'locked')
@@ -47,6 +50,9 @@ export async function holdConversation(
   // A client already gone will not close the response again: released now, or held for good.
   if (reply.raw.closed) release();
   else reply.raw.once('close', release);
+  const history = await service.conversationItems(owner, id, enough);
+  if (!history) throw notFound('conversation', id, param);
+  return history;
 }
 
 /**
@@ -86,10 +92,8 @@ export async function prepareTurn(
     if (!found) throw notFound('response', body.previous_response_id, 'previous_response_id');
     history = found;
   } else if (conversationId) {
-    await holdConversation(service, owner, conversationId, 'conversation', reply);
-    const found = await service.conversationItems(owner, conversationId, historyLimit(contextTokens));
-    if (!found) throw notFound('conversation', conversationId, 'conversation');
-    history = found;
+    const limit = historyLimit(contextTokens);
+    history = await heldConversation(service, owner, conversationId, 'conversation', reply, limit);
   }
   const { items: input, referencedBytes } = await normaliseInput(
     service,
