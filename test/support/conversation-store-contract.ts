@@ -138,6 +138,8 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       await store.releaseTurn('conv_h', 'second');
       expect(await hold('second', 41_000)).toBe(false);
       await store.releaseTurn('conv_h', 'first');
+      // Another owner naming the free conversation takes nothing: its owner's next turn goes ahead.
+      expect(await hold('other', 41_000, 'user:b')).toBe(false);
       expect(await hold('second', 41_000)).toBe(true);
       // A holder that died leaves a hold that lapses at its end.
       expect(await hold('third', 71_000)).toBe(true);
