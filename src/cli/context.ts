@@ -77,6 +77,8 @@ export async function openConfiguredStore(
   }
 }
 
+type ConfiguredStore = Awaited<ReturnType<typeof openConfiguredStore>>;
+
 /**
  * Opens what an offline command needs. Only `keyward init` and `keyward start` create a master key:
  * any other command that finds none stops, so a forgotten KEYWARD_MASTER_KEY cannot silently seal
@@ -87,7 +89,25 @@ export async function openOffline(
   io: CliIO,
   create = false,
 ): Promise<OfflineContext> {
-  const { config, source, paths, store } = await openConfiguredStore(options, io);
+  const opened = await openConfiguredStore(options, io);
+  try {
+    return await openSealed(opened, io, create);
+  } catch (error) {
+    await opened.store.close();
+    throw error;
+  }
+}
+
+/**
+ * Reads the master key (and the one an unfinished rotation kept) and opens the audit key sealed
+ * in `opened`. Closing the context closes the store; a failure leaves it open for the caller.
+ */
+export async function openSealed(
+  opened: ConfiguredStore,
+  io: CliIO,
+  create = false,
+): Promise<OfflineContext> {
+  const { store, paths } = opened;
   try {
     const { master } = await loadMasterKey({
       env: io.env,
@@ -107,9 +127,8 @@ export async function openOffline(
       await audit.close();
       await store.close();
     };
-    return { config, source, paths, store, master, masters, audit, auditKey, close };
+    return { ...opened, master, masters, audit, auditKey, close };
   } catch (error) {
-    await store.close();
     if (error instanceof EnvelopeError)
       throw new CliError('master key: the store was sealed with another master key');
     if (error instanceof MasterKeyError) {

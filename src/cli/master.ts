@@ -10,7 +10,14 @@ import {
   rewrapSealedSecrets,
   StoredKeys,
 } from '../keys/index.js';
-import { CliError, type OfflineContext, print } from './context.js';
+import {
+  CliError,
+  type OfflineContext,
+  type OfflineOptions,
+  openConfiguredStore,
+  openSealed,
+  print,
+} from './context.js';
 import { rewrapConversations } from './conversations.js';
 import type { CliIO } from './io.js';
 import { withRotationLock } from './rotation-lock.js';
@@ -89,12 +96,26 @@ async function finishEarlierRotation(ctx: OfflineContext, current: MasterKey): P
  * key or passphrase from the environment, the new one comes from KEYWARD_NEW_MASTER_KEY or
  * KEYWARD_NEW_MASTER_PASSPHRASE, and the gateway needs it at its next start.
  */
-export function masterRotateCommand(
-  ctx: OfflineContext,
+export async function masterRotateCommand(
+  options: OfflineOptions,
   io: CliIO,
   json: boolean | undefined,
 ): Promise<number> {
-  return withRotationLock(ctx.store.meta, () => rotate(ctx, io, json));
+  const opened = await openConfiguredStore(options, io);
+  try {
+    // The keys are read under the lock: a rotation that finishes meanwhile changes the key file
+    // and what the store is sealed with, and this one must start from what it left.
+    return await withRotationLock(opened.store.meta, async () => {
+      const ctx = await openSealed(opened, io);
+      try {
+        return await rotate(ctx, io, json);
+      } finally {
+        await ctx.audit.close();
+      }
+    });
+  } finally {
+    await opened.store.close();
+  }
 }
 
 async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined): Promise<number> {

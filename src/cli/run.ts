@@ -280,7 +280,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       case 'master':
         if (positionals[1] !== 'rotate')
           return fail(io, values.json, `unknown command '${command}'`, 2, COMMAND_HELP.master);
-        return await withOffline(offline, io, false, (ctx) => masterRotateCommand(ctx, io, values.json));
+        return await masterRotateCommand(offline, io, values.json);
     }
   } catch (error) {
     if (!(error instanceof CliError)) throw error;

@@ -408,6 +408,27 @@ describe('retention, purge and rotation', () => {
     expect((await client.responses.retrieve(stored.id)).output_text).toBe('rotated once');
   });
 
+  it('names the running rotation to a second run, whichever key that run read before the store moved on', async () => {
+    const dataDir = freshDataDir();
+    await storeOneAndStop(dataDir, 'stored');
+    const key = readFileSync(`${dataDir}/master.key`, 'utf8');
+    const store = openSqliteStore(`${dataDir}/keyward.db`);
+    await store.meta.setIfAbsent(
+      'master_rotation',
+      JSON.stringify({ host: hostname(), pid: process.pid, since: new Date().toISOString() }),
+    );
+    await store.close();
+    // What a second run sees when the first re-seals between its reading the key file and its
+    // asking for the lock: a key the store is no longer sealed with.
+    writeFileSync(`${dataDir}/master.key`, `${generateMasterKey().key.toString('base64')}\n`, {
+      mode: 0o600,
+    });
+    const refused = await runCli(['master', 'rotate', '--json'], { env: { KEYWARD_DATA_DIR: dataDir } });
+    writeFileSync(`${dataDir}/master.key`, key, { mode: 0o600 });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr + refused.stdout).toContain('another keyward master rotate is running');
+  });
+
   it('takes over the lock of a rotation killed on this machine, and leaves a live one alone', async () => {
     const dataDir = freshDataDir();
     await storeOneAndStop(dataDir, 'stored');
