@@ -33,6 +33,8 @@ describe('charging requests whose answer did not come through whole', () => {
   let claude: FakeProvider;
   let compat: FakeProvider;
   let openai: FakeProvider;
+  let gemini: FakeProvider;
+  let ollama: FakeProvider;
   let kw: TestGateway;
   let minted = 0;
 
@@ -40,6 +42,8 @@ describe('charging requests whose answer did not come through whole', () => {
     claude = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
     compat = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
     openai = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    gemini = await startFakeProvider('gemini', { keys: [PROVIDER_KEY] });
+    ollama = await startFakeProvider('ollama');
     const keys = { env: 'PROVIDER_KEY' };
     kw = await startTestGateway(
       {
@@ -56,11 +60,16 @@ describe('charging requests whose answer did not come through whole', () => {
             timeouts: { firstByteMs: 300 },
           },
           { id: 'openai', type: 'openai', baseUrl: openai.baseUrl, keys, retries: { maxAttempts: 1 } },
+          { id: 'gemini', type: 'gemini', baseUrl: gemini.baseUrl, keys },
+          { id: 'ollama', type: 'ollama', baseUrl: ollama.baseUrl },
         ],
         models: [
           { name: 'sonnet', provider: 'claude', model: 'claude-sonnet-4-5' },
           { name: 'compat', provider: 'compat', model: 'compat-model' },
           { name: 'slow', provider: 'compat-slow', model: 'compat-model' },
+          { name: 'flash', provider: 'gemini', model: 'compat-model' },
+          { name: 'local', provider: 'ollama', model: 'compat-model' },
+          { name: 'cheap-claude', provider: 'claude', model: 'compat-model' },
           // The first target fills in no output limit, its fallback does (Anthropic's 4,096 max_tokens).
           {
             name: 'mixed',
@@ -79,6 +88,8 @@ describe('charging requests whose answer did not come through whole', () => {
     await claude?.close();
     await compat?.close();
     await openai?.close();
+    await gemini?.close();
+    await ollama?.close();
   });
 
   /** A token of its own per case, held to a budget, so its usage row is the case's alone. */
@@ -184,6 +195,39 @@ describe('charging requests whose answer did not come through whole', () => {
         costMicros: input * 1 + MAX_TOKENS * 2,
       });
   });
+
+  it.each([
+    ['a Gemini', 'flash', '/v1/messages', true],
+    ['a Gemini', 'flash', '/v1/messages', false],
+    ['an Ollama', 'local', '/v1/messages', true],
+    ['an Ollama', 'local', '/v1/messages', false],
+    ['an Anthropic', 'cheap-claude', '/v1/chat/completions', true],
+    ['an Anthropic', 'cheap-claude', '/v1/chat/completions', false],
+    ['an Anthropic', 'cheap-claude', '/v1/messages', true],
+    ['an Anthropic', 'cheap-claude', '/v1/messages', false],
+  ] as const)(
+    'charges an answer from %s server that sends no token counts its reservation, not 0 (model %s, %s, streamed: %s)',
+    async (_name, model, path, stream) => {
+      const token = await budgeted();
+      const provider = { flash: gemini, local: ollama, 'cheap-claude': claude }[model];
+      provider.script({ ...LONG_PROMPT, countsOmitted: true });
+      const body = { ...messagesBody(model), stream };
+      const res = await post(path, token.token, body);
+      expect(res.statusCode).toBe(200);
+      const answer = await res.body.text();
+      if (!stream) expect(answer).toContain('A fairly long answer');
+      else expect(answer).toContain(path === '/v1/messages' ? 'event: message_stop' : 'data: [DONE]');
+      const input = estimatedInput(body);
+      await expect
+        .poll(() => usageOf(token.id), { timeout: 5000 })
+        .toMatchObject({
+          requests: 1,
+          inputTokens: input,
+          outputTokens: MAX_TOKENS,
+          costMicros: input * 1 + MAX_TOKENS * 2,
+        });
+    },
+  );
 
   it('charges a request that timed out after it reached the provider its reservation', async () => {
     const token = await budgeted();

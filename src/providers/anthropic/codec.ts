@@ -478,9 +478,15 @@ function decodeBlock(block: Record<string, unknown>): AssistantPart | undefined 
   }
 }
 
-/** Anthropic's `input_tokens` leaves out cache reads and writes; the canonical count includes them. */
+/**
+ * Anthropic's `input_tokens` leaves out cache reads and writes; the canonical count includes them.
+ * Usage with neither count (servers imitating Anthropic may send none) is marked unreported, so
+ * that the request is charged its reservation rather than nothing.
+ */
 export function anthropicUsage(usage: unknown): ChatUsage {
   const fields = isRecord(usage) ? usage : {};
+  if (typeof fields.input_tokens !== 'number' && typeof fields.output_tokens !== 'number')
+    return { inputTokens: 0, outputTokens: 0, unreported: true };
   const cached = count(fields.cache_read_input_tokens);
   const created = count(fields.cache_creation_input_tokens);
   const hour = Math.min(
@@ -507,6 +513,6 @@ export function readAnthropicUsage(payload: unknown): Usage | undefined {
   if (!isRecord(payload)) return undefined;
   const holder = payload.type === 'message_start' ? payload.message : payload;
   if (!isRecord(holder) || !isRecord(holder.usage)) return undefined;
-  const { reasoningTokens: _, ...usage } = anthropicUsage(holder.usage);
-  return usage;
+  const { reasoningTokens: _, unreported, ...usage } = anthropicUsage(holder.usage);
+  return unreported ? undefined : usage;
 }

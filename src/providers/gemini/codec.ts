@@ -468,10 +468,14 @@ export function geminiStopReason(reason: unknown, toolCalls: boolean): StopReaso
 
 /**
  * Gemini's `usageMetadata` in canonical terms: its prompt count already includes cached tokens,
- * tool results count as input, and its candidates count leaves out the thoughts.
+ * tool results count as input, and its candidates count leaves out the thoughts. An answer with
+ * neither count (servers imitating Gemini may send none) is marked unreported, so that it is
+ * charged its reservation rather than nothing.
  */
 export function geminiUsage(usageMetadata: unknown): ChatUsage {
   const metadata = isRecord(usageMetadata) ? usageMetadata : {};
+  if (typeof metadata.promptTokenCount !== 'number' && typeof metadata.candidatesTokenCount !== 'number')
+    return { inputTokens: 0, outputTokens: 0, unreported: true };
   const cached = count(metadata.cachedContentTokenCount);
   const thoughts = count(metadata.thoughtsTokenCount);
   return {

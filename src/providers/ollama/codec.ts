@@ -294,9 +294,12 @@ export function ollamaStopReason(doneReason: unknown, toolCalls: boolean): StopR
 /**
  * Every prompt token is input, every generated one (thinking included) output. Recent Ollama
  * versions also say how many of the prompt tokens came from its KV cache
- * (`prompt_eval_cached_count`, part of `prompt_eval_count`); older ones leave it out.
+ * (`prompt_eval_cached_count`, part of `prompt_eval_count`); older ones leave it out. An answer
+ * with neither count is marked unreported, so that it is charged its reservation.
  */
 export function ollamaUsage(payload: Record<string, unknown>): ChatUsage {
+  if (typeof payload.prompt_eval_count !== 'number' && typeof payload.eval_count !== 'number')
+    return { inputTokens: 0, outputTokens: 0, unreported: true };
   const cached = count(payload.prompt_eval_cached_count);
   return {
     inputTokens: count(payload.prompt_eval_count),

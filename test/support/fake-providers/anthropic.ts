@@ -166,7 +166,7 @@ function anthropicMessage(script: Script, message: { id: string; model: unknown 
     content: script.blocks.map(anthropicBlock),
     stop_reason: ANTHROPIC_STOP[script.stop],
     stop_sequence: script.stop === 'stop_sequence' ? (script.stopSequence ?? null) : null,
-    usage: anthropicUsage(script, script.usage.output),
+    ...(!script.countsOmitted && { usage: anthropicUsage(script, script.usage.output) }),
   };
 }
 
@@ -186,7 +186,7 @@ function anthropicEvents(
         stop_reason: null,
         stop_sequence: null,
         // The real API reports a token or so of output at the start and the total at the end.
-        usage: anthropicUsage(script, 1),
+        ...(!script.countsOmitted && { usage: anthropicUsage(script, 1) }),
       },
     }),
     anthropicEvent('ping', { type: 'ping' }),
@@ -221,7 +221,7 @@ function anthropicEvents(
     anthropicEvent('message_delta', {
       type: 'message_delta',
       delta: { stop_reason: final.stop_reason, stop_sequence: final.stop_sequence },
-      usage: { output_tokens: script.usage.output },
+      ...(!script.countsOmitted && { usage: { output_tokens: script.usage.output } }),
     }),
   );
   if (terminal) events.push(anthropicEvent('message_stop', { type: 'message_stop' }));

@@ -219,7 +219,7 @@ function geminiResponse(
         index: 0,
       },
     ],
-    ...(last && { usageMetadata: geminiUsage(script) }),
+    ...(last && !script.countsOmitted && { usageMetadata: geminiUsage(script) }),
     modelVersion: answer.modelVersion,
     responseId: answer.responseId,
   };

@@ -102,10 +102,12 @@ function ollamaFinal(script: Script, model: string, message: Json): Json {
     done_reason: OLLAMA_DONE[script.stop],
     total_duration: 1_000_000 + promptEval + evalDuration,
     load_duration: 1_000_000,
-    prompt_eval_count: input,
-    prompt_eval_duration: promptEval,
-    eval_count: output,
-    eval_duration: evalDuration,
+    ...(!script.countsOmitted && {
+      prompt_eval_count: input,
+      prompt_eval_duration: promptEval,
+      eval_count: output,
+      eval_duration: evalDuration,
+    }),
   };
 }
 

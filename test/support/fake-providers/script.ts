@@ -48,6 +48,11 @@ export interface Script {
     cacheWrite1h?: number;
     reasoning?: number;
   };
+  /**
+   * The answer carries no token counts at all (no `usage` from Anthropic, no `usageMetadata` from
+   * Gemini, no `prompt_eval_count` or `eval_count` from Ollama), as servers imitating a format may.
+   */
+  countsOmitted?: true;
   /** Streaming: text, thinking and arguments go out in pieces of this many characters. */
   chunkSize?: number;
   fault?: ScriptFault;

@@ -783,7 +783,12 @@ describe('Anthropic response decoding', () => {
       inputTokens: 5,
       outputTokens: 1,
     });
-    expect(anthropicUsage(undefined)).toEqual({ inputTokens: 0, outputTokens: 0 });
+    expect(anthropicUsage(undefined)).toEqual({ inputTokens: 0, outputTokens: 0, unreported: true });
+    expect(anthropicUsage({ service_tier: 'standard' })).toEqual({
+      inputTokens: 0,
+      outputTokens: 0,
+      unreported: true,
+    });
   });
 
   it('maps every stop reason', () => {

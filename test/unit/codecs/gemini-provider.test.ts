@@ -712,7 +712,7 @@ describe('Gemini response decoding', () => {
         { type: 'tool_call', id: expect.stringMatching(GENERATED), name: 'get_time', arguments: '{}' },
       ],
       stopReason: 'tool_use',
-      usage: { inputTokens: 0, outputTokens: 0 },
+      usage: { inputTokens: 0, outputTokens: 0, unreported: true },
     });
   });
 
@@ -763,7 +763,7 @@ describe('Gemini response decoding', () => {
       model: 'm',
       content: [],
       stopReason: 'content_filter',
-      usage: { inputTokens: 0, outputTokens: 0 },
+      usage: { inputTokens: 0, outputTokens: 0, unreported: true },
     });
     expect(
       decodeGeminiResponse({
@@ -898,7 +898,11 @@ describe('Gemini stream decoding', () => {
       { type: 'block_start', index: 1, block: { type: 'text' } },
       { type: 'block_delta', index: 1, delta: { type: 'text', text: 'Go' } },
       { type: 'block_stop', index: 1 },
-      { type: 'finish', stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0 } },
+      {
+        type: 'finish',
+        stopReason: 'end_turn',
+        usage: { inputTokens: 0, outputTokens: 0, unreported: true },
+      },
     ]);
   });
 
@@ -1231,7 +1235,11 @@ describe('Gemini adapter', () => {
     ]);
     expect(decoder.end()).toEqual([
       { type: 'block_stop', index: 0 },
-      { type: 'finish', stopReason: 'end_turn', usage: { inputTokens: 0, outputTokens: 0 } },
+      {
+        type: 'finish',
+        stopReason: 'end_turn',
+        usage: { inputTokens: 0, outputTokens: 0, unreported: true },
+      },
     ]);
   });
 });

@@ -476,10 +476,10 @@ describe('decodeOllamaResponse', () => {
     ).toEqual({ inputTokens: 34, outputTokens: 12 });
   });
 
-  it('counts missing token counts as zero and refuses what is not an answer', () => {
+  it('marks an answer without token counts unreported and refuses what is not an answer', () => {
     expect(
       decodeOllamaResponse({ model: 'm', message: { role: 'assistant', content: 'x' }, done: true }).usage,
-    ).toEqual({ inputTokens: 0, outputTokens: 0 });
+    ).toEqual({ inputTokens: 0, outputTokens: 0, unreported: true });
     expect(() => decodeOllamaResponse({ error: 'model not found' })).toThrow('not an Ollama chat answer');
     expect(() => decodeOllamaResponse(null)).toThrow('not an Ollama chat answer');
   });
