@@ -84,6 +84,11 @@ export class ConversationService {
     this.writer = options.writer ?? storeWriter(store);
   }
 
+  /** The context window a request with the history it replays must fit (`conversations.contextTokens`). */
+  get contextTokens(): number {
+    return this.retention.contextTokens;
+  }
+
   /**
    * Stores a finished response with the input items it answered (its output is in `response`);
    * `json` is the response's JSON when the caller has it already.

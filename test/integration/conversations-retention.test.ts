@@ -131,6 +131,45 @@ describe('truncation', () => {
     await spoil(conversation.id, 1);
     expect((await auto({ conversation: conversation.id }, 'next')).output_text).toBe('five');
   });
+  it('refuses a Chat Completions turn whose conversation exceeds the context window, reading no older history', async () => {
+    const dataDir = freshDataDir();
+    const { kw, client, fake } = await start(dataDir, { contextTokens: 1024 });
+    fake.script(say('fits'));
+    const conversation = await client.conversations.create({ items: [{ role: 'user', content: 'OLDEST' }] });
+    const chat = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: client.apiKey, maxRetries: 0 });
+    const turn = () =>
+      chat.chat.completions.create(
+        { model: 'flash', messages: [{ role: 'user', content: 'next' }] },
+        { headers: { 'x-keyward-conversation': conversation.id } },
+      );
+    expect((await turn()).choices[0]!.message.content).toBe('fits');
+
+    for (let batch = 0; batch < 13; batch++)
+      await client.conversations.items.create(conversation.id, {
+        items: Array.from({ length: 20 }, (_, i) => ({
+          role: 'user' as const,
+          content: `item ${batch}.${i}`,
+        })),
+      });
+    await client.conversations.items.create(conversation.id, {
+      items: [{ role: 'user', content: 'd'.repeat(4800) }],
+    });
+    // The oldest item lies beyond the newest page read, which alone is past the window: opening it
+    // would fail the turn with another error.
+    const store = openSqliteStore(`${dataDir}/keyward.db`);
+    const [oldest] = await store.conversations.items(conversation.id);
+    await store.conversations.rewrap(new Map(), new Map([[oldest!.seq, 'kw1:00000000:AAAA']]));
+    await store.close();
+    const calls = fake.requests.length;
+    await expect(turn()).rejects.toMatchObject({
+      status: 400,
+      error: {
+        param: 'x-keyward-conversation',
+        message: expect.stringContaining('exceeds the context window'),
+      },
+    });
+    expect(fake.requests.length).toBe(calls);
+  });
 });
 
 describe('turns across gateways', () => {

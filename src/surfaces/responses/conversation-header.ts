@@ -8,6 +8,7 @@ import { AnswerAccumulator, messagesToItems } from './canonical-items.js';
 import { outputItem } from './from-canonical.js';
 import { type Item, replayedBytes } from './items.js';
 import { itemsToMessages } from './to-canonical.js';
+import { fitToContext, historyLimit, type Refusal } from './truncation.js';
 import { heldConversation } from './turn.js';
 
 export const CONVERSATION_HEADER = 'x-keyward-conversation';
@@ -51,13 +52,19 @@ export function conversationSurface(
       code: 'invalid_conversation_id',
     });
   const owner = ownerOf(request.kw.principal);
-  return heldConversation(conversations, owner, id, param, reply).then((history) =>
-    conversationBinding(base, history, (items) =>
-      conversations.appendItems(owner, id, items).then(
-        () => undefined,
-        (error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn'),
+  const { contextTokens } = conversations;
+  const refusal = {
+    advice: `start a new conversation, or delete the oldest items of this one (DELETE /v1/conversations/${id}/items/{item_id})`,
+    param,
+  };
+  return heldConversation(conversations, owner, id, param, reply, historyLimit(contextTokens)).then(
+    (history) =>
+      conversationBinding(base, history, { contextTokens, refusal }, (items) =>
+        conversations.appendItems(owner, id, items).then(
+          () => undefined,
+          (error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn'),
+        ),
       ),
-    ),
   );
 }
 
@@ -85,9 +92,15 @@ export function inConversation<R>(
   return surface === base ? job(base) : Promise.resolve(surface).then(job);
 }
 
+/**
+ * The history goes in whole or the request is refused: a Chat Completions or Messages client has
+ * no `truncation` to ask for turns to be dropped, and dropping them unasked would change what the
+ * model is told. History older than the window is never loaded (`historyLimit`).
+ */
 function conversationBinding(
   base: SurfaceBinding,
   history: Item[],
+  window: { contextTokens: number; refusal: Refusal },
   append: (items: Item[]) => void,
 ): SurfaceBinding {
   let turn: Item[] = [];
@@ -98,12 +111,20 @@ function conversationBinding(
     toCanonical: (body) => {
       const request = base.toCanonical(body);
       turn = messagesToItems(request.messages);
-      const past = itemsToMessages(history, () => CONVERSATION_HEADER);
-      return {
-        ...request,
-        system: [...past.system, ...request.system],
-        messages: join(past.messages, request.messages),
-      };
+      return fitToContext(
+        (replayed) => {
+          const past = itemsToMessages(replayed, () => CONVERSATION_HEADER);
+          return {
+            ...request,
+            system: [...past.system, ...request.system],
+            messages: join(past.messages, request.messages),
+          };
+        },
+        history,
+        'disabled',
+        window.contextTokens,
+        window.refusal,
+      );
     },
     fromCanonical: (answer) => {
       // Encoded first: an answer the surface refuses (a template's output schema) is not stored.

@@ -20,17 +20,18 @@ export function fitToContext(
   history: readonly Item[],
   mode: 'auto' | 'disabled',
   contextTokens: number,
+  refusal: Refusal = TRUNCATION_REFUSAL,
 ): ChatRequest {
   const whole = build(history);
   const room = contextTokens - (whole.maxTokens ?? 0);
   const fits = (request: ChatRequest) => estimateInputTokens(request) <= room;
   if (fits(whole)) return whole;
-  if (mode === 'disabled' || history.length === 0) throw tooLarge(whole, room);
+  if (mode === 'disabled' || history.length === 0) throw tooLarge(whole, room, refusal);
   // Dropping more turns never makes the input larger, so the fewest to drop is found by bisection:
   // a conversation of thousands of turns costs some builds, not one build per dropped turn.
   const cuts = turnStarts(history);
   const last = build([]);
-  if (!fits(last)) throw tooLarge(last, room);
+  if (!fits(last)) throw tooLarge(last, room, refusal);
   let fitting = last;
   let low = 0;
   let high = cuts.length;
@@ -47,11 +48,21 @@ export function fitToContext(
   return fitting;
 }
 
-function tooLarge(request: ChatRequest, room: number): UnsupportedFeature {
+/** What a request that does not fit is told to do, and the field it names. */
+export interface Refusal {
+  advice: string;
+  param: string;
+}
+
+const TRUNCATION_REFUSAL: Refusal = {
+  advice: "send truncation: 'auto' to drop the oldest turns, or start a new conversation",
+  param: 'input',
+};
+
+function tooLarge(request: ChatRequest, room: number, { advice, param }: Refusal): UnsupportedFeature {
   return new UnsupportedFeature(
-    `The input (about ${estimateInputTokens(request)} tokens with its history) exceeds the context window of ${room} tokens; ` +
-      "send truncation: 'auto' to drop the oldest turns, or start a new conversation",
-    'input',
+    `The input (about ${estimateInputTokens(request)} tokens with its history) exceeds the context window of ${room} tokens; ${advice}`,
+    param,
   );
 }
 
