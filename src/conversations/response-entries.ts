@@ -18,6 +18,8 @@ export interface ResponseEntry {
   id: string;
   owner: string;
   createdAt: number;
+  /** The response it continues: kept beside the sealed text, so that a chain reads without opening each. */
+  previousId?: string;
   text: string;
   items: Array<{ id: string; part: ConversationItemRecord['part']; text: string }>;
 }
@@ -51,6 +53,7 @@ export function responseEntry(
     id: response.id,
     owner,
     createdAt,
+    ...(response.previous_response_id !== null && { previousId: response.previous_response_id }),
     text: json,
     items: [
       ...input.map((value) => item('input', value)),
@@ -61,8 +64,15 @@ export function responseEntry(
 
 /** Records and items as the store keeps them: each text sealed, bound to its owner and id. */
 export function sealResponses(master: SealingKey, entries: readonly ResponseEntry[]): SealedEntry[] {
-  return entries.map(({ id, owner, createdAt, text, items }) => ({
-    record: { id, kind: 'response', owner, createdAt, sealed: sealText(master, text, owner, id).sealed },
+  return entries.map(({ id, owner, createdAt, previousId, text, items }) => ({
+    record: {
+      id,
+      kind: 'response',
+      owner,
+      createdAt,
+      sealed: sealText(master, text, owner, id).sealed,
+      ...(previousId !== undefined && { previousId }),
+    },
     items: items.map((item) => sealItem(master, owner, id, item.part, item, createdAt)),
   }));
 }

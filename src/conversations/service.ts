@@ -42,6 +42,8 @@ const TURN_HOLD_MS = 30_000;
 const TURN_RENEW_MS = 10_000;
 /** Items read at a time from a conversation's newest end while a `HistoryLimit` decides. */
 const HISTORY_PAGE = 256;
+/** Responses of a chain read at a time, with their items, while a `HistoryLimit` decides. */
+const CHAIN_PAGE = 256;
 
 /**
  * Told each part of a history as it loads, newest part first (each part in order); true once the
@@ -154,17 +156,29 @@ export class ConversationService {
    * `previous_response_id` chain, inputs then outputs. Undefined when the response is not the owner's.
    */
   async responseHistory(owner: string, id: string, enough?: HistoryLimit): Promise<Item[] | undefined> {
+    await this.pending.get(id);
     const turns: Item[][] = [];
     let next: string | null = id;
     while (next !== null && turns.length < MAX_CHAIN) {
-      const response = await this.getResponse(owner, next);
-      if (!response) return turns.length === 0 ? undefined : turns.reverse().flat();
-      const items = await this.allItems(owner, next);
-      turns.push(items);
-      if (enough?.(items)) break;
-      next = response.previous_response_id;
+      const links = await this.store.chain(next, owner, Math.min(CHAIN_PAGE, MAX_CHAIN - turns.length));
+      if (links.length === 0) break;
+      const items = new Map<string, ConversationItemRecord[]>();
+      for (const row of await this.store.itemsOf(links.map((link) => link.id))) {
+        if (row.owner !== owner) continue;
+        const rows = items.get(row.parentId);
+        if (rows) rows.push(row);
+        else items.set(row.parentId, [row]);
+      }
+      for (const link of links) {
+        const part = (items.get(link.id) ?? []).map((row) => this.openItem(row));
+        turns.push(part);
+        if (enough?.(part)) return turns.reverse().flat();
+      }
+      const last = links.at(-1)!;
+      // A response stored before the link was kept apart names it only in its sealed text.
+      next = last.previousId ?? (await this.getResponse(owner, last.id))?.previous_response_id ?? null;
     }
-    return turns.reverse().flat();
+    return turns.length === 0 ? undefined : turns.reverse().flat();
   }
 
   /** An item this owner stored earlier (an `item_reference`). */

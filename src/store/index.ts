@@ -28,6 +28,7 @@ export type {
   AuditRecord,
   AuditStore,
   BudgetPeriod,
+  ChainLink,
   ConversationItemRecord,
   ConversationRecord,
   ConversationStore,

@@ -175,4 +175,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // One turn of a conversation at a time across workers and instances: who holds it, and until when.
   `ALTER TABLE conversations ADD COLUMN turn_holder TEXT;
    ALTER TABLE conversations ADD COLUMN turn_until INTEGER NOT NULL DEFAULT 0;`,
+  // The response a response continues, so that a chain is read in a few queries, not two a link.
+  // Empty on rows stored before it: their sealed text still names the previous response.
+  `ALTER TABLE conversations ADD COLUMN previous_id TEXT;`,
 ];

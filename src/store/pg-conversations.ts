@@ -1,15 +1,31 @@
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from './pg-transaction.js';
-import { type ConversationRow, conversationFromRow, type ItemRow, itemFromRow } from './rows.js';
+import {
+  type ChainRow,
+  type ConversationRow,
+  chainLinkFromRow,
+  conversationFromRow,
+  type ItemRow,
+  itemFromRow,
+} from './rows.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
 
 type NewItem = Omit<ConversationItemRecord, 'seq'>;
 
-const PUT = `INSERT INTO conversations (id, kind, owner, created_at, sealed) VALUES ($1, $2, $3, $4, $5)
+const PUT = `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id)
+  VALUES ($1, $2, $3, $4, $5, $6)
   ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`;
 
 const putRecord = (client: Pool | PoolClient, r: ConversationRecord) =>
-  client.query(PUT, [r.id, r.kind, r.owner, r.createdAt, r.sealed]);
+  client.query(PUT, [r.id, r.kind, r.owner, r.createdAt, r.sealed, r.previousId ?? null]);
+
+const CHAIN = `WITH RECURSIVE chain (id, previous_id, depth) AS (
+    SELECT id, previous_id, 1 FROM conversations WHERE id = $1 AND owner = $2 AND kind = 'response'
+    UNION ALL
+    SELECT c.id, c.previous_id, chain.depth + 1 FROM chain JOIN conversations c ON c.id = chain.previous_id
+    WHERE chain.depth < $3 AND c.owner = $2 AND c.kind = 'response'
+  )
+  SELECT id, previous_id FROM chain ORDER BY depth`;
 
 /** Items in one statement, in order: seq follows the order of the rows. */
 async function insertItems(client: PoolClient, items: readonly NewItem[]): Promise<void> {
@@ -86,6 +102,16 @@ export function pgConversations(pool: Pool): ConversationStore {
     },
     async appendItems(items) {
       await inTransaction(pool, (client) => insertItems(client, items));
+    },
+    async chain(id, owner, limit) {
+      return (await pool.query<ChainRow>(CHAIN, [id, owner, limit])).rows.map(chainLinkFromRow);
+    },
+    async itemsOf(parentIds) {
+      const { rows } = await pool.query<ItemRow>(
+        'SELECT * FROM conversation_items WHERE parent_id = ANY($1::text[]) ORDER BY seq',
+        [parentIds],
+      );
+      return rows.map(itemFromRow);
     },
     async items(parentId, { afterSeq, limit, order = 'asc' } = {}) {
       const { rows } =

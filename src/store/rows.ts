@@ -1,6 +1,7 @@
 import type {
   AdminSessionRecord,
   AuditRecord,
+  ChainLink,
   ConversationItemRecord,
   ConversationRecord,
   InstanceRecord,
@@ -100,7 +101,16 @@ export interface ConversationRow {
   owner: string;
   created_at: number;
   sealed: string;
+  previous_id: string | null;
 }
+
+export interface ChainRow {
+  id: string;
+  previous_id: string | null;
+}
+
+export const chainLinkFromRow = (row: ChainRow): ChainLink =>
+  row.previous_id === null ? { id: row.id } : { id: row.id, previousId: row.previous_id };
 
 export interface ItemRow {
   seq: number;
@@ -119,6 +129,7 @@ export const conversationFromRow = (row: ConversationRow): ConversationRecord =>
   owner: row.owner,
   createdAt: row.created_at,
   sealed: row.sealed,
+  ...(row.previous_id !== null && { previousId: row.previous_id }),
 });
 
 export const itemFromRow = (row: ItemRow): ConversationItemRecord => ({

@@ -1,12 +1,34 @@
 import type Database from 'better-sqlite3';
-import { type ConversationRow, conversationFromRow, type ItemRow, itemFromRow } from './rows.js';
+import {
+  type ChainRow,
+  type ConversationRow,
+  chainLinkFromRow,
+  conversationFromRow,
+  type ItemRow,
+  itemFromRow,
+} from './rows.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
 
 /** Responses and conversations in SQLite; deleting a record deletes its items (ON DELETE CASCADE). */
 export function sqliteConversations(db: Database.Database): ConversationStore {
   const put = db.prepare(
-    `INSERT INTO conversations (id, kind, owner, created_at, sealed) VALUES (@id, @kind, @owner, @createdAt, @sealed)
+    `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id)
+     VALUES (@id, @kind, @owner, @createdAt, @sealed, @previousId)
      ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`,
+  );
+  const putRecord = (record: ConversationRecord) =>
+    put.run({ ...record, previousId: record.previousId ?? null });
+  const chain = db.prepare<{ id: string; owner: string; limit: number }, ChainRow>(
+    `WITH RECURSIVE chain (id, previous_id, depth) AS (
+       SELECT id, previous_id, 1 FROM conversations WHERE id = @id AND owner = @owner AND kind = 'response'
+       UNION ALL
+       SELECT c.id, c.previous_id, chain.depth + 1 FROM chain JOIN conversations c ON c.id = chain.previous_id
+       WHERE chain.depth < @limit AND c.owner = @owner AND c.kind = 'response'
+     )
+     SELECT id, previous_id FROM chain ORDER BY depth`,
+  );
+  const itemsOf = db.prepare<[string], ItemRow>(
+    'SELECT * FROM conversation_items WHERE parent_id IN (SELECT value FROM json_each(?)) ORDER BY seq',
   );
   const get = db.prepare<[string], ConversationRow>('SELECT * FROM conversations WHERE id = ?');
   const remove = db.prepare('DELETE FROM conversations WHERE id = ?');
@@ -60,7 +82,7 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
       }>,
     ) => {
       for (const { record, items } of entries) {
-        put.run(record);
+        putRecord(record);
         for (const item of items) insertItem.run(item);
       }
     },
@@ -74,7 +96,7 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
 
   return {
     async put(record) {
-      put.run(record);
+      putRecord(record);
     },
     async update(id, sealed) {
       return setRecord.run(sealed, id).changes === 1;
@@ -103,6 +125,12 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     },
     async appendItems(items) {
       append(items);
+    },
+    async chain(id, owner, limit) {
+      return chain.all({ id, owner, limit }).map(chainLinkFromRow);
+    },
+    async itemsOf(parentIds) {
+      return itemsOf.all(JSON.stringify(parentIds)).map(itemFromRow);
     },
     async items(parentId, { afterSeq, limit = -1, order = 'asc' } = {}) {
       const rows =

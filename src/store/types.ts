@@ -351,6 +351,17 @@ export interface ConversationRecord {
   /** Epoch ms. */
   createdAt: number;
   sealed: string;
+  /**
+   * The response this response continues (`previous_response_id`). Absent on the first of a
+   * chain, on conversations, and on responses stored before it was kept apart from `sealed`.
+   */
+  previousId?: string;
+}
+
+/** A response of a `previous_response_id` chain, as `ConversationStore.chain` reads it. */
+export interface ChainLink {
+  id: string;
+  previousId?: string;
 }
 
 /** One item of a response (`input` or `output`) or of a conversation (`item`), in order of `seq`. */
@@ -402,6 +413,13 @@ export interface ConversationStore {
   releaseTurn(id: string, holder: string): Promise<void>;
   /** Appends items to a record, in order, in one transaction. */
   appendItems(items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>): Promise<void>;
+  /**
+   * `owner`'s response `id` and the ones it continues, newest first, at most `limit`: the chain
+   * ends at a response that names no previous one, at one that is gone, and at another owner's.
+   */
+  chain(id: string, owner: string, limit: number): Promise<ChainLink[]>;
+  /** The items of several records, by seq. */
+  itemsOf(parentIds: readonly string[]): Promise<ConversationItemRecord[]>;
   /** A record's items by seq: after `afterSeq`, at most `limit`, in `order`. */
   items(
     parentId: string,

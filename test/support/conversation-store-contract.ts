@@ -121,6 +121,47 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect((await store.get('conv_changed'))?.sealed).toBe('changed meanwhile');
     });
 
+    it("reads an owner's response chain newest first, a page at a time, and the items of several records", async () => {
+      const store = await open();
+      const response = (id: string, previousId?: string, owner = 'user:a') => ({
+        ...record(id, owner, 1_000, 'response'),
+        ...(previousId !== undefined && { previousId }),
+      });
+      await store.putAll([
+        { record: response('resp_c1'), items: [item('resp_c1', 'in_1'), item('resp_c1', 'out_1')] },
+        { record: response('resp_c2', 'resp_c1'), items: [item('resp_c2', 'in_2')] },
+        { record: response('resp_c3', 'resp_c2'), items: [item('resp_c3', 'in_3')] },
+        // Another owner's response continuing this owner's: its chain stops at its own.
+        { record: response('resp_x', 'resp_c3', 'user:b'), items: [] },
+        // Continues a response that is gone.
+        { record: response('resp_orphan', 'resp_deleted'), items: [] },
+      ]);
+      await store.put(record('conv_c', 'user:a'));
+      expect(await store.get('resp_c2')).toEqual(response('resp_c2', 'resp_c1'));
+      expect(await store.chain('resp_c3', 'user:a', 10)).toEqual([
+        { id: 'resp_c3', previousId: 'resp_c2' },
+        { id: 'resp_c2', previousId: 'resp_c1' },
+        { id: 'resp_c1' },
+      ]);
+      expect(await store.chain('resp_c3', 'user:a', 2)).toEqual([
+        { id: 'resp_c3', previousId: 'resp_c2' },
+        { id: 'resp_c2', previousId: 'resp_c1' },
+      ]);
+      expect(await store.chain('resp_x', 'user:b', 10)).toEqual([{ id: 'resp_x', previousId: 'resp_c3' }]);
+      expect(await store.chain('resp_c3', 'user:b', 10)).toEqual([]);
+      expect(await store.chain('conv_c', 'user:a', 10)).toEqual([]);
+      expect(await store.chain('resp_orphan', 'user:a', 10)).toEqual([
+        { id: 'resp_orphan', previousId: 'resp_deleted' },
+      ]);
+      const items = await store.itemsOf(['resp_c3', 'resp_c1', 'resp_missing']);
+      expect(items.map((row) => [row.parentId, row.id])).toEqual([
+        ['resp_c1', 'in_1'],
+        ['resp_c1', 'out_1'],
+        ['resp_c3', 'in_3'],
+      ]);
+      expect(await store.itemsOf([])).toEqual([]);
+    });
+
     it("holds a conversation for one holder's turn until released or lapsed, and only its owner's", async () => {
       const store = await open();
       await store.put(record('conv_h', 'user:a'));

@@ -1,8 +1,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConversationService, ThreadConversationWriter } from '../../src/conversations/index.js';
+import {
+  ConversationService,
+  type Item,
+  type StoredResponse,
+  ThreadConversationWriter,
+} from '../../src/conversations/index.js';
 import { generateMasterKey } from '../../src/keys/index.js';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
@@ -178,6 +184,53 @@ describe('ConversationService write-behind of stored responses', () => {
       storedAnswer('resp_2', 'secret two').output,
     );
   });
+
+  it.each([
+    ['on the store connection', false],
+    ['from the writer thread', true],
+  ])(
+    'reads a response chain by the links kept beside the sealed texts, and by the sealed texts where none was kept (%s)',
+    async (_, threaded) => {
+      const path = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
+      const store = openSqliteStore(path);
+      opened.push(store);
+      const master = generateMasterKey();
+      const thread = threaded ? builtWriterThread({ databasePath: path }) : undefined;
+      const service = new ConversationService(store.conversations, () => [master], retention, {
+        writer: thread && new ThreadConversationWriter(thread).write,
+      });
+      const expected: Item[] = [];
+      let previous: string | null = null;
+      for (const n of [1, 2, 3]) {
+        const answer: StoredResponse = {
+          ...storedAnswer(`resp_${n}`, `answer ${n}`),
+          previous_response_id: previous,
+        };
+        const asked: Item = {
+          type: 'message',
+          id: `msg_in${n}`,
+          role: 'user',
+          status: 'completed',
+          content: [{ type: 'input_text', text: `question ${n}` }],
+        };
+        await service.saveResponse('user:a', answer, [asked]);
+        expected.push(asked, ...answer.output);
+        previous = answer.id;
+      }
+      await thread?.close();
+      expect((await store.conversations.get('resp_3'))?.previousId).toBe('resp_2');
+      expect((await store.conversations.get('resp_1'))?.previousId).toBeUndefined();
+      expect(await service.responseHistory('user:a', 'resp_3')).toEqual(expected);
+      expect(await service.responseHistory('user:b', 'resp_3')).toBeUndefined();
+
+      // As stored before the links were kept apart: only the sealed texts name the previous response.
+      const raw = new Database(path);
+      raw.prepare('UPDATE conversations SET previous_id = NULL').run();
+      raw.close();
+      expect((await store.conversations.get('resp_3'))?.previousId).toBeUndefined();
+      expect(await service.responseHistory('user:a', 'resp_3')).toEqual(expected);
+    },
+  );
 
   it.each([
     ['on the store connection', false],
