@@ -60,6 +60,28 @@ async function storeOneAndStop(dataDir: string, text: string) {
   return response;
 }
 
+/** Makes the `count` oldest items of `parentId` unreadable: a turn that opens one of them fails. */
+async function spoil(dataDir: string, parentId: string, count: number) {
+  const store = openSqliteStore(`${dataDir}/keyward.db`);
+  const rows = (await store.conversations.items(parentId)).slice(0, count);
+  await store.conversations.rewrap(new Map(), new Map(rows.map((row) => [row.seq, 'kw1:00000000:AAAA'])));
+  await store.close();
+}
+
+/**
+ * Adds 261 items to a conversation, the newest about 1,200 tokens: the newest page read (256
+ * items) alone is past a context window of 1,024, and the items before it are never needed.
+ */
+async function pastTheWindow(client: OpenAI, conversationId: string) {
+  for (let batch = 0; batch < 13; batch++)
+    await client.conversations.items.create(conversationId, {
+      items: Array.from({ length: 20 }, (_, i) => ({ role: 'user' as const, content: `item ${batch}.${i}` })),
+    });
+  await client.conversations.items.create(conversationId, {
+    items: [{ role: 'user', content: 'd'.repeat(4800) }],
+  });
+}
+
 describe('truncation', () => {
   it("refuses history beyond the context window unless truncation is 'auto', which drops the oldest turns", async () => {
     const { client, fake } = await start(freshDataDir(), { contextTokens: 1024 });
@@ -95,13 +117,6 @@ describe('truncation', () => {
     const dataDir = freshDataDir();
     const { client, fake } = await start(dataDir, { contextTokens: 1024 });
     fake.script(say('one'), say('two'), say('three'), say('four'), say('five'));
-    /** Makes the `count` oldest items of `parentId` unreadable: a turn that opens one of them fails. */
-    const spoil = async (parentId: string, count: number) => {
-      const store = openSqliteStore(`${dataDir}/keyward.db`);
-      const rows = (await store.conversations.items(parentId)).slice(0, count);
-      await store.conversations.rewrap(new Map(), new Map(rows.map((row) => [row.seq, 'kw1:00000000:AAAA'])));
-      await store.close();
-    };
 
     const oldest = await client.responses.create({ model: 'flash', input: 'OLDEST' });
     const second = await client.responses.create({
@@ -112,23 +127,14 @@ describe('truncation', () => {
     const auto = (after: { previous_response_id: string } | { conversation: string }, input: string) =>
       client.responses.create({ model: 'flash', input, truncation: 'auto', ...after });
     const third = await auto({ previous_response_id: second.id }, 'c'.repeat(2400));
-    await spoil(oldest.id, 2);
+    await spoil(dataDir, oldest.id, 2);
     // The two newest turns hold about 1,200 tokens, past the window: the oldest is never needed.
     expect((await auto({ previous_response_id: third.id }, 'next')).output_text).toBe('four');
 
     const conversation = await client.conversations.create({ items: [{ role: 'user', content: 'OLDEST' }] });
-    for (let batch = 0; batch < 13; batch++)
-      await client.conversations.items.create(conversation.id, {
-        items: Array.from({ length: 20 }, (_, i) => ({
-          role: 'user' as const,
-          content: `item ${batch}.${i}`,
-        })),
-      });
-    await client.conversations.items.create(conversation.id, {
-      items: [{ role: 'user', content: 'd'.repeat(4800) }],
-    });
+    await pastTheWindow(client, conversation.id);
     // Only the oldest of its 262 items lies beyond the newest page read, which alone is past the window.
-    await spoil(conversation.id, 1);
+    await spoil(dataDir, conversation.id, 1);
     expect((await auto({ conversation: conversation.id }, 'next')).output_text).toBe('five');
   });
   it('refuses a Chat Completions turn whose conversation exceeds the context window, reading no older history', async () => {
@@ -144,22 +150,10 @@ describe('truncation', () => {
       );
     expect((await turn()).choices[0]!.message.content).toBe('fits');
 
-    for (let batch = 0; batch < 13; batch++)
-      await client.conversations.items.create(conversation.id, {
-        items: Array.from({ length: 20 }, (_, i) => ({
-          role: 'user' as const,
-          content: `item ${batch}.${i}`,
-        })),
-      });
-    await client.conversations.items.create(conversation.id, {
-      items: [{ role: 'user', content: 'd'.repeat(4800) }],
-    });
+    await pastTheWindow(client, conversation.id);
     // The oldest item lies beyond the newest page read, which alone is past the window: opening it
     // would fail the turn with another error.
-    const store = openSqliteStore(`${dataDir}/keyward.db`);
-    const [oldest] = await store.conversations.items(conversation.id);
-    await store.conversations.rewrap(new Map(), new Map([[oldest!.seq, 'kw1:00000000:AAAA']]));
-    await store.close();
+    await spoil(dataDir, conversation.id, 1);
     const calls = fake.requests.length;
     await expect(turn()).rejects.toMatchObject({
       status: 400,
