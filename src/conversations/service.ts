@@ -375,17 +375,25 @@ export class ConversationService {
     return touched;
   }
 
+  /**
+   * A conversation over `maxItems` or `maxBytes` is trimmed to nine tenths of each: the trim opens
+   * every item it keeps (`replayable`), about 100 ms for 10,000 items, and a conversation held at
+   * its limit would otherwise pay that on every turn. Limits under 10 items are kept exactly.
+   */
   private async enforceLimits(id: string): Promise<void> {
     const { maxItems, maxBytes } = this.retention;
-    const newest = await this.store.items(id, { order: 'desc', limit: maxItems });
+    const totals = await this.store.itemTotals(id);
+    if (totals.count <= maxItems && totals.bytes <= maxBytes) return;
+    const items = maxItems - Math.floor(maxItems / 10);
+    const room = maxBytes - Math.floor(maxBytes / 10);
+    const newest = await this.store.items(id, { order: 'desc', limit: items });
     let bytes = 0;
     let keep = 0;
     for (const item of newest) {
       bytes += item.bytes;
-      if (bytes > maxBytes) break;
+      if (bytes > room) break;
       keep++;
     }
-    if (keep === newest.length && newest.length < maxItems) return;
     await this.store.trimItems(id, this.replayable(newest, keep));
   }
 

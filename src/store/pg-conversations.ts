@@ -106,6 +106,13 @@ export function pgConversations(pool: Pool): ConversationStore {
     async chain(id, owner, limit) {
       return (await pool.query<ChainRow>(CHAIN, [id, owner, limit])).rows.map(chainLinkFromRow);
     },
+    async itemTotals(parentId) {
+      const { rows } = await pool.query<{ count: string; bytes: string }>(
+        'SELECT COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM conversation_items WHERE parent_id = $1',
+        [parentId],
+      );
+      return { count: Number(rows[0]!.count), bytes: Number(rows[0]!.bytes) };
+    },
     async itemsOf(parentIds) {
       const { rows } = await pool.query<ItemRow>(
         'SELECT * FROM conversation_items WHERE parent_id = ANY($1::text[]) ORDER BY seq',

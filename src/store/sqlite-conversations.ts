@@ -27,6 +27,9 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
      )
      SELECT id, previous_id FROM chain ORDER BY depth`,
   );
+  const itemTotals = db.prepare<[string], { count: number; bytes: number }>(
+    'SELECT COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM conversation_items WHERE parent_id = ?',
+  );
   const itemsOf = db.prepare<[string], ItemRow>(
     'SELECT * FROM conversation_items WHERE parent_id IN (SELECT value FROM json_each(?)) ORDER BY seq',
   );
@@ -128,6 +131,9 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     },
     async chain(id, owner, limit) {
       return chain.all({ id, owner, limit }).map(chainLinkFromRow);
+    },
+    async itemTotals(parentId) {
+      return itemTotals.get(parentId)!;
     },
     async itemsOf(parentIds) {
       return itemsOf.all(JSON.stringify(parentIds)).map(itemFromRow);

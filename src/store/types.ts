@@ -418,6 +418,8 @@ export interface ConversationStore {
    * ends at a response that names no previous one, at one that is gone, and at another owner's.
    */
   chain(id: string, owner: string, limit: number): Promise<ChainLink[]>;
+  /** How many items a record has, and their bytes in all. */
+  itemTotals(parentId: string): Promise<{ count: number; bytes: number }>;
   /** The items of several records, by seq. */
   itemsOf(parentIds: readonly string[]): Promise<ConversationItemRecord[]>;
   /** A record's items by seq: after `afterSeq`, at most `limit`, in `order`. */

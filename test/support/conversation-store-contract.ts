@@ -160,6 +160,8 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
         ['resp_c3', 'in_3'],
       ]);
       expect(await store.itemsOf([])).toEqual([]);
+      expect(await store.itemTotals('resp_c1')).toEqual({ count: 2, bytes: 20 });
+      expect(await store.itemTotals('resp_orphan')).toEqual({ count: 0, bytes: 0 });
     });
 
     it("holds a conversation for one holder's turn until released or lapsed, and only its owner's", async () => {

@@ -94,6 +94,38 @@ describe('ConversationService sealing', () => {
     expect(await service.getConversation('user:a', 'conv_x')).toMatchObject({ id: 'conv_x' });
   });
 
+  it.each([
+    ['maxItems', { maxItems: 20 }],
+    ['maxBytes', { maxBytes: 20 * 150 }],
+  ])(
+    'trims a conversation over %s to nine tenths of it, newest kept, so that one held at its limit is not trimmed every turn',
+    async (_, limit) => {
+      const store = fresh();
+      const master = generateMasterKey();
+      const service = new ConversationService(store.conversations, () => [master], {
+        ...retention,
+        maxItems: 1_000,
+        ...limit,
+      });
+      await service.createConversation('user:a', {}, 'conv_t');
+      // Each item is 150 bytes of JSON: 20 of them fill either limit.
+      const id = (n: number) => `msg_${String(n).padStart(3, '0')}`;
+      const append = (from: number, count: number) =>
+        service.appendItems(
+          'user:a',
+          'conv_t',
+          Array.from({ length: count }, (_, i) => message(id(from + i), 'x'.repeat(38))),
+        );
+      const ids = async () => (await service.conversationItems('user:a', 'conv_t'))!.map((item) => item.id);
+      await append(0, 20);
+      expect(await ids()).toHaveLength(20);
+      await append(20, 1);
+      expect(await ids()).toEqual(Array.from({ length: 18 }, (_, i) => id(i + 3)));
+      await append(21, 2);
+      expect(await ids()).toHaveLength(20);
+    },
+  );
+
   it('purges what is older than ttlDays, and only that', async () => {
     const store = fresh();
     const master = generateMasterKey();
