@@ -204,7 +204,7 @@ export class Admission {
         if (!this.prices.find(candidate.provider.id, candidate.model)) throw notPriced(candidate);
       }
     }
-    return this.take(request, reply, this.acquisitionFor(request, target, body, shape, rules));
+    return this.take(request, reply, this.acquisitionFor(request, target, body, shape, rules, serving));
   }
 
   /**
@@ -256,6 +256,7 @@ export class Admission {
     body: Record<string, unknown>,
     shape: RequestShape,
     rules: Rules,
+    serving: readonly ServingTarget[],
   ): AcquireRequest {
     const asked = firstNumber(body, shape.maxTokensFields);
     const output = NO_OUTPUT_ROUTES.has(request.kw.route)
@@ -266,7 +267,14 @@ export class Admission {
     const length = request.headers['content-length'];
     const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
     const input = Math.ceil((bytes + (shape.addedInputBytes ?? 0)) / BYTES_PER_TOKEN);
-    request.kw.estimate = { inputTokens: input, outputTokens: output };
+    const estimate = { inputTokens: input, outputTokens: output };
+    request.kw.estimate = estimate;
+    // Priced at the dearest target that may serve it: a client that makes the first target refuse
+    // (a field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
+    let cost = this.prices.costMicros(target.provider, target.model, estimate);
+    if (rules.budgets.length > 0)
+      for (const candidate of serving)
+        cost = Math.max(cost, this.prices.costMicros(candidate.provider.id, candidate.model, estimate));
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").
     return {
@@ -274,10 +282,7 @@ export class Admission {
       concurrency: rules.concurrency,
       budgets: rules.budgets,
       tokenEstimate: input + output,
-      costEstimateMicros: this.prices.costMicros(target.provider, target.model, {
-        inputTokens: input,
-        outputTokens: output,
-      }),
+      costEstimateMicros: cost,
       leaseMs: target.leaseMs,
     };
   }

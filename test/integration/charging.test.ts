@@ -70,6 +70,13 @@ describe('charging requests whose answer did not come through whole', () => {
           { name: 'flash', provider: 'gemini', model: 'compat-model' },
           { name: 'local', provider: 'ollama', model: 'compat-model' },
           { name: 'cheap-claude', provider: 'claude', model: 'compat-model' },
+          // A cheap first target, a dear fallback.
+          {
+            name: 'cheap-then-dear',
+            provider: 'compat',
+            model: 'compat-model',
+            fallbacks: [{ provider: 'claude', model: 'dear-model' }],
+          },
           // The first target fills in no output limit, its fallback does (Anthropic's 4,096 max_tokens).
           {
             name: 'mixed',
@@ -78,7 +85,7 @@ describe('charging requests whose answer did not come through whole', () => {
             fallbacks: [{ provider: 'claude', model: 'claude-sonnet-4-5' }],
           },
         ],
-        pricing: { 'compat-model': { input: 1, output: 2 } },
+        pricing: { 'compat-model': { input: 1, output: 2 }, 'dear-model': { input: 1_000, output: 2_000 } },
       },
       { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
     );
@@ -212,6 +219,24 @@ describe('charging requests whose answer did not come through whole', () => {
         });
     },
   );
+
+  it('reserves a budget at the dearest target that may serve the request, not at the first', async () => {
+    // Reserved at the first target's price, about 627 micro-dollars would fit a budget that the
+    // fallback, at 1,000 times the price, could overrun: a client that makes the first target
+    // refuse would be served by the dear one at the cheap one's reservation.
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'cheap-budget',
+      budget: { usd: 0.1, period: 'day' },
+    });
+    const calls = compat.requests.length + claude.requests.length;
+    const res = await post('/v1/messages', minted.json.token, {
+      ...messagesBody('cheap-then-dear'),
+      stream: false,
+    });
+    expect(res.statusCode).toBe(429);
+    expect(await res.body.json()).toMatchObject({ error: { type: 'rate_limit_error' } });
+    expect(compat.requests.length + claude.requests.length).toBe(calls);
+  });
 
   it('charges a request that timed out after it reached the provider its reservation', async () => {
     const token = await budgeted();
