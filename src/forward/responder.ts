@@ -74,6 +74,10 @@ export class Responder {
         // Nothing reached the client: the next target's answer is what this request's record tells.
         ctx.streamError = undefined;
         ctx.upstreamAnswered = false;
+        // The provider took the request and may bill what it did before failing (read the input,
+        // reasoned until a timeout cut it): charged like an attempt that got no answer.
+        ctx.unanswered ??= [];
+        ctx.unanswered.push({ provider: ctx.provider, model: ctx.upstreamModel });
         await events.return(undefined);
         response.body.destroy();
         return { error: early, fallback: true };

@@ -59,6 +59,13 @@ describe('charging requests whose answer did not come through whole', () => {
             keys,
             timeouts: { firstByteMs: 300 },
           },
+          {
+            id: 'compat-idle',
+            type: 'openai-compatible',
+            baseUrl: compat.baseUrl,
+            keys,
+            timeouts: { idleMs: 300 },
+          },
           { id: 'openai', type: 'openai', baseUrl: openai.baseUrl, keys, retries: { maxAttempts: 1 } },
           { id: 'gemini', type: 'gemini', baseUrl: gemini.baseUrl, keys },
           { id: 'ollama', type: 'ollama', baseUrl: ollama.baseUrl },
@@ -67,6 +74,7 @@ describe('charging requests whose answer did not come through whole', () => {
           { name: 'sonnet', provider: 'claude', model: 'claude-sonnet-4-5' },
           { name: 'compat', provider: 'compat', model: 'compat-model' },
           { name: 'slow', provider: 'compat-slow', model: 'compat-model' },
+          { name: 'idle', provider: 'compat-idle', model: 'compat-model' },
           { name: 'flash', provider: 'gemini', model: 'compat-model' },
           { name: 'local', provider: 'ollama', model: 'compat-model' },
           { name: 'cheap-claude', provider: 'claude', model: 'compat-model' },
@@ -244,6 +252,19 @@ describe('charging requests whose answer did not come through whole', () => {
     const body = { ...messagesBody('slow'), stream: false };
     const res = await post('/v1/messages', token.token, body);
     expect(res.statusCode).toBe(504);
+    await res.body.dump();
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ requests: 1, inputTokens: estimatedInput(body), outputTokens: MAX_TOKENS });
+  });
+
+  it('charges a stream that went quiet before its first event its reservation, not 0', async () => {
+    const token = await budgeted();
+    // The provider answered 200 and then nothing: it may bill what it did until the idle timeout.
+    compat.script({ ...LONG_PROMPT, fault: { kind: 'stall', afterEvents: 0 } });
+    const body = messagesBody('idle');
+    const res = await post('/v1/messages', token.token, body);
+    expect(res.statusCode).toBeGreaterThanOrEqual(500);
     await res.body.dump();
     await expect
       .poll(() => usageOf(token.id), { timeout: 5000 })
