@@ -230,7 +230,8 @@ export class Forwarder {
     if (provider.keys.passthrough && !passthroughKey && provider.adapter.requiresKey) {
       return { error: passthroughKeyMissing, fallback: false };
     }
-    const lease = new KeyLease(provider, passthroughKey, this.metrics);
+    const counting = flight.job.operation === 'count_tokens';
+    const lease = new KeyLease(provider, passthroughKey, this.metrics, counting);
     let response: UpstreamResponse | undefined;
     // When every key is cooling and the first recovers sooner than a retry would wait anyway,
     // wait for it once instead of answering 429 (unless the provider is held to one attempt).
@@ -245,7 +246,7 @@ export class Forwarder {
           signal,
           deadline,
           // Counting tokens is free at every provider: nothing to charge when its answer never comes.
-          progress: flight.job.operation === 'count_tokens' ? undefined : request.kw,
+          progress: counting ? undefined : request.kw,
           hooks: {
             onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
             onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),

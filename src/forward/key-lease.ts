@@ -98,6 +98,11 @@ export class KeyLease {
     private readonly provider: ProviderRuntime,
     private readonly passthroughKey: SecretString | undefined,
     private readonly metrics: Metrics,
+    /**
+     * The request counts tokens: providers limit counting apart from generation (Anthropic's
+     * count_tokens has a rate limit of its own), so its 429 says nothing of the key's other limits.
+     */
+    private readonly counting = false,
   ) {
     const { keys, adapter } = provider;
     this.pooled = !keys.passthrough && (adapter.requiresKey || keys.pool.size > 0);
@@ -121,7 +126,9 @@ export class KeyLease {
   /**
    * What an answer says about the attempt's key. A 429 cools the key and moves on, unless the
    * provider says the request alone is too large (that needs the body's words): then nothing is
-   * cooled and the answer is final.
+   * cooled and the answer is final. A 429 whose rate-limit headers show every limit of the key with
+   * room left is about this request (it does not fit what is left): it moves on and cools nothing,
+   * or one client sending requests too large for any key could take every key out of rotation.
    */
   judge(status: number, headers: IncomingHttpHeaders, body: UpstreamBody): Verdict | Promise<Verdict> {
     const key = this.current;
@@ -129,10 +136,10 @@ export class KeyLease {
     const { pool } = this.provider.keys;
     if (status === 429) {
       const tooLarge = this.provider.keyProbe?.saysRequestTooLarge;
-      if (!tooLarge) return this.cool(key, headers);
+      if (!tooLarge) return this.rateLimited(key, headers);
       return body.peek(MAX_JUDGED_BODY).then((text) => {
         this.requestTooLarge = tooLarge(text);
-        return this.requestTooLarge ? 'final' : this.cool(key, headers);
+        return this.requestTooLarge ? 'final' : this.rateLimited(key, headers);
       });
     }
     if (status === 401 || status === 403) {
@@ -142,6 +149,12 @@ export class KeyLease {
     }
     if (status < 400) pool.succeeded(key);
     return undefined;
+  }
+
+  /** The request moves to another key; this one cools down unless its limits have room left. */
+  private rateLimited(key: PooledKey, headers: IncomingHttpHeaders): Verdict {
+    if (this.counting || this.provider.keyProbe?.saysKeyExhausted?.(headers) === false) return 'rotate';
+    return this.cool(key, headers);
   }
 
   /** The key was rate limited: it cools down, and the request moves to another. */

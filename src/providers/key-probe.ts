@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { ProviderConfig, ProviderType } from '../config/index.js';
 import type { KeyVerdict, SecretString } from '../keys/index.js';
 import { API_VERSION } from './anthropic/index.js';
@@ -27,7 +28,52 @@ export interface KeyProbe {
    * one client take every key out of rotation. Absent for providers whose 429s do not tell.
    */
   saysRequestTooLarge?(body: string): boolean;
+  /**
+   * What a 429's rate-limit headers say of the key: true when one of the limits they name is spent
+   * (under a twentieth of it left), false when every one has room (the request alone does not fit
+   * what is left: another key may take it, and this one still takes smaller requests), undefined
+   * when they name none.
+   */
+  saysKeyExhausted?(headers: IncomingHttpHeaders): boolean | undefined;
 }
+
+/** A limit with less than this share left counts as spent. */
+const EXHAUSTED_SHARE = 0.05;
+
+const headerNumber = (value: string | string[] | undefined): number | undefined => {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === '') return undefined;
+  const number = Number(text);
+  return Number.isFinite(number) ? number : undefined;
+};
+
+/** `pairs` name each limit's remaining and total headers. */
+const limitsSpent =
+  (pairs: ReadonlyArray<readonly [remaining: string, limit: string]>) =>
+  (headers: IncomingHttpHeaders): boolean | undefined => {
+    let named = false;
+    for (const [remainingHeader, limitHeader] of pairs) {
+      const remaining = headerNumber(headers[remainingHeader]);
+      if (remaining === undefined) continue;
+      named = true;
+      const limit = headerNumber(headers[limitHeader]);
+      if (remaining <= (limit !== undefined && limit > 0 ? limit * EXHAUSTED_SHARE : 0)) return true;
+    }
+    return named ? false : undefined;
+  };
+
+/** OpenAI (and Azure OpenAI): `x-ratelimit-remaining-requests`, `x-ratelimit-limit-tokens`, … */
+const openAILimitsSpent = limitsSpent([
+  ['x-ratelimit-remaining-requests', 'x-ratelimit-limit-requests'],
+  ['x-ratelimit-remaining-tokens', 'x-ratelimit-limit-tokens'],
+]);
+
+/** Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,limit}`. */
+const anthropicLimitsSpent = limitsSpent(
+  ['requests', 'tokens', 'input-tokens', 'output-tokens'].map(
+    (kind) => [`anthropic-ratelimit-${kind}-remaining`, `anthropic-ratelimit-${kind}-limit`] as const,
+  ),
+);
 
 function errorObject(body: string): Record<string, unknown> | undefined {
   try {
@@ -83,6 +129,7 @@ const bearerProbe: ProbeFactory = (config) => {
     saysKeyInvalid: openAIKeyInvalid,
     authenticatedDespite: openAIMissingScope,
     saysRequestTooLarge: openAIRequestTooLarge,
+    saysKeyExhausted: openAILimitsSpent,
   };
 };
 
@@ -98,6 +145,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
       saysKeyInvalid: openAIKeyInvalid,
       authenticatedDespite: openAIMissingScope,
       saysRequestTooLarge: openAIRequestTooLarge,
+      saysKeyExhausted: openAILimitsSpent,
     };
   },
   anthropic: (config) => {
@@ -106,6 +154,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
     return {
       call: (key) => ({ path, headers: { ...headers, 'x-api-key': key.reveal() } }),
       saysKeyInvalid: anthropicKeyInvalid,
+      saysKeyExhausted: anthropicLimitsSpent,
     };
   },
   gemini: (config) => {

@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
+import type { Script } from '../support/fake-providers/script.js';
+import { startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { freshDataDir, runCli } from '../support/process.js';
 import { CLIENT_KEY } from '../support/setup.js';
@@ -92,6 +94,31 @@ describe('key pools', () => {
     expect(live[0]).toMatchObject({ id: 'env:POOL#1', state: 'cooling' });
     expect(live[0].coolingForMs).toBeGreaterThan(25_000);
     expect(listing.text).not.toContain(KEY_A);
+  });
+
+  it('moves a request on and cools nothing when the 429 shows every limit of the key with room left', async () => {
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
+    const limits = (remainingTokens: string) => ({
+      'retry-after': '30',
+      'x-ratelimit-limit-requests': '500',
+      'x-ratelimit-remaining-requests': '499',
+      'x-ratelimit-limit-tokens': '30000',
+      'x-ratelimit-remaining-tokens': remainingTokens,
+    });
+    // A request larger than what is left of A's minute (or than A's limit): another key may take
+    // it, and A still takes smaller ones. Cooling A for it would let one client, repeating a
+    // request no key can take, take every key out of rotation.
+    fake.whenKey(KEY_A, { status: 429, headers: limits('24000') });
+    for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
+    expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_A, KEY_B, KEY_A, KEY_B]);
+    expect((await admin('GET', '/admin/keys')).json.providers[0].keys[0]).toMatchObject({ state: 'active' });
+    expect(await kw.gateway.metrics.render()).not.toContain('reason="rate_limited"');
+
+    // Under a twentieth of the tokens left: A is spent, and cools as without the headers.
+    fake.whenKey(KEY_A, { status: 429, headers: limits('1000') });
+    for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
+    expect(keysSeen().slice(6)).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
+    expect((await admin('GET', '/admin/keys')).json.providers[0].keys[0]).toMatchObject({ state: 'cooling' });
   });
 
   it('probes a refused key, benches it when the probe is refused too, raises an alert and retries on the next key', async () => {
@@ -401,5 +428,38 @@ describe('stored keys and hot rotation', () => {
         dataDir,
       ),
     ).rejects.toThrow(/SEALED key #1: ciphertext failed authentication/);
+  });
+});
+
+describe('token counting', () => {
+  it('moves a count_tokens request that got a 429 to another key and cools none: counting is limited apart', async () => {
+    const claude = await startFakeProvider('anthropic', { keys: [KEY_A, KEY_B] });
+    try {
+      kw = await startTestGateway(
+        {
+          auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+          providers: [{ id: 'claude', type: 'anthropic', baseUrl: claude.baseUrl, keys: { env: 'POOL' } }],
+          models: [{ name: 'sonnet', provider: 'claude', model: 'claude-sonnet-4-5' }],
+        },
+        { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, POOL: `${KEY_A},${KEY_B}` },
+      );
+      const answer: Script = { blocks: [], stop: 'end', usage: { input: 12, output: 0 } };
+      claude.script({ ...answer, fault: { kind: 'status', status: 429, retryAfterSeconds: 60 } }, answer);
+      const res = await request(`${kw.dataUrl}/v1/messages/count_tokens`, {
+        method: 'POST',
+        headers: {
+          'x-api-key': CLIENT_KEY,
+          'content-type': 'application/json',
+          'anthropic-version': '2023-06-01',
+        },
+        body: JSON.stringify({ model: 'sonnet', messages: [{ role: 'user', content: 'Hello' }] }),
+      });
+      expect(res.statusCode).toBe(200);
+      expect(await res.body.json()).toEqual({ input_tokens: 12 });
+      const keys = (await admin('GET', '/admin/keys')).json.providers[0].keys;
+      expect(keys.map((key: { state: string }) => key.state)).toEqual(['active', 'active']);
+    } finally {
+      await claude.close();
+    }
   });
 });
