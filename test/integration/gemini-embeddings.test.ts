@@ -64,6 +64,16 @@ describe('embeddings to a Gemini provider', () => {
     });
   });
 
+  it('counts a token for every character but ASCII, four of which make one', async () => {
+    const embedded = await client.embeddings.create({
+      model,
+      input: 'ab 日本語の文 😀',
+      encoding_format: 'float',
+    });
+    // "ab  " is four ASCII characters (one token); the five CJK characters and the emoji one each.
+    expect(embedded.usage).toEqual({ prompt_tokens: 1 + 5 + 1, total_tokens: 7 });
+  });
+
   it('one input goes to embedContent, with dimensions as outputDimensionality and floats as asked', async () => {
     const embedded = await client.embeddings.create({
       model,

@@ -25,7 +25,24 @@ export interface OpenAIEmbeddingsBody {
   usage: { prompt_tokens: number; total_tokens: number };
 }
 
-const CHARS_PER_TOKEN = 4;
+const ASCII_PER_TOKEN = 4;
+
+/**
+ * Gemini reports no tokens for embeddings, so they are estimated: four ASCII characters a token,
+ * and a token for every other character (Chinese, Japanese and the like run about one a
+ * character): counting those four to a token too under-charged such text three or four times.
+ */
+function textTokens(text: string): number {
+  let ascii = 0;
+  let other = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) ascii++;
+    // A pair of UTF-16 surrogates is one character.
+    else if (code < 0xdc00 || code > 0xdfff) other++;
+  }
+  return Math.ceil(ascii / ASCII_PER_TOKEN) + other;
+}
 
 /** The inputs as texts; token ids are OpenAI's tokenizer's, which Gemini cannot read. */
 export function embeddingTexts(input: EmbeddingsBody['input']): string[] {
@@ -84,7 +101,7 @@ export function decodeGeminiEmbeddings(payload: unknown, body: EmbeddingsBody): 
   const raw = Array.isArray(payload.embeddings) ? payload.embeddings : [payload.embedding];
   const texts = embeddingTexts(body.input);
   if (raw.length !== texts.length) throw new Error('not one embedding per input');
-  const tokens = texts.reduce((sum, text) => sum + Math.ceil(text.length / CHARS_PER_TOKEN), 0);
+  const tokens = texts.reduce((sum, text) => sum + textTokens(text), 0);
   return {
     object: 'list',
     data: raw.map((item, index) => {
