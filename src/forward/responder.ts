@@ -84,7 +84,8 @@ export class Responder {
       }
       started = true;
       ctx.streamed = true;
-      return writeEventStream(reply, head.done ? undefined : head.value, events);
+      const stallMs = provider.config.timeouts.idleMs;
+      return writeEventStream(reply, head.done ? undefined : head.value, events, stallMs);
     }
 
     let text: string;

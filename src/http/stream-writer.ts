@@ -6,10 +6,17 @@ const STREAM_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
-/** Resolves on 'drain', or on 'close' when the client goes away first. */
-function drained(raw: FastifyReply['raw']): Promise<void> {
+/**
+ * Resolves on 'drain', or on 'close' when the client goes away first. A client that takes
+ * nothing for `stallMs` is cut: while it does not read, the provider's connection waits paused
+ * (its idle timeout does not run then), and enough such clients would hold every connection to
+ * the provider until their deadlines.
+ */
+function drained(raw: FastifyReply['raw'], stallMs: number): Promise<void> {
   return new Promise((resolve) => {
+    const stalled = setTimeout(() => raw.destroy(), stallMs);
     const done = () => {
+      clearTimeout(stalled);
       raw.off('drain', done);
       raw.off('close', done);
       resolve();
@@ -30,6 +37,8 @@ export function writeEventStream(
   reply: FastifyReply,
   first: string | undefined,
   rest: AsyncGenerator<string, void, undefined>,
+  /** How long the client may take nothing while pieces wait (the provider's idle timeout). */
+  stallMs: number,
 ): FastifyReply {
   reply.hijack();
   const raw = reply.raw;
@@ -43,10 +52,10 @@ export function writeEventStream(
   socket?.cork();
   setImmediate(() => socket?.uncork());
   const pump = async () => {
-    if (first !== undefined && !raw.write(first)) await drained(raw);
+    if (first !== undefined && !raw.write(first)) await drained(raw, stallMs);
     for await (const piece of rest) {
       if (raw.destroyed) break;
-      if (!raw.write(piece)) await drained(raw);
+      if (!raw.write(piece)) await drained(raw, stallMs);
     }
     if (!raw.destroyed) raw.end();
   };
