@@ -77,7 +77,7 @@ function denialError(denial: Denial): GatewayError {
       return new GatewayError(
         429,
         'rate_limit_error',
-        `The budget of ${subjectOf(denial.key)} is spent; it resets in ${retry} s`,
+        `The budget of ${subjectOf(denial.key)} has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none); it resets in ${retry} s`,
         {
           code: 'budget_exceeded',
           headers,
@@ -258,23 +258,30 @@ export class Admission {
     rules: Rules,
     serving: readonly ServingTarget[],
   ): AcquireRequest {
-    const asked = firstNumber(body, shape.maxTokensFields);
-    const output = NO_OUTPUT_ROUTES.has(request.kw.route)
-      ? 0
-      : (asked ?? request.kw.defaultOutput ?? DEFAULT_OUTPUT_ESTIMATE) *
-        Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
+    const asked = firstNumber(body, shape.maxTokensFields) ?? request.kw.defaultOutput;
+    const choices = Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
+    const producing = !NO_OUTPUT_ROUTES.has(request.kw.route);
+    const output = producing ? (asked ?? DEFAULT_OUTPUT_ESTIMATE) * choices : 0;
     // A chunked body has no length header: measured, or it would reserve nothing for its input.
     const length = request.headers['content-length'];
     const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
     const input = Math.ceil((bytes + (shape.addedInputBytes ?? 0)) / BYTES_PER_TOKEN);
     const estimate = { inputTokens: input, outputTokens: output };
     request.kw.estimate = estimate;
-    // Priced at the dearest target that may serve it: a client that makes the first target refuse
-    // (a field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
-    let cost = this.prices.costMicros(target.provider, target.model, estimate);
-    if (rules.budgets.length > 0)
+    let cost = 0;
+    if (rules.budgets.length > 0) {
+      // A budget holds what the request may cost. One that names no output limit is sent without
+      // one and may run to the model's own: priced at the gateway's ceiling for its route, not at
+      // the 1,024 tokens the rate limits take for it, or many at once would overrun the budget.
+      const priced =
+        producing && asked === undefined
+          ? { inputTokens: input, outputTokens: this.outputCeiling(request.kw.route) * choices }
+          : estimate;
+      // At the dearest target that may serve it: a client that makes the first target refuse (a
+      // field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
       for (const candidate of serving)
-        cost = Math.max(cost, this.prices.costMicros(candidate.provider.id, candidate.model, estimate));
+        cost = Math.max(cost, this.prices.costMicros(candidate.provider.id, candidate.model, priced));
+    }
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").
     return {
@@ -285,6 +292,12 @@ export class Admission {
       costEstimateMicros: cost,
       leaseMs: target.leaseMs,
     };
+  }
+
+  /** The most output tokens a request on `route` may ask for (`ceilings`). */
+  private outputCeiling(route: string): number {
+    const { ceilings } = this.config;
+    return ceilings.routes[route as keyof Config['ceilings']['routes']]?.maxTokens ?? ceilings.maxTokens;
   }
 
   private apply(request: FastifyRequest, reply: FastifyReply, acquisition: Acquisition): void {

@@ -246,6 +246,30 @@ describe('charging requests whose answer did not come through whole', () => {
     expect(compat.requests.length + claude.requests.length).toBe(calls);
   });
 
+  it("prices a request that names no output limit at the gateway's ceiling for a budget, which it may run to", async () => {
+    // At 2 micro-dollars an output token, the ceiling's 65,536 tokens cost about $0.13: more than
+    // the budget. The 1,024 tokens the rate limits take for such a request would cost $0.002.
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'unbounded-budget',
+      budget: { usd: 0.1, period: 'day' },
+    });
+    const chat = (extra: Record<string, unknown>) =>
+      post('/v1/chat/completions', minted.json.token, {
+        model: 'compat',
+        messages: [{ role: 'user', content: 'Tell me a story.' }],
+        ...extra,
+      });
+    const calls = compat.requests.length;
+    const unbounded = await chat({});
+    expect(unbounded.statusCode).toBe(429);
+    expect(await unbounded.body.json()).toMatchObject({ error: { code: 'budget_exceeded' } });
+    expect(compat.requests.length).toBe(calls);
+    compat.script(LONG_PROMPT);
+    const bounded = await chat({ max_tokens: MAX_TOKENS });
+    expect(bounded.statusCode).toBe(200);
+    await bounded.body.dump();
+  });
+
   it('charges a request that timed out after it reached the provider its reservation', async () => {
     const token = await budgeted();
     compat.script({ ...LONG_PROMPT, fault: { kind: 'hang' } });
