@@ -135,11 +135,13 @@ export class KeyLease {
     if (!key) return undefined;
     const { pool } = this.provider.keys;
     if (status === 429) {
-      const tooLarge = this.provider.keyProbe?.saysRequestTooLarge;
+      const probe = this.provider.keyProbe;
+      const tooLarge = probe?.saysRequestTooLarge;
       if (!tooLarge) return this.rateLimited(key, headers);
       return body.peek(MAX_JUDGED_BODY).then((text) => {
         this.requestTooLarge = tooLarge(text);
-        return this.requestTooLarge ? 'final' : this.rateLimited(key, headers);
+        if (this.requestTooLarge) return 'final';
+        return probe.saysQuotaSpent?.(text) ? this.cool(key, headers) : this.rateLimited(key, headers);
       });
     }
     if (status === 401 || status === 403) {

@@ -35,6 +35,12 @@ export interface KeyProbe {
    * when they name none.
    */
   saysKeyExhausted?(headers: IncomingHttpHeaders): boolean | undefined;
+  /**
+   * Whether a 429's body says the key's account is out of credit (OpenAI's `insufficient_quota`):
+   * spent whatever its rate-limit headers say. Read only where the body is read for
+   * `saysRequestTooLarge`.
+   */
+  saysQuotaSpent?(body: string): boolean;
 }
 
 /** A limit with less than this share left counts as spent. */
@@ -103,6 +109,8 @@ const openAIKeyInvalid = (status: number, body: string): boolean => {
  * 30000, Requested 36278. …","type":"tokens","code":"rate_limit_exceeded"}}`. Anthropic's 429 reads
  * the same whether the request alone or the minute's traffic is too much, so it has no such test.
  */
+const openAIQuotaSpent = (body: string): boolean => errorObject(body)?.code === 'insufficient_quota';
+
 const openAIRequestTooLarge = (body: string): boolean => {
   const message = errorObject(body)?.message;
   return typeof message === 'string' && message.startsWith('Request too large');
@@ -130,6 +138,7 @@ const bearerProbe: ProbeFactory = (config) => {
     authenticatedDespite: openAIMissingScope,
     saysRequestTooLarge: openAIRequestTooLarge,
     saysKeyExhausted: openAILimitsSpent,
+    saysQuotaSpent: openAIQuotaSpent,
   };
 };
 
@@ -146,6 +155,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
       authenticatedDespite: openAIMissingScope,
       saysRequestTooLarge: openAIRequestTooLarge,
       saysKeyExhausted: openAILimitsSpent,
+      saysQuotaSpent: openAIQuotaSpent,
     };
   },
   anthropic: (config) => {

@@ -121,6 +121,24 @@ describe('key pools', () => {
     expect((await admin('GET', '/admin/keys')).json.providers[0].keys[0]).toMatchObject({ state: 'cooling' });
   });
 
+  it("cools a key whose account is out of credit, whatever its 429's headers say of its limits", async () => {
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
+    fake.whenKey(KEY_A, {
+      status: 429,
+      headers: { 'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '499' },
+      body: {
+        error: {
+          message: 'You exceeded your current quota, please check your plan and billing details.',
+          type: 'insufficient_quota',
+          param: null,
+          code: 'insufficient_quota',
+        },
+      },
+    });
+    for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
+    expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
+  });
+
   it('probes a refused key, benches it when the probe is refused too, raises an alert and retries on the next key', async () => {
     await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` });
     fake.keys.delete(KEY_A);
