@@ -156,10 +156,11 @@ export class ConversationService {
    * `previous_response_id` chain, inputs then outputs. Undefined when the response is not the owner's.
    */
   async responseHistory(owner: string, id: string, enough?: HistoryLimit): Promise<Item[] | undefined> {
-    await this.pending.get(id);
     const turns: Item[][] = [];
     let next: string | null = id;
     while (next !== null && turns.length < MAX_CHAIN) {
+      // A response still queued is not in the store yet: the chain would end before it.
+      await this.pending.get(next);
       const links = await this.store.chain(next, owner, Math.min(CHAIN_PAGE, MAX_CHAIN - turns.length));
       if (links.length === 0) break;
       const items = new Map<string, ConversationItemRecord[]>();
