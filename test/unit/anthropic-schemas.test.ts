@@ -338,7 +338,8 @@ describe('messages: valid requests', () => {
       },
       diagnostics: { previous_message_id: 'msg_1' },
       fallback_credit_token: { token: 'fct_1', mode: 'best_effort' },
-      fallbacks: [{ model: 'claude-haiku-4-5', max_tokens: 512, speed: 'fast', future_field: true }],
+      // Accepted when empty; a chain of models is refused (below).
+      fallbacks: null,
       inference_geo: 'us',
       mcp_servers: [
         {
@@ -399,11 +400,23 @@ describe('messages: valid requests', () => {
       { max_tokens: 0, temperature: 0, top_p: 0, top_k: 0 },
       { temperature: 1, top_p: 1, metadata: { user_id: 'u'.repeat(256) } },
       { container: 'container_011CPR5CNjB747bTd36fQLFk' },
-      { fallbacks: 'default', fallback_credit_token: 'fct_1', thread: { type: 'create' } },
+      { fallback_credit_token: 'fct_1', thread: { type: 'create' } },
     ]) {
       expect(parseMessagesRequest(body(extra))).toEqual(body(extra));
     }
   });
+
+  it.each([['default'], [[{ model: 'claude-opus-4-1' }]]])(
+    'refuses fallbacks %j: the provider would answer with models Keyward did not route to',
+    (fallbacks) => {
+      expectError(
+        body({ fallbacks }),
+        "'fallbacks' asks the provider for models Keyward did not route to; leave it out and give the model alias fallbacks in Keyward's configuration instead",
+        'fallbacks',
+        'invalid_value',
+      );
+    },
+  );
 
   it('takes tool call ids long enough to carry a Gemini thought signature, up to 16 384 characters', () => {
     const history = (id: string) =>
