@@ -110,13 +110,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   app.register(openAIRoutes, { forwarder, router, catalog, conversations, logger });
   app.register(anthropicRoutes, { forwarder, conversations, logger });
   app.register(geminiRoutes, { forwarder, router, catalog, conversations, logger });
-  const { contextTokens } = config.conversations;
   app.register(responsesRoutes, {
     forwarder,
     admission: options.admission,
     conversations,
     logger,
-    contextTokens,
     bodyLimit: config.server.bodyLimit,
   });
   app.register(templateRoutes, {

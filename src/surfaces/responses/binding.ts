@@ -27,7 +27,6 @@ export function responsesBinding(
   body: ResponsesRequest,
   service: ConversationService,
   logger: Logger,
-  contextTokens: number,
 ): SurfaceBinding {
   const head: ResponseHead = {
     id: turn.id,
@@ -45,7 +44,7 @@ export function responsesBinding(
         (history) => requestToCanonical(sent as ResponsesRequest, [...history, ...turn.input], turn.origin),
         turn.history,
         body.truncation ?? 'disabled',
-        contextTokens,
+        service.contextTokens,
       ),
     fromCanonical: (answer: ChatResponse) => {
       const { status, incomplete } = outcome(answer.stopReason);

@@ -8,7 +8,7 @@ import { AnswerAccumulator, messagesToItems } from './canonical-items.js';
 import { outputItem } from './from-canonical.js';
 import { type Item, replayedBytes } from './items.js';
 import { itemsToMessages } from './to-canonical.js';
-import { fitToContext, historyLimit, type Refusal } from './truncation.js';
+import { fitToContext, type Refusal } from './truncation.js';
 import { heldConversation } from './turn.js';
 
 export const CONVERSATION_HEADER = 'x-keyward-conversation';
@@ -57,14 +57,13 @@ export function conversationSurface(
     advice: `start a new conversation, or delete the oldest items of this one (DELETE /v1/conversations/${id}/items/{item_id})`,
     param,
   };
-  return heldConversation(conversations, owner, id, param, reply, historyLimit(contextTokens)).then(
-    (history) =>
-      conversationBinding(base, history, { contextTokens, refusal }, (items) =>
-        conversations.appendItems(owner, id, items).then(
-          () => undefined,
-          (error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn'),
-        ),
+  return heldConversation(conversations, owner, id, param, reply).then((history) =>
+    conversationBinding(base, history, { contextTokens, refusal }, (items) =>
+      conversations.appendItems(owner, id, items).then(
+        () => undefined,
+        (error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn'),
       ),
+    ),
   );
 }
 

@@ -17,8 +17,6 @@ export interface ResponsesRoutesOptions {
   /** The most bytes one request may copy in by `item_reference` (the body limit). */
   bodyLimit: number;
   logger: Logger;
-  /** The context window a request with its replayed history must fit (`truncation`). */
-  contextTokens: number;
 }
 
 type WithId = FastifyRequest<{ Params: { id: string } }>;
@@ -35,15 +33,15 @@ function caller(request: FastifyRequest): string {
  */
 export async function responsesRoutes(
   app: FastifyInstance,
-  { forwarder, admission, conversations, logger, contextTokens, bodyLimit }: ResponsesRoutesOptions,
+  { forwarder, admission, conversations, logger, bodyLimit }: ResponsesRoutesOptions,
 ): Promise<void> {
   app.post('/v1/responses', async (request, reply) => {
     const owner = caller(request);
     const body = capOutputTokens(request.kw.principal, parseResponsesRequest(request.body));
-    const turn = await prepareTurn(conversations, owner, body, bodyLimit, contextTokens, reply);
+    const turn = await prepareTurn(conversations, owner, body, bodyLimit, reply);
     return forwarder.handle(request, reply, {
       operation: 'chat',
-      surface: responsesBinding(turn, body, conversations, logger, contextTokens),
+      surface: responsesBinding(turn, body, conversations, logger),
       body,
       stream: body.stream === true,
       includeUsage: true,

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { ConversationService, HistoryLimit } from '../../conversations/index.js';
+import type { ConversationService } from '../../conversations/index.js';
 import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import { type Item, newId, normaliseItem, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
@@ -25,9 +25,9 @@ export const notFound = (what: string, id: string, param: string | null = null):
 
 /**
  * Holds the owner's conversation `id` for this request's turn, until its response is over, and
- * loads its history (no further back than `enough` needs, when given). A second turn meanwhile is
- * refused as OpenAI refuses it (400 `conversation_locked`); another owner's id, or one that is
- * gone, is a 404 naming `param`.
+ * loads its history (no further back than the context window could take, `historyLimit`). A
+ * second turn meanwhile is refused as OpenAI refuses it (400 `conversation_locked`); another
+ * owner's id, or one that is gone, is a 404 naming `param`.
  */
 export async function heldConversation(
   service: ConversationService,
@@ -35,7 +35,6 @@ export async function heldConversation(
   id: string,
   param: string,
   reply: FastifyReply,
-  enough?: HistoryLimit,
 ): Promise<Item[]> {
   const release = await service.beginTurn(owner, id);
   if (release === 'missing') throw notFound('conversation', id, param);
@@ -50,7 +49,7 @@ export async function heldConversation(
   // A client already gone will not close the response again: released now, or held for good.
   if (reply.raw.closed) release();
   else reply.raw.once('close', release);
-  const history = await service.conversationItems(owner, id, enough);
+  const history = await service.conversationItems(owner, id, historyLimit(service.contextTokens));
   if (!history) throw notFound('conversation', id, param);
   return history;
 }
@@ -65,8 +64,6 @@ export async function prepareTurn(
   body: ResponsesRequest,
   /** The most bytes the input's references may bring in (the body limit). */
   maxReferencedBytes: number,
-  /** The context window: history beyond it is not loaded (`historyLimit`). */
-  contextTokens: number,
   /** The response: a conversation is held for the turn until it is over. */
   reply: FastifyReply,
 ): Promise<Turn> {
@@ -87,13 +84,12 @@ export async function prepareTurn(
     const found = await service.responseHistory(
       owner,
       body.previous_response_id,
-      historyLimit(contextTokens),
+      historyLimit(service.contextTokens),
     );
     if (!found) throw notFound('response', body.previous_response_id, 'previous_response_id');
     history = found;
   } else if (conversationId) {
-    const limit = historyLimit(contextTokens);
-    history = await heldConversation(service, owner, conversationId, 'conversation', reply, limit);
+    history = await heldConversation(service, owner, conversationId, 'conversation', reply);
   }
   const { items: input, referencedBytes } = await normaliseInput(
     service,
