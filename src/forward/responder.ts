@@ -5,7 +5,7 @@ import { writeEventStream } from '../http/stream-writer.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ChatUsage, StreamFailure, type Usage } from '../providers/index.js';
 import type { StreamFailureReason } from '../surfaces/types.js';
-import { classifyUpstreamError, type UpstreamResponse } from '../upstream/index.js';
+import { chargeUnanswered, classifyUpstreamError, type UpstreamResponse } from '../upstream/index.js';
 import { type Failure, type InFlight, isNative } from './forward-job.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { translateStream } from './translate-stream.js';
@@ -76,8 +76,7 @@ export class Responder {
         ctx.upstreamAnswered = false;
         // The provider took the request and may bill what it did before failing (read the input,
         // reasoned until a timeout cut it): charged like an attempt that got no answer.
-        ctx.unanswered ??= [];
-        ctx.unanswered.push({ provider: ctx.provider, model: ctx.upstreamModel });
+        chargeUnanswered(ctx);
         await events.return(undefined);
         response.body.destroy();
         return { error: early, fallback: true };

@@ -87,6 +87,11 @@ async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
 function unanswered(progress: SendProgress | undefined): void {
   if (!progress?.upstreamSent) return;
   progress.upstreamSent = false;
+  chargeUnanswered(progress);
+}
+
+/** Adds the current attempt (its provider and model) to those charged their reservation. */
+export function chargeUnanswered(progress: SendProgress): void {
   progress.unanswered ??= [];
   progress.unanswered.push({ provider: progress.provider, model: progress.upstreamModel });
 }

@@ -2,6 +2,7 @@ export { AbortHandle } from './abort.js';
 export type { UpstreamCall } from './call.js';
 export { classifyUpstreamError, UpstreamError, type UpstreamFailure } from './errors.js';
 export {
+  chargeUnanswered,
   type ExchangeHooks,
   type ExchangeRequest,
   exchange,
