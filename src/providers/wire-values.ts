@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { UnsupportedFeature } from '../canonical/model.js';
+import { type ChatUsage, UnsupportedFeature } from '../canonical/model.js';
 
 /** Readers and writers of provider JSON (whose shape is never trusted), shared by every codec. */
 
@@ -24,6 +24,9 @@ export const nonEmptyString = (value: unknown): string | undefined =>
 /** A token count, or 0 where the provider sent none or nonsense. */
 export const count = (value: unknown): number =>
   typeof value === 'number' && Number.isFinite(value) ? value : 0;
+
+/** An answer that carries no token count: charged its reservation, not these zeros. */
+export const unreportedUsage = (): ChatUsage => ({ inputTokens: 0, outputTokens: 0, unreported: true });
 
 /** An id for a tool call the provider gave none: the canonical form needs one to match results. */
 export const generatedCallId = (): string => `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`;

@@ -18,7 +18,7 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import type { Usage } from '../types.js';
-import { argumentsObject, count, generatedCallId, isRecord } from '../wire-values.js';
+import { argumentsObject, count, generatedCallId, isRecord, unreportedUsage } from '../wire-values.js';
 
 /**
  * Canonical chat ⇄ Anthropic's Messages API body. The canonical form follows Anthropic's content
@@ -486,7 +486,7 @@ function decodeBlock(block: Record<string, unknown>): AssistantPart | undefined 
 export function anthropicUsage(usage: unknown): ChatUsage {
   const fields = isRecord(usage) ? usage : {};
   if (typeof fields.input_tokens !== 'number' && typeof fields.output_tokens !== 'number')
-    return { inputTokens: 0, outputTokens: 0, unreported: true };
+    return unreportedUsage();
   const cached = count(fields.cache_read_input_tokens);
   const created = count(fields.cache_creation_input_tokens);
   const hour = Math.min(

@@ -21,7 +21,7 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import type { Usage } from '../types.js';
-import { argumentsObject, count, isRecord, nonEmptyString } from '../wire-values.js';
+import { argumentsObject, count, isRecord, nonEmptyString, unreportedUsage } from '../wire-values.js';
 
 /**
  * Canonical chat ⇄ Gemini's `generateContent` REST body (camelCase JSON): `contents` of `user` and
@@ -475,7 +475,7 @@ export function geminiStopReason(reason: unknown, toolCalls: boolean): StopReaso
 export function geminiUsage(usageMetadata: unknown): ChatUsage {
   const metadata = isRecord(usageMetadata) ? usageMetadata : {};
   if (typeof metadata.promptTokenCount !== 'number' && typeof metadata.candidatesTokenCount !== 'number')
-    return { inputTokens: 0, outputTokens: 0, unreported: true };
+    return unreportedUsage();
   const cached = count(metadata.cachedContentTokenCount);
   const thoughts = count(metadata.thoughtsTokenCount);
   return {

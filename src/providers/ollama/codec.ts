@@ -15,7 +15,7 @@ import {
 } from '../../canonical/model.js';
 import { readOpenAIUsage } from '../openai/index.js';
 import type { Usage } from '../types.js';
-import { argumentsObject, count, generatedCallId, isRecord } from '../wire-values.js';
+import { argumentsObject, count, generatedCallId, isRecord, unreportedUsage } from '../wire-values.js';
 
 /**
  * Canonical chat ⇄ Ollama's native `/api/chat`. Ollama's messages are flat: one string of
@@ -299,7 +299,7 @@ export function ollamaStopReason(doneReason: unknown, toolCalls: boolean): StopR
  */
 export function ollamaUsage(payload: Record<string, unknown>): ChatUsage {
   if (typeof payload.prompt_eval_count !== 'number' && typeof payload.eval_count !== 'number')
-    return { inputTokens: 0, outputTokens: 0, unreported: true };
+    return unreportedUsage();
   const cached = count(payload.prompt_eval_cached_count);
   return {
     inputTokens: count(payload.prompt_eval_count),

@@ -7,7 +7,14 @@ import {
 } from '../../canonical/model.js';
 import { PendingFailure } from '../../canonical/pending-failure.js';
 import { eventData, SseSplitter } from '../../canonical/sse.js';
-import { count, generatedCallId, isRecord, jsonObject, nonEmptyString } from '../wire-values.js';
+import {
+  count,
+  generatedCallId,
+  isRecord,
+  jsonObject,
+  nonEmptyString,
+  unreportedUsage,
+} from '../wire-values.js';
 
 /**
  * Decodes a streamed Chat Completions answer (`chat.completion.chunk` events, then `data: [DONE]`)
@@ -49,7 +56,7 @@ export function openAIStopReason(
 
 /** OpenAI's `prompt_tokens` already include the cached ones and `completion_tokens` the reasoning. */
 export function openAIChatUsage(usage: unknown): ChatUsage {
-  if (!isRecord(usage)) return { inputTokens: 0, outputTokens: 0, unreported: true };
+  if (!isRecord(usage)) return unreportedUsage();
   const prompt = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
   const completion = isRecord(usage.completion_tokens_details) ? usage.completion_tokens_details : {};
   const cached = count(prompt.cached_tokens);
