@@ -112,7 +112,7 @@ export class Forwarder {
       request,
       reply,
       // A lease outlives the longest this request may take, so a crash frees it, and nothing else does.
-      { provider: first.provider.id, model: first.model, leaseMs: totalMs + 60_000 },
+      totalMs + 60_000,
       body,
       job.surface,
       route.targets,

@@ -190,7 +190,8 @@ export class Admission {
   admit(
     request: FastifyRequest,
     reply: FastifyReply,
-    target: { provider: string; model: string; leaseMs: number },
+    /** How long its reservations are held unless settled sooner. */
+    leaseMs: number,
     body: Record<string, unknown>,
     shape: RequestShape,
     /** Every target that may serve the request (fallbacks included): a budget needs each priced. */
@@ -204,7 +205,7 @@ export class Admission {
         if (!this.prices.find(candidate.provider.id, candidate.model)) throw notPriced(candidate);
       }
     }
-    return this.take(request, reply, this.acquisitionFor(request, target, body, shape, rules, serving));
+    return this.take(request, reply, this.acquisitionFor(request, leaseMs, body, shape, rules, serving));
   }
 
   /**
@@ -252,7 +253,7 @@ export class Admission {
   /** What the request takes: the rules, and estimates of its tokens and cost. */
   private acquisitionFor(
     request: FastifyRequest,
-    target: { provider: string; model: string; leaseMs: number },
+    leaseMs: number,
     body: Record<string, unknown>,
     shape: RequestShape,
     rules: Rules,
@@ -290,7 +291,7 @@ export class Admission {
       budgets: rules.budgets,
       tokenEstimate: input + output,
       costEstimateMicros: cost,
-      leaseMs: target.leaseMs,
+      leaseMs,
     };
   }
 
