@@ -85,6 +85,9 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
             fingerprint: key.secret.fingerprint,
             state: key.state,
             coolingForMs: key.state === 'cooling' ? Math.max(0, key.coolUntil - now) : 0,
+            coolingModels: runtime.keys.pool
+              .coolingModels(key, now)
+              .map(({ model, until }) => ({ model, coolingForMs: until - now })),
             weight: key.weight,
             ageDays: key.createdAt === undefined ? null : Math.floor((now - key.createdAt) / 86_400_000),
             requests,

@@ -231,7 +231,7 @@ export class Forwarder {
       return { error: passthroughKeyMissing, fallback: false };
     }
     const counting = flight.job.operation === 'count_tokens';
-    const lease = new KeyLease(provider, passthroughKey, this.metrics, counting);
+    const lease = new KeyLease(provider, model, passthroughKey, this.metrics, counting);
     let response: UpstreamResponse | undefined;
     // When every key is cooling and the first recovers sooner than a retry would wait anyway,
     // wait for it once instead of answering 429 (unless the provider is held to one attempt).

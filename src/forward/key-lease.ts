@@ -96,6 +96,8 @@ export class KeyLease {
 
   constructor(
     private readonly provider: ProviderRuntime,
+    /** The provider's name for the model asked: its rate limits are that model's. */
+    private readonly model: string,
     private readonly passthroughKey: SecretString | undefined,
     private readonly metrics: Metrics,
     /**
@@ -116,7 +118,7 @@ export class KeyLease {
   /** The key for the next attempt. Throws KeysUnavailable when the pool has none to give. */
   next(): SecretString | undefined {
     if (!this.pooled) return this.passthroughKey;
-    const acquired = this.provider.keys.acquire();
+    const acquired = this.provider.keys.acquire(undefined, this.model);
     if (!acquired.key) throw new KeysUnavailable(acquired);
     this.current = acquired.key;
     this.metrics.providerKeyUsed(this.provider.id, acquired.key.id);
@@ -124,11 +126,14 @@ export class KeyLease {
   }
 
   /**
-   * What an answer says about the attempt's key. A 429 cools the key and moves on, unless the
-   * provider says the request alone is too large (that needs the body's words): then nothing is
-   * cooled and the answer is final. A 429 whose rate-limit headers show every limit of the key with
-   * room left is about this request (it does not fit what is left): it moves on and cools nothing,
-   * or one client sending requests too large for any key could take every key out of rotation.
+   * What an answer says about the attempt's key. A 429 cools the key for the model asked and moves
+   * on (providers limit each model apart: one client spending a small model's limit must not take
+   * the key away from every other model), unless the provider says the request alone is too large
+   * (that needs the body's words): then nothing is cooled and the answer is final. A 429 whose
+   * rate-limit headers show every limit with room left is about this request (it does not fit what
+   * is left): it moves on and cools nothing, or one client sending requests too large for any key
+   * could take every key out of rotation. A 429 saying the account is out of credit cools the key
+   * for every model.
    */
   judge(status: number, headers: IncomingHttpHeaders, body: UpstreamBody): Verdict | Promise<Verdict> {
     const key = this.current;
@@ -141,7 +146,9 @@ export class KeyLease {
       return body.peek(MAX_JUDGED_BODY).then((text) => {
         this.requestTooLarge = tooLarge(text);
         if (this.requestTooLarge) return 'final';
-        return probe.saysQuotaSpent?.(text) ? this.cool(key, headers) : this.rateLimited(key, headers);
+        return probe.saysQuotaSpent?.(text)
+          ? this.cool(key, headers, undefined)
+          : this.rateLimited(key, headers);
       });
     }
     if (status === 401 || status === 403) {
@@ -149,19 +156,25 @@ export class KeyLease {
       // Another key may carry the request; the same key again would be refused again.
       return this.refused.size < pool.size ? 'rotate' : undefined;
     }
-    if (status < 400) pool.succeeded(key);
+    if (status < 400) pool.succeeded(key, this.model);
     return undefined;
   }
 
-  /** The request moves to another key; this one cools down unless its limits have room left. */
+  /**
+   * The request moves to another key; this one cools down for the model unless its limits have
+   * room left.
+   */
   private rateLimited(key: PooledKey, headers: IncomingHttpHeaders): Verdict {
     if (this.counting || this.provider.keyProbe?.saysKeyExhausted?.(headers) === false) return 'rotate';
-    return this.cool(key, headers);
+    return this.cool(key, headers, this.model);
   }
 
-  /** The key was rate limited: it cools down, and the request moves to another. */
-  private cool(key: PooledKey, headers: IncomingHttpHeaders): Verdict {
-    this.provider.keys.pool.rateLimited(key, parseRetryAfter(headers['retry-after']));
+  /**
+   * The key was rate limited, for `model` or for all (undefined): it cools down, and the request
+   * moves to another.
+   */
+  private cool(key: PooledKey, headers: IncomingHttpHeaders, model: string | undefined): Verdict {
+    this.provider.keys.pool.rateLimited(key, parseRetryAfter(headers['retry-after']), undefined, model);
     this.metrics.providerKeyFailed(this.provider.id, key.id, 'rate_limited');
     return 'rotate';
   }

@@ -27,9 +27,14 @@ export async function startProviders(
   if (problems.length > 0) throw new ConfigError(source, problems);
   metrics.observeKeys(() =>
     [...runtimes.values()].flatMap((runtime) =>
-      runtime.keys.pool
-        .list()
-        .map((key) => ({ provider: runtime.id, id: key.id, state: key.state, createdAt: key.createdAt })),
+      runtime.keys.pool.list().map((key) => ({
+        provider: runtime.id,
+        id: key.id,
+        // Cooling for some of its models is cooling to an operator's alert.
+        state:
+          key.state === 'active' && runtime.keys.pool.coolingModels(key).length > 0 ? 'cooling' : key.state,
+        createdAt: key.createdAt,
+      })),
     ),
   );
   return runtimes;

@@ -6,6 +6,8 @@ import type { Logger } from '../observability/index.js';
 
 const CHANNEL = 'keyward:key-state';
 const STATE_PREFIX = 'keyward:key-state:';
+/** A key's cool-downs for single models; a prefix of its own, so no key id can name a set. */
+const MODELS_PREFIX = 'keyward:key-model-state:';
 /** Longest a message from Redis can keep a key out, whatever it says: a provider's Retry-After cap. */
 const MAX_OUT_MS = 3_600_000;
 const RECONNECT_MAX_MS = 1_000;
@@ -18,6 +20,8 @@ interface KeyStateNote {
   keyId: string;
   state: KeyState;
   until: number;
+  /** Set when the state is the key's for this model alone. */
+  model?: string;
 }
 
 const STATES = new Set<KeyState>(['active', 'cooling', 'invalid']);
@@ -31,7 +35,8 @@ function parseNote(text: string): KeyStateNote | undefined {
       typeof note.keyId === 'string' &&
       STATES.has(note.state as KeyState) &&
       typeof note.until === 'number' &&
-      Number.isFinite(note.until)
+      Number.isFinite(note.until) &&
+      (note.model === undefined || typeof note.model === 'string')
     ) {
       return note as KeyStateNote;
     }
@@ -43,7 +48,8 @@ function parseNote(text: string): KeyStateNote | undefined {
  * Instances on one Redis share their provider keys' health: a key one of them finds rate limited
  * (until its Retry-After) or benched as refused is avoided by all, and an instance that starts or
  * reconnects reads the states still in force. A change is published on a channel and kept under a
- * key that expires when the state ends. Key ids are the same on every instance with the same
+ * key that expires when the state ends; a key's cool-downs for single models are kept in a sorted
+ * set of its own, each model scored by its end. Key ids are the same on every instance with the same
  * configuration (`env:NAME#1`, stored `pk_…`), which is what lets a note name a key.
  */
 export function shareKeyStatesOverRedis(
@@ -72,18 +78,25 @@ export function shareKeyStatesOverRedis(
   subscriber.on('error', report);
 
   /** A state from elsewhere, never keeping a key out longer than a provider could ask. */
-  const apply = (provider: string, keyId: string, state: KeyState, until: number): void => {
+  const apply = (note: Omit<KeyStateNote, 'from'>): void => {
     const now = Date.now();
-    providers.get(provider)?.keys.pool.apply(keyId, state, Math.min(until, now + MAX_OUT_MS), now);
+    const until = Math.min(note.until, now + MAX_OUT_MS);
+    providers.get(note.provider)?.keys.pool.apply(note.keyId, note.state, until, now, note.model);
   };
 
   for (const runtime of providers.values()) {
-    runtime.keys.pool.onChange = (keyId, state, until) => {
-      const note: KeyStateNote = { from: self, provider: runtime.id, keyId, state, until };
+    runtime.keys.pool.onChange = (keyId, state, until, model) => {
+      const note: KeyStateNote = { from: self, provider: runtime.id, keyId, state, until, model };
       const key = `${STATE_PREFIX}${runtime.id}:${keyId}`;
-      const ttl = Math.min(until - Date.now(), MAX_OUT_MS);
+      const now = Date.now();
+      const ttl = Math.min(until - now, MAX_OUT_MS);
       const batch = publisher.multi();
-      if (state === 'active' || ttl <= 0) batch.del(key);
+      if (model !== undefined) {
+        const models = `${MODELS_PREFIX}${runtime.id}:${keyId}`;
+        batch.zremrangebyscore(models, '-inf', now);
+        if (state === 'active' || ttl <= 0) batch.zrem(models, model);
+        else batch.zadd(models, 'GT', now + ttl, model).pexpire(models, MAX_OUT_MS);
+      } else if (state === 'active' || ttl <= 0) batch.del(key);
       else batch.set(key, JSON.stringify(note), 'PX', Math.ceil(ttl));
       batch.publish(CHANNEL, JSON.stringify(note));
       batch.exec().catch(report);
@@ -92,22 +105,39 @@ export function shareKeyStatesOverRedis(
 
   subscriber.on('message', (_channel: string, text: string) => {
     const note = parseNote(text);
-    if (note && note.from !== self) apply(note.provider, note.keyId, note.state, note.until);
+    if (note && note.from !== self) apply(note);
   });
   // On the first connection and after every reconnection: what was said while this one was away.
   subscriber.on('ready', () => {
     void loadStates().catch(report);
   });
   const loadStates = async (): Promise<void> => {
-    const names = [...providers.values()].flatMap((runtime) =>
-      runtime.keys.pool.list().map((key) => `${STATE_PREFIX}${runtime.id}:${key.id}`),
+    const keys = [...providers.values()].flatMap((runtime) =>
+      runtime.keys.pool.list().map((key) => ({ provider: runtime.id, keyId: key.id })),
     );
-    if (names.length === 0) return;
-    const values = await publisher.mget(...names);
+    if (keys.length === 0) return;
+    const values = await publisher.mget(
+      ...keys.map(({ provider, keyId }) => `${STATE_PREFIX}${provider}:${keyId}`),
+    );
     for (const text of values) {
       const note = text === null ? undefined : parseNote(text);
-      if (note) apply(note.provider, note.keyId, note.state, note.until);
+      if (note) apply(note);
     }
+    const now = Date.now();
+    const batch = publisher.pipeline();
+    for (const { provider, keyId } of keys) {
+      batch.zrangebyscore(`${MODELS_PREFIX}${provider}:${keyId}`, now, '+inf', 'WITHSCORES');
+    }
+    const cooling = (await batch.exec()) ?? [];
+    cooling.forEach(([error, pairs], index) => {
+      if (error || !Array.isArray(pairs)) return;
+      const { provider, keyId } = keys[index]!;
+      for (let i = 0; i + 1 < pairs.length; i += 2) {
+        const until = Number(pairs[i + 1]);
+        if (Number.isFinite(until))
+          apply({ provider, keyId, state: 'cooling', until, model: String(pairs[i]) });
+      }
+    });
   };
   subscriber.subscribe(CHANNEL).catch(report);
 

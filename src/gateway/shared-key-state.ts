@@ -8,28 +8,32 @@ interface KeyStateMessage {
   keyId: string;
   state: KeyState;
   until: number;
+  /** Set when the state is the key's for this model alone. */
+  model?: string;
 }
 
 export const isKeyStateMessage = ipcMessage<KeyStateMessage>('key-state');
 
 /**
- * A worker of `--workers N`: every key it finds rate limited, refused or working again is told to
- * the primary, which tells the other workers; what they tell is applied here. So N workers do not
- * each hammer a key the provider is throttling.
+ * A worker of `--workers N`: every key it finds rate limited (for a model or for all), refused or
+ * working again is told to the primary, which tells the other workers; what they tell is applied
+ * here. So N workers do not each hammer a key the provider is throttling.
  */
 export function shareKeyStates(providers: ReadonlyMap<string, ProviderRuntime>, channel: IpcChannel): void {
   for (const runtime of providers.values()) {
-    runtime.keys.pool.onChange = (keyId, state, until) =>
+    runtime.keys.pool.onChange = (keyId, state, until, model) =>
       channel.send({
         keyward: 'key-state',
         provider: runtime.id,
         keyId,
         state,
         until,
+        model,
       } satisfies KeyStateMessage);
   }
   channel.on('message', (message) => {
     if (!isKeyStateMessage(message)) return;
-    providers.get(message.provider)?.keys.pool.apply(message.keyId, message.state, message.until);
+    const { provider, keyId, state, until, model } = message;
+    providers.get(provider)?.keys.pool.apply(keyId, state, until, undefined, model);
   });
 }

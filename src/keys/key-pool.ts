@@ -20,6 +20,17 @@ export interface PooledKey {
   requests: number;
   /** The last time the provider refused it, and how: for the dashboard. */
   lastFailure: { kind: 'rate_limited' | 'invalid'; at: number } | null;
+  /**
+   * The models this key is cooling for, apart from the key itself: providers limit each model
+   * apart, so a 429 for one model says nothing of the key's others. Created at the first one.
+   */
+  models: Map<string, ModelCooling> | undefined;
+}
+
+/** A key's cool-down for one model. */
+export interface ModelCooling {
+  until: number;
+  strikes: number;
 }
 
 export type Acquired =
@@ -31,12 +42,18 @@ const BASE_COOL_DOWN_MS = 1_000;
 const MAX_COOL_DOWN_MS = 60_000;
 /** A provider cannot bench a key for longer than this with one Retry-After. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
+/**
+ * Models one key keeps cool-downs for. Routing names the models a provider is asked for, so a
+ * pool rarely holds more than a few; the cap keeps an unbounded route from growing it.
+ */
+const MAX_COOLING_MODELS = 256;
 
 /**
  * The keys of one provider and their health. Picks among usable keys by smooth weighted
- * round-robin (plain round-robin when weights are equal); a rate-limited key cools down; one a
- * probe confirmed invalid is benched until it is replaced or a later probe restores it
- * (`KeyChecker`): no client request ever puts a benched key back in rotation.
+ * round-robin (plain round-robin when weights are equal); a key rate limited for a model cools
+ * down for that model, one whose account is spent cools down for all; one a probe confirmed
+ * invalid is benched until it is replaced or a later probe restores it (`KeyChecker`): no client
+ * request ever puts a benched key back in rotation.
  */
 export class KeyPool {
   private keys: PooledKey[] = [];
@@ -71,6 +88,7 @@ export class KeyPool {
         credit: 0,
         requests: 0,
         lastFailure: null,
+        models: undefined,
       };
     });
   }
@@ -79,7 +97,8 @@ export class KeyPool {
     return this.keys;
   }
 
-  acquire(now: number = Date.now()): Acquired {
+  /** A key for a request to `model` (none: any model), or why there is none. */
+  acquire(now: number = Date.now(), model?: string): Acquired {
     let best: PooledKey | undefined;
     let total = 0;
     let earliest = Number.POSITIVE_INFINITY;
@@ -91,6 +110,11 @@ export class KeyPool {
           continue;
         }
         key.state = 'active';
+      }
+      const cooling = model === undefined ? undefined : key.models?.get(model);
+      if (cooling && cooling.until > now) {
+        earliest = Math.min(earliest, cooling.until);
+        continue;
       }
       key.credit += key.weight;
       total += key.weight;
@@ -111,12 +135,24 @@ export class KeyPool {
    * from elsewhere): the workers of one machine share them, so that none keeps using a key another
    * found rate limited or refused.
    */
-  onChange: ((keyId: string, state: KeyState, until: number) => void) | undefined;
+  onChange: ((keyId: string, state: KeyState, until: number, model?: string) => void) | undefined;
 
-  /** A change of a key's health another process saw; unknown ids are ignored. */
-  apply(keyId: string, state: KeyState, until: number, now: number = Date.now()): void {
+  /**
+   * A change of a key's health another process saw, for one model when it names one; unknown ids
+   * are ignored.
+   */
+  apply(keyId: string, state: KeyState, until: number, now: number = Date.now(), model?: string): void {
     const key = this.keys.find((candidate) => candidate.id === keyId);
     if (!key) return;
+    if (model !== undefined) {
+      if (state === 'active') key.models?.delete(model);
+      else if (state === 'cooling') {
+        const cooling = this.modelCooling(key, model, now);
+        cooling.until = Math.max(cooling.until, until);
+        key.lastFailure = { kind: 'rate_limited', at: now };
+      }
+      return;
+    }
     if (state === 'active') {
       key.state = 'active';
       key.coolUntil = 0;
@@ -128,17 +164,57 @@ export class KeyPool {
     key.lastFailure = { kind: state === 'invalid' ? 'invalid' : 'rate_limited', at: now };
   }
 
-  /** The provider answered 429 for this key. */
-  rateLimited(key: PooledKey, retryAfterMs: number | undefined, now: number = Date.now()): void {
-    key.strikes += 1;
-    const wait =
-      retryAfterMs !== undefined
-        ? Math.min(Math.max(retryAfterMs, 0), MAX_RETRY_AFTER_MS)
-        : Math.min(BASE_COOL_DOWN_MS * 2 ** (key.strikes - 1), MAX_COOL_DOWN_MS);
-    if (key.state !== 'invalid') key.state = 'cooling';
-    key.coolUntil = Math.max(key.coolUntil, now + wait);
+  /**
+   * The provider answered 429 for this key: for `model` alone when the limit is the model's, for
+   * every model when it is the key's own (its account is out of credit).
+   */
+  rateLimited(
+    key: PooledKey,
+    retryAfterMs: number | undefined,
+    now: number = Date.now(),
+    model?: string,
+  ): void {
     key.lastFailure = { kind: 'rate_limited', at: now };
+    if (model !== undefined) {
+      const cooling = this.modelCooling(key, model, now);
+      cooling.strikes += 1;
+      cooling.until = Math.max(cooling.until, now + coolDown(retryAfterMs, cooling.strikes));
+      this.onChange?.(key.id, 'cooling', cooling.until, model);
+      return;
+    }
+    key.strikes += 1;
+    if (key.state !== 'invalid') key.state = 'cooling';
+    key.coolUntil = Math.max(key.coolUntil, now + coolDown(retryAfterMs, key.strikes));
     this.onChange?.(key.id, 'cooling', key.coolUntil);
+  }
+
+  /** The models `key` is cooling for now, with when each may be used again. */
+  coolingModels(key: PooledKey, now: number = Date.now()): Array<{ model: string; until: number }> {
+    const cooling: Array<{ model: string; until: number }> = [];
+    for (const [model, { until }] of key.models ?? []) if (until > now) cooling.push({ model, until });
+    return cooling;
+  }
+
+  /** The key's cool-down record for `model`, made room for when the key holds too many. */
+  private modelCooling(key: PooledKey, model: string, now: number): ModelCooling {
+    key.models ??= new Map();
+    let cooling = key.models.get(model);
+    if (cooling) return cooling;
+    if (key.models.size >= MAX_COOLING_MODELS) {
+      for (const [name, { until }] of key.models) if (until <= now) key.models.delete(name);
+      // Still full: the one that ends first goes, never the key's other models.
+      if (key.models.size >= MAX_COOLING_MODELS) {
+        let first: string | undefined;
+        let firstUntil = Number.POSITIVE_INFINITY;
+        for (const [name, { until }] of key.models) {
+          if (until < firstUntil) [first, firstUntil] = [name, until];
+        }
+        if (first !== undefined) key.models.delete(first);
+      }
+    }
+    cooling = { until: 0, strikes: 0 };
+    key.models.set(model, cooling);
+    return cooling;
   }
 
   /** A probe confirmed that the provider refuses this key: out until replaced or restored. */
@@ -162,7 +238,18 @@ export class KeyPool {
     return this.keys.some((key) => key.state !== 'invalid');
   }
 
-  succeeded(key: PooledKey): void {
+  /** The provider served a request to `model` with this key: its strikes for it start over. */
+  succeeded(key: PooledKey, model?: string, now: number = Date.now()): void {
     key.strikes = 0;
+    const cooling = model === undefined ? undefined : key.models?.get(model);
+    // A request sent before the key cooled may succeed after: that ends no cool-down.
+    if (cooling && cooling.until <= now) key.models?.delete(model as string);
   }
+}
+
+/** How long a 429 keeps a key out: its Retry-After, else 1 s doubling with each strike to 60 s. */
+function coolDown(retryAfterMs: number | undefined, strikes: number): number {
+  return retryAfterMs !== undefined
+    ? Math.min(Math.max(retryAfterMs, 0), MAX_RETRY_AFTER_MS)
+    : Math.min(BASE_COOL_DOWN_MS * 2 ** (strikes - 1), MAX_COOL_DOWN_MS);
 }

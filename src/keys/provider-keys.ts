@@ -55,8 +55,8 @@ export class ProviderKeys {
     return this.source?.kind ?? 'passthrough';
   }
 
-  acquire(now?: number): Acquired {
-    return this.pool.acquire(now);
+  acquire(now?: number, model?: string): Acquired {
+    return this.pool.acquire(now, model);
   }
 
   /** Loads the keys now. Concurrent calls share one load. Resolves false when it failed. */

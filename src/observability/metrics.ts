@@ -207,7 +207,7 @@ export class Metrics {
     const snapshot = () => this.keySnapshot();
     new Gauge({
       name: 'keyward_provider_key_state',
-      help: 'State of each provider key: 0 active, 1 cooling down after a 429, 2 refused by the provider.',
+      help: 'State of each provider key: 0 active, 1 cooling down after a 429 (for every model or some), 2 refused by the provider.',
       labelNames: ['provider', 'key'],
       registers,
       aggregator: 'max',

@@ -19,6 +19,8 @@ const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 
 
 type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
 
+const FAST = { name: 'fast', provider: 'fake', model: 'gpt-4o-mini' };
+
 let fake: Fake;
 let kw: TestGateway;
 afterEach(async () => {
@@ -31,6 +33,7 @@ async function start(
   env: NodeJS.ProcessEnv = {},
   dataDir = freshDataDir(),
   provider: { tokensPerMinute?: number; scopes?: Record<string, string[]> } = {},
+  models: Array<{ name: string; provider: string; model: string }> = [FAST],
 ) {
   fake = await startFakeOpenAI({ keys: [KEY_A, KEY_B, KEY_C], ...provider });
   kw = await startTestGateway(
@@ -46,7 +49,7 @@ async function start(
           retries: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 100 },
         },
       ],
-      models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+      models,
     },
     { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, ...env },
     dataDir,
@@ -91,8 +94,10 @@ describe('key pools', () => {
     expect(metrics).toContain('keyward_provider_key_state{provider="fake",key="env:POOL#1"} 1');
     const listing = await admin('GET', '/admin/keys');
     const live = listing.json.providers[0].keys;
-    expect(live[0]).toMatchObject({ id: 'env:POOL#1', state: 'cooling' });
-    expect(live[0].coolingForMs).toBeGreaterThan(25_000);
+    // Rate limits are the model's: A cools for gpt-4o-mini, not for the key's other models.
+    expect(live[0]).toMatchObject({ id: 'env:POOL#1', state: 'active' });
+    expect(live[0].coolingModels).toEqual([{ model: 'gpt-4o-mini', coolingForMs: expect.any(Number) }]);
+    expect(live[0].coolingModels[0].coolingForMs).toBeGreaterThan(25_000);
     expect(listing.text).not.toContain(KEY_A);
   });
 
@@ -118,7 +123,43 @@ describe('key pools', () => {
     fake.whenKey(KEY_A, { status: 429, headers: limits('1000') });
     for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
     expect(keysSeen().slice(6)).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
-    expect((await admin('GET', '/admin/keys')).json.providers[0].keys[0]).toMatchObject({ state: 'cooling' });
+    expect((await admin('GET', '/admin/keys')).json.providers[0].keys[0].coolingModels).toEqual([
+      { model: 'gpt-4o-mini', coolingForMs: expect.any(Number) },
+    ]);
+  });
+
+  it("cools a key for the model the provider rate-limited, and keeps it serving the key's other models", async () => {
+    await start({ env: 'POOL' }, { POOL: `${KEY_A},${KEY_B}` }, undefined, {}, [
+      FAST,
+      { name: 'large', provider: 'fake', model: 'gpt-4o' },
+    ]);
+    // Providers limit each model apart: A's requests for gpt-4o-mini are spent for the minute. A
+    // client allowed only the small model, spending its limit, must not take A away from the rest.
+    const spent = {
+      status: 429,
+      headers: {
+        'retry-after': '30',
+        'x-ratelimit-limit-requests': '500',
+        'x-ratelimit-remaining-requests': '0',
+      },
+    };
+    fake.whenKey(KEY_A, spent, 'gpt-4o-mini');
+    for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
+    expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
+    for (let i = 0; i < 4; i++) expect((await chat({}, { model: 'large' })).status).toBe(200);
+    expect(new Set(keysSeen().slice(4))).toEqual(new Set([KEY_A, KEY_B]));
+
+    const [a] = (await admin('GET', '/admin/keys')).json.providers[0].keys;
+    expect(a).toMatchObject({ id: 'env:POOL#1', state: 'active', coolingForMs: 0 });
+    expect(a.coolingModels).toEqual([{ model: 'gpt-4o-mini', coolingForMs: expect.any(Number) }]);
+    expect(a.coolingModels[0].coolingForMs).toBeGreaterThan(25_000);
+
+    // Both keys spent for the small model: its clients wait, the large model's are served.
+    fake.whenKey(KEY_B, spent, 'gpt-4o-mini');
+    const cooling = await chat();
+    expect(cooling.status).toBe(429);
+    expect(cooling.json.error.code).toBe('provider_keys_cooling');
+    expect((await chat({}, { model: 'large' })).status).toBe(200);
   });
 
   it("cools a key whose account is out of credit, whatever its 429's headers say of its limits", async () => {
@@ -137,6 +178,9 @@ describe('key pools', () => {
     });
     for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
     expect(keysSeen()).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
+    // Out of credit is the account's, not one model's: A cools for every model.
+    const [a] = (await admin('GET', '/admin/keys')).json.providers[0].keys;
+    expect(a).toMatchObject({ state: 'cooling', coolingModels: [] });
   });
 
   it('probes a refused key, benches it when the probe is refused too, raises an alert and retries on the next key', async () => {

@@ -25,6 +25,7 @@ describe.skipIf(!hasRedis())('provider key states read from Redis (needs redis-s
       id: string;
       state: string;
       coolingForMs: number;
+      coolingModels: Array<{ model: string; coolingForMs: number }>;
     }>;
 
   beforeAll(async () => {
@@ -63,5 +64,24 @@ describe.skipIf(!hasRedis())('provider key states read from Redis (needs redis-s
     expect(first!.coolingForMs).toBeLessThanOrEqual(HOUR_MS);
     // The notes before it, each wrong in one way, changed nothing.
     expect(second).toMatchObject({ id: 'env:POOL#2', state: 'active' });
+  });
+
+  it("applies a key's cool-down for one model, told or kept in Redis, to that model alone", async () => {
+    const note = (fields: Record<string, unknown>) =>
+      client.publish('keyward:key-state', JSON.stringify({ from: 'elsewhere', provider: 'fake', ...fields }));
+    await note({ keyId: 'env:POOL#2', state: 'cooling', until: Date.now() + 30_000, model: 7 });
+    await note({ keyId: 'env:POOL#2', state: 'cooling', until: Date.now() + 30_000, model: 'gpt-4o-mini' });
+    await expect.poll(async () => (await pool())[1]?.coolingModels.length).toBe(1);
+    const second = (await pool())[1]!;
+    expect(second).toMatchObject({ id: 'env:POOL#2', state: 'active', coolingForMs: 0 });
+    expect(second.coolingModels[0]!.model).toBe('gpt-4o-mini');
+    expect(second.coolingModels[0]!.coolingForMs).toBeGreaterThan(25_000);
+
+    // What an instance that was away finds on reconnecting: the sorted set, scored by each end.
+    await client.zadd('keyward:key-model-state:fake:env:POOL#2', Date.now() + 50_000, 'gpt-4o');
+    await client.client('KILL', 'TYPE', 'pubsub');
+    await expect
+      .poll(async () => (await pool())[1]?.coolingModels.map((m) => m.model).sort())
+      .toEqual(['gpt-4o', 'gpt-4o-mini']);
   });
 });

@@ -40,8 +40,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * @property {() => void} reset
  * @property {() => Promise<void>} close
  * @property {Set<string>} keys  The keys the fake accepts now; tests add and revoke keys here.
- * @property {(key: string, step: FakeStep | undefined) => void} whenKey  Answers every request made
- *   with `key` with `step` (a 429 for a rate-limited key, say) until set to undefined.
+ * @property {(key: string, step: FakeStep | undefined, model?: string) => void} whenKey  Answers
+ *   every request made with `key` (for `model` only, when given) with `step` (a 429 for a
+ *   rate-limited key, say) until set to undefined. A step for the model wins over one for the key.
  */
 
 /** The reply text: the fixed phrase, then the length of the last user message's text. */
@@ -254,7 +255,11 @@ export async function startFakeOpenAI(options = {}) {
     for (const wake of waiters.splice(0)) wake();
 
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const step = (bearer !== undefined && keySteps.get(bearer)) || steps.shift() || {};
+    const asked = body && typeof body === 'object' && 'model' in body ? String(body.model) : undefined;
+    const step =
+      (bearer !== undefined && (keySteps.get(`${bearer}\n${asked}`) || keySteps.get(bearer))) ||
+      steps.shift() ||
+      {};
     if (step.destroy) return req.socket.destroy();
     if (step.hang) return;
     if (step.status !== undefined)
@@ -372,9 +377,10 @@ export async function startFakeOpenAI(options = {}) {
         check();
       }),
     keys,
-    whenKey: (key, step) => {
-      if (step) keySteps.set(key, step);
-      else keySteps.delete(key);
+    whenKey: (key, step, model) => {
+      const name = model === undefined ? key : `${key}\n${model}`;
+      if (step) keySteps.set(name, step);
+      else keySteps.delete(name);
     },
     reset: () => {
       steps = [];

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KeyChecker, KeyPool, type KeyVerdict, SecretString } from '../../src/keys/index.js';
+import { KeyChecker, KeyPool, type KeyVerdict, type PooledKey, SecretString } from '../../src/keys/index.js';
 
 /** A provider whose answer to a probe the test decides; it records when it was asked. */
 function provider(initial: KeyVerdict) {
@@ -107,5 +107,59 @@ describe('KeyPool health shared between workers', () => {
     pool.apply('k1', 'active', 0);
     expect(pool.acquire(2_000).key?.id).toBe('k1');
     pool.apply('unknown', 'invalid', 0);
+  });
+});
+
+describe('KeyPool cool-downs per model', () => {
+  const twoKeys = () =>
+    new KeyPool([
+      { id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') },
+      { id: 'k2', secret: new SecretString('sk-two-0123456789abcdef') },
+    ]);
+
+  it("keeps a key rate limited for one model serving the others, and doubles that model's cool-down per strike", () => {
+    const pool = twoKeys();
+    const [k1, k2] = pool.list() as [PooledKey, PooledKey];
+    const told: unknown[] = [];
+    pool.onChange = (...change) => told.push(change);
+    pool.rateLimited(k1, undefined, 1_000, 'small');
+    expect(told).toEqual([['k1', 'cooling', 2_000, 'small']]);
+    expect(k1.state).toBe('active');
+    for (let i = 0; i < 3; i++) expect(pool.acquire(1_500, 'small').key).toBe(k2);
+    expect(new Set([1, 2, 3, 4].map(() => pool.acquire(1_500, 'large').key?.id))).toEqual(
+      new Set(['k1', 'k2']),
+    );
+    expect(pool.acquire(1_500).key).toBeDefined();
+
+    pool.rateLimited(k2, 30_000, 1_500, 'small');
+    expect(pool.acquire(1_600, 'small')).toEqual({ exhausted: 'cooling', retryAfterMs: 400 });
+    expect(pool.acquire(1_600, 'large').key).toBeDefined();
+    expect(pool.coolingModels(k2, 1_600)).toEqual([{ model: 'small', until: 31_500 }]);
+
+    // A second strike without Retry-After doubles, as for the key; a success after it starts over.
+    expect(pool.acquire(2_000, 'small').key).toBe(k1);
+    pool.rateLimited(k1, undefined, 2_000, 'small');
+    expect(k1.models?.get('small')).toEqual({ until: 4_000, strikes: 2 });
+    pool.succeeded(k1, 'small', 3_000);
+    expect(k1.models?.get('small')?.strikes).toBe(2);
+    pool.succeeded(k1, 'small', 4_000);
+    expect(k1.models?.has('small')).toBe(false);
+  });
+
+  it('applies a cool-down for one model told by another process, and keeps at most 256 models a key', () => {
+    const pool = twoKeys();
+    const k1 = pool.list()[0]!;
+    pool.apply('k1', 'cooling', 9_000, 1_000, 'small');
+    expect(pool.coolingModels(k1, 1_000)).toEqual([{ model: 'small', until: 9_000 }]);
+    expect(pool.acquire(1_000, 'small').key?.id).toBe('k2');
+    pool.apply('k1', 'active', 0, 1_000, 'small');
+    expect(pool.coolingModels(k1, 1_000)).toEqual([]);
+
+    for (let i = 0; i < 300; i++) pool.rateLimited(k1, 60_000 + i, 1_000, `model-${i}`);
+    expect(k1.models?.size).toBe(256);
+    // The ones ending first made room; the latest are all kept.
+    expect(k1.models?.has('model-299')).toBe(true);
+    expect(k1.models?.has('model-0')).toBe(false);
+    expect(pool.acquire(1_000, 'model-299').key?.id).toBe('k2');
   });
 });

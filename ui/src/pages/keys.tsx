@@ -7,6 +7,8 @@ interface PoolKey {
   fingerprint: string;
   state: string;
   coolingForMs: number;
+  /** Models the provider rate-limited this key for, apart from the key itself. */
+  coolingModels: Array<{ model: string; coolingForMs: number }>;
   weight: number;
   ageDays: number | null;
   requests: number;
@@ -18,6 +20,16 @@ const STATE_NAMES: Record<string, string> = {
   cooling: 'cooling',
   invalid: 'benched (refused)',
 };
+const seconds = (ms: number) => `${Math.ceil(ms / 1000)} s`;
+
+function stateOf(key: PoolKey): string {
+  const state =
+    key.state === 'cooling' ? `cooling ${seconds(key.coolingForMs)}` : (STATE_NAMES[key.state] ?? key.state);
+  if (key.coolingModels.length === 0) return state;
+  const models = key.coolingModels.map((m) => `${m.model} ${seconds(m.coolingForMs)}`).join(', ');
+  return `${state}; cooling for ${models}`;
+}
+
 interface ProviderKeys {
   provider: string;
   source: string;
@@ -73,9 +85,7 @@ export function Keys() {
             rows={p.keys.map((k) => [
               k.id,
               <code key="f">{k.fingerprint}</code>,
-              k.state === 'cooling'
-                ? `cooling ${Math.ceil(k.coolingForMs / 1000)} s`
-                : (STATE_NAMES[k.state] ?? k.state),
+              stateOf(k),
               k.ageDays === null ? '—' : `${k.ageDays} d`,
               k.requests,
               k.lastFailure
