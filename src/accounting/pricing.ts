@@ -10,6 +10,12 @@ export interface Price {
   cacheWrite?: number;
   /** Input tokens written to the prompt cache for an hour; default: the five-minute price. */
   cacheWrite1h?: number;
+  /**
+   * The multiple of these rates the provider bills a request sent for fast processing (OpenAI's
+   * `service_tier` `priority` or `fast`, Anthropic's `speed: "fast"`); none: not priced, so a
+   * credential held to a budget may not ask for it.
+   */
+  fast?: number;
 }
 
 /**
@@ -17,25 +23,27 @@ export interface Price {
  * providers in 2025). Anthropic charges prompt-cache writes 1.25 × input (2 × when kept an hour).
  * A name also matches an entry it extends by a date or version only (`gpt-4o-2024-08-06`,
  * `claude-sonnet-4-5-20250929`); a variant (`gpt-5-pro`) needs an entry of its own, since it is
- * often priced far above its base. `pricing` in the config overrides or extends these.
+ * often priced far above its base. `pricing` in the config overrides or extends these. OpenAI's
+ * models that offer priority processing bill it at 1.7–2 × their rates: `fast: 2` holds each at or
+ * above its own.
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
-  'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125 },
-  'gpt-5-mini': { input: 0.25, output: 2, cachedInput: 0.025 },
+  'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125, fast: 2 },
+  'gpt-5-mini': { input: 0.25, output: 2, cachedInput: 0.025, fast: 2 },
   'gpt-5-nano': { input: 0.05, output: 0.4, cachedInput: 0.005 },
   'gpt-5-pro': { input: 15, output: 120 },
   'gpt-5-codex': { input: 1.25, output: 10, cachedInput: 0.125 },
   'gpt-5-chat': { input: 1.25, output: 10, cachedInput: 0.125 },
-  'gpt-4.1': { input: 2, output: 8, cachedInput: 0.5 },
-  'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1 },
-  'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025 },
-  'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
-  'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 },
-  o3: { input: 2, output: 8, cachedInput: 0.5 },
+  'gpt-4.1': { input: 2, output: 8, cachedInput: 0.5, fast: 2 },
+  'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1, fast: 2 },
+  'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025, fast: 2 },
+  'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25, fast: 2 },
+  'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075, fast: 2 },
+  o3: { input: 2, output: 8, cachedInput: 0.5, fast: 2 },
   'o3-pro': { input: 20, output: 80 },
   'o3-mini': { input: 1.1, output: 4.4, cachedInput: 0.55 },
   'o3-deep-research': { input: 10, output: 40, cachedInput: 2.5 },
-  'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
+  'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275, fast: 2 },
   'o4-mini-deep-research': { input: 2, output: 8, cachedInput: 0.5 },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
@@ -96,19 +104,21 @@ export class PriceTable {
    * Micro-dollars for a request's usage: one USD per million tokens is one micro-dollar per token.
    * Unknown models cost 0: admission refuses them to a credential held to a budget.
    */
-  costMicros(provider: string, model: string, usage: Usage): number {
+  costMicros(provider: string, model: string, usage: Usage, fast = false): number {
     const price = this.find(provider, model);
     if (!price) return 0;
+    const rate = fast ? (price.fast ?? 1) : 1;
     const cached = Math.min(usage.cachedTokens ?? 0, usage.inputTokens);
     const written = Math.min(usage.cacheCreationTokens ?? 0, usage.inputTokens - cached);
     const hour = Math.min(usage.cacheCreation1hTokens ?? 0, written);
     const cacheWrite = price.cacheWrite ?? price.input;
     return Math.round(
-      (usage.inputTokens - cached - written) * price.input +
-        cached * (price.cachedInput ?? price.input) +
-        (written - hour) * cacheWrite +
-        hour * (price.cacheWrite1h ?? cacheWrite) +
-        usage.outputTokens * price.output,
+      rate *
+        ((usage.inputTokens - cached - written) * price.input +
+          cached * (price.cachedInput ?? price.input) +
+          (written - hour) * cacheWrite +
+          hour * (price.cacheWrite1h ?? cacheWrite) +
+          usage.outputTokens * price.output),
     );
   }
 

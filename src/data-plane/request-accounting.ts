@@ -72,13 +72,13 @@ export function requestAccounting(options: RequestAccountingOptions) {
     }
     let spent =
       ctx.usage && ctx.provider && ctx.upstreamModel
-        ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage)
+        ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage, ctx.fast)
         : 0;
     // Attempts that failed unanswered before this one (or instead of any answer), each priced where it went.
     if (ctx.unanswered && ctx.estimate) {
-      for (const { provider, model } of ctx.unanswered) {
+      for (const { provider, model, fast } of ctx.unanswered) {
         ctx.usage = ctx.usage ? sum(ctx.usage, ctx.estimate) : ctx.estimate;
-        if (provider && model) spent += prices.costMicros(provider, model, ctx.estimate);
+        if (provider && model) spent += prices.costMicros(provider, model, ctx.estimate, fast);
       }
     }
     if (ctx.usage) ctx.costMicros = spent;

@@ -108,6 +108,7 @@ export class Forwarder {
     const filled = defaultOutput(job, body, first.provider);
     ctx.defaultOutput = filled?.tokens;
     const totalMs = route.timeoutMs ?? first.provider.config.timeouts.totalMs;
+    const fast = job.operation === 'chat' && job.surface.asksFast?.(body) === true;
     const admitted = this.admission.admit(
       request,
       reply,
@@ -115,7 +116,13 @@ export class Forwarder {
       totalMs + 60_000,
       body,
       job.surface,
-      route.targets,
+      fast
+        ? route.targets.map(({ provider, model }) => ({
+            provider,
+            model,
+            fast: isNative(job, provider.adapter),
+          }))
+        : route.targets,
     );
     if (admitted) await admitted;
     const abort = new AbortHandle();
@@ -133,6 +140,7 @@ export class Forwarder {
       job,
       body,
       canonical: filled?.canonical,
+      fast,
       abort,
       deadline: Date.now() + totalMs,
     };
@@ -226,6 +234,7 @@ export class Forwarder {
     const { provider, model } = target;
     const { abort: signal, deadline } = flight;
     request.kw.upstreamModel = model;
+    request.kw.fast = flight.fast && isNative(flight.job, provider.adapter);
     const passthroughKey = provider.keys.passthrough ? request.kw.providerKey : undefined;
     if (provider.keys.passthrough && !passthroughKey && provider.adapter.requiresKey) {
       return { error: passthroughKeyMissing, fallback: false };

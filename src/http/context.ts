@@ -17,6 +17,8 @@ export interface RequestContext {
   provider?: string;
   /** The model name the provider was asked for (prices are looked up by it). */
   upstreamModel?: string;
+  /** The provider was asked for fast processing, billed at a multiple of the model's rates. */
+  fast: boolean;
   /** What the limiter handed out for this request; settled when the response is over. */
   lease?: Lease;
   /** The request's cost in micro-dollars, once known. */
@@ -67,6 +69,7 @@ export function newRequestContext(route: string): RequestContext {
     model: undefined,
     provider: undefined,
     upstreamModel: undefined,
+    fast: false,
     lease: undefined,
     costMicros: undefined,
     attempts: undefined,

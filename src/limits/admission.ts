@@ -107,6 +107,8 @@ function denialError(denial: Denial): GatewayError {
 export interface ServingTarget {
   provider: { id: string };
   model: string;
+  /** The target is sent the request's ask for fast processing, billed at a multiple of its rates. */
+  fast?: boolean;
 }
 
 /** What a budget cannot hold: a model whose tokens would cost nothing. */
@@ -116,6 +118,16 @@ function notPriced(target: ServingTarget): GatewayError {
     'permission_error',
     `Model '${target.model}' of provider '${target.provider.id}' has no price, so this credential's budget cannot hold it; use a priced model, or the operator adds it under 'pricing' in the config`,
     { code: 'model_not_priced' },
+  );
+}
+
+/** What a budget cannot hold either: fast processing billed at a multiple nobody priced. */
+function fastNotPriced(target: ServingTarget): GatewayError {
+  return new GatewayError(
+    403,
+    'permission_error',
+    `Fast processing of model '${target.model}' of provider '${target.provider.id}' (service_tier 'priority' or 'fast', speed 'fast') is billed above the model's price, and no price says by how much, so this credential's budget cannot hold it; leave the option out, or the operator sets 'fast' (the multiple of the model's rates) for it under 'pricing' in the config`,
+    { code: 'fast_not_priced' },
   );
 }
 
@@ -202,7 +214,9 @@ export class Admission {
     // Fail closed: an unpriced model costs 0, so a budget would let it spend without a ceiling.
     if (rules.budgets.length > 0) {
       for (const candidate of serving) {
-        if (!this.prices.find(candidate.provider.id, candidate.model)) throw notPriced(candidate);
+        const price = this.prices.find(candidate.provider.id, candidate.model);
+        if (!price) throw notPriced(candidate);
+        if (candidate.fast && price.fast === undefined) throw fastNotPriced(candidate);
       }
     }
     return this.take(request, reply, this.acquisitionFor(request, leaseMs, body, shape, rules, serving));
@@ -281,7 +295,10 @@ export class Admission {
       // At the dearest target that may serve it: a client that makes the first target refuse (a
       // field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
       for (const candidate of serving)
-        cost = Math.max(cost, this.prices.costMicros(candidate.provider.id, candidate.model, priced));
+        cost = Math.max(
+          cost,
+          this.prices.costMicros(candidate.provider.id, candidate.model, priced, candidate.fast),
+        );
     }
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").

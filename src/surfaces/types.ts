@@ -72,6 +72,11 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
   /** The names its bodies give the number of choices (OpenAI's `n`), where it has one. */
   readonly choicesFields?: readonly string[];
   /**
+   * Whether the body asks a provider of the surface's own format for fast processing, which it
+   * bills at a multiple of its rates (see `Price.fast`); translation leaves the option out.
+   */
+  asksFast?(body: Record<string, unknown>): boolean;
+  /**
    * JSON bytes of input sent upstream that the client's body does not carry (the history of a
    * conversation or previous response, items copied by reference, a template's rendered prompt):
    * the admission's estimate adds them to the body's size.

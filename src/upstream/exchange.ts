@@ -93,7 +93,11 @@ function unanswered(progress: SendProgress | undefined): void {
 /** Adds the current attempt (its provider and model) to those charged their reservation. */
 export function chargeUnanswered(progress: SendProgress): void {
   progress.unanswered ??= [];
-  progress.unanswered.push({ provider: progress.provider, model: progress.upstreamModel });
+  progress.unanswered.push({
+    provider: progress.provider,
+    model: progress.upstreamModel,
+    fast: progress.fast === true,
+  });
 }
 
 const settle = ({ statusCode, headers, body }: SentResponse, attempts: number): UpstreamResponse => ({

@@ -15,6 +15,8 @@ export interface SentResponse {
 export interface UnansweredAttempt {
   provider: string | undefined;
   model: string | undefined;
+  /** The attempt asked for fast processing, billed at a multiple of the model's rates. */
+  fast: boolean;
 }
 
 /**
@@ -27,6 +29,8 @@ export interface SendProgress {
   /** The provider and model the current attempt goes to. */
   provider?: string | undefined;
   upstreamModel?: string | undefined;
+  /** The current attempt asks its provider for fast processing. */
+  fast?: boolean;
   unanswered?: UnansweredAttempt[] | undefined;
 }
 

@@ -16,5 +16,6 @@ export const anthropicBinding: SurfaceBinding = {
   errorEvent: anthropicErrorEvent,
   relay: relayAnthropicStream,
   maxTokensFields: ['max_tokens'],
+  asksFast: (body) => body.speed === 'fast',
   tokenCountBody: (inputTokens) => ({ input_tokens: inputTokens }),
 };

@@ -17,4 +17,6 @@ export const openAIBinding: SurfaceBinding = {
   relay: relayOpenAIStream,
   maxTokensFields: ['max_completion_tokens', 'max_tokens'],
   choicesFields: ['n'],
+  // `fast` is OpenAI's newer name for priority processing.
+  asksFast: (body) => body.service_tier === 'priority' || body.service_tier === 'fast',
 };

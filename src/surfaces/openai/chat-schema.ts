@@ -277,7 +277,7 @@ export const chatCompletionRequestSchema = z.strictObject({
   /** Documented as at most 64 characters (a hashed end-user id). */
   safety_identifier: z.string().max(64).nullable().optional(),
   seed: z.number().int().nullable().optional(),
-  service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority']).nullable().optional(),
+  service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority', 'fast']).nullable().optional(),
   stop: z
     .union([z.string(), z.array(z.string()).max(4)])
     .nullable()

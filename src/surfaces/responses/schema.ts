@@ -188,7 +188,7 @@ export const responsesRequestSchema = z.strictObject({
   truncation: z.enum(['auto', 'disabled']).nullable().optional(),
   include: z.array(z.enum(INCLUDABLE)).max(INCLUDABLE.length).nullable().optional(),
   background: z.boolean().nullable().optional(),
-  service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority']).nullable().optional(),
+  service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority', 'fast']).nullable().optional(),
   prompt_cache_key: z.string().max(1_024).nullable().optional(),
   prompt_cache_retention: z.enum(['in_memory', 'in-memory', '24h']).nullable().optional(),
   safety_identifier: z.string().max(64).nullable().optional(),

@@ -1,0 +1,157 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import type { Script } from '../support/fake-providers/script.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+const turn: Script = {
+  blocks: [{ type: 'text', text: 'Done.' }],
+  stop: 'end',
+  usage: { input: 1_000, output: 100 },
+};
+/** At gpt-4o's list prices, in micro-dollars: 1,000 input × 2.5 and 100 output × 10. */
+const GPT_4O = 1_000 * 2.5 + 100 * 10;
+/** At claude-sonnet-4's: 1,000 × 3 and 100 × 15. */
+const SONNET = 1_000 * 3 + 100 * 15;
+/** At the configured Opus price: 1,000 × 5 and 100 × 25. */
+const OPUS = 1_000 * 5 + 100 * 25;
+
+/**
+ * Fast processing (OpenAI's priority tier, Anthropic's fast mode) is billed at a multiple of a
+ * model's rates: priced at it, or a client could spend several times its budget by asking for it.
+ */
+describe('fast processing is charged at its own price', () => {
+  let openai: FakeProvider;
+  let claude: FakeProvider;
+  let kw: TestGateway;
+  let minted = 0;
+
+  beforeAll(async () => {
+    openai = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    claude = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    openai.script(turn);
+    claude.script(turn);
+    const keys = { env: 'PROVIDER_KEY' };
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [
+          { id: 'openai', type: 'openai', baseUrl: openai.baseUrl, keys },
+          { id: 'claude', type: 'anthropic', baseUrl: claude.baseUrl, keys },
+        ],
+        models: [
+          { name: 'gpt', provider: 'openai', model: 'gpt-4o' },
+          { name: 'opus', provider: 'claude', model: 'claude-opus-4-6' },
+          { name: 'sonnet', provider: 'claude', model: 'claude-sonnet-4-5' },
+        ],
+        pricing: { 'claude-opus-4-6': { input: 5, output: 25, fast: 6 } },
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await openai?.close();
+    await claude?.close();
+  });
+
+  /** A token of its own per case, so its usage row is the case's alone; held to a budget unless told. */
+  async function token(budget = true): Promise<{ id: string; token: string }> {
+    const res = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: `fast-${++minted}`,
+      ...(budget && { budget: { usd: 100, period: 'day' } }),
+    });
+    expect(res.status).toBe(201);
+    return res.json;
+  }
+
+  const costOf = async (tokenId: string): Promise<number | undefined> =>
+    (await adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${tokenId}`)).json.rows[0]
+      ?.costMicros;
+
+  const openAIClient = (apiKey: string) => new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey, maxRetries: 0 });
+  const anthropicClient = (apiKey: string) => new Anthropic({ baseURL: kw.dataUrl, apiKey, maxRetries: 0 });
+  const messages = [{ role: 'user' as const, content: 'Quickly, please.' }];
+
+  it("charges OpenAI's priority tier, by either of its names, at twice the model's rates, and sends it on", async () => {
+    const standard = await token();
+    await openAIClient(standard.token).chat.completions.create({ model: 'gpt', max_tokens: 200, messages });
+    await expect.poll(() => costOf(standard.id)).toBe(GPT_4O);
+
+    const priority = await token();
+    const from = openai.requests.length;
+    await openAIClient(priority.token).chat.completions.create({
+      model: 'gpt',
+      max_tokens: 200,
+      messages,
+      service_tier: 'priority',
+    });
+    // `fast` is the tier's newer name; the SDK's types do not know it yet.
+    const res = await fetch(`${kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${priority.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt', max_tokens: 200, messages, service_tier: 'fast', stream: true }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    await expect.poll(() => costOf(priority.id)).toBe(2 * 2 * GPT_4O);
+    const sent = openai.requests.slice(from).map((r) => (r.body as { service_tier?: string }).service_tier);
+    expect(sent).toEqual(['priority', 'fast']);
+  });
+
+  it("charges Anthropic's fast mode at the multiple configured for the model, streamed and not", async () => {
+    const fast = await token();
+    const client = anthropicClient(fast.token);
+    await client.messages.create({ model: 'opus', max_tokens: 200, messages, speed: 'fast' });
+    await client.messages.stream({ model: 'opus', max_tokens: 200, messages, speed: 'fast' }).finalMessage();
+    await expect.poll(() => costOf(fast.id)).toBe(2 * 6 * OPUS);
+    expect((claude.requests.at(-1)!.body as { speed?: string }).speed).toBe('fast');
+
+    const standard = await token();
+    await anthropicClient(standard.token).messages.create({ model: 'opus', max_tokens: 200, messages });
+    await expect.poll(() => costOf(standard.id)).toBe(OPUS);
+  });
+
+  it('refuses fast mode to a budget when no price says what it costs, and charges it as priced without one', async () => {
+    const budgeted = await token();
+    const calls = claude.requests.length;
+    const refused = await anthropicClient(budgeted.token)
+      .messages.create({ model: 'sonnet', max_tokens: 200, messages, speed: 'fast' })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(Anthropic.PermissionDeniedError);
+    const error = (refused as InstanceType<typeof Anthropic.PermissionDeniedError>).error as {
+      error: { message: string };
+    };
+    expect(error.error.message).toContain("Fast processing of model 'claude-sonnet-4-5'");
+    expect(error.error.message).toContain("sets 'fast'");
+    expect(claude.requests.length).toBe(calls);
+
+    // Without a budget there is no ceiling to hold: served, and recorded at the price known.
+    const unlimited = await token(false);
+    await anthropicClient(unlimited.token).messages.create({
+      model: 'sonnet',
+      max_tokens: 200,
+      messages,
+      speed: 'fast',
+    });
+    await expect.poll(() => costOf(unlimited.id)).toBe(SONNET);
+  });
+
+  it('charges a translated request at the standard rates: the option is not sent to another format', async () => {
+    const translated = await token();
+    const from = claude.requests.length;
+    await openAIClient(translated.token).chat.completions.create({
+      model: 'sonnet',
+      max_tokens: 200,
+      messages,
+      service_tier: 'priority',
+    });
+    await expect.poll(() => costOf(translated.id)).toBe(SONNET);
+    const sent = claude.requests[from]!.body as Record<string, unknown>;
+    expect(sent).not.toHaveProperty('speed');
+    expect(sent).not.toHaveProperty('service_tier');
+  });
+});
