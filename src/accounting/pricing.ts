@@ -16,6 +16,11 @@ export interface Price {
    * credential held to a budget may not ask for it.
    */
   fast?: number;
+  /**
+   * US dollars per 1,000 web searches the provider's own tool runs (Anthropic's `web_search`);
+   * none: not priced, so a credential held to a budget may not offer the tool.
+   */
+  webSearch?: number;
 }
 
 /**
@@ -25,7 +30,7 @@ export interface Price {
  * `claude-sonnet-4-5-20250929`); a variant (`gpt-5-pro`) needs an entry of its own, since it is
  * often priced far above its base. `pricing` in the config overrides or extends these. OpenAI's
  * models that offer priority processing bill it at 1.7–2 × their rates: `fast: 2` holds each at or
- * above its own.
+ * above its own. Anthropic bills its web search tool $10 per 1,000 searches.
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125, fast: 2 },
@@ -47,12 +52,54 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'o4-mini-deep-research': { input: 2, output: 8, cachedInput: 0.5 },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
-  'claude-opus-4-5': { input: 5, output: 25, cachedInput: 0.5, cacheWrite: 6.25, cacheWrite1h: 10 },
-  'claude-opus-4': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75, cacheWrite1h: 30 },
-  'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
-  'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
-  'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1, cacheWrite1h: 1.6 },
-  'claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1, cacheWrite: 1.25, cacheWrite1h: 2 },
+  'claude-opus-4-5': {
+    input: 5,
+    output: 25,
+    cachedInput: 0.5,
+    cacheWrite: 6.25,
+    cacheWrite1h: 10,
+    webSearch: 10,
+  },
+  'claude-opus-4': {
+    input: 15,
+    output: 75,
+    cachedInput: 1.5,
+    cacheWrite: 18.75,
+    cacheWrite1h: 30,
+    webSearch: 10,
+  },
+  'claude-sonnet-4': {
+    input: 3,
+    output: 15,
+    cachedInput: 0.3,
+    cacheWrite: 3.75,
+    cacheWrite1h: 6,
+    webSearch: 10,
+  },
+  'claude-3-7-sonnet': {
+    input: 3,
+    output: 15,
+    cachedInput: 0.3,
+    cacheWrite: 3.75,
+    cacheWrite1h: 6,
+    webSearch: 10,
+  },
+  'claude-3-5-haiku': {
+    input: 0.8,
+    output: 4,
+    cachedInput: 0.08,
+    cacheWrite: 1,
+    cacheWrite1h: 1.6,
+    webSearch: 10,
+  },
+  'claude-haiku-4-5': {
+    input: 1,
+    output: 5,
+    cachedInput: 0.1,
+    cacheWrite: 1.25,
+    cacheWrite1h: 2,
+    webSearch: 10,
+  },
   'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31 },
   'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
   'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
@@ -118,7 +165,9 @@ export class PriceTable {
           cached * (price.cachedInput ?? price.input) +
           (written - hour) * cacheWrite +
           hour * (price.cacheWrite1h ?? cacheWrite) +
-          usage.outputTokens * price.output),
+          usage.outputTokens * price.output) +
+        // Dollars per 1,000 searches, times 1,000: micro-dollars per search.
+        (usage.webSearches ?? 0) * (price.webSearch ?? 0) * 1_000,
     );
   }
 

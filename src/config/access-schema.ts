@@ -62,6 +62,8 @@ const priceSchema = z.strictObject({
   cacheWrite1h: z.number().min(0).max(10_000).optional(),
   /** The multiple of these rates fast processing is billed at (priority, fast mode). */
   fast: z.number().min(1).max(100).optional(),
+  /** US dollars per 1,000 searches of the provider's own web search tool. */
+  webSearch: z.number().min(0).max(10_000).optional(),
 });
 
 /** USD per million tokens, by model name or `provider/model`; adds to and overrides the defaults. */

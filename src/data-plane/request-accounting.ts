@@ -38,15 +38,19 @@ const CLIENT_CLOSED = 499;
  * base64), so only the output, which was still being generated, is floored.
  */
 function atLeast(usage: Usage, floor: Usage): Usage {
-  return { ...usage, outputTokens: Math.max(usage.outputTokens, floor.outputTokens) };
+  const at = { ...usage, outputTokens: Math.max(usage.outputTokens, floor.outputTokens) };
+  if (floor.webSearches) at.webSearches = Math.max(usage.webSearches ?? 0, floor.webSearches);
+  return at;
 }
 
 function sum(usage: Usage, more: Usage): Usage {
-  return {
+  const total = {
     ...usage,
     inputTokens: usage.inputTokens + more.inputTokens,
     outputTokens: usage.outputTokens + more.outputTokens,
   };
+  if (more.webSearches) total.webSearches = (usage.webSearches ?? 0) + more.webSearches;
+  return total;
 }
 
 /**

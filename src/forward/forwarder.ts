@@ -3,7 +3,7 @@ import { allowedTargets } from '../auth/access.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RequestContext } from '../http/context.js';
 import type { SecretString } from '../keys/index.js';
-import type { Admission } from '../limits/admission.js';
+import type { Admission, ServingTarget } from '../limits/admission.js';
 import type { Ceilings } from '../limits/ceilings.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
 import {
@@ -64,6 +64,22 @@ function unsupported(error: UnsupportedFeature): GatewayError {
 }
 
 /**
+ * The route's targets with what each is billed beyond tokens: options of the surface's own format
+ * (fast processing, the provider's web search) reach only targets of that format.
+ */
+function billedExtras(
+  job: ForwardJob,
+  targets: readonly Target<ProviderRuntime>[],
+  fast: boolean,
+  searches: number | undefined,
+): ServingTarget[] {
+  return targets.map(({ provider, model }) => {
+    const native = isNative(job, provider.adapter);
+    return { provider, model, fast: fast && native, webSearches: native ? searches : undefined };
+  });
+}
+
+/**
  * The forwarding path: route → key → adapter → upstream (retries) → relay or translation, with
  * fallback to the next target of the route on failures before the first byte reached the client.
  * A surface and provider of the same format exchange the validated body untouched; any other
@@ -108,7 +124,9 @@ export class Forwarder {
     const filled = defaultOutput(job, body, first.provider);
     ctx.defaultOutput = filled?.tokens;
     const totalMs = route.timeoutMs ?? first.provider.config.timeouts.totalMs;
-    const fast = job.operation === 'chat' && job.surface.asksFast?.(body) === true;
+    const chat = job.operation === 'chat';
+    const fast = chat && job.surface.asksFast?.(body) === true;
+    const searches = chat ? job.surface.webSearchesAllowed?.(body) : undefined;
     const admitted = this.admission.admit(
       request,
       reply,
@@ -116,13 +134,7 @@ export class Forwarder {
       totalMs + 60_000,
       body,
       job.surface,
-      fast
-        ? route.targets.map(({ provider, model }) => ({
-            provider,
-            model,
-            fast: isNative(job, provider.adapter),
-          }))
-        : route.targets,
+      fast || searches ? billedExtras(job, route.targets, fast, searches) : route.targets,
     );
     if (admitted) await admitted;
     const abort = new AbortHandle();

@@ -109,6 +109,8 @@ export interface ServingTarget {
   model: string;
   /** The target is sent the request's ask for fast processing, billed at a multiple of its rates. */
   fast?: boolean;
+  /** The most searches the target's own web search tool may run for the request, billed per search. */
+  webSearches?: number | undefined;
 }
 
 /** What a budget cannot hold: a model whose tokens would cost nothing. */
@@ -128,6 +130,16 @@ function fastNotPriced(target: ServingTarget): GatewayError {
     'permission_error',
     `Fast processing of model '${target.model}' of provider '${target.provider.id}' (service_tier 'priority' or 'fast', speed 'fast') is billed above the model's price, and no price says by how much, so this credential's budget cannot hold it; leave the option out, or the operator sets 'fast' (the multiple of the model's rates) for it under 'pricing' in the config`,
     { code: 'fast_not_priced' },
+  );
+}
+
+/** Nor web searches billed per search at a price nobody set. */
+function searchNotPriced(target: ServingTarget): GatewayError {
+  return new GatewayError(
+    403,
+    'permission_error',
+    `Web searches by model '${target.model}' of provider '${target.provider.id}' are billed per search, and its price names none, so this credential's budget cannot hold them; leave the web search tool out, or the operator sets 'webSearch' (US dollars per 1,000 searches) for it under 'pricing' in the config`,
+    { code: 'web_search_not_priced', param: 'tools' },
   );
 }
 
@@ -217,6 +229,7 @@ export class Admission {
         const price = this.prices.find(candidate.provider.id, candidate.model);
         if (!price) throw notPriced(candidate);
         if (candidate.fast && price.fast === undefined) throw fastNotPriced(candidate);
+        if (candidate.webSearches && price.webSearch === undefined) throw searchNotPriced(candidate);
       }
     }
     return this.take(request, reply, this.acquisitionFor(request, leaseMs, body, shape, rules, serving));
@@ -281,8 +294,7 @@ export class Admission {
     const length = request.headers['content-length'];
     const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
     const input = Math.ceil((bytes + (shape.addedInputBytes ?? 0)) / BYTES_PER_TOKEN);
-    const estimate = { inputTokens: input, outputTokens: output };
-    request.kw.estimate = estimate;
+    const estimate: Usage = { inputTokens: input, outputTokens: output };
     let cost = 0;
     if (rules.budgets.length > 0) {
       // A budget holds what the request may cost. One that names no output limit is sent without
@@ -294,12 +306,20 @@ export class Admission {
           : estimate;
       // At the dearest target that may serve it: a client that makes the first target refuse (a
       // field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
-      for (const candidate of serving)
+      let searches = 0;
+      for (const candidate of serving) {
+        const allowed = candidate.webSearches;
+        const billed = allowed ? { ...priced, webSearches: allowed } : priced;
         cost = Math.max(
           cost,
-          this.prices.costMicros(candidate.provider.id, candidate.model, priced, candidate.fast),
+          this.prices.costMicros(candidate.provider.id, candidate.model, billed, candidate.fast),
         );
+        searches = Math.max(searches, allowed ?? 0);
+      }
+      // Searches an answer that never comes may have run are charged as reserved, as its tokens are.
+      if (searches > 0) estimate.webSearches = searches;
     }
+    request.kw.estimate = estimate;
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").
     return {

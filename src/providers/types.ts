@@ -14,6 +14,8 @@ export interface Usage {
   cacheCreationTokens?: number;
   /** Of those, the ones kept for an hour instead of five minutes (Anthropic charges them more). */
   cacheCreation1hTokens?: number;
+  /** Web searches the provider ran with its own tool (Anthropic's), billed per search. */
+  webSearches?: number;
 }
 
 /** What the gateway asks a provider to do; one per client-facing operation. */

@@ -77,6 +77,11 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
    */
   asksFast?(body: Record<string, unknown>): boolean;
   /**
+   * How many searches the body lets a provider of the surface's own format run with its web
+   * search tool, billed per search (see `Price.webSearch`); undefined when it offers none.
+   */
+  webSearchesAllowed?(body: Record<string, unknown>): number | undefined;
+  /**
    * JSON bytes of input sent upstream that the client's body does not carry (the history of a
    * conversation or previous response, items copied by reference, a template's rendered prompt):
    * the admission's estimate adds them to the body's size.

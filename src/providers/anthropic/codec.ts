@@ -495,6 +495,7 @@ export function anthropicUsage(usage: unknown): ChatUsage {
   );
   const details = isRecord(fields.output_tokens_details) ? fields.output_tokens_details : {};
   const reasoning = count(details.thinking_tokens);
+  const searches = count(isRecord(fields.server_tool_use) ? fields.server_tool_use.web_search_requests : 0);
   return {
     inputTokens: count(fields.input_tokens) + cached + created,
     outputTokens: count(fields.output_tokens),
@@ -502,6 +503,7 @@ export function anthropicUsage(usage: unknown): ChatUsage {
     ...(created > 0 && { cacheCreationTokens: created }),
     ...(hour > 0 && { cacheCreation1hTokens: hour }),
     ...(reasoning > 0 && { reasoningTokens: reasoning }),
+    ...(searches > 0 && { webSearches: searches }),
   };
 }
 

@@ -143,7 +143,16 @@ function anthropicUsage(script: Script, outputTokens: number): Json {
     cache_creation: { ephemeral_5m_input_tokens: written - hour, ephemeral_1h_input_tokens: hour },
     output_tokens: outputTokens,
     service_tier: 'standard',
+    ...searchUsage(script),
   };
+}
+
+/** The server tools' counts, as Anthropic reports them once its web search tool ran. */
+function searchUsage(script: Script): Json {
+  const searches = script.usage.webSearches;
+  return searches === undefined
+    ? {}
+    : { server_tool_use: { web_search_requests: searches, web_fetch_requests: 0 } };
 }
 
 function anthropicBlock(block: ScriptBlock): Json {
@@ -185,8 +194,14 @@ function anthropicEvents(
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        // The real API reports a token or so of output at the start and the total at the end.
-        ...(!script.countsOmitted && { usage: anthropicUsage(script, 1) }),
+        // The real API reports a token or so of output at the start and the total at the end, and
+        // no search yet.
+        ...(!script.countsOmitted && {
+          usage: anthropicUsage(
+            { ...script, usage: { ...script.usage, webSearches: script.usage.webSearches && 0 } },
+            1,
+          ),
+        }),
       },
     }),
     anthropicEvent('ping', { type: 'ping' }),
@@ -221,7 +236,7 @@ function anthropicEvents(
     anthropicEvent('message_delta', {
       type: 'message_delta',
       delta: { stop_reason: final.stop_reason, stop_sequence: final.stop_sequence },
-      ...(!script.countsOmitted && { usage: { output_tokens: script.usage.output } }),
+      ...(!script.countsOmitted && { usage: { output_tokens: script.usage.output, ...searchUsage(script) } }),
     }),
   );
   if (terminal) events.push(anthropicEvent('message_stop', { type: 'message_stop' }));

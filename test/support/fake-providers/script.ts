@@ -47,6 +47,8 @@ export interface Script {
     cacheWrite?: number;
     cacheWrite1h?: number;
     reasoning?: number;
+    /** Searches Anthropic's web search tool ran for the answer (only Anthropic reports them). */
+    webSearches?: number;
   };
   /**
    * The answer carries no token counts at all (no `usage` from Anthropic, no `usageMetadata` from

@@ -20,10 +20,11 @@ const SONNET = 1_000 * 3 + 100 * 15;
 const OPUS = 1_000 * 5 + 100 * 25;
 
 /**
- * Fast processing (OpenAI's priority tier, Anthropic's fast mode) is billed at a multiple of a
- * model's rates: priced at it, or a client could spend several times its budget by asking for it.
+ * Options a provider bills beyond tokens: fast processing (OpenAI's priority tier, Anthropic's
+ * fast mode) at a multiple of a model's rates, Anthropic's web search per search. Priced as
+ * billed, or a client could spend several times its budget by asking for them.
  */
-describe('fast processing is charged at its own price', () => {
+describe('options billed beyond tokens are charged at their own price', () => {
   let openai: FakeProvider;
   let claude: FakeProvider;
   let kw: TestGateway;
@@ -153,5 +154,75 @@ describe('fast processing is charged at its own price', () => {
     const sent = claude.requests[from]!.body as Record<string, unknown>;
     expect(sent).not.toHaveProperty('speed');
     expect(sent).not.toHaveProperty('service_tier');
+  });
+
+  const webSearch = (max_uses?: number): Anthropic.WebSearchTool20250305 => ({
+    type: 'web_search_20250305',
+    name: 'web_search',
+    ...(max_uses !== undefined && { max_uses }),
+  });
+  /** Three searches at $10 per 1,000, in micro-dollars. */
+  const SEARCHES = 3 * 10_000;
+
+  it("charges Anthropic's web searches at $10 per 1,000, streamed and not", async () => {
+    claude.script({ ...turn, usage: { ...turn.usage, webSearches: 3 } });
+    try {
+      const searching = await token();
+      const client = anthropicClient(searching.token);
+      const asked = { model: 'sonnet', max_tokens: 200, messages, tools: [webSearch(5)] };
+      const message = await client.messages.create(asked);
+      expect(message.usage.server_tool_use?.web_search_requests).toBe(3);
+      const streamed = await client.messages.stream(asked).finalMessage();
+      expect(streamed.usage.server_tool_use?.web_search_requests).toBe(3);
+      await expect.poll(() => costOf(searching.id)).toBe(2 * (SONNET + SEARCHES));
+    } finally {
+      claude.script(turn);
+    }
+  });
+
+  it('charges a stream cut before its search count the searches its tool allowed', async () => {
+    claude.script({
+      ...turn,
+      usage: { ...turn.usage, webSearches: 3 },
+      fault: { kind: 'cut', afterEvents: 3 },
+    });
+    try {
+      const cut = await token();
+      const stream = anthropicClient(cut.token).messages.stream({
+        model: 'sonnet',
+        max_tokens: 200,
+        messages,
+        tools: [webSearch(5)],
+      });
+      await expect(stream.finalMessage()).rejects.toThrow();
+      // message_start's input count, the output reserved (max_tokens) and the five searches allowed.
+      await expect.poll(() => costOf(cut.id)).toBe(1_000 * 3 + 200 * 15 + 5 * 10_000);
+    } finally {
+      claude.script(turn);
+    }
+  });
+
+  it('refuses web search to a budget when no price says what a search costs', async () => {
+    const budgeted = await token();
+    const calls = claude.requests.length;
+    const refused = await anthropicClient(budgeted.token)
+      .messages.create({ model: 'opus', max_tokens: 200, messages, tools: [webSearch()] })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(Anthropic.PermissionDeniedError);
+    const { error } = (refused as InstanceType<typeof Anthropic.PermissionDeniedError>).error as {
+      error: { message: string };
+    };
+    expect(error.message).toContain("Web searches by model 'claude-opus-4-6'");
+    expect(error.message).toContain("sets 'webSearch'");
+    expect(claude.requests.length).toBe(calls);
+
+    const unlimited = await token(false);
+    await anthropicClient(unlimited.token).messages.create({
+      model: 'opus',
+      max_tokens: 200,
+      messages,
+      tools: [webSearch()],
+    });
+    await expect.poll(() => costOf(unlimited.id)).toBe(OPUS);
   });
 });
