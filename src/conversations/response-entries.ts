@@ -64,17 +64,22 @@ export function responseEntry(
 
 /** Records and items as the store keeps them: each text sealed, bound to its owner and id. */
 export function sealResponses(master: SealingKey, entries: readonly ResponseEntry[]): SealedEntry[] {
-  return entries.map(({ id, owner, createdAt, previousId, text, items }) => ({
-    record: {
-      id,
-      kind: 'response',
-      owner,
-      createdAt,
-      sealed: sealText(master, text, owner, id).sealed,
-      ...(previousId !== undefined && { previousId }),
-    },
-    items: items.map((item) => sealItem(master, owner, id, item.part, item, createdAt)),
-  }));
+  return entries.map(({ id, owner, createdAt, previousId, text, items }) => {
+    const sealed = items.map((item) => sealItem(master, owner, id, item.part, item, createdAt));
+    return {
+      record: {
+        id,
+        kind: 'response',
+        owner,
+        createdAt,
+        sealed: sealText(master, text, owner, id).sealed,
+        ...(previousId !== undefined && { previousId }),
+        itemCount: sealed.length,
+        itemBytes: sealed.reduce((sum, item) => sum + item.bytes, 0),
+      },
+      items: sealed,
+    };
+  });
 }
 
 /** The default writer: sealed here, written on the store's own connection. */

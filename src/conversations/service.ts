@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { ConversationsConfig } from '../config/conversations-schema.js';
+import { badRequest, type GatewayError } from '../errors/gateway-error.js';
 import type { MasterKey } from '../keys/index.js';
-import type { ConversationItemRecord, ConversationRecord, ConversationStore } from '../store/index.js';
+import type {
+  ChainLink,
+  ConversationItemRecord,
+  ConversationRecord,
+  ConversationStore,
+} from '../store/index.js';
 import type { Item } from './items.js';
 import {
   type ResponseEntry,
@@ -154,15 +160,25 @@ export class ConversationService {
   /**
    * Everything said before a response and in it, oldest first: the items of each response of the
    * `previous_response_id` chain, inputs then outputs. Undefined when the response is not the owner's.
+   *
+   * A chain replays at most what a conversation keeps (`maxItems`, `maxBytes`), its newest whole
+   * responses, from the first user message among them: each response may hold many items that
+   * send the provider nothing (empty messages, bare reasoning), so the context window alone would
+   * let a cheap chain make one request read and open millions. The sizes are kept beside each
+   * response, so the bound holds before any item is read.
    */
   async responseHistory(owner: string, id: string, enough?: HistoryLimit): Promise<Item[] | undefined> {
     const turns: Item[][] = [];
+    const room = { items: this.retention.maxItems, bytes: this.retention.maxBytes };
     let next: string | null = id;
     while (next !== null && turns.length < MAX_CHAIN) {
       // A response still queued is not in the store yet: the chain would end before it.
       await this.pending.get(next);
-      const links = await this.store.chain(next, owner, Math.min(CHAIN_PAGE, MAX_CHAIN - turns.length));
-      if (links.length === 0) break;
+      const chain = await this.store.chain(next, owner, Math.min(CHAIN_PAGE, MAX_CHAIN - turns.length));
+      if (chain.length === 0) break;
+      const links = await this.withinRoom(chain, room);
+      if (links.length === 0 && turns.length === 0) throw tooLargeToReplay(id);
+      if (links.length === 0) return fromTurnStart(turns);
       const items = new Map<string, ConversationItemRecord[]>();
       for (const row of await this.store.itemsOf(links.map((link) => link.id))) {
         if (row.owner !== owner) continue;
@@ -175,11 +191,34 @@ export class ConversationService {
         turns.push(part);
         if (enough?.(part)) return turns.reverse().flat();
       }
+      if (links.length < chain.length) return fromTurnStart(turns);
       const last = links.at(-1)!;
       // A response stored before the link was kept apart names it only in its sealed text.
       next = last.previousId ?? (await this.getResponse(owner, last.id))?.previous_response_id ?? null;
     }
     return turns.length === 0 ? undefined : turns.reverse().flat();
+  }
+
+  /**
+   * The links of a chain, newest first, whose items fit in `room` (which they use up). A response
+   * stored before its sizes were kept has them counted here.
+   */
+  private async withinRoom(
+    links: readonly ChainLink[],
+    room: { items: number; bytes: number },
+  ): Promise<ChainLink[]> {
+    const fitting: ChainLink[] = [];
+    for (const link of links) {
+      const { count, bytes } =
+        link.itemCount !== undefined && link.itemBytes !== undefined
+          ? { count: link.itemCount, bytes: link.itemBytes }
+          : await this.store.itemTotals(link.id);
+      if (count > room.items || bytes > room.bytes) break;
+      room.items -= count;
+      room.bytes -= bytes;
+      fitting.push(link);
+    }
+    return fitting;
   }
 
   /** An item this owner stored earlier (an `item_reference`). */
@@ -474,4 +513,23 @@ export class ConversationService {
     this.pending.set(id, guard);
     return write;
   }
+}
+
+/**
+ * The turns read of a chain cut short, oldest first, from the first user message among them: the
+ * responses before the cut may hold the calls whose results open what was read.
+ */
+function fromTurnStart(newestFirst: Item[][]): Item[] | undefined {
+  if (newestFirst.length === 0) return [];
+  const items = newestFirst.reverse().flat();
+  const start = items.findIndex((item) => item.type === 'message' && item.role === 'user');
+  return start === -1 ? [] : items.slice(start);
+}
+
+/** The response a request continues holds more than any conversation may: nothing of it would be replayed. */
+function tooLargeToReplay(id: string): GatewayError {
+  return badRequest(
+    `The response '${id}' holds more items or bytes than the gateway replays (conversations.maxItems, conversations.maxBytes); start a new conversation`,
+    { param: 'previous_response_id', code: 'history_too_large' },
+  );
 }

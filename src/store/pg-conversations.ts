@@ -12,20 +12,31 @@ import type { ConversationItemRecord, ConversationRecord, ConversationStore } fr
 
 type NewItem = Omit<ConversationItemRecord, 'seq'>;
 
-const PUT = `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id)
-  VALUES ($1, $2, $3, $4, $5, $6)
+const PUT = `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id, item_count, item_bytes)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
   ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`;
 
 const putRecord = (client: Pool | PoolClient, r: ConversationRecord) =>
-  client.query(PUT, [r.id, r.kind, r.owner, r.createdAt, r.sealed, r.previousId ?? null]);
+  client.query(PUT, [
+    r.id,
+    r.kind,
+    r.owner,
+    r.createdAt,
+    r.sealed,
+    r.previousId ?? null,
+    r.itemCount ?? null,
+    r.itemBytes ?? null,
+  ]);
 
-const CHAIN = `WITH RECURSIVE chain (id, previous_id, depth) AS (
-    SELECT id, previous_id, 1 FROM conversations WHERE id = $1 AND owner = $2 AND kind = 'response'
+const CHAIN = `WITH RECURSIVE chain (id, previous_id, item_count, item_bytes, depth) AS (
+    SELECT id, previous_id, item_count, item_bytes, 1 FROM conversations
+    WHERE id = $1 AND owner = $2 AND kind = 'response'
     UNION ALL
-    SELECT c.id, c.previous_id, chain.depth + 1 FROM chain JOIN conversations c ON c.id = chain.previous_id
+    SELECT c.id, c.previous_id, c.item_count, c.item_bytes, chain.depth + 1
+    FROM chain JOIN conversations c ON c.id = chain.previous_id
     WHERE chain.depth < $3 AND c.owner = $2 AND c.kind = 'response'
   )
-  SELECT id, previous_id FROM chain ORDER BY depth`;
+  SELECT id, previous_id, item_count, item_bytes FROM chain ORDER BY depth`;
 
 /** Items in one statement, in order: seq follows the order of the rows. */
 async function insertItems(client: PoolClient, items: readonly NewItem[]): Promise<void> {

@@ -104,6 +104,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // The response a response continues, so that a chain is read in a few queries, not two a link.
   // Empty on rows stored before it: their sealed text still names the previous response.
   `ALTER TABLE conversations ADD COLUMN previous_id TEXT;`,
+  // A response's item count and bytes, so that a chain's size is known before its items are read.
+  // Empty on rows stored before it: their items are counted when a chain reaches them.
+  `ALTER TABLE conversations ADD COLUMN item_count BIGINT, ADD COLUMN item_bytes BIGINT;`,
 ];
 
 /** The channel the triggers above notify. */

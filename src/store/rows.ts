@@ -102,15 +102,31 @@ export interface ConversationRow {
   created_at: number;
   sealed: string;
   previous_id: string | null;
+  item_count: number | null;
+  item_bytes: number | null;
 }
 
 export interface ChainRow {
   id: string;
   previous_id: string | null;
+  item_count: number | null;
+  item_bytes: number | null;
 }
 
-export const chainLinkFromRow = (row: ChainRow): ChainLink =>
-  row.previous_id === null ? { id: row.id } : { id: row.id, previousId: row.previous_id };
+/** Postgres returns a BIGINT as text. */
+const counted = (value: number | string | null) => (value === null ? undefined : Number(value));
+
+/** The count and bytes of a record's items, where it keeps them. */
+const itemTotals = (row: { item_count: number | null; item_bytes: number | null }) =>
+  row.item_count === null || row.item_bytes === null
+    ? {}
+    : { itemCount: counted(row.item_count)!, itemBytes: counted(row.item_bytes)! };
+
+export const chainLinkFromRow = (row: ChainRow): ChainLink => ({
+  id: row.id,
+  ...(row.previous_id !== null && { previousId: row.previous_id }),
+  ...itemTotals(row),
+});
 
 export interface ItemRow {
   seq: number;
@@ -130,6 +146,7 @@ export const conversationFromRow = (row: ConversationRow): ConversationRecord =>
   createdAt: row.created_at,
   sealed: row.sealed,
   ...(row.previous_id !== null && { previousId: row.previous_id }),
+  ...itemTotals(row),
 });
 
 export const itemFromRow = (row: ItemRow): ConversationItemRecord => ({

@@ -12,20 +12,27 @@ import type { ConversationItemRecord, ConversationRecord, ConversationStore } fr
 /** Responses and conversations in SQLite; deleting a record deletes its items (ON DELETE CASCADE). */
 export function sqliteConversations(db: Database.Database): ConversationStore {
   const put = db.prepare(
-    `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id)
-     VALUES (@id, @kind, @owner, @createdAt, @sealed, @previousId)
+    `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id, item_count, item_bytes)
+     VALUES (@id, @kind, @owner, @createdAt, @sealed, @previousId, @itemCount, @itemBytes)
      ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`,
   );
   const putRecord = (record: ConversationRecord) =>
-    put.run({ ...record, previousId: record.previousId ?? null });
+    put.run({
+      ...record,
+      previousId: record.previousId ?? null,
+      itemCount: record.itemCount ?? null,
+      itemBytes: record.itemBytes ?? null,
+    });
   const chain = db.prepare<{ id: string; owner: string; limit: number }, ChainRow>(
-    `WITH RECURSIVE chain (id, previous_id, depth) AS (
-       SELECT id, previous_id, 1 FROM conversations WHERE id = @id AND owner = @owner AND kind = 'response'
+    `WITH RECURSIVE chain (id, previous_id, item_count, item_bytes, depth) AS (
+       SELECT id, previous_id, item_count, item_bytes, 1 FROM conversations
+       WHERE id = @id AND owner = @owner AND kind = 'response'
        UNION ALL
-       SELECT c.id, c.previous_id, chain.depth + 1 FROM chain JOIN conversations c ON c.id = chain.previous_id
+       SELECT c.id, c.previous_id, c.item_count, c.item_bytes, chain.depth + 1
+       FROM chain JOIN conversations c ON c.id = chain.previous_id
        WHERE chain.depth < @limit AND c.owner = @owner AND c.kind = 'response'
      )
-     SELECT id, previous_id FROM chain ORDER BY depth`,
+     SELECT id, previous_id, item_count, item_bytes FROM chain ORDER BY depth`,
   );
   const itemTotals = db.prepare<[string], { count: number; bytes: number }>(
     'SELECT COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM conversation_items WHERE parent_id = ?',

@@ -356,12 +356,21 @@ export interface ConversationRecord {
    * chain, on conversations, and on responses stored before it was kept apart from `sealed`.
    */
   previousId?: string;
+  /**
+   * How many items a response has, and their bytes in all, kept beside them so that a chain's size
+   * is known before any item is read. Absent on conversations and on responses stored before.
+   */
+  itemCount?: number;
+  itemBytes?: number;
 }
 
 /** A response of a `previous_response_id` chain, as `ConversationStore.chain` reads it. */
 export interface ChainLink {
   id: string;
   previousId?: string;
+  /** Its items' count and bytes, where its record keeps them (see `ConversationRecord`). */
+  itemCount?: number;
+  itemBytes?: number;
 }
 
 /** One item of a response (`input` or `output`) or of a conversation (`item`), in order of `seq`. */

@@ -166,6 +166,72 @@ describe('truncation', () => {
   });
 });
 
+describe('replayed chains', () => {
+  it('replays a previous_response_id chain no further than a conversation keeps, reading none of the rest, from a user message', async () => {
+    const dataDir = freshDataDir();
+    const { client, fake } = await start(dataDir, { maxItems: 4 });
+    fake.script(
+      {
+        blocks: [{ type: 'tool_call', id: 'call_1', name: 'lookup', arguments: {} }],
+        stop: 'tool_use',
+        usage: { input: 10, output: 5 },
+      },
+      say('looked up'),
+      say('third'),
+      say('fourth'),
+    );
+    const tools = [{ type: 'function' as const, name: 'lookup', parameters: {}, strict: false }];
+    const calling = await client.responses.create({ model: 'flash', input: 'OLDEST', tools });
+    const call = calling.output.find((item) => item.type === 'function_call');
+    const answered = await client.responses.create({
+      model: 'flash',
+      previous_response_id: calling.id,
+      input: [{ type: 'function_call_output', call_id: call!.call_id, output: 'FOUND' }],
+      tools,
+    });
+    const third = await client.responses.create({
+      model: 'flash',
+      previous_response_id: answered.id,
+      input: 'THIRD question',
+    });
+    // Two items a response: the two newest fill maxItems, and the oldest is never read (opening it
+    // would fail the turn). The tool result that opens what is left goes too: its call is gone.
+    await spoil(dataDir, calling.id, 2);
+    const calls = fake.requests.length;
+    const fourth = await client.responses.create({
+      model: 'flash',
+      previous_response_id: third.id,
+      input: 'FOURTH question',
+    });
+    expect(fourth.output_text).toBe('fourth');
+    const sent = fake.requests[calls]!.raw;
+    expect(sent).not.toContain('OLDEST');
+    expect(sent).not.toContain('FOUND');
+    expect(sent).toContain('THIRD question');
+    expect(sent).toContain('FOURTH question');
+  });
+
+  it('refuses to continue a response that alone holds more than a conversation keeps', async () => {
+    const { client, fake } = await start(freshDataDir(), { maxItems: 4 });
+    fake.script(say('five items in, one out'));
+    const large = await client.responses.create({
+      model: 'flash',
+      input: ['one', 'two', 'three', 'four', 'five'].map((text) => ({
+        role: 'user' as const,
+        content: text,
+      })),
+    });
+    const calls = fake.requests.length;
+    await expect(
+      client.responses.create({ model: 'flash', previous_response_id: large.id, input: 'next' }),
+    ).rejects.toMatchObject({
+      status: 400,
+      error: { param: 'previous_response_id', code: 'history_too_large' },
+    });
+    expect(fake.requests.length).toBe(calls);
+  });
+});
+
 describe('turns across gateways', () => {
   it('takes one turn of a conversation at a time across gateways sharing a store', async () => {
     const dataDir = freshDataDir();

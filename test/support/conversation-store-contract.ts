@@ -164,6 +164,33 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect(await store.itemTotals('resp_orphan')).toEqual({ count: 0, bytes: 0 });
     });
 
+    it("keeps a response's item count and bytes beside it, for a chain to read before its items", async () => {
+      const store = await open();
+      await store.putAll([
+        {
+          record: { ...record('resp_s1', 'user:a', 1_000, 'response'), itemCount: 2, itemBytes: 30 },
+          items: [item('resp_s1', 'in_1', 'user:a', 10), item('resp_s1', 'out_1', 'user:a', 20)],
+        },
+        {
+          record: {
+            ...record('resp_s2', 'user:a', 1_000, 'response'),
+            previousId: 'resp_s1',
+            itemCount: 0,
+            itemBytes: 0,
+          },
+          items: [],
+        },
+      ]);
+      // A record stored before the sizes were kept has none.
+      await store.put({ ...record('resp_s0', 'user:a', 1_000, 'response') });
+      expect(await store.chain('resp_s2', 'user:a', 10)).toEqual([
+        { id: 'resp_s2', previousId: 'resp_s1', itemCount: 0, itemBytes: 0 },
+        { id: 'resp_s1', itemCount: 2, itemBytes: 30 },
+      ]);
+      expect(await store.get('resp_s1')).toMatchObject({ itemCount: 2, itemBytes: 30 });
+      expect(await store.chain('resp_s0', 'user:a', 10)).toEqual([{ id: 'resp_s0' }]);
+    });
+
     it("holds a conversation for one holder's turn until released or lapsed, and only its owner's", async () => {
       const store = await open();
       await store.put(record('conv_h', 'user:a'));
