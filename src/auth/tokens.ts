@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { SecretString } from '../keys/secret-string.js';
 import type { Scope, Store, TokenRecord } from '../store/index.js';
 import { IpAllowlist } from './ip-allowlist.js';
+import { RevocationCursor } from './revocation-cursor.js';
 import { formatToken, hashTokenSecret, newTokenId, newTokenSecret, parseToken } from './token-format.js';
 import { assertNarrower, DEFAULT_SCOPES, lifetimeMs, type TokenSpec } from './token-spec.js';
 
@@ -53,16 +54,18 @@ const DUMMY_HASH = Buffer.alloc(32);
 export class TokenService {
   private readonly cache = new Map<string, Cached>();
   private readonly misses = new Map<string, number>();
-  private revocationsCheckedAt = 0;
+  private readonly revocations: RevocationCursor;
 
   constructor(
     private readonly store: Store,
     private readonly pepper: Buffer,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.revocations = new RevocationCursor(now, true);
+  }
 
   async load(): Promise<void> {
-    this.revocationsCheckedAt = this.now();
+    this.revocations.reset();
     for (const record of await this.store.tokens.list()) this.remember(record);
   }
 
@@ -159,10 +162,7 @@ export class TokenService {
 
   /** Drops tokens revoked (by any instance) since the last call. */
   async syncRevocations(): Promise<void> {
-    // Overlap by a second: a revocation committed just before the last check is not missed.
-    const since = this.revocationsCheckedAt - 1_000;
-    this.revocationsCheckedAt = this.now();
-    for (const id of await this.store.tokens.revokedSince(since)) this.cache.delete(id);
+    for (const id of await this.store.tokens.revokedSince(this.revocations.next())) this.cache.delete(id);
   }
 
   /** Whether `secret` is the token's; secrets are of one fixed length (`parseToken`). */

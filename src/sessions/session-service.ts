@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { TokenPrincipal } from '../auth/index.js';
+import { RevocationCursor } from '../auth/revocation-cursor.js';
 import { SecretString } from '../keys/secret-string.js';
 import type { SessionGrant, SessionRecord, Store, TokenRecord } from '../store/index.js';
 import { GuestPrincipals, sessionPrincipal } from './principal.js';
@@ -67,7 +68,8 @@ export class SessionService {
   private readonly cache = new Map<string, Cached>();
   private readonly misses = new Map<string, number>();
   private readonly guests = new GuestPrincipals();
-  private revocationsCheckedAt = 0;
+  /** A session missed is still dropped when its access cookie runs out: no full reads. */
+  private readonly revocations: RevocationCursor;
 
   constructor(
     private readonly store: Store,
@@ -75,7 +77,7 @@ export class SessionService {
     readonly settings: SessionSettings,
     private readonly now: () => number = Date.now,
   ) {
-    this.revocationsCheckedAt = now();
+    this.revocations = new RevocationCursor(now, false);
   }
 
   async mintCode(
@@ -170,10 +172,7 @@ export class SessionService {
 
   /** Drops sessions revoked (by any instance) since the last call. */
   async syncRevocations(): Promise<void> {
-    // Overlap by a second: a revocation committed just before the last check is not missed.
-    const since = this.revocationsCheckedAt - 1_000;
-    this.revocationsCheckedAt = this.now();
-    for (const id of await this.store.sessions.revokedSince(since)) this.cache.delete(id);
+    for (const id of await this.store.sessions.revokedSince(this.revocations.next())) this.cache.delete(id);
   }
 
   /**

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/store/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -223,6 +224,25 @@ describe('gateway tokens', () => {
       .poll(async () => (await chat(second, token.token)).status, { timeout: 1000, interval: 50 })
       .toBe(401);
     expect(Date.now() - revokedAt).toBeLessThan(1000);
+  });
+
+  it('reach an instance when the revoking one stamped them seconds behind its clock', async () => {
+    const dataDir = freshDataDir();
+    const kw = await start(dataDir);
+    const token = (await mint(kw, { name: 'skewed' })).json;
+    expect((await chat(kw, token.token)).status).toBe(200);
+    // Let a look at the store's revocations pass, then revoke as an instance whose clock is 5 s
+    // behind (or whose commit waited that long): its stamp is older than the last look.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const elsewhere = openSqliteStore(join(dataDir, 'keyward.db'));
+    try {
+      expect(await elsewhere.tokens.revoke(token.id, Date.now() - 5_000)).toBe(true);
+    } finally {
+      await elsewhere.close();
+    }
+    await expect
+      .poll(async () => (await chat(kw, token.token)).status, { timeout: 2000, interval: 50 })
+      .toBe(401);
   });
 
   it('are created offline by the CLI, shown once, and accepted by a running gateway', async () => {
