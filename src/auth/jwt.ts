@@ -13,6 +13,7 @@ import {
 import type { Config } from '../config/index.js';
 import type { JwtClaim, JwtRevocation, Scope, Store, TokenRecord } from '../store/index.js';
 import type { JwtCheck } from './jwt-check.js';
+import { RevocationCursor } from './revocation-cursor.js';
 import type { TokenPrincipal } from './tokens.js';
 
 type IssuerConfig = Config['auth']['jwt'][number];
@@ -76,8 +77,9 @@ function stringList(value: unknown): string[] | undefined {
 export class JwtVerifier {
   private readonly issuers = new Map<string, Issuer>();
   private readonly verified = new Map<string, Verified>();
-  private readonly revoked = new Set<string>();
-  private revocationsCheckedAt = 0;
+  /** Revoked claim values, each with when it was revoked. */
+  private readonly revoked = new Map<string, number>();
+  private readonly revocations: RevocationCursor;
 
   constructor(
     configs: readonly IssuerConfig[],
@@ -87,10 +89,11 @@ export class JwtVerifier {
     configs.forEach((config, index) => {
       this.issuers.set(config.issuer, { index, config, keys: keySource(config) });
     });
+    this.revocations = new RevocationCursor(now, true);
   }
 
   async load(): Promise<void> {
-    this.revocationsCheckedAt = this.now();
+    this.revocations.reset();
     for (const revocation of await this.store.sessions.jwtRevocationsSince(0)) this.remember(revocation);
   }
 
@@ -112,8 +115,7 @@ export class JwtVerifier {
 
   /** Picks up revocations made by any instance since the last call. */
   async syncRevocations(): Promise<void> {
-    const since = this.revocationsCheckedAt - 1_000;
-    this.revocationsCheckedAt = this.now();
+    const since = this.revocations.next();
     for (const revocation of await this.store.sessions.jwtRevocationsSince(since)) this.remember(revocation);
   }
 
@@ -144,7 +146,7 @@ export class JwtVerifier {
     } catch (error) {
       return { failure: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
     }
-    if (this.isRevoked(payload, config.issuer)) return { failure: 'revoked' };
+    if (this.isRevoked(payload, config)) return { failure: 'revoked' };
     const principal = this.principalFor(issuer, payload);
     if (!principal) return { failure: 'invalid' };
     if (this.verified.size >= MAX_CACHED) this.verified.delete(this.verified.keys().next().value!);
@@ -201,20 +203,31 @@ export class JwtVerifier {
     };
   }
 
-  private isRevoked(payload: JWTPayload, issuer: string): boolean {
+  /**
+   * A revoked `jti` is that one token. A revoked `sub` or `sid` is every token issued until the
+   * revocation (`iat`, give or take the issuer's clock tolerance; one without `iat` counts as
+   * issued before): the user who signs in again afterwards gets a token that works, as the
+   * refusal's "sign in again" promises.
+   */
+  private isRevoked(payload: JWTPayload, config: IssuerConfig): boolean {
     for (const name of ['sub', 'jti', 'sid'] as const) {
       const value = payload[name];
       if (typeof value !== 'string') continue;
-      if (this.revoked.has(`${name}\0\0${value}`) || this.revoked.has(`${name}\0${issuer}\0${value}`))
-        return true;
+      const revokedAt = Math.max(
+        this.revoked.get(`${name}\0\0${value}`) ?? -1,
+        this.revoked.get(`${name}\0${config.issuer}\0${value}`) ?? -1,
+      );
+      if (revokedAt < 0) continue;
+      if (name === 'jti' || payload.iat === undefined) return true;
+      if (payload.iat * 1000 <= revokedAt + config.clockToleranceSec * 1000) return true;
     }
     return false;
   }
 
   private remember(revocation: JwtRevocation): void {
     const key = `${revocation.claim}\0${revocation.issuer}\0${revocation.value}`;
-    if (this.revoked.has(key)) return;
-    this.revoked.add(key);
+    if ((this.revoked.get(key) ?? -1) >= revocation.revokedAt) return;
+    this.revoked.set(key, revocation.revokedAt);
     // Rare: drop every remembered token, so the next request of each is judged again.
     this.verified.clear();
   }

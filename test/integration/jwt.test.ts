@@ -246,6 +246,29 @@ describe('bearer JWTs from an identity provider', () => {
   });
 });
 
+describe('revocation by subject', () => {
+  it('refuses the tokens issued until then, and takes the one the user signs in for afterwards', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const issued = (iat: number) =>
+      new SignJWT({ sub: 'revoked-then-back', iss: ISSUER, aud: AUDIENCE, iat })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k-RS256' })
+        .setExpirationTime('5m')
+        .sign(keys.get('RS256')!.privateKey);
+    const before = await issued(now - 60);
+    expect((await chat(before)).status).toBe(200);
+    const revoked = await adminCall(kw.adminUrl, 'POST', '/admin/jwt/revocations', {
+      claim: 'sub',
+      value: 'revoked-then-back',
+    });
+    expect(revoked.status).toBe(201);
+    expect((await chat(before)).json.error.code).toBe('jwt_revoked');
+    // Within the issuer's clock tolerance (30 s) of the revocation: counted as issued before it.
+    expect((await chat(await issued(now + 10))).status).toBe(401);
+    // Signed in again after it: "sign in again" works.
+    expect((await chat(await issued(now + 60))).status).toBe(200);
+  });
+});
+
 describe('several issuers', () => {
   const OTHER = 'https://other-id.example.test/';
   let two: TestGateway;
