@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { assertNarrower } from '../auth/token-spec.js';
+import { assertNarrower, WiderTokenError } from '../auth/token-spec.js';
 import type { Scope, SessionGrant, TokenRecord } from '../store/index.js';
 
 /** What a browser session may hold: data-plane scopes only, never `admin` or `sessions`. */
@@ -42,7 +42,9 @@ export type SessionSpec = z.output<typeof sessionSpecSchema>;
 
 /**
  * The grant a login code carries. A token with the `sessions` scope may grant no more than it
- * holds: its models, providers, max_tokens, limits, budget and lifetime bound the session's.
+ * holds: its models, providers, max_tokens, limits, budget and lifetime bound the session's, and a
+ * token that belongs to a user mints sessions for that user only. A token without a user is an
+ * app's back end, which signs its users in: it may name any user.
  */
 export function grantFor(
   spec: SessionSpec,
@@ -70,6 +72,12 @@ export function grantFor(
     metadata: spec.metadata ?? {},
     lifetimeMs,
   };
+  if (creator?.userId && spec.userId !== creator.userId) {
+    // The user's budget, limits and stored conversations are keyed by the id: another's would be theirs.
+    throw new WiderTokenError(
+      `userId: this token belongs to user '${creator.userId}' and mints sessions for that user only`,
+    );
+  }
   if (creator) {
     // The session is used from browsers anywhere: the creator's IP allowlist bounds where the
     // code is minted, not where the session is used.

@@ -373,6 +373,19 @@ describe('admin API', () => {
 
     const plain = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name: 'no-sessions' });
     expect((await mintCode({ userId: 'ivy' }, plain.json.token)).status).toBe(403);
+
+    // A user's own token signs in that user only: another's budget, limits and stored
+    // conversations are keyed by their id.
+    const users = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'ivy-sessions',
+      userId: 'ivy',
+      scopes: ['sessions', 'chat'],
+    });
+    expect((await mintCode({ userId: 'ivy' }, users.json.token)).status).toBe(201);
+    const other = await mintCode({ userId: 'jack' }, users.json.token);
+    expect(other.status).toBe(403);
+    expect(other.json.error).toMatchObject({ code: 'session_wider_than_creator' });
+    expect(other.json.error.message).toContain("belongs to user 'ivy'");
     const bad = await mintCode({ userId: 'ivy', scopes: ['admin'] });
     expect(bad.status).toBe(400);
   });
