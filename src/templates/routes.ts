@@ -103,6 +103,15 @@ export async function templateRoutes(
       forwarder.handle(request, reply, { operation: 'chat', surface, body, stream, includeUsage: stream });
     const surface = templateBinding(template, renderedBytes);
     if (input.conversation === undefined) return run(surface);
+    // The stored history goes to the template's model as it is, any role and any text: only a
+    // credential that could send it there itself (chat, to a model it may use) may have it replayed.
+    if (principal?.kind === 'token' && !principal.scopes.has('chat'))
+      throw new GatewayError(
+        403,
+        'permission_error',
+        "A template run continues a conversation only for a token with the 'chat' scope: the conversation's stored messages are sent to the template's model as they are",
+        { code: 'insufficient_scope', param: 'conversation' },
+      );
     const where = { id: input.conversation, param: 'conversation' };
     return conversationSurface(request, reply, surface, where, conversations, logger).then(run);
   });
