@@ -434,7 +434,10 @@ export class ConversationService {
       if (bytes > room) break;
       keep++;
     }
-    await this.store.trimItems(id, this.replayable(newest, keep));
+    const kept = this.replayable(newest, keep);
+    // The oldest item kept, as read: a turn appended since is newer, and never moves the cut.
+    const cut = kept > 0 ? newest[kept - 1]!.seq : newest[0]!.seq + 1;
+    await this.store.trimItemsBefore(id, cut);
   }
 
   /**

@@ -164,12 +164,11 @@ export function pgConversations(pool: Pool): ConversationStore {
       ]);
       return (result.rowCount ?? 0) > 0;
     },
-    async trimItems(parentId, keep) {
-      const result = await pool.query(
-        `DELETE FROM conversation_items WHERE parent_id = $1 AND seq NOT IN
-           (SELECT seq FROM conversation_items WHERE parent_id = $1 ORDER BY seq DESC LIMIT $2)`,
-        [parentId, keep],
-      );
+    async trimItemsBefore(parentId, seq) {
+      const result = await pool.query('DELETE FROM conversation_items WHERE parent_id = $1 AND seq < $2', [
+        parentId,
+        seq,
+      ]);
       return result.rowCount ?? 0;
     },
     async purge(filter) {

@@ -63,10 +63,7 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     'SELECT * FROM conversation_items WHERE owner = ? AND id = ? ORDER BY seq DESC LIMIT 1',
   );
   const removeItem = db.prepare('DELETE FROM conversation_items WHERE parent_id = ? AND id = ?');
-  const trim = db.prepare(
-    `DELETE FROM conversation_items WHERE parent_id = @parentId AND seq NOT IN
-       (SELECT seq FROM conversation_items WHERE parent_id = @parentId ORDER BY seq DESC LIMIT @keep)`,
-  );
+  const trim = db.prepare('DELETE FROM conversation_items WHERE parent_id = @parentId AND seq < @seq');
   const purgeBefore = db.prepare('DELETE FROM conversations WHERE created_at < ?');
   const purgeOwner = db.prepare('DELETE FROM conversations WHERE owner = ?');
   const setRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ?');
@@ -162,8 +159,8 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     async removeItem(parentId, id) {
       return removeItem.run(parentId, id).changes > 0;
     },
-    async trimItems(parentId, keep) {
-      return trim.run({ parentId, keep }).changes;
+    async trimItemsBefore(parentId, seq) {
+      return trim.run({ parentId, seq }).changes;
     },
     async purge(filter) {
       return ('before' in filter ? purgeBefore.run(filter.before) : purgeOwner.run(filter.owner)).changes;

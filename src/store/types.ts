@@ -441,8 +441,11 @@ export interface ConversationStore {
     where: { parentId: string; id: string } | { owner: string; id: string },
   ): Promise<ConversationItemRecord | undefined>;
   removeItem(parentId: string, id: string): Promise<boolean>;
-  /** Removes a record's oldest items, keeping `keep`; returns how many went. */
-  trimItems(parentId: string, keep: number): Promise<number>;
+  /**
+   * Removes a record's items older than `seq`; returns how many went. By position, not by count:
+   * items appended meanwhile do not move the cut.
+   */
+  trimItemsBefore(parentId: string, seq: number): Promise<number>;
   /** Removes every record created before `before` (epoch ms), or every record of `owner`, with items. */
   purge(filter: { before: number } | { owner: string }): Promise<number>;
   /**

@@ -9,6 +9,7 @@ import {
   type StoredResponse,
   ThreadConversationWriter,
 } from '../../src/conversations/index.js';
+import { sealItem } from '../../src/conversations/sealing.js';
 import { generateMasterKey } from '../../src/keys/index.js';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
@@ -92,6 +93,50 @@ describe('ConversationService sealing', () => {
       'msg_5',
     ]);
     expect(await service.getConversation('user:a', 'conv_x')).toMatchObject({ id: 'conv_x' });
+  });
+
+  it('trims by position: items another request appends while it trims are kept, and so is what it chose to keep', async () => {
+    const store = fresh();
+    const master = generateMasterKey();
+    let racing = true;
+    // Another instance appends two items between the trim's read and its delete.
+    const conversations = new Proxy(store.conversations, {
+      get(target, name, receiver) {
+        if (name !== 'items') return Reflect.get(target, name, receiver);
+        return async (...args: Parameters<typeof target.items>) => {
+          const rows = await target.items(...args);
+          if (racing && args[1]?.order === 'desc') {
+            racing = false;
+            const late = [message('msg_6', 'late'), message('msg_7', 'later')].map((item) =>
+              sealItem(
+                master,
+                'user:a',
+                'conv_t',
+                'item',
+                { id: item.id, text: JSON.stringify(item) },
+                2_000,
+              ),
+            );
+            await target.appendItems(late);
+          }
+          return rows;
+        };
+      },
+    });
+    const service = new ConversationService(conversations, () => [master], retention);
+    await service.createConversation('user:a', {}, 'conv_t');
+    racing = false;
+    await service.appendItems('user:a', 'conv_t', [message('msg_1', 'one'), message('msg_2', 'two')]);
+    racing = true;
+    await service.appendItems(
+      'user:a',
+      'conv_t',
+      ['3', '4', '5'].map((n) => message(`msg_${n}`, `turn ${n}`)),
+    );
+    const ids = (await service.conversationItems('user:a', 'conv_t'))!.map((i) => i.id);
+    expect(ids.slice(0, 3)).toEqual(['msg_3', 'msg_4', 'msg_5']);
+    expect(ids).toContain('msg_6');
+    expect(ids).toContain('msg_7');
   });
 
   it.each([
