@@ -63,6 +63,14 @@ function unsupported(error: UnsupportedFeature): GatewayError {
   });
 }
 
+/** A request whose client left before it was sent: nobody reads the answer, the log says 499. */
+const clientGone = new GatewayError(
+  499,
+  'invalid_request_error',
+  'The client closed the connection before the request was sent',
+  { code: 'client_closed' },
+);
+
 /**
  * The route's targets with what each is billed beyond tokens: options of the surface's own format
  * (fast processing, the provider's web search) reach only targets of that format.
@@ -137,6 +145,13 @@ export class Forwarder {
       fast || searches ? billedExtras(job, route.targets, fast, searches) : route.targets,
     );
     if (admitted) await admitted;
+    if (reply.raw.destroyed) {
+      // The client left while its request was on the gateway's side (a stored history read, a
+      // conversation held): its response has closed, and with it the one moment a request is
+      // settled and charged. Sent now, the provider would bill what no limit or budget sees.
+      this.admission.settle(request, undefined, 0);
+      throw clientGone;
+    }
     const abort = new AbortHandle();
     const timer = setTimeout(
       () => abort.abort(new UpstreamError('timeout', 'total deadline passed')),
