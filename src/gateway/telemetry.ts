@@ -62,6 +62,15 @@ function alertWebhook(
   });
 }
 
+/** The passwords in the store's and Redis's URLs: a driver's error may quote its connection. */
+function storagePasswords(config: Config): string[] {
+  const urls = [config.storage.postgres?.url, config.storage.redis?.url];
+  return urls.flatMap((url) => {
+    const password = url ? new URL(url).password : '';
+    return password ? [decodeURIComponent(password)] : [];
+  });
+}
+
 /**
  * The logger (with the one redactor), the metrics and the alerts. Built before the store opens, so
  * that a missing webhook secret stops the start with nothing to undo.
@@ -73,7 +82,7 @@ export function createTelemetry({
   secrets,
   logDestination,
 }: TelemetryOptions): Telemetry {
-  const redactor = new Redactor(secrets.map((key) => key.reveal()));
+  const redactor = new Redactor([...secrets.map((key) => key.reveal()), ...storagePasswords(config)]);
   const { logger, flush } = createLogger({
     level: config.logging.level,
     redactor,

@@ -40,6 +40,31 @@ export function isoTimestamp(now: () => number = Date.now): () => string {
   };
 }
 
+/** An error's fields a log line may carry, its causes' included; at most this many deep. */
+const MAX_CAUSES = 4;
+
+/**
+ * What a log line keeps of an error: its kind, words, codes and stack, never the other fields a
+ * library hangs on it. ioredis attaches the failed command with its arguments (`AUTH user
+ * password` when a login fails), drivers attach query parameters and response bodies: pino's own
+ * serializer copied them all, and a password shorter than the redactor takes as a literal
+ * reached the log.
+ */
+export function errorFields(error: unknown, depth = 0): unknown {
+  if (!(error instanceof Error)) return error;
+  const { code, errno, syscall } = error as NodeJS.ErrnoException;
+  const cause = (error as { cause?: unknown }).cause;
+  return {
+    type: error.name,
+    message: error.message,
+    ...(code !== undefined && { code }),
+    ...(errno !== undefined && { errno }),
+    ...(syscall !== undefined && { syscall }),
+    stack: error.stack,
+    ...(cause !== undefined && depth < MAX_CAUSES && { cause: errorFields(cause, depth + 1) }),
+  };
+}
+
 /**
  * A pino logger whose every serialized line passes through the redactor, so that no code path
  * (request logs, error objects, third-party messages) can write a secret.
@@ -63,6 +88,7 @@ export function createLogger(options: LoggerOptions): GatewayLogger {
     {
       level: options.level,
       base: { service: 'keyward' },
+      serializers: { err: errorFields },
       timestamp: isoTimestamp(),
       formatters: { level: (label) => ({ level: label }) },
     },

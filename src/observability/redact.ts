@@ -20,7 +20,9 @@ const PATTERNS: ReadonlyArray<string> = [
   String.raw`\bkw_[A-Za-z0-9]+_[A-Za-z0-9_-]{6,}`,
   String.raw`\bAIza[0-9A-Za-z_-]{20,}`,
   // JSON or header-ish fields named like credentials: "api_key":"…", x-api-key: …
-  String.raw`((?:api[_-]?key|x-api-key|x-goog-api-key|api-key|authorization|x-provider-api-key|access_token|refresh_token|client_secret|password)["']?\s*[:=]\s*["']?)[^"'\s,}&]{4,}`,
+  // The value may start with its scheme (`Authorization: Bearer …`): masked with it, or the scheme
+  // alone would be taken for the value and the credential after it left.
+  String.raw`((?:api[_-]?key|x-api-key|x-goog-api-key|api-key|authorization|x-provider-api-key|access_token|refresh_token|client_secret|password)["']?\s*[:=]\s*["']?)(?:(?:[Bb]earer|[Bb]asic)\s+)?[^"'\s,}&]{4,}`,
   // Query-string credentials: ?key=…, &api_key=…
   String.raw`([?&](?:key|api[_-]?key|access_token|token)=)[^&\s"']+`,
 ];
@@ -32,13 +34,16 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** The forms a secret can take in text: itself and its base64 encodings. */
+/**
+ * The forms a secret can take in text: itself, as it reads inside a JSON string (a log line is
+ * JSON: a quote or backslash in it is escaped there), and its base64 encodings.
+ */
 function secretForms(secret: string): string[] {
   const b64 = Buffer.from(secret, 'utf8').toString('base64');
   const b64url = Buffer.from(secret, 'utf8').toString('base64url');
   // base64 of `secret` embedded in a larger encoded string is only aligned at one of three
   // offsets, so also mask the stable middle of the encoding (it still identifies the key).
-  const forms = new Set([secret, b64, b64.replace(/=+$/, ''), b64url]);
+  const forms = new Set([secret, JSON.stringify(secret).slice(1, -1), b64, b64.replace(/=+$/, ''), b64url]);
   return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
 

@@ -42,6 +42,20 @@ describe('Redactor', () => {
     }
   });
 
+  it('masks a credential after its scheme in a field named like one, and a secret escaped in JSON', () => {
+    for (const line of [
+      '{"authorization":"Bearer unknownclienttoken123456"}',
+      '{"authorization":"Basic dXNlcjpwYXNzd29yZA=="}',
+    ]) {
+      const out = redactor.redact(line);
+      expect(out).not.toContain('unknownclienttoken123456');
+      expect(out).not.toContain('dXNlcjpwYXNzd29yZA');
+    }
+    const quoted = 'pass"with\\slash-0123';
+    const line = JSON.stringify({ msg: `value ${quoted}` });
+    expect(new Redactor([quoted]).redact(line)).toBe('{"msg":"value [REDACTED]"}');
+  });
+
   it('leaves ordinary text alone', () => {
     const line = '{"level":"info","msg":"request","status":200,"model":"gpt-4o-mini"}';
     expect(redactor.redact(line)).toBe(line);
