@@ -347,6 +347,21 @@ export const configSchema = z
           });
         }
       }
+      // The client's own key goes to every passthrough target it may reach: one made for one
+      // provider would be sent to another's (an OpenAI key to Google on a fallback).
+      const passthrough = new Set(
+        references
+          .map(({ provider }) => config.providers.find((p) => p.id === provider))
+          .filter((p) => p?.keys !== undefined && 'passthrough' in p.keys)
+          .map((p) => p!.id),
+      );
+      if (passthrough.size > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', i],
+          message: `uses the client's own provider key with several providers (${[...passthrough].join(', ')}): the key one client sends for one would go to the others; give each passthrough provider routes of its own`,
+        });
+      }
     });
   })
   // Shared limits follow a shared store: configuring Redis is enough to stop limits multiplying.

@@ -144,6 +144,21 @@ models:
     );
   });
 
+  it("refuses a route that would send the client's own key to more than one provider", () => {
+    const file = writeConfig(`
+providers:
+  - { id: oa, type: openai, baseUrl: "https://api.openai.com/v1", keys: { passthrough: true } }
+  - { id: gm, type: gemini, baseUrl: "https://generativelanguage.googleapis.com", keys: { passthrough: true } }
+  - { id: mine, type: openai, baseUrl: "https://api.openai.com/v1", keys: { env: OA } }
+models:
+  - { name: mixed, provider: oa, model: gpt-4o, fallbacks: [ { provider: gm, model: gemini-2.5-flash } ] }
+  - { name: own, provider: oa, model: gpt-4o, fallbacks: [ { provider: mine, model: gpt-4o } ] }
+`);
+    expect(problemsOf(() => loadConfig({ file, env: { OA: 'sk-0123456789abcdef0123' } }))).toEqual([
+      "models[0]: uses the client's own provider key with several providers (oa, gm): the key one client sends for one would go to the others; give each passthrough provider routes of its own",
+    ]);
+  });
+
   it('reports malformed YAML and unreadable files without a stack trace', () => {
     expect(problemsOf(() => loadConfig({ file: writeConfig('server: [unclosed'), env: {} }))[0]).toMatch(
       /^not valid YAML: /,
