@@ -219,12 +219,19 @@ describe('upstream faults', () => {
     expect(res.text).not.toContain('[DONE]');
   });
 
-  it('replaces an error event inside the provider stream with its own', async () => {
+  it.each([
+    ['alone', '{"error":{"message":"shard sk-leaky-123 exploded"}}'],
+    // As servers imitating the API send it: beside a chunk's other fields.
+    [
+      'in a chunk',
+      '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"error":{"message":"shard sk-leaky-123 exploded"}}',
+    ],
+  ])('replaces an error event inside the provider stream with its own (%s)', async (_case, event) => {
     stack = await startStack();
     stack.fake.script({
       status: 200,
       headers: { 'content-type': 'text/event-stream' },
-      body: 'data: {"error":{"message":"shard sk-leaky-123 exploded"}}\n\n',
+      body: `data: ${event}\n\n`,
     });
     const res = await chat(stack, { stream: true });
     expect(res.text).toContain('"code":"provider_error"');
