@@ -12,7 +12,7 @@ import {
   UnsupportedFeature,
   type UpstreamCall,
 } from '../providers/index.js';
-import { applyRouteParams, type Router, type Target } from '../routing/index.js';
+import { applyRouteParams, type Route, type Router, type Target } from '../routing/index.js';
 import {
   AbortHandle,
   classifyUpstreamError,
@@ -106,11 +106,20 @@ export class Forwarder {
     this.responder = new Responder(metrics, logger);
   }
 
+  /**
+   * The route a request for `model` takes, checked as `handle` checks it: an unknown model or one
+   * the credential may not use is refused here. A surface that does work of its own first (reading
+   * a stored history) asks before it, so that such a request costs no more than a lookup.
+   */
+  route(request: FastifyRequest, model: string): Route<ProviderRuntime> {
+    const resolved = this.router.resolve(model);
+    if (!resolved) throw unknownModel(model, this.router, request.kw.principal);
+    return allowedTargets(request.kw.principal, resolved);
+  }
+
   async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply> {
     const ctx = request.kw;
-    const resolved = this.router.resolve(job.body.model);
-    if (!resolved) throw unknownModel(job.body.model, this.router, ctx.principal);
-    const route = allowedTargets(ctx.principal, resolved);
+    const route = this.route(request, job.body.model);
     ctx.model = route.name;
     let body = job.body;
     if (job.operation === 'chat') {

@@ -109,6 +109,11 @@ export interface ForwardJob {
 /** The forwarder as a surface's routes see it; the data plane passes one in when it registers them. */
 export interface RequestForwarder {
   handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply>;
+  /**
+   * Refuses, as `handle` would, a request for a model that is unknown or that the credential may
+   * not use: for routes that read stored history first, so that such a request costs a lookup.
+   */
+  route(request: FastifyRequest, model: string): unknown;
 }
 
 /**

@@ -112,6 +112,7 @@ export async function templateRoutes(
         "A template run continues a conversation only for a token with the 'chat' scope: the conversation's stored messages are sent to the template's model as they are",
         { code: 'insufficient_scope', param: 'conversation' },
       );
+    forwarder.route(request, body.model);
     const where = { id: input.conversation, param: 'conversation' };
     return conversationSurface(request, reply, surface, where, conversations, logger).then(run);
   });

@@ -211,6 +211,27 @@ describe('replayed chains', () => {
     expect(sent).toContain('FOURTH question');
   });
 
+  it('refuses an unknown model before it reads any history, by previous_response_id or conversation header', async () => {
+    const dataDir = freshDataDir();
+    const { kw, client, fake } = await start(dataDir);
+    fake.script(say('stored'));
+    const stored = await client.responses.create({ model: 'flash', input: 'remember' });
+    const conversation = await client.conversations.create({ items: [{ role: 'user', content: 'hi' }] });
+    // Opening any of these would fail the request with another error.
+    await spoil(dataDir, stored.id, 2);
+    await spoil(dataDir, conversation.id, 1);
+    await expect(
+      client.responses.create({ model: 'no-such-model', previous_response_id: stored.id, input: 'next' }),
+    ).rejects.toMatchObject({ status: 404, error: { code: 'model_not_found' } });
+    const chat = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: client.apiKey, maxRetries: 0 });
+    await expect(
+      chat.chat.completions.create(
+        { model: 'no-such-model', messages: [{ role: 'user', content: 'next' }] },
+        { headers: { 'x-keyward-conversation': conversation.id } },
+      ),
+    ).rejects.toMatchObject({ status: 404, error: { code: 'model_not_found' } });
+  });
+
   it('refuses to continue a response that alone holds more than a conversation keeps', async () => {
     const { client, fake } = await start(freshDataDir(), { maxItems: 4 });
     fake.script(say('five items in, one out'));

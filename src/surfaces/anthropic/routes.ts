@@ -30,16 +30,22 @@ export async function anthropicRoutes(
   app.post('/v1/messages', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseMessagesRequest(request.body);
-    return inConversation(request, reply, anthropicBinding, context, (surface) =>
-      forwarder.handle(request, reply, {
-        operation: 'chat',
-        surface,
-        body,
-        stream: body.stream === true,
-        // Anthropic's stream always carries usage.
-        includeUsage: true,
-        options: { betas: betas(request) },
-      }),
+    return inConversation(
+      request,
+      reply,
+      anthropicBinding,
+      context,
+      (surface) =>
+        forwarder.handle(request, reply, {
+          operation: 'chat',
+          surface,
+          body,
+          stream: body.stream === true,
+          // Anthropic's stream always carries usage.
+          includeUsage: true,
+          options: { betas: betas(request) },
+        }),
+      () => forwarder.route(request, body.model),
     );
   });
 

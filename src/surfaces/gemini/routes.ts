@@ -88,8 +88,20 @@ export async function geminiRoutes(
         requireScope(request.kw.principal, 'chat');
         const stream = method === 'streamGenerateContent';
         const body = { ...parseBody(generateContentSchema, request.body), model, stream };
-        return inConversation(request, reply, geminiBinding, context, (surface) =>
-          forwarder.handle(request, reply, { operation: 'chat', surface, body, stream, includeUsage: true }),
+        return inConversation(
+          request,
+          reply,
+          geminiBinding,
+          context,
+          (surface) =>
+            forwarder.handle(request, reply, {
+              operation: 'chat',
+              surface,
+              body,
+              stream,
+              includeUsage: true,
+            }),
+          () => forwarder.route(request, model),
         );
       }
       case 'countTokens': {

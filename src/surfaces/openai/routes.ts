@@ -29,14 +29,20 @@ export async function openAIRoutes(
   app.post('/v1/chat/completions', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseChatRequest(request.body);
-    return inConversation(request, reply, openAIBinding, context, (surface) =>
-      forwarder.handle(request, reply, {
-        operation: 'chat',
-        surface,
-        body,
-        stream: body.stream === true,
-        includeUsage: body.stream_options?.include_usage === true,
-      }),
+    return inConversation(
+      request,
+      reply,
+      openAIBinding,
+      context,
+      (surface) =>
+        forwarder.handle(request, reply, {
+          operation: 'chat',
+          surface,
+          body,
+          stream: body.stream === true,
+          includeUsage: body.stream_options?.include_usage === true,
+        }),
+      () => forwarder.route(request, body.model),
     );
   });
 

@@ -27,9 +27,12 @@ export function withConversation(
   base: SurfaceBinding,
   conversations: ConversationService,
   logger: Logger,
+  /** Refuses a request the forwarder would refuse (its model), before the history is read. */
+  routable?: () => unknown,
 ): SurfaceBinding | Promise<SurfaceBinding> {
   const header = request.headers[CONVERSATION_HEADER];
   if (header === undefined) return base;
+  routable?.();
   const id = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
   return conversationSurface(request, reply, base, { id, param: CONVERSATION_HEADER }, conversations, logger);
 }
@@ -86,8 +89,10 @@ export function inConversation<R>(
   base: SurfaceBinding,
   context: { conversations: ConversationService; logger: Logger },
   job: (surface: SurfaceBinding) => R | Promise<R>,
+  /** Refuses a request the forwarder would refuse (its model), before the history is read. */
+  routable?: () => unknown,
 ): R | Promise<R> {
-  const surface = withConversation(request, reply, base, context.conversations, context.logger);
+  const surface = withConversation(request, reply, base, context.conversations, context.logger, routable);
   return surface === base ? job(base) : Promise.resolve(surface).then(job);
 }
 

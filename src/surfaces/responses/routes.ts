@@ -38,6 +38,8 @@ export async function responsesRoutes(
   app.post('/v1/responses', async (request, reply) => {
     const owner = caller(request);
     const body = capOutputTokens(request.kw.principal, parseResponsesRequest(request.body));
+    // Refused before the history is read: an unknown or forbidden model costs a lookup, not a replay.
+    forwarder.route(request, body.model);
     const turn = await prepareTurn(conversations, owner, body, bodyLimit, reply);
     return forwarder.handle(request, reply, {
       operation: 'chat',
