@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireScope } from '../../auth/access.js';
 import type { ConversationService } from '../../conversations/index.js';
 import type { Logger } from '../../observability/index.js';
-import { inConversation } from '../responses/conversation-header.js';
+import { forwardInConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
 import { anthropicBinding } from './binding.js';
 import { parseCountTokensRequest, parseMessagesRequest } from './validate.js';
@@ -27,26 +27,19 @@ export async function anthropicRoutes(
   app: FastifyInstance,
   { forwarder, ...context }: AnthropicRoutesOptions,
 ): Promise<void> {
+  const conversational = { forwarder, ...context };
   app.post('/v1/messages', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseMessagesRequest(request.body);
-    return inConversation(
-      request,
-      reply,
-      anthropicBinding,
-      context,
-      (surface) =>
-        forwarder.handle(request, reply, {
-          operation: 'chat',
-          surface,
-          body,
-          stream: body.stream === true,
-          // Anthropic's stream always carries usage.
-          includeUsage: true,
-          options: { betas: betas(request) },
-        }),
-      () => forwarder.route(request, body.model),
-    );
+    return forwardInConversation(request, reply, conversational, {
+      operation: 'chat',
+      surface: anthropicBinding,
+      body,
+      stream: body.stream === true,
+      // Anthropic's stream always carries usage.
+      includeUsage: true,
+      options: { betas: betas(request) },
+    });
   });
 
   app.post('/v1/messages/count_tokens', (request, reply) => {

@@ -7,7 +7,7 @@ import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
 import { visibleModels } from '../openai/models.js';
 import { parseBody } from '../parse-body.js';
-import { inConversation } from '../responses/conversation-header.js';
+import { forwardInConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
 import { geminiBinding } from './binding.js';
 import { batchEmbedJob, embedJob, type GeminiEmbeddingJob, geminiEmbeddings } from './embeddings.js';
@@ -67,6 +67,7 @@ export async function geminiRoutes(
   app: FastifyInstance,
   { forwarder, router, catalog, ...context }: GeminiRoutesOptions,
 ): Promise<void> {
+  const conversational = { forwarder, ...context };
   const embed = (request: FastifyRequest, reply: FastifyReply, job: GeminiEmbeddingJob) => {
     requireScope(request.kw.principal, 'embeddings');
     const { taskType, title } = job;
@@ -88,21 +89,13 @@ export async function geminiRoutes(
         requireScope(request.kw.principal, 'chat');
         const stream = method === 'streamGenerateContent';
         const body = { ...parseBody(generateContentSchema, request.body), model, stream };
-        return inConversation(
-          request,
-          reply,
-          geminiBinding,
-          context,
-          (surface) =>
-            forwarder.handle(request, reply, {
-              operation: 'chat',
-              surface,
-              body,
-              stream,
-              includeUsage: true,
-            }),
-          () => forwarder.route(request, model),
-        );
+        return forwardInConversation(request, reply, conversational, {
+          operation: 'chat',
+          surface: geminiBinding,
+          body,
+          stream,
+          includeUsage: true,
+        });
       }
       case 'countTokens': {
         requireScope(request.kw.principal, 'chat');

@@ -4,7 +4,7 @@ import type { CatalogProvider, ModelCatalog } from '../../catalog/model-catalog.
 import type { ConversationService } from '../../conversations/index.js';
 import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
-import { inConversation } from '../responses/conversation-header.js';
+import { forwardInConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
 import { openAIBinding } from './binding.js';
 import { visibleModels } from './models.js';
@@ -24,26 +24,19 @@ export async function openAIRoutes(
   app: FastifyInstance,
   { forwarder, router, catalog, ...context }: OpenAIRoutesOptions,
 ): Promise<void> {
+  const conversational = { forwarder, ...context };
   const created = Math.floor(Date.now() / 1000);
 
   app.post('/v1/chat/completions', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseChatRequest(request.body);
-    return inConversation(
-      request,
-      reply,
-      openAIBinding,
-      context,
-      (surface) =>
-        forwarder.handle(request, reply, {
-          operation: 'chat',
-          surface,
-          body,
-          stream: body.stream === true,
-          includeUsage: body.stream_options?.include_usage === true,
-        }),
-      () => forwarder.route(request, body.model),
-    );
+    return forwardInConversation(request, reply, conversational, {
+      operation: 'chat',
+      surface: openAIBinding,
+      body,
+      stream: body.stream === true,
+      includeUsage: body.stream_options?.include_usage === true,
+    });
   });
 
   app.post('/v1/embeddings', (request, reply) => {

@@ -3,7 +3,7 @@ import type { Message } from '../../canonical/model.js';
 import { type ConversationService, ownerOf } from '../../conversations/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
-import type { SurfaceBinding } from '../types.js';
+import type { ForwardJob, RequestForwarder, SurfaceBinding } from '../types.js';
 import { AnswerAccumulator, messagesToItems } from './canonical-items.js';
 import { outputItem } from './from-canonical.js';
 import { type Item, replayedBytes } from './items.js';
@@ -15,26 +15,28 @@ export const CONVERSATION_HEADER = 'x-keyward-conversation';
 const CONVERSATION_ID = /^conv_[A-Za-z0-9_-]{1,128}$/;
 
 /**
- * Chat Completions and Messages clients keeping their history in a Keyward conversation: with
- * `x-keyward-conversation: conv_…` the stored history goes in front of the request's messages, and
- * the request's messages and the answer are appended. Such a request always goes through the
- * canonical form (even to a provider of the client's format), since the gateway must read the
- * answer to store it. Without the header the binding is returned as is, at no cost.
+ * Chat Completions, Messages and Gemini clients keeping their history in a Keyward conversation:
+ * with `x-keyward-conversation: conv_…` the stored history goes in front of the request's
+ * messages, and the request's messages and the answer are appended. Such a request always goes
+ * through the canonical form (even to a provider of the client's format), since the gateway must
+ * read the answer to store it. Without the header the job is forwarded as it is, at no cost. With
+ * it, the model is checked before the history is read: an unknown or forbidden one costs a lookup.
  */
-export function withConversation(
+export function forwardInConversation(
   request: FastifyRequest,
   reply: FastifyReply,
-  base: SurfaceBinding,
-  conversations: ConversationService,
-  logger: Logger,
-  /** Refuses a request the forwarder would refuse (its model), before the history is read. */
-  routable?: () => unknown,
-): SurfaceBinding | Promise<SurfaceBinding> {
+  context: { forwarder: RequestForwarder; conversations: ConversationService; logger: Logger },
+  job: ForwardJob,
+): Promise<FastifyReply> {
+  const { forwarder } = context;
   const header = request.headers[CONVERSATION_HEADER];
-  if (header === undefined) return base;
-  routable?.();
+  if (header === undefined) return forwarder.handle(request, reply, job);
+  forwarder.route(request, job.body.model);
   const id = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
-  return conversationSurface(request, reply, base, { id, param: CONVERSATION_HEADER }, conversations, logger);
+  const where = { id, param: CONVERSATION_HEADER };
+  return conversationSurface(request, reply, job.surface, where, context.conversations, context.logger).then(
+    (surface) => forwarder.handle(request, reply, { ...job, surface }),
+  );
 }
 
 /**
@@ -77,23 +79,6 @@ function join(past: Message[], next: Message[]): Message[] {
   if (!last || !first || last.role !== first.role) return [...past, ...next];
   const merged = { role: last.role, content: [...last.content, ...first.content] } as Message;
   return [...past.slice(0, -1), merged, ...next.slice(1)];
-}
-
-/**
- * Runs `job` with the request's surface: the base one, or (with the header) one bound to the
- * conversation. Returns a promise only when there is a conversation to load.
- */
-export function inConversation<R>(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  base: SurfaceBinding,
-  context: { conversations: ConversationService; logger: Logger },
-  job: (surface: SurfaceBinding) => R | Promise<R>,
-  /** Refuses a request the forwarder would refuse (its model), before the history is read. */
-  routable?: () => unknown,
-): R | Promise<R> {
-  const surface = withConversation(request, reply, base, context.conversations, context.logger, routable);
-  return surface === base ? job(base) : Promise.resolve(surface).then(job);
 }
 
 /**
