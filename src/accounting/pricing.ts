@@ -24,6 +24,21 @@ export interface Price {
 }
 
 /**
+ * A Claude model's prices from its input and output rates, as Anthropic derives the rest: cache
+ * reads a tenth of input, cache writes 1.25 × (2 × when kept an hour), web searches $10 per 1,000.
+ */
+function claude(input: number, output: number): Price {
+  return {
+    input,
+    output,
+    cachedInput: input / 10,
+    cacheWrite: input * 1.25,
+    cacheWrite1h: input * 2,
+    webSearch: 10,
+  };
+}
+
+/**
  * List prices of well-known models (USD per million tokens, standard tier, published by the
  * providers in 2025). Anthropic charges prompt-cache writes 1.25 × input (2 × when kept an hour).
  * A name also matches an entry it extends by a date or version only (`gpt-4o-2024-08-06`,
@@ -52,54 +67,12 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'o4-mini-deep-research': { input: 2, output: 8, cachedInput: 0.5 },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
-  'claude-opus-4-5': {
-    input: 5,
-    output: 25,
-    cachedInput: 0.5,
-    cacheWrite: 6.25,
-    cacheWrite1h: 10,
-    webSearch: 10,
-  },
-  'claude-opus-4': {
-    input: 15,
-    output: 75,
-    cachedInput: 1.5,
-    cacheWrite: 18.75,
-    cacheWrite1h: 30,
-    webSearch: 10,
-  },
-  'claude-sonnet-4': {
-    input: 3,
-    output: 15,
-    cachedInput: 0.3,
-    cacheWrite: 3.75,
-    cacheWrite1h: 6,
-    webSearch: 10,
-  },
-  'claude-3-7-sonnet': {
-    input: 3,
-    output: 15,
-    cachedInput: 0.3,
-    cacheWrite: 3.75,
-    cacheWrite1h: 6,
-    webSearch: 10,
-  },
-  'claude-3-5-haiku': {
-    input: 0.8,
-    output: 4,
-    cachedInput: 0.08,
-    cacheWrite: 1,
-    cacheWrite1h: 1.6,
-    webSearch: 10,
-  },
-  'claude-haiku-4-5': {
-    input: 1,
-    output: 5,
-    cachedInput: 0.1,
-    cacheWrite: 1.25,
-    cacheWrite1h: 2,
-    webSearch: 10,
-  },
+  'claude-opus-4-5': claude(5, 25),
+  'claude-opus-4': claude(15, 75),
+  'claude-sonnet-4': claude(3, 15),
+  'claude-3-7-sonnet': claude(3, 15),
+  'claude-3-5-haiku': claude(0.8, 4),
+  'claude-haiku-4-5': claude(1, 5),
   'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31 },
   'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
   'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
