@@ -69,6 +69,10 @@ export async function startGatewayProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const listening = new Promise<{ dataUrl: string; adminUrl: string }>((resolve, reject) => {
     let buffer = '';
@@ -86,7 +90,12 @@ export async function startGatewayProcess(
         nl = buffer.indexOf('\n');
       }
     });
-    void exited.then((code) => reject(new Error(`gateway exited early with code ${code}`)));
+    // What it said on its way out names the cause when a start fails only now and then.
+    void exited.then((code) =>
+      reject(
+        new Error(`gateway exited early with code ${code}: ${[...lines, stderr].join('\n').slice(-2000)}`),
+      ),
+    );
   });
   const urls = await listening;
   return { child, ...urls, lines, exited };
