@@ -221,11 +221,12 @@ export class ConversationService {
     return fitting;
   }
 
-  /** An item this owner stored earlier (an `item_reference`). */
-  async findItem(owner: string, id: string): Promise<Item | undefined> {
+  /** Items this owner stored earlier (`item_reference`s), by id: one query however many. */
+  async findItems(owner: string, ids: readonly string[]): Promise<Map<string, Item>> {
     await this.settled();
-    const record = await this.store.item({ owner, id });
-    return record && this.openItem(record);
+    const found = new Map<string, Item>();
+    for (const record of await this.store.ownerItems(owner, ids)) found.set(record.id, this.openItem(record));
+    return found;
   }
 
   async createConversation(

@@ -144,18 +144,21 @@ export function pgConversations(pool: Pool): ConversationStore {
             );
       return rows.map(itemFromRow);
     },
-    async item(where) {
-      const { rows } =
-        'parentId' in where
-          ? await pool.query<ItemRow>(
-              'SELECT * FROM conversation_items WHERE parent_id = $1 AND id = $2 ORDER BY seq LIMIT 1',
-              [where.parentId, where.id],
-            )
-          : await pool.query<ItemRow>(
-              'SELECT * FROM conversation_items WHERE owner = $1 AND id = $2 ORDER BY seq DESC LIMIT 1',
-              [where.owner, where.id],
-            );
+    async item({ parentId, id }) {
+      const { rows } = await pool.query<ItemRow>(
+        'SELECT * FROM conversation_items WHERE parent_id = $1 AND id = $2 ORDER BY seq LIMIT 1',
+        [parentId, id],
+      );
       return rows[0] && itemFromRow(rows[0]);
+    },
+    async ownerItems(owner, ids) {
+      if (ids.length === 0) return [];
+      const { rows } = await pool.query<ItemRow>(
+        `SELECT DISTINCT ON (id) * FROM conversation_items WHERE owner = $1 AND id = ANY($2::text[])
+         ORDER BY id, seq DESC`,
+        [owner, ids],
+      );
+      return rows.map(itemFromRow);
     },
     async removeItem(parentId, id) {
       const result = await pool.query('DELETE FROM conversation_items WHERE parent_id = $1 AND id = $2', [

@@ -59,8 +59,11 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
   const itemInParent = db.prepare<[string, string], ItemRow>(
     'SELECT * FROM conversation_items WHERE parent_id = ? AND id = ? ORDER BY seq LIMIT 1',
   );
-  const itemOfOwner = db.prepare<[string, string], ItemRow>(
-    'SELECT * FROM conversation_items WHERE owner = ? AND id = ? ORDER BY seq DESC LIMIT 1',
+  const ownerItems = db.prepare<[string, string], ItemRow>(
+    `SELECT * FROM (
+       SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY seq DESC) AS newest FROM conversation_items
+       WHERE owner = ? AND id IN (SELECT value FROM json_each(?))
+     ) WHERE newest = 1`,
   );
   const removeItem = db.prepare('DELETE FROM conversation_items WHERE parent_id = ? AND id = ?');
   const trim = db.prepare('DELETE FROM conversation_items WHERE parent_id = @parentId AND seq < @seq');
@@ -149,12 +152,12 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
           : itemsDesc.all(parentId, afterSeq ?? Number.MAX_SAFE_INTEGER, limit);
       return rows.map(itemFromRow);
     },
-    async item(where) {
-      const row =
-        'parentId' in where
-          ? itemInParent.get(where.parentId, where.id)
-          : itemOfOwner.get(where.owner, where.id);
+    async item({ parentId, id }) {
+      const row = itemInParent.get(parentId, id);
       return row && itemFromRow(row);
+    },
+    async ownerItems(owner, ids) {
+      return ids.length === 0 ? [] : ownerItems.all(owner, JSON.stringify(ids)).map(itemFromRow);
     },
     async removeItem(parentId, id) {
       return removeItem.run(parentId, id).changes > 0;

@@ -436,10 +436,10 @@ export interface ConversationStore {
     parentId: string,
     options?: { afterSeq?: number; limit?: number; order?: 'asc' | 'desc' },
   ): Promise<ConversationItemRecord[]>;
-  /** The first item with this id among a record's items, or (without parentId) among an owner's. */
-  item(
-    where: { parentId: string; id: string } | { owner: string; id: string },
-  ): Promise<ConversationItemRecord | undefined>;
+  /** The first item with this id among a record's items. */
+  item(where: { parentId: string; id: string }): Promise<ConversationItemRecord | undefined>;
+  /** For each of `ids`, the owner's newest item with that id (as `item` finds one), in no order. */
+  ownerItems(owner: string, ids: readonly string[]): Promise<ConversationItemRecord[]>;
   removeItem(parentId: string, id: string): Promise<boolean>;
   /**
    * Removes a record's items older than `seq`; returns how many went. By position, not by count:

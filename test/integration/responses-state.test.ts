@@ -118,6 +118,24 @@ describe('Responses state in Keyward', () => {
       ).rejects.toMatchObject({ status: 404, error: { param: 'previous_response_id' } });
       await expect(other.responses.delete(mine.id)).rejects.toMatchObject({ status: 404 });
     }
+    // Its items are the owner's to reference, and another's reference is answered as a missing one.
+    const { data } = await clients.alice.responses.inputItems.list(mine.id);
+    const itemId = data[0]!.id!;
+    const reference = [
+      { type: 'item_reference' as const, id: itemId },
+      { role: 'user' as const, content: 'and again' },
+    ];
+    for (const other of [clients.bob, clients.loner, clients.operator]) {
+      await expect(other.responses.create({ model: 'smart', input: reference })).rejects.toMatchObject({
+        status: 404,
+        error: { param: 'input[0]', message: `No item found with id '${itemId}'` },
+      });
+    }
+    fake.script(answer('Referenced.'));
+    const calls = fake.requests.length;
+    await clients.aliceAgain.responses.create({ model: 'smart', input: reference });
+    expect(fake.requests.length).toBe(calls + 1);
+    expect(fake.requests.at(-1)!.raw).toContain('A private question');
     // A missing id is answered the same way.
     await expect(clients.bob.responses.retrieve('resp_000000000000000000000000')).rejects.toMatchObject({
       status: 404,

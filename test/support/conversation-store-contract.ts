@@ -77,8 +77,15 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
         (await store.items('conv_2', { order: 'desc', afterSeq: all[2]!.seq })).map((i) => i.id),
       ).toEqual(['b', 'a']);
       expect((await store.item({ parentId: 'conv_2', id: 'b' }))?.sealed).toBe('sealed-b');
-      expect((await store.item({ owner: 'user:a', id: 'c' }))?.parentId).toBe('conv_2');
-      expect(await store.item({ owner: 'user:other', id: 'c' })).toBeUndefined();
+      expect((await store.ownerItems('user:a', ['c', 'missing'])).map((i) => [i.parentId, i.id])).toEqual([
+        ['conv_2', 'c'],
+      ]);
+      expect(await store.ownerItems('user:other', ['c'])).toEqual([]);
+      expect(await store.ownerItems('user:a', [])).toEqual([]);
+      // A referenced item is stored again with its id: the newest copy is the one found.
+      await store.put(record('conv_copy', 'user:a'));
+      await store.appendItems([{ ...item('conv_copy', 'c'), sealed: 'sealed-c-again' }]);
+      expect((await store.ownerItems('user:a', ['c'])).map((i) => i.sealed)).toEqual(['sealed-c-again']);
       expect(await store.removeItem('conv_2', 'b')).toBe(true);
       expect(await store.removeItem('conv_2', 'b')).toBe(false);
       const [, c] = await store.items('conv_2');
@@ -96,7 +103,7 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect((await store.list({ owner: 'user:p', kind: 'response' })).map((r) => r.id)).toEqual(['new_1']);
       expect(await store.purge({ before: 100 })).toBeGreaterThanOrEqual(1);
       expect(await store.get('old_1')).toBeUndefined();
-      expect(await store.item({ owner: 'user:p', id: 'x' })).toBeUndefined();
+      expect(await store.ownerItems('user:p', ['x'])).toEqual([]);
       expect(await store.purge({ owner: 'user:p' })).toBe(1);
       expect(await store.list({ owner: 'user:p' })).toEqual([]);
       expect(await store.get('new_2')).toBeDefined();

@@ -127,15 +127,18 @@ export async function normaliseInput(
       ],
       referencedBytes: 0,
     };
+  const ids = new Set<string>();
+  for (const item of input) if (item.type === 'item_reference') ids.add(item.id);
+  const stored = ids.size === 0 ? new Map<string, Item>() : await service.findItems(owner, [...ids]);
   const referenced = new Map<string, { item: Item; bytes: number }>();
   let referencedBytes = 0;
   for (const [i, item] of input.entries()) {
     if (item.type !== 'item_reference') continue;
     let found = referenced.get(item.id);
     if (!found) {
-      const stored = await service.findItem(owner, item.id);
-      if (!stored) throw notFound('item', item.id, `input[${i}]`);
-      found = { item: stored, bytes: replayedBytes([stored]) };
+      const storedItem = stored.get(item.id);
+      if (!storedItem) throw notFound('item', item.id, `input[${i}]`);
+      found = { item: storedItem, bytes: replayedBytes([storedItem]) };
       referenced.set(item.id, found);
     }
     referencedBytes += found.bytes;
