@@ -184,7 +184,9 @@ export class SessionService {
     for (const [id, { session }] of this.cache) {
       if (session.accessExpiresAt <= now || this.over(session)) this.cache.delete(id);
     }
-    await this.store.sessions.prune(now);
+    // A login idle past refreshIdle can never be refreshed: kept to its absolute end (30 days by
+    // default), every guest login would stay stored that long.
+    await this.store.sessions.prune(now, now - this.settings.refreshIdleMs);
   }
 
   /** Sweeps every minute until the timer is cleared; a failed sweep is reported and tried again. */

@@ -182,4 +182,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // Empty on rows stored before it: their items are counted when a chain reaches them.
   `ALTER TABLE conversations ADD COLUMN item_count INTEGER;
    ALTER TABLE conversations ADD COLUMN item_bytes INTEGER;`,
+  // Sessions idle past refreshIdle are pruned too: without this, each prune scans the table.
+  `CREATE INDEX sessions_by_refresh ON sessions (refreshed_at);`,
 ];

@@ -107,6 +107,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // A response's item count and bytes, so that a chain's size is known before its items are read.
   // Empty on rows stored before it: their items are counted when a chain reaches them.
   `ALTER TABLE conversations ADD COLUMN item_count BIGINT, ADD COLUMN item_bytes BIGINT;`,
+  // Sessions idle past refreshIdle are pruned too: without this, each prune scans the table.
+  `CREATE INDEX sessions_by_refresh ON sessions (refreshed_at);`,
 ];
 
 /** The channel the triggers above notify. */

@@ -118,9 +118,12 @@ export function pgSessions(pool: Pool): SessionStore {
       ]);
       return rows.map((row) => row.id);
     },
-    async prune(before) {
+    async prune(before, idleBefore) {
       await pool.query('DELETE FROM login_codes WHERE expires_at < $1', [before]);
-      await pool.query('DELETE FROM sessions WHERE expires_at < $1', [before]);
+      await pool.query('DELETE FROM sessions WHERE expires_at < $1 OR refreshed_at < $2', [
+        before,
+        idleBefore,
+      ]);
     },
     async revokeJwt(r) {
       await pool.query(

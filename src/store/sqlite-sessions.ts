@@ -48,7 +48,7 @@ export function sqliteSessions(db: Database.Database): SessionStore {
   );
   const revokedSince = db.prepare<[number], { id: string }>('SELECT id FROM sessions WHERE revoked_at >= ?');
   const pruneCodes = db.prepare('DELETE FROM login_codes WHERE expires_at < ?');
-  const pruneSessions = db.prepare('DELETE FROM sessions WHERE expires_at < ?');
+  const pruneSessions = db.prepare('DELETE FROM sessions WHERE expires_at < ? OR refreshed_at < ?');
   const revokeJwt = db.prepare(
     `INSERT INTO jwt_revocations (claim, value, issuer, revoked_at) VALUES (@claim, @value, @issuer, @revokedAt)
      ON CONFLICT (claim, value, issuer) DO UPDATE SET revoked_at = excluded.revoked_at`,
@@ -113,9 +113,9 @@ export function sqliteSessions(db: Database.Database): SessionStore {
     async revokedSince(since) {
       return revokedSince.all(since).map((row) => row.id);
     },
-    async prune(before) {
+    async prune(before, idleBefore) {
       pruneCodes.run(before);
-      pruneSessions.run(before);
+      pruneSessions.run(before, idleBefore);
     },
     async revokeJwt(revocation) {
       revokeJwt.run(revocation);

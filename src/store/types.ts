@@ -306,7 +306,11 @@ export interface SessionStore {
   /** Ids revoked at or after `since` (epoch ms). */
   revokedSince(since: number): Promise<string[]>;
   /** Drops login codes and sessions over before `before`. */
-  prune(before: number): Promise<void>;
+  /**
+   * Removes login codes and sessions past their end (`before`), and sessions last refreshed before
+   * `idleBefore`, which can never be refreshed again.
+   */
+  prune(before: number, idleBefore: number): Promise<void>;
   revokeJwt(revocation: JwtRevocation): Promise<void>;
   jwtRevocationsSince(since: number): Promise<JwtRevocation[]>;
 }

@@ -161,6 +161,13 @@ describe('session service', () => {
     }
     expect(await store.sessions.get(member.session.id)).toBeDefined();
     expect(codes()).toBe(0);
+
+    // A login not refreshed for refreshIdle (7 days) can never be refreshed: it leaves the store
+    // then, not at its 30-day end.
+    clock.now += 7 * DAY;
+    await service.sweep();
+    expect(await store.sessions.get(member.session.id)).toBeUndefined();
+    expect(await service.refresh(renewed.refreshCookie)).toMatchObject({ failure: 'invalid' });
     reader.close();
   });
 });

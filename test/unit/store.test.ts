@@ -740,7 +740,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
           revokedReason: 'admin',
         });
         expect((await store.sessions.revokedSince(4_500)).sort()).toEqual(['s1']);
-        await store.sessions.prune(200_000);
+        await store.sessions.prune(200_000, 0);
         expect(await store.sessions.get('s1')).toBeUndefined();
         expect(await store.sessions.refreshToken('s1', 2)).toBeUndefined();
       });
