@@ -116,29 +116,37 @@ describe('options billed beyond tokens are charged at their own price', () => {
     await expect.poll(() => costOf(standard.id)).toBe(OPUS);
   });
 
-  it('refuses fast mode to a budget when no price says what it costs, and charges it as priced without one', async () => {
+  /**
+   * `asked` is refused to a budget-held token (403 naming `words`, nothing sent upstream); without
+   * a budget there is no ceiling to hold, and it is served and recorded at the price known (`cost`).
+   */
+  async function refusedToBudgetsOnly(
+    asked: Anthropic.MessageCreateParamsNonStreaming,
+    words: string[],
+    cost: number,
+  ) {
     const budgeted = await token();
     const calls = claude.requests.length;
     const refused = await anthropicClient(budgeted.token)
-      .messages.create({ model: 'sonnet', max_tokens: 200, messages, speed: 'fast' })
+      .messages.create(asked)
       .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(Anthropic.PermissionDeniedError);
-    const error = (refused as InstanceType<typeof Anthropic.PermissionDeniedError>).error as {
+    const { error } = (refused as InstanceType<typeof Anthropic.PermissionDeniedError>).error as {
       error: { message: string };
     };
-    expect(error.error.message).toContain("Fast processing of model 'claude-sonnet-4-5'");
-    expect(error.error.message).toContain("sets 'fast'");
+    for (const word of words) expect(error.message).toContain(word);
     expect(claude.requests.length).toBe(calls);
-
-    // Without a budget there is no ceiling to hold: served, and recorded at the price known.
     const unlimited = await token(false);
-    await anthropicClient(unlimited.token).messages.create({
-      model: 'sonnet',
-      max_tokens: 200,
-      messages,
-      speed: 'fast',
-    });
-    await expect.poll(() => costOf(unlimited.id)).toBe(SONNET);
+    await anthropicClient(unlimited.token).messages.create(asked);
+    await expect.poll(() => costOf(unlimited.id)).toBe(cost);
+  }
+
+  it('refuses fast mode to a budget when no price says what it costs, and charges it as priced without one', async () => {
+    await refusedToBudgetsOnly(
+      { model: 'sonnet', max_tokens: 200, messages, speed: 'fast' },
+      ["Fast processing of model 'claude-sonnet-4-5'", "sets 'fast'"],
+      SONNET,
+    );
   });
 
   it('charges a translated request at the standard rates: the option is not sent to another format', async () => {
@@ -203,26 +211,10 @@ describe('options billed beyond tokens are charged at their own price', () => {
   });
 
   it('refuses web search to a budget when no price says what a search costs', async () => {
-    const budgeted = await token();
-    const calls = claude.requests.length;
-    const refused = await anthropicClient(budgeted.token)
-      .messages.create({ model: 'opus', max_tokens: 200, messages, tools: [webSearch()] })
-      .catch((error: unknown) => error);
-    expect(refused).toBeInstanceOf(Anthropic.PermissionDeniedError);
-    const { error } = (refused as InstanceType<typeof Anthropic.PermissionDeniedError>).error as {
-      error: { message: string };
-    };
-    expect(error.message).toContain("Web searches by model 'claude-opus-4-6'");
-    expect(error.message).toContain("sets 'webSearch'");
-    expect(claude.requests.length).toBe(calls);
-
-    const unlimited = await token(false);
-    await anthropicClient(unlimited.token).messages.create({
-      model: 'opus',
-      max_tokens: 200,
-      messages,
-      tools: [webSearch()],
-    });
-    await expect.poll(() => costOf(unlimited.id)).toBe(OPUS);
+    await refusedToBudgetsOnly(
+      { model: 'opus', max_tokens: 200, messages, tools: [webSearch()] },
+      ["Web searches by model 'claude-opus-4-6'", "sets 'webSearch'"],
+      OPUS,
+    );
   });
 });
