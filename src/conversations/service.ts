@@ -523,7 +523,7 @@ export class ConversationService {
  * The turns read of a chain cut short, oldest first, from the first user message among them: the
  * responses before the cut may hold the calls whose results open what was read.
  */
-function fromTurnStart(newestFirst: Item[][]): Item[] | undefined {
+function fromTurnStart(newestFirst: Item[][]): Item[] {
   if (newestFirst.length === 0) return [];
   const items = newestFirst.reverse().flat();
   const start = items.findIndex((item) => item.type === 'message' && item.role === 'user');

@@ -113,14 +113,11 @@ export interface ChainRow {
   item_bytes: number | null;
 }
 
-/** Postgres returns a BIGINT as text. */
-const counted = (value: number | string | null) => (value === null ? undefined : Number(value));
-
-/** The count and bytes of a record's items, where it keeps them. */
+/** The count and bytes of a record's items, where it keeps them (Postgres's BIGINT is parsed to a number on open). */
 const itemTotals = (row: { item_count: number | null; item_bytes: number | null }) =>
   row.item_count === null || row.item_bytes === null
     ? {}
-    : { itemCount: counted(row.item_count)!, itemBytes: counted(row.item_bytes)! };
+    : { itemCount: row.item_count, itemBytes: row.item_bytes };
 
 export const chainLinkFromRow = (row: ChainRow): ChainLink => ({
   id: row.id,
