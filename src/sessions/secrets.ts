@@ -23,6 +23,18 @@ export function newSessionId(): string {
 
 export const newSecret = (): string => randomBytes(32).toString('base64url');
 
+/**
+ * The secrets of the generation that replaces a refresh token, derived from that token's secret
+ * under the pepper: a replay within the grace (a second tab) is handed the very cookies the first
+ * rotation set, so the browser's jar ends on the live generation whichever answer lands last.
+ */
+export function successorSecrets(pepper: Buffer, refreshSecret: string): { refresh: string; access: string } {
+  return {
+    refresh: createHmac('sha256', pepper).update(`next-refresh:${refreshSecret}`).digest('base64url'),
+    access: createHmac('sha256', pepper).update(`next-session:${refreshSecret}`).digest('base64url'),
+  };
+}
+
 export function hashSecret(pepper: Buffer, purpose: SecretPurpose, secret: string): Buffer {
   return createHmac('sha256', pepper).update(`${purpose}:${secret}`).digest();
 }

@@ -15,6 +15,7 @@ import {
   parseRefreshCookie,
   parseSessionCookie,
   sameHash,
+  successorSecrets,
 } from './secrets.js';
 
 export interface SessionSettings {
@@ -54,6 +55,8 @@ export const CODE_TTL_MS = 60_000;
 const NEGATIVE_TTL_MS = 1_000;
 const MAX_NEGATIVE = 10_000;
 const MAX_ROTATION_TRIES = 3;
+/** A replay within the grace follows at most this many rotations made since; more is no second tab. */
+const MAX_GENERATIONS_BEHIND = 16;
 /** How often sessions that can no longer be used leave the cache and the store (`keepSwept`). */
 const SWEEP_EVERY_MS = 60_000;
 /** Sessions cached at most, the oldest dropped first: a dropped one costs its next request a store read. */
@@ -146,7 +149,7 @@ export class SessionService {
       await this.revoke(session.id, 'refresh_reused');
       return { failure: 'reused', session };
     }
-    return this.rotate(session);
+    return this.rotate(session, parsed);
   }
 
   /** Ends the session a cookie proves, if any; returns it. */
@@ -227,34 +230,71 @@ export class SessionService {
     };
   }
 
-  private async rotate(first: SessionRecord): Promise<RefreshResult> {
+  /**
+   * Moves a login on from the generation presented. A generation's secrets derive from the one it
+   * replaces, so a token replaced within the grace, or a tab that lost the race to rotate, walks
+   * the chain to the live generation and is handed its cookies as they are: the browser's jar
+   * ends on the live generation whichever answer it takes last.
+   */
+  private async rotate(
+    first: SessionRecord,
+    presented: { generation: number; secret: string },
+  ): Promise<RefreshResult> {
     let session: SessionRecord | undefined = first;
     for (let attempt = 0; attempt < MAX_ROTATION_TRIES && session; attempt++) {
       if (session.revokedAt !== null) return { failure: 'invalid' };
+      const behind = session.generation - presented.generation;
+      if (behind < 0 || behind > MAX_GENERATIONS_BEHIND) return { failure: 'invalid' };
+      let secret = presented.secret;
+      let live: { refresh: string; access: string } | undefined;
+      for (let step = 0; step < behind; step++) {
+        live = successorSecrets(this.pepper, secret);
+        secret = live.refresh;
+      }
+      if (live && (await this.holdsLive(session, live))) {
+        this.remember(session).proven = new SecretString(live.access);
+        return {
+          session,
+          sessionCookie: formatSessionCookie(session.id, live.access),
+          refreshCookie: formatRefreshCookie(session.id, session.generation, live.refresh),
+        };
+      }
       const now = this.now();
-      const access = newSecret();
-      const refresh = newSecret();
+      const successor = successorSecrets(this.pepper, secret);
       const next = {
         from: session.generation,
         generation: session.generation + 1,
-        refreshHash: hashSecret(this.pepper, 'refresh', refresh).toString('hex'),
-        accessHash: hashSecret(this.pepper, 'session', access).toString('hex'),
+        refreshHash: hashSecret(this.pepper, 'refresh', successor.refresh).toString('hex'),
+        accessHash: hashSecret(this.pepper, 'session', successor.access).toString('hex'),
         accessExpiresAt: now + this.settings.sessionTtlMs,
         at: now,
       };
       if (await this.store.sessions.rotate(session.id, next)) {
         const rotated = { ...session, ...next, refreshedAt: now };
-        this.remember(rotated).proven = new SecretString(access);
+        this.remember(rotated).proven = new SecretString(successor.access);
         return {
           session: rotated,
-          sessionCookie: formatSessionCookie(session.id, access),
-          refreshCookie: formatRefreshCookie(session.id, next.generation, refresh),
+          sessionCookie: formatSessionCookie(session.id, successor.access),
+          refreshCookie: formatRefreshCookie(session.id, next.generation, successor.refresh),
         };
       }
-      // Another tab (or instance) rotated first: go again from the generation it left.
+      // Another tab (or instance) rotated first: follow the chain to where it left the login.
       session = await this.store.sessions.get(session.id);
     }
     return { failure: 'invalid' };
+  }
+
+  /** Whether the live generation's cookies are the ones derived along the presented chain. */
+  private async holdsLive(
+    session: SessionRecord,
+    live: { refresh: string; access: string },
+  ): Promise<boolean> {
+    const token = await this.store.sessions.refreshToken(session.id, session.generation);
+    return (
+      token?.retiredAt === null &&
+      sameHash(hashSecret(this.pepper, 'refresh', live.refresh), token.hash) &&
+      sameHash(hashSecret(this.pepper, 'session', live.access), session.accessHash)
+    );
   }
 
   /** The session a session cookie or refresh token proves to be the caller's. */

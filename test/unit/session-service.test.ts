@@ -99,19 +99,45 @@ describe('session service', () => {
     expect(await busy.service.refresh(current.refreshCookie)).toMatchObject({ failure: 'expired' });
   });
 
-  it('lets two tabs refresh with the same token within the grace, and ends the family after it', async () => {
+  it("hands a second tab refreshing with the same token within the grace the first one's cookies, and ends the family on a replay after it", async () => {
     const { service, clock } = setup(10_000);
     const issued = await loggedIn(service);
     const tabA = (await service.refresh(issued.refreshCookie)) as Issued;
     clock.now += 2_000;
-    const tabB = await service.refresh(issued.refreshCookie);
-    expect(tabB).toHaveProperty('sessionCookie');
-    expect(await service.verify((tabB as Issued).sessionCookie, '127.0.0.1')).toHaveProperty('principal');
+    const tabB = (await service.refresh(issued.refreshCookie)) as Issued;
+    // Whichever answer the browser's jar takes last, it holds the live generation.
+    expect(tabB.refreshCookie).toBe(tabA.refreshCookie);
+    expect(tabB.sessionCookie).toBe(tabA.sessionCookie);
+    expect(await service.verify(tabB.sessionCookie, '127.0.0.1')).toHaveProperty('principal');
 
     clock.now += 10_001;
-    expect(await service.refresh(tabA.refreshCookie)).toMatchObject({ failure: 'reused' });
-    expect(await service.verify((tabB as Issued).sessionCookie, '127.0.0.1')).not.toHaveProperty('principal');
-    expect(await service.refresh((tabB as Issued).refreshCookie)).toMatchObject({ failure: 'invalid' });
+    const later = (await service.refresh(tabA.refreshCookie)) as Issued;
+    expect(later).toHaveProperty('sessionCookie');
+    expect(await service.refresh(issued.refreshCookie)).toMatchObject({ failure: 'reused' });
+    expect(await service.verify(later.sessionCookie, '127.0.0.1')).not.toHaveProperty('principal');
+    expect(await service.refresh(later.refreshCookie)).toMatchObject({ failure: 'invalid' });
+  });
+
+  it('gives tabs racing to rotate one token the same cookies, and a replay within the grace the live ones', async () => {
+    const { service, clock } = setup(10_000);
+    const issued = await loggedIn(service);
+    const [first, second] = (await Promise.all([
+      service.refresh(issued.refreshCookie),
+      service.refresh(issued.refreshCookie),
+    ])) as Issued[];
+    expect(second!.refreshCookie).toBe(first!.refreshCookie);
+    expect(second!.sessionCookie).toBe(first!.sessionCookie);
+
+    clock.now += 1_000;
+    const third = (await service.refresh(first!.refreshCookie)) as Issued;
+    clock.now += 1_000;
+    const replay = (await service.refresh(issued.refreshCookie)) as Issued;
+    expect(replay.refreshCookie).toBe(third.refreshCookie);
+    expect(replay.session.generation).toBe(3);
+    expect(await service.verify(replay.sessionCookie, '127.0.0.1')).toHaveProperty(
+      'principal.userId',
+      'alice',
+    );
   });
 
   it('without a grace, ends the family on a replay even in the same millisecond as the rotation', async () => {
