@@ -294,22 +294,22 @@ export class Admission {
     const length = request.headers['content-length'];
     const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
     const input = Math.ceil((bytes + (shape.addedInputBytes ?? 0)) / BYTES_PER_TOKEN);
-    const estimate: Usage = { inputTokens: input, outputTokens: output };
+    let estimate: Usage = { inputTokens: input, outputTokens: output };
     let cost = 0;
     if (rules.budgets.length > 0) {
       // A budget holds what the request may cost. One that names no output limit is sent without
       // one and may run to the model's own: priced at the gateway's ceiling for its route, not at
       // the 1,024 tokens the rate limits take for it, or many at once would overrun the budget.
-      const priced =
-        producing && asked === undefined
-          ? { inputTokens: input, outputTokens: this.outputCeiling(request.kw.route) * choices }
-          : estimate;
+      // It is also what an answer whose usage never comes (a stream cut before its last event)
+      // is charged: charged 1,024, a client could read nearly all of a long answer and leave.
+      if (producing && asked === undefined)
+        estimate = { inputTokens: input, outputTokens: this.outputCeiling(request.kw.route) * choices };
       // At the dearest target that may serve it: a client that makes the first target refuse (a
       // field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
       let searches = 0;
       for (const candidate of serving) {
         const allowed = candidate.webSearches;
-        const billed = allowed ? { ...priced, webSearches: allowed } : priced;
+        const billed = allowed ? { ...estimate, webSearches: allowed } : estimate;
         cost = Math.max(
           cost,
           this.prices.costMicros(candidate.provider.id, candidate.model, billed, candidate.fast),

@@ -270,6 +270,25 @@ describe('charging requests whose answer did not come through whole', () => {
     await bounded.body.dump();
   });
 
+  it.each([
+    ['/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }] }],
+    ['/v1/responses', { input: 'Hi', store: false }],
+  ])(
+    'charges a stream with no output limit, cut before its usage, the ceiling a budget reserved, not 1,024 tokens (%s)',
+    async (path, rest) => {
+      // OpenAI-format streams tell usage only at their end: a client that reads nearly all of a
+      // long answer and leaves before it must not pay for 1,024 tokens of it.
+      const token = await budgeted();
+      compat.script({ ...LONG_PROMPT, fault: { kind: 'cut', afterEvents: 3 } });
+      const res = await post(path, token.token, { model: 'compat', stream: true, ...rest });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+      await expect
+        .poll(() => usageOf(token.id), { timeout: 5000 })
+        .toMatchObject({ requests: 1, outputTokens: 65_536 });
+    },
+  );
+
   it('charges a request that timed out after it reached the provider its reservation', async () => {
     const token = await budgeted();
     compat.script({ ...LONG_PROMPT, fault: { kind: 'hang' } });
