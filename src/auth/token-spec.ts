@@ -90,10 +90,18 @@ function narrowerNumber(
 }
 
 /**
- * A token minted by another token may hold no more than its creator: scopes, models, providers,
- * max_tokens, IP ranges, lifetime, limits and budget are each equal or narrower.
+ * A token minted by another token may hold no more than its creator: its user and tier are the
+ * creator's; scopes, models, providers, max_tokens, IP ranges, lifetime, limits and budget are
+ * each equal or narrower.
  */
 export function assertNarrower(child: TokenRecord, parent: TokenRecord): void {
+  // A user's limits, budget and stored conversations are keyed by the user id: a token naming
+  // another user would spend as that user and read what that user stored.
+  if (parent.userId !== null && child.userId !== parent.userId)
+    throw new WiderTokenError('userId: the new token must be for your own user (leave it out to inherit it)');
+  // The tier picks the rate limits: another tier may allow more than the creator's own.
+  if (child.metadata.tier !== parent.metadata.tier)
+    throw new WiderTokenError('metadata.tier: the new token keeps your tier (leave it out to inherit it)');
   narrowerList('scopes', child.scopes, parent.scopes);
   narrowerList('models', child.models, parent.models);
   narrowerList('providers', child.providers, parent.providers);

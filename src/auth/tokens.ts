@@ -127,7 +127,10 @@ export class TokenService {
       expiresAt: lifetime !== undefined ? now + lifetime : (creator?.expiresAt ?? null),
       limits: { ...creator?.limits, ...spec.limits },
       budget: spec.budget ?? creator?.budget ?? null,
-      metadata: spec.metadata ?? {},
+      metadata: {
+        ...(creator?.metadata.tier !== undefined && { tier: creator.metadata.tier }),
+        ...spec.metadata,
+      },
       createdBy: creator?.id ?? null,
       createdAt: now,
       revokedAt: null,

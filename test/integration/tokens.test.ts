@@ -183,6 +183,8 @@ describe('gateway tokens', () => {
         models: ['fast'],
         limits: { rpm: 10 },
         expiresIn: '1d',
+        userId: 'alice',
+        metadata: { tier: 'free' },
       })
     ).json;
     const wider = [
@@ -190,6 +192,11 @@ describe('gateway tokens', () => {
       { name: 'w2', models: ['fast', 'elsewhere'] },
       { name: 'w3', limits: { rpm: 11 } },
       { name: 'w4', expiresIn: '2d' },
+      // Another user's token would spend as that user and read what that user stored.
+      { name: 'w5', userId: 'bob' },
+      // Another tier may have higher rate limits.
+      { name: 'w6', metadata: { tier: 'enterprise' } },
+      { name: 'w7', metadata: { team: 'x', tier: '' } },
     ];
     for (const spec of wider) {
       const res = await mint(kw, spec, parent.token);
@@ -198,7 +205,13 @@ describe('gateway tokens', () => {
     }
     const child = await mint(kw, { name: 'child', scopes: ['chat'] }, parent.token);
     expect(child.status).toBe(201);
-    expect(child.json).toMatchObject({ models: ['fast'], limits: { rpm: 10 }, createdBy: parent.id });
+    expect(child.json).toMatchObject({
+      models: ['fast'],
+      limits: { rpm: 10 },
+      userId: 'alice',
+      metadata: { tier: 'free' },
+      createdBy: parent.id,
+    });
     expect((await chat(kw, child.json.token)).status).toBe(200);
 
     const seen = await admin(kw, 'GET', '/admin/tokens', undefined, parent.token);
