@@ -1,10 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { SecretString } from '../keys/secret-string.js';
-import type { Scope, Store, TokenRecord } from '../store/index.js';
+import { MAX_TOKEN_DEPTH, type Scope, type Store, type TokenRecord } from '../store/index.js';
 import { IpAllowlist } from './ip-allowlist.js';
 import { RevocationCursor } from './revocation-cursor.js';
 import { formatToken, hashTokenSecret, newTokenId, newTokenSecret, parseToken } from './token-format.js';
-import { assertNarrower, DEFAULT_SCOPES, lifetimeMs, type TokenSpec } from './token-spec.js';
+import { assertNarrower, DEFAULT_SCOPES, lifetimeMs, type TokenSpec, WiderTokenError } from './token-spec.js';
 
 /** Who a gateway token speaks for, with the constraints every request is held to. */
 export interface TokenPrincipal {
@@ -16,6 +16,11 @@ export interface TokenPrincipal {
   userId: string | null;
   scopes: ReadonlySet<Scope>;
   record: TokenRecord;
+  /**
+   * The tokens that minted this one, nearest first: their limits and budgets hold for its
+   * requests too, so that a token cannot multiply its own by minting. Absent for other principals.
+   */
+  lineage?: readonly TokenRecord[];
   /**
    * Who owns the conversation state it stores when it has no user, if not the token itself: a
    * guest's own session, while its limits hold per client address.
@@ -45,6 +50,8 @@ const MAX_NEGATIVE = 10_000;
 /** Compared against when the id is unknown, so that an unknown id costs what a wrong secret does. */
 const DUMMY_HASH = Buffer.alloc(32);
 
+const live = (record: TokenRecord): boolean => record.revokedAt === null;
+
 /**
  * Gateway tokens: minting, verification and revocation. Verification runs from an in-memory cache
  * of the live tokens (no store read in the steady state); a miss reads the store once. Revocations
@@ -66,7 +73,11 @@ export class TokenService {
 
   async load(): Promise<void> {
     this.revocations.reset();
-    for (const record of await this.store.tokens.list()) this.remember(record);
+    // Oldest first: a token's creator is remembered before it.
+    for (const record of await this.store.tokens.list()) {
+      const lineage = await this.lineage(record);
+      if (lineage.every(live)) this.remember(record, lineage);
+    }
   }
 
   /** Checks a `kw_…` credential from `ip`; a Promise only when the id was not in the cache. */
@@ -81,19 +92,22 @@ export class TokenService {
       timingSafeEqual(digest, DUMMY_HASH);
       return { failure: 'invalid' };
     }
-    return this.store.tokens.get(parsed.id).then((record) => {
+    return this.store.tokens.get(parsed.id).then(async (record) => {
       if (!record) {
         this.missed(parsed.id);
         timingSafeEqual(digest, DUMMY_HASH);
         return { failure: 'invalid' };
       }
-      if (record.revokedAt !== null) {
+      const lineage = await this.lineage(record);
+      // A token whose creator is revoked is revoked with it (the store does so; this covers
+      // tokens minted before it did).
+      if (record.revokedAt !== null || !lineage.every(live)) {
         // Only a caller holding the right secret learns that the token was revoked.
         return timingSafeEqual(digest, Buffer.from(record.secretHash, 'hex'))
           ? { failure: 'revoked' }
           : { failure: 'invalid' };
       }
-      const remembered = this.remember(record);
+      const remembered = this.remember(record, lineage);
       return this.judge(remembered, this.matches(remembered, parsed.secret, digest), ip);
     });
   }
@@ -135,9 +149,12 @@ export class TokenService {
       createdAt: now,
       revokedAt: null,
     };
+    const lineage = creator ? [creator, ...(await this.lineage(creator))] : [];
     if (creator) assertNarrower(record, creator);
+    if (lineage.length >= MAX_TOKEN_DEPTH)
+      throw new WiderTokenError(`a token may be minted at most ${MAX_TOKEN_DEPTH} tokens deep`);
     await this.store.tokens.insert(record);
-    this.remember(record);
+    this.remember(record, lineage);
     return { token: formatToken(id, secret), record };
   }
 
@@ -148,6 +165,10 @@ export class TokenService {
   async revoke(id: string): Promise<boolean> {
     const revoked = await this.store.tokens.revoke(id, this.now());
     this.cache.delete(id);
+    // The store revoked the tokens minted under it too.
+    for (const [other, cached] of this.cache) {
+      if (cached.principal.lineage?.some((record) => record.id === id)) this.cache.delete(other);
+    }
     await this.store.adminSessions.removeFor(id);
     return revoked;
   }
@@ -185,7 +206,16 @@ export class TokenService {
     return { principal: cached.principal };
   }
 
-  private remember(record: TokenRecord): Cached {
+  /** The tokens above `record`, nearest first: from the cache, else from the store. */
+  private async lineage(record: TokenRecord, depth = 0): Promise<readonly TokenRecord[]> {
+    if (record.createdBy === null || depth >= MAX_TOKEN_DEPTH) return [];
+    const cached = this.cache.get(record.createdBy);
+    if (cached) return [cached.record, ...(cached.principal.lineage ?? [])];
+    const creator = await this.store.tokens.get(record.createdBy);
+    return creator ? [creator, ...(await this.lineage(creator, depth + 1))] : [];
+  }
+
+  private remember(record: TokenRecord, lineage: readonly TokenRecord[]): Cached {
     const cached: Cached = {
       record,
       hash: Buffer.from(record.secretHash, 'hex'),
@@ -198,6 +228,7 @@ export class TokenService {
         userId: record.userId,
         scopes: new Set(record.scopes),
         record,
+        lineage,
       },
     };
     if (record.revokedAt === null) this.cache.set(record.id, cached);

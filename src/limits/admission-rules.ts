@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/index.js';
 import type { Config } from '../config/index.js';
-import type { BudgetPeriod } from '../store/index.js';
+import type { BudgetPeriod, TokenRecord } from '../store/index.js';
 import type { BudgetRule, ConcurrencyRule, RateRule } from './index.js';
 
 const MINUTE = 60_000;
@@ -51,6 +51,13 @@ function budgetRule(subject: string, budget: { usd: number; period: BudgetPeriod
   };
 }
 
+/** A token's own limits over its tier's over the `perToken` defaults, and its budget. */
+function tokenRules(record: TokenRecord, { rateLimits }: Config, now: number, rules: Rules): void {
+  const tier = record.metadata.tier ? rateLimits.tiers[record.metadata.tier] : undefined;
+  limitRules(`token:${record.id}`, { ...rateLimits.perToken, ...tier, ...record.limits }, rules);
+  if (record.budget) rules.budgets.push(budgetRule(`token:${record.id}`, record.budget, now));
+}
+
 /**
  * The limits and budgets a request is held to, from who sent it: a token's own limits over its
  * tier's over the `perToken` defaults, plus the user's limits and budget; a static key's
@@ -65,9 +72,10 @@ export function rulesFor(principal: Principal | undefined, config: Config, now: 
     return rules;
   }
   const { record } = principal;
-  const tier = record.metadata.tier ? rateLimits.tiers[record.metadata.tier] : undefined;
-  limitRules(`token:${record.id}`, { ...rateLimits.perToken, ...tier, ...record.limits }, rules);
-  if (record.budget) rules.budgets.push(budgetRule(`token:${record.id}`, record.budget, now));
+  tokenRules(record, config, now, rules);
+  // A minted token spends from its creators' limits and budgets as their own requests do: minting
+  // a hundred tokens as wide as oneself must not buy a hundred times one's budget.
+  if (principal.lineage) for (const creator of principal.lineage) tokenRules(creator, config, now, rules);
   if (record.userId) {
     limitRules(`user:${record.userId}`, rateLimits.perUser, rules);
     const userBudget = budgets.users[record.userId];

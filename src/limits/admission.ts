@@ -44,12 +44,22 @@ function quotaHeaders(reply: FastifyReply, kind: 'requests' | 'tokens', quota: Q
   reply.header(reset, `${seconds(quota.resetMs)}s`);
 }
 
-/** The subject a rule key names, for messages: `this token`, `this user`, `this key`. */
-function subjectOf(key: string): string {
-  if (key.includes(':token:') || key.startsWith('budget:token:')) return 'this token';
+/**
+ * The subject a rule key names, for messages: `this token`, or the token it was minted under,
+ * `this user`, `this key`.
+ */
+function subjectOf(key: string, tokenId: string | undefined): string {
+  if (key.includes(':token:')) {
+    const own =
+      tokenId === undefined || key.endsWith(`:token:${tokenId}`) || key.includes(`:token:${tokenId}:`);
+    return own ? 'this token' : 'a token this one was minted under';
+  }
   if (key.includes(':user:') || key.startsWith('budget:user:')) return 'this user';
   return 'this key';
 }
+
+const tokenIdOf = (principal: Principal | undefined): string | undefined =>
+  principal?.kind === 'token' ? principal.tokenId : undefined;
 
 /** Thrown at a request whose client is gone: nobody reads it, the request log says 499. */
 const clientClosed = new GatewayError(
@@ -59,7 +69,7 @@ const clientClosed = new GatewayError(
   { code: 'client_closed' },
 );
 
-function denialError(denial: Denial): GatewayError {
+function denialError(denial: Denial, tokenId: string | undefined): GatewayError {
   const retry = seconds(denial.retryAfterMs);
   const headers = { 'retry-after': String(retry) };
   switch (denial.kind) {
@@ -77,7 +87,7 @@ function denialError(denial: Denial): GatewayError {
       return new GatewayError(
         429,
         'rate_limit_error',
-        `The budget of ${subjectOf(denial.key)} has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none); it resets in ${retry} s`,
+        `The budget of ${subjectOf(denial.key, tokenId)} has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none); it resets in ${retry} s`,
         {
           code: 'budget_exceeded',
           headers,
@@ -87,7 +97,7 @@ function denialError(denial: Denial): GatewayError {
       return new GatewayError(
         429,
         'rate_limit_error',
-        `Too many requests in flight for ${subjectOf(denial.key)}; retry after ${retry} s`,
+        `Too many requests in flight for ${subjectOf(denial.key, tokenId)}; retry after ${retry} s`,
         {
           code: 'concurrency_limit_exceeded',
           headers,
@@ -97,7 +107,7 @@ function denialError(denial: Denial): GatewayError {
       return new GatewayError(
         429,
         'rate_limit_error',
-        `Rate limit of ${subjectOf(denial.key)} reached (${denial.kind} per minute); retry after ${retry} s`,
+        `Rate limit of ${subjectOf(denial.key, tokenId)} reached (${denial.kind} per minute); retry after ${retry} s`,
         { code: 'rate_limit_exceeded', headers },
       );
   }
@@ -344,7 +354,7 @@ export class Admission {
     if (!acquisition.allowed) {
       if (acquisition.denial.kind === 'budget')
         this.events.onBudgetExhausted(acquisition.denial.key.split(':').slice(1, 3).join(':'));
-      throw denialError(acquisition.denial);
+      throw denialError(acquisition.denial, tokenIdOf(request.kw.principal));
     }
     request.kw.lease = acquisition.lease;
   }
@@ -372,22 +382,23 @@ export class Admission {
   /** `GET /v1/rate-limit-status`: the caller's limits and what is left, taking nothing. */
   async status(request: FastifyRequest) {
     const rules = rulesFor(request.kw.principal, this.config, Date.now());
+    const tokenId = tokenIdOf(request.kw.principal);
     const status = await this.limiter.status(rules.rates, rules.concurrency, rules.budgets);
     return {
       rates: status.rates.map((r) => ({
         name: r.key.split(':')[0],
-        subject: subjectOf(r.key),
+        subject: subjectOf(r.key, tokenId),
         limit: r.limit,
         remaining: Math.max(0, Math.floor(r.remaining)),
         resetSeconds: seconds(r.resetMs),
       })),
       concurrency: status.concurrency.map((c) => ({
-        subject: subjectOf(c.key),
+        subject: subjectOf(c.key, tokenId),
         limit: c.limit,
         inUse: c.inUse,
       })),
       budgets: status.budgets.map((b) => ({
-        subject: subjectOf(b.key),
+        subject: subjectOf(b.key, tokenId),
         period: b.key.split(':').at(-1),
         limitUsd: b.limitMicros / 1e6,
         spentUsd: b.spentMicros / 1e6,

@@ -21,6 +21,7 @@ export async function copySqliteToPostgres(
   return (await import('./copy.js')).copySqliteToPostgres(...args);
 }
 export { GENESIS_MAC } from './sqlite-audit.js';
+export { MAX_TOKEN_DEPTH } from './token-subtree.js';
 export type {
   AdminSessionRecord,
   AdminSessionStore,

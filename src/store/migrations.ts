@@ -184,4 +184,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    ALTER TABLE conversations ADD COLUMN item_bytes INTEGER;`,
   // Sessions idle past refreshIdle are pruned too: without this, each prune scans the table.
   `CREATE INDEX sessions_by_refresh ON sessions (refreshed_at);`,
+  // A token's revocation and budget reach the tokens minted under it, found by their creator.
+  `CREATE INDEX tokens_by_creator ON tokens (created_by);`,
 ];

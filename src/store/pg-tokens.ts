@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { jsonText, type TokenRow, tokenFromRow } from './rows.js';
+import { subtree } from './token-subtree.js';
 import type { TokenStore } from './types.js';
 
 export function pgTokens(pool: Pool): TokenStore {
@@ -41,11 +42,14 @@ export function pgTokens(pool: Pool): TokenStore {
       return rows.map(tokenFromRow);
     },
     async revoke(id, at) {
-      const result = await pool.query(
-        'UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+      const { rows } = await pool.query<{ own: number }>(
+        `${subtree('$2::text')}, revoked AS (
+           UPDATE tokens SET revoked_at = $1 WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL
+           RETURNING id)
+         SELECT count(*)::int AS own FROM revoked WHERE id = $2`,
         [at, id],
       );
-      return result.rowCount === 1;
+      return rows[0]?.own === 1;
     },
     async revokedSince(since) {
       const { rows } = await pool.query<{ id: string }>('SELECT id FROM tokens WHERE revoked_at >= $1', [

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { inTransaction } from './pg-transaction.js';
 import { USAGE_GROUP_COLUMN } from './rows.js';
+import { subtree } from './token-subtree.js';
 import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
 
 const SUMS = `requests = t.requests + excluded.requests,
@@ -59,9 +60,12 @@ export function pgUsage(pool: Pool): UsageStore {
       return rows;
     },
     async spent(who, fromDay = '0000-00-00') {
-      const [column, value] = 'tokenId' in who ? ['token_id', who.tokenId] : ['user_id', who.userId];
+      const [where, value] =
+        'tokenId' in who
+          ? ['token_id IN (SELECT id FROM subtree)', who.tokenId]
+          : ['user_id = $1', who.userId];
       const { rows } = await pool.query<{ cost: number | null }>(
-        `SELECT SUM(cost_micros) AS cost FROM usage WHERE ${column} = $1 AND day >= $2`,
+        `${'tokenId' in who ? subtree('$1::text') : ''}SELECT SUM(cost_micros) AS cost FROM usage WHERE ${where} AND day >= $2`,
         [value, fromDay],
       );
       return rows[0]?.cost ?? 0;

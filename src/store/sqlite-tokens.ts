@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { jsonText, type TokenRow, tokenFromRow } from './rows.js';
+import { subtree } from './token-subtree.js';
 import type { TokenStore } from './types.js';
 
 export function sqliteTokens(db: Database.Database): TokenStore {
@@ -14,7 +15,15 @@ export function sqliteTokens(db: Database.Database): TokenStore {
   const listLive = db.prepare<[], TokenRow>(
     'SELECT * FROM tokens WHERE revoked_at IS NULL ORDER BY created_at, id',
   );
-  const revoke = db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+  const revokeOwn = db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+  const revokeMinted = db.prepare(
+    `${subtree('@id')} UPDATE tokens SET revoked_at = @at WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL`,
+  );
+  const revoke = db.transaction((id: string, at: number) => {
+    const own = revokeOwn.run(at, id).changes === 1;
+    revokeMinted.run({ id, at });
+    return own;
+  });
   const revokedSince = db.prepare<[number], { id: string }>('SELECT id FROM tokens WHERE revoked_at >= ?');
   return {
     async insert(record) {
@@ -38,7 +47,7 @@ export function sqliteTokens(db: Database.Database): TokenStore {
       return (options?.includeRevoked ? listAll : listLive).all().map(tokenFromRow);
     },
     async revoke(id, at) {
-      return revoke.run(at, id).changes === 1;
+      return revoke(id, at);
     },
     async revokedSince(since) {
       return revokedSince.all(since).map((row) => row.id);

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { USAGE_GROUP_COLUMN } from './rows.js';
 import { withShortBusyWait } from './sqlite-busy.js';
+import { subtree } from './token-subtree.js';
 import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
 
 /** How long a usage flush may wait for the write lock: a few of the audit thread's batches. */
@@ -35,7 +36,7 @@ export function sqliteUsage(db: Database.Database): UsageStore {
     }
   });
   const spentByToken = db.prepare<[string, string], { cost: number | null }>(
-    'SELECT SUM(cost_micros) AS cost FROM usage WHERE token_id = ? AND day >= ?',
+    `${subtree('?')} SELECT SUM(cost_micros) AS cost FROM usage WHERE token_id IN (SELECT id FROM subtree) AND day >= ?`,
   );
   const spentByUser = db.prepare<[string, string], { cost: number | null }>(
     'SELECT SUM(cost_micros) AS cost FROM usage WHERE user_id = ? AND day >= ?',

@@ -75,7 +75,10 @@ export interface TokenStore {
   insert(record: TokenRecord): Promise<void>;
   get(id: string): Promise<TokenRecord | undefined>;
   list(options?: { includeRevoked?: boolean }): Promise<TokenRecord[]>;
-  /** Sets revokedAt once; false when unknown or already revoked. */
+  /**
+   * Sets revokedAt once, on the token and on every live token minted under it (a minted token
+   * lasts no longer than its creator); false when the token is unknown or already revoked.
+   */
   revoke(id: string, at: number): Promise<boolean>;
   /** Ids revoked at or after `since` (epoch ms): lets other instances drop cached tokens. */
   revokedSince(since: number): Promise<string[]>;
@@ -117,7 +120,10 @@ export interface UsageStore {
     by: UsageGrouping,
     filter?: { from?: string; to?: string; tokenId?: string; userId?: string },
   ): Promise<UsageRow[]>;
-  /** Cost spent since `fromDay` (inclusive; undefined = ever) by a token or a user, in micro-dollars. */
+  /**
+   * Cost spent since `fromDay` (inclusive; undefined = ever) by a user, or by a token and every
+   * token minted under it (its budget holds for them too), in micro-dollars.
+   */
   spent(who: { tokenId: string } | { userId: string }, fromDay?: string): Promise<number>;
 }
 

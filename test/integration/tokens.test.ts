@@ -224,6 +224,59 @@ describe('gateway tokens', () => {
     );
   });
 
+  it("hold a minted token to its creator's limits and budget, and end with its creator", async () => {
+    fake ??= await startFakeOpenAI({ keys: [PROVIDER_KEY] });
+    const kw = await startTestGateway(
+      {
+        providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+        models: [{ name: 'fast', provider: 'fake', model: 'dear-model' }],
+        // A cent a token: a short chat costs about a tenth of the budget.
+        pricing: { 'dear-model': { input: 10_000, output: 10_000 } },
+      },
+      { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+    gateways.push(kw);
+    const parent = (
+      await mint(kw, {
+        name: 'team',
+        scopes: ['admin', 'chat'],
+        budget: { usd: 1, period: 'day' },
+        limits: { rpm: 100 },
+      })
+    ).json;
+    // Each as wide as the parent: together they must not spend more than it may.
+    const first = (await mint(kw, { name: 'one', scopes: ['admin', 'chat'] }, parent.token)).json;
+    const second = (await mint(kw, { name: 'two', scopes: ['chat'] }, parent.token)).json;
+    const grandchild = (await mint(kw, { name: 'three', scopes: ['chat'] }, first.token)).json;
+    expect(grandchild.budget).toEqual({ usd: 1, period: 'day' });
+
+    let answered = 0;
+    let refused: { status: number; json: { error: { code: string; message: string } } } | undefined;
+    for (let i = 0; i < 20 && !refused; i++) {
+      const res = await chat(kw, first.token, { max_tokens: 5 });
+      if (res.status === 200) answered++;
+      else refused = res;
+    }
+    expect(answered).toBeGreaterThan(0);
+    expect(refused?.status).toBe(429);
+    expect(refused?.json.error.code).toBe('budget_exceeded');
+    // The second token's own budget is untouched; its creator's is spent.
+    for (const token of [second.token, grandchild.token]) {
+      const res = await chat(kw, token, { max_tokens: 5 });
+      expect(res.status).toBe(429);
+      expect(res.json.error).toMatchObject({ code: 'budget_exceeded' });
+      expect(res.json.error.message).toContain('a token this one was minted under');
+    }
+
+    expect((await admin(kw, 'DELETE', `/admin/tokens/${parent.id}`)).status).toBe(200);
+    for (const token of [first.token, second.token, grandchild.token]) {
+      expect((await chat(kw, token)).json.error.code).toBe('token_revoked');
+    }
+    // Revoked in the store too, as the admin API lists them.
+    const shown = await admin(kw, 'GET', `/admin/tokens/${grandchild.id}`);
+    expect(shown.json.revokedAt).toEqual(expect.any(String));
+  });
+
   it('revocation on one instance reaches another sharing the store within a second', async () => {
     const dataDir = freshDataDir();
     const first = await start(dataDir);

@@ -322,6 +322,28 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.tokens.get('tk_2')).toEqual(tokenRecord('tk_2', 1_000));
       });
 
+      it('revokes the tokens minted under a token with it, however deep, and no others', async () => {
+        const store = await connect();
+        await store.tokens.insert(tokenRecord('tk_root', 1_000));
+        await store.tokens.insert(tokenRecord('tk_child', 1_001, { createdBy: 'tk_root' }));
+        await store.tokens.insert(tokenRecord('tk_grandchild', 1_002, { createdBy: 'tk_child' }));
+        await store.tokens.insert(tokenRecord('tk_gone', 1_003, { createdBy: 'tk_child', revokedAt: 2_000 }));
+        await store.tokens.insert(tokenRecord('tk_other', 1_004));
+        await store.tokens.insert(tokenRecord('tk_others_child', 1_005, { createdBy: 'tk_other' }));
+        expect(await store.tokens.revoke('tk_child', 5_000)).toBe(true);
+        const revokedAt = async (id: string) => (await store.tokens.get(id))?.revokedAt;
+        expect(await revokedAt('tk_child')).toBe(5_000);
+        expect(await revokedAt('tk_grandchild')).toBe(5_000);
+        // Already revoked: its time stays, or revokedSince would announce it again.
+        expect(await revokedAt('tk_gone')).toBe(2_000);
+        for (const id of ['tk_root', 'tk_other', 'tk_others_child']) expect(await revokedAt(id)).toBeNull();
+        expect((await store.tokens.revokedSince(5_000)).sort()).toEqual(['tk_child', 'tk_grandchild']);
+        // Revoked already itself: false, yet what it minted since (or before an upgrade) goes too.
+        await store.tokens.insert(tokenRecord('tk_late', 6_000, { createdBy: 'tk_child' }));
+        expect(await store.tokens.revoke('tk_child', 7_000)).toBe(false);
+        expect(await revokedAt('tk_late')).toBe(7_000);
+      });
+
       it('reports exactly the ids revoked at or after a time', async () => {
         const store = await connect();
         for (const id of ['tk_1', 'tk_2', 'tk_3', 'tk_4', 'tk_live'])
@@ -517,6 +539,25 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.usage.spent({ userId: 'bob' }, '2024-02-01')).toBe(30);
         expect(await store.usage.spent({ userId: 'carol' })).toBe(0);
         expect(await store.usage.spent({ tokenId: 'tk_missing' })).toBe(0);
+      });
+
+      it("counts the spend of the tokens minted under a token, however deep, in the token's", async () => {
+        const store = await connect();
+        await store.tokens.insert(tokenRecord('tk_root', 1_000));
+        await store.tokens.insert(tokenRecord('tk_child', 1_001, { createdBy: 'tk_root' }));
+        await store.tokens.insert(tokenRecord('tk_grandchild', 1_002, { createdBy: 'tk_child' }));
+        await store.tokens.insert(tokenRecord('tk_other', 1_003));
+        await store.usage.add([
+          delta({ day: '2024-03-01', tokenId: 'tk_root', costMicros: 1 }),
+          delta({ day: '2024-03-01', tokenId: 'tk_child', costMicros: 10 }),
+          delta({ day: '2024-03-02', tokenId: 'tk_grandchild', costMicros: 100 }),
+          delta({ day: '2024-03-02', tokenId: 'tk_other', costMicros: 1_000 }),
+        ]);
+        expect(await store.usage.spent({ tokenId: 'tk_root' })).toBe(111);
+        expect(await store.usage.spent({ tokenId: 'tk_root' }, '2024-03-02')).toBe(100);
+        expect(await store.usage.spent({ tokenId: 'tk_child' })).toBe(110);
+        expect(await store.usage.spent({ tokenId: 'tk_grandchild' })).toBe(100);
+        expect(await store.usage.spent({ tokenId: 'tk_other' })).toBe(1_000);
       });
 
       it('adds a batch all or nothing: one bad delta rolls back the others', async () => {
