@@ -69,7 +69,10 @@ export function grantFor(
     templates: spec.templates ?? creator?.templates ?? null,
     limits: { ...creator?.limits, ...spec.limits },
     budget: spec.budget ?? creator?.budget ?? null,
-    metadata: spec.metadata ?? {},
+    metadata: {
+      ...(creator?.metadata.tier !== undefined && { tier: creator.metadata.tier }),
+      ...spec.metadata,
+    },
     lifetimeMs,
   };
   if (creator?.userId && spec.userId !== creator.userId) {

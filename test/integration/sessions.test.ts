@@ -388,6 +388,18 @@ describe('admin API', () => {
     expect(other.json.error.message).toContain("belongs to user 'ivy'");
     const bad = await mintCode({ userId: 'ivy', scopes: ['admin'] });
     expect(bad.status).toBe(400);
+
+    // A tiered back end's sessions keep its tier (whose limits may be larger than another's).
+    const tiered = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'tiered-backend',
+      scopes: ['sessions', 'chat'],
+      metadata: { tier: 'free' },
+    });
+    expect((await mintCode({ userId: 'kim' }, tiered.json.token)).status).toBe(201);
+    expect((await mintCode({ userId: 'kim', metadata: { team: 'a' } }, tiered.json.token)).status).toBe(201);
+    const retiered = await mintCode({ userId: 'kim', metadata: { tier: 'pro' } }, tiered.json.token);
+    expect(retiered.status).toBe(403);
+    expect(retiered.json.error.message).toContain('metadata.tier');
   });
 });
 
