@@ -4,7 +4,11 @@ import type { AdminSessionStore } from '../store/index.js';
 /** The dashboard's session cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Strict. */
 export const ADMIN_COOKIE = '__Host-keyward_admin';
 const LIFETIME_MS = 8 * 3_600_000;
-const MAX_SESSIONS = 1_000;
+/**
+ * Logins kept per actor (an admin key or token), its oldest dropped beyond: counted across all
+ * actors, a delegated admin token's logins crowded the operator's out.
+ */
+const MAX_PER_ACTOR = 20;
 const ID_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');
@@ -20,13 +24,13 @@ export class AdminUiSessions {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A new login for `actor` (see `AdminSessionRecord`); the oldest go beyond 1,000. */
+  /** A new login for `actor` (see `AdminSessionRecord`); the actor's oldest go beyond 20. */
   async create(actor: string): Promise<{ id: string; maxAgeSec: number }> {
     const id = randomBytes(32).toString('base64url');
     const now = this.now();
     await this.store.create(
       { hash: hashOf(id), actor, createdAt: now, expiresAt: now + LIFETIME_MS },
-      { now, max: MAX_SESSIONS },
+      { now, perActor: MAX_PER_ACTOR },
     );
     return { id, maxAgeSec: LIFETIME_MS / 1000 };
   }

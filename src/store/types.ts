@@ -273,8 +273,11 @@ export interface AdminSessionRecord {
 
 /** Dashboard logins, shared by every worker and instance on the store. */
 export interface AdminSessionStore {
-  /** Adds a login after dropping those over at `now`, and the oldest beyond `max - 1`. */
-  create(session: AdminSessionRecord, limit: { now: number; max: number }): Promise<void>;
+  /**
+   * Adds a login after dropping those over at `now`, and the same actor's oldest beyond
+   * `perActor - 1`: one actor's logins never crowd out another's.
+   */
+  create(session: AdminSessionRecord, limit: { now: number; perActor: number }): Promise<void>;
   /** The login with this hash, if it is not over at `now`. */
   get(hash: string, now: number): Promise<AdminSessionRecord | undefined>;
   remove(hash: string): Promise<void>;

@@ -798,7 +798,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
-    it('keeps dashboard logins for every connection, until they end, expire or a newer one crowds them out', async () => {
+    it("keeps dashboard logins for every connection, until they end, expire or the same actor's newer ones crowd them out", async () => {
       const store = await connect();
       const other = await connect();
       const byKey = 'admin-key [#0a1b2c3d]';
@@ -808,24 +808,25 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         createdAt,
         expiresAt: createdAt + 10_000,
       });
-      await store.adminSessions.create(login('h-admin', byKey, 1_000), { now: 1_000, max: 3 });
-      await store.adminSessions.create(login('h-tok-1', 'tk_1', 2_000), { now: 2_000, max: 3 });
-      await store.adminSessions.create(login('h-tok-2', 'tk_1', 3_000), { now: 3_000, max: 3 });
+      await store.adminSessions.create(login('h-admin', byKey, 1_000), { now: 1_000, perActor: 2 });
+      await store.adminSessions.create(login('h-tok-1', 'tk_1', 2_000), { now: 2_000, perActor: 2 });
+      await store.adminSessions.create(login('h-tok-2', 'tk_1', 3_000), { now: 3_000, perActor: 2 });
       expect(await other.adminSessions.get('h-admin', 5_000)).toEqual(login('h-admin', byKey, 1_000));
       expect(await other.adminSessions.get('h-tok-1', 5_000)).toEqual(login('h-tok-1', 'tk_1', 2_000));
       expect(await other.adminSessions.get('h-admin', 11_000)).toBeUndefined();
       expect(await other.adminSessions.get('h-unknown', 5_000)).toBeUndefined();
 
-      // The fourth login goes in; the oldest goes out.
-      await other.adminSessions.create(login('h-admin-2', byKey, 4_000), { now: 4_000, max: 3 });
-      expect(await store.adminSessions.get('h-admin', 5_000)).toBeUndefined();
-      expect(await store.adminSessions.get('h-admin-2', 5_000)).toEqual(login('h-admin-2', byKey, 4_000));
+      // A token's third login drops its own oldest, never the admin key's older one.
+      await other.adminSessions.create(login('h-tok-3', 'tk_1', 4_000), { now: 4_000, perActor: 2 });
+      expect(await store.adminSessions.get('h-tok-1', 5_000)).toBeUndefined();
+      expect(await store.adminSessions.get('h-tok-2', 5_000)).toEqual(login('h-tok-2', 'tk_1', 3_000));
+      expect(await store.adminSessions.get('h-admin', 5_000)).toEqual(login('h-admin', byKey, 1_000));
 
       await store.adminSessions.removeFor('tk_1');
-      expect(await other.adminSessions.get('h-tok-1', 5_000)).toBeUndefined();
       expect(await other.adminSessions.get('h-tok-2', 5_000)).toBeUndefined();
-      await other.adminSessions.remove('h-admin-2');
-      expect(await store.adminSessions.get('h-admin-2', 5_000)).toBeUndefined();
+      expect(await other.adminSessions.get('h-tok-3', 5_000)).toBeUndefined();
+      await other.adminSessions.remove('h-admin');
+      expect(await store.adminSessions.get('h-admin', 5_000)).toBeUndefined();
     });
 
     it('versions templates, never overwriting, and deletes every version', async () => {
