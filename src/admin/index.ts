@@ -1,8 +1,15 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.js';
 import { type FailureGuard, failureSubjects } from '../auth/failure-guard.js';
-import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
+import {
+  extractCredential,
+  IpAllowlist,
+  type StaticKeyVerifier,
+  TOKEN_PREFIX,
+  type TokenService,
+} from '../auth/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
+import { TOKEN_FAILURES } from '../auth/token-failures.js';
 import type { Config } from '../config/index.js';
 import type { ConversationService } from '../conversations/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -110,7 +117,8 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
       return null;
     }
     const check = await options.tokens.verify(credential, request.ip);
-    if (!('principal' in check)) throw check.failure === 'invalid' ? refuse() : unauthorized;
+    // Anything but `invalid` proves the secret: its holder learns why, as on the data plane.
+    if (!('principal' in check)) throw check.failure === 'invalid' ? refuse() : TOKEN_FAILURES[check.failure];
     // A back end mints login codes for its users with a token holding the `sessions` scope.
     if (
       request.method === 'POST' &&
@@ -163,6 +171,9 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
       await uiSessions.endFor(recorded);
       return undefined;
     }
+    // Checked at login only, a login cookie taken elsewhere would work from any address.
+    if (actor?.ipAllowlist && !new IpAllowlist(actor.ipAllowlist).allows(request.ip))
+      throw TOKEN_FAILURES.ip_not_allowed;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       // https as well on a plain listener: a proxy in front may end TLS for it.
       const host = request.headers.host;

@@ -6,11 +6,11 @@ import {
   type StaticKeyVerifier,
   TOKEN_PREFIX,
   type TokenCheck,
-  type TokenFailure,
   type TokenService,
 } from '../auth/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import { JWT_FAILURES, type JwtCheck, looksLikeJwt } from '../auth/jwt-check.js';
+import { TOKEN_FAILURES } from '../auth/token-failures.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { HEALTH_ROUTES } from '../http/health.js';
 import { SecretString } from '../keys/index.js';
@@ -49,19 +49,7 @@ const missingCredential = new GatewayError(
   'Missing credential: send your Keyward key as "Authorization: Bearer <key>"',
   { code: 'missing_credential' },
 );
-const invalidCredential = new GatewayError(401, 'authentication_error', 'Invalid credential', {
-  code: 'invalid_credential',
-});
-const TOKEN_FAILURES: Record<TokenFailure, GatewayError> = {
-  invalid: invalidCredential,
-  revoked: new GatewayError(401, 'authentication_error', 'This token has been revoked', {
-    code: 'token_revoked',
-  }),
-  expired: new GatewayError(401, 'authentication_error', 'This token has expired', { code: 'token_expired' }),
-  ip_not_allowed: new GatewayError(403, 'permission_error', 'This token may not be used from your address', {
-    code: 'ip_not_allowed',
-  }),
-};
+const invalidCredential = TOKEN_FAILURES.invalid;
 
 /**
  * The data plane's first stage: the request's credential becomes its principal (a static key's or

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Browser, Page } from 'playwright-core';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { hasChromium, launchChromium } from '../support/chromium.js';
@@ -389,6 +389,73 @@ describe('the dashboard over plain HTTP', () => {
     expect(await call('/admin/keys')).toBe(403);
     await adminCall(kw.adminUrl, 'DELETE', `/admin/tokens/${minted.json.id}`);
     expect(await call('/admin/tokens')).toBe(401);
+  });
+
+  it("holds a token's dashboard login to the token's IP allowlist on every request, not only at login", async () => {
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'ops-near',
+      scopes: ['admin'],
+      ipAllowlist: ['127.0.0.2/32'],
+    });
+    const near = new Agent({ localAddress: '127.0.0.2' });
+    try {
+      const res = await request(`${kw.adminUrl}/admin/ui/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ credential: minted.json.token }),
+        dispatcher: near,
+      });
+      await res.body.dump();
+      expect(res.statusCode).toBe(200);
+      const cookie = String(res.headers['set-cookie']).split(';')[0]!;
+      const call = async (headers: Record<string, string>, dispatcher?: Agent) => {
+        const answer = await request(`${kw.adminUrl}/admin/tokens`, {
+          headers,
+          ...(dispatcher && { dispatcher }),
+        });
+        return {
+          status: answer.statusCode,
+          json: (await answer.body.json()) as { error?: { code: string } },
+        };
+      };
+      expect((await call({ cookie }, near)).status).toBe(200);
+      // The cookie, carried elsewhere, is refused as the token itself is, and says why.
+      const far = await call({ cookie });
+      expect(far.status).toBe(403);
+      expect(far.json.error?.code).toBe('ip_not_allowed');
+      const bearer = await call({ authorization: `Bearer ${minted.json.token}` });
+      expect(bearer.status).toBe(403);
+      expect(bearer.json.error?.code).toBe('ip_not_allowed');
+    } finally {
+      await near.close();
+    }
+  });
+
+  it("keeps the admin key's login however many times an admin token logs in", async () => {
+    const operator = await login();
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'ops-many',
+      scopes: ['admin'],
+    });
+    const tokenLogin = async () => {
+      const res = await request(`${kw.adminUrl}/admin/ui/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ credential: minted.json.token }),
+      });
+      await res.body.dump();
+      return String(res.headers['set-cookie']).split(';')[0]!;
+    };
+    const status = async (cookie: string) => {
+      const answer = await request(`${kw.adminUrl}/admin/tokens`, { headers: { cookie } });
+      await answer.body.dump();
+      return answer.statusCode;
+    };
+    const first = await tokenLogin();
+    for (let i = 0; i < 1_000; i++) await tokenLogin();
+    expect(await status(operator)).toBe(200);
+    // The token's own oldest logins made room.
+    expect(await status(first)).toBe(401);
   });
 
   it('keeps an admin-key login across a restart, and ends it when the admin key changes', async () => {
