@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyStoredChain } from '../audit/index.js';
 import type { AuditRecord } from '../store/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
-import type { CliIO } from './io.js';
+import { type CliIO, terminalSafe } from './io.js';
 
 const line = (r: AuditRecord) =>
   `${r.seq}\t${new Date(r.at).toISOString()}\t${r.type}\t${r.actor}\t${JSON.stringify(r.data)}`;
@@ -43,7 +43,7 @@ export async function auditCommand(
       let after = Math.max(0, (last?.seq ?? 0) - limit);
       const emit = (records: AuditRecord[]) => {
         for (const record of records)
-          io.stdout.write(`${options.json ? JSON.stringify(record) : line(record)}\n`);
+          io.stdout.write(`${options.json ? JSON.stringify(record) : terminalSafe(line(record))}\n`);
         after = records.at(-1)?.seq ?? after;
       };
       emit(await ctx.store.audit.list({ afterSeq: after, limit }));

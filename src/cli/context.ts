@@ -12,7 +12,7 @@ import {
 } from '../keys/index.js';
 import { Redactor } from '../observability/index.js';
 import type { Store } from '../store/index.js';
-import type { CliIO } from './io.js';
+import { type CliIO, terminalSafe } from './io.js';
 
 /** A failure the CLI reports as one line and exit code `code`; never holds a secret. */
 export class CliError extends Error {
@@ -139,5 +139,5 @@ export async function openSealed(
 }
 
 export function print(io: CliIO, json: boolean | undefined, value: unknown, text: string): void {
-  io.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+  io.stdout.write(json ? `${JSON.stringify(value)}\n` : `${terminalSafe(text)}\n`);
 }

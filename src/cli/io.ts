@@ -13,3 +13,14 @@ export async function readStdin(stdin: Readable): Promise<string> {
   for await (const chunk of stdin) text += String(chunk);
   return text.trim();
 }
+
+/**
+ * Control characters other than newline and tab, and bidirectional overrides, which text from the
+ * store (a token's name, a user id) could use to rewrite what an operator's terminal shows.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+const UNSAFE_FOR_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text for a person's terminal: each unsafe character is shown escaped, as `\u001b`. */
+export const terminalSafe = (text: string): string =>
+  text.replace(UNSAFE_FOR_TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

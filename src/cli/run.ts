@@ -4,7 +4,7 @@ import { auditCommand } from './audit.js';
 import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
 import { conversationsCommand } from './conversations.js';
 import { initCommand } from './init.js';
-import { type CliIO, readStdin } from './io.js';
+import { type CliIO, readStdin, terminalSafe } from './io.js';
 import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
 import { sessionsCommand } from './sessions.js';
@@ -214,7 +214,7 @@ function fail(io: CliIO, json: boolean | undefined, message: string, exitCode: n
   io.stderr.write(
     json
       ? `${JSON.stringify({ error: { message, exitCode } })}\n`
-      : `keyward: ${message}\n${help && `\n${help}`}`,
+      : `keyward: ${terminalSafe(message)}\n${help && `\n${help}`}`,
   );
   return exitCode;
 }
