@@ -37,8 +37,17 @@ export function pgTokens(pool: Pool): TokenStore {
       return row && tokenFromRow(row);
     },
     async list(options) {
-      const where = options?.includeRevoked ? '' : 'WHERE revoked_at IS NULL';
-      const { rows } = await pool.query<TokenRow>(`SELECT * FROM tokens ${where} ORDER BY created_at, id`);
+      const live = options?.includeRevoked ? [] : ['revoked_at IS NULL'];
+      if (options?.under === undefined) {
+        const where = live.length > 0 ? `WHERE ${live[0]}` : '';
+        const { rows } = await pool.query<TokenRow>(`SELECT * FROM tokens ${where} ORDER BY created_at, id`);
+        return rows.map(tokenFromRow);
+      }
+      const { rows } = await pool.query<TokenRow>(
+        `${subtree('$1::text')} SELECT * FROM tokens WHERE ${['id IN (SELECT id FROM subtree)', ...live].join(' AND ')}
+         ORDER BY created_at, id`,
+        [options.under],
+      );
       return rows.map(tokenFromRow);
     },
     async revoke(id, at) {

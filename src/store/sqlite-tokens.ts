@@ -15,6 +15,10 @@ export function sqliteTokens(db: Database.Database): TokenStore {
   const listLive = db.prepare<[], TokenRow>(
     'SELECT * FROM tokens WHERE revoked_at IS NULL ORDER BY created_at, id',
   );
+  const listUnder = db.prepare<{ under: string; includeRevoked: number }, TokenRow>(
+    `${subtree('@under')} SELECT * FROM tokens WHERE id IN (SELECT id FROM subtree)
+       AND (@includeRevoked = 1 OR revoked_at IS NULL) ORDER BY created_at, id`,
+  );
   const revokeOwn = db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
   const revokeMinted = db.prepare(
     `${subtree('@id')} UPDATE tokens SET revoked_at = @at WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL`,
@@ -44,7 +48,11 @@ export function sqliteTokens(db: Database.Database): TokenStore {
       return row && tokenFromRow(row);
     },
     async list(options) {
-      return (options?.includeRevoked ? listAll : listLive).all().map(tokenFromRow);
+      const rows =
+        options?.under !== undefined
+          ? listUnder.all({ under: options.under, includeRevoked: options.includeRevoked ? 1 : 0 })
+          : (options?.includeRevoked ? listAll : listLive).all();
+      return rows.map(tokenFromRow);
     },
     async revoke(id, at) {
       return revoke(id, at);

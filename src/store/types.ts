@@ -74,7 +74,8 @@ export interface TokenRecord {
 export interface TokenStore {
   insert(record: TokenRecord): Promise<void>;
   get(id: string): Promise<TokenRecord | undefined>;
-  list(options?: { includeRevoked?: boolean }): Promise<TokenRecord[]>;
+  /** Oldest first; with `under`, only that token and the tokens minted under it. */
+  list(options?: { includeRevoked?: boolean; under?: string }): Promise<TokenRecord[]>;
   /**
    * Sets revokedAt once, on the token and on every live token minted under it (a minted token
    * lasts no longer than its creator); false when the token is unknown or already revoked.

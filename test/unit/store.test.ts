@@ -330,6 +330,11 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         await store.tokens.insert(tokenRecord('tk_gone', 1_003, { createdBy: 'tk_child', revokedAt: 2_000 }));
         await store.tokens.insert(tokenRecord('tk_other', 1_004));
         await store.tokens.insert(tokenRecord('tk_others_child', 1_005, { createdBy: 'tk_other' }));
+        const under = async (id: string, includeRevoked: boolean) =>
+          (await store.tokens.list({ under: id, includeRevoked })).map((t) => t.id);
+        expect(await under('tk_child', true)).toEqual(['tk_child', 'tk_grandchild', 'tk_gone']);
+        expect(await under('tk_child', false)).toEqual(['tk_child', 'tk_grandchild']);
+        expect(await under('tk_other', false)).toEqual(['tk_other', 'tk_others_child']);
         expect(await store.tokens.revoke('tk_child', 5_000)).toBe(true);
         const revokedAt = async (id: string) => (await store.tokens.get(id))?.revokedAt;
         expect(await revokedAt('tk_child')).toBe(5_000);
