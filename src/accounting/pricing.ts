@@ -21,7 +21,16 @@ export interface Price {
    * none: not priced, so a credential held to a budget may not offer the tool.
    */
   webSearch?: number;
+  /**
+   * The dearer rates a prompt longer than `above` input tokens (cache reads and writes counted)
+   * is billed at, as multiples: `input` of every input rate, `output` of the output rate
+   * (Anthropic's 1M-token context, Gemini 2.5 Pro above 200,000 tokens).
+   */
+  longContext?: { above: number; input: number; output: number };
 }
+
+/** Anthropic's and Google's long-context tier: twice the input rates and 1.5 × output above 200,000 tokens. */
+const LONG_CONTEXT = { above: 200_000, input: 2, output: 1.5 };
 
 /**
  * A Claude model's prices from its input and output rates, as Anthropic derives the rest: cache
@@ -69,11 +78,11 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'text-embedding-3-large': { input: 0.13, output: 0 },
   'claude-opus-4-5': claude(5, 25),
   'claude-opus-4': claude(15, 75),
-  'claude-sonnet-4': claude(3, 15),
+  'claude-sonnet-4': { ...claude(3, 15), longContext: LONG_CONTEXT },
   'claude-3-7-sonnet': claude(3, 15),
   'claude-3-5-haiku': claude(0.8, 4),
   'claude-haiku-4-5': claude(1, 5),
-  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31 },
+  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31, longContext: LONG_CONTEXT },
   'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
   'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
   'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025 },
@@ -128,17 +137,20 @@ export class PriceTable {
     const price = this.find(provider, model);
     if (!price) return 0;
     const rate = fast ? (price.fast ?? 1) : 1;
+    const long =
+      price.longContext && usage.inputTokens > price.longContext.above ? price.longContext : undefined;
+    const inputRate = rate * (long?.input ?? 1);
     const cached = Math.min(usage.cachedTokens ?? 0, usage.inputTokens);
     const written = Math.min(usage.cacheCreationTokens ?? 0, usage.inputTokens - cached);
     const hour = Math.min(usage.cacheCreation1hTokens ?? 0, written);
     const cacheWrite = price.cacheWrite ?? price.input;
     return Math.round(
-      rate *
+      inputRate *
         ((usage.inputTokens - cached - written) * price.input +
           cached * (price.cachedInput ?? price.input) +
           (written - hour) * cacheWrite +
-          hour * (price.cacheWrite1h ?? cacheWrite) +
-          usage.outputTokens * price.output) +
+          hour * (price.cacheWrite1h ?? cacheWrite)) +
+        rate * (long?.output ?? 1) * usage.outputTokens * price.output +
         // Dollars per 1,000 searches, times 1,000: micro-dollars per search.
         (usage.webSearches ?? 0) * (price.webSearch ?? 0) * 1_000,
     );

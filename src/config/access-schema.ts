@@ -64,6 +64,14 @@ const priceSchema = z.strictObject({
   fast: z.number().min(1).max(100).optional(),
   /** US dollars per 1,000 searches of the provider's own web search tool. */
   webSearch: z.number().min(0).max(10_000).optional(),
+  /** Above `above` input tokens, every input rate times `input` and the output rate times `output`. */
+  longContext: z
+    .strictObject({
+      above: z.number().int().min(1).max(100_000_000),
+      input: z.number().min(1).max(100),
+      output: z.number().min(1).max(100),
+    })
+    .optional(),
 });
 
 /** USD per million tokens, by model name or `provider/model`; adds to and overrides the defaults. */

@@ -35,4 +35,21 @@ describe('price lookup', () => {
     );
     expect(table.costMicros('acme', 'unknown', usage)).toBe(0);
   });
+
+  it('charges a prompt above 200,000 tokens the long-context rates, cache included, where the model has them', () => {
+    const short = { inputTokens: 200_000, outputTokens: 1_000 };
+    const long = { inputTokens: 200_001, outputTokens: 1_000, cachedTokens: 100_000 };
+    // 200,000 × 3 + 1,000 × 15
+    expect(table.costMicros('anthropic', 'claude-sonnet-4-5', short)).toBe(615_000);
+    // (100,001 × 3 + 100,000 × 0.3) × 2 + 1,000 × 15 × 1.5
+    expect(table.costMicros('anthropic', 'claude-sonnet-4-5', long)).toBe(660_006 + 22_500);
+    // (100,001 × 1.25 + 100,000 × 0.31) × 2 + 1,000 × 10 × 1.5
+    expect(table.costMicros('gemini', 'gemini-2.5-pro', long)).toBe(Math.round(312_002.5 + 15_000));
+    // No such tier: the same rates however long.
+    expect(table.costMicros('openai', 'gpt-4.1', long)).toBe(100_001 * 2 + 100_000 * 0.5 + 1_000 * 8);
+    const configured = new PriceTable({
+      house: { input: 1, output: 1, longContext: { above: 10, input: 3, output: 4 } },
+    });
+    expect(configured.costMicros('acme', 'house', { inputTokens: 11, outputTokens: 1 })).toBe(33 + 4);
+  });
 });
