@@ -251,6 +251,65 @@ describe('@google/genai through Keyward, every provider format', () => {
       expect(fakes.gemini.requests.at(-1)!.body).toMatchObject({ tools: [{ googleSearch: {} }] });
     });
 
+    it('keeps what a translated request asks for, or refuses it: allowed functions, enum output, function images', async () => {
+      const declare = (name: string) => ({ name, parameters: { type: 'OBJECT', properties: {} } });
+      fakes.openai.script(TEXT);
+      const narrowed = await post('/v1beta/models/openai/x:generateContent', {
+        ...hello,
+        tools: [{ functionDeclarations: [declare('get_weather'), declare('get_time'), declare('launch')] }],
+        toolConfig: {
+          functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['get_weather', 'get_time'] },
+        },
+      });
+      expect(narrowed.status).toBe(200);
+      const sent = fakes.openai.requests.at(-1)!.body as { tools: Array<{ function: { name: string } }> };
+      expect(sent.tools.map((tool) => tool.function.name)).toEqual(['get_weather', 'get_time']);
+      expect(sent).toMatchObject({ tool_choice: 'required' });
+
+      const stranger = await post('/v1beta/models/openai/x:generateContent', {
+        ...hello,
+        tools: [{ functionDeclarations: [declare('get_weather')] }],
+        toolConfig: { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['launch'] } },
+      });
+      expect(stranger.status).toBe(400);
+      expect(stranger.json.error.message).toContain('allowedFunctionNames');
+
+      const enumOutput = await post('/v1beta/models/openai/x:generateContent', {
+        ...hello,
+        generationConfig: {
+          responseMimeType: 'text/x.enum',
+          responseSchema: { type: 'STRING', enum: ['a', 'b'] },
+        },
+      });
+      expect(enumOutput.status).toBe(400);
+      expect(enumOutput.json.error.message).toContain('responseMimeType');
+
+      fakes.anthropic.script(TEXT);
+      const pixel =
+        'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+      const imaged = await post('/v1beta/models/anthropic/x:generateContent', {
+        contents: [
+          { role: 'user', parts: [{ text: 'Draw me the chart' }] },
+          { role: 'model', parts: [{ functionCall: { name: 'chart', args: {} } }] },
+          {
+            role: 'user',
+            parts: [
+              {
+                functionResponse: {
+                  name: 'chart',
+                  response: { result: 'see the image' },
+                  parts: [{ inlineData: { mimeType: 'image/png', data: pixel } }],
+                },
+              },
+            ],
+          },
+        ],
+        tools: [{ functionDeclarations: [declare('chart')] }],
+      });
+      expect(imaged.status).toBe(200);
+      expect(fakes.anthropic.requests.at(-1)!.raw).toContain(pixel);
+    });
+
     it('holds the request to the ceilings and a token to its scopes', async () => {
       const over = await post('/v1beta/models/openai/x:generateContent', {
         ...hello,

@@ -35,8 +35,9 @@ import {
 export function geminiToCanonical(body: GenerateContentRequest, stream: boolean): ChatRequest {
   refuseGeminiOnly(body);
   const config = body.generationConfig ?? {};
-  const tools = functionTools(body.tools ?? []);
-  const toolChoice = encodeToolChoice(body.toolConfig?.functionCallingConfig);
+  const calling = body.toolConfig?.functionCallingConfig;
+  const tools = allowedTools(functionTools(body.tools ?? []), calling);
+  const toolChoice = encodeToolChoice(calling);
   return {
     model: '',
     system: (body.systemInstruction?.parts ?? []).flatMap((part, j) =>
@@ -140,7 +141,7 @@ class CallBook {
       if (part.text !== undefined) return { type: 'text', text: part.text };
       if (part.inlineData || part.fileData) return media(part, param);
       if (part.functionResponse) {
-        const { id, name, response } = part.functionResponse;
+        const { id, name, response, parts: attached } = part.functionResponse;
         const callId = this.answer(id, name);
         if (callId === undefined)
           throw new UnsupportedFeature(
@@ -153,7 +154,13 @@ class CallBook {
           type: 'tool_result',
           toolCallId: callId,
           name,
-          content: [{ type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) }],
+          content: [
+            { type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) },
+            // Images and files a function returns beside its response.
+            ...(attached ?? []).map((attachment, k) =>
+              media(attachment, `${param}.functionResponse.parts[${k}]`),
+            ),
+          ],
           ...(failed && { isError: true }),
         };
       }
@@ -171,7 +178,9 @@ class CallBook {
   }
 }
 
-function media(part: GeminiPart, param: string): ImagePart | DocumentPart {
+function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string): ImagePart | DocumentPart {
+  if (!part.inlineData && !part.fileData)
+    throw new UnsupportedFeature('A part needs inlineData or fileData', param);
   const source = part.inlineData
     ? { kind: 'base64' as const, mediaType: part.inlineData.mimeType, data: part.inlineData.data }
     : {
@@ -223,6 +232,23 @@ function jsonSchema(schema: Record<string, unknown>): Record<string, unknown> {
 
 type CallingConfig = NonNullable<GenerateContentRequest['toolConfig']>['functionCallingConfig'];
 
+/**
+ * The declared functions the model may call: `allowedFunctionNames` narrows them (Gemini's `ANY`
+ * and `VALIDATED` modes), which other formats say by sending only those tools.
+ */
+function allowedTools(tools: ToolDefinition[], config: CallingConfig): ToolDefinition[] {
+  const names = config?.allowedFunctionNames;
+  if (!names || names.length === 0 || config?.mode === 'NONE') return tools;
+  const allowed = new Set(names);
+  const unknown = names.find((name) => !tools.some((tool) => tool.name === name));
+  if (unknown !== undefined)
+    throw new UnsupportedFeature(
+      `allowedFunctionNames names ${unknown}, which no functionDeclarations declare`,
+      'toolConfig.functionCallingConfig.allowedFunctionNames',
+    );
+  return tools.filter((tool) => allowed.has(tool.name));
+}
+
 function encodeToolChoice(config: CallingConfig): ToolChoice | undefined {
   switch (config?.mode) {
     case 'NONE':
@@ -239,8 +265,24 @@ function encodeToolChoice(config: CallingConfig): ToolChoice | undefined {
   }
 }
 
+/** What other formats can be asked for: free text, or JSON (to a schema or not). */
+const TRANSLATABLE_MIME_TYPES = new Set(['text/plain', 'application/json']);
+
 function responseFormat(config: GenerationConfig): { responseFormat?: ResponseFormat } {
-  if (config.responseMimeType !== 'application/json') return {};
+  const mimeType = config.responseMimeType ?? 'text/plain';
+  if (!TRANSLATABLE_MIME_TYPES.has(mimeType))
+    throw new UnsupportedFeature(
+      `responseMimeType ${mimeType} is Gemini's alone; other providers answer text/plain or application/json`,
+      'generationConfig.responseMimeType',
+    );
+  if (mimeType !== 'application/json') {
+    if (config.responseSchema !== undefined || config.responseJsonSchema !== undefined)
+      throw new UnsupportedFeature(
+        'A response schema needs responseMimeType application/json',
+        `generationConfig.${config.responseSchema !== undefined ? 'responseSchema' : 'responseJsonSchema'}`,
+      );
+    return {};
+  }
   const schema =
     (config.responseJsonSchema as Record<string, unknown> | undefined) ??
     (config.responseSchema ? jsonSchema(config.responseSchema) : undefined);
