@@ -105,4 +105,59 @@ describe('Vercel AI SDK openai(model) through Keyward', () => {
       expect(output).toEqual({ city: 'Oslo', degrees: 4 });
     });
   }
+
+  for (const streamed of [false, true]) {
+    it(`anthropic: a tool loop with store: false and a reasoning summary sends Claude's thinking back whole (${streamed ? 'streamed' : 'not streamed'})`, async () => {
+      const thought = 'The weather tool knows Paris.';
+      fakes.anthropic.script(
+        {
+          blocks: [
+            { type: 'thinking', text: thought, signature: 'sig-paris-1' },
+            { type: 'tool_call', id: 'toolu_w1', name: 'weather', arguments: { city: 'Paris' } },
+          ],
+          stop: 'tool_use',
+          usage: { input: 30, output: 10 },
+        },
+        say('Paris: 21 degrees.'),
+      );
+      const options = {
+        model: openai('anthropic/test-model'),
+        prompt: 'Weather in Paris?',
+        tools: {
+          weather: tool({
+            inputSchema: jsonSchema<{ city: string }>({
+              type: 'object',
+              properties: { city: { type: 'string' } },
+              required: ['city'],
+              additionalProperties: false,
+            }),
+            execute: async ({ city }) => ({ city, degrees: 21 }),
+          }),
+        },
+        stopWhen: stepCountIs(3),
+        // The SDK keeps the state: it sends the reasoning item back with its summary and encrypted_content.
+        providerOptions: { openai: { store: false, forceReasoning: true, reasoningSummary: 'auto' } },
+        maxRetries: 0,
+      };
+      let reasoning: string | undefined;
+      let text: string;
+      if (streamed) {
+        const result = streamText(options);
+        text = '';
+        for await (const piece of result.textStream) text += piece;
+        reasoning = (await result.steps)[0]!.reasoningText;
+      } else {
+        const result = await generateText(options);
+        text = result.text;
+        reasoning = result.steps[0]!.reasoningText;
+      }
+      expect(text).toBe('Paris: 21 degrees.');
+      expect(reasoning).toBe(thought);
+      const sent = fakes.anthropic.requests.at(-1)!.body as {
+        messages: Array<{ role: string; content: Array<Record<string, unknown>> }>;
+      };
+      const answered = sent.messages.find((message) => message.role === 'assistant')!;
+      expect(answered.content[0]).toEqual({ type: 'thinking', thinking: thought, signature: 'sig-paris-1' });
+    });
+  }
 });

@@ -177,4 +177,50 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
       });
     });
   }
+
+  it("streams Claude's thinking as the reasoning summary when one is asked for", async () => {
+    const thought = 'Paris is in France.';
+    fakes.anthropic.script({
+      blocks: [
+        { type: 'thinking', text: thought, signature: 'sig-1' },
+        { type: 'text', text: 'Paris.' },
+      ],
+      stop: 'end',
+      usage: { input: 10, output: 8 },
+    });
+    const stream = client.responses.stream({
+      model: 'anthropic/test-model',
+      input: 'Capital of France?',
+      reasoning: { effort: 'low', summary: 'auto' },
+    });
+    const types: string[] = [];
+    let summarized = '';
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === 'response.reasoning_summary_text.delta') summarized += event.delta;
+    }
+    const response = await stream.finalResponse();
+    expect(summarized).toBe(thought);
+    expect(types).toContain('response.reasoning_summary_part.added');
+    expect(types).toContain('response.reasoning_summary_part.done');
+    expect(types).not.toContain('response.reasoning_text.delta');
+    const [reasoning] = response.output;
+    expect(reasoning).toMatchObject({
+      type: 'reasoning',
+      summary: [{ type: 'summary_text', text: thought }],
+    });
+    expect(response.output_text).toBe('Paris.');
+  });
+
+  it('refuses a reasoning item whose encrypted_content was altered, naming it', async () => {
+    const damaged = client.responses.create({
+      model: 'anthropic/test-model',
+      input: [
+        { type: 'reasoning', id: 'rs_1', summary: [], encrypted_content: 'kwr1.bm90LWpzb24' },
+        { role: 'user', content: 'Go on' },
+      ],
+      store: false,
+    });
+    await expect(damaged).rejects.toMatchObject({ status: 400, param: 'input[0].encrypted_content' });
+  });
 });

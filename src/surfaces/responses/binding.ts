@@ -48,7 +48,8 @@ export function responsesBinding(
       ),
     fromCanonical: (answer: ChatResponse) => {
       const { status, incomplete } = outcome(answer.stopReason);
-      const output = answer.content.map((part) => outputItem(part));
+      const summarized = body.reasoning?.summary != null;
+      const output = answer.content.map((part) => outputItem(part, undefined, summarized));
       const response = responseBody(
         head,
         answer.model || body.model,

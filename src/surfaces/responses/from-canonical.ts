@@ -1,5 +1,6 @@
 import type { AssistantPart, ChatUsage, StopReason } from '../../canonical/model.js';
 import { type Item, newId } from './items.js';
+import { encodeReasoning } from './reasoning-envelope.js';
 import type { ResponsesRequest } from './schema.js';
 
 /** The Responses `usage` object. */
@@ -109,8 +110,12 @@ export function outcome(stop: StopReason): {
   return { status: 'completed', incomplete: null };
 }
 
-/** One output item per canonical part: text → message, thinking → reasoning, tool call → function_call. */
-export function outputItem(part: AssistantPart, id = itemId(part)): Item {
+/**
+ * One output item per canonical part: text → message, thinking → reasoning, tool call →
+ * function_call. Thinking is the reasoning's summary when the request asked for one
+ * (`reasoning.summary`), else its `reasoning_text` content.
+ */
+export function outputItem(part: AssistantPart, id = itemId(part), summarized = false): Item {
   switch (part.type) {
     case 'text':
       return {
@@ -121,15 +126,22 @@ export function outputItem(part: AssistantPart, id = itemId(part)): Item {
         content: [{ type: 'output_text', text: part.text, annotations: [], logprobs: [] }],
       };
     case 'thinking':
-      return {
-        type: 'reasoning',
-        id,
-        summary: [],
-        content: [{ type: 'reasoning_text', text: part.text }],
-        encrypted_content: part.signature ?? null,
-      };
+      return summarized
+        ? {
+            type: 'reasoning',
+            id,
+            summary: [{ type: 'summary_text', text: part.text }],
+            encrypted_content: encodeReasoning(part),
+          }
+        : {
+            type: 'reasoning',
+            id,
+            summary: [],
+            content: [{ type: 'reasoning_text', text: part.text }],
+            encrypted_content: encodeReasoning(part),
+          };
     case 'redacted_thinking':
-      return { type: 'reasoning', id, summary: [], encrypted_content: part.data };
+      return { type: 'reasoning', id, summary: [], encrypted_content: encodeReasoning(part) };
     case 'tool_call':
       return {
         type: 'function_call',

@@ -13,8 +13,8 @@ import type { Item } from './items.js';
 /**
  * Canonical stream events as the Responses API's event stream: `response.created` and
  * `response.in_progress`, then per output item `response.output_item.added`, its content part,
- * its deltas (`response.output_text.delta`, `response.reasoning_text.delta`,
- * `response.function_call_arguments.delta`), their `.done` events and `response.output_item.done`,
+ * its deltas (`response.output_text.delta`, `response.reasoning_text.delta` or, when the request
+ * asked for a summary, `response.reasoning_summary_text.delta`, `response.function_call_arguments.delta`), their `.done` events and `response.output_item.done`,
  * and last `response.completed` (or `response.incomplete`, or `error` and `response.failed`) with the whole response. Every event
  * carries its `sequence_number`; canonical block indices are the output indices, since blocks are
  * sequential.
@@ -24,12 +24,16 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   private model = '';
   private readonly parts: AssistantPart[] = [];
   private readonly ids: string[] = [];
+  /** Thinking goes out as the reasoning's summary (`reasoning.summary` asked), else as its text. */
+  private readonly summarized: boolean;
 
   constructor(
     private readonly head: ResponseHead,
     /** The finished response and its JSON, for storage, before its event goes out. */
     private readonly onComplete: (response: ResponseBody, json: string) => void,
-  ) {}
+  ) {
+    this.summarized = head.body.reasoning?.summary != null;
+  }
 
   event(event: StreamEvent): string {
     switch (event.type) {
@@ -91,10 +95,17 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     this.ids[index] = itemId(part);
     const item = { ...this.item(index), status: 'in_progress' };
     if (item.type === 'message') item.content = [];
-    if (item.type === 'reasoning') item.content = [];
+    if (item.type === 'reasoning') {
+      if (this.summarized) item.summary = [];
+      else item.content = [];
+    }
     let out = this.emit('response.output_item.added', { output_index: index, item });
     if (part.type === 'text') out += this.partEvent('added', index, this.textPart(''));
-    if (part.type === 'thinking') out += this.partEvent('added', index, { type: 'reasoning_text', text: '' });
+    if (part.type === 'thinking') {
+      out += this.summarized
+        ? this.summaryPartEvent('added', index, '')
+        : this.partEvent('added', index, { type: 'reasoning_text', text: '' });
+    }
     return out;
   }
 
@@ -112,6 +123,13 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     }
     if (delta.type === 'thinking' && part?.type === 'thinking') {
       part.text += delta.text;
+      if (this.summarized)
+        return this.emit('response.reasoning_summary_text.delta', {
+          item_id: itemId,
+          output_index: index,
+          summary_index: 0,
+          delta: delta.text,
+        });
       return this.emit('response.reasoning_text.delta', {
         item_id: itemId,
         output_index: index,
@@ -148,6 +166,14 @@ export class ResponsesStreamEncoder implements StreamEncoder {
         logprobs: [],
       });
       out += this.partEvent('done', index, this.textPart(part.text));
+    } else if (part.type === 'thinking' && this.summarized) {
+      out += this.emit('response.reasoning_summary_text.done', {
+        item_id: itemId,
+        output_index: index,
+        summary_index: 0,
+        text: part.text,
+      });
+      out += this.summaryPartEvent('done', index, part.text);
     } else if (part.type === 'thinking') {
       out += this.emit('response.reasoning_text.done', {
         item_id: itemId,
@@ -180,12 +206,23 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     });
   }
 
+  private summaryPartEvent(stage: 'added' | 'done', index: number, text: string): string {
+    return this.emit(`response.reasoning_summary_part.${stage}`, {
+      item_id: this.ids[index],
+      output_index: index,
+      summary_index: 0,
+      part: { type: 'summary_text', text },
+    });
+  }
+
   private item(index: number): Item {
-    return outputItem(this.parts[index]!, this.ids[index]);
+    return outputItem(this.parts[index]!, this.ids[index], this.summarized);
   }
 
   private items(): Item[] {
-    return this.parts.flatMap((part, index) => (part ? [outputItem(part, this.ids[index])] : []));
+    return this.parts.flatMap((part, index) =>
+      part ? [outputItem(part, this.ids[index], this.summarized)] : [],
+    );
   }
 
   private snapshot(): ResponseBody {
@@ -214,6 +251,8 @@ type EventType =
   | `response.${'created' | 'in_progress' | 'completed' | 'incomplete' | 'failed'}`
   | `response.output_item.${'added' | 'done'}`
   | `response.content_part.${'added' | 'done'}`
+  | `response.reasoning_summary_part.${'added' | 'done'}`
+  | `response.reasoning_summary_text.${'delta' | 'done'}`
   | `response.${'output_text' | 'reasoning_text' | 'function_call_arguments'}.${'delta' | 'done'}`;
 
 /** An output item the failure cut short. */

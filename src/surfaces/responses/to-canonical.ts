@@ -14,6 +14,7 @@ import {
 } from '../../canonical/model.js';
 import { parseDataUrl } from '../openai/canonical.js';
 import type { InputContent, Item, OutputContent } from './items.js';
+import { decodeReasoning } from './reasoning-envelope.js';
 import type { ResponsesRequest } from './schema.js';
 
 /**
@@ -105,6 +106,13 @@ export function itemsToMessages(
         });
         break;
       case 'reasoning': {
+        const sealed = item.encrypted_content
+          ? decodeReasoning(item.encrypted_content, `${at}.encrypted_content`)
+          : undefined;
+        if (sealed) {
+          turn('assistant').push(sealed);
+          break;
+        }
         const thought = (item.content ?? item.summary).map((part) => part.text).join('');
         const signature = item.encrypted_content ?? undefined;
         if (thought)
