@@ -9,7 +9,7 @@ export type InputContent =
       type: 'input_image';
       image_url?: string | null;
       file_id?: string | null;
-      detail: 'auto' | 'low' | 'high';
+      detail: 'auto' | 'low' | 'high' | 'original';
     }
   | { type: 'input_file'; file_data?: string; file_id?: string | null; file_url?: string; filename?: string };
 

@@ -212,6 +212,31 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
     expect(response.output_text).toBe('Paris.');
   });
 
+  it('accepts the fields the SDK types allow: hints dropped for other providers, max effort passed on', async () => {
+    const pixel =
+      'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+    for (const format of ['openai', 'anthropic'] as const) {
+      fakes[format].script(TEXT);
+      const response = await client.responses.create({
+        model: `${format}/test-model`,
+        input: [
+          { role: 'assistant', content: 'Earlier answer.', phase: 'final_answer' },
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'Describe it', prompt_cache_breakpoint: { mode: 'explicit' } },
+              { type: 'input_image', image_url: pixel, detail: 'original' },
+            ],
+          },
+        ],
+        reasoning: { effort: 'max', context: 'current_turn', mode: 'standard' },
+        prompt_cache_options: { mode: 'explicit', ttl: '30m' },
+      } as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+      expect(response.status).toBe('completed');
+      expect(upstreamText(fakes[format])).toContain('Describe it');
+    }
+  });
+
   it('refuses a reasoning item whose encrypted_content was altered, naming it', async () => {
     const damaged = client.responses.create({
       model: 'anthropic/test-model',

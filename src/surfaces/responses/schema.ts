@@ -26,15 +26,25 @@ const functionName = z
   .regex(/^[a-zA-Z0-9_-]+$/);
 const itemStatus = z.enum(['in_progress', 'completed', 'incomplete']).optional();
 
-const inputText = z.strictObject({ type: z.literal('input_text'), text: z.string() });
+/** An explicit prompt-cache breakpoint (gpt-5.6+): a hint, with no place in other formats. */
+const cacheBreakpoint = z.strictObject({ mode: z.literal('explicit') }).optional();
+const inputText = z.strictObject({
+  type: z.literal('input_text'),
+  text: z.string(),
+  prompt_cache_breakpoint: cacheBreakpoint,
+});
 const inputImage = z.strictObject({
   type: z.literal('input_image'),
   image_url: z.string().min(1).nullable().optional(),
   file_id: z.string().min(1).nullable().optional(),
-  detail: z.enum(['auto', 'low', 'high']).optional(),
+  // `original` keeps the image's own resolution: the most detail other formats can be asked for.
+  detail: z.enum(['auto', 'low', 'high', 'original']).optional(),
+  prompt_cache_breakpoint: cacheBreakpoint,
 });
 const inputFile = z.strictObject({
   type: z.literal('input_file'),
+  detail: z.enum(['auto', 'low', 'high']).optional(),
+  prompt_cache_breakpoint: cacheBreakpoint,
   file_data: z.string().min(1).optional(),
   file_id: z.string().min(1).nullable().optional(),
   file_url: z.string().min(1).optional(),
@@ -58,6 +68,8 @@ const message = z.strictObject({
   role: z.enum(['user', 'assistant', 'system', 'developer']),
   content: z.union([z.string(), z.array(anyContent).max(MAX_PARTS)]),
   status: itemStatus,
+  /** Whether an assistant message is commentary or the final answer: a label OpenAI's models read. */
+  phase: z.enum(['commentary', 'final_answer']).nullable().optional(),
 });
 
 const functionCall = z.strictObject({
@@ -166,9 +178,12 @@ export const responsesRequestSchema = z.strictObject({
     .optional(),
   reasoning: z
     .strictObject({
-      effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable().optional(),
+      effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max']).nullable().optional(),
       summary: z.enum(['auto', 'concise', 'detailed']).nullable().optional(),
       generate_summary: z.enum(['auto', 'concise', 'detailed']).nullable().optional(),
+      // Which earlier reasoning OpenAI's models keep, and their mode: hints for OpenAI's models.
+      context: z.enum(['auto', 'current_turn', 'all_turns']).nullable().optional(),
+      mode: z.string().min(1).max(64).optional(),
     })
     .nullable()
     .optional(),
@@ -190,6 +205,9 @@ export const responsesRequestSchema = z.strictObject({
   background: z.boolean().nullable().optional(),
   service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority', 'fast']).nullable().optional(),
   prompt_cache_key: z.string().max(1_024).nullable().optional(),
+  prompt_cache_options: z
+    .strictObject({ mode: z.enum(['implicit', 'explicit']).optional(), ttl: z.literal('30m').optional() })
+    .optional(),
   prompt_cache_retention: z.enum(['in_memory', 'in-memory', '24h']).nullable().optional(),
   safety_identifier: z.string().max(64).nullable().optional(),
   user: z.string().max(256).optional(),

@@ -154,7 +154,7 @@ function resultPart(part: InputContent, param: string): TextPart | ImagePart | D
       const source = part.file_id
         ? ({ kind: 'file', fileId: part.file_id } as const)
         : mediaSource(part.image_url ?? '', `${param}.image_url`, 'image_url');
-      return { type: 'image', source, detail: part.detail };
+      return { type: 'image', source, detail: part.detail === 'original' ? 'high' : part.detail };
     }
     case 'input_file': {
       const given = [part.file_data, part.file_id, part.file_url].filter((value) => value != null);
