@@ -249,6 +249,42 @@ describe('@google/genai through Keyward, every provider format', () => {
       });
       expect(native.status).toBe(200);
       expect(fakes.gemini.requests.at(-1)!.body).toMatchObject({ tools: [{ googleSearch: {} }] });
+
+      // What @google/genai sends for server-side tool invocations and resumed answers.
+      const serverSide = {
+        contents: [
+          { role: 'user', parts: [{ text: 'Search the news' }] },
+          {
+            role: 'model',
+            parts: [{ toolCall: { id: 't1', toolType: 'GOOGLE_SEARCH_WEB', args: { queries: ['news'] } } }],
+          },
+          {
+            role: 'user',
+            parts: [{ toolResponse: { id: 't1', toolType: 'GOOGLE_SEARCH_WEB', response: {} } }],
+          },
+        ],
+        tools: [{ googleSearch: {} }],
+        toolConfig: { includeServerSideToolInvocations: true },
+        generationConfig: { audioTranscriptionConfig: {} },
+        store: false,
+        continuationToken: 'ct-1',
+      };
+      fakes.gemini.script(TEXT);
+      const passed = await post('/v1beta/models/gemini/x:generateContent', serverSide);
+      expect(passed.status).toBe(200);
+      expect(fakes.gemini.requests.at(-1)!.body).toMatchObject({
+        toolConfig: { includeServerSideToolInvocations: true },
+        continuationToken: 'ct-1',
+      });
+      for (const [field, body] of [
+        ['continuationToken', { ...hello, continuationToken: 'ct-1' }],
+        ['audioTranscriptionConfig', { ...hello, generationConfig: { audioTranscriptionConfig: {} } }],
+        ['contents[1].parts[0]', { contents: serverSide.contents }],
+      ] as const) {
+        const refused = await post('/v1beta/models/openai/x:generateContent', body);
+        expect(refused.status, field).toBe(400);
+        expect(refused.text, field).toContain(field);
+      }
     });
 
     it('keeps what a translated request asks for, or refuses it: allowed functions, enum output, function images', async () => {

@@ -3,14 +3,22 @@ import type { GatewayError } from '../../errors/gateway-error.js';
 /**
  * Google's error envelope (`google.rpc.Status` over HTTP), the shape `@google/genai` parses into
  * `ApiError`: the HTTP status as `code`, the message, and the canonical status name. The gateway's
- * own error code goes in an `ErrorInfo` detail, as Google's APIs carry their reasons.
+ * own error code goes in an `ErrorInfo` detail, as Google's APIs carry their reasons, and the
+ * field at fault in a `BadRequest` detail's `fieldViolations`, as they name fields.
  */
+type ErrorDetail =
+  | { '@type': 'type.googleapis.com/google.rpc.ErrorInfo'; reason: string; domain: string }
+  | {
+      '@type': 'type.googleapis.com/google.rpc.BadRequest';
+      fieldViolations: Array<{ field: string; description: string }>;
+    };
+
 export interface GeminiErrorBody {
   error: {
     code: number;
     message: string;
     status: string;
-    details: Array<{ '@type': string; reason: string; domain: string }>;
+    details: ErrorDetail[];
   };
 }
 
@@ -37,20 +45,19 @@ function statusName(status: number): string {
 }
 
 export function geminiErrorBody(error: GatewayError): GeminiErrorBody {
-  return {
-    error: {
-      code: error.status,
-      message: error.message,
-      status: statusName(error.status),
-      details: [
-        {
-          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
-          reason: error.code ?? error.type,
-          domain: 'keyward',
-        },
-      ],
+  const details: ErrorDetail[] = [
+    {
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+      reason: error.code ?? error.type,
+      domain: 'keyward',
     },
-  };
+  ];
+  if (error.param)
+    details.push({
+      '@type': 'type.googleapis.com/google.rpc.BadRequest',
+      fieldViolations: [{ field: error.param, description: error.message }],
+    });
+  return { error: { code: error.status, message: error.message, status: statusName(error.status), details } };
 }
 
 /** The same envelope as one SSE chunk: the SDK raises a chunk holding `error` as an ApiError. */

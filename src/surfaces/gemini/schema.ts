@@ -50,7 +50,13 @@ const functionResponse = z.strictObject({
   name: functionName,
   response: jsonObject,
   parts: z
-    .array(z.strictObject({ inlineData: blob.optional(), fileData: fileData.optional() }))
+    .array(
+      z.strictObject({
+        inlineData: blob.optional(),
+        fileData: fileData.optional(),
+        mediaProcessing: jsonObject.optional(),
+      }),
+    )
     .max(MAX_PARTS)
     .optional(),
   willContinue: z.boolean().optional(),
@@ -71,6 +77,13 @@ export const partSchema = z.strictObject({
   videoMetadata: jsonObject.optional(),
   mediaResolution: jsonObject.optional(),
   partMetadata: jsonObject.optional(),
+  // Gemini's own: server-side tool invocations (returned, and replayed in a history, when
+  // includeServerSideToolInvocations is on) and audio processing details.
+  toolCall: jsonObject.optional(),
+  toolResponse: jsonObject.optional(),
+  audioTranscription: jsonObject.optional(),
+  mediaProcessing: jsonObject.optional(),
+  speechMetadata: jsonObject.optional(),
 });
 export type GeminiPart = z.output<typeof partSchema>;
 
@@ -119,6 +132,8 @@ const toolConfig = z.strictObject({
     })
     .optional(),
   retrievalConfig: jsonObject.optional(),
+  /** Built-in tools' calls shown as parts; only a Gemini provider runs built-in tools. */
+  includeServerSideToolInvocations: z.boolean().optional(),
 });
 
 const thinkingConfig = z.strictObject({
@@ -130,6 +145,7 @@ const thinkingConfig = z.strictObject({
 /** Settings only Gemini understands: passed through to a Gemini provider, refused for any other. */
 export const GEMINI_ONLY_SETTINGS = [
   'audioTimestamp',
+  'audioTranscriptionConfig',
   'enableEnhancedCivicAnswers',
   'imageConfig',
   'logprobs',
@@ -179,6 +195,10 @@ const generateFields = {
   cachedContent: z.string().min(1).max(1024).optional(),
   labels: z.record(z.string(), z.string()).optional(),
   serviceTier: z.string().max(64).optional(),
+  /** Whether Google keeps the interaction; nothing to keep elsewhere. */
+  store: z.boolean().optional(),
+  /** Resumes an answer Gemini left unfinished: Gemini's own. */
+  continuationToken: z.string().min(1).max(4096).optional(),
 };
 
 export const generateContentSchema = z.strictObject(generateFields);
@@ -192,6 +212,8 @@ export interface GenerateContentRequest {
   cachedContent?: string;
   labels?: Record<string, string>;
   serviceTier?: string;
+  store?: boolean;
+  continuationToken?: string;
 }
 
 /** `countTokens` takes either bare `contents` or a whole `generateContentRequest`. */

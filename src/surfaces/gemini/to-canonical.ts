@@ -68,6 +68,11 @@ function refuseGeminiOnly(body: GenerateContentRequest): void {
       'cachedContent names a Gemini cache: only a Gemini provider has it',
       'cachedContent',
     );
+  if (body.continuationToken !== undefined)
+    throw new UnsupportedFeature(
+      'continuationToken resumes a Gemini answer: only a Gemini provider has it',
+      'continuationToken',
+    );
   (body.tools ?? []).forEach((tool, i) => {
     const builtIn = BUILT_IN_TOOLS.find((name) => (tool as Record<string, unknown>)[name] !== undefined);
     if (builtIn)
