@@ -346,6 +346,24 @@ describe('@google/genai through Keyward, every provider format', () => {
       expect(fakes.anthropic.requests.at(-1)!.raw).toContain(pixel);
     });
 
+    it('sends the same history to another provider as the same bytes, calls without ids included', async () => {
+      const history = {
+        contents: [
+          { role: 'user', parts: [{ text: 'Weather in Paris?' }] },
+          { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } } }] },
+          { role: 'user', parts: [{ functionResponse: { name: 'get_weather', response: { result: 21 } } }] },
+        ],
+        tools: [weatherTool],
+      };
+      const sent: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        fakes.openai.script(TEXT);
+        expect((await post('/v1beta/models/openai/x:generateContent', history)).status).toBe(200);
+        sent.push(fakes.openai.requests.at(-1)!.raw);
+      }
+      expect(sent[1]).toBe(sent[0]);
+    });
+
     it('holds the request to the ceilings and a token to its scopes', async () => {
       const over = await post('/v1beta/models/openai/x:generateContent', {
         ...hello,

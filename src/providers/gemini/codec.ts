@@ -365,13 +365,21 @@ function splitToolCallId(canonical: string): { id?: string; signature?: string }
 
 const generatedId = (): string => `${GENERATED_ID_PREFIX}${randomUUID().replaceAll('-', '').slice(0, 24)}`;
 
-/** A `functionCall` part as a canonical tool call; Gemini sends each call whole. */
-export function decodeFunctionCall(part: Record<string, unknown>): ToolCallPart {
+/**
+ * A `functionCall` part as a canonical tool call; Gemini sends each call whole. A call without an
+ * id gets one: `at` (its place in a history) makes it the same every time the history is sent, so
+ * the bytes another provider is sent, and its prompt cache, do not change from turn to turn.
+ */
+export function decodeFunctionCall(
+  part: Record<string, unknown>,
+  at?: { content: number; part: number },
+): ToolCallPart {
   const call = isRecord(part.functionCall) ? part.functionCall : {};
   const signature = nonEmptyString(part.thoughtSignature);
+  const fallback = at ? `${GENERATED_ID_PREFIX}${at.content}_${at.part}` : generatedId();
   return {
     type: 'tool_call',
-    id: joinToolCallId(nonEmptyString(call.id) ?? generatedId(), signature),
+    id: joinToolCallId(nonEmptyString(call.id) ?? fallback, signature),
     name: typeof call.name === 'string' ? call.name : '',
     arguments: JSON.stringify(isRecord(call.args) ? call.args : {}),
     ...(signature !== undefined && { signature }),

@@ -112,16 +112,17 @@ class CallBook {
   messages(contents: GeminiContent[]): Message[] {
     return contents.map((content, i) =>
       content.role === 'model'
-        ? { role: 'assistant', content: this.modelParts(content.parts, `contents[${i}].parts`) }
+        ? { role: 'assistant', content: this.modelParts(content.parts, i) }
         : { role: 'user', content: this.userParts(content.parts, `contents[${i}].parts`) },
     );
   }
 
-  private modelParts(parts: GeminiPart[], path: string): AssistantPart[] {
+  private modelParts(parts: GeminiPart[], content: number): AssistantPart[] {
+    const path = `contents[${content}].parts`;
     const out: AssistantPart[] = [];
     parts.forEach((part, j) => {
       if (part.functionCall) {
-        const call = geminiFunctionCall(part);
+        const call = geminiFunctionCall(part, { content, part: j });
         if (part.functionCall.id !== undefined) this.byGeminiId.set(part.functionCall.id, call.id);
         this.unanswered.push({ id: call.id, name: call.name });
         out.push(call);
