@@ -133,7 +133,8 @@ export class KeyLease {
    * rate-limit headers show every limit with room left is about this request (it does not fit what
    * is left): it moves on and cools nothing, or one client sending requests too large for any key
    * could take every key out of rotation. A 429 saying the account is out of credit cools the key
-   * for every model.
+   * for every model. A 429 naming a token quota that the request's own content may have filled
+   * (Gemini's, which carry no headers) cools the key for the model but goes to no other key.
    */
   judge(status: number, headers: IncomingHttpHeaders, body: UpstreamBody): Verdict | Promise<Verdict> {
     const key = this.current;
@@ -141,14 +142,16 @@ export class KeyLease {
     const { pool } = this.provider.keys;
     if (status === 429) {
       const probe = this.provider.keyProbe;
-      const tooLarge = probe?.saysRequestTooLarge;
-      if (!tooLarge) return this.rateLimited(key, headers);
+      if (!probe?.saysRequestTooLarge && !probe?.saysTokenQuota) return this.rateLimited(key, headers);
       return body.peek(MAX_JUDGED_BODY).then((text) => {
-        this.requestTooLarge = tooLarge(text);
+        this.requestTooLarge = probe.saysRequestTooLarge?.(text) === true;
         if (this.requestTooLarge) return 'final';
-        return probe.saysQuotaSpent?.(text)
-          ? this.cool(key, headers, undefined)
-          : this.rateLimited(key, headers);
+        if (probe.saysQuotaSpent?.(text)) return this.cool(key, headers, undefined);
+        if (probe.saysTokenQuota?.(text) && !this.counting) {
+          this.cool(key, headers, this.model);
+          return 'final';
+        }
+        return this.rateLimited(key, headers);
       });
     }
     if (status === 401 || status === 403) {

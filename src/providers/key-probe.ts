@@ -29,6 +29,14 @@ export interface KeyProbe {
    */
   saysRequestTooLarge?(body: string): boolean;
   /**
+   * Whether a 429 names a per-minute token quota that the request's own content may have filled
+   * (Gemini's input-token quotas: a short body naming a long video or a cached prompt counts
+   * hundreds of thousands of tokens, and Gemini's 429s carry no rate-limit headers to tell). The
+   * key cools for the model, but the request goes to no other key: rotating, one such request
+   * would cool every key.
+   */
+  saysTokenQuota?(body: string): boolean;
+  /**
    * What a 429's rate-limit headers say of the key: true when one of the limits they name is spent
    * (under a twentieth of it left), false when every one has room (the request alone does not fit
    * what is left: another key may take it, and this one still takes smaller requests), undefined
@@ -120,6 +128,20 @@ const openAIRequestTooLarge = (body: string): boolean => {
 const anthropicKeyInvalid = (status: number, body: string): boolean =>
   status === 401 || errorObject(body)?.type === 'authentication_error';
 
+/** Gemini's 429: a `QuotaFailure` detail whose violated quota counts tokens (`…InputTokensPerModelPerMinute…`). */
+const geminiTokenQuota = (body: string): boolean => {
+  const details = errorObject(body)?.details;
+  if (!Array.isArray(details)) return false;
+  return details.some(
+    (detail) =>
+      isRecord(detail) &&
+      Array.isArray(detail.violations) &&
+      detail.violations.some(
+        (violation) => isRecord(violation) && /Tokens/i.test(String(violation.quotaId ?? '')),
+      ),
+  );
+};
+
 /** Gemini answers a bad key with 400 INVALID_ARGUMENT whose ErrorInfo reason is API_KEY_INVALID. */
 const geminiKeyInvalid = (status: number, body: string): boolean => {
   const details = errorObject(body)?.details;
@@ -173,6 +195,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
     return {
       call: (key) => ({ path, headers: { ...headers, 'x-goog-api-key': key.reveal() } }),
       saysKeyInvalid: geminiKeyInvalid,
+      saysTokenQuota: geminiTokenQuota,
     };
   },
   ollama: () => undefined,

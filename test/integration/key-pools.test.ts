@@ -254,6 +254,41 @@ describe('key pools', () => {
     expect(metrics).not.toContain('reason="rate_limited"');
   });
 
+  it('moves a Gemini request whose 429 names an input-token quota to no other key: its own content may be the cause', async () => {
+    const gemini = await startFakeProvider('gemini', { keys: [KEY_A, KEY_B, KEY_C] });
+    try {
+      kw = await startTestGateway(
+        {
+          auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+          providers: [{ id: 'g', type: 'gemini', baseUrl: gemini.baseUrl, keys: { env: 'POOL' } }],
+          models: [{ name: 'fast', provider: 'g', model: 'gemini-2.5-flash' }],
+        },
+        { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, POOL: `${KEY_A},${KEY_B},${KEY_C}` },
+      );
+      const seen = () => gemini.requests.map((r) => String(r.headers['x-goog-api-key']));
+      const answer: Script = {
+        blocks: [{ type: 'text', text: 'Hi' }],
+        stop: 'end',
+        usage: { input: 5, output: 2 },
+      };
+      // A short body naming a long video fills the per-minute input-token quota on any key.
+      gemini.script({ ...answer, fault: { kind: 'status', status: 429, quota: 'input_tokens' } });
+      const refused = await chat();
+      expect(refused.status).toBe(429);
+      expect(seen()).toEqual([KEY_A]);
+      // That key rests for the model; the others were never tried, and serve the next requests.
+      gemini.script(answer, answer);
+      for (let i = 0; i < 2; i++) expect((await chat()).status).toBe(200);
+      expect(seen().slice(1)).toEqual([KEY_B, KEY_C]);
+      // A request quota is the key's, not the request's: the request moves on to the next key.
+      gemini.script({ ...answer, fault: { kind: 'status', status: 429 } }, answer);
+      expect((await chat()).status).toBe(200);
+      expect(seen().slice(3)).toEqual([KEY_B, KEY_C]);
+    } finally {
+      await gemini.close();
+    }
+  });
+
   it('keeps a restricted key that may not list models in rotation when a model is refused to it', async () => {
     // A project key allowed to call models but not to list them: the probe's 401 names the missing
     // scope, which shows the key authenticated.

@@ -42,18 +42,45 @@ function geminiErrorBody(code: number, message?: string, details?: Json[]): Json
   };
 }
 
-/** Google reports how long to back off in the body (RetryInfo), not in a Retry-After header. */
+/** The quota a 429 names, as the Gemini API's free tier reports them. */
+const QUOTAS = {
+  requests: {
+    quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests',
+    quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier',
+    quotaValue: '15',
+  },
+  input_tokens: {
+    quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_input_token_count',
+    quotaId: 'GenerateContentInputTokensPerModelPerMinute-FreeTier',
+    quotaValue: '1000000',
+  },
+} as const;
+
+/**
+ * Google reports how long to back off in the body (RetryInfo), not in a Retry-After header, and
+ * which quota a 429 hit in a QuotaFailure detail.
+ */
 function sendGeminiError(
   res: ServerResponse,
   code: number,
   message?: string,
   retryAfterSeconds?: number,
+  quota: keyof typeof QUOTAS = 'requests',
 ): void {
-  const details =
-    retryAfterSeconds === undefined
-      ? undefined
-      : [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfterSeconds}s` }];
-  sendJson(res, code, geminiErrorBody(code, message, details), GEMINI_JSON_HEADERS);
+  const details: Json[] = [];
+  if (code === 429)
+    details.push({ '@type': 'type.googleapis.com/google.rpc.QuotaFailure', violations: [QUOTAS[quota]] });
+  if (retryAfterSeconds !== undefined)
+    details.push({
+      '@type': 'type.googleapis.com/google.rpc.RetryInfo',
+      retryDelay: `${retryAfterSeconds}s`,
+    });
+  sendJson(
+    res,
+    code,
+    geminiErrorBody(code, message, details.length > 0 ? details : undefined),
+    GEMINI_JSON_HEADERS,
+  );
 }
 
 const GEMINI_ROUTE =
@@ -120,8 +147,8 @@ async function handleGemini(ex: Exchange): Promise<void> {
 
   const script = ex.next();
   const headers = GEMINI_JSON_HEADERS;
-  const fail = (status: number, retryAfterSeconds?: number) =>
-    sendGeminiError(res, status, undefined, retryAfterSeconds);
+  const fail = (status: number, retryAfterSeconds?: number, quota?: keyof typeof QUOTAS) =>
+    sendGeminiError(res, status, undefined, retryAfterSeconds, quota);
   if (counting) {
     const whole = () => ({
       totalTokens: script.usage.input,
@@ -285,6 +312,7 @@ function embed(ex: Exchange, model: string, body: Json, method: string): Promise
     headers: GEMINI_JSON_HEADERS,
     whole,
     stream: undefined,
-    fail: (status, retryAfterSeconds) => sendGeminiError(ex.res, status, undefined, retryAfterSeconds),
+    fail: (status, retryAfterSeconds, quota) =>
+      sendGeminiError(ex.res, status, undefined, retryAfterSeconds, quota),
   });
 }

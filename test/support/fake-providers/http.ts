@@ -148,7 +148,7 @@ export interface Rendering {
   headers: OutgoingHttpHeaders;
   whole(): unknown;
   stream: StreamShape | undefined;
-  fail(status: number, retryAfterSeconds?: number): void;
+  fail(status: number, retryAfterSeconds?: number, quota?: 'requests' | 'input_tokens'): void;
 }
 
 /** Answers with the script in a format's rendering, faults included. */
@@ -159,7 +159,7 @@ export async function play(res: ServerResponse, script: Script, rendering: Rende
     res.socket?.destroy();
     return;
   }
-  if (fault?.kind === 'status') return rendering.fail(fault.status, fault.retryAfterSeconds);
+  if (fault?.kind === 'status') return rendering.fail(fault.status, fault.retryAfterSeconds, fault.quota);
   if (rendering.stream) return sendStream(res, rendering.stream, script);
   if (fault?.kind === 'error_event') return rendering.fail(fault.status ?? 500);
   if (fault?.kind === 'cut') return sendCutBody(res, rendering.whole(), rendering.headers);

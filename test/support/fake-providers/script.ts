@@ -14,7 +14,13 @@ export type ScriptBlock =
 
 export type ScriptFault =
   /** Answered before any output, in the format's own error envelope. */
-  | { kind: 'status'; status: number; retryAfterSeconds?: number }
+  | {
+      kind: 'status';
+      status: number;
+      retryAfterSeconds?: number;
+      /** Gemini's 429s name the quota they hit: requests per minute (the default) or input tokens. */
+      quota?: 'requests' | 'input_tokens';
+    }
   /** Streaming: destroy the socket after N events (SSE) or lines (NDJSON); otherwise mid-body. */
   | { kind: 'cut'; afterEvents: number }
   /** Streaming: the format's in-stream error after N events; otherwise an error status. */
