@@ -7,6 +7,7 @@ import type { Usage } from '../providers/index.js';
 import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
 import { bodyField } from './ceilings.js';
 import type { AcquireRequest, Acquisition, Denial, Limiter, Quota } from './index.js';
+import { namesRemoteInput } from './remote-input.js';
 
 /**
  * Output tokens assumed for a request that sets no max_tokens, until its real usage settles, when
@@ -314,6 +315,12 @@ export class Admission {
       // is charged: charged 1,024, a client could read nearly all of a long answer and leave.
       if (producing && asked === undefined)
         estimate = { inputTokens: input, outputTokens: this.outputCeiling(request.kw.route) * choices };
+      // Input named by URL or file id costs what the provider reads (a PDF, an hour of video), not
+      // the body's bytes: reserved at the context window, the most input a request may be, or many
+      // such requests at once would overrun the budget. Settlement charges what it cost.
+      const window = this.config.conversations.contextTokens;
+      if (estimate.inputTokens < window && namesRemoteInput(body))
+        estimate = { ...estimate, inputTokens: window };
       // At the dearest target that may serve it: a client that makes the first target refuse (a
       // field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
       let searches = 0;

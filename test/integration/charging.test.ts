@@ -289,6 +289,40 @@ describe('charging requests whose answer did not come through whole', () => {
     },
   );
 
+  it('reserves a request that names its input by URL or file id at the context window, not at its bytes', async () => {
+    // At $1 a million input tokens, the 200,000-token window costs $0.20: more than the budget. A
+    // PDF or an hour of video named by URL costs what the provider reads, not the body's bytes.
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'remote-input',
+      budget: { usd: 0.1, period: 'day' },
+    });
+    const chat = (image: string) =>
+      post('/v1/chat/completions', minted.json.token, {
+        model: 'compat',
+        max_tokens: MAX_TOKENS,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is in this picture?' },
+              { type: 'image_url', image_url: { url: image } },
+            ],
+          },
+        ],
+      });
+    const calls = compat.requests.length;
+    const remote = await chat('https://images.example.com/cat.png');
+    expect(remote.statusCode).toBe(429);
+    expect(await remote.body.json()).toMatchObject({ error: { code: 'budget_exceeded' } });
+    expect(compat.requests.length).toBe(calls);
+    compat.script(LONG_PROMPT);
+    const inline = await chat(
+      'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+    );
+    expect(inline.statusCode).toBe(200);
+    await inline.body.dump();
+  });
+
   it('charges a request that timed out after it reached the provider its reservation', async () => {
     const token = await budgeted();
     compat.script({ ...LONG_PROMPT, fault: { kind: 'hang' } });

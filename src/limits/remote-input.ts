@@ -1,0 +1,29 @@
+/** Keys whose string value names content by address, fetched or read by the provider. */
+const ADDRESS_KEYS = new Set(['url', 'image_url', 'file_url', 'fileUri']);
+/** Keys whose string value names content the provider holds (an upload, a cache). */
+const HELD_KEYS = new Set(['file_id', 'cachedContent']);
+const REMOTE = /^(?:https?|gs):\/\//i;
+/** Deeper than any surface's bodies nest content; a body nested further is refused by its schema. */
+const MAX_DEPTH = 12;
+
+/**
+ * Whether a request body names input by address or id (an image or PDF by URL, an uploaded file,
+ * a Gemini cache or video, MCP servers) rather than carrying it: such input costs what the
+ * provider reads, which the body's size does not tell. The walk knows the surfaces' key names,
+ * not their shapes, so it holds for every surface.
+ */
+export function namesRemoteInput(value: unknown, depth = 0): boolean {
+  if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some((item) => namesRemoteInput(item, depth + 1));
+  for (const [key, inner] of Object.entries(value)) {
+    if (typeof inner === 'string') {
+      if (ADDRESS_KEYS.has(key) && REMOTE.test(inner)) return true;
+      if (HELD_KEYS.has(key) && inner !== '') return true;
+    } else if (key === 'mcp_servers' && Array.isArray(inner) && inner.length > 0) {
+      return true;
+    } else if (namesRemoteInput(inner, depth + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
