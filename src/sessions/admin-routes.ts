@@ -38,9 +38,19 @@ export function sessionView(session: SessionRecord) {
   };
 }
 
+/** A page of the listing: a busy app has hundreds of thousands of live sessions. */
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1_000;
+
 const userQuery = z.strictObject({
   user: z.string().min(1).max(128).optional(),
   includeRevoked: z.enum(['true', 'false']).optional(),
+  /** The `next` of the page before. */
+  after: z
+    .string()
+    .regex(/^\d{1,15}\.[a-z2-7]{26}$/, "the 'next' value of the page before")
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).optional(),
 });
 const idParams = z.strictObject({ id: z.string().regex(/^[a-z2-7]{26}$/, 'a session id') });
 const jwtRevocation = z.strictObject({
@@ -85,11 +95,16 @@ export function adminSessionRoutes(
 
   app.get('/admin/sessions', async (request) => {
     const query = parseInput(userQuery, request.query);
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const [at, id] = query.after?.split('.') ?? [];
     const list = await store.sessions.list({
       ...(query.user !== undefined && { userId: query.user }),
       includeRevoked: query.includeRevoked === 'true',
+      ...(at !== undefined && id !== undefined && { after: { createdAt: Number(at), id } }),
+      limit,
     });
-    return { sessions: list.map(sessionView) };
+    const last = list.length === limit ? list.at(-1) : undefined;
+    return { sessions: list.map(sessionView), next: last ? `${last.createdAt}.${last.id}` : null };
   });
 
   app.delete('/admin/sessions/:id', async (request) => {

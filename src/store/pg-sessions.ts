@@ -84,15 +84,20 @@ export function pgSessions(pool: Pool): SessionStore {
     },
     async list(filter) {
       const conditions: string[] = [];
-      const values: string[] = [];
+      const values: Array<string | number> = [];
       if (filter?.userId !== undefined) {
         values.push(filter.userId);
-        conditions.push('user_id = $1');
+        conditions.push(`user_id = $${values.length}`);
       }
       if (!filter?.includeRevoked) conditions.push('revoked_at IS NULL');
+      if (filter?.after) {
+        values.push(filter.after.createdAt, filter.after.id);
+        conditions.push(`(created_at, id) > ($${values.length - 1}, $${values.length})`);
+      }
       const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+      const limit = filter?.limit === undefined ? '' : `LIMIT ${Math.floor(filter.limit)}`;
       const { rows } = await pool.query<SessionRow>(
-        `SELECT * FROM sessions ${where} ORDER BY created_at, id`,
+        `SELECT * FROM sessions ${where} ORDER BY created_at, id ${limit}`,
         values,
       );
       return rows.map(sessionFromRow);

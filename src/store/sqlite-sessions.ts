@@ -30,16 +30,6 @@ export function sqliteSessions(db: Database.Database): SessionStore {
   const retire = db.prepare(
     'UPDATE refresh_tokens SET retired_at = ? WHERE session_id = ? AND generation = ? AND retired_at IS NULL',
   );
-  const listAll = db.prepare<[], SessionRow>('SELECT * FROM sessions ORDER BY created_at, id');
-  const listLive = db.prepare<[], SessionRow>(
-    'SELECT * FROM sessions WHERE revoked_at IS NULL ORDER BY created_at, id',
-  );
-  const listUser = db.prepare<[string], SessionRow>(
-    'SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id',
-  );
-  const listUserLive = db.prepare<[string], SessionRow>(
-    'SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at, id',
-  );
   const revoke = db.prepare(
     'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL',
   );
@@ -98,10 +88,25 @@ export function sqliteSessions(db: Database.Database): SessionStore {
       return rotate(sessionId, rotation);
     },
     async list(filter) {
-      const rows =
-        filter?.userId === undefined
-          ? (filter?.includeRevoked ? listAll : listLive).all()
-          : (filter.includeRevoked ? listUser : listUserLive).all(filter.userId);
+      const conditions: string[] = [];
+      const values: Record<string, string | number> = {};
+      if (filter?.userId !== undefined) {
+        conditions.push('user_id = @userId');
+        values.userId = filter.userId;
+      }
+      if (!filter?.includeRevoked) conditions.push('revoked_at IS NULL');
+      if (filter?.after) {
+        conditions.push('(created_at, id) > (@afterAt, @afterId)');
+        values.afterAt = filter.after.createdAt;
+        values.afterId = filter.after.id;
+      }
+      const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+      const limit = filter?.limit === undefined ? '' : `LIMIT ${Math.floor(filter.limit)}`;
+      const rows = db
+        .prepare<Record<string, string | number>, SessionRow>(
+          `SELECT * FROM sessions ${where} ORDER BY created_at, id ${limit}`,
+        )
+        .all(values);
       return rows.map(sessionFromRow);
     },
     async revoke(id, at, reason) {

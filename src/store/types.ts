@@ -308,7 +308,16 @@ export interface SessionStore {
    * session is live and still at `from`; false when another rotation or a revocation came first.
    */
   rotate(sessionId: string, rotation: SessionRotation): Promise<boolean>;
-  list(filter?: { userId?: string; includeRevoked?: boolean }): Promise<SessionRecord[]>;
+  /**
+   * Oldest first (by creation, then id); with `after`, those after that place, and at most
+   * `limit` (a page of the admin listing).
+   */
+  list(filter?: {
+    userId?: string;
+    includeRevoked?: boolean;
+    after?: { createdAt: number; id: string };
+    limit?: number;
+  }): Promise<SessionRecord[]>;
   /** Sets revokedAt once; false when unknown or already revoked. */
   revoke(id: string, at: number, reason: string): Promise<boolean>;
   /** Revokes every live session of a user; returns their ids. */

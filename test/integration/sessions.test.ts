@@ -357,6 +357,26 @@ describe('admin API', () => {
     expect((await adminCall(kw.adminUrl, 'DELETE', `/admin/sessions/${'c'.repeat(26)}`)).status).toBe(404);
   });
 
+  it('lists sessions a page at a time, each page naming the next', async () => {
+    for (let i = 0; i < 3; i++) await login({ userId: 'paged' });
+    const first = await adminCall(kw.adminUrl, 'GET', '/admin/sessions?user=paged&limit=2');
+    expect(first.json.sessions).toHaveLength(2);
+    expect(first.json.next).toMatch(/^\d+\.[a-z2-7]{26}$/);
+    const second = await adminCall(
+      kw.adminUrl,
+      'GET',
+      `/admin/sessions?user=paged&limit=2&after=${first.json.next}`,
+    );
+    expect(second.json.sessions).toHaveLength(1);
+    expect(second.json.next).toBeNull();
+    const ids = [...first.json.sessions, ...second.json.sessions].map((s: { id: string }) => s.id);
+    expect(new Set(ids).size).toBe(3);
+    for (const query of ['limit=0', 'limit=1001', 'after=yesterday']) {
+      const bad = await adminCall(kw.adminUrl, 'GET', `/admin/sessions?${query}`);
+      expect(bad.status, query).toBe(400);
+    }
+  });
+
   it('lets a token with the sessions scope mint codes no wider than itself', async () => {
     const backend = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
       name: 'app-backend',

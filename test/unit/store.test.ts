@@ -780,6 +780,15 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.sessions.rotate('s2', rotation(1, 2))).toBe(false);
         expect((await store.sessions.list()).map((s) => s.id)).toEqual(['s1']);
         expect((await store.sessions.list({ includeRevoked: true })).map((s) => s.id)).toEqual(['s1', 's2']);
+        // A page at a time: after a session's place (creation, then id), at most `limit`.
+        const page = async (after?: { createdAt: number; id: string }) =>
+          (await store.sessions.list({ includeRevoked: true, limit: 1, ...(after && { after }) })).map(
+            (s) => s.id,
+          );
+        const [first] = await store.sessions.list({ includeRevoked: true, limit: 1 });
+        expect(await page()).toEqual(['s1']);
+        expect(await page({ createdAt: first!.createdAt, id: first!.id })).toEqual(['s2']);
+        expect(await page({ createdAt: 2_000, id: 's2' })).toEqual([]);
         expect(await store.sessions.revokeUser('alice', 5_000, 'admin')).toEqual(['s1']);
         expect((await store.sessions.list({ userId: 'alice', includeRevoked: true }))[0]).toMatchObject({
           revokedAt: 5_000,

@@ -10,16 +10,25 @@ interface Session {
   revokedAt: string | null;
 }
 
-/** Browser sessions by user: revoke one, or all of a user's. */
+/** Browser sessions by user, a page at a time: revoke one, or all of a user's. */
 export function Sessions() {
   const [user, setUser] = useState('');
   const [sessions, setSessions] = useState<Session[]>([]);
+  const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<string>();
-  const load = () =>
-    get<{ sessions: Session[] }>(`/admin/sessions${user ? `?user=${encodeURIComponent(user)}` : ''}`).then(
-      (r) => setSessions(r.sessions),
+  const page = (after?: string) => {
+    const query = new URLSearchParams({ ...(user && { user }), ...(after && { after }) }).toString();
+    return get<{ sessions: Session[]; next: string | null }>(
+      `/admin/sessions${query ? `?${query}` : ''}`,
+    ).then(
+      (r) => {
+        setSessions((shown) => (after ? [...shown, ...r.sessions] : r.sessions));
+        setNext(r.next);
+      },
       (e: Error) => setError(e.message),
     );
+  };
+  const load = () => page();
   useEffect(() => void load(), [user]);
   const act = (path: string) => api('DELETE', path).then(load, (e: Error) => setError(e.message));
   return (
@@ -56,6 +65,11 @@ export function Sessions() {
         ])}
         empty="No active session."
       />
+      {next && (
+        <button type="button" onClick={() => page(next)}>
+          More sessions
+        </button>
+      )}
     </section>
   );
 }
