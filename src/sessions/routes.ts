@@ -79,7 +79,7 @@ export function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): vo
     access.assertOrigin(request);
     const cookie = readCookie(request.headers, REFRESH_COOKIE);
     if (cookie === undefined) throw refuse(request, 'missing_refresh', NO_REFRESH);
-    const result = await access.sessions.refresh(cookie);
+    const result = await access.sessions.refresh(cookie, request.ip);
     if ('failure' in result) {
       if (result.failure === 'reused') reused(audit, request, result.session!);
       access.clearCookies(reply);

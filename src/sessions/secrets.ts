@@ -24,15 +24,21 @@ export function newSessionId(): string {
 export const newSecret = (): string => randomBytes(32).toString('base64url');
 
 /**
- * The secrets of the generation that replaces a refresh token, derived from that token's secret
- * under the pepper: a replay within the grace (a second tab) is handed the very cookies the first
- * rotation set, so the browser's jar ends on the live generation whichever answer lands last.
+ * The secrets of the generation that replaces a refresh token, derived under the pepper from that
+ * token's secret and the address it is presented from (an IPv6 client by its /64): a replay within
+ * the grace from the same address (a second tab) is handed the very cookies the first rotation
+ * set, so the browser's jar ends on the live generation whichever answer lands last. A copy
+ * presented from elsewhere derives other secrets and branches off, so the two holders diverge and
+ * the next replay after the grace ends the login as reuse.
  */
-export function successorSecrets(pepper: Buffer, refreshSecret: string): { refresh: string; access: string } {
-  return {
-    refresh: createHmac('sha256', pepper).update(`next-refresh:${refreshSecret}`).digest('base64url'),
-    access: createHmac('sha256', pepper).update(`next-session:${refreshSecret}`).digest('base64url'),
-  };
+export function successorSecrets(
+  pepper: Buffer,
+  refreshSecret: string,
+  address: string,
+): { refresh: string; access: string } {
+  const derive = (purpose: string) =>
+    createHmac('sha256', pepper).update(`${purpose}:${address}:${refreshSecret}`).digest('base64url');
+  return { refresh: derive('next-refresh'), access: derive('next-session') };
 }
 
 export function hashSecret(pepper: Buffer, purpose: SecretPurpose, secret: string): Buffer {

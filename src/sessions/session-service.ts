@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { addressSubject } from '../auth/address-subject.js';
 import type { TokenPrincipal } from '../auth/index.js';
 import { RevocationCursor } from '../auth/revocation-cursor.js';
 import { SecretString } from '../keys/secret-string.js';
@@ -132,8 +133,11 @@ export class SessionService {
     });
   }
 
-  /** Rotates a refresh token; a retired one presented after the grace ends the whole login. */
-  async refresh(cookie: string): Promise<RefreshResult> {
+  /**
+   * Rotates a refresh token presented from `ip`; a retired one presented after the grace ends the
+   * whole login.
+   */
+  async refresh(cookie: string, ip: string): Promise<RefreshResult> {
     const parsed = parseRefreshCookie(cookie);
     if (!parsed) return { failure: 'invalid' };
     const [session, token] = await Promise.all([
@@ -149,7 +153,7 @@ export class SessionService {
       await this.revoke(session.id, 'refresh_reused');
       return { failure: 'reused', session };
     }
-    return this.rotate(session, parsed);
+    return this.rotate(session, parsed, addressSubject(ip));
   }
 
   /** Ends the session a cookie proves, if any; returns it. */
@@ -232,13 +236,16 @@ export class SessionService {
 
   /**
    * Moves a login on from the generation presented. A generation's secrets derive from the one it
-   * replaces, so a token replaced within the grace, or a tab that lost the race to rotate, walks
-   * the chain to the live generation and is handed its cookies as they are: the browser's jar
-   * ends on the live generation whichever answer it takes last.
+   * replaces and the address presenting it, so a token replaced within the grace, or a tab that
+   * lost the race to rotate, from the same address walks the chain to the live generation and is
+   * handed its cookies as they are: the browser's jar ends on the live generation whichever answer
+   * it takes last. From another address the walk finds other secrets and rotates a branch of its
+   * own, as every replay within the grace once did.
    */
   private async rotate(
     first: SessionRecord,
     presented: { generation: number; secret: string },
+    address: string,
   ): Promise<RefreshResult> {
     let session: SessionRecord | undefined = first;
     for (let attempt = 0; attempt < MAX_ROTATION_TRIES && session; attempt++) {
@@ -248,7 +255,7 @@ export class SessionService {
       let secret = presented.secret;
       let live: { refresh: string; access: string } | undefined;
       for (let step = 0; step < behind; step++) {
-        live = successorSecrets(this.pepper, secret);
+        live = successorSecrets(this.pepper, secret, address);
         secret = live.refresh;
       }
       if (live && (await this.holdsLive(session, live))) {
@@ -260,7 +267,7 @@ export class SessionService {
         };
       }
       const now = this.now();
-      const successor = successorSecrets(this.pepper, secret);
+      const successor = successorSecrets(this.pepper, secret, address);
       const next = {
         from: session.generation,
         generation: session.generation + 1,

@@ -8,6 +8,8 @@ import { type Issued, SessionService } from '../../src/sessions/session-service.
 import { openSqliteStore, type SessionGrant } from '../../src/store/index.js';
 
 const MINUTE = 60_000;
+/** The browser's address: its tabs refresh from it. */
+const HOME = '203.0.113.7';
 const DAY = 86_400_000;
 
 const grant: SessionGrant = {
@@ -76,7 +78,7 @@ describe('session service', () => {
     expect(await service.verify(issued.sessionCookie, '127.0.0.1')).toHaveProperty('principal');
     clock.now += 15 * MINUTE;
     expect(await service.verify(issued.sessionCookie, '127.0.0.1')).toEqual({ failure: 'expired' });
-    const renewed = await service.refresh(issued.refreshCookie);
+    const renewed = await service.refresh(issued.refreshCookie, HOME);
     expect(renewed).toHaveProperty('sessionCookie');
     const check = await service.verify((renewed as Issued).sessionCookie, '127.0.0.1');
     expect(check).toHaveProperty('principal.userId', 'alice');
@@ -86,52 +88,52 @@ describe('session service', () => {
     const idle = setup();
     const a = await loggedIn(idle.service);
     idle.clock.now += 7 * DAY;
-    expect(await idle.service.refresh(a.refreshCookie)).toMatchObject({ failure: 'expired' });
+    expect(await idle.service.refresh(a.refreshCookie, HOME)).toMatchObject({ failure: 'expired' });
 
     const busy = setup();
     let current = await loggedIn(busy.service);
     for (let day = 0; day < 29; day++) {
       busy.clock.now += DAY;
-      current = (await busy.service.refresh(current.refreshCookie)) as Issued;
+      current = (await busy.service.refresh(current.refreshCookie, HOME)) as Issued;
       expect(current).toHaveProperty('refreshCookie');
     }
     busy.clock.now += DAY;
-    expect(await busy.service.refresh(current.refreshCookie)).toMatchObject({ failure: 'expired' });
+    expect(await busy.service.refresh(current.refreshCookie, HOME)).toMatchObject({ failure: 'expired' });
   });
 
   it("hands a second tab refreshing with the same token within the grace the first one's cookies, and ends the family on a replay after it", async () => {
     const { service, clock } = setup(10_000);
     const issued = await loggedIn(service);
-    const tabA = (await service.refresh(issued.refreshCookie)) as Issued;
+    const tabA = (await service.refresh(issued.refreshCookie, HOME)) as Issued;
     clock.now += 2_000;
-    const tabB = (await service.refresh(issued.refreshCookie)) as Issued;
+    const tabB = (await service.refresh(issued.refreshCookie, HOME)) as Issued;
     // Whichever answer the browser's jar takes last, it holds the live generation.
     expect(tabB.refreshCookie).toBe(tabA.refreshCookie);
     expect(tabB.sessionCookie).toBe(tabA.sessionCookie);
     expect(await service.verify(tabB.sessionCookie, '127.0.0.1')).toHaveProperty('principal');
 
     clock.now += 10_001;
-    const later = (await service.refresh(tabA.refreshCookie)) as Issued;
+    const later = (await service.refresh(tabA.refreshCookie, HOME)) as Issued;
     expect(later).toHaveProperty('sessionCookie');
-    expect(await service.refresh(issued.refreshCookie)).toMatchObject({ failure: 'reused' });
+    expect(await service.refresh(issued.refreshCookie, HOME)).toMatchObject({ failure: 'reused' });
     expect(await service.verify(later.sessionCookie, '127.0.0.1')).not.toHaveProperty('principal');
-    expect(await service.refresh(later.refreshCookie)).toMatchObject({ failure: 'invalid' });
+    expect(await service.refresh(later.refreshCookie, HOME)).toMatchObject({ failure: 'invalid' });
   });
 
   it('gives tabs racing to rotate one token the same cookies, and a replay within the grace the live ones', async () => {
     const { service, clock } = setup(10_000);
     const issued = await loggedIn(service);
     const [first, second] = (await Promise.all([
-      service.refresh(issued.refreshCookie),
-      service.refresh(issued.refreshCookie),
+      service.refresh(issued.refreshCookie, HOME),
+      service.refresh(issued.refreshCookie, HOME),
     ])) as Issued[];
     expect(second!.refreshCookie).toBe(first!.refreshCookie);
     expect(second!.sessionCookie).toBe(first!.sessionCookie);
 
     clock.now += 1_000;
-    const third = (await service.refresh(first!.refreshCookie)) as Issued;
+    const third = (await service.refresh(first!.refreshCookie, HOME)) as Issued;
     clock.now += 1_000;
-    const replay = (await service.refresh(issued.refreshCookie)) as Issued;
+    const replay = (await service.refresh(issued.refreshCookie, HOME)) as Issued;
     expect(replay.refreshCookie).toBe(third.refreshCookie);
     expect(replay.session.generation).toBe(3);
     expect(await service.verify(replay.sessionCookie, '127.0.0.1')).toHaveProperty(
@@ -140,12 +142,34 @@ describe('session service', () => {
     );
   });
 
+  it('branches a copy presented from another address within the grace, so the next replay after it ends the login', async () => {
+    const { service, clock } = setup(10_000);
+    const issued = await loggedIn(service);
+    const victim = (await service.refresh(issued.refreshCookie, HOME)) as Issued;
+    clock.now += 1_000;
+    // A stolen copy, presented in time from elsewhere, is not handed the victim's cookies.
+    const thief = (await service.refresh(issued.refreshCookie, '198.51.100.9')) as Issued;
+    expect(thief.refreshCookie).not.toBe(victim.refreshCookie);
+    expect(thief.sessionCookie).not.toBe(victim.sessionCookie);
+    clock.now += 10_001;
+    expect(await service.refresh(victim.refreshCookie, HOME)).toMatchObject({ failure: 'reused' });
+    expect(await service.refresh(thief.refreshCookie, '198.51.100.9')).toMatchObject({ failure: 'invalid' });
+  });
+
+  it('counts an IPv6 browser by its /64: its tabs may leave from different addresses', async () => {
+    const { service } = setup(10_000);
+    const issued = await loggedIn(service);
+    const tabA = (await service.refresh(issued.refreshCookie, '2001:db8:1:2::a')) as Issued;
+    const tabB = (await service.refresh(issued.refreshCookie, '2001:db8:1:2:ffff::b')) as Issued;
+    expect(tabB.refreshCookie).toBe(tabA.refreshCookie);
+  });
+
   it('without a grace, ends the family on a replay even in the same millisecond as the rotation', async () => {
     const { service } = setup(0);
     const issued = await loggedIn(service);
     // The clock does not move: the replay comes 0 ms after the rotation, which is not "within" 0 ms.
-    expect(await service.refresh(issued.refreshCookie)).toHaveProperty('sessionCookie');
-    expect(await service.refresh(issued.refreshCookie)).toMatchObject({ failure: 'reused' });
+    expect(await service.refresh(issued.refreshCookie, HOME)).toHaveProperty('sessionCookie');
+    expect(await service.refresh(issued.refreshCookie, HOME)).toMatchObject({ failure: 'reused' });
   });
 
   it('gives every login a new session id', async () => {
@@ -173,7 +197,7 @@ describe('session service', () => {
     await service.sweep();
     expect(service.cached).toBe(0);
     // Still refreshable: the store keeps them until they end, and a refresh caches the session again.
-    const renewed = (await service.refresh(member.refreshCookie)) as Issued;
+    const renewed = (await service.refresh(member.refreshCookie, HOME)) as Issued;
     expect(renewed).toHaveProperty('sessionCookie');
     expect(service.cached).toBe(1);
     expect(await store.sessions.get(guests[0]!.session.id)).toBeDefined();
@@ -193,7 +217,7 @@ describe('session service', () => {
     clock.now += 7 * DAY;
     await service.sweep();
     expect(await store.sessions.get(member.session.id)).toBeUndefined();
-    expect(await service.refresh(renewed.refreshCookie)).toMatchObject({ failure: 'invalid' });
+    expect(await service.refresh(renewed.refreshCookie, HOME)).toMatchObject({ failure: 'invalid' });
     reader.close();
   });
 });
