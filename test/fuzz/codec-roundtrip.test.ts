@@ -138,7 +138,6 @@ describe('codec request round trips', () => {
     pathFor: () => '/v1/chat/completions',
     streamUsage: false,
     maxTokensField: 'max_completion_tokens',
-    topK: true,
   });
 
   it('OpenAI: what the encoder sends is a valid Chat Completions body that decodes back unchanged', () => {

@@ -21,7 +21,6 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
     pathFor: (model) => pathFor(model, '/chat/completions'),
     streamUsage: true,
     maxTokensField: 'max_completion_tokens',
-    topK: false,
   });
   return {
     type: config.type,

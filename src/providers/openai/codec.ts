@@ -34,8 +34,6 @@ export interface OpenAICodecOptions {
   streamUsage: boolean;
   /** The field of the output-token limit: OpenAI's current one, or the one imitators know. */
   maxTokensField: 'max_completion_tokens' | 'max_tokens';
-  /** The server takes `top_k`, as vLLM, llama.cpp and most servers imitating the API do; OpenAI does not. */
-  topK: boolean;
 }
 
 interface TextContent {
@@ -102,11 +100,10 @@ export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
 /**
  * The request body, its keys always in this order so that the same request gives the same bytes:
  * model, messages, tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort, the
- * token limit, temperature, top_p, seed, frequency_penalty, presence_penalty, stop, user, top_k,
- * stream, stream_options. OpenAI refuses a tool
- * choice or `parallel_tool_calls` without tools, so those go only with tools. `top_k` goes to
- * servers that take it; OpenAI's Chat Completions has none, and there it is dropped: it only
- * narrows sampling, so the answer without it is still one the client asked for.
+ * token limit, temperature, top_p, seed, frequency_penalty, presence_penalty, stop, user, stream,
+ * stream_options. OpenAI refuses a tool
+ * choice or `parallel_tool_calls` without tools, so those go only with tools. `top_k` is not
+ * sent: Chat Completions has none.
  */
 function encodeRequest(request: ChatRequest, options: OpenAICodecOptions): Record<string, unknown> {
   const tools = request.tools ?? [];
@@ -129,7 +126,6 @@ function encodeRequest(request: ChatRequest, options: OpenAICodecOptions): Recor
     ...(request.presencePenalty !== undefined && { presence_penalty: request.presencePenalty }),
     ...(request.stop && request.stop.length > 0 && { stop: request.stop }),
     ...(request.user !== undefined && { user: request.user }),
-    ...(request.topK !== undefined && options.topK && { top_k: request.topK }),
     ...(request.stream && {
       stream: true,
       ...(options.streamUsage && { stream_options: { include_usage: true } }),

@@ -80,7 +80,6 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
     streamUsage,
     // OpenAI deprecated max_tokens; servers imitating the API mostly know only max_tokens.
     maxTokensField: config.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
-    topK: config.type !== 'openai',
   });
   return {
     type: config.type,

@@ -10,7 +10,6 @@ const OPTIONS: OpenAICodecOptions = {
   pathFor: (model) => `/openai/deployments/${model}/chat/completions?api-version=2024-10-21`,
   streamUsage: true,
   maxTokensField: 'max_completion_tokens',
-  topK: false,
 };
 
 const codec = createOpenAIChatCodec(OPTIONS);
@@ -605,22 +604,17 @@ describe('OpenAI codec: encodeRequest', () => {
     }
   });
 
-  it('sends sampling, stop sequences and the user; top_k only to a server that takes it (OpenAI has none)', () => {
-    expect(encode({ temperature: 0.2, topP: 0.9, stop: ['\n\n', 'END'], user: 'user-42' })).toEqual({
-      model: 'gpt-4o',
-      messages: [{ role: 'user', content: 'Hi' }],
-      temperature: 0.2,
-      top_p: 0.9,
-      stop: ['\n\n', 'END'],
-      user: 'user-42',
-    });
-    expect(encode({ topK: 40 })).toEqual({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
-    expect(encode({ topK: 40, user: 'u' }, { topK: true })).toEqual({
-      model: 'gpt-4o',
-      messages: [{ role: 'user', content: 'Hi' }],
-      user: 'u',
-      top_k: 40,
-    });
+  it('sends sampling, stop sequences and the user, and drops top_k (Chat Completions has none)', () => {
+    expect(encode({ temperature: 0.2, topP: 0.9, topK: 40, stop: ['\n\n', 'END'], user: 'user-42' })).toEqual(
+      {
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'Hi' }],
+        temperature: 0.2,
+        top_p: 0.9,
+        stop: ['\n\n', 'END'],
+        user: 'user-42',
+      },
+    );
     expect(encode({ stop: [] })).toEqual({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] });
   });
 
