@@ -98,9 +98,10 @@ export class TokenService {
         timingSafeEqual(digest, DUMMY_HASH);
         return { failure: 'invalid' };
       }
-      const lineage = await this.lineage(record);
-      // A token whose creator is revoked is revoked with it (the store does so; this covers
-      // tokens minted before it did).
+      // Revoked itself: no reads of its lineage, whose depth a caller would otherwise multiply.
+      const lineage = record.revokedAt === null ? await this.lineage(record) : [];
+      // A token whose creator is revoked is revoked with it (the store does so; this covers tokens
+      // minted before it did, or while the creator's revocation ran).
       if (record.revokedAt !== null || !lineage.every(live)) {
         // Only a caller holding the right secret learns that the token was revoked.
         return timingSafeEqual(digest, Buffer.from(record.secretHash, 'hex'))
@@ -164,11 +165,7 @@ export class TokenService {
    */
   async revoke(id: string): Promise<boolean> {
     const revoked = await this.store.tokens.revoke(id, this.now());
-    this.cache.delete(id);
-    // The store revoked the tokens minted under it too.
-    for (const [other, cached] of this.cache) {
-      if (cached.principal.lineage?.some((record) => record.id === id)) this.cache.delete(other);
-    }
+    this.forget([id]);
     await this.store.adminSessions.removeFor(id);
     return revoked;
   }
@@ -181,12 +178,27 @@ export class TokenService {
   async liveRecord(id: string): Promise<TokenRecord | undefined> {
     const record = this.cache.get(id)?.record ?? (await this.store.tokens.get(id));
     if (!record || record.revokedAt !== null) return undefined;
-    return record.expiresAt === null || record.expiresAt > this.now() ? record : undefined;
+    if (record.expiresAt !== null && record.expiresAt <= this.now()) return undefined;
+    return (await this.lineage(record)).every(live) ? record : undefined;
   }
 
   /** Drops tokens revoked (by any instance) since the last call. */
   async syncRevocations(): Promise<void> {
-    for (const id of await this.store.tokens.revokedSince(this.revocations.next())) this.cache.delete(id);
+    const ids = await this.store.tokens.revokedSince(this.revocations.next());
+    if (ids.length > 0) this.forget(ids);
+  }
+
+  /**
+   * Drops revoked tokens from the cache with every token cached as minted under them: the store
+   * revokes those too, but one minted while the revocation ran is missed by it, and its cached
+   * lineage still shows the creator live.
+   */
+  private forget(revoked: readonly string[]): void {
+    const gone = new Set(revoked);
+    for (const id of revoked) this.cache.delete(id);
+    for (const [id, cached] of this.cache) {
+      if (cached.principal.lineage?.some((record) => gone.has(record.id))) this.cache.delete(id);
+    }
   }
 
   /** Whether `secret` is the token's; secrets are of one fixed length (`parseToken`). */

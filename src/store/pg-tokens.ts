@@ -54,7 +54,8 @@ export function pgTokens(pool: Pool): TokenStore {
       const { rows } = await pool.query<{ own: number }>(
         `${subtree('$2::text')}, revoked AS (
            UPDATE tokens SET revoked_at = $1 WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL
-           RETURNING id)
+           RETURNING id),
+         codes AS (DELETE FROM login_codes WHERE created_by IN (SELECT id FROM subtree))
          SELECT count(*)::int AS own FROM revoked WHERE id = $2`,
         [at, id],
       );

@@ -23,9 +23,13 @@ export function sqliteTokens(db: Database.Database): TokenStore {
   const revokeMinted = db.prepare(
     `${subtree('@id')} UPDATE tokens SET revoked_at = @at WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL`,
   );
+  const dropCodes = db.prepare(
+    `${subtree('@id')} DELETE FROM login_codes WHERE created_by IN (SELECT id FROM subtree)`,
+  );
   const revoke = db.transaction((id: string, at: number) => {
     const own = revokeOwn.run(at, id).changes === 1;
     revokeMinted.run({ id, at });
+    dropCodes.run({ id });
     return own;
   });
   const revokedSince = db.prepare<[number], { id: string }>('SELECT id FROM tokens WHERE revoked_at >= ?');

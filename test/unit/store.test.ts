@@ -335,7 +335,34 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await under('tk_child', true)).toEqual(['tk_child', 'tk_grandchild', 'tk_gone']);
         expect(await under('tk_child', false)).toEqual(['tk_child', 'tk_grandchild']);
         expect(await under('tk_other', false)).toEqual(['tk_other', 'tk_others_child']);
+        const grant: SessionGrant = {
+          userId: 'u',
+          scopes: ['chat'],
+          models: null,
+          providers: null,
+          maxTokens: null,
+          templates: null,
+          limits: {},
+          budget: null,
+          metadata: {},
+          lifetimeMs: 60_000,
+        };
+        await store.sessions.insertCode({
+          hash: 'code-under',
+          grant,
+          createdBy: 'tk_grandchild',
+          expiresAt: 9_000,
+        });
+        await store.sessions.insertCode({
+          hash: 'code-other',
+          grant,
+          createdBy: 'tk_other',
+          expiresAt: 9_000,
+        });
         expect(await store.tokens.revoke('tk_child', 5_000)).toBe(true);
+        // The login codes they minted and no one redeemed go with them.
+        expect(await store.sessions.takeCode('code-under', 5_001)).toBeUndefined();
+        expect(await store.sessions.takeCode('code-other', 5_001)).toBeDefined();
         const revokedAt = async (id: string) => (await store.tokens.get(id))?.revokedAt;
         expect(await revokedAt('tk_child')).toBe(5_000);
         expect(await revokedAt('tk_grandchild')).toBe(5_000);

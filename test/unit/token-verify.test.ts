@@ -62,4 +62,20 @@ describe('token verification', () => {
     expect(await tokens.verify(token, '127.0.0.1')).toEqual({ failure: 'revoked' });
     await store.close();
   });
+
+  it('refuses a token minted while another instance revoked its creator, once the revocation arrives', async () => {
+    const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), 'keyward-lineage-')), 'keyward.db'));
+    const tokens = new TokenService(store, randomBytes(32));
+    await tokens.load();
+    const parent = await tokens.create({ name: 'team', scopes: ['admin', 'chat'] }, null);
+    // Another instance revokes the creator (the store's cascade finds nothing under it yet); this
+    // one, not told yet, mints under it.
+    expect(await store.tokens.revoke(parent.record.id, Date.now())).toBe(true);
+    const child = await tokens.create({ name: 'late', scopes: ['chat'] }, parent.record);
+    expect((await store.tokens.get(child.record.id))?.revokedAt).toBeNull();
+    await tokens.syncRevocations();
+    expect(await tokens.verify(child.token, '127.0.0.1')).toEqual({ failure: 'revoked' });
+    expect(await tokens.liveRecord(child.record.id)).toBeUndefined();
+    await store.close();
+  });
 });
