@@ -148,7 +148,7 @@ export class KeyLease {
         if (this.requestTooLarge) return 'final';
         if (probe.saysQuotaSpent?.(text)) return this.cool(key, headers, undefined);
         if (probe.saysTokenQuota?.(text) && !this.counting) {
-          this.cool(key, headers, this.model);
+          this.cool(key, headers, this.model, probe.retryDelayMs?.(text));
           return 'final';
         }
         return this.rateLimited(key, headers);
@@ -176,8 +176,13 @@ export class KeyLease {
    * The key was rate limited, for `model` or for all (undefined): it cools down, and the request
    * moves to another.
    */
-  private cool(key: PooledKey, headers: IncomingHttpHeaders, model: string | undefined): Verdict {
-    this.provider.keys.pool.rateLimited(key, parseRetryAfter(headers['retry-after']), undefined, model);
+  private cool(
+    key: PooledKey,
+    headers: IncomingHttpHeaders,
+    model: string | undefined,
+    retryAfterMs = parseRetryAfter(headers['retry-after']),
+  ): Verdict {
+    this.provider.keys.pool.rateLimited(key, retryAfterMs, undefined, model);
     this.metrics.providerKeyFailed(this.provider.id, key.id, 'rate_limited');
     return 'rotate';
   }

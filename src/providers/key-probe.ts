@@ -36,6 +36,8 @@ export interface KeyProbe {
    * would cool every key.
    */
   saysTokenQuota?(body: string): boolean;
+  /** How long a 429's body says to wait, where the provider says it there (Gemini's `RetryInfo`). */
+  retryDelayMs?(body: string): number | undefined;
   /**
    * What a 429's rate-limit headers say of the key: true when one of the limits they name is spent
    * (under a twentieth of it left), false when every one has room (the request alone does not fit
@@ -128,18 +130,31 @@ const openAIRequestTooLarge = (body: string): boolean => {
 const anthropicKeyInvalid = (status: number, body: string): boolean =>
   status === 401 || errorObject(body)?.type === 'authentication_error';
 
-/** Gemini's 429: a `QuotaFailure` detail whose violated quota counts tokens (`…InputTokensPerModelPerMinute…`). */
-const geminiTokenQuota = (body: string): boolean => {
+const errorDetails = (body: string): Record<string, unknown>[] => {
   const details = errorObject(body)?.details;
-  if (!Array.isArray(details)) return false;
-  return details.some(
+  return Array.isArray(details) ? details.filter(isRecord) : [];
+};
+
+/**
+ * Gemini's 429: a `QuotaFailure` detail whose violated quota counts tokens per minute
+ * (`GenerateContentInputTokensPerModelPerMinute…`). A daily quota is the key's, whatever asked.
+ */
+const geminiTokenQuota = (body: string): boolean =>
+  errorDetails(body).some(
     (detail) =>
-      isRecord(detail) &&
       Array.isArray(detail.violations) &&
       detail.violations.some(
-        (violation) => isRecord(violation) && /Tokens/i.test(String(violation.quotaId ?? '')),
+        (violation) => isRecord(violation) && /Tokens.*PerMinute/i.test(String(violation.quotaId ?? '')),
       ),
   );
+
+/** Gemini's `RetryInfo` detail: `retryDelay` in seconds, as `"56s"` or `"1.5s"`. */
+const geminiRetryDelay = (body: string): number | undefined => {
+  for (const detail of errorDetails(body)) {
+    const match = /^(\d+(?:\.\d+)?)s$/.exec(String(detail.retryDelay ?? ''));
+    if (match) return Math.ceil(Number(match[1]) * 1000);
+  }
+  return undefined;
 };
 
 /** Gemini answers a bad key with 400 INVALID_ARGUMENT whose ErrorInfo reason is API_KEY_INVALID. */
@@ -196,6 +211,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
       call: (key) => ({ path, headers: { ...headers, 'x-goog-api-key': key.reveal() } }),
       saysKeyInvalid: geminiKeyInvalid,
       saysTokenQuota: geminiTokenQuota,
+      retryDelayMs: geminiRetryDelay,
     };
   },
   ollama: () => undefined,

@@ -272,18 +272,27 @@ describe('key pools', () => {
         usage: { input: 5, output: 2 },
       };
       // A short body naming a long video fills the per-minute input-token quota on any key.
-      gemini.script({ ...answer, fault: { kind: 'status', status: 429, quota: 'input_tokens' } });
+      gemini.script({
+        ...answer,
+        fault: { kind: 'status', status: 429, quota: 'input_tokens', retryAfterSeconds: 45 },
+      });
       const refused = await chat();
       expect(refused.status).toBe(429);
       expect(seen()).toEqual([KEY_A]);
+      // For as long as Google's RetryInfo says, for that model.
+      const [a] = (await admin('GET', '/admin/keys')).json.providers[0].keys;
+      expect(a.coolingModels[0].coolingForMs).toBeGreaterThan(40_000);
       // That key rests for the model; the others were never tried, and serve the next requests.
       gemini.script(answer, answer);
       for (let i = 0; i < 2; i++) expect((await chat()).status).toBe(200);
       expect(seen().slice(1)).toEqual([KEY_B, KEY_C]);
-      // A request quota is the key's, not the request's: the request moves on to the next key.
-      gemini.script({ ...answer, fault: { kind: 'status', status: 429 } }, answer);
-      expect((await chat()).status).toBe(200);
-      expect(seen().slice(3)).toEqual([KEY_B, KEY_C]);
+      // A request quota, or a daily one, is the key's, not the request's: it moves on to the next key.
+      for (const quota of ['requests', 'input_tokens_daily'] as const) {
+        const before = seen().length;
+        gemini.script({ ...answer, fault: { kind: 'status', status: 429, quota } }, answer);
+        expect((await chat()).status, quota).toBe(200);
+        expect(seen().length - before, quota).toBe(2);
+      }
     } finally {
       await gemini.close();
     }

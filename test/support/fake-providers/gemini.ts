@@ -54,6 +54,11 @@ const QUOTAS = {
     quotaId: 'GenerateContentInputTokensPerModelPerMinute-FreeTier',
     quotaValue: '1000000',
   },
+  input_tokens_daily: {
+    quotaMetric: 'generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count',
+    quotaId: 'GenerateContentPaidTierInputTokensPerModelPerDay',
+    quotaValue: '500000000',
+  },
 } as const;
 
 /**

@@ -148,7 +148,11 @@ export interface Rendering {
   headers: OutgoingHttpHeaders;
   whole(): unknown;
   stream: StreamShape | undefined;
-  fail(status: number, retryAfterSeconds?: number, quota?: 'requests' | 'input_tokens'): void;
+  fail(
+    status: number,
+    retryAfterSeconds?: number,
+    quota?: 'requests' | 'input_tokens' | 'input_tokens_daily',
+  ): void;
 }
 
 /** Answers with the script in a format's rendering, faults included. */

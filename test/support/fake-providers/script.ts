@@ -19,7 +19,7 @@ export type ScriptFault =
       status: number;
       retryAfterSeconds?: number;
       /** Gemini's 429s name the quota they hit: requests per minute (the default) or input tokens. */
-      quota?: 'requests' | 'input_tokens';
+      quota?: 'requests' | 'input_tokens' | 'input_tokens_daily';
     }
   /** Streaming: destroy the socket after N events (SSE) or lines (NDJSON); otherwise mid-body. */
   | { kind: 'cut'; afterEvents: number }
