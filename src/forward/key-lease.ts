@@ -151,7 +151,7 @@ export class KeyLease {
           this.cool(key, headers, this.model, probe.retryDelayMs?.(text));
           return 'final';
         }
-        return this.rateLimited(key, headers);
+        return this.rateLimited(key, headers, probe.retryDelayMs?.(text));
       });
     }
     if (status === 401 || status === 403) {
@@ -167,9 +167,9 @@ export class KeyLease {
    * The request moves to another key; this one cools down for the model unless its limits have
    * room left.
    */
-  private rateLimited(key: PooledKey, headers: IncomingHttpHeaders): Verdict {
+  private rateLimited(key: PooledKey, headers: IncomingHttpHeaders, retryAfterMs?: number): Verdict {
     if (this.counting || this.provider.keyProbe?.saysKeyExhausted?.(headers) === false) return 'rotate';
-    return this.cool(key, headers, this.model);
+    return this.cool(key, headers, this.model, retryAfterMs);
   }
 
   /**

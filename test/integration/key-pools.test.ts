@@ -286,13 +286,22 @@ describe('key pools', () => {
       gemini.script(answer, answer);
       for (let i = 0; i < 2; i++) expect((await chat()).status).toBe(200);
       expect(seen().slice(1)).toEqual([KEY_B, KEY_C]);
-      // A request quota, or a daily one, is the key's, not the request's: it moves on to the next key.
-      for (const quota of ['requests', 'input_tokens_daily'] as const) {
-        const before = seen().length;
-        gemini.script({ ...answer, fault: { kind: 'status', status: 429, quota } }, answer);
-        expect((await chat()).status, quota).toBe(200);
-        expect(seen().length - before, quota).toBe(2);
-      }
+      // A daily quota is the key's, not the request's: the request moves on to the next key, and
+      // the key rests as long as Google's RetryInfo says.
+      const before = seen().length;
+      gemini.script(
+        {
+          ...answer,
+          fault: { kind: 'status', status: 429, quota: 'input_tokens_daily', retryAfterSeconds: 30 },
+        },
+        answer,
+      );
+      expect((await chat()).status).toBe(200);
+      expect(seen().length - before).toBe(2);
+      const keys = (await admin('GET', '/admin/keys')).json.providers[0].keys as Array<{
+        coolingModels: Array<{ coolingForMs: number }>;
+      }>;
+      expect(keys.filter((key) => (key.coolingModels[0]?.coolingForMs ?? 0) > 25_000)).toHaveLength(2);
     } finally {
       await gemini.close();
     }
