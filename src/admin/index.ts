@@ -33,7 +33,7 @@ import { adminDashboardRoutes, type DashboardSources } from './dashboard.js';
 import { type AdminKeysOptions, adminKeyRoutes } from './keys.js';
 import { adminTokenRoutes } from './tokens.js';
 import { adminUiRoutes, DEFAULT_UI_DIR } from './ui.js';
-import { ADMIN_COOKIE, AdminUiSessions } from './ui-sessions.js';
+import { ADMIN_COOKIE, ADMIN_KEY_ACTOR, AdminUiSessions } from './ui-sessions.js';
 import { adminUsageRoutes } from './usage.js';
 
 export interface AdminPlaneOptions {
@@ -71,9 +71,6 @@ declare module 'fastify' {
 const unauthorized = new GatewayError(401, 'authentication_error', 'Admin credential required', {
   code: 'admin_credential_required',
 });
-
-/** How a dashboard session records a login with the admin key: this, then the key's fingerprint. */
-const ADMIN_KEY_ACTOR = 'admin-key ';
 
 /** The operator-facing listener, kept separate so it can stay on a private interface. */
 export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {

@@ -9,6 +9,10 @@ const LIFETIME_MS = 8 * 3_600_000;
  * actors, a delegated admin token's logins crowded the operator's out.
  */
 const MAX_PER_ACTOR = 20;
+/** Logins kept in all, the oldest of token actors dropped beyond: admin tokens can mint admin tokens. */
+const MAX_LOGINS = 10_000;
+/** What a login by an admin key records before the key's fingerprint; such logins are never crowded out. */
+export const ADMIN_KEY_ACTOR = 'admin-key ';
 const ID_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');
@@ -30,7 +34,7 @@ export class AdminUiSessions {
     const now = this.now();
     await this.store.create(
       { hash: hashOf(id), actor, createdAt: now, expiresAt: now + LIFETIME_MS },
-      { now, perActor: MAX_PER_ACTOR },
+      { now, perActor: MAX_PER_ACTOR, total: MAX_LOGINS, spared: ADMIN_KEY_ACTOR },
     );
     return { id, maxAgeSec: LIFETIME_MS / 1000 };
   }

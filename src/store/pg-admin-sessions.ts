@@ -6,13 +6,19 @@ import type { AdminSessionStore } from './types.js';
 /** Dashboard logins in Postgres, shared by every instance. */
 export function pgAdminSessions(pool: Pool): AdminSessionStore {
   return {
-    async create(session, { now, perActor }) {
+    async create(session, { now, perActor, total, spared }) {
       await inTransaction(pool, async (client) => {
         await client.query('DELETE FROM admin_sessions WHERE expires_at <= $1', [now]);
         await client.query(
           `DELETE FROM admin_sessions WHERE hash IN
              (SELECT hash FROM admin_sessions WHERE actor = $1 ORDER BY created_at DESC, hash OFFSET $2)`,
           [session.actor, perActor - 1],
+        );
+        await client.query(
+          `DELETE FROM admin_sessions WHERE hash IN
+             (SELECT hash FROM admin_sessions WHERE left(actor, length($1)) <> $1
+              ORDER BY created_at DESC, hash OFFSET $2)`,
+          [spared, total - 1],
         );
         await client.query(
           'INSERT INTO admin_sessions (hash, actor, created_at, expires_at) VALUES ($1, $2, $3, $4)',

@@ -17,15 +17,23 @@ export function sqliteAdminSessions(db: Database.Database): AdminSessionStore {
   );
   const remove = db.prepare('DELETE FROM admin_sessions WHERE hash = ?');
   const removeFor = db.prepare('DELETE FROM admin_sessions WHERE actor = ?');
-  const create = db.transaction((session: AdminSessionRecord, now: number, perActor: number) => {
-    dropOver.run(now);
-    dropOldest.run(session.actor, perActor - 1);
-    insert.run(session.hash, session.actor, session.createdAt, session.expiresAt);
-  });
+  const dropOldestOfAll = db.prepare(
+    `DELETE FROM admin_sessions WHERE hash IN
+       (SELECT hash FROM admin_sessions WHERE substr(actor, 1, length(@spared)) <> @spared
+        ORDER BY created_at DESC, hash LIMIT -1 OFFSET @keep)`,
+  );
+  const create = db.transaction(
+    (session: AdminSessionRecord, limit: Parameters<AdminSessionStore['create']>[1]) => {
+      dropOver.run(limit.now);
+      dropOldest.run(session.actor, limit.perActor - 1);
+      dropOldestOfAll.run({ spared: limit.spared, keep: limit.total - 1 });
+      insert.run(session.hash, session.actor, session.createdAt, session.expiresAt);
+    },
+  );
 
   return {
-    async create(session, { now, perActor }) {
-      create(session, now, perActor);
+    async create(session, limit) {
+      create(session, limit);
     },
     async get(hash, now) {
       const row = get.get(hash, now);

@@ -276,10 +276,15 @@ export interface AdminSessionRecord {
 /** Dashboard logins, shared by every worker and instance on the store. */
 export interface AdminSessionStore {
   /**
-   * Adds a login after dropping those over at `now`, and the same actor's oldest beyond
-   * `perActor - 1`: one actor's logins never crowd out another's.
+   * Adds a login after dropping those over at `now`, the same actor's oldest beyond
+   * `perActor - 1`, and of all logins but those of actors named `spared…`, the oldest beyond
+   * `total - 1`: one actor's logins never crowd out another's, and however many actors there are,
+   * the spared ones (the admin key's) stay.
    */
-  create(session: AdminSessionRecord, limit: { now: number; perActor: number }): Promise<void>;
+  create(
+    session: AdminSessionRecord,
+    limit: { now: number; perActor: number; total: number; spared: string },
+  ): Promise<void>;
   /** The login with this hash, if it is not over at `now`. */
   get(hash: string, now: number): Promise<AdminSessionRecord | undefined>;
   remove(hash: string): Promise<void>;

@@ -849,19 +849,58 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         createdAt,
         expiresAt: createdAt + 10_000,
       });
-      await store.adminSessions.create(login('h-admin', byKey, 1_000), { now: 1_000, perActor: 2 });
-      await store.adminSessions.create(login('h-tok-1', 'tk_1', 2_000), { now: 2_000, perActor: 2 });
-      await store.adminSessions.create(login('h-tok-2', 'tk_1', 3_000), { now: 3_000, perActor: 2 });
+      await store.adminSessions.create(login('h-admin', byKey, 1_000), {
+        now: 1_000,
+        perActor: 2,
+        total: 3,
+        spared: 'admin-key ',
+      });
+      await store.adminSessions.create(login('h-tok-1', 'tk_1', 2_000), {
+        now: 2_000,
+        perActor: 2,
+        total: 3,
+        spared: 'admin-key ',
+      });
+      await store.adminSessions.create(login('h-tok-2', 'tk_1', 3_000), {
+        now: 3_000,
+        perActor: 2,
+        total: 3,
+        spared: 'admin-key ',
+      });
       expect(await other.adminSessions.get('h-admin', 5_000)).toEqual(login('h-admin', byKey, 1_000));
       expect(await other.adminSessions.get('h-tok-1', 5_000)).toEqual(login('h-tok-1', 'tk_1', 2_000));
       expect(await other.adminSessions.get('h-admin', 11_000)).toBeUndefined();
       expect(await other.adminSessions.get('h-unknown', 5_000)).toBeUndefined();
 
       // A token's third login drops its own oldest, never the admin key's older one.
-      await other.adminSessions.create(login('h-tok-3', 'tk_1', 4_000), { now: 4_000, perActor: 2 });
+      await other.adminSessions.create(login('h-tok-3', 'tk_1', 4_000), {
+        now: 4_000,
+        perActor: 2,
+        total: 3,
+        spared: 'admin-key ',
+      });
       expect(await store.adminSessions.get('h-tok-1', 5_000)).toBeUndefined();
       expect(await store.adminSessions.get('h-tok-2', 5_000)).toEqual(login('h-tok-2', 'tk_1', 3_000));
       expect(await store.adminSessions.get('h-admin', 5_000)).toEqual(login('h-admin', byKey, 1_000));
+
+      // However many actors log in, beyond the total the oldest token logins go, never the admin key's.
+      await store.adminSessions.create(login('h-tok-b1', 'tk_2', 4_100), {
+        now: 4_100,
+        perActor: 2,
+        total: 3,
+        spared: 'admin-key ',
+      });
+      await store.adminSessions.create(login('h-tok-c1', 'tk_3', 4_200), {
+        now: 4_200,
+        perActor: 2,
+        total: 3,
+        spared: 'admin-key ',
+      });
+      expect(await store.adminSessions.get('h-admin', 5_000)).toEqual(login('h-admin', byKey, 1_000));
+      expect(await store.adminSessions.get('h-tok-2', 5_000)).toBeUndefined();
+      expect(await store.adminSessions.get('h-tok-3', 5_000)).toBeDefined();
+      expect(await store.adminSessions.get('h-tok-b1', 5_000)).toBeDefined();
+      expect(await store.adminSessions.get('h-tok-c1', 5_000)).toBeDefined();
 
       await store.adminSessions.removeFor('tk_1');
       expect(await other.adminSessions.get('h-tok-2', 5_000)).toBeUndefined();
