@@ -7,7 +7,7 @@ import {
 } from '../templates/index.js';
 import type { ParamDefinition } from '../templating/params.js';
 import { CliError, type OfflineContext, print } from './context.js';
-import type { CliIO } from './io.js';
+import { type CliIO, terminalSafe } from './io.js';
 
 export interface TemplateFlags {
   params?: string | undefined;
@@ -64,7 +64,9 @@ export async function templatesCommand(
   io: CliIO,
 ): Promise<number> {
   const registry = new TemplateRegistry(ctx.store.templates, (name, version, message) =>
-    io.stderr.write(`keyward: stored template ${name} (version ${version}) is skipped: ${message}\n`),
+    io.stderr.write(
+      `${terminalSafe(`keyward: stored template ${name} (version ${version}) is skipped: ${message}`)}\n`,
+    ),
   );
   registry.setFileTemplates(ctx.config.templates);
   await registry.refresh();
