@@ -18,6 +18,18 @@ const say = (text: string): Script => ({
   usage: { input: 12, output: 6 },
 });
 
+/** A tool the SDK runs itself, its result sent back on the next step. */
+const weather = tool({
+  description: 'Weather in a city',
+  inputSchema: jsonSchema<{ city: string }>({
+    type: 'object',
+    properties: { city: { type: 'string' } },
+    required: ['city'],
+    additionalProperties: false,
+  }),
+  execute: async ({ city }) => ({ city, degrees: 21 }),
+});
+
 describe('Vercel AI SDK openai(model) through Keyward', () => {
   let fakes: Record<Format, FakeProvider>;
   let kw: TestGateway;
@@ -64,18 +76,7 @@ describe('Vercel AI SDK openai(model) through Keyward', () => {
       const result = streamText({
         model: openai(model),
         prompt: 'Weather in Paris?',
-        tools: {
-          weather: tool({
-            description: 'Weather in a city',
-            inputSchema: jsonSchema<{ city: string }>({
-              type: 'object',
-              properties: { city: { type: 'string' } },
-              required: ['city'],
-              additionalProperties: false,
-            }),
-            execute: async ({ city }) => ({ city, degrees: 21 }),
-          }),
-        },
+        tools: { weather },
         stopWhen: stepCountIs(3),
         maxRetries: 0,
       });
@@ -123,17 +124,7 @@ describe('Vercel AI SDK openai(model) through Keyward', () => {
       const options = {
         model: openai('anthropic/test-model'),
         prompt: 'Weather in Paris?',
-        tools: {
-          weather: tool({
-            inputSchema: jsonSchema<{ city: string }>({
-              type: 'object',
-              properties: { city: { type: 'string' } },
-              required: ['city'],
-              additionalProperties: false,
-            }),
-            execute: async ({ city }) => ({ city, degrees: 21 }),
-          }),
-        },
+        tools: { weather },
         stopWhen: stepCountIs(3),
         // The SDK keeps the state: it sends the reasoning item back with its summary and encrypted_content.
         providerOptions: { openai: { store: false, forceReasoning: true, reasoningSummary: 'auto' } },

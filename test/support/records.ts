@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StoredResponse } from '../../src/conversations/response-entries.js';
-import type { TokenRecord } from '../../src/store/index.js';
+import type { SessionGrant, TokenRecord } from '../../src/store/index.js';
 
 /** A stored gateway token with no constraints, for store tests; `overrides` sets the fields a test cares about. */
 export function tokenRecord(
@@ -27,6 +27,23 @@ export function tokenRecord(
     createdBy: null,
     createdAt,
     revokedAt: null,
+    ...overrides,
+  };
+}
+
+/** A session's or login code's grant for user alice, chat only; `overrides` sets the rest. */
+export function sessionGrant(overrides: Partial<SessionGrant> = {}): SessionGrant {
+  return {
+    userId: 'alice',
+    scopes: ['chat'],
+    models: null,
+    providers: null,
+    maxTokens: null,
+    templates: null,
+    limits: {},
+    budget: null,
+    metadata: {},
+    lifetimeMs: 86_400_000,
     ...overrides,
   };
 }

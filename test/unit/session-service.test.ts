@@ -5,25 +5,15 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { type Issued, SessionService } from '../../src/sessions/session-service.js';
-import { openSqliteStore, type SessionGrant } from '../../src/store/index.js';
+import { openSqliteStore } from '../../src/store/index.js';
+import { sessionGrant } from '../support/records.js';
 
 const MINUTE = 60_000;
 /** The browser's address: its tabs refresh from it. */
 const HOME = '203.0.113.7';
 const DAY = 86_400_000;
 
-const grant: SessionGrant = {
-  userId: 'alice',
-  scopes: ['chat'],
-  models: null,
-  providers: null,
-  maxTokens: null,
-  templates: null,
-  limits: {},
-  budget: null,
-  metadata: {},
-  lifetimeMs: 30 * DAY,
-};
+const grant = sessionGrant({ lifetimeMs: 30 * DAY });
 
 /** A service over a real SQLite store, with a clock the test moves. */
 function setup(graceMs = 10_000) {

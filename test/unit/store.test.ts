@@ -12,7 +12,6 @@ import {
   openPostgresStore,
   openSqliteStore,
   type ProviderKeyRecord,
-  type SessionGrant,
   type SessionRecord,
   type Store,
   type TokenRecord,
@@ -28,7 +27,10 @@ import {
   type PostgresServer,
   startPostgres,
 } from '../support/postgres.js';
-import { tokenRecord } from '../support/records.js';
+import { sessionGrant, tokenRecord } from '../support/records.js';
+
+/** A login code's or session's grant, as the store keeps it whole. */
+const GRANT = sessionGrant({ metadata: { team: 'a' } });
 
 function record(id: string, provider: string, createdAt: number): ProviderKeyRecord {
   return {
@@ -335,18 +337,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await under('tk_child', true)).toEqual(['tk_child', 'tk_grandchild', 'tk_gone']);
         expect(await under('tk_child', false)).toEqual(['tk_child', 'tk_grandchild']);
         expect(await under('tk_other', false)).toEqual(['tk_other', 'tk_others_child']);
-        const grant: SessionGrant = {
-          userId: 'u',
-          scopes: ['chat'],
-          models: null,
-          providers: null,
-          maxTokens: null,
-          templates: null,
-          limits: {},
-          budget: null,
-          metadata: {},
-          lifetimeMs: 60_000,
-        };
+        const grant = GRANT;
         await store.sessions.insertCode({
           hash: 'code-under',
           grant,
@@ -728,18 +719,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     describe('sessions', () => {
-      const grant: SessionGrant = {
-        userId: 'alice',
-        scopes: ['chat'],
-        models: null,
-        providers: null,
-        maxTokens: null,
-        templates: null,
-        limits: {},
-        budget: null,
-        metadata: { team: 'a' },
-        lifetimeMs: 86_400_000,
-      };
+      const grant = GRANT;
       const session = (id: string, overrides: Partial<SessionRecord> = {}): SessionRecord => ({
         id,
         userId: 'alice',
@@ -843,59 +823,30 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       const store = await connect();
       const other = await connect();
       const byKey = 'admin-key [#0a1b2c3d]';
+      const limit = (now: number) => ({ now, perActor: 2, total: 3, spared: 'admin-key ' });
       const login = (hash: string, actor: string, createdAt: number) => ({
         hash,
         actor,
         createdAt,
         expiresAt: createdAt + 10_000,
       });
-      await store.adminSessions.create(login('h-admin', byKey, 1_000), {
-        now: 1_000,
-        perActor: 2,
-        total: 3,
-        spared: 'admin-key ',
-      });
-      await store.adminSessions.create(login('h-tok-1', 'tk_1', 2_000), {
-        now: 2_000,
-        perActor: 2,
-        total: 3,
-        spared: 'admin-key ',
-      });
-      await store.adminSessions.create(login('h-tok-2', 'tk_1', 3_000), {
-        now: 3_000,
-        perActor: 2,
-        total: 3,
-        spared: 'admin-key ',
-      });
+      await store.adminSessions.create(login('h-admin', byKey, 1_000), limit(1_000));
+      await store.adminSessions.create(login('h-tok-1', 'tk_1', 2_000), limit(2_000));
+      await store.adminSessions.create(login('h-tok-2', 'tk_1', 3_000), limit(3_000));
       expect(await other.adminSessions.get('h-admin', 5_000)).toEqual(login('h-admin', byKey, 1_000));
       expect(await other.adminSessions.get('h-tok-1', 5_000)).toEqual(login('h-tok-1', 'tk_1', 2_000));
       expect(await other.adminSessions.get('h-admin', 11_000)).toBeUndefined();
       expect(await other.adminSessions.get('h-unknown', 5_000)).toBeUndefined();
 
       // A token's third login drops its own oldest, never the admin key's older one.
-      await other.adminSessions.create(login('h-tok-3', 'tk_1', 4_000), {
-        now: 4_000,
-        perActor: 2,
-        total: 3,
-        spared: 'admin-key ',
-      });
+      await other.adminSessions.create(login('h-tok-3', 'tk_1', 4_000), limit(4_000));
       expect(await store.adminSessions.get('h-tok-1', 5_000)).toBeUndefined();
       expect(await store.adminSessions.get('h-tok-2', 5_000)).toEqual(login('h-tok-2', 'tk_1', 3_000));
       expect(await store.adminSessions.get('h-admin', 5_000)).toEqual(login('h-admin', byKey, 1_000));
 
       // However many actors log in, beyond the total the oldest token logins go, never the admin key's.
-      await store.adminSessions.create(login('h-tok-b1', 'tk_2', 4_100), {
-        now: 4_100,
-        perActor: 2,
-        total: 3,
-        spared: 'admin-key ',
-      });
-      await store.adminSessions.create(login('h-tok-c1', 'tk_3', 4_200), {
-        now: 4_200,
-        perActor: 2,
-        total: 3,
-        spared: 'admin-key ',
-      });
+      await store.adminSessions.create(login('h-tok-b1', 'tk_2', 4_100), limit(4_100));
+      await store.adminSessions.create(login('h-tok-c1', 'tk_3', 4_200), limit(4_200));
       expect(await store.adminSessions.get('h-admin', 5_000)).toEqual(login('h-admin', byKey, 1_000));
       expect(await store.adminSessions.get('h-tok-2', 5_000)).toBeUndefined();
       expect(await store.adminSessions.get('h-tok-3', 5_000)).toBeDefined();
