@@ -317,7 +317,8 @@ export class Admission {
         estimate = { inputTokens: input, outputTokens: this.outputCeiling(request.kw.route) * choices };
       // Input named by URL or file id costs what the provider reads (a PDF, an hour of video), not
       // the body's bytes: reserved at the context window, the most input a request may be, or many
-      // such requests at once would overrun the budget. Settlement charges what it cost.
+      // such requests at once would overrun the budget. Settlement charges the usage the provider
+      // reports, and this when none comes (the provider read the input all the same).
       const window = this.config.conversations.contextTokens;
       if (estimate.inputTokens < window && namesRemoteInput(body))
         estimate = { ...estimate, inputTokens: window };
