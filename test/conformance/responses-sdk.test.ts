@@ -237,6 +237,23 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
     }
   });
 
+  it('takes generate_summary, the older name of reasoning.summary', async () => {
+    fakes.anthropic.script({
+      blocks: [
+        { type: 'thinking', text: 'Short.', signature: 'sig-2' },
+        { type: 'text', text: 'Yes.' },
+      ],
+      stop: 'end',
+      usage: { input: 10, output: 4 },
+    });
+    const response = await client.responses.create({
+      model: 'anthropic/test-model',
+      input: 'Is it?',
+      reasoning: { effort: 'low', generate_summary: 'concise' },
+    });
+    expect(response.output[0]).toMatchObject({ type: 'reasoning', summary: [{ text: 'Short.' }] });
+  });
+
   it('refuses a reasoning item whose encrypted_content was altered, naming it', async () => {
     const damaged = client.responses.create({
       model: 'anthropic/test-model',

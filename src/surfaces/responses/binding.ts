@@ -4,7 +4,14 @@ import type { GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
 import { openAIErrorBody } from '../openai/envelope.js';
 import type { NativeRelay, SurfaceBinding } from '../types.js';
-import { outcome, outputItem, type ResponseBody, type ResponseHead, responseBody } from './from-canonical.js';
+import {
+  asksSummary,
+  outcome,
+  outputItem,
+  type ResponseBody,
+  type ResponseHead,
+  responseBody,
+} from './from-canonical.js';
 import { replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import { ResponsesStreamEncoder } from './stream-encoder.js';
@@ -48,7 +55,7 @@ export function responsesBinding(
       ),
     fromCanonical: (answer: ChatResponse) => {
       const { status, incomplete } = outcome(answer.stopReason);
-      const summarized = body.reasoning?.summary != null;
+      const summarized = asksSummary(body);
       const output = answer.content.map((part) => outputItem(part, undefined, summarized));
       const response = responseBody(
         head,

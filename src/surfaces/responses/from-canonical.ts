@@ -100,6 +100,10 @@ export function usageBody(usage: ChatUsage): ResponseUsage {
   };
 }
 
+/** Whether the request asks for the reasoning's summary (`generate_summary` is its older name). */
+export const asksSummary = (body: ResponsesRequest): boolean =>
+  (body.reasoning?.summary ?? body.reasoning?.generate_summary) != null;
+
 /** How the answer ended, as the response's status. */
 export function outcome(stop: StopReason): {
   status: ResponseStatus;

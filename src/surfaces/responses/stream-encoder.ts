@@ -1,6 +1,7 @@
 import type { AssistantPart, StreamEncoder, StreamEvent } from '../../canonical/model.js';
 import type { GatewayError } from '../../errors/gateway-error.js';
 import {
+  asksSummary,
   itemId,
   outcome,
   outputItem,
@@ -32,7 +33,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     /** The finished response and its JSON, for storage, before its event goes out. */
     private readonly onComplete: (response: ResponseBody, json: string) => void,
   ) {
-    this.summarized = head.body.reasoning?.summary != null;
+    this.summarized = asksSummary(head.body);
   }
 
   event(event: StreamEvent): string {
