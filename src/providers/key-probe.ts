@@ -158,11 +158,8 @@ const geminiRetryDelay = (body: string): number | undefined => {
 };
 
 /** Gemini answers a bad key with 400 INVALID_ARGUMENT whose ErrorInfo reason is API_KEY_INVALID. */
-const geminiKeyInvalid = (status: number, body: string): boolean => {
-  const details = errorObject(body)?.details;
-  const reasons = Array.isArray(details) ? details.map((d) => (isRecord(d) ? d.reason : undefined)) : [];
-  return status === 401 || reasons.includes('API_KEY_INVALID');
-};
+const geminiKeyInvalid = (status: number, body: string): boolean =>
+  status === 401 || errorDetails(body).some((detail) => detail.reason === 'API_KEY_INVALID');
 
 type ProbeFactory = (config: ProviderConfig) => KeyProbe | undefined;
 

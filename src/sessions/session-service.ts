@@ -226,11 +226,16 @@ export class SessionService {
       revokedReason: null,
     };
     await this.store.sessions.create(session, hashSecret(this.pepper, 'refresh', refresh).toString('hex'));
-    this.remember(session).proven = new SecretString(access);
+    return this.issue(session, { access, refresh });
+  }
+
+  /** The cookies of `session`'s generation, its access secret remembered as proven. */
+  private issue(session: SessionRecord, secrets: { access: string; refresh: string }): Issued {
+    this.remember(session).proven = new SecretString(secrets.access);
     return {
       session,
-      sessionCookie: formatSessionCookie(session.id, access),
-      refreshCookie: formatRefreshCookie(session.id, session.generation, refresh),
+      sessionCookie: formatSessionCookie(session.id, secrets.access),
+      refreshCookie: formatRefreshCookie(session.id, session.generation, secrets.refresh),
     };
   }
 
@@ -258,14 +263,7 @@ export class SessionService {
         live = successorSecrets(this.pepper, secret, address);
         secret = live.refresh;
       }
-      if (live && (await this.holdsLive(session, live))) {
-        this.remember(session).proven = new SecretString(live.access);
-        return {
-          session,
-          sessionCookie: formatSessionCookie(session.id, live.access),
-          refreshCookie: formatRefreshCookie(session.id, session.generation, live.refresh),
-        };
-      }
+      if (live && (await this.holdsLive(session, live))) return this.issue(session, live);
       const now = this.now();
       const successor = successorSecrets(this.pepper, secret, address);
       const next = {
@@ -276,15 +274,8 @@ export class SessionService {
         accessExpiresAt: now + this.settings.sessionTtlMs,
         at: now,
       };
-      if (await this.store.sessions.rotate(session.id, next)) {
-        const rotated = { ...session, ...next, refreshedAt: now };
-        this.remember(rotated).proven = new SecretString(successor.access);
-        return {
-          session: rotated,
-          sessionCookie: formatSessionCookie(session.id, successor.access),
-          refreshCookie: formatRefreshCookie(session.id, next.generation, successor.refresh),
-        };
-      }
+      if (await this.store.sessions.rotate(session.id, next))
+        return this.issue({ ...session, ...next, refreshedAt: now }, successor);
       // Another tab (or instance) rotated first: follow the chain to where it left the login.
       session = await this.store.sessions.get(session.id);
     }
