@@ -34,23 +34,16 @@ const idParams = z.strictObject({ id: z.string().regex(/^[a-z2-7]{12}$/, 'a toke
 
 const notFound = new GatewayError(404, 'not_found_error', 'No such token', { code: 'token_not_found' });
 
-/** Whether `actor` (a token with the admin scope) minted `record`, directly or through its own tokens. */
-async function descendsFrom(store: Store, record: TokenRecord, actor: TokenRecord): Promise<boolean> {
-  let current: TokenRecord | undefined = record;
-  for (let depth = 0; current?.createdBy && depth < 32; depth++) {
-    if (current.createdBy === actor.id) return true;
-    current = await store.tokens.get(current.createdBy);
-  }
-  return false;
-}
-
 /**
  * `/admin/tokens`. The admin key has every power; a token with the `admin` scope may mint only
  * tokens narrower than itself, and see or revoke only the tokens it minted.
  */
 export function adminTokenRoutes(app: FastifyInstance, { tokens, store, audit }: AdminTokensOptions): void {
+  /** The admin key sees every token; a token sees itself and the tokens minted under it. */
   const visible = async (actor: TokenRecord | null, record: TokenRecord) =>
-    actor === null || record.id === actor.id || (await descendsFrom(store, record, actor));
+    actor === null ||
+    record.id === actor.id ||
+    (await tokens.lineage(record)).some((creator) => creator.id === actor.id);
 
   app.post('/admin/tokens', async (request, reply) => {
     const spec = parseInput(tokenSpecSchema, request.body);

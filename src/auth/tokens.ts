@@ -219,7 +219,7 @@ export class TokenService {
   }
 
   /** The tokens above `record`, nearest first: from the cache, else from the store. */
-  private async lineage(record: TokenRecord, depth = 0): Promise<readonly TokenRecord[]> {
+  async lineage(record: TokenRecord, depth = 0): Promise<readonly TokenRecord[]> {
     if (record.createdBy === null || depth >= MAX_TOKEN_DEPTH) return [];
     const cached = this.cache.get(record.createdBy);
     if (cached) return [cached.record, ...(cached.principal.lineage ?? [])];
