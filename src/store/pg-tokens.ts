@@ -37,16 +37,15 @@ export function pgTokens(pool: Pool): TokenStore {
       return row && tokenFromRow(row);
     },
     async list(options) {
-      const live = options?.includeRevoked ? [] : ['revoked_at IS NULL'];
-      if (options?.under === undefined) {
-        const where = live.length > 0 ? `WHERE ${live[0]}` : '';
-        const { rows } = await pool.query<TokenRow>(`SELECT * FROM tokens ${where} ORDER BY created_at, id`);
-        return rows.map(tokenFromRow);
-      }
+      const under = options?.under;
+      const conditions = [
+        ...(under === undefined ? [] : ['id IN (SELECT id FROM subtree)']),
+        ...(options?.includeRevoked ? [] : ['revoked_at IS NULL']),
+      ];
+      const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
       const { rows } = await pool.query<TokenRow>(
-        `${subtree('$1::text')} SELECT * FROM tokens WHERE ${['id IN (SELECT id FROM subtree)', ...live].join(' AND ')}
-         ORDER BY created_at, id`,
-        [options.under],
+        `${under === undefined ? '' : subtree('$1::text')}SELECT * FROM tokens ${where} ORDER BY created_at, id`,
+        under === undefined ? [] : [under],
       );
       return rows.map(tokenFromRow);
     },

@@ -19,16 +19,15 @@ export function sqliteTokens(db: Database.Database): TokenStore {
     `${subtree('@under')} SELECT * FROM tokens WHERE id IN (SELECT id FROM subtree)
        AND (@includeRevoked = 1 OR revoked_at IS NULL) ORDER BY created_at, id`,
   );
-  const revokeOwn = db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
-  const revokeMinted = db.prepare(
-    `${subtree('@id')} UPDATE tokens SET revoked_at = @at WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL`,
+  const revokeSubtree = db.prepare<{ id: string; at: number }, { id: string }>(
+    `${subtree('@id')} UPDATE tokens SET revoked_at = @at WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL
+     RETURNING id`,
   );
   const dropCodes = db.prepare(
     `${subtree('@id')} DELETE FROM login_codes WHERE created_by IN (SELECT id FROM subtree)`,
   );
   const revoke = db.transaction((id: string, at: number) => {
-    const own = revokeOwn.run(at, id).changes === 1;
-    revokeMinted.run({ id, at });
+    const own = revokeSubtree.all({ id, at }).some((row) => row.id === id);
     dropCodes.run({ id });
     return own;
   });
