@@ -44,6 +44,17 @@ export class GatewayError extends Error {
 export const badRequest = (message: string, options?: GatewayErrorOptions): GatewayError =>
   new GatewayError(400, 'invalid_request_error', message, options);
 
+/**
+ * Thrown at a request whose client left before it went upstream: nobody reads it, the request log
+ * says 499, and no provider is asked.
+ */
+export const clientClosed = new GatewayError(
+  499,
+  'invalid_request_error',
+  'The client closed the connection before its request was sent',
+  { code: 'client_closed' },
+);
+
 /** The answer to a route that needs a body and received none (an absent body parses as `undefined`). */
 export const emptyBody = (): GatewayError =>
   badRequest('Request body is empty; send a JSON object', { code: 'empty_body' });

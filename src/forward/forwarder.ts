@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { allowedTargets } from '../auth/access.js';
-import { GatewayError } from '../errors/gateway-error.js';
+import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { RequestContext } from '../http/context.js';
 import type { SecretString } from '../keys/index.js';
 import type { Admission, ServingTarget } from '../limits/admission.js';
@@ -62,14 +62,6 @@ function unsupported(error: UnsupportedFeature): GatewayError {
     param: error.param ?? null,
   });
 }
-
-/** A request whose client left before it was sent: nobody reads the answer, the log says 499. */
-const clientGone = new GatewayError(
-  499,
-  'invalid_request_error',
-  'The client closed the connection before the request was sent',
-  { code: 'client_closed' },
-);
 
 /**
  * The route's targets with what each is billed beyond tokens: options of the surface's own format
@@ -159,7 +151,7 @@ export class Forwarder {
       // conversation held): its response has closed, and with it the one moment a request is
       // settled and charged. Sent now, the provider would bill what no limit or budget sees.
       this.admission.settle(request, undefined, 0);
-      throw clientGone;
+      throw clientClosed;
     }
     const abort = new AbortHandle();
     const timer = setTimeout(

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PriceTable } from '../accounting/index.js';
 import type { Principal } from '../auth/index.js';
 import type { Config } from '../config/index.js';
-import { GatewayError } from '../errors/gateway-error.js';
+import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
 import { bodyField } from './ceilings.js';
@@ -61,14 +61,6 @@ function subjectOf(key: string, tokenId: string | undefined): string {
 
 const tokenIdOf = (principal: Principal | undefined): string | undefined =>
   principal?.kind === 'token' ? principal.tokenId : undefined;
-
-/** Thrown at a request whose client is gone: nobody reads it, the request log says 499. */
-const clientClosed = new GatewayError(
-  499,
-  'invalid_request_error',
-  'The client closed the connection before the request was admitted',
-  { code: 'client_closed' },
-);
 
 function denialError(denial: Denial, tokenId: string | undefined): GatewayError {
   const retry = seconds(denial.retryAfterMs);
