@@ -130,20 +130,14 @@ export function outputItem(part: AssistantPart, id = itemId(part), summarized = 
         content: [{ type: 'output_text', text: part.text, annotations: [], logprobs: [] }],
       };
     case 'thinking':
-      return summarized
-        ? {
-            type: 'reasoning',
-            id,
-            summary: [{ type: 'summary_text', text: part.text }],
-            encrypted_content: encodeReasoning(part),
-          }
-        : {
-            type: 'reasoning',
-            id,
-            summary: [],
-            content: [{ type: 'reasoning_text', text: part.text }],
-            encrypted_content: encodeReasoning(part),
-          };
+      return {
+        type: 'reasoning',
+        id,
+        ...(summarized
+          ? { summary: [{ type: 'summary_text', text: part.text }] }
+          : { summary: [], content: [{ type: 'reasoning_text', text: part.text }] }),
+        encrypted_content: encodeReasoning(part),
+      };
     case 'redacted_thinking':
       return { type: 'reasoning', id, summary: [], encrypted_content: encodeReasoning(part) };
     case 'tool_call':

@@ -15,7 +15,8 @@ import type { Item } from './items.js';
  * Canonical stream events as the Responses API's event stream: `response.created` and
  * `response.in_progress`, then per output item `response.output_item.added`, its content part,
  * its deltas (`response.output_text.delta`, `response.reasoning_text.delta` or, when the request
- * asked for a summary, `response.reasoning_summary_text.delta`, `response.function_call_arguments.delta`), their `.done` events and `response.output_item.done`,
+ * asked for a summary, `response.reasoning_summary_text.delta`,
+ * `response.function_call_arguments.delta`), their `.done` events and `response.output_item.done`,
  * and last `response.completed` (or `response.incomplete`, or `error` and `response.failed`) with the whole response. Every event
  * carries its `sequence_number`; canonical block indices are the output indices, since blocks are
  * sequential.
