@@ -1,13 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.js';
 import { type FailureGuard, failureSubjects } from '../auth/failure-guard.js';
-import {
-  extractCredential,
-  IpAllowlist,
-  type StaticKeyVerifier,
-  TOKEN_PREFIX,
-  type TokenService,
-} from '../auth/index.js';
+import { extractCredential, type StaticKeyVerifier, TOKEN_PREFIX, type TokenService } from '../auth/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import { TOKEN_FAILURES } from '../auth/token-failures.js';
 import type { Config } from '../config/index.js';
@@ -169,8 +163,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
       return undefined;
     }
     // Checked at login only, a login cookie taken elsewhere would work from any address.
-    if (actor?.ipAllowlist && !new IpAllowlist(actor.ipAllowlist).allows(request.ip))
-      throw TOKEN_FAILURES.ip_not_allowed;
+    if (actor && !options.tokens.allowsAddress(actor, request.ip)) throw TOKEN_FAILURES.ip_not_allowed;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       // https as well on a plain listener: a proxy in front may end TLS for it.
       const host = request.headers.host;

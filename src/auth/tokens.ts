@@ -182,6 +182,18 @@ export class TokenService {
     return (await this.lineage(record)).every(live) ? record : undefined;
   }
 
+  /** Whether `record`'s IP allowlist, if any, lets in `ip`: the list this process holds for it when cached. */
+  allowsAddress(record: TokenRecord, ip: string): boolean {
+    const cached = this.cache.get(record.id);
+    const allowlist =
+      cached?.record === record
+        ? cached.allowlist
+        : record.ipAllowlist
+          ? new IpAllowlist(record.ipAllowlist)
+          : undefined;
+    return allowlist?.allows(ip) ?? true;
+  }
+
   /** Drops tokens revoked (by any instance) since the last call. */
   async syncRevocations(): Promise<void> {
     const ids = await this.store.tokens.revokedSince(this.revocations.next());
