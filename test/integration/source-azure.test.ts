@@ -12,11 +12,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AzureSourceConfig } from '../../src/config/key-sources.js';
+import { CLOSED_PORT } from '../support/closed-port.js';
 import { createTestCertificates, type FakeKeyVault, startFakeKeyVault } from '../support/fake-key-vault.js';
 import {
   type ChildLoad,
@@ -28,15 +28,6 @@ import {
 const KEY_A = 'sk-azure-test-key-0a1b2c3d4e5f6071';
 const KEY_B = 'sk-azure-test-key-8192a3b4c5d6e7f8';
 const KEY_OLD = 'sk-azure-test-key-old-00112233445566';
-
-/** A loopback port with nothing listening. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
@@ -175,7 +166,7 @@ describe.skipIf(!hasOpenssl)('azure key source (needs openssl: apt-get install o
   });
 
   it('reports a vault that is down as a connection failure', async () => {
-    const port = await closedPort();
+    const port = CLOSED_PORT;
     const res = await run(config({ vaultUrl: `https://127.0.0.1:${port}` }));
     expect(failure(res.loads[0])).toMatch(/connection failed \(ECONNREFUSED\)/);
   });

@@ -1,7 +1,7 @@
-import { createServer } from 'node:net';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CLOSED_PORT } from '../support/closed-port.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY, type Stack, startStack } from '../support/setup.js';
@@ -26,15 +26,6 @@ async function chat(stack: Stack, body: Record<string, unknown> = {}) {
     text,
     json: text.startsWith('{') ? JSON.parse(text) : undefined,
   };
-}
-
-/** A loopback port with nothing listening. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const PROVIDER_MESSAGE_FRAGMENT = 'Incorrect API key';
@@ -178,7 +169,7 @@ describe('upstream faults', () => {
   });
 
   it('answers 502 provider_unreachable when nothing listens', async () => {
-    const port = await closedPort();
+    const port = CLOSED_PORT;
     stack = await startStack({ provider: { baseUrl: `http://127.0.0.1:${port}/v1` } });
     const res = await chat(stack);
     expect(res.status).toBe(502);
