@@ -201,6 +201,35 @@ describe('official SDKs through Keyward, every provider format', () => {
     }
   }
 
+  for (const provider of ['anthropic', 'gemini', 'ollama'] as const) {
+    for (const stream of [false, true]) {
+      it(`openai SDK with legacy functions → ${provider} provider: one function_call${stream ? ', streaming' : ''}`, async () => {
+        // Two calls in the script: a provider may make several even when asked for one (Gemini
+        // has no switch for it); a legacy client has room for the first only.
+        fakes[provider].script(SCRIPTS.tools!);
+        const params = {
+          model: `${provider}/model-x`,
+          messages: [{ role: 'user' as const, content: 'What is the weather in Paris?' }],
+          functions: tools.map((tool) => (tool.type === 'function' ? tool.function : undefined)!),
+        };
+        const completion = stream
+          ? await viaOpenAI.chat.completions.stream(params).finalChatCompletion()
+          : await viaOpenAI.chat.completions.create(params);
+        const choice = completion.choices[0]!;
+        expect(choice.finish_reason).toBe('function_call');
+        expect(choice.message.tool_calls ?? []).toEqual([]);
+        expect(choice.message.content).toBe('Let me check both.');
+        expect(choice.message.function_call?.name).toBe('get_weather');
+        expect(JSON.parse(choice.message.function_call?.arguments ?? '')).toEqual(weather);
+        if (provider === 'anthropic') {
+          expect(fakes.anthropic.requests.at(-1)?.body).toMatchObject({
+            tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+          });
+        }
+      });
+    }
+  }
+
   for (const provider of ['openai', 'gemini', 'ollama'] as const) {
     for (const [scriptName, script] of Object.entries(SCRIPTS)) {
       for (const stream of [false, true]) {

@@ -1,5 +1,5 @@
 import type { SurfaceBinding } from '../types.js';
-import { openAISurface } from './canonical.js';
+import { openAILegacyFunctionsSurface, openAISurface } from './canonical.js';
 import type { ChatCompletionRequest } from './chat-schema.js';
 import { openAIErrorBody, openAIErrorEvent } from './envelope.js';
 import { relayOpenAIStream } from './stream-relay.js';
@@ -19,4 +19,11 @@ export const openAIBinding: SurfaceBinding = {
   choicesFields: ['n'],
   // `fast` is OpenAI's newer name for priority processing.
   asksFast: (body) => body.service_tier === 'priority' || body.service_tier === 'fast',
+};
+
+/** For a request that declared only legacy `functions`: its call is answered as `function_call`. */
+export const openAILegacyFunctionsBinding: SurfaceBinding = {
+  ...openAIBinding,
+  fromCanonical: (response) => openAILegacyFunctionsSurface.fromCanonical(response),
+  streamEncoder: (options) => openAILegacyFunctionsSurface.streamEncoder(options),
 };

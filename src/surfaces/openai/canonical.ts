@@ -38,7 +38,7 @@ type FilePart = Extract<UserContentPart, { type: 'file' }>;
 /** System, developer and tool message content: a string or text parts. */
 type TextContent = Extract<RequestMessage, { role: 'system' }>['content'];
 
-type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+type FinishReason = 'stop' | 'length' | 'tool_calls' | 'function_call' | 'content_filter';
 
 interface ToolCallBody {
   id: string;
@@ -76,6 +76,8 @@ export interface ChatCompletionBody {
       content: string | null;
       reasoning_content?: string;
       tool_calls?: ToolCallBody[];
+      /** The deprecated single call, for a request that declared only the legacy `functions`. */
+      function_call?: ToolCallBody['function'];
       refusal: null;
       annotations: [];
     };
@@ -95,6 +97,7 @@ interface ChunkDelta {
     type?: 'function';
     function: { name?: string; arguments: string };
   }>;
+  function_call?: { name?: string; arguments: string };
 }
 
 /** One `chat.completion.chunk`; `usage` only when the client asked for usage in the stream. */
@@ -183,6 +186,9 @@ function toCanonical(body: Body): ChatRequest {
     ...(tools.length > 0 && { tools }),
     ...(toolChoice && { toolChoice }),
     ...(body.parallel_tool_calls !== undefined && { parallelToolCalls: body.parallel_tool_calls }),
+    // The legacy answer has room for one call only.
+    ...(body.parallel_tool_calls === undefined &&
+      declaresOnlyFunctions(body) && { parallelToolCalls: false }),
     ...(maxTokens != null && { maxTokens }),
     ...(body.temperature != null && { temperature: body.temperature }),
     ...(body.top_p != null && { topP: body.top_p }),
@@ -420,6 +426,15 @@ interface FunctionSpec {
   strict?: boolean | null;
 }
 
+/**
+ * A request that declares functions the deprecated way gets its call back the deprecated way
+ * (`message.function_call`, `finish_reason: "function_call"`), as the API answers it: clients
+ * still written against `functions` read nothing else.
+ */
+export function declaresOnlyFunctions(body: Pick<Body, 'functions' | 'tools'>): boolean {
+  return body.functions !== undefined && body.functions.length > 0 && !body.tools?.length;
+}
+
 /** Function tools, then the legacy `functions`. */
 function convertTools(body: Body): ToolDefinition[] {
   const tools = (body.tools ?? []).map((tool, k) => {
@@ -483,6 +498,14 @@ const FINISH_REASONS: Record<StopReason, FinishReason> = {
   refusal: 'content_filter',
 };
 
+/**
+ * With legacy functions, a call ends the answer as `function_call`; a provider that made several
+ * calls despite `parallelToolCalls: false` (Gemini has no such switch) has its first one shown.
+ */
+function finishReason(stop: StopReason, legacyFunctions: boolean): FinishReason {
+  return legacyFunctions && stop === 'tool_use' ? 'function_call' : FINISH_REASONS[stop];
+}
+
 function usageBody(usage: ChatUsage): UsageBody {
   return {
     prompt_tokens: usage.inputTokens,
@@ -503,7 +526,7 @@ function usageBody(usage: ChatUsage): UsageBody {
  * assembling the same answer from stream deltas gets it; thinking goes to `reasoning_content`
  * and its signatures, meaningless to OpenAI clients, are dropped.
  */
-function fromCanonical(response: ChatResponse): ChatCompletionBody {
+function fromCanonical(response: ChatResponse, legacyFunctions = false): ChatCompletionBody {
   const texts: string[] = [];
   const reasoning: string[] = [];
   const toolCalls: ToolCallBody[] = [];
@@ -539,12 +562,13 @@ function fromCanonical(response: ChatResponse): ChatCompletionBody {
           role: 'assistant',
           content: texts.length > 0 ? texts.join('') : null,
           ...(reasoning.length > 0 && { reasoning_content: reasoning.join('') }),
-          ...(toolCalls.length > 0 && { tool_calls: toolCalls }),
+          ...(toolCalls[0] &&
+            (legacyFunctions ? { function_call: toolCalls[0].function } : { tool_calls: toolCalls })),
           refusal: null,
           annotations: [],
         },
         logprobs: null,
-        finish_reason: FINISH_REASONS[response.stopReason],
+        finish_reason: finishReason(response.stopReason, legacyFunctions),
       },
     ],
     usage: usageBody(response.usage),
@@ -570,7 +594,10 @@ class ChunkEncoder implements StreamEncoder {
   /** Block index → the tool call's number. */
   private readonly toolIndex = new Map<number, number>();
 
-  constructor(private readonly includeUsage: boolean) {}
+  constructor(
+    private readonly includeUsage: boolean,
+    private readonly legacyFunctions = false,
+  ) {}
 
   event(event: StreamEvent): string {
     switch (event.type) {
@@ -583,6 +610,11 @@ class ChunkEncoder implements StreamEncoder {
       case 'block_start': {
         const { block } = event;
         if (block.type !== 'tool_call') return '';
+        if (this.legacyFunctions) {
+          if (this.toolCalls++ > 0) return '';
+          this.toolIndex.set(event.index, 0);
+          return this.chunk({ function_call: { name: block.name, arguments: '' } });
+        }
         const index = this.toolCalls++;
         this.toolIndex.set(event.index, index);
         return this.chunk({
@@ -596,7 +628,7 @@ class ChunkEncoder implements StreamEncoder {
       case 'block_stop':
         return '';
       case 'finish': {
-        let out = this.chunk({}, FINISH_REASONS[event.stopReason]);
+        let out = this.chunk({}, finishReason(event.stopReason, this.legacyFunctions));
         if (this.includeUsage) out += sse({ ...this.head(), choices: [], usage: usageBody(event.usage) });
         return `${out}data: [DONE]\n\n`;
       }
@@ -612,6 +644,7 @@ class ChunkEncoder implements StreamEncoder {
       case 'arguments': {
         const index = this.toolIndex.get(block);
         if (index === undefined || !delta.json) return '';
+        if (this.legacyFunctions) return this.chunk({ function_call: { arguments: delta.json } });
         return this.chunk({ tool_calls: [{ index, function: { arguments: delta.json } }] });
       }
       // Signatures let a provider check its own reasoning on replay; OpenAI clients have no place for them.
@@ -639,4 +672,11 @@ export const openAISurface: ChatSurface<ChatCompletionRequest> = {
   streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage),
   errorBody: openAIErrorBody,
   errorEvent: openAIErrorEvent,
+};
+
+/** The surface for a request that declared only legacy `functions` (see `declaresOnlyFunctions`). */
+export const openAILegacyFunctionsSurface: ChatSurface<ChatCompletionRequest> = {
+  ...openAISurface,
+  fromCanonical: (response) => fromCanonical(response, true),
+  streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage, true),
 };

@@ -6,7 +6,8 @@ import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
-import { openAIBinding } from './binding.js';
+import { openAIBinding, openAILegacyFunctionsBinding } from './binding.js';
+import { declaresOnlyFunctions } from './canonical.js';
 import { visibleModels } from './models.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
 
@@ -32,7 +33,7 @@ export async function openAIRoutes(
     const body = parseChatRequest(request.body);
     return forwardInConversation(request, reply, conversational, {
       operation: 'chat',
-      surface: openAIBinding,
+      surface: declaresOnlyFunctions(body) ? openAILegacyFunctionsBinding : openAIBinding,
       body,
       stream: body.stream === true,
       includeUsage: body.stream_options?.include_usage === true,
