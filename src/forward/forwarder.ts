@@ -276,7 +276,7 @@ export class Forwarder {
       try {
         response = await exchange({
           dispatcher: provider.dispatcher,
-          build: () => build(lease.next()),
+          build: () => lease.sending(build(lease.next())),
           judge: (status, headers, body) => lease.judge(status, headers, body),
           maxRotations: lease.maxRotations,
           retry: provider.config.retries,

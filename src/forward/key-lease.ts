@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Acquired, KeyVerdict, PooledKey, SecretString } from '../keys/index.js';
+import { namesRemoteInput } from '../limits/remote-input.js';
 import type { Metrics } from '../observability/index.js';
-import { parseRetryAfter, type UpstreamBody, type Verdict } from '../upstream/index.js';
+import { parseRetryAfter, type UpstreamBody, type UpstreamCall, type Verdict } from '../upstream/index.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 
 /** No key of the provider can be used now; carries when the first one recovers. */
@@ -80,6 +81,12 @@ function tooLargeForAnyKey(model: string): GatewayError {
 }
 
 /**
+ * The most tokens a provider counts for one byte of a body: Gemini counts a PDF page 258 tokens,
+ * and a page takes a few dozen bytes; text is at most a token a byte.
+ */
+const MAX_TOKENS_PER_BYTE = 8;
+
+/**
  * The key side of one request to one provider: which key each attempt uses, and what the
  * provider's answer says about that key. A pooled key that is rate limited cools down; one that
  * is refused is probed (`KeyChecker`), and benched and alerted on only when the probe confirms it
@@ -92,6 +99,10 @@ export class KeyLease {
   private readonly refused = new Map<PooledKey, Promise<KeyVerdict>>();
   /** The provider said the request alone exceeds what its keys may send in a minute. */
   private requestTooLarge = false;
+  /** Keys that refused this request for a token quota it may have filled by itself. */
+  private readonly quotaTried = new Set<PooledKey>();
+  /** The body of the attempt in flight, weighed against a token quota its answer names. */
+  private sent: string | undefined;
   readonly pooled: boolean;
 
   constructor(
@@ -125,6 +136,12 @@ export class KeyLease {
     return acquired.key.secret;
   }
 
+  /** Remembers the attempt's body (see `mayFillQuota`); returns the call unchanged. */
+  sending(call: UpstreamCall): UpstreamCall {
+    this.sent = call.body;
+    return call;
+  }
+
   /**
    * What an answer says about the attempt's key. A 429 cools the key for the model asked and moves
    * on (providers limit each model apart: one client spending a small model's limit must not take
@@ -133,8 +150,10 @@ export class KeyLease {
    * rate-limit headers show every limit with room left is about this request (it does not fit what
    * is left): it moves on and cools nothing, or one client sending requests too large for any key
    * could take every key out of rotation. A 429 saying the account is out of credit cools the key
-   * for every model. A 429 naming a token quota that the request's own content may have filled
-   * (Gemini's, which carry no headers) cools the key for the model but goes to no other key.
+   * for every model. A 429 naming a per-minute token quota (Gemini's, which carry no headers)
+   * cools the key for the model only when the request cannot have filled the quota by itself;
+   * when it may have, the request moves on and nothing is cooled, or one client sending a short
+   * body that names a long video could cool every key in turn.
    */
   judge(status: number, headers: IncomingHttpHeaders, body: UpstreamBody): Verdict | Promise<Verdict> {
     const key = this.current;
@@ -142,14 +161,19 @@ export class KeyLease {
     const { pool } = this.provider.keys;
     if (status === 429) {
       const probe = this.provider.keyProbe;
-      if (!probe?.saysRequestTooLarge && !probe?.saysTokenQuota) return this.rateLimited(key, headers);
+      if (!probe?.saysRequestTooLarge && !probe?.tokenQuota) return this.rateLimited(key, headers);
       return body.peek(MAX_JUDGED_BODY).then((text) => {
         this.requestTooLarge = probe.saysRequestTooLarge?.(text) === true;
         if (this.requestTooLarge) return 'final';
         if (probe.saysQuotaSpent?.(text)) return this.cool(key, headers, undefined);
-        if (probe.saysTokenQuota?.(text) && !this.counting) {
-          this.cool(key, headers, this.model, probe.retryDelayMs?.(text));
-          return 'final';
+        const quota = this.counting ? undefined : probe.tokenQuota?.(text);
+        if (quota !== undefined) {
+          if (this.mayFillQuota(quota)) {
+            // Each key once: the same key again within the minute would answer the same.
+            this.quotaTried.add(key);
+            return this.quotaTried.size < pool.size ? 'rotate' : 'final';
+          }
+          return this.cool(key, headers, this.model, probe.retryDelayMs?.(text));
         }
         return this.rateLimited(key, headers, probe.retryDelayMs?.(text));
       });
@@ -161,6 +185,22 @@ export class KeyLease {
     }
     if (status < 400) pool.succeeded(key, this.model);
     return undefined;
+  }
+
+  /**
+   * Whether the attempt's body could by itself count `quota` tokens (null: a quota of unknown
+   * size): by its bytes at the most tokens a byte may count, or because it names content by
+   * address or id, whose size it does not tell.
+   */
+  private mayFillQuota(quota: number | null): boolean {
+    const sent = this.sent;
+    if (quota === null || sent === undefined) return true;
+    if (Buffer.byteLength(sent) * MAX_TOKENS_PER_BYTE >= quota) return true;
+    try {
+      return namesRemoteInput(JSON.parse(sent));
+    } catch {
+      return true;
+    }
   }
 
   /**

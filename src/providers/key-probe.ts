@@ -29,13 +29,13 @@ export interface KeyProbe {
    */
   saysRequestTooLarge?(body: string): boolean;
   /**
-   * Whether a 429 names a per-minute token quota that the request's own content may have filled
-   * (Gemini's input-token quotas: a short body naming a long video or a cached prompt counts
-   * hundreds of thousands of tokens, and Gemini's 429s carry no rate-limit headers to tell). The
-   * key cools for the model, but the request goes to no other key: rotating, one such request
-   * would cool every key.
+   * A 429 that names a per-minute token quota (Gemini's input-token quotas, whose 429s carry no
+   * rate-limit headers): the quota's size in tokens, `null` when the answer does not say it;
+   * undefined for any other 429. The request's own content may have filled such a quota (a short
+   * body naming a long video counts hundreds of thousands of tokens): the lease weighs the request
+   * against it before it blames the key.
    */
-  saysTokenQuota?(body: string): boolean;
+  tokenQuota?(body: string): number | null | undefined;
   /** How long a 429's body says to wait, where the provider says it there (Gemini's `RetryInfo`). */
   retryDelayMs?(body: string): number | undefined;
   /**
@@ -137,16 +137,20 @@ const errorDetails = (body: string): Record<string, unknown>[] => {
 
 /**
  * Gemini's 429: a `QuotaFailure` detail whose violated quota counts tokens per minute
- * (`GenerateContentInputTokensPerModelPerMinute…`). A daily quota is the key's, whatever asked.
+ * (`GenerateContentInputTokensPerModelPerMinute…`), with its `quotaValue`. A daily quota is the
+ * key's, whatever asked.
  */
-const geminiTokenQuota = (body: string): boolean =>
-  errorDetails(body).some(
-    (detail) =>
-      Array.isArray(detail.violations) &&
-      detail.violations.some(
-        (violation) => isRecord(violation) && /Tokens.*PerMinute/i.test(String(violation.quotaId ?? '')),
-      ),
-  );
+const geminiTokenQuota = (body: string): number | null | undefined => {
+  for (const detail of errorDetails(body)) {
+    if (!Array.isArray(detail.violations)) continue;
+    for (const violation of detail.violations) {
+      if (!isRecord(violation) || !/Tokens.*PerMinute/i.test(String(violation.quotaId ?? ''))) continue;
+      const limit = Number(violation.quotaValue);
+      return Number.isSafeInteger(limit) && limit > 0 ? limit : null;
+    }
+  }
+  return undefined;
+};
 
 /** Gemini's `RetryInfo` detail: `retryDelay` in seconds, as `"56s"` or `"1.5s"`. */
 const geminiRetryDelay = (body: string): number | undefined => {
@@ -207,7 +211,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
     return {
       call: (key) => ({ path, headers: { ...headers, 'x-goog-api-key': key.reveal() } }),
       saysKeyInvalid: geminiKeyInvalid,
-      saysTokenQuota: geminiTokenQuota,
+      tokenQuota: geminiTokenQuota,
       retryDelayMs: geminiRetryDelay,
     };
   },

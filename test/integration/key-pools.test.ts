@@ -254,7 +254,7 @@ describe('key pools', () => {
     expect(metrics).not.toContain('reason="rate_limited"');
   });
 
-  it('moves a Gemini request whose 429 names an input-token quota to no other key: its own content may be the cause', async () => {
+  it('blames a key for a Gemini input-token quota only when the request cannot have filled it alone', async () => {
     const gemini = await startFakeProvider('gemini', { keys: [KEY_A, KEY_B, KEY_C] });
     try {
       kw = await startTestGateway(
@@ -266,28 +266,65 @@ describe('key pools', () => {
         { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, POOL: `${KEY_A},${KEY_B},${KEY_C}` },
       );
       const seen = () => gemini.requests.map((r) => String(r.headers['x-goog-api-key']));
+      const cooling = async () =>
+        (
+          (await admin('GET', '/admin/keys')).json.providers[0].keys as Array<{ coolingModels: unknown[] }>
+        ).map((key) => key.coolingModels.length);
       const answer: Script = {
         blocks: [{ type: 'text', text: 'Hi' }],
         stop: 'end',
         usage: { input: 5, output: 2 },
       };
-      // A short body naming a long video fills the per-minute input-token quota on any key.
-      gemini.script({
+      // The fake's per-minute input-token quota is 1,000,000 tokens.
+      const quotaHit: Script = {
         ...answer,
         fault: { kind: 'status', status: 429, quota: 'input_tokens', retryAfterSeconds: 45 },
-      });
-      const refused = await chat();
-      expect(refused.status).toBe(429);
-      expect(seen()).toEqual([KEY_A]);
-      // For as long as Google's RetryInfo says, for that model.
-      const [a] = (await admin('GET', '/admin/keys')).json.providers[0].keys;
-      expect(a.coolingModels[0].coolingForMs).toBeGreaterThan(40_000);
-      // That key rests for the model; the others were never tried, and serve the next requests.
-      gemini.script(answer, answer);
-      for (let i = 0; i < 2; i++) expect((await chat()).status).toBe(200);
-      expect(seen().slice(1)).toEqual([KEY_B, KEY_C]);
-      // A daily quota is the key's, not the request's: the request moves on to the next key, and
-      // the key rests as long as Google's RetryInfo says.
+      };
+
+      // A short body naming an uploaded video may count more tokens than the quota by itself: the
+      // request moves from key to key, and no key is blamed. Sent again and again, it cools none.
+      const video = {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Summarize this video' },
+              {
+                type: 'image_url',
+                image_url: { url: 'https://generativelanguage.googleapis.com/v1beta/files/v1' },
+              },
+            ],
+          },
+        ],
+      };
+      for (let i = 0; i < 2; i++) {
+        gemini.script(quotaHit, quotaHit, quotaHit);
+        const refused = await chat({}, video);
+        expect(refused.status).toBe(429);
+      }
+      expect(seen()).toEqual([KEY_A, KEY_B, KEY_C, KEY_A, KEY_B, KEY_C]);
+      expect(await cooling()).toEqual([0, 0, 0]);
+
+      // So does a body large enough to count that many tokens (at 8 tokens a byte at the most).
+      gemini.script(quotaHit, answer);
+      const large = await chat({}, { messages: [{ role: 'user', content: 'x'.repeat(130_000) }] });
+      expect(large.status).toBe(200);
+      expect(seen().slice(6)).toEqual([KEY_A, KEY_B]);
+      expect(await cooling()).toEqual([0, 0, 0]);
+
+      // A short request cannot have filled it: the key's minute is spent by what it served. It
+      // rests for the model as long as Google's RetryInfo says, and the request goes to the next.
+      gemini.script(quotaHit, answer);
+      expect((await chat()).status).toBe(200);
+      expect(seen().slice(8)).toEqual([KEY_C, KEY_A]);
+      const keys = (await admin('GET', '/admin/keys')).json.providers[0].keys as Array<{
+        coolingModels: Array<{ coolingForMs: number }>;
+      }>;
+      expect(keys.map((key) => key.coolingModels.length)).toEqual([0, 0, 1]);
+      expect(keys[2]!.coolingModels[0]!.coolingForMs).toBeGreaterThan(40_000);
+
+      // A daily quota is the key's, not the request's, whatever the request: the request moves
+      // on, and the key rests as long as Google's RetryInfo says.
       const before = seen().length;
       gemini.script(
         {
@@ -296,12 +333,9 @@ describe('key pools', () => {
         },
         answer,
       );
-      expect((await chat()).status).toBe(200);
+      expect((await chat({}, video)).status).toBe(200);
       expect(seen().length - before).toBe(2);
-      const keys = (await admin('GET', '/admin/keys')).json.providers[0].keys as Array<{
-        coolingModels: Array<{ coolingForMs: number }>;
-      }>;
-      expect(keys.filter((key) => (key.coolingModels[0]?.coolingForMs ?? 0) > 25_000)).toHaveLength(2);
+      expect((await cooling()).filter((n) => n > 0)).toHaveLength(2);
     } finally {
       await gemini.close();
     }
