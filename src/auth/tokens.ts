@@ -62,6 +62,7 @@ export class TokenService {
   private readonly cache = new Map<string, Cached>();
   private readonly misses = new Map<string, number>();
   private readonly revocations: RevocationCursor;
+  private readonly revokedListeners: Array<(ids: readonly string[]) => void> = [];
 
   constructor(
     private readonly store: Store,
@@ -176,10 +177,24 @@ export class TokenService {
    * elsewhere since it started, or revoked) is read from the store.
    */
   async liveRecord(id: string): Promise<TokenRecord | undefined> {
+    return (await this.liveLineage(id))?.[0];
+  }
+
+  /**
+   * The token with this id and the tokens above it, nearest first, while every one of them is live
+   * (see `liveRecord`): what a browser session it signed in answers to.
+   */
+  async liveLineage(id: string): Promise<readonly TokenRecord[] | undefined> {
     const record = this.cache.get(id)?.record ?? (await this.store.tokens.get(id));
     if (!record || record.revokedAt !== null) return undefined;
     if (record.expiresAt !== null && record.expiresAt <= this.now()) return undefined;
-    return (await this.lineage(record)).every(live) ? record : undefined;
+    const lineage = await this.lineage(record);
+    return lineage.every(live) ? [record, ...lineage] : undefined;
+  }
+
+  /** Calls `listener` with the ids of tokens revoked, here or (at the next sync) by any instance. */
+  onRevoked(listener: (ids: readonly string[]) => void): void {
+    this.revokedListeners.push(listener);
   }
 
   /** Whether `record`'s IP allowlist, if any, lets in `ip`: the list this process holds for it when cached. */
@@ -211,6 +226,7 @@ export class TokenService {
     for (const [id, cached] of this.cache) {
       if (cached.principal.lineage?.some((record) => gone.has(record.id))) this.cache.delete(id);
     }
+    for (const listener of this.revokedListeners) listener(revoked);
   }
 
   /** Whether `secret` is the token's; secrets are of one fixed length (`parseToken`). */

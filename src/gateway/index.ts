@@ -105,7 +105,7 @@ async function assemble(start: Start): Promise<Gateway> {
   }
   const tokens = new TokenService(store, pepper);
   await tokens.load();
-  const browser = await browserFromConfig(config, store, pepper, audit);
+  const browser = await browserFromConfig(config, store, pepper, audit, tokens);
   await browser.jwt?.load();
   const jwt = browser.jwt;
   const sessionSweep = browser.sessions.keepSwept((error) =>

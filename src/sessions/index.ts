@@ -1,5 +1,6 @@
 import type { AuditSink } from '../audit/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
+import type { TokenService } from '../auth/tokens.js';
 import type { Config } from '../config/index.js';
 import { Cors } from '../http/cors.js';
 import type { Store } from '../store/index.js';
@@ -29,14 +30,21 @@ export async function browserFromConfig(
   store: Store,
   pepper: Buffer,
   audit: AuditSink,
+  tokens: TokenService,
 ): Promise<Browser> {
   const { sessions: s, guest } = config.auth;
-  const sessions = new SessionService(store, pepper, {
-    sessionTtlMs: durationMs(s.sessionTtl),
-    refreshTtlMs: durationMs(s.refreshTtl),
-    refreshIdleMs: durationMs(s.refreshIdle),
-    graceMs: s.reuseGraceSec * 1000,
-  });
+  const sessions = new SessionService(
+    store,
+    pepper,
+    {
+      sessionTtlMs: durationMs(s.sessionTtl),
+      refreshTtlMs: durationMs(s.refreshTtl),
+      refreshIdleMs: durationMs(s.refreshIdle),
+      graceMs: s.reuseGraceSec * 1000,
+    },
+    (id) => tokens.liveLineage(id),
+  );
+  tokens.onRevoked((ids) => sessions.forgetSignedInBy(ids));
   const cors = config.server.cors.origins.length > 0 ? new Cors(config.server.cors) : undefined;
   const access = new BrowserAccess(sessions, (origin) => cors?.allows(origin) ?? false);
   const routes: Browser['routes'] = { audit };

@@ -7,7 +7,11 @@ import type { SessionRecord, TokenRecord } from '../store/index.js';
  * limits, budgets, usage and audit apply to it unchanged. Its limit and usage subject is
  * `ses_<session id>`; a guest's is `guest:<client address>`, so guest limits hold per address.
  */
-function principalFor(session: SessionRecord, subject: string): TokenPrincipal {
+function principalFor(
+  session: SessionRecord,
+  subject: string,
+  lineage: readonly TokenRecord[] = [],
+): TokenPrincipal {
   const { grant } = session;
   const record: TokenRecord = {
     id: subject,
@@ -37,11 +41,14 @@ function principalFor(session: SessionRecord, subject: string): TokenPrincipal {
     userId: grant.userId,
     scopes: new Set(grant.scopes),
     record,
+    // The token that signed the session in, and those above it: their limits and budgets hold for
+    // the session's requests, or minting sessions would multiply them.
+    ...(lineage.length > 0 && { lineage }),
   };
 }
 
-export const sessionPrincipal = (session: SessionRecord): TokenPrincipal =>
-  principalFor(session, `ses_${session.id}`);
+export const sessionPrincipal = (session: SessionRecord, lineage?: readonly TokenRecord[]): TokenPrincipal =>
+  principalFor(session, `ses_${session.id}`, lineage);
 
 const MAX_GUEST_ADDRESSES = 10_000;
 

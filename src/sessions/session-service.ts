@@ -30,6 +30,12 @@ export interface SessionSettings {
   graceMs: number;
 }
 
+/**
+ * The token that signed a session in (its `createdBy`) and the tokens above it, nearest first,
+ * while every one of them is live; undefined once any is revoked or expired (`TokenService.liveLineage`).
+ */
+export type CreatorLineage = (tokenId: string) => Promise<readonly TokenRecord[] | undefined>;
+
 /** A session cookie's failure; only a caller holding the right secret learns more than `invalid`. */
 export type SessionFailure = 'invalid' | 'expired' | 'revoked';
 export type SessionCheck =
@@ -79,6 +85,11 @@ export class SessionService {
     private readonly store: Store,
     private readonly pepper: Buffer,
     readonly settings: SessionSettings,
+    /**
+     * A session signed in by a token lasts while that token and its creators do, and is held to
+     * their limits and budgets as a token minted by them would be.
+     */
+    private readonly creators: CreatorLineage,
     private readonly now: () => number = Date.now,
   ) {
     this.revocations = new RevocationCursor(now, false);
@@ -105,12 +116,16 @@ export class SessionService {
     const hash = hashSecret(this.pepper, 'code', secret).toString('hex');
     const record = await this.store.sessions.takeCode(hash, this.now());
     if (!record) return undefined;
-    return this.start(record.grant, record.createdBy, false);
+    const lineage = await this.lineageOf(record.createdBy);
+    // Its token was revoked after minting the code (the store drops such codes, unless the
+    // revocation ran while this one was being minted).
+    if (!lineage) return undefined;
+    return this.start(record.grant, record.createdBy, false, lineage);
   }
 
   /** A guest session: the configured grant, limited per client address. */
   guest(grant: SessionGrant): Promise<Issued> {
-    return this.start(grant, null, true);
+    return this.start(grant, null, true, []);
   }
 
   /** Checks a session cookie; a Promise only when the session is not cached (one store read). */
@@ -122,12 +137,14 @@ export class SessionService {
     const missedUntil = this.misses.get(parsed.id);
     if (missedUntil !== undefined && missedUntil > this.now()) return { failure: 'invalid' };
     // Not cached, or rotated by another instance since: read the store once.
-    return this.store.sessions.get(parsed.id).then((session) => {
+    return this.store.sessions.get(parsed.id).then(async (session) => {
       const digest = hashSecret(this.pepper, 'session', parsed.secret);
       if (!session) this.missed(parsed.id);
       if (!session || !sameHash(digest, session.accessHash)) return { failure: 'invalid' };
       if (session.revokedAt !== null) return { failure: 'revoked' };
-      const remembered = this.remember(session);
+      const lineage = await this.liveCreators(session);
+      if (!lineage) return { failure: 'revoked' };
+      const remembered = this.remember(session, lineage);
       remembered.proven = new SecretString(parsed.secret);
       return this.judge(remembered, ip);
     });
@@ -153,7 +170,9 @@ export class SessionService {
       await this.revoke(session.id, 'refresh_reused');
       return { failure: 'reused', session };
     }
-    return this.rotate(session, parsed, addressSubject(ip));
+    const lineage = await this.liveCreators(session);
+    if (!lineage) return { failure: 'invalid' };
+    return this.rotate(session, parsed, addressSubject(ip), lineage);
   }
 
   /** Ends the session a cookie proves, if any; returns it. */
@@ -175,6 +194,17 @@ export class SessionService {
     const ids = await this.store.sessions.revokeUser(userId, this.now(), reason);
     for (const id of ids) this.cache.delete(id);
     return ids;
+  }
+
+  /**
+   * Drops cached sessions signed in by these tokens or below them: the store revoked them with the
+   * tokens (`TokenStore.revoke`), and other instances drop them at their next sync.
+   */
+  forgetSignedInBy(tokenIds: readonly string[]): void {
+    const gone = new Set(tokenIds);
+    for (const [id, cached] of this.cache) {
+      if (cached.principal.lineage?.some((record) => gone.has(record.id))) this.cache.delete(id);
+    }
   }
 
   /** Drops sessions revoked (by any instance) since the last call. */
@@ -206,7 +236,23 @@ export class SessionService {
     return this.cache.size;
   }
 
-  private async start(grant: SessionGrant, createdBy: string | null, guest: boolean): Promise<Issued> {
+  /** The session's creators (see `CreatorLineage`), revoking the session in the store when one is gone. */
+  private async liveCreators(session: SessionRecord): Promise<readonly TokenRecord[] | undefined> {
+    const lineage = await this.lineageOf(session.createdBy);
+    if (!lineage) await this.revoke(session.id, 'token_revoked');
+    return lineage;
+  }
+
+  private async lineageOf(createdBy: string | null): Promise<readonly TokenRecord[] | undefined> {
+    return createdBy === null ? [] : this.creators(createdBy);
+  }
+
+  private async start(
+    grant: SessionGrant,
+    createdBy: string | null,
+    guest: boolean,
+    lineage: readonly TokenRecord[],
+  ): Promise<Issued> {
     const now = this.now();
     const access = newSecret();
     const refresh = newSecret();
@@ -226,12 +272,16 @@ export class SessionService {
       revokedReason: null,
     };
     await this.store.sessions.create(session, hashSecret(this.pepper, 'refresh', refresh).toString('hex'));
-    return this.issue(session, { access, refresh });
+    return this.issue(session, { access, refresh }, lineage);
   }
 
   /** The cookies of `session`'s generation, its access secret remembered as proven. */
-  private issue(session: SessionRecord, secrets: { access: string; refresh: string }): Issued {
-    this.remember(session).proven = new SecretString(secrets.access);
+  private issue(
+    session: SessionRecord,
+    secrets: { access: string; refresh: string },
+    lineage: readonly TokenRecord[],
+  ): Issued {
+    this.remember(session, lineage).proven = new SecretString(secrets.access);
     return {
       session,
       sessionCookie: formatSessionCookie(session.id, secrets.access),
@@ -251,6 +301,7 @@ export class SessionService {
     first: SessionRecord,
     presented: { generation: number; secret: string },
     address: string,
+    lineage: readonly TokenRecord[],
   ): Promise<RefreshResult> {
     let session: SessionRecord | undefined = first;
     for (let attempt = 0; attempt < MAX_ROTATION_TRIES && session; attempt++) {
@@ -263,7 +314,7 @@ export class SessionService {
         live = successorSecrets(this.pepper, secret, address);
         secret = live.refresh;
       }
-      if (live && (await this.holdsLive(session, live))) return this.issue(session, live);
+      if (live && (await this.holdsLive(session, live))) return this.issue(session, live, lineage);
       const now = this.now();
       const successor = successorSecrets(this.pepper, secret, address);
       const next = {
@@ -275,7 +326,7 @@ export class SessionService {
         at: now,
       };
       if (await this.store.sessions.rotate(session.id, next))
-        return this.issue({ ...session, ...next, refreshedAt: now }, successor);
+        return this.issue({ ...session, ...next, refreshedAt: now }, successor, lineage);
       // Another tab (or instance) rotated first: follow the chain to where it left the login.
       session = await this.store.sessions.get(session.id);
     }
@@ -333,11 +384,11 @@ export class SessionService {
     return { principal, session };
   }
 
-  private remember(session: SessionRecord): Cached {
+  private remember(session: SessionRecord, lineage: readonly TokenRecord[]): Cached {
     const cached: Cached = {
       session,
       hash: Buffer.from(session.accessHash, 'hex'),
-      principal: sessionPrincipal(session),
+      principal: sessionPrincipal(session, lineage),
     };
     if (session.revokedAt === null) {
       if (this.cache.size >= MAX_CACHED && !this.cache.has(session.id))

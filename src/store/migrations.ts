@@ -186,4 +186,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `CREATE INDEX sessions_by_refresh ON sessions (refreshed_at);`,
   // A token's revocation and budget reach the tokens minted under it, found by their creator.
   `CREATE INDEX tokens_by_creator ON tokens (created_by);`,
+  // A token's revocation ends the browser sessions it signed in, found by their creator.
+  `CREATE INDEX sessions_by_creator ON sessions (created_by) WHERE created_by IS NOT NULL;`,
 ];

@@ -54,7 +54,10 @@ export function pgTokens(pool: Pool): TokenStore {
         `${subtree('$2::text')}, revoked AS (
            UPDATE tokens SET revoked_at = $1 WHERE id IN (SELECT id FROM subtree) AND revoked_at IS NULL
            RETURNING id),
-         codes AS (DELETE FROM login_codes WHERE created_by IN (SELECT id FROM subtree))
+         codes AS (DELETE FROM login_codes WHERE created_by IN (SELECT id FROM subtree)),
+         ended AS (
+           UPDATE sessions SET revoked_at = $1, revoked_reason = 'token_revoked'
+           WHERE created_by IN (SELECT id FROM subtree) AND revoked_at IS NULL)
          SELECT count(*)::int AS own FROM revoked WHERE id = $2`,
         [at, id],
       );

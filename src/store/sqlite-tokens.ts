@@ -26,9 +26,14 @@ export function sqliteTokens(db: Database.Database): TokenStore {
   const dropCodes = db.prepare(
     `${subtree('@id')} DELETE FROM login_codes WHERE created_by IN (SELECT id FROM subtree)`,
   );
+  const revokeSessions = db.prepare(
+    `${subtree('@id')} UPDATE sessions SET revoked_at = @at, revoked_reason = 'token_revoked'
+     WHERE created_by IN (SELECT id FROM subtree) AND revoked_at IS NULL`,
+  );
   const revoke = db.transaction((id: string, at: number) => {
     const own = revokeSubtree.all({ id, at }).some((row) => row.id === id);
     dropCodes.run({ id });
+    revokeSessions.run({ id, at });
     return own;
   });
   const revokedSince = db.prepare<[number], { id: string }>('SELECT id FROM tokens WHERE revoked_at >= ?');

@@ -78,8 +78,9 @@ export interface TokenStore {
   list(options?: { includeRevoked?: boolean; under?: string }): Promise<TokenRecord[]>;
   /**
    * Sets revokedAt once, on the token and on every live token minted under it (a minted token
-   * lasts no longer than its creator), and drops the login codes they minted and no one redeemed;
-   * false when the token is unknown or already revoked.
+   * lasts no longer than its creator), drops the login codes they minted and no one redeemed, and
+   * revokes the browser sessions those codes signed in (reason `token_revoked`); false when the
+   * token is unknown or already revoked.
    */
   revoke(id: string, at: number): Promise<boolean>;
   /** Ids revoked at or after `since` (epoch ms): lets other instances drop cached tokens. */

@@ -423,6 +423,56 @@ describe('admin API', () => {
   });
 });
 
+describe('sessions signed in by a token', () => {
+  async function backend(spec: Record<string, unknown> = {}) {
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'app-backend',
+      scopes: ['sessions', 'chat', 'models:read'],
+      ...spec,
+    });
+    expect(minted.status).toBe(201);
+    return { id: minted.json.id as string, token: minted.json.token as string };
+  }
+
+  async function signIn(token: string, userId: string): Promise<Jar> {
+    const code = await mintCode({ userId }, token);
+    expect(code.status).toBe(201);
+    const res = await call('POST', '/auth/session', { body: { code: code.json.code } });
+    expect(res.status).toBe(200);
+    return stored(res.headers);
+  }
+
+  it('end when that token is revoked, here at once and everywhere from the store', async () => {
+    const app = await backend();
+    const alice = await signIn(app.token, 'alice');
+    const bob = await signIn(app.token, 'bob');
+    const unused = await mintCode({ userId: 'carol' }, app.token);
+    expect((await call('POST', '/v1/chat/completions', { jar: alice, body: chatBody() })).status).toBe(200);
+
+    expect((await adminCall(kw.adminUrl, 'DELETE', `/admin/tokens/${app.id}`)).status).toBe(200);
+    // The session cached on this instance ends at once, and its refresh token with it.
+    expect((await call('POST', '/v1/chat/completions', { jar: alice, body: chatBody() })).status).toBe(401);
+    expect((await call('POST', '/auth/refresh', { jar: { refresh: bob.refresh } })).status).toBe(401);
+    expect((await call('POST', '/auth/session', { body: { code: unused.json.code } })).status).toBe(401);
+    // The store revoked them too, which is how other instances learn of it.
+    const listed = await adminCall(kw.adminUrl, 'GET', '/admin/sessions?user=alice&includeRevoked=true');
+    const stale = (
+      listed.json.sessions as Array<{ createdBy: string | null; revokedReason: string | null }>
+    ).filter((session) => session.createdBy === app.id);
+    expect(stale.length).toBeGreaterThan(0);
+    for (const session of stale) expect(session.revokedReason).toBe('token_revoked');
+  });
+
+  it("are held to that token's limits: signing in many users does not multiply them", async () => {
+    const app = await backend({ limits: { rpm: 2 } });
+    const users = await Promise.all(['dora', 'eli', 'fay'].map((user) => signIn(app.token, user)));
+    const statuses: number[] = [];
+    for (const jar of users)
+      statuses.push((await call('POST', '/v1/chat/completions', { jar, body: chatBody() })).status);
+    expect(statuses).toEqual([200, 200, 429]);
+  });
+});
+
 describe('CORS', () => {
   it('answers an allowed preflight before authentication, echoing the exact origin', async () => {
     const res = await call('OPTIONS', '/v1/chat/completions', {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { TokenService } from '../../src/auth/tokens.js';
 import { type Issued, SessionService } from '../../src/sessions/session-service.js';
 import { openSqliteStore } from '../../src/store/index.js';
 import { sessionGrant } from '../support/records.js';
@@ -20,13 +21,22 @@ function setup(graceMs = 10_000) {
   const path = join(mkdtempSync(join(tmpdir(), 'keyward-sessions-')), 'keyward.db');
   const store = openSqliteStore(path);
   const clock = { now: Date.parse('2026-01-01T00:00:00Z') };
-  const service = new SessionService(
-    store,
-    randomBytes(32),
-    { sessionTtlMs: 15 * MINUTE, refreshTtlMs: 30 * DAY, refreshIdleMs: 7 * DAY, graceMs },
-    () => clock.now,
-  );
-  return { store, service, clock, path };
+  const pepper = randomBytes(32);
+  const tokens = new TokenService(store, pepper, () => clock.now);
+  /** Another instance over the same store: nothing cached. */
+  const instance = () => {
+    const sessions = new SessionService(
+      store,
+      pepper,
+      { sessionTtlMs: 15 * MINUTE, refreshTtlMs: 30 * DAY, refreshIdleMs: 7 * DAY, graceMs },
+      (id) => tokens.liveLineage(id),
+      () => clock.now,
+    );
+    tokens.onRevoked((ids) => sessions.forgetSignedInBy(ids));
+    return sessions;
+  };
+  const service = instance();
+  return { store, service, clock, path, tokens, instance };
 }
 
 async function loggedIn(service: SessionService): Promise<Issued> {
@@ -160,6 +170,35 @@ describe('session service', () => {
     // The clock does not move: the replay comes 0 ms after the rotation, which is not "within" 0 ms.
     expect(await service.refresh(issued.refreshCookie, HOME)).toHaveProperty('sessionCookie');
     expect(await service.refresh(issued.refreshCookie, HOME)).toMatchObject({ failure: 'reused' });
+  });
+
+  it('ends a session when the token that signed it in is revoked, on an instance that never cached it too', async () => {
+    const { service, tokens, instance, path } = setup();
+    const { record: app } = await tokens.create({ name: 'app', scopes: ['sessions', 'chat'] }, null);
+    const { code } = await service.mintCode(grant, app);
+    const issued = (await service.login(code))!;
+    const cookie = issued.sessionCookie;
+    const signedIn = await service.verify(cookie, HOME);
+    expect('principal' in signedIn && signedIn.principal.lineage?.map((r) => r.id)).toEqual([app.id]);
+    const other = instance();
+    await tokens.revoke(app.id);
+    expect(await other.verify(cookie, HOME)).toEqual({ failure: 'revoked' });
+    expect(await service.verify(cookie, HOME)).toEqual({ failure: 'revoked' });
+    expect(await other.refresh(issued.refreshCookie, HOME)).toEqual({ failure: 'invalid' });
+
+    // What the revocation's statement missed, minted or signed in while it ran, is refused by
+    // its creator: a code, and a session the store still holds live.
+    const { code: late } = await service.mintCode(grant, app);
+    expect(await service.login(late)).toBeUndefined();
+    const db = new Database(path);
+    db.prepare('UPDATE sessions SET revoked_at = NULL, revoked_reason = NULL').run();
+    expect(await instance().verify(cookie, HOME)).toEqual({ failure: 'revoked' });
+    expect(await instance().refresh(issued.refreshCookie, HOME)).toEqual({ failure: 'invalid' });
+    // And revoked in the store once found.
+    expect(db.prepare('SELECT revoked_reason FROM sessions').all()).toEqual([
+      { revoked_reason: 'token_revoked' },
+    ]);
+    db.close();
   });
 
   it('gives every login a new session id', async () => {

@@ -350,10 +350,34 @@ function storeContract(name: string, open: () => Promise<Store>): void {
           createdBy: 'tk_other',
           expiresAt: 9_000,
         });
+        const signedIn = (id: string, createdBy: string): SessionRecord => ({
+          id,
+          userId: 'u',
+          guest: false,
+          grant,
+          createdBy,
+          createdAt: 1_000,
+          expiresAt: 100_000,
+          refreshedAt: 1_000,
+          accessHash: `access-${id}`,
+          accessExpiresAt: 2_000,
+          generation: 1,
+          revokedAt: null,
+          revokedReason: null,
+        });
+        await store.sessions.create(signedIn('s_under', 'tk_grandchild'), 'refresh-under');
+        await store.sessions.create(signedIn('s_other', 'tk_other'), 'refresh-other');
         expect(await store.tokens.revoke('tk_child', 5_000)).toBe(true);
-        // The login codes they minted and no one redeemed go with them.
+        // The login codes they minted and no one redeemed go with them, and the sessions signed in
+        // with their codes end, announced to other instances as any revoked session is.
         expect(await store.sessions.takeCode('code-under', 5_001)).toBeUndefined();
         expect(await store.sessions.takeCode('code-other', 5_001)).toBeDefined();
+        expect(await store.sessions.get('s_under')).toMatchObject({
+          revokedAt: 5_000,
+          revokedReason: 'token_revoked',
+        });
+        expect((await store.sessions.get('s_other'))?.revokedAt).toBeNull();
+        expect(await store.sessions.revokedSince(5_000)).toEqual(['s_under']);
         const revokedAt = async (id: string) => (await store.tokens.get(id))?.revokedAt;
         expect(await revokedAt('tk_child')).toBe(5_000);
         expect(await revokedAt('tk_grandchild')).toBe(5_000);
