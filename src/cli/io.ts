@@ -7,8 +7,27 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
 }
 
-/** Secrets come from standard input, never from arguments (they would show in `ps` and history). */
-export async function readStdin(stdin: Readable): Promise<string> {
+/** Standard input is a terminal: a secret typed there would show on screen. */
+export class TerminalStdinError extends Error {
+  override name = 'TerminalStdinError';
+}
+
+/** A word for a shell command line: as it is when nothing in it is special, else single-quoted. */
+export const shellWord = (word: string): string =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * Secrets come from standard input, never from arguments (they would show in `ps` and history).
+ * A terminal is refused at once: the secret typed would be echoed with no prompt, and the command
+ * would seem to hang until Ctrl-D. `command` is the caller's own command line, named in the error
+ * with the way to pipe the secret to it.
+ */
+export async function readStdin(stdin: Readable, command: string): Promise<string> {
+  if ((stdin as Readable & { isTTY?: boolean }).isTTY) {
+    throw new TerminalStdinError(
+      `standard input is a terminal, where a secret typed would show on screen; pipe it instead: ${command} < key.txt, or printf %s "$KEY" | ${command}`,
+    );
+  }
   let text = '';
   for await (const chunk of stdin) text += String(chunk);
   return text.trim();

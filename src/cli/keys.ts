@@ -14,11 +14,13 @@ import {
   validateKeyValue,
 } from '../keys/index.js';
 import { CliError, type OfflineContext, print } from './context.js';
-import { writeEnvConfig } from './env-config-file.js';
-import { type CliIO, readStdin } from './io.js';
+import { envConfigProviders, writeEnvConfig } from './env-config-file.js';
+import { type CliIO, readStdin, shellWord, TerminalStdinError } from './io.js';
 import { table } from './table.js';
 
 export interface KeysOptions {
+  config?: string | undefined;
+  'data-dir'?: string | undefined;
   provider?: string | undefined;
   weight?: string | undefined;
   json?: boolean | undefined;
@@ -55,10 +57,20 @@ function requireProvider(ctx: OfflineContext, options: KeysOptions, store: boole
   return id;
 }
 
-async function secretFromStdin(io: CliIO): Promise<string> {
+/** The command line that was run, for an error to show piping the key to it. */
+function commandLine(action: string, provider: string, options: KeysOptions): string {
+  const words = ['keyward', 'keys', action, '--provider', provider];
+  if (options.weight !== undefined) words.push('--weight', options.weight);
+  if (options.config !== undefined) words.push('--config', options.config);
+  if (options['data-dir'] !== undefined) words.push('--data-dir', options['data-dir']);
+  return words.map(shellWord).join(' ');
+}
+
+async function secretFromStdin(io: CliIO, command: string): Promise<string> {
   try {
-    return validateKeyValue(await readStdin(io.stdin));
+    return validateKeyValue(await readStdin(io.stdin, command));
   } catch (error) {
+    if (error instanceof TerminalStdinError) throw new CliError(error.message, 2);
     if (error instanceof KeyValueError)
       throw new CliError(`${error.message}; pipe the key on standard input`, 2);
     throw error;
@@ -92,7 +104,11 @@ export async function keysCommand(
     }
     case 'add': {
       const provider = requireProvider(ctx, options, true);
-      const view = await stored.add(provider, await secretFromStdin(io), weightOf(options));
+      const view = await stored.add(
+        provider,
+        await secretFromStdin(io, commandLine(action, provider, options)),
+        weightOf(options),
+      );
       recordEvent(ctx.audit, AUDIT_EVENTS.keyAdded, AUDIT_ACTORS.cli, {
         provider,
         keyId: view.id,
@@ -104,7 +120,10 @@ export async function keysCommand(
     }
     case 'rotate': {
       const provider = requireProvider(ctx, options, true);
-      const result = await stored.rotate(provider, await secretFromStdin(io));
+      const result = await stored.rotate(
+        provider,
+        await secretFromStdin(io, commandLine(action, provider, options)),
+      );
       recordEvent(ctx.audit, AUDIT_EVENTS.keyRotated, AUDIT_ACTORS.cli, {
         provider,
         keyId: result.added.id,
@@ -125,7 +144,7 @@ export async function keysCommand(
       return changeKeyState(action, args[0], stored, ctx, io, json);
     case 'encrypt': {
       const provider = requireProvider(ctx, options, false);
-      const value = `${ENC_PREFIX}${seal(ctx.master, await secretFromStdin(io), inlineBinding(provider))}`;
+      const value = `${ENC_PREFIX}${seal(ctx.master, await secretFromStdin(io, commandLine(action, provider, options)), inlineBinding(provider))}`;
       print(io, json, { provider, value }, value);
       return 0;
     }
@@ -166,7 +185,7 @@ async function changeKeyState(
  * Without a config file the providers read their keys from the environment, so stored keys would
  * go unused: the no-file mode imports only together with writing the file that uses them.
  */
-function checkWriteConfig(ctx: OfflineContext, path: string | undefined): void {
+function checkWriteConfig(ctx: OfflineContext, path: string | undefined, env: NodeJS.ProcessEnv): void {
   const noFile = ctx.source === 'environment';
   if (noFile && path === undefined) {
     throw new CliError(
@@ -181,6 +200,8 @@ function checkWriteConfig(ctx: OfflineContext, path: string | undefined): void {
   if (path !== undefined && existsSync(path)) {
     throw new CliError(`${resolve(path)} already exists; choose another --write-config path`, 2);
   }
+  // What would stop the file being written stops the import before any key is stored.
+  if (path !== undefined) envConfigProviders(env);
 }
 
 /**
@@ -194,7 +215,7 @@ async function importEnv(
   json: boolean | undefined,
   writeConfig: string | undefined,
 ): Promise<number> {
-  checkWriteConfig(ctx, writeConfig);
+  checkWriteConfig(ctx, writeConfig, io.env);
   const imported: Array<{ provider: string; variable: string; ids: string[]; skipped: number }> = [];
   const existing = new Set((await stored.list()).map((k) => `${k.provider}\0${k.fingerprint}`));
   for (const provider of ctx.config.providers) {

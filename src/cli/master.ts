@@ -1,15 +1,19 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   decodeMasterKey,
   deriveMasterKey,
   generateMasterKey,
   type MasterKey,
+  MasterKeyError,
   previousKeyFile,
   readPreviousMasterKey,
   rewrapSealedSecrets,
   StoredKeys,
 } from '../keys/index.js';
+import { writeKeyFile } from '../keys/master-key.js';
 import {
   CliError,
   type OfflineContext,
@@ -27,11 +31,43 @@ const SETTLE_MS = 1000;
 /** Sweeps before giving up on records that keep arriving under the old key. */
 const MAX_SWEEPS = 5;
 
-/** Writes a key file atomically: a reader sees the old file or the new one, never half of one. */
-function writeKeyFile(path: string, key: MasterKey): void {
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${key.key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  renameSync(temporary, path);
+/** Makes a rename in `dir` durable; a no-op where directories cannot be synced. */
+function syncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes a key file atomically and durably: a reader sees the old file or the new one, never half
+ * of one, and after a power loss the file is the whole old key or the whole new one, never an
+ * empty or truncated file while the store already holds records sealed under the new key. The
+ * content is synced (by the same helper that creates the first key file) before the rename, and
+ * the directory after it.
+ */
+function writeKeyFileDurably(path: string, key: MasterKey): void {
+  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    if (!writeKeyFile(temporary, key)) throw new Error(`${temporary} exists`);
+    renameSync(temporary, path);
+    syncDirectory(dirname(path));
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    if (error instanceof MasterKeyError) throw new CliError(error.message);
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new CliError(`cannot write master key file ${path}: ${reason}`);
+  }
 }
 
 interface Swept {
@@ -142,8 +178,8 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
     await finishEarlierRotation(ctx, current);
     // Both keys are in place before any record needs the new one, and stay: once the file holds
     // the new key, a running gateway may seal with it at any moment.
-    writeKeyFile(previous, current);
-    writeKeyFile(file, next);
+    writeKeyFileDurably(previous, current);
+    writeKeyFileDurably(file, next);
   }
   let swept: Swept;
   try {

@@ -4,7 +4,7 @@ import { auditCommand } from './audit.js';
 import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
 import { conversationsCommand } from './conversations.js';
 import { initCommand } from './init.js';
-import { type CliIO, readStdin, terminalSafe } from './io.js';
+import { type CliIO, readStdin, TerminalStdinError, terminalSafe } from './io.js';
 import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
 import { sessionsCommand } from './sessions.js';
@@ -290,7 +290,13 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     case 'start':
       return start({ ...offline, workers: values.workers }, io);
     case 'auth hash-key': {
-      const key = await readStdin(io.stdin);
+      let key: string;
+      try {
+        key = await readStdin(io.stdin, 'keyward auth hash-key');
+      } catch (error) {
+        if (error instanceof TerminalStdinError) return fail(io, values.json, error.message, 2);
+        throw error;
+      }
       if (key.length < MIN_CLIENT_KEY_LENGTH) {
         const message = `a client key must be at least ${MIN_CLIENT_KEY_LENGTH} characters; pipe it on standard input`;
         return fail(io, values.json, message, 2);

@@ -175,7 +175,7 @@ function publishKeyFile(path: string, master: MasterKey): boolean {
 }
 
 /** Creates `file` (mode 0600) holding the key, synced to disk; false when it exists already. */
-function writeKeyFile(file: string, master: MasterKey): boolean {
+export function writeKeyFile(file: string, master: MasterKey): boolean {
   let fd: number;
   try {
     fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
