@@ -1,5 +1,5 @@
 import { errorFrom, KeywardError } from './errors.js';
-import { backoffMs, parseRetryAfter, RETRYABLE, sleep } from './retry.js';
+import { backoffMs, mayRetry, notSent, parseRetryAfter, sleep } from './retry.js';
 import { sseData } from './sse.js';
 import type {
   Body,
@@ -14,11 +14,26 @@ import type {
 
 type Method = 'GET' | 'POST' | 'DELETE';
 
+/** A response, and the release of its hold on the caller's signal once its body has been read. */
+interface Sent {
+  response: Response;
+  release(): void;
+}
+
+/** Failures of an attempt whose request was never sent (the connection was not made). */
+const unsent = new WeakSet<KeywardError>();
+
 const enc = encodeURIComponent;
 
 /**
  * A client for a Keyward gateway, for browsers and Node 20+: chat completions, responses,
  * conversations, templates and sessions, with retries and typed errors.
+ *
+ * Retries never repeat work the gateway may have done: a GET is retried on 429, 502, 503, 504, a
+ * network failure or a timeout; a POST or DELETE only when the gateway guarantees nothing ran (a
+ * 429, a 503 `rate_limiter_unavailable` or `too_many_connections`, or a connection that was never
+ * made); `/auth/*` calls never (see `mayRetry`). An answer the client cannot read (not JSON, a
+ * stream event that is not a JSON object or too long) is a KeywardError of type `invalid_response`.
  */
 export class KeywardClient {
   private readonly base: string;
@@ -113,14 +128,28 @@ export class KeywardClient {
     body: Body | undefined,
     o?: RequestOptions,
   ): Promise<T> {
-    const response = await this.send(method, path, body, o);
+    const { response, release } = await this.send(method, path, body, o);
+    const requestId = response.headers.get('x-request-id');
     let text: string;
     try {
       text = await response.text();
     } catch (error) {
-      throw o?.signal?.aborted ? aborted(null) : asKeywardError(error, null);
+      throw o?.signal?.aborted ? aborted(requestId) : asKeywardError(error, requestId);
+    } finally {
+      release();
     }
-    return (text ? JSON.parse(text) : undefined) as T;
+    if (!text) return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      const type = response.headers.get('content-type') || 'no content type';
+      throw invalidResponse(
+        `The gateway's answer is not JSON (HTTP ${response.status}, ${type}): ${excerpt(text)}`,
+        response.status,
+        'invalid_json',
+        requestId,
+      );
+    }
   }
 
   /** Chat completion chunks as deltas; the stream is never retried once it has begun. */
@@ -140,31 +169,37 @@ export class KeywardClient {
 
   /** A stream's events as JSON, until `[DONE]` or its end; an error event throws a KeywardError. */
   private async *events(path: string, body: Body, o?: RequestOptions): AsyncGenerator<Body> {
-    const response = await this.send('POST', path, body, o);
+    const { response, release } = await this.send('POST', path, body, o);
+    const { status } = response;
     const requestId = response.headers.get('x-request-id');
-    if (!response.body) return;
     try {
-      for await (const data of sseData(response.body)) {
+      if (!response.body) return;
+      for await (const data of sseData(response.body, { status, requestId })) {
         if (data === '[DONE]') return;
         // Events already received are not handed out once the caller has cancelled.
         if (o?.signal?.aborted) throw aborted(requestId);
-        const event = JSON.parse(data) as Body;
+        const event = parseEvent(data, status, requestId);
         if (event.error || event.type === 'error' || event.type === 'response.failed')
           throw errorFrom(event.error ? event : { error: event }, 502, requestId, null);
         yield event;
       }
     } catch (error) {
       throw o?.signal?.aborted ? aborted(requestId) : asKeywardError(error, requestId);
+    } finally {
+      release();
     }
   }
 
-  /** One request with its retries and, for a session, one transparent refresh. */
+  /**
+   * One request with its retries (as `mayRetry` allows) and, for a session, one transparent
+   * refresh. The caller must `release()` once it has read the body.
+   */
   private async send(
     method: Method,
     path: string,
     body: Body | undefined,
     o: RequestOptions = {},
-  ): Promise<Response> {
+  ): Promise<Sent> {
     const opts = this.options;
     const retries = o.maxRetries ?? opts.maxRetries ?? 2;
     const cap = opts.maxRetryDelayMs ?? 30_000;
@@ -172,10 +207,20 @@ export class KeywardClient {
     for (let attempt = 0; ; attempt++) {
       let failure: KeywardError;
       const sentAfter = this.refreshes;
-      try {
-        const response = await this.attempt(method, path, body, o);
-        if (response.ok) return response;
-        failure = await failureOf(response);
+      const sent = await this.attempt(method, path, body, o).catch((error: unknown) =>
+        asKeywardError(error, null),
+      );
+      if (sent instanceof KeywardError) {
+        failure = sent;
+        if (!mayRetry(method, path, failure, unsent.has(failure))) throw failure;
+      } else {
+        const { response, release } = sent;
+        if (response.ok) return sent;
+        try {
+          failure = await failureOf(response);
+        } finally {
+          release();
+        }
         if (response.status === 401 && !refreshed && !opts.apiKey && !path.startsWith('/auth/')) {
           refreshed = true;
           if (sentAfter !== this.refreshes || (await this.refreshSession())) {
@@ -183,10 +228,7 @@ export class KeywardClient {
             continue;
           }
         }
-        if (!RETRYABLE.includes(response.status)) throw failure;
-      } catch (error) {
-        failure = asKeywardError(error, null);
-        if (failure.type === 'aborted' || failure.status >= 400) throw failure;
+        if (!mayRetry(method, path, failure, false)) throw failure;
       }
       const wait = backoffMs(
         attempt,
@@ -204,18 +246,23 @@ export class KeywardClient {
     }
   }
 
-  /** One fetch, abandoned after `timeoutMs` without response headers. */
+  /**
+   * One fetch, abandoned after `timeoutMs` without response headers. The caller's signal stays
+   * tied to the response until `release()`, once its body is read: a signal reused across requests
+   * keeps no listener of a request that is over.
+   */
   private async attempt(
     method: Method,
     path: string,
     body: Body | undefined,
     o: RequestOptions,
-  ): Promise<Response> {
+  ): Promise<Sent> {
     const { signal } = o;
     if (signal?.aborted) throw aborted(null);
     const controller = new AbortController();
     const cancel = () => controller.abort();
     signal?.addEventListener('abort', cancel, { once: true });
+    const release = () => signal?.removeEventListener('abort', cancel);
     let timedOut = false;
     const timer = setTimeout(
       () => {
@@ -233,11 +280,14 @@ export class KeywardClient {
         signal: controller.signal,
       });
       this.keepCookies(response);
-      return response;
+      return { response, release };
     } catch (error) {
+      release();
       if (signal?.aborted) throw aborted(null);
       if (timedOut) throw new KeywardError('The gateway did not answer in time', 0, 'timeout');
-      throw asKeywardError(error, null);
+      const failure = asKeywardError(error, null);
+      if (notSent(error)) unsent.add(failure);
+      throw failure;
     } finally {
       clearTimeout(timer);
     }
@@ -270,7 +320,12 @@ export class KeywardClient {
   /** One refresh shared by every request that found the session expired at the same time. */
   private refreshSession(): Promise<boolean> {
     this.refreshing ??= this.send('POST', '/auth/refresh', {}, { maxRetries: 0 }).then(
-      () => ++this.refreshes > 0,
+      async ({ response, release }) => {
+        // The new cookies came with the headers; the body is read only to free the connection.
+        await response.text().catch(() => {});
+        release();
+        return ++this.refreshes > 0;
+      },
       () => false,
     );
     const done = this.refreshing;
@@ -283,6 +338,33 @@ export class KeywardClient {
 
 const aborted = (requestId: string | null) =>
   new KeywardError('The request was aborted', 0, 'aborted', null, requestId);
+
+/** The client's own error for an answer it cannot read (type `invalid_response`). */
+const invalidResponse = (message: string, status: number, code: string, requestId: string | null) =>
+  new KeywardError(message, status, 'invalid_response', code, requestId);
+
+/** The start of an unreadable answer, on one line, for an error message. */
+function excerpt(text: string): string {
+  const line = text.slice(0, 200).replace(/\s+/g, ' ').trim();
+  return JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line);
+}
+
+/** One stream event's data as a JSON object, or an `invalid_event` error quoting what came instead. */
+function parseEvent(data: string, status: number, requestId: string | null): Body {
+  let event: unknown;
+  try {
+    event = JSON.parse(data);
+  } catch {
+    event = undefined;
+  }
+  if (event !== null && typeof event === 'object' && !Array.isArray(event)) return event as Body;
+  throw invalidResponse(
+    `A stream event from the gateway is not a JSON object: ${excerpt(data)}`,
+    status,
+    'invalid_event',
+    requestId,
+  );
+}
 
 function asKeywardError(error: unknown, requestId: string | null): KeywardError {
   if (error instanceof KeywardError) return error;

@@ -1,7 +1,10 @@
 /**
  * Every failure the client reports: an HTTP error answer (with the gateway's `type`, `code` and
  * request id), an error event inside a stream, a network failure (`status` 0, type
- * `network_error`), a timeout (`timeout`) or a cancellation (`aborted`).
+ * `network_error`), a timeout (`timeout`), a cancellation (`aborted`), or an answer the client
+ * cannot read (type `invalid_response`, with the answer's HTTP status and a `code`: `invalid_json`
+ * for a body that is not JSON, a proxy's HTML page say; `invalid_event` for a stream event that is
+ * not a JSON object; `event_too_large` for a stream event beyond the reader's bound).
  */
 export class KeywardError extends Error {
   override name = 'KeywardError';

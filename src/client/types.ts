@@ -12,7 +12,12 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Per attempt, until the response headers arrive (default 60 000). */
   timeoutMs?: number;
-  /** Retries after the first attempt (default 2). */
+  /**
+   * Retries after the first attempt (default 2). Only a request the gateway cannot have run is
+   * sent again: a GET on 429/502/503/504, a network failure or a timeout; a POST or DELETE on 429,
+   * a 503 `rate_limiter_unavailable` or `too_many_connections`, or a connection never made; never
+   * a session call (`/auth/*`).
+   */
   maxRetries?: number;
   /** Sent with every request (an `Origin` for cookie sessions from Node, say). */
   headers?: Record<string, string>;

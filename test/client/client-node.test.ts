@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeywardClient, KeywardError } from '../../src/client/index.js';
@@ -10,6 +10,7 @@ import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { rawConnection } from '../support/raw-socket.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 const answer = (text: string, fault?: Script['fault']): Script => ({
@@ -58,6 +59,52 @@ async function caught(promise: Promise<unknown>): Promise<KeywardError> {
 
 const chatBody = { model: 'fast', messages: [{ role: 'user', content: 'Hi' }] };
 
+/** A loopback port that was bound and released: connecting to it is refused (ECONNREFUSED). */
+async function refusedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * A loopback HTTP listener that reads each request's head and then, never answering, either
+ * drops the connection (`/drop/…`) or holds it open (`/hang/…`): the request was sent, and
+ * whether it ran cannot be known. Counts the requests it read, by path.
+ */
+async function unansweringServer(): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+  const seen: string[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    let head = '';
+    socket.on('data', (chunk) => {
+      head += chunk;
+      if (!head.includes('\r\n\r\n')) return;
+      const [method, path = ''] = head.split(' ');
+      seen.push(`${method} ${path}`);
+      head = '';
+      if (path.startsWith('/drop/')) socket.destroy();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
 describe('keyward/client against the gateway (Node)', () => {
   let fake: FakeProvider;
   let kw: TestGateway;
@@ -84,6 +131,18 @@ describe('keyward/client against the gateway (Node)', () => {
             model: 'fast',
             messages: [{ role: 'user', content: 'Greet {{who}}' }],
             params: { who: { type: 'string', maxLength: 20 } },
+          },
+          {
+            name: 'rate',
+            model: 'fast',
+            messages: [{ role: 'user', content: 'Rate {{review}}' }],
+            params: { review: { type: 'string', maxLength: 100 } },
+            output: {
+              type: 'object',
+              properties: { score: { type: 'number' } },
+              required: ['score'],
+              additionalProperties: false,
+            },
           },
         ],
       },
@@ -113,7 +172,7 @@ describe('keyward/client against the gateway (Node)', () => {
   it('lists, runs and streams templates', async () => {
     fake.script(answer('Hi Ann!'));
     const sdk = client();
-    expect((await sdk.templates.list()).map((t) => t.name)).toEqual(['greet']);
+    expect((await sdk.templates.list()).map((t) => t.name)).toEqual(['greet', 'rate']);
     const run = await sdk.templates.run<string>('greet', { who: 'Ann' });
     expect(run).toMatchObject({ template: 'greet', output: 'Hi Ann!', usage: { total_tokens: 13 } });
     let text = '';
@@ -214,27 +273,83 @@ describe('keyward/client against the gateway (Node)', () => {
     expect(waits).toEqual([1000]);
   });
 
-  it('backs off with full jitter on 503s without Retry-After', async () => {
-    fake.script(
-      answer('', { kind: 'status', status: 529 }),
-      answer('', { kind: 'status', status: 529 }),
-      answer('third time'),
-    );
+  it('never sends a POST again after a 502, a provider 503 or a template_output_invalid: the provider may have run it', async () => {
     const { attempts, fetcher } = countingFetch();
     const { waits, sleep } = recordingSleep();
-    const reply = await client({
-      fetch: fetcher,
-      sleep,
-      random: () => 0.5,
-      retryBaseMs: 100,
-    }).chat.completions.create(chatBody);
-    expect(reply.choices[0]!.message.content).toBe('third time');
-    expect(attempts).toEqual([
-      '/v1/chat/completions 503',
-      '/v1/chat/completions 503',
-      '/v1/chat/completions 200',
-    ]);
-    expect(waits).toEqual([50, 100]);
+    const sdk = client({ fetch: fetcher, sleep, maxRetries: 2 });
+    const cases: Array<[Script, () => Promise<unknown>, Partial<KeywardError>]> = [
+      [
+        answer('', { kind: 'status', status: 500 }),
+        () => sdk.chat.completions.create(chatBody),
+        { status: 502, code: 'provider_error' },
+      ],
+      [
+        answer('', { kind: 'status', status: 529 }),
+        () => sdk.chat.completions.create(chatBody),
+        { status: 503, code: 'provider_overloaded' },
+      ],
+      [
+        answer('', { kind: 'status', status: 503 }),
+        () => sdk.responses.create({ model: 'fast', input: 'Hi' }),
+        { status: 503, code: 'provider_overloaded' },
+      ],
+      [
+        answer('I would say it is good.'),
+        () => sdk.templates.run('rate', { review: 'Lovely tea' }),
+        { status: 502, code: 'template_output_invalid' },
+      ],
+    ];
+    for (const [script, call, expected] of cases) {
+      fake.script(script, answer('a second answer that must never be asked for'));
+      const before = fake.requests.length;
+      attempts.length = 0;
+      expect(await caught(call())).toMatchObject(expected);
+      expect(attempts).toHaveLength(1);
+      // The provider was asked once: the model call (and its bill) was not repeated.
+      expect(fake.requests.length - before).toBe(1);
+    }
+    expect(waits).toEqual([]);
+  });
+
+  it('retries GETs after a network failure or a timeout, and never a POST that was sent', async () => {
+    const server = await unansweringServer();
+    try {
+      const { fetcher } = countingFetch();
+      const { waits, sleep } = recordingSleep();
+      // Dropped after the request was read: the gateway may have run it.
+      const dropped = new KeywardClient({
+        baseUrl: `${server.url}/drop`,
+        apiKey: CLIENT_KEY,
+        fetch: fetcher,
+        sleep,
+      });
+      expect(await caught(dropped.chat.completions.create(chatBody))).toMatchObject({
+        status: 0,
+        type: 'network_error',
+      });
+      expect(await caught(dropped.conversations.delete('conv_1'))).toMatchObject({ type: 'network_error' });
+      expect(await caught(dropped.health())).toMatchObject({ type: 'network_error' });
+      // Never answered: a timeout says nothing about whether it ran.
+      const hanging = new KeywardClient({
+        baseUrl: `${server.url}/hang`,
+        apiKey: CLIENT_KEY,
+        fetch: fetcher,
+        sleep,
+        timeoutMs: 300,
+      });
+      expect(await caught(hanging.templates.run('greet', { who: 'Ann' }))).toMatchObject({ type: 'timeout' });
+      expect(await caught(hanging.rateLimitStatus())).toMatchObject({ type: 'timeout' });
+      expect(server.seen).toEqual([
+        'POST /drop/v1/chat/completions',
+        'DELETE /drop/v1/conversations/conv_1',
+        ...Array(3).fill('GET /drop/health'),
+        'POST /hang/v1/templates/greet/run',
+        ...Array(3).fill('GET /hang/v1/rate-limit-status'),
+      ]);
+      expect(waits).toHaveLength(4);
+    } finally {
+      await server.close();
+    }
   });
 
   it('never retries a stream that has begun: a cut mid-way is a typed error after one attempt', async () => {
@@ -255,12 +370,7 @@ describe('keyward/client against the gateway (Node)', () => {
   });
 
   it('retries network failures, capped, then reports network_error', async () => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
-    server.close();
-    await once(server, 'close');
+    const port = await refusedPort();
     const { attempts, fetcher } = countingFetch();
     const { waits, sleep } = recordingSleep();
     const sdk = new KeywardClient({
@@ -277,6 +387,31 @@ describe('keyward/client against the gateway (Node)', () => {
     expect(error).toMatchObject({ status: 0, type: 'network_error' });
     expect(attempts).toEqual(Array(4).fill('/health network'));
     expect(waits).toEqual([999, 1999, 2499]);
+
+    // A connection that was refused carried nothing: a POST is retried as well…
+    attempts.length = 0;
+    expect(await caught(sdk.chat.completions.create(chatBody))).toMatchObject({ type: 'network_error' });
+    expect(attempts).toEqual(Array(4).fill('/v1/chat/completions network'));
+    // …but a session call never is: a login code or refresh token is not sent twice.
+    attempts.length = 0;
+    expect(await caught(sdk.sessions.login('code-1'))).toMatchObject({ type: 'network_error' });
+    expect(await caught(sdk.sessions.current())).toMatchObject({ type: 'network_error' });
+    expect(attempts).toEqual(['/auth/session network', '/auth/session network']);
+  });
+
+  it('leaves no abort listener on a signal reused across requests', async () => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    const sdk = client();
+    fake.script(answer('One answer for every call.'));
+    await sdk.chat.completions.create(chatBody, { signal });
+    await sdk.rateLimitStatus({ signal });
+    await caught(sdk.responses.get('resp_missing', { signal }));
+    for await (const _ of sdk.chat.completions.stream(chatBody, { signal })) {
+    }
+    for await (const _ of sdk.chat.completions.stream(chatBody, { signal })) break;
+    await caught(sdk.templates.stream('greet', { who: 'x'.repeat(21) }, { signal }).next());
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
   it('aborts a stream mid-way and a wait between attempts', async () => {
@@ -315,6 +450,66 @@ describe('keyward/client against the gateway (Node)', () => {
   it('reads rate-limit status and health', async () => {
     expect(await client().health()).toMatchObject({ status: 'ok' });
     expect(await client().rateLimitStatus()).toBeTypeOf('object');
+  });
+});
+
+describe('keyward/client against a gateway refusing connections beyond one per address', () => {
+  let fake: FakeProvider;
+  let kw: TestGateway;
+
+  beforeAll(async () => {
+    fake = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    kw = await startTestGateway(
+      {
+        server: { maxConnectionsPerAddress: 1 },
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [{ id: 'an', type: 'anthropic', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } }],
+        models: [{ name: 'fast', provider: 'an', model: 'claude-haiku-4-5' }],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw.close();
+    await fake.close();
+  });
+
+  it('retries a POST refused with 503 too_many_connections (nothing ran), after its Retry-After, but never a login', async () => {
+    // Another connection from this address holds the one allowed.
+    const held = await rawConnection(kw.dataUrl);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { attempts, fetcher } = countingFetch();
+    const login = await caught(
+      new KeywardClient({ baseUrl: kw.dataUrl, fetch: fetcher }).sessions.login('code'),
+    );
+    expect(login).toMatchObject({ status: 503, code: 'too_many_connections' });
+    expect(attempts).toEqual(['/auth/session 503']);
+
+    attempts.length = 0;
+    fake.script(answer('served once the connection was free'));
+    const waits: number[] = [];
+    const sdk = new KeywardClient({
+      baseUrl: kw.dataUrl,
+      apiKey: CLIENT_KEY,
+      fetch: fetcher,
+      sleep: async (ms) => {
+        waits.push(ms);
+        if (waits.length < 2) return;
+        held.socket.destroy();
+        await held.closed;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      },
+    });
+    // The refusal carries Retry-After: 1, which the client waits for exactly.
+    const reply = await sdk.chat.completions.create(chatBody);
+    expect(reply.choices[0]!.message.content).toBe('served once the connection was free');
+    expect(attempts).toEqual([
+      '/v1/chat/completions 503',
+      '/v1/chat/completions 503',
+      '/v1/chat/completions 200',
+    ]);
+    expect(fake.requests).toHaveLength(1);
+    expect(waits).toEqual([1000, 1000]);
   });
 });
 
