@@ -162,8 +162,13 @@ export class JwtVerifier {
     const { claims } = issuer.config;
     const user = claim(payload, claims.user);
     if (typeof user !== 'string' || user.length === 0 || user.length > 256) return undefined;
-    const asked = claims.scopes ? stringList(claim(payload, claims.scopes)) : undefined;
-    const scopes = asked ? (asked.filter((s) => JWT_SCOPES.has(s as Scope)) as Scope[]) : DEFAULT_SCOPES;
+    // Absent, the claim narrows nothing (the default scopes); present but not a list of names,
+    // it allows nothing, as the models and templates claims do (fail closed).
+    const scopeClaim = claims.scopes ? claim(payload, claims.scopes) : undefined;
+    const scopes =
+      scopeClaim === undefined
+        ? DEFAULT_SCOPES
+        : ((stringList(scopeClaim) ?? []).filter((s) => JWT_SCOPES.has(s as Scope)) as Scope[]);
     const modelClaim = claims.models ? claim(payload, claims.models) : undefined;
     // A models claim that is present but not a list of names allows nothing (fail closed).
     const models = modelClaim === undefined ? null : (stringList(modelClaim) ?? []);

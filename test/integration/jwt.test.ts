@@ -139,6 +139,12 @@ describe('bearer JWTs from an identity provider', () => {
     const readOnly = await chat(await sign({ sub: 'reader', scope: 'models:read admin sessions' }));
     expect(readOnly.status).toBe(403);
     expect(readOnly.json.error.code).toBe('insufficient_scope');
+    // A scopes claim that is not a list of names allows nothing, as a models claim does.
+    for (const scope of [['templates', 5], 7, { chat: true }, null]) {
+      const garbled = await chat(await sign({ sub: 'garbled-scopes', scope }));
+      expect(garbled.status, JSON.stringify(scope)).toBe(403);
+      expect(garbled.json.error.code).toBe('insufficient_scope');
+    }
     const onlyFast = await sign({ sub: 'picky', models: ['fast'] });
     expect((await chat(onlyFast, 'fast')).status).toBe(200);
     expect((await chat(onlyFast, 'big')).json.error.code).toBe('model_not_allowed');
