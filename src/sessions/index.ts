@@ -3,7 +3,7 @@ import type { JwtVerifier } from '../auth/jwt.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { Config } from '../config/index.js';
 import { Cors } from '../http/cors.js';
-import type { Store } from '../store/index.js';
+import type { SessionGrant, Store } from '../store/index.js';
 import { BrowserAccess } from './browser-access.js';
 import type { AuthRoutesOptions } from './routes.js';
 import { SessionService } from './session-service.js';
@@ -33,25 +33,8 @@ export async function browserFromConfig(
   tokens: TokenService,
 ): Promise<Browser> {
   const { sessions: s, guest } = config.auth;
-  const sessions = new SessionService(
-    store,
-    pepper,
-    {
-      sessionTtlMs: durationMs(s.sessionTtl),
-      refreshTtlMs: durationMs(s.refreshTtl),
-      refreshIdleMs: durationMs(s.refreshIdle),
-      graceMs: s.reuseGraceSec * 1000,
-    },
-    (id) => tokens.liveLineage(id),
-  );
-  tokens.onRevoked((ids) => sessions.forgetSignedInBy(ids));
-  const cors = config.server.cors.origins.length > 0 ? new Cors(config.server.cors) : undefined;
-  const access = new BrowserAccess(sessions, (origin) => cors?.allows(origin) ?? false);
-  const routes: Browser['routes'] = { audit };
-  if (guest.enabled) {
-    routes.guest = {
-      perMinute: GUEST_LOGINS_PER_MINUTE,
-      grant: {
+  const guestGrant: SessionGrant | undefined = guest.enabled
+    ? {
         userId: null,
         scopes: guest.scopes,
         models: guest.models ?? null,
@@ -62,9 +45,25 @@ export async function browserFromConfig(
         budget: guest.budget ?? null,
         metadata: {},
         lifetimeMs: durationMs(s.refreshTtl),
-      },
-    };
-  }
+      }
+    : undefined;
+  const sessions = new SessionService(
+    store,
+    pepper,
+    {
+      sessionTtlMs: durationMs(s.sessionTtl),
+      refreshTtlMs: durationMs(s.refreshTtl),
+      refreshIdleMs: durationMs(s.refreshIdle),
+      graceMs: s.reuseGraceSec * 1000,
+      ...(guestGrant && { guest: guestGrant }),
+    },
+    (id) => tokens.liveLineage(id),
+  );
+  tokens.onRevoked((ids) => sessions.forgetSignedInBy(ids));
+  const cors = config.server.cors.origins.length > 0 ? new Cors(config.server.cors) : undefined;
+  const access = new BrowserAccess(sessions, (origin) => cors?.allows(origin) ?? false);
+  const routes: Browser['routes'] = { audit };
+  if (guestGrant) routes.guest = { perMinute: GUEST_LOGINS_PER_MINUTE, grant: guestGrant };
   // jose is loaded only for configured issuers: a gateway without them is about 9 MB smaller.
   const jwt =
     config.auth.jwt.length > 0

@@ -1,6 +1,6 @@
 import { addressSubject } from '../auth/address-subject.js';
 import type { TokenPrincipal } from '../auth/index.js';
-import type { SessionRecord, TokenRecord } from '../store/index.js';
+import type { SessionGrant, SessionRecord, TokenRecord } from '../store/index.js';
 
 /**
  * A session speaks through the same principal shape as a gateway token, so scopes, models,
@@ -60,7 +60,8 @@ const MAX_GUEST_ADDRESSES = 10_000;
 export class GuestPrincipals {
   private readonly byAddress = new Map<string, TokenPrincipal>();
 
-  principal(session: SessionRecord, clientIp: string): TokenPrincipal {
+  /** `grant`: the guest grant configured now, whatever the session was opened with. */
+  principal(session: SessionRecord, clientIp: string, grant: SessionGrant): TokenPrincipal {
     const ip = addressSubject(clientIp);
     let shared = this.byAddress.get(ip);
     if (shared) {
@@ -68,7 +69,7 @@ export class GuestPrincipals {
     } else {
       if (this.byAddress.size >= MAX_GUEST_ADDRESSES)
         this.byAddress.delete(this.byAddress.keys().next().value!);
-      shared = principalFor(session, `guest:${ip}`);
+      shared = principalFor({ ...session, grant }, `guest:${ip}`);
     }
     this.byAddress.set(ip, shared);
     return { ...shared, owner: `session:${session.id}` };

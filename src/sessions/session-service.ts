@@ -28,6 +28,11 @@ export interface SessionSettings {
   refreshIdleMs: number;
   /** How long a replaced refresh token still works (two tabs refreshing at once). */
   graceMs: number;
+  /**
+   * The guest grant while guests are enabled (`auth.guest`). A guest session is held to the grant
+   * configured now, not the one it was opened with, and is refused once guests are turned off.
+   */
+  guest?: SessionGrant;
 }
 
 /**
@@ -163,6 +168,7 @@ export class SessionService {
     ]);
     const proven = sameHash(hashSecret(this.pepper, 'refresh', parsed.secret), token?.hash);
     if (!session || !token || !proven || session.revokedAt !== null) return { failure: 'invalid' };
+    if (session.guest && !this.settings.guest) return { failure: 'invalid' };
     if (this.over(session)) return { failure: 'expired', session };
     // Within the grace means strictly less than it: with no grace, a replay in the rotation's own
     // millisecond is a replay too.
@@ -380,8 +386,10 @@ export class SessionService {
     const { session } = cached;
     const now = this.now();
     if (session.accessExpiresAt <= now || session.expiresAt <= now) return { failure: 'expired' };
-    const principal = session.guest ? this.guests.principal(session, ip) : cached.principal;
-    return { principal, session };
+    if (!session.guest) return { principal: cached.principal, session };
+    const { guest } = this.settings;
+    if (!guest) return { failure: 'revoked' };
+    return { principal: this.guests.principal(session, ip, guest), session };
   }
 
   private remember(session: SessionRecord, lineage: readonly TokenRecord[]): Cached {

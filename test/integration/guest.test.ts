@@ -1,4 +1,7 @@
+import { mkdtempSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -181,5 +184,58 @@ describe('guest conversation state', () => {
       expect(other.json.error?.code).toBe('not_found');
     }
     expect((await call(ana, 'GET', path)).status).toBe(200);
+  });
+});
+
+describe('guest sessions follow the guest configuration', () => {
+  it('are held to the guest grant configured now, and refused once guests are turned off', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'keyward-guest-'));
+    const open = (guest: Record<string, unknown>) =>
+      startTestGateway(
+        {
+          server: { cors: { origins: [APP] } },
+          auth: { guest },
+          providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+          models: [
+            { name: 'fast', provider: 'fake', model: 'gpt-4o-mini' },
+            { name: 'big', provider: 'fake', model: 'gpt-4o' },
+          ],
+        },
+        { P_KEY: PROVIDER_KEY },
+        dataDir,
+      );
+    let gateway = await open({ enabled: true, scopes: ['chat'], limits: { rpm: 100 } });
+    const login = await fetch(`${gateway.dataUrl}/auth/guest`, { method: 'POST', headers: { origin: APP } });
+    const cookies = login.headers.getSetCookie().map((line) => line.split(';')[0]!);
+    const session = cookies.find((c) => c.startsWith('__Host-keyward_session='))!;
+    const refresh = cookies.find((c) => c.startsWith('__Host-keyward_refresh='))!;
+    const chat = async (model: string) => {
+      const res = await fetch(`${gateway.dataUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { origin: APP, cookie: session, 'content-type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    try {
+      expect(await chat('big')).toBe(200);
+      await gateway.close();
+      // Narrowed: a session opened under the wider grant is held to the new one.
+      gateway = await open({ enabled: true, scopes: ['chat'], models: ['fast'], limits: { rpm: 100 } });
+      expect(await chat('big')).toBe(403);
+      expect(await chat('fast')).toBe(200);
+      await gateway.close();
+      // Turned off: guest sessions already open end with it.
+      gateway = await open({ enabled: false });
+      expect(await chat('fast')).toBe(401);
+      const refreshed = await fetch(`${gateway.dataUrl}/auth/refresh`, {
+        method: 'POST',
+        headers: { origin: APP, cookie: refresh },
+      });
+      expect(refreshed.status).toBe(401);
+    } finally {
+      await gateway.close();
+    }
   });
 });
