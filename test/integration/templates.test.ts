@@ -188,6 +188,11 @@ describe('prompt templates', () => {
     const items = await call(`${kw.dataUrl}/v1/conversations/${id}/items?order=asc`, CLIENT_KEY);
     expect(JSON.stringify(items.json.data.at(-1))).toContain('Ada, in short.');
     expect(items.json.data.length).toBeGreaterThanOrEqual(3);
+    // The rendered turn is stored (later turns replay what the model was asked); the template's
+    // system text went to the model but is not stored.
+    expect(JSON.stringify(sent)).toContain('You summarise texts.');
+    expect(JSON.stringify(items.json.data)).toContain('Summarise in at most 10 words');
+    expect(JSON.stringify(items.json.data)).not.toContain('You summarise texts');
     const missing = await run('summarize', {
       params: { text: 'x', words: 10 },
       conversation: 'conv_nobodyhas',
