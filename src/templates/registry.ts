@@ -10,6 +10,10 @@ import { type TemplateDefinition, templateSchema } from '../templating/schema.js
 export class TemplateRegistry {
   private file = new Map<string, CompiledTemplate>();
   private stored = new Map<string, CompiledTemplate>();
+  /** The read in progress (its failure already reported to its callers), after which the next starts. */
+  private reading: Promise<void> = Promise.resolve();
+  /** The read waiting for it, shared by every `refresh` called meanwhile. */
+  private queued: Promise<void> | undefined;
 
   constructor(
     private readonly store: TemplateStore,
@@ -22,7 +26,21 @@ export class TemplateRegistry {
     this.file = new Map(definitions.map((d) => [d.name, compileTemplate(d, 'file', 0)]));
   }
 
-  async refresh(): Promise<void> {
+  /**
+   * Re-reads the stored templates. One read runs at a time, and calls made meanwhile share one read
+   * that starts after it: two reads at once (an admin save and the store-change poll) could finish
+   * out of order and put back the list from before the save.
+   */
+  refresh(): Promise<void> {
+    this.queued ??= this.reading.then(() => {
+      this.queued = undefined;
+      return this.load();
+    });
+    this.reading = this.queued.catch(() => undefined);
+    return this.queued;
+  }
+
+  private async load(): Promise<void> {
     const next = new Map<string, CompiledTemplate>();
     for (const record of await this.store.latest()) {
       // The store changes with every audit batch another process writes: only new versions compile.
