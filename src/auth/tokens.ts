@@ -22,6 +22,11 @@ export interface TokenPrincipal {
    */
   lineage?: readonly TokenRecord[];
   /**
+   * Limits held together with other principals (every guest: `auth.guest.total`), counted under
+   * `subject`.
+   */
+  shared?: { subject: string; limits: TokenRecord['limits'] };
+  /**
    * Who owns the conversation state it stores when it has no user, if not the token itself: a
    * guest's own session, while its limits hold per client address.
    */

@@ -129,6 +129,17 @@ export const guestSchema = z
     limits: limitSetSchema.prefault({}),
     /** Per client address. */
     budget: budgetSchema.optional(),
+    /**
+     * All guests together, whatever their addresses: an IPv6 network of a few /64s would
+     * otherwise multiply the per-address limits by its size.
+     */
+    total: z
+      .strictObject({
+        limits: limitSetSchema.prefault({}),
+        /** Guest logins per minute on an instance, from every address: each writes a session. */
+        loginsPerMinute: z.number().int().min(1).max(1_000_000).default(1_000),
+      })
+      .prefault({}),
   })
   .refine((guest) => !guest.enabled || guest.limits.rpm !== undefined, {
     message: 'guest access needs limits.rpm (requests per minute per client address)',

@@ -76,6 +76,7 @@ export function rulesFor(principal: Principal | undefined, config: Config, now: 
   // A minted token spends from its creators' limits and budgets as their own requests do: minting
   // a hundred tokens as wide as oneself must not buy a hundred times one's budget.
   if (principal.lineage) for (const creator of principal.lineage) tokenRules(creator, config, now, rules);
+  if (principal.shared) limitRules(principal.shared.subject, principal.shared.limits, rules);
   if (record.userId) {
     limitRules(`user:${record.userId}`, rateLimits.perUser, rules);
     const userBudget = budgets.users[record.userId];

@@ -55,7 +55,7 @@ export async function browserFromConfig(
       refreshTtlMs: durationMs(s.refreshTtl),
       refreshIdleMs: durationMs(s.refreshIdle),
       graceMs: s.reuseGraceSec * 1000,
-      ...(guestGrant && { guest: guestGrant }),
+      ...(guestGrant && { guest: { grant: guestGrant, total: guest.total.limits } }),
     },
     (id) => tokens.liveLineage(id),
   );
@@ -63,7 +63,13 @@ export async function browserFromConfig(
   const cors = config.server.cors.origins.length > 0 ? new Cors(config.server.cors) : undefined;
   const access = new BrowserAccess(sessions, (origin) => cors?.allows(origin) ?? false);
   const routes: Browser['routes'] = { audit };
-  if (guestGrant) routes.guest = { perMinute: GUEST_LOGINS_PER_MINUTE, grant: guestGrant };
+  if (guestGrant) {
+    routes.guest = {
+      perMinute: GUEST_LOGINS_PER_MINUTE,
+      totalPerMinute: guest.total.loginsPerMinute,
+      grant: guestGrant,
+    };
+  }
   // jose is loaded only for configured issuers: a gateway without them is about 9 MB smaller.
   const jwt =
     config.auth.jwt.length > 0

@@ -60,8 +60,16 @@ const MAX_GUEST_ADDRESSES = 10_000;
 export class GuestPrincipals {
   private readonly byAddress = new Map<string, TokenPrincipal>();
 
-  /** `grant`: the guest grant configured now, whatever the session was opened with. */
-  principal(session: SessionRecord, clientIp: string, grant: SessionGrant): TokenPrincipal {
+  /**
+   * `grant`: the guest grant configured now, whatever the session was opened with; `total`: the
+   * limits every guest shares (subject `guests`).
+   */
+  principal(
+    session: SessionRecord,
+    clientIp: string,
+    grant: SessionGrant,
+    total: TokenRecord['limits'],
+  ): TokenPrincipal {
     const ip = addressSubject(clientIp);
     let shared = this.byAddress.get(ip);
     if (shared) {
@@ -69,7 +77,10 @@ export class GuestPrincipals {
     } else {
       if (this.byAddress.size >= MAX_GUEST_ADDRESSES)
         this.byAddress.delete(this.byAddress.keys().next().value!);
-      shared = principalFor({ ...session, grant }, `guest:${ip}`);
+      shared = {
+        ...principalFor({ ...session, grant }, `guest:${ip}`),
+        shared: { subject: 'guests', limits: total },
+      };
     }
     this.byAddress.set(ip, shared);
     return { ...shared, owner: `session:${session.id}` };

@@ -22,7 +22,7 @@ export interface AuthRoutesOptions {
   audit: AuditSink;
   refuse: Refuse;
   /** The guest grant when `auth.guest.enabled`, with how many guest logins an address may make per minute. */
-  guest?: { grant: SessionGrant; perMinute: number };
+  guest?: { grant: SessionGrant; perMinute: number; totalPerMinute: number };
 }
 
 const unauthorized = (message: string, code: string) =>
@@ -115,7 +115,7 @@ export function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): vo
     access.assertOrigin(request);
     const { guest } = options;
     if (!guest) throw GUEST_OFF;
-    guests.take(request.ip, guest.perMinute);
+    guests.take(request.ip, guest.perMinute, guest.totalPerMinute);
     const issued = await access.sessions.guest(guest.grant);
     recordEvent(audit, AUDIT_EVENTS.sessionLogin, `ses_${issued.session.id}`, {
       sessionId: issued.session.id,
@@ -136,14 +136,22 @@ function reused(audit: AuditSink, request: FastifyRequest, session: SessionRecor
 const WINDOW_MS = 60_000;
 const MAX_ADDRESSES = 100_000;
 
-/** Guest logins per client address per minute: each one writes a session to the store. */
+/**
+ * Guest logins per client address per minute, and from all addresses together: each one writes a
+ * session to the store.
+ */
 class PerAddressWindow {
   private readonly windows = new Map<string, { startedAt: number; count: number }>();
+  private total = { startedAt: 0, count: 0 };
 
-  take(clientIp: string, perMinute: number): void {
+  /**
+   * The address's window first: a login it refuses does not count toward the total, so one
+   * address cannot use up every other guest's logins.
+   */
+  take(clientIp: string, perMinute: number, totalPerMinute: number): void {
+    const now = Date.now();
     // An IPv6 client counts per /64: it could take a fresh address for every login.
     const ip = addressSubject(clientIp);
-    const now = Date.now();
     let window = this.windows.get(ip);
     if (!window || now - window.startedAt >= WINDOW_MS) {
       this.windows.delete(ip);
@@ -151,12 +159,23 @@ class PerAddressWindow {
       window = { startedAt: now, count: 0 };
       this.windows.set(ip, window);
     }
-    if (++window.count > perMinute) {
-      const retry = Math.ceil((window.startedAt + WINDOW_MS - now) / 1000);
-      throw new GatewayError(429, 'rate_limit_error', 'Too many guest logins from your address', {
-        code: 'too_many_guest_logins',
-        headers: { 'retry-after': String(retry) },
-      });
-    }
+    if (window.count >= perMinute) throw tooManyLogins('from your address', window.startedAt, now);
+    if (now - this.total.startedAt >= WINDOW_MS) this.total = { startedAt: now, count: 0 };
+    if (this.total.count >= totalPerMinute) throw tooManyLogins('right now', this.total.startedAt, now);
+    window.count++;
+    this.total.count++;
   }
+}
+
+function tooManyLogins(where: string, startedAt: number, now: number): GatewayError {
+  const retry = Math.ceil((startedAt + WINDOW_MS - now) / 1000);
+  return new GatewayError(
+    429,
+    'rate_limit_error',
+    `Too many guest logins ${where}; try again in ${retry} s`,
+    {
+      code: 'too_many_guest_logins',
+      headers: { 'retry-after': String(retry) },
+    },
+  );
 }

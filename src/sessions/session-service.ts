@@ -29,10 +29,11 @@ export interface SessionSettings {
   /** How long a replaced refresh token still works (two tabs refreshing at once). */
   graceMs: number;
   /**
-   * The guest grant while guests are enabled (`auth.guest`). A guest session is held to the grant
-   * configured now, not the one it was opened with, and is refused once guests are turned off.
+   * Guest access while it is enabled (`auth.guest`): the grant, and the limits all guests share. A
+   * guest session is held to the grant configured now, not the one it was opened with, and is
+   * refused once guests are turned off.
    */
-  guest?: SessionGrant;
+  guest?: { grant: SessionGrant; total: TokenRecord['limits'] };
 }
 
 /**
@@ -389,7 +390,7 @@ export class SessionService {
     if (!session.guest) return { principal: cached.principal, session };
     const { guest } = this.settings;
     if (!guest) return { failure: 'revoked' };
-    return { principal: this.guests.principal(session, ip, guest), session };
+    return { principal: this.guests.principal(session, ip, guest.grant, guest.total), session };
   }
 
   private remember(session: SessionRecord, lineage: readonly TokenRecord[]): Cached {

@@ -239,3 +239,65 @@ describe('guest sessions follow the guest configuration', () => {
     }
   });
 });
+
+describe('limits all guests share', () => {
+  it('holds guests from every address to auth.guest.total: logins per minute and requests per minute', async () => {
+    const gateway = await startTestGateway(
+      {
+        server: { cors: { origins: [APP] }, trustProxy: ['loopback'] },
+        auth: {
+          guest: {
+            enabled: true,
+            scopes: ['chat'],
+            limits: { rpm: 10 },
+            total: { limits: { rpm: 3 }, loginsPerMinute: 12 },
+          },
+        },
+        providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+        models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+      },
+      { P_KEY: PROVIDER_KEY },
+    );
+    const login = async (address: string) => {
+      const res = await fetch(`${gateway.dataUrl}/auth/guest`, {
+        method: 'POST',
+        headers: { origin: APP, 'x-forwarded-for': address },
+      });
+      const body = (await res.json()) as { error?: { code: string; message: string } };
+      const cookie = res.headers.getSetCookie()[0]?.split(';')[0] ?? '';
+      return { status: res.status, body, cookie };
+    };
+    const chat = async (cookie: string, address: string) => {
+      const res = await fetch(`${gateway.dataUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { origin: APP, cookie, 'x-forwarded-for': address, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    try {
+      // Ten logins an address may make a minute; those it may not make are not counted against
+      // everyone's twelve.
+      const a = await login('2001:db8:a::1');
+      expect(a.status).toBe(200);
+      const more: number[] = [];
+      for (let i = 0; i < 14; i++) more.push((await login('2001:db8:a::1')).status);
+      expect(more.filter((status) => status === 200)).toHaveLength(9);
+      const b = await login('2001:db8:b::1');
+      const c = await login('2001:db8:c::1');
+      expect([b.status, c.status]).toEqual([200, 200]);
+      const d = await login('2001:db8:d::1');
+      expect(d.status).toBe(429);
+      expect(d.body.error).toMatchObject({ code: 'too_many_guest_logins' });
+      expect(d.body.error?.message).toContain('right now');
+      // Three requests a minute for all guests together, though each address may send ten.
+      expect(await chat(a.cookie, '2001:db8:a::1')).toBe(200);
+      expect(await chat(b.cookie, '2001:db8:b::1')).toBe(200);
+      expect(await chat(c.cookie, '2001:db8:c::1')).toBe(200);
+      expect(await chat(a.cookie, '2001:db8:a::1')).toBe(429);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
