@@ -71,6 +71,9 @@ async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
   try {
     const response = await send(request.dispatcher, call, request.signal, request.progress);
     request.hooks?.onAttempt?.(response.statusCode, (performance.now() - started) / 1000);
+    // A gateway timeout in front of the provider: the provider read the request and may have
+    // answered it (and billed it) too late for the proxy; counted as an attempt never answered.
+    if (response.statusCode === 504 && request.progress) chargeUnanswered(request.progress);
     return { response };
   } catch (error) {
     request.hooks?.onAttempt?.('error', (performance.now() - started) / 1000);

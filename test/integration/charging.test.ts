@@ -414,6 +414,20 @@ describe('charging requests whose answer did not come through whole', () => {
       .toBeGreaterThanOrEqual(sent);
   });
 
+  it('charges an attempt a gateway timeout answered (504) its reservation, even when a fallback answers', async () => {
+    const token = await budgeted();
+    // A proxy in front of the provider gave up waiting: the provider may have run (and billed) it.
+    openai.script({ ...LONG_PROMPT, fault: { kind: 'status', status: 504 } });
+    claude.script(LONG_PROMPT);
+    const res = await post('/v1/chat/completions', token.token, chat);
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    await expect
+      .poll(() => usageOf(token.id), { timeout: 5000 })
+      .toMatchObject({ inputTokens: 5_000 + estimatedInput(chat), outputTokens: expect.any(Number) });
+    expect((await usageOf(token.id))!.outputTokens).toBeGreaterThan(250);
+  });
+
   it('charges an attempt that went out and got no answer even when a fallback answers', async () => {
     const token = await budgeted();
     // The first provider takes the request and drops the connection: whether it read it (and
