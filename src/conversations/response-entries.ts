@@ -7,6 +7,8 @@ import { sealItem, sealText } from './sealing.js';
 export interface StoredResponse {
   id: string;
   previous_response_id: string | null;
+  /** The conversation it was made in: deleting the conversation deletes the response. */
+  conversation?: { id: string } | null;
   output: Item[];
 }
 
@@ -20,6 +22,8 @@ export interface ResponseEntry {
   createdAt: number;
   /** The response it continues: kept beside the sealed text, so that a chain reads without opening each. */
   previousId?: string;
+  /** The conversation it was made in, kept beside the sealed text so that deleting it finds it. */
+  conversationId?: string;
   text: string;
   items: Array<{ id: string; part: ConversationItemRecord['part']; text: string }>;
 }
@@ -54,6 +58,7 @@ export function responseEntry(
     owner,
     createdAt,
     ...(response.previous_response_id !== null && { previousId: response.previous_response_id }),
+    ...(response.conversation?.id !== undefined && { conversationId: response.conversation.id }),
     text: json,
     items: [
       ...input.map((value) => item('input', value)),
@@ -64,7 +69,7 @@ export function responseEntry(
 
 /** Records and items as the store keeps them: each text sealed, bound to its owner and id. */
 export function sealResponses(master: SealingKey, entries: readonly ResponseEntry[]): SealedEntry[] {
-  return entries.map(({ id, owner, createdAt, previousId, text, items }) => {
+  return entries.map(({ id, owner, createdAt, previousId, conversationId, text, items }) => {
     const sealed = items.map((item) => sealItem(master, owner, id, item.part, item, createdAt));
     return {
       record: {
@@ -74,6 +79,7 @@ export function sealResponses(master: SealingKey, entries: readonly ResponseEntr
         createdAt,
         sealed: sealText(master, text, owner, id).sealed,
         ...(previousId !== undefined && { previousId }),
+        ...(conversationId !== undefined && { conversationId }),
         itemCount: sealed.length,
         itemBytes: sealed.reduce((sum, item) => sum + item.bytes, 0),
       },

@@ -8,6 +8,7 @@ import type {
   ConversationRecord,
   ConversationStore,
 } from '../store/index.js';
+import { withFreshId } from './ids.js';
 import type { Item } from './items.js';
 import {
   type ResponseEntry,
@@ -142,6 +143,11 @@ export class ConversationService {
     await Promise.all([...this.writing, this.batch].map((write) => write?.catch(ignore)));
   }
 
+  /** Whether a batch is queued or being written: `settled` then has something to wait for. */
+  private get writingAny(): boolean {
+    return this.writing.size > 0 || this.batch !== undefined;
+  }
+
   async getResponse(owner: string, id: string): Promise<StoredResponse | undefined> {
     const record = await this.owned(owner, id, 'response');
     return record && openJson<StoredResponse>(this.masters(), record.sealed, owner, id);
@@ -264,26 +270,96 @@ export class ConversationService {
     return updated ? body : undefined;
   }
 
+  /**
+   * Deletes a conversation with its items and the responses made in it (`conversation`), which
+   * hold copies of its turns: once it is gone, none of its content can be read or referenced.
+   */
   async deleteConversation(owner: string, id: string): Promise<boolean> {
-    return (await this.owned(owner, id, 'conversation')) !== undefined && this.store.remove(id);
+    if (!(await this.owned(owner, id, 'conversation'))) return false;
+    // Its responses still queued land first, so that they go with it (one written after it is
+    // gone is not stored at all).
+    if (this.writingAny) await this.settled();
+    return this.store.remove(id);
   }
 
-  /** Appends items to a conversation, then holds it to `maxItems` and `maxBytes` (oldest go first). */
-  async appendItems(owner: string, id: string, items: readonly Item[]): Promise<boolean> {
+  /**
+   * Appends items to a conversation, then holds it to `maxItems` and `maxBytes` (oldest go first);
+   * the items as stored (see `withDistinctIds`), or undefined when it is no conversation of the owner's.
+   */
+  async appendItems(owner: string, id: string, items: readonly Item[]): Promise<Item[] | undefined> {
     // Tracked from the first step, so that a read right after this was called waits for it.
     const write = (async () => {
-      if (!(await this.owned(owner, id, 'conversation'))) return false;
+      if (!(await this.owned(owner, id, 'conversation'))) return undefined;
+      const stored = await this.withDistinctIds(owner, id, items);
       const createdAt = this.now();
       await this.store.appendItems(
-        items.map((item) =>
+        stored.map((item) =>
           sealItem(this.master(), owner, id, 'item', { id: item.id, text: JSON.stringify(item) }, createdAt),
         ),
       );
       await this.enforceLimits(id);
-      return true;
+      return stored;
     })();
     await this.track(id, write);
     return write;
+  }
+
+  /**
+   * `items` with an id of its own for each whose id the conversation holds already, or an earlier
+   * one of `items` has: clients may choose item ids, and two items of one id in a conversation
+   * make a page cursor, a read and a delete ambiguous. A Responses turn asks before it stores
+   * anything, so that its response's copies of the items carry the ids the conversation does.
+   */
+  async withDistinctIds(owner: string, id: string, items: readonly Item[]): Promise<Item[]> {
+    if (items.length === 0) return [];
+    const taken = new Set(await this.store.presentIds(id, owner, [...new Set(items.map((item) => item.id))]));
+    return items.map((item) => {
+      const stored = taken.has(item.id) ? withFreshId(item) : item;
+      taken.add(stored.id);
+      return stored;
+    });
+  }
+
+  /**
+   * The index of the first of `items` that is a tool result whose call is neither in the
+   * conversation nor earlier among `items`, or undefined. Providers refuse such a result, so every
+   * later turn of the conversation would fail. The conversation is read newest first, and only
+   * until every call asked about is found (its items are sealed: each is opened to learn its kind).
+   * The caller has checked that the conversation is its owner's (one being created has no items).
+   */
+  async unansweredResult(id: string, items: readonly Item[]): Promise<number | undefined> {
+    const wanted = new Map<string, number>();
+    const calls = new Set<string>();
+    items.forEach((item, i) => {
+      if (item.type === 'function_call') calls.add(item.call_id);
+      else if (item.type === 'function_call_output' && !calls.has(item.call_id) && !wanted.has(item.call_id))
+        wanted.set(item.call_id, i);
+    });
+    if (wanted.size === 0) return undefined;
+    await this.pending.get(id);
+    await this.walkBack(id, undefined, (found) => {
+      if (found.type === 'function_call') wanted.delete(found.call_id);
+      return wanted.size === 0;
+    });
+    return wanted.size === 0 ? undefined : Math.min(...wanted.values());
+  }
+
+  /**
+   * Opens the items of `id` older than `beforeSeq` (all when undefined), newest first, a page at a
+   * time, until `visit` answers true.
+   */
+  private async walkBack(
+    id: string,
+    beforeSeq: number | undefined,
+    visit: (item: Item) => boolean,
+  ): Promise<void> {
+    let afterSeq = beforeSeq;
+    for (;;) {
+      const rows = await this.store.items(id, { order: 'desc', limit: HISTORY_PAGE, afterSeq });
+      for (const row of rows) if (visit(this.openItem(row))) return;
+      if (rows.length < HISTORY_PAGE) return;
+      afterSeq = rows.at(-1)!.seq;
+    }
   }
 
   /**
@@ -340,8 +416,29 @@ export class ConversationService {
     return record && this.openItem(record);
   }
 
+  /**
+   * Deletes a conversation's item and its copies in the responses made in the conversation (a
+   * Responses turn stores its input and output in both): its rows, and its place in the `output`
+   * of those responses' records, so that neither `GET /v1/responses/{id}`, `input_items` nor an
+   * `item_reference` finds it afterwards.
+   */
   async deleteItem(owner: string, id: string, itemId: string): Promise<boolean> {
-    return (await this.owned(owner, id, 'conversation')) !== undefined && this.store.removeItem(id, itemId);
+    if (!(await this.owned(owner, id, 'conversation'))) return false;
+    if (!(await this.store.item({ parentId: id, id: itemId }))) return false;
+    // The conversation's responses still queued land first, so that their copies are found.
+    if (this.writingAny) await this.settled();
+    const outputs = new Set<string>();
+    for (const copy of await this.store.copiesOf(id, itemId))
+      if (copy.part === 'output' && copy.owner === owner) outputs.add(copy.parentId);
+    for (const responseId of outputs) {
+      const record = await this.store.get(responseId);
+      if (record?.owner !== owner) continue;
+      const response = openJson<StoredResponse>(this.masters(), record.sealed, owner, responseId);
+      const output = response.output.filter((item) => item.id !== itemId);
+      const { sealed } = sealJson(this.master(), { ...response, output }, owner, responseId);
+      await this.store.update(responseId, sealed);
+    }
+    return this.store.removeItem(id, itemId);
   }
 
   /** Every record of an owner with its items, opened: a user's data export. */
@@ -435,7 +532,7 @@ export class ConversationService {
       if (bytes > room) break;
       keep++;
     }
-    const kept = this.replayable(newest, keep);
+    const kept = await this.replayable(id, newest, keep);
     // The oldest item kept, as read: a turn appended since is newer, and never moves the cut.
     const cut = kept > 0 ? newest[kept - 1]!.seq : newest[0]!.seq + 1;
     await this.store.trimItemsBefore(id, cut);
@@ -445,15 +542,45 @@ export class ConversationService {
    * The most of the `keep` newest items (newest first) that hold no tool result without its call:
    * providers refuse one, and every later turn of the conversation would fail. Parallel calls put
    * their results after all of them, so the cut may fall between a call and another's result.
+   *
+   * A result whose call the conversation does not hold before it (left after its call was deleted,
+   * or stored before such results were refused) is left out: no cut can give it its call, and
+   * counting it would cut everything older, and itself and everything newer when it is the newest.
+   * Whether a call is held is read from the items older than the `keep` only when a result among
+   * them has none among them.
    */
-  private replayable(newest: readonly ConversationItemRecord[], keep: number): number {
+  private async replayable(
+    id: string,
+    newest: readonly ConversationItemRecord[],
+    keep: number,
+  ): Promise<number> {
+    if (keep === 0) return 0;
+    const items = newest.slice(0, keep).map((row) => this.openItem(row));
+    // The calls each result may find before it: those of older kept items, then of older items.
+    const unmatched = new Set<string>();
+    for (const item of items)
+      if (item.type === 'function_call_output') unmatched.add(item.call_id);
+      else if (item.type === 'function_call') unmatched.delete(item.call_id);
+    const heldBefore = new Set<string>();
+    if (unmatched.size > 0)
+      await this.walkBack(id, newest[keep - 1]!.seq, (item) => {
+        if (item.type === 'function_call' && unmatched.delete(item.call_id)) heldBefore.add(item.call_id);
+        return unmatched.size === 0;
+      });
+    const orphan = new Set<number>();
+    const called = heldBefore;
+    for (let i = keep - 1; i >= 0; i--) {
+      const item = items[i]!;
+      if (item.type === 'function_call') called.add(item.call_id);
+      else if (item.type === 'function_call_output' && !called.has(item.call_id)) orphan.add(i);
+    }
     const unanswered = new Set<string>();
     let replayable = 0;
-    for (let count = 1; count <= keep; count++) {
-      const item = this.openItem(newest[count - 1]!);
-      if (item.type === 'function_call_output') unanswered.add(item.call_id);
+    for (let i = 0; i < keep; i++) {
+      const item = items[i]!;
+      if (item.type === 'function_call_output' && !orphan.has(i)) unanswered.add(item.call_id);
       else if (item.type === 'function_call') unanswered.delete(item.call_id);
-      if (unanswered.size === 0) replayable = count;
+      if (unanswered.size === 0) replayable = i + 1;
     }
     return replayable;
   }
@@ -466,8 +593,15 @@ export class ConversationService {
     const limit = options.limit ?? 20;
     const order = options.order ?? 'desc';
     let afterSeq: number | undefined;
-    if (options.after !== undefined)
+    if (options.after !== undefined) {
       afterSeq = (await this.store.item({ parentId: id, id: options.after }))?.seq;
+      // Starting over from the first page would have a client that pages on loop for ever.
+      if (afterSeq === undefined)
+        throw badRequest(`No item found with id '${options.after}' to list after`, {
+          param: 'after',
+          code: 'invalid_cursor',
+        });
+    }
     // Responses keep input and output items together, and only one part is listed; a conversation
     // holds items only, so a page of it reads one row past the page, not the whole conversation.
     const read = part === 'item' ? { afterSeq, order, limit: limit + 1 } : { afterSeq, order };

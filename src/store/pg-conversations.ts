@@ -12,21 +12,29 @@ import type { ConversationItemRecord, ConversationRecord, ConversationStore } fr
 
 type NewItem = Omit<ConversationItemRecord, 'seq'>;
 
-const PUT = `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id, item_count, item_bytes)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+// A response made in a conversation that is gone by now is not stored: deleting the conversation
+// must not leave behind a turn that was still being answered.
+const PUT = `INSERT INTO conversations
+    (id, kind, owner, created_at, sealed, previous_id, item_count, item_bytes, conversation_id)
+  SELECT $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::bigint, $8::bigint, $9::text
+  WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM conversations WHERE id = $9::text)
   ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`;
 
-const putRecord = (client: Pool | PoolClient, r: ConversationRecord) =>
-  client.query(PUT, [
-    r.id,
-    r.kind,
-    r.owner,
-    r.createdAt,
-    r.sealed,
-    r.previousId ?? null,
-    r.itemCount ?? null,
-    r.itemBytes ?? null,
-  ]);
+/** False when the record was not stored, its conversation being gone. */
+const putRecord = async (client: Pool | PoolClient, r: ConversationRecord): Promise<boolean> =>
+  (
+    await client.query(PUT, [
+      r.id,
+      r.kind,
+      r.owner,
+      r.createdAt,
+      r.sealed,
+      r.previousId ?? null,
+      r.itemCount ?? null,
+      r.itemBytes ?? null,
+      r.conversationId ?? null,
+    ])
+  ).rowCount === 1;
 
 const CHAIN = `WITH RECURSIVE chain (id, previous_id, item_count, item_bytes, depth) AS (
     SELECT id, previous_id, item_count, item_bytes, 1 FROM conversations
@@ -59,7 +67,10 @@ async function insertItems(client: PoolClient, items: readonly NewItem[]): Promi
   );
 }
 
-/** Responses and conversations in Postgres; deleting a record deletes its items (ON DELETE CASCADE). */
+/**
+ * Responses and conversations in Postgres; deleting a record deletes its items (ON DELETE CASCADE),
+ * and deleting a conversation the responses made in it.
+ */
 export function pgConversations(pool: Pool): ConversationStore {
   return {
     async put(record) {
@@ -78,7 +89,12 @@ export function pgConversations(pool: Pool): ConversationStore {
       return row && conversationFromRow(row);
     },
     async remove(id) {
-      return (await pool.query('DELETE FROM conversations WHERE id = $1', [id])).rowCount === 1;
+      const { rowCount } = await pool.query(
+        `WITH responses AS (DELETE FROM conversations WHERE conversation_id = $1)
+         DELETE FROM conversations WHERE id = $1`,
+        [id],
+      );
+      return rowCount === 1;
     },
     async list(filter = {}) {
       const { rows } = await pool.query<ConversationRow>(
@@ -90,10 +106,8 @@ export function pgConversations(pool: Pool): ConversationStore {
     },
     async putAll(entries) {
       await inTransaction(pool, async (client) => {
-        for (const { record, items } of entries) {
-          await putRecord(client, record);
-          await insertItems(client, items);
-        }
+        for (const { record, items } of entries)
+          if (await putRecord(client, record)) await insertItems(client, items);
       });
     },
     async holdTurn({ id, owner, holder, now, until }) {
@@ -160,11 +174,34 @@ export function pgConversations(pool: Pool): ConversationStore {
       );
       return rows.map(itemFromRow);
     },
+    async presentIds(parentId, owner, ids) {
+      if (ids.length === 0) return [];
+      const { rows } = await pool.query<{ id: string }>(
+        `SELECT DISTINCT id FROM conversation_items
+         WHERE owner = $1 AND id = ANY($2::text[]) AND parent_id = $3`,
+        [owner, ids, parentId],
+      );
+      return rows.map((row) => row.id);
+    },
+    async copiesOf(conversationId, id) {
+      const { rows } = await pool.query<ItemRow>(
+        `SELECT * FROM conversation_items
+         WHERE parent_id IN (SELECT id FROM conversations WHERE conversation_id = $1) AND id = $2
+         ORDER BY seq`,
+        [conversationId, id],
+      );
+      return rows.map(itemFromRow);
+    },
     async removeItem(parentId, id) {
-      const result = await pool.query('DELETE FROM conversation_items WHERE parent_id = $1 AND id = $2', [
-        parentId,
-        id,
-      ]);
+      // One statement: the copies in the conversation's responses go with the item, or neither does.
+      const result = await pool.query(
+        `WITH copies AS (
+           DELETE FROM conversation_items
+           WHERE parent_id IN (SELECT id FROM conversations WHERE conversation_id = $1) AND id = $2
+         )
+         DELETE FROM conversation_items WHERE parent_id = $1 AND id = $2`,
+        [parentId, id],
+      );
       return (result.rowCount ?? 0) > 0;
     },
     async trimItemsBefore(parentId, seq) {
@@ -177,7 +214,11 @@ export function pgConversations(pool: Pool): ConversationStore {
     async purge(filter) {
       const result =
         'before' in filter
-          ? await pool.query('DELETE FROM conversations WHERE created_at < $1', [filter.before])
+          ? await pool.query(
+              `DELETE FROM conversations WHERE created_at < $1 OR conversation_id IN
+                 (SELECT id FROM conversations WHERE created_at < $1 AND kind = 'conversation')`,
+              [filter.before],
+            )
           : await pool.query('DELETE FROM conversations WHERE owner = $1', [filter.owner]);
       return result.rowCount ?? 0;
     },

@@ -113,6 +113,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE INDEX tokens_by_creator ON tokens (created_by);`,
   // A token's revocation ends the browser sessions it signed in, found by their creator.
   `CREATE INDEX sessions_by_creator ON sessions (created_by) WHERE created_by IS NOT NULL;`,
+  // The conversation a response was made in, so that deleting the conversation deletes its
+  // responses, and deleting an item its copies in them. Empty on rows stored before it.
+  `ALTER TABLE conversations ADD COLUMN conversation_id TEXT;
+   CREATE INDEX conversations_by_conversation ON conversations (conversation_id)
+     WHERE conversation_id IS NOT NULL;`,
 ];
 
 /** The channel the triggers above notify. */

@@ -9,20 +9,28 @@ import {
 } from './rows.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
 
-/** Responses and conversations in SQLite; deleting a record deletes its items (ON DELETE CASCADE). */
+/**
+ * Responses and conversations in SQLite; deleting a record deletes its items (ON DELETE CASCADE),
+ * and deleting a conversation the responses made in it.
+ */
 export function sqliteConversations(db: Database.Database): ConversationStore {
+  // A response made in a conversation that is gone by now is not stored: deleting the conversation
+  // must not leave behind a turn that was still being answered.
   const put = db.prepare(
-    `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id, item_count, item_bytes)
-     VALUES (@id, @kind, @owner, @createdAt, @sealed, @previousId, @itemCount, @itemBytes)
+    `INSERT INTO conversations (id, kind, owner, created_at, sealed, previous_id, item_count, item_bytes, conversation_id)
+     SELECT @id, @kind, @owner, @createdAt, @sealed, @previousId, @itemCount, @itemBytes, @conversationId
+     WHERE @conversationId IS NULL OR EXISTS (SELECT 1 FROM conversations WHERE id = @conversationId)
      ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`,
   );
+  /** False when the record was not stored, its conversation being gone. */
   const putRecord = (record: ConversationRecord) =>
     put.run({
       ...record,
       previousId: record.previousId ?? null,
       itemCount: record.itemCount ?? null,
       itemBytes: record.itemBytes ?? null,
-    });
+      conversationId: record.conversationId ?? null,
+    }).changes === 1;
   const chain = db.prepare<{ id: string; owner: string; limit: number }, ChainRow>(
     `WITH RECURSIVE chain (id, previous_id, item_count, item_bytes, depth) AS (
        SELECT id, previous_id, item_count, item_bytes, 1 FROM conversations
@@ -42,6 +50,7 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
   );
   const get = db.prepare<[string], ConversationRow>('SELECT * FROM conversations WHERE id = ?');
   const remove = db.prepare('DELETE FROM conversations WHERE id = ?');
+  const removeResponsesOf = db.prepare('DELETE FROM conversations WHERE conversation_id = ?');
   const listAll = db.prepare<[], ConversationRow>('SELECT * FROM conversations ORDER BY created_at, id');
   const listOwner = db.prepare<[string], ConversationRow>(
     'SELECT * FROM conversations WHERE owner = ? ORDER BY created_at, id',
@@ -65,9 +74,24 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
        WHERE owner = ? AND id IN (SELECT value FROM json_each(?))
      ) WHERE newest = 1`,
   );
+  const presentIds = db.prepare<[string, string, string], { id: string }>(
+    `SELECT DISTINCT id FROM conversation_items
+     WHERE owner = ? AND id IN (SELECT value FROM json_each(?)) AND parent_id = ?`,
+  );
+  const copiesOf = db.prepare<[string, string], ItemRow>(
+    `SELECT * FROM conversation_items
+     WHERE parent_id IN (SELECT id FROM conversations WHERE conversation_id = ?) AND id = ? ORDER BY seq`,
+  );
   const removeItem = db.prepare('DELETE FROM conversation_items WHERE parent_id = ? AND id = ?');
+  const removeCopies = db.prepare(
+    `DELETE FROM conversation_items
+     WHERE parent_id IN (SELECT id FROM conversations WHERE conversation_id = ?) AND id = ?`,
+  );
   const trim = db.prepare('DELETE FROM conversation_items WHERE parent_id = @parentId AND seq < @seq');
-  const purgeBefore = db.prepare('DELETE FROM conversations WHERE created_at < ?');
+  const purgeBefore = db.prepare(
+    `DELETE FROM conversations WHERE created_at < @before OR conversation_id IN
+       (SELECT id FROM conversations WHERE created_at < @before AND kind = 'conversation')`,
+  );
   const purgeOwner = db.prepare('DELETE FROM conversations WHERE owner = ?');
   const setRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ?');
   const swapRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ? AND sealed = ?');
@@ -92,11 +116,19 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
       }>,
     ) => {
       for (const { record, items } of entries) {
-        putRecord(record);
+        if (!putRecord(record)) continue;
         for (const item of items) insertItem.run(item);
       }
     },
   );
+  const removeWhole = db.transaction((id: string) => {
+    removeResponsesOf.run(id);
+    return remove.run(id).changes === 1;
+  });
+  const removeItemAndCopies = db.transaction((parentId: string, id: string) => {
+    removeCopies.run(parentId, id);
+    return removeItem.run(parentId, id).changes > 0;
+  });
   const rewrap = db.transaction(
     (records: ReadonlyMap<string, { from: string; to: string }>, items: ReadonlyMap<number, string>) => {
       for (const [id, { from, to }] of records) swapRecord.run(to, id, from);
@@ -116,7 +148,7 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
       return row && conversationFromRow(row);
     },
     async remove(id) {
-      return remove.run(id).changes === 1;
+      return removeWhole(id);
     },
     async list(filter = {}) {
       const rows = filter.owner === undefined ? listAll.all() : listOwner.all(filter.owner);
@@ -159,14 +191,22 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     async ownerItems(owner, ids) {
       return ids.length === 0 ? [] : ownerItems.all(owner, JSON.stringify(ids)).map(itemFromRow);
     },
+    async presentIds(parentId, owner, ids) {
+      if (ids.length === 0) return [];
+      return presentIds.all(owner, JSON.stringify(ids), parentId).map((row) => row.id);
+    },
+    async copiesOf(conversationId, id) {
+      return copiesOf.all(conversationId, id).map(itemFromRow);
+    },
     async removeItem(parentId, id) {
-      return removeItem.run(parentId, id).changes > 0;
+      return removeItemAndCopies(parentId, id);
     },
     async trimItemsBefore(parentId, seq) {
       return trim.run({ parentId, seq }).changes;
     },
     async purge(filter) {
-      return ('before' in filter ? purgeBefore.run(filter.before) : purgeOwner.run(filter.owner)).changes;
+      return ('before' in filter ? purgeBefore.run({ before: filter.before }) : purgeOwner.run(filter.owner))
+        .changes;
     },
     async rewrap(records, items) {
       rewrap(records, items);

@@ -392,6 +392,13 @@ export interface ConversationRecord {
    */
   itemCount?: number;
   itemBytes?: number;
+  /**
+   * The conversation a response was made in (`conversation`): deleting the conversation deletes
+   * it, and deleting one of the conversation's items deletes that item's copies in it. Absent on
+   * conversations, on responses made outside one, and on responses stored before it was kept.
+   * A response whose conversation is gone by the time it is written is not stored.
+   */
+  conversationId?: string;
 }
 
 /** A response of a `previous_response_id` chain, as `ConversationStore.chain` reads it. */
@@ -431,7 +438,10 @@ export interface ConversationStore {
   /** Replaces a record's sealed text if the record still exists; false when it is gone. */
   update(id: string, sealed: string): Promise<boolean>;
   get(id: string): Promise<ConversationRecord | undefined>;
-  /** Removes a record and its items. */
+  /**
+   * Removes a record and its items; a conversation's responses (`conversationId`) go with it, with
+   * theirs. True when the record `id` was there.
+   */
   remove(id: string): Promise<boolean>;
   /** Records of one owner, or all, oldest first. */
   list(filter?: { owner?: string; kind?: ConversationRecord['kind'] }): Promise<ConversationRecord[]>;
@@ -468,15 +478,26 @@ export interface ConversationStore {
   ): Promise<ConversationItemRecord[]>;
   /** The first item with this id among a record's items. */
   item(where: { parentId: string; id: string }): Promise<ConversationItemRecord | undefined>;
+  /** Which of `ids` name an item of `owner`'s record `parentId` already, in no order. */
+  presentIds(parentId: string, owner: string, ids: readonly string[]): Promise<string[]>;
+  /** The copies of conversation `conversationId`'s item `id` in the responses made in it. */
+  copiesOf(conversationId: string, id: string): Promise<ConversationItemRecord[]>;
   /** For each of `ids`, the owner's newest item with that id (as `item` finds one), in no order. */
   ownerItems(owner: string, ids: readonly string[]): Promise<ConversationItemRecord[]>;
+  /**
+   * Removes a record's items with this id and, where the record is a conversation, their copies in
+   * the responses made in it, in one transaction. True when the record had such an item.
+   */
   removeItem(parentId: string, id: string): Promise<boolean>;
   /**
    * Removes a record's items older than `seq`; returns how many went. By position, not by count:
    * items appended meanwhile do not move the cut.
    */
   trimItemsBefore(parentId: string, seq: number): Promise<number>;
-  /** Removes every record created before `before` (epoch ms), or every record of `owner`, with items. */
+  /**
+   * Removes every record created before `before` (epoch ms), with the responses made in the
+   * conversations among them, or every record of `owner`; items go with their records.
+   */
   purge(filter: { before: number } | { owner: string }): Promise<number>;
   /**
    * Replaces sealed texts (master key rotation), all in one transaction. A record's text is

@@ -73,6 +73,57 @@ describe('openai SDK Conversations API through Keyward', () => {
     await expect(client.conversations.retrieve(conversation.id)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('stores an item whose id the conversation holds already, or a referenced one, under an id of its own', async () => {
+    const conversation = await client.conversations.create({});
+    const note = (id: string, text: string) => ({ type: 'message', role: 'user', id, content: text });
+    const added = await client.conversations.items.create(conversation.id, {
+      items: [
+        note('msg_100', 'a'),
+        note('msg_101', 'b'),
+        note('msg_100', 'c'),
+        note('msg_102', 'd'),
+      ] as never,
+    });
+    const ids = added.data.map((item) => item.id!);
+    expect([ids[0], ids[1], ids[3]]).toEqual(['msg_100', 'msg_101', 'msg_102']);
+    expect(ids[2]).toMatch(/^msg_[0-9a-f]{36}$/);
+    const text = (item: { type: string; content?: unknown }) =>
+      item.type === 'message' ? (item.content as Array<{ text: string }>)[0]!.text : item.type;
+
+    // Pages follow one another: the second starts after the first's last item, not at an older copy.
+    const first = await client.conversations.items.list(conversation.id, { order: 'asc', limit: 3 });
+    expect(first.data.map((item) => item.id)).toEqual(ids.slice(0, 3));
+    expect(first.has_more).toBe(true);
+    const next = await client.conversations.items.list(conversation.id, {
+      order: 'asc',
+      limit: 3,
+      after: first.last_id!,
+    });
+    expect(next.data.map((item) => item.id)).toEqual(['msg_102']);
+    const walked: string[] = [];
+    for await (const item of client.conversations.items.list(conversation.id, { order: 'asc', limit: 3 })) {
+      walked.push(item.id!);
+      if (walked.length > 10) break;
+    }
+    expect(walked).toEqual(ids);
+    // A cursor naming no item of the conversation is refused rather than read as the first page.
+    await expect(
+      client.conversations.items.list(conversation.id, { after: 'msg_not_here' }),
+    ).rejects.toMatchObject({ status: 400, error: { param: 'after' } });
+
+    // A reference is a copy with an id of its own; the original keeps its id and its content.
+    const copied = await client.conversations.items.create(conversation.id, {
+      items: [{ type: 'item_reference', id: 'msg_101' }],
+    });
+    expect(copied.data[0]!.id).not.toBe('msg_101');
+    expect(text(copied.data[0]!)).toBe('b');
+    const inConversation = { conversation_id: conversation.id };
+    expect(text(await client.conversations.items.retrieve('msg_100', inConversation))).toBe('a');
+    await client.conversations.items.delete('msg_100', inConversation);
+    const left = await client.conversations.items.list(conversation.id, { order: 'asc' });
+    expect(left.data.map(text)).toEqual(['b', 'c', 'd', 'b']);
+  });
+
   it('is 404 to another user: retrieve, list items, add, continue, delete', async () => {
     const conversation = await client.conversations.create({ items: [{ role: 'user', content: 'mine' }] });
     await expect(stranger.conversations.retrieve(conversation.id)).rejects.toMatchObject({ status: 404 });

@@ -330,6 +330,46 @@ describe('retention, purge and rotation', () => {
     ]);
   });
 
+  it('refuses a tool result without its call, and a result whose call was deleted does not make the trim cut what is older', async () => {
+    const { client } = await start(freshDataDir(), { maxItems: 10 });
+    const conversation = await client.conversations.create({});
+    const say = (text: string) => ({ role: 'user' as const, content: text });
+    const texts = async () =>
+      (await client.conversations.items.list(conversation.id, { order: 'asc', limit: 100 })).data.map(
+        (item) =>
+          item.type === 'message' && item.content[0]?.type === 'input_text'
+            ? item.content[0].text
+            : item.type,
+      );
+    await client.conversations.items.create(conversation.id, {
+      items: Array.from({ length: 10 }, (_, i) => say(`m${i}`)),
+    });
+    // Every provider refuses a result without its call: kept, it would fail each later turn.
+    await expect(
+      client.conversations.items.create(conversation.id, {
+        items: [{ type: 'function_call_output', call_id: 'nope', output: 'lost' }],
+      }),
+    ).rejects.toMatchObject({
+      status: 400,
+      error: { param: 'items[0]', code: 'function_call_not_found' },
+    });
+    expect(await texts()).toHaveLength(10);
+
+    // A call added with its result, or earlier, is found; then the call is deleted.
+    const [call] = (
+      await client.conversations.items.create(conversation.id, {
+        items: [{ type: 'function_call', call_id: 'call_1', name: 'lookup', arguments: '{}' }],
+      })
+    ).data;
+    await client.conversations.items.create(conversation.id, {
+      items: [{ type: 'function_call_output', call_id: 'call_1', output: 'found' }],
+    });
+    await client.conversations.items.delete(call!.id!, { conversation_id: conversation.id });
+    // Twelve items, over ten: trimmed to the nine newest, the result whose call is gone among them.
+    await client.conversations.items.create(conversation.id, { items: [say('m10'), say('m11')] });
+    expect(await texts()).toEqual(['m4', 'm5', 'm6', 'm7', 'm8', 'm9', 'function_call_output', 'm10', 'm11']);
+  });
+
   it("lists, exports and deletes a user's data for the operator", async () => {
     const { kw, client, fake } = await start(freshDataDir());
     fake.script(say('exported answer'));

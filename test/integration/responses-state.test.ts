@@ -178,6 +178,42 @@ describe('Responses state in Keyward', () => {
     expect(next?.output_text).toBe('Next turn.');
   });
 
+  it('deletes with a conversation the responses made in it, and with an item its copies in them', async () => {
+    const alice = clients.alice;
+    const conversation = await alice.conversations.create({});
+    const inConversation = { conversation_id: conversation.id };
+    const turn = { model: 'smart', conversation: conversation.id };
+    fake.script(answer('First answer.'), answer('Second answer.'));
+    const first = await alice.responses.create({ ...turn, input: 'first question' });
+    const second = (await whenUnlocked(() => alice.responses.create({ ...turn, input: 'second question' })))!;
+    const [asked] = (await alice.responses.inputItems.list(first.id)).data;
+    const said = first.output[0]!;
+    // The response's copies carry the ids the conversation gave the items.
+    expect(await alice.conversations.items.retrieve(asked!.id!, inConversation)).toEqual(asked);
+    expect(await alice.conversations.items.retrieve(said.id!, inConversation)).toEqual(said);
+
+    await alice.conversations.items.delete(asked!.id!, inConversation);
+    expect((await alice.responses.inputItems.list(first.id)).data).toEqual([]);
+    const reference = (id: string) =>
+      alice.responses.create({ model: 'smart', input: [{ type: 'item_reference', id }] });
+    await expect(reference(asked!.id!)).rejects.toMatchObject({ status: 404, error: { param: 'input[0]' } });
+    await alice.conversations.items.delete(said.id!, inConversation);
+    const kept = await alice.responses.retrieve(first.id);
+    expect(kept.output).toEqual([]);
+    expect(JSON.stringify(kept)).not.toContain('First answer.');
+    await expect(reference(said.id!)).rejects.toMatchObject({ status: 404 });
+
+    // The conversation takes the rest of its content along: its responses, their items and outputs.
+    const secondAsked = (await alice.responses.inputItems.list(second.id)).data[0]!;
+    await alice.conversations.delete(conversation.id);
+    for (const id of [first.id, second.id]) {
+      await expect(alice.responses.retrieve(id)).rejects.toMatchObject({ status: 404 });
+      await expect(alice.responses.inputItems.list(id)).rejects.toMatchObject({ status: 404 });
+    }
+    await expect(reference(secondAsked.id!)).rejects.toMatchObject({ status: 404 });
+    await expect(reference(second.output[0]!.id!)).rejects.toMatchObject({ status: 404 });
+  });
+
   it('a token without a user owns only what it made, and store: false keeps nothing', async () => {
     fake.script(answer('Kept.'), answer('Not kept.'));
     const kept = await clients.loner.responses.create({ model: 'smart', input: 'keep this' });

@@ -199,6 +199,61 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect(await store.chain('resp_s0', 'user:a', 10)).toEqual([{ id: 'resp_s0' }]);
     });
 
+    it('deletes a conversation with the responses made in it, and an item with its copies in them', async () => {
+      const store = await open();
+      const made = (id: string, conversationId?: string, createdAt = 1_000) => ({
+        ...record(id, 'user:a', createdAt, 'response'),
+        ...(conversationId !== undefined && { conversationId }),
+      });
+      await store.put(record('conv_d', 'user:a'));
+      await store.put(record('conv_kept', 'user:a'));
+      await store.appendItems([item('conv_d', 'msg_in'), item('conv_d', 'msg_out')]);
+      await store.putAll([
+        {
+          record: made('resp_in', 'conv_d'),
+          items: [
+            { ...item('resp_in', 'msg_in'), part: 'input' },
+            { ...item('resp_in', 'msg_out'), part: 'output' },
+          ],
+        },
+        { record: made('resp_elsewhere', 'conv_kept'), items: [item('resp_elsewhere', 'msg_in')] },
+        { record: made('resp_alone'), items: [item('resp_alone', 'msg_in')] },
+        // Its conversation is gone by the time it is written: neither it nor its items are stored.
+        { record: made('resp_late', 'conv_never'), items: [item('resp_late', 'msg_late')] },
+      ]);
+      expect(await store.get('resp_late')).toBeUndefined();
+      expect(await store.items('resp_late')).toEqual([]);
+      expect((await store.presentIds('conv_d', 'user:a', ['msg_in', 'msg_new'])).sort()).toEqual(['msg_in']);
+      expect(await store.presentIds('conv_d', 'user:b', ['msg_in'])).toEqual([]);
+      expect(await store.presentIds('conv_d', 'user:a', [])).toEqual([]);
+      expect((await store.copiesOf('conv_d', 'msg_out')).map((i) => [i.parentId, i.part])).toEqual([
+        ['resp_in', 'output'],
+      ]);
+
+      // An item goes with its copies in the conversation's responses, and nowhere else.
+      expect(await store.removeItem('conv_d', 'msg_in')).toBe(true);
+      expect((await store.items('conv_d')).map((i) => i.id)).toEqual(['msg_out']);
+      expect((await store.items('resp_in')).map((i) => i.id)).toEqual(['msg_out']);
+      expect((await store.items('resp_elsewhere')).map((i) => i.id)).toEqual(['msg_in']);
+      expect((await store.items('resp_alone')).map((i) => i.id)).toEqual(['msg_in']);
+      expect(await store.removeItem('conv_d', 'msg_in')).toBe(false);
+
+      // The conversation goes with its responses; a response's own removal touches nothing else.
+      expect(await store.remove('conv_d')).toBe(true);
+      expect(await store.get('resp_in')).toBeUndefined();
+      expect(await store.items('resp_in')).toEqual([]);
+      expect(await store.get('resp_elsewhere')).toBeDefined();
+      expect(await store.get('resp_alone')).toBeDefined();
+      expect(await store.remove('conv_d')).toBe(false);
+
+      // A conversation purged for its age takes its younger responses along.
+      await store.put(record('conv_old', 'user:a', 10));
+      await store.putAll([{ record: made('resp_young', 'conv_old', 5_000), items: [] }]);
+      expect(await store.purge({ before: 100 })).toBe(2);
+      expect(await store.get('resp_young')).toBeUndefined();
+      expect(await store.get('conv_kept')).toBeDefined();
+    });
+
     it("holds a conversation for one holder's turn until released or lapsed, and only its owner's", async () => {
       const store = await open();
       await store.put(record('conv_h', 'user:a'));

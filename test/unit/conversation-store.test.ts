@@ -171,6 +171,75 @@ describe('ConversationService sealing', () => {
     },
   );
 
+  it('keeps what a tool result with no call before it would have cut: the trim leaves it out of its check', async () => {
+    const store = fresh();
+    const master = generateMasterKey();
+    const service = new ConversationService(store.conversations, () => [master], {
+      ...retention,
+      maxItems: 10,
+    });
+    await service.createConversation('user:a', {}, 'conv_orphan');
+    const messages = Array.from({ length: 10 }, (_, i) => message(`msg_${i}`, `m${i}`));
+    await service.appendItems('user:a', 'conv_orphan', messages);
+    const orphan = {
+      type: 'function_call_output' as const,
+      id: 'fco_nope',
+      call_id: 'nope',
+      output: 'late',
+      status: 'completed' as const,
+    };
+    await service.appendItems('user:a', 'conv_orphan', [orphan]);
+    // Eleven items are over ten: trimmed to nine, the newest ones, the result among them.
+    const ids = (await service.conversationItems('user:a', 'conv_orphan'))!.map((item) => item.id);
+    expect(ids).toEqual([...messages.slice(2).map((item) => item.id), 'fco_nope']);
+
+    // A result whose call is still held but falls outside what is kept goes, as before.
+    await service.createConversation('user:a', {}, 'conv_called');
+    const call = {
+      type: 'function_call' as const,
+      id: 'fc_1',
+      call_id: 'c1',
+      name: 'f',
+      arguments: '{}',
+      status: 'completed' as const,
+    };
+    await service.appendItems('user:a', 'conv_called', [call, ...messages.slice(0, 8)]);
+    await service.appendItems('user:a', 'conv_called', [
+      { ...orphan, id: 'fco_1', call_id: 'c1' },
+      message('msg_last', 'last'),
+    ]);
+    expect((await service.conversationItems('user:a', 'conv_called'))!.map((item) => item.id)).toEqual([
+      'msg_last',
+    ]);
+  });
+
+  it('gives an appended item an id of its own where the conversation holds its id already', async () => {
+    const store = fresh();
+    const master = generateMasterKey();
+    const service = new ConversationService(store.conversations, () => [master], {
+      ...retention,
+      maxItems: 100,
+    });
+    await service.createConversation('user:a', {}, 'conv_ids');
+    await service.appendItems('user:a', 'conv_ids', [message('msg_100', 'a'), message('msg_101', 'b')]);
+    const stored = await service.appendItems('user:a', 'conv_ids', [
+      message('msg_100', 'c'),
+      message('msg_102', 'd'),
+      message('msg_102', 'e'),
+    ]);
+    const ids = (await service.conversationItems('user:a', 'conv_ids'))!.map((item) => item.id);
+    expect(new Set(ids).size).toBe(5);
+    expect(ids.slice(0, 2)).toEqual(['msg_100', 'msg_101']);
+    expect(ids[2]).toMatch(/^msg_[0-9a-f]{36}$/);
+    expect(ids.slice(3, 4)).toEqual(['msg_102']);
+    expect(stored!.map((item) => item.id)).toEqual(ids.slice(2));
+    // A cursor that names no item is refused, not read as the first page.
+    await expect(service.listItems('user:a', 'conv_ids', { after: 'msg_gone' })).rejects.toMatchObject({
+      status: 400,
+      param: 'after',
+    });
+  });
+
   it('purges what is older than ttlDays, and only that', async () => {
     const store = fresh();
     const master = generateMasterKey();

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { requireScope } from '../../auth/access.js';
-import { type ConversationService, ownerOf } from '../../conversations/index.js';
+import { type ConversationService, type Item, ownerOf } from '../../conversations/index.js';
+import { badRequest } from '../../errors/gateway-error.js';
 import { parseBody } from '../parse-body.js';
 import { newId } from './items.js';
 import { inputItemSchema } from './schema.js';
@@ -30,6 +31,26 @@ function caller(request: FastifyRequest): string {
 }
 
 /**
+ * Refuses items holding a tool result whose call neither the conversation (`id`, empty when it is
+ * being created) nor an earlier item holds. OpenAI takes any item here, and fails the conversation's
+ * next turn instead; every provider Keyward replays to refuses such a result too (Gemini cannot
+ * even name its tool), so each later turn would fail until the client found and deleted it.
+ */
+async function refuseUnanswered(
+  conversations: ConversationService,
+  id: string,
+  items: readonly Item[],
+): Promise<void> {
+  const at = await conversations.unansweredResult(id, items);
+  if (at === undefined) return;
+  const item = items[at] as Extract<Item, { type: 'function_call_output' }>;
+  throw badRequest(
+    `No tool call found for function call output with call_id '${item.call_id}'; add its function_call first`,
+    { param: `items[${at}]`, code: 'function_call_not_found' },
+  );
+}
+
+/**
  * The OpenAI Conversations API: server-side history, sealed at rest, per owner. Someone else's
  * conversation (or item) is answered 404, as one that does not exist.
  */
@@ -43,13 +64,12 @@ export async function conversationRoutes(
     const owner = caller(request);
     const body = parseBody(createSchema, request.body ?? {});
     const id = newId('conv');
+    const items = body.items?.length
+      ? (await normaliseInput(conversations, owner, body.items, bodyLimit)).items
+      : [];
+    await refuseUnanswered(conversations, id, items);
     const created = await conversations.createConversation(owner, body.metadata ?? {}, id);
-    if (body.items?.length)
-      await conversations.appendItems(
-        owner,
-        id,
-        (await normaliseInput(conversations, owner, body.items, bodyLimit)).items,
-      );
+    if (items.length > 0) await conversations.appendItems(owner, id, items);
     return created;
   });
 
@@ -87,8 +107,11 @@ export async function conversationRoutes(
     const owner = caller(request);
     const body = parseBody(itemsSchema, request.body);
     if (!(await conversations.getConversation(owner, request.params.id))) throw missing(request.params.id);
-    const { items: added } = await normaliseInput(conversations, owner, body.items, bodyLimit);
-    await conversations.appendItems(owner, request.params.id, added);
+    const { items: sent } = await normaliseInput(conversations, owner, body.items, bodyLimit);
+    await refuseUnanswered(conversations, request.params.id, sent);
+    // As stored: an item whose id the conversation holds already has one of its own.
+    const added = await conversations.appendItems(owner, request.params.id, sent);
+    if (!added) throw missing(request.params.id);
     return {
       object: 'list',
       data: added,

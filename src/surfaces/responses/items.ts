@@ -1,23 +1,14 @@
+import { newId, withFreshId } from '../../conversations/ids.js';
 import type { InputContent, Item } from '../../conversations/items.js';
-import { pooledRandomHex } from '../../keys/index.js';
 import type { InputItem } from './schema.js';
 
 export type * from '../../conversations/items.js';
+export { newId };
 
 /**
  * Input items a client sends, normalised to stored items (conversations/items.ts) before they are
  * stored, so that `input_items` and conversation listings answer the same shape the API does.
  */
-
-/**
- * A generated id: the creation time in milliseconds (12 hex digits), then 96 random bits (24 hex
- * digits), so that ids sort by age, as OpenAI's (which begin with their time) do. Stored ids are
- * B-tree keys: random ones land each on a page of its own, and a store holding some thousands of
- * responses rewrote several pages per response on every commit (160–460 µs a stored response in
- * SQLite, mostly writing; 30–50 µs with ordered ids).
- */
-export const newId = (prefix: 'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'conv'): string =>
-  `${prefix}_${Date.now().toString(16).padStart(12, '0')}${pooledRandomHex(12)}`;
 
 type SentContent = Extract<InputItem, { type: 'function_call_output' }>['output'] extends
   | string
@@ -32,12 +23,14 @@ function withDetail(part: SentContent): InputContent {
 
 /**
  * A client's input item as stored. `resolve` finds an `item_reference` among the items this owner
- * may see; the route has checked that every reference resolves.
+ * may see; the route has checked that every reference resolves. A reference is a copy, stored under
+ * an id of its own: with the original's id, a conversation holding both (or the same reference
+ * twice) would have two items of one id, which a page cursor, a read or a delete cannot tell apart.
  */
 export function normaliseItem(item: InputItem, resolve: (id: string) => Item): Item {
   switch (item.type) {
     case 'item_reference':
-      return resolve(item.id);
+      return withFreshId(resolve(item.id));
     case 'function_call':
       return { ...item, id: item.id ?? newId('fc'), status: item.status ?? 'completed' };
     case 'function_call_output':

@@ -91,12 +91,16 @@ export async function prepareTurn(
   } else if (conversationId) {
     history = await heldConversation(service, owner, conversationId, 'conversation', reply);
   }
-  const { items: input, referencedBytes } = await normaliseInput(
+  const { items: sent, referencedBytes } = await normaliseInput(
     service,
     owner,
     body.input ?? [],
     maxReferencedBytes,
   );
+  // Ids the conversation holds already are replaced now, before anything is stored: the
+  // conversation and the response keep one id for each item, which deleting it from the
+  // conversation finds in both.
+  const input = conversationId ? await service.withDistinctIds(owner, conversationId, sent) : sent;
   const from = body.previous_response_id ? 'previous_response_id' : 'conversation';
   const origin: ItemOrigin = (i) => (i < history.length ? from : `input[${i - history.length}]`);
   return { owner, id: newId('resp'), history, input, referencedBytes, conversationId, origin };
