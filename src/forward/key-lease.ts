@@ -68,6 +68,24 @@ function notAvailable(model: string): GatewayError {
 const MAX_JUDGED_BODY = 16 * 1024;
 
 /**
+ * How long a key whose account is out of credit stays out when the answer gives no Retry-After:
+ * credit comes back only when someone adds it, so trying the key every second or minute would
+ * only spend requests on it; five minutes bounds how long a key topped up waits to come back.
+ */
+const ACCOUNT_SPENT_COOL_DOWN_MS = 5 * 60_000;
+
+/**
+ * The provider refused the last attempt because the account behind the gateway's key is out of
+ * credit, and no other key took the request: the gateway's problem, not the client's request.
+ */
+const accountSpent = new GatewayError(
+  503,
+  'service_unavailable',
+  "The provider refused the gateway's key: its account is out of credit; an operator must add credit or another key",
+  { code: 'provider_keys_spent' },
+);
+
+/**
  * The provider refused a request as larger than a key may send in a minute: it fails on every
  * key, so no key is cooled or tried for it, and the client learns what to shorten.
  */
@@ -103,6 +121,8 @@ export class KeyLease {
   private readonly quotaTried = new Set<PooledKey>();
   /** The body of the attempt in flight, weighed against a token quota its answer names. */
   private sent: string | undefined;
+  /** The key whose account the provider last said was out of credit. */
+  private spentKey: PooledKey | undefined;
   readonly pooled: boolean;
 
   constructor(
@@ -153,7 +173,10 @@ export class KeyLease {
    * for every model. A 429 naming a per-minute token quota (Gemini's, which carry no headers)
    * cools the key for the model only when the request cannot have filled the quota by itself;
    * when it may have, the request moves on and nothing is cooled, or one client sending a short
-   * body that names a long video could cool every key in turn.
+   * body that names a long video could cool every key in turn. A 401/403 asks for a probe of the
+   * key and moves on; so does an error whose body names the key invalid (Gemini's 400), and one
+   * whose body says the account is spent (Anthropic's 400 or 402) cools the key for every model.
+   * Those bodies are read only for the statuses the provider uses for them (`judgedStatuses`).
    */
   judge(status: number, headers: IncomingHttpHeaders, body: UpstreamBody): Verdict | Promise<Verdict> {
     const key = this.current;
@@ -165,7 +188,7 @@ export class KeyLease {
       return body.peek(MAX_JUDGED_BODY).then((text) => {
         this.requestTooLarge = probe.saysRequestTooLarge?.(text) === true;
         if (this.requestTooLarge) return 'final';
-        if (probe.saysQuotaSpent?.(text)) return this.cool(key, headers, undefined);
+        if (probe.saysQuotaSpent?.(text, status)) return this.spent(key, headers);
         const quota = this.counting ? undefined : probe.tokenQuota?.(text);
         if (quota !== undefined) {
           if (this.mayFillQuota(quota)) {
@@ -178,13 +201,40 @@ export class KeyLease {
         return this.rateLimited(key, headers, probe.retryDelayMs?.(text));
       });
     }
-    if (status === 401 || status === 403) {
-      this.suspect(key);
-      // Another key may carry the request; the same key again would be refused again.
-      return this.refused.size < pool.size ? 'rotate' : undefined;
+    if (status === 401 || status === 403) return this.refusedKey(key);
+    if (status < 400) {
+      pool.succeeded(key, this.model);
+      return undefined;
     }
-    if (status < 400) pool.succeeded(key, this.model);
-    return undefined;
+    // Statuses on which this provider may say the key is invalid (Gemini's 400 API_KEY_INVALID)
+    // or its account spent (Anthropic's 400 or 402): their body decides; no other answer is read.
+    const probe = this.provider.keyProbe;
+    if (!probe?.judgedStatuses?.has(status)) return undefined;
+    return body.peek(MAX_JUDGED_BODY).then((text) => {
+      if (probe.saysKeyInvalid(status, text)) return this.refusedKey(key);
+      if (probe.saysQuotaSpent?.(text, status)) return this.spent(key, headers);
+      return undefined;
+    });
+  }
+
+  /**
+   * The provider refused the key: a probe (not this answer, which a client's request may have
+   * caused) decides whether it is benched. Another key may carry the request; the same key again
+   * would be refused again.
+   */
+  private refusedKey(key: PooledKey): Verdict {
+    this.suspect(key);
+    return this.refused.size < this.provider.keys.pool.size ? 'rotate' : undefined;
+  }
+
+  /**
+   * The key's account is out of credit: the key cools for every model (its Retry-After, else
+   * ACCOUNT_SPENT_COOL_DOWN_MS), and the request moves to another key.
+   */
+  private spent(key: PooledKey, headers: IncomingHttpHeaders): Verdict {
+    this.spentKey = key;
+    const retryAfterMs = parseRetryAfter(headers['retry-after']) ?? ACCOUNT_SPENT_COOL_DOWN_MS;
+    return this.cool(key, headers, undefined, retryAfterMs);
   }
 
   /**
@@ -237,6 +287,7 @@ export class KeyLease {
     const key = this.current;
     const probe = this.provider.keyProbe;
     if (!key || !this.pooled) return undefined;
+    if (key === this.spentKey && probe?.saysQuotaSpent?.(body, status) === true) return accountSpent;
     const aboutKey = status === 401 || status === 403 || probe?.saysKeyInvalid(status, body) === true;
     if (!aboutKey) return undefined;
     const verdict = await (this.refused.get(key) ?? this.suspect(key));

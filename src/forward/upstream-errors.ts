@@ -32,6 +32,16 @@ export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, 
       },
     );
   }
+  if (status === 402) {
+    // Payment required: the account behind the key is out of credit, which no change to the
+    // request fixes (it was a 400 invalid_request_error, blaming the client).
+    return new GatewayError(
+      503,
+      'service_unavailable',
+      "The provider refused the request for its account's billing (HTTP 402): out of credit or a payment problem",
+      { code: 'provider_payment_required' },
+    );
+  }
   if (status === 429) {
     const retryAfterMs = parseRetryAfter(headers['retry-after']);
     const seconds = Math.max(1, Math.ceil((retryAfterMs ?? 1000) / 1000));

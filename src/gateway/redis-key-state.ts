@@ -22,6 +22,11 @@ interface KeyStateNote {
   until: number;
   /** Set when the state is the key's for this model alone. */
   model?: string;
+  /**
+   * The fingerprint of the key's value (`SecretString.fingerprint`): key ids are positional, so a
+   * note applies only to the value it was about. Absent from notes of versions before it.
+   */
+  fingerprint?: string;
 }
 
 const STATES = new Set<KeyState>(['active', 'cooling', 'invalid']);
@@ -36,7 +41,8 @@ function parseNote(text: string): KeyStateNote | undefined {
       STATES.has(note.state as KeyState) &&
       typeof note.until === 'number' &&
       Number.isFinite(note.until) &&
-      (note.model === undefined || typeof note.model === 'string')
+      (note.model === undefined || typeof note.model === 'string') &&
+      (note.fingerprint === undefined || typeof note.fingerprint === 'string')
     ) {
       return note as KeyStateNote;
     }
@@ -45,12 +51,26 @@ function parseNote(text: string): KeyStateNote | undefined {
 }
 
 /**
+ * A member of a key's sorted set of cool-downs for single models: the key's fingerprint and the
+ * model, so that a cool-down read back applies to the value it was about. A member without the
+ * separator was written by a version before it: the model alone, for any value.
+ */
+const SEPARATOR = '\u0000';
+const modelMember = (fingerprint: string, model: string): string => `${fingerprint}${SEPARATOR}${model}`;
+function parseMember(member: string): { fingerprint?: string; model: string } {
+  const at = member.indexOf(SEPARATOR);
+  return at < 0 ? { model: member } : { fingerprint: member.slice(0, at), model: member.slice(at + 1) };
+}
+
+/**
  * Instances on one Redis share their provider keys' health: a key one of them finds rate limited
  * (until its Retry-After) or benched as refused is avoided by all, and an instance that starts or
  * reconnects reads the states still in force. A change is published on a channel and kept under a
  * key that expires when the state ends; a key's cool-downs for single models are kept in a sorted
  * set of its own, each model scored by its end. Key ids are the same on every instance with the same
- * configuration (`env:NAME#1`, stored `pk_…`), which is what lets a note name a key.
+ * configuration (`env:NAME#1`, stored `pk_…`), which is what lets a note name a key; but they are
+ * positional, and during a rotation instances hold different values under one id for a while, so
+ * every note also carries the value's fingerprint and applies only to that value.
  */
 export function shareKeyStatesOverRedis(
   providers: ReadonlyMap<string, ProviderRuntime>,
@@ -81,12 +101,22 @@ export function shareKeyStatesOverRedis(
   const apply = (note: Omit<KeyStateNote, 'from'>): void => {
     const now = Date.now();
     const until = Math.min(note.until, now + MAX_OUT_MS);
-    providers.get(note.provider)?.keys.pool.apply(note.keyId, note.state, until, now, note.model);
+    providers
+      .get(note.provider)
+      ?.keys.pool.apply(note.keyId, note.state, until, now, note.model, note.fingerprint);
   };
 
   for (const runtime of providers.values()) {
-    runtime.keys.pool.onChange = (keyId, state, until, model) => {
-      const note: KeyStateNote = { from: self, provider: runtime.id, keyId, state, until, model };
+    runtime.keys.pool.onChange = (keyId, state, until, model, fingerprint) => {
+      const note: KeyStateNote = {
+        from: self,
+        provider: runtime.id,
+        keyId,
+        state,
+        until,
+        model,
+        fingerprint,
+      };
       const key = `${STATE_PREFIX}${runtime.id}:${keyId}`;
       const now = Date.now();
       const ttl = Math.min(until - now, MAX_OUT_MS);
@@ -94,8 +124,9 @@ export function shareKeyStatesOverRedis(
       if (model !== undefined) {
         const models = `${MODELS_PREFIX}${runtime.id}:${keyId}`;
         batch.zremrangebyscore(models, '-inf', now);
-        if (state === 'active' || ttl <= 0) batch.zrem(models, model);
-        else batch.zadd(models, 'GT', now + ttl, model).pexpire(models, MAX_OUT_MS);
+        // The member a version before fingerprints wrote for the model goes too.
+        if (state === 'active' || ttl <= 0) batch.zrem(models, modelMember(fingerprint, model), model);
+        else batch.zadd(models, 'GT', now + ttl, modelMember(fingerprint, model)).pexpire(models, MAX_OUT_MS);
       } else if (state === 'active' || ttl <= 0) batch.del(key);
       else batch.set(key, JSON.stringify(note), 'PX', Math.ceil(ttl));
       batch.publish(CHANNEL, JSON.stringify(note));
@@ -135,7 +166,7 @@ export function shareKeyStatesOverRedis(
       for (let i = 0; i + 1 < pairs.length; i += 2) {
         const until = Number(pairs[i + 1]);
         if (Number.isFinite(until))
-          apply({ provider, keyId, state: 'cooling', until, model: String(pairs[i]) });
+          apply({ provider, keyId, state: 'cooling', until, ...parseMember(String(pairs[i])) });
       }
     });
   };

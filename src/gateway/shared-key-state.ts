@@ -10,6 +10,8 @@ interface KeyStateMessage {
   until: number;
   /** Set when the state is the key's for this model alone. */
   model?: string;
+  /** The fingerprint of the key's value: key ids are positional, a note is about one value. */
+  fingerprint: string;
 }
 
 export const isKeyStateMessage = ipcMessage<KeyStateMessage>('key-state');
@@ -21,7 +23,7 @@ export const isKeyStateMessage = ipcMessage<KeyStateMessage>('key-state');
  */
 export function shareKeyStates(providers: ReadonlyMap<string, ProviderRuntime>, channel: IpcChannel): void {
   for (const runtime of providers.values()) {
-    runtime.keys.pool.onChange = (keyId, state, until, model) =>
+    runtime.keys.pool.onChange = (keyId, state, until, model, fingerprint) =>
       channel.send({
         keyward: 'key-state',
         provider: runtime.id,
@@ -29,11 +31,12 @@ export function shareKeyStates(providers: ReadonlyMap<string, ProviderRuntime>, 
         state,
         until,
         model,
+        fingerprint,
       } satisfies KeyStateMessage);
   }
   channel.on('message', (message) => {
     if (!isKeyStateMessage(message)) return;
-    const { provider, keyId, state, until, model } = message;
-    providers.get(provider)?.keys.pool.apply(keyId, state, until, undefined, model);
+    const { provider, keyId, state, until, model, fingerprint } = message;
+    providers.get(provider)?.keys.pool.apply(keyId, state, until, undefined, model, fingerprint);
   });
 }

@@ -44,11 +44,16 @@ export class KeyChecker {
     private readonly probe: ProbeKey,
     private readonly events: KeyCheckEvents,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    pool.onBenchedElsewhere = (key) => this.benchedElsewhere(key);
+  }
 
-  /** The verdict on a key a provider refused: a fresh probe, the one in flight, or a recent one. */
+  /**
+   * The verdict on a key a provider refused: a fresh probe, the one in flight, or a recent one. A
+   * benched key is invalid until its recheck is due; from then on it is probed like any other.
+   */
   verify(key: PooledKey): Promise<KeyVerdict> {
-    if (key.state === 'invalid') return Promise.resolve('invalid');
+    if (key.state === 'invalid' && key.coolUntil > this.now()) return Promise.resolve('invalid');
     const health = this.healthOf(key);
     if (health.inFlight) return health.inFlight;
     if (this.now() - health.checkedAt < PROBE_INTERVAL_MS) return Promise.resolve(health.verdict);
@@ -57,7 +62,20 @@ export class KeyChecker {
 
   close(): void {
     this.closed = true;
+    if (this.pool.onBenchedElsewhere) this.pool.onBenchedElsewhere = undefined;
     for (const health of this.health.values()) clearTimeout(health.timer);
+  }
+
+  /**
+   * Another process benched the key (its probe refused this same value) until `key.coolUntil`:
+   * this one probes it then. Without it a key benched elsewhere (or read back from Redis after a
+   * restart) stayed out here for good, since only a bench of this process's own armed a recheck.
+   */
+  private benchedElsewhere(key: PooledKey): void {
+    if (this.closed) return;
+    const health = this.healthOf(key);
+    if (health.inFlight) return;
+    this.schedule(key, health, Math.max(0, key.coolUntil - this.now()));
   }
 
   private healthOf(key: PooledKey): Health {
@@ -110,6 +128,10 @@ export class KeyChecker {
     const wait = health.recheckMs;
     health.recheckMs = Math.min(wait * 2, RECHECK_MAX_MS);
     key.coolUntil = this.now() + wait;
+    this.schedule(key, health, wait);
+  }
+
+  private schedule(key: PooledKey, health: Health, wait: number): void {
     clearTimeout(health.timer);
     health.timer = setTimeout(() => {
       health.timer = undefined;

@@ -43,6 +43,11 @@ const MAX_COOL_DOWN_MS = 60_000;
 /** A provider cannot bench a key for longer than this with one Retry-After. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 /**
+ * Longest a bench told by another process keeps a key out before this one probes it itself: the
+ * benching process re-probes at most this far apart (`KeyChecker`), and says when in its note.
+ */
+const MAX_REMOTE_BENCH_MS = 5 * 60_000;
+/**
  * Models one key keeps cool-downs for. Routing names the models a provider is asked for, so a
  * pool rarely holds more than a few; the cap keeps an unbounded route from growing it.
  */
@@ -53,7 +58,8 @@ const MAX_COOLING_MODELS = 256;
  * round-robin (plain round-robin when weights are equal); a key rate limited for a model cools
  * down for that model, one whose account is spent cools down for all; one a probe confirmed
  * invalid is benched until it is replaced or a later probe restores it (`KeyChecker`): no client
- * request ever puts a benched key back in rotation.
+ * request ever puts a benched key back in rotation. A bench told by another process lasts until
+ * the end its note gives (five minutes at most); then this process's own probe decides.
  */
 export class KeyPool {
   private keys: PooledKey[] = [];
@@ -135,33 +141,83 @@ export class KeyPool {
    * from elsewhere): the workers of one machine share them, so that none keeps using a key another
    * found rate limited or refused.
    */
-  onChange: ((keyId: string, state: KeyState, until: number, model?: string) => void) | undefined;
+  onChange:
+    | ((
+        keyId: string,
+        state: KeyState,
+        until: number,
+        model: string | undefined,
+        fingerprint: string,
+      ) => void)
+    | undefined;
 
   /**
-   * A change of a key's health another process saw, for one model when it names one; unknown ids
-   * are ignored.
+   * Told when a note from another process benches a key here (`KeyChecker` probes it once the
+   * note runs out: a bench told from elsewhere lasts until its end, not until a probe here).
    */
-  apply(keyId: string, state: KeyState, until: number, now: number = Date.now(), model?: string): void {
-    const key = this.keys.find((candidate) => candidate.id === keyId);
+  onBenchedElsewhere: ((key: PooledKey) => void) | undefined;
+
+  /**
+   * A change of a key's health another process saw, for one model when it names one. The note
+   * names the key by id and fingerprint: ids are positional (`env:NAME#1`), so a process that has
+   * not yet loaded a rotated value would otherwise mark the new value with what it saw of the old.
+   * A note for another value, or an unknown id, is ignored. A note without a fingerprint (from a
+   * version before it was sent, during a rolling upgrade) cannot tell which value it is about: its
+   * cool-downs apply as before, since they end by themselves; its bench applies as a cool-down
+   * only, and its 'active' ends a cool-down but never a bench.
+   */
+  apply(
+    keyId: string,
+    state: KeyState,
+    until: number,
+    now: number = Date.now(),
+    model?: string,
+    fingerprint?: string,
+  ): void {
+    const key = this.keys.find(
+      (candidate) =>
+        candidate.id === keyId && (fingerprint === undefined || candidate.secret.fingerprint === fingerprint),
+    );
     if (!key) return;
     if (model !== undefined) {
       if (state === 'active') key.models?.delete(model);
       else if (state === 'cooling') {
         const cooling = this.modelCooling(key, model, now);
-        cooling.until = Math.max(cooling.until, until);
+        cooling.until = Math.max(cooling.until, Math.min(until, now + MAX_RETRY_AFTER_MS));
         key.lastFailure = { kind: 'rate_limited', at: now };
       }
       return;
     }
+    if (fingerprint === undefined && state === 'invalid') state = 'cooling';
     if (state === 'active') {
+      if (key.state === 'invalid' && fingerprint === undefined) return;
       key.state = 'active';
       key.coolUntil = 0;
       key.strikes = 0;
       return;
     }
-    if (state === 'invalid' || key.state !== 'invalid') key.state = state;
-    key.coolUntil = Math.max(key.coolUntil, until);
-    key.lastFailure = { kind: state === 'invalid' ? 'invalid' : 'rate_limited', at: now };
+    if (state === 'invalid') {
+      key.state = 'invalid';
+      key.coolUntil = Math.max(key.coolUntil, Math.min(until, now + MAX_REMOTE_BENCH_MS));
+      key.lastFailure = { kind: 'invalid', at: now };
+      this.onBenchedElsewhere?.(key);
+      return;
+    }
+    if (key.state !== 'invalid') key.state = state;
+    key.coolUntil = Math.max(key.coolUntil, Math.min(until, now + MAX_RETRY_AFTER_MS));
+    key.lastFailure = { kind: 'rate_limited', at: now };
+  }
+
+  /**
+   * The key of this pool `key` stands for: itself, or after a refresh that kept its value the
+   * object that took its place (a request holds the key it started with; a change made to a key
+   * the pool no longer holds would be lost). Undefined when its value is gone from the pool.
+   */
+  private current(key: PooledKey): PooledKey | undefined {
+    if (this.keys.includes(key)) return key;
+    return this.keys.find(
+      (candidate) => candidate.id === key.id && candidate.secret.fingerprint === key.secret.fingerprint,
+    );
   }
 
   /**
@@ -169,23 +225,25 @@ export class KeyPool {
    * every model when it is the key's own (its account is out of credit).
    */
   rateLimited(
-    key: PooledKey,
+    held: PooledKey,
     retryAfterMs: number | undefined,
     now: number = Date.now(),
     model?: string,
   ): void {
+    const key = this.current(held);
+    if (!key) return;
     key.lastFailure = { kind: 'rate_limited', at: now };
     if (model !== undefined) {
       const cooling = this.modelCooling(key, model, now);
       cooling.strikes += 1;
       cooling.until = Math.max(cooling.until, now + coolDown(retryAfterMs, cooling.strikes));
-      this.onChange?.(key.id, 'cooling', cooling.until, model);
+      this.onChange?.(key.id, 'cooling', cooling.until, model, key.secret.fingerprint);
       return;
     }
     key.strikes += 1;
     if (key.state !== 'invalid') key.state = 'cooling';
     key.coolUntil = Math.max(key.coolUntil, now + coolDown(retryAfterMs, key.strikes));
-    this.onChange?.(key.id, 'cooling', key.coolUntil);
+    this.onChange?.(key.id, 'cooling', key.coolUntil, undefined, key.secret.fingerprint);
   }
 
   /** The models `key` is cooling for now, with when each may be used again. */
@@ -218,19 +276,23 @@ export class KeyPool {
   }
 
   /** A probe confirmed that the provider refuses this key: out until replaced or restored. */
-  bench(key: PooledKey, recheckAt: number, now: number = Date.now()): void {
+  bench(held: PooledKey, recheckAt: number, now: number = Date.now()): void {
+    const key = this.current(held);
+    if (!key) return;
     key.state = 'invalid';
     key.coolUntil = recheckAt;
     key.lastFailure = { kind: 'invalid', at: now };
-    this.onChange?.(key.id, 'invalid', recheckAt);
+    this.onChange?.(key.id, 'invalid', recheckAt, undefined, key.secret.fingerprint);
   }
 
   /** A probe found a benched key working again. */
-  restore(key: PooledKey): void {
+  restore(held: PooledKey): void {
+    const key = this.current(held);
+    if (!key) return;
     key.state = 'active';
     key.coolUntil = 0;
     key.strikes = 0;
-    this.onChange?.(key.id, 'active', 0);
+    this.onChange?.(key.id, 'active', 0, undefined, key.secret.fingerprint);
   }
 
   /** Whether any key could be handed out now or after a cool-down (none is benched for good). */
@@ -239,7 +301,9 @@ export class KeyPool {
   }
 
   /** The provider served a request to `model` with this key: its strikes for it start over. */
-  succeeded(key: PooledKey, model?: string, now: number = Date.now()): void {
+  succeeded(held: PooledKey, model?: string, now: number = Date.now()): void {
+    const key = this.current(held);
+    if (!key) return;
     key.strikes = 0;
     const cooling = model === undefined ? undefined : key.models?.get(model);
     // A request sent before the key cooled may succeed after: that ends no cool-down.

@@ -46,11 +46,19 @@ export interface KeyProbe {
    */
   saysKeyExhausted?(headers: IncomingHttpHeaders): boolean | undefined;
   /**
-   * Whether a 429's body says the key's account is out of credit (OpenAI's `insufficient_quota`):
-   * spent whatever its rate-limit headers say. Read only where the body is read for
-   * `saysRequestTooLarge`.
+   * Whether an error answer says the key's account is out of credit (OpenAI's 429
+   * `insufficient_quota`; Anthropic's 402 `billing_error` or 400 "Your credit balance is too low"):
+   * spent whatever its rate-limit headers say, for every model. Read on a 429 where the body is
+   * read for `saysRequestTooLarge`, and on the statuses of `judgedStatuses`.
    */
-  saysQuotaSpent?(body: string): boolean;
+  saysQuotaSpent?(body: string, status: number): boolean;
+  /**
+   * Error statuses other than 401, 403 and 429 on which the provider may say the key is invalid
+   * (`saysKeyInvalid`: Gemini answers a bad key 400) or its account spent (`saysQuotaSpent`:
+   * Anthropic, 400 or 402). The lease reads (peeks) the body of these alone, so a provider without
+   * them, and every successful answer, costs nothing more.
+   */
+  judgedStatuses?: ReadonlySet<number>;
 }
 
 /** A limit with less than this share left counts as spent. */
@@ -130,6 +138,35 @@ const openAIRequestTooLarge = (body: string): boolean => {
 const anthropicKeyInvalid = (status: number, body: string): boolean =>
   status === 401 || errorObject(body)?.type === 'authentication_error';
 
+/**
+ * How Anthropic words a 400 `invalid_request_error` that is about the account, not the request:
+ * out of credit ("Your credit balance is too low to access the Anthropic API. Please go to Plans &
+ * Billing to upgrade or purchase credits.") or past the spend limit its organisation or workspace
+ * set ("You have reached your specified API usage limits…", "…workspace API usage limits…").
+ */
+const ANTHROPIC_ACCOUNT_SPENT = [
+  'Your credit balance is too low to access the Anthropic API',
+  'You have reached your specified API usage limits',
+  'You have reached your specified workspace API usage limits',
+];
+
+/**
+ * Anthropic's account is out of credit: a 402 (`billing_error`), or a 400 `invalid_request_error`
+ * whose message starts with one of the sentences above. Only the message's start counts, and only
+ * in the error envelope's own `message` field: a client cannot put words there (Anthropic's
+ * messages quote a request's fields after a path such as `messages.0.content: `, never first), so
+ * no request can make a key look spent.
+ */
+const anthropicQuotaSpent = (body: string, status: number): boolean => {
+  if (status === 402) return true;
+  const error = errorObject(body);
+  if (error?.type === 'billing_error') return true;
+  if (status !== 400 || error?.type !== 'invalid_request_error' || typeof error.message !== 'string')
+    return false;
+  const message = error.message;
+  return ANTHROPIC_ACCOUNT_SPENT.some((sentence) => message.startsWith(sentence));
+};
+
 const errorDetails = (body: string): Record<string, unknown>[] => {
   const details = errorObject(body)?.details;
   return Array.isArray(details) ? details.filter(isRecord) : [];
@@ -164,6 +201,10 @@ const geminiRetryDelay = (body: string): number | undefined => {
 /** Gemini answers a bad key with 400 INVALID_ARGUMENT whose ErrorInfo reason is API_KEY_INVALID. */
 const geminiKeyInvalid = (status: number, body: string): boolean =>
   status === 401 || errorDetails(body).some((detail) => detail.reason === 'API_KEY_INVALID');
+
+/** Anthropic's account-spent answers come as 400 or 402; Gemini's invalid key as 400. */
+const ANTHROPIC_JUDGED: ReadonlySet<number> = new Set([400, 402]);
+const GEMINI_JUDGED: ReadonlySet<number> = new Set([400]);
 
 type ProbeFactory = (config: ProviderConfig) => KeyProbe | undefined;
 
@@ -203,6 +244,8 @@ const probes: Record<ProviderType, ProbeFactory> = {
       call: (key) => ({ path, headers: { ...headers, 'x-api-key': key.reveal() } }),
       saysKeyInvalid: anthropicKeyInvalid,
       saysKeyExhausted: anthropicLimitsSpent,
+      saysQuotaSpent: anthropicQuotaSpent,
+      judgedStatuses: ANTHROPIC_JUDGED,
     };
   },
   gemini: (config) => {
@@ -211,6 +254,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
     return {
       call: (key) => ({ path, headers: { ...headers, 'x-goog-api-key': key.reveal() } }),
       saysKeyInvalid: geminiKeyInvalid,
+      judgedStatuses: GEMINI_JUDGED,
       tokenQuota: geminiTokenQuota,
       retryDelayMs: geminiRetryDelay,
     };

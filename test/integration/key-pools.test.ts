@@ -612,3 +612,93 @@ describe('token counting', () => {
     }
   });
 });
+
+describe('answers about the key that come as 400s and 402s', () => {
+  const anthropicPool = async (claude: Awaited<ReturnType<typeof startFakeProvider>>, pool: string) => {
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [{ id: 'claude', type: 'anthropic', baseUrl: claude.baseUrl, keys: { env: 'POOL' } }],
+        models: [{ name: 'fast', provider: 'claude', model: 'claude-3-5-haiku-20241022' }],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, POOL: pool },
+    );
+  };
+  const seenBy = (provider: Awaited<ReturnType<typeof startFakeProvider>>, header: string) => () =>
+    provider.requests.filter((r) => r.method === 'POST').map((r) => String(r.headers[header]));
+
+  it("cools an Anthropic key whose account is out of credit for every model, moves on, and never blames the client's request", async () => {
+    const claude = await startFakeProvider('anthropic', { keys: [KEY_A, KEY_B], outOfCredit: [KEY_A] });
+    try {
+      await anthropicPool(claude, `${KEY_A},${KEY_B}`);
+      const seen = seenBy(claude, 'x-api-key');
+      for (let i = 0; i < 3; i++) expect((await chat()).status).toBe(200);
+      expect(seen()).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
+      const [a, b] = (await admin('GET', '/admin/keys')).json.providers[0].keys;
+      expect(a).toMatchObject({ state: 'cooling', coolingModels: [] });
+      // Credit comes back only when someone adds it: the key rests minutes, not a second.
+      expect(a.coolingForMs).toBeGreaterThan(60_000);
+      expect(b).toMatchObject({ state: 'active' });
+
+      // A pool whose every account is dry: the client is told the gateway's keys are resting (as
+      // for OpenAI's insufficient_quota), with when to come back, not that its request was invalid.
+      await kw.close();
+      claude.requests.length = 0;
+      await anthropicPool(claude, KEY_A);
+      const spent = await chat();
+      expect(spent.status).toBe(429);
+      expect(spent.json.error).toMatchObject({ type: 'rate_limit_error', code: 'provider_keys_cooling' });
+      expect(Number(spent.headers['retry-after'])).toBeGreaterThan(60);
+      expect(JSON.stringify(spent.json)).not.toContain('credit balance');
+      expect(seen()).toEqual([KEY_A]);
+    } finally {
+      await claude.close();
+    }
+  });
+
+  it("moves a request that got Anthropic's 402 billing_error to another key", async () => {
+    const claude = await startFakeProvider('anthropic', { keys: [KEY_A, KEY_B] });
+    try {
+      await anthropicPool(claude, `${KEY_A},${KEY_B}`);
+      const answer: Script = {
+        blocks: [{ type: 'text', text: 'Hi' }],
+        stop: 'end',
+        usage: { input: 5, output: 2 },
+      };
+      claude.script({ ...answer, fault: { kind: 'status', status: 402 } }, answer);
+      expect((await chat()).status).toBe(200);
+      expect(seenBy(claude, 'x-api-key')()).toEqual([KEY_A, KEY_B]);
+      const [a] = (await admin('GET', '/admin/keys')).json.providers[0].keys;
+      expect(a).toMatchObject({ state: 'cooling', coolingModels: [] });
+    } finally {
+      await claude.close();
+    }
+  });
+
+  it('moves a request Gemini refused as API_KEY_INVALID (a 400) to the next key, and benches the key once a probe agrees', async () => {
+    const gemini = await startFakeProvider('gemini', { keys: [KEY_B] });
+    try {
+      kw = await startTestGateway(
+        {
+          auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+          providers: [{ id: 'g', type: 'gemini', baseUrl: gemini.baseUrl, keys: { env: 'POOL' } }],
+          models: [{ name: 'fast', provider: 'g', model: 'gemini-2.0-flash' }],
+        },
+        { KEYWARD_API_KEY: CLIENT_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, POOL: `${KEY_A},${KEY_B}` },
+      );
+      const first = await chat();
+      expect(first.status).toBe(200);
+      for (let i = 0; i < 2; i++) expect((await chat()).status).toBe(200);
+      const seen = seenBy(gemini, 'x-goog-api-key');
+      expect(seen()).toEqual([KEY_A, KEY_B, KEY_B, KEY_B]);
+      const probes = gemini.requests.filter((r) => r.method === 'GET');
+      expect(probes.map((r) => r.headers['x-goog-api-key'])).toEqual([KEY_A]);
+      const [a, b] = (await admin('GET', '/admin/keys')).json.providers[0].keys;
+      expect(a).toMatchObject({ id: 'env:POOL#1', state: 'invalid' });
+      expect(b).toMatchObject({ state: 'active' });
+      expect(kw.logs.filter((line) => line.includes('"alert":"key_rejected"'))).toHaveLength(1);
+    } finally {
+      await gemini.close();
+    }
+  });
+});

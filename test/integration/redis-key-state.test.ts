@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fingerprintOf } from '../../src/keys/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -83,5 +84,108 @@ describe.skipIf(!hasRedis())('provider key states read from Redis (needs redis-s
     await expect
       .poll(async () => (await pool())[1]?.coolingModels.map((m) => m.model).sort())
       .toEqual(['gpt-4o', 'gpt-4o-mini']);
+  });
+
+  it('benches a key on a note only for the value it names, and probes it here once the note runs out, after a restart too', async () => {
+    const note = (fields: Record<string, unknown>) =>
+      client.publish('keyward:key-state', JSON.stringify({ from: 'elsewhere', provider: 'fake', ...fields }));
+    const OLD_A = 'sk-redis-state-key-a-revoked-0123456789';
+    const told: Array<Record<string, unknown>> = [];
+    const listener = new Redis(redis.url);
+    await listener.subscribe('keyward:key-state');
+    listener.on('message', (_channel, text: string) => told.push(JSON.parse(text)));
+    try {
+      // What the tests above left: both keys back in rotation (a note naming the value may end a
+      // cool-down, as one without it may).
+      for (const [keyId, value] of [
+        ['env:POOL#1', KEY_A],
+        ['env:POOL#2', KEY_B],
+      ] as const) {
+        await note({ keyId, state: 'active', until: 0, fingerprint: fingerprintOf(value) });
+      }
+      await expect.poll(async () => (await pool()).map((k) => k.state)).toEqual(['active', 'active']);
+      const probes = () =>
+        fake.requests.filter((r) => r.method === 'GET').map((r) => r.headers.authorization);
+      fake.reset();
+
+      // An instance that had not loaded the rotated value yet benched the old one: not this one.
+      await note({
+        keyId: 'env:POOL#1',
+        state: 'invalid',
+        until: Date.now() + 600_000,
+        fingerprint: fingerprintOf(OLD_A),
+      });
+      await note({
+        keyId: 'env:POOL#2',
+        state: 'cooling',
+        until: Date.now() + 30_000,
+        model: 'marker',
+        fingerprint: fingerprintOf(KEY_B),
+      });
+      await expect
+        .poll(async () => (await pool())[1]?.coolingModels.some((m) => m.model === 'marker'))
+        .toBe(true);
+      expect((await pool())[0]).toMatchObject({ state: 'active' });
+
+      // A bench of this value: out until the note's end, then this instance's own probe decides.
+      await note({
+        keyId: 'env:POOL#1',
+        state: 'invalid',
+        until: Date.now() + 1_500,
+        fingerprint: fingerprintOf(KEY_A),
+      });
+      await expect.poll(async () => (await pool())[0]?.state).toBe('invalid');
+      expect(probes()).toEqual([]);
+      await expect.poll(async () => (await pool())[0]?.state, { timeout: 5_000 }).toBe('active');
+      expect(probes()).toEqual([`Bearer ${KEY_A}`]);
+      // It tells the others, naming the value.
+      await expect
+        .poll(() =>
+          told.find((n) => n.keyId === 'env:POOL#1' && n.state === 'active' && n.from !== 'elsewhere'),
+        )
+        .toMatchObject({ fingerprint: fingerprintOf(KEY_A) });
+
+      // What an instance that restarts (or reconnects) reads back: the same, probed when it ends.
+      await client.set(
+        'keyward:key-state:fake:env:POOL#1',
+        JSON.stringify({
+          from: 'elsewhere',
+          provider: 'fake',
+          keyId: 'env:POOL#1',
+          state: 'invalid',
+          until: Date.now() + 1_500,
+          fingerprint: fingerprintOf(KEY_A),
+        }),
+        'PX',
+        1_500,
+      );
+      // A key's cool-downs for single models are kept with the value they were about, too.
+      const models = 'keyward:key-model-state:fake:env:POOL#2';
+      await client.zadd(models, Date.now() + 50_000, `${fingerprintOf(OLD_A)}\u0000model-of-old-value`);
+      await client.zadd(models, Date.now() + 50_000, `${fingerprintOf(KEY_B)}\u0000model-of-this-value`);
+      await client.client('KILL', 'TYPE', 'pubsub');
+      await expect.poll(async () => (await pool())[0]?.state).toBe('invalid');
+      const cooling = (await pool())[1]!.coolingModels.map((m) => m.model);
+      expect(cooling).toContain('model-of-this-value');
+      expect(cooling).not.toContain('model-of-old-value');
+      await expect.poll(async () => (await pool())[0]?.state, { timeout: 5_000 }).toBe('active');
+      expect(probes()).toEqual([`Bearer ${KEY_A}`, `Bearer ${KEY_A}`]);
+    } finally {
+      listener.disconnect();
+    }
+  });
+
+  it('takes a note of an older version, which names no value, as a cool-down at most', async () => {
+    await client.publish(
+      'keyward:key-state',
+      JSON.stringify({
+        from: 'elsewhere',
+        provider: 'fake',
+        keyId: 'env:POOL#2',
+        state: 'invalid',
+        until: Date.now() + 30_000,
+      }),
+    );
+    await expect.poll(async () => (await pool())[1]?.state).toBe('cooling');
   });
 });

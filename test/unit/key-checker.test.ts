@@ -97,10 +97,10 @@ describe('KeyPool health shared between workers', () => {
       { id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') },
       { id: 'k2', secret: new SecretString('sk-two-0123456789abcdef') },
     ]);
-    const told: Array<[string, string, number]> = [];
-    pool.onChange = (id, state, until) => told.push([id, state, until]);
+    const told: unknown[] = [];
+    pool.onChange = (...change) => told.push(change);
     pool.rateLimited(pool.list()[0]!, 5_000, 1_000);
-    expect(told).toEqual([['k1', 'cooling', 6_000]]);
+    expect(told).toEqual([['k1', 'cooling', 6_000, undefined, pool.list()[0]!.secret.fingerprint]]);
     pool.apply('k2', 'cooling', 9_000, 1_000);
     expect(told).toHaveLength(1);
     expect(pool.acquire(2_000)).toEqual({ exhausted: 'cooling', retryAfterMs: 4_000 });
@@ -123,7 +123,7 @@ describe('KeyPool cool-downs per model', () => {
     const told: unknown[] = [];
     pool.onChange = (...change) => told.push(change);
     pool.rateLimited(k1, undefined, 1_000, 'small');
-    expect(told).toEqual([['k1', 'cooling', 2_000, 'small']]);
+    expect(told).toEqual([['k1', 'cooling', 2_000, 'small', k1.secret.fingerprint]]);
     expect(k1.state).toBe('active');
     for (let i = 0; i < 3; i++) expect(pool.acquire(1_500, 'small').key).toBe(k2);
     expect(new Set([1, 2, 3, 4].map(() => pool.acquire(1_500, 'large').key?.id))).toEqual(
@@ -161,5 +161,128 @@ describe('KeyPool cool-downs per model', () => {
     expect(k1.models?.has('model-299')).toBe(true);
     expect(k1.models?.has('model-0')).toBe(false);
     expect(pool.acquire(1_000, 'model-299').key?.id).toBe('k2');
+  });
+});
+
+describe('KeyPool notes name a key by id and value', () => {
+  const OLD = 'sk-old-value-0123456789abcdef';
+  const NEW = 'sk-new-value-0123456789abcdef';
+  const fingerprint = (value: string) => new SecretString(value).fingerprint;
+
+  it('ignores a note about another value of the same id (a rotation seen late elsewhere)', () => {
+    // This process loaded the new value of env:POOL#1; another had not yet, and its probe of the
+    // old, revoked value benched it there. Its note must not bench the new value here.
+    const pool = new KeyPool([{ id: 'env:POOL#1', secret: new SecretString(NEW) }]);
+    pool.apply('env:POOL#1', 'invalid', 60_000, 1_000, undefined, fingerprint(OLD));
+    pool.apply('env:POOL#1', 'cooling', 60_000, 1_000, undefined, fingerprint(OLD));
+    pool.apply('env:POOL#1', 'cooling', 60_000, 1_000, 'gpt-4o', fingerprint(OLD));
+    const key = pool.list()[0]!;
+    expect(key).toMatchObject({ state: 'active', coolUntil: 0, lastFailure: null });
+    expect(pool.coolingModels(key, 1_000)).toEqual([]);
+    pool.apply('env:POOL#1', 'invalid', 60_000, 1_000, undefined, fingerprint(NEW));
+    expect(key).toMatchObject({ state: 'invalid', coolUntil: 60_000 });
+  });
+
+  it('takes a note without a value (an older version) as a cool-down at most, never a bench', () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString(NEW) }]);
+    pool.apply('k1', 'invalid', 9_000, 1_000);
+    expect(pool.list()[0]).toMatchObject({ state: 'cooling', coolUntil: 9_000 });
+    expect(pool.acquire(2_000)).toEqual({ exhausted: 'cooling', retryAfterMs: 7_000 });
+    expect(pool.acquire(9_000).key?.id).toBe('k1');
+
+    // Nor does such a note's 'active' end a bench of this process's own.
+    pool.bench(pool.list()[0]!, 60_000, 10_000);
+    pool.apply('k1', 'active', 0, 11_000);
+    expect(pool.list()[0]!.state).toBe('invalid');
+  });
+
+  it('puts a rate limit or a bench on the key the pool holds now, after a refresh that kept its value', () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString(OLD) }]);
+    const held = pool.acquire(1_000).key!;
+    pool.replace([{ id: 'k1', secret: new SecretString(OLD) }]);
+    expect(pool.list()[0]).not.toBe(held);
+    pool.rateLimited(held, 30_000, 1_000);
+    expect(pool.list()[0]).toMatchObject({ state: 'cooling', coolUntil: 31_000 });
+    expect(pool.acquire(2_000)).toEqual({ exhausted: 'cooling', retryAfterMs: 29_000 });
+
+    // A refresh that changed the value: what the old value earned is not the new one's.
+    const stale = pool.list()[0]!;
+    pool.replace([{ id: 'k1', secret: new SecretString(NEW) }]);
+    pool.rateLimited(stale, 30_000, 2_000);
+    pool.bench(stale, 60_000, 2_000);
+    expect(pool.list()[0]).toMatchObject({ state: 'active', coolUntil: 0 });
+  });
+});
+
+describe('KeyChecker and keys benched by another process', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const VALUE = 'sk-one-0123456789abcdef';
+
+  it('probes a key benched elsewhere once the note runs out, and restores it here when it works', async () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString(VALUE) }]);
+    const upstream = provider('valid');
+    const events: string[] = [];
+    const told: unknown[] = [];
+    pool.onChange = (...change) => told.push(change);
+    const checker = new KeyChecker(pool, upstream.probe, {
+      benched: (key) => events.push(`benched ${key.id}`),
+      restored: (key) => events.push(`restored ${key.id}`),
+    });
+    const fingerprint = pool.list()[0]!.secret.fingerprint;
+    pool.apply('k1', 'invalid', 60_000, 0, undefined, fingerprint);
+    expect(pool.acquire(1_000)).toEqual({ exhausted: 'invalid' });
+    // Until the note's end, a client's refusal gets the bench, not a probe.
+    expect(await checker.verify(pool.list()[0]!)).toBe('invalid');
+    expect(upstream.asked).toEqual([]);
+
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(upstream.asked).toEqual([60_000]);
+    expect(events).toEqual(['restored k1']);
+    expect(told).toEqual([['k1', 'active', 0, undefined, fingerprint]]);
+    expect(pool.acquire(60_000).key?.id).toBe('k1');
+    checker.close();
+  });
+
+  it('keeps re-probing a key benched elsewhere that stays refused, without alerting again; a note lasts 5 min at most', async () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString(VALUE) }]);
+    const upstream = provider('invalid');
+    const events: string[] = [];
+    const checker = new KeyChecker(pool, upstream.probe, {
+      benched: (key) => events.push(`benched ${key.id}`),
+      restored: (key) => events.push(`restored ${key.id}`),
+    });
+    // A note naming a bench of ten hours (from Redis, say) keeps the key out for five minutes.
+    pool.apply('k1', 'invalid', 36_000_000, 0, undefined, pool.list()[0]!.secret.fingerprint);
+    await vi.advanceTimersByTimeAsync(300_000 + 30_000 + 60_000);
+    expect(upstream.asked).toEqual([300_000, 330_000, 390_000]);
+    expect(events).toEqual([]);
+    expect(pool.acquire(390_000)).toEqual({ exhausted: 'invalid' });
+
+    upstream.state.verdict = 'valid';
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(events).toEqual(['restored k1']);
+    checker.close();
+  });
+
+  it('probes a benched key a refused request asks about once its recheck is due', async () => {
+    const pool = new KeyPool([{ id: 'k1', secret: new SecretString(VALUE) }]);
+    const upstream = provider('valid');
+    const checker = new KeyChecker(pool, upstream.probe, { benched() {}, restored() {} });
+    const key = pool.list()[0]!;
+    // A bench with no recheck armed here (the hook unset): once its end has passed, a refused
+    // request's verdict is a probe's, not the bench's.
+    pool.onBenchedElsewhere = undefined;
+    pool.apply('k1', 'invalid', 10_000, 0, undefined, key.secret.fingerprint);
+    vi.setSystemTime(10_000);
+    expect(await checker.verify(key)).toBe('valid');
+    expect(upstream.asked).toEqual([10_000]);
+    expect(key.state).toBe('active');
+    checker.close();
   });
 });

@@ -55,3 +55,68 @@ describe("what a 429's rate-limit headers say of the key", () => {
     expect(probeOf('gemini').saysKeyExhausted).toBeUndefined();
   });
 });
+
+describe('what an error body says of the key or its account', () => {
+  const anthropicError = (type: string, message: string) =>
+    JSON.stringify({ type: 'error', error: { type, message }, request_id: 'req_011CTest' });
+  const CREDIT =
+    'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.';
+
+  it("reads Anthropic's account out of credit from its own words, and from a 402, and nothing else", () => {
+    const probe = probeOf('anthropic');
+    const spent = (status: number, body: string) => probe.saysQuotaSpent!(body, status);
+    expect(probe.judgedStatuses).toEqual(new Set([400, 402]));
+    expect(spent(400, anthropicError('invalid_request_error', CREDIT))).toBe(true);
+    expect(
+      spent(
+        400,
+        anthropicError(
+          'invalid_request_error',
+          'You have reached your specified API usage limits. You will regain access on 2026-01-01 at 00:00 UTC.',
+        ),
+      ),
+    ).toBe(true);
+    expect(spent(402, anthropicError('billing_error', 'There was an issue with billing.'))).toBe(true);
+    expect(spent(402, '')).toBe(true);
+    // A request's own words quoted in an answer about the request: the client's, not the account's.
+    expect(spent(400, anthropicError('invalid_request_error', `messages.0.content.0.text: ${CREDIT}`))).toBe(
+      false,
+    );
+    expect(spent(400, anthropicError('invalid_request_error', 'max_tokens: Field required'))).toBe(false);
+    expect(spent(400, CREDIT)).toBe(false);
+    expect(spent(404, anthropicError('not_found_error', CREDIT))).toBe(false);
+  });
+
+  it("reads Gemini's invalid key from its 400's ErrorInfo, not from a 400 about the request", () => {
+    const probe = probeOf('gemini');
+    expect(probe.judgedStatuses).toEqual(new Set([400]));
+    const invalid = JSON.stringify({
+      error: {
+        code: 400,
+        message: 'API key not valid. Please pass a valid API key.',
+        status: 'INVALID_ARGUMENT',
+        details: [
+          {
+            '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+            reason: 'API_KEY_INVALID',
+            domain: 'googleapis.com',
+            metadata: { service: 'generativelanguage.googleapis.com' },
+          },
+        ],
+      },
+    });
+    expect(probe.saysKeyInvalid(400, invalid)).toBe(true);
+    const aboutRequest = JSON.stringify({
+      error: {
+        code: 400,
+        message: 'API key not valid. Please pass a valid API key.',
+        status: 'INVALID_ARGUMENT',
+      },
+    });
+    expect(probe.saysKeyInvalid(400, aboutRequest)).toBe(false);
+  });
+
+  it('reads no other status for OpenAI, whose invalid keys are 401s and spent accounts 429s', () => {
+    expect(probeOf('openai').judgedStatuses).toBeUndefined();
+  });
+});

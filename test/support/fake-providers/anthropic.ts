@@ -26,6 +26,7 @@ import { pieces, type Script, type ScriptBlock } from './script.js';
 const ANTHROPIC_ERRORS: Record<number, { type: string; message: string }> = {
   400: { type: 'invalid_request_error', message: 'Invalid request.' },
   401: { type: 'authentication_error', message: 'invalid x-api-key' },
+  402: { type: 'billing_error', message: 'There was an issue with billing or payment for your account.' },
   403: {
     type: 'permission_error',
     message: 'Your API key does not have permission to use the specified resource.',
@@ -44,6 +45,9 @@ function anthropicError(status: number, message?: string): { type: string; messa
   };
   return { type: known.type, message: message ?? known.message };
 }
+
+const CREDIT_BALANCE_TOO_LOW =
+  'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.';
 
 const anthropicRequestId = (): string => `req_011C${randomId(20)}`;
 
@@ -87,6 +91,11 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
   const missing = required.find((field) => body[field] === undefined);
   if (missing) return sendAnthropicError(res, 400, `${missing}: Field required`);
   if (typeof body.model === 'string' && ex.forbidden.has(body.model)) return sendAnthropicError(res, 403);
+  // An account with no credit left: Anthropic answers a request for a model with this 400, in the
+  // words its API uses (the model list and token counting, which cost nothing, still answer).
+  if (!counting && key !== undefined && ex.outOfCredit.has(key)) {
+    return sendAnthropicError(res, 400, CREDIT_BALANCE_TOO_LOW);
+  }
 
   const script = ex.next();
   const headers = { 'request-id': anthropicRequestId() };

@@ -103,17 +103,21 @@ function refuseGeminiKey(ex: Exchange): boolean {
     return true;
   }
   if (!refused(ex.keys, key)) return false;
+  // Google's answer to a key it does not know, word for word: 400 INVALID_ARGUMENT, not a 401.
+  const message = 'API key not valid. Please pass a valid API key.';
   sendJson(
     ex.res,
     400,
-    geminiErrorBody(400, 'API key not valid. Please pass a valid API key.', [
+    geminiErrorBody(400, message, [
       {
         '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
         reason: 'API_KEY_INVALID',
         domain: 'googleapis.com',
         metadata: { service: 'generativelanguage.googleapis.com' },
       },
+      { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message },
     ]),
+    GEMINI_JSON_HEADERS,
   );
   return true;
 }

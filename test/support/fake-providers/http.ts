@@ -21,6 +21,8 @@ export interface Exchange {
   keys: ReadonlySet<string> | undefined;
   /** Models the fake's keys may not use: the provider's own 403 for those, and left out of its model list. */
   forbidden: ReadonlySet<string>;
+  /** Keys whose account is out of credit: they authenticate, but the provider serves them nothing. */
+  outOfCredit: ReadonlySet<string>;
   /** What the format's model list names. */
   models: readonly string[];
   /** The script for this request; taking it consumes it from the queue. */

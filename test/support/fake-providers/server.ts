@@ -55,6 +55,12 @@ export interface FakeProviderOptions {
   forbiddenModels?: string[];
   /** The models its model list names (default: DEFAULT_MODELS of its format). */
   models?: string[];
+  /**
+   * Keys whose account is out of credit: they authenticate (the model list answers them), but a
+   * request for a model gets the provider's answer for an account with nothing left (Anthropic:
+   * 400 invalid_request_error "Your credit balance is too low…"). Formats without one ignore it.
+   */
+  outOfCredit?: string[];
 }
 
 /** What a fake answers before any test scripted it. */
@@ -73,6 +79,7 @@ export async function startFakeProvider(
   const handler = FORMATS[format];
   const keys = options.keys ? new Set(options.keys) : undefined;
   const forbidden = new Set(options.forbiddenModels ?? []);
+  const outOfCredit = new Set(options.outOfCredit ?? []);
   const models: readonly string[] = (options.models ?? DEFAULT_MODELS[format]).filter(
     (m) => !forbidden.has(m),
   );
@@ -90,7 +97,17 @@ export async function startFakeProvider(
     requests.push(request);
     const url = new URL(request.path, 'http://fake');
     const body = isJson(request.body) ? request.body : undefined;
-    await handler.handle({ request, url, body, res, keys, forbidden, models, next: () => next(request) });
+    await handler.handle({
+      request,
+      url,
+      body,
+      res,
+      keys,
+      forbidden,
+      outOfCredit,
+      models,
+      next: () => next(request),
+    });
   };
   // A client that goes away mid-answer makes writes fail; that ends the exchange, nothing more.
   const server = createServer((req, res) => {
