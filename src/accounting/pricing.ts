@@ -17,8 +17,9 @@ export interface Price {
    */
   fast?: number;
   /**
-   * US dollars per 1,000 web searches the provider's own tool runs (Anthropic's `web_search`);
-   * none: not priced, so a credential held to a budget may not offer the tool.
+   * US dollars per 1,000 web searches the provider's own tool runs (Anthropic's `web_search`;
+   * Gemini's grounding tools, counted per search query); none: not priced, so a credential held
+   * to a budget may not offer the tool.
    */
   webSearch?: number;
   /**
@@ -54,7 +55,9 @@ function claude(input: number, output: number): Price {
  * `claude-sonnet-4-5-20250929`); a variant (`gpt-5-pro`) needs an entry of its own, since it is
  * often priced far above its base. `pricing` in the config overrides or extends these. OpenAI's
  * models that offer priority processing bill it at 1.7–2 × their rates: `fast: 2` holds each at or
- * above its own. Anthropic bills its web search tool $10 per 1,000 searches.
+ * above its own. Anthropic bills its web search tool $10 per 1,000 searches; Google bills grounding
+ * with Google Search $35 per 1,000 grounded prompts on Gemini 2.x (each query is counted as one,
+ * which is never less; Flash-Lite 2.0 has no grounding).
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125, fast: 2 },
@@ -82,10 +85,10 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'claude-3-7-sonnet': claude(3, 15),
   'claude-3-5-haiku': claude(0.8, 4),
   'claude-haiku-4-5': claude(1, 5),
-  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31, longContext: LONG_CONTEXT },
-  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
-  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
-  'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31, longContext: LONG_CONTEXT, webSearch: 35 },
+  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075, webSearch: 35 },
+  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearch: 35 },
+  'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearch: 35 },
   'gemini-2.0-flash-lite': { input: 0.075, output: 0.3 },
 };
 

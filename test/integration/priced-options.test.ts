@@ -1,4 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
@@ -216,5 +217,82 @@ describe('options billed beyond tokens are charged at their own price', () => {
       ["Web searches by model 'claude-opus-4-6'", "sets 'webSearch'"],
       OPUS,
     );
+  });
+});
+
+/**
+ * Gemini's grounding tools (Google Search, Maps) are billed per grounded prompt or search query
+ * beside tokens: a budget counts the queries the answer reports, at the model's `webSearch` price.
+ */
+describe("Gemini's grounding is charged per search query", () => {
+  let gemini: FakeProvider;
+  let kw: TestGateway;
+  let minted = 0;
+  const grounded: Script = { ...turn, grounding: { queries: ['weather in Paris', 'Paris forecast'] } };
+  /** At gemini-2.5-flash's list prices: 1,000 input × 0.3 and 100 output × 2.5, in micro-dollars. */
+  const FLASH = 1_000 * 0.3 + 100 * 2.5;
+  /** Two queries at $35 per 1,000. */
+  const QUERIES = 2 * 35_000;
+
+  beforeAll(async () => {
+    gemini = await startFakeProvider('gemini', { keys: [PROVIDER_KEY] });
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [{ id: 'g', type: 'gemini', baseUrl: gemini.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
+        models: [
+          { name: 'flash', provider: 'g', model: 'gemini-2.5-flash' },
+          { name: 'lite', provider: 'g', model: 'gemini-2.0-flash-lite' },
+        ],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await gemini?.close();
+  });
+
+  async function budgeted(): Promise<{ id: string; token: string }> {
+    const res = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: `grounded-${++minted}`,
+      budget: { usd: 100, period: 'day' },
+    });
+    expect(res.status).toBe(201);
+    return res.json;
+  }
+  const costOf = async (tokenId: string): Promise<number | undefined> =>
+    (await adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${tokenId}`)).json.rows[0]
+      ?.costMicros;
+  const client = (apiKey: string) => new GoogleGenAI({ apiKey, httpOptions: { baseUrl: kw.dataUrl } });
+
+  it('charges the queries a grounded answer reports, streamed and not', async () => {
+    gemini.script(grounded, grounded);
+    const token = await budgeted();
+    const ai = client(token.token);
+    const asked = {
+      model: 'flash',
+      contents: 'Weather in Paris?',
+      config: { tools: [{ googleSearch: {} }] },
+    };
+    const answer = await ai.models.generateContent(asked);
+    expect(answer.candidates?.[0]?.groundingMetadata?.webSearchQueries).toEqual(grounded.grounding!.queries);
+    let chunks = 0;
+    for await (const _chunk of await ai.models.generateContentStream(asked)) chunks++;
+    expect(chunks).toBeGreaterThan(0);
+    await expect.poll(() => costOf(token.id)).toBe(2 * (FLASH + QUERIES));
+  });
+
+  it('refuses a grounding tool to a budget when no price says what a search costs', async () => {
+    const token = await budgeted();
+    const from = gemini.requests.length;
+    await expect(
+      client(token.token).models.generateContent({
+        model: 'lite',
+        contents: 'Weather in Paris?',
+        config: { tools: [{ googleSearch: {} }] },
+      }),
+    ).rejects.toMatchObject({ status: 403 });
+    expect(gemini.requests.length).toBe(from);
   });
 });

@@ -494,9 +494,34 @@ export function geminiUsage(usageMetadata: unknown): ChatUsage {
   };
 }
 
-/** Token counts from a `generateContent` answer or one stream chunk, when it carries them. */
+/**
+ * Searches a Gemini answer (or stream chunk) ran to ground it: the queries its candidates'
+ * `groundingMetadata` lists, or one for a candidate grounded without listing any (Google Maps).
+ * Gemini 3 bills grounding per search query, Gemini 2.x per grounded prompt: counted per query,
+ * which is never less.
+ */
+export function geminiGroundedSearches(payload: Record<string, unknown>): number {
+  if (!Array.isArray(payload.candidates)) return 0;
+  let searches = 0;
+  for (const candidate of payload.candidates) {
+    if (!isRecord(candidate) || !isRecord(candidate.groundingMetadata)) continue;
+    const { webSearchQueries, groundingChunks } = candidate.groundingMetadata;
+    const queries = Array.isArray(webSearchQueries) ? webSearchQueries.length : 0;
+    if (queries > 0) searches += queries;
+    else if (Array.isArray(groundingChunks) && groundingChunks.length > 0) searches += 1;
+  }
+  return searches;
+}
+
+/** Token counts (and grounding searches) from a `generateContent` answer or one stream chunk, when it carries them. */
 export function readGeminiUsage(payload: unknown): Usage | undefined {
   if (!isRecord(payload) || !isRecord(payload.usageMetadata)) return undefined;
   const { inputTokens, outputTokens, cachedTokens } = geminiUsage(payload.usageMetadata);
-  return { inputTokens, outputTokens, ...(cachedTokens !== undefined && { cachedTokens }) };
+  const searches = geminiGroundedSearches(payload);
+  return {
+    inputTokens,
+    outputTokens,
+    ...(cachedTokens !== undefined && { cachedTokens }),
+    ...(searches > 0 && { webSearches: searches }),
+  };
 }

@@ -17,6 +17,22 @@ function clientParam(param: string, _request: ChatRequest): string {
     .replace(/^system\[(\d+)\]/, 'systemInstruction.parts[$1]');
 }
 
+/** Gemini's built-in tools that Google bills per grounded prompt or search query, beside tokens. */
+const GROUNDING_TOOLS = ['googleSearch', 'googleSearchRetrieval', 'enterpriseWebSearch', 'googleMaps'];
+/**
+ * Searches reserved for a request that offers a grounding tool: Gemini names no limit and may run
+ * several queries for one prompt. The charge is the count the answer reports, whatever was reserved.
+ */
+const GROUNDING_SEARCHES_RESERVED = 10;
+
+function webSearchesAllowed(body: Record<string, unknown>): number | undefined {
+  if (!Array.isArray(body.tools)) return undefined;
+  const grounded = (body.tools as Array<Record<string, unknown>>).some((tool) =>
+    GROUNDING_TOOLS.some((name) => tool[name] !== undefined),
+  );
+  return grounded ? GROUNDING_SEARCHES_RESERVED : undefined;
+}
+
 /**
  * The Gemini surface as the forwarder drives it. Its bodies are Gemini's own with the gateway's
  * `model` and `stream` beside them (Gemini keeps both in the path), which the Gemini provider
@@ -33,5 +49,6 @@ export const geminiBinding: SurfaceBinding = {
   relay: relayGeminiStream,
   maxTokensFields: ['generationConfig.maxOutputTokens'],
   choicesFields: ['generationConfig.candidateCount'],
+  webSearchesAllowed,
   tokenCountBody: (inputTokens) => ({ totalTokens: inputTokens }),
 };

@@ -1,5 +1,10 @@
 import { eventData } from '../../canonical/sse.js';
-import { geminiChunkFinishes, geminiStreamError, isRecord } from '../../providers/index.js';
+import {
+  geminiChunkFinishes,
+  geminiGroundedSearches,
+  geminiStreamError,
+  isRecord,
+} from '../../providers/index.js';
 import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
 import { geminiErrorEvent } from './envelope.js';
@@ -17,7 +22,8 @@ function payloadOf(event: string): Record<string, unknown> | undefined {
 
 /**
  * Relays a Gemini SSE stream to a Gemini-surface client (see `relaySse`). Every chunk's
- * `usageMetadata` covers the answer so far, so the last one read is what is counted. Gemini has no
+ * `usageMetadata` covers the answer so far, so the last one read is what is counted, with the
+ * grounding searches any chunk reported. Gemini has no
  * end marker: a stream is complete when a chunk carried a finish reason; a chunk holding `error`
  * is the provider's failure.
  */
@@ -25,12 +31,17 @@ export function relayGeminiStream(
   body: AsyncIterable<Uint8Array>,
   options: RelayOptions,
 ): AsyncGenerator<string, void, undefined> {
+  // Grounding searches are reported in whichever chunk carries the grounding metadata, which need
+  // not be the last one with usage: the most seen so far goes with every count.
+  let searches = 0;
   return relaySse(body, options, geminiErrorEvent, (event): RelayStep => {
     const payload = payloadOf(event);
     if (!payload) return 'pass';
     if (payload.error !== undefined) return { failed: geminiStreamError(payload.error) };
+    const grounded = geminiGroundedSearches(payload);
+    if (grounded > searches) searches = grounded;
     const usage = options.readUsage(payload);
-    if (usage) options.onUsage(usage);
+    if (usage) options.onUsage(searches > 0 ? { ...usage, webSearches: searches } : usage);
     return geminiChunkFinishes(payload) ? 'done' : 'pass';
   });
 }

@@ -241,6 +241,18 @@ function geminiParts(script: Script, split: boolean): Json[] {
   return parts;
 }
 
+/** Grounding with Google Search as the API reports it: the queries run, the pages cited. */
+function groundingMetadata(queries: string[]): Json {
+  return {
+    searchEntryPoint: { renderedContent: '<style>.container{}</style><div class="container"></div>' },
+    groundingChunks: queries.map((query, index) => ({
+      web: { uri: `https://vertexaisearch.cloud.google.com/grounding-api-redirect/${index}`, title: query },
+    })),
+    groundingSupports: [],
+    webSearchQueries: queries,
+  };
+}
+
 function geminiResponse(
   script: Script,
   parts: Json[],
@@ -252,6 +264,7 @@ function geminiResponse(
       {
         content: { parts, role: 'model' },
         ...(last && { finishReason: GEMINI_FINISH[script.stop] }),
+        ...(last && script.grounding && { groundingMetadata: groundingMetadata(script.grounding.queries) }),
         index: 0,
       },
     ],

@@ -61,6 +61,11 @@ export interface Script {
    * Gemini, no `prompt_eval_count` or `eval_count` from Ollama), as servers imitating a format may.
    */
   countsOmitted?: true;
+  /**
+   * Gemini only: the answer was grounded with Google Search, which ran these queries (reported in
+   * the candidate's `groundingMetadata`, on the last chunk of a stream).
+   */
+  grounding?: { queries: string[] };
   /** Streaming: text, thinking and arguments go out in pieces of this many characters. */
   chunkSize?: number;
   fault?: ScriptFault;
