@@ -228,7 +228,9 @@ export class KeywardClient {
             continue;
           }
         }
-        if (!mayRetry(method, path, failure, false)) throw failure;
+        // The gateway names the attempts that reached a provider unanswered: it may have run them.
+        const ran = Number(response.headers.get('x-keyward-unanswered-attempts') ?? 0) > 0;
+        if (!mayRetry(method, path, failure, false, ran)) throw failure;
       }
       const wait = backoffMs(
         attempt,

@@ -52,15 +52,25 @@ export function notSent(error: unknown): boolean {
  *   conversation item written) even when its answer never came: it is sent again only when the
  *   gateway guarantees that nothing ran: a 429, a 503 whose code is an admission refusal
  *   ({@link REFUSED_BEFORE_RUNNING}), or a connection that failed before the request was sent
- *   (`notSent`). Never on 502, 504, another 503, a timeout or a network failure after sending. A
- *   DELETE counts as not idempotent: a repeat of one that was run answers 404.
+ *   (`notSent`). Never on 502, 504, another 503, a timeout or a network failure after sending,
+ *   and never when the answer says an attempt reached a provider unanswered (a 429 from a
+ *   fallback after a first target timed out, say). A DELETE counts as not idempotent: a repeat
+ *   of one that was run answers 404.
  * - `/auth/*` (a one-time login code, a rotating refresh token) is never sent again, and neither is
  *   a `template_output_invalid` (it follows a completed, billed model call).
  */
-export function mayRetry(method: string, path: string, failure: KeywardError, unsent: boolean): boolean {
+export function mayRetry(
+  method: string,
+  path: string,
+  failure: KeywardError,
+  unsent: boolean,
+  /** The answer says an attempt reached a provider unanswered (`x-keyward-unanswered-attempts`). */
+  providerMayHaveRun = false,
+): boolean {
   if (failure.type === 'aborted' || path.startsWith('/auth/')) return false;
   if (failure.code === 'template_output_invalid') return false;
   const idempotent = method === 'GET' || method === 'HEAD';
+  if (providerMayHaveRun && !idempotent) return false;
   if (failure.status === 0) {
     if (failure.type === 'timeout') return idempotent;
     return failure.type === 'network_error' && (idempotent || unsent);

@@ -17,6 +17,7 @@ const EXPOSED = [
   'x-ratelimit-limit-tokens',
   'x-ratelimit-remaining-tokens',
   'x-ratelimit-reset-tokens',
+  'x-keyward-unanswered-attempts',
 ].join(', ');
 const METHODS = 'GET, POST, DELETE, OPTIONS';
 /** Header names as HTTP defines them (tokens), bounded: anything else in a preflight is refused. */

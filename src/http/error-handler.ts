@@ -58,6 +58,9 @@ function errorBody(url: string, error: GatewayError): unknown {
   return openAIErrorBody(error);
 }
 
+/** On an error answer: how many attempts of the request reached a provider and got no answer. */
+export const UNANSWERED_HEADER = 'x-keyward-unanswered-attempts';
+
 const internal = new GatewayError(
   500,
   'server_error',
@@ -80,6 +83,10 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
       reply.raw.destroy();
       return;
     }
+    // Attempts that reached a provider and got no answer (reset, timed out, a 504) may have been
+    // run and billed, and were charged: a client must not send the request again on its own.
+    const unanswered = request.kw?.unanswered?.length;
+    if (unanswered) reply.header(UNANSWERED_HEADER, String(unanswered));
     return reply.code(answer.status).headers(answer.headers).send(errorBody(request.url, answer));
   });
   app.setNotFoundHandler((request, reply) => {

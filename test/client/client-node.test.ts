@@ -546,3 +546,71 @@ describe('Retry-After and backoff', () => {
     expect(backoffMs(5, 2, top, 100, 1000)).toBe(2000);
   });
 });
+
+describe('keyward/client when an earlier attempt may have run', () => {
+  let first: FakeProvider;
+  let second: FakeProvider;
+  let kw: TestGateway;
+
+  beforeAll(async () => {
+    first = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    second = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    const provider = (id: string, fake: FakeProvider) => ({
+      id,
+      type: 'anthropic' as const,
+      baseUrl: fake.baseUrl,
+      keys: { env: 'P_KEY' },
+      retries: { maxAttempts: 1 },
+    });
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [provider('first', first), provider('second', second)],
+        models: [
+          {
+            name: 'chain',
+            provider: 'first',
+            model: 'claude-haiku-4-5',
+            fallbacks: [{ provider: 'second', model: 'claude-haiku-4-5' }],
+          },
+        ],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await first?.close();
+    await second?.close();
+  });
+
+  it('never sends a POST again when the answer says an attempt reached a provider unanswered, even on a 429', async () => {
+    // The first target takes the request and drops the connection (it may have run it); the
+    // fallback is rate limited. The 429 alone would be worth another try; the attempt before it is not.
+    first.script(answer('', { kind: 'reset' }));
+    second.script(answer('', { kind: 'status', status: 429, retryAfterSeconds: 1 }));
+    const { attempts, fetcher } = countingFetch();
+    const { sleep } = recordingSleep();
+    const sdk = new KeywardClient({
+      baseUrl: kw.dataUrl,
+      apiKey: CLIENT_KEY,
+      fetch: fetcher,
+      sleep,
+      maxRetries: 2,
+    });
+    const error = await caught(sdk.chat.completions.create({ ...chatBody, model: 'chain' }));
+    expect(error.status).toBe(429);
+    expect(attempts).toEqual(['/v1/chat/completions 429']);
+    expect(first.requests).toHaveLength(1);
+    expect(second.requests).toHaveLength(1);
+    // A 429 with no attempt before it carries no such count (the key cooling since is the refusal).
+    const direct = await fetch(`${kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...chatBody, model: 'second/claude-haiku-4-5' }),
+    });
+    expect(direct.status).toBe(429);
+    expect(direct.headers.get('x-keyward-unanswered-attempts')).toBeNull();
+    await direct.arrayBuffer();
+  });
+});
