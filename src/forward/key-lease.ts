@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Acquired, KeyVerdict, PooledKey, SecretString } from '../keys/index.js';
-import { namesRemoteInput } from '../limits/remote-input.js';
+import { carriesInlineMedia, namesRemoteInput } from '../limits/remote-input.js';
 import type { Metrics } from '../observability/index.js';
 import { parseRetryAfter, type UpstreamBody, type UpstreamCall, type Verdict } from '../upstream/index.js';
 import type { ProviderRuntime } from './provider-runtime.js';
@@ -99,10 +99,11 @@ function tooLargeForAnyKey(model: string): GatewayError {
 }
 
 /**
- * The most tokens a provider counts for one byte of a body: Gemini counts a PDF page 258 tokens,
- * and a page takes a few dozen bytes; text is at most a token a byte.
+ * The most tokens a provider counts for one byte of a body without inline media: text is at most
+ * a token a byte (a tokenizer falls back to bytes), doubled for margin. Media is weighed apart
+ * (`carriesInlineMedia`): a PDF page or an image tile counts hundreds of tokens in a few bytes.
  */
-const MAX_TOKENS_PER_BYTE = 8;
+const MAX_TOKENS_PER_BYTE = 2;
 
 /**
  * The key side of one request to one provider: which key each attempt uses, and what the
@@ -239,15 +240,16 @@ export class KeyLease {
 
   /**
    * Whether the attempt's body could by itself count `quota` tokens (null: a quota of unknown
-   * size): by its bytes at the most tokens a byte may count, or because it names content by
-   * address or id, whose size it does not tell.
+   * size): by its bytes at the most tokens a byte of text may count, or because it carries media
+   * inline or names content by address or id, whose tokens its size does not bound.
    */
   private mayFillQuota(quota: number | null): boolean {
     const sent = this.sent;
     if (quota === null || sent === undefined) return true;
     if (Buffer.byteLength(sent) * MAX_TOKENS_PER_BYTE >= quota) return true;
     try {
-      return namesRemoteInput(JSON.parse(sent));
+      const body: unknown = JSON.parse(sent);
+      return carriesInlineMedia(body) || namesRemoteInput(body);
     } catch {
       return true;
     }

@@ -27,3 +27,22 @@ export function namesRemoteInput(value: unknown, depth = 0): boolean {
   }
   return false;
 }
+
+/**
+ * Whether a body carries media inline (Gemini's `inlineData` of any type but text): a provider
+ * counts such input by pages, frames and image tiles, not bytes (a compressed PDF page of a few
+ * bytes is hundreds of tokens), so its size in tokens cannot be bounded by the body's.
+ */
+export function carriesInlineMedia(value: unknown, depth = 0): boolean {
+  if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some((item) => carriesInlineMedia(item, depth + 1));
+  for (const [key, inner] of Object.entries(value)) {
+    if (key === 'inlineData' && typeof inner === 'object' && inner !== null) {
+      const type = (inner as { mimeType?: unknown }).mimeType;
+      if (typeof type !== 'string' || !type.startsWith('text/')) return true;
+    } else if (carriesInlineMedia(inner, depth + 1)) {
+      return true;
+    }
+  }
+  return false;
+}

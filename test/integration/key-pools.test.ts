@@ -305,23 +305,42 @@ describe('key pools', () => {
       expect(seen()).toEqual([KEY_A, KEY_B, KEY_C, KEY_A, KEY_B, KEY_C]);
       expect(await cooling()).toEqual([0, 0, 0]);
 
-      // So does a body large enough to count that many tokens (at 8 tokens a byte at the most).
-      gemini.script(quotaHit, answer);
-      const large = await chat({}, { messages: [{ role: 'user', content: 'x'.repeat(130_000) }] });
-      expect(large.status).toBe(200);
-      expect(seen().slice(6)).toEqual([KEY_A, KEY_B]);
+      // So does a body whose text may count that many tokens (a token a byte, doubled), and a
+      // short one carrying media inline (a PDF page or an image tile counts hundreds of tokens in
+      // a few bytes): each moves on, and no key cools.
+      const pixel =
+        'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+      const bodies = [
+        { messages: [{ role: 'user', content: 'x'.repeat(510_000) }] },
+        {
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'image_url', image_url: { url: pixel } },
+                { type: 'text', text: 'Read it' },
+              ],
+            },
+          ],
+        },
+      ];
+      for (const body of bodies) {
+        gemini.script(quotaHit, answer);
+        expect((await chat({}, body)).status).toBe(200);
+      }
+      expect(seen().slice(6)).toEqual([KEY_A, KEY_B, KEY_C, KEY_A]);
       expect(await cooling()).toEqual([0, 0, 0]);
 
-      // A short request cannot have filled it: the key's minute is spent by what it served. It
-      // rests for the model as long as Google's RetryInfo says, and the request goes to the next.
+      // A short request of text cannot have filled it: the key's minute is spent by what it served.
+      // It rests for the model as long as Google's RetryInfo says, and the request goes to the next.
       gemini.script(quotaHit, answer);
       expect((await chat()).status).toBe(200);
-      expect(seen().slice(8)).toEqual([KEY_C, KEY_A]);
+      expect(seen().slice(10)).toEqual([KEY_B, KEY_C]);
       const keys = (await admin('GET', '/admin/keys')).json.providers[0].keys as Array<{
         coolingModels: Array<{ coolingForMs: number }>;
       }>;
-      expect(keys.map((key) => key.coolingModels.length)).toEqual([0, 0, 1]);
-      expect(keys[2]!.coolingModels[0]!.coolingForMs).toBeGreaterThan(40_000);
+      expect(keys.map((key) => key.coolingModels.length)).toEqual([0, 1, 0]);
+      expect(keys[1]!.coolingModels[0]!.coolingForMs).toBeGreaterThan(40_000);
 
       // A daily quota is the key's, not the request's, whatever the request: the request moves
       // on, and the key rests as long as Google's RetryInfo says.
