@@ -13,11 +13,13 @@ import type { ConversationItemRecord, ConversationRecord, ConversationStore } fr
 type NewItem = Omit<ConversationItemRecord, 'seq'>;
 
 // A response made in a conversation that is gone by now is not stored: deleting the conversation
-// must not leave behind a turn that was still being answered.
+// must not leave behind a turn that was still being answered. The conversation's row is locked
+// (KEY SHARE) until the write commits: a deletion that comes meanwhile waits for it and then finds
+// the response (see `remove`); one that came first makes this find no conversation.
 const PUT = `INSERT INTO conversations
     (id, kind, owner, created_at, sealed, previous_id, item_count, item_bytes, conversation_id)
   SELECT $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::bigint, $8::bigint, $9::text
-  WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM conversations WHERE id = $9::text)
+  WHERE $9::text IS NULL OR EXISTS (SELECT 1 FROM conversations WHERE id = $9::text FOR KEY SHARE)
   ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed`;
 
 /** False when the record was not stored, its conversation being gone. */
@@ -89,12 +91,13 @@ export function pgConversations(pool: Pool): ConversationStore {
       return row && conversationFromRow(row);
     },
     async remove(id) {
-      const { rowCount } = await pool.query(
-        `WITH responses AS (DELETE FROM conversations WHERE conversation_id = $1)
-         DELETE FROM conversations WHERE id = $1`,
-        [id],
-      );
-      return rowCount === 1;
+      // The conversation first: its row lock waits for a response being written in it (see PUT),
+      // and the second statement, which reads anew, then finds that response too.
+      return inTransaction(pool, async (client) => {
+        const { rowCount } = await client.query('DELETE FROM conversations WHERE id = $1', [id]);
+        await client.query('DELETE FROM conversations WHERE conversation_id = $1', [id]);
+        return rowCount === 1;
+      });
     },
     async list(filter = {}) {
       const { rows } = await pool.query<ConversationRow>(

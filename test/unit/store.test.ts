@@ -1055,6 +1055,47 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
     }
   });
 
+  it('deletes with a conversation a response another instance was writing in it meanwhile', async () => {
+    const store = await open();
+    const writer = new pg.Client({ connectionString: url });
+    await writer.connect();
+    try {
+      const record = (id: string, kind: 'conversation' | 'response', conversationId?: string) => ({
+        id,
+        kind,
+        owner: 'user:ann',
+        createdAt: 1_000,
+        sealed: `sealed-${id}`,
+        ...(conversationId && { conversationId }),
+      });
+      await store.conversations.putAll([{ record: record('conv_x', 'conversation'), items: [] }]);
+      // Another instance's write of a turn, as the store makes it: the conversation's row share-locked
+      // until the response is committed.
+      await writer.query('BEGIN');
+      await writer.query("SELECT 1 FROM conversations WHERE id = 'conv_x' FOR KEY SHARE");
+      await writer.query(
+        `INSERT INTO conversations (id, kind, owner, created_at, sealed, conversation_id)
+         VALUES ('resp_late', 'response', 'user:ann', 1000, 'sealed-late', 'conv_x')`,
+      );
+      let removed = false;
+      const removal = store.conversations.remove('conv_x').then((gone) => {
+        removed = true;
+        return gone;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(removed).toBe(false);
+      await writer.query('COMMIT');
+      expect(await removal).toBe(true);
+      expect(await store.conversations.get('resp_late')).toBeUndefined();
+      // A write that comes after the deletion finds no conversation, and stores nothing.
+      await store.conversations.putAll([{ record: record('resp_later', 'response', 'conv_x'), items: [] }]);
+      expect(await store.conversations.get('resp_later')).toBeUndefined();
+    } finally {
+      await writer.end();
+      await store.close();
+    }
+  });
+
   it('notifies what instances cache, and not the audit batches written with every request', async () => {
     const store = await open();
     const other = await open();
