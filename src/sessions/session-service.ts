@@ -126,7 +126,14 @@ export class SessionService {
     // Its token was revoked after minting the code (the store drops such codes, unless the
     // revocation ran while this one was being minted).
     if (!lineage) return undefined;
-    return this.start(record.grant, record.createdBy, false, lineage);
+    const issued = await this.start(record.grant, record.createdBy, false, lineage);
+    // A revocation that committed while the session was being created missed it: looked at again
+    // once the session is stored, so that either the revocation or this finds it.
+    if (record.createdBy !== null && !(await this.creators(record.createdBy))) {
+      await this.revoke(issued.session.id, 'token_revoked');
+      return undefined;
+    }
+    return issued;
   }
 
   /** A guest session: the configured grant, limited per client address. */

@@ -201,6 +201,27 @@ describe('session service', () => {
     db.close();
   });
 
+  it('refuses a login whose token was revoked while the session was being created', async () => {
+    const { store, tokens } = setup();
+    const { record: app } = await tokens.create({ name: 'app', scopes: ['sessions', 'chat'] }, null);
+    let lookups = 0;
+    // The revocation commits between the login's first look at the token and the session's insert.
+    const racing = new SessionService(
+      store,
+      randomBytes(32),
+      { sessionTtlMs: 15 * MINUTE, refreshTtlMs: 30 * DAY, refreshIdleMs: 7 * DAY, graceMs: 0 },
+      async (id) => {
+        if (++lookups === 1) return tokens.liveLineage(id);
+        await tokens.revoke(id);
+        return tokens.liveLineage(id);
+      },
+    );
+    const { code } = await racing.mintCode(grant, app);
+    expect(await racing.login(code)).toBeUndefined();
+    const [session] = await store.sessions.list({ includeRevoked: true });
+    expect(session).toMatchObject({ createdBy: app.id, revokedReason: 'token_revoked' });
+  });
+
   it('gives every login a new session id', async () => {
     const { service } = setup();
     const ids = new Set<string>();
