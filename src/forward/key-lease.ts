@@ -75,17 +75,6 @@ const MAX_JUDGED_BODY = 16 * 1024;
 const ACCOUNT_SPENT_COOL_DOWN_MS = 5 * 60_000;
 
 /**
- * The provider refused the last attempt because the account behind the gateway's key is out of
- * credit, and no other key took the request: the gateway's problem, not the client's request.
- */
-const accountSpent = new GatewayError(
-  503,
-  'service_unavailable',
-  "The provider refused the gateway's key: its account is out of credit; an operator must add credit or another key",
-  { code: 'provider_keys_spent' },
-);
-
-/**
  * The provider refused a request as larger than a key may send in a minute: it fails on every
  * key, so no key is cooled or tried for it, and the client learns what to shorten.
  */
@@ -122,8 +111,6 @@ export class KeyLease {
   private readonly quotaTried = new Set<PooledKey>();
   /** The body of the attempt in flight, weighed against a token quota its answer names. */
   private sent: string | undefined;
-  /** The key whose account the provider last said was out of credit. */
-  private spentKey: PooledKey | undefined;
   readonly pooled: boolean;
 
   constructor(
@@ -233,7 +220,6 @@ export class KeyLease {
    * ACCOUNT_SPENT_COOL_DOWN_MS), and the request moves to another key.
    */
   private spent(key: PooledKey, headers: IncomingHttpHeaders): Verdict {
-    this.spentKey = key;
     const retryAfterMs = parseRetryAfter(headers['retry-after']) ?? ACCOUNT_SPENT_COOL_DOWN_MS;
     return this.cool(key, headers, undefined, retryAfterMs);
   }
@@ -289,7 +275,6 @@ export class KeyLease {
     const key = this.current;
     const probe = this.provider.keyProbe;
     if (!key || !this.pooled) return undefined;
-    if (key === this.spentKey && probe?.saysQuotaSpent?.(body, status) === true) return accountSpent;
     const aboutKey = status === 401 || status === 403 || probe?.saysKeyInvalid(status, body) === true;
     if (!aboutKey) return undefined;
     const verdict = await (this.refused.get(key) ?? this.suspect(key));
