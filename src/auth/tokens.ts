@@ -26,6 +26,8 @@ export interface TokenPrincipal {
    * `subject`.
    */
   shared?: { subject: string; limits: TokenRecord['limits'] };
+  /** The most stored responses and conversations its owner may keep (a guest's: `auth.guest.maxStored`). */
+  maxStored?: number;
   /**
    * Who owns the conversation state it stores when it has no user, if not the token itself: a
    * guest's own session, while its limits hold per client address.

@@ -130,6 +130,11 @@ export const guestSchema = z
     /** Per client address. */
     budget: budgetSchema.optional(),
     /**
+     * Stored responses and conversations one guest session may keep (each conversation holding
+     * at most `conversations.maxItems` and `maxBytes`): guests cost nothing to make.
+     */
+    maxStored: z.number().int().min(0).max(1_000_000).default(1_000),
+    /**
      * All guests together, whatever their addresses: an IPv6 network of a few /64s would
      * otherwise multiply the per-address limits by its size.
      */

@@ -13,5 +13,10 @@ export function ownerOf(principal: Principal | undefined): string {
   throw new Error('no principal to own conversation state');
 }
 
+/** The most stored records the principal's owner may keep, where it is held to a number (a guest). */
+export function storedLimit(principal: Principal | undefined): number | undefined {
+  return principal?.kind === 'token' ? principal.maxStored : undefined;
+}
+
 /** The owner string an admin names a user by. */
 export const userOwner = (userId: string): string => `user:${userId}`;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConversationsConfig } from '../config/conversations-schema.js';
-import { badRequest, type GatewayError } from '../errors/gateway-error.js';
+import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { MasterKey } from '../keys/index.js';
 import type {
   ChainLink,
@@ -233,6 +233,20 @@ export class ConversationService {
     const found = new Map<string, Item>();
     for (const record of await this.store.ownerItems(owner, ids)) found.set(record.id, this.openItem(record));
     return found;
+  }
+
+  /**
+   * Refuses a new stored response or conversation to an owner held to `limit` records (a guest
+   * session: `auth.guest.maxStored`) that holds that many already; no limit, no read.
+   */
+  async assertRoom(owner: string, limit: number | undefined, param?: string): Promise<void> {
+    if (limit === undefined || (await this.store.countOwned(owner, limit)) < limit) return;
+    throw new GatewayError(
+      403,
+      'permission_error',
+      `This session may keep at most ${limit} stored responses and conversations; delete some (DELETE /v1/responses/{id}, DELETE /v1/conversations/{id}) or send store: false`,
+      { code: 'stored_limit_reached', ...(param && { param }) },
+    );
   }
 
   async createConversation(

@@ -55,7 +55,9 @@ export async function browserFromConfig(
       refreshTtlMs: durationMs(s.refreshTtl),
       refreshIdleMs: durationMs(s.refreshIdle),
       graceMs: s.reuseGraceSec * 1000,
-      ...(guestGrant && { guest: { grant: guestGrant, total: guest.total.limits } }),
+      ...(guestGrant && {
+        guest: { grant: guestGrant, total: guest.total.limits, maxStored: guest.maxStored },
+      }),
     },
     (id) => tokens.liveLineage(id),
   );

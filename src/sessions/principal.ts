@@ -61,14 +61,13 @@ export class GuestPrincipals {
   private readonly byAddress = new Map<string, TokenPrincipal>();
 
   /**
-   * `grant`: the guest grant configured now, whatever the session was opened with; `total`: the
-   * limits every guest shares (subject `guests`).
+   * `guest`: the guest grant configured now, whatever the session was opened with; the limits
+   * every guest shares (subject `guests`); what one session may store.
    */
   principal(
     session: SessionRecord,
     clientIp: string,
-    grant: SessionGrant,
-    total: TokenRecord['limits'],
+    guest: { grant: SessionGrant; total: TokenRecord['limits']; maxStored: number },
   ): TokenPrincipal {
     const ip = addressSubject(clientIp);
     let shared = this.byAddress.get(ip);
@@ -78,8 +77,9 @@ export class GuestPrincipals {
       if (this.byAddress.size >= MAX_GUEST_ADDRESSES)
         this.byAddress.delete(this.byAddress.keys().next().value!);
       shared = {
-        ...principalFor({ ...session, grant }, `guest:${ip}`),
-        shared: { subject: 'guests', limits: total },
+        ...principalFor({ ...session, grant: guest.grant }, `guest:${ip}`),
+        shared: { subject: 'guests', limits: guest.total },
+        maxStored: guest.maxStored,
       };
     }
     this.byAddress.set(ip, shared);

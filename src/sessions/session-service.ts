@@ -33,7 +33,7 @@ export interface SessionSettings {
    * guest session is held to the grant configured now, not the one it was opened with, and is
    * refused once guests are turned off.
    */
-  guest?: { grant: SessionGrant; total: TokenRecord['limits'] };
+  guest?: { grant: SessionGrant; total: TokenRecord['limits']; maxStored: number };
 }
 
 /**
@@ -397,7 +397,7 @@ export class SessionService {
     if (!session.guest) return { principal: cached.principal, session };
     const { guest } = this.settings;
     if (!guest) return { failure: 'revoked' };
-    return { principal: this.guests.principal(session, ip, guest.grant, guest.total), session };
+    return { principal: this.guests.principal(session, ip, guest), session };
   }
 
   private remember(session: SessionRecord, lineage: readonly TokenRecord[]): Cached {

@@ -99,6 +99,14 @@ export function pgConversations(pool: Pool): ConversationStore {
         return rowCount === 1;
       });
     },
+    async countOwned(owner, upTo) {
+      // Bounded: an owner with many records costs no more than the count asked for (index by owner).
+      const { rows } = await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM (SELECT 1 FROM conversations WHERE owner = $1 LIMIT $2) owned',
+        [owner, upTo],
+      );
+      return rows[0]?.n ?? 0;
+    },
     async list(filter = {}) {
       const { rows } = await pool.query<ConversationRow>(
         `SELECT * FROM conversations WHERE ($1::text IS NULL OR owner = $1) AND ($2::text IS NULL OR kind = $2)

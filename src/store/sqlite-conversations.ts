@@ -93,6 +93,10 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
        (SELECT id FROM conversations WHERE created_at < @before AND kind = 'conversation')`,
   );
   const purgeOwner = db.prepare('DELETE FROM conversations WHERE owner = ?');
+  // Bounded: an owner with many records costs no more than the count asked for (index by owner).
+  const countOwned = db.prepare<[string, number], { n: number }>(
+    'SELECT count(*) AS n FROM (SELECT 1 FROM conversations WHERE owner = ? LIMIT ?)',
+  );
   const setRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ?');
   const swapRecord = db.prepare('UPDATE conversations SET sealed = ? WHERE id = ? AND sealed = ?');
   const setItem = db.prepare('UPDATE conversation_items SET sealed = ? WHERE seq = ?');
@@ -149,6 +153,9 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     },
     async remove(id) {
       return removeWhole(id);
+    },
+    async countOwned(owner, upTo) {
+      return countOwned.get(owner, upTo)?.n ?? 0;
     },
     async list(filter = {}) {
       const rows = filter.owner === undefined ? listAll.all() : listOwner.all(filter.owner);

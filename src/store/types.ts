@@ -445,6 +445,8 @@ export interface ConversationStore {
   remove(id: string): Promise<boolean>;
   /** Records of one owner, or all, oldest first. */
   list(filter?: { owner?: string; kind?: ConversationRecord['kind'] }): Promise<ConversationRecord[]>;
+  /** How many records (responses and conversations) `owner` has, counted up to `upTo` at most. */
+  countOwned(owner: string, upTo: number): Promise<number>;
   /** Puts records with their items (each record before its items), all in one transaction. */
   putAll(
     entries: ReadonlyArray<{

@@ -147,7 +147,7 @@ describe('guest conversation state', () => {
     roomy = await startTestGateway(
       {
         server: { cors: { origins: [APP] } },
-        auth: { guest: { enabled: true, scopes: ['chat'], limits: { rpm: 20 } } },
+        auth: { guest: { enabled: true, scopes: ['chat'], limits: { rpm: 20 }, maxStored: 2 } },
         providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
         models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
       },
@@ -158,11 +158,11 @@ describe('guest conversation state', () => {
     await roomy?.close();
   });
 
-  const call = async (cookie: string, method: string, path: string) => {
+  const call = async (cookie: string, method: string, path: string, body: unknown = {}) => {
     const res = await fetch(`${roomy.dataUrl}${path}`, {
       method,
       headers: { origin: APP, cookie, 'content-type': 'application/json' },
-      ...(method === 'POST' && { body: '{}' }),
+      ...(method === 'POST' && { body: JSON.stringify(body) }),
     });
     return { status: res.status, json: (await res.json()) as { id?: string; error?: { code: string } } };
   };
@@ -171,6 +171,31 @@ describe('guest conversation state', () => {
     expect(res.status).toBe(200);
     return res.headers.getSetCookie()[0]!.split(';')[0]!;
   };
+
+  it('lets a guest session keep at most auth.guest.maxStored responses and conversations', async () => {
+    const guest = await login();
+    const first = await call(guest, 'POST', '/v1/conversations');
+    expect(first.status).toBe(200);
+    const asked = { model: 'fast', input: 'Hello' };
+    expect((await call(guest, 'POST', '/v1/responses', asked)).status).toBe(200);
+    const calls = fake.requests.length;
+    // Full: refused before anything is sent to the provider.
+    for (const [path, body] of [
+      ['/v1/conversations', {}],
+      ['/v1/responses', asked],
+    ] as const) {
+      const refused = await call(guest, 'POST', path, body);
+      expect(refused.status, path).toBe(403);
+      expect(refused.json.error?.code).toBe('stored_limit_reached');
+    }
+    expect(fake.requests.length).toBe(calls);
+    // What stores nothing is served, and deleting makes room again.
+    expect((await call(guest, 'POST', '/v1/responses', { ...asked, store: false })).status).toBe(200);
+    expect((await call(guest, 'DELETE', `/v1/conversations/${first.json.id}`)).status).toBe(200);
+    expect((await call(guest, 'POST', '/v1/conversations')).status).toBe(200);
+    // Another guest session has room of its own.
+    expect((await call(await login(), 'POST', '/v1/conversations')).status).toBe(200);
+  });
 
   it('keeps each guest session its own conversations, though guests share an address and its limits', async () => {
     const [ana, ben] = [await login(), await login()];

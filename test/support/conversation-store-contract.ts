@@ -34,6 +34,19 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       sealed: `sealed-${id}`,
     });
 
+    it("counts an owner's records, responses and conversations, up to the bound asked", async () => {
+      const store = await open();
+      await store.put(record('conv_c1', 'session:counted'));
+      await store.put(record('resp_c2', 'session:counted', 1_001, 'response'));
+      await store.put(record('resp_c3', 'session:counted', 1_002, 'response'));
+      await store.put(record('conv_other', 'session:other'));
+      expect(await store.countOwned('session:counted', 10)).toBe(3);
+      expect(await store.countOwned('session:counted', 2)).toBe(2);
+      expect(await store.countOwned('session:nobody', 10)).toBe(0);
+      await store.remove('resp_c2');
+      expect(await store.countOwned('session:counted', 10)).toBe(2);
+    });
+
     it('puts, gets, replaces and removes records, with their items', async () => {
       const store = await open();
       await store.put(record('conv_1', 'user:a'));

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { requireScope } from '../../auth/access.js';
-import { type ConversationService, type Item, ownerOf } from '../../conversations/index.js';
+import { type ConversationService, type Item, ownerOf, storedLimit } from '../../conversations/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
 import { parseBody } from '../parse-body.js';
 import { newId } from './items.js';
@@ -63,6 +63,7 @@ export async function conversationRoutes(
   app.post('/v1/conversations', async (request) => {
     const owner = caller(request);
     const body = parseBody(createSchema, request.body ?? {});
+    await conversations.assertRoom(owner, storedLimit(request.kw.principal));
     const id = newId('conv');
     const items = body.items?.length
       ? (await normaliseInput(conversations, owner, body.items, bodyLimit)).items

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireScope } from '../../auth/access.js';
-import { type ConversationService, ownerOf } from '../../conversations/index.js';
+import { type ConversationService, ownerOf, storedLimit } from '../../conversations/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
 import type { CallAdmission, RequestForwarder } from '../types.js';
@@ -40,6 +40,8 @@ export async function responsesRoutes(
     const body = capOutputTokens(request.kw.principal, parseResponsesRequest(request.body));
     // Refused before the history is read: an unknown or forbidden model costs a lookup, not a replay.
     forwarder.route(request, body.model);
+    if (body.store !== false)
+      await conversations.assertRoom(owner, storedLimit(request.kw.principal), 'store');
     const turn = await prepareTurn(conversations, owner, body, bodyLimit, reply);
     return forwarder.handle(request, reply, {
       operation: 'chat',
