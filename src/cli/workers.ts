@@ -150,6 +150,12 @@ export async function runPrimary(
       if (stopping) return;
       const worker = cluster.fork({ KEYWARD_WORKER_INDEX: String(index) });
       workers.set(index, worker);
+      // A message sent to a worker whose channel has just closed (a limiter answer, a key-state
+      // note, a gather) is reported as an 'error' event: unheard, it would end the primary, and
+      // every worker with it. The worker is gone; its 'exit' starts another.
+      worker.on('error', (error) =>
+        logger.warn({ worker: index, err: error }, `a message to worker ${index} was lost: it is exiting`),
+      );
       if (limiter) serveLimiter(limiter, worker);
       relay.attach(worker);
       authFailures.attach(worker);
@@ -161,7 +167,8 @@ export async function runPrimary(
         }
         // A key one worker found throttled or refused is news for the others.
         if (!isKeyStateMessage(message)) return;
-        for (const other of workers.values()) if (other !== worker) other.send(message);
+        for (const other of workers.values())
+          if (other !== worker && other.isConnected()) other.send(message);
       });
       worker.on('exit', (code, signal) => {
         workers.delete(index);
