@@ -115,8 +115,8 @@ export class JwtVerifier {
 
   /** Picks up revocations made by any instance since the last call. */
   async syncRevocations(): Promise<void> {
-    const since = this.revocations.next();
-    for (const revocation of await this.store.sessions.jwtRevocationsSince(since)) this.remember(revocation);
+    const found = await this.revocations.read((since) => this.store.sessions.jwtRevocationsSince(since));
+    for (const revocation of found) this.remember(revocation);
   }
 
   private async verifySlow(credential: string): Promise<JwtCheck> {

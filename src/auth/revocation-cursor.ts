@@ -22,16 +22,17 @@ export class RevocationCursor {
     this.fullAt = this.checkedAt;
   }
 
-  /** The time to read revocations since, for a look taken now. */
-  next(): number {
+  /**
+   * Reads the revocations since the time a look taken now asks from, with `look`; the cursor moves
+   * on only once it has succeeded, so a failed read is asked again, from as far back, next time.
+   */
+  async read<T>(look: (since: number) => Promise<T>): Promise<T> {
     const now = this.now();
-    let since = this.checkedAt - OVERLAP_MS;
-    if (this.reconcile && now - this.fullAt >= FULL_EVERY_MS) {
-      since = 0;
-      this.fullAt = now;
-    }
+    const full = this.reconcile && now - this.fullAt >= FULL_EVERY_MS;
+    const found = await look(full ? 0 : this.checkedAt - OVERLAP_MS);
+    if (full) this.fullAt = now;
     this.checkedAt = now;
-    return since;
+    return found;
   }
 
   /** A full read was just taken (at start). */

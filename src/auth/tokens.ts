@@ -218,7 +218,7 @@ export class TokenService {
 
   /** Drops tokens revoked (by any instance) since the last call. */
   async syncRevocations(): Promise<void> {
-    const ids = await this.store.tokens.revokedSince(this.revocations.next());
+    const ids = await this.revocations.read((since) => this.store.tokens.revokedSince(since));
     if (ids.length > 0) this.forget(ids);
   }
 

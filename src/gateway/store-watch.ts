@@ -38,8 +38,9 @@ export async function watchStore({ store, syncs, masters, providers, logger }: S
     try {
       const now = await store.changeMarker();
       if (now === marker) return;
-      marker = now;
       await Promise.all([...syncs.map((sync) => sync()), refreshStored()]);
+      // Only once every sync has read what changed: a failed one is tried again at the next poll.
+      marker = now;
     } catch (error) {
       logger.error({ err: error }, 'cannot check the store for changes');
     }

@@ -223,7 +223,8 @@ export class SessionService {
 
   /** Drops sessions revoked (by any instance) since the last call. */
   async syncRevocations(): Promise<void> {
-    for (const id of await this.store.sessions.revokedSince(this.revocations.next())) this.cache.delete(id);
+    const ids = await this.revocations.read((since) => this.store.sessions.revokedSince(since));
+    for (const id of ids) this.cache.delete(id);
   }
 
   /**
