@@ -4,9 +4,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeywardClient, KeywardError } from '../../src/client/index.js';
+import { KeywardClient, type KeywardError } from '../../src/client/index.js';
 import { backoffMs, parseRetryAfter } from '../../src/client/retry.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import { caught } from '../support/caught.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -45,16 +46,6 @@ function recordingSleep(real = false) {
     if (real) await new Promise((resolve) => setTimeout(resolve, ms));
   };
   return { waits, sleep };
-}
-
-async function caught(promise: Promise<unknown>): Promise<KeywardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeywardError);
-    return error as KeywardError;
-  }
-  throw new Error('expected a KeywardError');
 }
 
 const chatBody = { model: 'fast', messages: [{ role: 'user', content: 'Hi' }] };

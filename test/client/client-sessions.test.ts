@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeywardClient, KeywardError } from '../../src/client/index.js';
+import { KeywardClient } from '../../src/client/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import { caught } from '../support/caught.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { PROVIDER_KEY } from '../support/setup.js';
@@ -18,16 +19,6 @@ function countingFetch() {
     return response;
   };
   return { attempts, fetcher };
-}
-
-async function caught(promise: Promise<unknown>): Promise<KeywardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeywardError);
-    return error as KeywardError;
-  }
-  throw new Error('expected a KeywardError');
 }
 
 /** keyward/client's session calls against the gateway's own /auth routes. */

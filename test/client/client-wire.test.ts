@@ -2,8 +2,9 @@ import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeywardClient, KeywardError } from '../../src/client/index.js';
+import { KeywardClient } from '../../src/client/index.js';
 import { sseData } from '../../src/client/sse.js';
+import { caught } from '../support/caught.js';
 
 /**
  * What keyward/client makes of answers the gateway itself never sends but something in front of it
@@ -27,16 +28,6 @@ const chunked =
     }
     if (end) res.end();
   };
-
-async function caught(promise: Promise<unknown>): Promise<KeywardError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeywardError);
-    return error as KeywardError;
-  }
-  throw new Error('expected a KeywardError');
-}
 
 describe('keyward/client reading answers off the wire', () => {
   const scenes = new Map<string, Scene>();
