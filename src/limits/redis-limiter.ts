@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ACQUIRE, SETTLE, STATUS } from './redis-scripts.js';
+import { ACQUIRE, REREGISTER, SETTLE, STATUS } from './redis-scripts.js';
 import { tighter } from './token-bucket.js';
 import type {
   AcquireRequest,
@@ -46,6 +46,7 @@ interface LimitsCommands {
   keywardAcquire(numKeys: number, ...args: string[]): Promise<Reply>;
   keywardSettle(numKeys: number, ...args: string[]): Promise<Reply>;
   keywardStatus(numKeys: number, ...args: string[]): Promise<Reply>;
+  keywardReregister(numKeys: number, ...args: string[]): Promise<Reply>;
 }
 
 class RedisLease implements Lease {
@@ -60,6 +61,8 @@ class RedisLease implements Lease {
     readonly tokenEstimate: number,
     readonly concurrencyKeys: readonly string[],
     readonly budgetKeys: readonly string[],
+    /** What its budgets hold reserved for it, and until when (epoch ms, this host's clock). */
+    readonly reservation?: { estimateMicros: number; until: number },
   ) {}
 }
 
@@ -82,6 +85,12 @@ export class RedisLimiter implements Limiter {
   private startupOver = false;
   private reportedAt = Number.NEGATIVE_INFINITY;
   private seq = 0;
+  /**
+   * Leases holding a budget reservation, until settled: a Redis that restarts empty (or fails
+   * over) has lost their reservations, and the budget would let the same spend be reserved twice.
+   * They are put back whenever a connection becomes ready.
+   */
+  private readonly reserving = new Map<string, RedisLease>();
 
   constructor(options: RedisLimiterOptions) {
     this.prefix = options.prefix ?? 'keyward:limits:';
@@ -102,6 +111,8 @@ export class RedisLimiter implements Limiter {
     redis.defineCommand('keywardAcquire', { lua: ACQUIRE });
     redis.defineCommand('keywardSettle', { lua: SETTLE });
     redis.defineCommand('keywardStatus', { lua: STATUS });
+    redis.defineCommand('keywardReregister', { lua: REREGISTER });
+    redis.on('ready', () => this.reregister());
     // Without a listener ioredis prints every connection error itself.
     redis.on('error', (error: Error) => {
       this.startupOver = true;
@@ -163,6 +174,7 @@ export class RedisLimiter implements Limiter {
     if (Number(reply[0]) !== 1) {
       return { allowed: false, denial: this.denialOf(request, reply), requests, tokens };
     }
+    const reserves = estimate > 0 && request.budgets.length > 0;
     const lease = new RedisLease(
       id,
       this,
@@ -171,7 +183,9 @@ export class RedisLimiter implements Limiter {
       request.tokenEstimate,
       request.concurrency.map((rule) => rule.key),
       request.budgets.map((rule) => rule.key),
+      reserves ? { estimateMicros: estimate, until: Date.now() + request.leaseMs } : undefined,
     );
+    if (reserves) this.reserving.set(id, lease);
     return { allowed: true, lease, requests, tokens };
   }
 
@@ -181,6 +195,7 @@ export class RedisLimiter implements Limiter {
     }
     if (lease.settled) return;
     lease.settled = true;
+    this.reserving.delete(lease.id);
     if (!lease.backed) return;
     const keys = [
       ...lease.tokenRules.map((rule) => `${this.prefix}r:${rule.key}`),
@@ -232,6 +247,22 @@ export class RedisLimiter implements Limiter {
       concurrency: concurrency.map((rule) => ({ ...rule, inUse: next() })),
       budgets: budgets.map((rule) => ({ ...rule, spentMicros: next(), reservedMicros: next() })),
     };
+  }
+
+  /** Puts back the reservations of the leases not settled yet (see `reserving`). */
+  private reregister(): void {
+    const now = Date.now();
+    for (const [id, { reservation, budgetKeys }] of this.reserving) {
+      const left = (reservation?.until ?? now) - now;
+      if (!reservation || left <= 0) {
+        this.reserving.delete(id);
+        continue;
+      }
+      const keys = budgetKeys.flatMap((key) => this.budgetKeysOf(key).slice(1));
+      this.redis
+        .keywardReregister(keys.length, ...keys, id, String(reservation.estimateMicros), String(left))
+        .catch((error: unknown) => this.report(error));
+    }
   }
 
   async close(): Promise<void> {

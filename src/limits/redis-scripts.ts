@@ -223,3 +223,23 @@ for i = 1, nb do
 end
 return out
 `;
+
+/**
+ * Puts a lease's budget reservations back after Redis lost them (a restart, a failover): KEYS are
+ * the (reserved, expiries) pairs of its budgets; ARGV the lease id, its estimate and the ms its
+ * lease has left. A reservation Redis still holds is left as it is.
+ */
+export const REREGISTER = `${PRELUDE}
+local lease, estimate, left = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local expiresAt = num(clock() + left)
+local keep = math.ceil(left) + 1
+for i = 1, #KEYS, 2 do
+  if redis.call('HSETNX', KEYS[i], lease, estimate) == 1 then
+    redis.call('HINCRBY', KEYS[i], '#total', estimate)
+    redis.call('ZADD', KEYS[i + 1], expiresAt, lease)
+  end
+  outlive(KEYS[i], keep)
+  outlive(KEYS[i + 1], keep)
+end
+return 1
+`;

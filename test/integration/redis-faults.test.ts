@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
@@ -43,7 +44,7 @@ async function start(failMode: 'closed' | 'open', concurrency = WORKERS) {
       providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
       models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
     },
-    { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
+    { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
   );
   return { redis, fake, kw };
 }
@@ -101,6 +102,49 @@ describe.skipIf(!hasRedis())(
       expect(allowed).toBeLessThanOrEqual(RPM - 1 + 1);
       const metrics = await kw.gateway.metrics.render();
       expect(metrics).toMatch(/keyward_rate_limiter_unavailable_total\{mode="closed"\} [1-9]/);
+    });
+
+    it('puts in-flight budget reservations back into a Redis that restarted empty: a budget is not reserved twice', async () => {
+      const { redis, fake, kw } = await start('closed');
+      const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+        name: 'budgeted',
+        budget: { usd: 0.001, period: 'day' },
+      });
+      const token = minted.json.token as string;
+      // 1,000 output tokens of gpt-4o-mini reserve $0.0006: one such request fits the $0.001, two do not.
+      const ask = async () => {
+        const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+          method: 'POST',
+          dispatcher,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'fast',
+            max_tokens: 1_000,
+            messages: [{ role: 'user', content: 'Hi' }],
+          }),
+        });
+        const text = await res.body.text();
+        return {
+          status: res.statusCode,
+          code: text.startsWith('{') ? JSON.parse(text).error?.code : undefined,
+        };
+      };
+      fake.script({ delayHeadersMs: 1_500 });
+      const held = ask();
+      await fake.waitForRequests(1);
+      expect(await ask()).toMatchObject({ status: 429, code: 'budget_exceeded' });
+      await redis.stop();
+      await redis.restart();
+      // Once the limiter is back, the reservation in flight is held again.
+      let answer = await ask();
+      for (let i = 0; i < 50 && answer.code === 'rate_limiter_unavailable'; i++) {
+        await sleep(100);
+        answer = await ask();
+      }
+      expect(answer).toMatchObject({ status: 429, code: 'budget_exceeded' });
+      expect((await held).status).toBe(200);
+      // Settled at what it used, the budget has room again.
+      expect((await ask()).status).toBe(200);
     });
 
     it('lets requests through unlimited while Redis is down when failMode is open', async () => {
