@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {
+  AssistantPart,
   CallOptions,
   ChatRequest,
   ChatResponse,
@@ -87,6 +88,11 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
    * the admission's estimate adds them to the body's size.
    */
   readonly addedInputBytes?: number;
+  /**
+   * The parts of an answer the client is shown, where the surface shows fewer than it gets (the
+   * legacy `functions` answer: one call); what a conversation stores of the turn.
+   */
+  shown?(parts: readonly AssistantPart[]): AssistantPart[];
   /** The answer to a token-counting request, for surfaces that have one. */
   tokenCountBody?(inputTokens: number): unknown;
   /** The surface's embeddings answer for OpenAI's (the gateway's one embeddings format), where it has its own. */

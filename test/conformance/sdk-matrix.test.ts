@@ -230,6 +230,25 @@ describe('official SDKs through Keyward, every provider format', () => {
     }
   }
 
+  it('openai SDK with legacy functions in a conversation: only the call shown is stored', async () => {
+    // Gemini may make several calls though asked for one; the client sees and answers the first.
+    fakes.gemini.script(SCRIPTS.tools!);
+    const conversation = await viaOpenAI.conversations.create({});
+    const completion = await viaOpenAI.chat.completions.create(
+      {
+        model: 'gemini/model-x',
+        messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+        functions: tools.map((tool) => (tool.type === 'function' ? tool.function : undefined)!),
+      },
+      { headers: { 'x-keyward-conversation': conversation.id } },
+    );
+    expect(completion.choices[0]?.finish_reason).toBe('function_call');
+    const items = await viaOpenAI.conversations.items.list(conversation.id, { order: 'asc' });
+    const calls = items.data.filter((item) => item.type === 'function_call');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ name: 'get_weather' });
+  });
+
   for (const provider of ['openai', 'gemini', 'ollama'] as const) {
     for (const [scriptName, script] of Object.entries(SCRIPTS)) {
       for (const stream of [false, true]) {

@@ -24,6 +24,12 @@ export const openAIBinding: SurfaceBinding = {
 /** For a request that declared only legacy `functions`: its call is answered as `function_call`. */
 export const openAILegacyFunctionsBinding: SurfaceBinding = {
   ...openAIBinding,
+  // Calls after the first are not shown (see `openAILegacyFunctionsSurface`): not stored either, or
+  // a conversation's next turn would replay calls the client never answered.
+  shown: (parts) => {
+    let calls = 0;
+    return parts.filter((part) => part.type !== 'tool_call' || calls++ === 0);
+  },
   fromCanonical: (response) => openAILegacyFunctionsSurface.fromCanonical(response),
   streamEncoder: (options) => openAILegacyFunctionsSurface.streamEncoder(options),
 };

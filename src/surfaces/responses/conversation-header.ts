@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Message } from '../../canonical/model.js';
+import type { AssistantPart, Message } from '../../canonical/model.js';
 import { type ConversationService, ownerOf } from '../../conversations/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
@@ -93,6 +93,7 @@ function conversationBinding(
   append: (items: Item[]) => void,
 ): SurfaceBinding {
   let turn: Item[] = [];
+  const shown = (parts: AssistantPart[]) => base.shown?.(parts) ?? parts;
   return {
     ...base,
     format: 'responses',
@@ -118,7 +119,7 @@ function conversationBinding(
     fromCanonical: (answer) => {
       // Encoded first: an answer the surface refuses (a template's output schema) is not stored.
       const encoded = base.fromCanonical(answer);
-      append([...turn, ...answer.content.map((part) => outputItem(part))]);
+      append([...turn, ...shown(answer.content).map((part) => outputItem(part))]);
       return encoded;
     },
     streamEncoder: (options) => {
@@ -128,7 +129,7 @@ function conversationBinding(
         event(event) {
           answer.add(event);
           if (event.type === 'finish')
-            append([...turn, ...answer.parts.filter(Boolean).map((part) => outputItem(part))]);
+            append([...turn, ...shown(answer.parts.filter(Boolean)).map((part) => outputItem(part))]);
           return encoder.event(event);
         },
       };
