@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StoredResponse } from '../../src/conversations/response-entries.js';
-import type { SessionGrant, TokenRecord } from '../../src/store/index.js';
+import type { SessionGrant, SessionRecord, TokenRecord } from '../../src/store/index.js';
 
 /** A stored gateway token with no constraints, for store tests; `overrides` sets the fields a test cares about. */
 export function tokenRecord(
@@ -44,6 +44,30 @@ export function sessionGrant(overrides: Partial<SessionGrant> = {}): SessionGran
     budget: null,
     metadata: {},
     lifetimeMs: 86_400_000,
+    ...overrides,
+  };
+}
+
+/** A live stored session of alice's under `grant`, for store tests; `overrides` sets the rest. */
+export function sessionRecord(
+  id: string,
+  grant: SessionGrant,
+  overrides: Partial<SessionRecord> = {},
+): SessionRecord {
+  return {
+    id,
+    userId: 'alice',
+    guest: false,
+    grant,
+    createdBy: null,
+    createdAt: 1_000,
+    expiresAt: 100_000,
+    refreshedAt: 1_000,
+    accessHash: `access-${id}`,
+    accessExpiresAt: 2_000,
+    generation: 1,
+    revokedAt: null,
+    revokedReason: null,
     ...overrides,
   };
 }

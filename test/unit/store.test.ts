@@ -27,7 +27,7 @@ import {
   type PostgresServer,
   startPostgres,
 } from '../support/postgres.js';
-import { sessionGrant, tokenRecord } from '../support/records.js';
+import { sessionGrant, sessionRecord, tokenRecord } from '../support/records.js';
 
 /** A login code's or session's grant, as the store keeps it whole. */
 const GRANT = sessionGrant({ metadata: { team: 'a' } });
@@ -350,21 +350,8 @@ function storeContract(name: string, open: () => Promise<Store>): void {
           createdBy: 'tk_other',
           expiresAt: 9_000,
         });
-        const signedIn = (id: string, createdBy: string): SessionRecord => ({
-          id,
-          userId: 'u',
-          guest: false,
-          grant,
-          createdBy,
-          createdAt: 1_000,
-          expiresAt: 100_000,
-          refreshedAt: 1_000,
-          accessHash: `access-${id}`,
-          accessExpiresAt: 2_000,
-          generation: 1,
-          revokedAt: null,
-          revokedReason: null,
-        });
+        const signedIn = (id: string, createdBy: string) =>
+          sessionRecord(id, grant, { userId: 'u', createdBy });
         await store.sessions.create(signedIn('s_under', 'tk_grandchild'), 'refresh-under');
         await store.sessions.create(signedIn('s_other', 'tk_other'), 'refresh-other');
         expect(await store.tokens.revoke('tk_child', 5_000)).toBe(true);
@@ -744,22 +731,8 @@ function storeContract(name: string, open: () => Promise<Store>): void {
 
     describe('sessions', () => {
       const grant = GRANT;
-      const session = (id: string, overrides: Partial<SessionRecord> = {}): SessionRecord => ({
-        id,
-        userId: 'alice',
-        guest: false,
-        grant,
-        createdBy: null,
-        createdAt: 1_000,
-        expiresAt: 100_000,
-        refreshedAt: 1_000,
-        accessHash: `access-${id}`,
-        accessExpiresAt: 2_000,
-        generation: 1,
-        revokedAt: null,
-        revokedReason: null,
-        ...overrides,
-      });
+      const session = (id: string, overrides: Partial<SessionRecord> = {}) =>
+        sessionRecord(id, grant, overrides);
 
       it('takes a login code once, and never when it has expired', async () => {
         const store = await connect();
