@@ -107,16 +107,9 @@ export function shareKeyStatesOverRedis(
   };
 
   for (const runtime of providers.values()) {
-    runtime.keys.pool.onChange = (keyId, state, until, model, fingerprint) => {
-      const note: KeyStateNote = {
-        from: self,
-        provider: runtime.id,
-        keyId,
-        state,
-        until,
-        model,
-        fingerprint,
-      };
+    runtime.keys.pool.onChange = (change) => {
+      const { keyId, state, until, model, fingerprint } = change;
+      const note: KeyStateNote = { from: self, provider: runtime.id, ...change };
       const key = `${STATE_PREFIX}${runtime.id}:${keyId}`;
       const now = Date.now();
       const ttl = Math.min(until - now, MAX_OUT_MS);

@@ -23,16 +23,8 @@ export const isKeyStateMessage = ipcMessage<KeyStateMessage>('key-state');
  */
 export function shareKeyStates(providers: ReadonlyMap<string, ProviderRuntime>, channel: IpcChannel): void {
   for (const runtime of providers.values()) {
-    runtime.keys.pool.onChange = (keyId, state, until, model, fingerprint) =>
-      channel.send({
-        keyward: 'key-state',
-        provider: runtime.id,
-        keyId,
-        state,
-        until,
-        model,
-        fingerprint,
-      } satisfies KeyStateMessage);
+    runtime.keys.pool.onChange = (change) =>
+      channel.send({ keyward: 'key-state', provider: runtime.id, ...change } satisfies KeyStateMessage);
   }
   channel.on('message', (message) => {
     if (!isKeyStateMessage(message)) return;

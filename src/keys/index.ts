@@ -1,6 +1,6 @@
 export { EnvelopeError, open, type RecordBinding, type SealingKey, seal, sealedBy } from './envelope.js';
 export { type KeyCheckEvents, KeyChecker, type KeyVerdict, type ProbeKey } from './key-checker.js';
-export { type Acquired, KeyPool, type KeyState, type PooledKey } from './key-pool.js';
+export { type Acquired, KeyPool, type KeyState, type KeyStateChange, type PooledKey } from './key-pool.js';
 export {
   decodeMasterKey,
   deriveMasterKey,

@@ -3,6 +3,17 @@ import type { SourcedKey } from './sources/types.js';
 
 export type KeyState = 'active' | 'cooling' | 'invalid';
 
+/** A change of a key's health, as a pool tells it to the processes that share its keys. */
+export interface KeyStateChange {
+  keyId: string;
+  state: KeyState;
+  until: number;
+  /** Set when the state is the key's for this model alone. */
+  model: string | undefined;
+  /** The fingerprint of the key's value: key ids are positional, a change is about one value. */
+  fingerprint: string;
+}
+
 /** One key in a pool, with its health. Requests hold on to the lease they started with. */
 export interface PooledKey {
   readonly id: string;
@@ -141,15 +152,7 @@ export class KeyPool {
    * from elsewhere): the workers of one machine share them, so that none keeps using a key another
    * found rate limited or refused.
    */
-  onChange:
-    | ((
-        keyId: string,
-        state: KeyState,
-        until: number,
-        model: string | undefined,
-        fingerprint: string,
-      ) => void)
-    | undefined;
+  onChange: ((change: KeyStateChange) => void) | undefined;
 
   /**
    * Told when a note from another process benches a key here (`KeyChecker` probes it once the
@@ -213,6 +216,10 @@ export class KeyPool {
    * object that took its place (a request holds the key it started with; a change made to a key
    * the pool no longer holds would be lost). Undefined when its value is gone from the pool.
    */
+  private tell(key: PooledKey, state: KeyState, until: number, model?: string): void {
+    this.onChange?.({ keyId: key.id, state, until, model, fingerprint: key.secret.fingerprint });
+  }
+
   private current(key: PooledKey): PooledKey | undefined {
     if (this.keys.includes(key)) return key;
     return this.keys.find(
@@ -237,13 +244,13 @@ export class KeyPool {
       const cooling = this.modelCooling(key, model, now);
       cooling.strikes += 1;
       cooling.until = Math.max(cooling.until, now + coolDown(retryAfterMs, cooling.strikes));
-      this.onChange?.(key.id, 'cooling', cooling.until, model, key.secret.fingerprint);
+      this.tell(key, 'cooling', cooling.until, model);
       return;
     }
     key.strikes += 1;
     if (key.state !== 'invalid') key.state = 'cooling';
     key.coolUntil = Math.max(key.coolUntil, now + coolDown(retryAfterMs, key.strikes));
-    this.onChange?.(key.id, 'cooling', key.coolUntil, undefined, key.secret.fingerprint);
+    this.tell(key, 'cooling', key.coolUntil);
   }
 
   /** The models `key` is cooling for now, with when each may be used again. */
@@ -282,7 +289,7 @@ export class KeyPool {
     key.state = 'invalid';
     key.coolUntil = recheckAt;
     key.lastFailure = { kind: 'invalid', at: now };
-    this.onChange?.(key.id, 'invalid', recheckAt, undefined, key.secret.fingerprint);
+    this.tell(key, 'invalid', recheckAt);
   }
 
   /** A probe found a benched key working again. */
@@ -292,7 +299,7 @@ export class KeyPool {
     key.state = 'active';
     key.coolUntil = 0;
     key.strikes = 0;
-    this.onChange?.(key.id, 'active', 0, undefined, key.secret.fingerprint);
+    this.tell(key, 'active', 0);
   }
 
   /** Whether any key could be handed out now or after a cool-down (none is benched for good). */

@@ -98,9 +98,17 @@ describe('KeyPool health shared between workers', () => {
       { id: 'k2', secret: new SecretString('sk-two-0123456789abcdef') },
     ]);
     const told: unknown[] = [];
-    pool.onChange = (...change) => told.push(change);
+    pool.onChange = (change) => told.push(change);
     pool.rateLimited(pool.list()[0]!, 5_000, 1_000);
-    expect(told).toEqual([['k1', 'cooling', 6_000, undefined, pool.list()[0]!.secret.fingerprint]]);
+    expect(told).toEqual([
+      {
+        keyId: 'k1',
+        state: 'cooling',
+        until: 6_000,
+        model: undefined,
+        fingerprint: pool.list()[0]!.secret.fingerprint,
+      },
+    ]);
     pool.apply('k2', 'cooling', 9_000, 1_000);
     expect(told).toHaveLength(1);
     expect(pool.acquire(2_000)).toEqual({ exhausted: 'cooling', retryAfterMs: 4_000 });
@@ -121,9 +129,11 @@ describe('KeyPool cool-downs per model', () => {
     const pool = twoKeys();
     const [k1, k2] = pool.list() as [PooledKey, PooledKey];
     const told: unknown[] = [];
-    pool.onChange = (...change) => told.push(change);
+    pool.onChange = (change) => told.push(change);
     pool.rateLimited(k1, undefined, 1_000, 'small');
-    expect(told).toEqual([['k1', 'cooling', 2_000, 'small', k1.secret.fingerprint]]);
+    expect(told).toEqual([
+      { keyId: 'k1', state: 'cooling', until: 2_000, model: 'small', fingerprint: k1.secret.fingerprint },
+    ]);
     expect(k1.state).toBe('active');
     for (let i = 0; i < 3; i++) expect(pool.acquire(1_500, 'small').key).toBe(k2);
     expect(new Set([1, 2, 3, 4].map(() => pool.acquire(1_500, 'large').key?.id))).toEqual(
@@ -229,7 +239,7 @@ describe('KeyChecker and keys benched by another process', () => {
     const upstream = provider('valid');
     const events: string[] = [];
     const told: unknown[] = [];
-    pool.onChange = (...change) => told.push(change);
+    pool.onChange = (change) => told.push(change);
     const checker = new KeyChecker(pool, upstream.probe, {
       benched: (key) => events.push(`benched ${key.id}`),
       restored: (key) => events.push(`restored ${key.id}`),
@@ -244,7 +254,7 @@ describe('KeyChecker and keys benched by another process', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(upstream.asked).toEqual([60_000]);
     expect(events).toEqual(['restored k1']);
-    expect(told).toEqual([['k1', 'active', 0, undefined, fingerprint]]);
+    expect(told).toEqual([{ keyId: 'k1', state: 'active', until: 0, model: undefined, fingerprint }]);
     expect(pool.acquire(60_000).key?.id).toBe('k1');
     checker.close();
   });
