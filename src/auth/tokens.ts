@@ -65,6 +65,20 @@ const live = (record: TokenRecord): boolean => record.revokedAt === null;
  * by another instance arrive through `syncRevocations`, which the gateway calls when the store
  * changes.
  */
+/**
+ * Drops from `cache` every principal held under one of the `revoked` tokens (in its lineage): a
+ * token minted, or a session signed in, by a token since revoked.
+ */
+export function forgetMintedUnder(
+  cache: Map<string, { principal: TokenPrincipal }>,
+  revoked: readonly string[],
+): void {
+  const gone = new Set(revoked);
+  for (const [id, cached] of cache) {
+    if (cached.principal.lineage?.some((record) => gone.has(record.id))) cache.delete(id);
+  }
+}
+
 export class TokenService {
   private readonly cache = new Map<string, Cached>();
   private readonly misses = new Map<string, number>();
@@ -228,11 +242,8 @@ export class TokenService {
    * lineage still shows the creator live.
    */
   private forget(revoked: readonly string[]): void {
-    const gone = new Set(revoked);
     for (const id of revoked) this.cache.delete(id);
-    for (const [id, cached] of this.cache) {
-      if (cached.principal.lineage?.some((record) => gone.has(record.id))) this.cache.delete(id);
-    }
+    forgetMintedUnder(this.cache, revoked);
     for (const listener of this.revokedListeners) listener(revoked);
   }
 

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { addressSubject } from '../auth/address-subject.js';
 import type { TokenPrincipal } from '../auth/index.js';
 import { RevocationCursor } from '../auth/revocation-cursor.js';
+import { forgetMintedUnder } from '../auth/tokens.js';
 import { SecretString } from '../keys/secret-string.js';
 import type { SessionGrant, SessionRecord, Store, TokenRecord } from '../store/index.js';
 import { GuestPrincipals, sessionPrincipal } from './principal.js';
@@ -215,10 +216,7 @@ export class SessionService {
    * tokens (`TokenStore.revoke`), and other instances drop them at their next sync.
    */
   forgetSignedInBy(tokenIds: readonly string[]): void {
-    const gone = new Set(tokenIds);
-    for (const [id, cached] of this.cache) {
-      if (cached.principal.lineage?.some((record) => gone.has(record.id))) this.cache.delete(id);
-    }
+    forgetMintedUnder(this.cache, tokenIds);
   }
 
   /** Drops sessions revoked (by any instance) since the last call. */
