@@ -38,9 +38,10 @@ export function relayGeminiStream(
     const payload = payloadOf(event);
     if (!payload) return 'pass';
     if (payload.error !== undefined) return { failed: geminiStreamError(payload.error) };
-    const grounded = geminiGroundedSearches(payload);
-    if (grounded > searches) searches = grounded;
     const usage = options.readUsage(payload);
+    // A chunk with counts has its searches counted with them; one without is looked at alone.
+    const grounded = usage ? (usage.webSearches ?? 0) : geminiGroundedSearches(payload);
+    if (grounded > searches) searches = grounded;
     if (usage) options.onUsage(searches > 0 ? { ...usage, webSearches: searches } : usage);
     return geminiChunkFinishes(payload) ? 'done' : 'pass';
   });
