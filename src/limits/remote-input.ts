@@ -6,26 +6,28 @@ const REMOTE = /^(?:https?|gs):\/\//i;
 /** Deeper than any surface's bodies nest content; a body nested further is refused by its schema. */
 const MAX_DEPTH = 12;
 
+/** Whether `test` holds for some key and value of `value`'s objects, at any depth up to MAX_DEPTH. */
+function anyEntry(value: unknown, test: (key: string, inner: unknown) => boolean, depth = 0): boolean {
+  if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some((item) => anyEntry(item, test, depth + 1));
+  for (const [key, inner] of Object.entries(value)) {
+    if (test(key, inner) || anyEntry(inner, test, depth + 1)) return true;
+  }
+  return false;
+}
+
 /**
  * Whether a request body names input by address or id (an image or PDF by URL, an uploaded file,
  * a Gemini cache or video, MCP servers) rather than carrying it: such input costs what the
  * provider reads, which the body's size does not tell. The walk knows the surfaces' key names,
  * not their shapes, so it holds for every surface.
  */
-export function namesRemoteInput(value: unknown, depth = 0): boolean {
-  if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some((item) => namesRemoteInput(item, depth + 1));
-  for (const [key, inner] of Object.entries(value)) {
-    if (typeof inner === 'string') {
-      if (ADDRESS_KEYS.has(key) && REMOTE.test(inner)) return true;
-      if (HELD_KEYS.has(key) && inner !== '') return true;
-    } else if (key === 'mcp_servers' && Array.isArray(inner) && inner.length > 0) {
-      return true;
-    } else if (namesRemoteInput(inner, depth + 1)) {
-      return true;
-    }
-  }
-  return false;
+export function namesRemoteInput(value: unknown): boolean {
+  return anyEntry(value, (key, inner) =>
+    typeof inner === 'string'
+      ? (ADDRESS_KEYS.has(key) && REMOTE.test(inner)) || (HELD_KEYS.has(key) && inner !== '')
+      : key === 'mcp_servers' && Array.isArray(inner) && inner.length > 0,
+  );
 }
 
 /**
@@ -33,16 +35,10 @@ export function namesRemoteInput(value: unknown, depth = 0): boolean {
  * counts such input by pages, frames and image tiles, not bytes (a compressed PDF page of a few
  * bytes is hundreds of tokens), so its size in tokens cannot be bounded by the body's.
  */
-export function carriesInlineMedia(value: unknown, depth = 0): boolean {
-  if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some((item) => carriesInlineMedia(item, depth + 1));
-  for (const [key, inner] of Object.entries(value)) {
-    if (key === 'inlineData' && typeof inner === 'object' && inner !== null) {
-      const type = (inner as { mimeType?: unknown }).mimeType;
-      if (typeof type !== 'string' || !type.startsWith('text/')) return true;
-    } else if (carriesInlineMedia(inner, depth + 1)) {
-      return true;
-    }
-  }
-  return false;
+export function carriesInlineMedia(value: unknown): boolean {
+  return anyEntry(value, (key, inner) => {
+    if (key !== 'inlineData' || typeof inner !== 'object' || inner === null) return false;
+    const type = (inner as { mimeType?: unknown }).mimeType;
+    return typeof type !== 'string' || !type.startsWith('text/');
+  });
 }
