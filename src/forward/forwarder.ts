@@ -109,6 +109,11 @@ export class Forwarder {
     return allowedTargets(request.kw.principal, resolved);
   }
 
+  /** See `RequestForwarder.refuseIfSpent`. */
+  refuseIfSpent(request: FastifyRequest): Promise<void> {
+    return this.admission.refuseIfSpent(request);
+  }
+
   async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply> {
     const ctx = request.kw;
     const route = this.route(request, job.body.model);

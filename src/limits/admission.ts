@@ -23,6 +23,8 @@ const NO_OUTPUT_ROUTES = new Set([
   '/v1beta/models/{model}:batchEmbedContents',
 ]);
 
+/** The wait a refusal for a full concurrency limit names: slots free as requests end. */
+const IN_FLIGHT_RETRY_MS = 1_000;
 /** How long a stored-state call may hold its concurrency slot if it is never settled. */
 const STATE_CALL_LEASE_MS = 60_000;
 /** A JSON body holds roughly one token per four bytes of text. */
@@ -256,6 +258,46 @@ export class Admission {
       costEstimateMicros: 0,
       leaseMs: STATE_CALL_LEASE_MS,
     });
+  }
+
+  /**
+   * Refuses now what admission would refuse whatever the request asks: a request rate with
+   * nothing left, a concurrency limit full, a budget spent. Takes nothing. For work a route does
+   * before admission can weigh the request (reading and opening a stored history, up to the
+   * context window): refused only after it, a client past its limits could have that work done
+   * at any rate. A limiter that cannot be asked refuses nothing here; admission decides.
+   */
+  async refuseIfSpent(request: FastifyRequest): Promise<void> {
+    const { principal } = request.kw;
+    if (!this.rules(principal)) return;
+    // Built afresh, not the cached rules: a budget's time to its reset is the retry's wait.
+    const rules = rulesFor(principal, this.config, Date.now());
+    const rates = rules.rates.filter((rule) => rule.kind === 'requests');
+    let status: Awaited<ReturnType<Limiter['status']>>;
+    try {
+      status = await this.limiter.status(rates, rules.concurrency, rules.budgets);
+    } catch {
+      return;
+    }
+    const denial =
+      status.rates
+        .filter((rate) => rate.remaining < 1)
+        .map(
+          (rate): Denial => ({
+            kind: 'requests',
+            key: rate.key,
+            retryAfterMs: ((1 - rate.remaining) * rate.windowMs) / rate.limit,
+          }),
+        )[0] ??
+      status.concurrency
+        .filter((slots) => slots.inUse >= slots.limit)
+        .map(
+          (slots): Denial => ({ kind: 'concurrency', key: slots.key, retryAfterMs: IN_FLIGHT_RETRY_MS }),
+        )[0] ??
+      status.budgets
+        .filter((budget) => budget.spentMicros >= budget.limitMicros)
+        .map((budget): Denial => ({ kind: 'budget', key: budget.key, retryAfterMs: budget.ttlMs }))[0];
+    if (denial) throw denialError(denial, tokenIdOf(principal));
   }
 
   private take(

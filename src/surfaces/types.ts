@@ -120,6 +120,12 @@ export interface RequestForwarder {
    * not use: for routes that read stored history first, so that such a request costs a lookup.
    */
   route(request: FastifyRequest, model: string): unknown;
+  /**
+   * Refuses a request its limits refuse whatever it asks (no request left in its rate, its
+   * concurrency full, its budget spent), taking nothing: for routes about to read and open stored
+   * history, which a client past its limits must not have done for it at any rate.
+   */
+  refuseIfSpent(request: FastifyRequest): Promise<void>;
 }
 
 /**

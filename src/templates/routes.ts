@@ -114,6 +114,9 @@ export async function templateRoutes(
       );
     forwarder.route(request, body.model);
     const where = { id: input.conversation, param: 'conversation' };
-    return conversationSurface(request, reply, surface, where, conversations, logger).then(run);
+    return forwarder
+      .refuseIfSpent(request)
+      .then(() => conversationSurface(request, reply, surface, where, conversations, logger))
+      .then(run);
   });
 }

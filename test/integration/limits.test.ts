@@ -331,6 +331,73 @@ describe('rate limits, budgets and audit through the gateway', () => {
     expect((await call(other.token, 'POST', '/v1/conversations', {})).status).toBe(200);
   });
 
+  it('refuses a caller past its limits before reading any stored history for it', async () => {
+    const price = { input: 100, output: 1000 };
+    const kw = await start({
+      pricing: { 'gpt-4o-mini': price },
+      templates: [
+        {
+          name: 'recap',
+          model: 'fast',
+          messages: [{ role: 'user', content: 'Recap {{text}}' }],
+          params: { text: { type: 'string', maxLength: 50 } },
+        },
+      ],
+    });
+    const call = async (token: string, path: string, body: unknown, headers: Record<string, string> = {}) => {
+      const res = await request(`${kw.dataUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      const json = (await res.body.json()) as Answer['json'];
+      return { status: res.statusCode, json };
+    };
+    // Each names stored items nobody has: reading them answers 404, so a 429 shows that the
+    // limits were checked before the store was read.
+    const reading: Array<[string, string, unknown, Record<string, string>?]> = [
+      [
+        'previous_response_id',
+        '/v1/responses',
+        { model: 'fast', input: 'hi', previous_response_id: 'resp_gone' },
+      ],
+      ['conversation', '/v1/responses', { model: 'fast', input: 'hi', conversation: 'conv_gone' }],
+      [
+        'item_reference',
+        '/v1/responses',
+        { model: 'fast', input: [{ type: 'item_reference', id: 'msg_gone' }] },
+      ],
+      [
+        'header',
+        '/v1/chat/completions',
+        { model: 'fast', messages: [{ role: 'user', content: 'hi' }] },
+        { 'x-keyward-conversation': 'conv_gone' },
+      ],
+      ['template', '/v1/templates/recap/run', { params: { text: 'x' }, conversation: 'conv_gone' }],
+    ];
+    for (const [via, path, body, headers] of reading) {
+      expect((await call(CLIENT_KEY, path, body, headers)).status, via).toBe(404);
+      const limited = await mint(kw, {
+        name: `limited-${via}`,
+        scopes: ['chat', 'templates'],
+        templates: ['recap'],
+        limits: { rpm: 1 },
+      });
+      expect((await chat(kw, limited.token)).status).toBe(200);
+      expect((await call(limited.token, path, body, headers)).json.error?.code, via).toBe(
+        'rate_limit_exceeded',
+      );
+    }
+    // A budget the last answer spent (4 prompt and 13 completion tokens, more than its 1-token
+    // reservation), whatever the next request would cost.
+    const broke = await mint(kw, { name: 'broke', budget: { usd: 0.01, period: 'day' } });
+    expect((await chat(kw, broke.token, { max_tokens: 1 })).status).toBe(200);
+    const [, path, body] = reading[1]!;
+    const refused = await call(broke.token, path, body);
+    expect(refused.status).toBe(429);
+    expect(refused.json.error?.code).toBe('budget_exceeded');
+  });
+
   it('refuses item_references that together copy in more than the body limit, however small the body', async () => {
     const kw = await start({ server: { bodyLimit: 64 * 1024 } });
     const owner = await mint(kw, { name: 'copier' });

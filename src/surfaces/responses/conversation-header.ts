@@ -34,9 +34,12 @@ export function forwardInConversation(
   forwarder.route(request, job.body.model);
   const id = (Array.isArray(header) ? header[0] : header)?.trim() ?? '';
   const where = { id, param: CONVERSATION_HEADER };
-  return conversationSurface(request, reply, job.surface, where, context.conversations, context.logger).then(
-    (surface) => forwarder.handle(request, reply, { ...job, surface }),
-  );
+  return forwarder
+    .refuseIfSpent(request)
+    .then(() =>
+      conversationSurface(request, reply, job.surface, where, context.conversations, context.logger),
+    )
+    .then((surface) => forwarder.handle(request, reply, { ...job, surface }));
 }
 
 /**

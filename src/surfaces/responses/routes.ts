@@ -6,7 +6,7 @@ import type { Logger } from '../../observability/index.js';
 import type { CallAdmission, RequestForwarder } from '../types.js';
 import { responsesBinding } from './binding.js';
 import { conversationRoutes } from './conversation-routes.js';
-import { notFound, prepareTurn } from './turn.js';
+import { notFound, prepareTurn, readsStoredItems } from './turn.js';
 import { capOutputTokens, parsePageQuery, parseResponsesRequest } from './validate.js';
 
 export interface ResponsesRoutesOptions {
@@ -38,8 +38,10 @@ export async function responsesRoutes(
   app.post('/v1/responses', async (request, reply) => {
     const owner = caller(request);
     const body = capOutputTokens(request.kw.principal, parseResponsesRequest(request.body));
-    // Refused before the history is read: an unknown or forbidden model costs a lookup, not a replay.
+    // Refused before the history is read: an unknown or forbidden model, or a caller past its
+    // limits, costs a lookup, not a replay.
     forwarder.route(request, body.model);
+    if (readsStoredItems(body)) await forwarder.refuseIfSpent(request);
     if (body.store !== false)
       await conversations.assertRoom(owner, storedLimit(request.kw.principal), 'store');
     const turn = await prepareTurn(conversations, owner, body, bodyLimit, reply);

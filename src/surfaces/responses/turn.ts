@@ -58,6 +58,15 @@ export async function heldConversation(
  * Loads the history a request continues and normalises its input. A previous response or
  * conversation that is not the caller's is answered exactly like one that does not exist.
  */
+/** Whether `prepareTurn` reads stored items for `body`: a history to replay, or items it references. */
+export function readsStoredItems(body: ResponsesRequest): boolean {
+  return (
+    body.previous_response_id != null ||
+    body.conversation != null ||
+    (Array.isArray(body.input) && body.input.some((item) => item.type === 'item_reference'))
+  );
+}
+
 export async function prepareTurn(
   service: ConversationService,
   owner: string,
