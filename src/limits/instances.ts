@@ -43,7 +43,7 @@ function conflict(self: InstanceRecord, others: readonly InstanceRecord[]): stri
   const names = others
     .map(
       (o) =>
-        `pid ${o.pid} on ${o.host}, limits in ${o.limits}, seen ${Math.round((now - o.seenAt) / 1000)} s ago`,
+        `pid ${o.pid} on ${o.host}, limits in ${o.limits}, seen ${Math.max(0, Math.round((now - o.seenAt) / 1000))} s ago`,
     )
     .join('; ');
   return (
@@ -69,14 +69,14 @@ export async function announceInstance(store: InstanceStore, options: InstanceOp
     startedAt: now,
     seenAt: now,
   };
-  const others = (await store.join(self, now - LIVE_MS)).filter((other) => running(other, self.host));
+  const others = (await store.join(self, LIVE_MS)).filter((other) => running(other, self.host));
   const multiplied = self.limits === 'memory' || others.some((other) => other.limits === 'memory');
   if (others.length > 0 && multiplied && !options.perInstance) {
     await store.leave(self.id);
     throw new PerInstanceLimitsError(conflict(self, others));
   }
   const heartbeat = setInterval(() => {
-    store.beat(self.id, Date.now()).catch(options.onError);
+    store.beat(self.id).catch(options.onError);
   }, HEARTBEAT_MS);
   heartbeat.unref();
   let left = false;

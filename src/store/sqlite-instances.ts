@@ -18,21 +18,23 @@ export function sqliteInstances(db: Database.Database): InstanceStore {
   const prune = db.prepare('DELETE FROM instances WHERE seen_at < ?');
   const beat = db.prepare('UPDATE instances SET seen_at = ? WHERE id = ?');
   const remove = db.prepare('DELETE FROM instances WHERE id = ?');
-  const join = db.transaction((self: InstanceRecord, liveSince: number) => {
-    prune.run(self.startedAt - 86_400_000);
-    const others = live.all(liveSince, self.id).map(instanceFromRow);
-    insert.run(self);
+  // The file is on this host (SQLite is not shared across hosts), so every instance on it reads one clock.
+  const join = db.transaction((self: InstanceRecord, liveMs: number) => {
+    const now = Date.now();
+    prune.run(now - 86_400_000);
+    const others = live.all(now - liveMs, self.id).map(instanceFromRow);
+    insert.run({ ...self, seenAt: now });
     return others;
   });
   return {
-    async join(self, liveSince) {
+    async join(self, liveMs) {
       // IMMEDIATE: the write lock is taken before the read, so two starts cannot both miss each other.
-      return join.immediate(self, liveSince);
+      return join.immediate(self, liveMs);
     },
-    async beat(id, now) {
+    async beat(id) {
       // From a timer on the event loop; a beat missed while another process holds the write lock
       // is made up by the next one, well within the liveness window.
-      withShortBusyWait(db, BEAT_BUSY_WAIT_MS, () => beat.run(now, id));
+      withShortBusyWait(db, BEAT_BUSY_WAIT_MS, () => beat.run(Date.now(), id));
     },
     async leave(id) {
       remove.run(id);

@@ -189,11 +189,14 @@ export interface InstanceRecord {
 
 export interface InstanceStore {
   /**
-   * Adds this instance and returns the others seen since `liveSince`, in one transaction: of two
-   * instances starting at once, exactly one sees the other.
+   * Adds this instance and returns the others that beat within the last `liveMs`, in one
+   * transaction: of two instances starting at once, exactly one sees the other. The store's clock
+   * stamps every beat (`self.seenAt` included) and judges them, so that instances on hosts whose
+   * clocks disagree still see each other.
    */
-  join(self: InstanceRecord, liveSince: number): Promise<InstanceRecord[]>;
-  beat(id: string, now: number): Promise<void>;
+  join(self: InstanceRecord, liveMs: number): Promise<InstanceRecord[]>;
+  /** Marks the instance seen now, by the store's clock. */
+  beat(id: string): Promise<void>;
   leave(id: string): Promise<void>;
 }
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { announceInstance, PerInstanceLimitsError } from '../../src/limits/instances.js';
 import {
   type AuditEntry,
   type AuditRecord,
@@ -881,7 +882,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       expect((await store.templates.save('greet', { v: 3 }, 'admin', 3_000)).version).toBe(3);
     });
 
-    it('lets exactly one of two instances starting at once see the other', async () => {
+    it('lets exactly one of two instances starting at once see the other, live by the store clock', async () => {
       const [a, b] = [await connect(), await connect()];
       const instance = (id: string): InstanceRecord => ({
         id,
@@ -896,9 +897,15 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         b.instances.join(instance('i2'), 5_000),
       ]);
       expect(seen.map((others) => others.length).sort()).toEqual([0, 1]);
-      await a.instances.beat('i1', 20_000);
       await b.instances.leave('i2');
-      expect(await b.instances.join(instance('i3'), 15_000)).toEqual([{ ...instance('i1'), seenAt: 20_000 }]);
+      await a.instances.beat('i1');
+      const [first, ...rest] = await b.instances.join(instance('i3'), 5_000);
+      expect(rest).toEqual([]);
+      // Stamped by the store's clock, not with the seenAt the caller's record carried.
+      expect(first).toEqual({ ...instance('i1'), seenAt: first!.seenAt });
+      expect(Math.abs(first!.seenAt - Date.now())).toBeLessThan(5_000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await b.instances.join(instance('i4'), 20)).toEqual([]);
     });
   });
 }
@@ -1012,6 +1019,32 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
     const store = await open();
     conversations.push(store);
     return store.conversations;
+  });
+
+  it("judges other instances' liveness by the database's clock, not a host's", async () => {
+    const [behind, ahead] = [await open(), await open()];
+    const options = { limits: 'memory' as const, perInstance: false, onError: () => undefined };
+    try {
+      // An instance on a host whose clock runs a minute behind: stamped by that clock, its beats
+      // would look four liveness windows old.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() - 60_000);
+      const now = Date.now();
+      const far = {
+        id: 'far',
+        host: 'elsewhere',
+        pid: 1,
+        limits: 'memory',
+        startedAt: now,
+        seenAt: now,
+      } as const;
+      await behind.instances.join(far, 15_000);
+      vi.useRealTimers();
+      await expect(announceInstance(ahead.instances, options)).rejects.toThrow(PerInstanceLimitsError);
+    } finally {
+      vi.useRealTimers();
+      await Promise.all([behind.close(), ahead.close()]);
+    }
   });
 
   it('tells a listener at once when another instance commits a change', async () => {
