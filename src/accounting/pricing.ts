@@ -18,8 +18,9 @@ export interface Price {
   fast?: number;
   /**
    * US dollars per 1,000 web searches the provider's own tool runs (Anthropic's `web_search`;
-   * Gemini's grounding tools, counted per search query); none: not priced, so a credential held
-   * to a budget may not offer the tool.
+   * Gemini's grounding tools, counted per search query; OpenAI's search models, one per call);
+   * none: not priced, so a credential held to a budget may not offer the tool, nor use a model
+   * that searches on every call.
    */
   webSearch?: number;
   /**
@@ -57,7 +58,10 @@ function claude(input: number, output: number): Price {
  * models that offer priority processing bill it at 1.7–2 × their rates: `fast: 2` holds each at or
  * above its own. Anthropic bills its web search tool $10 per 1,000 searches; Google bills grounding
  * with Google Search $35 per 1,000 grounded prompts on Gemini 2.x (each query is counted as one,
- * which is never less; Flash-Lite 2.0 has no grounding).
+ * which is never less; Flash-Lite 2.0 has no grounding). OpenAI bills every call to a search model
+ * a search beside its tokens, at the most it has published per call for the model ($50 and $30 per
+ * 1,000 for gpt-4o's and gpt-4o-mini's at `search_context_size: "high"`, $10 for gpt-5's), so that
+ * no context size is charged less than it costs.
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125, fast: 2 },
@@ -71,6 +75,9 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025, fast: 2 },
   'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25, fast: 2 },
   'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075, fast: 2 },
+  'gpt-4o-search-preview': { input: 2.5, output: 10, webSearch: 50 },
+  'gpt-4o-mini-search-preview': { input: 0.15, output: 0.6, webSearch: 30 },
+  'gpt-5-search-api': { input: 1.25, output: 10, cachedInput: 0.125, webSearch: 10 },
   o3: { input: 2, output: 8, cachedInput: 0.5, fast: 2 },
   'o3-pro': { input: 20, output: 80 },
   'o3-mini': { input: 1.1, output: 4.4, cachedInput: 0.55 },
@@ -92,15 +99,29 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gemini-2.0-flash-lite': { input: 0.075, output: 0.3 },
 };
 
+/** One part of what a dated or versioned name adds to its base: `-2024`, `-latest`, `@20250514`. */
+const VERSION_PART = String.raw`[-@](?:\d+|latest|preview|exp)`;
 /** What a dated or versioned name adds to its base: `-2024-08-06`, `-4-5-20250929`, `-preview-05-20`, `@20250514`, `-latest`. */
-const VERSION_SUFFIX = /^(?:[-@](?:\d+|latest|preview|exp))+$/;
+const VERSION_SUFFIX = new RegExp(`^(?:${VERSION_PART})+$`);
+/**
+ * OpenAI's search models (`gpt-4o-search-preview`, `gpt-4o-mini-search-preview`, `gpt-5-search-api`,
+ * dated or not): every Chat Completions call runs a web search, billed per call beside its tokens,
+ * and the answer's usage does not count it. Known by name, so that no price can leave it out.
+ */
+const SEARCH_MODEL = new RegExp(`-search-(?:preview|api)(?:${VERSION_PART})*$`);
+
+/** A model's price as looked up, with the searches each call to it runs whatever its answer reports. */
+interface Priced {
+  price: Price;
+  searchesPerCall: number;
+}
 
 /** Looks prices up by `provider/model`, then by model: the exact name, else the longest entry it versions. */
 export class PriceTable {
   private prices: ReadonlyMap<string, Price> = new Map();
   private byLength: readonly string[] = [];
   /** Provider → model → price (null: none). Two levels, so a lookup builds no key string. */
-  private readonly memo = new Map<string, Map<string, Price | null>>();
+  private readonly memo = new Map<string, Map<string, Priced | null>>();
   private memoized = 0;
 
   constructor(overrides: Readonly<Record<string, Price>> = {}) {
@@ -115,21 +136,15 @@ export class PriceTable {
     this.memoized = 0;
   }
 
+  /**
+   * The price a budget can hold the model to. None when it has no price, or when it searches on
+   * every call (OpenAI's search models) and its price names no `webSearch`: each call would be
+   * billed a search that costs nothing here.
+   */
   find(provider: string, model: string): Price | undefined {
-    let models = this.memo.get(provider);
-    let price = models?.get(model);
-    if (price === undefined) {
-      price = this.lookup(`${provider}/${model}`) ?? this.lookup(model) ?? null;
-      if (this.memoized < 10_000) {
-        if (!models) {
-          models = new Map();
-          this.memo.set(provider, models);
-        }
-        models.set(model, price);
-        this.memoized++;
-      }
-    }
-    return price ?? undefined;
+    const priced = this.priced(provider, model);
+    if (!priced || (priced.searchesPerCall > 0 && priced.price.webSearch === undefined)) return undefined;
+    return priced.price;
   }
 
   /**
@@ -137,8 +152,9 @@ export class PriceTable {
    * Unknown models cost 0: admission refuses them to a credential held to a budget.
    */
   costMicros(provider: string, model: string, usage: Usage, fast = false): number {
-    const price = this.find(provider, model);
-    if (!price) return 0;
+    const priced = this.priced(provider, model);
+    if (!priced) return 0;
+    const { price } = priced;
     const rate = fast ? (price.fast ?? 1) : 1;
     const long =
       price.longContext && usage.inputTokens > price.longContext.above ? price.longContext : undefined;
@@ -147,6 +163,8 @@ export class PriceTable {
     const written = Math.min(usage.cacheCreationTokens ?? 0, usage.inputTokens - cached);
     const hour = Math.min(usage.cacheCreation1hTokens ?? 0, written);
     const cacheWrite = price.cacheWrite ?? price.input;
+    // A search model's call is billed its search whether or not the answer (or a reservation) says so.
+    const searches = Math.max(usage.webSearches ?? 0, priced.searchesPerCall);
     return Math.round(
       inputRate *
         ((usage.inputTokens - cached - written) * price.input +
@@ -155,8 +173,32 @@ export class PriceTable {
           hour * (price.cacheWrite1h ?? cacheWrite)) +
         rate * (long?.output ?? 1) * usage.outputTokens * price.output +
         // Dollars per 1,000 searches, times 1,000: micro-dollars per search.
-        (usage.webSearches ?? 0) * (price.webSearch ?? 0) * 1_000,
+        searches * (price.webSearch ?? 0) * 1_000,
     );
+  }
+
+  /** Whether every call to the model runs a web search billed beside its tokens (OpenAI's search models). */
+  searchesOnEveryCall(model: string): boolean {
+    return SEARCH_MODEL.test(model);
+  }
+
+  /** The model's price as looked up, memoized: settlement asks for every request. */
+  private priced(provider: string, model: string): Priced | undefined {
+    let models = this.memo.get(provider);
+    let priced = models?.get(model);
+    if (priced === undefined) {
+      const price = this.lookup(`${provider}/${model}`) ?? this.lookup(model);
+      priced = price ? { price, searchesPerCall: SEARCH_MODEL.test(model) ? 1 : 0 } : null;
+      if (this.memoized < 10_000) {
+        if (!models) {
+          models = new Map();
+          this.memo.set(provider, models);
+        }
+        models.set(model, priced);
+        this.memoized++;
+      }
+    }
+    return priced ?? undefined;
   }
 
   private lookup(name: string): Price | undefined {

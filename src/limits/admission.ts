@@ -128,6 +128,16 @@ function notPriced(target: ServingTarget): GatewayError {
   );
 }
 
+/** Nor a model that runs a web search on every call, priced without one. */
+function searchModelNotPriced(target: ServingTarget): GatewayError {
+  return new GatewayError(
+    403,
+    'permission_error',
+    `Model '${target.model}' of provider '${target.provider.id}' runs a web search on every call, billed per call beside its tokens, and its price names none, so this credential's budget cannot hold it; use another model, or the operator sets 'webSearch' (US dollars per 1,000 calls) for it under 'pricing' in the config`,
+    { code: 'model_not_priced' },
+  );
+}
+
 /** What a budget cannot hold either: fast processing billed at a multiple nobody priced. */
 function fastNotPriced(target: ServingTarget): GatewayError {
   return new GatewayError(
@@ -232,7 +242,10 @@ export class Admission {
     if (rules.budgets.length > 0) {
       for (const candidate of serving) {
         const price = this.prices.find(candidate.provider.id, candidate.model);
-        if (!price) throw notPriced(candidate);
+        if (!price)
+          throw this.prices.searchesOnEveryCall(candidate.model)
+            ? searchModelNotPriced(candidate)
+            : notPriced(candidate);
         if (candidate.fast && price.fast === undefined) throw fastNotPriced(candidate);
         if (candidate.webSearches && price.webSearch === undefined) throw searchNotPriced(candidate);
       }

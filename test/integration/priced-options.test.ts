@@ -296,3 +296,121 @@ describe("Gemini's grounding is charged per search query", () => {
     expect(gemini.requests.length).toBe(from);
   });
 });
+
+/**
+ * OpenAI's search models run a web search on every Chat Completions call, billed per call beside
+ * tokens, and their usage does not count it: each call is charged one search at the model's
+ * `webSearch` price, reserved for budgets, and refused to a budget when no price names it.
+ */
+describe("OpenAI's search models are charged a search per call", () => {
+  let openai: FakeProvider;
+  let kw: TestGateway;
+  let minted = 0;
+  /** At gpt-4o-search-preview's built-in prices: 1,000 input × 2.5, 100 output × 10, one search at $50 per 1,000. */
+  const SEARCH_4O = 1_000 * 2.5 + 100 * 10 + 50_000;
+  /** At the configured gpt-4o-mini-search-preview price: 1,000 × 0.15, 100 × 0.6, one search at $25 per 1,000. */
+  const SEARCH_MINI = 1_000 * 0.15 + 100 * 0.6 + 25_000;
+  const messages = [{ role: 'user' as const, content: 'Weather in Paris?' }];
+
+  beforeAll(async () => {
+    openai = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    openai.script(turn);
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [{ id: 'openai', type: 'openai', baseUrl: openai.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
+        models: [
+          { name: 'search', provider: 'openai', model: 'gpt-4o-search-preview-2025-03-11' },
+          { name: 'search-mini', provider: 'openai', model: 'gpt-4o-mini-search-preview' },
+          { name: 'search-5', provider: 'openai', model: 'gpt-5-search-api' },
+        ],
+        pricing: {
+          'gpt-4o-mini-search-preview': { input: 0.15, output: 0.6, webSearch: 25 },
+          // Token rates only, as a budget needed before searches were charged.
+          'gpt-5-search-api': { input: 1.25, output: 10 },
+        },
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await openai?.close();
+  });
+
+  async function token(usd?: number): Promise<{ id: string; token: string }> {
+    const res = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: `search-${++minted}`,
+      ...(usd !== undefined && { budget: { usd, period: 'day' } }),
+    });
+    expect(res.status).toBe(201);
+    return res.json;
+  }
+  const costOf = async (tokenId: string): Promise<number | undefined> =>
+    (await adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${tokenId}`)).json.rows[0]
+      ?.costMicros;
+  const client = (apiKey: string) => new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey, maxRetries: 0 });
+
+  it('charges each call to a built-in search model its search, streamed and not, whatever web_search_options says', async () => {
+    const searching = await token(100);
+    const from = openai.requests.length;
+    const asked = {
+      model: 'search',
+      max_tokens: 200,
+      messages,
+      web_search_options: { search_context_size: 'high' as const },
+    };
+    await client(searching.token).chat.completions.create(asked);
+    let chunks = 0;
+    for await (const _chunk of await client(searching.token).chat.completions.create({
+      ...asked,
+      stream: true,
+    }))
+      chunks++;
+    expect(chunks).toBeGreaterThan(0);
+    await expect.poll(() => costOf(searching.id)).toBe(2 * SEARCH_4O);
+    const sent = openai.requests
+      .slice(from)
+      .map((r) => (r.body as Record<string, unknown>).web_search_options);
+    expect(sent).toEqual([asked.web_search_options, asked.web_search_options]);
+  });
+
+  it("charges a search model's call the search at the operator's price when one is configured", async () => {
+    const searching = await token(100);
+    await client(searching.token).chat.completions.create({
+      model: 'search-mini',
+      max_tokens: 200,
+      messages,
+    });
+    await expect.poll(() => costOf(searching.id)).toBe(SEARCH_MINI);
+  });
+
+  it('refuses a search model to a budget that cannot cover its search, sending nothing', async () => {
+    // $0.01 holds the call's tokens (about 125 micro-dollars reserved) but not its $0.025 search.
+    const short = await token(0.01);
+    const from = openai.requests.length;
+    await expect(
+      client(short.token).chat.completions.create({ model: 'search-mini', max_tokens: 200, messages }),
+    ).rejects.toMatchObject({ status: 429, code: 'budget_exceeded' });
+    expect(openai.requests.length).toBe(from);
+  });
+
+  it('refuses a search model whose price names no search fee to a budget, and serves it without one', async () => {
+    const budgeted = await token(100);
+    const from = openai.requests.length;
+    const refused = await client(budgeted.token)
+      .chat.completions.create({ model: 'search-5', max_tokens: 200, messages })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    const { message } = refused as InstanceType<typeof OpenAI.PermissionDeniedError>;
+    expect(message).toContain("'gpt-5-search-api'");
+    expect(message).toContain("'pricing'");
+    expect(message).toContain("'webSearch'");
+    expect(openai.requests.length).toBe(from);
+
+    const unlimited = await token();
+    await client(unlimited.token).chat.completions.create({ model: 'search-5', max_tokens: 200, messages });
+    // Its tokens at the configured rates: 1,000 × 1.25 and 100 × 10; the search has no price to charge.
+    await expect.poll(() => costOf(unlimited.id)).toBe(1_000 * 1.25 + 100 * 10);
+  });
+});
