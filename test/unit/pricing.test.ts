@@ -11,6 +11,10 @@ describe('price lookup', () => {
     expect(table.find('anthropic', 'claude-sonnet-4-5-20250929')).toBe(DEFAULT_PRICES['claude-sonnet-4']);
     expect(table.find('anthropic', 'claude-opus-4-5-20251101')).toBe(DEFAULT_PRICES['claude-opus-4-5']);
     expect(table.find('vertex', 'claude-opus-4@20250514')).toBe(DEFAULT_PRICES['claude-opus-4']);
+    // Opus 4.6 and later are priced as themselves, not as the Opus 4 they version (three times dearer).
+    expect(table.find('anthropic', 'claude-opus-4-6')).toMatchObject({ input: 5, output: 25 });
+    expect(table.find('anthropic', 'claude-opus-4-8-20260601')).toMatchObject({ input: 5, output: 25 });
+    expect(table.find('anthropic', 'claude-opus-5-5')).toMatchObject({ input: 4, output: 20 });
     expect(table.find('gemini', 'gemini-2.5-flash-lite-preview-06-17')).toBe(
       DEFAULT_PRICES['gemini-2.5-flash-lite'],
     );
