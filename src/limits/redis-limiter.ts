@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ACQUIRE, REREGISTER, SETTLE, STATUS } from './redis-scripts.js';
+import { ACQUIRE, ADD_SPEND, REREGISTER, SETTLE, STATUS } from './redis-scripts.js';
 import { tighter } from './token-bucket.js';
 import type {
   AcquireRequest,
@@ -47,7 +47,16 @@ interface LimitsCommands {
   keywardSettle(numKeys: number, ...args: string[]): Promise<Reply>;
   keywardStatus(numKeys: number, ...args: string[]): Promise<Reply>;
   keywardReregister(numKeys: number, ...args: string[]): Promise<Reply>;
+  keywardAddSpend(numKeys: number, ...args: string[]): Promise<string>;
 }
+
+/**
+ * ioredis refused to write the command, the connection not being ready (there is no offline
+ * queue): the one failure that shows a command never reached Redis. ioredis 5's own wording;
+ * test/integration/redis-unsent-spend.test.ts fails if it changes.
+ */
+const neverSent = (error: unknown): boolean =>
+  error instanceof Error && error.message.startsWith("Stream isn't writeable");
 
 class RedisLease implements Lease {
   settled = false;
@@ -55,7 +64,10 @@ class RedisLease implements Lease {
   constructor(
     readonly id: string,
     readonly owner: RedisLimiter,
-    /** False when handed out by `failMode: 'open'`: Redis holds nothing to settle. */
+    /**
+     * False when handed out by `failMode: 'open'`: Redis holds nothing to settle, but its budgets
+     * (`budgetKeys`) are still charged what it spent.
+     */
     readonly backed: boolean,
     readonly tokenRules: readonly RateRule[],
     readonly tokenEstimate: number,
@@ -91,6 +103,13 @@ export class RedisLimiter implements Limiter {
    * They are put back whenever a connection becomes ready.
    */
   private readonly reserving = new Map<string, RedisLease>();
+  /**
+   * Budget spend Redis never received, summed per budget key, with the dataset it was lost against
+   * (see `keepUnsent`): one entry per key, dropped once sent.
+   */
+  private readonly unsent = new Map<string, { micros: number; epoch: string }>();
+  /** The `epoch` of the dataset the last ready connection found (none before the first). */
+  private epoch: string | undefined;
 
   constructor(options: RedisLimiterOptions) {
     this.prefix = options.prefix ?? 'keyward:limits:';
@@ -112,7 +131,11 @@ export class RedisLimiter implements Limiter {
     redis.defineCommand('keywardSettle', { lua: SETTLE });
     redis.defineCommand('keywardStatus', { lua: STATUS });
     redis.defineCommand('keywardReregister', { lua: REREGISTER });
-    redis.on('ready', () => this.reregister());
+    redis.defineCommand('keywardAddSpend', { lua: ADD_SPEND });
+    redis.on('ready', () => {
+      this.reregister();
+      this.addUnsent();
+    });
     // Without a listener ioredis prints every connection error itself.
     redis.on('error', (error: Error) => {
       this.startupOver = true;
@@ -160,7 +183,8 @@ export class RedisLimiter implements Limiter {
         const denial: Denial = { kind: 'unavailable', key: 'backend', retryAfterMs: UNAVAILABLE_RETRY_MS };
         return { allowed: false, denial };
       }
-      return { allowed: true, lease: new RedisLease(id, this, false, [], 0, [], []) };
+      const budgetKeys = request.budgets.map((rule) => rule.key);
+      return { allowed: true, lease: new RedisLease(id, this, false, [], 0, [], budgetKeys) };
     }
 
     let requests: Quota | undefined;
@@ -196,7 +220,11 @@ export class RedisLimiter implements Limiter {
     if (lease.settled) return;
     lease.settled = true;
     this.reserving.delete(lease.id);
-    if (!lease.backed) return;
+    const cost = Math.round(actualCostMicros);
+    if (!lease.backed) {
+      this.keepUnsent(lease.budgetKeys, cost);
+      return;
+    }
     const keys = [
       ...lease.tokenRules.map((rule) => `${this.prefix}r:${rule.key}`),
       ...lease.concurrencyKeys.map((key) => `${this.prefix}c:${key}`),
@@ -208,14 +236,15 @@ export class RedisLimiter implements Limiter {
       String(lease.budgetKeys.length),
       lease.id,
       String(actualTokens - lease.tokenEstimate),
-      String(Math.round(actualCostMicros)),
+      String(cost),
     ];
     for (const rule of lease.tokenRules) args.push(String(rule.limit), String(rule.windowMs));
     try {
       await this.ready();
       await this.redis.keywardSettle(keys.length, ...keys, ...args);
     } catch (error) {
-      // The slots lapse with their lease; the spend is still recorded by the durable store.
+      // The slots and the reservation lapse with their lease.
+      if (neverSent(error)) this.keepUnsent(lease.budgetKeys, cost);
       this.report(error);
     }
   }
@@ -263,6 +292,62 @@ export class RedisLimiter implements Limiter {
         .keywardReregister(keys.length, ...keys, id, String(reservation.estimateMicros), String(left))
         .catch((error: unknown) => this.report(error));
     }
+  }
+
+  /**
+   * Keeps spend that did not reach Redis, to add once a connection is ready (at once when one
+   * is): without it a budget's counter stays short of it until the counter's daily reseed, and a
+   * client can spend past its budget by what every request that ended during an outage cost.
+   *
+   * Kept only when Redis surely did not get it: a settle refused before it was written (the
+   * connection was down), and a fail-open lease's, which no script counts. A settle that was
+   * written and then timed out or lost its connection is not kept: ioredis writes unanswered
+   * commands again when it reconnects (`autoResendUnfulfilledCommands`), and one that timed out on
+   * a live connection still runs, so keeping it too would count it twice.
+   *
+   * Added only where the counter still exists in the dataset it was lost against (`epoch`): a
+   * counter that is missing, or was seeded again in a Redis that restarted empty (by another
+   * instance that reconnected first), comes from the durable store, which has this spend. Spend
+   * lost before the first connection is not kept: nothing tells which dataset it belongs in. Left:
+   * a counter that expired and was seeded again during the outage, in the same dataset, may count
+   * it twice until its next reseed (at most a day).
+   */
+  private keepUnsent(budgetKeys: readonly string[], micros: number): void {
+    if (this.epoch === undefined || micros <= 0 || budgetKeys.length === 0) return;
+    for (const key of budgetKeys) this.keep(key, micros, this.epoch);
+    // Ready already (a connection came back while this settle failed, or a fail-open lease ended
+    // after the outage): the ready event that sends what is kept may be past.
+    if (this.redis.status === 'ready') this.addUnsent();
+  }
+
+  private keep(key: string, micros: number, epoch: string): void {
+    // Lost against a dataset since replaced: that one's counters are seeded from the store.
+    if (epoch !== this.epoch) return;
+    const kept = this.unsent.get(key);
+    this.unsent.set(key, { micros: (kept?.epoch === epoch ? kept.micros : 0) + micros, epoch });
+  }
+
+  /**
+   * Sends what `unsent` holds, and learns the dataset's epoch (on every ready connection, even
+   * with nothing to send). Taken out before it is sent, so a second call cannot send it again; put
+   * back only if it surely was not sent, and then only sent on the next ready connection, so a
+   * connection that is closing cannot make this spin.
+   */
+  private addUnsent(): void {
+    const kept = [...this.unsent];
+    this.unsent.clear();
+    const keys = [`${this.prefix}epoch`, ...kept.map(([key]) => `${this.prefix}bs:${key}`)];
+    const args = [randomBytes(9).toString('base64url')];
+    for (const [, { micros, epoch }] of kept) args.push(epoch, String(micros));
+    this.redis.keywardAddSpend(keys.length, ...keys, ...args).then(
+      (epoch) => {
+        this.epoch = String(epoch);
+      },
+      (error: unknown) => {
+        if (neverSent(error)) for (const [key, { micros, epoch }] of kept) this.keep(key, micros, epoch);
+        this.report(error);
+      },
+    );
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,9 @@
  * - `c:<key>`  concurrency, a sorted set of lease ids scored by expiry;
  * - `bs:<key>` budget spend, an integer seeded from the durable store with SET NX PX;
  * - `br:<key>` budget reservations, a hash lease id → micros plus `#total`;
- * - `be:<key>` the same reservations scored by expiry, so a crashed instance's lapse.
+ * - `be:<key>` the same reservations scored by expiry, so a crashed instance's lapse;
+ * - `epoch`    a random name of the dataset, set by the first instance to find it missing, so a
+ *              Redis that restarted empty (or was flushed) has a new one.
  *
  * KEYS come in that order: rate keys, concurrency keys, then three keys per budget.
  */
@@ -242,4 +244,25 @@ for i = 1, #KEYS, 2 do
   outlive(KEYS[i + 1], keep)
 end
 return 1
+`;
+
+/**
+ * Adds budget spend that never reached Redis (see `RedisLimiter.keepUnsent`). KEYS: `epoch`, then
+ * one spend counter per budget; ARGV: an epoch to set if the dataset has none, then per counter the
+ * epoch its spend was lost against and the micros. Added only where the dataset is still that one
+ * and the counter still exists: a counter seeded again from the durable store already holds the
+ * spend. Answers the dataset's epoch.
+ */
+export const ADD_SPEND = `
+local current = redis.call('GET', KEYS[1])
+if not current then
+  current = ARGV[1]
+  redis.call('SET', KEYS[1], current)
+end
+for i = 2, #KEYS do
+  if ARGV[2 * i - 2] == current and redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  end
+end
+return current
 `;
