@@ -78,6 +78,8 @@ export class ConversationService {
   private batch: Promise<void> | undefined;
   /** Batches handed to the writer and not yet committed. */
   private readonly writing = new Set<Promise<void>>();
+  /** Purges under way: they delete a batch at a time, over many turns of the event loop. */
+  private readonly purging = new Set<Promise<number>>();
 
   private readonly now: () => number;
   private readonly writer: ResponseWriter;
@@ -120,9 +122,13 @@ export class ConversationService {
     return this.track(response.id, this.batch);
   }
 
-  /** Commits what is queued: called at shutdown, after the listeners drained. */
+  /**
+   * Commits what is queued and lets a purge under way finish: called at shutdown, after the
+   * listeners drained and before the store closes under them.
+   */
   async close(): Promise<void> {
     await this.settled();
+    await Promise.all([...this.purging].map((purge) => purge.catch(ignore)));
   }
 
   private writeQueued(): Promise<void> {
@@ -249,10 +255,17 @@ export class ConversationService {
     );
   }
 
+  /**
+   * Creates a conversation holding `items` (each under an id of its own, see `withDistinctIds`),
+   * the record and its items in one transaction: a create whose items fail to be stored leaves no
+   * empty conversation behind. The caller refuses what it refuses (`unansweredResult`, unknown
+   * references) before calling this.
+   */
   async createConversation(
     owner: string,
     metadata: Record<string, string>,
     id: string,
+    items: readonly Item[] = [],
   ): Promise<ConversationBody> {
     const createdAt = this.now();
     const body: ConversationBody = {
@@ -262,7 +275,13 @@ export class ConversationService {
       metadata,
     };
     const { sealed } = sealJson(this.master(), body, owner, id);
-    await this.store.put({ id, kind: 'conversation', owner, createdAt, sealed });
+    const stored = distinctIds(items, []).map((item) =>
+      sealItem(this.master(), owner, id, 'item', { id: item.id, text: JSON.stringify(item) }, createdAt),
+    );
+    await this.store.putAll([
+      { record: { id, kind: 'conversation', owner, createdAt, sealed }, items: stored },
+    ]);
+    if (stored.length > 0) await this.enforceLimits(id);
     return body;
   }
 
@@ -326,12 +345,10 @@ export class ConversationService {
    */
   async withDistinctIds(owner: string, id: string, items: readonly Item[]): Promise<Item[]> {
     if (items.length === 0) return [];
-    const taken = new Set(await this.store.presentIds(id, owner, [...new Set(items.map((item) => item.id))]));
-    return items.map((item) => {
-      const stored = taken.has(item.id) ? withFreshId(item) : item;
-      taken.add(stored.id);
-      return stored;
-    });
+    return distinctIds(
+      items,
+      await this.store.presentIds(id, owner, [...new Set(items.map((item) => item.id))]),
+    );
   }
 
   /**
@@ -484,9 +501,8 @@ export class ConversationService {
     return this.store.remove(id);
   }
 
-  async deleteOwner(owner: string): Promise<number> {
-    await this.settled();
-    return this.store.purge({ owner });
+  deleteOwner(owner: string): Promise<number> {
+    return this.purge({ owner });
   }
 
   /** Purges expired records now and every hour after; the timer does not hold the process open. */
@@ -497,9 +513,19 @@ export class ConversationService {
   }
 
   /** Removes what is older than `ttlDays`; returns how many records went. */
-  async purgeExpired(): Promise<number> {
-    await this.settled();
-    return this.store.purge({ before: this.now() - this.retention.ttlDays * DAY_MS });
+  purgeExpired(): Promise<number> {
+    return this.purge({ before: this.now() - this.retention.ttlDays * DAY_MS });
+  }
+
+  /** Purges once the batches in flight have landed; `close` waits for it. */
+  private purge(filter: Parameters<ConversationStore['purge']>[0]): Promise<number> {
+    const purge = this.settled().then(() => this.store.purge(filter));
+    this.purging.add(purge);
+    const done = () => {
+      this.purging.delete(purge);
+    };
+    purge.then(done, done);
+    return purge;
   }
 
   /**
@@ -665,6 +691,16 @@ export class ConversationService {
     this.pending.set(id, guard);
     return write;
   }
+}
+
+/** `items`, each whose id is `taken` or an earlier one's under an id of its own. */
+function distinctIds(items: readonly Item[], taken: Iterable<string>): Item[] {
+  const ids = new Set(taken);
+  return items.map((item) => {
+    const stored = ids.has(item.id) ? withFreshId(item) : item;
+    ids.add(stored.id);
+    return stored;
+  });
 }
 
 /**

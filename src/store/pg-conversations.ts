@@ -69,6 +69,66 @@ async function insertItems(client: PoolClient, items: readonly NewItem[]): Promi
   );
 }
 
+/** Rows a purge deletes per statement: a long DELETE would hold its row locks until it ends. */
+const PURGE_BATCH = 500;
+
+type PurgedRow = Pick<ConversationRow, 'id' | 'kind'>;
+
+/**
+ * Removes records `ids` and the responses made in `conversations`, their items first a batch per
+ * statement (the cascade would take all of a record's items in one); how many records went.
+ */
+async function removeBatch(
+  pool: Pool,
+  ids: readonly string[],
+  conversations: readonly string[],
+): Promise<number> {
+  const removeItems = `DELETE FROM conversation_items WHERE seq IN
+    (SELECT seq FROM conversation_items WHERE parent_id = ANY($1::text[]) LIMIT $2)`;
+  for (;;) {
+    const { rowCount } = await pool.query(removeItems, [ids, PURGE_BATCH]);
+    if (rowCount !== PURGE_BATCH) break;
+  }
+  return inTransaction(pool, async (client) => {
+    // The records first, as in `remove`: a conversation's row lock waits for a response being
+    // written in it, and the next statement, which reads anew, then finds that response too.
+    const removed = await client.query('DELETE FROM conversations WHERE id = ANY($1::text[])', [ids]);
+    if (conversations.length === 0) return removed.rowCount ?? 0;
+    const late = await client.query('DELETE FROM conversations WHERE conversation_id = ANY($1::text[])', [
+      conversations,
+    ]);
+    return (removed.rowCount ?? 0) + (late.rowCount ?? 0);
+  });
+}
+
+/**
+ * Removes what `batch` lists until it lists nothing, with the responses made in the conversations
+ * among it: those first, since once a conversation is gone nothing finds them. No statement
+ * removes more than a batch of rows (with the few written meanwhile), where one DELETE of
+ * everything expired held its locks, and a connection, until it had gone through the whole table.
+ */
+async function purgeInBatches(pool: Pool, batch: () => Promise<PurgedRow[]>): Promise<number> {
+  let purged = 0;
+  for (let records = await batch(); records.length > 0; records = await batch()) {
+    const conversations = records
+      .filter((record) => record.kind === 'conversation')
+      .map((record) => record.id);
+    for (;;) {
+      const { rows } = await pool.query<{ id: string }>(
+        'SELECT id FROM conversations WHERE conversation_id = ANY($1::text[]) LIMIT $2',
+        [conversations, PURGE_BATCH],
+      );
+      const responses = rows.map((row) => row.id);
+      if (responses.length > 0) purged += await removeBatch(pool, responses, []);
+      // Fewer than a batch: any written since go with their conversation's statement.
+      if (rows.length < PURGE_BATCH) break;
+    }
+    const ids = records.map((record) => record.id);
+    purged += await removeBatch(pool, ids, conversations);
+  }
+  return purged;
+}
+
 /**
  * Responses and conversations in Postgres; deleting a record deletes its items (ON DELETE CASCADE),
  * and deleting a conversation the responses made in it.
@@ -223,15 +283,13 @@ export function pgConversations(pool: Pool): ConversationStore {
       return result.rowCount ?? 0;
     },
     async purge(filter) {
-      const result =
-        'before' in filter
-          ? await pool.query(
-              `DELETE FROM conversations WHERE created_at < $1 OR conversation_id IN
-                 (SELECT id FROM conversations WHERE created_at < $1 AND kind = 'conversation')`,
-              [filter.before],
-            )
-          : await pool.query('DELETE FROM conversations WHERE owner = $1', [filter.owner]);
-      return result.rowCount ?? 0;
+      const [where, value] =
+        'before' in filter ? ['created_at < $1', filter.before] : ['owner = $1', filter.owner];
+      const listed = `SELECT id, kind FROM conversations WHERE ${where} ORDER BY created_at LIMIT $2`;
+      return purgeInBatches(
+        pool,
+        async () => (await pool.query<PurgedRow>(listed, [value, PURGE_BATCH])).rows,
+      );
     },
     async rewrap(records, items) {
       await inTransaction(pool, async (client) => {

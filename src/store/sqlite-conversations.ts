@@ -9,6 +9,13 @@ import {
 } from './rows.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
 
+/** Rows a purge deletes per statement: each statement is short, and requests run between them. */
+const PURGE_BATCH = 500;
+
+type PurgedRow = Pick<ConversationRow, 'id' | 'kind'>;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * Responses and conversations in SQLite; deleting a record deletes its items (ON DELETE CASCADE),
  * and deleting a conversation the responses made in it.
@@ -88,11 +95,24 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
      WHERE parent_id IN (SELECT id FROM conversations WHERE conversation_id = ?) AND id = ?`,
   );
   const trim = db.prepare('DELETE FROM conversation_items WHERE parent_id = @parentId AND seq < @seq');
-  const purgeBefore = db.prepare(
-    `DELETE FROM conversations WHERE created_at < @before OR conversation_id IN
-       (SELECT id FROM conversations WHERE created_at < @before AND kind = 'conversation')`,
+  const expired = db.prepare<[number, number], PurgedRow>(
+    'SELECT id, kind FROM conversations WHERE created_at < ? ORDER BY created_at LIMIT ?',
   );
-  const purgeOwner = db.prepare('DELETE FROM conversations WHERE owner = ?');
+  const ownedBy = db.prepare<[string, number], PurgedRow>(
+    'SELECT id, kind FROM conversations WHERE owner = ? LIMIT ?',
+  );
+  const responsesIn = db.prepare<[string, number], { id: string }>(
+    'SELECT id FROM conversations WHERE conversation_id IN (SELECT value FROM json_each(?)) LIMIT ?',
+  );
+  const removeItemsOf = db.prepare(
+    `DELETE FROM conversation_items WHERE seq IN
+       (SELECT seq FROM conversation_items WHERE parent_id IN (SELECT value FROM json_each(?)) LIMIT ?)`,
+  );
+  // With the responses made in the conversations among them since those were listed.
+  const removeRecords = db.prepare(
+    `DELETE FROM conversations WHERE id IN (SELECT value FROM json_each(@ids))
+       OR conversation_id IN (SELECT value FROM json_each(@conversations))`,
+  );
   // Bounded: an owner with many records costs no more than the count asked for (index by owner).
   const countOwned = db.prepare<[string, number], { n: number }>(
     'SELECT count(*) AS n FROM (SELECT 1 FROM conversations WHERE owner = ? LIMIT ?)',
@@ -139,6 +159,43 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
       for (const [seq, sealed] of items) setItem.run(sealed, seq);
     },
   );
+
+  /**
+   * Removes records `ids` (and the responses made in `conversations`, a JSON array), their items
+   * first a batch per statement: the cascade would take all of a record's items in one. Returns
+   * how many records went.
+   */
+  const removeBatch = async (ids: readonly string[], conversations: string): Promise<number> => {
+    const parents = JSON.stringify(ids);
+    while (removeItemsOf.run(parents, PURGE_BATCH).changes === PURGE_BATCH) await nextTurn();
+    const removed = removeRecords.run({ ids: parents, conversations }).changes;
+    await nextTurn();
+    return removed;
+  };
+  /**
+   * Removes what `batch` lists until it lists nothing, with the responses made in the
+   * conversations among it: those first, since once a conversation is gone nothing finds them.
+   * One DELETE of everything expired held the connection, and with it every request, for as long
+   * as the whole table took; now no statement removes more than a batch of rows (with the few
+   * written meanwhile) and the event loop runs between statements.
+   */
+  const purgeInBatches = async (batch: () => PurgedRow[]): Promise<number> => {
+    let purged = 0;
+    for (let records = batch(); records.length > 0; records = batch()) {
+      const conversations = JSON.stringify(
+        records.filter((record) => record.kind === 'conversation').map((record) => record.id),
+      );
+      for (;;) {
+        const responses = responsesIn.all(conversations, PURGE_BATCH).map((row) => row.id);
+        if (responses.length > 0) purged += await removeBatch(responses, '[]');
+        // Fewer than a batch: any written since go with their conversation's statement.
+        if (responses.length < PURGE_BATCH) break;
+      }
+      const ids = records.map((record) => record.id);
+      purged += await removeBatch(ids, conversations);
+    }
+    return purged;
+  };
 
   return {
     async put(record) {
@@ -212,8 +269,11 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
       return trim.run({ parentId, seq }).changes;
     },
     async purge(filter) {
-      return ('before' in filter ? purgeBefore.run({ before: filter.before }) : purgeOwner.run(filter.owner))
-        .changes;
+      return purgeInBatches(
+        'before' in filter
+          ? () => expired.all(filter.before, PURGE_BATCH)
+          : () => ownedBy.all(filter.owner, PURGE_BATCH),
+      );
     },
     async rewrap(records, items) {
       rewrap(records, items);

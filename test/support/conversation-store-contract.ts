@@ -122,6 +122,71 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect(await store.get('new_2')).toBeDefined();
     });
 
+    it('purges by age and by owner a batch at a time, letting the event loop run, and removes what it did in one statement', async () => {
+      const store = await open();
+      const response = (id: string, createdAt: number, conversationId?: string) => ({
+        ...record(id, 'user:a', createdAt, 'response'),
+        ...(conversationId !== undefined && { conversationId }),
+      });
+      const many = <T>(count: number, make: (i: number) => T): T[] =>
+        Array.from({ length: count }, (_, i) => make(i));
+      const expired = [
+        ...many(700, (i) => ({
+          record: record(`conv_old_${i}`, 'user:a', 10),
+          items: [item(`conv_old_${i}`, 'm')],
+        })),
+        ...many(300, (i) => ({ record: response(`resp_old_${i}`, 10), items: [item(`resp_old_${i}`, 'm')] })),
+        // More items than a batch, and more responses made in it than a batch, younger than it.
+        { record: record('conv_busy', 'user:a', 10), items: many(1_200, (i) => item('conv_busy', `m${i}`)) },
+        ...many(600, (i) => ({
+          record: response(`resp_busy_${i}`, 5_000, 'conv_busy'),
+          items: [item(`resp_busy_${i}`, 'm')],
+        })),
+        // Expired itself, in a conversation that is not.
+        { record: response('resp_old_in_new', 10, 'conv_new_0'), items: [item('resp_old_in_new', 'm')] },
+      ];
+      const kept = [
+        ...many(3, (i) => ({
+          record: record(`conv_new_${i}`, 'user:a', 5_000),
+          items: [item(`conv_new_${i}`, 'm')],
+        })),
+        ...many(2, (i) => ({
+          record: response(`resp_new_${i}`, 5_000, 'conv_new_0'),
+          items: [item(`resp_new_${i}`, 'm')],
+        })),
+      ];
+      // The conversation first: a response whose conversation is missing is not stored.
+      await store.putAll([...kept.slice(0, 3), ...expired, ...kept.slice(3)]);
+
+      let turns = 0;
+      let purging = true;
+      const count = () => {
+        if (!purging) return;
+        turns++;
+        setImmediate(count);
+      };
+      setImmediate(count);
+      const purged = await store.purge({ before: 100 });
+      purging = false;
+      expect(purged).toBe(expired.length);
+      // Requests are served between its statements, not after the whole table.
+      expect(turns).toBeGreaterThan(2);
+      expect((await store.list()).map((r) => r.id).sort()).toEqual(kept.map((k) => k.record.id).sort());
+      expect(await store.itemsOf(expired.map((e) => e.record.id))).toEqual([]);
+      expect(await store.itemsOf(kept.map((k) => k.record.id))).toHaveLength(kept.length);
+
+      await store.putAll([
+        {
+          record: record('conv_many', 'user:many', 5_000),
+          items: many(600, (i) => item('conv_many', `m${i}`, 'user:many')),
+        },
+        ...many(550, (i) => ({ record: record(`conv_many_${i}`, 'user:many', 5_000), items: [] })),
+      ]);
+      expect(await store.purge({ owner: 'user:many' })).toBe(551);
+      expect(await store.itemTotals('conv_many')).toEqual({ count: 0, bytes: 0 });
+      expect(await store.list()).toHaveLength(kept.length);
+    });
+
     it('rewraps records and items in one go', async () => {
       const store = await open();
       await store.put(record('conv_r', 'user:a'));

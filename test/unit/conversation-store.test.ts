@@ -240,6 +240,55 @@ describe('ConversationService sealing', () => {
     });
   });
 
+  it('creates a conversation with its items in one transaction: an item the store refuses leaves nothing', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db');
+    const store = openSqliteStore(file);
+    opened.push(store);
+    const db = new Database(file);
+    db.exec(`CREATE TRIGGER refuse_item BEFORE INSERT ON conversation_items WHEN NEW.id = 'msg_refused'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
+    db.close();
+    const master = generateMasterKey();
+    const service = new ConversationService(store.conversations, () => [master], retention);
+    await expect(
+      service.createConversation('user:a', {}, 'conv_refused', [
+        message('msg_1', 'one'),
+        message('msg_refused', 'two'),
+      ]),
+    ).rejects.toThrow(/refused by the test/);
+    expect(await store.conversations.list({ owner: 'user:a' })).toEqual([]);
+    expect(await store.conversations.items('conv_refused')).toEqual([]);
+
+    // Held to maxItems (3) as an append is, an id repeated among the items stored under one of its own.
+    await service.createConversation('user:a', {}, 'conv_made', [
+      message('msg_0', 'zero'),
+      message('msg_1', 'one'),
+      message('msg_1', 'again'),
+      message('msg_2', 'two'),
+    ]);
+    const ids = (await service.conversationItems('user:a', 'conv_made'))!.map((item) => item.id);
+    expect(ids).toEqual(['msg_1', expect.stringMatching(/^msg_[0-9a-f]{36}$/), 'msg_2']);
+  });
+
+  it('lets a purge that deletes in batches finish before close() returns and the store closes', async () => {
+    const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), 'keyward-conv-')), 'keyward.db'));
+    const record = (i: number) => ({
+      id: `conv_${i}`,
+      kind: 'conversation' as const,
+      owner: 'user:a',
+      createdAt: 10,
+      sealed: 'sealed',
+    });
+    await store.conversations.putAll(
+      Array.from({ length: 1_200 }, (_, i) => ({ record: record(i), items: [] })),
+    );
+    const service = new ConversationService(store.conversations, () => [generateMasterKey()], retention);
+    const purged = service.purgeExpired();
+    await service.close();
+    await store.close();
+    expect(await purged).toBe(1_200);
+  });
+
   it('purges what is older than ttlDays, and only that', async () => {
     const store = fresh();
     const master = generateMasterKey();

@@ -69,9 +69,7 @@ export async function conversationRoutes(
       ? (await normaliseInput(conversations, owner, body.items, bodyLimit)).items
       : [];
     await refuseUnanswered(conversations, id, items);
-    const created = await conversations.createConversation(owner, body.metadata ?? {}, id);
-    if (items.length > 0) await conversations.appendItems(owner, id, items);
-    return created;
+    return conversations.createConversation(owner, body.metadata ?? {}, id, items);
   });
 
   app.get('/v1/conversations/:id', async (request: ById) => {
