@@ -13,6 +13,7 @@ import {
 import type { Config } from '../config/index.js';
 import type { JwtClaim, JwtRevocation, Scope, Store, TokenRecord } from '../store/index.js';
 import type { JwtCheck } from './jwt-check.js';
+import { isPlainText } from './plain-text.js';
 import { RevocationCursor } from './revocation-cursor.js';
 import type { TokenPrincipal } from './tokens.js';
 
@@ -161,7 +162,8 @@ export class JwtVerifier {
   private principalFor(issuer: Issuer, payload: JWTPayload): TokenPrincipal | undefined {
     const { claims } = issuer.config;
     const user = claim(payload, claims.user);
-    if (typeof user !== 'string' || user.length === 0 || user.length > 256) return undefined;
+    if (typeof user !== 'string' || user.length === 0 || user.length > 256 || !isPlainText(user))
+      return undefined;
     // Absent, the claim narrows nothing (the default scopes); present but not a list of names,
     // it allows nothing, as the models and templates claims do (fail closed).
     const scopeClaim = claims.scopes ? claim(payload, claims.scopes) : undefined;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { BudgetPeriod, Scope, TokenRecord } from '../store/index.js';
 import { IpAllowlist, parseCidr } from './ip-allowlist.js';
+import { plainText } from './plain-text.js';
 
 export const SCOPES = [
   'models:read',
@@ -42,8 +43,8 @@ export const tokenSpecSchema = z.strictObject({
     .min(1)
     .max(64)
     .optional(),
-  userId: z.string().min(1).max(128).optional(),
-  clientId: z.string().min(1).max(128).optional(),
+  userId: plainText(128).optional(),
+  clientId: plainText(128).optional(),
   metadata: z.record(z.string().min(1).max(64), z.string().max(512)).optional(),
 }).refine((spec) => !spec.templates || !spec.scopes || spec.scopes.includes('templates'), {
   path: ['templates'],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { plainText } from '../auth/plain-text.js';
 import { assertNarrower, WiderTokenError } from '../auth/token-spec.js';
 import type { Scope, SessionGrant, TokenRecord } from '../store/index.js';
 
@@ -21,7 +22,7 @@ export function durationMs(value: string | number): number {
 
 /** `POST /admin/sessions`: what the app's back end asks for on behalf of its user. */
 export const sessionSpecSchema = z.strictObject({
-  userId: z.string().min(1).max(128),
+  userId: plainText(128),
   scopes: z.array(z.enum(SESSION_SCOPES)).min(1).max(SESSION_SCOPES.length).optional(),
   models: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
   templates: z.array(z.string().min(1).max(128)).max(256).optional(),

@@ -199,6 +199,8 @@ describe('bearer JWTs from an identity provider', () => {
         intruder.privateKey,
       ),
       'x5u to the attacker': await sign({}, 'RS256', { x5u: `${attacker.url}/cert` }, intruder.privateKey),
+      // Signed, but a user id Postgres cannot store: it would fail every usage and audit batch it joined.
+      'a NUL in the subject': await sign({ sub: 'al\u0000ice' }),
       'embedded jwk': await sign({}, 'RS256', { jwk: intruderJwk }, intruder.privateKey),
       'tampered payload': (await sign()).replace(
         /\.[^.]+\./,

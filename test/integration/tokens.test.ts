@@ -224,6 +224,25 @@ describe('gateway tokens', () => {
     );
   });
 
+  it('refuse user and client ids no store can keep, for tokens and browser sessions alike', async () => {
+    const kw = await start();
+    // A NUL fails Postgres's whole usage and audit batch, everyone's rows with it; a line break
+    // forges log lines; an unpaired surrogate is stored as another user's U+FFFD.
+    for (const [field, value] of [
+      ['userId', 'al\u0000ice'],
+      ['userId', 'alice\nbob'],
+      ['userId', 'al\ud800ice'],
+      ['clientId', 'app\u0007'],
+    ] as const) {
+      const res = await mint(kw, { name: 'odd', [field]: value });
+      expect(res.status, JSON.stringify(value)).toBe(400);
+      expect(res.json.error.message).toContain(field);
+      const session = await admin(kw, 'POST', '/admin/sessions', { userId: value });
+      if (field === 'userId') expect(session.status, JSON.stringify(value)).toBe(400);
+    }
+    expect((await mint(kw, { name: 'fine', userId: 'Zoë Åström 🦊' })).status).toBe(201);
+  });
+
   it("hold a minted token to its creator's limits and budget, and end with its creator", async () => {
     fake ??= await startFakeOpenAI({ keys: [PROVIDER_KEY] });
     const kw = await startTestGateway(
