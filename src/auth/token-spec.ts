@@ -21,7 +21,7 @@ const positive = z.number().int().min(1).max(1_000_000_000);
 /** What a client asks for when it creates a token (admin API body, CLI flags). */
 // biome-ignore format: kept as written so that fields added here stay one-line changes
 export const tokenSpecSchema = z.strictObject({
-  name: z.string().min(1).max(128),
+  name: plainText(128),
   scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length).optional(),
   models: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
   providers: z.array(z.string().min(1).max(64)).min(1).max(64).optional(),
