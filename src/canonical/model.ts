@@ -108,6 +108,24 @@ export type ResponseFormat =
 
 export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | 'max';
 
+/**
+ * Settings only OpenAI's APIs have, from a surface of OpenAI's making that is translated (the
+ * Responses API, which Keyward sends as Chat Completions). The OpenAI-format encoder sends them;
+ * other formats have no place for them, and their encoders leave them out.
+ */
+export interface OpenAIOptions {
+  verbosity?: 'low' | 'medium' | 'high';
+  serviceTier?: 'auto' | 'default' | 'flex' | 'scale' | 'priority' | 'fast';
+  promptCacheKey?: string;
+  promptCacheRetention?: 'in_memory' | 'in-memory' | '24h';
+  safetyIdentifier?: string;
+  /**
+   * OpenAI's `user` as the client sent it: the canonical `user` is the one end-user id other
+   * formats take, the safety identifier when there is one.
+   */
+  user?: string;
+}
+
 export interface ChatRequest {
   /** The model name the chosen provider knows (set per target). */
   model: string;
@@ -137,6 +155,8 @@ export interface ChatRequest {
   thinking?: { enabled: boolean; budgetTokens?: number; effort?: ReasoningEffort };
   /** An opaque end-user id, for the provider's abuse tracking. */
   user?: string;
+  /** OpenAI's own settings, for OpenAI-format providers; when present, its `user` replaces `user` there. */
+  openai?: OpenAIOptions;
   stream: boolean;
 }
 

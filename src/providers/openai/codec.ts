@@ -5,6 +5,7 @@ import {
   type ChatResponse,
   type DocumentPart,
   type ImagePart,
+  type OpenAIOptions,
   type ReasoningEffort,
   type ResponseFormat,
   type TextPart,
@@ -100,14 +101,17 @@ export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
 /**
  * The request body, its keys always in this order so that the same request gives the same bytes:
  * model, messages, tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort, the
- * token limit, temperature, top_p, seed, frequency_penalty, presence_penalty, stop, user, stream,
- * stream_options. OpenAI refuses a tool
+ * token limit, temperature, top_p, seed, frequency_penalty, presence_penalty, stop, user, OpenAI's
+ * own settings (verbosity, service_tier, prompt_cache_key, prompt_cache_retention,
+ * safety_identifier), stream, stream_options. OpenAI refuses a tool
  * choice or `parallel_tool_calls` without tools, so those go only with tools. `top_k` is not
  * sent: Chat Completions has none.
  */
 function encodeRequest(request: ChatRequest, options: OpenAICodecOptions): Record<string, unknown> {
   const tools = request.tools ?? [];
   const effort = reasoningEffort(request.thinking);
+  const openai = request.openai;
+  const user = openai ? openai.user : request.user;
   return {
     model: request.model,
     messages: encodeMessages(request),
@@ -125,7 +129,8 @@ function encodeRequest(request: ChatRequest, options: OpenAICodecOptions): Recor
     ...(request.frequencyPenalty !== undefined && { frequency_penalty: request.frequencyPenalty }),
     ...(request.presencePenalty !== undefined && { presence_penalty: request.presencePenalty }),
     ...(request.stop && request.stop.length > 0 && { stop: request.stop }),
-    ...(request.user !== undefined && { user: request.user }),
+    ...(user !== undefined && { user }),
+    ...(openai && openAISettings(openai)),
     ...(request.stream && {
       stream: true,
       ...(options.streamUsage && { stream_options: { include_usage: true } }),
@@ -301,12 +306,23 @@ function encodeResponseFormat(format: ResponseFormat): Record<string, unknown> {
   };
 }
 
+function openAISettings(openai: OpenAIOptions): Record<string, unknown> {
+  return {
+    ...(openai.verbosity !== undefined && { verbosity: openai.verbosity }),
+    ...(openai.serviceTier !== undefined && { service_tier: openai.serviceTier }),
+    ...(openai.promptCacheKey !== undefined && { prompt_cache_key: openai.promptCacheKey }),
+    ...(openai.promptCacheRetention !== undefined && { prompt_cache_retention: openai.promptCacheRetention }),
+    ...(openai.safetyIdentifier !== undefined && { safety_identifier: openai.safetyIdentifier }),
+  };
+}
+
 /**
- * `reasoning_effort` is sent only when thinking is asked for: models without reasoning refuse the
- * field, so thinking switched off leaves each model at its own default.
+ * `reasoning_effort` is sent when thinking is asked for, and when the client switched it off by
+ * name (`none`, which OpenAI's newer reasoning models take): models without reasoning refuse the
+ * field, so thinking off without that word leaves each model at its own default.
  */
 function reasoningEffort(thinking: ChatRequest['thinking']): ReasoningEffort | undefined {
-  if (!thinking?.enabled) return undefined;
+  if (!thinking?.enabled) return thinking?.effort === 'none' ? 'none' : undefined;
   if (thinking.effort !== undefined) return thinking.effort;
   const budget = thinking.budgetTokens;
   if (budget === undefined) return undefined;

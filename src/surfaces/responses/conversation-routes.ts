@@ -5,6 +5,7 @@ import { type ConversationService, type Item, ownerOf, storedLimit } from '../..
 import { badRequest } from '../../errors/gateway-error.js';
 import { parseBody } from '../parse-body.js';
 import { newId } from './items.js';
+import { refuseUnofferedItems } from './refusals.js';
 import { inputItemSchema } from './schema.js';
 import { normaliseInput, notFound } from './turn.js';
 import { parsePageQuery } from './validate.js';
@@ -63,6 +64,7 @@ export async function conversationRoutes(
   app.post('/v1/conversations', async (request) => {
     const owner = caller(request);
     const body = parseBody(createSchema, request.body ?? {});
+    refuseUnofferedItems(body.items ?? [], 'items');
     await conversations.assertRoom(owner, storedLimit(request.kw.principal));
     const id = newId('conv');
     const items = body.items?.length
@@ -105,6 +107,7 @@ export async function conversationRoutes(
   app.post('/v1/conversations/:id/items', async (request: ById) => {
     const owner = caller(request);
     const body = parseBody(itemsSchema, request.body);
+    refuseUnofferedItems(body.items, 'items');
     if (!(await conversations.getConversation(owner, request.params.id))) throw missing(request.params.id);
     const { items: sent } = await normaliseInput(conversations, owner, body.items, bodyLimit);
     await refuseUnanswered(conversations, request.params.id, sent);

@@ -31,8 +31,16 @@ export function normaliseItem(item: InputItem, resolve: (id: string) => Item): I
   switch (item.type) {
     case 'item_reference':
       return withFreshId(resolve(item.id));
+    // A call's `caller` is the model's own here (refusals.ts) and `namespace` absent: nothing to keep.
     case 'function_call':
-      return { ...item, id: item.id ?? newId('fc'), status: item.status ?? 'completed' };
+      return {
+        type: 'function_call',
+        id: item.id ?? newId('fc'),
+        call_id: item.call_id,
+        name: item.name,
+        arguments: item.arguments,
+        status: item.status ?? 'completed',
+      };
     case 'function_call_output':
       return {
         type: 'function_call_output',

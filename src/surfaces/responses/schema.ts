@@ -8,7 +8,9 @@ import { z } from 'zod';
  * `annotations`, `logprobs`), so those are accepted wherever they can appear.
  *
  * Hosted tools (web search, file search, code interpreter, …) pass validation as any object with a
- * `type`: the mapping refuses them by name, which tells the client more than "unknown field".
+ * `type`: the mapping refuses them by name, which tells the client more than "unknown field". Other
+ * fields for what Keyward does not offer (stored prompts, programmatic tool calling, …) are accepted
+ * here and refused by name in `refusals.ts`.
  */
 
 const MAX_ITEMS = 10_000;
@@ -58,7 +60,26 @@ const outputText = z.strictObject({
 });
 const refusal = z.strictObject({ type: z.literal('refusal'), refusal: z.string() });
 
-const inputContent = z.discriminatedUnion('type', [inputText, inputImage, inputFile]);
+/** Null as absent: the API allows null for the optional fields of a tool output's parts. */
+const absentIfNull = <T extends z.ZodType>(schema: T) =>
+  schema
+    .nullable()
+    .transform((value) => value ?? undefined)
+    .optional();
+
+const toolOutputContent = z.discriminatedUnion('type', [
+  inputText.extend({ prompt_cache_breakpoint: absentIfNull(cacheBreakpoint) }),
+  inputImage.extend({
+    detail: absentIfNull(inputImage.shape.detail),
+    prompt_cache_breakpoint: absentIfNull(cacheBreakpoint),
+  }),
+  inputFile.extend({
+    prompt_cache_breakpoint: absentIfNull(cacheBreakpoint),
+    file_data: absentIfNull(inputFile.shape.file_data),
+    file_url: absentIfNull(inputFile.shape.file_url),
+    filename: absentIfNull(inputFile.shape.filename),
+  }),
+]);
 const anyContent = z.discriminatedUnion('type', [inputText, inputImage, inputFile, outputText, refusal]);
 
 /** `{role, content}` with or without `type: 'message'`; assistant turns replayed as output messages. */
@@ -72,6 +93,14 @@ const message = z.strictObject({
   phase: z.enum(['commentary', 'final_answer']).nullable().optional(),
 });
 
+/** What made a tool call: the model itself (`direct`), or a program run by OpenAI (refused). */
+const toolCaller = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('direct') }),
+  z.strictObject({ type: z.literal('program'), caller_id: callId }),
+]);
+/** The `namespace` tool a function belongs to: Keyward offers none, so any is refused. */
+const namespaceName = z.string().min(1).max(64);
+
 const functionCall = z.strictObject({
   type: z.literal('function_call'),
   id: identifier.optional(),
@@ -79,14 +108,20 @@ const functionCall = z.strictObject({
   name: identifier,
   arguments: z.string(),
   status: itemStatus,
+  namespace: namespaceName.optional(),
+  caller: toolCaller.nullable().optional(),
 });
 
 const functionCallOutput = z.strictObject({
   type: z.literal('function_call_output'),
   id: identifier.nullable().optional(),
   call_id: callId,
-  output: z.union([z.string(), z.array(inputContent).max(MAX_PARTS)]),
+  output: z.union([z.string(), z.array(toolOutputContent).max(MAX_PARTS)]),
   status: itemStatus.nullable(),
+  // The call's name, which its call_id already finds.
+  name: identifier.nullable().optional(),
+  namespace: namespaceName.nullable().optional(),
+  caller: toolCaller.nullable().optional(),
 });
 
 const reasoning = z.strictObject({
@@ -115,6 +150,16 @@ const functionTool = z.strictObject({
   description: z.string().nullable().optional(),
   parameters: jsonObject.nullable().optional(),
   strict: z.boolean().nullable().optional(),
+  /** Loaded by OpenAI's hosted tool search when true (refused); false is every tool's default. */
+  defer_loading: z.boolean().optional(),
+  /** Who may call it: the model (`direct`) or a program OpenAI runs (refused without `direct`). */
+  allowed_callers: z
+    .array(z.enum(['direct', 'programmatic']))
+    .max(2)
+    .nullable()
+    .optional(),
+  /** The shape of the JSON the function returns: a description for the model, with no place in Chat Completions. */
+  output_schema: jsonObject.nullable().optional(),
 });
 /** Any other tool type: refused by name in the mapping unless a provider offers it. */
 const hostedType = z
@@ -203,7 +248,27 @@ export const responsesRequestSchema = z.strictObject({
   truncation: z.enum(['auto', 'disabled']).nullable().optional(),
   include: z.array(z.enum(INCLUDABLE)).max(INCLUDABLE.length).nullable().optional(),
   background: z.boolean().nullable().optional(),
-  service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority', 'fast']).nullable().optional(),
+  /**
+   * Server-side compaction of a long context: Keyward compacts nothing, so the model sees the whole
+   * context (`truncation: 'auto'` is what Keyward does when that is too long).
+   */
+  context_management: z
+    .array(
+      z.strictObject({
+        type: z.literal('compaction'),
+        compact_threshold: z.number().int().min(1).nullable().optional(),
+      }),
+    )
+    .max(8)
+    .nullable()
+    .optional(),
+  // A prompt stored in the provider's account, and moderated responses: refused by name, whatever they hold.
+  prompt: jsonObject.nullable().optional(),
+  moderation: jsonObject.nullable().optional(),
+  service_tier: z
+    .enum(['auto', 'default', 'flex', 'scale', 'priority', 'fast', 'ultrafast'])
+    .nullable()
+    .optional(),
   prompt_cache_key: z.string().max(1_024).nullable().optional(),
   prompt_cache_options: z
     .strictObject({ mode: z.enum(['implicit', 'explicit']).optional(), ttl: z.literal('30m').optional() })

@@ -5,6 +5,7 @@ import {
   type ImagePart,
   type MediaSource,
   type Message,
+  type OpenAIOptions,
   type ResponseFormat,
   type TextPart,
   type ToolChoice,
@@ -44,6 +45,7 @@ export function requestToCanonical(
   const responseFormat = convertFormat(body.text?.format);
   const effort = body.reasoning?.effort;
   const user = body.safety_identifier ?? body.user;
+  const openai = openAIOptions(body);
   if (body.top_logprobs) throw new UnsupportedFeature(notSupported("'top_logprobs'"), 'top_logprobs');
   return {
     model: body.model,
@@ -58,8 +60,34 @@ export function requestToCanonical(
     ...(responseFormat && { responseFormat }),
     ...(effort != null && { thinking: { enabled: effort !== 'none', effort } }),
     ...(user !== undefined && { user }),
+    ...(openai && { openai }),
     stream: body.stream === true,
   };
+}
+
+/**
+ * The service tiers sent on. `priority` and `fast` are left out, as translation leaves them out
+ * everywhere: the forwarder prices fast processing only for a provider of the surface's own
+ * format, none speaks Responses, and sent they would be billed at up to twice what a budget counts.
+ * (`ultrafast` is refused before this.)
+ */
+const CARRIED_TIERS = ['auto', 'default', 'flex', 'scale'] as const;
+type CarriedTier = (typeof CARRIED_TIERS)[number];
+const carried = (tier: ResponsesRequest['service_tier']): tier is CarriedTier =>
+  (CARRIED_TIERS as readonly unknown[]).includes(tier);
+
+/** What only OpenAI's formats take, for OpenAI-format providers. */
+function openAIOptions(body: ResponsesRequest): OpenAIOptions | undefined {
+  const tier = body.service_tier;
+  const options: OpenAIOptions = {
+    ...(body.text?.verbosity != null && { verbosity: body.text.verbosity }),
+    ...(carried(tier) && { serviceTier: tier }),
+    ...(body.prompt_cache_key != null && { promptCacheKey: body.prompt_cache_key }),
+    ...(body.prompt_cache_retention != null && { promptCacheRetention: body.prompt_cache_retention }),
+    ...(body.safety_identifier != null && { safetyIdentifier: body.safety_identifier }),
+    ...(body.user !== undefined && { user: body.user }),
+  };
+  return Object.keys(options).length > 0 ? options : undefined;
 }
 
 export function itemsToMessages(

@@ -2,15 +2,12 @@ import { z } from 'zod';
 import type { Principal } from '../../auth/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
 import { parseBody } from '../parse-body.js';
-import { type ResponsesRequest, responsesRequestSchema } from './schema.js';
+import { refuseUnoffered } from './refusals.js';
+import { INCLUDABLE, type ResponsesRequest, responsesRequestSchema } from './schema.js';
 
 export function parseResponsesRequest(body: unknown): ResponsesRequest {
   const parsed = parseBody(responsesRequestSchema, body);
-  if (parsed.background)
-    throw badRequest('Background responses are not supported by Keyward; send background: false', {
-      param: 'background',
-      code: 'unsupported_parameter',
-    });
+  refuseUnoffered(parsed);
   return parsed;
 }
 
@@ -28,14 +25,23 @@ export function capOutputTokens(principal: Principal | undefined, body: Response
   return body;
 }
 
+/** One value (`include=a`) or several (`include=a&include=b`), as the query string parser gives them. */
+const includes = z.union([z.enum(INCLUDABLE), z.array(z.enum(INCLUDABLE)).max(INCLUDABLE.length)]).optional();
+
 const pageQuery = z.strictObject({
   after: z.string().min(1).max(256).optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
   order: z.enum(['asc', 'desc']).optional(),
-  include: z.union([z.string(), z.array(z.string())]).optional(),
+  include: includes,
+  // The official SDKs write arrays in brackets: `include[]=a&include[]=b`.
+  'include[]': includes,
 });
 
-/** `after`, `limit` (1–100) and `order` of a list route; `include` is accepted and has nothing to add. */
+/**
+ * `after`, `limit` (1–100) and `order` of a list route. `include`, either way it is written, is
+ * checked and changes nothing: stored items carry their image URLs and encrypted reasoning
+ * already, and never hold the rest of what it can name (hosted tools' results, logprobs).
+ */
 export function parsePageQuery(query: unknown): z.infer<typeof pageQuery> {
   return parseBody(pageQuery, query ?? {});
 }
