@@ -1,5 +1,6 @@
 export { assertNoQueryCredential, extractCredential } from './credentials.js';
 export { IpAllowlist, parseCidr } from './ip-allowlist.js';
+export { isPlainText, plainText } from './plain-text.js';
 export {
   hashClientKey,
   MIN_CLIENT_KEY_LENGTH,

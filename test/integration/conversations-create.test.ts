@@ -75,19 +75,32 @@ describe('creating a conversation with items', () => {
   });
 });
 
-describe.skipIf(!hasPostgres())('creating a conversation with items on Postgres (needs postgres)', () => {
-  it('leaves no conversation when Postgres refuses one of its items', async () => {
+describe.skipIf(!hasPostgres())('ids Postgres cannot store (needs postgres)', () => {
+  it('refuses a NUL in a client-chosen id with a 400 and answers a lookup of one 404, storing nothing', async () => {
     postgres = await startPostgres();
     const { client, stored } = await start(freshDataDir(), {
       postgres: { url: await createDatabase(postgres) },
     });
-    // Postgres takes no NUL in text: the item's row is refused after the conversation's was written.
-    const refused = { type: 'message' as const, id: 'msg_\u0000', role: 'user' as const, content: 'two' };
-    await expect(client.conversations.create({ items: [say('one'), refused] })).rejects.toMatchObject({
-      status: expect.any(Number),
+    // Postgres takes no NUL in text. Accepted, the id failed its row's insert: a conversation
+    // created without it, or a response answered 200 and never stored (with the batch it was in).
+    const odd = { type: 'message' as const, id: 'msg_\u0000', role: 'user' as const, content: 'two' };
+    await expect(client.conversations.create({ items: [say('one'), odd] })).rejects.toMatchObject({
+      status: 400,
+    });
+    await expect(client.responses.create({ model: 'flash', input: [odd] })).rejects.toMatchObject({
+      status: 400,
     });
     expect(await stored()).toEqual([]);
     const created = await client.conversations.create({ items: [say('one')] });
+    for (const lookup of [
+      () => client.responses.retrieve('resp_\u0000'),
+      () => client.conversations.retrieve('conv_\u0000'),
+      () => client.conversations.items.retrieve('msg_\u0000', { conversation_id: created.id }),
+    ])
+      await expect(lookup()).rejects.toMatchObject({ status: 404 });
+    await expect(client.conversations.items.list(created.id, { after: 'msg_\u0000' })).rejects.toMatchObject({
+      status: 400,
+    });
     expect(await stored()).toEqual([{ id: created.id, kind: 'conversation', createdAt: expect.any(Number) }]);
   });
 });

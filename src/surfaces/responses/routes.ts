@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireScope } from '../../auth/access.js';
+import { isPlainText } from '../../auth/index.js';
 import { type ConversationService, ownerOf, storedLimit } from '../../conversations/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
@@ -57,10 +58,28 @@ export async function responsesRoutes(
   // The forwarder admits what goes to a provider; these routes only read and write the store, and
   // are held to the caller's request rate and concurrency here, or a client could write without limit.
   app.register(async (state) => {
-    state.addHook('preHandler', async (request, reply) => admission.admitCall(request, reply));
+    state.addHook('preHandler', async (request, reply) => {
+      refuseUnstoredIds(request);
+      return admission.admitCall(request, reply);
+    });
     state.register(conversationRoutes, { conversations, bodyLimit });
     state.register(storedResponseRoutes, { conversations });
   });
+}
+
+/**
+ * A path id no record can have (control characters, unpaired surrogates: refused wherever ids are
+ * written) is not found, as any other id nobody has; looked up, Postgres refused it with an error.
+ */
+function refuseUnstoredIds(request: FastifyRequest): void {
+  const params = request.params as Record<string, string | undefined>;
+  for (const [name, what] of [
+    ['id', request.url.startsWith('/v1/conversations') ? 'conversation' : 'response'],
+    ['itemId', 'item'],
+  ] as const) {
+    const id = params[name];
+    if (id !== undefined && !isPlainText(id)) throw notFound(what, id);
+  }
 }
 
 /** `GET`/`DELETE /v1/responses/{id}` and its input items: the caller's stored responses. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isPlainText } from '../../auth/index.js';
 
 /**
  * The OpenAI Responses API request body (`POST /v1/responses`), as the API reference and the
@@ -18,7 +19,12 @@ const MAX_PARTS = 1_000;
 const MAX_TOOLS = 512;
 
 const jsonObject = z.record(z.string(), z.unknown());
-const identifier = z.string().min(1).max(256);
+/** Ids are stored as given, in a column of their own: no text a store cannot keep as it is. */
+const identifier = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine(isPlainText, 'must not contain control characters or unpaired surrogates');
 /** Call ids come back from the gateway and may carry a provider's signature: generous. */
 const callId = z.string().min(1).max(16_384);
 const functionName = z

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Principal } from '../../auth/index.js';
+import { isPlainText, type Principal } from '../../auth/index.js';
 import { badRequest } from '../../errors/gateway-error.js';
 import { parseBody } from '../parse-body.js';
 import { refuseUnoffered } from './refusals.js';
@@ -29,7 +29,7 @@ export function capOutputTokens(principal: Principal | undefined, body: Response
 const includes = z.union([z.enum(INCLUDABLE), z.array(z.enum(INCLUDABLE)).max(INCLUDABLE.length)]).optional();
 
 const pageQuery = z.strictObject({
-  after: z.string().min(1).max(256).optional(),
+  after: z.string().min(1).max(256).refine(isPlainText, 'must be an item id').optional(),
   limit: z.coerce.number().int().min(1).max(100).optional(),
   order: z.enum(['asc', 'desc']).optional(),
   include: includes,
