@@ -2,6 +2,7 @@ import type { ChatRequest } from '../../canonical/model.js';
 import type { SurfaceBinding } from '../types.js';
 import { geminiErrorBody, geminiErrorEvent } from './envelope.js';
 import { GeminiStreamEncoder, geminiResponse } from './from-canonical.js';
+import { jsonArrayEncoder, jsonArrayErrorEvent, jsonArrayRelay } from './json-array-stream.js';
 import type { GenerateContentRequest } from './schema.js';
 import { relayGeminiStream } from './stream-relay.js';
 import { geminiToCanonical } from './to-canonical.js';
@@ -51,4 +52,12 @@ export const geminiBinding: SurfaceBinding = {
   choicesFields: ['generationConfig.candidateCount'],
   webSearchesAllowed,
   tokenCountBody: (inputTokens) => ({ totalTokens: inputTokens }),
+};
+
+/** The same surface for `streamGenerateContent` without `alt=sse`: the chunks as one JSON array. */
+export const geminiJsonArrayBinding: SurfaceBinding = {
+  ...geminiBinding,
+  streamEncoder: () => jsonArrayEncoder(new GeminiStreamEncoder()),
+  errorEvent: jsonArrayErrorEvent,
+  relay: jsonArrayRelay(relayGeminiStream),
 };

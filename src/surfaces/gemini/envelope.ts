@@ -44,7 +44,10 @@ function statusName(status: number): string {
   return STATUSES[status] ?? (status >= 400 && status < 500 ? 'FAILED_PRECONDITION' : 'INTERNAL');
 }
 
-export function geminiErrorBody(error: GatewayError): GeminiErrorBody {
+/** What the envelope tells of an error: a `GatewayError`, or the same read back from another envelope. */
+export type ErrorFacts = Pick<GatewayError, 'status' | 'message' | 'code' | 'param'> & { type: string };
+
+export function geminiErrorBody(error: ErrorFacts): GeminiErrorBody {
   const details: ErrorDetail[] = [
     {
       '@type': 'type.googleapis.com/google.rpc.ErrorInfo',

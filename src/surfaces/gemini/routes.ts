@@ -2,15 +2,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireScope } from '../../auth/access.js';
 import type { CatalogProvider, ModelCatalog } from '../../catalog/model-catalog.js';
 import type { ConversationService } from '../../conversations/index.js';
-import { GatewayError } from '../../errors/gateway-error.js';
+import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
-import { visibleModels } from '../openai/models.js';
 import { parseBody } from '../parse-body.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
-import { geminiBinding } from './binding.js';
+import { geminiBinding, geminiJsonArrayBinding } from './binding.js';
 import { batchEmbedJob, embedJob, type GeminiEmbeddingJob, geminiEmbeddings } from './embeddings.js';
+import { geminiErrorHandler } from './error-handler.js';
+import { GEMINI_REQUESTS, withJsonNames } from './field-names.js';
+import { GEMINI_METHODS, type GeminiMethod, geminiModels } from './models.js';
 import {
   batchEmbedContentsSchema,
   countTokensSchema,
@@ -27,41 +29,64 @@ export interface GeminiRoutesOptions {
   logger: Logger;
 }
 
-type ModelPath = FastifyRequest<{ Params: { '*': string } }>;
+type WildcardPath = FastifyRequest<{ Params: { '*': string } }>;
 
-const METHODS = [
-  'generateContent',
-  'streamGenerateContent',
-  'countTokens',
-  'embedContent',
-  'batchEmbedContents',
-] as const;
-type Method = (typeof METHODS)[number];
+/** The API versions `@google/genai` calls (`apiVersion`), each with the same methods. */
+const VERSIONS = ['/v1beta', '/v1'] as const;
+
+/**
+ * Google's own collections under a version (`/v1beta/files/…`, `/v1beta/cachedContents/…`): a
+ * path naming one is never a `provider/model` name.
+ */
+const GOOGLE_COLLECTIONS = new Set([
+  'batches',
+  'cachedContents',
+  'corpora',
+  'dynamic',
+  'fileSearchStores',
+  'files',
+  'generatedFiles',
+  'models',
+  'operations',
+  'projects',
+  'ragStores',
+  'tunedModels',
+]);
 
 /** `{model}:{method}` from the path; a model name may hold `/` (`provider/model`) but not `:`. */
-function modelAndMethod(request: ModelPath): { model: string; method: Method } {
-  const tail = request.params['*'];
+function modelAndMethod(request: FastifyRequest, tail: string): { model: string; method: GeminiMethod } {
   const colon = tail.lastIndexOf(':');
   const method = tail.slice(colon + 1);
-  if (colon <= 0 || !(METHODS as readonly string[]).includes(method)) {
+  if (colon <= 0 || !(GEMINI_METHODS as readonly string[]).includes(method)) {
     throw new GatewayError(
       404,
       'not_found_error',
-      `No method '${method}' on /v1beta/models; use one of ${METHODS.join(', ')}`,
-      {
-        code: 'unknown_method',
-      },
+      `No method '${method}' on a model; use one of ${GEMINI_METHODS.join(', ')}`,
+      { code: 'unknown_method' },
     );
   }
-  // Limits, ceilings and metrics tell the methods apart by route.
+  // Limits, ceilings and metrics tell the methods apart by route, whatever the version.
   request.kw.route = `/v1beta/models/{model}:${method}`;
-  return { model: tail.slice(0, colon), method: method as Method };
+  return { model: tail.slice(0, colon), method: method as GeminiMethod };
 }
 
 /**
- * Gemini's own API (`v1beta`), as `@google/genai` calls it with `x-goog-api-key`: content
- * generation, streamed (`alt=sse`) or not, token counting, embeddings and the model list, to
- * every provider type.
+ * `{provider}/{model}:{method}` straight under a version, as the Vercel AI SDK's
+ * `google('openai/gpt-4o')` calls it (a model id with a `/` is taken as a whole resource name).
+ */
+function providerModelPath(tail: string): boolean {
+  const slash = tail.indexOf('/');
+  return slash > 0 && tail.lastIndexOf(':') > slash && !GOOGLE_COLLECTIONS.has(tail.slice(0, slash));
+}
+
+const wildcard = (request: FastifyRequest): string =>
+  (request.params as { '*'?: string } | undefined)?.['*'] ?? '';
+
+/**
+ * Gemini's own API, as `@google/genai` calls it with `x-goog-api-key` (`v1beta`, or `v1` when
+ * asked): content generation, streamed (SSE with `alt=sse`, else one JSON array) or not, token
+ * counting, embeddings and the model list, to every provider type. Bodies may name fields by
+ * their proto names (`generation_config`) as Google's REST API allows.
  */
 export async function geminiRoutes(
   app: FastifyInstance,
@@ -81,17 +106,18 @@ export async function geminiRoutes(
     });
   };
 
-  app.post('/v1beta/models/*', (request: ModelPath, reply) => {
-    const { model, method } = modelAndMethod(request);
+  const call = (request: FastifyRequest, reply: FastifyReply, tail: string) => {
+    const { model, method } = modelAndMethod(request, tail);
     switch (method) {
       case 'generateContent':
       case 'streamGenerateContent': {
         requireScope(request.kw.principal, 'chat');
         const stream = method === 'streamGenerateContent';
-        const body = { ...parseBody(generateContentSchema, request.body), model, stream };
+        const named = withJsonNames(request.body, GEMINI_REQUESTS.generateContent);
+        const body = { ...parseBody(generateContentSchema, named), model, stream };
         return forwardInConversation(request, reply, conversational, {
           operation: 'chat',
-          surface: geminiBinding,
+          surface: stream && !asksForSse(request) ? geminiJsonArrayBinding : geminiBinding,
           body,
           stream,
           includeUsage: true,
@@ -99,7 +125,10 @@ export async function geminiRoutes(
       }
       case 'countTokens': {
         requireScope(request.kw.principal, 'chat');
-        const { contents, generateContentRequest } = parseBody(countTokensSchema, request.body);
+        const { contents, generateContentRequest } = parseBody(
+          countTokensSchema,
+          withJsonNames(request.body, GEMINI_REQUESTS.countTokens),
+        );
         const { model: _named, ...whole } = generateContentRequest ?? { contents: contents ?? [] };
         return forwarder.handle(request, reply, {
           operation: 'count_tokens',
@@ -109,39 +138,67 @@ export async function geminiRoutes(
           includeUsage: false,
         });
       }
-      case 'embedContent':
-        return embed(request, reply, embedJob(model, parseBody(embedContentSchema, request.body)));
-      case 'batchEmbedContents':
-        return embed(request, reply, batchEmbedJob(model, parseBody(batchEmbedContentsSchema, request.body)));
+      case 'embedContent': {
+        const body = withJsonNames(request.body, GEMINI_REQUESTS.embedContent);
+        return embed(request, reply, embedJob(model, parseBody(embedContentSchema, body)));
+      }
+      case 'batchEmbedContents': {
+        const body = withJsonNames(request.body, GEMINI_REQUESTS.batchEmbedContents);
+        return embed(request, reply, batchEmbedJob(model, parseBody(batchEmbedContentsSchema, body)));
+      }
     }
-  });
-
-  const listed = async (request: FastifyRequest) => {
-    const { principal } = request.kw;
-    requireScope(principal, 'models:read');
-    return (await visibleModels(principal, router, catalog, 0)).map(({ id, owned_by }) => ({
-      name: `models/${id}`,
-      baseModelId: id,
-      displayName: id,
-      description: `${id} through Keyward (provider ${owned_by})`,
-      supportedGenerationMethods: [...METHODS],
-    }));
   };
 
-  app.get('/v1beta/models', async (request) => ({ models: await listed(request) }));
+  for (const version of VERSIONS) {
+    // Under /v1beta/ the listener answers errors in Google's envelope already; under /v1/ it
+    // answers OpenAI's unless told this is a Gemini call.
+    const errors = (isGemini: (request: FastifyRequest) => boolean) =>
+      version === '/v1beta' ? {} : { errorHandler: geminiErrorHandler(app, isGemini) };
+    // OpenAI's API has no POST under /v1/models/, so these are Gemini's under either version.
+    app.post(
+      `${version}/models/*`,
+      errors(() => true),
+      (request, reply) => call(request, reply, wildcard(request)),
+    );
+    // Anything else under the version is Gemini's only when it names a provider/model; the rest
+    // stays unknown, as it was.
+    const providerModel = (request: FastifyRequest) => providerModelPath(wildcard(request));
+    app.post(`${version}/*`, errors(providerModel), (request, reply) =>
+      providerModel(request) ? call(request, reply, wildcard(request)) : reply.callNotFound(),
+    );
+  }
 
-  app.get('/v1beta/models/*', async (request: ModelPath) => {
+  app.get('/v1beta/models', async (request) => {
+    requireScope(request.kw.principal, 'models:read');
+    return { models: await geminiModels(request.kw.principal, router, catalog) };
+  });
+
+  app.get('/v1beta/models/*', async (request: WildcardPath) => {
+    const { principal } = request.kw;
+    requireScope(principal, 'models:read');
     const name = `models/${request.params['*']}`;
-    const found = (await listed(request)).find((model) => model.name === name);
+    const found = (await geminiModels(principal, router, catalog)).find((model) => model.name === name);
     if (!found)
       throw new GatewayError(
         404,
         'not_found_error',
         `No model '${request.params['*']}'; GET /v1beta/models lists them`,
-        {
-          code: 'model_not_found',
-        },
+        { code: 'model_not_found' },
       );
     return found;
+  });
+}
+
+/**
+ * `alt=sse` asks for server-sent events, as the SDKs do; without it (or with `alt=json`) Google
+ * streams one JSON array. Its other encodings (`proto`, `media`) are not Gemini answers here.
+ */
+function asksForSse(request: FastifyRequest): boolean {
+  const alt = (request.query as Record<string, unknown> | undefined)?.alt;
+  if (alt === undefined || alt === 'json') return false;
+  if (alt === 'sse') return true;
+  throw badRequest("alt may be 'sse' (server-sent events) or 'json' (one JSON array, the default)", {
+    param: 'alt',
+    code: 'invalid_value',
   });
 }

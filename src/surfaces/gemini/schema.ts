@@ -2,8 +2,9 @@ import { z } from 'zod';
 
 /**
  * The bodies of Gemini's `generateContent` / `streamGenerateContent`, `countTokens`, `embedContent`
- * and `batchEmbedContents` (Gemini Developer API, `v1beta`), as `@google/genai` 2.x sends them
- * (camelCase JSON; the model is in the path). Objects Keyward reads are strict: a field it does not
+ * and `batchEmbedContents` (Gemini Developer API, `v1beta` and `v1`), as `@google/genai` 2.x sends
+ * them (camelCase JSON, to which proto field names are brought first: see field-names.ts; enum
+ * values in any case; the model is in the path). Objects Keyward reads are strict: a field it does not
  * know is refused, never forwarded blindly. Three families are checked loosely, on purpose: tool
  * schemas (JSON or OpenAPI Schema, checked by the provider), Gemini's built-in tools
  * (`googleSearch`, `codeExecution`, `urlContext`, …, which only Gemini runs and the canonical
@@ -23,6 +24,13 @@ const MAX_LIST = 256;
 const MAX_CALL_ID = 16_384;
 
 const jsonObject = z.record(z.string(), z.unknown());
+
+/**
+ * One of Google's enum values, in any case: Google's JSON parser reads `low` as `LOW` (the Vercel
+ * AI SDK sends lower case), so the value is matched, and forwarded, upper case.
+ */
+const googleEnum = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess((value) => (typeof value === 'string' ? value.toUpperCase() : value), z.enum(values));
 const identifier = z.string().min(1).max(256);
 const functionName = z
   .string()
@@ -60,7 +68,7 @@ const functionResponse = z.strictObject({
     .max(MAX_PARTS)
     .optional(),
   willContinue: z.boolean().optional(),
-  scheduling: z.enum(['SCHEDULING_UNSPECIFIED', 'SILENT', 'WHEN_IDLE', 'INTERRUPT']).optional(),
+  scheduling: googleEnum(['SCHEDULING_UNSPECIFIED', 'SILENT', 'WHEN_IDLE', 'INTERRUPT']).optional(),
 });
 
 /** One part; exactly one of its data fields is set (the provider checks which). */
@@ -93,6 +101,15 @@ export const contentSchema = z.strictObject({
 });
 export type GeminiContent = z.output<typeof contentSchema>;
 
+/**
+ * Gemini ignores a system instruction's role, and LangChain's ChatGoogleGenerativeAI (through
+ * `@google/generative-ai`) always sends `system`: any short role is taken, and passed on as sent.
+ */
+const systemInstruction = z.strictObject({
+  role: z.string().max(64).optional(),
+  parts: z.array(partSchema).max(MAX_PARTS),
+});
+
 const functionDeclaration = z.strictObject({
   name: functionName,
   description: z.string().optional(),
@@ -100,7 +117,7 @@ const functionDeclaration = z.strictObject({
   parametersJsonSchema: z.unknown().optional(),
   response: jsonObject.optional(),
   responseJsonSchema: z.unknown().optional(),
-  behavior: z.enum(['UNSPECIFIED', 'BLOCKING', 'NON_BLOCKING']).optional(),
+  behavior: googleEnum(['UNSPECIFIED', 'BLOCKING', 'NON_BLOCKING']).optional(),
 });
 export type FunctionDeclaration = z.output<typeof functionDeclaration>;
 
@@ -127,7 +144,7 @@ export type GeminiTool = { functionDeclarations?: FunctionDeclaration[] } & Reco
 const toolConfig = z.strictObject({
   functionCallingConfig: z
     .strictObject({
-      mode: z.enum(['MODE_UNSPECIFIED', 'AUTO', 'ANY', 'NONE', 'VALIDATED']).optional(),
+      mode: googleEnum(['MODE_UNSPECIFIED', 'AUTO', 'ANY', 'NONE', 'VALIDATED']).optional(),
       allowedFunctionNames: z.array(functionName).max(MAX_TOOLS).optional(),
     })
     .optional(),
@@ -139,7 +156,7 @@ const toolConfig = z.strictObject({
 const thinkingConfig = z.strictObject({
   includeThoughts: z.boolean().optional(),
   thinkingBudget: z.number().int().min(-1).optional(),
-  thinkingLevel: z.enum(['THINKING_LEVEL_UNSPECIFIED', 'MINIMAL', 'LOW', 'MEDIUM', 'HIGH']).optional(),
+  thinkingLevel: googleEnum(['THINKING_LEVEL_UNSPECIFIED', 'MINIMAL', 'LOW', 'MEDIUM', 'HIGH']).optional(),
 });
 
 /** Settings only Gemini understands: passed through to a Gemini provider, refused for any other. */
@@ -170,7 +187,7 @@ const generationConfig = z.strictObject({
   responseSchema: jsonObject.optional(),
   responseJsonSchema: z.unknown().optional(),
   responseModalities: z
-    .array(z.enum(['MODALITY_UNSPECIFIED', 'TEXT', 'IMAGE', 'AUDIO']))
+    .array(googleEnum(['MODALITY_UNSPECIFIED', 'TEXT', 'IMAGE', 'AUDIO']))
     .max(4)
     .optional(),
   thinkingConfig: thinkingConfig.optional(),
@@ -187,7 +204,7 @@ const safetySetting = z.strictObject({
 
 const generateFields = {
   contents: z.array(contentSchema).min(1).max(MAX_CONTENTS),
-  systemInstruction: contentSchema.optional(),
+  systemInstruction: systemInstruction.optional(),
   tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
   toolConfig: toolConfig.optional(),
   safetySettings: z.array(safetySetting).max(MAX_LIST).optional(),
@@ -204,7 +221,7 @@ const generateFields = {
 export const generateContentSchema = z.strictObject(generateFields);
 export interface GenerateContentRequest {
   contents: GeminiContent[];
-  systemInstruction?: GeminiContent;
+  systemInstruction?: z.output<typeof systemInstruction>;
   tools?: GeminiTool[];
   toolConfig?: z.output<typeof toolConfig>;
   safetySettings?: Array<z.output<typeof safetySetting>>;
@@ -253,7 +270,7 @@ const embedContent = z.strictObject({
 export const embedContentSchema = z.strictObject({
   model: z.string().max(512).optional(),
   content: embedContent,
-  taskType: z.enum(TASK_TYPES).optional(),
+  taskType: googleEnum(TASK_TYPES).optional(),
   title: z.string().optional(),
   outputDimensionality: z.number().int().min(1).optional(),
 });

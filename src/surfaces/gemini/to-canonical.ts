@@ -3,6 +3,7 @@ import {
   type ChatRequest,
   type DocumentPart,
   type ImagePart,
+  type MediaSource,
   type Message,
   type ReasoningEffort,
   type ResponseFormat,
@@ -11,7 +12,8 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
-import { geminiFunctionCall, isRecord } from '../../providers/index.js';
+import { geminiFunctionCall } from '../../providers/index.js';
+import { jsonSchema } from './openapi-schema.js';
 import {
   BUILT_IN_TOOLS,
   GEMINI_ONLY_SETTINGS,
@@ -185,18 +187,24 @@ class CallBook {
 }
 
 function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string): ImagePart | DocumentPart {
-  if (!part.inlineData && !part.fileData)
-    throw new UnsupportedFeature('A part needs inlineData or fileData', param);
-  const source = part.inlineData
-    ? { kind: 'base64' as const, mediaType: part.inlineData.mimeType, data: part.inlineData.data }
-    : {
-        kind: 'file' as const,
-        fileId: part.fileData!.fileUri,
-        ...(part.fileData!.mimeType !== undefined && { mediaType: part.fileData!.mimeType }),
-      };
-  const mediaType = part.inlineData?.mimeType ?? part.fileData?.mimeType ?? '';
+  if (part.inlineData) {
+    const { mimeType, data } = part.inlineData;
+    return typed({ kind: 'base64', mediaType: mimeType, data }, mimeType, param);
+  }
+  if (!part.fileData) throw new UnsupportedFeature('A part needs inlineData or fileData', param);
+  const { fileUri, mimeType } = part.fileData;
+  // Gemini reads such a URI itself (a YouTube video, a file it stores); anything else would reach
+  // the provider as the id of a file it holds, which needs its type.
+  if (mimeType === undefined)
+    throw new UnsupportedFeature(
+      'fileData without a mimeType (a YouTube URL, say) is read only by a Gemini provider; for this provider send inlineData, or the mimeType of a file it holds',
+      `${param}.fileData`,
+    );
+  return typed({ kind: 'file', fileId: fileUri, mediaType: mimeType }, mimeType, param);
+}
+
+function typed(source: MediaSource, mediaType: string, param: string): ImagePart | DocumentPart {
   if (mediaType.startsWith('image/')) return { type: 'image', source };
-  if (mediaType === '' && part.fileData) return { type: 'document', source };
   if (mediaType === 'application/pdf' || mediaType.startsWith('text/')) return { type: 'document', source };
   throw new UnsupportedFeature(`${mediaType} content can go only to a Gemini provider`, param);
 }
@@ -211,29 +219,6 @@ function functionTools(tools: GeminiTool[]): ToolDefinition[] {
         (declaration.parameters ? jsonSchema(declaration.parameters) : { type: 'object', properties: {} }),
     })),
   );
-}
-
-/**
- * Gemini's OpenAPI Schema subset as JSON Schema: its types are upper case (`OBJECT`), `nullable`
- * marks a value that may be null, and `propertyOrdering` is Gemini's alone.
- */
-function jsonSchema(schema: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(schema)) {
-    if (key === 'propertyOrdering' || key === 'nullable') continue;
-    if (key === 'type' && typeof value === 'string') out.type = value.toLowerCase();
-    else if (key === 'properties' && isRecord(value))
-      out.properties = Object.fromEntries(
-        Object.entries(value).map(([name, inner]) => [name, isRecord(inner) ? jsonSchema(inner) : inner]),
-      );
-    else if ((key === 'items' || key === 'additionalProperties') && isRecord(value))
-      out[key] = jsonSchema(value);
-    else if ((key === 'anyOf' || key === 'oneOf' || key === 'allOf') && Array.isArray(value))
-      out[key] = value.map((inner) => (isRecord(inner) ? jsonSchema(inner) : inner));
-    else out[key] = value;
-  }
-  if (schema.nullable === true && typeof out.type === 'string') out.type = [out.type, 'null'];
-  return out;
 }
 
 type CallingConfig = NonNullable<GenerateContentRequest['toolConfig']>['functionCallingConfig'];

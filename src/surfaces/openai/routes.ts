@@ -1,9 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { requireScope } from '../../auth/access.js';
 import type { CatalogProvider, ModelCatalog } from '../../catalog/model-catalog.js';
 import type { ConversationService } from '../../conversations/index.js';
 import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
+import { geminiErrorHandler } from '../gemini/error-handler.js';
+import { fromGeminiClient, geminiModels } from '../gemini/models.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
 import { openAIBinding, openAILegacyFunctionsBinding } from './binding.js';
@@ -52,9 +54,13 @@ export async function openAIRoutes(
     });
   });
 
-  app.get('/v1/models', async (request) => {
+  // `@google/genai` with `apiVersion: 'v1'` lists models here too: a Gemini client (its key in
+  // x-goog-api-key) gets Gemini's list and errors, a Bearer one OpenAI's.
+  const geminiClient = (request: FastifyRequest) => fromGeminiClient(request.headers);
+  app.get('/v1/models', { errorHandler: geminiErrorHandler(app, geminiClient) }, async (request) => {
     const { principal } = request.kw;
     requireScope(principal, 'models:read');
+    if (geminiClient(request)) return { models: await geminiModels(principal, router, catalog) };
     return { object: 'list', data: await visibleModels(principal, router, catalog, created) };
   });
 }
