@@ -1,10 +1,7 @@
 import type { FastifyReply } from 'fastify';
 
-const STREAM_HEADERS = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache',
-  'x-accel-buffering': 'no',
-};
+const UNBUFFERED = { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
+const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', ...UNBUFFERED };
 
 /**
  * Resolves on 'drain', or on 'close' when the client goes away first. A client that takes
@@ -45,7 +42,8 @@ export function writeEventStream(
   for (const [name, value] of Object.entries(reply.getHeaders())) {
     if (value !== undefined) raw.setHeader(name, value);
   }
-  raw.writeHead(200, STREAM_HEADERS);
+  // An event stream unless the surface named its own type (Gemini's JSON array without `alt=sse`).
+  raw.writeHead(200, raw.hasHeader('content-type') ? UNBUFFERED : STREAM_HEADERS);
   // Held for one turn of the event loop: a stream that is over by then (a short answer that came
   // in one upstream chunk) leaves in one write, its end included, instead of two system calls.
   const socket = raw.socket;

@@ -282,6 +282,7 @@ describe('Gemini clients beyond the SDK defaults', () => {
         expect(sent('openai').body).toMatchObject({ model: 'gpt-4o' });
         const streamed = await post(`/${version}/gemini/gemini-x:streamGenerateContent?alt=sse`, hello);
         expect(streamed.status, streamed.text).toBe(200);
+        expect(streamed.headers['content-type']).toBe('text/event-stream; charset=utf-8');
         expect(sent('gemini').path).toContain('/models/gemini-x:streamGenerateContent');
       }
     });
@@ -366,6 +367,7 @@ describe('Gemini clients beyond the SDK defaults', () => {
       it(`streams one JSON array of chunks from a ${format}-format provider`, async () => {
         const res = await post(`/v1beta/models/${format}/test-model:streamGenerateContent`, hello);
         expect(res.status, res.text).toBe(200);
+        expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
         expect(res.text.startsWith('[')).toBe(true);
         expect(res.text).toContain('},\r\n{');
         const chunks: Chunk[] = JSON.parse(res.text);

@@ -115,9 +115,12 @@ export async function geminiRoutes(
         const stream = method === 'streamGenerateContent';
         const named = withJsonNames(request.body, GEMINI_REQUESTS.generateContent);
         const body = { ...parseBody(generateContentSchema, named), model, stream };
+        const jsonArray = stream && !asksForSse(request);
+        // The stream writer keeps a type set here; an SSE stream is labelled as one.
+        if (jsonArray) reply.header('content-type', 'application/json; charset=utf-8');
         return forwardInConversation(request, reply, conversational, {
           operation: 'chat',
-          surface: stream && !asksForSse(request) ? geminiJsonArrayBinding : geminiBinding,
+          surface: jsonArray ? geminiJsonArrayBinding : geminiBinding,
           body,
           stream,
           includeUsage: true,
