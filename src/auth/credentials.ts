@@ -18,8 +18,11 @@ export function assertNoQueryCredential(url: string): void {
   if (q === -1) return;
   for (const name of new URLSearchParams(url.slice(q + 1)).keys()) {
     if (QUERY_CREDENTIALS.has(name.toLowerCase())) {
-      // Gemini's own clients know the key as `x-goog-api-key` (the header its SDK sends).
-      const header = url.startsWith('/v1beta/') ? 'x-goog-api-key' : 'Authorization';
+      // Gemini's own clients know the key as `x-goog-api-key` (the header its SDK sends): its
+      // routes are under /v1beta/, and under /v1/ those that name a method (`…:generateContent`).
+      const path = url.slice(0, q);
+      const gemini = path.startsWith('/v1beta/') || (path.startsWith('/v1/') && path.includes(':'));
+      const header = gemini ? 'x-goog-api-key' : 'Authorization';
       throw badRequest(
         `Credentials are not accepted in the query string (found '${name}'); send them in the ${header} header`,
         { code: 'credential_in_query', param: name },

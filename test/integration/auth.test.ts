@@ -72,6 +72,16 @@ describe('client authentication', () => {
     },
   );
 
+  it('names the header a Gemini client sends when its key comes in the query, under /v1 as /v1beta', async () => {
+    for (const path of ['/v1beta/models/m:generateContent', '/v1/models/m:generateContent']) {
+      const res = await call(stack.kw.dataUrl, `${path}?key=${CLIENT_KEY}`, {}, 'POST');
+      expect(res.status, path).toBe(400);
+      expect(res.text, path).toContain('x-goog-api-key');
+    }
+    const openai = await call(stack.kw.dataUrl, `/v1/models?key=${CLIENT_KEY}`);
+    expect(openai.text).toContain('Authorization');
+  });
+
   it('serves /health and /ready without a credential, and nothing else', async () => {
     expect((await call(stack.kw.dataUrl, '/health')).json).toEqual({ status: 'ok' });
     expect((await call(stack.kw.dataUrl, '/ready')).json).toEqual({ status: 'ready' });
