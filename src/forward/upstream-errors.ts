@@ -5,21 +5,98 @@ import { parseRetryAfter, type UpstreamError } from '../upstream/index.js';
 /** Provider error codes and params are passed on only when they look like identifiers. */
 const SAFE_TOKEN = /^[A-Za-z0-9_.[\]-]{1,64}$/;
 
-function safeFields(body: string): { code?: string; param?: string } {
+/** The `error` object of a provider's error body (Anthropic's, OpenAI's and Gemini's all have one). */
+type ErrorObject = { code?: unknown; param?: unknown; message?: unknown } | undefined;
+
+function errorObject(body: string): ErrorObject {
   try {
-    const error = (JSON.parse(body) as { error?: { code?: unknown; param?: unknown } }).error;
-    const code = typeof error?.code === 'string' && SAFE_TOKEN.test(error.code) ? error.code : undefined;
-    const param = typeof error?.param === 'string' && SAFE_TOKEN.test(error.param) ? error.param : undefined;
-    return { ...(code && { code }), ...(param && { param }) };
+    const error = (JSON.parse(body) as { error?: unknown } | null)?.error;
+    return typeof error === 'object' && error !== null ? error : undefined;
   } catch {
-    return {};
+    return undefined;
   }
+}
+
+function safeFields(error: ErrorObject): { code?: string; param?: string } {
+  const code = typeof error?.code === 'string' && SAFE_TOKEN.test(error.code) ? error.code : undefined;
+  const param = typeof error?.param === 'string' && SAFE_TOKEN.test(error.param) ? error.param : undefined;
+  return { ...(code && { code }), ...(param && { param }) };
+}
+
+/** A count in a provider's context-length message: digits only, and few of them. */
+const COUNT = '(\\d{1,9})';
+
+/**
+ * The context-length messages clients act on (Claude Code compacts the conversation on Anthropic's
+ * two, or lowers `max_tokens` to what is left), each matched whole and written again from its
+ * numbers in the provider's own words, so that a client matching the words still can and nothing
+ * but the numbers comes from the provider.
+ */
+const CONTEXT_OVERFLOWS: ReadonlyArray<{
+  pattern: RegExp;
+  render(numbers: ReadonlyArray<string | undefined>): string;
+}> = [
+  {
+    // Anthropic: the input alone is over the model's context window.
+    pattern: new RegExp(`^prompt is too long: ${COUNT} tokens > ${COUNT} maximum$`),
+    render: ([input, limit]) => `prompt is too long: ${input} tokens > ${limit} maximum`,
+  },
+  {
+    // Anthropic: the input and max_tokens together are.
+    pattern: new RegExp(
+      `^input length and \`?max_tokens\`? exceed context limit: ${COUNT} \\+ ${COUNT} > ${COUNT}, decrease input length or \`?max_tokens\`? and try again$`,
+    ),
+    render: ([input, output, limit]) =>
+      `input length and \`max_tokens\` exceed context limit: ${input} + ${output} > ${limit}, decrease input length or \`max_tokens\` and try again`,
+  },
+  {
+    // OpenAI (and the servers that copy it), with the code `context_length_exceeded`.
+    pattern: new RegExp(
+      `^This model's maximum context length is ${COUNT} tokens\\. However, your messages resulted in ${COUNT} tokens\\.(?: Please reduce the length of the messages\\.)?$`,
+    ),
+    render: ([limit, input]) =>
+      `This model's maximum context length is ${limit} tokens. However, your messages resulted in ${input} tokens. Please reduce the length of the messages.`,
+  },
+  {
+    pattern: new RegExp(
+      `^This model's maximum context length is ${COUNT} tokens\\. However, you requested ${COUNT} tokens \\(${COUNT} in the messages, ${COUNT} in the completion\\)\\. Please reduce the length of the messages or completion\\.$`,
+    ),
+    render: ([limit, total, input, output]) =>
+      `This model's maximum context length is ${limit} tokens. However, you requested ${total} tokens (${input} in the messages, ${output} in the completion). Please reduce the length of the messages or completion.`,
+  },
+  {
+    // Gemini, with the input's count or without it.
+    pattern: new RegExp(
+      `^The input token count(?: \\(${COUNT}\\))? exceeds the maximum number of tokens allowed \\(${COUNT}\\)\\.?$`,
+    ),
+    render: ([input, limit]) =>
+      `The input token count${input === undefined ? '' : ` (${input})`} exceeds the maximum number of tokens allowed (${limit}).`,
+  },
+  {
+    // OpenAI's Responses API, which gives no numbers.
+    pattern:
+      /^Your input exceeds the context window of this model\.(?: Please adjust your input and try again\.)?$/,
+    render: () =>
+      'Your input exceeds the context window of this model. Please adjust your input and try again.',
+  },
+];
+
+/** A context-length refusal in a provider's error body, written again from its numbers. */
+function contextOverflow(error: ErrorObject): string | undefined {
+  const message = error?.message;
+  if (typeof message !== 'string') return undefined;
+  for (const { pattern, render } of CONTEXT_OVERFLOWS) {
+    const numbers = pattern.exec(message);
+    if (numbers) return render(numbers.slice(1));
+  }
+  return undefined;
 }
 
 /**
  * Maps a provider's non-2xx answer to what the client sees. The provider's message is never passed
  * on (provider errors quote keys, account names and internal hosts); its structured `code` and
- * `param` are, when they are plain identifiers, so the client can still tell what to fix.
+ * `param` are, when they are plain identifiers, so the client can still tell what to fix, and a
+ * context-length refusal is written again from its numbers (see CONTEXT_OVERFLOWS).
  */
 export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, body: string): GatewayError {
   if (status === 401 || status === 403) {
@@ -80,7 +157,15 @@ export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, 
       },
     );
   }
-  const { code, param } = safeFields(body);
+  const error = errorObject(body);
+  const { code, param } = safeFields(error);
+  const overflow = status === 400 ? contextOverflow(error) : undefined;
+  if (overflow !== undefined) {
+    return new GatewayError(400, 'invalid_request_error', overflow, {
+      code: 'context_length_exceeded',
+      param: param ?? null,
+    });
+  }
   const clientStatus = status === 404 || status === 413 || status === 422 ? status : 400;
   return new GatewayError(
     clientStatus,

@@ -89,10 +89,14 @@ export class Ceilings {
       for (const field of fields[kind]) {
         const value = bodyField(body, field);
         if (typeof value !== 'number') continue;
-        const limit = bound(kind, field, value, this.ceilingsFor(kind, context));
-        if (limit === undefined) continue;
-        set(field, limit);
-        clamped.push(`${field}=${limit}`);
+        const ceiling = bound(kind, field, value, this.ceilingsFor(kind, context));
+        if (ceiling === undefined) continue;
+        set(field, ceiling.limit);
+        clamped.push(`${field}=${ceiling.limit}`);
+        const budget = kind === 'maxTokens' ? budgetUnder(body, field, value, ceiling) : undefined;
+        if (budget === undefined) continue;
+        set(budget.field, budget.value);
+        clamped.push(`${budget.field}=${budget.value}`);
       }
     }
     return { body: out as B, clamped };
@@ -123,8 +127,8 @@ export function bodyField(body: Record<string, unknown>, field: string): unknown
   return isRecord(outer) ? outer[field.slice(dot + 1)] : undefined;
 }
 
-/** The value a field is lowered to, or undefined when it is within every ceiling; throws on a rejecting one. */
-function bound(kind: Kind, field: string, value: number, ceilings: readonly Ceiling[]): number | undefined {
+/** The ceiling a field is lowered to, or undefined when it is within every ceiling; throws on a rejecting one. */
+function bound(kind: Kind, field: string, value: number, ceilings: readonly Ceiling[]): Ceiling | undefined {
   const refusing = ceilings.find((c) => c.onExceed === 'reject' && value > c.limit);
   if (refusing) {
     throw badRequest(
@@ -132,8 +136,39 @@ function bound(kind: Kind, field: string, value: number, ceilings: readonly Ceil
       { param: field, code: CODES[kind] },
     );
   }
-  const tightest = Math.min(...ceilings.map((c) => c.limit));
-  return value > tightest ? tightest : undefined;
+  const tightest = ceilings.reduce((a, b) => (b.limit < a.limit ? b : a));
+  return value > tightest.limit ? tightest : undefined;
+}
+
+/**
+ * Budgets carved out of an output limit, by the limit's field: Anthropic's thinking budget is part
+ * of `max_tokens` and must stay below it (and at least MIN_THINKING_BUDGET), or Anthropic refuses
+ * the request. Other surfaces' bodies have no such field beside their `max_tokens`.
+ */
+const BUDGETS: Readonly<Record<string, string>> = { max_tokens: 'thinking.budget_tokens' };
+const MIN_THINKING_BUDGET = 1_024;
+
+/**
+ * The budget a clamp of `field` from `asked` to `ceiling` must lower with it, or undefined when
+ * there is none or it still fits; throws when no budget Anthropic takes fits under the new limit.
+ */
+function budgetUnder(
+  body: Record<string, unknown>,
+  field: string,
+  asked: number,
+  { limit, owner }: Ceiling,
+): { field: string; value: number } | undefined {
+  const budgetField = BUDGETS[field];
+  if (budgetField === undefined) return undefined;
+  const budget = bodyField(body, budgetField);
+  if (typeof budget !== 'number' || budget < limit) return undefined;
+  if (limit - 1 < MIN_THINKING_BUDGET) {
+    throw badRequest(
+      `${field} ${asked} is above ${owner} of ${limit}, which leaves no room for thinking (${budgetField} must be at least ${MIN_THINKING_BUDGET} and below ${field}); ask for at most ${limit} without thinking`,
+      { param: field, code: CODES.maxTokens },
+    );
+  }
+  return { field: budgetField, value: limit - 1 };
 }
 
 function tokenCap(principal: Principal | undefined): number | undefined {

@@ -66,7 +66,8 @@ const claudeCodeRequest = {
     {
       type: 'text',
       text: "You are Claude Code, Anthropic's official CLI for Claude.",
-      cache_control: { type: 'ephemeral' },
+      // Claude Code 2.1.88+ shares its static system prompt's cache entry across organisations.
+      cache_control: { type: 'ephemeral', ttl: '1h', scope: 'global' },
     },
     {
       type: 'text',
@@ -535,8 +536,8 @@ describe('messages: invalid requests', () => {
         'tool_choice.disable_parallel_tool_use',
       ],
       [
-        body({ system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral', scope: 'x' } }] }),
-        'system[0].cache_control.scope',
+        body({ system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral', region: 'x' } }] }),
+        'system[0].cache_control.region',
       ],
     ];
     for (const [input, param] of cases) {
@@ -545,6 +546,12 @@ describe('messages: invalid requests', () => {
   });
 
   it('lists the allowed values of a discriminator or enumerated field', () => {
+    expectError(
+      body({ system: [{ type: 'text', text: 's', cache_control: { type: 'ephemeral', scope: 'x' } }] }),
+      "Invalid value for 'system[0].cache_control.scope': expected one of global, org",
+      'system[0].cache_control.scope',
+      'invalid_value',
+    );
     expectError(
       body({ messages: [{ role: 'tool', content: 'x' }] }),
       "Invalid value for 'messages[0].role': expected one of user, assistant, system",

@@ -9,27 +9,43 @@ import {
   encodeAnthropicRequest,
   readAnthropicUsage,
 } from './codec.js';
+import { passthroughBody, refuseWithoutBeta } from './passthrough.js';
 import { AnthropicStreamDecoder } from './stream.js';
 
 export const API_VERSION = '2023-06-01';
 
 /**
  * `anthropic-beta` flags clients may pass on without the operator naming them: each changes only
- * how the answer is produced or cached, never whose data or account is used (unlike, say, the
- * Files API, whose file ids reach into the provider account's uploads).
+ * how the answer is produced, cached or reported, or which blocks and fields the API takes, never
+ * whose data or account is used (unlike, say, the Files API, whose file ids reach into the
+ * provider account's uploads) and never what is billed beyond what the gateway charges (the
+ * advisor tool and compaction run sub-requests it does not charge yet). Claude Code sends most of
+ * these on every request.
  */
 const DEFAULT_ALLOWED_BETAS: readonly string[] = [
   'claude-code-20250219',
   'interleaved-thinking-2025-05-14',
   'fine-grained-tool-streaming-2025-05-14',
   'prompt-caching-2024-07-31',
+  // `cache_control.scope`: who may read a cache entry, nothing else.
+  'prompt-caching-scope-2026-01-05',
   'token-efficient-tools-2025-02-19',
   'output-128k-2025-02-19',
   'context-1m-2025-08-07',
   'extended-cache-ttl-2025-04-11',
   'context-management-2025-06-27',
+  // `role: "system"` messages inside the conversation.
+  'mid-conversation-system-2026-04-07',
+  // `diagnostics`: why the prompt cache missed against an earlier answer of the same account,
+  // which every client of the gateway already shares through the cache itself.
+  'cache-diagnosis-2026-04-07',
+  // Tool search over the request's own tools, `defer_loading`, `input_examples`, `allowed_callers`.
+  'advanced-tool-use-2025-11-20',
   'structured-outputs-2025-11-13',
+  'structured-outputs-2025-12-15',
   'effort-2025-11-24',
+  // `speed: "fast"`, which admission prices (or refuses to a budget) as fast processing.
+  'fast-mode-2026-02-01',
   'token-counting-2024-11-01',
   'pdfs-2024-09-25',
 ];
@@ -47,6 +63,10 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
   const prefix = basePath(config);
   const allowed = new Set([...DEFAULT_ALLOWED_BETAS, ...config.allowedBetas]);
   const base = { ...baseHeaders(config), 'anthropic-version': API_VERSION };
+
+  /** The flags the client asked for that the allowlist leaves out. */
+  const dropped = (options: CallOptions | undefined): string[] =>
+    options?.betas?.filter((flag) => !allowed.has(flag)) ?? [];
 
   function headers(key: SecretString | undefined, options: CallOptions | undefined): Record<string, string> {
     const betas = [...new Set(options?.betas?.filter((flag) => allowed.has(flag)))];
@@ -73,14 +93,18 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
     chat,
     defaultOutput: anthropicDefaultOutput,
     readUsage: readAnthropicUsage,
-    /** The body is a validated Messages (or count_tokens) body: only the routed model changes. */
+    /**
+     * The body is a validated Messages (or count_tokens) body: the routed model replaces the
+     * client's, and unsigned thinking is left out (see `passthroughBody`).
+     */
     buildCall(operation, model, body, key, options): UpstreamCall {
       if (operation === 'embeddings')
         throw new UnsupportedFeature('Anthropic does not offer embeddings', 'model');
+      refuseWithoutBeta(body, dropped(options), config.id);
       return {
         path: prefix + (operation === 'count_tokens' ? COUNT_TOKENS : MESSAGES),
         headers: headers(key, options),
-        body: JSON.stringify({ ...body, model }),
+        body: passthroughBody(body, model),
       };
     },
     buildChatCall(request, key, options): UpstreamCall {

@@ -47,7 +47,30 @@ export function anthropicErrorBody(error: GatewayError): AnthropicErrorBody {
   return { type: 'error', error: { type: errorType(error.status), message: error.message } };
 }
 
-/** The same envelope as one SSE event, for failures after a stream has started. */
-export function anthropicErrorEvent(error: GatewayError): string {
-  return `event: error\ndata: ${JSON.stringify(anthropicErrorBody(error))}\n\n`;
+/**
+ * The types an Anthropic provider's in-stream error keeps on its way to the client: what they say
+ * (retry later, too much, not found, the request itself) holds for the client too. The others
+ * (`authentication_error`, `permission_error`, `billing_error`) are about the gateway's own key and
+ * account, which the client's SDK would take for its own: they stay the gateway's `api_error`.
+ */
+const RELAYED_TYPES: ReadonlySet<unknown> = new Set<AnthropicErrorType>([
+  'invalid_request_error',
+  'not_found_error',
+  'request_too_large',
+  'rate_limit_error',
+  'timeout_error',
+  'api_error',
+  'overloaded_error',
+]);
+
+/**
+ * The same envelope as one SSE event, for failures after a stream has started. `upstreamType` is
+ * the type an Anthropic provider's own error event named, which SDKs and Claude Code decide their
+ * retries by (`overloaded_error` is retried, `api_error` is not): it is kept when it is one of
+ * RELAYED_TYPES. The message stays the gateway's.
+ */
+export function anthropicErrorEvent(error: GatewayError, upstreamType?: unknown): string {
+  const body = anthropicErrorBody(error);
+  if (RELAYED_TYPES.has(upstreamType)) body.error.type = upstreamType as AnthropicErrorType;
+  return `event: error\ndata: ${JSON.stringify(body)}\n\n`;
 }

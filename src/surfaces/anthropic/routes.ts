@@ -4,6 +4,7 @@ import type { ConversationService } from '../../conversations/index.js';
 import type { Logger } from '../../observability/index.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
 import type { RequestForwarder } from '../types.js';
+import { refuseUnallowedAdvisor } from './advisor.js';
 import { anthropicBinding } from './binding.js';
 import { parseCountTokensRequest, parseMessagesRequest } from './validate.js';
 
@@ -31,6 +32,7 @@ export async function anthropicRoutes(
   app.post('/v1/messages', (request, reply) => {
     requireScope(request.kw.principal, 'chat');
     const body = parseMessagesRequest(request.body);
+    refuseUnallowedAdvisor(request.kw.principal, body);
     return forwardInConversation(request, reply, conversational, {
       operation: 'chat',
       surface: anthropicBinding,

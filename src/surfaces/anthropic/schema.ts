@@ -55,8 +55,18 @@ const toolName = z
   .regex(/^[a-zA-Z0-9_-]+$/);
 const count = z.number().int().min(0);
 
+/**
+ * `scope` (beta `prompt-caching-scope-2026-01-05`) widens who may read the cache entry: `global`
+ * shares a prefix identical for everyone (Claude Code's static system prompt) across
+ * organisations, `org` is the default. The SDK does not type it yet; these are the values Claude
+ * Code's own types give it.
+ */
 const cacheControl = z
-  .strictObject({ type: z.literal('ephemeral'), ttl: z.enum(['5m', '1h']).optional() })
+  .strictObject({
+    type: z.literal('ephemeral'),
+    ttl: z.enum(['5m', '1h']).optional(),
+    scope: z.enum(['global', 'org']).optional(),
+  })
   .nullable()
   .optional();
 

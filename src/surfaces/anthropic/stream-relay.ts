@@ -1,4 +1,5 @@
 import { eventData } from '../../canonical/sse.js';
+import type { GatewayError } from '../../errors/gateway-error.js';
 import { anthropicStreamError, isRecord } from '../../providers/index.js';
 import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
@@ -66,9 +67,15 @@ export function relayAnthropicStream(
   options: RelayOptions,
 ): AsyncGenerator<string, void, undefined> {
   let usage: RawUsage | undefined;
-  return relaySse(body, options, anthropicErrorEvent, (event): RelayStep => {
+  /** The type the provider's error event named, which the client's error event keeps (see there). */
+  let failedAs: unknown;
+  const errorEvent = (error: GatewayError) => anthropicErrorEvent(error, failedAs);
+  return relaySse(body, options, errorEvent, (event): RelayStep => {
     const type = eventType(event);
-    if (type === 'error') return { failed: anthropicStreamError(errorType(event)) };
+    if (type === 'error') {
+      failedAs = errorType(event);
+      return { failed: anthropicStreamError(failedAs) };
+    }
     if (type === 'message_stop') return 'done';
     if (type === 'message_start' || type === 'message_delta') {
       const update = rawUsage(type, event);

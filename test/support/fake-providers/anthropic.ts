@@ -99,8 +99,9 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
 
   const script = ex.next();
   const headers = { 'request-id': anthropicRequestId() };
+  const worded = script.fault?.kind === 'status' ? script.fault.message : undefined;
   const fail = (status: number, retryAfterSeconds?: number) =>
-    sendAnthropicError(res, status, undefined, retryAfterSeconds);
+    sendAnthropicError(res, status, worded, retryAfterSeconds);
   if (counting) {
     return play(res, script, {
       headers,

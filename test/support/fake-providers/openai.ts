@@ -67,8 +67,13 @@ function openAIHeaders(): OutgoingHttpHeaders {
   return { 'x-request-id': `req_${randomBytes(16).toString('hex')}` };
 }
 
-function sendOpenAIError(res: ServerResponse, status: number, retryAfterSeconds?: number): void {
-  sendJson(res, status, openAIErrorBody(status), {
+function sendOpenAIError(
+  res: ServerResponse,
+  status: number,
+  retryAfterSeconds?: number,
+  worded?: { message?: string; code?: string },
+): void {
+  sendJson(res, status, openAIErrorBody(status, worded?.message, null, worded?.code), {
     ...openAIHeaders(),
     ...retryAfter(retryAfterSeconds),
   });
@@ -126,7 +131,13 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
             errorFrame: (status) => sseEvent(openAIErrorBody(status)),
           }
         : undefined,
-    fail: (status, retryAfterSeconds) => sendOpenAIError(res, status, retryAfterSeconds),
+    fail: (status, retryAfterSeconds) =>
+      sendOpenAIError(
+        res,
+        status,
+        retryAfterSeconds,
+        script.fault?.kind === 'status' ? script.fault : undefined,
+      ),
   });
 }
 

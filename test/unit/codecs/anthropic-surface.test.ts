@@ -1063,13 +1063,15 @@ describe('relayAnthropicStream', () => {
     expect(run.usages.at(-1)).toEqual({ inputTokens: 42, outputTokens: 8, cachedTokens: 12 });
   });
 
-  it('replaces a provider error event with our own and stops', async () => {
+  it('replaces a provider error event with our own, of its type, and stops', async () => {
     const providerError =
       'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded: cluster eu-7 key sk-ant-xyz"}}\n\n';
     const run = await relay(
       chunked(upstreamStart + upstreamBody + providerError + upstreamDelta + upstreamStop, 4096),
     );
-    expect(run.out.join('')).toBe(upstreamStart + upstreamBody + PROVIDER_FAILED);
+    expect(run.out.join('')).toBe(
+      upstreamStart + upstreamBody + PROVIDER_FAILED.replace('api_error', 'overloaded_error'),
+    );
     expect(run.out.join('')).not.toContain('Overloaded');
     expect(run.failures).toEqual(['provider_error']);
   });
