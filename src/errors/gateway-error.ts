@@ -14,6 +14,18 @@ export type ErrorType =
   | 'server_error'
   | 'service_unavailable';
 
+/**
+ * The counts of a context-length refusal, so that each surface can word it as its own API does
+ * (Claude Code compacts on Anthropic's words, whatever provider refused).
+ */
+export interface ContextOverflow {
+  limit: number;
+  /** The input's tokens, when the refusal counted them. */
+  input?: number;
+  /** The output asked for, when the refusal counted input and output together. */
+  output?: number;
+}
+
 export interface GatewayErrorOptions {
   /** The request field the error is about, as a dotted path such as `messages[0].content`. */
   param?: string | null;
@@ -21,6 +33,7 @@ export interface GatewayErrorOptions {
   code?: string | null;
   /** Headers the client should see with the error (for example `retry-after`). */
   headers?: Record<string, string>;
+  overflow?: ContextOverflow;
 }
 
 export class GatewayError extends Error {
@@ -29,6 +42,7 @@ export class GatewayError extends Error {
   readonly param: string | null;
   readonly code: string | null;
   readonly headers: Record<string, string>;
+  readonly overflow: ContextOverflow | undefined;
 
   constructor(status: number, type: ErrorType, message: string, options: GatewayErrorOptions = {}) {
     super(message);
@@ -38,6 +52,7 @@ export class GatewayError extends Error {
     this.param = options.param ?? null;
     this.code = options.code ?? null;
     this.headers = options.headers ?? {};
+    this.overflow = options.overflow;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { GatewayError } from '../errors/gateway-error.js';
+import { type ContextOverflow, GatewayError } from '../errors/gateway-error.js';
 import { parseRetryAfter, type UpstreamError } from '../upstream/index.js';
 
 /** Provider error codes and params are passed on only when they look like identifiers. */
@@ -35,11 +35,13 @@ const COUNT = '(\\d{1,9})';
 const CONTEXT_OVERFLOWS: ReadonlyArray<{
   pattern: RegExp;
   render(numbers: ReadonlyArray<string | undefined>): string;
+  counts?(numbers: ReadonlyArray<string | undefined>): ContextOverflow;
 }> = [
   {
     // Anthropic: the input alone is over the model's context window.
     pattern: new RegExp(`^prompt is too long: ${COUNT} tokens > ${COUNT} maximum$`),
     render: ([input, limit]) => `prompt is too long: ${input} tokens > ${limit} maximum`,
+    counts: ([input, limit]) => ({ input: Number(input), limit: Number(limit) }),
   },
   {
     // Anthropic: the input and max_tokens together are.
@@ -48,6 +50,11 @@ const CONTEXT_OVERFLOWS: ReadonlyArray<{
     ),
     render: ([input, output, limit]) =>
       `input length and \`max_tokens\` exceed context limit: ${input} + ${output} > ${limit}, decrease input length or \`max_tokens\` and try again`,
+    counts: ([input, output, limit]) => ({
+      input: Number(input),
+      output: Number(output),
+      limit: Number(limit),
+    }),
   },
   {
     // OpenAI (and the servers that copy it), with the code `context_length_exceeded`.
@@ -56,6 +63,7 @@ const CONTEXT_OVERFLOWS: ReadonlyArray<{
     ),
     render: ([limit, input]) =>
       `This model's maximum context length is ${limit} tokens. However, your messages resulted in ${input} tokens. Please reduce the length of the messages.`,
+    counts: ([limit, input]) => ({ input: Number(input), limit: Number(limit) }),
   },
   {
     pattern: new RegExp(
@@ -63,6 +71,11 @@ const CONTEXT_OVERFLOWS: ReadonlyArray<{
     ),
     render: ([limit, total, input, output]) =>
       `This model's maximum context length is ${limit} tokens. However, you requested ${total} tokens (${input} in the messages, ${output} in the completion). Please reduce the length of the messages or completion.`,
+    counts: ([limit, , input, output]) => ({
+      input: Number(input),
+      output: Number(output),
+      limit: Number(limit),
+    }),
   },
   {
     // Gemini, with the input's count or without it.
@@ -71,6 +84,10 @@ const CONTEXT_OVERFLOWS: ReadonlyArray<{
     ),
     render: ([input, limit]) =>
       `The input token count${input === undefined ? '' : ` (${input})`} exceeds the maximum number of tokens allowed (${limit}).`,
+    counts: ([input, limit]) => ({
+      ...(input !== undefined && { input: Number(input) }),
+      limit: Number(limit),
+    }),
   },
   {
     // OpenAI's Responses API, which gives no numbers.
@@ -81,13 +98,15 @@ const CONTEXT_OVERFLOWS: ReadonlyArray<{
   },
 ];
 
-/** A context-length refusal in a provider's error body, written again from its numbers. */
-function contextOverflow(error: ErrorObject): string | undefined {
+/** A context-length refusal in a provider's error body, written again from its numbers, and those numbers. */
+function contextOverflow(error: ErrorObject): { message: string; counts?: ContextOverflow } | undefined {
   const message = error?.message;
   if (typeof message !== 'string') return undefined;
-  for (const { pattern, render } of CONTEXT_OVERFLOWS) {
-    const numbers = pattern.exec(message);
-    if (numbers) return render(numbers.slice(1));
+  for (const { pattern, render, counts } of CONTEXT_OVERFLOWS) {
+    const match = pattern.exec(message);
+    if (!match) continue;
+    const numbers = match.slice(1);
+    return { message: render(numbers), ...(counts && { counts: counts(numbers) }) };
   }
   return undefined;
 }
@@ -161,9 +180,10 @@ export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, 
   const { code, param } = safeFields(error);
   const overflow = status === 400 ? contextOverflow(error) : undefined;
   if (overflow !== undefined) {
-    return new GatewayError(400, 'invalid_request_error', overflow, {
+    return new GatewayError(400, 'invalid_request_error', overflow.message, {
       code: 'context_length_exceeded',
       param: param ?? null,
+      overflow: overflow.counts,
     });
   }
   const clientStatus = status === 404 || status === 413 || status === 422 ? status : 400;

@@ -351,6 +351,31 @@ describe('context-length refusals', () => {
     );
   });
 
+  it("reach Claude Code in Anthropic's words from an OpenAI-format provider too", async () => {
+    const viaOpenAI = (model: string) =>
+      refusedWith(
+        sdk(kw).messages.create({ model, max_tokens: 20_000, messages: [{ role: 'user', content: 'hi' }] }),
+      );
+    openai.script(
+      refusal(
+        "This model's maximum context length is 128000 tokens. However, your messages resulted in 130532 tokens. Please reduce the length of the messages.",
+        'context_length_exceeded',
+      ),
+    );
+    expect((await viaOpenAI('oa/gpt-4o')).error).toMatchObject({
+      error: { message: 'prompt is too long: 130532 tokens > 128000 maximum' },
+    });
+    openai.script(
+      refusal(
+        "This model's maximum context length is 128000 tokens. However, you requested 140000 tokens (120000 in the messages, 20000 in the completion). Please reduce the length of the messages or completion.",
+        'context_length_exceeded',
+      ),
+    );
+    expect((await viaOpenAI('oa/gpt-4o')).message).toContain(
+      'input length and `max_tokens` exceed context limit: 120000 + 20000 > 128000',
+    );
+  });
+
   it('stay hidden when anything but the numbers differs', async () => {
     anthropic.script(refusal('prompt is too long: 210000 tokens > 200000 maximum (org acme-internal)'));
     const other = await ask();

@@ -1,4 +1,4 @@
-import type { GatewayError } from '../../errors/gateway-error.js';
+import type { ContextOverflow, GatewayError } from '../../errors/gateway-error.js';
 
 /** The error types Anthropic's API answers with, as its SDK names them (plus `request_too_large`). */
 export type AnthropicErrorType =
@@ -44,7 +44,23 @@ function errorType(status: number): AnthropicErrorType {
 }
 
 export function anthropicErrorBody(error: GatewayError): AnthropicErrorBody {
-  return { type: 'error', error: { type: errorType(error.status), message: error.message } };
+  return {
+    type: 'error',
+    error: { type: errorType(error.status), message: overflowWords(error.overflow) ?? error.message },
+  };
+}
+
+/**
+ * A context-length refusal in Anthropic's own words, whichever provider refused: Claude Code
+ * compacts the conversation on "prompt is too long", and lowers `max_tokens` to what the numbers
+ * of the other message leave.
+ */
+function overflowWords(overflow: ContextOverflow | undefined): string | undefined {
+  if (overflow?.input === undefined) return undefined;
+  const { input, output, limit } = overflow;
+  return output === undefined
+    ? `prompt is too long: ${input} tokens > ${limit} maximum`
+    : `input length and \`max_tokens\` exceed context limit: ${input} + ${output} > ${limit}, decrease input length or \`max_tokens\` and try again`;
 }
 
 /**
