@@ -74,6 +74,9 @@ export const providerTypes = [
 ] as const;
 export type ProviderType = (typeof providerTypes)[number];
 
+/** A dated Azure OpenAI api-version, GA or preview (the deployment paths take no other). */
+const AZURE_API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
+
 const providerSchema = z
   .strictObject({
     id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lowercase letters, digits, "-" or "_"'),
@@ -103,6 +106,18 @@ const providerSchema = z
   .superRefine((provider, ctx) => {
     if (provider.type === 'azure-openai' && !provider.apiVersion) {
       ctx.addIssue({ code: 'custom', path: ['apiVersion'], message: 'required for type azure-openai' });
+    }
+    // The adapter chooses fields by the version's date (stream_options came with 2024-09-01-preview).
+    if (
+      provider.type === 'azure-openai' &&
+      provider.apiVersion &&
+      !AZURE_API_VERSION.test(provider.apiVersion)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiVersion'],
+        message: 'an Azure OpenAI api-version such as 2024-10-21 or 2025-04-01-preview',
+      });
     }
     if (provider.type !== 'azure-openai' && (provider.apiVersion || provider.deployments)) {
       ctx.addIssue({ code: 'custom', path: ['apiVersion'], message: 'only allowed for type azure-openai' });

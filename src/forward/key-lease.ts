@@ -3,7 +3,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { Acquired, KeyVerdict, PooledKey, SecretString } from '../keys/index.js';
 import { carriesInlineMedia, namesRemoteInput } from '../limits/remote-input.js';
 import type { Metrics } from '../observability/index.js';
-import { parseRetryAfter, type UpstreamBody, type UpstreamCall, type Verdict } from '../upstream/index.js';
+import { retryAfterMs, type UpstreamBody, type UpstreamCall, type Verdict } from '../upstream/index.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 
 /** No key of the provider can be used now; carries when the first one recovers. */
@@ -220,8 +220,7 @@ export class KeyLease {
    * ACCOUNT_SPENT_COOL_DOWN_MS), and the request moves to another key.
    */
   private spent(key: PooledKey, headers: IncomingHttpHeaders): Verdict {
-    const retryAfterMs = parseRetryAfter(headers['retry-after']) ?? ACCOUNT_SPENT_COOL_DOWN_MS;
-    return this.cool(key, headers, undefined, retryAfterMs);
+    return this.cool(key, headers, undefined, retryAfterMs(headers) ?? ACCOUNT_SPENT_COOL_DOWN_MS);
   }
 
   /**
@@ -245,9 +244,9 @@ export class KeyLease {
    * The request moves to another key; this one cools down for the model unless its limits have
    * room left.
    */
-  private rateLimited(key: PooledKey, headers: IncomingHttpHeaders, retryAfterMs?: number): Verdict {
+  private rateLimited(key: PooledKey, headers: IncomingHttpHeaders, wait?: number): Verdict {
     if (this.counting || this.provider.keyProbe?.saysKeyExhausted?.(headers) === false) return 'rotate';
-    return this.cool(key, headers, this.model, retryAfterMs);
+    return this.cool(key, headers, this.model, wait);
   }
 
   /**
@@ -258,9 +257,9 @@ export class KeyLease {
     key: PooledKey,
     headers: IncomingHttpHeaders,
     model: string | undefined,
-    retryAfterMs = parseRetryAfter(headers['retry-after']),
+    wait = retryAfterMs(headers),
   ): Verdict {
-    this.provider.keys.pool.rateLimited(key, retryAfterMs, undefined, model);
+    this.provider.keys.pool.rateLimited(key, wait, undefined, model);
     this.metrics.providerKeyFailed(this.provider.id, key.id, 'rate_limited');
     return 'rotate';
   }

@@ -54,6 +54,7 @@ export class Responder {
       const clientGone = () => reply.raw.destroyed;
       const events = native
         ? job.surface.relay(response.body, {
+            providerType: adapter.type,
             readUsage: adapter.readUsage,
             hideUsageChunk: !job.includeUsage,
             onUsage: (usage) => {

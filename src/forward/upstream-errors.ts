@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type ContextOverflow, GatewayError } from '../errors/gateway-error.js';
-import { parseRetryAfter, type UpstreamError } from '../upstream/index.js';
+import { retryAfterMs as retryAfterOf, type UpstreamError } from '../upstream/index.js';
 
 /** Provider error codes and params are passed on only when they look like identifiers. */
 const SAFE_TOKEN = /^[A-Za-z0-9_.[\]-]{1,64}$/;
@@ -139,7 +139,7 @@ export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, 
     );
   }
   if (status === 429) {
-    const retryAfterMs = parseRetryAfter(headers['retry-after']);
+    const retryAfterMs = retryAfterOf(headers);
     const seconds = Math.max(1, Math.ceil((retryAfterMs ?? 1000) / 1000));
     return new GatewayError(429, 'rate_limit_error', 'The provider is rate limiting requests; retry later', {
       code: 'provider_rate_limited',
@@ -153,7 +153,7 @@ export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, 
   }
   if (status === 503 || status === 529) {
     // Anthropic's "overloaded" (529) and everyone's 503: the client's SDK backs off and retries.
-    const retryAfterMs = parseRetryAfter(headers['retry-after']);
+    const retryAfterMs = retryAfterOf(headers);
     return new GatewayError(
       503,
       'service_unavailable',

@@ -13,8 +13,18 @@ export type RelayStep =
   | 'pass'
   /** Is kept from the client (a comment, a usage-only chunk the client did not ask for). */
   | 'skip'
-  /** Goes to the client and finishes the stream cleanly (the format's terminal event). */
+  /**
+   * Goes to the client and finishes the stream (the format's terminal event): nothing after it is
+   * read, so neither a late error nor a provider that holds its connection open reaches the client.
+   */
   | 'done'
+  /**
+   * Goes to the client; the answer is whole if the stream ends cleanly after it, though more may
+   * come first (a server that sends no terminal event; `relaySse`'s `closing` ends the client's).
+   */
+  | 'complete'
+  /** Goes to the client in place of the event as the provider sent it. */
+  | { replaced: string }
   /** The provider reported an error: the stream ends with ours; `failure` carries its status. */
   | { failed: StreamFailure | undefined };
 
@@ -23,16 +33,17 @@ export type RelayStep =
  * soon as they arrive, as `step` sorts them. A stream that ends before its terminal event, breaks,
  * or carries an error event ends with the surface's own error event (`errorEvent`), which its
  * SDKs raise: a cut never looks like a clean finish, and a provider's error text never reaches
- * the client.
+ * the client. A stream that ends cleanly after a `complete` event is finished with `closing`.
  */
 export async function* relaySse(
   body: AsyncIterable<Uint8Array>,
   options: RelayOptions,
   errorEvent: (error: GatewayError) => string,
   step: (event: string) => RelayStep,
+  closing = '',
 ): AsyncGenerator<string, void, undefined> {
   const splitter = new SseSplitter();
-  let done = false;
+  let complete = false;
   try {
     for await (const chunk of body) {
       let out = '';
@@ -40,12 +51,21 @@ export async function* relaySse(
         const verdict = step(event);
         if (verdict === 'skip') continue;
         if (typeof verdict === 'object') {
+          if ('replaced' in verdict) {
+            out += verdict.replaced;
+            continue;
+          }
           options.onFailure('provider_error', verdict.failed);
           yield out + errorEvent(providerFailed);
           return;
         }
-        if (verdict === 'done') done = true;
         out += event;
+        if (verdict === 'done') {
+          // Leaving the loop releases the provider's body: the rest of it is not the answer's.
+          yield out;
+          return;
+        }
+        if (verdict === 'complete') complete = true;
       }
       if (out) yield out;
     }
@@ -55,8 +75,11 @@ export async function* relaySse(
     yield errorEvent(interrupted);
     return;
   }
-  if (!done) {
-    options.onFailure(splitter.rest().trim() ? 'cut' : 'incomplete');
-    yield errorEvent(interrupted);
+  const rest = splitter.rest().trim();
+  if (complete && !rest) {
+    if (closing) yield closing;
+    return;
   }
+  options.onFailure(rest ? 'cut' : 'incomplete');
+  yield errorEvent(interrupted);
 }

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ProviderType } from '../config/index.js';
 import type {
   AssistantPart,
   CallOptions,
@@ -45,6 +46,11 @@ export interface ChatSurface<Body> {
 
 /** What a stream relay reports while passing a provider's stream through in the surface's own format. */
 export interface RelayOptions {
+  /**
+   * The provider's type, where providers of one format stream differently: an `openai-compatible`
+   * server may end a whole answer without `data: [DONE]`, Azure adds chunks and fields of its own.
+   */
+  providerType?: ProviderType;
   readUsage(payload: unknown): Usage | undefined;
   /** The gateway asked for usage on the client's behalf: keep the usage-only chunk to itself. */
   hideUsageChunk: boolean;

@@ -2,9 +2,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AbortHandle } from './abort.js';
 import type { UpstreamCall } from './call.js';
+import { statusInBody } from './error-answer.js';
 import { classifyUpstreamError, type UpstreamError } from './errors.js';
 import type { UpstreamBody } from './response-body.js';
-import { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
+import { backoffDelay, isRetryableStatus, retryAfterMs } from './retry-policy.js';
 import { type SendProgress, type SentResponse, send } from './send.js';
 
 export interface RetryOptions {
@@ -57,8 +58,8 @@ export interface UpstreamResponse {
 
 /**
  * Sends one request upstream, retrying on 429/502/503/504 and on connection failures with
- * exponential backoff and full jitter, honouring `Retry-After`. Retries only ever happen here,
- * before any byte has been given to the client. Returns the last response, whatever its status;
+ * exponential backoff and full jitter, honouring `Retry-After` (and Azure's `retry-after-ms`).
+ * Retries only ever happen here, before any byte has been given to the client. Returns the last response, whatever its status;
  * throws an `UpstreamError` when no response could be had.
  */
 type Attempt =
@@ -70,7 +71,12 @@ async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
   const started = performance.now();
   try {
     const response = await send(request.dispatcher, call, request.signal, request.progress);
-    request.hooks?.onAttempt?.(response.statusCode, (performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
+    // A 2xx whose body is an error is that error from here on: judged, retried and mapped as one.
+    if (response.statusCode < 300) {
+      response.statusCode = (await statusInBody(response.headers, response.body)) ?? response.statusCode;
+    }
+    request.hooks?.onAttempt?.(response.statusCode, seconds);
     // A gateway timeout in front of the provider: the provider read the request and may have
     // answered it (and billed it) too late for the proxy; counted as an attempt never answered.
     if (response.statusCode === 504 && request.progress) chargeUnanswered(request.progress);
@@ -131,8 +137,8 @@ export async function exchange(request: ExchangeRequest): Promise<UpstreamRespon
     if (response && (!isRetryableStatus(response.statusCode) || last))
       return settle(response, attempt + rotations);
 
-    const retryAfterMs = response ? parseRetryAfter(response.headers['retry-after']) : undefined;
-    const delay = retryAfterMs ?? backoffDelay(attempt - 1, retry);
+    const asked = response ? retryAfterMs(response.headers) : undefined;
+    const delay = asked ?? backoffDelay(attempt - 1, retry);
     if (delay > retry.maxDelayMs || Date.now() + delay >= deadline) {
       // The provider asks for a longer pause than this request may wait: answer now, and let the
       // client see the provider's Retry-After.

@@ -14,5 +14,5 @@ export { createProviderPool } from './pool.js';
 export { probeUpstream } from './probe.js';
 export { readCapped } from './read-capped.js';
 export type { UpstreamBody } from './response-body.js';
-export { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry-policy.js';
+export { backoffDelay, isRetryableStatus, parseRetryAfter, retryAfterMs } from './retry-policy.js';
 export type { UnansweredAttempt } from './send.js';

@@ -119,8 +119,30 @@ function completion(body, model) {
   };
 }
 
-/** @param {any} body @param {string} model @returns {string[]} the SSE events, [DONE] included */
-function streamEvents(body, model) {
+/** Azure's content filter verdict on a piece of text, as it annotates prompts and choices. */
+const AZURE_FILTER_RESULTS = {
+  hate: { filtered: false, severity: 'safe' },
+  self_harm: { filtered: false, severity: 'safe' },
+  sexual: { filtered: false, severity: 'safe' },
+  violence: { filtered: false, severity: 'safe' },
+};
+
+/**
+ * Whether an Azure api-version takes a field: `stream_options` and `max_completion_tokens` came
+ * with 2024-09-01-preview and, in GA, 2024-10-21; older versions refuse them.
+ * @param {string} version
+ */
+function azureTakesNewFields(version) {
+  const match = /^(\d{4}-\d{2}-\d{2})(-preview)?$/.exec(version);
+  return !match || String(match[1]) >= (match[2] ? '2024-09-01' : '2024-10-21');
+}
+
+/**
+ * @param {any} body @param {string} model @param {boolean} [azure] Azure's stream: a first chunk
+ *   of prompt filter results without choices, and content filter results on every choice
+ * @returns {string[]} the SSE events, [DONE] included
+ */
+function streamEvents(body, model, azure = false) {
   const { text, promptTokens, toolCall } = plan(body);
   const base = {
     id: 'chatcmpl-fake0001',
@@ -135,10 +157,31 @@ function streamEvents(body, model) {
   /** @param {object} delta @param {string | null} finish */
   const chunk = (delta, finish = null) => ({
     ...base,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    choices: [
+      {
+        index: 0,
+        delta,
+        logprobs: null,
+        finish_reason: finish,
+        ...(azure && {
+          content_filter_results: 'content' in delta && delta.content ? AZURE_FILTER_RESULTS : {},
+        }),
+      },
+    ],
     ...(withUsage && { usage: null }),
   });
+  /** @type {object[]} */
   const chunks = [];
+  if (azure) {
+    chunks.push({
+      choices: [],
+      created: 0,
+      id: '',
+      model: '',
+      object: '',
+      prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER_RESULTS }],
+    });
+  }
   if (toolCall) {
     chunks.push(
       chunk({
@@ -304,6 +347,17 @@ export async function startFakeOpenAI(options = {}) {
     if (azure && !url.searchParams.get('api-version')) {
       return send(res, 404, { error: { code: '404', message: 'Resource not found' } });
     }
+    const version = url.searchParams.get('api-version') ?? '';
+    const newField = ['stream_options', 'max_completion_tokens'].find(
+      (field) => body && typeof body === 'object' && field in body,
+    );
+    if (azure && newField && !azureTakesNewFields(version)) {
+      return send(
+        res,
+        400,
+        openAIError(`Unrecognized request argument supplied: ${newField}`, 'invalid_request_error', null),
+      );
+    }
     const operation = azure ? azure[2] : url.pathname.replace(/^\/v1\//, '');
     const model = azure ? decodeURIComponent(azure[1] ?? '') : String(body?.model ?? '');
 
@@ -341,7 +395,7 @@ export async function startFakeOpenAI(options = {}) {
     }
     if (!body.stream) return send(res, 200, completion(body, model));
 
-    const events = streamEvents(body, model);
+    const events = streamEvents(body, model, Boolean(azure));
     const limit = step.cutAfterChunks ?? step.endAfterChunks ?? events.length;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     for (let i = 0; i < Math.min(limit, events.length); i++) {

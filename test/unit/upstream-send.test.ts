@@ -84,6 +84,32 @@ describe('send: undici dispatch with a body of our own', () => {
     await expect.poll(() => cutShort(0)).toBe(true);
   });
 
+  it('keeps the connection of a body that ends just after its reader left (a stream past its terminal event)', async () => {
+    const { pool, connections, cutShort } = await upstream(
+      (res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: [DONE]\n\n');
+        setTimeout(() => res.end(), 50);
+      },
+      (res) => res.end('second'),
+    );
+    const response = await send(pool, call, new AbortHandle());
+    for await (const _ of response.body) break;
+    expect(await (await send(pool, call, new AbortHandle())).body.text()).toBe('second');
+    expect(connections()).toBe(1);
+    expect(cutShort(0)).toBe(false);
+  });
+
+  it('cuts a body its reader left that does not end soon after', async () => {
+    const { pool, cutShort } = await upstream((res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: [DONE]\n\n');
+    });
+    const response = await send(pool, call, new AbortHandle());
+    for await (const _ of response.body) break;
+    await expect.poll(() => cutShort(0), { timeout: 3000 }).toBe(true);
+  });
+
   it('keeps the connection after dumping a short body, and cuts a long one', async () => {
     const { pool, connections, cutShort } = await upstream(
       (res) => res.end('{"error":"rate limited"}'),

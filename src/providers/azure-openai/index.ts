@@ -2,16 +2,42 @@ import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import { createOpenAIChatCodec } from '../openai/codec.js';
 import { baseHeaders, basePath, openAIPath, readOpenAIUsage, upstreamBody } from '../openai/index.js';
-import type { ProviderAdapter } from '../types.js';
+import type { Operation, ProviderAdapter } from '../types.js';
+
+const API_VERSION = /^(\d{4}-\d{2}-\d{2})(-preview)?$/;
+
+/**
+ * Whether an `api-version` takes `stream_options` and `max_completion_tokens`: both came with
+ * 2024-09-01-preview, and in GA with 2024-10-21. Older versions refuse them as unrecognized
+ * arguments, and know the output limit as `max_tokens` only.
+ */
+export function takesStreamOptions(apiVersion: string): boolean {
+  const [, date, preview] = API_VERSION.exec(apiVersion) ?? [];
+  // The configuration admits dated versions only; anything else is taken as current.
+  if (date === undefined) return true;
+  return date >= (preview ? '2024-09-01' : '2024-10-21');
+}
+
+/** A client's `max_completion_tokens` as the `max_tokens` an older api-version knows. */
+function withMaxTokens(operation: Operation, body: Record<string, unknown>): Record<string, unknown> {
+  if (operation !== 'chat' || body.max_completion_tokens === undefined || body.max_tokens !== undefined) {
+    return body;
+  }
+  const { max_completion_tokens: limit, ...rest } = body;
+  return { ...rest, max_tokens: limit };
+}
 
 /**
  * Azure OpenAI: the model is chosen by the deployment in the URL, the version by `api-version`,
  * and the key travels in the `api-key` header. `baseUrl` is `https://<resource>.openai.azure.com/openai`.
+ * A stream's usage is asked for where the version takes `stream_options`; on older versions a
+ * stream reports none and is charged its reservation, as every answer without usage is.
  */
 export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
   const prefix = basePath(config);
   const headers = baseHeaders(config);
   const query = `?api-version=${encodeURIComponent(config.apiVersion ?? '')}`;
+  const current = takesStreamOptions(config.apiVersion ?? '');
   const deployments = config.deployments ?? {};
   const pathFor = (model: string, path: string) =>
     `${prefix}/deployments/${encodeURIComponent(deployments[model] ?? model)}${path}${query}`;
@@ -19,8 +45,8 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
     key ? { ...headers, 'api-key': key.reveal() } : headers;
   const chat = createOpenAIChatCodec({
     pathFor: (model) => pathFor(model, '/chat/completions'),
-    streamUsage: true,
-    maxTokensField: 'max_completion_tokens',
+    streamUsage: current,
+    maxTokensField: current ? 'max_completion_tokens' : 'max_tokens',
   });
   return {
     type: config.type,
@@ -32,7 +58,7 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
       return {
         path: pathFor(model, openAIPath(operation)),
         headers: withKey(key),
-        body: upstreamBody(operation, body, model, true),
+        body: upstreamBody(operation, current ? body : withMaxTokens(operation, body), model, current),
       };
     },
     buildChatCall(request, key) {

@@ -35,6 +35,8 @@ export interface OpenAICodecOptions {
   streamUsage: boolean;
   /** The field of the output-token limit: OpenAI's current one, or the one imitators know. */
   maxTokensField: 'max_completion_tokens' | 'max_tokens';
+  /** The server may end a whole streamed answer without `data: [DONE]` (see OpenAIStreamDecoder). */
+  endsWithoutDone?: boolean;
 }
 
 interface TextContent {
@@ -94,7 +96,7 @@ export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
       body: JSON.stringify(encodeRequest(request, options)),
     }),
     decodeResponse,
-    streamDecoder: () => new OpenAIStreamDecoder(),
+    streamDecoder: () => new OpenAIStreamDecoder(options.endsWithoutDone),
   };
 }
 

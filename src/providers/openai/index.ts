@@ -2,8 +2,9 @@ import { UnsupportedFeature } from '../../canonical/model.js';
 import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import type { Operation, ProviderAdapter, UpstreamCall, Usage } from '../types.js';
-import { count } from '../wire-values.js';
+import { count, isRecord } from '../wire-values.js';
 import { createOpenAIChatCodec } from './codec.js';
+import { chunkUsage } from './stream.js';
 
 const PATHS = { chat: '/chat/completions', embeddings: '/embeddings' } as const;
 
@@ -28,17 +29,12 @@ export function basePath(config: ProviderConfig): string {
   return new URL(config.baseUrl).pathname.replace(/\/+$/, '');
 }
 
-interface OpenAIUsage {
-  prompt_tokens?: unknown;
-  completion_tokens?: unknown;
-  prompt_tokens_details?: { cached_tokens?: unknown } | null;
-}
-
-/** Usage as OpenAI reports it, in responses, embeddings and the final stream chunk. */
+/** Usage as OpenAI reports it, in responses, embeddings and the final stream chunk (Groq's too). */
 export function readOpenAIUsage(payload: unknown): Usage | undefined {
-  const usage = (payload as { usage?: OpenAIUsage | null } | null)?.usage;
-  if (!usage || typeof usage !== 'object') return undefined;
-  const cached = count(usage.prompt_tokens_details?.cached_tokens);
+  const usage = chunkUsage(payload);
+  if (!usage) return undefined;
+  const details = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
+  const cached = count(details.cached_tokens);
   return {
     inputTokens: count(usage.prompt_tokens),
     outputTokens: count(usage.completion_tokens),
@@ -80,6 +76,7 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
     streamUsage,
     // OpenAI deprecated max_tokens; servers imitating the API mostly know only max_tokens.
     maxTokensField: config.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
+    endsWithoutDone: config.type === 'openai-compatible',
   });
   return {
     type: config.type,

@@ -54,6 +54,16 @@ export function openAIStopReason(
   }
 }
 
+/**
+ * The usage object of an answer or a chunk: OpenAI's `usage`, else Groq's `x_groq.usage`, which
+ * its streams carry beside the last choice when `stream_options` was not sent.
+ */
+export function chunkUsage(payload: unknown): Record<string, unknown> | undefined {
+  if (!isRecord(payload)) return undefined;
+  if (isRecord(payload.usage)) return payload.usage;
+  return isRecord(payload.x_groq) && isRecord(payload.x_groq.usage) ? payload.x_groq.usage : undefined;
+}
+
 /** OpenAI's `prompt_tokens` already include the cached ones and `completion_tokens` the reasoning. */
 export function openAIChatUsage(usage: unknown): ChatUsage {
   if (!isRecord(usage)) return unreportedUsage();
@@ -91,7 +101,8 @@ type OpenBlock = { type: 'text' | 'thinking' } | { type: 'tool_call'; call: Stre
  * may come. Text or reasoning after tool calls first closes every call, waiting ones included; a
  * server that then still continues one of those calls is beyond repair and fails the stream.
  *
- * The answer is complete at `data: [DONE]` and only then.
+ * The answer is complete at `data: [DONE]`, or, from a server that leaves it out
+ * (`endsWithoutDone`), at a clean end of the stream after a choice finished.
  */
 export class OpenAIStreamDecoder implements StreamDecoder {
   private readonly splitter = new SseSplitter();
@@ -105,6 +116,14 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   private refused = false;
   private usage: unknown;
   private readonly failure = new PendingFailure();
+
+  constructor(
+    /**
+     * The server may end a whole answer without `data: [DONE]`: `openai-compatible` servers such
+     * as llama.cpp (before 2024-09), TGI (before its #2221) and mistral.rs.
+     */
+    private readonly endsWithoutDone = false,
+  ) {}
 
   /** Once the client's stream has begun, a failure amid a chunk waits for the next call (PendingFailure). */
   push(chunk: Uint8Array): StreamEvent[] {
@@ -129,6 +148,11 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     if (this.done) return [];
     if (this.splitter.rest().trim())
       throw new StreamFailure('cut', 'The provider stream broke off mid-event');
+    if (this.endsWithoutDone && this.finishReason !== undefined) {
+      const events: StreamEvent[] = [];
+      this.finish(events);
+      return events;
+    }
     // Even after a finish_reason the usage chunk may still be owed: without `[DONE]` there is no
     // telling a finished stream from one cut at a chunk boundary, so it counts as incomplete
     // (as in the same-format relay).
@@ -149,7 +173,8 @@ export class OpenAIStreamDecoder implements StreamDecoder {
       : undefined;
     // Azure opens with a chunk of prompt filter results, without choices, id or model.
     if (!this.started && isRecord(choice)) this.start(payload, events);
-    if (isRecord(payload.usage)) this.usage = payload.usage;
+    const usage = chunkUsage(payload);
+    if (usage) this.usage = usage;
     if (!isRecord(choice)) return;
     const delta = isRecord(choice.delta) ? choice.delta : {};
     const reasoning = reasoningText(delta);

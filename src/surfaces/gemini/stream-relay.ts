@@ -43,6 +43,8 @@ export function relayGeminiStream(
     const grounded = usage ? (usage.webSearches ?? 0) : geminiGroundedSearches(payload);
     if (grounded > searches) searches = grounded;
     if (usage) options.onUsage(searches > 0 ? { ...usage, webSearches: searches } : usage);
-    return geminiChunkFinishes(payload) ? 'done' : 'pass';
+    // Not the end of the stream: Gemini has no terminal event, and chunks may follow a finish
+    // reason (another candidate's, usage counted after it). A clean end after it is the answer's.
+    return geminiChunkFinishes(payload) ? 'complete' : 'pass';
   });
 }

@@ -1,49 +1,89 @@
 import { eventData } from '../../canonical/sse.js';
+import { isRecord } from '../../providers/index.js';
 import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
 import { openAIErrorEvent } from './envelope.js';
 
 export type { RelayOptions } from '../types.js';
 
-/** OpenAI reports failures inside a stream as a data event holding only an error object. */
-const ERROR_EVENT = /^\{\s*"error"\s*:/;
-/**
- * Servers imitating the API may put the error beside a chunk's other fields. Inside a JSON string
- * a quote is escaped, so only a key reads `"error":`: the chunk is parsed only when one does.
+/*
+ * Chunks are parsed only when their text names what the relay acts on. Inside a JSON string a
+ * quote is escaped, so only a key reads `"name":`; servers written in Python put a space after
+ * the colon.
  */
-const ERROR_KEY = '"error":';
+/** An `error` key: OpenAI sends an error alone, servers imitating it beside a chunk's fields (or as null). */
+const ERROR_KEY = /"error"\s*:/;
+/** A usage object: the usage-only chunk, or one beside the last choice (Groq's inside `x_groq`). */
+const USAGE_OBJECT = /"usage"\s*:\s*\{/;
+/** A choice that finished. */
+const FINISH_REASON = /"finish_reason"\s*:\s*"[^"]/;
+/** Azure's content filter annotations: `prompt_filter_results`, `content_filter_results`, `…_offsets`. */
+const FILTER_FIELDS = /_filter_(?:results|offsets)"\s*:/;
 
-/** Whether a chunk that names an `error` key somewhere has one at its top. */
-function carriesError(data: string): boolean {
+/** The chunk as an object, or undefined when it is not JSON (it then goes to the client as it came). */
+function parse(data: string): Record<string, unknown> | undefined {
   try {
     const payload: unknown = JSON.parse(data);
-    return typeof payload === 'object' && payload !== null && 'error' in payload && payload.error != null;
+    return isRecord(payload) ? payload : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 /**
+ * A chunk without Azure's content filter annotations, which name the backend to the client; the
+ * chunk Azure opens its streams with, which holds only the prompt's (no choices), is dropped:
+ * client code commonly reads `choices[0]` of every chunk.
+ */
+function withoutFilterResults(payload: Record<string, unknown>): RelayStep {
+  const { prompt_filter_results: _prompt, ...chunk } = payload;
+  const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
+  if (choices.length === 0 && !isRecord(chunk.usage)) return 'skip';
+  chunk.choices = choices.map((choice: unknown) => {
+    if (!isRecord(choice)) return choice;
+    const { content_filter_results: _results, content_filter_offsets: _offsets, ...rest } = choice;
+    return rest;
+  });
+  return { replaced: `data: ${JSON.stringify(chunk)}\n\n` };
+}
+
+/**
  * Relays an OpenAI-format SSE stream to an OpenAI-surface client (see `relaySse`): its terminal
- * event is `data: [DONE]`, a failure is a data event holding only an error object, and a
- * usage-only chunk the gateway asked for on the client's behalf is read and kept back.
+ * event is `data: [DONE]`, a failure is a data event holding an error object, and a usage-only
+ * chunk the gateway asked for on the client's behalf is read and kept back. An
+ * `openai-compatible` server may end a whole answer without `[DONE]` (llama.cpp before 2024-09,
+ * TGI before its #2221, mistral.rs): a clean end after a choice finished is the answer's end,
+ * and the client is sent the `[DONE]` the server left out. OpenAI and Azure always send it, and a
+ * usage chunk may still be owed after the finish, so for them it stays required.
  */
 export function relayOpenAIStream(
   body: AsyncIterable<Uint8Array>,
   options: RelayOptions,
 ): AsyncGenerator<string, void, undefined> {
-  return relaySse(body, options, openAIErrorEvent, (event): RelayStep => {
+  const endsWithoutDone = options.providerType === 'openai-compatible';
+  const azure = options.providerType === 'azure-openai';
+  const step = (event: string): RelayStep => {
     const data = eventData(event);
     if (data === undefined) return 'skip';
     if (data === '[DONE]') return 'done';
-    if (ERROR_EVENT.test(data) || (data.includes(ERROR_KEY) && carriesError(data)))
-      return { failed: undefined };
-    if (data.includes('"usage":{')) {
-      const payload = JSON.parse(data) as { choices?: unknown[] };
-      const usage = options.readUsage(payload);
-      if (usage) options.onUsage(usage);
-      if (options.hideUsageChunk && payload.choices?.length === 0) return 'skip';
+    let payload: Record<string, unknown> | undefined;
+    if (ERROR_KEY.test(data)) {
+      payload = parse(data);
+      if (payload?.error !== undefined && payload.error !== null) return { failed: undefined };
     }
-    return 'pass';
-  });
+    if (USAGE_OBJECT.test(data)) {
+      payload ??= parse(data);
+      const usage = payload && options.readUsage(payload);
+      if (usage) options.onUsage(usage);
+      if (options.hideUsageChunk && Array.isArray(payload?.choices) && payload.choices.length === 0) {
+        return 'skip';
+      }
+    }
+    if (azure && FILTER_FIELDS.test(data)) {
+      payload ??= parse(data);
+      if (payload) return withoutFilterResults(payload);
+    }
+    return endsWithoutDone && FINISH_REASON.test(data) ? 'complete' : 'pass';
+  };
+  return relaySse(body, options, openAIErrorEvent, step, endsWithoutDone ? 'data: [DONE]\n\n' : '');
 }

@@ -135,13 +135,17 @@ async function sendStream(res: ServerResponse, shape: StreamShape, script: Scrip
   res.writeHead(200, shape.headers);
   res.flushHeaders();
   for (const frame of frames.slice(0, limit)) await write(res, frame);
+  const after = fault?.kind === 'after_terminal' ? fault.then : fault?.kind;
   // Left open: the client's leaving (or the fake's close) ends it.
-  if (fault?.kind === 'stall') return;
-  if (fault?.kind === 'cut') {
+  if (after === 'stall') return;
+  if (after === 'cut') {
     res.destroy();
     return;
   }
-  if (fault?.kind === 'error_event') await write(res, shape.errorFrame(fault.status ?? 500));
+  if (after === 'error_event') {
+    const status = fault?.kind === 'error_event' ? fault.status : undefined;
+    await write(res, shape.errorFrame(status ?? 500));
+  }
   res.end();
 }
 

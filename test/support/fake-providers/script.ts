@@ -30,6 +30,11 @@ export type ScriptFault =
   | { kind: 'error_event'; afterEvents: number; status?: number }
   /** Streaming: end cleanly but without the terminal event or marker; ignored otherwise. */
   | { kind: 'no_terminal' }
+  /**
+   * Streaming: the whole stream, terminal event included, then an in-stream error, a stream held
+   * open and silent until the client leaves, or a dropped connection; ignored otherwise.
+   */
+  | { kind: 'after_terminal'; then: 'error_event' | 'stall' | 'cut' }
   /** Streaming: send N events, then hold the stream open, silent, until the client leaves. */
   | { kind: 'stall'; afterEvents: number }
   /** Take the request and never answer it, not even with headers. */
