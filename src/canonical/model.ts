@@ -34,18 +34,40 @@ export interface DocumentPart {
   filename?: string;
 }
 
+/**
+ * A wire format whose provider signs (or encrypts) the reasoning it sends. Each checks what comes
+ * back against its own keys and refuses the whole request over another's signature.
+ */
+export type ReasoningSigner = 'anthropic' | 'gemini' | 'openai';
+
 /** A model's reasoning. The signature must travel back unchanged for the provider to accept it. */
 export interface ThinkingPart {
   type: 'thinking';
   text: string;
   signature?: string;
+  /**
+   * The format of the provider whose answer held this reasoning, set by its decoder: only that
+   * format's encoder sends the signature back (see `replayableTo`). Absent when nothing tells
+   * (thinking a client sent in a provider's format, reasoning stored before Keyward recorded it).
+   */
+  signedBy?: ReasoningSigner;
 }
 
-/** Reasoning the provider encrypted; opaque, replayed as is. */
+/** Reasoning the provider encrypted; opaque, replayed as is to the provider that made it. */
 export interface RedactedThinkingPart {
   type: 'redacted_thinking';
   data: string;
+  /** As ThinkingPart.signedBy. */
+  signedBy?: ReasoningSigner;
 }
+
+/**
+ * Whether a provider of `format` can take back this reasoning's signature or encrypted data: its
+ * own, or one whose maker is unknown, which is sent as it always was (refusing it would break
+ * conversations that never changed provider). An encoder treats any other as unsigned.
+ */
+export const replayableTo = (part: ThinkingPart | RedactedThinkingPart, format: ReasoningSigner): boolean =>
+  part.signedBy === undefined || part.signedBy === format;
 
 export interface ToolCallPart {
   type: 'tool_call';
@@ -198,8 +220,8 @@ export interface ChatResponse {
 /** The kind of content block a stream opens. */
 export type BlockStart =
   | { type: 'text' }
-  | { type: 'thinking' }
-  | { type: 'redacted_thinking'; data: string }
+  | { type: 'thinking'; signedBy?: ReasoningSigner }
+  | { type: 'redacted_thinking'; data: string; signedBy?: ReasoningSigner }
   | { type: 'tool_call'; id: string; name: string; signature?: string };
 
 export type BlockDelta =

@@ -8,6 +8,7 @@ import {
   type ImagePart,
   type Message,
   type ReasoningEffort,
+  replayableTo,
   type StopReason,
   type TextPart,
   type ToolCallPart,
@@ -206,13 +207,15 @@ function encodeAssistantContent(parts: AssistantPart[], path: string): Block[] {
       case 'text':
         if (!blank(part.text)) out.push({ type: 'text', text: part.text });
         break;
-      // Anthropic takes thinking back only with its signature; unsigned reasoning (another
-      // provider's, or a summary) cannot be replayed and is dropped.
+      // Anthropic takes thinking back only with its own signature; unsigned reasoning (a summary,
+      // an OpenAI-format provider's) or another provider's signed one cannot be replayed and is
+      // dropped.
       case 'thinking':
-        if (part.signature) out.push({ type: 'thinking', thinking: part.text, signature: part.signature });
+        if (part.signature && replayableTo(part, 'anthropic'))
+          out.push({ type: 'thinking', thinking: part.text, signature: part.signature });
         break;
       case 'redacted_thinking':
-        out.push({ type: 'redacted_thinking', data: part.data });
+        if (replayableTo(part, 'anthropic')) out.push({ type: 'redacted_thinking', data: part.data });
         break;
       case 'tool_call':
         out.push(encodeToolUse(part, `${path}[${j}]`));
@@ -352,7 +355,8 @@ const thinkingOn = (thinking: ChatRequest['thinking']): boolean =>
  * turn does not start with thinking. The turn runs back through every assistant message answered
  * by tool results only. With thinking on, Anthropic refuses such a request: the turn a tool loop
  * continues must start with its signed thinking, which a client of another format (OpenAI's Chat
- * Completions) has nowhere to keep and send back.
+ * Completions) has nowhere to keep and send back, and which a loop begun with another provider
+ * never had (its thinking is dropped in `encodeAssistantContent`).
  */
 function continuesUnthoughtToolLoop(messages: Block[]): boolean {
   const first = (blocks: unknown): unknown =>
@@ -462,10 +466,15 @@ function decodeBlock(block: Record<string, unknown>): AssistantPart | undefined 
       return { type: 'text', text: text(block.text) };
     case 'thinking': {
       const signature = text(block.signature);
-      return { type: 'thinking', text: text(block.thinking), ...(signature !== '' && { signature }) };
+      return {
+        type: 'thinking',
+        text: text(block.thinking),
+        ...(signature !== '' && { signature }),
+        signedBy: 'anthropic',
+      };
     }
     case 'redacted_thinking':
-      return { type: 'redacted_thinking', data: text(block.data) };
+      return { type: 'redacted_thinking', data: text(block.data), signedBy: 'anthropic' };
     case 'tool_use':
       return {
         type: 'tool_call',

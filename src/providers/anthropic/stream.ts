@@ -218,9 +218,13 @@ function blockStart(block: Payload): BlockStart | undefined {
     case 'text':
       return { type: 'text' };
     case 'thinking':
-      return { type: 'thinking' };
+      return { type: 'thinking', signedBy: 'anthropic' };
     case 'redacted_thinking':
-      return { type: 'redacted_thinking', data: typeof block.data === 'string' ? block.data : '' };
+      return {
+        type: 'redacted_thinking',
+        data: typeof block.data === 'string' ? block.data : '',
+        signedBy: 'anthropic',
+      };
     case 'tool_use':
       return {
         type: 'tool_call',

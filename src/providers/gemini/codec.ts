@@ -10,6 +10,7 @@ import {
   type Message,
   type ReasoningEffort,
   type ResponseFormat,
+  replayableTo,
   type StopReason,
   type TextPart,
   type ThinkingPart,
@@ -144,10 +145,12 @@ function encodeModelParts(
       case 'text':
         if (part.text !== '') out.push({ text: part.text });
         break;
-      // Gemini takes its thoughts back only with their signature; unsigned thinking (another
-      // provider's, or a summary that lost its signature) tells it nothing, so it is dropped.
+      // Gemini takes its thoughts back only with their own signature; unsigned thinking (an
+      // OpenAI-format provider's, or a summary that lost its signature) tells it nothing, and
+      // another provider's signature it refuses, so either is dropped.
       case 'thinking':
-        if (part.signature) out.push({ text: part.text, thought: true, thoughtSignature: part.signature });
+        if (part.signature && replayableTo(part, 'gemini'))
+          out.push({ text: part.text, thought: true, thoughtSignature: part.signature });
         break;
       case 'tool_call':
         toolNames.set(part.id, part.name);
@@ -443,7 +446,7 @@ function decodeParts(parts: unknown[]): AssistantPart[] {
     const openThinking = last?.type === 'thinking' && last.signature === undefined ? last : undefined;
     if (part.thought === true) {
       if (text === '' && signature === undefined) continue;
-      const thinking: ThinkingPart = openThinking ?? { type: 'thinking', text: '' };
+      const thinking: ThinkingPart = openThinking ?? { type: 'thinking', text: '', signedBy: 'gemini' };
       if (!openThinking) out.push(thinking);
       thinking.text += text;
       if (signature !== undefined) thinking.signature = signature;

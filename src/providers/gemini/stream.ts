@@ -126,7 +126,8 @@ export class GeminiStreamDecoder implements StreamDecoder {
   private openBlock(kind: 'text' | 'thinking', events: StreamEvent[]): void {
     this.close(events);
     this.open = kind;
-    events.push({ type: 'block_start', index: this.index, block: { type: kind } });
+    const block = kind === 'thinking' ? { type: kind, signedBy: 'gemini' as const } : { type: kind };
+    events.push({ type: 'block_start', index: this.index, block });
   }
 
   private close(events: StreamEvent[]): void {

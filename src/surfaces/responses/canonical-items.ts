@@ -72,7 +72,7 @@ export class AnswerAccumulator {
           ? { type: 'tool_call', id: block.id, name: block.name, arguments: '' }
           : block.type === 'redacted_thinking'
             ? block
-            : { type: block.type, text: '' };
+            : { ...block, text: '' };
       return;
     }
     if (event.type !== 'block_delta') return;

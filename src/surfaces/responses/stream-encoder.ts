@@ -89,9 +89,9 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       block.type === 'text'
         ? { type: 'text', text: '' }
         : block.type === 'thinking'
-          ? { type: 'thinking', text: '' }
+          ? { ...block, text: '' }
           : block.type === 'redacted_thinking'
-            ? { type: 'redacted_thinking', data: block.data }
+            ? { ...block }
             : { type: 'tool_call', id: block.id, name: block.name, arguments: '' };
     this.parts[index] = part;
     this.ids[index] = itemId(part);

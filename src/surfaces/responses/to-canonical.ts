@@ -15,7 +15,7 @@ import {
 } from '../../canonical/model.js';
 import { parseDataUrl } from '../openai/canonical.js';
 import type { InputContent, Item, OutputContent } from './items.js';
-import { decodeReasoning } from './reasoning-envelope.js';
+import { decodeReasoning, rawReasoningSigner } from './reasoning-envelope.js';
 import type { ResponsesRequest } from './schema.js';
 
 /**
@@ -143,9 +143,16 @@ export function itemsToMessages(
         }
         const thought = (item.content ?? item.summary).map((part) => part.text).join('');
         const signature = item.encrypted_content ?? undefined;
+        const signedBy = signature ? rawReasoningSigner(signature) : undefined;
+        const signer = signedBy !== undefined ? { signedBy } : {};
         if (thought)
-          turn('assistant').push({ type: 'thinking', text: thought, ...(signature && { signature }) });
-        else if (signature) turn('assistant').push({ type: 'redacted_thinking', data: signature });
+          turn('assistant').push({
+            type: 'thinking',
+            text: thought,
+            ...(signature && { signature }),
+            ...signer,
+          });
+        else if (signature) turn('assistant').push({ type: 'redacted_thinking', data: signature, ...signer });
         break;
       }
     }

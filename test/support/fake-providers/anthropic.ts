@@ -11,6 +11,7 @@ import {
   type Exchange,
   type FormatHandler,
   headerValue,
+  isJson,
   type Json,
   play,
   randomId,
@@ -22,6 +23,7 @@ import {
 } from './http.js';
 import { anthropicModelList } from './model-lists.js';
 import { pieces, type Script, type ScriptBlock } from './script.js';
+import { foreign, played } from './signatures.js';
 
 const ANTHROPIC_ERRORS: Record<number, { type: string; message: string }> = {
   400: { type: 'invalid_request_error', message: 'Invalid request.' },
@@ -91,6 +93,8 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
   const missing = required.find((field) => body[field] === undefined);
   if (missing) return sendAnthropicError(res, 400, `${missing}: Field required`);
   if (typeof body.model === 'string' && ex.forbidden.has(body.model)) return sendAnthropicError(res, 403);
+  const replayed = foreignThinking(body.messages);
+  if (replayed) return sendAnthropicError(res, 400, replayed);
   // An account with no credit left: Anthropic answers a request for a model with this 400, in the
   // words its API uses (the model list and token counting, which cost nothing, still answer).
   if (!counting && key !== undefined && ex.outOfCredit.has(key)) {
@@ -98,6 +102,7 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
   }
 
   const script = ex.next();
+  for (const block of script.blocks) if (block.type === 'thinking') played('anthropic', block.signature);
   const headers = { 'request-id': anthropicRequestId() };
   const worded = script.fault?.kind === 'status' ? script.fault.message : undefined;
   const fail = (status: number, retryAfterSeconds?: number) =>
@@ -130,6 +135,22 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
 }
 
 export const anthropic: FormatHandler = { basePath: '/v1', handle: handleAnthropic };
+
+/** Anthropic's words for thinking another provider signed (signatures.ts), or undefined. */
+function foreignThinking(messages: unknown): string | undefined {
+  if (!Array.isArray(messages)) return undefined;
+  for (const [i, message] of messages.entries()) {
+    const content = isJson(message) && Array.isArray(message.content) ? message.content : [];
+    for (const [j, block] of content.entries()) {
+      if (!isJson(block)) continue;
+      if (block.type === 'thinking' && foreign('anthropic', block.signature))
+        return `messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`;
+      if (block.type === 'redacted_thinking' && foreign('anthropic', block.data))
+        return `messages.${i}.content.${j}: Invalid \`data\` in \`redacted_thinking\` block`;
+    }
+  }
+  return undefined;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Rendering a script

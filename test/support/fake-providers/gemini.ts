@@ -21,6 +21,7 @@ import {
 } from './http.js';
 import { geminiModelList } from './model-lists.js';
 import { pieces, type Script } from './script.js';
+import { foreign, played } from './signatures.js';
 
 const GEMINI_STATUS: Record<number, { status: string; message: string }> = {
   400: { status: 'INVALID_ARGUMENT', message: 'Request contains an invalid argument.' },
@@ -154,7 +155,9 @@ async function handleGemini(ex: Exchange): Promise<void> {
     return sendGeminiError(res, 400, '* GenerateContentRequest.contents: contents is not specified');
   }
 
+  if (hasForeignSignature(body)) return sendGeminiError(res, 400, 'Corrupted thought signature.');
   const script = ex.next();
+  for (const block of script.blocks) if (block.type === 'thinking') played('gemini', block.signature);
   const headers = GEMINI_JSON_HEADERS;
   const fail = (status: number, retryAfterSeconds?: number, quota?: keyof typeof QUOTAS) =>
     sendGeminiError(res, status, undefined, retryAfterSeconds, quota);
@@ -181,6 +184,18 @@ async function handleGemini(ex: Exchange): Promise<void> {
 }
 
 export const gemini: FormatHandler = { basePath: '/v1beta', handle: handleGemini };
+
+/** Whether any part of the request replays a thought signature another provider made (signatures.ts). */
+function hasForeignSignature(body: Json): boolean {
+  const request = isJson(body.generateContentRequest) ? body.generateContentRequest : body;
+  const contents = Array.isArray(request.contents) ? request.contents : [];
+  return contents.some(
+    (content) =>
+      isJson(content) &&
+      Array.isArray(content.parts) &&
+      content.parts.some((part) => isJson(part) && foreign('gemini', part.thoughtSignature)),
+  );
+}
 
 // ---------------------------------------------------------------------------------------------
 // Rendering a script

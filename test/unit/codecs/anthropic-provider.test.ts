@@ -597,6 +597,15 @@ describe('Anthropic request encoding', () => {
     });
     // Unsigned thinking cannot be replayed, so it does not count.
     expect(encode(loop([{ type: 'thinking', text: 'Paris.' }, call])).thinking).toEqual({ type: 'disabled' });
+    // Nor can thinking another format signed or encrypted: Anthropic refuses its signature.
+    for (const foreign of [
+      { type: 'thinking', text: 'Paris.', signature: 'CiQBgemini', signedBy: 'gemini' },
+      { type: 'redacted_thinking', data: 'gAAAAABopenai', signedBy: 'openai' },
+    ] as const) {
+      const body = encode(loop([foreign, call]));
+      expect(body.thinking).toEqual({ type: 'disabled' });
+      expect(JSON.stringify(body.messages)).not.toMatch(/gemini|openai/);
+    }
     // With the signed thinking in place, thinking stays on.
     const signed = encode({
       ...loop([{ type: 'thinking', text: 'Paris.', signature: 'EqQBCkYIBxgCKkD' }, call]),
@@ -746,8 +755,8 @@ describe('Anthropic response decoding', () => {
       id: 'msg_01XFDUDYJgAACzvnptvVoYEL',
       model: 'claude-sonnet-4-5-20250929',
       content: [
-        { type: 'thinking', text: 'Paris, then.', signature: 'EqQBCkYIBxgC' },
-        { type: 'redacted_thinking', data: 'EmwKAhgB' },
+        { type: 'thinking', text: 'Paris, then.', signature: 'EqQBCkYIBxgC', signedBy: 'anthropic' },
+        { type: 'redacted_thinking', data: 'EmwKAhgB', signedBy: 'anthropic' },
         { type: 'text', text: 'Let me check.' },
         {
           type: 'tool_call',
@@ -1012,12 +1021,16 @@ describe('Anthropic stream decoding', () => {
         model: 'claude-sonnet-4-5-20250929',
         usage: { inputTokens: 10, outputTokens: 1 },
       },
-      { type: 'block_start', index: 0, block: { type: 'thinking' } },
+      { type: 'block_start', index: 0, block: { type: 'thinking', signedBy: 'anthropic' } },
       { type: 'block_delta', index: 0, delta: { type: 'thinking', text: 'Let me ' } },
       { type: 'block_delta', index: 0, delta: { type: 'thinking', text: 'think.' } },
       { type: 'block_delta', index: 0, delta: { type: 'signature', signature: 'EqQBCkYIBxgCKkD' } },
       { type: 'block_stop', index: 0 },
-      { type: 'block_start', index: 1, block: { type: 'redacted_thinking', data: 'EmwKAhgBEgy3va3pzix' } },
+      {
+        type: 'block_start',
+        index: 1,
+        block: { type: 'redacted_thinking', data: 'EmwKAhgBEgy3va3pzix', signedBy: 'anthropic' },
+      },
       { type: 'block_stop', index: 1 },
       { type: 'block_start', index: 2, block: { type: 'text' } },
       { type: 'block_delta', index: 2, delta: { type: 'text', text: 'Done.' } },

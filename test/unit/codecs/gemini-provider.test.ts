@@ -124,6 +124,32 @@ describe('Gemini request encoding', () => {
     ]);
   });
 
+  it("sends back only its own thoughts' signatures, dropping thinking another format signed", () => {
+    const body = encodeGeminiRequest(
+      request({
+        messages: [
+          userText('Q'),
+          {
+            role: 'assistant',
+            content: [
+              { type: 'thinking', text: 'Claude reasoned', signature: 'EqQBclaude', signedBy: 'anthropic' },
+              { type: 'thinking', text: 'OpenAI reasoned', signature: 'gAAAAABopenai', signedBy: 'openai' },
+              { type: 'thinking', text: 'Gemini reasoned', signature: SIG, signedBy: 'gemini' },
+              { type: 'text', text: 'A' },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(body.contents).toEqual([
+      { role: 'user', parts: [{ text: 'Q' }] },
+      {
+        role: 'model',
+        parts: [{ text: 'Gemini reasoned', thought: true, thoughtSignature: SIG }, { text: 'A' }],
+      },
+    ]);
+  });
+
   it('sends base64 media inline and file references as fileData', () => {
     const body = encodeGeminiRequest(
       request({
@@ -681,9 +707,9 @@ describe('Gemini response decoding', () => {
       modelVersion: 'm',
     });
     expect(answer.content).toEqual([
-      { type: 'thinking', text: 'Let me think more.', signature: SIG },
+      { type: 'thinking', text: 'Let me think more.', signature: SIG, signedBy: 'gemini' },
       { type: 'text', text: 'Answer done.' },
-      { type: 'thinking', text: 'Second thought', signature: 'AAAA' },
+      { type: 'thinking', text: 'Second thought', signature: 'AAAA', signedBy: 'gemini' },
     ]);
   });
 
@@ -860,7 +886,7 @@ describe('Gemini stream decoding', () => {
     );
     expect(events).toEqual([
       { type: 'start', id: 'r', model: 'm' },
-      { type: 'block_start', index: 0, block: { type: 'thinking' } },
+      { type: 'block_start', index: 0, block: { type: 'thinking', signedBy: 'gemini' } },
       { type: 'block_delta', index: 0, delta: { type: 'thinking', text: 'Think' } },
       { type: 'block_delta', index: 0, delta: { type: 'thinking', text: 'ing.' } },
       { type: 'block_delta', index: 0, delta: { type: 'signature', signature: SIG } },
@@ -891,7 +917,7 @@ describe('Gemini stream decoding', () => {
     );
     expect(events).toEqual([
       { type: 'start', id: 'r', model: 'm' },
-      { type: 'block_start', index: 0, block: { type: 'thinking' } },
+      { type: 'block_start', index: 0, block: { type: 'thinking', signedBy: 'gemini' } },
       { type: 'block_delta', index: 0, delta: { type: 'thinking', text: 'Plan' } },
       { type: 'block_delta', index: 0, delta: { type: 'signature', signature: 'AAAA' } },
       { type: 'block_stop', index: 0 },
