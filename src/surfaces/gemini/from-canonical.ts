@@ -6,6 +6,7 @@ import type {
   StreamEncoder,
   StreamEvent,
 } from '../../canonical/model.js';
+import { replayableTo } from '../../canonical/model.js';
 import { isRecord } from '../../providers/index.js';
 
 /**
@@ -56,7 +57,9 @@ function part(content: AssistantPart): Part | undefined {
       return {
         text: content.text,
         thought: true,
-        ...(content.signature !== undefined && { thoughtSignature: content.signature }),
+        // Another format's signature would have Gemini refuse the request it came back in.
+        ...(content.signature !== undefined &&
+          replayableTo(content, 'gemini') && { thoughtSignature: content.signature }),
       };
     case 'tool_call':
       return {
@@ -120,7 +123,11 @@ export class GeminiStreamEncoder implements StreamEncoder {
             ...(signature && { signature }),
           });
         } else if (event.block.type === 'thinking')
-          this.open.set(event.index, { type: 'thinking', text: '' });
+          this.open.set(event.index, {
+            type: 'thinking',
+            text: '',
+            ...(event.block.signedBy && { signedBy: event.block.signedBy }),
+          });
         return '';
       case 'block_delta':
         return this.delta(event.index, event.delta);
@@ -128,7 +135,11 @@ export class GeminiStreamEncoder implements StreamEncoder {
         const pending = this.open.get(event.index);
         this.open.delete(event.index);
         if (pending?.type === 'tool_call') return this.send([part(pending)!]);
-        if (pending?.type === 'thinking' && pending.signature !== undefined)
+        if (
+          pending?.type === 'thinking' &&
+          pending.signature !== undefined &&
+          replayableTo(pending, 'gemini')
+        )
           return this.send([{ text: '', thought: true, thoughtSignature: pending.signature }]);
         return '';
       }
