@@ -1,5 +1,3 @@
-import Anthropic from '@anthropic-ai/sdk';
-import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Script } from '../support/fake-providers/script.js';
@@ -187,67 +185,6 @@ describe('reasoning signed by one provider format, continued with another', () =
     expect(chat.choices[0]?.message.content).toBe('Hi from Claude.');
     expect(fakes.anthropic.requests.at(-1)?.raw).toContain('Hi from Gemini.');
     expect(thinkingSentToAnthropic(fakes.anthropic)).toEqual([]);
-  });
-
-  it("shows an Anthropic client no other format's signature, so the thinking it sends back to a Claude model is dropped, not refused", async () => {
-    for (const stream of [false, true]) {
-      const claude = new Anthropic({ baseURL: kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });
-      const ask: Anthropic.MessageCreateParamsNonStreaming = {
-        model: 'gemini/m',
-        max_tokens: 2048,
-        thinking: { type: 'enabled', budget_tokens: 1024 },
-        messages: [{ role: 'user', content: 'Hello' }],
-      };
-      fakes.gemini.script(thought('Gemini weighed it.', GEMINI_SIGNATURE, 'Hello from Gemini.'));
-      const answer = stream
-        ? await claude.messages.stream(ask).finalMessage()
-        : await claude.messages.create(ask);
-      expect(answer.content[0]).toMatchObject({
-        type: 'thinking',
-        thinking: 'Gemini weighed it.',
-        signature: '',
-      });
-      expect(JSON.stringify(answer)).not.toContain(GEMINI_SIGNATURE);
-
-      // Claude Code switched to a Claude model: its history goes to Anthropic as it is.
-      fakes.anthropic.script(say('Hello from Claude.'));
-      await claude.messages.create({
-        ...ask,
-        model: 'anthropic/m',
-        messages: [
-          ...ask.messages,
-          { role: 'assistant', content: answer.content },
-          { role: 'user', content: 'And you?' },
-        ],
-      });
-      expect(thinkingSentToAnthropic(fakes.anthropic)).toEqual([]);
-    }
-  });
-
-  it("shows a Gemini client no other format's signature", async () => {
-    const ai = new GoogleGenAI({ apiKey: CLIENT_KEY, httpOptions: { baseUrl: kw.dataUrl } });
-    const ask = {
-      model: 'anthropic/m',
-      contents: 'Hello',
-      config: { thinkingConfig: { includeThoughts: true, thinkingBudget: 1024 } },
-    };
-    fakes.anthropic.script(thought('Claude weighed it.', ANTHROPIC_SIGNATURE, 'Hello from Claude.'));
-    const answer = await ai.models.generateContent(ask);
-    expect(answer.candidates?.[0]?.content?.parts?.[0]).toMatchObject({
-      thought: true,
-      text: 'Claude weighed it.',
-    });
-    expect(JSON.stringify(answer)).not.toContain(ANTHROPIC_SIGNATURE);
-    fakes.anthropic.script(thought('Claude weighed it.', ANTHROPIC_SIGNATURE, 'Hello from Claude.'));
-    let streamed = '';
-    let thoughts = '';
-    for await (const chunk of await ai.models.generateContentStream(ask)) {
-      streamed += JSON.stringify(chunk);
-      for (const part of chunk.candidates?.[0]?.content?.parts ?? [])
-        if (part.thought) thoughts += part.text ?? '';
-    }
-    expect(thoughts).toBe('Claude weighed it.');
-    expect(streamed).not.toContain(ANTHROPIC_SIGNATURE);
   });
 
   it('reasoning stored before its signer was recorded goes to any provider as it did then', async () => {

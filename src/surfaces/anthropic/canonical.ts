@@ -9,7 +9,6 @@ import {
   type DocumentPart,
   type ImagePart,
   type Message,
-  type ReasoningSigner,
   type StopReason,
   type StreamEvent,
   type TextPart,
@@ -428,29 +427,14 @@ function toUsage(usage: Partial<ChatUsage>): AnthropicUsage {
 const stopDetails = (reason: AnthropicStopReason): { stop_details?: StopDetails } =>
   reason === 'refusal' ? { stop_details: { type: 'refusal' } } : {};
 
-/**
- * Reasoning another format signed (a Gemini or OpenAI model's): shown with no signature, or for
- * encrypted reasoning as empty thinking, since a client that sends it back to a Claude model would
- * have Anthropic refuse the whole request over it; unsigned, the gateway leaves it out on the way
- * back (`passthroughBody`, and the codec's rule for unsigned thinking).
- */
-const foreign = (signedBy: ReasoningSigner | undefined): boolean =>
-  signedBy !== undefined && signedBy !== 'anthropic';
-
 function toBlock(part: AssistantPart, index: number, truncated: boolean): AnthropicBlock {
   switch (part.type) {
     case 'text':
       return { type: 'text', text: part.text };
     case 'thinking':
-      return {
-        type: 'thinking',
-        thinking: part.text,
-        signature: foreign(part.signedBy) ? '' : (part.signature ?? ''),
-      };
+      return { type: 'thinking', thinking: part.text, signature: part.signature ?? '' };
     case 'redacted_thinking':
-      return foreign(part.signedBy)
-        ? { type: 'thinking', thinking: '', signature: '' }
-        : { type: 'redacted_thinking', data: part.data };
+      return { type: 'redacted_thinking', data: part.data };
     case 'tool_call':
       return {
         type: 'tool_use',
@@ -490,9 +474,7 @@ function openBlock(block: BlockStart): AnthropicBlock {
     case 'thinking':
       return { type: 'thinking', thinking: '', signature: '' };
     case 'redacted_thinking':
-      return foreign(block.signedBy)
-        ? { type: 'thinking', thinking: '', signature: '' }
-        : { type: 'redacted_thinking', data: block.data };
+      return { type: 'redacted_thinking', data: block.data };
     case 'tool_call':
       // A Gemini thought signature has no place in Anthropic's format and is dropped.
       return {
@@ -561,20 +543,8 @@ export const anthropicSurface: ChatSurface<MessagesRequest> = {
   format: 'anthropic',
   toCanonical,
   fromCanonical,
-  // Anthropic's stream always carries usage, asked for or not. The signatures of thinking another
-  // format signed are kept from the client (see `foreign`).
-  streamEncoder: () => {
-    const unsigned = new Set<number>();
-    return {
-      event(event: StreamEvent): string {
-        if (event.type === 'block_start' && event.block.type === 'thinking' && foreign(event.block.signedBy))
-          unsigned.add(event.index);
-        if (event.type === 'block_delta' && event.delta.type === 'signature' && unsigned.has(event.index))
-          return '';
-        return encodeEvent(event);
-      },
-    };
-  },
+  // Anthropic's stream always carries usage, asked for or not.
+  streamEncoder: () => ({ event: encodeEvent }),
   errorBody: anthropicErrorBody,
   errorEvent: anthropicErrorEvent,
 };

@@ -6,7 +6,6 @@ import type {
   StreamEncoder,
   StreamEvent,
 } from '../../canonical/model.js';
-import { replayableTo } from '../../canonical/model.js';
 import { isRecord } from '../../providers/index.js';
 
 /**
@@ -57,9 +56,7 @@ function part(content: AssistantPart): Part | undefined {
       return {
         text: content.text,
         thought: true,
-        // Another format's signature would have Gemini refuse the request it came back in.
-        ...(content.signature !== undefined &&
-          replayableTo(content, 'gemini') && { thoughtSignature: content.signature }),
+        ...(content.signature !== undefined && { thoughtSignature: content.signature }),
       };
     case 'tool_call':
       return {
@@ -123,11 +120,7 @@ export class GeminiStreamEncoder implements StreamEncoder {
             ...(signature && { signature }),
           });
         } else if (event.block.type === 'thinking')
-          this.open.set(event.index, {
-            type: 'thinking',
-            text: '',
-            ...(event.block.signedBy && { signedBy: event.block.signedBy }),
-          });
+          this.open.set(event.index, { type: 'thinking', text: '' });
         return '';
       case 'block_delta':
         return this.delta(event.index, event.delta);
@@ -135,11 +128,7 @@ export class GeminiStreamEncoder implements StreamEncoder {
         const pending = this.open.get(event.index);
         this.open.delete(event.index);
         if (pending?.type === 'tool_call') return this.send([part(pending)!]);
-        if (
-          pending?.type === 'thinking' &&
-          pending.signature !== undefined &&
-          replayableTo(pending, 'gemini')
-        )
+        if (pending?.type === 'thinking' && pending.signature !== undefined)
           return this.send([{ text: '', thought: true, thoughtSignature: pending.signature }]);
         return '';
       }
