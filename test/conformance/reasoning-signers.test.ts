@@ -1,3 +1,4 @@
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Script } from '../support/fake-providers/script.js';
@@ -185,6 +186,43 @@ describe('reasoning signed by one provider format, continued with another', () =
     expect(chat.choices[0]?.message.content).toBe('Hi from Claude.');
     expect(fakes.anthropic.requests.at(-1)?.raw).toContain('Hi from Gemini.');
     expect(thinkingSentToAnthropic(fakes.anthropic)).toEqual([]);
+  });
+
+  it("gives an Anthropic client Gemini's signature behind its signer's name: back to Gemini it goes unwrapped, to Claude not at all", async () => {
+    const claude = new Anthropic({ baseURL: kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });
+    for (const stream of [false, true]) {
+      const ask: Anthropic.MessageCreateParamsNonStreaming = {
+        model: 'gemini/m',
+        max_tokens: 2048,
+        thinking: { type: 'enabled', budget_tokens: 1024 },
+        messages: [{ role: 'user', content: 'Hello' }],
+      };
+      fakes.gemini.script(thought('Gemini weighed it.', GEMINI_SIGNATURE, 'Hello from Gemini.'));
+      const answer = stream
+        ? await claude.messages.stream(ask).finalMessage()
+        : await claude.messages.create(ask);
+      expect(answer.content[0]).toMatchObject({
+        type: 'thinking',
+        thinking: 'Gemini weighed it.',
+        signature: `kwf1.gemini.${GEMINI_SIGNATURE}`,
+      });
+      const history = [...ask.messages, { role: 'assistant' as const, content: answer.content }];
+
+      // Back to the Gemini model: its own signature, as Gemini 3 needs it for function calling.
+      fakes.gemini.script(say('Still Gemini.'));
+      await claude.messages.create({ ...ask, messages: [...history, { role: 'user', content: 'Go on.' }] });
+      expect(signaturesSentToGemini(fakes.gemini)).toEqual([GEMINI_SIGNATURE]);
+
+      // Claude Code switched to a Claude model: its history goes to Anthropic as it is, Gemini's thought left out.
+      fakes.anthropic.script(say('Hello from Claude.'));
+      const switched = await claude.messages.create({
+        ...ask,
+        model: 'anthropic/m',
+        messages: [...history, { role: 'user', content: 'And you?' }],
+      });
+      expect(switched.content).toEqual([expect.objectContaining({ text: 'Hello from Claude.' })]);
+      expect(thinkingSentToAnthropic(fakes.anthropic)).toEqual([]);
+    }
   });
 
   it('reasoning stored before its signer was recorded goes to any provider as it did then', async () => {

@@ -119,8 +119,15 @@ describe('official SDKs through Keyward, every provider format', () => {
     };
   }
 
-  /** What an Anthropic client reads from a final Message. */
-  function anthropicView(message: Anthropic.Message, keep: { ids: boolean; signatures: boolean }) {
+  /**
+   * What an Anthropic client reads from a final Message; `signedBy` names another format whose
+   * signatures the gateway shows behind its name (`kwf1.<format>.`, canonical/foreign-signature.ts).
+   */
+  function anthropicView(
+    message: Anthropic.Message,
+    keep: { ids: boolean; signatures: boolean },
+    signedBy?: string,
+  ) {
     return {
       content: message.content.map((block) => {
         switch (block.type) {
@@ -130,7 +137,9 @@ describe('official SDKs through Keyward, every provider format', () => {
             return {
               type: 'thinking',
               thinking: block.thinking,
-              ...(keep.signatures && { signature: block.signature }),
+              ...(keep.signatures && {
+                signature: signedBy ? `kwf1.${signedBy}.${block.signature}` : block.signature,
+              }),
             };
           case 'tool_use':
             return {
@@ -259,7 +268,10 @@ describe('official SDKs through Keyward, every provider format', () => {
           const through = await anthropicFinal(viaAnthropic, `${provider}/model-x`, stream);
           // Only Gemini can carry a thinking signature back; OpenAI-format tool call ids survive.
           const keep = { ids: provider === 'openai', signatures: provider === 'gemini' };
-          expect(anthropicView(through, keep)).toEqual(withoutCache(anthropicView(direct, keep), provider));
+          const signedBy = provider === 'gemini' ? 'gemini' : undefined;
+          expect(anthropicView(through, keep)).toEqual(
+            withoutCache(anthropicView(direct, keep, signedBy), provider),
+          );
         });
       }
     }

@@ -1,3 +1,4 @@
+import { isWrapped, WRAPPED_IN_JSON } from '../../canonical/foreign-signature.js';
 import { UnsupportedFeature } from '../../canonical/model.js';
 import { isRecord } from '../wire-values.js';
 
@@ -90,20 +91,24 @@ const EMPTY_SIGNATURE = '"signature":""';
 
 /**
  * The body as Anthropic gets it, as JSON, with the routed model. Thinking blocks whose signature
- * is empty are left out: they are another provider's reasoning shown as thinking (the gateway
- * gives them no signature), and Anthropic refuses the whole request over one, so a conversation
- * that moves to a Claude model would fail on every turn. The JSON is searched for an empty
- * signature before any message is looked at, so a body without one costs nothing more.
+ * is empty or another format's (`shownSignature`), and redacted thinking another format
+ * encrypted, are left out: they are another provider's reasoning shown as thinking, and Anthropic
+ * refuses the whole request over one, so a conversation that moves to a Claude model would fail
+ * on every turn. The JSON is searched for either before any message is looked at, so a body with
+ * neither costs nothing more.
  */
 export function passthroughBody(body: Body, model: string): string {
   const json = JSON.stringify({ ...body, model });
-  if (!json.includes(EMPTY_SIGNATURE)) return json;
+  if (!json.includes(EMPTY_SIGNATURE) && !json.includes(WRAPPED_IN_JSON)) return json;
   const messages = withoutUnsignedThinking(items(body.messages));
   return messages === undefined ? json : JSON.stringify({ ...body, model, messages });
 }
 
+/** Thinking with nothing Anthropic signed: no signature, or another format's (`shownSignature`). */
 const unsigned = (block: unknown): boolean =>
-  isRecord(block) && block.type === 'thinking' && block.signature === '';
+  isRecord(block) &&
+  ((block.type === 'thinking' && (block.signature === '' || isWrapped(block.signature))) ||
+    (block.type === 'redacted_thinking' && isWrapped(block.data)));
 
 /**
  * The messages without unsigned thinking blocks, or undefined when none has one. An assistant

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readSignature, shownSignature, signaturePrefix } from '../../canonical/foreign-signature.js';
 import {
   type AssistantPart,
   type BlockDelta,
@@ -9,6 +10,7 @@ import {
   type DocumentPart,
   type ImagePart,
   type Message,
+  type ReasoningSigner,
   type StopReason,
   type StreamEvent,
   type TextPart,
@@ -242,15 +244,16 @@ function toAssistantPart(block: ContentBlock, path: string, toolNames: Map<strin
   switch (block.type) {
     case 'text':
       return { type: 'text', text: block.text };
-    case 'thinking':
+    case 'thinking': {
       // An empty signature is what answers from other formats carried: there is none to replay.
-      return {
-        type: 'thinking',
-        text: block.thinking,
-        ...(block.signature && { signature: block.signature }),
-      };
-    case 'redacted_thinking':
-      return { type: 'redacted_thinking', data: block.data };
+      if (!block.signature) return { type: 'thinking', text: block.thinking };
+      const { value, signedBy } = readSignature(block.signature);
+      return { type: 'thinking', text: block.thinking, signature: value, ...(signedBy && { signedBy }) };
+    }
+    case 'redacted_thinking': {
+      const { value, signedBy } = readSignature(block.data);
+      return { type: 'redacted_thinking', data: value, ...(signedBy && { signedBy }) };
+    }
     case 'tool_use':
       toolNames.set(block.id, block.name);
       return { type: 'tool_call', id: block.id, name: block.name, arguments: JSON.stringify(block.input) };
@@ -432,9 +435,14 @@ function toBlock(part: AssistantPart, index: number, truncated: boolean): Anthro
     case 'text':
       return { type: 'text', text: part.text };
     case 'thinking':
-      return { type: 'thinking', thinking: part.text, signature: part.signature ?? '' };
+      return {
+        type: 'thinking',
+        thinking: part.text,
+        signature:
+          part.signature === undefined ? '' : shownSignature(part.signature, part.signedBy, 'anthropic'),
+      };
     case 'redacted_thinking':
-      return { type: 'redacted_thinking', data: part.data };
+      return { type: 'redacted_thinking', data: shownSignature(part.data, part.signedBy, 'anthropic') };
     case 'tool_call':
       return {
         type: 'tool_use',
@@ -474,7 +482,7 @@ function openBlock(block: BlockStart): AnthropicBlock {
     case 'thinking':
       return { type: 'thinking', thinking: '', signature: '' };
     case 'redacted_thinking':
-      return { type: 'redacted_thinking', data: block.data };
+      return { type: 'redacted_thinking', data: shownSignature(block.data, block.signedBy, 'anthropic') };
     case 'tool_call':
       // A Gemini thought signature has no place in Anthropic's format and is dropped.
       return {
@@ -544,7 +552,27 @@ export const anthropicSurface: ChatSurface<MessagesRequest> = {
   toCanonical,
   fromCanonical,
   // Anthropic's stream always carries usage, asked for or not.
-  streamEncoder: () => ({ event: encodeEvent }),
+  streamEncoder: () => {
+    // Thinking blocks another format signed whose signature has not begun: its first piece goes
+    // out behind the prefix that names the signer (`shownSignature`).
+    const wrapping = new Map<number, ReasoningSigner>();
+    return {
+      event(event: StreamEvent): string {
+        if (event.type === 'block_start' && event.block.type === 'thinking') {
+          const { signedBy } = event.block;
+          if (signedBy !== undefined && signedBy !== 'anthropic') wrapping.set(event.index, signedBy);
+        } else if (event.type === 'block_delta' && event.delta.type === 'signature') {
+          const signedBy = wrapping.get(event.index);
+          if (signedBy !== undefined) {
+            wrapping.delete(event.index);
+            const signature = signaturePrefix(signedBy) + event.delta.signature;
+            return encodeEvent({ ...event, delta: { type: 'signature', signature } });
+          }
+        }
+        return encodeEvent(event);
+      },
+    };
+  },
   errorBody: anthropicErrorBody,
   errorEvent: anthropicErrorEvent,
 };
