@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from './pg-transaction.js';
+import { PURGE_BATCH, type PurgedRecord, purgeInBatches } from './purge-batches.js';
 import {
   type ChainRow,
   type ConversationRow,
@@ -69,11 +70,6 @@ async function insertItems(client: PoolClient, items: readonly NewItem[]): Promi
   );
 }
 
-/** Rows a purge deletes per statement: a long DELETE would hold its row locks until it ends. */
-const PURGE_BATCH = 500;
-
-type PurgedRow = Pick<ConversationRow, 'id' | 'kind'>;
-
 /**
  * Removes records `ids` and the responses made in `conversations`, their items first a batch per
  * statement (the cascade would take all of a record's items in one); how many records went.
@@ -99,34 +95,6 @@ async function removeBatch(
     ]);
     return (removed.rowCount ?? 0) + (late.rowCount ?? 0);
   });
-}
-
-/**
- * Removes what `batch` lists until it lists nothing, with the responses made in the conversations
- * among it: those first, since once a conversation is gone nothing finds them. No statement
- * removes more than a batch of rows (with the few written meanwhile), where one DELETE of
- * everything expired held its locks, and a connection, until it had gone through the whole table.
- */
-async function purgeInBatches(pool: Pool, batch: () => Promise<PurgedRow[]>): Promise<number> {
-  let purged = 0;
-  for (let records = await batch(); records.length > 0; records = await batch()) {
-    const conversations = records
-      .filter((record) => record.kind === 'conversation')
-      .map((record) => record.id);
-    for (;;) {
-      const { rows } = await pool.query<{ id: string }>(
-        'SELECT id FROM conversations WHERE conversation_id = ANY($1::text[]) LIMIT $2',
-        [conversations, PURGE_BATCH],
-      );
-      const responses = rows.map((row) => row.id);
-      if (responses.length > 0) purged += await removeBatch(pool, responses, []);
-      // Fewer than a batch: any written since go with their conversation's statement.
-      if (rows.length < PURGE_BATCH) break;
-    }
-    const ids = records.map((record) => record.id);
-    purged += await removeBatch(pool, ids, conversations);
-  }
-  return purged;
 }
 
 /**
@@ -286,10 +254,17 @@ export function pgConversations(pool: Pool): ConversationStore {
       const [where, value] =
         'before' in filter ? ['created_at < $1', filter.before] : ['owner = $1', filter.owner];
       const listed = `SELECT id, kind FROM conversations WHERE ${where} ORDER BY created_at LIMIT $2`;
-      return purgeInBatches(
-        pool,
-        async () => (await pool.query<PurgedRow>(listed, [value, PURGE_BATCH])).rows,
-      );
+      return purgeInBatches({
+        next: async () => (await pool.query<PurgedRecord>(listed, [value, PURGE_BATCH])).rows,
+        responsesIn: async (conversations) =>
+          (
+            await pool.query<{ id: string }>(
+              'SELECT id FROM conversations WHERE conversation_id = ANY($1::text[]) LIMIT $2',
+              [conversations, PURGE_BATCH],
+            )
+          ).rows.map((row) => row.id),
+        remove: (ids, conversations) => removeBatch(pool, ids, conversations),
+      });
     },
     async rewrap(records, items) {
       await inTransaction(pool, async (client) => {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { PURGE_BATCH, type PurgedRecord, purgeInBatches } from './purge-batches.js';
 import {
   type ChainRow,
   type ConversationRow,
@@ -8,11 +9,6 @@ import {
   itemFromRow,
 } from './rows.js';
 import type { ConversationItemRecord, ConversationRecord, ConversationStore } from './types.js';
-
-/** Rows a purge deletes per statement: each statement is short, and requests run between them. */
-const PURGE_BATCH = 500;
-
-type PurgedRow = Pick<ConversationRow, 'id' | 'kind'>;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -95,10 +91,10 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
      WHERE parent_id IN (SELECT id FROM conversations WHERE conversation_id = ?) AND id = ?`,
   );
   const trim = db.prepare('DELETE FROM conversation_items WHERE parent_id = @parentId AND seq < @seq');
-  const expired = db.prepare<[number, number], PurgedRow>(
+  const expired = db.prepare<[number, number], PurgedRecord>(
     'SELECT id, kind FROM conversations WHERE created_at < ? ORDER BY created_at LIMIT ?',
   );
-  const ownedBy = db.prepare<[string, number], PurgedRow>(
+  const ownedBy = db.prepare<[string, number], PurgedRecord>(
     'SELECT id, kind FROM conversations WHERE owner = ? LIMIT ?',
   );
   const responsesIn = db.prepare<[string, number], { id: string }>(
@@ -161,40 +157,16 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
   );
 
   /**
-   * Removes records `ids` (and the responses made in `conversations`, a JSON array), their items
-   * first a batch per statement: the cascade would take all of a record's items in one. Returns
-   * how many records went.
+   * Removes records `ids` and the responses made in `conversations`, their items first a batch per
+   * statement (the cascade would take all of a record's items in one), the event loop running
+   * between statements; how many records went.
    */
-  const removeBatch = async (ids: readonly string[], conversations: string): Promise<number> => {
+  const removeBatch = async (ids: readonly string[], conversations: readonly string[]): Promise<number> => {
     const parents = JSON.stringify(ids);
     while (removeItemsOf.run(parents, PURGE_BATCH).changes === PURGE_BATCH) await nextTurn();
-    const removed = removeRecords.run({ ids: parents, conversations }).changes;
+    const removed = removeRecords.run({ ids: parents, conversations: JSON.stringify(conversations) }).changes;
     await nextTurn();
     return removed;
-  };
-  /**
-   * Removes what `batch` lists until it lists nothing, with the responses made in the
-   * conversations among it: those first, since once a conversation is gone nothing finds them.
-   * One DELETE of everything expired held the connection, and with it every request, for as long
-   * as the whole table took; now no statement removes more than a batch of rows (with the few
-   * written meanwhile) and the event loop runs between statements.
-   */
-  const purgeInBatches = async (batch: () => PurgedRow[]): Promise<number> => {
-    let purged = 0;
-    for (let records = batch(); records.length > 0; records = batch()) {
-      const conversations = JSON.stringify(
-        records.filter((record) => record.kind === 'conversation').map((record) => record.id),
-      );
-      for (;;) {
-        const responses = responsesIn.all(conversations, PURGE_BATCH).map((row) => row.id);
-        if (responses.length > 0) purged += await removeBatch(responses, '[]');
-        // Fewer than a batch: any written since go with their conversation's statement.
-        if (responses.length < PURGE_BATCH) break;
-      }
-      const ids = records.map((record) => record.id);
-      purged += await removeBatch(ids, conversations);
-    }
-    return purged;
   };
 
   return {
@@ -269,11 +241,15 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
       return trim.run({ parentId, seq }).changes;
     },
     async purge(filter) {
-      return purgeInBatches(
-        'before' in filter
-          ? () => expired.all(filter.before, PURGE_BATCH)
-          : () => ownedBy.all(filter.owner, PURGE_BATCH),
-      );
+      return purgeInBatches({
+        next:
+          'before' in filter
+            ? () => expired.all(filter.before, PURGE_BATCH)
+            : () => ownedBy.all(filter.owner, PURGE_BATCH),
+        responsesIn: (conversations) =>
+          responsesIn.all(JSON.stringify(conversations), PURGE_BATCH).map((row) => row.id),
+        remove: removeBatch,
+      });
     },
     async rewrap(records, items) {
       rewrap(records, items);
