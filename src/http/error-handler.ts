@@ -4,6 +4,7 @@ import type { Logger } from '../observability/index.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
 import { geminiErrorBody } from '../surfaces/gemini/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
+import type { GeminiErrorsConfig } from '../surfaces/types.js';
 import type { RequestContext } from './context.js';
 import { storeFailure } from './store-errors.js';
 
@@ -52,10 +53,17 @@ function noteError(request: FastifyRequest, error: GatewayError): void {
 }
 
 /** Errors use the envelope of the surface the client called, so its SDK can parse them. */
-function errorBody(url: string, error: GatewayError): unknown {
+function errorBody(request: FastifyRequest, error: GatewayError): unknown {
+  const { url } = request;
   if (url.startsWith('/v1/messages')) return anthropicErrorBody(error);
-  if (url.startsWith('/v1beta/')) return geminiErrorBody(error);
+  if (url.startsWith('/v1beta/') || answersGemini(request)) return geminiErrorBody(error);
   return openAIErrorBody(error);
+}
+
+/** A Gemini client on a route outside `/v1beta/` (see `GeminiErrorsConfig`). */
+function answersGemini(request: FastifyRequest): boolean {
+  const config = request.routeOptions?.config as Partial<GeminiErrorsConfig> | undefined;
+  return config?.geminiErrors?.(request) === true;
 }
 
 /** On an error answer: how many attempts of the request reached a provider and got no answer. */
@@ -87,7 +95,7 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
     // run and billed, and were charged: a client must not send the request again on its own.
     const unanswered = request.kw?.unanswered?.length;
     if (unanswered) reply.header(UNANSWERED_HEADER, String(unanswered));
-    return reply.code(answer.status).headers(answer.headers).send(errorBody(request.url, answer));
+    return reply.code(answer.status).headers(answer.headers).send(errorBody(request, answer));
   });
   app.setNotFoundHandler((request, reply) => {
     const path = (request.url.split('?')[0] ?? '').slice(0, 200);
@@ -95,6 +103,6 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
       code: 'unknown_route',
     });
     noteError(request, error);
-    return reply.code(404).send(errorBody(request.url, error));
+    return reply.code(404).send(errorBody(request, error));
   });
 }

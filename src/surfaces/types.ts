@@ -141,3 +141,12 @@ export interface RequestForwarder {
 export interface CallAdmission {
   admitCall(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined;
 }
+
+/**
+ * The `config` of a route outside `/v1beta/` that answers Gemini clients (Google's `v1`, the
+ * `provider/model` paths, `GET /v1/models` asked with x-goog-api-key): the requests whose errors
+ * take Google's envelope rather than the OpenAI one the path would give.
+ */
+export interface GeminiErrorsConfig {
+  geminiErrors: (request: FastifyRequest) => boolean;
+}

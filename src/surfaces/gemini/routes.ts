@@ -7,10 +7,9 @@ import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
 import { parseBody } from '../parse-body.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
-import type { RequestForwarder } from '../types.js';
+import type { GeminiErrorsConfig, RequestForwarder } from '../types.js';
 import { geminiBinding, geminiJsonArrayBinding } from './binding.js';
 import { batchEmbedJob, embedJob, type GeminiEmbeddingJob, geminiEmbeddings } from './embeddings.js';
-import { geminiErrorHandler } from './error-handler.js';
 import { GEMINI_REQUESTS, withJsonNames } from './field-names.js';
 import { GEMINI_METHODS, type GeminiMethod, geminiModels } from './models.js';
 import {
@@ -154,9 +153,9 @@ export async function geminiRoutes(
 
   for (const version of VERSIONS) {
     // Under /v1beta/ the listener answers errors in Google's envelope already; under /v1/ it
-    // answers OpenAI's unless told this is a Gemini call.
-    const errors = (isGemini: (request: FastifyRequest) => boolean) =>
-      version === '/v1beta' ? {} : { errorHandler: geminiErrorHandler(app, isGemini) };
+    // answers OpenAI's unless the route says this is a Gemini call.
+    const errors = (geminiErrors: GeminiErrorsConfig['geminiErrors']) =>
+      version === '/v1beta' ? {} : { config: { geminiErrors } satisfies GeminiErrorsConfig };
     // OpenAI's API has no POST under /v1/models/, so these are Gemini's under either version.
     app.post(
       `${version}/models/*`,

@@ -4,10 +4,9 @@ import type { CatalogProvider, ModelCatalog } from '../../catalog/model-catalog.
 import type { ConversationService } from '../../conversations/index.js';
 import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
-import { geminiErrorHandler } from '../gemini/error-handler.js';
 import { fromGeminiClient, geminiModels } from '../gemini/models.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
-import type { RequestForwarder } from '../types.js';
+import type { GeminiErrorsConfig, RequestForwarder } from '../types.js';
 import { openAIBinding, openAILegacyFunctionsBinding } from './binding.js';
 import { declaresOnlyFunctions } from './canonical.js';
 import { visibleModels } from './models.js';
@@ -57,7 +56,8 @@ export async function openAIRoutes(
   // `@google/genai` with `apiVersion: 'v1'` lists models here too: a Gemini client (its key in
   // x-goog-api-key) gets Gemini's list and errors, a Bearer one OpenAI's.
   const geminiClient = (request: FastifyRequest) => fromGeminiClient(request.headers);
-  app.get('/v1/models', { errorHandler: geminiErrorHandler(app, geminiClient) }, async (request) => {
+  const config: GeminiErrorsConfig = { geminiErrors: geminiClient };
+  app.get('/v1/models', { config }, async (request) => {
     const { principal } = request.kw;
     requireScope(principal, 'models:read');
     if (geminiClient(request)) return { models: await geminiModels(principal, router, catalog) };
