@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type ContextOverflow, GatewayError } from '../errors/gateway-error.js';
+import { anthropicOverflowWords } from '../surfaces/anthropic/envelope.js';
 import { retryAfterMs as retryAfterOf, type UpstreamError } from '../upstream/index.js';
 
 /** Provider error codes and params are passed on only when they look like identifiers. */
@@ -26,6 +27,18 @@ function safeFields(error: ErrorObject): { code?: string; param?: string } {
 /** A count in a provider's context-length message: digits only, and few of them. */
 const COUNT = '(\\d{1,9})';
 
+/** The numbers of a context-length message as counts. */
+type Numbers = ReadonlyArray<string | undefined>;
+const inputOverLimit = ([input, limit]: Numbers): ContextOverflow => ({
+  input: Number(input),
+  limit: Number(limit),
+});
+const inputAndOutputOverLimit = ([input, output, limit]: Numbers): ContextOverflow => ({
+  input: Number(input),
+  output: Number(output),
+  limit: Number(limit),
+});
+
 /**
  * The context-length messages clients act on (Claude Code compacts the conversation on Anthropic's
  * two, or lowers `max_tokens` to what is left), each matched whole and written again from its
@@ -40,21 +53,16 @@ const CONTEXT_OVERFLOWS: ReadonlyArray<{
   {
     // Anthropic: the input alone is over the model's context window.
     pattern: new RegExp(`^prompt is too long: ${COUNT} tokens > ${COUNT} maximum$`),
-    render: ([input, limit]) => `prompt is too long: ${input} tokens > ${limit} maximum`,
-    counts: ([input, limit]) => ({ input: Number(input), limit: Number(limit) }),
+    render: (numbers) => anthropicOverflowWords(inputOverLimit(numbers)),
+    counts: inputOverLimit,
   },
   {
     // Anthropic: the input and max_tokens together are.
     pattern: new RegExp(
       `^input length and \`?max_tokens\`? exceed context limit: ${COUNT} \\+ ${COUNT} > ${COUNT}, decrease input length or \`?max_tokens\`? and try again$`,
     ),
-    render: ([input, output, limit]) =>
-      `input length and \`max_tokens\` exceed context limit: ${input} + ${output} > ${limit}, decrease input length or \`max_tokens\` and try again`,
-    counts: ([input, output, limit]) => ({
-      input: Number(input),
-      output: Number(output),
-      limit: Number(limit),
-    }),
+    render: (numbers) => anthropicOverflowWords(inputAndOutputOverLimit(numbers)),
+    counts: inputAndOutputOverLimit,
   },
   {
     // OpenAI (and the servers that copy it), with the code `context_length_exceeded`.

@@ -46,7 +46,10 @@ function errorType(status: number): AnthropicErrorType {
 export function anthropicErrorBody(error: GatewayError): AnthropicErrorBody {
   return {
     type: 'error',
-    error: { type: errorType(error.status), message: overflowWords(error.overflow) ?? error.message },
+    error: {
+      type: errorType(error.status),
+      message: error.overflow?.input === undefined ? error.message : anthropicOverflowWords(error.overflow),
+    },
   };
 }
 
@@ -55,9 +58,7 @@ export function anthropicErrorBody(error: GatewayError): AnthropicErrorBody {
  * compacts the conversation on "prompt is too long", and lowers `max_tokens` to what the numbers
  * of the other message leave.
  */
-function overflowWords(overflow: ContextOverflow | undefined): string | undefined {
-  if (overflow?.input === undefined) return undefined;
-  const { input, output, limit } = overflow;
+export function anthropicOverflowWords({ input, output, limit }: ContextOverflow): string {
   return output === undefined
     ? `prompt is too long: ${input} tokens > ${limit} maximum`
     : `input length and \`max_tokens\` exceed context limit: ${input} + ${output} > ${limit}, decrease input length or \`max_tokens\` and try again`;
