@@ -74,6 +74,15 @@ export const providerTypes = [
 ] as const;
 export type ProviderType = (typeof providerTypes)[number];
 
+/** Why `streamUsage` means nothing for the other types: each already has its streams' usage. */
+const STREAM_USAGE_ELSEWHERE: Record<Exclude<ProviderType, 'openai-compatible'>, string> = {
+  openai: 'openai is always asked for stream usage',
+  'azure-openai': 'azure-openai is asked for stream usage whenever its apiVersion takes stream_options',
+  anthropic: 'anthropic streams report usage unasked',
+  gemini: 'gemini streams report usage unasked',
+  ollama: "ollama's native streams report usage unasked",
+};
+
 /** A dated Azure OpenAI api-version, GA or preview (the deployment paths take no other). */
 const AZURE_API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
 
@@ -91,6 +100,13 @@ const providerSchema = z
     /** azure-openai only: model name → deployment name (default: the model name itself). */
     deployments: z.record(z.string().min(1), z.string().regex(/^[A-Za-z0-9._-]{1,64}$/)).optional(),
     headers: z.record(staticHeaderName, z.string().max(1024)).optional(),
+    /**
+     * openai-compatible only: ask streams for their usage (`stream_options.include_usage`), so
+     * they are charged what the server reports rather than the reservation. Off by default: some
+     * servers imitating the API refuse the field. `openai` is always asked; `azure-openai` where
+     * its apiVersion takes the field.
+     */
+    streamUsage: z.boolean().optional(),
     /** anthropic only: `anthropic-beta` flags clients may use, beyond the built-in allowlist. */
     allowedBetas: z
       .array(z.string().regex(/^[a-z0-9][a-z0-9.-]{0,63}$/, 'a beta flag such as prompt-caching-2024-07-31'))
@@ -121,6 +137,13 @@ const providerSchema = z
     }
     if (provider.type !== 'azure-openai' && (provider.apiVersion || provider.deployments)) {
       ctx.addIssue({ code: 'custom', path: ['apiVersion'], message: 'only allowed for type azure-openai' });
+    }
+    if (provider.type !== 'openai-compatible' && provider.streamUsage !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['streamUsage'],
+        message: `only allowed for type openai-compatible (${STREAM_USAGE_ELSEWHERE[provider.type]}); remove it`,
+      });
     }
     if (provider.type !== 'anthropic' && provider.allowedBetas.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['allowedBetas'], message: 'only allowed for type anthropic' });

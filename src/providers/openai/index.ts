@@ -67,8 +67,9 @@ export function upstreamBody(
 export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
   const prefix = basePath(config);
   const headers = baseHeaders(config);
-  // Servers that merely imitate the API may refuse `stream_options`; OpenAI itself documents it.
-  const streamUsage = config.type === 'openai';
+  // OpenAI documents `stream_options`; servers imitating the API are asked only when the
+  // configuration says they take it, since some refuse the field.
+  const streamUsage = config.type === 'openai' || config.streamUsage === true;
   const withKey = (key: SecretString | undefined) =>
     key ? { ...headers, authorization: `Bearer ${key.reveal()}` } : headers;
   const chat = createOpenAIChatCodec({
