@@ -25,3 +25,8 @@ export type Failure = { error: GatewayError; fallback: boolean; unsupported?: tr
 export function isNative(job: ForwardJob, adapter: ProviderAdapter): boolean {
   return job.operation === 'embeddings' || adapter.format === job.surface.format;
 }
+
+/** Whether a target is sent the body's billed options (fast processing, web search), and so billed them. */
+export function takesOptions(job: ForwardJob, adapter: ProviderAdapter): boolean {
+  return adapter.format === (job.surface.optionsFormat ?? job.surface.format);
+}

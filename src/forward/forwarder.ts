@@ -23,7 +23,7 @@ import {
   type UpstreamResponse,
 } from '../upstream/index.js';
 import { defaultOutput } from './default-output.js';
-import { type Failure, type ForwardJob, type InFlight, isNative } from './forward-job.js';
+import { type Failure, type ForwardJob, type InFlight, isNative, takesOptions } from './forward-job.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { Responder } from './responder.js';
@@ -64,8 +64,8 @@ function unsupported(error: UnsupportedFeature): GatewayError {
 }
 
 /**
- * The route's targets with what each is billed beyond tokens: options of the surface's own format
- * (fast processing, the provider's web search) reach only targets of that format.
+ * The route's targets with what each is billed beyond tokens: the body's billed options (fast
+ * processing, the provider's web search) reach only targets of the format they are sent to.
  */
 function billedExtras(
   job: ForwardJob,
@@ -74,8 +74,8 @@ function billedExtras(
   searches: number | undefined,
 ): ServingTarget[] {
   return targets.map(({ provider, model }) => {
-    const native = isNative(job, provider.adapter);
-    return { provider, model, fast: fast && native, webSearches: native ? searches : undefined };
+    const billed = takesOptions(job, provider.adapter);
+    return { provider, model, fast: fast && billed, webSearches: billed ? searches : undefined };
   });
 }
 
@@ -267,7 +267,7 @@ export class Forwarder {
     const { provider, model } = target;
     const { abort: signal, deadline } = flight;
     request.kw.upstreamModel = model;
-    request.kw.fast = flight.fast && isNative(flight.job, provider.adapter);
+    request.kw.fast = flight.fast && takesOptions(flight.job, provider.adapter);
     const passthroughKey = provider.keys.passthrough ? request.kw.providerKey : undefined;
     if (provider.keys.passthrough && !passthroughKey && provider.adapter.requiresKey) {
       return { error: passthroughKeyMissing, fallback: false };

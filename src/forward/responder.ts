@@ -109,7 +109,8 @@ export class Responder {
       if (native) {
         const usage = adapter.readUsage(payload);
         if (usage) ctx.usage = usage;
-        return reply.code(response.statusCode).header('content-type', 'application/json').send(text);
+        const answer = job.surface.nativeAnswer?.(payload, adapter.type) ?? text;
+        return reply.code(response.statusCode).header('content-type', 'application/json').send(answer);
       }
       if (job.operation === 'count_tokens') {
         const count = adapter.readTokenCount?.(payload);

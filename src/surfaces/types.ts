@@ -84,6 +84,17 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
    */
   asksFast?(body: Record<string, unknown>): boolean;
   /**
+   * The client's JSON for an answer of the surface's own format that must not go as received
+   * (Azure's content filter annotations name the backend); undefined sends it as received.
+   */
+  nativeAnswer?(payload: unknown, providerType: ProviderType): string | undefined;
+  /**
+   * The provider format that is sent the surface's billed options (fast processing, web search),
+   * where it is not the surface's own: the Responses surface sends OpenAI's service tier on to
+   * OpenAI-format providers, though none of them speaks Responses.
+   */
+  readonly optionsFormat?: WireFormat;
+  /**
    * How many searches the body lets a provider of the surface's own format run with its web
    * search tool, billed per search (see `Price.webSearch`); undefined when it offers none.
    */

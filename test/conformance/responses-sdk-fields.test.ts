@@ -246,12 +246,12 @@ describe('openai SDK Responses API: current fields through Keyward', () => {
     expect(upstreamBody(fakes.anthropic)).toMatchObject({ metadata: { user_id: 'user-hash-1' } });
   });
 
-  it('leaves a priority tier out: translated, fast processing would be billed above what Keyward prices', async () => {
+  it('sends a priority tier on to an OpenAI-format provider, priced as fast processing there', async () => {
     // `fast` is newer than the SDK installed here.
     for (const tier of ['priority', 'fast'] as Params['service_tier'][]) {
       fakes.openai.script(GREETING);
       await client.responses.create({ model: 'openai/test-model', input: 'Hi', service_tier: tier });
-      expect(upstreamBody(fakes.openai)).not.toHaveProperty('service_tier');
+      expect(upstreamBody(fakes.openai)).toMatchObject({ service_tier: tier });
     }
   });
 });

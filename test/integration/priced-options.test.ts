@@ -104,6 +104,34 @@ describe('options billed beyond tokens are charged at their own price', () => {
     expect(sent).toEqual(['priority', 'fast']);
   });
 
+  it('sends the priority tier from the Responses API to an OpenAI-format provider and charges it there only', async () => {
+    const priority = await token();
+    const from = openai.requests.length;
+    const client = openAIClient(priority.token);
+    await client.responses.create({ model: 'gpt', input: 'Quickly, please.', service_tier: 'priority' });
+    const stream = await client.responses.create({
+      model: 'gpt',
+      input: 'Quickly, please.',
+      service_tier: 'priority',
+      stream: true,
+    });
+    for await (const _event of stream);
+    await expect.poll(() => costOf(priority.id)).toBe(2 * 2 * GPT_4O);
+    const sent = openai.requests.slice(from).map((r) => (r.body as { service_tier?: string }).service_tier);
+    expect(sent).toEqual(['priority', 'priority']);
+
+    // Translated to Anthropic, the tier is left out and the standard rates apply.
+    const translated = await token();
+    const fromClaude = claude.requests.length;
+    await openAIClient(translated.token).responses.create({
+      model: 'sonnet',
+      input: 'Quickly, please.',
+      service_tier: 'priority',
+    });
+    await expect.poll(() => costOf(translated.id)).toBe(SONNET);
+    expect(claude.requests[fromClaude]!.body).not.toHaveProperty('service_tier');
+  });
+
   it("charges Anthropic's fast mode at the multiple configured for the model, streamed and not", async () => {
     const fast = await token();
     const client = anthropicClient(fast.token);

@@ -53,9 +53,13 @@ describe('provider types', () => {
 
   const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hi' }];
 
-  it('azure-openai: deployment URL, api-version, api-key header, streaming included', async () => {
+  it('azure-openai: deployment URL, api-version, api-key header, streaming included, its filter annotations left out', async () => {
     const reply = await client.chat.completions.create({ model: 'smart', messages });
     expect(reply.model).toBe('prod-gpt4o');
+    // Azure's content filter annotations would name the backend: left out, as from its streams.
+    expect(reply).not.toHaveProperty('prompt_filter_results');
+    expect(reply.choices[0]).not.toHaveProperty('content_filter_results');
+    expect(reply.choices[0]?.message.content).toBeTruthy();
     const upstream = azure.requests[0]!;
     expect(upstream.url).toBe('/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21');
     expect(upstream.headers['api-key']).toBe(PROVIDER_KEY);

@@ -128,6 +128,18 @@ const AZURE_FILTER_RESULTS = {
 };
 
 /**
+ * An answer as Azure annotates it: the prompt's filter results at the top, each choice's beside it.
+ * @param {ReturnType<typeof completion>} answer
+ */
+function withAzureFilterResults(answer) {
+  return {
+    ...answer,
+    prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER_RESULTS }],
+    choices: answer.choices.map((choice) => ({ ...choice, content_filter_results: AZURE_FILTER_RESULTS })),
+  };
+}
+
+/**
  * Whether an Azure api-version takes a field: `stream_options` and `max_completion_tokens` came
  * with 2024-09-01-preview and, in GA, 2024-10-21; older versions refuse them.
  * @param {string} version
@@ -393,7 +405,14 @@ export async function startFakeOpenAI(options = {}) {
         'x-ratelimit-remaining-tokens': String(options.tokensPerMinute),
       });
     }
-    if (!body.stream) return send(res, 200, completion(body, model));
+    if (!body.stream) {
+      const answer = completion(body, model);
+      return send(
+        res,
+        200,
+        azure && operation === 'chat/completions' ? withAzureFilterResults(answer) : answer,
+      );
+    }
 
     const events = streamEvents(body, model, Boolean(azure));
     const limit = step.cutAfterChunks ?? step.endAfterChunks ?? events.length;

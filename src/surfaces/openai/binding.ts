@@ -1,8 +1,14 @@
+import { isRecord } from '../../providers/index.js';
 import type { SurfaceBinding } from '../types.js';
+import { withoutFilterFields } from './azure-filters.js';
 import { openAILegacyFunctionsSurface, openAISurface } from './canonical.js';
 import type { ChatCompletionRequest } from './chat-schema.js';
 import { openAIErrorBody, openAIErrorEvent } from './envelope.js';
 import { relayOpenAIStream } from './stream-relay.js';
+
+/** Whether a body asks OpenAI for priority processing; `fast` is the tier's newer name. */
+export const asksPriorityTier = (body: Record<string, unknown>): boolean =>
+  body.service_tier === 'priority' || body.service_tier === 'fast';
 
 /** The OpenAI surface as the forwarder drives it. */
 export const openAIBinding: SurfaceBinding = {
@@ -17,8 +23,11 @@ export const openAIBinding: SurfaceBinding = {
   relay: relayOpenAIStream,
   maxTokensFields: ['max_completion_tokens', 'max_tokens'],
   choicesFields: ['n'],
-  // `fast` is OpenAI's newer name for priority processing.
-  asksFast: (body) => body.service_tier === 'priority' || body.service_tier === 'fast',
+  asksFast: asksPriorityTier,
+  nativeAnswer: (payload, providerType) =>
+    providerType === 'azure-openai' && isRecord(payload)
+      ? JSON.stringify(withoutFilterFields(payload))
+      : undefined,
 };
 
 /** For a request that declared only legacy `functions`: its call is answered as `function_call`. */

@@ -2,6 +2,7 @@ import { eventData } from '../../canonical/sse.js';
 import { isRecord } from '../../providers/index.js';
 import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
+import { FILTER_FIELDS, withoutFilterFields } from './azure-filters.js';
 import { openAIErrorEvent } from './envelope.js';
 
 export type { RelayOptions } from '../types.js';
@@ -17,8 +18,6 @@ const ERROR_KEY = /"error"\s*:/;
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 /** A choice that finished. */
 const FINISH_REASON = /"finish_reason"\s*:\s*"[^"]/;
-/** Azure's content filter annotations: `prompt_filter_results`, `content_filter_results`, `…_offsets`. */
-const FILTER_FIELDS = /_filter_(?:results|offsets)"\s*:/;
 
 /** The chunk as an object, or undefined when it is not JSON (it then goes to the client as it came). */
 function parse(data: string): Record<string, unknown> | undefined {
@@ -31,19 +30,14 @@ function parse(data: string): Record<string, unknown> | undefined {
 }
 
 /**
- * A chunk without Azure's content filter annotations, which name the backend to the client; the
- * chunk Azure opens its streams with, which holds only the prompt's (no choices), is dropped:
- * client code commonly reads `choices[0]` of every chunk.
+ * A chunk without Azure's content filter annotations (`withoutFilterFields`); the chunk Azure
+ * opens its streams with, which holds only the prompt's (no choices), is dropped: client code
+ * commonly reads `choices[0]` of every chunk.
  */
 function withoutFilterResults(payload: Record<string, unknown>): RelayStep {
-  const { prompt_filter_results: _prompt, ...chunk } = payload;
-  const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
-  if (choices.length === 0 && !isRecord(chunk.usage)) return 'skip';
-  chunk.choices = choices.map((choice: unknown) => {
-    if (!isRecord(choice)) return choice;
-    const { content_filter_results: _results, content_filter_offsets: _offsets, ...rest } = choice;
-    return rest;
-  });
+  const chunk = withoutFilterFields(payload);
+  if (!Array.isArray(chunk.choices)) chunk.choices = [];
+  if ((chunk.choices as unknown[]).length === 0 && !isRecord(chunk.usage)) return 'skip';
   return { replaced: `data: ${JSON.stringify(chunk)}\n\n` };
 }
 

@@ -2,6 +2,7 @@ import type { ChatResponse } from '../../canonical/model.js';
 import type { ConversationService } from '../../conversations/index.js';
 import type { GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
+import { asksPriorityTier } from '../openai/binding.js';
 import { openAIErrorBody } from '../openai/envelope.js';
 import type { NativeRelay, SurfaceBinding } from '../types.js';
 import {
@@ -76,6 +77,9 @@ export function responsesBinding(
     errorEvent: (error: GatewayError) => encoder?.error(error) ?? '',
     relay: noRelay,
     maxTokensFields: ['max_output_tokens'],
+    // The service tier is sent on to OpenAI-format providers, and priced there.
+    optionsFormat: 'openai',
+    asksFast: asksPriorityTier,
     addedInputBytes: replayedBytes(turn.history) + turn.referencedBytes,
   };
 }

@@ -66,12 +66,11 @@ export function requestToCanonical(
 }
 
 /**
- * The service tiers sent on. `priority` and `fast` are left out, as translation leaves them out
- * everywhere: the forwarder prices fast processing only for a provider of the surface's own
- * format, none speaks Responses, and sent they would be billed at up to twice what a budget counts.
- * (`ultrafast` is refused before this.)
+ * The service tiers sent on: all but `ultrafast`, which is refused before this. `priority` and
+ * `fast` reach OpenAI-format providers only (the only ones sent these options), which bill them
+ * at a multiple of the model's rates: the binding's `asksFast` has them priced as such.
  */
-const CARRIED_TIERS = ['auto', 'default', 'flex', 'scale'] as const;
+const CARRIED_TIERS = ['auto', 'default', 'flex', 'scale', 'priority', 'fast'] as const;
 type CarriedTier = (typeof CARRIED_TIERS)[number];
 const carried = (tier: ResponsesRequest['service_tier']): tier is CarriedTier =>
   (CARRIED_TIERS as readonly unknown[]).includes(tier);
