@@ -1,7 +1,7 @@
-import { providerFailedMidStream, streamInterrupted } from '../errors/stream.js';
 import type { ChatUsage, StreamDecoder, StreamEncoder } from '../providers/index.js';
 import { StreamFailure } from '../providers/index.js';
 import type { StreamFailureReason, SurfaceBinding } from '../surfaces/types.js';
+import { mapStreamFailure } from './upstream-errors.js';
 
 export interface TranslateHooks {
   onUsage(usage: ChatUsage): void;
@@ -13,7 +13,8 @@ export interface TranslateHooks {
  * A provider's stream in another surface's format, event by event: bytes in, canonical events
  * through the provider's decoder, the surface's events out, each upstream chunk's worth as soon as
  * it is complete. A break, an error event or a missing end becomes the surface's error event, so
- * a cut never reaches the client as a clean stop. The answer's finish ends the client's stream:
+ * a cut never reaches the client as a clean stop; an error event keeps its class in the surface's
+ * terms (`mapStreamFailure`). The answer's finish ends the client's stream:
  * what the provider sends after it (a late error, a connection held open) is not read.
  */
 export async function* translateStream(
@@ -48,6 +49,6 @@ export async function* translateStream(
     if (hooks.clientGone()) return;
     const reason = error instanceof StreamFailure ? error.reason : 'cut';
     hooks.onFailure(reason, error);
-    yield surface.errorEvent(reason === 'provider_error' ? providerFailedMidStream : streamInterrupted);
+    yield surface.errorEvent(mapStreamFailure(error));
   }
 }

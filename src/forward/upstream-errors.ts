@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type ContextOverflow, GatewayError } from '../errors/gateway-error.js';
+import { providerFailedMidStream, streamInterrupted } from '../errors/stream.js';
+import { StreamFailure } from '../providers/index.js';
 import { anthropicOverflowWords } from '../surfaces/anthropic/envelope.js';
 import { retryAfterMs as retryAfterOf, type UpstreamError } from '../upstream/index.js';
 
@@ -201,6 +203,20 @@ export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, 
     `The provider rejected the request (HTTP ${status})${code ? `: ${code}` : ''}${param ? ` (param '${param}')` : ''}`,
     { code: code ?? 'provider_rejected_request', param: param ?? null },
   );
+}
+
+/**
+ * What the client is told of a provider's stream that failed after it began: an error event that
+ * named its class (an overload, a rate limit) keeps that class, the status's as a failed request
+ * would have it, so that the client's SDK retries what it would retry and no more whichever format
+ * the provider streamed in; the words stay the gateway's mid-stream ones, as in a same-format
+ * stream. A break, or an error that named nothing, stays the gateway's own.
+ */
+export function mapStreamFailure(error: unknown): GatewayError {
+  if (!(error instanceof StreamFailure) || error.reason !== 'provider_error') return streamInterrupted;
+  if (error.status === undefined) return providerFailedMidStream;
+  const { status, type, code } = mapUpstreamStatus(error.status, {}, '');
+  return new GatewayError(status, type, providerFailedMidStream.message, { code });
 }
 
 export function mapUpstreamFailure(error: UpstreamError): GatewayError {
