@@ -67,7 +67,11 @@ export class MemoryLimiter implements Limiter {
   /** Concurrency key → lease id → expiry. */
   private readonly slots = new Map<string, Map<string, number>>();
   private readonly budgets = new Map<string, BudgetState>();
-  private readonly loading = new Map<string, Promise<void>>();
+  /**
+   * Loads in flight, with the spend settled under their key since each began: the loaded figure
+   * replaces the counter those settles were added to, and may not hold them (see `load`).
+   */
+  private readonly loading = new Map<string, { done: Promise<void>; settled: number }>();
   private readonly spentBefore: SpentBefore;
   private readonly now: () => number;
   private sweptAt: number;
@@ -113,7 +117,9 @@ export class MemoryLimiter implements Limiter {
       if (held?.delete(lease.id) && held.size === 0) this.slots.delete(key);
     }
     for (const key of lease.budgetKeys) {
-      // A counter that expired meanwhile is reloaded from the durable store, which has this spend.
+      const load = this.loading.get(key);
+      if (load) load.settled += actualCostMicros;
+      // A counter that expired is reloaded from the durable store, which has this spend.
       const budget = this.budgets.get(key);
       if (!budget) continue;
       const reservation = budget.reservations.get(lease.id);
@@ -261,26 +267,39 @@ export class MemoryLimiter implements Limiter {
     return undefined;
   }
 
-  /** Loads a budget key's earlier spend once, however many requests wait for it. */
+  /**
+   * Loads a budget key's earlier spend once, however many requests wait for it. The figure holds
+   * every settle made before `spentBefore` was called (the gateway's flushes the usage recorder
+   * first, and a request's usage is recorded in the same synchronous run as its settle), and not
+   * those after, which are added to it: replaced by the figure alone, the spend settled during the
+   * load was lost. A settle after the call can also reach the figure (recorded before the flush
+   * took its batch, or written by a later flush before the read), and is then counted twice until
+   * the next reload: over, not under.
+   */
   private load(rule: BudgetRule): Promise<void> {
-    let pending = this.loading.get(rule.key);
-    if (!pending) {
-      pending = this.spentBefore(rule.key)
-        .then((spent) => {
-          if (!Number.isFinite(spent)) throw new TypeError(`spentBefore(${rule.key}) returned ${spent}`);
-          const previous = this.budgets.get(rule.key);
-          // Requests in flight across a reload still hold their reservations.
-          this.budgets.set(rule.key, {
-            spent,
-            reserved: previous?.reserved ?? 0,
-            reservations: previous?.reservations ?? new Map(),
-            expiresAt: this.now() + rule.ttlMs,
-          });
-        })
-        .finally(() => this.loading.delete(rule.key));
-      this.loading.set(rule.key, pending);
-    }
-    return pending;
+    const pending = this.loading.get(rule.key);
+    if (pending) return pending.done;
+    const load = { done: Promise.resolve(), settled: 0 };
+    load.done = this.spentBefore(rule.key).then(
+      (spent) => {
+        this.loading.delete(rule.key);
+        if (!Number.isFinite(spent)) throw new TypeError(`spentBefore(${rule.key}) returned ${spent}`);
+        const previous = this.budgets.get(rule.key);
+        // Requests in flight across a reload still hold their reservations.
+        this.budgets.set(rule.key, {
+          spent: spent + load.settled,
+          reserved: previous?.reserved ?? 0,
+          reservations: previous?.reservations ?? new Map(),
+          expiresAt: this.now() + rule.ttlMs,
+        });
+      },
+      (error: unknown) => {
+        this.loading.delete(rule.key);
+        throw error;
+      },
+    );
+    this.loading.set(rule.key, load);
+    return load.done;
   }
 
   private sweep(now: number): void {

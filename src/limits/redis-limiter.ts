@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ACQUIRE, ADD_SPEND, REREGISTER, SETTLE, STATUS } from './redis-scripts.js';
+import { ACQUIRE, ADD_SPEND, MARK, REREGISTER, SEED, SETTLE, STATUS } from './redis-scripts.js';
 import { tighter } from './token-bucket.js';
 import type {
   AcquireRequest,
@@ -39,6 +39,11 @@ const REPORT_EVERY_MS = 1_000;
 const UNAVAILABLE_RETRY_MS = 1_000;
 /** Seeding races a counter's expiry at most this often before the request gives up. */
 const MAX_SEED_ROUNDS = 3;
+/**
+ * How long a load's mark (`MARK`) keeps the spend settled during it: a read of the durable store
+ * that takes longer is read again.
+ */
+const LOAD_MARK_MS = 60_000;
 
 type Reply = ReadonlyArray<string | number>;
 
@@ -48,6 +53,14 @@ interface LimitsCommands {
   keywardStatus(numKeys: number, ...args: string[]): Promise<Reply>;
   keywardReregister(numKeys: number, ...args: string[]): Promise<Reply>;
   keywardAddSpend(numKeys: number, ...args: string[]): Promise<string>;
+  keywardMark(numKeys: number, ...args: string[]): Promise<number>;
+  keywardSeed(numKeys: number, ...args: string[]): Promise<number>;
+}
+
+/** A budget key's spend read from the durable store, by the loader named in its `MARK`. */
+interface Load {
+  loader: string;
+  spent: number;
 }
 
 /**
@@ -69,6 +82,8 @@ class RedisLease implements Lease {
      * (`budgetKeys`) are still charged what it spent.
      */
     readonly backed: boolean,
+    /** The dataset it was taken in (ACQUIRE's answer); unused tokens go back only to that one. */
+    readonly epoch: string,
     readonly tokenRules: readonly RateRule[],
     readonly tokenEstimate: number,
     readonly concurrencyKeys: readonly string[],
@@ -91,7 +106,7 @@ export class RedisLimiter implements Limiter {
   private readonly spentBefore: SpentBefore;
   private readonly onBackendError: RedisLimiterOptions['onBackendError'];
   private readonly instance = randomBytes(6).toString('base64url');
-  private readonly loading = new Map<string, Promise<number>>();
+  private readonly loading = new Map<string, Promise<Load>>();
   private readonly firstReady: Promise<void>;
   /** Set by the first connection, or the first failure to make one. */
   private startupOver = false;
@@ -132,6 +147,8 @@ export class RedisLimiter implements Limiter {
     redis.defineCommand('keywardStatus', { lua: STATUS });
     redis.defineCommand('keywardReregister', { lua: REREGISTER });
     redis.defineCommand('keywardAddSpend', { lua: ADD_SPEND });
+    redis.defineCommand('keywardMark', { lua: MARK });
+    redis.defineCommand('keywardSeed', { lua: SEED });
     redis.on('ready', () => {
       this.reregister();
       this.addUnsent();
@@ -154,6 +171,7 @@ export class RedisLimiter implements Limiter {
       ...request.rates.map((rule) => `${this.prefix}r:${rule.key}`),
       ...request.concurrency.map((rule) => `${this.prefix}c:${rule.key}`),
       ...this.budgetKeys(request.budgets),
+      `${this.prefix}epoch`,
     ];
     const id = `${this.instance}.${++this.seq}`;
     const args = [
@@ -184,7 +202,7 @@ export class RedisLimiter implements Limiter {
         return { allowed: false, denial };
       }
       const budgetKeys = request.budgets.map((rule) => rule.key);
-      return { allowed: true, lease: new RedisLease(id, this, false, [], 0, [], budgetKeys) };
+      return { allowed: true, lease: new RedisLease(id, this, false, '', [], 0, [], budgetKeys) };
     }
 
     let requests: Quota | undefined;
@@ -203,6 +221,7 @@ export class RedisLimiter implements Limiter {
       id,
       this,
       true,
+      String(reply[4 + 2 * request.rates.length]),
       request.rates.filter((rule) => rule.kind === 'tokens'),
       request.tokenEstimate,
       request.concurrency.map((rule) => rule.key),
@@ -228,7 +247,8 @@ export class RedisLimiter implements Limiter {
     const keys = [
       ...lease.tokenRules.map((rule) => `${this.prefix}r:${rule.key}`),
       ...lease.concurrencyKeys.map((key) => `${this.prefix}c:${key}`),
-      ...lease.budgetKeys.flatMap((key) => this.budgetKeysOf(key)),
+      ...lease.budgetKeys.flatMap((key) => [...this.budgetKeysOf(key), `${this.prefix}bl:${key}`]),
+      `${this.prefix}epoch`,
     ];
     const args = [
       String(lease.tokenRules.length),
@@ -237,6 +257,7 @@ export class RedisLimiter implements Limiter {
       lease.id,
       String(actualTokens - lease.tokenEstimate),
       String(cost),
+      lease.epoch,
     ];
     for (const rule of lease.tokenRules) args.push(String(rule.limit), String(rule.windowMs));
     try {
@@ -376,11 +397,19 @@ export class RedisLimiter implements Limiter {
         throw new LimiterUnavailableError(new Error('budget counters expire as they are seeded'));
       const missing = reply.slice(1).map((index) => budgets[Number(index) - 1]!);
       try {
-        const spent = await Promise.all(missing.map((rule) => this.load(rule.key)));
+        const loads = await Promise.all(missing.map((rule) => this.load(rule.key)));
+        // A seed refused (its mark was lost) is read again in the next round.
         await Promise.all(
           missing.map((rule, i) =>
             this.redis
-              .set(`${this.prefix}bs:${rule.key}`, String(Math.round(spent[i]!)), 'PX', rule.ttlMs, 'NX')
+              .keywardSeed(
+                2,
+                `${this.prefix}bs:${rule.key}`,
+                `${this.prefix}bl:${rule.key}`,
+                loads[i]!.loader,
+                String(Math.round(loads[i]!.spent)),
+                String(rule.ttlMs),
+              )
               .catch((error: unknown) => {
                 throw new LimiterUnavailableError(error);
               }),
@@ -394,13 +423,23 @@ export class RedisLimiter implements Limiter {
     }
   }
 
-  /** One `spentBefore` per key at a time, however many requests meet the key unseeded. */
-  private load(key: string): Promise<number> {
+  /**
+   * One `spentBefore` per key at a time, however many requests meet the key unseeded. Its MARK
+   * goes out in the same synchronous run as the read begins (see `MARK`): this instance's settles
+   * sent before it are in what `spentBefore` reads, those after are added to it by SEED. Another
+   * instance's settle after the mark is counted twice when its usage reached the store before the
+   * read: over, not under. A MARK that fails leaves no mark, and SEED asks for the read again.
+   */
+  private load(key: string): Promise<Load> {
     let pending = this.loading.get(key);
     if (!pending) {
+      const loader = `${this.instance}.${++this.seq}`;
+      this.redis
+        .keywardMark(2, `${this.prefix}bs:${key}`, `${this.prefix}bl:${key}`, loader, String(LOAD_MARK_MS))
+        .catch((error: unknown) => this.report(error));
       pending = this.spentBefore(key).then((spent) => {
         if (!Number.isFinite(spent)) throw new TypeError(`spentBefore(${key}) returned ${spent}`);
-        return spent;
+        return { loader, spent };
       });
       this.loading.set(key, pending);
     }

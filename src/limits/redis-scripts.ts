@@ -9,10 +9,13 @@
  * - `bs:<key>` budget spend, an integer seeded from the durable store with SET NX PX;
  * - `br:<key>` budget reservations, a hash lease id → micros plus `#total`;
  * - `be:<key>` the same reservations scored by expiry, so a crashed instance's lapse;
+ * - `bl:<key>` while `bs:<key>` is missing and being seeded, a hash loader → micros settled since
+ *              that loader began reading the durable store (see `MARK`);
  * - `epoch`    a random name of the dataset, set by the first instance to find it missing, so a
  *              Redis that restarted empty (or was flushed) has a new one.
  *
- * KEYS come in that order: rate keys, concurrency keys, then three keys per budget.
+ * KEYS come in that order: rate keys, concurrency keys, then three keys per budget (four for
+ * SETTLE, with `bl:`), then `epoch` for ACQUIRE and SETTLE.
  */
 
 const PRELUDE = `
@@ -78,7 +81,9 @@ end
  * ARGV: nr, nc, nb, lease id, lease ms, cost estimate, then limit/window/cost per rate rule,
  * limit per concurrency rule, limit per budget.
  * Answers { 'seed', budget indexes... } when counters must be seeded first, else
- * { allowed, denied group ('r'|'c'|'b'|''), denied index, retry ms, remaining/reset per rate rule }.
+ * { allowed, denied group ('r'|'c'|'b'|''), denied index, retry ms, remaining/reset per rate rule },
+ * and when allowed the dataset's epoch last (the lease id becomes it if there was none), which
+ * the lease's settle names.
  */
 export const ACQUIRE = `${PRELUDE}
 local nr, nc, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -141,6 +146,11 @@ if wait > 0 then
 end
 
 out = { 1, '', 0, 0 }
+local epoch = redis.call('GET', KEYS[#KEYS])
+if not epoch then
+  epoch = lease
+  redis.call('SET', KEYS[#KEYS], epoch)
+end
 for i = 1, nr do
   local limit, window = rules[i][1], rules[i][2]
   local left = levels[i] - rules[i][3]
@@ -163,19 +173,25 @@ if estimate > 0 then
     outlive(KEYS[base + 3], keep)
   end
 end
+out[#out + 1] = epoch
 return out
 `;
 
 /**
- * KEYS: token-rule buckets, concurrency sets, three keys per budget.
- * ARGV: nt, nc, nb, lease id, actual - estimated tokens, actual cost, then limit/window per token rule.
+ * KEYS: token-rule buckets, concurrency sets, four keys per budget, `epoch`.
+ * ARGV: nt, nc, nb, lease id, actual - estimated tokens, actual cost, the epoch the lease was
+ * taken in, then limit/window per token rule.
+ *
+ * Unused tokens go back only to buckets of the dataset they were taken from: one that restarted
+ * empty since never had them taken, and refunded, a client would gain them. An overrun is debited
+ * in any dataset.
  */
 export const SETTLE = `${PRELUDE}
 local nt, nc, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lease, extra = ARGV[4], tonumber(ARGV[5])
 local now = clock()
-if extra ~= 0 then
-  local a = 7
+if extra > 0 or (extra < 0 and redis.call('GET', KEYS[#KEYS]) == ARGV[7]) then
+  local a = 8
   for i = 1, nt do
     local limit, window = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
     a = a + 2
@@ -184,15 +200,22 @@ if extra ~= 0 then
 end
 for i = 1, nc do redis.call('ZREM', KEYS[nt + i], lease) end
 for i = 1, nb do
-  local base = nt + nc + 3 * i - 3
+  local base = nt + nc + 4 * i - 4
   local amount = redis.call('HGET', KEYS[base + 2], lease)
   if amount then
     redis.call('HDEL', KEYS[base + 2], lease)
     redis.call('HINCRBY', KEYS[base + 2], '#total', string.format('%d', -tonumber(amount)))
     redis.call('ZREM', KEYS[base + 3], lease)
   end
-  -- A counter that expired is reseeded from the durable store, which has this spend.
-  if redis.call('EXISTS', KEYS[base + 1]) == 1 then redis.call('INCRBY', KEYS[base + 1], ARGV[6]) end
+  if redis.call('EXISTS', KEYS[base + 1]) == 1 then
+    redis.call('INCRBY', KEYS[base + 1], ARGV[6])
+  else
+    -- Being seeded: what the loaders' reads began too late to hold. A counter no one is seeding is
+    -- seeded later from the durable store, which has this spend by then.
+    for _, loader in ipairs(redis.call('HKEYS', KEYS[base + 4])) do
+      redis.call('HINCRBY', KEYS[base + 4], loader, ARGV[6])
+    end
+  end
 end
 return 1
 `;
@@ -224,6 +247,36 @@ for i = 1, nb do
   out[#out + 1] = reserved(KEYS[base + 2], KEYS[base + 3], now)
 end
 return out
+`;
+
+/**
+ * Says a loader is about to read a missing counter's spend from the durable store: KEYS `bs:` and
+ * `bl:` of the budget; ARGV the loader's id and how long its load may take (ms). From here on,
+ * SETTLE adds the spend it cannot add to the missing counter to the loader's entry, which `SEED`
+ * adds to what the loader read. Sent in the same synchronous run as the read begins, so that of
+ * the loader's own settles, those sent before it are in what it reads and those after are added.
+ */
+export const MARK = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], 0)
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1
+`;
+
+/**
+ * Seeds a missing counter: KEYS `bs:` and `bl:`; ARGV the loader, the spend it read, the counter's
+ * ttl (ms). The counter becomes what was read plus what was settled since the loader's MARK; the
+ * other loaders' entries go with it (their SEED finds the counter there). Answers 1 when the
+ * counter exists afterwards, 0 when the loader's mark was lost (it lapsed, or MARK never ran):
+ * spend settled meanwhile may be in neither, so the loader must read again.
+ */
+export const SEED = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+local since = redis.call('HGET', KEYS[2], ARGV[1])
+if not since then return 0 end
+redis.call('SET', KEYS[1], string.format('%d', tonumber(ARGV[2]) + tonumber(since)), 'PX', ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1
 `;
 
 /**
