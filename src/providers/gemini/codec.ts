@@ -116,7 +116,7 @@ function encodeContents(messages: Message[], signsCalls: boolean): GeminiContent
 }
 
 /** Gemini 3 checks the first function call of a model turn for a signature; others carry none. */
-function signForeignCalls(parts: GeminiPart[]): void {
+export function signForeignCalls(parts: GeminiPart[]): void {
   const first = parts.find((part) => 'functionCall' in part);
   if (first && !parts.some((part) => 'thoughtSignature' in part))
     first.thoughtSignature = FOREIGN_CALL_SIGNATURE;
@@ -321,7 +321,7 @@ const EFFORT_BUDGETS: Record<Exclude<ReasoningEffort, 'none'>, number> = {
  * for compatibility), so a model whose name does not tell (an alias such as
  * `gemini-flash-latest`, a tuned model) gets a budget.
  */
-function takesThinkingLevel(model: string): boolean {
+export function takesThinkingLevel(model: string): boolean {
   const version = /(?:^|\/)gemini-(\d+)(?:[.-]|$)/.exec(model);
   return version !== null && Number(version[1]) >= 3;
 }

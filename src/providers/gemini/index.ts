@@ -4,6 +4,7 @@ import { baseHeaders, basePath } from '../openai/index.js';
 import type { ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
 import { decodeGeminiResponse, encodeGeminiRequest, readGeminiUsage } from './codec.js';
 import { decodeGeminiEmbeddings, type EmbeddingsBody, encodeGeminiEmbeddings } from './embeddings.js';
+import { withoutForeignSignatures } from './passthrough.js';
 import { GeminiStreamDecoder } from './stream.js';
 
 /**
@@ -45,8 +46,10 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
           body: JSON.stringify(call.body),
         };
       }
-      // The Gemini surface's body: Gemini's own, with the model and the stream flag beside it.
-      const { model: _model, stream, ...request } = body;
+      // The Gemini surface's body: Gemini's own, with the model and the stream flag beside it, and
+      // maybe another format's signatures, which Gemini refuses (see withoutForeignSignatures).
+      const { model: _model, stream, ...sent } = body;
+      const request = withoutForeignSignatures(sent, model);
       if (operation === 'count_tokens') {
         const whole = Object.keys(request).some((field) => field !== 'contents');
         return {

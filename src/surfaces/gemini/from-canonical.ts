@@ -1,3 +1,4 @@
+import { shownSignature } from '../../canonical/foreign-signature.js';
 import type {
   AssistantPart,
   ChatResponse,
@@ -12,7 +13,9 @@ import { isRecord } from '../../providers/index.js';
  * Canonical answers as Gemini's `GenerateContentResponse`: one candidate whose content is the
  * model's parts (`text`, `thought` text with its `thoughtSignature`, `functionCall` with its
  * arguments as an object), its `finishReason`, and `usageMetadata` (thoughts counted apart from
- * the candidates' tokens, as Gemini does).
+ * the candidates' tokens, as Gemini does). Another format's signature is shown behind its signer's
+ * name (`shownSignature`): sent back, it returns to its signer and is kept from Gemini, which
+ * refuses the whole request over it.
  */
 
 type Part = Record<string, unknown>;
@@ -56,8 +59,11 @@ function part(content: AssistantPart): Part | undefined {
       return {
         text: content.text,
         thought: true,
-        ...(content.signature !== undefined && { thoughtSignature: content.signature }),
+        ...(content.signature !== undefined && {
+          thoughtSignature: shownSignature(content.signature, content.signedBy, 'gemini'),
+        }),
       };
+    // Only Gemini signs function calls: a call's signature is always Gemini's own.
     case 'tool_call':
       return {
         functionCall: { id: content.id, name: content.name, args: args(content.arguments) },
@@ -119,8 +125,10 @@ export class GeminiStreamEncoder implements StreamEncoder {
             arguments: '',
             ...(signature && { signature }),
           });
-        } else if (event.block.type === 'thinking')
-          this.open.set(event.index, { type: 'thinking', text: '' });
+        } else if (event.block.type === 'thinking') {
+          const { signedBy } = event.block;
+          this.open.set(event.index, { type: 'thinking', text: '', ...(signedBy && { signedBy }) });
+        }
         return '';
       case 'block_delta':
         return this.delta(event.index, event.delta);
@@ -129,7 +137,13 @@ export class GeminiStreamEncoder implements StreamEncoder {
         this.open.delete(event.index);
         if (pending?.type === 'tool_call') return this.send([part(pending)!]);
         if (pending?.type === 'thinking' && pending.signature !== undefined)
-          return this.send([{ text: '', thought: true, thoughtSignature: pending.signature }]);
+          return this.send([
+            {
+              text: '',
+              thought: true,
+              thoughtSignature: shownSignature(pending.signature, pending.signedBy, 'gemini'),
+            },
+          ]);
         return '';
       }
       case 'finish':

@@ -1,3 +1,4 @@
+import { isWrapped, readSignature } from '../../canonical/foreign-signature.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -7,6 +8,7 @@ import {
   type Message,
   type ReasoningEffort,
   type ResponseFormat,
+  type ThinkingPart,
   type ToolChoice,
   type ToolDefinition,
   UnsupportedFeature,
@@ -124,16 +126,12 @@ class CallBook {
     const out: AssistantPart[] = [];
     parts.forEach((part, j) => {
       if (part.functionCall) {
-        const call = geminiFunctionCall(part, { content, part: j });
+        const call = geminiFunctionCall(ownSignature(part), { content, part: j });
         if (part.functionCall.id !== undefined) this.byGeminiId.set(part.functionCall.id, call.id);
         this.unanswered.push({ id: call.id, name: call.name });
         out.push(call);
       } else if (part.text !== undefined && part.thought === true) {
-        out.push({
-          type: 'thinking',
-          text: part.text,
-          ...(part.thoughtSignature !== undefined && { signature: part.thoughtSignature }),
-        });
+        out.push({ type: 'thinking', text: part.text, ...thoughtSignature(part.thoughtSignature) });
       } else if (part.text !== undefined) {
         out.push({ type: 'text', text: part.text });
       } else if (part.thoughtSignature === undefined) {
@@ -184,6 +182,27 @@ class CallBook {
     if (at === -1) return wanted ?? geminiId;
     return this.unanswered.splice(at, 1)[0]!.id;
   }
+}
+
+/**
+ * A thought's signature, unwrapped with its signer when the surface showed it as another format's
+ * (`shownSignature`), so that it goes back to that format only.
+ */
+function thoughtSignature(shown: string | undefined): Pick<ThinkingPart, 'signature' | 'signedBy'> {
+  if (shown === undefined) return {};
+  const { value, signedBy } = readSignature(shown);
+  return { signature: value, ...(signedBy && { signedBy }) };
+}
+
+/**
+ * A function call without a signature another format made: only Gemini signs calls, and one
+ * carrying another's signature (moved there by the client) would be sent to Gemini inside the
+ * call's id, which it refuses.
+ */
+function ownSignature(part: GeminiPart): GeminiPart {
+  if (!isWrapped(part.thoughtSignature)) return part;
+  const { thoughtSignature: _foreign, ...rest } = part;
+  return rest;
 }
 
 function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string): ImagePart | DocumentPart {
