@@ -22,7 +22,7 @@ Usage:
                                     GEMINI_API_KEY, OLLAMA_BASE_URL and client keys from KEYWARD_API_KEY)
   keyward tokens create --name N    mint a gateway token (kw_…), printed once; see keyward tokens --help
   keyward tokens list|show ID|revoke ID
-  keyward sessions list [--user U]  browser sessions; keyward sessions revoke ID | --user U
+  keyward sessions list [--user U]  browser sessions; keyward sessions revoke ID | --user U | --guests
   keyward templates list|show NAME|test NAME [--params JSON]   prompt templates; test renders without a provider call
   keyward keys list [--provider P]  the stored provider keys (fingerprints only)
   keyward keys add --provider P     store a provider key read from stdin, encrypted
@@ -91,7 +91,9 @@ on the key they started with.
   sessions: `Usage: keyward sessions <list|revoke> [options]
 
   list [--user U] [--include-revoked]   id, user, scopes, expiry (never a secret)
-  revoke ID | --user U                  immediate here; running gateways refuse it within a second
+  revoke ID | --user U | --guests       one session, every session of user U, or every guest session;
+                                        immediate here, running gateways refuse them (and their
+                                        refresh tokens) within a second; guests may sign in again
 `,
   templates: `Usage: keyward templates <list|show|test> [NAME] [--params JSON] [--json]
 
@@ -171,6 +173,7 @@ function parse(argv: string[]) {
       'expires-in': { type: 'string' },
       ip: { type: 'string' },
       user: { type: 'string' },
+      guests: { type: 'boolean' },
       client: { type: 'string' },
       'include-revoked': { type: 'boolean' },
       follow: { type: 'boolean', short: 'f' },

@@ -5,6 +5,7 @@ import type { CliIO } from './io.js';
 
 export interface SessionFlags {
   user?: string | undefined;
+  guests?: boolean | undefined;
   'include-revoked'?: boolean | undefined;
   json?: boolean | undefined;
 }
@@ -40,6 +41,12 @@ export async function sessionsCommand(
     }
     case 'revoke': {
       const id = args[0];
+      const targets = [id !== undefined, flags.user !== undefined, flags.guests === true];
+      if (targets.filter(Boolean).length !== 1)
+        throw new CliError(
+          `keyward sessions revoke needs ${targets.some(Boolean) ? 'only one of' : 'one of'}: a session id, --user U or --guests (see keyward sessions list)`,
+          2,
+        );
       if (id !== undefined) {
         const session = await ctx.store.sessions.get(id);
         if (!session) throw new CliError(`no session has the id ${id}`);
@@ -48,11 +55,12 @@ export async function sessionsCommand(
         print(io, flags.json, sessionView((await ctx.store.sessions.get(id)) ?? session), `revoked ${id}`);
         return 0;
       }
-      if (flags.user === undefined)
-        throw new CliError(
-          'keyward sessions revoke needs a session id or --user U (see keyward sessions list)',
-          2,
-        );
+      if (flags.user === undefined) {
+        const count = await ctx.store.sessions.revokeGuests(now, 'cli');
+        recordEvent(ctx.audit, AUDIT_EVENTS.sessionRevoked, AUDIT_ACTORS.cli, { guest: true, count });
+        print(io, flags.json, { revoked: count }, `revoked ${count} guest session(s)`);
+        return 0;
+      }
       const ids = await ctx.store.sessions.revokeUser(flags.user, now, 'cli');
       recordEvent(ctx.audit, AUDIT_EVENTS.sessionRevoked, AUDIT_ACTORS.cli, {
         userId: flags.user,

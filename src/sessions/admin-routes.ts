@@ -52,6 +52,11 @@ const userQuery = z.strictObject({
     .optional(),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).optional(),
 });
+/** Whose sessions a bulk revocation ends: one user's, or every guest's. Nothing else, so nothing is ignored. */
+const bulkQuery = z.strictObject({
+  user: z.string().min(1).max(128).optional(),
+  guest: z.enum(['true']).optional(),
+});
 const idParams = z.strictObject({ id: z.string().regex(/^[a-z2-7]{26}$/, 'a session id') });
 const jwtRevocation = z.strictObject({
   claim: z.enum(['sub', 'jti', 'sid']),
@@ -121,17 +126,20 @@ export function adminSessionRoutes(
   });
 
   app.delete('/admin/sessions', async (request) => {
-    const query = parseInput(userQuery, request.query);
-    if (query.user === undefined) {
+    const query = parseInput(bulkQuery, request.query);
+    if ((query.user === undefined) === (query.guest === undefined)) {
+      const both = query.user !== undefined;
       throw new GatewayError(
         400,
         'invalid_request_error',
-        'Name the user whose sessions to revoke: ?user=U',
-        {
-          code: 'missing_user',
-          param: 'user',
-        },
+        `${both ? 'Revoke one kind at a time' : 'Name whose sessions to revoke'}: ?user=U (that user's) or ?guest=true (every guest's)`,
+        { code: both ? 'conflicting_params' : 'missing_user', param: 'user' },
       );
+    }
+    if (query.user === undefined) {
+      const count = await sessions.revokeGuests('admin');
+      recordEvent(audit, AUDIT_EVENTS.sessionRevoked, AUDIT_ACTORS.admin, { guest: true, count });
+      return { revoked: count };
     }
     const ids = await sessions.revokeUser(query.user, 'admin');
     recordEvent(audit, AUDIT_EVENTS.sessionRevoked, AUDIT_ACTORS.admin, {

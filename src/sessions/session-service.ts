@@ -212,6 +212,16 @@ export class SessionService {
   }
 
   /**
+   * Revokes every guest session: what turning guests off does, without turning them off. Returns
+   * how many; others drop theirs at their next `syncRevocations`.
+   */
+  async revokeGuests(reason: string): Promise<number> {
+    const count = await this.store.sessions.revokeGuests(this.now(), reason);
+    for (const [id, { session }] of this.cache) if (session.guest) this.cache.delete(id);
+    return count;
+  }
+
+  /**
    * Drops cached sessions signed in by these tokens or below them: the store revoked them with the
    * tokens (`TokenStore.revoke`), and other instances drop them at their next sync.
    */

@@ -117,6 +117,13 @@ export function pgSessions(pool: Pool): SessionStore {
       );
       return rows.map((row) => row.id);
     },
+    async revokeGuests(at, reason) {
+      const result = await pool.query(
+        'UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE guest AND revoked_at IS NULL',
+        [at, reason],
+      );
+      return result.rowCount ?? 0;
+    },
     async revokedSince(since) {
       const { rows } = await pool.query<{ id: string }>('SELECT id FROM sessions WHERE revoked_at >= $1', [
         since,

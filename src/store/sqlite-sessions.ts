@@ -36,6 +36,10 @@ export function sqliteSessions(db: Database.Database): SessionStore {
   const revokeUser = db.prepare<[number, string, string], { id: string }>(
     'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id',
   );
+  // No index on `guest`: a scan of the table, once, for an operator's action.
+  const revokeGuests = db.prepare(
+    'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE guest = 1 AND revoked_at IS NULL',
+  );
   const revokedSince = db.prepare<[number], { id: string }>('SELECT id FROM sessions WHERE revoked_at >= ?');
   const pruneCodes = db.prepare('DELETE FROM login_codes WHERE expires_at < ?');
   const pruneSessions = db.prepare('DELETE FROM sessions WHERE expires_at < ? OR refreshed_at < ?');
@@ -114,6 +118,9 @@ export function sqliteSessions(db: Database.Database): SessionStore {
     },
     async revokeUser(userId, at, reason) {
       return revokeUser.all(at, reason, userId).map((row) => row.id);
+    },
+    async revokeGuests(at, reason) {
+      return revokeGuests.run(at, reason).changes;
     },
     async revokedSince(since) {
       return revokedSince.all(since).map((row) => row.id);

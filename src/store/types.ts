@@ -332,6 +332,8 @@ export interface SessionStore {
   revoke(id: string, at: number, reason: string): Promise<boolean>;
   /** Revokes every live session of a user; returns their ids. */
   revokeUser(userId: string, at: number, reason: string): Promise<string[]>;
+  /** Revokes every live guest session; returns how many. */
+  revokeGuests(at: number, reason: string): Promise<number>;
   /** Ids revoked at or after `since` (epoch ms). */
   revokedSince(since: number): Promise<string[]>;
   /** Drops login codes and sessions over before `before`. */
