@@ -87,6 +87,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   acceptJsonBodies(app, {
     depth: options.config.limits.jsonDepth,
     arrayItems: options.config.limits.arrayItems,
+    values: options.config.limits.jsonValues,
   });
 
   app.decorateRequest('adminActor', null);

@@ -331,6 +331,11 @@ export const configSchema = z
         jsonDepth: z.number().int().min(4).max(1000).default(64),
         /** Longest array accepted anywhere in a JSON body (the schemas bound specific arrays tighter). */
         arrayItems: z.number().int().min(16).max(10_000_000).default(100_000),
+        /**
+         * Most values (object members and array items together) accepted in a JSON body, counted
+         * before it is parsed: bounds the event loop's time on one body.
+         */
+        jsonValues: z.number().int().min(1_000).max(100_000_000).default(200_000),
       })
       .prefault({}),
     shutdown: z.strictObject({ graceMs: millis(3_600_000).default(30_000) }).prefault({}),

@@ -78,7 +78,11 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   // Declared up front, so that setting it per request does not change the request object's shape.
   app.decorateRequest('kw', null as unknown as RequestContext);
 
-  const jsonLimits = { depth: config.limits.jsonDepth, arrayItems: config.limits.arrayItems };
+  const jsonLimits = {
+    depth: config.limits.jsonDepth,
+    arrayItems: config.limits.arrayItems,
+    values: config.limits.jsonValues,
+  };
   acceptJsonBodies(app, jsonLimits);
 
   const { authenticate, refuse } = authenticator(options);

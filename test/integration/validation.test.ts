@@ -10,7 +10,7 @@ describe('strict request handling', () => {
     stack = await startStack({
       config: {
         server: { bodyLimit: 64 * 1024, requestTimeoutMs: 300 },
-        limits: { jsonDepth: 32, arrayItems: 1000 },
+        limits: { jsonDepth: 32, arrayItems: 1000, jsonValues: 5_000 },
       },
     });
   });
@@ -84,6 +84,22 @@ describe('strict request handling', () => {
     const long = await post(chat({ stop: Array.from({ length: 1001 }, () => 'x') }));
     expect(long.status).toBe(400);
     expect(long.error.code).toBe('json_array_too_long');
+  });
+
+  it('refuses a body of more values than the limit before parsing it, whatever their shape', async () => {
+    const keys = Object.fromEntries(Array.from({ length: 6_000 }, (_, i) => [i.toString(16), '']));
+    const wide = await post(chat({ metadata: keys }));
+    expect(wide.status).toBe(400);
+    expect(wide.error).toMatchObject({ code: 'json_too_many_values' });
+    expect(wide.error.message).toContain('limits.jsonValues');
+    // Short arrays of small objects: each array within arrayItems, all of them over the count.
+    const rows = Array.from({ length: 10 }, () => Array.from({ length: 700 }, () => ({ a: 1 })));
+    const scattered = await post(chat({ metadata: { rows } }));
+    expect(scattered.status).toBe(400);
+    expect(scattered.error.code).toBe('json_too_many_values');
+    // The same bytes as one string are one value.
+    const text = await post(chat({ messages: [{ role: 'user', content: '{a},['.repeat(6_000) }] }));
+    expect(text.status).toBe(200);
   });
 
   it('answers 413 for a body over the limit, 400 for broken JSON, 415 for other media types', async () => {

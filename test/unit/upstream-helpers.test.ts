@@ -67,7 +67,7 @@ describe('SSE splitting', () => {
 });
 
 describe('JSON body guard', () => {
-  const limits = { depth: 8, arrayItems: 5 };
+  const limits = { depth: 8, arrayItems: 5, values: 1_000_000 };
 
   it.each(['__proto__', 'constructor', 'prototype'])('refuses the key %s at any depth', (key) => {
     const text = `{"a":[{"b":{"${key}":{"polluted":true}}}]}`;
@@ -79,7 +79,22 @@ describe('JSON body guard', () => {
       /nested deeper than 8/,
     );
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
-    expect(() => parseJsonBody(deep, { depth: 64, arrayItems: 5 })).toThrow(/nested deeper than 64/);
+    expect(() => parseJsonBody(deep, { depth: 64, arrayItems: 5, values: 1_000_000 })).toThrow(
+      /nested deeper than 64/,
+    );
+  });
+
+  it('counts the values of a long body before parsing it, and nothing inside its strings', () => {
+    const few = { depth: 8, arrayItems: 100_000, values: 1_000 };
+    const members = (n: number) =>
+      JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])));
+    expect(() => parseJsonBody(members(1_001), few)).toThrow(/more than 1000 values/);
+    expect(Object.keys(parseJsonBody(members(999), few) as object)).toHaveLength(999);
+    // Commas, brackets and escaped quotes inside strings are text, however many.
+    const text = JSON.stringify({ a: `${'x,[{'.repeat(5_000)}\\"${',\\'.repeat(2_000)}` });
+    expect(parseJsonBody(text, few)).toEqual(JSON.parse(text));
+    // An unterminated string is malformed JSON, not a count.
+    expect(() => parseJsonBody(`{"a":"${','.repeat(5_000)}`, few)).toThrow('Request body is not valid JSON');
   });
 
   it('refuses long arrays and malformed JSON', () => {
