@@ -9,7 +9,7 @@ import { chargeUnanswered, classifyUpstreamError, type UpstreamResponse } from '
 import { type Failure, type InFlight, isNative } from './forward-job.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { translateStream } from './translate-stream.js';
-import { mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
+import { mapStreamFailure, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
 
 /**
  * Answers the client from a provider's successful response: passed through when surface and
@@ -61,6 +61,7 @@ export class Responder {
               ctx.usage = usage;
             },
             onFailure,
+            failureError: mapStreamFailure,
             clientGone,
           })
         : translateStream(

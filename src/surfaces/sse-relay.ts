@@ -1,10 +1,7 @@
 import type { StreamFailure } from '../canonical/model.js';
 import { SseSplitter } from '../canonical/sse.js';
 import type { GatewayError } from '../errors/gateway-error.js';
-import {
-  streamInterrupted as interrupted,
-  providerFailedMidStream as providerFailed,
-} from '../errors/stream.js';
+import { streamInterrupted as interrupted } from '../errors/stream.js';
 import type { RelayOptions } from './types.js';
 
 /** What a format's relay makes of one upstream event. */
@@ -26,7 +23,7 @@ export type RelayStep =
   /** Goes to the client in place of the event as the provider sent it. */
   | { replaced: string }
   /** The provider reported an error: the stream ends with ours; `failure` carries its status. */
-  | { failed: StreamFailure | undefined };
+  | { failed: StreamFailure };
 
 /**
  * The relay every same-format stream shares: each upstream chunk's complete SSE events go out as
@@ -56,7 +53,7 @@ export async function* relaySse(
             continue;
           }
           options.onFailure('provider_error', verdict.failed);
-          yield out + errorEvent(providerFailed);
+          yield out + errorEvent(options.failureError(verdict.failed));
           return;
         }
         out += event;

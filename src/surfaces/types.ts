@@ -60,6 +60,11 @@ export interface RelayOptions {
    * carries the status a provider's error event named.
    */
   onFailure(reason: StreamFailureReason, error?: StreamFailure): void;
+  /**
+   * What the client's error event says of a provider's error event: the class its status names (an
+   * overload, a rate limit), as a translated stream says it, in the gateway's own words.
+   */
+  failureError(failure: StreamFailure): GatewayError;
   /** True once the client has gone: nothing more is written then. */
   clientGone(): boolean;
 }

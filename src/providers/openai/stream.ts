@@ -160,13 +160,7 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   }
 
   private chunk(payload: Record<string, unknown>, events: StreamEvent[]): void {
-    if (payload.error !== undefined && payload.error !== null) {
-      throw new StreamFailure(
-        'provider_error',
-        'The provider reported an error during the stream',
-        errorStatus(payload.error),
-      );
-    }
+    if (payload.error !== undefined && payload.error !== null) throw openAIStreamError(payload.error);
     // Only one answer is ever asked for: choice 0.
     const choice = Array.isArray(payload.choices)
       ? payload.choices.find((entry) => isRecord(entry) && (entry.index ?? 0) === 0)
@@ -307,17 +301,51 @@ export class OpenAIStreamDecoder implements StreamDecoder {
 }
 
 /**
- * The HTTP-like status an error event names in `code` or `type` (OpenRouter and others put the
- * upstream status there); OpenAI's own codes are words, which say nothing about the class, so 500.
+ * An in-stream error (`data: {"error":{…}}`; this is its `error`) as a failure, with the status
+ * it names: OpenRouter, Azure and other servers put an HTTP status in `code` (a number or a
+ * numeric string), OpenAI a word in `code` or `type` (OPENAI_ERROR_STATUSES). Anything else,
+ * OpenAI's `server_error` among it, is a 500: the provider failed and named no other class.
  */
+export function openAIStreamError(error: unknown): StreamFailure {
+  return new StreamFailure(
+    'provider_error',
+    'The provider reported an error during the stream',
+    errorStatus(error),
+  );
+}
+
+/**
+ * The words OpenAI names a retryable class with, and the status it sends them with (its error
+ * codes guide; Microsoft's Dev Proxy guide to OpenAI's rate limits lists them by `error.code`):
+ * 429 `rate_limit_exceeded` (type `requests` or `tokens`) and `slow_down` (type
+ * `rate_limit_error`), 503 `server_is_overloaded` (type `service_unavailable_error`). Its billing
+ * errors (type `insufficient_quota`, code `credit_balance_exhausted`, …) also come as a 429 but
+ * do not pass with time: left out, they stay a provider failure instead of a rate limit that a
+ * client would retry.
+ */
+const OPENAI_ERROR_STATUSES: Readonly<Record<string, number>> = {
+  rate_limit_exceeded: 429,
+  slow_down: 429,
+  rate_limit_error: 429,
+  server_is_overloaded: 503,
+  service_unavailable_error: 503,
+};
+
+/** An HTTP error status as a number, from a number or a numeric string. */
+function httpStatus(value: unknown): number | undefined {
+  const status = typeof value === 'string' && /^\d{3}$/.test(value) ? Number(value) : value;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599
+    ? status
+    : undefined;
+}
+
 function errorStatus(error: unknown): number {
   if (!isRecord(error)) return 500;
-  for (const value of [error.code, error.type]) {
-    const status = typeof value === 'string' && /^\d{3}$/.test(value) ? Number(value) : value;
-    if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599)
-      return status;
-  }
-  return 500;
+  const named = (value: unknown) =>
+    typeof value === 'string' && Object.hasOwn(OPENAI_ERROR_STATUSES, value)
+      ? OPENAI_ERROR_STATUSES[value]
+      : undefined;
+  return httpStatus(error.code) ?? httpStatus(error.type) ?? named(error.code) ?? named(error.type) ?? 500;
 }
 
 /** A whole event that is not a JSON object is not a chunk: the stream cannot be trusted past it. */

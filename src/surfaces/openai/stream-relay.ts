@@ -1,5 +1,5 @@
 import { eventData } from '../../canonical/sse.js';
-import { isRecord } from '../../providers/index.js';
+import { isRecord, openAIStreamError } from '../../providers/index.js';
 import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
 import { FILTER_FIELDS, withoutFilterFields } from './azure-filters.js';
@@ -44,7 +44,9 @@ function withoutFilterResults(payload: Record<string, unknown>): RelayStep {
 /**
  * Relays an OpenAI-format SSE stream to an OpenAI-surface client (see `relaySse`): its terminal
  * event is `data: [DONE]`, a failure is a data event holding an error object, and a usage-only
- * chunk the gateway asked for on the client's behalf is read and kept back. An
+ * chunk the gateway asked for on the client's behalf is read and kept back. An error event keeps
+ * the class its status names (an overload, a rate limit: `RelayOptions.failureError`), so that the
+ * client retries what it would retry after the same failure in a translated stream. An
  * `openai-compatible` server may end a whole answer without `[DONE]` (llama.cpp before 2024-09,
  * TGI before its #2221, mistral.rs): a clean end after a choice finished is the answer's end,
  * and the client is sent the `[DONE]` the server left out. OpenAI and Azure always send it, and a
@@ -63,7 +65,9 @@ export function relayOpenAIStream(
     let payload: Record<string, unknown> | undefined;
     if (ERROR_KEY.test(data)) {
       payload = parse(data);
-      if (payload?.error !== undefined && payload.error !== null) return { failed: undefined };
+      if (payload?.error !== undefined && payload.error !== null) {
+        return { failed: openAIStreamError(payload.error) };
+      }
     }
     if (USAGE_OBJECT.test(data)) {
       payload ??= parse(data);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatResponse, StreamEvent } from '../../../src/canonical/model.js';
 import { GatewayError } from '../../../src/errors/gateway-error.js';
+import { mapStreamFailure } from '../../../src/forward/upstream-errors.js';
 import type { Usage } from '../../../src/providers/types.js';
 import { anthropicSurface } from '../../../src/surfaces/anthropic/canonical.js';
 import { anthropicErrorBody, anthropicErrorEvent } from '../../../src/surfaces/anthropic/envelope.js';
@@ -1000,6 +1001,7 @@ async function relay(body: AsyncIterable<Uint8Array>, clientGone = () => false):
     hideUsageChunk: true,
     onUsage: (u) => run.usages.push(u),
     onFailure: (reason) => run.failures.push(reason),
+    failureError: mapStreamFailure,
     clientGone,
   };
   for await (const piece of relayAnthropicStream(body, options)) run.out.push(piece);
