@@ -74,8 +74,20 @@ export class Router<P extends { id: string }> {
   }
 
   resolve(name: string): Route<P> | undefined {
+    return this.find(name, true);
+  }
+
+  /**
+   * The route `name` would take, its balanced targets in their configured order: a lookup (one
+   * model by name) takes no turn of the rotation, which requests share.
+   */
+  peek(name: string): Route<P> | undefined {
+    return this.find(name, false);
+  }
+
+  private find(name: string, turn: boolean): Route<P> | undefined {
     const alias = this.aliases.get(name);
-    if (alias) return alias.fixed ?? this.route(alias, name);
+    if (alias) return alias.fixed ?? this.route(alias, name, turn);
     const slash = name.indexOf('/');
     if (slash > 0 && slash < name.length - 1) {
       const provider = this.providers.get(name.slice(0, slash));
@@ -84,7 +96,7 @@ export class Router<P extends { id: string }> {
     const wildcard = this.wildcards.find(
       ({ prefix }) => name.startsWith(prefix) && name.length > prefix.length,
     );
-    return wildcard && this.route(wildcard.alias, name);
+    return wildcard && this.route(wildcard.alias, name, turn);
   }
 
   /** The aliases, for `GET /v1/models` (wildcards name no model of their own). */
@@ -100,8 +112,9 @@ export class Router<P extends { id: string }> {
     return [...this.providers.values()];
   }
 
-  private route(alias: Alias<P>, name: string): Route<P> {
-    const targets = [...alias.balanced.order(), ...alias.fallbacks];
+  private route(alias: Alias<P>, name: string, turn = true): Route<P> {
+    const balanced = turn ? alias.balanced.order() : alias.balanced.all();
+    const targets = [...balanced, ...alias.fallbacks];
     return {
       name,
       targets: alias.wildcard ? targets.map((t) => (t.model === '*' ? { ...t, model: name } : t)) : targets,

@@ -20,6 +20,11 @@ export class WeightedRotation<T> {
     return this.items[0]!.item;
   }
 
+  /** Every item once, in the configured order, without taking a turn (for lookups). */
+  all(): T[] {
+    return this.items.map(({ item }) => item);
+  }
+
   /** Every item once: this turn's pick first, then the others by descending weight. */
   order(): T[] {
     if (this.items.length === 1) return [this.items[0]!.item];

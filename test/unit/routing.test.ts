@@ -51,6 +51,23 @@ describe('router', () => {
     ]);
   });
 
+  it('looks a route up without taking a turn of its rotation', () => {
+    const r = router([
+      {
+        name: 'mix',
+        targets: [
+          { provider: 'a', model: 'm1', weight: 1 },
+          { provider: 'b', model: 'm2', weight: 1 },
+        ],
+      },
+    ]);
+    const ids = (route: ReturnType<typeof r.resolve>) => route!.targets.map((t) => t.provider.id);
+    expect(ids(r.peek('mix'))).toEqual(['a', 'b']);
+    expect(ids(r.peek('mix'))).toEqual(['a', 'b']);
+    expect(ids(r.resolve('mix'))).toEqual(['a', 'b']);
+    expect(ids(r.resolve('mix'))).toEqual(['b', 'a']);
+  });
+
   it('carries the alias timeout and parameter policy; provider/model names have neither', () => {
     const r = router([
       {

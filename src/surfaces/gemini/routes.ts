@@ -5,13 +5,14 @@ import type { ConversationService } from '../../conversations/index.js';
 import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
+import { modelNotFound, usableModel } from '../openai/models.js';
 import { parseBody } from '../parse-body.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
 import type { GeminiErrorsConfig, RequestForwarder } from '../types.js';
 import { geminiBinding, geminiJsonArrayBinding } from './binding.js';
 import { batchEmbedJob, embedJob, type GeminiEmbeddingJob, geminiEmbeddings } from './embeddings.js';
 import { GEMINI_REQUESTS, withJsonNames } from './field-names.js';
-import { GEMINI_METHODS, type GeminiMethod, geminiModels } from './models.js';
+import { GEMINI_METHODS, type GeminiMethod, geminiModel, geminiModels } from './models.js';
 import {
   batchEmbedContentsSchema,
   countTokensSchema,
@@ -175,19 +176,14 @@ export async function geminiRoutes(
     return { models: await geminiModels(request.kw.principal, router, catalog) };
   });
 
+  // `models.get`; under /v1 the OpenAI surface serves it, since OpenAI's retrieve shares the path.
   app.get('/v1beta/models/*', async (request: WildcardPath) => {
     const { principal } = request.kw;
     requireScope(principal, 'models:read');
-    const name = `models/${request.params['*']}`;
-    const found = (await geminiModels(principal, router, catalog)).find((model) => model.name === name);
-    if (!found)
-      throw new GatewayError(
-        404,
-        'not_found_error',
-        `No model '${request.params['*']}'; GET /v1beta/models lists them`,
-        { code: 'model_not_found' },
-      );
-    return found;
+    const name = request.params['*'];
+    const found = usableModel(principal, router, name, 0);
+    if (!found) throw modelNotFound(name, 'GET /v1beta/models');
+    return geminiModel(found);
   });
 }
 

@@ -4,12 +4,12 @@ import type { CatalogProvider, ModelCatalog } from '../../catalog/model-catalog.
 import type { ConversationService } from '../../conversations/index.js';
 import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
-import { fromGeminiClient, geminiModels } from '../gemini/models.js';
+import { fromGeminiClient, geminiModel, geminiModels } from '../gemini/models.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
 import type { GeminiErrorsConfig, RequestForwarder } from '../types.js';
 import { openAIBinding, openAILegacyFunctionsBinding } from './binding.js';
 import { declaresOnlyFunctions } from './canonical.js';
-import { visibleModels } from './models.js';
+import { modelNotFound, usableModel, visibleModels } from './models.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
 
 export interface OpenAIRoutesOptions {
@@ -21,7 +21,7 @@ export interface OpenAIRoutesOptions {
   logger: Logger;
 }
 
-/** The OpenAI-compatible surface: Chat Completions, Embeddings and the model list. */
+/** The OpenAI-compatible surface: Chat Completions, Embeddings, the model list and one model. */
 export async function openAIRoutes(
   app: FastifyInstance,
   { forwarder, router, catalog, ...context }: OpenAIRoutesOptions,
@@ -62,5 +62,14 @@ export async function openAIRoutes(
     requireScope(principal, 'models:read');
     if (geminiClient(request)) return { models: await geminiModels(principal, router, catalog) };
     return { object: 'list', data: await visibleModels(principal, router, catalog, created) };
+  });
+  // OpenAI's retrieve and Gemini's `models.get` share this path too; a model name may hold `/`.
+  app.get('/v1/models/*', { config }, async (request: FastifyRequest<{ Params: { '*': string } }>) => {
+    const { principal } = request.kw;
+    requireScope(principal, 'models:read');
+    const name = request.params['*'];
+    const found = usableModel(principal, router, name, created);
+    if (!found) throw modelNotFound(name, 'GET /v1/models');
+    return geminiClient(request) ? geminiModel(found) : found;
   });
 }
