@@ -102,6 +102,18 @@ describe('strict request handling', () => {
     expect(text.status).toBe(200);
   });
 
+  it("counts a bounded object's entries before checking each of them", async () => {
+    // Seventeen entries, each of the wrong type: the count is what is refused, and first.
+    const metadata = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, i]));
+    const res = await post(chat({ metadata }));
+    expect(res.status).toBe(400);
+    expect(res.error.message).toContain('at most 16 entries');
+    const bias = Object.fromEntries(Array.from({ length: 1_025 }, (_, i) => [String(i), 'high']));
+    const biased = await post(chat({ logit_bias: bias }));
+    expect(biased.status).toBe(400);
+    expect(biased.error.message).toContain('at most 1024 entries');
+  });
+
   it('answers 413 for a body over the limit, 400 for broken JSON, 415 for other media types', async () => {
     const big = await post(chat({ messages: [{ role: 'user', content: 'x'.repeat(70 * 1024) }] }));
     expect(big.status).toBe(413);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { boundedRecord } from '../bounded-record.js';
 
 /**
  * The bodies of Gemini's `generateContent` / `streamGenerateContent`, `countTokens`, `embedContent`
@@ -16,6 +17,8 @@ import { z } from 'zod';
  * function declarations ≤ 1 000, stop sequences ≤ 256 (Gemini takes 5; the provider says so).
  */
 
+/** Vertex AI takes at most 64 labels on a request. */
+const MAX_LABELS = 64;
 const MAX_CONTENTS = 100_000;
 const MAX_PARTS = 1_000;
 const MAX_TOOLS = 1_000;
@@ -210,7 +213,12 @@ const generateFields = {
   safetySettings: z.array(safetySetting).max(MAX_LIST).optional(),
   generationConfig: generationConfig.optional(),
   cachedContent: z.string().min(1).max(1024).optional(),
-  labels: z.record(z.string(), z.string()).optional(),
+  labels: boundedRecord(
+    z.string(),
+    z.string(),
+    MAX_LABELS,
+    `must have at most ${MAX_LABELS} labels`,
+  ).optional(),
   serviceTier: z.string().max(64).optional(),
   /** Whether Google keeps the interaction; nothing to keep elsewhere. */
   store: z.boolean().optional(),

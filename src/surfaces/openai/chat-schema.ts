@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { boundedRecord } from '../bounded-record.js';
 
 /**
  * The OpenAI Chat Completions request body, field by field, as the API reference and the official
@@ -189,17 +190,15 @@ const responseFormat = z.discriminatedUnion('type', [
 ]);
 
 /** The API's metadata rule: up to 16 pairs, keys ≤ 64 characters, values ≤ 512. */
-const metadata = z
-  .record(z.string().max(64), z.string().max(512))
-  .refine((value) => Object.keys(value).length <= 16, 'must have at most 16 entries');
+const metadata = boundedRecord(z.string().max(64), z.string().max(512), 16, 'must have at most 16 entries');
 
 /** Token id (as a decimal string) → bias from -100 to 100. */
-const logitBias = z
-  .record(z.string().regex(/^\d+$/), z.number().min(-100).max(100))
-  .refine(
-    (value) => Object.keys(value).length <= MAX_LOGIT_BIAS,
-    `must have at most ${MAX_LOGIT_BIAS} entries`,
-  );
+const logitBias = boundedRecord(
+  z.string().regex(/^\d+$/),
+  z.number().min(-100).max(100),
+  MAX_LOGIT_BIAS,
+  `must have at most ${MAX_LOGIT_BIAS} entries`,
+);
 
 const moderationMode = z
   .strictObject({ mode: z.enum(['score', 'block']) })
