@@ -67,7 +67,7 @@ export function checkParam(name: string, def: ParamDefinition, value: unknown): 
     case 'string': {
       if (typeof value !== 'string') return wrongType('a string');
       const max = def.maxLength ?? DEFAULT_MAX_LENGTH;
-      if (value.length > max)
+      if (longerThan(value, max))
         return {
           param: name,
           code: 'param_too_long',
@@ -139,4 +139,16 @@ export function resolveParams(
     values.set(name, value as ParamValue);
   }
   return { values };
+}
+
+/**
+ * Whether `value` has more than `max` characters as JSON Schema counts them (code points): 64
+ * emoji are 64 characters, not the 128 UTF-16 units JavaScript's `length` gives.
+ */
+function longerThan(value: string, max: number): boolean {
+  if (value.length <= max) return false;
+  if (value.length > 2 * max) return true;
+  let count = 0;
+  for (const _ of value) if (++count > max) return true;
+  return false;
 }

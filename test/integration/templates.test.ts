@@ -167,6 +167,13 @@ describe('prompt templates', () => {
     expect(openai.requests.length).toBe(before);
   });
 
+  it('counts a param by its characters, as JSON Schema does: 200 emoji fit a maxLength of 200', async () => {
+    const res = await run('summarize', { params: { text: '🍵'.repeat(200), words: 10 } });
+    expect(res.status).toBe(200);
+    const over = await run('summarize', { params: { text: '🍵'.repeat(201), words: 10 } });
+    expect(over.json.error).toMatchObject({ param: 'params.text', code: 'param_too_long' });
+  });
+
   it('refuses a body that is not {params, stream}', async () => {
     expect((await run('summarize', { params: [] })).status).toBe(400);
     const extra = await run('summarize', { params: { text: 'x', words: 10 }, model: 'gpt-4o' });
