@@ -91,7 +91,10 @@ export class Router<P extends { id: string }> {
     const slash = name.indexOf('/');
     if (slash > 0 && slash < name.length - 1) {
       const provider = this.providers.get(name.slice(0, slash));
-      if (provider) return { name, targets: [{ provider, model: name.slice(slash + 1) }] };
+      const model = name.slice(slash + 1);
+      // A model in a URL path (Azure's deployment) that is a dot segment would name another path.
+      if (provider)
+        return model === '.' || model === '..' ? undefined : { name, targets: [{ provider, model }] };
     }
     const wildcard = this.wildcards.find(
       ({ prefix }) => name.startsWith(prefix) && name.length > prefix.length,

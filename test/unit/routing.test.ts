@@ -51,6 +51,13 @@ describe('router', () => {
     ]);
   });
 
+  it('routes no provider/model whose model is a dot segment, which a URL path would resolve', () => {
+    const r = router([]);
+    expect(r.resolve('b/..')).toBeUndefined();
+    expect(r.resolve('b/.')).toBeUndefined();
+    expect(r.resolve('b/...')).toMatchObject({ targets: [{ model: '...' }] });
+  });
+
   it('looks a route up without taking a turn of its rotation', () => {
     const r = router([
       {
