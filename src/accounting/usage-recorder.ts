@@ -40,19 +40,36 @@ export class UsageRecorder {
   }
 
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
-      if (this.pending.size === 0) return;
+    return this.write().then(() => undefined);
+  }
+
+  /**
+   * Writes every count recorded so far, and rejects when the store refused them (they are kept for
+   * the next attempt): for a reader of the store that must not go on without them.
+   */
+  async written(): Promise<void> {
+    const failure = await this.write();
+    if (failure) throw failure.error;
+  }
+
+  /** Chained after the write in progress, so that it holds every count recorded before the call. */
+  private write(): Promise<{ error: unknown } | undefined> {
+    const done = this.flushing.then(async () => {
+      if (this.pending.size === 0) return undefined;
       const batch = [...this.pending.values()];
       this.pending = new Map();
       try {
         await this.options.store.add(batch);
+        return undefined;
       } catch (error) {
         // Keep the counts for the next attempt rather than lose them.
         for (const delta of batch) this.record(delta);
         this.options.onError(error);
+        return { error };
       }
     });
-    return this.flushing;
+    this.flushing = done.then(() => undefined);
+    return done;
   }
 
   async close(): Promise<void> {

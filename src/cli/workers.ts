@@ -20,6 +20,7 @@ import {
 } from '../limits/index.js';
 import { createLogger, Redactor } from '../observability/index.js';
 import type { CliIO } from './io.js';
+import { answerUsageFlushes, refusingUnwritten, WorkerUsage } from './usage-flush.js';
 
 /** A worker that dies this soon after it started is crash-looping: it is restarted ever later. */
 const QUICK_DEATH_MS = 10_000;
@@ -50,12 +51,20 @@ export function announceListening(): void {
 const isListening = ipcMessage<ListeningMessage>('listening');
 
 /** In a worker process: what the gateway needs to act as one worker of several. */
-export function workerSide(
-  backend: 'memory' | 'redis',
-): { limiter: Limiter | undefined; channel: IpcChannel } | undefined {
+export function workerSide(backend: 'memory' | 'redis'):
+  | {
+      limiter: Limiter | undefined;
+      channel: IpcChannel;
+      answerFlushes(usage: { written(): Promise<void> }): void;
+    }
+  | undefined {
   if (!cluster.isWorker) return undefined;
   const channel = process as unknown as IpcChannel;
-  return { limiter: backend === 'memory' ? createIpcLimiter(channel) : undefined, channel };
+  return {
+    limiter: backend === 'memory' ? createIpcLimiter(channel) : undefined,
+    channel,
+    answerFlushes: (usage) => answerUsageFlushes(channel, usage),
+  };
 }
 
 /**
@@ -104,9 +113,11 @@ export async function runPrimary(
     io.stderr.write(`keyward: ${error.message}\n`);
     return 2;
   }
+  // A budget's spend is read once every worker has written the usage it holds (see usage-flush.ts).
+  const workerUsage = new WorkerUsage(logger);
   const limiter =
     config.rateLimits.backend === 'memory'
-      ? createMemoryLimiter({ spentBefore: storedSpend(store) })
+      ? refusingUnwritten(createMemoryLimiter({ spentBefore: storedSpend(store, () => workerUsage.flush()) }))
       : undefined;
 
   cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2) });
@@ -156,7 +167,10 @@ export async function runPrimary(
       worker.on('error', (error) =>
         logger.warn({ worker: index, err: error }, `a message to worker ${index} was lost: it is exiting`),
       );
-      if (limiter) serveLimiter(limiter, worker);
+      if (limiter) {
+        serveLimiter(limiter, worker);
+        workerUsage.attach(worker, index);
+      }
       relay.attach(worker);
       authFailures.attach(worker);
       tokenTraffic.attach(worker);

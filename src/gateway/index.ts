@@ -132,6 +132,7 @@ async function assemble(start: Start): Promise<Gateway> {
   resources.add('store watch', stop);
   const router = new Router(config.models, providers);
   const traffic = await createTraffic({ config, store, audit, telemetry, limiter: options.worker?.limiter });
+  options.worker?.answerFlushes?.(traffic.usage);
   resources.add('usage recorder', () => traffic.usage.close());
   resources.add('limiter', () => traffic.limiter.close());
   const parts = {

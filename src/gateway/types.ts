@@ -25,9 +25,14 @@ export interface GatewayOptions {
   /**
    * Set in a worker of `keyward start --workers N`: the primary announced the instance (workers
    * do not), with the memory backend `limiter` asks the primary, so limits hold across workers,
-   * and key health is shared with the other workers over `channel`.
+   * and key health is shared with the other workers over `channel`. `answerFlushes` has this
+   * worker write its usage when the primary asks, before it reads a budget's spend.
    */
-  worker?: { limiter: Limiter | undefined; channel: IpcChannel };
+  worker?: {
+    limiter: Limiter | undefined;
+    channel: IpcChannel;
+    answerFlushes?(usage: { written(): Promise<void> }): void;
+  };
 }
 
 export interface Gateway {
