@@ -1,5 +1,5 @@
 import type { Worker } from 'node:cluster';
-import { type Acquisition, type IpcChannel, ipcMessage, type Limiter } from '../limits/index.js';
+import { type IpcChannel, ipcMessage, UsageUnwrittenError } from '../limits/index.js';
 import type { Logger } from '../observability/index.js';
 
 /**
@@ -12,8 +12,6 @@ import type { Logger } from '../observability/index.js';
 
 /** How long a load waits for the workers: a worker that cannot write holds its budgets' requests. */
 const FLUSH_TIMEOUT_MS = 2_000;
-/** The refused request's retry hint: the load is tried again at the next request. */
-const RETRY_MS = 1_000;
 /** A store that refuses writes fails every load: said once a second, not once a request. */
 const LOG_EVERY_MS = 1_000;
 
@@ -31,16 +29,6 @@ interface FlushAnswer {
 
 const isAsk = ipcMessage<FlushAsk>('usage-flush');
 const isAnswer = ipcMessage<FlushAnswer>('usage-flushed');
-
-/** A worker's usage was not written before a budget's spend was to be read. */
-export class UsageUnwrittenError extends Error {
-  constructor(detail: string) {
-    super(
-      `a budget's spend was not read, its requests are refused (503) until it is: ${detail} (see the worker's log; a store that refuses writes, such as a full disk or a write lock another process holds, is the usual cause)`,
-    );
-    this.name = 'UsageUnwrittenError';
-  }
-}
 
 /** A worker's side: writes its usage when the primary asks, then says whether the store took it. */
 export function answerUsageFlushes(channel: IpcChannel, usage: { written(): Promise<void> }): void {
@@ -127,22 +115,4 @@ export class WorkerUsage {
     this.loggedAt = now;
     this.logger.error(error.message);
   }
-}
-
-/**
- * `limiter` answering a request whose budget could not be read whole with its own refusal for a
- * backend it cannot ask (503 `rate_limiter_unavailable`); nothing is taken, and the budget is read
- * again at the next request. Other failures stay as they are.
- */
-export function refusingUnwritten(limiter: Limiter): Limiter {
-  return {
-    acquire: (request) =>
-      limiter.acquire(request).catch((error: unknown): Acquisition => {
-        if (!(error instanceof UsageUnwrittenError)) throw error;
-        return { allowed: false, denial: { kind: 'unavailable', key: 'backend', retryAfterMs: RETRY_MS } };
-      }),
-    settle: (lease, tokens, cost) => limiter.settle(lease, tokens, cost),
-    status: (rates, concurrency, budgets) => limiter.status(rates, concurrency, budgets),
-    close: () => limiter.close(),
-  };
 }

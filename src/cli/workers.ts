@@ -16,11 +16,12 @@ import {
   type IpcChannel,
   ipcMessage,
   type Limiter,
+  refusingUnwritten,
   serveLimiter,
 } from '../limits/index.js';
 import { createLogger, Redactor } from '../observability/index.js';
 import type { CliIO } from './io.js';
-import { answerUsageFlushes, refusingUnwritten, WorkerUsage } from './usage-flush.js';
+import { answerUsageFlushes, WorkerUsage } from './usage-flush.js';
 
 /** A worker that dies this soon after it started is crash-looping: it is restarted ever later. */
 const QUICK_DEATH_MS = 10_000;

@@ -6,7 +6,13 @@ import type { Config } from '../config/index.js';
 import { requestAccounting } from '../data-plane/request-accounting.js';
 import { Admission } from '../limits/admission.js';
 import { parseBudgetKey } from '../limits/admission-rules.js';
-import { type Limiter, limiterFromConfig, type SpentBefore } from '../limits/index.js';
+import {
+  type Limiter,
+  limiterFromConfig,
+  refusingUnwritten,
+  type SpentBefore,
+  UsageUnwrittenError,
+} from '../limits/index.js';
 import type { Store } from '../store/index.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -58,15 +64,23 @@ export async function createTraffic({
     onError: (error) =>
       logger.error({ err: error }, 'writing usage failed; the counts are kept for the next attempt'),
   });
-  const spentBefore = storedSpend(store, () => usage.flush());
+  // The store must hold every count still in memory before a budget's spend is read from it; the
+  // recorder has logged why it could not.
+  const spentBefore = storedSpend(store, () =>
+    usage.written().catch(() => {
+      throw new UsageUnwrittenError("this process's usage could not be written");
+    }),
+  );
   const limiter =
     given.limiter ??
-    (await limiterFromConfig(config, spentBefore, (error, mode) => {
-      metrics.limiterUnavailable(mode);
-      logger.error(
-        `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
-      );
-    }));
+    refusingUnwritten(
+      await limiterFromConfig(config, spentBefore, (error, mode) => {
+        metrics.limiterUnavailable(mode);
+        logger.error(
+          `the rate-limit backend (Redis) failed; requests are ${mode === 'closed' ? 'refused' : 'let through unlimited'} until it is back: ${error.message}`,
+        );
+      }),
+    );
   const admission = new Admission(limiter, config, prices, {
     onBudgetExhausted: (subject) => alerts.budgetExhausted(subject),
     onSettleFailed: (error) => logger.error({ err: error }, 'settling rate limits failed'),

@@ -21,3 +21,4 @@ export type {
   RateStatus,
   SpentBefore,
 } from './types.js';
+export { refusingUnwritten, UsageUnwrittenError } from './unwritten-usage.js';
