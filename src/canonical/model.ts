@@ -77,6 +77,12 @@ export interface ToolCallPart {
   arguments: string;
   /** Gemini's thought signature on a function call, replayed on the next turn. */
   signature?: string;
+  /**
+   * A call of a custom tool (see ToolDefinition.custom): `arguments` is the model's text as it
+   * is, not JSON. Encoders of formats without custom tools send it as the function form's
+   * arguments (`functionArguments` in custom-tools.ts).
+   */
+  custom?: true;
 }
 
 export interface ToolResultPart {
@@ -108,7 +114,20 @@ export interface ToolDefinition {
   /** JSON Schema of the arguments. */
   parameters: Record<string, unknown>;
   strict?: boolean;
+  /**
+   * Set for a custom (freeform) tool, which OpenAI's models call with plain text rather than
+   * JSON. The fields above then describe it as a function taking one string, `input`, its format
+   * told in the description (custom-tools.ts): what formats without custom tools are sent, so
+   * that an encoder that knows nothing of them still sends a tool the model can call. OpenAI's
+   * format sends this instead.
+   */
+  custom?: { description?: string; format?: CustomToolFormat };
 }
+
+/** The text a custom tool takes: any, or what a grammar allows. */
+export type CustomToolFormat =
+  | { type: 'text' }
+  | { type: 'grammar'; syntax: 'lark' | 'regex'; definition: string };
 
 export type ToolChoice =
   | { type: 'auto' }
@@ -222,7 +241,8 @@ export type BlockStart =
   | { type: 'text' }
   | { type: 'thinking'; signedBy?: ReasoningSigner }
   | { type: 'redacted_thinking'; data: string; signedBy?: ReasoningSigner }
-  | { type: 'tool_call'; id: string; name: string; signature?: string };
+  /** `custom`: a custom tool's call, whose `arguments` deltas are pieces of its text, not JSON. */
+  | { type: 'tool_call'; id: string; name: string; signature?: string; custom?: true };
 
 export type BlockDelta =
   | { type: 'text'; text: string }

@@ -8,13 +8,15 @@ import type { Item } from './items.js';
  * responses rewrote several pages per response on every commit (160–460 µs a stored response in
  * SQLite, mostly writing; 30–50 µs with ordered ids).
  */
-export const newId = (prefix: 'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'conv'): string =>
+export const newId = (prefix: 'resp' | 'msg' | 'fc' | 'fco' | 'ctc' | 'ctco' | 'rs' | 'conv'): string =>
   `${prefix}_${Date.now().toString(16).padStart(12, '0')}${pooledRandomHex(12)}`;
 
 const PREFIX = {
   message: 'msg',
   function_call: 'fc',
   function_call_output: 'fco',
+  custom_tool_call: 'ctc',
+  custom_tool_call_output: 'ctco',
   reasoning: 'rs',
 } as const satisfies Record<Item['type'], Parameters<typeof newId>[0]>;
 

@@ -42,6 +42,24 @@ export interface FunctionCallOutputItem {
   status: 'in_progress' | 'completed' | 'incomplete';
 }
 
+/** A call of a custom (freeform) tool: the model's text as it is, in `input`. */
+export interface CustomToolCallItem {
+  type: 'custom_tool_call';
+  id: string;
+  call_id: string;
+  name: string;
+  input: string;
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
+
+export interface CustomToolCallOutputItem {
+  type: 'custom_tool_call_output';
+  id: string;
+  call_id: string;
+  output: string | InputContent[];
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
+
 export interface ReasoningItem {
   type: 'reasoning';
   id: string;
@@ -52,4 +70,17 @@ export interface ReasoningItem {
   status?: 'in_progress' | 'completed' | 'incomplete';
 }
 
-export type Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem;
+export type Item =
+  | MessageItem
+  | FunctionCallItem
+  | FunctionCallOutputItem
+  | CustomToolCallItem
+  | CustomToolCallOutputItem
+  | ReasoningItem;
+
+/** A tool call of either kind: what a result must find before it (trims, orphan checks). */
+export const isToolCall = (item: Item): item is FunctionCallItem | CustomToolCallItem =>
+  item.type === 'function_call' || item.type === 'custom_tool_call';
+
+export const isToolResult = (item: Item): item is FunctionCallOutputItem | CustomToolCallOutputItem =>
+  item.type === 'function_call_output' || item.type === 'custom_tool_call_output';

@@ -9,7 +9,7 @@ import type {
   ConversationStore,
 } from '../store/index.js';
 import { withFreshId } from './ids.js';
-import type { Item } from './items.js';
+import { type Item, isToolCall, isToolResult } from './items.js';
 import {
   type ResponseEntry,
   type ResponseWriter,
@@ -362,14 +362,14 @@ export class ConversationService {
     const wanted = new Map<string, number>();
     const calls = new Set<string>();
     items.forEach((item, i) => {
-      if (item.type === 'function_call') calls.add(item.call_id);
-      else if (item.type === 'function_call_output' && !calls.has(item.call_id) && !wanted.has(item.call_id))
+      if (isToolCall(item)) calls.add(item.call_id);
+      else if (isToolResult(item) && !calls.has(item.call_id) && !wanted.has(item.call_id))
         wanted.set(item.call_id, i);
     });
     if (wanted.size === 0) return undefined;
     await this.pending.get(id);
     await this.walkBack(id, undefined, (found) => {
-      if (found.type === 'function_call') wanted.delete(found.call_id);
+      if (isToolCall(found)) wanted.delete(found.call_id);
       return wanted.size === 0;
     });
     return wanted.size === 0 ? undefined : Math.min(...wanted.values());
@@ -599,27 +599,27 @@ export class ConversationService {
     // The calls each result may find before it: those of older kept items, then of older items.
     const unmatched = new Set<string>();
     for (const item of items)
-      if (item.type === 'function_call_output') unmatched.add(item.call_id);
-      else if (item.type === 'function_call') unmatched.delete(item.call_id);
+      if (isToolResult(item)) unmatched.add(item.call_id);
+      else if (isToolCall(item)) unmatched.delete(item.call_id);
     const heldBefore = new Set<string>();
     if (unmatched.size > 0)
       await this.walkBack(id, newest[keep - 1]!.seq, (item) => {
-        if (item.type === 'function_call' && unmatched.delete(item.call_id)) heldBefore.add(item.call_id);
+        if (isToolCall(item) && unmatched.delete(item.call_id)) heldBefore.add(item.call_id);
         return unmatched.size === 0;
       });
     const orphan = new Set<number>();
     const called = heldBefore;
     for (let i = keep - 1; i >= 0; i--) {
       const item = items[i]!;
-      if (item.type === 'function_call') called.add(item.call_id);
-      else if (item.type === 'function_call_output' && !called.has(item.call_id)) orphan.add(i);
+      if (isToolCall(item)) called.add(item.call_id);
+      else if (isToolResult(item) && !called.has(item.call_id)) orphan.add(i);
     }
     const unanswered = new Set<string>();
     let replayable = 0;
     for (let i = 0; i < keep; i++) {
       const item = items[i]!;
-      if (item.type === 'function_call_output' && !orphan.has(i)) unanswered.add(item.call_id);
-      else if (item.type === 'function_call') unanswered.delete(item.call_id);
+      if (isToolResult(item) && !orphan.has(i)) unanswered.add(item.call_id);
+      else if (isToolCall(item)) unanswered.delete(item.call_id);
       if (unanswered.size === 0) replayable = i + 1;
     }
     return replayable;

@@ -137,6 +137,7 @@ describe('codec request round trips', () => {
   const openai = createOpenAIChatCodec({
     pathFor: () => '/v1/chat/completions',
     streamUsage: false,
+    customTools: true,
     maxTokensField: 'max_completion_tokens',
   });
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { functionArguments } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -230,7 +231,7 @@ function encodeToolUse(part: ToolCallPart, param: string): Block {
     type: 'tool_use',
     id: toolUseId(part.id),
     name: part.name,
-    input: argumentsObject(part.arguments, 'Anthropic', `${param}.arguments`),
+    input: argumentsObject(functionArguments(part), 'Anthropic', `${param}.arguments`),
   };
 }
 

@@ -47,6 +47,7 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
     pathFor: (model) => pathFor(model, '/chat/completions'),
     streamUsage: current,
     maxTokensField: current ? 'max_completion_tokens' : 'max_tokens',
+    customTools: true,
   });
   return {
     type: config.type,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { functionArguments } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -171,7 +172,7 @@ function encodeFunctionCall(part: ToolCallPart, param: string): GeminiPart {
     functionCall: {
       ...(id !== undefined && { id }),
       name: part.name,
-      args: argumentsObject(part.arguments, 'Gemini', `${param}.arguments`),
+      args: argumentsObject(functionArguments(part), 'Gemini', `${param}.arguments`),
     },
     ...(thoughtSignature !== undefined && { thoughtSignature }),
   };

@@ -1,3 +1,4 @@
+import { functionArguments } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -165,7 +166,7 @@ function encodeAssistant(
         toolCalls.push({
           function: {
             name: part.name,
-            arguments: argumentsObject(part.arguments, 'Ollama', `${path}.content[${j}].arguments`),
+            arguments: argumentsObject(functionArguments(part), 'Ollama', `${path}.content[${j}].arguments`),
           },
         });
         break;

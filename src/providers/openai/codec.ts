@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { asFunctionTools } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -18,6 +19,12 @@ import {
 } from '../../canonical/model.js';
 import type { ChatCodec } from '../types.js';
 import { generatedCallId, isRecord, nonEmptyString } from '../wire-values.js';
+import {
+  type CustomToolCall,
+  decodeCustomCall,
+  encodeCustomCall,
+  encodeCustomTool,
+} from './custom-tool-calls.js';
 import { OpenAIStreamDecoder, openAIChatUsage, openAIStopReason, reasoningText } from './stream.js';
 
 /**
@@ -37,6 +44,11 @@ export interface OpenAICodecOptions {
   maxTokensField: 'max_completion_tokens' | 'max_tokens';
   /** The server may end a whole streamed answer without `data: [DONE]` (see OpenAIStreamDecoder). */
   endsWithoutDone?: boolean;
+  /**
+   * The server takes Chat Completions' custom tools (OpenAI, Azure); the servers imitating the
+   * API mostly do not, and are sent each custom tool's function form instead.
+   */
+  customTools: boolean;
 }
 
 interface TextContent {
@@ -58,7 +70,7 @@ interface ToolCall {
 type OpenAIMessage =
   | { role: 'system'; content: string | TextContent[] }
   | { role: 'user'; content: string | UserContent[] }
-  | { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }
+  | { role: 'assistant'; content: string | null; tool_calls?: Array<ToolCall | CustomToolCall> }
   | { role: 'tool'; tool_call_id: string; content: string | TextContent[] };
 
 type ContentPart = TextPart | ImagePart | DocumentPart;
@@ -109,7 +121,8 @@ export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
  * choice or `parallel_tool_calls` without tools, so those go only with tools. `top_k` is not
  * sent: Chat Completions has none.
  */
-function encodeRequest(request: ChatRequest, options: OpenAICodecOptions): Record<string, unknown> {
+function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<string, unknown> {
+  const request = options.customTools ? asked : asFunctionTools(asked);
   const tools = request.tools ?? [];
   const effort = reasoningEffort(request.thinking);
   const openai = request.openai;
@@ -119,7 +132,7 @@ function encodeRequest(request: ChatRequest, options: OpenAICodecOptions): Recor
     messages: encodeMessages(request),
     ...(tools.length > 0 && {
       tools: tools.map(encodeTool),
-      ...(request.toolChoice && { tool_choice: encodeToolChoice(request.toolChoice) }),
+      ...(request.toolChoice && { tool_choice: encodeToolChoice(request.toolChoice, tools) }),
       ...(request.parallelToolCalls !== undefined && { parallel_tool_calls: request.parallelToolCalls }),
     }),
     ...(request.responseFormat && { response_format: encodeResponseFormat(request.responseFormat) }),
@@ -266,7 +279,7 @@ function encodeContent(part: ContentPart, param: string): UserContent {
  */
 function encodeAssistant(parts: AssistantPart[]): OpenAIMessage {
   const texts: string[] = [];
-  const toolCalls: ToolCall[] = [];
+  const toolCalls: Array<ToolCall | CustomToolCall> = [];
   for (const part of parts) {
     if (part.type === 'text') texts.push(part.text);
     else if (part.type === 'tool_call') toolCalls.push(encodeToolCall(part));
@@ -275,11 +288,14 @@ function encodeAssistant(parts: AssistantPart[]): OpenAIMessage {
   return { role: 'assistant', content: texts.length > 0 ? texts.join('\n') : null, tool_calls: toolCalls };
 }
 
-function encodeToolCall(part: ToolCallPart): ToolCall {
+function encodeToolCall(part: ToolCallPart): ToolCall | CustomToolCall {
+  if (part.custom) return encodeCustomCall(callId(part.id), part);
   return { id: callId(part.id), type: 'function', function: { name: part.name, arguments: part.arguments } };
 }
 
-function encodeTool(tool: ToolDefinition): Record<string, unknown> {
+/** A custom tool goes as itself: Chat Completions has them (custom-tool-calls.ts). */
+function encodeTool(tool: ToolDefinition): unknown {
+  if (tool.custom) return encodeCustomTool(tool.name, tool.custom);
   return {
     type: 'function',
     function: {
@@ -291,8 +307,12 @@ function encodeTool(tool: ToolDefinition): Record<string, unknown> {
   };
 }
 
-function encodeToolChoice(choice: ToolChoice): string | Record<string, unknown> {
-  return choice.type === 'tool' ? { type: 'function', function: { name: choice.name } } : choice.type;
+function encodeToolChoice(choice: ToolChoice, tools: ToolDefinition[]): string | Record<string, unknown> {
+  if (choice.type !== 'tool') return choice.type;
+  const { name } = choice;
+  return tools.some((tool) => tool.custom && tool.name === name)
+    ? { type: 'custom', custom: { name } }
+    : { type: 'function', function: { name } };
 }
 
 function encodeResponseFormat(format: ResponseFormat): Record<string, unknown> {
@@ -366,6 +386,17 @@ function decodeResponse(payload: unknown): ChatResponse {
 function decodeToolCalls(value: unknown): ToolCallPart[] {
   if (!Array.isArray(value)) return [];
   return value.map((call: unknown): ToolCallPart => {
+    if (isRecord(call) && call.type === 'custom') {
+      const custom = decodeCustomCall(call);
+      if (!custom) throw malformed();
+      return {
+        type: 'tool_call',
+        id: nonEmptyString(call.id) ?? generatedCallId(),
+        name: custom.name,
+        arguments: custom.input,
+        custom: true,
+      };
+    }
     const fn = isRecord(call) ? call.function : undefined;
     if (!isRecord(call) || !isRecord(fn) || typeof fn.name !== 'string') throw malformed();
     return {

@@ -78,6 +78,7 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
     // OpenAI deprecated max_tokens; servers imitating the API mostly know only max_tokens.
     maxTokensField: config.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
     endsWithoutDone: config.type === 'openai-compatible',
+    customTools: config.type === 'openai',
   });
   return {
     type: config.type,

@@ -15,6 +15,7 @@ import {
   nonEmptyString,
   unreportedUsage,
 } from '../wire-values.js';
+import { toolCallDelta } from './custom-tool-calls.js';
 
 /**
  * Decodes a streamed Chat Completions answer (`chat.completion.chunk` events, then `data: [DONE]`)
@@ -85,6 +86,8 @@ interface StreamedCall {
   key: number | undefined;
   id: string | undefined;
   name: string | undefined;
+  /** A custom tool's call: its pieces are its text, not JSON. */
+  custom: boolean;
   /** Argument pieces that arrived while another block was open. */
   pending: string[];
   state: 'waiting' | 'open' | 'closed';
@@ -207,10 +210,10 @@ export class OpenAIStreamDecoder implements StreamDecoder {
 
   private toolCall(entry: Record<string, unknown>, events: StreamEvent[]): void {
     const call = this.callFor(entry);
-    const fn = isRecord(entry.function) ? entry.function : {};
+    const { name, piece: json, custom } = toolCallDelta(entry);
     call.id ??= nonEmptyString(entry.id);
-    call.name ??= nonEmptyString(fn.name);
-    const json = typeof fn.arguments === 'string' ? fn.arguments : '';
+    call.name ??= name;
+    if (custom) call.custom = true;
     if (call.state === 'closed') {
       if (json === '') return;
       throw new StreamFailure('provider_error', 'The provider continued a tool call after it had ended', 502);
@@ -243,7 +246,14 @@ export class OpenAIStreamDecoder implements StreamDecoder {
           : this.calls.at(-1);
     const another = key !== undefined && id !== undefined && known?.id !== undefined && known.id !== id;
     if (known && !another) return known;
-    const call: StreamedCall = { key, id: undefined, name: undefined, pending: [], state: 'waiting' };
+    const call: StreamedCall = {
+      key,
+      id: undefined,
+      name: undefined,
+      custom: false,
+      pending: [],
+      state: 'waiting',
+    };
     this.calls.push(call);
     return call;
   }
@@ -258,7 +268,7 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     events.push({
       type: 'block_start',
       index: this.index,
-      block: { type: 'tool_call', id: call.id, name: call.name ?? '' },
+      block: { type: 'tool_call', id: call.id, name: call.name ?? '', ...(call.custom && { custom: true }) },
     });
     if (call.pending.length > 0) {
       events.push({

@@ -6,7 +6,9 @@ import { asksPriorityTier } from '../openai/binding.js';
 import { openAIErrorBody } from '../openai/envelope.js';
 import type { NativeRelay, SurfaceBinding } from '../types.js';
 import {
+  asCustomCall,
   asksSummary,
+  customToolNames,
   outcome,
   outputItem,
   type ResponseBody,
@@ -44,6 +46,7 @@ export function responsesBinding(
   };
   const finished = (response: ResponseBody, json?: string) =>
     store(turn, body, response, service, logger, json);
+  const customTools = customToolNames(body);
   let encoder: ResponsesStreamEncoder | undefined;
   return {
     format: 'responses',
@@ -57,7 +60,9 @@ export function responsesBinding(
     fromCanonical: (answer: ChatResponse) => {
       const { status, incomplete } = outcome(answer.stopReason);
       const summarized = asksSummary(body);
-      const output = answer.content.map((part) => outputItem(part, undefined, summarized));
+      const output = answer.content.map((part) =>
+        outputItem(asCustomCall(part, customTools), undefined, summarized),
+      );
       const response = responseBody(
         head,
         answer.model || body.model,

@@ -69,7 +69,13 @@ export class AnswerAccumulator {
       const { block } = event;
       this.parts[event.index] =
         block.type === 'tool_call'
-          ? { type: 'tool_call', id: block.id, name: block.name, arguments: '' }
+          ? {
+              type: 'tool_call',
+              id: block.id,
+              name: block.name,
+              arguments: '',
+              ...(block.custom && { custom: true }),
+            }
           : block.type === 'redacted_thinking'
             ? block
             : { ...block, text: '' };

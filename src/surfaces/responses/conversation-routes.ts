@@ -44,9 +44,10 @@ async function refuseUnanswered(
 ): Promise<void> {
   const at = await conversations.unansweredResult(id, items);
   if (at === undefined) return;
-  const item = items[at] as Extract<Item, { type: 'function_call_output' }>;
+  const item = items[at] as Extract<Item, { type: 'function_call_output' | 'custom_tool_call_output' }>;
+  const call = item.type === 'function_call_output' ? 'function_call' : 'custom_tool_call';
   throw badRequest(
-    `No tool call found for function call output with call_id '${item.call_id}'; add its function_call first`,
+    `No tool call found for the ${item.type} with call_id '${item.call_id}'; add its ${call} first`,
     { param: `items[${at}]`, code: 'function_call_not_found' },
   );
 }

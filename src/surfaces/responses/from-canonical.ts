@@ -1,3 +1,4 @@
+import { customInput } from '../../canonical/custom-tools.js';
 import type { AssistantPart, ChatUsage, StopReason } from '../../canonical/model.js';
 import { type Item, newId } from './items.js';
 import { encodeReasoning } from './reasoning-envelope.js';
@@ -116,8 +117,8 @@ export function outcome(stop: StopReason): {
 
 /**
  * One output item per canonical part: text → message, thinking → reasoning, tool call →
- * function_call. Thinking is the reasoning's summary when the request asked for one
- * (`reasoning.summary`), else its `reasoning_text` content.
+ * function_call (custom_tool_call for a custom tool's). Thinking is the reasoning's summary when
+ * the request asked for one (`reasoning.summary`), else its `reasoning_text` content.
  */
 export function outputItem(part: AssistantPart, id = itemId(part), summarized = false): Item {
   switch (part.type) {
@@ -141,6 +142,15 @@ export function outputItem(part: AssistantPart, id = itemId(part), summarized = 
     case 'redacted_thinking':
       return { type: 'reasoning', id, summary: [], encrypted_content: encodeReasoning(part) };
     case 'tool_call':
+      if (part.custom)
+        return {
+          type: 'custom_tool_call',
+          id,
+          call_id: part.id,
+          name: part.name,
+          input: part.arguments,
+          status: 'completed',
+        };
       return {
         type: 'function_call',
         id,
@@ -152,8 +162,25 @@ export function outputItem(part: AssistantPart, id = itemId(part), summarized = 
   }
 }
 
-export function itemId(part: { type: AssistantPart['type'] }): string {
+export function itemId(part: { type: AssistantPart['type']; custom?: true }): string {
   if (part.type === 'text') return newId('msg');
-  if (part.type === 'tool_call') return newId('fc');
+  if (part.type === 'tool_call') return newId(part.custom ? 'ctc' : 'fc');
   return newId('rs');
+}
+
+/** The names of the request's custom tools, whose calls may come back in their function form. */
+export function customToolNames(body: ResponsesRequest): ReadonlySet<string> {
+  const names = new Set<string>();
+  for (const tool of body.tools ?? [])
+    if (tool.type === 'custom' && 'name' in tool) names.add(String(tool.name));
+  return names;
+}
+
+/**
+ * A call of a custom tool's function form, from a format without custom tools (see
+ * canonical/custom-tools.ts), as the custom tool's call, its `input` the text.
+ */
+export function asCustomCall(part: AssistantPart, custom: ReadonlySet<string>): AssistantPart {
+  if (part.type !== 'tool_call' || part.custom || !custom.has(part.name)) return part;
+  return { ...part, arguments: customInput(part.arguments), custom: true };
 }

@@ -49,6 +49,23 @@ export function normaliseItem(item: InputItem, resolve: (id: string) => Item): I
         output: typeof item.output === 'string' ? item.output : item.output.map(withDetail),
         status: item.status ?? 'completed',
       };
+    case 'custom_tool_call':
+      return {
+        type: 'custom_tool_call',
+        id: item.id ?? newId('ctc'),
+        call_id: item.call_id,
+        name: item.name,
+        input: item.input,
+        status: item.status ?? 'completed',
+      };
+    case 'custom_tool_call_output':
+      return {
+        type: 'custom_tool_call_output',
+        id: item.id ?? newId('ctco'),
+        call_id: item.call_id,
+        output: typeof item.output === 'string' ? item.output : item.output.map(withDetail),
+        status: item.status ?? 'completed',
+      };
     case 'reasoning':
       return { ...item, id: item.id ?? newId('rs') };
     default: {

@@ -1,5 +1,5 @@
 import { badRequest, type GatewayError } from '../../errors/gateway-error.js';
-import type { FunctionTool, InputItem, ResponsesRequest } from './schema.js';
+import type { CustomTool, FunctionTool, InputItem, ResponsesRequest } from './schema.js';
 
 /**
  * Responses API features that need something Keyward does not have: state in the provider's
@@ -35,9 +35,9 @@ export function refuseUnoffered(body: ResponsesRequest): void {
       'service_tier',
     );
   body.tools?.forEach((sent, i) => {
-    if (sent.type !== 'function') return;
-    // Only the function tool's schema takes type 'function'.
-    const tool = sent as FunctionTool;
+    if (sent.type !== 'function' && sent.type !== 'custom') return;
+    // Only the function and custom tools' schemas take these types.
+    const tool = sent as FunctionTool | CustomTool;
     if (tool.defer_loading === true)
       throw unsupported(
         "Deferred functions ('defer_loading': true) are loaded by OpenAI's hosted tool search, which Keyward does not offer; send defer_loading: false or leave it out",
@@ -55,9 +55,15 @@ export function refuseUnoffered(body: ResponsesRequest): void {
 /** The same for items, sent as a request's input or added to a conversation (`field`: `items`). */
 export function refuseUnofferedItems(items: readonly InputItem[], field: string): void {
   items.forEach((item, i) => {
-    if (item.type !== 'function_call' && item.type !== 'function_call_output') return;
+    if (
+      item.type !== 'function_call' &&
+      item.type !== 'function_call_output' &&
+      item.type !== 'custom_tool_call' &&
+      item.type !== 'custom_tool_call_output'
+    )
+      return;
     // Replayed without it, the call would name another function: one outside the namespace.
-    if (item.namespace)
+    if ('namespace' in item && item.namespace)
       throw unsupported(
         'Function calls in a namespace come from namespace tools, which Keyward does not offer; declare the function as a function tool and send its calls without namespace',
         `${field}[${i}].namespace`,

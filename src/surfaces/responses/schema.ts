@@ -130,6 +130,27 @@ const functionCallOutput = z.strictObject({
   caller: toolCaller.nullable().optional(),
 });
 
+/** A call of a custom tool: the model's text as it is, in `input`. */
+const customToolCall = z.strictObject({
+  type: z.literal('custom_tool_call'),
+  id: identifier.optional(),
+  call_id: callId,
+  name: identifier,
+  input: z.string(),
+  status: itemStatus,
+  namespace: namespaceName.optional(),
+  caller: toolCaller.nullable().optional(),
+});
+
+const customToolCallOutput = z.strictObject({
+  type: z.literal('custom_tool_call_output'),
+  id: identifier.nullable().optional(),
+  call_id: callId,
+  output: z.union([z.string(), z.array(toolOutputContent).max(MAX_PARTS)]),
+  status: itemStatus.nullable(),
+  caller: toolCaller.nullable().optional(),
+});
+
 const reasoning = z.strictObject({
   type: z.literal('reasoning'),
   id: identifier.optional(),
@@ -146,7 +167,14 @@ const itemReference = z.strictObject({ type: z.literal('item_reference'), id: id
 
 export const inputItemSchema = z.union([
   message,
-  z.discriminatedUnion('type', [functionCall, functionCallOutput, reasoning, itemReference]),
+  z.discriminatedUnion('type', [
+    functionCall,
+    functionCallOutput,
+    customToolCall,
+    customToolCallOutput,
+    reasoning,
+    itemReference,
+  ]),
 ]);
 export type InputItem = z.infer<typeof inputItemSchema>;
 
@@ -167,20 +195,42 @@ const functionTool = z.strictObject({
   /** The shape of the JSON the function returns: a description for the model, with no place in Chat Completions. */
   output_schema: jsonObject.nullable().optional(),
 });
+const customToolFormat = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('text') }),
+  z.strictObject({
+    type: z.literal('grammar'),
+    syntax: z.enum(['lark', 'regex']),
+    definition: z.string(),
+  }),
+]);
+
+/** A freeform tool: the model calls it with plain text, which `format` may constrain. */
+const customTool = z.strictObject({
+  type: z.literal('custom'),
+  name: functionName,
+  description: z.string().optional(),
+  format: customToolFormat.optional(),
+  defer_loading: functionTool.shape.defer_loading,
+  allowed_callers: functionTool.shape.allowed_callers,
+});
 /** Any other tool type: refused by name in the mapping unless a provider offers it. */
 const hostedType = z
   .string()
   .min(1)
   .max(64)
-  .refine((type) => type !== 'function', { message: 'a function tool needs a name and no other fields' });
+  .refine((type) => type !== 'function' && type !== 'custom', {
+    message: 'a function or custom tool needs a name and no other fields',
+  });
 const hostedTool = z.looseObject({ type: hostedType });
 
-export const toolSchema = z.union([functionTool, hostedTool]);
+export const toolSchema = z.union([functionTool, customTool, hostedTool]);
 export type FunctionTool = z.infer<typeof functionTool>;
+export type CustomTool = z.infer<typeof customTool>;
 
 const toolChoice = z.union([
   z.enum(['none', 'auto', 'required']),
   z.strictObject({ type: z.literal('function'), name: functionName }),
+  z.strictObject({ type: z.literal('custom'), name: functionName }),
   z.looseObject({ type: hostedType }),
 ]);
 

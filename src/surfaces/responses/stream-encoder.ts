@@ -1,7 +1,9 @@
-import type { AssistantPart, StreamEncoder, StreamEvent } from '../../canonical/model.js';
+import { CustomInputReader } from '../../canonical/custom-tools.js';
+import type { AssistantPart, BlockStart, StreamEncoder, StreamEvent } from '../../canonical/model.js';
 import type { GatewayError } from '../../errors/gateway-error.js';
 import {
   asksSummary,
+  customToolNames,
   itemId,
   outcome,
   outputItem,
@@ -16,7 +18,8 @@ import type { Item } from './items.js';
  * `response.in_progress`, then per output item `response.output_item.added`, its content part,
  * its deltas (`response.output_text.delta`, `response.reasoning_text.delta` or, when the request
  * asked for a summary, `response.reasoning_summary_text.delta`,
- * `response.function_call_arguments.delta`), their `.done` events and `response.output_item.done`,
+ * `response.function_call_arguments.delta`, `response.custom_tool_call_input.delta`), their `.done`
+ * events and `response.output_item.done`,
  * and last `response.completed` (or `response.incomplete`, or `error` and `response.failed`) with the whole response. Every event
  * carries its `sequence_number`; canonical block indices are the output indices, since blocks are
  * sequential.
@@ -28,6 +31,12 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   private readonly ids: string[] = [];
   /** Thinking goes out as the reasoning's summary (`reasoning.summary` asked), else as its text. */
   private readonly summarized: boolean;
+  private readonly customTools: ReadonlySet<string>;
+  /**
+   * By index, the calls of custom tools that come in their function form (from formats without
+   * custom tools): their text is read out of the JSON arguments as they stream.
+   */
+  private readonly wrapped = new Map<number, CustomInputReader>();
 
   constructor(
     private readonly head: ResponseHead,
@@ -35,6 +44,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     private readonly onComplete: (response: ResponseBody, json: string) => void,
   ) {
     this.summarized = asksSummary(head.body);
+    this.customTools = customToolNames(head.body);
   }
 
   event(event: StreamEvent): string {
@@ -92,7 +102,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
           ? { ...block, text: '' }
           : block.type === 'redacted_thinking'
             ? { ...block }
-            : { type: 'tool_call', id: block.id, name: block.name, arguments: '' };
+            : this.toolCall(index, block);
     this.parts[index] = part;
     this.ids[index] = itemId(part);
     const item = { ...this.item(index), status: 'in_progress' };
@@ -143,6 +153,11 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       part.signature = (part.signature ?? '') + delta.signature;
       return '';
     }
+    if (delta.type === 'arguments' && part?.type === 'tool_call' && part.custom) {
+      const text = this.wrapped.get(index)?.push(delta.json) ?? delta.json;
+      part.arguments += text;
+      return text ? this.customDelta(index, text) : '';
+    }
     if (delta.type === 'arguments' && part?.type === 'tool_call') {
       part.arguments += delta.json;
       return this.emit('response.function_call_arguments.delta', {
@@ -184,6 +199,17 @@ export class ResponsesStreamEncoder implements StreamEncoder {
         text: part.text,
       });
       out += this.partEvent('done', index, { type: 'reasoning_text', text: part.text });
+    } else if (part.type === 'tool_call' && part.custom) {
+      const read = this.wrapped.get(index)?.end();
+      if (read) {
+        part.arguments = read.input;
+        if (read.rest) out += this.customDelta(index, read.rest);
+      }
+      out += this.emit('response.custom_tool_call_input.done', {
+        item_id: itemId,
+        output_index: index,
+        input: part.arguments,
+      });
     } else if (part.type === 'tool_call') {
       out += this.emit('response.function_call_arguments.done', {
         item_id: itemId,
@@ -193,6 +219,27 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       });
     }
     return out + this.emit('response.output_item.done', { output_index: index, item: this.item(index) });
+  }
+
+  /** A tool call's part; a custom tool's call is one whether or not its block says so. */
+  private toolCall(index: number, block: Extract<BlockStart, { type: 'tool_call' }>): AssistantPart {
+    const custom = block.custom || this.customTools.has(block.name);
+    if (custom && !block.custom) this.wrapped.set(index, new CustomInputReader());
+    return {
+      type: 'tool_call',
+      id: block.id,
+      name: block.name,
+      arguments: '',
+      ...(custom && { custom: true }),
+    };
+  }
+
+  private customDelta(index: number, text: string): string {
+    return this.emit('response.custom_tool_call_input.delta', {
+      item_id: this.ids[index],
+      output_index: index,
+      delta: text,
+    });
   }
 
   private textPart(text: string) {
@@ -255,7 +302,7 @@ type EventType =
   | `response.content_part.${'added' | 'done'}`
   | `response.reasoning_summary_part.${'added' | 'done'}`
   | `response.reasoning_summary_text.${'delta' | 'done'}`
-  | `response.${'output_text' | 'reasoning_text' | 'function_call_arguments'}.${'delta' | 'done'}`;
+  | `response.${'output_text' | 'reasoning_text' | 'function_call_arguments' | 'custom_tool_call_input'}.${'delta' | 'done'}`;
 
 /** An output item the failure cut short. */
 function interrupted(item: Item): Item {

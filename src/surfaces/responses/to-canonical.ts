@@ -1,3 +1,4 @@
+import { customToolDefinition } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -16,7 +17,7 @@ import {
 import { parseDataUrl } from '../openai/canonical.js';
 import type { InputContent, Item, OutputContent } from './items.js';
 import { decodeReasoning, rawReasoningSigner } from './reasoning-envelope.js';
-import type { ResponsesRequest } from './schema.js';
+import type { CustomTool, ResponsesRequest } from './schema.js';
 
 /**
  * A Responses request, with the history Keyward replays in front of it, as a canonical chat
@@ -121,7 +122,18 @@ export function itemsToMessages(
           arguments: item.arguments,
         });
         break;
+      case 'custom_tool_call':
+        toolNames.set(item.call_id, item.name);
+        turn('assistant').push({
+          type: 'tool_call',
+          id: item.call_id,
+          name: item.name,
+          arguments: item.input,
+          custom: true,
+        });
+        break;
       case 'function_call_output':
+      case 'custom_tool_call_output':
         turn('user').push({
           type: 'tool_result',
           toolCallId: item.call_id,
@@ -222,9 +234,13 @@ function mediaSource(url: string, param: string, field: string): MediaSource {
 /** Tools the gateway cannot run itself and no canonical provider offers. */
 function convertTools(tools: ResponsesRequest['tools']): ToolDefinition[] {
   return (tools ?? []).map((tool, i) => {
+    if (tool.type === 'custom' && 'name' in tool) {
+      const custom = tool as CustomTool;
+      return customToolDefinition(custom.name, custom.description, custom.format);
+    }
     if (tool.type !== 'function' || !('name' in tool))
       throw new UnsupportedFeature(
-        `The hosted tool '${tool.type}' is not available for this model: only function tools are`,
+        `The hosted tool '${tool.type}' is not available for this model: only function and custom tools are`,
         `tools[${i}]`,
       );
     const fn = tool as Extract<typeof tool, { name: string }>;
@@ -237,10 +253,11 @@ function convertTools(tools: ResponsesRequest['tools']): ToolDefinition[] {
   });
 }
 
+/** A custom tool is named as a function is: the encoder knows which of its tools are custom. */
 function convertToolChoice(choice: ResponsesRequest['tool_choice']): ToolChoice | undefined {
   if (choice === undefined) return undefined;
   if (typeof choice === 'string') return { type: choice };
-  if (choice.type === 'function' && typeof choice.name === 'string')
+  if ((choice.type === 'function' || choice.type === 'custom') && typeof choice.name === 'string')
     return { type: 'tool', name: choice.name };
   throw new UnsupportedFeature(notSupported(`the tool choice '${choice.type}'`), 'tool_choice');
 }

@@ -224,11 +224,15 @@ function openAICompletion(script: Script, answer: OpenAIAnswer): Json {
     // Thinking goes where OpenAI-compatible reasoning servers (vLLM, DeepSeek) put it.
     ...(reasoning && { reasoning_content: reasoning }),
     ...(calls.length > 0 && {
-      tool_calls: calls.map((call) => ({
-        id: call.id,
-        type: 'function',
-        function: { name: call.name, arguments: JSON.stringify(call.arguments) },
-      })),
+      tool_calls: calls.map((call) =>
+        call.custom !== undefined
+          ? { id: call.id, type: 'custom', custom: { name: call.name, input: call.custom } }
+          : {
+              id: call.id,
+              type: 'function',
+              function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+            },
+      ),
     }),
     refusal: null,
     annotations: [],
@@ -266,6 +270,16 @@ function openAIChunks(
       for (const piece of pieces(block.text, script)) chunks.push(chunk({ content: piece }));
     } else if (block.type === 'thinking') {
       for (const piece of pieces(block.text, script)) chunks.push(chunk({ reasoning_content: piece }));
+    } else if (block.custom !== undefined) {
+      // As reported of OpenAI (openai/openai-openapi#576): the call's shape, its input in pieces.
+      const index = toolIndex++;
+      const [first = '', ...rest] = pieces(block.custom, script);
+      chunks.push(
+        chunk({
+          tool_calls: [{ index, id: block.id, type: 'custom', custom: { name: block.name, input: first } }],
+        }),
+      );
+      for (const piece of rest) chunks.push(chunk({ tool_calls: [{ index, custom: { input: piece } }] }));
     } else {
       const index = toolIndex++;
       chunks.push(

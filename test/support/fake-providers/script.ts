@@ -10,7 +10,17 @@
 export type ScriptBlock =
   | { type: 'text'; text: string }
   | { type: 'thinking'; text: string; signature: string }
-  | { type: 'tool_call'; id: string; name: string; arguments: Record<string, unknown> };
+  | {
+      type: 'tool_call';
+      id: string;
+      name: string;
+      arguments: Record<string, unknown>;
+      /**
+       * OpenAI only: a call of a custom (freeform) tool, with this text as its input
+       * (`{type: 'custom', custom: {name, input}}`); `arguments` is then not sent.
+       */
+      custom?: string;
+    };
 
 export type ScriptFault =
   /** Answered before any output, in the format's own error envelope. */

@@ -10,6 +10,7 @@ const OPTIONS: OpenAICodecOptions = {
   pathFor: (model) => `/openai/deployments/${model}/chat/completions?api-version=2024-10-21`,
   streamUsage: true,
   maxTokensField: 'max_completion_tokens',
+  customTools: true,
 };
 
 const codec = createOpenAIChatCodec(OPTIONS);
