@@ -22,6 +22,8 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   private failure: Error | undefined;
   private discarding = false;
   private discarded = 0;
+  /** A reader wants the whole body (`text`): nothing is held back at the pause mark for it. */
+  private whole = false;
   /** Wakes a reader waiting for more. */
   private wake: (() => void) | undefined;
   /** Cuts a released body that has not ended in time (see `release`). */
@@ -38,7 +40,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    if (this.buffered > HIGH_WATER && !this.controller.paused) this.controller.pause();
+    if (this.buffered > HIGH_WATER && !this.whole && !this.controller.paused) this.controller.pause();
     this.notify();
   }
 
@@ -56,8 +58,13 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     this.notify();
   }
 
-  /** The whole body as UTF-8 text; rejects when the exchange fails first. */
+  /**
+   * The whole body as UTF-8 text; rejects when the exchange fails first. Paused at 64 KiB, a body
+   * read whole waited for a reader that was this one, until the total deadline.
+   */
   async text(): Promise<string> {
+    this.whole = true;
+    if (this.controller.paused) this.controller.resume();
     while (!this.ended) {
       if (this.failure) throw this.failure;
       await this.more();

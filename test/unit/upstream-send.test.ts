@@ -77,6 +77,20 @@ describe('send: undici dispatch with a body of our own', () => {
     expect(received).toBe(total);
   });
 
+  it('reads a body far past the pause mark whole as text, however it is written', async () => {
+    const total = 3 * 1024 * 1024;
+    const { pool } = await upstream(
+      (res) => void writeMany(res, total, 16 * 1024),
+      (res) => res.end('y'.repeat(total)),
+    );
+    for (const letter of ['x', 'y']) {
+      const response = await send(pool, call, new AbortHandle());
+      const text = await response.body.text();
+      expect(text.length).toBe(total);
+      expect(text[total - 1]).toBe(letter);
+    }
+  });
+
   it('cuts the exchange when the reader leaves early, as a Readable would', async () => {
     const { pool, cutShort } = await upstream((res) => void writeMany(res, 8 * 1024 * 1024, 16 * 1024));
     const response = await send(pool, call, new AbortHandle());
