@@ -20,9 +20,19 @@ function errorObject(body: string): ErrorObject {
   }
 }
 
+/**
+ * A run of letters and digits this long is no word of a code or a param (`context_length_exceeded`,
+ * `messages[0].content`) but may be a key a provider or a proxy echoed: a 32-digit hex key, an
+ * `sk-…`, `AIza…` or `kw_…` one. Such a value is not passed on.
+ */
+const KEY_LIKE_RUN = /[A-Za-z0-9]{24}/;
+
+const safe = (value: unknown): value is string =>
+  typeof value === 'string' && SAFE_TOKEN.test(value) && !KEY_LIKE_RUN.test(value);
+
 function safeFields(error: ErrorObject): { code?: string; param?: string } {
-  const code = typeof error?.code === 'string' && SAFE_TOKEN.test(error.code) ? error.code : undefined;
-  const param = typeof error?.param === 'string' && SAFE_TOKEN.test(error.param) ? error.param : undefined;
+  const code = safe(error?.code) ? error.code : undefined;
+  const param = safe(error?.param) ? error.param : undefined;
   return { ...(code && { code }), ...(param && { param }) };
 }
 
