@@ -51,9 +51,16 @@ function budgetRule(subject: string, budget: { usd: number; period: BudgetPeriod
   };
 }
 
+/**
+ * The configuration's entry for a name a credential carries: its own key only. A user id such as
+ * `constructor` or `toString` read `Object.prototype`'s member, a budget of no limit and no period.
+ */
+const ownEntry = <T>(record: Readonly<Record<string, T>>, name: string | undefined): T | undefined =>
+  name !== undefined && Object.hasOwn(record, name) ? record[name] : undefined;
+
 /** A token's own limits over its tier's over the `perToken` defaults, and its budget. */
 function tokenRules(record: TokenRecord, { rateLimits }: Config, now: number, rules: Rules): void {
-  const tier = record.metadata.tier ? rateLimits.tiers[record.metadata.tier] : undefined;
+  const tier = ownEntry(rateLimits.tiers, record.metadata.tier);
   limitRules(`token:${record.id}`, { ...rateLimits.perToken, ...tier, ...record.limits }, rules);
   if (record.budget) rules.budgets.push(budgetRule(`token:${record.id}`, record.budget, now));
 }
@@ -79,7 +86,7 @@ export function rulesFor(principal: Principal | undefined, config: Config, now: 
   if (principal.shared) limitRules(principal.shared.subject, principal.shared.limits, rules);
   if (record.userId) {
     limitRules(`user:${record.userId}`, rateLimits.perUser, rules);
-    const userBudget = budgets.users[record.userId];
+    const userBudget = ownEntry(budgets.users, record.userId);
     if (userBudget) rules.budgets.push(budgetRule(`user:${record.userId}`, userBudget, now));
   }
   return rules;

@@ -40,7 +40,7 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
   const current = takesStreamOptions(config.apiVersion ?? '');
   const deployments = config.deployments ?? {};
   const pathFor = (model: string, path: string) =>
-    `${prefix}/deployments/${encodeURIComponent(deployments[model] ?? model)}${path}${query}`;
+    `${prefix}/deployments/${encodeURIComponent(Object.hasOwn(deployments, model) ? deployments[model]! : model)}${path}${query}`;
   const withKey = (key: SecretString | undefined) =>
     key ? { ...headers, 'api-key': key.reveal() } : headers;
   const chat = createOpenAIChatCodec({

@@ -117,7 +117,7 @@ function renamed(value: unknown, message: Message, path: string): unknown {
   let out: Record<string, unknown> | undefined;
   for (const [field, inner] of Object.entries(value)) {
     const name = jsonName(field);
-    const known = message[name];
+    const known = Object.hasOwn(message, name) ? message[name] : undefined;
     if (known === undefined) continue;
     if (name !== field && Object.hasOwn(value, name))
       throw badRequest(`${at(field)} and ${at(name)} are the same field; send it once`, {
