@@ -173,7 +173,15 @@ export class AlertWebhook {
         signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]),
       });
       await response.body.dump();
-      if (response.statusCode < 400) return undefined;
+      if (response.statusCode < 300) return undefined;
+      // A redirect is not followed (the alert would go where the configuration does not say), so
+      // the alert was not delivered: counted and logged as a failure, not as a delivery.
+      if (response.statusCode < 400) {
+        return {
+          reason: `HTTP ${response.statusCode}, a redirect: the webhook has moved; set its new address as the webhook URL`,
+          permanent: true,
+        };
+      }
       return { reason: `HTTP ${response.statusCode}`, permanent: response.statusCode < 500 };
     } catch (error) {
       return { reason: error instanceof Error ? error.message : String(error), permanent: false };

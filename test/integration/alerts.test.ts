@@ -17,13 +17,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A webhook receiver on loopback: what it was sent, in order. */
-async function startReceiver() {
+/** A webhook receiver on loopback: what it was sent, in order. `status`: what it answers. */
+async function startReceiver(status = 200) {
   const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
   const receiver = createServer(async (req, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
     received.push({ headers: req.headers, body });
+    res.writeHead(status, status === 307 ? { location: 'https://hooks.example/moved' } : {});
     res.end('ok');
   });
   receiver.listen(0, '127.0.0.1');
@@ -125,6 +126,28 @@ describe('alerts', () => {
     expect(sent!.body).not.toContain(spiky.token);
     expect(await kw.gateway.metrics.render()).toContain('keyward_alerts_total{kind="request_spike"} 1');
     expect(kw.logs.filter((line) => line.includes('"alert":"request_spike"'))).toHaveLength(1);
+  });
+
+  it('counts a redirect as an alert not delivered, logs it once and does not follow it', async () => {
+    const { url, received } = await startReceiver(307);
+    const fake = await startFakeOpenAI({ keys: [KEY_B] });
+    cleanups.push(() => fake.close());
+    const kw: TestGateway = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        alerts: { webhook: { url, secretEnv: 'HOOK_SECRET' } },
+        providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'POOL' } }],
+        models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, POOL: `${KEY_A},${KEY_B}`, HOOK_SECRET: SECRET },
+    );
+    cleanups.push(() => kw.close());
+    for (let i = 0; i < 3; i++) expect(await chatStatus(kw, CLIENT_KEY)).toBe(200);
+    const failed = () => kw.logs.filter((line) => line.includes('alert webhook: Alert webhook failed'));
+    await expect.poll(() => failed().length).toBe(1);
+    expect(failed()[0]).toContain('HTTP 307, a redirect');
+    // A permanent failure: sent once, not retried, and the redirect's target never asked.
+    expect(received).toHaveLength(1);
   });
 
   it('refuses a webhook without a signing secret', async () => {
