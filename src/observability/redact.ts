@@ -39,11 +39,26 @@ function escapeRegExp(text: string): string {
  * JSON: a quote or backslash in it is escaped there), and its base64 encodings.
  */
 function secretForms(secret: string): string[] {
-  const b64 = Buffer.from(secret, 'utf8').toString('base64');
-  const b64url = Buffer.from(secret, 'utf8').toString('base64url');
-  // base64 of `secret` embedded in a larger encoded string is only aligned at one of three
-  // offsets, so also mask the stable middle of the encoding (it still identifies the key).
-  const forms = new Set([secret, JSON.stringify(secret).slice(1, -1), b64, b64.replace(/=+$/, ''), b64url]);
+  const bytes = Buffer.from(secret, 'utf8');
+  const b64 = bytes.toString('base64');
+  const forms = new Set([
+    secret,
+    JSON.stringify(secret).slice(1, -1),
+    b64,
+    b64.replace(/=+$/, ''),
+    bytes.toString('base64url'),
+  ]);
+  // base64 of `secret` inside a larger encoded string (`Basic …` of `user:key`, `Bearer key`) is
+  // aligned at one of three offsets: at each, the characters that depend on the secret's bytes
+  // alone, which still identify it, are masked.
+  for (let offset = 0; offset < 3; offset++) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+    const head = offset === 0 ? 0 : 4;
+    const tail = (offset + bytes.length) % 3 === 0 ? 0 : 4;
+    const middle = encoded.slice(head, encoded.length - tail);
+    forms.add(middle);
+    forms.add(middle.replaceAll('+', '-').replaceAll('/', '_'));
+  }
   return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
 

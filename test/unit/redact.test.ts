@@ -15,6 +15,18 @@ describe('Redactor', () => {
     expect(out).toBe('a [REDACTED] b [REDACTED] c [REDACTED]');
   });
 
+  it('masks a secret base64-encoded inside a longer value, at each alignment', () => {
+    for (const around of ['Bearer ', 'user:', 'ab', 'x']) {
+      for (const encoding of ['base64', 'base64url'] as const) {
+        const encoded = Buffer.from(`${around}${secret}!`).toString(encoding);
+        const out = redactor.redact(`header ${encoded} end`);
+        expect(out).toContain('[REDACTED]');
+        // What is left of the encoding cannot be decoded back to the secret.
+        expect(Buffer.from(out, encoding).toString()).not.toContain(secret.slice(4, -4));
+      }
+    }
+  });
+
   it('masks credential shapes it was never told about', () => {
     const cases = [
       'Authorization: Bearer abcdef123456',
