@@ -93,6 +93,11 @@ export class JwtVerifier {
     this.revocations = new RevocationCursor(now, true);
   }
 
+  /** The configured issuers, as tokens must name them in `iss`. */
+  get issuerNames(): string[] {
+    return [...this.issuers.keys()];
+  }
+
   async load(): Promise<void> {
     this.revocations.reset();
     for (const revocation of await this.store.sessions.jwtRevocationsSince(0)) this.remember(revocation);
@@ -147,6 +152,10 @@ export class JwtVerifier {
     } catch (error) {
       return { failure: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
     }
+    // jose takes an `iat` in the future as it comes, and a `sub` or `sid` revocation spares tokens
+    // issued after it: one dated ahead of the issuer's clock tolerance would outlive every revocation.
+    if (payload.iat !== undefined && payload.iat > this.now() / 1000 + config.clockToleranceSec)
+      return { failure: 'invalid' };
     if (this.isRevoked(payload, config)) return { failure: 'revoked' };
     const principal = this.principalFor(issuer, payload);
     if (!principal) return { failure: 'invalid' };
@@ -214,21 +223,30 @@ export class JwtVerifier {
    * A revoked `jti` is that one token. A revoked `sub` or `sid` is every token issued until the
    * revocation (`iat`, give or take the issuer's clock tolerance; one without `iat` counts as
    * issued before): the user who signs in again afterwards gets a token that works, as the
-   * refusal's "sign in again" promises.
+   * refusal's "sign in again" promises. A `sub` is revoked under `userPrefix` + `sub` as well as
+   * itself: with the default `claims.user`, that is the user id usage and audit show, which is
+   * what an operator copies.
    */
   private isRevoked(payload: JWTPayload, config: IssuerConfig): boolean {
     for (const name of ['sub', 'jti', 'sid'] as const) {
       const value = payload[name];
       if (typeof value !== 'string') continue;
-      const revokedAt = Math.max(
-        this.revoked.get(`${name}\0\0${value}`) ?? -1,
-        this.revoked.get(`${name}\0${config.issuer}\0${value}`) ?? -1,
-      );
+      let revokedAt = this.revokedAt(name, config.issuer, value);
+      if (name === 'sub' && config.userPrefix)
+        revokedAt = Math.max(revokedAt, this.revokedAt(name, config.issuer, `${config.userPrefix}${value}`));
       if (revokedAt < 0) continue;
       if (name === 'jti' || payload.iat === undefined) return true;
       if (payload.iat * 1000 <= revokedAt + config.clockToleranceSec * 1000) return true;
     }
     return false;
+  }
+
+  /** When `value` was last revoked for this issuer or for every issuer; -1 if never. */
+  private revokedAt(name: JwtClaim, issuer: string, value: string): number {
+    return Math.max(
+      this.revoked.get(`${name}\0\0${value}`) ?? -1,
+      this.revoked.get(`${name}\0${issuer}\0${value}`) ?? -1,
+    );
   }
 
   private remember(revocation: JwtRevocation): void {

@@ -64,6 +64,23 @@ const jwtRevocation = z.strictObject({
   /** Only tokens of this issuer; every issuer when absent. */
   issuer: z.string().min(1).max(512).optional(),
 });
+/**
+ * A revocation is matched against a token's `iss` exactly: one naming an issuer that is not
+ * configured (a trailing slash short) would be stored, answered 201, and refuse nothing.
+ */
+function refuseUnknownIssuer(issuer: string, configured: readonly string[]): void {
+  if (configured.includes(issuer)) return;
+  const named = JSON.stringify(issuer);
+  throw new GatewayError(
+    400,
+    'invalid_request_error',
+    configured.length === 0
+      ? `No auth.jwt issuer is configured, so a revocation for issuer ${named} would refuse nothing: leave issuer out, or configure the issuer under auth.jwt`
+      : `No auth.jwt issuer is ${named}, so this revocation would refuse nothing: give one of the configured issuers exactly as written (${configured.map((name) => JSON.stringify(name)).join(', ')}), or leave issuer out to revoke for every issuer`,
+    { code: 'unknown_issuer', param: 'issuer' },
+  );
+}
+
 const notFound = new GatewayError(404, 'not_found_error', 'No such session', { code: 'session_not_found' });
 
 /**
@@ -149,9 +166,13 @@ export function adminSessionRoutes(
     return { revoked: ids.length, sessions: ids };
   });
 
-  /** Revokes external identities at once: every JWT with this `sub`, `jti` or `sid`. */
+  /**
+   * Revokes external identities at once: every JWT with this `sub` (or whose user id, `userPrefix`
+   * + `sub`, is this), `jti` or `sid`.
+   */
   app.post('/admin/jwt/revocations', async (request, reply) => {
     const { claim, value, issuer } = parseInput(jwtRevocation, request.body);
+    if (issuer !== undefined) refuseUnknownIssuer(issuer, jwt?.issuerNames ?? []);
     if (jwt) await jwt.revoke(claim, value, issuer);
     else await store.sessions.revokeJwt({ claim, value, issuer: issuer ?? '', revokedAt: Date.now() });
     recordEvent(audit, AUDIT_EVENTS.jwtRevoked, AUDIT_ACTORS.admin, {
