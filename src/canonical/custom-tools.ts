@@ -1,4 +1,4 @@
-import type { ChatRequest, CustomToolFormat, ToolCallPart, ToolDefinition } from './model.js';
+import type { AssistantPart, ChatRequest, CustomToolFormat, ToolCallPart, ToolDefinition } from './model.js';
 
 /**
  * Custom (freeform) tools, which OpenAI's models call with plain text (a patch, a query) instead of
@@ -141,4 +141,13 @@ export class CustomInputReader {
     const input = customInput(this.json);
     return { input, rest: input.startsWith(this.given) ? input.slice(this.given.length) : '' };
   }
+}
+
+/**
+ * A call of a custom tool's function form, from a format without custom tools (`custom`: the
+ * request's custom tool names), as the custom tool's call, its `input` the text.
+ */
+export function asCustomCall(part: AssistantPart, custom: ReadonlySet<string>): AssistantPart {
+  if (part.type !== 'tool_call' || part.custom || !custom.has(part.name)) return part;
+  return { ...part, arguments: customInput(part.arguments), custom: true };
 }

@@ -1,7 +1,14 @@
+import { asCustomCall } from '../../canonical/custom-tools.js';
 import { isRecord } from '../../providers/index.js';
 import type { SurfaceBinding } from '../types.js';
 import { withoutFilterFields } from './azure-filters.js';
-import { openAILegacyFunctionsSurface, openAISurface } from './canonical.js';
+import {
+  customToolNames,
+  declaresOnlyFunctions,
+  openAICustomToolsSurface,
+  openAILegacyFunctionsSurface,
+  openAISurface,
+} from './canonical.js';
 import type { ChatCompletionRequest } from './chat-schema.js';
 import { openAIErrorBody, openAIErrorEvent } from './envelope.js';
 import { relayOpenAIStream } from './stream-relay.js';
@@ -42,3 +49,20 @@ export const openAILegacyFunctionsBinding: SurfaceBinding = {
   fromCanonical: (response) => openAILegacyFunctionsSurface.fromCanonical(response),
   streamEncoder: (options) => openAILegacyFunctionsSurface.streamEncoder(options),
 };
+
+/**
+ * The binding for one Chat Completions request: a request with custom tools is answered with their
+ * calls as custom calls whatever format served it, and a conversation stores them so.
+ */
+export function chatBinding(body: ChatCompletionRequest): SurfaceBinding {
+  if (declaresOnlyFunctions(body)) return openAILegacyFunctionsBinding;
+  const customTools = customToolNames(body);
+  if (customTools.size === 0) return openAIBinding;
+  const surface = openAICustomToolsSurface(customTools);
+  return {
+    ...openAIBinding,
+    shown: (parts) => parts.map((part) => asCustomCall(part, customTools)),
+    fromCanonical: (response) => surface.fromCanonical(response),
+    streamEncoder: (options) => surface.streamEncoder(options),
+  };
+}

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { asCustomCall, CustomInputReader, customToolDefinition } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
   type BlockDelta,
+  type BlockStart,
   type ChatRequest,
   type ChatResponse,
   type ChatUsage,
+  type CustomToolFormat,
   type DocumentPart,
   type MediaSource,
   type Message,
@@ -46,6 +49,13 @@ interface ToolCallBody {
   function: { name: string; arguments: string };
 }
 
+/** A custom (freeform) tool's call: the model's text as it is, in `input`. */
+interface CustomToolCallBody {
+  id: string;
+  type: 'custom';
+  custom: { name: string; input: string };
+}
+
 interface UsageBody {
   prompt_tokens: number;
   completion_tokens: number;
@@ -75,7 +85,7 @@ export interface ChatCompletionBody {
       role: 'assistant';
       content: string | null;
       reasoning_content?: string;
-      tool_calls?: ToolCallBody[];
+      tool_calls?: Array<ToolCallBody | CustomToolCallBody>;
       /** The deprecated single call, for a request that declared only the legacy `functions`. */
       function_call?: ToolCallBody['function'];
       refusal: null;
@@ -98,6 +108,20 @@ interface ChunkDelta {
     function: { name?: string; arguments: string };
   }>;
   function_call?: { name?: string; arguments: string };
+}
+
+/**
+ * A delta of a custom tool's call: its shape with `input` in pieces, as OpenAI streams it. Not in
+ * OpenAI's specification nor the SDK's chunk types, which name functions only
+ * (openai/openai-openapi#576); what providers/openai/custom-tool-calls.ts reads.
+ */
+interface CustomCallDelta {
+  tool_calls: Array<{
+    index: number;
+    id?: string;
+    type?: 'custom';
+    custom: { name?: string; input: string };
+  }>;
 }
 
 /** One `chat.completion.chunk`; `usage` only when the client asked for usage in the stream. */
@@ -142,6 +166,8 @@ const UNMAPPED: { readonly [K in keyof Body]?: 'drop' | ((value: NonNullable<Bod
 };
 
 const notSupported = (what: string): string => `The model's provider does not support ${what}`;
+
+const NO_NAMES: ReadonlySet<string> = new Set();
 
 /** The unique hex part of generated ids, as OpenAI's own ids have it. */
 const hex24 = (): string => randomUUID().replaceAll('-', '').slice(0, 24);
@@ -379,11 +405,16 @@ function assistantParts(
   }
   if (message.refusal) add(text(message.refusal), `${path}.refusal`);
   message.tool_calls?.forEach((call, k) => {
-    if (call.type === 'custom')
-      throw new UnsupportedFeature(notSupported('custom tools'), `${path}.tool_calls[${k}]`);
+    const origin = `${path}.tool_calls[${k}]`;
+    if (call.type === 'custom') {
+      const { name, input } = call.custom;
+      toolNames.set(call.id, name);
+      add({ type: 'tool_call', id: call.id, name, arguments: input, custom: true }, origin);
+      return;
+    }
     const { name, arguments: args } = call.function;
     toolNames.set(call.id, name);
-    add({ type: 'tool_call', id: call.id, name, arguments: args }, `${path}.tool_calls[${k}]`);
+    add({ type: 'tool_call', id: call.id, name, arguments: args }, origin);
   });
   if (message.function_call) {
     const { name, arguments: args } = message.function_call;
@@ -435,14 +466,29 @@ export function declaresOnlyFunctions(body: Pick<Body, 'functions' | 'tools'>): 
   return body.functions !== undefined && body.functions.length > 0 && !body.tools?.length;
 }
 
-/** Function tools, then the legacy `functions`. */
+/** Function and custom tools, then the legacy `functions`. */
 function convertTools(body: Body): ToolDefinition[] {
-  const tools = (body.tools ?? []).map((tool, k) => {
-    if (tool.type === 'custom') throw new UnsupportedFeature(notSupported('custom tools'), `tools[${k}]`);
-    return toolDefinition(tool.function);
+  const tools = (body.tools ?? []).map((tool) => {
+    if (tool.type !== 'custom') return toolDefinition(tool.function);
+    const { name, description, format } = tool.custom;
+    return customToolDefinition(name, description, format && customFormat(format));
   });
   for (const fn of body.functions ?? []) tools.push(toolDefinition(fn));
   return tools;
+}
+
+type CustomTool = Extract<NonNullable<Body['tools']>[number], { type: 'custom' }>;
+
+/** Chat Completions nests a grammar (`{type: 'grammar', grammar: {…}}`); the canonical form does not. */
+function customFormat(format: NonNullable<CustomTool['custom']['format']>): CustomToolFormat {
+  return format.type === 'text' ? format : { type: 'grammar', ...format.grammar };
+}
+
+/** The names of the request's custom tools, whose calls may come back in their function form. */
+export function customToolNames(body: Pick<Body, 'tools'>): ReadonlySet<string> {
+  const names = new Set<string>();
+  for (const tool of body.tools ?? []) if (tool.type === 'custom') names.add(tool.custom.name);
+  return names;
 }
 
 function toolDefinition(fn: FunctionSpec): ToolDefinition {
@@ -467,8 +513,9 @@ function convertToolChoice(body: Body): ToolChoice | undefined {
   switch (choice.type) {
     case 'function':
       return { type: 'tool', name: choice.function.name };
+    // Named as a function is: the provider's encoder knows which of its tools are custom.
     case 'custom':
-      throw new UnsupportedFeature(notSupported('custom tools'), 'tool_choice');
+      return { type: 'tool', name: choice.custom.name };
     case 'allowed_tools':
       throw new UnsupportedFeature(notSupported("'allowed_tools'"), 'tool_choice');
   }
@@ -524,13 +571,19 @@ function usageBody(usage: ChatUsage): UsageBody {
 /**
  * The answer as a `chat.completion`. Text parts join with nothing between them, as a client
  * assembling the same answer from stream deltas gets it; thinking goes to `reasoning_content`
- * and its signatures, meaningless to OpenAI clients, are dropped.
+ * and its signatures, meaningless to OpenAI clients, are dropped. A call of one of `customTools`
+ * is the custom tool's, even when it came back in its function form (canonical/custom-tools.ts).
  */
-function fromCanonical(response: ChatResponse, legacyFunctions = false): ChatCompletionBody {
+function fromCanonical(
+  response: ChatResponse,
+  legacyFunctions = false,
+  customTools: ReadonlySet<string> = NO_NAMES,
+): ChatCompletionBody {
   const texts: string[] = [];
   const reasoning: string[] = [];
-  const toolCalls: ToolCallBody[] = [];
-  for (const part of response.content) {
+  const toolCalls: Array<ToolCallBody | CustomToolCallBody> = [];
+  for (const answered of response.content) {
+    const part = asCustomCall(answered, customTools);
     switch (part.type) {
       case 'text':
         texts.push(part.text);
@@ -539,11 +592,11 @@ function fromCanonical(response: ChatResponse, legacyFunctions = false): ChatCom
         reasoning.push(part.text);
         break;
       case 'tool_call':
-        toolCalls.push({
-          id: part.id,
-          type: 'function',
-          function: { name: part.name, arguments: part.arguments },
-        });
+        toolCalls.push(
+          part.custom
+            ? { id: part.id, type: 'custom', custom: { name: part.name, input: part.arguments } }
+            : { id: part.id, type: 'function', function: { name: part.name, arguments: part.arguments } },
+        );
         break;
       // Encrypted reasoning: nothing an OpenAI client can show or send back.
       case 'redacted_thinking':
@@ -563,7 +616,9 @@ function fromCanonical(response: ChatResponse, legacyFunctions = false): ChatCom
           content: texts.length > 0 ? texts.join('') : null,
           ...(reasoning.length > 0 && { reasoning_content: reasoning.join('') }),
           ...(toolCalls[0] &&
-            (legacyFunctions ? { function_call: toolCalls[0].function } : { tool_calls: toolCalls })),
+            (legacyFunctions && toolCalls[0].type === 'function'
+              ? { function_call: toolCalls[0].function }
+              : { tool_calls: toolCalls })),
           refusal: null,
           annotations: [],
         },
@@ -579,7 +634,8 @@ const sse = (payload: ChatCompletionChunkBody): string => `data: ${JSON.stringif
 
 /**
  * Canonical stream events as `chat.completion.chunk` events. Tool calls are numbered from 0 in
- * the order they start, which is how OpenAI clients tell them apart across deltas.
+ * the order they start, which is how OpenAI clients tell them apart across deltas. A call of one
+ * of `customTools` streams as the custom tool's, its text in pieces.
  */
 class ChunkEncoder implements StreamEncoder {
   private id = '';
@@ -593,10 +649,18 @@ class ChunkEncoder implements StreamEncoder {
   private toolCalls = 0;
   /** Block index → the tool call's number. */
   private readonly toolIndex = new Map<number, number>();
+  /** Block indices of custom tools' calls. */
+  private readonly custom = new Set<number>();
+  /**
+   * By block index, the custom tools' calls that come in their function form (from formats
+   * without custom tools): their text is read out of the JSON arguments as they stream.
+   */
+  private readonly wrapped = new Map<number, CustomInputReader>();
 
   constructor(
     private readonly includeUsage: boolean,
     private readonly legacyFunctions = false,
+    private readonly customTools: ReadonlySet<string> = NO_NAMES,
   ) {}
 
   event(event: StreamEvent): string {
@@ -617,6 +681,10 @@ class ChunkEncoder implements StreamEncoder {
         }
         const index = this.toolCalls++;
         this.toolIndex.set(event.index, index);
+        if (this.isCustom(event.index, block))
+          return this.chunk({
+            tool_calls: [{ index, id: block.id, type: 'custom', custom: { name: block.name, input: '' } }],
+          });
         return this.chunk({
           tool_calls: [
             { index, id: block.id, type: 'function', function: { name: block.name, arguments: '' } },
@@ -625,8 +693,11 @@ class ChunkEncoder implements StreamEncoder {
       }
       case 'block_delta':
         return this.delta(event.index, event.delta);
-      case 'block_stop':
-        return '';
+      case 'block_stop': {
+        // What of the text the function form's arguments held back until they were whole.
+        const rest = this.wrapped.get(event.index)?.end().rest;
+        return rest ? this.customPiece(event.index, rest) : '';
+      }
       case 'finish': {
         let out = this.chunk({}, finishReason(event.stopReason, this.legacyFunctions));
         if (this.includeUsage) out += sse({ ...this.head(), choices: [], usage: usageBody(event.usage) });
@@ -645,6 +716,10 @@ class ChunkEncoder implements StreamEncoder {
         const index = this.toolIndex.get(block);
         if (index === undefined || !delta.json) return '';
         if (this.legacyFunctions) return this.chunk({ function_call: { arguments: delta.json } });
+        if (this.custom.has(block)) {
+          const reader = this.wrapped.get(block);
+          return this.customPiece(block, reader ? reader.push(delta.json) : delta.json);
+        }
         return this.chunk({ tool_calls: [{ index, function: { arguments: delta.json } }] });
       }
       // Signatures let a provider check its own reasoning on replay; OpenAI clients have no place for them.
@@ -653,11 +728,25 @@ class ChunkEncoder implements StreamEncoder {
     }
   }
 
+  /** A custom tool's call, whether or not its block says so (see `fromCanonical`). */
+  private isCustom(index: number, block: Extract<BlockStart, { type: 'tool_call' }>): boolean {
+    if (!block.custom && !this.customTools.has(block.name)) return false;
+    this.custom.add(index);
+    if (!block.custom) this.wrapped.set(index, new CustomInputReader());
+    return true;
+  }
+
+  private customPiece(block: number, input: string): string {
+    const index = this.toolIndex.get(block);
+    if (index === undefined || !input) return '';
+    return this.chunk({ tool_calls: [{ index, custom: { input } }] });
+  }
+
   private head(): Omit<ChatCompletionChunkBody, 'choices' | 'usage'> {
     return { id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model };
   }
 
-  private chunk(delta: ChunkDelta, finishReason: FinishReason | null = null): string {
+  private chunk(delta: ChunkDelta | CustomCallDelta, finishReason: FinishReason | null = null): string {
     // With usage requested, the API sends `usage: null` on every chunk but the last.
     const usage = this.includeUsage ? ',"usage":null' : '';
     return `${this.prefix}${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finishReason)}}]${usage}}\n\n`;
@@ -668,7 +757,7 @@ export const openAISurface: ChatSurface<ChatCompletionRequest> = {
   format: 'openai',
   toCanonical,
   clientParam,
-  fromCanonical,
+  fromCanonical: (response) => fromCanonical(response),
   streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage),
   errorBody: openAIErrorBody,
   errorEvent: openAIErrorEvent,
@@ -680,3 +769,15 @@ export const openAILegacyFunctionsSurface: ChatSurface<ChatCompletionRequest> = 
   fromCanonical: (response) => fromCanonical(response, true),
   streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage, true),
 };
+
+/**
+ * The surface for a request with custom tools (see `customToolNames`): a call of one that a
+ * provider without custom tools made in its function form is answered as the custom tool's.
+ */
+export const openAICustomToolsSurface = (
+  customTools: ReadonlySet<string>,
+): ChatSurface<ChatCompletionRequest> => ({
+  ...openAISurface,
+  fromCanonical: (response) => fromCanonical(response, false, customTools),
+  streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage, false, customTools),
+});

@@ -7,8 +7,7 @@ import type { Router } from '../../routing/index.js';
 import { fromGeminiClient, geminiModel, geminiModels } from '../gemini/models.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
 import type { GeminiErrorsConfig, RequestForwarder } from '../types.js';
-import { openAIBinding, openAILegacyFunctionsBinding } from './binding.js';
-import { declaresOnlyFunctions } from './canonical.js';
+import { chatBinding, openAIBinding } from './binding.js';
 import { modelNotFound, usableModel, visibleModels } from './models.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
 
@@ -34,7 +33,7 @@ export async function openAIRoutes(
     const body = parseChatRequest(request.body);
     return forwardInConversation(request, reply, conversational, {
       operation: 'chat',
-      surface: declaresOnlyFunctions(body) ? openAILegacyFunctionsBinding : openAIBinding,
+      surface: chatBinding(body),
       body,
       stream: body.stream === true,
       includeUsage: body.stream_options?.include_usage === true,

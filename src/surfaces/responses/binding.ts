@@ -1,3 +1,4 @@
+import { asCustomCall } from '../../canonical/custom-tools.js';
 import type { ChatResponse } from '../../canonical/model.js';
 import type { ConversationService } from '../../conversations/index.js';
 import type { GatewayError } from '../../errors/gateway-error.js';
@@ -6,7 +7,6 @@ import { asksPriorityTier } from '../openai/binding.js';
 import { openAIErrorBody } from '../openai/envelope.js';
 import type { NativeRelay, SurfaceBinding } from '../types.js';
 import {
-  asCustomCall,
   asksSummary,
   customToolNames,
   outcome,

@@ -1,4 +1,3 @@
-import { customInput } from '../../canonical/custom-tools.js';
 import type { AssistantPart, ChatUsage, StopReason } from '../../canonical/model.js';
 import { type Item, newId } from './items.js';
 import { encodeReasoning } from './reasoning-envelope.js';
@@ -174,13 +173,4 @@ export function customToolNames(body: ResponsesRequest): ReadonlySet<string> {
   for (const tool of body.tools ?? [])
     if (tool.type === 'custom' && 'name' in tool) names.add(String(tool.name));
   return names;
-}
-
-/**
- * A call of a custom tool's function form, from a format without custom tools (see
- * canonical/custom-tools.ts), as the custom tool's call, its `input` the text.
- */
-export function asCustomCall(part: AssistantPart, custom: ReadonlySet<string>): AssistantPart {
-  if (part.type !== 'tool_call' || part.custom || !custom.has(part.name)) return part;
-  return { ...part, arguments: customInput(part.arguments), custom: true };
 }

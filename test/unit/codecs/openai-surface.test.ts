@@ -199,20 +199,21 @@ describe('openAISurface.toCanonical: messages', () => {
     ]);
   });
 
-  it('refuses custom tool calls and audio answers in the history', () => {
+  it('maps custom tool calls in the history, and refuses audio answers', () => {
     expect(
-      rejection(() =>
-        withMessages(hi, {
-          role: 'assistant',
-          tool_calls: [
-            { id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } },
-            { id: 'call_2', type: 'custom', custom: { name: 'sql', input: 'SELECT 1' } },
-          ],
-        }),
-      ),
+      withMessages(hi, {
+        role: 'assistant',
+        tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } },
+          { id: 'call_2', type: 'custom', custom: { name: 'sql', input: 'SELECT 1' } },
+        ],
+      }).messages[1],
     ).toEqual({
-      message: "The model's provider does not support custom tools",
-      param: 'messages[1].tool_calls[1]',
+      role: 'assistant',
+      content: [
+        { type: 'tool_call', id: 'call_1', name: 'f', arguments: '{}' },
+        { type: 'tool_call', id: 'call_2', name: 'sql', arguments: 'SELECT 1', custom: true },
+      ],
     });
     expect(rejection(() => withMessages(hi, { role: 'assistant', audio: { id: 'audio_1' } }))).toEqual({
       message: "The model's provider does not support audio answers",
@@ -382,16 +383,18 @@ describe('openAISurface.toCanonical: tools', () => {
     );
   });
 
-  it('refuses custom tools', () => {
-    expect(
-      rejectBody({
+  it('maps custom tools to their canonical form, grammar unnested', () => {
+    const grammar = { definition: 'start: /SELECT .*/', syntax: 'lark' };
+    const [tool] =
+      canonical({
         messages: [hi],
-        tools: [
-          { type: 'function', function: { name: 'f' } },
-          { type: 'custom', custom: { name: 'sql' } },
-        ],
-      }),
-    ).toEqual({ message: "The model's provider does not support custom tools", param: 'tools[1]' });
+        tools: [{ type: 'custom', custom: { name: 'sql', format: { type: 'grammar', grammar } } }],
+      }).tools ?? [];
+    expect(tool).toMatchObject({
+      name: 'sql',
+      parameters: { properties: { input: { type: 'string' } }, required: ['input'] },
+      custom: { format: { type: 'grammar', ...grammar } },
+    });
   });
 
   it('maps tool_choice and the legacy function_call', () => {
@@ -411,11 +414,10 @@ describe('openAISurface.toCanonical: tools', () => {
     expect(choice({ tool_choice: 'required', function_call: 'none' })).toEqual({ type: 'required' });
   });
 
-  it('refuses custom and allowed_tools tool choices', () => {
-    expect(rejectBody({ messages: [hi], tool_choice: { type: 'custom', custom: { name: 'sql' } } })).toEqual({
-      message: "The model's provider does not support custom tools",
-      param: 'tool_choice',
-    });
+  it('names a custom tool choice as a tool, and refuses allowed_tools tool choices', () => {
+    expect(
+      canonical({ messages: [hi], tool_choice: { type: 'custom', custom: { name: 'sql' } } }).toolChoice,
+    ).toEqual({ type: 'tool', name: 'sql' });
     expect(
       rejectBody({
         messages: [hi],
