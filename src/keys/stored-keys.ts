@@ -3,6 +3,7 @@ import type { ProviderKeyRecord, Store } from '../store/index.js';
 import { open, seal, sealedBy } from './envelope.js';
 import type { MasterKey } from './master-key.js';
 import { fingerprintOf } from './secret-string.js';
+import { ENC_PREFIX } from './sources/inline.js';
 
 /** What listings show of a stored key: never its value or ciphertext. */
 export interface StoredKeyView {
@@ -15,6 +16,8 @@ export interface StoredKeyView {
   updatedAt: string;
   ageDays: number;
 }
+
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 /** A value that cannot be a provider key; the message never echoes it. */
 export class KeyValueError extends Error {
@@ -31,6 +34,18 @@ export function validateKeyValue(value: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   if (/[\s\x00-\x1f\x7f,]/.test(trimmed)) {
     throw new KeyValueError('a provider key must not contain whitespace, commas or control characters');
+  }
+  // A key travels in an HTTP header, which carries no other characters: one pasted with a typographic
+  // hyphen or quote failed every request sent with it as "provider unreachable".
+  if (!PRINTABLE_ASCII.test(trimmed)) {
+    throw new KeyValueError(
+      'a provider key must be printable ASCII; one with another character (a typographic hyphen or quote from a copy) is not the key: copy it again from the provider',
+    );
+  }
+  if (trimmed.startsWith(ENC_PREFIX)) {
+    throw new KeyValueError(
+      `a sealed value (${ENC_PREFIX}kw1:…) goes in keys.env or keys.values of the configuration; this takes the plain key`,
+    );
   }
   return trimmed;
 }

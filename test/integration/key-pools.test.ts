@@ -468,6 +468,20 @@ describe('stored keys and hot rotation', () => {
     expect((await chat()).status).toBe(200);
 
     expect((await admin('POST', '/admin/keys', { provider: 'fake', value: 'short' })).status).toBe(400);
+    // A typographic hyphen from a copy: no header can carry it, so no request could be sent with it.
+    const pasted = await admin('POST', '/admin/keys', {
+      provider: 'fake',
+      value: 'sk-pasted\u2011key-1234567890',
+    });
+    expect(pasted.status).toBe(400);
+    expect(pasted.json.error.message).toContain('printable ASCII');
+    // A sealed value belongs in the configuration's keys.env or keys.values.
+    const sealed = await admin('POST', '/admin/keys', {
+      provider: 'fake',
+      value: 'enc:kw1:abcdefgh:ijklmnop',
+    });
+    expect(sealed.status).toBe(400);
+    expect(sealed.json.error.message).toContain('keys.env or keys.values');
     expect((await admin('POST', '/admin/keys', { provider: 'nope', value: KEY_C })).json.error.code).toBe(
       'unknown_provider',
     );

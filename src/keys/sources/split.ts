@@ -17,6 +17,12 @@ export function splitKeyList(raw: string, where: string): string[] {
         `key #${i + 1} in ${where} is shorter than ${MIN_SECRET_LENGTH} characters; it cannot be a real key`,
       );
     }
+    // Sent in an HTTP header, which takes nothing else (a typographic hyphen from a copy).
+    if (!/^[\x21-\x7e]+$/.test(value)) {
+      throw new KeySourceError(
+        `key #${i + 1} in ${where} has a character that is not printable ASCII; copy the key again from the provider`,
+      );
+    }
   });
   return [...new Set(values)];
 }
