@@ -7,6 +7,12 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
 
 const byUser = z.strictObject({ user: z.string().min(1).max(128) });
+/** The ids Keyward gives responses and conversations; anything else names no record. */
+const recordId = z.strictObject({
+  id: z
+    .string()
+    .regex(/^(?:resp|conv)_[A-Za-z0-9]{1,128}$/, 'a response or conversation id (resp_… or conv_…)'),
+});
 
 /**
  * The operator's view of conversation state, by user: list (ids and times only), export (the
@@ -44,10 +50,10 @@ export function adminConversationRoutes(
     return { user, deleted };
   });
 
-  app.delete('/admin/conversations/:id', async (request: FastifyRequest<{ Params: { id: string } }>) => {
-    const { id } = request.params;
+  app.delete('/admin/conversations/:id', async (request) => {
+    const { id } = parseInput(recordId, request.params);
     if (!(await conversations.deleteAny(id)))
-      throw new GatewayError(404, 'not_found_error', `No response or conversation with id '${id}'`, {
+      throw new GatewayError(404, 'not_found_error', 'No response or conversation has that id', {
         code: 'not_found',
       });
     record(request, 'conversation.deleted', id);

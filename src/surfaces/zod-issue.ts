@@ -202,8 +202,14 @@ export function describeIssue(
     case 'invalid_key':
       return describeKey(issue, path);
     case 'invalid_format': {
-      const expected =
-        issue.format === 'regex' && issue.pattern ? `a string matching ${issue.pattern}` : issue.format;
+      // A schema's own words for its pattern ("a key id such as pk_…") say more than the pattern;
+      // zod's default ("Invalid string: …") says less. Either is written in the schema, never the value.
+      const own = issue.format === 'regex' && !issue.message.startsWith('Invalid string');
+      const expected = own
+        ? issue.message
+        : issue.format === 'regex' && issue.pattern
+          ? `a string matching ${issue.pattern}`
+          : issue.format;
       return {
         message: `Invalid format for '${where}': expected ${expected}`,
         param: where,

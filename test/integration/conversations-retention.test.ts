@@ -395,6 +395,22 @@ describe('retention, purge and rotation', () => {
     expect(audit.text).not.toContain('exported question');
   });
 
+  it('deletes one response by id for the operator, refusing what no record can be named', async () => {
+    const { kw, client, fake } = await start(freshDataDir());
+    fake.script(say('deleted answer'));
+    const response = await client.responses.create({ model: 'flash', input: 'deleted question' });
+    const deleted = await adminCall(kw.adminUrl, 'DELETE', `/admin/conversations/${response.id}`);
+    expect(deleted.json).toEqual({ id: response.id, deleted: true });
+    await expect(client.responses.retrieve(response.id)).rejects.toMatchObject({ status: 404 });
+    const again = await adminCall(kw.adminUrl, 'DELETE', `/admin/conversations/${response.id}`);
+    expect(again.status).toBe(404);
+    // What is sent is never written back: a value can be anything pasted into the wrong place.
+    const odd = await adminCall(kw.adminUrl, 'DELETE', '/admin/conversations/%3Cscript%3E%0d%0ax');
+    expect(odd.status).toBe(400);
+    expect(odd.json.error.message).toContain('resp_… or conv_…');
+    expect(odd.text).not.toContain('<script>');
+  });
+
   it('keyward conversations purge --user deletes, and keyward master rotate re-seals what is stored', async () => {
     const dataDir = freshDataDir();
     let { kw, client, fake } = await start(dataDir);
