@@ -125,8 +125,9 @@ export class KeyLease {
      */
     private readonly counting = false,
   ) {
-    const { keys, adapter } = provider;
-    this.pooled = !keys.passthrough && (adapter.requiresKey || keys.pool.size > 0);
+    // A provider given a `keys` block takes one of them or nothing: sent without one, a request
+    // would reach a server that checks none even though every key was disabled.
+    this.pooled = !provider.keys.passthrough;
   }
 
   /** How many times a request may move to another key: once per key in the pool. */

@@ -16,7 +16,7 @@ export interface KeyEvents {
 
 export interface ProviderKeysOptions {
   provider: string;
-  /** Undefined for passthrough: each request brings its own key. */
+  /** Undefined for passthrough (each request brings its own key) and without a `keys` block. */
   source: KeySource | undefined;
   rotationDays: number;
   events: KeyEvents;
@@ -47,6 +47,10 @@ export class ProviderKeys {
     this.events = options.events;
   }
 
+  /**
+   * No source: the client brings the key (`passthrough: true`), or the provider has no `keys`
+   * block (a server that takes none). A provider with a source needs one of its keys.
+   */
   get passthrough(): boolean {
     return this.source === undefined;
   }
