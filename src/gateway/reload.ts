@@ -42,8 +42,10 @@ function reloadCertificates(next: Config, { config, planes, telemetry }: ReloadO
 }
 
 /** Providers whose `keys` block changed load from the new source; the others refresh theirs. */
-function reloadProviderKeys(next: Config, { providers, environment, telemetry }: ReloadOptions) {
-  return Promise.all(
+/** Reloads each provider's keys; resolves the providers whose changed source could not load. */
+async function reloadProviderKeys(next: Config, { providers, environment, telemetry }: ReloadOptions) {
+  const kept: string[] = [];
+  await Promise.all(
     next.providers.map(async (provider) => {
       const runtime = providers.get(provider.id);
       if (!runtime) return;
@@ -52,14 +54,19 @@ function reloadProviderKeys(next: Config, { providers, environment, telemetry }:
         return;
       }
       // The new source goes in through the old manager, so pool state and metrics carry over.
-      const replaced = await runtime.keys.replaceSource(sourceFor(provider, environment));
-      runtime.config = { ...runtime.config, keys: provider.keys };
-      telemetry.logger.info(
-        { provider: provider.id, ok: replaced },
-        'provider keys reloaded from a changed source',
-      );
+      if (await runtime.keys.replaceSource(sourceFor(provider, environment))) {
+        runtime.config = { ...runtime.config, keys: provider.keys };
+        telemetry.logger.info({ provider: provider.id }, 'provider keys reloaded from a changed source');
+      } else {
+        kept.push(`providers[${provider.id}].keys`);
+        telemetry.logger.error(
+          { provider: provider.id },
+          "the provider's new keys source could not load: its keys and their source stay as they were; fix the keys block and reload again",
+        );
+      }
     }),
   );
+  return kept;
 }
 
 /**
@@ -80,7 +87,8 @@ export function reloader(options: ReloadOptions) {
     alerts.reconfigure(next.alerts);
     options.templates.setFileTemplates(next.templates);
     await telemetry.reloadWebhook(next.alerts.webhook);
-    await reloadProviderKeys(next, options);
+    const kept = await reloadProviderKeys(next, options);
+    const applied = plan.apply.filter((path) => !kept.includes(path));
     reloadCertificates(next, options);
     if (plan.restart.length > 0) {
       logger.warn(
@@ -88,8 +96,15 @@ export function reloader(options: ReloadOptions) {
         `changed settings that take effect only after a restart: ${plan.restart.join(', ')}`,
       );
     }
-    logger.info({ applied: plan.apply, needsRestart: plan.restart }, 'configuration reloaded');
-    recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, { ok: true, changed: plan.apply });
+    logger.info(
+      { applied, needsRestart: plan.restart, ...(kept.length > 0 && { notApplied: kept }) },
+      'configuration reloaded',
+    );
+    recordEvent(audit, AUDIT_EVENTS.configReloaded, AUDIT_ACTORS.system, {
+      ok: kept.length === 0,
+      changed: applied,
+      ...(kept.length > 0 && { notApplied: kept }),
+    });
     // Last, so that the summary above is written at the level the operator ran with until now.
     logger.level = next.logging.level;
   };

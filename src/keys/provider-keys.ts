@@ -87,15 +87,34 @@ export class ProviderKeys {
     this.timer.unref();
   }
 
-  /** A changed `keys` block (SIGHUP): the next load comes from the new source. */
+  /**
+   * A changed `keys` block (SIGHUP). The new source is loaded before it replaces the one in use: a
+   * source that cannot load (a variable's name mistyped) leaves the keys and their source as they
+   * were, and resolves false. Swapped first, the provider went on with keys that neither the new
+   * source nor the old one could revoke any more.
+   */
   async replaceSource(source: KeySource | undefined): Promise<boolean> {
+    let keys: Parameters<KeyPool['replace']>[0] = [];
+    if (source) {
+      try {
+        keys = await source.load();
+      } catch (error) {
+        this.events.refreshFailed(
+          this.provider,
+          source.kind,
+          error instanceof Error ? error.message : 'unknown error',
+        );
+        await source.close?.();
+        return false;
+      }
+    }
     this.stop();
     await this.source?.close?.();
     this.source = source;
-    if (!source) this.pool.replace([]);
-    const ok = await this.refresh();
+    if (source) this.accept(keys);
+    else this.pool.replace([]);
     this.start();
-    return ok;
+    return true;
   }
 
   async close(): Promise<void> {

@@ -120,6 +120,33 @@ describe('keyward init, keys and master', () => {
     expect(gw.child.exitCode).toBeNull();
   });
 
+  it('keeps the keys and their source when a changed source cannot load, and says so', async () => {
+    const fake = await startFakeOpenAI({ keys: [KEY_A] });
+    cleanups.push(() => fake.close());
+    const dataDir = freshDataDir();
+    const provider = { id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1` };
+    const file = configIn(dataDir, [{ ...provider, keys: { env: 'FIRST' } }]);
+    const gw = await startGatewayProcess(file, {
+      KEYWARD_DATA_DIR: dataDir,
+      KEYWARD_API_KEY: CLIENT_KEY,
+      FIRST: KEY_A,
+    });
+    cleanups.push(async () => gw.child.kill('SIGKILL'));
+    expect(await chat(gw.dataUrl)).toBe(200);
+
+    // A variable's name mistyped: nothing to load from it.
+    configIn(dataDir, [{ ...provider, keys: { env: 'FRIST' } }]);
+    gw.child.kill('SIGHUP');
+    const reloaded = () => gw.lines.find((line) => line.includes('configuration reloaded'));
+    await expect.poll(reloaded).toBeTruthy();
+    expect(JSON.parse(reloaded()!)).toMatchObject({ applied: [], notApplied: ['providers[fake].keys'] });
+    expect(gw.lines.some((line) => line.includes("the provider's new keys source could not load"))).toBe(
+      true,
+    );
+    expect(await chat(gw.dataUrl)).toBe(200);
+    expect(fake.requests.at(-1)?.headers.authorization).toBe(`Bearer ${KEY_A}`);
+  });
+
   it('refuses what it cannot do safely, with a clear message and no secret', async () => {
     const dataDir = freshDataDir();
     const file = configIn(dataDir, [
