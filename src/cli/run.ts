@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { hashClientKey, MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
 import { auditCommand } from './audit.js';
 import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
@@ -7,6 +6,7 @@ import { initCommand } from './init.js';
 import { type CliIO, readStdin, TerminalStdinError, terminalSafe } from './io.js';
 import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
+import { parse, unknownFlag, wrongFlag } from './options.js';
 import { sessionsCommand } from './sessions.js';
 import { start } from './start.js';
 import { migrateCommand, storeCopyCommand } from './store.js';
@@ -37,6 +37,7 @@ Usage:
   keyward migrate                   bring the store's schema up to this version (start does it too)
   keyward store copy --to URL       copy the SQLite store into an empty Postgres database
   keyward auth hash-key             read a client key on stdin, print the sha256: digest for auth.apiKeys.hashes
+  keyward help COMMAND              a command's help, as keyward COMMAND --help prints it
   keyward --help | --version
 
 Every command accepts --config FILE, --data-dir DIR (default $KEYWARD_DATA_DIR or ./.keyward),
@@ -149,45 +150,6 @@ async function version(): Promise<string> {
   return pkg.version;
 }
 
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      'data-dir': { type: 'string' },
-      workers: { type: 'string' },
-      provider: { type: 'string' },
-      weight: { type: 'string' },
-      name: { type: 'string' },
-      scopes: { type: 'string' },
-      models: { type: 'string' },
-      providers: { type: 'string' },
-      templates: { type: 'string' },
-      params: { type: 'string' },
-      'max-tokens': { type: 'string' },
-      rpm: { type: 'string' },
-      tpm: { type: 'string' },
-      concurrency: { type: 'string' },
-      'budget-usd': { type: 'string' },
-      'budget-period': { type: 'string' },
-      'expires-in': { type: 'string' },
-      ip: { type: 'string' },
-      user: { type: 'string' },
-      guests: { type: 'boolean' },
-      client: { type: 'string' },
-      'include-revoked': { type: 'boolean' },
-      follow: { type: 'boolean', short: 'f' },
-      limit: { type: 'string' },
-      'write-config': { type: 'string' },
-      to: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean' },
-    },
-    allowPositionals: true,
-  });
-}
-
 async function withOffline(
   options: OfflineOptions,
   io: CliIO,
@@ -206,11 +168,23 @@ async function withOffline(
 const GROUP_HELP: Readonly<Record<string, string>> = {
   tokens: 'tokens',
   keys: 'keys',
+  sessions: 'sessions',
+  templates: 'templates',
+  conversations: 'conversations',
   audit: 'audit',
   master: 'master',
   auth: 'auth hash-key',
   store: 'store',
 };
+
+const own = (table: Readonly<Record<string, string>>, key: string) =>
+  Object.hasOwn(table, key) ? table[key] : undefined;
+
+/** The help of a command (`tokens create` has its group's), or undefined for no command. */
+function helpOf(command: string): string | undefined {
+  const first = command.split(' ')[0] ?? '';
+  return own(COMMAND_HELP, command) ?? own(COMMAND_HELP, own(GROUP_HELP, first) ?? first);
+}
 
 /** One failure on stderr: a line for people, or `{"error":{"message","exitCode"}}` with --json. */
 function fail(io: CliIO, json: boolean | undefined, message: string, exitCode: number, help = ''): number {
@@ -227,7 +201,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   try {
     parsed = parse(argv);
   } catch (error) {
-    return fail(io, argv.includes('--json'), (error as Error).message, 2, HELP);
+    const wrong = unknownFlag(error, argv);
+    const message = wrong?.message ?? (error as Error).message;
+    return fail(io, argv.includes('--json'), message, 2, (wrong && helpOf(wrong.command)) ?? HELP);
   }
   const { values, positionals } = parsed;
   const command = positionals.join(' ');
@@ -237,13 +213,20 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(`${await version()}\n`);
     return 0;
   }
-  const group = positionals.length === 1 ? GROUP_HELP[command] : undefined;
-  if (values.help || command === '' || command === 'help' || group) {
-    io.stdout.write(
-      COMMAND_HELP[group ?? command] ?? COMMAND_HELP[GROUP_HELP[positionals[0] ?? ''] ?? ''] ?? HELP,
-    );
+  if (positionals[0] === 'help' && positionals.length > 1) {
+    const topic = positionals.slice(1).join(' ');
+    const help = helpOf(topic);
+    if (help === undefined) return fail(io, values.json, `no command '${topic}' to show help for`, 2, HELP);
+    io.stdout.write(help);
     return 0;
   }
+  const group = positionals.length === 1 && own(GROUP_HELP, command) !== undefined;
+  if (values.help || command === '' || command === 'help' || group) {
+    io.stdout.write(helpOf(command) ?? HELP);
+    return 0;
+  }
+  const wrong = wrongFlag(parsed);
+  if (wrong) return fail(io, values.json, wrong.message, 2, helpOf(wrong.command));
   try {
     switch (positionals[0]) {
       case 'init':

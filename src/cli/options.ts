@@ -1,0 +1,194 @@
+import { parseArgs } from 'node:util';
+
+/** Every flag of every command, typed for parseArgs; which command takes which is COMMAND_FLAGS. */
+const OPTIONS = {
+  config: { type: 'string' },
+  'data-dir': { type: 'string' },
+  workers: { type: 'string' },
+  provider: { type: 'string' },
+  weight: { type: 'string' },
+  name: { type: 'string' },
+  scopes: { type: 'string' },
+  models: { type: 'string' },
+  providers: { type: 'string' },
+  templates: { type: 'string' },
+  params: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  rpm: { type: 'string' },
+  tpm: { type: 'string' },
+  concurrency: { type: 'string' },
+  'budget-usd': { type: 'string' },
+  'budget-period': { type: 'string' },
+  'expires-in': { type: 'string' },
+  ip: { type: 'string' },
+  user: { type: 'string' },
+  guests: { type: 'boolean' },
+  client: { type: 'string' },
+  'include-revoked': { type: 'boolean' },
+  follow: { type: 'boolean', short: 'f' },
+  limit: { type: 'string' },
+  'write-config': { type: 'string' },
+  to: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+type Flag = keyof typeof OPTIONS;
+
+/** Taken by every command; `--version` answers before any command runs. */
+const GLOBAL_FLAGS: readonly Flag[] = ['config', 'data-dir', 'json', 'help', 'version'];
+
+/**
+ * The flags each command takes besides the global ones. A flag left out here is refused rather
+ * than ignored: `tokens create --provider fake` once made a token open to every provider.
+ */
+const COMMAND_FLAGS: Readonly<Record<string, readonly Flag[]>> = {
+  init: [],
+  start: ['workers'],
+  migrate: [],
+  'tokens create': [
+    'name',
+    'scopes',
+    'models',
+    'providers',
+    'templates',
+    'max-tokens',
+    'rpm',
+    'tpm',
+    'concurrency',
+    'budget-usd',
+    'budget-period',
+    'expires-in',
+    'ip',
+    'user',
+    'client',
+  ],
+  'tokens list': ['include-revoked'],
+  'tokens show': [],
+  'tokens revoke': [],
+  'keys list': ['provider'],
+  'keys add': ['provider', 'weight'],
+  'keys rotate': ['provider'],
+  'keys encrypt': ['provider'],
+  'keys import-env': ['write-config'],
+  'keys disable': [],
+  'keys enable': [],
+  'keys remove': [],
+  'sessions list': ['user', 'include-revoked'],
+  'sessions revoke': ['user', 'guests'],
+  'templates list': [],
+  'templates show': [],
+  'templates test': ['params'],
+  'audit verify': [],
+  'audit tail': ['limit', 'follow'],
+  'conversations purge': ['user'],
+  'master rotate': [],
+  'store copy': ['to'],
+  'auth hash-key': [],
+};
+
+export function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, tokens: true });
+}
+
+/** A flag as given on the command line: `name` as parseArgs resolves it, `rawName` as typed. */
+interface GivenFlag {
+  name: string;
+  rawName: string;
+}
+
+export interface WrongFlag {
+  /** The command as COMMAND_FLAGS names it, e.g. `tokens create`. */
+  command: string;
+  message: string;
+}
+
+/** `tokens show ID` is the command `tokens show`; undefined for a command line naming none. */
+function commandOf(positionals: readonly string[]): string | undefined {
+  const two = positionals.slice(0, 2).join(' ');
+  if (Object.hasOwn(COMMAND_FLAGS, two)) return two;
+  const one = positionals[0] ?? '';
+  return Object.hasOwn(COMMAND_FLAGS, one) ? one : undefined;
+}
+
+/** Edits (insert, delete, replace, swap of neighbours) turning `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      let cost = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        cost = Math.min(cost, before[j - 2]! + 1);
+      row.push(cost);
+    }
+    before = previous;
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+/** The flag a mistyped one most likely meant: one it begins, or one a slip or two away. */
+function closeSpelling(name: string, flags: readonly string[]): string | undefined {
+  const allowed = Math.min(2, Math.floor(name.length / 3));
+  let best: string | undefined;
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const flag of flags) {
+    const score = name.length >= 3 && flag.startsWith(name) ? 0 : editDistance(name, flag);
+    if (score <= allowed && score < bestScore) [best, bestScore] = [flag, score];
+  }
+  return best;
+}
+
+const spelled = (flags: readonly string[]) => flags.map((flag) => `--${flag}`).join(', ');
+
+function explain(command: string, wrong: GivenFlag): string {
+  const own = COMMAND_FLAGS[command] ?? [];
+  const close = closeSpelling(wrong.name, [...own, ...GLOBAL_FLAGS]);
+  const owners = Object.keys(COMMAND_FLAGS).filter((c) => COMMAND_FLAGS[c]?.some((f) => f === wrong.name));
+  const hint = close
+    ? `; did you mean --${close}?`
+    : owners.length > 0
+      ? ` (a flag of ${owners.map((c) => `keyward ${c}`).join(', ')}).`
+      : '.';
+  const takes = own.length > 0 ? `It takes ${spelled(own)}; every command also takes` : 'It takes only';
+  return `keyward ${command} does not take '${wrong.rawName}'${hint} ${takes} --config, --data-dir, --json and --help.`;
+}
+
+function firstWrong(positionals: readonly string[], given: readonly GivenFlag[]): WrongFlag | undefined {
+  const command = commandOf(positionals);
+  // An unknown command is reported by the dispatch, with the list of commands.
+  if (command === undefined) return undefined;
+  const takes: readonly string[] = [...(COMMAND_FLAGS[command] ?? []), ...GLOBAL_FLAGS];
+  const wrong = given.find((flag) => !takes.includes(flag.name));
+  return wrong && { command, message: explain(command, wrong) };
+}
+
+/** The first flag of a parsed command line that its command does not take, explained. */
+export function wrongFlag(parsed: ReturnType<typeof parse>): WrongFlag | undefined {
+  const given = parsed.tokens.flatMap((token) => (token.kind === 'option' ? [token] : []));
+  return firstWrong(parsed.positionals, given);
+}
+
+/**
+ * For a command line parseArgs refused because a flag is no command's at all: the same
+ * explanation, naming the command's flags, as for a flag of another command.
+ */
+export function unknownFlag(error: unknown, argv: string[]): WrongFlag | undefined {
+  if ((error as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return undefined;
+  const loose = parseArgs({
+    args: argv,
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
+  const given = loose.tokens.flatMap((token) => (token.kind === 'option' ? [token] : []));
+  return firstWrong(loose.positionals, given);
+}
