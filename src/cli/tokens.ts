@@ -68,6 +68,11 @@ function specFrom(flags: TokenFlags): TokenSpec {
     tpm: wholeNumberFlag('tpm', flags.tpm),
     concurrency: wholeNumberFlag('concurrency', flags.concurrency),
   };
+  if (flags['budget-period'] !== undefined && flags['budget-usd'] === undefined)
+    throw new CliError(
+      '--budget-period needs --budget-usd: the amount the token may spend in that period',
+      2,
+    );
   const raw = {
     name: flags.name,
     scopes: list(flags.scopes),

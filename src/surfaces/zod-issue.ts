@@ -42,6 +42,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
 function jsonType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
+  // A query's `abc` or `1e400` coerced to a number: "expected number, received number" said nothing.
+  if (typeof value === 'number' && !Number.isFinite(value)) return 'not a finite number';
   return typeof value;
 }
 

@@ -48,6 +48,18 @@ describe('admin listener', () => {
     expect(metrics.text).toContain('keyward_process_cpu_seconds_total');
   });
 
+  it('says a query number that is none (abc, 1e400) is not a finite number', async () => {
+    for (const limit of ['abc', '1e400']) {
+      const res = await get(`${stack.kw.adminUrl}/admin/audit?limit=${limit}`, {
+        authorization: `Bearer ${ADMIN_KEY}`,
+      });
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.text).error.message).toBe(
+        "Invalid type for 'limit': expected number, received not a finite number",
+      );
+    }
+  });
+
   it('keeps the two listeners apart', async () => {
     const onAdmin = await get(`${stack.kw.adminUrl}/v1/models`, { authorization: `Bearer ${ADMIN_KEY}` });
     expect(onAdmin.status).toBe(404);

@@ -40,6 +40,11 @@ describe('the flags each CLI command takes', { timeout: 90_000 }, () => {
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain("keyward sessions revoke does not take '--guest'; did you mean --guests?");
 
+    // A period without the amount it bounds is no budget: refused, not a token without one.
+    const periodOnly = await runCli([...'tokens create --name p --budget-period day'.split(' '), ...args]);
+    expect(periodOnly.code).toBe(2);
+    expect(periodOnly.stderr).toContain('--budget-period needs --budget-usd');
+
     // Every flag README.md, docs/ and bench/ give a command still works on it.
     const key = 'sk-flags-test-key-0123456789abcdef';
     const runs: Array<[string, string?]> = [
