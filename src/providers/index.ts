@@ -22,7 +22,7 @@ export type {
   Usage,
   WireFormat,
 } from './types.js';
-export { isRecord } from './wire-values.js';
+export { isRecord, jsonObject } from './wire-values.js';
 
 /** One line per provider type: adding a provider is a module plus its registration here. */
 const factories: Record<ProviderType, AdapterFactory> = {

@@ -13,7 +13,7 @@ const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** An HTTP error status, from a number or a status-like string (`"429"`). */
-function errorStatus(code: unknown): number | undefined {
+export function httpErrorStatus(code: unknown): number | undefined {
   const status = typeof code === 'string' && /^\d{3}$/.test(code) ? Number(code) : code;
   return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599
     ? status
@@ -45,5 +45,5 @@ export async function statusInBody(
     return undefined;
   }
   if (!isObject(payload) || !isObject(payload.error) || 'choices' in payload) return undefined;
-  return errorStatus(payload.error.code) ?? 500;
+  return httpErrorStatus(payload.error.code) ?? 500;
 }

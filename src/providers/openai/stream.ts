@@ -7,6 +7,7 @@ import {
 } from '../../canonical/model.js';
 import { PendingFailure } from '../../canonical/pending-failure.js';
 import { eventData, SseSplitter } from '../../canonical/sse.js';
+import { httpErrorStatus } from '../../upstream/error-answer.js';
 import {
   count,
   generatedCallId,
@@ -341,21 +342,19 @@ const OPENAI_ERROR_STATUSES: Readonly<Record<string, number>> = {
   service_unavailable_error: 503,
 };
 
-/** An HTTP error status as a number, from a number or a numeric string. */
-function httpStatus(value: unknown): number | undefined {
-  const status = typeof value === 'string' && /^\d{3}$/.test(value) ? Number(value) : value;
-  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599
-    ? status
-    : undefined;
-}
-
 function errorStatus(error: unknown): number {
   if (!isRecord(error)) return 500;
   const named = (value: unknown) =>
     typeof value === 'string' && Object.hasOwn(OPENAI_ERROR_STATUSES, value)
       ? OPENAI_ERROR_STATUSES[value]
       : undefined;
-  return httpStatus(error.code) ?? httpStatus(error.type) ?? named(error.code) ?? named(error.type) ?? 500;
+  return (
+    httpErrorStatus(error.code) ??
+    httpErrorStatus(error.type) ??
+    named(error.code) ??
+    named(error.type) ??
+    500
+  );
 }
 
 /** A whole event that is not a JSON object is not a chunk: the stream cannot be trusted past it. */

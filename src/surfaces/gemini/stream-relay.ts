@@ -3,7 +3,7 @@ import {
   geminiChunkFinishes,
   geminiGroundedSearches,
   geminiStreamError,
-  isRecord,
+  jsonObject,
 } from '../../providers/index.js';
 import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
@@ -11,13 +11,7 @@ import { geminiErrorEvent } from './envelope.js';
 
 function payloadOf(event: string): Record<string, unknown> | undefined {
   const data = eventData(event);
-  if (data === undefined) return undefined;
-  try {
-    const value: unknown = JSON.parse(data);
-    return isRecord(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
+  return data === undefined ? undefined : jsonObject(data);
 }
 
 /**

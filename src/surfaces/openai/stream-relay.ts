@@ -1,5 +1,5 @@
 import { eventData } from '../../canonical/sse.js';
-import { isRecord, openAIStreamError } from '../../providers/index.js';
+import { isRecord, jsonObject, openAIStreamError } from '../../providers/index.js';
 import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
 import { FILTER_FIELDS, withoutFilterFields } from './azure-filters.js';
@@ -18,16 +18,6 @@ const ERROR_KEY = /"error"\s*:/;
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 /** A choice that finished. */
 const FINISH_REASON = /"finish_reason"\s*:\s*"[^"]/;
-
-/** The chunk as an object, or undefined when it is not JSON (it then goes to the client as it came). */
-function parse(data: string): Record<string, unknown> | undefined {
-  try {
-    const payload: unknown = JSON.parse(data);
-    return isRecord(payload) ? payload : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * A chunk without Azure's content filter annotations (`withoutFilterFields`); the chunk Azure
@@ -64,13 +54,13 @@ export function relayOpenAIStream(
     if (data === '[DONE]') return 'done';
     let payload: Record<string, unknown> | undefined;
     if (ERROR_KEY.test(data)) {
-      payload = parse(data);
+      payload = jsonObject(data);
       if (payload?.error !== undefined && payload.error !== null) {
         return { failed: openAIStreamError(payload.error) };
       }
     }
     if (USAGE_OBJECT.test(data)) {
-      payload ??= parse(data);
+      payload ??= jsonObject(data);
       const usage = payload && options.readUsage(payload);
       if (usage) options.onUsage(usage);
       if (options.hideUsageChunk && Array.isArray(payload?.choices) && payload.choices.length === 0) {
@@ -78,7 +68,7 @@ export function relayOpenAIStream(
       }
     }
     if (azure && FILTER_FIELDS.test(data)) {
-      payload ??= parse(data);
+      payload ??= jsonObject(data);
       if (payload) return withoutFilterResults(payload);
     }
     return endsWithoutDone && FINISH_REASON.test(data) ? 'complete' : 'pass';
