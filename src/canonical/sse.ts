@@ -1,32 +1,27 @@
+import { FrameSplitter } from './text-frames.js';
+
 /**
  * Splits a byte stream of Server-Sent Events into whole events (each ending with its blank line),
  * so that they can be forwarded or translated one by one without ever buffering a whole answer.
  */
 export class SseSplitter {
-  private buffer = '';
+  private readonly frames = new FrameSplitter('\n\n');
   private readonly decoder = new TextDecoder();
   /** A chunk ending in CR may be half of a CRLF; decide once the next chunk arrives. */
   private pendingCr = false;
 
+  /** The events `chunk` completes; throws a `StreamFailure` past `MAX_FRAME_CHARS` in one event. */
   push(chunk: Uint8Array): string[] {
     let text = (this.pendingCr ? '\r' : '') + this.decoder.decode(chunk, { stream: true });
     this.pendingCr = text.endsWith('\r');
     if (this.pendingCr) text = text.slice(0, -1);
     if (text.includes('\r')) text = text.replace(/\r\n?/g, '\n');
-    this.buffer += text;
-    const events: string[] = [];
-    let start = 0;
-    for (let end = this.buffer.indexOf('\n\n'); end !== -1; end = this.buffer.indexOf('\n\n', start)) {
-      events.push(this.buffer.slice(start, end + 2));
-      start = end + 2;
-    }
-    if (start > 0) this.buffer = this.buffer.slice(start);
-    return events;
+    return this.frames.push(text);
   }
 
   /** What is left after the stream ended: an incomplete event, which a clean stream never has. */
   rest(): string {
-    return this.buffer + this.decoder.decode() + (this.pendingCr ? '\n' : '');
+    return this.frames.rest() + this.decoder.decode() + (this.pendingCr ? '\n' : '');
   }
 }
 

@@ -1,5 +1,6 @@
 import { type StreamDecoder, type StreamEvent, StreamFailure } from '../../canonical/model.js';
 import { PendingFailure } from '../../canonical/pending-failure.js';
+import { FrameSplitter } from '../../canonical/text-frames.js';
 import { isRecord, jsonObject } from '../wire-values.js';
 import { decodeToolCalls, ollamaStopReason, ollamaUsage } from './codec.js';
 
@@ -10,7 +11,7 @@ import { decodeToolCalls, ollamaStopReason, ollamaUsage } from './codec.js';
  */
 export class OllamaStreamDecoder implements StreamDecoder {
   private readonly decoder = new TextDecoder();
-  private buffer = '';
+  private readonly lines = new FrameSplitter('\n');
   private started = false;
   private done = false;
   /** The open text or thinking block, if any; `index` is its index, else the next block's. */
@@ -24,27 +25,20 @@ export class OllamaStreamDecoder implements StreamDecoder {
     this.failure.raise();
     // Ollama ends with the done line; anything after it is not part of the answer.
     if (this.done) return [];
-    this.buffer += this.decoder.decode(chunk, { stream: true });
+    const text = this.decoder.decode(chunk, { stream: true });
     return this.failure.collect((events) => {
-      let start = 0;
-      for (
-        let end = this.buffer.indexOf('\n');
-        end !== -1 && !this.done;
-        end = this.buffer.indexOf('\n', start)
-      ) {
-        const line = this.buffer.slice(start, end).trim();
-        start = end + 1;
-        if (line) this.line(parse(line), events);
+      for (const line of this.lines.push(text)) {
+        if (this.done) return;
+        const trimmed = line.trim();
+        if (trimmed) this.line(parse(trimmed), events);
       }
-      this.buffer = this.done ? '' : this.buffer.slice(start);
     });
   }
 
   end(): StreamEvent[] {
     this.failure.raise();
     if (this.done) return [];
-    const rest = (this.buffer + this.decoder.decode()).trim();
-    this.buffer = '';
+    const rest = (this.lines.rest() + this.decoder.decode()).trim();
     const events: StreamEvent[] = [];
     // A last line without its newline still counts when it is whole.
     if (rest) this.line(parse(rest), events);
