@@ -9,7 +9,7 @@ import type { ConversationService } from '../conversations/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { clientErrorHandler } from '../http/client-error.js';
 import { limitConnections, listenerOptions } from '../http/connections.js';
-import { installErrorHandling } from '../http/error-handler.js';
+import { answerFrameworkError, installErrorHandling } from '../http/error-handler.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
@@ -75,6 +75,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     bodyLimit: 1024 * 1024,
     schemaController: withoutRouteSchemas,
     clientErrorHandler,
+    frameworkErrors: answerFrameworkError,
     ...listenerOptions(options.config.server, options.config.admin.tls),
   }) as unknown as FastifyInstance;
   limitConnections(

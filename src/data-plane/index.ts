@@ -11,7 +11,7 @@ import { clientErrorHandler } from '../http/client-error.js';
 import { limitConnections, listenerOptions, trustedPeers } from '../http/connections.js';
 import type { RequestContext } from '../http/context.js';
 import type { Cors } from '../http/cors.js';
-import { installErrorHandling } from '../http/error-handler.js';
+import { answerFrameworkError, installErrorHandling } from '../http/error-handler.js';
 import { healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { requestId } from '../http/request-id.js';
@@ -69,6 +69,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     return503OnClosing: true,
     schemaController: withoutRouteSchemas,
     clientErrorHandler,
+    frameworkErrors: answerFrameworkError,
     ...listenerOptions(config.server, config.server.tls),
   }) as unknown as FastifyInstance;
   limitConnections(app.server, config.server, trustedPeers(config.server.trustProxy), (reason) =>

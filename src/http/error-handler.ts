@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/index.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
@@ -64,6 +64,40 @@ function errorBody(request: FastifyRequest, error: GatewayError): unknown {
 function answersGemini(request: FastifyRequest): boolean {
   const config = request.routeOptions?.config as Partial<GeminiErrorsConfig> | undefined;
   return config?.geminiErrors?.(request) === true;
+}
+
+/**
+ * Fastify's `frameworkErrors`: a path it cannot route (a `%` not followed by two hex digits, a
+ * parameter past its length limit) is refused before any hook runs. Its own answer was a body of
+ * its own shape naming its internal codes (`FST_ERR_BAD_URL`); this one is the surface's envelope
+ * with the request id, as every other error.
+ */
+export function answerFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  let answer: GatewayError;
+  if (error.code === 'FST_ERR_BAD_URL') {
+    answer = badRequest(
+      'The request path is not valid: every % in it must be followed by two hexadecimal digits',
+      {
+        code: 'invalid_path',
+      },
+    );
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    answer = new GatewayError(
+      414,
+      'invalid_request_error',
+      'A part of the request path is too long: no id or model name is',
+      {
+        code: 'path_too_long',
+      },
+    );
+  } else {
+    answer = internal;
+  }
+  reply.header('x-request-id', request.id).code(answer.status).send(errorBody(request, answer));
 }
 
 /** On an error answer: how many attempts of the request reached a provider and got no answer. */
