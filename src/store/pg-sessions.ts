@@ -110,8 +110,11 @@ export function pgSessions(pool: Pool): SessionStore {
       return result.rowCount === 1;
     },
     async revokeUser(userId, at, reason) {
+      // One statement, so the codes go with the sessions: a code handed out before the revocation
+      // would sign the user in again afterwards. A code carries its user only inside the grant.
       const { rows } = await pool.query<{ id: string }>(
-        `UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL
+        `WITH codes AS (DELETE FROM login_codes WHERE grant_json::jsonb ->> 'userId' = $3)
+         UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL
          RETURNING id`,
         [at, reason, userId],
       );

@@ -33,9 +33,11 @@ export function sqliteSessions(db: Database.Database): SessionStore {
   const revoke = db.prepare(
     'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL',
   );
-  const revokeUser = db.prepare<[number, string, string], { id: string }>(
+  const revokeUserSessions = db.prepare<[number, string, string], { id: string }>(
     'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id',
   );
+  // A code carries its user only inside the grant; codes live a minute, so the scan stays small.
+  const dropUserCodes = db.prepare("DELETE FROM login_codes WHERE json_extract(grant_json, '$.userId') = ?");
   // No index on `guest`: a scan of the table, once, for an operator's action.
   const revokeGuests = db.prepare(
     'UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE guest = 1 AND revoked_at IS NULL',
@@ -54,6 +56,11 @@ export function sqliteSessions(db: Database.Database): SessionStore {
   const create = db.transaction((session: SessionRecord, refreshHash: string) => {
     insertSession.run({ ...session, guest: session.guest ? 1 : 0, grant: JSON.stringify(session.grant) });
     insertRefresh.run(session.id, session.generation, refreshHash);
+  });
+  // A code handed out before the revocation would sign the user in again afterwards.
+  const revokeUser = db.transaction((userId: string, at: number, reason: string) => {
+    dropUserCodes.run(userId);
+    return revokeUserSessions.all(at, reason, userId).map((row) => row.id);
   });
   const rotate = db.transaction((id: string, r: Parameters<SessionStore['rotate']>[1]) => {
     if (advance.run({ id, ...r }).changes !== 1) return false;
@@ -117,7 +124,7 @@ export function sqliteSessions(db: Database.Database): SessionStore {
       return revoke.run(at, reason, id).changes === 1;
     },
     async revokeUser(userId, at, reason) {
-      return revokeUser.all(at, reason, userId).map((row) => row.id);
+      return revokeUser(userId, at, reason);
     },
     async revokeGuests(at, reason) {
       return revokeGuests.run(at, reason).changes;

@@ -330,7 +330,7 @@ export interface SessionStore {
   }): Promise<SessionRecord[]>;
   /** Sets revokedAt once; false when unknown or already revoked. */
   revoke(id: string, at: number, reason: string): Promise<boolean>;
-  /** Revokes every live session of a user; returns their ids. */
+  /** Revokes every live session of a user and drops the login codes handed out for them; returns the sessions' ids. */
   revokeUser(userId: string, at: number, reason: string): Promise<string[]>;
   /** Revokes every live guest session; returns how many. */
   revokeGuests(at: number, reason: string): Promise<number>;
