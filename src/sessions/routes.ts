@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
 import { addressSubject } from '../auth/address-subject.js';
+import type { TokenPrincipal } from '../auth/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
 import type { SessionGrant, SessionRecord } from '../store/index.js';
@@ -43,13 +44,17 @@ const GUEST_OFF = new GatewayError(403, 'permission_error', 'Guest access is not
 const codeBody = z.strictObject({ code: z.string().min(1).max(256) });
 const iso = (ms: number) => new Date(ms).toISOString();
 
-function describe(session: SessionRecord) {
+/**
+ * What the session may do is told from the principal its requests are judged by: a guest's is the
+ * guest grant configured now, not the one stored when it logged in.
+ */
+function describe(session: SessionRecord, principal: TokenPrincipal) {
   return {
     sessionId: session.id,
     userId: session.userId,
     guest: session.guest,
-    scopes: session.grant.scopes,
-    models: session.grant.models,
+    scopes: principal.record.scopes,
+    models: principal.record.models,
     expiresAt: iso(session.expiresAt),
     sessionExpiresAt: iso(session.accessExpiresAt),
   };
@@ -106,8 +111,8 @@ export function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): vo
 
   app.get('/auth/session', async (request) => {
     access.assertOrigin(request);
-    const { session } = await access.current(request, refuse);
-    return describe(session);
+    const { session, principal } = await access.current(request, refuse);
+    return describe(session, principal);
   });
 
   const guests = new PerAddressWindow();
