@@ -23,7 +23,8 @@ type PageName = keyof typeof PAGES;
 
 const pageOf = (): PageName => {
   const name = location.hash.slice(2);
-  return name in PAGES ? (name as PageName) : 'overview';
+  // Own names only: `in` also finds what every object inherits (#/constructor, #/toString).
+  return Object.hasOwn(PAGES, name) ? (name as PageName) : 'overview';
 };
 
 function Login({ onIn }: { onIn(): void }) {
