@@ -16,6 +16,10 @@ export interface TranslateHooks {
  * a cut never reaches the client as a clean stop; an error event keeps its class in the surface's
  * terms (`mapStreamFailure`). The answer's finish ends the client's stream:
  * what the provider sends after it (a late error, a connection held open) is not read.
+ *
+ * The usage a provider reports as its stream starts (Anthropic's `message_start`, Gemini's first
+ * chunk) is reported as provisional, as the same-format relays do: a stream cut afterwards is
+ * charged the input the provider counted, not the body-size estimate. The finish's usage replaces it.
  */
 export async function* translateStream(
   body: AsyncIterable<Uint8Array>,
@@ -25,10 +29,17 @@ export async function* translateStream(
   hooks: TranslateHooks,
 ): AsyncGenerator<string, void, undefined> {
   let finished = false;
+  /**
+   * The start's usage, held until the client's stream begins: a failure before that is charged by
+   * the caller as an attempt that got no answer, and usage reported for it would be charged again.
+   */
+  let provisional: ChatUsage | undefined;
   const encode = (events: ReturnType<StreamDecoder['push']>): string => {
     let out = '';
     for (const event of events) {
+      if (event.type === 'start') provisional = startUsage(event.usage);
       if (event.type === 'finish') {
+        provisional = undefined;
         hooks.onUsage(event.usage);
         finished = true;
       }
@@ -36,19 +47,30 @@ export async function* translateStream(
     }
     return out;
   };
+  const begun = (out: string): string => {
+    if (provisional) hooks.onUsage(provisional);
+    provisional = undefined;
+    return out;
+  };
   try {
     for await (const chunk of body) {
       const out = encode(decoder.push(chunk as Uint8Array));
-      if (out) yield out;
+      if (out) yield begun(out);
       // Leaving the loop releases the provider's body.
       if (finished) return;
     }
     const out = encode(decoder.end());
-    if (out) yield out;
+    if (out) yield begun(out);
   } catch (error) {
     if (hooks.clientGone()) return;
     const reason = error instanceof StreamFailure ? error.reason : 'cut';
     hooks.onFailure(reason, error);
     yield surface.errorEvent(mapStreamFailure(error));
   }
+}
+
+/** A start's usage as a whole one when it counts the input; its output is what was counted so far. */
+function startUsage(usage: Partial<ChatUsage> | undefined): ChatUsage | undefined {
+  if (usage?.inputTokens === undefined || usage.unreported) return undefined;
+  return { ...usage, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens ?? 0 };
 }

@@ -1,4 +1,9 @@
-import { type StreamDecoder, type StreamEvent, StreamFailure } from '../../canonical/model.js';
+import {
+  type ChatUsage,
+  type StreamDecoder,
+  type StreamEvent,
+  StreamFailure,
+} from '../../canonical/model.js';
 import { PendingFailure } from '../../canonical/pending-failure.js';
 import { eventData, SseSplitter } from '../../canonical/sse.js';
 import { isRecord, jsonObject, nonEmptyString } from '../wire-values.js';
@@ -61,10 +66,13 @@ export class GeminiStreamDecoder implements StreamDecoder {
     if (payload.error !== undefined) throw geminiStreamError(payload.error);
     if (!this.started) {
       this.started = true;
+      // Gemini counts the prompt in its first chunk: a stream cut after it still has its input.
+      const usage = startUsage(payload.usageMetadata);
       events.push({
         type: 'start',
         id: typeof payload.responseId === 'string' ? payload.responseId : '',
         model: typeof payload.modelVersion === 'string' ? payload.modelVersion : '',
+        ...(usage && { usage }),
       });
     }
     if (isRecord(payload.usageMetadata)) this.usage = payload.usageMetadata;
@@ -136,6 +144,12 @@ export class GeminiStreamDecoder implements StreamDecoder {
     this.index++;
     this.open = undefined;
   }
+}
+
+/** The usage so far of a chunk that counts the prompt; one without a prompt count says nothing of the input. */
+function startUsage(usageMetadata: unknown): ChatUsage | undefined {
+  if (!isRecord(usageMetadata) || typeof usageMetadata.promptTokenCount !== 'number') return undefined;
+  return geminiUsage(usageMetadata);
 }
 
 /** A whole event that is not a JSON object is not Gemini's: the stream cannot be trusted past it. */

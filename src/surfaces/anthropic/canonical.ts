@@ -511,6 +511,9 @@ function toDelta(delta: BlockDelta): Record<string, string> {
 function encodeEvent(event: StreamEvent): string {
   switch (event.type) {
     case 'start': {
+      // The input the provider counted as it started (LangChain reads input only here), and no
+      // output: `message_delta` carries the whole answer's, and LangChain adds the two.
+      const { inputTokens, cachedTokens, cacheCreationTokens } = event.usage ?? {};
       const message: AnthropicMessage = {
         id: messageId(event.id),
         type: 'message',
@@ -519,7 +522,7 @@ function encodeEvent(event: StreamEvent): string {
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: toUsage(event.usage ?? {}),
+        usage: toUsage({ inputTokens, cachedTokens, cacheCreationTokens }),
       };
       return sse('message_start', { message });
     }

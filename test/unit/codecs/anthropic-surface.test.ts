@@ -852,6 +852,7 @@ describe('streamEncoder', () => {
     );
   });
 
+  // message_start shows no output: message_delta carries the whole answer's, and LangChain adds the two.
   it('splits cached input out of input_tokens, at the start and the end', () => {
     const out = encode([
       {
@@ -867,7 +868,7 @@ describe('streamEncoder', () => {
         input_tokens: 10,
         cache_creation_input_tokens: 30,
         cache_read_input_tokens: 60,
-        output_tokens: 1,
+        output_tokens: 0,
       }) +
         sseEvent('message_delta', {
           delta: {

@@ -849,7 +849,8 @@ describe('Gemini stream decoding', () => {
       },
     );
     const expected: StreamEvent[] = [
-      { type: 'start', id: 'resp-7', model: 'gemini-2.5-flash' },
+      // The first chunk's prompt count: a stream cut after it still has its input.
+      { type: 'start', id: 'resp-7', model: 'gemini-2.5-flash', usage: { inputTokens: 8, outputTokens: 1 } },
       { type: 'block_start', index: 0, block: { type: 'text' } },
       { type: 'block_delta', index: 0, delta: { type: 'text', text: 'Hel' } },
       { type: 'block_delta', index: 0, delta: { type: 'text', text: 'lo, ' } },
@@ -993,7 +994,7 @@ describe('Gemini stream decoding', () => {
         }),
       ),
     ).toEqual([
-      { type: 'start', id: 'r', model: 'm' },
+      { type: 'start', id: 'r', model: 'm', usage: { inputTokens: 5, outputTokens: 0 } },
       { type: 'finish', stopReason: 'content_filter', usage: { inputTokens: 5, outputTokens: 0 } },
     ]);
   });
