@@ -42,11 +42,30 @@ export const PAGE_SIZE = 8192;
  */
 const CACHE_KIB = 512;
 
+/**
+ * Creates the database file 0600 before SQLite opens it, so there is no moment when the umask's
+ * mode applies; an existing file is not opened. Closing any descriptor of a file drops every POSIX
+ * lock the process holds on it: opening and closing the file here when the writer thread opened
+ * its connection took the main connection's lock away, and the next other process to close the
+ * database (`keyward keys disable`, the sqlite3 shell, a backup) took itself for its last user,
+ * checkpointed and deleted the WAL under the gateway, which then wrote to a deleted file that no
+ * other process read (`test/integration/sqlite-locks.test.ts`).
+ */
+function createOwnerOnly(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw error;
+  }
+  closeSync(fd);
+}
+
 /** The embedded store: one SQLite file in WAL mode, readable only by its owner. */
 export function openSqliteStore(path: string): Store {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  // Created 0600 before SQLite opens it, so there is no moment when the umask's mode applies.
-  closeSync(openSync(path, 'a', 0o600));
+  createOwnerOnly(path);
   chmodSync(path, 0o600);
   const db = new Database(path);
   let schema: { from: number; to: number };
