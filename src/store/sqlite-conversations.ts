@@ -14,9 +14,10 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 /**
  * Responses and conversations in SQLite; deleting a record deletes its items (ON DELETE CASCADE),
- * and deleting a conversation the responses made in it.
+ * and deleting a conversation the responses made in it. `deleted` is told once a deletion has
+ * committed (the WAL still holds the content as it was written: `walWipe`).
  */
-export function sqliteConversations(db: Database.Database): ConversationStore {
+export function sqliteConversations(db: Database.Database, deleted: () => void): ConversationStore {
   // A response made in a conversation that is gone by now is not stored: deleting the conversation
   // must not leave behind a turn that was still being answered.
   const put = db.prepare(
@@ -149,6 +150,11 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
     removeCopies.run(parentId, id);
     return removeItem.run(parentId, id).changes > 0;
   });
+  /** `removed`, once `deleted` has been told when anything went. */
+  const told = <T extends boolean | number>(removed: T): T => {
+    if (removed) deleted();
+    return removed;
+  };
   const rewrap = db.transaction(
     (records: ReadonlyMap<string, { from: string; to: string }>, items: ReadonlyMap<number, string>) => {
       for (const [id, { from, to }] of records) swapRecord.run(to, id, from);
@@ -163,8 +169,10 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
    */
   const removeBatch = async (ids: readonly string[], conversations: readonly string[]): Promise<number> => {
     const parents = JSON.stringify(ids);
-    while (removeItemsOf.run(parents, PURGE_BATCH).changes === PURGE_BATCH) await nextTurn();
-    const removed = removeRecords.run({ ids: parents, conversations: JSON.stringify(conversations) }).changes;
+    while (told(removeItemsOf.run(parents, PURGE_BATCH).changes) === PURGE_BATCH) await nextTurn();
+    const removed = told(
+      removeRecords.run({ ids: parents, conversations: JSON.stringify(conversations) }).changes,
+    );
     await nextTurn();
     return removed;
   };
@@ -181,7 +189,7 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
       return row && conversationFromRow(row);
     },
     async remove(id) {
-      return removeWhole(id);
+      return told(removeWhole(id));
     },
     async countOwned(owner, upTo) {
       return countOwned.get(owner, upTo)?.n ?? 0;
@@ -235,10 +243,10 @@ export function sqliteConversations(db: Database.Database): ConversationStore {
       return copiesOf.all(conversationId, id).map(itemFromRow);
     },
     async removeItem(parentId, id) {
-      return removeItemAndCopies(parentId, id);
+      return told(removeItemAndCopies(parentId, id));
     },
     async trimItemsBefore(parentId, seq) {
-      return trim.run({ parentId, seq }).changes;
+      return told(trim.run({ parentId, seq }).changes);
     },
     async purge(filter) {
       return purgeInBatches({

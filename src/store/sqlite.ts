@@ -11,6 +11,7 @@ import { sqliteSessions } from './sqlite-sessions.js';
 import { sqliteTemplates } from './sqlite-templates.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
+import { walWipe } from './sqlite-wal-wipe.js';
 import type { Store } from './types.js';
 
 /** Brings the schema up to the newest version; refuses a database written by a newer Keyward. */
@@ -79,6 +80,9 @@ export function openSqliteStore(path: string): Store {
     db.pragma('busy_timeout = 5000');
     db.pragma(`cache_size = -${CACHE_KIB}`);
     db.pragma('foreign_keys = ON');
+    // Per connection (the writer thread opens its own through here): a deleted row's bytes are
+    // zeroed, not left in free page space where the master key beside the file would open them.
+    db.pragma('secure_delete = ON');
     schema = migrate(db);
   } catch (error) {
     db.close();
@@ -103,6 +107,8 @@ export function openSqliteStore(path: string): Store {
   const upsertMeta = db.prepare(
     'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
   );
+
+  const wipe = walWipe(db);
 
   const rewrap = db.transaction((ciphertexts: ReadonlyMap<string, string>, now: number) => {
     for (const [id, ciphertext] of ciphertexts) {
@@ -137,7 +143,7 @@ export function openSqliteStore(path: string): Store {
     },
     instances: sqliteInstances(db),
     tokens: sqliteTokens(db),
-    conversations: sqliteConversations(db),
+    conversations: sqliteConversations(db, wipe.soon),
     usage: sqliteUsage(db),
     audit: sqliteAudit(db),
     sessions: sqliteSessions(db),
@@ -165,6 +171,7 @@ export function openSqliteStore(path: string): Store {
       return db.pragma('data_version', { simple: true }) as number;
     },
     async close() {
+      wipe.close();
       db.close();
     },
   };
