@@ -1,4 +1,5 @@
 export type * from './items.js';
+export { replayableItems } from './items.js';
 export { ownerOf, storedLimit, userOwner } from './owner.js';
 export type { ResponseWriter } from './response-entries.js';
 export {
@@ -7,6 +8,7 @@ export {
   type HistoryLimit,
   type ItemPage,
   type PageOptions,
+  type RoomHold,
   type StoredResponse,
 } from './service.js';
 export { ThreadConversationWriter, type WriteRequest, writeOnThread } from './thread-writer.js';

@@ -84,3 +84,23 @@ export const isToolCall = (item: Item): item is FunctionCallItem | CustomToolCal
 
 export const isToolResult = (item: Item): item is FunctionCallOutputItem | CustomToolCallOutputItem =>
   item.type === 'function_call_output' || item.type === 'custom_tool_call_output';
+
+/**
+ * The tool results among `items` (oldest first) whose call is neither among the items before them
+ * nor in `calledBefore`: every provider refuses a result without its call (OpenAI and Anthropic
+ * with a 400), and a call deleted from a conversation leaves its result behind.
+ */
+export function uncalledResults(items: Iterable<Item>, calledBefore: Iterable<string> = []): Set<Item> {
+  const called = new Set(calledBefore);
+  const uncalled = new Set<Item>();
+  for (const item of items)
+    if (isToolCall(item)) called.add(item.call_id);
+    else if (isToolResult(item) && !called.has(item.call_id)) uncalled.add(item);
+  return uncalled;
+}
+
+/** `items` (oldest first) as they can be replayed to a provider: without `uncalledResults`. */
+export function replayableItems(items: Item[]): Item[] {
+  const uncalled = uncalledResults(items);
+  return uncalled.size === 0 ? items : items.filter((item) => !uncalled.has(item));
+}

@@ -9,7 +9,7 @@ import type {
   ConversationStore,
 } from '../store/index.js';
 import { withFreshId } from './ids.js';
-import { type Item, isToolCall, isToolResult } from './items.js';
+import { type Item, isToolCall, isToolResult, uncalledResults } from './items.js';
 import {
   type ResponseEntry,
   type ResponseWriter,
@@ -18,8 +18,10 @@ import {
   storeWriter,
 } from './response-entries.js';
 import { itemKey, openJson, reseal, sealItem, sealJson } from './sealing.js';
+import { RoomHold, StoredRoom } from './stored-room.js';
 
 export type { StoredResponse } from './response-entries.js';
+export type { RoomHold } from './stored-room.js';
 
 export interface ConversationBody {
   id: string;
@@ -80,6 +82,8 @@ export class ConversationService {
   private readonly writing = new Set<Promise<void>>();
   /** Purges under way: they delete a batch at a time, over many turns of the event loop. */
   private readonly purging = new Set<Promise<number>>();
+  /** Stores admitted against owners' limits and not yet landed. */
+  private readonly room = new StoredRoom();
 
   private readonly now: () => number;
   private readonly writer: ResponseWriter;
@@ -242,11 +246,17 @@ export class ConversationService {
   }
 
   /**
-   * Refuses a new stored response or conversation to an owner held to `limit` records (a guest
-   * session: `auth.guest.maxStored`) that holds that many already; no limit, no read.
+   * Holds room for a new stored response or conversation of an owner held to `limit` records (a
+   * guest session: `auth.guest.maxStored`), counting those stored and those admitted and not yet
+   * stored (`StoredRoom`); refuses it when they make `limit`. No limit: no read, no hold.
    */
-  async assertRoom(owner: string, limit: number | undefined, param?: string): Promise<void> {
-    if (limit === undefined || (await this.store.countOwned(owner, limit)) < limit) return;
+  async holdRoom(owner: string, limit: number | undefined, param?: string): Promise<RoomHold | undefined> {
+    if (limit === undefined) return undefined;
+    const release = await this.room.take(
+      owner,
+      async (held) => held < limit && (await this.store.countOwned(owner, limit - held)) < limit - held,
+    );
+    if (release) return new RoomHold(release);
     throw new GatewayError(
       403,
       'permission_error',
@@ -607,18 +617,12 @@ export class ConversationService {
         if (isToolCall(item) && unmatched.delete(item.call_id)) heldBefore.add(item.call_id);
         return unmatched.size === 0;
       });
-    const orphan = new Set<number>();
-    const called = heldBefore;
-    for (let i = keep - 1; i >= 0; i--) {
-      const item = items[i]!;
-      if (isToolCall(item)) called.add(item.call_id);
-      else if (isToolResult(item) && !called.has(item.call_id)) orphan.add(i);
-    }
+    const orphans = uncalledResults(items.toReversed(), heldBefore);
     const unanswered = new Set<string>();
     let replayable = 0;
     for (let i = 0; i < keep; i++) {
       const item = items[i]!;
-      if (isToolResult(item) && !orphan.has(i)) unanswered.add(item.call_id);
+      if (isToolResult(item) && !orphans.has(item)) unanswered.add(item.call_id);
       else if (isToolCall(item)) unanswered.delete(item.call_id);
       if (unanswered.size === 0) replayable = i + 1;
     }

@@ -1,6 +1,6 @@
 import { asCustomCall } from '../../canonical/custom-tools.js';
 import type { ChatResponse } from '../../canonical/model.js';
-import type { ConversationService } from '../../conversations/index.js';
+import type { ConversationService, RoomHold } from '../../conversations/index.js';
 import type { GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
 import { asksPriorityTier } from '../openai/binding.js';
@@ -37,6 +37,8 @@ export function responsesBinding(
   body: ResponsesRequest,
   service: ConversationService,
   logger: Logger,
+  /** Room held for the stored response (a guest's `maxStored`), given back once it is stored. */
+  room?: RoomHold,
 ): SurfaceBinding {
   const head: ResponseHead = {
     id: turn.id,
@@ -45,7 +47,7 @@ export function responsesBinding(
     conversationId: turn.conversationId,
   };
   const finished = (response: ResponseBody, json?: string) =>
-    store(turn, body, response, service, logger, json);
+    store(turn, body, response, service, logger, json, room);
   const customTools = customToolNames(body);
   let encoder: ResponsesStreamEncoder | undefined;
   return {
@@ -103,11 +105,14 @@ function store(
   service: ConversationService,
   logger: Logger,
   /** The response's JSON, when the stream's last event has just made it. */
-  json?: string,
+  json: string | undefined,
+  room: RoomHold | undefined,
 ): void {
   const id = response.id;
   const failed = (error: unknown) => logger.error({ err: error, response: id }, 'cannot store a response');
   if (turn.conversationId)
     service.appendItems(turn.owner, turn.conversationId, [...turn.input, ...response.output]).catch(failed);
-  if (body.store !== false) service.saveResponse(turn.owner, response, turn.input, json).catch(failed);
+  if (body.store === false) return;
+  const save = () => service.saveResponse(turn.owner, response, turn.input, json);
+  (room ? room.save(save) : save())?.catch(failed);
 }

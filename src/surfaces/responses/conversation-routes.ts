@@ -66,13 +66,18 @@ export async function conversationRoutes(
     const owner = caller(request);
     const body = parseBody(createSchema, request.body ?? {});
     refuseUnofferedItems(body.items ?? [], 'items');
-    await conversations.assertRoom(owner, storedLimit(request.kw.principal));
-    const id = newId('conv');
-    const items = body.items?.length
-      ? (await normaliseInput(conversations, owner, body.items, bodyLimit)).items
-      : [];
-    await refuseUnanswered(conversations, id, items);
-    return conversations.createConversation(owner, body.metadata ?? {}, id, items);
+    const room = await conversations.holdRoom(owner, storedLimit(request.kw.principal));
+    try {
+      const id = newId('conv');
+      const items = body.items?.length
+        ? (await normaliseInput(conversations, owner, body.items, bodyLimit)).items
+        : [];
+      await refuseUnanswered(conversations, id, items);
+      return await conversations.createConversation(owner, body.metadata ?? {}, id, items);
+    } finally {
+      // Stored (or refused) by now: counted from here on as a record, or not at all.
+      room?.end();
+    }
   });
 
   app.get('/v1/conversations/:id', async (request: ById) => {

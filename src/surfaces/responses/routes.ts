@@ -7,7 +7,7 @@ import type { Logger } from '../../observability/index.js';
 import type { CallAdmission, RequestForwarder } from '../types.js';
 import { responsesBinding } from './binding.js';
 import { conversationRoutes } from './conversation-routes.js';
-import { notFound, prepareTurn, readsStoredItems } from './turn.js';
+import { notFound, prepareTurn, readsStoredItems, whenOver } from './turn.js';
 import { capOutputTokens, parsePageQuery, parseResponsesRequest } from './validate.js';
 
 export interface ResponsesRoutesOptions {
@@ -43,12 +43,15 @@ export async function responsesRoutes(
     // limits, costs a lookup, not a replay.
     forwarder.route(request, body.model);
     if (readsStoredItems(body)) await forwarder.refuseIfSpent(request);
-    if (body.store !== false)
-      await conversations.assertRoom(owner, storedLimit(request.kw.principal), 'store');
+    const room =
+      body.store === false
+        ? undefined
+        : await conversations.holdRoom(owner, storedLimit(request.kw.principal), 'store');
+    if (room) whenOver(reply, () => room.end());
     const turn = await prepareTurn(conversations, owner, body, bodyLimit, reply);
     return forwarder.handle(request, reply, {
       operation: 'chat',
-      surface: responsesBinding(turn, body, conversations, logger),
+      surface: responsesBinding(turn, body, conversations, logger, room),
       body,
       stream: body.stream === true,
       includeUsage: true,

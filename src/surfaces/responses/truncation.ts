@@ -26,12 +26,13 @@ export function fitToContext(
   const room = contextTokens - (whole.maxTokens ?? 0);
   const fits = (request: ChatRequest) => estimateInputTokens(request) <= room;
   if (fits(whole)) return whole;
-  if (mode === 'disabled' || history.length === 0) throw tooLarge(whole, room, refusal);
+  if (mode === 'disabled') throw tooLarge(whole, room, refusal);
+  // With `auto` asked already, only the input itself can be shortened.
+  const last = history.length === 0 ? whole : build([]);
+  if (!fits(last)) throw inputTooLarge(last, room, refusal.param);
   // Dropping more turns never makes the input larger, so the fewest to drop is found by bisection:
   // a conversation of thousands of turns costs some builds, not one build per dropped turn.
   const cuts = turnStarts(history);
-  const last = build([]);
-  if (!fits(last)) throw tooLarge(last, room, refusal);
   let fitting = last;
   let low = 0;
   let high = cuts.length;
@@ -62,6 +63,14 @@ const TRUNCATION_REFUSAL: Refusal = {
 function tooLarge(request: ChatRequest, room: number, { advice, param }: Refusal): UnsupportedFeature {
   return new UnsupportedFeature(
     `The input (about ${estimateInputTokens(request)} tokens with its history) exceeds the context window of ${room} tokens; ${advice}`,
+    param,
+  );
+}
+
+/** A request that does not fit with every earlier turn dropped: `truncation: 'auto'` cannot help. */
+function inputTooLarge(request: ChatRequest, room: number, param: string): UnsupportedFeature {
+  return new UnsupportedFeature(
+    `The input alone (about ${estimateInputTokens(request)} tokens) exceeds the context window of ${room} tokens, even with every earlier turn dropped; shorten it, or start a new conversation`,
     param,
   );
 }

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { ConversationService } from '../../conversations/index.js';
+import { type ConversationService, replayableItems } from '../../conversations/index.js';
 import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import { type Item, newId, normaliseItem, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
@@ -22,6 +22,13 @@ export interface Turn {
 
 export const notFound = (what: string, id: string, param: string | null = null): GatewayError =>
   new GatewayError(404, 'not_found_error', `No ${what} found with id '${id}'`, { code: 'not_found', param });
+
+/** Calls `done` once the response is over, however it ends (now if the client is gone already). */
+export function whenOver(reply: FastifyReply, done: () => void): void {
+  // A client already gone will not close the response again: done now, or never.
+  if (reply.raw.closed) done();
+  else reply.raw.once('close', done);
+}
 
 /**
  * Holds the owner's conversation `id` for this request's turn, until its response is over, and
@@ -46,12 +53,11 @@ export async function heldConversation(
         code: 'conversation_locked',
       },
     );
-  // A client already gone will not close the response again: released now, or held for good.
-  if (reply.raw.closed) release();
-  else reply.raw.once('close', release);
+  whenOver(reply, release);
   const history = await service.conversationItems(owner, id, historyLimit(service.contextTokens));
   if (!history) throw notFound('conversation', id, param);
-  return history;
+  // A call deleted from the conversation leaves its result, which the provider would refuse.
+  return replayableItems(history);
 }
 
 /**
@@ -96,7 +102,8 @@ export async function prepareTurn(
       historyLimit(service.contextTokens),
     );
     if (!found) throw notFound('response', body.previous_response_id, 'previous_response_id');
-    history = found;
+    // A result's call may be gone: deleted from the conversation the response was made in.
+    history = replayableItems(found);
   } else if (conversationId) {
     history = await heldConversation(service, owner, conversationId, 'conversation', reply);
   }

@@ -1,0 +1,68 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+/** What a request past the context window is told to do depends on what it can still do. */
+let fake: FakeProvider;
+let kw: TestGateway;
+let client: OpenAI;
+beforeAll(async () => {
+  fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+  kw = await startTestGateway(
+    {
+      auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+      providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
+      models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+      conversations: { contextTokens: 1024 },
+    },
+    { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
+  );
+  client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+});
+afterAll(async () => {
+  await kw?.close();
+  await fake?.close();
+});
+
+describe("a Responses input past the context window with truncation: 'auto'", () => {
+  // About 1,500 tokens: past the window of 1,024 on its own.
+  const tooLong = `${'z'.repeat(6000)}`;
+  const refusedAlone = {
+    status: 400,
+    error: {
+      param: 'input',
+      message: expect.stringMatching(
+        /^The input alone \(about \d+ tokens\) exceeds the context window of \d+ tokens, even with every earlier turn dropped; shorten it, or start a new conversation$/,
+      ),
+    },
+  };
+
+  it('is told to shorten it, not to send the truncation it sent, after history or without any', async () => {
+    const first = await client.responses.create({ model: 'fast', input: 'A short first turn' });
+    const calls = fake.requests.length;
+    await expect(
+      client.responses.create({
+        model: 'fast',
+        input: tooLong,
+        truncation: 'auto',
+        previous_response_id: first.id,
+      }),
+    ).rejects.toMatchObject(refusedAlone);
+    await expect(
+      client.responses.create({ model: 'fast', input: tooLong, truncation: 'auto' }),
+    ).rejects.toMatchObject(refusedAlone);
+    expect(fake.requests.length).toBe(calls);
+  });
+
+  it("still tells a request without it to send truncation: 'auto'", async () => {
+    const first = await client.responses.create({ model: 'fast', input: 'x'.repeat(3000) });
+    await expect(
+      client.responses.create({ model: 'fast', input: 'y'.repeat(2000), previous_response_id: first.id }),
+    ).rejects.toMatchObject({
+      status: 400,
+      error: { param: 'input', message: expect.stringContaining("send truncation: 'auto'") },
+    });
+  });
+});
