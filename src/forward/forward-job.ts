@@ -12,6 +12,8 @@ export interface InFlight {
   job: ForwardJob;
   body: Record<string, unknown>;
   canonical?: ChatRequest;
+  /** The most an output limit the gateway makes for the body may be (`CeilingResult.generatedCeiling`). */
+  outputCeiling?: number | undefined;
   /** The body asks for fast processing: each target of the surface's format is sent the option. */
   fast: boolean;
   abort: AbortHandle;

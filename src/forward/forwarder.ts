@@ -44,7 +44,7 @@ const MAX_ERROR_BODY = 64 * 1024;
 function raiseOutputFloor(ctx: RequestContext, flight: InFlight, provider: ProviderRuntime): void {
   const estimate = ctx.estimate;
   if (!estimate) return;
-  const filled = defaultOutput(flight.job, flight.body, provider, flight.canonical);
+  const filled = defaultOutput(flight.job, flight.body, provider, flight.canonical, flight.outputCeiling);
   if (!filled) return;
   flight.canonical = filled.canonical;
   if (filled.tokens > estimate.outputTokens) ctx.estimate = { ...estimate, outputTokens: filled.tokens };
@@ -119,6 +119,7 @@ export class Forwarder {
     const route = this.route(request, job.body.model);
     ctx.model = route.name;
     let body = job.body;
+    let outputCeiling: number | undefined;
     if (job.operation === 'chat') {
       const limited = this.ceilings.apply(
         applyRouteParams(job.body, route.params),
@@ -131,11 +132,12 @@ export class Forwarder {
         },
       );
       body = limited.body;
+      outputCeiling = limited.generatedCeiling;
       if (limited.clamped.length > 0) reply.header('x-keyward-clamped', limited.clamped.join(', '));
     }
 
     const first = route.targets[0]!;
-    const filled = defaultOutput(job, body, first.provider);
+    const filled = defaultOutput(job, body, first.provider, undefined, outputCeiling);
     ctx.defaultOutput = filled?.tokens;
     const totalMs = route.timeoutMs ?? first.provider.config.timeouts.totalMs;
     const chat = job.operation === 'chat';
@@ -173,6 +175,7 @@ export class Forwarder {
       job,
       body,
       canonical: filled?.canonical,
+      outputCeiling,
       fast,
       abort,
       deadline: Date.now() + totalMs,

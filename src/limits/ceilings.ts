@@ -35,6 +35,11 @@ export interface CeilingResult<B> {
   body: B;
   /** `field=value` for every field lowered to a ceiling. */
   clamped: string[];
+  /**
+   * For a body that names no output limit: the most a limit the gateway makes for it may be, where
+   * a target fills one in (Anthropic requires `max_tokens`). Other targets are sent no limit.
+   */
+  generatedCeiling?: number;
 }
 
 /**
@@ -42,7 +47,8 @@ export interface CeilingResult<B> {
  * alias's, and a token's own `maxTokens`, for every credential type. A request over a ceiling that
  * rejects is refused with 400 naming the ceiling and its value; over only clamping ones, it is
  * lowered to the tightest. A request naming no output limit gets the tighter of the alias default
- * and the token's cap, when there is one, so that a capped token never runs unbounded.
+ * and the token's cap, when there is one, so that a capped token never runs unbounded. A thinking
+ * budget counts as output: it is held below the same ceilings.
  */
 export class Ceilings {
   /** The gateway's own ceilings per client route, built once: a request only adds its alias's and token's. */
@@ -71,19 +77,22 @@ export class Ceilings {
     let out: Record<string, unknown> = body;
     const set = (field: string, value: number) => {
       if (out === body) out = { ...body };
-      const dot = field.indexOf('.');
-      if (dot === -1) {
-        out[field] = value;
-        return;
+      // Each object on the way is copied: the client's body stays as it came.
+      let holder = out;
+      let from = 0;
+      for (let dot = field.indexOf('.'); dot !== -1; dot = field.indexOf('.', from)) {
+        const name = field.slice(from, dot);
+        const inner = holder[name];
+        const copy = { ...(isRecord(inner) ? inner : {}) };
+        holder[name] = copy;
+        holder = copy;
+        from = dot + 1;
       }
-      const outer = field.slice(0, dot);
-      const inner = out[outer];
-      out[outer] = { ...(isRecord(inner) ? inner : {}), [field.slice(dot + 1)]: value };
+      holder[field.slice(from)] = value;
     };
     const fill = minOf(context.params?.maxTokens?.default, tokenCap(context.principal));
-    if (fill !== undefined && !fields.maxTokens.some((field) => typeof bodyField(body, field) === 'number')) {
-      set(fields.maxTokens[0]!, fill);
-    }
+    const named = namesNumber(body, fields.maxTokens);
+    if (fill !== undefined && !named) set(fields.maxTokens[0]!, fill);
     const clamped: string[] = [];
     for (const kind of KINDS) {
       for (const field of fields[kind]) {
@@ -99,7 +108,22 @@ export class Ceilings {
         clamped.push(`${budget.field}=${budget.value}`);
       }
     }
-    return { body: out as B, clamped };
+    for (const field of fields.maxTokens) {
+      const thinking = THINKING_BUDGETS[field];
+      if (thinking === undefined) continue;
+      const asked = bodyField(out, thinking.field);
+      if (typeof asked !== 'number') continue;
+      const lowered = budgetBelow(thinking, asked, this.ceilingsFor('maxTokens', context));
+      if (lowered === undefined) continue;
+      set(thinking.field, lowered);
+      clamped.push(`${thinking.field}=${lowered}`);
+    }
+    if (named || fill !== undefined) return { body: out as B, clamped };
+    return {
+      body: out as B,
+      clamped,
+      generatedCeiling: tightest(this.ceilingsFor('maxTokens', context)).limit,
+    };
   }
 
   private ceilingsFor(kind: Kind, context: CeilingContext): Ceiling[] {
@@ -119,12 +143,20 @@ export class Ceilings {
   }
 }
 
-/** A top-level field, or one inside an object (`generationConfig.maxOutputTokens`, Gemini's). */
+/**
+ * A top-level field, or one inside objects (`generationConfig.maxOutputTokens`, Gemini's;
+ * `generationConfig.thinkingConfig.thinkingBudget`).
+ */
 export function bodyField(body: Record<string, unknown>, field: string): unknown {
-  const dot = field.indexOf('.');
+  let dot = field.indexOf('.');
   if (dot === -1) return body[field];
-  const outer = body[field.slice(0, dot)];
-  return isRecord(outer) ? outer[field.slice(dot + 1)] : undefined;
+  let holder: unknown = body;
+  let from = 0;
+  for (; dot !== -1; dot = field.indexOf('.', from)) {
+    holder = isRecord(holder) ? holder[field.slice(from, dot)] : undefined;
+    from = dot + 1;
+  }
+  return isRecord(holder) ? holder[field.slice(from)] : undefined;
 }
 
 /** The ceiling a field is lowered to, or undefined when it is within every ceiling; throws on a rejecting one. */
@@ -136,8 +168,8 @@ function bound(kind: Kind, field: string, value: number, ceilings: readonly Ceil
       { param: field, code: CODES[kind] },
     );
   }
-  const tightest = ceilings.reduce((a, b) => (b.limit < a.limit ? b : a));
-  return value > tightest.limit ? tightest : undefined;
+  const lowest = tightest(ceilings);
+  return value > lowest.limit ? lowest : undefined;
 }
 
 /**
@@ -169,6 +201,51 @@ function budgetUnder(
     );
   }
   return { field: budgetField, value: limit - 1 };
+}
+
+/**
+ * Each surface's thinking budget, by the name its bodies give the output limit (the surfaces'
+ * `maxTokensFields`), with the least budget it takes. A budget is output: one at a ceiling would
+ * make a target that holds it inside its output limit (Anthropic) be sent a limit above it.
+ */
+const THINKING_BUDGETS: Readonly<Record<string, { field: string; min: number }>> = {
+  max_tokens: { field: 'thinking.budget_tokens', min: MIN_THINKING_BUDGET },
+  'generationConfig.maxOutputTokens': { field: 'generationConfig.thinkingConfig.thinkingBudget', min: 1 },
+};
+
+/**
+ * A thinking budget lowered to one below the tightest ceiling, or undefined when it is already
+ * below them all (Gemini's -1, "as the model likes", and 0, "off", always are); throws when a
+ * rejecting ceiling is reached, or when no budget the surface takes fits below a clamping one.
+ */
+function budgetBelow(
+  { field, min }: { field: string; min: number },
+  asked: number,
+  ceilings: readonly Ceiling[],
+): number | undefined {
+  const refusing = ceilings.find((c) => c.onExceed === 'reject' && asked >= c.limit);
+  if (refusing) {
+    throw badRequest(
+      `${field} ${asked} is not below ${refusing.owner} of ${refusing.limit} output tokens, which thinking counts in; ask for a budget below ${refusing.limit}`,
+      { param: field, code: CODES.maxTokens },
+    );
+  }
+  const { limit, owner } = tightest(ceilings);
+  if (asked < limit) return undefined;
+  if (limit - 1 >= min) return limit - 1;
+  throw badRequest(
+    `${field} ${asked} is not below ${owner} of ${limit} output tokens, which leaves no room for thinking (${field} must be at least ${min}); ask without thinking`,
+    { param: field, code: CODES.maxTokens },
+  );
+}
+
+const tightest = (ceilings: readonly Ceiling[]): Ceiling =>
+  ceilings.reduce((a, b) => (b.limit < a.limit ? b : a));
+
+/** Whether the body gives any of `fields` a number. */
+function namesNumber(body: Record<string, unknown>, fields: readonly string[]): boolean {
+  for (const field of fields) if (typeof bodyField(body, field) === 'number') return true;
+  return false;
 }
 
 function tokenCap(principal: Principal | undefined): number | undefined {
