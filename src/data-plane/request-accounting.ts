@@ -64,25 +64,31 @@ export function requestAccounting(options: RequestAccountingOptions) {
 
   return (request: FastifyRequest, status: number, ms: number): void => {
     const ctx = request.kw;
+    // The estimate is asked for only here, where it is needed: a request nothing limits has none
+    // until then (admission reserved nothing for it), and most requests report their usage.
     if (ctx.upstreamAnswered || ctx.upstreamSent) {
       // The provider has the request but no usage came (the client left, the provider sent none,
       // or never answered): it bills it all the same, so it counts as what admission reserved.
-      if (ctx.usage === undefined) ctx.usage = ctx.estimate;
+      if (ctx.usage === undefined) ctx.usage = admission.estimate(request);
       // Usage read from a stream before its end is provisional (Anthropic's message_start says 1
       // output token): a stream cut short counts at least the reservation. The provider bills what
       // it generated until the cut, which the gateway does not count; a larger reported count stays.
-      else if (ctx.estimate && ctx.streamed && (ctx.streamError !== undefined || status === CLIENT_CLOSED))
-        ctx.usage = atLeast(ctx.usage, ctx.estimate);
+      else if (ctx.streamed && (ctx.streamError !== undefined || status === CLIENT_CLOSED)) {
+        const estimate = admission.estimate(request);
+        if (estimate) ctx.usage = atLeast(ctx.usage, estimate);
+      }
     }
     let spent =
       ctx.usage && ctx.provider && ctx.upstreamModel
         ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage, ctx.fast)
         : 0;
     // Attempts that failed unanswered before this one (or instead of any answer), each priced where it went.
-    if (ctx.unanswered && ctx.estimate) {
-      for (const { provider, model, fast } of ctx.unanswered) {
-        ctx.usage = ctx.usage ? sum(ctx.usage, ctx.estimate) : ctx.estimate;
-        if (provider && model) spent += prices.costMicros(provider, model, ctx.estimate, fast);
+    const { unanswered } = ctx;
+    const estimate = unanswered && admission.estimate(request);
+    if (unanswered && estimate) {
+      for (const { provider, model, fast } of unanswered) {
+        ctx.usage = ctx.usage ? sum(ctx.usage, estimate) : estimate;
+        if (provider && model) spent += prices.costMicros(provider, model, estimate, fast);
       }
     }
     if (ctx.usage) ctx.costMicros = spent;

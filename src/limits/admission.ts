@@ -6,7 +6,7 @@ import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
 import { bodyField } from './ceilings.js';
-import type { AcquireRequest, Acquisition, Denial, Limiter, Quota } from './index.js';
+import type { AcquireRequest, Acquisition, Denial, Lease, Limiter, Quota } from './index.js';
 import { namesRemoteInput } from './remote-input.js';
 
 /**
@@ -194,6 +194,41 @@ function firstNumber(
 }
 
 /**
+ * The lease of a request nothing limits: the limiter holds nothing for it, so there is nothing to
+ * settle. It keeps what the request was admitted with, so that its tokens are estimated only when
+ * settlement needs them (its usage never came), not for every request.
+ */
+class Unheld implements Lease {
+  readonly id = '';
+  constructor(
+    readonly body: Record<string, unknown>,
+    readonly shape: RequestShape,
+  ) {}
+}
+
+const choicesOf = (body: Record<string, unknown>, shape: RequestShape): number =>
+  Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
+
+/**
+ * A request's tokens before its usage is known: its input by its size (with any input sent that
+ * its body does not carry), and its output limit times its choices, or what the target is sent
+ * when it names none, else DEFAULT_OUTPUT_ESTIMATE.
+ */
+function tokenEstimate(request: FastifyRequest, body: Record<string, unknown>, shape: RequestShape): Usage {
+  const asked = firstNumber(body, shape.maxTokensFields) ?? request.kw.defaultOutput;
+  const output = NO_OUTPUT_ROUTES.has(request.kw.route)
+    ? 0
+    : (asked ?? DEFAULT_OUTPUT_ESTIMATE) * choicesOf(body, shape);
+  // A chunked body has no length header: measured, or it would reserve nothing for its input.
+  const length = request.headers['content-length'];
+  const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
+  return {
+    inputTokens: Math.ceil((bytes + (shape.addedInputBytes ?? 0)) / BYTES_PER_TOKEN),
+    outputTokens: output,
+  };
+}
+
+/**
  * Holds each request to its limits and budgets: takes an estimate before the call (tokens from the
  * body size with any replayed history, and max_tokens times the choices; cost from the price
  * table), answers 429 or 503 when it may not go, and settles the real tokens and cost when the
@@ -237,7 +272,10 @@ export class Admission {
     serving: readonly ServingTarget[],
   ): Promise<void> | undefined {
     const rules = this.rules(request.kw.principal);
-    if (!rules) return undefined;
+    if (!rules) {
+      request.kw.lease = new Unheld(body, shape);
+      return undefined;
+    }
     // Fail closed: an unpriced model costs 0, so a budget would let it spend without a ceiling.
     if (rules.budgets.length > 0) {
       for (const candidate of serving) {
@@ -335,6 +373,18 @@ export class Admission {
     });
   }
 
+  /**
+   * The tokens a request is charged when the provider has it but its usage never comes (see request
+   * accounting): what admission reserved, or for a request nothing limits, which reserved nothing,
+   * the same estimate made now. Undefined for a request admission never saw.
+   */
+  estimate(request: FastifyRequest): Usage | undefined {
+    const { estimate, lease } = request.kw;
+    if (estimate || !(lease instanceof Unheld)) return estimate;
+    request.kw.estimate = tokenEstimate(request, lease.body, lease.shape);
+    return request.kw.estimate;
+  }
+
   /** What the request takes: the rules, and estimates of its tokens and cost. */
   private acquisitionFor(
     request: FastifyRequest,
@@ -344,15 +394,8 @@ export class Admission {
     rules: Rules,
     serving: readonly ServingTarget[],
   ): AcquireRequest {
-    const asked = firstNumber(body, shape.maxTokensFields) ?? request.kw.defaultOutput;
-    const choices = Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
-    const producing = !NO_OUTPUT_ROUTES.has(request.kw.route);
-    const output = producing ? (asked ?? DEFAULT_OUTPUT_ESTIMATE) * choices : 0;
-    // A chunked body has no length header: measured, or it would reserve nothing for its input.
-    const length = request.headers['content-length'];
-    const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
-    const input = Math.ceil((bytes + (shape.addedInputBytes ?? 0)) / BYTES_PER_TOKEN);
-    let estimate: Usage = { inputTokens: input, outputTokens: output };
+    let estimate = tokenEstimate(request, body, shape);
+    const tokens = estimate.inputTokens + estimate.outputTokens;
     let cost = 0;
     if (rules.budgets.length > 0) {
       // A budget holds what the request may cost. One that names no output limit is sent without
@@ -360,8 +403,12 @@ export class Admission {
       // the 1,024 tokens the rate limits take for it, or many at once would overrun the budget.
       // It is also what an answer whose usage never comes (a stream cut before its last event)
       // is charged: charged 1,024, a client could read nearly all of a long answer and leave.
-      if (producing && asked === undefined)
-        estimate = { inputTokens: input, outputTokens: this.outputCeiling(request.kw.route) * choices };
+      const asked = firstNumber(body, shape.maxTokensFields) ?? request.kw.defaultOutput;
+      if (asked === undefined && !NO_OUTPUT_ROUTES.has(request.kw.route))
+        estimate = {
+          inputTokens: estimate.inputTokens,
+          outputTokens: this.outputCeiling(request.kw.route) * choicesOf(body, shape),
+        };
       // Input named by URL or file id costs what the provider reads (a PDF, an hour of video), not
       // the body's bytes: reserved at the context window, the most input a request may be, or many
       // such requests at once would overrun the budget. Settlement charges the usage the provider
@@ -391,7 +438,7 @@ export class Admission {
       rates: rules.rates,
       concurrency: rules.concurrency,
       budgets: rules.budgets,
-      tokenEstimate: input + output,
+      tokenEstimate: tokens,
       costEstimateMicros: cost,
       leaseMs,
     };
@@ -429,7 +476,7 @@ export class Admission {
   /** Called once the response is over, with what the provider reported (nothing when no call was made). */
   settle(request: FastifyRequest, usage: Usage | undefined, costMicros: number): void {
     const { lease } = request.kw;
-    if (!lease) return;
+    if (!lease || lease instanceof Unheld) return;
     const tokens = usage ? usage.inputTokens + usage.outputTokens : 0;
     this.limiter.settle(lease, tokens, costMicros).catch(this.events.onSettleFailed);
   }
