@@ -172,7 +172,9 @@ function encodeSystem(request: ChatRequest): string | Block[] | undefined {
 /**
  * Anthropic refuses text blocks that are empty or only whitespace, and turns without content, so
  * both are left out (a turn that held only those, or only unsigned thinking, disappears; Anthropic
- * joins the turns around it).
+ * joins the turns around it). It refuses a request with no turn at all as well, which the client
+ * is told in its own terms (the last message it sent, or its messages when it sent none) rather
+ * than as the provider's refusal of a body it never wrote.
  */
 function encodeMessages(messages: Message[]): Block[] {
   const out: Block[] = [];
@@ -185,6 +187,12 @@ function encodeMessages(messages: Message[]): Block[] {
         : encodeUserContent(message.content, path);
     if (content.length > 0) out.push({ role: message.role, content });
   });
+  if (out.length === 0) {
+    throw new UnsupportedFeature(
+      'Anthropic needs a message with content, and none is left once text of only whitespace and thinking it cannot take back are left out; send a message with text',
+      messages.length > 0 ? `messages[${messages.length - 1}]` : 'messages',
+    );
+  }
   return out;
 }
 
