@@ -68,6 +68,8 @@ export class Cors {
       return false;
     }
     const asked = request.headers['access-control-request-headers'];
+    // The allowed headers echo the asked ones: a cache between must not answer other asks with them.
+    reply.header('vary', 'Origin, Access-Control-Request-Headers');
     reply.header('access-control-allow-methods', METHODS);
     if (typeof asked === 'string' && HEADER_LIST.test(asked.trim()))
       reply.header('access-control-allow-headers', asked.trim());
