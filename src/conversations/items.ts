@@ -99,8 +99,34 @@ export function uncalledResults(items: Iterable<Item>, calledBefore: Iterable<st
   return uncalled;
 }
 
-/** `items` (oldest first) as they can be replayed to a provider: without `uncalledResults`. */
+/**
+ * The tool calls among `items` (oldest first) that no later item answers and that are not waiting
+ * for the next turn's results: a result deleted from a conversation leaves its call behind, and
+ * every provider refuses a call followed by anything but its results (OpenAI and Anthropic with a
+ * 400). The calls at the end of the history (after its last message) are the ones the new input
+ * answers, and are kept.
+ */
+export function unansweredCalls(items: readonly Item[]): Set<Item> {
+  const answered = new Set<string>();
+  const unanswered = new Set<Item>();
+  let trailing = true;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i]!;
+    if (isToolResult(item)) answered.add(item.call_id);
+    else if (isToolCall(item)) {
+      if (!trailing && !answered.has(item.call_id)) unanswered.add(item);
+    } else if (item.type !== 'reasoning') trailing = false;
+  }
+  return unanswered;
+}
+
+/**
+ * `items` (oldest first) as they can be replayed to a provider: without `uncalledResults` and
+ * `unansweredCalls` (what is left of a call or a result deleted from a conversation).
+ */
 export function replayableItems(items: Item[]): Item[] {
   const uncalled = uncalledResults(items);
-  return uncalled.size === 0 ? items : items.filter((item) => !uncalled.has(item));
+  const unanswered = unansweredCalls(items);
+  if (uncalled.size === 0 && unanswered.size === 0) return items;
+  return items.filter((item) => !uncalled.has(item) && !unanswered.has(item));
 }

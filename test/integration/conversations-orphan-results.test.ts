@@ -8,7 +8,8 @@ import { CLIENT_KEY } from '../support/setup.js';
 /**
  * A tool call deleted from a conversation leaves its result stored; replayed, that result would
  * reach the provider with no call before it, which OpenAI and Anthropic refuse (400) on every
- * later turn. History is replayed without such results, however the turn names it.
+ * later turn. History is replayed without such results, however the turn names it; and without a
+ * call whose result was deleted, unless it ends the history (the new input answers it).
  */
 const say = (text: string): Script => ({
   blocks: [{ type: 'text', text }],
@@ -40,6 +41,24 @@ function uncalledResultsSent(format: 'openai' | 'anthropic', body: { messages: M
     }
   }
   return uncalled;
+}
+
+/** The tool calls a provider was sent that no result answers. */
+function unansweredCallsSent(format: 'openai' | 'anthropic', body: { messages: Message[] }): string[] {
+  const calls: string[] = [];
+  const answered = new Set<string>();
+  for (const message of body.messages) {
+    if (format === 'openai') {
+      for (const call of message.tool_calls ?? []) calls.push(call.id);
+      if (message.role === 'tool') answered.add(message.tool_call_id!);
+      continue;
+    }
+    for (const block of Array.isArray(message.content) ? message.content : []) {
+      if (block.type === 'tool_use') calls.push(block.id);
+      if (block.type === 'tool_result') answered.add(block.tool_use_id);
+    }
+  }
+  return calls.filter((id) => !answered.has(id));
 }
 
 describe.each(['openai', 'anthropic'] as const)(
@@ -101,6 +120,28 @@ describe.each(['openai', 'anthropic'] as const)(
       });
       expect(next.output_text).toBe('Next answer.');
       expect(sent()).toEqual([]);
+    });
+
+    it('a Responses turn after the result was deleted: its call is not replayed either', async () => {
+      const answered = [
+        ...TOOL_TURN,
+        { type: 'message' as const, role: 'assistant' as const, content: 'It is mild.' },
+      ];
+      const conversation = await client.conversations.create({ items: answered });
+      const items = await client.conversations.items.list(conversation.id, { order: 'asc' });
+      const result = items.data.find((item) => item.type === 'function_call_output')!;
+      await client.conversations.items.delete(result.id!, { conversation_id: conversation.id });
+      gateway.fakes[format].script(say('Next answer.'));
+      const turn = await client.responses.create({
+        model,
+        conversation: conversation.id,
+        input: 'next',
+        tools: TOOLS,
+      });
+      expect(turn.output_text).toBe('Next answer.');
+      expect(
+        unansweredCallsSent(format, gateway.fakes[format].requests.at(-1)!.body as { messages: Message[] }),
+      ).toEqual([]);
     });
 
     it('a Chat Completions turn with x-keyward-conversation', async () => {
