@@ -278,13 +278,18 @@ export class Forwarder {
     const counting = flight.job.operation === 'count_tokens';
     const lease = new KeyLease(provider, model, passthroughKey, this.metrics, counting);
     let response: UpstreamResponse | undefined;
+    // The key of the last attempt, whose answer is the one mapped: a provider may echo it back.
+    let sentKey: SecretString | undefined;
     // When every key is cooling and the first recovers sooner than a retry would wait anyway,
     // wait for it once instead of answering 429 (unless the provider is held to one attempt).
     for (let round = 0; !response; round++) {
       try {
         response = await exchange({
           dispatcher: provider.dispatcher,
-          build: () => lease.sending(build(lease.next())),
+          build: () => {
+            sentKey = lease.next();
+            return lease.sending(build(sentKey));
+          },
           judge: (status, headers, body) => lease.judge(status, headers, body),
           maxRotations: lease.maxRotations,
           retry: provider.config.retries,
@@ -337,7 +342,10 @@ export class Forwarder {
     const refusal = await lease.refusal(response.statusCode, text, request.kw.model ?? model);
     if (refusal) return { error: refusal, fallback: true };
     return {
-      error: mapUpstreamStatus(response.statusCode, response.headers, text),
+      error: mapUpstreamStatus(response.statusCode, response.headers, text, [
+        sentKey,
+        request.kw.providerKey,
+      ]),
       fallback: fallbackWorthy(response.statusCode),
     };
   }

@@ -1,12 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type ContextOverflow, GatewayError } from '../errors/gateway-error.js';
 import { providerFailedMidStream, streamInterrupted } from '../errors/stream.js';
+import type { SecretString } from '../keys/index.js';
 import { StreamFailure } from '../providers/index.js';
 import { anthropicOverflowWords } from '../surfaces/anthropic/envelope.js';
 import { retryAfterMs as retryAfterOf, type UpstreamError } from '../upstream/index.js';
-
-/** Provider error codes and params are passed on only when they look like identifiers. */
-const SAFE_TOKEN = /^[A-Za-z0-9_.[\]-]{1,64}$/;
 
 /** The `error` object of a provider's error body (Anthropic's, OpenAI's and Gemini's all have one). */
 type ErrorObject = { code?: unknown; param?: unknown; message?: unknown } | undefined;
@@ -20,20 +18,93 @@ function errorObject(body: string): ErrorObject {
   }
 }
 
+/*
+ * A provider's `code` and `param` reach the client only when they have the shape of what they name,
+ * for a proxy in front of a provider may echo a key into either: a key has no such shape, whatever
+ * its separators (a UUID-shaped one holds no long run of letters and digits).
+ */
+
 /**
- * A run of letters and digits this long is no word of a code or a param (`context_length_exceeded`,
- * `messages[0].content`) but may be a key a provider or a proxy echoed: a 32-digit hex key, an
- * `sk-…`, `AIza…` or `kw_…` one. Such a value is not passed on.
+ * An error code: words of letters joined by `_`, `.` or `-` (`context_length_exceeded`,
+ * `INVALID_ARGUMENT`, `DeploymentNotFound`), one of which may end in two digits (OpenAI's
+ * `invalid_base64_image`); or an HTTP status (OpenRouter's, Azure's).
+ */
+const CODE = /^(?:[A-Za-z]+(?:\d{1,2})?(?:[_.-][A-Za-z]+(?:\d{1,2})?)*|\d{3})$/;
+const MAX_CODE_LENGTH = 64;
+
+/**
+ * A request field path: names joined by dots, each maybe indexed (`messages[0].content`,
+ * OpenAI's older `messages.[0].content`, `tools[1].function.name`), or numbered segments as
+ * pydantic servers write indices (`body.messages.0.content`).
+ */
+const NAME = '(?:[A-Za-z_][A-Za-z0-9_-]{0,63}|\\d{1,6})';
+const PARAM = new RegExp(`^${NAME}(?:\\.?\\[\\d{1,6}\\]|\\.${NAME})*$`);
+const MAX_PARAM_LENGTH = 128;
+
+/**
+ * A run of letters and digits this long is no word of a code or a param but may be a key: a 32-digit
+ * hex key, an `sk-…`, `AIza…` or `kw_…` one.
  */
 const KEY_LIKE_RUN = /[A-Za-z0-9]{24}/;
 
-const safe = (value: unknown): value is string =>
-  typeof value === 'string' && SAFE_TOKEN.test(value) && !KEY_LIKE_RUN.test(value);
+/**
+ * A field name mixes letters and digits only when short (`gpt4o`, `b64_json`); a longer name that
+ * does is a key's piece (`sk_live_4eC39HqLyjWDarjtT1zdp7dc`, a UUID's groups joined by `-`).
+ */
+const MAX_MIXED_NAME = 12;
+const mixesLettersAndDigits = (name: string): boolean => /[A-Za-z]/.test(name) && /\d/.test(name);
 
-function safeFields(error: ErrorObject): { code?: string; param?: string } {
-  const code = safe(error?.code) ? error.code : undefined;
-  const param = safe(error?.param) ? error.param : undefined;
-  return { ...(code && { code }), ...(param && { param }) };
+/** The path's names, without its indices, hold this many digits at most (a key split by dots does not). */
+const MAX_NAME_DIGITS = 4;
+
+function isCode(value: string): boolean {
+  if (value.length > MAX_CODE_LENGTH || !CODE.test(value) || KEY_LIKE_RUN.test(value)) return false;
+  // One word may end in digits (`base64`): a key whose every group does (`ab12-cd34`) is refused.
+  return (value.match(/\d+/g)?.length ?? 0) <= 1;
+}
+
+function isParam(value: string): boolean {
+  if (value.length > MAX_PARAM_LENGTH || !PARAM.test(value) || KEY_LIKE_RUN.test(value)) return false;
+  const names = value
+    .replace(/\[\d+\]/g, '')
+    .split('.')
+    .filter((name) => !/^\d*$/.test(name));
+  if (names.some((name) => name.length > MAX_MIXED_NAME && mixesLettersAndDigits(name))) return false;
+  return names.join('').replace(/\D/g, '').length <= MAX_NAME_DIGITS;
+}
+
+/**
+ * Characters in a row that a value may share with a key of the request before it is taken for a
+ * piece of that key: the shape checks cannot refuse a key made of words (`Alpha-Bravo-Charlie`).
+ */
+const SHARED_RUN = 8;
+
+/** Whether `value` holds a piece of one of `keys`: SHARED_RUN characters of it in a row, in any case. */
+function holdsKey(value: string, keys: readonly string[]): boolean {
+  const lower = value.toLowerCase();
+  return keys.some((key) => {
+    const secret = key.toLowerCase();
+    const run = Math.min(SHARED_RUN, secret.length);
+    for (let at = 0; at + run <= lower.length; at++) {
+      if (secret.includes(lower.slice(at, at + run))) return true;
+    }
+    return false;
+  });
+}
+
+/** The error's code and param that may reach the client: well shaped, and holding no key of the request. */
+function safeFields(
+  error: ErrorObject,
+  keys: ReadonlyArray<SecretString | undefined>,
+): { code?: string; param?: string } {
+  const code = typeof error?.code === 'string' && isCode(error.code) ? error.code : undefined;
+  const param = typeof error?.param === 'string' && isParam(error.param) ? error.param : undefined;
+  if (code === undefined && param === undefined) return {};
+  const known = keys.flatMap((key) => (key ? [key.reveal()] : [])).filter((key) => key.length > 0);
+  return {
+    ...(code !== undefined && !holdsKey(code, known) && { code }),
+    ...(param !== undefined && !holdsKey(param, known) && { param }),
+  };
 }
 
 /** A count in a provider's context-length message: digits only, and few of them. */
@@ -134,10 +205,16 @@ function contextOverflow(error: ErrorObject): { message: string; counts?: Contex
 /**
  * Maps a provider's non-2xx answer to what the client sees. The provider's message is never passed
  * on (provider errors quote keys, account names and internal hosts); its structured `code` and
- * `param` are, when they are plain identifiers, so the client can still tell what to fix, and a
+ * `param` are, when shaped as a code and a field path and holding none of `keys` (the request's:
+ * the key it was sent with, a client's own), so the client can still tell what to fix, and a
  * context-length refusal is written again from its numbers (see CONTEXT_OVERFLOWS).
  */
-export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, body: string): GatewayError {
+export function mapUpstreamStatus(
+  status: number,
+  headers: IncomingHttpHeaders,
+  body: string,
+  keys: ReadonlyArray<SecretString | undefined> = [],
+): GatewayError {
   if (status === 401 || status === 403) {
     return new GatewayError(
       502,
@@ -197,7 +274,7 @@ export function mapUpstreamStatus(status: number, headers: IncomingHttpHeaders, 
     );
   }
   const error = errorObject(body);
-  const { code, param } = safeFields(error);
+  const { code, param } = safeFields(error, keys);
   const overflow = status === 400 ? contextOverflow(error) : undefined;
   if (overflow !== undefined) {
     return new GatewayError(400, 'invalid_request_error', overflow.message, {
