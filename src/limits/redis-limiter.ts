@@ -123,6 +123,8 @@ export class RedisLimiter implements Limiter {
    * (see `keepUnsent`): one entry per key, dropped once sent.
    */
   private readonly unsent = new Map<string, { micros: number; epoch: string }>();
+  /** Releases of acquires whose answer was lost, refused for want of a connection (see `release`). */
+  private readonly unreleased: RedisLease[] = [];
   /** The `epoch` of the dataset the last ready connection found (none before the first). */
   private epoch: string | undefined;
 
@@ -152,6 +154,7 @@ export class RedisLimiter implements Limiter {
     redis.on('ready', () => {
       this.reregister();
       this.addUnsent();
+      this.releaseUnreleased();
     });
     // Without a listener ioredis prints every connection error itself.
     redis.on('error', (error: Error) => {
@@ -189,14 +192,33 @@ export class RedisLimiter implements Limiter {
     for (const rule of request.concurrency) args.push(String(rule.limit));
     for (const rule of request.budgets) args.push(String(rule.limitMicros));
 
+    const leaseIn = (epoch: string, reservation?: RedisLease['reservation']) =>
+      new RedisLease(
+        id,
+        this,
+        true,
+        epoch,
+        request.rates.filter((rule) => rule.kind === 'tokens'),
+        request.tokenEstimate,
+        request.concurrency.map((rule) => rule.key),
+        request.budgets.map((rule) => rule.key),
+        reservation,
+      );
+    // Written, then not answered (timed out, cut off): Redis may run it still.
+    let unanswered = false;
     let reply: Reply;
     try {
       reply = await this.seeded(request.budgets, () =>
-        this.redis.keywardAcquire(keys.length, ...keys, ...args),
+        this.redis.keywardAcquire(keys.length, ...keys, ...args).catch((error: unknown) => {
+          unanswered = !neverSent(error);
+          throw error;
+        }),
       );
     } catch (error) {
       if (!(error instanceof LimiterUnavailableError)) throw error;
       this.report(error.cause);
+      // Its epoch unknown: SETTLE then refunds only a lease Redis shows it holds.
+      if (unanswered) this.release(leaseIn(''));
       if (this.failMode === 'closed') {
         const denial: Denial = { kind: 'unavailable', key: 'backend', retryAfterMs: UNAVAILABLE_RETRY_MS };
         return { allowed: false, denial };
@@ -217,15 +239,8 @@ export class RedisLimiter implements Limiter {
       return { allowed: false, denial: this.denialOf(request, reply), requests, tokens };
     }
     const reserves = estimate > 0 && request.budgets.length > 0;
-    const lease = new RedisLease(
-      id,
-      this,
-      true,
+    const lease = leaseIn(
       String(reply[4 + 2 * request.rates.length]),
-      request.rates.filter((rule) => rule.kind === 'tokens'),
-      request.tokenEstimate,
-      request.concurrency.map((rule) => rule.key),
-      request.budgets.map((rule) => rule.key),
       reserves ? { estimateMicros: estimate, until: Date.now() + request.leaseMs } : undefined,
     );
     if (reserves) this.reserving.set(id, lease);
@@ -244,6 +259,17 @@ export class RedisLimiter implements Limiter {
       this.keepUnsent(lease.budgetKeys, cost);
       return;
     }
+    try {
+      await this.ready();
+      await this.sendSettle(lease, actualTokens, cost);
+    } catch (error) {
+      // The slots and the reservation lapse with their lease.
+      if (neverSent(error)) this.keepUnsent(lease.budgetKeys, cost);
+      this.report(error);
+    }
+  }
+
+  private sendSettle(lease: RedisLease, actualTokens: number, cost: number): Promise<Reply> {
     const keys = [
       ...lease.tokenRules.map((rule) => `${this.prefix}r:${rule.key}`),
       ...lease.concurrencyKeys.map((key) => `${this.prefix}c:${key}`),
@@ -260,14 +286,32 @@ export class RedisLimiter implements Limiter {
       lease.epoch,
     ];
     for (const rule of lease.tokenRules) args.push(String(rule.limit), String(rule.windowMs));
-    try {
-      await this.ready();
-      await this.redis.keywardSettle(keys.length, ...keys, ...args);
-    } catch (error) {
-      // The slots and the reservation lapse with their lease.
-      if (neverSent(error)) this.keepUnsent(lease.budgetKeys, cost);
+    return this.redis.keywardSettle(keys.length, ...keys, ...args);
+  }
+
+  /**
+   * Undoes an acquire whose answer was lost. Redis may have run it, or run it yet: a stalled Redis
+   * (a fork, CLIENT PAUSE) runs it once it resumes, and ioredis writes it again on reconnecting.
+   * Its slots and reservation would then be held for no request until the lease lapsed (the total
+   * deadline plus a minute): one stall under load could refuse a token for that long. A settle of
+   * nothing, written after it on the connection (Redis runs a connection's commands in order, and
+   * ioredis writes the unanswered ones again before the ready event), frees them and gives the
+   * tokens it reserved back, not the request it cost, as a client that left is settled. Harmless
+   * when the acquire made no lease, or when it runs twice: see SETTLE.
+   *
+   * Kept only when surely not written, as spend is (see `keepUnsent`): one written and then timed
+   * out or cut off runs anyway or is written again.
+   */
+  private release(lease: RedisLease): void {
+    this.sendSettle(lease, 0, 0).catch((error: unknown) => {
+      if (neverSent(error)) this.unreleased.push(lease);
       this.report(error);
-    }
+    });
+  }
+
+  /** Taken out before they are sent, so a connection that is closing cannot make this spin. */
+  private releaseUnreleased(): void {
+    for (const lease of this.unreleased.splice(0)) this.release(lease);
   }
 
   async status(

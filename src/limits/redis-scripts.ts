@@ -180,29 +180,26 @@ return out
 /**
  * KEYS: token-rule buckets, concurrency sets, four keys per budget, `epoch`.
  * ARGV: nt, nc, nb, lease id, actual - estimated tokens, actual cost, the epoch the lease was
- * taken in, then limit/window per token rule.
+ * taken in ('' when its ACQUIRE's answer was lost), then limit/window per token rule.
  *
  * Unused tokens go back only to buckets of the dataset they were taken from: one that restarted
  * empty since never had them taken, and refunded, a client would gain them. An overrun is debited
- * in any dataset.
+ * in any dataset. A lease whose ACQUIRE's answer was lost may never have been made (that ACQUIRE
+ * refused it, or never ran): its tokens go back only when Redis shows it held, by a slot or a
+ * reservation, so releasing it is a no-op when it was not, and when it is run a second time.
  */
 export const SETTLE = `${PRELUDE}
 local nt, nc, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lease, extra = ARGV[4], tonumber(ARGV[5])
-local now = clock()
-if extra > 0 or (extra < 0 and redis.call('GET', KEYS[#KEYS]) == ARGV[7]) then
-  local a = 8
-  for i = 1, nt do
-    local limit, window = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-    a = a + 2
-    store(KEYS[i], level(KEYS[i], limit, window, now) - extra, limit, window, now)
-  end
+local held = false
+for i = 1, nc do
+  if redis.call('ZREM', KEYS[nt + i], lease) == 1 then held = true end
 end
-for i = 1, nc do redis.call('ZREM', KEYS[nt + i], lease) end
 for i = 1, nb do
   local base = nt + nc + 4 * i - 4
   local amount = redis.call('HGET', KEYS[base + 2], lease)
   if amount then
+    held = true
     redis.call('HDEL', KEYS[base + 2], lease)
     redis.call('HINCRBY', KEYS[base + 2], '#total', string.format('%d', -tonumber(amount)))
     redis.call('ZREM', KEYS[base + 3], lease)
@@ -215,6 +212,17 @@ for i = 1, nb do
     for _, loader in ipairs(redis.call('HKEYS', KEYS[base + 4])) do
       redis.call('HINCRBY', KEYS[base + 4], loader, ARGV[6])
     end
+  end
+end
+local refund
+if ARGV[7] == '' then refund = held else refund = redis.call('GET', KEYS[#KEYS]) == ARGV[7] end
+if extra > 0 or (extra < 0 and refund) then
+  local now = clock()
+  local a = 8
+  for i = 1, nt do
+    local limit, window = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    a = a + 2
+    store(KEYS[i], level(KEYS[i], limit, window, now) - extra, limit, window, now)
   end
 end
 return 1
