@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { UsageDelta, UsageStore } from '../store/index.js';
 
 export interface UsageRecorderOptions {
@@ -7,13 +8,18 @@ export interface UsageRecorderOptions {
   onError(error: unknown): void;
 }
 
+/** At close, a refused write is tried again after this, doubling up to CLOSE_RETRY_MAX_MS. */
+const CLOSE_RETRY_MS = 100;
+const CLOSE_RETRY_MAX_MS = 1_000;
+
 const keyOf = (d: UsageDelta) =>
   `${d.day}\0${d.tokenId ?? ''}\0${d.userId ?? ''}\0${d.model}\0${d.provider}\0${d.template ?? ''}`;
 
 /**
  * Usage per request, summed in memory per (day, token, user, model, provider) and written in one
  * transaction every `intervalMs` (default 1 s) and at shutdown. The hot path does one Map update;
- * a crash loses at most the last interval's counts.
+ * a crash loses at most the last interval's counts, a shutdown only what the store still refuses
+ * when its grace period ends (and says so).
  */
 export class UsageRecorder {
   private pending = new Map<string, UsageDelta>();
@@ -72,8 +78,29 @@ export class UsageRecorder {
     return done;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Writes every count, trying again while the store refuses them until `deadline` (epoch ms; by
+   * default one attempt): a store that is down for a moment at shutdown (a Postgres restart, a
+   * backup holding SQLite's lock) must not cost the last seconds of spend. Rejects naming what was
+   * lost when the store still refuses them then.
+   */
+  async close(deadline = Date.now()): Promise<void> {
     clearInterval(this.timer);
-    await this.flush();
+    let wait = CLOSE_RETRY_MS;
+    while ((await this.write()) && Date.now() < deadline) {
+      await sleep(Math.min(wait, deadline - Date.now()));
+      wait = Math.min(wait * 2, CLOSE_RETRY_MAX_MS);
+    }
+    if (this.pending.size === 0) return;
+    const lost = [...this.pending.values()];
+    this.pending = new Map();
+    const requests = lost.reduce((n, d) => n + d.requests, 0);
+    const usd = lost.reduce((n, d) => n + d.costMicros, 0) / 1e6;
+    const entries = `${lost.length} usage ${lost.length === 1 ? 'entry' : 'entries'}`;
+    throw new Error(
+      `usage of ${requests} request${requests === 1 ? '' : 's'} ($${usd}, ${entries}) was never written: ` +
+        'the store still refused it when the shutdown grace period (shutdown.graceMs) ran out; the ' +
+        'errors logged before say why',
+    );
   }
 }

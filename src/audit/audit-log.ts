@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEntry, AuditStore } from '../store/types.js';
 import { type AppendedRange, type AuditAppender, storeAppender } from './appender.js';
 import type { ChainHead } from './chain.js';
@@ -34,6 +35,9 @@ export type AuditLogOptions = AuditDestination & {
 
 /** While the store keeps failing, retries back off up to this. */
 const MAX_RETRY_MS = 10_000;
+/** At close, a refused batch is tried again after this, doubling up to CLOSE_RETRY_MAX_MS. */
+const CLOSE_RETRY_MS = 100;
+const CLOSE_RETRY_MAX_MS = 1_000;
 
 /**
  * The gateway's audit trail: `record` only scrubs and queues an event, and batches are appended to
@@ -43,7 +47,7 @@ const MAX_RETRY_MS = 10_000;
  * is what is queued, less than one batch (`batchSize` entries, or the events of the last
  * `intervalMs`), plus, with an appender on another thread, the batch on its way to it. While the
  * store is down it is everything queued since (at most `maxQueue`). `close()` at shutdown writes
- * them all.
+ * them all, waiting for the store until its deadline; what it still cannot write is reported.
  */
 export class AuditLog implements AuditSink {
   private readonly appender: AuditAppender;
@@ -63,9 +67,11 @@ export class AuditLog implements AuditSink {
   private flushing: Promise<void> = Promise.resolve();
   private retryMs: number;
   private failing = false;
+  /** Appends that failed so far: a drain queued before the latest failure has nothing new to try. */
+  private failures = 0;
   private dropping = false;
   private closed = false;
-  /** Entries lost to the queue bound or recorded after `close()`. */
+  /** Entries lost to the queue bound, recorded after `close()`, or still unwritten when it ended. */
   dropped = 0;
   /** The newest record this instance wrote. */
   head: ChainHead | undefined;
@@ -114,18 +120,48 @@ export class AuditLog implements AuditSink {
     return this.write(true);
   }
 
-  /** Writes what is queued and stops: later `record` calls are dropped. */
-  async close(): Promise<void> {
+  /**
+   * Writes what is queued and stops: later `record` calls are dropped. While the store refuses the
+   * entries it tries again until `deadline` (epoch ms; by default one attempt), since a store down
+   * for a moment at shutdown must not cost the trail its last records; entries still unwritten
+   * then are dropped, counted and reported to `onError`. An attempt under way at the deadline is
+   * waited for: the store's own timeouts bound it.
+   */
+  async close(deadline = Date.now()): Promise<void> {
     this.closed = true;
-    await this.flush();
-    this.clearSchedule();
-    await this.appender.close();
+    try {
+      await this.flush();
+      let wait = CLOSE_RETRY_MS;
+      while (this.queue.length > 0 && Date.now() < deadline) {
+        await sleep(Math.min(wait, deadline - Date.now()));
+        wait = Math.min(wait * 2, CLOSE_RETRY_MAX_MS);
+        await this.flush();
+      }
+    } finally {
+      this.clearSchedule();
+      await this.appender.close();
+    }
+    const unwritten = this.queue.length;
+    if (unwritten === 0) return;
+    this.queue = [];
+    this.dropped += unwritten;
+    this.report(
+      new Error(
+        `${unwritten} audit records were never written: the store still refused them when the audit log ` +
+          'closed (at shutdown, when shutdown.graceMs ran out); the errors logged before say why',
+      ),
+    );
   }
 
-  /** Queues a drain: of everything queued now (`all`), or of whole batches only. */
+  /**
+   * Queues a drain: of everything queued now (`all`), or of whole batches only. One that an append
+   * failed ahead of is skipped: that failure has scheduled the next try, and with a store that
+   * waits out a lock (5 s on SQLite) each drain queued behind it would wait as long again.
+   */
   private write(all: boolean): Promise<void> {
     this.clearSchedule();
-    this.flushing = this.flushing.then(() => this.drain(all));
+    const failures = this.failures;
+    this.flushing = this.flushing.then(() => (this.failures === failures ? this.drain(all) : undefined));
     return this.flushing;
   }
 
@@ -149,6 +185,7 @@ export class AuditLog implements AuditSink {
         this.queue.unshift(...batch);
         this.enforceBound();
         this.failing = true;
+        this.failures++;
         this.report(error);
         if (!this.closed) this.scheduleRetry();
         return;

@@ -85,7 +85,7 @@ async function assemble(start: Start): Promise<Gateway> {
       : undefined;
   if (thread) resources.add('writer thread', () => thread.close());
   const { audit, authFailures } = createAudit({ config, store, auditKey, thread, telemetry });
-  resources.add('audit log', () => audit.close());
+  resources.add('audit log', (deadline) => audit.close(deadline));
   resources.add('auth failure sampler', () => authFailures.stop());
   const keyEvents = keyEventsFor(telemetry, audit);
   const environment = keySourceEnvironment(env, store, masters, logger);
@@ -133,7 +133,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const router = new Router(config.models, providers);
   const traffic = await createTraffic({ config, store, audit, telemetry, limiter: options.worker?.limiter });
   options.worker?.answerFlushes?.(traffic.usage);
-  resources.add('usage recorder', () => traffic.usage.close());
+  resources.add('usage recorder', (deadline) => traffic.usage.close(deadline));
   resources.add('limiter', () => traffic.limiter.close());
   const parts = {
     store,

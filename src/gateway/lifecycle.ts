@@ -25,7 +25,7 @@ export async function closeProviders(providers: ReadonlyMap<string, ProviderRunt
 
 /**
  * The started gateway: listen opens both listeners; close drains them, then releases everything
- * else newest first (the resource stack), and writes out the last log lines.
+ * else newest first (the resource stack), and writes out the last log lines however it ended.
  */
 export function lifecycle(
   { config, telemetry, resources, state }: Start,
@@ -62,11 +62,21 @@ export function lifecycle(
     },
     reload,
     async close(graceMs = config.shutdown.graceMs) {
+      // The drain and the final writes share the grace period: a store that is down for a moment
+      // is waited for with what the drain left of it.
+      const deadline = Date.now() + graceMs;
       state.serving = false;
-      await drain([data, admin], graceMs, logger);
-      await resources.closeAll();
-      logger.info('keyward stopped');
-      telemetry.flush();
+      try {
+        await drain([data, admin], graceMs, logger);
+        await resources.closeAll(deadline);
+        logger.info('keyward stopped');
+      } catch (error) {
+        logger.error({ err: error }, 'error during shutdown');
+        throw error;
+      } finally {
+        // The process exits next: the lines still buffered, an error's above all, would be lost.
+        telemetry.flush();
+      }
     },
   };
 }

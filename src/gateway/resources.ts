@@ -4,22 +4,28 @@
  * before parent. One stack serves a start that fails half-way and a normal close().
  */
 export class Resources {
-  private readonly stack: { name: string; close: () => unknown }[] = [];
+  private readonly stack: { name: string; close: (deadline: number) => unknown }[] = [];
 
-  add(name: string, close: () => unknown): void {
+  /** `close` gets the epoch ms by which the shutdown should be over, for waits worth making. */
+  add(name: string, close: (deadline: number) => unknown): void {
     this.stack.push({ name, close });
   }
 
-  /** Releases everything, newest first; a failure does not stop the rest, and the first is thrown. */
-  async closeAll(): Promise<void> {
-    let failure: unknown;
+  /**
+   * Releases everything, newest first, by `deadline` (default: now, nothing to wait for); a failure
+   * does not stop the rest, and every failure is named in the one error thrown.
+   */
+  async closeAll(deadline = Date.now()): Promise<void> {
+    const failures: string[] = [];
+    let first: unknown;
     for (let entry = this.stack.pop(); entry; entry = this.stack.pop()) {
       try {
-        await entry.close();
+        await entry.close(deadline);
       } catch (error) {
-        failure ??= new Error(`closing ${entry.name} failed: ${(error as Error).message}`, { cause: error });
+        first ??= error;
+        failures.push(`closing ${entry.name} failed: ${(error as Error).message}`);
       }
     }
-    if (failure !== undefined) throw failure;
+    if (failures.length > 0) throw new Error(failures.join('; '), { cause: first });
   }
 }

@@ -48,7 +48,9 @@ export interface Gateway {
   reload(config: Config): Promise<void>;
   /**
    * Stops accepting, lets in-flight requests and streams finish for up to `graceMs`, then cuts
-   * what is left and releases upstream connections.
+   * what is left and releases upstream connections. The usage and audit records still in memory
+   * are written, waiting for a store that refuses them until `graceMs` (from the call) is over. A
+   * failure is logged ('error during shutdown', naming what was lost) before it is thrown.
    */
   close(graceMs?: number): Promise<void>;
 }
