@@ -145,10 +145,17 @@ export async function runPrimary(
         await limiter?.close();
         await instance.close();
         await store.close();
-        flush();
-        finish(code);
+        return code;
       })
-      .catch(() => finish(1));
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'error during shutdown');
+        return 1;
+      })
+      .then((exitCode) => {
+        // The process exits next: the lines still buffered would be lost.
+        flush();
+        finish(exitCode);
+      });
   };
   // Metrics, the dashboard's live hour and alerts are each worker's: an admin call gathers them all.
   const relay = new GatherRelay(() => workers.values());
@@ -169,7 +176,27 @@ export async function runPrimary(
         logger.warn({ worker: index, err: error }, `a message to worker ${index} was lost: it is exiting`),
       );
       if (limiter) {
-        serveLimiter(limiter, worker);
+        const served = serveLimiter(limiter, worker);
+        // Once its channel is closed (disconnect or exit, whichever comes first) its requests in
+        // flight can no longer settle: their slots are freed, each charged its reservation.
+        const ended = () =>
+          served.ended().then(
+            (count) => {
+              if (count > 0)
+                logger.warn(
+                  { worker: index, requests: count },
+                  `worker ${index} ended with ${count === 1 ? '1 request' : `${count} requests`} in flight: ` +
+                    'their concurrency slots are freed and each is charged its reservation',
+                );
+            },
+            (error: unknown) =>
+              logger.error(
+                { worker: index, err: error },
+                `settling worker ${index}'s requests in flight failed`,
+              ),
+          );
+        worker.once('disconnect', ended);
+        worker.once('exit', ended);
         workerUsage.attach(worker, index);
       }
       relay.attach(worker);

@@ -113,13 +113,26 @@ export function createIpcLimiter(channel: IpcChannel): Limiter {
   };
 }
 
+/** A lease the primary holds for a worker, with what it reserved: the charge if the worker dies. */
+interface HeldLease {
+  lease: Lease;
+  tokens: number;
+  costMicros: number;
+}
+
 /**
- * The primary's side for one worker: answers its calls from `limiter`. The leases the worker
- * holds stay here; a worker that dies leaves them to expire (concurrency) or held (budgets, the
- * safe side: spend is never under-counted).
+ * The primary's side for one worker: answers its calls from `limiter`. The leases the worker holds
+ * stay here. Call the returned `ended` once the worker's channel has closed (it exited or
+ * disconnected): no settle can come from it any more, so each lease it still holds is settled at
+ * its reservation, as a request sent upstream and never answered is charged. Its concurrency slots
+ * are free at once rather than after the lease time (the request's whole timeout plus a minute).
+ * Resolves with how many there were.
  */
-export function serveLimiter(limiter: Limiter, channel: IpcChannel): void {
-  const leases = new Map<string, Lease>();
+export function serveLimiter(limiter: Limiter, channel: IpcChannel): { ended(): Promise<number> } {
+  const leases = new Map<string, HeldLease>();
+  let gone = false;
+  const atReservation = ({ lease, tokens, costMicros }: HeldLease) =>
+    limiter.settle(lease, tokens, costMicros);
   const reply = batcher<Reply>((replies) => {
     try {
       channel.send({ keyward: 'limiter-reply', replies } satisfies LimiterReplies);
@@ -144,19 +157,38 @@ export function serveLimiter(limiter: Limiter, channel: IpcChannel): void {
   const answer = async ({ op, args }: Call): Promise<unknown> => {
     switch (op) {
       case 'acquire': {
-        const acquisition = await limiter.acquire(args[0] as AcquireRequest);
+        const request = args[0] as AcquireRequest;
+        const acquisition = await limiter.acquire(request);
         if (!acquisition.allowed) return acquisition;
-        leases.set(acquisition.lease.id, acquisition.lease);
+        const held = {
+          lease: acquisition.lease,
+          tokens: request.tokenEstimate,
+          costMicros: request.costEstimateMicros,
+        };
+        // Granted after the worker was gone (a budget load took a while): nobody will settle it.
+        if (gone) await atReservation(held);
+        else leases.set(acquisition.lease.id, held);
         return { ...acquisition, lease: { id: acquisition.lease.id } };
       }
       case 'settle': {
-        const lease = leases.get(args[0] as string);
-        if (!lease) return undefined;
-        leases.delete(lease.id);
-        return limiter.settle(lease, args[1] as number, args[2] as number);
+        const held = leases.get(args[0] as string);
+        if (!held) return undefined;
+        leases.delete(held.lease.id);
+        return limiter.settle(held.lease, args[1] as number, args[2] as number);
       }
       case 'status':
         return limiter.status(...(args as Parameters<Limiter['status']>));
     }
+  };
+  return {
+    async ended() {
+      if (gone) return 0;
+      gone = true;
+      const left = [...leases.values()];
+      // Out of the map first: whatever arrives late finds nothing to settle a second time.
+      leases.clear();
+      await Promise.all(left.map(atReservation));
+      return left.length;
+    },
   };
 }
