@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { withClient } from './pg-transaction.js';
 
 /**
  * Postgres schema versions, applied in order, each in its own transaction. Never edit a released
@@ -139,8 +140,7 @@ export async function migratePostgres(
   pool: Pool,
   migrations: readonly string[] = POSTGRES_MIGRATIONS,
 ): Promise<MigrationResult> {
-  const client = await pool.connect();
-  try {
+  return withClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       const from = await currentVersion(client);
@@ -167,9 +167,7 @@ export async function migratePostgres(
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
     }
-  } finally {
-    client.release();
-  }
+  });
 }
 
 async function currentVersion(client: PoolClient): Promise<number> {
