@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { UsageDelta, UsageStore } from '../store/index.js';
+import { retryUntil } from '../store/retry-until.js';
 
 export interface UsageRecorderOptions {
   store: UsageStore;
@@ -7,10 +7,6 @@ export interface UsageRecorderOptions {
   intervalMs?: number;
   onError(error: unknown): void;
 }
-
-/** At close, a refused write is tried again after this, doubling up to CLOSE_RETRY_MAX_MS. */
-const CLOSE_RETRY_MS = 100;
-const CLOSE_RETRY_MAX_MS = 1_000;
 
 const keyOf = (d: UsageDelta) =>
   `${d.day}\0${d.tokenId ?? ''}\0${d.userId ?? ''}\0${d.model}\0${d.provider}\0${d.template ?? ''}`;
@@ -86,11 +82,7 @@ export class UsageRecorder {
    */
   async close(deadline = Date.now()): Promise<void> {
     clearInterval(this.timer);
-    let wait = CLOSE_RETRY_MS;
-    while ((await this.write()) && Date.now() < deadline) {
-      await sleep(Math.min(wait, deadline - Date.now()));
-      wait = Math.min(wait * 2, CLOSE_RETRY_MAX_MS);
-    }
+    await retryUntil(deadline, async () => (await this.write()) !== undefined);
     if (this.pending.size === 0) return;
     const lost = [...this.pending.values()];
     this.pending = new Map();

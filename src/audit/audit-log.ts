@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { retryUntil } from '../store/retry-until.js';
 import type { AuditEntry, AuditStore } from '../store/types.js';
 import { type AppendedRange, type AuditAppender, storeAppender } from './appender.js';
 import type { ChainHead } from './chain.js';
@@ -35,9 +35,6 @@ export type AuditLogOptions = AuditDestination & {
 
 /** While the store keeps failing, retries back off up to this. */
 const MAX_RETRY_MS = 10_000;
-/** At close, a refused batch is tried again after this, doubling up to CLOSE_RETRY_MAX_MS. */
-const CLOSE_RETRY_MS = 100;
-const CLOSE_RETRY_MAX_MS = 1_000;
 
 /**
  * The gateway's audit trail: `record` only scrubs and queues an event, and batches are appended to
@@ -130,13 +127,10 @@ export class AuditLog implements AuditSink {
   async close(deadline = Date.now()): Promise<void> {
     this.closed = true;
     try {
-      await this.flush();
-      let wait = CLOSE_RETRY_MS;
-      while (this.queue.length > 0 && Date.now() < deadline) {
-        await sleep(Math.min(wait, deadline - Date.now()));
-        wait = Math.min(wait * 2, CLOSE_RETRY_MAX_MS);
+      await retryUntil(deadline, async () => {
         await this.flush();
-      }
+        return this.queue.length > 0;
+      });
     } finally {
       this.clearSchedule();
       await this.appender.close();
