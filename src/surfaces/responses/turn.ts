@@ -56,7 +56,7 @@ export async function heldConversation(
   whenOver(reply, release);
   const history = await service.conversationItems(owner, id, historyLimit(service.contextTokens));
   if (!history) throw notFound('conversation', id, param);
-  // A call deleted from the conversation leaves its result, which the provider would refuse.
+  // A call or a result deleted from the conversation leaves the other, which providers refuse.
   return replayableItems(history);
 }
 
@@ -102,7 +102,7 @@ export async function prepareTurn(
       historyLimit(service.contextTokens),
     );
     if (!found) throw notFound('response', body.previous_response_id, 'previous_response_id');
-    // A result's call may be gone: deleted from the conversation the response was made in.
+    // A call or a result may be gone: deleted from the conversation the response was made in.
     history = replayableItems(found);
   } else if (conversationId) {
     history = await heldConversation(service, owner, conversationId, 'conversation', reply);
