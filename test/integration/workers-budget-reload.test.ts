@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
+import { childrenOf } from '../support/proc.js';
 import {
   freshDataDir,
   type RunningGateway,
@@ -15,20 +16,6 @@ import {
 import { PROVIDER_KEY } from '../support/setup.js';
 
 const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
-
-/** The live child processes of `pid`, read from /proc. */
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((name) => {
-      try {
-        return readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(pid);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 /**
  * `keyward start --workers 2` with the memory backend: the primary loads a budget's counter from
