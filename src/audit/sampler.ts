@@ -10,6 +10,11 @@ export interface AuthFailureSamplerOptions {
   maxIps?: number;
   /** Distinct reasons counted per IP; further ones are counted as `other`. */
   maxReasons?: number;
+  /**
+   * Who a failure counts against: the address itself by default. An IPv6 client usually holds a
+   * whole /64, so counting per address would let it write a record for every guess.
+   */
+  subjectOf?: (ip: string) => string;
   now?: () => number;
   /** Emit summaries on a timer (unref'd); off when the owner calls `tick` itself (tests). */
   timer?: boolean;
@@ -35,6 +40,7 @@ export class AuthFailureSampler {
   private readonly maxIps: number;
   private readonly maxReasons: number;
   private readonly now: () => number;
+  private readonly subjectOf: (ip: string) => string;
   /** In order of window start (a restarted window is re-inserted), so the oldest come first. */
   private readonly windows = new Map<string, IpWindow>();
   private readonly timer: NodeJS.Timeout | undefined;
@@ -46,6 +52,7 @@ export class AuthFailureSampler {
     this.maxIps = Math.max(1, options.maxIps ?? 10_000);
     this.maxReasons = Math.max(1, options.maxReasons ?? 16);
     this.now = options.now ?? Date.now;
+    this.subjectOf = options.subjectOf ?? ((ip) => ip);
     if (options.timer ?? true) {
       this.timer = setInterval(() => this.tick(), Math.min(this.windowMs, 10_000));
       this.timer.unref();
@@ -57,16 +64,18 @@ export class AuthFailureSampler {
     return this.windows.size;
   }
 
+  /** Records a failure from `ip` one by one, or counts it into its subject's summary. */
   failed(ip: string, reason: string, now = this.now()): void {
-    let window = this.windows.get(ip);
+    const subject = this.subjectOf(ip);
+    let window = this.windows.get(subject);
     if (window && now - window.start >= this.windowMs) {
-      this.close(ip, window);
+      this.close(subject, window);
       window = undefined;
     }
     if (!window) {
       this.evictFor(now);
       window = { start: now, recorded: 0, suppressed: 0, reasons: new Map() };
-      this.windows.set(ip, window);
+      this.windows.set(subject, window);
     }
     if (window.recorded < this.perWindow) {
       window.recorded++;
@@ -81,17 +90,17 @@ export class AuthFailureSampler {
 
   /** Closes every window that has ended, writing the summaries of those that suppressed failures. */
   tick(now = this.now()): void {
-    for (const [ip, window] of this.windows) {
+    for (const [subject, window] of this.windows) {
       // Windows are in start order: the first one still open ends the scan.
       if (now - window.start < this.windowMs) break;
-      this.close(ip, window);
+      this.close(subject, window);
     }
   }
 
   /** Writes every pending summary and stops the timer (at shutdown). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    for (const [ip, window] of this.windows) this.close(ip, window);
+    for (const [subject, window] of this.windows) this.close(subject, window);
   }
 
   private evictFor(now: number): void {
@@ -103,8 +112,9 @@ export class AuthFailureSampler {
     }
   }
 
-  private close(ip: string, window: IpWindow): void {
-    this.windows.delete(ip);
+  /** The summary's actor is the subject: for IPv6, the /64 the suppressed failures came from. */
+  private close(subject: string, window: IpWindow): void {
+    this.windows.delete(subject);
     if (window.suppressed === 0) return;
     const data: AuthFailedSampledData = {
       suppressed: window.suppressed,
@@ -114,6 +124,6 @@ export class AuthFailureSampler {
       windowStart: window.start,
       windowMs: this.windowMs,
     };
-    this.log.record(AUDIT_EVENTS.authFailedSampled, ip, data);
+    this.log.record(AUDIT_EVENTS.authFailedSampled, subject, data);
   }
 }

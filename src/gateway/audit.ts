@@ -1,4 +1,5 @@
 import { AUDIT_HEAD, AuditLog, AuthFailureSampler, storeAppender, ThreadAppender } from '../audit/index.js';
+import { addressSubject } from '../auth/address-subject.js';
 import type { Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { Telemetry } from './telemetry.js';
@@ -29,5 +30,5 @@ export function createAudit({ config, store, auditKey, thread, telemetry }: Audi
     onError: (error) => telemetry.logger.error({ err: error }, 'audit log'),
   });
   telemetry.metrics.observeAudit(() => ({ pending: audit.pending, dropped: audit.dropped }));
-  return { audit, authFailures: new AuthFailureSampler({ log: audit }) };
+  return { audit, authFailures: new AuthFailureSampler({ log: audit, subjectOf: addressSubject }) };
 }

@@ -79,6 +79,21 @@ describe('AuthFailureSampler', () => {
     expect(log.records.filter((r) => r.type === 'auth.failed')).toHaveLength(10_000);
   });
 
+  it('counts failures against the subject an address belongs to, summarised under the subject', () => {
+    const log = collector();
+    const subjectOf = (ip: string) => (ip.startsWith('2001:db8:1:2:') ? '2001:db8:1:2::/64' : ip);
+    const sampler = new AuthFailureSampler({ log, timer: false, subjectOf });
+    for (let i = 1; i <= 300; i++) sampler.failed(`2001:db8:1:2::${i.toString(16)}`, 'bad', T0 + i);
+    sampler.stop();
+    expect(log.records.slice(0, 10).map((r) => r.actor)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `2001:db8:1:2::${(i + 1).toString(16)}`),
+    );
+    expect(log.records.slice(10)).toEqual([
+      expect.objectContaining({ type: 'auth.failed.sampled', actor: '2001:db8:1:2::/64' }),
+    ]);
+    expect(log.records[10]!.data.suppressed).toBe(290);
+  });
+
   it('bounds the reasons it counts per IP', () => {
     const log = collector();
     const sampler = new AuthFailureSampler({ log, timer: false, maxReasons: 2, perWindow: 0 });

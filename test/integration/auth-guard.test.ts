@@ -84,6 +84,15 @@ describe('the failed-authentication guard', () => {
     expect((await chat(kw, CLIENT_KEY, '10.0.0.1, 203.0.113.7')).status).toBe(200);
   });
 
+  it('audits an IPv6 /64 as one client: a fresh address per guess writes no more records', async () => {
+    const kw = await start({ server: { trustProxy: ['127.0.0.1'] } });
+    for (let i = 1; i <= 40; i++) await chat(kw, NOT_A_KEY, `2001:db8:1:2::${i.toString(16)}`);
+    const failed = await adminCall(kw.adminUrl, 'GET', '/admin/audit?type=auth.failed&limit=1000');
+    const actors = (failed.json.records as Array<{ actor: string }>).map((r) => r.actor);
+    // The first ten, each under its own address; the rest are counted into one summary.
+    expect(actors).toEqual(Array.from({ length: 10 }, (_, i) => `2001:db8:1:2::${(i + 1).toString(16)}`));
+  });
+
   it('without trustProxy, ignores X-Forwarded-For: every client is the peer address', async () => {
     const kw = await start();
     for (let i = 0; i < 30; i++) expect((await chat(kw, NOT_A_KEY, `198.51.100.${i + 1}`)).status).toBe(401);
