@@ -9,12 +9,17 @@
 const SHOWN = new Set(['time', 'level', 'msg', 'service', 'pid', 'hostname', 'banner']);
 const REQUEST = new Set([...SHOWN, 'method', 'route', 'status', 'model', 'provider', 'ms']);
 
+/** C0 and C1 controls and the Unicode line separators: a client's text must not end a line or drive the terminal. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const escaped = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 const text = (value: unknown): string =>
   Array.isArray(value)
     ? value.map(text).join(', ')
     : typeof value === 'object' && value !== null
-      ? JSON.stringify(value)
-      : String(value);
+      ? JSON.stringify(value).replace(CONTROL, escaped)
+      : String(value).replace(CONTROL, escaped);
 
 function fields(record: Record<string, unknown>, skip: ReadonlySet<string>): string {
   return Object.entries(record)
@@ -41,7 +46,7 @@ export function prettyLine(line: string): string {
   if (typeof record.status === 'number' && typeof record.route === 'string') {
     const target = record.provider ? ` → ${text(record.provider)}` : '';
     const model = record.model === undefined ? '' : ` ${text(record.model)}${target}`;
-    return `${head} ${record.status} ${text(record.method)} ${record.route}${model} ${text(record.ms)}ms${fields(record, REQUEST)}\n`;
+    return `${head} ${record.status} ${text(record.method)} ${text(record.route)}${model} ${text(record.ms)}ms${fields(record, REQUEST)}\n`;
   }
   return `${head} ${text(record.msg)}${fields(record, SHOWN)}\n`;
 }
