@@ -131,6 +131,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const { refreshStored, stop } = await watchStore({ store, syncs, masters, providers, logger });
   resources.add('store watch', stop);
   const router = new Router(config.models, providers);
+  telemetry.metrics.labelAliases((name) => router.isAlias(name));
   const traffic = await createTraffic({ config, store, audit, telemetry, limiter: options.worker?.limiter });
   options.worker?.answerFlushes?.(traffic.usage);
   resources.add('usage recorder', (deadline) => traffic.usage.close(deadline));

@@ -66,6 +66,7 @@ export class Metrics {
   private readonly retries: Counter<'provider' | 'reason'>;
   private readonly streamErrors: Counter<'provider' | 'reason'>;
   private readonly seenModels = new Set<string>();
+  private isAlias: (model: string) => boolean = () => false;
   private readonly keyRequests = new Tally<'provider' | 'key'>();
   private readonly keyFailures: Counter<'provider' | 'key' | 'reason'>;
   private readonly keyAlerts: Counter<'provider' | 'reason'>;
@@ -276,9 +277,17 @@ export class Metrics {
     this.sourceFailures.inc({ provider, source });
   }
 
-  /** Bounds label cardinality: model names come from clients. */
+  /**
+   * Configured aliases are labelled by name, always: otherwise a client sending made-up model
+   * names first would file the configured ones under `other` for the life of the process.
+   */
+  labelAliases(isAlias: (model: string) => boolean): void {
+    this.isAlias = isAlias;
+  }
+
+  /** Bounds label cardinality: other model names come from clients. */
   modelLabel(model: string): string {
-    if (this.seenModels.has(model)) return model;
+    if (this.isAlias(model) || this.seenModels.has(model)) return model;
     if (this.seenModels.size >= MAX_MODEL_LABELS) return 'other';
     this.seenModels.add(model);
     return model;

@@ -73,6 +73,11 @@ export class Router<P extends { id: string }> {
     this.wildcards = next.wildcards;
   }
 
+  /** Whether `name` is a configured alias (not a wildcard's match or a `provider/model`). */
+  isAlias(name: string): boolean {
+    return this.aliases.has(name);
+  }
+
   resolve(name: string): Route<P> | undefined {
     return this.find(name, true);
   }

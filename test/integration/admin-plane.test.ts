@@ -48,6 +48,27 @@ describe('admin listener', () => {
     expect(metrics.text).toContain('keyward_process_cpu_seconds_total');
   });
 
+  it('labels configured aliases by name after clients have filled the model labels with made-up names', async () => {
+    const own = await startStack({ env: { KEYWARD_ADMIN_KEY: ADMIN_KEY } });
+    const chat = (model: string) =>
+      request(`${own.kw.dataUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      }).then((r) => r.body.dump());
+    for (let i = 0; i < 205; i++) await chat(`fake/junk-${i}`);
+    await chat('fast');
+    const metrics = await get(`${own.kw.adminUrl}/metrics`, { authorization: `Bearer ${ADMIN_KEY}` });
+    await own.close();
+    const requests = metrics.text.split('\n').filter((line) => line.startsWith('keyward_requests_total{'));
+    // The names clients made up stay bounded; the alias keeps its own label.
+    expect(requests.some((line) => line.includes('model="other"'))).toBe(true);
+    expect(requests.filter((line) => line.includes('model="fake/junk-')).length).toBeLessThanOrEqual(200);
+    expect(metrics.text).toMatch(
+      /keyward_requests_total\{route="\/v1\/chat\/completions",model="fast",provider="fake",status="200"\} 1/,
+    );
+  });
+
   it('says a query number that is none (abc, 1e400) is not a finite number', async () => {
     for (const limit of ['abc', '1e400']) {
       const res = await get(`${stack.kw.adminUrl}/admin/audit?limit=${limit}`, {
