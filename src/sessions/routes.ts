@@ -42,6 +42,17 @@ const GUEST_OFF = new GatewayError(403, 'permission_error', 'Guest access is not
 });
 
 const codeBody = z.strictObject({ code: z.string().min(1).max(256) });
+
+/**
+ * What each route reads of a body, with a margin. These routes answer anyone, before any
+ * credential is checked: with the listener's limit (10 MB), a body of 200,000 members cost half a
+ * second of parsing per request, for a route that reads none of it. `keyward/client` sends `{}`
+ * where no body is read; the longest code, each of its 256 characters escaped as `\uXXXX`, is
+ * 1,547 bytes as `{"code":…}`.
+ */
+const NO_BODY_BYTES = 1024;
+const CODE_BODY_BYTES = 4 * 1024;
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
@@ -63,25 +74,35 @@ function describe(session: SessionRecord, principal: TokenPrincipal) {
 /** `/auth/*`: log in with a code, refresh, log out, describe the session, guest login. */
 export function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): void {
   const { access, audit, refuse } = options;
+  // Never above the listener's own limit, should the operator have set it lower.
+  const bodyLimit = (bytes: number) => Math.min(bytes, app.initialConfig.bodyLimit ?? bytes);
+  /**
+   * The refusals that need only the headers run before the body is read: an anonymous client
+   * must not make the gateway read and parse a body that is refused anyway.
+   */
+  const fromAllowedOrigin = async (request: FastifyRequest) => access.assertOrigin(request);
+  const noBody = { bodyLimit: bodyLimit(NO_BODY_BYTES), onRequest: fromAllowedOrigin };
   const issue = (reply: FastifyReply, issued: Issued) => {
     access.setCookies(reply, issued);
     return { userId: issued.session.userId, expiresAt: iso(issued.session.expiresAt) };
   };
 
-  app.post('/auth/session', async (request, reply) => {
-    access.assertOrigin(request);
-    const { code } = parseInput(codeBody, request.body);
-    const issued = await access.sessions.login(code);
-    if (!issued) throw refuse(request, 'login_code', BAD_CODE);
-    recordEvent(audit, AUDIT_EVENTS.sessionLogin, `ses_${issued.session.id}`, {
-      sessionId: issued.session.id,
-      ...(issued.session.userId && { userId: issued.session.userId }),
-    });
-    return issue(reply, issued);
-  });
+  app.post(
+    '/auth/session',
+    { bodyLimit: bodyLimit(CODE_BODY_BYTES), onRequest: fromAllowedOrigin },
+    async (request, reply) => {
+      const { code } = parseInput(codeBody, request.body);
+      const issued = await access.sessions.login(code);
+      if (!issued) throw refuse(request, 'login_code', BAD_CODE);
+      recordEvent(audit, AUDIT_EVENTS.sessionLogin, `ses_${issued.session.id}`, {
+        sessionId: issued.session.id,
+        ...(issued.session.userId && { userId: issued.session.userId }),
+      });
+      return issue(reply, issued);
+    },
+  );
 
-  app.post('/auth/refresh', async (request, reply) => {
-    access.assertOrigin(request);
+  app.post('/auth/refresh', noBody, async (request, reply) => {
     const cookie = readCookie(request.headers, REFRESH_COOKIE);
     if (cookie === undefined) throw refuse(request, 'missing_refresh', NO_REFRESH);
     const result = await access.sessions.refresh(cookie, request.ip);
@@ -93,8 +114,7 @@ export function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): vo
     return issue(reply, result);
   });
 
-  app.post('/auth/logout', async (request, reply) => {
-    access.assertOrigin(request);
+  app.post('/auth/logout', noBody, async (request, reply) => {
     const session = await access.sessions.logout(
       readCookie(request.headers, SESSION_COOKIE),
       readCookie(request.headers, REFRESH_COOKIE),
@@ -109,19 +129,23 @@ export function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): vo
     return reply.code(204).send();
   });
 
-  app.get('/auth/session', async (request) => {
-    access.assertOrigin(request);
+  // No body limit: Fastify never reads the body of a GET.
+  app.get('/auth/session', { onRequest: fromAllowedOrigin }, async (request) => {
     const { session, principal } = await access.current(request, refuse);
     return describe(session, principal);
   });
 
   const guests = new PerAddressWindow();
-  app.post('/auth/guest', async (request, reply) => {
+  const { guest } = options;
+  const guestsOn = async (request: FastifyRequest) => {
     access.assertOrigin(request);
-    const { guest } = options;
     if (!guest) throw GUEST_OFF;
-    guests.take(request.ip, guest.perMinute, guest.totalPerMinute);
-    const issued = await access.sessions.guest(guest.grant);
+  };
+  app.post('/auth/guest', { ...noBody, onRequest: guestsOn }, async (request, reply) => {
+    // `guestsOn` has refused the request when guests are off.
+    const { grant, perMinute, totalPerMinute } = guest!;
+    guests.take(request.ip, perMinute, totalPerMinute);
+    const issued = await access.sessions.guest(grant);
     recordEvent(audit, AUDIT_EVENTS.sessionLogin, `ses_${issued.session.id}`, {
       sessionId: issued.session.id,
       guest: true,
