@@ -12,8 +12,8 @@ export interface Price {
   cacheWrite1h?: number;
   /**
    * The multiple of these rates the provider bills a request sent for fast processing (OpenAI's
-   * `service_tier` `priority` or `fast`, Anthropic's `speed: "fast"`); none: not priced, so a
-   * credential held to a budget may not ask for it.
+   * `service_tier` `priority` or `fast`, Anthropic's `speed: "fast"`, Gemini's `serviceTier`
+   * `priority`); none: not priced, so a credential held to a budget may not ask for it.
    */
   fast?: number;
   /**
@@ -58,10 +58,12 @@ function claude(input: number, output: number): Price {
  * models that offer priority processing bill it at 1.7–2 × their rates: `fast: 2` holds each at or
  * above its own. Anthropic bills its web search tool $10 per 1,000 searches; Google bills grounding
  * with Google Search $35 per 1,000 grounded prompts on Gemini 2.x (each query is counted as one,
- * which is never less; Flash-Lite 2.0 has no grounding). OpenAI bills every call to a search model
- * a search beside its tokens, at the most it has published per call for the model ($50 and $30 per
- * 1,000 for gpt-4o's and gpt-4o-mini's at `search_context_size: "high"`, $10 for gpt-5's), so that
- * no context size is charged less than it costs.
+ * which is never less; Flash-Lite 2.0 has no grounding), and its priority tier 75 to 100 % above
+ * the standard rates, naming no model's own figure (ai.google.dev/gemini-api/docs/optimization):
+ * `fast: 2`, the top of that range. OpenAI bills every call to a search model a search beside its
+ * tokens, at the most it has published per call for the model ($50 and $30 per 1,000 for gpt-4o's
+ * and gpt-4o-mini's at `search_context_size: "high"`, $10 for gpt-5's), so that no context size is
+ * charged less than it costs.
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125, fast: 2 },
@@ -103,11 +105,18 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'claude-3-7-sonnet': claude(3, 15),
   'claude-3-5-haiku': claude(0.8, 4),
   'claude-haiku-4-5': claude(1, 5),
-  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31, longContext: LONG_CONTEXT, webSearch: 35 },
-  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075, webSearch: 35 },
-  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearch: 35 },
-  'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearch: 35 },
-  'gemini-2.0-flash-lite': { input: 0.075, output: 0.3 },
+  'gemini-2.5-pro': {
+    input: 1.25,
+    output: 10,
+    cachedInput: 0.31,
+    longContext: LONG_CONTEXT,
+    webSearch: 35,
+    fast: 2,
+  },
+  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075, webSearch: 35, fast: 2 },
+  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearch: 35, fast: 2 },
+  'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearch: 35, fast: 2 },
+  'gemini-2.0-flash-lite': { input: 0.075, output: 0.3, fast: 2 },
 };
 
 /** One part of what a dated or versioned name adds to its base: `-2024`, `-latest`, `@20250514`. */

@@ -1,4 +1,4 @@
-import { bodyField } from '../limits/ceilings.js';
+import { bodyField } from '../canonical/body-field.js';
 import { type ChatRequest, UnsupportedFeature } from '../providers/index.js';
 import { type ForwardJob, isNative } from './forward-job.js';
 import type { ProviderRuntime } from './provider-runtime.js';

@@ -122,7 +122,7 @@ export class Forwarder {
     let outputCeiling: number | undefined;
     if (job.operation === 'chat') {
       const limited = this.ceilings.apply(
-        applyRouteParams(job.body, route.params),
+        applyRouteParams(job.body, route.params, job.surface.temperatureField),
         { maxTokens: job.surface.maxTokensFields, n: job.surface.choicesFields ?? [] },
         {
           principal: ctx.principal,

@@ -1,11 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PriceTable } from '../accounting/index.js';
 import type { Principal } from '../auth/index.js';
+import { bodyField } from '../canonical/body-field.js';
 import type { Config } from '../config/index.js';
 import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
-import { bodyField } from './ceilings.js';
 import type { AcquireRequest, Acquisition, Denial, Lease, Limiter, Quota } from './index.js';
 import { namesRemoteInput } from './remote-input.js';
 
@@ -143,7 +143,7 @@ function fastNotPriced(target: ServingTarget): GatewayError {
   return new GatewayError(
     403,
     'permission_error',
-    `Fast processing of model '${target.model}' of provider '${target.provider.id}' (service_tier 'priority' or 'fast', speed 'fast') is billed above the model's price, and no price says by how much, so this credential's budget cannot hold it; leave the option out, or the operator sets 'fast' (the multiple of the model's rates) for it under 'pricing' in the config`,
+    `Fast processing of model '${target.model}' of provider '${target.provider.id}' (service_tier 'priority' or 'fast', speed 'fast', serviceTier 'priority') is billed above the model's price, and no price says by how much, so this credential's budget cannot hold it; leave the option out, or the operator sets 'fast' (the multiple of the model's rates) for it under 'pricing' in the config`,
     { code: 'fast_not_priced' },
   );
 }

@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/index.js';
+import { bodyField, withBodyField } from '../canonical/body-field.js';
 import type { Config, OnExceed } from '../config/index.js';
 import { badRequest } from '../errors/gateway-error.js';
-import { isRecord } from '../providers/index.js';
 import type { RouteParams } from '../routing/index.js';
 
 /** One bound on a parameter, and who set it (said in the error, so the client knows whom to ask). */
@@ -76,19 +76,7 @@ export class Ceilings {
   ): CeilingResult<B> {
     let out: Record<string, unknown> = body;
     const set = (field: string, value: number) => {
-      if (out === body) out = { ...body };
-      // Each object on the way is copied: the client's body stays as it came.
-      let holder = out;
-      let from = 0;
-      for (let dot = field.indexOf('.'); dot !== -1; dot = field.indexOf('.', from)) {
-        const name = field.slice(from, dot);
-        const inner = holder[name];
-        const copy = { ...(isRecord(inner) ? inner : {}) };
-        holder[name] = copy;
-        holder = copy;
-        from = dot + 1;
-      }
-      holder[field.slice(from)] = value;
+      out = withBodyField(out, field, value);
     };
     const fill = minOf(context.params?.maxTokens?.default, tokenCap(context.principal));
     const named = namesNumber(body, fields.maxTokens);
@@ -141,22 +129,6 @@ export class Ceilings {
     if (cap !== undefined) ceilings.push({ limit: cap, onExceed: 'reject', owner: "this token's ceiling" });
     return ceilings;
   }
-}
-
-/**
- * A top-level field, or one inside objects (`generationConfig.maxOutputTokens`, Gemini's;
- * `generationConfig.thinkingConfig.thinkingBudget`).
- */
-export function bodyField(body: Record<string, unknown>, field: string): unknown {
-  let dot = field.indexOf('.');
-  if (dot === -1) return body[field];
-  let holder: unknown = body;
-  let from = 0;
-  for (; dot !== -1; dot = field.indexOf('.', from)) {
-    holder = isRecord(holder) ? holder[field.slice(from, dot)] : undefined;
-    from = dot + 1;
-  }
-  return isRecord(holder) ? holder[field.slice(from)] : undefined;
 }
 
 /** The ceiling a field is lowered to, or undefined when it is within every ceiling; throws on a rejecting one. */

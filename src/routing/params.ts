@@ -1,15 +1,20 @@
+import { bodyField, withBodyField } from '../canonical/body-field.js';
 import type { RouteParams } from './router.js';
 
 /**
  * An alias's parameter defaults applied to a validated body: what the client left out. Output
  * limits (the alias's `maxTokens.default` and `max`) are applied with every other ceiling, in
- * `limits/ceilings.ts`.
+ * `limits/ceilings.ts`. `temperatureField` is where the surface's bodies hold the temperature
+ * (`generationConfig.temperature` on Gemini's), `a.b` naming a field inside `a`.
  */
 export function applyRouteParams<B extends Record<string, unknown>>(
   body: B,
   params: RouteParams | undefined,
+  temperatureField = 'temperature',
 ): B {
   const temperature = params?.temperature;
-  if (!temperature || (body.temperature !== undefined && body.temperature !== null)) return body;
-  return { ...body, temperature: temperature.default };
+  if (!temperature) return body;
+  const asked = bodyField(body, temperatureField);
+  if (asked !== undefined && asked !== null) return body;
+  return withBodyField(body, temperatureField, temperature.default);
 }

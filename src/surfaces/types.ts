@@ -84,6 +84,11 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
   /** The names its bodies give the number of choices (OpenAI's `n`), where it has one. */
   readonly choicesFields?: readonly string[];
   /**
+   * Where its bodies hold the sampling temperature, `a.b` inside `a` (Gemini's
+   * `generationConfig.temperature`), which an alias's default fills in; `temperature` when absent.
+   */
+  readonly temperatureField?: string;
+  /**
    * Whether the body asks a provider of the surface's own format for fast processing, which it
    * bills at a multiple of its rates (see `Price.fast`); translation leaves the option out.
    */

@@ -35,6 +35,15 @@ function webSearchesAllowed(body: Record<string, unknown>): number | undefined {
 }
 
 /**
+ * Whether a body asks Gemini for its priority tier, billed above the standard rates: `priority` as
+ * the SDKs send it, or `SERVICE_TIER_PRIORITY` as Google's docs have written it, in any case. A
+ * proto-named `service_tier` was brought to `serviceTier` before the body got here.
+ */
+function asksPriorityTier(body: Record<string, unknown>): boolean {
+  return typeof body.serviceTier === 'string' && /^(?:service_tier_)?priority$/i.test(body.serviceTier);
+}
+
+/**
  * The Gemini surface as the forwarder drives it. Its bodies are Gemini's own with the gateway's
  * `model` and `stream` beside them (Gemini keeps both in the path), which the Gemini provider
  * takes out again.
@@ -50,6 +59,9 @@ export const geminiBinding: SurfaceBinding = {
   relay: relayGeminiStream,
   maxTokensFields: ['generationConfig.maxOutputTokens'],
   choicesFields: ['generationConfig.candidateCount'],
+  // A proto-named `generation_config` was brought to `generationConfig` before the body got here.
+  temperatureField: 'generationConfig.temperature',
+  asksFast: asksPriorityTier,
   webSearchesAllowed,
   tokenCountBody: (inputTokens) => ({ totalTokens: inputTokens }),
 };

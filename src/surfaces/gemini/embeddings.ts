@@ -19,7 +19,21 @@ export interface GeminiEmbeddingJob {
 const textOf = (request: EmbedContentRequest): string =>
   request.content.parts.map((part) => part.text).join('');
 
+/**
+ * A request naming a model in its body names the path's (`models/…` or bare): the path's is the
+ * one routed, limited and charged, so another would be answered by a model the client did not name.
+ */
+function samePathModel(model: string, named: string | undefined, param: string): void {
+  if (named !== undefined && named !== `models/${model}` && named !== model)
+    throw badRequest(`${param} differs from the model in the path`, { param, code: 'invalid_value' });
+}
+
 export function embedJob(model: string, request: EmbedContentRequest): GeminiEmbeddingJob {
+  samePathModel(model, request.model, 'model');
+  return jobFor(model, request);
+}
+
+function jobFor(model: string, request: EmbedContentRequest): GeminiEmbeddingJob {
   return {
     body: {
       model,
@@ -34,25 +48,21 @@ export function embedJob(model: string, request: EmbedContentRequest): GeminiEmb
 
 /** A batch becomes one call, so its requests must agree on everything but the text. */
 export function batchEmbedJob(model: string, batch: BatchEmbedContentsRequest): GeminiEmbeddingJob {
-  const [first, ...rest] = batch.requests;
-  for (const [i, request] of rest.entries()) {
+  const first = batch.requests[0]!;
+  for (const [i, request] of batch.requests.entries()) {
+    samePathModel(model, request.model, `requests[${i}].model`);
     for (const field of ['taskType', 'title', 'outputDimensionality'] as const) {
-      if (request[field] !== first![field])
+      if (request[field] !== first[field])
         throw badRequest(
           `Every request of a batch must have the same ${field}; split the batch by ${field}`,
           {
-            param: `requests[${i + 1}].${field}`,
+            param: `requests[${i}].${field}`,
             code: 'invalid_value',
           },
         );
     }
-    if (request.model !== undefined && request.model !== `models/${model}` && request.model !== model)
-      throw badRequest(`requests[${i + 1}].model differs from the model in the path`, {
-        param: `requests[${i + 1}].model`,
-        code: 'invalid_value',
-      });
   }
-  const single = embedJob(model, first!);
+  const single = jobFor(model, first);
   return { ...single, body: { ...single.body, input: batch.requests.map(textOf) }, batch: true };
 }
 

@@ -74,8 +74,25 @@ const functionResponse = z.strictObject({
   scheduling: googleEnum(['SCHEDULING_UNSPECIFIED', 'SILENT', 'WHEN_IDLE', 'INTERRUPT']).optional(),
 });
 
-/** One part; exactly one of its data fields is set (the provider checks which). */
-export const partSchema = z.strictObject({
+/**
+ * Google's `Part.data`, a oneof (google/ai/generativelanguage/v1beta/content.proto, with the
+ * server-side tool parts added since): Gemini refuses a part that sets two, and a translation would
+ * keep one and lose the other without a word. `thought`, `thoughtSignature` and the metadata
+ * fields go beside any of them.
+ */
+const PART_DATA = [
+  'text',
+  'inlineData',
+  'fileData',
+  'functionCall',
+  'functionResponse',
+  'executableCode',
+  'codeExecutionResult',
+  'toolCall',
+  'toolResponse',
+] as const;
+
+const partFields = z.strictObject({
   text: z.string().optional(),
   thought: z.boolean().optional(),
   thoughtSignature: z.string().max(MAX_CALL_ID).optional(),
@@ -95,6 +112,16 @@ export const partSchema = z.strictObject({
   audioTranscription: jsonObject.optional(),
   mediaProcessing: jsonObject.optional(),
   speechMetadata: jsonObject.optional(),
+});
+
+/** One part: at most one of its data fields set (a part holding a thought signature alone has none). */
+export const partSchema = partFields.superRefine((part, ctx) => {
+  const set = PART_DATA.filter((field) => part[field] !== undefined);
+  if (set.length > 1)
+    ctx.addIssue({
+      code: 'custom',
+      message: `must hold one kind of data, yet sets ${set.join(' and ')}: send each as a part of its own`,
+    });
 });
 export type GeminiPart = z.output<typeof partSchema>;
 
