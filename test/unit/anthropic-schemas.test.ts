@@ -508,7 +508,6 @@ describe('messages: invalid requests', () => {
   it('names unknown fields, header params included', () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [body({ foo: 1 }), 'foo'],
-      [body({ betas: ['context-1m-2025-08-07'] }), 'betas'],
       [body({ workspace_id: 'wrkspc_1' }), 'workspace_id'],
       [body({ messages: [{ role: 'user', content: 'x', name: 'alice' }] }), 'messages[0].name'],
       [
@@ -543,6 +542,17 @@ describe('messages: invalid requests', () => {
     for (const [input, param] of cases) {
       expectError(input, `Unrecognized request field '${param}'`, param, 'unknown_field');
     }
+  });
+
+  it('says where beta flags go when the body carries them', () => {
+    const betas = { betas: ['context-1m-2025-08-07'] };
+    const words =
+      "Unrecognized request field 'betas': send beta flags in the anthropic-beta header (comma-separated), not in the body";
+    expectError(body(betas), words, 'betas', 'unknown_field');
+    const counting = rejection(() =>
+      parseCountTokensRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }], ...betas }),
+    );
+    expect(counting).toMatchObject({ message: words, param: 'betas', code: 'unknown_field' });
   });
 
   it('lists the allowed values of a discriminator or enumerated field', () => {
@@ -641,10 +651,18 @@ describe('messages: invalid requests', () => {
       'tools[0].name',
       'invalid_value',
     );
+    const toolTypes =
+      "Invalid format for 'tools[0].type': expected a server tool's dated type such as web_search_20250305; " +
+      'a custom tool takes name and input_schema, with no type (or type "custom")';
     expectError(
       body({ tools: [{ type: 'websearch', name: 'web_search' }] }),
-      "Invalid format for 'tools[0].type': expected a string matching " +
-        '/^(?:[a-z][a-z0-9_]*_\\d{8}|mcp_toolset|tool_search_tool_(?:bm25|regex))$/',
+      toolTypes,
+      'tools[0].type',
+      'invalid_value',
+    );
+    expectError(
+      body({ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] }),
+      toolTypes,
       'tools[0].type',
       'invalid_value',
     );

@@ -32,13 +32,16 @@ import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema
  * some caching, bookkeeping or a hint, and the messages and tools arrive whole: `cache_control`
  * everywhere (prompt caching is each provider's own affair), citations and citation settings, a
  * document's `context`, image `transformations`, a replayed tool call's `caller`,
- * `context_management`, `compaction`, `container`, `diagnostics`, `billing_policy`, `fallbacks`,
+ * `context_management`, `compaction`, `diagnostics`, `billing_policy`, `fallbacks`,
  * `fallback_credit_token`, `inference_geo`, `service_tier`, `speed`, `output_config.task_budget`,
  * thinking `display` and `block_binding`, and tool-definition extras (`allowed_callers`,
  * `defer_loading`, `eager_input_streaming`, `input_examples`). What would change the answer is
  * refused with UnsupportedFeature instead: server tools and the blocks they produced, MCP
- * servers, server-side threads, tool additions and removals inside the conversation, search
- * results. System messages inside the conversation stay instructions at their place.
+ * servers, containers, server-side threads, tool additions and removals inside the conversation,
+ * search results, and `max_tokens: 0` (a prompt cache warming, which no other format has: they
+ * refuse 0 or read it as no limit). System messages inside the conversation stay instructions at
+ * their place.
+ * A provider's refusal of a canonical part is named by the client's path to it (`clientParam`).
  *
  * Coming out, answers follow the SDK's `Message` and stream event types, and what the canonical
  * answer has nothing to say about is left out, as the API itself leaves it out (no `citations`,
@@ -107,6 +110,8 @@ interface AnthropicMessage {
 
 // ---- Request: Anthropic body → canonical ----
 
+const text = (value: string): TextPart => ({ type: 'text', text: value });
+
 const needsAnthropic = (what: string, param: string): UnsupportedFeature =>
   new UnsupportedFeature(`${what} need an Anthropic model`, param);
 
@@ -114,6 +119,14 @@ function toCanonical(body: SurfaceBody): ChatRequest {
   if (body.mcp_servers && body.mcp_servers.length > 0) throw needsAnthropic('MCP servers', 'mcp_servers');
   const generation = 'max_tokens' in body ? body : undefined;
   if (generation?.thread) throw needsAnthropic('Server-side threads', 'thread');
+  // A container holds files and skills the code execution tools work on, at Anthropic only.
+  if (generation?.container) throw needsAnthropic('Containers', 'container');
+  if (generation?.max_tokens === 0) {
+    throw new UnsupportedFeature(
+      "0 only warms Anthropic's prompt cache; use an Anthropic model or a limit of at least 1",
+      'max_tokens',
+    );
+  }
   // Tool results name their tool for formats (Gemini) that match results to calls by name.
   const toolNames = new Map<string, string>();
   const messages = visibleMessages(body.messages).map(([message, i]) =>
@@ -152,19 +165,68 @@ function toSystem(system: SurfaceBody['system']): TextPart[] {
 }
 
 function toMessage(message: BodyMessage, path: string, toolNames: Map<string, string>): Message {
-  if (message.role === 'system') return toInstruction(message, path);
-  const blocks: ContentBlock[] =
-    typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content;
+  if (message.role === 'system') return traced(toInstruction(message, path), path);
+  const { content } = message;
+  const blocks: ContentBlock[] = typeof content === 'string' ? [{ type: 'text', text: content }] : content;
+  // A string is one text part, which the client knows as the message's `content`.
+  const where = (j: number) => (typeof content === 'string' ? `${path}.content` : `${path}.content[${j}]`);
   if (message.role === 'user') {
-    return {
-      role: 'user',
-      content: blocks.flatMap((block, j) => toUserParts(block, `${path}.content[${j}]`, toolNames)),
-    };
+    return traced(
+      {
+        role: 'user',
+        content: blocks.flatMap((block, j) => tracedAll(toUserParts(block, where(j), toolNames), where(j))),
+      },
+      path,
+    );
   }
-  return {
-    role: 'assistant',
-    content: blocks.map((block, j) => toAssistantPart(block, `${path}.content[${j}]`, toolNames)),
-  };
+  return traced(
+    {
+      role: 'assistant',
+      content: blocks.map((block, j) => traced(toAssistantPart(block, where(j), toolNames), where(j))),
+    },
+    path,
+  );
+}
+
+/**
+ * The client's path to what each canonical message and part was made from, for as long as the
+ * request lives: hidden system messages are left out and a document may become several parts, so
+ * canonical indices are not the client's. Keyed by the objects themselves, which stay the same
+ * when a conversation's history is joined in front (whose parts have no path the client knows).
+ */
+const ORIGINS = new WeakMap<object, string>();
+
+function traced<T extends object>(made: T, origin: string): T {
+  ORIGINS.set(made, origin);
+  return made;
+}
+
+function tracedAll<T extends object>(made: T[], origin: string): T[] {
+  for (const part of made) ORIGINS.set(part, origin);
+  return made;
+}
+
+/** One step down a canonical path: `messages[3]`, `.content[2]`, or `.content.2` (the OpenAI-format codec's way). */
+const STEP = /^\.?(messages|content)(?:\[(\d+)\]|\.(\d+))/;
+
+/**
+ * A provider's complaint about a canonical message or part (a tool result's inner part included),
+ * as the client's path to what the deepest of them was made from. The rest of the path names
+ * canonical fields (`toolCallId`, `arguments`) that the client's block calls otherwise, so it is
+ * left out, as the OpenAI surface leaves it out.
+ */
+function clientParam(param: string, request: ChatRequest): string {
+  let holder: unknown = request;
+  let origin: string | undefined;
+  let rest = param;
+  for (let step = STEP.exec(rest); step; step = STEP.exec(rest)) {
+    const list = (holder as Record<string, unknown>)[step[1]!];
+    holder = Array.isArray(list) ? list[Number(step[2] ?? step[3])] : undefined;
+    if (typeof holder !== 'object' || holder === null) break;
+    origin = ORIGINS.get(holder) ?? origin;
+    rest = rest.slice(step[0].length);
+  }
+  return origin ?? param;
 }
 
 /**
@@ -175,13 +237,13 @@ function toMessage(message: BodyMessage, path: string, toolNames: Map<string, st
 function toInstruction(message: SystemMessage, path: string): Message {
   const { content } = message;
   if (content === undefined || typeof content === 'string') {
-    return { role: 'system', content: content ? [{ type: 'text', text: content }] : [] };
+    return { role: 'system', content: content ? tracedAll([text(content)], `${path}.content`) : [] };
   }
   return {
     role: 'system',
     content: content.map((block, j) => {
       if (block.type !== 'text') throw needsAnthropic(`'${block.type}' blocks`, `${path}.content[${j}]`);
-      return { type: 'text', text: block.text };
+      return traced(text(block.text), `${path}.content[${j}]`);
     }),
   };
 }
@@ -311,19 +373,23 @@ function toDocument(block: DocumentBlock): ContentPart[] {
 
 function toResultContent(content: ToolResultBlock['content'], path: string): ContentPart[] {
   if (content === undefined) return [];
-  if (typeof content === 'string') return [{ type: 'text', text: content }];
-  return content.flatMap((block: ResultBlock, k): ContentPart[] => {
-    switch (block.type) {
-      case 'text':
-        return [{ type: 'text', text: block.text }];
-      case 'image':
-        return [toImage(block)];
-      case 'document':
-        return toDocument(block);
-      default:
-        throw needsAnthropic(`'${block.type}' blocks`, `${path}[${k}]`);
-    }
-  });
+  if (typeof content === 'string') return tracedAll([text(content)], path);
+  return content.flatMap((block: ResultBlock, k) =>
+    tracedAll(toResultParts(block, `${path}[${k}]`), `${path}[${k}]`),
+  );
+}
+
+function toResultParts(block: ResultBlock, path: string): ContentPart[] {
+  switch (block.type) {
+    case 'text':
+      return [text(block.text)];
+    case 'image':
+      return [toImage(block)];
+    case 'document':
+      return toDocument(block);
+    default:
+      throw needsAnthropic(`'${block.type}' blocks`, path);
+  }
 }
 
 function toTool(tool: Tool, path: string): ToolDefinition {
@@ -553,6 +619,7 @@ function encodeEvent(event: StreamEvent): string {
 export const anthropicSurface: ChatSurface<MessagesRequest> = {
   format: 'anthropic',
   toCanonical,
+  clientParam,
   fromCanonical,
   // Anthropic's stream always carries usage, asked for or not.
   streamEncoder: () => {

@@ -48,9 +48,21 @@ export function anthropicErrorBody(error: GatewayError): AnthropicErrorBody {
     type: 'error',
     error: {
       type: errorType(error.status),
-      message: error.overflow?.input === undefined ? error.message : anthropicOverflowWords(error.overflow),
+      message:
+        error.overflow?.input === undefined ? withField(error) : anthropicOverflowWords(error.overflow),
     },
   };
+}
+
+/**
+ * Anthropic's envelope has no `param`: a refusal to carry a field to the routed provider names it
+ * in front of its message, as Anthropic writes its own (`messages.2.content.1: …`), unless the
+ * message quotes it already. Validation messages name their field themselves, and a provider's
+ * own `param` names the provider's field, not the client's: both are left as they are.
+ */
+function withField({ message, param, code }: GatewayError): string {
+  if (code !== 'unsupported_for_provider' || !param || message.includes(`'${param}'`)) return message;
+  return `${param.replace(/\[(\d+)\]/g, '.$1')}: ${message}`;
 }
 
 /**

@@ -6,7 +6,8 @@ import { z } from 'zod';
  * params, since Claude Code and other clients call the beta API with the same paths. Every object
  * is strict: a field the gateway does not know is refused, never forwarded blindly to a provider.
  * The SDK's header params (`betas`, `user_profile_id`, `workspace_id`) are headers, not body
- * fields, and are refused here like any unknown field.
+ * fields, and are refused here like any unknown field (`betas` with the header it belongs in,
+ * see validate.ts).
  *
  * `temperature`, `top_p` and `top_k` are no longer in the SDK's types, but the API still takes
  * them and clients (Claude Code among them) still send them, so they are accepted with the
@@ -419,12 +420,19 @@ const customTool = z.strictObject({
   input_examples: z.array(jsonObject).max(MAX_LIST).optional(),
 });
 
-/** Anthropic's server and client-run tools by their versioned type (see the header). */
+/**
+ * Anthropic's server and client-run tools by their versioned type (see the header). A tool whose
+ * `type` is neither this nor `custom` is explained by this branch (an OpenAI-shaped
+ * `{type: "function", function: {…}}` among them), so its words say what both kinds take.
+ */
 const serverTool = z.looseObject({
   type: z
     .string()
     .max(128)
-    .regex(/^(?:[a-z][a-z0-9_]*_\d{8}|mcp_toolset|tool_search_tool_(?:bm25|regex))$/),
+    .regex(
+      /^(?:[a-z][a-z0-9_]*_\d{8}|mcp_toolset|tool_search_tool_(?:bm25|regex))$/,
+      'a server tool\'s dated type such as web_search_20250305; a custom tool takes name and input_schema, with no type (or type "custom")',
+    ),
 });
 
 // The custom tool comes first: with no `type`, it is the branch an error is explained by.

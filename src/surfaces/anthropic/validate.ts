@@ -1,4 +1,5 @@
-import { badRequest } from '../../errors/gateway-error.js';
+import type { z } from 'zod';
+import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import { parseBody } from '../parse-body.js';
 import {
   type CountTokensRequest,
@@ -8,7 +9,7 @@ import {
 } from './schema.js';
 
 export function parseMessagesRequest(body: unknown): MessagesRequest {
-  const request = parseBody(messagesRequestSchema, body);
+  const request = parseAnthropicBody(messagesRequestSchema, body);
   // Anthropic would answer with the models it names (or its own defaults) when the routed one
   // declines: models the credential may not use, at prices Keyward does not charge.
   if (request.fallbacks !== undefined && request.fallbacks !== null)
@@ -20,5 +21,23 @@ export function parseMessagesRequest(body: unknown): MessagesRequest {
 }
 
 export function parseCountTokensRequest(body: unknown): CountTokensRequest {
-  return parseBody(countTokensRequestSchema, body);
+  return parseAnthropicBody(countTokensRequestSchema, body);
+}
+
+/**
+ * The SDK takes `betas` with the body's params and sends it as the `anthropic-beta` header; a
+ * client writing its own JSON (or calling `client.post`) may leave it in the body, where the API
+ * has no such field. The refusal says where the flags go.
+ */
+function parseAnthropicBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  try {
+    return parseBody(schema, body);
+  } catch (error) {
+    if (!(error instanceof GatewayError) || error.code !== 'unknown_field' || error.param !== 'betas')
+      throw error;
+    throw badRequest(
+      `${error.message}: send beta flags in the anthropic-beta header (comma-separated), not in the body`,
+      { param: 'betas', code: 'unknown_field' },
+    );
+  }
 }

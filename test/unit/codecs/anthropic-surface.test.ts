@@ -265,7 +265,6 @@ describe('toCanonical', () => {
         context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] },
         service_tier: 'auto',
         speed: 'fast',
-        container: 'container_1',
         stream: true,
       }),
     ).toEqual({
@@ -454,6 +453,12 @@ describe('toCanonical', () => {
         { thread: { type: 'continue', previous_message_id: 'msg_1' } },
         'Server-side threads need an Anthropic model',
         'thread',
+      ],
+      [{ container: 'container_1' }, 'Containers need an Anthropic model', 'container'],
+      [
+        { max_tokens: 0 },
+        "0 only warms Anthropic's prompt cache; use an Anthropic model or a limit of at least 1",
+        'max_tokens',
       ],
       [
         { messages: [{ role: 'user', content: [{ type: 'tool_use', id: 't', name: 'f', input: {} }] }] },
