@@ -287,4 +287,22 @@ describe('the Gemini surface', () => {
       expect(batch.embeddings).toHaveLength(2);
     });
   });
+
+  it("names the client's part when an OpenAI-format provider cannot take it", async () => {
+    const from = openai.requests.length;
+    const res = await post('/v1beta/models/mini:generateContent', {
+      contents: [
+        { role: 'user', parts: [{ text: 'First.' }] },
+        { role: 'model', parts: [{ text: 'Yes?' }] },
+        {
+          role: 'user',
+          parts: [{ text: 'Look:' }, { fileData: { fileUri: 'files/abc123', mimeType: 'image/png' } }],
+        },
+      ],
+    });
+    expect(res.status).toBe(400);
+    const violations = res.json.error.details.find((d: { fieldViolations?: unknown }) => d.fieldViolations);
+    expect(violations.fieldViolations[0].field).toMatch(/^contents\[2\]\.parts\[1\]/);
+    expect(openai.requests.length).toBe(from);
+  });
 });

@@ -170,7 +170,7 @@ function encodeMessages(request: ChatRequest): OpenAIMessage[] {
       messages.push(...waiting, encodeAssistant(message.content));
       waiting = [];
     } else {
-      const encoded = encodeUser(message.content, `messages.${i}`);
+      const encoded = encodeUser(message.content, `messages[${i}]`);
       const results = encoded.findIndex((m) => m.role !== 'tool');
       encoded.splice(results === -1 ? encoded.length : results, 0, ...waiting);
       messages.push(...encoded);
@@ -196,14 +196,14 @@ function encodeUser(parts: UserPart[], path: string): OpenAIMessage[] {
   const results: OpenAIMessage[] = [];
   const content: UserContent[] = [];
   parts.forEach((part, j) => {
-    const param = `${path}.content.${j}`;
+    const param = `${path}.content[${j}]`;
     if (part.type !== 'tool_result') {
       content.push(encodeContent(part, param));
       return;
     }
     results.push(encodeToolResult(part));
     const media = part.content.flatMap((inner, k) =>
-      inner.type === 'text' ? [] : [encodeContent(inner, `${param}.content.${k}`)],
+      inner.type === 'text' ? [] : [encodeContent(inner, `${param}.content[${k}]`)],
     );
     if (media.length > 0) {
       content.push(text(`Attachments from the result of tool call ${callId(part.toolCallId)}:`), ...media);

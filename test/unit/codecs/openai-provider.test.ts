@@ -193,7 +193,7 @@ describe('OpenAI codec: encodeRequest', () => {
       ),
     ).toEqual({
       message: 'OpenAI-format providers need images as inline data (base64) or a URL, not a file reference',
-      param: 'messages.2.content.1.source',
+      param: 'messages[2].content[1].source',
     });
   });
 
@@ -259,7 +259,7 @@ describe('OpenAI codec: encodeRequest', () => {
       ),
     ).toEqual({
       message: 'OpenAI-format providers need document data inline (base64) or an OpenAI file id, not a URL',
-      param: 'messages.0.content.0.source',
+      param: 'messages[0].content[0].source',
     });
   });
 
@@ -565,7 +565,7 @@ describe('OpenAI codec: encodeRequest', () => {
       ),
     ).toEqual({
       message: 'OpenAI-format providers need images as inline data (base64) or a URL, not a file reference',
-      param: 'messages.0.content.1.content.1.source',
+      param: 'messages[0].content[1].content[1].source',
     });
   });
 
