@@ -117,7 +117,9 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const stored = storeFailure(error);
     if (stored) logger.error({ reqId: request.id, code: error.code }, stored.message);
-    const known = error instanceof GatewayError ? error : (stored ?? fromFastifyError(error, bodyLimit));
+    // A route may read less than the listener (the /auth routes): the limit named is the one that refused.
+    const limit = request.routeOptions?.bodyLimit ?? bodyLimit;
+    const known = error instanceof GatewayError ? error : (stored ?? fromFastifyError(error, limit));
     if (!known) logger.error({ reqId: request.id, err: error }, 'unhandled error');
     const answer = known ?? internal;
     noteError(request, answer);

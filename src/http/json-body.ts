@@ -1,4 +1,5 @@
 import { badRequest } from '../errors/gateway-error.js';
+import { formatPath } from '../surfaces/zod-issue.js';
 
 export interface JsonLimits {
   /** Deepest nesting of objects and arrays. */
@@ -9,45 +10,73 @@ export interface JsonLimits {
   values: number;
 }
 
-/** Keys that reach `Object.prototype` when a parsed body is later merged into another object. */
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** A container met on the walk, with the way back to the root for naming its path on a refusal. */
+interface Visit {
+  value: object;
+  depth: number;
+  parent: Visit | undefined;
+  key: string | number;
+}
+
+/** The path of `key` under `at`, as the surfaces name fields (`tools[0].input_schema.properties`). */
+function pathOf(at: Visit, key: string | number): string {
+  const parts: Array<string | number> = [key];
+  for (let visit: Visit | undefined = at; visit?.parent; visit = visit.parent) parts.push(visit.key);
+  return formatPath(parts.reverse());
+}
 
 /**
  * Walks a parsed JSON document once, iteratively (a deep document must not overflow the stack),
- * and refuses prototype-polluting keys, excessive depth and oversized arrays.
+ * and refuses excessive depth, oversized arrays and the two shapes that reach `Object.prototype`
+ * when a body is merged into another object: a `__proto__` key, and a `constructor` object with a
+ * `prototype` key (the rule of Fastify's secure-json-parse). `constructor` or `prototype` alone is
+ * a legitimate name (a tool parameter, a metadata key) and passes.
  */
 export function assertSafeJson(root: unknown, limits: JsonLimits): void {
   if (typeof root !== 'object' || root === null) return;
-  const stack: Array<{ value: object; depth: number }> = [{ value: root, depth: 1 }];
+  const stack: Visit[] = [{ value: root, depth: 1, parent: undefined, key: '' }];
   while (stack.length > 0) {
-    const { value, depth } = stack.pop()!;
+    const visit = stack.pop()!;
+    const { value, depth } = visit;
     if (depth > limits.depth) {
-      throw badRequest(`Request body is nested deeper than ${limits.depth} levels`, {
-        code: 'json_too_deep',
-      });
+      throw badRequest(
+        `Request body is nested deeper than ${limits.depth} levels; nest less, or the operator raises limits.jsonDepth`,
+        { code: 'json_too_deep' },
+      );
     }
     if (Array.isArray(value)) {
       if (value.length > limits.arrayItems) {
-        throw badRequest(`Request body has an array longer than ${limits.arrayItems} items`, {
-          code: 'json_array_too_long',
-        });
+        const path = visit.parent ? pathOf(visit.parent, visit.key) : null;
+        throw badRequest(
+          `Request body has an array longer than ${limits.arrayItems} items${path ? ` at ${path}` : ''}; send fewer, or the operator raises limits.arrayItems`,
+          { code: 'json_array_too_long', param: path },
+        );
       }
-      for (const item of value) {
-        if (typeof item === 'object' && item !== null) stack.push({ value: item, depth: depth + 1 });
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        if (typeof item === 'object' && item !== null)
+          stack.push({ value: item, depth: depth + 1, parent: visit, key: i });
       }
       continue;
     }
     for (const key in value) {
-      if (FORBIDDEN_KEYS.has(key)) {
-        throw badRequest(`Request body contains the forbidden key '${key}'`, {
-          code: 'forbidden_key',
-          param: key,
-        });
-      }
+      // Whatever its value: nothing legitimate is named so.
+      if (key === '__proto__') refuse(visit, key);
       const child = (value as Record<string, unknown>)[key];
-      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: depth + 1 });
+      if (typeof child !== 'object' || child === null) continue;
+      if (key === 'constructor' && Object.hasOwn(child, 'prototype')) refuse(visit, key);
+      stack.push({ value: child, depth: depth + 1, parent: visit, key });
     }
   }
+}
+
+function refuse(at: Visit, key: '__proto__' | 'constructor'): never {
+  const path = pathOf(at, key);
+  const what = key === '__proto__' ? "the key '__proto__'" : "a 'constructor' object with a 'prototype' key";
+  throw badRequest(
+    `Request body has ${what} at ${path}, which can alter objects' prototypes; rename or remove it`,
+    { code: 'forbidden_key', param: path },
+  );
 }
 
 const QUOTE = 0x22;

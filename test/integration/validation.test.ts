@@ -57,20 +57,25 @@ describe('strict request handling', () => {
     expect(range.error.param).toBe('temperature');
   });
 
-  it.each(['__proto__', 'constructor', 'prototype'])(
-    'refuses the key %s anywhere in the body',
-    async (key) => {
-      const tools = [
-        {
-          type: 'function',
-          function: { name: 'f', parameters: JSON.parse(`{"type":"object","${key}":{"x":1}}`) },
-        },
-      ];
-      const res = await post(chat({ tools }));
-      expect(res.status).toBe(400);
-      expect(res.error.code).toBe('forbidden_key');
-    },
-  );
+  it.each([
+    ['__proto__', '{"x":1}'],
+    ['constructor', '{"prototype":{"x":1}}'],
+  ])('refuses the key %s holding %s anywhere in the body, naming where', async (key, value) => {
+    const tools = [
+      {
+        type: 'function',
+        function: { name: 'f', parameters: JSON.parse(`{"type":"object","${key}":${value}}`) },
+      },
+    ];
+    const res = await post(chat({ tools }));
+    expect(res.status).toBe(400);
+    expect(res.error).toMatchObject({
+      code: 'forbidden_key',
+      param: `tools[0].function.parameters.${key}`,
+      message: expect.stringContaining(` at tools[0].function.parameters.${key}, `),
+    });
+    expect(stack.fake.requests).toHaveLength(0);
+  });
 
   it('bounds nesting depth and array sizes', async () => {
     let deep: unknown = {};
@@ -80,10 +85,12 @@ describe('strict request handling', () => {
     );
     expect(tooDeep.status).toBe(400);
     expect(tooDeep.error.code).toBe('json_too_deep');
+    expect(tooDeep.error.message).toContain('limits.jsonDepth');
 
     const long = await post(chat({ stop: Array.from({ length: 1001 }, () => 'x') }));
     expect(long.status).toBe(400);
-    expect(long.error.code).toBe('json_array_too_long');
+    expect(long.error).toMatchObject({ code: 'json_array_too_long', param: 'stop' });
+    expect(long.error.message).toContain('limits.arrayItems');
   });
 
   it('refuses a body of more values than the limit before parsing it, whatever their shape', async () => {

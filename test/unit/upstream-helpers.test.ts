@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { eventData, SseSplitter } from '../../src/canonical/sse.js';
+import type { GatewayError } from '../../src/errors/gateway-error.js';
 import { assertSafeJson, parseJsonBody } from '../../src/http/json-body.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter } from '../../src/upstream/retry-policy.js';
 
@@ -69,9 +70,53 @@ describe('SSE splitting', () => {
 describe('JSON body guard', () => {
   const limits = { depth: 8, arrayItems: 5, values: 1_000_000 };
 
-  it.each(['__proto__', 'constructor', 'prototype'])('refuses the key %s at any depth', (key) => {
-    const text = `{"a":[{"b":{"${key}":{"polluted":true}}}]}`;
-    expect(() => parseJsonBody(text, limits)).toThrow(`forbidden key '${key}'`);
+  const refusal = (text: string) => {
+    try {
+      parseJsonBody(text, limits);
+    } catch (error) {
+      return error as GatewayError;
+    }
+    throw new Error('the body was not refused');
+  };
+
+  it.each([['{"polluted":true}'], ['"a string"'], ['null']])(
+    'refuses the key __proto__ at any depth, whatever its value (%s), naming its path',
+    (value) => {
+      const error = refusal(`{"a":[{"b":{"__proto__":${value}}}]}`);
+      expect(error).toMatchObject({ status: 400, code: 'forbidden_key', param: 'a[0].b.__proto__' });
+      expect(error.message).toBe(
+        "Request body has the key '__proto__' at a[0].b.__proto__, which can alter objects' prototypes; rename or remove it",
+      );
+    },
+  );
+
+  it('refuses a constructor object with a prototype key, naming its path', () => {
+    const error = refusal('{"tools":[{"input_schema":{"properties":{"constructor":{"prototype":{}}}}}]}');
+    expect(error).toMatchObject({
+      status: 400,
+      code: 'forbidden_key',
+      param: 'tools[0].input_schema.properties.constructor',
+    });
+    expect(error.message).toContain(
+      "a 'constructor' object with a 'prototype' key at tools[0].input_schema.properties.constructor",
+    );
+    // At the top, the path is the key alone.
+    expect(refusal('{"constructor":{"prototype":{}}}').param).toBe('constructor');
+    expect(refusal('{"__proto__":{}}').param).toBe('__proto__');
+  });
+
+  it('passes constructor and prototype as names of anything else', () => {
+    const text = JSON.stringify({
+      tools: [
+        { input_schema: { properties: { constructor: { type: 'string' }, prototype: { type: 'object' } } } },
+      ],
+      metadata: { prototype: 'v2', constructor: 'x' },
+      constructor: [{ prototype: 1 }],
+      prototype: { constructor: 'y', prototype: { a: 1 } },
+    });
+    const parsed = parseJsonBody(text, limits);
+    expect(parsed).toEqual(JSON.parse(text));
+    expect(JSON.stringify(parsed)).toBe(text);
   });
 
   it('refuses deep nesting without recursion', () => {
@@ -80,7 +125,7 @@ describe('JSON body guard', () => {
     );
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
     expect(() => parseJsonBody(deep, { depth: 64, arrayItems: 5, values: 1_000_000 })).toThrow(
-      /nested deeper than 64/,
+      'Request body is nested deeper than 64 levels; nest less, or the operator raises limits.jsonDepth',
     );
   });
 
@@ -98,7 +143,14 @@ describe('JSON body guard', () => {
   });
 
   it('refuses long arrays and malformed JSON', () => {
-    expect(() => parseJsonBody('[1,2,3,4,5,6]', limits)).toThrow(/longer than 5 items/);
+    expect(() => parseJsonBody('[1,2,3,4,5,6]', limits)).toThrow(
+      'Request body has an array longer than 5 items; send fewer, or the operator raises limits.arrayItems',
+    );
+    expect(refusal('{"a":[{"stop":[1,2,3,4,5,6]}]}')).toMatchObject({
+      code: 'json_array_too_long',
+      param: 'a[0].stop',
+      message: expect.stringContaining('longer than 5 items at a[0].stop;'),
+    });
     expect(() => parseJsonBody('{"a":', limits)).toThrow('Request body is not valid JSON');
     expect(parseJsonBody('{"a":[1,2]}', limits)).toEqual({ a: [1, 2] });
   });
