@@ -250,6 +250,20 @@ describe('a field whose beta flag the gateway leaves out', () => {
     expect(anthropic.requests).toHaveLength(0);
   });
 
+  it('is only a flag the gateway knows: one named like an Object member is dropped, not looked up', async () => {
+    anthropic = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    kw = await gatewayFor({ anthropic });
+    for (const flag of ['constructor', 'hasOwnProperty', 'toString']) {
+      await sdk(kw).beta.messages.create({
+        model: 'an/claude-sonnet-4-6',
+        max_tokens: 100,
+        messages: [{ role: 'user', content: 'hi' }],
+        betas: [flag],
+      });
+      expect(betasSent(anthropic)).toBeUndefined();
+    }
+  });
+
   it('goes with the flag the operator allowed, and as it came when the client named no flag', async () => {
     anthropic = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
     kw = await gatewayFor({ anthropic }, {}, ['advisor-tool-2026-03-01']);

@@ -77,7 +77,8 @@ const GATED: Readonly<Record<string, Finder>> = {
  */
 export function refuseWithoutBeta(body: Body, dropped: readonly string[], provider: string): void {
   for (const flag of dropped) {
-    const field = GATED[flag]?.(body);
+    // A client's flag may be named like an Object member (`constructor`): only the table's own are looked up.
+    const field = Object.hasOwn(GATED, flag) ? GATED[flag]!(body) : undefined;
     if (field === undefined) continue;
     throw new UnsupportedFeature(
       `'${field}' needs the anthropic-beta flag '${flag}', which the gateway does not pass to provider '${provider}'; leave the field out, or ask the operator to add the flag to the provider's allowedBetas`,
