@@ -96,8 +96,10 @@ export function mergeLiveViews(views: readonly LiveView[]): LiveView {
   };
 }
 
+/** Names come from clients (`constructor` is a model name too): only own counts are added to. */
 function addCounts(into: Record<string, number>, from: Record<string, number>): void {
-  for (const [name, count] of Object.entries(from)) into[name] = (into[name] ?? 0) + count;
+  for (const [name, count] of Object.entries(from))
+    into[name] = (Object.hasOwn(into, name) ? into[name]! : 0) + count;
 }
 
 function mergeGroups(lists: readonly (readonly LiveGroup[])[]): LiveGroup[] {

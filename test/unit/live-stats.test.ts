@@ -121,4 +121,14 @@ describe('live stats', () => {
     ]);
     expect(mergeLiveViews([a.view(0)])).toEqual(a.view(0));
   });
+
+  it('merges a model named like an Object member as a count, in a second another worker had first', () => {
+    const now = 9_000_000;
+    const a = new LiveStats(() => now);
+    const b = new LiveStats(() => now);
+    a.finished(200, 10, 5, 2, { provider: 'oa', model: 'fast' });
+    b.finished(200, 10, 5, 2, { provider: 'oa', model: 'constructor' });
+    const merged = mergeLiveViews([a.view(0), b.view(0)]);
+    expect(merged.seconds[0]!.byModel).toEqual({ fast: 1, constructor: 1 });
+  });
 });
