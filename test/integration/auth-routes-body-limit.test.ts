@@ -144,6 +144,12 @@ describe('a large body to an /auth route is refused before it is read', () => {
     });
   });
 
+  it("names the route's own limit in the 413's message, not the listener's", async () => {
+    const refused = await call(open, 'POST', '/auth/logout', JSON.stringify({ pad: 'a'.repeat(2_000) }));
+    expect(refused.status).toBe(413);
+    expect(refused.json.error.message).toBe('Request body is larger than the limit of 1024 bytes');
+  });
+
   it.each(POST_ROUTES)("%s: from an allowed origin, a 413 at the route's own limit", async (path) => {
     expect(await refusedMidUpload(open, path, { Origin: APP })).toEqual({
       status: 413,
