@@ -16,6 +16,7 @@ import { HEALTH_ROUTES } from '../http/health.js';
 import { SecretString } from '../keys/index.js';
 import type { BrowserAccess, Refuse } from '../sessions/browser-access.js';
 import { AUTH_ROUTES } from '../sessions/routes.js';
+import { isGeminiClient } from '../surfaces/gemini/client.js';
 
 export interface AuthenticateOptions {
   verifier: StaticKeyVerifier;
@@ -47,6 +48,13 @@ const missingCredential = new GatewayError(
   401,
   'authentication_error',
   'Missing credential: send your Keyward key as "Authorization: Bearer <key>"',
+  { code: 'missing_credential' },
+);
+/** Gemini's SDKs and Google's curl examples send the key in x-goog-api-key: its clients are told that. */
+const missingGeminiCredential = new GatewayError(
+  401,
+  'authentication_error',
+  'Missing credential: send your Keyward key as "x-goog-api-key: <key>"',
   { code: 'missing_credential' },
 );
 const invalidCredential = TOKEN_FAILURES.invalid;
@@ -105,7 +113,11 @@ export function authenticator({ verifier, tokens, failures, onAuthFailure, brows
       const cookie = browser?.access.sessionCookie(request);
       if (cookie === undefined) {
         browser?.access.assertNotForeign(request);
-        throw refuse(request, 'missing', missingCredential);
+        throw refuse(
+          request,
+          'missing',
+          isGeminiClient(request) ? missingGeminiCredential : missingCredential,
+        );
       }
       return browser!.access.authenticate(request, cookie, refuse);
     }

@@ -2,9 +2,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/index.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
+import { isGeminiClient } from '../surfaces/gemini/client.js';
 import { geminiErrorBody } from '../surfaces/gemini/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
-import type { GeminiErrorsConfig } from '../surfaces/types.js';
 import type { RequestContext } from './context.js';
 import { storeFailure } from './store-errors.js';
 
@@ -56,14 +56,8 @@ function noteError(request: FastifyRequest, error: GatewayError): void {
 function errorBody(request: FastifyRequest, error: GatewayError): unknown {
   const { url } = request;
   if (url.startsWith('/v1/messages')) return anthropicErrorBody(error);
-  if (url.startsWith('/v1beta/') || answersGemini(request)) return geminiErrorBody(error);
+  if (isGeminiClient(request)) return geminiErrorBody(error);
   return openAIErrorBody(error);
-}
-
-/** A Gemini client on a route outside `/v1beta/` (see `GeminiErrorsConfig`). */
-function answersGemini(request: FastifyRequest): boolean {
-  const config = request.routeOptions?.config as Partial<GeminiErrorsConfig> | undefined;
-  return config?.geminiErrors?.(request) === true;
 }
 
 /**

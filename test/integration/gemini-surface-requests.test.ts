@@ -249,6 +249,25 @@ describe('the Gemini surface', () => {
     });
   });
 
+  it('tells a client that sent no credential to send it in x-goog-api-key', async () => {
+    for (const path of ['/v1beta/models/flash:generateContent', '/v1/models/flash:generateContent']) {
+      const res = await request(`${kw.dataUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ contents: hello }),
+      });
+      const { error } = (await res.body.json()) as { error: { status: string; message: string } };
+      expect(res.statusCode).toBe(401);
+      expect(error.status).toBe('UNAUTHENTICATED');
+      expect(error.message).toBe('Missing credential: send your Keyward key as "x-goog-api-key: <key>"');
+    }
+    // The OpenAI surface's clients are told their own header still.
+    const openAI = await request(`${kw.dataUrl}/v1/chat/completions`, { method: 'POST' });
+    expect(((await openAI.body.json()) as { error: { message: string } }).error.message).toContain(
+      'Authorization: Bearer',
+    );
+  });
+
   describe('an embedding request naming a model in its body', () => {
     const content = (text: string) => ({ parts: [{ text }] });
 
