@@ -29,6 +29,7 @@ import { openAIRoutes } from '../surfaces/openai/routes.js';
 import { responsesRoutes } from '../surfaces/responses/routes.js';
 import { type TemplateRegistry, templateRoutes } from '../templates/index.js';
 import { authenticator } from './authenticate.js';
+import { refuseLoop } from './loop-guard.js';
 
 export interface DataPlaneOptions {
   config: Config;
@@ -95,6 +96,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     trackRequest(request, reply, logger, metrics, options.onFinished);
     let pending: void | Promise<void>;
     try {
+      refuseLoop(request);
       pending = authenticate(request);
     } catch (error) {
       done(error as Error);

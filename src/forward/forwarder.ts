@@ -18,9 +18,11 @@ import {
   classifyUpstreamError,
   exchange,
   isRetryableStatus,
+  onwardVia,
   readCapped,
   UpstreamError,
   type UpstreamResponse,
+  VIA_HEADER,
 } from '../upstream/index.js';
 import { defaultOutput } from './default-output.js';
 import { type Failure, type ForwardJob, type InFlight, isNative, takesOptions } from './forward-job.js';
@@ -297,6 +299,8 @@ export class Forwarder {
           deadline,
           // Counting tokens is free at every provider: nothing to charge when its answer never comes.
           progress: counting ? undefined : request.kw,
+          // The gateways the client's request passed through (checked on arrival), then this one.
+          via: onwardVia(request.headers[VIA_HEADER]),
           hooks: {
             onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
             onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),

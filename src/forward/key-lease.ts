@@ -99,7 +99,8 @@ const MAX_TOKENS_PER_BYTE = 2;
  * provider's answer says about that key. A pooled key that is rate limited cools down; one that
  * is refused is probed (`KeyChecker`), and benched and alerted on only when the probe confirms it
  * invalid; either way the next attempt moves to another key. A passthrough key belongs to the
- * client: it is used as given and its failures mark nothing.
+ * client: it is used as given and its failures mark nothing. A provider with no `keys` block is
+ * sent no key.
  */
 export class KeyLease {
   private current: PooledKey | undefined;
@@ -117,6 +118,7 @@ export class KeyLease {
     private readonly provider: ProviderRuntime,
     /** The provider's name for the model asked: its rate limits are that model's. */
     private readonly model: string,
+    /** The client's own key, given only for a provider whose `keys` block is `passthrough: true`. */
     private readonly passthroughKey: SecretString | undefined,
     private readonly metrics: Metrics,
     /**
@@ -127,7 +129,7 @@ export class KeyLease {
   ) {
     // A provider given a `keys` block takes one of them or nothing: sent without one, a request
     // would reach a server that checks none even though every key was disabled.
-    this.pooled = !provider.keys.passthrough;
+    this.pooled = provider.keys.pooled;
   }
 
   /** How many times a request may move to another key: once per key in the pool. */

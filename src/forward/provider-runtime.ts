@@ -37,7 +37,7 @@ export type SourceEnvironment = Omit<SourceContext, 'provider'>;
 /** Sources whose first failure stops the start: they are local, so a failure is a mistake to fix. */
 const LOCAL_SOURCES = new Set(['env', 'values', 'store']);
 
-/** The source a provider's `keys` block names; undefined for passthrough and keyless providers. */
+/** The source a provider's `keys` block names; undefined for a provider without one. */
 export function sourceFor(config: ProviderConfig, environment: SourceEnvironment): KeySource | undefined {
   const context: SourceContext = { ...environment, provider: config.id };
   return config.keys && createKeySource(config.keys, context);

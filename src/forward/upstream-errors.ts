@@ -4,7 +4,12 @@ import { providerFailedMidStream, streamInterrupted } from '../errors/stream.js'
 import type { SecretString } from '../keys/index.js';
 import { StreamFailure } from '../providers/index.js';
 import { anthropicOverflowWords } from '../surfaces/anthropic/envelope.js';
-import { retryAfterMs as retryAfterOf, type UpstreamError } from '../upstream/index.js';
+import {
+  LOOP_FIX,
+  LOOP_STATUS,
+  retryAfterMs as retryAfterOf,
+  type UpstreamError,
+} from '../upstream/index.js';
 
 /** The `error` object of a provider's error body (Anthropic's, OpenAI's and Gemini's all have one). */
 type ErrorObject = { code?: unknown; param?: unknown; message?: unknown } | undefined;
@@ -261,6 +266,16 @@ export function mapUpstreamStatus(
           headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
         }),
       },
+    );
+  }
+  if (status === LOOP_STATUS) {
+    // A gateway further on refused the request as looping: passed on as a 508, which no SDK or
+    // gateway retries (a 502 is retried at every hop, multiplying a loop through several).
+    return new GatewayError(
+      LOOP_STATUS,
+      'server_error',
+      `Request loop: the provider answered 508 Loop Detected. ${LOOP_FIX}`,
+      { code: 'loop_detected' },
     );
   }
   if (status >= 500) {

@@ -33,7 +33,7 @@ export function readinessCheck({ config, store, limiter, providers, serving }: R
     }
     if (problems.length > 0) return { status: 'unavailable', problems };
     const keyless = [...providers.values()].filter(
-      (p) => !p.keys.passthrough && !p.keys.pool.list().some((key) => key.state !== 'invalid'),
+      (p) => p.keys.pooled && !p.keys.pool.list().some((key) => key.state !== 'invalid'),
     );
     if (keyless.length > 0) {
       return { status: 'degraded', problems: keyless.map((p) => `provider ${p.id}: no usable key`) };

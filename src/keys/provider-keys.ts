@@ -1,6 +1,7 @@
 import { type Acquired, KeyPool, type PooledKey } from './key-pool.js';
 import type { SecretString } from './secret-string.js';
 import type { KeySource } from './sources/index.js';
+import { PASSTHROUGH_KIND } from './sources/passthrough.js';
 
 const DAY_MS = 86_400_000;
 
@@ -16,7 +17,7 @@ export interface KeyEvents {
 
 export interface ProviderKeysOptions {
   provider: string;
-  /** Undefined for passthrough (each request brings its own key) and without a `keys` block. */
+  /** Undefined without a `keys` block (a server that takes no key). */
   source: KeySource | undefined;
   rotationDays: number;
   events: KeyEvents;
@@ -48,15 +49,22 @@ export class ProviderKeys {
   }
 
   /**
-   * No source: the client brings the key (`passthrough: true`), or the provider has no `keys`
-   * block (a server that takes none). A provider with a source needs one of its keys.
+   * The client brings the key (`keys: { passthrough: true }`). Only then is a client's
+   * `x-provider-api-key` sent: a provider with no `keys` block is sent no key at all, or a route
+   * falling back to it would hand it the key a client made for another provider.
    */
   get passthrough(): boolean {
-    return this.source === undefined;
+    return this.source?.kind === PASSTHROUGH_KIND;
   }
 
+  /** The provider takes the gateway's keys: a request needs one of them, or is not sent. */
+  get pooled(): boolean {
+    return this.source !== undefined && !this.passthrough;
+  }
+
+  /** The `keys` block's kind, or `none` for a provider without one. */
   get sourceKind(): string {
-    return this.source?.kind ?? 'passthrough';
+    return this.source?.kind ?? 'none';
   }
 
   acquire(now?: number, model?: string): Acquired {
@@ -65,8 +73,9 @@ export class ProviderKeys {
 
   /** Loads the keys now. Concurrent calls share one load. Resolves false when it failed. */
   refresh(): Promise<boolean> {
-    if (!this.source) return Promise.resolve(true);
-    this.running ??= this.load(this.source).finally(() => {
+    const { source } = this;
+    if (!source || !this.pooled) return Promise.resolve(true);
+    this.running ??= this.load(source).finally(() => {
       this.running = undefined;
     });
     return this.running;
@@ -74,7 +83,7 @@ export class ProviderKeys {
 
   /** The first load: its failure is the caller's to report (a config error at start). */
   async loadOrThrow(): Promise<void> {
-    if (!this.source) return;
+    if (!this.source || !this.pooled) return;
     const keys = await this.source.load();
     this.accept(keys);
   }
@@ -111,7 +120,7 @@ export class ProviderKeys {
     this.stop();
     await this.source?.close?.();
     this.source = source;
-    if (source) this.accept(keys);
+    if (this.pooled) this.accept(keys);
     else this.pool.replace([]);
     this.start();
     return true;

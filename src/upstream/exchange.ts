@@ -7,6 +7,7 @@ import { classifyUpstreamError, type UpstreamError } from './errors.js';
 import type { UpstreamBody } from './response-body.js';
 import { backoffDelay, isRetryableStatus, retryAfterMs } from './retry-policy.js';
 import { type SendProgress, type SentResponse, send } from './send.js';
+import { VIA_HEADER } from './via.js';
 
 export interface RetryOptions {
   maxAttempts: number;
@@ -47,6 +48,11 @@ export interface ExchangeRequest {
   hooks?: ExchangeHooks;
   /** Marked while an attempt's request is out and unanswered (see `SendProgress`). */
   progress?: SendProgress;
+  /**
+   * The `x-keyward-via` each attempt carries (`onwardVia`): the gateways the client's request
+   * passed through, then this one. Without it, the provider pool names this gateway alone.
+   */
+  via?: string;
 }
 
 export interface UpstreamResponse {
@@ -67,7 +73,8 @@ type Attempt =
   | { response?: undefined; failure: UpstreamError };
 
 async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
-  const call = request.build();
+  const built = request.build();
+  const call = request.via ? { ...built, headers: { ...built.headers, [VIA_HEADER]: request.via } } : built;
   const started = performance.now();
   try {
     const response = await send(request.dispatcher, call, request.signal, request.progress);

@@ -206,9 +206,19 @@ describe('OpenAI surface through the official SDK', () => {
     const headers = stack.fake.requests[0]!.headers;
     expect(headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
     const names = Object.keys(headers).sort();
+    // x-keyward-via names the gateway, for loop detection (src/upstream/via.ts).
     expect(names).toEqual(
-      ['accept', 'authorization', 'connection', 'content-length', 'content-type', 'host'].sort(),
+      [
+        'accept',
+        'authorization',
+        'connection',
+        'content-length',
+        'content-type',
+        'host',
+        'x-keyward-via',
+      ].sort(),
     );
+    expect(headers['x-keyward-via']).toMatch(/^[0-9a-f]{16}$/);
     expect(JSON.stringify(headers)).not.toContain(CLIENT_KEY);
   });
 

@@ -21,7 +21,7 @@ export interface SourcedKey {
  * loaded last stay in use, so a source should throw rather than return a partial list.
  */
 export interface KeySource {
-  /** The config block's name: `env`, `values`, `store`, `vault`, `aws`, `azure`, `keyring`. */
+  /** The config block's name: `env`, `values`, `store`, `vault`, `aws`, `azure`, `keyring`, `passthrough`. */
   readonly kind: string;
   /** Where keys come from, for logs and errors: names a location, never a value. */
   readonly describe: string;
