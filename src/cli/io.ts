@@ -43,3 +43,19 @@ const UNSAFE_FOR_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u20
 /** Text for a person's terminal: each unsafe character is shown escaped, as `\u001b`. */
 export const terminalSafe = (text: string): string =>
   text.replace(UNSAFE_FOR_TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** One failure on stderr: a line for people, or `{"error":{"message","exitCode"}}` with --json. */
+export function reportFailure(
+  io: CliIO,
+  json: boolean | undefined,
+  message: string,
+  exitCode: number,
+  help = '',
+): number {
+  io.stderr.write(
+    json
+      ? `${JSON.stringify({ error: { message, exitCode } })}\n`
+      : `keyward: ${terminalSafe(message)}\n${help && `\n${help}`}`,
+  );
+  return exitCode;
+}

@@ -77,6 +77,22 @@ async function secretFromStdin(io: CliIO, command: string): Promise<string> {
   }
 }
 
+/**
+ * A value the provider already has stored is refused, as `keys import-env` skips it: a second copy
+ * would only double the key's share of the rotation, and `rotate` would disable the key it adds.
+ */
+async function notYetStored(stored: StoredKeys, provider: string, value: string): Promise<string> {
+  const fingerprint = fingerprintOf(value);
+  const same = (await stored.list(provider)).find((key) => key.fingerprint === fingerprint);
+  if (same) {
+    const reuse = same.status === 'disabled' ? `; keyward keys enable ${same.id} puts it back in use` : '';
+    throw new CliError(
+      `${provider} already has this key stored as ${same.id} (${same.status}); nothing was added${reuse}`,
+    );
+  }
+  return value;
+}
+
 function weightOf(options: KeysOptions): number {
   if (options.weight === undefined) return 1;
   const weight = Number(options.weight);
@@ -104,11 +120,9 @@ export async function keysCommand(
     }
     case 'add': {
       const provider = requireProvider(ctx, options, true);
-      const view = await stored.add(
-        provider,
-        await secretFromStdin(io, commandLine(action, provider, options)),
-        weightOf(options),
-      );
+      const weight = weightOf(options);
+      const value = await secretFromStdin(io, commandLine(action, provider, options));
+      const view = await stored.add(provider, await notYetStored(stored, provider, value), weight);
       recordEvent(ctx.audit, AUDIT_EVENTS.keyAdded, AUDIT_ACTORS.cli, {
         provider,
         keyId: view.id,
@@ -120,10 +134,8 @@ export async function keysCommand(
     }
     case 'rotate': {
       const provider = requireProvider(ctx, options, true);
-      const result = await stored.rotate(
-        provider,
-        await secretFromStdin(io, commandLine(action, provider, options)),
-      );
+      const value = await secretFromStdin(io, commandLine(action, provider, options));
+      const result = await stored.rotate(provider, await notYetStored(stored, provider, value));
       recordEvent(ctx.audit, AUDIT_EVENTS.keyRotated, AUDIT_ACTORS.cli, {
         provider,
         keyId: result.added.id,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
 import {
   decodeMasterKey,
   deriveMasterKey,
@@ -154,6 +155,21 @@ export async function masterRotateCommand(
   }
 }
 
+/** Audited as the CLI's act, like every other key change: which key replaced which, and what moved. */
+function recordRotation(
+  ctx: OfflineContext,
+  current: MasterKey,
+  next: MasterKey,
+  complete: boolean,
+  swept?: Swept,
+): void {
+  recordEvent(ctx.audit, AUDIT_EVENTS.adminAction, AUDIT_ACTORS.cli, {
+    action: 'master.rotated',
+    target: next.id,
+    detail: { previousKeyId: current.id, origin: current.origin, complete, ...swept },
+  });
+}
+
 async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined): Promise<number> {
   const current = ctx.master;
   let next: MasterKey;
@@ -187,6 +203,8 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
   } catch (error) {
     const reason = (error as Error).message;
     if (current.origin === 'file') {
+      // The key file holds the new key already, and records are sealed under it: a key change.
+      recordRotation(ctx, current, next, false);
       throw new CliError(
         `rotation incomplete: ${reason}. Records are sealed under both keys, which are kept (the new one in ${file}, the old one in ${previous}; a gateway opens both). Running keyward master rotate again finishes it: it first moves what is left to the key in ${file}, then rotates to another new key. Keep ${previous} until then`,
       );
@@ -195,6 +213,7 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
     await sweep(ctx, next, current);
     throw new CliError(`rotation failed, nothing changed: ${reason}`);
   }
+  recordRotation(ctx, current, next, true, swept);
   const { keys: rewrapped, conversations } = swept;
   const inline = ctx.config.providers
     .filter((p) => p.keys && ('values' in p.keys || 'env' in p.keys))

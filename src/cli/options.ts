@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { closeSpelling } from '../config/spelling.js';
 
 /** Every flag of every command, typed for parseArgs; which command takes which is COMMAND_FLAGS. */
 const OPTIONS = {
@@ -110,40 +111,6 @@ function commandOf(positionals: readonly string[]): string | undefined {
   if (Object.hasOwn(COMMAND_FLAGS, two)) return two;
   const one = positionals[0] ?? '';
   return Object.hasOwn(COMMAND_FLAGS, one) ? one : undefined;
-}
-
-/** Edits (insert, delete, replace, swap of neighbours) turning `a` into `b`. */
-function editDistance(a: string, b: string): number {
-  let before: number[] = [];
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      let cost = Math.min(
-        previous[j]! + 1,
-        row[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        cost = Math.min(cost, before[j - 2]! + 1);
-      row.push(cost);
-    }
-    before = previous;
-    previous = row;
-  }
-  return previous[b.length]!;
-}
-
-/** The flag a mistyped one most likely meant: one it begins, or one a slip or two away. */
-function closeSpelling(name: string, flags: readonly string[]): string | undefined {
-  const allowed = Math.min(2, Math.floor(name.length / 3));
-  let best: string | undefined;
-  let bestScore = Number.POSITIVE_INFINITY;
-  for (const flag of flags) {
-    const score = name.length >= 3 && flag.startsWith(name) ? 0 : editDistance(name, flag);
-    if (score <= allowed && score < bestScore) [best, bestScore] = [flag, score];
-  }
-  return best;
 }
 
 const spelled = (flags: readonly string[]) => flags.map((flag) => `--${flag}`).join(', ');

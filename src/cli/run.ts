@@ -3,7 +3,7 @@ import { auditCommand } from './audit.js';
 import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
 import { conversationsCommand } from './conversations.js';
 import { initCommand } from './init.js';
-import { type CliIO, readStdin, TerminalStdinError, terminalSafe } from './io.js';
+import { type CliIO, reportFailure as fail, readStdin, TerminalStdinError } from './io.js';
 import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
 import { parse, unknownFlag, wrongFlag } from './options.js';
@@ -186,16 +186,6 @@ function helpOf(command: string): string | undefined {
   return own(COMMAND_HELP, command) ?? own(COMMAND_HELP, own(GROUP_HELP, first) ?? first);
 }
 
-/** One failure on stderr: a line for people, or `{"error":{"message","exitCode"}}` with --json. */
-function fail(io: CliIO, json: boolean | undefined, message: string, exitCode: number, help = ''): number {
-  io.stderr.write(
-    json
-      ? `${JSON.stringify({ error: { message, exitCode } })}\n`
-      : `keyward: ${terminalSafe(message)}\n${help && `\n${help}`}`,
-  );
-  return exitCode;
-}
-
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
@@ -274,7 +264,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   }
   switch (command) {
     case 'start':
-      return start({ ...offline, workers: values.workers }, io);
+      return start({ ...offline, workers: values.workers, json: values.json }, io);
     case 'auth hash-key': {
       let key: string;
       try {

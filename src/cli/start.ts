@@ -1,9 +1,10 @@
 import cluster from 'node:cluster';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { existsSync } from 'node:fs';
+import { type Config, ConfigError, dataPaths, loadConfig } from '../config/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { ListenError } from '../http/listen.js';
 import { limitHeapGrowth } from './heap-growth.js';
-import type { CliIO } from './io.js';
+import { type CliIO, reportFailure } from './io.js';
 import { announceListening, runPrimary, workerCount, workerSide } from './workers.js';
 
 export interface StartOptions {
@@ -11,6 +12,8 @@ export interface StartOptions {
   dataDir?: string | undefined;
   /** `--workers N|auto`: N processes on the same ports (see runPrimary). */
   workers?: string | undefined;
+  /** `--json`: a failed start is `{"error":{"message","exitCode"}}` on stderr. */
+  json?: boolean | undefined;
 }
 
 /** Runs the gateway until SIGTERM or SIGINT, then drains and exits 0. */
@@ -28,27 +31,42 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
   }
 }
 
+/**
+ * A start creates only the default master key file: a configured `masterKey.file` that is missing
+ * is more likely a failed mount than a first start. Its error then points at `keyward init`, as the
+ * other commands' do.
+ */
+function withInitHint(error: ConfigError, config: Config | undefined, options: StartOptions, io: CliIO) {
+  const fromEnv = io.env.KEYWARD_MASTER_KEY !== undefined || io.env.KEYWARD_MASTER_PASSPHRASE !== undefined;
+  if (config?.masterKey.file === undefined || fromEnv) return error.message;
+  if (!error.problems.some((problem) => problem.startsWith('master key: '))) return error.message;
+  const file = dataPaths(config, io.env, options.dataDir).masterKeyFile;
+  return existsSync(file)
+    ? error.message
+    : `${error.message} (run 'keyward init' first, or point masterKey.file at the existing key)`;
+}
+
 async function serve(options: StartOptions, io: CliIO): Promise<number> {
   let gateway: Gateway;
+  let config: Config | undefined;
   try {
     const count = cluster.isPrimary ? workerCount(options.workers) : undefined;
     if (count !== undefined && count > 1) return await runPrimary(options, count, io);
-    const { config, source } = loadConfig({ file: options.config, env: io.env });
+    const loaded = loadConfig({ file: options.config, env: io.env });
+    config = loaded.config;
     limitHeapGrowth();
     const worker = workerSide(config.rateLimits.backend);
     gateway = await createGateway({
       config,
-      source,
+      source: loaded.source,
       env: io.env,
       dataDir: options.dataDir,
       writerThread: true,
       ...(worker && { worker }),
     });
   } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`keyward: ${error.message}\n`);
-      return 2;
-    }
+    if (error instanceof ConfigError)
+      return reportFailure(io, options.json, withInitHint(error, config, options, io), 2);
     throw error;
   }
 
@@ -57,9 +75,9 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
   } catch (error) {
     if (!(error instanceof ListenError)) throw error;
     gateway.logger.fatal({ code: error.code }, error.message);
-    io.stderr.write(`keyward: ${error.message}\n`);
+    const code = reportFailure(io, options.json, error.message, 1);
     await gateway.close(0);
-    return 1;
+    return code;
   }
   announceListening();
 

@@ -8,6 +8,7 @@ import {
 import type { ParamDefinition } from '../templating/params.js';
 import { CliError, type OfflineContext, print } from './context.js';
 import { type CliIO, terminalSafe } from './io.js';
+import { table } from './table.js';
 
 export interface TemplateFlags {
   params?: string | undefined;
@@ -78,8 +79,9 @@ export async function templatesCommand(
       model: t.definition.model,
       params: Object.keys(t.definition.params),
     }));
-    const text = all.map((t) => `${t.name}  ${t.source} v${t.version}  ${t.model}  (${t.params.join(', ')})`);
-    print(io, flags.json, { templates: all }, text.join('\n') || 'no templates');
+    const rows = all.map((t) => [t.name, `${t.source} v${t.version}`, t.model, t.params.join(', ')]);
+    const text = rows.length > 0 ? table(['NAME', 'SOURCE', 'MODEL', 'PARAMS'], rows) : 'no templates';
+    print(io, flags.json, { templates: all }, text);
     return 0;
   }
   if (action !== 'show' && action !== 'test')

@@ -20,7 +20,7 @@ import {
   serveLimiter,
 } from '../limits/index.js';
 import { createLogger, Redactor } from '../observability/index.js';
-import type { CliIO } from './io.js';
+import { type CliIO, reportFailure } from './io.js';
 import { answerUsageFlushes, WorkerUsage } from './usage-flush.js';
 
 /** A worker that dies this soon after it started is crash-looping: it is restarted ever later. */
@@ -79,7 +79,7 @@ export function workerSide(backend: 'memory' | 'redis'):
  * one process would.
  */
 export async function runPrimary(
-  options: { config?: string | undefined; dataDir?: string | undefined },
+  options: { config?: string | undefined; dataDir?: string | undefined; json?: boolean | undefined },
   count: number,
   io: CliIO,
 ): Promise<number> {
@@ -88,8 +88,7 @@ export async function runPrimary(
     loaded = loadConfig({ file: options.config, env: io.env });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    io.stderr.write(`keyward: ${error.message}\n`);
-    return 2;
+    return reportFailure(io, options.json, error.message, 2);
   }
   const { config, source } = loaded;
   const { logger, flush } = createLogger({
@@ -102,8 +101,7 @@ export async function runPrimary(
     store = await openStore(config, dataPaths(config, io.env, options.dataDir), source, logger);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    io.stderr.write(`keyward: ${error.message}\n`);
-    return 2;
+    return reportFailure(io, options.json, error.message, 2);
   }
   let instance: Awaited<ReturnType<typeof announce>>;
   try {
@@ -111,8 +109,7 @@ export async function runPrimary(
   } catch (error) {
     await store.close();
     if (!(error instanceof ConfigError)) throw error;
-    io.stderr.write(`keyward: ${error.message}\n`);
-    return 2;
+    return reportFailure(io, options.json, error.message, 2);
   }
   // A budget's spend is read once every worker has written the usage it holds (see usage-flush.ts).
   const workerUsage = new WorkerUsage(logger);

@@ -8,6 +8,41 @@ import { z } from 'zod';
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 const refreshSeconds = z.number().int().min(10).max(86_400).default(300);
 
+/** `{ a: A } | { b: B } | …`: one member of T alone. */
+type OneOf<T> = { [K in keyof T]: { [P in K]: T[P] } }[keyof T];
+
+const listed = (names: readonly string[], last = 'or') =>
+  names.length > 1 ? `${names.slice(0, -1).join(', ')} ${last} ${names.at(-1)}` : (names[0] ?? '');
+
+/**
+ * An object holding exactly one of `blocks`, such as `{ env: VAR }`. A union of one-key objects
+ * reported any mistake as the union's "Invalid input"; parsed as one object, a block's own problem
+ * keeps its path (`keys.vault.auth`), a misspelled block name is an unknown key with its likely
+ * spelling, and none or several blocks are named with the blocks allowed.
+ */
+function oneBlockOf<const T extends z.core.$ZodShape>(blocks: T) {
+  const names = Object.keys(blocks);
+  return z
+    .strictObject(blocks)
+    .partial()
+    .superRefine(
+      (value, ctx) => {
+        const present = names.filter((name) => Object.hasOwn(value, name));
+        if (present.length === 1) return;
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            present.length === 0
+              ? `needs one block: ${listed(names)}`
+              : `holds ${listed(present, 'and')}: keep one of ${listed(names)}`,
+        });
+      },
+      // Also when a block failed or a name is unknown: the blocks allowed are then worth listing.
+      { when: ({ value }) => typeof value === 'object' && value !== null && !Array.isArray(value) },
+    )
+    .transform((value) => value as OneOf<{ -readonly [K in keyof T]: z.output<T[K]> }>);
+}
+
 export const vaultSourceSchema = z.strictObject({
   /** Vault's address, such as https://vault.example.com:8200. */
   address: z.url({ protocol: /^https?$/ }),
@@ -22,19 +57,18 @@ export const vaultSourceSchema = z.strictObject({
   path: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/),
   /** Field of the secret's data holding the key (several keys comma-separated). */
   field: z.string().min(1).max(256).default('api_key'),
-  auth: z.union([
-    z.strictObject({ token: z.strictObject({ env: envName.default('VAULT_TOKEN') }) }),
-    z.strictObject({
-      approle: z.strictObject({
-        mount: z
-          .string()
-          .regex(/^[A-Za-z0-9_.-]+$/)
-          .default('approle'),
-        roleIdEnv: envName.default('VAULT_ROLE_ID'),
-        secretIdEnv: envName.default('VAULT_SECRET_ID'),
-      }),
+  // Absent, it is reported as a block missing, naming the two.
+  auth: oneBlockOf({
+    token: z.strictObject({ env: envName.default('VAULT_TOKEN') }),
+    approle: z.strictObject({
+      mount: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+$/)
+        .default('approle'),
+      roleIdEnv: envName.default('VAULT_ROLE_ID'),
+      secretIdEnv: envName.default('VAULT_SECRET_ID'),
     }),
-  ]),
+  }).prefault({}),
   /** PEM file of the CA that signed Vault's certificate, when it is private. */
   caFile: z.string().min(1).optional(),
   refreshSeconds,
@@ -69,25 +103,23 @@ export const keyringSourceSchema = z.strictObject({
   refreshSeconds: z.number().int().min(10).max(86_400).optional(),
 });
 
-export const providerKeysSchema = z.union([
+export const providerKeysSchema = oneBlockOf({
   /** One key or several comma-separated ones, plain or `enc:` sealed with the master key. */
-  z.strictObject({ env: envName }),
+  env: envName,
   /** Keys written in the file: `enc:` values only, so that no plaintext key sits in a config file. */
-  z.strictObject({
-    values: z
-      .array(z.string().regex(/^enc:kw1:/, 'an enc:kw1:… value from `keyward keys encrypt`'))
-      .min(1)
-      .max(64),
-  }),
+  values: z
+    .array(z.string().regex(/^enc:kw1:/, 'an enc:kw1:… value from `keyward keys encrypt`'))
+    .min(1)
+    .max(64),
   /** Keys managed with `keyward keys` and `/admin/keys`, encrypted in the embedded store. */
-  z.strictObject({ store: z.literal(true) }),
-  z.strictObject({ vault: vaultSourceSchema }),
-  z.strictObject({ aws: awsSourceSchema }),
-  z.strictObject({ azure: azureSourceSchema }),
-  z.strictObject({ keyring: keyringSourceSchema }),
+  store: z.literal(true),
+  vault: vaultSourceSchema,
+  aws: awsSourceSchema,
+  azure: azureSourceSchema,
+  keyring: keyringSourceSchema,
   /** The client sends its own provider key in `x-provider-api-key`; nothing is stored. */
-  z.strictObject({ passthrough: z.literal(true) }),
-]);
+  passthrough: z.literal(true),
+});
 
 export type VaultSourceConfig = z.output<typeof vaultSourceSchema>;
 export type AwsSourceConfig = z.output<typeof awsSourceSchema>;

@@ -94,6 +94,6 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   applyEnvOverrides(input, env, source);
 
   const parsed = configSchema.safeParse(input);
-  if (!parsed.success) throw new ConfigError(source, describeConfigIssues(parsed.error));
+  if (!parsed.success) throw new ConfigError(source, describeConfigIssues(parsed.error, configSchema));
   return { config: parsed.data, source };
 }

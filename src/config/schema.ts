@@ -12,6 +12,7 @@ import { corsSchema, guestSchema, jwtIssuerSchema, sessionsSchema, tlsSchema } f
 import { aliasCeilingFields, ceilingsSchema } from './ceilings-schema.js';
 import { conversationsSchema } from './conversations-schema.js';
 import { providerKeysSchema } from './key-sources.js';
+import { closeSpelling } from './spelling.js';
 
 /** Milliseconds, bounded so that a typo cannot disable a timeout (0) or make it effectively infinite. */
 const millis = (max: number) => z.number().int().min(1).max(max);
@@ -391,7 +392,8 @@ export const configSchema = z
         }
       }
       // The client's own key goes to every passthrough target it may reach: one made for one
-      // provider would be sent to another's (an OpenAI key to Google on a fallback).
+      // provider would be sent to another's (an OpenAI key to Google on a fallback). Only
+      // `keys: { passthrough: true }` is given it: a provider with no `keys` block is sent no key.
       const passthrough = new Set(
         references
           .map(({ provider }) => config.providers.find((p) => p.id === provider))
@@ -406,6 +408,7 @@ export const configSchema = z
         });
       }
     });
+    checkTemplateModels(config.templates, config.models, config.providers, ctx);
   })
   // Shared limits follow a shared store: configuring Redis is enough to stop limits multiplying.
   .transform((config) => ({
@@ -436,6 +439,51 @@ function uniqueValues<K extends string, T extends Record<K, string>>(
     seen.add(item[field]);
   });
   return seen;
+}
+
+/**
+ * Reports each template whose model routes nowhere: a client holding only the template could not
+ * fix that by naming another model. A name routes as the router resolves it: an alias, then
+ * `provider/model` of a configured provider, then a wildcard alias's prefix (an alias that is
+ * itself broken is reported above, not again here).
+ */
+function checkTemplateModels(
+  templates: ReadonlyArray<{ model: string }>,
+  models: ReadonlyArray<{ name: string }>,
+  providers: ReadonlyArray<{ id: string }>,
+  ctx: z.RefinementCtx,
+): void {
+  const ids = new Set(providers.map((p) => p.id));
+  const aliases = models.filter((m) => !m.name.endsWith('*')).map((m) => m.name);
+  const wildcards = models.filter((m) => m.name.endsWith('*')).map((m) => m.name);
+  const routes = (model: string): boolean => {
+    if (aliases.includes(model)) return true;
+    const slash = model.indexOf('/');
+    const named = model.slice(slash + 1);
+    if (slash > 0 && ids.has(model.slice(0, slash))) return named !== '' && named !== '.' && named !== '..';
+    return wildcards.some((w) => model.startsWith(w.slice(0, -1)) && model.length >= w.length);
+  };
+  const some = (names: string[]) => `${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''}`;
+  const ways = [
+    `an alias from models${aliases.length > 0 ? ` (${some(aliases)})` : ''}`,
+    `provider/model with a provider from providers${ids.size > 0 ? ` (${some([...ids])})` : ''}`,
+    ...(wildcards.length > 0 ? [`a name matching ${some(wildcards)}`] : []),
+  ];
+  templates.forEach(({ model }, i) => {
+    if (routes(model)) return;
+    const slash = model.indexOf('/');
+    const close = closeSpelling(model, aliases);
+    ctx.addIssue({
+      code: 'custom',
+      path: ['templates', i, 'model'],
+      message:
+        slash > 0 &&
+        !ids.has(model.slice(0, slash)) &&
+        !wildcards.some((w) => model.startsWith(w.slice(0, -1)))
+          ? `"${model}" names the provider "${model.slice(0, slash)}", which is not in providers (${some([...ids]) || 'none'})`
+          : `"${model}" routes nowhere${close ? ` (did you mean ${close}?)` : ''}; name ${ways.join(', or ')}`,
+    });
+  });
 }
 
 /** The configuration file as written by a user. */

@@ -40,7 +40,7 @@ interface PlanesParts {
 
 /** The two listeners: the data plane clients call, and the admin plane. Neither listens yet. */
 export async function createPlanes(
-  { config, telemetry, clientKeys, adminKeys, state }: Start,
+  { config, env, source, telemetry, clientKeys, adminKeys, state }: Start,
   options: PlanesParts,
 ): Promise<{ data: FastifyInstance; admin: FastifyInstance; verifier: StaticKeyVerifier }> {
   const { store, providers, traffic, tokens, audit } = options;
@@ -113,8 +113,20 @@ export async function createPlanes(
       },
     },
   });
-  await warnUnconfigured(verifier, adminKeys, store, providers, logger);
+  await warnUnconfigured(verifier, adminKeys, store, providers, logger, clientKeyAdvice(config, env, source));
   return { data, admin, verifier };
+}
+
+/**
+ * How to give the data plane a client key. KEYWARD_API_KEY is read only when the configuration
+ * names it (the no-file mode does): set in the environment beside a file that does not, it is
+ * ignored, and "set KEYWARD_API_KEY" would send the operator in a circle.
+ */
+function clientKeyAdvice(config: Start['config'], env: NodeJS.ProcessEnv, source: string): string {
+  const variable = config.auth.apiKeys.env;
+  if (variable !== undefined) return `set ${variable} or create a token`;
+  const ignored = env.KEYWARD_API_KEY?.trim() ? 'KEYWARD_API_KEY is set but not read: ' : '';
+  return `${ignored}add auth: { apiKeys: { env: KEYWARD_API_KEY } } to ${source}, or create a token`;
 }
 
 /** Starting without credentials or providers is allowed (everything is refused); say so once. */
@@ -124,10 +136,11 @@ async function warnUnconfigured(
   store: Store,
   providers: ReadonlyMap<string, ProviderRuntime>,
   logger: Telemetry['logger'],
+  clientKeyHow: string,
 ): Promise<void> {
   if (verifier.size === 0 && (await store.tokens.list()).length === 0) {
     logger.warn(
-      'no client credential is configured (auth.apiKeys, gateway tokens): the data plane answers 401 to every request; set KEYWARD_API_KEY or create a token',
+      `no client credential is configured (auth.apiKeys, gateway tokens): the data plane answers 401 to every request; ${clientKeyHow}`,
     );
   }
   if (adminKeys.length === 0 && (await adminKeyHashes(store)).length === 0)

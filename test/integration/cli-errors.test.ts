@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, writeTempConfig } from '../support/process.js';
+import { freshDataDir, runCli, startGatewayProcess, writeTempConfig } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 const servers: Server[] = [];
@@ -47,6 +48,80 @@ describe('start-up errors that name things', { timeout: 60_000 }, () => {
     }
     const hashed = await runCli(['auth', 'hash-key'], { stdin: 'twelve-chars' });
     expect(hashed.stderr).toContain('at least 16 characters');
+  });
+
+  it('with --json, reports a failed start as {"error"} on stderr, as every other command does', async () => {
+    const errorOf = (stderr: string) =>
+      JSON.parse(stderr) as { error: { message: string; exitCode: number } };
+    const bad = await runCli(['start', '--json', '--config', writeTempConfig({ server: { hots: 'x' } })]);
+    expect(bad.code).toBe(2);
+    expect(errorOf(bad.stderr).error).toEqual({
+      message: expect.stringContaining('server.hots: unknown key (did you mean host?)'),
+      exitCode: 2,
+    });
+
+    const port = await heldPort();
+    const held = await runCli(['start', '--json'], {
+      env: { KEYWARD_PORT: String(port), KEYWARD_ADMIN_PORT: '0', KEYWARD_API_KEY: CLIENT_KEY },
+    });
+    expect(held.code).toBe(1);
+    expect(errorOf(held.stderr).error).toEqual({
+      message: expect.stringContaining(`cannot listen on 127.0.0.1:${port}: the port is already in use`),
+      exitCode: 1,
+    });
+
+    const workers = await runCli(['start', '--json', '--workers', 'many']);
+    expect(workers.code).toBe(2);
+    expect(errorOf(workers.stderr).error.message).toContain('--workers must be auto or a whole number');
+  });
+
+  it('points a start whose configured master key file is missing at keyward init, as other commands do', async () => {
+    const keyFile = join(freshDataDir(), 'secrets', 'master.key');
+    const file = writeTempConfig({ server: { port: 0 }, admin: { port: 0 }, masterKey: { file: keyFile } });
+    const start = await runCli(['start', '--config', file]);
+    expect(start.code).toBe(2);
+    expect(start.stderr).toContain(
+      `master key: cannot read master key file ${keyFile}: ENOENT (run 'keyward init' first, or point masterKey.file at the existing key)`,
+    );
+    const json = await runCli(['start', '--config', file, '--json']);
+    expect(JSON.parse(json.stderr).error.message).toContain("(run 'keyward init' first");
+    // The hint is the one the other commands give.
+    const list = await runCli(['tokens', 'list', '--config', file]);
+    expect(list.stderr).toContain("(run 'keyward init' first)");
+
+    expect((await runCli(['init', '--config', file])).code).toBe(0);
+    const gw = await startGatewayProcess(file, { KEYWARD_API_KEY: CLIENT_KEY });
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited).toBe(0);
+  });
+
+  it('says how to use KEYWARD_API_KEY when it is set but the configuration file does not read it', async () => {
+    const file = writeTempConfig({ server: { port: 0 }, admin: { port: 0 } });
+    const warning = async (env: NodeJS.ProcessEnv) => {
+      const gw = await startGatewayProcess(file, env);
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+      return gw.lines.find((line) => line.includes('no client credential is configured'));
+    };
+    const set = await warning({ KEYWARD_API_KEY: CLIENT_KEY });
+    expect(set).toContain(
+      `KEYWARD_API_KEY is set but not read: add auth: { apiKeys: { env: KEYWARD_API_KEY } } to ${file}, or create a token`,
+    );
+    expect(set).not.toContain(CLIENT_KEY);
+    expect(await warning({})).toContain(
+      `add auth: { apiKeys: { env: KEYWARD_API_KEY } } to ${file}, or create a token`,
+    );
+    const named = writeTempConfig({
+      server: { port: 0 },
+      admin: { port: 0 },
+      auth: { apiKeys: { env: 'MY_KEYS' } },
+    });
+    const gw = await startGatewayProcess(named, {});
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+    expect(gw.lines.find((line) => line.includes('no client credential'))).toContain(
+      'set MY_KEYS or create a token',
+    );
   });
 
   it('names the environment variable holding a bad base URL', async () => {

@@ -147,6 +147,36 @@ describe('keyward init, keys and master', () => {
     expect(fake.requests.at(-1)?.headers.authorization).toBe(`Bearer ${KEY_A}`);
   });
 
+  it('keys add and keys rotate refuse a key the provider already has stored, as import-env skips it', async () => {
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, [
+      { id: 'fake', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', keys: { store: true } },
+    ]);
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    expect((await runCli(['init', '--config', file], { env })).code).toBe(0);
+    const add = (action: string) =>
+      runCli(['keys', action, '--provider', 'fake', '--config', file, '--json'], { env, stdin: KEY_A });
+    const first = await add('add');
+    expect(first.code, first.stderr).toBe(0);
+    const { id } = JSON.parse(first.stdout) as { id: string };
+
+    for (const action of ['add', 'rotate']) {
+      const again = await add(action);
+      expect(again.code).toBe(1);
+      expect(JSON.parse(again.stderr).error.message).toBe(
+        `fake already has this key stored as ${id} (active); nothing was added`,
+      );
+      expect(again.stderr).not.toContain(KEY_A);
+    }
+    expect((await runCli(['keys', 'disable', id, '--config', file], { env })).code).toBe(0);
+    const disabled = await add('add');
+    expect(JSON.parse(disabled.stderr).error.message).toContain(
+      `(disabled); nothing was added; keyward keys enable ${id} puts it back in use`,
+    );
+    const list = await runCli(['keys', 'list', '--config', file, '--json'], { env });
+    expect((JSON.parse(list.stdout) as { keys: unknown[] }).keys).toHaveLength(1);
+  });
+
   it('refuses what it cannot do safely, with a clear message and no secret', async () => {
     const dataDir = freshDataDir();
     const file = configIn(dataDir, [

@@ -106,6 +106,27 @@ describe('keyward master rotate writes its key files durably', { timeout: 60_000
     expect((await runCli(['keys', 'list'], { env })).code).toBe(0);
   });
 
+  it('records the rotation in the audit chain, as every other key change is', async () => {
+    const dataDir = freshDataDir();
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    expect((await runCli(['init'], { env })).code).toBe(0);
+    const rotated = await runCli(['master', 'rotate', '--json'], { env });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const { keyId, previousKeyId } = JSON.parse(rotated.stdout) as { keyId: string; previousKeyId: string };
+
+    const tail = await runCli(['audit', 'tail', '--json'], { env });
+    const records = tail.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type: string; actor: string; data: Record<string, unknown> });
+    expect(records.at(-1)).toMatchObject({
+      type: 'admin.action',
+      actor: 'cli',
+      data: { action: 'master.rotated', target: keyId, detail: { previousKeyId, complete: true } },
+    });
+    expect((await runCli(['audit', 'verify'], { env })).code).toBe(0);
+  });
+
   // A power loss cannot be staged in a test; what can be seen is the order of the system calls.
   it.skipIf(!has('strace'))('syncs each key file before its rename, and the directory after it', async () => {
     const dataDir = freshDataDir();

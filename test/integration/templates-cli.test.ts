@@ -64,6 +64,35 @@ describe('file templates and the templates CLI', () => {
     expect(gw.child.exitCode).toBeNull();
   });
 
+  it('lists templates under a header row, as keys list and tokens list do', async () => {
+    const file = writeTempConfig(config(undefined, [template('about', 'Tell me about {{topic}}')]));
+    const env = { KEYWARD_DATA_DIR: freshDataDir() };
+    expect((await runCli(['init', '--config', file], { env })).code).toBe(0);
+    const list = await runCli(['templates', 'list', '--config', file], { env });
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split('\n').map((line) => line.split(/\s{2,}/))).toEqual([
+      ['NAME', 'SOURCE', 'MODEL', 'PARAMS'],
+      ['about', 'file v0', 'fast', 'topic'],
+      [''],
+    ]);
+  });
+
+  it('refuses at start a template whose model routes nowhere, before the gateway listens', async () => {
+    const broken = { ...template('broken', 'Tell me about {{topic}}'), model: 'nosuch' };
+    const file = writeTempConfig(config(undefined, [broken]));
+    const env = { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY };
+    const started = startGatewayProcess(file, env);
+    // Should it listen after all, it is stopped rather than left running.
+    started.then((gw) => gw.child.kill('SIGKILL')).catch(() => undefined);
+    await expect(started).rejects.toThrow(
+      'templates[0].model: "nosuch" routes nowhere; name an alias from models (fast), or provider/model with a provider from providers (oa)',
+    );
+    await expect(started).rejects.toThrow('gateway exited early with code 2');
+    const test = await runCli(['templates', 'test', 'broken', '--config', file], { env });
+    expect(test.code).toBe(2);
+    expect(test.stderr).toContain('templates[0].model');
+  });
+
   it('lists, shows and test-renders templates without calling a provider', async () => {
     const file = writeTempConfig(config(undefined, [template('about', 'Tell me about {{topic}}')]));
     const env = { KEYWARD_DATA_DIR: freshDataDir() };

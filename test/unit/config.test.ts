@@ -102,9 +102,12 @@ describe('configuration', () => {
     expect(guest(', templates: [summarize], scopes: [templates, chat]')).toEqual(['templates', 'chat']);
   });
 
-  it('rejects unknown keys, naming their path', () => {
-    const file = writeConfig(`${minimal}\nserver: { port: 1, hots: x }\n`);
-    expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual(['server.hots: unknown key']);
+  it('rejects unknown keys, naming their path and the key a slip most likely meant', () => {
+    const file = writeConfig(`${minimal}\nserver: { port: 1, hots: x, colour: red }\nmodles: []\n`);
+    expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual([
+      'server.hots: unknown key (did you mean host?); server.colour: unknown key',
+      'modles: unknown key (did you mean models?)',
+    ]);
   });
 
   it('names the path and the expectation of every wrong value', () => {
