@@ -4,7 +4,7 @@ import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audi
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { parseInput } from '../http/parse-input.js';
-import { KeyValueError, type PooledKey, type StoredKeys } from '../keys/index.js';
+import { KeyAlreadyStored, KeyValueError, type PooledKey, type StoredKeys } from '../keys/index.js';
 
 export interface AdminKeysOptions {
   stored: StoredKeys;
@@ -56,6 +56,11 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof KeyValueError)
       throw badRequest(error.message, { param: 'value', code: 'invalid_key' });
+    if (error instanceof KeyAlreadyStored)
+      throw new GatewayError(409, 'invalid_request_error', error.message, {
+        param: 'value',
+        code: 'key_already_stored',
+      });
     throw error;
   }
 }

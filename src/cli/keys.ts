@@ -5,6 +5,7 @@ import {
   ENC_PREFIX,
   fingerprintOf,
   inlineBinding,
+  KeyAlreadyStored,
   KeySourceError,
   KeyValueError,
   StoredKeys,
@@ -66,6 +67,17 @@ function commandLine(action: string, provider: string, options: KeysOptions): st
   return words.map(shellWord).join(' ');
 }
 
+/** A key the provider has stored already is refused (as `keys import-env` skips it), by its id. */
+async function refusingStored<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof KeyAlreadyStored)
+      throw new CliError(error.message.replace(/; enable (\S+)/, '; keyward keys enable $1'));
+    throw error;
+  }
+}
+
 async function secretFromStdin(io: CliIO, command: string): Promise<string> {
   try {
     return validateKeyValue(await readStdin(io.stdin, command));
@@ -75,22 +87,6 @@ async function secretFromStdin(io: CliIO, command: string): Promise<string> {
       throw new CliError(`${error.message}; pipe the key on standard input`, 2);
     throw error;
   }
-}
-
-/**
- * A value the provider already has stored is refused, as `keys import-env` skips it: a second copy
- * would only double the key's share of the rotation, and `rotate` would disable the key it adds.
- */
-async function notYetStored(stored: StoredKeys, provider: string, value: string): Promise<string> {
-  const fingerprint = fingerprintOf(value);
-  const same = (await stored.list(provider)).find((key) => key.fingerprint === fingerprint);
-  if (same) {
-    const reuse = same.status === 'disabled' ? `; keyward keys enable ${same.id} puts it back in use` : '';
-    throw new CliError(
-      `${provider} already has this key stored as ${same.id} (${same.status}); nothing was added${reuse}`,
-    );
-  }
-  return value;
 }
 
 function weightOf(options: KeysOptions): number {
@@ -122,7 +118,7 @@ export async function keysCommand(
       const provider = requireProvider(ctx, options, true);
       const weight = weightOf(options);
       const value = await secretFromStdin(io, commandLine(action, provider, options));
-      const view = await stored.add(provider, await notYetStored(stored, provider, value), weight);
+      const view = await refusingStored(() => stored.add(provider, value, weight));
       recordEvent(ctx.audit, AUDIT_EVENTS.keyAdded, AUDIT_ACTORS.cli, {
         provider,
         keyId: view.id,
@@ -135,7 +131,7 @@ export async function keysCommand(
     case 'rotate': {
       const provider = requireProvider(ctx, options, true);
       const value = await secretFromStdin(io, commandLine(action, provider, options));
-      const result = await stored.rotate(provider, await notYetStored(stored, provider, value));
+      const result = await refusingStored(() => stored.rotate(provider, value));
       recordEvent(ctx.audit, AUDIT_EVENTS.keyRotated, AUDIT_ACTORS.cli, {
         provider,
         keyId: result.added.id,

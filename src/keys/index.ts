@@ -36,4 +36,11 @@ export {
   type SourcedKey,
   splitKeyList,
 } from './sources/index.js';
-export { KeyValueError, StoredKeys, type StoredKeyView, toView, validateKeyValue } from './stored-keys.js';
+export {
+  KeyAlreadyStored,
+  KeyValueError,
+  StoredKeys,
+  type StoredKeyView,
+  toView,
+  validateKeyValue,
+} from './stored-keys.js';

@@ -24,6 +24,24 @@ export class KeyValueError extends Error {
   override name = 'KeyValueError';
 }
 
+/**
+ * A value the provider already has stored: a second copy would only double the key's share of the
+ * rotation, and a rotation to it would disable the key it adds. The message names the stored key
+ * by id, never by value.
+ */
+export class KeyAlreadyStored extends Error {
+  override name = 'KeyAlreadyStored';
+  constructor(
+    readonly provider: string,
+    readonly stored: StoredKeyView,
+  ) {
+    const reuse = stored.status === 'disabled' ? `; enable ${stored.id} to put it back in use` : '';
+    super(
+      `${provider} already has this key stored as ${stored.id} (${stored.status}); nothing was added${reuse}`,
+    );
+  }
+}
+
 const MAX_KEY_LENGTH = 4096;
 
 export function validateKeyValue(value: string): string {
@@ -82,15 +100,19 @@ export class StoredKeys {
     return (await this.store.providerKeys.list(provider)).map((record) => toView(record, now));
   }
 
+  /** Stores a new key; throws KeyAlreadyStored when the provider has this value already. */
   async add(provider: string, value: string, weight = 1): Promise<StoredKeyView> {
     const plaintext = validateKeyValue(value);
+    const fingerprint = fingerprintOf(plaintext);
+    const same = (await this.list(provider)).find((key) => key.fingerprint === fingerprint);
+    if (same) throw new KeyAlreadyStored(provider, same);
     const now = Date.now();
     const id = newKeyId();
     const record: ProviderKeyRecord = {
       id,
       provider,
       ciphertext: seal(this.master(), plaintext, { provider, keyId: id }),
-      fingerprint: fingerprintOf(plaintext),
+      fingerprint,
       status: 'active',
       weight,
       createdAt: now,

@@ -171,7 +171,7 @@ describe('keyward init, keys and master', () => {
     expect((await runCli(['keys', 'disable', id, '--config', file], { env })).code).toBe(0);
     const disabled = await add('add');
     expect(JSON.parse(disabled.stderr).error.message).toContain(
-      `(disabled); nothing was added; keyward keys enable ${id} puts it back in use`,
+      `(disabled); nothing was added; keyward keys enable ${id} to put it back in use`,
     );
     const list = await runCli(['keys', 'list', '--config', file, '--json'], { env });
     expect((JSON.parse(list.stdout) as { keys: unknown[] }).keys).toHaveLength(1);

@@ -467,6 +467,14 @@ describe('stored keys and hot rotation', () => {
     expect((await admin('POST', `/admin/keys/${added.json.id}/enable`)).status).toBe(200);
     expect((await chat()).status).toBe(200);
 
+    // A value stored already is refused by id, never echoed: a copy would double its weight.
+    const again = await admin('POST', '/admin/keys', { provider: 'fake', value: KEY_A });
+    expect(again.status).toBe(409);
+    expect(again.json.error).toMatchObject({ code: 'key_already_stored', param: 'value' });
+    expect(again.json.error.message).toContain(added.json.id);
+    expect(again.text).not.toContain(KEY_A);
+    expect((await admin('POST', '/admin/keys/rotate', { provider: 'fake', value: KEY_A })).status).toBe(409);
+    expect((await admin('GET', '/admin/keys')).json.stored).toHaveLength(1);
     expect((await admin('POST', '/admin/keys', { provider: 'fake', value: 'short' })).status).toBe(400);
     // A typographic hyphen from a copy: no header can carry it, so no request could be sent with it.
     const pasted = await admin('POST', '/admin/keys', {
