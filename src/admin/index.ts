@@ -50,6 +50,8 @@ export interface AdminPlaneOptions {
   sessions: SessionService;
   jwt: JwtVerifier | undefined;
   templates: TemplateRegistry;
+  /** Whether a model name routes now: a stored template's model must. */
+  routes: (model: string) => boolean;
   conversations: ConversationService;
   /** The dashboard's live data; its static files come from `uiDir` (default: dist/ui). */
   dashboard: DashboardSources & { uiDir?: string };
@@ -205,7 +207,12 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     store: options.store,
     audit: options.audit,
   });
-  adminTemplateRoutes(app, { registry: options.templates, store: options.store, audit: options.audit });
+  adminTemplateRoutes(app, {
+    registry: options.templates,
+    store: options.store,
+    audit: options.audit,
+    routes: options.routes,
+  });
   adminConversationRoutes(app, { conversations: options.conversations, audit: options.audit });
   adminDashboardRoutes(app, options.dashboard);
   adminUiRoutes(app, {

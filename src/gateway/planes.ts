@@ -102,6 +102,7 @@ export async function createPlanes(
     sessions: options.browser.sessions,
     jwt: options.browser.jwt,
     templates: options.templates,
+    routes: (model) => options.router.peek(model) !== undefined,
     conversations: options.conversations,
     prometheus: options.views.prometheus,
     dashboard: {

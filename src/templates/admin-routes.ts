@@ -12,6 +12,8 @@ export interface AdminTemplatesOptions {
   registry: TemplateRegistry;
   store: Store;
   audit: AuditSink;
+  /** Whether a model name routes now (an alias, `provider/model`, a wildcard's match). */
+  routes: (model: string) => boolean;
 }
 
 const nameParams = z.strictObject({
@@ -55,7 +57,7 @@ const versionView = (r: TemplateRecord) => ({
  */
 export function adminTemplateRoutes(
   app: FastifyInstance,
-  { registry, store, audit }: AdminTemplatesOptions,
+  { registry, store, audit, routes }: AdminTemplatesOptions,
 ): void {
   const save = async (name: string, body: unknown) => {
     if (registry.isFileTemplate(name)) throw readOnly(name);
@@ -63,6 +65,13 @@ export function adminTemplateRoutes(
     if ('name' in fields && fields.name !== name)
       throw badRequest('The name in the body differs from the one in the path', { param: 'name' });
     const definition = parseInput(templateSchema, { ...fields, name });
+    // A client holding only the template cannot name another model: one that routes nowhere is
+    // refused here, as the configuration file's are at load.
+    if (!routes(definition.model))
+      throw badRequest(
+        `The model '${definition.model}' routes nowhere; name an alias, provider/model of a configured provider, or a name a wildcard alias matches`,
+        { param: 'model', code: 'unknown_model' },
+      );
     const record = await store.templates.save(name, definition, AUDIT_ACTORS.admin, Date.now());
     await registry.refresh();
     recordEvent(audit, AUDIT_EVENTS.adminAction, AUDIT_ACTORS.admin, {

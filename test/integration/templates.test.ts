@@ -474,6 +474,16 @@ describe('prompt templates', () => {
     const first = await adminCall(kw.adminUrl, 'GET', '/admin/templates/greet/versions/1');
     expect(first.json.definition.messages[0].content).toBe('Say hello to {{who}}');
 
+    // A client holding only the template could not name another model: one routing nowhere is refused.
+    const nowhere = await adminCall(kw.adminUrl, 'PUT', '/admin/templates/greet', {
+      model: 'nosuch',
+      messages: [{ role: 'user', content: 'Hello {{who}}' }],
+      params: { who: { type: 'string', maxLength: 40 } },
+    });
+    expect(nowhere.status).toBe(400);
+    expect(nowhere.json.error).toMatchObject({ code: 'unknown_model', param: 'model' });
+    expect(nowhere.json.error.message).toContain("'nosuch' routes nowhere");
+
     const undeclared = await adminCall(kw.adminUrl, 'PUT', '/admin/templates/greet', {
       model: 'fast',
       messages: [{ role: 'user', content: 'Hello {{who}} from {{place}}' }],
