@@ -48,6 +48,7 @@ const COMMAND_FLAGS: Readonly<Record<string, readonly Flag[]>> = {
   init: [],
   start: ['workers'],
   migrate: [],
+  doctor: [],
   'tokens create': [
     'name',
     'scopes',

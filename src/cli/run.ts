@@ -2,6 +2,7 @@ import { hashClientKey, MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
 import { auditCommand } from './audit.js';
 import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
 import { conversationsCommand } from './conversations.js';
+import { doctorCommand } from './doctor.js';
 import { initCommand } from './init.js';
 import { type CliIO, reportFailure as fail, readStdin, TerminalStdinError } from './io.js';
 import { keysCommand } from './keys.js';
@@ -35,6 +36,8 @@ Usage:
   keyward audit tail [-f]           the newest audit records (and follow)
   keyward conversations purge [--user U]  delete stored responses and conversations past retention (or a user's)
   keyward migrate                   bring the store's schema up to this version (start does it too)
+  keyward doctor                    check what start needs: configuration, master key, store, provider keys
+                                    and hosts, Redis, free ports; sends no request or key to any provider
   keyward store copy --to URL       copy the SQLite store into an empty Postgres database
   keyward auth hash-key             read a client key on stdin, print the sha256: digest for auth.apiKeys.hashes
   keyward help COMMAND              a command's help, as keyward COMMAND --help prints it
@@ -121,6 +124,16 @@ KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE and set it before the ne
 
 Deletes the stored responses and conversations older than conversations.ttlDays (a running
 gateway also does this every hour). With --user U, deletes everything user U has stored.
+`,
+  doctor: `Usage: keyward doctor [--config FILE] [--data-dir DIR] [--json]
+
+Checks, from where keyward start would run, what it needs: the configuration, the data directory
+and master key (and their file modes), the store (opened with the master key; its schema brought up
+to date, as start does), an admin key, each provider's keys (counted, never shown) and host (a
+connection opened and closed: no request and no key is sent), Redis when configured, and whether the
+listeners' ports are free. Each check prints ok (✓), a warning (!) or a failure (✗) with the fix.
+Exits 0 when nothing failed (warnings allowed), 1 otherwise; --json prints {"ok", "checks": [{"name",
+"status", "detail", "fix"}]}.
 `,
   migrate: `Usage: keyward migrate [--config FILE] [--data-dir DIR] [--json]
 
@@ -247,6 +260,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         );
       case 'migrate':
         return await migrateCommand(offline, io, values.json);
+      case 'doctor':
+        return await doctorCommand(offline, io, values.json === true);
       case 'store':
         if (positionals[1] !== 'copy')
           return fail(io, values.json, `unknown command '${command}'`, 2, COMMAND_HELP.store);

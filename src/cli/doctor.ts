@@ -1,0 +1,289 @@
+import { existsSync, statSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { Redis } from 'ioredis';
+import { type Config, ConfigError, dataPaths, loadConfig } from '../config/index.js';
+import { sourceFor } from '../forward/provider-runtime.js';
+import { storeLocation } from '../gateway/index.js';
+import { adminKeyHashes } from '../gateway/secrets.js';
+import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
+import type { CliIO } from './io.js';
+
+type Status = 'ok' | 'warn' | 'fail';
+
+/** One finding: what was checked, how it stands, and what to do when it is not ok. */
+export interface Check {
+  name: string;
+  status: Status;
+  detail: string;
+  fix?: string;
+}
+
+/** How long any one network check may take: doctor answers in seconds, whatever is down. */
+const TIMEOUT_MS = 2_000;
+
+const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
+const warn = (name: string, detail: string, fix: string): Check => ({ name, status: 'warn', detail, fix });
+const fail = (name: string, detail: string, fix: string): Check => ({ name, status: 'fail', detail, fix });
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]', '0.0.0.0', '::', '[::]']);
+
+/** Rejects after `ms` with `what` timed out: a check never waits on a silent host. */
+function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Whether the file's mode lets anyone but its owner read it. */
+const othersRead = (path: string): boolean => (statSync(path).mode & 0o077) !== 0;
+
+function dataChecks(config: Config, io: CliIO, dataDir: string | undefined): Check[] {
+  const paths = dataPaths(config, io.env, dataDir);
+  const checks: Check[] = [];
+  if (!existsSync(paths.dataDir)) {
+    checks.push(fail('data directory', `${paths.dataDir} does not exist`, 'run keyward init'));
+  } else if (othersRead(paths.dataDir)) {
+    checks.push(
+      warn('data directory', `${paths.dataDir} is open to other users`, `chmod 700 ${paths.dataDir}`),
+    );
+  } else {
+    checks.push(ok('data directory', paths.dataDir));
+  }
+  if (io.env.KEYWARD_MASTER_KEY || io.env.KEYWARD_MASTER_PASSPHRASE) {
+    checks.push(ok('master key', 'from the environment'));
+  } else if (!existsSync(paths.masterKeyFile)) {
+    checks.push(
+      fail(
+        'master key',
+        `${paths.masterKeyFile} does not exist`,
+        'run keyward init, or set KEYWARD_MASTER_KEY to the key the store was sealed with',
+      ),
+    );
+  } else if (othersRead(paths.masterKeyFile)) {
+    checks.push(
+      fail(
+        'master key',
+        `${paths.masterKeyFile} is readable by other users`,
+        `chmod 600 ${paths.masterKeyFile}`,
+      ),
+    );
+  } else {
+    checks.push(ok('master key', paths.masterKeyFile));
+  }
+  if (!config.storage.postgres && !existsSync(paths.database))
+    checks.push(fail('store', `no store at ${paths.database}`, 'run keyward init'));
+  return checks;
+}
+
+/** The store opened with the master key (the audit key sealed in it must open), or why not. */
+async function openChecked(
+  options: OfflineOptions,
+  io: CliIO,
+  config: Config,
+): Promise<{ check: Check; ctx?: OfflineContext }> {
+  const where = storeLocation(config, dataPaths(config, io.env, options.dataDir));
+  try {
+    const ctx = await openOffline(options, io);
+    return { check: ok('store', `${where}, schema current, opened with the master key`), ctx };
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    const sealed = error.message.startsWith('master key');
+    return {
+      check: fail(
+        sealed ? 'master key' : 'store',
+        error.message,
+        sealed
+          ? 'use the master key this store was sealed with (file or KEYWARD_MASTER_KEY)'
+          : 'check storage in the configuration, and that the database is up',
+      ),
+    };
+  }
+}
+
+async function adminCheck(ctx: OfflineContext, io: CliIO): Promise<Check> {
+  if (io.env.KEYWARD_ADMIN_KEY) return ok('admin key', 'KEYWARD_ADMIN_KEY is set');
+  const hashes = await adminKeyHashes(ctx.store);
+  return hashes.length > 0
+    ? ok('admin key', `${hashes.length} stored (from keyward init)`)
+    : warn('admin key', 'none: the admin API answers 401', 'run keyward init, or set KEYWARD_ADMIN_KEY');
+}
+
+/** Whether a provider's key source gives it a key; never names a key's value. */
+async function keyCheck(
+  provider: Config['providers'][number],
+  ctx: OfflineContext,
+  io: CliIO,
+): Promise<Check> {
+  const name = `provider ${provider.id} keys`;
+  if (!provider.keys) return ok(name, 'none configured: sent no key');
+  if ('passthrough' in provider.keys) return ok(name, 'passthrough: each client sends its own');
+  const source = sourceFor(provider, {
+    env: io.env,
+    store: ctx.store,
+    masters: () => ctx.masters,
+    warn: () => undefined,
+  });
+  if (!source) return ok(name, 'none configured: sent no key');
+  try {
+    const keys = await within(TIMEOUT_MS, `the ${source.kind} source`, source.load());
+    return keys.length > 0
+      ? ok(name, `${keys.length} from ${source.describe}`)
+      : fail(
+          name,
+          `no key in ${source.describe}`,
+          'add one (keyward keys add, or set the variable) before starting',
+        );
+  } catch (error) {
+    const { message } = error as Error;
+    const detail = message.includes(source.describe) ? message : `${source.describe}: ${message}`;
+    return fail(name, detail, `make the source hold a key, or change providers[${provider.id}].keys`);
+  } finally {
+    await source.close?.();
+  }
+}
+
+/** Opens a connection to the provider's host (TLS for https) and closes it: no request, no key is sent. */
+async function reachCheck(provider: Config['providers'][number], config: Config): Promise<Check> {
+  const name = `provider ${provider.id} reachable`;
+  const url = new URL(provider.baseUrl);
+  const secure = url.protocol === 'https:';
+  const port = Number(url.port || (secure ? 443 : 80));
+  const host = url.hostname;
+  if (LOOPBACK.has(host) && port === config.server.port)
+    return fail(
+      name,
+      `${provider.baseUrl} is this gateway's own data listener: every request would loop back`,
+      `point providers[${provider.id}].baseUrl at the provider's API (is a *_BASE_URL variable set to the gateway's address?)`,
+    );
+  try {
+    await within(
+      TIMEOUT_MS,
+      `${host}:${port}`,
+      new Promise<void>((resolve, reject) => {
+        const socket = secure
+          ? tlsConnect({ host, port, servername: host.startsWith('[') ? undefined : host }, () => {
+              socket.destroy();
+              resolve();
+            })
+          : tcpConnect({ host: host.replace(/^\[|\]$/g, ''), port }, () => {
+              socket.destroy();
+              resolve();
+            });
+        socket.once('error', reject);
+        socket.setTimeout(TIMEOUT_MS, () => socket.destroy(new Error('timed out')));
+      }),
+    );
+    return ok(name, `${url.origin} accepts connections`);
+  } catch (error) {
+    return fail(
+      name,
+      `${url.origin}: ${(error as Error).message}`,
+      `check providers[${provider.id}].baseUrl, the network and the provider's status`,
+    );
+  }
+}
+
+async function redisCheck(url: string): Promise<Check> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: TIMEOUT_MS });
+  redis.on('error', () => undefined);
+  const where = new URL(url).host;
+  try {
+    await within(
+      TIMEOUT_MS,
+      `redis ${where}`,
+      redis.connect().then(() => redis.ping()),
+    );
+    return ok('redis', `${where} answers`);
+  } catch (error) {
+    return fail('redis', `${where}: ${(error as Error).message}`, 'start Redis, or check storage.redis.url');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Whether the listener's port is free; one in use most likely means a gateway runs there already. */
+function portCheck(name: string, host: string, port: number): Promise<Check> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      resolve(
+        error.code === 'EADDRINUSE'
+          ? warn(
+              name,
+              `${host}:${port} is in use (a gateway may be running there)`,
+              'stop it, or move the port',
+            )
+          : fail(name, `${host}:${port}: ${error.message}`, 'change the host or port in the configuration'),
+      ),
+    );
+    server.listen({ host, port, exclusive: true }, () =>
+      server.close(() => resolve(ok(name, `${host}:${port} free`))),
+    );
+  });
+}
+
+const MARK: Record<Status, string> = { ok: '✓', warn: '!', fail: '✗' };
+
+function print(io: CliIO, json: boolean, checks: readonly Check[]): void {
+  const healthy = checks.every((check) => check.status !== 'fail');
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ ok: healthy, checks })}\n`);
+    return;
+  }
+  const width = Math.max(...checks.map((check) => check.name.length));
+  for (const check of checks) {
+    io.stdout.write(`${MARK[check.status]} ${check.name.padEnd(width)}  ${check.detail}\n`);
+    if (check.fix) io.stdout.write(`  ${' '.repeat(width)}  → ${check.fix}\n`);
+  }
+  const failed = checks.filter((check) => check.status === 'fail').length;
+  const warned = checks.filter((check) => check.status === 'warn').length;
+  io.stdout.write(
+    failed > 0
+      ? `${failed} problem(s) to fix before starting\n`
+      : `ready to start${warned > 0 ? ` (${warned} warning(s))` : ''}\n`,
+  );
+}
+
+/**
+ * `keyward doctor`: checks what `keyward start` will need, from where it would run, without
+ * changing anything (beyond migrating the store's schema, as start does) and without sending a
+ * request or a key to any provider. Exit 0 when nothing failed, 1 otherwise.
+ */
+export async function doctorCommand(options: OfflineOptions, io: CliIO, json: boolean): Promise<number> {
+  let config: Config;
+  let source: string;
+  try {
+    ({ config, source } = loadConfig({ file: options.config, env: io.env }));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    print(io, json, [fail('configuration', error.message, 'fix each problem named above')]);
+    return 1;
+  }
+  const checks: Check[] = [ok('configuration', source)];
+  const data = dataChecks(config, io, options.dataDir);
+  checks.push(...data);
+  const network = Promise.all([
+    ...config.providers.map((provider) => reachCheck(provider, config)),
+    ...(config.storage.redis ? [redisCheck(config.storage.redis.url)] : []),
+    portCheck('data listener', config.server.host, config.server.port),
+    portCheck('admin listener', config.admin.host, config.admin.port),
+  ]);
+  if (data.every((check) => check.status !== 'fail')) {
+    const { check, ctx } = await openChecked(options, io, config);
+    checks.push(check);
+    if (ctx) {
+      try {
+        checks.push(await adminCheck(ctx, io));
+        checks.push(...(await Promise.all(config.providers.map((provider) => keyCheck(provider, ctx, io)))));
+      } finally {
+        await ctx.close();
+      }
+    }
+  }
+  checks.push(...(await network));
+  print(io, json, checks);
+  return checks.some((check) => check.status === 'fail') ? 1 : 0;
+}

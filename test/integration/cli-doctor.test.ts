@@ -1,0 +1,149 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLOSED_PORT } from '../support/closed-port.js';
+import { startFakeOpenAI } from '../support/fake-openai.js';
+import { freshDataDir, runCli } from '../support/process.js';
+
+const KEY = 'sk-doctor-provider-key-0123456789abcdef';
+
+type Fake = Awaited<ReturnType<typeof startFakeOpenAI>>;
+let fake: Fake | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+interface Report {
+  ok: boolean;
+  checks: Array<{ name: string; status: 'ok' | 'warn' | 'fail'; detail: string; fix?: string }>;
+}
+
+function configIn(dataDir: string, config: Record<string, unknown>): string {
+  const file = join(dataDir, 'keyward.json');
+  writeFileSync(file, JSON.stringify({ server: { port: 0 }, admin: { port: 0 }, ...config }));
+  return file;
+}
+
+describe('keyward doctor', () => {
+  it('finds a set-up gateway ready, says so to a person and a script, and shows no secret', async () => {
+    fake = await startFakeOpenAI({ keys: [KEY] });
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, {
+      providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { store: true } }],
+    });
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    const init = await runCli(['init', '--config', file, '--json'], { env });
+    const { adminKey } = JSON.parse(init.stdout) as { adminKey: string };
+    expect(
+      (await runCli(['keys', 'add', '--provider', 'fake', '--config', file], { env, stdin: KEY })).code,
+    ).toBe(0);
+
+    const human = await runCli(['doctor', '--config', file], { env });
+    expect(human.code, human.stdout + human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^✓ provider fake keys +1 from /m);
+    expect(human.stdout).toMatch(
+      /^✓ provider fake reachable +http:\/\/127\.0\.0\.1:\d+ accepts connections$/m,
+    );
+    expect(human.stdout).toMatch(/ready to start\n$/);
+
+    const script = await runCli(['doctor', '--config', file, '--json'], { env });
+    expect(script.code).toBe(0);
+    const report = JSON.parse(script.stdout) as Report;
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((check) => [check.name, check.status])).toEqual([
+      ['configuration', 'ok'],
+      ['data directory', 'ok'],
+      ['master key', 'ok'],
+      ['store', 'ok'],
+      ['admin key', 'ok'],
+      ['provider fake keys', 'ok'],
+      ['provider fake reachable', 'ok'],
+      ['data listener', 'ok'],
+      ['admin listener', 'ok'],
+    ]);
+    // Connections opened and closed: the provider was sent no request.
+    expect(fake.requests).toHaveLength(0);
+    for (const out of [human.stdout, human.stderr, script.stdout, script.stderr]) {
+      expect(out).not.toContain(KEY);
+      expect(out).not.toContain(KEY.slice(-12));
+      expect(out).not.toContain(adminKey);
+    }
+  });
+
+  it('names each problem and its fix, and exits 1', async () => {
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, {
+      server: { port: 18_931 },
+      providers: [
+        {
+          id: 'gone',
+          type: 'openai',
+          baseUrl: `http://127.0.0.1:${CLOSED_PORT}/v1`,
+          keys: { env: 'DOCTOR_UNSET_KEY' },
+        },
+        { id: 'self', type: 'anthropic', baseUrl: 'http://127.0.0.1:18931/v1', keys: { store: true } },
+      ],
+    });
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    expect((await runCli(['init', '--config', file], { env })).code).toBe(0);
+    rmSync(join(dataDir, 'master.key'));
+
+    const human = await runCli(['doctor', '--config', file], { env });
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(/^✗ master key .* does not exist\n +→ run keyward init/m);
+    expect(human.stdout).toMatch(/problem\(s\) to fix before starting\n$/);
+
+    const report = JSON.parse(
+      (await runCli(['doctor', '--config', file, '--json'], { env })).stdout,
+    ) as Report;
+    expect(report.ok).toBe(false);
+    const status = Object.fromEntries(report.checks.map((check) => [check.name, check]));
+    expect(status['master key']).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining('keyward init'),
+    });
+    expect(status['provider gone reachable']).toMatchObject({ status: 'fail' });
+    expect(status['provider self reachable']).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining("this gateway's own data listener"),
+    });
+  });
+
+  it('reports a key source that yields nothing once the store opens', async () => {
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, {
+      providers: [
+        {
+          id: 'gone',
+          type: 'openai',
+          baseUrl: `http://127.0.0.1:${CLOSED_PORT}/v1`,
+          keys: { env: 'DOCTOR_UNSET_KEY' },
+        },
+      ],
+    });
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    expect((await runCli(['init', '--config', file], { env })).code).toBe(0);
+    const run = await runCli(['doctor', '--config', file, '--json'], { env });
+    expect(run.code).toBe(1);
+    const keys = (JSON.parse(run.stdout) as Report).checks.find(
+      (check) => check.name === 'provider gone keys',
+    );
+    expect(keys).toMatchObject({ status: 'fail', detail: expect.stringContaining('DOCTOR_UNSET_KEY') });
+  });
+
+  it('reports an invalid configuration as its one failed check', async () => {
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, { server: { hots: 'x' } });
+    const run = await runCli(['doctor', '--config', file, '--json'], { env: { KEYWARD_DATA_DIR: dataDir } });
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as Report;
+    expect(report.checks).toEqual([
+      expect.objectContaining({
+        name: 'configuration',
+        status: 'fail',
+        detail: expect.stringContaining('hots'),
+      }),
+    ]);
+  });
+});
