@@ -1,13 +1,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { Redis } from 'ioredis';
 import { type Config, ConfigError, dataPaths, loadConfig } from '../config/index.js';
 import { sourceFor } from '../forward/provider-runtime.js';
 import { storeLocation } from '../gateway/index.js';
 import { adminKeyHashes } from '../gateway/secrets.js';
+import { sqliteSchemaVersion } from '../store/index.js';
 import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
-import type { CliIO } from './io.js';
+import { type CliIO, terminalSafe } from './io.js';
 
 type Status = 'ok' | 'warn' | 'fail';
 
@@ -26,7 +26,11 @@ const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detai
 const warn = (name: string, detail: string, fix: string): Check => ({ name, status: 'warn', detail, fix });
 const fail = (name: string, detail: string, fix: string): Check => ({ name, status: 'fail', detail, fix });
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]', '0.0.0.0', '::', '[::]']);
+/** Names of this host's own addresses, as a baseUrl may write them. */
+const isLoopback = (host: string): boolean =>
+  /^(?:localhost\.?|127(?:\.\d{1,3}){3}|\[?::1\]?|\[?::ffff:127(?:\.\d{1,3}){3}\]?|0\.0\.0\.0|\[?::\]?)$/i.test(
+    host,
+  );
 
 /** Rejects after `ms` with `what` timed out: a check never waits on a silent host. */
 function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
@@ -43,8 +47,14 @@ const othersRead = (path: string): boolean => (statSync(path).mode & 0o077) !== 
 function dataChecks(config: Config, io: CliIO, dataDir: string | undefined): Check[] {
   const paths = dataPaths(config, io.env, dataDir);
   const checks: Check[] = [];
+  const masterFromEnv = Boolean(io.env.KEYWARD_MASTER_KEY || io.env.KEYWARD_MASTER_PASSPHRASE);
+  const inDataDir = (path: string) => path.startsWith(`${paths.dataDir}/`);
+  // Postgres with the master key elsewhere needs no data directory at all.
+  const needed =
+    (!config.storage.postgres && inDataDir(paths.database)) ||
+    (!masterFromEnv && inDataDir(paths.masterKeyFile));
   if (!existsSync(paths.dataDir)) {
-    checks.push(fail('data directory', `${paths.dataDir} does not exist`, 'run keyward init'));
+    if (needed) checks.push(fail('data directory', `${paths.dataDir} does not exist`, 'run keyward init'));
   } else if (othersRead(paths.dataDir)) {
     checks.push(
       warn('data directory', `${paths.dataDir} is open to other users`, `chmod 700 ${paths.dataDir}`),
@@ -52,7 +62,7 @@ function dataChecks(config: Config, io: CliIO, dataDir: string | undefined): Che
   } else {
     checks.push(ok('data directory', paths.dataDir));
   }
-  if (io.env.KEYWARD_MASTER_KEY || io.env.KEYWARD_MASTER_PASSPHRASE) {
+  if (masterFromEnv) {
     checks.push(ok('master key', 'from the environment'));
   } else if (!existsSync(paths.masterKeyFile)) {
     checks.push(
@@ -84,7 +94,28 @@ async function openChecked(
   io: CliIO,
   config: Config,
 ): Promise<{ check: Check; ctx?: OfflineContext }> {
-  const where = storeLocation(config, dataPaths(config, io.env, options.dataDir));
+  const paths = dataPaths(config, io.env, options.dataDir);
+  const where = storeLocation(config, paths);
+  if (!config.storage.postgres) {
+    // Read before the store is opened, which would migrate it: an older gateway may still use it.
+    const { version, latest } = sqliteSchemaVersion(paths.database);
+    if (version > latest)
+      return {
+        check: fail(
+          'store',
+          `${where} is at schema ${version}, newer than this Keyward (${latest})`,
+          'upgrade Keyward',
+        ),
+      };
+    if (version < latest)
+      return {
+        check: warn(
+          'store',
+          `${where} is at schema ${version} of ${latest}; the checks that read it were skipped`,
+          'run keyward migrate (keyward start does it too), then keyward doctor again',
+        ),
+      };
+  }
   try {
     const ctx = await openOffline(options, io);
     return { check: ok('store', `${where}, schema current, opened with the master key`), ctx };
@@ -120,11 +151,12 @@ async function keyCheck(
   const name = `provider ${provider.id} keys`;
   if (!provider.keys) return ok(name, 'none configured: sent no key');
   if ('passthrough' in provider.keys) return ok(name, 'passthrough: each client sends its own');
+  const warnings: string[] = [];
   const source = sourceFor(provider, {
     env: io.env,
     store: ctx.store,
     masters: () => ctx.masters,
-    warn: () => undefined,
+    warn: (message) => warnings.push(message),
   });
   if (!source) return ok(name, 'none configured: sent no key');
   try {
@@ -133,7 +165,7 @@ async function keyCheck(
       ? ok(name, `${keys.length} from ${source.describe}`)
       : fail(
           name,
-          `no key in ${source.describe}`,
+          `no usable key in ${source.describe}${warnings[0] ? ` (${warnings[0]})` : ''}`,
           'add one (keyward keys add, or set the variable) before starting',
         );
   } catch (error) {
@@ -152,7 +184,8 @@ async function reachCheck(provider: Config['providers'][number], config: Config)
   const secure = url.protocol === 'https:';
   const port = Number(url.port || (secure ? 443 : 80));
   const host = url.hostname;
-  if (LOOPBACK.has(host) && port === config.server.port)
+  const own = host === config.server.host || (isLoopback(host) && isLoopback(config.server.host));
+  if (own && port === config.server.port)
     return fail(
       name,
       `${provider.baseUrl} is this gateway's own data listener: every request would loop back`,
@@ -187,6 +220,8 @@ async function reachCheck(provider: Config['providers'][number], config: Config)
 }
 
 async function redisCheck(url: string): Promise<Check> {
+  // Loaded only when Redis is configured, as the gateway does (about 20 MB).
+  const { Redis } = await import('ioredis');
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: TIMEOUT_MS });
   redis.on('error', () => undefined);
   const where = new URL(url).host;
@@ -235,8 +270,8 @@ function print(io: CliIO, json: boolean, checks: readonly Check[]): void {
   }
   const width = Math.max(...checks.map((check) => check.name.length));
   for (const check of checks) {
-    io.stdout.write(`${MARK[check.status]} ${check.name.padEnd(width)}  ${check.detail}\n`);
-    if (check.fix) io.stdout.write(`  ${' '.repeat(width)}  → ${check.fix}\n`);
+    io.stdout.write(`${MARK[check.status]} ${check.name.padEnd(width)}  ${terminalSafe(check.detail)}\n`);
+    if (check.fix) io.stdout.write(`  ${' '.repeat(width)}  → ${terminalSafe(check.fix)}\n`);
   }
   const failed = checks.filter((check) => check.status === 'fail').length;
   const warned = checks.filter((check) => check.status === 'warn').length;
@@ -249,8 +284,9 @@ function print(io: CliIO, json: boolean, checks: readonly Check[]): void {
 
 /**
  * `keyward doctor`: checks what `keyward start` will need, from where it would run, without
- * changing anything (beyond migrating the store's schema, as start does) and without sending a
- * request or a key to any provider. Exit 0 when nothing failed, 1 otherwise.
+ * sending a request or a key to any provider. A SQLite store behind this Keyward's schema is
+ * reported, not migrated; a Postgres store is opened as start opens it (migrated). Exit 0 when
+ * nothing failed, 1 otherwise.
  */
 export async function doctorCommand(options: OfflineOptions, io: CliIO, json: boolean): Promise<number> {
   let config: Config;
@@ -259,7 +295,7 @@ export async function doctorCommand(options: OfflineOptions, io: CliIO, json: bo
     ({ config, source } = loadConfig({ file: options.config, env: io.env }));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    print(io, json, [fail('configuration', error.message, 'fix each problem named above')]);
+    print(io, json, [fail('configuration', error.message, 'fix each problem listed')]);
     return 1;
   }
   const checks: Check[] = [ok('configuration', source)];

@@ -128,8 +128,9 @@ gateway also does this every hour). With --user U, deletes everything user U has
   doctor: `Usage: keyward doctor [--config FILE] [--data-dir DIR] [--json]
 
 Checks, from where keyward start would run, what it needs: the configuration, the data directory
-and master key (and their file modes), the store (opened with the master key; its schema brought up
-to date, as start does), an admin key, each provider's keys (counted, never shown) and host (a
+and master key (and their file modes), the store (opened with the master key; a SQLite store behind
+this Keyward's schema is reported and left as it is, a Postgres one is migrated as start would), an
+admin key, each provider's keys (counted, never shown) and host (a
 connection opened and closed: no request and no key is sent), Redis when configured, and whether the
 listeners' ports are free. Each check prints ok (✓), a warning (!) or a failure (✗) with the fix.
 Exits 0 when nothing failed (warnings allowed), 1 otherwise; --json prints {"ok", "checks": [{"name",

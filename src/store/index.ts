@@ -4,6 +4,7 @@ import type { Store } from './types.js';
 
 export type { CopyResult } from './copy.js';
 export type { PostgresOptions } from './postgres.js';
+export { sqliteSchemaVersion } from './schema-version.js';
 export { openSqliteStore } from './sqlite.js';
 
 // Postgres is loaded on first use, as the Redis client is: a gateway on SQLite never needs the

@@ -1,5 +1,6 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLOSED_PORT } from '../support/closed-port.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
@@ -64,7 +65,9 @@ describe('keyward doctor', () => {
     ]);
     // Connections opened and closed: the provider was sent no request.
     expect(fake.requests).toHaveLength(0);
+    const masterKey = readFileSync(join(dataDir, 'master.key'), 'utf8').trim();
     for (const out of [human.stdout, human.stderr, script.stdout, script.stderr]) {
+      expect(out).not.toContain(masterKey);
       expect(out).not.toContain(KEY);
       expect(out).not.toContain(KEY.slice(-12));
       expect(out).not.toContain(adminKey);
@@ -145,5 +148,30 @@ describe('keyward doctor', () => {
         detail: expect.stringContaining('hots'),
       }),
     ]);
+  });
+
+  it('reports a SQLite store behind this Keyward and leaves it as it is', async () => {
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, { providers: [] });
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    expect((await runCli(['init', '--config', file], { env })).code).toBe(0);
+    const database = join(dataDir, 'keyward.db');
+    const older = new Database(database);
+    const latest = older.pragma('user_version', { simple: true }) as number;
+    older.pragma(`user_version = ${latest - 1}`);
+    older.close();
+    const run = await runCli(['doctor', '--config', file, '--json'], { env });
+    expect(run.code).toBe(0);
+    const store = (JSON.parse(run.stdout) as Report).checks.find((check) => check.name === 'store');
+    expect(store).toMatchObject({ status: 'warn', fix: expect.stringContaining('keyward migrate') });
+    const after = new Database(database, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(latest - 1);
+    after.close();
+  });
+
+  it('has its help', async () => {
+    const help = await runCli(['doctor', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: keyward doctor/);
   });
 });
