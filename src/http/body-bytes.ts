@@ -18,8 +18,11 @@ const named = (value: string): string => (/^[\w.:+-]{1,40}$/.test(value) ? ` ${v
 /** `charset` parameters, and quoted strings skipped whole so a `;charset=` inside one is not read. */
 const CHARSET = /"(?:[^"\\]|\\.)*"|;\s*charset\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)/gi;
 
-/** The UTF-8 labels a client may declare (the WHATWG Encoding Standard's two common ones). */
-const UTF8_LABELS = new Set(['utf-8', 'utf8']);
+/**
+ * The labels a client may declare: UTF-8's (the WHATWG Encoding Standard's common ones) and
+ * US-ASCII, whose every text is UTF-8 too (the bytes are checked as UTF-8 all the same).
+ */
+const UTF8_LABELS = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8', 'us-ascii']);
 
 /** The one parameter clients send if any, read in a fifth of the time of the scan with CHARSET. */
 const UTF8_ONLY = /^[^;"]*;\s*charset=(?:utf-?8|"utf-?8")\s*$/i;

@@ -34,6 +34,8 @@ describe('request body bytes', () => {
       'Application/JSON; Charset=UTF-8',
       'application/json;charset="UTF-8"',
       'application/json; charset=utf8',
+      // Every US-ASCII text is UTF-8 (the bytes are checked as UTF-8 all the same).
+      'application/json; charset=US-ASCII',
       // A charset inside another parameter's quoted value is that value's text.
       'application/json; profile="x;charset=latin1"; charset=utf-8',
     ])
