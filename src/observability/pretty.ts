@@ -9,9 +9,12 @@
 const SHOWN = new Set(['time', 'level', 'msg', 'service', 'pid', 'hostname', 'banner']);
 const REQUEST = new Set([...SHOWN, 'method', 'route', 'status', 'model', 'provider', 'ms']);
 
-/** C0 and C1 controls and the Unicode line separators: a client's text must not end a line or drive the terminal. */
+/**
+ * C0 and C1 controls, the Unicode line separators and the bidirectional overrides and isolates: a
+ * client's text must not end a line, drive the terminal or reorder what it shows.
+ */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const escaped = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 const text = (value: unknown): string =>

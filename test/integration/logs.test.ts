@@ -91,14 +91,15 @@ describe('logs', { timeout: 60_000 }, () => {
       .poll(() => out)
       .toMatch(/ INFO {2}404 POST \/v1\/chat\/completions gpt-4o-mini [\d.]+ms .*errorCode=model_not_found/);
     // A client's text cannot forge a line or send the terminal escape sequences.
-    const forged = 'gpt\n13:31:07.000 FATAL forged line \u001b[2J\u001b[31m\u2028';
+    const forged = 'gpt\n13:31:07.000 FATAL forged line \u001b[2J\u001b[31m\u2028\u202e';
     expect(await chat(dataUrl, { model: forged, messages: [{ role: 'user', content: 'hi' }] })).toBe(404);
     await expect
       .poll(() => out)
-      .toContain('gpt\\u000a13:31:07.000 FATAL forged line \\u001b[2J\\u001b[31m\\u2028');
+      .toContain('gpt\\u000a13:31:07.000 FATAL forged line \\u001b[2J\\u001b[31m\\u2028\\u202e');
     expect(out).not.toMatch(/\n13:31:07\.000 FATAL/);
     expect(out).not.toContain('\u001b');
     expect(out).not.toContain('\u2028');
+    expect(out).not.toContain('\u202e');
     expect(out.split('\n').filter((line) => line.startsWith('{'))).toEqual([]);
     expect(out).not.toContain(CLIENT_KEY);
   });
