@@ -18,7 +18,7 @@ import {
 import { replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import { ResponsesStreamEncoder } from './stream-encoder.js';
-import { requestToCanonical } from './to-canonical.js';
+import { requestToCanonical, responsesClientParam } from './to-canonical.js';
 import { fitToContext } from './truncation.js';
 import type { Turn } from './turn.js';
 
@@ -52,6 +52,7 @@ export function responsesBinding(
   let encoder: ResponsesStreamEncoder | undefined;
   return {
     format: 'responses',
+    clientParam: responsesClientParam,
     toCanonical: (sent) =>
       fitToContext(
         (history) => requestToCanonical(sent as ResponsesRequest, [...history, ...turn.input], turn.origin),

@@ -97,21 +97,37 @@ export function itemsToMessages(
   const system: TextPart[] = [];
   const messages: Message[] = [];
   const toolNames = new Map<string, string>();
+  let at = '';
+  /** The turn's parts; each part pushed is traced to the item it came from (`clientParam`). */
   const turn = (role: 'user' | 'assistant') => {
     const last = messages.at(-1);
-    if (last?.role === role) return last.content as Array<UserPart | AssistantPart>;
-    const fresh = { role, content: [] } as Message;
-    messages.push(fresh);
-    return fresh.content as Array<UserPart | AssistantPart>;
+    const content = (
+      last?.role === role
+        ? last.content
+        : messages[messages.push({ role, content: [] } as Message) - 1]!.content
+    ) as Array<UserPart | AssistantPart>;
+    return {
+      push(...parts: Array<UserPart | AssistantPart>): void {
+        for (const part of parts) ORIGINS.set(part, at);
+        content.push(...parts);
+      },
+    };
   };
   items.forEach((item, i) => {
-    const at = origin(i);
+    at = origin(i);
     switch (item.type) {
       case 'message':
         if (item.role === 'system' || item.role === 'developer')
           system.push(...systemParts(item.content, at));
         else if (item.role === 'assistant') turn('assistant').push(...assistantText(item.content));
-        else turn('user').push(...item.content.map((part, j) => userPart(part, `${at}.content[${j}]`)));
+        else {
+          const user = turn('user');
+          item.content.forEach((part, j) => {
+            const made = userPart(part, `${at}.content[${j}]`);
+            user.push(made);
+            ORIGINS.set(made, `${at}.content[${j}]`);
+          });
+        }
         break;
       case 'function_call':
         toolNames.set(item.call_id, item.name);
@@ -169,6 +185,22 @@ export function itemsToMessages(
     }
   });
   return { system, messages };
+}
+
+/** Canonical parts → the client's path to the item (or its content part) each was made from. */
+const ORIGINS = new WeakMap<object, string>();
+
+const CANONICAL_PART = /^messages\[(\d+)\]\.content\[(\d+)\]/;
+
+/**
+ * A provider's complaint about a canonical part, as the path of the client's item: consecutive
+ * items merge into one canonical turn, so canonical indices are not the client's. The rest of the
+ * path names canonical fields, and is left out as the other surfaces leave it out.
+ */
+export function responsesClientParam(param: string, request: ChatRequest): string {
+  const match = CANONICAL_PART.exec(param);
+  const part = match && request.messages[Number(match[1])]?.content[Number(match[2])];
+  return (part && ORIGINS.get(part)) ?? param;
 }
 
 function systemParts(content: ReadonlyArray<InputContent | OutputContent>, at: string): TextPart[] {

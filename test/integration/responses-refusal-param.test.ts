@@ -1,0 +1,58 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+let fake: FakeProvider;
+let kw: TestGateway;
+let client: OpenAI;
+beforeAll(async () => {
+  fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+  kw = await startTestGateway(
+    {
+      auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+      providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
+      models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+    },
+    { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
+  );
+  client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+});
+afterAll(async () => {
+  await kw?.close();
+  await fake?.close();
+});
+
+const document = (text: string) =>
+  ({
+    role: 'user',
+    content: [
+      { type: 'input_text', text },
+      { type: 'input_file', file_url: 'https://example.com/report.pdf' },
+    ],
+  }) as const;
+
+describe('a Responses part the provider format cannot take', () => {
+  it("is named by the client's input path, not the merged canonical one", async () => {
+    const calls = fake.requests.length;
+    // Consecutive user items merge into one canonical turn, and a system item leaves the turns.
+    for (const [input, param] of [
+      [[{ role: 'user', content: 'First.' }, document('Read this.')], 'input[1].content[1]'],
+      [
+        [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'First.' },
+          document('Read this.'),
+        ],
+        'input[2].content[1]',
+      ],
+    ] as const) {
+      await expect(client.responses.create({ model: 'fast', input: [...input] })).rejects.toMatchObject({
+        status: 400,
+        error: { param },
+      });
+    }
+    expect(fake.requests.length).toBe(calls);
+  });
+});
