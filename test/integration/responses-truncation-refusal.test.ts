@@ -4,7 +4,10 @@ import { type FakeProvider, startFakeProvider } from '../support/fake-providers/
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
-/** What a request past the context window is told to do depends on what it can still do. */
+/**
+ * What a Responses request the gateway refuses is told: past the context window, what it can still
+ * do; a part the provider format cannot take, the client's own path to it.
+ */
 let fake: FakeProvider;
 let kw: TestGateway;
 let client: OpenAI;
@@ -64,5 +67,38 @@ describe("a Responses input past the context window with truncation: 'auto'", ()
       status: 400,
       error: { param: 'input', message: expect.stringContaining("send truncation: 'auto'") },
     });
+  });
+});
+
+const document = (text: string) =>
+  ({
+    role: 'user',
+    content: [
+      { type: 'input_text', text },
+      { type: 'input_file', file_url: 'https://example.com/report.pdf' },
+    ],
+  }) as const;
+
+describe('a Responses part the provider format cannot take', () => {
+  it("is named by the client's input path, not the merged canonical one", async () => {
+    const calls = fake.requests.length;
+    // Consecutive user items merge into one canonical turn, and a system item leaves the turns.
+    for (const [input, param] of [
+      [[{ role: 'user', content: 'First.' }, document('Read this.')], 'input[1].content[1]'],
+      [
+        [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'First.' },
+          document('Read this.'),
+        ],
+        'input[2].content[1]',
+      ],
+    ] as const) {
+      await expect(client.responses.create({ model: 'fast', input: [...input] })).rejects.toMatchObject({
+        status: 400,
+        error: { param },
+      });
+    }
+    expect(fake.requests.length).toBe(calls);
   });
 });
