@@ -94,7 +94,8 @@ describe('a Responses part the provider format cannot take', () => {
         'input[2].content[1]',
       ],
     ] as const) {
-      await expect(client.responses.create({ model: 'fast', input: [...input] })).rejects.toMatchObject({
+      const items = [...input] as OpenAI.Responses.ResponseInput;
+      await expect(client.responses.create({ model: 'fast', input: items })).rejects.toMatchObject({
         status: 400,
         error: { param },
       });
