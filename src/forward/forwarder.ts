@@ -299,8 +299,9 @@ export class Forwarder {
           deadline,
           // Counting tokens is free at every provider: nothing to charge when its answer never comes.
           progress: counting ? undefined : request.kw,
-          // The gateways the client's request passed through (checked on arrival), then this one.
-          via: onwardVia(request.headers[VIA_HEADER]),
+          // The gateways the client's request passed through (checked on arrival), then this one. A
+          // request that came through none is named by the provider pool, without a copy of its headers.
+          ...(request.headers[VIA_HEADER] !== undefined && { via: onwardVia(request.headers[VIA_HEADER]) }),
           hooks: {
             onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
             onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),
