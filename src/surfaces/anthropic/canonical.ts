@@ -20,6 +20,7 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import { anthropicToolUseId as toolUseId } from '../../providers/index.js';
+import { traced, tracedAll, tracedClientParam } from '../part-origins.js';
 import type { ChatSurface } from '../types.js';
 import { anthropicErrorBody, anthropicErrorEvent } from './envelope.js';
 import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema.js';
@@ -186,47 +187,6 @@ function toMessage(message: BodyMessage, path: string, toolNames: Map<string, st
     },
     path,
   );
-}
-
-/**
- * The client's path to what each canonical message and part was made from, for as long as the
- * request lives: hidden system messages are left out and a document may become several parts, so
- * canonical indices are not the client's. Keyed by the objects themselves, which stay the same
- * when a conversation's history is joined in front (whose parts have no path the client knows).
- */
-const ORIGINS = new WeakMap<object, string>();
-
-function traced<T extends object>(made: T, origin: string): T {
-  ORIGINS.set(made, origin);
-  return made;
-}
-
-function tracedAll<T extends object>(made: T[], origin: string): T[] {
-  for (const part of made) ORIGINS.set(part, origin);
-  return made;
-}
-
-/** One step down a canonical path: `messages[3]`, `.content[2]`, or `.content.2` (the OpenAI-format codec's way). */
-const STEP = /^\.?(messages|content)(?:\[(\d+)\]|\.(\d+))/;
-
-/**
- * A provider's complaint about a canonical message or part (a tool result's inner part included),
- * as the client's path to what the deepest of them was made from. The rest of the path names
- * canonical fields (`toolCallId`, `arguments`) that the client's block calls otherwise, so it is
- * left out, as the OpenAI surface leaves it out.
- */
-function clientParam(param: string, request: ChatRequest): string {
-  let holder: unknown = request;
-  let origin: string | undefined;
-  let rest = param;
-  for (let step = STEP.exec(rest); step; step = STEP.exec(rest)) {
-    const list = (holder as Record<string, unknown>)[step[1]!];
-    holder = Array.isArray(list) ? list[Number(step[2] ?? step[3])] : undefined;
-    if (typeof holder !== 'object' || holder === null) break;
-    origin = ORIGINS.get(holder) ?? origin;
-    rest = rest.slice(step[0].length);
-  }
-  return origin ?? param;
 }
 
 /**
@@ -619,7 +579,7 @@ function encodeEvent(event: StreamEvent): string {
 export const anthropicSurface: ChatSurface<MessagesRequest> = {
   format: 'anthropic',
   toCanonical,
-  clientParam,
+  clientParam: tracedClientParam,
   fromCanonical,
   // Anthropic's stream always carries usage, asked for or not.
   streamEncoder: () => {

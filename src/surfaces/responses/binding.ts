@@ -5,6 +5,7 @@ import type { GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/index.js';
 import { asksPriorityTier } from '../openai/binding.js';
 import { openAIErrorBody } from '../openai/envelope.js';
+import { tracedClientParam } from '../part-origins.js';
 import type { NativeRelay, SurfaceBinding } from '../types.js';
 import {
   asksSummary,
@@ -18,7 +19,7 @@ import {
 import { replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import { ResponsesStreamEncoder } from './stream-encoder.js';
-import { requestToCanonical, responsesClientParam } from './to-canonical.js';
+import { requestToCanonical } from './to-canonical.js';
 import { fitToContext } from './truncation.js';
 import type { Turn } from './turn.js';
 
@@ -52,7 +53,7 @@ export function responsesBinding(
   let encoder: ResponsesStreamEncoder | undefined;
   return {
     format: 'responses',
-    clientParam: responsesClientParam,
+    clientParam: tracedClientParam,
     toCanonical: (sent) =>
       fitToContext(
         (history) => requestToCanonical(sent as ResponsesRequest, [...history, ...turn.input], turn.origin),

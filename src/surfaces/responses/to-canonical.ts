@@ -15,6 +15,7 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import { parseDataUrl } from '../openai/canonical.js';
+import { traced, tracedAll } from '../part-origins.js';
 import type { InputContent, Item, OutputContent } from './items.js';
 import { decodeReasoning, rawReasoningSigner } from './reasoning-envelope.js';
 import type { CustomTool, ResponsesRequest } from './schema.js';
@@ -97,41 +98,33 @@ export function itemsToMessages(
   const system: TextPart[] = [];
   const messages: Message[] = [];
   const toolNames = new Map<string, string>();
-  let at = '';
-  /** The turn's parts; each part pushed is traced to the item it came from (`clientParam`). */
   const turn = (role: 'user' | 'assistant') => {
     const last = messages.at(-1);
-    const content = (
-      last?.role === role
-        ? last.content
-        : messages[messages.push({ role, content: [] } as Message) - 1]!.content
-    ) as Array<UserPart | AssistantPart>;
-    return {
-      push(...parts: Array<UserPart | AssistantPart>): void {
-        for (const part of parts) ORIGINS.set(part, at);
-        content.push(...parts);
-      },
-    };
+    if (last?.role === role) return last.content as Array<UserPart | AssistantPart>;
+    const fresh = { role, content: [] } as Message;
+    messages.push(fresh);
+    return fresh.content as Array<UserPart | AssistantPart>;
   };
+  /** Parts added to the turn of `role`, each traced to the item it came from (`clientParam`). */
+  const add = (role: 'user' | 'assistant', origin: string, ...parts: Array<UserPart | AssistantPart>) =>
+    turn(role).push(...tracedAll(parts, origin));
   items.forEach((item, i) => {
-    at = origin(i);
+    const at = origin(i);
     switch (item.type) {
       case 'message':
         if (item.role === 'system' || item.role === 'developer')
           system.push(...systemParts(item.content, at));
-        else if (item.role === 'assistant') turn('assistant').push(...assistantText(item.content));
-        else {
-          const user = turn('user');
-          item.content.forEach((part, j) => {
-            const made = userPart(part, `${at}.content[${j}]`);
-            user.push(made);
-            ORIGINS.set(made, `${at}.content[${j}]`);
-          });
-        }
+        else if (item.role === 'assistant') add('assistant', at, ...assistantText(item.content));
+        else
+          turn('user').push(
+            ...item.content.map((part, j) =>
+              traced(userPart(part, `${at}.content[${j}]`), `${at}.content[${j}]`),
+            ),
+          );
         break;
       case 'function_call':
         toolNames.set(item.call_id, item.name);
-        turn('assistant').push({
+        add('assistant', at, {
           type: 'tool_call',
           id: item.call_id,
           name: item.name,
@@ -140,7 +133,7 @@ export function itemsToMessages(
         break;
       case 'custom_tool_call':
         toolNames.set(item.call_id, item.name);
-        turn('assistant').push({
+        add('assistant', at, {
           type: 'tool_call',
           id: item.call_id,
           name: item.name,
@@ -150,7 +143,7 @@ export function itemsToMessages(
         break;
       case 'function_call_output':
       case 'custom_tool_call_output':
-        turn('user').push({
+        add('user', at, {
           type: 'tool_result',
           toolCallId: item.call_id,
           ...(toolNames.has(item.call_id) && { name: toolNames.get(item.call_id) }),
@@ -165,7 +158,7 @@ export function itemsToMessages(
           ? decodeReasoning(item.encrypted_content, `${at}.encrypted_content`)
           : undefined;
         if (sealed) {
-          turn('assistant').push(sealed);
+          add('assistant', at, sealed);
           break;
         }
         const thought = (item.content ?? item.summary).map((part) => part.text).join('');
@@ -173,34 +166,18 @@ export function itemsToMessages(
         const signedBy = signature ? rawReasoningSigner(signature) : undefined;
         const signer = signedBy !== undefined ? { signedBy } : {};
         if (thought)
-          turn('assistant').push({
+          add('assistant', at, {
             type: 'thinking',
             text: thought,
             ...(signature && { signature }),
             ...signer,
           });
-        else if (signature) turn('assistant').push({ type: 'redacted_thinking', data: signature, ...signer });
+        else if (signature) add('assistant', at, { type: 'redacted_thinking', data: signature, ...signer });
         break;
       }
     }
   });
   return { system, messages };
-}
-
-/** Canonical parts → the client's path to the item (or its content part) each was made from. */
-const ORIGINS = new WeakMap<object, string>();
-
-const CANONICAL_PART = /^messages\[(\d+)\]\.content\[(\d+)\]/;
-
-/**
- * A provider's complaint about a canonical part, as the path of the client's item: consecutive
- * items merge into one canonical turn, so canonical indices are not the client's. The rest of the
- * path names canonical fields, and is left out as the other surfaces leave it out.
- */
-export function responsesClientParam(param: string, request: ChatRequest): string {
-  const match = CANONICAL_PART.exec(param);
-  const part = match && request.messages[Number(match[1])]?.content[Number(match[2])];
-  return (part && ORIGINS.get(part)) ?? param;
 }
 
 function systemParts(content: ReadonlyArray<InputContent | OutputContent>, at: string): TextPart[] {

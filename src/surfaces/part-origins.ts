@@ -1,0 +1,43 @@
+import type { ChatRequest } from '../canonical/model.js';
+
+/**
+ * The client's path to what each canonical message and part was made from, for as long as the
+ * request lives: a surface's messages and parts do not map one to one onto canonical ones (hidden
+ * system messages, items merged into one turn, a document made of several parts), so canonical
+ * indices are not the client's. Keyed by the objects themselves, which stay the same when a
+ * conversation's history is joined in front (whose parts have no path the client knows).
+ */
+const ORIGINS = new WeakMap<object, string>();
+
+export function traced<T extends object>(made: T, origin: string): T {
+  ORIGINS.set(made, origin);
+  return made;
+}
+
+export function tracedAll<T extends object>(made: T[], origin: string): T[] {
+  for (const part of made) ORIGINS.set(part, origin);
+  return made;
+}
+
+/** One step down a canonical path: `messages[3]` or `.content[2]`. */
+const STEP = /^\.?(messages|content)\[(\d+)\]/;
+
+/**
+ * A provider's complaint about a canonical message or part (a tool result's inner part included),
+ * as the client's path to what the deepest traced one was made from; the param as it came when
+ * none was traced. The rest of the path names canonical fields (`toolCallId`, `source`) that the
+ * client's block calls otherwise, so it is left out, as the OpenAI surface leaves it out.
+ */
+export function tracedClientParam(param: string, request: ChatRequest): string {
+  let holder: unknown = request;
+  let origin: string | undefined;
+  let rest = param;
+  for (let step = STEP.exec(rest); step; step = STEP.exec(rest)) {
+    const list = (holder as Record<string, unknown>)[step[1]!];
+    holder = Array.isArray(list) ? list[Number(step[2])] : undefined;
+    if (typeof holder !== 'object' || holder === null) break;
+    origin = ORIGINS.get(holder) ?? origin;
+    rest = rest.slice(step[0].length);
+  }
+  return origin ?? param;
+}
