@@ -1,6 +1,5 @@
 import cluster from 'node:cluster';
-import { existsSync } from 'node:fs';
-import { type Config, ConfigError, dataPaths, loadConfig } from '../config/index.js';
+import { ConfigError, loadConfig } from '../config/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { ListenError } from '../http/listen.js';
 import { limitHeapGrowth } from './heap-growth.js';
@@ -31,42 +30,24 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
   }
 }
 
-/**
- * A start creates only the default master key file: a configured `masterKey.file` that is missing
- * is more likely a failed mount than a first start. Its error then points at `keyward init`, as the
- * other commands' do.
- */
-function withInitHint(error: ConfigError, config: Config | undefined, options: StartOptions, io: CliIO) {
-  const fromEnv = io.env.KEYWARD_MASTER_KEY !== undefined || io.env.KEYWARD_MASTER_PASSPHRASE !== undefined;
-  if (config?.masterKey.file === undefined || fromEnv) return error.message;
-  if (!error.problems.some((problem) => problem.startsWith('master key: '))) return error.message;
-  const file = dataPaths(config, io.env, options.dataDir).masterKeyFile;
-  return existsSync(file)
-    ? error.message
-    : `${error.message} (run 'keyward init' first, or point masterKey.file at the existing key)`;
-}
-
 async function serve(options: StartOptions, io: CliIO): Promise<number> {
   let gateway: Gateway;
-  let config: Config | undefined;
   try {
     const count = cluster.isPrimary ? workerCount(options.workers) : undefined;
     if (count !== undefined && count > 1) return await runPrimary(options, count, io);
-    const loaded = loadConfig({ file: options.config, env: io.env });
-    config = loaded.config;
+    const { config, source } = loadConfig({ file: options.config, env: io.env });
     limitHeapGrowth();
     const worker = workerSide(config.rateLimits.backend);
     gateway = await createGateway({
       config,
-      source: loaded.source,
+      source,
       env: io.env,
       dataDir: options.dataDir,
       writerThread: true,
       ...(worker && { worker }),
     });
   } catch (error) {
-    if (error instanceof ConfigError)
-      return reportFailure(io, options.json, withInitHint(error, config, options, io), 2);
+    if (error instanceof ConfigError) return reportFailure(io, options.json, error.message, 2);
     throw error;
   }
 

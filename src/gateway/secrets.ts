@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
 import { type Config, ConfigError, type DataPaths } from '../config/index.js';
 import {
@@ -144,7 +145,15 @@ async function masterKeys({
     const previous = readPreviousMasterKey(paths.masterKeyFile);
     return previous && previous.id !== master.id ? [master, previous] : [master];
   } catch (error) {
-    if (error instanceof MasterKeyError) throw new ConfigError(source, [`master key: ${error.message}`]);
+    if (error instanceof MasterKeyError) {
+      // A configured file that is missing was not created (above): say how one comes to be.
+      const fromEnv = env.KEYWARD_MASTER_KEY !== undefined || env.KEYWARD_MASTER_PASSPHRASE !== undefined;
+      const hint =
+        config.masterKey.file !== undefined && !fromEnv && !existsSync(paths.masterKeyFile)
+          ? " (run 'keyward init' first, or point masterKey.file at the existing key)"
+          : '';
+      throw new ConfigError(source, [`master key: ${error.message}${hint}`]);
+    }
     throw error;
   }
 }
