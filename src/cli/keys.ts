@@ -73,7 +73,9 @@ async function refusingStored<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof KeyAlreadyStored)
-      throw new CliError(error.message.replace(/; enable (\S+)/, '; keyward keys enable $1'));
+      throw new CliError(
+        KeyAlreadyStored.message(error.provider, error.stored, `keyward keys enable ${error.stored.id}`),
+      );
     throw error;
   }
 }

@@ -35,10 +35,13 @@ export class KeyAlreadyStored extends Error {
     readonly provider: string,
     readonly stored: StoredKeyView,
   ) {
-    const reuse = stored.status === 'disabled' ? `; enable ${stored.id} to put it back in use` : '';
-    super(
-      `${provider} already has this key stored as ${stored.id} (${stored.status}); nothing was added${reuse}`,
-    );
+    super(KeyAlreadyStored.message(provider, stored, `enable ${stored.id}`));
+  }
+
+  /** The message, naming how the caller's interface enables a disabled copy (`keyward keys enable …`). */
+  static message(provider: string, stored: StoredKeyView, enable: string): string {
+    const reuse = stored.status === 'disabled' ? `; ${enable} to put it back in use` : '';
+    return `${provider} already has this key stored as ${stored.id} (${stored.status}); nothing was added${reuse}`;
   }
 }
 
