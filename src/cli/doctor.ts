@@ -1,12 +1,18 @@
 import { existsSync, statSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { type Config, ConfigError, dataPaths, loadConfig } from '../config/index.js';
+import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
 import { sourceFor } from '../forward/provider-runtime.js';
 import { storeLocation } from '../gateway/index.js';
 import { adminKeyHashes } from '../gateway/secrets.js';
 import { sqliteSchemaVersion } from '../store/index.js';
-import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
+import {
+  CliError,
+  type OfflineContext,
+  type OfflineOptions,
+  openConfiguredStore,
+  openSealed,
+} from './context.js';
 import { type CliIO, terminalSafe } from './io.js';
 
 type Status = 'ok' | 'warn' | 'fail';
@@ -44,8 +50,7 @@ function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
 /** Whether the file's mode lets anyone but its owner read it. */
 const othersRead = (path: string): boolean => (statSync(path).mode & 0o077) !== 0;
 
-function dataChecks(config: Config, io: CliIO, dataDir: string | undefined): Check[] {
-  const paths = dataPaths(config, io.env, dataDir);
+function dataChecks(config: Config, io: CliIO, paths: DataPaths): Check[] {
   const checks: Check[] = [];
   const masterFromEnv = Boolean(io.env.KEYWARD_MASTER_KEY || io.env.KEYWARD_MASTER_PASSPHRASE);
   const inDataDir = (path: string) => path.startsWith(`${paths.dataDir}/`);
@@ -93,8 +98,8 @@ async function openChecked(
   options: OfflineOptions,
   io: CliIO,
   config: Config,
+  paths: DataPaths,
 ): Promise<{ check: Check; ctx?: OfflineContext }> {
-  const paths = dataPaths(config, io.env, options.dataDir);
   const where = storeLocation(config, paths);
   if (!config.storage.postgres) {
     // Read before the store is opened, which would migrate it: an older gateway may still use it.
@@ -116,19 +121,26 @@ async function openChecked(
         ),
       };
   }
+  let opened: Awaited<ReturnType<typeof openConfiguredStore>>;
   try {
-    const ctx = await openOffline(options, io);
-    return { check: ok('store', `${where}, schema current, opened with the master key`), ctx };
+    opened = await openConfiguredStore(options, io);
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
-    const sealed = error.message.startsWith('master key');
+    return {
+      check: fail('store', error.message, 'check storage in the configuration, and that the database is up'),
+    };
+  }
+  try {
+    const ctx = await openSealed(opened, io);
+    return { check: ok('store', `${where}, schema current, opened with the master key`), ctx };
+  } catch (error) {
+    await opened.store.close();
+    if (!(error instanceof CliError)) throw error;
     return {
       check: fail(
-        sealed ? 'master key' : 'store',
+        'master key',
         error.message,
-        sealed
-          ? 'use the master key this store was sealed with (file or KEYWARD_MASTER_KEY)'
-          : 'check storage in the configuration, and that the database is up',
+        'use the master key this store was sealed with (file or KEYWARD_MASTER_KEY)',
       ),
     };
   }
@@ -299,7 +311,8 @@ export async function doctorCommand(options: OfflineOptions, io: CliIO, json: bo
     return 1;
   }
   const checks: Check[] = [ok('configuration', source)];
-  const data = dataChecks(config, io, options.dataDir);
+  const paths = dataPaths(config, io.env, options.dataDir);
+  const data = dataChecks(config, io, paths);
   checks.push(...data);
   const network = Promise.all([
     ...config.providers.map((provider) => reachCheck(provider, config)),
@@ -308,7 +321,7 @@ export async function doctorCommand(options: OfflineOptions, io: CliIO, json: bo
     portCheck('admin listener', config.admin.host, config.admin.port),
   ]);
   if (data.every((check) => check.status !== 'fail')) {
-    const { check, ctx } = await openChecked(options, io, config);
+    const { check, ctx } = await openChecked(options, io, config, paths);
     checks.push(check);
     if (ctx) {
       try {
