@@ -13,11 +13,17 @@ export interface ReadinessOptions {
   serving(): boolean;
 }
 
+/**
+ * How long one probe of the store and Redis answers `/ready`. The route takes no credential: a
+ * query per call let anyone polling it hold the store's connection pool (10 by default), which
+ * every authenticated request waits on. An orchestrator polls every few seconds and loses nothing.
+ */
+const PROBE_REUSE_MS = 1000;
+
 /** What `/ready` reports (see `Readiness` for the meaning of each state). */
 export function readinessCheck({ config, store, limiter, providers, serving }: ReadinessOptions) {
   const sharedLimits = config.rateLimits.backend === 'redis' && config.rateLimits.failMode === 'closed';
-  return async (): Promise<Readiness> => {
-    if (!serving()) return { status: 'shutting_down' };
+  const probeBackends = async (): Promise<string[]> => {
     const problems: string[] = [];
     try {
       await store.ping();
@@ -31,7 +37,24 @@ export function readinessCheck({ config, store, limiter, providers, serving }: R
         problems.push('redis: unreachable, and rate limits fail closed');
       }
     }
-    if (problems.length > 0) return { status: 'unavailable', problems };
+    return problems;
+  };
+  // Calls that arrive while a probe runs wait for it; a settled one answers for PROBE_REUSE_MS.
+  let probe: Promise<string[]> | undefined;
+  let settledAt = Number.NEGATIVE_INFINITY;
+  const backendProblems = (): Promise<string[]> => {
+    if (!probe || performance.now() - settledAt >= PROBE_REUSE_MS) {
+      settledAt = Number.POSITIVE_INFINITY;
+      probe = probeBackends().finally(() => {
+        settledAt = performance.now();
+      });
+    }
+    return probe;
+  };
+  return async (): Promise<Readiness> => {
+    if (!serving()) return { status: 'shutting_down' };
+    const problems = await backendProblems();
+    if (problems.length > 0) return { status: 'unavailable', problems: [...problems] };
     const keyless = [...providers.values()].filter(
       (p) => p.keys.pooled && !p.keys.pool.list().some((key) => key.state !== 'invalid'),
     );

@@ -1,0 +1,119 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
+import { PROVIDER_KEY } from '../support/setup.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `/ready` answers anyone, without a credential. Each call queried Postgres and Redis: an
+ * anonymous client polling it in a loop held the store's small connection pool (10 by default)
+ * that every authenticated request waits on, and Redis with it. A probe of the backends is now
+ * shared by the calls that arrive while it runs, and its answer reused for a second.
+ */
+describe.skipIf(!hasPostgres() || !hasRedis())(
+  'an anonymous /ready flood does not reach the store or Redis per call (needs postgresql and redis-server)',
+  () => {
+    let postgres: PostgresServer;
+    let redis: RedisServer;
+    let fake: FakeProvider;
+    let gw: TestGateway;
+    let database: string;
+
+    /** Transactions committed in the gateway's database, as Postgres counts them. */
+    const commits = async (): Promise<number> => {
+      const client = new pg.Client({ connectionString: postgres.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ n: string }>(
+          'SELECT xact_commit AS n FROM pg_stat_database WHERE datname = $1',
+          [database],
+        );
+        return Number(rows[0]?.n ?? 0);
+      } finally {
+        await client.end();
+      }
+    };
+    /** Scripts run on Redis (the limiter's calls are scripts), from its own command statistics. */
+    const scriptCalls = (): number => {
+      const info = spawnSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats'], {
+        encoding: 'utf8',
+      }).stdout;
+      return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce(
+        (sum, match) => sum + Number(match[1]),
+        0,
+      );
+    };
+    const ready = async (url: string) => {
+      const res = await request(`${url}/ready`);
+      const body = (await res.body.json()) as { status: string; problems?: string[] };
+      return { status: res.statusCode, body };
+    };
+
+    beforeAll(async () => {
+      [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+      fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+      const url = await createDatabase(postgres);
+      database = new URL(url).pathname.slice(1);
+      gw = await startTestGateway(
+        {
+          storage: { postgres: { url }, redis: { url: redis.url } },
+          // Limits on Redis that fail closed: /ready asks Redis too.
+          rateLimits: { failMode: 'closed' },
+          providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } }],
+          models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+        },
+        { P_KEY: PROVIDER_KEY, KEYWARD_MASTER_KEY: randomBytes(32).toString('base64') },
+      );
+    }, 60_000);
+
+    afterAll(async () => {
+      await gw?.close();
+      await fake?.close();
+      await redis?.stop();
+      await postgres?.stop();
+    });
+
+    it('800 probes in 2 s cost a probe a second at most, and the answer is still the truth', async () => {
+      expect((await ready(gw.dataUrl)).status).toBe(200);
+      /** Commits and script calls over one 2 s stretch of `load`, counted once Postgres has published them. */
+      const measure = async (load: () => Promise<void>) => {
+        // Postgres publishes a backend's counts at most once a second.
+        await sleep(1500);
+        const [commitsBefore, scriptsBefore] = [await commits(), scriptCalls()];
+        for (let round = 0; round < 8; round++) {
+          await load();
+          await sleep(250);
+        }
+        await sleep(1500);
+        return { commits: (await commits()) - commitsBefore, scripts: scriptCalls() - scriptsBefore };
+      };
+      // What the gateway does by itself meanwhile (heartbeats, flushes), for comparison.
+      const quiet = await measure(async () => {});
+      const flooded = await measure(async () => {
+        const answers = await Promise.all(
+          Array.from({ length: 100 }, (_, i) => ready(i % 2 ? gw.dataUrl : gw.adminUrl)),
+        );
+        expect(answers.every((a) => a.status === 200)).toBe(true);
+      });
+      // Two seconds of probing: a query a second each, at most (one call per query before).
+      expect(flooded.commits - quiet.commits).toBeLessThan(10);
+      expect(flooded.scripts - quiet.scripts).toBeLessThan(8);
+
+      // Redis gone: within about a second /ready says so, on both listeners.
+      await redis.stop();
+      await sleep(1200);
+      const data = await ready(gw.dataUrl);
+      expect(data).toEqual({ status: 503, body: { status: 'unavailable' } });
+      const admin = await ready(gw.adminUrl);
+      expect(admin.status).toBe(503);
+      expect(admin.body.problems).toEqual(['redis: unreachable, and rate limits fail closed']);
+    }, 60_000);
+  },
+);
