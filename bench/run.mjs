@@ -447,6 +447,32 @@ async function responsesOnly(bare, messages, keyward) {
   await once(keyward.child, 'exit');
 }
 
+/**
+ * `--only chat`: the headline comparison alone, the bare proxy and Keyward (gateway token) at
+ * c=50 in turns; nothing written to bench/results. A quicker check, and a profile of the common path.
+ */
+async function chatOnly(bare, keyward) {
+  const group = [
+    { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
+    { name: 'keyward', ...keyward, key: keyward.token, model: 'bench-model' },
+  ];
+  for (const target of group) await loadOnce(target, 50, quick ? 1 : 3);
+  process.stderr.write(`c=50: the bare proxy and Keyward, ${duration}s each, in turns…\n`);
+  const [floor, gateway] = await loadInTurns(group, 50, duration);
+  process.stdout.write(
+    `\n| target | req/s | p50 ms | CPU µs/req | RSS MB |\n${[floor, gateway]
+      .map(
+        (r) =>
+          `| ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.cpuUsPerReq, 0)} | ${fmt(r.rssMb, 0)} |`,
+      )
+      .join(
+        '\n',
+      )}\nKeyward ÷ bare at c=50: throughput ${fmt(gateway.rps / floor.rps)}×, CPU per request ${fmt(gateway.cpuUsPerReq / floor.cpuUsPerReq)}×\n`,
+  );
+  keyward.child.kill('SIGTERM');
+  await once(keyward.child, 'exit');
+}
+
 /** A dashboard login's session cookie, as the browser would send it back. */
 async function dashboardCookie(keyward) {
   const res = await fetch(`${keyward.adminUrl}/admin/ui/login`, {
@@ -474,6 +500,7 @@ async function main() {
   const keyward = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
   const messages = { ...bareAnthropic, key: providerKey, path: '/v1/messages' };
   if (only === 'responses') return responsesOnly(bare, messages, keyward);
+  if (only === 'chat') return chatOnly(bare, keyward);
   if (only === 'scale' || only === 'workers') return scaleOnly(bare, fake, fakeAnthropic, identity);
   const cookie = await sessionCookie(keyward.url, keyward.adminUrl, keyward.adminKey);
   const targets = [
