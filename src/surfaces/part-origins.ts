@@ -26,7 +26,7 @@ const STEP = /^\.?(messages|content)\[(\d+)\]/;
  * A provider's complaint about a canonical message or part (a tool result's inner part included),
  * as the client's path to what the deepest traced one was made from; the param as it came when
  * none was traced. The rest of the path names canonical fields (`toolCallId`, `source`) that the
- * client's block calls otherwise, so it is left out, as the OpenAI surface leaves it out.
+ * client's block calls otherwise, so it is left out.
  */
 export function tracedClientParam(param: string, request: ChatRequest): string {
   let holder: unknown = request;

@@ -22,6 +22,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
+import { traced, tracedClientParam } from '../part-origins.js';
 import type { ChatSurface } from '../types.js';
 import type { ChatCompletionRequest } from './chat-schema.js';
 import { openAIErrorBody, openAIErrorEvent } from './envelope.js';
@@ -237,17 +238,13 @@ function toCanonical(body: Body): ChatRequest {
 function convertMessages(list: readonly RequestMessage[]): { system: TextPart[]; messages: Message[] } {
   const system: TextPart[] = [];
   const messages: Message[] = [];
-  // Where each canonical part came from, for errors a provider raises about it.
-  const origins: string[][] = [];
   // Tool results name their tool (Gemini matches by name); the name comes from the call.
   const toolNames = new Map<string, string>();
   // Legacy function calls have no id: each gets one, which the `function` message answering it uses.
   const functionCallIds = new Map<string, string>();
-  let results: { parts: UserPart[]; origins: string[] } | undefined;
-  const start = (message: Message, from: string[]) => {
-    messages.push(message);
-    origins.push(from);
-  };
+  // Each canonical message and part is traced to the client's field it came from, for errors a
+  // provider raises about it: system messages are hoisted and tool messages merged.
+  let results: UserPart[] | undefined;
   list.forEach((message, i) => {
     const path = `messages[${i}]`;
     switch (message.role) {
@@ -257,60 +254,38 @@ function convertMessages(list: readonly RequestMessage[]): { system: TextPart[];
         break;
       case 'user': {
         const parts = userParts(message.content, path);
-        const from = parts.map((_, j) =>
-          typeof message.content === 'string' ? `${path}.content` : `${path}.content[${j}]`,
+        if (results) results.push(...parts);
+        else messages.push(traced({ role: 'user', content: parts }, path));
+        results = undefined;
+        break;
+      }
+      case 'assistant':
+        messages.push(
+          traced(
+            { role: 'assistant', content: assistantParts(message, path, toolNames, functionCallIds) },
+            path,
+          ),
         );
-        if (results) {
-          results.parts.push(...parts);
-          results.origins.push(...from);
-        } else start({ role: 'user', content: parts }, from);
         results = undefined;
         break;
-      }
-      case 'assistant': {
-        const { parts, from } = assistantParts(message, path, toolNames, functionCallIds);
-        start({ role: 'assistant', content: parts }, from);
-        results = undefined;
-        break;
-      }
       case 'tool':
       case 'function': {
-        const result =
+        const result = traced(
           message.role === 'tool'
             ? toolResult(message.tool_call_id, toolNames.get(message.tool_call_id), message.content)
-            : functionResult(message.name, message.content, functionCallIds, path);
-        if (results) {
-          results.parts.push(result);
-          results.origins.push(path);
-        } else {
-          results = { parts: [result], origins: [path] };
-          start({ role: 'user', content: results.parts }, results.origins);
+            : functionResult(message.name, message.content, functionCallIds, path),
+          path,
+        );
+        if (results) results.push(result);
+        else {
+          results = [result];
+          messages.push(traced({ role: 'user', content: results }, path));
         }
         break;
       }
     }
   });
-  ORIGINS.set(messages, origins);
   return { system, messages };
-}
-
-/** Canonical messages → the client path of each of their parts, for as long as the request lives. */
-const ORIGINS = new WeakMap<readonly Message[], string[][]>();
-
-const CANONICAL_PART = /^messages\[(\d+)\](?:\.content\[(\d+)\])?/;
-
-/**
- * A provider's complaint about a canonical part, as the path of the client's own field: system
- * messages were hoisted and tool messages merged, so canonical indices are not the client's.
- */
-function clientParam(param: string, request: ChatRequest): string {
-  const match = CANONICAL_PART.exec(param);
-  const from = match && ORIGINS.get(request.messages)?.[Number(match[1])];
-  if (!match || !from) return param;
-  const part = from[match[2] === undefined ? 0 : Number(match[2])];
-  if (part === undefined) return param;
-  // A whole-message complaint names the client message the canonical one began with.
-  return match[2] === undefined ? (/^messages\[\d+\]/.exec(part)?.[0] ?? part) : part;
 }
 
 function textParts(content: TextContent): TextPart[] {
@@ -318,8 +293,8 @@ function textParts(content: TextContent): TextPart[] {
 }
 
 function userParts(content: UserContent, path: string): UserPart[] {
-  if (typeof content === 'string') return [text(content)];
-  return content.map((part, j) => userPart(part, `${path}.content[${j}]`));
+  if (typeof content === 'string') return [traced(text(content), `${path}.content`)];
+  return content.map((part, j) => traced(userPart(part, `${path}.content[${j}]`), `${path}.content[${j}]`));
 }
 
 function userPart(part: UserContentPart, param: string): UserPart {
@@ -386,14 +361,10 @@ function assistantParts(
   path: string,
   toolNames: Map<string, string>,
   functionCallIds: Map<string, string>,
-): { parts: AssistantPart[]; from: string[] } {
+): AssistantPart[] {
   if (message.audio) throw new UnsupportedFeature(notSupported('audio answers'), `${path}.audio`);
   const parts: AssistantPart[] = [];
-  const from: string[] = [];
-  const add = (part: AssistantPart, origin: string) => {
-    parts.push(part);
-    from.push(origin);
-  };
+  const add = (part: AssistantPart, origin: string) => parts.push(traced(part, origin));
   // Clients replay `content: ''` beside tool calls; an empty text block is refused by some providers.
   if (typeof message.content === 'string') {
     if (message.content !== '') add(text(message.content), `${path}.content`);
@@ -422,7 +393,7 @@ function assistantParts(
     functionCallIds.set(name, id);
     add({ type: 'tool_call', id, name, arguments: args }, `${path}.function_call`);
   }
-  return { parts, from };
+  return parts;
 }
 
 function toolResult(toolCallId: string, name: string | undefined, content: TextContent): ToolResultPart {
@@ -756,7 +727,7 @@ class ChunkEncoder implements StreamEncoder {
 export const openAISurface: ChatSurface<ChatCompletionRequest> = {
   format: 'openai',
   toCanonical,
-  clientParam,
+  clientParam: tracedClientParam,
   fromCanonical: (response) => fromCanonical(response),
   streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage),
   errorBody: openAIErrorBody,

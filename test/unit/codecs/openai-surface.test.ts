@@ -935,5 +935,13 @@ describe('naming refused fields as the client sent them', () => {
     expect(name('messages[2].content[2].source')).toBe('messages[4].content[1]');
     expect(name('messages[2]')).toBe('messages[3]');
     expect(name('temperature')).toBe('temperature');
+
+    // A conversation's stored history joined in front moves every canonical index; the client's
+    // own parts are still named as sent (they had been named by their canonical path).
+    const history = { role: 'user' as const, content: [{ type: 'text' as const, text: 'Earlier.' }] };
+    const joined = { ...request, messages: [history, ...request.messages] };
+    expect(openAISurface.clientParam!('messages[3].content[2].source', joined)).toBe(
+      'messages[4].content[1]',
+    );
   });
 });
