@@ -100,20 +100,39 @@ const toolCall = z.discriminatedUnion('type', [
 
 const participantName = identifier.optional();
 
+/**
+ * What an answer's message carries that a request does not name: `annotations` (OpenAI's own
+ * answers), `reasoning_content` (Keyward's, when the model thought) and `parsed` (the SDK's
+ * `stream` and `parse` helpers). OpenAI's function-calling guide appends the answer's message as
+ * it came, and the API takes it back. They tell the model nothing, and a provider of another
+ * format (or an imitation of OpenAI's) may refuse them: dropped after validation.
+ */
+const answerOnlyFields = {
+  annotations: z
+    .array(z.looseObject({ type: z.string() }))
+    .max(MAX_PARTS)
+    .optional(),
+  reasoning_content: z.string().nullable().optional(),
+  parsed: z.unknown().optional(),
+};
+
 const message = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('developer'), content: textContent, name: participantName }),
   z.strictObject({ role: z.literal('system'), content: textContent, name: participantName }),
   z.strictObject({ role: z.literal('user'), content: userContent, name: participantName }),
-  z.strictObject({
-    role: z.literal('assistant'),
-    content: assistantContent.nullable().optional(),
-    name: participantName,
-    refusal: z.string().nullable().optional(),
-    audio: z.strictObject({ id: identifier }).nullable().optional(),
-    tool_calls: z.array(toolCall).max(MAX_TOOL_CALLS).optional(),
-    /** Deprecated in favour of `tool_calls`, still accepted by the API. */
-    function_call: z.strictObject({ name: identifier, arguments: z.string() }).nullable().optional(),
-  }),
+  z
+    .strictObject({
+      role: z.literal('assistant'),
+      content: assistantContent.nullable().optional(),
+      name: participantName,
+      refusal: z.string().nullable().optional(),
+      audio: z.strictObject({ id: identifier }).nullable().optional(),
+      tool_calls: z.array(toolCall).max(MAX_TOOL_CALLS).optional(),
+      /** Deprecated in favour of `tool_calls`, still accepted by the API. */
+      function_call: z.strictObject({ name: identifier, arguments: z.string() }).nullable().optional(),
+      ...answerOnlyFields,
+    })
+    .transform(({ annotations, reasoning_content, parsed, ...message }) => message),
   // Not in the SDK's types, but the API takes it and LangChain's ChatOpenAI sends the tool's name.
   z.strictObject({
     role: z.literal('tool'),
