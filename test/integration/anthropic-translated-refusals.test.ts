@@ -249,6 +249,43 @@ describe('max_tokens: 0', () => {
   });
 });
 
+describe('stop_sequences', () => {
+  const six = ['a1', 'b2', 'c3', 'd4', 'e5', 'f6'];
+
+  it.each([
+    ['openai', 'OpenAI takes at most 4 stop sequences'],
+    ['gemini', 'Gemini takes at most 5 stop sequences'],
+  ] as const)('past what %s takes are refused, naming the field', async (format, words) => {
+    const refused = await refusal(format, { stop_sequences: six });
+    expect(refused.status).toBe(400);
+    expect(refused.error).toEqual(invalid(`stop_sequences: ${words}`));
+  });
+
+  it('reach a provider that takes them all', async () => {
+    await client.messages.create({
+      model: MODELS.ollama,
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'hi' }],
+      stop_sequences: six,
+    });
+    expect(setup.fakes.ollama.requests.at(-1)?.body).toMatchObject({ options: { stop: six } });
+  });
+
+  it.each(['openai', 'gemini'] as const)('as many as %s takes reach it', async (format) => {
+    const allowed = six.slice(0, format === 'openai' ? 4 : 5);
+    await client.messages.create({
+      model: MODELS[format],
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'hi' }],
+      stop_sequences: allowed,
+    });
+    const body = setup.fakes[format].requests.at(-1)?.body as Record<string, unknown>;
+    expect(
+      format === 'openai' ? body.stop : (body.generationConfig as { stopSequences: unknown }).stopSequences,
+    ).toEqual(allowed);
+  });
+});
+
 describe('a body in the wrong shape is told what goes where', () => {
   it('an OpenAI-shaped tool', async () => {
     const tools = [

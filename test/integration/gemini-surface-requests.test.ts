@@ -324,4 +324,32 @@ describe('the Gemini surface', () => {
     expect(violations.fieldViolations[0].field).toMatch(/^contents\[2\]\.parts\[1\]/);
     expect(openai.requests.length).toBe(from);
   });
+  describe('stop sequences', () => {
+    const stops = (n: number) => ['a1', 'b2', 'c3', 'd4', 'e5', 'f6'].slice(0, n);
+    const ask = (model: string, n: number) =>
+      post(`/v1beta/models/${model}:generateContent`, {
+        contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
+        generationConfig: { stopSequences: stops(n) },
+      });
+
+    it('more than Gemini takes are refused, naming the field, for every provider', async () => {
+      for (const model of ['flash', 'mini']) {
+        const refused = await ask(model, 6);
+        expect(refused.status).toBe(400);
+        expect(refused.json.error.details[1].fieldViolations[0].field).toBe('generationConfig.stopSequences');
+      }
+    });
+
+    it('past what an OpenAI model takes are refused with its limit, naming the Gemini field', async () => {
+      const from = openai.requests.length;
+      const refused = await ask('mini', 5);
+      expect(refused.status).toBe(400);
+      expect(refused.json.error.message).toContain('OpenAI takes at most 4 stop sequences');
+      expect(refused.json.error.details[1].fieldViolations[0].field).toBe('generationConfig.stopSequences');
+      expect(openai.requests.length).toBe(from);
+      expect((await ask('mini', 4)).status).toBe(200);
+      expect(openai.requests.at(-1)?.body).toMatchObject({ stop: stops(4) });
+      expect((await ask('flash', 5)).status).toBe(200);
+    });
+  });
 });

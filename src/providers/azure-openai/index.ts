@@ -1,6 +1,6 @@
 import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
-import { createOpenAIChatCodec } from '../openai/codec.js';
+import { createOpenAIChatCodec, OPENAI_STOP_SEQUENCES } from '../openai/codec.js';
 import { baseHeaders, basePath, openAIPath, readOpenAIUsage, upstreamBody } from '../openai/index.js';
 import type { Operation, ProviderAdapter } from '../types.js';
 
@@ -48,6 +48,7 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
     streamUsage: current,
     maxTokensField: current ? 'max_completion_tokens' : 'max_tokens',
     customTools: true,
+    maxStopSequences: OPENAI_STOP_SEQUENCES,
   });
   return {
     type: config.type,

@@ -255,11 +255,17 @@ function encodeToolChoice(choice: ToolChoice): Record<string, unknown> {
   }
 }
 
+/** Gemini's API reference: "the set of character sequences (up to 5) that will stop output generation". */
+const MAX_STOP_SEQUENCES = 5;
+
 /**
  * `generationConfig`, its keys always in this order: maxOutputTokens, temperature, topP, topK,
  * seed, frequencyPenalty, presencePenalty, stopSequences, the response format, thinkingConfig.
  */
 function encodeGenerationConfig(request: ChatRequest): Record<string, unknown> | undefined {
+  if (request.stop !== undefined && request.stop.length > MAX_STOP_SEQUENCES) {
+    throw new UnsupportedFeature(`Gemini takes at most ${MAX_STOP_SEQUENCES} stop sequences`, 'stop');
+  }
   const thinkingConfig = encodeThinking(request.thinking, request.model);
   const config = {
     ...(request.maxTokens !== undefined && { maxOutputTokens: request.maxTokens }),

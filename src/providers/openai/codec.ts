@@ -49,6 +49,8 @@ export interface OpenAICodecOptions {
    * API mostly do not, and are sent each custom tool's function form instead.
    */
   customTools: boolean;
+  /** OpenAI and Azure take at most 4 stop sequences; the servers imitating the API set their own. */
+  maxStopSequences?: number;
 }
 
 interface TextContent {
@@ -101,6 +103,9 @@ function textContent(texts: string[]): string | TextContent[] {
   return texts.length <= 1 ? (texts[0] ?? '') : texts.map(text);
 }
 
+/** "Up to 4 sequences where the API will stop generating further tokens" (Chat Completions). */
+export const OPENAI_STOP_SEQUENCES = 4;
+
 export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
   return {
     encodeRequest: (request) => ({
@@ -127,6 +132,10 @@ function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<
   const effort = reasoningEffort(request.thinking);
   const openai = request.openai;
   const user = openai ? openai.user : request.user;
+  const limit = options.maxStopSequences;
+  if (limit !== undefined && request.stop !== undefined && request.stop.length > limit) {
+    throw new UnsupportedFeature(`OpenAI takes at most ${limit} stop sequences`, 'stop');
+  }
   return {
     model: request.model,
     messages: encodeMessages(request),

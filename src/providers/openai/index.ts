@@ -3,7 +3,7 @@ import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import type { Operation, ProviderAdapter, UpstreamCall, Usage } from '../types.js';
 import { count, isRecord } from '../wire-values.js';
-import { createOpenAIChatCodec } from './codec.js';
+import { createOpenAIChatCodec, OPENAI_STOP_SEQUENCES } from './codec.js';
 import { chunkUsage } from './stream.js';
 
 const PATHS = { chat: '/chat/completions', embeddings: '/embeddings' } as const;
@@ -79,6 +79,7 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
     maxTokensField: config.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
     endsWithoutDone: config.type === 'openai-compatible',
     customTools: config.type === 'openai',
+    ...(config.type === 'openai' && { maxStopSequences: OPENAI_STOP_SEQUENCES }),
   });
   return {
     type: config.type,

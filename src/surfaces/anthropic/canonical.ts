@@ -579,7 +579,8 @@ function encodeEvent(event: StreamEvent): string {
 export const anthropicSurface: ChatSurface<MessagesRequest> = {
   format: 'anthropic',
   toCanonical,
-  clientParam: tracedClientParam,
+  // Top-level fields keep their canonical (OpenAI) names, which are Anthropic's too, but for this one.
+  clientParam: (param, request) => (param === 'stop' ? 'stop_sequences' : tracedClientParam(param, request)),
   fromCanonical,
   // Anthropic's stream always carries usage, asked for or not.
   streamEncoder: () => {

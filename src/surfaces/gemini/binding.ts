@@ -9,9 +9,11 @@ import { geminiToCanonical } from './to-canonical.js';
 
 /**
  * The client's names for canonical paths: one message per content, so `messages[i].content[j]`
- * is `contents[i].parts[j]`, and the system prompt is `systemInstruction`.
+ * is `contents[i].parts[j]`, the system prompt is `systemInstruction`, and `stop` is
+ * `generationConfig.stopSequences`.
  */
 function clientParam(param: string, _request: ChatRequest): string {
+  if (param === 'stop') return 'generationConfig.stopSequences';
   return param
     .replace(/^messages\[(\d+)\]\.content\[(\d+)\]/, 'contents[$1].parts[$2]')
     .replace(/^messages\[(\d+)\]/, 'contents[$1]')

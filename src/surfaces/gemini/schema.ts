@@ -212,7 +212,8 @@ const generationConfig = z.strictObject({
   seed: z.number().int().optional(),
   presencePenalty: z.number().optional(),
   frequencyPenalty: z.number().optional(),
-  stopSequences: z.array(z.string()).max(MAX_LIST).optional(),
+  /** "The set of character sequences (up to 5) that will stop output generation." */
+  stopSequences: z.array(z.string()).max(5).optional(),
   responseMimeType: z.string().max(256).optional(),
   responseSchema: jsonObject.optional(),
   responseJsonSchema: z.unknown().optional(),
