@@ -27,7 +27,7 @@ const NO_OUTPUT_ROUTES = new Set([
 const IN_FLIGHT_RETRY_MS = 1_000;
 /** How long a stored-state call may hold its concurrency slot if it is never settled. */
 const STATE_CALL_LEASE_MS = 60_000;
-/** A JSON body holds roughly one token per four bytes of text. */
+/** A JSON body holds roughly one token per four bytes of text: what the rate limits take. */
 const BYTES_PER_TOKEN = 4;
 const DAY_MS = 86_400_000;
 
@@ -214,18 +214,25 @@ const choicesOf = (body: Record<string, unknown>, shape: RequestShape): number =
  * its body does not carry), and its output limit times its choices, or what the target is sent
  * when it names none, else DEFAULT_OUTPUT_ESTIMATE.
  */
-function tokenEstimate(request: FastifyRequest, body: Record<string, unknown>, shape: RequestShape): Usage {
+function tokenEstimate(
+  request: FastifyRequest,
+  body: Record<string, unknown>,
+  shape: RequestShape,
+  bytes = inputBytes(request, body, shape),
+): Usage {
   const asked = firstNumber(body, shape.maxTokensFields) ?? request.kw.defaultOutput;
   const output = NO_OUTPUT_ROUTES.has(request.kw.route)
     ? 0
     : (asked ?? DEFAULT_OUTPUT_ESTIMATE) * choicesOf(body, shape);
+  return { inputTokens: Math.ceil(bytes / BYTES_PER_TOKEN), outputTokens: output };
+}
+
+/** The bytes of a request's input: its body, and any input sent that the body does not carry. */
+function inputBytes(request: FastifyRequest, body: Record<string, unknown>, shape: RequestShape): number {
   // A chunked body has no length header: measured, or it would reserve nothing for its input.
   const length = request.headers['content-length'];
   const bytes = length === undefined ? Buffer.byteLength(JSON.stringify(body)) : Number(length);
-  return {
-    inputTokens: Math.ceil((bytes + (shape.addedInputBytes ?? 0)) / BYTES_PER_TOKEN),
-    outputTokens: output,
-  };
+  return bytes + (shape.addedInputBytes ?? 0);
 }
 
 /**
@@ -394,10 +401,18 @@ export class Admission {
     rules: Rules,
     serving: readonly ServingTarget[],
   ): AcquireRequest {
-    let estimate = tokenEstimate(request, body, shape);
+    const bytes = inputBytes(request, body, shape);
+    let estimate = tokenEstimate(request, body, shape, bytes);
     const tokens = estimate.inputTokens + estimate.outputTokens;
     let cost = 0;
     if (rules.budgets.length > 0) {
+      const window = this.config.conversations.contextTokens;
+      // A budget is a ceiling: its input is reserved at a token a byte, as dense as any tokenizer
+      // counts (combining marks or random characters come close), up to the context window, and
+      // never below the rate limits' four bytes a token. Reserved at that, a burst of such text
+      // was admitted at a quarter of its cost. Settlement charges what the provider reports.
+      const ceiling = Math.min(bytes, Math.max(window, estimate.inputTokens));
+      if (ceiling > estimate.inputTokens) estimate = { ...estimate, inputTokens: ceiling };
       // A budget holds what the request may cost. One that names no output limit is sent without
       // one and may run to the model's own: priced at the gateway's ceiling for its route, not at
       // the 1,024 tokens the rate limits take for it, or many at once would overrun the budget.
@@ -413,7 +428,6 @@ export class Admission {
       // the body's bytes: reserved at the context window, the most input a request may be, or many
       // such requests at once would overrun the budget. Settlement charges the usage the provider
       // reports, and this when none comes (the provider read the input all the same).
-      const window = this.config.conversations.contextTokens;
       if (estimate.inputTokens < window && namesRemoteInput(body))
         estimate = { ...estimate, inputTokens: window };
       // At the dearest target that may serve it: a client that makes the first target refuse (a

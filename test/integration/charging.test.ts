@@ -142,14 +142,19 @@ describe('charging requests whose answer did not come through whole', () => {
     messages: [{ role: 'user', content: 'Tell me a story.' }],
   });
 
-  /** What admission estimated for `body`: its size in tokens and its max_tokens. */
-  const estimatedInput = (body: unknown) => Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);
+  /**
+   * What admission reserved for `body`'s input under a budget, and charges when no usage comes: a
+   * token a byte, as dense as any tokenizer counts (budget-dense-input.test.ts).
+   */
+  const estimatedInput = (body: unknown) => Buffer.byteLength(JSON.stringify(body));
+  /** What the rate limits take for it: four bytes a token. */
+  const rateLimitedInput = (body: unknown) => Math.ceil(estimatedInput(body) / 4);
 
   const longBody = { ...messagesBody('sonnet'), messages: [{ role: 'user', content: 'x'.repeat(40_000) }] };
 
-  // message_start's input count is exact and stays, even where the body's size estimated more (about
-  // 10,000 tokens for the long body; the provider counted 5,000, and that is what it bills); its
-  // output count (1) was provisional.
+  // message_start's input count is exact and stays, even where the body's size estimated more
+  // (40,000 tokens for the long body, a token a byte under a budget; the provider counted 5,000,
+  // and that is what it bills); its output count (1) was provisional.
   it.each([
     ['a short body', messagesBody('sonnet')],
     ['a body whose size estimates more input', longBody],
@@ -169,7 +174,7 @@ describe('charging requests whose answer did not come through whole', () => {
   );
 
   it('estimates more than 10,000 input tokens for the long body by its size alone', () => {
-    expect(estimatedInput(longBody)).toBeGreaterThan(10_000);
+    expect(rateLimitedInput(longBody)).toBeGreaterThan(10_000);
   });
 
   it('charges a relayed Anthropic stream the client leaves after message_start at least its reservation', async () => {
@@ -384,7 +389,7 @@ describe('charging requests whose answer did not come through whole', () => {
       const sent = Number((claude.requests.at(-1)?.body as { max_tokens?: number } | undefined)?.max_tokens);
       expect(sent).toBeGreaterThanOrEqual(4096);
       const reserved = tpm - Number(res.headers['x-ratelimit-remaining-tokens']);
-      expect(reserved).toBe(estimatedInput(body) + sent);
+      expect(reserved).toBe(rateLimitedInput(body) + sent);
     }
   });
 

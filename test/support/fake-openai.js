@@ -63,15 +63,20 @@ function textOf(content) {
 
 /**
  * @param {any} body
+ * @param {boolean} [dense] Count a token a byte of text, as OpenAI's tokenizer nearly counts
+ *   combining marks or random characters, instead of one per four characters.
  * @returns {{ text: string, promptTokens: number, toolCall: boolean }}
  */
-function plan(body) {
+function plan(body, dense = false) {
   /** @type {any[]} */
   const messages = Array.isArray(body?.messages) ? body.messages : [];
   const lastUser = [...messages].reverse().find((m) => m?.role === 'user');
   const userText = textOf(lastUser?.content);
   const promptTokens =
-    messages.reduce((sum, m) => sum + Math.ceil(textOf(m?.content).length / 4) + 3, 0) || 1;
+    messages.reduce((sum, m) => {
+      const text = textOf(m?.content);
+      return sum + (dense ? Buffer.byteLength(text) : Math.ceil(text.length / 4)) + 3;
+    }, 0) || 1;
   const toolCall = Array.isArray(body?.tools) && body.tools.length > 0 && /weather/i.test(userText);
   return { text: `${REPLY_PREFIX} You said ${userText.length} characters.`, promptTokens, toolCall };
 }
@@ -101,9 +106,9 @@ const TOOL_CALL = {
   function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
 };
 
-/** @param {any} body @param {string} model */
-function completion(body, model) {
-  const { text, promptTokens, toolCall } = plan(body);
+/** @param {any} body @param {string} model @param {boolean} [dense] see `plan` */
+function completion(body, model, dense = false) {
+  const { text, promptTokens, toolCall } = plan(body, dense);
   const message = toolCall
     ? { role: 'assistant', content: null, tool_calls: [TOOL_CALL], refusal: null, annotations: [] }
     : { role: 'assistant', content: text, refusal: null, annotations: [] };
@@ -152,10 +157,11 @@ function azureTakesNewFields(version) {
 /**
  * @param {any} body @param {string} model @param {boolean} [azure] Azure's stream: a first chunk
  *   of prompt filter results without choices, and content filter results on every choice
+ * @param {boolean} [dense] see `plan`
  * @returns {string[]} the SSE events, [DONE] included
  */
-function streamEvents(body, model, azure = false) {
-  const { text, promptTokens, toolCall } = plan(body);
+function streamEvents(body, model, azure = false, dense = false) {
+  const { text, promptTokens, toolCall } = plan(body, dense);
   const base = {
     id: 'chatcmpl-fake0001',
     object: 'chat.completion.chunk',
@@ -251,7 +257,8 @@ const maskedKey = (key) => `${key.slice(0, 3)}${'*'.repeat(Math.max(0, key.lengt
  * prompt and `max_tokens` together exceed it is refused with OpenAI's "Request too large" 429.
  * `scopes` restricts keys as OpenAI's restricted keys are: a key listed there may list models only
  * with `api.model.read` and call models only with `model.request`; others answer 401 `missing_scope`.
- * @param {{ port?: number, host?: string, keys?: string[], requireAuth?: boolean, tokensPerMinute?: number, scopes?: Record<string, string[]> }} [options]
+ * `denseTokens` counts a token a byte of the messages' text (see `plan`).
+ * @param {{ port?: number, host?: string, keys?: string[], requireAuth?: boolean, tokensPerMinute?: number, scopes?: Record<string, string[]>, denseTokens?: boolean }} [options]
  * @returns {Promise<FakeOpenAI>}
  */
 export async function startFakeOpenAI(options = {}) {
@@ -394,7 +401,9 @@ export async function startFakeOpenAI(options = {}) {
         openAIError(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error', null),
       );
     }
-    const requested = plan(body).promptTokens + Number(body.max_completion_tokens ?? body.max_tokens ?? 0);
+    const requested =
+      plan(body, options.denseTokens).promptTokens +
+      Number(body.max_completion_tokens ?? body.max_tokens ?? 0);
     if (options.tokensPerMinute !== undefined && requested > options.tokensPerMinute) {
       const message =
         `Request too large for ${model} in organization org-fake on tokens per min (TPM): ` +
@@ -406,7 +415,7 @@ export async function startFakeOpenAI(options = {}) {
       });
     }
     if (!body.stream) {
-      const answer = completion(body, model);
+      const answer = completion(body, model, options.denseTokens);
       return send(
         res,
         200,
@@ -414,7 +423,7 @@ export async function startFakeOpenAI(options = {}) {
       );
     }
 
-    const events = streamEvents(body, model, Boolean(azure));
+    const events = streamEvents(body, model, Boolean(azure), options.denseTokens);
     const limit = step.cutAfterChunks ?? step.endAfterChunks ?? events.length;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     for (let i = 0; i < Math.min(limit, events.length); i++) {
