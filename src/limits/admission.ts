@@ -79,15 +79,14 @@ function denialError(denial: Denial, tokenId: string | undefined): GatewayError 
         },
       );
     case 'budget':
-      return new GatewayError(
-        429,
-        'rate_limit_error',
-        `The budget of ${subjectOf(denial.key, tokenId)} has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none); it resets in ${retry} s`,
-        {
-          code: 'budget_exceeded',
-          headers,
-        },
-      );
+      return denial.retryAfterMs > IN_FLIGHT_RETRY_MS
+        ? budgetSpent(denial.key, subjectOf(denial.key, tokenId))
+        : new GatewayError(
+            429,
+            'rate_limit_error',
+            `The budget of ${subjectOf(denial.key, tokenId)} has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none) while requests in flight hold their reservations; retry after ${retry} s`,
+            { code: 'budget_exceeded', headers },
+          );
     case 'concurrency':
       return new GatewayError(
         429,
@@ -106,6 +105,42 @@ function denialError(denial: Denial, tokenId: string | undefined): GatewayError 
         { code: 'rate_limit_exceeded', headers },
       );
   }
+}
+
+/**
+ * A budget whose spend alone leaves too little: nothing frees before its period turns, at the next
+ * UTC day or month (the period is the key's last part), and a total budget never does. The
+ * counter's own lifetime, which the limiter's wait is, says neither. `x-should-retry: false` tells
+ * the OpenAI and Anthropic SDKs not to retry what cannot succeed before then.
+ */
+function budgetSpent(key: string, subject: string): GatewayError {
+  const period = key.slice(key.lastIndexOf(':') + 1);
+  const now = new Date();
+  const message = (kind: string, when: string) =>
+    `The ${kind} budget of ${subject} is spent, or has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none); ${when}`;
+  if (period === 'total') {
+    return new GatewayError(
+      429,
+      'rate_limit_error',
+      message('total', 'it does not reset: an admin can raise it'),
+      {
+        code: 'budget_exceeded',
+        headers: { 'x-should-retry': 'false' },
+      },
+    );
+  }
+  const monthly = period.length === 7;
+  const turns = monthly
+    ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)
+    : Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  const wait = seconds(turns - now.getTime());
+  const at = monthly ? `on ${new Date(turns).toISOString().slice(0, 10)} (UTC)` : 'at 00:00 UTC';
+  return new GatewayError(
+    429,
+    'rate_limit_error',
+    message(monthly ? 'monthly' : 'daily', `it starts again ${at}, in ${wait} s`),
+    { code: 'budget_exceeded', headers: { 'retry-after': String(wait), 'x-should-retry': 'false' } },
+  );
 }
 
 /** A provider's model a request may be served by: the route's target or one of its fallbacks. */
