@@ -273,7 +273,11 @@ export class RedisLimiter implements Limiter {
     const keys = [
       ...lease.tokenRules.map((rule) => `${this.prefix}r:${rule.key}`),
       ...lease.concurrencyKeys.map((key) => `${this.prefix}c:${key}`),
-      ...lease.budgetKeys.flatMap((key) => [...this.budgetKeysOf(key), `${this.prefix}bl:${key}`]),
+      ...lease.budgetKeys.flatMap((key) => [
+        ...this.budgetKeysOf(key),
+        `${this.prefix}bl:${key}`,
+        `${this.prefix}bu:${key}`,
+      ]),
       `${this.prefix}epoch`,
     ];
     const args = [
@@ -447,9 +451,10 @@ export class RedisLimiter implements Limiter {
           missing.map((rule, i) =>
             this.redis
               .keywardSeed(
-                2,
+                3,
                 `${this.prefix}bs:${rule.key}`,
                 `${this.prefix}bl:${rule.key}`,
+                `${this.prefix}bu:${rule.key}`,
                 loads[i]!.loader,
                 String(Math.round(loads[i]!.spent)),
                 String(rule.ttlMs),

@@ -10,13 +10,22 @@
  * - `br:<key>` budget reservations, a hash lease id → micros plus `#total`;
  * - `be:<key>` the same reservations scored by expiry, so a crashed instance's lapse;
  * - `bl:<key>` while `bs:<key>` is missing and being seeded, a hash loader → micros settled since
- *              that loader began reading the durable store (see `MARK`);
+ *              that loader began reading the durable store, and `@`loader → when it began (see `MARK`);
+ * - `bu:<key>` while `bs:<key>` is missing, the spend settled meanwhile, scored by when (see `SETTLE`);
  * - `epoch`    a random name of the dataset, set by the first instance to find it missing, so a
  *              Redis that restarted empty (or was flushed) has a new one.
  *
- * KEYS come in that order: rate keys, concurrency keys, then three keys per budget (four for
- * SETTLE, with `bl:`), then `epoch` for ACQUIRE and SETTLE.
+ * KEYS come in that order: rate keys, concurrency keys, then three keys per budget (five for
+ * SETTLE, with `bl:` and `bu:`), then `epoch` for ACQUIRE and SETTLE.
  */
+
+/**
+ * How long before a load began spend settled while its counter was missing may still be missing
+ * from the durable store: each instance writes its usage there every second or so.
+ */
+const UNWRITTEN_MS = 10_000;
+/** How long `bu:` keeps such spend: the load that counts it may seed up to a minute after it began. */
+const UNWRITTEN_KEEP_MS = UNWRITTEN_MS + 60_000;
 
 const PRELUDE = `
 local function clock()
@@ -196,7 +205,7 @@ for i = 1, nc do
   if redis.call('ZREM', KEYS[nt + i], lease) == 1 then held = true end
 end
 for i = 1, nb do
-  local base = nt + nc + 4 * i - 4
+  local base = nt + nc + 5 * i - 5
   local amount = redis.call('HGET', KEYS[base + 2], lease)
   if amount then
     held = true
@@ -207,10 +216,17 @@ for i = 1, nb do
   if redis.call('EXISTS', KEYS[base + 1]) == 1 then
     redis.call('INCRBY', KEYS[base + 1], ARGV[6])
   else
-    -- Being seeded: what the loaders' reads began too late to hold. A counter no one is seeding is
-    -- seeded later from the durable store, which has this spend by then.
+    -- Being seeded: what the loaders' reads began too late to hold.
     for _, loader in ipairs(redis.call('HKEYS', KEYS[base + 4])) do
-      redis.call('HINCRBY', KEYS[base + 4], loader, ARGV[6])
+      if string.sub(loader, 1, 1) ~= '@' then redis.call('HINCRBY', KEYS[base + 4], loader, ARGV[6]) end
+    end
+    -- And for a load that begins later: this spend reaches the durable store only when its
+    -- instance next writes its usage, and a read before that would lose it until the next reload.
+    if tonumber(ARGV[6]) ~= 0 then
+      local now = clock()
+      redis.call('ZREMRANGEBYSCORE', KEYS[base + 5], '-inf', num(now - ${UNWRITTEN_KEEP_MS}))
+      redis.call('ZADD', KEYS[base + 5], num(now), lease .. '|' .. ARGV[6])
+      redis.call('PEXPIRE', KEYS[base + 5], ${UNWRITTEN_KEEP_MS})
     end
   end
 end
@@ -266,15 +282,20 @@ return out
  */
 export const MARK = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], 0)
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[2], ARGV[1], 0, '@' .. ARGV[1], string.format('%.17g', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000))
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return 1
 `;
 
 /**
- * Seeds a missing counter: KEYS `bs:` and `bl:`; ARGV the loader, the spend it read, the counter's
- * ttl (ms). The counter becomes what was read plus what was settled since the loader's MARK; the
- * other loaders' entries go with it (their SEED finds the counter there). Answers 1 when the
+ * Seeds a missing counter: KEYS `bs:`, `bl:` and `bu:`; ARGV the loader, the spend it read, the
+ * counter's ttl (ms). The counter becomes what was read, plus what was settled since the loader's
+ * MARK, plus what other instances settled in the UNWRITTEN_MS before it while the counter was
+ * missing (they may not have written it to the store yet: counted twice when they had, over, not
+ * under; the loader's own instance wrote its usage before reading). Lease and loader ids both begin
+ * with their instance's id and a dot.
+ * The other loaders' entries go with it (their SEED finds the counter there). Answers 1 when the
  * counter exists afterwards, 0 when the loader's mark was lost (it lapsed, or MARK never ran):
  * spend settled meanwhile may be in neither, so the loader must read again.
  */
@@ -282,8 +303,15 @@ export const SEED = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 local since = redis.call('HGET', KEYS[2], ARGV[1])
 if not since then return 0 end
-redis.call('SET', KEYS[1], string.format('%d', tonumber(ARGV[2]) + tonumber(since)), 'PX', ARGV[3])
-redis.call('DEL', KEYS[2])
+local total = tonumber(ARGV[2]) + tonumber(since)
+local marked = tonumber(redis.call('HGET', KEYS[2], '@' .. ARGV[1]))
+local from = string.format('%.17g', marked - ${UNWRITTEN_MS})
+local own = string.match(ARGV[1], '^(.*%.)')
+for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], from, string.format('%.17g', marked))) do
+  if string.sub(entry, 1, #own) ~= own then total = total + tonumber(string.match(entry, '|(-?%d+)$')) end
+end
+redis.call('SET', KEYS[1], string.format('%d', total), 'PX', ARGV[3])
+redis.call('DEL', KEYS[2], KEYS[3])
 return 1
 `;
 

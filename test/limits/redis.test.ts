@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FailMode, Limiter } from '../../src/limits/index.js';
 import {
@@ -166,6 +167,31 @@ describe.skipIf(!hasRedis())('redis limiter (needs redis-server: apt-get install
     await Promise.all(allowed.map(({ limiter, result }) => limiter.settle(leaseOf(result), 0, 20)));
     const after = await limiters[1]!.status([], [], budgets);
     expect(after.budgets[0]).toMatchObject({ spentMicros: 700, reservedMicros: 0 });
+  });
+
+  it('keeps spend settled while a counter is missing for the load that seeds it, before the settling instance wrote it to the store', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    // The durable store: the usage each instance has written so far (every second or so).
+    let stored = 0;
+    const [a, b] = instances(2, { prefix, spentBefore: async () => stored });
+    const budgets = [{ key: 'budget:user:u:total', limitMicros: 10_000, ttlMs: MINUTE }];
+    await a!.settle(leaseOf(await a!.acquire(request({ budgets, costEstimateMicros: 1_000 }))), 0, 3_000);
+    stored += 3_000;
+    const inFlight = leaseOf(await a!.acquire(request({ budgets, costEstimateMicros: 1_000 })));
+    // The counter's lifetime ends while a request is in flight: every day for a total or monthly
+    // budget, whenever Redis evicts it.
+    const raw = new Redis(server.url);
+    try {
+      await raw.pexpire(`${prefix}bs:budget:user:u:total`, 1);
+      await sleep(5);
+      await a!.settle(inFlight, 0, 3_000);
+      // Another instance seeds the counter again from the store, which a has not yet written this to.
+      const status = await b!.status([], [], budgets);
+      expect(status.budgets[0]).toMatchObject({ spentMicros: 6_000, reservedMicros: 0 });
+      expect(await raw.exists(`${prefix}bu:budget:user:u:total`)).toBe(0);
+    } finally {
+      raw.disconnect();
+    }
   });
 
   it('drops a lapsed budget reservation', async () => {
