@@ -11,6 +11,12 @@ import type { Item } from './items.js';
 export const newId = (prefix: 'resp' | 'msg' | 'fc' | 'fco' | 'ctc' | 'ctco' | 'rs' | 'conv'): string =>
   `${prefix}_${Date.now().toString(16).padStart(12, '0')}${pooledRandomHex(12)}`;
 
+/** When a generated id was made (ms since the epoch); undefined for an id of another shape. */
+export function idCreatedAt(id: string): number | undefined {
+  const match = /^[a-z]+_([0-9a-f]{12})[0-9a-f]{24}$/.exec(id);
+  return match ? Number.parseInt(match[1]!, 16) : undefined;
+}
+
 const PREFIX = {
   message: 'msg',
   function_call: 'fc',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConversationsConfig } from '../config/conversations-schema.js';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { MasterKey } from '../keys/index.js';
@@ -8,7 +9,7 @@ import type {
   ConversationRecord,
   ConversationStore,
 } from '../store/index.js';
-import { withFreshId } from './ids.js';
+import { idCreatedAt, withFreshId } from './ids.js';
 import { type Item, isToolCall, isToolResult, uncalledResults } from './items.js';
 import {
   type ResponseEntry,
@@ -65,6 +66,15 @@ const DAY_MS = 86_400_000;
 const PURGE_EVERY_MS = 3_600_000;
 
 const ignore = (): void => undefined;
+
+/**
+ * Another process on the same store (a worker of `--workers`, an instance on Postgres) answers a
+ * stored response before its batch commits: a client's next call, reaching this process at once,
+ * found no such id for some tens of ms and got 404. A miss on an id made within RECENT_ID_MS is
+ * read again after each of these waits (630 ms in all); any other miss is answered at once.
+ */
+const RECENT_ID_MS = 2_000;
+const LANDING_WAITS_MS = [10, 20, 40, 80, 160, 320];
 
 /**
  * Server-side conversation state: stored responses and conversations, their items, sealed at rest
@@ -190,7 +200,9 @@ export class ConversationService {
     while (next !== null && turns.length < MAX_CHAIN) {
       // A response still queued is not in the store yet: the chain would end before it.
       await this.pending.get(next);
-      const chain = await this.store.chain(next, owner, Math.min(CHAIN_PAGE, MAX_CHAIN - turns.length));
+      const from = next;
+      const read = () => this.store.chain(from, owner, Math.min(CHAIN_PAGE, MAX_CHAIN - turns.length));
+      const chain = turns.length === 0 ? await landed(from, read, (links) => links.length > 0) : await read();
       if (chain.length === 0) break;
       const links = await this.withinRoom(chain, room);
       if (links.length === 0 && turns.length === 0) throw tooLargeToReplay(id);
@@ -675,7 +687,9 @@ export class ConversationService {
     kind: ConversationRecord['kind'],
   ): Promise<ConversationRecord | undefined> {
     await this.pending.get(id);
-    const record = await this.store.get(id);
+    const read = () => this.store.get(id);
+    const record =
+      kind === 'response' ? await landed(id, read, (found) => found !== undefined) : await read();
     return record?.owner === owner && record.kind === kind ? record : undefined;
   }
 
@@ -724,4 +738,17 @@ function tooLargeToReplay(id: string): GatewayError {
     `The response '${id}' holds more items or bytes than the gateway replays (conversations.maxItems, conversations.maxBytes); start a new conversation`,
     { param: 'previous_response_id', code: 'history_too_large' },
   );
+}
+
+/** What `read` answers, read again while it finds nothing and `id` was made moments ago (see RECENT_ID_MS). */
+async function landed<T>(id: string, read: () => Promise<T>, found: (value: T) => boolean): Promise<T> {
+  let value = await read();
+  const made = idCreatedAt(id);
+  if (found(value) || made === undefined || Math.abs(Date.now() - made) > RECENT_ID_MS) return value;
+  for (const wait of LANDING_WAITS_MS) {
+    await sleep(wait);
+    value = await read();
+    if (found(value)) break;
+  }
+  return value;
 }
