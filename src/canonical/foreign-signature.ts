@@ -22,12 +22,21 @@ export function shownSignature(
 /** The prefix alone, for the first piece of a streamed signature (`shownSignature` for the rest). */
 export const signaturePrefix = (signedBy: ReasoningSigner): string => `${PREFIX}${signedBy}.`;
 
-/** A signature or encrypted data a client sent back: unwrapped, with its signer when it was wrapped. */
-export function readSignature(shown: string): { value: string; signedBy?: ReasoningSigner } {
-  if (!shown.startsWith(PREFIX)) return { value: shown };
+/**
+ * A signature or encrypted data a client of a surface of format `own` sent back, unwrapped, with
+ * its signer: the one it was wrapped under, else `own`, since a surface shows its own format's
+ * unwrapped. Left unsigned, a Claude signature sent back by an Anthropic client went to a Gemini
+ * model it moved to, which refuses the whole request over it. An empty one has no signer.
+ */
+export function readSignature(
+  shown: string,
+  own: ReasoningSigner,
+): { value: string; signedBy?: ReasoningSigner } {
+  const unwrapped = shown === '' ? { value: shown } : { value: shown, signedBy: own };
+  if (!shown.startsWith(PREFIX)) return unwrapped;
   const dot = shown.indexOf('.', PREFIX.length);
   const signer = dot < 0 ? '' : shown.slice(PREFIX.length, dot);
-  if (!SIGNERS.has(signer)) return { value: shown };
+  if (!SIGNERS.has(signer)) return unwrapped;
   return { value: shown.slice(dot + 1), signedBy: signer as ReasoningSigner };
 }
 

@@ -225,6 +225,72 @@ describe('reasoning signed by one provider format, continued with another', () =
     }
   });
 
+  it("an Anthropic client's own Claude thinking, moved to a Gemini model, is left out there and kept for Claude", async () => {
+    const claude = new Anthropic({ baseURL: kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });
+    const tools: Anthropic.Tool[] = [
+      { name: 'read', input_schema: { type: 'object', properties: { path: { type: 'string' } } } },
+    ];
+    const ask: Anthropic.MessageCreateParamsNonStreaming = {
+      model: 'anthropic/m',
+      max_tokens: 2048,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      tools,
+      messages: [{ role: 'user', content: 'Read x.' }],
+    };
+    fakes.anthropic.script({
+      blocks: [
+        { type: 'thinking', text: 'Claude weighed it.', signature: ANTHROPIC_SIGNATURE },
+        { type: 'tool_call', id: 'toolu_read1', name: 'read', arguments: { path: 'x' } },
+      ],
+      stop: 'tool_use',
+      usage: { input: 12, output: 9 },
+    });
+    const answer = await claude.messages.create(ask);
+    // Claude's own signature, as Anthropic sent it.
+    expect(answer.content[0]).toMatchObject({ type: 'thinking', signature: ANTHROPIC_SIGNATURE });
+    const history: Anthropic.MessageParam[] = [
+      ...ask.messages,
+      { role: 'assistant', content: answer.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_read1', content: 'hello' }] },
+    ];
+
+    // Claude Code switched to a Gemini model (`/model`): Gemini refuses another's signature.
+    fakes.gemini.script(say('It says hello.'));
+    const switched = await claude.messages.create({ ...ask, model: 'gemini/m', messages: history });
+    expect(switched.content).toEqual([expect.objectContaining({ text: 'It says hello.' })]);
+    expect(fakes.gemini.requests.at(-1)?.raw).not.toContain(ANTHROPIC_SIGNATURE);
+
+    // And to OpenAI, which has nowhere for it.
+    fakes.openai.script(say('It says hello.'));
+    await claude.messages.create({ ...ask, model: 'openai/m', messages: history });
+    expect(fakes.openai.requests.at(-1)?.raw).not.toContain(ANTHROPIC_SIGNATURE);
+  });
+
+  it("a Gemini client's own thought signature, moved to a Claude model, is left out there", async () => {
+    const history = [
+      { role: 'user', parts: [{ text: 'Hello' }] },
+      {
+        role: 'model',
+        parts: [
+          { text: 'Gemini weighed it.', thought: true, thoughtSignature: GEMINI_SIGNATURE },
+          { text: 'Hello from Gemini.' },
+        ],
+      },
+      { role: 'user', parts: [{ text: 'And you?' }] },
+    ];
+    fakes.anthropic.script(say('Hello from Claude.'));
+    const res = await fetch(`${kw.dataUrl}/v1beta/models/anthropic/m:generateContent`, {
+      method: 'POST',
+      headers: { 'x-goog-api-key': CLIENT_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        contents: history,
+        generationConfig: { thinkingConfig: { thinkingBudget: 1024 } },
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(fakes.anthropic.requests.at(-1)?.raw).not.toContain(GEMINI_SIGNATURE);
+  });
+
   it('reasoning stored before its signer was recorded goes to any provider as it did then', async () => {
     // An envelope written by an earlier Keyward: text and signature, no signer.
     const legacy = `kwr1.${Buffer.from(JSON.stringify({ t: 'Earlier thought.', s: 'EqQBlegacy' })).toString('base64url')}`;

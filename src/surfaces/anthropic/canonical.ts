@@ -269,11 +269,11 @@ function toAssistantPart(block: ContentBlock, path: string, toolNames: Map<strin
     case 'thinking': {
       // An empty signature is what answers from other formats carried: there is none to replay.
       if (!block.signature) return { type: 'thinking', text: block.thinking };
-      const { value, signedBy } = readSignature(block.signature);
+      const { value, signedBy } = readSignature(block.signature, 'anthropic');
       return { type: 'thinking', text: block.thinking, signature: value, ...(signedBy && { signedBy }) };
     }
     case 'redacted_thinking': {
-      const { value, signedBy } = readSignature(block.data);
+      const { value, signedBy } = readSignature(block.data, 'anthropic');
       return { type: 'redacted_thinking', data: value, ...(signedBy && { signedBy }) };
     }
     case 'tool_use':

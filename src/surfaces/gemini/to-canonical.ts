@@ -190,7 +190,7 @@ class CallBook {
  */
 function thoughtSignature(shown: string | undefined): Pick<ThinkingPart, 'signature' | 'signedBy'> {
   if (shown === undefined) return {};
-  const { value, signedBy } = readSignature(shown);
+  const { value, signedBy } = readSignature(shown, 'gemini');
   return { signature: value, ...(signedBy && { signedBy }) };
 }
 

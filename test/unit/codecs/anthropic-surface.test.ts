@@ -196,9 +196,10 @@ describe('toCanonical', () => {
       {
         role: 'assistant',
         content: [
-          { type: 'thinking', text: 'Two calls.', signature: 'EqQBsig' },
+          // Shown unwrapped to an Anthropic client, a signature is Claude's (see foreign-signature.ts).
+          { type: 'thinking', text: 'Two calls.', signature: 'EqQBsig', signedBy: 'anthropic' },
           { type: 'thinking', text: 'From another model.' },
-          { type: 'redacted_thinking', data: 'EmwKAhgB' },
+          { type: 'redacted_thinking', data: 'EmwKAhgB', signedBy: 'anthropic' },
           { type: 'text', text: 'Checking.' },
           { type: 'tool_call', id: 'toolu_01', name: 'get_weather', arguments: '{"city":"Paris"}' },
           {
