@@ -97,9 +97,15 @@ function narrowerNumber(
  */
 export function assertNarrower(child: TokenRecord, parent: TokenRecord): void {
   // A user's limits, budget and stored conversations are keyed by the user id: a token naming
-  // another user would spend as that user and read what that user stored.
-  if (parent.userId !== null && child.userId !== parent.userId)
-    throw new WiderTokenError('userId: the new token must be for your own user (leave it out to inherit it)');
+  // another user would spend as that user and read what that user stored. A creator without a
+  // user has none to give: a child of a delegated admin token could otherwise name anyone.
+  if (child.userId !== parent.userId) {
+    throw new WiderTokenError(
+      parent.userId === null
+        ? 'userId: your token belongs to no user, and neither may the tokens it mints (an admin key can mint one for a user)'
+        : 'userId: the new token must be for your own user (leave it out to inherit it)',
+    );
+  }
   // The tier picks the rate limits: another tier may allow more than the creator's own.
   if (child.metadata.tier !== parent.metadata.tier)
     throw new WiderTokenError('metadata.tier: the new token keeps your tier (leave it out to inherit it)');

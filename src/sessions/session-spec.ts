@@ -84,9 +84,16 @@ export function grantFor(
   }
   if (creator) {
     // The session is used from browsers anywhere: the creator's IP allowlist bounds where the
-    // code is minted, not where the session is used.
+    // code is minted, not where the session is used. Its user was checked above: a token without
+    // a user is an app's back end, which signs in any of its users.
     assertNarrower(
-      { ...creator, ...grant, expiresAt: now + lifetimeMs, ipAllowlist: creator.ipAllowlist },
+      {
+        ...creator,
+        ...grant,
+        userId: creator.userId,
+        expiresAt: now + lifetimeMs,
+        ipAllowlist: creator.ipAllowlist,
+      },
       creator,
     );
   }

@@ -174,6 +174,23 @@ describe('gateway tokens', () => {
     expect((await chat(kw, near.token)).status).toBe(200);
   });
 
+  it('minted by a token without a user, belongs to no user either', async () => {
+    const kw = await start();
+    // A delegated admin token that belongs to no user, as an operator makes one for a team.
+    const delegate = (await mint(kw, { name: 'delegate', scopes: ['admin', 'chat'] })).json;
+    // Naming a user, the child would spend that user's budget and limits and read what the user
+    // stored: its conversations and responses, which the delegate itself cannot read.
+    const named = await mint(kw, { name: 'as-alice', userId: 'alice' }, delegate.token);
+    expect(named.status).toBe(403);
+    expect(named.json.error).toMatchObject({
+      code: 'token_wider_than_creator',
+      message: expect.stringContaining('userId'),
+    });
+    const child = await mint(kw, { name: 'userless', scopes: ['chat'] }, delegate.token);
+    expect(child.status).toBe(201);
+    expect(child.json.userId).toBeNull();
+  });
+
   it('can mint only narrower tokens, and administer only tokens, never keys', async () => {
     const kw = await start();
     const parent = (
