@@ -10,6 +10,7 @@ export interface CorsSettings {
 /** What browser code may read from a response: request ids, retry hints, quota headers. */
 const EXPOSED = [
   'x-request-id',
+  'request-id',
   'retry-after',
   'x-ratelimit-limit-requests',
   'x-ratelimit-remaining-requests',

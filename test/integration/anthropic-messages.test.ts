@@ -175,6 +175,28 @@ describe('current Claude Code requests', () => {
     );
   });
 
+  it("carry the gateway's request id where the SDK reads it (`request-id`), on answers, streams and errors", async () => {
+    const client = sdk(kw);
+    const request = claudeCodeRequest('an/claude-opus-4-8');
+    const { response, request_id } = await client.beta.messages
+      .create({ ...request, betas: CLAUDE_CODE_BETAS })
+      .withResponse();
+    expect(request_id).toBe(response.headers.get('x-request-id'));
+    expect(request_id).toMatch(/^[0-9a-f-]{36}$/);
+    const stream = client.messages.stream({
+      model: 'an/claude-opus-4-8',
+      max_tokens: 50,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    await stream.finalMessage();
+    expect(stream.request_id).toMatch(/^[0-9a-f-]{36}$/);
+    const refused = await client.messages
+      .create({ model: 'no-such-model', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((error: unknown) => error as InstanceType<typeof Anthropic.APIError>);
+    expect(refused).toBeInstanceOf(Anthropic.APIError);
+    expect((refused as InstanceType<typeof Anthropic.APIError>).requestID).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('reach an OpenAI model with the cache hints left out', async () => {
     const request = claudeCodeRequest('oa/gpt-5');
     request.tools = request.tools!.slice(0, 2);

@@ -511,6 +511,8 @@ describe('CORS', () => {
     expect(res.status).toBe(401);
     expect(res.headers['access-control-allow-origin']).toBe(APP);
     expect(res.headers['access-control-expose-headers']).toContain('x-request-id');
+    // Anthropic's SDKs read `request-id`.
+    expect(res.headers['access-control-expose-headers']).toMatch(/(^|, )request-id(,|$)/);
     expect(res.headers['access-control-expose-headers']).toContain('retry-after');
     expect(res.headers['access-control-expose-headers']).toContain('x-ratelimit-remaining-requests');
   });
