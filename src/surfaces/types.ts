@@ -164,10 +164,12 @@ export interface CallAdmission {
 }
 
 /**
- * The `config` of a route outside `/v1beta/` that answers Gemini clients (Google's `v1`, the
- * `provider/model` paths, `GET /v1/models` asked with x-goog-api-key): the requests whose errors
- * take Google's envelope rather than the OpenAI one the path would give.
+ * The `config` of a route that answers clients of another API than its path says, telling which
+ * requests' errors take that API's envelope rather than the OpenAI one the path would give.
  */
-export interface GeminiErrorsConfig {
+export interface ClientErrorsConfig {
+  /** Gemini clients outside `/v1beta/` (Google's `v1`, the `provider/model` paths, `GET /v1/models` asked with x-goog-api-key). */
   geminiErrors: (request: FastifyRequest) => boolean;
+  /** Anthropic clients on `GET /v1/models`, which send `anthropic-version`. */
+  anthropicErrors?: (request: FastifyRequest) => boolean;
 }

@@ -582,3 +582,69 @@ describe('thinking without a signature, sent back to an Anthropic model', () => 
     });
   });
 });
+
+describe("the model list, as Anthropic's SDK reads it", () => {
+  let anthropic: FakeProvider;
+  let openai: FakeProvider;
+  let kw: TestGateway;
+  beforeAll(async () => {
+    anthropic = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    openai = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    kw = await gatewayFor(
+      { anthropic, openai },
+      {
+        models: [
+          { name: 'sonnet', provider: 'an', model: 'claude-sonnet-4-5' },
+          { name: 'mini', provider: 'oa', model: 'gpt-4o-mini' },
+          { name: 'haiku', provider: 'an', model: 'claude-haiku-4-5' },
+        ],
+      },
+    );
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await anthropic?.close();
+    await openai?.close();
+  });
+
+  it('lists and retrieves in Anthropic shape, paging by limit and after_id', async () => {
+    const client = sdk(kw);
+    const all: Anthropic.ModelInfo[] = [];
+    for await (const model of client.models.list({ limit: 2 })) all.push(model);
+    expect(all.slice(0, 3).map((model) => model.id)).toEqual(['sonnet', 'mini', 'haiku']);
+    for (const model of all) {
+      expect(model).toEqual({
+        type: 'model',
+        id: model.id,
+        display_name: model.id,
+        created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+      });
+    }
+    const page = await client.models.list({ limit: 2 });
+    expect(page.data.map((model) => model.id)).toEqual(['sonnet', 'mini']);
+    expect(page).toMatchObject({ has_more: true, first_id: 'sonnet', last_id: 'mini' });
+    const before = await client.models.list({ before_id: 'haiku', limit: 1 });
+    expect(before.data.map((model) => model.id)).toEqual(['mini']);
+    expect(before.has_more).toBe(true);
+    expect(await client.models.retrieve('haiku')).toMatchObject({ type: 'model', id: 'haiku' });
+
+    const missing = await client.models
+      .retrieve('no-such-model')
+      .catch((error: unknown) => error as InstanceType<typeof Anthropic.APIError>);
+    expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((missing as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({
+      type: 'error',
+      error: { type: 'not_found_error' },
+    });
+  });
+
+  it("stays OpenAI's list for a client that sends no anthropic-version", async () => {
+    const res = await fetch(`${kw.dataUrl}/v1/models`, {
+      headers: { authorization: `Bearer ${CLIENT_KEY}` },
+    });
+    expect(await res.json()).toMatchObject({
+      object: 'list',
+      data: expect.arrayContaining([expect.objectContaining({ id: 'sonnet', object: 'model' })]),
+    });
+  });
+});

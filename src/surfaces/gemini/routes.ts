@@ -8,7 +8,7 @@ import type { Router } from '../../routing/index.js';
 import { modelNotFound, usableModel } from '../openai/models.js';
 import { parseBody } from '../parse-body.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
-import type { GeminiErrorsConfig, RequestForwarder } from '../types.js';
+import type { ClientErrorsConfig, RequestForwarder } from '../types.js';
 import { geminiBinding, geminiJsonArrayBinding } from './binding.js';
 import { batchEmbedJob, embedJob, type GeminiEmbeddingJob, geminiEmbeddings } from './embeddings.js';
 import { GEMINI_REQUESTS, withJsonNames } from './field-names.js';
@@ -155,8 +155,8 @@ export async function geminiRoutes(
   for (const version of VERSIONS) {
     // Under /v1beta/ the listener answers errors in Google's envelope already; under /v1/ it
     // answers OpenAI's unless the route says this is a Gemini call.
-    const errors = (geminiErrors: GeminiErrorsConfig['geminiErrors']) =>
-      version === '/v1beta' ? {} : { config: { geminiErrors } satisfies GeminiErrorsConfig };
+    const errors = (geminiErrors: ClientErrorsConfig['geminiErrors']) =>
+      version === '/v1beta' ? {} : { config: { geminiErrors } satisfies ClientErrorsConfig };
     // OpenAI's API has no POST under /v1/models/, so these are Gemini's under either version.
     app.post(
       `${version}/models/*`,

@@ -4,9 +4,10 @@ import type { CatalogProvider, ModelCatalog } from '../../catalog/model-catalog.
 import type { ConversationService } from '../../conversations/index.js';
 import type { Logger } from '../../observability/index.js';
 import type { Router } from '../../routing/index.js';
+import { anthropicModel, anthropicModelPage, fromAnthropicClient } from '../anthropic/models.js';
 import { fromGeminiClient, geminiModel, geminiModels } from '../gemini/models.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
-import type { GeminiErrorsConfig, RequestForwarder } from '../types.js';
+import type { ClientErrorsConfig, RequestForwarder } from '../types.js';
 import { chatBinding, openAIBinding } from './binding.js';
 import { modelNotFound, usableModel, visibleModels } from './models.js';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate.js';
@@ -54,13 +55,18 @@ export async function openAIRoutes(
 
   // `@google/genai` with `apiVersion: 'v1'` lists models here too: a Gemini client (its key in
   // x-goog-api-key) gets Gemini's list and errors, a Bearer one OpenAI's.
+  // So does Anthropic's SDK, which sends `anthropic-version`: it gets Anthropic's list and errors.
   const geminiClient = (request: FastifyRequest) => fromGeminiClient(request.headers);
-  const config: GeminiErrorsConfig = { geminiErrors: geminiClient };
+  const anthropicClient = (request: FastifyRequest) =>
+    !geminiClient(request) && fromAnthropicClient(request.headers);
+  const config: ClientErrorsConfig = { geminiErrors: geminiClient, anthropicErrors: anthropicClient };
   app.get('/v1/models', { config }, async (request) => {
     const { principal } = request.kw;
     requireScope(principal, 'models:read');
     if (geminiClient(request)) return { models: await geminiModels(principal, router, catalog) };
-    return { object: 'list', data: await visibleModels(principal, router, catalog, created) };
+    const models = await visibleModels(principal, router, catalog, created);
+    if (anthropicClient(request)) return anthropicModelPage(models, request.query as Record<string, unknown>);
+    return { object: 'list', data: models };
   });
   // OpenAI's retrieve and Gemini's `models.get` share this path too; a model name may hold `/`.
   app.get('/v1/models/*', { config }, async (request: FastifyRequest<{ Params: { '*': string } }>) => {
@@ -69,6 +75,7 @@ export async function openAIRoutes(
     const name = request.params['*'];
     const found = usableModel(principal, router, name, created);
     if (!found) throw modelNotFound(name, 'GET /v1/models');
-    return geminiClient(request) ? geminiModel(found) : found;
+    if (geminiClient(request)) return geminiModel(found);
+    return anthropicClient(request) ? anthropicModel(found) : found;
   });
 }
