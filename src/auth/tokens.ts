@@ -60,6 +60,14 @@ const DUMMY_HASH = Buffer.alloc(32);
 const live = (record: TokenRecord): boolean => record.revokedAt === null;
 
 /**
+ * Whether the tokens above a token still stand behind it: each live, and each of its user. A
+ * token minted for a user by a creator without one (possible before minting checked it) would
+ * spend as that user and read what the user stored: it is refused as a revoked one is.
+ */
+const held = (record: TokenRecord, lineage: readonly TokenRecord[]): boolean =>
+  lineage.every((above) => live(above) && above.userId === record.userId);
+
+/**
  * Gateway tokens: minting, verification and revocation. Verification runs from an in-memory cache
  * of the live tokens (no store read in the steady state); a miss reads the store once. Revocations
  * by another instance arrive through `syncRevocations`, which the gateway calls when the store
@@ -98,7 +106,7 @@ export class TokenService {
     // Oldest first: a token's creator is remembered before it.
     for (const record of await this.store.tokens.list()) {
       const lineage = await this.lineage(record);
-      if (lineage.every(live)) this.remember(record, lineage);
+      if (held(record, lineage)) this.remember(record, lineage);
     }
   }
 
@@ -124,7 +132,7 @@ export class TokenService {
       const lineage = record.revokedAt === null ? await this.lineage(record) : [];
       // A token whose creator is revoked is revoked with it (the store does so; this covers tokens
       // minted before it did, or while the creator's revocation ran).
-      if (record.revokedAt !== null || !lineage.every(live)) {
+      if (record.revokedAt !== null || !held(record, lineage)) {
         // Only a caller holding the right secret learns that the token was revoked.
         return timingSafeEqual(digest, Buffer.from(record.secretHash, 'hex'))
           ? { failure: 'revoked' }
@@ -210,7 +218,7 @@ export class TokenService {
     if (!record || record.revokedAt !== null) return undefined;
     if (record.expiresAt !== null && record.expiresAt <= this.now()) return undefined;
     const lineage = await this.lineage(record);
-    return lineage.every(live) ? [record, ...lineage] : undefined;
+    return held(record, lineage) ? [record, ...lineage] : undefined;
   }
 
   /** Calls `listener` with the ids of tokens revoked, here or (at the next sync) by any instance. */

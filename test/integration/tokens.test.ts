@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -189,6 +190,24 @@ describe('gateway tokens', () => {
     const child = await mint(kw, { name: 'userless', scopes: ['chat'] }, delegate.token);
     expect(child.status).toBe(201);
     expect(child.json.userId).toBeNull();
+  });
+
+  it('minted for a user by a creator without one, as minting allowed before, is refused', async () => {
+    const dataDir = freshDataDir();
+    let kw = await start(dataDir);
+    const delegate = (await mint(kw, { name: 'delegate', scopes: ['admin', 'chat'] })).json;
+    const child = (await mint(kw, { name: 'made-before', scopes: ['chat'] }, delegate.token)).json;
+    expect((await chat(kw, child.token)).status).toBe(200);
+    await kw.close();
+    // The token as such a mint left it in the store.
+    const db = new Database(join(dataDir, 'keyward.db'));
+    db.prepare("UPDATE tokens SET user_id = 'alice' WHERE id = ?").run(child.id);
+    db.close();
+    kw = await start(dataDir);
+    const refused = await chat(kw, child.token);
+    expect(refused.status).toBe(401);
+    expect(refused.json.error.code).toBe('token_revoked');
+    expect((await chat(kw, delegate.token)).status).toBe(200);
   });
 
   it('can mint only narrower tokens, and administer only tokens, never keys', async () => {
