@@ -238,8 +238,17 @@ class Unheld implements Lease {
   constructor(
     readonly body: Record<string, unknown>,
     readonly shape: RequestShape,
+    /** The most searches a target's own search tool may run for it (`searchesAllowed`). */
+    readonly webSearches: number,
   ) {}
 }
+
+/**
+ * The most searches a target that may serve the request allows: charged, as its tokens are, when
+ * its usage never comes (a stream cut before its count), whether a budget holds it or not.
+ */
+const searchesAllowed = (serving: readonly ServingTarget[]): number =>
+  serving.reduce((most, candidate) => Math.max(most, candidate.webSearches ?? 0), 0);
 
 const choicesOf = (body: Record<string, unknown>, shape: RequestShape): number =>
   Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
@@ -315,7 +324,7 @@ export class Admission {
   ): Promise<void> | undefined {
     const rules = this.rules(request.kw.principal);
     if (!rules) {
-      request.kw.lease = new Unheld(body, shape);
+      request.kw.lease = new Unheld(body, shape, searchesAllowed(serving));
       return undefined;
     }
     // Fail closed: an unpriced model costs 0, so a budget would let it spend without a ceiling.
@@ -423,8 +432,10 @@ export class Admission {
   estimate(request: FastifyRequest): Usage | undefined {
     const { estimate, lease } = request.kw;
     if (estimate || !(lease instanceof Unheld)) return estimate;
-    request.kw.estimate = tokenEstimate(request, lease.body, lease.shape);
-    return request.kw.estimate;
+    const made = tokenEstimate(request, lease.body, lease.shape);
+    if (lease.webSearches > 0) made.webSearches = lease.webSearches;
+    request.kw.estimate = made;
+    return made;
   }
 
   /** What the request takes: the rules, and estimates of its tokens and cost. */
@@ -467,7 +478,6 @@ export class Admission {
         estimate = { ...estimate, inputTokens: window };
       // At the dearest target that may serve it: a client that makes the first target refuse (a
       // field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
-      let searches = 0;
       for (const candidate of serving) {
         const allowed = candidate.webSearches;
         const billed = allowed ? { ...estimate, webSearches: allowed } : estimate;
@@ -475,11 +485,10 @@ export class Admission {
           cost,
           this.prices.costMicros(candidate.provider.id, candidate.model, billed, candidate.fast),
         );
-        searches = Math.max(searches, allowed ?? 0);
       }
-      // Searches an answer that never comes may have run are charged as reserved, as its tokens are.
-      if (searches > 0) estimate.webSearches = searches;
     }
+    const searches = searchesAllowed(serving);
+    if (searches > 0) estimate.webSearches = searches;
     request.kw.estimate = estimate;
     // Named fields rather than a spread of `rules`: with the spread, requests cost about a tenth more
     // CPU (docs/decisions.md, "Benchmark").

@@ -217,27 +217,32 @@ describe('options billed beyond tokens are charged at their own price', () => {
     }
   });
 
-  it('charges a stream cut before its search count the searches its tool allowed', async () => {
-    claude.script({
-      ...turn,
-      usage: { ...turn.usage, webSearches: 3 },
-      fault: { kind: 'cut', afterEvents: 3 },
-    });
-    try {
-      const cut = await token();
-      const stream = anthropicClient(cut.token).messages.stream({
-        model: 'sonnet',
-        max_tokens: 200,
-        messages,
-        tools: [webSearch(5)],
+  // Held to a budget or not (nothing limits it, or limits without a budget): the usage recorded for
+  // the same exchange is the same.
+  it.each([true, false])(
+    'charges a stream cut before its search count the searches its tool allowed (budget: %s)',
+    async (budget) => {
+      claude.script({
+        ...turn,
+        usage: { ...turn.usage, webSearches: 3 },
+        fault: { kind: 'cut', afterEvents: 3 },
       });
-      await expect(stream.finalMessage()).rejects.toThrow();
-      // message_start's input count, the output reserved (max_tokens) and the five searches allowed.
-      await expect.poll(() => costOf(cut.id)).toBe(1_000 * 3 + 200 * 15 + 5 * 10_000);
-    } finally {
-      claude.script(turn);
-    }
-  });
+      try {
+        const cut = await token(budget);
+        const stream = anthropicClient(cut.token).messages.stream({
+          model: 'sonnet',
+          max_tokens: 200,
+          messages,
+          tools: [webSearch(5)],
+        });
+        await expect(stream.finalMessage()).rejects.toThrow();
+        // message_start's input count, the output reserved (max_tokens) and the five searches allowed.
+        await expect.poll(() => costOf(cut.id)).toBe(1_000 * 3 + 200 * 15 + 5 * 10_000);
+      } finally {
+        claude.script(turn);
+      }
+    },
+  );
 
   it('refuses web search to a budget when no price says what a search costs', async () => {
     await refusedToBudgetsOnly(
