@@ -129,6 +129,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   });
   app.register(templateRoutes, {
     forwarder,
+    router,
     registry: options.templates,
     conversations,
     logger,

@@ -1,9 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import type { CatalogProvider } from '../catalog/model-catalog.js';
 import type { ConversationService } from '../conversations/index.js';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Forwarder } from '../forward/forwarder.js';
 import type { Logger } from '../observability/index.js';
+import type { Router } from '../routing/index.js';
+import { usableModel } from '../surfaces/openai/models.js';
 import { parseChatRequest } from '../surfaces/openai/validate.js';
 import { parseBody } from '../surfaces/parse-body.js';
 import { conversationSurface } from '../surfaces/responses/conversation-header.js';
@@ -16,6 +19,8 @@ import type { TemplateRegistry } from './registry.js';
 
 export interface TemplateRoutesOptions {
   forwarder: Forwarder;
+  /** To list only the templates whose model the caller may use, as a run is refused the others. */
+  router: Router<CatalogProvider>;
   registry: TemplateRegistry;
   /** For a run's `conversation`: history kept in a Keyward conversation. */
   conversations: ConversationService;
@@ -57,12 +62,18 @@ function describe(template: CompiledTemplate) {
 /** `GET /v1/templates` and `POST /v1/templates/{name}/run`: whitelisted prompts with typed params. */
 export async function templateRoutes(
   app: FastifyInstance,
-  { forwarder, registry, conversations, logger, bodyLimit }: TemplateRoutesOptions,
+  { forwarder, router, registry, conversations, logger, bodyLimit }: TemplateRoutesOptions,
 ): Promise<void> {
   app.get('/v1/templates', async (request) => {
     const { principal } = request.kw;
     requireTemplatesScope(principal);
-    const data = registry.list().filter((t) => mayRunTemplate(principal, t.definition.name));
+    const data = registry
+      .list()
+      .filter(
+        (t) =>
+          mayRunTemplate(principal, t.definition.name) &&
+          usableModel(principal, router, t.definition.model, 0) !== undefined,
+      );
     return { object: 'list', data: data.map(describe) };
   });
 

@@ -288,6 +288,20 @@ describe('prompt templates', () => {
     expect(chunks.at(-1).usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 5 });
   });
 
+  it('lists only the templates whose model the credential may use, as it runs only those', async () => {
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'fast-only',
+      scopes: ['templates'],
+      models: ['fast'],
+    });
+    const token = minted.json.token as string;
+    const listed = await call(`${kw.dataUrl}/v1/templates`, token);
+    expect(listed.json.data.map((t: { name: string }) => t.name)).toEqual(['summarize']);
+    const refused = await run('sentiment', { params: { review: 'x' } }, token);
+    expect(refused.status).toBe(403);
+    expect(refused.json.error.code).toBe('model_not_allowed');
+  });
+
   it('lets a template-only token list and run its templates and nothing else', async () => {
     const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
       name: 'web',
