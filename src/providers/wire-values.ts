@@ -41,3 +41,14 @@ export function argumentsObject(text: string, provider: string, param: string): 
   if (!value) throw new UnsupportedFeature(`${provider} needs tool call arguments as a JSON object`, param);
   return value;
 }
+
+/**
+ * Refuses more stop sequences than a provider takes (OpenAI and Azure 4, Gemini 5): sent, they
+ * came back as the provider's own 400, which the client is never shown. Throws UnsupportedFeature
+ * naming `stop`, which each surface names as its client sent it.
+ */
+export function refuseStopsPast(stop: readonly string[] | undefined, limit: number, provider: string): void {
+  if (stop !== undefined && stop.length > limit) {
+    throw new UnsupportedFeature(`${provider} takes at most ${limit} stop sequences`, 'stop');
+  }
+}

@@ -23,7 +23,14 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import type { Usage } from '../types.js';
-import { argumentsObject, count, isRecord, nonEmptyString, unreportedUsage } from '../wire-values.js';
+import {
+  argumentsObject,
+  count,
+  isRecord,
+  nonEmptyString,
+  refuseStopsPast,
+  unreportedUsage,
+} from '../wire-values.js';
 
 /**
  * Canonical chat ⇄ Gemini's `generateContent` REST body (camelCase JSON): `contents` of `user` and
@@ -263,9 +270,7 @@ const MAX_STOP_SEQUENCES = 5;
  * seed, frequencyPenalty, presencePenalty, stopSequences, the response format, thinkingConfig.
  */
 function encodeGenerationConfig(request: ChatRequest): Record<string, unknown> | undefined {
-  if (request.stop !== undefined && request.stop.length > MAX_STOP_SEQUENCES) {
-    throw new UnsupportedFeature(`Gemini takes at most ${MAX_STOP_SEQUENCES} stop sequences`, 'stop');
-  }
+  refuseStopsPast(request.stop, MAX_STOP_SEQUENCES, 'Gemini');
   const thinkingConfig = encodeThinking(request.thinking, request.model);
   const config = {
     ...(request.maxTokens !== undefined && { maxOutputTokens: request.maxTokens }),

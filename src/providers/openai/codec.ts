@@ -18,7 +18,7 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import type { ChatCodec } from '../types.js';
-import { generatedCallId, isRecord, nonEmptyString } from '../wire-values.js';
+import { generatedCallId, isRecord, nonEmptyString, refuseStopsPast } from '../wire-values.js';
 import {
   type CustomToolCall,
   decodeCustomCall,
@@ -132,10 +132,8 @@ function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<
   const effort = reasoningEffort(request.thinking);
   const openai = request.openai;
   const user = openai ? openai.user : request.user;
-  const limit = options.maxStopSequences;
-  if (limit !== undefined && request.stop !== undefined && request.stop.length > limit) {
-    throw new UnsupportedFeature(`OpenAI takes at most ${limit} stop sequences`, 'stop');
-  }
+  if (options.maxStopSequences !== undefined)
+    refuseStopsPast(request.stop, options.maxStopSequences, 'OpenAI');
   return {
     model: request.model,
     messages: encodeMessages(request),
