@@ -92,8 +92,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
   // A callback hook: an async one costs a promise per request on the hottest path.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    // Anthropic's SDKs read the id a caller quotes only from `request-id` (errors take the
-    // Anthropic envelope on the same paths).
+    // Anthropic's SDKs read the id a caller quotes only from `request-id`.
     if (request.url.startsWith('/v1/messages')) reply.header('request-id', request.id);
     if (cors?.handle(request, reply)) return;
     trackRequest(request, reply, logger, metrics, options.onFinished);

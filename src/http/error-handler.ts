@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from '../observability/index.js';
+import { isAnthropicClient } from '../surfaces/anthropic/client.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
-import { isAnthropicClient } from '../surfaces/anthropic/models.js';
 import { isGeminiClient } from '../surfaces/gemini/client.js';
 import { geminiErrorBody } from '../surfaces/gemini/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
@@ -55,8 +55,7 @@ function noteError(request: FastifyRequest, error: GatewayError): void {
 
 /** Errors use the envelope of the surface the client called, so its SDK can parse them. */
 function errorBody(request: FastifyRequest, error: GatewayError): unknown {
-  const { url } = request;
-  if (url.startsWith('/v1/messages') || isAnthropicClient(request)) return anthropicErrorBody(error);
+  if (isAnthropicClient(request)) return anthropicErrorBody(error);
   if (isGeminiClient(request)) return geminiErrorBody(error);
   return openAIErrorBody(error);
 }

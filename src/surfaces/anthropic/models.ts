@@ -1,8 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyRequest } from 'fastify';
 import { badRequest } from '../../errors/gateway-error.js';
 import type { ListedModel } from '../openai/models.js';
-import type { ClientErrorsConfig } from '../types.js';
 
 /** A model as Anthropic's `models.retrieve` and `models.list` describe one. */
 export interface AnthropicModel {
@@ -25,12 +23,6 @@ export interface AnthropicModelPage {
  */
 export const fromAnthropicClient = (headers: IncomingHttpHeaders): boolean =>
   headers['anthropic-version'] !== undefined;
-
-/** Whether a request on a route both APIs share comes from an Anthropic client (`ClientErrorsConfig`). */
-export function isAnthropicClient(request: FastifyRequest): boolean {
-  const config = request.routeOptions?.config as Partial<ClientErrorsConfig> | undefined;
-  return config?.anthropicErrors?.(request) === true;
-}
 
 export const anthropicModel = ({ id, created }: Pick<ListedModel, 'id' | 'created'>): AnthropicModel => ({
   type: 'model',
@@ -61,15 +53,13 @@ export function anthropicModelPage(
     if (at < 0) throw badRequest(`${param} names no model this credential may list`, { param });
     return at;
   };
-  let from = 0;
-  let to = models.length;
-  if (after !== undefined) from = position(after, 'after_id') + 1;
-  if (before !== undefined) to = position(before, 'before_id');
-  const page =
-    before !== undefined && after === undefined
-      ? models.slice(Math.max(from, to - limit), to)
-      : models.slice(from, Math.min(to, from + limit));
-  const data = page.map(anthropicModel);
-  const hasMore = before !== undefined && after === undefined ? to - limit > from : from + limit < to;
+  const from = after === undefined ? 0 : position(after, 'after_id') + 1;
+  const to = before === undefined ? models.length : position(before, 'before_id');
+  // Paging back from `before_id` alone takes the models nearest it.
+  const backwards = before !== undefined && after === undefined;
+  const start = backwards ? Math.max(from, to - limit) : from;
+  const end = backwards ? to : Math.min(to, from + limit);
+  const data = models.slice(start, end).map(anthropicModel);
+  const hasMore = backwards ? start > from : end < to;
   return { data, has_more: hasMore, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
 }
