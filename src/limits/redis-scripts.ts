@@ -280,10 +280,9 @@ return out
  * adds to what the loader read. Sent in the same synchronous run as the read begins, so that of
  * the loader's own settles, those sent before it are in what it reads and those after are added.
  */
-export const MARK = `
+export const MARK = `${PRELUDE}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local t = redis.call('TIME')
-redis.call('HSET', KEYS[2], ARGV[1], 0, '@' .. ARGV[1], string.format('%.17g', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000))
+redis.call('HSET', KEYS[2], ARGV[1], 0, '@' .. ARGV[1], num(clock()))
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return 1
 `;
@@ -299,15 +298,14 @@ return 1
  * counter exists afterwards, 0 when the loader's mark was lost (it lapsed, or MARK never ran):
  * spend settled meanwhile may be in neither, so the loader must read again.
  */
-export const SEED = `
+export const SEED = `${PRELUDE}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 local since = redis.call('HGET', KEYS[2], ARGV[1])
 if not since then return 0 end
 local total = tonumber(ARGV[2]) + tonumber(since)
 local marked = tonumber(redis.call('HGET', KEYS[2], '@' .. ARGV[1]))
-local from = string.format('%.17g', marked - ${UNWRITTEN_MS})
 local own = string.match(ARGV[1], '^(.*%.)')
-for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], from, string.format('%.17g', marked))) do
+for _, entry in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], num(marked - ${UNWRITTEN_MS}), num(marked))) do
   if string.sub(entry, 1, #own) ~= own then total = total + tonumber(string.match(entry, '|(-?%d+)$')) end
 end
 redis.call('SET', KEYS[1], string.format('%d', total), 'PX', ARGV[3])
