@@ -57,10 +57,7 @@ export function passphraseSalt(store: Store): () => Promise<Buffer> {
 }
 
 /** The configuration and the store it names (migrated on open), with errors a person can act on. */
-export async function openConfiguredStore(
-  options: OfflineOptions,
-  io: CliIO,
-): Promise<{ config: Config; source: string; paths: DataPaths; store: Store }> {
+export async function openConfiguredStore(options: OfflineOptions, io: CliIO): Promise<ConfiguredStore> {
   let config: Config;
   let source: string;
   try {
@@ -69,15 +66,25 @@ export async function openConfiguredStore(
     if (error instanceof ConfigError) throw new CliError(error.message, 2);
     throw error;
   }
-  const paths = dataPaths(config, io.env, options.dataDir);
+  return connectConfigured({ config, source, paths: dataPaths(config, io.env, options.dataDir) });
+}
+
+/** The store a loaded configuration names (migrated on open), with an error a person can act on. */
+export async function connectConfigured(loaded: Omit<ConfiguredStore, 'store'>): Promise<ConfiguredStore> {
+  const { config, paths } = loaded;
   try {
-    return { config, source, paths, store: await connectStore(config, paths) };
+    return { ...loaded, store: await connectStore(config, paths) };
   } catch (error) {
     throw new CliError(`cannot open the store ${storeLocation(config, paths)}: ${(error as Error).message}`);
   }
 }
 
-type ConfiguredStore = Awaited<ReturnType<typeof openConfiguredStore>>;
+interface ConfiguredStore {
+  config: Config;
+  source: string;
+  paths: DataPaths;
+  store: Store;
+}
 
 /**
  * Opens what an offline command needs. Only `keyward init` and `keyward start` create a master key:

@@ -8,9 +8,9 @@ import { adminKeyHashes } from '../gateway/secrets.js';
 import { sqliteSchemaVersion } from '../store/index.js';
 import {
   CliError,
+  connectConfigured,
   type OfflineContext,
   type OfflineOptions,
-  openConfiguredStore,
   openSealed,
 } from './context.js';
 import { type CliIO, terminalSafe } from './io.js';
@@ -95,9 +95,9 @@ function dataChecks(config: Config, io: CliIO, paths: DataPaths): Check[] {
 
 /** The store opened with the master key (the audit key sealed in it must open), or why not. */
 async function openChecked(
-  options: OfflineOptions,
   io: CliIO,
   config: Config,
+  source: string,
   paths: DataPaths,
 ): Promise<{ check: Check; ctx?: OfflineContext }> {
   const where = storeLocation(config, paths);
@@ -121,9 +121,9 @@ async function openChecked(
         ),
       };
   }
-  let opened: Awaited<ReturnType<typeof openConfiguredStore>>;
+  let opened: Awaited<ReturnType<typeof connectConfigured>>;
   try {
-    opened = await openConfiguredStore(options, io);
+    opened = await connectConfigured({ config, source, paths });
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     return {
@@ -321,7 +321,7 @@ export async function doctorCommand(options: OfflineOptions, io: CliIO, json: bo
     portCheck('admin listener', config.admin.host, config.admin.port),
   ]);
   if (data.every((check) => check.status !== 'fail')) {
-    const { check, ctx } = await openChecked(options, io, config, paths);
+    const { check, ctx } = await openChecked(io, config, source, paths);
     checks.push(check);
     if (ctx) {
       try {
