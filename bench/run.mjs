@@ -448,30 +448,49 @@ async function responsesOnly(bare, messages, keyward) {
 }
 
 /**
- * `--only chat`: the headline comparison alone, the bare proxy and Keyward (gateway token) at
- * c=50 in turns; nothing written to bench/results. A quicker check, and a profile of the common path.
+ * `--only chat` (or `translated`): a headline comparison alone at c=50 in turns, nothing written to
+ * bench/results. A quicker check, and a profile of one path. `chat`: the bare proxy and Keyward
+ * (gateway token); `translated`: the OpenAI surface to the Anthropic-format provider, streamed and
+ * not, beside the bare proxy to that provider.
  */
-async function chatOnly(bare, keyward) {
-  const group = [
-    { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
-    { name: 'keyward', ...keyward, key: keyward.token, model: 'bench-model' },
-  ];
+async function pairsOnly(pairs, keyward) {
+  const group = pairs.flat();
   for (const target of group) await loadOnce(target, 50, quick ? 1 : 3);
-  process.stderr.write(`c=50: the bare proxy and Keyward, ${duration}s each, in turns…\n`);
-  const [floor, gateway] = await loadInTurns(group, 50, duration);
+  process.stderr.write(`c=50: ${group.map((t) => t.name).join(', ')}, ${duration}s each, in turns…\n`);
+  const rows = await loadInTurns(group, 50, duration);
+  const ratios = pairs.map((_, i) => {
+    const [floor, gateway] = [rows[2 * i], rows[2 * i + 1]];
+    return `${gateway.target} ÷ ${floor.target} at c=50: throughput ${fmt(gateway.rps / floor.rps)}×, CPU per request ${fmt(gateway.cpuUsPerReq / floor.cpuUsPerReq)}×`;
+  });
   process.stdout.write(
-    `\n| target | req/s | p50 ms | CPU µs/req | RSS MB |\n${[floor, gateway]
+    `\n| target | req/s | p50 ms | CPU µs/req | RSS MB |\n${rows
       .map(
         (r) =>
           `| ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.cpuUsPerReq, 0)} | ${fmt(r.rssMb, 0)} |`,
       )
-      .join(
-        '\n',
-      )}\nKeyward ÷ bare at c=50: throughput ${fmt(gateway.rps / floor.rps)}×, CPU per request ${fmt(gateway.cpuUsPerReq / floor.cpuUsPerReq)}×\n`,
+      .join('\n')}\n${ratios.join('\n')}\n`,
   );
+  // A graceful stop, so that a profiled gateway writes its profile.
   keyward.child.kill('SIGTERM');
   await once(keyward.child, 'exit');
 }
+
+/** The translated path (OpenAI surface → Anthropic provider) and the bare proxy to that provider. */
+const translatedPairs = (messages, keyward) => [
+  [
+    { name: 'bare proxy → anthropic', ...messages, body: messagesBody('claude-sonnet-4-5') },
+    { name: 'keyward openai→anthropic', ...keyward, key: keyward.token, body: chatBody('bench-claude') },
+  ],
+  [
+    { name: 'bare proxy → anthropic, stream', ...messages, body: messagesBody('claude-sonnet-4-5', true) },
+    {
+      name: 'keyward openai→anthropic, stream',
+      ...keyward,
+      key: keyward.token,
+      body: chatBody('bench-claude', true),
+    },
+  ],
+];
 
 /** A dashboard login's session cookie, as the browser would send it back. */
 async function dashboardCookie(keyward) {
@@ -500,7 +519,14 @@ async function main() {
   const keyward = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
   const messages = { ...bareAnthropic, key: providerKey, path: '/v1/messages' };
   if (only === 'responses') return responsesOnly(bare, messages, keyward);
-  if (only === 'chat') return chatOnly(bare, keyward);
+  if (only === 'chat') {
+    const pair = [
+      { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
+      { name: 'keyward', ...keyward, key: keyward.token, model: 'bench-model' },
+    ];
+    return pairsOnly([pair], keyward);
+  }
+  if (only === 'translated') return pairsOnly(translatedPairs(messages, keyward), keyward);
   if (only === 'scale' || only === 'workers') return scaleOnly(bare, fake, fakeAnthropic, identity);
   const cookie = await sessionCookie(keyward.url, keyward.adminUrl, keyward.adminKey);
   const targets = [
@@ -524,17 +550,8 @@ async function main() {
   }
   // The translated path (OpenAI surface → Anthropic provider), against the bare proxy in front of
   // the same fake Anthropic provider, non-streaming and streaming, at c=50.
-  const translated = [
-    { name: 'bare proxy → anthropic', ...messages, body: messagesBody('claude-sonnet-4-5') },
-    { name: 'bare proxy → anthropic, stream', ...messages, body: messagesBody('claude-sonnet-4-5', true) },
-    { name: 'keyward openai→anthropic', ...keyward, key: keyward.token, body: chatBody('bench-claude') },
-    {
-      name: 'keyward openai→anthropic, stream',
-      ...keyward,
-      key: keyward.token,
-      body: chatBody('bench-claude', true),
-    },
-  ];
+  const [plain, streamed] = translatedPairs(messages, keyward);
+  const translated = [plain[0], streamed[0], plain[1], streamed[1]];
   for (const target of translated) await loadOnce(target, 50, quick ? 1 : 2);
   process.stderr.write(`c=50: the translated path and its bare proxy, ${duration}s each, in turns…\n`);
   rows.push(...(await loadInTurns(translated, 50, duration)));

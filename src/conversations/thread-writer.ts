@@ -8,9 +8,16 @@ const ignore = (): void => undefined;
 /**
  * Entries travel as one JSON text (structured cloning a batch costs the event loop more), in the
  * clear with the master key that seals them: the thread is in this process, and the key is sent
- * with each batch so that a rotated key takes effect with the next one.
+ * with each batch so that a rotated key takes effect with the next one. The key's bytes travel as
+ * numbers: a typed array beside a batch's text cost `postMessage` 30–80 µs more (see
+ * docs/decisions.md, "Hot path"). The thread wipes its copy once the batch is sealed.
  */
-export type WriteRequest = { id: number; type: 'put'; master: SealingKey; entries: string };
+export type WriteRequest = {
+  id: number;
+  type: 'put';
+  master: { id: string; key: number[] };
+  entries: string;
+};
 
 /**
  * Seals and commits stored responses on the gateway's writer thread, which keeps its own
@@ -26,11 +33,10 @@ export class ThreadConversationWriter {
   /** A `ResponseWriter`. */
   readonly write = (master: SealingKey, entries: readonly ResponseEntry[]): Promise<void> =>
     // Not an async function: its suspended frame would hold the batch until the thread answers.
-    // The key is a copy of its 32 bytes: cloning a Buffer copies the whole pool slab it may be a view of.
     this.thread
       .call({
         type: 'put',
-        master: { id: master.id, key: new Uint8Array(master.key) },
+        master: { id: master.id, key: Array.from(master.key) },
         entries: JSON.stringify(entries),
       })
       .then(ignore);
@@ -39,7 +45,14 @@ export class ThreadConversationWriter {
 /** The writer thread's side: each batch sealed under the key it came with, committed in one transaction. */
 export function writeOnThread(store: Store): (request: WriteRequest) => Promise<object> {
   return async (request) => {
-    await store.conversations.putAll(sealResponses(request.master, JSON.parse(request.entries)));
+    const key = Buffer.from(request.master.key);
+    try {
+      await store.conversations.putAll(
+        sealResponses({ id: request.master.id, key }, JSON.parse(request.entries)),
+      );
+    } finally {
+      key.fill(0);
+    }
     return {};
   };
 }
