@@ -5,10 +5,11 @@ import { connectStore, storeLocation } from '../gateway/index.js';
 import {
   EnvelopeError,
   loadMasterKey,
+  loadPreviousMasterKey,
   loadSealedSecret,
   type MasterKey,
   MasterKeyError,
-  readPreviousMasterKey,
+  masterKeyRing,
 } from '../keys/index.js';
 import { Redactor } from '../observability/index.js';
 import type { Store } from '../store/index.js';
@@ -38,8 +39,8 @@ export interface OfflineContext {
   store: Store;
   master: MasterKey;
   /**
-   * The keys that open stored secrets: the master key, then the one an unfinished rotation kept in
-   * `.previous` (what it left under that key stays readable, and the next rotate moves it).
+   * The keys that open stored secrets: the master key, then the one a rotation keeps (`.previous`,
+   * or KEYWARD_PREVIOUS_MASTER_KEY): what is left under that key stays readable, and rotate moves it.
    */
   masters: readonly MasterKey[];
   /** Changes made by the CLI go into the same audit chain as the gateway's, with actor `cli`. */
@@ -116,14 +117,9 @@ export async function openSealed(
 ): Promise<OfflineContext> {
   const { store, paths } = opened;
   try {
-    const { master } = await loadMasterKey({
-      env: io.env,
-      file: paths.masterKeyFile,
-      create,
-      salt: passphraseSalt(store),
-    });
-    const previous = master.origin === 'file' ? readPreviousMasterKey(paths.masterKeyFile) : undefined;
-    const masters = previous && previous.id !== master.id ? [master, previous] : [master];
+    const keys = { env: io.env, file: paths.masterKeyFile, salt: passphraseSalt(store) };
+    const { master } = await loadMasterKey({ ...keys, create });
+    const masters = masterKeyRing(master, await loadPreviousMasterKey(master, keys));
     const auditKey = await loadSealedSecret(store, masters, 'audit_key');
     const audit = new AuditLog({
       store: store.audit,

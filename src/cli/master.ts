@@ -15,6 +15,7 @@ import {
   StoredKeys,
 } from '../keys/index.js';
 import { writeKeyFile } from '../keys/master-key.js';
+import { describeInstances, liveInstances } from '../limits/index.js';
 import {
   CliError,
   type OfflineContext,
@@ -88,27 +89,101 @@ async function sweep(ctx: OfflineContext, from: MasterKey, to: MasterKey): Promi
 
 /**
  * Sweeps until nothing is left under `current`. A gateway following the key file seals with
- * `current` until the first sweep's store change makes it re-read the file, so later sweeps move
- * what it wrote meanwhile. A gateway given its key in the environment never switches while it
- * runs: one sweep.
+ * `current` until the first sweep's store change makes it re-read the file, and one not yet
+ * restarted with a new key from the environment seals with it until it is: later sweeps move what
+ * they wrote meanwhile. `stillSealing` names them when records keep coming. An offline rotation
+ * (no gateway running) needs one sweep: pass no `stillSealing`.
  */
-async function sweepUntilDone(ctx: OfflineContext, current: MasterKey, next: MasterKey): Promise<Swept> {
+async function sweepUntilDone(
+  ctx: OfflineContext,
+  current: MasterKey,
+  next: MasterKey,
+  stillSealing?: string,
+): Promise<Swept> {
   const total: Swept = { secrets: 0, conversations: 0, keys: 0 };
   for (let pass = 1; ; pass++) {
     const swept = await sweep(ctx, current, next);
     total.secrets += swept.secrets;
     total.conversations += swept.conversations;
     total.keys += swept.keys;
-    if (current.origin !== 'file') return total;
+    if (stillSealing === undefined) return total;
     // Even a first sweep that moved nothing is checked again once gateways had time to switch.
     if (pass > 1 && swept.secrets + swept.conversations + swept.keys === 0) return total;
-    if (pass === MAX_SWEEPS)
-      throw new Error(
-        'records keep being sealed under the old key (a gateway that does not read this key file?)',
-      );
+    if (pass === MAX_SWEEPS) throw new Error(`records keep being sealed under the old key (${stillSealing})`);
     await sleep(SETTLE_MS);
   }
 }
+
+/**
+ * A key from the environment reaches a running gateway only at its restart: records re-sealed
+ * under a new one while it runs are ones it can no longer open. The one-step rotation is offline.
+ */
+async function refuseWhileServed(ctx: OfflineContext, variable: string): Promise<void> {
+  const live = await liveInstances(ctx.store.instances);
+  if (live.length === 0) return;
+  throw new CliError(
+    `${live.length} Keyward instance(s) serve from this store (${describeInstances(live)}), and a master key from the environment reaches them only when they restart: re-sealed now, every stored key and response would be closed to them. ` +
+      `Rotate online instead: restart each instance with ${variable} set to the new value and ${variable.replace('KEYWARD_', 'KEYWARD_PREVIOUS_')} to the current one (they seal with the new key and open both), then run keyward master rotate with those same two variables to move every record to the new key. Or stop every instance and run this again`,
+  );
+}
+
+/**
+ * The online rotation's last step: instances restarted with the new key seal with it and open
+ * both; what the previous key sealed moves to the new one, sweeping until no instance still
+ * running with the previous key as its own seals more.
+ */
+async function finishRotation(
+  ctx: OfflineContext,
+  io: CliIO,
+  json: boolean | undefined,
+  previous: MasterKey,
+): Promise<number> {
+  const current = ctx.master;
+  const variable =
+    current.origin === 'env' ? 'KEYWARD_PREVIOUS_MASTER_KEY' : 'KEYWARD_PREVIOUS_MASTER_PASSPHRASE';
+  let swept: Swept;
+  try {
+    swept = await sweepUntilDone(
+      ctx,
+      previous,
+      current,
+      'an instance still runs with the previous key as its own: restart it with the new one, then run this again',
+    );
+  } catch (error) {
+    // Nothing is lost: every instance restarted so far opens both keys, and this can run again.
+    recordRotation(ctx, previous, current, false);
+    throw new CliError(`rotation incomplete: ${(error as Error).message}`);
+  }
+  recordRotation(ctx, previous, current, true, swept);
+  const result = {
+    previousKeyId: previous.id,
+    keyId: current.id,
+    rewrapped: swept.keys,
+    conversations: swept.conversations,
+    reencrypt: inlineKeyProviders(ctx),
+  };
+  const lines = [
+    `re-sealed ${swept.keys} stored key(s) and ${swept.conversations} stored response(s) and conversation(s) under master key ${current.id} (was ${previous.id})`,
+    `nothing is sealed under the previous key any more: remove ${variable} from each instance's environment at its next restart`,
+    ...reencryptHint(result.reencrypt),
+  ];
+  print(io, json, result, lines.join('\n'));
+  return 0;
+}
+
+/** Providers whose keys sit encrypted in the configuration or environment, outside the store. */
+function inlineKeyProviders(ctx: OfflineContext): string[] {
+  return ctx.config.providers
+    .filter((p) => p.keys && ('values' in p.keys || 'env' in p.keys))
+    .map((p) => p.id);
+}
+
+const reencryptHint = (inline: readonly string[]): string[] =>
+  inline.length === 0
+    ? []
+    : [
+        `enc: values outside the store are not changed; re-encrypt those of: ${inline.join(', ')} (keyward keys encrypt)`,
+      ];
 
 /**
  * A rotation that did not finish left records under the key in `.previous`: they move to the
@@ -130,8 +205,11 @@ async function finishEarlierRotation(ctx: OfflineContext, current: MasterKey): P
  * `keyward master rotate`: re-seals every stored record under a new master key. With a key file,
  * the new key replaces it (the old one is kept beside it as `.previous` until the operator
  * deletes it) and a running gateway picks it up and seals with it while the records move. With a
- * key or passphrase from the environment, the new one comes from KEYWARD_NEW_MASTER_KEY or
- * KEYWARD_NEW_MASTER_PASSPHRASE, and the gateway needs it at its next start.
+ * key or passphrase from the environment, which reaches a gateway only at its start, a rotation
+ * is either offline (every instance stopped; the new one comes from KEYWARD_NEW_MASTER_KEY or
+ * KEYWARD_NEW_MASTER_PASSPHRASE) or online: instances restarted with the new key and
+ * KEYWARD_PREVIOUS_MASTER_KEY (or _PASSPHRASE) set to the old one, and this run with the same
+ * two moving what the old key sealed (`finishRotation`).
  */
 export async function masterRotateCommand(
   options: OfflineOptions,
@@ -172,6 +250,17 @@ function recordRotation(
 
 async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined): Promise<number> {
   const current = ctx.master;
+  const kept = ctx.masters[1];
+  const newGiven = Boolean(io.env.KEYWARD_NEW_MASTER_KEY || io.env.KEYWARD_NEW_MASTER_PASSPHRASE);
+  if (current.origin !== 'file' && kept) {
+    if (newGiven) {
+      throw new CliError(
+        'a rotation is under way (KEYWARD_PREVIOUS_MASTER_KEY or _PASSPHRASE is set): finish it first by running keyward master rotate without KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE',
+        2,
+      );
+    }
+    return finishRotation(ctx, io, json, kept);
+  }
   let next: MasterKey;
   if (current.origin === 'file') {
     next = generateMasterKey();
@@ -182,11 +271,17 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
     next = deriveMasterKey(io.env.KEYWARD_NEW_MASTER_PASSPHRASE, salt);
   } else {
     throw new CliError(
-      'the master key comes from the environment: give the new one in KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE',
+      'the master key comes from the environment: with every instance stopped, give the new one in KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE; while they serve, restart each with the new key and KEYWARD_PREVIOUS_MASTER_KEY (or _PASSPHRASE) set to the current one, then run this with those two',
       2,
     );
   }
   if (next.id === current.id) throw new CliError('the new master key is the same as the current one', 2);
+  if (current.origin !== 'file') {
+    await refuseWhileServed(
+      ctx,
+      current.origin === 'env' ? 'KEYWARD_MASTER_KEY' : 'KEYWARD_MASTER_PASSPHRASE',
+    );
+  }
 
   const file = ctx.paths.masterKeyFile;
   const previous = previousKeyFile(file);
@@ -199,7 +294,12 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
   }
   let swept: Swept;
   try {
-    swept = await sweepUntilDone(ctx, current, next);
+    swept = await sweepUntilDone(
+      ctx,
+      current,
+      next,
+      current.origin === 'file' ? 'a gateway that does not read this key file?' : undefined,
+    );
   } catch (error) {
     const reason = (error as Error).message;
     if (current.origin === 'file') {
@@ -215,9 +315,7 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
   }
   recordRotation(ctx, current, next, true, swept);
   const { keys: rewrapped, conversations } = swept;
-  const inline = ctx.config.providers
-    .filter((p) => p.keys && ('values' in p.keys || 'env' in p.keys))
-    .map((p) => p.id);
+  const inline = inlineKeyProviders(ctx);
   const result = { previousKeyId: current.id, keyId: next.id, rewrapped, conversations, reencrypt: inline };
   const lines = [
     `re-sealed ${rewrapped} stored key(s) and ${conversations} stored response(s) and conversation(s) under master key ${next.id} (was ${current.id})`,
@@ -225,11 +323,7 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
       ? `the new key is in ${file}; the old one is in ${previous}: delete it once backups hold the new one`
       : `set ${current.origin === 'env' ? 'KEYWARD_MASTER_KEY' : 'KEYWARD_MASTER_PASSPHRASE'} to the new value before the next start`,
   ];
-  if (inline.length > 0) {
-    lines.push(
-      `enc: values outside the store are not changed; re-encrypt those of: ${inline.join(', ')} (keyward keys encrypt)`,
-    );
-  }
+  lines.push(...reencryptHint(inline));
   print(io, json, result, lines.join('\n'));
   return 0;
 }

@@ -117,8 +117,11 @@ on the key they started with.
 Re-seals every stored key under a new master key. With a key file, the new key replaces it and
 the old one is kept as master.key.previous; a running gateway picks the new key up, and the
 command sweeps again until nothing is left under the old key. If it stops short, both files are
-kept (a gateway opens both): run it again to finish. With KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE, give the new one in
-KEYWARD_NEW_MASTER_KEY or KEYWARD_NEW_MASTER_PASSPHRASE and set it before the next start.
+kept (a gateway opens both): run it again to finish.
+With KEYWARD_MASTER_KEY (or _PASSPHRASE), a gateway learns a new key only at a restart:
+  online: restart each instance with KEYWARD_MASTER_KEY=<new> and KEYWARD_PREVIOUS_MASTER_KEY=<old>,
+          then run this with the same two; it moves what the old key sealed
+  offline (every instance stopped): KEYWARD_NEW_MASTER_KEY=<new> keyward master rotate
 `,
   conversations: `Usage: keyward conversations purge [--user U] [--json]
 

@@ -7,11 +7,12 @@ import {
   KeySourceError,
   keysFromEnv,
   loadMasterKey,
+  loadPreviousMasterKey,
   loadSealedSecret,
   type MasterKey,
   MasterKeyError,
+  masterKeyRing,
   readMasterKeyFile,
-  readPreviousMasterKey,
   type SecretString,
 } from '../keys/index.js';
 import type { Logger } from '../observability/index.js';
@@ -116,8 +117,9 @@ export async function openSecrets({ config, env, paths, store, source, logger }:
 }
 
 /**
- * The master key, then the one a rotation kept in `.previous`: records sealed with it during the
- * rotation (or left by one that failed) open after a restart.
+ * The master key, then the one a rotation keeps (`.previous` beside a key file, else
+ * KEYWARD_PREVIOUS_MASTER_KEY or _PASSPHRASE): records sealed with it during the rotation (or left
+ * by one that failed) open after a restart.
  */
 async function masterKeys({
   config,
@@ -128,22 +130,21 @@ async function masterKeys({
   logger,
 }: SecretsOptions): Promise<MasterKey[]> {
   try {
+    const salt = async () =>
+      Buffer.from(await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')), 'base64');
     const { master, created } = await loadMasterKey({
       env,
       file: paths.masterKeyFile,
       // Only the default location is created: a configured file that is missing is more likely a
       // secret mount that failed than a first start, and a new key would orphan every record.
       create: config.masterKey.file === undefined,
-      salt: async () =>
-        Buffer.from(
-          await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')),
-          'base64',
-        ),
+      salt,
     });
     if (created) logger.warn({ file: paths.masterKeyFile }, 'created a new master key file; back it up');
-    if (master.origin !== 'file') return [master];
-    const previous = readPreviousMasterKey(paths.masterKeyFile);
-    return previous && previous.id !== master.id ? [master, previous] : [master];
+    return masterKeyRing(
+      master,
+      await loadPreviousMasterKey(master, { env, file: paths.masterKeyFile, salt }),
+    );
   } catch (error) {
     if (error instanceof MasterKeyError) {
       // A configured file that is missing was not created (above): say how one comes to be.

@@ -222,3 +222,38 @@ export async function loadMasterKey(
   }
   return readMasterKeyFile(options.file, options.create);
 }
+
+/**
+ * The key a rotation keeps opening records with, never sealing: for a key file, the one beside it
+ * in `.previous`; for a key from the environment, KEYWARD_PREVIOUS_MASTER_KEY or
+ * KEYWARD_PREVIOUS_MASTER_PASSPHRASE, since a running instance learns a new key only at a restart
+ * and must go on opening what the old one sealed until the rotation has moved it.
+ */
+export async function loadPreviousMasterKey(
+  master: MasterKey,
+  options: Pick<MasterKeyOptions, 'env' | 'file' | 'salt'>,
+): Promise<MasterKey | undefined> {
+  const raw = options.env.KEYWARD_PREVIOUS_MASTER_KEY;
+  const passphrase = options.env.KEYWARD_PREVIOUS_MASTER_PASSPHRASE;
+  if (master.origin === 'file') {
+    if (raw !== undefined || passphrase !== undefined) {
+      throw new MasterKeyError(
+        `KEYWARD_PREVIOUS_MASTER_KEY and KEYWARD_PREVIOUS_MASTER_PASSPHRASE go with a master key from the environment; with the key file ${options.file}, the previous key is the file beside it (${previousKeyFile(options.file)})`,
+      );
+    }
+    return readPreviousMasterKey(options.file);
+  }
+  if (raw !== undefined && passphrase !== undefined) {
+    throw new MasterKeyError(
+      'set KEYWARD_PREVIOUS_MASTER_KEY or KEYWARD_PREVIOUS_MASTER_PASSPHRASE, not both',
+    );
+  }
+  if (raw !== undefined) return decodeMasterKey(raw, 'env', 'KEYWARD_PREVIOUS_MASTER_KEY');
+  if (passphrase !== undefined) return deriveMasterKey(passphrase, await options.salt());
+  return undefined;
+}
+
+/** The keys that open records: the one that seals first, then the previous one if it differs. */
+export function masterKeyRing(master: MasterKey, previous: MasterKey | undefined): MasterKey[] {
+  return previous && previous.id !== master.id ? [master, previous] : [master];
+}

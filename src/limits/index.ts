@@ -1,5 +1,11 @@
 export { limiterFromConfig } from './from-config.js';
-export { type Announced, announceInstance, PerInstanceLimitsError } from './instances.js';
+export {
+  type Announced,
+  announceInstance,
+  describeInstances,
+  liveInstances,
+  PerInstanceLimitsError,
+} from './instances.js';
 export { createIpcLimiter, type IpcChannel, ipcMessage, serveLimiter } from './ipc-limiter.js';
 export { createMemoryLimiter, MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter.js';
 // The Redis limiter is not re-exported as a value: importing it loads ioredis (about 20 MB of RSS),

@@ -54,6 +54,20 @@ function conflict(self: InstanceRecord, others: readonly InstanceRecord[]): stri
   );
 }
 
+/** The instances serving from this store now: beating, and (on this host) a running process. */
+export async function liveInstances(store: InstanceStore): Promise<InstanceRecord[]> {
+  const host = hostname();
+  return (await store.live(LIVE_MS)).filter((other) => running(other, host));
+}
+
+/** One line naming instances for a person: pid, host, and how long ago each was seen. */
+export function describeInstances(instances: readonly InstanceRecord[]): string {
+  const now = Date.now();
+  return instances
+    .map((o) => `pid ${o.pid} on ${o.host}, seen ${Math.max(0, Math.round((now - o.seenAt) / 1000))} s ago`)
+    .join('; ');
+}
+
 /**
  * Announces this instance in the store and keeps announcing it. Throws PerInstanceLimitsError,
  * having withdrawn the announcement, when another live instance shares the store and either keeps

@@ -29,6 +29,13 @@ export function pgInstances(pool: Pool): InstanceStore {
         return rows.map(instanceFromRow);
       });
     },
+    async live(liveMs) {
+      const { rows } = await pool.query<InstanceRow>(
+        `SELECT * FROM instances WHERE seen_at >= ${NOW_MS} - $1 ORDER BY started_at`,
+        [liveMs],
+      );
+      return rows.map(instanceFromRow);
+    },
     async beat(id) {
       await pool.query(`UPDATE instances SET seen_at = ${NOW_MS} WHERE id = $1`, [id]);
     },

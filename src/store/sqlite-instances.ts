@@ -31,6 +31,9 @@ export function sqliteInstances(db: Database.Database): InstanceStore {
       // IMMEDIATE: the write lock is taken before the read, so two starts cannot both miss each other.
       return join.immediate(self, liveMs);
     },
+    async live(liveMs) {
+      return live.all(Date.now() - liveMs, '').map(instanceFromRow);
+    },
     async beat(id) {
       // From a timer on the event loop; a beat missed while another process holds the write lock
       // is made up by the next one, well within the liveness window.

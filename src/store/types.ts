@@ -195,6 +195,8 @@ export interface InstanceStore {
    * clocks disagree still see each other.
    */
   join(self: InstanceRecord, liveMs: number): Promise<InstanceRecord[]>;
+  /** The instances that beat within the last `liveMs`, by the store's clock, without joining. */
+  live(liveMs: number): Promise<InstanceRecord[]>;
   /** Marks the instance seen now, by the store's clock. */
   beat(id: string): Promise<void>;
   leave(id: string): Promise<void>;

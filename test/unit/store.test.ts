@@ -904,8 +904,11 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       // Stamped by the store's clock, not with the seenAt the caller's record carried.
       expect(first).toEqual({ ...instance('i1'), seenAt: first!.seenAt });
       expect(Math.abs(first!.seenAt - Date.now())).toBeLessThan(5_000);
+      // Read without joining (the CLI asks who serves): every live row, this caller's included.
+      expect((await a.instances.live(5_000)).map((other) => other.id).sort()).toEqual(['i1', 'i3']);
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(await b.instances.join(instance('i4'), 20)).toEqual([]);
+      expect((await a.instances.live(20)).map((other) => other.id)).toEqual(['i4']);
     });
   });
 }
