@@ -46,13 +46,8 @@ function planProviders(
   }
 }
 
-/**
- * Compares the running configuration with a re-read one. Everything that does not need a new
- * listener, connection pool or store is applied live; the rest is named, path by path, so the
- * log can say exactly what waits for a restart. Models that name a provider the running gateway
- * does not have yet wait too.
- */
-export function planReload(current: Config, next: Config): ReloadPlan {
+/** What differs between two configurations, each change sorted into applied live or after a restart. */
+function diff(current: Config, next: Config): ReloadPlan {
   const plan: ReloadPlan = { apply: [], restart: [], providerKeys: [] };
   for (const section of changedKeys(current, next) as Array<keyof Config>) {
     if (section === 'providers') planProviders(current.providers, next.providers, plan);
@@ -64,7 +59,25 @@ export function planReload(current: Config, next: Config): ReloadPlan {
       }
     } else plan.restart.push(section);
   }
-  const running = new Set(current.providers.map((p) => p.id));
+  return plan;
+}
+
+/**
+ * Compares a re-read configuration with the one in effect (`current`: what earlier reloads
+ * applied) and the one the process started with. What can be applied live is what differs from
+ * `current`, so that a file put back as it was is applied too; what needs a new listener,
+ * connection pool or store is what still differs from the start, whatever reloads came in
+ * between, named path by path so the log can say exactly what waits for a restart. Models that
+ * name a provider the running gateway does not have wait too.
+ */
+export function planReload(current: Config, next: Config, started: Config = current): ReloadPlan {
+  const live = diff(current, next);
+  const plan: ReloadPlan = {
+    apply: live.apply,
+    restart: started === current ? live.restart : diff(started, next).restart,
+    providerKeys: live.providerKeys,
+  };
+  const running = new Set(started.providers.map((p) => p.id));
   const missing = next.models.some((m) =>
     [...(m.targets ?? [{ provider: m.provider! }]), ...m.fallbacks].some((t) => !running.has(t.provider)),
   );

@@ -77,11 +77,15 @@ async function reloadProviderKeys(next: Config, { providers, environment, teleme
 export function reloader(options: ReloadOptions) {
   const { config, telemetry, audit, router, prices, admission } = options;
   const { logger, alerts } = telemetry;
+  /** The configuration in effect: the start's, with what each reload applied since. */
+  let current = config;
   return async (next: Config): Promise<void> => {
-    // Compared with the configuration the process started with: what needs a restart is still as
-    // it was then, whatever reloads came in between.
-    const plan = planReload(config, next);
-    if (plan.apply.includes('models')) router.reload(next.models);
+    const plan = planReload(current, next, config);
+    const routed = plan.apply.includes('models');
+    if (routed) router.reload(next.models);
+    // Every other live section is applied below whatever the plan says; the models stay as they
+    // were while they name a provider that only a restart starts.
+    current = { ...next, models: routed ? next.models : current.models };
     prices.reload(next.pricing);
     admission.reload(next);
     alerts.reconfigure(next.alerts);
