@@ -1,5 +1,5 @@
 export type * from './items.js';
-export { replayableItems } from './items.js';
+export { isToolCall, isToolResult, replayableItems } from './items.js';
 export { ownerOf, storedLimit, userOwner } from './owner.js';
 export type { ResponseWriter } from './response-entries.js';
 export {

@@ -38,7 +38,7 @@ describe("truncation: 'auto'", () => {
 
   it('keeps the most recent whole turns that fit, beginning with a user message', () => {
     // 2,024 tokens of room for input: the 100-token input and 9 turns of about 200 fit, 10 do not.
-    const request = fitToContext(build, history, 'auto', 2_124);
+    const request = fitToContext(build, history, [], 'auto', 2_124);
     const kept = request.messages.slice(0, -1);
     expect(kept).toHaveLength(18);
     expect(kept[0]!.role).toBe('user');
@@ -47,10 +47,10 @@ describe("truncation: 'auto'", () => {
   });
 
   it('keeps everything that fits, and refuses what does not fit even with no history', () => {
-    expect(fitToContext(build, history, 'auto', 1_000_000).messages).toHaveLength(601);
-    expect(() => fitToContext(build, history, 'auto', 150)).toThrow(
+    expect(fitToContext(build, history, [], 'auto', 1_000_000).messages).toHaveLength(601);
+    expect(() => fitToContext(build, history, [], 'auto', 150)).toThrow(
       /exceeds the context window of 50 tokens/,
     );
-    expect(() => fitToContext(build, history, 'disabled', 2_124)).toThrow(/truncation: 'auto'/);
+    expect(() => fitToContext(build, history, [], 'disabled', 2_124)).toThrow(/truncation: 'auto'/);
   });
 });

@@ -58,6 +58,7 @@ export function responsesBinding(
       fitToContext(
         (history) => requestToCanonical(sent as ResponsesRequest, [...history, ...turn.input], turn.origin),
         turn.history,
+        turn.input,
         body.truncation ?? 'disabled',
         service.contextTokens,
       ),

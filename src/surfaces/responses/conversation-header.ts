@@ -114,6 +114,7 @@ function conversationBinding(
           };
         },
         history,
+        turn,
         'disabled',
         window.contextTokens,
         window.refusal,

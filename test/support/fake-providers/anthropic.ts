@@ -93,7 +93,7 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
   const missing = required.find((field) => body[field] === undefined);
   if (missing) return sendAnthropicError(res, 400, `${missing}: Field required`);
   if (typeof body.model === 'string' && ex.forbidden.has(body.model)) return sendAnthropicError(res, 403);
-  const replayed = foreignThinking(body.messages);
+  const replayed = foreignThinking(body.messages) ?? uncalledResult(body.messages);
   if (replayed) return sendAnthropicError(res, 400, replayed);
   // An account with no credit left: Anthropic answers a request for a model with this 400, in the
   // words its API uses (the model list and token counting, which cost nothing, still answer).
@@ -148,6 +148,20 @@ function foreignThinking(messages: unknown): string | undefined {
       if (block.type === 'redacted_thinking' && foreign('anthropic', block.data))
         return `messages.${i}.content.${j}: Invalid \`data\` in \`redacted_thinking\` block`;
     }
+  }
+  return undefined;
+}
+
+/** Anthropic's words for a `tool_result` whose `tool_use` is not in the message before, or undefined. */
+function uncalledResult(messages: unknown): string | undefined {
+  if (!Array.isArray(messages)) return undefined;
+  const blocks = (message: unknown): Json[] =>
+    isJson(message) && Array.isArray(message.content) ? message.content.filter(isJson) : [];
+  for (const [i, message] of messages.entries()) {
+    const called = new Set(i === 0 ? [] : blocks(messages[i - 1]).map((block) => block.id));
+    for (const [j, block] of blocks(message).entries())
+      if (block.type === 'tool_result' && !called.has(block.tool_use_id))
+        return `messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${String(block.tool_use_id)}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`;
   }
   return undefined;
 }

@@ -109,6 +109,11 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
     const message = "Missing required parameter: 'messages'.";
     return sendJson(res, 400, openAIErrorBody(400, message, 'messages', 'missing_required_parameter'));
   }
+  const uncalled = uncalledToolMessage(body.messages);
+  if (uncalled !== undefined) {
+    const message = `Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.`;
+    return sendJson(res, 400, openAIErrorBody(400, message, `messages.[${uncalled}].role`), openAIHeaders());
+  }
   const script = ex.next();
   const headers = openAIHeaders();
   const answer = {
@@ -142,6 +147,18 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
 }
 
 export const openai: FormatHandler = { basePath: '/v1', handle: handleOpenAI };
+
+/** The index of the first `tool` message no earlier assistant message's `tool_calls` called. */
+function uncalledToolMessage(messages: unknown[]): number | undefined {
+  const called = new Set<unknown>();
+  for (const [i, message] of messages.entries()) {
+    if (!isJson(message)) continue;
+    if (Array.isArray(message.tool_calls))
+      for (const call of message.tool_calls) if (isJson(call)) called.add(call.id);
+    if (message.role === 'tool' && !called.has(message.tool_call_id)) return i;
+  }
+  return undefined;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Embeddings
