@@ -19,6 +19,11 @@ export type MediaSource =
 export interface TextPart {
   type: 'text';
   text: string;
+  /**
+   * In an answer: the text is the model's refusal (OpenAI's `refusal`), which the Responses API
+   * shows as a part of its own. Surfaces without one show it as text.
+   */
+  refusal?: true;
 }
 
 export interface ImagePart {
@@ -238,7 +243,8 @@ export interface ChatResponse {
 
 /** The kind of content block a stream opens. */
 export type BlockStart =
-  | { type: 'text' }
+  /** `refusal`: the text is the model's refusal (TextPart). */
+  | { type: 'text'; refusal?: true }
   | { type: 'thinking'; signedBy?: ReasoningSigner }
   | { type: 'redacted_thinking'; data: string; signedBy?: ReasoningSigner }
   /** `custom`: a custom tool's call, whose `arguments` deltas are pieces of its text, not JSON. */

@@ -360,7 +360,7 @@ function reasoningEffort(thinking: ChatRequest['thinking']): ReasoningEffort | u
 
 /**
  * A `chat.completion`, first choice. Reasoning that OpenAI-compatible servers return comes first
- * as thinking; a refusal is the answer's text, with the stop reason saying it is one.
+ * as thinking; a refusal is the answer's text, marked as one, with the stop reason saying so.
  */
 function decodeResponse(payload: unknown): ChatResponse {
   if (!isRecord(payload) || (payload.object !== undefined && payload.object !== 'chat.completion')) {
@@ -375,7 +375,7 @@ function decodeResponse(payload: unknown): ChatResponse {
   const answer = nonEmptyString(message.content);
   if (answer !== undefined) content.push({ type: 'text', text: answer });
   const refusal = nonEmptyString(message.refusal);
-  if (refusal !== undefined) content.push({ type: 'text', text: refusal });
+  if (refusal !== undefined) content.push({ type: 'text', text: refusal, refusal: true });
   const calls = decodeToolCalls(message.tool_calls);
   content.push(...calls);
   return {

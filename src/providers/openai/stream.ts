@@ -94,7 +94,7 @@ interface StreamedCall {
   state: 'waiting' | 'open' | 'closed';
 }
 
-type OpenBlock = { type: 'text' | 'thinking' } | { type: 'tool_call'; call: StreamedCall };
+type OpenBlock = { type: 'text' | 'thinking' | 'refusal' } | { type: 'tool_call'; call: StreamedCall };
 
 /**
  * Canonical blocks are strictly sequential, but OpenAI may interleave the argument deltas of
@@ -182,7 +182,7 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     const refusal = nonEmptyString(delta.refusal);
     if (refusal !== undefined) {
       this.refused = true;
-      this.content('text', refusal, events);
+      this.content('refusal', refusal, events);
     }
     if (Array.isArray(delta.tool_calls)) {
       for (const entry of delta.tool_calls) if (isRecord(entry)) this.toolCall(entry, events);
@@ -200,13 +200,16 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     });
   }
 
-  private content(kind: 'text' | 'thinking', text: string, events: StreamEvent[]): void {
+  /** A refusal is a text block of its own, marked as one (TextPart). */
+  private content(kind: 'text' | 'thinking' | 'refusal', text: string, events: StreamEvent[]): void {
+    const type = kind === 'refusal' ? 'text' : kind;
     if (this.open?.type !== kind) {
       this.closeAll(events);
       this.open = { type: kind };
-      events.push({ type: 'block_start', index: this.index, block: { type: kind } });
+      const block = kind === 'refusal' ? { type, refusal: true as const } : { type };
+      events.push({ type: 'block_start', index: this.index, block });
     }
-    events.push({ type: 'block_delta', index: this.index, delta: { type: kind, text } });
+    events.push({ type: 'block_delta', index: this.index, delta: { type, text } });
   }
 
   private toolCall(entry: Record<string, unknown>, events: StreamEvent[]): void {

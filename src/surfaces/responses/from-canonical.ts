@@ -1,5 +1,5 @@
-import type { AssistantPart, ChatUsage, StopReason } from '../../canonical/model.js';
-import { type Item, newId } from './items.js';
+import type { AssistantPart, ChatUsage, StopReason, TextPart } from '../../canonical/model.js';
+import { type Item, newId, type OutputContent } from './items.js';
 import { encodeReasoning } from './reasoning-envelope.js';
 import type { ResponsesRequest } from './schema.js';
 
@@ -115,8 +115,8 @@ export function outcome(stop: StopReason): {
 }
 
 /**
- * One output item per canonical part: text → message, thinking → reasoning, tool call →
- * function_call (custom_tool_call for a custom tool's). Thinking is the reasoning's summary when
+ * One output item per canonical part: text → message (of a `refusal` part for the model's
+ * refusal), thinking → reasoning, tool call → function_call (custom_tool_call for a custom tool's). Thinking is the reasoning's summary when
  * the request asked for one (`reasoning.summary`), else its `reasoning_text` content.
  */
 export function outputItem(part: AssistantPart, id = itemId(part), summarized = false): Item {
@@ -127,7 +127,7 @@ export function outputItem(part: AssistantPart, id = itemId(part), summarized = 
         id,
         role: 'assistant',
         status: 'completed',
-        content: [{ type: 'output_text', text: part.text, annotations: [], logprobs: [] }],
+        content: [outputContent(part)],
       };
     case 'thinking':
       return {
@@ -159,6 +159,13 @@ export function outputItem(part: AssistantPart, id = itemId(part), summarized = 
         status: 'completed',
       };
   }
+}
+
+/** A message's part: the model's refusal, which `responses.parse` does not parse, or its text. */
+export function outputContent(part: TextPart): OutputContent {
+  return part.refusal
+    ? { type: 'refusal', refusal: part.text }
+    : { type: 'output_text', text: part.text, annotations: [], logprobs: [] };
 }
 
 export function itemId(part: { type: AssistantPart['type']; custom?: true }): string {

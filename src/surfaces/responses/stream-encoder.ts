@@ -6,6 +6,7 @@ import {
   customToolNames,
   itemId,
   outcome,
+  outputContent,
   outputItem,
   type ResponseBody,
   type ResponseHead,
@@ -16,7 +17,8 @@ import type { Item } from './items.js';
 /**
  * Canonical stream events as the Responses API's event stream: `response.created` and
  * `response.in_progress`, then per output item `response.output_item.added`, its content part,
- * its deltas (`response.output_text.delta`, `response.reasoning_text.delta` or, when the request
+ * its deltas (`response.output_text.delta`, `response.refusal.delta` for the model's refusal,
+ * `response.reasoning_text.delta` or, when the request
  * asked for a summary, `response.reasoning_summary_text.delta`,
  * `response.function_call_arguments.delta`, `response.custom_tool_call_input.delta`), their `.done`
  * events and `response.output_item.done`,
@@ -97,7 +99,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   private blockStart(index: number, block: Extract<StreamEvent, { type: 'block_start' }>['block']): string {
     const part: AssistantPart =
       block.type === 'text'
-        ? { type: 'text', text: '' }
+        ? { type: 'text', text: '', ...(block.refusal && { refusal: true }) }
         : block.type === 'thinking'
           ? { ...block, text: '' }
           : block.type === 'redacted_thinking'
@@ -112,7 +114,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       else item.content = [];
     }
     let out = this.emit('response.output_item.added', { output_index: index, item });
-    if (part.type === 'text') out += this.partEvent('added', index, this.textPart(''));
+    if (part.type === 'text') out += this.partEvent('added', index, outputContent(part));
     if (part.type === 'thinking') {
       out += this.summarized
         ? this.summaryPartEvent('added', index, '')
@@ -124,6 +126,15 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   private blockDelta(index: number, delta: Extract<StreamEvent, { type: 'block_delta' }>['delta']): string {
     const part = this.parts[index];
     const itemId = this.ids[index];
+    if (delta.type === 'text' && part?.type === 'text' && part.refusal) {
+      part.text += delta.text;
+      return this.emit('response.refusal.delta', {
+        item_id: itemId,
+        output_index: index,
+        content_index: 0,
+        delta: delta.text,
+      });
+    }
     if (delta.type === 'text' && part?.type === 'text') {
       part.text += delta.text;
       // The commonest event, written out: the id is generated and the index a number, so only
@@ -174,7 +185,15 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     if (!part) return '';
     const itemId = this.ids[index];
     let out = '';
-    if (part.type === 'text') {
+    if (part.type === 'text' && part.refusal) {
+      out += this.emit('response.refusal.done', {
+        item_id: itemId,
+        output_index: index,
+        content_index: 0,
+        refusal: part.text,
+      });
+      out += this.partEvent('done', index, outputContent(part));
+    } else if (part.type === 'text') {
       out += this.emit('response.output_text.done', {
         item_id: itemId,
         output_index: index,
@@ -182,7 +201,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
         text: part.text,
         logprobs: [],
       });
-      out += this.partEvent('done', index, this.textPart(part.text));
+      out += this.partEvent('done', index, outputContent(part));
     } else if (part.type === 'thinking' && this.summarized) {
       out += this.emit('response.reasoning_summary_text.done', {
         item_id: itemId,
@@ -242,10 +261,6 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     });
   }
 
-  private textPart(text: string) {
-    return { type: 'output_text', text, annotations: [], logprobs: [] };
-  }
-
   private partEvent(stage: 'added' | 'done', index: number, part: unknown): string {
     return this.emit(`response.content_part.${stage}`, {
       item_id: this.ids[index],
@@ -302,7 +317,7 @@ type EventType =
   | `response.content_part.${'added' | 'done'}`
   | `response.reasoning_summary_part.${'added' | 'done'}`
   | `response.reasoning_summary_text.${'delta' | 'done'}`
-  | `response.${'output_text' | 'reasoning_text' | 'function_call_arguments' | 'custom_tool_call_input'}.${'delta' | 'done'}`;
+  | `response.${'output_text' | 'refusal' | 'reasoning_text' | 'function_call_arguments' | 'custom_tool_call_input'}.${'delta' | 'done'}`;
 
 /** An output item the failure cut short. */
 function interrupted(item: Item): Item {

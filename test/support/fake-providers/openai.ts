@@ -237,7 +237,7 @@ function openAICompletion(script: Script, answer: OpenAIAnswer): Json {
   const calls = toolCallsOf(script);
   const message = {
     role: 'assistant',
-    content: text || (calls.length > 0 ? null : ''),
+    content: text || (calls.length > 0 || script.refusal !== undefined ? null : ''),
     // Thinking goes where OpenAI-compatible reasoning servers (vLLM, DeepSeek) put it.
     ...(reasoning && { reasoning_content: reasoning }),
     ...(calls.length > 0 && {
@@ -251,7 +251,7 @@ function openAICompletion(script: Script, answer: OpenAIAnswer): Json {
             },
       ),
     }),
-    refusal: null,
+    refusal: script.refusal ?? null,
     annotations: [],
   };
   const { id, created, model, service_tier, system_fingerprint } = answer;
@@ -311,6 +311,8 @@ function openAIChunks(
       }
     }
   }
+  for (const piece of script.refusal === undefined ? [] : pieces(script.refusal, script))
+    chunks.push(chunk({ refusal: piece }));
   chunks.push(chunk({}, OPENAI_FINISH[script.stop]));
   if (includeUsage) chunks.push({ ...base, choices: [], usage: openAIUsage(script) });
   const frames = chunks.map((payload) => sseEvent(payload));

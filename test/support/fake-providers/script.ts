@@ -58,6 +58,11 @@ export interface Script {
   /** Model reported back; defaults to the requested model. */
   model?: string;
   blocks: ScriptBlock[];
+  /**
+   * OpenAI only: the model's refusal, in `message.refusal` (streamed as `delta.refusal`), after
+   * the text; the finish reason stays `stop`. Other formats have no such field and ignore it.
+   */
+  refusal?: string;
   stop: 'end' | 'max_tokens' | 'tool_use' | 'stop_sequence';
   stopSequence?: string;
   /**

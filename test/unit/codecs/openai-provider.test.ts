@@ -806,11 +806,11 @@ describe('OpenAI codec: decodeResponse', () => {
     ]);
   });
 
-  it('decodes a refusal as text with the refusal stop reason', () => {
+  it('decodes a refusal as text marked as one, with the refusal stop reason', () => {
     expect(codec.decodeResponse(completion({ content: null, refusal: "I can't help with that." }))).toEqual({
       id: 'chatcmpl-123',
       model: 'gpt-4o-2024-08-06',
-      content: [{ type: 'text', text: "I can't help with that." }],
+      content: [{ type: 'text', text: "I can't help with that.", refusal: true }],
       stopReason: 'refusal',
       usage: { inputTokens: 12, outputTokens: 5 },
     });
@@ -1156,14 +1156,14 @@ describe('OpenAI codec: stream decoder', () => {
     });
   });
 
-  it('decodes a streamed refusal as text with the refusal stop reason', () => {
+  it('decodes a streamed refusal as a text block of its own, marked as one, with the refusal stop reason', () => {
     expect(
       decode(
         sse(chunk({ role: 'assistant', refusal: "I can't" }), chunk({ refusal: ' help.' }, 'stop'), '[DONE]'),
       ),
     ).toEqual([
       START,
-      { type: 'block_start', index: 0, block: { type: 'text' } },
+      { type: 'block_start', index: 0, block: { type: 'text', refusal: true } },
       { type: 'block_delta', index: 0, delta: { type: 'text', text: "I can't" } },
       { type: 'block_delta', index: 0, delta: { type: 'text', text: ' help.' } },
       { type: 'block_stop', index: 0 },
