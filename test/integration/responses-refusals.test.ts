@@ -128,3 +128,36 @@ describe('an OpenAI-format refusal on /v1/responses', () => {
     }
   });
 });
+
+describe("Anthropic's stop_reason refusal on /v1/responses", () => {
+  // Claude's refusal may cut its answer short: the text so far, then the stop.
+  const DECLINED: Script = {
+    blocks: [{ type: 'text', text: 'I started to' }],
+    stop: 'refusal',
+    usage: { input: 12, output: 4 },
+  };
+  const filtered = { status: 'incomplete', incomplete_details: { reason: 'content_filter' } };
+
+  it('is an incomplete response for content_filter, streamed or not, as Gemini SAFETY is', async () => {
+    for (const format of ['anthropic', 'gemini'] as const) {
+      setup.fakes[format].script(DECLINED);
+      const response = await client.responses.create({ model: `${format}/m`, input: 'Something bad' });
+      expect(response).toMatchObject(filtered);
+      expect(response.output_text).toBe('I started to');
+      expect(await client.responses.retrieve(response.id)).toMatchObject(filtered);
+
+      const stream = await client.responses.create({
+        model: `${format}/m`,
+        input: 'Something bad',
+        stream: true,
+      });
+      const terminal: string[] = [];
+      for await (const event of stream)
+        if (event.type === 'response.incomplete' || event.type === 'response.completed') {
+          terminal.push(event.type);
+          expect(event.response).toMatchObject(filtered);
+        }
+      expect(terminal).toEqual(['response.incomplete']);
+    }
+  });
+});

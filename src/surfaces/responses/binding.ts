@@ -63,7 +63,7 @@ export function responsesBinding(
         service.contextTokens,
       ),
     fromCanonical: (answer: ChatResponse) => {
-      const { status, incomplete } = outcome(answer.stopReason);
+      const { status, incomplete } = outcome(answer.stopReason, answer.content);
       const summarized = asksSummary(body);
       const output = answer.content.map((part) =>
         outputItem(asCustomCall(part, customTools), undefined, summarized),

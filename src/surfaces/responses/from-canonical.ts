@@ -104,13 +104,22 @@ export function usageBody(usage: ChatUsage): ResponseUsage {
 export const asksSummary = (body: ResponsesRequest): boolean =>
   (body.reasoning?.summary ?? body.reasoning?.generate_summary) != null;
 
-/** How the answer ended, as the response's status. */
-export function outcome(stop: StopReason): {
+/**
+ * How the answer ended, as the response's status. A refusal the answer holds as a part of its own
+ * (OpenAI's) is a completed response, as OpenAI's are; a refusal without one (Anthropic's
+ * `refusal`, which may cut the text short) is stopped by the provider's filter.
+ */
+export function outcome(
+  stop: StopReason,
+  parts: ReadonlyArray<AssistantPart | undefined>,
+): {
   status: ResponseStatus;
   incomplete: ResponseBody['incomplete_details'];
 } {
   if (stop === 'max_tokens') return { status: 'incomplete', incomplete: { reason: 'max_output_tokens' } };
-  if (stop === 'content_filter') return { status: 'incomplete', incomplete: { reason: 'content_filter' } };
+  const refusalPart = parts.some((part) => part?.type === 'text' && part.refusal);
+  if (stop === 'content_filter' || (stop === 'refusal' && !refusalPart))
+    return { status: 'incomplete', incomplete: { reason: 'content_filter' } };
   return { status: 'completed', incomplete: null };
 }
 

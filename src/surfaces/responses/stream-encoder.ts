@@ -65,7 +65,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       case 'block_stop':
         return this.blockStop(event.index);
       case 'finish': {
-        const { status, incomplete } = outcome(event.stopReason);
+        const { status, incomplete } = outcome(event.stopReason, this.parts);
         const response = responseBody(this.head, this.model, this.items(), status, event.usage, incomplete);
         const json = JSON.stringify(response);
         this.onComplete(response, json);

@@ -174,6 +174,7 @@ const ANTHROPIC_STOP: Record<Script['stop'], string> = {
   max_tokens: 'max_tokens',
   tool_use: 'tool_use',
   stop_sequence: 'stop_sequence',
+  refusal: 'refusal',
 };
 
 /** Anthropic's input_tokens leaves out cache reads and writes, which have their own counts. */

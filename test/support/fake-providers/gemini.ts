@@ -205,6 +205,7 @@ const GEMINI_FINISH: Record<Script['stop'], string> = {
   max_tokens: 'MAX_TOKENS',
   tool_use: 'STOP',
   stop_sequence: 'STOP',
+  refusal: 'SAFETY',
 };
 
 /** Gemini's prompt count includes cached tokens; its candidates count excludes thoughts. */

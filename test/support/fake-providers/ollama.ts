@@ -71,6 +71,7 @@ const OLLAMA_DONE: Record<Script['stop'], string> = {
   max_tokens: 'length',
   tool_use: 'stop',
   stop_sequence: 'stop',
+  refusal: 'stop',
 };
 
 function ollamaMessage(script: Script): Json {

@@ -213,6 +213,7 @@ const OPENAI_FINISH: Record<Script['stop'], string> = {
   max_tokens: 'length',
   tool_use: 'tool_calls',
   stop_sequence: 'stop',
+  refusal: 'content_filter',
 };
 
 function openAIUsage(script: Script): Json {

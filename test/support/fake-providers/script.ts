@@ -63,7 +63,8 @@ export interface Script {
    * the text; the finish reason stays `stop`. Other formats have no such field and ignore it.
    */
   refusal?: string;
-  stop: 'end' | 'max_tokens' | 'tool_use' | 'stop_sequence';
+  /** `refusal`: the model declined (Anthropic's `refusal`, OpenAI's `content_filter`, Gemini's `SAFETY`). */
+  stop: 'end' | 'max_tokens' | 'tool_use' | 'stop_sequence' | 'refusal';
   stopSequence?: string;
   /**
    * `input` is the whole input, cached reads and cache writes included; each format renders its
