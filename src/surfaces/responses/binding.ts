@@ -15,6 +15,7 @@ import {
   type ResponseBody,
   type ResponseHead,
   responseBody,
+  withCutItem,
 } from './from-canonical.js';
 import { replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
@@ -65,8 +66,9 @@ export function responsesBinding(
     fromCanonical: (answer: ChatResponse) => {
       const { status, incomplete } = outcome(answer.stopReason, answer.content);
       const summarized = asksSummary(body);
-      const output = answer.content.map((part) =>
-        outputItem(asCustomCall(part, customTools), undefined, summarized),
+      const output = withCutItem(
+        answer.content.map((part) => outputItem(asCustomCall(part, customTools), undefined, summarized)),
+        answer.stopReason,
       );
       const response = responseBody(
         head,

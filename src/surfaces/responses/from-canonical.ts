@@ -123,6 +123,18 @@ export function outcome(
   return { status: 'completed', incomplete: null };
 }
 
+/** The output with the item a max-tokens stop cut short (the last) marked so, as OpenAI marks it. */
+export function withCutItem(output: Item[], stop: StopReason): Item[] {
+  const last = output.at(-1);
+  if (stop !== 'max_tokens' || !last) return output;
+  return [...output.slice(0, -1), incompleteItem(last)];
+}
+
+/** An output item cut short: by the token limit, or by a failure before it ended. */
+export function incompleteItem(item: Item): Item {
+  return 'status' in item ? ({ ...item, status: 'incomplete' } as Item) : item;
+}
+
 /**
  * One output item per canonical part: text → message (of a `refusal` part for the model's
  * refusal), thinking → reasoning, tool call → function_call (custom_tool_call for a custom tool's). Thinking is the reasoning's summary when

@@ -4,6 +4,7 @@ import type { GatewayError } from '../../errors/gateway-error.js';
 import {
   asksSummary,
   customToolNames,
+  incompleteItem,
   itemId,
   outcome,
   outputContent,
@@ -11,6 +12,7 @@ import {
   type ResponseBody,
   type ResponseHead,
   responseBody,
+  withCutItem,
 } from './from-canonical.js';
 import type { Item } from './items.js';
 
@@ -31,6 +33,13 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   private model = '';
   private readonly parts: AssistantPart[] = [];
   private readonly ids: string[] = [];
+  /** By index, the blocks that have stopped: a failure cuts short only the others. */
+  private readonly stopped: boolean[] = [];
+  /**
+   * The last stopped block, whose `response.output_item.done` waits for the next event: a
+   * max-tokens stop, known only at the finish, marks that item incomplete.
+   */
+  private held: number | undefined;
   /** Thinking goes out as the reasoning's summary (`reasoning.summary` asked), else as its text. */
   private readonly summarized: boolean;
   private readonly customTools: ReadonlySet<string>;
@@ -66,12 +75,17 @@ export class ResponsesStreamEncoder implements StreamEncoder {
         return this.blockStop(event.index);
       case 'finish': {
         const { status, incomplete } = outcome(event.stopReason, this.parts);
-        const response = responseBody(this.head, this.model, this.items(), status, event.usage, incomplete);
+        const cut = event.stopReason === 'max_tokens';
+        const output = withCutItem(this.items(), event.stopReason);
+        const response = responseBody(this.head, this.model, output, status, event.usage, incomplete);
         const json = JSON.stringify(response);
         this.onComplete(response, json);
-        return this.frame(
-          status === 'completed' ? 'response.completed' : 'response.incomplete',
-          `"response":${json}`,
+        return (
+          this.release(cut) +
+          this.frame(
+            status === 'completed' ? 'response.completed' : 'response.incomplete',
+            `"response":${json}`,
+          )
         );
       }
     }
@@ -83,14 +97,19 @@ export class ResponsesStreamEncoder implements StreamEncoder {
    * do) gets one. A failed response is not stored.
    */
   error(error: GatewayError): string {
+    const done = this.release(false);
+    const output = this.parts.flatMap((part, index) =>
+      part ? [this.stopped[index] ? this.item(index) : incompleteItem(this.item(index))] : [],
+    );
     const response: ResponseBody = {
-      ...responseBody(this.head, this.model, this.items().map(interrupted), 'failed', null),
+      ...responseBody(this.head, this.model, output, 'failed', null),
       error: {
         code: error.status === 429 ? 'rate_limit_exceeded' : 'server_error',
         message: error.message,
       },
     };
     return (
+      done +
       this.emit('error', { code: error.code, message: error.message, param: error.param }) +
       this.emit('response.failed', { response })
     );
@@ -113,7 +132,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
       if (this.summarized) item.summary = [];
       else item.content = [];
     }
-    let out = this.emit('response.output_item.added', { output_index: index, item });
+    let out = this.release(false) + this.emit('response.output_item.added', { output_index: index, item });
     if (part.type === 'text') out += this.partEvent('added', index, outputContent(part));
     if (part.type === 'thinking') {
       out += this.summarized
@@ -237,7 +256,21 @@ export class ResponsesStreamEncoder implements StreamEncoder {
         arguments: part.arguments,
       });
     }
-    return out + this.emit('response.output_item.done', { output_index: index, item: this.item(index) });
+    this.stopped[index] = true;
+    this.held = index;
+    return out;
+  }
+
+  /** The held `response.output_item.done`, its item `cut` short by the token limit or not. */
+  private release(cut: boolean): string {
+    const index = this.held;
+    if (index === undefined) return '';
+    this.held = undefined;
+    const item = this.item(index);
+    return this.emit('response.output_item.done', {
+      output_index: index,
+      item: cut ? incompleteItem(item) : item,
+    });
   }
 
   /** A tool call's part; a custom tool's call is one whether or not its block says so. */
@@ -318,8 +351,3 @@ type EventType =
   | `response.reasoning_summary_part.${'added' | 'done'}`
   | `response.reasoning_summary_text.${'delta' | 'done'}`
   | `response.${'output_text' | 'refusal' | 'reasoning_text' | 'function_call_arguments' | 'custom_tool_call_input'}.${'delta' | 'done'}`;
-
-/** An output item the failure cut short. */
-function interrupted(item: Item): Item {
-  return 'status' in item ? ({ ...item, status: 'incomplete' } as Item) : item;
-}
