@@ -1,7 +1,8 @@
-import { type Content, FunctionCallingConfigMode, GoogleGenAI, Type } from '@google/genai';
+import { type Content, type FunctionCall, FunctionCallingConfigMode, GoogleGenAI, Type } from '@google/genai';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import type { Script } from '../support/fake-providers/script.js';
 import type { FakeProvider } from '../support/fake-providers/server.js';
 import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
 import type { TestGateway } from '../support/gateway.js';
@@ -16,6 +17,16 @@ import { GREETING, WEATHER_ANSWER, WEATHER_CALL, WEATHER_JSON } from '../support
  */
 
 const [TEXT, TOOL_CALL, AFTER_TOOL, JSON_ANSWER] = [GREETING, WEATHER_CALL, WEATHER_ANSWER, WEATHER_JSON];
+
+/** Two calls at once, streamed by every format in chunks of their own. */
+const TWO_CALLS: Script = {
+  blocks: [
+    { type: 'tool_call', id: 'call_paris', name: 'get_weather', arguments: { city: 'Paris' } },
+    { type: 'tool_call', id: 'call_rome', name: 'get_weather', arguments: { city: 'Rome' } },
+  ],
+  stop: 'tool_use',
+  usage: { input: 60, output: 30 },
+};
 
 const weatherTool = {
   functionDeclarations: [
@@ -118,6 +129,33 @@ describe('@google/genai through Keyward, every provider format', () => {
           expect(upstream().raw).toContain('21');
         });
       }
+
+      it("keeps a streamed turn one turn through the SDK's chat, its calls right before their results", async () => {
+        fakes[format].script(TWO_CALLS, AFTER_TOOL);
+        // The chat keeps each streamed chunk as a model content of its own and sends them all back.
+        const chat = ai.chats.create({ model, config: { tools: [weatherTool] } });
+        const calls: FunctionCall[] = [];
+        for await (const chunk of await chat.sendMessageStream({ message: 'Weather in Paris and Rome?' }))
+          calls.push(...(chunk.functionCalls ?? []));
+        expect(calls.map((call) => call.args)).toEqual([{ city: 'Paris' }, { city: 'Rome' }]);
+        expect(chat.getHistory().filter((content) => content.role === 'model').length).toBeGreaterThan(1);
+
+        const second = await chat.sendMessage({
+          message: calls.map((call) => ({
+            functionResponse: {
+              id: call.id,
+              name: call.name,
+              response: { output: `21 in ${call.args?.city}` },
+            },
+          })),
+        });
+        expect(second.text).toBe('It is 21 degrees in Paris.');
+        expect(upstream().raw).toContain('21 in Rome');
+        if (format === 'openai') {
+          const sent = upstream().body as { messages: Array<{ role: string }> };
+          expect(sent.messages.map((message) => message.role)).toEqual(['user', 'assistant', 'tool', 'tool']);
+        }
+      });
 
       it('raises a stream the provider cuts mid-way as an error, never a clean finish', async () => {
         fakes[format].script({ ...TEXT, chunkSize: 2, fault: { kind: 'cut', afterEvents: 6 } });

@@ -1,4 +1,5 @@
 import type { ChatRequest } from '../../canonical/model.js';
+import { tracedClientParam } from '../part-origins.js';
 import type { SurfaceBinding } from '../types.js';
 import { geminiErrorBody, geminiErrorEvent } from './envelope.js';
 import { GeminiStreamEncoder, geminiResponse } from './from-canonical.js';
@@ -8,16 +9,13 @@ import { relayGeminiStream } from './stream-relay.js';
 import { geminiToCanonical } from './to-canonical.js';
 
 /**
- * The client's names for canonical paths: one message per content, so `messages[i].content[j]`
- * is `contents[i].parts[j]`, the system prompt is `systemInstruction`, and `stop` is
- * `generationConfig.stopSequences`.
+ * The client's names for canonical paths: a message or part is named by the content and part it
+ * came from (consecutive model contents make one message), the system prompt is
+ * `systemInstruction`, and `stop` is `generationConfig.stopSequences`.
  */
-function clientParam(param: string, _request: ChatRequest): string {
+function clientParam(param: string, request: ChatRequest): string {
   if (param === 'stop') return 'generationConfig.stopSequences';
-  return param
-    .replace(/^messages\[(\d+)\]\.content\[(\d+)\]/, 'contents[$1].parts[$2]')
-    .replace(/^messages\[(\d+)\]/, 'contents[$1]')
-    .replace(/^system\[(\d+)\]/, 'systemInstruction.parts[$1]');
+  return tracedClientParam(param, request).replace(/^system\[(\d+)\]/, 'systemInstruction.parts[$1]');
 }
 
 /** Gemini's built-in tools that Google bills per grounded prompt or search query, beside tokens. */

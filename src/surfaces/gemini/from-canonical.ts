@@ -147,6 +147,8 @@ export class GeminiStreamEncoder implements StreamEncoder {
         return '';
       }
       case 'finish':
+        // An empty text, as Gemini's own last chunk often carries: without a part, @google/genai's
+        // chat holds the chunk invalid and keeps none of the turn. Sent back, it adds nothing.
         return this.send([{ text: '' }], { reason: event.stopReason, usage: event.usage });
     }
   }

@@ -15,6 +15,7 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import { geminiFunctionCall } from '../../providers/index.js';
+import { traced } from '../part-origins.js';
 import { jsonSchema } from './openapi-schema.js';
 import {
   BUILT_IN_TOOLS,
@@ -108,70 +109,94 @@ function unsupportedPart(param: string): never {
   throw new UnsupportedFeature('This part can go only to a Gemini provider', param);
 }
 
-/** The function calls of the conversation so far, to give each result its call's id. */
+/**
+ * The function calls of the conversation so far, to give each result its call's id. Each message
+ * and part is traced to the content and part it came from (`clientParam`).
+ */
 class CallBook {
   private readonly byGeminiId = new Map<string, string>();
   private readonly unanswered: Array<{ id: string; name: string }> = [];
 
+  /**
+   * Consecutive model contents are one assistant turn: `@google/genai`'s chat keeps each chunk of
+   * a streamed answer as a content of its own and sends them all back, and a turn split in several
+   * put an assistant message between calls and their results, which OpenAI refuses.
+   */
   messages(contents: GeminiContent[]): Message[] {
-    return contents.map((content, i) =>
-      content.role === 'model'
-        ? { role: 'assistant', content: this.modelParts(content.parts, i) }
-        : { role: 'user', content: this.userParts(content.parts, `contents[${i}].parts`) },
-    );
-  }
-
-  private modelParts(parts: GeminiPart[], content: number): AssistantPart[] {
-    const path = `contents[${content}].parts`;
-    const out: AssistantPart[] = [];
-    parts.forEach((part, j) => {
-      if (part.functionCall) {
-        const call = geminiFunctionCall(ownSignature(part), { content, part: j });
-        if (part.functionCall.id !== undefined) this.byGeminiId.set(part.functionCall.id, call.id);
-        this.unanswered.push({ id: call.id, name: call.name });
-        out.push(call);
-      } else if (part.text !== undefined && part.thought === true) {
-        out.push({ type: 'thinking', text: part.text, ...thoughtSignature(part.thoughtSignature) });
-      } else if (part.text !== undefined) {
-        out.push({ type: 'text', text: part.text });
-      } else if (part.thoughtSignature === undefined) {
-        unsupportedPart(`${path}[${j}]`);
+    const out: Message[] = [];
+    contents.forEach((content, i) => {
+      const path = `contents[${i}]`;
+      if (content.role !== 'model') {
+        out.push(traced({ role: 'user', content: this.userParts(content.parts, `${path}.parts`) }, path));
+        return;
       }
+      const last = out.at(-1);
+      const turn =
+        last?.role === 'assistant' ? last : traced({ role: 'assistant' as const, content: [] }, path);
+      if (turn !== last) out.push(turn);
+      this.modelParts(content.parts, i, turn.content);
     });
     return out;
   }
 
-  private userParts(parts: GeminiPart[], path: string): UserPart[] {
-    return parts.map((part, j) => {
-      const param = `${path}[${j}]`;
-      if (part.text !== undefined) return { type: 'text', text: part.text };
-      if (part.inlineData || part.fileData) return media(part, param);
-      if (part.functionResponse) {
-        const { id, name, response, parts: attached } = part.functionResponse;
-        const callId = this.answer(id, name);
-        if (callId === undefined)
-          throw new UnsupportedFeature(
-            `No earlier function call named ${name} is waiting for this result`,
-            `${param}.functionResponse`,
-          );
-        const failed = 'error' in response && !('output' in response) && !('result' in response);
-        const value = failed ? response.error : (response.output ?? response.result ?? response);
-        return {
-          type: 'tool_result',
-          toolCallId: callId,
-          name,
-          content: [
-            { type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) },
-            // Images and files a function returns beside its response.
-            ...(attached ?? []).map((attachment, k) =>
-              media(attachment, `${param}.functionResponse.parts[${k}]`),
-            ),
-          ],
-          ...(failed && { isError: true }),
-        };
+  /** The parts of `contents[content]` added to its turn; an empty text adds nothing. */
+  private modelParts(parts: GeminiPart[], content: number, turn: AssistantPart[]): void {
+    parts.forEach((part, j) => {
+      const origin = `contents[${content}].parts[${j}]`;
+      const last = turn.at(-1);
+      if (part.functionCall) {
+        const call = geminiFunctionCall(ownSignature(part), { content, part: j });
+        if (part.functionCall.id !== undefined) this.byGeminiId.set(part.functionCall.id, call.id);
+        this.unanswered.push({ id: call.id, name: call.name });
+        turn.push(traced(call, origin));
+      } else if (part.text !== undefined && part.thought === true) {
+        turn.push(
+          traced({ type: 'thinking', text: part.text, ...thoughtSignature(part.thoughtSignature) }, origin),
+        );
+      } else if (part.text !== undefined) {
+        // A streamed answer's text comes back in pieces: one text, as Gemini reads them.
+        if (part.text === '') return;
+        if (last?.type === 'text') last.text += part.text;
+        else turn.push(traced({ type: 'text', text: part.text }, origin));
+      } else if (part.thoughtSignature === undefined) {
+        unsupportedPart(origin);
       }
-      return unsupportedPart(param);
     });
+  }
+
+  private userParts(parts: GeminiPart[], path: string): UserPart[] {
+    return parts.map((part, j) => traced(this.userPart(part, `${path}[${j}]`), `${path}[${j}]`));
+  }
+
+  private userPart(part: GeminiPart, param: string): UserPart {
+    if (part.text !== undefined) return { type: 'text', text: part.text };
+    if (part.inlineData || part.fileData) return media(part, param);
+    if (part.functionResponse) {
+      const { id, name, response, parts: attached } = part.functionResponse;
+      const callId = this.answer(id, name);
+      if (callId === undefined)
+        throw new UnsupportedFeature(
+          `No earlier function call named ${name} is waiting for this result`,
+          `${param}.functionResponse`,
+        );
+      const failed = 'error' in response && !('output' in response) && !('result' in response);
+      const value = failed ? response.error : (response.output ?? response.result ?? response);
+      return {
+        type: 'tool_result',
+        toolCallId: callId,
+        name,
+        content: [
+          { type: 'text', text: typeof value === 'string' ? value : JSON.stringify(value) },
+          // Images and files a function returns beside its response.
+          ...(attached ?? []).map((attachment, k) => {
+            const at = `${param}.functionResponse.parts[${k}]`;
+            return traced(media(attachment, at), at);
+          }),
+        ],
+        ...(failed && { isError: true }),
+      };
+    }
+    return unsupportedPart(param);
   }
 
   private answer(geminiId: string | undefined, name: string): string | undefined {

@@ -109,11 +109,9 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
     const message = "Missing required parameter: 'messages'.";
     return sendJson(res, 400, openAIErrorBody(400, message, 'messages', 'missing_required_parameter'));
   }
-  const uncalled = uncalledToolMessage(body.messages);
-  if (uncalled !== undefined) {
-    const message = `Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.`;
-    return sendJson(res, 400, openAIErrorBody(400, message, `messages.[${uncalled}].role`), openAIHeaders());
-  }
+  const unanswered = toolOrder(body.messages);
+  if (unanswered)
+    return sendJson(res, 400, openAIErrorBody(400, unanswered.message, unanswered.param), openAIHeaders());
   const script = ex.next();
   const headers = openAIHeaders();
   const answer = {
@@ -146,19 +144,39 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
   });
 }
 
-export const openai: FormatHandler = { basePath: '/v1', handle: handleOpenAI };
-
-/** The index of the first `tool` message no earlier assistant message's `tool_calls` called. */
-function uncalledToolMessage(messages: unknown[]): number | undefined {
-  const called = new Set<unknown>();
+/**
+ * OpenAI's check of a tool loop: an assistant message's tool calls are answered by the tool
+ * messages right after it, one per call, and a tool message answers only such a call.
+ */
+function toolOrder(messages: unknown[]): { message: string; param: string } | undefined {
+  let waiting: string[] = [];
+  let caller = 0;
   for (const [i, message] of messages.entries()) {
     if (!isJson(message)) continue;
-    if (Array.isArray(message.tool_calls))
-      for (const call of message.tool_calls) if (isJson(call)) called.add(call.id);
-    if (message.role === 'tool' && !called.has(message.tool_call_id)) return i;
+    if (message.role === 'tool') {
+      const at = waiting.indexOf(String(message.tool_call_id));
+      if (at === -1)
+        return {
+          message:
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+          param: `messages.[${i}].role`,
+        };
+      waiting.splice(at, 1);
+      continue;
+    }
+    if (waiting.length > 0)
+      return {
+        message: `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${waiting.join(', ')}`,
+        param: `messages.[${caller}].role`,
+      };
+    const calls = message.role === 'assistant' && Array.isArray(message.tool_calls) ? message.tool_calls : [];
+    waiting = calls.flatMap((call) => (isJson(call) ? [String(call.id)] : []));
+    caller = i;
   }
   return undefined;
 }
+
+export const openai: FormatHandler = { basePath: '/v1', handle: handleOpenAI };
 
 // ---------------------------------------------------------------------------------------------
 // Embeddings
