@@ -1,4 +1,11 @@
-import { type Content, type GenerateContentParameters, GoogleGenAI, type Part, Type } from '@google/genai';
+import {
+  type Content,
+  type FunctionCall,
+  type GenerateContentParameters,
+  GoogleGenAI,
+  type Part,
+  Type,
+} from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Script } from '../support/fake-providers/script.js';
 import type { FakeProvider } from '../support/fake-providers/server.js';
@@ -129,8 +136,8 @@ describe("another format's thought signature on the Gemini surface", () => {
         ...finish,
       ]);
 
-      if (stream) return;
-      // Back to Claude: its own signature, unwrapped, with its thinking.
+      // Back to Claude: its own signature, unwrapped, with its thinking (whole, though a stream
+      // showed it in pieces).
       fakes.anthropic.script(say('21 degrees.'));
       const back = await ai.models.generateContent(ask('anthropic/m', history));
       expect(back.text).toBe('21 degrees.');
@@ -139,6 +146,23 @@ describe("another format's thought signature on the Gemini surface", () => {
       ]);
     });
   }
+
+  it("gives Claude its streamed thinking back whole through the SDK's chat, which keeps each chunk apart", async () => {
+    fakes.anthropic.script({ ...CLAUDE_CALL, chunkSize: 5 }, say('21 degrees.'));
+    const chat = ai.chats.create({ model: 'anthropic/m', config: ask('anthropic/m', []).config });
+    const calls: FunctionCall[] = [];
+    for await (const chunk of await chat.sendMessageStream({ message: 'Weather in Paris?' }))
+      calls.push(...(chunk.functionCalls ?? []));
+    const back = await chat.sendMessage({
+      message: calls.map((call) => ({
+        functionResponse: { id: call.id, name: call.name, response: { result: '21 degrees' } },
+      })),
+    });
+    expect(back.text).toBe('21 degrees.');
+    expect(thinkingSentToAnthropic(fakes.anthropic)).toEqual([
+      { type: 'thinking', thinking: THOUGHT, signature: ANTHROPIC_SIGNATURE },
+    ]);
+  });
 
   it("gives a function call that carries another format's signature none of it, Gemini 3 the stand-in", async () => {
     // A client that moved the signature it was shown onto the call it goes with.

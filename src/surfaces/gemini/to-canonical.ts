@@ -139,28 +139,39 @@ class CallBook {
     return out;
   }
 
-  /** The parts of `contents[content]` added to its turn; an empty text adds nothing. */
+  /**
+   * The parts of `contents[content]` added to its turn; an empty text adds nothing. A thought shown
+   * in pieces (a stream's) is one thinking until a signature closes it, as the Gemini codec reads
+   * them: its signer checks the whole text against the signature. A signature on a text or on no
+   * data at all, right after open thinking, is that thinking's, as Gemini puts it.
+   */
   private modelParts(parts: GeminiPart[], content: number, turn: AssistantPart[]): void {
     parts.forEach((part, j) => {
       const origin = `contents[${content}].parts[${j}]`;
-      const last = turn.at(-1);
       if (part.functionCall) {
         const call = geminiFunctionCall(ownSignature(part), { content, part: j });
         if (part.functionCall.id !== undefined) this.byGeminiId.set(part.functionCall.id, call.id);
         this.unanswered.push({ id: call.id, name: call.name });
         turn.push(traced(call, origin));
-      } else if (part.text !== undefined && part.thought === true) {
-        turn.push(
-          traced({ type: 'thinking', text: part.text, ...thoughtSignature(part.thoughtSignature) }, origin),
-        );
-      } else if (part.text !== undefined) {
-        // A streamed answer's text comes back in pieces: one text, as Gemini reads them.
-        if (part.text === '') return;
-        if (last?.type === 'text') last.text += part.text;
-        else turn.push(traced({ type: 'text', text: part.text }, origin));
-      } else if (part.thoughtSignature === undefined) {
-        unsupportedPart(origin);
+        return;
       }
+      if (part.text === undefined && part.thoughtSignature === undefined) unsupportedPart(origin);
+      const text = part.text ?? '';
+      const last = turn.at(-1);
+      const open = last?.type === 'thinking' && !last.signature ? last : undefined;
+      if (part.thought === true) {
+        if (text === '' && !part.thoughtSignature) return;
+        const thinking = open ?? traced<ThinkingPart>({ type: 'thinking', text: '' }, origin);
+        if (!open) turn.push(thinking);
+        thinking.text += text;
+        if (part.thoughtSignature) Object.assign(thinking, thoughtSignature(part.thoughtSignature));
+        return;
+      }
+      if (open && part.thoughtSignature) Object.assign(open, thoughtSignature(part.thoughtSignature));
+      if (text === '') return;
+      // A streamed answer's text comes back in pieces: one text, as Gemini reads them.
+      if (last?.type === 'text') last.text += text;
+      else turn.push(traced({ type: 'text', text }, origin));
     });
   }
 

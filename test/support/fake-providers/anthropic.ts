@@ -102,7 +102,11 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
   }
 
   const script = ex.next();
-  for (const block of script.blocks) if (block.type === 'thinking') played('anthropic', block.signature);
+  for (const block of script.blocks) {
+    if (block.type !== 'thinking') continue;
+    played('anthropic', block.signature);
+    thoughts.set(block.signature, block.text);
+  }
   const headers = { 'request-id': anthropicRequestId() };
   const worded = script.fault?.kind === 'status' ? script.fault.message : undefined;
   const fail = (status: number, retryAfterSeconds?: number) =>
@@ -136,14 +140,24 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
 
 export const anthropic: FormatHandler = { basePath: '/v1', handle: handleAnthropic };
 
-/** Anthropic's words for thinking another provider signed (signatures.ts), or undefined. */
+/** The thinking this fake signed, by signature: Anthropic refuses a signed block whose text changed. */
+const thoughts = new Map<string, string>();
+
+/**
+ * Anthropic's words for thinking another provider signed (signatures.ts), or thinking of its own
+ * sent back with other text than it signed, or undefined.
+ */
 function foreignThinking(messages: unknown): string | undefined {
   if (!Array.isArray(messages)) return undefined;
   for (const [i, message] of messages.entries()) {
     const content = isJson(message) && Array.isArray(message.content) ? message.content : [];
     for (const [j, block] of content.entries()) {
       if (!isJson(block)) continue;
-      if (block.type === 'thinking' && foreign('anthropic', block.signature))
+      const signed = block.type === 'thinking' ? thoughts.get(String(block.signature)) : undefined;
+      if (
+        block.type === 'thinking' &&
+        (foreign('anthropic', block.signature) || (signed ?? block.thinking) !== block.thinking)
+      )
         return `messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`;
       if (block.type === 'redacted_thinking' && foreign('anthropic', block.data))
         return `messages.${i}.content.${j}: Invalid \`data\` in \`redacted_thinking\` block`;
