@@ -164,6 +164,47 @@ describe("another format's thought signature on the Gemini surface", () => {
     ]);
   });
 
+  for (const stream of [false, true]) {
+    it(`hides Claude's thoughts unless includeThoughts asks, its signature still taking them back${stream ? ' (streamed)' : ''}`, async () => {
+      fakes.anthropic.script({ ...CLAUDE_CALL, chunkSize: 5 }, say('21 degrees.'));
+      const config = { tools: [weatherTool], thinkingConfig: { thinkingBudget: 2048 } };
+      const chat = ai.chats.create({ model: 'anthropic/m', config });
+      const parts: Part[] = [];
+      if (stream) {
+        for await (const chunk of await chat.sendMessageStream({ message: 'Weather in Paris?' }))
+          parts.push(...(chunk.candidates?.[0]?.content?.parts ?? []));
+      } else {
+        parts.push(
+          ...((await chat.sendMessage({ message: 'Weather in Paris?' })).candidates?.[0]?.content?.parts ??
+            []),
+        );
+      }
+      expect(fakes.anthropic.requests.at(-1)!.body).toMatchObject({
+        thinking: { type: 'enabled', budget_tokens: 2048 },
+      });
+      expect(parts.some((part) => part.thought)).toBe(false);
+      expect(parts.map((part) => part.text ?? '').join('')).not.toContain('Claude weighed');
+      const call = parts.find((part) => part.functionCall)!.functionCall!;
+
+      const back = await chat.sendMessage({
+        message: [{ functionResponse: { id: call.id, name: call.name, response: { result: '21 degrees' } } }],
+      });
+      expect(back.text).toBe('21 degrees.');
+      expect(thinkingSentToAnthropic(fakes.anthropic)).toEqual([
+        { type: 'thinking', thinking: THOUGHT, signature: ANTHROPIC_SIGNATURE },
+      ]);
+
+      // Moved to Gemini, the hidden thought is left out as a shown one is.
+      fakes.gemini.script(say('It is 21 degrees in Paris.'));
+      await ai.models.generateContent({
+        model: 'gemini/gemini-2.5-flash',
+        contents: chat.getHistory(),
+        config,
+      });
+      expect(fakes.gemini.requests.at(-1)!.raw).not.toContain('kwf1.');
+    });
+  }
+
   it("gives a function call that carries another format's signature none of it, Gemini 3 the stand-in", async () => {
     // A client that moved the signature it was shown onto the call it goes with.
     const moved: Content = {

@@ -46,14 +46,14 @@ function asksPriorityTier(body: Record<string, unknown>): boolean {
 /**
  * The Gemini surface as the forwarder drives it. Its bodies are Gemini's own with the gateway's
  * `model` and `stream` beside them (Gemini keeps both in the path), which the Gemini provider
- * takes out again.
+ * takes out again. Answers show no thoughts, as Gemini's do by default (see `geminiChatBinding`).
  */
 export const geminiBinding: SurfaceBinding = {
   format: 'gemini',
   toCanonical: (body) => geminiToCanonical(body as unknown as GenerateContentRequest, body.stream === true),
   clientParam,
-  fromCanonical: geminiResponse,
-  streamEncoder: () => new GeminiStreamEncoder(),
+  fromCanonical: (response) => geminiResponse(response, false),
+  streamEncoder: () => new GeminiStreamEncoder(false),
   errorBody: geminiErrorBody,
   errorEvent: geminiErrorEvent,
   relay: relayGeminiStream,
@@ -66,10 +66,23 @@ export const geminiBinding: SurfaceBinding = {
   tokenCountBody: (inputTokens) => ({ totalTokens: inputTokens }),
 };
 
-/** The same surface for `streamGenerateContent` without `alt=sse`: the chunks as one JSON array. */
-export const geminiJsonArrayBinding: SurfaceBinding = {
-  ...geminiBinding,
-  streamEncoder: () => jsonArrayEncoder(new GeminiStreamEncoder()),
-  errorEvent: jsonArrayErrorEvent,
-  relay: jsonArrayRelay(relayGeminiStream),
-};
+/**
+ * The surface for one `generateContent` body: thoughts shown when `thinkingConfig.includeThoughts`
+ * asks for them, as Gemini shows them only then (thinking itself follows `thinkingBudget`); and
+ * for `streamGenerateContent` without `alt=sse` (`jsonArray`), the chunks as one JSON array.
+ */
+export function geminiChatBinding(body: GenerateContentRequest, jsonArray: boolean): SurfaceBinding {
+  const thoughts = body.generationConfig?.thinkingConfig?.includeThoughts === true;
+  const encoder = () => new GeminiStreamEncoder(thoughts);
+  return {
+    ...geminiBinding,
+    fromCanonical: (response) => geminiResponse(response, thoughts),
+    ...(jsonArray
+      ? {
+          streamEncoder: () => jsonArrayEncoder(encoder()),
+          errorEvent: jsonArrayErrorEvent,
+          relay: jsonArrayRelay(relayGeminiStream),
+        }
+      : { streamEncoder: encoder }),
+  };
+}

@@ -6,8 +6,10 @@ import type {
   StopReason,
   StreamEncoder,
   StreamEvent,
+  ThinkingPart,
 } from '../../canonical/model.js';
 import { isRecord } from '../../providers/index.js';
+import { encodeReasoning } from '../responses/reasoning-envelope.js';
 
 /**
  * Canonical answers as Gemini's `GenerateContentResponse`: one candidate whose content is the
@@ -16,6 +18,11 @@ import { isRecord } from '../../providers/index.js';
  * the candidates' tokens, as Gemini does). Another format's signature is shown behind its signer's
  * name (`shownSignature`): sent back, it returns to its signer and is kept from Gemini, which
  * refuses the whole request over it.
+ *
+ * Thoughts are shown only when `thinkingConfig.includeThoughts` asks, as Gemini shows them. A
+ * hidden thought another format signed goes as an empty text carrying a signature that holds the
+ * thought (`hiddenThought`): its signer checks the text against the signature, and the client has
+ * no text to send back. Sent back, it is that thinking again; to Gemini it is left out.
  */
 
 type Part = Record<string, unknown>;
@@ -51,11 +58,25 @@ function args(text: string): Record<string, unknown> {
   }
 }
 
-function part(content: AssistantPart): Part | undefined {
+/**
+ * The part a hidden thought leaves: its text and signature in the Responses surface's envelope
+ * (`kwr1.`, readable, as a shown thought is), shown as its signer's. Gemini's own signature needs
+ * no text, but its thoughts never come translated; unsigned thinking has nothing to go back to.
+ */
+function hiddenThought(thinking: ThinkingPart): Part | undefined {
+  const { signedBy } = thinking;
+  const envelope = signedBy === undefined || signedBy === 'gemini' ? null : encodeReasoning(thinking);
+  return envelope === null
+    ? undefined
+    : { text: '', thoughtSignature: shownSignature(envelope, signedBy, 'gemini') };
+}
+
+function part(content: AssistantPart, thoughts: boolean): Part | undefined {
   switch (content.type) {
     case 'text':
       return { text: content.text };
     case 'thinking':
+      if (!thoughts) return hiddenThought(content);
       return {
         text: content.text,
         thought: true,
@@ -90,9 +111,9 @@ function chunk(parts: Part[], model: string, id: string, finish?: { reason: Stop
   };
 }
 
-export function geminiResponse(response: ChatResponse): Record<string, unknown> {
+export function geminiResponse(response: ChatResponse, thoughts: boolean): Record<string, unknown> {
   const parts = response.content.flatMap((content): Part[] => {
-    const out = part(content);
+    const out = part(content, thoughts);
     return out ? [out] : [];
   });
   return chunk(parts, response.model, response.id, { reason: response.stopReason, usage: response.usage });
@@ -108,6 +129,9 @@ export class GeminiStreamEncoder implements StreamEncoder {
   private model = '';
   private id = '';
   private readonly open = new Map<number, AssistantPart>();
+
+  /** `thoughts`: the client asked for them (`includeThoughts`). */
+  constructor(private readonly thoughts: boolean) {}
 
   event(event: StreamEvent): string {
     switch (event.type) {
@@ -135,7 +159,11 @@ export class GeminiStreamEncoder implements StreamEncoder {
       case 'block_stop': {
         const pending = this.open.get(event.index);
         this.open.delete(event.index);
-        if (pending?.type === 'tool_call') return this.send([part(pending)!]);
+        if (pending?.type === 'tool_call') return this.send([part(pending, this.thoughts)!]);
+        if (pending?.type === 'thinking' && !this.thoughts) {
+          const hidden = hiddenThought(pending);
+          return hidden ? this.send([hidden]) : '';
+        }
         if (pending?.type === 'thinking' && pending.signature !== undefined)
           return this.send([
             {
@@ -159,7 +187,10 @@ export class GeminiStreamEncoder implements StreamEncoder {
       case 'text':
         return this.send([{ text: delta.text }]);
       case 'thinking':
-        return this.send([{ text: delta.text, thought: true }]);
+        if (this.thoughts) return this.send([{ text: delta.text, thought: true }]);
+        // Kept whole for the signature that holds it (`hiddenThought`).
+        if (pending?.type === 'thinking') pending.text += delta.text;
+        return '';
       case 'signature':
         if (pending?.type === 'thinking') pending.signature = (pending.signature ?? '') + delta.signature;
         return '';

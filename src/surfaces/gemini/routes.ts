@@ -9,7 +9,7 @@ import { modelNotFound, usableModel } from '../openai/models.js';
 import { parseBody } from '../parse-body.js';
 import { forwardInConversation } from '../responses/conversation-header.js';
 import type { ClientErrorsConfig, RequestForwarder } from '../types.js';
-import { geminiBinding, geminiJsonArrayBinding } from './binding.js';
+import { geminiBinding, geminiChatBinding } from './binding.js';
 import { batchEmbedJob, embedJob, type GeminiEmbeddingJob, geminiEmbeddings } from './embeddings.js';
 import { GEMINI_REQUESTS, withJsonNames } from './field-names.js';
 import { GEMINI_METHODS, type GeminiMethod, geminiModel, geminiModels } from './models.js';
@@ -120,7 +120,7 @@ export async function geminiRoutes(
         if (jsonArray) reply.header('content-type', 'application/json; charset=utf-8');
         return forwardInConversation(request, reply, conversational, {
           operation: 'chat',
-          surface: jsonArray ? geminiJsonArrayBinding : geminiBinding,
+          surface: geminiChatBinding(body, jsonArray),
           body,
           stream,
           includeUsage: true,

@@ -7,6 +7,7 @@ import {
   type MediaSource,
   type Message,
   type ReasoningEffort,
+  type RedactedThinkingPart,
   type ResponseFormat,
   type ThinkingPart,
   type ToolChoice,
@@ -16,6 +17,7 @@ import {
 } from '../../canonical/model.js';
 import { geminiFunctionCall } from '../../providers/index.js';
 import { traced } from '../part-origins.js';
+import { decodeReasoning } from '../responses/reasoning-envelope.js';
 import { jsonSchema } from './openapi-schema.js';
 import {
   BUILT_IN_TOOLS,
@@ -157,6 +159,9 @@ class CallBook {
       }
       if (part.text === undefined && part.thoughtSignature === undefined) unsupportedPart(origin);
       const text = part.text ?? '';
+      // A hidden thought comes back whole in its part's signature, closed.
+      const hidden = hiddenThought(part.thoughtSignature, origin);
+      if (hidden) turn.push(traced(hidden, origin));
       const last = turn.at(-1);
       const open = last?.type === 'thinking' && !last.signature ? last : undefined;
       if (part.thought === true) {
@@ -228,6 +233,19 @@ function thoughtSignature(shown: string | undefined): Pick<ThinkingPart, 'signat
   if (shown === undefined) return {};
   const { value, signedBy } = readSignature(shown, 'gemini');
   return { signature: value, ...(signedBy && { signedBy }) };
+}
+
+/**
+ * The thought a signature holds when the surface hid it (`hiddenThought` in from-canonical.ts):
+ * its text and signature, for its signer. Any other signature holds none.
+ */
+function hiddenThought(
+  shown: string | undefined,
+  origin: string,
+): ThinkingPart | RedactedThinkingPart | undefined {
+  if (!isWrapped(shown)) return undefined;
+  const { value } = readSignature(shown!, 'gemini');
+  return decodeReasoning(value, `${origin}.thoughtSignature`);
 }
 
 /**
