@@ -402,6 +402,25 @@ describe('@google/genai through Keyward, every provider format', () => {
       expect(sent[1]).toBe(sent[0]);
     });
 
+    it('names a setting another format refuses as the client sent it, in the message too', async () => {
+      for (const [field, generationConfig] of [
+        [
+          'generationConfig.maxOutputTokens',
+          { maxOutputTokens: 1000, thinkingConfig: { thinkingBudget: 2048 } },
+        ],
+        ['generationConfig.seed', { seed: 7 }],
+        ['generationConfig.temperature', { temperature: 1.5 }],
+      ] as const) {
+        const refused = await post('/v1beta/models/anthropic/x:generateContent', {
+          ...hello,
+          generationConfig,
+        });
+        expect(refused.status, field).toBe(400);
+        expect(refused.json.error.details[1].fieldViolations[0].field).toBe(field);
+        expect(refused.json.error.message).not.toMatch(/max_tokens/);
+      }
+    });
+
     it('holds the request to the ceilings and a token to its scopes', async () => {
       const over = await post('/v1beta/models/openai/x:generateContent', {
         ...hello,

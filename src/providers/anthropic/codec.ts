@@ -418,8 +418,9 @@ function encodeThinking(
   }
   const wanted = wantedBudget(thinking);
   if (maxTokens !== undefined && maxTokens <= MIN_THINKING_BUDGET) {
+    // Worded without a field name: the param names it, as each surface's client sent it.
     throw new UnsupportedFeature(
-      `Anthropic needs max_tokens above ${MIN_THINKING_BUDGET} for thinking, its smallest budget`,
+      `Anthropic needs an output limit above ${MIN_THINKING_BUDGET} tokens for thinking, its smallest budget`,
       'max_tokens',
     );
   }

@@ -8,13 +8,25 @@ import type { GenerateContentRequest } from './schema.js';
 import { relayGeminiStream } from './stream-relay.js';
 import { geminiToCanonical } from './to-canonical.js';
 
+/** Where a Gemini body holds the canonical request's settings a provider may refuse. */
+const SETTINGS: Readonly<Record<string, string>> = {
+  max_tokens: 'generationConfig.maxOutputTokens',
+  temperature: 'generationConfig.temperature',
+  seed: 'generationConfig.seed',
+  frequency_penalty: 'generationConfig.frequencyPenalty',
+  presence_penalty: 'generationConfig.presencePenalty',
+  stop: 'generationConfig.stopSequences',
+  tool_choice: 'toolConfig.functionCallingConfig',
+  messages: 'contents',
+};
+
 /**
- * The client's names for canonical paths: a message or part is named by the content and part it
- * came from (consecutive model contents make one message), the system prompt is
- * `systemInstruction`, and `stop` is `generationConfig.stopSequences`.
+ * The client's names for canonical paths: a setting by where Gemini keeps it, a message or part
+ * by the content and part it came from (consecutive model contents make one message), the system
+ * prompt as `systemInstruction`.
  */
 function clientParam(param: string, request: ChatRequest): string {
-  if (param === 'stop') return 'generationConfig.stopSequences';
+  if (Object.hasOwn(SETTINGS, param)) return SETTINGS[param]!;
   return tracedClientParam(param, request).replace(/^system\[(\d+)\]/, 'systemInstruction.parts[$1]');
 }
 

@@ -538,7 +538,7 @@ describe('Anthropic request encoding', () => {
     expect(
       unsupported(() => encode({ thinking: { enabled: true, effort: 'low' }, maxTokens: 1024 })),
     ).toEqual({
-      message: 'Anthropic needs max_tokens above 1024 for thinking, its smallest budget',
+      message: 'Anthropic needs an output limit above 1024 tokens for thinking, its smallest budget',
       param: 'max_tokens',
     });
   });
