@@ -1,5 +1,7 @@
+import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
@@ -132,5 +134,80 @@ describe('embeddings to a Gemini provider', () => {
     expect(JSON.stringify((error as InstanceType<typeof OpenAI.RateLimitError>).error)).not.toContain(
       'RESOURCE_EXHAUSTED',
     );
+  });
+});
+
+/**
+ * `@google/genai`'s embeddings through Keyward's Gemini surface to an OpenAI-format provider whose
+ * answer is not in input order or not one vector an input: each vector goes with its input by
+ * `index`, and an answer short of vectors is the provider's fault (502), never a shorter list.
+ */
+describe('Gemini embeddings from an OpenAI-format provider', () => {
+  let openai: FakeOpenAI;
+  let kw: TestGateway;
+  let ai: GoogleGenAI;
+  const model = 'openai/text-embedding-3-small';
+  const vector = (index: number, value: number) => ({
+    object: 'embedding',
+    index,
+    embedding: [value, value],
+  });
+  const answer = (data: unknown[]) => ({
+    status: 200,
+    body: {
+      object: 'list',
+      data,
+      model: 'text-embedding-3-small',
+      usage: { prompt_tokens: 2, total_tokens: 2 },
+    },
+  });
+
+  beforeAll(async () => {
+    openai = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [
+          {
+            id: 'openai',
+            type: 'openai',
+            baseUrl: `${openai.url}/v1`,
+            keys: { env: 'PROVIDER_KEY' },
+            retries: { maxAttempts: 1 },
+          },
+        ],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
+    );
+    ai = new GoogleGenAI({ apiKey: CLIENT_KEY, httpOptions: { baseUrl: kw.dataUrl } });
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await openai?.close();
+  });
+
+  it('gives each input its own vector, whatever order the provider lists them in', async () => {
+    openai.script(answer([vector(2, 3), vector(0, 1), vector(1, 2)]));
+    const embedded = await ai.models.embedContent({ model, contents: ['one', 'two', 'three'] });
+    expect(embedded.embeddings?.map((embedding) => embedding.values)).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
+  });
+
+  it('answers 502 in Google’s envelope when the provider gives fewer vectors than inputs', async () => {
+    for (const [contents, data] of [
+      [['one', 'two'], [vector(0, 1)]],
+      [['one', 'two'], []],
+      ['one', []],
+    ] as const) {
+      openai.script(answer([...data]));
+      const error = await rejection(
+        ai.models.embedContent({ model, contents: typeof contents === 'string' ? contents : [...contents] }),
+      );
+      expect(error).toMatchObject({ status: 502 });
+      expect(JSON.parse((error as Error).message).error).toMatchObject({ code: 502, status: 'INTERNAL' });
+    }
   });
 });

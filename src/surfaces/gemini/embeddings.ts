@@ -66,9 +66,26 @@ export function batchEmbedJob(model: string, batch: BatchEmbedContentsRequest): 
   return { ...single, body: { ...single.body, input: batch.requests.map(textOf) }, batch: true };
 }
 
-/** OpenAI's embeddings list as Gemini's answer: `embedding` for one request, `embeddings` for a batch. */
-export function geminiEmbeddings(answer: unknown, batch: boolean): Record<string, unknown> {
+/**
+ * OpenAI's embeddings list as Gemini's answer: `embedding` for one request, `embeddings` for a
+ * batch, each input's vector by its `index` (OpenAI's order is the index's, not the list's).
+ * Throws on an answer without one numeric vector an input: the provider's fault, a 502 as any
+ * answer it returns malformed, never a list that pairs the client's texts with the wrong vectors.
+ */
+export function geminiEmbeddings(answer: unknown, job: GeminiEmbeddingJob): Record<string, unknown> {
+  const inputs = typeof job.body.input === 'string' ? 1 : job.body.input.length;
   const data = isRecord(answer) && Array.isArray(answer.data) ? answer.data : [];
-  const vectors = data.map((item) => ({ values: isRecord(item) ? item.embedding : [] }));
-  return batch ? { embeddings: vectors } : { embedding: vectors[0] };
+  const vectors: Array<{ values: number[] }> = [];
+  for (const item of data) {
+    const index = isRecord(item) ? item.index : undefined;
+    const values = isRecord(item) ? item.embedding : undefined;
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= inputs)
+      throw new Error('an embedding without the index of an input');
+    if (!Array.isArray(values) || !values.every((n) => typeof n === 'number'))
+      throw new Error('an embedding without numeric values');
+    if (vectors[index]) throw new Error('two embeddings for one input');
+    vectors[index] = { values };
+  }
+  if (data.length !== inputs) throw new Error('not one embedding per input');
+  return job.batch ? { embeddings: vectors } : { embedding: vectors[0] };
 }

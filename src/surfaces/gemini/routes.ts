@@ -98,7 +98,7 @@ export async function geminiRoutes(
     const { taskType, title } = job;
     return forwarder.handle(request, reply, {
       operation: 'embeddings',
-      surface: { ...geminiBinding, embeddingsAnswer: (answer) => geminiEmbeddings(answer, job.batch) },
+      surface: { ...geminiBinding, embeddingsAnswer: (answer) => geminiEmbeddings(answer, job) },
       body: job.body,
       stream: false,
       includeUsage: false,
