@@ -4,7 +4,15 @@ import { createGateway, type Gateway } from '../gateway/index.js';
 import { ListenError } from '../http/listen.js';
 import { limitHeapGrowth } from './heap-growth.js';
 import { type CliIO, reportFailure } from './io.js';
-import { announceListening, runPrimary, workerCount, workerSide } from './workers.js';
+import {
+  announceListening,
+  type ConfigHandoff,
+  configFromPrimary,
+  onPrimaryReload,
+  runPrimary,
+  workerCount,
+  workerSide,
+} from './workers.js';
 
 export interface StartOptions {
   config?: string | undefined;
@@ -32,10 +40,12 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
 
 async function serve(options: StartOptions, io: CliIO): Promise<number> {
   let gateway: Gateway;
+  let handoff: ConfigHandoff | undefined;
   try {
     const count = cluster.isPrimary ? workerCount(options.workers) : undefined;
     if (count !== undefined && count > 1) return await runPrimary(options, count, io);
-    const { config, source } = loadConfig({ file: options.config, env: io.env });
+    handoff = await configFromPrimary();
+    const { config, source } = loadConfig({ file: options.config, env: io.env, text: handoff?.started });
     limitHeapGrowth();
     const worker = workerSide(config.rateLimits.backend);
     gateway = await createGateway({
@@ -61,6 +71,21 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
     return code;
   }
   announceListening();
+  /** Reads `text` (or the file) and applies it; one that does not load leaves the gateway as it is. */
+  const reload = (text?: string) => {
+    try {
+      const { config } = loadConfig({ file: options.config, env: io.env, text });
+      gateway.reload(config).catch((error: unknown) => gateway.logger.error({ err: error }, 'reload failed'));
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.message : 'unreadable configuration';
+      gateway.logger.error(`reload refused, keeping the running configuration: ${message}`);
+    }
+  };
+  if (handoff) {
+    // What the other workers reloaded since the instance started, this one applies as they did.
+    if (handoff.current !== handoff.started) reload(handoff.current);
+    onPrimaryReload((text) => reload(text));
+  }
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -77,17 +102,10 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     // SIGHUP re-reads the configuration and applies what needs no new listener (Gateway.reload).
+    // A worker's come from the primary, which reads the file for all of them: one sent to a whole
+    // process group is the primary's to act on, and would otherwise end the worker.
     process.on('SIGHUP', () => {
-      if (stopping) return;
-      try {
-        const { config } = loadConfig({ file: options.config, env: io.env });
-        gateway
-          .reload(config)
-          .catch((error: unknown) => gateway.logger.error({ err: error }, 'reload failed'));
-      } catch (error) {
-        const message = error instanceof ConfigError ? error.message : 'unreadable configuration';
-        gateway.logger.error(`reload refused, keeping the running configuration: ${message}`);
-      }
+      if (!stopping && !handoff) reload();
     });
   });
 }

@@ -51,6 +51,55 @@ export function announceListening(): void {
 
 const isListening = ipcMessage<ListeningMessage>('listening');
 
+/**
+ * The configuration file's text as the primary read it: the one the instance started with, and
+ * the one the last reload applied. Undefined without a file (the environment is every process's).
+ */
+export interface ConfigHandoff {
+  started: string | undefined;
+  current: string | undefined;
+}
+
+interface ConfigAsk {
+  keyward: 'config?';
+}
+type ConfigAnswer = ConfigHandoff & { keyward: 'config' };
+/** A reload the primary read and loaded: every worker applies the same text. */
+interface ReloadMessage {
+  keyward: 'reload';
+  text: string | undefined;
+}
+
+const isConfigAsk = ipcMessage<ConfigAsk>('config?');
+const isConfigAnswer = ipcMessage<ConfigAnswer>('config');
+const isReload = ipcMessage<ReloadMessage>('reload');
+
+/**
+ * In a worker process: the configuration to start from, asked of the primary. A worker that
+ * replaces one that died starts from what the others started with and then applies what they
+ * reloaded since, however the file has changed meanwhile (a change they would take only at a
+ * restart, or a file that no longer loads). Undefined in a process of its own.
+ */
+export function configFromPrimary(): Promise<ConfigHandoff> | undefined {
+  if (!cluster.isWorker) return undefined;
+  return new Promise((resolve) => {
+    const answer = (message: unknown) => {
+      if (!isConfigAnswer(message)) return;
+      process.off('message', answer);
+      resolve({ started: message.started, current: message.current });
+    };
+    process.on('message', answer);
+    process.send?.({ keyward: 'config?' } satisfies ConfigAsk);
+  });
+}
+
+/** In a worker process: `apply` runs with each reload the primary sends. */
+export function onPrimaryReload(apply: (text: string | undefined) => void): void {
+  process.on('message', (message: unknown) => {
+    if (isReload(message)) apply(message.text);
+  });
+}
+
 /** In a worker process: what the gateway needs to act as one worker of several. */
 export function workerSide(backend: 'memory' | 'redis'):
   | {
@@ -73,7 +122,8 @@ export function workerSide(backend: 'memory' | 'redis'):
  * cluster shares the listening sockets) and does no request work itself. It announces the
  * instance in the store, holds the one memory rate limiter the workers ask (so limits and budgets
  * stay exact without Redis), passes on what each worker learns of key health, replaces a worker that dies (backing off when one keeps dying),
- * passes SIGHUP on to every worker, and on SIGTERM or SIGINT lets every worker drain and exit.
+ * reads the configuration for every worker (at start and at SIGHUP; see `ConfigHandoff`), and on
+ * SIGTERM or SIGINT lets every worker drain and exit.
  * A worker that exits before any worker has served means the start failed (a port in use, say),
  * which every worker would repeat: the primary then stops and exits with the worker's code, as
  * one process would.
@@ -91,6 +141,8 @@ export async function runPrimary(
     return reportFailure(io, options.json, error.message, 2);
   }
   const { config, source } = loaded;
+  /** The file's text the workers run with: as started, then as each reload that loaded left it. */
+  const handoff: ConfigHandoff = { started: loaded.text, current: loaded.text };
   const { logger, flush } = createLogger({
     level: config.logging.level,
     redactor: new Redactor([]),
@@ -204,6 +256,10 @@ export async function runPrimary(
           served = true;
           return;
         }
+        if (isConfigAsk(message)) {
+          worker.send({ keyward: 'config', ...handoff } satisfies ConfigAnswer);
+          return;
+        }
         // A key one worker found throttled or refused is news for the others.
         if (!isKeyStateMessage(message)) return;
         for (const other of workers.values())
@@ -239,8 +295,21 @@ export async function runPrimary(
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // The primary reads the file once for all workers and keeps what loaded: workers reading it
+  // each for themselves could disagree, and one started later could not start at all from a
+  // file that no longer loads.
   process.on('SIGHUP', () => {
-    for (const worker of workers.values()) worker.process.kill('SIGHUP');
+    let next: ReturnType<typeof loadConfig>;
+    try {
+      next = loadConfig({ file: options.config, env: io.env });
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.message : 'unreadable configuration';
+      logger.error(`reload refused, keeping the running configuration: ${message}`);
+      return;
+    }
+    handoff.current = next.text;
+    for (const worker of workers.values())
+      if (worker.isConnected()) worker.send({ keyward: 'reload', text: next.text } satisfies ReloadMessage);
   });
   return finished;
 }

@@ -10,12 +10,20 @@ export interface LoadOptions {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /**
+   * The file's content as read earlier, instead of reading it now: the workers of
+   * `keyward start --workers` configure themselves from what their primary read, so that one
+   * replaced after the file changed starts as the others run.
+   */
+  text?: string | undefined;
 }
 
 export interface LoadedConfig {
   config: Config;
   /** Where the configuration came from: a file path or `environment`. */
   source: string;
+  /** The file's content as it was read; undefined without a file. */
+  text: string | undefined;
 }
 
 function findConfigFile(options: LoadOptions, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
@@ -28,14 +36,16 @@ function findConfigFile(options: LoadOptions, env: NodeJS.ProcessEnv, cwd: strin
   return undefined;
 }
 
-function readConfigFile(path: string): unknown {
-  let text: string;
+function readConfigText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError(path, [`cannot read the file (${reason})`]);
   }
+}
+
+function parseConfigText(path: string, text: string): unknown {
   try {
     // YAML 1.2 is a superset of JSON, but JSON.parse gives better positions for .json files.
     return path.endsWith('.json') ? JSON.parse(text) : (parseYaml(text, { uniqueKeys: true }) ?? {});
@@ -77,8 +87,10 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const source = file ?? 'environment';
 
   let input: Record<string, unknown>;
+  let text: string | undefined;
   if (file) {
-    const raw = readConfigFile(file);
+    text = options.text ?? readConfigText(file);
+    const raw = parseConfigText(file, text);
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       throw new ConfigError(source, ['(root): expected a mapping of settings']);
     }
@@ -95,5 +107,5 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(source, describeConfigIssues(parsed.error, configSchema));
-  return { config: parsed.data, source };
+  return { config: parsed.data, source, text };
 }
