@@ -80,7 +80,7 @@ export async function connectConfigured(loaded: Omit<ConfiguredStore, 'store'>):
   }
 }
 
-interface ConfiguredStore {
+export interface ConfiguredStore {
   config: Config;
   source: string;
   paths: DataPaths;

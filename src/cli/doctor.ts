@@ -3,11 +3,18 @@ import { createServer, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
 import { sourceFor } from '../forward/provider-runtime.js';
-import { storeLocation } from '../gateway/index.js';
+import { postgresOptions, storeLocation } from '../gateway/index.js';
 import { adminKeyHashes } from '../gateway/secrets.js';
-import { sqliteSchemaVersion } from '../store/index.js';
+import {
+  inspectPostgresStore,
+  openPostgresStore,
+  type SchemaState,
+  schemaProblem,
+  sqliteSchemaVersion,
+} from '../store/index.js';
 import {
   CliError,
+  type ConfiguredStore,
   connectConfigured,
   type OfflineContext,
   type OfflineOptions,
@@ -93,6 +100,31 @@ function dataChecks(config: Config, io: CliIO, paths: DataPaths): Check[] {
   return checks;
 }
 
+/** An empty store is no failure: start or a copy fills it. */
+const NO_STORE_YET = 'holds no store yet: keyward start creates it, or keyward store copy fills it';
+
+/**
+ * The store's schema as it stands, read without writing: opening the store would migrate it (an
+ * older gateway may still use it) or create one (in the database `keyward store copy` is about to
+ * fill, which then refused).
+ */
+async function schemaOf(config: Config, paths: DataPaths): Promise<SchemaState> {
+  const postgres = config.storage.postgres;
+  return postgres ? inspectPostgresStore(postgresOptions(postgres)) : sqliteSchemaVersion(paths.database);
+}
+
+/** The store opened as it is, on Postgres on connections that cannot write. */
+async function openAsIs(config: Config, source: string, paths: DataPaths): Promise<ConfiguredStore> {
+  const postgres = config.storage.postgres;
+  if (!postgres) return connectConfigured({ config, source, paths });
+  return {
+    config,
+    source,
+    paths,
+    store: await openPostgresStore({ ...postgresOptions(postgres), poolSize: 2, readOnly: true }),
+  };
+}
+
 /** The store opened with the master key (the audit key sealed in it must open), or why not. */
 async function openChecked(
   io: CliIO,
@@ -101,36 +133,44 @@ async function openChecked(
   paths: DataPaths,
 ): Promise<{ check: Check; ctx?: OfflineContext }> {
   const where = storeLocation(config, paths);
-  if (!config.storage.postgres) {
-    // Read before the store is opened, which would migrate it: an older gateway may still use it.
-    const { version, latest } = sqliteSchemaVersion(paths.database);
-    if (version > latest)
-      return {
-        check: fail(
-          'store',
-          `${where} is at schema ${version}, newer than this Keyward (${latest})`,
-          'upgrade Keyward',
-        ),
-      };
-    if (version < latest)
-      return {
-        check: warn(
-          'store',
-          `${where} is at schema ${version} of ${latest}; the checks that read it were skipped`,
-          'run keyward migrate (keyward start does it too), then keyward doctor again',
-        ),
-      };
-  }
-  let opened: Awaited<ReturnType<typeof connectConfigured>>;
+  const unreadable = (error: unknown) => ({
+    check: fail(
+      'store',
+      `${where}: ${(error as Error).message}`,
+      'check storage in the configuration, and that the database is up',
+    ),
+  });
+  let state: SchemaState;
   try {
-    opened = await connectConfigured({ config, source, paths });
+    state = await schemaOf(config, paths);
   } catch (error) {
-    if (!(error instanceof CliError)) throw error;
+    return unreadable(error);
+  }
+  const problem = schemaProblem(state);
+  if (problem) return { check: fail('store', `${where}: ${problem.problem}`, problem.fix) };
+  const { version, latest } = state;
+  if (version === 0) return { check: ok('store', `${where} ${NO_STORE_YET}`) };
+  if (version < latest)
     return {
-      check: fail('store', error.message, 'check storage in the configuration, and that the database is up'),
+      check: warn(
+        'store',
+        `${where} is at schema ${version} of ${latest}; the checks that read it were skipped`,
+        'run keyward migrate (keyward start does it too), then keyward doctor again',
+      ),
     };
+  let opened: ConfiguredStore;
+  try {
+    opened = await openAsIs(config, source, paths);
+  } catch (error) {
+    return unreadable(error);
   }
   try {
+    // A schema without a sealed audit key (`keyward migrate` alone made it): opening it with the
+    // master key would seal one there.
+    if ((await opened.store.meta.get('audit_key')) === undefined) {
+      await opened.store.close();
+      return { check: ok('store', `${where}, schema current, ${NO_STORE_YET}`) };
+    }
     const ctx = await openSealed(opened, io);
     return { check: ok('store', `${where}, schema current, opened with the master key`), ctx };
   } catch (error) {
@@ -296,9 +336,9 @@ function print(io: CliIO, json: boolean, checks: readonly Check[]): void {
 
 /**
  * `keyward doctor`: checks what `keyward start` will need, from where it would run, without
- * sending a request or a key to any provider. A SQLite store behind this Keyward's schema is
- * reported, not migrated; a Postgres store is opened as start opens it (migrated). Exit 0 when
- * nothing failed, 1 otherwise.
+ * sending a request or a key to any provider. The store is read, never written: one behind this
+ * Keyward's schema is reported, not migrated, an empty one not created, and a damaged one (tables
+ * its recorded version has are missing) is a failure. Exit 0 when nothing failed, 1 otherwise.
  */
 export async function doctorCommand(options: OfflineOptions, io: CliIO, json: boolean): Promise<number> {
   let config: Config;

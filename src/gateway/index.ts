@@ -29,7 +29,14 @@ export { GatherRelay } from './cluster-gather.js';
 export { AuthFailureTally } from './shared-auth-failures.js';
 export { isKeyStateMessage } from './shared-key-state.js';
 export { TokenTrafficTally } from './shared-token-traffic.js';
-export { announce, connectStore, openStore, postgresLocation, storeLocation } from './storage.js';
+export {
+  announce,
+  connectStore,
+  openStore,
+  postgresLocation,
+  postgresOptions,
+  storeLocation,
+} from './storage.js';
 export { storedSpend } from './traffic.js';
 export type { Gateway, GatewayOptions } from './types.js';
 

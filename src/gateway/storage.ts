@@ -19,13 +19,21 @@ export function postgresLocation(url: URL): string {
 export async function connectStore(config: Config, paths: DataPaths, logger?: Logger): Promise<Store> {
   const postgres = config.storage.postgres;
   if (!postgres) return openSqliteStore(paths.database);
+  return openPostgresStore(postgresOptions(postgres, logger));
+}
+
+/** How the configured Postgres store is connected to. */
+export function postgresOptions(
+  postgres: NonNullable<Config['storage']['postgres']>,
+  logger?: Logger,
+): PostgresOptions {
   const { ssl } = postgres;
-  return openPostgresStore({
+  return {
     url: postgres.url,
     poolSize: postgres.poolSize,
     ssl: typeof ssl === 'boolean' ? ssl : tlsOptions(ssl),
     onError: (error) => logger?.warn({ err: error }, 'a Postgres connection was lost; reconnecting'),
-  });
+  };
 }
 
 /** The configured store, or a configuration error that names where it is (never a password). */

@@ -1,9 +1,11 @@
 import type { CopyResult } from './copy.js';
 import type { PostgresOptions } from './postgres.js';
+import type { SchemaState } from './schema-tables.js';
 import type { Store } from './types.js';
 
 export type { CopyResult } from './copy.js';
 export type { PostgresOptions } from './postgres.js';
+export { type SchemaProblem, type SchemaState, schemaProblem } from './schema-tables.js';
 export { sqliteSchemaVersion } from './schema-version.js';
 export { openSqliteStore } from './sqlite.js';
 
@@ -13,6 +15,11 @@ export { openSqliteStore } from './sqlite.js';
 /** The Postgres store (see `postgres.ts`). */
 export async function openPostgresStore(options: PostgresOptions): Promise<Store> {
   return (await import('./postgres.js')).openPostgresStore(options);
+}
+
+/** The schema a Postgres database holds, read without writing (see `postgres.ts`). */
+export async function inspectPostgresStore(options: PostgresOptions): Promise<SchemaState> {
+  return (await import('./postgres.js')).inspectPostgresStore(options);
 }
 
 /** `keyward store copy` (see `copy.ts`). */

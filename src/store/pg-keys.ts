@@ -63,6 +63,10 @@ export function pgMeta(pool: Pool): MetaStore {
       );
     },
     async setIfAbsent(name, value) {
+      // Read first: a value already there is found without a write, which a read-only store
+      // (`keyward doctor`) would refuse.
+      const stored = await get(name);
+      if (stored !== undefined) return stored;
       await pool.query('INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
         name,
         value,

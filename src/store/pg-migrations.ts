@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { withClient } from './pg-transaction.js';
+import { refuseUnusable, type SchemaState, schemaState, tablesAt } from './schema-tables.js';
 
 /**
  * Postgres schema versions, applied in order, each in its own transaction. Never edit a released
@@ -134,7 +135,8 @@ export interface MigrationResult {
 
 /**
  * Brings the schema up to `migrations.length` under a session advisory lock, so instances starting
- * together do not both migrate; refuses a database written by a newer Keyward.
+ * together do not both migrate; refuses a database written by a newer Keyward, and one holding
+ * tables a migration would create. Nothing is written to a database it refuses.
  */
 export async function migratePostgres(
   pool: Pool,
@@ -143,15 +145,16 @@ export async function migratePostgres(
   return withClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
-      const from = await currentVersion(client);
-      if (from > migrations.length) {
-        throw new Error(
-          `the store is at schema version ${from}, newer than this Keyward (${migrations.length}); upgrade Keyward`,
-        );
-      }
+      const state = await postgresSchemaState(client, migrations);
+      refuseUnusable(state);
+      const from = state.version;
       for (let version = from; version < migrations.length; version += 1) {
         await client.query('BEGIN');
         try {
+          // In the first migration's transaction: a database refused or left unmigrated keeps none.
+          await client.query(
+            'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
+          );
           await client.query(migrations[version] as string);
           await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
             version + 1,
@@ -170,12 +173,26 @@ export async function migratePostgres(
   });
 }
 
-async function currentVersion(client: PoolClient): Promise<number> {
-  await client.query(
-    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
+/**
+ * The recorded schema version and which of its tables exist, read without writing anything
+ * (`keyward doctor` runs on a read-only connection). Tables are looked up as the store's queries
+ * find them, through the search path.
+ */
+export async function postgresSchemaState(
+  client: Pick<PoolClient, 'query'>,
+  migrations: readonly string[] = POSTGRES_MIGRATIONS,
+): Promise<SchemaState> {
+  const { rows } = await client.query<{ name: string }>(
+    'SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL',
+    [['schema_migrations', ...tablesAt(migrations, migrations.length)]],
   );
-  const { rows } = await client.query<{ version: number | null }>(
-    'SELECT max(version) AS version FROM schema_migrations',
-  );
-  return rows[0]?.version ?? 0;
+  const present = new Set(rows.map((row) => row.name));
+  let version = 0;
+  if (present.has('schema_migrations')) {
+    const recorded = await client.query<{ version: number | null }>(
+      'SELECT max(version) AS version FROM schema_migrations',
+    );
+    version = recorded.rows[0]?.version ?? 0;
+  }
+  return schemaState(migrations, version, present);
 }

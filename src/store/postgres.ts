@@ -4,11 +4,12 @@ import { pgAudit } from './pg-audit.js';
 import { pgConversations } from './pg-conversations.js';
 import { pgInstances } from './pg-instances.js';
 import { pgMeta, pgProviderKeys } from './pg-keys.js';
-import { CHANGES_CHANNEL, migratePostgres } from './pg-migrations.js';
+import { CHANGES_CHANNEL, migratePostgres, postgresSchemaState } from './pg-migrations.js';
 import { pgSessions } from './pg-sessions.js';
 import { pgTemplates } from './pg-templates.js';
 import { pgTokens } from './pg-tokens.js';
 import { pgUsage } from './pg-usage.js';
+import { refuseUnusable, type SchemaState } from './schema-tables.js';
 import type { Store } from './types.js';
 
 export interface PostgresOptions {
@@ -18,6 +19,11 @@ export interface PostgresOptions {
   ssl: boolean | { ca?: string; rejectUnauthorized: boolean };
   /** A connection the server dropped (the pool and the LISTEN connection recover by themselves). */
   onError?: (error: Error) => void;
+  /**
+   * Opened as it stands, on connections Postgres keeps from writing (`keyward doctor`): nothing is
+   * migrated or created, and a schema that is not current and whole is refused.
+   */
+  readOnly?: boolean;
 }
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -36,19 +42,54 @@ const types = {
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
+/** How every connection to the store is made: the pool's and the LISTEN connection's alike. */
+function connectionFor(options: PostgresOptions): pg.ClientConfig {
+  return {
+    connectionString: options.url,
+    ssl:
+      options.ssl === false ? undefined : options.ssl === true ? { rejectUnauthorized: true } : options.ssl,
+    types,
+    application_name: 'keyward',
+    ...(options.readOnly && { options: '-c default_transaction_read_only=on' }),
+  };
+}
+
+/**
+ * The schema a Postgres database holds, read on a connection that cannot write: what `keyward
+ * doctor` reports, where opening the store would migrate or create it.
+ */
+export async function inspectPostgresStore(options: PostgresOptions): Promise<SchemaState> {
+  const client = new pg.Client({
+    ...connectionFor({ ...options, readOnly: true }),
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
+  client.on('error', (error) => options.onError?.(error));
+  try {
+    await client.connect();
+    return await postgresSchemaState(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** A read-only store's schema as it is, or why it cannot be used without a migration first. */
+async function currentSchema(pool: pg.Pool): Promise<{ from: number; to: number }> {
+  const state = await postgresSchemaState(pool);
+  refuseUnusable(state);
+  if (state.version < state.latest)
+    throw new Error(
+      `the store is at schema version ${state.version} of ${state.latest}; run keyward migrate`,
+    );
+  return { from: state.version, to: state.version };
+}
+
 /**
  * The shared store: Postgres, for several instances. The schema is migrated on open (under an
  * advisory lock); one connection LISTENs so that revocations and key changes reach this instance
  * as they commit anywhere.
  */
 export async function openPostgresStore(options: PostgresOptions): Promise<Store> {
-  const connection = {
-    connectionString: options.url,
-    ssl:
-      options.ssl === false ? undefined : options.ssl === true ? { rejectUnauthorized: true } : options.ssl,
-    types,
-    application_name: 'keyward',
-  };
+  const connection = connectionFor(options);
   // A server that stops answering fails queries after this rather than holding requests forever.
   const pool = new pg.Pool({
     ...connection,
@@ -59,7 +100,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   pool.on('error', (error) => options.onError?.(error));
   let schema: { from: number; to: number };
   try {
-    schema = await migratePostgres(pool);
+    schema = options.readOnly ? await currentSchema(pool) : await migratePostgres(pool);
   } catch (error) {
     await pool.end();
     throw error;

@@ -1,17 +1,25 @@
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { type SchemaState, schemaState } from './schema-tables.js';
+
+/** A SQLite database's recorded schema version and which of its tables exist. */
+export function sqliteSchemaState(db: Database.Database): SchemaState {
+  const tables = db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+  return schemaState(
+    SQLITE_MIGRATIONS,
+    db.pragma('user_version', { simple: true }) as number,
+    new Set(tables),
+  );
+}
 
 /**
- * A SQLite store's schema version, read on a read-only connection (nothing is migrated), beside
- * the one this Keyward writes: what `keyward doctor` reports without changing the file.
+ * A SQLite store's schema, read on a read-only connection (nothing is migrated), beside the one
+ * this Keyward writes: what `keyward doctor` reports without changing the file.
  */
-export function sqliteSchemaVersion(path: string): { version: number; latest: number } {
+export function sqliteSchemaVersion(path: string): SchemaState {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    return {
-      version: db.pragma('user_version', { simple: true }) as number,
-      latest: SQLITE_MIGRATIONS.length,
-    };
+    return sqliteSchemaState(db);
   } finally {
     db.close();
   }

@@ -1,9 +1,12 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { migratePostgres, POSTGRES_MIGRATIONS } from '../../src/store/pg-migrations.js';
 import { CLOSED_PORT } from '../support/closed-port.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
+import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli } from '../support/process.js';
 
 const KEY = 'sk-doctor-provider-key-0123456789abcdef';
@@ -173,5 +176,108 @@ describe('keyward doctor', () => {
     const help = await runCli(['doctor', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: keyward doctor/);
+  });
+});
+
+describe.skipIf(!hasPostgres())('keyward doctor on Postgres (needs the Debian package postgresql)', () => {
+  let postgres: PostgresServer;
+  beforeAll(async () => {
+    postgres = await startPostgres();
+  });
+  afterAll(async () => {
+    await postgres?.stop();
+  });
+
+  /** The tables of the database at `url`, by name. */
+  async function tablesOf(url: string): Promise<string[]> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ name: string }>(
+        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+      );
+      return rows.map((row) => row.name);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** A SQLite store made by keyward init, and doctor run against the Postgres database at `url`. */
+  async function setUp(url: string) {
+    const dataDir = freshDataDir();
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    const sqlite = configIn(dataDir, { providers: [] });
+    expect((await runCli(['init', '--config', sqlite], { env })).code).toBe(0);
+    const onPostgres = join(dataDir, 'postgres.json');
+    writeFileSync(
+      onPostgres,
+      JSON.stringify({
+        server: { port: 0 },
+        admin: { port: 0 },
+        storage: { postgres: { url } },
+        providers: [],
+      }),
+    );
+    const doctor = async () => {
+      const run = await runCli(['doctor', '--config', onPostgres, '--json'], { env });
+      const report = JSON.parse(run.stdout) as Report;
+      return { code: run.code, store: report.checks.find((check) => check.name === 'store') };
+    };
+    return { env, sqlite, doctor };
+  }
+
+  it('reports an empty database as holding no store yet and leaves it empty, for keyward store copy to fill', async () => {
+    const url = await createDatabase(postgres);
+    const { env, sqlite, doctor } = await setUp(url);
+    const before = await doctor();
+    expect(before.code).toBe(0);
+    expect(before.store).toMatchObject({ status: 'ok', detail: expect.stringContaining('no store yet') });
+    expect(await tablesOf(url)).toEqual([]);
+
+    const copied = await runCli(['store', 'copy', '--to', url, '--config', sqlite], { env });
+    expect(copied.stderr).toBe('');
+    expect(copied.code).toBe(0);
+    const after = await doctor();
+    expect(after.store).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('schema current, opened with the master key'),
+    });
+  });
+
+  it('reports a schema without a store, a schema behind and a stray table, and writes none of them', async () => {
+    const migrated = await createDatabase(postgres);
+    const pool = new pg.Pool({ connectionString: migrated, max: 1 });
+    try {
+      // keyward migrate alone: the schema, and no sealed audit key in it.
+      await migratePostgres(pool);
+      const bare = await (await setUp(migrated)).doctor();
+      expect(bare.store).toMatchObject({ status: 'ok', detail: expect.stringContaining('no store yet') });
+      expect((await pool.query('SELECT name FROM meta')).rows).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+
+    const behind = await createDatabase(postgres);
+    const older = new pg.Pool({ connectionString: behind, max: 1 });
+    try {
+      await migratePostgres(older, POSTGRES_MIGRATIONS.slice(0, -1));
+      const run = await (await setUp(behind)).doctor();
+      expect(run.code).toBe(0);
+      expect(run.store).toMatchObject({ status: 'warn', fix: expect.stringContaining('keyward migrate') });
+      const { rows } = await older.query('SELECT max(version) AS version FROM schema_migrations');
+      expect(rows[0].version).toBe(POSTGRES_MIGRATIONS.length - 1);
+    } finally {
+      await older.end();
+    }
+
+    const stray = await createDatabase(postgres);
+    const other = new pg.Client({ connectionString: stray });
+    await other.connect();
+    await other.query('CREATE TABLE meta (x INTEGER)');
+    await other.end();
+    const run = await (await setUp(stray)).doctor();
+    expect(run.code).toBe(1);
+    expect(run.store).toMatchObject({ status: 'fail', detail: expect.stringContaining('meta') });
+    expect(await tablesOf(stray)).toEqual(['meta']);
   });
 });

@@ -76,4 +76,16 @@ describe.skipIf(!hasPostgres())('Postgres migrations', () => {
       await pool.end();
     }
   });
+
+  it('refuses a database holding a table Keyward would create, and leaves it as it was', async () => {
+    const pool = await freshPool();
+    try {
+      await pool.query('CREATE TABLE meta (x INTEGER)');
+      await expect(migratePostgres(pool)).rejects.toThrow(/table\(s\) meta that Keyward would create/);
+      const { rows } = await pool.query("SELECT to_regclass('schema_migrations') AS recorded");
+      expect(rows[0].recorded).toBeNull();
+    } finally {
+      await pool.end();
+    }
+  });
 });

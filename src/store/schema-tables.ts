@@ -1,0 +1,65 @@
+/**
+ * The tables a store's schema has, read from the migrations themselves so that the list cannot
+ * drift from them. No migration drops or renames a table; one that does must be reflected here.
+ */
+export function tablesAt(migrations: readonly string[], version: number): string[] {
+  return migrations
+    .slice(0, version)
+    .flatMap((sql) => [...sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map((match) => match[1]!));
+}
+
+/** What a store holds against what its recorded version says it should. */
+export interface SchemaState {
+  /** The version the store records (0 when it records none). */
+  version: number;
+  /** The version this Keyward writes. */
+  latest: number;
+  /** Tables of later versions that the database holds already: a migration would collide with them. */
+  foreign: string[];
+}
+
+/** A store at `version` holding the tables in `present`, against what that version has. */
+export function schemaState(
+  migrations: readonly string[],
+  version: number,
+  present: ReadonlySet<string>,
+): SchemaState {
+  const had = tablesAt(migrations, version);
+  const later = tablesAt(migrations, migrations.length).filter((table) => !had.includes(table));
+  return {
+    version,
+    latest: migrations.length,
+    foreign: later.filter((table) => present.has(table)),
+  };
+}
+
+/** Why a store cannot be used as it stands, and what to do about it. */
+export interface SchemaProblem {
+  problem: string;
+  fix: string;
+}
+
+/**
+ * Why a store cannot be used as it stands, or undefined when it can (once migrated, for a version
+ * behind).
+ */
+export function schemaProblem(state: SchemaState): SchemaProblem | undefined {
+  const { version, latest, foreign } = state;
+  if (version > latest)
+    return {
+      problem: `the store is at schema version ${version}, newer than this Keyward (${latest})`,
+      fix: 'upgrade Keyward',
+    };
+  if (foreign.length > 0)
+    return {
+      problem: `the database holds table(s) ${foreign.join(', ')} that Keyward would create, with no record of having made them`,
+      fix: 'point the store at an empty database, or drop those tables',
+    };
+  return undefined;
+}
+
+/** Throws the store's problem, if it has one, as one message saying what to do. */
+export function refuseUnusable(state: SchemaState): void {
+  const found = schemaProblem(state);
+  if (found) throw new Error(`${found.problem}; ${found.fix}`);
+}
