@@ -135,8 +135,9 @@ export interface MigrationResult {
 
 /**
  * Brings the schema up to `migrations.length` under a session advisory lock, so instances starting
- * together do not both migrate; refuses a database written by a newer Keyward, and one holding
- * tables a migration would create. Nothing is written to a database it refuses.
+ * together do not both migrate; refuses a database written by a newer Keyward, one missing tables
+ * its recorded version has, and one holding tables a migration would create. Nothing is written
+ * to a database it refuses.
  */
 export async function migratePostgres(
   pool: Pool,

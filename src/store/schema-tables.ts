@@ -14,6 +14,8 @@ export interface SchemaState {
   version: number;
   /** The version this Keyward writes. */
   latest: number;
+  /** Tables the recorded version has that the database lacks: the store is damaged. */
+  missing: string[];
   /** Tables of later versions that the database holds already: a migration would collide with them. */
   foreign: string[];
 }
@@ -29,6 +31,7 @@ export function schemaState(
   return {
     version,
     latest: migrations.length,
+    missing: had.filter((table) => !present.has(table)),
     foreign: later.filter((table) => present.has(table)),
   };
 }
@@ -41,14 +44,20 @@ export interface SchemaProblem {
 
 /**
  * Why a store cannot be used as it stands, or undefined when it can (once migrated, for a version
- * behind).
+ * behind). A recorded version is trusted only as far as the tables it names exist: a store whose
+ * tables were dropped was served while every write to them failed.
  */
 export function schemaProblem(state: SchemaState): SchemaProblem | undefined {
-  const { version, latest, foreign } = state;
+  const { version, latest, missing, foreign } = state;
   if (version > latest)
     return {
       problem: `the store is at schema version ${version}, newer than this Keyward (${latest})`,
       fix: 'upgrade Keyward',
+    };
+  if (missing.length > 0)
+    return {
+      problem: `the store is damaged: it records schema version ${version} but table(s) ${missing.join(', ')} are missing`,
+      fix: 'restore the store from a backup',
     };
   if (foreign.length > 0)
     return {

@@ -3,6 +3,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { type KeyRow, keyFromRow } from './rows.js';
+import { refuseUnusable } from './schema-tables.js';
+import { sqliteSchemaState } from './schema-version.js';
 import { sqliteAdminSessions } from './sqlite-admin-sessions.js';
 import { sqliteAudit } from './sqlite-audit.js';
 import { sqliteConversations } from './sqlite-conversations.js';
@@ -14,14 +16,14 @@ import { sqliteUsage } from './sqlite-usage.js';
 import { walWipe } from './sqlite-wal-wipe.js';
 import type { Store } from './types.js';
 
-/** Brings the schema up to the newest version; refuses a database written by a newer Keyward. */
+/**
+ * Brings the schema up to the newest version; refuses a database written by a newer Keyward, one
+ * missing tables its recorded version has, and one holding tables a migration would create.
+ */
 function migrate(db: Database.Database): { from: number; to: number } {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > SQLITE_MIGRATIONS.length) {
-    throw new Error(
-      `the store is at schema version ${version}, newer than this Keyward (${SQLITE_MIGRATIONS.length}); upgrade Keyward`,
-    );
-  }
+  const state = sqliteSchemaState(db);
+  refuseUnusable(state);
+  const { version } = state;
   SQLITE_MIGRATIONS.slice(version).forEach((sql, i) => {
     db.transaction(() => {
       db.exec(sql);

@@ -172,6 +172,24 @@ describe('keyward doctor', () => {
     after.close();
   });
 
+  it('fails a SQLite store missing tables its schema has, naming them, where it said "ready to start"', async () => {
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, { providers: [] });
+    const env = { KEYWARD_DATA_DIR: dataDir };
+    expect((await runCli(['init', '--config', file], { env })).code).toBe(0);
+    const db = new Database(join(dataDir, 'keyward.db'));
+    db.exec('DROP TABLE usage');
+    db.close();
+    const run = await runCli(['doctor', '--config', file, '--json'], { env });
+    expect(run.code).toBe(1);
+    const store = (JSON.parse(run.stdout) as Report).checks.find((check) => check.name === 'store');
+    expect(store).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/damaged: .*table\(s\) usage are missing/),
+      fix: 'restore the store from a backup',
+    });
+  });
+
   it('has its help', async () => {
     const help = await runCli(['doctor', '--help']);
     expect(help.code).toBe(0);
@@ -279,5 +297,32 @@ describe.skipIf(!hasPostgres())('keyward doctor on Postgres (needs the Debian pa
     expect(run.code).toBe(1);
     expect(run.store).toMatchObject({ status: 'fail', detail: expect.stringContaining('meta') });
     expect(await tablesOf(stray)).toEqual(['meta']);
+  });
+
+  it('fails a store missing tables its recorded version has, and so do keyward migrate and keyward start', async () => {
+    const url = await createDatabase(postgres);
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      await migratePostgres(pool);
+      await pool.query('DROP TABLE usage; DROP TABLE conversation_items');
+    } finally {
+      await pool.end();
+    }
+    const { env, doctor } = await setUp(url);
+    const run = await doctor();
+    expect(run.code).toBe(1);
+    expect(run.store).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('table(s) usage, conversation_items are missing'),
+      fix: 'restore the store from a backup',
+    });
+    const config = configIn(freshDataDir(), { storage: { postgres: { url } }, providers: [] });
+    // Each said all was well: "nothing to do", then served while every usage flush failed.
+    for (const command of ['migrate', 'start']) {
+      const refused = await runCli([command, '--config', config], { env });
+      expect(refused.code, command).not.toBe(0);
+      expect(refused.stderr).toContain('table(s) usage, conversation_items are missing');
+      expect(refused.stderr).toContain('restore the store from a backup');
+    }
   });
 });

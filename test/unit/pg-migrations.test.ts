@@ -77,6 +77,20 @@ describe.skipIf(!hasPostgres())('Postgres migrations', () => {
     }
   });
 
+  it('refuses a database missing tables its recorded version has, naming them and what to do', async () => {
+    const pool = await freshPool();
+    try {
+      await migratePostgres(pool);
+      await pool.query('DROP TABLE usage; DROP TABLE conversation_items');
+      // schema_migrations alone said "nothing to do", and a gateway served while every usage flush failed.
+      await expect(migratePostgres(pool)).rejects.toThrow(
+        /damaged: .*table\(s\) usage, conversation_items are missing; restore the store from a backup/,
+      );
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('refuses a database holding a table Keyward would create, and leaves it as it was', async () => {
     const pool = await freshPool();
     try {

@@ -995,6 +995,17 @@ describe('SQLite store', () => {
       check.close();
     }
   });
+
+  it('refuses a database missing tables its recorded version has, naming them and what to do', async () => {
+    await (await openSqliteStore(path)).close();
+    const db = new Database(path);
+    db.exec('DROP TABLE usage; DROP TABLE conversation_items');
+    db.close();
+    // Served as it was, every usage flush and every stored conversation item failed.
+    expect(() => openSqliteStore(path)).toThrow(
+      /damaged: .*table\(s\) usage, conversation_items are missing; restore the store from a backup/,
+    );
+  });
 });
 
 if (!hasPostgres()) console.warn(POSTGRES_MISSING);
