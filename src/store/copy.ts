@@ -49,14 +49,19 @@ export async function copySqliteToPostgres(
   const pool = new pg.Pool({ connectionString: target.url, ssl: target.ssl, max: 2 });
   try {
     await migratePostgres(pool);
-    for (const table of MUST_BE_EMPTY) {
-      const { rows } = await pool.query(`SELECT 1 FROM ${table} LIMIT 1`);
-      if (rows.length > 0) throw new Error(`the target already holds a store (table ${table} is not empty)`);
-    }
     const rows: Record<string, number> = {};
     // One read transaction on the source: every table is copied as of the same moment.
     source.exec('BEGIN');
     await inTransaction(pool, async (client) => {
+      // Checked under a lock held to the commit: a second copy (or a gateway creating its store)
+      // waits here, then finds this one's rows, where it found the target empty and failed on a
+      // duplicate key. Plain reads go on.
+      await client.query('LOCK TABLE meta IN EXCLUSIVE MODE');
+      for (const table of MUST_BE_EMPTY) {
+        const { rows: found } = await client.query(`SELECT 1 FROM ${table} LIMIT 1`);
+        if (found.length > 0)
+          throw new Error(`the target already holds a store (table ${table} is not empty)`);
+      }
       for (const table of TABLES) {
         rows[table] = 0;
         for (const batch of batches(source, table)) {

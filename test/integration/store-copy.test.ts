@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
@@ -52,6 +53,31 @@ describe.skipIf(!hasPostgres())(
       expect(report.to).toBeGreaterThan(0);
       const again = await runCli(['migrate', '--config', config]);
       expect(again.stdout).toContain(`is at schema version ${report.to}: nothing to do`);
+    });
+
+    it('lets one of two copies run at once into the same database fill it; the other says it holds a store', async () => {
+      const dataDir = freshDataDir();
+      const env = { KEYWARD_DATA_DIR: dataDir };
+      const config = configWith({});
+      expect((await runCli(['init', '--config', config], { env })).code).toBe(0);
+      // Enough rows that the copies overlap: each found the target empty before the other wrote it.
+      const db = new Database(join(dataDir, 'keyward.db'));
+      const insert = db.prepare(
+        `INSERT INTO usage (day, token_id, user_id, model, provider, requests, input_tokens,
+           output_tokens, cached_tokens, cost_micros) VALUES (?, '', '', 'm', 'oa', 1, 1, 1, 0, 1)`,
+      );
+      db.transaction(() => {
+        for (let day = 0; day < 30_000; day++) insert.run(`d${day}`);
+      })();
+      db.close();
+      const url = await createDatabase(postgres);
+      const runs = await Promise.all(
+        [1, 2].map(() => runCli(['store', 'copy', '--to', url, '--config', config], { env })),
+      );
+      const [won, lost] = runs.sort((a, b) => (a.code ?? 9) - (b.code ?? 9));
+      expect(won?.code, won?.stderr).toBe(0);
+      expect(lost?.code).toBe(1);
+      expect(lost?.stderr).toContain('the target already holds a store (table meta is not empty)');
     });
 
     it('moves a SQLite store to Postgres: the same token, the same sealed key, the usage, one verified chain', async () => {
