@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AuditLog } from '../audit/index.js';
 import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
-import { connectStore, storeLocation } from '../gateway/index.js';
+import { openStore, StoreOpenError } from '../gateway/index.js';
 import {
   EnvelopeError,
   loadMasterKey,
@@ -74,9 +74,10 @@ export async function openConfiguredStore(options: OfflineOptions, io: CliIO): P
 export async function connectConfigured(loaded: Omit<ConfiguredStore, 'store'>): Promise<ConfiguredStore> {
   const { config, paths } = loaded;
   try {
-    return { ...loaded, store: await connectStore(config, paths) };
+    return { ...loaded, store: await openStore(config, paths) };
   } catch (error) {
-    throw new CliError(`cannot open the store ${storeLocation(config, paths)}: ${(error as Error).message}`);
+    if (error instanceof StoreOpenError) throw new CliError(error.message);
+    throw error;
   }
 }
 

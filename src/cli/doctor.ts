@@ -9,6 +9,7 @@ import {
   inspectPostgresStore,
   openPostgresStore,
   type SchemaState,
+  StoreUnreachableError,
   schemaProblem,
   sqliteSchemaVersion,
 } from '../store/index.js';
@@ -136,7 +137,7 @@ async function openChecked(
   const unreadable = (error: unknown) => ({
     check: fail(
       'store',
-      `${where}: ${(error as Error).message}`,
+      `${error instanceof StoreUnreachableError ? 'cannot reach ' : ''}${where}: ${(error as Error).message}`,
       'check storage in the configuration, and that the database is up',
     ),
   });

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/index.js';
-import { createGateway, type Gateway } from '../gateway/index.js';
+import { createGateway, type Gateway, StoreOpenError } from '../gateway/index.js';
 import { ListenError } from '../http/listen.js';
 import { limitHeapGrowth } from './heap-growth.js';
 import { type CliIO, reportFailure } from './io.js';
@@ -58,6 +58,8 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
     });
   } catch (error) {
     if (error instanceof ConfigError) return reportFailure(io, options.json, error.message, 2);
+    // The configuration is valid; the database it names is down, or holds nothing usable.
+    if (error instanceof StoreOpenError) return reportFailure(io, options.json, error.message, 1);
     throw error;
   }
 

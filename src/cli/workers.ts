@@ -7,6 +7,7 @@ import {
   GatherRelay,
   isKeyStateMessage,
   openStore,
+  StoreOpenError,
   storedSpend,
   TokenTrafficTally,
 } from '../gateway/index.js';
@@ -150,10 +151,10 @@ export async function runPrimary(
   });
   let store: Awaited<ReturnType<typeof openStore>>;
   try {
-    store = await openStore(config, dataPaths(config, io.env, options.dataDir), source, logger);
+    store = await openStore(config, dataPaths(config, io.env, options.dataDir), logger);
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    return reportFailure(io, options.json, error.message, 2);
+    if (!(error instanceof StoreOpenError)) throw error;
+    return reportFailure(io, options.json, error.message, 1);
   }
   let instance: Awaited<ReturnType<typeof announce>>;
   try {

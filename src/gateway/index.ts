@@ -35,6 +35,7 @@ export {
   openStore,
   postgresLocation,
   postgresOptions,
+  StoreOpenError,
   storeLocation,
 } from './storage.js';
 export { storedSpend } from './traffic.js';
@@ -78,7 +79,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const { logger, metrics } = telemetry;
   resources.add('alert webhook', () => telemetry.webhook?.close());
   const paths = dataPaths(config, env, options.dataDir);
-  const store = await openStore(config, paths, source, logger);
+  const store = await openStore(config, paths, logger);
   resources.add('store', () => store.close());
   if (!options.worker) {
     const instance = await announce(store, config, source, logger);

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { type Config, ConfigError, type DataPaths } from '../config/index.js';
 import { type Announced, announceInstance, PerInstanceLimitsError } from '../limits/index.js';
 import type { Logger } from '../observability/index.js';
-import { openPostgresStore, openSqliteStore, type PostgresOptions, type Store } from '../store/index.js';
+import {
+  openPostgresStore,
+  openSqliteStore,
+  type PostgresOptions,
+  type Store,
+  StoreUnreachableError,
+} from '../store/index.js';
 
 /** Where the store is, for the banner and errors. */
 export function storeLocation(config: Config, paths: DataPaths): string {
@@ -36,19 +42,27 @@ export function postgresOptions(
   };
 }
 
-/** The configured store, or a configuration error that names where it is (never a password). */
-export async function openStore(
-  config: Config,
-  paths: DataPaths,
-  source: string,
-  logger?: Logger,
-): Promise<Store> {
+/**
+ * The configuration is valid but its store cannot be used: the database is down or unreachable,
+ * or what it holds cannot be served (damaged, or from a newer Keyward). Names where the store is,
+ * never a password.
+ */
+export class StoreOpenError extends Error {
+  override name = 'StoreOpenError';
+}
+
+/** The configured store, or an error that names where it is and why it cannot be used. */
+export async function openStore(config: Config, paths: DataPaths, logger?: Logger): Promise<Store> {
   try {
     return await connectStore(config, paths, logger);
   } catch (error) {
-    throw new ConfigError(source, [
-      `cannot open the store (${storeLocation(config, paths)}): ${(error as Error).message}`,
-    ]);
+    const where = storeLocation(config, paths);
+    const { message } = error as Error;
+    throw new StoreOpenError(
+      error instanceof StoreUnreachableError
+        ? `cannot reach the store (${where}): ${message}; check that the database is up and accepts this connection`
+        : `cannot open the store (${where}): ${message}`,
+    );
   }
 }
 

@@ -4,6 +4,7 @@ import type { SchemaState } from './schema-tables.js';
 import type { Store } from './types.js';
 
 export type { CopyResult } from './copy.js';
+export { StoreUnreachableError } from './errors.js';
 export type { PostgresOptions } from './postgres.js';
 export { type SchemaProblem, type SchemaState, schemaProblem } from './schema-tables.js';
 export { sqliteSchemaVersion } from './schema-version.js';

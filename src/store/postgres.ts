@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { StoreUnreachableError } from './errors.js';
 import { pgAdminSessions } from './pg-admin-sessions.js';
 import { pgAudit } from './pg-audit.js';
 import { pgConversations } from './pg-conversations.js';
@@ -65,7 +66,9 @@ export async function inspectPostgresStore(options: PostgresOptions): Promise<Sc
   });
   client.on('error', (error) => options.onError?.(error));
   try {
-    await client.connect();
+    await client.connect().catch((error: Error) => {
+      throw new StoreUnreachableError(error);
+    });
     return await postgresSchemaState(client);
   } finally {
     await client.end().catch(() => {});
@@ -100,6 +103,12 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
   pool.on('error', (error) => options.onError?.(error));
   let schema: { from: number; to: number };
   try {
+    // Connected first, and given back to the pool for what follows: a server that cannot be
+    // reached is told apart from a store that cannot be used.
+    const first = await pool.connect().catch((error: Error) => {
+      throw new StoreUnreachableError(error);
+    });
+    first.release();
     schema = options.readOnly ? await currentSchema(pool) : await migratePostgres(pool);
   } catch (error) {
     await pool.end();

@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CLOSED_PORT } from '../support/closed-port.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { runCli, startGatewayProcess, writeTempConfig } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
@@ -37,6 +38,23 @@ describe('keyward CLI', () => {
     expect(res.stderr).toContain('providers[0].type: expected one of');
     expect(res.stderr).not.toMatch(/\n\s+at /);
     expect(res.stdout).not.toContain('keyward listening');
+  });
+
+  it('says a store it cannot reach cannot be reached, naming where and no password, not that the configuration is invalid', async () => {
+    const file = writeTempConfig({
+      storage: { postgres: { url: `postgres://keyward:hunter2@127.0.0.1:${CLOSED_PORT}/kw1` } },
+    });
+    for (const args of [[], ['--workers', '2']]) {
+      const res = await runCli(['start', '--config', file, ...args]);
+      expect(res.code, args.join(' ')).toBe(1);
+      expect(res.stderr).toMatch(
+        new RegExp(
+          `^keyward: cannot reach the store \\(postgres 127\\.0\\.0\\.1:${CLOSED_PORT}/kw1\\): .*ECONNREFUSED`,
+        ),
+      );
+      expect(res.stderr).not.toContain('invalid configuration');
+      expect(res.stderr).not.toContain('hunter2');
+    }
   });
 
   it('refuses a provider whose key variable is missing', async () => {
