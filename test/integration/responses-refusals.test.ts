@@ -57,6 +57,34 @@ describe('an OpenAI-format refusal on /v1/responses', () => {
     expect(response.output_text).toBe('');
   });
 
+  it('cut by the output limit, or stopped by the filter, is an incomplete response saying which', async () => {
+    const cases = [
+      ['max_tokens', 'max_output_tokens', 'incomplete'],
+      ['refusal', 'content_filter', 'completed'],
+    ] as const;
+    for (const [stop, reason, itemStatus] of cases) {
+      const cut = { type: 'message', content: [{ type: 'refusal', refusal: REFUSAL }], status: itemStatus };
+      setup.fakes.openai.script({ ...REFUSED, stop });
+      const response = await client.responses.create({ model: 'openai/m', input: 'Something bad' });
+      expect(response).toMatchObject({ status: 'incomplete', incomplete_details: { reason } });
+      expect(response.output).toEqual([expect.objectContaining(cut)]);
+
+      setup.fakes.openai.script({ ...REFUSED, stop });
+      const stream = await client.responses.create({
+        model: 'openai/m',
+        input: 'Something bad',
+        stream: true,
+      });
+      const terminal: string[] = [];
+      for await (const event of stream)
+        if (event.type === 'response.incomplete' || event.type === 'response.completed') {
+          terminal.push(event.type);
+          expect(event.response).toMatchObject({ status: 'incomplete', incomplete_details: { reason } });
+        }
+      expect(terminal).toEqual(['response.incomplete']);
+    }
+  });
+
   it('streams as response.refusal events, and the stream helper ends unparsed', async () => {
     setup.fakes.openai.script(REFUSED);
     const stream = client.responses.stream({ model: 'openai/m', input: 'Something bad', text });

@@ -34,15 +34,15 @@ export function reasoningText(message: Record<string, unknown>): string | undefi
 }
 
 /**
- * `finish_reason` in canonical terms. A refusal wins, since the answer is one. OpenAI-compatible
- * servers often say `stop` (or nothing) after tool calls; the calls then decide, because a client
- * runs tools only on `tool_use`.
+ * `finish_reason` in canonical terms. A refusal that ended as the model chose (`stop`, or nothing)
+ * is the answer's reason; one the output limit cut or the filter stopped keeps that reason, or a
+ * refusal cut short would read as a whole one. OpenAI-compatible servers often say `stop` (or
+ * nothing) after tool calls; the calls then decide, because a client runs tools only on `tool_use`.
  */
 export function openAIStopReason(
   finishReason: unknown,
   answer: { toolCalls: boolean; refused: boolean },
 ): StopReason {
-  if (answer.refused) return 'refusal';
   switch (finishReason) {
     case 'length':
       return 'max_tokens';
@@ -52,6 +52,7 @@ export function openAIStopReason(
     case 'function_call':
       return 'tool_use';
     default:
+      if (answer.refused) return 'refusal';
       return answer.toolCalls ? 'tool_use' : 'end_turn';
   }
 }

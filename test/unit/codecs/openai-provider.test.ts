@@ -816,6 +816,13 @@ describe('OpenAI codec: decodeResponse', () => {
     });
   });
 
+  it('keeps the output limit and the filter as the stop reason of a refusal they ended', () => {
+    const refused = { content: null, refusal: "I'm sorry, but I" };
+    expect(codec.decodeResponse(completion(refused, 'length')).stopReason).toBe('max_tokens');
+    expect(codec.decodeResponse(completion(refused, 'content_filter')).stopReason).toBe('content_filter');
+    expect(codec.decodeResponse(completion(refused, null)).stopReason).toBe('refusal');
+  });
+
   it('reads cached and reasoning tokens as subsets of input and output', () => {
     const usage = {
       prompt_tokens: 2006,
