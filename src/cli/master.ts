@@ -140,7 +140,8 @@ async function finishRotation(
 ): Promise<number> {
   const current = ctx.master;
   const variable =
-    current.origin === 'env' ? 'KEYWARD_PREVIOUS_MASTER_KEY' : 'KEYWARD_PREVIOUS_MASTER_PASSPHRASE';
+    previous.origin === 'passphrase' ? 'KEYWARD_PREVIOUS_MASTER_PASSPHRASE' : 'KEYWARD_PREVIOUS_MASTER_KEY';
+  await refuseWhileSealing(ctx, previous, 'nothing was moved');
   let swept: Swept;
   try {
     swept = await sweepUntilDone(
@@ -149,6 +150,8 @@ async function finishRotation(
       current,
       'an instance still runs with the previous key as its own: restart it with the new one, then run this again',
     );
+    // One started with the previous key while the records moved would seal with it again.
+    await refuseWhileSealing(ctx, previous, 'run this again once it is restarted');
   } catch (error) {
     // Nothing is lost: every instance restarted so far opens both keys, and this can run again.
     recordRotation(ctx, previous, current, false);
@@ -169,6 +172,28 @@ async function finishRotation(
   ];
   print(io, json, result, lines.join('\n'));
   return 0;
+}
+
+/**
+ * An instance that seals with the previous key, or does not say which key it seals with (one
+ * started by an older Keyward), would seal more under it after the rotation is declared done,
+ * and an idle one writes nothing a sweep could notice: each instance records its key when it
+ * starts, and the rotation does not finish while one of them holds the previous key.
+ */
+async function refuseWhileSealing(ctx: OfflineContext, previous: MasterKey, outcome: string): Promise<void> {
+  const live = await liveInstances(ctx.store.instances);
+  const sealing = live.filter((instance) => instance.masterKeyId === previous.id);
+  const unknown = live.filter((instance) => instance.masterKeyId === undefined);
+  if (sealing.length === 0 && unknown.length === 0) return;
+  const named = [
+    ...(sealing.length > 0 ? [`seal with the previous key (${describeInstances(sealing)})`] : []),
+    ...(unknown.length > 0
+      ? [`do not say which key they seal with, started by an older Keyward (${describeInstances(unknown)})`]
+      : []),
+  ];
+  throw new CliError(
+    `instances serving from this store ${named.join(', and others ')}: restart each with the new key as KEYWARD_MASTER_KEY (or _PASSPHRASE) and the previous one beside it; ${outcome}`,
+  );
 }
 
 /** Providers whose keys sit encrypted in the configuration or environment, outside the store. */

@@ -8,6 +8,7 @@ import {
   isKeyStateMessage,
   openStore,
   StoreOpenError,
+  sealingKeyId,
   storedSpend,
   TokenTrafficTally,
 } from '../gateway/index.js';
@@ -149,16 +150,17 @@ export async function runPrimary(
     redactor: new Redactor([]),
     pretty: false,
   });
+  const paths = dataPaths(config, io.env, options.dataDir);
   let store: Awaited<ReturnType<typeof openStore>>;
   try {
-    store = await openStore(config, dataPaths(config, io.env, options.dataDir), logger);
+    store = await openStore(config, paths, logger);
   } catch (error) {
     if (!(error instanceof StoreOpenError)) throw error;
     return reportFailure(io, options.json, error.message, 1);
   }
   let instance: Awaited<ReturnType<typeof announce>>;
   try {
-    instance = await announce(store, config, source, logger);
+    instance = await announce(store, config, source, logger, await sealingKeyId(io.env, paths, store));
   } catch (error) {
     await store.close();
     if (!(error instanceof ConfigError)) throw error;

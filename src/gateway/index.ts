@@ -26,6 +26,7 @@ import type { Gateway, GatewayOptions, Start } from './types.js';
 import { writerThread } from './writer-thread.js';
 
 export { GatherRelay } from './cluster-gather.js';
+export { sealingKeyId } from './secrets.js';
 export { AuthFailureTally } from './shared-auth-failures.js';
 export { isKeyStateMessage } from './shared-key-state.js';
 export { TokenTrafficTally } from './shared-token-traffic.js';
@@ -81,11 +82,12 @@ async function assemble(start: Start): Promise<Gateway> {
   const paths = dataPaths(config, env, options.dataDir);
   const store = await openStore(config, paths, logger);
   resources.add('store', () => store.close());
+  const { masters, pepper, auditKey } = await openSecrets({ config, env, paths, store, source, logger });
   if (!options.worker) {
-    const instance = await announce(store, config, source, logger);
+    // With the key it seals with: `keyward master rotate` finishes only once no instance seals with the old one.
+    const instance = await announce(store, config, source, logger, masters.newest.id);
     resources.add('instance heartbeat', () => instance.close());
   }
-  const { masters, pepper, auditKey } = await openSecrets({ config, env, paths, store, source, logger });
   // Closed after the audit log and the conversation writes (added below it), which flush into it.
   const thread =
     options.writerThread === true && store.kind === 'sqlite'

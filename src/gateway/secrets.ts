@@ -117,6 +117,27 @@ export async function openSecrets({ config, env, paths, store, source, logger }:
 }
 
 /**
+ * The id of the master key a gateway started now would seal with, read without creating a key
+ * file or a passphrase salt; undefined when there is none yet (a first start makes one).
+ */
+export async function sealingKeyId(env: NodeJS.ProcessEnv, paths: DataPaths, store: Store) {
+  try {
+    const salt = await store.meta.get('master_salt');
+    if (salt === undefined && env.KEYWARD_MASTER_PASSPHRASE !== undefined) return undefined;
+    const { master } = await loadMasterKey({
+      env,
+      file: paths.masterKeyFile,
+      create: false,
+      salt: async () => Buffer.from(salt ?? '', 'base64'),
+    });
+    return master.id;
+  } catch (error) {
+    if (error instanceof MasterKeyError) return undefined;
+    throw error;
+  }
+}
+
+/**
  * The master key, then the one a rotation keeps (`.previous` beside a key file, else
  * KEYWARD_PREVIOUS_MASTER_KEY or _PASSPHRASE): records sealed with it during the rotation (or left
  * by one that failed) open after a restart.

@@ -79,11 +79,13 @@ export async function announce(
   config: Config,
   source: string,
   logger: Logger,
+  masterKeyId: string | undefined,
 ): Promise<Announced> {
   try {
     return await announceInstance(store.instances, {
       limits: config.rateLimits.backend,
       perInstance: config.rateLimits.perInstance,
+      masterKeyId,
       onError: (error) => logger.error({ err: error }, 'cannot record this instance as alive in the store'),
     });
   } catch (error) {

@@ -15,6 +15,8 @@ export interface InstanceOptions {
   limits: 'memory' | 'redis';
   /** rateLimits.perInstance: the operator accepts limits kept per instance. */
   perInstance: boolean;
+  /** The master key this instance seals with (`MasterKey.id`); undefined when it holds none yet. */
+  masterKeyId: string | undefined;
   onError(error: Error): void;
 }
 
@@ -82,6 +84,7 @@ export async function announceInstance(store: InstanceStore, options: InstanceOp
     limits: options.limits,
     startedAt: now,
     seenAt: now,
+    masterKeyId: options.masterKeyId,
   };
   const others = (await store.join(self, LIVE_MS)).filter((other) => running(other, self.host));
   const multiplied = self.limits === 'memory' || others.some((other) => other.limits === 'memory');

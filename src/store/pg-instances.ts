@@ -23,8 +23,8 @@ export function pgInstances(pool: Pool): InstanceStore {
           [liveMs, self.id],
         );
         await client.query(
-          `INSERT INTO instances (id, host, pid, limits, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, ${NOW_MS})`,
-          [self.id, self.host, self.pid, self.limits, self.startedAt],
+          `INSERT INTO instances (id, host, pid, limits, started_at, seen_at, master_key_id) VALUES ($1, $2, $3, $4, $5, ${NOW_MS}, $6)`,
+          [self.id, self.host, self.pid, self.limits, self.startedAt, self.masterKeyId ?? null],
         );
         return rows.map(instanceFromRow);
       });

@@ -120,6 +120,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `ALTER TABLE conversations ADD COLUMN conversation_id TEXT;
    CREATE INDEX conversations_by_conversation ON conversations (conversation_id)
      WHERE conversation_id IS NOT NULL;`,
+  // The master key each instance seals with, so that a rotation is not declared finished while an
+  // instance still seals with the key it retires. Empty on rows of instances started before it.
+  `ALTER TABLE instances ADD COLUMN master_key_id TEXT;`,
 ];
 
 /** The channel the triggers above notify. */

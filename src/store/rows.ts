@@ -164,6 +164,7 @@ export interface InstanceRow {
   limits: 'memory' | 'redis';
   started_at: number;
   seen_at: number;
+  master_key_id: string | null;
 }
 
 export const instanceFromRow = (row: InstanceRow): InstanceRecord => ({
@@ -173,6 +174,7 @@ export const instanceFromRow = (row: InstanceRow): InstanceRecord => ({
   limits: row.limits,
   startedAt: row.started_at,
   seenAt: row.seen_at,
+  masterKeyId: row.master_key_id ?? undefined,
 });
 
 export interface SessionRow {

@@ -8,8 +8,8 @@ const BEAT_BUSY_WAIT_MS = 50;
 
 export function sqliteInstances(db: Database.Database): InstanceStore {
   const insert = db.prepare(
-    `INSERT INTO instances (id, host, pid, limits, started_at, seen_at)
-     VALUES (@id, @host, @pid, @limits, @startedAt, @seenAt)`,
+    `INSERT INTO instances (id, host, pid, limits, started_at, seen_at, master_key_id)
+     VALUES (@id, @host, @pid, @limits, @startedAt, @seenAt, @masterKeyId)`,
   );
   const live = db.prepare<[number, string], InstanceRow>(
     'SELECT * FROM instances WHERE seen_at >= ? AND id != ? ORDER BY started_at',
@@ -23,7 +23,7 @@ export function sqliteInstances(db: Database.Database): InstanceStore {
     const now = Date.now();
     prune.run(now - 86_400_000);
     const others = live.all(now - liveMs, self.id).map(instanceFromRow);
-    insert.run({ ...self, seenAt: now });
+    insert.run({ ...self, seenAt: now, masterKeyId: self.masterKeyId ?? null });
     return others;
   });
   return {

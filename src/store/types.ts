@@ -185,6 +185,8 @@ export interface InstanceRecord {
   limits: 'memory' | 'redis';
   startedAt: number;
   seenAt: number;
+  /** The id of the master key it seals with; undefined when unknown (started by an older Keyward). */
+  masterKeyId?: string | undefined;
 }
 
 export interface InstanceStore {

@@ -32,6 +32,8 @@ afterAll(async () => {
 async function start(dataDir: string, masterEnv: Record<string, string>) {
   const kw = await startTestGateway(
     {
+      // Two instances share one store in a test below.
+      rateLimits: { perInstance: true },
       providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { store: true } }],
       models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
     },
@@ -141,6 +143,38 @@ describe('keyward master rotate with the master key in the environment', { timeo
       (await again.chat.completions.create({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }))
         .choices,
     ).toHaveLength(1);
+  });
+
+  it('does not finish while an instance, idle or not, still seals with the previous key', async () => {
+    const dataDir = freshDataDir();
+    const first = await start(dataDir, { KEYWARD_MASTER_KEY: OLD });
+    const token = await seed(first);
+    const before = await clientOf(first, token).responses.create({ model: 'fast', input: 'before' });
+    await stop(first);
+    const both = { KEYWARD_MASTER_KEY: NEW, KEYWARD_PREVIOUS_MASTER_KEY: OLD };
+    await start(dataDir, both);
+    // An instance the operator forgot to restart: it writes nothing while the records move.
+    const forgotten = await start(dataDir, { KEYWARD_MASTER_KEY: OLD });
+
+    const refused = await rotate(dataDir, both);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('seal with the previous key (pid');
+    expect(refused.stderr).toContain('nothing was moved');
+    expect(refused.stderr).not.toContain(OLD);
+    const sealedBefore = async () => {
+      const store = openSqliteStore(`${dataDir}/keyward.db`);
+      const record = (await store.conversations.list()).find((r) => r.id === before.id)!;
+      await store.close();
+      return sealedBy(record.sealed);
+    };
+    const oldId = await sealedBefore();
+
+    await stop(forgotten);
+    const finished = await rotate(dataDir, both);
+    expect(finished.code, finished.stderr).toBe(0);
+    expect(finished.stdout).not.toContain(OLD);
+    expect(await sealedBefore()).not.toBe(oldId);
+    expect(JSON.parse(finished.stdout)).toMatchObject({ previousKeyId: oldId });
   });
 
   it('refuses a new key while a rotation is under way, and a previous key beside a key file', async () => {

@@ -1037,7 +1037,12 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
 
   it("judges other instances' liveness by the database's clock, not a host's", async () => {
     const [behind, ahead] = [await open(), await open()];
-    const options = { limits: 'memory' as const, perInstance: false, onError: () => undefined };
+    const options = {
+      limits: 'memory' as const,
+      perInstance: false,
+      masterKeyId: undefined,
+      onError: () => undefined,
+    };
     try {
       // An instance on a host whose clock runs a minute behind: stamped by that clock, its beats
       // would look four liveness windows old.
