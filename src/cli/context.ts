@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { AuditLog } from '../audit/index.js';
 import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
 import { openStore, StoreOpenError } from '../gateway/index.js';
@@ -52,9 +53,22 @@ export interface OfflineContext {
 /** The CLI knows no loaded keys; the redactor's patterns still mask key-shaped text in audit data. */
 const redactor = new Redactor();
 
-export function passphraseSalt(store: Store): () => Promise<Buffer> {
-  return async () =>
-    Buffer.from(await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')), 'base64');
+/**
+ * The store's passphrase salt. Only a command that creates the master key makes one: any other
+ * finding none has a store sealed without a passphrase, and leaves it unwritten (doctor reads a
+ * Postgres store on a read-only connection).
+ */
+export function passphraseSalt(store: Store, create: boolean): () => Promise<Buffer> {
+  return async () => {
+    const salt = create
+      ? await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64'))
+      : await store.meta.get('master_salt');
+    if (salt === undefined)
+      throw new MasterKeyError(
+        'the store has no passphrase salt: it was sealed with a master key, not a passphrase',
+      );
+    return Buffer.from(salt, 'base64');
+  };
 }
 
 /** The configuration and the store it names (migrated on open), with errors a person can act on. */
@@ -118,7 +132,7 @@ export async function openSealed(
 ): Promise<OfflineContext> {
   const { store, paths } = opened;
   try {
-    const keys = { env: io.env, file: paths.masterKeyFile, salt: passphraseSalt(store) };
+    const keys = { env: io.env, file: paths.masterKeyFile, salt: passphraseSalt(store, create) };
     const { master } = await loadMasterKey({ ...keys, create });
     const masters = masterKeyRing(master, await loadPreviousMasterKey(master, keys));
     const auditKey = await loadSealedSecret(store, masters, 'audit_key');
@@ -136,7 +150,13 @@ export async function openSealed(
     if (error instanceof EnvelopeError)
       throw new CliError('master key: the store was sealed with another master key');
     if (error instanceof MasterKeyError) {
-      throw new CliError(`master key: ${error.message}${create ? '' : " (run 'keyward init' first)"}`);
+      // Only a key given nowhere is one `keyward init` makes; a wrong one it would not fix.
+      const none =
+        !create &&
+        io.env.KEYWARD_MASTER_KEY === undefined &&
+        io.env.KEYWARD_MASTER_PASSPHRASE === undefined &&
+        !existsSync(paths.masterKeyFile);
+      throw new CliError(`master key: ${error.message}${none ? " (run 'keyward init' first)" : ''}`);
     }
     throw error;
   }

@@ -190,6 +190,23 @@ describe('keyward doctor', () => {
     });
   });
 
+  it('reports a passphrase given for a store sealed with a key, and makes it no salt', async () => {
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, { providers: [] });
+    expect((await runCli(['init', '--config', file], { env: { KEYWARD_DATA_DIR: dataDir } })).code).toBe(0);
+    const env = { KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_PASSPHRASE: 'correct horse battery staple' };
+    const run = await runCli(['doctor', '--config', file, '--json'], { env });
+    expect(run.code, run.stderr).toBe(1);
+    const check = (JSON.parse(run.stdout) as Report).checks.find(
+      (c) => c.name === 'master key' && c.status === 'fail',
+    );
+    expect(check).toMatchObject({ status: 'fail', detail: expect.stringContaining('no passphrase salt') });
+    expect(check?.detail).not.toContain('keyward init');
+    const db = new Database(join(dataDir, 'keyward.db'), { readonly: true });
+    expect(db.prepare("SELECT name FROM meta WHERE name = 'master_salt'").all()).toEqual([]);
+    db.close();
+  });
+
   it('has its help', async () => {
     const help = await runCli(['doctor', '--help']);
     expect(help.code).toBe(0);
