@@ -4,15 +4,7 @@ import { createGateway, type Gateway, StoreOpenError } from '../gateway/index.js
 import { ListenError } from '../http/listen.js';
 import { limitHeapGrowth } from './heap-growth.js';
 import { type CliIO, reportFailure } from './io.js';
-import {
-  announceListening,
-  type ConfigHandoff,
-  configFromPrimary,
-  onPrimaryReload,
-  runPrimary,
-  workerCount,
-  workerSide,
-} from './workers.js';
+import { announceListening, configFromPrimary, runPrimary, workerCount, workerSide } from './workers.js';
 
 export interface StartOptions {
   config?: string | undefined;
@@ -40,7 +32,7 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
 
 async function serve(options: StartOptions, io: CliIO): Promise<number> {
   let gateway: Gateway;
-  let handoff: ConfigHandoff | undefined;
+  let handoff: Awaited<ReturnType<typeof configFromPrimary>>;
   try {
     const count = cluster.isPrimary ? workerCount(options.workers) : undefined;
     if (count !== undefined && count > 1) return await runPrimary(options, count, io);
@@ -84,9 +76,10 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
     }
   };
   if (handoff) {
-    // What the other workers reloaded since the instance started, this one applies as they did.
+    // What the other workers reloaded since the instance started (or while this one started),
+    // this one applies as they did.
     if (handoff.current !== handoff.started) reload(handoff.current);
-    onPrimaryReload((text) => reload(text));
+    handoff.onReload(reload);
   }
 
   return new Promise<number>((resolve) => {

@@ -82,24 +82,44 @@ const isReload = ipcMessage<ReloadMessage>('reload');
  * reloaded since, however the file has changed meanwhile (a change they would take only at a
  * restart, or a file that no longer loads). Undefined in a process of its own.
  */
-export function configFromPrimary(): Promise<ConfigHandoff> | undefined {
+export async function configFromPrimary(): Promise<PrimaryConfig | undefined> {
   if (!cluster.isWorker) return undefined;
-  return new Promise((resolve) => {
-    const answer = (message: unknown) => {
-      if (!isConfigAnswer(message)) return;
-      process.off('message', answer);
-      resolve({ started: message.started, current: message.current });
-    };
-    process.on('message', answer);
-    process.send?.({ keyward: 'config?' } satisfies ConfigAsk);
-  });
+  const config = new PrimaryConfig();
+  await config.asked;
+  return config;
 }
 
-/** In a worker process: `apply` runs with each reload the primary sends. */
-export function onPrimaryReload(apply: (text: string | undefined) => void): void {
-  process.on('message', (message: unknown) => {
-    if (isReload(message)) apply(message.text);
-  });
+/**
+ * The primary's configuration as a worker holds it. A reload that arrives while the gateway is
+ * still starting is kept in `current`, which the worker applies once it serves, and each later
+ * one goes to `onReload`'s handler: listening only once the gateway served lost a reload sent
+ * meanwhile, and the worker ran apart from the others.
+ */
+class PrimaryConfig implements ConfigHandoff {
+  started: string | undefined;
+  current: string | undefined;
+  readonly asked: Promise<void>;
+  private apply: ((text: string | undefined) => void) | undefined;
+
+  constructor() {
+    this.asked = new Promise((resolve) => {
+      process.on('message', (message: unknown) => {
+        if (isConfigAnswer(message)) {
+          [this.started, this.current] = [message.started, message.current];
+          resolve();
+        } else if (isReload(message)) {
+          this.current = message.text;
+          this.apply?.(message.text);
+        }
+      });
+    });
+    process.send?.({ keyward: 'config?' } satisfies ConfigAsk);
+  }
+
+  /** From now on each reload the primary sends goes to `apply`. */
+  onReload(apply: (text: string | undefined) => void): void {
+    this.apply = apply;
+  }
 }
 
 /** In a worker process: what the gateway needs to act as one worker of several. */
