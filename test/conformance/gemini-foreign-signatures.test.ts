@@ -236,6 +236,24 @@ describe("another format's thought signature on the Gemini surface", () => {
     expect(calls).toEqual([expect.objectContaining({ id: 'toolu_weather_1', name: 'get_weather' })]);
   });
 
+  it('names a damaged signature as the client sent it, a thoughtSignature', async () => {
+    const res = await fetch(`${kw.dataUrl}/v1beta/models/openai/m:generateContent`, {
+      method: 'POST',
+      headers: { 'x-goog-api-key': CLIENT_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        contents: [
+          question,
+          { role: 'model', parts: [{ text: 'b', thoughtSignature: 'kwf1.anthropic.kwr1.garbage!!' }] },
+          { role: 'user', parts: [{ text: 'hi' }] },
+        ],
+      }),
+    });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { message: string } };
+    expect(error.message).toContain('thoughtSignature is damaged');
+    expect(error.message).not.toContain('encrypted_content');
+  });
+
   it('keeps Gemini’s own signatures on the same-format path as they were', async () => {
     const own: Content = {
       role: 'model',

@@ -245,7 +245,7 @@ function hiddenThought(
 ): ThinkingPart | RedactedThinkingPart | undefined {
   if (!isWrapped(shown)) return undefined;
   const { value } = readSignature(shown!, 'gemini');
-  return decodeReasoning(value, `${origin}.thoughtSignature`);
+  return decodeReasoning(value, `${origin}.thoughtSignature`, 'thoughtSignature');
 }
 
 /**

@@ -35,11 +35,13 @@ export function encodeReasoning(part: ThinkingPart | RedactedThinkingPart): stri
  * The part an `encrypted_content` of Keyward's stands for; undefined for any other value (an
  * Anthropic signature given before there were envelopes, OpenAI's own encrypted reasoning), which
  * the caller reads as before. An envelope made before the signer was recorded has no `f`: its
- * part says nothing of its signer, and goes to any provider as it did then.
+ * part says nothing of its signer, and goes to any provider as it did then. `field` names the
+ * value as the client's surface calls it (the Gemini surface carries it in a `thoughtSignature`).
  */
 export function decodeReasoning(
   value: string,
   param: string,
+  field = 'encrypted_content',
 ): ThinkingPart | RedactedThinkingPart | undefined {
   if (!value.startsWith(PREFIX)) return undefined;
   let inner: unknown;
@@ -56,10 +58,7 @@ export function decodeReasoning(
     if (typeof fields.t === 'string' && typeof fields.s === 'string')
       return { type: 'thinking', text: fields.t, signature: fields.s, ...signer };
   }
-  throw new UnsupportedFeature(
-    'encrypted_content is damaged: send back the value a response gave, unchanged',
-    param,
-  );
+  throw new UnsupportedFeature(`${field} is damaged: send back the value a response gave, unchanged`, param);
 }
 
 /** Who made an `encrypted_content` that is not Keyward's envelope, when its form tells. */
