@@ -74,6 +74,9 @@ export class Responder {
       const head = await events.next();
       if (early) {
         // Nothing reached the client: the next target's answer is what this request's record tells.
+        // A relayed stream reported its start's usage (Anthropic's `message_start`) as it came:
+        // left, it was charged beside this attempt's reservation, or as a later target's usage.
+        ctx.usage = undefined;
         ctx.streamError = undefined;
         ctx.upstreamAnswered = false;
         // The provider took the request and may bill what it did before failing (read the input,
