@@ -46,6 +46,18 @@ const refusalMessage = {
   content: [{ type: 'refusal', refusal: REFUSAL }],
 };
 
+/** A stream's one terminal event (completed or incomplete) and its response; throws on two. */
+async function endOf(
+  stream: AsyncIterable<OpenAI.Responses.ResponseStreamEvent>,
+): Promise<[string, OpenAI.Responses.Response]> {
+  const ends: Array<[string, OpenAI.Responses.Response]> = [];
+  for await (const event of stream)
+    if (event.type === 'response.incomplete' || event.type === 'response.completed')
+      ends.push([event.type, event.response]);
+  expect(ends).toHaveLength(1);
+  return ends[0]!;
+}
+
 describe('an OpenAI-format refusal on /v1/responses', () => {
   it('is a refusal part, which responses.parse leaves unparsed', async () => {
     setup.fakes.openai.script(REFUSED);
@@ -75,13 +87,9 @@ describe('an OpenAI-format refusal on /v1/responses', () => {
         input: 'Something bad',
         stream: true,
       });
-      const terminal: string[] = [];
-      for await (const event of stream)
-        if (event.type === 'response.incomplete' || event.type === 'response.completed') {
-          terminal.push(event.type);
-          expect(event.response).toMatchObject({ status: 'incomplete', incomplete_details: { reason } });
-        }
-      expect(terminal).toEqual(['response.incomplete']);
+      const [type, ended] = await endOf(stream);
+      expect(type).toBe('response.incomplete');
+      expect(ended).toMatchObject({ status: 'incomplete', incomplete_details: { reason } });
     }
   });
 
@@ -179,13 +187,9 @@ describe("Anthropic's stop_reason refusal on /v1/responses", () => {
         input: 'Something bad',
         stream: true,
       });
-      const terminal: string[] = [];
-      for await (const event of stream)
-        if (event.type === 'response.incomplete' || event.type === 'response.completed') {
-          terminal.push(event.type);
-          expect(event.response).toMatchObject(filtered);
-        }
-      expect(terminal).toEqual(['response.incomplete']);
+      const [type, ended] = await endOf(stream);
+      expect(type).toBe('response.incomplete');
+      expect(ended).toMatchObject(filtered);
     }
   });
 });
