@@ -210,17 +210,23 @@ export interface MasterKeyOptions {
 export async function loadMasterKey(
   options: MasterKeyOptions,
 ): Promise<{ master: MasterKey; created: boolean }> {
-  const { env } = options;
-  const raw = env.KEYWARD_MASTER_KEY;
-  const passphrase = env.KEYWARD_MASTER_PASSPHRASE;
+  const master = await keyFromEnv('KEYWARD_MASTER', options);
+  return master ? { master, created: false } : readMasterKeyFile(options.file, options.create);
+}
+
+/** `<prefix>_KEY` (base64) or `<prefix>_PASSPHRASE` (with the store's salt); one at most. */
+async function keyFromEnv(
+  prefix: 'KEYWARD_MASTER' | 'KEYWARD_PREVIOUS_MASTER',
+  { env, salt }: Pick<MasterKeyOptions, 'env' | 'salt'>,
+): Promise<MasterKey | undefined> {
+  const raw = env[`${prefix}_KEY`];
+  const passphrase = env[`${prefix}_PASSPHRASE`];
   if (raw !== undefined && passphrase !== undefined) {
-    throw new MasterKeyError('set KEYWARD_MASTER_KEY or KEYWARD_MASTER_PASSPHRASE, not both');
+    throw new MasterKeyError(`set ${prefix}_KEY or ${prefix}_PASSPHRASE, not both`);
   }
-  if (raw !== undefined) return { master: decodeMasterKey(raw, 'env', 'KEYWARD_MASTER_KEY'), created: false };
-  if (passphrase !== undefined) {
-    return { master: deriveMasterKey(passphrase, await options.salt()), created: false };
-  }
-  return readMasterKeyFile(options.file, options.create);
+  if (raw !== undefined) return decodeMasterKey(raw, 'env', `${prefix}_KEY`);
+  if (passphrase !== undefined) return deriveMasterKey(passphrase, await salt());
+  return undefined;
 }
 
 /**
@@ -243,14 +249,7 @@ export async function loadPreviousMasterKey(
     }
     return readPreviousMasterKey(options.file);
   }
-  if (raw !== undefined && passphrase !== undefined) {
-    throw new MasterKeyError(
-      'set KEYWARD_PREVIOUS_MASTER_KEY or KEYWARD_PREVIOUS_MASTER_PASSPHRASE, not both',
-    );
-  }
-  if (raw !== undefined) return decodeMasterKey(raw, 'env', 'KEYWARD_PREVIOUS_MASTER_KEY');
-  if (passphrase !== undefined) return deriveMasterKey(passphrase, await options.salt());
-  return undefined;
+  return keyFromEnv('KEYWARD_PREVIOUS_MASTER', options);
 }
 
 /** The keys that open records: the one that seals first, then the previous one if it differs. */
