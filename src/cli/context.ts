@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { AuditLog } from '../audit/index.js';
 import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
-import { openStore, StoreOpenError } from '../gateway/index.js';
+import { openStore, passphraseSalt, StoreOpenError } from '../gateway/index.js';
 import {
   EnvelopeError,
   loadMasterKey,
@@ -52,24 +51,6 @@ export interface OfflineContext {
 
 /** The CLI knows no loaded keys; the redactor's patterns still mask key-shaped text in audit data. */
 const redactor = new Redactor();
-
-/**
- * The store's passphrase salt. Only a command that creates the master key makes one: any other
- * finding none has a store sealed without a passphrase, and leaves it unwritten (doctor reads a
- * Postgres store on a read-only connection).
- */
-export function passphraseSalt(store: Store, create: boolean): () => Promise<Buffer> {
-  return async () => {
-    const salt = create
-      ? await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64'))
-      : await store.meta.get('master_salt');
-    if (salt === undefined)
-      throw new MasterKeyError(
-        'the store has no passphrase salt: it was sealed with a master key, not a passphrase',
-      );
-    return Buffer.from(salt, 'base64');
-  };
-}
 
 /** The configuration and the store it names (migrated on open), with errors a person can act on. */
 export async function openConfiguredStore(options: OfflineOptions, io: CliIO): Promise<ConfiguredStore> {

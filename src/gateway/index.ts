@@ -26,13 +26,12 @@ import type { Gateway, GatewayOptions, Start } from './types.js';
 import { writerThread } from './writer-thread.js';
 
 export { GatherRelay } from './cluster-gather.js';
-export { sealingKeyId } from './secrets.js';
+export { passphraseSalt, sealingKeyId } from './secrets.js';
 export { AuthFailureTally } from './shared-auth-failures.js';
 export { isKeyStateMessage } from './shared-key-state.js';
 export { TokenTrafficTally } from './shared-token-traffic.js';
 export {
   announce,
-  connectStore,
   openStore,
   postgresLocation,
   postgresOptions,

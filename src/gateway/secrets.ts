@@ -117,18 +117,34 @@ export async function openSecrets({ config, env, paths, store, source, logger }:
 }
 
 /**
+ * The store's passphrase salt, made on first use only by what may make the master key (a
+ * gateway's start, `keyward init`): anything else finding none has a store sealed without a
+ * passphrase, and leaves it unwritten (doctor reads a Postgres store on a read-only connection).
+ */
+export function passphraseSalt(store: Store, create: boolean): () => Promise<Buffer> {
+  return async () => {
+    const salt = create
+      ? await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64'))
+      : await store.meta.get('master_salt');
+    if (salt === undefined)
+      throw new MasterKeyError(
+        'the store has no passphrase salt: it was sealed with a master key, not a passphrase',
+      );
+    return Buffer.from(salt, 'base64');
+  };
+}
+
+/**
  * The id of the master key a gateway started now would seal with, read without creating a key
  * file or a passphrase salt; undefined when there is none yet (a first start makes one).
  */
 export async function sealingKeyId(env: NodeJS.ProcessEnv, paths: DataPaths, store: Store) {
   try {
-    const salt = await store.meta.get('master_salt');
-    if (salt === undefined && env.KEYWARD_MASTER_PASSPHRASE !== undefined) return undefined;
     const { master } = await loadMasterKey({
       env,
       file: paths.masterKeyFile,
       create: false,
-      salt: async () => Buffer.from(salt ?? '', 'base64'),
+      salt: passphraseSalt(store, false),
     });
     return master.id;
   } catch (error) {
@@ -151,8 +167,7 @@ async function masterKeys({
   logger,
 }: SecretsOptions): Promise<MasterKey[]> {
   try {
-    const salt = async () =>
-      Buffer.from(await store.meta.setIfAbsent('master_salt', randomBytes(16).toString('base64')), 'base64');
+    const salt = passphraseSalt(store, true);
     const { master, created } = await loadMasterKey({
       env,
       file: paths.masterKeyFile,
