@@ -41,13 +41,7 @@ function running(other: InstanceRecord, host: string): boolean {
 }
 
 function conflict(self: InstanceRecord, others: readonly InstanceRecord[]): string {
-  const now = Date.now();
-  const names = others
-    .map(
-      (o) =>
-        `pid ${o.pid} on ${o.host}, limits in ${o.limits}, seen ${Math.max(0, Math.round((now - o.seenAt) / 1000))} s ago`,
-    )
-    .join('; ');
+  const names = describeInstances(others, (o) => `limits in ${o.limits}`);
   return (
     `another Keyward instance is using this store (${names}) and rate limits would be kept per instance ` +
     `(this one: ${self.limits}), so every limit would be multiplied by the number of instances. ` +
@@ -62,11 +56,17 @@ export async function liveInstances(store: InstanceStore): Promise<InstanceRecor
   return (await store.live(LIVE_MS)).filter((other) => running(other, host));
 }
 
-/** One line naming instances for a person: pid, host, and how long ago each was seen. */
-export function describeInstances(instances: readonly InstanceRecord[]): string {
+/** One line naming instances for a person: pid, host, `detail` if given, and how long ago each was seen. */
+export function describeInstances(
+  instances: readonly InstanceRecord[],
+  detail?: (instance: InstanceRecord) => string,
+): string {
   const now = Date.now();
   return instances
-    .map((o) => `pid ${o.pid} on ${o.host}, seen ${Math.max(0, Math.round((now - o.seenAt) / 1000))} s ago`)
+    .map(
+      (o) =>
+        `pid ${o.pid} on ${o.host}, ${detail ? `${detail(o)}, ` : ''}seen ${Math.max(0, Math.round((now - o.seenAt) / 1000))} s ago`,
+    )
     .join('; ');
 }
 
