@@ -4,6 +4,7 @@ import { createGateway, type Gateway, StoreOpenError } from '../gateway/index.js
 import { ListenError } from '../http/listen.js';
 import { limitHeapGrowth } from './heap-growth.js';
 import { type CliIO, reportFailure } from './io.js';
+import { rereadConfig } from './reread-config.js';
 import { announceListening, configFromPrimary, runPrimary, workerCount, workerSide } from './workers.js';
 
 export interface StartOptions {
@@ -67,13 +68,11 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
   announceListening();
   /** Reads `text` (or the file) and applies it; one that does not load leaves the gateway as it is. */
   const reload = (text?: string) => {
-    try {
-      const { config } = loadConfig({ file: options.config, env: io.env, text });
-      gateway.reload(config).catch((error: unknown) => gateway.logger.error({ err: error }, 'reload failed'));
-    } catch (error) {
-      const message = error instanceof ConfigError ? error.message : 'unreadable configuration';
-      gateway.logger.error(`reload refused, keeping the running configuration: ${message}`);
-    }
+    const next = rereadConfig({ file: options.config, env: io.env, text }, gateway.logger);
+    if (!next) return;
+    gateway
+      .reload(next.config)
+      .catch((error: unknown) => gateway.logger.error({ err: error }, 'reload failed'));
   };
   if (handoff) {
     // What the other workers reloaded since the instance started (or while this one started),

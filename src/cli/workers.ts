@@ -23,6 +23,7 @@ import {
 } from '../limits/index.js';
 import { createLogger, Redactor } from '../observability/index.js';
 import { type CliIO, reportFailure } from './io.js';
+import { rereadConfig } from './reread-config.js';
 import { answerUsageFlushes, WorkerUsage } from './usage-flush.js';
 
 /** A worker that dies this soon after it started is crash-looping: it is restarted ever later. */
@@ -322,14 +323,8 @@ export async function runPrimary(
   // each for themselves could disagree, and one started later could not start at all from a
   // file that no longer loads.
   process.on('SIGHUP', () => {
-    let next: ReturnType<typeof loadConfig>;
-    try {
-      next = loadConfig({ file: options.config, env: io.env });
-    } catch (error) {
-      const message = error instanceof ConfigError ? error.message : 'unreadable configuration';
-      logger.error(`reload refused, keeping the running configuration: ${message}`);
-      return;
-    }
+    const next = rereadConfig({ file: options.config, env: io.env }, logger);
+    if (!next) return;
     handoff.current = next.text;
     for (const worker of workers.values())
       if (worker.isConnected()) worker.send({ keyward: 'reload', text: next.text } satisfies ReloadMessage);
