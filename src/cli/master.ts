@@ -158,20 +158,13 @@ async function finishRotation(
     throw new CliError(`rotation incomplete: ${(error as Error).message}`);
   }
   recordRotation(ctx, previous, current, true, swept);
-  const result = {
-    previousKeyId: previous.id,
-    keyId: current.id,
-    rewrapped: swept.keys,
-    conversations: swept.conversations,
-    reencrypt: inlineKeyProviders(ctx),
-  };
-  const lines = [
-    `re-sealed ${swept.keys} stored key(s) and ${swept.conversations} stored response(s) and conversation(s) under master key ${current.id} (was ${previous.id})`,
+  return printRotated(
+    ctx,
+    io,
+    json,
+    { from: previous, to: current, swept },
     `nothing is sealed under the previous key any more: remove ${variable} from each instance's environment at its next restart`,
-    ...reencryptHint(result.reencrypt),
-  ];
-  print(io, json, result, lines.join('\n'));
-  return 0;
+  );
 }
 
 /**
@@ -196,19 +189,39 @@ async function refuseWhileSealing(ctx: OfflineContext, previous: MasterKey, outc
   );
 }
 
-/** Providers whose keys sit encrypted in the configuration or environment, outside the store. */
-function inlineKeyProviders(ctx: OfflineContext): string[] {
-  return ctx.config.providers
+/**
+ * What a finished rotation moved, and what the operator does next (`advice`); also which
+ * providers' `enc:` values sit outside the store, encrypted under the old key, to encrypt again.
+ */
+function printRotated(
+  ctx: OfflineContext,
+  io: CliIO,
+  json: boolean | undefined,
+  { from, to, swept }: { from: MasterKey; to: MasterKey; swept: Swept },
+  advice: string,
+): number {
+  const reencrypt = ctx.config.providers
     .filter((p) => p.keys && ('values' in p.keys || 'env' in p.keys))
     .map((p) => p.id);
+  const result = {
+    previousKeyId: from.id,
+    keyId: to.id,
+    rewrapped: swept.keys,
+    conversations: swept.conversations,
+    reencrypt,
+  };
+  const lines = [
+    `re-sealed ${swept.keys} stored key(s) and ${swept.conversations} stored response(s) and conversation(s) under master key ${to.id} (was ${from.id})`,
+    advice,
+  ];
+  if (reencrypt.length > 0) {
+    lines.push(
+      `enc: values outside the store are not changed; re-encrypt those of: ${reencrypt.join(', ')} (keyward keys encrypt)`,
+    );
+  }
+  print(io, json, result, lines.join('\n'));
+  return 0;
 }
-
-const reencryptHint = (inline: readonly string[]): string[] =>
-  inline.length === 0
-    ? []
-    : [
-        `enc: values outside the store are not changed; re-encrypt those of: ${inline.join(', ')} (keyward keys encrypt)`,
-      ];
 
 /**
  * A rotation that did not finish left records under the key in `.previous`: they move to the
@@ -339,16 +352,13 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
     throw new CliError(`rotation failed, nothing changed: ${reason}`);
   }
   recordRotation(ctx, current, next, true, swept);
-  const { keys: rewrapped, conversations } = swept;
-  const inline = inlineKeyProviders(ctx);
-  const result = { previousKeyId: current.id, keyId: next.id, rewrapped, conversations, reencrypt: inline };
-  const lines = [
-    `re-sealed ${rewrapped} stored key(s) and ${conversations} stored response(s) and conversation(s) under master key ${next.id} (was ${current.id})`,
+  return printRotated(
+    ctx,
+    io,
+    json,
+    { from: current, to: next, swept },
     current.origin === 'file'
       ? `the new key is in ${file}; the old one is in ${previous}: delete it once backups hold the new one`
       : `set ${current.origin === 'env' ? 'KEYWARD_MASTER_KEY' : 'KEYWARD_MASTER_PASSPHRASE'} to the new value before the next start`,
-  ];
-  lines.push(...reencryptHint(inline));
-  print(io, json, result, lines.join('\n'));
-  return 0;
+  );
 }
