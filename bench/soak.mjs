@@ -61,6 +61,8 @@ function soakConfig(ports, urls) {
         timeouts: { firstByteMs: 2_000, idleMs: 1_000 },
       }),
     ],
+    // Small enough that the soak's conversations are trimmed many times over.
+    conversations: { maxItems: 40 },
     models: [
       { name: 'soak-gpt', provider: 'openai', model: 'gpt-4o-mini' },
       { name: 'soak-claude', provider: 'anthropic', model: 'claude-sonnet-4-5' },
@@ -109,7 +111,24 @@ async function startKeyward(urls) {
       },
       () => false,
     );
-    if (ready) return { child, url, adminUrl: `http://127.0.0.1:${ports.admin}`, limited: limited.token };
+    if (ready) {
+      const conversations = [];
+      for (let i = 0; i < CONVERSATIONS; i++) {
+        const res = await request(`${url}/v1/conversations`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${clientKey}`, 'content-type': 'application/json' },
+          body: '{}',
+        });
+        conversations.push((await res.body.json()).id);
+      }
+      return {
+        child,
+        url,
+        adminUrl: `http://127.0.0.1:${ports.admin}`,
+        limited: limited.token,
+        conversations,
+      };
+    }
     await sleep(50);
   }
   throw new Error('Keyward did not become ready');
@@ -143,6 +162,68 @@ function trafficClasses(gateway, flaky) {
       before: () => flaky.script(failures[Math.floor(Math.random() * failures.length)]),
     },
     { name: 'rate-limited', weight: 8, ...chat('soak-gpt', false, gateway.limited) },
+    ...storedStateClasses(gateway),
+  ];
+}
+
+/** How many turns a `previous_response_id` chain runs before a new one starts. */
+const CHAIN_TURNS = 30;
+const CONVERSATIONS = 8;
+
+/**
+ * State kept in the gateway: stored Responses (each deleted again, or left for retention),
+ * `previous_response_id` chains, and conversations continued through the header (one turn at a
+ * time each, as the gateway requires) and trimmed at `conversations.maxItems`.
+ */
+function storedStateClasses(gateway) {
+  const respond = (model, stream, extra = {}) => ({
+    path: '/v1/responses',
+    key: clientKey,
+    body: { model, input: 'Hello', ...(stream && { stream: true }), ...extra },
+  });
+  let chain = { id: undefined, turns: 0 };
+  const idle = Array.from({ length: CONVERSATIONS }, (_, i) => gateway.conversations[i]);
+  return [
+    {
+      name: 'responses-stored',
+      weight: 6,
+      ...respond('soak-gpt', false),
+      // Half are deleted at once; the rest stay stored, as a client that never deletes leaves them.
+      after: (answer) =>
+        Math.random() < 0.5 ? { method: 'DELETE', path: `/v1/responses/${answer.id}` } : undefined,
+    },
+    { name: 'responses-translated-stream', weight: 5, ...respond('soak-claude', true) },
+    {
+      name: 'responses-chain',
+      weight: 4,
+      prepare: () => {
+        if (chain.turns >= CHAIN_TURNS || chain.pending) chain = { id: undefined, turns: 0 };
+        const turn = chain;
+        turn.pending = true;
+        return {
+          ...respond('soak-claude', false, turn.id ? { previous_response_id: turn.id } : {}),
+          done: (answer) => {
+            turn.pending = false;
+            if (answer?.id) Object.assign(turn, { id: answer.id, turns: turn.turns + 1 });
+          },
+        };
+      },
+    },
+    {
+      name: 'conversation-header',
+      weight: 5,
+      prepare: () => {
+        const conversation = idle.pop();
+        if (!conversation) return undefined;
+        return {
+          path: '/v1/chat/completions',
+          key: clientKey,
+          headers: { 'x-keyward-conversation': conversation },
+          body: { model: Math.random() < 0.5 ? 'soak-gpt' : 'soak-claude', messages: user },
+          done: () => idle.push(conversation),
+        };
+      },
+    },
   ];
 }
 
@@ -163,18 +244,38 @@ function tally() {
 async function send(gateway, dispatcher, c, stats) {
   const started = performance.now();
   c.before?.();
+  const call = c.prepare ? c.prepare() : c;
+  if (!call) {
+    stats.skipped = (stats.skipped ?? 0) + 1;
+    return;
+  }
+  let answer;
   try {
-    const res = await request(`${gateway.url}${c.path}`, {
+    const res = await request(`${gateway.url}${call.path}`, {
       method: 'POST',
       dispatcher,
-      headers: { authorization: `Bearer ${c.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify(c.body),
+      headers: { authorization: `Bearer ${call.key}`, 'content-type': 'application/json', ...call.headers },
+      body: JSON.stringify(call.body),
     });
-    await res.body.text();
+    const text = await res.body.text();
     stats.statuses[res.statusCode] = (stats.statuses[res.statusCode] ?? 0) + 1;
     stats.latencies.push(performance.now() - started);
+    if (res.statusCode === 200 && !call.body.stream) answer = JSON.parse(text);
+    const next = answer && c.after?.(answer);
+    if (next) {
+      const follow = await request(`${gateway.url}${next.path}`, {
+        method: next.method,
+        dispatcher,
+        headers: { authorization: `Bearer ${call.key}` },
+      });
+      await follow.body.dump();
+      const key = `${next.method} ${follow.statusCode}`;
+      stats.followUps = { ...stats.followUps, [key]: (stats.followUps?.[key] ?? 0) + 1 };
+    }
   } catch {
     stats.transportErrors += 1;
+  } finally {
+    call.done?.(answer);
   }
 }
 
@@ -246,6 +347,8 @@ function summary(byClass) {
         {
           requests: sorted.length + s.transportErrors,
           statuses: s.statuses,
+          ...(s.followUps && { followUps: s.followUps }),
+          ...(s.skipped && { notSentWhileBusy: s.skipped }),
           transportErrors: s.transportErrors,
           p50Ms: Math.round(percentile(sorted, 50) * 10) / 10,
           p99Ms: Math.round(percentile(sorted, 99) * 10) / 10,
@@ -306,7 +409,15 @@ async function main() {
   const trend = trends(samples);
   const classesOut = summary(byClass);
   const sent = Object.values(classesOut).reduce((s, c) => s + c.requests, 0);
-  const errors500 = Object.values(classesOut).reduce((s, c) => s + (c.statuses[500] ?? 0), 0);
+  const errors500 = Object.values(classesOut).reduce(
+    (s, c) =>
+      s +
+      (c.statuses[500] ?? 0) +
+      Object.entries(c.followUps ?? {})
+        .filter(([key]) => key.endsWith(' 500'))
+        .reduce((n, [, count]) => n + count, 0),
+    0,
+  );
   const transport = Object.values(classesOut).reduce((s, c) => s + c.transportErrors, 0);
   const problems = [
     ...Object.entries(trend)
