@@ -342,21 +342,35 @@ export class ConversationService {
    * the items as stored (see `withDistinctIds`), or undefined when it is no conversation of the owner's.
    */
   async appendItems(owner: string, id: string, items: readonly Item[]): Promise<Item[] | undefined> {
-    // Tracked from the first step, so that a read right after this was called waits for it.
-    const write = (async () => {
-      if (!(await this.owned(owner, id, 'conversation'))) return undefined;
-      const stored = await this.withDistinctIds(owner, id, items);
-      const createdAt = this.now();
-      await this.store.appendItems(
-        stored.map((item) =>
-          sealItem(this.master(), owner, id, 'item', { id: item.id, text: JSON.stringify(item) }, createdAt),
-        ),
-      );
-      await this.enforceLimits(id);
+    const write = this.append(owner, id, items).then(async (stored) => {
+      if (stored) await this.enforceLimits(id);
       return stored;
-    })();
+    });
     await this.track(id, write);
     return write;
+  }
+
+  /**
+   * Appends items under ids the conversation does not hold yet, decided in the store's transaction
+   * that holds the conversation against other appends, in any process sharing the store: two
+   * processes adding one client-chosen id at once stored it twice. Undefined, storing nothing, when
+   * it is no conversation of the owner's.
+   */
+  private async append(owner: string, id: string, items: readonly Item[]): Promise<Item[] | undefined> {
+    // In order within this process: a read waits for the newest write only.
+    await this.pending.get(id);
+    const createdAt = this.now();
+    let stored: Item[] = [];
+    const appended = await this.store.appendItems(
+      { parentId: id, owner, ids: [...new Set(items.map((item) => item.id))] },
+      (taken) => {
+        stored = distinctIds(items, taken);
+        return stored.map((item) =>
+          sealItem(this.master(), owner, id, 'item', { id: item.id, text: JSON.stringify(item) }, createdAt),
+        );
+      },
+    );
+    return appended ? stored : undefined;
   }
 
   /**

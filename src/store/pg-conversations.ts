@@ -164,8 +164,29 @@ export function pgConversations(pool: Pool): ConversationStore {
         [id, holder],
       );
     },
-    async appendItems(items) {
-      await inTransaction(pool, (client) => insertItems(client, items));
+    async appendItems({ parentId, owner, ids }, rows) {
+      return inTransaction(pool, async (client) => {
+        // The conversation's row is locked until the commit, and the ids are read after the lock
+        // was granted (a statement of its own, so a snapshot of its own): another instance's append
+        // of the same ids waits, then finds them.
+        const { rowCount } = await client.query(
+          `SELECT 1 FROM conversations WHERE id = $1 AND owner = $2 AND kind = 'conversation'
+           FOR NO KEY UPDATE`,
+          [parentId, owner],
+        );
+        if (rowCount !== 1) return false;
+        const taken =
+          ids.length === 0
+            ? []
+            : (
+                await client.query<{ id: string }>(
+                  'SELECT DISTINCT id FROM conversation_items WHERE parent_id = $1 AND id = ANY($2::text[])',
+                  [parentId, ids],
+                )
+              ).rows;
+        await insertItems(client, rows(new Set(taken.map((row) => row.id))));
+        return true;
+      });
     },
     async chain(id, owner, limit) {
       return (await pool.query<ChainRow>(CHAIN, [id, owner, limit])).rows.map(chainLinkFromRow);

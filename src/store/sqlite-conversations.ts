@@ -126,9 +126,22 @@ export function sqliteConversations(db: Database.Database, deleted: () => void):
     'UPDATE conversations SET turn_holder = NULL, turn_until = 0 WHERE id = ? AND turn_holder = ?',
   );
 
-  const append = db.transaction((items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>) => {
-    for (const item of items) insertItem.run(item);
-  });
+  const conversationOf = db.prepare<[string, string], { id: string }>(
+    "SELECT id FROM conversations WHERE id = ? AND owner = ? AND kind = 'conversation'",
+  );
+  // Run IMMEDIATE: the write lock is taken before the ids are read, so that another process's
+  // append of the same ids waits for this one's commit and then finds them.
+  const append = db.transaction(
+    (
+      { parentId, owner, ids }: Parameters<ConversationStore['appendItems']>[0],
+      rows: Parameters<ConversationStore['appendItems']>[1],
+    ) => {
+      if (!conversationOf.get(parentId, owner)) return false;
+      const taken = ids.length === 0 ? [] : presentIds.all(owner, JSON.stringify(ids), parentId);
+      for (const item of rows(new Set(taken.map((row) => row.id)))) insertItem.run(item);
+      return true;
+    },
+  );
   const putAll = db.transaction(
     (
       entries: ReadonlyArray<{
@@ -209,8 +222,8 @@ export function sqliteConversations(db: Database.Database, deleted: () => void):
     async releaseTurn(id, holder) {
       releaseTurn.run(id, holder);
     },
-    async appendItems(items) {
-      append(items);
+    async appendItems(what, rows) {
+      return append.immediate(what, rows);
     },
     async chain(id, owner, limit) {
       return chain.all({ id, owner, limit }).map(chainLinkFromRow);

@@ -471,8 +471,16 @@ export interface ConversationStore {
   holdTurn(hold: TurnHold): Promise<boolean>;
   /** Ends `holder`'s hold on conversation `id`, if it still has it. */
   releaseTurn(id: string, holder: string): Promise<void>;
-  /** Appends items to a record, in order, in one transaction. */
-  appendItems(items: ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>): Promise<void>;
+  /**
+   * Appends the rows `rows` makes to `owner`'s conversation `parentId`, in order, in one transaction
+   * that holds the conversation against other appends, in any process sharing the store: `rows` is
+   * told which of `ids` the conversation holds already, so that it can give those items ids of their
+   * own. False, storing nothing, when it is no conversation of `owner`'s (deleted meanwhile).
+   */
+  appendItems(
+    append: { parentId: string; owner: string; ids: readonly string[] },
+    rows: (taken: ReadonlySet<string>) => ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>,
+  ): Promise<boolean>;
   /**
    * `owner`'s response `id` and the ones it continues, newest first, at most `limit`: the chain
    * ends at a response that names no previous one, at one that is gone, and at another owner's.

@@ -33,6 +33,9 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       bytes,
       sealed: `sealed-${id}`,
     });
+    /** Appends to a conversation rows made whatever ids it holds. */
+    const append = (store: ConversationStore, rows: Array<Omit<ConversationItemRecord, 'seq'>>) =>
+      store.appendItems({ parentId: rows[0]!.parentId, owner: rows[0]!.owner, ids: [] }, () => rows);
 
     it("counts an owner's records, responses and conversations, up to the bound asked", async () => {
       const store = await open();
@@ -57,7 +60,7 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect(await store.get('conv_1')).toEqual({ ...record('conv_1', 'user:a'), sealed: 'updated' });
       expect(await store.update('conv_gone', 'x')).toBe(false);
       expect(await store.get('conv_gone')).toBeUndefined();
-      await store.appendItems([item('conv_1', 'msg_1'), item('conv_1', 'msg_2')]);
+      await append(store, [item('conv_1', 'msg_1'), item('conv_1', 'msg_2')]);
       expect(await store.remove('conv_1')).toBe(true);
       expect(await store.get('conv_1')).toBeUndefined();
       expect(await store.items('conv_1')).toEqual([]);
@@ -78,7 +81,10 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
     it('lists items in order, pages them either way, finds and removes one', async () => {
       const store = await open();
       await store.put(record('conv_2', 'user:a'));
-      await store.appendItems(['a', 'b', 'c', 'd'].map((id) => item('conv_2', id)));
+      await append(
+        store,
+        ['a', 'b', 'c', 'd'].map((id) => item('conv_2', id)),
+      );
       const all = await store.items('conv_2');
       expect(all.map((i) => i.id)).toEqual(['a', 'b', 'c', 'd']);
       expect(all.map((i) => i.seq)).toEqual([...all.map((i) => i.seq)].sort((x, y) => x - y));
@@ -97,7 +103,7 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect(await store.ownerItems('user:a', [])).toEqual([]);
       // A referenced item is stored again with its id: the newest copy is the one found.
       await store.put(record('conv_copy', 'user:a'));
-      await store.appendItems([{ ...item('conv_copy', 'c'), sealed: 'sealed-c-again' }]);
+      await append(store, [{ ...item('conv_copy', 'c'), sealed: 'sealed-c-again' }]);
       expect((await store.ownerItems('user:a', ['c'])).map((i) => i.sealed)).toEqual(['sealed-c-again']);
       expect(await store.removeItem('conv_2', 'b')).toBe(true);
       expect(await store.removeItem('conv_2', 'b')).toBe(false);
@@ -111,7 +117,7 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       await store.put(record('old_1', 'user:p', 10));
       await store.put(record('new_1', 'user:p', 5_000, 'response'));
       await store.put(record('new_2', 'user:q', 5_000));
-      await store.appendItems([item('old_1', 'x', 'user:p')]);
+      await append(store, [item('old_1', 'x', 'user:p')]);
       expect((await store.list({ owner: 'user:p' })).map((r) => r.id)).toEqual(['old_1', 'new_1']);
       expect((await store.list({ owner: 'user:p', kind: 'response' })).map((r) => r.id)).toEqual(['new_1']);
       expect(await store.purge({ before: 100 })).toBeGreaterThanOrEqual(1);
@@ -190,7 +196,7 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
     it('rewraps records and items in one go', async () => {
       const store = await open();
       await store.put(record('conv_r', 'user:a'));
-      await store.appendItems([item('conv_r', 'i1')]);
+      await append(store, [item('conv_r', 'i1')]);
       const [stored] = await store.items('conv_r');
       await store.put(record('conv_changed', 'user:a'));
       await store.update('conv_changed', 'changed meanwhile');
@@ -285,7 +291,7 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       });
       await store.put(record('conv_d', 'user:a'));
       await store.put(record('conv_kept', 'user:a'));
-      await store.appendItems([item('conv_d', 'msg_in'), item('conv_d', 'msg_out')]);
+      await append(store, [item('conv_d', 'msg_in'), item('conv_d', 'msg_out')]);
       await store.putAll([
         {
           record: made('resp_in', 'conv_d'),
@@ -355,6 +361,33 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       // A holder that died leaves a hold that lapses at its end.
       expect(await hold('third', 71_000)).toBe(true);
       expect((await store.get('conv_h'))?.sealed).toBe('sealed-conv_h');
+    });
+
+    it("appends told the ids a conversation holds, and only to its owner's conversation", async () => {
+      const store = await open();
+      await store.put(record('conv_a', 'user:a'));
+      await store.put(record('resp_a', 'user:a', 1_000, 'response'));
+      const told: string[][] = [];
+      const appendAs = (ids: string[], owner = 'user:a', parentId = 'conv_a') =>
+        store.appendItems({ parentId, owner, ids }, (taken) => {
+          told.push([...taken].sort());
+          return ids.map((id) => item(parentId, taken.has(id) ? `${id}_renamed` : id, owner));
+        });
+      expect(await appendAs(['msg_1', 'msg_2'])).toBe(true);
+      expect(await appendAs(['msg_2', 'msg_3'])).toBe(true);
+      expect(told).toEqual([[], ['msg_2']]);
+      expect((await store.items('conv_a')).map((i) => i.id)).toEqual([
+        'msg_1',
+        'msg_2',
+        'msg_2_renamed',
+        'msg_3',
+      ]);
+      // Another owner's conversation, a response, one that is gone: nothing is made or stored.
+      expect(await appendAs(['msg_4'], 'user:b')).toBe(false);
+      expect(await appendAs(['msg_4'], 'user:a', 'resp_a')).toBe(false);
+      expect(await appendAs(['msg_4'], 'user:a', 'conv_gone')).toBe(false);
+      expect(told).toHaveLength(2);
+      expect(await store.items('conv_a')).toHaveLength(4);
     });
   });
 }

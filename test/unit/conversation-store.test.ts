@@ -117,7 +117,7 @@ describe('ConversationService sealing', () => {
                 2_000,
               ),
             );
-            await target.appendItems(late);
+            await target.appendItems({ parentId: 'conv_t', owner: 'user:a', ids: [] }, () => late);
           }
           return rows;
         };

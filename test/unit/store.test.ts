@@ -1035,6 +1035,37 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
     return store.conversations;
   });
 
+  it('appends one new id from two instances at once under two ids: the append holds the conversation', async () => {
+    const [one, two] = [await open(), await open()];
+    conversations.push(one, two);
+    await one.conversations.put({
+      id: 'conv_race',
+      kind: 'conversation',
+      owner: 'user:a',
+      createdAt: 1_000,
+      sealed: 's',
+    });
+    const item = (id: string) => ({
+      parentId: 'conv_race',
+      id,
+      owner: 'user:a',
+      part: 'item' as const,
+      createdAt: 1_000,
+      bytes: 1,
+      sealed: id,
+    });
+    const append = (store: Store, other: string) =>
+      store.conversations.appendItems(
+        { parentId: 'conv_race', owner: 'user:a', ids: ['msg_same'] },
+        (taken) => [item(taken.has('msg_same') ? other : 'msg_same')],
+      );
+    for (let round = 0; round < 10; round++)
+      await Promise.all([append(one, `msg_a${round}`), append(two, `msg_b${round}`)]);
+    const ids = (await one.conversations.items('conv_race')).map((i) => i.id);
+    expect(ids.filter((id) => id === 'msg_same')).toHaveLength(1);
+    expect(new Set(ids).size).toBe(20);
+  });
+
   it("judges other instances' liveness by the database's clock, not a host's", async () => {
     const [behind, ahead] = [await open(), await open()];
     const options = {

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import OpenAI from 'openai';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY } from '../support/admin.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import {
+  freshDataDir,
+  type RunningGateway,
+  startGatewayProcess,
+  writeTempConfig,
+} from '../support/process.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+
+/**
+ * Two gateways sharing one store, as two instances on Postgres or two workers on one SQLite file,
+ * and one client going back and forth between them.
+ */
+let fake: FakeProvider;
+beforeAll(async () => {
+  fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+});
+afterAll(async () => {
+  await fake?.close();
+});
+
+async function pair(storage: { postgres: { url: string } }) {
+  const env = {
+    KEYWARD_API_KEY: CLIENT_KEY,
+    PROVIDER_KEY,
+    KEYWARD_ADMIN_KEY: ADMIN_KEY,
+    // One master key for both, as a secret manager hands it to each instance.
+    KEYWARD_MASTER_KEY: randomBytes(32).toString('base64'),
+  };
+  const config = {
+    auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+    storage,
+    providers: [{ id: 'oa', type: 'openai' as const, baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
+    models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+  };
+  const gateways: TestGateway[] = [];
+  for (let i = 0; i < 2; i++) gateways.push(await startTestGateway(config, env, freshDataDir()));
+  const clients = gateways.map(
+    (kw) => new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 }),
+  );
+  return { clients, close: () => Promise.all(gateways.map((kw) => kw.close())) };
+}
+
+/** Items of `conversation`, every page (the SDK follows `after` cursors). */
+async function listed(client: OpenAI, conversation: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const item of client.conversations.items.list(conversation, { order: 'asc', limit: 3 })) {
+    ids.push(item.id ?? '');
+    if (ids.length > 1_000) throw new Error('paging does not end');
+  }
+  return ids;
+}
+
+describe.skipIf(!hasPostgres())('two instances on one Postgres store (needs postgres)', () => {
+  let postgres: PostgresServer;
+  let instances: Awaited<ReturnType<typeof pair>>;
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    instances = await pair({ postgres: { url: await createDatabase(postgres) } });
+  });
+  afterAll(async () => {
+    await instances?.close();
+    await postgres?.stop();
+  });
+
+  it('stores one client-chosen id added through both instances at once under two ids', async () => {
+    const { clients } = instances;
+    const item = { type: 'message' as const, id: 'msg_client_chosen', role: 'user' as const, content: 'hi' };
+    for (let round = 0; round < 10; round++) {
+      const conversation = (await clients[0]!.conversations.create({})).id;
+      await Promise.all(
+        clients.map((client) => client.conversations.items.create(conversation, { items: [item] })),
+      );
+      const ids = await listed(clients[round % 2]!, conversation);
+      expect(ids).toHaveLength(2);
+      expect(new Set(ids).size).toBe(2);
+      expect(ids).toContain('msg_client_chosen');
+    }
+  });
+});
+
+describe('keyward start --workers 2 on one SQLite file', () => {
+  let kw: RunningGateway;
+  // A connection per request, so that the cluster spreads them over both workers.
+  const fresh = new Agent({ pipelining: 0, keepAliveTimeout: 1 });
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+    const res = await request(`${kw.dataUrl}${path}`, {
+      method,
+      dispatcher: fresh,
+      headers: {
+        authorization: `Bearer ${CLIENT_KEY}`,
+        'content-type': 'application/json',
+        connection: 'close',
+      },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    expect(res.statusCode).toBe(200);
+    return (await res.body.json()) as { id: string; data: Array<{ id: string }> };
+  };
+  beforeAll(async () => {
+    const config = writeTempConfig({
+      server: { port: 0 },
+      admin: { port: 0 },
+      auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+      providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
+      models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+    });
+    const env = { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY };
+    kw = await startGatewayProcess(
+      config,
+      { ...env, KEYWARD_DATA_DIR: freshDataDir() },
+      ['--workers', '2'],
+      2,
+    );
+  });
+  afterAll(async () => {
+    kw?.child.kill('SIGTERM');
+    await kw?.exited;
+    await fresh.close();
+  });
+
+  // Each worker read the ids the conversation held, then appended: both found none.
+  it('stores one client-chosen id added through both workers at once under two ids', async () => {
+    const item = { type: 'message', id: 'msg_client_chosen', role: 'user', content: 'hi' };
+    for (let round = 0; round < 30; round++) {
+      const conversation = (await call('POST', '/v1/conversations', {})).id;
+      const path = `/v1/conversations/${conversation}/items`;
+      await Promise.all([call('POST', path, { items: [item] }), call('POST', path, { items: [item] })]);
+      const ids = (await call('GET', path)).data.map((listed) => listed.id);
+      expect(ids).toHaveLength(2);
+      expect(new Set(ids).size).toBe(2);
+    }
+  });
+});
