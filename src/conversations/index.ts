@@ -5,6 +5,7 @@ export type { ResponseWriter } from './response-entries.js';
 export {
   type ConversationBody,
   ConversationService,
+  type HeldTurn,
   type HistoryLimit,
   type ItemPage,
   type PageOptions,

@@ -31,6 +31,17 @@ export interface ConversationBody {
   metadata: Record<string, string>;
 }
 
+/** A conversation held for one turn (`ConversationService.beginTurn`). */
+export interface HeldTurn {
+  /**
+   * Ends the turn, once: appends `items` (its input and answer) and frees the conversation in one
+   * transaction, so that the client's next turn, wherever it runs, reads them and finds it free;
+   * without items (the turn failed, or its client left) frees it only. Later calls change nothing
+   * and answer the first one's promise.
+   */
+  end(items?: readonly Item[]): Promise<void>;
+}
+
 export interface ItemPage {
   object: 'list';
   data: Item[];
@@ -353,16 +364,21 @@ export class ConversationService {
   /**
    * Appends items under ids the conversation does not hold yet, decided in the store's transaction
    * that holds the conversation against other appends, in any process sharing the store: two
-   * processes adding one client-chosen id at once stored it twice. Undefined, storing nothing, when
-   * it is no conversation of the owner's.
+   * processes adding one client-chosen id at once stored it twice. `endTurn`'s hold ends in the
+   * same transaction. Undefined, storing nothing, when it is no conversation of the owner's.
    */
-  private async append(owner: string, id: string, items: readonly Item[]): Promise<Item[] | undefined> {
+  private async append(
+    owner: string,
+    id: string,
+    items: readonly Item[],
+    endTurn?: string,
+  ): Promise<Item[] | undefined> {
     // In order within this process: a read waits for the newest write only.
     await this.pending.get(id);
     const createdAt = this.now();
     let stored: Item[] = [];
     const appended = await this.store.appendItems(
-      { parentId: id, owner, ids: [...new Set(items.map((item) => item.id))] },
+      { parentId: id, owner, ids: [...new Set(items.map((item) => item.id))], endTurn },
       (taken) => {
         stored = distinctIds(items, taken);
         return stored.map((item) =>
@@ -430,13 +446,13 @@ export class ConversationService {
   }
 
   /**
-   * Takes the owner's conversation for one turn: the function that ends the hold; `locked` while
-   * another turn of it is in flight in any process sharing the store (two turns would both answer
-   * the same history, then both append); `missing` when it is no conversation of the owner's, so
-   * that naming someone else's conversation holds nothing of theirs. The hold is renewed while the
-   * turn runs: one whose process died lapses within TURN_HOLD_MS.
+   * Takes the owner's conversation for one turn (see `HeldTurn`); `locked` while another turn of it
+   * is in flight in any process sharing the store (two turns would both answer the same history,
+   * then both append); `missing` when it is no conversation of the owner's, so that naming someone
+   * else's conversation holds nothing of theirs. The hold is renewed while the turn runs: one whose
+   * process died lapses within TURN_HOLD_MS.
    */
-  async beginTurn(owner: string, id: string): Promise<(() => void) | 'locked' | 'missing'> {
+  async beginTurn(owner: string, id: string): Promise<HeldTurn | 'locked' | 'missing'> {
     const holder = randomUUID();
     const hold = () => {
       const now = this.now();
@@ -444,14 +460,28 @@ export class ConversationService {
     };
     if (!(await hold())) return (await this.owned(owner, id, 'conversation')) ? 'locked' : 'missing';
     // A renewal or release that fails leaves the hold to lapse on its own.
-    const renewal = setInterval(() => hold().catch(() => {}), TURN_RENEW_MS).unref();
-    return () => {
+    let renewing: Promise<unknown> = Promise.resolve();
+    const renewal = setInterval(() => {
+      renewing = hold().catch(ignore);
+    }, TURN_RENEW_MS).unref();
+    let ended: Promise<void> | undefined;
+    const end = async (items: readonly Item[] | undefined): Promise<void> => {
       clearInterval(renewal);
-      // Freed once the turn's items are stored, so that the next turn, wherever it runs, reads them.
-      (this.pending.get(id) ?? Promise.resolve())
-        .then(() => this.store.releaseTurn(id, holder))
-        .catch(() => {});
+      // A renewal still on its way would take the hold back once it has ended.
+      await renewing;
+      if (!items) return this.store.releaseTurn(id, holder);
+      const write = this.append(owner, id, items, holder);
+      // Reads here wait for the trim too; the client's answer waits for the append only.
+      this.track(
+        id,
+        write.then((stored) => stored && this.enforceLimits(id)),
+      ).catch(ignore);
+      await write.catch(async (error) => {
+        await this.store.releaseTurn(id, holder).catch(ignore);
+        throw error;
+      });
     };
+    return { end: (items) => (ended ??= end(items)) };
   }
 
   async conversationItems(owner: string, id: string, enough?: HistoryLimit): Promise<Item[] | undefined> {

@@ -117,6 +117,21 @@ export class Forwarder {
   }
 
   async handle(request: FastifyRequest, reply: FastifyReply, job: ForwardJob): Promise<FastifyReply> {
+    try {
+      return await this.forward(request, reply, job);
+    } catch (error) {
+      // A failed turn frees its conversation before its error is answered (see `beforeEnd`); a
+      // stream under way (the reply hijacked) ends through its encoder instead.
+      if (!reply.sent) await job.surface.beforeEnd?.();
+      throw error;
+    }
+  }
+
+  private async forward(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    job: ForwardJob,
+  ): Promise<FastifyReply> {
     const ctx = request.kw;
     const route = this.route(request, job.body.model);
     ctx.model = route.name;

@@ -123,7 +123,9 @@ export class Responder {
       }
       const answer = adapter.chat.decodeResponse(payload);
       ctx.usage = usageOf(answer.usage);
-      return reply.code(200).send(job.surface.fromCanonical(answer));
+      const encoded = job.surface.fromCanonical(answer);
+      await job.surface.beforeEnd?.();
+      return reply.code(200).send(encoded);
     } catch (error) {
       // A surface's own verdict on the answer (a template's output schema) stands as it is.
       if (error instanceof GatewayError) throw error;

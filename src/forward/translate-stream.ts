@@ -52,19 +52,31 @@ export async function* translateStream(
     provisional = undefined;
     return out;
   };
+  /** Whether anything went to the client: a failure before that may still go to a fallback. */
+  let yielded = false;
   try {
     for await (const chunk of body) {
       const out = encode(decoder.push(chunk as Uint8Array));
-      if (out) yield begun(out);
+      // The answer's end waits for what the surface does with it (`beforeEnd`).
+      if (finished) await surface.beforeEnd?.();
+      if (out) {
+        yielded = true;
+        yield begun(out);
+      }
       // Leaving the loop releases the provider's body.
       if (finished) return;
     }
     const out = encode(decoder.end());
-    if (out) yield begun(out);
+    if (finished) await surface.beforeEnd?.();
+    if (out) {
+      yielded = true;
+      yield begun(out);
+    }
   } catch (error) {
     if (hooks.clientGone()) return;
     const reason = error instanceof StreamFailure ? error.reason : 'cut';
     hooks.onFailure(reason, error);
+    if (yielded) await surface.beforeEnd?.();
     yield surface.errorEvent(mapStreamFailure(error));
   }
 }

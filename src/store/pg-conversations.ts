@@ -164,15 +164,20 @@ export function pgConversations(pool: Pool): ConversationStore {
         [id, holder],
       );
     },
-    async appendItems({ parentId, owner, ids }, rows) {
+    async appendItems({ parentId, owner, ids, endTurn }, rows) {
       return inTransaction(pool, async (client) => {
         // The conversation's row is locked until the commit, and the ids are read after the lock
         // was granted (a statement of its own, so a snapshot of its own): another instance's append
-        // of the same ids waits, then finds them.
+        // of the same ids waits, then finds them. The turn's hold ends in the same statement.
         const { rowCount } = await client.query(
-          `SELECT 1 FROM conversations WHERE id = $1 AND owner = $2 AND kind = 'conversation'
-           FOR NO KEY UPDATE`,
-          [parentId, owner],
+          endTurn === undefined
+            ? `SELECT 1 FROM conversations WHERE id = $1 AND owner = $2 AND kind = 'conversation'
+               FOR NO KEY UPDATE`
+            : `UPDATE conversations SET
+                 turn_holder = CASE WHEN turn_holder = $3 THEN NULL ELSE turn_holder END,
+                 turn_until = CASE WHEN turn_holder = $3 THEN 0 ELSE turn_until END
+               WHERE id = $1 AND owner = $2 AND kind = 'conversation'`,
+          endTurn === undefined ? [parentId, owner] : [parentId, owner, endTurn],
         );
         if (rowCount !== 1) return false;
         const taken =

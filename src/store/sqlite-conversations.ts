@@ -133,12 +133,13 @@ export function sqliteConversations(db: Database.Database, deleted: () => void):
   // append of the same ids waits for this one's commit and then finds them.
   const append = db.transaction(
     (
-      { parentId, owner, ids }: Parameters<ConversationStore['appendItems']>[0],
+      { parentId, owner, ids, endTurn }: Parameters<ConversationStore['appendItems']>[0],
       rows: Parameters<ConversationStore['appendItems']>[1],
     ) => {
       if (!conversationOf.get(parentId, owner)) return false;
       const taken = ids.length === 0 ? [] : presentIds.all(owner, JSON.stringify(ids), parentId);
       for (const item of rows(new Set(taken.map((row) => row.id)))) insertItem.run(item);
+      if (endTurn !== undefined) releaseTurn.run(parentId, endTurn);
       return true;
     },
   );

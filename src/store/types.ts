@@ -475,10 +475,11 @@ export interface ConversationStore {
    * Appends the rows `rows` makes to `owner`'s conversation `parentId`, in order, in one transaction
    * that holds the conversation against other appends, in any process sharing the store: `rows` is
    * told which of `ids` the conversation holds already, so that it can give those items ids of their
-   * own. False, storing nothing, when it is no conversation of `owner`'s (deleted meanwhile).
+   * own. With `endTurn`, that holder's turn hold ends in the same transaction. False, storing
+   * nothing, when it is no conversation of `owner`'s (deleted meanwhile).
    */
   appendItems(
-    append: { parentId: string; owner: string; ids: readonly string[] },
+    append: { parentId: string; owner: string; ids: readonly string[]; endTurn?: string },
     rows: (taken: ReadonlySet<string>) => ReadonlyArray<Omit<ConversationItemRecord, 'seq'>>,
   ): Promise<boolean>;
   /**

@@ -120,6 +120,13 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
    * legacy `functions` answer: one call); what a conversation stores of the turn.
    */
   shown?(parts: readonly AssistantPart[]): AssistantPart[];
+  /**
+   * Waited for before the end of the client's answer goes out (the JSON, a stream's last event or
+   * its error event, an error answered instead): a conversation turn stores its items and frees the
+   * conversation there, so that the client's next turn, wherever it runs, reads them and finds it
+   * free. Called once the answer is made, or once it has failed; undefined: nothing to wait for.
+   */
+  beforeEnd?(): Promise<void> | undefined;
   /** The answer to a token-counting request, for surfaces that have one. */
   tokenCountBody?(inputTokens: number): unknown;
   /** The surface's embeddings answer for OpenAI's (the gateway's one embeddings format), where it has its own. */

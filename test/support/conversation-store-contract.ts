@@ -363,13 +363,13 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect((await store.get('conv_h'))?.sealed).toBe('sealed-conv_h');
     });
 
-    it("appends told the ids a conversation holds, and only to its owner's conversation", async () => {
+    it("appends told the ids a conversation holds, only to its owner's conversation, and can end a turn with it", async () => {
       const store = await open();
       await store.put(record('conv_a', 'user:a'));
       await store.put(record('resp_a', 'user:a', 1_000, 'response'));
       const told: string[][] = [];
-      const appendAs = (ids: string[], owner = 'user:a', parentId = 'conv_a') =>
-        store.appendItems({ parentId, owner, ids }, (taken) => {
+      const appendAs = (ids: string[], owner = 'user:a', parentId = 'conv_a', endTurn?: string) =>
+        store.appendItems({ parentId, owner, ids, ...(endTurn && { endTurn }) }, (taken) => {
           told.push([...taken].sort());
           return ids.map((id) => item(parentId, taken.has(id) ? `${id}_renamed` : id, owner));
         });
@@ -388,6 +388,15 @@ export function conversationStoreContract(name: string, open: () => Promise<Conv
       expect(await appendAs(['msg_4'], 'user:a', 'conv_gone')).toBe(false);
       expect(told).toHaveLength(2);
       expect(await store.items('conv_a')).toHaveLength(4);
+      // A turn's items end its hold in the same transaction; another holder's hold stays.
+      const hold = (holder: string) =>
+        store.holdTurn({ id: 'conv_a', owner: 'user:a', holder, now: 1_000, until: 31_000 });
+      expect(await hold('turn')).toBe(true);
+      expect(await appendAs(['msg_5'], 'user:a', 'conv_a', 'someone else')).toBe(true);
+      expect(await hold('next')).toBe(false);
+      expect(await appendAs(['msg_6'], 'user:a', 'conv_a', 'turn')).toBe(true);
+      expect(await hold('next')).toBe(true);
+      expect((await store.items('conv_a')).map((i) => i.id).slice(4)).toEqual(['msg_5', 'msg_6']);
     });
   });
 }

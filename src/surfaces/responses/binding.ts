@@ -17,7 +17,7 @@ import {
   responseBody,
   withCutItem,
 } from './from-canonical.js';
-import { replayedBytes } from './items.js';
+import { type Item, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import { ResponsesStreamEncoder } from './stream-encoder.js';
 import { requestToCanonical } from './to-canonical.js';
@@ -48,8 +48,12 @@ export function responsesBinding(
     body,
     conversationId: turn.conversationId,
   };
-  const finished = (response: ResponseBody, json?: string) =>
+  /** The turn's items for its conversation, once answered. */
+  let answered: Item[] | undefined;
+  const finished = (response: ResponseBody, json?: string) => {
+    if (turn.held) answered = [...turn.input, ...response.output];
     store(turn, body, response, service, logger, json, room);
+  };
   const customTools = customToolNames(body);
   let encoder: ResponsesStreamEncoder | undefined;
   return {
@@ -93,13 +97,19 @@ export function responsesBinding(
     optionsFormat: 'openai',
     asksFast: asksPriorityTier,
     addedInputBytes: replayedBytes(turn.history) + turn.referencedBytes,
+    beforeEnd: () =>
+      turn.held
+        ?.end(answered)
+        .catch((error) =>
+          logger.error({ err: error, conversation: turn.conversationId }, 'cannot store a conversation turn'),
+        ),
   };
 }
 
 /**
- * A response joins its conversation; with `store` (the default) it can be retrieved and continued.
- * Both writes begin at once, so that each is tracked before the client can ask for it. Nothing
- * here waits for them: a suspended function would keep the request's objects (its turn, body and
+ * With `store` (the default) a response can be retrieved and continued; its conversation's items
+ * are the turn's end (`beforeEnd`). The write begins at once, so that it is tracked before the
+ * client can ask for it. Nothing here waits for it: a suspended function would keep the request's objects (its turn, body and
  * response) alive until the write lands, long enough under load to outlive a young-generation
  * collection and be copied, then promoted. The failure handler keeps only the id.
  */
@@ -115,8 +125,6 @@ function store(
 ): void {
   const id = response.id;
   const failed = (error: unknown) => logger.error({ err: error, response: id }, 'cannot store a response');
-  if (turn.conversationId)
-    service.appendItems(turn.owner, turn.conversationId, [...turn.input, ...response.output]).catch(failed);
   if (body.store === false) return;
   const save = () => service.saveResponse(turn.owner, response, turn.input, json);
   (room ? room.save(save) : save())?.catch(failed);

@@ -65,12 +65,11 @@ export function conversationSurface(
     advice: `start a new conversation, or delete the oldest items of this one (DELETE /v1/conversations/${id}/items/{item_id})`,
     param,
   };
-  return heldConversation(conversations, owner, id, param, reply).then((history) =>
+  return heldConversation(conversations, owner, id, param, reply).then(({ history, held }) =>
     conversationBinding(base, history, { contextTokens, refusal }, (items) =>
-      conversations.appendItems(owner, id, items).then(
-        () => undefined,
-        (error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn'),
-      ),
+      held
+        .end(items)
+        .catch((error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn')),
     ),
   );
 }
@@ -87,15 +86,17 @@ function join(past: Message[], next: Message[]): Message[] {
 /**
  * The history goes in whole or the request is refused: a Chat Completions or Messages client has
  * no `truncation` to ask for turns to be dropped, and dropping them unasked would change what the
- * model is told. History older than the window is never loaded (`historyLimit`).
+ * model is told. History older than the window is never loaded (`historyLimit`). The turn ends
+ * (`end`: its items, undefined when it was not answered) before the end of its answer goes out.
  */
 function conversationBinding(
   base: SurfaceBinding,
   history: Item[],
   window: { contextTokens: number; refusal: Refusal },
-  append: (items: Item[]) => void,
+  end: (items: Item[] | undefined) => Promise<void>,
 ): SurfaceBinding {
   let turn: Item[] = [];
+  let answered: Item[] | undefined;
   const shown = (parts: AssistantPart[]) => base.shown?.(parts) ?? parts;
   return {
     ...base,
@@ -123,7 +124,7 @@ function conversationBinding(
     fromCanonical: (answer) => {
       // Encoded first: an answer the surface refuses (a template's output schema) is not stored.
       const encoded = base.fromCanonical(answer);
-      append([...turn, ...shown(answer.content).map((part) => outputItem(part))]);
+      answered = [...turn, ...shown(answer.content).map((part) => outputItem(part))];
       return encoded;
     },
     streamEncoder: (options) => {
@@ -133,10 +134,11 @@ function conversationBinding(
         event(event) {
           answer.add(event);
           if (event.type === 'finish')
-            append([...turn, ...shown(answer.parts.filter(Boolean)).map((part) => outputItem(part))]);
+            answered = [...turn, ...shown(answer.parts.filter(Boolean)).map((part) => outputItem(part))];
           return encoder.event(event);
         },
       };
     },
+    beforeEnd: () => end(answered),
   };
 }

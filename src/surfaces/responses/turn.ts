@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { type ConversationService, replayableItems } from '../../conversations/index.js';
+import { type ConversationService, type HeldTurn, replayableItems } from '../../conversations/index.js';
 import { badRequest, GatewayError } from '../../errors/gateway-error.js';
 import { type Item, newId, normaliseItem, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
@@ -17,6 +17,8 @@ export interface Turn {
   /** JSON bytes the input's `item_reference`s brought in: sent upstream, absent from the body. */
   referencedBytes: number;
   conversationId: string | null;
+  /** The conversation held for this turn, which its end appends to and frees. */
+  held?: HeldTurn;
   origin: ItemOrigin;
 }
 
@@ -31,10 +33,11 @@ export function whenOver(reply: FastifyReply, done: () => void): void {
 }
 
 /**
- * Holds the owner's conversation `id` for this request's turn, until its response is over, and
- * loads its history (no further back than the context window could take, `historyLimit`). A
- * second turn meanwhile is refused as OpenAI refuses it (400 `conversation_locked`); another
- * owner's id, or one that is gone, is a 404 naming `param`.
+ * Holds the owner's conversation `id` for this request's turn and loads its history (no further
+ * back than the context window could take, `historyLimit`). The turn's end (`HeldTurn.end`, which
+ * its binding calls before the end of the answer goes out) frees it, or at the latest the response
+ * closing, however it ends. A second turn meanwhile is refused as OpenAI refuses it (400
+ * `conversation_locked`); another owner's id, or one that is gone, is a 404 naming `param`.
  */
 export async function heldConversation(
   service: ConversationService,
@@ -42,10 +45,10 @@ export async function heldConversation(
   id: string,
   param: string,
   reply: FastifyReply,
-): Promise<Item[]> {
-  const release = await service.beginTurn(owner, id);
-  if (release === 'missing') throw notFound('conversation', id, param);
-  if (release === 'locked')
+): Promise<{ history: Item[]; held: HeldTurn }> {
+  const held = await service.beginTurn(owner, id);
+  if (held === 'missing') throw notFound('conversation', id, param);
+  if (held === 'locked')
     throw badRequest(
       'Another request is currently operating on this conversation; retry when it has finished',
       {
@@ -53,11 +56,12 @@ export async function heldConversation(
         code: 'conversation_locked',
       },
     );
-  whenOver(reply, release);
+  // A release that fails leaves the hold to lapse on its own.
+  whenOver(reply, () => held.end().catch(() => {}));
   const history = await service.conversationItems(owner, id, historyLimit(service.contextTokens));
   if (!history) throw notFound('conversation', id, param);
   // A call or a result deleted from the conversation leaves the other, which providers refuse.
-  return replayableItems(history);
+  return { history: replayableItems(history), held };
 }
 
 /**
@@ -95,6 +99,7 @@ export async function prepareTurn(
       },
     );
   let history: Item[] = [];
+  let held: HeldTurn | undefined;
   if (body.previous_response_id) {
     const found = await service.responseHistory(
       owner,
@@ -105,7 +110,7 @@ export async function prepareTurn(
     // A call or a result may be gone: deleted from the conversation the response was made in.
     history = replayableItems(found);
   } else if (conversationId) {
-    history = await heldConversation(service, owner, conversationId, 'conversation', reply);
+    ({ history, held } = await heldConversation(service, owner, conversationId, 'conversation', reply));
   }
   const { items: sent, referencedBytes } = await normaliseInput(
     service,
@@ -119,7 +124,7 @@ export async function prepareTurn(
   const input = conversationId ? await service.withDistinctIds(owner, conversationId, sent) : sent;
   const from = body.previous_response_id ? 'previous_response_id' : 'conversation';
   const origin: ItemOrigin = (i) => (i < history.length ? from : `input[${i - history.length}]`);
-  return { owner, id: newId('resp'), history, input, referencedBytes, conversationId, origin };
+  return { owner, id: newId('resp'), history, input, referencedBytes, conversationId, held, origin };
 }
 
 /**
