@@ -216,10 +216,16 @@ export class Forwarder {
       }
       let outcome: Failure;
       if ('response' in attempt) {
-        const sent = await this.responder.respond(request, reply, target.provider, flight, attempt.response);
+        const failed = await this.responder.respond(
+          request,
+          reply,
+          target.provider,
+          flight,
+          attempt.response,
+        );
         // Fastify wants the reply back from an async handler that sent a stream.
-        if (!('error' in sent)) return sent;
-        outcome = sent;
+        if (!failed) return reply;
+        outcome = failed;
       } else outcome = attempt;
       if (outcome.unsupported) {
         // A fallback that cannot carry the request is skipped; the earlier failure stands.

@@ -22,9 +22,10 @@ export class Responder {
   ) {}
 
   /**
-   * Sends the provider's answer in the surface's format. A stream is held until its first event:
-   * one that fails before anything reached the client returns a failure, so the next target can
-   * still be tried.
+   * Sends the provider's answer in the surface's format: undefined once it is on its way. A stream
+   * is held until its first event: one that fails before anything reached the client returns a
+   * failure, so the next target can still be tried. The reply itself is not returned: it is a
+   * thenable, which an async function's caller would await to `undefined`.
    */
   async respond(
     request: FastifyRequest,
@@ -32,7 +33,7 @@ export class Responder {
     provider: ProviderRuntime,
     flight: InFlight,
     response: UpstreamResponse,
-  ): Promise<Failure | FastifyReply> {
+  ): Promise<Failure | undefined> {
     const { adapter, id } = provider;
     const { job } = flight;
     const ctx = request.kw;
@@ -89,7 +90,8 @@ export class Responder {
       started = true;
       ctx.streamed = true;
       const stallMs = provider.config.timeouts.idleMs;
-      return writeEventStream(reply, head.done ? undefined : head.value, events, stallMs);
+      writeEventStream(reply, head.done ? undefined : head.value, events, stallMs);
+      return undefined;
     }
 
     let text: string;
@@ -106,26 +108,28 @@ export class Responder {
           ? adapter.embeddingsAnswer(payload, flight.body, ctx.upstreamModel ?? '')
           : { answer: payload, usage: adapter.readUsage(payload) };
         if (usage) ctx.usage = usage;
-        return reply
-          .code(200)
-          .send(job.surface.embeddingsAnswer ? job.surface.embeddingsAnswer(answer) : answer);
+        reply.code(200).send(job.surface.embeddingsAnswer ? job.surface.embeddingsAnswer(answer) : answer);
+        return undefined;
       }
       if (native) {
         const usage = adapter.readUsage(payload);
         if (usage) ctx.usage = usage;
         const answer = job.surface.nativeAnswer?.(payload, adapter.type) ?? text;
-        return reply.code(response.statusCode).header('content-type', 'application/json').send(answer);
+        reply.code(response.statusCode).header('content-type', 'application/json').send(answer);
+        return undefined;
       }
       if (job.operation === 'count_tokens') {
         const count = adapter.readTokenCount?.(payload);
         if (count === undefined) throw new Error('no token count in the answer');
-        return reply.code(200).send(job.surface.tokenCountBody?.(count));
+        reply.code(200).send(job.surface.tokenCountBody?.(count));
+        return undefined;
       }
       const answer = adapter.chat.decodeResponse(payload);
       ctx.usage = usageOf(answer.usage);
       const encoded = job.surface.fromCanonical(answer);
       await job.surface.beforeEnd?.();
-      return reply.code(200).send(encoded);
+      reply.code(200).send(encoded);
+      return undefined;
     } catch (error) {
       // A surface's own verdict on the answer (a template's output schema) stands as it is.
       if (error instanceof GatewayError) throw error;
