@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { plainText } from '../auth/index.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Store } from '../store/index.js';
 
 const auditQuery = z.strictObject({
   afterSeq: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  type: z.string().min(1).max(64).optional(),
-  actor: z.string().min(1).max(128).optional(),
+  type: plainText(64).optional(),
+  actor: plainText(128).optional(),
   since: z.coerce.number().int().min(0).optional(),
   until: z.coerce.number().int().min(0).optional(),
 });

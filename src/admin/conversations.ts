@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
+import { plainText } from '../auth/index.js';
 import { userOwner } from '../conversations/owner.js';
 import type { ConversationService } from '../conversations/service.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
 
-const byUser = z.strictObject({ user: z.string().min(1).max(128) });
+const byUser = z.strictObject({ user: plainText(128) });
 /** The ids Keyward gives responses and conversations; anything else names no record. */
 const recordId = z.strictObject({
   id: z

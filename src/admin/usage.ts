@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { plainText } from '../auth/index.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Store } from '../store/index.js';
 
@@ -8,8 +9,8 @@ const usageQuery = z.strictObject({
   by: z.enum(['token', 'user', 'model', 'day', 'template']).default('day'),
   from: day.optional(),
   to: day.optional(),
-  tokenId: z.string().min(1).max(64).optional(),
-  userId: z.string().min(1).max(128).optional(),
+  tokenId: plainText(64).optional(),
+  userId: plainText(128).optional(),
 });
 
 /** `GET /admin/usage?by=token|user|model|day`: requests, tokens and cost, aggregated. */

@@ -5,15 +5,19 @@ import { z } from 'zod';
  * the usage and audit rows every request writes, many users' in one batch: Postgres stores no NUL
  * in text and the driver turns a lone half into U+FFFD, so one such id failed every batch it
  * joined (a usage batch is kept and retried, so every later one too) or named another user.
+ * Filters are held to it too: looked up, Postgres refused the NUL with a 500 where SQLite found nothing.
  */
 const UNSTORABLE = /[\p{Cc}\p{Cs}]/u;
 
 export const isPlainText = (text: string): boolean => !UNSTORABLE.test(text);
 
-/** A name or id a credential carries: 1 to `max` characters, none of them unstorable. */
-export const plainText = (max: number) =>
+/**
+ * A name, id or filter a client gives the store: `min` (1 unless said) to `max` characters, none
+ * of them unstorable. Every client string that reaches the store goes through it.
+ */
+export const plainText = (max: number, min = 1) =>
   z
     .string()
-    .min(1)
+    .min(min)
     .max(max)
     .refine(isPlainText, 'must not contain control characters (NUL, line breaks, …) or unpaired surrogates');

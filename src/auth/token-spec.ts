@@ -18,15 +18,18 @@ const MAX_LIFETIME_MS = 10 * 365 * 86_400_000;
 
 const positive = z.number().int().min(1).max(1_000_000_000);
 
+/** Free-form labels of a token or session (`tier` picks rate limits): kept in the store as given. */
+export const metadataSchema = z.record(plainText(64), plainText(512, 0));
+
 /** What a client asks for when it creates a token (admin API body, CLI flags). */
 // biome-ignore format: kept as written so that fields added here stay one-line changes
 export const tokenSpecSchema = z.strictObject({
   name: plainText(128),
   scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length).optional(),
-  models: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
-  providers: z.array(z.string().min(1).max(64)).min(1).max(64).optional(),
+  models: z.array(plainText(256)).min(1).max(256).optional(),
+  providers: z.array(plainText(64)).min(1).max(64).optional(),
   /** Templates the token may list and run; needs the `templates` scope. */
-  templates: z.array(z.string().min(1).max(64)).min(1).max(256).optional(),
+  templates: z.array(plainText(64)).min(1).max(256).optional(),
   maxTokens: positive.optional(),
   limits: z
     .strictObject({ rpm: positive.optional(), tpm: positive.optional(), concurrency: positive.optional() })
@@ -45,7 +48,7 @@ export const tokenSpecSchema = z.strictObject({
     .optional(),
   userId: plainText(128).optional(),
   clientId: plainText(128).optional(),
-  metadata: z.record(z.string().min(1).max(64), z.string().max(512)).optional(),
+  metadata: metadataSchema.optional(),
 }).refine((spec) => !spec.templates || !spec.scopes || spec.scopes.includes('templates'), {
   path: ['templates'],
   message: "needs the 'templates' scope (or leave out scopes: the token then gets the templates scope only)",

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audit/index.js';
-import { WiderTokenError } from '../auth/index.js';
+import { plainText, WiderTokenError } from '../auth/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
@@ -43,7 +43,7 @@ const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1_000;
 
 const userQuery = z.strictObject({
-  user: z.string().min(1).max(128).optional(),
+  user: plainText(128).optional(),
   includeRevoked: z.enum(['true', 'false']).optional(),
   /** The `next` of the page before. */
   after: z
@@ -54,15 +54,15 @@ const userQuery = z.strictObject({
 });
 /** Whose sessions a bulk revocation ends: one user's, or every guest's. Nothing else, so nothing is ignored. */
 const bulkQuery = z.strictObject({
-  user: z.string().min(1).max(128).optional(),
+  user: plainText(128).optional(),
   guest: z.enum(['true']).optional(),
 });
 const idParams = z.strictObject({ id: z.string().regex(/^[a-z2-7]{26}$/, 'a session id') });
 const jwtRevocation = z.strictObject({
   claim: z.enum(['sub', 'jti', 'sid']),
-  value: z.string().min(1).max(512),
+  value: plainText(512),
   /** Only tokens of this issuer; every issuer when absent. */
-  issuer: z.string().min(1).max(512).optional(),
+  issuer: plainText(512).optional(),
 });
 /**
  * A revocation is matched against a token's `iss` exactly: one naming an issuer that is not

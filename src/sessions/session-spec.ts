@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { plainText } from '../auth/plain-text.js';
-import { assertNarrower, WiderTokenError } from '../auth/token-spec.js';
+import { assertNarrower, metadataSchema, WiderTokenError } from '../auth/token-spec.js';
 import type { Scope, SessionGrant, TokenRecord } from '../store/index.js';
 
 /** What a browser session may hold: data-plane scopes only, never `admin` or `sessions`. */
@@ -24,8 +24,8 @@ export function durationMs(value: string | number): number {
 export const sessionSpecSchema = z.strictObject({
   userId: plainText(128),
   scopes: z.array(z.enum(SESSION_SCOPES)).min(1).max(SESSION_SCOPES.length).optional(),
-  models: z.array(z.string().min(1).max(256)).min(1).max(256).optional(),
-  templates: z.array(z.string().min(1).max(128)).max(256).optional(),
+  models: z.array(plainText(256)).min(1).max(256).optional(),
+  templates: z.array(plainText(128)).max(256).optional(),
   limits: z
     .strictObject({ rpm: positive.optional(), tpm: positive.optional(), concurrency: positive.optional() })
     .optional(),
@@ -37,7 +37,7 @@ export const sessionSpecSchema = z.strictObject({
     .optional(),
   /** Absolute lifetime of the login: `8h`, `30d`, or seconds; at most `auth.sessions.refreshTtl`. */
   ttl: z.union([z.string().regex(/^\d{1,6}[smhd]$/, 'a duration such as 8h or 30d'), positive]).optional(),
-  metadata: z.record(z.string().min(1).max(64), z.string().max(512)).optional(),
+  metadata: metadataSchema.optional(),
 });
 export type SessionSpec = z.output<typeof sessionSpecSchema>;
 

@@ -165,6 +165,8 @@ function describeKey(issue: z.core.$ZodIssueInvalidKey, path: readonly PropertyK
   let rule = 'must be valid';
   if (inner?.code === 'too_big' || inner?.code === 'too_small') rule = `must ${bound(inner)}`;
   else if (inner?.code === 'invalid_format' && inner.pattern) rule = `must match ${inner.pattern}`;
+  // Written in the schema as "must …", as for any custom check.
+  else if (inner?.code === 'custom') rule = inner.message;
   return { message: `Keys of '${owner}' ${rule}`, param: owner, code: 'invalid_value' };
 }
 
