@@ -98,10 +98,12 @@ export function adminTokenRoutes(app: FastifyInstance, { tokens, store, audit }:
     const { id } = parseInput(idParams, request.params);
     const record = await store.tokens.get(id);
     if (!record || !(await visible(request.adminActor, record))) throw notFound;
-    if (!(await tokens.revoke(id)) && record.revokedAt === null) throw notFound;
-    recordEvent(audit, AUDIT_EVENTS.tokenRevoked, request.adminActor?.id ?? AUDIT_ACTORS.admin, {
-      tokenId: id,
-    });
+    // Revoking a revoked token answers it as it stands, and records nothing: it changed nothing.
+    if (await tokens.revoke(id)) {
+      recordEvent(audit, AUDIT_EVENTS.tokenRevoked, request.adminActor?.id ?? AUDIT_ACTORS.admin, {
+        tokenId: id,
+      });
+    } else if (record.revokedAt === null) throw notFound;
     return tokenView((await store.tokens.get(id)) ?? record);
   });
 }

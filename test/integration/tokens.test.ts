@@ -333,6 +333,19 @@ describe('gateway tokens', () => {
     expect(shown.json.revokedAt).toEqual(expect.any(String));
   });
 
+  it('revoked again, answer as before and record the revocation once', async () => {
+    const kw = await start();
+    const { json: token } = await admin(kw, 'POST', '/admin/tokens', { name: 'twice' });
+    const first = await admin(kw, 'DELETE', `/admin/tokens/${token.id}`);
+    const again = await admin(kw, 'DELETE', `/admin/tokens/${token.id}`);
+    expect(first.status).toBe(200);
+    expect(again).toMatchObject({ status: 200, json: { id: token.id, revokedAt: first.json.revokedAt } });
+    const audit = await admin(kw, 'GET', '/admin/audit?type=token.revoked');
+    expect(audit.json.records.map((record: { data: unknown }) => record.data)).toEqual([
+      { tokenId: token.id },
+    ]);
+  });
+
   it('revocation on one instance reaches another sharing the store within a second', async () => {
     const dataDir = freshDataDir();
     const first = await start(dataDir);
