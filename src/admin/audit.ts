@@ -4,14 +4,24 @@ import { plainText } from '../auth/index.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Store } from '../store/index.js';
 
-const auditQuery = z.strictObject({
-  afterSeq: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  type: plainText(64).optional(),
-  actor: plainText(128).optional(),
-  since: z.coerce.number().int().min(0).optional(),
-  until: z.coerce.number().int().min(0).optional(),
-});
+/** A time as epoch milliseconds; a date (`2026-01-01`) said only "expected number" before. */
+const epochMs = z
+  .string()
+  .regex(/^\d{1,15}$/, 'epoch milliseconds, such as 1767225600000')
+  .transform(Number);
+const auditQuery = z
+  .strictObject({
+    afterSeq: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    type: plainText(64).optional(),
+    actor: plainText(128).optional(),
+    since: epochMs.optional(),
+    until: epochMs.optional(),
+  })
+  .refine((q) => q.since === undefined || q.until === undefined || q.since <= q.until, {
+    path: ['since'],
+    message: "must not be after 'until'",
+  });
 
 /** `GET /admin/audit?afterSeq=&limit=&type=&actor=&since=&until=` (times in epoch ms): the audit records, oldest first. */
 export function adminAuditRoutes(

@@ -4,14 +4,29 @@ import { plainText } from '../auth/index.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Store } from '../store/index.js';
 
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
-const usageQuery = z.strictObject({
-  by: z.enum(['token', 'user', 'model', 'day', 'template']).default('day'),
-  from: day.optional(),
-  to: day.optional(),
-  tokenId: plainText(64).optional(),
-  userId: plainText(128).optional(),
-});
+/** Whether `text` (YYYY-MM-DD) names a day of the calendar: `2026-02-30` does not. */
+const isCalendarDay = (text: string): boolean => {
+  const ms = Date.parse(`${text}T00:00:00Z`);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().startsWith(text);
+};
+
+/** Days are compared as text in the store: one that names no day matched nothing and answered 200. */
+const day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD')
+  .refine(isCalendarDay, 'must be a calendar date (YYYY-MM-DD)');
+const usageQuery = z
+  .strictObject({
+    by: z.enum(['token', 'user', 'model', 'day', 'template']).default('day'),
+    from: day.optional(),
+    to: day.optional(),
+    tokenId: plainText(64).optional(),
+    userId: plainText(128).optional(),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    path: ['from'],
+    message: "must not be after 'to'",
+  });
 
 /** `GET /admin/usage?by=token|user|model|day`: requests, tokens and cost, aggregated. */
 export function adminUsageRoutes(

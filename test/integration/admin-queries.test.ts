@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import { startFakeOpenAI } from '../support/fake-openai.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+
+/** What the admin API refuses in its queries and bodies, and how it says so. */
+const PROVIDER_KEY = 'sk-admin-queries-provider-0123456789';
+
+let fake: Awaited<ReturnType<typeof startFakeOpenAI>>;
+let kw: TestGateway;
+beforeAll(async () => {
+  fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
+  kw = await startTestGateway(
+    {
+      providers: [{ id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
+      models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+    },
+    { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+  );
+});
+afterAll(async () => {
+  await kw?.close();
+  await fake?.close();
+});
+
+const call = (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) =>
+  adminCall(kw.adminUrl, method, path, body);
+
+/** The status, field and message of each answer, to compare at once. */
+async function refusals(method: 'GET' | 'POST' | 'DELETE', paths: readonly string[], body?: unknown) {
+  const answers = [];
+  for (const path of paths) {
+    const { status, json } = await call(method, path, body);
+    answers.push({ path, status, param: json?.error?.param, message: json?.error?.message });
+  }
+  return answers;
+}
+
+describe('time ranges', () => {
+  it('refuse a usage range that is no calendar date or ends before it starts, naming from or to', async () => {
+    const answers = await refusals('GET', [
+      '/admin/usage?from=2026-13-45',
+      '/admin/usage?from=9999-99-99&to=0000-00-00',
+      '/admin/usage?to=2026-12-99',
+      '/admin/usage?to=2026-02-30',
+      '/admin/usage?from=2026-03-02&to=2026-03-01',
+    ]);
+    expect(answers.map(({ path, status, param }) => ({ path, status, param }))).toEqual([
+      { path: '/admin/usage?from=2026-13-45', status: 400, param: 'from' },
+      { path: '/admin/usage?from=9999-99-99&to=0000-00-00', status: 400, param: 'from' },
+      { path: '/admin/usage?to=2026-12-99', status: 400, param: 'to' },
+      { path: '/admin/usage?to=2026-02-30', status: 400, param: 'to' },
+      { path: '/admin/usage?from=2026-03-02&to=2026-03-01', status: 400, param: 'from' },
+    ]);
+    expect(answers[0]!.message).toBe("'from' must be a calendar date (YYYY-MM-DD)");
+    expect(answers[4]!.message).toBe("'from' must not be after 'to'");
+    for (const path of [
+      '/admin/usage?from=2024-02-29&to=2024-02-29',
+      '/admin/usage?from=2026-01-01&to=2026-12-31',
+    ])
+      expect((await call('GET', path)).status).toBe(200);
+  });
+
+  it('refuse audit times that are no epoch milliseconds or end before they start, saying so', async () => {
+    const answers = await refusals('GET', [
+      '/admin/audit?since=2026-01-01',
+      '/admin/audit?until=abc',
+      '/admin/audit?since=2000&until=1000',
+    ]);
+    expect(answers).toEqual([
+      {
+        path: '/admin/audit?since=2026-01-01',
+        status: 400,
+        param: 'since',
+        message: expect.stringContaining('epoch milliseconds'),
+      },
+      {
+        path: '/admin/audit?until=abc',
+        status: 400,
+        param: 'until',
+        message: expect.stringContaining('epoch milliseconds'),
+      },
+      {
+        path: '/admin/audit?since=2000&until=1000',
+        status: 400,
+        param: 'since',
+        message: "'since' must not be after 'until'",
+      },
+    ]);
+    const now = Date.now();
+    const listed = await call('GET', `/admin/audit?since=${now - 60_000}&until=${now + 60_000}`);
+    expect(listed.status).toBe(200);
+  });
+});
