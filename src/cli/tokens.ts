@@ -2,7 +2,7 @@ import { tokenView } from '../admin/tokens.js';
 import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
 import { TokenService, type TokenSpec, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
 import { EnvelopeError, loadSealedSecret } from '../keys/index.js';
-import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
+import { describeIssue, leadingIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 import { CliError, type OfflineContext, print } from './context.js';
 import { amountFlag, durationFlag, wholeNumberFlag } from './flags.js';
 import type { CliIO } from './io.js';
@@ -92,7 +92,7 @@ function specFrom(flags: TokenFlags): TokenSpec {
   };
   const result = tokenSpecSchema.safeParse(JSON.parse(JSON.stringify(raw)), PARSE_OPTIONS);
   if (!result.success) {
-    const { message, param } = describeIssue(result.error.issues[0]!);
+    const { message, param } = describeIssue(leadingIssue(result.error.issues));
     throw new CliError(inFlagTerms(message, param), 2);
   }
   return result.data;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withoutLooserBounds } from './issue-bounds.js';
 import { closeSpelling } from './spelling.js';
 
 /** A configuration that cannot be used; `problems` name each path and what was expected. */
@@ -76,7 +77,7 @@ function unknownKey(issue: z.core.$ZodIssueUnrecognizedKeys, schema: z.core.$Zod
  * With the schema that was parsed, an unknown key is given the known one it most likely meant.
  */
 export function describeConfigIssues(error: z.ZodError, schema?: z.core.$ZodType): string[] {
-  return error.issues.map((issue) => {
+  return withoutLooserBounds(error.issues).map((issue) => {
     const path = formatPath(issue.path);
     switch (issue.code) {
       case 'unrecognized_keys':

@@ -1,12 +1,12 @@
 import type { z } from 'zod';
 import { badRequest, emptyBody } from '../errors/gateway-error.js';
-import { describeIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
+import { describeIssue, leadingIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 
 /** Validates an admin API body, query or params; the first problem becomes a 400 naming the field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value, PARSE_OPTIONS);
   if (result.success) return result.data;
   if (value === undefined) throw emptyBody();
-  const { message, param, code } = describeIssue(result.error.issues[0]!);
+  const { message, param, code } = describeIssue(leadingIssue(result.error.issues));
   throw badRequest(message, { param, code });
 }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { badRequest, emptyBody } from '../errors/gateway-error.js';
-import { describeIssue, PARSE_OPTIONS } from './zod-issue.js';
+import { describeIssue, leadingIssue, PARSE_OPTIONS } from './zod-issue.js';
 
 /**
  * Validates a parsed JSON body against a surface schema. On failure it throws a 400 naming the
@@ -13,6 +13,6 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   }
   const result = schema.safeParse(body, PARSE_OPTIONS);
   if (result.success) return result.data;
-  const { message, param, code } = describeIssue(result.error.issues[0]!);
+  const { message, param, code } = describeIssue(leadingIssue(result.error.issues));
   throw badRequest(message, { param, code });
 }

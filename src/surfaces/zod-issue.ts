@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { withoutLooserBounds } from '../config/issue-bounds.js';
 
 /**
  * Turns a zod issue into a client-facing error: the field's path and what was expected. Shared by
@@ -20,6 +21,13 @@ export interface IssueDescription {
  * issue's `input`, which zod keeps only when asked. Costs nothing on the success path.
  */
 export const PARSE_OPTIONS = Object.freeze({ reportInput: true });
+
+/**
+ * The issue a 400 names, of all a failed parse found: the first, a bound at its tightest (see
+ * `withoutLooserBounds`).
+ */
+export const leadingIssue = (issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue =>
+  withoutLooserBounds(issues)[0]!;
 
 /** Field names longer than this are cut in messages: a real field name is never that long. */
 const MAX_SEGMENT = 64;
@@ -118,7 +126,7 @@ function closestBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue | 
     if (branch.some((inner) => mismatchedType(inner) !== undefined)) continue;
     if (!best || branch.length < best.length) best = branch;
   }
-  return best?.[0];
+  return best && leadingIssue(best);
 }
 
 function describeUnion(

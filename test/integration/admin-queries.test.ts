@@ -92,3 +92,20 @@ describe('time ranges', () => {
     expect(listed.status).toBe(200);
   });
 });
+
+describe('integer bounds', () => {
+  it("name the field's own bound, never the safe-integer range zod adds to every integer", async () => {
+    const answers = [
+      await call('POST', '/admin/keys', { provider: 'fake', value: 'sk-x', weight: 1e16 }),
+      await call('POST', '/admin/tokens', { name: 'web', limits: { rpm: 1e308 } }),
+      await call('POST', '/admin/tokens', { name: 'web', maxTokens: -1e16 }),
+      await call('GET', '/admin/audit?limit=1e308'),
+    ];
+    expect(answers.map(({ status, json }) => ({ status, message: json.error.message }))).toEqual([
+      { status: 400, message: "'weight' must be at most 1000" },
+      { status: 400, message: "'limits.rpm' must be at most 1000000000" },
+      { status: 400, message: "'maxTokens' must be at least 1" },
+      { status: 400, message: "'limit' must be at most 1000" },
+    ]);
+  });
+});

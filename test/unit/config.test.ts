@@ -125,6 +125,13 @@ models:
     expect(problems.some((p) => p.startsWith('providers[0].baseUrl:'))).toBe(true);
   });
 
+  it("gives an integer's own bound, not the safe-integer range zod adds to every integer", () => {
+    const file = writeConfig(`${minimal}\nserver: { port: 1e16 }\n`);
+    expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual([
+      'server.port: Too big: expected number to be <=65535',
+    ]);
+  });
+
   it('checks references and cross-field rules', () => {
     const file = writeConfig(`
 providers:
