@@ -14,9 +14,29 @@ export const SCOPES = [
 export const DEFAULT_SCOPES: Scope[] = ['models:read', 'chat', 'embeddings'];
 const PERIODS = ['day', 'month', 'total'] as const satisfies readonly BudgetPeriod[];
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const MAX_LIFETIME_MS = 10 * 365 * 86_400_000;
+/** Ten years: asked for more, a token was cut to it without a word; now the ask is refused. */
+const MAX_LIFETIME_DAYS = 3650;
 
 const positive = z.number().int().min(1).max(1_000_000_000);
+
+/** A duration written as `15m`, `7d`, `30s`, or a number of seconds. */
+export function durationMs(value: string | number): number {
+  if (typeof value === 'number') return value * 1000;
+  return Number(value.slice(0, -1)) * UNIT_MS[value.slice(-1) as keyof typeof UNIT_MS];
+}
+
+/**
+ * A lifetime as `30d`, `12h`, `15m`, `90s` or a number of seconds, of at least a second: `0s`
+ * was taken where `0` was refused, and minted a credential dead on creation.
+ */
+export function lifetimeSchema(example: string, maxSeconds = 1_000_000_000) {
+  return z
+    .union([
+      z.string().regex(/^\d{1,6}[smhd]$/, `a duration such as ${example}`),
+      z.number().int().min(1).max(maxSeconds),
+    ])
+    .refine((value) => durationMs(value) >= 1_000, 'must be at least 1s');
+}
 
 /** Free-form labels of a token or session (`tier` picks rate limits): kept in the store as given. */
 export const metadataSchema = z.record(plainText(64), plainText(512, 0));
@@ -37,9 +57,9 @@ export const tokenSpecSchema = z.strictObject({
   budget: z
     .strictObject({ usd: z.number().positive().max(1_000_000_000), period: z.enum(PERIODS) })
     .optional(),
-  /** `30d`, `12h`, `15m`, `90s`, or seconds. */
-  expiresIn: z
-    .union([z.string().regex(/^\d{1,6}[smhd]$/, 'a duration such as 30d, 12h or 15m'), positive])
+  /** `30d`, `12h`, `15m`, `90s`, or seconds; at most ten years. */
+  expiresIn: lifetimeSchema('30d, 12h or 15m', MAX_LIFETIME_DAYS * 86_400)
+    .refine((value) => durationMs(value) <= MAX_LIFETIME_DAYS * UNIT_MS.d, `must be at most ${MAX_LIFETIME_DAYS}d (10 years)`)
     .optional(),
   ipAllowlist: z
     .array(z.string().refine((text) => parseCidr(text) !== undefined, 'must be an IP address or CIDR'))
@@ -56,12 +76,7 @@ export const tokenSpecSchema = z.strictObject({
 export type TokenSpec = z.output<typeof tokenSpecSchema>;
 
 export function lifetimeMs(expiresIn: TokenSpec['expiresIn']): number | undefined {
-  if (expiresIn === undefined) return undefined;
-  const ms =
-    typeof expiresIn === 'number'
-      ? expiresIn * 1000
-      : Number(expiresIn.slice(0, -1)) * UNIT_MS[expiresIn.slice(-1) as keyof typeof UNIT_MS];
-  return Math.min(ms, MAX_LIFETIME_MS);
+  return expiresIn === undefined ? undefined : durationMs(expiresIn);
 }
 
 /** A token that asks for more than its creator holds: says which power, never a value of the creator's. */

@@ -1,5 +1,6 @@
 import type { AuditSink } from '../audit/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
+import { durationMs } from '../auth/token-spec.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { Config } from '../config/index.js';
 import { Cors } from '../http/cors.js';
@@ -7,7 +8,6 @@ import type { SessionGrant, Store } from '../store/index.js';
 import { BrowserAccess } from './browser-access.js';
 import type { AuthRoutesOptions } from './routes.js';
 import { SessionService } from './session-service.js';
-import { durationMs } from './session-spec.js';
 
 export { BrowserAccess } from './browser-access.js';
 export { SessionService } from './session-service.js';

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { plainText } from '../auth/plain-text.js';
-import { assertNarrower, metadataSchema, WiderTokenError } from '../auth/token-spec.js';
+import {
+  assertNarrower,
+  durationMs,
+  lifetimeSchema,
+  metadataSchema,
+  WiderTokenError,
+} from '../auth/token-spec.js';
 import type { Scope, SessionGrant, TokenRecord } from '../store/index.js';
 
 /** What a browser session may hold: data-plane scopes only, never `admin` or `sessions`. */
@@ -11,14 +17,7 @@ export const SESSION_SCOPES = [
   'templates',
 ] as const satisfies readonly Scope[];
 const DEFAULT_SESSION_SCOPES: Scope[] = ['models:read', 'chat', 'embeddings'];
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const positive = z.number().int().min(1).max(1_000_000_000);
-
-/** A duration written as `15m`, `7d`, `30s`, or a number of seconds. */
-export function durationMs(value: string | number): number {
-  if (typeof value === 'number') return value * 1000;
-  return Number(value.slice(0, -1)) * UNIT_MS[value.slice(-1) as keyof typeof UNIT_MS];
-}
 
 /** `POST /admin/sessions`: what the app's back end asks for on behalf of its user. */
 export const sessionSpecSchema = z.strictObject({
@@ -36,7 +35,7 @@ export const sessionSpecSchema = z.strictObject({
     })
     .optional(),
   /** Absolute lifetime of the login: `8h`, `30d`, or seconds; at most `auth.sessions.refreshTtl`. */
-  ttl: z.union([z.string().regex(/^\d{1,6}[smhd]$/, 'a duration such as 8h or 30d'), positive]).optional(),
+  ttl: lifetimeSchema('8h or 30d').optional(),
   metadata: metadataSchema.optional(),
 });
 export type SessionSpec = z.output<typeof sessionSpecSchema>;

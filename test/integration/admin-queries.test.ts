@@ -109,3 +109,35 @@ describe('integer bounds', () => {
     ]);
   });
 });
+
+describe('lifetimes', () => {
+  it('refuse a token dead on creation or living past the ten-year cap, and a session of no time', async () => {
+    const answers = [];
+    for (const [path, body] of [
+      ['/admin/tokens', { name: 'web', expiresIn: '0s' }],
+      ['/admin/tokens', { name: 'web', expiresIn: '0d' }],
+      ['/admin/tokens', { name: 'web', expiresIn: 0 }],
+      ['/admin/tokens', { name: 'web', expiresIn: '999999d' }],
+      ['/admin/tokens', { name: 'web', expiresIn: '3651d' }],
+      ['/admin/tokens', { name: 'web', expiresIn: 315_360_001 }],
+      ['/admin/sessions', { userId: 'ada', ttl: '0s' }],
+      ['/admin/sessions', { userId: 'ada', ttl: 0 }],
+    ] as const) {
+      const { status, json } = await call('POST', path, body);
+      answers.push({ status, param: json.error?.param, message: json.error?.message });
+    }
+    expect(answers).toEqual([
+      { status: 400, param: 'expiresIn', message: "'expiresIn' must be at least 1s" },
+      { status: 400, param: 'expiresIn', message: "'expiresIn' must be at least 1s" },
+      { status: 400, param: 'expiresIn', message: "'expiresIn' must be at least 1" },
+      { status: 400, param: 'expiresIn', message: "'expiresIn' must be at most 3650d (10 years)" },
+      { status: 400, param: 'expiresIn', message: "'expiresIn' must be at most 3650d (10 years)" },
+      { status: 400, param: 'expiresIn', message: "'expiresIn' must be at most 315360000" },
+      { status: 400, param: 'ttl', message: "'ttl' must be at least 1s" },
+      { status: 400, param: 'ttl', message: "'ttl' must be at least 1" },
+    ]);
+    const longest = await call('POST', '/admin/tokens', { name: 'web', expiresIn: '3650d' });
+    expect(longest.status).toBe(201);
+    expect(Date.parse(longest.json.expiresAt) - Date.parse(longest.json.createdAt)).toBe(3650 * 86_400_000);
+  });
+});

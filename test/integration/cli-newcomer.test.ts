@@ -48,6 +48,8 @@ describe('the CLI for a newcomer', { timeout: 90_000 }, () => {
         ['--expires-in', '3 weeks'],
         '--expires-in must be a duration: a number and a unit s, m, h or d, such as 90d',
       ],
+      [['--expires-in', '999999d'], '--expires-in must be at most 3650d (10 years)'],
+      [['--expires-in', '0s'], '--expires-in must be at least 1s'],
       [
         ['--budget-usd', '5', '--budget-period', 'week'],
         'Invalid value for --budget-period: expected one of day, month, total',
