@@ -37,10 +37,24 @@ const idParams = z.strictObject({ id: z.string().regex(/^pk_[a-z0-9]{1,32}$/, 'a
 const notFound = (id: string) =>
   new GatewayError(404, 'not_found_error', `No stored key has the id ${id}`, { code: 'key_not_found' });
 
+/**
+ * A provider no configuration names. The name given is not repeated (a client may have pasted a
+ * key into the field, src/surfaces/zod-issue.ts); the configured ones say what it could have been.
+ */
+function unknownProvider(providers: ReadonlyMap<string, ProviderRuntime>): GatewayError {
+  const known = [...providers.keys()];
+  return badRequest(
+    known.length === 0
+      ? 'Unknown provider: no provider is configured'
+      : `Unknown provider: the configured providers are ${known.join(', ')}`,
+    { param: 'provider', code: 'unknown_provider' },
+  );
+}
+
 /** The provider named, when its keys are kept in the store (else the admin API cannot change them). */
 function requireStoreProvider(providers: ReadonlyMap<string, ProviderRuntime>, id: string): void {
   const runtime = providers.get(id);
-  if (!runtime) throw badRequest(`Unknown provider '${id}'`, { param: 'provider', code: 'unknown_provider' });
+  if (!runtime) throw unknownProvider(providers);
   if (runtime.keys.sourceKind !== 'store') {
     throw badRequest(
       `Provider '${id}' takes its keys from ${runtime.keys.sourceKind}; set its keys to { store: true } to manage them here`,
@@ -111,12 +125,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
   /** Reloads keys from their sources now (after changing a secret in Vault, say). */
   app.post('/admin/keys/refresh', async (request) => {
     const body = parseInput(refreshBody, request.body ?? undefined);
-    if (body?.provider && !providers.has(body.provider)) {
-      throw badRequest(`Unknown provider '${body.provider}'`, {
-        param: 'provider',
-        code: 'unknown_provider',
-      });
-    }
+    if (body?.provider && !providers.has(body.provider)) throw unknownProvider(providers);
     const targets = [...providers.values()].filter((p) => !body?.provider || p.id === body.provider);
     const results = await Promise.all(
       targets.map(async (p) => ({ provider: p.id, ok: await p.keys.refresh() })),

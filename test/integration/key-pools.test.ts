@@ -493,6 +493,22 @@ describe('stored keys and hot rotation', () => {
     expect((await admin('POST', '/admin/keys', { provider: 'nope', value: KEY_C })).json.error.code).toBe(
       'unknown_provider',
     );
+    // A key pasted into the wrong field is never echoed: the configured providers are named instead.
+    const pastedProvider = 'sk-proj-SECRETpastedAsTheProvider0123456789';
+    for (const [path, body] of [
+      ['/admin/keys', { provider: pastedProvider, value: 'openai' }],
+      ['/admin/keys/rotate', { provider: pastedProvider, value: 'openai' }],
+      ['/admin/keys/refresh', { provider: pastedProvider }],
+    ] as const) {
+      const wrong = await admin('POST', path, body);
+      expect(wrong.status).toBe(400);
+      expect(wrong.json.error).toMatchObject({
+        code: 'unknown_provider',
+        param: 'provider',
+        message: 'Unknown provider: the configured providers are fake',
+      });
+      expect(wrong.text).not.toContain('SECRET');
+    }
     expect((await admin('DELETE', '/admin/keys/pk_unknown')).status).toBe(404);
     const anonymous = await request(`${kw.adminUrl}/admin/keys`);
     expect(anonymous.statusCode).toBe(401);
