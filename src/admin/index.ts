@@ -64,6 +64,10 @@ declare module 'fastify' {
   }
 }
 
+/** A back end mints login codes for its users with a token holding the `sessions` scope. */
+const mintsLoginCodes = (request: FastifyRequest): boolean =>
+  request.method === 'POST' && request.url === '/admin/sessions';
+
 const unauthorized = new GatewayError(401, 'authentication_error', 'Admin credential required', {
   code: 'admin_credential_required',
 });
@@ -114,13 +118,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     const check = await options.tokens.verify(credential, request.ip);
     // Anything but `invalid` proves the secret: its holder learns why, as on the data plane.
     if (!('principal' in check)) throw check.failure === 'invalid' ? refuse() : TOKEN_FAILURES[check.failure];
-    // A back end mints login codes for its users with a token holding the `sessions` scope.
-    if (
-      request.method === 'POST' &&
-      request.url === '/admin/sessions' &&
-      check.principal.scopes.has('sessions')
-    )
-      return check.principal.record;
+    if (mintsLoginCodes(request) && check.principal.scopes.has('sessions')) return check.principal.record;
     if (!check.principal.scopes.has('admin')) {
       throw new GatewayError(403, 'permission_error', "This token does not have the 'admin' scope", {
         code: 'insufficient_scope',
@@ -129,11 +127,15 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     return check.principal.record;
   };
 
-  /** Keys, metrics and audit stay with the admin key; a token administers tokens only. */
+  /**
+   * Keys, metrics and audit stay with the admin key; a token administers tokens only, and mints
+   * login codes with the `sessions` scope, whether or not it also holds `admin`.
+   */
   const allowed = (request: FastifyRequest, actor: TokenRecord | null): void => {
     if (actor === null || actor.scopes.includes('admin') === false) return;
     const url = request.url;
     if (url.startsWith('/admin/tokens') || url.startsWith('/admin/ui/')) return;
+    if (mintsLoginCodes(request) && actor.scopes.includes('sessions')) return;
     throw new GatewayError(403, 'permission_error', 'Only the admin key may use this route', {
       code: 'admin_key_required',
     });

@@ -391,6 +391,17 @@ describe('admin API', () => {
     expect(wider.json.error.code).toBe('session_wider_than_creator');
     expect((await adminCall(kw.adminUrl, 'GET', '/admin/sessions', undefined, token)).status).toBe(403);
 
+    // The admin scope beside it takes nothing away: such a token mints codes too.
+    const both = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'admin-and-sessions',
+      scopes: ['admin', 'sessions', 'chat', 'models:read'],
+      models: ['fast'],
+    });
+    expect((await mintCode({ userId: 'ivy', models: ['fast'] }, both.json.token)).status).toBe(201);
+    expect((await adminCall(kw.adminUrl, 'GET', '/admin/sessions', undefined, both.json.token)).status).toBe(
+      403,
+    );
+
     const plain = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name: 'no-sessions' });
     expect((await mintCode({ userId: 'ivy' }, plain.json.token)).status).toBe(403);
 
