@@ -38,8 +38,16 @@ export function lifetimeSchema(example: string, maxSeconds = 1_000_000_000) {
     .refine((value) => durationMs(value) >= 1_000, 'must be at least 1s');
 }
 
+/** Entries of a token's or session's metadata: unbounded, a token was stored with 20,000. */
+const MAX_METADATA_ENTRIES = 64;
+
 /** Free-form labels of a token or session (`tier` picks rate limits): kept in the store as given. */
-export const metadataSchema = z.record(plainText(64), plainText(512, 0));
+export const metadataSchema = z
+  .record(plainText(64), plainText(512, 0))
+  .refine(
+    (metadata) => Object.keys(metadata).length <= MAX_METADATA_ENTRIES,
+    `must have at most ${MAX_METADATA_ENTRIES} entries`,
+  );
 
 /** What a client asks for when it creates a token (admin API body, CLI flags). */
 // biome-ignore format: kept as written so that fields added here stay one-line changes

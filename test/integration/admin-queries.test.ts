@@ -141,3 +141,21 @@ describe('lifetimes', () => {
     expect(Date.parse(longest.json.expiresAt) - Date.parse(longest.json.createdAt)).toBe(3650 * 86_400_000);
   });
 });
+
+describe('metadata', () => {
+  it('holds a token or session to 64 entries, as models are held to 256', async () => {
+    const entries = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+    for (const [path, spec] of [
+      ['/admin/tokens', { name: 'web' }],
+      ['/admin/sessions', { userId: 'ada' }],
+    ] as const) {
+      const over = await call('POST', path, { ...spec, metadata: entries(65) });
+      expect(over.status).toBe(400);
+      expect(over.json.error).toMatchObject({
+        param: 'metadata',
+        message: "'metadata' must have at most 64 entries",
+      });
+      expect((await call('POST', path, { ...spec, metadata: entries(64) })).status).toBe(201);
+    }
+  });
+});
