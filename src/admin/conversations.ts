@@ -8,6 +8,8 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
 
 const byUser = z.strictObject({ user: plainText(128) });
+/** Purging takes no field: `{user}` was ignored and purged what had expired for everyone. */
+const nothing = z.strictObject({}).optional();
 /** The ids Keyward gives responses and conversations; anything else names no record. */
 const recordId = z.strictObject({
   id: z
@@ -62,6 +64,7 @@ export function adminConversationRoutes(
   });
 
   app.post('/admin/conversations/purge', async (request) => {
+    parseInput(nothing, request.body ?? undefined);
     const purged = await conversations.purgeExpired();
     record(request, 'conversations.purged', 'expired', purged);
     return { purged };

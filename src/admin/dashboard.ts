@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import type { VerifyResult } from '../audit/index.js';
+import { parseInput } from '../http/parse-input.js';
 import type { Alert, LiveView } from '../observability/index.js';
 
 export interface DashboardSources {
@@ -11,12 +13,24 @@ export interface DashboardSources {
   verifyAudit(): Promise<VerifyResult>;
 }
 
+/** These routes take no field: one given was ignored, where every other admin route refuses it. */
+const nothing = z.strictObject({});
+
 /** What only the dashboard needs: the live last hour, the recent alerts, and the audit check on demand. */
 export function adminDashboardRoutes(
   app: FastifyInstance,
   { live, alerts, verifyAudit }: DashboardSources,
 ): void {
-  app.get('/admin/stats/live', () => live());
-  app.get('/admin/alerts', async () => ({ alerts: [...(await alerts())].reverse() }));
-  app.post('/admin/audit/verify', async () => verifyAudit());
+  app.get('/admin/stats/live', (request) => {
+    parseInput(nothing, request.query);
+    return live();
+  });
+  app.get('/admin/alerts', async (request) => {
+    parseInput(nothing, request.query);
+    return { alerts: [...(await alerts())].reverse() };
+  });
+  app.post('/admin/audit/verify', async (request) => {
+    parseInput(nothing.optional(), request.body ?? undefined);
+    return verifyAudit();
+  });
 }

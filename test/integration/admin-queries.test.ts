@@ -159,3 +159,26 @@ describe('metadata', () => {
     }
   });
 });
+
+describe('routes that take nothing', () => {
+  it('refuse an unknown field in their query or body, as every other admin route does', async () => {
+    const answers = [
+      await call('POST', '/admin/audit/verify', { from: 10 }),
+      await call('POST', '/admin/conversations/purge', { user: 'ada' }),
+      await call('GET', '/admin/alerts?since=1'),
+      await call('GET', '/admin/stats/live?window=60'),
+    ];
+    expect(answers.map(({ status, json }) => ({ status, error: json.error }))).toEqual([
+      { status: 400, error: expect.objectContaining({ code: 'unknown_field', param: 'from' }) },
+      { status: 400, error: expect.objectContaining({ code: 'unknown_field', param: 'user' }) },
+      { status: 400, error: expect.objectContaining({ code: 'unknown_field', param: 'since' }) },
+      { status: 400, error: expect.objectContaining({ code: 'unknown_field', param: 'window' }) },
+    ]);
+    // As the dashboard calls them: no body, or an empty one.
+    expect((await call('POST', '/admin/audit/verify')).status).toBe(200);
+    expect((await call('POST', '/admin/audit/verify', {})).status).toBe(200);
+    expect((await call('POST', '/admin/conversations/purge')).status).toBe(200);
+    expect((await call('GET', '/admin/alerts')).status).toBe(200);
+    expect((await call('GET', '/admin/stats/live')).status).toBe(200);
+  });
+});
