@@ -24,7 +24,7 @@ export const sessionSpecSchema = z.strictObject({
   userId: plainText(128),
   scopes: z.array(z.enum(SESSION_SCOPES)).min(1).max(SESSION_SCOPES.length).optional(),
   models: z.array(plainText(256)).min(1).max(256).optional(),
-  templates: z.array(plainText(128)).max(256).optional(),
+  templates: z.array(plainText(64)).min(1).max(256).optional(),
   limits: z
     .strictObject({ rpm: positive.optional(), tpm: positive.optional(), concurrency: positive.optional() })
     .optional(),

@@ -160,6 +160,22 @@ describe('metadata', () => {
   });
 });
 
+describe('empty lists', () => {
+  it('are refused in a session as in a token: templates: [] granted a session that could run nothing', async () => {
+    for (const [path, spec] of [
+      ['/admin/tokens', { name: 'web' }],
+      ['/admin/sessions', { userId: 'ada' }],
+    ] as const) {
+      const empty = await call('POST', path, { ...spec, templates: [] });
+      expect(empty.status).toBe(400);
+      expect(empty.json.error).toMatchObject({
+        param: 'templates',
+        message: "'templates' must have at least 1 item",
+      });
+    }
+  });
+});
+
 describe('routes that take nothing', () => {
   it('refuse an unknown field in their query or body, as every other admin route does', async () => {
     const answers = [
