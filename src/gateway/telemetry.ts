@@ -11,6 +11,7 @@ import {
   type Logger,
   Metrics,
   Redactor,
+  reportCrashesWith,
 } from '../observability/index.js';
 import { wantsPretty } from './banner.js';
 
@@ -89,6 +90,7 @@ export function createTelemetry({
     pretty: wantsPretty(config.logging.format, logDestination === undefined),
     ...(logDestination && { destination: logDestination }),
   });
+  reportCrashesWith(redactor, flush);
   const metrics = new Metrics();
   let webhook = config.alerts.webhook && alertWebhook(config.alerts.webhook, env, source, logger);
   let webhookConfig = config.alerts.webhook;

@@ -4,6 +4,7 @@ import { open, seal, sealedBy } from './envelope.js';
 import type { MasterKey } from './master-key.js';
 import { fingerprintOf } from './secret-string.js';
 import { ENC_PREFIX } from './sources/inline.js';
+import { MAX_KEY_LENGTH } from './sources/key-length.js';
 
 /** What listings show of a stored key: never its value or ciphertext. */
 export interface StoredKeyView {
@@ -44,8 +45,6 @@ export class KeyAlreadyStored extends Error {
     return `${provider} already has this key stored as ${stored.id} (${stored.status}); nothing was added${reuse}`;
   }
 }
-
-const MAX_KEY_LENGTH = 4096;
 
 export function validateKeyValue(value: string): string {
   const trimmed = value.trim();

@@ -65,6 +65,9 @@ export function errorFields(error: unknown, depth = 0): unknown {
   };
 }
 
+/** Written in place of a line the redactor could not clear: nothing of the line itself may leave. */
+const WITHHELD_LINE = `${JSON.stringify({ level: 'error', service: 'keyward', msg: 'a log line was withheld: redacting it failed' })}\n`;
+
 /**
  * A pino logger whose every serialized line passes through the redactor, so that no code path
  * (request logs, error objects, third-party messages) can write a secret.
@@ -76,12 +79,12 @@ export function createLogger(options: LoggerOptions): GatewayLogger {
   const redacting: DestinationStream = options.pretty
     ? {
         write(line: string) {
-          destination.write(prettyLine(redactor.redact(line)));
+          destination.write(prettyLine(redactor.redact(line, WITHHELD_LINE)));
         },
       }
     : {
         write(line: string) {
-          destination.write(redactor.redact(line));
+          destination.write(redactor.redact(line, WITHHELD_LINE));
         },
       };
   const logger = pino(

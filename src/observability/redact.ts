@@ -5,6 +5,15 @@
 const MASK = '[REDACTED]';
 /** Shorter literals would mask ordinary words; keys that short are refused at load instead. */
 export const MIN_SECRET_LENGTH = 8;
+/**
+ * V8 cannot compile a regular expression one of whose alternatives is 32 Ki characters or longer
+ * ("Regular expression too large", thrown at its first use with the whole pattern, every secret
+ * in it, as the message). A form longer than this is searched for as a string instead; real keys'
+ * forms are a few hundred characters.
+ */
+const MAX_PATTERN_LITERAL = 2048;
+/** The secrets' alternation is cut into regular expressions of at most this many characters each. */
+const MAX_PATTERN_CHARS = 64 * 1024;
 
 /**
  * Shapes of credentials that must never be written even when their value is not known. A pattern
@@ -80,23 +89,36 @@ export function maskSecret(text: string, secret: string): string {
 
 export class Redactor {
   private readonly secrets = new Set<string>();
-  private matcher: RegExp;
+  /** Forms too long for a regular expression, longest first. */
+  private long: string[] = [];
+  /** The other forms, longest first, in bounded chunks; the last also matches the credential shapes. */
+  private matchers: RegExp[] = [];
 
   constructor(secrets: Iterable<string> = []) {
     for (const secret of secrets) this.addSecretForm(secret);
-    this.matcher = this.build();
+    this.build();
   }
 
   /** Registers a secret value; from now on it and its base64 forms are masked. */
   addSecret(secret: string): void {
-    if (this.addSecretForm(secret)) this.matcher = this.build();
+    if (this.addSecretForm(secret)) this.build();
   }
 
-  redact(text: string): string {
-    const masked = text.replace(this.matcher, keepPrefix);
-    // Scanning for this shape costs more than all the others together, so only lines that can
-    // hold it are scanned.
-    return masked.includes('***') ? masked.replace(HALF_MASKED_KEY, MASK) : masked;
+  /**
+   * `text` with every secret masked. Should masking fail, `withheld` is returned in its place: a
+   * text that could not be cleared must not leave the process, and the error would quote secrets.
+   */
+  redact(text: string, withheld = MASK): string {
+    try {
+      let masked = text;
+      for (const form of this.long) if (masked.includes(form)) masked = masked.split(form).join(MASK);
+      for (const matcher of this.matchers) masked = masked.replace(matcher, keepPrefix);
+      // Scanning for this shape costs more than all the others together, so only lines that can
+      // hold it are scanned.
+      return masked.includes('***') ? masked.replace(HALF_MASKED_KEY, MASK) : masked;
+    } catch {
+      return withheld;
+    }
   }
 
   private addSecretForm(secret: string): boolean {
@@ -111,9 +133,22 @@ export class Redactor {
     return added;
   }
 
-  private build(): RegExp {
-    // Longest first so that a secret containing another is masked whole.
-    const literals = [...this.secrets].sort((a, b) => b.length - a.length).map(escapeRegExp);
-    return new RegExp([...literals, ...PATTERNS].join('|'), 'g');
+  private build(): void {
+    // Longest first so that a secret containing another is masked whole; literals before shapes,
+    // so that a shape never masks part of a known secret and leaves the rest.
+    const forms = [...this.secrets].sort((a, b) => b.length - a.length);
+    this.long = forms.filter((form) => form.length > MAX_PATTERN_LITERAL);
+    const chunks: string[][] = [[]];
+    let chars = 0;
+    for (const form of forms.filter((f) => f.length <= MAX_PATTERN_LITERAL).map(escapeRegExp)) {
+      if (chars + form.length > MAX_PATTERN_CHARS) {
+        chunks.push([]);
+        chars = 0;
+      }
+      chunks.at(-1)!.push(form);
+      chars += form.length + 1;
+    }
+    chunks.at(-1)!.push(...PATTERNS);
+    this.matchers = chunks.map((chunk) => new RegExp(chunk.join('|'), 'g'));
   }
 }

@@ -39,6 +39,8 @@ export interface RunningGateway {
   adminUrl: string;
   /** Lines the process has written to stdout so far. */
   lines: string[];
+  /** What the process has written to stderr so far. */
+  stderr(): string;
   exited: Promise<number | null>;
 }
 
@@ -71,7 +73,7 @@ export async function startGatewayProcess(
   const lines: string[] = [];
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
+    stderr += chunk.toString();
   });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const listening = new Promise<{ dataUrl: string; adminUrl: string }>((resolve, reject) => {
@@ -93,10 +95,12 @@ export async function startGatewayProcess(
     // What it said on its way out names the cause when a start fails only now and then.
     void exited.then((code) =>
       reject(
-        new Error(`gateway exited early with code ${code}: ${[...lines, stderr].join('\n').slice(-2000)}`),
+        new Error(
+          `gateway exited early with code ${code}: ${[...lines, stderr.slice(-4000)].join('\n').slice(-2000)}`,
+        ),
       ),
     );
   });
   const urls = await listening;
-  return { child, ...urls, lines, exited };
+  return { child, ...urls, lines, stderr: () => stderr, exited };
 }

@@ -14,4 +14,11 @@ describe('a comma-separated key list (keys.env, keys.values)', () => {
       'key #2 in P_KEY has a character that is not printable ASCII',
     );
   });
+
+  it('refuses a key longer than any provider issues, naming which key, where and the bound', () => {
+    expect(() => splitKeyList(`sk-one-12345678,sk-${'x'.repeat(30_000)}`, 'aws secret prod/openai')).toThrow(
+      'key #2 in aws secret prod/openai is 30003 characters, longer than the 4096 a provider key can be',
+    );
+    expect(splitKeyList(`sk-${'x'.repeat(4093)}`, 'P_KEY')).toHaveLength(1);
+  });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Redactor } from '../../src/observability/redact.js';
 
@@ -77,5 +78,27 @@ describe('Redactor', () => {
     const r = new Redactor();
     r.addSecret('late-secret-value-1');
     expect(r.redact('x late-secret-value-1 y')).toBe('x [REDACTED] y');
+  });
+
+  it('masks secrets of any length and number without throwing', () => {
+    // One regular expression of every form failed at first use past ~24,575 characters of a single
+    // secret ("Regular expression too large"), with the whole pattern as the error's message.
+    const random = (length: number) => randomBytes(length).toString('base64url').slice(0, length);
+    const long = [30_000, 70_000].map((length) => `sk-${random(length)}`);
+    const many = Array.from(
+      { length: 600 },
+      (_, i) => `sk-ant-api03-${String(i).padStart(4, '0')}${random(95)}`,
+    );
+    const r = new Redactor([...long, ...many]);
+    for (const secret of [...long, many[0]!, many[599]!]) {
+      const b64 = Buffer.from(secret).toString('base64');
+      const out = r.redact(`{"msg":"a ${secret} b ${b64} c"}`);
+      expect(out).toBe('{"msg":"a [REDACTED] b [REDACTED] c"}');
+    }
+    // A shorter secret inside a longer one is masked with it, whichever way it is stored.
+    const inner = many[1]!;
+    r.addSecret(`${inner}${random(40_000)}`);
+    expect(r.redact(`x ${inner} y`)).toBe('x [REDACTED] y');
+    expect(r.redact('no secret here')).toBe('no secret here');
   });
 });

@@ -2,6 +2,7 @@ import { EnvelopeError, open, type RecordBinding } from '../envelope.js';
 import type { MasterKey } from '../master-key.js';
 import { SecretString } from '../secret-string.js';
 import { KeySourceError } from './errors.js';
+import { checkKeyLength } from './key-length.js';
 
 export const ENC_PREFIX = 'enc:';
 
@@ -18,8 +19,9 @@ export function openInline(
   if (masters.length === 0) {
     throw new KeySourceError(`${where} holds an enc: value but no master key is loaded`);
   }
+  let opened: string;
   try {
-    return new SecretString(open(masters, value.slice(ENC_PREFIX.length), inlineBinding(provider)));
+    opened = open(masters, value.slice(ENC_PREFIX.length), inlineBinding(provider));
   } catch (error) {
     if (error instanceof EnvelopeError) {
       throw new KeySourceError(
@@ -28,4 +30,6 @@ export function openInline(
     }
     throw error;
   }
+  checkKeyLength(opened, where);
+  return new SecretString(opened);
 }

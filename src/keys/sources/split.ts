@@ -1,5 +1,7 @@
 import { MIN_SECRET_LENGTH } from '../../observability/index.js';
 import { KeySourceError } from './errors.js';
+import { ENC_PREFIX } from './inline.js';
+import { checkKeyLength } from './key-length.js';
 
 /**
  * Splits a secret value that may hold several comma-separated keys, dropping blanks and
@@ -12,6 +14,8 @@ export function splitKeyList(raw: string, where: string): string[] {
     .filter(Boolean);
   if (values.length === 0) throw new KeySourceError(`${where} holds no key`);
   values.forEach((value, i) => {
+    // A sealed value is longer than the key it holds: that is checked once it is opened.
+    if (!value.startsWith(ENC_PREFIX)) checkKeyLength(value, `key #${i + 1} in ${where}`);
     if (value.length < MIN_SECRET_LENGTH) {
       throw new KeySourceError(
         `key #${i + 1} in ${where} is shorter than ${MIN_SECRET_LENGTH} characters; it cannot be a real key`,

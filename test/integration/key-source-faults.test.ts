@@ -1,0 +1,146 @@
+/**
+ * A secret manager that answers with something no key can be, or not at all, against a real
+ * `keyward start` process: the gateway keeps serving with the keys it has and says why, and
+ * nothing it writes holds a secret.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeOpenAI } from '../support/fake-openai.js';
+import { type FakeSecretsManager, REGION, startFakeSecretsManager } from '../support/fake-secrets-manager.js';
+import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { CLIENT_KEY } from '../support/setup.js';
+
+const ACCESS_KEY_ID = 'AKIAKEYWARDTEST00001';
+const SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYkeywardTEST';
+const ADMIN_KEY = 'kwa-faults-admin-key-0123456789abcdef';
+const AWS_KEY = 'sk-aws-faults-key-aaaaaaaaaaaa1111';
+const ENV_KEY = 'sk-env-faults-key-bbbbbbbbbbbb2222';
+/** The size AWS allows a secret (64 KB) is far past the one V8 compiles into a regular expression. */
+const HUGE = `sk-aws-huge-${'x'.repeat(15_000)}${'y'.repeat(14_988)}`;
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A value and the forms the redactor masks: base64 of it whole and at each offset in a longer text. */
+function forms(secret: string): string[] {
+  const bytes = Buffer.from(secret);
+  const encoded = [0, 1, 2].map((offset) =>
+    Buffer.concat([Buffer.alloc(offset), bytes])
+      .toString('base64')
+      .slice(4, -4),
+  );
+  return [secret, bytes.toString('base64'), ...encoded].map((form) => form.slice(0, 40));
+}
+
+function expectNoSecret(gw: RunningGateway): void {
+  const output = `${gw.lines.join('\n')}\n${gw.stderr()}`;
+  for (const secret of [AWS_KEY, ENV_KEY, ADMIN_KEY, CLIENT_KEY, SECRET_ACCESS_KEY, HUGE.slice(12)]) {
+    for (const form of forms(secret)) expect(output).not.toContain(form);
+  }
+}
+
+/** The first line holding `text`, waiting for the gateway's batched log to be written out. */
+async function lineWith(gw: RunningGateway, text: string): Promise<string | undefined> {
+  for (let waited = 0; waited < 5_000; waited += 50) {
+    const line = gw.lines.find((candidate) => candidate.includes(text));
+    if (line) return line;
+    await sleep(50);
+  }
+  return undefined;
+}
+
+async function chat(gw: RunningGateway, model: string): Promise<number> {
+  const res = await request(`${gw.dataUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+async function refresh(gw: RunningGateway): Promise<Array<{ provider: string; ok: boolean }>> {
+  const res = await request(`${gw.adminUrl}/admin/keys/refresh`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  return ((await res.body.json()) as { refreshed: Array<{ provider: string; ok: boolean }> }).refreshed;
+}
+
+/** A gateway with provider `aws` (alias `a`) on the fake Secrets Manager and `env` (alias `e`). */
+async function gateway(sm: FakeSecretsManager, upstream: string): Promise<RunningGateway> {
+  const file = writeTempConfig({
+    server: { port: 0 },
+    admin: { port: 0 },
+    logging: { level: 'debug', format: 'json' },
+    auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+    providers: [
+      {
+        id: 'aws',
+        type: 'openai',
+        baseUrl: `${upstream}/v1`,
+        retries: { maxAttempts: 1 },
+        keys: { aws: { region: REGION, secretId: 'prod/openai', endpoint: sm.url } },
+      },
+      { id: 'env', type: 'openai', baseUrl: `${upstream}/v1`, keys: { env: 'ENV_KEY' } },
+    ],
+    models: [
+      { name: 'a', provider: 'aws', model: 'gpt-4o-mini' },
+      { name: 'e', provider: 'env', model: 'gpt-4o-mini' },
+    ],
+  });
+  const gw = await startGatewayProcess(file, {
+    KEYWARD_API_KEY: CLIENT_KEY,
+    KEYWARD_ADMIN_KEY: ADMIN_KEY,
+    ENV_KEY,
+    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+  });
+  cleanups.push(async () => {
+    gw.child.kill('SIGKILL');
+    await gw.exited;
+  });
+  return gw;
+}
+
+describe('a secret manager answering with no usable key', { timeout: 60_000 }, () => {
+  it('a 30,000-character value is refused at refresh: the old key serves on and no output holds a secret', async () => {
+    const upstream = await startFakeOpenAI({ keys: [AWS_KEY, ENV_KEY] });
+    cleanups.push(() => upstream.close());
+    const sm = await startFakeSecretsManager({ accessKeyId: ACCESS_KEY_ID });
+    cleanups.push(() => sm.close());
+    sm.putSecret('prod/openai', AWS_KEY);
+    const gw = await gateway(sm, upstream.url);
+    expect(await chat(gw, 'a')).toBe(200);
+
+    sm.putSecret('prod/openai', HUGE);
+    expect(await refresh(gw)).toEqual(
+      expect.arrayContaining([
+        { provider: 'aws', ok: false },
+        { provider: 'env', ok: true },
+      ]),
+    );
+    expect(await chat(gw, 'a')).toBe(200);
+    expect(await chat(gw, 'e')).toBe(200);
+    expect(String(upstream.requests.at(-2)?.headers.authorization)).toBe(`Bearer ${AWS_KEY}`);
+    const refusal = await lineWith(gw, 'longer than the 4096');
+    expect(refusal).toContain(
+      'key #1 in aws secret prod/openai (provider aws) is 30000 characters, longer than the 4096 a provider key can be',
+    );
+    expectNoSecret(gw);
+
+    // A restart reads the same value: the provider starts without a key rather than not at all.
+    const again = await gateway(sm, upstream.url);
+    expect(await chat(again, 'a')).toBe(503);
+    expect(await chat(again, 'e')).toBe(200);
+    expect(await lineWith(again, 'longer than the 4096')).toBeDefined();
+    expectNoSecret(again);
+  });
+});
