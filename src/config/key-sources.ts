@@ -7,6 +7,8 @@ import { z } from 'zod';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 const refreshSeconds = z.number().int().min(10).max(86_400).default(300);
+/** How long one read of the keys may take: past it the read is aborted and counts as a failed one. */
+const timeoutSeconds = z.number().int().min(1).max(300).default(15);
 
 /** `{ a: A } | { b: B } | …`: one member of T alone. */
 type OneOf<T> = { [K in keyof T]: { [P in K]: T[P] } }[keyof T];
@@ -72,6 +74,7 @@ export const vaultSourceSchema = z.strictObject({
   /** PEM file of the CA that signed Vault's certificate, when it is private. */
   caFile: z.string().min(1).optional(),
   refreshSeconds,
+  timeoutSeconds,
 });
 
 export const awsSourceSchema = z.strictObject({
@@ -83,6 +86,7 @@ export const awsSourceSchema = z.strictObject({
   /** A VPC endpoint or other Secrets Manager endpoint; default: the region's public endpoint. */
   endpoint: z.url({ protocol: /^https?$/ }).optional(),
   refreshSeconds,
+  timeoutSeconds,
 });
 
 export const azureSourceSchema = z.strictObject({
@@ -95,12 +99,14 @@ export const azureSourceSchema = z.strictObject({
     .regex(/^[0-9A-Za-z]{1,64}$/)
     .optional(),
   refreshSeconds,
+  timeoutSeconds,
 });
 
 export const keyringSourceSchema = z.strictObject({
   service: z.string().min(1).max(256).default('keyward'),
   account: z.string().min(1).max(256),
   refreshSeconds: z.number().int().min(10).max(86_400).optional(),
+  timeoutSeconds,
 });
 
 export const providerKeysSchema = oneBlockOf({

@@ -1,9 +1,36 @@
 import { type Acquired, KeyPool, type PooledKey } from './key-pool.js';
 import type { SecretString } from './secret-string.js';
-import type { KeySource } from './sources/index.js';
+import { KeySourceError } from './sources/errors.js';
+import type { KeySource, SourcedKey } from './sources/index.js';
 import { PASSTHROUGH_KIND } from './sources/passthrough.js';
 
 const DAY_MS = 86_400_000;
+/** The deadline of a load from a source that sets none of its own (`timeoutSeconds`). */
+const LOAD_TIMEOUT_MS = 15_000;
+
+/**
+ * The source's keys, or a KeySourceError once its deadline passes: the read under way is aborted
+ * then. Without one a secret manager that took the connection and never answered held the start
+ * (no listener, no log line) and, in a refresh, every later refresh, which share the one under way.
+ */
+async function loadWithin(source: KeySource): Promise<SourcedKey[]> {
+  const ms = source.timeoutMs ?? LOAD_TIMEOUT_MS;
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new KeySourceError(`${source.describe} did not answer within ${ms / 1000} s`);
+      controller.abort(error);
+      reject(error);
+    }, ms);
+  });
+  try {
+    // Raced as well as aborted: a source that does not heed the signal cannot hold the caller.
+    return await Promise.race([source.load(controller.signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** What the keys of a provider report to the rest of the gateway; no method ever gets a value. */
 export interface KeyEvents {
@@ -84,7 +111,7 @@ export class ProviderKeys {
   /** The first load: its failure is the caller's to report (a config error at start). */
   async loadOrThrow(): Promise<void> {
     if (!this.source || !this.pooled) return;
-    const keys = await this.source.load();
+    const keys = await loadWithin(this.source);
     this.accept(keys);
   }
 
@@ -106,7 +133,7 @@ export class ProviderKeys {
     let keys: Parameters<KeyPool['replace']>[0] = [];
     if (source) {
       try {
-        keys = await source.load();
+        keys = await loadWithin(source);
       } catch (error) {
         this.events.refreshFailed(
           this.provider,
@@ -138,7 +165,7 @@ export class ProviderKeys {
 
   private async load(source: KeySource): Promise<boolean> {
     try {
-      this.accept(await source.load());
+      this.accept(await loadWithin(source));
       return true;
     } catch (error) {
       this.lastError = error instanceof Error ? error.message : 'unknown error';

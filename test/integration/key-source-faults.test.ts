@@ -16,6 +16,7 @@ const SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYkeywardTEST';
 const ADMIN_KEY = 'kwa-faults-admin-key-0123456789abcdef';
 const AWS_KEY = 'sk-aws-faults-key-aaaaaaaaaaaa1111';
 const ENV_KEY = 'sk-env-faults-key-bbbbbbbbbbbb2222';
+const OTHER_AWS_KEY = 'sk-aws-faults-key-cccccccccccc3333';
 /** The size AWS allows a secret (64 KB) is far past the one V8 compiles into a regular expression. */
 const HUGE = `sk-aws-huge-${'x'.repeat(15_000)}${'y'.repeat(14_988)}`;
 
@@ -72,7 +73,11 @@ async function refresh(gw: RunningGateway): Promise<Array<{ provider: string; ok
 }
 
 /** A gateway with provider `aws` (alias `a`) on the fake Secrets Manager and `env` (alias `e`). */
-async function gateway(sm: FakeSecretsManager, upstream: string): Promise<RunningGateway> {
+async function gateway(
+  sm: FakeSecretsManager,
+  upstream: string,
+  aws: Record<string, unknown> = {},
+): Promise<RunningGateway> {
   const file = writeTempConfig({
     server: { port: 0 },
     admin: { port: 0 },
@@ -84,7 +89,7 @@ async function gateway(sm: FakeSecretsManager, upstream: string): Promise<Runnin
         type: 'openai',
         baseUrl: `${upstream}/v1`,
         retries: { maxAttempts: 1 },
-        keys: { aws: { region: REGION, secretId: 'prod/openai', endpoint: sm.url } },
+        keys: { aws: { region: REGION, secretId: 'prod/openai', endpoint: sm.url, ...aws } },
       },
       { id: 'env', type: 'openai', baseUrl: `${upstream}/v1`, keys: { env: 'ENV_KEY' } },
     ],
@@ -142,5 +147,57 @@ describe('a secret manager answering with no usable key', { timeout: 60_000 }, (
     expect(await chat(again, 'e')).toBe(200);
     expect(await lineWith(again, 'longer than the 4096')).toBeDefined();
     expectNoSecret(again);
+  });
+});
+
+async function adminGet(gw: RunningGateway, path: string): Promise<unknown> {
+  const res = await request(`${gw.adminUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  return res.body.json();
+}
+
+describe('a secret manager that takes the connection and never answers', { timeout: 60_000 }, () => {
+  it('holds neither the start nor, after its deadline, any later refresh', async () => {
+    const upstream = await startFakeOpenAI({ keys: [AWS_KEY, ENV_KEY, OTHER_AWS_KEY] });
+    cleanups.push(() => upstream.close());
+    const sm = await startFakeSecretsManager({ accessKeyId: ACCESS_KEY_ID });
+    cleanups.push(() => sm.close());
+    sm.putSecret('prod/openai', AWS_KEY);
+    sm.hang(true);
+
+    const started = Date.now();
+    const gw = await gateway(sm, upstream.url, { timeoutSeconds: 2 });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await chat(gw, 'a')).toBe(503);
+    expect(await chat(gw, 'e')).toBe(200);
+    expect(await adminGet(gw, '/ready')).toEqual({
+      status: 'degraded',
+      problems: ['provider aws: no usable key'],
+    });
+    expect(await lineWith(gw, 'did not answer within 2 s')).toContain('aws us-east-1 prod/openai');
+
+    sm.hang(false);
+    expect(await refresh(gw)).toContainEqual({ provider: 'aws', ok: true });
+    expect(await chat(gw, 'a')).toBe(200);
+
+    // A hung refresh fails at its deadline, is counted, and the next one reads again.
+    sm.hang(true);
+    const asked = sm.requests.length;
+    const before = Date.now();
+    expect(await refresh(gw)).toContainEqual({ provider: 'aws', ok: false });
+    expect(Date.now() - before).toBeLessThan(10_000);
+    expect(await chat(gw, 'a')).toBe(200);
+    sm.hang(false);
+    sm.putSecret('prod/openai', OTHER_AWS_KEY);
+    expect(await refresh(gw)).toContainEqual({ provider: 'aws', ok: true });
+    expect(sm.requests.length).toBeGreaterThan(asked + 1);
+    expect(await chat(gw, 'a')).toBe(200);
+    expect(String(upstream.requests.at(-1)?.headers.authorization)).toBe(`Bearer ${OTHER_AWS_KEY}`);
+    const metrics = await request(`${gw.adminUrl}/metrics`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    expect(await metrics.body.text()).toContain(
+      'keyward_key_source_refresh_failures_total{provider="aws",source="aws"} 2',
+    );
+    expectNoSecret(gw);
   });
 });

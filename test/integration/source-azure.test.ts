@@ -53,7 +53,13 @@ describe.skipIf(!hasOpenssl)('azure key source (needs openssl: apt-get install o
   });
 
   function config(overrides: Partial<AzureSourceConfig> = {}): AzureSourceConfig {
-    return { vaultUrl: vault.url, secretName: 'openai-key', refreshSeconds: 300, ...overrides };
+    return {
+      vaultUrl: vault.url,
+      secretName: 'openai-key',
+      refreshSeconds: 300,
+      timeoutSeconds: 15,
+      ...overrides,
+    };
   }
 
   /**

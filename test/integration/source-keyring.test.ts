@@ -127,7 +127,7 @@ describe.skipIf(!installed)(`keyring key source (needs \`${INSTALL}\`)`, () => {
 
   function source(account: string, overrides: Partial<KeyringSourceConfig> = {}) {
     return createKeyringSource(
-      { service: SERVICE, account, ...overrides },
+      { service: SERVICE, account, timeoutSeconds: 15, ...overrides },
       { provider: 'openai', env: process.env },
     );
   }

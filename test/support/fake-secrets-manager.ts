@@ -29,6 +29,8 @@ export interface FakeSecretsManager {
   denyAccess(name: string): void;
   /** Every request answers this status with an InternalServiceError until called with undefined. */
   failWith(status: number | undefined): void;
+  /** While true, requests are taken and never answered, as by a manager that hangs. */
+  hang(on: boolean): void;
   stop(): Promise<void>;
   close(): Promise<void>;
 }
@@ -64,6 +66,7 @@ export async function startFakeSecretsManager(options: { accessKeyId: string }):
   const secrets = new Map<string, StoredSecret>();
   const denied = new Set<string>();
   let failure: number | undefined;
+  let hanging = false;
 
   function find(id: string): StoredSecret | undefined {
     return secrets.get(id) ?? [...secrets.values()].find((secret) => secret.arn === id);
@@ -72,6 +75,7 @@ export async function startFakeSecretsManager(options: { accessKeyId: string }):
   function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
     const target = header(req, 'x-amz-target');
     requests.push({ target, headers: req.headers, body });
+    if (hanging) return;
     if (failure !== undefined) {
       fail(
         res,
@@ -174,6 +178,9 @@ export async function startFakeSecretsManager(options: { accessKeyId: string }):
     },
     failWith(status) {
       failure = status;
+    },
+    hang(on) {
+      hanging = on;
     },
     stop,
     close: stop,

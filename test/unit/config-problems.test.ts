@@ -72,6 +72,7 @@ describe("a provider's keys block", () => {
         field: 'api_key',
         auth: { approle: { mount: 'approle', roleIdEnv: 'VAULT_ROLE_ID', secretIdEnv: 'VAULT_SECRET_ID' } },
         refreshSeconds: 300,
+        timeoutSeconds: 15,
       },
     });
     expect(problems(withKeys('{ env: OPENAI_API_KEY }'))).toEqual([]);

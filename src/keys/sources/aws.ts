@@ -5,8 +5,6 @@ import { KeySourceError } from './errors.js';
 import { splitKeyList } from './split.js';
 import type { KeySource, SourcedKey } from './types.js';
 
-const TIMEOUT_MS = 10_000;
-
 type Sdk = typeof import('@aws-sdk/client-secrets-manager');
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -90,6 +88,7 @@ export function createAwsSource(
 ): KeySource {
   const endpoint = config.endpoint ?? `the ${config.region} endpoint`;
   const where = `aws secret ${config.secretId}${config.field ? ` field "${config.field}"` : ''} (provider ${context.provider})`;
+  const timeoutMs = config.timeoutSeconds * 1000;
   let client: Promise<{ sdk: Sdk; client: SecretsManagerClient }> | undefined;
 
   function connect(): Promise<{ sdk: Sdk; client: SecretsManagerClient }> {
@@ -99,7 +98,13 @@ export function createAwsSource(
       client: new sdk.SecretsManagerClient({
         region: config.region,
         ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-        requestHandler: { connectionTimeout: TIMEOUT_MS, requestTimeout: TIMEOUT_MS },
+        // Without throwOnRequestTimeout the SDK only logs a warning when the request timeout passes,
+        // and a Secrets Manager that never answers held the load for good.
+        requestHandler: {
+          connectionTimeout: timeoutMs,
+          requestTimeout: timeoutMs,
+          throwOnRequestTimeout: true,
+        },
       }),
     }));
     return client;
@@ -109,6 +114,7 @@ export function createAwsSource(
     kind: 'aws',
     describe: `aws ${config.region} ${config.secretId}${config.field ? `#${config.field}` : ''}`,
     refreshMs: config.refreshSeconds * 1000,
+    timeoutMs,
 
     async load(signal?: AbortSignal): Promise<SourcedKey[]> {
       const { sdk, client: sm } = await connect();

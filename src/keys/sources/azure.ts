@@ -104,6 +104,7 @@ export function createAzureSource(
     kind: 'azure',
     describe: `azure ${config.vaultUrl} ${config.secretName}`,
     refreshMs: config.refreshSeconds * 1000,
+    timeoutMs: config.timeoutSeconds * 1000,
     async load(signal?: AbortSignal): Promise<SourcedKey[]> {
       try {
         client ??= createClient().catch((error: unknown) => {
@@ -121,6 +122,9 @@ export function createAzureSource(
           ...(createdAt === undefined ? {} : { createdAt }),
         }));
       } catch (error) {
+        // The credential's token request may be the one that hangs, and it does not take the
+        // signal: a new client next time, or every later load would wait on that same request.
+        if (signal?.aborted) client = undefined;
         throw toKeySourceError(error, config, context.provider);
       }
     },

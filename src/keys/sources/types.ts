@@ -27,6 +27,9 @@ export interface KeySource {
   readonly describe: string;
   /** Milliseconds between refreshes; undefined when the source never changes on its own. */
   readonly refreshMs?: number;
+  /** How long one load may take (`timeoutSeconds`); the caller's default when undefined. */
+  readonly timeoutMs?: number;
+  /** `signal` aborts the read under way: a load past its deadline must not hold a connection. */
   load(signal?: AbortSignal): Promise<SourcedKey[]>;
   close?(): Promise<void>;
 }

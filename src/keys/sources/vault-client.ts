@@ -3,7 +3,6 @@ import type { Agent, Dispatcher } from 'undici';
 import type { VaultSourceConfig } from '../../config/key-sources.js';
 import { KeySourceError } from './errors.js';
 
-const TIMEOUT_MS = 10_000;
 /** Log in again this long before the AppRole token's lease ends, so a read never races its expiry. */
 const TOKEN_MARGIN_MS = 30_000;
 
@@ -78,10 +77,11 @@ export class VaultClient {
       }
     }
     const { Agent } = await import('undici');
+    const timeout = this.config.timeoutSeconds * 1000;
     this.agent ??= new Agent({
-      connect: { timeout: TIMEOUT_MS, ...(ca ? { ca } : {}) },
-      headersTimeout: TIMEOUT_MS,
-      bodyTimeout: TIMEOUT_MS,
+      connect: { timeout, ...(ca ? { ca } : {}) },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
     });
     return this.agent;
   }

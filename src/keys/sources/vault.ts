@@ -20,6 +20,7 @@ export function createVaultSource(
     kind: 'vault',
     describe: `vault ${client.address} ${secretPath}#${config.field}`,
     refreshMs: config.refreshSeconds * 1000,
+    timeoutMs: config.timeoutSeconds * 1000,
     load: async (signal?: AbortSignal) => keysFrom(await client.read(signal), config, secretPath, where),
     close: () => client.close(),
   };
