@@ -212,8 +212,10 @@ async function keyCheck(
     warn: (message) => warnings.push(message),
   });
   if (!source) return ok(name, 'none configured: sent no key');
+  // Aborted once the check ends: a read still waiting on a silent manager kept the process alive.
+  const reading = new AbortController();
   try {
-    const keys = await within(TIMEOUT_MS, `the ${source.kind} source`, source.load());
+    const keys = await within(TIMEOUT_MS, `the ${source.kind} source`, source.load(reading.signal));
     return keys.length > 0
       ? ok(name, `${keys.length} from ${source.describe}`)
       : fail(
@@ -226,6 +228,7 @@ async function keyCheck(
     const detail = message.includes(source.describe) ? message : `${source.describe}: ${message}`;
     return fail(name, detail, `make the source hold a key, or change providers[${provider.id}].keys`);
   } finally {
+    reading.abort();
     await source.close?.();
   }
 }

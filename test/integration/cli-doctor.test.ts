@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../src/store/pg-migrations.js';
 import { CLOSED_PORT } from '../support/closed-port.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
+import { REGION, startFakeSecretsManager } from '../support/fake-secrets-manager.js';
 import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli } from '../support/process.js';
 
@@ -137,6 +138,46 @@ describe('keyward doctor', () => {
     );
     expect(keys).toMatchObject({ status: 'fail', detail: expect.stringContaining('DOCTOR_UNSET_KEY') });
   });
+
+  it('reports a secret manager that never answers, and exits', async () => {
+    const sm = await startFakeSecretsManager({ accessKeyId: 'AKIAKEYWARDTEST00001' });
+    try {
+      sm.hang(true);
+      const dataDir = freshDataDir();
+      const file = configIn(dataDir, {
+        providers: [
+          {
+            id: 'aws',
+            type: 'openai',
+            baseUrl: `http://127.0.0.1:${CLOSED_PORT}/v1`,
+            keys: { aws: { region: REGION, secretId: 'prod/openai', endpoint: sm.url } },
+          },
+        ],
+      });
+      const env = {
+        KEYWARD_DATA_DIR: dataDir,
+        AWS_ACCESS_KEY_ID: 'AKIAKEYWARDTEST00001',
+        AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYkeywardTEST',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_CONFIG_FILE: '/nonexistent/aws-config',
+        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+      };
+      expect((await runCli(['init', '--config', file], { env })).code).toBe(0);
+      const started = Date.now();
+      const run = await runCli(['doctor', '--config', file, '--json'], { env });
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(run.code).toBe(1);
+      const keys = (JSON.parse(run.stdout) as Report).checks.find(
+        (check) => check.name === 'provider aws keys',
+      );
+      expect(keys).toMatchObject({
+        status: 'fail',
+        detail: expect.stringContaining('did not answer within 2 s'),
+      });
+    } finally {
+      await sm.close();
+    }
+  }, 30_000);
 
   it('reports an invalid configuration as its one failed check', async () => {
     const dataDir = freshDataDir();
