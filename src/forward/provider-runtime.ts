@@ -104,7 +104,7 @@ export async function createProviderRuntimes(
           problems.push(`providers[${i}].keys (${config.id}): ${error.message}`);
           return undefined;
         }
-        events.refreshFailed(config.id, keys.sourceKind, error.message);
+        events.refreshFailed(config.id, keys.sourceKind, error.message, false);
       }
       keys.start();
       const dispatcher = createProviderPool(config);

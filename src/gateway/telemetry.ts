@@ -138,12 +138,12 @@ export function keyEventsFor({ redactor, logger, metrics, alerts }: Telemetry, a
     loaded(_provider, secrets) {
       for (const secret of secrets) redactor.addSecret(secret.reveal());
     },
-    refreshFailed(provider, kind, message) {
+    refreshFailed(provider, kind, message, kept) {
       metrics.keySourceFailed(provider, kind);
-      logger.error(
-        { provider, source: kind },
-        `loading provider keys failed; the keys loaded last stay in use: ${message}`,
-      );
+      const meanwhile = kept
+        ? 'the keys loaded last stay in use'
+        : 'the provider has no key and answers 503 until a load succeeds';
+      logger.error({ provider, source: kind }, `loading provider keys failed; ${meanwhile}: ${message}`);
     },
     alert(provider, reason, key, message) {
       metrics.providerKeyAlert(provider, reason);

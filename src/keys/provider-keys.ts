@@ -36,7 +36,8 @@ async function loadWithin(source: KeySource): Promise<SourcedKey[]> {
 export interface KeyEvents {
   /** Every loaded value, so the redactor masks it from now on. */
   loaded(provider: string, secrets: readonly SecretString[]): void;
-  refreshFailed(provider: string, source: string, message: string): void;
+  /** `kept`: keys loaded before stay in use; false when none ever loaded (the provider answers 503). */
+  refreshFailed(provider: string, source: string, message: string, kept: boolean): void;
   /** An operator should act: a key rejected by the provider, or one past its rotation age. */
   alert(provider: string, reason: 'key_rejected' | 'key_too_old', keyId: string, message: string): void;
   warn(provider: string, message: string): void;
@@ -108,10 +109,19 @@ export class ProviderKeys {
     return this.running;
   }
 
-  /** The first load: its failure is the caller's to report (a config error at start). */
+  /**
+   * The first load: its failure is the caller's to report (a config error at start), and is the
+   * provider's `lastError` until a load succeeds.
+   */
   async loadOrThrow(): Promise<void> {
     if (!this.source || !this.pooled) return;
-    const keys = await loadWithin(this.source);
+    let keys: SourcedKey[];
+    try {
+      keys = await loadWithin(this.source);
+    } catch (error) {
+      this.lastError = error instanceof Error ? error.message : 'unknown error';
+      throw error;
+    }
     this.accept(keys);
   }
 
@@ -139,6 +149,7 @@ export class ProviderKeys {
           this.provider,
           source.kind,
           error instanceof Error ? error.message : 'unknown error',
+          this.loadedAt > 0,
         );
         await source.close?.();
         return false;
@@ -169,7 +180,7 @@ export class ProviderKeys {
       return true;
     } catch (error) {
       this.lastError = error instanceof Error ? error.message : 'unknown error';
-      this.events.refreshFailed(this.provider, source.kind, this.lastError);
+      this.events.refreshFailed(this.provider, source.kind, this.lastError, this.loadedAt > 0);
       return false;
     }
   }

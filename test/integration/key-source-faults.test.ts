@@ -201,3 +201,29 @@ describe('a secret manager that takes the connection and never answers', { timeo
     expectNoSecret(gw);
   });
 });
+
+describe('a secret manager failing at start', { timeout: 60_000 }, () => {
+  it('shows the failure as the last error and does not speak of keys loaded before', async () => {
+    const upstream = await startFakeOpenAI({ keys: [AWS_KEY, ENV_KEY] });
+    cleanups.push(() => upstream.close());
+    const sm = await startFakeSecretsManager({ accessKeyId: ACCESS_KEY_ID });
+    cleanups.push(() => sm.close());
+    const gw = await gateway(sm, upstream.url);
+    const { providers } = (await adminGet(gw, '/admin/keys')) as {
+      providers: Array<{ provider: string; loadedAt: string | null; lastError: string | null }>;
+    };
+    expect(providers.find((entry) => entry.provider === 'aws')).toMatchObject({
+      loadedAt: null,
+      lastError: 'aws secret prod/openai not found (HTTP 400)',
+    });
+    expect(await lineWith(gw, 'loading provider keys failed')).toContain(
+      'loading provider keys failed; the provider has no key and answers 503 until a load succeeds: aws secret prod/openai not found',
+    );
+
+    sm.putSecret('prod/openai', AWS_KEY);
+    expect(await refresh(gw)).toContainEqual({ provider: 'aws', ok: true });
+    sm.failWith(500);
+    expect(await refresh(gw)).toContainEqual({ provider: 'aws', ok: false });
+    expect(await lineWith(gw, 'the keys loaded last stay in use')).toContain('(HTTP 500)');
+  });
+});
