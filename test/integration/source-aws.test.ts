@@ -179,6 +179,20 @@ describe('aws secrets manager key source', () => {
     expect(err.message).toBe('aws secrets manager failed reading aws secret keyward/openai (HTTP 500)');
   });
 
+  it('reports an answer that is not JSON (a proxy in front of the service) by its status', async () => {
+    sm = await startFakeSecretsManager({ accessKeyId: ACCESS_KEY_ID });
+    sm.putSecret('keyward/openai', KEY_A);
+    const src = awsSource();
+    sm.failWith(429, { contentType: 'text/plain', body: 'Too Many Requests' });
+    expect((await loadError(src)).message).toBe(
+      `a non-JSON answer (HTTP 429) from aws secrets manager ${sm.url} reading aws secret keyward/openai`,
+    );
+    sm.failWith(502, { contentType: 'text/html', body: '<html><body>502 Bad Gateway</body></html>' });
+    expect((await loadError(src)).message).toBe(
+      `a non-JSON answer (HTTP 502) from aws secrets manager ${sm.url} reading aws secret keyward/openai`,
+    );
+  });
+
   it('reports a Secrets Manager that is down', async () => {
     sm = await startFakeSecretsManager({ accessKeyId: ACCESS_KEY_ID });
     sm.putSecret('keyward/openai', KEY_A);

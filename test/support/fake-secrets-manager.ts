@@ -27,8 +27,11 @@ export interface FakeSecretsManager {
   arn(name: string): string;
   /** Reads of this secret answer AccessDeniedException, as an IAM policy without the permission would. */
   denyAccess(name: string): void;
-  /** Every request answers this status with an InternalServiceError until called with undefined. */
-  failWith(status: number | undefined): void;
+  /**
+   * Every request answers this status with an InternalServiceError until called with undefined; or
+   * with `text` as it is, as a proxy in front of the service answers (an HTML 502, a plain 429).
+   */
+  failWith(status: number | undefined, text?: { contentType: string; body: string }): void;
   /** While true, requests are taken and never answered, as by a manager that hangs. */
   hang(on: boolean): void;
   stop(): Promise<void>;
@@ -66,6 +69,7 @@ export async function startFakeSecretsManager(options: { accessKeyId: string }):
   const secrets = new Map<string, StoredSecret>();
   const denied = new Set<string>();
   let failure: number | undefined;
+  let failureText: { contentType: string; body: string } | undefined;
   let hanging = false;
 
   function find(id: string): StoredSecret | undefined {
@@ -76,6 +80,11 @@ export async function startFakeSecretsManager(options: { accessKeyId: string }):
     const target = header(req, 'x-amz-target');
     requests.push({ target, headers: req.headers, body });
     if (hanging) return;
+    if (failure !== undefined && failureText) {
+      res.writeHead(failure, { 'content-type': failureText.contentType });
+      res.end(failureText.body);
+      return;
+    }
     if (failure !== undefined) {
       fail(
         res,
@@ -176,8 +185,9 @@ export async function startFakeSecretsManager(options: { accessKeyId: string }):
     denyAccess(name) {
       denied.add(name);
     },
-    failWith(status) {
+    failWith(status, text) {
       failure = status;
+      failureText = text;
     },
     hang(on) {
       hanging = on;

@@ -47,6 +47,10 @@ function describeFailure(err: unknown, secretId: string, endpoint: string): stri
       return `no aws credentials found for ${secret}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or a role`;
     case 'TimeoutError':
       return `connection failed to aws secrets manager ${endpoint}: timed out`;
+    // The SDK's parser failing on a body that is not the service's JSON: a proxy or load balancer
+    // answered (an HTML 502, a plain-text 429), which its status says more about than its parser.
+    case 'SyntaxError':
+      return `a non-JSON answer${status} from aws secrets manager ${endpoint} reading ${secret}`;
   }
   if (code) return `connection failed to aws secrets manager ${endpoint} reading ${secret}: ${code}`;
   return `aws secrets manager error reading ${secret}: ${name}${status}`;
