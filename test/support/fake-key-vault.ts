@@ -98,6 +98,7 @@ export interface VaultRequest {
   apiVersion: string | null;
   /** The bearer token sent, if any. */
   token: string | undefined;
+  /** 0 for a request left unanswered (`hang`). */
   status: number;
 }
 
@@ -109,11 +110,18 @@ export interface FakeKeyVault {
   /** The access token the managed identity endpoint issues. */
   token: string;
   requests: VaultRequest[];
+  /** `status` 0 for a request left unanswered (`hangTokens`). */
   tokenRequests: { resource: string | null; apiVersion: string | null; status: number }[];
   /** Adds a version of a secret (the newest is what a request without a version gets); returns its id. */
   setSecret(name: string, value: string, options?: { created?: number }): string;
   /** Answers 403 for this secret, as for an identity without `get` permission. */
   forbid(name: string): void;
+  /** While true, vault requests are taken and never answered, as by a vault that hangs. */
+  hang(on: boolean): void;
+  /** While true, token requests are taken and never answered, as by a managed identity endpoint that hangs. */
+  hangTokens(on: boolean): void;
+  /** Requests left unanswered whose connection the client has not closed yet, by server. */
+  held(): { vault: number; token: number };
   close(): Promise<void>;
 }
 
@@ -127,7 +135,19 @@ function json(
   res.end(JSON.stringify(body));
 }
 
-export async function startFakeKeyVault(tls: { cert: string; key: string }): Promise<FakeKeyVault> {
+export interface FakeKeyVaultOptions {
+  /**
+   * How long an issued token lasts (default 3600). msal-node keeps tokens in a cache shared by every
+   * credential of the process and asks again only within 5 minutes of expiry, so a token that lasts
+   * less makes each new client ask the endpoint.
+   */
+  tokenLifetimeSeconds?: number;
+}
+
+export async function startFakeKeyVault(
+  tls: { cert: string; key: string },
+  options: FakeKeyVaultOptions = {},
+): Promise<FakeKeyVault> {
   const token = `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.fake-${randomBytes(12).toString('hex')}`;
   const identityHeader = randomBytes(16).toString('hex');
   const secrets = new Map<string, StoredVersion[]>();
@@ -135,6 +155,16 @@ export async function startFakeKeyVault(tls: { cert: string; key: string }): Pro
   const requests: VaultRequest[] = [];
   const tokenRequests: FakeKeyVault['tokenRequests'] = [];
   let origin = '';
+  let hanging = false;
+  let tokensHanging = false;
+  const heldVault = new Set<ServerResponse>();
+  const heldToken = new Set<ServerResponse>();
+
+  /** Leaves `res` unanswered, in `held` until the client gives up on it. */
+  function hold(res: ServerResponse, held: Set<ServerResponse>): void {
+    held.add(res);
+    res.on('close', () => held.delete(res));
+  }
 
   const vault = createHttpsServer(
     { cert: tls.cert, key: tls.key },
@@ -151,6 +181,11 @@ export async function startFakeKeyVault(tls: { cert: string; key: string }): Pro
           status,
         });
       req.resume();
+      if (hanging) {
+        record(0);
+        hold(res, heldVault);
+        return;
+      }
       if (sent !== token) {
         record(401);
         json(
@@ -226,6 +261,11 @@ export async function startFakeKeyVault(tls: { cert: string; key: string }): Pro
       status: 200,
     };
     tokenRequests.push(entry);
+    if (tokensHanging) {
+      entry.status = 0;
+      hold(res, heldToken);
+      return;
+    }
     if (url.pathname !== '/msi/token' || req.headers['x-identity-header'] !== identityHeader) {
       entry.status = 400;
       json(res, 400, { statusCode: 400, message: 'Unable to load the proper Managed Identity.' });
@@ -233,7 +273,7 @@ export async function startFakeKeyVault(tls: { cert: string; key: string }): Pro
     }
     json(res, 200, {
       access_token: token,
-      expires_on: String(Math.floor(Date.now() / 1000) + 3600),
+      expires_on: String(Math.floor(Date.now() / 1000) + (options.tokenLifetimeSeconds ?? 3600)),
       resource: entry.resource,
       token_type: 'Bearer',
       client_id: '00000000-0000-0000-0000-000000000001',
@@ -266,6 +306,15 @@ export async function startFakeKeyVault(tls: { cert: string; key: string }): Pro
     },
     forbid(name) {
       forbidden.add(name);
+    },
+    hang(on) {
+      hanging = on;
+    },
+    hangTokens(on) {
+      tokensHanging = on;
+    },
+    held() {
+      return { vault: heldVault.size, token: heldToken.size };
     },
     async close() {
       vault.closeAllConnections();

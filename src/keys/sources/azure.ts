@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { AzureSourceConfig } from '../../config/key-sources.js';
 import { SecretString } from '../secret-string.js';
@@ -74,6 +76,37 @@ function toKeySourceError(error: unknown, config: AzureSourceConfig, provider: s
   return new KeySourceError(`${where}: reading ${secret} failed (${error.name})`);
 }
 
+/**
+ * The deadline of the load a request is sent for, wherever in the SDK it is sent from. The managed
+ * identity's token requests take no signal (msal-node sends them, and keeps the network client of
+ * the first credential made in the process for every later one), so a request is tied to its load
+ * by the async context it starts in rather than by anything the SDK passes along.
+ */
+const loadDeadline = new AsyncLocalStorage<AbortSignal>();
+
+/** `inner`, with every request sent during a load also aborted at that load's deadline. */
+function abortedAtDeadline(inner: HttpClient): HttpClient {
+  return {
+    async sendRequest(request) {
+      const deadline = loadDeadline.getStore();
+      if (!deadline) return inner.sendRequest(request);
+      const own = request.abortSignal;
+      const either = new AbortController();
+      const abort = () => either.abort();
+      if (deadline.aborted || own?.aborted) abort();
+      deadline.addEventListener('abort', abort);
+      own?.addEventListener('abort', abort);
+      request.abortSignal = either.signal;
+      try {
+        return await inner.sendRequest(request);
+      } finally {
+        deadline.removeEventListener('abort', abort);
+        own?.removeEventListener('abort', abort);
+      }
+    },
+  };
+}
+
 /** Keys from one Azure Key Vault secret (several keys comma-separated), via DefaultAzureCredential. */
 export function createAzureSource(
   config: AzureSourceConfig,
@@ -84,11 +117,15 @@ export function createAzureSource(
 
   async function createClient(): Promise<SecretClient> {
     // Loaded on first use: the Azure SDK is large and most deployments never read from Key Vault.
-    const [{ SecretClient }, { DefaultAzureCredential }] = await Promise.all([
+    const [{ SecretClient }, { DefaultAzureCredential }, { createDefaultHttpClient }] = await Promise.all([
       import('@azure/keyvault-secrets'),
       import('@azure/identity'),
+      import('@azure/core-rest-pipeline'),
     ]);
-    return new SecretClient(config.vaultUrl, new DefaultAzureCredential(), {
+    const credential = new DefaultAzureCredential({
+      httpClient: abortedAtDeadline(createDefaultHttpClient()),
+    });
+    return new SecretClient(config.vaultUrl, credential, {
       // A host outside Azure's vault domains (an emulator, a test double) can never pass the SDK's
       // challenge check, since its name is not under `vault.azure.net`. The operator named that
       // host explicitly in the config, so it is trusted the way a configured Vault address is;
@@ -100,32 +137,48 @@ export function createAzureSource(
     });
   }
 
+  async function read(
+    connecting: Promise<SecretClient>,
+    signal: AbortSignal | undefined,
+  ): Promise<SourcedKey[]> {
+    const secret = await (await connecting).getSecret(config.secretName, {
+      version: config.version,
+      abortSignal: signal,
+    });
+    const createdAt = secret.properties.createdOn?.getTime();
+    return splitKeyList(secret.value ?? '', where).map((value, i) => ({
+      id: `azure:${config.secretName}#${i + 1}`,
+      secret: new SecretString(value),
+      ...(createdAt === undefined ? {} : { createdAt }),
+    }));
+  }
+
   return {
     kind: 'azure',
     describe: `azure ${config.vaultUrl} ${config.secretName}`,
     refreshMs: config.refreshSeconds * 1000,
     timeoutMs: config.timeoutSeconds * 1000,
     async load(signal?: AbortSignal): Promise<SourcedKey[]> {
+      client ??= createClient().catch((error: unknown) => {
+        client = undefined;
+        throw error;
+      });
+      const connecting = client;
+      // The client's credential shares one token request among its callers, and one started by an
+      // earlier load (a renewal ahead of expiry) is not this deadline's to end: kept, a token
+      // request that never answered held every later load, even once the endpoint answered again.
+      const drop = () => {
+        if (client === connecting) client = undefined;
+      };
+      signal?.addEventListener('abort', drop);
       try {
-        client ??= createClient().catch((error: unknown) => {
-          client = undefined;
-          throw error;
-        });
-        const secret = await (await client).getSecret(config.secretName, {
-          version: config.version,
-          abortSignal: signal,
-        });
-        const createdAt = secret.properties.createdOn?.getTime();
-        return splitKeyList(secret.value ?? '', where).map((value, i) => ({
-          id: `azure:${config.secretName}#${i + 1}`,
-          secret: new SecretString(value),
-          ...(createdAt === undefined ? {} : { createdAt }),
-        }));
+        return await (signal
+          ? loadDeadline.run(signal, () => read(connecting, signal))
+          : read(connecting, signal));
       } catch (error) {
-        // The credential's token request may be the one that hangs, and it does not take the
-        // signal: a new client next time, or every later load would wait on that same request.
-        if (signal?.aborted) client = undefined;
         throw toKeySourceError(error, config, context.provider);
+      } finally {
+        signal?.removeEventListener('abort', drop);
       }
     },
   };
