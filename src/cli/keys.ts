@@ -46,8 +46,14 @@ function requireProvider(ctx: OfflineContext, options: KeysOptions, store: boole
   if (!id) throw new CliError('--provider is required', 2);
   const provider = ctx.config.providers.find((p) => p.id === id);
   if (!provider) {
-    const known = ctx.config.providers.map((p) => p.id).join(', ') || 'none';
-    throw new CliError(`unknown provider '${id}' (${ctx.source} configures: ${known})`, 2);
+    // The name given is not repeated, as on /admin/keys: a key may have been pasted into the flag.
+    const known = ctx.config.providers.map((p) => p.id);
+    throw new CliError(
+      known.length === 0
+        ? `unknown provider: no provider is configured (${ctx.source})`
+        : `unknown provider: the configured providers are ${known.join(', ')} (${ctx.source})`,
+      2,
+    );
   }
   if (store && !(provider.keys && 'store' in provider.keys)) {
     throw new CliError(

@@ -177,6 +177,25 @@ describe('keyward init, keys and master', () => {
     expect((JSON.parse(list.stdout) as { keys: unknown[] }).keys).toHaveLength(1);
   });
 
+  it('names the configured providers for an unknown one, never the value given: it may be a key', async () => {
+    const dataDir = freshDataDir();
+    const file = configIn(dataDir, [
+      { id: 'fake', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', keys: { store: true } },
+      { id: 'other', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', keys: { store: true } },
+    ]);
+    const args = ['--config', file, '--data-dir', dataDir];
+    expect((await runCli(['init', ...args])).code).toBe(0);
+    // A key pasted into --provider, the key itself on standard input as asked.
+    for (const action of ['add', 'rotate', 'encrypt', 'list']) {
+      const run = await runCli(['keys', action, '--provider', KEY_B, ...args], { stdin: KEY_A });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`unknown provider: the configured providers are fake, other (${file})`);
+      expect(run.stderr).not.toContain(KEY_B);
+      expect(run.stderr).not.toContain(KEY_B.slice(0, 12));
+      expect(run.stdout).not.toContain(KEY_B);
+    }
+  });
+
   it('refuses what it cannot do safely, with a clear message and no secret', async () => {
     const dataDir = freshDataDir();
     const file = configIn(dataDir, [
