@@ -21,3 +21,20 @@ export const plainText = (max: number, min = 1) =>
     .min(min)
     .max(max)
     .refine(isPlainText, 'must not contain control characters (NUL, line breaks, …) or unpaired surrogates');
+
+const UNPAIRED = /\p{Cs}/u;
+
+/**
+ * Free-form text a client labels something with (a metadata value): tabs and line breaks are
+ * legitimate there and kept as given; only what a store cannot keep is refused.
+ */
+export const freeText = (max: number, min = 0) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .refine(
+      // NUL and UTF-16 halves without their pair: what neither store keeps as given (see above).
+      (text) => !text.includes('\u0000') && !UNPAIRED.test(text),
+      'must not contain NUL characters or unpaired surrogates',
+    );

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { BudgetPeriod, Scope, TokenRecord } from '../store/index.js';
 import { IpAllowlist, parseCidr } from './ip-allowlist.js';
-import { plainText } from './plain-text.js';
+import { freeText, plainText } from './plain-text.js';
 
 export const SCOPES = [
   'models:read',
@@ -41,9 +41,12 @@ export function lifetimeSchema(example: string, maxSeconds = 1_000_000_000) {
 /** Entries of a token's or session's metadata: unbounded, a token was stored with 20,000. */
 const MAX_METADATA_ENTRIES = 64;
 
-/** Free-form labels of a token or session (`tier` picks rate limits): kept in the store as given. */
+/**
+ * Free-form labels of a token or session (`tier` picks rate limits): kept in the store as given.
+ * Keys are names; a value may hold tabs and line breaks.
+ */
 export const metadataSchema = z
-  .record(plainText(64), plainText(512, 0))
+  .record(plainText(64), freeText(512))
   .refine(
     (metadata) => Object.keys(metadata).length <= MAX_METADATA_ENTRIES,
     `must have at most ${MAX_METADATA_ENTRIES} entries`,

@@ -158,6 +158,15 @@ describe('metadata', () => {
       expect((await call('POST', path, { ...spec, metadata: entries(64) })).status).toBe(201);
     }
   });
+
+  it('keeps a value with tabs and line breaks as given: only what a store cannot keep is refused', async () => {
+    const metadata = { note: 'a\tb', desc: 'line1\nline2\r\n', plan: 'pro 🚀' };
+    const token = await call('POST', '/admin/tokens', { name: 'web', metadata });
+    expect(token.status).toBe(201);
+    expect(token.json.metadata).toEqual(metadata);
+    expect((await call('GET', `/admin/tokens/${token.json.id}`)).json.metadata).toEqual(metadata);
+    expect((await call('POST', '/admin/sessions', { userId: 'ada', metadata })).status).toBe(201);
+  });
 });
 
 describe('empty lists', () => {
