@@ -241,7 +241,7 @@ async function importEnv(
     if (!raw) continue;
     let values: string[];
     try {
-      values = splitKeyList(raw, variable);
+      values = splitKeyList(raw, variable, true);
     } catch (error) {
       if (error instanceof KeySourceError) throw new CliError(error.message, 2);
       throw error;

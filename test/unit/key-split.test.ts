@@ -3,7 +3,7 @@ import { splitKeyList } from '../../src/keys/index.js';
 
 describe('a comma-separated key list (keys.env, keys.values)', () => {
   it('takes printable keys, sealed ones included, once each', () => {
-    expect(splitKeyList(' sk-one-12345678 , enc:kw1:abc:defghij,sk-one-12345678 ', 'P_KEY')).toEqual([
+    expect(splitKeyList(' sk-one-12345678 , enc:kw1:abc:defghij,sk-one-12345678 ', 'P_KEY', true)).toEqual([
       'sk-one-12345678',
       'enc:kw1:abc:defghij',
     ]);
@@ -20,5 +20,13 @@ describe('a comma-separated key list (keys.env, keys.values)', () => {
       'key #2 in aws secret prod/openai is 30003 characters, longer than the 4096 a provider key can be',
     );
     expect(splitKeyList(`sk-${'x'.repeat(4093)}`, 'P_KEY')).toHaveLength(1);
+  });
+
+  it('refuses a sealed value where nothing opens it (a secret manager, the keyring): it went to the provider as the key, unchecked for length', () => {
+    for (const sealed of ['enc:kw1:abc:defghij', `enc:${'A'.repeat(6000)}`]) {
+      expect(() => splitKeyList(`sk-one-12345678,${sealed}`, 'vault secret/openai')).toThrow(
+        "key #2 in vault secret/openai is sealed (enc:…), which only keys.env and keys.values open; store the provider's key itself there",
+      );
+    }
   });
 });

@@ -18,7 +18,7 @@ export function createEnvSource(variable: string, context: SourceContext): KeySo
     async load(): Promise<SourcedKey[]> {
       const raw = context.env[variable]?.trim();
       if (!raw) throw new KeySourceError(`environment variable ${variable} is empty or not set`);
-      const values = splitKeyList(raw, variable);
+      const values = splitKeyList(raw, variable, true);
       const plain = values.filter((value) => !value.startsWith(ENC_PREFIX)).length;
       if (plain > 0 && !warned) {
         warned = true;
