@@ -64,6 +64,8 @@ export function adminConversationRoutes(
   });
 
   app.post('/admin/conversations/purge', async (request) => {
+    // `?user=U`, as the routes beside it take, named nobody here: the purge was everyone's.
+    parseInput(nothing, request.query);
     parseInput(nothing, request.body ?? undefined);
     const purged = await conversations.purgeExpired();
     record(request, 'conversations.purged', 'expired', purged);

@@ -30,6 +30,7 @@ export function adminDashboardRoutes(
     return { alerts: [...(await alerts())].reverse() };
   });
   app.post('/admin/audit/verify', async (request) => {
+    parseInput(nothing, request.query);
     parseInput(nothing.optional(), request.body ?? undefined);
     return verifyAudit();
   });
