@@ -37,7 +37,9 @@ export interface HeldTurn {
    * Ends the turn, once: appends `items` (its input and answer) and frees the conversation in one
    * transaction, so that the client's next turn, wherever it runs, reads them and finds it free;
    * without items (the turn failed, or its client left) frees it only. Later calls change nothing
-   * and answer the first one's promise.
+   * and answer the first one's promise. With items it rejects (503, `turnNotStored`) when the
+   * store fails or takes longer than `TURN_END_MS`; the store's own error is the rejection's
+   * `cause`. Freeing only never rejects: a hold not ended lapses on its own.
    */
   end(items?: readonly Item[]): Promise<void>;
 }
@@ -61,6 +63,12 @@ const MAX_CHAIN = 10_000;
 /** How long a turn holds its conversation unless renewed: what a holder that died leaves locked. */
 const TURN_HOLD_MS = 30_000;
 const TURN_RENEW_MS = 10_000;
+/**
+ * How long the end of a turn's answer waits for its items to be stored: a store that stopped
+ * answering held the end of every conversation answer until it came back. Well under the hold, so
+ * that a client told to read the conversation before retrying finds it free soon after.
+ */
+const TURN_END_MS = 10_000;
 /** Items read at a time from a conversation's newest end while a `HistoryLimit` decides. */
 const HISTORY_PAGE = 256;
 /** Responses of a chain read at a time, with their items, while a `HistoryLimit` decides. */
@@ -465,21 +473,27 @@ export class ConversationService {
       renewing = hold().catch(ignore);
     }, TURN_RENEW_MS).unref();
     let ended: Promise<void> | undefined;
+    const release = () => this.store.releaseTurn(id, holder).catch(ignore);
     const end = async (items: readonly Item[] | undefined): Promise<void> => {
       clearInterval(renewal);
       // A renewal still on its way would take the hold back once it has ended.
+      // Bounded as the append is: a failed turn's error is not held back either.
+      if (!items) return within(renewing.then(release), TURN_END_MS).catch(ignore);
+      await within(store(items), TURN_END_MS).catch((error: unknown) => {
+        throw turnNotStored(id, error);
+      });
+    };
+    const store = async (items: readonly Item[]): Promise<unknown> => {
       await renewing;
-      if (!items) return this.store.releaseTurn(id, holder);
       const write = this.append(owner, id, items, holder);
       // Reads here wait for the trim too; the client's answer waits for the append only.
       this.track(
         id,
         write.then((stored) => stored && this.enforceLimits(id)),
       ).catch(ignore);
-      await write.catch(async (error) => {
-        await this.store.releaseTurn(id, holder).catch(ignore);
-        throw error;
-      });
+      // A failed append frees the conversation behind the answer, which does not wait for it.
+      write.catch(release);
+      return write;
     };
     return { end: (items) => (ended ??= end(items)) };
   }
@@ -782,6 +796,31 @@ function tooLargeToReplay(id: string): GatewayError {
     `The response '${id}' holds more items or bytes than the gateway replays (conversations.maxItems, conversations.maxBytes); start a new conversation`,
     { param: 'previous_response_id', code: 'history_too_large' },
   );
+}
+
+/** `work`, or a rejection once `ms` have passed without it settling. */
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the store did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A turn whose items the store failed to take, or did not take in time: the client was answered
+ * by the provider, but a retry could store the turn twice if the first write lands after all.
+ * `cause` is the store's own error, for the log.
+ */
+function turnNotStored(id: string, cause: unknown): GatewayError {
+  const error = new GatewayError(
+    503,
+    'service_unavailable',
+    `The store did not take this turn of the conversation '${id}': the turn may not have been stored; read the conversation's items before retrying`,
+    { code: 'turn_not_stored' },
+  );
+  error.cause = cause;
+  return error;
 }
 
 /** What `read` answers, read again while it finds nothing and `id` was made moments ago (see RECENT_ID_MS). */

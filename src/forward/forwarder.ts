@@ -121,8 +121,9 @@ export class Forwarder {
       return await this.forward(request, reply, job);
     } catch (error) {
       // A failed turn frees its conversation before its error is answered (see `beforeEnd`); a
-      // stream under way (the reply hijacked) ends through its encoder instead.
-      if (!reply.sent) await job.surface.beforeEnd?.();
+      // stream under way (the reply hijacked) ends through its encoder instead. A turn its store
+      // did not take failed there (the responder's `beforeEnd`), and `error` is that failure.
+      if (!reply.sent) await job.surface.beforeEnd?.()?.catch(() => undefined);
       throw error;
     }
   }

@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors/gateway-error.js';
 import type { ChatUsage, StreamDecoder, StreamEncoder } from '../providers/index.js';
 import { StreamFailure } from '../providers/index.js';
 import type { StreamFailureReason, SurfaceBinding } from '../surfaces/types.js';
@@ -34,8 +35,10 @@ export async function* translateStream(
    * the caller as an attempt that got no answer, and usage reported for it would be charged again.
    */
   let provisional: ChatUsage | undefined;
-  const encode = (events: ReturnType<StreamDecoder['push']>): string => {
+  /** The events' output, the answer's end (from its finish on) waiting for the surface's `beforeEnd`. */
+  const encode = async (events: ReturnType<StreamDecoder['push']>): Promise<string> => {
     let out = '';
+    let end = '';
     for (const event of events) {
       if (event.type === 'start') provisional = startUsage(event.usage);
       if (event.type === 'finish') {
@@ -43,9 +46,22 @@ export async function* translateStream(
         hooks.onUsage(event.usage);
         finished = true;
       }
-      out += encoder.event(event);
+      if (finished) end += encoder.event(event);
+      else out += encoder.event(event);
     }
-    return out;
+    return finished ? out + (await ending(end)) : out;
+  };
+  /**
+   * The answer's end once the surface is done with it, or its error event when the surface failed
+   * (a conversation turn its store did not take): the provider answered, and is charged as such.
+   */
+  const ending = async (end: string): Promise<string> => {
+    try {
+      await surface.beforeEnd?.();
+      return end;
+    } catch (error) {
+      return surface.errorEvent(error instanceof GatewayError ? error : mapStreamFailure(error));
+    }
   };
   const begun = (out: string): string => {
     if (provisional) hooks.onUsage(provisional);
@@ -56,9 +72,7 @@ export async function* translateStream(
   let yielded = false;
   try {
     for await (const chunk of body) {
-      const out = encode(decoder.push(chunk as Uint8Array));
-      // The answer's end waits for what the surface does with it (`beforeEnd`).
-      if (finished) await surface.beforeEnd?.();
+      const out = await encode(decoder.push(chunk as Uint8Array));
       if (out) {
         yielded = true;
         yield begun(out);
@@ -66,8 +80,7 @@ export async function* translateStream(
       // Leaving the loop releases the provider's body.
       if (finished) return;
     }
-    const out = encode(decoder.end());
-    if (finished) await surface.beforeEnd?.();
+    const out = await encode(decoder.end());
     if (out) {
       yielded = true;
       yield begun(out);
@@ -76,7 +89,8 @@ export async function* translateStream(
     if (hooks.clientGone()) return;
     const reason = error instanceof StreamFailure ? error.reason : 'cut';
     hooks.onFailure(reason, error);
-    if (yielded) await surface.beforeEnd?.();
+    // A surface's own failure there would end the stream with an error event too: this one.
+    if (yielded) await surface.beforeEnd?.()?.catch(() => undefined);
     yield surface.errorEvent(mapStreamFailure(error));
   }
 }

@@ -125,6 +125,8 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
    * its error event, an error answered instead): a conversation turn stores its items and frees the
    * conversation there, so that the client's next turn, wherever it runs, reads them and finds it
    * free. Called once the answer is made, or once it has failed; undefined: nothing to wait for.
+   * Rejects (a GatewayError) when the answer's turn could not be stored: the end of the answer is
+   * then that error instead of its success. Later calls answer the first one's promise.
    */
   beforeEnd?(): Promise<void> | undefined;
   /** The answer to a token-counting request, for surfaces that have one. */

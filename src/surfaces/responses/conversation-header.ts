@@ -9,7 +9,7 @@ import { outputItem } from './from-canonical.js';
 import { type Item, replayedBytes } from './items.js';
 import { itemsToMessages } from './to-canonical.js';
 import { fitToContext, type Refusal } from './truncation.js';
-import { heldConversation } from './turn.js';
+import { endTurn, heldConversation } from './turn.js';
 
 export const CONVERSATION_HEADER = 'x-keyward-conversation';
 const CONVERSATION_ID = /^conv_[A-Za-z0-9_-]{1,128}$/;
@@ -65,13 +65,13 @@ export function conversationSurface(
     advice: `start a new conversation, or delete the oldest items of this one (DELETE /v1/conversations/${id}/items/{item_id})`,
     param,
   };
-  return heldConversation(conversations, owner, id, param, reply).then(({ history, held }) =>
-    conversationBinding(base, history, { contextTokens, refusal }, (items) =>
-      held
-        .end(items)
-        .catch((error) => logger.error({ err: error, conversation: id }, 'cannot store a conversation turn')),
-    ),
-  );
+  return heldConversation(conversations, owner, id, param, reply).then(({ history, held }) => {
+    let ending: Promise<void> | undefined;
+    return conversationBinding(base, history, { contextTokens, refusal }, (items) => {
+      ending ??= endTurn(held.end(items), id, logger);
+      return ending;
+    });
+  });
 }
 
 /** History then the new turn; a turn that continues the last stored one's role joins it. */
@@ -87,7 +87,8 @@ function join(past: Message[], next: Message[]): Message[] {
  * The history goes in whole or the request is refused: a Chat Completions or Messages client has
  * no `truncation` to ask for turns to be dropped, and dropping them unasked would change what the
  * model is told. History older than the window is never loaded (`historyLimit`). The turn ends
- * (`end`: its items, undefined when it was not answered) before the end of its answer goes out.
+ * (`end`: its items, undefined when it was not answered) before the end of its answer goes out;
+ * a turn its store did not take ends with the surface's error instead.
  */
 function conversationBinding(
   base: SurfaceBinding,

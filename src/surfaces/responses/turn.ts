@@ -1,10 +1,24 @@
 import type { FastifyReply } from 'fastify';
 import { type ConversationService, type HeldTurn, replayableItems } from '../../conversations/index.js';
 import { badRequest, GatewayError } from '../../errors/gateway-error.js';
+import type { Logger } from '../../observability/index.js';
 import { type Item, newId, normaliseItem, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import type { ItemOrigin } from './to-canonical.js';
 import { historyLimit } from './truncation.js';
+
+/**
+ * A held turn's end (`HeldTurn.end`) with the store's failure logged and passed on: the end of
+ * the answer is then the surface's error instead of its success (`beforeEnd`). Called once per
+ * turn, so that the failure is logged once.
+ */
+export function endTurn(ending: Promise<void>, conversation: string, logger: Logger): Promise<void> {
+  return ending.catch((error: unknown) => {
+    const err = error instanceof Error && error.cause !== undefined ? error.cause : error;
+    logger.error({ err, conversation }, 'cannot store a conversation turn');
+    throw error;
+  });
+}
 
 /** One request's place in a conversation: what came before it and what it adds. */
 export interface Turn {
