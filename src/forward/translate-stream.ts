@@ -35,10 +35,11 @@ export async function* translateStream(
    * the caller as an attempt that got no answer, and usage reported for it would be charged again.
    */
   let provisional: ChatUsage | undefined;
-  /** The events' output, the answer's end (from its finish on) waiting for the surface's `beforeEnd`. */
-  const encode = async (events: ReturnType<StreamDecoder['push']>): Promise<string> => {
+  /** The answer's end: the events from its finish on, which wait for the surface's `beforeEnd`. */
+  let end = '';
+  /** The events' output before the answer's end (synchronous: most chunks hold no end). */
+  const encode = (events: ReturnType<StreamDecoder['push']>): string => {
     let out = '';
-    let end = '';
     for (const event of events) {
       if (event.type === 'start') provisional = startUsage(event.usage);
       if (event.type === 'finish') {
@@ -49,13 +50,13 @@ export async function* translateStream(
       if (finished) end += encoder.event(event);
       else out += encoder.event(event);
     }
-    return finished ? out + (await ending(end)) : out;
+    return out;
   };
   /**
    * The answer's end once the surface is done with it, or its error event when the surface failed
    * (a conversation turn its store did not take): the provider answered, and is charged as such.
    */
-  const ending = async (end: string): Promise<string> => {
+  const ending = async (): Promise<string> => {
     try {
       await surface.beforeEnd?.();
       return end;
@@ -72,7 +73,8 @@ export async function* translateStream(
   let yielded = false;
   try {
     for await (const chunk of body) {
-      const out = await encode(decoder.push(chunk as Uint8Array));
+      let out = encode(decoder.push(chunk as Uint8Array));
+      if (finished) out += await ending();
       if (out) {
         yielded = true;
         yield begun(out);
@@ -80,7 +82,8 @@ export async function* translateStream(
       // Leaving the loop releases the provider's body.
       if (finished) return;
     }
-    const out = await encode(decoder.end());
+    let out = encode(decoder.end());
+    if (finished) out += await ending();
     if (out) {
       yielded = true;
       yield begun(out);

@@ -193,8 +193,14 @@ describe.skipIf(!hasPostgres())(
     function signal(name: 'SIGSTOP' | 'SIGCONT'): void {
       if (!postgres) return;
       const children = spawnSync('pgrep', ['-P', String(postgres.pid)], { encoding: 'utf8' }).stdout;
-      for (const pid of [postgres.pid, ...children.split('\n').filter(Boolean).map(Number)])
-        process.kill(pid, name);
+      for (const pid of [postgres.pid, ...children.split('\n').filter(Boolean).map(Number)]) {
+        try {
+          process.kill(pid, name);
+        } catch (error) {
+          // A backend that ended since pgrep listed it.
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+        }
+      }
     }
 
     it('the streamed answer ends with the error within the bound', async () => {
@@ -208,7 +214,8 @@ describe.skipIf(!hasPostgres())(
       try {
         const failed = await failure(turns(openai, clients(kw).anthropic)['responses streamed']!(id));
         expect(failed?.message).toContain('may not have been stored');
-        expect(Date.now() - started).toBeLessThan(TURN_END_MS + 3_000);
+        // Bounded, not timed: without the bound the stream waited for Postgres for good.
+        expect(Date.now() - started).toBeLessThan(TURN_END_MS + 10_000);
       } finally {
         signal('SIGCONT');
         openaiFake.script({
