@@ -3,11 +3,11 @@
  * `keyward start` process: the gateway keeps serving with the keys it has and says why, and
  * nothing it writes holds a secret.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { type FakeSecretsManager, REGION, startFakeSecretsManager } from '../support/fake-secrets-manager.js';
+import { adminGet, chat, lineWith } from '../support/gateway-calls.js';
 import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
@@ -41,26 +41,6 @@ function expectNoSecret(gw: RunningGateway): void {
   for (const secret of [AWS_KEY, ENV_KEY, ADMIN_KEY, CLIENT_KEY, SECRET_ACCESS_KEY, HUGE.slice(12)]) {
     for (const form of forms(secret)) expect(output).not.toContain(form);
   }
-}
-
-/** The first line holding `text`, waiting for the gateway's batched log to be written out. */
-async function lineWith(gw: RunningGateway, text: string): Promise<string | undefined> {
-  for (let waited = 0; waited < 5_000; waited += 50) {
-    const line = gw.lines.find((candidate) => candidate.includes(text));
-    if (line) return line;
-    await sleep(50);
-  }
-  return undefined;
-}
-
-async function chat(gw: RunningGateway, model: string): Promise<number> {
-  const res = await request(`${gw.dataUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  await res.body.dump();
-  return res.statusCode;
 }
 
 async function refresh(gw: RunningGateway): Promise<Array<{ provider: string; ok: boolean }>> {
@@ -150,11 +130,6 @@ describe('a secret manager answering with no usable key', { timeout: 60_000 }, (
   });
 });
 
-async function adminGet(gw: RunningGateway, path: string): Promise<unknown> {
-  const res = await request(`${gw.adminUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  return res.body.json();
-}
-
 describe('a secret manager that takes the connection and never answers', { timeout: 60_000 }, () => {
   it('holds neither the start nor, after its deadline, any later refresh', async () => {
     const upstream = await startFakeOpenAI({ keys: [AWS_KEY, ENV_KEY, OTHER_AWS_KEY] });
@@ -169,7 +144,7 @@ describe('a secret manager that takes the connection and never answers', { timeo
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(await chat(gw, 'a')).toBe(503);
     expect(await chat(gw, 'e')).toBe(200);
-    expect(await adminGet(gw, '/ready')).toEqual({
+    expect(await adminGet(gw, ADMIN_KEY, '/ready')).toEqual({
       status: 'degraded',
       problems: ['provider aws: no usable key'],
     });
@@ -209,7 +184,7 @@ describe('a secret manager failing at start', { timeout: 60_000 }, () => {
     const sm = await startFakeSecretsManager({ accessKeyId: ACCESS_KEY_ID });
     cleanups.push(() => sm.close());
     const gw = await gateway(sm, upstream.url);
-    const { providers } = (await adminGet(gw, '/admin/keys')) as {
+    const { providers } = (await adminGet(gw, ADMIN_KEY, '/admin/keys')) as {
       providers: Array<{ provider: string; loadedAt: string | null; lastError: string | null }>;
     };
     expect(providers.find((entry) => entry.provider === 'aws')).toMatchObject({

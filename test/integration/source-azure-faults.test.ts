@@ -15,6 +15,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCertificates, type FakeKeyVault, startFakeKeyVault } from '../support/fake-key-vault.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
+import { adminGet, chat, lineWith } from '../support/gateway-calls.js';
 import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
@@ -34,16 +35,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** The first line holding `text`, waiting for the gateway's batched log to be written out. */
-async function lineWith(gw: RunningGateway, text: string): Promise<string | undefined> {
-  for (let waited = 0; waited < 5_000; waited += 50) {
-    const line = gw.lines.find((candidate) => candidate.includes(text));
-    if (line) return line;
-    await sleep(50);
-  }
-  return undefined;
-}
-
 /** Whether the gateway closes every request the fake left unanswered, as an aborted read does. */
 async function released(vault: FakeKeyVault): Promise<boolean> {
   for (let waited = 0; waited < 2_000; waited += 50) {
@@ -52,21 +43,6 @@ async function released(vault: FakeKeyVault): Promise<boolean> {
     await sleep(50);
   }
   return false;
-}
-
-async function chat(gw: RunningGateway, model: string): Promise<number> {
-  const res = await request(`${gw.dataUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  await res.body.dump();
-  return res.statusCode;
-}
-
-async function adminGet(gw: RunningGateway, path: string): Promise<unknown> {
-  const res = await request(`${gw.adminUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  return res.body.json();
 }
 
 /** `POST /admin/keys/refresh`'s results, and how long it took to answer. */
@@ -84,7 +60,7 @@ async function refresh(gw: RunningGateway): Promise<{ ms: number; refreshed: unk
 async function azureState(
   gw: RunningGateway,
 ): Promise<{ loadedAt: string | null; lastError: string | null }> {
-  const { providers } = (await adminGet(gw, '/admin/keys')) as {
+  const { providers } = (await adminGet(gw, ADMIN_KEY, '/admin/keys')) as {
     providers: Array<{ provider: string; loadedAt: string | null; lastError: string | null }>;
   };
   const entry = providers.find((p) => p.provider === 'azure');
@@ -181,7 +157,7 @@ describe.skipIf(!hasOpenssl)(
       expect(await released(vault)).toBe(true);
       expect(await chat(gw, 'z')).toBe(503);
       expect(await chat(gw, 'e')).toBe(200);
-      expect(await adminGet(gw, '/ready')).toEqual({
+      expect(await adminGet(gw, ADMIN_KEY, '/ready')).toEqual({
         status: 'degraded',
         problems: ['provider azure: no usable key'],
       });
