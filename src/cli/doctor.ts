@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type Config, ConfigError, type DataPaths, dataPaths, loadConfig } from '../config/index.js';
+import { within } from '../errors/deadline.js';
 import { sourceFor } from '../forward/provider-runtime.js';
 import { postgresOptions, storeLocation } from '../gateway/index.js';
 import { adminKeyHashes } from '../gateway/secrets.js';
@@ -46,14 +47,9 @@ const isLoopback = (host: string): boolean =>
     host,
   );
 
-/** Rejects after `ms` with `what` timed out: a check never waits on a silent host. */
-function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
+/** Rejects after TIMEOUT_MS with `what` timed out: a check never waits on a silent host. */
+const answered = <T>(what: string, work: Promise<T>): Promise<T> =>
+  within(work, TIMEOUT_MS, () => new Error(`${what} did not answer within ${TIMEOUT_MS / 1000} s`));
 
 /** Whether the file's mode lets anyone but its owner read it. */
 const othersRead = (path: string): boolean => (statSync(path).mode & 0o077) !== 0;
@@ -215,7 +211,7 @@ async function keyCheck(
   // Aborted once the check ends: a read still waiting on a silent manager kept the process alive.
   const reading = new AbortController();
   try {
-    const keys = await within(TIMEOUT_MS, `the ${source.kind} source`, source.load(reading.signal));
+    const keys = await answered(`the ${source.kind} source`, source.load(reading.signal));
     return keys.length > 0
       ? ok(name, `${keys.length} from ${source.describe}`)
       : fail(
@@ -248,8 +244,7 @@ async function reachCheck(provider: Config['providers'][number], config: Config)
       `point providers[${provider.id}].baseUrl at the provider's API (is a *_BASE_URL variable set to the gateway's address?)`,
     );
   try {
-    await within(
-      TIMEOUT_MS,
+    await answered(
       `${host}:${port}`,
       new Promise<void>((resolve, reject) => {
         const socket = secure
@@ -282,8 +277,7 @@ async function redisCheck(url: string): Promise<Check> {
   redis.on('error', () => undefined);
   const where = new URL(url).host;
   try {
-    await within(
-      TIMEOUT_MS,
+    await answered(
       `redis ${where}`,
       redis.connect().then(() => redis.ping()),
     );

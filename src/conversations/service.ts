@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConversationsConfig } from '../config/conversations-schema.js';
+import { within } from '../errors/deadline.js';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { MasterKey } from '../keys/index.js';
 import type {
@@ -69,6 +70,7 @@ const TURN_RENEW_MS = 10_000;
  * that a client told to read the conversation before retrying finds it free soon after.
  */
 const TURN_END_MS = 10_000;
+const storeLate = () => new Error(`the store did not answer within ${TURN_END_MS} ms`);
 /** Items read at a time from a conversation's newest end while a `HistoryLimit` decides. */
 const HISTORY_PAGE = 256;
 /** Responses of a chain read at a time, with their items, while a `HistoryLimit` decides. */
@@ -478,8 +480,8 @@ export class ConversationService {
       clearInterval(renewal);
       // A renewal still on its way would take the hold back once it has ended.
       // Bounded as the append is: a failed turn's error is not held back either.
-      if (!items) return within(renewing.then(release), TURN_END_MS).catch(ignore);
-      await within(store(items), TURN_END_MS).catch((error: unknown) => {
+      if (!items) return within(renewing.then(release), TURN_END_MS, storeLate).catch(ignore);
+      await within(store(items), TURN_END_MS, storeLate).catch((error: unknown) => {
         throw turnNotStored(id, error);
       });
     };
@@ -796,15 +798,6 @@ function tooLargeToReplay(id: string): GatewayError {
     `The response '${id}' holds more items or bytes than the gateway replays (conversations.maxItems, conversations.maxBytes); start a new conversation`,
     { param: 'previous_response_id', code: 'history_too_large' },
   );
-}
-
-/** `work`, or a rejection once `ms` have passed without it settling. */
-function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the store did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /**

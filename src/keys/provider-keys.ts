@@ -1,3 +1,4 @@
+import { within } from '../errors/deadline.js';
 import { type Acquired, KeyPool, type PooledKey } from './key-pool.js';
 import type { SecretString } from './secret-string.js';
 import { KeySourceError } from './sources/errors.js';
@@ -16,20 +17,12 @@ const LOAD_TIMEOUT_MS = 15_000;
 async function loadWithin(source: KeySource): Promise<SourcedKey[]> {
   const ms = source.timeoutMs ?? LOAD_TIMEOUT_MS;
   const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new KeySourceError(`${source.describe} did not answer within ${ms / 1000} s`);
-      controller.abort(error);
-      reject(error);
-    }, ms);
+  // Raced as well as aborted: a source that does not heed the signal cannot hold the caller.
+  return within(source.load(controller.signal), ms, () => {
+    const error = new KeySourceError(`${source.describe} did not answer within ${ms / 1000} s`);
+    controller.abort(error);
+    return error;
   });
-  try {
-    // Raced as well as aborted: a source that does not heed the signal cannot hold the caller.
-    return await Promise.race([source.load(controller.signal), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** What the keys of a provider report to the rest of the gateway; no method ever gets a value. */
