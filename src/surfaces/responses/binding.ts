@@ -22,7 +22,7 @@ import type { ResponsesRequest } from './schema.js';
 import { ResponsesStreamEncoder } from './stream-encoder.js';
 import { requestToCanonical } from './to-canonical.js';
 import { fitToContext } from './truncation.js';
-import { endTurn, type Turn } from './turn.js';
+import { type Turn, turnEnd } from './turn.js';
 
 /** No provider speaks the Responses format to Keyward: every target is translated. */
 const noRelay: NativeRelay = () => {
@@ -56,7 +56,7 @@ export function responsesBinding(
   };
   const customTools = customToolNames(body);
   let encoder: ResponsesStreamEncoder | undefined;
-  let ending: Promise<void> | undefined;
+  const end = turn.held && turnEnd(turn.held, turn.conversationId ?? '', logger);
   return {
     format: 'responses',
     clientParam: tracedClientParam,
@@ -98,10 +98,7 @@ export function responsesBinding(
     optionsFormat: 'openai',
     asksFast: asksPriorityTier,
     addedInputBytes: replayedBytes(turn.history) + turn.referencedBytes,
-    beforeEnd: () => {
-      if (turn.held) ending ??= endTurn(turn.held.end(answered), turn.conversationId ?? '', logger);
-      return ending;
-    },
+    beforeEnd: () => end?.(answered),
   };
 }
 

@@ -9,7 +9,7 @@ import { outputItem } from './from-canonical.js';
 import { type Item, replayedBytes } from './items.js';
 import { itemsToMessages } from './to-canonical.js';
 import { fitToContext, type Refusal } from './truncation.js';
-import { endTurn, heldConversation } from './turn.js';
+import { heldConversation, turnEnd } from './turn.js';
 
 export const CONVERSATION_HEADER = 'x-keyward-conversation';
 const CONVERSATION_ID = /^conv_[A-Za-z0-9_-]{1,128}$/;
@@ -65,13 +65,9 @@ export function conversationSurface(
     advice: `start a new conversation, or delete the oldest items of this one (DELETE /v1/conversations/${id}/items/{item_id})`,
     param,
   };
-  return heldConversation(conversations, owner, id, param, reply).then(({ history, held }) => {
-    let ending: Promise<void> | undefined;
-    return conversationBinding(base, history, { contextTokens, refusal }, (items) => {
-      ending ??= endTurn(held.end(items), id, logger);
-      return ending;
-    });
-  });
+  return heldConversation(conversations, owner, id, param, reply).then(({ history, held }) =>
+    conversationBinding(base, history, { contextTokens, refusal }, turnEnd(held, id, logger)),
+  );
 }
 
 /** History then the new turn; a turn that continues the last stored one's role joins it. */

@@ -8,16 +8,22 @@ import type { ItemOrigin } from './to-canonical.js';
 import { historyLimit } from './truncation.js';
 
 /**
- * A held turn's end (`HeldTurn.end`) with the store's failure logged and passed on: the end of
- * the answer is then the surface's error instead of its success (`beforeEnd`). Called once per
- * turn, so that the failure is logged once.
+ * A held turn's end (`HeldTurn.end`) as its binding's `beforeEnd` calls it, with the store's
+ * failure logged and passed on: the end of the answer is then the surface's error instead of its
+ * success. The first call decides; later ones answer its promise, so the failure is logged once.
  */
-export function endTurn(ending: Promise<void>, conversation: string, logger: Logger): Promise<void> {
-  return ending.catch((error: unknown) => {
-    const err = error instanceof Error && error.cause !== undefined ? error.cause : error;
-    logger.error({ err, conversation }, 'cannot store a conversation turn');
-    throw error;
-  });
+export function turnEnd(
+  held: HeldTurn,
+  conversation: string,
+  logger: Logger,
+): (items: Item[] | undefined) => Promise<void> {
+  let ending: Promise<void> | undefined;
+  return (items) =>
+    (ending ??= held.end(items).catch((error: unknown) => {
+      const err = error instanceof Error && error.cause !== undefined ? error.cause : error;
+      logger.error({ err, conversation }, 'cannot store a conversation turn');
+      throw error;
+    }));
 }
 
 /** One request's place in a conversation: what came before it and what it adds. */
