@@ -140,6 +140,10 @@ describe('a conversation turn the store refuses to append', () => {
     it(`${name}: ends with the error, and the conversation does not hold the turn`, async () => {
       const { id } = await openai.conversations.create({});
       const logged = kw.logs.length;
+      const storedResponses = () =>
+        (db.prepare(`SELECT count(*) AS n FROM conversations WHERE kind = 'response'`).get() as { n: number })
+          .n;
+      const responsesBefore = storedResponses();
       const allow = refuseAppends(id);
       let failed: Awaited<ReturnType<typeof failure>>;
       try {
@@ -167,6 +171,12 @@ describe('a conversation turn the store refuses to append', () => {
       expect(JSON.stringify(records[0])).toContain('disk I/O error');
       await all[name]!(id);
       expect((await openai.conversations.items.list(id)).data.length).toBeGreaterThan(0);
+      // A response whose turn was not stored is not stored either: retrieving or continuing it
+      // would show a turn its conversation does not hold. Only the second turn's response is.
+      if (name.startsWith('responses')) {
+        await vi.waitFor(() => expect(storedResponses()).toBeGreaterThan(responsesBefore));
+        expect(storedResponses()).toBe(responsesBefore + 1);
+      }
     });
   }
 });

@@ -50,13 +50,26 @@ export function responsesBinding(
   };
   /** The turn's items for its conversation, once answered. */
   let answered: Item[] | undefined;
+  /** A conversation turn's response, stored once its conversation holds the turn. */
+  let storeAnswered: (() => void) | undefined;
   const finished = (response: ResponseBody, json?: string) => {
-    if (turn.held) answered = [...turn.input, ...response.output];
-    store(turn, body, response, service, logger, json, room);
+    const save = () => store(turn, body, response, service, logger, json, room);
+    if (!turn.held) return save();
+    answered = [...turn.input, ...response.output];
+    storeAnswered = save;
   };
   const customTools = customToolNames(body);
   let encoder: ResponsesStreamEncoder | undefined;
-  const end = turn.held && turnEnd(turn.held, turn.conversationId ?? '', logger);
+  const ended = turn.held && turnEnd(turn.held, turn.conversationId ?? '', logger);
+  // A turn the conversation does not hold leaves no response behind either: retrieving or
+  // continuing it would show an answer its conversation lacks.
+  const end =
+    ended &&
+    ((items: Item[] | undefined) =>
+      ended(items).then(() => {
+        storeAnswered?.();
+        storeAnswered = undefined;
+      }));
   return {
     format: 'responses',
     clientParam: tracedClientParam,
