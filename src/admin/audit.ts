@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { plainText } from '../auth/index.js';
 import { parseInput } from '../http/parse-input.js';
+import { READS_QUERY } from '../http/query-rule.js';
 import type { Store } from '../store/index.js';
 
 /** A time as epoch milliseconds; a date (`2026-01-01`) said only "expected number" before. */
@@ -28,7 +29,7 @@ export function adminAuditRoutes(
   app: FastifyInstance,
   { store, written }: { store: Store; written(): Promise<void> },
 ): void {
-  app.get('/admin/audit', async (request) => {
+  app.get('/admin/audit', READS_QUERY, async (request) => {
     const query = parseInput(auditQuery, request.query);
     // Records still queued in memory (any worker's) are written first.
     await written();

@@ -6,6 +6,7 @@ import { userOwner } from '../conversations/owner.js';
 import type { ConversationService } from '../conversations/service.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
+import { READS_QUERY } from '../http/query-rule.js';
 
 const byUser = z.strictObject({ user: plainText(128) });
 /** Purging takes no field: `{user}` was ignored and purged what had expired for everyone. */
@@ -34,19 +35,19 @@ export function adminConversationRoutes(
       ...(count === undefined ? {} : { detail: { count } }),
     });
 
-  app.get('/admin/conversations', async (request) => {
+  app.get('/admin/conversations', READS_QUERY, async (request) => {
     const { user } = parseInput(byUser, request.query);
     return { user, records: await conversations.listOwner(userOwner(user)) };
   });
 
-  app.get('/admin/conversations/export', async (request) => {
+  app.get('/admin/conversations/export', READS_QUERY, async (request) => {
     const { user } = parseInput(byUser, request.query);
     const records = await conversations.exportOwner(userOwner(user));
     record(request, 'conversations.exported', user, records.length);
     return { user, records };
   });
 
-  app.delete('/admin/conversations', async (request) => {
+  app.delete('/admin/conversations', READS_QUERY, async (request) => {
     const { user } = parseInput(byUser, request.query);
     const deleted = await conversations.deleteOwner(userOwner(user));
     record(request, 'conversations.deleted', user, deleted);
@@ -64,8 +65,6 @@ export function adminConversationRoutes(
   });
 
   app.post('/admin/conversations/purge', async (request) => {
-    // `?user=U`, as the routes beside it take, named nobody here: the purge was everyone's.
-    parseInput(nothing, request.query);
     parseInput(nothing, request.body ?? undefined);
     const purged = await conversations.purgeExpired();
     record(request, 'conversations.purged', 'expired', purged);

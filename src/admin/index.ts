@@ -12,6 +12,7 @@ import { limitConnections, listenerOptions } from '../http/connections.js';
 import { answerFrameworkError, installErrorHandling } from '../http/error-handler.js';
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
+import { refuseUnreadQueries } from '../http/query-rule.js';
 import { requestId } from '../http/request-id.js';
 import { withoutRouteSchemas } from '../http/route-schemas.js';
 import type { Logger, Metrics } from '../observability/index.js';
@@ -197,6 +198,8 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     allowed(request, actor);
     request.adminActor = actor;
   });
+  // The dashboard's pages and the probes are left to the browser and the scrapers.
+  refuseUnreadQueries(app, (url) => url.startsWith('/admin/') && !url.startsWith('/admin/ui'));
 
   healthRoutes(app, options.readiness, true);
   adminKeyRoutes(app, { ...options.keys, audit: options.audit });

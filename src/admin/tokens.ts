@@ -4,6 +4,7 @@ import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audi
 import { type TokenService, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
+import { READS_QUERY } from '../http/query-rule.js';
 import type { Store, TokenRecord } from '../store/index.js';
 
 export interface AdminTokensOptions {
@@ -73,7 +74,7 @@ export function adminTokenRoutes(app: FastifyInstance, { tokens, store, audit }:
     }
   });
 
-  app.get('/admin/tokens', async (request) => {
+  app.get('/admin/tokens', READS_QUERY, async (request) => {
     const query = parseInput(
       z.strictObject({ includeRevoked: z.enum(['true', 'false']).optional() }),
       request.query,

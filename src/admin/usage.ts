@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { plainText } from '../auth/index.js';
 import { parseInput } from '../http/parse-input.js';
+import { READS_QUERY } from '../http/query-rule.js';
 import type { Store } from '../store/index.js';
 
 /** Whether `text` (YYYY-MM-DD) names a day of the calendar: `2026-02-30` does not. */
@@ -33,7 +34,7 @@ export function adminUsageRoutes(
   app: FastifyInstance,
   { store, written }: { store: Store; written(): Promise<void> },
 ): void {
-  app.get('/admin/usage', async (request) => {
+  app.get('/admin/usage', READS_QUERY, async (request) => {
     const { by, ...filter } = parseInput(usageQuery, request.query);
     // What is still in memory is written first, so that the answer includes the latest requests.
     await written();

@@ -5,6 +5,7 @@ import { plainText, WiderTokenError } from '../auth/index.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseInput } from '../http/parse-input.js';
+import { READS_QUERY } from '../http/query-rule.js';
 import type { SessionRecord, Store } from '../store/index.js';
 import type { SessionService } from './session-service.js';
 import { grantFor, sessionSpecSchema } from './session-spec.js';
@@ -115,7 +116,7 @@ export function adminSessionRoutes(
     return reply.code(201).header('cache-control', 'no-store').send(minted);
   });
 
-  app.get('/admin/sessions', async (request) => {
+  app.get('/admin/sessions', READS_QUERY, async (request) => {
     const query = parseInput(userQuery, request.query);
     const limit = query.limit ?? DEFAULT_PAGE;
     const [at, id] = query.after?.split('.') ?? [];
@@ -142,7 +143,7 @@ export function adminSessionRoutes(
     return sessionView((await store.sessions.get(id)) ?? session);
   });
 
-  app.delete('/admin/sessions', async (request) => {
+  app.delete('/admin/sessions', READS_QUERY, async (request) => {
     const query = parseInput(bulkQuery, request.query);
     if ((query.user === undefined) === (query.guest === undefined)) {
       const both = query.user !== undefined;

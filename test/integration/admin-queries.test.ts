@@ -211,3 +211,47 @@ describe('routes that take nothing', () => {
     expect((await call('GET', '/admin/stats/live')).status).toBe(200);
   });
 });
+
+describe('query strings', () => {
+  it('are refused on every admin route that reads none, naming the parameter; the action is not taken', async () => {
+    const created = await call('POST', '/admin/tokens', { name: 'kept' });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    const answers = await refusals(
+      'POST',
+      ['/admin/tokens?userId=ada', '/admin/keys/refresh?provider=fake'],
+      {
+        name: 'web',
+      },
+    );
+    answers.push(
+      ...(await refusals('GET', [
+        '/admin/keys?provider=fake',
+        `/admin/tokens/${id}?x=1`,
+        '/admin/templates?name=a',
+      ])),
+      ...(await refusals('DELETE', [`/admin/tokens/${id}?dryRun=true`])),
+    );
+    expect(answers.map(({ path, status, param }) => ({ path, status, param }))).toEqual([
+      { path: '/admin/tokens?userId=ada', status: 400, param: 'userId' },
+      { path: '/admin/keys/refresh?provider=fake', status: 400, param: 'provider' },
+      { path: '/admin/keys?provider=fake', status: 400, param: 'provider' },
+      { path: `/admin/tokens/${id}?x=1`, status: 400, param: 'x' },
+      { path: '/admin/templates?name=a', status: 400, param: 'name' },
+      { path: `/admin/tokens/${id}?dryRun=true`, status: 400, param: 'dryRun' },
+    ]);
+    expect(answers[0]!.message).toBe(
+      "Unrecognized query parameter 'userId': POST /admin/tokens takes none (its fields go in the JSON body)",
+    );
+    expect(answers[5]!.message).toBe(
+      "Unrecognized query parameter 'dryRun': DELETE /admin/tokens/:id takes none",
+    );
+    expect((await call('GET', `/admin/tokens/${id}`)).json.revokedAt ?? null).toBeNull();
+    // Routes that read their query still take it; the dashboard's pages and the probes ignore one.
+    expect((await call('GET', '/admin/tokens?includeRevoked=true')).status).toBe(200);
+    expect((await call('GET', '/admin/usage?by=day')).status).toBe(200);
+    expect((await call('GET', '/admin/sessions?user=ada')).status).toBe(200);
+    expect((await fetch(`${kw.adminUrl}/health?probe=1`)).status).toBe(200);
+    expect((await fetch(`${kw.adminUrl}/admin/ui/?from=bookmark`)).status).toBe(200);
+  });
+});
