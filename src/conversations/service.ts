@@ -12,6 +12,7 @@ import type {
 } from '../store/index.js';
 import { idCreatedAt, withFreshId } from './ids.js';
 import { type Item, isToolCall, isToolResult, uncalledResults } from './items.js';
+import { RefusedBatches } from './refused-batches.js';
 import {
   type ResponseEntry,
   type ResponseWriter,
@@ -118,6 +119,8 @@ export class ConversationService {
 
   private readonly now: () => number;
   private readonly writer: ResponseWriter;
+  /** Batches the store refused, written again until it takes them. */
+  private readonly refused: RefusedBatches;
 
   constructor(
     private readonly store: ConversationStore,
@@ -128,6 +131,10 @@ export class ConversationService {
   ) {
     this.now = options.now ?? Date.now;
     this.writer = options.writer ?? storeWriter(store);
+    this.refused = new RefusedBatches(
+      (entries) => this.writer(this.master(), entries),
+      (id) => store.remove(id),
+    );
   }
 
   /** The context window a request with the history it replays must fit (`conversations.contextTokens`). */
@@ -159,18 +166,33 @@ export class ConversationService {
 
   /**
    * Commits what is queued and lets a purge under way finish: called at shutdown, after the
-   * listeners drained and before the store closes under them.
+   * listeners drained and before the store closes under them. Batches the store refused are tried
+   * until `deadline` (epoch ms) and then once more; rejects naming the responses it still refused.
    */
-  async close(): Promise<void> {
-    await this.settled();
+  async close(deadline = Date.now()): Promise<void> {
+    const stop = setTimeout(() => this.refused.stop(), Math.max(0, deadline - Date.now()));
+    try {
+      await this.allWritten();
+    } finally {
+      clearTimeout(stop);
+    }
     await Promise.all([...this.purging].map((purge) => purge.catch(ignore)));
+    const lost = this.refused.lostAtStop;
+    if (lost > 0)
+      throw new Error(
+        `${lost} stored response${lost === 1 ? ' was' : 's were'} never written: the store still refused ` +
+          'them when the shutdown grace period (shutdown.graceMs) ran out; the errors logged before say why',
+      );
   }
 
   private writeQueued(): Promise<void> {
     const entries = this.queued;
     this.queued = [];
     this.batch = undefined;
-    const write = this.writer(this.master(), entries);
+    // Answered as stored already: a refused batch is written again (see RefusedBatches).
+    const write = this.writer(this.master(), entries).catch((error: unknown) =>
+      this.refused.retry(entries, error),
+    );
     this.writing.add(write);
     const done = () => {
       this.writing.delete(write);
@@ -179,9 +201,23 @@ export class ConversationService {
     return write;
   }
 
-  /** Waits for every batch being written and the one queued; their failures are reported to the writers that queued them. */
-  private async settled(): Promise<void> {
+  /**
+   * Waits for every batch being written and the one queued, no longer than TURN_END_MS: a batch the
+   * store refused is being written again, for as long as the store refuses it. Their failures are
+   * reported to the writers that queued them.
+   */
+  private settled(): Promise<void> {
+    return within(this.allWritten(), TURN_END_MS, storeLate).catch(ignore);
+  }
+
+  private async allWritten(): Promise<void> {
     await Promise.all([...this.writing, this.batch].map((write) => write?.catch(ignore)));
+  }
+
+  /** A write of `id` under way, waited for no longer than TURN_END_MS (see `settled`). */
+  private async landing(id: string): Promise<void> {
+    const write = this.pending.get(id);
+    if (write) await within(write, TURN_END_MS, storeLate).catch(ignore);
   }
 
   /** Whether a batch is queued or being written: `settled` then has something to wait for. */
@@ -195,6 +231,7 @@ export class ConversationService {
   }
 
   async deleteResponse(owner: string, id: string): Promise<boolean> {
+    if (this.refused.forget((entry) => entry.id === id && entry.owner === owner) > 0) return true;
     return (await this.owned(owner, id, 'response')) !== undefined && this.store.remove(id);
   }
 
@@ -220,7 +257,7 @@ export class ConversationService {
     let next: string | null = id;
     while (next !== null && turns.length < MAX_CHAIN) {
       // A response still queued is not in the store yet: the chain would end before it.
-      await this.pending.get(next);
+      await this.landing(next);
       const from = next;
       const read = () => this.store.chain(from, owner, Math.min(CHAIN_PAGE, MAX_CHAIN - turns.length));
       const chain = turns.length === 0 ? await landed(from, read, (links) => links.length > 0) : await read();
@@ -352,6 +389,7 @@ export class ConversationService {
    */
   async deleteConversation(owner: string, id: string): Promise<boolean> {
     if (!(await this.owned(owner, id, 'conversation'))) return false;
+    this.refused.forget((entry) => entry.conversationId === id && entry.owner === owner);
     // Its responses still queued land first, so that they go with it (one written after it is
     // gone is not stored at all).
     if (this.writingAny) await this.settled();
@@ -384,7 +422,7 @@ export class ConversationService {
     endTurn?: string,
   ): Promise<Item[] | undefined> {
     // In order within this process: a read waits for the newest write only.
-    await this.pending.get(id);
+    await this.landing(id);
     const createdAt = this.now();
     let stored: Item[] = [];
     const appended = await this.store.appendItems(
@@ -429,7 +467,7 @@ export class ConversationService {
         wanted.set(item.call_id, i);
     });
     if (wanted.size === 0) return undefined;
-    await this.pending.get(id);
+    await this.landing(id);
     await this.walkBack(id, undefined, (found) => {
       if (isToolCall(found)) wanted.delete(found.call_id);
       return wanted.size === 0;
@@ -579,8 +617,9 @@ export class ConversationService {
 
   /** Deletes a response or conversation whoever owns it (the operator's call). */
   async deleteAny(id: string): Promise<boolean> {
+    const forgotten = this.refused.forget((entry) => entry.id === id || entry.conversationId === id);
     await this.settled();
-    return this.store.remove(id);
+    return (await this.store.remove(id)) || forgotten > 0;
   }
 
   deleteOwner(owner: string): Promise<number> {
@@ -601,7 +640,10 @@ export class ConversationService {
 
   /** Purges once the batches in flight have landed; `close` waits for it. */
   private purge(filter: Parameters<ConversationStore['purge']>[0]): Promise<number> {
-    const purge = this.settled().then(() => this.store.purge(filter));
+    const forgotten = this.refused.forget((entry) =>
+      'owner' in filter ? entry.owner === filter.owner : entry.createdAt < filter.before,
+    );
+    const purge = this.settled().then(async () => (await this.store.purge(filter)) + forgotten);
     this.purging.add(purge);
     const done = () => {
       this.purging.delete(purge);
@@ -746,7 +788,7 @@ export class ConversationService {
     id: string,
     kind: ConversationRecord['kind'],
   ): Promise<ConversationRecord | undefined> {
-    await this.pending.get(id);
+    await this.landing(id);
     const read = () => this.store.get(id);
     const record =
       kind === 'response' ? await landed(id, read, (found) => found !== undefined) : await read();

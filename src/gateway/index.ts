@@ -133,7 +133,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const retention = conversations.keepPurged((error) =>
     logger.error({ err: error }, 'conversation purge failed'),
   );
-  resources.add('conversation writes', () => conversations.close());
+  resources.add('conversation writes', (deadline) => conversations.close(deadline));
   resources.add('conversation retention', () => clearInterval(retention));
   syncs.push(() => templates.refresh());
   const storedKeys = new StoredKeys(store, () => masters.newest);
