@@ -7,6 +7,7 @@ import {
   metadataSchema,
   WiderTokenError,
 } from '../auth/token-spec.js';
+import { badRequest } from '../errors/gateway-error.js';
 import type { Scope, SessionGrant, TokenRecord } from '../store/index.js';
 
 /** What a browser session may hold: data-plane scopes only, never `admin` or `sessions`. */
@@ -40,6 +41,17 @@ export const sessionSpecSchema = z.strictObject({
 });
 export type SessionSpec = z.output<typeof sessionSpecSchema>;
 
+/** `ms` in the largest unit that holds it whole, as durations are written (`30d`, `90m`). */
+function asDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const)
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${Math.floor(ms / 1000)}s`;
+}
+
 /**
  * The grant a login code carries. A token with the `sessions` scope may grant no more than it
  * holds: its models, providers, max_tokens, limits, budget and lifetime bound the session's, and a
@@ -52,7 +64,13 @@ export function grantFor(
   maxLifetimeMs: number,
   now: number,
 ): SessionGrant {
-  const lifetimeMs = Math.min(spec.ttl === undefined ? maxLifetimeMs : durationMs(spec.ttl), maxLifetimeMs);
+  const lifetimeMs = spec.ttl === undefined ? maxLifetimeMs : durationMs(spec.ttl);
+  // Cut to the bound silently, a login asked for 90 days ended after 30 with nothing said.
+  if (lifetimeMs > maxLifetimeMs)
+    throw badRequest(
+      `'ttl' must be at most ${asDuration(maxLifetimeMs)} (auth.sessions.refreshTtl); omit it for that`,
+      { param: 'ttl', code: 'invalid_value' },
+    );
   const grant: SessionGrant = {
     userId: spec.userId,
     // As for tokens: a grant naming templates runs those and nothing else unless its scopes say more.

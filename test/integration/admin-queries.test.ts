@@ -111,7 +111,7 @@ describe('integer bounds', () => {
 });
 
 describe('lifetimes', () => {
-  it('refuse a token dead on creation or living past the ten-year cap, and a session of no time', async () => {
+  it('refuse a token dead on creation or living past the ten-year cap, and a session of no time or past refreshTtl', async () => {
     const answers = [];
     for (const [path, body] of [
       ['/admin/tokens', { name: 'web', expiresIn: '0s' }],
@@ -122,6 +122,8 @@ describe('lifetimes', () => {
       ['/admin/tokens', { name: 'web', expiresIn: 315_360_001 }],
       ['/admin/sessions', { userId: 'ada', ttl: '0s' }],
       ['/admin/sessions', { userId: 'ada', ttl: 0 }],
+      ['/admin/sessions', { userId: 'ada', ttl: '31d' }],
+      ['/admin/sessions', { userId: 'ada', ttl: 2_592_001 }],
     ] as const) {
       const { status, json } = await call('POST', path, body);
       answers.push({ status, param: json.error?.param, message: json.error?.message });
@@ -135,7 +137,19 @@ describe('lifetimes', () => {
       { status: 400, param: 'expiresIn', message: "'expiresIn' must be at most 315360000" },
       { status: 400, param: 'ttl', message: "'ttl' must be at least 1s" },
       { status: 400, param: 'ttl', message: "'ttl' must be at least 1" },
+      // Past auth.sessions.refreshTtl (30d by default), which cut it without a word.
+      {
+        status: 400,
+        param: 'ttl',
+        message: "'ttl' must be at most 30d (auth.sessions.refreshTtl); omit it for that",
+      },
+      {
+        status: 400,
+        param: 'ttl',
+        message: "'ttl' must be at most 30d (auth.sessions.refreshTtl); omit it for that",
+      },
     ]);
+    expect((await call('POST', '/admin/sessions', { userId: 'ada', ttl: '30d' })).status).toBe(201);
     const longest = await call('POST', '/admin/tokens', { name: 'web', expiresIn: '3650d' });
     expect(longest.status).toBe(201);
     expect(Date.parse(longest.json.expiresAt) - Date.parse(longest.json.createdAt)).toBe(3650 * 86_400_000);
