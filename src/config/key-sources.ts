@@ -105,7 +105,7 @@ export const azureSourceSchema = z.strictObject({
 export const keyringSourceSchema = z.strictObject({
   service: z.string().min(1).max(256).default('keyward'),
   account: z.string().min(1).max(256),
-  refreshSeconds: z.number().int().min(10).max(86_400).optional(),
+  refreshSeconds,
   timeoutSeconds,
 });
 

@@ -127,7 +127,7 @@ describe.skipIf(!installed)(`keyring key source (needs \`${INSTALL}\`)`, () => {
 
   function source(account: string, overrides: Partial<KeyringSourceConfig> = {}) {
     return createKeyringSource(
-      { service: SERVICE, account, timeoutSeconds: 15, ...overrides },
+      { service: SERVICE, account, refreshSeconds: 300, timeoutSeconds: 15, ...overrides },
       { provider: 'openai', env: process.env },
     );
   }
@@ -148,7 +148,7 @@ describe.skipIf(!installed)(`keyring key source (needs \`${INSTALL}\`)`, () => {
     const src = source('openai');
     expect(src.kind).toBe('keyring');
     expect(src.describe).toBe(`keyring ${SERVICE}/openai`);
-    expect(src.refreshMs).toBeUndefined();
+    expect(src.refreshMs).toBe(300_000);
     const keys = await src.load();
     expect(keys.map((k) => ({ id: k.id, value: k.secret.reveal() }))).toEqual([
       { id: `keyring:${SERVICE}/openai#1`, value: KEY_A },

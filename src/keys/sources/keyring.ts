@@ -58,7 +58,7 @@ export function createKeyringSource(
   return {
     kind: 'keyring',
     describe: `keyring ${location}`,
-    ...(config.refreshSeconds === undefined ? {} : { refreshMs: config.refreshSeconds * 1000 }),
+    refreshMs: config.refreshSeconds * 1000,
     timeoutMs: config.timeoutSeconds * 1000,
     async load(signal?: AbortSignal): Promise<SourcedKey[]> {
       let raw: string | null;
