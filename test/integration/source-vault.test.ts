@@ -2,8 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { vaultSourceSchema } from '../../src/config/key-sources.js';
+import { ProviderKeys } from '../../src/keys/provider-keys.js';
 import { KeySourceError } from '../../src/keys/sources/errors.js';
 import type { KeySource, SourcedKey } from '../../src/keys/sources/types.js';
 import { createVaultSource } from '../../src/keys/sources/vault.js';
@@ -242,6 +243,49 @@ describe('vault key source', () => {
     const err = await loadError(tokenSource());
     expect(err.message).toContain('HTTP 500');
     expect(err.message).toContain('secret/keyward/openai');
+  });
+
+  it('stops reading an answer past 1 MiB: the load fails, the keys loaded last stay, the next load reads again', async () => {
+    vault = await startFakeVault();
+    vault.addToken(TOKEN);
+    vault.setSecret('secret', 'keyward/openai', { api_key: KEY_A });
+    const keys = new ProviderKeys({
+      provider: 'openai',
+      source: tokenSource(),
+      rotationDays: 90,
+      events: { loaded() {}, refreshFailed() {}, alert() {}, warn() {} },
+    });
+    await keys.loadOrThrow();
+
+    // Still a valid KV answer holding the key, only 8 MiB long: read whole, gigabytes aborted the process.
+    vault.padAnswers(8 * 1024 * 1024);
+    vault.setSecret('secret', 'keyward/openai', { api_key: KEY_B });
+    expect(await keys.refresh()).toBe(false);
+    expect(keys.lastError).toBe(
+      `vault ${vault.url} (reading secret/keyward/openai) answered more than 1048576 bytes (HTTP 200)`,
+    );
+    await vi.waitFor(() => expect(vault?.cutShort()).toBe(1));
+    expect(keys.pool.list().map((key) => key.secret.reveal())).toEqual([KEY_A]);
+
+    vault.padAnswers(undefined);
+    expect(await keys.refresh()).toBe(true);
+    expect(keys.lastError).toBeUndefined();
+    expect(keys.pool.list().map((key) => key.secret.reveal())).toEqual([KEY_B]);
+    await keys.close();
+  });
+
+  it('stops reading an AppRole login answer past 1 MiB', async () => {
+    vault = await startFakeVault();
+    vault.enableAppRole('approle', { roleId: ROLE_ID, secretId: SECRET_ID });
+    vault.setSecret('secret', 'keyward/openai', { api_key: KEY_A });
+    vault.padAnswers(8 * 1024 * 1024);
+    const src = appRoleSource();
+    expect((await loadError(src)).message).toBe(
+      `vault ${vault.url} (AppRole login at auth/approle) answered more than 1048576 bytes (HTTP 200)`,
+    );
+    await vi.waitFor(() => expect(vault?.cutShort()).toBe(1));
+    vault.padAnswers(undefined);
+    expectSealed(await src.load(), [KEY_A]);
   });
 
   it('reports a Vault that is down', async () => {

@@ -61,6 +61,13 @@ export interface FakeVault {
   ): void;
   /** Every request answers this status with a noisy body until called with undefined. */
   failWith(status: number | undefined): void;
+  /**
+   * Every answer, still valid JSON, carries a `pad` field of this many bytes, streamed without a
+   * content-length, until called with undefined.
+   */
+  padAnswers(bytes: number | undefined): void;
+  /** Padded answers whose connection the client closed before their end. */
+  cutShort(): number;
   /** Stops listening and drops open connections: the address stays but nothing answers. */
   stop(): Promise<void>;
   close(): Promise<void>;
@@ -93,6 +100,34 @@ export async function startFakeVault(
   const appRoles = new Map<string, AppRole>();
   const deniedPaths = new Set<string>();
   let failure: number | undefined;
+  let padding: number | undefined;
+  let cut = 0;
+
+  /** `body` with a `pad` field of `bytes` spaces, written as the client takes it. */
+  function sendPadded(res: ServerResponse, status: number, body: object, bytes: number): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.write(`${text.slice(0, -1)}${text.length > 2 ? ',' : ''}"pad":"`);
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let left = bytes;
+    res.on('close', () => {
+      if (!res.writableFinished) cut += 1;
+    });
+    const pump = () => {
+      while (left > 0 && !res.destroyed) {
+        const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= part.length;
+        if (!res.write(part)) return void res.once('drain', pump);
+      }
+      if (!res.destroyed) res.end('"}');
+    };
+    pump();
+  }
+
+  function reply(res: ServerResponse, status: number, body: object): void {
+    if (padding === undefined) send(res, status, body);
+    else sendPadded(res, status, body, padding);
+  }
 
   const key = (namespace: string, mount: string, path: string) => `${namespace}|${mount}/${path}`;
 
@@ -105,7 +140,7 @@ export async function startFakeVault(
     const url = new URL(req.url ?? '/', 'http://vault');
     requests.push({ method: req.method ?? '', path: url.pathname, headers: req.headers, body });
     if (failure !== undefined) {
-      send(res, failure, { errors: [`1 error occurred:\n\t* ${VAULT_INTERNAL_ERROR_DETAIL}\n\n`] });
+      reply(res, failure, { errors: [`1 error occurred:\n\t* ${VAULT_INTERNAL_ERROR_DETAIL}\n\n`] });
       return;
     }
     const namespace = header(req, 'x-vault-namespace').replace(/^\/+|\/+$/g, '');
@@ -114,23 +149,23 @@ export async function startFakeVault(
     if (login && req.method === 'POST') {
       const role = appRoles.get(login[1]!);
       if (!role || role.namespace !== namespace) {
-        send(res, 403, { errors: ['permission denied'] });
+        reply(res, 403, { errors: ['permission denied'] });
         return;
       }
       let parsed: { role_id?: unknown; secret_id?: unknown };
       try {
         parsed = JSON.parse(body) as typeof parsed;
       } catch {
-        send(res, 400, { errors: ['failed to parse JSON input'] });
+        reply(res, 400, { errors: ['failed to parse JSON input'] });
         return;
       }
       if (parsed.role_id !== role.roleId || parsed.secret_id !== role.secretId) {
-        send(res, 400, { errors: ['invalid role or secret ID'] });
+        reply(res, 400, { errors: ['invalid role or secret ID'] });
         return;
       }
       const token = `hvs.${randomUUID().replaceAll('-', '')}`;
       tokens.set(token, { namespace, expiresAt: Date.now() + role.leaseSeconds * 1000 });
-      send(res, 200, {
+      reply(res, 200, {
         request_id: randomUUID(),
         lease_id: '',
         renewable: false,
@@ -157,15 +192,15 @@ export async function startFakeVault(
     const read = /^\/v1\/(.+?)\/data\/(.+)$/.exec(url.pathname);
     if (read && req.method === 'GET') {
       if (!validToken(req, namespace) || deniedPaths.has(key(namespace, read[1]!, read[2]!))) {
-        send(res, 403, { errors: ['permission denied'] });
+        reply(res, 403, { errors: ['permission denied'] });
         return;
       }
       const secret = secrets.get(key(namespace, read[1]!, read[2]!));
       if (!secret) {
-        send(res, 404, { errors: [] });
+        reply(res, 404, { errors: [] });
         return;
       }
-      send(res, 200, {
+      reply(res, 200, {
         request_id: randomUUID(),
         lease_id: '',
         renewable: false,
@@ -187,7 +222,7 @@ export async function startFakeVault(
       return;
     }
 
-    send(res, 404, { errors: [`no handler for route "${url.pathname.slice(4)}". route entry not found.`] });
+    reply(res, 404, { errors: [`no handler for route "${url.pathname.slice(4)}". route entry not found.`] });
   }
 
   const listener: RequestListener = (req, res) => {
@@ -245,6 +280,12 @@ export async function startFakeVault(
     },
     failWith(status) {
       failure = status;
+    },
+    padAnswers(bytes) {
+      padding = bytes;
+    },
+    cutShort() {
+      return cut;
     },
     stop,
     close: stop,

@@ -6,6 +6,13 @@ import { KeySourceError } from './errors.js';
 /** Log in again this long before the AppRole token's lease ends, so a read never races its expiry. */
 const TOKEN_MARGIN_MS = 30_000;
 
+/**
+ * The most of one Vault answer that is read. A KV answer holding a key is a few KB and a login's
+ * less; read whole, an address answering gigabytes grew the heap until V8 aborted the gateway,
+ * at start or at any refresh, and undici's bodyTimeout bounds only the time between chunks.
+ */
+const MAX_ANSWER_BYTES = 1024 * 1024;
+
 interface CachedToken {
   token: string;
   /** Epoch ms after which the token is not used; Infinity for a token without a lease. */
@@ -29,6 +36,22 @@ function errorCode(err: unknown): string {
     if (typeof err.name === 'string') return err.name;
   }
   return 'unknown error';
+}
+
+/** The body as text, or undefined once it passes `max` bytes: the rest is never read. */
+async function readBounded(body: Dispatcher.ResponseData['body'], max: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.byteLength;
+    if (size > max) {
+      // Ends the connection too: left open, the server would go on sending into it.
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
@@ -114,12 +137,17 @@ export class VaultClient {
       if (err instanceof KeySourceError) throw err;
       throw new KeySourceError(`connection failed to vault ${this.address} (${what}): ${errorCode(err)}`);
     }
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await res.body.text();
+      text = await readBounded(res.body, MAX_ANSWER_BYTES);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       throw new KeySourceError(`connection failed to vault ${this.address} (${what}): ${errorCode(err)}`);
+    }
+    if (text === undefined) {
+      throw new KeySourceError(
+        `vault ${this.address} (${what}) answered more than ${MAX_ANSWER_BYTES} bytes (HTTP ${res.statusCode})`,
+      );
     }
     let json: unknown;
     try {
