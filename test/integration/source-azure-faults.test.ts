@@ -4,7 +4,8 @@
  * refresh, the gateway serves with the keys it has, and the next load reads again.
  *
  * The gateway trusts the fake vault's throwaway CA through NODE_EXTRA_CA_CERTS, as in
- * source-azure.test.ts (the SDK sends its token over HTTPS only); certificate checks stay on.
+ * source-azure.test.ts (the SDK sends its token over HTTPS only); certificate checks stay on, and so
+ * does the SDK's challenge check: the fake answers under vault.azure.net, resolved to loopback.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -96,6 +97,7 @@ describe.skipIf(!hasOpenssl)(
     afterEach(() => {
       vault.hang(false);
       vault.hangTokens(false);
+      vault.challengeFor(undefined);
     });
 
     /** A gateway with provider `azure` (alias `z`) on the fake vault and `env` (alias `e`). */
@@ -128,6 +130,7 @@ describe.skipIf(!hasOpenssl)(
         ENV_KEY,
         HOME: home,
         NODE_EXTRA_CA_CERTS: caFile,
+        ...vault.hostEnv,
         ...vault.identityEnv,
       });
       cleanups.push(async () => {
@@ -239,6 +242,34 @@ describe.skipIf(!hasOpenssl)(
       vault.hangTokens(false);
       vault.setSecret('hung-token-key', OTHER_AZURE_KEY);
       expect((await refresh(gw)).refreshed).toContainEqual({ provider: 'azure', ok: true });
+      expect(await chat(gw, 'z')).toBe(200);
+      expect(String(openai.requests.at(-1)?.headers.authorization)).toBe(`Bearer ${OTHER_AZURE_KEY}`);
+    });
+
+    it('sends no token when the vault challenges for another resource, and serves on with the keys it has', async () => {
+      const openai = await upstream();
+      vault.setSecret('rechallenged-key', AZURE_KEY);
+      const gw = await gateway(openai.url, 'rechallenged-key');
+      expect(await chat(gw, 'z')).toBe(200);
+
+      // Hijacked DNS or a proxy in front of the vault, asking for an Azure Resource Manager token.
+      const asked = vault.tokenRequests.length;
+      vault.challengeFor('https://management.azure.com');
+      expect((await refresh(gw)).refreshed).toContainEqual({ provider: 'azure', ok: false });
+      expect(vault.tokenRequests.slice(asked)).toEqual([]);
+      expect((await azureState(gw)).lastError).toBe(
+        `Azure Key Vault ${vault.url} (provider azure): the vault's 401 challenge asks for a token to a ` +
+          'resource its host is not under, so none was sent; check vaultUrl names the vault itself ' +
+          '(https://NAME.vault.azure.net)',
+      );
+      expect(await chat(gw, 'z')).toBe(200);
+      expect(String(openai.requests.at(-1)?.headers.authorization)).toBe(`Bearer ${AZURE_KEY}`);
+
+      // The next refresh reads again once the vault answers as itself.
+      vault.challengeFor(undefined);
+      vault.setSecret('rechallenged-key', OTHER_AZURE_KEY);
+      expect((await refresh(gw)).refreshed).toContainEqual({ provider: 'azure', ok: true });
+      expect((await azureState(gw)).lastError).toBeNull();
       expect(await chat(gw, 'z')).toBe(200);
       expect(String(openai.requests.at(-1)?.headers.authorization)).toBe(`Bearer ${OTHER_AZURE_KEY}`);
     });

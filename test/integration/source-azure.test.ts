@@ -8,7 +8,9 @@
  * NODE_EXTRA_CA_CERTS only at start-up and the SDK builds its own https.Agent (no global agent to
  * patch), so each load runs in a child Node process started with NODE_EXTRA_CA_CERTS=<ca.pem> —
  * certificate checks stay fully on (never NODE_TLS_REJECT_UNAUTHORIZED=0). The child runs the
- * source bundled from `src/` (see test/support/source-child.ts), not `dist/`.
+ * source bundled from `src/` (see test/support/source-child.ts), not `dist/`. The SDK's challenge
+ * check stays on: the fake vault answers under vault.azure.net, a name the child resolves to
+ * loopback (test/support/loopback-dns.cjs).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -75,7 +77,13 @@ describe.skipIf(!hasOpenssl)('azure key source (needs openssl: apt-get install o
       factory: 'createAzureSource',
       config: cfg,
       loads: options.loads,
-      env: { HOME: home, NODE_EXTRA_CA_CERTS: caFile, ...vault.identityEnv, ...options.env },
+      env: {
+        HOME: home,
+        NODE_EXTRA_CA_CERTS: caFile,
+        ...vault.hostEnv,
+        ...vault.identityEnv,
+        ...options.env,
+      },
     });
   }
 
@@ -169,6 +177,33 @@ describe.skipIf(!hasOpenssl)('azure key source (needs openssl: apt-get install o
     vault.setSecret('openai-key', KEY_A);
     const res = await run(config(), { env: { IDENTITY_HEADER: 'not-the-right-header' } });
     expect(failure(res.loads[0])).toMatch(/Azure credential/);
+  });
+
+  it.each([
+    ['a host outside Azure', 'https://management.azure.com', 'loopbackUrl'],
+    ['a host outside Azure', 'https://vault.azure.net', 'loopbackUrl'],
+    ['a host under vault.azure.net', 'https://management.azure.com', 'url'],
+  ] as const)('sends no token when %s challenges for %s', async (_, resource, host) => {
+    vault.setSecret('openai-key', KEY_A);
+    const asked = vault.tokenRequests.length;
+    const seen = vault.requests.length;
+    vault.challengeFor(resource);
+    let res: ChildRun;
+    try {
+      res = await run(config({ vaultUrl: vault[host] }));
+    } finally {
+      vault.challengeFor(undefined);
+    }
+    // No token was asked for, and the host saw only the requests that carried none.
+    expect(vault.tokenRequests.slice(asked)).toEqual([]);
+    const sent = vault.requests.slice(seen);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.map((r) => r.token)).toEqual(sent.map(() => undefined));
+    expect(failure(res.loads[0])).toBe(
+      `Azure Key Vault ${vault[host]} (provider test): the vault's 401 challenge asks for a token to a ` +
+        'resource its host is not under, so none was sent; check vaultUrl names the vault itself ' +
+        '(https://NAME.vault.azure.net)',
+    );
   });
 
   it('reports a vault that is down as a connection failure', async () => {

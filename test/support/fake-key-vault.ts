@@ -6,7 +6,10 @@
  *
  * The Key Vault side imitates challenge authentication: a request without a bearer token gets 401
  * with `WWW-Authenticate: Bearer authorization="…/<tenant>", resource="https://vault.azure.net"`,
- * which the SDK's keyVaultAuthenticationPolicy parses before fetching a token and retrying.
+ * which the SDK's keyVaultAuthenticationPolicy parses before fetching a token and retrying. The SDK
+ * sends a token only to a host under the resource the challenge names, so the fake answers as
+ * FAKE_VAULT_HOST, a name under vault.azure.net that `hostEnv` resolves to loopback in the process
+ * under test (test/support/loopback-dns.cjs); its `loopbackUrl` is a host outside Azure's domains.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +22,11 @@ import { join } from 'node:path';
 
 export const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 
+/** The fake vault's host name: under vault.azure.net, resolved to 127.0.0.1 by `hostEnv`. */
+export const FAKE_VAULT_HOST = 'keyward-fake.vault.azure.net';
+const VAULT_RESOURCE = 'https://vault.azure.net';
+const LOOPBACK_DNS = join(import.meta.dirname, 'loopback-dns.cjs');
+
 export interface TestCertificates {
   /** PEM file of the throwaway CA, for NODE_EXTRA_CA_CERTS. */
   caFile: string;
@@ -26,7 +34,7 @@ export interface TestCertificates {
   key: string;
 }
 
-/** A throwaway CA and a server certificate it signed for 127.0.0.1 and localhost, made with openssl. */
+/** A throwaway CA and a server certificate it signed for 127.0.0.1, localhost and FAKE_VAULT_HOST, made with openssl. */
 export function createTestCertificates(dir: string): TestCertificates {
   const file = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
@@ -59,7 +67,7 @@ export function createTestCertificates(dir: string): TestCertificates {
   );
   writeFileSync(
     file('server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n',
+    `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${FAKE_VAULT_HOST}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
   );
   openssl(
     'x509',
@@ -103,8 +111,12 @@ export interface VaultRequest {
 }
 
 export interface FakeKeyVault {
-  /** The vault URL, https://127.0.0.1:PORT. */
+  /** The vault URL, https://FAKE_VAULT_HOST:PORT. */
   url: string;
+  /** The same vault as https://127.0.0.1:PORT: a host outside Azure's vault domains. */
+  loopbackUrl: string;
+  /** Environment that makes FAKE_VAULT_HOST resolve to the fake in a Node process started with it. */
+  hostEnv: { NODE_OPTIONS: string; KEYWARD_TEST_LOOPBACK_HOSTS: string };
   /** Environment that makes DefaultAzureCredential take the App Service managed identity route. */
   identityEnv: { IDENTITY_ENDPOINT: string; IDENTITY_HEADER: string };
   /** The access token the managed identity endpoint issues. */
@@ -116,6 +128,11 @@ export interface FakeKeyVault {
   setSecret(name: string, value: string, options?: { created?: number }): string;
   /** Answers 403 for this secret, as for an identity without `get` permission. */
   forbid(name: string): void;
+  /**
+   * While set, every vault request, with a token or without, gets a 401 challenge naming this
+   * resource, as from a host that asks for a token to another Azure service; undefined: the vault's own.
+   */
+  challengeFor(resource: string | undefined): void;
   /** While true, vault requests are taken and never answered, as by a vault that hangs. */
   hang(on: boolean): void;
   /** While true, token requests are taken and never answered, as by a managed identity endpoint that hangs. */
@@ -157,6 +174,7 @@ export async function startFakeKeyVault(
   let origin = '';
   let hanging = false;
   let tokensHanging = false;
+  let challenged: string | undefined;
   const heldVault = new Set<ServerResponse>();
   const heldToken = new Set<ServerResponse>();
 
@@ -186,14 +204,14 @@ export async function startFakeKeyVault(
         hold(res, heldVault);
         return;
       }
-      if (sent !== token) {
+      if (sent !== token || challenged) {
         record(401);
         json(
           res,
           401,
           { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } },
           {
-            'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${TENANT_ID}", resource="https://vault.azure.net"`,
+            'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${TENANT_ID}", resource="${challenged ?? VAULT_RESOURCE}"`,
           },
         );
         return;
@@ -283,12 +301,15 @@ export async function startFakeKeyVault(
   vault.listen(0, '127.0.0.1');
   identity.listen(0, '127.0.0.1');
   await Promise.all([once(vault, 'listening'), once(identity, 'listening')]);
-  origin = `https://127.0.0.1:${(vault.address() as AddressInfo).port}`;
+  const vaultPort = (vault.address() as AddressInfo).port;
+  origin = `https://${FAKE_VAULT_HOST}:${vaultPort}`;
   const identityPort = (identity.address() as AddressInfo).port;
   let versionCounter = 0;
 
   return {
     url: origin,
+    loopbackUrl: `https://127.0.0.1:${vaultPort}`,
+    hostEnv: { NODE_OPTIONS: `--require ${LOOPBACK_DNS}`, KEYWARD_TEST_LOOPBACK_HOSTS: FAKE_VAULT_HOST },
     identityEnv: {
       IDENTITY_ENDPOINT: `http://127.0.0.1:${identityPort}/msi/token`,
       IDENTITY_HEADER: identityHeader,
@@ -306,6 +327,9 @@ export async function startFakeKeyVault(
     },
     forbid(name) {
       forbidden.add(name);
+    },
+    challengeFor(resource) {
+      challenged = resource;
     },
     hang(on) {
       hanging = on;

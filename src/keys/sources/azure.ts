@@ -8,24 +8,11 @@ import { splitKeyList } from './split.js';
 import type { KeySource, SourcedKey } from './types.js';
 
 /**
- * DNS suffixes of Azure Key Vault and Managed HSM in the public and sovereign clouds. The SDK only
- * sends a token after checking that the vault host lies under the resource named in the 401
- * challenge, which is what stops a mistyped or hostile host from collecting a vault token.
+ * What the SDK throws, before any token is asked for, when a vault's 401 challenge names a resource
+ * its host is not under (keyVaultAuthenticationPolicy's verifyChallengeResource). The text is the
+ * SDK's own; only its fixed opening is matched, and nothing of it is reused.
  */
-const AZURE_VAULT_SUFFIXES = [
-  '.vault.azure.net',
-  '.vault.azure.cn',
-  '.vault.usgovcloudapi.net',
-  '.vault.microsoftazure.de',
-  '.managedhsm.azure.net',
-  '.managedhsm.azure.cn',
-  '.managedhsm.usgovcloudapi.net',
-];
-
-function isAzureVaultHost(vaultUrl: string): boolean {
-  const host = new URL(vaultUrl).hostname.toLowerCase();
-  return AZURE_VAULT_SUFFIXES.some((suffix) => host.endsWith(suffix));
-}
+const CHALLENGE_REFUSED = /^The challenge (resource '.*' does not match|contains invalid scope)/;
 
 /** Network error codes worth naming: they say what went wrong without any response content. */
 const SAFE_CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
@@ -45,6 +32,12 @@ function toKeySourceError(error: unknown, config: AzureSourceConfig, provider: s
   const secret = `secret "${config.secretName}"${config.version ? ` version ${config.version}` : ''}`;
   const where = `Azure Key Vault ${config.vaultUrl} (provider ${provider})`;
   if (!(error instanceof Error)) return new KeySourceError(`${where}: reading ${secret} failed`);
+  if (CHALLENGE_REFUSED.test(error.message)) {
+    return new KeySourceError(
+      `${where}: the vault's 401 challenge asks for a token to a resource its host is not under, ` +
+        'so none was sent; check vaultUrl names the vault itself (https://NAME.vault.azure.net)',
+    );
+  }
   switch (error.name) {
     case 'AbortError':
       return new KeySourceError(`${where}: reading ${secret} was aborted`);
@@ -125,12 +118,10 @@ export function createAzureSource(
     const credential = new DefaultAzureCredential({
       httpClient: abortedAtDeadline(createDefaultHttpClient()),
     });
+    // The SDK's challenge check stays on for every host: the 401 challenge names the resource the
+    // token is minted for, and only the check keeps a host that is not a vault (a mistyped name, a
+    // proxy, hijacked DNS) from choosing one, say Azure Resource Manager, and being sent its token.
     return new SecretClient(config.vaultUrl, credential, {
-      // A host outside Azure's vault domains (an emulator, a test double) can never pass the SDK's
-      // challenge check, since its name is not under `vault.azure.net`. The operator named that
-      // host explicitly in the config, so it is trusted the way a configured Vault address is;
-      // real Azure vaults keep the check.
-      disableChallengeResourceVerification: !isAzureVaultHost(config.vaultUrl),
       // A failed load keeps the last keys and the next refresh tries again, so a down vault should
       // fail within seconds rather than after the SDK's default minute of backoff.
       retryOptions: { maxRetries: 2, retryDelayInMs: 500, maxRetryDelayInMs: 2_000 },
