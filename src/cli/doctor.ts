@@ -222,7 +222,8 @@ async function keyCheck(
   } catch (error) {
     const { message } = error as Error;
     const detail = message.includes(source.describe) ? message : `${source.describe}: ${message}`;
-    return fail(name, detail, `make the source hold a key, or change providers[${provider.id}].keys`);
+    // The load failed: the credential, the access or the address is what the detail names.
+    return fail(name, detail, `fix what the detail names, or change providers[${provider.id}].keys`);
   } finally {
     reading.abort();
     await source.close?.();

@@ -173,6 +173,8 @@ describe('keyward doctor', () => {
       expect(keys).toMatchObject({
         status: 'fail',
         detail: expect.stringContaining('did not answer within 2 s'),
+        // A source that failed to load needs its credential, access or address fixed, not a key.
+        fix: 'fix what the detail names, or change providers[aws].keys',
       });
     } finally {
       await sm.close();
