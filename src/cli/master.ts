@@ -16,6 +16,7 @@ import {
 } from '../keys/index.js';
 import { writeKeyFile } from '../keys/master-key.js';
 import { describeInstances, liveInstances } from '../limits/index.js';
+import type { InstanceRecord } from '../store/index.js';
 import {
   CliError,
   type OfflineContext,
@@ -32,6 +33,13 @@ import { withRotationLock } from './rotation-lock.js';
 const SETTLE_MS = 1000;
 /** Sweeps before giving up on records that keep arriving under the old key. */
 const MAX_SWEEPS = 5;
+/**
+ * Longer than an instance takes to hear of a new key file and say it seals with it (at once; at
+ * worst at its next beat, every 5 s), and than one that died stays listed as live (15 s).
+ */
+const SWITCH_WAIT_MS = 20_000;
+/** How often the wait tells the instances of the key file again, and looks at what they say. */
+const SWITCH_POLL_MS = 500;
 
 /** Makes a rename in `dir` durable; a no-op where directories cannot be synced. */
 function syncDirectory(dir: string): void {
@@ -89,10 +97,10 @@ async function sweep(ctx: OfflineContext, from: MasterKey, to: MasterKey): Promi
 
 /**
  * Sweeps until nothing is left under `current`. A gateway following the key file seals with
- * `current` until the first sweep's store change makes it re-read the file, and one not yet
- * restarted with a new key from the environment seals with it until it is: later sweeps move what
- * they wrote meanwhile. `stillSealing` names them when records keep coming. An offline rotation
- * (no gateway running) needs one sweep: pass no `stillSealing`.
+ * `current` until it hears of the new file (`awaitSwitch` waits for that before the first sweep),
+ * and one not yet restarted with a new key from the environment seals with it until it is: later
+ * sweeps move what they wrote meanwhile. `stillSealing` names them when records keep coming. An
+ * offline rotation (no gateway running) needs one sweep: pass no `stillSealing`.
  */
 async function sweepUntilDone(
   ctx: OfflineContext,
@@ -111,6 +119,31 @@ async function sweepUntilDone(
     if (pass > 1 && swept.secrets + swept.conversations + swept.keys === 0) return total;
     if (pass === MAX_SWEEPS) throw new Error(`records keep being sealed under the old key (${stillSealing})`);
     await sleep(SETTLE_MS);
+  }
+}
+
+/**
+ * Tells every instance serving from this store that the key file changed, and waits until each
+ * says it seals with `next`: until then one may seal more under the key being retired. Told
+ * again every half second, for one that started listening only after the first word; throws
+ * naming those that still did not.
+ */
+async function awaitSwitch(ctx: OfflineContext, next: MasterKey): Promise<void> {
+  const deadline = Date.now() + SWITCH_WAIT_MS;
+  for (;;) {
+    const behind = (await liveInstances(ctx.store.instances)).filter((i) => i.masterKeyId !== next.id);
+    if (behind.length === 0) return;
+    if (Date.now() >= deadline) {
+      const sealing = (i: InstanceRecord) =>
+        i.masterKeyId === undefined
+          ? 'not saying which key it seals with (an older Keyward)'
+          : `sealing with ${i.masterKeyId}`;
+      throw new Error(
+        `instances serving from this store did not take up the new key within ${SWITCH_WAIT_MS / 1000} s (${describeInstances(behind, sealing)}): does each read ${ctx.paths.masterKeyFile}?`,
+      );
+    }
+    await ctx.store.signalChange('master_key');
+    await sleep(SWITCH_POLL_MS);
   }
 }
 
@@ -332,12 +365,16 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
   }
   let swept: Swept;
   try {
+    // Before anything is re-sealed under the new key, and after: one that started meanwhile may
+    // have missed the word.
+    if (current.origin === 'file') await awaitSwitch(ctx, next);
     swept = await sweepUntilDone(
       ctx,
       current,
       next,
       current.origin === 'file' ? 'a gateway that does not read this key file?' : undefined,
     );
+    if (current.origin === 'file') await awaitSwitch(ctx, next);
   } catch (error) {
     const reason = (error as Error).message;
     if (current.origin === 'file') {

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConversationsConfig } from '../config/conversations-schema.js';
 import { within } from '../errors/deadline.js';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
-import type { MasterKey } from '../keys/index.js';
+import { type MasterKey, sealedBy } from '../keys/index.js';
 import type {
   ChainLink,
   ConversationItemRecord,
@@ -124,7 +124,8 @@ export class ConversationService {
 
   constructor(
     private readonly store: ConversationStore,
-    private readonly masters: () => readonly MasterKey[],
+    /** The keys in use, the sealing one first; given the key a record names, ones that open it if any can. */
+    private readonly masters: (keyId?: string) => readonly MasterKey[],
     private readonly retention: ConversationsConfig,
     /** `writer` takes the batches of stored responses (default: sealed here, on `store`). */
     options: { now?: () => number; writer?: ResponseWriter } = {},
@@ -227,7 +228,7 @@ export class ConversationService {
 
   async getResponse(owner: string, id: string): Promise<StoredResponse | undefined> {
     const record = await this.owned(owner, id, 'response');
-    return record && openJson<StoredResponse>(this.masters(), record.sealed, owner, id);
+    return record && openJson<StoredResponse>(this.opening(record.sealed), record.sealed, owner, id);
   }
 
   async deleteResponse(owner: string, id: string): Promise<boolean> {
@@ -367,7 +368,7 @@ export class ConversationService {
 
   async getConversation(owner: string, id: string): Promise<ConversationBody | undefined> {
     const record = await this.owned(owner, id, 'conversation');
-    return record && openJson<ConversationBody>(this.masters(), record.sealed, owner, id);
+    return record && openJson<ConversationBody>(this.opening(record.sealed), record.sealed, owner, id);
   }
 
   async updateConversation(
@@ -377,7 +378,10 @@ export class ConversationService {
   ): Promise<ConversationBody | undefined> {
     const record = await this.owned(owner, id, 'conversation');
     if (!record) return undefined;
-    const body = { ...openJson<ConversationBody>(this.masters(), record.sealed, owner, id), metadata };
+    const body = {
+      ...openJson<ConversationBody>(this.opening(record.sealed), record.sealed, owner, id),
+      metadata,
+    };
     // An update, not a put: a delete that lands meanwhile must not be undone by re-creating it.
     const updated = await this.store.update(id, sealJson(this.master(), body, owner, id).sealed);
     return updated ? body : undefined;
@@ -584,7 +588,12 @@ export class ConversationService {
     for (const responseId of outputs) {
       const record = await this.store.get(responseId);
       if (record?.owner !== owner) continue;
-      const response = openJson<StoredResponse>(this.masters(), record.sealed, owner, responseId);
+      const response = openJson<StoredResponse>(
+        this.opening(record.sealed),
+        record.sealed,
+        owner,
+        responseId,
+      );
       const output = response.output.filter((item) => item.id !== itemId);
       const { sealed } = sealJson(this.master(), { ...response, output }, owner, responseId);
       await this.store.update(responseId, sealed);
@@ -601,7 +610,7 @@ export class ConversationService {
     return Promise.all(
       records.map(async (record) => ({
         kind: record.kind,
-        record: openJson<unknown>(this.masters(), record.sealed, owner, record.id),
+        record: openJson<unknown>(this.opening(record.sealed), record.sealed, owner, record.id),
         items: await this.allItems(owner, record.id),
       })),
     );
@@ -780,7 +789,12 @@ export class ConversationService {
   }
 
   private openItem(record: ConversationItemRecord): Item {
-    return openJson<Item>(this.masters(), record.sealed, record.owner, itemKey(record.parentId, record.id));
+    return openJson<Item>(
+      this.opening(record.sealed),
+      record.sealed,
+      record.owner,
+      itemKey(record.parentId, record.id),
+    );
   }
 
   private async owned(
@@ -797,6 +811,11 @@ export class ConversationService {
 
   private master(): MasterKey {
     return this.masters()[0]!;
+  }
+
+  /** The keys to open `sealed` with, asked for by the key that sealed it. */
+  private opening(sealed: string): readonly MasterKey[] {
+    return this.masters(sealedBy(sealed));
   }
 
   private track<T>(id: string, write: Promise<T>): Promise<T> {

@@ -83,8 +83,10 @@ async function assemble(start: Start): Promise<Gateway> {
   resources.add('store', () => store.close());
   const { masters, pepper, auditKey } = await openSecrets({ config, env, paths, store, source, logger });
   if (!options.worker) {
-    // With the key it seals with: `keyward master rotate` finishes only once no instance seals with the old one.
-    const instance = await announce(store, config, source, logger, masters.newest.id);
+    // With the key it seals with, told again as soon as it changes: `keyward master rotate`
+    // finishes only once every instance seals with the new one.
+    const instance = await announce(store, config, source, logger, () => masters.newest.id);
+    masters.onSwitch(() => instance.beat());
     resources.add('instance heartbeat', () => instance.close());
   }
   // Closed after the audit log and the conversation writes (added below it), which flush into it.
@@ -126,7 +128,7 @@ async function assemble(start: Start): Promise<Gateway> {
   const templates = await loadTemplates(config, store, logger);
   const conversations = new ConversationService(
     store.conversations,
-    () => masters.all,
+    (keyId) => masters.opening(keyId),
     config.conversations,
     { writer: thread && new ThreadConversationWriter(thread).write },
   );

@@ -12,7 +12,12 @@ export function keySourceEnvironment(
   masters: MasterKeys,
   logger: Logger,
 ): SourceEnvironment {
-  return { env, store, masters: () => masters.all, warn: (message) => logger.warn(message) };
+  return {
+    env,
+    store,
+    masters: (keyId) => masters.opening(keyId),
+    warn: (message) => logger.warn(message),
+  };
 }
 
 /** The providers with their keys loaded; a local key source that fails stops the start, naming each problem. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
 import { type Config, ConfigError, type DataPaths } from '../config/index.js';
 import {
@@ -54,9 +54,14 @@ export async function adminKeyHashes(store: Store): Promise<string[]> {
 
 /** The master keys in use, newest first (the one that seals); older ones still open. */
 export class MasterKeys {
+  /** The key file as last read here (inode, size, mtime); undefined until a re-read. */
+  private read: string | undefined;
+  private switched: ((id: string) => void) | undefined;
+
   constructor(
     private keys: MasterKey[],
     private readonly file: string,
+    private readonly logger: Logger,
   ) {}
 
   get all(): MasterKey[] {
@@ -67,16 +72,48 @@ export class MasterKeys {
     return this.keys[0]!;
   }
 
+  /** `listener` hears the id of each new key the key file brings (the instance reports it). */
+  onSwitch(listener: (id: string) => void): void {
+    this.switched = listener;
+  }
+
   /** `keyward master rotate` run elsewhere rewrites the key file; pick the new key up, keep the old. */
-  reread(logger: Logger): void {
+  reread(): void {
     if (this.newest.origin !== 'file') return;
     try {
+      this.read = identity(this.file);
       const { master } = readMasterKeyFile(this.file, false);
-      if (master.id !== this.newest.id) this.keys = [master, ...this.keys.filter((m) => m.id !== master.id)];
+      if (master.id === this.newest.id) return;
+      this.keys = [master, ...this.keys.filter((m) => m.id !== master.id)];
+      this.switched?.(master.id);
     } catch (error) {
-      logger.error(`cannot re-read the master key file: ${(error as Error).message}`);
+      this.logger.error(`cannot re-read the master key file: ${(error as Error).message}`);
     }
   }
+
+  /**
+   * The keys to open a record sealed by `keyId` with. A key not held here may be in the key file
+   * already: another instance that heard of a rotation first seals with it, and the rotation
+   * re-seals with it. The file is read again then, only when it changed since it was last read,
+   * so a record no key file opens costs a stat, not a read.
+   */
+  opening(keyId: string | undefined): MasterKey[] {
+    if (keyId === undefined || this.keys.some((m) => m.id === keyId)) return this.keys;
+    let now: string;
+    try {
+      now = identity(this.file);
+    } catch {
+      return this.keys;
+    }
+    if (now !== this.read) this.reread();
+    return this.keys;
+  }
+}
+
+/** What tells one key file from the next: a rotation renames a new file over it. */
+function identity(file: string): string {
+  const { ino, size, mtimeMs } = statSync(file);
+  return `${ino}:${size}:${mtimeMs}`;
 }
 
 export interface GatewaySecrets {
@@ -101,6 +138,7 @@ export async function openSecrets({ config, env, paths, store, source, logger }:
   const masters = new MasterKeys(
     await masterKeys({ config, env, paths, store, source, logger }),
     paths.masterKeyFile,
+    logger,
   );
   try {
     const pepper = await loadSealedSecret(store, masters.all, 'token_pepper');
@@ -136,9 +174,24 @@ export function passphraseSalt(store: Store, create: boolean): () => Promise<Buf
 
 /**
  * The id of the master key a gateway started now would seal with, read without creating a key
- * file or a passphrase salt; undefined when there is none yet (a first start makes one).
+ * file or a passphrase salt; undefined when there is none yet (a first start makes one). For the
+ * `--workers` primary's heartbeat: a key file is read at each call, since a rotation rewrites it
+ * and the workers follow it.
  */
-export async function sealingKeyId(env: NodeJS.ProcessEnv, paths: DataPaths, store: Store) {
+export async function sealingKeyId(
+  env: NodeJS.ProcessEnv,
+  paths: DataPaths,
+  store: Store,
+): Promise<() => string | undefined> {
+  if (env.KEYWARD_MASTER_KEY === undefined && env.KEYWARD_MASTER_PASSPHRASE === undefined) {
+    return () => {
+      try {
+        return readMasterKeyFile(paths.masterKeyFile, false).master.id;
+      } catch {
+        return undefined;
+      }
+    };
+  }
   try {
     const { master } = await loadMasterKey({
       env,
@@ -146,9 +199,9 @@ export async function sealingKeyId(env: NodeJS.ProcessEnv, paths: DataPaths, sto
       create: false,
       salt: passphraseSalt(store, false),
     });
-    return master.id;
+    return () => master.id;
   } catch (error) {
-    if (error instanceof MasterKeyError) return undefined;
+    if (error instanceof MasterKeyError) return () => undefined;
     throw error;
   }
 }

@@ -79,7 +79,7 @@ export async function announce(
   config: Config,
   source: string,
   logger: Logger,
-  masterKeyId: string | undefined,
+  masterKeyId: () => string | undefined,
 ): Promise<Announced> {
   try {
     return await announceInstance(store.instances, {

@@ -26,7 +26,7 @@ interface StoreWatchOptions {
 export async function watchStore({ store, syncs, masters, providers, logger }: StoreWatchOptions) {
   /** Reloads the providers that keep their keys in the store, after a change made here or elsewhere. */
   const refreshStored = async (): Promise<void> => {
-    masters.reread(logger);
+    masters.reread();
     await Promise.all(
       [...providers.values()].filter((p) => p.keys.sourceKind === 'store').map((p) => p.keys.refresh()),
     );

@@ -15,12 +15,17 @@ export interface InstanceOptions {
   limits: 'memory' | 'redis';
   /** rateLimits.perInstance: the operator accepts limits kept per instance. */
   perInstance: boolean;
-  /** The master key this instance seals with (`MasterKey.id`); undefined when it holds none yet. */
-  masterKeyId: string | undefined;
+  /**
+   * The master key this instance seals with (`MasterKey.id`) now, sent with each beat: it changes
+   * when the key file does. Undefined when it holds none yet.
+   */
+  masterKeyId(): string | undefined;
   onError(error: Error): void;
 }
 
 export interface Announced {
+  /** Beats now, not at the next interval: the key it seals with changed, and a rotation waits for that. */
+  beat(): void;
   /** Stops the heartbeat and removes this instance from the store. */
   close(): Promise<void>;
 }
@@ -84,7 +89,7 @@ export async function announceInstance(store: InstanceStore, options: InstanceOp
     limits: options.limits,
     startedAt: now,
     seenAt: now,
-    masterKeyId: options.masterKeyId,
+    masterKeyId: options.masterKeyId(),
   };
   const others = (await store.join(self, LIVE_MS)).filter((other) => running(other, self.host));
   const multiplied = self.limits === 'memory' || others.some((other) => other.limits === 'memory');
@@ -92,12 +97,14 @@ export async function announceInstance(store: InstanceStore, options: InstanceOp
     await store.leave(self.id);
     throw new PerInstanceLimitsError(conflict(self, others));
   }
-  const heartbeat = setInterval(() => {
-    store.beat(self.id).catch(options.onError);
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
   let left = false;
+  const beat = (): void => {
+    if (!left) store.beat(self.id, options.masterKeyId()).catch(options.onError);
+  };
+  const heartbeat = setInterval(beat, HEARTBEAT_MS);
+  heartbeat.unref();
   return {
+    beat,
     async close() {
       // A gateway may be closed twice (a test's own close, then its cleanup): leave once.
       if (left) return;

@@ -36,8 +36,11 @@ export function pgInstances(pool: Pool): InstanceStore {
       );
       return rows.map(instanceFromRow);
     },
-    async beat(id) {
-      await pool.query(`UPDATE instances SET seen_at = ${NOW_MS} WHERE id = $1`, [id]);
+    async beat(id, masterKeyId) {
+      await pool.query(`UPDATE instances SET seen_at = ${NOW_MS}, master_key_id = $2 WHERE id = $1`, [
+        id,
+        masterKeyId ?? null,
+      ]);
     },
     async leave(id) {
       await pool.query('DELETE FROM instances WHERE id = $1', [id]);

@@ -185,6 +185,9 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     async ping() {
       await pool.query('SELECT 1');
     },
+    async signalChange(what) {
+      await pool.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, what]);
+    },
     onChange(listen) {
       listeners.add(listen);
       return () => listeners.delete(listen);

@@ -16,7 +16,7 @@ export function sqliteInstances(db: Database.Database): InstanceStore {
   );
   // Rows nobody has beaten for a day are crashed instances: no reason to keep them.
   const prune = db.prepare('DELETE FROM instances WHERE seen_at < ?');
-  const beat = db.prepare('UPDATE instances SET seen_at = ? WHERE id = ?');
+  const beat = db.prepare('UPDATE instances SET seen_at = ?, master_key_id = ? WHERE id = ?');
   const remove = db.prepare('DELETE FROM instances WHERE id = ?');
   // The file is on this host (SQLite is not shared across hosts), so every instance on it reads one clock.
   const join = db.transaction((self: InstanceRecord, liveMs: number) => {
@@ -34,10 +34,10 @@ export function sqliteInstances(db: Database.Database): InstanceStore {
     async live(liveMs) {
       return live.all(Date.now() - liveMs, '').map(instanceFromRow);
     },
-    async beat(id) {
+    async beat(id, masterKeyId) {
       // From a timer on the event loop; a beat missed while another process holds the write lock
       // is made up by the next one, well within the liveness window.
-      withShortBusyWait(db, BEAT_BUSY_WAIT_MS, () => beat.run(Date.now(), id));
+      withShortBusyWait(db, BEAT_BUSY_WAIT_MS, () => beat.run(Date.now(), masterKeyId ?? null, id));
     },
     async leave(id) {
       remove.run(id);

@@ -172,6 +172,10 @@ export function openSqliteStore(path: string): Store {
     async changeMarker() {
       return db.pragma('data_version', { simple: true }) as number;
     },
+    async signalChange(what) {
+      // Any commit moves the other connections' data_version; this one says what and when.
+      upsertMeta.run('last_signal', `${what} ${Date.now()}`);
+    },
     async close() {
       wipe.close();
       db.close();

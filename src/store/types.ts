@@ -199,8 +199,8 @@ export interface InstanceStore {
   join(self: InstanceRecord, liveMs: number): Promise<InstanceRecord[]>;
   /** The instances that beat within the last `liveMs`, by the store's clock, without joining. */
   live(liveMs: number): Promise<InstanceRecord[]>;
-  /** Marks the instance seen now, by the store's clock. */
-  beat(id: string): Promise<void>;
+  /** Marks the instance seen now, by the store's clock, sealing with `masterKeyId`. */
+  beat(id: string, masterKeyId: string | undefined): Promise<void>;
   leave(id: string): Promise<void>;
 }
 
@@ -558,6 +558,12 @@ export interface Store {
    * Without it, `changeMarker` is polled.
    */
   onChange?(listener: (table: string) => void): () => void;
+  /**
+   * Moves every other process's change marker (and tells `onChange`) as a commit to what they
+   * cache does, for a change outside the store they must follow: `what` names it (the master key
+   * file).
+   */
+  signalChange(what: string): Promise<void>;
   /** Resolves when the store answers a query now; rejects when it cannot be reached (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

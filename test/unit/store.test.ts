@@ -898,7 +898,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       ]);
       expect(seen.map((others) => others.length).sort()).toEqual([0, 1]);
       await b.instances.leave('i2');
-      await a.instances.beat('i1');
+      await a.instances.beat('i1', undefined);
       const [first, ...rest] = await b.instances.join(instance('i3'), 5_000);
       expect(rest).toEqual([]);
       // Stamped by the store's clock, not with the seenAt the caller's record carried.
@@ -1071,7 +1071,7 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
     const options = {
       limits: 'memory' as const,
       perInstance: false,
-      masterKeyId: undefined,
+      masterKeyId: () => undefined,
       onError: () => undefined,
     };
     try {

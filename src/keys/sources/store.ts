@@ -1,4 +1,4 @@
-import { EnvelopeError, open } from '../envelope.js';
+import { EnvelopeError, open, sealedBy } from '../envelope.js';
 import { SecretString } from '../secret-string.js';
 import type { SourceContext } from './context.js';
 import { KeySourceError } from './errors.js';
@@ -21,7 +21,7 @@ export function createStoreSource(context: SourceContext): KeySource {
       for (const record of records) {
         if (record.status !== 'active') continue;
         try {
-          const value = open(context.masters(), record.ciphertext, {
+          const value = open(context.masters(sealedBy(record.ciphertext)), record.ciphertext, {
             provider: record.provider,
             keyId: record.id,
           });
