@@ -45,8 +45,10 @@ export function seal(master: SealingKey, plaintext: string, binding: RecordBindi
 
 /** The id of the master key that sealed `text`, or undefined when `text` is not an envelope. */
 export function sealedBy(text: string): string | undefined {
-  const parts = text.split(':');
-  return parts.length === 3 && parts[0] === VERSION ? parts[1] : undefined;
+  // Read off the front: a record's text runs to kilobytes, and `open` checks the rest.
+  if (!text.startsWith(`${VERSION}:`)) return undefined;
+  const end = text.indexOf(':', VERSION.length + 1);
+  return end < 0 ? undefined : text.slice(VERSION.length + 1, end);
 }
 
 /** Opens an envelope with whichever of `keys` sealed it. */
