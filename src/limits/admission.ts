@@ -8,6 +8,7 @@ import type { Usage } from '../providers/index.js';
 import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
 import type { AcquireRequest, Acquisition, Denial, Lease, Limiter, Quota } from './index.js';
 import { namesRemoteInput } from './remote-input.js';
+import { StatusUnavailableError } from './unwritten-usage.js';
 
 /**
  * Output tokens assumed for a request that sets no max_tokens, until its real usage settles, when
@@ -543,7 +544,12 @@ export class Admission {
   async status(request: FastifyRequest) {
     const rules = rulesFor(request.kw.principal, this.config, Date.now());
     const tokenId = tokenIdOf(request.kw.principal);
-    const status = await this.limiter.status(rules.rates, rules.concurrency, rules.budgets);
+    const status = await this.limiter
+      .status(rules.rates, rules.concurrency, rules.budgets)
+      .catch((error: unknown) => {
+        if (!(error instanceof StatusUnavailableError)) throw error;
+        throw denialError({ kind: 'unavailable', key: 'backend', retryAfterMs: error.retryAfterMs }, tokenId);
+      });
     return {
       rates: status.rates.map((r) => ({
         name: r.key.split(':')[0],

@@ -1,4 +1,5 @@
 import type { AcquireRequest, Acquisition, Lease, Limiter, LimitStatus } from './types.js';
+import { StatusUnavailableError } from './unwritten-usage.js';
 
 /**
  * Limits kept exact across the worker processes of one `keyward start --workers N`, without
@@ -23,6 +24,8 @@ interface Reply {
   id: number;
   result?: unknown;
   error?: string;
+  /** The primary's StatusUnavailableError: its retry hint, rebuilt as one in the worker. */
+  unavailableMs?: number;
 }
 /** The calls a worker made in one turn of its event loop. */
 interface LimiterCalls {
@@ -88,7 +91,8 @@ export function createIpcLimiter(channel: IpcChannel): Limiter {
       const waiting = pending.get(reply.id);
       if (!waiting) continue;
       pending.delete(reply.id);
-      if (reply.error !== undefined)
+      if (reply.unavailableMs !== undefined) waiting.reject(new StatusUnavailableError(reply.unavailableMs));
+      else if (reply.error !== undefined)
         waiting.reject(new Error(`rate limiter (primary process): ${reply.error}`));
       else waiting.resolve(reply.result);
     }
@@ -150,7 +154,12 @@ export function serveLimiter(limiter: Limiter, channel: IpcChannel): { ended(): 
     for (const call of message.calls) {
       answer(call).then(
         (result) => reply({ id: call.id, result }),
-        (error: unknown) => reply({ id: call.id, error: messageOf(error) }),
+        (error: unknown) =>
+          reply(
+            error instanceof StatusUnavailableError
+              ? { id: call.id, unavailableMs: error.retryAfterMs }
+              : { id: call.id, error: messageOf(error) },
+          ),
       );
     }
   });

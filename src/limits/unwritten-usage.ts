@@ -18,9 +18,21 @@ export class UsageUnwrittenError extends Error {
 }
 
 /**
+ * `status` of a limiter that cannot say what is left now, and answers as `acquire` refuses: 503
+ * `rate_limiter_unavailable`, retry after `retryAfterMs`. The worker's limiter rebuilds it from the
+ * primary's answer, so the status route answers the same in every process.
+ */
+export class StatusUnavailableError extends Error {
+  constructor(readonly retryAfterMs: number) {
+    super('the rate limits cannot be read now');
+    this.name = 'StatusUnavailableError';
+  }
+}
+
+/**
  * `limiter` answering a request whose budget could not be read whole with its own refusal for a
- * backend it cannot ask (503 `rate_limiter_unavailable`); nothing is taken, and the budget is read
- * again at the next request. Other failures stay as they are.
+ * backend it cannot ask (503 `rate_limiter_unavailable`), and its status with StatusUnavailableError;
+ * nothing is taken, and the budget is read again at the next call. Other failures stay as they are.
  */
 export function refusingUnwritten(limiter: Limiter): Limiter {
   return {
@@ -30,7 +42,10 @@ export function refusingUnwritten(limiter: Limiter): Limiter {
         return { allowed: false, denial: { kind: 'unavailable', key: 'backend', retryAfterMs: RETRY_MS } };
       }),
     settle: (lease, tokens, cost) => limiter.settle(lease, tokens, cost),
-    status: (rates, concurrency, budgets) => limiter.status(rates, concurrency, budgets),
+    status: (rates, concurrency, budgets) =>
+      limiter.status(rates, concurrency, budgets).catch((error: unknown) => {
+        throw error instanceof UsageUnwrittenError ? new StatusUnavailableError(RETRY_MS) : error;
+      }),
     close: () => limiter.close(),
   };
 }

@@ -81,6 +81,15 @@ describe('a budget counter loaded while the usage in memory cannot be written', 
       const refused = await chat(token);
       expect(refused.status).toBe(503);
       expect(refused.body.error?.code).toBe('rate_limiter_unavailable');
+      // Its status, which reads the same counter, is refused alike rather than a 500.
+      const unread = await request(`${kw.dataUrl}/v1/rate-limit-status`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(unread.statusCode).toBe(503);
+      expect(unread.headers['retry-after']).toBe('1');
+      expect(((await unread.body.json()) as { error?: { code?: string } }).error?.code).toBe(
+        'rate_limiter_unavailable',
+      );
       locker.stdin.write('release\n');
       await once(locker, 'exit');
       released = true;

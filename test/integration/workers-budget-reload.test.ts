@@ -138,6 +138,16 @@ describe('keyward start --workers 2: a budget counter loaded from the store', ()
       const refused = await chat(token);
       expect(refused.status).toBe(503);
       expect(refused.body.error?.code).toBe('rate_limiter_unavailable');
+      // Its status, read in the primary and answered over IPC, is refused alike rather than a 500.
+      const unread = await request(`${kw.dataUrl}/v1/rate-limit-status`, {
+        dispatcher: fresh,
+        headers: { authorization: `Bearer ${token}`, connection: 'close' },
+      });
+      expect(unread.statusCode).toBe(503);
+      expect(unread.headers['retry-after']).toBe('1');
+      expect(((await unread.body.json()) as { error?: { code?: string } }).error?.code).toBe(
+        'rate_limiter_unavailable',
+      );
       locker.stdin.write('release\n');
       await once(locker, 'exit');
       released = true;
