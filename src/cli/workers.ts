@@ -10,6 +10,7 @@ import {
   StoreOpenError,
   sealingKeyId,
   storedSpend,
+  storeFaultAtStart,
   TokenTrafficTally,
 } from '../gateway/index.js';
 import {
@@ -184,6 +185,8 @@ export async function runPrimary(
     instance = await announce(store, config, source, logger, await sealingKeyId(io.env, paths, store));
   } catch (error) {
     await store.close();
+    const failure = storeFaultAtStart(error, config, paths);
+    if (failure instanceof StoreOpenError) return reportFailure(io, options.json, failure.message, 1);
     if (!(error instanceof ConfigError)) throw error;
     return reportFailure(io, options.json, error.message, 2);
   }

@@ -17,7 +17,7 @@ import { credentialKeys, openSecrets } from './secrets.js';
 import { shareAuthFailures } from './shared-auth-failures.js';
 import { shareKeyStates } from './shared-key-state.js';
 import { shareTokenTraffic } from './shared-token-traffic.js';
-import { announce, openStore } from './storage.js';
+import { announce, openStore, storeFaultAtStart } from './storage.js';
 import { watchStore } from './store-watch.js';
 import { createTelemetry, keyEventsFor } from './telemetry.js';
 import { loadTemplates } from './templates.js';
@@ -36,6 +36,7 @@ export {
   postgresLocation,
   postgresOptions,
   StoreOpenError,
+  storeFaultAtStart,
   storeLocation,
 } from './storage.js';
 export { storedSpend } from './traffic.js';
@@ -70,7 +71,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   } catch (error) {
     // The start's own failure is the one to report, not a failure to release what it acquired.
     await start.resources.closeAll().catch(() => undefined);
-    throw error;
+    throw storeFaultAtStart(error, config, dataPaths(config, env, options.dataDir));
   }
 }
 

@@ -6,8 +6,10 @@ import {
   openPostgresStore,
   openSqliteStore,
   type PostgresOptions,
+  STORE_FAULT_CAUSES,
   type Store,
   StoreUnreachableError,
+  storeFault,
 } from '../store/index.js';
 
 /** Where the store is, for the banner and errors. */
@@ -64,6 +66,19 @@ export async function openStore(config: Config, paths: DataPaths, logger?: Logge
         : `cannot open the store (${where}): ${message}`,
     );
   }
+}
+
+/**
+ * A store fault met while the gateway starts, after the store opened (its first writes: this
+ * instance's record, the master key's salt), as the StoreOpenError it is: a full disk or a
+ * database gone since is no more a crash than a store that does not open. Other errors as they are.
+ */
+export function storeFaultAtStart(error: unknown, config: Config, paths: DataPaths): unknown {
+  const fault = storeFault(error);
+  if (!fault) return error;
+  return new StoreOpenError(
+    `cannot use the store (${storeLocation(config, paths)}): ${STORE_FAULT_CAUSES[fault]} (${(error as Error).message})`,
+  );
 }
 
 function tlsOptions(ssl: { caFile?: string; rejectUnauthorized: boolean }): PostgresOptions['ssl'] {

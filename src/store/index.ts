@@ -5,6 +5,7 @@ import type { Store } from './types.js';
 
 export type { CopyResult } from './copy.js';
 export { StoreUnreachableError } from './errors.js';
+export { STORE_FAULT_CAUSES, type StoreFault, storeFault } from './faults.js';
 export type { PostgresOptions } from './postgres.js';
 export { type SchemaProblem, type SchemaState, schemaProblem } from './schema-tables.js';
 export { sqliteSchemaVersion } from './schema-version.js';
