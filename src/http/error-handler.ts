@@ -110,7 +110,8 @@ const internal = new GatewayError(
 export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyLimit: number): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const stored = storeFailure(error);
-    if (stored) logger.error({ reqId: request.id, code: error.code }, stored.message);
+    // The driver's words name the cause for the operator; the client hears only the answer's.
+    if (stored) logger.error({ reqId: request.id, code: error.code, cause: error.message }, stored.message);
     // A route may read less than the listener (the /auth routes): the limit named is the one that refused.
     const limit = request.routeOptions?.bodyLimit ?? bodyLimit;
     const known = error instanceof GatewayError ? error : (stored ?? fromFastifyError(error, limit));

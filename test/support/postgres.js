@@ -10,7 +10,9 @@ import { freePort } from './free-port.js';
  * @typedef {object} PostgresServer
  * @property {string} url `postgres://postgres@127.0.0.1:PORT/postgres`: trust auth on loopback, no password.
  * @property {number} port
- * @property {number} pid The postmaster's pid (its backends are its children).
+ * @property {number} pid The postmaster's pid (its backends are its children); the first one's after `up`.
+ * @property {() => void} down Stops the server (fast mode) and keeps its data, as an outage or a restart would.
+ * @property {() => void} up Starts it again after `down`, on the same port.
  * @property {() => Promise<void>} stop Stops the server (fast mode) and removes its data folder.
  */
 
@@ -74,11 +76,14 @@ export async function startPostgres() {
   };
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const options = `-c listen_addresses=127.0.0.1 -c port=${port} -c fsync=off -c unix_socket_directories='${root}'`;
-  run('pg_ctl', ['-D', data, '-o', options, '-l', join(root, 'log'), '-w', '-t', '30', 'start']);
+  const up = () =>
+    run('pg_ctl', ['-D', data, '-o', options, '-l', join(root, 'log'), '-w', '-t', '30', 'start']);
+  const down = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+  up();
   const stop = async () => {
     if (!existsSync(data)) return;
     try {
-      run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+      if (existsSync(join(data, 'postmaster.pid'))) down();
     } finally {
       process.off('exit', stopSync);
       rmSync(root, { recursive: true, force: true });
@@ -92,7 +97,7 @@ export async function startPostgres() {
   };
   process.once('exit', stopSync);
   const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, pid, stop };
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, pid, down, up, stop };
 }
 
 /** @param {string} name @returns {{ uid: number; gid: number }} */
