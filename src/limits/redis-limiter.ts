@@ -15,6 +15,7 @@ import type {
   RateRule,
   SpentBefore,
 } from './types.js';
+import { StatusUnavailableError } from './unwritten-usage.js';
 
 export type FailMode = 'closed' | 'open';
 
@@ -336,7 +337,8 @@ export class RedisLimiter implements Limiter {
     } catch (error) {
       if (!(error instanceof LimiterUnavailableError)) throw error;
       this.report(error.cause);
-      throw error;
+      // Answered as a request the backend cannot admit: 503, retry shortly (not a 500).
+      throw new StatusUnavailableError(UNAVAILABLE_RETRY_MS);
     }
     let at = 0;
     const next = () => Number(reply[at++]);
@@ -542,7 +544,8 @@ export class RedisLimiter implements Limiter {
 
 /**
  * Redis itself failed, as opposed to the durable store behind `spentBefore`. `status` rejects
- * with it (a 503 for the caller); `acquire` turns it into the fail mode's answer instead.
+ * with StatusUnavailableError for it (a 503 for the caller); `acquire` turns it into the fail
+ * mode's answer instead.
  */
 export class LimiterUnavailableError extends Error {
   override readonly cause: unknown;

@@ -89,6 +89,18 @@ describe.skipIf(!hasRedis())(
       const down = await Promise.all(Array.from({ length: 4 }, () => chat(kw)));
       expect(down.map((a) => a.status)).toEqual([503, 503, 503, 503]);
       expect(down[0]!.code).toBe('rate_limiter_unavailable');
+      // The status route says the same, not a 500.
+      const status = await request(`${kw.dataUrl}/v1/rate-limit-status`, {
+        dispatcher,
+        headers: { authorization: `Bearer ${CLIENT_KEY}` },
+      });
+      expect({ status: status.statusCode, retryAfter: status.headers['retry-after'] }).toEqual({
+        status: 503,
+        retryAfter: '1',
+      });
+      expect(((await status.body.json()) as { error: { code: string } }).error.code).toBe(
+        'rate_limiter_unavailable',
+      );
       await redis.restart();
       // Answered by the provider, whatever happened to their leases meanwhile.
       expect((await Promise.all(inFlight)).map((a) => a.status)).toEqual(Array(WORKERS).fill(200));
