@@ -2,11 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FailMode, Limiter } from '../../src/limits/index.js';
-import {
-  createRedisLimiter,
-  LimiterUnavailableError,
-  type RedisLimiterOptions,
-} from '../../src/limits/redis-limiter.js';
+import { createRedisLimiter, type RedisLimiterOptions } from '../../src/limits/redis-limiter.js';
+import { StatusUnavailableError } from '../../src/limits/unwritten-usage.js';
 import { leaseOf, MINUTE, request } from '../support/limit-requests.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 
@@ -243,7 +240,9 @@ describe.skipIf(!hasRedis())('redis limiter (needs redis-server: apt-get install
     expect(allowed.requests).toBeUndefined();
     await opened.settle(leaseOf(allowed), 10, 10);
     expect(Date.now() - started).toBeLessThan(1_000);
-    await expect(closed.status(rates, [], [])).rejects.toBeInstanceOf(LimiterUnavailableError);
+    // The status route answers it as a request is refused: 503, retry in a second.
+    await expect(closed.status(rates, [], [])).rejects.toBeInstanceOf(StatusUnavailableError);
+    await expect(closed.status(rates, [], [])).rejects.toMatchObject({ retryAfterMs: 1_000 });
     expect(errors.some(([, mode]) => mode === 'closed')).toBe(true);
     expect(errors.some(([, mode]) => mode === 'open')).toBe(true);
 
