@@ -10,9 +10,10 @@ import type {
   ConversationRecord,
   ConversationStore,
 } from '../store/index.js';
+import { StoreUnreachableError } from '../store/index.js';
 import { idCreatedAt, withFreshId } from './ids.js';
 import { type Item, isToolCall, isToolResult, uncalledResults } from './items.js';
-import { RefusedBatches } from './refused-batches.js';
+import { ResponseBatches } from './response-batches.js';
 import {
   type ResponseEntry,
   type ResponseWriter,
@@ -119,8 +120,8 @@ export class ConversationService {
 
   private readonly now: () => number;
   private readonly writer: ResponseWriter;
-  /** Batches the store refused, written again until it takes them. */
-  private readonly refused: RefusedBatches;
+  /** Batches of stored responses on their way to the store, written again while it refuses them. */
+  private readonly batches: ResponseBatches;
 
   constructor(
     private readonly store: ConversationStore,
@@ -132,7 +133,7 @@ export class ConversationService {
   ) {
     this.now = options.now ?? Date.now;
     this.writer = options.writer ?? storeWriter(store);
-    this.refused = new RefusedBatches(
+    this.batches = new ResponseBatches(
       (entries) => this.writer(this.master(), entries),
       (id) => store.remove(id),
     );
@@ -171,14 +172,14 @@ export class ConversationService {
    * until `deadline` (epoch ms) and then once more; rejects naming the responses it still refused.
    */
   async close(deadline = Date.now()): Promise<void> {
-    const stop = setTimeout(() => this.refused.stop(), Math.max(0, deadline - Date.now()));
+    const stop = setTimeout(() => this.batches.stop(), Math.max(0, deadline - Date.now()));
     try {
       await this.allWritten();
     } finally {
       clearTimeout(stop);
     }
     await Promise.all([...this.purging].map((purge) => purge.catch(ignore)));
-    const lost = this.refused.lostAtStop;
+    const lost = this.batches.lostAtStop;
     if (lost > 0)
       throw new Error(
         `${lost} stored response${lost === 1 ? ' was' : 's were'} never written: the store still refused ` +
@@ -190,10 +191,8 @@ export class ConversationService {
     const entries = this.queued;
     this.queued = [];
     this.batch = undefined;
-    // Answered as stored already: a refused batch is written again (see RefusedBatches).
-    const write = this.writer(this.master(), entries).catch((error: unknown) =>
-      this.refused.retry(entries, error),
-    );
+    // Answered as stored already: a batch the store refuses is written again (see ResponseBatches).
+    const write = this.batches.add(entries);
     this.writing.add(write);
     const done = () => {
       this.writing.delete(write);
@@ -215,10 +214,17 @@ export class ConversationService {
     await Promise.all([...this.writing, this.batch].map((write) => write?.catch(ignore)));
   }
 
-  /** A write of `id` under way, waited for no longer than TURN_END_MS (see `settled`). */
-  private async landing(id: string): Promise<void> {
+  /**
+   * A write of `id` under way, waited for no longer than TURN_END_MS (see `settled`). A response
+   * of `owner`'s still on its way then is answered as a store that cannot be reached (503, retry),
+   * not as one that does not exist: it will be there.
+   */
+  private async landing(id: string, owner?: string): Promise<void> {
     const write = this.pending.get(id);
-    if (write) await within(write, TURN_END_MS, storeLate).catch(ignore);
+    if (!write) return;
+    await within(write, TURN_END_MS, storeLate).catch(ignore);
+    if (owner !== undefined && this.batches.holds((entry) => entry.id === id && entry.owner === owner))
+      throw new StoreUnreachableError(new Error(`the store has not taken response ${id} yet`));
   }
 
   /** Whether a batch is queued or being written: `settled` then has something to wait for. */
@@ -232,7 +238,7 @@ export class ConversationService {
   }
 
   async deleteResponse(owner: string, id: string): Promise<boolean> {
-    if (this.refused.forget((entry) => entry.id === id && entry.owner === owner) > 0) return true;
+    if (this.batches.forget((entry) => entry.id === id && entry.owner === owner) > 0) return true;
     return (await this.owned(owner, id, 'response')) !== undefined && this.store.remove(id);
   }
 
@@ -258,7 +264,7 @@ export class ConversationService {
     let next: string | null = id;
     while (next !== null && turns.length < MAX_CHAIN) {
       // A response still queued is not in the store yet: the chain would end before it.
-      await this.landing(next);
+      await this.landing(next, owner);
       const from = next;
       const read = () => this.store.chain(from, owner, Math.min(CHAIN_PAGE, MAX_CHAIN - turns.length));
       const chain = turns.length === 0 ? await landed(from, read, (links) => links.length > 0) : await read();
@@ -393,7 +399,7 @@ export class ConversationService {
    */
   async deleteConversation(owner: string, id: string): Promise<boolean> {
     if (!(await this.owned(owner, id, 'conversation'))) return false;
-    this.refused.forget((entry) => entry.conversationId === id && entry.owner === owner);
+    this.batches.forget((entry) => entry.conversationId === id && entry.owner === owner);
     // Its responses still queued land first, so that they go with it (one written after it is
     // gone is not stored at all).
     if (this.writingAny) await this.settled();
@@ -626,7 +632,7 @@ export class ConversationService {
 
   /** Deletes a response or conversation whoever owns it (the operator's call). */
   async deleteAny(id: string): Promise<boolean> {
-    const forgotten = this.refused.forget((entry) => entry.id === id || entry.conversationId === id);
+    const forgotten = this.batches.forget((entry) => entry.id === id || entry.conversationId === id);
     await this.settled();
     return (await this.store.remove(id)) || forgotten > 0;
   }
@@ -649,7 +655,7 @@ export class ConversationService {
 
   /** Purges once the batches in flight have landed; `close` waits for it. */
   private purge(filter: Parameters<ConversationStore['purge']>[0]): Promise<number> {
-    const forgotten = this.refused.forget((entry) =>
+    const forgotten = this.batches.forget((entry) =>
       'owner' in filter ? entry.owner === filter.owner : entry.createdAt < filter.before,
     );
     const purge = this.settled().then(async () => (await this.store.purge(filter)) + forgotten);
@@ -802,7 +808,7 @@ export class ConversationService {
     id: string,
     kind: ConversationRecord['kind'],
   ): Promise<ConversationRecord | undefined> {
-    await this.landing(id);
+    await this.landing(id, owner);
     const read = () => this.store.get(id);
     const record =
       kind === 'response' ? await landed(id, read, (found) => found !== undefined) : await read();

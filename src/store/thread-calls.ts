@@ -1,9 +1,11 @@
 import { parentPort, Worker } from 'node:worker_threads';
 
-/** What a writer thread answers: the request's id, and an error message when it failed. */
+/** What a writer thread answers: the request's id, and an error's message (and code) when it failed. */
 export interface ThreadAnswer {
   id: number;
   error?: string;
+  /** The driver's code (`SQLITE_BUSY`, …): whether the store or the operation failed (`store/faults.ts`). */
+  code?: string;
 }
 
 const YOUNG_GENERATION_MB = 4;
@@ -69,7 +71,10 @@ export class ThreadCalls<R extends { id: number; type: string }, A extends Threa
       this.pending.delete(answer.id);
       if (this.pending.size === 0) worker.unref();
       if (answer.error === undefined) pending.resolve(answer);
-      else pending.reject(new Error(answer.error));
+      else
+        pending.reject(
+          Object.assign(new Error(answer.error), answer.code === undefined ? {} : { code: answer.code }),
+        );
     });
     const failed = (error: Error) => {
       if (this.worker === worker) this.worker = undefined;
@@ -100,7 +105,12 @@ export function serveThreadCalls<R extends { id: number; type: string }, A exten
       try {
         answer = { ...(await handle(request)), id: request.id };
       } catch (error) {
-        answer = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+        const code = (error as { code?: unknown } | null)?.code;
+        answer = {
+          id: request.id,
+          error: error instanceof Error ? error.message : String(error),
+          ...(typeof code === 'string' && { code }),
+        };
       }
       port.postMessage(answer);
     });

@@ -1,70 +1,95 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ADMIN_KEY } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { freshDataDir } from '../support/process.js';
+import {
+  freshDataDir,
+  type RunningGateway,
+  startGatewayProcess,
+  writeTempConfig,
+} from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 /**
- * A stored response is answered before its write commits. When the store refuses the write (a
- * Postgres restarting, a full disk), the response was acknowledged all the same: it is written
- * again once the store takes it, and one deleted meanwhile stays deleted.
+ * A stored response is answered before its write commits. When the store refuses the write for a
+ * fault of its own (here another process holds SQLite's write lock past the store's 5 s wait, as a
+ * backup would; a Postgres restarting or a full disk alike), the response was acknowledged all the
+ * same: it is written again once the store takes it, it is not answered 404 meanwhile, and one
+ * deleted meanwhile stays deleted.
  */
-const env = { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY };
+const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
+/** Longer than the store's busy_timeout (5 s): the first attempt has been refused by then. */
+const PAST_FIRST_ATTEMPT_MS = 6_000;
 
 let fake: FakeProvider;
-let kw: TestGateway;
-let db: Database.Database;
+let kw: RunningGateway;
 let openai: OpenAI;
+const dataDir = freshDataDir();
 beforeAll(async () => {
   fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
-  const dataDir = freshDataDir();
-  kw = await startTestGateway(
-    {
-      auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-      providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
-      models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
-    },
-    env,
-    dataDir,
-  );
-  db = new Database(join(dataDir, 'keyward.db'));
-  openai = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+  const config = writeTempConfig({
+    server: { port: 0 },
+    admin: { port: 0 },
+    auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+    providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
+    models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
+  });
+  kw = await startGatewayProcess(config, {
+    KEYWARD_API_KEY: CLIENT_KEY,
+    PROVIDER_KEY,
+    KEYWARD_DATA_DIR: dataDir,
+  });
+  openai = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0, timeout: 30_000 });
 });
 afterAll(async () => {
-  db?.close();
-  await kw?.close();
+  kw?.child.kill('SIGTERM');
+  await kw?.exited;
   await fake?.close();
 });
 
-/** The store refuses every stored response until the returned function is called. */
-function refuseResponses(): () => void {
-  db.exec(
-    `CREATE TRIGGER refuse_responses BEFORE INSERT ON conversations WHEN NEW.kind = 'response'
-     BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
-  );
-  return () => db.exec('DROP TRIGGER refuse_responses');
+/** Another process takes the store's write lock; the returned function gives it back. */
+async function lockStore(): Promise<() => Promise<void>> {
+  const locker: ChildProcess = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  await once(locker.stdout!, 'data');
+  return async () => {
+    if (locker.exitCode !== null) return;
+    locker.stdin!.write('release\n');
+    await once(locker, 'exit');
+  };
 }
 
-const storedCount = (id: string) =>
-  (db.prepare('SELECT count(*) AS n FROM conversations WHERE id = ?').get(id) as { n: number }).n;
+function storedCount(id: string): number {
+  const db = new Database(join(dataDir, 'keyward.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM conversations WHERE id = ?').get(id) as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a stored response the store refuses at first', () => {
-  it('is written once the store takes it again, and can then be retrieved and continued', async () => {
-    const allow = refuseResponses();
+  it('is answered 503 while it waits, then written once the store takes it, and can be continued', async () => {
+    const release = await lockStore();
     let id: string;
     try {
       ({ id } = await openai.responses.create({ model: 'fast', input: 'keep me' }));
-      // Refused at least once, and held: nothing in the store yet.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // On its way still: a client told to retry, not told it does not exist.
+      await expect(openai.responses.retrieve(id)).rejects.toMatchObject({
+        status: 503,
+        error: expect.objectContaining({ code: 'store_unavailable' }),
+      });
       expect(storedCount(id)).toBe(0);
     } finally {
-      allow();
+      await release();
     }
-    await vi.waitFor(() => expect(storedCount(id)).toBe(1), { timeout: 8_000 });
+    await vi.waitFor(() => expect(storedCount(id)).toBe(1), { timeout: 10_000, interval: 100 });
     expect((await openai.responses.retrieve(id)).id).toBe(id);
     const next = await openai.responses.create({
       model: 'fast',
@@ -72,24 +97,24 @@ describe('a stored response the store refuses at first', () => {
       previous_response_id: id,
     });
     expect(next.previous_response_id).toBe(id);
-  });
+  }, 40_000);
 
-  it('deleted while it waits is not written afterwards', async () => {
-    const allow = refuseResponses();
+  it('deleted while its first attempt waits for the store is not written afterwards', async () => {
+    const release = await lockStore();
     let id: string;
     try {
       ({ id } = await openai.responses.create({ model: 'fast', input: 'forget me' }));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      // Answered as any other delete: the client was told the response was stored.
+      // Answered as any other delete at once, though the write has not been refused yet.
       await openai.responses.delete(id);
+      await sleep(PAST_FIRST_ATTEMPT_MS);
     } finally {
-      allow();
+      await release();
     }
-    // A later response lands, so any retry due has had its turn.
+    // A later response lands, so any attempt due has had its turn.
     const later = await openai.responses.create({ model: 'fast', input: 'later' });
-    await vi.waitFor(() => expect(storedCount(later.id)).toBe(1), { timeout: 8_000 });
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await vi.waitFor(() => expect(storedCount(later.id)).toBe(1), { timeout: 10_000, interval: 100 });
+    await sleep(1_000);
     expect(storedCount(id)).toBe(0);
     await expect(openai.responses.retrieve(id)).rejects.toMatchObject({ status: 404 });
-  });
+  }, 40_000);
 });
