@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -13,8 +11,7 @@ import {
   writeTempConfig,
 } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
-
-const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
+import { lockStore } from '../support/store-lock.js';
 
 /**
  * One process, the memory limiter: a budget's counter is loaded from the store, which must first
@@ -62,10 +59,7 @@ describe('a budget counter loaded while the usage in memory cannot be written', 
   it('refuses (503) its requests until the usage is written, then reads the spend whole', async () => {
     const token = (await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name: 'ann', userId: 'ann' })).json
       .token as string;
-    const locker = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    await once(locker.stdout, 'data');
+    const locker = await lockStore(join(dataDir, 'keyward.db'));
     let released = false;
     try {
       // Served while the store is locked; their usage stays in memory, its writes failing.
@@ -90,8 +84,7 @@ describe('a budget counter loaded while the usage in memory cannot be written', 
       expect(((await unread.body.json()) as { error?: { code?: string } }).error?.code).toBe(
         'rate_limiter_unavailable',
       );
-      locker.stdin.write('release\n');
-      await once(locker, 'exit');
+      await locker.release();
       released = true;
       const status = await request(`${kw.dataUrl}/v1/rate-limit-status`, {
         headers: { authorization: `Bearer ${token}` },
@@ -106,8 +99,7 @@ describe('a budget counter loaded while the usage in memory cannot be written', 
       expect(Math.round(budgets[0]!.spentUsd * 1e6)).toBe(stored);
     } finally {
       if (!released) {
-        locker.stdin.write('release\n');
-        await once(locker, 'exit');
+        await locker.release();
       }
     }
   });

@@ -1,42 +1,19 @@
-import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { type RunningGateway, runCli, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { fillDisk, tinyDisk, unmount } from '../support/tiny-disk.js';
 
 const PROVIDER_KEY = 'sk-disk-full-provider-key-0123456789';
 const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
 
 /** A 4 MB tmpfs for the data directory; root may mount one, others skip. */
-function tinyDisk(): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), 'keyward-full-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir]);
-  return mounted.status === 0 ? dir : undefined;
-}
-const disk = tinyDisk();
+const disk = tinyDisk(4);
 
-/** Fills what is left of the disk; returns the filler's path. */
-function fill(dir: string): string {
-  const file = join(dir, 'filler');
-  const fd = openSync(file, 'w');
-  const block = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
-
-afterAll(() => {
-  if (disk) spawnSync('umount', ['-l', disk]);
-});
+afterAll(() => unmount(disk));
 
 describe.skipIf(!disk)('full disk (needs root to mount a 4 MB tmpfs)', () => {
   it('refuses store writes with a clear error, keeps serving, and leaves a sound store once space is back', async () => {
@@ -73,7 +50,7 @@ describe.skipIf(!disk)('full disk (needs root to mount a 4 MB tmpfs)', () => {
         return res.statusCode;
       };
 
-      const filler = fill(disk!);
+      const filler = fillDisk(disk!);
       const refused = await admin({ name: 'while-full' });
       const text = await refused.body.text();
       expect(refused.statusCode).toBe(507);

@@ -1,5 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
@@ -12,6 +10,7 @@ import {
   writeTempConfig,
 } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import { lockStore } from '../support/store-lock.js';
 
 /**
  * A stored response is answered before its write commits. When the store refuses the write for a
@@ -20,7 +19,6 @@ import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
  * same: it is written again once the store takes it, it is not answered 404 meanwhile, and one
  * deleted meanwhile stays deleted.
  */
-const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
 /** Longer than the store's busy_timeout (5 s): the first attempt has been refused by then. */
 const PAST_FIRST_ATTEMPT_MS = 6_000;
 
@@ -50,19 +48,6 @@ afterAll(async () => {
   await fake?.close();
 });
 
-/** Another process takes the store's write lock; the returned function gives it back. */
-async function lockStore(): Promise<() => Promise<void>> {
-  const locker: ChildProcess = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  await once(locker.stdout!, 'data');
-  return async () => {
-    if (locker.exitCode !== null) return;
-    locker.stdin!.write('release\n');
-    await once(locker, 'exit');
-  };
-}
-
 function storedCount(id: string): number {
   const db = new Database(join(dataDir, 'keyward.db'), { readonly: true });
   try {
@@ -76,7 +61,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a stored response the store refuses at first', () => {
   it('is answered 503 while it waits, then written once the store takes it, and can be continued', async () => {
-    const release = await lockStore();
+    const { release } = await lockStore(join(dataDir, 'keyward.db'));
     let id: string;
     try {
       ({ id } = await openai.responses.create({ model: 'fast', input: 'keep me' }));
@@ -100,7 +85,7 @@ describe('a stored response the store refuses at first', () => {
   }, 40_000);
 
   it('deleted while its first attempt waits for the store is not written afterwards', async () => {
-    const release = await lockStore();
+    const { release } = await lockStore(join(dataDir, 'keyward.db'));
     let id: string;
     try {
       ({ id } = await openai.responses.create({ model: 'fast', input: 'forget me' }));

@@ -1,8 +1,6 @@
-import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
@@ -23,8 +21,8 @@ import {
   writeTempConfig,
 } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
+import { lockStore, type StoreLock } from '../support/store-lock.js';
 
-const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
 const REQUESTS = 5;
 
 /**
@@ -35,12 +33,10 @@ const REQUESTS = 5;
 describe('keyward start stopped while its store is unwritable', () => {
   let fake: Awaited<ReturnType<typeof startFakeOpenAI>> | undefined;
   let kw: RunningGateway | undefined;
-  let locker: ChildProcessByStdio<Writable, Readable, null> | undefined;
+  let locker: StoreLock | undefined;
 
   const release = async () => {
-    if (!locker || locker.exitCode !== null) return;
-    locker.stdin.write('release\n');
-    await once(locker, 'exit');
+    await locker?.release();
   };
   afterEach(async () => {
     await release();
@@ -73,9 +69,7 @@ describe('keyward start stopped while its store is unwritable', () => {
       id: string;
     };
     const database = join(dataDir, 'keyward.db');
-    const held = spawn(process.execPath, [LOCKER, database], { stdio: ['pipe', 'pipe', 'inherit'] });
-    locker = held;
-    await once(held.stdout, 'data');
+    locker = await lockStore(database);
     for (let i = 0; i < REQUESTS; i++) {
       const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
         method: 'POST',

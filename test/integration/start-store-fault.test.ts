@@ -1,53 +1,17 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { lockStore } from '../support/store-lock.js';
+import { fillDisk, tinyDisk, unmount } from '../support/tiny-disk.js';
 
 const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
-const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
 
 /** A 2 MB tmpfs; root may mount one, others skip. */
-function tinyDisk(): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), 'keyward-start-full-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir]);
-  return mounted.status === 0 ? dir : undefined;
-}
-const disk = tinyDisk();
+const disk = tinyDisk(2);
 
-afterAll(() => {
-  if (disk) spawnSync('umount', ['-l', disk]);
-});
-
-/**
- * Fills what is left of the disk but `leftBytes`: room for the store to open (its WAL and shared
- * memory), not for its first write. Returns the filler's path.
- */
-function fill(dir: string, leftBytes: number): string {
-  const file = join(dir, 'filler');
-  const fd = openSync(file, 'w');
-  const block = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    closeSync(fd);
-  }
-  truncateSync(file, statSync(file).size - leftBytes);
-  return file;
-}
+afterAll(() => unmount(disk));
 
 const config = () =>
   writeTempConfig({
@@ -85,18 +49,14 @@ function expectStoreFailure(run: { code: number | null; stderr: string }, cause:
 describe('keyward start on a store that refuses its first writes', () => {
   it('exits 1 naming the store and the write lock another process holds', async () => {
     const { file, dataDir } = await usedDataDir();
-    const locker = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    await once(locker.stdout, 'data');
+    const locker = await lockStore(join(dataDir, 'keyward.db'));
     try {
       for (const workers of [[], ['--workers', '2']]) {
         const run = await runCli(['start', '--config', file, ...workers], { env: env(dataDir) });
         expectStoreFailure(run, 'another process holds its write lock');
       }
     } finally {
-      locker.stdin.write('release\n');
-      await once(locker, 'exit');
+      await locker.release();
     }
   }, 60_000);
 
@@ -104,7 +64,8 @@ describe('keyward start on a store that refuses its first writes', () => {
     'exits 1 naming the store and the full disk (needs root to mount a tmpfs)',
     async () => {
       const { file, dataDir } = await usedDataDir(disk);
-      const filler = fill(disk!, 32 * 1024);
+      // Room for the store to open (its WAL and shared memory), not for its first write.
+      const filler = fillDisk(disk!, 32 * 1024);
       try {
         for (const workers of [[], ['--workers', '2']]) {
           const run = await runCli(['start', '--config', file, ...workers], { env: env(dataDir) });

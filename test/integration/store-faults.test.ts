@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -12,10 +10,10 @@ import {
   startGatewayProcess,
   writeTempConfig,
 } from '../support/process.js';
+import { lockStore } from '../support/store-lock.js';
 
 const PROVIDER_KEY = 'sk-store-faults-provider-key-0123456789';
 const ADMIN_KEY = 'kwa-test-admin-key-0123456789abcdef';
-const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
 /** The store's busy_timeout (src/store/sqlite.ts). */
 const BUSY_TIMEOUT_S = 5;
 const LOCK_HELD_MS = 6_000;
@@ -142,10 +140,7 @@ describe('store faults', () => {
     const { gateway, token, id } = await startWithToken(dataDir);
     const dispatcher = new Agent({ connections: 1 });
     await loopLagMaxSeconds(gateway.adminUrl);
-    const locker = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    await once(locker.stdout, 'data');
+    const locker = await lockStore(join(dataDir, 'keyward.db'));
     // Longer than the store's busy timeout (5 s), so that every writer meets the lock.
     const during: number[] = [];
     for (const until = Date.now() + LOCK_HELD_MS; Date.now() < until; ) {
@@ -153,13 +148,12 @@ describe('store faults', () => {
       await sleep(PACE_MS);
     }
     expect(during.length).toBeLessThan(AUDIT_QUEUE);
-    expect(locker.exitCode).toBe(null);
+    expect(locker.held).toBe(true);
     expect(during.every((s) => s === 200)).toBe(true);
     // The event loop never waited out the lock: a synchronous write that did stalled every
     // request for the whole busy timeout, each time the usage recorder flushed.
     expect(await loopLagMaxSeconds(gateway.adminUrl)).toBeLessThan(BUSY_TIMEOUT_S / 2);
-    locker.stdin.write('release\n');
-    await once(locker, 'exit');
+    await locker.release();
     const after = await chats(gateway.dataUrl, token, 5, dispatcher);
     expect(after.every((s) => s === 200)).toBe(true);
     const total = during.length + after.length;
@@ -176,10 +170,7 @@ describe('store faults', () => {
     const dispatcher = new Agent({ connections: 1 });
     // The token's creation is audited too: written before the lock is taken.
     await expect.poll(() => auditQueue(gateway.adminUrl)).toEqual({ pending: 0, dropped: 0 });
-    const locker = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    await once(locker.stdout, 'data');
+    const locker = await lockStore(join(dataDir, 'keyward.db'));
     const answers = await answeredChats(gateway.dataUrl, token, 30, dispatcher);
     expect(answers.every((answer) => answer.status === 200)).toBe(true);
     // Whichever batch was on its way to the locked store comes back to the queue when its write
@@ -187,8 +178,7 @@ describe('store faults', () => {
     await expect
       .poll(() => auditQueue(gateway.adminUrl), { timeout: 20_000, interval: 250 })
       .toEqual({ pending: 20, dropped: 10 });
-    locker.stdin.write('release\n');
-    await once(locker, 'exit');
+    await locker.release();
     await expect
       .poll(() => auditQueue(gateway.adminUrl), { timeout: 20_000, interval: 250 })
       .toEqual({ pending: 0, dropped: 10 });

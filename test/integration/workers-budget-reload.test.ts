@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, Client, request } from 'undici';
@@ -14,8 +12,7 @@ import {
   writeTempConfig,
 } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
-
-const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
+import { lockStore } from '../support/store-lock.js';
 
 /**
  * `keyward start --workers 2` with the memory backend: the primary loads a budget's counter from
@@ -123,10 +120,7 @@ describe('keyward start --workers 2: a budget counter loaded from the store', ()
 
   it('refuses (503) the requests of a budget that cannot be read whole while a worker cannot write its usage, then reads it whole', async () => {
     const token = await tokenFor('ann');
-    const locker = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    await once(locker.stdout, 'data');
+    const locker = await lockStore(join(dataDir, 'keyward.db'));
     let released = false;
     try {
       // Served while the store is locked; their usage stays in the workers, whose writes fail.
@@ -148,8 +142,7 @@ describe('keyward start --workers 2: a budget counter loaded from the store', ()
       expect(((await unread.body.json()) as { error?: { code?: string } }).error?.code).toBe(
         'rate_limiter_unavailable',
       );
-      locker.stdin.write('release\n');
-      await once(locker, 'exit');
+      await locker.release();
       released = true;
       // Loaded at the next request, once the workers have written what they held.
       const loaded = await budgetSpent(token);
@@ -159,8 +152,7 @@ describe('keyward start --workers 2: a budget counter loaded from the store', ()
       expect(loaded.micros).toBe(stored);
     } finally {
       if (!released) {
-        locker.stdin.write('release\n');
-        await once(locker, 'exit');
+        await locker.release();
       }
     }
   });

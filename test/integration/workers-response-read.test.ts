@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +10,7 @@ import {
   writeTempConfig,
 } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
-
-const LOCKER = join(import.meta.dirname, '../support/sqlite-locker.cjs');
+import { lockStore } from '../support/store-lock.js';
 
 /**
  * A stored response is answered before its batch commits, and another process on the same store
@@ -71,31 +68,21 @@ describe('keyward start --workers 2: a stored response read at once through the 
   });
 
   it('finds it on both workers once the write lands, where the other worker said 404', async () => {
-    const locker = spawn(process.execPath, [LOCKER, join(dataDir, 'keyward.db')], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    await once(locker.stdout!, 'data');
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      locker.stdin!.end('release\n');
-    };
+    const locker = await lockStore(join(dataDir, 'keyward.db'));
     try {
       const created = await call('POST', '/v1/responses', { model: 'fast', input: 'Remember 42.' });
       expect(created.status).toBe(200);
       const id = created.json.id!;
       // Read through both workers (fresh connections alternate) while the commit waits for the lock.
       const reads = Promise.all([1, 2, 3, 4].map(() => call('GET', `/v1/responses/${id}`)));
-      setTimeout(release, 200);
+      setTimeout(() => void locker.release(), 200);
       const answers = await reads;
       expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
       expect(answers.every((answer) => answer.json.id === id && answer.json.status === 'completed')).toBe(
         true,
       );
     } finally {
-      release();
-      if (locker.exitCode === null) await once(locker, 'exit');
+      await locker.release();
     }
   });
 
