@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { plainText } from '../auth/index.js';
-import { parseInput } from '../http/parse-input.js';
+import { inOrder, parseInput } from '../http/parse-input.js';
 import { READS_QUERY } from '../http/query-rule.js';
 import type { Store } from '../store/index.js';
 
@@ -19,10 +19,7 @@ const auditQuery = z
     since: epochMs.optional(),
     until: epochMs.optional(),
   })
-  .refine((q) => q.since === undefined || q.until === undefined || q.since <= q.until, {
-    path: ['since'],
-    message: "must not be after 'until'",
-  });
+  .refine(...inOrder('since', 'until'));
 
 /** `GET /admin/audit?afterSeq=&limit=&type=&actor=&since=&until=` (times in epoch ms): the audit records, oldest first. */
 export function adminAuditRoutes(

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { plainText } from '../auth/index.js';
-import { parseInput } from '../http/parse-input.js';
+import { inOrder, parseInput } from '../http/parse-input.js';
 import { READS_QUERY } from '../http/query-rule.js';
 import type { Store } from '../store/index.js';
 
@@ -24,10 +24,7 @@ const usageQuery = z
     tokenId: plainText(64).optional(),
     userId: plainText(128).optional(),
   })
-  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
-    path: ['from'],
-    message: "must not be after 'to'",
-  });
+  .refine(...inOrder('from', 'to'));
 
 /** `GET /admin/usage?by=token|user|model|day`: requests, tokens and cost, aggregated. */
 export function adminUsageRoutes(
