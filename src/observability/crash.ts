@@ -1,9 +1,8 @@
 import { writeSync } from 'node:fs';
 import { inspect } from 'node:util';
+import { MAX_CAUSES } from './logger.js';
 import { Redactor } from './redact.js';
 
-/** Causes followed in a crash report, as in a log line's error. */
-const MAX_CAUSES = 4;
 const HEADLINE = 'keyward: an unexpected error ended the process';
 const WITHHELD = `${HEADLINE} (its report was withheld: redacting it failed)\n`;
 

@@ -41,7 +41,7 @@ export function isoTimestamp(now: () => number = Date.now): () => string {
 }
 
 /** An error's fields a log line may carry, its causes' included; at most this many deep. */
-const MAX_CAUSES = 4;
+export const MAX_CAUSES = 4;
 
 /**
  * What a log line keeps of an error: its kind, words, codes and stack, never the other fields a
