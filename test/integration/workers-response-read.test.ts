@@ -75,7 +75,10 @@ describe('keyward start --workers 2: a stored response read at once through the 
       const id = created.json.id!;
       // Read through both workers (fresh connections alternate) while the commit waits for the lock.
       const reads = Promise.all([1, 2, 3, 4].map(() => call('GET', `/v1/responses/${id}`)));
-      setTimeout(() => void locker.release(), 200);
+      // Released at once: the commit still lands after the first reads (the writer is asleep in
+      // SQLite's busy handler), and well within the 630 ms the other worker reads again for, even
+      // on a loaded machine, where 200 ms here made it miss now and then.
+      setTimeout(() => void locker.release(), 20);
       const answers = await reads;
       expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
       expect(answers.every((answer) => answer.json.id === id && answer.json.status === 'completed')).toBe(
