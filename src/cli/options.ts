@@ -90,6 +90,30 @@ const COMMAND_FLAGS: Readonly<Record<string, readonly Flag[]>> = {
   'auth hash-key': [],
 };
 
+/**
+ * The one argument a command takes after its name, as messages name it; a command not listed
+ * takes none. An argument past these is refused rather than ignored: `tokens revoke A B` once
+ * revoked A alone and left B live, saying nothing.
+ */
+const COMMAND_ARGUMENT: Readonly<Record<string, string>> = {
+  'tokens show': 'a token id',
+  'tokens revoke': 'a token id',
+  'keys disable': 'a key id',
+  'keys enable': 'a key id',
+  'keys remove': 'a key id',
+  'sessions revoke': 'a session id',
+  'templates show': 'a template name',
+  'templates test': 'a template name',
+};
+
+/** Commands reading a secret on standard input: an argument given them is likely that secret. */
+const READS_SECRET: Readonly<Record<string, string>> = {
+  'keys add': 'the key',
+  'keys rotate': 'the new key',
+  'keys encrypt': 'the key',
+  'auth hash-key': 'the client key',
+};
+
 export function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, tokens: true });
 }
@@ -138,10 +162,30 @@ function firstWrong(positionals: readonly string[], given: readonly GivenFlag[])
   return wrong && { command, message: explain(command, wrong) };
 }
 
-/** The first flag of a parsed command line that its command does not take, explained. */
-export function wrongFlag(parsed: ReturnType<typeof parse>): WrongFlag | undefined {
+/** Arguments past those the command takes, explained without repeating them: one may be a secret. */
+function extraArgument(positionals: readonly string[]): WrongFlag | undefined {
+  const command = commandOf(positionals);
+  if (command === undefined) return undefined;
+  const takes = Object.hasOwn(COMMAND_ARGUMENT, command) ? COMMAND_ARGUMENT[command] : undefined;
+  const given = positionals.length - command.split(' ').length;
+  if (given <= (takes === undefined ? 0 : 1)) return undefined;
+  const secret = Object.hasOwn(READS_SECRET, command) ? READS_SECRET[command] : undefined;
+  const message =
+    takes !== undefined
+      ? `keyward ${command} takes one argument, ${takes}; it was given ${given}: run it once for each`
+      : secret !== undefined
+        ? `keyward ${command} takes no argument: ${secret} is read from standard input, never from the command line (which keeps it in the shell's history); pipe it in`
+        : `keyward ${command} takes no argument; it was given ${given}`;
+  return { command, message };
+}
+
+/**
+ * The first flag of a parsed command line that its command does not take, or else an argument
+ * past those it takes, explained.
+ */
+export function wrongUsage(parsed: ReturnType<typeof parse>): WrongFlag | undefined {
   const given = parsed.tokens.flatMap((token) => (token.kind === 'option' ? [token] : []));
-  return firstWrong(parsed.positionals, given);
+  return firstWrong(parsed.positionals, given) ?? extraArgument(parsed.positionals);
 }
 
 /**

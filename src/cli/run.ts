@@ -7,7 +7,7 @@ import { initCommand } from './init.js';
 import { type CliIO, reportFailure as fail, readStdin, TerminalStdinError } from './io.js';
 import { keysCommand } from './keys.js';
 import { masterRotateCommand } from './master.js';
-import { parse, unknownFlag, wrongFlag } from './options.js';
+import { parse, unknownFlag, wrongUsage } from './options.js';
 import { sessionsCommand } from './sessions.js';
 import { start } from './start.js';
 import { migrateCommand, storeCopyCommand } from './store.js';
@@ -232,7 +232,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(helpOf(command) ?? HELP);
     return 0;
   }
-  const wrong = wrongFlag(parsed);
+  const wrong = wrongUsage(parsed);
   if (wrong) return fail(io, values.json, wrong.message, 2, helpOf(wrong.command));
   try {
     switch (positionals[0]) {
