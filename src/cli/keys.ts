@@ -185,7 +185,8 @@ async function changeKeyState(
     action === 'remove'
       ? await stored.remove(id)
       : await stored.setStatus(id, action === 'disable' ? 'disabled' : 'active');
-  if (!view) throw new CliError(`no stored key has the id ${id}`);
+  // What was given is not repeated, as for --provider: a key may have been pasted in its place.
+  if (!view) throw new CliError('no stored key has that id (see keyward keys list)');
   const event =
     action === 'remove'
       ? AUDIT_EVENTS.keyRemoved

@@ -91,6 +91,7 @@ on the key they started with.
   list [--include-revoked]       id, name, scopes, expiry
   show ID                        one token's settings (never its secret)
   revoke ID                      immediate here; running gateways stop accepting it within a second
+                                 (show and revoke also take a whole token, kw_…, and act on its id)
 `,
   sessions: `Usage: keyward sessions <list|revoke> [options]
 

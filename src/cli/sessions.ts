@@ -49,7 +49,8 @@ export async function sessionsCommand(
         );
       if (id !== undefined) {
         const session = await ctx.store.sessions.get(id);
-        if (!session) throw new CliError(`no session has the id ${id}`);
+        // What was given is not repeated: it may be a session cookie, and errors reach logs.
+        if (!session) throw new CliError('no session has that id (see keyward sessions list)');
         await ctx.store.sessions.revoke(id, now, 'cli');
         recordEvent(ctx.audit, AUDIT_EVENTS.sessionRevoked, AUDIT_ACTORS.cli, { sessionId: id });
         print(io, flags.json, sessionView((await ctx.store.sessions.get(id)) ?? session), `revoked ${id}`);

@@ -1,6 +1,6 @@
 import { tokenView } from '../admin/tokens.js';
 import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
-import { TokenService, type TokenSpec, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
+import { parseToken, TokenService, type TokenSpec, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
 import { EnvelopeError, loadSealedSecret } from '../keys/index.js';
 import { describeIssue, leadingIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 import { CliError, type OfflineContext, print } from './context.js';
@@ -152,12 +152,16 @@ export async function tokensCommand(
     }
     case 'show':
     case 'revoke': {
-      const id = args[0];
-      if (!id) throw new CliError(`keyward tokens ${action} needs a token id (see keyward tokens list)`, 2);
+      const given = args[0];
+      if (!given)
+        throw new CliError(`keyward tokens ${action} needs a token id (see keyward tokens list)`, 2);
+      // A whole token pasted (revoking a leaked one) names its id; its secret is never printed.
+      const id = parseToken(given)?.id ?? given;
       const record = await ctx.store.tokens.get(id);
-      if (!record) throw new CliError(`no token has the id ${id}`);
+      // What was given is not repeated: it may be a credential, and errors reach logs.
+      if (!record) throw new CliError('no token has that id (see keyward tokens list)');
       if (action === 'revoke' && !(await tokens.revoke(id)) && record.revokedAt === null) {
-        throw new CliError(`no token has the id ${id}`);
+        throw new CliError('no token has that id (see keyward tokens list)');
       }
       if (action === 'revoke')
         recordEvent(ctx.audit, AUDIT_EVENTS.tokenRevoked, AUDIT_ACTORS.cli, { tokenId: id });

@@ -79,3 +79,44 @@ describe('the arguments each CLI command takes', { timeout: 90_000 }, () => {
     expect(JSON.parse(listed.stdout)).toEqual({ keys: [] });
   });
 });
+
+describe('a credential given where an id is asked for', { timeout: 90_000 }, () => {
+  it('acts on a whole token by its id, and never prints its secret', async () => {
+    const env = await initialised();
+    const { id, token } = await mint(env, 'leaked');
+    const secret = token.slice(`kw_${id}_`.length);
+
+    const shown = await runCli(['tokens', 'show', token, '--json'], { env });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id, name: 'leaked' });
+    const revoked = await runCli(['tokens', 'revoke', token], { env });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain(`revoked ${id}`);
+    for (const res of [shown, revoked]) expect(res.stdout + res.stderr).not.toContain(secret);
+    expect(await live(env, id)).toBe(false);
+  });
+
+  it('answers an id that is not found without repeating what was given', async () => {
+    const env = await initialised();
+    const { id, token } = await mint(env, 'other');
+    // Shaped as a token, of an id the store does not hold.
+    const unknownToken = `kw_${id.replace(/./, (c) => (c === 'a' ? 'b' : 'a'))}_${token.slice(-43)}`;
+    const runs: Array<[string[], string]> = [
+      [['tokens', 'show', unknownToken], 'no token has that id'],
+      [['tokens', 'revoke', unknownToken], 'no token has that id'],
+      [['tokens', 'revoke', KEY], 'no token has that id'],
+      [['sessions', 'revoke', KEY], 'no session has that id'],
+      [['keys', 'remove', KEY], 'no stored key has that id'],
+      [['keys', 'disable', KEY], 'no stored key has that id'],
+      [['keys', 'enable', KEY], 'no stored key has that id'],
+    ];
+    for (const [args, answer] of runs) {
+      const res = await runCli(args, { env });
+      expect(res.code, args.join(' ')).toBe(1);
+      expect(res.stderr).toContain(answer);
+      expect(res.stderr).not.toContain(args[2]);
+      expect(res.stderr).not.toContain(token.slice(-43));
+    }
+    expect(await live(env, id)).toBe(true);
+  });
+});

@@ -578,7 +578,7 @@ describe('stored keys and hot rotation', () => {
     expect((await cli(['keys', 'remove', firstId])).code).toBe(0);
     const again = await cli(['keys', 'remove', firstId]);
     expect(again.code).toBe(1);
-    expect(again.stderr).toContain(`no stored key has the id ${firstId}`);
+    expect(again.stderr).toContain('no stored key has that id');
     expect((await cli(['keys', 'disable'])).stderr).toContain('needs a key id');
     await expect
       .poll(() => admin('GET', '/admin/keys').then((r) => r.json.providers[0].keys.length), { timeout: 5000 })
