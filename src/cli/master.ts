@@ -332,6 +332,17 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
     }
     return finishRotation(ctx, io, json, kept);
   }
+  const file = ctx.paths.masterKeyFile;
+  if (current.origin === 'file' && newGiven) {
+    // Ignored, a random key went into the file while the operator thought theirs was in use, and
+    // deleting the files after moving to it lost every stored key.
+    throw new CliError(
+      `KEYWARD_NEW_MASTER_KEY and KEYWARD_NEW_MASTER_PASSPHRASE apply only to a master key from the environment, and this one is the key file ${file}; nothing changed. ` +
+        `To rotate the key file, run this without them: it writes a new random key there. ` +
+        `To move to a key from the environment, stop every instance and run this with KEYWARD_MASTER_KEY set to the contents of ${file} and KEYWARD_NEW_MASTER_KEY (or _PASSPHRASE) to the new one, start the instances with the new one, and only then delete ${file}`,
+      2,
+    );
+  }
   let next: MasterKey;
   if (current.origin === 'file') {
     next = generateMasterKey();
@@ -354,7 +365,6 @@ async function rotate(ctx: OfflineContext, io: CliIO, json: boolean | undefined)
     );
   }
 
-  const file = ctx.paths.masterKeyFile;
   const previous = previousKeyFile(file);
   if (current.origin === 'file') {
     await finishEarlierRotation(ctx, current);

@@ -123,6 +123,8 @@ With KEYWARD_MASTER_KEY (or _PASSPHRASE), a gateway learns a new key only at a r
   online: restart each instance with KEYWARD_MASTER_KEY=<new> and KEYWARD_PREVIOUS_MASTER_KEY=<old>,
           then run this with the same two; it moves what the old key sealed
   offline (every instance stopped): KEYWARD_NEW_MASTER_KEY=<new> keyward master rotate
+KEYWARD_NEW_MASTER_KEY is refused with a key file; to move from the file to the environment, run
+the offline rotation with KEYWARD_MASTER_KEY set to the file's contents.
 `,
   conversations: `Usage: keyward conversations purge [--user U] [--json]
 

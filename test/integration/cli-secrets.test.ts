@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { generateMasterKey } from '../../src/keys/index.js';
 import { freshDataDir, runCli } from '../support/process.js';
 
 const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
@@ -82,6 +83,38 @@ describe('keyward keys import-env --write-config and secrets', { timeout: 60_000
     expect(error.exitCode).toBe(2);
     expect(error.message).toContain('OPENAI_BASE_URL has a user name or password in it');
     expect(json.stderr).not.toContain(PASSWORD);
+  });
+});
+
+describe('keyward master rotate with a key file and KEYWARD_NEW_MASTER_KEY', { timeout: 60_000 }, () => {
+  it('refuses the new key it would not use, changing nothing, and the way it points to works', async () => {
+    const dataDir = freshDataDir();
+    expect((await runCli(['init'], { env: { KEYWARD_DATA_DIR: dataDir } })).code).toBe(0);
+    const keyFile = join(dataDir, 'master.key');
+    const before = readFileSync(keyFile, 'utf8');
+    const NEW = generateMasterKey().key.toString('base64');
+
+    const refused = await runCli(['master', 'rotate', '--json'], {
+      env: { KEYWARD_DATA_DIR: dataDir, KEYWARD_NEW_MASTER_KEY: NEW },
+    });
+    expect(refused.code).toBe(2);
+    const { message } = JSON.parse(refused.stderr).error as { message: string };
+    expect(message).toContain('apply only to a master key from the environment');
+    expect(message).toContain(keyFile);
+    expect(refused.stderr).not.toContain(NEW);
+    expect(readFileSync(keyFile, 'utf8')).toBe(before);
+    expect(existsSync(`${keyFile}.previous`)).toBe(false);
+
+    // Moving to a key from the environment, as the message says: the file's key as the current one.
+    const moved = await runCli(['master', 'rotate'], {
+      env: { KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: before.trim(), KEYWARD_NEW_MASTER_KEY: NEW },
+    });
+    expect(moved.code, moved.stderr).toBe(0);
+    rmSync(keyFile);
+    const opened = await runCli(['tokens', 'list'], {
+      env: { KEYWARD_DATA_DIR: dataDir, KEYWARD_MASTER_KEY: NEW },
+    });
+    expect(opened.code, opened.stderr).toBe(0);
   });
 });
 
