@@ -9,6 +9,13 @@ function crash(error: unknown): never {
 }
 process.on('uncaughtException', crash);
 process.on('unhandledRejection', crash);
+// A reader that stopped (`keyward audit tail | head -1`) wants nothing more: the command ends as
+// it would have after its last line, rather than as a crash. The gateway's log writes to fd 1
+// directly (observability/line-batcher.ts) and drops what it cannot write, so this never ends one.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') crash(error);
+  process.exit(0);
+});
 
 try {
   process.exitCode = await runCli(process.argv.slice(2), {
