@@ -52,8 +52,28 @@ export interface OfflineContext {
 /** The CLI knows no loaded keys; the redactor's patterns still mask key-shaped text in audit data. */
 const redactor = new Redactor();
 
-/** The configuration and the store it names (migrated on open), with errors a person can act on. */
-export async function openConfiguredStore(options: OfflineOptions, io: CliIO): Promise<ConfiguredStore> {
+/**
+ * Why a command other than `init` must not open this SQLite store: it is not there, and opening
+ * would create and migrate an empty one (in a mistyped --data-dir), after which the command failed
+ * anyway or, like `migrate`, said all was well. A Postgres store has no file to miss.
+ */
+function missingStore(config: Config, paths: DataPaths): string | undefined {
+  if (config.storage.postgres || existsSync(paths.database)) return undefined;
+  const missing = existsSync(paths.dataDir)
+    ? `no store at ${paths.database}`
+    : `the data directory ${paths.dataDir} does not exist`;
+  return `${missing} (run 'keyward init' first, or pass the --data-dir or --config that names the store)`;
+}
+
+/**
+ * The configuration and the store it names (migrated on open), with errors a person can act on.
+ * Only `create` (init) makes a SQLite store that is not there yet.
+ */
+export async function openConfiguredStore(
+  options: OfflineOptions,
+  io: CliIO,
+  create = false,
+): Promise<ConfiguredStore> {
   let config: Config;
   let source: string;
   try {
@@ -62,7 +82,10 @@ export async function openConfiguredStore(options: OfflineOptions, io: CliIO): P
     if (error instanceof ConfigError) throw new CliError(error.message, 2);
     throw error;
   }
-  return connectConfigured({ config, source, paths: dataPaths(config, io.env, options.dataDir) });
+  const paths = dataPaths(config, io.env, options.dataDir);
+  const missing = create ? undefined : missingStore(config, paths);
+  if (missing) throw new CliError(missing);
+  return connectConfigured({ config, source, paths });
 }
 
 /** The store a loaded configuration names (migrated on open), with an error a person can act on. */
@@ -93,7 +116,7 @@ export async function openOffline(
   io: CliIO,
   create = false,
 ): Promise<OfflineContext> {
-  const opened = await openConfiguredStore(options, io);
+  const opened = await openConfiguredStore(options, io, create);
   try {
     return await openSealed(opened, io, create);
   } catch (error) {

@@ -85,9 +85,9 @@ describe('start-up errors that name things', { timeout: 60_000 }, () => {
     );
     const json = await runCli(['start', '--config', file, '--json']);
     expect(JSON.parse(json.stderr).error.message).toContain("(run 'keyward init' first");
-    // The hint is the one the other commands give.
+    // The hint is the one the other commands give (which find no store here, before the key).
     const list = await runCli(['tokens', 'list', '--config', file]);
-    expect(list.stderr).toContain("(run 'keyward init' first)");
+    expect(list.stderr).toContain("(run 'keyward init' first");
 
     expect((await runCli(['init', '--config', file])).code).toBe(0);
     const gw = await startGatewayProcess(file, { KEYWARD_API_KEY: CLIENT_KEY });

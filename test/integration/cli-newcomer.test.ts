@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDataDir, runCli, writeTempConfig } from '../support/process.js';
@@ -63,6 +64,23 @@ describe('the CLI for a newcomer', { timeout: 90_000 }, () => {
       expect(res.stderr).toContain(message);
       expect(res.stderr).not.toMatch(/received null|regex|\^\\d/);
     }
+  });
+
+  it('refuses a data directory that does not exist, and creates nothing there', async () => {
+    const missing = join(freshDataDir(), 'nodir');
+    for (const command of [['tokens', 'list', '--json'], ['migrate'], ['audit', 'tail']]) {
+      const res = await runCli([...command, '--data-dir', missing]);
+      expect(res.code, command.join(' ')).toBe(1);
+      expect(res.stderr).toContain(`the data directory ${missing} does not exist`);
+      expect(res.stderr).toContain("run 'keyward init' first");
+      expect(existsSync(missing), command.join(' ')).toBe(false);
+    }
+    // A directory without a store (the master key alone, say) gets none made either.
+    const empty = freshDataDir();
+    const res = await runCli(['migrate', '--data-dir', empty]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`no store at ${join(empty, 'keyward.db')}`);
+    expect(readdirSync(empty)).toEqual([]);
   });
 
   it('writes errors as JSON on stderr with --json', async () => {
