@@ -26,11 +26,14 @@ export function amountFlag(flag: string, value: string | undefined): number | un
 }
 
 const DURATION = /^\d{1,6}[smhd]$/;
+const SECONDS = /^\d{1,12}$/;
 
-export function durationFlag(flag: string, value: string | undefined): string | undefined {
+/** A lifetime as the API's lifetimeSchema takes it: `90d`, `12h`, `15m`, `30s`, or bare seconds. */
+export function durationFlag(flag: string, value: string | undefined): string | number | undefined {
   if (value === undefined || DURATION.test(value)) return value;
+  if (SECONDS.test(value)) return Number(value);
   throw new CliError(
-    `--${flag} must be a duration: a number and a unit s, m, h or d, such as 90d, 12h, 15m or 30s (got '${value.slice(0, 32)}')`,
+    `--${flag} must be a duration: a number and a unit s, m, h or d, such as 90d, 12h, 15m or 30s, or a number of seconds (got '${value.slice(0, 32)}')`,
     2,
   );
 }

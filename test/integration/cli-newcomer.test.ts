@@ -83,6 +83,28 @@ describe('the CLI for a newcomer', { timeout: 90_000 }, () => {
     expect(readdirSync(empty)).toEqual([]);
   });
 
+  it('takes --expires-in as a number of seconds, as the admin API takes expiresIn', async () => {
+    const { args } = await initialised();
+    const before = Date.now();
+    const res = await runCli([
+      'tokens',
+      'create',
+      '--name',
+      'hour',
+      '--expires-in',
+      '3600',
+      '--json',
+      ...args,
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    const expiresAt = Date.parse((JSON.parse(res.stdout) as { expiresAt: string }).expiresAt);
+    expect(expiresAt - before).toBeGreaterThanOrEqual(3_600_000 - 1_000);
+    expect(expiresAt - Date.now()).toBeLessThanOrEqual(3_600_000);
+    const zero = await runCli(['tokens', 'create', '--name', 'none', '--expires-in', '0', ...args]);
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain('--expires-in must be at least 1');
+  });
+
   it('writes errors as JSON on stderr with --json', async () => {
     const { args } = await initialised();
     const bad = await runCli(['tokens', 'create', '--name', 'web', '--rpm', 'x', '--json', ...args]);
