@@ -42,6 +42,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   scopes: '--scopes',
   models: '--models',
   providers: '--providers',
+  templates: '--templates',
   maxTokens: '--max-tokens',
   'limits.rpm': '--rpm',
   'limits.tpm': '--tpm',

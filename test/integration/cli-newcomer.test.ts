@@ -57,6 +57,7 @@ describe('the CLI for a newcomer', { timeout: 90_000 }, () => {
       ],
       [['--scopes', 'chat,root'], 'Invalid value for --scopes'],
       [['--ip', 'the office'], '--ip must be an IP address or CIDR'],
+      [['--templates', 'summarize', '--scopes', 'chat'], "--templates needs the 'templates' scope"],
     ];
     for (const [flags, message] of cases) {
       const res = await runCli(['tokens', 'create', '--name', 'web', ...flags, ...args]);
