@@ -202,5 +202,23 @@ export function unknownFlag(error: unknown, argv: string[]): WrongFlag | undefin
     tokens: true,
   });
   const given = loose.tokens.flatMap((token) => (token.kind === 'option' ? [token] : []));
-  return firstWrong(loose.positionals, given);
+  return firstWrong(loose.positionals, given) ?? unknownWithoutCommand(loose.positionals, given);
+}
+
+/**
+ * A flag no command takes, on a command line naming no command (`keyward --bogus`, `keyward tokens
+ * --bogus`): said to be unknown, pointing at the help that lists what there is, rather than
+ * parseArgs' advice on positional arguments that start with '-'.
+ */
+function unknownWithoutCommand(
+  positionals: readonly string[],
+  given: readonly GivenFlag[],
+): WrongFlag | undefined {
+  const wrong = given.find((flag) => !Object.hasOwn(OPTIONS, flag.name));
+  if (!wrong) return undefined;
+  const first = positionals[0] ?? '';
+  const group = Object.keys(COMMAND_FLAGS).some((command) => command.startsWith(`${first} `)) ? first : '';
+  const close = group ? undefined : closeSpelling(wrong.name, GLOBAL_FLAGS);
+  const hint = close ? `did you mean --${close}?` : `see keyward ${group && `${group} `}--help`;
+  return { command: group, message: `unknown flag '${wrong.rawName}'; ${hint}` };
 }

@@ -73,6 +73,22 @@ describe('the flags each CLI command takes', { timeout: 90_000 }, () => {
     }
   });
 
+  it('says a flag is unknown, and where to look, on a command line naming no command', async () => {
+    for (const [words, said, usage] of [
+      [['--bogus'], "unknown flag '--bogus'; see keyward --help", 'Usage:\n  keyward init'],
+      [['--verison'], "unknown flag '--verison'; did you mean --version?", 'Usage:\n  keyward init'],
+      [['tokens', '--bogus'], "unknown flag '--bogus'; see keyward tokens --help", 'Usage: keyward tokens'],
+    ] as const) {
+      const res = await runCli([...words]);
+      expect(res.code, words.join(' ')).toBe(2);
+      expect(res.stderr).toContain(said);
+      expect(res.stderr).toContain(usage);
+      expect(res.stderr).not.toContain('To specify a positional argument');
+    }
+    const json = await runCli(['tokens', '--bogus', '--json']);
+    expect(JSON.parse(json.stderr).error.message).toBe("unknown flag '--bogus'; see keyward tokens --help");
+  });
+
   it('prints the help of a group named alone, and keyward help X prints X’s', async () => {
     for (const [words, usage] of [
       [['sessions'], 'Usage: keyward sessions <list|revoke>'],
