@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyStoredChain } from '../audit/index.js';
 import type { AuditRecord } from '../store/index.js';
-import { CliError, type OfflineContext, print } from './context.js';
+import { CliError, type OfflineContext, print, unknownCommand } from './context.js';
 import { type CliIO, terminalSafe } from './io.js';
 
 const line = (r: AuditRecord) =>
@@ -59,6 +59,6 @@ export async function auditCommand(
       return 0;
     }
     default:
-      throw new CliError(`unknown command 'keyward audit ${action}'`, 2);
+      throw new CliError(unknownCommand(['keyward', 'audit', action]), 2);
   }
 }

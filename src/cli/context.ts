@@ -26,6 +26,14 @@ export class CliError extends Error {
   }
 }
 
+/** A word shaped as a command's name; anything else (a key pasted in its place) is not repeated. */
+const COMMAND_WORD = /^[a-z][a-z-]{0,23}$/;
+
+/** The message for an unknown command typed as `words`: only words shaped as command names are repeated. */
+export function unknownCommand(words: readonly string[]): string {
+  return `unknown command '${words.map((word) => (COMMAND_WORD.test(word) ? word : '…')).join(' ')}'`;
+}
+
 export interface OfflineOptions {
   config?: string | undefined;
   dataDir?: string | undefined;

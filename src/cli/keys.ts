@@ -14,7 +14,7 @@ import {
   splitKeyList,
   validateKeyValue,
 } from '../keys/index.js';
-import { CliError, type OfflineContext, print } from './context.js';
+import { CliError, type OfflineContext, print, unknownCommand } from './context.js';
 import { envConfigProviders, writeEnvConfig } from './env-config-file.js';
 import { type CliIO, readStdin, shellWord, TerminalStdinError } from './io.js';
 import { table } from './table.js';
@@ -167,7 +167,7 @@ export async function keysCommand(
     case 'import-env':
       return importEnv(ctx, stored, io, json, options['write-config']);
     default:
-      throw new CliError(`unknown command 'keyward keys ${action}'`, 2);
+      throw new CliError(unknownCommand(['keyward', 'keys', action]), 2);
   }
 }
 

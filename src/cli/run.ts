@@ -1,6 +1,12 @@
 import { hashClientKey, MIN_CLIENT_KEY_LENGTH } from '../auth/index.js';
 import { auditCommand } from './audit.js';
-import { CliError, type OfflineContext, type OfflineOptions, openOffline } from './context.js';
+import {
+  CliError,
+  type OfflineContext,
+  type OfflineOptions,
+  openOffline,
+  unknownCommand,
+} from './context.js';
 import { conversationsCommand } from './conversations.js';
 import { doctorCommand } from './doctor.js';
 import { initCommand } from './init.js';
@@ -271,13 +277,13 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
         return await doctorCommand(offline, io, values.json === true);
       case 'store':
         if (positionals[1] !== 'copy')
-          return fail(io, values.json, `unknown command '${command}'`, 2, COMMAND_HELP.store);
+          return fail(io, values.json, unknownCommand(positionals), 2, COMMAND_HELP.store);
         return await withOffline(offline, io, false, (ctx) =>
           storeCopyCommand(values.to, ctx, io, values.json),
         );
       case 'master':
         if (positionals[1] !== 'rotate')
-          return fail(io, values.json, `unknown command '${command}'`, 2, COMMAND_HELP.master);
+          return fail(io, values.json, unknownCommand(positionals), 2, COMMAND_HELP.master);
         return await masterRotateCommand(offline, io, values.json);
     }
   } catch (error) {
@@ -304,6 +310,6 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       return 0;
     }
     default:
-      return fail(io, values.json, `unknown command '${command}'`, 2, HELP);
+      return fail(io, values.json, unknownCommand(positionals), 2, HELP);
   }
 }

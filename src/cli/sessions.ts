@@ -1,6 +1,6 @@
 import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
 import { sessionView } from '../sessions/admin-routes.js';
-import { CliError, type OfflineContext, print } from './context.js';
+import { CliError, type OfflineContext, print, unknownCommand } from './context.js';
 import type { CliIO } from './io.js';
 
 export interface SessionFlags {
@@ -76,6 +76,6 @@ export async function sessionsCommand(
       return 0;
     }
     default:
-      throw new CliError(`unknown command 'keyward sessions ${action}'`, 2);
+      throw new CliError(unknownCommand(['keyward', 'sessions', action]), 2);
   }
 }

@@ -6,7 +6,7 @@ import {
   TemplateRegistry,
 } from '../templates/index.js';
 import type { ParamDefinition } from '../templating/params.js';
-import { CliError, type OfflineContext, print } from './context.js';
+import { CliError, type OfflineContext, print, unknownCommand } from './context.js';
 import { type CliIO, terminalSafe } from './io.js';
 import { table } from './table.js';
 
@@ -85,7 +85,7 @@ export async function templatesCommand(
     return 0;
   }
   if (action !== 'show' && action !== 'test')
-    throw new CliError(`unknown command 'keyward templates ${action}'`, 2);
+    throw new CliError(unknownCommand(['keyward', 'templates', action]), 2);
   const name = args[0];
   if (!name)
     throw new CliError(`keyward templates ${action} needs a template name (see keyward templates list)`, 2);

@@ -3,7 +3,7 @@ import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
 import { parseToken, TokenService, type TokenSpec, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
 import { EnvelopeError, loadSealedSecret } from '../keys/index.js';
 import { describeIssue, leadingIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
-import { CliError, type OfflineContext, print } from './context.js';
+import { CliError, type OfflineContext, print, unknownCommand } from './context.js';
 import { amountFlag, durationFlag, wholeNumberFlag } from './flags.js';
 import type { CliIO } from './io.js';
 import { table } from './table.js';
@@ -171,6 +171,6 @@ export async function tokensCommand(
       return 0;
     }
     default:
-      throw new CliError(`unknown command 'keyward tokens ${action}'`, 2);
+      throw new CliError(unknownCommand(['keyward', 'tokens', action]), 2);
   }
 }

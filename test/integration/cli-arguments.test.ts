@@ -119,4 +119,18 @@ describe('a credential given where an id is asked for', { timeout: 90_000 }, () 
     }
     expect(await live(env, id)).toBe(true);
   });
+
+  it('names an unknown command without repeating a word that is no command name', async () => {
+    const env = await initialised();
+    for (const args of [['keys', KEY], ['tokens', KEY], ['audit', KEY], [KEY], ['store', KEY]]) {
+      const res = await runCli(args, { env });
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr).toContain('unknown command');
+      expect(res.stderr).not.toContain(KEY);
+    }
+    // A mistyped command is still named, to be corrected.
+    expect((await runCli(['tokens', 'revok'], { env })).stderr).toContain(
+      "unknown command 'keyward tokens revok'",
+    );
+  });
 });
