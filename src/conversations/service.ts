@@ -89,6 +89,9 @@ const DAY_MS = 86_400_000;
 const PURGE_EVERY_MS = 3_600_000;
 
 const ignore = (): void => undefined;
+/** `work` waited for no longer than TURN_END_MS, however it ends: what waits on a store that may hang. */
+const waitedFor = (work: Promise<unknown>): Promise<void> =>
+  within(work, TURN_END_MS, storeLate).then(ignore, ignore);
 
 /**
  * Another process on the same store (a worker of `--workers`, an instance on Postgres) answers a
@@ -207,7 +210,7 @@ export class ConversationService {
    * reported to the writers that queued them.
    */
   private settled(): Promise<void> {
-    return within(this.allWritten(), TURN_END_MS, storeLate).catch(ignore);
+    return waitedFor(this.allWritten());
   }
 
   private async allWritten(): Promise<void> {
@@ -222,7 +225,7 @@ export class ConversationService {
   private async landing(id: string, owner?: string): Promise<void> {
     const write = this.pending.get(id);
     if (!write) return;
-    await within(write, TURN_END_MS, storeLate).catch(ignore);
+    await waitedFor(write);
     if (owner !== undefined && this.batches.holds((entry) => entry.id === id && entry.owner === owner))
       throw new StoreUnreachableError(new Error(`the store has not taken response ${id} yet`));
   }
@@ -528,7 +531,7 @@ export class ConversationService {
       clearInterval(renewal);
       // A renewal still on its way would take the hold back once it has ended.
       // Bounded as the append is: a failed turn's error is not held back either.
-      if (!items) return within(renewing.then(release), TURN_END_MS, storeLate).catch(ignore);
+      if (!items) return waitedFor(renewing.then(release));
       await within(store(items), TURN_END_MS, storeLate).catch((error: unknown) => {
         throw turnNotStored(id, error);
       });
