@@ -21,6 +21,8 @@ import { lockStore } from '../support/store-lock.js';
  */
 /** Longer than the store's busy_timeout (5 s): the first attempt has been refused by then. */
 const PAST_FIRST_ATTEMPT_MS = 6_000;
+/** Another client of the same gateway: it owns nothing of the first one's. */
+const OTHER_KEY = 'kw-test-other-client-key-5e8b2d7a41c9';
 
 let fake: FakeProvider;
 let kw: RunningGateway;
@@ -36,7 +38,7 @@ beforeAll(async () => {
     models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
   });
   kw = await startGatewayProcess(config, {
-    KEYWARD_API_KEY: CLIENT_KEY,
+    KEYWARD_API_KEY: `${CLIENT_KEY},${OTHER_KEY}`,
     PROVIDER_KEY,
     KEYWARD_DATA_DIR: dataDir,
   });
@@ -65,11 +67,23 @@ describe('a stored response the store refuses at first', () => {
     let id: string;
     try {
       ({ id } = await openai.responses.create({ model: 'fast', input: 'keep me' }));
-      // On its way still: a client told to retry, not told it does not exist.
-      await expect(openai.responses.retrieve(id)).rejects.toMatchObject({
-        status: 503,
-        error: expect.objectContaining({ code: 'store_unavailable' }),
+      // On its way still: its owner is told to retry, not that it does not exist; anyone else
+      // is told it does not exist, as for any response not theirs.
+      const other = new OpenAI({
+        baseURL: `${kw.dataUrl}/v1`,
+        apiKey: OTHER_KEY,
+        maxRetries: 0,
+        timeout: 30_000,
       });
+      await Promise.all([
+        expect(openai.responses.retrieve(id)).rejects.toMatchObject({
+          status: 503,
+          error: expect.objectContaining({ code: 'store_unavailable' }),
+        }),
+        expect(other.responses.retrieve(id)).rejects.toMatchObject({ status: 404 }),
+        // Nor can anyone else delete it on its way.
+        expect(other.responses.delete(id)).rejects.toMatchObject({ status: 404 }),
+      ]);
       expect(storedCount(id)).toBe(0);
     } finally {
       await release();
