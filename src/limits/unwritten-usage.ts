@@ -41,6 +41,9 @@ export function refusingUnwritten(limiter: Limiter): Limiter {
         if (!(error instanceof UsageUnwrittenError)) throw error;
         return { allowed: false, denial: { kind: 'unavailable', key: 'backend', retryAfterMs: RETRY_MS } };
       }),
+    // A decision on the spot needs nothing loaded, so it cannot meet unwritten usage: kept, or the
+    // hot path pays the two promises `tryAcquire` spares it.
+    ...(limiter.tryAcquire && { tryAcquire: (request) => limiter.tryAcquire?.(request) }),
     settle: (lease, tokens, cost) => limiter.settle(lease, tokens, cost),
     status: (rates, concurrency, budgets) =>
       limiter.status(rates, concurrency, budgets).catch((error: unknown) => {
