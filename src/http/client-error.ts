@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError } from '../errors/gateway-error.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
@@ -19,15 +19,31 @@ function classify(error: NodeJS.ErrnoException): GatewayError {
   });
 }
 
+/** Node's own mark on a socket whose response is under way (set until that response finishes). */
+type ServingSocket = Socket & { _httpMessage?: ServerResponse | null };
+
+/**
+ * Whether an answer written now is the answer to the request the error is about: there is no
+ * response under way, or the one under way has sent nothing and its request is still arriving (a
+ * body too slow, a chunked body malformed). Otherwise the error is in bytes after a complete
+ * request, whose response would carry the status line inside it, or be answered by it.
+ */
+function answerable(socket: ServingSocket): boolean {
+  const current = socket._httpMessage;
+  return !current || (!current.headersSent && !current.req.complete);
+}
+
 /**
  * Answers errors Node raises before a request exists (slow clients, malformed HTTP) in the same
- * envelope as every other error, then closes the connection.
+ * envelope as every other error, then closes the connection. Bytes that cannot be parsed arriving
+ * after a complete request (pipelined behind it, or sent while its stream is written) only cut the
+ * connection: an answer then would land inside that request's response, or stand in for it.
  */
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const answer = classify(error);
   const body = JSON.stringify(openAIErrorBody(answer));
-  if (socket.writable) {
+  if (socket.writable && answerable(socket)) {
     socket.write(
       `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nConnection: close\r\n` +
         `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
