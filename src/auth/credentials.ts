@@ -31,20 +31,50 @@ export function assertNoQueryCredential(url: string): void {
   }
 }
 
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
+type CredentialHeader = 'authorization' | 'x-api-key' | 'x-goog-api-key';
 
 /**
- * The client's credential from `Authorization: Bearer`, `x-api-key` or `x-goog-api-key`.
- * The same value in several headers is fine (some SDKs do that); different values are refused
- * because which one "wins" would be a guess.
+ * Every value of a credential header as the client sent it. Node keeps only the first
+ * `Authorization` and joins repeated others with ", ", so a request with two would be judged by
+ * one of them (or by their join), while a proxy in front may have judged the other.
  */
-export function extractCredential(headers: IncomingHttpHeaders): string | undefined {
+function sent(
+  headers: IncomingHttpHeaders,
+  raw: readonly string[] | undefined,
+  name: CredentialHeader,
+): string[] {
+  const parsed = headers[name];
+  if (parsed === undefined) return [];
+  if (raw === undefined) return [Array.isArray(parsed) ? parsed[0]! : parsed];
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) values.push(raw[i + 1]!);
+  }
+  return values;
+}
+
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/**
+ * The client's credential from `Authorization: Bearer`, `x-api-key` or `x-goog-api-key`, each
+ * header read as often as it was sent (`rawHeaders`). The same value in several headers is fine
+ * (some SDKs do that); different values are refused because which one "wins" would be a guess.
+ */
+export function extractCredential(
+  headers: IncomingHttpHeaders,
+  rawHeaders?: readonly string[],
+): string | undefined {
   let found: string | undefined;
-  const authorization = single(headers.authorization);
-  if (authorization !== undefined) {
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+  const take = (value: string): void => {
+    if (found !== undefined && found !== value) {
+      throw badRequest('The request carries two different credentials; send exactly one', {
+        code: 'conflicting_credentials',
+      });
+    }
+    found = value;
+  };
+  for (const authorization of sent(headers, rawHeaders, 'authorization')) {
+    const match = BEARER.exec(authorization);
     if (!match) {
       throw new GatewayError(
         401,
@@ -55,17 +85,13 @@ export function extractCredential(headers: IncomingHttpHeaders): string | undefi
         },
       );
     }
-    found = match[1];
+    take(match[1]!);
   }
   for (const name of ['x-api-key', 'x-goog-api-key'] as const) {
-    const value = single(headers[name])?.trim();
-    if (!value) continue;
-    if (found !== undefined && found !== value) {
-      throw badRequest('The request carries two different credentials; send exactly one', {
-        code: 'conflicting_credentials',
-      });
+    for (const value of sent(headers, rawHeaders, name)) {
+      const key = value.trim();
+      if (key) take(key);
     }
-    found = value;
   }
   return found;
 }

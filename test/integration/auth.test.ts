@@ -60,6 +60,27 @@ describe('client authentication', () => {
     expect(same.status).toBe(200);
   });
 
+  it.each(['authorization', 'x-api-key', 'x-goog-api-key'])(
+    'reads every %s header sent, not the first or their values joined',
+    async (name) => {
+      const value = (key: string) => (name === 'authorization' ? `Bearer ${key}` : key);
+      const send = async (...keys: string[]) => {
+        const res = await request(`${stack.kw.dataUrl}/v1/models`, {
+          headers: keys.flatMap((key) => [name, value(key)]),
+        });
+        return { status: res.statusCode, json: (await res.body.json()) as { error?: { message: string } } };
+      };
+      // Node keeps only the first Authorization and joins the others: a proxy in front that reads
+      // the last one (or another one) would judge a different credential than the gateway.
+      const two = await send(CLIENT_KEY, HASHED_KEY);
+      expect(two.status).toBe(400);
+      // In the envelope of the client's surface (Gemini's for x-goog-api-key), so by its words.
+      expect(two.json.error?.message).toContain('two different credentials');
+      expect((await send(HASHED_KEY, CLIENT_KEY)).status).toBe(400);
+      expect((await send(CLIENT_KEY, CLIENT_KEY)).status).toBe(200);
+    },
+  );
+
   it.each(['key', 'api_key', 'API_KEY', 'access_token', 'token'])(
     'refuses a credential in the query string (%s)',
     async (name) => {
