@@ -15,15 +15,21 @@ export interface RequestAccountingOptions {
   alerts: AlertMonitor;
 }
 
-/** Today's UTC date (YYYY-MM-DD), recomputed only when a day has passed. */
+const DAY_MS = 86_400_000;
+
+/**
+ * Today's UTC date (YYYY-MM-DD), recomputed only when the clock leaves the day it was computed in,
+ * either way: a wall clock stepped forward for a moment and back (NTP, a bad boot clock) would
+ * otherwise date every later record with that future day until the clock got there.
+ */
 function cachedUtcDay(): () => string {
   let day = '';
   let until = 0;
   return () => {
     const now = Date.now();
-    if (now >= until) {
+    if (now >= until || now < until - DAY_MS) {
       day = new Date(now).toISOString().slice(0, 10);
-      until = now - (now % 86_400_000) + 86_400_000;
+      until = now - (now % DAY_MS) + DAY_MS;
     }
     return day;
   };

@@ -42,7 +42,7 @@ export function storedSpend(store: Store, beforeRead: () => Promise<void> = asyn
     if (!budget) return 0;
     await beforeRead();
     const who = budget.tokenId !== undefined ? { tokenId: budget.tokenId } : { userId: budget.userId! };
-    return store.usage.spent(who, budget.fromDay);
+    return store.usage.spent(who, budget.fromDay, budget.toDay);
   };
 }
 

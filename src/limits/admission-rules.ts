@@ -95,13 +95,22 @@ export function rulesFor(principal: Principal | undefined, config: Config, now: 
 export const isEmpty = (rules: Rules): boolean =>
   rules.rates.length === 0 && rules.concurrency.length === 0 && rules.budgets.length === 0;
 
-/** `budget:token:<id>:<period>` → what the store already holds for that subject and period. */
+/**
+ * `budget:token:<id>:<period>` → what the store already holds for that subject and period: its
+ * first and last day. Bounded at both ends: rows dated past the period (by a wall clock stepped
+ * forward for a moment) are not its spend, and counted there they held every period until theirs.
+ */
 export function parseBudgetKey(
   key: string,
-): { tokenId?: string; userId?: string; fromDay: string | undefined } | undefined {
+): { tokenId?: string; userId?: string; fromDay: string | undefined; toDay: string | undefined } | undefined {
   const match = /^budget:(token|user):(.+):(\d{4}-\d{2}-\d{2}|\d{4}-\d{2}|total)$/.exec(key);
   if (!match) return undefined;
   const [, kind, id, period] = match as unknown as [string, string, string, string];
-  const fromDay = period === 'total' ? undefined : period.length === 7 ? `${period}-01` : period;
-  return kind === 'token' ? { tokenId: id, fromDay } : { userId: id, fromDay };
+  const days =
+    period === 'total'
+      ? { fromDay: undefined, toDay: undefined }
+      : period.length === 7
+        ? { fromDay: `${period}-01`, toDay: `${period}-31` }
+        : { fromDay: period, toDay: period };
+  return kind === 'token' ? { tokenId: id, ...days } : { userId: id, ...days };
 }

@@ -288,8 +288,9 @@ function inputBytes(request: FastifyRequest, body: Record<string, unknown>, shap
  */
 export class Admission {
   /**
-   * Rules per principal, rebuilt when a budget period may have turned (the next UTC midnight):
-   * they depend only on the token record (fixed once minted) and the config.
+   * Rules per principal, rebuilt when a budget period may have turned (the next UTC midnight), or
+   * when the clock went back before the day they were built in (a step forward corrected): they
+   * depend only on the token record (fixed once minted), the config and the period.
    */
   private cached = new WeakMap<object, { rules: Rules; until: number }>();
 
@@ -525,7 +526,7 @@ export class Admission {
     const identity = principal.kind === 'token' ? principal.record : principal;
     const now = Date.now();
     let entry = this.cached.get(identity);
-    if (!entry || entry.until <= now) {
+    if (!entry || entry.until <= now || now < entry.until - DAY_MS) {
       entry = { rules: rulesFor(principal, this.config, now), until: now - (now % DAY_MS) + DAY_MS };
       this.cached.set(identity, entry);
     }

@@ -232,7 +232,9 @@ export class AlertMonitor {
     const at = alert.at ?? this.now();
     const key = `${alert.kind}:${alert.subject}`;
     const last = this.lastRaised.get(key);
-    if (last !== undefined && at - last < HOUR_MS) return;
+    // One raised at a later time than this one was raised under a wall clock since stepped back: had
+    // it counted, the subject would stay silent for the size of the step (a month after a month's).
+    if (last !== undefined && at >= last && at - last < HOUR_MS) return;
     this.lastRaised.delete(key);
     this.lastRaised.set(key, at);
     if (this.lastRaised.size > MAX_RATE_LIMITED_SUBJECTS) {

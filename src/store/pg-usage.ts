@@ -59,14 +59,14 @@ export function pgUsage(pool: Pool): UsageStore {
       ]);
       return rows;
     },
-    async spent(who, fromDay = '0000-00-00') {
+    async spent(who, fromDay = '0000-00-00', toDay = '9999-99-99') {
       const [where, value] =
         'tokenId' in who
           ? ['token_id IN (SELECT id FROM subtree)', who.tokenId]
           : ['user_id = $1', who.userId];
       const { rows } = await pool.query<{ cost: number | null }>(
-        `${'tokenId' in who ? subtree('$1::text') : ''}SELECT SUM(cost_micros) AS cost FROM usage WHERE ${where} AND day >= $2`,
-        [value, fromDay],
+        `${'tokenId' in who ? subtree('$1::text') : ''}SELECT SUM(cost_micros) AS cost FROM usage WHERE ${where} AND day >= $2 AND day <= $3`,
+        [value, fromDay, toDay],
       );
       return rows[0]?.cost ?? 0;
     },

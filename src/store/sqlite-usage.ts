@@ -35,11 +35,11 @@ export function sqliteUsage(db: Database.Database): UsageStore {
       if (template !== undefined) upsertTemplate.run({ ...row, template });
     }
   });
-  const spentByToken = db.prepare<[string, string], { cost: number | null }>(
-    `${subtree('?')} SELECT SUM(cost_micros) AS cost FROM usage WHERE token_id IN (SELECT id FROM subtree) AND day >= ?`,
+  const spentByToken = db.prepare<[string, string, string], { cost: number | null }>(
+    `${subtree('?')} SELECT SUM(cost_micros) AS cost FROM usage WHERE token_id IN (SELECT id FROM subtree) AND day >= ? AND day <= ?`,
   );
-  const spentByUser = db.prepare<[string, string], { cost: number | null }>(
-    'SELECT SUM(cost_micros) AS cost FROM usage WHERE user_id = ? AND day >= ?',
+  const spentByUser = db.prepare<[string, string, string], { cost: number | null }>(
+    'SELECT SUM(cost_micros) AS cost FROM usage WHERE user_id = ? AND day >= ? AND day <= ?',
   );
   const queries = new Map<UsageGrouping, Database.Statement<Record<string, string>, UsageRow>>();
   for (const [by, column] of Object.entries(USAGE_GROUP_COLUMN) as Array<[UsageGrouping, string]>) {
@@ -67,9 +67,11 @@ export function sqliteUsage(db: Database.Database): UsageStore {
         userId: filter.userId ?? '',
       });
     },
-    async spent(who, fromDay = '0000-00-00') {
+    async spent(who, fromDay = '0000-00-00', toDay = '9999-99-99') {
       const row =
-        'tokenId' in who ? spentByToken.get(who.tokenId, fromDay) : spentByUser.get(who.userId, fromDay);
+        'tokenId' in who
+          ? spentByToken.get(who.tokenId, fromDay, toDay)
+          : spentByUser.get(who.userId, fromDay, toDay);
       return row?.cost ?? 0;
     },
   };

@@ -124,10 +124,10 @@ export interface UsageStore {
     filter?: { from?: string; to?: string; tokenId?: string; userId?: string },
   ): Promise<UsageRow[]>;
   /**
-   * Cost spent since `fromDay` (inclusive; undefined = ever) by a user, or by a token and every
-   * token minted under it (its budget holds for them too), in micro-dollars.
+   * Cost spent from `fromDay` through `toDay` (both inclusive; undefined = no bound) by a user, or
+   * by a token and every token minted under it (its budget holds for them too), in micro-dollars.
    */
-  spent(who: { tokenId: string } | { userId: string }, fromDay?: string): Promise<number>;
+  spent(who: { tokenId: string } | { userId: string }, fromDay?: string, toDay?: string): Promise<number>;
 }
 
 /** One audit record as stored: `mac` chains it to the record before it. */

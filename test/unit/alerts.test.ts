@@ -235,6 +235,17 @@ describe('AlertMonitor budgets and raised alerts', () => {
     ]);
   });
 
+  it('raises budget_exhausted again once the clock is back from a step forward', () => {
+    const { m, alerts, clock } = monitor();
+    const start = clock.t;
+    clock.t = start + 30 * 24 * 60 * MINUTE;
+    m.budgetExhausted('tok_a');
+    clock.t = start + MINUTE;
+    m.budgetExhausted('tok_a');
+    m.budgetExhausted('tok_a');
+    expect(alerts.map((a) => a.at)).toEqual([start + 30 * 24 * 60 * MINUTE, start + MINUTE]);
+  });
+
   it('passes key alerts through, once per hour per kind and subject', () => {
     const { m, alerts, clock } = monitor();
     m.raise({ kind: 'key_rejected', subject: 'openai/k1', message: 'rejected' });

@@ -567,6 +567,10 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.usage.spent({ tokenId: 'tk_1' }, '2024-03-01')).toBe(10_030);
         expect(await store.usage.spent({ tokenId: 'tk_1' }, '2024-03-02')).toBe(10_000);
         expect(await store.usage.spent({ tokenId: 'tk_1' }, '2024-03-04')).toBe(0);
+        expect(await store.usage.spent({ tokenId: 'tk_1' }, '2024-03-01', '2024-03-02')).toBe(30);
+        expect(await store.usage.spent({ tokenId: 'tk_1' }, undefined, '2024-02-28')).toBe(1);
+        expect(await store.usage.spent({ userId: 'alice' }, '2024-03-01', '2024-03-31')).toBe(1_100);
+        expect(await store.usage.spent({ userId: 'alice' }, '2024-03-01', '2024-03-02')).toBe(100);
         expect(await store.usage.spent({ tokenId: 'tk_2' })).toBe(100);
         expect(await store.usage.spent({ userId: 'alice' })).toBe(1_101);
         expect(await store.usage.spent({ userId: 'alice' }, '2024-03-01')).toBe(1_100);
