@@ -103,7 +103,7 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
             id: key.id,
             fingerprint: key.secret.fingerprint,
             state: key.state,
-            coolingForMs: key.state === 'cooling' ? Math.max(0, key.coolUntil - now) : 0,
+            coolingForMs: runtime.keys.pool.coolingFor(key, now),
             coolingModels: runtime.keys.pool
               .coolingModels(key, now)
               .map(({ model, until }) => ({ model, coolingForMs: until - now })),

@@ -23,6 +23,8 @@ export interface PooledKey {
   state: KeyState;
   /** Epoch ms when a cooling key may be used again. */
   coolUntil: number;
+  /** Epoch ms when `coolUntil` was set: a clock stepped back before it ends the cool-down (`holds`). */
+  coolSince: number;
   /** Consecutive 429s without a Retry-After, for the exponential cool-down. */
   strikes: number;
   /** Smooth weighted round-robin credit. */
@@ -41,6 +43,8 @@ export interface PooledKey {
 /** A key's cool-down for one model. */
 export interface ModelCooling {
   until: number;
+  /** When `until` was set. */
+  since: number;
   strikes: number;
 }
 
@@ -63,6 +67,16 @@ const MAX_REMOTE_BENCH_MS = 5 * 60_000;
  * pool rarely holds more than a few; the cap keeps an unbounded route from growing it.
  */
 const MAX_COOLING_MODELS = 256;
+
+/**
+ * Whether a cool-down set at `since` to end at `until` (both epoch ms, the wall clock that notes
+ * between processes and instances carry) still holds at `now`. A clock stepped back before `since`
+ * ends it: how long the key has really been out is unknown, and waiting for the wall clock to reach
+ * `until` again kept it out for the size of the step, past its Retry-After and the cap. A key let
+ * back early is at worst refused once more and cools again; a step forward ends a cool-down early
+ * the same way.
+ */
+const holds = (since: number, until: number, now: number): boolean => since <= now && now < until;
 
 /**
  * The keys of one provider and their health. Picks among usable keys by smooth weighted
@@ -101,6 +115,7 @@ export class KeyPool {
         createdAt: sourced.createdAt,
         state: 'active',
         coolUntil: 0,
+        coolSince: 0,
         strikes: 0,
         credit: 0,
         requests: 0,
@@ -122,14 +137,14 @@ export class KeyPool {
     for (const key of this.keys) {
       if (key.state === 'invalid') continue;
       if (key.state !== 'active') {
-        if (key.coolUntil > now) {
+        if (holds(key.coolSince, key.coolUntil, now)) {
           if (key.state === 'cooling') earliest = Math.min(earliest, key.coolUntil);
           continue;
         }
         key.state = 'active';
       }
       const cooling = model === undefined ? undefined : key.models?.get(model);
-      if (cooling && cooling.until > now) {
+      if (cooling && holds(cooling.since, cooling.until, now)) {
         earliest = Math.min(earliest, cooling.until);
         continue;
       }
@@ -185,8 +200,7 @@ export class KeyPool {
     if (model !== undefined) {
       if (state === 'active') key.models?.delete(model);
       else if (state === 'cooling') {
-        const cooling = this.modelCooling(key, model, now);
-        cooling.until = Math.max(cooling.until, Math.min(until, now + MAX_RETRY_AFTER_MS));
+        coolModel(this.modelCooling(key, model, now), Math.min(until, now + MAX_RETRY_AFTER_MS), now);
         key.lastFailure = { kind: 'rate_limited', at: now };
       }
       return;
@@ -201,13 +215,13 @@ export class KeyPool {
     }
     if (state === 'invalid') {
       key.state = 'invalid';
-      key.coolUntil = Math.max(key.coolUntil, Math.min(until, now + MAX_REMOTE_BENCH_MS));
+      coolKey(key, Math.min(until, now + MAX_REMOTE_BENCH_MS), now);
       key.lastFailure = { kind: 'invalid', at: now };
       this.onBenchedElsewhere?.(key);
       return;
     }
     if (key.state !== 'invalid') key.state = state;
-    key.coolUntil = Math.max(key.coolUntil, Math.min(until, now + MAX_RETRY_AFTER_MS));
+    coolKey(key, Math.min(until, now + MAX_RETRY_AFTER_MS), now);
     key.lastFailure = { kind: 'rate_limited', at: now };
   }
 
@@ -243,20 +257,26 @@ export class KeyPool {
     if (model !== undefined) {
       const cooling = this.modelCooling(key, model, now);
       cooling.strikes += 1;
-      cooling.until = Math.max(cooling.until, now + coolDown(retryAfterMs, cooling.strikes));
+      coolModel(cooling, now + coolDown(retryAfterMs, cooling.strikes), now);
       this.tell(key, 'cooling', cooling.until, model);
       return;
     }
     key.strikes += 1;
     if (key.state !== 'invalid') key.state = 'cooling';
-    key.coolUntil = Math.max(key.coolUntil, now + coolDown(retryAfterMs, key.strikes));
+    coolKey(key, now + coolDown(retryAfterMs, key.strikes), now);
     this.tell(key, 'cooling', key.coolUntil);
+  }
+
+  /** How long a cooling `key` stays out for every model, 0 when it does not. */
+  coolingFor(key: PooledKey, now: number = Date.now()): number {
+    return key.state === 'cooling' && holds(key.coolSince, key.coolUntil, now) ? key.coolUntil - now : 0;
   }
 
   /** The models `key` is cooling for now, with when each may be used again. */
   coolingModels(key: PooledKey, now: number = Date.now()): Array<{ model: string; until: number }> {
     const cooling: Array<{ model: string; until: number }> = [];
-    for (const [model, { until }] of key.models ?? []) if (until > now) cooling.push({ model, until });
+    for (const [model, { until, since }] of key.models ?? [])
+      if (holds(since, until, now)) cooling.push({ model, until });
     return cooling;
   }
 
@@ -266,7 +286,8 @@ export class KeyPool {
     let cooling = key.models.get(model);
     if (cooling) return cooling;
     if (key.models.size >= MAX_COOLING_MODELS) {
-      for (const [name, { until }] of key.models) if (until <= now) key.models.delete(name);
+      for (const [name, { until, since }] of key.models)
+        if (!holds(since, until, now)) key.models.delete(name);
       // Still full: the one that ends first goes, never the key's other models.
       if (key.models.size >= MAX_COOLING_MODELS) {
         let first: string | undefined;
@@ -277,7 +298,7 @@ export class KeyPool {
         if (first !== undefined) key.models.delete(first);
       }
     }
-    cooling = { until: 0, strikes: 0 };
+    cooling = { until: 0, since: 0, strikes: 0 };
     key.models.set(model, cooling);
     return cooling;
   }
@@ -288,6 +309,7 @@ export class KeyPool {
     if (!key) return;
     key.state = 'invalid';
     key.coolUntil = recheckAt;
+    key.coolSince = now;
     key.lastFailure = { kind: 'invalid', at: now };
     this.tell(key, 'invalid', recheckAt);
   }
@@ -314,8 +336,25 @@ export class KeyPool {
     key.strikes = 0;
     const cooling = model === undefined ? undefined : key.models?.get(model);
     // A request sent before the key cooled may succeed after: that ends no cool-down.
-    if (cooling && cooling.until <= now) key.models?.delete(model as string);
+    if (cooling && !holds(cooling.since, cooling.until, now)) key.models?.delete(model as string);
   }
+}
+
+/**
+ * Cools the key until `until`, unless a cool-down that holds ends later. One that no longer holds
+ * (a clock stepped back before it was set) is replaced, not extended from.
+ */
+function coolKey(key: PooledKey, until: number, now: number): void {
+  if (holds(key.coolSince, key.coolUntil, now) && key.coolUntil >= until) return;
+  key.coolSince = now;
+  key.coolUntil = until;
+}
+
+/** The same for one model's cool-down. */
+function coolModel(cooling: ModelCooling, until: number, now: number): void {
+  if (holds(cooling.since, cooling.until, now) && cooling.until >= until) return;
+  cooling.since = now;
+  cooling.until = until;
 }
 
 /** How long a 429 keeps a key out: its Retry-After, else 1 s doubling with each strike to 60 s. */

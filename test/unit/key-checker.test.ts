@@ -149,7 +149,7 @@ describe('KeyPool cool-downs per model', () => {
     // A second strike without Retry-After doubles, as for the key; a success after it starts over.
     expect(pool.acquire(2_000, 'small').key).toBe(k1);
     pool.rateLimited(k1, undefined, 2_000, 'small');
-    expect(k1.models?.get('small')).toEqual({ until: 4_000, strikes: 2 });
+    expect(k1.models?.get('small')).toEqual({ until: 4_000, since: 2_000, strikes: 2 });
     pool.succeeded(k1, 'small', 3_000);
     expect(k1.models?.get('small')?.strikes).toBe(2);
     pool.succeeded(k1, 'small', 4_000);
@@ -171,6 +171,52 @@ describe('KeyPool cool-downs per model', () => {
     expect(k1.models?.has('model-299')).toBe(true);
     expect(k1.models?.has('model-0')).toBe(false);
     expect(pool.acquire(1_000, 'model-299').key?.id).toBe('k2');
+  });
+});
+
+describe('KeyPool cool-downs across a wall clock stepped back', () => {
+  const T = Date.UTC(2026, 11, 7, 4, 0, 0);
+  const STEP = 10 * 60_000;
+  const oneKey = () => new KeyPool([{ id: 'k1', secret: new SecretString('sk-one-0123456789abcdef') }]);
+
+  it("ends a key's cool-down, its own or told by another process, when the clock goes back before it began", () => {
+    const pool = oneKey();
+    const k1 = pool.list()[0]!;
+    pool.rateLimited(k1, 5_000, T);
+    expect(pool.acquire(T + 1_000)).toEqual({ exhausted: 'cooling', retryAfterMs: 4_000 });
+    // Stepped back 10 min one second in: the 5 s Retry-After had kept the key out for 10 min.
+    expect(pool.acquire(T + 1_000 - STEP).key).toBe(k1);
+    expect(pool.coolingFor(k1, T + 1_000 - STEP)).toBe(0);
+
+    // A 429 after the step cools it for its own Retry-After from then.
+    pool.rateLimited(k1, 5_000, T + 2_000 - STEP);
+    expect(pool.acquire(T + 3_000 - STEP)).toEqual({ exhausted: 'cooling', retryAfterMs: 4_000 });
+    expect(pool.acquire(T + 7_000 - STEP).key).toBe(k1);
+
+    const other = oneKey();
+    other.apply('k1', 'cooling', T + 5_000, T, undefined, k1.secret.fingerprint);
+    expect(other.acquire(T + 1_000).key).toBeUndefined();
+    expect(other.acquire(T + 1_000 - STEP).key?.id).toBe('k1');
+  });
+
+  it("ends a model's cool-down the same way", () => {
+    const pool = oneKey();
+    const k1 = pool.list()[0]!;
+    pool.rateLimited(k1, 5_000, T, 'small');
+    expect(pool.acquire(T + 1_000, 'small')).toEqual({ exhausted: 'cooling', retryAfterMs: 4_000 });
+    expect(pool.acquire(T + 1_000 - STEP, 'small').key).toBe(k1);
+    expect(pool.coolingModels(k1, T + 1_000 - STEP)).toEqual([]);
+
+    pool.apply('k1', 'cooling', T + 5_000, T, 'large', k1.secret.fingerprint);
+    expect(pool.acquire(T + 1_000, 'large').key).toBeUndefined();
+    expect(pool.acquire(T + 1_000 - STEP, 'large').key).toBe(k1);
+  });
+
+  it('keeps a cool-down no longer than the cap, whatever a note from another process says', () => {
+    const pool = oneKey();
+    pool.apply('k1', 'cooling', T + 30 * 86_400_000, T);
+    expect(pool.acquire(T + 3_600_000 - 1).key).toBeUndefined();
+    expect(pool.acquire(T + 3_600_000).key?.id).toBe('k1');
   });
 });
 
