@@ -62,6 +62,10 @@ export class FailureGuard {
       if (this.windows.size >= MAX_SUBJECTS) this.windows.delete(this.windows.keys().next().value!);
       window = { startedAt: now, failures: 0 };
       this.windows.set(subject, window);
+    } else if (window.startedAt > now) {
+      // Begun after now (the clock stepped back): it begins now, its failures kept. Left as it was
+      // it refused for the size of the step past its minute; started over it would let more through.
+      window.startedAt = now;
     }
     window.failures++;
     return window;

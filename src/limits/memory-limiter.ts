@@ -108,7 +108,7 @@ export class MemoryLimiter implements Limiter {
     const extra = actualTokens - lease.tokenEstimate;
     if (extra !== 0) {
       for (const rule of lease.tokenRules) {
-        const tokens = level(this.buckets.get(rule.key), rule.limit, rule.windowMs, now) - extra;
+        const tokens = level(this.bucket(rule, now), rule.limit, rule.windowMs, now) - extra;
         this.store(rule, tokens, now);
       }
     }
@@ -147,7 +147,7 @@ export class MemoryLimiter implements Limiter {
         rates: rates.map((rule) => ({
           ...rule,
           ...quotaOf(
-            level(this.buckets.get(rule.key), rule.limit, rule.windowMs, now),
+            level(this.bucket(rule, now), rule.limit, rule.windowMs, now),
             rule.limit,
             rule.windowMs,
           ),
@@ -169,11 +169,11 @@ export class MemoryLimiter implements Limiter {
   }
 
   private decide(request: AcquireRequest, now: number): Acquisition {
-    if (now - this.sweptAt >= SWEEP_EVERY_MS) this.sweep(now);
+    if (now - this.sweptAt >= SWEEP_EVERY_MS || now < this.sweptAt) this.sweep(now);
     let denial: Denial | undefined;
     const levels: number[] = [];
     for (const rule of request.rates) {
-      const tokens = level(this.buckets.get(rule.key), rule.limit, rule.windowMs, now);
+      const tokens = level(this.bucket(rule, now), rule.limit, rule.windowMs, now);
       levels.push(tokens);
       const wait = waitFor(tokens, costOf(rule, request), rule.limit, rule.windowMs);
       if (wait > 0) denial = longer(denial, { kind: rule.kind, key: rule.key, retryAfterMs: wait });
@@ -240,6 +240,16 @@ export class MemoryLimiter implements Limiter {
       request.budgets.map((rule) => rule.key),
     );
     return { allowed: true, lease, requests, tokens };
+  }
+
+  /**
+   * The bucket of `rule`. One stamped after `now` (the clock stepped back) is stamped `now`: it
+   * refills from here, not once the clock reaches its stamp again, and holds no more than it did.
+   */
+  private bucket(rule: RateRule, now: number): Bucket | undefined {
+    const bucket = this.buckets.get(rule.key);
+    if (bucket && bucket.updatedAt > now) this.store(rule, bucket.tokens, now);
+    return this.buckets.get(rule.key);
   }
 
   private store(rule: RateRule, tokens: number, now: number): void {

@@ -37,13 +37,6 @@ local function num(x)
   return string.format('%.17g', x)
 end
 
-local function level(key, limit, window, now)
-  local stored = redis.call('HMGET', key, 'tokens', 'at')
-  if not stored[1] then return limit end
-  local elapsed = math.max(0, now - tonumber(stored[2]))
-  return math.min(limit, tonumber(stored[1]) + elapsed * limit / window)
-end
-
 local function store(key, tokens, limit, window, now)
   if tokens >= limit then
     redis.call('DEL', key)
@@ -51,6 +44,19 @@ local function store(key, tokens, limit, window, now)
   end
   redis.call('HSET', key, 'tokens', num(tokens), 'at', num(now))
   redis.call('PEXPIRE', key, math.ceil((limit - tokens) * window / limit) + 1)
+end
+
+-- A bucket stamped after now (Redis's clock stepped back) is stamped now: left as it was, it did not
+-- refill, nor expire, until the clock reached its stamp again.
+local function level(key, limit, window, now)
+  local stored = redis.call('HMGET', key, 'tokens', 'at')
+  if not stored[1] then return limit end
+  local tokens, at = tonumber(stored[1]), tonumber(stored[2])
+  if at > now then
+    store(key, tokens, limit, window, now)
+    return tokens
+  end
+  return math.min(limit, tokens + (now - at) * limit / window)
 end
 
 local function quota(out, tokens, limit, window)

@@ -39,6 +39,20 @@ describe('memory limiter', () => {
     expect(status.rates[0]).toMatchObject({ remaining: 10, resetMs: 0 });
   });
 
+  it('refills within a window of a clock stepped back, and gives no more than the limit for it', async () => {
+    const { clock, limiter } = setup();
+    const rates = [{ key: 'rpm:step', kind: 'requests', limit: 10, windowMs: MINUTE }] as const;
+    for (let i = 0; i < 10; i++) expect((await limiter.acquire(request({ rates }))).allowed).toBe(true);
+    clock.now -= 10 * MINUTE;
+    const denied = await limiter.acquire(request({ rates }));
+    expect(denied).toMatchObject({ allowed: false, denial: { retryAfterMs: 6_000 } });
+    clock.now += 6_000;
+    expect((await limiter.acquire(request({ rates }))).allowed).toBe(true);
+    expect((await limiter.acquire(request({ rates }))).allowed).toBe(false);
+    clock.now += MINUTE;
+    expect((await limiter.status(rates, [], [])).rates[0]).toMatchObject({ remaining: 10, resetMs: 0 });
+  });
+
   it('reserves estimated tokens, refunds the unused part and debits the overrun', async () => {
     const { limiter } = setup();
     const rates = [{ key: 'tpm:c', kind: 'tokens', limit: 1_000, windowMs: MINUTE }] as const;

@@ -66,6 +66,25 @@ describe.skipIf(!hasRedis())('redis limiter (needs redis-server: apt-get install
     expect((await limiter!.status(rates, [], [])).rates[0]).toMatchObject({ remaining: 5, resetMs: 0 });
   });
 
+  it("refills within a window of a bucket stamped ahead of Redis's clock (its clock stepped back)", async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const [limiter] = instances(1, { prefix });
+    const rates = [{ key: 'rps:step', kind: 'requests', limit: 1, windowMs: 500 }] as const;
+    expect((await limiter!.acquire(request({ rates }))).allowed).toBe(true);
+    const redis = new Redis(server.url);
+    // Stamped and set to expire by a clock 10 min ahead of the one Redis has now.
+    const [seconds] = await redis.time();
+    await redis.hset(`${prefix}r:rps:step`, 'at', Number(seconds) * 1000 + 10 * MINUTE);
+    await redis.pexpire(`${prefix}r:rps:step`, 10 * MINUTE + 500);
+    await redis.quit();
+    const denied = await limiter!.acquire(request({ rates }));
+    if (denied.allowed) throw new Error('expected a denial');
+    expect(denied.denial.retryAfterMs).toBeLessThanOrEqual(500);
+    await sleep(600);
+    expect((await limiter!.acquire(request({ rates }))).allowed).toBe(true);
+    expect((await limiter!.acquire(request({ rates }))).allowed).toBe(false);
+  });
+
   it('reserves estimated tokens, refunds the unused part and debits the overrun', async () => {
     const [a, b] = instances(2);
     const rates = [{ key: 'tpm:c', kind: 'tokens', limit: 1_000, windowMs: 10 * MINUTE }] as const;

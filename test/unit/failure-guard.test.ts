@@ -29,4 +29,16 @@ describe('FailureGuard', () => {
     now += 60_000;
     expect(guard.failed(['a'])).toBeUndefined();
   });
+
+  it('refuses for a minute at most, and lets no more through, when the clock steps back', () => {
+    let now = 1_000_000;
+    const guard = new FailureGuard(3, () => now);
+    for (let i = 0; i < 3; i++) expect(guard.failed(['a'])).toBeUndefined();
+    expect(guard.failed(['a'])?.status).toBe(429);
+    // Ten minutes back: the window counts on from now, not from a start the clock is short of.
+    now -= 10 * 60_000;
+    expect(guard.failed(['a'])?.headers).toEqual({ 'retry-after': '60' });
+    now += 60_000;
+    expect(guard.failed(['a'])).toBeUndefined();
+  });
 });
