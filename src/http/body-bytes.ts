@@ -39,6 +39,19 @@ export function unreadableBody(headers: IncomingHttpHeaders): GatewayError | und
         'unsupported_content_encoding',
       );
   }
+  const transfer = headers['transfer-encoding'];
+  if (transfer !== undefined) {
+    // Node undoes `chunked` only; a coding beneath it (`gzip, chunked`) reached the parser as is.
+    const other = transfer
+      .split(',')
+      .map((coding) => coding.trim().toLowerCase())
+      .find((coding) => coding !== '' && coding !== 'chunked');
+    if (other !== undefined)
+      return unsupported(
+        `Transfer-Encoding${named(other)} is not supported for request bodies; send the body without it (chunked alone, or a Content-Length)`,
+        'unsupported_transfer_encoding',
+      );
+  }
   const type = headers['content-type'];
   // Most clients send `application/json` alone: no parameter, nothing to look for.
   if (type === undefined || !type.includes(';') || UTF8_ONLY.test(type)) return undefined;

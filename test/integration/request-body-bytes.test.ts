@@ -310,6 +310,33 @@ describe('request bodies as bytes and keys', () => {
     expect(openaiFake.requests.at(-1)!.body).toMatchObject({ messages: [{ content: 'café' }] });
   });
 
+  it('answers 415 to a transfer coding other than chunked, without undoing it', async () => {
+    const gzipped = gzipSync(chatText);
+    const sent = (coding: string, body: Buffer) =>
+      Buffer.concat([
+        Buffer.from(
+          `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${CLIENT_KEY}\r\n` +
+            `content-type: application/json\r\ntransfer-encoding: ${coding}\r\nconnection: close\r\n\r\n` +
+            `${body.length.toString(16)}\r\n`,
+        ),
+        body,
+        Buffer.from('\r\n0\r\n\r\n'),
+      ]);
+    for (const coding of ['gzip, chunked', 'deflate,chunked']) {
+      const connection = await rawConnection(kw.dataUrl);
+      connection.socket.write(sent(coding, gzipped));
+      const answer = await connection.closed;
+      expect(answer, coding).toMatch(/^HTTP\/1\.1 415 /);
+      expect(answer, coding).toContain('"code":"unsupported_transfer_encoding"');
+      expect(answer, coding).toContain('send the body without it');
+    }
+    // Plain JSON declared gzip-coded is refused too: the declared coding, not a guess, decides.
+    const declared = await rawConnection(kw.dataUrl);
+    declared.socket.write(sent('gzip, chunked', Buffer.from(chatText)));
+    expect(await declared.closed).toMatch(/^HTTP\/1\.1 415 /);
+    expect(upstreamCount()).toBe(0);
+  });
+
   it('refuses a chunked body once it passes the size limit, and logs a client gone mid-body as 499', async () => {
     const head = (length: string) =>
       `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${CLIENT_KEY}\r\n` +
