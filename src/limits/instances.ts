@@ -31,12 +31,18 @@ export interface Announced {
 }
 
 /**
- * Whether a row names a running process. On this host the pid tells; a row carrying our own pid
- * is a former life of this process (a container restarted with pid 1), not a neighbour.
+ * The instances this process runs now (createGateway may start several): a row with our pid is
+ * one of them, or else a former life of this process (a container restarted with pid 1).
+ */
+const ownInstances = new Set<string>();
+
+/**
+ * Whether a row names a running instance. On this host the pid tells, and for our own pid whether
+ * this process still runs that instance.
  */
 function running(other: InstanceRecord, host: string): boolean {
   if (other.host !== host) return true;
-  if (other.pid === process.pid) return false;
+  if (other.pid === process.pid) return ownInstances.has(other.id);
   try {
     process.kill(other.pid, 0);
     return true;
@@ -97,6 +103,7 @@ export async function announceInstance(store: InstanceStore, options: InstanceOp
     await store.leave(self.id);
     throw new PerInstanceLimitsError(conflict(self, others));
   }
+  ownInstances.add(self.id);
   let left = false;
   const beat = (): void => {
     if (!left) store.beat(self.id, options.masterKeyId()).catch(options.onError);
@@ -110,6 +117,8 @@ export async function announceInstance(store: InstanceStore, options: InstanceOp
       if (left) return;
       left = true;
       clearInterval(heartbeat);
+      // Before the row goes: one this store fails to remove is a former life from now on.
+      ownInstances.delete(self.id);
       await store.leave(self.id);
     },
   };

@@ -37,6 +37,8 @@ async function pair(storage: { postgres: { url: string } }) {
   const config = {
     auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
     storage,
+    // Two instances share the store, each with limits of its own.
+    rateLimits: { perInstance: true },
     providers: [{ id: 'oa', type: 'openai' as const, baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
     models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
   };

@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/store/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
-import { chatStatus } from '../support/gateway.js';
+import { chatStatus, startTestGateway, type TestGateway } from '../support/gateway.js';
 import {
   freshDataDir,
   type RunningGateway,
@@ -120,4 +122,55 @@ describe('instances sharing one store', () => {
       expect(await servedOfTwenty(one, two)).toBe(5);
     },
   );
+});
+
+describe('instances of one process sharing one store (createGateway)', () => {
+  const gateways: TestGateway[] = [];
+  afterEach(async () => {
+    for (const kw of gateways.splice(0)) await kw.close();
+  });
+
+  const config = {
+    auth: { apiKeys: { env: 'CLIENT_KEYS' } },
+    providers: [
+      { id: 'fake', type: 'openai' as const, baseUrl: 'http://127.0.0.1:9/v1', keys: { env: 'P_KEY' } },
+    ],
+    models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
+  };
+  const env = { CLIENT_KEYS: 'client-key-instances-0123456789', P_KEY: PROVIDER_KEY };
+  const start = async (dataDir: string) => {
+    const kw = await startTestGateway(config, env, dataDir);
+    gateways.push(kw);
+    return kw;
+  };
+
+  it('refuses a second gateway beside a live one of the same process, and starts one once it closed', async () => {
+    const dataDir = freshDataDir();
+    const first = await start(dataDir);
+    await expect(start(dataDir)).rejects.toThrow(
+      `another Keyward instance is using this store (pid ${process.pid} on ${hostname()}`,
+    );
+
+    await first.close();
+    await start(dataDir);
+  });
+
+  it("starts beside a row of its own pid that no gateway of this process holds (a restarted container's former life)", async () => {
+    const dataDir = freshDataDir();
+    const store = openSqliteStore(join(dataDir, 'keyward.db'));
+    const now = Date.now();
+    await store.instances.join(
+      {
+        id: 'former-life',
+        host: hostname(),
+        pid: process.pid,
+        limits: 'memory',
+        startedAt: now,
+        seenAt: now,
+      },
+      15_000,
+    );
+    await store.close();
+    await start(dataDir);
+  });
 });

@@ -19,6 +19,8 @@ beforeAll(async () => {
   dataDir = freshDataDir();
   const config = {
     server: { cors: { origins: [APP] } },
+    // Two instances share the store, each with limits of its own.
+    rateLimits: { perInstance: true },
     auth: { guest: { enabled: true, scopes: ['models:read' as const], limits: { rpm: 1000 } } },
     providers: [{ id: 'fake', type: 'openai' as const, baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
     models: [{ name: 'fast', provider: 'fake', model: 'gpt-4o-mini' }],
