@@ -24,8 +24,9 @@ export async function closeProviders(providers: ReadonlyMap<string, ProviderRunt
 }
 
 /**
- * The started gateway: listen opens both listeners; close drains them, then releases everything
- * else newest first (the resource stack), and writes out the last log lines however it ended.
+ * The started gateway: listen opens both listeners, or neither; close drains them, then releases
+ * everything else newest first (the resource stack), and writes out the last log lines however it
+ * ended.
  */
 export function lifecycle(
   { config, telemetry, resources, state }: Start,
@@ -40,25 +41,33 @@ export function lifecycle(
     metrics,
     redactor,
     async listen() {
-      await listenOn(data, {
-        name: 'data-plane listener',
-        setting: 'server.port or KEYWARD_PORT',
-        host: config.server.host,
-        port: config.server.port,
-      });
-      await listenOn(admin, {
-        name: 'admin listener',
-        setting: 'admin.port or KEYWARD_ADMIN_PORT',
-        host: config.admin.host,
-        port: config.admin.port,
-      });
-      state.serving = true;
-      const urls = {
-        dataUrl: urlOf(data.server.address(), config.server.tls),
-        adminUrl: urlOf(admin.server.address(), config.admin.tls),
-      };
-      logger.info({ ...urls, ...(await banner()) }, 'keyward listening');
-      return urls;
+      try {
+        await listenOn(data, {
+          name: 'data-plane listener',
+          setting: 'server.port or KEYWARD_PORT',
+          host: config.server.host,
+          port: config.server.port,
+        });
+        await listenOn(admin, {
+          name: 'admin listener',
+          setting: 'admin.port or KEYWARD_ADMIN_PORT',
+          host: config.admin.host,
+          port: config.admin.port,
+        });
+        state.serving = true;
+        const urls = {
+          dataUrl: urlOf(data.server.address(), config.server.tls),
+          adminUrl: urlOf(admin.server.address(), config.admin.tls),
+        };
+        logger.info({ ...urls, ...(await banner()) }, 'keyward listening');
+        return urls;
+      } catch (error) {
+        // All or nothing: a data plane left listening when the admin port was taken served (and
+        // billed) requests for a caller told the start had failed, and kept its process alive.
+        state.serving = false;
+        await Promise.all([data.close(), admin.close()]);
+        throw error;
+      }
     },
     reload,
     async close(graceMs = config.shutdown.graceMs) {

@@ -39,7 +39,10 @@ export interface Gateway {
   logger: Logger;
   metrics: Metrics;
   redactor: Redactor;
-  /** Starts both listeners; resolves with their base URLs. */
+  /**
+   * Starts both listeners; resolves with their base URLs. Rejects (a ListenError for a port in
+   * use) with neither listening; close() still releases the rest.
+   */
   listen(): Promise<{ dataUrl: string; adminUrl: string }>;
   /**
    * Applies a re-read configuration (SIGHUP): providers whose `keys` block changed load from the
