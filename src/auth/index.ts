@@ -1,8 +1,8 @@
 export { assertNoQueryCredential, extractCredential } from './credentials.js';
 export { IpAllowlist, parseCidr } from './ip-allowlist.js';
+export { hashClientKey } from './key-digest.js';
 export { isPlainText, plainText } from './plain-text.js';
 export {
-  hashClientKey,
   MIN_CLIENT_KEY_LENGTH,
   type Principal,
   StaticKeyVerifier,

@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { SecretString } from '../keys/index.js';
-
+import { keyDigest } from './key-digest.js';
 import type { TokenPrincipal } from './tokens.js';
 
 export interface StaticPrincipal {
@@ -21,8 +21,6 @@ interface StoredKey {
 /** Shorter client keys could be guessed; they are refused at start. */
 export const MIN_CLIENT_KEY_LENGTH = 16;
 
-const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
-
 /**
  * Static client keys. Only SHA-256 digests are kept, and every digest is compared with
  * `timingSafeEqual` without an early exit, so neither the match position nor a partial match
@@ -34,7 +32,7 @@ export class StaticKeyVerifier {
   constructor(plainKeys: readonly SecretString[], hexDigests: readonly string[]) {
     for (const key of plainKeys)
       this.keys.push({
-        digest: sha256(key.reveal()),
+        digest: keyDigest(key.reveal()),
         principal: { kind: 'static-key', fingerprint: key.fingerprint },
       });
     for (const hex of hexDigests) {
@@ -55,16 +53,11 @@ export class StaticKeyVerifier {
   }
 
   verify(credential: string): StaticPrincipal | undefined {
-    const digest = sha256(credential);
+    const digest = keyDigest(credential);
     let match: StoredKey | undefined;
     for (const key of this.keys) {
       if (timingSafeEqual(digest, key.digest)) match = key;
     }
     return match?.principal;
   }
-}
-
-/** `sha256:<hex>` as accepted by `auth.apiKeys.hashes`. */
-export function hashClientKey(key: string): string {
-  return `sha256:${sha256(key).toString('hex')}`;
 }

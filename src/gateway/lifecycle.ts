@@ -4,7 +4,8 @@ import type { Config } from '../config/index.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { listenOn } from '../http/listen.js';
 import { drain } from './shutdown.js';
-import type { Gateway, Start } from './types.js';
+import type { Start } from './start.js';
+import type { Gateway } from './types.js';
 
 const urlOf = (address: AddressInfo | string | null, tls: unknown): string => {
   if (!address || typeof address === 'string') return String(address);

@@ -14,9 +14,9 @@ import type { TemplateRegistry } from '../templates/index.js';
 import type { AdminViews } from './admin-views.js';
 import { readinessCheck } from './readiness.js';
 import { adminKeyHashes } from './secrets.js';
+import type { Start } from './start.js';
 import type { Telemetry } from './telemetry.js';
 import type { Traffic } from './traffic.js';
-import type { Start } from './types.js';
 
 interface PlanesParts {
   store: Store;

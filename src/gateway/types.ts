@@ -1,10 +1,11 @@
 import type { DestinationStream } from 'pino';
 import type { Config } from '../config/index.js';
-import type { SecretString } from '../keys/index.js';
-import type { IpcChannel, Limiter } from '../limits/index.js';
+// From their own files, not the limits folder's index: these declarations are the package's
+// (src/index.ts), and what they import a consumer's compiler reads, through the index down to
+// the store's, which name the database drivers' types.
+import type { IpcChannel } from '../limits/ipc-limiter.js';
+import type { Limiter } from '../limits/types.js';
 import type { Logger, Metrics, Redactor } from '../observability/index.js';
-import type { Resources } from './resources.js';
-import type { Telemetry } from './telemetry.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -56,19 +57,4 @@ export interface Gateway {
    * failure is logged ('error during shutdown', naming what was lost) before it is thrown.
    */
   close(graceMs?: number): Promise<void>;
-}
-
-/** What the builders share while the gateway starts. */
-export interface Start {
-  options: GatewayOptions;
-  config: Config;
-  env: NodeJS.ProcessEnv;
-  source: string;
-  /** Client keys (`auth.apiKeys.env`) and admin keys (`KEYWARD_ADMIN_KEY`) from the environment. */
-  clientKeys: SecretString[];
-  adminKeys: SecretString[];
-  telemetry: Telemetry;
-  resources: Resources;
-  /** False before listening and once shutdown has begun (`/ready` says so). */
-  state: { serving: boolean };
 }

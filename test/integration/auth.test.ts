@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashClientKey } from '../../src/auth/static-keys.js';
+import { hashClientKey } from '../../src/auth/key-digest.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, type Stack, startStack } from '../support/setup.js';
