@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -25,5 +26,20 @@ describe('what the package ships', () => {
       );
     });
     expect(without).toEqual([]);
+  });
+
+  it('ships the licence its package.json names', () => {
+    const [packed] = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      }),
+    ) as [{ files: { path: string }[] }];
+    expect(packed.files.map((file) => file.path)).toContain('LICENSE');
+    const { license } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { license: string };
+    expect(license).toBe('Apache-2.0');
+    expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(
+      /^\s+Apache License\s+Version 2\.0, January 2004/,
+    );
   });
 });
