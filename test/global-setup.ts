@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 
 /**
  * The CLI tests run the compiled `dist/` (and the dashboard's, `dist/ui`); build once so they never
@@ -7,6 +8,8 @@ import { execFileSync } from 'node:child_process';
  */
 export default function setup(): void {
   if (process.env.KEYWARD_SKIP_BUILD === '1') return;
+  // From nothing, as `npm run build` does: files of modules since removed would stay behind.
+  rmSync('dist', { recursive: true, force: true });
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
     stdio: 'inherit',
   });
