@@ -167,7 +167,14 @@ function keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl, storage)
   };
 }
 
-async function startKeyward(fakeUrl, anthropicUrl, jwksUrl, extraArgs = [], storage = undefined) {
+async function startKeyward(
+  fakeUrl,
+  anthropicUrl,
+  jwksUrl,
+  extraArgs = [],
+  storage = undefined,
+  build = root,
+) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-'));
   const file = join(dir, 'keyward.json');
@@ -176,7 +183,7 @@ async function startKeyward(fakeUrl, anthropicUrl, jwksUrl, extraArgs = [], stor
     JSON.stringify(keywardConfig(port, adminPort, fakeUrl, anthropicUrl, jwksUrl, storage)),
   );
   const cli = (args, input) => {
-    const run = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args, '--config', file], {
+    const run = spawnSync(process.execPath, [join(build, 'dist/cli/main.js'), ...args, '--config', file], {
       env: { ...process.env, KEYWARD_DATA_DIR: dir },
       input,
       encoding: 'utf8',
@@ -218,7 +225,7 @@ async function startKeyward(fakeUrl, anthropicUrl, jwksUrl, extraArgs = [], stor
   const child = own(
     spawn(
       process.execPath,
-      [...nodeArgs, join(root, 'dist/cli/main.js'), 'start', '--config', file, ...extraArgs],
+      [...nodeArgs, join(build, 'dist/cli/main.js'), 'start', '--config', file, ...extraArgs],
       {
         env: { ...process.env, KEYWARD_DATA_DIR: dir },
         stdio: ['ignore', 'ignore', 'inherit'],
@@ -475,6 +482,29 @@ async function pairsOnly(pairs, keyward) {
   await once(keyward.child, 'exit');
 }
 
+/**
+ * `--only chat` with `BENCH_COMPARE=DIR`: this build and the one built in DIR (another checkout)
+ * beside the bare proxy, in the same turns: an A/B of two builds that the VM's drift reaches alike.
+ */
+async function compareOnly([bare, keyward], other, gateways) {
+  const group = [bare, keyward, other];
+  for (const target of group) await loadOnce(target, 50, quick ? 1 : 3);
+  process.stderr.write(`c=50: ${group.map((t) => t.name).join(', ')}, ${duration}s each, in turns…\n`);
+  const rows = await loadInTurns(group, 50, duration);
+  process.stdout.write(
+    `\n| target | req/s | p50 ms | CPU µs/req | RSS MB | ÷ bare req/s | ÷ bare CPU |\n${rows
+      .map(
+        (r) =>
+          `| ${r.target} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.cpuUsPerReq, 0)} | ${fmt(r.rssMb, 0)} | ${fmt(r.rps / rows[0].rps)} | ${fmt(r.cpuUsPerReq / rows[0].cpuUsPerReq)} |`,
+      )
+      .join('\n')}\n`,
+  );
+  for (const gateway of gateways) {
+    gateway.child.kill('SIGTERM');
+    await once(gateway.child, 'exit');
+  }
+}
+
 /** The translated path (OpenAI surface → Anthropic provider) and the bare proxy to that provider. */
 const translatedPairs = (messages, keyward) => [
   [
@@ -524,7 +554,14 @@ async function main() {
       { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
       { name: 'keyward', ...keyward, key: keyward.token, model: 'bench-model' },
     ];
-    return pairsOnly([pair], keyward);
+    const other = process.env.BENCH_COMPARE;
+    if (other === undefined) return pairsOnly([pair], keyward);
+    const compared = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl, [], undefined, other);
+    return compareOnly(
+      pair,
+      { name: `keyward (${other})`, ...compared, key: compared.token, model: 'bench-model' },
+      [keyward, compared],
+    );
   }
   if (only === 'translated') return pairsOnly(translatedPairs(messages, keyward), keyward);
   if (only === 'scale' || only === 'workers') return scaleOnly(bare, fake, fakeAnthropic, identity);
