@@ -40,6 +40,8 @@ async function start(dataDir: string, conversations: Record<string, number> = {}
       providers: [{ id: 'gemini', type: 'gemini', baseUrl: fake.baseUrl, keys: { env: 'PROVIDER_KEY' } }],
       models: [{ name: 'flash', provider: 'gemini', model: 'gemini-2.5-flash' }],
       conversations,
+      // Some tests run two instances on one store, each with limits of its own.
+      rateLimits: { perInstance: true },
     },
     { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
     dataDir,

@@ -32,6 +32,8 @@ async function start(dataDir = freshDataDir()): Promise<TestGateway> {
         { name: 'fast', provider: 'fake', model: 'gpt-4o-mini' },
         { name: 'elsewhere', provider: 'other', model: 'gpt-4o-mini' },
       ],
+      // Some tests run two instances on one store, each with limits of its own.
+      rateLimits: { perInstance: true },
     },
     { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
     dataDir,
