@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError } from '../errors/gateway-error.js';
+import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
+import { geminiErrorBody } from '../surfaces/gemini/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
 
 function classify(error: NodeJS.ErrnoException): GatewayError {
@@ -33,20 +36,44 @@ function answerable(socket: ServingSocket): boolean {
   return !current || (!current.headersSent && !current.req.complete);
 }
 
+/** The request line's path, read from the bytes the parser failed on. */
+const REQUEST_LINE = /^[A-Z]{3,10} (\/[^\s]*) HTTP\//;
+
 /**
- * Answers errors Node raises before a request exists (slow clients, malformed HTTP) in the same
- * envelope as every other error, then closes the connection. Bytes that cannot be parsed arriving
- * after a complete request (pipelined behind it, or sent while its stream is written) only cut the
- * connection: an answer then would land inside that request's response, or stand in for it.
+ * The path the failed request was for: its parsed head's when Node got that far, else the request
+ * line at the start of the bytes the parser refused (`rawPacket`), when it is one.
+ */
+function pathOf(error: NodeJS.ErrnoException, socket: ServingSocket): string | undefined {
+  const current = socket._httpMessage;
+  if (current) return current.req.url;
+  const raw = (error as { rawPacket?: unknown }).rawPacket;
+  if (!Buffer.isBuffer(raw)) return undefined;
+  return REQUEST_LINE.exec(raw.subarray(0, 2048).toString('latin1'))?.[1];
+}
+
+/** The envelope of the surface a path belongs to, as the routes' errors choose it by path. */
+function errorBody(path: string | undefined, answer: GatewayError): unknown {
+  if (path?.startsWith('/v1/messages')) return anthropicErrorBody(answer);
+  if (path?.startsWith('/v1beta/')) return geminiErrorBody(answer);
+  return openAIErrorBody(answer);
+}
+
+/**
+ * Answers errors Node raises before a request exists (slow clients, malformed HTTP) in the envelope
+ * of the surface the request was for, with a request id, as every other error, then closes the
+ * connection. Bytes that cannot be parsed arriving after a complete request (pipelined behind it,
+ * or sent while its stream is written) only cut the connection: an answer then would land inside
+ * that request's response, or stand in for it.
  */
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const answer = classify(error);
-  const body = JSON.stringify(openAIErrorBody(answer));
   if (socket.writable && answerable(socket)) {
+    const answer = classify(error);
+    const body = JSON.stringify(errorBody(pathOf(error, socket), answer));
     socket.write(
       `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nConnection: close\r\n` +
-        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${randomUUID()}\r\n\r\n${body}`,
     );
   }
   socket.destroy();

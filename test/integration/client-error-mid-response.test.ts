@@ -50,6 +50,29 @@ describe('malformed HTTP on a connection with a response under way', () => {
     expect(received).toContain('"code":"malformed_request"');
   });
 
+  it('answers in the envelope of the surface the request was for, with a request id', async () => {
+    const folded = (path: string) =>
+      `POST ${path} HTTP/1.1\r\nHost: kw\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\n{}`;
+    const anthropic = await (await rawConnection(stack.kw.dataUrl, folded('/v1/messages'))).closed;
+    expect(anthropic).toMatch(/^HTTP\/1\.1 400 /);
+    expect(anthropic).toMatch(/\r\nx-request-id: [\w-]{8,}\r\n/i);
+    const anthropicBody = JSON.parse(anthropic.slice(anthropic.indexOf('\r\n\r\n') + 4));
+    expect(anthropicBody).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    const gemini = await (await rawConnection(stack.kw.dataUrl, folded('/v1beta/models/m:generateContent')))
+      .closed;
+    const geminiBody = JSON.parse(gemini.slice(gemini.indexOf('\r\n\r\n') + 4));
+    expect(geminiBody).toMatchObject({ error: { code: 400, status: 'INVALID_ARGUMENT' } });
+    // A chunked body malformed mid-way, on a request Node had already parsed the head of.
+    const chunked = await (
+      await rawConnection(
+        stack.kw.dataUrl,
+        'POST /v1/messages HTTP/1.1\r\nHost: kw\r\nContent-Type: application/json\r\n' +
+          `x-api-key: ${CLIENT_KEY}\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{"\r\nzz\r\n`,
+      )
+    ).closed;
+    expect(JSON.parse(chunked.slice(chunked.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error' });
+  });
+
   it('still answers malformed HTTP between responses', async () => {
     const connection = await rawConnection(stack.kw.dataUrl, 'GARBAGE / NOT-HTTP\r\n\r\n');
     const received = await connection.closed;
