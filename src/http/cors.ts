@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from '../errors/gateway-error.js';
 
 export interface CorsSettings {
   /** Exact origins (scheme://host[:port]). */
@@ -6,6 +7,13 @@ export interface CorsSettings {
   /** Seconds a browser may cache a preflight answer. */
   maxAge: number;
 }
+
+const originNotAllowed = new GatewayError(
+  403,
+  'permission_error',
+  'This origin is not allowed to call the gateway; add it to server.cors.origins',
+  { code: 'origin_not_allowed' },
+);
 
 /** What browser code may read from a response: request ids, retry hints, quota headers. */
 const EXPOSED = [
@@ -52,14 +60,8 @@ export class Cors {
     const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'];
     if (!this.allows(origin)) {
       if (!preflight) return false;
-      reply.code(403).send({
-        error: {
-          message: 'This origin is not allowed to call the gateway; add it to server.cors.origins',
-          type: 'permission_error',
-          code: 'origin_not_allowed',
-          param: null,
-        },
-      });
+      // Through the error handler: the envelope of the surface the preflight was for.
+      reply.send(originNotAllowed);
       return true;
     }
     reply.header('access-control-allow-origin', origin);

@@ -507,6 +507,17 @@ describe('CORS', () => {
     });
     expect(res.status).toBe(403);
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
+    // In the envelope of the surface asked for, as every other refusal.
+    const messages = await call('OPTIONS', '/v1/messages', {
+      origin: EVIL,
+      headers: { 'access-control-request-method': 'POST' },
+    });
+    expect(messages.status).toBe(403);
+    expect(messages.json).toMatchObject({
+      type: 'error',
+      error: { type: 'permission_error', message: expect.stringContaining('server.cors.origins') },
+    });
+    expect(messages.headers['x-request-id']).toBeDefined();
     const nullOrigin = await call('OPTIONS', '/v1/chat/completions', {
       origin: 'null',
       headers: { 'access-control-request-method': 'POST' },
