@@ -5,7 +5,12 @@ import { writeEventStream } from '../http/stream-writer.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ChatUsage, StreamFailure, type Usage } from '../providers/index.js';
 import type { StreamFailureReason } from '../surfaces/types.js';
-import { chargeUnanswered, classifyUpstreamError, type UpstreamResponse } from '../upstream/index.js';
+import {
+  AnswerTooLarge,
+  chargeUnanswered,
+  classifyUpstreamError,
+  type UpstreamResponse,
+} from '../upstream/index.js';
 import { type Failure, type InFlight, isNative } from './forward-job.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { translateStream } from './translate-stream.js';
@@ -98,6 +103,7 @@ export class Responder {
     try {
       text = await response.body.text();
     } catch (error) {
+      if (error instanceof AnswerTooLarge) throw answerTooLarge(error.limit);
       throw mapUpstreamFailure(classifyUpstreamError(error, flight.abort));
     }
     let payload: unknown;
@@ -139,6 +145,16 @@ export class Responder {
       });
     }
   }
+}
+
+/** The provider answered (and bills it), but with more than any answer holds: nothing of it is passed on. */
+function answerTooLarge(limit: number): GatewayError {
+  return new GatewayError(
+    502,
+    'upstream_error',
+    `The provider's answer is larger than ${limit / (1024 * 1024)} MiB, the most the gateway reads of one; ask for less (fewer inputs, a lower max_tokens), or stream it`,
+    { code: 'provider_answer_too_large' },
+  );
 }
 
 /**

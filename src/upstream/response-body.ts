@@ -1,5 +1,20 @@
 import type { Dispatcher } from 'undici';
 
+/**
+ * The most a non-streamed answer may hold. Far above any real one (a chat answer at the longest
+ * output is a few MiB; 2,048 embeddings of 3,072 dimensions as JSON floats about 125 MiB), so
+ * that one read whole cannot grow the heap without bound.
+ */
+export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
+
+/** `text` found the answer longer than its bound: the exchange is cut. */
+export class AnswerTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`the provider's answer is longer than ${limit} bytes`);
+    this.name = 'AnswerTooLarge';
+  }
+}
+
 /** Buffered bytes past which the connection is paused until a reader takes them (as a Readable's high-water mark). */
 const HIGH_WATER = 64 * 1024;
 /** A discarded body longer than this is not worth reading to keep the connection: it is cut. */
@@ -59,16 +74,22 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   }
 
   /**
-   * The whole body as UTF-8 text; rejects when the exchange fails first. Paused at 64 KiB, a body
-   * read whole waited for a reader that was this one, until the total deadline.
+   * The whole body as UTF-8 text; rejects when the exchange fails first, or with AnswerTooLarge
+   * (the exchange cut) past `limit` bytes. Paused at 64 KiB, a body read whole waited for a reader
+   * that was this one, until the total deadline.
    */
-  async text(): Promise<string> {
+  async text(limit = MAX_ANSWER_BYTES): Promise<string> {
     this.whole = true;
     if (this.controller.paused) this.controller.resume();
     while (!this.ended) {
       if (this.failure) throw this.failure;
+      if (this.buffered > limit) {
+        this.destroy();
+        throw new AnswerTooLarge(limit);
+      }
       await this.more();
     }
+    if (this.buffered > limit) throw new AnswerTooLarge(limit);
     return this.take().toString('utf8');
   }
 
