@@ -179,15 +179,25 @@ export class SessionService {
     if (!session || !token || !proven || session.revokedAt !== null) return { failure: 'invalid' };
     if (session.guest && !this.settings.guest) return { failure: 'invalid' };
     if (this.over(session)) return { failure: 'expired', session };
-    // Within the grace means strictly less than it: with no grace, a replay in the rotation's own
-    // millisecond is a replay too.
-    if (token.retiredAt !== null && this.now() - token.retiredAt >= this.settings.graceMs) {
+    if (token.retiredAt !== null && !this.withinGrace(token.retiredAt)) {
       await this.revoke(session.id, 'refresh_reused');
       return { failure: 'reused', session };
     }
     const lineage = await this.liveCreators(session);
     if (!lineage) return { failure: 'invalid' };
     return this.rotate(session, parsed, addressSubject(ip), lineage);
+  }
+
+  /**
+   * Whether a token retired at `retiredAt` may still be presented: strictly less than the grace
+   * away from it (with no grace, a replay in the rotation's own millisecond is a replay too). Before
+   * it as well as after, as far: another instance whose clock is a little behind the one that
+   * rotated sees a racing tab's refresh a little before the rotation. Not further: a clock stepped
+   * back past the rotation counted every replay since as within the grace, for the size of the step.
+   */
+  private withinGrace(retiredAt: number): boolean {
+    const elapsed = this.now() - retiredAt;
+    return elapsed > -this.settings.graceMs && elapsed < this.settings.graceMs;
   }
 
   /** Ends the session a cookie proves, if any; returns it. */

@@ -120,6 +120,20 @@ describe('session service', () => {
     expect(await service.refresh(later.refreshCookie, HOME)).toMatchObject({ failure: 'invalid' });
   });
 
+  it('ends the family on a replay after a clock stepped back past the rotation, as after the grace', async () => {
+    const { service, clock } = setup(10_000);
+    const issued = await loggedIn(service);
+    const rotated = (await service.refresh(issued.refreshCookie, HOME)) as Issued;
+    // A racing tab on an instance whose clock is 3 s behind the rotating one's: still within the grace.
+    clock.now -= 3_000;
+    expect(await service.refresh(issued.refreshCookie, HOME)).toHaveProperty('sessionCookie');
+    clock.now += 15_000;
+    // An hour back: the retired token's stamp is now in the future, which is no time within the grace.
+    clock.now -= 3_600_000;
+    expect(await service.refresh(issued.refreshCookie, HOME)).toMatchObject({ failure: 'reused' });
+    expect(await service.verify(rotated.sessionCookie, '127.0.0.1')).not.toHaveProperty('principal');
+  });
+
   it('gives tabs racing to rotate one token the same cookies, and a replay within the grace the live ones', async () => {
     const { service, clock } = setup(10_000);
     const issued = await loggedIn(service);
