@@ -28,7 +28,11 @@ export class RevocationCursor {
    */
   async read<T>(look: (since: number) => Promise<T>): Promise<T> {
     const now = this.now();
-    const full = this.reconcile && now - this.fullAt >= FULL_EVERY_MS;
+    // A clock gone back past the last look (one stepped ahead, then corrected): revocations stamped
+    // meanwhile by a correct clock are behind every look since, and the five minutes would count
+    // from a time the clock reaches only after the step's length. Everything is read again.
+    const stepped = now < this.checkedAt;
+    const full = stepped || (this.reconcile && now - this.fullAt >= FULL_EVERY_MS);
     const found = await look(full ? 0 : this.checkedAt - OVERLAP_MS);
     if (full) this.fullAt = now;
     this.checkedAt = now;

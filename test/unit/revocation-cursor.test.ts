@@ -36,4 +36,26 @@ describe('RevocationCursor', () => {
     now += 10_000;
     expect(await asked(cursor)).toBe(1_300_250 - 30_000);
   });
+
+  it('reads everything once the clock went back past its last look', async () => {
+    let now = 1_000_000;
+    const clock = () => now;
+    const reconciling = new RevocationCursor(clock, true);
+    const plain = new RevocationCursor(clock, false);
+    // Ahead by an hour for a while (looks taken then ask from an hour ahead)…
+    now += 3_600_000;
+    await asked(reconciling);
+    await asked(plain);
+    // …then corrected: a revocation stamped by a correct clock meanwhile is behind every look since,
+    // and the five-minute reread was an hour away.
+    now = 1_000_500;
+    expect(await asked(reconciling)).toBe(0);
+    expect(await asked(plain)).toBe(0);
+    now += 250;
+    expect(await asked(reconciling)).toBe(1_000_500 - 30_000);
+    expect(await asked(plain)).toBe(1_000_500 - 30_000);
+    // The five minutes count from the correction.
+    now += 300_000;
+    expect(await asked(reconciling)).toBe(0);
+  });
 });
