@@ -6,8 +6,10 @@ import {
   decodeJwt,
   errors,
   type JSONWebKeySet,
+  type JWKSCacheInput,
   type JWTPayload,
   type JWTVerifyGetKey,
+  jwksCache,
   jwtVerify,
 } from 'jose';
 import type { Config } from '../config/index.js';
@@ -40,14 +42,34 @@ interface Verified {
   expiresAt: number;
 }
 
-function keySource(config: IssuerConfig): JWTVerifyGetKey | KeyObject {
-  if (config.jwksUrl) {
-    return createRemoteJWKSet(new URL(config.jwksUrl), {
+/**
+ * An issuer's published keys, fetched as jose does (again on an unknown `kid`, at most every
+ * JWKS_COOLDOWN_MS). jose judges the set's age by the wall clock: fetched before a step back, the
+ * set looked fetched in the future and nothing was fetched again for the step's length, so every
+ * token signed with a rotated-in key was refused. Such a set is dropped and fetched anew.
+ */
+function remoteKeys(url: URL): JWTVerifyGetKey {
+  const create = (cache: JWKSCacheInput) =>
+    createRemoteJWKSet(url, {
       cooldownDuration: JWKS_COOLDOWN_MS,
       cacheMaxAge: JWKS_MAX_AGE_MS,
       timeoutDuration: JWKS_TIMEOUT_MS,
+      // Where jose stamps each fetch, read here.
+      [jwksCache]: cache,
     });
-  }
+  let cache: JWKSCacheInput = {};
+  let keys = create(cache);
+  return (header, token) => {
+    if ('uat' in cache && cache.uat > Date.now()) {
+      cache = {};
+      keys = create(cache);
+    }
+    return keys(header, token);
+  };
+}
+
+function keySource(config: IssuerConfig): JWTVerifyGetKey | KeyObject {
+  if (config.jwksUrl) return remoteKeys(new URL(config.jwksUrl));
   if (config.jwks) return createLocalJWKSet(config.jwks as unknown as JSONWebKeySet);
   return createPublicKey(readFileSync(config.publicKeyFile!, 'utf8'));
 }
