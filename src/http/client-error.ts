@@ -5,6 +5,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
 import { geminiErrorBody } from '../surfaces/gemini/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
+import { requestIdOf } from './request-id.js';
 
 function classify(error: NodeJS.ErrnoException): GatewayError {
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
@@ -34,6 +35,12 @@ type ServingSocket = Socket & { _httpMessage?: ServerResponse | null };
 function answerable(socket: ServingSocket): boolean {
   const current = socket._httpMessage;
   return !current || (!current.headersSent && !current.req.complete);
+}
+
+/** The parsed request's own id (its log line's), else a new one. */
+function idFor(socket: ServingSocket): string {
+  const current = socket._httpMessage;
+  return (current && requestIdOf(current.req)) ?? randomUUID();
 }
 
 /** The request line's path, read from the bytes the parser failed on. */
@@ -69,11 +76,17 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   if (socket.writable && answerable(socket)) {
     const answer = classify(error);
-    const body = JSON.stringify(errorBody(pathOf(error, socket), answer));
+    const path = pathOf(error, socket);
+    const body = JSON.stringify(errorBody(path, answer));
+    const id = idFor(socket);
+    // Anthropic's SDKs read the id only from `request-id`, as the data plane's answers give it.
+    const ids = path?.startsWith('/v1/messages')
+      ? `x-request-id: ${id}\r\nrequest-id: ${id}`
+      : `x-request-id: ${id}`;
     socket.write(
       `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nConnection: close\r\n` +
         `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `x-request-id: ${randomUUID()}\r\n\r\n${body}`,
+        `${ids}\r\n\r\n${body}`,
     );
   }
   socket.destroy();

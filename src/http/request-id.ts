@@ -4,7 +4,19 @@ import type { IncomingMessage } from 'node:http';
 /** An inbound id is kept only when it is short and plain, so it cannot inject into logs or headers. */
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Where a request's id is kept on Node's own request object, for answers written beside Fastify. */
+const ID = Symbol('keyward.requestId');
+type Identified = IncomingMessage & { [ID]?: string };
+
+/** Fastify's `genReqId`: the client's id when it is sane, else a new one. */
 export function requestId(req: IncomingMessage): string {
   const inbound = req.headers['x-request-id'];
-  return typeof inbound === 'string' && SANE_ID.test(inbound) ? inbound : randomUUID();
+  const id = typeof inbound === 'string' && SANE_ID.test(inbound) ? inbound : randomUUID();
+  (req as Identified)[ID] = id;
+  return id;
+}
+
+/** The id `requestId` gave `req`, if it got that far. */
+export function requestIdOf(req: IncomingMessage): string | undefined {
+  return (req as Identified)[ID];
 }

@@ -71,6 +71,11 @@ describe('malformed HTTP on a connection with a response under way', () => {
       )
     ).closed;
     expect(JSON.parse(chunked.slice(chunked.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: 'error' });
+    // The id the gateway gave that request, which its log line carries; under the name Anthropic's
+    // SDKs read it by too.
+    const id = /\r\nx-request-id: ([\w-]+)\r\n/i.exec(chunked)?.[1];
+    expect(chunked).toContain(`\r\nrequest-id: ${id}\r\n`);
+    await expect.poll(() => stack.kw.logs.some((line) => line.includes(`"reqId":"${id}"`))).toBe(true);
   });
 
   it('still answers malformed HTTP between responses', async () => {
