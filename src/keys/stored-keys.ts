@@ -106,8 +106,6 @@ export class StoredKeys {
   async add(provider: string, value: string, weight = 1): Promise<StoredKeyView> {
     const plaintext = validateKeyValue(value);
     const fingerprint = fingerprintOf(plaintext);
-    const same = (await this.list(provider)).find((key) => key.fingerprint === fingerprint);
-    if (same) throw new KeyAlreadyStored(provider, same);
     const now = Date.now();
     const id = newKeyId();
     const record: ProviderKeyRecord = {
@@ -120,7 +118,8 @@ export class StoredKeys {
       createdAt: now,
       updatedAt: now,
     };
-    await this.store.providerKeys.insert(record);
+    const stored = await this.store.providerKeys.insert(record);
+    if (stored) throw new KeyAlreadyStored(provider, toView(stored, now));
     return toView(record, now);
   }
 

@@ -20,11 +20,24 @@ export function pgProviderKeys(pool: Pool): ProviderKeyStore {
       return row && keyFromRow(row);
     },
     async insert(r) {
-      await pool.query(
-        `INSERT INTO provider_keys (id, provider, ciphertext, fingerprint, status, weight, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [r.id, r.provider, r.ciphertext, r.fingerprint, r.status, r.weight, r.createdAt, r.updatedAt],
-      );
+      return inTransaction(pool, async (client) => {
+        // No unique index to lean on (stores this race filled hold duplicates): two instances adding
+        // one value at once take turns here, and the second's look, made after the lock, sees the first.
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`provider_key:${r.provider}`]);
+        const stored = (
+          await client.query<KeyRow>(
+            'SELECT * FROM provider_keys WHERE provider = $1 AND fingerprint = $2 ORDER BY created_at, id LIMIT 1',
+            [r.provider, r.fingerprint],
+          )
+        ).rows[0];
+        if (stored) return keyFromRow(stored);
+        await client.query(
+          `INSERT INTO provider_keys (id, provider, ciphertext, fingerprint, status, weight, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+          [r.id, r.provider, r.ciphertext, r.fingerprint, r.status, r.weight, r.createdAt, r.updatedAt],
+        );
+        return undefined;
+      });
     },
     async setStatus(id, status, now) {
       const result = await pool.query('UPDATE provider_keys SET status = $1, updated_at = $2 WHERE id = $3', [

@@ -14,7 +14,7 @@ import { sqliteTemplates } from './sqlite-templates.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
 import { walWipe } from './sqlite-wal-wipe.js';
-import type { Store } from './types.js';
+import type { ProviderKeyRecord, Store } from './types.js';
 
 /**
  * Brings the schema up to the newest version; refuses a database written by a newer Keyward, one
@@ -100,6 +100,9 @@ export function openSqliteStore(path: string): Store {
     `INSERT INTO provider_keys (id, provider, ciphertext, fingerprint, status, weight, created_at, updated_at)
      VALUES (@id, @provider, @ciphertext, @fingerprint, @status, @weight, @createdAt, @updatedAt)`,
   );
+  const sameValue = db.prepare<[string, string], KeyRow>(
+    'SELECT * FROM provider_keys WHERE provider = ? AND fingerprint = ? ORDER BY created_at, id LIMIT 1',
+  );
   const setStatus = db.prepare('UPDATE provider_keys SET status = ?, updated_at = ? WHERE id = ?');
   const remove = db.prepare('DELETE FROM provider_keys WHERE id = ?');
   const setCiphertext = db.prepare('UPDATE provider_keys SET ciphertext = ?, updated_at = ? WHERE id = ?');
@@ -112,6 +115,12 @@ export function openSqliteStore(path: string): Store {
 
   const wipe = walWipe(db);
 
+  const insertUnlessStored = db.transaction((record: ProviderKeyRecord) => {
+    const stored = sameValue.get(record.provider, record.fingerprint);
+    if (stored) return keyFromRow(stored);
+    insert.run(record);
+    return undefined;
+  });
   const rewrap = db.transaction((ciphertexts: ReadonlyMap<string, string>, now: number) => {
     for (const [id, ciphertext] of ciphertexts) {
       if (setCiphertext.run(ciphertext, now, id).changes !== 1)
@@ -131,7 +140,8 @@ export function openSqliteStore(path: string): Store {
         return row && keyFromRow(row);
       },
       async insert(record) {
-        insert.run(record);
+        // IMMEDIATE: the write lock is taken before the look, so another process cannot add the value between.
+        return insertUnlessStored.immediate(record);
       },
       async setStatus(id, status, now) {
         return setStatus.run(status, now, id).changes === 1;

@@ -21,7 +21,12 @@ export interface ProviderKeyRecord {
 export interface ProviderKeyStore {
   list(provider?: string): Promise<ProviderKeyRecord[]>;
   get(id: string): Promise<ProviderKeyRecord | undefined>;
-  insert(record: ProviderKeyRecord): Promise<void>;
+  /**
+   * Stores `record` unless its provider already has a key with its fingerprint, which it answers
+   * then, storing nothing. The look and the write are one step: two instances adding one value at
+   * once store it once.
+   */
+  insert(record: ProviderKeyRecord): Promise<ProviderKeyRecord | undefined>;
   setStatus(id: string, status: ProviderKeyStatus, now: number): Promise<boolean>;
   remove(id: string): Promise<boolean>;
   /** Replaces ciphertexts in one transaction (master key rotation): all or nothing. */

@@ -2,13 +2,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type OpenAI from 'openai';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli } from '../support/process.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
@@ -756,6 +757,59 @@ describe('answers about the key that come as 400s and 402s', () => {
       expect(kw.logs.filter((line) => line.includes('"alert":"key_rejected"'))).toHaveLength(1);
     } finally {
       await gemini.close();
+    }
+  });
+});
+
+describe.skipIf(!hasPostgres())('stored keys on two instances sharing Postgres (needs postgres)', () => {
+  let postgres: PostgresServer;
+  beforeAll(async () => {
+    postgres = await startPostgres();
+  }, 60_000);
+  afterAll(async () => {
+    await postgres?.stop();
+  });
+
+  it('stores a value added on both at once once: one 201, every other 409 naming it, and removing it removes the value', async () => {
+    fake = await startFakeOpenAI({ keys: [KEY_A] });
+    const config = {
+      storage: { postgres: { url: await createDatabase(postgres) } },
+      // Two instances share the store, each with limits of its own.
+      rateLimits: { perInstance: true },
+      providers: [
+        { id: 'fake', type: 'openai' as const, baseUrl: `${fake.url}/v1`, keys: { store: true as const } },
+      ],
+      models: [FAST],
+    };
+    const dataDir = freshDataDir();
+    const both: TestGateway[] = [];
+    try {
+      for (let i = 0; i < 2; i++)
+        both.push(await startTestGateway(config, { KEYWARD_ADMIN_KEY: ADMIN_KEY }, dataDir));
+      for (let round = 0; round < 10; round++) {
+        const value = `sk-added-twice-${round}-xxxxxxxxxxxx`;
+        const answers = await Promise.all(
+          [0, 1, 0, 1].map((i) =>
+            adminCall(both[i]!.adminUrl, 'POST', '/admin/keys', { provider: 'fake', value }),
+          ),
+        );
+        const added = answers.filter((answer) => answer.status === 201);
+        expect(added).toHaveLength(1);
+        for (const refused of answers.filter((answer) => answer.status !== 201)) {
+          expect(refused.status).toBe(409);
+          expect(refused.json.error.code).toBe('key_already_stored');
+          expect(refused.json.error.message).toContain(added[0]!.json.id);
+        }
+        // Removing the one copy removes the value: it can be added again.
+        expect(
+          (await adminCall(both[1]!.adminUrl, 'DELETE', `/admin/keys/${added[0]!.json.id}`)).status,
+        ).toBe(200);
+        expect(
+          (await adminCall(both[0]!.adminUrl, 'POST', '/admin/keys', { provider: 'fake', value })).status,
+        ).toBe(201);
+      }
+    } finally {
+      for (const gateway of both) await gateway.close();
     }
   });
 });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { generateMasterKey } from '../../src/keys/master-key.js';
+import { KeyAlreadyStored, StoredKeys } from '../../src/keys/stored-keys.js';
 import { announceInstance, PerInstanceLimitsError } from '../../src/limits/instances.js';
 import {
   type AuditEntry,
@@ -112,6 +114,46 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       await store.providerKeys.insert(first);
       await expect(store.providerKeys.insert(record('pk_1', 'anthropic', 2_000))).rejects.toThrow();
       expect(await store.providerKeys.get('pk_1')).toEqual(first);
+    });
+
+    it('stores one key value once when two connections add it at once', async () => {
+      // As two instances on one store would: each connection reads, then writes, between awaits.
+      const master = generateMasterKey();
+      const [a, b] = [
+        new StoredKeys(await connect(), () => master),
+        new StoredKeys(await connect(), () => master),
+      ];
+      for (let round = 0; round < 5; round++) {
+        const value = `sk-same-value-${round}-xxxxxxxx`;
+        const added = await Promise.allSettled([
+          a.add('openai', value),
+          b.add('openai', value),
+          a.add('openai', value),
+        ]);
+        const stored = added.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+        expect(stored).toHaveLength(1);
+        for (const result of added) {
+          if (result.status === 'rejected') {
+            expect(result.reason).toBeInstanceOf(KeyAlreadyStored);
+            expect((result.reason as KeyAlreadyStored).stored.id).toBe(stored[0]!.id);
+          }
+        }
+        expect(
+          (await a.list('openai')).filter((key) => key.fingerprint === stored[0]!.fingerprint),
+        ).toHaveLength(1);
+      }
+    });
+
+    it('stores a record unless its provider has its fingerprint, and answers the stored one then', async () => {
+      const store = await connect();
+      const first = record('pk_1', 'openai', 1_000);
+      expect(await store.providerKeys.insert(first)).toBeUndefined();
+      const twin = { ...record('pk_2', 'openai', 2_000), fingerprint: first.fingerprint };
+      expect(await store.providerKeys.insert(twin)).toEqual(first);
+      // Another provider's key with the same value is another key.
+      const elsewhere = { ...record('pk_3', 'azure', 3_000), fingerprint: first.fingerprint };
+      expect(await store.providerKeys.insert(elsewhere)).toBeUndefined();
+      expect((await store.providerKeys.list()).map((key) => key.id)).toEqual(['pk_1', 'pk_3']);
     });
 
     it('lists all keys or one provider, ordered by createdAt', async () => {
