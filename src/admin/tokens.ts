@@ -100,11 +100,16 @@ export function adminTokenRoutes(app: FastifyInstance, { tokens, store, audit }:
     const record = await store.tokens.get(id);
     if (!record || !(await visible(request.adminActor, record))) throw notFound;
     // Revoking a revoked token answers it as it stands, and records nothing: it changed nothing.
-    if (await tokens.revoke(id)) {
+    const revoked = await tokens.revoke(id);
+    if (revoked) {
       recordEvent(audit, AUDIT_EVENTS.tokenRevoked, request.adminActor?.id ?? AUDIT_ACTORS.admin, {
         tokenId: id,
       });
-    } else if (record.revokedAt === null) throw notFound;
-    return tokenView((await store.tokens.get(id)) ?? record);
+    }
+    // Read again, not judged from the read above: another request (on any instance, for this token
+    // or one above it) may have revoked it since, and only a token gone since is not found.
+    const current = await store.tokens.get(id);
+    if (!current && !revoked) throw notFound;
+    return tokenView(current ?? record);
   });
 }

@@ -2,11 +2,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli } from '../support/process.js';
 
 const PROVIDER_KEY = 'sk-token-test-provider-key-0123456789';
@@ -20,10 +21,14 @@ afterEach(async () => {
   fake = undefined;
 });
 
-async function start(dataDir = freshDataDir()): Promise<TestGateway> {
+async function start(
+  dataDir = freshDataDir(),
+  storage?: { postgres: { url: string } },
+): Promise<TestGateway> {
   fake ??= await startFakeOpenAI({ keys: [PROVIDER_KEY] });
   const kw = await startTestGateway(
     {
+      ...(storage && { storage }),
       providers: [
         { id: 'fake', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } },
         { id: 'other', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } },
@@ -431,5 +436,44 @@ describe('gateway tokens', () => {
     ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('Invalid value for --scopes: expected one of models:read, chat');
+  });
+});
+
+describe.skipIf(!hasPostgres())('gateway tokens on two instances sharing Postgres (needs postgres)', () => {
+  let postgres: PostgresServer;
+  beforeAll(async () => {
+    postgres = await startPostgres();
+  }, 60_000);
+  afterAll(async () => {
+    await postgres?.stop();
+  });
+
+  it('revoked at once on both, or with the token above them, answer 200 with the token on both', async () => {
+    // Postgres, not SQLite: its queries wait on the network, so the two instances' requests interleave
+    // in one process, as they do across processes on any store.
+    const storage = { postgres: { url: await createDatabase(postgres) } };
+    const dataDir = freshDataDir();
+    const first = await start(dataDir, storage);
+    const second = await start(dataDir, storage);
+    for (let round = 0; round < 10; round++) {
+      const parent = (await mint(first, { name: `parent${round}`, scopes: ['chat', 'admin'] })).json;
+      const child = (await mint(first, { name: `child${round}`, scopes: ['chat'] }, parent.token)).json;
+      // The child ends with its parent: a request that read it live may find it revoked by another.
+      const answers = await Promise.all([
+        admin(first, 'DELETE', `/admin/tokens/${parent.id}`),
+        admin(second, 'DELETE', `/admin/tokens/${child.id}`),
+        admin(first, 'DELETE', `/admin/tokens/${child.id}`),
+        admin(second, 'DELETE', `/admin/tokens/${parent.id}`),
+      ]);
+      expect(
+        answers.map((answer) => [answer.status, answer.json.id, answer.json.revokedAt !== null]),
+      ).toEqual([
+        [200, parent.id, true],
+        [200, child.id, true],
+        [200, child.id, true],
+        [200, parent.id, true],
+      ]);
+    }
+    expect((await admin(second, 'DELETE', '/admin/tokens/abcdefghijkl')).status).toBe(404);
   });
 });
