@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { PriceTable, UsageRecorder } from '../accounting/index.js';
 import { type AuditSink, recordRequest } from '../audit/index.js';
 import type { Admission } from '../limits/admission.js';
+import { inUtcDay, utcDayEnd } from '../limits/admission-rules.js';
 import type { AlertMonitor } from '../observability/index.js';
 import type { Usage } from '../providers/index.js';
 
@@ -15,21 +16,15 @@ export interface RequestAccountingOptions {
   alerts: AlertMonitor;
 }
 
-const DAY_MS = 86_400_000;
-
-/**
- * Today's UTC date (YYYY-MM-DD), recomputed only when the clock leaves the day it was computed in,
- * either way: a wall clock stepped forward for a moment and back (NTP, a bad boot clock) would
- * otherwise date every later record with that future day until the clock got there.
- */
+/** Today's UTC date (YYYY-MM-DD), recomputed only when the clock leaves the day it was computed in, either way. */
 function cachedUtcDay(): () => string {
   let day = '';
   let until = 0;
   return () => {
     const now = Date.now();
-    if (now >= until || now < until - DAY_MS) {
+    if (!inUtcDay(until, now)) {
       day = new Date(now).toISOString().slice(0, 10);
-      until = now - (now % DAY_MS) + DAY_MS;
+      until = utcDayEnd(now);
     }
     return day;
   };

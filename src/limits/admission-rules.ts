@@ -22,6 +22,16 @@ function limitRules(subject: string, limits: LimitSet, rules: Rules): void {
   if (limits.concurrency) rules.concurrency.push({ key: `conc:${subject}`, limit: limits.concurrency });
 }
 
+/** The end of the UTC day `now` falls in, in epoch ms. */
+export const utcDayEnd = (now: number): number => now - (now % DAY) + DAY;
+
+/**
+ * Whether `now` falls in the UTC day ending at `end`. Before it counts as outside too: a wall
+ * clock stepped forward for a moment and back (NTP, a bad boot clock) would otherwise keep what was
+ * cached for that future day until the clock got there.
+ */
+export const inUtcDay = (end: number, now: number): boolean => now < end && now >= end - DAY;
+
 /** The period a budget counts in, as part of its key, and how long a counter for it may live. */
 export function budgetPeriod(
   period: BudgetPeriod,

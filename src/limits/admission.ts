@@ -5,7 +5,7 @@ import { bodyField } from '../canonical/body-field.js';
 import type { Config } from '../config/index.js';
 import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
-import { isEmpty, type Rules, rulesFor } from './admission-rules.js';
+import { inUtcDay, isEmpty, type Rules, rulesFor, utcDayEnd } from './admission-rules.js';
 import type { AcquireRequest, Acquisition, Denial, Lease, Limiter, Quota } from './index.js';
 import { namesRemoteInput } from './remote-input.js';
 import { StatusUnavailableError } from './unwritten-usage.js';
@@ -30,7 +30,6 @@ const IN_FLIGHT_RETRY_MS = 1_000;
 const STATE_CALL_LEASE_MS = 60_000;
 /** A JSON body holds roughly one token per four bytes of text: what the rate limits take. */
 const BYTES_PER_TOKEN = 4;
-const DAY_MS = 86_400_000;
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
@@ -526,8 +525,8 @@ export class Admission {
     const identity = principal.kind === 'token' ? principal.record : principal;
     const now = Date.now();
     let entry = this.cached.get(identity);
-    if (!entry || entry.until <= now || now < entry.until - DAY_MS) {
-      entry = { rules: rulesFor(principal, this.config, now), until: now - (now % DAY_MS) + DAY_MS };
+    if (!entry || !inUtcDay(entry.until, now)) {
+      entry = { rules: rulesFor(principal, this.config, now), until: utcDayEnd(now) };
       this.cached.set(identity, entry);
     }
     return isEmpty(entry.rules) ? undefined : entry.rules;
