@@ -191,7 +191,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (open.has(request.routeOptions.url ?? '')) return;
-    const credential = extractCredential(request.headers, request.raw.rawHeaders);
+    const credential = extractCredential(request.raw);
     const actor = credential === undefined ? await sessionActor(request) : await verify(request, credential);
     if (actor === undefined)
       throw options.failures.failed(failureSubjects(request.ip, undefined)) ?? unauthorized;

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 
 /** Query parameters that carry credentials in some APIs; refused so keys never land in access logs. */
@@ -32,20 +32,17 @@ export function assertNoQueryCredential(url: string): void {
 }
 
 type CredentialHeader = 'authorization' | 'x-api-key' | 'x-goog-api-key';
+type SentHeaders = Pick<IncomingMessage, 'headers' | 'rawHeaders'>;
 
 /**
  * Every value of a credential header as the client sent it. Node keeps only the first
  * `Authorization` and joins repeated others with ", ", so a request with two would be judged by
  * one of them (or by their join), while a proxy in front may have judged the other.
  */
-function sent(
-  headers: IncomingHttpHeaders,
-  raw: readonly string[] | undefined,
-  name: CredentialHeader,
-): string[] {
-  const parsed = headers[name];
-  if (parsed === undefined) return [];
-  if (raw === undefined) return [Array.isArray(parsed) ? parsed[0]! : parsed];
+function sent(request: SentHeaders, name: CredentialHeader): string[] {
+  // Absent from the parsed headers, absent from the raw ones: most requests skip the scan.
+  if (request.headers[name] === undefined) return [];
+  const raw = request.rawHeaders;
   const values: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) values.push(raw[i + 1]!);
@@ -60,10 +57,7 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
  * header read as often as it was sent (`rawHeaders`). The same value in several headers is fine
  * (some SDKs do that); different values are refused because which one "wins" would be a guess.
  */
-export function extractCredential(
-  headers: IncomingHttpHeaders,
-  rawHeaders?: readonly string[],
-): string | undefined {
+export function extractCredential(request: SentHeaders): string | undefined {
   let found: string | undefined;
   const take = (value: string): void => {
     if (found !== undefined && found !== value) {
@@ -73,7 +67,7 @@ export function extractCredential(
     }
     found = value;
   };
-  for (const authorization of sent(headers, rawHeaders, 'authorization')) {
+  for (const authorization of sent(request, 'authorization')) {
     const match = BEARER.exec(authorization);
     if (!match) {
       throw new GatewayError(
@@ -88,7 +82,7 @@ export function extractCredential(
     take(match[1]!);
   }
   for (const name of ['x-api-key', 'x-goog-api-key'] as const) {
-    for (const value of sent(headers, rawHeaders, name)) {
+    for (const value of sent(request, name)) {
       const key = value.trim();
       if (key) take(key);
     }

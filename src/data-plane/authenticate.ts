@@ -108,7 +108,7 @@ export function authenticator({ verifier, tokens, failures, onAuthFailure, brows
       const value = Array.isArray(providerKey) ? providerKey[0] : providerKey;
       if (value) request.kw.providerKey = new SecretString(value.trim());
     }
-    const credential = extractCredential(request.headers, request.raw.rawHeaders);
+    const credential = extractCredential(request.raw);
     if (credential === undefined) {
       const cookie = browser?.access.sessionCookie(request);
       if (cookie === undefined) {
