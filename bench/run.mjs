@@ -390,6 +390,28 @@ async function ttfbInTurns(targets) {
 }
 
 /**
+ * `--only ttfb`: streaming time to first byte of the bare proxy and Keyward, in turns, after each
+ * has been warmed with plain and streamed load (the full run measures it after all its groups).
+ */
+async function ttfbOnly(bare, keyward) {
+  const pair = [
+    { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
+    { name: 'keyward', ...keyward, key: keyward.token, model: 'bench-model' },
+  ];
+  for (const target of pair) {
+    await loadOnce(target, 50, quick ? 1 : 3);
+    await loadOnce({ ...target, body: chatBody(target.model, true) }, 50, quick ? 1 : 3);
+  }
+  const streaming = await ttfbInTurns(pair);
+  const [floor, gateway] = [streaming['bare undici proxy'], streaming.keyward];
+  process.stdout.write(
+    `Streaming time to first byte (median of ${ttfbSamples}): bare ${fmt(floor, 3)} ms, keyward ${fmt(gateway, 3)} ms (+${fmt(gateway - floor, 3)} ms)\n`,
+  );
+  keyward.child.kill('SIGTERM');
+  await once(keyward.child, 'exit');
+}
+
+/**
  * What reading the provider key costs each request: `SecretString.reveal()` (unmasking it in
  * memory), timed in this process over many calls.
  */
@@ -564,6 +586,7 @@ async function main() {
     );
   }
   if (only === 'translated') return pairsOnly(translatedPairs(messages, keyward), keyward);
+  if (only === 'ttfb') return ttfbOnly(bare, keyward);
   if (only === 'scale' || only === 'workers') return scaleOnly(bare, fake, fakeAnthropic, identity);
   const cookie = await sessionCookie(keyward.url, keyward.adminUrl, keyward.adminKey);
   const targets = [
