@@ -14,7 +14,12 @@ import {
 import { type Failure, type InFlight, isNative } from './forward-job.js';
 import type { ProviderRuntime } from './provider-runtime.js';
 import { translateStream } from './translate-stream.js';
-import { mapStreamFailure, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
+import {
+  answerTooLarge,
+  mapStreamFailure,
+  mapUpstreamFailure,
+  mapUpstreamStatus,
+} from './upstream-errors.js';
 
 /**
  * Answers the client from a provider's successful response: passed through when surface and
@@ -145,16 +150,6 @@ export class Responder {
       });
     }
   }
-}
-
-/** The provider answered (and bills it), but with more than any answer holds: nothing of it is passed on. */
-function answerTooLarge(limit: number): GatewayError {
-  return new GatewayError(
-    502,
-    'upstream_error',
-    `The provider's answer is larger than ${limit / (1024 * 1024)} MiB, the most the gateway reads of one; ask for less (fewer inputs, a lower max_tokens), or stream it`,
-    { code: 'provider_answer_too_large' },
-  );
 }
 
 /**

@@ -5,6 +5,7 @@ import type { SecretString } from '../keys/index.js';
 import { StreamFailure } from '../providers/index.js';
 import { anthropicOverflowWords } from '../surfaces/anthropic/envelope.js';
 import {
+  AnswerTooLarge,
   LOOP_FIX,
   LOOP_STATUS,
   retryAfterMs as retryAfterOf,
@@ -315,10 +316,21 @@ export function mapUpstreamStatus(
  * stream. A break, or an error that named nothing, stays the gateway's own.
  */
 export function mapStreamFailure(error: unknown): GatewayError {
+  if (error instanceof AnswerTooLarge) return answerTooLarge(error.limit);
   if (!(error instanceof StreamFailure) || error.reason !== 'provider_error') return streamInterrupted;
   if (error.status === undefined) return providerFailedMidStream;
   const { status, type, code } = mapUpstreamStatus(error.status, {}, '');
   return new GatewayError(status, type, providerFailedMidStream.message, { code });
+}
+
+/** The provider answered (and bills it), but with more than any answer holds: the rest is not read. */
+export function answerTooLarge(limit: number): GatewayError {
+  return new GatewayError(
+    502,
+    'upstream_error',
+    `The provider's answer is larger than ${limit / (1024 * 1024)} MiB, the most the gateway reads of one; ask for less (fewer inputs, a lower max_tokens)`,
+    { code: 'provider_answer_too_large' },
+  );
 }
 
 export function mapUpstreamFailure(error: UpstreamError): GatewayError {

@@ -66,10 +66,10 @@ export async function* relaySse(
       }
       if (out) yield out;
     }
-  } catch {
+  } catch (error) {
     if (options.clientGone()) return;
     options.onFailure('cut');
-    yield errorEvent(interrupted);
+    yield errorEvent(options.failureError(error));
     return;
   }
   const rest = splitter.rest().trim();

@@ -61,10 +61,11 @@ export interface RelayOptions {
    */
   onFailure(reason: StreamFailureReason, error?: StreamFailure): void;
   /**
-   * What the client's error event says of a provider's error event: the class its status names (an
-   * overload, a rate limit), as a translated stream says it, in the gateway's own words.
+   * What the client's error event says of a provider's error event (the class its status names: an
+   * overload, a rate limit, as a translated stream says it), or of a failure reading the stream
+   * (cut, or past the answer's size bound), in the gateway's own words.
    */
-  failureError(failure: StreamFailure): GatewayError;
+  failureError(failure: unknown): GatewayError;
   /** True once the client has gone: nothing more is written then. */
   clientGone(): boolean;
 }

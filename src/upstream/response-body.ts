@@ -1,13 +1,14 @@
 import type { Dispatcher } from 'undici';
 
 /**
- * The most a non-streamed answer may hold. Far above any real one (a chat answer at the longest
- * output is a few MiB; 2,048 embeddings of 3,072 dimensions as JSON floats about 125 MiB), so
- * that one read whole cannot grow the heap without bound.
+ * The most an answer may hold, streamed or not. Far above any real one (a chat answer at the
+ * longest output is a few MiB; 2,048 embeddings of 3,072 dimensions as JSON floats about 125 MiB),
+ * so that one read whole cannot grow the heap without bound, nor a stream whose answer is kept
+ * (the Responses API's, a conversation's) or that never ends.
  */
 export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
 
-/** `text` found the answer longer than its bound: the exchange is cut. */
+/** The answer is longer than its bound (read whole or streamed): the exchange is cut. */
 export class AnswerTooLarge extends Error {
   constructor(readonly limit: number) {
     super(`the provider's answer is longer than ${limit} bytes`);
@@ -33,6 +34,8 @@ const RELEASE_MS = 1000;
 export class UpstreamBody implements AsyncIterable<Buffer> {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Bytes handed to a reader chunk by chunk, held to MAX_ANSWER_BYTES. */
+  private streamed = 0;
   private ended = false;
   private failure: Error | undefined;
   private discarding = false;
@@ -129,6 +132,11 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
       for (;;) {
         if (this.chunks.length > 0) {
           const chunk = this.take();
+          this.streamed += chunk.length;
+          if (this.streamed > MAX_ANSWER_BYTES) {
+            this.destroy();
+            throw new AnswerTooLarge(MAX_ANSWER_BYTES);
+          }
           if (this.controller.paused) this.controller.resume();
           yield chunk;
           continue;

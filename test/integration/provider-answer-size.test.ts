@@ -10,6 +10,30 @@ import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 const MiB = 1024 * 1024;
 
 /**
+ * Every byte of a streamed answer, counted, and the start of each of its last events (where an
+ * error event ends it; a Responses event's type and error come first).
+ */
+async function readStream(url: string, body: unknown): Promise<{ bytes: number; tail: string }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+  let bytes = 0;
+  const starts: string[] = [''];
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    bytes += chunk.length;
+    const [more, ...next] = decoder.decode(chunk, { stream: true }).split('\n\n');
+    starts[starts.length - 1] = (starts.at(-1)! + more).slice(0, 600);
+    for (const event of next) starts.push(event.slice(0, 600));
+    starts.splice(0, starts.length - 4);
+  }
+  return { bytes, tail: starts.join('\n\n') };
+}
+
+/**
  * A provider answering a non-streamed request with more bytes than any answer holds (a server gone
  * wrong, or something posing as one): read whole, every such answer grew the gateway's heap by its
  * size, and a few at once ended the process. It is cut at MAX_ANSWER_BYTES and answered 502.
@@ -71,5 +95,89 @@ describe("a provider's answer past the size bound", () => {
       message: expect.stringContaining(`${MAX_ANSWER_BYTES / MiB} MiB`),
     });
     expect(sent).toBeLessThan(MAX_ANSWER_BYTES + 8 * MiB);
+  });
+});
+
+/**
+ * A provider streaming an answer that never ends (text deltas of a mebibyte each): relayed, the
+ * gateway passed it on until the total deadline; translated to the Responses API, whose encoder
+ * keeps the answer's text for `response.completed` (and storage), it also grew the heap by the
+ * answer's size. A streamed answer is read no further than a whole one.
+ */
+describe("a provider's stream past the size bound", () => {
+  let provider: Server;
+  let kw: TestGateway;
+  let sent = 0;
+  const total = MAX_ANSWER_BYTES + 16 * MiB;
+  beforeAll(async () => {
+    const text = 'x'.repeat(MiB);
+    const chunk = Buffer.from(
+      `data: ${JSON.stringify({
+        id: 'chatcmpl-1',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'gpt-4o-mini',
+        choices: [{ index: 0, delta: { content: text }, finish_reason: null }],
+      })}\n\n`,
+    );
+    provider = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      sent = 0;
+      const more = () => {
+        while (sent <= total) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end('data: [DONE]\n\n');
+      };
+      res.on('error', () => undefined);
+      more();
+    });
+    provider.listen(0, '127.0.0.1');
+    await once(provider, 'listening');
+    const { port } = provider.address() as AddressInfo;
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [
+          { id: 'big', type: 'openai', baseUrl: `http://127.0.0.1:${port}/v1`, keys: { env: 'P_KEY' } },
+        ],
+        models: [{ name: 'fast', provider: 'big', model: 'gpt-4o-mini' }],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw.close();
+    provider.closeAllConnections();
+    provider.close();
+  });
+
+  it('is cut when relayed, and ends with an error event naming the bound', async () => {
+    const { bytes, tail } = await readStream(`${kw.dataUrl}/v1/chat/completions`, {
+      model: 'fast',
+      stream: true,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect(sent).toBeLessThan(total);
+    expect(bytes).toBeLessThan(MAX_ANSWER_BYTES + 4 * MiB);
+    expect(tail).toContain('"code":"provider_answer_too_large"');
+    expect(tail).not.toContain('[DONE]');
+  });
+
+  it('is cut when translated to the Responses API, which keeps the answer it streams', async () => {
+    const { bytes, tail } = await readStream(`${kw.dataUrl}/v1/responses`, {
+      model: 'fast',
+      stream: true,
+      store: false,
+      input: 'hi',
+    });
+    expect(sent).toBeLessThan(total);
+    // The deltas, then `response.failed`, whose response holds the output streamed so far.
+    expect(bytes).toBeLessThan(2 * (MAX_ANSWER_BYTES + 4 * MiB));
+    expect(tail).toContain('"type":"response.failed"');
+    expect(tail).toContain('provider_answer_too_large');
+    expect(tail).not.toContain('response.completed');
   });
 });
