@@ -1,7 +1,10 @@
 import { tokenView } from '../admin/tokens.js';
 import { AUDIT_ACTORS, AUDIT_EVENTS, recordEvent } from '../audit/index.js';
 import { parseToken, TokenService, type TokenSpec, tokenSpecSchema, WiderTokenError } from '../auth/index.js';
+import type { Config } from '../config/index.js';
+import { closeSpelling } from '../config/spelling.js';
 import { EnvelopeError, loadSealedSecret } from '../keys/index.js';
+import { Router } from '../routing/index.js';
 import { describeIssue, leadingIssue, PARSE_OPTIONS } from '../surfaces/zod-issue.js';
 import { CliError, type OfflineContext, print, unknownCommand } from './context.js';
 import { amountFlag, durationFlag, wholeNumberFlag } from './flags.js';
@@ -99,6 +102,29 @@ function specFrom(flags: TokenFlags): TokenSpec {
   return result.data;
 }
 
+/**
+ * What a token's `models` and `providers` name that the configuration does not have: the token is
+ * created all the same (a reload may add them, and the admin API takes them too), but a misspelt
+ * name would leave it refused every request with no word why.
+ */
+function unknownNames(spec: TokenSpec, config: Config): string[] {
+  const providers = config.providers.map((p) => p.id);
+  const router = new Router(config.models, new Map(providers.map((id) => [id, { id }])));
+  const aliases = config.models.map((m) => m.name).filter((name) => !name.endsWith('*'));
+  const hint = (name: string, names: readonly string[]) => {
+    const close = closeSpelling(name, names);
+    return close ? ` (did you mean ${close}?)` : '';
+  };
+  return [
+    ...(spec.models ?? [])
+      .filter((name) => router.peek(name) === undefined)
+      .map((name) => `--models ${name}: no model of that name in the configuration${hint(name, aliases)}`),
+    ...(spec.providers ?? [])
+      .filter((id) => !providers.includes(id))
+      .map((id) => `--providers ${id}: no provider of that id in the configuration${hint(id, providers)}`),
+  ];
+}
+
 /** `keyward tokens create|list|show|revoke`, offline against the store; the full token is printed once. */
 export async function tokensCommand(
   action: string,
@@ -119,8 +145,10 @@ export async function tokensCommand(
   switch (action) {
     case 'create': {
       if (!flags.name) throw new CliError('--name is required', 2);
+      const spec = specFrom(flags);
+      for (const warning of unknownNames(spec, ctx.config)) io.stderr.write(`warning: ${warning}\n`);
       try {
-        const { token, record } = await tokens.create(specFrom(flags), null);
+        const { token, record } = await tokens.create(spec, null);
         recordEvent(ctx.audit, AUDIT_EVENTS.tokenCreated, AUDIT_ACTORS.cli, {
           tokenId: record.id,
           name: record.name,

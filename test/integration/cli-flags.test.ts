@@ -73,6 +73,38 @@ describe('the flags each CLI command takes', { timeout: 90_000 }, () => {
     }
   });
 
+  it('creates a token limited to models or providers the configuration lacks, and says so', async () => {
+    const file = writeTempConfig({
+      providers: [{ id: 'fake', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', keys: { store: true } }],
+      models: [
+        { name: 'fast', provider: 'fake', model: 'gpt-4o-mini' },
+        { name: 'mini-*', provider: 'fake', model: '*' },
+      ],
+    });
+    const args = ['--config', file, '--data-dir', freshDataDir()];
+    expect((await runCli(['init', ...args])).code).toBe(0);
+    const res = await runCli([
+      ...'tokens create --name t --models fast,fsat,fake/gpt-4o,mini-x,other/m --providers fake,fkae --json'.split(
+        ' ',
+      ),
+      ...args,
+    ]);
+    // Still created, as the admin API creates it: a later reload may add what it names.
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({
+      models: ['fast', 'fsat', 'fake/gpt-4o', 'mini-x', 'other/m'],
+    });
+    expect(res.stderr).toContain(
+      '--models fsat: no model of that name in the configuration (did you mean fast?)',
+    );
+    expect(res.stderr).toContain('--models other/m: no model of that name in the configuration');
+    expect(res.stderr).toContain(
+      '--providers fkae: no provider of that id in the configuration (did you mean fake?)',
+    );
+    for (const known of ['--models fast:', 'fake/gpt-4o:', 'mini-x:', '--providers fake:'])
+      expect(res.stderr).not.toContain(known);
+  });
+
   it('says a flag is unknown, and where to look, on a command line naming no command', async () => {
     for (const [words, said, usage] of [
       [['--bogus'], "unknown flag '--bogus'; see keyward --help", 'Usage:\n  keyward init'],
