@@ -25,9 +25,11 @@ export async function start(options: StartOptions, io: CliIO): Promise<number> {
     return code;
   } finally {
     // A worker's IPC channel would keep it alive however its start ended, and the primary is
-    // waiting for it to exit. Disconnecting through the cluster worker keeps the exit code.
+    // waiting for it to exit. Disconnecting through the cluster worker keeps the exit code. With
+    // the primary gone there is no one to wait for, and nothing else may keep the worker alive.
     process.exitCode = code;
-    cluster.worker?.disconnect();
+    if (process.connected) cluster.worker?.disconnect();
+    else process.exit(code);
   }
 }
 
@@ -83,10 +85,10 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = (signal?: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
-      gateway.logger.info({ signal }, 'shutting down: draining in-flight requests');
+      gateway.logger.info(signal ? { signal } : {}, 'shutting down: draining in-flight requests');
       // A failed close has logged why (Gateway.close).
       gateway.close().then(
         () => resolve(0),
@@ -95,6 +97,24 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // The primary gone (killed, out of memory): Node's cluster ends a worker at once when its
+    // channel closes unasked, cutting its streams and losing the usage it had not yet written (and
+    // the spend budgets reload from it). It stops as at SIGTERM instead; the limiter it asked is
+    // gone, so it admits nothing more (fail closed), and what it still tells the primary is dropped.
+    const worker = cluster.worker;
+    // A message sent once the channel has closed is reported as an 'error' event on the process,
+    // which the cluster passes on to its worker, where without a listener it ends the process: a
+    // timer's report in the moment between the channel closing and its 'disconnect' event, or
+    // what the worker tells the primary while it drains.
+    worker?.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ERR_IPC_CHANNEL_CLOSED') throw error;
+    });
+    worker?.on('disconnect', () => {
+      if (worker.exitedAfterDisconnect) return;
+      worker.exitedAfterDisconnect = true;
+      gateway.logger.error({}, 'the primary process is gone: this worker drains and exits');
+      stop();
+    });
     // SIGHUP re-reads the configuration and applies what needs no new listener (Gateway.reload).
     // A worker's come from the primary, which reads the file for all of them: one sent to a whole
     // process group is the primary's to act on, and would otherwise end the worker.

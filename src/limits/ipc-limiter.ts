@@ -12,6 +12,9 @@ import { StatusUnavailableError } from './unwritten-usage.js';
 export interface IpcChannel {
   send(message: unknown): unknown;
   on(event: 'message', listener: (message: unknown) => void): unknown;
+  on(event: 'disconnect', listener: () => void): unknown;
+  /** False once the channel has closed (a worker's `process.connected`). */
+  readonly connected?: boolean;
 }
 
 type Operation = 'acquire' | 'settle' | 'status';
@@ -74,8 +77,10 @@ function batcher<T>(flush: (batch: T[]) => void): (item: T) => void {
 export function createIpcLimiter(channel: IpcChannel): Limiter {
   let next = 0;
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  const gone = () => new Error('rate limiter (primary process): the primary process is gone');
   const send = batcher<Call>((calls) => {
     try {
+      if (channel.connected === false) throw gone();
       channel.send({ keyward: 'limiter', calls } satisfies LimiterCalls);
     } catch (error) {
       // Sent a turn after the calls were made: their callers hear of a failure here, not as a throw.
@@ -97,8 +102,15 @@ export function createIpcLimiter(channel: IpcChannel): Limiter {
       else waiting.resolve(reply.result);
     }
   });
+  // The primary gone, no answer can come: what waits fails, and so does every later call (the
+  // worker drains what it was serving, and a request it would admit now is refused, fail closed).
+  channel.on('disconnect', () => {
+    for (const waiting of pending.values()) waiting.reject(gone());
+    pending.clear();
+  });
   const call = (op: Operation, args: unknown[]): Promise<unknown> =>
     new Promise((resolve, reject) => {
+      if (channel.connected === false) return reject(gone());
       const id = ++next;
       pending.set(id, { resolve, reject });
       send({ id, op, args });
