@@ -11,7 +11,9 @@
  * - `be:<key>` the same reservations scored by expiry, so a crashed instance's lapse;
  * - `bl:<key>` while `bs:<key>` is missing and being seeded, a hash loader → micros settled since
  *              that loader began reading the durable store, and `@`loader → when it began (see `MARK`);
- * - `bu:<key>` while `bs:<key>` is missing, the spend settled meanwhile, scored by when (see `SETTLE`);
+ * - `bu:<key>` the spend settled in the last UNWRITTEN_MS, and while `bs:<key>` is missing all that
+ *              settled meanwhile, scored by when (see `SETTLE`): spend another instance may not have
+ *              written to the durable store when a load reads it;
  * - `epoch`    a random name of the dataset, set by the first instance to find it missing, so a
  *              Redis that restarted empty (or was flushed) has a new one.
  *
@@ -221,6 +223,15 @@ for i = 1, nb do
   end
   if redis.call('EXISTS', KEYS[base + 1]) == 1 then
     redis.call('INCRBY', KEYS[base + 1], ARGV[6])
+    -- Remembered as long as it may be unwritten: should the counter lapse (its ttl, daily) before
+    -- this instance writes its usage, a load reads a store without it (see SEED). No load is
+    -- pending while the counter exists, so only the last UNWRITTEN_MS are kept.
+    if tonumber(ARGV[6]) ~= 0 then
+      local now = clock()
+      redis.call('ZREMRANGEBYSCORE', KEYS[base + 5], '-inf', num(now - ${UNWRITTEN_MS}))
+      redis.call('ZADD', KEYS[base + 5], num(now), lease .. '|' .. ARGV[6])
+      redis.call('PEXPIRE', KEYS[base + 5], ${UNWRITTEN_MS})
+    end
   else
     -- Being seeded: what the loaders' reads began too late to hold.
     for _, loader in ipairs(redis.call('HKEYS', KEYS[base + 4])) do
@@ -296,9 +307,9 @@ return 1
 /**
  * Seeds a missing counter: KEYS `bs:`, `bl:` and `bu:`; ARGV the loader, the spend it read, the
  * counter's ttl (ms). The counter becomes what was read, plus what was settled since the loader's
- * MARK, plus what other instances settled in the UNWRITTEN_MS before it while the counter was
- * missing (they may not have written it to the store yet: counted twice when they had, over, not
- * under; the loader's own instance wrote its usage before reading). Lease and loader ids both begin
+ * MARK, plus what other instances settled in the UNWRITTEN_MS before it, into the counter before
+ * it lapsed or while it was missing (they may not have written it to the store yet: counted twice
+ * when they had, over, not under; the loader's own instance wrote its usage before reading). Lease and loader ids both begin
  * with their instance's id and a dot.
  * The other loaders' entries go with it (their SEED finds the counter there). Answers 1 when the
  * counter exists afterwards, 0 when the loader's mark was lost (it lapsed, or MARK never ran):

@@ -201,9 +201,11 @@ describe.skipIf(!hasRedis())('redis limiter (needs redis-server: apt-get install
       await raw.pexpire(`${prefix}bs:budget:user:u:total`, 1);
       await sleep(5);
       await a!.settle(inFlight, 0, 3_000);
-      // Another instance seeds the counter again from the store, which a has not yet written this to.
+      // Another instance seeds the counter again from the store, which a has not yet written this
+      // to. Its first settle too, written by now, is counted twice: a's spend of the last seconds
+      // may or may not be in the store, and the load counts it as if not (over, never under).
       const status = await b!.status([], [], budgets);
-      expect(status.budgets[0]).toMatchObject({ spentMicros: 6_000, reservedMicros: 0 });
+      expect(status.budgets[0]).toMatchObject({ spentMicros: 9_000, reservedMicros: 0 });
       expect(await raw.exists(`${prefix}bu:budget:user:u:total`)).toBe(0);
     } finally {
       raw.disconnect();

@@ -103,6 +103,22 @@ describe.skipIf(!hasRedis())('redis limiter: reloads and restarts (needs redis-s
     expect((await other.status([], [], budgets)).budgets[0]?.spentMicros).toBe(70);
   });
 
+  it('adds what another instance settled into the counter just before it lapsed, not yet in the store', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    // The durable store's figure: this instance's spend; the other's last settle is not written yet.
+    const seeder = limiter(prefix, async () => 10);
+    const other = limiter(prefix);
+    raw = new Redis(server.url);
+    const budgets = [{ key: 'budget:token:r4:2026-11', limitMicros: 1_000, ttlMs: MINUTE }];
+    const lease = leaseOf(await other.acquire(request({ budgets, costEstimateMicros: 50 })));
+    await other.settle(lease, 0, 60);
+    expect((await other.status([], [], budgets)).budgets[0]?.spentMicros).toBe(60);
+
+    // The counter lapses (its ttl, as it does daily) before the other instance writes its usage.
+    await raw.del(`${prefix}bs:${budgets[0]!.key}`);
+    expect((await seeder.status([], [], budgets)).budgets[0]?.spentMicros).toBe(70);
+  });
+
   it('refunds no tokens of a lease from before a restart into the new bucket', async () => {
     const prefix = `test:${randomUUID()}:`;
     const gateway = limiter(prefix);
