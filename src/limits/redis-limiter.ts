@@ -1,6 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ACQUIRE, ADD_SPEND, MARK, REREGISTER, SEED, SETTLE, STATUS } from './redis-scripts.js';
+import {
+  ACQUIRE,
+  ADD_SPEND,
+  MARK,
+  REREGISTER,
+  RESTORE_SPEND,
+  SEED,
+  SETTLE,
+  STATUS,
+  UNWRITTEN_MS,
+} from './redis-scripts.js';
 import { tighter } from './token-bucket.js';
 import type {
   AcquireRequest,
@@ -50,7 +60,8 @@ type Reply = ReadonlyArray<string | number>;
 
 interface LimitsCommands {
   keywardAcquire(numKeys: number, ...args: string[]): Promise<Reply>;
-  keywardSettle(numKeys: number, ...args: string[]): Promise<Reply>;
+  keywardSettle(numKeys: number, ...args: string[]): Promise<string | null>;
+  keywardRestoreSpend(numKeys: number, ...args: string[]): Promise<number>;
   keywardStatus(numKeys: number, ...args: string[]): Promise<Reply>;
   keywardReregister(numKeys: number, ...args: string[]): Promise<Reply>;
   keywardAddSpend(numKeys: number, ...args: string[]): Promise<string>;
@@ -128,6 +139,14 @@ export class RedisLimiter implements Limiter {
   private readonly unreleased: RedisLease[] = [];
   /** The `epoch` of the dataset the last ready connection found (none before the first). */
   private epoch: string | undefined;
+  /**
+   * Budget spend settled in Redis in the last UNWRITTEN_MS, per budget key, with the dataset it
+   * went into: the usage recorder writes it to the durable store a second or so later, and a
+   * Redis that restarts empty meanwhile has lost it (see `restoreRecent`).
+   */
+  private readonly recent = new Map<string, Array<{ at: number; micros: number; epoch: string }>>();
+  /** When `recent` was last swept of the keys settled no more (sessions', tokens' gone idle). */
+  private sweptAt = 0;
 
   constructor(options: RedisLimiterOptions) {
     this.prefix = options.prefix ?? 'keyward:limits:';
@@ -152,6 +171,7 @@ export class RedisLimiter implements Limiter {
     redis.defineCommand('keywardAddSpend', { lua: ADD_SPEND });
     redis.defineCommand('keywardMark', { lua: MARK });
     redis.defineCommand('keywardSeed', { lua: SEED });
+    redis.defineCommand('keywardRestoreSpend', { lua: RESTORE_SPEND });
     redis.on('ready', () => {
       this.reregister();
       this.addUnsent();
@@ -262,7 +282,8 @@ export class RedisLimiter implements Limiter {
     }
     try {
       await this.ready();
-      await this.sendSettle(lease, actualTokens, cost);
+      const epoch = await this.sendSettle(lease, actualTokens, cost);
+      if (cost > 0 && epoch) this.remember(lease.budgetKeys, cost, epoch);
     } catch (error) {
       // The slots and the reservation lapse with their lease.
       if (neverSent(error)) this.keepUnsent(lease.budgetKeys, cost);
@@ -270,7 +291,47 @@ export class RedisLimiter implements Limiter {
     }
   }
 
-  private sendSettle(lease: RedisLease, actualTokens: number, cost: number): Promise<Reply> {
+  /** Notes a settle's spend for UNWRITTEN_MS (see `recent`), dropping what is older. */
+  private remember(budgetKeys: readonly string[], micros: number, epoch: string): void {
+    const now = Date.now();
+    if (now - this.sweptAt > UNWRITTEN_MS) {
+      this.sweptAt = now;
+      for (const [key, entries] of this.recent)
+        if (now - entries.at(-1)!.at > UNWRITTEN_MS) this.recent.delete(key);
+    }
+    for (const key of budgetKeys) {
+      const entries = this.recent.get(key) ?? [];
+      if (entries.length === 0) this.recent.set(key, entries);
+      while (entries.length > 0 && now - entries[0]!.at > UNWRITTEN_MS) entries.shift();
+      entries.push({ at: now, micros, epoch });
+    }
+  }
+
+  /**
+   * Redis came back as a new dataset (restarted empty, failed over): the budget counters were
+   * seeded again, or will be, from the durable store, which may not yet hold this instance's
+   * spend of its last second or so. Settled in the lost dataset, it is put back (`RESTORE_SPEND`):
+   * counted twice when it was written before the read, over, never under.
+   */
+  private restoreRecent(epoch: string): void {
+    const now = Date.now();
+    const keys = [`${this.prefix}epoch`];
+    const args = [epoch, `${this.instance}.`];
+    for (const [key, entries] of this.recent) {
+      const lost = entries
+        .filter((entry) => now - entry.at <= UNWRITTEN_MS && entry.epoch !== epoch)
+        .reduce((sum, entry) => sum + entry.micros, 0);
+      if (lost === 0) continue;
+      keys.push(`${this.prefix}bs:${key}`, `${this.prefix}bl:${key}`, `${this.prefix}bu:${key}`);
+      args.push(String(lost));
+    }
+    if (keys.length === 1) return;
+    this.redis
+      .keywardRestoreSpend(keys.length, ...keys, ...args)
+      .catch((error: unknown) => this.report(error));
+  }
+
+  private sendSettle(lease: RedisLease, actualTokens: number, cost: number): Promise<string | null> {
     const keys = [
       ...lease.tokenRules.map((rule) => `${this.prefix}r:${rule.key}`),
       ...lease.concurrencyKeys.map((key) => `${this.prefix}c:${key}`),
@@ -412,7 +473,9 @@ export class RedisLimiter implements Limiter {
     for (const [, { micros, epoch }] of kept) args.push(epoch, String(micros));
     this.redis.keywardAddSpend(keys.length, ...keys, ...args).then(
       (epoch) => {
+        const previous = this.epoch;
         this.epoch = String(epoch);
+        if (previous !== undefined && previous !== this.epoch) this.restoreRecent(this.epoch);
       },
       (error: unknown) => {
         if (neverSent(error)) for (const [key, { micros, epoch }] of kept) this.keep(key, micros, epoch);

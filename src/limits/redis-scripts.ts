@@ -25,7 +25,7 @@
  * How long before a load began spend settled while its counter was missing may still be missing
  * from the durable store: each instance writes its usage there every second or so.
  */
-const UNWRITTEN_MS = 10_000;
+export const UNWRITTEN_MS = 10_000;
 /** How long `bu:` keeps such spend: the load that counts it may seed up to a minute after it began. */
 const UNWRITTEN_KEEP_MS = UNWRITTEN_MS + 60_000;
 
@@ -198,6 +198,7 @@ return out
  * KEYS: token-rule buckets, concurrency sets, four keys per budget, `epoch`.
  * ARGV: nt, nc, nb, lease id, actual - estimated tokens, actual cost, the epoch the lease was
  * taken in ('' when its ACQUIRE's answer was lost), then limit/window per token rule.
+ * Answers the epoch of the dataset it ran in (false when it has none).
  *
  * Unused tokens go back only to buckets of the dataset they were taken from: one that restarted
  * empty since never had them taken, and refunded, a client would gain them. An overrun is debited
@@ -258,7 +259,7 @@ if extra > 0 or (extra < 0 and refund) then
     store(KEYS[i], level(KEYS[i], limit, window, now) - extra, limit, window, now)
   end
 end
-return 1
+return redis.call('GET', KEYS[#KEYS])
 `;
 
 /**
@@ -369,4 +370,35 @@ for i = 2, #KEYS do
   end
 end
 return current
+`;
+
+/**
+ * Puts back an instance's spend of its last UNWRITTEN_MS, settled in a dataset Redis has since
+ * lost (a restart empty, a failover), which the instance may not have written to the durable store
+ * when a counter was seeded again from it. KEYS: `epoch`, then per budget `bs:`, `bl:`, `bu:`; ARGV:
+ * the dataset's epoch the instance found, the instance's id with its dot, then the micros per
+ * budget. A counter seeded already gets it added; a missing one as SETTLE adds to it (the other
+ * instances' loads that began, and `bu:` for those to come). The instance's own loads are left out:
+ * it writes its usage before reading. Answers 0 when the dataset is not that one any more.
+ */
+export const RESTORE_SPEND = `${PRELUDE}
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local own = ARGV[2]
+local now = clock()
+for i = 1, (#KEYS - 1) / 3 do
+  local base = 3 * i - 1
+  local micros = ARGV[i + 2]
+  if redis.call('EXISTS', KEYS[base]) == 1 then
+    redis.call('INCRBY', KEYS[base], micros)
+  else
+    for _, loader in ipairs(redis.call('HKEYS', KEYS[base + 1])) do
+      if string.sub(loader, 1, 1) ~= '@' and string.sub(loader, 1, #own) ~= own then
+        redis.call('HINCRBY', KEYS[base + 1], loader, micros)
+      end
+    end
+    redis.call('ZADD', KEYS[base + 2], num(now), own .. 'restored.' .. i .. '|' .. micros)
+    redis.call('PEXPIRE', KEYS[base + 2], ${UNWRITTEN_KEEP_MS})
+  end
+end
+return 1
 `;

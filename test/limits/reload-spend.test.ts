@@ -119,6 +119,26 @@ describe.skipIf(!hasRedis())('redis limiter: reloads and restarts (needs redis-s
     expect((await seeder.status([], [], budgets)).budgets[0]?.spentMicros).toBe(70);
   });
 
+  it('puts back what it settled in its last seconds when Redis restarts empty, not yet in the store', async () => {
+    const prefix = `test:${randomUUID()}:`;
+    const seeder = limiter(prefix, async () => 10);
+    const other = limiter(prefix);
+    const budgets = [{ key: 'budget:token:r5:2026-11', limitMicros: 1_000, ttlMs: MINUTE }];
+    // Settled in Redis; the store's figure (10) does not have it yet.
+    await other.settle(leaseOf(await other.acquire(request({ budgets, costEstimateMicros: 50 }))), 0, 60);
+    await server.restart();
+    const spent = async (limiter: Limiter) => {
+      try {
+        return (await limiter.status([], [], budgets)).budgets[0]?.spentMicros;
+      } catch {
+        return undefined;
+      }
+    };
+    await expect.poll(() => spent(seeder), { timeout: 5_000, interval: 50 }).toBe(70);
+    await sleep(300);
+    expect(await spent(other)).toBe(70);
+  });
+
   it('refunds no tokens of a lease from before a restart into the new bucket', async () => {
     const prefix = `test:${randomUUID()}:`;
     const gateway = limiter(prefix);
