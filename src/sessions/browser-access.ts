@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
 import { clearCookie, REFRESH_COOKIE, readCookie, SESSION_COOKIE, setCookie } from './cookies.js';
-import { assertBrowserOrigin } from './origin-guard.js';
+import { assertBrowserOrigin, forbidden } from './origin-guard.js';
 import type { Issued, SessionCheck, SessionFailure, SessionService } from './session-service.js';
 
 /** Counts a failed authentication (brute-force guard, audit, alerts) and returns the error to throw. */
@@ -15,6 +15,15 @@ const COOKIE_FAILURES: Record<SessionFailure, GatewayError> = {
   expired: unauthorized('The session has expired; POST /auth/refresh to renew it', 'session_expired'),
   revoked: unauthorized('This session has ended; sign in again', 'session_ended'),
 };
+
+/**
+ * A page's call that carries no credential (a CORS preflight never does): named for what it is, not
+ * as a cookie request, as the browser may have withheld its cookie or the page may use a bearer.
+ */
+const NOT_ALLOWED_ORIGIN = forbidden(
+  'This origin is not allowed to call the gateway; add it to server.cors.origins',
+  'origin_not_allowed',
+);
 
 /**
  * Cookie credentials on the data plane: the origin check (CSRF) comes first, then the session
@@ -39,7 +48,8 @@ export class BrowserAccess {
    * (a cross-site form post gets 403, whether or not its browser sent the cookie).
    */
   assertNotForeign(request: FastifyRequest): void {
-    if (request.headers.origin !== undefined) this.assertOrigin(request);
+    if (request.headers.origin !== undefined)
+      assertBrowserOrigin(request, this.allowsOrigin, () => NOT_ALLOWED_ORIGIN);
   }
 
   /** Sets the request's principal from its session cookie, or throws a 401/403. */
