@@ -23,16 +23,22 @@ export function failureSubjects(ip: string, credential: string | undefined): str
  * `perMinute`, its further failures are answered 429 with Retry-After instead of 401, so a
  * guesser is told to stop. A request that carries a valid credential is never refused here: the
  * credential is checked first, so neighbours behind one NAT or proxy, and the owner of a token
- * someone is guessing at, keep working. Kept per instance: it guards each process, and a guesser
- * gains nothing from spreading attempts across instances that it would not from spreading them
- * across minutes.
+ * someone is guessing at, keep working. Kept per instance: a guesser gains nothing from spreading
+ * attempts across instances that it would not from spreading them across minutes. The workers of
+ * one instance count together (see `share` and `full`), or round-robin would multiply the limit.
  */
 export class FailureGuard {
   private readonly windows = new Map<string, Window>();
 
+  /**
+   * `share`, in a worker of `--workers N`, is told the subjects each failure counted against and
+   * did not refuse here, for the primary's count of every worker's; a subject already refused is
+   * left out, so a guesser past its limit costs the primary nothing.
+   */
   constructor(
     private readonly perMinute: number,
     private readonly now: () => number = Date.now,
+    private readonly share?: (subjects: string[]) => void,
   ) {}
 
   /**
@@ -41,12 +47,16 @@ export class FailureGuard {
    */
   failed(subjects: readonly string[]): GatewayError | undefined {
     let wait = 0;
+    const shared: string[] | undefined = this.share ? [] : undefined;
     for (const subject of subjects) {
       const window = this.count(subject);
       if (window.failures > this.perMinute) {
         wait = Math.max(wait, window.startedAt + WINDOW_MS - this.now());
+      } else {
+        shared?.push(subject);
       }
     }
+    if (shared && shared.length > 0) this.share?.(shared);
     if (wait <= 0) return undefined;
     return new GatewayError(429, 'rate_limit_error', 'Too many failed authentication attempts; slow down', {
       code: 'too_many_auth_failures',
@@ -54,20 +64,44 @@ export class FailureGuard {
     });
   }
 
+  /**
+   * The primary's count for its workers: one failure against `subject`, and how many its window
+   * now holds and how long it has left.
+   */
+  tally(subject: string): { failures: number; waitMs: number } {
+    const window = this.count(subject);
+    return { failures: window.failures, waitMs: window.startedAt + WINDOW_MS - this.now() };
+  }
+
+  /**
+   * Told by the primary that `subject`'s window is full for `waitMs` more: its next failure here is
+   * refused until then, as if this process had counted them all. At most a minute, as its own.
+   */
+  full(subject: string, waitMs: number): void {
+    const left = Math.min(Math.max(waitMs, 0), WINDOW_MS);
+    this.begin(subject, this.now() + left - WINDOW_MS).failures = this.perMinute;
+  }
+
   private count(subject: string): Window {
     const now = this.now();
     let window = this.windows.get(subject);
     if (!window || now - window.startedAt >= WINDOW_MS) {
-      this.windows.delete(subject);
-      if (this.windows.size >= MAX_SUBJECTS) this.windows.delete(this.windows.keys().next().value!);
-      window = { startedAt: now, failures: 0 };
-      this.windows.set(subject, window);
+      window = this.begin(subject, now);
     } else if (window.startedAt > now) {
       // Begun after now (the clock stepped back): it begins now, its failures kept. Left as it was
       // it refused for the size of the step past its minute; started over it would let more through.
       window.startedAt = now;
     }
     window.failures++;
+    return window;
+  }
+
+  /** A new window for `subject`, in place of its last. */
+  private begin(subject: string, startedAt: number): Window {
+    this.windows.delete(subject);
+    if (this.windows.size >= MAX_SUBJECTS) this.windows.delete(this.windows.keys().next().value!);
+    const window = { startedAt, failures: 0 };
+    this.windows.set(subject, window);
     return window;
   }
 }

@@ -5,6 +5,7 @@ import {
   AuthFailureTally,
   announce,
   GatherRelay,
+  GuessTally,
   isKeyStateMessage,
   openStore,
   StoreOpenError,
@@ -237,6 +238,8 @@ export async function runPrimary(
   const relay = new GatherRelay(() => workers.values());
   // Failed authentications are counted across workers, so a burst alerts at the configured rate.
   const authFailures = new AuthFailureTally();
+  // And so are guesses, so a client's connections spread over the workers meet one limit.
+  const guesses = new GuessTally(config.rateLimits.perIp.failuresPerMinute, () => workers.values());
   // So are tokens' requests and spend, so a token's spike alerts as it would in one process.
   const tokenTraffic = new TokenTrafficTally();
   const fork = (index: number, delayMs: number) => {
@@ -277,6 +280,7 @@ export async function runPrimary(
       }
       relay.attach(worker);
       authFailures.attach(worker);
+      guesses.attach(worker);
       tokenTraffic.attach(worker);
       worker.on('message', (message: unknown) => {
         if (isListening(message)) {

@@ -128,7 +128,14 @@ async function assemble(start: Start): Promise<Gateway> {
   resources.add('store watch', stop);
   const router = new Router(config.models, providers);
   telemetry.metrics.labelAliases((name) => router.isAlias(name));
-  const traffic = await createTraffic({ config, store, audit, telemetry, limiter: options.worker?.limiter });
+  const traffic = await createTraffic({
+    config,
+    store,
+    audit,
+    telemetry,
+    limiter: options.worker?.limiter,
+    channel: options.worker?.channel,
+  });
   options.worker?.answerFlushes?.(traffic.usage);
   resources.add('usage recorder', (deadline) => traffic.usage.close(deadline));
   resources.add('limiter', () => traffic.limiter.close());

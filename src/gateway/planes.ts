@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createAdminPlane } from '../admin/index.js';
 import { type AuditLog, type AuthFailureSampler, verifyStoredChain } from '../audit/index.js';
-import { FailureGuard } from '../auth/failure-guard.js';
 import { StaticKeyVerifier, type TokenService } from '../auth/index.js';
 import type { ConversationService } from '../conversations/index.js';
 import { createDataPlane } from '../data-plane/index.js';
@@ -14,6 +13,7 @@ import type { TemplateRegistry } from '../templates/index.js';
 import type { AdminViews } from './admin-views.js';
 import { readinessCheck } from './readiness.js';
 import { adminKeyHashes } from './secrets.js';
+import { failureGuard } from './shared-failure-guard.js';
 import type { Start } from './start.js';
 import type { Telemetry } from './telemetry.js';
 import type { Traffic } from './traffic.js';
@@ -40,7 +40,7 @@ interface PlanesParts {
 
 /** The two listeners: the data plane clients call, and the admin plane. Neither listens yet. */
 export async function createPlanes(
-  { config, env, source, telemetry, clientKeys, adminKeys, state }: Start,
+  { config, env, source, telemetry, clientKeys, adminKeys, state, options: { worker } }: Start,
   options: PlanesParts,
 ): Promise<{ data: FastifyInstance; admin: FastifyInstance; verifier: StaticKeyVerifier }> {
   const { store, providers, traffic, tokens, audit } = options;
@@ -98,7 +98,7 @@ export async function createPlanes(
     store,
     written: options.views.written,
     audit,
-    failures: new FailureGuard(config.rateLimits.perIp.failuresPerMinute),
+    failures: failureGuard(config.rateLimits.perIp.failuresPerMinute, 'admin', worker?.channel),
     sessions: options.browser.sessions,
     jwt: options.browser.jwt,
     templates: options.templates,

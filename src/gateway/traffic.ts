@@ -1,12 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { PriceTable, UsageRecorder } from '../accounting/index.js';
 import type { AuditLog } from '../audit/index.js';
-import { FailureGuard } from '../auth/failure-guard.js';
+import type { FailureGuard } from '../auth/failure-guard.js';
 import type { Config } from '../config/index.js';
 import { requestAccounting } from '../data-plane/request-accounting.js';
 import { Admission } from '../limits/admission.js';
 import { parseBudgetKey } from '../limits/admission-rules.js';
 import {
+  type IpcChannel,
   type Limiter,
   limiterFromConfig,
   refusingUnwritten,
@@ -14,6 +15,7 @@ import {
   UsageUnwrittenError,
 } from '../limits/index.js';
 import type { Store } from '../store/index.js';
+import { failureGuard } from './shared-failure-guard.js';
 import type { Telemetry } from './telemetry.js';
 
 export interface Traffic {
@@ -33,6 +35,8 @@ interface TrafficOptions {
   telemetry: Telemetry;
   /** A limiter made elsewhere (a worker's, which asks the primary); else one from the configuration. */
   limiter?: Limiter | undefined;
+  /** A worker's channel to the primary, which counts failed authentications with the other workers'. */
+  channel?: IpcChannel | undefined;
 }
 
 /** A budget's spend so far, from the store (after `beforeRead`, which writes what is still in memory). */
@@ -85,7 +89,7 @@ export async function createTraffic({
     onBudgetExhausted: (subject) => alerts.budgetExhausted(subject),
     onSettleFailed: (error) => logger.error({ err: error }, 'settling rate limits failed'),
   });
-  const failures = new FailureGuard(config.rateLimits.perIp.failuresPerMinute);
+  const failures = failureGuard(config.rateLimits.perIp.failuresPerMinute, 'data', given.channel);
   const onFinished = requestAccounting({
     prices,
     usage,

@@ -42,3 +42,39 @@ describe('FailureGuard', () => {
     expect(guard.failed(['a'])).toBeUndefined();
   });
 });
+
+describe('FailureGuard in a worker of --workers N', () => {
+  it('shares the subjects of each failure it did not refuse, and no more', () => {
+    const now = 1_000_000;
+    const shared: string[][] = [];
+    const guard = new FailureGuard(
+      2,
+      () => now,
+      (subjects) => shared.push(subjects),
+    );
+    for (let i = 0; i < 2; i++) expect(guard.failed(['a', 'b'])).toBeUndefined();
+    expect(guard.failed(['a'])?.status).toBe(429);
+    expect(guard.failed(['a', 'c'])?.status).toBe(429);
+    expect(shared).toEqual([['a', 'b'], ['a', 'b'], ['c']]);
+  });
+
+  it("refuses a subject the primary counted full, for the rest of the primary's window and a minute at most", () => {
+    let now = 1_000_000;
+    const guard = new FailureGuard(30, () => now);
+    guard.full('a', 20_000);
+    expect(guard.failed(['b'])).toBeUndefined();
+    expect(guard.failed(['a'])?.headers).toEqual({ 'retry-after': '20' });
+    now += 20_000;
+    expect(guard.failed(['a'])).toBeUndefined();
+    guard.full('c', 10 * 60_000);
+    expect(guard.failed(['c'])?.headers).toEqual({ 'retry-after': '60' });
+  });
+
+  it("tallies the primary's count: the failures in the subject's window and the time it has left", () => {
+    let now = 1_000_000;
+    const guard = new FailureGuard(3, () => now);
+    expect(guard.tally('a')).toEqual({ failures: 1, waitMs: 60_000 });
+    now += 15_000;
+    expect(guard.tally('a')).toEqual({ failures: 2, waitMs: 45_000 });
+  });
+});
