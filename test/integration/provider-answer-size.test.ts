@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,54 +34,77 @@ async function readStream(url: string, body: unknown): Promise<{ bytes: number; 
 }
 
 /**
+ * A provider whose every answer is `head`, then `pad` again and again until `total` bytes are sent
+ * or the gateway stops reading, then `tail`; and a gateway in front of it. `sent()` counts the pads.
+ */
+async function endlessAnswers(answer: {
+  contentType: string;
+  head: string;
+  pad: Buffer;
+  total: number;
+  tail: string;
+}): Promise<{ kw: TestGateway; sent(): number; close(): Promise<void> }> {
+  let sent = 0;
+  const provider = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': answer.contentType });
+    res.write(answer.head);
+    sent = 0;
+    const more = () => {
+      while (sent <= answer.total) {
+        sent += answer.pad.length;
+        if (!res.write(answer.pad)) return void res.once('drain', more);
+      }
+      res.end(answer.tail);
+    };
+    res.on('error', () => undefined);
+    more();
+  });
+  provider.listen(0, '127.0.0.1');
+  await once(provider, 'listening');
+  const { port } = provider.address() as AddressInfo;
+  const kw = await startTestGateway(
+    {
+      auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+      providers: [
+        { id: 'big', type: 'openai', baseUrl: `http://127.0.0.1:${port}/v1`, keys: { env: 'P_KEY' } },
+      ],
+      models: [{ name: 'fast', provider: 'big', model: 'gpt-4o-mini' }],
+    },
+    { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
+  );
+  return {
+    kw,
+    sent: () => sent,
+    close: async () => {
+      await kw.close();
+      provider.closeAllConnections();
+      provider.close();
+    },
+  };
+}
+
+/**
  * A provider answering a non-streamed request with more bytes than any answer holds (a server gone
  * wrong, or something posing as one): read whole, every such answer grew the gateway's heap by its
  * size, and a few at once ended the process. It is cut at MAX_ANSWER_BYTES and answered 502.
  */
 describe("a provider's answer past the size bound", () => {
-  let provider: Server;
-  let kw: TestGateway;
-  let sent = 0;
+  let answers: Awaited<ReturnType<typeof endlessAnswers>>;
   beforeAll(async () => {
-    provider = createServer((req, res) => {
-      req.resume();
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[]');
-      // JSON whitespace, a mebibyte at a time, until the gateway stops reading.
-      const pad = Buffer.alloc(MiB, 0x20);
-      sent = 0;
-      const more = () => {
-        while (sent <= MAX_ANSWER_BYTES + 8 * MiB) {
-          sent += pad.length;
-          if (!res.write(pad)) return void res.once('drain', more);
-        }
-        res.end('}');
-      };
-      res.on('error', () => undefined);
-      more();
+    // JSON whitespace, a mebibyte at a time, until the gateway stops reading.
+    answers = await endlessAnswers({
+      contentType: 'application/json',
+      head: '{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[]',
+      pad: Buffer.alloc(MiB, 0x20),
+      total: MAX_ANSWER_BYTES + 8 * MiB,
+      tail: '}',
     });
-    provider.listen(0, '127.0.0.1');
-    await once(provider, 'listening');
-    const { port } = provider.address() as AddressInfo;
-    kw = await startTestGateway(
-      {
-        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        providers: [
-          { id: 'big', type: 'openai', baseUrl: `http://127.0.0.1:${port}/v1`, keys: { env: 'P_KEY' } },
-        ],
-        models: [{ name: 'fast', provider: 'big', model: 'gpt-4o-mini' }],
-      },
-      { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
-    );
   });
-  afterAll(async () => {
-    await kw.close();
-    provider.closeAllConnections();
-    provider.close();
-  });
+  afterAll(() => answers.close());
 
   it('is refused with 502, read no further than the bound', async () => {
-    const client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+    const client = new OpenAI({ baseURL: `${answers.kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
     const failure = await client.chat.completions
       .create({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] })
       .then(
@@ -94,7 +117,7 @@ describe("a provider's answer past the size bound", () => {
       code: 'provider_answer_too_large',
       message: expect.stringContaining(`${MAX_ANSWER_BYTES / MiB} MiB`),
     });
-    expect(sent).toBeLessThan(MAX_ANSWER_BYTES + 8 * MiB);
+    expect(answers.sent()).toBeLessThan(MAX_ANSWER_BYTES + 8 * MiB);
   });
 });
 
@@ -105,75 +128,46 @@ describe("a provider's answer past the size bound", () => {
  * answer's size. A streamed answer is read no further than a whole one.
  */
 describe("a provider's stream past the size bound", () => {
-  let provider: Server;
-  let kw: TestGateway;
-  let sent = 0;
+  let answers: Awaited<ReturnType<typeof endlessAnswers>>;
   const total = MAX_ANSWER_BYTES + 16 * MiB;
   beforeAll(async () => {
-    const text = 'x'.repeat(MiB);
-    const chunk = Buffer.from(
-      `data: ${JSON.stringify({
-        id: 'chatcmpl-1',
-        object: 'chat.completion.chunk',
-        created: 1,
-        model: 'gpt-4o-mini',
-        choices: [{ index: 0, delta: { content: text }, finish_reason: null }],
-      })}\n\n`,
-    );
-    provider = createServer((req, res) => {
-      req.resume();
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      sent = 0;
-      const more = () => {
-        while (sent <= total) {
-          sent += chunk.length;
-          if (!res.write(chunk)) return void res.once('drain', more);
-        }
-        res.end('data: [DONE]\n\n');
-      };
-      res.on('error', () => undefined);
-      more();
+    const delta = {
+      id: 'chatcmpl-1',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, delta: { content: 'x'.repeat(MiB) }, finish_reason: null }],
+    };
+    answers = await endlessAnswers({
+      contentType: 'text/event-stream',
+      head: '',
+      pad: Buffer.from(`data: ${JSON.stringify(delta)}\n\n`),
+      total,
+      tail: 'data: [DONE]\n\n',
     });
-    provider.listen(0, '127.0.0.1');
-    await once(provider, 'listening');
-    const { port } = provider.address() as AddressInfo;
-    kw = await startTestGateway(
-      {
-        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
-        providers: [
-          { id: 'big', type: 'openai', baseUrl: `http://127.0.0.1:${port}/v1`, keys: { env: 'P_KEY' } },
-        ],
-        models: [{ name: 'fast', provider: 'big', model: 'gpt-4o-mini' }],
-      },
-      { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
-    );
   });
-  afterAll(async () => {
-    await kw.close();
-    provider.closeAllConnections();
-    provider.close();
-  });
+  afterAll(() => answers.close());
 
   it('is cut when relayed, and ends with an error event naming the bound', async () => {
-    const { bytes, tail } = await readStream(`${kw.dataUrl}/v1/chat/completions`, {
+    const { bytes, tail } = await readStream(`${answers.kw.dataUrl}/v1/chat/completions`, {
       model: 'fast',
       stream: true,
       messages: [{ role: 'user', content: 'hi' }],
     });
-    expect(sent).toBeLessThan(total);
+    expect(answers.sent()).toBeLessThan(total);
     expect(bytes).toBeLessThan(MAX_ANSWER_BYTES + 4 * MiB);
     expect(tail).toContain('"code":"provider_answer_too_large"');
     expect(tail).not.toContain('[DONE]');
   });
 
   it('is cut when translated to the Responses API, which keeps the answer it streams', async () => {
-    const { bytes, tail } = await readStream(`${kw.dataUrl}/v1/responses`, {
+    const { bytes, tail } = await readStream(`${answers.kw.dataUrl}/v1/responses`, {
       model: 'fast',
       stream: true,
       store: false,
       input: 'hi',
     });
-    expect(sent).toBeLessThan(total);
+    expect(answers.sent()).toBeLessThan(total);
     // The deltas, then `response.failed`, whose response holds the output streamed so far.
     expect(bytes).toBeLessThan(2 * (MAX_ANSWER_BYTES + 4 * MiB));
     expect(tail).toContain('"type":"response.failed"');
