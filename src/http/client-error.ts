@@ -5,7 +5,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { anthropicErrorBody } from '../surfaces/anthropic/envelope.js';
 import { geminiErrorBody } from '../surfaces/gemini/envelope.js';
 import { openAIErrorBody } from '../surfaces/openai/envelope.js';
-import { requestIdOf } from './request-id.js';
+import { markAnsweredBeside, requestIdOf } from './request-id.js';
 
 function classify(error: NodeJS.ErrnoException): GatewayError {
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
@@ -79,6 +79,11 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
     const path = pathOf(error, socket);
     const body = JSON.stringify(errorBody(path, answer));
     const id = idFor(socket);
+    // A request Node had parsed the head of has a log line coming: it tells this answer, unless
+    // the client ended the connection mid-request (it left: 499, as a client gone is logged).
+    const current = (socket as ServingSocket)._httpMessage;
+    if (current && error.code !== 'HPE_INVALID_EOF_STATE')
+      markAnsweredBeside(current.req, answer.status, answer.code ?? undefined);
     // Anthropic's SDKs read the id only from `request-id`, as the data plane's answers give it.
     const ids = path?.startsWith('/v1/messages')
       ? `x-request-id: ${id}\r\nrequest-id: ${id}`

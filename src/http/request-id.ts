@@ -20,3 +20,19 @@ export function requestId(req: IncomingMessage): string {
 export function requestIdOf(req: IncomingMessage): string | undefined {
   return (req as Identified)[ID];
 }
+
+/** Where an answer written beside Fastify (by the connection's error handler) leaves its status and code. */
+const ANSWERED = Symbol('keyward.answeredBeside');
+type Answered = IncomingMessage & { [ANSWERED]?: { status: number; code: string | undefined } };
+
+/** `req` was answered on its connection, not through its reply: its log line tells this answer. */
+export function markAnsweredBeside(req: IncomingMessage, status: number, code: string | undefined): void {
+  (req as Answered)[ANSWERED] = { status, code };
+}
+
+/** The answer `markAnsweredBeside` noted for `req`, if any. */
+export function answeredBeside(
+  req: IncomingMessage,
+): { status: number; code: string | undefined } | undefined {
+  return (req as Answered)[ANSWERED];
+}

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger, Metrics } from '../observability/index.js';
 import { newRequestContext } from './context.js';
+import { answeredBeside } from './request-id.js';
 
 /** Status logged for a request whose client left before the response was complete (nginx's 499). */
 const CLIENT_CLOSED = 499;
@@ -21,7 +22,9 @@ export function trackRequest(
   metrics.requestStarted(route);
   reply.raw.once('close', () => {
     const ctx = request.kw;
-    const status = reply.raw.writableFinished ? reply.raw.statusCode : CLIENT_CLOSED;
+    const beside = reply.raw.writableFinished ? undefined : answeredBeside(request.raw);
+    if (beside?.code) ctx.errorCode ??= beside.code;
+    const status = reply.raw.writableFinished ? reply.raw.statusCode : (beside?.status ?? CLIENT_CLOSED);
     const ms = performance.now() - ctx.startedAt;
     onFinished(request, status, ms);
     metrics.requestFinished(

@@ -76,6 +76,12 @@ describe('malformed HTTP on a connection with a response under way', () => {
     const id = /\r\nx-request-id: ([\w-]+)\r\n/i.exec(chunked)?.[1];
     expect(chunked).toContain(`\r\nrequest-id: ${id}\r\n`);
     await expect.poll(() => stack.kw.logs.some((line) => line.includes(`"reqId":"${id}"`))).toBe(true);
+    // Logged with the status it was answered, not as a client that left (499).
+    const line = JSON.parse(stack.kw.logs.find((l) => l.includes(`"reqId":"${id}"`))!) as Record<
+      string,
+      unknown
+    >;
+    expect(line).toMatchObject({ status: 400, errorCode: 'malformed_request' });
   });
 
   it('still answers malformed HTTP between responses', async () => {
