@@ -53,9 +53,12 @@ export class Responder {
 
     if (job.stream) {
       let early: GatewayError | undefined;
+      /** The provider answered past the size bound: charged as answered, and no fallback. */
+      let tooLarge: AnswerTooLarge | undefined;
       let started = false;
       const onFailure = (reason: StreamFailureReason, error?: unknown) => {
-        if (!started) early = earlyStreamError(reason, error);
+        if (!started && error instanceof AnswerTooLarge) tooLarge = error;
+        else if (!started) early = earlyStreamError(reason, error);
         ctx.streamError = reason;
         this.metrics.streamFailed(id, reason);
         if (error !== undefined && !(error instanceof StreamFailure)) {
@@ -83,6 +86,12 @@ export class Responder {
             { onUsage: (usage) => (ctx.usage = usageOf(usage)), onFailure, clientGone },
           );
       const head = await events.next();
+      if (tooLarge) {
+        // As a whole answer past the bound: the provider answered, and bills what it sent.
+        await events.return(undefined);
+        ctx.streamError = undefined;
+        throw answerTooLarge(tooLarge.limit);
+      }
       if (early) {
         // Nothing reached the client: the next target's answer is what this request's record tells.
         // A relayed stream reported its start's usage (Anthropic's `message_start`) as it came:

@@ -68,7 +68,7 @@ export async function* relaySse(
     }
   } catch (error) {
     if (options.clientGone()) return;
-    options.onFailure('cut');
+    options.onFailure('cut', error);
     yield errorEvent(options.failureError(error));
     return;
   }

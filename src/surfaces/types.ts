@@ -59,7 +59,7 @@ export interface RelayOptions {
    * Called when the stream does not finish cleanly; `reason` is for metrics and logs, `error`
    * carries the status a provider's error event named.
    */
-  onFailure(reason: StreamFailureReason, error?: StreamFailure): void;
+  onFailure(reason: StreamFailureReason, error?: unknown): void;
   /**
    * What the client's error event says of a provider's error event (the class its status names: an
    * overload, a rate limit, as a translated stream says it), or of a failure reading the stream

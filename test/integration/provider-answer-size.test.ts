@@ -35,7 +35,8 @@ async function readStream(url: string, body: unknown): Promise<{ bytes: number; 
 
 /**
  * A provider whose every answer is `head`, then `pad` again and again until `total` bytes are sent
- * or the gateway stops reading, then `tail`; and a gateway in front of it. `sent()` counts the pads.
+ * or the gateway stops reading, then `tail`; and a gateway in front of it, whose model `fast` falls
+ * back to another provider. `sent()` counts the pads, `fallbacks()` the other provider's requests.
  */
 async function endlessAnswers(answer: {
   contentType: string;
@@ -43,8 +44,9 @@ async function endlessAnswers(answer: {
   pad: Buffer;
   total: number;
   tail: string;
-}): Promise<{ kw: TestGateway; sent(): number; close(): Promise<void> }> {
+}): Promise<{ kw: TestGateway; sent(): number; fallbacks(): number; close(): Promise<void> }> {
   let sent = 0;
+  let fallbacks = 0;
   const provider = createServer((req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': answer.contentType });
@@ -60,26 +62,45 @@ async function endlessAnswers(answer: {
     res.on('error', () => undefined);
     more();
   });
-  provider.listen(0, '127.0.0.1');
-  await once(provider, 'listening');
-  const { port } = provider.address() as AddressInfo;
+  // Answers nothing a client could mistake for the first provider's answer: any request is counted.
+  const other = createServer((req, res) => {
+    fallbacks++;
+    req.resume();
+    res.writeHead(503).end();
+  });
+  const url = async (server: typeof provider) => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  };
   const kw = await startTestGateway(
     {
       auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
       providers: [
-        { id: 'big', type: 'openai', baseUrl: `http://127.0.0.1:${port}/v1`, keys: { env: 'P_KEY' } },
+        { id: 'big', type: 'openai', baseUrl: await url(provider), keys: { env: 'P_KEY' } },
+        { id: 'other', type: 'openai', baseUrl: await url(other), keys: { env: 'P_KEY' } },
       ],
-      models: [{ name: 'fast', provider: 'big', model: 'gpt-4o-mini' }],
+      models: [
+        {
+          name: 'fast',
+          provider: 'big',
+          model: 'gpt-4o-mini',
+          fallbacks: [{ provider: 'other', model: 'gpt-4o-mini' }],
+        },
+      ],
     },
     { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
   );
   return {
     kw,
     sent: () => sent,
+    fallbacks: () => fallbacks,
     close: async () => {
       await kw.close();
-      provider.closeAllConnections();
-      provider.close();
+      for (const server of [provider, other]) {
+        server.closeAllConnections();
+        server.close();
+      }
     },
   };
 }
@@ -118,6 +139,8 @@ describe("a provider's answer past the size bound", () => {
       message: expect.stringContaining(`${MAX_ANSWER_BYTES / MiB} MiB`),
     });
     expect(answers.sent()).toBeLessThan(MAX_ANSWER_BYTES + 8 * MiB);
+    // The provider answered (and bills it): not a failure another provider could make good.
+    expect(answers.fallbacks()).toBe(0);
   });
 });
 
@@ -168,10 +191,43 @@ describe("a provider's stream past the size bound", () => {
       input: 'hi',
     });
     expect(answers.sent()).toBeLessThan(total);
-    // The deltas, then `response.failed`, whose response holds the output streamed so far.
-    expect(bytes).toBeLessThan(2 * (MAX_ANSWER_BYTES + 4 * MiB));
+    // The deltas, then `response.failed` without the answer that was too large: sent again, it
+    // made one event line of the bound's size, which the official SDK took minutes to read.
+    expect(bytes).toBeLessThan(MAX_ANSWER_BYTES + 4 * MiB);
     expect(tail).toContain('"type":"response.failed"');
+    expect(tail).toContain('"output":[]');
     expect(tail).toContain('provider_answer_too_large');
     expect(tail).not.toContain('response.completed');
+  });
+});
+
+/**
+ * A stream past the bound before its first event (comment lines only, or one event longer than the
+ * bound): answered as a whole answer past it is, 502 `provider_answer_too_large`, and not taken to
+ * another provider, as a stream cut before it began is: this one's provider answered, and bills it.
+ */
+describe("a provider's stream past the size bound before its first event", () => {
+  let answers: Awaited<ReturnType<typeof endlessAnswers>>;
+  beforeAll(async () => {
+    answers = await endlessAnswers({
+      contentType: 'text/event-stream',
+      head: '',
+      pad: Buffer.from(`: ${'x'.repeat(MiB)}\n\n`),
+      total: MAX_ANSWER_BYTES + 16 * MiB,
+      tail: 'data: [DONE]\n\n',
+    });
+  });
+  afterAll(() => answers.close());
+
+  it('is refused with 502 provider_answer_too_large, and falls back to no other provider', async () => {
+    const res = await fetch(`${answers.kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fast', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(res.status).toBe(502);
+    expect(await res.json()).toMatchObject({ error: { code: 'provider_answer_too_large' } });
+    expect(answers.sent()).toBeLessThan(MAX_ANSWER_BYTES + 16 * MiB);
+    expect(answers.fallbacks()).toBe(0);
   });
 });

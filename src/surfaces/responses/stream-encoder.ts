@@ -98,9 +98,14 @@ export class ResponsesStreamEncoder implements StreamEncoder {
    */
   error(error: GatewayError): string {
     const done = this.release(false);
-    const output = this.parts.flatMap((part, index) =>
-      part ? [this.stopped[index] ? this.item(index) : incompleteItem(this.item(index))] : [],
-    );
+    // An answer past the size bound is what failed: sent again whole, it made one event line of
+    // that size, which the SDKs' line readers worked through for minutes.
+    const output =
+      error.code === 'provider_answer_too_large'
+        ? []
+        : this.parts.flatMap((part, index) =>
+            part ? [this.stopped[index] ? this.item(index) : incompleteItem(this.item(index))] : [],
+          );
     const response: ResponseBody = {
       ...responseBody(this.head, this.model, output, 'failed', null),
       error: {
