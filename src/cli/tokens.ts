@@ -116,9 +116,15 @@ function unknownNames(spec: TokenSpec, config: Config): string[] {
     return close ? ` (did you mean ${close}?)` : '';
   };
   return [
-    ...(spec.models ?? [])
-      .filter((name) => router.peek(name) === undefined)
-      .map((name) => `--models ${name}: no model of that name in the configuration${hint(name, aliases)}`),
+    ...(spec.models ?? []).flatMap((name) =>
+      name.includes('*')
+        ? [
+            `--models ${name}: a token's models are matched by name exactly, so a pattern matches none; name each model`,
+          ]
+        : router.peek(name) === undefined
+          ? [`--models ${name}: no model of that name in the configuration${hint(name, aliases)}`]
+          : [],
+    ),
     ...(spec.providers ?? [])
       .filter((id) => !providers.includes(id))
       .map((id) => `--providers ${id}: no provider of that id in the configuration${hint(id, providers)}`),

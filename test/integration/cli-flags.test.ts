@@ -84,7 +84,7 @@ describe('the flags each CLI command takes', { timeout: 90_000 }, () => {
     const args = ['--config', file, '--data-dir', freshDataDir()];
     expect((await runCli(['init', ...args])).code).toBe(0);
     const res = await runCli([
-      ...'tokens create --name t --models fast,fsat,fake/gpt-4o,mini-x,other/m --providers fake,fkae --json'.split(
+      ...'tokens create --name t --models fast,fsat,fake/gpt-4o,mini-x,other/m,mini-* --providers fake,fkae --json'.split(
         ' ',
       ),
       ...args,
@@ -92,12 +92,14 @@ describe('the flags each CLI command takes', { timeout: 90_000 }, () => {
     // Still created, as the admin API creates it: a later reload may add what it names.
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({
-      models: ['fast', 'fsat', 'fake/gpt-4o', 'mini-x', 'other/m'],
+      models: ['fast', 'fsat', 'fake/gpt-4o', 'mini-x', 'other/m', 'mini-*'],
     });
     expect(res.stderr).toContain(
       '--models fsat: no model of that name in the configuration (did you mean fast?)',
     );
     expect(res.stderr).toContain('--models other/m: no model of that name in the configuration');
+    // A wildcard alias's pattern routes, but a token's models are matched by name: it matches none.
+    expect(res.stderr).toContain("--models mini-*: a token's models are matched by name exactly");
     expect(res.stderr).toContain(
       '--providers fkae: no provider of that id in the configuration (did you mean fake?)',
     );
