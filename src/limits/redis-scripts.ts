@@ -209,6 +209,14 @@ return out
 export const SETTLE = `${PRELUDE}
 local nt, nc, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lease, extra = ARGV[4], tonumber(ARGV[5])
+-- Notes this settle's spend in a bu: key for keep ms, dropping the entries older than that.
+local function unwritten(key, keep)
+  if tonumber(ARGV[6]) == 0 then return end
+  local now = clock()
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - keep))
+  redis.call('ZADD', key, num(now), lease .. '|' .. ARGV[6])
+  redis.call('PEXPIRE', key, keep)
+end
 local held = false
 for i = 1, nc do
   if redis.call('ZREM', KEYS[nt + i], lease) == 1 then held = true end
@@ -227,12 +235,7 @@ for i = 1, nb do
     -- Remembered as long as it may be unwritten: should the counter lapse (its ttl, daily) before
     -- this instance writes its usage, a load reads a store without it (see SEED). No load is
     -- pending while the counter exists, so only the last UNWRITTEN_MS are kept.
-    if tonumber(ARGV[6]) ~= 0 then
-      local now = clock()
-      redis.call('ZREMRANGEBYSCORE', KEYS[base + 5], '-inf', num(now - ${UNWRITTEN_MS}))
-      redis.call('ZADD', KEYS[base + 5], num(now), lease .. '|' .. ARGV[6])
-      redis.call('PEXPIRE', KEYS[base + 5], ${UNWRITTEN_MS})
-    end
+    unwritten(KEYS[base + 5], ${UNWRITTEN_MS})
   else
     -- Being seeded: what the loaders' reads began too late to hold.
     for _, loader in ipairs(redis.call('HKEYS', KEYS[base + 4])) do
@@ -240,12 +243,7 @@ for i = 1, nb do
     end
     -- And for a load that begins later: this spend reaches the durable store only when its
     -- instance next writes its usage, and a read before that would lose it until the next reload.
-    if tonumber(ARGV[6]) ~= 0 then
-      local now = clock()
-      redis.call('ZREMRANGEBYSCORE', KEYS[base + 5], '-inf', num(now - ${UNWRITTEN_KEEP_MS}))
-      redis.call('ZADD', KEYS[base + 5], num(now), lease .. '|' .. ARGV[6])
-      redis.call('PEXPIRE', KEYS[base + 5], ${UNWRITTEN_KEEP_MS})
-    end
+    unwritten(KEYS[base + 5], ${UNWRITTEN_KEEP_MS})
   end
 end
 local refund
