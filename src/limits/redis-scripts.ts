@@ -39,6 +39,24 @@ local function num(x)
   return string.format('%.17g', x)
 end
 
+-- Adds spend to the entry of each loader reading a missing counter's figure from the durable store
+-- (a bl: hash), but to those whose ids begin with skip (an instance's own, when given).
+local function toLoaders(key, micros, skip)
+  for _, loader in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(loader, 1, 1) ~= '@' and (not skip or string.sub(loader, 1, #skip) ~= skip) then
+      redis.call('HINCRBY', key, loader, micros)
+    end
+  end
+end
+
+-- Notes spend in a bu: set as member|micros, kept keep ms, dropping the entries older than that.
+local function unwritten(key, member, micros, keep)
+  local now = clock()
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - keep))
+  redis.call('ZADD', key, num(now), member .. '|' .. micros)
+  redis.call('PEXPIRE', key, keep)
+end
+
 local function store(key, tokens, limit, window, now)
   if tokens >= limit then
     redis.call('DEL', key)
@@ -209,14 +227,7 @@ return out
 export const SETTLE = `${PRELUDE}
 local nt, nc, nb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local lease, extra = ARGV[4], tonumber(ARGV[5])
--- Notes this settle's spend in a bu: key for keep ms, dropping the entries older than that.
-local function unwritten(key, keep)
-  if tonumber(ARGV[6]) == 0 then return end
-  local now = clock()
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - keep))
-  redis.call('ZADD', key, num(now), lease .. '|' .. ARGV[6])
-  redis.call('PEXPIRE', key, keep)
-end
+local spent = tonumber(ARGV[6]) ~= 0
 local held = false
 for i = 1, nc do
   if redis.call('ZREM', KEYS[nt + i], lease) == 1 then held = true end
@@ -235,15 +246,13 @@ for i = 1, nb do
     -- Remembered as long as it may be unwritten: should the counter lapse (its ttl, daily) before
     -- this instance writes its usage, a load reads a store without it (see SEED). No load is
     -- pending while the counter exists, so only the last UNWRITTEN_MS are kept.
-    unwritten(KEYS[base + 5], ${UNWRITTEN_MS})
+    if spent then unwritten(KEYS[base + 5], lease, ARGV[6], ${UNWRITTEN_MS}) end
   else
     -- Being seeded: what the loaders' reads began too late to hold.
-    for _, loader in ipairs(redis.call('HKEYS', KEYS[base + 4])) do
-      if string.sub(loader, 1, 1) ~= '@' then redis.call('HINCRBY', KEYS[base + 4], loader, ARGV[6]) end
-    end
+    toLoaders(KEYS[base + 4], ARGV[6])
     -- And for a load that begins later: this spend reaches the durable store only when its
     -- instance next writes its usage, and a read before that would lose it until the next reload.
-    unwritten(KEYS[base + 5], ${UNWRITTEN_KEEP_MS})
+    if spent then unwritten(KEYS[base + 5], lease, ARGV[6], ${UNWRITTEN_KEEP_MS}) end
   end
 end
 local refund
@@ -382,20 +391,14 @@ return current
 export const RESTORE_SPEND = `${PRELUDE}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local own = ARGV[2]
-local now = clock()
 for i = 1, (#KEYS - 1) / 3 do
   local base = 3 * i - 1
   local micros = ARGV[i + 2]
   if redis.call('EXISTS', KEYS[base]) == 1 then
     redis.call('INCRBY', KEYS[base], micros)
   else
-    for _, loader in ipairs(redis.call('HKEYS', KEYS[base + 1])) do
-      if string.sub(loader, 1, 1) ~= '@' and string.sub(loader, 1, #own) ~= own then
-        redis.call('HINCRBY', KEYS[base + 1], loader, micros)
-      end
-    end
-    redis.call('ZADD', KEYS[base + 2], num(now), own .. 'restored.' .. i .. '|' .. micros)
-    redis.call('PEXPIRE', KEYS[base + 2], ${UNWRITTEN_KEEP_MS})
+    toLoaders(KEYS[base + 1], micros, own)
+    unwritten(KEYS[base + 2], own .. 'restored.' .. i, micros, ${UNWRITTEN_KEEP_MS})
   end
 end
 return 1
