@@ -32,15 +32,8 @@ type ServingSocket = Socket & { _httpMessage?: ServerResponse | null };
  * body too slow, a chunked body malformed). Otherwise the error is in bytes after a complete
  * request, whose response would carry the status line inside it, or be answered by it.
  */
-function answerable(socket: ServingSocket): boolean {
-  const current = socket._httpMessage;
+function answerable(current: ServerResponse | undefined): boolean {
   return !current || (!current.headersSent && !current.req.complete);
-}
-
-/** The parsed request's own id (its log line's), else a new one. */
-function idFor(socket: ServingSocket): string {
-  const current = socket._httpMessage;
-  return (current && requestIdOf(current.req)) ?? randomUUID();
 }
 
 /** The request line's path, read from the bytes the parser failed on. */
@@ -50,8 +43,7 @@ const REQUEST_LINE = /^[A-Z]{3,10} (\/[^\s]*) HTTP\//;
  * The path the failed request was for: its parsed head's when Node got that far, else the request
  * line at the start of the bytes the parser refused (`rawPacket`), when it is one.
  */
-function pathOf(error: NodeJS.ErrnoException, socket: ServingSocket): string | undefined {
-  const current = socket._httpMessage;
+function pathOf(error: NodeJS.ErrnoException, current: ServerResponse | undefined): string | undefined {
   if (current) return current.req.url;
   const raw = (error as { rawPacket?: unknown }).rawPacket;
   if (!Buffer.isBuffer(raw)) return undefined;
@@ -74,14 +66,16 @@ function errorBody(path: string | undefined, answer: GatewayError): unknown {
  */
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  if (socket.writable && answerable(socket)) {
+  // The response under way, once Node has parsed a request's head on this connection.
+  const current = (socket as ServingSocket)._httpMessage ?? undefined;
+  if (socket.writable && answerable(current)) {
     const answer = classify(error);
-    const path = pathOf(error, socket);
+    const path = pathOf(error, current);
     const body = JSON.stringify(errorBody(path, answer));
-    const id = idFor(socket);
+    // The parsed request's own id (its log line's), else a new one.
+    const id = (current && requestIdOf(current.req)) ?? randomUUID();
     // A request Node had parsed the head of has a log line coming: it tells this answer, unless
     // the client ended the connection mid-request (it left: 499, as a client gone is logged).
-    const current = (socket as ServingSocket)._httpMessage;
     if (current && error.code !== 'HPE_INVALID_EOF_STATE')
       markAnsweredBeside(current.req, answer.status, answer.code ?? undefined);
     // Anthropic's SDKs read the id only from `request-id`, as the data plane's answers give it.

@@ -3,8 +3,8 @@ import type { Logger, Metrics } from '../observability/index.js';
 import { newRequestContext } from './context.js';
 import { answeredBeside } from './request-id.js';
 
-/** Status logged for a request whose client left before the response was complete (nginx's 499). */
-const CLIENT_CLOSED = 499;
+/** What is logged for a request whose client left before the response was complete (nginx's 499). */
+const CLIENT_GONE = { status: 499, code: undefined };
 
 /**
  * Starts the per-request record and arranges for exactly one log line and one metrics update when
@@ -22,9 +22,10 @@ export function trackRequest(
   metrics.requestStarted(route);
   reply.raw.once('close', () => {
     const ctx = request.kw;
-    const beside = reply.raw.writableFinished ? undefined : answeredBeside(request.raw);
+    // Unfinished: the client left, unless the connection's error handler answered it.
+    const beside = reply.raw.writableFinished ? undefined : (answeredBeside(request.raw) ?? CLIENT_GONE);
     if (beside?.code) ctx.errorCode ??= beside.code;
-    const status = reply.raw.writableFinished ? reply.raw.statusCode : (beside?.status ?? CLIENT_CLOSED);
+    const status = beside?.status ?? reply.raw.statusCode;
     const ms = performance.now() - ctx.startedAt;
     onFinished(request, status, ms);
     metrics.requestFinished(
