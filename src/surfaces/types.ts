@@ -57,7 +57,7 @@ export interface RelayOptions {
   onUsage(usage: Usage): void;
   /**
    * Called when the stream does not finish cleanly; `reason` is for metrics and logs, `error`
-   * carries the status a provider's error event named.
+   * carries the status a provider's error event named, or why reading the stream failed.
    */
   onFailure(reason: StreamFailureReason, error?: unknown): void;
   /**
