@@ -44,10 +44,18 @@ async function endlessAnswers(answer: {
   pad: Buffer;
   total: number;
   tail: string;
-}): Promise<{ kw: TestGateway; sent(): number; fallbacks(): number; close(): Promise<void> }> {
+}): Promise<{
+  kw: TestGateway;
+  sent(): number;
+  requests(): number;
+  fallbacks(): number;
+  close(): Promise<void>;
+}> {
   let sent = 0;
+  let requests = 0;
   let fallbacks = 0;
   const provider = createServer((req, res) => {
+    requests++;
     req.resume();
     res.writeHead(200, { 'content-type': answer.contentType });
     res.write(answer.head);
@@ -94,6 +102,7 @@ async function endlessAnswers(answer: {
   return {
     kw,
     sent: () => sent,
+    requests: () => requests,
     fallbacks: () => fallbacks,
     close: async () => {
       await kw.close();
@@ -220,14 +229,23 @@ describe("a provider's stream past the size bound before its first event", () =>
   afterAll(() => answers.close());
 
   it('is refused with 502 provider_answer_too_large, and falls back to no other provider', async () => {
-    const res = await fetch(`${answers.kw.dataUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'fast', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
-    });
+    const ask = () =>
+      fetch(`${answers.kw.dataUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'fast', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    const res = await ask();
     expect(res.status).toBe(502);
     expect(await res.json()).toMatchObject({ error: { code: 'provider_answer_too_large' } });
     expect(answers.sent()).toBeLessThan(MAX_ANSWER_BYTES + 16 * MiB);
+    expect(answers.fallbacks()).toBe(0);
+    // An answer a client can ask to be long takes neither the key nor the model out of rotation:
+    // the next request goes to the same provider.
+    const again = await ask();
+    expect(again.status).toBe(502);
+    await again.body?.cancel();
+    expect(answers.requests()).toBe(2);
     expect(answers.fallbacks()).toBe(0);
   });
 });
