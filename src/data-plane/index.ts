@@ -14,6 +14,7 @@ import type { Cors } from '../http/cors.js';
 import { answerFrameworkError, installErrorHandling } from '../http/error-handler.js';
 import { healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
+import { passExpectations, refuseFaultyHead } from '../http/request-head.js';
 import { requestId } from '../http/request-id.js';
 import { trackRequest } from '../http/request-log.js';
 import { withoutRouteSchemas } from '../http/route-schemas.js';
@@ -73,6 +74,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     frameworkErrors: answerFrameworkError,
     ...listenerOptions(config.server, config.server.tls),
   }) as unknown as FastifyInstance;
+  passExpectations(app.server);
   limitConnections(app.server, config.server, trustedPeers(config.server.trustProxy), (reason) =>
     metrics.connectionRefused('data', reason),
   );
@@ -98,6 +100,7 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     trackRequest(request, reply, logger, metrics, options.onFinished);
     let pending: void | Promise<void>;
     try {
+      refuseFaultyHead(request);
       refuseLoop(request);
       pending = authenticate(request);
     } catch (error) {

@@ -29,6 +29,9 @@ export function listenerTimeouts(server: ServerConfig) {
     requestTimeout: server.requestTimeoutMs,
     keepAliveTimeout: server.keepAliveTimeoutMs,
     http: {
+      // A Host-less HTTP/1.1 request is refused by the routes, in the gateway's envelope
+      // (`refuseFaultyHead`), not by Node with a bare 400.
+      requireHostHeader: false,
       headersTimeout,
       connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(headersTimeout / 4))),
     },

@@ -26,6 +26,7 @@ describe('strict request handling', () => {
     const text = await res.body.text();
     return { status: res.statusCode, headers: res.headers, text, error: JSON.parse(text).error };
   }
+  const chatBodyText = () => JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] });
   const chat = (extra: Record<string, unknown>) =>
     JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }], ...extra });
 
@@ -160,6 +161,93 @@ describe('strict request handling', () => {
     await once(socket, 'close');
     expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     expect(answer).toContain('"code":"malformed_request"');
+  });
+
+  /** Sends a request's bytes as they are and reads the answer until the server closes. */
+  async function rawExchange(
+    url: string,
+    head: string,
+  ): Promise<{ status: number; headers: string; body: string }> {
+    const { port } = new URL(url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk;
+    });
+    socket.write(head);
+    await once(socket, 'close');
+    const end = answer.indexOf('\r\n\r\n');
+    return {
+      status: Number(answer.slice(9, 12)),
+      headers: answer.slice(0, end).toLowerCase(),
+      body: answer.slice(end + 4),
+    };
+  }
+
+  it('answers an HTTP/1.1 request without Host in the envelope of its surface, not with a bare 400', async () => {
+    const chat = chatBodyText();
+    const openai = await rawExchange(
+      stack.kw.dataUrl,
+      `POST /v1/chat/completions HTTP/1.1\r\nConnection: close\r\nAuthorization: Bearer ${CLIENT_KEY}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${chat.length}\r\n\r\n${chat}`,
+    );
+    expect(openai.status).toBe(400);
+    expect(openai.headers).toContain('x-request-id: ');
+    expect(JSON.parse(openai.body).error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'missing_host',
+    });
+    expect(JSON.parse(openai.body).error.message).toContain('Host header');
+
+    const anthropic = await rawExchange(
+      stack.kw.dataUrl,
+      'GET /v1/messages HTTP/1.1\r\nConnection: close\r\n\r\n',
+    );
+    expect(anthropic.status).toBe(400);
+    expect(JSON.parse(anthropic.body)).toMatchObject({
+      type: 'error',
+      error: { type: 'invalid_request_error' },
+    });
+
+    const admin = await rawExchange(
+      stack.kw.adminUrl,
+      'GET /admin/keys HTTP/1.1\r\nConnection: close\r\n\r\n',
+    );
+    expect(admin.status).toBe(400);
+    expect(JSON.parse(admin.body).error.code).toBe('missing_host');
+
+    // HTTP/1.0 has no Host requirement: the request goes on to be judged by its credential.
+    const old = await rawExchange(stack.kw.dataUrl, 'GET /v1/models HTTP/1.0\r\n\r\n');
+    expect(old.status).toBe(401);
+    expect(stack.fake.requests).toHaveLength(0);
+  });
+
+  it('refuses an expectation other than 100-continue in the envelope, and meets 100-continue', async () => {
+    const chat = chatBodyText();
+    const head = (expectation: string) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${CLIENT_KEY}\r\n` +
+      `Content-Type: application/json\r\nExpect: ${expectation}\r\nContent-Length: ${chat.length}\r\n\r\n${chat}`;
+    const odd = await rawExchange(stack.kw.dataUrl, head('the-moon'));
+    expect(odd.status).toBe(417);
+    expect(odd.headers).toContain('x-request-id: ');
+    expect(JSON.parse(odd.body).error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'expectation_failed',
+    });
+    expect(stack.fake.requests).toHaveLength(0);
+
+    const admin = await rawExchange(
+      stack.kw.adminUrl,
+      'GET /admin/keys HTTP/1.1\r\nHost: x\r\nExpect: the-moon\r\nConnection: close\r\n\r\n',
+    );
+    expect(admin.status).toBe(417);
+    expect(JSON.parse(admin.body).error.code).toBe('expectation_failed');
+
+    const continued = await rawExchange(stack.kw.dataUrl, head('100-continue'));
+    expect(continued.status).toBe(100);
+    expect(continued.body).toMatch(/^HTTP\/1\.1 200 /);
+    expect(stack.fake.requests).toHaveLength(1);
   });
 
   it('drops a client that is too slow to send its request with 408', async () => {
