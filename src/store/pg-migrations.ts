@@ -156,9 +156,11 @@ export async function migratePostgres(
         await client.query('BEGIN');
         try {
           // In the first migration's transaction: a database refused or left unmigrated keeps none.
-          await client.query(
-            'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
-          );
+          // Only then: CREATE … IF NOT EXISTS still needs the right to create in the schema.
+          if (version === 0)
+            await client.query(
+              'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
+            );
           await client.query(migrations[version] as string);
           await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
             version + 1,
@@ -167,7 +169,7 @@ export async function migratePostgres(
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK');
-          throw error;
+          throw await cannotMigrate(client, error, version, migrations.length);
         }
       }
       return { from, to: Math.max(from, migrations.length) };
@@ -175,6 +177,28 @@ export async function migratePostgres(
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
     }
   });
+}
+
+/** SQLSTATE insufficient_privilege: no right to create in the schema, or not the table's owner. */
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
+ * A migration refused for want of rights as what it is: a gateway serving as a role with row
+ * rights only (the usual split from the role that owns the schema) meets a schema behind its own.
+ * Other errors as they are.
+ */
+async function cannotMigrate(
+  client: Pick<PoolClient, 'query'>,
+  error: unknown,
+  version: number,
+  latest: number,
+): Promise<unknown> {
+  if ((error as { code?: unknown }).code !== INSUFFICIENT_PRIVILEGE) return error;
+  const { rows } = await client.query<{ role: string }>('SELECT current_user AS role');
+  return new Error(
+    `the store is at schema version ${version} of ${latest} and role ${rows[0]?.role} may not change its schema (${(error as Error).message}); run keyward migrate with a role that owns the schema, then start again`,
+    { cause: error },
+  );
 }
 
 /**
