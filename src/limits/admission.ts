@@ -79,7 +79,7 @@ function denialError(denial: Denial, tokenId: string | undefined): GatewayError 
         },
       );
     case 'budget':
-      return denial.retryAfterMs > IN_FLIGHT_RETRY_MS
+      return denial.spent
         ? budgetSpent(denial.key, subjectOf(denial.key, tokenId))
         : new GatewayError(
             429,
@@ -208,7 +208,7 @@ export interface RequestShape {
 
 /** What admission tells the operator about. */
 export interface AdmissionEvents {
-  /** A request refused because a budget is spent: an alert. */
+  /** A request refused because a budget is spent (not only reserved by requests in flight): an alert. */
   onBudgetExhausted(subject: string): void;
   /** A lease the limiter could not settle or release: its slots stay taken until it lapses. */
   onSettleFailed(error: unknown): void;
@@ -399,7 +399,9 @@ export class Admission {
         )[0] ??
       status.budgets
         .filter((budget) => budget.spentMicros >= budget.limitMicros)
-        .map((budget): Denial => ({ kind: 'budget', key: budget.key, retryAfterMs: budget.ttlMs }))[0];
+        .map(
+          (budget): Denial => ({ kind: 'budget', key: budget.key, retryAfterMs: budget.ttlMs, spent: true }),
+        )[0];
     if (denial) throw denialError(denial, tokenIdOf(principal));
   }
 
@@ -513,7 +515,9 @@ export class Admission {
     quotaHeaders(reply, 'requests', acquisition.requests);
     quotaHeaders(reply, 'tokens', acquisition.tokens);
     if (!acquisition.allowed) {
-      if (acquisition.denial.kind === 'budget')
+      // Not a budget its requests in flight hold reserved: that frees as they settle, and an alert
+      // for it would say "exhausted" of a budget far from spent, and mute the real one for an hour.
+      if (acquisition.denial.kind === 'budget' && acquisition.denial.spent)
         this.events.onBudgetExhausted(acquisition.denial.key.split(':').slice(1, 3).join(':'));
       throw denialError(acquisition.denial, tokenIdOf(request.kw.principal));
     }

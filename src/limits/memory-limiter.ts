@@ -192,10 +192,9 @@ export class MemoryLimiter implements Limiter {
       dropExpiredReservations(budget, now);
       if (!overBudget(budget.spent + budget.reserved, estimate, rule.limitMicros)) continue;
       // Spent alone over the limit: nothing frees until the period's counter ends.
-      const wait = overBudget(budget.spent, estimate, rule.limitMicros)
-        ? Math.max(1, budget.expiresAt - now)
-        : IN_FLIGHT_RETRY_MS;
-      denial = longer(denial, { kind: 'budget', key: rule.key, retryAfterMs: wait });
+      const spent = overBudget(budget.spent, estimate, rule.limitMicros);
+      const wait = spent ? Math.max(1, budget.expiresAt - now) : IN_FLIGHT_RETRY_MS;
+      denial = longer(denial, { kind: 'budget', key: rule.key, retryAfterMs: wait, spent });
     }
 
     let requests: Quota | undefined;

@@ -585,7 +585,7 @@ export class RedisLimiter implements Limiter {
       case 'c':
         return { kind: 'concurrency', key: request.concurrency[index]!.key, retryAfterMs };
       default:
-        return { kind: 'budget', key: request.budgets[index]!.key, retryAfterMs };
+        return { kind: 'budget', key: request.budgets[index]!.key, retryAfterMs, spent: reply[1] === 'B' };
     }
   }
 

@@ -116,7 +116,8 @@ end
  * ARGV: nr, nc, nb, lease id, lease ms, cost estimate, then limit/window/cost per rate rule,
  * limit per concurrency rule, limit per budget.
  * Answers { 'seed', budget indexes... } when counters must be seeded first, else
- * { allowed, denied group ('r'|'c'|'b'|''), denied index, retry ms, remaining/reset per rate rule },
+ * { allowed, denied group ('r'|'c'|'b'|'B'|''), denied index, retry ms, remaining/reset per rate rule },
+ * where 'B' is a budget its spend alone fills and 'b' one that reservations in flight fill,
  * and when allowed the dataset's epoch last (the lease id becomes it if there was none), which
  * the lease's settle names.
  */
@@ -167,9 +168,9 @@ for i = 1, nb do
   local spent = tonumber(redis.call('GET', KEYS[base + 1]))
   local used = spent + reserved(KEYS[base + 2], KEYS[base + 3], now)
   if used + estimate > limit or used >= limit then
-    local w = 1000
-    if spent + estimate > limit or spent >= limit then w = math.max(1, redis.call('PTTL', KEYS[base + 1])) end
-    deny('b', i, w)
+    local g, w = 'b', 1000
+    if spent + estimate > limit or spent >= limit then g, w = 'B', math.max(1, redis.call('PTTL', KEYS[base + 1])) end
+    deny(g, i, w)
   end
 end
 

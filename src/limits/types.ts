@@ -64,11 +64,18 @@ export interface Quota {
  * Why a request was refused. `unavailable` (key `backend`) means the shared store could not be
  * asked and the limiter fails closed: not the client's fault, so callers answer 503, not 429.
  */
-export interface Denial {
-  kind: 'requests' | 'tokens' | 'concurrency' | 'budget' | 'unavailable';
-  key: string;
-  retryAfterMs: number;
-}
+export type Denial =
+  | { kind: 'requests' | 'tokens' | 'concurrency' | 'unavailable'; key: string; retryAfterMs: number }
+  | {
+      kind: 'budget';
+      key: string;
+      retryAfterMs: number;
+      /**
+       * The settled spend alone leaves too little: nothing frees before the period turns. False
+       * when requests in flight hold the rest reserved, which frees as they settle.
+       */
+      spent: boolean;
+    };
 
 /** `requests` and `tokens` are the tightest rule of each kind, after this request's take. */
 export type Acquisition =

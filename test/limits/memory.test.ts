@@ -164,14 +164,17 @@ describe('memory limiter', () => {
     const budgets = [{ key: 'budget:g', limitMicros: 100, ttlMs: 10 * MINUTE }];
     leaseOf(await limiter.acquire(request({ budgets, costEstimateMicros: 100, leaseMs: 1_000 })));
     const held = await limiter.acquire(request({ budgets, costEstimateMicros: 1 }));
-    expect(held).toMatchObject({ allowed: false, denial: { kind: 'budget', retryAfterMs: 1_000 } });
+    expect(held).toMatchObject({
+      allowed: false,
+      denial: { kind: 'budget', retryAfterMs: 1_000, spent: false },
+    });
     clock.now += 1_000;
     const lease = leaseOf(await limiter.acquire(request({ budgets, costEstimateMicros: 50 })));
     await limiter.settle(lease, 0, 100);
     const spent = await limiter.acquire(request({ budgets, costEstimateMicros: 1 }));
     expect(spent).toMatchObject({
       allowed: false,
-      denial: { kind: 'budget', retryAfterMs: 10 * MINUTE - 1_000 },
+      denial: { kind: 'budget', retryAfterMs: 10 * MINUTE - 1_000, spent: true },
     });
   });
 

@@ -218,7 +218,7 @@ describe.skipIf(!hasRedis())('redis limiter (needs redis-server: apt-get install
     leaseOf(await limiter!.acquire(request({ budgets, costEstimateMicros: 100, leaseMs: 200 })));
     expect(await limiter!.acquire(request({ budgets, costEstimateMicros: 1 }))).toMatchObject({
       allowed: false,
-      denial: { kind: 'budget', retryAfterMs: 1_000 },
+      denial: { kind: 'budget', retryAfterMs: 1_000, spent: false },
     });
     await sleep(250);
     const lease = leaseOf(await limiter!.acquire(request({ budgets, costEstimateMicros: 50 })));
@@ -226,6 +226,7 @@ describe.skipIf(!hasRedis())('redis limiter (needs redis-server: apt-get install
     const spent = await limiter!.acquire(request({ budgets, costEstimateMicros: 1 }));
     if (spent.allowed) throw new Error('expected a denial');
     // Spent out: the wait is what is left of the counter's period.
+    expect(spent.denial).toMatchObject({ kind: 'budget', spent: true });
     expect(spent.denial.retryAfterMs).toBeGreaterThan(MINUTE - 5_000);
   });
 
