@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /**
  * Admin filters and fields the store is asked with or keeps: a NUL (Postgres stores none in text,
@@ -13,14 +14,11 @@ const PROVIDER_KEY = 'sk-unstorable-text-provider-0123456789';
 
 let fake: Awaited<ReturnType<typeof startFakeOpenAI>> | undefined;
 let kw: TestGateway | undefined;
-let postgres: PostgresServer | undefined;
 afterEach(async () => {
   await kw?.close();
   kw = undefined;
   await fake?.close();
   fake = undefined;
-  await postgres?.stop();
-  postgres = undefined;
 });
 
 async function start(storage?: { postgres: { url: string } }): Promise<TestGateway> {
@@ -79,9 +77,10 @@ describe('admin text the store cannot keep', () => {
     await refusesUnstorableText(await start());
   });
 
-  it.skipIf(!hasPostgres())('is a 400 naming the field on Postgres (needs postgres)', async () => {
-    postgres = await startPostgres();
-    const gateway = await start({ postgres: { url: await createDatabase(postgres) } });
-    await refusesUnstorableText(gateway);
+  describe.skipIf(!hasPostgres())('on Postgres (needs postgres)', () => {
+    const postgres = usePostgres();
+    it('is a 400 naming the field', async () => {
+      await refusesUnstorableText(await start({ postgres: { url: await postgres.database() } }));
+    });
   });
 });

@@ -2,13 +2,14 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../src/store/pg-migrations.js';
 import { CLOSED_PORT } from '../support/closed-port.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { REGION, startFakeSecretsManager } from '../support/fake-secrets-manager.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli } from '../support/process.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 const KEY = 'sk-doctor-provider-key-0123456789abcdef';
 
@@ -258,13 +259,7 @@ describe('keyward doctor', () => {
 });
 
 describe.skipIf(!hasPostgres())('keyward doctor on Postgres (needs the Debian package postgresql)', () => {
-  let postgres: PostgresServer;
-  beforeAll(async () => {
-    postgres = await startPostgres();
-  });
-  afterAll(async () => {
-    await postgres?.stop();
-  });
+  const postgres = usePostgres();
 
   /** The tables of the database at `url`, by name. */
   async function tablesOf(url: string): Promise<string[]> {
@@ -305,7 +300,7 @@ describe.skipIf(!hasPostgres())('keyward doctor on Postgres (needs the Debian pa
   }
 
   it('reports an empty database as holding no store yet and leaves it empty, for keyward store copy to fill', async () => {
-    const url = await createDatabase(postgres);
+    const url = await postgres.database();
     const { env, sqlite, doctor } = await setUp(url);
     const before = await doctor();
     expect(before.code).toBe(0);
@@ -323,7 +318,7 @@ describe.skipIf(!hasPostgres())('keyward doctor on Postgres (needs the Debian pa
   });
 
   it('reports a schema without a store, a schema behind and a stray table, and writes none of them', async () => {
-    const migrated = await createDatabase(postgres);
+    const migrated = await postgres.database();
     const pool = new pg.Pool({ connectionString: migrated, max: 1 });
     try {
       // keyward migrate alone: the schema, and no sealed audit key in it.
@@ -335,7 +330,7 @@ describe.skipIf(!hasPostgres())('keyward doctor on Postgres (needs the Debian pa
       await pool.end();
     }
 
-    const behind = await createDatabase(postgres);
+    const behind = await postgres.database();
     const older = new pg.Pool({ connectionString: behind, max: 1 });
     try {
       await migratePostgres(older, POSTGRES_MIGRATIONS.slice(0, -1));
@@ -348,7 +343,7 @@ describe.skipIf(!hasPostgres())('keyward doctor on Postgres (needs the Debian pa
       await older.end();
     }
 
-    const stray = await createDatabase(postgres);
+    const stray = await postgres.database();
     const other = new pg.Client({ connectionString: stray });
     await other.connect();
     await other.query('CREATE TABLE meta (x INTEGER)');
@@ -360,7 +355,7 @@ describe.skipIf(!hasPostgres())('keyward doctor on Postgres (needs the Debian pa
   });
 
   it('fails a store missing tables its recorded version has, and so do keyward migrate and keyward start', async () => {
-    const url = await createDatabase(postgres);
+    const url = await postgres.database();
     const pool = new pg.Pool({ connectionString: url, max: 1 });
     try {
       await migratePostgres(pool);

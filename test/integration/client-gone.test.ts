@@ -6,9 +6,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { type RawConnection, rawConnection } from '../support/raw-socket.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /**
  * A client that leaves while its request is still on the gateway's side (a credential checked
@@ -101,15 +102,14 @@ describe('a client gone while its credential is checked', () => {
 });
 
 describe.skipIf(!hasPostgres())('a client gone while its stored history is read (needs postgres)', () => {
+  const postgres = usePostgres();
   let fake: FakeProvider;
-  let postgres: PostgresServer;
   let kw: TestGateway;
   let url: string;
 
   beforeAll(async () => {
     fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
-    postgres = await startPostgres();
-    url = await createDatabase(postgres);
+    url = await postgres.database();
     kw = await startTestGateway(
       {
         auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
@@ -123,7 +123,6 @@ describe.skipIf(!hasPostgres())('a client gone while its stored history is read 
   afterAll(async () => {
     await kw?.close();
     await fake?.close();
-    await postgres?.stop();
   });
 
   it('sends nothing upstream once the history is read', async () => {

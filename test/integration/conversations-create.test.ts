@@ -4,20 +4,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /** `POST /v1/conversations` with initial items: a create that fails leaves nothing stored. */
 let fake: FakeProvider | undefined;
-let postgres: PostgresServer | undefined;
 const running: TestGateway[] = [];
 afterEach(async () => {
   for (const kw of running.splice(0)) await kw.close();
   await fake?.close();
   fake = undefined;
-  await postgres?.stop();
-  postgres = undefined;
 });
 
 async function start(dataDir: string, storage?: { postgres: { url: string } }) {
@@ -76,11 +74,9 @@ describe('creating a conversation with items', () => {
 });
 
 describe.skipIf(!hasPostgres())('ids Postgres cannot store (needs postgres)', () => {
+  const postgres = usePostgres();
   it('refuses a NUL in a client-chosen id with a 400 and answers a lookup of one 404, storing nothing', async () => {
-    postgres = await startPostgres();
-    const { client, stored } = await start(freshDataDir(), {
-      postgres: { url: await createDatabase(postgres) },
-    });
+    const { client, stored } = await start(freshDataDir(), { postgres: { url: await postgres.database() } });
     // Postgres takes no NUL in text. Accepted, the id failed its row's insert: a conversation
     // created without it, or a response answered 200 and never stored (with the batch it was in).
     const odd = { type: 'message' as const, id: 'msg_\u0000', role: 'user' as const, content: 'two' };

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import {
   freshDataDir,
   type RunningGateway,
@@ -13,6 +13,7 @@ import {
   writeTempConfig,
 } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /**
  * Two gateways sharing one store, as two instances on Postgres or two workers on one SQLite file,
@@ -83,15 +84,13 @@ async function listed(client: OpenAI, conversation: string): Promise<string[]> {
 }
 
 describe.skipIf(!hasPostgres())('two instances on one Postgres store (needs postgres)', () => {
-  let postgres: PostgresServer;
+  const postgres = usePostgres();
   let instances: Awaited<ReturnType<typeof pair>>;
   beforeAll(async () => {
-    postgres = await startPostgres();
-    instances = await pair({ postgres: { url: await createDatabase(postgres) } });
+    instances = await pair({ postgres: { url: await postgres.database() } });
   });
   afterAll(async () => {
     await instances?.close();
-    await postgres?.stop();
   });
 
   // The hold was freed, and the turn's items committed, only after the response had closed: a

@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ADMIN_KEY } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { logRecords, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /**
  * A conversation turn whose items the store does not take: the end of the answer is the surface's
@@ -184,26 +185,25 @@ describe('a conversation turn the store refuses to append', () => {
 describe.skipIf(!hasPostgres())(
   'a conversation turn on a Postgres that stops answering (needs postgres)',
   () => {
-    let postgres: PostgresServer;
+    const postgres = usePostgres();
     let kw: TestGateway;
     let openai: OpenAI;
     beforeAll(async () => {
-      postgres = await startPostgres();
-      const url = await createDatabase(postgres);
+      const url = await postgres.database();
       kw = await startTestGateway(config(openaiFake, claudeFake, { postgres: { url } }), env, freshDataDir());
       ({ openai } = clients(kw));
     });
     afterAll(async () => {
-      signal('SIGCONT');
+      // Only a test stops the cluster, and tests run only once the gateway has started.
+      if (kw) signal('SIGCONT');
       await kw?.close();
-      await postgres?.stop();
     });
 
     /** The postmaster and its backends. */
     function signal(name: 'SIGSTOP' | 'SIGCONT'): void {
-      if (!postgres) return;
-      const children = spawnSync('pgrep', ['-P', String(postgres.pid)], { encoding: 'utf8' }).stdout;
-      for (const pid of [postgres.pid, ...children.split('\n').filter(Boolean).map(Number)]) {
+      const { pid: postmaster } = postgres.server;
+      const children = spawnSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).stdout;
+      for (const pid of [postmaster, ...children.split('\n').filter(Boolean).map(Number)]) {
         try {
           process.kill(pid, name);
         } catch (error) {

@@ -2,16 +2,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type OpenAI from 'openai';
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli } from '../support/process.js';
 import { CLIENT_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 const KEY_A = 'sk-pool-key-aaaaaaaaaaaaaaaaaaaaaa1111';
 const KEY_B = 'sk-pool-key-bbbbbbbbbbbbbbbbbbbbbb2222';
@@ -762,18 +763,12 @@ describe('answers about the key that come as 400s and 402s', () => {
 });
 
 describe.skipIf(!hasPostgres())('stored keys on two instances sharing Postgres (needs postgres)', () => {
-  let postgres: PostgresServer;
-  beforeAll(async () => {
-    postgres = await startPostgres();
-  }, 60_000);
-  afterAll(async () => {
-    await postgres?.stop();
-  });
+  const postgres = usePostgres();
 
   it('stores a value added on both at once once: one 201, every other 409 naming it, and removing it removes the value', async () => {
     fake = await startFakeOpenAI({ keys: [KEY_A] });
     const config = {
-      storage: { postgres: { url: await createDatabase(postgres) } },
+      storage: { postgres: { url: await postgres.database() } },
       // Two instances share the store, each with limits of its own.
       rateLimits: { perInstance: true },
       providers: [

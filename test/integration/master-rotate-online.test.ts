@@ -8,9 +8,10 @@ import { openSqliteStore } from '../../src/store/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli, writeTempConfig } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /**
  * `keyward master rotate` with a key file, beside two running instances that share it (one data
@@ -18,19 +19,17 @@ import { PROVIDER_KEY } from '../support/setup.js';
  * the rotation re-seals is a table the instances follow. No request may fail during or after the
  * rotation, and once it says it is done no instance may seal under the key it retired.
  */
+const postgres = usePostgres();
 let fake: FakeProvider;
-let postgres: PostgresServer | undefined;
 const running: TestGateway[] = [];
 beforeAll(async () => {
   fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
-  if (hasPostgres()) postgres = await startPostgres();
 });
 afterEach(async () => {
   for (const kw of running.splice(0)) await kw.close();
 });
 afterAll(async () => {
   await fake?.close();
-  await postgres?.stop();
 });
 
 interface Backend {
@@ -52,7 +51,7 @@ const sqlite = async (): Promise<Backend> => ({
 });
 
 const postgresBackend = async (): Promise<Backend> => {
-  const url = await createDatabase(postgres!);
+  const url = await postgres.database();
   return {
     storage: { postgres: { url, poolSize: 4 } },
     async sealed() {

@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import {
   freshDataDir,
   type RunningGateway,
@@ -13,6 +13,7 @@ import {
 } from '../support/process.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 import { PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 const KEY_A = 'sk-pg-instance-key-a-0123456789abcdef';
 const KEY_B = 'sk-pg-instance-key-b-0123456789abcdef';
@@ -29,7 +30,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe.skipIf(!hasPostgres() || !hasRedis())(
   'three instances on Postgres and Redis (needs the Debian packages postgresql and redis-server)',
   () => {
-    let postgres: PostgresServer;
+    const postgres = usePostgres();
     let redis: RedisServer;
     let fake: FakeProvider;
     let pair: FakeProvider;
@@ -59,7 +60,7 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
     };
 
     beforeAll(async () => {
-      [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+      redis = await startRedis();
       fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
       pair = await startFakeProvider('openai', { keys: [KEY_A, KEY_B] });
       config = writeTempConfig({
@@ -68,7 +69,7 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
         storage: {
           // Trust auth takes any password: this one is here to be looked for in the output.
           postgres: {
-            url: (await createDatabase(postgres)).replace('postgres@', `postgres:${PG_PASSWORD}@`),
+            url: (await postgres.database()).replace('postgres@', `postgres:${PG_PASSWORD}@`),
             poolSize: 4,
           },
           redis: { url: redis.url },
@@ -105,7 +106,6 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
       await fake?.close();
       await pair?.close();
       await redis?.stop();
-      await postgres?.stop();
     });
 
     it('names Postgres in the banner, never its password, and keeps nothing in the data directory', () => {

@@ -5,9 +5,10 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 import { PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -20,7 +21,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe.skipIf(!hasPostgres() || !hasRedis())(
   'an anonymous /ready flood does not reach the store or Redis per call (needs postgresql and redis-server)',
   () => {
-    let postgres: PostgresServer;
+    const postgres = usePostgres();
     let redis: RedisServer;
     let fake: FakeProvider;
     let gw: TestGateway;
@@ -28,7 +29,7 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
 
     /** Transactions committed in the gateway's database, as Postgres counts them. */
     const commits = async (): Promise<number> => {
-      const client = new pg.Client({ connectionString: postgres.url });
+      const client = new pg.Client({ connectionString: postgres.server.url });
       await client.connect();
       try {
         const { rows } = await client.query<{ n: string }>(
@@ -57,9 +58,9 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
     };
 
     beforeAll(async () => {
-      [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+      redis = await startRedis();
       fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
-      const url = await createDatabase(postgres);
+      const url = await postgres.database();
       database = new URL(url).pathname.slice(1);
       gw = await startTestGateway(
         {
@@ -77,7 +78,6 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
       await gw?.close();
       await fake?.close();
       await redis?.stop();
-      await postgres?.stop();
     });
 
     it('800 probes in 2 s cost a probe a second at most, and the answer is still the truth', async () => {

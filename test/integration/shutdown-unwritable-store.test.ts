@@ -1,19 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
-import {
-  createDatabase,
-  hasPostgres,
-  type PostgresServer,
-  postgresBinDir,
-  startPostgres,
-} from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import {
   freshDataDir,
   type RunningGateway,
@@ -22,6 +14,7 @@ import {
 } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 import { lockStore, type StoreLock } from '../support/store-lock.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 const REQUESTS = 5;
 
@@ -128,35 +121,10 @@ describe('keyward start stopped while its store is unwritable', () => {
   }, 40_000);
 });
 
-/**
- * `pg_ctl` on a running private cluster (test/support/postgres.js), to stop it and start it again
- * on its own data folder and port: the postmaster's working directory is its data folder.
- */
-function clusterControl(server: PostgresServer) {
-  const data = readlinkSync(`/proc/${server.pid}/cwd`);
-  const root = dirname(data);
-  const pgCtl = join(postgresBinDir()!, 'pg_ctl');
-  const run = (args: string[]) => {
-    // As root the cluster belongs to the postgres system user, as startPostgres made it.
-    const asRoot = process.getuid?.() === 0;
-    const result = spawnSync(
-      asRoot ? 'runuser' : pgCtl,
-      asRoot ? ['-u', 'postgres', '--', pgCtl, ...args] : args,
-      { encoding: 'utf8' },
-    );
-    if (result.status !== 0) throw new Error(`pg_ctl ${args[0]} failed: ${result.stderr || result.stdout}`);
-  };
-  const options = `-c listen_addresses=127.0.0.1 -c port=${server.port} -c fsync=off -c unix_socket_directories='${root}'`;
-  return {
-    stop: () => run(['stop', '-D', data, '-m', 'fast', '-w']),
-    start: () => run(['start', '-D', data, '-o', options, '-l', join(root, 'log'), '-w', '-t', '30']),
-  };
-}
-
 describe.skipIf(!hasPostgres())(
   'keyward start stopped while its Postgres is down (needs the Debian package postgresql)',
   () => {
-    let postgres: PostgresServer | undefined;
+    const postgres = usePostgres();
     let fake: Awaited<ReturnType<typeof startFakeOpenAI>> | undefined;
     let kw: RunningGateway | undefined;
     afterEach(async () => {
@@ -165,14 +133,10 @@ describe.skipIf(!hasPostgres())(
         await kw.exited;
       }
       await fake?.close();
-      // A test that failed with the cluster stopped: pg_ctl says so, and its folder goes all the same.
-      await postgres?.stop().catch(() => undefined);
     });
 
     it('writes every usage count and audit record once Postgres is back within the grace period', async () => {
-      postgres = await startPostgres();
-      const url = await createDatabase(postgres);
-      const cluster = clusterControl(postgres);
+      const url = await postgres.database();
       fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
       const config = writeTempConfig({
         server: { port: 0 },
@@ -194,7 +158,7 @@ describe.skipIf(!hasPostgres())(
       // connection is checked out for a transaction crashes the gateway (an unheard 'error' on it),
       // a fault of its own.
       await sleep(500);
-      cluster.stop();
+      postgres.server.down();
       for (let i = 0; i < REQUESTS; i++) {
         const res = await request(`${gateway.dataUrl}/v1/chat/completions`, {
           method: 'POST',
@@ -212,7 +176,7 @@ describe.skipIf(!hasPostgres())(
       gateway.child.kill('SIGTERM');
       await sleep(1000);
       const stoppedEarly = gateway.child.exitCode !== null;
-      cluster.start();
+      postgres.server.up();
       const code = await gateway.exited;
 
       const { default: pg } = await import('pg');

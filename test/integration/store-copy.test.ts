@@ -5,22 +5,21 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli, startGatewayProcess, writeTempConfig } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 describe.skipIf(!hasPostgres())(
   'keyward migrate and keyward store copy (needs the Debian package postgresql)',
   () => {
-    let postgres: PostgresServer;
+    const postgres = usePostgres();
     let fake: FakeProvider;
     beforeAll(async () => {
-      postgres = await startPostgres();
       fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
     });
     afterAll(async () => {
       await fake?.close();
-      await postgres?.stop();
     });
 
     const configWith = (storage: Record<string, unknown>) =>
@@ -42,7 +41,7 @@ describe.skipIf(!hasPostgres())(
     };
 
     it('migrates an empty Postgres database once, then finds nothing to do', async () => {
-      const config = configWith({ postgres: { url: await createDatabase(postgres) } });
+      const config = configWith({ postgres: { url: await postgres.database() } });
       const first = await runCli(['migrate', '--config', config, '--json']);
       expect(first.code).toBe(0);
       const report = JSON.parse(first.stdout) as { store: string; from: number; to: number };
@@ -70,7 +69,7 @@ describe.skipIf(!hasPostgres())(
         for (let day = 0; day < 30_000; day++) insert.run(`d${day}`);
       })();
       db.close();
-      const url = await createDatabase(postgres);
+      const url = await postgres.database();
       const runs = await Promise.all(
         [1, 2].map(() => runCli(['store', 'copy', '--to', url, '--config', config], { env })),
       );
@@ -98,7 +97,7 @@ describe.skipIf(!hasPostgres())(
       sqlite.child.kill('SIGTERM');
       expect(await sqlite.exited).toBe(0);
 
-      const url = await createDatabase(postgres);
+      const url = await postgres.database();
       const withPassword = url.replace('postgres@', 'postgres:hunter2@');
       const refused = await runCli(['store', 'copy', '--to', withPassword, '--config', configWith({})], {
         env,

@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { logRecords, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /** What a client sees of a call: its status and error code, or 'ok'. */
 async function outcome(call: Promise<unknown>): Promise<string> {
@@ -27,7 +28,7 @@ async function outcome(call: Promise<unknown>): Promise<string> {
  * `store_unavailable` with a Retry-After, in each surface's envelope, and work again once it is back.
  */
 describe.skipIf(!hasPostgres())('store routes while Postgres is down (needs postgres)', () => {
-  let postgres: PostgresServer;
+  const postgres = usePostgres();
   let fake: FakeProvider;
   let kw: TestGateway;
   let openai: OpenAI;
@@ -35,8 +36,7 @@ describe.skipIf(!hasPostgres())('store routes while Postgres is down (needs post
 
   beforeAll(async () => {
     fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
-    postgres = await startPostgres();
-    const url = await createDatabase(postgres);
+    const url = await postgres.database();
     kw = await startTestGateway(
       {
         auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
@@ -52,7 +52,6 @@ describe.skipIf(!hasPostgres())('store routes while Postgres is down (needs post
   }, 60_000);
   afterAll(async () => {
     await kw?.close();
-    await postgres?.stop();
     await fake?.close();
   });
 
@@ -90,7 +89,7 @@ describe.skipIf(!hasPostgres())('store routes while Postgres is down (needs post
     };
 
     const logged = kw.logs.length;
-    postgres.down();
+    postgres.server.down();
     try {
       const anthropicWay = 'POST /v1/messages in a conversation';
       for (const [name, call] of Object.entries(calls))
@@ -114,7 +113,7 @@ describe.skipIf(!hasPostgres())('store routes while Postgres is down (needs post
       const records = logRecords(kw.logs.slice(logged));
       expect(records.filter((record) => record.msg === 'unhandled error')).toEqual([]);
     } finally {
-      postgres.up();
+      postgres.server.up();
     }
 
     // Back: the pool connects again, and the same calls succeed.

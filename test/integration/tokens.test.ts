@@ -2,13 +2,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/index.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli } from '../support/process.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 const PROVIDER_KEY = 'sk-token-test-provider-key-0123456789';
 
@@ -440,18 +441,12 @@ describe('gateway tokens', () => {
 });
 
 describe.skipIf(!hasPostgres())('gateway tokens on two instances sharing Postgres (needs postgres)', () => {
-  let postgres: PostgresServer;
-  beforeAll(async () => {
-    postgres = await startPostgres();
-  }, 60_000);
-  afterAll(async () => {
-    await postgres?.stop();
-  });
+  const postgres = usePostgres();
 
   it('revoked at once on both, or with the token above them, answer 200 with the token on both', async () => {
     // Postgres, not SQLite: its queries wait on the network, so the two instances' requests interleave
     // in one process, as they do across processes on any store.
-    const storage = { postgres: { url: await createDatabase(postgres) } };
+    const storage = { postgres: { url: await postgres.database() } };
     const dataDir = freshDataDir();
     const first = await start(dataDir, storage);
     const second = await start(dataDir, storage);

@@ -1,30 +1,17 @@
 import { createHmac } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AuditRecord, type AuditStore, GENESIS_MAC, openPostgresStore } from '../../src/store/index.js';
-import {
-  createDatabase,
-  hasPostgres,
-  POSTGRES_MISSING,
-  type PostgresServer,
-  startPostgres,
-} from '../support/postgres.js';
-
-if (!hasPostgres()) console.warn(POSTGRES_MISSING);
+import { hasPostgres } from '../support/postgres.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 const seal = (record: Omit<AuditRecord, 'mac'>): string =>
   createHmac('sha256', 'audit-key').update(JSON.stringify(record)).digest('hex');
 
 describe.skipIf(!hasPostgres())('Postgres audit chain', () => {
-  let server: PostgresServer;
-  beforeAll(async () => {
-    server = await startPostgres();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const postgres = usePostgres();
 
   it('keeps one verifiable chain while two separate pools (two processes) append at once', async () => {
-    const url = await createDatabase(server);
+    const url = await postgres.database();
     // Two stores, each with its own pool and connections: two processes, as far as Postgres can tell.
     const stores = [
       await openPostgresStore({ url, poolSize: 4, ssl: false }),

@@ -1,20 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openPostgresStore, type Store } from '../../src/store/index.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 describe.skipIf(!hasPostgres())('Postgres conversation purge (needs postgres)', () => {
-  let server: PostgresServer;
-  beforeAll(async () => {
-    server = await startPostgres();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const postgres = usePostgres();
 
   it('commits a batch at a time: a response being written in an expired conversation holds back only its batch', async () => {
-    const url = await createDatabase(server);
+    const url = await postgres.database();
     const store: Store = await openPostgresStore({ url, poolSize: 4, ssl: false });
     const holder = new pg.Client({ connectionString: url });
     const reader = new pg.Client({ connectionString: url });

@@ -1,9 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction } from '../../src/store/pg-transaction.js';
-import { hasPostgres, POSTGRES_MISSING, type PostgresServer, startPostgres } from '../support/postgres.js';
-
-if (!hasPostgres()) console.warn(POSTGRES_MISSING);
+import { hasPostgres } from '../support/postgres.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /**
  * A connection checked out of the pool has no error listener of the pool's: one that Postgres ends
@@ -12,21 +11,19 @@ if (!hasPostgres()) console.warn(POSTGRES_MISSING);
  * the error, and the connection is thrown away rather than given back.
  */
 describe.skipIf(!hasPostgres())('a transaction whose connection Postgres ends', () => {
-  let server: PostgresServer;
+  const postgres = usePostgres();
   let pool: pg.Pool;
-  beforeAll(async () => {
-    server = await startPostgres();
-    pool = new pg.Pool({ connectionString: server.url, max: 2 });
+  beforeAll(() => {
+    pool = new pg.Pool({ connectionString: postgres.server.url, max: 2 });
   });
   afterAll(async () => {
     await pool?.end();
-    await server?.stop();
   });
 
   it('fails with the error, and the pool serves the next transaction', async () => {
     const ended = inTransaction(pool, async (client) => {
       const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-      const admin = new pg.Client({ connectionString: server.url });
+      const admin = new pg.Client({ connectionString: postgres.server.url });
       await admin.connect();
       await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
       await admin.end();

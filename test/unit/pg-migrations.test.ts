@@ -1,28 +1,14 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../src/store/pg-migrations.js';
-import {
-  createDatabase,
-  hasPostgres,
-  POSTGRES_MISSING,
-  type PostgresServer,
-  startPostgres,
-} from '../support/postgres.js';
-
-if (!hasPostgres()) console.warn(POSTGRES_MISSING);
+import { hasPostgres } from '../support/postgres.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 describe.skipIf(!hasPostgres())('Postgres migrations', () => {
-  let server: PostgresServer;
-
-  beforeAll(async () => {
-    server = await startPostgres();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const postgres = usePostgres();
 
   async function freshPool(size = 4): Promise<pg.Pool> {
-    return new pg.Pool({ connectionString: await createDatabase(server), max: size });
+    return new pg.Pool({ connectionString: await postgres.database(), max: size });
   }
 
   async function versions(pool: pg.Pool): Promise<number[]> {

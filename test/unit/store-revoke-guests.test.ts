@@ -1,16 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openPostgresStore, openSqliteStore, type Store } from '../../src/store/index.js';
-import {
-  createDatabase,
-  hasPostgres,
-  POSTGRES_MISSING,
-  type PostgresServer,
-  startPostgres,
-} from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { sessionGrant, sessionRecord } from '../support/records.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 const grant = sessionGrant();
 
@@ -40,17 +35,7 @@ describe('SQLite store', () => {
   revokesGuests(async () => openSqliteStore(join(mkdtempSync(join(tmpdir(), 'keyward-guests-')), 'k.db')));
 });
 
-if (!hasPostgres()) console.warn(POSTGRES_MISSING);
-
 describe.skipIf(!hasPostgres())('Postgres store', () => {
-  let server: PostgresServer;
-  beforeAll(async () => {
-    server = await startPostgres();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-  revokesGuests(async () =>
-    openPostgresStore({ url: await createDatabase(server), poolSize: 2, ssl: false }),
-  );
+  const postgres = usePostgres();
+  revokesGuests(async () => openPostgresStore({ url: await postgres.database(), poolSize: 2, ssl: false }));
 });

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MasterKeys } from '../../src/gateway/secrets.js';
 import { watchStore } from '../../src/gateway/store-watch.js';
 import type { Logger } from '../../src/observability/index.js';
 import { openPostgresStore } from '../../src/store/index.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { tokenRecord } from '../support/records.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /**
  * Clients cause notifications (a browser session's refresh, a logout): however many arrive while
@@ -12,16 +13,10 @@ import { tokenRecord } from '../support/records.js';
  * burst of them cannot keep every instance busy re-reading.
  */
 describe.skipIf(!hasPostgres())('the store watch under a burst of notifications', () => {
-  let server: PostgresServer;
-  beforeAll(async () => {
-    server = await startPostgres();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const postgres = usePostgres();
 
   it('coalesces 50 notifications that arrive during one re-read into one more', async () => {
-    const url = await createDatabase(server);
+    const url = await postgres.database();
     const watched = await openPostgresStore({ url, poolSize: 2, ssl: false });
     const other = await openPostgresStore({ url, poolSize: 2, ssl: false });
     let syncs = 0;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generateMasterKey } from '../../src/keys/master-key.js';
 import { KeyAlreadyStored, StoredKeys } from '../../src/keys/stored-keys.js';
 import { announceInstance, PerInstanceLimitsError } from '../../src/limits/instances.js';
@@ -23,14 +23,9 @@ import {
 import { SQLITE_MIGRATIONS } from '../../src/store/migrations.js';
 import { PAGE_SIZE } from '../../src/store/sqlite.js';
 import { conversationStoreContract } from '../support/conversation-store-contract.js';
-import {
-  createDatabase,
-  hasPostgres,
-  POSTGRES_MISSING,
-  type PostgresServer,
-  startPostgres,
-} from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import { sessionGrant, sessionRecord, tokenRecord } from '../support/records.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /** A login code's or session's grant, as the store keeps it whole. */
 const GRANT = sessionGrant({ metadata: { team: 'a' } });
@@ -1054,19 +1049,11 @@ describe('SQLite store', () => {
   });
 });
 
-if (!hasPostgres()) console.warn(POSTGRES_MISSING);
-
 describe.skipIf(!hasPostgres())('Postgres store', () => {
-  let server: PostgresServer;
+  const postgres = usePostgres();
   let url: string;
-  beforeAll(async () => {
-    server = await startPostgres();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
   beforeEach(async () => {
-    url = await createDatabase(server);
+    url = await postgres.database();
   });
   const open = () => openPostgresStore({ url, poolSize: 4, ssl: false });
 
@@ -1244,7 +1231,7 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
 
   it('answers a ping while the database is reachable, and fails it when it no longer is', async () => {
     const store = await open();
-    const admin = new pg.Client({ connectionString: server.url });
+    const admin = new pg.Client({ connectionString: postgres.server.url });
     await admin.connect();
     const name = new URL(url).pathname.slice(1);
     try {
@@ -1272,7 +1259,7 @@ describe.skipIf(!hasPostgres())('Postgres store', () => {
   });
 
   it('refuses to start on a server it cannot reach, saying so', async () => {
-    const dead = url.replace(`:${server.port}/`, ':1/');
+    const dead = url.replace(`:${postgres.server.port}/`, ':1/');
     await expect(openPostgresStore({ url: dead, poolSize: 1, ssl: false })).rejects.toThrow(/ECONNREFUSED/);
   });
 });
