@@ -6,12 +6,7 @@ import { ADMIN_KEY } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { hasPostgres } from '../support/postgres.js';
-import {
-  freshDataDir,
-  type RunningGateway,
-  startGatewayProcess,
-  writeTempConfig,
-} from '../support/process.js';
+import { freshDataDir, type RunningGateway, startWorkers, writeTempConfig } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 import { usePostgres } from '../support/use-postgres.js';
 
@@ -155,16 +150,10 @@ describe('keyward start --workers 2 on one SQLite file', () => {
       models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
     });
     const env = { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY };
-    kw = await startGatewayProcess(
-      config,
-      { ...env, KEYWARD_DATA_DIR: freshDataDir() },
-      ['--workers', '2'],
-      2,
-    );
+    kw = await startWorkers(config, { ...env, KEYWARD_DATA_DIR: freshDataDir() });
   });
   afterAll(async () => {
-    kw?.child.kill('SIGTERM');
-    await kw?.exited;
+    await kw?.stop();
     await fresh.close();
   });
 

@@ -5,7 +5,7 @@ import { GATEWAY_ID } from '../../src/upstream/via.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.js';
 import { freePort } from '../support/free-port.js';
 import { logRecords, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { type RunningGateway, startWorkers, writeTempConfig } from '../support/process.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
 let kw: TestGateway | undefined;
@@ -200,12 +200,7 @@ describe('a provider baseUrl that leads back to a gateway of several workers', (
       ],
       models: [{ name: 'gpt-*', provider: 'self', model: '*' }],
     });
-    running = await startGatewayProcess(
-      config,
-      { KEYWARD_API_KEY: CLIENT_KEY, SELF_KEY: CLIENT_KEY },
-      ['--workers', String(workers)],
-      workers,
-    );
+    running = await startWorkers(config, { KEYWARD_API_KEY: CLIENT_KEY, SELF_KEY: CLIENT_KEY }, workers);
     const answer = await post(
       `${running.dataUrl}/v1/chat/completions`,
       { authorization: `Bearer ${CLIENT_KEY}` },

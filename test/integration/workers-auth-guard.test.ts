@@ -2,7 +2,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { type RunningGateway, startWorkers, writeTempConfig } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 const CAP = 5;
@@ -67,16 +67,10 @@ describe('keyward start --workers 2: the failed-authentication guard', () => {
       models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
       rateLimits: { perIp: { failuresPerMinute: CAP } },
     });
-    kw = await startGatewayProcess(
-      config,
-      { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
-      ['--workers', '2'],
-      2,
-    );
+    kw = await startWorkers(config, { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY });
   });
   afterAll(async () => {
-    kw?.child.kill('SIGTERM');
-    await kw?.exited;
+    await kw?.stop();
     await fresh.close();
     await fake?.close();
   });

@@ -5,12 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { childrenOf } from '../support/proc.js';
-import {
-  freshDataDir,
-  type RunningGateway,
-  startGatewayProcess,
-  writeTempConfig,
-} from '../support/process.js';
+import { freshDataDir, type RunningGateway, startWorkers, writeTempConfig } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 import { lockStore } from '../support/store-lock.js';
 
@@ -87,16 +82,14 @@ describe('keyward start --workers 2: a budget counter loaded from the store', ()
   beforeAll(async () => {
     fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
     configFile = writeTempConfig(config());
-    kw = await startGatewayProcess(
-      configFile,
-      { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, KEYWARD_DATA_DIR: dataDir },
-      ['--workers', '2'],
-      2,
-    );
+    kw = await startWorkers(configFile, {
+      P_KEY: PROVIDER_KEY,
+      KEYWARD_ADMIN_KEY: ADMIN_KEY,
+      KEYWARD_DATA_DIR: dataDir,
+    });
   });
   afterAll(async () => {
-    kw?.child.kill('SIGTERM');
-    await kw?.exited;
+    await kw?.stop();
     await fresh.close();
     await fake?.close();
   });

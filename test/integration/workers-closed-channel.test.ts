@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { childrenOf, holderOf } from '../support/proc.js';
-import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { type RunningGateway, startWorkers, writeTempConfig } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 /** Sends one request on a kept-alive socket and reads its whole answer (content-length bodies only). */
@@ -43,12 +43,7 @@ describe('keyward start --workers 2 when a worker dies as the primary writes to 
       providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } }],
       models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
     });
-    kw = await startGatewayProcess(
-      config,
-      { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
-      ['--workers', '2'],
-      2,
-    );
+    kw = await startWorkers(config, { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY });
   });
   afterAll(async () => {
     if (kw && kw.child.exitCode === null && kw.child.signalCode === null) {

@@ -3,7 +3,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from '../support/fake-openai.js';
 import { childrenOf } from '../support/proc.js';
-import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { type RunningGateway, startWorkers, writeTempConfig } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 /**
@@ -61,12 +61,7 @@ describe('keyward start --workers 2: a replaced worker configures itself as the 
   beforeAll(async () => {
     fake = await startFakeOpenAI({ keys: [PROVIDER_KEY] });
     file = writeTempConfig(config(['fast', 'slow']));
-    kw = await startGatewayProcess(
-      file,
-      { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY },
-      ['--workers', '2'],
-      2,
-    );
+    kw = await startWorkers(file, { KEYWARD_API_KEY: CLIENT_KEY, P_KEY: PROVIDER_KEY });
   });
   afterAll(async () => {
     kw?.child.kill('SIGKILL');

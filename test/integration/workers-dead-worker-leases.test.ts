@@ -6,7 +6,7 @@ import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { childrenOf, holderOf } from '../support/proc.js';
-import { type RunningGateway, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { type RunningGateway, startWorkers, writeTempConfig } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 const OK: Script = { blocks: [{ type: 'text', text: 'ok' }], stop: 'end', usage: { input: 5, output: 5 } };
@@ -29,16 +29,10 @@ describe('keyward start --workers 2 when a worker dies with a request in flight'
       providers: [{ id: 'oa', type: 'openai', baseUrl: fake.baseUrl, keys: { env: 'P_KEY' } }],
       models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
     });
-    kw = await startGatewayProcess(
-      config,
-      { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
-      ['--workers', '2'],
-      2,
-    );
+    kw = await startWorkers(config, { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY });
   });
   afterAll(async () => {
-    kw?.child.kill('SIGTERM');
-    await kw?.exited;
+    await kw?.stop();
     await fake?.close();
   });
 

@@ -9,6 +9,7 @@ import {
   freshDataDir,
   type RunningGateway,
   startGatewayProcess,
+  startWorkers,
   writeTempConfig,
 } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
@@ -91,13 +92,12 @@ describe('keyward start --workers 2 when the primary dies', () => {
       models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
     });
     const env = { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY, KEYWARD_DATA_DIR: dataDir };
-    kw = await startGatewayProcess(config, env, ['--workers', '2'], 2);
+    kw = await startWorkers(config, env);
   });
   afterAll(async () => {
     kw?.child.kill('SIGKILL');
     for (const pid of kw?.child.pid ? childrenOf(kw.child.pid) : []) process.kill(pid, 'SIGKILL');
-    after?.child.kill('SIGTERM');
-    await after?.exited;
+    await after?.stop();
     provider?.closeAllConnections();
     provider?.close();
   });

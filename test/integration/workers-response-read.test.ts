@@ -3,12 +3,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/admin.js';
 import { startFakeOpenAI } from '../support/fake-openai.js';
-import {
-  freshDataDir,
-  type RunningGateway,
-  startGatewayProcess,
-  writeTempConfig,
-} from '../support/process.js';
+import { freshDataDir, type RunningGateway, startWorkers, writeTempConfig } from '../support/process.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 import { lockStore } from '../support/store-lock.js';
 
@@ -48,21 +43,15 @@ describe('keyward start --workers 2: a stored response read at once through the 
       providers: [{ id: 'oa', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
       models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
     });
-    kw = await startGatewayProcess(
-      config,
-      {
-        P_KEY: PROVIDER_KEY,
-        KEYWARD_ADMIN_KEY: ADMIN_KEY,
-        KEYWARD_API_KEY: CLIENT_KEY,
-        KEYWARD_DATA_DIR: dataDir,
-      },
-      ['--workers', '2'],
-      2,
-    );
+    kw = await startWorkers(config, {
+      P_KEY: PROVIDER_KEY,
+      KEYWARD_ADMIN_KEY: ADMIN_KEY,
+      KEYWARD_API_KEY: CLIENT_KEY,
+      KEYWARD_DATA_DIR: dataDir,
+    });
   });
   afterAll(async () => {
-    kw?.child.kill('SIGTERM');
-    await kw?.exited;
+    await kw?.stop();
     await fresh.close();
     await fake?.close();
   });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { childrenOf } from '../support/proc.js';
-import { type RunningGateway, runCli, startGatewayProcess, writeTempConfig } from '../support/process.js';
+import { type RunningGateway, runCli, startWorkers, writeTempConfig } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 const KEY_A = 'sk-worker-key-a-0123456789abcdef';
@@ -62,16 +62,14 @@ describe('keyward start --workers 2 with the memory backend', () => {
       ],
       alerts: { authFailuresPerMinute: 8 },
     });
-    kw = await startGatewayProcess(
-      config,
-      { P_KEY: PROVIDER_KEY, P_KEYS: `${KEY_A},${KEY_B}`, KEYWARD_ADMIN_KEY: ADMIN_KEY },
-      ['--workers', '2'],
-      2,
-    );
+    kw = await startWorkers(config, {
+      P_KEY: PROVIDER_KEY,
+      P_KEYS: `${KEY_A},${KEY_B}`,
+      KEYWARD_ADMIN_KEY: ADMIN_KEY,
+    });
   });
   afterAll(async () => {
-    kw?.child.kill('SIGTERM');
-    await kw?.exited;
+    await kw?.stop();
     await fresh.close();
     await fake?.close();
     await pair?.close();

@@ -42,6 +42,8 @@ export interface RunningGateway {
   /** What the process has written to stderr so far. */
   stderr(): string;
   exited: Promise<number | null>;
+  /** SIGTERM, as a supervisor stops it; resolves with its exit code. */
+  stop(): Promise<number | null>;
 }
 
 /** A data directory of its own, so that tests never share a store or a master key by accident. */
@@ -102,5 +104,18 @@ export async function startGatewayProcess(
     );
   });
   const urls = await listening;
-  return { child, ...urls, lines, stderr: () => stderr, exited };
+  const stop = () => {
+    child.kill('SIGTERM');
+    return exited;
+  };
+  return { child, ...urls, lines, stderr: () => stderr, exited, stop };
+}
+
+/** `keyward start --workers N` (two by default), once every worker is listening. */
+export function startWorkers(
+  configFile: string,
+  env: NodeJS.ProcessEnv,
+  workers = 2,
+): Promise<RunningGateway> {
+  return startGatewayProcess(configFile, env, ['--workers', String(workers)], workers);
 }
