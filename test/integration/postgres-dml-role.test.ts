@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../src/store/pg-migrations.js';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { createDatabase, hasPostgres, type PostgresServer, startPostgres } from '../support/postgres.js';
+import { hasPostgres } from '../support/postgres.js';
 import {
   freshDataDir,
   type RunningGateway,
@@ -14,6 +14,7 @@ import {
   writeTempConfig,
 } from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
+import { usePostgres } from '../support/use-postgres.js';
 
 /**
  * The grants README gives the serving role: the schema is migrated by its owner (`keyward
@@ -30,7 +31,7 @@ const SERVING_GRANTS = [
 describe.skipIf(!hasPostgres())(
   'a gateway on Postgres as a role with row rights only (needs the Debian package postgresql)',
   () => {
-    let postgres: PostgresServer;
+    const postgres = usePostgres();
     let fake: FakeProvider;
     let ownerUrl: string;
     let gateway: RunningGateway | undefined;
@@ -60,9 +61,8 @@ describe.skipIf(!hasPostgres())(
     };
 
     beforeAll(async () => {
-      postgres = await startPostgres();
       fake = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
-      ownerUrl = await createDatabase(postgres);
+      ownerUrl = await postgres.database();
     });
     afterAll(async () => {
       if (gateway && gateway.child.exitCode === null) {
@@ -70,7 +70,6 @@ describe.skipIf(!hasPostgres())(
         await gateway.exited;
       }
       await fake?.close();
-      await postgres?.stop();
     });
 
     it('refuses a schema behind its own, saying to migrate with the owning role; serves it once migrated', async () => {
