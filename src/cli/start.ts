@@ -49,12 +49,15 @@ async function serve(options: StartOptions, io: CliIO): Promise<number> {
       env: io.env,
       dataDir: options.dataDir,
       writerThread: true,
+      portsBeforeMigrating: true,
       ...(worker && { worker }),
     });
   } catch (error) {
     if (error instanceof ConfigError) return reportFailure(io, options.json, error.message, 2);
     // The configuration is valid; the database it names is down, or holds nothing usable.
     if (error instanceof StoreOpenError) return reportFailure(io, options.json, error.message, 1);
+    // A port taken, found before the store was migrated (portsBeforeMigrating).
+    if (error instanceof ListenError) return reportFailure(io, options.json, error.message, 1);
     throw error;
   }
 

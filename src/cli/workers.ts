@@ -8,12 +8,14 @@ import {
   GuessTally,
   isKeyStateMessage,
   openStore,
+  refusalsBeforeMigrating,
   StoreOpenError,
   sealingKeyId,
   storedSpend,
   storeFaultAtStart,
   TokenTrafficTally,
 } from '../gateway/index.js';
+import { ListenError } from '../http/listen.js';
 import {
   createIpcLimiter,
   createMemoryLimiter,
@@ -176,9 +178,11 @@ export async function runPrimary(
   const paths = dataPaths(config, io.env, options.dataDir);
   let store: Awaited<ReturnType<typeof openStore>>;
   try {
-    store = await openStore(config, paths, logger);
+    // The workers listen once forked: a port taken is told here, before the store is migrated.
+    store = await openStore(config, paths, logger, refusalsBeforeMigrating(config, source, { ports: true }));
   } catch (error) {
-    if (!(error instanceof StoreOpenError)) throw error;
+    if (error instanceof ConfigError) return reportFailure(io, options.json, error.message, 2);
+    if (!(error instanceof StoreOpenError || error instanceof ListenError)) throw error;
     return reportFailure(io, options.json, error.message, 1);
   }
   let instance: Awaited<ReturnType<typeof announce>>;

@@ -18,7 +18,7 @@ import { shareAuthFailures } from './shared-auth-failures.js';
 import { shareKeyStates } from './shared-key-state.js';
 import { shareTokenTraffic } from './shared-token-traffic.js';
 import type { Start } from './start.js';
-import { announce, openStore, storeFaultAtStart } from './storage.js';
+import { announce, openStore, refusalsBeforeMigrating, storeFaultAtStart } from './storage.js';
 import { watchStore } from './store-watch.js';
 import { createTelemetry, keyEventsFor } from './telemetry.js';
 import { loadTemplates } from './templates.js';
@@ -64,7 +64,15 @@ async function assemble(start: Start): Promise<Gateway> {
   const { logger, metrics } = telemetry;
   resources.add('alert webhook', () => telemetry.webhook?.close());
   const paths = dataPaths(config, env, options.dataDir);
-  const store = await openStore(config, paths, logger);
+  // A worker's primary has refused or migrated the store before forking it.
+  const store = await openStore(
+    config,
+    paths,
+    logger,
+    options.worker
+      ? undefined
+      : refusalsBeforeMigrating(config, source, { ports: options.portsBeforeMigrating === true }),
+  );
   resources.add('store', () => store.close());
   const { masters, pepper, auditKey } = await openSecrets({ config, env, paths, store, source, logger });
   if (!options.worker) {

@@ -10,6 +10,7 @@ export {
   openStore,
   postgresLocation,
   postgresOptions,
+  refusalsBeforeMigrating,
   StoreOpenError,
   storeFaultAtStart,
   storeLocation,

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { listenOn } from '../http/listen.js';
+import { listenersOf } from './listeners.js';
 import { drain } from './shutdown.js';
 import type { Start } from './start.js';
 import type { Gateway } from './types.js';
@@ -43,18 +44,9 @@ export function lifecycle(
     redactor,
     async listen() {
       try {
-        await listenOn(data, {
-          name: 'data-plane listener',
-          setting: 'server.port or KEYWARD_PORT',
-          host: config.server.host,
-          port: config.server.port,
-        });
-        await listenOn(admin, {
-          name: 'admin listener',
-          setting: 'admin.port or KEYWARD_ADMIN_PORT',
-          host: config.admin.host,
-          port: config.admin.port,
-        });
+        const [dataListener, adminListener] = listenersOf(config);
+        await listenOn(data, dataListener);
+        await listenOn(admin, adminListener);
         state.serving = true;
         const urls = {
           dataUrl: urlOf(data.server.address(), config.server.tls),

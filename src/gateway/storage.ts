@@ -1,16 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { type Config, ConfigError, type DataPaths } from '../config/index.js';
-import { type Announced, announceInstance, PerInstanceLimitsError } from '../limits/index.js';
+import { ListenError, refuseTakenPort } from '../http/listen.js';
+import {
+  type Announced,
+  announceInstance,
+  PerInstanceLimitsError,
+  refusePerInstanceLimits,
+} from '../limits/index.js';
 import type { Logger } from '../observability/index.js';
 import {
+  type BeforeMigrate,
   openPostgresStore,
   openSqliteStore,
+  openSqliteStoreChecked,
   type PostgresOptions,
   STORE_FAULT_CAUSES,
   type Store,
   StoreUnreachableError,
   storeFault,
 } from '../store/index.js';
+import { listenersOf } from './listeners.js';
 
 /** Where the store is, for the banner and errors. */
 export function storeLocation(config: Config, paths: DataPaths): string {
@@ -23,11 +32,22 @@ export function postgresLocation(url: URL): string {
   return `postgres ${url.host}${url.pathname}`;
 }
 
-/** The configured store: SQLite, or Postgres (migrated and listening once this resolves). */
-export async function connectStore(config: Config, paths: DataPaths, logger?: Logger): Promise<Store> {
+/**
+ * The configured store: SQLite, or Postgres (migrated and listening once this resolves). With
+ * `beforeMigrate`, a pending migration waits for it, and is not applied if it throws.
+ */
+export async function connectStore(
+  config: Config,
+  paths: DataPaths,
+  logger?: Logger,
+  beforeMigrate?: BeforeMigrate,
+): Promise<Store> {
   const postgres = config.storage.postgres;
-  if (!postgres) return openSqliteStore(paths.database);
-  return openPostgresStore(postgresOptions(postgres, logger));
+  if (!postgres)
+    return beforeMigrate
+      ? openSqliteStoreChecked(paths.database, beforeMigrate)
+      : openSqliteStore(paths.database);
+  return openPostgresStore({ ...postgresOptions(postgres, logger), beforeMigrate });
 }
 
 /** How the configured Postgres store is connected to. */
@@ -53,11 +73,21 @@ export class StoreOpenError extends Error {
   override name = 'StoreOpenError';
 }
 
-/** The configured store, or an error that names where it is and why it cannot be used. */
-export async function openStore(config: Config, paths: DataPaths, logger?: Logger): Promise<Store> {
+/**
+ * The configured store, or an error that names where it is and why it cannot be used; a refusal
+ * of refusalsBeforeMigrating as it is.
+ */
+export async function openStore(
+  config: Config,
+  paths: DataPaths,
+  logger?: Logger,
+  beforeMigrate?: BeforeMigrate,
+): Promise<Store> {
   try {
-    return await connectStore(config, paths, logger);
+    return await connectStore(config, paths, logger, beforeMigrate);
   } catch (error) {
+    // A start refused before migrating (refusalsBeforeMigrating) says why itself.
+    if (error instanceof ConfigError || error instanceof ListenError) throw error;
     const where = storeLocation(config, paths);
     const { message } = error as Error;
     throw new StoreOpenError(
@@ -85,6 +115,31 @@ function tlsOptions(ssl: { caFile?: string; rejectUnauthorized: boolean }): Post
   return {
     rejectUnauthorized: ssl.rejectUnauthorized,
     ...(ssl.caFile === undefined ? {} : { ca: readFileSync(ssl.caFile, 'utf8') }),
+  };
+}
+
+/**
+ * What refuses a start for reasons the schema has no part in, asked before the store is migrated:
+ * such a start leaves the store as it found it (an older Keyward beside it still reads it). Another
+ * live instance where rate limits would multiply (as `announce` refuses), then with `ports` a
+ * listener's port taken (as listening fails), each with the message it would have given later.
+ */
+export function refusalsBeforeMigrating(
+  config: Config,
+  source: string,
+  { ports }: { ports: boolean },
+): BeforeMigrate {
+  return async ({ instances }) => {
+    try {
+      await refusePerInstanceLimits(instances, {
+        limits: config.rateLimits.backend,
+        perInstance: config.rateLimits.perInstance,
+      });
+    } catch (error) {
+      if (error instanceof PerInstanceLimitsError) throw new ConfigError(source, [error.message]);
+      throw error;
+    }
+    if (ports) for (const listener of listenersOf(config)) await refuseTakenPort(listener);
   };
 }
 

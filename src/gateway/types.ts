@@ -24,6 +24,12 @@ export interface GatewayOptions {
    */
   writerThread?: boolean;
   /**
+   * Whether the listeners' ports are tried before a pending migration: `keyward start` listens as
+   * soon as the gateway is built, and a start refused for a port taken must leave the store as it
+   * found it. A gateway built to listen later (or never) is not refused for a port.
+   */
+  portsBeforeMigrating?: boolean;
+  /**
    * Set in a worker of `keyward start --workers N`: the primary announced the instance (workers
    * do not), with the memory backend `limiter` asks the primary, so limits hold across workers,
    * and key health is shared with the other workers over `channel`. `answerFlushes` has this

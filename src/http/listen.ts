@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 
 /** A listener that could not open its port: the message names the listener, the address and the fix. */
@@ -26,15 +27,38 @@ const REASONS: Readonly<Record<string, string>> = {
   EADDRNOTAVAIL: 'this machine has no such address',
 };
 
+function listenError({ name, setting, host, port }: Listener, error: unknown): ListenError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  return new ListenError(
+    `the ${name} cannot listen on ${host}:${port}: ${REASONS[code] ?? code}; choose another with ${setting}`,
+    code,
+  );
+}
+
 export async function listenOn(app: FastifyInstance, listener: Listener): Promise<void> {
-  const { name, setting, host, port } = listener;
+  const { host, port } = listener;
   try {
     await app.listen({ host, port });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new ListenError(
-      `the ${name} cannot listen on ${host}:${port}: ${REASONS[code] ?? code}; choose another with ${setting}`,
-      code,
-    );
+    throw listenError(listener, error);
   }
+}
+
+/**
+ * Throws the ListenError listenOn would, by opening the port and closing it at once: asked before
+ * the store is migrated, so that a start refused leaves it as it was. Another program may still
+ * take the port before the listener opens it; that start is refused once migrated, as before.
+ */
+export async function refuseTakenPort(listener: Listener): Promise<void> {
+  if (listener.port === 0) return;
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ host: listener.host, port: listener.port, exclusive: true }, resolve);
+    });
+  } catch (error) {
+    throw listenError(listener, error);
+  }
+  await new Promise((resolve) => probe.close(resolve));
 }

@@ -5,6 +5,7 @@ export {
   describeInstances,
   liveInstances,
   PerInstanceLimitsError,
+  refusePerInstanceLimits,
 } from './instances.js';
 export { createIpcLimiter, type IpcChannel, ipcMessage, serveLimiter } from './ipc-limiter.js';
 export { createMemoryLimiter, MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter.js';

@@ -51,7 +51,7 @@ function running(other: InstanceRecord, host: string): boolean {
   }
 }
 
-function conflict(self: InstanceRecord, others: readonly InstanceRecord[]): string {
+function conflict(self: Pick<InstanceRecord, 'limits'>, others: readonly InstanceRecord[]): string {
   const names = describeInstances(others, (o) => `limits in ${o.limits}`);
   return (
     `another Keyward instance is using this store (${names}) and rate limits would be kept per instance ` +
@@ -62,7 +62,7 @@ function conflict(self: InstanceRecord, others: readonly InstanceRecord[]): stri
 }
 
 /** The instances serving from this store now: beating, and (on this host) a running process. */
-export async function liveInstances(store: InstanceStore): Promise<InstanceRecord[]> {
+export async function liveInstances(store: Pick<InstanceStore, 'live'>): Promise<InstanceRecord[]> {
   const host = hostname();
   return (await store.live(LIVE_MS)).filter((other) => running(other, host));
 }
@@ -79,6 +79,29 @@ export function describeInstances(
         `pid ${o.pid} on ${o.host}, ${detail ? `${detail(o)}, ` : ''}seen ${Math.max(0, Math.round((now - o.seenAt) / 1000))} s ago`,
     )
     .join('; ');
+}
+
+/** Why this instance may not serve beside `others`, or undefined when it may. */
+function refusal(
+  self: Pick<InstanceRecord, 'limits'>,
+  others: readonly InstanceRecord[],
+  perInstance: boolean,
+): string | undefined {
+  const multiplied = self.limits === 'memory' || others.some((other) => other.limits === 'memory');
+  return others.length > 0 && multiplied && !perInstance ? conflict(self, others) : undefined;
+}
+
+/**
+ * Throws the PerInstanceLimitsError announceInstance would, without joining: asked of a store not
+ * yet migrated (it writes nothing), so that a start refused leaves the store as an older Keyward
+ * beside it reads it. The join asks again, for an instance started in between.
+ */
+export async function refusePerInstanceLimits(
+  store: Pick<InstanceStore, 'live'>,
+  options: Pick<InstanceOptions, 'limits' | 'perInstance'>,
+): Promise<void> {
+  const refused = refusal({ limits: options.limits }, await liveInstances(store), options.perInstance);
+  if (refused) throw new PerInstanceLimitsError(refused);
 }
 
 /**
@@ -98,10 +121,10 @@ export async function announceInstance(store: InstanceStore, options: InstanceOp
     masterKeyId: options.masterKeyId(),
   };
   const others = (await store.join(self, LIVE_MS)).filter((other) => running(other, self.host));
-  const multiplied = self.limits === 'memory' || others.some((other) => other.limits === 'memory');
-  if (others.length > 0 && multiplied && !options.perInstance) {
+  const refused = refusal(self, others, options.perInstance);
+  if (refused) {
     await store.leave(self.id);
-    throw new PerInstanceLimitsError(conflict(self, others));
+    throw new PerInstanceLimitsError(refused);
   }
   ownInstances.add(self.id);
   let left = false;

@@ -9,7 +9,7 @@ export { STORE_FAULT_CAUSES, type StoreFault, storeFault } from './faults.js';
 export type { PostgresOptions } from './postgres.js';
 export { type SchemaProblem, type SchemaState, schemaProblem } from './schema-tables.js';
 export { sqliteSchemaVersion } from './schema-version.js';
-export { openSqliteStore } from './sqlite.js';
+export { openSqliteStore, openSqliteStoreChecked } from './sqlite.js';
 
 // Postgres is loaded on first use, as the Redis client is: a gateway on SQLite never needs the
 // driver (about 15 MB of RSS).
@@ -38,6 +38,7 @@ export type {
   AuditEntry,
   AuditRecord,
   AuditStore,
+  BeforeMigrate,
   BudgetPeriod,
   ChainLink,
   ConversationItemRecord,
@@ -63,6 +64,7 @@ export type {
   TemplateStore,
   TokenRecord,
   TokenStore,
+  UnmigratedStore,
   UsageDelta,
   UsageGrouping,
   UsageRow,

@@ -11,6 +11,17 @@ const JOIN_LOCK = 0x6b77_6931;
  */
 const NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
 
+/** The instances that beat within the last `liveMs`: a query every schema with the table answers. */
+export function pgLiveInstances(client: Pick<Pool, 'query'>): InstanceStore['live'] {
+  return async (liveMs) => {
+    const { rows } = await client.query<InstanceRow>(
+      `SELECT * FROM instances WHERE seen_at >= ${NOW_MS} - $1 ORDER BY started_at`,
+      [liveMs],
+    );
+    return rows.map(instanceFromRow);
+  };
+}
+
 export function pgInstances(pool: Pool): InstanceStore {
   return {
     async join(self, liveMs) {
@@ -29,13 +40,7 @@ export function pgInstances(pool: Pool): InstanceStore {
         return rows.map(instanceFromRow);
       });
     },
-    async live(liveMs) {
-      const { rows } = await pool.query<InstanceRow>(
-        `SELECT * FROM instances WHERE seen_at >= ${NOW_MS} - $1 ORDER BY started_at`,
-        [liveMs],
-      );
-      return rows.map(instanceFromRow);
-    },
+    live: pgLiveInstances(pool),
     async beat(id, masterKeyId) {
       await pool.query(`UPDATE instances SET seen_at = ${NOW_MS}, master_key_id = $2 WHERE id = $1`, [
         id,

@@ -1,6 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
+import { pgLiveInstances } from './pg-instances.js';
 import { withClient } from './pg-transaction.js';
 import { refuseUnusable, type SchemaState, schemaState, tablesAt } from './schema-tables.js';
+import type { BeforeMigrate } from './types.js';
 
 /**
  * Postgres schema versions, applied in order, each in its own transaction. Never edit a released
@@ -140,11 +142,12 @@ export interface MigrationResult {
  * Brings the schema up to `migrations.length` under a session advisory lock, so instances starting
  * together do not both migrate; refuses a database written by a newer Keyward, one missing tables
  * its recorded version has, and one holding tables a migration would create. Nothing is written
- * to a database it refuses.
+ * to a database it refuses, nor to one `beforeMigrate` (asked when a migration is pending) refuses.
  */
 export async function migratePostgres(
   pool: Pool,
   migrations: readonly string[] = POSTGRES_MIGRATIONS,
+  beforeMigrate?: BeforeMigrate,
 ): Promise<MigrationResult> {
   return withClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -152,6 +155,12 @@ export async function migratePostgres(
       const state = await postgresSchemaState(client, migrations);
       refuseUnusable(state);
       const from = state.version;
+      if (beforeMigrate && from < migrations.length) {
+        const recordsInstances = tablesAt(migrations, from).includes('instances');
+        // On this connection: the pool may have no other while it holds the lock.
+        const live = recordsInstances ? pgLiveInstances(client) : async () => [];
+        await beforeMigrate({ schema: state, instances: { live } });
+      }
       for (let version = from; version < migrations.length; version += 1) {
         await client.query('BEGIN');
         try {

@@ -11,7 +11,7 @@ import { pgTemplates } from './pg-templates.js';
 import { pgTokens } from './pg-tokens.js';
 import { pgUsage } from './pg-usage.js';
 import { refuseUnusable, type SchemaState } from './schema-tables.js';
-import type { Store } from './types.js';
+import type { BeforeMigrate, Store } from './types.js';
 
 export interface PostgresOptions {
   url: string;
@@ -25,6 +25,8 @@ export interface PostgresOptions {
    * migrated or created, and a schema that is not current and whole is refused.
    */
   readOnly?: boolean;
+  /** Asked before a pending migration is applied: what it throws leaves the store unmigrated. */
+  beforeMigrate?: BeforeMigrate;
 }
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -109,7 +111,9 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
       throw new StoreUnreachableError(error);
     });
     first.release();
-    schema = options.readOnly ? await currentSchema(pool) : await migratePostgres(pool);
+    schema = options.readOnly
+      ? await currentSchema(pool)
+      : await migratePostgres(pool, undefined, options.beforeMigrate);
   } catch (error) {
     await pool.end();
     throw error;

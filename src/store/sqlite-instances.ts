@@ -6,6 +6,14 @@ import type { InstanceRecord, InstanceStore } from './types.js';
 /** How long a heartbeat may wait for the write lock. */
 const BEAT_BUSY_WAIT_MS = 50;
 
+/** The instances that beat within the last `liveMs`: a query every schema with the table answers. */
+export function sqliteLiveInstances(db: Database.Database): InstanceStore['live'] {
+  const live = db.prepare<[number], InstanceRow>(
+    'SELECT * FROM instances WHERE seen_at >= ? ORDER BY started_at',
+  );
+  return async (liveMs) => live.all(Date.now() - liveMs).map(instanceFromRow);
+}
+
 export function sqliteInstances(db: Database.Database): InstanceStore {
   const insert = db.prepare(
     `INSERT INTO instances (id, host, pid, limits, started_at, seen_at, master_key_id)
@@ -31,9 +39,7 @@ export function sqliteInstances(db: Database.Database): InstanceStore {
       // IMMEDIATE: the write lock is taken before the read, so two starts cannot both miss each other.
       return join.immediate(self, liveMs);
     },
-    async live(liveMs) {
-      return live.all(Date.now() - liveMs, '').map(instanceFromRow);
-    },
+    live: sqliteLiveInstances(db),
     async beat(id, masterKeyId) {
       // From a timer on the event loop; a beat missed while another process holds the write lock
       // is made up by the next one, well within the liveness window.

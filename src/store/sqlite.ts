@@ -3,26 +3,31 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { type KeyRow, keyFromRow } from './rows.js';
-import { refuseUnusable } from './schema-tables.js';
+import { refuseUnusable, type SchemaState, tablesAt } from './schema-tables.js';
 import { sqliteSchemaState } from './schema-version.js';
 import { sqliteAdminSessions } from './sqlite-admin-sessions.js';
 import { sqliteAudit } from './sqlite-audit.js';
 import { sqliteConversations } from './sqlite-conversations.js';
-import { sqliteInstances } from './sqlite-instances.js';
+import { sqliteInstances, sqliteLiveInstances } from './sqlite-instances.js';
 import { sqliteSessions } from './sqlite-sessions.js';
 import { sqliteTemplates } from './sqlite-templates.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
 import { walWipe } from './sqlite-wal-wipe.js';
-import type { ProviderKeyRecord, Store } from './types.js';
+import type { BeforeMigrate, ProviderKeyRecord, Store, UnmigratedStore } from './types.js';
 
 /**
- * Brings the schema up to the newest version; refuses a database written by a newer Keyward, one
- * missing tables its recorded version has, and one holding tables a migration would create.
+ * The schema the database holds; refuses one written by a newer Keyward, one missing tables its
+ * recorded version has, and one holding tables a migration would create. Writes nothing.
  */
-function migrate(db: Database.Database): { from: number; to: number } {
+function usableSchema(db: Database.Database): SchemaState {
   const state = sqliteSchemaState(db);
   refuseUnusable(state);
+  return state;
+}
+
+/** Brings a usable schema found at `state` up to the newest version. */
+function migrate(db: Database.Database, state: SchemaState): { from: number; to: number } {
   const { version } = state;
   SQLITE_MIGRATIONS.slice(version).forEach((sql, i) => {
     db.transaction(() => {
@@ -31,6 +36,15 @@ function migrate(db: Database.Database): { from: number; to: number } {
     })();
   });
   return { from: version, to: Math.max(version, SQLITE_MIGRATIONS.length) };
+}
+
+/** The database as found at `state`, read only, for a BeforeMigrate. */
+function unmigrated(db: Database.Database, state: SchemaState): UnmigratedStore {
+  const recordsInstances = tablesAt(SQLITE_MIGRATIONS, state.version).includes('instances');
+  return {
+    schema: state,
+    instances: { live: recordsInstances ? sqliteLiveInstances(db) : async () => [] },
+  };
 }
 
 /** Bytes per page of a new database file. */
@@ -65,13 +79,12 @@ function createOwnerOnly(path: string): void {
   closeSync(fd);
 }
 
-/** The embedded store: one SQLite file in WAL mode, readable only by its owner. */
-export function openSqliteStore(path: string): Store {
+/** The database file, created owner-only if absent, with this connection's settings. */
+function openDatabase(path: string): Database.Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   createOwnerOnly(path);
   chmodSync(path, 0o600);
   const db = new Database(path);
-  let schema: { from: number; to: number };
   try {
     // Takes effect only while the file is still empty: a database made with 4 KiB pages keeps them.
     // A stored response (about 2 KB sealed) costs a third less with 8 KiB pages: fewer WAL frames
@@ -85,12 +98,46 @@ export function openSqliteStore(path: string): Store {
     // Per connection (the writer thread opens its own through here): a deleted row's bytes are
     // zeroed, not left in free page space where the master key beside the file would open them.
     db.pragma('secure_delete = ON');
-    schema = migrate(db);
   } catch (error) {
     db.close();
     throw error;
   }
+  return db;
+}
 
+/** The embedded store: one SQLite file in WAL mode, readable only by its owner, migrated on open. */
+export function openSqliteStore(path: string): Store {
+  const db = openDatabase(path);
+  let schema: { from: number; to: number };
+  try {
+    schema = migrate(db, usableSchema(db));
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return sqliteStore(db, schema);
+}
+
+/**
+ * As openSqliteStore, but a pending migration is applied only once `beforeMigrate` has looked at
+ * the store as found: a start it refuses leaves the file at the version an older Keyward reads.
+ */
+export async function openSqliteStoreChecked(path: string, beforeMigrate: BeforeMigrate): Promise<Store> {
+  const db = openDatabase(path);
+  let schema: { from: number; to: number };
+  try {
+    const found = usableSchema(db);
+    if (found.version < found.latest) await beforeMigrate(unmigrated(db, found));
+    // Read again: another start may have migrated it while this one looked.
+    schema = migrate(db, usableSchema(db));
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return sqliteStore(db, schema);
+}
+
+function sqliteStore(db: Database.Database, schema: { from: number; to: number }): Store {
   const listAll = db.prepare<[], KeyRow>('SELECT * FROM provider_keys ORDER BY created_at, id');
   const listByProvider = db.prepare<[string], KeyRow>(
     'SELECT * FROM provider_keys WHERE provider = ? ORDER BY created_at, id',

@@ -209,6 +209,20 @@ export interface InstanceStore {
   leave(id: string): Promise<void>;
 }
 
+/**
+ * A store as it was found, before a pending migration is applied: read only, so that a start
+ * refused here leaves the store as it was (an older Keyward still serves from it).
+ */
+export interface UnmigratedStore {
+  /** The version found and the one the migration would bring it to. */
+  schema: { version: number; latest: number };
+  /** The instances recorded as live (none where the schema predates the table). */
+  instances: Pick<InstanceStore, 'live'>;
+}
+
+/** Asked before a migration is applied; what it throws refuses the store, migrated or not. */
+export type BeforeMigrate = (found: UnmigratedStore) => Promise<void>;
+
 /** What a browser session may do: fixed when its login code is minted, kept for its lifetime. */
 export interface SessionGrant {
   userId: string | null;

@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { childrenOf } from '../support/proc.js';
-import { type RunningGateway, runCli, startWorkers, writeTempConfig } from '../support/process.js';
+import {
+  freshDataDir,
+  type RunningGateway,
+  runCli,
+  startWorkers,
+  writeTempConfig,
+} from '../support/process.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 const KEY_A = 'sk-worker-key-a-0123456789abcdef';
@@ -277,9 +283,11 @@ describe('keyward start --workers 2 that cannot start', () => {
         providers: [{ id: 'oa', type: 'openai', baseUrl: 'http://127.0.0.1:9/v1', keys: { env: 'P_KEY' } }],
         models: [{ name: 'fast', provider: 'oa', model: 'gpt-4o-mini' }],
       });
-      const run = await runCli(['start', '--config', config, '--workers', '2'], {
-        env: { P_KEY: PROVIDER_KEY },
-      });
+      // Made and migrated already: the primary tries the ports only before a migration
+      // (refused-start-schema.test.ts); here the workers find the port taken.
+      const env = { P_KEY: PROVIDER_KEY, KEYWARD_DATA_DIR: freshDataDir() };
+      expect((await runCli(['init', '--config', config], { env })).code).toBe(0);
+      const run = await runCli(['start', '--config', config, '--workers', '2'], { env });
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(`cannot listen on 127.0.0.1:${port}: the port is already in use`);
       expect(run.stdout).toContain('could not start; stopping');
