@@ -79,6 +79,7 @@ function denialError(denial: Denial, tokenId: string | undefined): GatewayError 
         },
       );
     case 'budget':
+      if (denial.oversized) return budgetTooSmall(denial.key, subjectOf(denial.key, tokenId));
       return denial.spent
         ? budgetSpent(denial.key, subjectOf(denial.key, tokenId))
         : new GatewayError(
@@ -140,6 +141,21 @@ function budgetSpent(key: string, subject: string): GatewayError {
     'rate_limit_error',
     message(monthly ? 'monthly' : 'daily', `it starts again ${at}, in ${wait} s`),
     { code: 'budget_exceeded', headers: { 'retry-after': String(wait), 'x-should-retry': 'false' } },
+  );
+}
+
+/**
+ * A request whose estimate alone is more than the whole budget: retrying cannot help, and a smaller
+ * one (a lower `max_tokens`, or any at all where the gateway's ceiling was reserved) still passes.
+ */
+function budgetTooSmall(key: string, subject: string): GatewayError {
+  const period = key.slice(key.lastIndexOf(':') + 1);
+  const kind = period === 'total' ? 'total' : period.length === 7 ? 'monthly' : 'daily';
+  return new GatewayError(
+    429,
+    'rate_limit_error',
+    `This request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none) is more than the whole ${kind} budget of ${subject}; send a lower max_tokens, or an admin can raise the budget`,
+    { code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
   );
 }
 
@@ -515,10 +531,12 @@ export class Admission {
     quotaHeaders(reply, 'requests', acquisition.requests);
     quotaHeaders(reply, 'tokens', acquisition.tokens);
     if (!acquisition.allowed) {
-      // Not a budget its requests in flight hold reserved: that frees as they settle, and an alert
-      // for it would say "exhausted" of a budget far from spent, and mute the real one for an hour.
-      if (acquisition.denial.kind === 'budget' && acquisition.denial.spent)
-        this.events.onBudgetExhausted(acquisition.denial.key.split(':').slice(1, 3).join(':'));
+      // Not a budget its requests in flight hold reserved (that frees as they settle), nor one a
+      // request is larger than whole: an alert for either would say "exhausted" of a budget far
+      // from spent, and mute the real one for an hour.
+      const { denial } = acquisition;
+      if (denial.kind === 'budget' && denial.spent && !denial.oversized)
+        this.events.onBudgetExhausted(denial.key.split(':').slice(1, 3).join(':'));
       throw denialError(acquisition.denial, tokenIdOf(request.kw.principal));
     }
     request.kw.lease = acquisition.lease;

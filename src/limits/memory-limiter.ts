@@ -194,7 +194,14 @@ export class MemoryLimiter implements Limiter {
       // Spent alone over the limit: nothing frees until the period's counter ends.
       const spent = overBudget(budget.spent, estimate, rule.limitMicros);
       const wait = spent ? Math.max(1, budget.expiresAt - now) : IN_FLIGHT_RETRY_MS;
-      denial = longer(denial, { kind: 'budget', key: rule.key, retryAfterMs: wait, spent });
+      const oversized = spent && budget.spent < rule.limitMicros && estimate > rule.limitMicros;
+      denial = longer(denial, {
+        kind: 'budget',
+        key: rule.key,
+        retryAfterMs: wait,
+        spent,
+        ...(oversized && { oversized }),
+      });
     }
 
     let requests: Quota | undefined;

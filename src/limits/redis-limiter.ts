@@ -585,7 +585,13 @@ export class RedisLimiter implements Limiter {
       case 'c':
         return { kind: 'concurrency', key: request.concurrency[index]!.key, retryAfterMs };
       default:
-        return { kind: 'budget', key: request.budgets[index]!.key, retryAfterMs, spent: reply[1] === 'B' };
+        return {
+          kind: 'budget',
+          key: request.budgets[index]!.key,
+          retryAfterMs,
+          spent: reply[1] !== 'b',
+          ...(reply[1] === 'W' && { oversized: true }),
+        };
     }
   }
 

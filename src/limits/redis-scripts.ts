@@ -117,7 +117,8 @@ end
  * limit per concurrency rule, limit per budget.
  * Answers { 'seed', budget indexes... } when counters must be seeded first, else
  * { allowed, denied group ('r'|'c'|'b'|'B'|''), denied index, retry ms, remaining/reset per rate rule },
- * where 'B' is a budget its spend alone fills and 'b' one that reservations in flight fill,
+ * where 'B' is a budget its spend alone fills, 'W' one the request's estimate alone is more than
+ * (its spend below its limit) and 'b' one that reservations in flight fill,
  * and when allowed the dataset's epoch last (the lease id becomes it if there was none), which
  * the lease's settle names.
  */
@@ -169,7 +170,9 @@ for i = 1, nb do
   local used = spent + reserved(KEYS[base + 2], KEYS[base + 3], now)
   if used + estimate > limit or used >= limit then
     local g, w = 'b', 1000
-    if spent + estimate > limit or spent >= limit then g, w = 'B', math.max(1, redis.call('PTTL', KEYS[base + 1])) end
+    if spent + estimate > limit or spent >= limit then
+      g, w = (spent < limit and estimate > limit) and 'W' or 'B', math.max(1, redis.call('PTTL', KEYS[base + 1]))
+    end
     deny(g, i, w)
   end
 end

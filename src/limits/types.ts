@@ -75,6 +75,11 @@ export type Denial =
        * when requests in flight hold the rest reserved, which frees as they settle.
        */
       spent: boolean;
+      /**
+       * Set when the request's estimate alone is more than the whole budget, with its spend below
+       * it: the request's size refuses it, not what was spent, and a smaller request still passes.
+       */
+      oversized?: true;
     };
 
 /** `requests` and `tokens` are the tightest rule of each kind, after this request's take. */

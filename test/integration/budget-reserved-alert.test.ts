@@ -114,4 +114,32 @@ describe('a budget reserved to its ceiling by requests in flight', () => {
     expect(await budgetAlerts()).toBe(1);
     await expect.poll(() => hooks.filter((hook) => hook.kind === 'budget_exhausted').length).toBe(1);
   });
+
+  it('refuses a request larger than the whole budget as such, without an alert; smaller ones pass', async () => {
+    const { token } = (
+      await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+        name: 'small',
+        budget: { usd: 0.01, period: 'day' },
+      })
+    ).json as { token: string };
+    const alertsBefore = await budgetAlerts();
+    fake.script(ANSWER);
+    // No max_tokens: the gateway's output ceiling is reserved, $0.065 at $1 per million, over $0.01.
+    const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const { error } = (await res.body.json()) as { error: { code: string; message: string } };
+    expect(res.statusCode).toBe(429);
+    expect(error.code).toBe('budget_exceeded');
+    expect(error.message).toContain('is more than the whole daily budget of this token');
+    expect(error.message).toContain('send a lower max_tokens');
+    expect(res.headers['x-should-retry']).toBe('false');
+    expect(await budgetAlerts()).toBe(alertsBefore);
+
+    // Nothing is spent: a request that names its output limit is served.
+    expect((await chat(token)).status).toBe(200);
+    expect(await budgetAlerts()).toBe(alertsBefore);
+  });
 });

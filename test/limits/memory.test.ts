@@ -162,6 +162,11 @@ describe('memory limiter', () => {
   it('drops a lapsed budget reservation and says how long a spent budget stays spent', async () => {
     const { clock, limiter } = setup(async () => 0);
     const budgets = [{ key: 'budget:g', limitMicros: 100, ttlMs: 10 * MINUTE }];
+    // Larger than the whole budget, none of it spent: the request's size refuses it.
+    expect(await limiter.acquire(request({ budgets, costEstimateMicros: 101 }))).toMatchObject({
+      allowed: false,
+      denial: { kind: 'budget', spent: true, oversized: true },
+    });
     leaseOf(await limiter.acquire(request({ budgets, costEstimateMicros: 100, leaseMs: 1_000 })));
     const held = await limiter.acquire(request({ budgets, costEstimateMicros: 1 }));
     expect(held).toMatchObject({
@@ -176,6 +181,8 @@ describe('memory limiter', () => {
       allowed: false,
       denial: { kind: 'budget', retryAfterMs: 10 * MINUTE - 1_000, spent: true },
     });
+    if (spent.allowed) throw new Error('expected a denial');
+    expect(spent.denial).not.toHaveProperty('oversized');
   });
 
   it('reloads a budget once its counter has outlived its ttl', async () => {

@@ -215,6 +215,10 @@ describe.skipIf(!hasRedis())('redis limiter (needs redis-server: apt-get install
   it('drops a lapsed budget reservation', async () => {
     const [limiter] = instances(1);
     const budgets = [{ key: 'budget:g', limitMicros: 100, ttlMs: MINUTE }];
+    // Larger than the whole budget, none of it spent: the request's size refuses it.
+    const whole = await limiter!.acquire(request({ budgets, costEstimateMicros: 101 }));
+    if (whole.allowed) throw new Error('expected a denial');
+    expect(whole.denial).toMatchObject({ kind: 'budget', spent: true, oversized: true });
     leaseOf(await limiter!.acquire(request({ budgets, costEstimateMicros: 100, leaseMs: 200 })));
     expect(await limiter!.acquire(request({ budgets, costEstimateMicros: 1 }))).toMatchObject({
       allowed: false,
@@ -227,6 +231,7 @@ describe.skipIf(!hasRedis())('redis limiter (needs redis-server: apt-get install
     if (spent.allowed) throw new Error('expected a denial');
     // Spent out: the wait is what is left of the counter's period.
     expect(spent.denial).toMatchObject({ kind: 'budget', spent: true });
+    expect(spent.denial).not.toHaveProperty('oversized');
     expect(spent.denial.retryAfterMs).toBeGreaterThan(MINUTE - 5_000);
   });
 
