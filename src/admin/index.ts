@@ -13,7 +13,7 @@ import { answerFrameworkError, installErrorHandling } from '../http/error-handle
 import { HEALTH_ROUTES, healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
 import { refuseUnreadQueries } from '../http/query-rule.js';
-import { passExpectations, refuseFaultyHead } from '../http/request-head.js';
+import { faultyHead, passExpectations } from '../http/request-head.js';
 import { requestId } from '../http/request-id.js';
 import { withoutRouteSchemas } from '../http/route-schemas.js';
 import type { Logger, Metrics } from '../observability/index.js';
@@ -192,7 +192,8 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    refuseFaultyHead(request);
+    const fault = faultyHead(request);
+    if (fault) throw fault;
     if (open.has(request.routeOptions.url ?? '')) return;
     const credential = extractCredential(request.raw);
     const actor = credential === undefined ? await sessionActor(request) : await verify(request, credential);

@@ -14,7 +14,7 @@ import type { Cors } from '../http/cors.js';
 import { answerFrameworkError, installErrorHandling } from '../http/error-handler.js';
 import { healthRoutes, type Readiness } from '../http/health.js';
 import { acceptJsonBodies } from '../http/json-content.js';
-import { passExpectations, refuseFaultyHead } from '../http/request-head.js';
+import { faultyHead, passExpectations } from '../http/request-head.js';
 import { requestId } from '../http/request-id.js';
 import { trackRequest } from '../http/request-log.js';
 import { withoutRouteSchemas } from '../http/route-schemas.js';
@@ -96,11 +96,16 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
     reply.header('x-request-id', request.id);
     // Anthropic's SDKs read the id a caller quotes only from `request-id`.
     if (request.url.startsWith('/v1/messages')) reply.header('request-id', request.id);
-    if (cors?.handle(request, reply)) return;
+    // Before CORS: a preflight's head is held to the same rules.
+    const fault = faultyHead(request);
+    if (!fault && cors?.handle(request, reply)) return;
     trackRequest(request, reply, logger, metrics, options.onFinished);
+    if (fault) {
+      done(fault);
+      return;
+    }
     let pending: void | Promise<void>;
     try {
-      refuseFaultyHead(request);
       refuseLoop(request);
       pending = authenticate(request);
     } catch (error) {

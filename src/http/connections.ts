@@ -30,7 +30,7 @@ export function listenerTimeouts(server: ServerConfig) {
     keepAliveTimeout: server.keepAliveTimeoutMs,
     http: {
       // A Host-less HTTP/1.1 request is refused by the routes, in the gateway's envelope
-      // (`refuseFaultyHead`), not by Node with a bare 400.
+      // (`faultyHead`), not by Node with a bare 400.
       requireHostHeader: false,
       headersTimeout,
       connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(headersTimeout / 4))),

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -526,6 +528,22 @@ describe('CORS', () => {
     const actual = await call('GET', '/v1/models', { origin: EVIL });
     expect(actual.headers['access-control-allow-origin']).toBeUndefined();
     expect(actual.headers.vary).toContain('Origin');
+  });
+
+  it('holds a preflight to the rules of a request head: without Host it is 400, in the envelope', async () => {
+    const { port } = new URL(kw.dataUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk;
+    });
+    socket.write(
+      `OPTIONS /v1/chat/completions HTTP/1.1\r\nOrigin: ${APP}\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n`,
+    );
+    await once(socket, 'close');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"code":"missing_host"');
   });
 
   it('lets the page read errors and quota headers', async () => {

@@ -244,10 +244,17 @@ describe('strict request handling', () => {
     expect(admin.status).toBe(417);
     expect(JSON.parse(admin.body).error.code).toBe('expectation_failed');
 
-    const continued = await rawExchange(stack.kw.dataUrl, head('100-continue'));
+    // What Node takes for 100-continue it has told the client to send already: it is served.
+    for (const expectation of ['100-continue', '100-Continue', '100-continue, foo'])
+      expect((await rawExchange(stack.kw.dataUrl, head(expectation))).body).toMatch(/^HTTP\/1\.1 200 /);
+    const twice = head('100-continue').replace(
+      'Expect: 100-continue',
+      'Expect: 100-continue\r\nExpect: 100-continue',
+    );
+    const continued = await rawExchange(stack.kw.dataUrl, twice);
     expect(continued.status).toBe(100);
     expect(continued.body).toMatch(/^HTTP\/1\.1 200 /);
-    expect(stack.fake.requests).toHaveLength(1);
+    expect(stack.fake.requests).toHaveLength(4);
   });
 
   it('drops a client that is too slow to send its request with 408', async () => {
