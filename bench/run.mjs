@@ -505,8 +505,9 @@ async function pairsOnly(pairs, keyward) {
 }
 
 /**
- * `--only chat` with `BENCH_COMPARE=DIR`: this build and the one built in DIR (another checkout)
- * beside the bare proxy, in the same turns: an A/B of two builds that the VM's drift reaches alike.
+ * `--only chat` (or `responses`: the stored Responses stream translated to the Anthropic-format
+ * provider) with `BENCH_COMPARE=DIR`: this build and the one built in DIR (another checkout) beside
+ * the bare proxy, in the same turns: an A/B of two builds that the VM's drift reaches alike.
  */
 async function compareOnly([bare, keyward], other, gateways) {
   const group = [bare, keyward, other];
@@ -570,7 +571,30 @@ async function main() {
   const identity = await startIdentityProvider();
   const keyward = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl);
   const messages = { ...bareAnthropic, key: providerKey, path: '/v1/messages' };
-  if (only === 'responses') return responsesOnly(bare, messages, keyward);
+  if (only === 'responses') {
+    const other = process.env.BENCH_COMPARE;
+    if (other === undefined) return responsesOnly(bare, messages, keyward);
+    const compared = await startKeyward(fake.url, fakeAnthropic.url, identity.jwksUrl, [], undefined, other);
+    const stored = (gateway, name) => ({ name, ...gateway, key: gateway.token, path: '/v1/responses' });
+    return compareOnly(
+      [
+        {
+          name: 'bare proxy → anthropic, stream',
+          ...messages,
+          body: messagesBody('claude-sonnet-4-5', true),
+        },
+        {
+          ...stored(keyward, 'keyward responses→anthropic, stream'),
+          body: responsesBody('bench-claude', true),
+        },
+      ],
+      {
+        ...stored(compared, `keyward (${other}) responses→anthropic, stream`),
+        body: responsesBody('bench-claude', true),
+      },
+      [keyward, compared],
+    );
+  }
   if (only === 'chat') {
     const pair = [
       { name: 'bare undici proxy', ...bare, key: providerKey, model: 'gpt-4o-mini' },
