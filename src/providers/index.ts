@@ -12,6 +12,7 @@ export { toolUseId as anthropicToolUseId } from './anthropic/codec.js';
 export { anthropicStreamError } from './anthropic/stream.js';
 export { decodeFunctionCall as geminiFunctionCall, geminiGroundedSearches } from './gemini/codec.js';
 export { geminiChunkFinishes, geminiStreamError } from './gemini/stream.js';
+export { ToolCallPositions } from './openai/call-positions.js';
 export { openAIStreamError } from './openai/stream.js';
 export type {
   CallOptions,

@@ -20,8 +20,8 @@ export type RelayStep =
    * come first (a server that sends no terminal event; `relaySse`'s `closing` ends the client's).
    */
   | 'complete'
-  /** Goes to the client in place of the event as the provider sent it. */
-  | { replaced: string }
+  /** Goes to the client in place of the event as the provider sent it (`complete` as above). */
+  | { replaced: string; complete?: true }
   /** The provider reported an error: the stream ends with ours; `failure` carries its status. */
   | { failed: StreamFailure };
 
@@ -50,6 +50,7 @@ export async function* relaySse(
         if (typeof verdict === 'object') {
           if ('replaced' in verdict) {
             out += verdict.replaced;
+            if (verdict.complete) complete = true;
             continue;
           }
           options.onFailure('provider_error', verdict.failed);

@@ -367,6 +367,61 @@ describe('OpenAI-format dialects', () => {
     );
   });
 
+  it.each([
+    ['without index, an id on every chunk (Gemini, SGLang, mistral.rs)', (_: number) => ({})],
+    ['every call at index 0, each with its own id (Ollama)', (_: number) => ({ index: 0 })],
+  ])('numbers streamed tool calls as OpenAI does: %s', async (_name, numbering) => {
+    const call = (n: number, id: string, name: string | undefined, args: string) =>
+      JSON.stringify({
+        id: 'c1',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'm',
+        choices: [
+          {
+            index: 0,
+            delta: {
+              ...(id === 'call_a' && name !== undefined ? { role: 'assistant' } : {}),
+              tool_calls: [
+                {
+                  ...numbering(n),
+                  id,
+                  type: 'function',
+                  function: { ...(name === undefined ? {} : { name }), arguments: args },
+                },
+              ],
+            },
+            finish_reason: null,
+          },
+        ],
+      });
+    fake.script(
+      sse(
+        [
+          call(0, 'call_a', 'get_weather', '{"city":'),
+          call(0, 'call_a', undefined, '"Paris"}'),
+          call(1, 'call_b', 'get_time', '{"tz":"Europe/Paris"}'),
+          '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+        ],
+        false,
+      ),
+    );
+    const tool = (name: string): OpenAI.ChatCompletionTool => ({
+      type: 'function',
+      function: { name, parameters: { type: 'object', properties: {} } },
+    });
+    const stream = client.chat.completions.stream({
+      model: 'local/m',
+      messages,
+      tools: [tool('get_weather'), tool('get_time')],
+    });
+    const answer = await stream.finalChatCompletion();
+    expect(answer.choices[0]?.message.tool_calls).toEqual([
+      { id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      { id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '{"tz":"Europe/Paris"}' } },
+    ]);
+  });
+
   it('takes a chunk whose `error` is null for the chunk it is', async () => {
     fake.script(
       sse([

@@ -16,6 +16,7 @@ import {
   nonEmptyString,
   unreportedUsage,
 } from '../wire-values.js';
+import { ToolCallPositions } from './call-positions.js';
 import { toolCallDelta } from './custom-tool-calls.js';
 
 /**
@@ -84,8 +85,6 @@ export function openAIChatUsage(usage: unknown): ChatUsage {
 
 /** A streamed tool call, from its first delta until its block stops. */
 interface StreamedCall {
-  /** The provider's `index` for the call; undefined when the server leaves it out. */
-  key: number | undefined;
   id: string | undefined;
   name: string | undefined;
   /** A custom tool's call: its pieces are its text, not JSON. */
@@ -117,6 +116,7 @@ export class OpenAIStreamDecoder implements StreamDecoder {
   /** The open block's index, else the next block's. */
   private index = 0;
   private readonly calls: StreamedCall[] = [];
+  private readonly positions = new ToolCallPositions();
   private finishReason: string | undefined;
   private refused = false;
   private usage: unknown;
@@ -234,25 +234,12 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     if (this.open === undefined) this.openNextCall(events);
   }
 
-  /**
-   * The call a delta continues, or a new one. Servers that leave out `index` (Gemini's
-   * OpenAI-compatible endpoint) send each call with its id, and its continuations without one.
-   * Servers that give every call `index` 0 (Ollama's OpenAI-compatible endpoint, for some models)
-   * still give each a new id: a delta whose id differs from its index's call starts another call.
-   */
+  /** The call a delta continues, or a new one (`ToolCallPositions`). */
   private callFor(entry: Record<string, unknown>): StreamedCall {
-    const key = typeof entry.index === 'number' ? entry.index : undefined;
-    const id = nonEmptyString(entry.id);
-    const known =
-      key !== undefined
-        ? this.calls.findLast((call) => call.key === key)
-        : id !== undefined
-          ? this.calls.find((call) => call.id === id)
-          : this.calls.at(-1);
-    const another = key !== undefined && id !== undefined && known?.id !== undefined && known.id !== id;
-    if (known && !another) return known;
+    const at = this.positions.of(entry);
+    const known = this.calls[at];
+    if (known) return known;
     const call: StreamedCall = {
-      key,
       id: undefined,
       name: undefined,
       custom: false,

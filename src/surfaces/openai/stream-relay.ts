@@ -1,5 +1,5 @@
 import { eventData } from '../../canonical/sse.js';
-import { isRecord, jsonObject, openAIStreamError } from '../../providers/index.js';
+import { isRecord, jsonObject, openAIStreamError, ToolCallPositions } from '../../providers/index.js';
 import { type RelayStep, relaySse } from '../sse-relay.js';
 import type { RelayOptions } from '../types.js';
 import { FILTER_FIELDS, withoutFilterFields } from './azure-filters.js';
@@ -18,6 +18,40 @@ const ERROR_KEY = /"error"\s*:/;
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 /** A choice that finished. */
 const FINISH_REASON = /"finish_reason"\s*:\s*"[^"]/;
+/** Tool call deltas. */
+const TOOL_CALLS = /"tool_calls"\s*:\s*\[/;
+
+/**
+ * Sets each tool call delta's `index` to its call's position in its choice (`ToolCallPositions`);
+ * whether any was missing or other. OpenAI's chunks always carry it and the SDKs gather a call's
+ * pieces by it: relayed without one (Gemini's and Ollama's OpenAI-compatible endpoints, SGLang,
+ * mistral.rs), the `openai` SDK's stream helper returned no calls, and a gatherer keyed on it ran
+ * two calls together.
+ */
+function numberToolCalls(
+  payload: Record<string, unknown>,
+  positions: Map<unknown, ToolCallPositions>,
+): boolean {
+  if (!Array.isArray(payload.choices)) return false;
+  let renumbered = false;
+  for (const choice of payload.choices) {
+    const calls = isRecord(choice) && isRecord(choice.delta) ? choice.delta.tool_calls : undefined;
+    if (!Array.isArray(calls)) continue;
+    let ofChoice = positions.get(choice.index);
+    if (!ofChoice) {
+      ofChoice = new ToolCallPositions();
+      positions.set(choice.index, ofChoice);
+    }
+    for (const call of calls) {
+      if (!isRecord(call)) continue;
+      const at = ofChoice.of(call);
+      if (call.index === at) continue;
+      call.index = at;
+      renumbered = true;
+    }
+  }
+  return renumbered;
+}
 
 /**
  * A chunk without Azure's content filter annotations (`withoutFilterFields`); the chunk Azure
@@ -40,7 +74,8 @@ function withoutFilterResults(payload: Record<string, unknown>): RelayStep {
  * `openai-compatible` server may end a whole answer without `[DONE]` (llama.cpp before 2024-09,
  * TGI before its #2221, mistral.rs): a clean end after a choice finished is the answer's end,
  * and the client is sent the `[DONE]` the server left out. OpenAI and Azure always send it, and a
- * usage chunk may still be owed after the finish, so for them it stays required.
+ * usage chunk may still be owed after the finish, so for them it stays required. Such a server's
+ * tool call deltas are numbered as OpenAI's are (`numberToolCalls`).
  */
 export function relayOpenAIStream(
   body: AsyncIterable<Uint8Array>,
@@ -48,6 +83,8 @@ export function relayOpenAIStream(
 ): AsyncGenerator<string, void, undefined> {
   const endsWithoutDone = options.providerType === 'openai-compatible';
   const azure = options.providerType === 'azure-openai';
+  /** Per choice: an `openai-compatible` server's tool calls, numbered as OpenAI numbers them. */
+  const positions = new Map<unknown, ToolCallPositions>();
   const step = (event: string): RelayStep => {
     const data = eventData(event);
     if (data === undefined) return 'skip';
@@ -71,7 +108,14 @@ export function relayOpenAIStream(
       payload ??= jsonObject(data);
       if (payload) return withoutFilterResults(payload);
     }
-    return endsWithoutDone && FINISH_REASON.test(data) ? 'complete' : 'pass';
+    if (!endsWithoutDone) return 'pass';
+    const complete = FINISH_REASON.test(data);
+    if (TOOL_CALLS.test(data)) {
+      payload ??= jsonObject(data);
+      if (payload && numberToolCalls(payload, positions))
+        return { replaced: `data: ${JSON.stringify(payload)}\n\n`, ...(complete && { complete }) };
+    }
+    return complete ? 'complete' : 'pass';
   };
   return relaySse(body, options, openAIErrorEvent, step, endsWithoutDone ? 'data: [DONE]\n\n' : '');
 }
