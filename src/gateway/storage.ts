@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type Config, ConfigError, type DataPaths } from '../config/index.js';
-import { ListenError, refuseTakenPort } from '../http/listen.js';
+import { ListenError, refuseTakenPorts } from '../http/listen.js';
 import {
   type Announced,
   announceInstance,
@@ -139,7 +139,7 @@ export function refusalsBeforeMigrating(
       if (error instanceof PerInstanceLimitsError) throw new ConfigError(source, [error.message]);
       throw error;
     }
-    if (ports) for (const listener of listenersOf(config)) await refuseTakenPort(listener);
+    if (ports) await refuseTakenPorts(listenersOf(config));
   };
 }
 

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 
 /** A listener that could not open its port: the message names the listener, the address and the fix. */
@@ -45,20 +45,30 @@ export async function listenOn(app: FastifyInstance, listener: Listener): Promis
 }
 
 /**
- * Throws the ListenError listenOn would, by opening the port and closing it at once: asked before
- * the store is migrated, so that a start refused leaves it as it was. Another program may still
- * take the port before the listener opens it; that start is refused once migrated, as before.
+ * Throws the ListenError listenOn would for the first listener whose port is taken, by opening
+ * every port and closing them all at once: asked before the store is migrated, so that a start
+ * refused leaves it as it was. They are held until all are open, so that two listeners given one
+ * port (the data and admin listeners on 8080) are refused as their `listen` would refuse the
+ * second. Another program may still take a port before its listener opens it; that start is
+ * refused once migrated, as before.
  */
-export async function refuseTakenPort(listener: Listener): Promise<void> {
-  if (listener.port === 0) return;
-  const probe = createServer();
+export async function refuseTakenPorts(listeners: readonly Listener[]): Promise<void> {
+  const probes: Server[] = [];
   try {
-    await new Promise<void>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.listen({ host: listener.host, port: listener.port, exclusive: true }, resolve);
-    });
-  } catch (error) {
-    throw listenError(listener, error);
+    for (const listener of listeners) {
+      if (listener.port === 0) continue;
+      const probe = createServer();
+      probes.push(probe);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          probe.once('error', reject);
+          probe.listen({ host: listener.host, port: listener.port, exclusive: true }, resolve);
+        });
+      } catch (error) {
+        throw listenError(listener, error);
+      }
+    }
+  } finally {
+    await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))));
   }
-  await new Promise((resolve) => probe.close(resolve));
 }

@@ -118,6 +118,20 @@ describe('a refused start leaves a SQLite store unmigrated', { timeout: 60_000 }
     expect(sqliteVersion(database)).toBe(OLDER);
   });
 
+  it('with both listeners given one free port: refused as the second listen would be, the schema as found', async () => {
+    const { dataDir, database } = olderSqliteStore();
+    const port = await heldPort();
+    servers.pop()?.close();
+    const run = await runCli(['start'], {
+      env: env(dataDir, { KEYWARD_PORT: String(port), KEYWARD_ADMIN_PORT: String(port) }),
+    });
+    expect(run.stderr).toContain(
+      `the admin listener cannot listen on 127.0.0.1:${port}: the port is already in use`,
+    );
+    expect(run.code).toBe(1);
+    expect(sqliteVersion(database)).toBe(OLDER);
+  });
+
   it('with --workers on a port in use: refused by the primary, the schema as found', async () => {
     const { dataDir, database } = olderSqliteStore();
     const port = await heldPort();
