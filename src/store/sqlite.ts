@@ -26,16 +26,27 @@ function usableSchema(db: Database.Database): SchemaState {
   return state;
 }
 
-/** Brings a usable schema found at `state` up to the newest version. */
+/**
+ * Brings a usable schema found at `state` up to the newest version, one migration per transaction.
+ * Each takes the write lock first (`BEGIN IMMEDIATE`) and reads the version again under it: two
+ * starts that both found the store behind took turns, and the second ran the first's `ALTER TABLE`
+ * again ("duplicate column name"). `from` is the version this call migrated from, the version
+ * found when another process migrated it meanwhile.
+ */
 function migrate(db: Database.Database, state: SchemaState): { from: number; to: number } {
-  const { version } = state;
-  SQLITE_MIGRATIONS.slice(version).forEach((sql, i) => {
-    db.transaction(() => {
-      db.exec(sql);
-      db.pragma(`user_version = ${version + i + 1}`);
-    })();
+  const latest = SQLITE_MIGRATIONS.length;
+  let from: number | undefined;
+  const step = db.transaction((): boolean => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version >= latest) return false;
+    from ??= version;
+    db.exec(SQLITE_MIGRATIONS[version] as string);
+    db.pragma(`user_version = ${version + 1}`);
+    return true;
   });
-  return { from: version, to: Math.max(version, SQLITE_MIGRATIONS.length) };
+  if (state.version < latest) while (step.immediate());
+  const to = Math.max(state.version, latest);
+  return { from: from ?? to, to };
 }
 
 /** The database as found at `state`, read only, for a BeforeMigrate. */
