@@ -77,13 +77,15 @@ describe('a budget reserved to its ceiling by requests in flight', () => {
     return Number(/keyward_alerts_total\{kind="budget_exhausted"\} (\d+)/.exec(text)?.[1] ?? 0);
   };
 
+  /** A new token with a daily budget of $0.01. */
+  const budgeted = async (name: string) =>
+    (
+      (await adminCall(kw.adminUrl, 'POST', '/admin/tokens', { name, budget: { usd: 0.01, period: 'day' } }))
+        .json as { token: string }
+    ).token;
+
   it('refuses without a budget_exhausted alert; the alert comes once the budget is spent', async () => {
-    const { token } = (
-      await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
-        name: 'held',
-        budget: { usd: 0.01, period: 'day' },
-      })
-    ).json as { token: string };
+    const token = await budgeted('held');
     fake.script(ANSWER);
     for (let i = 0; i < 3; i++) expect((await chat(token)).status).toBe(200);
 
@@ -116,12 +118,7 @@ describe('a budget reserved to its ceiling by requests in flight', () => {
   });
 
   it('refuses a request larger than the whole budget as such, without an alert; smaller ones pass', async () => {
-    const { token } = (
-      await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
-        name: 'small',
-        budget: { usd: 0.01, period: 'day' },
-      })
-    ).json as { token: string };
+    const token = await budgeted('small');
     const alertsBefore = await budgetAlerts();
     fake.script(ANSWER);
     // No max_tokens: the gateway's output ceiling is reserved, $0.065 at $1 per million, over $0.01.
