@@ -3,7 +3,8 @@
  * `index`. OpenAI numbers every call; servers imitating it may not. Some leave `index` out
  * (Gemini's OpenAI-compatible endpoint, Ollama's, SGLang, mistral.rs) and send each call with its
  * id and its continuations without one; some give every call index 0 (Ollama's, for some models)
- * but each a new id, so a delta whose id differs from its index's call starts another call.
+ * but each a new id, so a delta whose id differs from its index's call starts another call. A
+ * call's first delta may carry neither, its id coming with a later one.
  */
 export class ToolCallPositions {
   private readonly calls: Array<{ key: number | undefined; id: string | undefined }> = [];
@@ -16,7 +17,7 @@ export class ToolCallPositions {
       key !== undefined
         ? this.calls.findLastIndex((call) => call.key === key)
         : id !== undefined
-          ? this.calls.findIndex((call) => call.id === id)
+          ? this.byId(id)
           : this.calls.length - 1;
     const known = this.calls[at];
     const another = key !== undefined && id !== undefined && known?.id !== undefined && known.id !== id;
@@ -26,5 +27,16 @@ export class ToolCallPositions {
     }
     this.calls.push({ key, id });
     return this.calls.length - 1;
+  }
+
+  /**
+   * The call with this id; else the last call, when it came with neither index nor id (its id
+   * comes later); else none (-1).
+   */
+  private byId(id: string): number {
+    const known = this.calls.findIndex((call) => call.id === id);
+    if (known !== -1) return known;
+    const last = this.calls.at(-1);
+    return last && last.id === undefined && last.key === undefined ? this.calls.length - 1 : -1;
   }
 }
