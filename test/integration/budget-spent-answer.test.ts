@@ -23,7 +23,7 @@ describe('a spent budget', () => {
       {
         providers: [{ id: 'o', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
         models: [{ name: 'fast', provider: 'o', model: 'gpt-4o-mini' }],
-        // A few requests spend a budget of $0.01.
+        // A few requests spend a budget of $0.05, each estimated at less than the whole of it.
         pricing: { 'gpt-4o-mini': { input: 100, output: 1000 } },
       },
       { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
@@ -38,7 +38,7 @@ describe('a spent budget', () => {
   async function spent(period: 'day' | 'month' | 'total') {
     const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
       name: `spent-${period}`,
-      budget: { usd: 0.01, period },
+      budget: { usd: 0.05, period },
     });
     for (let i = 0; i < 50; i++) {
       const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
