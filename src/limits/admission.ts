@@ -15,13 +15,14 @@ import { StatusUnavailableError } from './unwritten-usage.js';
  * no target fills one in (then the forwarder's `defaultOutput`, what the provider is sent, counts).
  */
 const DEFAULT_OUTPUT_ESTIMATE = 1024;
+/** Routes that embed a batch of inputs, each up to a model's window. */
+const EMBEDDING_BATCH_ROUTES = new Set(['/v1/embeddings', '/v1beta/models/{model}:batchEmbedContents']);
 /** Routes whose answers generate no tokens. */
 const NO_OUTPUT_ROUTES = new Set([
-  '/v1/embeddings',
+  ...EMBEDDING_BATCH_ROUTES,
   '/v1/messages/count_tokens',
   '/v1beta/models/{model}:countTokens',
   '/v1beta/models/{model}:embedContent',
-  '/v1beta/models/{model}:batchEmbedContents',
 ]);
 
 /** The wait a refusal for a full concurrency limit names: slots free as requests end. */
@@ -475,8 +476,12 @@ export class Admission {
       // A budget is a ceiling: its input is reserved at a token a byte, as dense as any tokenizer
       // counts (combining marks or random characters come close), up to the context window, and
       // never below the rate limits' four bytes a token. Reserved at that, a burst of such text
-      // was admitted at a quarter of its cost. Settlement charges what the provider reports.
-      const ceiling = Math.min(bytes, Math.max(window, estimate.inputTokens));
+      // was admitted at a quarter of its cost. Settlement charges what the provider reports. An
+      // embeddings batch is many inputs, each up to the model's window (OpenAI takes 300,000
+      // tokens a request): the window caps nothing there.
+      const ceiling = EMBEDDING_BATCH_ROUTES.has(request.kw.route)
+        ? bytes
+        : Math.min(bytes, Math.max(window, estimate.inputTokens));
       if (ceiling > estimate.inputTokens) estimate = { ...estimate, inputTokens: ceiling };
       // A budget holds what the request may cost. One that names no output limit is sent without
       // one and may run to the model's own: priced at the gateway's ceiling for its route, not at

@@ -36,8 +36,13 @@ describe('a budget under text counted a token a byte', () => {
     kw = await startTestGateway(
       {
         providers: [{ id: 'o', type: 'openai', baseUrl: `${fake.url}/v1`, keys: { env: 'P_KEY' } }],
-        models: [{ name: 'fast', provider: 'o', model: 'gpt-4o-mini' }],
-        pricing: { 'gpt-4o-mini': price },
+        models: [
+          { name: 'fast', provider: 'o', model: 'gpt-4o-mini' },
+          { name: 'embed', provider: 'o', model: 'text-embedding-3-small' },
+        ],
+        pricing: { 'gpt-4o-mini': price, 'text-embedding-3-small': price },
+        // Small, so that an embeddings batch is larger than a context window.
+        conversations: { contextTokens: 1024 },
       },
       { P_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
     );
@@ -77,5 +82,35 @@ describe('a budget under text counted a token a byte', () => {
       (await adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${minted.json.id}`)).json.rows[0];
     await expect.poll(async () => (await spent())?.requests).toBe(waves.reduce((a, b) => a + b, 0));
     expect((await spent()).costMicros).toBeLessThanOrEqual(budgetUsd * 1e6 + reservation);
+  });
+
+  it('reserves a batch of embeddings inputs at a token a byte, past the context window', async () => {
+    // Each input may fill a model's window (OpenAI: 8,192 tokens, and 300,000 in a request), so
+    // the window caps nothing: held to it, 12 batches at once spent 1.47 × a budget.
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'dense-embeddings',
+      budget: { usd: budgetUsd, period: 'day' },
+    });
+    // 4 inputs of 600 bytes each: 2,400 bytes a batch, over the 1,024-token window configured.
+    const batch = JSON.stringify({ model: 'embed', input: Array.from({ length: 4 }, () => dense) });
+    const send = async () => {
+      const res = await request(`${kw.dataUrl}/v1/embeddings`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${minted.json.token}`, 'content-type': 'application/json' },
+        body: batch,
+      });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    const reservation = Buffer.byteLength(batch) * price.input;
+    const statuses = await Promise.all(Array.from({ length: 30 }, send));
+    expect(statuses.every((status) => status === 200 || status === 429)).toBe(true);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(
+      Math.floor((budgetUsd * 1e6) / reservation),
+    );
+    const spent = async () =>
+      (await adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${minted.json.id}`)).json.rows[0];
+    await expect.poll(async () => (await spent())?.requests).toBe(statuses.filter((s) => s === 200).length);
+    expect((await spent()).costMicros).toBeLessThanOrEqual(budgetUsd * 1e6);
   });
 });

@@ -225,8 +225,8 @@ function streamEvents(body, model, azure = false, dense = false) {
   return [...chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`), 'data: [DONE]\n\n'];
 }
 
-/** @param {any} body @param {string} model */
-function embeddings(body, model) {
+/** @param {any} body @param {string} model @param {boolean} [dense] see `plan` */
+function embeddings(body, model, dense = false) {
   /** @type {unknown[]} */
   const inputs =
     Array.isArray(body?.input) && (body.input.length === 0 || typeof body.input[0] !== 'number')
@@ -243,7 +243,8 @@ function embeddings(body, model) {
     return { object: 'embedding', index, embedding };
   });
   const tokens = inputs.reduce(
-    (/** @type {number} */ sum, input) => sum + Math.ceil(JSON.stringify(input).length / 4),
+    (/** @type {number} */ sum, input) =>
+      sum + (dense ? Buffer.byteLength(String(input)) : Math.ceil(JSON.stringify(input).length / 4)),
     0,
   );
   return { object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
@@ -257,7 +258,7 @@ const maskedKey = (key) => `${key.slice(0, 3)}${'*'.repeat(Math.max(0, key.lengt
  * prompt and `max_tokens` together exceed it is refused with OpenAI's "Request too large" 429.
  * `scopes` restricts keys as OpenAI's restricted keys are: a key listed there may list models only
  * with `api.model.read` and call models only with `model.request`; others answer 401 `missing_scope`.
- * `denseTokens` counts a token a byte of the messages' text (see `plan`).
+ * `denseTokens` counts a token a byte of the messages' text (see `plan`), and of embeddings' inputs.
  * @param {{ port?: number, host?: string, keys?: string[], requireAuth?: boolean, tokensPerMinute?: number, scopes?: Record<string, string[]>, denseTokens?: boolean }} [options]
  * @returns {Promise<FakeOpenAI>}
  */
@@ -393,7 +394,7 @@ export async function startFakeOpenAI(options = {}) {
         openAIError(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error', null),
       );
     }
-    if (operation === 'embeddings') return send(res, 200, embeddings(body, model));
+    if (operation === 'embeddings') return send(res, 200, embeddings(body, model, options.denseTokens));
     if (operation !== 'chat/completions') {
       return send(
         res,
