@@ -27,6 +27,9 @@ export interface OpenAIEmbeddingsBody {
 
 const ASCII_PER_TOKEN = 4;
 
+/** What one `batchEmbedContents` takes: Gemini refuses more ("at most 100 requests can be in one batch"). */
+const MAX_BATCH = 100;
+
 /**
  * Gemini reports no tokens for embeddings, so they are estimated: four ASCII characters a token,
  * and a token for every other character (Chinese, Japanese and the like run about one a
@@ -72,6 +75,14 @@ export function encodeGeminiEmbeddings(
   const request = (text: string) => ({ content: { parts: [{ text }] }, ...extra });
   if (typeof body.input === 'string') {
     return { method: 'embedContent', body: { model: modelName, ...request(texts[0]!) } };
+  }
+  // Refused here in words a client can act on: Gemini's own refusal is a provider error, whose
+  // text never reaches the client.
+  if (texts.length > MAX_BATCH) {
+    throw new UnsupportedFeature(
+      `Gemini embeds at most ${MAX_BATCH} inputs in one request; send the input in batches of ${MAX_BATCH} or fewer (LangChain: batchSize; the AI SDK: maxEmbeddingsPerCall)`,
+      'input',
+    );
   }
   return {
     method: 'batchEmbedContents',
