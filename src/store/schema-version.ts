@@ -2,14 +2,23 @@ import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { type SchemaState, schemaState } from './schema-tables.js';
 
-/** A SQLite database's recorded schema version and which of its tables exist. */
+/**
+ * A SQLite database's recorded schema version and which of its tables exist, read in one
+ * transaction: read apart, another process's migration could land between them, and a store
+ * migrating under a start looked damaged ("records schema version 4 but table(s) … are missing").
+ */
 export function sqliteSchemaState(db: Database.Database): SchemaState {
-  const tables = db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
-  return schemaState(
-    SQLITE_MIGRATIONS,
-    db.pragma('user_version', { simple: true }) as number,
-    new Set(tables),
-  );
+  return db.transaction(() => {
+    const tables = db
+      .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .pluck()
+      .all();
+    return schemaState(
+      SQLITE_MIGRATIONS,
+      db.pragma('user_version', { simple: true }) as number,
+      new Set(tables),
+    );
+  })();
 }
 
 /**

@@ -33,14 +33,16 @@ async function opener(path: string, at: number): Promise<{ code: number | null; 
 /**
  * Starts at the same moment on one store behind (a new data directory, two containers restarted
  * together) took turns at its write lock, and each ran the migrations it had found pending:
- * the second failed on the first's work ("table already exists", "duplicate column name").
+ * the second failed on the first's work ("table already exists", "duplicate column name"); and one
+ * that read the tables and the version apart, another's migration landing between, took the store
+ * for damaged ("records schema version 4 but table(s) … are missing").
  */
 describe('SQLite migrations run by processes at once', { timeout: 60_000 }, () => {
   it('apply each migration once, and every process opens the store', async () => {
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < 6; round++) {
       const path = join(freshDataDir(), 'keyward.db');
       const at = Date.now() + 1_500;
-      const results = await Promise.all(Array.from({ length: 4 }, () => opener(path, at)));
+      const results = await Promise.all(Array.from({ length: 8 }, () => opener(path, at)));
       for (const result of results) expect(result).toEqual({ code: 0, stderr: '' });
       const db = new Database(path, { readonly: true });
       try {
