@@ -116,33 +116,32 @@ function denialError(denial: Denial, tokenId: string | undefined): GatewayError 
  * the OpenAI and Anthropic SDKs not to retry what cannot succeed before then.
  */
 function budgetSpent(key: string, subject: string): GatewayError {
-  const period = key.slice(key.lastIndexOf(':') + 1);
+  const kind = budgetPeriod(key);
   const now = new Date();
-  const message = (kind: string, when: string) =>
+  const message = (when: string) =>
     `The ${kind} budget of ${subject} is spent, or has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none); ${when}`;
-  if (period === 'total') {
-    return new GatewayError(
-      429,
-      'rate_limit_error',
-      message('total', 'it does not reset: an admin can raise it'),
-      {
-        code: 'budget_exceeded',
-        headers: { 'x-should-retry': 'false' },
-      },
-    );
+  if (kind === 'total') {
+    return new GatewayError(429, 'rate_limit_error', message('it does not reset: an admin can raise it'), {
+      code: 'budget_exceeded',
+      headers: { 'x-should-retry': 'false' },
+    });
   }
-  const monthly = period.length === 7;
+  const monthly = kind === 'monthly';
   const turns = monthly
     ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)
     : Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
   const wait = seconds(turns - now.getTime());
   const at = monthly ? `on ${new Date(turns).toISOString().slice(0, 10)} (UTC)` : 'at 00:00 UTC';
-  return new GatewayError(
-    429,
-    'rate_limit_error',
-    message(monthly ? 'monthly' : 'daily', `it starts again ${at}, in ${wait} s`),
-    { code: 'budget_exceeded', headers: { 'retry-after': String(wait), 'x-should-retry': 'false' } },
-  );
+  return new GatewayError(429, 'rate_limit_error', message(`it starts again ${at}, in ${wait} s`), {
+    code: 'budget_exceeded',
+    headers: { 'retry-after': String(wait), 'x-should-retry': 'false' },
+  });
+}
+
+/** A budget's period, from its key's last part: `total`, a month (`2026-12`) or a day. */
+function budgetPeriod(key: string): 'total' | 'monthly' | 'daily' {
+  const period = key.slice(key.lastIndexOf(':') + 1);
+  return period === 'total' ? 'total' : period.length === 7 ? 'monthly' : 'daily';
 }
 
 /**
@@ -150,12 +149,10 @@ function budgetSpent(key: string, subject: string): GatewayError {
  * one (a lower `max_tokens`, or any at all where the gateway's ceiling was reserved) still passes.
  */
 function budgetTooSmall(key: string, subject: string): GatewayError {
-  const period = key.slice(key.lastIndexOf(':') + 1);
-  const kind = period === 'total' ? 'total' : period.length === 7 ? 'monthly' : 'daily';
   return new GatewayError(
     429,
     'rate_limit_error',
-    `This request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none) is more than the whole ${kind} budget of ${subject}; send a lower max_tokens, or an admin can raise the budget`,
+    `This request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none) is more than the whole ${budgetPeriod(key)} budget of ${subject}; send a lower max_tokens, or an admin can raise the budget`,
     { code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
   );
 }
@@ -542,7 +539,7 @@ export class Admission {
       const { denial } = acquisition;
       if (denial.kind === 'budget' && denial.spent && !denial.oversized)
         this.events.onBudgetExhausted(denial.key.split(':').slice(1, 3).join(':'));
-      throw denialError(acquisition.denial, tokenIdOf(request.kw.principal));
+      throw denialError(denial, tokenIdOf(request.kw.principal));
     }
     request.kw.lease = acquisition.lease;
   }
