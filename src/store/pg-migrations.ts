@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { pgLiveInstances } from './pg-instances.js';
 import { withClient } from './pg-transaction.js';
-import { refuseUnusable, type SchemaState, schemaState, tablesAt } from './schema-tables.js';
+import { refuseUnusable, type SchemaState, schemaState, tablesAt, unmigratedStore } from './schema-tables.js';
 import type { BeforeMigrate } from './types.js';
 
 /**
@@ -156,10 +156,8 @@ export async function migratePostgres(
       refuseUnusable(state);
       const from = state.version;
       if (beforeMigrate && from < migrations.length) {
-        const recordsInstances = tablesAt(migrations, from).includes('instances');
         // On this connection: the pool may have no other while it holds the lock.
-        const live = recordsInstances ? pgLiveInstances(client) : async () => [];
-        await beforeMigrate({ schema: state, instances: { live } });
+        await beforeMigrate(unmigratedStore(migrations, state, () => pgLiveInstances(client)));
       }
       for (let version = from; version < migrations.length; version += 1) {
         await client.query('BEGIN');

@@ -1,3 +1,5 @@
+import type { InstanceStore, UnmigratedStore } from './types.js';
+
 /**
  * The tables a store's schema has, read from the migrations themselves so that the list cannot
  * drift from them. No migration drops or renames a table; one that does must be reflected here.
@@ -6,6 +8,19 @@ export function tablesAt(migrations: readonly string[], version: number): string
   return migrations
     .slice(0, version)
     .flatMap((sql) => [...sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map((match) => match[1]!));
+}
+
+/**
+ * A store as found at `state`, for a BeforeMigrate: `live` reads its instances, and is made only
+ * where the schema has their table (none are recorded before it).
+ */
+export function unmigratedStore(
+  migrations: readonly string[],
+  state: SchemaState,
+  live: () => InstanceStore['live'],
+): UnmigratedStore {
+  const recordsInstances = tablesAt(migrations, state.version).includes('instances');
+  return { schema: state, instances: { live: recordsInstances ? live() : async () => [] } };
 }
 
 /** What a store holds against what its recorded version says it should. */

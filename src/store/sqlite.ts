@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { type KeyRow, keyFromRow } from './rows.js';
-import { refuseUnusable, type SchemaState, tablesAt } from './schema-tables.js';
+import { refuseUnusable, type SchemaState, unmigratedStore } from './schema-tables.js';
 import { sqliteSchemaState } from './schema-version.js';
 import { sqliteAdminSessions } from './sqlite-admin-sessions.js';
 import { sqliteAudit } from './sqlite-audit.js';
@@ -14,7 +14,7 @@ import { sqliteTemplates } from './sqlite-templates.js';
 import { sqliteTokens } from './sqlite-tokens.js';
 import { sqliteUsage } from './sqlite-usage.js';
 import { walWipe } from './sqlite-wal-wipe.js';
-import type { BeforeMigrate, ProviderKeyRecord, Store, UnmigratedStore } from './types.js';
+import type { BeforeMigrate, ProviderKeyRecord, Store } from './types.js';
 
 /**
  * The schema the database holds; refuses one written by a newer Keyward, one missing tables its
@@ -47,15 +47,6 @@ function migrate(db: Database.Database, state: SchemaState): { from: number; to:
   if (state.version < latest) while (step.immediate());
   const to = Math.max(state.version, latest);
   return { from: from ?? to, to };
-}
-
-/** The database as found at `state`, read only, for a BeforeMigrate. */
-function unmigrated(db: Database.Database, state: SchemaState): UnmigratedStore {
-  const recordsInstances = tablesAt(SQLITE_MIGRATIONS, state.version).includes('instances');
-  return {
-    schema: state,
-    instances: { live: recordsInstances ? sqliteLiveInstances(db) : async () => [] },
-  };
 }
 
 /** Bytes per page of a new database file. */
@@ -138,7 +129,8 @@ export async function openSqliteStoreChecked(path: string, beforeMigrate: Before
   let schema: { from: number; to: number };
   try {
     const found = usableSchema(db);
-    if (found.version < found.latest) await beforeMigrate(unmigrated(db, found));
+    if (found.version < found.latest)
+      await beforeMigrate(unmigratedStore(SQLITE_MIGRATIONS, found, () => sqliteLiveInstances(db)));
     // Read again: another start may have migrated it while this one looked.
     schema = migrate(db, usableSchema(db));
   } catch (error) {
