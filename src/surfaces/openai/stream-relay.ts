@@ -84,7 +84,7 @@ export function relayOpenAIStream(
   const endsWithoutDone = options.providerType === 'openai-compatible';
   const azure = options.providerType === 'azure-openai';
   /** Per choice: an `openai-compatible` server's tool calls, numbered as OpenAI numbers them. */
-  const positions = new Map<unknown, ToolCallPositions>();
+  let positions: Map<unknown, ToolCallPositions> | undefined;
   const step = (event: string): RelayStep => {
     const data = eventData(event);
     if (data === undefined) return 'skip';
@@ -112,6 +112,7 @@ export function relayOpenAIStream(
     const complete = FINISH_REASON.test(data);
     if (TOOL_CALLS.test(data)) {
       payload ??= jsonObject(data);
+      positions ??= new Map();
       if (payload && numberToolCalls(payload, positions))
         return { replaced: `data: ${JSON.stringify(payload)}\n\n`, ...(complete && { complete }) };
     }
