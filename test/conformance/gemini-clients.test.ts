@@ -362,6 +362,61 @@ describe('Gemini clients beyond the SDK defaults', () => {
     });
   });
 
+  it('takes a schema written with proto field names, its property names as sent', async () => {
+    const responseSchema = {
+      type: 'OBJECT',
+      properties: {
+        a: { any_of: [{ type: 'STRING' }, { type: 'INTEGER', format: 'int64' }], nullable: true },
+        min_items: {
+          type: 'ARRAY',
+          items: { type: 'STRING', max_length: '8' },
+          min_items: '1',
+          max_items: '3',
+        },
+      },
+      property_ordering: ['a', 'min_items'],
+    };
+    const parameters = { type: 'OBJECT', properties: { tags: { type: 'ARRAY', min_items: '1' } } };
+    const body = {
+      ...hello,
+      tools: [{ function_declarations: [{ name: 'f', parameters }] }],
+      generation_config: { response_mime_type: 'application/json', response_schema: responseSchema },
+    };
+    const translated = await post('/v1beta/models/openai/test-model:generateContent', body);
+    expect(translated.status, translated.text).toBe(200);
+    expect(bodyAt('openai').response_format.json_schema.schema).toEqual({
+      type: 'object',
+      properties: {
+        a: { anyOf: [{ type: 'string' }, { type: 'integer' }, { type: 'null' }] },
+        min_items: { type: 'array', items: { type: 'string', maxLength: 8 }, minItems: 1, maxItems: 3 },
+      },
+    });
+    expect(bodyAt('openai').tools[0].function.parameters.properties.tags.minItems).toBe(1);
+
+    const native = await post('/v1beta/models/gemini/test-model:generateContent', body);
+    expect(native.status, native.text).toBe(200);
+    expect(bodyAt('gemini').generationConfig.responseSchema).toEqual({
+      type: 'OBJECT',
+      properties: {
+        a: { anyOf: [{ type: 'STRING' }, { type: 'INTEGER', format: 'int64' }], nullable: true },
+        min_items: { type: 'ARRAY', items: { type: 'STRING', maxLength: '8' }, minItems: '1', maxItems: '3' },
+      },
+      propertyOrdering: ['a', 'min_items'],
+    });
+
+    const twice = await post('/v1beta/models/gemini/test-model:generateContent', {
+      ...hello,
+      generationConfig: {
+        responseMimeType: 'application/json',
+        responseSchema: { type: 'ARRAY', minItems: '1', min_items: '2' },
+      },
+    });
+    expect(twice.status).toBe(400);
+    expect(twice.json.error.message).toContain(
+      'generationConfig.responseSchema.min_items and generationConfig.responseSchema.minItems',
+    );
+  });
+
   describe('streamGenerateContent without alt=sse', () => {
     for (const format of ['openai', 'gemini'] as const) {
       it(`streams one JSON array of chunks from a ${format}-format provider`, async () => {

@@ -6,18 +6,42 @@ import { BUILT_IN_TOOLS, GEMINI_ONLY_SETTINGS } from './schema.js';
  * Google's REST API takes a field by its proto name (`generation_config`, which the ai.google.dev
  * curl examples use) as well as by its JSON name (`generationConfig`, what the SDKs send). Bodies
  * are brought to the JSON names before they are checked, along the structure of the request:
- * a message's known fields, walked into where they are messages themselves. What the client
- * writes freely (function `parameters` and `args`, a function's `response`, response schemas,
- * `labels`, built-in tools' settings) is never a message here, so its keys stay as they were.
+ * a message's known fields, walked into where they are messages themselves. A `Schema` (a
+ * function's `parameters` and `response`, `responseSchema`) is a message too, so `any_of` and
+ * `min_items` are taken in it, but its `properties` are named by the client. What the client
+ * writes freely (function `args`, a function call's `response`, `parametersJsonSchema` and
+ * `responseJsonSchema`, `labels`, built-in tools' settings) is never a message here, so its keys
+ * stay as they were.
  */
 
-/** A message: its fields by JSON name, each a message too or `VALUE` (left as sent). */
+/** A message: its fields by JSON name, each a message, a map of them, or `VALUE` (left as sent). */
 interface Message {
-  readonly [field: string]: Message | typeof VALUE;
+  readonly [field: string]: Message | MapOf | typeof VALUE;
 }
 const VALUE = 'value';
 
+/** A map field: its keys are the client's names, its values messages. */
+class MapOf {
+  constructor(readonly value: Message) {}
+}
+
 const each = (names: readonly string[]): Message => Object.fromEntries(names.map((name) => [name, VALUE]));
+
+/** Google's `Schema`: the fields whose proto names differ from their JSON names, and where it nests. */
+const schema: Record<string, Message | MapOf | typeof VALUE> = {
+  ...each([
+    'maxItems',
+    'minItems',
+    'maxLength',
+    'minLength',
+    'maxProperties',
+    'minProperties',
+    'propertyOrdering',
+  ]),
+};
+schema.anyOf = schema;
+schema.items = schema;
+schema.properties = new MapOf(schema);
 
 const blob: Message = { mimeType: VALUE, displayName: VALUE };
 const fileData: Message = { fileUri: VALUE, mimeType: VALUE, displayName: VALUE };
@@ -51,7 +75,12 @@ const generateContent: Message = {
   contents: content,
   systemInstruction: content,
   tools: {
-    functionDeclarations: { parametersJsonSchema: VALUE, responseJsonSchema: VALUE },
+    functionDeclarations: {
+      parameters: schema,
+      response: schema,
+      parametersJsonSchema: VALUE,
+      responseJsonSchema: VALUE,
+    },
     ...each(BUILT_IN_TOOLS),
   },
   toolConfig: {
@@ -70,10 +99,10 @@ const generateContent: Message = {
       'frequencyPenalty',
       'stopSequences',
       'responseMimeType',
-      'responseSchema',
       'responseJsonSchema',
       'responseModalities',
     ]),
+    responseSchema: schema,
     thinkingConfig: each(['includeThoughts', 'thinkingBudget', 'thinkingLevel']),
     ...each(GEMINI_ONLY_SETTINGS),
   },
@@ -124,11 +153,29 @@ function renamed(value: unknown, message: Message, path: string): unknown {
         param: at(field),
         code: 'duplicate_field',
       });
-    const next = known === VALUE ? inner : renamed(inner, known, at(name));
+    const next =
+      known === VALUE
+        ? inner
+        : known instanceof MapOf
+          ? renamedValues(inner, known.value, at(name))
+          : renamed(inner, known, at(name));
     if (name === field && next === inner) continue;
     out ??= { ...value };
     if (name !== field) delete out[field];
     out[name] = next;
+  }
+  return out ?? value;
+}
+
+/** A map's values under their JSON names; its keys as the client wrote them. */
+function renamedValues(value: unknown, message: Message, path: string): unknown {
+  if (!isRecord(value)) return value;
+  let out: Record<string, unknown> | undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const next = renamed(inner, message, `${path}.${key}`);
+    if (next === inner) continue;
+    out ??= { ...value };
+    out[key] = next;
   }
   return out ?? value;
 }
