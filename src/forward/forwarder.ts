@@ -17,7 +17,6 @@ import {
   AbortHandle,
   classifyUpstreamError,
   exchange,
-  isRetryableStatus,
   onwardVia,
   readCapped,
   UpstreamError,
@@ -30,7 +29,7 @@ import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejecte
 import type { ProviderRuntime } from './provider-runtime.js';
 import { Responder } from './responder.js';
 import { unknownModel } from './unknown-model.js';
-import { isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
+import { fallbackWorthy, isSuccess, mapUpstreamFailure, mapUpstreamStatus } from './upstream-errors.js';
 
 type Caller = (key: SecretString | undefined) => UpstreamCall;
 
@@ -50,11 +49,6 @@ function raiseOutputFloor(ctx: RequestContext, flight: InFlight, provider: Provi
   if (!filled) return;
   flight.canonical = filled.canonical;
   if (filled.tokens > estimate.outputTokens) ctx.estimate = { ...estimate, outputTokens: filled.tokens };
-}
-
-/** Targets are worth falling back from when the failure is theirs, not the request's. */
-function fallbackWorthy(status: number): boolean {
-  return isRetryableStatus(status) || status === 401 || status === 403 || status >= 500;
 }
 
 /** A request the target cannot carry as asked: the client's to fix, in its own words. */

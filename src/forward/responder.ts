@@ -16,6 +16,7 @@ import type { ProviderRuntime } from './provider-runtime.js';
 import { translateStream } from './translate-stream.js';
 import {
   answerTooLarge,
+  fallbackWorthy,
   mapStreamFailure,
   mapUpstreamFailure,
   mapUpstreamStatus,
@@ -53,12 +54,17 @@ export class Responder {
 
     if (job.stream) {
       let early: GatewayError | undefined;
+      /** The provider status an early failure named, if it named one. */
+      let earlyStatus: number | undefined;
       /** The provider answered past the size bound: charged as answered, and no fallback. */
       let tooLarge: AnswerTooLarge | undefined;
       let started = false;
       const onFailure = (reason: StreamFailureReason, error?: unknown) => {
         if (!started && error instanceof AnswerTooLarge) tooLarge = error;
-        else if (!started) early = earlyStreamError(reason, error);
+        else if (!started) {
+          early = earlyStreamError(reason, error);
+          if (error instanceof StreamFailure) earlyStatus = error.status;
+        }
         ctx.streamError = reason;
         this.metrics.streamFailed(id, reason);
         if (error !== undefined && !(error instanceof StreamFailure)) {
@@ -104,7 +110,8 @@ export class Responder {
         chargeUnanswered(ctx);
         await events.return(undefined);
         response.body.destroy();
-        return { error: early, fallback: true };
+        // A refusal of the request itself (a 400 named in the event) would be the next target's too.
+        return { error: early, fallback: earlyStatus === undefined || fallbackWorthy(earlyStatus) };
       }
       started = true;
       ctx.streamed = true;

@@ -6,11 +6,20 @@ import { StreamFailure } from '../providers/index.js';
 import { anthropicOverflowWords } from '../surfaces/anthropic/envelope.js';
 import {
   AnswerTooLarge,
+  isRetryableStatus,
   LOOP_FIX,
   LOOP_STATUS,
   retryAfterMs as retryAfterOf,
   type UpstreamError,
 } from '../upstream/index.js';
+
+/**
+ * A provider status worth the route's next target: the failure is the target's (busy, failing,
+ * its key refused), not the request's, which the next target would refuse too.
+ */
+export function fallbackWorthy(status: number): boolean {
+  return isRetryableStatus(status) || status === 401 || status === 403 || status >= 500;
+}
 
 /** The `error` object of a provider's error body (Anthropic's, OpenAI's and Gemini's all have one). */
 type ErrorObject = { code?: unknown; param?: unknown; message?: unknown } | undefined;

@@ -84,6 +84,12 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
             model: 'claude-x',
             fallbacks: [{ provider: 'local', model: 'llama3.2' }],
           },
+          {
+            name: 'claude-then-a',
+            provider: 'claude',
+            model: 'claude-x',
+            fallbacks: [{ provider: 'a', model: 'gpt-a' }],
+          },
           // Claude Code sends bare Claude names: they reach the Anthropic provider as sent.
           { name: 'claude-*', provider: 'claude', model: '*' },
         ],
@@ -182,6 +188,28 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
       error: { type: 'overloaded_error', message: 'The provider is overloaded (HTTP 529); retry later' },
     });
     expect(local.requests.length).toBe(sent);
+  });
+
+  it("takes no fallback from a stream whose first event is the provider's refusal of the request", async () => {
+    const stream = chat('claude-then-a', { stream: true, max_tokens: 100 });
+    claude.script({ ...hello, fault: { kind: 'error_event', afterEvents: 0, status: 400 } });
+    const sent = a.requests.length;
+    const refused = await post(kw, '/v1/chat/completions', stream);
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ error: { code: 'provider_rejected_request' } });
+    expect(a.requests.length).toBe(sent);
+
+    // The provider's own trouble is worth the next target, as a status outside a stream is.
+    claude.script({ ...hello, fault: { kind: 'error_event', afterEvents: 0, status: 529 } });
+    a.script(hello);
+    const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
+      body: JSON.stringify(stream),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toMatch(/data: \[DONE\]\s*$/);
+    expect(a.requests.length).toBe(sent + 1);
   });
 
   it('answers the Anthropic surface in its own envelope, before and after authentication', async () => {
