@@ -3,6 +3,7 @@ import type { ChatResponse } from '../providers/index.js';
 import { openAIBinding } from '../surfaces/openai/binding.js';
 import type { SurfaceBinding } from '../surfaces/types.js';
 import type { CompiledTemplate } from '../templating/compile.js';
+import { matchesOutput } from '../templating/output.js';
 
 /** The answer to a template run that is not streamed. */
 export interface TemplateRunAnswer {
@@ -32,7 +33,8 @@ function outputOf(template: CompiledTemplate, response: ChatResponse): unknown {
   } catch {
     throw templateOutputInvalid();
   }
-  if (!template.output.safeParse(value).success) throw templateOutputInvalid();
+  // An answer nested deeper than a recursive schema can be checked is not one it passes.
+  if (matchesOutput(template.output, value) !== true) throw templateOutputInvalid();
   return value;
 }
 

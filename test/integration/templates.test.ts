@@ -105,6 +105,13 @@ describe('prompt templates', () => {
             output: SENTIMENT_SCHEMA,
           },
           {
+            name: 'tree',
+            model: 'an/claude-haiku-4-5',
+            messages: [{ role: 'user', content: 'Grow a tree from {{seed}}' }],
+            params: { seed: { type: 'string' } },
+            output: { type: 'object', properties: { child: { $ref: '#' } } },
+          },
+          {
             name: 'gemini-echo',
             model: 'ge/gemini-2.5-flash',
             messages: [{ role: 'user', content: 'Echo {{word}}' }],
@@ -265,6 +272,14 @@ describe('prompt templates', () => {
     expect(res.json.error.code).toBe('template_output_invalid');
     expect(res.text).not.toContain('sentiment"');
     expect(res.text).not.toContain('secret plan');
+  });
+
+  it('never passes an answer nested deeper than its recursive schema can be checked', async () => {
+    const depth = 20_000;
+    anthropic.script(text(`${'{"child":'.repeat(depth)}{}${'}'.repeat(depth)}`));
+    const res = await run('tree', { params: { seed: 'acorn' } });
+    expect(res.status).toBe(502);
+    expect(res.json.error.code).toBe('template_output_invalid');
   });
 
   it('refuses to stream a template whose output is checked', async () => {
@@ -542,7 +557,7 @@ describe('prompt templates', () => {
     const listing = await adminCall(kw.adminUrl, 'GET', '/admin/templates');
     expect(
       listing.json.templates.map((t: { name: string; source: string }) => `${t.name}:${t.source}`),
-    ).toEqual(['gemini-echo:file', 'sentiment:file', 'summarize:file']);
+    ).toEqual(['gemini-echo:file', 'sentiment:file', 'summarize:file', 'tree:file']);
   });
 
   it('records usage, audit and metrics under the template name', async () => {

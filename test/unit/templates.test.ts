@@ -38,9 +38,25 @@ describe('template definitions', () => {
       { output: { $ref: 'https://evil.example/s.json' } },
       'not a usable JSON schema',
     ],
+    ['an output schema that is its own $ref', { output: { $ref: '#' } }, 'refers back to itself'],
+    [
+      'an output schema whose $refs loop without nesting',
+      { output: { $defs: { a: { $ref: '#/$defs/b' }, b: { $ref: '#/$defs/a' } }, $ref: '#/$defs/a' } },
+      'refers back to itself',
+    ],
+    [
+      'an output schema that may be itself before anything else',
+      { output: { anyOf: [{ type: 'string' }, { $ref: '#' }] } },
+      'refers back to itself',
+    ],
     ['a system role message', { messages: [{ role: 'system', content: 'x' }] }, 'messages.0.role'],
   ])('refuse %s', (_case, change, expected) => {
     expect(problems({ ...base, ...change }).join('\n')).toContain(expected);
+  });
+
+  it('accept a recursive output schema that nests before it recurs', () => {
+    const tree = { type: 'object', properties: { child: { $ref: '#' } } };
+    expect(problems({ ...base, output: tree })).toEqual([]);
   });
 
   it('refuse two templates of one name in the configuration', () => {
