@@ -26,9 +26,12 @@ const STEP = /^\.?(messages|content)\[(\d+)\]/;
  * A provider's complaint about a canonical message or part (a tool result's inner part included),
  * as the client's path to what the deepest traced one was made from; the param as it came when
  * none was traced. The rest of the path names canonical fields (`toolCallId`, `source`) that the
- * client's block calls otherwise, so it is left out.
+ * client's block calls otherwise, so it is left out. A path into a schema the client wrote keeps
+ * its rest (`schemaClientParam`).
  */
 export function tracedClientParam(param: string, request: ChatRequest): string {
+  const inSchema = schemaClientParam(param, request);
+  if (inSchema !== undefined) return inSchema;
   let holder: unknown = request;
   let origin: string | undefined;
   let rest = param;
@@ -41,3 +44,22 @@ export function tracedClientParam(param: string, request: ChatRequest): string {
   }
   return origin ?? param;
 }
+
+/** Where a canonical path names a schema the client wrote: the response format's, or a tool's parameters. */
+const SCHEMA = /^(?:response_format\.json_schema\.schema|tools\[(\d+)\]\.function\.parameters)(?=\.|$)/;
+
+/**
+ * A provider's complaint inside a schema (the path Anthropic's strict schemas are refused at), as
+ * the client's path to the schema followed by the path inside it, which is the client's own.
+ */
+function schemaClientParam(param: string, request: ChatRequest): string | undefined {
+  const match = SCHEMA.exec(param);
+  if (!match) return undefined;
+  const schema =
+    match[1] === undefined ? schemaOf(request.responseFormat) : request.tools?.[Number(match[1])]?.parameters;
+  const origin = schema && ORIGINS.get(schema);
+  return origin === undefined ? undefined : origin + param.slice(match[0].length);
+}
+
+const schemaOf = (format: ChatRequest['responseFormat']): object | undefined =>
+  format?.type === 'json_schema' ? format.schema : undefined;

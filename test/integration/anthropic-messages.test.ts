@@ -218,7 +218,12 @@ describe('current Claude Code requests', () => {
       max_tokens: 100,
       messages: [{ role: 'user', content: 'hi' }],
       speed: 'fast',
-      output_config: { format: { type: 'json_schema', schema: { type: 'object' } } },
+      output_config: {
+        format: {
+          type: 'json_schema',
+          schema: { type: 'object', properties: {}, additionalProperties: false },
+        },
+      },
       betas: ['structured-outputs-2025-12-15', 'fast-mode-2026-02-01'],
     });
     expect(betasSent(anthropic)).toBe('structured-outputs-2025-12-15,fast-mode-2026-02-01');

@@ -21,13 +21,15 @@ import {
 } from '../../canonical/model.js';
 import type { Usage } from '../types.js';
 import { argumentsObject, count, generatedCallId, isRecord, unreportedUsage } from '../wire-values.js';
+import { strictSchema } from './strict-schema.js';
 
 /**
  * Canonical chat ⇄ Anthropic's Messages API body. The canonical form follows Anthropic's content
  * blocks, so most of the mapping is one to one; what differs is where Anthropic is stricter
  * (required `max_tokens`, tool results first in their turn, signed thinking only, ids of a fixed
  * alphabet, no text or stop sequences of only whitespace, a temperature of at most 1 and never
- * together with `top_p`, signed thinking at the start of a tool loop it continues) and where it
+ * together with `top_p`, signed thinking at the start of a tool loop it continues, structured
+ * outputs' and strict tools' schemas in the subset its constrained decoding takes) and where it
  * has no equivalent (`json_object`, effort-only thinking, a seed or penalties, which are refused).
  */
 
@@ -82,7 +84,12 @@ export function encodeAnthropicRequest(
     ...(thinking && { thinking: thinking.config }),
     ...(format?.type === 'json_schema' &&
       format.schema !== undefined && {
-        output_config: { format: { type: 'json_schema', schema: format.schema } },
+        output_config: {
+          format: {
+            type: 'json_schema',
+            schema: strictSchema(format.schema, 'response_format.json_schema.schema'),
+          },
+        },
       }),
   };
   if (options.countTokens) return { model: request.model, ...common };
@@ -320,12 +327,16 @@ function encodeDocument(part: DocumentPart, param: string): Block {
   }
 }
 
-/** Anthropic requires `type: 'object'`, which a tool without parameters (`{}` in OpenAI's format) lacks. */
-function encodeTool(tool: ToolDefinition): Block {
+/**
+ * Anthropic requires `type: 'object'`, which a tool without parameters (`{}` in OpenAI's format)
+ * lacks. A strict tool's schema is held to what structured outputs take.
+ */
+function encodeTool(tool: ToolDefinition, i: number): Block {
+  const schema = { type: 'object', ...tool.parameters };
   return {
     name: tool.name,
     ...(tool.description !== undefined && { description: tool.description }),
-    input_schema: { type: 'object', ...tool.parameters },
+    input_schema: tool.strict === true ? strictSchema(schema, `tools[${i}].function.parameters`) : schema,
     ...(tool.strict !== undefined && { strict: tool.strict }),
   };
 }

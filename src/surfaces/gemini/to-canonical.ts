@@ -15,7 +15,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
-import { geminiFunctionCall } from '../../providers/index.js';
+import { geminiFunctionCall, isRecord } from '../../providers/index.js';
 import { traced } from '../part-origins.js';
 import { decodeReasoning } from '../responses/reasoning-envelope.js';
 import { jsonSchema } from './openapi-schema.js';
@@ -347,9 +347,15 @@ function responseFormat(config: GenerationConfig): { responseFormat?: ResponseFo
       );
     return {};
   }
+  // Traced so that a provider's refusal of a part of the schema names the client's field.
+  const given = config.responseJsonSchema;
   const schema =
-    (config.responseJsonSchema as Record<string, unknown> | undefined) ??
-    (config.responseSchema ? jsonSchema(config.responseSchema) : undefined);
+    (isRecord(given)
+      ? traced(given, 'generationConfig.responseJsonSchema')
+      : (given as Record<string, unknown> | undefined)) ??
+    (config.responseSchema
+      ? traced(jsonSchema(config.responseSchema), 'generationConfig.responseSchema')
+      : undefined);
   return {
     responseFormat: schema ? { type: 'json_schema', name: 'response', schema } : { type: 'json_object' },
   };

@@ -439,12 +439,12 @@ export function declaresOnlyFunctions(body: Pick<Body, 'functions' | 'tools'>): 
 
 /** Function and custom tools, then the legacy `functions`. */
 function convertTools(body: Body): ToolDefinition[] {
-  const tools = (body.tools ?? []).map((tool) => {
-    if (tool.type !== 'custom') return toolDefinition(tool.function);
+  const tools = (body.tools ?? []).map((tool, i) => {
+    if (tool.type !== 'custom') return toolDefinition(tool.function, `tools[${i}].function`);
     const { name, description, format } = tool.custom;
     return customToolDefinition(name, description, format && customFormat(format));
   });
-  for (const fn of body.functions ?? []) tools.push(toolDefinition(fn));
+  for (const [i, fn] of (body.functions ?? []).entries()) tools.push(toolDefinition(fn, `functions[${i}]`));
   return tools;
 }
 
@@ -462,12 +462,15 @@ export function customToolNames(body: Pick<Body, 'tools'>): ReadonlySet<string> 
   return names;
 }
 
-function toolDefinition(fn: FunctionSpec): ToolDefinition {
+/** `path` is where the client declared the function, which a refusal of its parameters names. */
+function toolDefinition(fn: FunctionSpec, path: string): ToolDefinition {
   return {
     name: fn.name,
     ...(fn.description !== undefined && { description: fn.description }),
     // The API takes a function without parameters as one without arguments.
-    parameters: fn.parameters ?? { type: 'object', properties: {} },
+    parameters: fn.parameters
+      ? traced(fn.parameters, `${path}.parameters`)
+      : { type: 'object', properties: {} },
     ...(fn.strict != null && { strict: fn.strict }),
   };
 }
@@ -499,7 +502,7 @@ function convertResponseFormat(format: Body['response_format']): ResponseFormat 
   return {
     type: 'json_schema',
     name,
-    ...(schema && { schema }),
+    ...(schema && { schema: traced(schema, 'response_format.json_schema.schema') }),
     ...(strict != null && { strict }),
     ...(description !== undefined && { description }),
   };

@@ -256,7 +256,9 @@ function convertTools(tools: ResponsesRequest['tools']): ToolDefinition[] {
     return {
       name: fn.name,
       ...(fn.description != null && { description: fn.description }),
-      parameters: fn.parameters ?? { type: 'object', properties: {} },
+      parameters: fn.parameters
+        ? traced(fn.parameters, `tools[${i}].parameters`)
+        : { type: 'object', properties: {} },
       ...(fn.strict != null && { strict: fn.strict }),
     };
   });
@@ -277,7 +279,7 @@ function convertFormat(format: NonNullable<ResponsesRequest['text']>['format']):
   return {
     type: 'json_schema',
     name: format.name,
-    schema: format.schema,
+    schema: traced(format.schema, 'text.format.schema'),
     ...(format.strict != null && { strict: format.strict }),
     ...(format.description !== undefined && { description: format.description }),
   };

@@ -93,8 +93,9 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
   const missing = required.find((field) => body[field] === undefined);
   if (missing) return sendAnthropicError(res, 400, `${missing}: Field required`);
   if (typeof body.model === 'string' && ex.forbidden.has(body.model)) return sendAnthropicError(res, 403);
-  const replayed = foreignThinking(body.messages) ?? uncalledResult(body.messages);
-  if (replayed) return sendAnthropicError(res, 400, replayed);
+  const invalid =
+    foreignThinking(body.messages) ?? uncalledResult(body.messages) ?? unconstrainableSchema(body);
+  if (invalid) return sendAnthropicError(res, 400, invalid);
   // An account with no credit left: Anthropic answers a request for a model with this 400, in the
   // words its API uses (the model list and token counting, which cost nothing, still answer).
   if (!counting && key !== undefined && ex.outOfCredit.has(key)) {
@@ -176,6 +177,73 @@ function uncalledResult(messages: unknown): string | undefined {
     for (const [j, block] of blocks(message).entries())
       if (block.type === 'tool_result' && !called.has(block.tool_use_id))
         return `messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${String(block.tool_use_id)}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`;
+  }
+  return undefined;
+}
+
+/** Keywords Anthropic's constrained decoding refuses, by the types they belong to. */
+const REFUSED_KEYWORDS: Record<string, string[]> = {
+  integer: ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'],
+  number: ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'],
+  string: ['minLength', 'maxLength'],
+  array: ['maxItems', 'uniqueItems'],
+};
+const STRING_FORMATS = new Set([
+  'date-time',
+  'time',
+  'date',
+  'duration',
+  'email',
+  'hostname',
+  'uri',
+  'ipv4',
+  'ipv6',
+  'uuid',
+]);
+
+/**
+ * Anthropic's words for a structured output's schema (`output_config.format`) or a strict tool's
+ * that its constrained decoding cannot take (an open object, numeric or length bounds, a string
+ * format or `minItems` it lacks), or undefined.
+ */
+function unconstrainableSchema(body: Json): string | undefined {
+  const format = isJson(body.output_config) ? body.output_config.format : undefined;
+  if (isJson(format) && format.type === 'json_schema') {
+    const refused = schemaFault(format.schema);
+    if (refused) return `output_config.format.schema: ${refused}`;
+  }
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  for (const [i, tool] of tools.entries()) {
+    const refused = isJson(tool) && tool.strict === true ? schemaFault(tool.input_schema) : undefined;
+    if (refused) return `tools.${i}.custom.input_schema: ${refused}`;
+  }
+  return undefined;
+}
+
+function schemaFault(schema: unknown): string | undefined {
+  if (!isJson(schema)) return undefined;
+  const types = Array.isArray(schema.type) ? schema.type : [schema.type];
+  for (const type of types) {
+    if (type === 'object' && schema.additionalProperties !== false)
+      return "For 'object' type, 'additionalProperties' must be explicitly set to false";
+    const keyword = (REFUSED_KEYWORDS[String(type)] ?? []).find((key) => schema[key] !== undefined);
+    if (keyword) return `For '${String(type)}' type, property '${keyword}' is not supported`;
+    if (type === 'string' && typeof schema.format === 'string' && !STRING_FORMATS.has(schema.format))
+      return `For 'string' type, format '${schema.format}' is not supported`;
+    if (type === 'array' && schema.minItems !== undefined && schema.minItems !== 0 && schema.minItems !== 1)
+      return "For 'array' type, 'minItems' values other than 0 or 1 are not supported";
+  }
+  const children = [
+    ...Object.values(isJson(schema.properties) ? schema.properties : {}),
+    ...Object.values(isJson(schema.$defs) ? schema.$defs : {}),
+    ...Object.values(isJson(schema.definitions) ? schema.definitions : {}),
+    ...(Array.isArray(schema.anyOf) ? schema.anyOf : []),
+    ...(Array.isArray(schema.allOf) ? schema.allOf : []),
+    schema.items,
+  ];
+  for (const child of children) {
+    const refused = schemaFault(child);
+    if (refused) return refused;
   }
   return undefined;
 }

@@ -330,8 +330,77 @@ describe('Anthropic request encoding', () => {
         description: 'The weather in a city',
         input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
       },
-      { name: 'now', input_schema: { type: 'object' }, strict: true },
+      {
+        name: 'now',
+        input_schema: { type: 'object', properties: {}, additionalProperties: false },
+        strict: true,
+      },
     ]);
+  });
+
+  it("holds a structured output's and a strict tool's schemas to what Anthropic's SDK sends", () => {
+    const schema = {
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      type: 'object',
+      properties: {
+        n: { type: 'integer', description: 'How many', minimum: 1 },
+        at: { type: 'string', format: 'date-time' },
+        site: { type: 'string', format: 'idn-hostname' },
+        tags: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 3 },
+        kind: { oneOf: [{ type: 'string', const: 'a' }, { $ref: '#/definitions/box' }] },
+      },
+      definitions: {
+        box: { type: ['object', 'null'], properties: { w: { type: 'number', multipleOf: 2 } } },
+      },
+    };
+    const strict = {
+      type: 'object',
+      properties: {
+        n: { type: 'integer', description: 'How many\n\n{minimum: 1}' },
+        at: { type: 'string', format: 'date-time' },
+        site: { type: 'string', description: '{format: "idn-hostname"}' },
+        tags: { type: 'array', items: { type: 'string' }, minItems: 1, description: '{maxItems: 3}' },
+        kind: { anyOf: [{ const: 'a' }, { $ref: '#/definitions/box' }] },
+      },
+      additionalProperties: false,
+      definitions: {
+        box: {
+          type: ['object', 'null'],
+          properties: { w: { type: 'number', description: '{multipleOf: 2}' } },
+          additionalProperties: false,
+        },
+      },
+    };
+    const body = encode({
+      responseFormat: { type: 'json_schema', name: 'reply', schema },
+      tools: [
+        { ...weather, parameters: schema, strict: true },
+        { ...weather, name: 'loose', parameters: schema },
+      ],
+    });
+    expect(body.output_config).toEqual({ format: { type: 'json_schema', schema: strict } });
+    const [strictTool, looseTool] = body.tools as Array<{ input_schema: unknown }>;
+    expect(strictTool!.input_schema).toEqual(strict);
+    // A tool that is not strict takes any schema, and gets the client's as it is.
+    expect(looseTool!.input_schema).toEqual(schema);
+    // The client's schema is left as it came.
+    expect(schema.properties.n).toEqual({ type: 'integer', description: 'How many', minimum: 1 });
+  });
+
+  it('refuses a schema that allows any value, at its path', () => {
+    const any = { type: 'object', properties: { list: { type: 'array', items: {} } } };
+    expect(
+      unsupported(() => encode({ responseFormat: { type: 'json_schema', name: 'r', schema: any } })),
+    ).toEqual({
+      message:
+        'Anthropic takes a schema only when each of its values has a type (or anyOf, allOf, enum or const); this one allows any value',
+      param: 'response_format.json_schema.schema.properties.list.items',
+    });
+    expect(
+      unsupported(() => encode({ tools: [weather, { ...weather, parameters: any, strict: true }] })),
+    ).toMatchObject({
+      param: 'tools[1].function.parameters.properties.list.items',
+    });
   });
 
   it('maps every tool choice, with parallel calls switched off on the choice', () => {
