@@ -13,7 +13,9 @@ import { isRecord } from '../wire-values.js';
  *   and transformed as `$defs` is, rather than described, which would leave its `$ref`s dangling;
  * - a list of types (`['object', 'null']`, a nullable Gemini object) gets the rules of each;
  * - a schema that allows any value (`{}`, zod's `any()`), which the SDK throws on and Anthropic
- *   refuses, is refused with the client's path to it (OpenAI's strict mode refuses it too).
+ *   refuses, is refused with the client's path to it (OpenAI's strict mode refuses it too);
+ * - so is a map (`additionalProperties` a schema, zod's `record()`), which the SDK closes: the
+ *   model could then answer it only empty.
  * Recursion is bounded by the request body's depth limit (`limits.jsonDepth`).
  */
 
@@ -84,7 +86,8 @@ export function strictSchema(schema: unknown, path: string): Schema {
     out.properties = isRecord(properties)
       ? mapEntries(properties, (name, inner) => strictSchema(inner, `${path}.properties.${name}`))
       : {};
-    take('additionalProperties');
+    // Closed, a map (its values' schema in `additionalProperties`) could only ever be answered empty.
+    if (isRecord(take('additionalProperties'))) throw openMap(`${path}.additionalProperties`);
     out.additionalProperties = false;
     const required = take('required');
     if (required !== undefined) out.required = required;
@@ -112,5 +115,11 @@ const mapEntries = (record: Schema, map: (key: string, value: unknown) => Schema
 const anyValue = (path: string): UnsupportedFeature =>
   new UnsupportedFeature(
     'Anthropic takes a schema only when each of its values has a type (or anyOf, allOf, enum or const); this one allows any value',
+    path,
+  );
+
+const openMap = (path: string): UnsupportedFeature =>
+  new UnsupportedFeature(
+    'Anthropic takes only closed objects in a schema (additionalProperties false); this one is a map of any keys, so list its properties instead',
     path,
   );

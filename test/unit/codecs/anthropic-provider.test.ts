@@ -403,6 +403,22 @@ describe('Anthropic request encoding', () => {
     });
   });
 
+  it('refuses a map, which closed could only be answered empty, at its path', () => {
+    const map = {
+      type: 'object',
+      properties: { scores: { type: 'object', additionalProperties: { type: 'number' } } },
+    };
+    expect(
+      unsupported(() => encode({ responseFormat: { type: 'json_schema', name: 'r', schema: map } })),
+    ).toMatchObject({
+      message: expect.stringContaining('a map of any keys'),
+      param: 'response_format.json_schema.schema.properties.scores.additionalProperties',
+    });
+    const open = { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: true };
+    const body = encode({ responseFormat: { type: 'json_schema', name: 'r', schema: open } });
+    expect(body.output_config).toMatchObject({ format: { schema: { additionalProperties: false } } });
+  });
+
   it('maps every tool choice, with parallel calls switched off on the choice', () => {
     const choice = (fields: Partial<ChatRequest>) => encode({ tools: [weather], ...fields }).tool_choice;
     expect(choice({ toolChoice: { type: 'auto' } })).toEqual({ type: 'auto' });
