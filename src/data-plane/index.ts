@@ -29,6 +29,7 @@ import { geminiRoutes } from '../surfaces/gemini/routes.js';
 import { openAIRoutes } from '../surfaces/openai/routes.js';
 import { responsesRoutes } from '../surfaces/responses/routes.js';
 import { type TemplateRegistry, templateRoutes } from '../templates/index.js';
+import type { AnswerMemory } from '../upstream/index.js';
 import { authenticator } from './authenticate.js';
 import { refuseLoop } from './loop-guard.js';
 
@@ -57,6 +58,8 @@ export interface DataPlaneOptions {
   templates: TemplateRegistry;
   /** Server-side conversation state (Responses and Conversations API). */
   conversations: ConversationService;
+  /** The account of whole answers held at once; the process's when absent (`GatewayOptions.answers`). */
+  answers?: AnswerMemory | undefined;
 }
 
 /** The client-facing listener: authentication, strict bodies, the API surfaces and health. */
@@ -118,7 +121,14 @@ export function createDataPlane(options: DataPlaneOptions): FastifyInstance {
 
   healthRoutes(app, options.readiness, false);
   app.get('/v1/rate-limit-status', (request) => options.admission.status(request));
-  const forwarder = new Forwarder(router, metrics, logger, options.admission, new Ceilings(config.ceilings));
+  const forwarder = new Forwarder(
+    router,
+    metrics,
+    logger,
+    options.admission,
+    new Ceilings(config.ceilings),
+    options.answers,
+  );
   const catalog = new ModelCatalog({
     onError: (provider, reason) =>
       logger.warn({ provider }, `cannot read the provider's model list: ${reason}`),

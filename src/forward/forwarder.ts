@@ -15,6 +15,7 @@ import {
 import { applyRouteParams, type Route, type Router, type Target } from '../routing/index.js';
 import {
   AbortHandle,
+  type AnswerMemory,
   classifyUpstreamError,
   exchange,
   onwardVia,
@@ -90,6 +91,8 @@ export class Forwarder {
     private readonly logger: Logger,
     private readonly admission: Admission,
     private readonly ceilings: Ceilings,
+    /** The account of whole answers held at once; the process's when absent. */
+    private readonly answers?: AnswerMemory,
   ) {
     this.responder = new Responder(metrics, logger);
   }
@@ -318,6 +321,7 @@ export class Forwarder {
           // The gateways the client's request passed through (checked on arrival), then this one. A
           // request that came through none is named by the provider pool, without a copy of its headers.
           ...(request.headers[VIA_HEADER] !== undefined && { via: onwardVia(request.headers[VIA_HEADER]) }),
+          ...(this.answers && { answers: this.answers }),
           hooks: {
             onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
             onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),

@@ -120,6 +120,12 @@ export class Responder {
       return undefined;
     }
 
+    // Read whole, the answer counts in the process's account until the client's response is over:
+    // its text, its parsed form and the bytes waiting in the client's socket live until then.
+    // However the response ends (sent, refused, its client gone), it closes.
+    const settle = () => response.body.settle();
+    if (reply.raw.destroyed) settle();
+    else reply.raw.once('close', settle);
     let text: string;
     try {
       text = await response.body.text();
@@ -127,6 +133,7 @@ export class Responder {
       if (error instanceof AnswerTooLarge) throw answerTooLarge(error.limit);
       throw mapUpstreamFailure(classifyUpstreamError(error, flight.abort));
     }
+    if (text.length > TAKEN_AT_ONCE) cutUntaken(reply, provider.config.timeouts.idleMs);
     let payload: unknown;
     try {
       payload = JSON.parse(text);
@@ -166,6 +173,21 @@ export class Responder {
       });
     }
   }
+}
+
+/** An answer this short is taken by the client's socket buffers at once, whether the client reads or not. */
+const TAKEN_AT_ONCE = 64 * 1024;
+
+/**
+ * Cuts a client that has not taken its whole answer within `ms` (the provider's idle timeout), as
+ * one that stops reading a stream is cut. The answer holds its place in the process's account of
+ * whole answers until its response is over, and past that account's bound the answers behind it
+ * wait: a client that never read would hold the memory, and them, for as long as it stayed.
+ */
+function cutUntaken(reply: FastifyReply, ms: number): void {
+  const timer = setTimeout(() => reply.raw.destroy(), ms);
+  timer.unref();
+  reply.raw.once('close', () => clearTimeout(timer));
 }
 
 /**

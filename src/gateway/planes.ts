@@ -40,7 +40,7 @@ interface PlanesParts {
 
 /** The two listeners: the data plane clients call, and the admin plane. Neither listens yet. */
 export async function createPlanes(
-  { config, env, source, telemetry, clientKeys, adminKeys, state, options: { worker } }: Start,
+  { config, env, source, telemetry, clientKeys, adminKeys, state, options: { worker, answers } }: Start,
   options: PlanesParts,
 ): Promise<{ data: FastifyInstance; admin: FastifyInstance; verifier: StaticKeyVerifier }> {
   const { store, providers, traffic, tokens, audit } = options;
@@ -81,6 +81,7 @@ export async function createPlanes(
     browser: options.browser,
     templates: options.templates,
     conversations: options.conversations,
+    answers,
   });
   const admin = createAdminPlane({
     config,

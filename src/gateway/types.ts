@@ -6,6 +6,7 @@ import type { Config } from '../config/index.js';
 import type { IpcChannel } from '../limits/ipc-limiter.js';
 import type { Limiter } from '../limits/types.js';
 import type { Logger, Metrics, Redactor } from '../observability/index.js';
+import type { AnswerMemory } from '../upstream/answer-memory.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -40,6 +41,12 @@ export interface GatewayOptions {
     channel: IpcChannel;
     answerFlushes?(usage: { written(): Promise<void> }): void;
   };
+  /**
+   * The account of the providers' whole answers held at once (`AnswerMemory`). By default the
+   * process's, which every gateway in the process shares, since they share its memory; a test
+   * gives one of its own, with a bound it can reach, to watch it.
+   */
+  answers?: AnswerMemory;
 }
 
 export interface Gateway {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AbortHandle } from './abort.js';
+import type { AnswerMemory } from './answer-memory.js';
 import type { UpstreamCall } from './call.js';
 import { statusInBody } from './error-answer.js';
 import { classifyUpstreamError, type UpstreamError } from './errors.js';
@@ -53,6 +54,8 @@ export interface ExchangeRequest {
    * passed through, then this one. Without it, the provider pool names this gateway alone.
    */
   via?: string;
+  /** The account an answer read whole counts in (`AnswerMemory`); the process's by default. */
+  answers?: AnswerMemory;
 }
 
 export interface UpstreamResponse {
@@ -77,7 +80,7 @@ async function attemptOnce(request: ExchangeRequest): Promise<Attempt> {
   const call = request.via ? { ...built, headers: { ...built.headers, [VIA_HEADER]: request.via } } : built;
   const started = performance.now();
   try {
-    const response = await send(request.dispatcher, call, request.signal, request.progress);
+    const response = await send(request.dispatcher, call, request.signal, request.progress, request.answers);
     const seconds = (performance.now() - started) / 1000;
     // A 2xx whose body is an error is that error from here on: judged, retried and mapped as one.
     if (response.statusCode < 300) {

@@ -1,4 +1,5 @@
 export { AbortHandle } from './abort.js';
+export { AnswerMemory, MAX_HELD_ANSWER_BYTES } from './answer-memory.js';
 export type { UpstreamCall } from './call.js';
 export { classifyUpstreamError, UpstreamError, type UpstreamFailure } from './errors.js';
 export {

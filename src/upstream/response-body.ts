@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { type AnswerMemory, type HeldAnswer, processAnswers } from './answer-memory.js';
 
 /**
  * The most an answer may hold, streamed or not. Far above any real one (a chat answer at the
@@ -42,12 +43,19 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   private discarded = 0;
   /** A reader wants the whole body (`text`): nothing is held back at the pause mark for it. */
   private whole = false;
+  /** The whole body's count in the process's account, from `text` until `settle` (or a failure). */
+  private held: HeldAnswer | undefined;
+  /** The answer is no longer held by anyone: a later `text` counts nothing. */
+  private settled = false;
   /** Wakes a reader waiting for more. */
   private wake: (() => void) | undefined;
   /** Cuts a released body that has not ended in time (see `release`). */
   private releaseTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly controller: Dispatcher.DispatchController) {}
+  constructor(
+    private readonly controller: Dispatcher.DispatchController,
+    private readonly memory: AnswerMemory = processAnswers,
+  ) {}
 
   /** From the handler: a chunk arrived. */
   push(chunk: Buffer): void {
@@ -58,7 +66,9 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    if (this.buffered > HIGH_WATER && !this.whole && !this.controller.paused) this.controller.pause();
+    if (this.held) {
+      if (!this.held.add(chunk.length) && !this.controller.paused) this.controller.pause();
+    } else if (this.buffered > HIGH_WATER && !this.whole && !this.controller.paused) this.controller.pause();
     this.notify();
   }
 
@@ -79,21 +89,42 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   /**
    * The whole body as UTF-8 text; rejects when the exchange fails first, or with AnswerTooLarge
    * (the exchange cut) past `limit` bytes. Paused at 64 KiB, a body read whole waited for a reader
-   * that was this one, until the total deadline.
+   * that was this one, until the total deadline. Its bytes count in the process's account of whole
+   * answers (`AnswerMemory`), which pauses the connection while other answers hold too much, until
+   * `settle` says the answer is no longer held; a failure releases them at once.
    */
   async text(limit = MAX_ANSWER_BYTES): Promise<string> {
     this.whole = true;
-    if (this.controller.paused) this.controller.resume();
-    while (!this.ended) {
-      if (this.failure) throw this.failure;
-      if (this.buffered > limit) {
-        this.destroy();
-        throw new AnswerTooLarge(limit);
+    if (!this.settled) this.held = this.memory.hold(() => this.resumeHeld());
+    const proceeds = this.held?.add(this.buffered) ?? true;
+    if (proceeds && this.controller.paused) this.controller.resume();
+    else if (!proceeds && !this.controller.paused) this.controller.pause();
+    try {
+      while (!this.ended) {
+        if (this.failure) throw this.failure;
+        if (this.buffered > limit) {
+          this.destroy();
+          throw new AnswerTooLarge(limit);
+        }
+        await this.more();
       }
-      await this.more();
+      if (this.buffered > limit) throw new AnswerTooLarge(limit);
+    } catch (error) {
+      this.settle();
+      throw error;
     }
-    if (this.buffered > limit) throw new AnswerTooLarge(limit);
     return this.take().toString('utf8');
+  }
+
+  /**
+   * The answer read whole is no longer held (its client's response is over): its bytes leave the
+   * process's account, and answers paused behind it may resume. Called once the answer's client
+   * response has closed, however it ended; a second call does nothing.
+   */
+  settle(): void {
+    this.settled = true;
+    this.held?.release();
+    this.held = undefined;
   }
 
   /**
@@ -173,6 +204,11 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     this.chunks = [];
     this.buffered = 0;
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  }
+
+  /** The account resumes a connection it paused, unless the exchange was cut meanwhile. */
+  private resumeHeld(): void {
+    if (!this.controller.aborted && !this.ended && !this.failure) this.controller.resume();
   }
 
   private more(): Promise<void> {

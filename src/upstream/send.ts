@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AbortHandle } from './abort.js';
+import type { AnswerMemory } from './answer-memory.js';
 import type { UpstreamCall } from './call.js';
 import { UpstreamBody } from './response-body.js';
 
@@ -47,6 +48,8 @@ export function send(
   call: UpstreamCall,
   signal: AbortHandle,
   progress?: SendProgress,
+  /** The account an answer read whole counts in; the process's by default. */
+  answers?: AnswerMemory,
 ): Promise<SentResponse> {
   if (signal.aborted) return Promise.reject(asError(signal.reason));
   return new Promise((resolve, reject) => {
@@ -66,7 +69,7 @@ export function send(
         // An informational answer (100 Continue) is not the answer.
         if (statusCode < 200) return;
         if (progress) progress.upstreamSent = false;
-        body = new UpstreamBody(started);
+        body = new UpstreamBody(started, answers);
         resolve({ statusCode, headers, body });
       },
       onResponseData(_controller, chunk) {

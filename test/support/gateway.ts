@@ -24,6 +24,8 @@ export async function startTestGateway(
   dataDir?: string,
   /** Started as a worker of `keyward start --workers N` would be. */
   worker?: GatewayOptions['worker'],
+  /** An account of whole answers of the test's own (`GatewayOptions.answers`). */
+  answers?: GatewayOptions['answers'],
 ): Promise<TestGateway> {
   const logs: string[] = [];
   const parsed = configSchema.parse({
@@ -41,6 +43,7 @@ export async function startTestGateway(
       },
     },
     worker,
+    answers,
   });
   const { dataUrl, adminUrl } = await gateway.listen();
   return { gateway, dataUrl, adminUrl, logs, close: (graceMs = 1000) => gateway.close(graceMs) };
