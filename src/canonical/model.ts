@@ -294,6 +294,11 @@ export class StreamFailure extends Error {
     message: string,
     /** For provider_error: the error class the provider named, mapped to an HTTP-like status. */
     readonly status?: number,
+    /**
+     * For provider_error: the event's `error` object as the provider sent it, which says, as an
+     * error answer's body would, whether the key or its account is at fault.
+     */
+    readonly providerError?: unknown,
   ) {
     super(message);
     this.name = 'StreamFailure';

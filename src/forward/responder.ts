@@ -54,8 +54,8 @@ export class Responder {
 
     if (job.stream) {
       let early: GatewayError | undefined;
-      /** The provider status an early failure named, if it named one. */
-      let earlyStatus: number | undefined;
+      /** Whether an early failure is worth the route's next target. */
+      let fallback = true;
       /** The provider answered past the size bound: charged as answered, and no fallback. */
       let tooLarge: AnswerTooLarge | undefined;
       let started = false;
@@ -63,7 +63,7 @@ export class Responder {
         if (!started && error instanceof AnswerTooLarge) tooLarge = error;
         else if (!started) {
           early = earlyStreamError(reason, error);
-          if (error instanceof StreamFailure) earlyStatus = error.status;
+          if (error instanceof StreamFailure) fallback = earlyFallback(provider, error);
         }
         ctx.streamError = reason;
         this.metrics.streamFailed(id, reason);
@@ -110,8 +110,7 @@ export class Responder {
         chargeUnanswered(ctx);
         await events.return(undefined);
         response.body.destroy();
-        // A refusal of the request itself (a 400 named in the event) would be the next target's too.
-        return { error: early, fallback: earlyStatus === undefined || fallbackWorthy(earlyStatus) };
+        return { error: early, fallback };
       }
       started = true;
       ctx.streamed = true;
@@ -188,6 +187,22 @@ function cutUntaken(reply: FastifyReply, ms: number): void {
   const timer = setTimeout(() => reply.raw.destroy(), ms);
   timer.unref();
   reply.raw.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * Whether a stream that failed before its first event is worth the route's next target: as an
+ * error answer of the status its event named would be. A refusal of the request itself (a 400)
+ * would be the next target's too; one that says the key is refused or its account spent (an
+ * Anthropic 400 "Your credit balance is too low", a 402) is this target's alone, as the key lease
+ * judges the same words outside a stream.
+ */
+function earlyFallback(provider: ProviderRuntime, failure: StreamFailure): boolean {
+  const { status, providerError } = failure;
+  if (status === undefined || fallbackWorthy(status)) return true;
+  const probe = provider.keyProbe;
+  if (!probe) return false;
+  const body = JSON.stringify({ error: providerError });
+  return probe.saysKeyInvalid(status, body) || probe.saysQuotaSpent?.(body, status) === true;
 }
 
 /**

@@ -199,17 +199,20 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
     expect(refused.body).toMatchObject({ error: { code: 'provider_rejected_request' } });
     expect(a.requests.length).toBe(sent);
 
-    // The provider's own trouble is worth the next target, as a status outside a stream is.
-    claude.script({ ...hello, fault: { kind: 'error_event', afterEvents: 0, status: 529 } });
+    // The provider's own trouble is worth the next target, as a status outside a stream is: an
+    // overloaded provider, or an account out of credit (Anthropic's billing_error, a 402).
     a.script(hello);
-    const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
-      body: JSON.stringify(stream),
-    });
-    expect(res.statusCode).toBe(200);
-    expect(await res.body.text()).toMatch(/data: \[DONE\]\s*$/);
-    expect(a.requests.length).toBe(sent + 1);
+    for (const [i, status] of [529, 402].entries()) {
+      claude.script({ ...hello, fault: { kind: 'error_event', afterEvents: 0, status } });
+      const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
+        body: JSON.stringify(stream),
+      });
+      expect(res.statusCode, `${status}`).toBe(200);
+      expect(await res.body.text()).toMatch(/data: \[DONE\]\s*$/);
+      expect(a.requests.length).toBe(sent + 1 + i);
+    }
   });
 
   it('answers the Anthropic surface in its own envelope, before and after authentication', async () => {

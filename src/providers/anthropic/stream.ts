@@ -12,10 +12,11 @@ import { anthropicStopReason, anthropicUsage } from './codec.js';
 type Payload = Record<string, unknown>;
 type Delta = Extract<StreamEvent, { type: 'block_delta' }>['delta'];
 
-/** An in-stream `error` event as a failure, with the status of the error type it names. */
-export function anthropicStreamError(type: unknown): StreamFailure {
+/** An in-stream `error` event (this is its `error`) as a failure, with the status of the error type it names. */
+export function anthropicStreamError(error: unknown): StreamFailure {
+  const type = isRecord(error) ? error.type : undefined;
   const status = (typeof type === 'string' ? ERROR_STATUSES[type] : undefined) ?? 500;
-  return new StreamFailure('provider_error', 'Anthropic reported an error during the stream', status);
+  return new StreamFailure('provider_error', 'Anthropic reported an error during the stream', status, error);
 }
 
 /** The HTTP status Anthropic answers each error type with; an in-stream error names only the type. */
@@ -105,8 +106,7 @@ export class AnthropicStreamDecoder implements StreamDecoder {
         this.finish(events);
         break;
       case 'error': {
-        const type = isRecord(payload.error) ? payload.error.type : undefined;
-        throw anthropicStreamError(type);
+        throw anthropicStreamError(payload.error);
       }
       // `ping` and event types Anthropic may add carry nothing for the canonical stream.
     }

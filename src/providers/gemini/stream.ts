@@ -163,7 +163,7 @@ function parse(data: string): Record<string, unknown> {
 export function geminiStreamError(error: unknown): StreamFailure {
   const code = isRecord(error) ? error.code : undefined;
   const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 500;
-  return new StreamFailure('provider_error', 'Gemini reported an error during the stream', status);
+  return new StreamFailure('provider_error', 'Gemini reported an error during the stream', status, error);
 }
 
 /** Gemini has no end marker: the answer is over once a chunk carries a finish reason, or a block. */

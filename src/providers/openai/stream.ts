@@ -313,6 +313,7 @@ export function openAIStreamError(error: unknown): StreamFailure {
     'provider_error',
     'The provider reported an error during the stream',
     errorStatus(error),
+    error,
   );
 }
 

@@ -30,9 +30,10 @@ function payloadOf(event: string): unknown {
 }
 
 /** The error type an `error` event names (`overloaded_error`, …): it decides the status. */
-function errorType(event: string): unknown {
+/** The `error` object of an `error` event. */
+function errorOf(event: string): unknown {
   const payload = payloadOf(event);
-  return isRecord(payload) && isRecord(payload.error) ? payload.error.type : undefined;
+  return isRecord(payload) ? payload.error : undefined;
 }
 
 /** The usage object of a `message_start` (inside its message) or `message_delta` event. */
@@ -73,8 +74,9 @@ export function relayAnthropicStream(
   return relaySse(body, options, errorEvent, (event): RelayStep => {
     const type = eventType(event);
     if (type === 'error') {
-      failedAs = errorType(event);
-      return { failed: anthropicStreamError(failedAs) };
+      const error = errorOf(event);
+      failedAs = isRecord(error) ? error.type : undefined;
+      return { failed: anthropicStreamError(error) };
     }
     if (type === 'message_stop') return 'done';
     if (type === 'message_start' || type === 'message_delta') {
