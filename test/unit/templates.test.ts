@@ -49,6 +49,24 @@ describe('template definitions', () => {
       { output: { anyOf: [{ type: 'string' }, { $ref: '#' }] } },
       'refers back to itself',
     ],
+    [
+      'an output schema that is itself only for some values',
+      {
+        output: {
+          anyOf: [
+            { type: ['null', 'boolean', 'number', 'string', 'array'] },
+            { type: 'object', maxProperties: 0 },
+            { $ref: '#' },
+          ],
+        },
+      },
+      '#/anyOf/2/$ref refers back to itself',
+    ],
+    [
+      'an output schema whose loop passes through not and allOf',
+      { output: { $defs: { a: { not: { allOf: [{ $ref: '#/$defs/a' }] } } }, $ref: '#/$defs/a' } },
+      'refers back to itself',
+    ],
     ['a system role message', { messages: [{ role: 'system', content: 'x' }] }, 'messages.0.role'],
   ])('refuse %s', (_case, change, expected) => {
     expect(problems({ ...base, ...change }).join('\n')).toContain(expected);
@@ -57,6 +75,19 @@ describe('template definitions', () => {
   it('accept a recursive output schema that nests before it recurs', () => {
     const tree = { type: 'object', properties: { child: { $ref: '#' } } };
     expect(problems({ ...base, output: tree })).toEqual([]);
+    const list = {
+      $defs: { node: { type: 'array', items: { anyOf: [{ type: 'string' }, { $ref: '#/$defs/node' }] } } },
+      $ref: '#/$defs/node',
+    };
+    expect(problems({ ...base, output: list })).toEqual([]);
+  });
+
+  it('accept a schema of many paths to one definition without trying them all', () => {
+    // d0 → d1 twice → … → d23: 2^23 paths, which trying values against the validator walked.
+    const defs: Record<string, unknown> = { d23: { type: 'string' } };
+    for (let i = 0; i < 23; i++)
+      defs[`d${i}`] = { anyOf: [{ $ref: `#/$defs/d${i + 1}` }, { $ref: `#/$defs/d${i + 1}` }] };
+    expect(problems({ ...base, output: { $ref: '#/$defs/d0', $defs: defs } })).toEqual([]);
   });
 
   it('refuse two templates of one name in the configuration', () => {
