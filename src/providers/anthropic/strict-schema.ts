@@ -14,8 +14,10 @@ import { isRecord } from '../wire-values.js';
  * - a list of types (`['object', 'null']`, a nullable Gemini object) gets the rules of each;
  * - a schema that allows any value (`{}`, zod's `any()`), which the SDK throws on and Anthropic
  *   refuses, is refused with the client's path to it (OpenAI's strict mode refuses it too);
- * - so is a map (`additionalProperties` a schema, zod's `record()`), which the SDK closes: the
- *   model could then answer it only empty.
+ * - so is a map (an object of no named properties that takes others: `additionalProperties` a
+ *   schema or true, zod's `record()`, or `patternProperties`), which the SDK closes: the model
+ *   could then answer it only empty. An object with properties is closed, as the SDK closes it;
+ * - `false` (no value allowed) is refused in words that say so.
  * Recursion is bounded by the request body's depth limit (`limits.jsonDepth`).
  */
 
@@ -39,7 +41,7 @@ const isPrimitive = (value: unknown): boolean => value === null || typeof value 
 
 /** `schema` as Anthropic takes it; `path` is where the request holds it, for a refusal. */
 export function strictSchema(schema: unknown, path: string): Schema {
-  if (!isRecord(schema)) throw anyValue(path);
+  if (!isRecord(schema)) throw schema === false ? noValue(path) : anyValue(path);
   const rest: Schema = { ...schema };
   const take = (key: string): unknown => {
     const value = rest[key];
@@ -86,8 +88,13 @@ export function strictSchema(schema: unknown, path: string): Schema {
     out.properties = isRecord(properties)
       ? mapEntries(properties, (name, inner) => strictSchema(inner, `${path}.properties.${name}`))
       : {};
-    // Closed, a map (its values' schema in `additionalProperties`) could only ever be answered empty.
-    if (isRecord(take('additionalProperties'))) throw openMap(`${path}.additionalProperties`);
+    // Closed, an object of no named properties that takes others (a map) could only be answered
+    // empty; one with properties keeps their meaning, the others being a mere allowance.
+    const others = take('additionalProperties');
+    if (Object.keys(out.properties as Schema).length === 0) {
+      if (rest.patternProperties !== undefined) throw openMap(`${path}.patternProperties`);
+      if (others === true || isRecord(others)) throw openMap(`${path}.additionalProperties`);
+    }
     out.additionalProperties = false;
     const required = take('required');
     if (required !== undefined) out.required = required;
@@ -115,6 +122,12 @@ const mapEntries = (record: Schema, map: (key: string, value: unknown) => Schema
 const anyValue = (path: string): UnsupportedFeature =>
   new UnsupportedFeature(
     'Anthropic takes a schema only when each of its values has a type (or anyOf, allOf, enum or const); this one allows any value',
+    path,
+  );
+
+const noValue = (path: string): UnsupportedFeature =>
+  new UnsupportedFeature(
+    'Anthropic takes no boolean schema, and false (no value allowed) has no equivalent there; leave the value out of the schema instead',
     path,
   );
 

@@ -414,9 +414,22 @@ describe('Anthropic request encoding', () => {
       message: expect.stringContaining('a map of any keys'),
       param: 'response_format.json_schema.schema.properties.scores.additionalProperties',
     });
-    const open = { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: true };
-    const body = encode({ responseFormat: { type: 'json_schema', name: 'r', schema: open } });
-    expect(body.output_config).toMatchObject({ format: { schema: { additionalProperties: false } } });
+    const patterned = { type: 'object', patternProperties: { '^x': { type: 'string' } } };
+    expect(
+      unsupported(() => encode({ responseFormat: { type: 'json_schema', name: 'r', schema: patterned } })),
+    ).toMatchObject({ param: 'response_format.json_schema.schema.patternProperties' });
+    for (const others of [true, {}, { type: 'string' }]) {
+      const open = { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: others };
+      const body = encode({ responseFormat: { type: 'json_schema', name: 'r', schema: open } });
+      expect(body.output_config).toMatchObject({ format: { schema: { additionalProperties: false } } });
+    }
+    const forbidden = { type: 'object', properties: { a: false } };
+    expect(
+      unsupported(() => encode({ responseFormat: { type: 'json_schema', name: 'r', schema: forbidden } })),
+    ).toMatchObject({
+      message: expect.stringContaining('false (no value allowed)'),
+      param: 'response_format.json_schema.schema.properties.a',
+    });
   });
 
   it('maps every tool choice, with parallel calls switched off on the choice', () => {
