@@ -54,6 +54,8 @@ export interface AdminPlaneOptions {
   templates: TemplateRegistry;
   /** Whether a model name routes now: a stored template's model must. */
   routes: (model: string) => boolean;
+  /** Why a model's targets cannot take a template's output schema (see `outputRefusal`). */
+  outputRefusal: (model: string, schema: Record<string, unknown>) => string | undefined;
   conversations: ConversationService;
   /** The dashboard's live data; its static files come from `uiDir` (default: dist/ui). */
   dashboard: DashboardSources & { uiDir?: string };
@@ -221,6 +223,7 @@ export function createAdminPlane(options: AdminPlaneOptions): FastifyInstance {
     store: options.store,
     audit: options.audit,
     routes: options.routes,
+    outputRefusal: options.outputRefusal,
   });
   adminConversationRoutes(app, { conversations: options.conversations, audit: options.audit });
   adminDashboardRoutes(app, options.dashboard);

@@ -21,6 +21,7 @@ import type { Start } from './start.js';
 import { announce, openStore, refusalsBeforeMigrating, storeFaultAtStart } from './storage.js';
 import { watchStore } from './store-watch.js';
 import { createTelemetry, keyEventsFor } from './telemetry.js';
+import { outputRefusal } from './template-output.js';
 import { loadTemplates } from './templates.js';
 import { createTraffic } from './traffic.js';
 import type { Gateway, GatewayOptions } from './types.js';
@@ -135,6 +136,11 @@ async function assemble(start: Start): Promise<Gateway> {
   const { refreshStored, stop } = await watchStore({ store, syncs, masters, providers, logger });
   resources.add('store watch', stop);
   const router = new Router(config.models, providers);
+  // The configuration file's templates were checked with it; their targets only now exist.
+  for (const { name, model, output } of config.templates) {
+    const refusal = output && outputRefusal(router, model, output);
+    if (refusal) logger.warn({ template: name }, `the template's output schema cannot be used: ${refusal}`);
+  }
   telemetry.metrics.labelAliases((name) => router.isAlias(name));
   const traffic = await createTraffic({
     config,

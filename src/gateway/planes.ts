@@ -16,6 +16,7 @@ import { adminKeyHashes } from './secrets.js';
 import { failureGuard } from './shared-failure-guard.js';
 import type { Start } from './start.js';
 import type { Telemetry } from './telemetry.js';
+import { outputRefusal } from './template-output.js';
 import type { Traffic } from './traffic.js';
 
 interface PlanesParts {
@@ -104,6 +105,7 @@ export async function createPlanes(
     jwt: options.browser.jwt,
     templates: options.templates,
     routes: (model) => options.router.peek(model) !== undefined,
+    outputRefusal: (model, schema) => outputRefusal(options.router, model, schema),
     conversations: options.conversations,
     prometheus: options.views.prometheus,
     dashboard: {

@@ -14,6 +14,8 @@ export interface AdminTemplatesOptions {
   audit: AuditSink;
   /** Whether a model name routes now (an alias, `provider/model`, a wildcard's match). */
   routes: (model: string) => boolean;
+  /** Why the model's targets cannot take an output schema; undefined when each can. */
+  outputRefusal: (model: string, schema: Record<string, unknown>) => string | undefined;
 }
 
 const nameParams = z.strictObject({
@@ -57,7 +59,7 @@ const versionView = (r: TemplateRecord) => ({
  */
 export function adminTemplateRoutes(
   app: FastifyInstance,
-  { registry, store, audit, routes }: AdminTemplatesOptions,
+  { registry, store, audit, routes, outputRefusal }: AdminTemplatesOptions,
 ): void {
   const save = async (name: string, body: unknown) => {
     if (registry.isFileTemplate(name)) throw readOnly(name);
@@ -72,6 +74,12 @@ export function adminTemplateRoutes(
         `The model '${definition.model}' routes nowhere; name an alias, provider/model of a configured provider, or a name a wildcard alias matches`,
         { param: 'model', code: 'unknown_model' },
       );
+    const refusal = definition.output && outputRefusal(definition.model, definition.output);
+    if (refusal)
+      throw badRequest(`The output schema cannot be used with the model '${definition.model}': ${refusal}`, {
+        param: 'output',
+        code: 'unsupported_for_provider',
+      });
     const record = await store.templates.save(name, definition, AUDIT_ACTORS.admin, Date.now());
     await registry.refresh();
     recordEvent(audit, AUDIT_EVENTS.adminAction, AUDIT_ACTORS.admin, {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { logRecords, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 const text = (value: string, usage = { input: 11, output: 5 }): Script => ({
@@ -110,6 +110,13 @@ describe('prompt templates', () => {
             messages: [{ role: 'user', content: 'Grow a tree from {{seed}}' }],
             params: { seed: { type: 'string' } },
             output: { type: 'object', properties: { child: { $ref: '#' } } },
+          },
+          {
+            name: 'loose',
+            model: 'an/claude-haiku-4-5',
+            messages: [{ role: 'user', content: 'Say anything about {{topic}}' }],
+            params: { topic: { type: 'string' } },
+            output: { type: 'object', properties: { v: {} } },
           },
           {
             name: 'gemini-echo',
@@ -478,6 +485,38 @@ describe('prompt templates', () => {
       expect((await adminCall(kw.adminUrl, 'DELETE', `/admin/templates/${name}`)).status).toBe(200);
   });
 
+  it("refuses a stored template whose output schema its model's provider refuses", async () => {
+    const anything = { type: 'object', properties: { v: {} }, required: ['v'] };
+    const shaped = {
+      name: 'shaped',
+      messages: [{ role: 'user', content: 'Hello {{who}}' }],
+      params: { who: { type: 'string' } },
+      output: anything,
+    };
+    // A file template's targets exist only once the gateway starts: it is told then.
+    expect(logRecords(kw.logs)).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        template: 'loose',
+        msg: expect.stringContaining('an/claude-haiku-4-5 cannot take it at output.properties.v'),
+      }),
+    );
+    // Every run would be refused, naming a field its caller never sent.
+    const unrunnable = await adminCall(kw.adminUrl, 'POST', '/admin/templates', {
+      ...shaped,
+      model: 'an/claude-haiku-4-5',
+    });
+    expect(unrunnable.status).toBe(400);
+    expect(unrunnable.json.error).toMatchObject({ code: 'unsupported_for_provider', param: 'output' });
+    expect(unrunnable.json.error.message).toContain(
+      'an/claude-haiku-4-5 cannot take it at output.properties.v',
+    );
+    // OpenAI takes the same schema.
+    const runnable = await adminCall(kw.adminUrl, 'POST', '/admin/templates', { ...shaped, model: 'fast' });
+    expect(runnable.status).toBe(201);
+    expect((await adminCall(kw.adminUrl, 'DELETE', '/admin/templates/shaped')).status).toBe(200);
+  });
+
   it('versions stored templates through the admin API; file templates are read-only', async () => {
     const v1 = await adminCall(kw.adminUrl, 'POST', '/admin/templates', {
       name: 'greet',
@@ -557,7 +596,7 @@ describe('prompt templates', () => {
     const listing = await adminCall(kw.adminUrl, 'GET', '/admin/templates');
     expect(
       listing.json.templates.map((t: { name: string; source: string }) => `${t.name}:${t.source}`),
-    ).toEqual(['gemini-echo:file', 'sentiment:file', 'summarize:file', 'tree:file']);
+    ).toEqual(['gemini-echo:file', 'loose:file', 'sentiment:file', 'summarize:file', 'tree:file']);
   });
 
   it('records usage, audit and metrics under the template name', async () => {
