@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger, Metrics } from '../observability/index.js';
 import { newRequestContext } from './context.js';
+import { closeWithConnection } from './queued-response.js';
 import { answeredBeside } from './request-id.js';
 
 /** What is logged for a request whose client left before the response was complete (nginx's 499). */
@@ -20,6 +21,7 @@ export function trackRequest(
   const route = request.routeOptions.url ?? 'unmatched';
   request.kw = newRequestContext(route);
   metrics.requestStarted(route);
+  closeWithConnection(reply.raw, request.raw.socket);
   reply.raw.once('close', () => {
     const ctx = request.kw;
     // Unfinished: the client left, unless the connection's error handler answered it.

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnswerMemory, type HeldAnswer } from '../../src/upstream/answer-memory.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { logRecords, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { rawConnection } from '../support/raw-socket.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
@@ -319,5 +319,53 @@ describe('an answer waiting behind the bound', () => {
     expect(received).toContain('HTTP/1.1 200');
     expect(received).not.toContain('"total_tokens"');
     await until(() => memory.held === 0);
+  });
+});
+
+/**
+ * A response queued behind another on a pipelined connection has no socket yet, and Node never
+ * closes it when the client hangs up first: its answer stayed counted (and every large answer
+ * behind the bound waited) for the life of the process, its provider exchange ran on, and its
+ * request was never logged or settled.
+ */
+describe('a pipelined answer whose client hangs up', () => {
+  const memory = new WatchedMemory(BOUND);
+  let kw: TestGateway;
+  let provider: Server;
+  let answering: Answering[];
+
+  beforeAll(async () => {
+    // The first request's answer never comes; the one pipelined behind it comes at once.
+    ({ kw, provider, answering } = await gatewayBefore((tag, res, count) => {
+      if (tag !== 7) res.end(embeddingsAnswer(tag, count));
+    }, memory));
+  });
+  afterAll(async () => {
+    await kw?.close();
+    provider?.closeAllConnections();
+    provider?.close();
+  });
+
+  it('is closed with its connection: released, its exchange cut, its request logged', async () => {
+    const request = (tag: number) => {
+      const body = JSON.stringify({ model: 'embed', input: inputs(tag), encoding_format: 'float' });
+      return (
+        `POST /v1/embeddings HTTP/1.1\r\nHost: localhost\r\n` +
+        `Authorization: Bearer ${CLIENT_KEY}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      );
+    };
+    const connection = await rawConnection(kw.dataUrl, request(7) + request(8));
+    await until(() => memory.held >= Buffer.byteLength(embeddingsAnswer(8)));
+    await until(() => answering.some((entry) => entry.tag === 7));
+
+    connection.socket.destroy();
+    await until(() => memory.held === 0);
+    await until(() => answering.find((entry) => entry.tag === 7)?.cut === true);
+    await until(
+      () =>
+        logRecords(kw.logs).filter((line) => line.route === '/v1/embeddings' && line.status === 499)
+          .length === 2,
+    );
   });
 });
