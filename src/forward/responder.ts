@@ -184,9 +184,16 @@ const TAKEN_AT_ONCE = 64 * 1024;
  * wait: a client that never read would hold the memory, and them, for as long as it stayed.
  */
 function cutUntaken(reply: FastifyReply, ms: number): void {
-  const timer = setTimeout(() => reply.raw.destroy(), ms);
+  const res = reply.raw;
+  // Queued behind another response on a pipelined connection, it can be taken only once it has
+  // the socket: counted from before, a long answer ahead would cut a client reading all along.
+  if (!res.socket) {
+    res.once('socket', () => cutUntaken(reply, ms));
+    return;
+  }
+  const timer = setTimeout(() => res.destroy(), ms);
   timer.unref();
-  reply.raw.once('close', () => clearTimeout(timer));
+  res.once('close', () => clearTimeout(timer));
 }
 
 /**

@@ -369,3 +369,53 @@ describe('a pipelined answer whose client hangs up', () => {
     );
   });
 });
+
+/**
+ * A response queued behind a long one on a pipelined connection can be taken only once it has the
+ * socket: its time to be taken starts then, or a client reading all along loses it.
+ */
+describe('a pipelined answer behind a long one', () => {
+  const memory = new WatchedMemory(BOUND);
+  let kw: TestGateway;
+  let provider: Server;
+
+  beforeAll(async () => {
+    ({ kw, provider } = await gatewayBefore(
+      (tag, res, count) => {
+        const answer = embeddingsAnswer(tag, count);
+        if (tag !== 9) return void res.end(answer);
+        // The first answer takes over three idle timeouts, a space now and then keeping it alive.
+        const cut = answer.indexOf(',') + 1;
+        res.write(answer.slice(0, cut));
+        const trickle = setInterval(() => res.write(' '), 200);
+        setTimeout(() => {
+          clearInterval(trickle);
+          res.end(answer.slice(cut));
+        }, 3500);
+      },
+      memory,
+      1000,
+    ));
+  });
+  afterAll(async () => {
+    await kw?.close();
+    provider?.closeAllConnections();
+    provider?.close();
+  });
+
+  it('is not cut for the time the one ahead took', async () => {
+    const request = (tag: number, count: number, last: boolean) => {
+      const body = JSON.stringify({ model: 'embed', input: inputs(tag, count), encoding_format: 'float' });
+      return (
+        `POST /v1/embeddings HTTP/1.1\r\nHost: localhost\r\n${last ? 'Connection: close\r\n' : ''}` +
+        `Authorization: Bearer ${CLIENT_KEY}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      );
+    };
+    const connection = await rawConnection(kw.dataUrl, request(9, 1, false) + request(10, INPUTS, true));
+    const received = await connection.closed;
+    expect(received.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
+    expect(received.match(/"total_tokens"/g)).toHaveLength(2);
+    await until(() => memory.held === 0);
+  });
+});
