@@ -1,6 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
+/** By connection, its responses still waiting for its socket. */
+const queued = new WeakMap<Socket, Set<ServerResponse>>();
+
 /**
  * Gives a response queued behind another on a pipelined connection the `close` every response
  * gets. Such a response has no socket until the one before it is finished, and when the client's
@@ -9,20 +12,27 @@ import type { Socket } from 'node:net';
  * charged), the abort of its provider exchange and the release of its answer's memory all wait
  * on that event, and a client pipelining requests for large answers then hanging up held them
  * for the life of the process. A response that has its socket (every request not pipelined) is
- * left alone: Node closes it with its connection.
+ * left alone: Node closes it with its connection. One listener per connection, however many
+ * requests it pipelines.
  */
 export function closeWithConnection(res: ServerResponse, socket: Socket | null): void {
   if (res.socket || !socket) return;
-  const connectionClosed = () => {
-    // Given the socket meanwhile, the response was closed with it by Node.
-    if (res.socket) return;
-    res.destroy();
-    res.emit('close');
-  };
-  if (socket.destroyed) {
-    queueMicrotask(connectionClosed);
-    return;
+  let waiting = queued.get(socket);
+  if (!waiting) {
+    const responses = new Set<ServerResponse>();
+    waiting = responses;
+    queued.set(socket, responses);
+    socket.once('close', () => {
+      queued.delete(socket);
+      for (const response of responses) {
+        // Given the socket meanwhile, the response was closed with it by Node.
+        if (response.socket) continue;
+        response.destroy();
+        response.emit('close');
+      }
+    });
   }
-  socket.once('close', connectionClosed);
-  res.once('close', () => socket.off('close', connectionClosed));
+  const responses = waiting;
+  responses.add(res);
+  res.once('close', () => responses.delete(res));
 }

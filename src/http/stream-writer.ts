@@ -11,9 +11,17 @@ const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', ...
  */
 function drained(raw: FastifyReply['raw'], stallMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const stalled = setTimeout(() => raw.destroy(), stallMs);
+    let stalled: NodeJS.Timeout | undefined;
+    const watch = () => {
+      stalled = setTimeout(() => raw.destroy(), stallMs);
+    };
+    // Queued behind another response on a pipelined connection, the stream can be taken only once
+    // it has the socket: watched from before, a long response ahead cut a client reading all along.
+    if (raw.socket) watch();
+    else raw.once('socket', watch);
     const done = () => {
       clearTimeout(stalled);
+      raw.off('socket', watch);
       raw.off('drain', done);
       raw.off('close', done);
       resolve();

@@ -54,6 +54,24 @@ function embeddingsAnswer(tag: number, count = INPUTS): string {
   });
 }
 
+/** A streamed chat answer of 600 chunks (about 100 KiB), far past a response's write buffer. */
+function streamChat(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const chunk = (delta: object, finish: string | null) =>
+    `data: ${JSON.stringify({
+      id: 'chatcmpl-2',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    })}\n\n`;
+  let out = chunk({ role: 'assistant', content: '' }, null);
+  for (let i = 0; i < 600; i++) out += chunk({ content: `piece ${i} `.padEnd(40, '.') }, null);
+  out += chunk({}, 'stop');
+  out += `data: ${JSON.stringify({ id: 'chatcmpl-2', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 1, completion_tokens: 600, total_tokens: 601 } })}\n\n`;
+  res.end(`${out}data: [DONE]\n\n`);
+}
+
 /** Every vector of an answer to the request tagged `tag`, in order. */
 function expectVectors(answer: { data: Array<{ embedding: number[] }> }, tag: number): void {
   expect(answer.data).toHaveLength(INPUTS);
@@ -100,6 +118,7 @@ async function gatewayBefore(
     req.on('end', () => {
       res.on('error', () => undefined);
       if (req.url?.endsWith('/chat/completions')) {
+        if ((JSON.parse(body) as { stream?: boolean }).stream) return void streamChat(res);
         res.writeHead(200, { 'content-type': 'application/json' }).end(
           JSON.stringify({
             id: 'chatcmpl-1',
@@ -346,6 +365,24 @@ describe('a pipelined answer whose client hangs up', () => {
     provider?.close();
   });
 
+  it('watches a connection once, however many requests it pipelines', async () => {
+    const warnings: Error[] = [];
+    const warned = (warning: Error) => warnings.push(warning);
+    process.on('warning', warned);
+    try {
+      const ask = 'GET /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n';
+      const last = 'GET /v1/models HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+      const connection = await rawConnection(kw.dataUrl, ask.repeat(15) + last);
+      const received = await connection.closed;
+      expect(received.match(/HTTP\/1\.1 401/g)).toHaveLength(16);
+      // A warning is emitted on the next tick.
+      await sleep(50);
+    } finally {
+      process.off('warning', warned);
+    }
+    expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+  });
+
   it('is closed with its connection: released, its exchange cut, its request logged', async () => {
     const request = (tag: number) => {
       const body = JSON.stringify({ model: 'embed', input: inputs(tag), encoding_format: 'float' });
@@ -403,7 +440,7 @@ describe('a pipelined answer behind a long one', () => {
     provider?.close();
   });
 
-  it('is not cut for the time the one ahead took', async () => {
+  it('is not cut for the time the one ahead took, streamed or not', async () => {
     const request = (tag: number, count: number, last: boolean) => {
       const body = JSON.stringify({ model: 'embed', input: inputs(tag, count), encoding_format: 'float' });
       return (
@@ -412,9 +449,19 @@ describe('a pipelined answer behind a long one', () => {
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
       );
     };
-    const connection = await rawConnection(kw.dataUrl, request(9, 1, false) + request(10, INPUTS, true));
+    const chat = JSON.stringify({ model: 'chat', stream: true, messages: [{ role: 'user', content: 'Hi' }] });
+    const streamed =
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n` +
+      `Authorization: Bearer ${CLIENT_KEY}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(chat)}\r\n\r\n${chat}`;
+    const connection = await rawConnection(
+      kw.dataUrl,
+      request(9, 1, false) + streamed + request(10, INPUTS, true),
+    );
     const received = await connection.closed;
-    expect(received.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
+    expect(received.match(/HTTP\/1\.1 200/g)).toHaveLength(3);
+    expect(received).toContain('piece 599 ');
+    expect(received).toContain('data: [DONE]');
     expect(received.match(/"total_tokens"/g)).toHaveLength(2);
     await until(() => memory.held === 0);
   });
