@@ -184,9 +184,15 @@ describe('keyward start --workers 2: a budget counter loaded from the store', ()
       // Served, not refused after the wait: the dead worker was not waited for.
       expect((await answered).status).toBe(200);
     } finally {
-      // Stopped, it would hold the gateway's shutdown.
-      if (stopped !== undefined && childrenOf(kw.child.pid!).includes(stopped))
-        process.kill(stopped, 'SIGKILL');
+      // Stopped, it would hold the gateway's shutdown. Killed above, it may still be listed as
+      // the primary's child for a moment after it is gone.
+      if (stopped !== undefined && childrenOf(kw.child.pid!).includes(stopped)) {
+        try {
+          process.kill(stopped, 'SIGKILL');
+        } catch {
+          // Gone since it was listed (ESRCH).
+        }
+      }
       await Promise.all(clients.map((client) => client.destroy()));
     }
   });
