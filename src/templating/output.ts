@@ -46,7 +46,6 @@ const isNode = (value: unknown): value is Node =>
  * schema of nested `anyOf`s.
  */
 export function loopingRef(root: Node): string | undefined {
-  const paths = new Map<Node, string>();
   const state = new Map<Node, 'open' | 'done'>();
   // Iterative depth-first search: a schema may be deep, the stack is not.
   const stack: Array<{ node: Node; next: Array<[Node, string]> }> = [];
@@ -55,12 +54,10 @@ export function loopingRef(root: Node): string | undefined {
     if (seen === 'open') return path;
     if (seen === 'done') return undefined;
     state.set(node, 'open');
-    paths.set(node, path);
     stack.push({ node, next: inPlace(root, node, path) });
     return undefined;
   };
-  const found = enter(root, '#');
-  if (found !== undefined) return found;
+  enter(root, '#');
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
     const edge = top.next.pop();
@@ -98,10 +95,10 @@ function inPlace(root: Node, node: Node, path: string): Array<[Node, string]> {
 
 /** A local `$ref` (`#`, `#/$defs/a`, a JSON pointer into the schema); undefined for any other. */
 function resolve(root: Node, ref: string): Node | undefined {
-  if (ref !== '#' && !ref.startsWith('#/')) return undefined;
+  if (ref === '#') return root;
+  if (!ref.startsWith('#/')) return undefined;
   let at: unknown = root;
   for (const token of ref.slice(2).split('/')) {
-    if (ref === '#') break;
     const key = pointerToken(token);
     if (key === undefined) return undefined;
     if (!isNode(at) && !Array.isArray(at)) return undefined;
