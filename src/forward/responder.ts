@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
 import { providerFailedMidStream, streamInterrupted } from '../errors/stream.js';
+import { cutUnlessTaken } from '../http/stall-cut.js';
 import { writeEventStream } from '../http/stream-writer.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ChatUsage, StreamFailure, type Usage } from '../providers/index.js';
@@ -184,16 +185,7 @@ const TAKEN_AT_ONCE = 64 * 1024;
  * wait: a client that never read would hold the memory, and them, for as long as it stayed.
  */
 function cutUntaken(reply: FastifyReply, ms: number): void {
-  const res = reply.raw;
-  // Queued behind another response on a pipelined connection, it can be taken only once it has
-  // the socket: counted from before, a long answer ahead would cut a client reading all along.
-  if (!res.socket) {
-    res.once('socket', () => cutUntaken(reply, ms));
-    return;
-  }
-  const timer = setTimeout(() => res.destroy(), ms);
-  timer.unref();
-  res.once('close', () => clearTimeout(timer));
+  reply.raw.once('close', cutUnlessTaken(reply.raw, ms));
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { cutUnlessTaken } from './stall-cut.js';
 
 const UNBUFFERED = { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
 const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', ...UNBUFFERED };
@@ -11,17 +12,9 @@ const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', ...
  */
 function drained(raw: FastifyReply['raw'], stallMs: number): Promise<void> {
   return new Promise((resolve) => {
-    let stalled: NodeJS.Timeout | undefined;
-    const watch = () => {
-      stalled = setTimeout(() => raw.destroy(), stallMs);
-    };
-    // Queued behind another response on a pipelined connection, the stream can be taken only once
-    // it has the socket: watched from before, a long response ahead cut a client reading all along.
-    if (raw.socket) watch();
-    else raw.once('socket', watch);
+    const taken = cutUnlessTaken(raw, stallMs);
     const done = () => {
-      clearTimeout(stalled);
-      raw.off('socket', watch);
+      taken();
       raw.off('drain', done);
       raw.off('close', done);
       resolve();
