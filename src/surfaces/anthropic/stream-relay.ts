@@ -29,8 +29,7 @@ function payloadOf(event: string): unknown {
   }
 }
 
-/** The error type an `error` event names (`overloaded_error`, …): it decides the status. */
-/** The `error` object of an `error` event. */
+/** The `error` object of an `error` event: its type (`overloaded_error`, …) decides the status. */
 function errorOf(event: string): unknown {
   const payload = payloadOf(event);
   return isRecord(payload) ? payload.error : undefined;
