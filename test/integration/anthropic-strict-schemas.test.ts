@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import { zodFunction, zodResponseFormat, zodTextFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { schemaNodes } from '../support/fake-providers/anthropic.js';
 import { type FormatGateway, startFormatGateway } from '../support/format-gateway.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
@@ -26,25 +27,9 @@ beforeAll(async () => {
 afterAll(() => setup?.close());
 
 type Json = Record<string, unknown>;
-const isJson = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The last body the Anthropic fake received. */
 const sent = (): Json => setup.fakes.anthropic.requests.at(-1)!.body as Json;
-
-/** Every schema inside `schema`, itself included. */
-function nodes(schema: unknown): Json[] {
-  if (!isJson(schema)) return [];
-  const children = [
-    ...Object.values(isJson(schema.properties) ? schema.properties : {}),
-    ...Object.values(isJson(schema.$defs) ? schema.$defs : {}),
-    ...Object.values(isJson(schema.definitions) ? schema.definitions : {}),
-    ...(Array.isArray(schema.anyOf) ? schema.anyOf : []),
-    ...(Array.isArray(schema.allOf) ? schema.allOf : []),
-    schema.items,
-  ];
-  return [schema, ...children.flatMap(nodes)];
-}
 
 const REFUSED = [
   'minimum',
@@ -59,7 +44,7 @@ const REFUSED = [
 
 /** What Anthropic's constrained decoding takes: closed objects, none of the refused keywords. */
 function expectConstrainable(schema: unknown): void {
-  for (const node of nodes(schema)) {
+  for (const node of schemaNodes(schema)) {
     const types = [node.type].flat();
     if (types.includes('object')) expect(node.additionalProperties).toBe(false);
     for (const key of REFUSED) expect(node).not.toHaveProperty(key);

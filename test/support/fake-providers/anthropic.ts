@@ -221,18 +221,25 @@ function unconstrainableSchema(body: Json): string | undefined {
 }
 
 function schemaFault(schema: unknown): string | undefined {
-  if (!isJson(schema)) return undefined;
-  const types = Array.isArray(schema.type) ? schema.type : [schema.type];
-  for (const type of types) {
-    if (type === 'object' && schema.additionalProperties !== false)
-      return "For 'object' type, 'additionalProperties' must be explicitly set to false";
-    const keyword = (REFUSED_KEYWORDS[String(type)] ?? []).find((key) => schema[key] !== undefined);
-    if (keyword) return `For '${String(type)}' type, property '${keyword}' is not supported`;
-    if (type === 'string' && typeof schema.format === 'string' && !STRING_FORMATS.has(schema.format))
-      return `For 'string' type, format '${schema.format}' is not supported`;
-    if (type === 'array' && schema.minItems !== undefined && schema.minItems !== 0 && schema.minItems !== 1)
-      return "For 'array' type, 'minItems' values other than 0 or 1 are not supported";
+  for (const node of schemaNodes(schema)) {
+    const types = Array.isArray(node.type) ? node.type : [node.type];
+    for (const type of types) {
+      if (type === 'object' && node.additionalProperties !== false)
+        return "For 'object' type, 'additionalProperties' must be explicitly set to false";
+      const keyword = (REFUSED_KEYWORDS[String(type)] ?? []).find((key) => node[key] !== undefined);
+      if (keyword) return `For '${String(type)}' type, property '${keyword}' is not supported`;
+      if (type === 'string' && typeof node.format === 'string' && !STRING_FORMATS.has(node.format))
+        return `For 'string' type, format '${node.format}' is not supported`;
+      if (type === 'array' && node.minItems !== undefined && node.minItems !== 0 && node.minItems !== 1)
+        return "For 'array' type, 'minItems' values other than 0 or 1 are not supported";
+    }
   }
+  return undefined;
+}
+
+/** Every schema inside `schema` (its properties, definitions, variants and items), itself first. */
+export function schemaNodes(schema: unknown): Json[] {
+  if (!isJson(schema)) return [];
   const children = [
     ...Object.values(isJson(schema.properties) ? schema.properties : {}),
     ...Object.values(isJson(schema.$defs) ? schema.$defs : {}),
@@ -241,11 +248,7 @@ function schemaFault(schema: unknown): string | undefined {
     ...(Array.isArray(schema.allOf) ? schema.allOf : []),
     schema.items,
   ];
-  for (const child of children) {
-    const refused = schemaFault(child);
-    if (refused) return refused;
-  }
-  return undefined;
+  return [schema, ...children.flatMap(schemaNodes)];
 }
 
 // ---------------------------------------------------------------------------------------------
