@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { inTransaction } from './pg-transaction.js';
+import { inTransactionOnce } from './pg-transaction.js';
 import { USAGE_GROUP_COLUMN } from './rows.js';
 import { subtree } from './token-subtree.js';
 import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
@@ -39,7 +39,8 @@ export function pgUsage(pool: Pool): UsageStore {
           ? -1
           : 1,
       );
-      await inTransaction(pool, async (client) => {
+      // Once: increments written again after a commit whose answer was lost would count twice.
+      await inTransactionOnce(pool, async (client) => {
         for (const d of sorted) {
           const tokenId = d.tokenId ?? '';
           const userId = d.userId ?? '';
