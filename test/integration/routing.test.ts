@@ -90,6 +90,7 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
             model: 'claude-x',
             fallbacks: [{ provider: 'a', model: 'gpt-a' }],
           },
+          { name: 'a-then-b', provider: 'a', model: 'gpt-a', fallbacks: [{ provider: 'b', model: 'gpt-b' }] },
           // Claude Code sends bare Claude names: they reach the Anthropic provider as sent.
           { name: 'claude-*', provider: 'claude', model: '*' },
         ],
@@ -212,6 +213,52 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
       expect(res.statusCode, `${status}`).toBe(200);
       expect(await res.body.text()).toMatch(/data: \[DONE\]\s*$/);
       expect(a.requests.length).toBe(sent + 1 + i);
+    }
+  });
+
+  it("takes no fallback from an OpenAI stream whose first event is the client's fault, which OpenAI names in words", async () => {
+    const tooLong =
+      "This model's maximum context length is 128000 tokens. However, your messages resulted in 200000 tokens. Please reduce the length of the messages.";
+    const sent = b.requests.length;
+    // Passed through to an OpenAI client, and translated for an Anthropic one.
+    for (const surface of ['/v1/chat/completions', '/v1/messages']) {
+      a.script({
+        ...hello,
+        fault: {
+          kind: 'error_event',
+          afterEvents: 0,
+          status: 400,
+          code: 'context_length_exceeded',
+          message: tooLong,
+        },
+      });
+      const refused = await post(kw, surface, chat('a-then-b', { stream: true, max_tokens: 100 }), {
+        'anthropic-version': '2023-06-01',
+      });
+      expect(refused.status, surface).toBe(400);
+      expect(JSON.stringify(refused.body)).toContain('invalid_request_error');
+      expect(b.requests.length, surface).toBe(sent);
+    }
+
+    // The provider's trouble, and its key's or account's, are worth the next target as outside a
+    // stream: a server error, a rate limit, an account out of credit, a refused key.
+    b.script(hello);
+    const faults = [
+      { status: 500 },
+      { status: 429 },
+      { status: 429, code: 'insufficient_quota', message: 'You exceeded your current quota.' },
+      { status: 401 },
+    ];
+    for (const [i, fault] of faults.entries()) {
+      a.script({ ...hello, fault: { kind: 'error_event', afterEvents: 0, ...fault } });
+      const res = await request(`${kw.dataUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` },
+        body: JSON.stringify(chat('a-then-b', { stream: true })),
+      });
+      expect(res.statusCode, JSON.stringify(fault)).toBe(200);
+      expect(await res.body.text()).toMatch(/data: \[DONE\]\s*$/);
+      expect(b.requests.length).toBe(sent + 1 + i);
     }
   });
 

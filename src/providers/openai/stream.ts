@@ -305,8 +305,9 @@ export class OpenAIStreamDecoder implements StreamDecoder {
 /**
  * An in-stream error (`data: {"error":{…}}`; this is its `error`) as a failure, with the status
  * it names: OpenRouter, Azure and other servers put an HTTP status in `code` (a number or a
- * numeric string), OpenAI a word in `code` or `type` (OPENAI_ERROR_STATUSES). Anything else,
- * OpenAI's `server_error` among it, is a 500: the provider failed and named no other class.
+ * numeric string), OpenAI a word in `code` or `type` (OPENAI_ERROR_STATUSES; a code is read
+ * before a type, for it is the narrower). Anything else, OpenAI's `server_error` among it, is a
+ * 500: the provider failed and named no other class.
  */
 export function openAIStreamError(error: unknown): StreamFailure {
   return new StreamFailure(
@@ -318,13 +319,20 @@ export function openAIStreamError(error: unknown): StreamFailure {
 }
 
 /**
- * The words OpenAI names a retryable class with, and the status it sends them with (its error
- * codes guide; Microsoft's Dev Proxy guide to OpenAI's rate limits lists them by `error.code`):
- * 429 `rate_limit_exceeded` (type `requests` or `tokens`) and `slow_down` (type
- * `rate_limit_error`), 503 `server_is_overloaded` (type `service_unavailable_error`). Its billing
- * errors (type `insufficient_quota`, code `credit_balance_exhausted`, …) also come as a 429 but
- * do not pass with time: left out, they stay a provider failure instead of a rate limit that a
- * client would retry.
+ * The words OpenAI names a class with, and the status it sends them with (its error codes guide;
+ * Microsoft's Dev Proxy guide to OpenAI's rate limits lists them by `error.code`): 429
+ * `rate_limit_exceeded` (type `requests` or `tokens`) and `slow_down` (type `rate_limit_error`),
+ * 503 `server_is_overloaded` (type `service_unavailable_error`). Its billing errors (type
+ * `insufficient_quota`, code `credit_balance_exhausted`, …) also come as a 429 but do not pass
+ * with time: left out, they stay a provider failure instead of a rate limit that a client would
+ * retry.
+ *
+ * Type `invalid_request_error` is a refusal of the request, a 400 (`context_length_exceeded`,
+ * `invalid_value`, …: its codes are many and open), which the route's next target would refuse
+ * too; read as a 500 it sent the request on to a dearer model. OpenAI uses the same type for the
+ * key's faults and an unknown model, each with a code of its own and another status, named here
+ * so that they stay what they are outside a stream: a refused key (401 `invalid_api_key`,
+ * `mismatched_organization`, `missing_scope`) is the target's alone and worth the next one.
  */
 const OPENAI_ERROR_STATUSES: Readonly<Record<string, number>> = {
   rate_limit_exceeded: 429,
@@ -332,6 +340,11 @@ const OPENAI_ERROR_STATUSES: Readonly<Record<string, number>> = {
   rate_limit_error: 429,
   server_is_overloaded: 503,
   service_unavailable_error: 503,
+  invalid_request_error: 400,
+  invalid_api_key: 401,
+  mismatched_organization: 401,
+  missing_scope: 401,
+  model_not_found: 404,
 };
 
 function errorStatus(error: unknown): number {

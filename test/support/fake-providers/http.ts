@@ -120,8 +120,8 @@ export interface StreamShape {
   headers: OutgoingHttpHeaders;
   /** The whole stream, each element one event (SSE) or line (NDJSON). */
   frames(terminal: boolean): string[];
-  /** The format's in-stream error. */
-  errorFrame(status: number): string;
+  /** The format's in-stream error, in the error's own words where the script gives them. */
+  errorFrame(status: number, worded?: { message?: string; code?: string }): string;
 }
 
 /** Plays a stream with the script's fault: a cut, an in-stream error, a missing terminal event or a stall. */
@@ -143,8 +143,8 @@ async function sendStream(res: ServerResponse, shape: StreamShape, script: Scrip
     return;
   }
   if (after === 'error_event') {
-    const status = fault?.kind === 'error_event' ? fault.status : undefined;
-    await write(res, shape.errorFrame(status ?? 500));
+    const named = fault?.kind === 'error_event' ? fault : undefined;
+    await write(res, shape.errorFrame(named?.status ?? 500, named));
   }
   res.end();
 }

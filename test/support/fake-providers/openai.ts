@@ -56,7 +56,8 @@ function openAIErrorBody(
   return {
     error: {
       message: message ?? known.message,
-      type: known.type,
+      // OpenAI's 429 for an account out of credit names its own type, not the rate limit's.
+      type: code === 'insufficient_quota' ? code : known.type,
       param,
       code: code === undefined ? known.code : code,
     },
@@ -131,7 +132,8 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
             headers: { ...headers, ...SSE_HEADERS },
             frames: (terminal) =>
               openAIChunks(script, answer, streamOptions.include_usage === true, terminal),
-            errorFrame: (status) => sseEvent(openAIErrorBody(status)),
+            errorFrame: (status, worded) =>
+              sseEvent(openAIErrorBody(status, worded?.message, null, worded?.code)),
           }
         : undefined,
     fail: (status, retryAfterSeconds) =>

@@ -36,8 +36,11 @@ export type ScriptFault =
     }
   /** Streaming: destroy the socket after N events (SSE) or lines (NDJSON); otherwise mid-body. */
   | { kind: 'cut'; afterEvents: number }
-  /** Streaming: the format's in-stream error after N events; otherwise an error status. */
-  | { kind: 'error_event'; afterEvents: number; status?: number }
+  /**
+   * Streaming: the format's in-stream error after N events; otherwise an error status. `message`
+   * and `code` (OpenAI only) are the error's own words and code, as for `status`.
+   */
+  | { kind: 'error_event'; afterEvents: number; status?: number; message?: string; code?: string }
   /** Streaming: end cleanly but without the terminal event or marker; ignored otherwise. */
   | { kind: 'no_terminal' }
   /**
