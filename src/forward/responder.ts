@@ -87,7 +87,7 @@ export class Responder {
           })
         : translateStream(
             response.body,
-            adapter.chat.streamDecoder(),
+            adapter.chat.streamDecoder(ctx.upstreamModel),
             job.surface.streamEncoder({ includeUsage: job.includeUsage }),
             job.surface,
             { onUsage: (usage) => (ctx.usage = usageOf(usage)), onFailure, clientGone },
@@ -158,7 +158,7 @@ export class Responder {
         reply.code(200).send(job.surface.tokenCountBody?.(count));
         return undefined;
       }
-      const answer = adapter.chat.decodeResponse(payload);
+      const answer = adapter.chat.decodeResponse(payload, ctx.upstreamModel);
       ctx.usage = usageOf(answer.usage);
       const encoded = job.surface.fromCanonical(answer);
       await job.surface.beforeEnd?.();

@@ -42,10 +42,13 @@ export interface ChatCodec {
    * canonical request. Throws UnsupportedFeature for what the provider cannot do as asked.
    */
   encodeRequest(request: ChatRequest): { path: string; body: string };
-  /** A successful non-streamed answer, parsed from JSON. */
-  decodeResponse(payload: unknown): ChatResponse;
-  /** A fresh decoder for one streamed answer. */
-  streamDecoder(): StreamDecoder;
+  /**
+   * A successful non-streamed answer, parsed from JSON. `model` is the one the request was sent
+   * for: the answer's where the provider's names none (Gemini's `modelVersion` may be absent).
+   */
+  decodeResponse(payload: unknown, model?: string): ChatResponse;
+  /** A fresh decoder for one streamed answer; `model` as for `decodeResponse`. */
+  streamDecoder(model?: string): StreamDecoder;
 }
 
 /** Turns a validated client request into the provider's wire request. */

@@ -423,7 +423,7 @@ export function promptBlocked(payload: Record<string, unknown>): boolean {
  * one on a text part after anything else is dropped (Gemini requires back only the signatures of
  * function calls and of thoughts).
  */
-export function decodeGeminiResponse(payload: unknown): ChatResponse {
+export function decodeGeminiResponse(payload: unknown, model = ''): ChatResponse {
   if (!isRecord(payload)) throw new Error('a Gemini answer is a JSON object');
   const candidate = firstCandidate(payload);
   const blocked = promptBlocked(payload);
@@ -431,7 +431,7 @@ export function decodeGeminiResponse(payload: unknown): ChatResponse {
   const content = decodeParts(candidateParts(candidate));
   return {
     id: nonEmptyString(payload.responseId) ?? '',
-    model: nonEmptyString(payload.modelVersion) ?? '',
+    model: nonEmptyString(payload.modelVersion) ?? model,
     content,
     stopReason: blocked
       ? 'content_filter'

@@ -25,7 +25,7 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
       body: JSON.stringify(encodeGeminiRequest(request)),
     }),
     decodeResponse: decodeGeminiResponse,
-    streamDecoder: () => new GeminiStreamDecoder(),
+    streamDecoder: (model) => new GeminiStreamDecoder(model),
   };
   return {
     type: config.type,

@@ -35,6 +35,9 @@ export class GeminiStreamDecoder implements StreamDecoder {
   private usage: unknown;
   private readonly failure = new PendingFailure();
 
+  /** `model`: the one the request was sent for, the answer's when its chunks name none. */
+  constructor(private readonly model = '') {}
+
   /** Once the client's stream has begun, a failure amid a chunk waits for the next call (PendingFailure). */
   push(chunk: Uint8Array): StreamEvent[] {
     this.failure.raise();
@@ -71,7 +74,7 @@ export class GeminiStreamDecoder implements StreamDecoder {
       events.push({
         type: 'start',
         id: typeof payload.responseId === 'string' ? payload.responseId : '',
-        model: typeof payload.modelVersion === 'string' ? payload.modelVersion : '',
+        model: nonEmptyString(payload.modelVersion) ?? this.model,
         ...(usage && { usage }),
       });
     }

@@ -168,7 +168,10 @@ async function handleGemini(ex: Exchange): Promise<void> {
     });
     return play(res, script, { headers, whole, stream: undefined, fail });
   }
-  const answer = { responseId: script.id ?? randomId(22), modelVersion: script.model ?? model };
+  const answer = {
+    responseId: script.id ?? randomId(22),
+    modelVersion: script.model === null ? undefined : (script.model ?? model),
+  };
   await play(res, script, {
     headers,
     whole: () => geminiResponse(script, geminiParts(script, false), true, answer),
@@ -273,7 +276,7 @@ function geminiResponse(
   script: Script,
   parts: Json[],
   last: boolean,
-  answer: { responseId: string; modelVersion: string },
+  answer: { responseId: string; modelVersion: string | undefined },
 ): Json {
   return {
     candidates: [
@@ -285,7 +288,7 @@ function geminiResponse(
       },
     ],
     ...(last && !script.countsOmitted && { usageMetadata: geminiUsage(script) }),
-    modelVersion: answer.modelVersion,
+    ...(answer.modelVersion !== undefined && { modelVersion: answer.modelVersion }),
     responseId: answer.responseId,
   };
 }
@@ -296,7 +299,7 @@ const geminiFrame = (payload: unknown): string => sseEvent(payload, { eol: '\r\n
 /** One part per chunk; the last chunk carries finishReason and usage, which is the end marker. */
 function geminiChunks(
   script: Script,
-  answer: { responseId: string; modelVersion: string },
+  answer: { responseId: string; modelVersion: string | undefined },
   terminal: boolean,
 ): string[] {
   const parts = geminiParts(script, true);

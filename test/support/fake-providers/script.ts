@@ -58,8 +58,11 @@ export type ScriptFault =
 export interface Script {
   /** Message/response id; each format has its own default shape. */
   id?: string;
-  /** Model reported back; defaults to the requested model. */
-  model?: string;
+  /**
+   * Model reported back; defaults to the requested model. Gemini only: null leaves out the
+   * answer's `modelVersion`, which Gemini does not always send; other formats always name one.
+   */
+  model?: string | null;
   blocks: ScriptBlock[];
   /**
    * OpenAI only: the model's refusal, in `message.refusal` (streamed as `delta.refusal`), after
