@@ -34,7 +34,8 @@ import { fallbackWorthy, isSuccess, mapUpstreamFailure, mapUpstreamStatus } from
 
 type Caller = (key: SecretString | undefined) => UpstreamCall;
 
-type Attempt = { response: UpstreamResponse } | Failure;
+/** `key`: the one the answer came with, which an error event in its stream may echo back. */
+type Attempt = { response: UpstreamResponse; key: SecretString | undefined } | Failure;
 
 /** Error bodies are read for the debug log only. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -220,6 +221,7 @@ export class Forwarder {
           target.provider,
           flight,
           attempt.response,
+          attempt.key,
         );
         // Fastify wants the reply back from an async handler that sent a stream.
         if (!failed) return reply;
@@ -358,7 +360,7 @@ export class Forwarder {
       }
     }
     request.kw.attempts = (request.kw.attempts ?? 0) + response.attempts;
-    if (isSuccess(response.statusCode)) return { response };
+    if (isSuccess(response.statusCode)) return { response, key: sentKey };
     const text = await readCapped(response.body, MAX_ERROR_BODY);
     this.logProviderError(request, provider.id, response.statusCode, text);
     if (passthroughKey && (response.statusCode === 401 || response.statusCode === 403)) {

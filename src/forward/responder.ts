@@ -3,6 +3,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { providerFailedMidStream, streamInterrupted } from '../errors/stream.js';
 import { cutUnlessTaken } from '../http/stall-cut.js';
 import { writeEventStream } from '../http/stream-writer.js';
+import type { SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
 import { type ChatUsage, StreamFailure, type Usage } from '../providers/index.js';
 import type { StreamFailureReason } from '../surfaces/types.js';
@@ -45,6 +46,7 @@ export class Responder {
     provider: ProviderRuntime,
     flight: InFlight,
     response: UpstreamResponse,
+    sentKey: SecretString | undefined,
   ): Promise<Failure | undefined> {
     const { adapter, id } = provider;
     const { job } = flight;
@@ -63,7 +65,7 @@ export class Responder {
       const onFailure = (reason: StreamFailureReason, error?: unknown) => {
         if (!started && error instanceof AnswerTooLarge) tooLarge = error;
         else if (!started) {
-          early = earlyStreamError(reason, error);
+          early = earlyStreamError(reason, error, [sentKey, ctx.providerKey]);
           if (error instanceof StreamFailure) fallback = earlyFallback(provider, error);
         }
         ctx.streamError = reason;
@@ -206,11 +208,18 @@ function earlyFallback(provider: ProviderRuntime, failure: StreamFailure): boole
 
 /**
  * A stream that failed before its first event is answered like a failed request: with the
- * provider's status where its error event named one.
+ * provider's status where its error event named one, read with the event's error as that
+ * request's body would be (its code, a context overflow's counts; `keys` as for the body).
  */
-function earlyStreamError(reason: StreamFailureReason, error: unknown): GatewayError {
-  if (error instanceof StreamFailure && error.status !== undefined)
-    return mapUpstreamStatus(error.status, {}, '');
+function earlyStreamError(
+  reason: StreamFailureReason,
+  error: unknown,
+  keys: ReadonlyArray<SecretString | undefined>,
+): GatewayError {
+  if (error instanceof StreamFailure && error.status !== undefined) {
+    const body = error.providerError === undefined ? '' : JSON.stringify({ error: error.providerError });
+    return mapUpstreamStatus(error.status, {}, body, keys);
+  }
   return reason === 'provider_error' ? providerFailedMidStream : streamInterrupted;
 }
 

@@ -238,6 +238,11 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
       expect(refused.status, surface).toBe(400);
       expect(JSON.stringify(refused.body)).toContain('invalid_request_error');
       expect(b.requests.length, surface).toBe(sent);
+      // Told as the same refusal outside a stream is: its code, and the counts a client compacts on.
+      const { error } = refused.body as { error: { code?: string; message: string } };
+      if (surface === '/v1/messages')
+        expect(error.message).toContain('prompt is too long: 200000 tokens > 128000 maximum');
+      else expect(error.code).toBe('context_length_exceeded');
     }
 
     // The provider's trouble, and its key's or account's, are worth the next target as outside a
