@@ -36,27 +36,37 @@ export function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promi
   });
 }
 
-/** How long, and how often, a transaction whose COMMIT went unanswered asks whether it was committed. */
-const ASK_COMMITTED_MS = [100, 200, 500, 1000, 2000, 2000];
+/**
+ * The most a transaction whose COMMIT went unanswered spends asking whether it committed, every
+ * try included: as long as a connection to an unreachable server takes to fail, what a write
+ * took before it asked anything. Writes wait on one another, and shutdown on the one under way.
+ */
+const ASK_COMMITTED_MS = 5_000;
+/** Between tries, while Postgres cannot say (a restart takes seconds). */
+const ASK_AGAIN_MS = 250;
 
 /**
  * Whether transaction `xid` committed, asked on another connection (`txid_status`, Postgres 10+):
- * `undefined` while Postgres cannot say (unreachable, or still committing it).
+ * `undefined` when Postgres cannot say within ASK_COMMITTED_MS (unreachable, or still committing).
  */
 async function committed(pool: Pool, xid: string): Promise<boolean | undefined> {
-  for (const wait of ASK_COMMITTED_MS) {
-    try {
-      const { rows } = await pool.query<{ status: string | null }>(
-        'SELECT txid_status($1::bigint) AS status',
-        [xid],
-      );
-      const status = rows[0]?.status;
-      if (status === 'committed') return true;
-      if (status !== 'in progress') return false;
-    } catch {
-      // Unreachable for now: a restart or a failover takes seconds.
-    }
-    await new Promise((resolve) => setTimeout(resolve, wait));
+  const until = performance.now() + ASK_COMMITTED_MS;
+  for (let left = ASK_COMMITTED_MS; left > 0; left = until - performance.now()) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), left);
+    });
+    const asked = pool
+      .query<{ status: string | null }>('SELECT txid_status($1::bigint) AS status', [xid])
+      .then(({ rows }) => rows[0]?.status ?? null)
+      // Unreachable for now: asked again while there is time.
+      .catch(() => undefined);
+    const status = await Promise.race([asked, late]).finally(() => clearTimeout(timer));
+    if (status === 'committed') return true;
+    if (status !== undefined && status !== 'in progress') return false;
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(ASK_AGAIN_MS, Math.max(0, until - performance.now()))),
+    );
   }
   return undefined;
 }
@@ -66,6 +76,9 @@ async function committed(pool: Pool, xid: string): Promise<boolean | undefined> 
  * once COMMIT is sent, the transaction may have committed with its answer lost, and a caller that
  * tries again counts it twice. Such a transaction's fate is asked of Postgres: committed, it
  * resolves as if answered; it rejects only when Postgres says it did not commit or cannot say.
+ * After a failover to an asynchronous standby the id is asked of the new primary, which may have
+ * given it to another transaction: the work is then taken as committed and lost with the rest of
+ * what the old primary committed and the standby never received.
  */
 export async function inTransactionOnce<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   let sent: { xid: string; result: T } | undefined;

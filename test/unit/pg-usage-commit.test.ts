@@ -9,10 +9,16 @@ import { usePostgres } from '../support/use-postgres.js';
  * A loopback relay to Postgres that, once armed, hangs up at the next COMMIT: `after` lets it
  * through and hangs up before its answer comes back (committed, and the gateway told that the
  * connection ended), `before` hangs up instead of sending it (Postgres rolls the transaction back).
+ * `silence()` makes it take new connections and answer none (a server gone from the network).
  */
 async function startCommitCutter(port: number) {
   let armed: 'before' | 'after' | undefined;
+  let silent = false;
+  const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    if (silent) return;
     const backend = net.connect(port, '127.0.0.1');
     let cutting = false;
     client.on('data', (chunk: Buffer) => {
@@ -45,7 +51,13 @@ async function startCommitCutter(port: number) {
     arm: (where: 'before' | 'after') => {
       armed = where;
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    silence: (on: boolean) => {
+      silent = on;
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
@@ -111,4 +123,23 @@ describe.skipIf(!hasPostgres())('a usage batch whose commit answer is lost', () 
     await recorder.close();
     expect(await usageOf('tok_before')).toEqual([{ requests: 1, costMicros: 1500 }]);
   });
+
+  it('is given up within the time a connection takes to fail when Postgres cannot say', async () => {
+    const errors: unknown[] = [];
+    const recorder = new UsageRecorder({ store: store.usage, onError: (error) => errors.push(error) });
+    recorder.record(delta('tok_unanswered'));
+    cutter.arm('after');
+    cutter.silence(true);
+    const started = performance.now();
+    try {
+      // Shutdown with half a second of grace: the write under way is waited for, and no longer
+      // than a write to an unreachable server takes anyway (its connection timeout, 5 s).
+      await expect(recorder.close(Date.now() + 500)).rejects.toThrow(
+        /usage of 1 request .* was never written/,
+      );
+      expect(performance.now() - started).toBeLessThan(15_000);
+    } finally {
+      cutter.silence(false);
+    }
+  }, 60_000);
 });
