@@ -7,7 +7,7 @@ import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { inUtcDay, isEmpty, type Rules, rulesFor, utcDayEnd } from './admission-rules.js';
 import type { AcquireRequest, Acquisition, Denial, Lease, Limiter, Quota } from './index.js';
-import { namesRemoteInput } from './remote-input.js';
+import { IMAGE_TOKENS, mediaWeight } from './remote-input.js';
 import { StatusUnavailableError } from './unwritten-usage.js';
 
 /**
@@ -492,11 +492,16 @@ export class Admission {
           outputTokens: this.outputCeiling(request.kw.route) * choicesOf(body, shape),
         };
       // Input named by URL or file id costs what the provider reads (a PDF, an hour of video), not
-      // the body's bytes: reserved at the context window, the most input a request may be, or many
-      // such requests at once would overrun the budget. Settlement charges the usage the provider
-      // reports, and this when none comes (the provider read the input all the same).
-      if (estimate.inputTokens < window && namesRemoteInput(body))
-        estimate = { ...estimate, inputTokens: window };
+      // the body's bytes, and so does a PDF, audio or video carried inline (counted by pages and
+      // seconds: a 7 KB PDF of 100 pages is 200,000 tokens): reserved at the context window, the
+      // most input a request may be, or many such requests at once would overrun the budget. An
+      // image inline counts per image, at most IMAGE_TOKENS whatever its bytes. Settlement charges
+      // the usage the provider reports, and this when none comes (the provider read the input).
+      if (estimate.inputTokens < window) {
+        const media = mediaWeight([body]);
+        const input = media.unbounded ? window : estimate.inputTokens + media.images * IMAGE_TOKENS;
+        if (input > estimate.inputTokens) estimate = { ...estimate, inputTokens: Math.min(input, window) };
+      }
       // At the dearest target that may serve it: a client that makes the first target refuse (a
       // field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
       for (const candidate of serving) {

@@ -3,8 +3,62 @@ const ADDRESS_KEYS = new Set(['url', 'image_url', 'file_url', 'fileUri']);
 /** Keys whose string value names content the provider holds (an upload, a cache). */
 const HELD_KEYS = new Set(['file_id', 'cachedContent']);
 const REMOTE = /^(?:https?|gs):\/\//i;
+/** A data URL's media type: `data:image/png;base64,…` → `image/png`. */
+const DATA_URL = /^data:([^;,]*)/i;
 /** Deeper than any surface's bodies nest content; a body nested further is refused by its schema. */
 const MAX_DEPTH = 12;
+
+/**
+ * The most input tokens a provider counts for one image, whatever its bytes: OpenAI's gpt-4o-mini
+ * at high detail (2,833 tokens, and 5,667 for each of at most 8 tiles of 512 pixels). Anthropic
+ * counts at most about 1,600, Gemini 258 a tile, OpenAI's other models a few thousand.
+ */
+export const IMAGE_TOKENS = 2_833 + 8 * 5_667;
+
+/**
+ * What a piece of input costs that its bytes do not tell: `remote`, named by address or id and
+ * costing what the provider reads; `media`, carried inline and counted by pages, frames or seconds
+ * (a compressed PDF page of a few bytes is hundreds of tokens); `image`, carried inline and counted
+ * per image, at most IMAGE_TOKENS. Text, inline or not, counts at most a token a byte.
+ */
+type Weight = 'remote' | 'media' | 'image';
+
+/** How a provider counts inline content of `type` (a MIME type; undefined when none is named). */
+function inlineWeight(type: unknown): Weight | undefined {
+  if (typeof type !== 'string') return 'media';
+  const lower = type.toLowerCase();
+  if (lower.startsWith('text/')) return undefined;
+  return lower.startsWith('image/') ? 'image' : 'media';
+}
+
+/**
+ * The weight of one key and value of a body, by the surfaces' key names (not their shapes, so it
+ * holds for every surface and wire format): an http(s) or gs address or a data URL under an address
+ * key, a file id or cache name, MCP servers, OpenAI's `file_data` and `input_audio`, Anthropic's
+ * base64 `source`, Gemini's `inlineData`.
+ */
+function weightOf(key: string, inner: unknown): Weight | undefined {
+  if (typeof inner === 'string') {
+    if (ADDRESS_KEYS.has(key)) {
+      if (REMOTE.test(inner)) return 'remote';
+      const data = DATA_URL.exec(inner);
+      return data ? inlineWeight(data[1]) : undefined;
+    }
+    if (HELD_KEYS.has(key)) return inner === '' ? undefined : 'remote';
+    // A file's data URL (OpenAI's chat `file` and Responses' `input_file`); bare base64 names no type.
+    if (key === 'file_data') return inlineWeight(DATA_URL.exec(inner)?.[1]);
+    return undefined;
+  }
+  if (typeof inner !== 'object' || inner === null) return undefined;
+  if (key === 'mcp_servers') return Array.isArray(inner) && inner.length > 0 ? 'remote' : undefined;
+  if (key === 'input_audio') return 'media';
+  if (key === 'inlineData') return inlineWeight((inner as { mimeType?: unknown }).mimeType);
+  if (key === 'source') {
+    const source = inner as { type?: unknown; media_type?: unknown };
+    return source.type === 'base64' ? inlineWeight(source.media_type) : undefined;
+  }
+  return undefined;
+}
 
 /** Whether `test` holds for some key and value of `value`'s objects, at any depth up to MAX_DEPTH. */
 function anyEntry(value: unknown, test: (key: string, inner: unknown) => boolean, depth = 0): boolean {
@@ -19,26 +73,47 @@ function anyEntry(value: unknown, test: (key: string, inner: unknown) => boolean
 /**
  * Whether a request body names input by address or id (an image or PDF by URL, an uploaded file,
  * a Gemini cache or video, MCP servers) rather than carrying it: such input costs what the
- * provider reads, which the body's size does not tell. The walk knows the surfaces' key names,
- * not their shapes, so it holds for every surface.
+ * provider reads, which the body's size does not tell.
  */
 export function namesRemoteInput(value: unknown): boolean {
-  return anyEntry(value, (key, inner) =>
-    typeof inner === 'string'
-      ? (ADDRESS_KEYS.has(key) && REMOTE.test(inner)) || (HELD_KEYS.has(key) && inner !== '')
-      : key === 'mcp_servers' && Array.isArray(inner) && inner.length > 0,
-  );
+  return anyEntry(value, (key, inner) => weightOf(key, inner) === 'remote');
 }
 
 /**
- * Whether a body carries media inline (Gemini's `inlineData` of any type but text): a provider
- * counts such input by pages, frames and image tiles, not bytes (a compressed PDF page of a few
- * bytes is hundreds of tokens), so its size in tokens cannot be bounded by the body's.
+ * Whether a body carries media inline (an image, a PDF, audio or video, on any surface): a
+ * provider counts such input by pages, frames and image tiles, not bytes (a compressed PDF page of
+ * a few bytes is hundreds of tokens), so its size in tokens cannot be bounded by the body's.
  */
 export function carriesInlineMedia(value: unknown): boolean {
   return anyEntry(value, (key, inner) => {
-    if (key !== 'inlineData' || typeof inner !== 'object' || inner === null) return false;
-    const type = (inner as { mimeType?: unknown }).mimeType;
-    return typeof type !== 'string' || !type.startsWith('text/');
+    const weight = weightOf(key, inner);
+    return weight === 'media' || weight === 'image';
   });
+}
+
+/** What a budget weighs of a request's input besides its bytes. */
+export interface MediaWeight {
+  /**
+   * Some input's tokens have no bound the request shows: named by address or id, or media other
+   * than images carried inline (a PDF, audio, video). Such input may fill the context window.
+   */
+  unbounded: boolean;
+  /** Images carried inline, each counted at most IMAGE_TOKENS (all of them, unless `unbounded`). */
+  images: number;
+}
+
+/**
+ * The media of `values` (a body, and any input sent that it does not carry, such as a stored
+ * history replayed), as a budget weighs it. The walk stops at the first unbounded input.
+ */
+export function mediaWeight(values: readonly unknown[]): MediaWeight {
+  let images = 0;
+  const unbounded = values.some((value) =>
+    anyEntry(value, (key, inner) => {
+      const weight = weightOf(key, inner);
+      if (weight === 'image') images++;
+      return weight === 'remote' || weight === 'media';
+    }),
+  );
+  return { unbounded, images };
 }

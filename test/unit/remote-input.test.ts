@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { namesRemoteInput } from '../../src/limits/remote-input.js';
+import { carriesInlineMedia, mediaWeight, namesRemoteInput } from '../../src/limits/remote-input.js';
 
 const PIXEL = 'data:image/png;base64,iVBORw0KGgo=';
 
@@ -44,5 +44,90 @@ describe('input named by address or id', () => {
     ['no MCP servers', { mcp_servers: [] }],
   ])('ignores %s', (_name, body) => {
     expect(namesRemoteInput(body)).toBe(false);
+  });
+});
+
+describe('media carried inline', () => {
+  const PDF = 'JVBERi0xLjQK';
+  it.each([
+    [
+      'an Anthropic PDF',
+      {
+        messages: [
+          {
+            content: [
+              { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: PDF } },
+            ],
+          },
+        ],
+      },
+    ],
+    [
+      'an OpenAI chat file',
+      {
+        messages: [
+          { content: [{ type: 'file', file: { file_data: `data:application/pdf;base64,${PDF}` } }] },
+        ],
+      },
+    ],
+    [
+      'OpenAI chat audio',
+      {
+        messages: [{ content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] }],
+      },
+    ],
+    [
+      'a Responses file',
+      { input: [{ content: [{ type: 'input_file', file_data: `data:application/pdf;base64,${PDF}` }] }] },
+    ],
+    ['a file of bare base64', { input: [{ content: [{ type: 'input_file', file_data: PDF }] }] }],
+    ['a Gemini video', { contents: [{ parts: [{ inlineData: { mimeType: 'video/mp4', data: 'AAAA' } }] }] }],
+    ['Gemini data of no type', { contents: [{ parts: [{ inlineData: { data: 'AAAA' } }] }] }],
+  ])('weighs %s as unbounded', (_name, body) => {
+    expect(carriesInlineMedia(body)).toBe(true);
+    expect(mediaWeight([body])).toEqual({ unbounded: true, images: 0 });
+  });
+
+  it.each([
+    ['an OpenAI chat image', { messages: [{ content: [{ type: 'image_url', image_url: { url: PIXEL } }] }] }],
+    ['a Responses image', { input: [{ content: [{ type: 'input_image', image_url: PIXEL }] }] }],
+    [
+      'an Anthropic image',
+      {
+        messages: [
+          { content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBO' } }] },
+        ],
+      },
+    ],
+    ['a Gemini image', { contents: [{ parts: [{ inlineData: { mimeType: 'image/jpeg', data: '/9j/' } }] }] }],
+  ])('counts %s as one image', (_name, body) => {
+    expect(carriesInlineMedia(body)).toBe(true);
+    expect(mediaWeight([body, body])).toEqual({ unbounded: false, images: 2 });
+  });
+
+  it.each([
+    [
+      'an Anthropic text document',
+      {
+        messages: [
+          { content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'hi' } }] },
+        ],
+      },
+    ],
+    ['Gemini text', { contents: [{ parts: [{ inlineData: { mimeType: 'text/plain', data: 'aGk=' } }] }] }],
+    [
+      'a text file',
+      { input: [{ content: [{ type: 'input_file', file_data: 'data:text/csv;base64,YSxi' }] }] },
+    ],
+    ['text that names audio', { messages: [{ role: 'user', content: 'input_audio file_data inlineData' }] }],
+  ])('weighs %s by its bytes', (_name, body) => {
+    expect(carriesInlineMedia(body)).toBe(false);
+    expect(mediaWeight([body])).toEqual({ unbounded: false, images: 0 });
+  });
+
+  it('weighs input named by address as unbounded, in any of the values', () => {
+    const remote = { input: [{ content: [{ type: 'input_file', file_url: 'https://x.test/a.pdf' }] }] };
+    expect(mediaWeight([{ input: 'hi' }, remote]).unbounded).toBe(true);
+    expect(carriesInlineMedia(remote)).toBe(false);
   });
 });
