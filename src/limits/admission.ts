@@ -218,6 +218,11 @@ export interface RequestShape {
    * replayed, items copied by reference, a template's rendered prompt): left out of its size.
    */
   readonly addedInputBytes?: number;
+  /**
+   * That input itself (stored items replayed or copied by reference), which a budget walks for
+   * media as it walks the body: a PDF by URL in a stored history costs what it costs in the body.
+   */
+  readonly addedInput?: readonly unknown[];
 }
 
 /** What admission tells the operator about. */
@@ -495,10 +500,11 @@ export class Admission {
       // the body's bytes, and so does a PDF, audio or video carried inline (counted by pages and
       // seconds: a 7 KB PDF of 100 pages is 200,000 tokens): reserved at the context window, the
       // most input a request may be, or many such requests at once would overrun the budget. An
-      // image inline counts per image, at most IMAGE_TOKENS whatever its bytes. Settlement charges
+      // image inline counts per image, at most IMAGE_TOKENS whatever its bytes. Input sent that the
+      // body does not carry (a stored history replayed) is weighed the same. Settlement charges
       // the usage the provider reports, and this when none comes (the provider read the input).
       if (estimate.inputTokens < window) {
-        const media = mediaWeight([body]);
+        const media = mediaWeight(shape.addedInput ? [body, ...shape.addedInput] : [body]);
         const input = media.unbounded ? window : estimate.inputTokens + media.images * IMAGE_TOKENS;
         if (input > estimate.inputTokens) estimate = { ...estimate, inputTokens: Math.min(input, window) };
       }

@@ -116,6 +116,8 @@ export interface SurfaceBinding extends ChatSurface<Record<string, unknown>> {
    * the admission's estimate adds them to the body's size.
    */
   readonly addedInputBytes?: number;
+  /** That input itself, which a budget walks for media as it walks the body (`RequestShape`). */
+  readonly addedInput?: readonly unknown[];
   /**
    * The parts of an answer the client is shown, where the surface shows fewer than it gets (the
    * legacy `functions` answer: one call); what a conversation stores of the turn.

@@ -111,6 +111,7 @@ export function responsesBinding(
     optionsFormat: 'openai',
     asksFast: asksPriorityTier,
     addedInputBytes: replayedBytes(turn.history) + turn.referencedBytes,
+    addedInput: [turn.history, turn.referenced],
     beforeEnd: () => end?.(answered),
   };
 }

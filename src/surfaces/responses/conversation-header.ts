@@ -99,6 +99,7 @@ function conversationBinding(
     ...base,
     format: 'responses',
     addedInputBytes: (base.addedInputBytes ?? 0) + replayedBytes(history),
+    addedInput: [...(base.addedInput ?? []), history],
     toCanonical: (body) => {
       const request = base.toCanonical(body);
       turn = messagesToItems(request.messages);

@@ -36,6 +36,8 @@ export interface Turn {
   input: Item[];
   /** JSON bytes the input's `item_reference`s brought in: sent upstream, absent from the body. */
   referencedBytes: number;
+  /** The stored items those references brought in, one for each reference. */
+  referenced: Item[];
   conversationId: string | null;
   /** The conversation held for this turn, which its end appends to and frees. */
   held?: HeldTurn;
@@ -132,19 +134,28 @@ export async function prepareTurn(
   } else if (conversationId) {
     ({ history, held } = await heldConversation(service, owner, conversationId, 'conversation', reply));
   }
-  const { items: sent, referencedBytes } = await normaliseInput(
-    service,
-    owner,
-    body.input ?? [],
-    maxReferencedBytes,
-  );
+  const {
+    items: sent,
+    referencedBytes,
+    referenced,
+  } = await normaliseInput(service, owner, body.input ?? [], maxReferencedBytes);
   // Ids the conversation holds already are replaced now, before anything is stored: the
   // conversation and the response keep one id for each item, which deleting it from the
   // conversation finds in both.
   const input = conversationId ? await service.withDistinctIds(owner, conversationId, sent) : sent;
   const from = body.previous_response_id ? 'previous_response_id' : 'conversation';
   const origin: ItemOrigin = (i) => (i < history.length ? from : `input[${i - history.length}]`);
-  return { owner, id: newId('resp'), history, input, referencedBytes, conversationId, held, origin };
+  return {
+    owner,
+    id: newId('resp'),
+    history,
+    input,
+    referencedBytes,
+    referenced,
+    conversationId,
+    held,
+    origin,
+  };
 }
 
 /**
@@ -158,7 +169,7 @@ export async function normaliseInput(
   owner: string,
   input: NonNullable<ResponsesRequest['input']>,
   maxReferencedBytes: number,
-): Promise<{ items: Item[]; referencedBytes: number }> {
+): Promise<{ items: Item[]; referencedBytes: number; referenced: Item[] }> {
   if (typeof input === 'string')
     return {
       items: [
@@ -171,11 +182,13 @@ export async function normaliseInput(
         },
       ],
       referencedBytes: 0,
+      referenced: [],
     };
   const ids = new Set<string>();
   for (const item of input) if (item.type === 'item_reference') ids.add(item.id);
   const stored = ids.size === 0 ? new Map<string, Item>() : await service.findItems(owner, [...ids]);
   const referenced = new Map<string, { item: Item; bytes: number }>();
+  const copies: Item[] = [];
   let referencedBytes = 0;
   for (const [i, item] of input.entries()) {
     if (item.type !== 'item_reference') continue;
@@ -187,6 +200,7 @@ export async function normaliseInput(
       referenced.set(item.id, found);
     }
     referencedBytes += found.bytes;
+    copies.push(found.item);
     if (referencedBytes > maxReferencedBytes)
       throw badRequest(
         `The items input references add up to more than ${maxReferencedBytes} bytes, the request size limit; reference fewer or smaller items`,
@@ -196,5 +210,6 @@ export async function normaliseInput(
   return {
     items: input.map((item) => normaliseItem(item, (id) => referenced.get(id)!.item)),
     referencedBytes,
+    referenced: copies,
   };
 }
