@@ -6,6 +6,7 @@ import type { ReasoningSigner } from './model.js';
  * gateway then returns it to its signer's format only (Gemini 3 needs its thought signatures back for
  * function calling), and leaves it out for any other, which would refuse the whole request over it.
  * An Anthropic client that moves its history from a Gemini model to a Claude model is one such.
+ * Another format's file reference is kept in a stored conversation the same way, with its issuer.
  */
 const PREFIX = 'kwf1.';
 const SIGNERS: ReadonlySet<string> = new Set<ReasoningSigner>(['anthropic', 'gemini', 'openai']);

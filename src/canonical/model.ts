@@ -14,7 +14,13 @@ export type MediaSource =
   | { kind: 'base64'; mediaType: string; data: string }
   | { kind: 'url'; url: string }
   /** A provider's own file reference (OpenAI file id, Anthropic file id, Gemini file URI). */
-  | { kind: 'file'; fileId: string; mediaType?: string };
+  | { kind: 'file'; fileId: string; issuer: FileIssuer; mediaType?: string };
+
+/**
+ * The wire format whose provider issued a file reference: it names an upload in that provider's
+ * account, which only providers of that format can read (an OpenAI-format provider is sent OpenAI's).
+ */
+export type FileIssuer = 'anthropic' | 'gemini' | 'openai';
 
 export interface TextPart {
   type: 'text';

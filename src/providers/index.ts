@@ -10,7 +10,11 @@ export * from '../canonical/model.js';
 export { estimateInputTokens, measureInput, tokensFor } from '../canonical/token-estimate.js';
 export { toolUseId as anthropicToolUseId } from './anthropic/codec.js';
 export { anthropicStreamError } from './anthropic/stream.js';
-export { decodeFunctionCall as geminiFunctionCall, geminiGroundedSearches } from './gemini/codec.js';
+export {
+  decodeFunctionCall as geminiFunctionCall,
+  geminiGroundedSearches,
+  isGeminiFile,
+} from './gemini/codec.js';
 export { geminiChunkFinishes, geminiStreamError } from './gemini/stream.js';
 export { ToolCallPositions } from './openai/call-positions.js';
 export { openAIStreamError } from './openai/stream.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type ChatUsage, UnsupportedFeature } from '../canonical/model.js';
+import { type ChatUsage, type FileIssuer, type MediaSource, UnsupportedFeature } from '../canonical/model.js';
 
 /** Readers and writers of provider JSON (whose shape is never trusted), shared by every codec. */
 
@@ -51,4 +51,29 @@ export function refuseStopsPast(stop: readonly string[] | undefined, limit: numb
   if (stop !== undefined && stop.length > limit) {
     throw new UnsupportedFeature(`${provider} takes at most ${limit} stop sequences`, 'stop');
   }
+}
+
+const ISSUERS: Readonly<Record<FileIssuer, string>> = {
+  anthropic: 'Anthropic',
+  gemini: 'Gemini',
+  openai: 'OpenAI',
+};
+
+/**
+ * Refuses a file reference another format's provider issued (a Gemini Files URI to Anthropic, an
+ * Anthropic file id to OpenAI): it names an upload in that provider's account, and sent here it came
+ * back as this provider's own 400, which the client is never shown. Throws UnsupportedFeature naming
+ * `param`.
+ */
+export function refuseForeignFile(
+  source: Extract<MediaSource, { kind: 'file' }>,
+  own: FileIssuer,
+  provider: string,
+  param: string,
+): void {
+  if (source.issuer === own) return;
+  throw new UnsupportedFeature(
+    `${provider} cannot read a file reference only ${ISSUERS[source.issuer]} reads; send the data inline (base64)`,
+    param,
+  );
 }

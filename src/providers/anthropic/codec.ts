@@ -20,7 +20,14 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import type { Usage } from '../types.js';
-import { argumentsObject, count, generatedCallId, isRecord, unreportedUsage } from '../wire-values.js';
+import {
+  argumentsObject,
+  count,
+  generatedCallId,
+  isRecord,
+  refuseForeignFile,
+  unreportedUsage,
+} from '../wire-values.js';
 import { strictSchema } from './strict-schema.js';
 
 /**
@@ -295,6 +302,7 @@ function encodeImage(part: ImagePart, param: string): Block {
     case 'url':
       return { type: 'image', source: { type: 'url', url: source.url } };
     case 'file':
+      refuseForeignFile(source, 'anthropic', 'Anthropic', `${param}.source`);
       return { type: 'image', source: { type: 'file', file_id: source.fileId } };
   }
 }
@@ -323,6 +331,7 @@ function encodeDocument(part: DocumentPart, param: string): Block {
     case 'url':
       return { type: 'document', source: { type: 'url', url: source.url }, ...title };
     case 'file':
+      refuseForeignFile(source, 'anthropic', 'Anthropic', `${param}.source`);
       return { type: 'document', source: { type: 'file', file_id: source.fileId }, ...title };
   }
 }

@@ -28,6 +28,7 @@ import {
   count,
   isRecord,
   nonEmptyString,
+  refuseForeignFile,
   refuseStopsPast,
   unreportedUsage,
 } from '../wire-values.js';
@@ -50,6 +51,13 @@ import {
 
 /** Where the Gemini Files API serves uploads; such a URL is a file reference, never fetched. */
 const FILE_URI_PREFIX = 'https://generativelanguage.googleapis.com/';
+
+/**
+ * Whether a `fileUri` names a file Gemini holds (a Files API URI, a `gs://` object, `files/…`)
+ * rather than a web address, which providers that fetch URLs can be sent as one.
+ */
+export const isGeminiFile = (fileUri: string): boolean =>
+  fileUri.startsWith(FILE_URI_PREFIX) || !/^https?:\/\//i.test(fileUri);
 const THOUGHT_SEPARATOR = '__thought__';
 const GENERATED_ID_PREFIX = 'call_';
 
@@ -222,6 +230,7 @@ function encodeSource(source: MediaSource, kind: 'image' | 'document', param: st
     case 'base64':
       return { inlineData: { mimeType: source.mediaType, data: source.data } };
     case 'file':
+      refuseForeignFile(source, 'gemini', 'Gemini', param);
       return fileData(source.fileId, source.mediaType, param);
     case 'url':
       if (source.url.startsWith(FILE_URI_PREFIX)) return fileData(source.url, undefined, param);

@@ -18,7 +18,13 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import type { ChatCodec } from '../types.js';
-import { generatedCallId, isRecord, nonEmptyString, refuseStopsPast } from '../wire-values.js';
+import {
+  generatedCallId,
+  isRecord,
+  nonEmptyString,
+  refuseForeignFile,
+  refuseStopsPast,
+} from '../wire-values.js';
 import {
   type CustomToolCall,
   decodeCustomCall,
@@ -269,6 +275,7 @@ function encodeContent(part: ContentPart, param: string): UserContent {
         },
       };
     case 'file':
+      refuseForeignFile(source, 'openai', 'An OpenAI-format provider', `${param}.source`);
       return { type: 'file', file: { file_id: source.fileId } };
     case 'url':
       throw new UnsupportedFeature(

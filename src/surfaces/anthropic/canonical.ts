@@ -296,7 +296,7 @@ function toImage(block: ImageBlock): ImagePart {
     case 'url':
       return { type: 'image', source: { kind: 'url', url: source.url } };
     case 'file':
-      return { type: 'image', source: { kind: 'file', fileId: source.file_id } };
+      return { type: 'image', source: { kind: 'file', fileId: source.file_id, issuer: 'anthropic' } };
   }
 }
 
@@ -320,7 +320,13 @@ function toDocument(block: DocumentBlock): ContentPart[] {
     case 'url':
       return [{ type: 'document', source: { kind: 'url', url: source.url }, ...filename }];
     case 'file':
-      return [{ type: 'document', source: { kind: 'file', fileId: source.file_id }, ...filename }];
+      return [
+        {
+          type: 'document',
+          source: { kind: 'file', fileId: source.file_id, issuer: 'anthropic' },
+          ...filename,
+        },
+      ];
     case 'text':
       return [{ type: 'text', text: source.data }];
     case 'content':

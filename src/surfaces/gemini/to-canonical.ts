@@ -15,7 +15,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
-import { geminiFunctionCall, isRecord } from '../../providers/index.js';
+import { geminiFunctionCall, isGeminiFile, isRecord } from '../../providers/index.js';
 import { traced } from '../part-origins.js';
 import { decodeReasoning } from '../responses/reasoning-envelope.js';
 import { jsonSchema } from './openapi-schema.js';
@@ -266,14 +266,18 @@ function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string)
   }
   if (!part.fileData) throw new UnsupportedFeature('A part needs inlineData or fileData', param);
   const { fileUri, mimeType } = part.fileData;
-  // Gemini reads such a URI itself (a YouTube video, a file it stores); anything else would reach
-  // the provider as the id of a file it holds, which needs its type.
+  // Without a type only Gemini reads a URI (a YouTube video, a file it stores); other providers
+  // need it to tell an image from a document.
   if (mimeType === undefined)
     throw new UnsupportedFeature(
-      'fileData without a mimeType (a YouTube URL, say) is read only by a Gemini provider; for this provider send inlineData, or the mimeType of a file it holds',
+      'fileData without a mimeType (a YouTube URL, say) is read only by a Gemini provider; for this provider send inlineData, or the mimeType of the file',
       `${param}.fileData`,
     );
-  return typed({ kind: 'file', fileId: fileUri, mediaType: mimeType }, mimeType, param);
+  // A file Gemini holds is Gemini's alone; a web address is a URL, for providers that fetch one.
+  const source: MediaSource = isGeminiFile(fileUri)
+    ? { kind: 'file', fileId: fileUri, issuer: 'gemini', mediaType: mimeType }
+    : { kind: 'url', url: fileUri };
+  return typed(source, mimeType, param);
 }
 
 function typed(source: MediaSource, mediaType: string, param: string): ImagePart | DocumentPart {

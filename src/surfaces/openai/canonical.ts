@@ -339,7 +339,7 @@ function documentPart(file: FilePart['file'], param: string): DocumentPart {
       );
     source = parsed;
   } else if (fileId !== undefined && data === undefined) {
-    source = { kind: 'file', fileId };
+    source = { kind: 'file', fileId, issuer: 'openai' };
   } else {
     throw new UnsupportedFeature('A file part needs exactly one of file_data and file_id', param);
   }

@@ -1,3 +1,4 @@
+import { shownSignature } from '../../canonical/foreign-signature.js';
 import type { AssistantPart, MediaSource, Message, StreamEvent, UserPart } from '../../canonical/model.js';
 import { outputItem } from './from-canonical.js';
 import type { InputContent, Item } from './items.js';
@@ -46,15 +47,19 @@ function inputContent(part: Exclude<UserPart, { type: 'tool_result' }>): InputCo
   if (part.type === 'image') {
     const { source } = part;
     return source.kind === 'file'
-      ? { type: 'input_image', file_id: source.fileId, detail: part.detail ?? 'auto' }
+      ? { type: 'input_image', file_id: fileId(source), detail: part.detail ?? 'auto' }
       : { type: 'input_image', image_url: url(source), detail: part.detail ?? 'auto' };
   }
   const { source } = part;
   const named = part.filename !== undefined ? { filename: part.filename } : {};
-  if (source.kind === 'file') return { type: 'input_file', file_id: source.fileId, ...named };
+  if (source.kind === 'file') return { type: 'input_file', file_id: fileId(source), ...named };
   if (source.kind === 'url') return { type: 'input_file', file_url: source.url, ...named };
   return { type: 'input_file', file_data: url(source), ...named };
 }
+
+/** Another format's file id keeps its issuer, wrapped as another's signature is (`shownSignature`). */
+const fileId = (source: Extract<MediaSource, { kind: 'file' }>): string =>
+  shownSignature(source.fileId, source.issuer, 'openai');
 
 function url(source: Exclude<MediaSource, { kind: 'file' }>): string {
   return source.kind === 'url' ? source.url : `data:${source.mediaType};base64,${source.data}`;

@@ -199,7 +199,10 @@ describe('Anthropic request encoding', () => {
               { type: 'text', text: 'Compare these' },
               { type: 'image', source: { kind: 'base64', mediaType: 'image/png', data: 'iVBORw0KGgo=' } },
               { type: 'image', source: { kind: 'url', url: 'https://example.com/cat.jpg' }, detail: 'low' },
-              { type: 'image', source: { kind: 'file', fileId: 'file_011CNha8iCJcU1wXNR6q4V8w' } },
+              {
+                type: 'image',
+                source: { kind: 'file', fileId: 'file_011CNha8iCJcU1wXNR6q4V8w', issuer: 'anthropic' },
+              },
             ],
           },
         ],
@@ -283,7 +286,12 @@ describe('Anthropic request encoding', () => {
               { type: 'document', source: { kind: 'url', url: 'https://example.com/paper.pdf' } },
               {
                 type: 'document',
-                source: { kind: 'file', fileId: 'file_abc', mediaType: 'application/pdf' },
+                source: {
+                  kind: 'file',
+                  fileId: 'file_abc',
+                  issuer: 'anthropic',
+                  mediaType: 'application/pdf',
+                },
               },
             ],
           },

@@ -168,6 +168,7 @@ describe('Gemini request encoding', () => {
                 source: {
                   kind: 'file',
                   fileId: 'https://generativelanguage.googleapis.com/v1beta/files/abc',
+                  issuer: 'gemini',
                   mediaType: 'image/jpeg',
                 },
               },
@@ -231,7 +232,10 @@ describe('Gemini request encoding', () => {
     });
     const file = request({
       messages: [
-        { role: 'user', content: [{ type: 'image', source: { kind: 'file', fileId: 'gs://bucket/cat' } }] },
+        {
+          role: 'user',
+          content: [{ type: 'image', source: { kind: 'file', fileId: 'gs://bucket/cat', issuer: 'gemini' } }],
+        },
       ],
     });
     expect(unsupported(() => encodeGeminiRequest(file))).toEqual({

@@ -172,7 +172,9 @@ describe('encodeOllamaRequest', () => {
     });
     expect(
       rejection(() =>
-        encodeOllamaRequest(withPart({ type: 'image', source: { kind: 'file', fileId: 'file-abc' } })),
+        encodeOllamaRequest(
+          withPart({ type: 'image', source: { kind: 'file', fileId: 'file-abc', issuer: 'openai' } }),
+        ),
       ),
     ).toEqual({
       message: 'Ollama needs image data inline (base64); a file reference cannot be sent to it',

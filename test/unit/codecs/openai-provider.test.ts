@@ -184,7 +184,7 @@ describe('OpenAI codec: encodeRequest', () => {
                 role: 'user',
                 content: [
                   { type: 'text', text: 'Look' },
-                  { type: 'image', source: { kind: 'file', fileId: 'file_123' } },
+                  { type: 'image', source: { kind: 'file', fileId: 'file_123', issuer: 'openai' } },
                 ],
               },
             ],
@@ -215,7 +215,11 @@ describe('OpenAI codec: encodeRequest', () => {
               },
               { type: 'document', source: { kind: 'base64', mediaType: 'text/plain', data: 'aGk=' } },
               { type: 'document', source: { kind: 'base64', mediaType: 'text/csv', data: 'YSxi' } },
-              { type: 'document', source: { kind: 'file', fileId: 'file-abc' }, filename: 'ignored.pdf' },
+              {
+                type: 'document',
+                source: { kind: 'file', fileId: 'file-abc', issuer: 'openai' },
+                filename: 'ignored.pdf',
+              },
             ],
           },
         ],
@@ -554,7 +558,10 @@ describe('OpenAI codec: encodeRequest', () => {
                     toolCallId: 'call_1',
                     content: [
                       { type: 'text', text: 'ok' },
-                      { type: 'image', source: { kind: 'file', fileId: 'file-1', mediaType: 'image/png' } },
+                      {
+                        type: 'image',
+                        source: { kind: 'file', fileId: 'file-1', issuer: 'openai', mediaType: 'image/png' },
+                      },
                     ],
                   },
                 ],

@@ -107,8 +107,12 @@ describe('openAISurface.toCanonical: messages', () => {
             source: { kind: 'base64', mediaType: 'application/pdf', data: 'JVBERi0xLjQ=' },
             filename: 'a.pdf',
           },
-          { type: 'document', source: { kind: 'file', fileId: 'file-abc123' } },
-          { type: 'document', source: { kind: 'file', fileId: 'file-def456' }, filename: 'b.pdf' },
+          { type: 'document', source: { kind: 'file', fileId: 'file-abc123', issuer: 'openai' } },
+          {
+            type: 'document',
+            source: { kind: 'file', fileId: 'file-def456', issuer: 'openai' },
+            filename: 'b.pdf',
+          },
         ],
       },
     ]);
