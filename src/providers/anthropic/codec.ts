@@ -19,6 +19,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
+import { documentText } from '../../canonical/text-document.js';
 import type { Usage } from '../types.js';
 import {
   argumentsObject,
@@ -309,13 +310,14 @@ function encodeImage(part: ImagePart, param: string): Block {
 
 /**
  * Anthropic takes documents as PDFs (inline, by URL, or as an uploaded file) or as plain text,
- * which it wants as the text itself rather than base64. The file name becomes the title.
+ * which it wants as the text itself rather than base64 (any `text/*` document goes so). The file
+ * name becomes the title.
  */
 function encodeDocument(part: DocumentPart, param: string): Block {
   const { source } = part;
   const title = part.filename !== undefined ? { title: part.filename } : {};
   switch (source.kind) {
-    case 'base64':
+    case 'base64': {
       if (source.mediaType === 'application/pdf') {
         return {
           type: 'document',
@@ -323,11 +325,13 @@ function encodeDocument(part: DocumentPart, param: string): Block {
           ...title,
         };
       }
-      if (source.mediaType === 'text/plain') {
-        const data = Buffer.from(source.data, 'base64').toString('utf8');
-        return { type: 'document', source: { type: 'text', media_type: 'text/plain', data }, ...title };
+      // Anthropic's text source is `text/plain` alone; Markdown, CSV and the like are text too.
+      const data = documentText(part, `${param}.source`);
+      if (data === undefined) {
+        throw new UnsupportedFeature('Anthropic takes documents as PDF or plain text', `${param}.source`);
       }
-      throw new UnsupportedFeature('Anthropic takes documents as PDF or plain text', `${param}.source`);
+      return { type: 'document', source: { type: 'text', media_type: 'text/plain', data }, ...title };
+    }
     case 'url':
       return { type: 'document', source: { type: 'url', url: source.url }, ...title };
     case 'file':

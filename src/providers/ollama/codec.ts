@@ -14,6 +14,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
+import { documentText, namedText } from '../../canonical/text-document.js';
 import { readOpenAIUsage } from '../openai/index.js';
 import type { Usage } from '../types.js';
 import { argumentsObject, count, generatedCallId, isRecord, unreportedUsage } from '../wire-values.js';
@@ -128,9 +129,16 @@ function encodeContent(parts: Located[]): Pick<OllamaMessage, 'content' | 'image
   for (const { part, param } of parts) {
     if (part.type === 'text') texts.push(part.text);
     else if (part.type === 'image') images.push(imageData(part, param));
-    else throw new UnsupportedFeature('Ollama does not support documents', param);
+    else texts.push(namedText(documentDataText(part, param), part.filename));
   }
   return { content: joinParts(texts), ...(images.length > 0 && { images }) };
+}
+
+/** Ollama takes no document: a text document goes as its text, any other is refused. */
+function documentDataText(part: DocumentPart, param: string): string {
+  const text = documentText(part, `${param}.source`);
+  if (text === undefined) throw new UnsupportedFeature('Ollama takes documents only as text', param);
+  return text;
 }
 
 /** Ollama takes image bytes only; the gateway never fetches a URL for it. */

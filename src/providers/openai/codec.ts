@@ -17,6 +17,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
+import { documentText, namedText } from '../../canonical/text-document.js';
 import type { ChatCodec } from '../types.js';
 import {
   generatedCallId,
@@ -98,7 +99,7 @@ const MAX_CALL_ID = 40;
 const CALL_ID_PREFIX = 'call_';
 
 /** OpenAI needs a filename with inline file data and reads the file's type from its extension. */
-const FILE_EXTENSIONS: Readonly<Record<string, string>> = { 'application/pdf': '.pdf', 'text/plain': '.txt' };
+const FILE_EXTENSIONS: Readonly<Record<string, string>> = { 'application/pdf': '.pdf' };
 
 const malformed = (): Error => new Error('malformed provider response');
 
@@ -251,7 +252,10 @@ function callId(id: string): string {
   return `${CALL_ID_PREFIX}${hash.slice(0, MAX_CALL_ID - CALL_ID_PREFIX.length)}`;
 }
 
-/** Media goes as inline data, an OpenAI file id or (images only) a URL OpenAI fetches itself. */
+/**
+ * Media goes as inline data, an OpenAI file id or (images only) a URL OpenAI fetches itself. A
+ * text document goes as its text: Chat Completions' `file` part takes PDFs only.
+ */
 function encodeContent(part: ContentPart, param: string): UserContent {
   if (part.type === 'text') return text(part.text);
   const { source } = part;
@@ -266,7 +270,9 @@ function encodeContent(part: ContentPart, param: string): UserContent {
     return { type: 'image_url', image_url: { url, ...(part.detail && { detail: part.detail }) } };
   }
   switch (source.kind) {
-    case 'base64':
+    case 'base64': {
+      const inlineText = documentText(part, `${param}.source`);
+      if (inlineText !== undefined) return text(namedText(inlineText, part.filename));
       return {
         type: 'file',
         file: {
@@ -274,6 +280,7 @@ function encodeContent(part: ContentPart, param: string): UserContent {
           file_data: `data:${source.mediaType};base64,${source.data}`,
         },
       };
+    }
     case 'file':
       refuseForeignFile(source, 'openai', 'An OpenAI-format provider', `${param}.source`);
       return { type: 'file', file: { file_id: source.fileId } };

@@ -319,7 +319,10 @@ describe('Anthropic request encoding', () => {
             {
               role: 'user',
               content: [
-                { type: 'document', source: { kind: 'base64', mediaType: 'text/csv', data: 'YSxi' } },
+                {
+                  type: 'document',
+                  source: { kind: 'base64', mediaType: 'application/msword', data: 'YSxi' },
+                },
               ],
             },
           ],

@@ -189,7 +189,7 @@ describe('encodeOllamaRequest', () => {
           }),
         ),
       ),
-    ).toEqual({ message: 'Ollama does not support documents', param: 'messages[2].content[1]' });
+    ).toEqual({ message: 'Ollama takes documents only as text', param: 'messages[2].content[1]' });
   });
 
   it('refuses an image URL inside a tool result, naming its path', () => {

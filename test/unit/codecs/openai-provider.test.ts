@@ -197,7 +197,7 @@ describe('OpenAI codec: encodeRequest', () => {
     });
   });
 
-  it('sends documents as file parts: inline data with a filename, or a file id', () => {
+  it('sends documents as file parts (inline PDFs with a filename, or a file id), text documents as text', () => {
     expect(
       encode({
         messages: [
@@ -238,8 +238,9 @@ describe('OpenAI codec: encodeRequest', () => {
               type: 'file',
               file: { filename: 'document.pdf', file_data: 'data:application/pdf;base64,JVBERi0=' },
             },
-            { type: 'file', file: { filename: 'document.txt', file_data: 'data:text/plain;base64,aGk=' } },
-            { type: 'file', file: { filename: 'document', file_data: 'data:text/csv;base64,YSxi' } },
+            // Chat Completions' file parts take PDFs only: text goes as text.
+            { type: 'text', text: 'hi' },
+            { type: 'text', text: 'a,b' },
             { type: 'file', file: { file_id: 'file-abc' } },
           ],
         },
