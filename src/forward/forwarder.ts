@@ -369,10 +369,13 @@ export class Forwarder {
     const refusal = await lease.refusal(response.statusCode, text, request.kw.model ?? model);
     if (refusal) return { error: refusal, fallback: true };
     return {
-      error: mapUpstreamStatus(response.statusCode, response.headers, text, [
-        sentKey,
-        request.kw.providerKey,
-      ]),
+      error: mapUpstreamStatus(
+        response.statusCode,
+        response.headers,
+        text,
+        [sentKey, request.kw.providerKey],
+        provider.adapter.format !== flight.job.surface.format,
+      ),
       fallback: fallbackWorthy(response.statusCode),
     };
   }

@@ -222,13 +222,16 @@ function contextOverflow(error: ErrorObject): { message: string; counts?: Contex
  * on (provider errors quote keys, account names and internal hosts); its structured `code` and
  * `param` are, when shaped as a code and a field path and holding none of `keys` (the request's:
  * the key it was sent with, a client's own), so the client can still tell what to fix, and a
- * context-length refusal is written again from its numbers (see CONTEXT_OVERFLOWS).
+ * context-length refusal is written again from its numbers (see CONTEXT_OVERFLOWS). The param
+ * names a field of the body the provider was sent: on a `translated` route that body is the
+ * gateway's, whose fields the client never wrote, and the param is left out.
  */
 export function mapUpstreamStatus(
   status: number,
   headers: IncomingHttpHeaders,
   body: string,
   keys: ReadonlyArray<SecretString | undefined> = [],
+  translated = false,
 ): GatewayError {
   if (status === 401 || status === 403) {
     return new GatewayError(
@@ -299,7 +302,8 @@ export function mapUpstreamStatus(
     );
   }
   const error = errorObject(body);
-  const { code, param } = safeFields(error, keys);
+  const { code, param: named } = safeFields(error, keys);
+  const param = translated ? undefined : named;
   const overflow = status === 400 ? contextOverflow(error) : undefined;
   if (overflow !== undefined) {
     return new GatewayError(400, 'invalid_request_error', overflow.message, {

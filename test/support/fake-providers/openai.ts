@@ -72,9 +72,9 @@ function sendOpenAIError(
   res: ServerResponse,
   status: number,
   retryAfterSeconds?: number,
-  worded?: { message?: string; code?: string },
+  worded?: { message?: string; code?: string; param?: string },
 ): void {
-  sendJson(res, status, openAIErrorBody(status, worded?.message, null, worded?.code), {
+  sendJson(res, status, openAIErrorBody(status, worded?.message, worded?.param ?? null, worded?.code), {
     ...openAIHeaders(),
     ...retryAfter(retryAfterSeconds),
   });

@@ -30,9 +30,10 @@ export type ScriptFault =
       retryAfterSeconds?: number;
       /** Gemini's 429s name the quota they hit: requests per minute (the default) or input tokens. */
       quota?: 'requests' | 'input_tokens' | 'input_tokens_daily';
-      /** The error's own words and (OpenAI) code, in place of the status's usual ones. */
+      /** The error's own words and (OpenAI) code and param, in place of the status's usual ones. */
       message?: string;
       code?: string;
+      param?: string;
     }
   /** Streaming: destroy the socket after N events (SSE) or lines (NDJSON); otherwise mid-body. */
   | { kind: 'cut'; afterEvents: number }
