@@ -65,7 +65,7 @@ export class Responder {
       const onFailure = (reason: StreamFailureReason, error?: unknown) => {
         if (!started && error instanceof AnswerTooLarge) tooLarge = error;
         else if (!started) {
-          early = earlyStreamError(reason, error, [sentKey, ctx.providerKey]);
+          early = earlyStreamError(reason, error, [sentKey, ctx.providerKey], !native);
           if (error instanceof StreamFailure) fallback = earlyFallback(provider, error);
         }
         ctx.streamError = reason;
@@ -209,16 +209,18 @@ function earlyFallback(provider: ProviderRuntime, failure: StreamFailure): boole
 /**
  * A stream that failed before its first event is answered like a failed request: with the
  * provider's status where its error event named one, read with the event's error as that
- * request's body would be (its code, a context overflow's counts; `keys` as for the body).
+ * request's body would be (its code, a context overflow's counts; `keys` and `translated` as
+ * `mapUpstreamStatus` takes them).
  */
 function earlyStreamError(
   reason: StreamFailureReason,
   error: unknown,
   keys: ReadonlyArray<SecretString | undefined>,
+  translated: boolean,
 ): GatewayError {
   if (error instanceof StreamFailure && error.status !== undefined) {
     const body = error.providerError === undefined ? '' : JSON.stringify({ error: error.providerError });
-    return mapUpstreamStatus(error.status, {}, body, keys);
+    return mapUpstreamStatus(error.status, {}, body, keys, translated);
   }
   return reason === 'provider_error' ? providerFailedMidStream : streamInterrupted;
 }

@@ -72,3 +72,22 @@ it('is left out on translated routes: Responses, and the Gemini surface', async 
     genai.models.generateContent({ model: 'openai/gpt-4o-mini', contents: 'hi' }),
   ).rejects.toMatchObject({ status: 400 });
 });
+
+it("is left out of a translated stream's early error too", async () => {
+  setup.fakes.openai.script({
+    ...REFUSED,
+    blocks: [{ type: 'text', text: 'never' }],
+    fault: { kind: 'error_event', afterEvents: 0, status: 400, code: 'invalid_image_url', param: PARAM },
+  });
+  try {
+    const refused = await refusedWith(
+      openai.responses.create({ model: 'openai/gpt-4o-mini', input: 'hi', stream: true }),
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.code).toBe('invalid_image_url');
+    expect(refused.param).toBeNull();
+    expect(refused.message).not.toContain(PARAM);
+  } finally {
+    setup.fakes.openai.script(REFUSED);
+  }
+});

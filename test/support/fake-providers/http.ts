@@ -121,7 +121,7 @@ export interface StreamShape {
   /** The whole stream, each element one event (SSE) or line (NDJSON). */
   frames(terminal: boolean): string[];
   /** The format's in-stream error, in the error's own words where the script gives them. */
-  errorFrame(status: number, worded?: { message?: string; code?: string }): string;
+  errorFrame(status: number, worded?: { message?: string; code?: string; param?: string }): string;
 }
 
 /** Plays a stream with the script's fault: a cut, an in-stream error, a missing terminal event or a stall. */

@@ -133,7 +133,7 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
             frames: (terminal) =>
               openAIChunks(script, answer, streamOptions.include_usage === true, terminal),
             errorFrame: (status, worded) =>
-              sseEvent(openAIErrorBody(status, worded?.message, null, worded?.code)),
+              sseEvent(openAIErrorBody(status, worded?.message, worded?.param ?? null, worded?.code)),
           }
         : undefined,
     fail: (status, retryAfterSeconds) =>

@@ -41,7 +41,14 @@ export type ScriptFault =
    * Streaming: the format's in-stream error after N events; otherwise an error status. `message`
    * and `code` (OpenAI only) are the error's own words and code, as for `status`.
    */
-  | { kind: 'error_event'; afterEvents: number; status?: number; message?: string; code?: string }
+  | {
+      kind: 'error_event';
+      afterEvents: number;
+      status?: number;
+      message?: string;
+      code?: string;
+      param?: string;
+    }
   /** Streaming: end cleanly but without the terminal event or marker; ignored otherwise. */
   | { kind: 'no_terminal' }
   /**
