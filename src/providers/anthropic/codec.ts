@@ -36,7 +36,8 @@ import { strictSchema } from './strict-schema.js';
  * blocks, so most of the mapping is one to one; what differs is where Anthropic is stricter
  * (required `max_tokens`, tool results first in their turn, signed thinking only, ids of a fixed
  * alphabet, no text or stop sequences of only whitespace, a temperature of at most 1 and never
- * together with `top_p`, signed thinking at the start of a tool loop it continues, structured
+ * together with `top_p`, while the model thinks a temperature of 1 only, no `top_k` and a `top_p`
+ * of at least 0.95, signed thinking at the start of a tool loop it continues, structured
  * outputs' and strict tools' schemas in the subset its constrained decoding takes) and where it
  * has no equivalent (`json_object`, effort-only thinking, a seed or penalties, which are refused).
  */
@@ -46,6 +47,8 @@ type ContentPart = TextPart | ImagePart | DocumentPart;
 
 /** Anthropic requires `max_tokens`; this is what a request that names no limit gets. */
 const DEFAULT_MAX_TOKENS = 4096;
+/** The lowest top_p Anthropic takes while the model thinks. */
+const MIN_THINKING_TOP_P = 0.95;
 /** Anthropic refuses thinking budgets below this. */
 const MIN_THINKING_BUDGET = 1024;
 /**
@@ -102,8 +105,8 @@ export function encodeAnthropicRequest(
   };
   if (options.countTokens) return { model: request.model, ...common };
   refuseUnsupportedSampling(request);
-  // Anthropic refuses sampling settings other than its defaults while the model thinks.
-  const sampling = thinking?.enabled !== true ? encodeSampling(request) : {};
+  if (thinking?.enabled === true) refuseSamplingWhileThinking(request);
+  const sampling = encodeSampling(request);
   return {
     model: request.model,
     max_tokens: request.maxTokens ?? thinking?.maxTokens ?? DEFAULT_MAX_TOKENS,
@@ -130,6 +133,31 @@ function refuseUnsupportedSampling(request: ChatRequest): void {
   }
   if (request.presencePenalty !== undefined && request.presencePenalty !== 0) {
     throw new UnsupportedFeature('Anthropic models do not take a presence penalty', 'presence_penalty');
+  }
+}
+
+/**
+ * Anthropic refuses a temperature other than 1 and any top_k while the model thinks, and takes a
+ * top_p only from 0.95 to 1. Left out, they would give an answer sampled otherwise than the client
+ * asked (a temperature of 0 for repeatable output), so they are refused, as a forced tool call is.
+ * Worded without field names: the param names each as the client's surface sent it.
+ */
+function refuseSamplingWhileThinking(request: ChatRequest): void {
+  const { temperature, topP, topK } = request;
+  if (temperature !== undefined && temperature !== 1) {
+    throw new UnsupportedFeature(
+      'Anthropic takes no temperature but 1 while the model thinks',
+      'temperature',
+    );
+  }
+  if (topK !== undefined) {
+    throw new UnsupportedFeature('Anthropic takes no top-k sampling while the model thinks', 'top_k');
+  }
+  if (topP !== undefined && topP < MIN_THINKING_TOP_P) {
+    throw new UnsupportedFeature(
+      `Anthropic takes a top-p from ${MIN_THINKING_TOP_P} to 1 while the model thinks`,
+      'top_p',
+    );
   }
 }
 

@@ -12,6 +12,8 @@ import { geminiToCanonical } from './to-canonical.js';
 const SETTINGS: Readonly<Record<string, string>> = {
   max_tokens: 'generationConfig.maxOutputTokens',
   temperature: 'generationConfig.temperature',
+  top_p: 'generationConfig.topP',
+  top_k: 'generationConfig.topK',
   seed: 'generationConfig.seed',
   frequency_penalty: 'generationConfig.frequencyPenalty',
   presence_penalty: 'generationConfig.presencePenalty',

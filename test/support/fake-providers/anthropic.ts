@@ -94,7 +94,10 @@ async function handleAnthropic(ex: Exchange): Promise<void> {
   if (missing) return sendAnthropicError(res, 400, `${missing}: Field required`);
   if (typeof body.model === 'string' && ex.forbidden.has(body.model)) return sendAnthropicError(res, 403);
   const invalid =
-    foreignThinking(body.messages) ?? uncalledResult(body.messages) ?? unconstrainableSchema(body);
+    foreignThinking(body.messages) ??
+    uncalledResult(body.messages) ??
+    unconstrainableSchema(body) ??
+    samplingWhileThinking(body);
   if (invalid) return sendAnthropicError(res, 400, invalid);
   // An account with no credit left: Anthropic answers a request for a model with this 400, in the
   // words its API uses (the model list and token counting, which cost nothing, still answer).
@@ -178,6 +181,17 @@ function uncalledResult(messages: unknown): string | undefined {
       if (block.type === 'tool_result' && !called.has(block.tool_use_id))
         return `messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${String(block.tool_use_id)}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`;
   }
+  return undefined;
+}
+
+/** Anthropic's words for a sampling setting it refuses while the model thinks, or undefined. */
+function samplingWhileThinking(body: Json): string | undefined {
+  if (!isJson(body.thinking) || body.thinking.type !== 'enabled') return undefined;
+  if (body.temperature !== undefined && body.temperature !== 1)
+    return '`temperature` may only be set to 1 when thinking is enabled.';
+  if (body.top_k !== undefined) return '`top_k` is not supported when thinking is enabled.';
+  if (typeof body.top_p === 'number' && body.top_p < 0.95)
+    return '`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.';
   return undefined;
 }
 

@@ -83,15 +83,37 @@ describe('Anthropic request encoding', () => {
     expect(sampling(1, 0.9)).toEqual({ temperature: undefined, top_p: 0.9 });
   });
 
-  it("refuses a temperature above Anthropic's 1, unless thinking drops it anyway", () => {
+  it("refuses a temperature above Anthropic's 1", () => {
     expect(unsupported(() => encode({ temperature: 1.5 }))).toEqual({
       message: 'Anthropic takes a temperature from 0 to 1',
       param: 'temperature',
     });
     expect(encode({ temperature: 1 })).toMatchObject({ temperature: 1 });
-    expect(encode({ temperature: 1.5, thinking: { enabled: true, effort: 'low' } })).not.toHaveProperty(
-      'temperature',
-    );
+  });
+
+  it('refuses the sampling settings Anthropic refuses while the model thinks, and sends the others', () => {
+    const thinking = { enabled: true, effort: 'low' } as const;
+    for (const temperature of [0, 0.7, 1.5]) {
+      expect(unsupported(() => encode({ temperature, thinking }))).toEqual({
+        message: 'Anthropic takes no temperature but 1 while the model thinks',
+        param: 'temperature',
+      });
+    }
+    expect(unsupported(() => encode({ topK: 1, thinking }))).toEqual({
+      message: 'Anthropic takes no top-k sampling while the model thinks',
+      param: 'top_k',
+    });
+    expect(unsupported(() => encode({ topP: 0.9, thinking }))).toEqual({
+      message: 'Anthropic takes a top-p from 0.95 to 1 while the model thinks',
+      param: 'top_p',
+    });
+    expect(encode({ temperature: 1, thinking })).toMatchObject({ temperature: 1 });
+    expect(encode({ topP: 0.95, thinking })).toMatchObject({ top_p: 0.95 });
+    // Thinking switched off, they are the model's to take.
+    expect(encode({ temperature: 0, topK: 1, thinking: { enabled: false } })).toMatchObject({
+      temperature: 0,
+      top_k: 1,
+    });
   });
 
   it('refuses a seed and non-zero penalties, which Anthropic has none of, thinking or not', () => {
@@ -595,7 +617,7 @@ describe('Anthropic request encoding', () => {
   });
 
   it('turns a budget into enabled thinking, with room above it in max_tokens', () => {
-    expect(encode({ thinking: { enabled: true, budgetTokens: 5000 }, temperature: 0.5, topK: 5 })).toEqual({
+    expect(encode({ thinking: { enabled: true, budgetTokens: 5000 } })).toEqual({
       model: 'claude-sonnet-4-5',
       max_tokens: 9096,
       messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
@@ -716,15 +738,19 @@ describe('Anthropic request encoding', () => {
       expect(JSON.stringify(body.messages)).not.toMatch(/gemini|openai/);
     }
     // With the signed thinking in place, thinking stays on.
-    const signed = encode({
-      ...loop([{ type: 'thinking', text: 'Paris.', signature: 'EqQBCkYIBxgCKkD' }, call]),
-      toolChoice: { type: 'auto' },
+    const signedLoop = loop([{ type: 'thinking', text: 'Paris.', signature: 'EqQBCkYIBxgCKkD' }, call]);
+    // Its temperature is refused then, as on any turn the model thinks.
+    expect(unsupported(() => encode({ ...signedLoop, toolChoice: { type: 'auto' } }))).toMatchObject({
+      param: 'temperature',
     });
+    const signed = encode({ ...signedLoop, toolChoice: { type: 'auto' }, temperature: 1 });
     expect(signed).toMatchObject({ max_tokens: 6144, thinking: { type: 'enabled', budget_tokens: 2048 } });
-    expect(signed).not.toHaveProperty('temperature');
     expect(
-      encode({ ...loop([{ type: 'redacted_thinking', data: 'EmwKAhgB' }, call]), toolChoice: undefined })
-        .thinking,
+      encode({
+        ...loop([{ type: 'redacted_thinking', data: 'EmwKAhgB' }, call]),
+        toolChoice: undefined,
+        temperature: 1,
+      }).thinking,
     ).toEqual({
       type: 'enabled',
       budget_tokens: 2048,
@@ -742,6 +768,7 @@ describe('Anthropic request encoding', () => {
       encode({
         ...longer,
         toolChoice: undefined,
+        temperature: 1,
         messages: [...longer.messages!, { role: 'assistant', content: [second] }, results('toolu_01B')],
       }).thinking,
     ).toEqual({ type: 'enabled', budget_tokens: 2048 });
@@ -750,6 +777,7 @@ describe('Anthropic request encoding', () => {
       encode({
         ...loop([call]),
         toolChoice: undefined,
+        temperature: 1,
         messages: [
           ...loop([call]).messages!,
           { role: 'assistant', content: [{ type: 'text', text: '18°C.' }] },
