@@ -262,7 +262,7 @@ export class Forwarder {
       } catch (error) {
         // The provider's codec names canonical fields; the client knows its own.
         if (!(error instanceof UnsupportedFeature) || !error.param || !job.surface.clientParam) throw error;
-        throw new UnsupportedFeature(error.message, job.surface.clientParam(error.param, canonical));
+        throw new UnsupportedFeature(error.message, job.surface.clientParam(error.param, canonical, body));
       }
     };
   }

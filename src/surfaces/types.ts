@@ -30,10 +30,10 @@ export interface ChatSurface<Body> {
   toCanonical(body: Body): ChatRequest;
   /**
    * The client's name for a field a provider refused in the canonical request made from its
-   * body (`messages[2].content[0]` may be the client's `messages[3].content[0]`). Absent when
-   * canonical paths are the client's own.
+   * body (`messages[2].content[0]` may be the client's `messages[3].content[0]`; `max_tokens` the
+   * field `body` holds the output limit in). Absent when canonical paths are the client's own.
    */
-  clientParam?(param: string, request: ChatRequest): string;
+  clientParam?(param: string, request: ChatRequest, body: Body): string;
   /** The client's JSON answer for a canonical response. */
   fromCanonical(response: ChatResponse): unknown;
   /** A fresh encoder for one stream. `includeUsage`: the client asked for usage in the stream. */

@@ -29,7 +29,8 @@ export const anthropicBinding: SurfaceBinding = {
   // The route validated the body against the Messages schema before it got here (a
   // count_tokens body is a Messages body without the generation settings).
   toCanonical: (body) => anthropicSurface.toCanonical(body as MessagesRequest),
-  clientParam: (param, request) => anthropicSurface.clientParam?.(param, request) ?? param,
+  clientParam: (param, request, body) =>
+    anthropicSurface.clientParam?.(param, request, body as MessagesRequest) ?? param,
   fromCanonical: (response) => anthropicSurface.fromCanonical(response),
   streamEncoder: (options) => anthropicSurface.streamEncoder(options),
   errorBody: anthropicErrorBody,

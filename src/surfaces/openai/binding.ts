@@ -22,7 +22,8 @@ export const openAIBinding: SurfaceBinding = {
   format: 'openai',
   // The route validated the body against the chat schema before it got here.
   toCanonical: (body) => openAISurface.toCanonical(body as ChatCompletionRequest),
-  clientParam: (param, request) => openAISurface.clientParam?.(param, request) ?? param,
+  clientParam: (param, request, body) =>
+    openAISurface.clientParam?.(param, request, body as ChatCompletionRequest) ?? param,
   fromCanonical: (response) => openAISurface.fromCanonical(response),
   streamEncoder: (options) => openAISurface.streamEncoder(options),
   errorBody: openAIErrorBody,

@@ -727,10 +727,24 @@ class ChunkEncoder implements StreamEncoder {
   }
 }
 
+/**
+ * The client's name for a canonical path: the output limit is the field the body holds it in
+ * (`max_completion_tokens`, which OpenAI reads first and a ceiling writes, else the older
+ * `max_tokens`), a message or part the one it came from.
+ */
+function clientParam(param: string, request: ChatRequest, body: Body): string {
+  if (param === 'max_tokens') {
+    return body.max_tokens != null && body.max_completion_tokens == null
+      ? 'max_tokens'
+      : 'max_completion_tokens';
+  }
+  return tracedClientParam(param, request);
+}
+
 export const openAISurface: ChatSurface<ChatCompletionRequest> = {
   format: 'openai',
   toCanonical,
-  clientParam: tracedClientParam,
+  clientParam,
   fromCanonical: (response) => fromCanonical(response),
   streamEncoder: ({ includeUsage }) => new ChunkEncoder(includeUsage),
   errorBody: openAIErrorBody,

@@ -72,7 +72,9 @@ export function responsesBinding(
       }));
   return {
     format: 'responses',
-    clientParam: tracedClientParam,
+    // The output limit is `max_output_tokens` here; messages and parts are the items they came from.
+    clientParam: (param, request) =>
+      param === 'max_tokens' ? 'max_output_tokens' : tracedClientParam(param, request),
     toCanonical: (sent) =>
       fitToContext(
         (history) => requestToCanonical(sent as ResponsesRequest, [...history, ...turn.input], turn.origin),

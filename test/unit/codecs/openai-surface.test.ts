@@ -7,6 +7,7 @@ import {
   type ChatCompletionChunkBody,
   openAISurface,
 } from '../../../src/surfaces/openai/canonical.js';
+import type { ChatCompletionRequest } from '../../../src/surfaces/openai/chat-schema.js';
 import { parseChatRequest } from '../../../src/surfaces/openai/validate.js';
 import { refusal as rejection } from './thrown.js';
 
@@ -912,7 +913,7 @@ describe('openAISurface errors', () => {
 
 describe('naming refused fields as the client sent them', () => {
   it('maps canonical message and part indices back through hoisted system and merged tool messages', () => {
-    const request = openAISurface.toCanonical({
+    const body: ChatCompletionRequest = {
       model: 'm',
       messages: [
         { role: 'system', content: 'Be brief.' },
@@ -931,8 +932,9 @@ describe('naming refused fields as the client sent them', () => {
           ],
         },
       ],
-    });
-    const name = (param: string) => openAISurface.clientParam!(param, request);
+    };
+    const request = openAISurface.toCanonical(body);
+    const name = (param: string) => openAISurface.clientParam!(param, request, body);
     expect(name('messages[0].content[0]')).toBe('messages[1].content[0]');
     expect(name('messages[1].content[0].arguments')).toBe('messages[2].tool_calls[0]');
     expect(name('messages[2].content[0]')).toBe('messages[3]');
@@ -944,7 +946,7 @@ describe('naming refused fields as the client sent them', () => {
     // own parts are still named as sent (they had been named by their canonical path).
     const history = { role: 'user' as const, content: [{ type: 'text' as const, text: 'Earlier.' }] };
     const joined = { ...request, messages: [history, ...request.messages] };
-    expect(openAISurface.clientParam!('messages[3].content[2].source', joined)).toBe(
+    expect(openAISurface.clientParam!('messages[3].content[2].source', joined, body)).toBe(
       'messages[4].content[1]',
     );
   });
