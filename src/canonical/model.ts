@@ -155,6 +155,11 @@ export type ResponseFormat =
       name: string;
       schema?: Record<string, unknown>;
       strict?: boolean;
+      /**
+       * The client's format always decodes to the schema and has no `strict` switch (Anthropic's
+       * structured outputs, Gemini's response schema): a target with one sets it where the schema allows.
+       */
+      constrained?: boolean;
       description?: string;
     };
 

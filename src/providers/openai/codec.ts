@@ -33,6 +33,7 @@ import {
   encodeCustomTool,
 } from './custom-tool-calls.js';
 import { OpenAIStreamDecoder, openAIChatUsage, openAIStopReason, reasoningText } from './stream.js';
+import { openAIStrictSchema } from './strict-schema.js';
 
 /**
  * Canonical chat ⇄ the OpenAI Chat Completions wire format, for OpenAI, Azure OpenAI and
@@ -336,14 +337,25 @@ function encodeToolChoice(choice: ToolChoice, tools: ToolDefinition[]): string |
     : { type: 'function', function: { name } };
 }
 
+/**
+ * A schema from a client whose format constrains decoding to it goes strict where it fits OpenAI's
+ * strict subset (narrowed to fit, see `openAIStrictSchema`); one that does not goes as before, a
+ * hint the model mostly follows, since refusing it would refuse most schemas with an optional field.
+ */
 function encodeResponseFormat(format: ResponseFormat): Record<string, unknown> {
   if (format.type !== 'json_schema') return { type: format.type };
+  const strictSchema =
+    format.constrained && format.strict === undefined && format.schema !== undefined
+      ? openAIStrictSchema(format.schema)
+      : undefined;
+  const strict = strictSchema ? true : format.strict;
+  const schema = strictSchema ?? format.schema;
   return {
     type: 'json_schema',
     json_schema: {
       name: format.name,
-      ...(format.schema !== undefined && { schema: format.schema }),
-      ...(format.strict !== undefined && { strict: format.strict }),
+      ...(schema !== undefined && { schema }),
+      ...(strict !== undefined && { strict }),
       ...(format.description !== undefined && { description: format.description }),
     },
   };

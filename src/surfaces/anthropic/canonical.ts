@@ -152,7 +152,9 @@ function toCanonical(body: SurfaceBody): ChatRequest {
     ...(generation?.top_p !== undefined && { topP: generation.top_p }),
     ...(generation?.top_k !== undefined && { topK: generation.top_k }),
     ...(stop && stop.length > 0 && { stop }),
-    ...(format && { responseFormat: { type: 'json_schema', name: 'response', schema: format.schema } }),
+    ...(format && {
+      responseFormat: { type: 'json_schema', name: 'response', schema: format.schema, constrained: true },
+    }),
     ...(thinking && { thinking }),
     ...(user && { user }),
     stream: generation?.stream === true,

@@ -361,7 +361,9 @@ function responseFormat(config: GenerationConfig): { responseFormat?: ResponseFo
       ? traced(jsonSchema(config.responseSchema), 'generationConfig.responseSchema')
       : undefined);
   return {
-    responseFormat: schema ? { type: 'json_schema', name: 'response', schema } : { type: 'json_object' },
+    responseFormat: schema
+      ? { type: 'json_schema', name: 'response', schema, constrained: true }
+      : { type: 'json_object' },
   };
 }
 

@@ -292,7 +292,12 @@ describe('toCanonical', () => {
       topP: 0.9,
       topK: 40,
       stop: ['END'],
-      responseFormat: { type: 'json_schema', name: 'response', schema: { type: 'object' } },
+      responseFormat: {
+        type: 'json_schema',
+        name: 'response',
+        schema: { type: 'object' },
+        constrained: true,
+      },
       thinking: { enabled: true, budgetTokens: 2048, effort: 'high' },
       user: 'user-42',
       stream: true,
