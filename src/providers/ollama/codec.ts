@@ -55,16 +55,27 @@ interface Located {
   param: string;
 }
 
+function offeredTools(request: ChatRequest): ToolDefinition[] | undefined {
+  const choice = request.toolChoice;
+  if (choice?.type === 'none') return undefined;
+  if (choice?.type !== 'tool') return request.tools;
+  const named = (request.tools ?? []).filter((tool) => tool.name === choice.name);
+  if (named.length === 0)
+    throw new UnsupportedFeature(`No tool named ${choice.name} is declared`, 'tool_choice');
+  return named;
+}
+
 /** Separate parts become one string; a blank line keeps them apart. */
 const joinParts = (texts: string[]): string => texts.join('\n\n');
 
 /**
  * The request body for `/api/chat`. `stream` is always sent because Ollama streams unless told
- * otherwise. Ollama has no tool choice: `none` leaves the tools out, any other choice sends them
- * and leaves the decision to the model.
+ * otherwise. Ollama has no tool choice: `none` leaves the tools out, a named tool is sent alone (the
+ * model can call no other, as Gemini's `allowedFunctionNames` narrows them), and `auto` and
+ * `required` send them all and leave the decision to the model.
  */
 export function encodeOllamaRequest(request: ChatRequest): Record<string, unknown> {
-  const tools = request.toolChoice?.type === 'none' ? undefined : request.tools;
+  const tools = offeredTools(request);
   const format = encodeFormat(request.responseFormat);
   const options = encodeOptions(request);
   const think = encodeThink(request.thinking);

@@ -315,7 +315,7 @@ describe('encodeOllamaRequest', () => {
     expect(rejection(() => encodeOllamaRequest(withArguments('"text"')))).toEqual(expected);
   });
 
-  it('sends tools unless the choice is none (the choice itself is advisory)', () => {
+  it('sends tools unless the choice is none, only the named one for a named choice (required is advisory)', () => {
     const tools: ChatRequest['tools'] = [
       {
         name: 'get_weather',
@@ -344,7 +344,10 @@ describe('encodeOllamaRequest', () => {
     });
     expect(encodeOllamaRequest(request({ tools, toolChoice: { type: 'required' } })).tools).toEqual(wire);
     expect(encodeOllamaRequest(request({ tools, toolChoice: { type: 'tool', name: 'ping' } })).tools).toEqual(
-      wire,
+      [wire[1]],
+    );
+    expect(() => encodeOllamaRequest(request({ tools, toolChoice: { type: 'tool', name: 'nope' } }))).toThrow(
+      'No tool named nope is declared',
     );
     expect(encodeOllamaRequest(request({ tools, toolChoice: { type: 'none' } }))).toEqual({
       model: 'llama3.2',
