@@ -194,6 +194,12 @@ export interface ChatRequest {
   parallelToolCalls?: boolean;
   maxTokens?: number;
   temperature?: number;
+  /**
+   * The temperature is the alias's default, not the client's: a provider that cannot take it as
+   * it stands (Anthropic while the model thinks, or above 1) is sent none rather than refusing a
+   * request for a field its client never sent.
+   */
+  temperatureIsDefault?: boolean;
   topP?: number;
   topK?: number;
   /** A sampling seed, for answers that repeat as far as the provider can make them. */

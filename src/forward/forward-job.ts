@@ -11,6 +11,8 @@ export type { ForwardJob };
 export interface InFlight {
   job: ForwardJob;
   body: Record<string, unknown>;
+  /** The body's temperature is the alias's default (`ChatRequest.temperatureIsDefault`). */
+  temperatureIsDefault: boolean;
   canonical?: ChatRequest;
   /** The most an output limit the gateway makes for the body may be (`CeilingResult.generatedCeiling`). */
   outputCeiling?: number | undefined;

@@ -12,7 +12,13 @@ import {
   UnsupportedFeature,
   type UpstreamCall,
 } from '../providers/index.js';
-import { applyRouteParams, type Route, type Router, type Target } from '../routing/index.js';
+import {
+  applyRouteParams,
+  fillsTemperature,
+  type Route,
+  type Router,
+  type Target,
+} from '../routing/index.js';
 import {
   AbortHandle,
   type AnswerMemory,
@@ -190,6 +196,8 @@ export class Forwarder {
     const flight: InFlight = {
       job,
       body,
+      temperatureIsDefault:
+        job.operation === 'chat' && fillsTemperature(job.body, route.params, job.surface.temperatureField),
       canonical: filled?.canonical,
       outputCeiling,
       fast,
@@ -249,7 +257,11 @@ export class Forwarder {
       return (key) => adapter.buildCall(job.operation, target.model, body, key, job.options);
     }
     flight.canonical ??= job.surface.toCanonical(body);
-    const canonical: ChatRequest = { ...flight.canonical, model: target.model };
+    const canonical: ChatRequest = {
+      ...flight.canonical,
+      model: target.model,
+      ...(flight.temperatureIsDefault && { temperatureIsDefault: true }),
+    };
     const build = (key: SecretString | undefined): UpstreamCall => {
       if (job.operation !== 'count_tokens') return adapter.buildChatCall(canonical, key, job.options);
       if (!adapter.buildCountTokensCall)

@@ -1,2 +1,2 @@
-export { applyRouteParams } from './params.js';
+export { applyRouteParams, fillsTemperature } from './params.js';
 export { type Route, type RouteParams, Router, type Target } from './router.js';

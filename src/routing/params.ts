@@ -13,8 +13,17 @@ export function applyRouteParams<B extends Record<string, unknown>>(
   temperatureField = 'temperature',
 ): B {
   const temperature = params?.temperature;
-  if (!temperature) return body;
-  const asked = bodyField(body, temperatureField);
-  if (asked !== undefined && asked !== null) return body;
+  if (!temperature || !fillsTemperature(body, params, temperatureField)) return body;
   return withBodyField(body, temperatureField, temperature.default);
+}
+
+/** Whether the alias's default temperature is what `body` is sent with: the client named none. */
+export function fillsTemperature(
+  body: Record<string, unknown>,
+  params: RouteParams | undefined,
+  temperatureField = 'temperature',
+): boolean {
+  if (!params?.temperature) return false;
+  const asked = bodyField(body, temperatureField);
+  return asked === undefined || asked === null;
 }

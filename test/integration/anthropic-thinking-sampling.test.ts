@@ -1,8 +1,10 @@
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { type FormatGateway, startFormatGateway } from '../support/format-gateway.js';
-import { CLIENT_KEY } from '../support/setup.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 /**
  * Anthropic refuses a temperature other than 1 and any top_k while the model thinks, and takes a
@@ -154,5 +156,69 @@ describe('a Gemini client asking an Anthropic model to think', () => {
     expect(await refusedField({ temperature: 0, thinkingConfig: { includeThoughts: true } })).toBe(
       'generationConfig.temperature',
     );
+  });
+});
+
+describe("an alias's default temperature, which its client never sent", () => {
+  let claude: FakeProvider;
+  let kw: TestGateway;
+  let client: OpenAI;
+  beforeAll(async () => {
+    claude = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: [
+          { id: 'claude', type: 'anthropic', baseUrl: claude.baseUrl, keys: { env: 'PROVIDER_KEY' } },
+        ],
+        models: [
+          {
+            name: 'warm',
+            provider: 'claude',
+            model: 'claude-sonnet-4-5',
+            params: { temperature: { default: 0.3 } },
+          },
+          {
+            name: 'hot',
+            provider: 'claude',
+            model: 'claude-sonnet-4-5',
+            params: { temperature: { default: 1.5 } },
+          },
+        ],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
+    );
+    client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await claude?.close();
+  });
+  const last = (): Json => claude.requests.at(-1)!.body as Json;
+
+  it('goes with a request that does not think, and is left out of one that does', async () => {
+    await client.chat.completions.create({ model: 'warm', messages: [{ role: 'user', content: 'hi' }] });
+    expect(last()).toMatchObject({ temperature: 0.3 });
+    await client.chat.completions.create({
+      model: 'warm',
+      messages: [{ role: 'user', content: 'hi' }],
+      reasoning_effort: 'low',
+    });
+    expect(last()).toMatchObject({ thinking: { type: 'enabled' } });
+    expect(last()).not.toHaveProperty('temperature');
+  });
+
+  it("is left out where Anthropic takes none so high, and the client's own is still refused", async () => {
+    await client.chat.completions.create({ model: 'hot', messages: [{ role: 'user', content: 'hi' }] });
+    expect(last()).not.toHaveProperty('temperature');
+    const error = await refusal(
+      client.chat.completions.create({
+        model: 'warm',
+        messages: [{ role: 'user', content: 'hi' }],
+        reasoning_effort: 'low',
+        temperature: 0.3,
+      }),
+    );
+    expect(error.param).toBe('temperature');
   });
 });

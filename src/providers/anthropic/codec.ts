@@ -105,8 +105,9 @@ export function encodeAnthropicRequest(
   };
   if (options.countTokens) return { model: request.model, ...common };
   refuseUnsupportedSampling(request);
-  if (thinking?.enabled === true) refuseSamplingWhileThinking(request);
-  const sampling = encodeSampling(request);
+  const asked = withoutUntakenDefault(request, thinking?.enabled === true);
+  if (thinking?.enabled === true) refuseSamplingWhileThinking(asked);
+  const sampling = encodeSampling(asked);
   return {
     model: request.model,
     max_tokens: request.maxTokens ?? thinking?.maxTokens ?? DEFAULT_MAX_TOKENS,
@@ -134,6 +135,15 @@ function refuseUnsupportedSampling(request: ChatRequest): void {
   if (request.presencePenalty !== undefined && request.presencePenalty !== 0) {
     throw new UnsupportedFeature('Anthropic models do not take a presence penalty', 'presence_penalty');
   }
+}
+
+/** `request` without an alias's default temperature that Anthropic would refuse (see `temperatureIsDefault`). */
+function withoutUntakenDefault(request: ChatRequest, thinking: boolean): ChatRequest {
+  const { temperature } = request;
+  if (!request.temperatureIsDefault || temperature === undefined) return request;
+  if (temperature <= 1 && (!thinking || temperature === 1)) return request;
+  const { temperature: _left, ...rest } = request;
+  return rest;
 }
 
 /**
