@@ -254,7 +254,10 @@ export class Forwarder {
     const { job, body } = flight;
     const { adapter } = target.provider;
     if (isNative(job, adapter)) {
-      return (key) => adapter.buildCall(job.operation, target.model, body, key, job.options);
+      const options = flight.temperatureIsDefault
+        ? { ...job.options, temperatureIsDefault: true }
+        : job.options;
+      return (key) => adapter.buildCall(job.operation, target.model, body, key, options);
     }
     flight.canonical ??= job.surface.toCanonical(body);
     const canonical: ChatRequest = {

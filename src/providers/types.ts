@@ -33,6 +33,8 @@ export interface CallOptions {
   betas?: readonly string[];
   /** Gemini's embedding hints, from its own surface; other formats have no counterpart. */
   embedding?: { taskType?: string; title?: string };
+  /** The body's temperature is the alias's default (`ChatRequest.temperatureIsDefault`). */
+  temperatureIsDefault?: boolean;
 }
 
 /** Canonical chat ⇄ one provider's wire format. Pure: no I/O, no keys. */

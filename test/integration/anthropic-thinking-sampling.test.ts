@@ -1,3 +1,4 @@
+import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,6 +207,27 @@ describe("an alias's default temperature, which its client never sent", () => {
     });
     expect(last()).toMatchObject({ thinking: { type: 'enabled' } });
     expect(last()).not.toHaveProperty('temperature');
+  });
+
+  it('is left out the same way for an Anthropic client, whose body goes as it is', async () => {
+    const anthropic = new Anthropic({ baseURL: kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });
+    const ask = { max_tokens: 4000, messages: [{ role: 'user' as const, content: 'hi' }] };
+    await anthropic.messages.create({ model: 'warm', ...ask });
+    expect(last()).toMatchObject({ temperature: 0.3 });
+    for (const thinking of [
+      { type: 'enabled' as const, budget_tokens: 2048 },
+      { type: 'adaptive' as const },
+    ]) {
+      await anthropic.messages.create({ model: 'warm', ...ask, thinking });
+      expect(last()).toMatchObject({ thinking });
+      expect(last()).not.toHaveProperty('temperature');
+    }
+    await anthropic.messages.create({ model: 'hot', ...ask });
+    expect(last()).not.toHaveProperty('temperature');
+    // The client's own is the client's: sent as asked (this SDK's types no longer name it).
+    const own = { model: 'warm', ...ask, temperature: 0.5 } as Anthropic.MessageCreateParamsNonStreaming;
+    await anthropic.messages.create(own);
+    expect(last()).toMatchObject({ temperature: 0.5 });
   });
 
   it("is left out where Anthropic takes none so high, and the client's own is still refused", async () => {

@@ -9,7 +9,7 @@ import {
   encodeAnthropicRequest,
   readAnthropicUsage,
 } from './codec.js';
-import { passthroughBody, refuseWithoutBeta } from './passthrough.js';
+import { passthroughBody, refuseWithoutBeta, withoutUntakenTemperature } from './passthrough.js';
 import { AnthropicStreamDecoder } from './stream.js';
 
 export const API_VERSION = '2023-06-01';
@@ -104,7 +104,7 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
       return {
         path: prefix + (operation === 'count_tokens' ? COUNT_TOKENS : MESSAGES),
         headers: headers(key, options),
-        body: passthroughBody(body, model),
+        body: passthroughBody(options?.temperatureIsDefault ? withoutUntakenTemperature(body) : body, model),
       };
     },
     buildChatCall(request, key, options): UpstreamCall {

@@ -98,6 +98,19 @@ const EMPTY_SIGNATURE = '"signature":""';
  * on every turn. The JSON is searched for either before any message is looked at, so a body with
  * neither costs nothing more.
  */
+/**
+ * An Anthropic client's body without the alias's default temperature where Anthropic refuses it:
+ * above 1, or while the model thinks (enabled or adaptive), as a translated request is sent
+ * (`ChatRequest.temperatureIsDefault`): its client never sent the field.
+ */
+export function withoutUntakenTemperature(body: Body): Body {
+  const { temperature, thinking } = body;
+  const thinks = isRecord(thinking) && (thinking.type === 'enabled' || thinking.type === 'adaptive');
+  if (typeof temperature !== 'number' || (temperature <= 1 && (!thinks || temperature === 1))) return body;
+  const { temperature: _left, ...rest } = body;
+  return rest;
+}
+
 export function passthroughBody(body: Body, model: string): string {
   const json = JSON.stringify({ ...body, model });
   if (!json.includes(EMPTY_SIGNATURE) && !json.includes(WRAPPED_IN_JSON)) return json;
