@@ -150,4 +150,27 @@ describe("a Gemini client's response schema at an OpenAI model", () => {
       json_schema: { name: 'response', schema: { type: 'object', properties: { city: { type: 'string' } } } },
     });
   });
+
+  it('goes without strict when a $ref has a description beside it, as Pydantic writes a described model, which strict mode refuses', async () => {
+    // Pydantic v2: class Book(BaseModel): title: str; author: Person = Field(description='who wrote it')
+    const schema = {
+      $defs: {
+        Person: {
+          properties: { name: { title: 'Name', type: 'string' } },
+          required: ['name'],
+          title: 'Person',
+          type: 'object',
+        },
+      },
+      properties: {
+        title: { title: 'Title', type: 'string' },
+        author: { $ref: '#/$defs/Person', description: 'who wrote it' },
+      },
+      required: ['title', 'author'],
+      title: 'Book',
+      type: 'object',
+    };
+    await ask({ responseJsonSchema: schema });
+    expect(sentFormat()).toEqual({ type: 'json_schema', json_schema: { name: 'response', schema } });
+  });
 });

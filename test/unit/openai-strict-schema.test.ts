@@ -57,4 +57,61 @@ describe("a constrained schema in OpenAI's strict subset", () => {
       expect(openAIStrictSchema(schema)).toBeUndefined();
     }
   });
+
+  it('has none for what OpenAI refuses in strict mode, which would fail a request answered as a hint', () => {
+    const object = (properties: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+      type: 'object',
+      properties,
+      required: Object.keys(properties),
+      additionalProperties: false,
+      ...extra,
+    });
+    const person = { $defs: { Person: object({ name: { type: 'string' } }) } };
+    let deep: Record<string, unknown> = { type: 'string' };
+    for (let level = 0; level < 11; level++) deep = object({ d: deep });
+    const values = (count: number) => Array.from({ length: count }, (_, i) => `v${i}`);
+    for (const schema of [
+      // Pydantic v2's described nested model: "$ref cannot have keywords {'description'}".
+      object({ author: { $ref: '#/$defs/Person', description: 'who wrote it' } }, person),
+      object({ author: { $ref: 'https://example.com/person.json' } }),
+      object({ author: { $ref: '#/$defs/Nobody' } }, person),
+      object({ tags: { type: 'array' } }),
+      object({ value: {} }),
+      object({ values: { type: 'array', items: {} } }),
+      object({ value: { type: 'text' } }),
+      deep,
+      object({ a: { type: 'string', enum: values(600) }, b: { type: 'string', enum: values(600) } }),
+      object(Object.fromEntries(values(5001).map((name) => [name, { type: 'string' }]))),
+      object(
+        { k: { type: 'string' } },
+        { anyOf: [object({ k: { const: 'a' } }), object({ k: { const: 'b' } })] },
+      ),
+      object({ k: { type: 'string' } }, { required: ['k', 'ghost'] }),
+      object({ n: { type: 'integer', default: 10 } }),
+      object({ n: { type: ['integer', 'null'], default: null } }),
+    ]) {
+      expect(openAIStrictSchema(schema)).toBeUndefined();
+    }
+  });
+
+  it('takes a bare local $ref, recursion through the root, and nesting within the limits', () => {
+    const object = (properties: Record<string, unknown>) => ({
+      type: 'object',
+      properties,
+      required: Object.keys(properties),
+      additionalProperties: false,
+    });
+    let deep: Record<string, unknown> = { type: 'string' };
+    for (let level = 0; level < 9; level++) deep = object({ d: deep });
+    for (const schema of [
+      {
+        ...object({ author: { $ref: '#/$defs/Person' } }),
+        $defs: { Person: object({ name: { type: 'string' } }) },
+      },
+      object({ name: { type: 'string' }, children: { type: 'array', items: { $ref: '#' } } }),
+      deep,
+    ]) {
+      expect(openAIStrictSchema(schema)).toEqual(schema);
+    }
+  });
 });
