@@ -542,6 +542,7 @@ describe('stored keys and hot rotation', () => {
     expect(keysSeen().at(-1)).toBe(KEY_B);
   });
 
+  // Nine CLI processes, each a Node start: seconds apiece on a loaded machine (20 s was once too few).
   it('picks up keys added, disabled and removed by the CLI in another process (audited), and survives an online master key rotation', async () => {
     const dataDir = freshDataDir();
     await start({ store: true }, {}, dataDir);
@@ -590,7 +591,7 @@ describe('stored keys and hot rotation', () => {
       expect.arrayContaining(['key.disabled', 'key.enabled', 'key.removed']),
     );
     expect(kw.logs.join('')).not.toContain('cannot be opened');
-  });
+  }, 60_000);
 
   it('accepts enc: values bound to their provider, and refuses one sealed for another provider', async () => {
     const dataDir = freshDataDir();
