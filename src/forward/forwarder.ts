@@ -389,7 +389,7 @@ export class Forwarder {
         response.headers,
         text,
         [sentKey, request.kw.providerKey],
-        provider.adapter.format !== flight.job.surface.format,
+        !isNative(flight.job, provider.adapter),
       ),
       fallback: fallbackWorthy(response.statusCode),
     };

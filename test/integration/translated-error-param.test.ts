@@ -1,9 +1,13 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { GoogleGenAI } from '@google/genai';
 import OpenAI from 'openai';
 import { request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Script } from '../support/fake-providers/script.js';
 import { type FormatGateway, startFormatGateway } from '../support/format-gateway.js';
+import { startTestGateway } from '../support/gateway.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
 /**
@@ -89,5 +93,40 @@ it("is left out of a translated stream's early error too", async () => {
     expect(refused.message).not.toContain(PARAM);
   } finally {
     setup.fakes.openai.script(REFUSED);
+  }
+});
+
+it('reaches an embeddings client of an Ollama provider, which is sent the body as written', async () => {
+  // Ollama's OpenAI-compatible embeddings endpoint, refusing with OpenAI's error shape.
+  const ollama = createServer((req, res) => {
+    req.resume().on('end', () => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: { message: 'Input too long.', type: 'invalid_request_error', param: 'input', code: null },
+        }),
+      );
+    });
+  });
+  ollama.listen(0, '127.0.0.1');
+  await once(ollama, 'listening');
+  const baseUrl = `http://127.0.0.1:${(ollama.address() as AddressInfo).port}`;
+  const kw = await startTestGateway(
+    {
+      auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+      providers: [{ id: 'ollama', type: 'ollama', baseUrl, retries: { maxAttempts: 1 } }],
+    },
+    { KEYWARD_API_KEY: CLIENT_KEY },
+  );
+  try {
+    const client = new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+    const refused = await refusedWith(
+      client.embeddings.create({ model: 'ollama/nomic-embed-text', input: 'hi' }),
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.param).toBe('input');
+  } finally {
+    await kw.close();
+    ollama.close();
   }
 });
