@@ -170,6 +170,20 @@ describe('on the Anthropic surface', () => {
       });
     }
   });
+
+  it('a wrapped file id goes back to its issuer, on a translated route', async () => {
+    const openaiFile = {
+      type: 'document',
+      source: { type: 'file', file_id: `kwf1.openai.${OPENAI_FILE}` },
+    } as const;
+    await withFile('openai', openaiFile);
+    expect(sent('openai').messages.at(-1)).toMatchObject({
+      content: [{ type: 'text' }, { type: 'file', file: { file_id: OPENAI_FILE } }],
+    });
+    const refused = await refusedBefore<ApiError>('gemini', () => withFile('gemini', openaiFile));
+    expect(refused.status).toBe(400);
+    expect(refused.message).toContain('a file reference only OpenAI reads');
+  });
 });
 
 describe('in a Keyward conversation', () => {
@@ -194,6 +208,52 @@ describe('in a Keyward conversation', () => {
     const refused = await refusedBefore<ApiError>('openai', () => turn('openai', 'And on OpenAI?'));
     expect(refused.status).toBe(400);
     expect(refused.message).toContain('a file reference only Anthropic reads');
+  });
+
+  it('reads a file id stored unwrapped, as builds before the issuer was kept stored it, by its shape', async () => {
+    // A conversation written with bare ids, as such a build wrote a Messages or Gemini client's turn.
+    const stored = (content: OpenAI.Responses.ResponseInputMessageContentList) =>
+      openai.conversations.create({
+        items: [
+          { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Read:' }, ...content] },
+          { type: 'message', role: 'assistant', content: 'Read.' },
+        ],
+      });
+    const anthropicFiles = await stored([
+      { type: 'input_file', file_id: ANTHROPIC_FILE },
+      { type: 'input_image', file_id: ANTHROPIC_FILE, detail: 'auto' },
+    ]);
+    await anthropic.messages.create(
+      { model: MODELS.anthropic, max_tokens: 100, messages: [{ role: 'user', content: 'And now?' }] },
+      { headers: { 'x-keyward-conversation': anthropicFiles.id } },
+    );
+    expect(sent('anthropic').messages[0]).toMatchObject({
+      content: [
+        { type: 'text' },
+        { type: 'document', source: { type: 'file', file_id: ANTHROPIC_FILE } },
+        { type: 'image', source: { type: 'file', file_id: ANTHROPIC_FILE } },
+      ],
+    });
+
+    const geminiFile = await stored([{ type: 'input_file', file_id: FILES_URI }]);
+    const gemini = new GoogleGenAI({
+      apiKey: CLIENT_KEY,
+      httpOptions: { baseUrl: setup.kw.dataUrl, headers: { 'x-keyward-conversation': geminiFile.id } },
+    });
+    await gemini.models.generateContent({ model: MODELS.gemini, contents: 'And now?' });
+    expect(sent('gemini').contents[0]).toEqual({
+      role: 'user',
+      parts: [{ text: 'Read:' }, { fileData: { fileUri: FILES_URI } }],
+    });
+
+    // OpenAI's own, and an id of no telling shape, stay OpenAI's: the Responses format's own.
+    for (const fileId of [OPENAI_FILE, 'upload-42']) {
+      const openaiFile = await stored([{ type: 'input_file', file_id: fileId }]);
+      await openai.responses.create({ model: MODELS.openai, conversation: openaiFile.id, input: 'And now?' });
+      expect(sent('openai').messages[0]).toMatchObject({
+        content: [{ type: 'text' }, { type: 'file', file: { file_id: fileId } }],
+      });
+    }
   });
 });
 
@@ -235,6 +295,30 @@ describe('on the OpenAI surfaces', () => {
         content: [{ type: 'text' }, { type: 'file', file: { file_id: OPENAI_FILE } }],
       });
     }
+  });
+
+  it("a wrapped file id, as a listed conversation item shows another format's, goes back to its issuer", async () => {
+    const wrapped = (format: Format) =>
+      openai.chat.completions.create({
+        model: MODELS[format],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Read:' },
+              { type: 'file', file: { file_id: `kwf1.anthropic.${ANTHROPIC_FILE}` } },
+            ],
+          },
+        ],
+      });
+    await wrapped('anthropic');
+    expect(sent('anthropic').messages[0]).toMatchObject({
+      content: [{ type: 'text' }, { type: 'document', source: { type: 'file', file_id: ANTHROPIC_FILE } }],
+    });
+    const refused = await refusedBefore<ApiError>('gemini', () => wrapped('gemini'));
+    expect(refused.status).toBe(400);
+    expect(refused.param).toBe('messages[0].content[1]');
+    expect(refused.message).toContain('a file reference only Anthropic reads');
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { functionArguments } from '../../canonical/custom-tools.js';
+import { GEMINI_FILES_URI } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -49,15 +50,12 @@ import {
  * carries one, which wins. Tool results' ids are split the same way.
  */
 
-/** Where the Gemini Files API serves uploads; such a URL is a file reference, never fetched. */
-const FILE_URI_PREFIX = 'https://generativelanguage.googleapis.com/';
-
 /**
  * Whether a `fileUri` names a file Gemini holds (a Files API URI, a `gs://` object, `files/…`)
  * rather than a web address, which providers that fetch URLs can be sent as one.
  */
 export const isGeminiFile = (fileUri: string): boolean =>
-  fileUri.startsWith(FILE_URI_PREFIX) || !/^https?:\/\//i.test(fileUri);
+  fileUri.startsWith(GEMINI_FILES_URI) || !/^https?:\/\//i.test(fileUri);
 const THOUGHT_SEPARATOR = '__thought__';
 const GENERATED_ID_PREFIX = 'call_';
 
@@ -233,7 +231,7 @@ function encodeSource(source: MediaSource, kind: 'image' | 'document', param: st
       refuseForeignFile(source, 'gemini', 'Gemini', param);
       return fileData(source.fileId, source.mediaType, param);
     case 'url':
-      if (source.url.startsWith(FILE_URI_PREFIX)) return fileData(source.url, undefined, param);
+      if (source.url.startsWith(GEMINI_FILES_URI)) return fileData(source.url, undefined, param);
       throw new UnsupportedFeature(`Gemini needs ${kind} data inline (base64) or a Gemini file URI`, param);
   }
 }
@@ -243,7 +241,7 @@ function encodeSource(source: MediaSource, kind: 'image' | 'document', param: st
  * stored with the upload (a URL from another surface cannot say it).
  */
 function fileData(fileUri: string, mimeType: string | undefined, param: string): GeminiPart {
-  if (mimeType === undefined && !fileUri.startsWith(FILE_URI_PREFIX)) {
+  if (mimeType === undefined && !fileUri.startsWith(GEMINI_FILES_URI)) {
     throw new UnsupportedFeature('Gemini needs the MIME type of a file reference', param);
   }
   return { fileData: { fileUri, ...(mimeType !== undefined && { mimeType }) } };

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { fileReference } from '../../canonical/file-reference.js';
 import { readSignature, shownSignature, signaturePrefix } from '../../canonical/foreign-signature.js';
 import {
   type AssistantPart,
@@ -298,7 +299,7 @@ function toImage(block: ImageBlock): ImagePart {
     case 'url':
       return { type: 'image', source: { kind: 'url', url: source.url } };
     case 'file':
-      return { type: 'image', source: { kind: 'file', fileId: source.file_id, issuer: 'anthropic' } };
+      return { type: 'image', source: fileReference(source.file_id, 'anthropic') };
   }
 }
 
@@ -322,13 +323,7 @@ function toDocument(block: DocumentBlock): ContentPart[] {
     case 'url':
       return [{ type: 'document', source: { kind: 'url', url: source.url }, ...filename }];
     case 'file':
-      return [
-        {
-          type: 'document',
-          source: { kind: 'file', fileId: source.file_id, issuer: 'anthropic' },
-          ...filename,
-        },
-      ];
+      return [{ type: 'document', source: fileReference(source.file_id, 'anthropic'), ...filename }];
     case 'text':
       return [{ type: 'text', text: source.data }];
     case 'content':

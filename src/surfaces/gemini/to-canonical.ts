@@ -1,3 +1,4 @@
+import { fileReference } from '../../canonical/file-reference.js';
 import { isWrapped, readSignature } from '../../canonical/foreign-signature.js';
 import {
   type AssistantPart,
@@ -275,7 +276,7 @@ function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string)
     );
   // A file Gemini holds is Gemini's alone; a web address is a URL, for providers that fetch one.
   const source: MediaSource = isGeminiFile(fileUri)
-    ? { kind: 'file', fileId: fileUri, issuer: 'gemini', mediaType: mimeType }
+    ? { ...fileReference(fileUri, 'gemini'), mediaType: mimeType }
     : { kind: 'url', url: fileUri };
   return typed(source, mimeType, param);
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { asCustomCall, CustomInputReader, customToolDefinition } from '../../canonical/custom-tools.js';
+import { fileReference } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
   type BlockDelta,
@@ -339,7 +340,7 @@ function documentPart(file: FilePart['file'], param: string): DocumentPart {
       );
     source = parsed;
   } else if (fileId !== undefined && data === undefined) {
-    source = { kind: 'file', fileId, issuer: 'openai' };
+    source = fileReference(fileId, 'openai');
   } else {
     throw new UnsupportedFeature('A file part needs exactly one of file_data and file_id', param);
   }

@@ -1,5 +1,5 @@
 import { customToolDefinition } from '../../canonical/custom-tools.js';
-import { readSignature } from '../../canonical/foreign-signature.js';
+import { fileReference } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -208,7 +208,7 @@ function resultPart(part: InputContent, param: string): TextPart | ImagePart | D
       return text(part.text);
     case 'input_image': {
       const source = part.file_id
-        ? fileSource(part.file_id)
+        ? fileReference(part.file_id, 'openai')
         : mediaSource(part.image_url ?? '', `${param}.image_url`, 'image_url');
       return { type: 'image', source, detail: part.detail === 'original' ? 'high' : part.detail };
     }
@@ -220,22 +220,13 @@ function resultPart(part: InputContent, param: string): TextPart | ImagePart | D
           param,
         );
       const source: MediaSource = part.file_id
-        ? fileSource(part.file_id)
+        ? fileReference(part.file_id, 'openai')
         : part.file_url
           ? mediaSource(part.file_url, `${param}.file_url`, 'file_url')
           : mediaSource(part.file_data!, `${param}.file_data`, 'file_data');
       return { type: 'document', source, ...(part.filename !== undefined && { filename: part.filename }) };
     }
   }
-}
-
-/**
- * A file id is OpenAI's, unless it is another format's as a stored conversation shows it, wrapped
- * with its issuer (`messagesToItems`): a Messages or Gemini client's upload goes back to its own.
- */
-function fileSource(shown: string): MediaSource {
-  const { value, signedBy } = readSignature(shown, 'openai');
-  return { kind: 'file', fileId: value, issuer: signedBy ?? 'openai' };
 }
 
 /** A URL is passed on as a URL, for providers that fetch it themselves: the gateway never does. */
