@@ -12,7 +12,8 @@
 /** Where an image or document comes from. The gateway never fetches a URL itself. */
 export type MediaSource =
   | { kind: 'base64'; mediaType: string; data: string }
-  | { kind: 'url'; url: string }
+  /** `mediaType` where the client stated it (Gemini's `fileData`): Gemini fetches a URL only with it. */
+  | { kind: 'url'; url: string; mediaType?: string }
   /** A provider's own file reference (OpenAI file id, Anthropic file id, Gemini file URI). */
   | { kind: 'file'; fileId: string; issuer: FileIssuer; mediaType?: string };
 

@@ -115,6 +115,28 @@ describe('on the Gemini surface', () => {
     expect(pdf.field).toBe('contents[0].parts[1]');
   });
 
+  it('a web address reaches Gemini with its type on a translated route: Gemini fetches it', async () => {
+    for (const [uri, type] of [
+      ['https://example.com/report.pdf', 'application/pdf'],
+      ['https://example.com/cat.png', 'image/png'],
+    ] as const) {
+      // A conversation translates even a Gemini client's request to a Gemini model.
+      const conversation = await openai.conversations.create();
+      const inConversation = new GoogleGenAI({
+        apiKey: CLIENT_KEY,
+        httpOptions: { baseUrl: setup.kw.dataUrl, headers: { 'x-keyward-conversation': conversation.id } },
+      });
+      await inConversation.models.generateContent({
+        model: MODELS.gemini,
+        contents: [{ role: 'user', parts: parts(uri, type) }],
+      });
+      expect(sent('gemini').contents.at(-1)).toEqual({
+        role: 'user',
+        parts: [{ text: 'Look:' }, { fileData: { fileUri: uri, mimeType: type } }],
+      });
+    }
+  });
+
   it('a Gemini Files URI reaches Gemini as sent, and is refused for other formats at its part', async () => {
     await ask('gemini', FILES_URI, 'application/pdf');
     expect(sent('gemini').contents).toEqual([

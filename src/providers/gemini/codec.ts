@@ -222,7 +222,10 @@ function encodeMedia(part: Exclude<ContentPart, TextPart>, param: string): Gemin
   return encodeSource(part.source, part.type, `${param}.source`);
 }
 
-/** Gemini takes media as bytes or as a file reference; the gateway never fetches a URL for it. */
+/**
+ * Gemini takes media as bytes, as a file reference, or as a public or signed http(s) URL with its
+ * type, which Gemini fetches itself; the gateway never fetches a URL for it.
+ */
 function encodeSource(source: MediaSource, kind: 'image' | 'document', param: string): GeminiPart {
   switch (source.kind) {
     case 'base64':
@@ -231,7 +234,10 @@ function encodeSource(source: MediaSource, kind: 'image' | 'document', param: st
       refuseForeignFile(source, 'gemini', 'Gemini', param);
       return fileData(source.fileId, source.mediaType, param);
     case 'url':
-      if (source.url.startsWith(GEMINI_FILES_URI)) return fileData(source.url, undefined, param);
+      if (source.url.startsWith(GEMINI_FILES_URI)) return fileData(source.url, source.mediaType, param);
+      // Only a Gemini client's fileData states a URL's type; Gemini needs it to read what it fetches.
+      if (source.mediaType !== undefined && /^https?:\/\//i.test(source.url))
+        return { fileData: { fileUri: source.url, mimeType: source.mediaType } };
       throw new UnsupportedFeature(`Gemini needs ${kind} data inline (base64) or a Gemini file URI`, param);
   }
 }

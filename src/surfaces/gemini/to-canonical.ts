@@ -277,7 +277,7 @@ function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string)
   // A file Gemini holds is Gemini's alone; a web address is a URL, for providers that fetch one.
   const source: MediaSource = isGeminiFile(fileUri)
     ? { ...fileReference(fileUri, 'gemini'), mediaType: mimeType }
-    : { kind: 'url', url: fileUri };
+    : { kind: 'url', url: fileUri, mediaType: mimeType };
   return typed(source, mimeType, param);
 }
 
