@@ -7,7 +7,7 @@ import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { inUtcDay, isEmpty, type Rules, rulesFor, utcDayEnd } from './admission-rules.js';
 import type { AcquireRequest, Acquisition, Denial, Lease, Limiter, Quota } from './index.js';
-import { IMAGE_TOKENS, mediaWeight } from './remote-input.js';
+import { IMAGE_TOKENS, imageTokens, mediaWeight } from './remote-input.js';
 import { StatusUnavailableError } from './unwritten-usage.js';
 
 /**
@@ -475,49 +475,53 @@ export class Admission {
     let cost = 0;
     if (rules.budgets.length > 0) {
       const window = this.config.conversations.contextTokens;
-      // A budget is a ceiling: its input is reserved at a token a byte, as dense as any tokenizer
+      // Input named by URL or file id costs what the provider reads (a PDF, an hour of video), not
+      // the body's bytes, and so does a PDF, audio or video carried inline (counted by pages and
+      // seconds: a 7 KB PDF of 100 pages is 200,000 tokens): reserved at the context window, the
+      // most input a request may be, or many such requests at once would overrun the budget. An
+      // image inline counts per image, at most `imageTokens` whatever its bytes: its data is
+      // weighed by that instead of as text. Input sent that the body does not carry (a stored
+      // history replayed) is weighed the same. Settlement charges the usage the provider reports,
+      // and this when none comes (the provider read the input).
+      const media = mediaWeight(shape.addedInput ? [body, ...shape.addedInput] : [body]);
+      const text = Math.max(0, bytes - media.imageBytes);
+      // A budget is a ceiling: its text is reserved at a token a byte, as dense as any tokenizer
       // counts (combining marks or random characters come close), up to the context window, and
       // never below the rate limits' four bytes a token. Reserved at that, a burst of such text
-      // was admitted at a quarter of its cost. Settlement charges what the provider reports. An
-      // embeddings batch is many inputs, each up to the model's window (OpenAI takes 300,000
-      // tokens a request): the window caps nothing there.
-      const ceiling = EMBEDDING_BATCH_ROUTES.has(request.kw.route)
+      // was admitted at a quarter of its cost. An embeddings batch is many inputs, each up to the
+      // model's window (OpenAI takes 300,000 tokens a request): the window caps nothing there.
+      const textTokens = EMBEDDING_BATCH_ROUTES.has(request.kw.route)
         ? bytes
-        : Math.min(bytes, Math.max(window, estimate.inputTokens));
-      if (ceiling > estimate.inputTokens) estimate = { ...estimate, inputTokens: ceiling };
+        : Math.min(text, Math.max(window, Math.ceil(text / BYTES_PER_TOKEN)));
+      const inputAt = (perImage: number): number =>
+        media.unbounded
+          ? Math.max(window, textTokens)
+          : Math.max(textTokens, Math.min(textTokens + media.images * perImage, window));
       // A budget holds what the request may cost. One that names no output limit is sent without
       // one and may run to the model's own: priced at the gateway's ceiling for its route, not at
       // the 1,024 tokens the rate limits take for it, or many at once would overrun the budget.
       // It is also what an answer whose usage never comes (a stream cut before its last event)
       // is charged: charged 1,024, a client could read nearly all of a long answer and leave.
       const asked = firstNumber(body, shape.maxTokensFields) ?? request.kw.defaultOutput;
-      if (asked === undefined && !NO_OUTPUT_ROUTES.has(request.kw.route))
-        estimate = {
-          inputTokens: estimate.inputTokens,
-          outputTokens: this.outputCeiling(request.kw.route) * choicesOf(body, shape),
-        };
-      // Input named by URL or file id costs what the provider reads (a PDF, an hour of video), not
-      // the body's bytes, and so does a PDF, audio or video carried inline (counted by pages and
-      // seconds: a 7 KB PDF of 100 pages is 200,000 tokens): reserved at the context window, the
-      // most input a request may be, or many such requests at once would overrun the budget. An
-      // image inline counts per image, at most IMAGE_TOKENS whatever its bytes. Input sent that the
-      // body does not carry (a stored history replayed) is weighed the same. Settlement charges
-      // the usage the provider reports, and this when none comes (the provider read the input).
-      if (estimate.inputTokens < window) {
-        const media = mediaWeight(shape.addedInput ? [body, ...shape.addedInput] : [body]);
-        const input = media.unbounded ? window : estimate.inputTokens + media.images * IMAGE_TOKENS;
-        if (input > estimate.inputTokens) estimate = { ...estimate, inputTokens: Math.min(input, window) };
-      }
+      const outputTokens =
+        asked === undefined && !NO_OUTPUT_ROUTES.has(request.kw.route)
+          ? this.outputCeiling(request.kw.route) * choicesOf(body, shape)
+          : estimate.outputTokens;
       // At the dearest target that may serve it: a client that makes the first target refuse (a
-      // field only a fallback accepts) would otherwise be served by a dearer one at the first's price.
+      // field only a fallback accepts) would otherwise be served by a dearer one at the first's
+      // price. Each counts images its own way; the estimate kept is the dearest's.
+      let dearest: Usage | undefined;
       for (const candidate of serving) {
+        const reserved: Usage = { inputTokens: inputAt(imageTokens(candidate.model)), outputTokens };
         const allowed = candidate.webSearches;
-        const billed = allowed ? { ...estimate, webSearches: allowed } : estimate;
-        cost = Math.max(
-          cost,
-          this.prices.costMicros(candidate.provider.id, candidate.model, billed, candidate.fast),
-        );
+        const billed = allowed ? { ...reserved, webSearches: allowed } : reserved;
+        const priced = this.prices.costMicros(candidate.provider.id, candidate.model, billed, candidate.fast);
+        if (dearest === undefined || priced > cost) {
+          cost = priced;
+          dearest = reserved;
+        }
       }
+      estimate = dearest ?? { inputTokens: inputAt(IMAGE_TOKENS), outputTokens };
     }
     const searches = searchesAllowed(serving);
     if (searches > 0) estimate.webSearches = searches;

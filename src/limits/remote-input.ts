@@ -9,17 +9,32 @@ const DATA_URL = /^data:([^;,]*)/i;
 const MAX_DEPTH = 12;
 
 /**
- * The most input tokens a provider counts for one image, whatever its bytes: OpenAI's gpt-4o-mini
- * at high detail (2,833 tokens, and 5,667 for each of at most 8 tiles of 512 pixels). Anthropic
- * counts at most about 1,600, Gemini 258 a tile, OpenAI's other models a few thousand.
+ * The most input tokens a model counts for one image, whatever its bytes, for every model but
+ * gpt-4o-mini: Claude's high-resolution tier (Opus 4.7 and later, 4,784 tokens of 28-pixel
+ * patches; earlier models about 1,600). OpenAI's other models count at most 3,779 (1,536
+ * patches × 2.46, gpt-4.1-nano's multiplier; tile models 1,445), Gemini 258 a tile of 768
+ * pixels (Gemini 3 at high media resolution 1,120).
  */
-export const IMAGE_TOKENS = 2_833 + 8 * 5_667;
+export const IMAGE_TOKENS = 4_784;
+/**
+ * gpt-4o-mini's most for one image at high detail (2,833 tokens, and 5,667 for each of at most 8
+ * tiles of 512 pixels): its count is inflated 33 times so that, at its low price, an image costs
+ * what it costs on gpt-4o.
+ */
+const GPT_4O_MINI_IMAGE_TOKENS = 2_833 + 8 * 5_667;
+/** gpt-4o-mini and its dated snapshots, bare or under a provider's prefix (`openai/gpt-4o-mini`). */
+const GPT_4O_MINI = /(?:^|\/)gpt-4o-mini/i;
+
+/** The most input tokens `model` counts for one image carried inline. */
+export function imageTokens(model: string): number {
+  return GPT_4O_MINI.test(model) ? GPT_4O_MINI_IMAGE_TOKENS : IMAGE_TOKENS;
+}
 
 /**
  * What a piece of input costs that its bytes do not tell: `remote`, named by address or id and
  * costing what the provider reads; `media`, carried inline and counted by pages, frames or seconds
  * (a compressed PDF page of a few bytes is hundreds of tokens); `image`, carried inline and counted
- * per image, at most IMAGE_TOKENS. Text, inline or not, counts at most a token a byte.
+ * per image, at most `imageTokens`. Text, inline or not, counts at most a token a byte.
  */
 type Weight = 'remote' | 'media' | 'image';
 
@@ -98,8 +113,20 @@ export interface MediaWeight {
    * than images carried inline (a PDF, audio, video). Such input may fill the context window.
    */
   unbounded: boolean;
-  /** Images carried inline, each counted at most IMAGE_TOKENS (all of them, unless `unbounded`). */
+  /** Images carried inline, each counted at most `imageTokens` (all of them, unless `unbounded`). */
   images: number;
+  /**
+   * The characters those images' data takes in the body (base64 or a data URL): counted by the
+   * image, not as text, so left out of the bytes a budget weighs as text.
+   */
+  imageBytes: number;
+}
+
+/** The characters of an inline image's data: a data URL or file_data, or a source's or inlineData's `data`. */
+function dataLength(inner: unknown): number {
+  if (typeof inner === 'string') return inner.length;
+  const data = (inner as { data?: unknown }).data;
+  return typeof data === 'string' ? data.length : 0;
 }
 
 /**
@@ -108,12 +135,16 @@ export interface MediaWeight {
  */
 export function mediaWeight(values: readonly unknown[]): MediaWeight {
   let images = 0;
+  let imageBytes = 0;
   const unbounded = values.some((value) =>
     anyEntry(value, (key, inner) => {
       const weight = weightOf(key, inner);
-      if (weight === 'image') images++;
+      if (weight === 'image') {
+        images++;
+        imageBytes += dataLength(inner);
+      }
       return weight === 'remote' || weight === 'media';
     }),
   );
-  return { unbounded, images };
+  return { unbounded, images, imageBytes };
 }

@@ -13,7 +13,8 @@ import { PROVIDER_KEY } from '../support/setup.js';
  * pages, audio and video by their seconds, an image by its size in pixels: a valid 100-page PDF of
  * 7 KB is about 200,000 input tokens at Anthropic, and five such requests at once spent 18 times a
  * $0.10 budget. Such media is now reserved at the context window, as input named by URL is; an
- * inline image at the most tokens one image counts (IMAGE_TOKENS, 48,169).
+ * inline image at the most tokens one image counts at the model (48,169 at gpt-4o-mini, 4,784
+ * elsewhere), in place of its bytes.
  */
 
 /** $1 a million input tokens: the 200,000-token context window costs $0.20. */
@@ -85,8 +86,9 @@ describe('a budget under media carried inline', () => {
           { name: 'claude', provider: 'claude', model: 'media-model' },
           { name: 'gpt', provider: 'openai', model: 'media-model' },
           { name: 'gemini', provider: 'gemini', model: 'media-model' },
+          { name: 'mini', provider: 'openai', model: 'gpt-4o-mini' },
         ],
-        pricing: { 'media-model': PRICE },
+        pricing: { 'media-model': PRICE, 'gpt-4o-mini': PRICE },
       },
       { PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
     );
@@ -281,10 +283,35 @@ describe('a budget under media carried inline', () => {
     expect(gemAnswer.candidates).toHaveLength(1);
   });
 
-  it('reserves each inline image at the most one image counts, not at its bytes', async () => {
-    // At $1 a million, an image reserves $0.048: one fits a $0.10 budget, three do not.
+  it('reserves each inline image at the most one image counts at the model, not at its bytes', async () => {
+    // At $1 a million, an image reserves $0.048 at gpt-4o-mini: one fits a $0.10 budget, three do not.
     const { anthropic, openai: oai } = clients((await mint(0.1)).token);
-    const one = await anthropic.messages.create({
+    const image = { type: 'image_url' as const, image_url: { url: `data:image/png;base64,${PIXEL}` } };
+    const one = await oai.chat.completions.create({
+      model: 'mini',
+      max_tokens: MAX_TOKENS,
+      messages: [{ role: 'user', content: [image, { type: 'text', text: 'What is in this picture?' }] }],
+    });
+    expect(one.choices).toHaveLength(1);
+    const before = calls();
+    const content = [image, image, image, { type: 'text' as const, text: 'Compare these.' }];
+    const three = await outcome(
+      oai.chat.completions.create({
+        model: 'mini',
+        max_tokens: MAX_TOKENS,
+        messages: [{ role: 'user', content }],
+      }),
+    );
+    expect(three.status).toBe(429);
+    expect(calls()).toBe(before);
+    // Any other model counts an image at most 4,784 tokens ($0.005 here): three fit.
+    const elsewhere = await oai.chat.completions.create({
+      model: 'gpt',
+      max_tokens: MAX_TOKENS,
+      messages: [{ role: 'user', content }],
+    });
+    expect(elsewhere.choices).toHaveLength(1);
+    const claudeOne = await anthropic.messages.create({
       model: 'claude',
       max_tokens: MAX_TOKENS,
       messages: [
@@ -297,19 +324,44 @@ describe('a budget under media carried inline', () => {
         },
       ],
     });
-    expect(one.type).toBe('message');
-    const before = calls();
-    const image = { type: 'image_url' as const, image_url: { url: `data:image/png;base64,${PIXEL}` } };
-    const three = await outcome(
-      oai.chat.completions.create({
-        model: 'gpt',
-        max_tokens: MAX_TOKENS,
-        messages: [
-          { role: 'user', content: [image, image, image, { type: 'text', text: 'Compare these.' }] },
-        ],
-      }),
-    );
-    expect(three.status).toBe(429);
-    expect(calls()).toBe(before);
+    expect(claudeOne.type).toBe('message');
+  });
+
+  it("weighs an image's data by the image, not as text as well", async () => {
+    // A 120 KB screenshot: at a token a byte it alone would reserve $0.12 of a $0.10 budget; counted
+    // as the one image it is, 4,784 tokens, $0.005.
+    const screenshot = Buffer.alloc(90_000, 7).toString('base64');
+    const { anthropic, openai: oai, gemini: ai } = clients((await mint(0.1)).token);
+    const answer = await anthropic.messages.create({
+      model: 'claude',
+      max_tokens: MAX_TOKENS,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: screenshot } },
+            { type: 'text', text: 'What is on this screen?' },
+          ],
+        },
+      ],
+    });
+    expect(answer.type).toBe('message');
+    const chat = await oai.chat.completions.create({
+      model: 'gpt',
+      max_tokens: MAX_TOKENS,
+      messages: [
+        {
+          role: 'user',
+          content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${screenshot}` } }],
+        },
+      ],
+    });
+    expect(chat.choices).toHaveLength(1);
+    const gem = await ai.models.generateContent({
+      model: 'gemini',
+      contents: [{ inlineData: { mimeType: 'image/png', data: screenshot } }, 'What is on this screen?'],
+      config: { maxOutputTokens: MAX_TOKENS },
+    });
+    expect(gem.candidates).toHaveLength(1);
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { carriesInlineMedia, mediaWeight, namesRemoteInput } from '../../src/limits/remote-input.js';
+import {
+  carriesInlineMedia,
+  IMAGE_TOKENS,
+  imageTokens,
+  mediaWeight,
+  namesRemoteInput,
+} from '../../src/limits/remote-input.js';
 
 const PIXEL = 'data:image/png;base64,iVBORw0KGgo=';
 
@@ -85,12 +91,16 @@ describe('media carried inline', () => {
     ['Gemini data of no type', { contents: [{ parts: [{ inlineData: { data: 'AAAA' } }] }] }],
   ])('weighs %s as unbounded', (_name, body) => {
     expect(carriesInlineMedia(body)).toBe(true);
-    expect(mediaWeight([body])).toEqual({ unbounded: true, images: 0 });
+    expect(mediaWeight([body])).toMatchObject({ unbounded: true, images: 0 });
   });
 
   it.each([
-    ['an OpenAI chat image', { messages: [{ content: [{ type: 'image_url', image_url: { url: PIXEL } }] }] }],
-    ['a Responses image', { input: [{ content: [{ type: 'input_image', image_url: PIXEL }] }] }],
+    [
+      'an OpenAI chat image',
+      { messages: [{ content: [{ type: 'image_url', image_url: { url: PIXEL } }] }] },
+      PIXEL,
+    ],
+    ['a Responses image', { input: [{ content: [{ type: 'input_image', image_url: PIXEL }] }] }, PIXEL],
     [
       'an Anthropic image',
       {
@@ -98,11 +108,25 @@ describe('media carried inline', () => {
           { content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBO' } }] },
         ],
       },
+      'iVBO',
     ],
-    ['a Gemini image', { contents: [{ parts: [{ inlineData: { mimeType: 'image/jpeg', data: '/9j/' } }] }] }],
-  ])('counts %s as one image', (_name, body) => {
+    [
+      'a Gemini image',
+      { contents: [{ parts: [{ inlineData: { mimeType: 'image/jpeg', data: '/9j/' } }] }] },
+      '/9j/',
+    ],
+  ])('counts %s as one image, whose data it weighs apart from text', (_name, body, data) => {
     expect(carriesInlineMedia(body)).toBe(true);
-    expect(mediaWeight([body, body])).toEqual({ unbounded: false, images: 2 });
+    expect(mediaWeight([body, body])).toEqual({ unbounded: false, images: 2, imageBytes: 2 * data.length });
+  });
+
+  it('counts an image at gpt-4o-mini at its inflated count, at any other model at one bound', () => {
+    expect(imageTokens('gpt-4o-mini')).toBe(48_169);
+    expect(imageTokens('gpt-4o-mini-2024-07-18')).toBe(48_169);
+    expect(imageTokens('openai/gpt-4o-mini')).toBe(48_169);
+    for (const model of ['claude-opus-4', 'gpt-4o', 'gpt-4.1-nano', 'gemini-2.5-pro'])
+      expect(imageTokens(model)).toBe(IMAGE_TOKENS);
+    expect(IMAGE_TOKENS).toBe(4_784);
   });
 
   it.each([
@@ -122,7 +146,7 @@ describe('media carried inline', () => {
     ['text that names audio', { messages: [{ role: 'user', content: 'input_audio file_data inlineData' }] }],
   ])('weighs %s by its bytes', (_name, body) => {
     expect(carriesInlineMedia(body)).toBe(false);
-    expect(mediaWeight([body])).toEqual({ unbounded: false, images: 0 });
+    expect(mediaWeight([body])).toEqual({ unbounded: false, images: 0, imageBytes: 0 });
   });
 
   it('weighs input named by address as unbounded, in any of the values', () => {
