@@ -75,11 +75,47 @@ function weightOf(key: string, inner: unknown): Weight | undefined {
   return undefined;
 }
 
-/** Whether `test` holds for some key and value of `value`'s objects, at any depth up to MAX_DEPTH. */
+/**
+ * Keys whose values are no content the provider reads as media, whatever keys they hold: tool
+ * definitions and their JSON schemas, answer schemas (Chat's `response_format`, Responses'
+ * `text.format`, Anthropic's `output_config`/`output_format`, Gemini's `generationConfig`), and a
+ * tool call's arguments (OpenAI's `arguments`, Gemini's `functionCall`). A schema with a property
+ * named `input_audio`, or a save-file call's `file_data`, is text; weighed as media, it reserved
+ * the whole window on every turn of an agent loop. Tool results are content, and are walked.
+ */
+const NOT_CONTENT = new Set([
+  'tools',
+  'functions',
+  'parameters',
+  'input_schema',
+  'functionDeclarations',
+  'toolConfig',
+  'tool_config',
+  'response_format',
+  'text',
+  'output_config',
+  'output_format',
+  'generationConfig',
+  'generation_config',
+  'responseSchema',
+  'arguments',
+  'functionCall',
+  'function_call',
+]);
+/** Blocks whose `input` is a tool call's arguments, not content (elsewhere `input` is a request's content). */
+const TOOL_CALLS = new Set(['tool_use', 'server_tool_use', 'mcp_tool_use']);
+
+/**
+ * Whether `test` holds for some key and value of `value`'s objects, at any depth up to MAX_DEPTH,
+ * outside the positions that are not content.
+ */
 function anyEntry(value: unknown, test: (key: string, inner: unknown) => boolean, depth = 0): boolean {
   if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return false;
   if (Array.isArray(value)) return value.some((item) => anyEntry(item, test, depth + 1));
+  const { type } = value as { type?: unknown };
+  const toolCall = typeof type === 'string' && TOOL_CALLS.has(type);
   for (const [key, inner] of Object.entries(value)) {
+    if (NOT_CONTENT.has(key) || (toolCall && key === 'input')) continue;
     if (test(key, inner) || anyEntry(inner, test, depth + 1)) return true;
   }
   return false;

@@ -364,4 +364,66 @@ describe('a budget under media carried inline', () => {
     });
     expect(gem.candidates).toHaveLength(1);
   });
+
+  it('weighs tools, schemas and tool calls as text, whatever their keys are named', async () => {
+    // Each names a key the media walk looks for; at the window they would reserve $0.20 of $0.10.
+    const { anthropic, openai: oai } = clients((await mint(0.1)).token);
+    const transcribe = await oai.chat.completions.create({
+      model: 'gpt',
+      max_tokens: MAX_TOKENS,
+      messages: [{ role: 'user', content: 'Transcribe the last upload' }],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'transcribe',
+            parameters: { type: 'object', properties: { input_audio: { type: 'string' } } },
+          },
+        },
+      ],
+    });
+    expect(transcribe.choices).toHaveLength(1);
+    const structured = await oai.chat.completions.create({
+      model: 'gpt',
+      max_tokens: MAX_TOKENS,
+      messages: [{ role: 'user', content: 'hi' }],
+      response_format: {
+        type: 'json_schema',
+        json_schema: {
+          name: 'x',
+          schema: { type: 'object', properties: { inlineData: { type: 'string' } } },
+        },
+      },
+    });
+    expect(structured.choices).toHaveLength(1);
+    const saved = await anthropic.messages.create({
+      model: 'claude',
+      max_tokens: MAX_TOKENS,
+      tools: [
+        {
+          name: 'save_file',
+          input_schema: {
+            type: 'object',
+            properties: { path: { type: 'string' }, file_data: { type: 'string' } },
+          },
+        },
+      ],
+      messages: [
+        { role: 'user', content: 'Save hello to a.txt' },
+        {
+          role: 'assistant',
+          content: [
+            {
+              type: 'tool_use',
+              id: 'toolu_1',
+              name: 'save_file',
+              input: { path: 'a.txt', file_data: 'aGVsbG8=' },
+            },
+          ],
+        },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'saved' }] },
+      ],
+    });
+    expect(saved.type).toBe('message');
+  });
 });

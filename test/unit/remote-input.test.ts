@@ -155,3 +155,78 @@ describe('media carried inline', () => {
     expect(carriesInlineMedia(remote)).toBe(false);
   });
 });
+
+describe('positions that are not content', () => {
+  const schema = {
+    type: 'object',
+    properties: { input_audio: { type: 'string' }, inlineData: { type: 'string' } },
+  };
+  it.each([
+    [
+      'an OpenAI function tool',
+      { tools: [{ type: 'function', function: { name: 'transcribe', parameters: schema } }] },
+    ],
+    [
+      'an OpenAI response format',
+      { response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } },
+    ],
+    ['a Responses text format', { text: { format: { type: 'json_schema', name: 'x', schema } } }],
+    ['an Anthropic tool', { tools: [{ name: 'save_file', input_schema: schema }] }],
+    ['an Anthropic output format', { output_config: { format: { type: 'json_schema', schema } } }],
+    [
+      'an Anthropic tool call',
+      {
+        messages: [
+          {
+            role: 'assistant',
+            content: [{ type: 'tool_use', id: 't', name: 'save_file', input: { file_data: 'aGVsbG8=' } }],
+          },
+        ],
+      },
+    ],
+    [
+      'an OpenAI tool call',
+      {
+        messages: [
+          {
+            role: 'assistant',
+            tool_calls: [{ type: 'function', function: { name: 'f', arguments: '{"file_data":"aGk="}' } }],
+          },
+        ],
+      },
+    ],
+    [
+      'a Gemini function call and declarations',
+      {
+        contents: [
+          { role: 'model', parts: [{ functionCall: { name: 'f', args: { inlineData: { data: 'AAAA' } } } }] },
+        ],
+        tools: [{ functionDeclarations: [{ name: 'f', parameters: schema }] }],
+        generationConfig: { responseSchema: schema },
+      },
+    ],
+  ])('does not weigh %s as media', (_name, body) => {
+    expect(carriesInlineMedia(body)).toBe(false);
+    expect(mediaWeight([body])).toEqual({ unbounded: false, images: 0, imageBytes: 0 });
+  });
+
+  it("still weighs a tool's result and a Responses request's input", () => {
+    const result = {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'tool_result',
+              tool_use_id: 't',
+              content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBO' } }],
+            },
+          ],
+        },
+      ],
+    };
+    expect(mediaWeight([result])).toEqual({ unbounded: false, images: 1, imageBytes: 4 });
+    const input = { input: [{ role: 'user', content: [{ type: 'input_file', file_data: 'JVBERi0=' }] }] };
+    expect(mediaWeight([input]).unbounded).toBe(true);
+  });
+});
