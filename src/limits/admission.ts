@@ -65,7 +65,26 @@ function subjectOf(key: string, tokenId: string | undefined): string {
 const tokenIdOf = (principal: Principal | undefined): string | undefined =>
   principal?.kind === 'token' ? principal.tokenId : undefined;
 
-function denialError(denial: Denial, tokenId: string | undefined): GatewayError {
+/** What a budget's refusal names of the request it refuses (none when no request was weighed). */
+interface BudgetSizing {
+  /** The input tokens it reserved. */
+  inputTokens: number;
+  /** Its input alone costs more than the whole budget refusing it. */
+  inputOver: boolean;
+  /** Its input holds media carried inline or content named by URL or file id, not only text. */
+  media: boolean;
+  /** The field its client names the output limit by (`max_tokens`, `max_output_tokens`, …). */
+  outputField: string;
+}
+
+/** What a request's estimated cost is made of, in its client's names. */
+function costParts(sizing: BudgetSizing | undefined): string {
+  if (!sizing) return "its input and its output limit, or the gateway's ceiling when it sends none";
+  const input = `${sizing.media ? 'inline media or content named by URL or file id, ' : ''}reserved at ${sizing.inputTokens.toLocaleString('en-US')} tokens`;
+  return `its input, ${input}, and its ${sizing.outputField}, or the gateway's ceiling when it sends none`;
+}
+
+function denialError(denial: Denial, tokenId: string | undefined, sizing?: BudgetSizing): GatewayError {
   const retry = seconds(denial.retryAfterMs);
   const headers = { 'retry-after': String(retry) };
   switch (denial.kind) {
@@ -80,13 +99,13 @@ function denialError(denial: Denial, tokenId: string | undefined): GatewayError 
         },
       );
     case 'budget':
-      if (denial.oversized) return budgetTooSmall(denial.key, subjectOf(denial.key, tokenId));
+      if (denial.oversized) return budgetTooSmall(denial.key, subjectOf(denial.key, tokenId), sizing);
       return denial.spent
-        ? budgetSpent(denial.key, subjectOf(denial.key, tokenId))
+        ? budgetSpent(denial.key, subjectOf(denial.key, tokenId), sizing)
         : new GatewayError(
             429,
             'rate_limit_error',
-            `The budget of ${subjectOf(denial.key, tokenId)} has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none) while requests in flight hold their reservations; retry after ${retry} s`,
+            `The budget of ${subjectOf(denial.key, tokenId)} has too little left for this request's estimated cost (${costParts(sizing)}) while requests in flight hold their reservations; retry after ${retry} s`,
             { code: 'budget_exceeded', headers },
           );
     case 'concurrency':
@@ -115,11 +134,11 @@ function denialError(denial: Denial, tokenId: string | undefined): GatewayError 
  * counter's own lifetime, which the limiter's wait is, says neither. `x-should-retry: false` tells
  * the OpenAI and Anthropic SDKs not to retry what cannot succeed before then.
  */
-function budgetSpent(key: string, subject: string): GatewayError {
+function budgetSpent(key: string, subject: string, sizing: BudgetSizing | undefined): GatewayError {
   const kind = budgetPeriod(key);
   const now = new Date();
   const message = (when: string) =>
-    `The ${kind} budget of ${subject} is spent, or has too little left for this request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none); ${when}`;
+    `The ${kind} budget of ${subject} is spent, or has too little left for this request's estimated cost (${costParts(sizing)}); ${when}`;
   if (kind === 'total') {
     return new GatewayError(429, 'rate_limit_error', message('it does not reset: an admin can raise it'), {
       code: 'budget_exceeded',
@@ -146,15 +165,20 @@ function budgetPeriod(key: string): 'total' | 'monthly' | 'daily' {
 
 /**
  * A request whose estimate alone is more than the whole budget: retrying cannot help, and a smaller
- * one (a lower `max_tokens`, or any at all where the gateway's ceiling was reserved) still passes.
+ * one still passes. What is too large is named: the input, when it costs more than the budget by
+ * itself (media or content named by URL is reserved up to the context window, which no output
+ * limit changes), else the output limit (a lower one, or any at all where the gateway's ceiling
+ * was reserved), in the field the client sends it in.
  */
-function budgetTooSmall(key: string, subject: string): GatewayError {
-  return new GatewayError(
-    429,
-    'rate_limit_error',
-    `This request's estimated cost (its input and its max_tokens, or the gateway's ceiling when it sends none) is more than the whole ${budgetPeriod(key)} budget of ${subject}; send a lower max_tokens, or an admin can raise the budget`,
-    { code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
-  );
+function budgetTooSmall(key: string, subject: string, sizing: BudgetSizing | undefined): GatewayError {
+  const budget = `the whole ${budgetPeriod(key)} budget of ${subject}`;
+  const message = sizing?.inputOver
+    ? `This request's input (${sizing.media ? 'inline media or content named by URL or file id, ' : ''}reserved at ${sizing.inputTokens.toLocaleString('en-US')} tokens) is estimated at more than ${budget} by itself; send less input, or an admin can raise the budget`
+    : `This request's estimated cost (${costParts(sizing)}) is more than ${budget}; send a lower ${sizing?.outputField ?? 'output limit'}, or an admin can raise the budget`;
+  return new GatewayError(429, 'rate_limit_error', message, {
+    code: 'budget_exceeded',
+    headers: { 'x-should-retry': 'false' },
+  });
 }
 
 /** A provider's model a request may be served by: the route's target or one of its fallbacks. */
@@ -223,6 +247,24 @@ export interface RequestShape {
    * media as it walks the body: a PDF by URL in a stored history costs what it costs in the body.
    */
   readonly addedInput?: readonly unknown[];
+}
+
+/** What admission learns of a request that a budget's refusal names. */
+interface Sized {
+  /** The target its estimate was priced dearest at. */
+  target: ServingTarget | undefined;
+  /** Its input holds media carried inline or content named by URL or file id. */
+  media: boolean;
+  /** Its body and surface, which name its output limit (read only for a refusal). */
+  body: Record<string, unknown>;
+  shape: RequestShape;
+}
+
+/** The output-limit field `body` sets, else the surface's preferred one (a Gemini path's last part). */
+function outputFieldOf(body: Record<string, unknown>, shape: RequestShape): string {
+  const field =
+    shape.maxTokensFields.find((name) => bodyField(body, name) !== undefined) ?? shape.maxTokensFields[0];
+  return field?.slice(field.lastIndexOf('.') + 1) ?? 'max_tokens';
 }
 
 /** What admission tells the operator about. */
@@ -359,7 +401,13 @@ export class Admission {
         if (candidate.webSearches && price.webSearch === undefined) throw searchNotPriced(candidate);
       }
     }
-    return this.take(request, reply, this.acquisitionFor(request, leaseMs, body, shape, rules, serving));
+    const sized: Sized = { target: undefined, media: false, body, shape };
+    return this.take(
+      request,
+      reply,
+      this.acquisitionFor(request, leaseMs, body, shape, rules, serving, sized),
+      sized,
+    );
   }
 
   /**
@@ -428,10 +476,11 @@ export class Admission {
     request: FastifyRequest,
     reply: FastifyReply,
     asked: AcquireRequest,
+    sized?: Sized,
   ): Promise<void> | undefined {
     const decided = this.limiter.tryAcquire?.(asked);
     if (decided) {
-      this.apply(request, reply, decided);
+      this.apply(request, reply, decided, asked, sized);
       return undefined;
     }
     return this.limiter.acquire(asked).then((acquisition) => {
@@ -442,7 +491,7 @@ export class Admission {
         this.limiter.settle(acquisition.lease, 0, 0).catch(this.events.onSettleFailed);
         throw clientClosed;
       }
-      this.apply(request, reply, acquisition);
+      this.apply(request, reply, acquisition, asked, sized);
     });
   }
 
@@ -468,6 +517,8 @@ export class Admission {
     shape: RequestShape,
     rules: Rules,
     serving: readonly ServingTarget[],
+    /** Filled in with what a budget's refusal names. */
+    sized: Sized,
   ): AcquireRequest {
     const bytes = inputBytes(request, body, shape);
     let estimate = tokenEstimate(request, body, shape, bytes);
@@ -484,6 +535,7 @@ export class Admission {
       // history replayed) is weighed the same. Settlement charges the usage the provider reports,
       // and this when none comes (the provider read the input).
       const media = mediaWeight(shape.addedInput ? [body, ...shape.addedInput] : [body]);
+      sized.media = media.unbounded || media.images > 0;
       const text = Math.max(0, bytes - media.imageBytes);
       // A budget is a ceiling: its text is reserved at a token a byte, as dense as any tokenizer
       // counts (combining marks or random characters come close), up to the context window, and
@@ -519,6 +571,7 @@ export class Admission {
         if (dearest === undefined || priced > cost) {
           cost = priced;
           dearest = reserved;
+          sized.target = candidate;
         }
       }
       estimate = dearest ?? { inputTokens: inputAt(IMAGE_TOKENS), outputTokens };
@@ -544,7 +597,13 @@ export class Admission {
     return ceilings.routes[route as keyof Config['ceilings']['routes']]?.maxTokens ?? ceilings.maxTokens;
   }
 
-  private apply(request: FastifyRequest, reply: FastifyReply, acquisition: Acquisition): void {
+  private apply(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    acquisition: Acquisition,
+    asked: AcquireRequest,
+    sized: Sized | undefined,
+  ): void {
     quotaHeaders(reply, 'requests', acquisition.requests);
     quotaHeaders(reply, 'tokens', acquisition.tokens);
     if (!acquisition.allowed) {
@@ -554,9 +613,35 @@ export class Admission {
       const { denial } = acquisition;
       if (denial.kind === 'budget' && denial.spent && !denial.oversized)
         this.events.onBudgetExhausted(denial.key.split(':').slice(1, 3).join(':'));
-      throw denialError(denial, tokenIdOf(request.kw.principal));
+      const sizing =
+        denial.kind === 'budget' && sized ? this.sizing(request, denial.key, asked, sized) : undefined;
+      throw denialError(denial, tokenIdOf(request.kw.principal), sizing);
     }
     request.kw.lease = acquisition.lease;
+  }
+
+  /**
+   * What a budget refusing the request names of it: the input it reserved, and whether that alone,
+   * priced at the target its estimate was priced dearest at, is more than the budget `key`.
+   */
+  private sizing(request: FastifyRequest, key: string, asked: AcquireRequest, sized: Sized): BudgetSizing {
+    const inputTokens = request.kw.estimate?.inputTokens ?? 0;
+    const limit = asked.budgets.find((budget) => budget.key === key)?.limitMicros ?? Number.POSITIVE_INFINITY;
+    const { target } = sized;
+    const inputMicros = target
+      ? this.prices.costMicros(
+          target.provider.id,
+          target.model,
+          { inputTokens, outputTokens: 0 },
+          target.fast,
+        )
+      : 0;
+    return {
+      inputTokens,
+      inputOver: inputMicros > limit,
+      media: sized.media,
+      outputField: outputFieldOf(sized.body, sized.shape),
+    };
   }
 
   private rules(principal: Principal | undefined): Rules | undefined {

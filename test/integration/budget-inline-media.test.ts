@@ -426,4 +426,56 @@ describe('a budget under media carried inline', () => {
     });
     expect(saved.type).toBe('message');
   });
+
+  it('says which part of a request is larger than the whole budget, in the names its client uses', async () => {
+    const { anthropic, openai: oai } = clients((await mint(0.1)).token);
+    const document = {
+      type: 'document' as const,
+      source: { type: 'base64' as const, media_type: 'application/pdf' as const, data: PDF },
+    };
+    const pdf = await outcome(
+      anthropic.messages.create({
+        model: 'claude',
+        max_tokens: MAX_TOKENS,
+        messages: [{ role: 'user', content: [document, { type: 'text', text: 'Summarise this.' }] }],
+      }),
+    );
+    expect(pdf.status).toBe(429);
+    expect(pdf.message).toMatch(
+      /input \(inline media or content named by URL or file id, reserved at 200,000 tokens\)/,
+    );
+    expect(pdf.message).toMatch(/more than the whole daily budget/);
+    expect(pdf.message).not.toMatch(/max_tokens/);
+    const file = await outcome(
+      oai.responses.create({
+        model: 'claude',
+        max_output_tokens: MAX_TOKENS,
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_file', filename: 'a.pdf', file_data: `data:application/pdf;base64,${PDF}` },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(file.status).toBe(429);
+    expect(file.message).toMatch(/input \(inline media/);
+    expect(file.message).not.toMatch(/max_(output_)?tokens/);
+    // 60,000 output tokens at $2 a million, $0.12: the output limit is what is too large.
+    const long = await outcome(
+      oai.responses.create({ model: 'claude', max_output_tokens: 60_000, input: 'hi' }),
+    );
+    expect(long.status).toBe(429);
+    expect(long.message).toMatch(/send a lower max_output_tokens/);
+    expect(long.message).not.toMatch(/max_tokens/);
+    const longMessages = await outcome(
+      anthropic.messages.create(
+        { model: 'claude', max_tokens: 60_000, messages: [{ role: 'user', content: 'hi' }] },
+        { timeout: 60_000 },
+      ),
+    );
+    expect(longMessages.message).toMatch(/send a lower max_tokens/);
+  });
 });

@@ -131,7 +131,7 @@ describe('a budget reserved to its ceiling by requests in flight', () => {
     expect(res.statusCode).toBe(429);
     expect(error.code).toBe('budget_exceeded');
     expect(error.message).toContain('is more than the whole daily budget of this token');
-    expect(error.message).toContain('send a lower max_tokens');
+    expect(error.message).toContain('send a lower max_completion_tokens');
     expect(res.headers['x-should-retry']).toBe('false');
     expect(await budgetAlerts()).toBe(alertsBefore);
 
