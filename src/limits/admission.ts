@@ -401,7 +401,9 @@ export class Admission {
         if (candidate.webSearches && price.webSearch === undefined) throw searchNotPriced(candidate);
       }
     }
-    const sized: Sized = { target: undefined, media: false, body, shape };
+    // Only a budget's refusal names what it weighed: nothing is kept for a request under none.
+    const sized: Sized | undefined =
+      rules.budgets.length > 0 ? { target: undefined, media: false, body, shape } : undefined;
     return this.take(
       request,
       reply,
@@ -517,8 +519,8 @@ export class Admission {
     shape: RequestShape,
     rules: Rules,
     serving: readonly ServingTarget[],
-    /** Filled in with what a budget's refusal names. */
-    sized: Sized,
+    /** Filled in with what a budget's refusal names; given when `rules` hold a budget. */
+    sized: Sized | undefined,
   ): AcquireRequest {
     const bytes = inputBytes(request, body, shape);
     let estimate = tokenEstimate(request, body, shape, bytes);
@@ -535,7 +537,7 @@ export class Admission {
       // history replayed) is weighed the same. Settlement charges the usage the provider reports,
       // and this when none comes (the provider read the input).
       const media = mediaWeight(shape.addedInput ? [body, ...shape.addedInput] : [body]);
-      sized.media = media.unbounded || media.images > 0;
+      if (sized) sized.media = media.unbounded || media.images > 0;
       const text = Math.max(0, bytes - media.imageBytes);
       // A budget is a ceiling: its text is reserved at a token a byte, as dense as any tokenizer
       // counts (combining marks or random characters come close), up to the context window, and
@@ -571,7 +573,7 @@ export class Admission {
         if (dearest === undefined || priced > cost) {
           cost = priced;
           dearest = reserved;
-          sized.target = candidate;
+          if (sized) sized.target = candidate;
         }
       }
       estimate = dearest ?? { inputTokens: inputAt(IMAGE_TOKENS), outputTokens };
