@@ -116,10 +116,13 @@ describe.skipIf(!hasPostgres() || !hasRedis())(
       });
       // The gateway's own traffic over the flood's stretch, at the quiet stretch's rate.
       const own = (count: number) => (count * flooded.seconds) / quiet.seconds;
-      // A probe a second at most while probed, and a little slack: 800 (one a call) before.
+      // A probe a second at most while probed, and a little slack: 800 (one a call) before. Redis
+      // counts its scripts as they run, so that bound is tight. Postgres publishes a backend's
+      // counts late (up to 10 s once it goes idle within a second of its last report), so commits
+      // of the quiet stretch may be counted in the flood's: theirs is held to a tenth of one a call.
       const probes = Math.ceil(flooded.loadSeconds) + 1;
-      expect(flooded.commits - own(quiet.commits)).toBeLessThan(probes + 5);
       expect(flooded.scripts - own(quiet.scripts)).toBeLessThan(probes + 3);
+      expect(flooded.commits - own(quiet.commits)).toBeLessThan(80);
 
       // Redis gone: within about a second /ready says so, on both listeners.
       await redis.stop();
