@@ -75,13 +75,12 @@ interface Walk {
 export function openAIStrictSchema(schema: Record<string, unknown>): Record<string, unknown> | undefined {
   if (schema.type !== 'object' || schema.anyOf !== undefined) return undefined;
   const walk: Walk = { root: schema, properties: 0, enumValues: 0, chars: 0 };
-  const strict = strictNode(schema, walk, 0);
-  const within =
-    walk.properties <= LIMITS.properties &&
-    walk.enumValues <= LIMITS.enumValues &&
-    walk.chars <= LIMITS.chars;
-  return within ? strict : undefined;
+  return strictNode(schema, walk, 0);
 }
+
+/** Past a limit: the walk stops there, as a schema of 66,000 properties held the event loop for seconds. */
+const overLimits = (walk: Walk): boolean =>
+  walk.properties > LIMITS.properties || walk.enumValues > LIMITS.enumValues || walk.chars > LIMITS.chars;
 
 function strictNode(node: unknown, walk: Walk, depth: number): Record<string, unknown> | undefined {
   if (!isRecord(node) || depth > LIMITS.depth) return undefined;
@@ -100,16 +99,17 @@ function strictNode(node: unknown, walk: Walk, depth: number): Record<string, un
   }
   if (typeof node.format === 'string' && !FORMATS.has(node.format)) return undefined;
   if (!countValues(node, walk)) return undefined;
+  if (isRecord(node.properties)) {
+    const names = Object.keys(node.properties);
+    walk.properties += names.length;
+    walk.chars += names.reduce((sum, name) => sum + name.length, 0);
+  }
+  if (overLimits(walk)) return undefined;
   for (const key of ['$defs', 'definitions', 'properties'] as const) {
     if (node[key] === undefined) continue;
     const children = strictMap(node[key], walk, depth + 1);
     if (!children) return undefined;
     out[key] = children;
-  }
-  if (isRecord(node.properties)) {
-    const names = Object.keys(node.properties);
-    walk.properties += names.length;
-    walk.chars += names.reduce((sum, name) => sum + name.length, 0);
   }
   if (node.items !== undefined || types.includes('array')) {
     const items = strictNode(node.items, walk, depth + 1);
@@ -178,8 +178,9 @@ function closedObject(node: Record<string, unknown>): Record<string, unknown> | 
     return undefined;
   }
   const names = Object.keys(properties);
-  if (names.some((name) => !required.includes(name) && !takesNull(properties[name]))) return undefined;
-  const added = names.filter((name) => !required.includes(name));
+  const listed = new Set(required);
+  if (names.some((name) => !listed.has(name) && !takesNull(properties[name]))) return undefined;
+  const added = names.filter((name) => !listed.has(name));
   return { ...node, required: [...required, ...added], additionalProperties: false };
 }
 
