@@ -6,12 +6,14 @@ export const GEMINI_FILES_URI = 'https://generativelanguage.googleapis.com/';
 
 /**
  * The format that issued a file reference of a shape only one provider issues: a Gemini Files API
- * URI, Cloud Storage object or `files/…` name; an Anthropic id (`file_` and its alphanumeric id);
+ * URI, Cloud Storage object or `files/…` name; an Anthropic id (`file_` and its mixed-case id);
  * an OpenAI id (`file-…`).
  */
 function issuedBy(id: string): FileIssuer | undefined {
   if (id.startsWith(GEMINI_FILES_URI) || /^(?:gs:\/\/|files\/)/.test(id)) return 'gemini';
-  if (/^file_[0-9A-Za-z]+$/.test(id)) return 'anthropic';
+  // Anthropic's ids mix cases (`file_011CNha8iCJcU1wXNR6q4V8w`); the lower-case ULIDs some
+  // OpenAI-compatible servers give their files (`file_01jh6xa97be52b7pg88czwrrwb`) are not its.
+  if (/^file_[0-9A-Za-z]*[A-Z][0-9A-Za-z]*$/.test(id)) return 'anthropic';
   return id.startsWith('file-') ? 'openai' : undefined;
 }
 

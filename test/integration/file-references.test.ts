@@ -268,8 +268,9 @@ describe('in a Keyward conversation', () => {
       parts: [{ text: 'Read:' }, { fileData: { fileUri: FILES_URI } }],
     });
 
-    // OpenAI's own, and an id of no telling shape, stay OpenAI's: the Responses format's own.
-    for (const fileId of [OPENAI_FILE, 'upload-42']) {
+    // OpenAI's own, an id of no telling shape, and the lower-case ULID some OpenAI-compatible
+    // servers name files by, stay OpenAI's: the Responses format's own.
+    for (const fileId of [OPENAI_FILE, 'upload-42', 'file_01jh6xa97be52b7pg88czwrrwb']) {
       const openaiFile = await stored([{ type: 'input_file', file_id: fileId }]);
       await openai.responses.create({ model: MODELS.openai, conversation: openaiFile.id, input: 'And now?' });
       expect(sent('openai').messages[0]).toMatchObject({
