@@ -31,6 +31,12 @@ export interface RequestContext {
    */
   estimate?: Usage;
   /**
+   * That reservation as one model counts it, where models count the request's inline images
+   * differently (set only then): an attempt sent to a model is charged its own count, not the
+   * dearest target's priced at another's price.
+   */
+  estimateAt: ((model: string) => Usage) | undefined;
+  /**
    * The output limit the route's targets are sent when the request names none (Anthropic requires
    * one): admission reserves it, since a cut request is charged what was reserved.
    */
@@ -75,6 +81,7 @@ export function newRequestContext(route: string): RequestContext {
     attempts: undefined,
     usage: undefined,
     estimate: undefined,
+    estimateAt: undefined,
     defaultOutput: undefined,
     upstreamAnswered: false,
     upstreamSent: false,

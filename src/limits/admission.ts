@@ -502,8 +502,12 @@ export class Admission {
    * accounting): what admission reserved, or for a request nothing limits, which reserved nothing,
    * the same estimate made now. Undefined for a request admission never saw.
    */
-  estimate(request: FastifyRequest): Usage | undefined {
-    const { estimate, lease } = request.kw;
+  estimate(request: FastifyRequest, model?: string): Usage | undefined {
+    const { estimate, estimateAt, lease } = request.kw;
+    if (estimateAt && model !== undefined) {
+      const own = estimateAt(model);
+      return estimate?.webSearches ? { ...own, webSearches: estimate.webSearches } : own;
+    }
     if (estimate || !(lease instanceof Unheld)) return estimate;
     const made = tokenEstimate(request, lease.body, lease.shape);
     if (lease.webSearches > 0) made.webSearches = lease.webSearches;
@@ -550,7 +554,9 @@ export class Admission {
       const inputAt = (perImage: number): number =>
         media.unbounded
           ? Math.max(window, textTokens)
-          : Math.max(textTokens, Math.min(textTokens + media.images * perImage, window));
+          : media.images === 0
+            ? textTokens
+            : Math.max(textTokens, Math.min(textTokens + media.images * perImage, window));
       // A budget holds what the request may cost. One that names no output limit is sent without
       // one and may run to the model's own: priced at the gateway's ceiling for its route, not at
       // the 1,024 tokens the rate limits take for it, or many at once would overrun the budget.
@@ -577,6 +583,8 @@ export class Admission {
         }
       }
       estimate = dearest ?? { inputTokens: inputAt(IMAGE_TOKENS), outputTokens };
+      if (media.images > 0 && !media.unbounded)
+        request.kw.estimateAt = (model) => ({ inputTokens: inputAt(imageTokens(model)), outputTokens });
     }
     const searches = searchesAllowed(serving);
     if (searches > 0) estimate.webSearches = searches;
