@@ -24,10 +24,18 @@ export const IMAGE_TOKENS = 4_784;
 const GPT_4O_MINI_IMAGE_TOKENS = 2_833 + 8 * 5_667;
 /** gpt-4o-mini and its dated snapshots, bare or under a provider's prefix (`openai/gpt-4o-mini`). */
 const GPT_4O_MINI = /(?:^|\/)gpt-4o-mini/i;
+/** Model families whose count for one image is documented and within IMAGE_TOKENS: Claude, OpenAI's. */
+const BOUNDED_FAMILIES = /(?:^|\/)(?:claude|gpt-|chatgpt|o\d)/i;
 
-/** The most input tokens `model` counts for one image carried inline. */
+/**
+ * The most input tokens `model` counts for one image carried inline; unbounded (the context window
+ * is then reserved) for a model of no family whose count is known: Gemini's tiles have no documented
+ * ceiling, and OpenAI-compatible servers count their own way (Together's Llama vision models up to
+ * 6,404), as may an Azure deployment of any name.
+ */
 export function imageTokens(model: string): number {
-  return GPT_4O_MINI.test(model) ? GPT_4O_MINI_IMAGE_TOKENS : IMAGE_TOKENS;
+  if (GPT_4O_MINI.test(model)) return GPT_4O_MINI_IMAGE_TOKENS;
+  return BOUNDED_FAMILIES.test(model) ? IMAGE_TOKENS : Number.POSITIVE_INFINITY;
 }
 
 /**

@@ -301,9 +301,9 @@ describe('charging requests whose answer did not come through whole', () => {
       name: 'remote-input',
       budget: { usd: 0.1, period: 'day' },
     });
-    const chat = (image: string) =>
+    const chat = (image: string, model = 'compat') =>
       post('/v1/chat/completions', minted.json.token, {
-        model: 'compat',
+        model,
         max_tokens: MAX_TOKENS,
         messages: [
           {
@@ -320,12 +320,17 @@ describe('charging requests whose answer did not come through whole', () => {
     expect(remote.statusCode).toBe(429);
     expect(await remote.body.json()).toMatchObject({ error: { code: 'budget_exceeded' } });
     expect(compat.requests.length).toBe(calls);
-    compat.script(LONG_PROMPT);
-    const inline = await chat(
-      'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
-    );
+    // An image carried inline is weighed by what its model counts for one image: bounded for
+    // Claude (and OpenAI's models), so a small budget still takes one; an OpenAI-compatible
+    // server's model counts its own way, unbounded, and is reserved at the window too.
+    const pixel =
+      'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+    const inline = await chat(pixel, 'sonnet');
     expect(inline.statusCode).toBe(200);
     await inline.body.dump();
+    const unbounded = await chat(pixel);
+    expect(unbounded.statusCode).toBe(429);
+    expect(compat.requests.length).toBe(calls);
   });
 
   it('charges a request that timed out after it reached the provider its reservation', async () => {

@@ -120,13 +120,17 @@ describe('media carried inline', () => {
     expect(mediaWeight([body, body])).toEqual({ unbounded: false, images: 2, imageBytes: 2 * data.length });
   });
 
-  it('counts an image at gpt-4o-mini at its inflated count, at any other model at one bound', () => {
+  it("counts an image at gpt-4o-mini at its inflated count, at Claude's and OpenAI's others at one bound, elsewhere unbounded", () => {
     expect(imageTokens('gpt-4o-mini')).toBe(48_169);
     expect(imageTokens('gpt-4o-mini-2024-07-18')).toBe(48_169);
     expect(imageTokens('openai/gpt-4o-mini')).toBe(48_169);
-    for (const model of ['claude-opus-4', 'gpt-4o', 'gpt-4.1-nano', 'gemini-2.5-pro'])
+    for (const model of ['claude-opus-4', 'gpt-4o', 'gpt-4.1-nano', 'o4-mini', 'anthropic/claude-sonnet-4-5'])
       expect(imageTokens(model)).toBe(IMAGE_TOKENS);
     expect(IMAGE_TOKENS).toBe(4_784);
+    // Counted their own way (Gemini's tiles, an OpenAI-compatible server's Llama, an Azure
+    // deployment of any name): reserved at the window.
+    for (const model of ['gemini-2.5-pro', 'meta-llama/Llama-3.2-90B-Vision', 'prod-vision'])
+      expect(imageTokens(model)).toBe(Number.POSITIVE_INFINITY);
   });
 
   it.each([
