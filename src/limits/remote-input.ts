@@ -63,7 +63,8 @@ function inlineWeight(type: unknown): Weight | undefined {
 function weightOf(key: string, inner: unknown): Weight | undefined {
   if (typeof inner === 'string') {
     if (ADDRESS_KEYS.has(key)) {
-      if (REMOTE.test(inner)) return 'remote';
+      // Gemini also names an upload bare (`files/abc`), as its own Files API lists it.
+      if (REMOTE.test(inner) || (key === 'fileUri' && inner.startsWith('files/'))) return 'remote';
       const data = DATA_URL.exec(inner);
       return data ? inlineWeight(data[1]) : undefined;
     }

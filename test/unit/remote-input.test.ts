@@ -27,6 +27,10 @@ describe('input named by address or id', () => {
     ],
     ['Anthropic MCP servers', { mcp_servers: [{ type: 'url', name: 'x', url: 'https://mcp.test' }] }],
     ['a Gemini video by URI', { contents: [{ parts: [{ fileData: { fileUri: 'https://youtu.be/x' } }] }] }],
+    [
+      'a Gemini upload by its bare name',
+      { contents: [{ parts: [{ fileData: { fileUri: 'files/abc', mimeType: 'video/mp4' } }] }] },
+    ],
     ['a Gemini cache', { contents: [], cachedContent: 'cachedContents/abc' }],
     [
       'a Responses image by URL',
