@@ -59,10 +59,10 @@ function offeredTools(request: ChatRequest): ToolDefinition[] | undefined {
   const choice = request.toolChoice;
   if (choice?.type === 'none') return undefined;
   if (choice?.type !== 'tool') return request.tools;
+  // A name no tool has is the client's mistake, not Ollama's limit: refused as unsupported it
+  // sent the request on to the route's next target; Ollama is sent every tool, as it was before.
   const named = (request.tools ?? []).filter((tool) => tool.name === choice.name);
-  if (named.length === 0)
-    throw new UnsupportedFeature(`No tool named ${choice.name} is declared`, 'tool_choice');
-  return named;
+  return named.length === 0 ? request.tools : named;
 }
 
 /** Separate parts become one string; a blank line keeps them apart. */
