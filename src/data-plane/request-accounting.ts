@@ -70,12 +70,12 @@ export function requestAccounting(options: RequestAccountingOptions) {
     if (ctx.upstreamAnswered || ctx.upstreamSent) {
       // The provider has the request but no usage came (the client left, the provider sent none,
       // or never answered): it bills it all the same, so it counts as what admission reserved.
-      if (ctx.usage === undefined) ctx.usage = admission.estimate(request, ctx.upstreamModel);
+      if (ctx.usage === undefined) ctx.usage = admission.estimate(request, ctx.provider, ctx.upstreamModel);
       // Usage read from a stream before its end is provisional (Anthropic's message_start says 1
       // output token): a stream cut short counts at least the reservation. The provider bills what
       // it generated until the cut, which the gateway does not count; a larger reported count stays.
       else if (ctx.streamed && (ctx.streamError !== undefined || status === CLIENT_CLOSED)) {
-        const estimate = admission.estimate(request, ctx.upstreamModel);
+        const estimate = admission.estimate(request, ctx.provider, ctx.upstreamModel);
         if (estimate) ctx.usage = atLeast(ctx.usage, estimate);
       }
     }
@@ -88,7 +88,7 @@ export function requestAccounting(options: RequestAccountingOptions) {
     if (unanswered) {
       for (const { provider, model, fast } of unanswered) {
         // As that attempt's model counts it: models count inline images differently.
-        const estimate = admission.estimate(request, model);
+        const estimate = admission.estimate(request, provider, model);
         if (!estimate) break;
         ctx.usage = ctx.usage ? sum(ctx.usage, estimate) : estimate;
         if (provider && model) spent += prices.costMicros(provider, model, estimate, fast);

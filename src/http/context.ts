@@ -31,11 +31,11 @@ export interface RequestContext {
    */
   estimate?: Usage;
   /**
-   * That reservation as one model counts it, where models count the request's inline images
+   * That reservation as one provider's model counts it, where models count the request's inline images
    * differently (set only then): an attempt sent to a model is charged its own count, not the
    * dearest target's priced at another's price.
    */
-  estimateAt: ((model: string) => Usage) | undefined;
+  estimateAt: ((provider: string, model: string) => Usage) | undefined;
   /**
    * The output limit the route's targets are sent when the request names none (Anthropic requires
    * one): admission reserves it, since a cut request is charged what was reserved.

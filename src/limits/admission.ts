@@ -7,7 +7,7 @@ import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { inUtcDay, isEmpty, type Rules, rulesFor, utcDayEnd } from './admission-rules.js';
 import type { AcquireRequest, Acquisition, Denial, Lease, Limiter, Quota } from './index.js';
-import { IMAGE_TOKENS, imageTokens, mediaWeight } from './remote-input.js';
+import { imageTokens, mediaWeight } from './remote-input.js';
 import { StatusUnavailableError } from './unwritten-usage.js';
 
 /**
@@ -183,7 +183,8 @@ function budgetTooSmall(key: string, subject: string, sizing: BudgetSizing | und
 
 /** A provider's model a request may be served by: the route's target or one of its fallbacks. */
 export interface ServingTarget {
-  provider: { id: string };
+  /** Its type says how its models count an image (`imageTokens`). */
+  provider: { id: string; config: { type: string } };
   model: string;
   /** The target is sent the request's ask for fast processing, billed at a multiple of its rates. */
   fast?: boolean;
@@ -502,10 +503,10 @@ export class Admission {
    * accounting): what admission reserved, or for a request nothing limits, which reserved nothing,
    * the same estimate made now. Undefined for a request admission never saw.
    */
-  estimate(request: FastifyRequest, model?: string): Usage | undefined {
+  estimate(request: FastifyRequest, provider?: string, model?: string): Usage | undefined {
     const { estimate, estimateAt, lease } = request.kw;
-    if (estimateAt && model !== undefined) {
-      const own = estimateAt(model);
+    if (estimateAt && provider !== undefined && model !== undefined) {
+      const own = estimateAt(provider, model);
       return estimate?.webSearches ? { ...own, webSearches: estimate.webSearches } : own;
     }
     if (estimate || !(lease instanceof Unheld)) return estimate;
@@ -572,7 +573,8 @@ export class Admission {
       // price. Each counts images its own way; the estimate kept is the dearest's.
       let dearest: Usage | undefined;
       for (const candidate of serving) {
-        const reserved: Usage = { inputTokens: inputAt(imageTokens(candidate.model)), outputTokens };
+        const perImage = imageTokens(candidate.provider.config.type, candidate.model);
+        const reserved: Usage = { inputTokens: inputAt(perImage), outputTokens };
         const allowed = candidate.webSearches;
         const billed = allowed ? { ...reserved, webSearches: allowed } : reserved;
         const priced = this.prices.costMicros(candidate.provider.id, candidate.model, billed, candidate.fast);
@@ -582,9 +584,14 @@ export class Admission {
           if (sized) sized.target = candidate;
         }
       }
-      estimate = dearest ?? { inputTokens: inputAt(IMAGE_TOKENS), outputTokens };
-      if (media.images > 0 && !media.unbounded)
-        request.kw.estimateAt = (model) => ({ inputTokens: inputAt(imageTokens(model)), outputTokens });
+      estimate = dearest ?? { inputTokens: inputAt(Number.POSITIVE_INFINITY), outputTokens };
+      if (media.images > 0 && !media.unbounded) {
+        const types = new Map(serving.map(({ provider }) => [provider.id, provider.config.type]));
+        request.kw.estimateAt = (provider, model) => ({
+          inputTokens: inputAt(imageTokens(types.get(provider), model)),
+          outputTokens,
+        });
+      }
     }
     const searches = searchesAllowed(serving);
     if (searches > 0) estimate.webSearches = searches;

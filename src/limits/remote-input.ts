@@ -22,20 +22,28 @@ export const IMAGE_TOKENS = 4_784;
  * what it costs on gpt-4o.
  */
 const GPT_4O_MINI_IMAGE_TOKENS = 2_833 + 8 * 5_667;
-/** gpt-4o-mini and its dated snapshots, bare or under a provider's prefix (`openai/gpt-4o-mini`). */
-const GPT_4O_MINI = /(?:^|\/)gpt-4o-mini/i;
-/** Model families whose count for one image is documented and within IMAGE_TOKENS: Claude, OpenAI's. */
-const BOUNDED_FAMILIES = /(?:^|\/)(?:claude|gpt-|chatgpt|o\d)/i;
+/** gpt-4o-mini and its snapshots, bare, under a prefix (`openai/gpt-4o-mini`) or fine-tuned (`ft:gpt-4o-mini…`). */
+const GPT_4O_MINI = /(?:^|[/:])gpt-4o-mini/i;
 
 /**
- * The most input tokens `model` counts for one image carried inline; unbounded (the context window
- * is then reserved) for a model of no family whose count is known: Gemini's tiles have no documented
- * ceiling, and OpenAI-compatible servers count their own way (Together's Llama vision models up to
- * 6,404), as may an Azure deployment of any name.
+ * The most input tokens a model of a provider of `type` counts for one image carried inline, by
+ * the provider's type (a model's name says nothing sure: an OpenAI-compatible server may serve a
+ * Llama as `o1-custom`): Anthropic's models, and OpenAI's by name (gpt-4o-mini's count is
+ * inflated); an Azure deployment of any name, at OpenAI's most. Unbounded (the context window is
+ * then reserved) for every other type: Gemini's tiles have no documented ceiling, and
+ * OpenAI-compatible servers and Ollama count their own way (Together's Llama vision up to 6,404).
  */
-export function imageTokens(model: string): number {
-  if (GPT_4O_MINI.test(model)) return GPT_4O_MINI_IMAGE_TOKENS;
-  return BOUNDED_FAMILIES.test(model) ? IMAGE_TOKENS : Number.POSITIVE_INFINITY;
+export function imageTokens(type: string | undefined, model: string): number {
+  switch (type) {
+    case 'anthropic':
+      return IMAGE_TOKENS;
+    case 'openai':
+      return GPT_4O_MINI.test(model) ? GPT_4O_MINI_IMAGE_TOKENS : IMAGE_TOKENS;
+    case 'azure-openai':
+      return GPT_4O_MINI_IMAGE_TOKENS;
+    default:
+      return Number.POSITIVE_INFINITY;
+  }
 }
 
 /**

@@ -124,17 +124,23 @@ describe('media carried inline', () => {
     expect(mediaWeight([body, body])).toEqual({ unbounded: false, images: 2, imageBytes: 2 * data.length });
   });
 
-  it("counts an image at gpt-4o-mini at its inflated count, at Claude's and OpenAI's others at one bound, elsewhere unbounded", () => {
-    expect(imageTokens('gpt-4o-mini')).toBe(48_169);
-    expect(imageTokens('gpt-4o-mini-2024-07-18')).toBe(48_169);
-    expect(imageTokens('openai/gpt-4o-mini')).toBe(48_169);
-    for (const model of ['claude-opus-4', 'gpt-4o', 'gpt-4.1-nano', 'o4-mini', 'anthropic/claude-sonnet-4-5'])
-      expect(imageTokens(model)).toBe(IMAGE_TOKENS);
+  it("counts an image by its provider's type: OpenAI's models by name, Anthropic's, Azure at OpenAI's most, others unbounded", () => {
+    for (const model of ['gpt-4o-mini', 'gpt-4o-mini-2024-07-18', 'ft:gpt-4o-mini-2024-07-18:acme::x'])
+      expect(imageTokens('openai', model)).toBe(48_169);
+    for (const model of ['gpt-4o', 'ft:gpt-4o-2024-08-06:acme::abc123', 'o4-mini', 'gpt-4.1-nano'])
+      expect(imageTokens('openai', model)).toBe(IMAGE_TOKENS);
+    expect(imageTokens('anthropic', 'claude-opus-4')).toBe(IMAGE_TOKENS);
     expect(IMAGE_TOKENS).toBe(4_784);
-    // Counted their own way (Gemini's tiles, an OpenAI-compatible server's Llama, an Azure
-    // deployment of any name): reserved at the window.
-    for (const model of ['gemini-2.5-pro', 'meta-llama/Llama-3.2-90B-Vision', 'prod-vision'])
-      expect(imageTokens(model)).toBe(Number.POSITIVE_INFINITY);
+    // A deployment's name need not say which model it is.
+    expect(imageTokens('azure-openai', 'gpt4o-prod')).toBe(48_169);
+    // Counted their own way, whatever the name (a Llama served as o1-custom): the window.
+    for (const [type, model] of [
+      ['openai-compatible', 'o1-custom'],
+      ['openai-compatible', 'meta-llama/Llama-3.2-90B-Vision'],
+      ['gemini', 'gemini-2.5-pro'],
+      ['ollama', 'llava'],
+    ] as const)
+      expect(imageTokens(type, model)).toBe(Number.POSITIVE_INFINITY);
   });
 
   it.each([
