@@ -63,3 +63,18 @@ describe('an output limit too small for Anthropic thinking', () => {
     ).toBe('max_output_tokens');
   });
 });
+
+describe('a forced call of a legacy functions client, which Anthropic refuses while the model thinks', () => {
+  it('is named function_call, the field the client sent', async () => {
+    const param = await refusedParam(
+      openai.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'hi' }],
+        reasoning_effort: 'low',
+        functions: [{ name: 'lookup', parameters: { type: 'object', properties: {} } }],
+        function_call: { name: 'lookup' },
+      }),
+    );
+    expect(param).toBe('function_call');
+  });
+});

@@ -739,6 +739,9 @@ function clientParam(param: string, request: ChatRequest, body: Body): string {
       ? 'max_tokens'
       : 'max_completion_tokens';
   }
+  // A legacy functions client forces a call with `function_call`, which the canonical names alike.
+  if (param === 'tool_choice' && body.tool_choice == null && body.function_call != null)
+    return 'function_call';
   return tracedClientParam(param, request);
 }
 
