@@ -29,6 +29,7 @@ import {
   refuseForeignFile,
   unreportedUsage,
 } from '../wire-values.js';
+import { refusesTemperature } from './passthrough.js';
 import { strictSchema } from './strict-schema.js';
 
 /**
@@ -141,7 +142,7 @@ function refuseUnsupportedSampling(request: ChatRequest): void {
 function withoutUntakenDefault(request: ChatRequest, thinking: boolean): ChatRequest {
   const { temperature } = request;
   if (!request.temperatureIsDefault || temperature === undefined) return request;
-  if (temperature <= 1 && (!thinking || temperature === 1)) return request;
+  if (!refusesTemperature(temperature, thinking)) return request;
   const { temperature: _left, ...rest } = request;
   return rest;
 }

@@ -91,6 +91,26 @@ export function refuseWithoutBeta(body: Body, dropped: readonly string[], provid
 const EMPTY_SIGNATURE = '"signature":""';
 
 /**
+ * An Anthropic client's body without the alias's default temperature where Anthropic refuses it
+ * (`refusesTemperature`; thinking enabled or adaptive), as a translated request is sent
+ * (`ChatRequest.temperatureIsDefault`): its client never sent the field.
+ */
+export function withoutUntakenTemperature(body: Body): Body {
+  const { temperature, thinking } = body;
+  const thinks = isRecord(thinking) && (thinking.type === 'enabled' || thinking.type === 'adaptive');
+  if (typeof temperature !== 'number' || !refusesTemperature(temperature, thinks)) return body;
+  const { temperature: _left, ...rest } = body;
+  return rest;
+}
+
+/**
+ * Whether Anthropic refuses `temperature`: above 1, its range's end, or other than 1 while the
+ * model `thinks`.
+ */
+export const refusesTemperature = (temperature: number, thinks: boolean): boolean =>
+  temperature > 1 || (thinks && temperature !== 1);
+
+/**
  * The body as Anthropic gets it, as JSON, with the routed model. Thinking blocks whose signature
  * is empty or another format's (`shownSignature`), and redacted thinking another format
  * encrypted, are left out: they are another provider's reasoning shown as thinking, and Anthropic
@@ -98,19 +118,6 @@ const EMPTY_SIGNATURE = '"signature":""';
  * on every turn. The JSON is searched for either before any message is looked at, so a body with
  * neither costs nothing more.
  */
-/**
- * An Anthropic client's body without the alias's default temperature where Anthropic refuses it:
- * above 1, or while the model thinks (enabled or adaptive), as a translated request is sent
- * (`ChatRequest.temperatureIsDefault`): its client never sent the field.
- */
-export function withoutUntakenTemperature(body: Body): Body {
-  const { temperature, thinking } = body;
-  const thinks = isRecord(thinking) && (thinking.type === 'enabled' || thinking.type === 'adaptive');
-  if (typeof temperature !== 'number' || (temperature <= 1 && (!thinks || temperature === 1))) return body;
-  const { temperature: _left, ...rest } = body;
-  return rest;
-}
-
 export function passthroughBody(body: Body, model: string): string {
   const json = JSON.stringify({ ...body, model });
   if (!json.includes(EMPTY_SIGNATURE) && !json.includes(WRAPPED_IN_JSON)) return json;
