@@ -77,11 +77,14 @@ interface BudgetSizing {
   outputField: string;
 }
 
+/** What a request's input was reserved at, and what it holds besides text. */
+const inputPart = (sizing: BudgetSizing): string =>
+  `${sizing.media ? 'inline media or content named by URL or file id, ' : ''}reserved at ${sizing.inputTokens.toLocaleString('en-US')} tokens`;
+
 /** What a request's estimated cost is made of, in its client's names. */
 function costParts(sizing: BudgetSizing | undefined): string {
   if (!sizing) return "its input and its output limit, or the gateway's ceiling when it sends none";
-  const input = `${sizing.media ? 'inline media or content named by URL or file id, ' : ''}reserved at ${sizing.inputTokens.toLocaleString('en-US')} tokens`;
-  return `its input, ${input}, and its ${sizing.outputField}, or the gateway's ceiling when it sends none`;
+  return `its input, ${inputPart(sizing)}, and its ${sizing.outputField}, or the gateway's ceiling when it sends none`;
 }
 
 function denialError(denial: Denial, tokenId: string | undefined, sizing?: BudgetSizing): GatewayError {
@@ -173,7 +176,7 @@ function budgetPeriod(key: string): 'total' | 'monthly' | 'daily' {
 function budgetTooSmall(key: string, subject: string, sizing: BudgetSizing | undefined): GatewayError {
   const budget = `the whole ${budgetPeriod(key)} budget of ${subject}`;
   const message = sizing?.inputOver
-    ? `This request's input (${sizing.media ? 'inline media or content named by URL or file id, ' : ''}reserved at ${sizing.inputTokens.toLocaleString('en-US')} tokens) is estimated at more than ${budget} by itself; send less input, or an admin can raise the budget`
+    ? `This request's input (${inputPart(sizing)}) is estimated at more than ${budget} by itself; send less input, or an admin can raise the budget`
     : `This request's estimated cost (${costParts(sizing)}) is more than ${budget}; send a lower ${sizing?.outputField ?? 'output limit'}, or an admin can raise the budget`;
   return new GatewayError(429, 'rate_limit_error', message, {
     code: 'budget_exceeded',

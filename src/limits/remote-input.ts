@@ -9,11 +9,10 @@ const DATA_URL = /^data:([^;,]*)/i;
 const MAX_DEPTH = 12;
 
 /**
- * The most input tokens a model counts for one image, whatever its bytes, for every model but
- * gpt-4o-mini: Claude's high-resolution tier (Opus 4.7 and later, 4,784 tokens of 28-pixel
+ * The most input tokens Anthropic's and OpenAI's models (gpt-4o-mini aside) count for one image,
+ * whatever its bytes: Claude's high-resolution tier (Opus 4.7 and later, 4,784 tokens of 28-pixel
  * patches; earlier models about 1,600). OpenAI's other models count at most 3,779 (1,536
- * patches × 2.46, gpt-4.1-nano's multiplier; tile models 1,445), Gemini 258 a tile of 768
- * pixels (Gemini 3 at high media resolution 1,120).
+ * patches × 2.46, gpt-4.1-nano's multiplier; tile models 1,445).
  */
 export const IMAGE_TOKENS = 4_784;
 /**
