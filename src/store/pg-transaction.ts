@@ -81,22 +81,13 @@ async function committed(pool: Pool, xid: string): Promise<boolean | undefined> 
  * what the old primary committed and the standby never received.
  */
 export async function inTransactionOnce<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  // Set once `work` is done: only then is COMMIT sent.
   let sent: { xid: string; result: T } | undefined;
   try {
-    return await withClient(pool, async (client) => {
-      let result: T;
-      let xid: string;
-      try {
-        await client.query('BEGIN');
-        const { rows } = await client.query<{ xid: string }>('SELECT txid_current()::text AS xid');
-        xid = rows[0]!.xid;
-        result = await work(client);
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
-      }
-      sent = { xid, result };
-      await client.query('COMMIT');
+    return await inTransaction(pool, async (client) => {
+      const { rows } = await client.query<{ xid: string }>('SELECT txid_current()::text AS xid');
+      const result = await work(client);
+      sent = { xid: rows[0]!.xid, result };
       return result;
     });
   } catch (error) {
