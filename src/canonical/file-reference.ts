@@ -5,6 +5,13 @@ import type { FileIssuer, MediaSource } from './model.js';
 export const GEMINI_FILES_URI = 'https://generativelanguage.googleapis.com/';
 
 /**
+ * Whether a Gemini `fileUri` names a file Gemini holds (a Files API URI, a `gs://` object,
+ * `files/…`) rather than a web address, which providers that fetch URLs can be sent as one.
+ */
+export const isGeminiFile = (fileUri: string): boolean =>
+  fileUri.startsWith(GEMINI_FILES_URI) || !/^https?:\/\//i.test(fileUri);
+
+/**
  * The format that issued a file reference of a shape only one provider issues: a Gemini Files API
  * URI, Cloud Storage object or `files/…` name; an Anthropic id (`file_` and its mixed-case id);
  * an OpenAI id (`file-…`).

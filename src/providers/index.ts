@@ -13,7 +13,6 @@ export { anthropicStreamError } from './anthropic/stream.js';
 export {
   decodeFunctionCall as geminiFunctionCall,
   geminiGroundedSearches,
-  isGeminiFile,
 } from './gemini/codec.js';
 export { geminiChunkFinishes, geminiStreamError } from './gemini/stream.js';
 export { ToolCallPositions } from './openai/call-positions.js';

@@ -50,12 +50,6 @@ import {
  * carries one, which wins. Tool results' ids are split the same way.
  */
 
-/**
- * Whether a `fileUri` names a file Gemini holds (a Files API URI, a `gs://` object, `files/…`)
- * rather than a web address, which providers that fetch URLs can be sent as one.
- */
-export const isGeminiFile = (fileUri: string): boolean =>
-  fileUri.startsWith(GEMINI_FILES_URI) || !/^https?:\/\//i.test(fileUri);
 const THOUGHT_SEPARATOR = '__thought__';
 const GENERATED_ID_PREFIX = 'call_';
 

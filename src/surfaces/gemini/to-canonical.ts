@@ -1,4 +1,4 @@
-import { fileReference } from '../../canonical/file-reference.js';
+import { fileReference, isGeminiFile } from '../../canonical/file-reference.js';
 import { isWrapped, readSignature } from '../../canonical/foreign-signature.js';
 import {
   type AssistantPart,
@@ -16,7 +16,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
-import { geminiFunctionCall, isGeminiFile, isRecord } from '../../providers/index.js';
+import { geminiFunctionCall, isRecord } from '../../providers/index.js';
 import { traced } from '../part-origins.js';
 import { decodeReasoning } from '../responses/reasoning-envelope.js';
 import { jsonSchema } from './openapi-schema.js';
