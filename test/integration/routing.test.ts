@@ -265,6 +265,12 @@ describe('routing: aliases, balancing, fallbacks, per-alias policy', () => {
       expect(await res.body.text()).toMatch(/data: \[DONE\]\s*$/);
       expect(b.requests.length).toBe(sent + 1 + i);
     }
+    // None of those events takes a's only key out of rotation (a stream's error event never cools
+    // a key): a's next request is served by it.
+    a.script(hello);
+    const served = await post(kw, '/v1/chat/completions', chat('policy'));
+    expect(served.status).toBe(200);
+    expect(a.requests.at(-1)?.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
   });
 
   it('answers the Anthropic surface in its own envelope, before and after authentication', async () => {
