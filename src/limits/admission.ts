@@ -7,7 +7,7 @@ import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { Usage } from '../providers/index.js';
 import { inUtcDay, isEmpty, type Rules, rulesFor, utcDayEnd } from './admission-rules.js';
 import type { AcquireRequest, Acquisition, Denial, Lease, Limiter, Quota } from './index.js';
-import { imageTokens, mediaWeight } from './remote-input.js';
+import { imagesTokens, mediaWeight } from './remote-input.js';
 import { StatusUnavailableError } from './unwritten-usage.js';
 
 /**
@@ -186,7 +186,7 @@ function budgetTooSmall(key: string, subject: string, sizing: BudgetSizing | und
 
 /** A provider's model a request may be served by: the route's target or one of its fallbacks. */
 export interface ServingTarget {
-  /** Its type says how its models count an image (`imageTokens`). */
+  /** Its type says how its models count an image (`imagesTokens`). */
   provider: { id: string; config: { type: string } };
   model: string;
   /** The target is sent the request's ask for fast processing, billed at a multiple of its rates. */
@@ -540,12 +540,13 @@ export class Admission {
       // the body's bytes, and so does a PDF, audio or video carried inline (counted by pages and
       // seconds: a 7 KB PDF of 100 pages is 200,000 tokens): reserved at the context window, the
       // most input a request may be, or many such requests at once would overrun the budget. An
-      // image inline counts per image, at most `imageTokens` whatever its bytes: its data is
+      // image inline counts per image, at most `imagesTokens` whatever its bytes: its data is
       // weighed by that instead of as text. Input sent that the body does not carry (a stored
       // history replayed) is weighed the same. Settlement charges the usage the provider reports,
       // and this when none comes (the provider read the input).
       const media = mediaWeight(shape.addedInput ? [body, ...shape.addedInput] : [body]);
-      if (sized) sized.media = media.unbounded || media.images > 0;
+      const images = media.imageData.length;
+      if (sized) sized.media = media.unbounded || images > 0;
       const text = Math.max(0, bytes - media.imageBytes);
       // A budget is a ceiling: its text is reserved at a token a byte, as dense as any tokenizer
       // counts (combining marks or random characters come close), up to the context window, and
@@ -555,12 +556,12 @@ export class Admission {
       const textTokens = EMBEDDING_BATCH_ROUTES.has(request.kw.route)
         ? bytes
         : Math.min(text, Math.max(window, Math.ceil(text / BYTES_PER_TOKEN)));
-      const inputAt = (perImage: number): number =>
+      const inputAt = (imageTokens: number): number =>
         media.unbounded
           ? Math.max(window, textTokens)
-          : media.images === 0
+          : images === 0
             ? textTokens
-            : Math.max(textTokens, Math.min(textTokens + media.images * perImage, window));
+            : Math.max(textTokens, Math.min(textTokens + imageTokens, window));
       // A budget holds what the request may cost. One that names no output limit is sent without
       // one and may run to the model's own: priced at the gateway's ceiling for its route, not at
       // the 1,024 tokens the rate limits take for it, or many at once would overrun the budget.
@@ -576,8 +577,11 @@ export class Admission {
       // price. Each counts images its own way; the estimate kept is the dearest's.
       let dearest: Usage | undefined;
       for (const candidate of serving) {
-        const perImage = imageTokens(candidate.provider.config.type, candidate.model);
-        const reserved: Usage = { inputTokens: inputAt(perImage), outputTokens };
+        const type = candidate.provider.config.type;
+        const reserved: Usage = {
+          inputTokens: inputAt(imagesTokens(media, type, candidate.model)),
+          outputTokens,
+        };
         const allowed = candidate.webSearches;
         const billed = allowed ? { ...reserved, webSearches: allowed } : reserved;
         const priced = this.prices.costMicros(candidate.provider.id, candidate.model, billed, candidate.fast);
@@ -588,10 +592,10 @@ export class Admission {
         }
       }
       estimate = dearest ?? { inputTokens: inputAt(Number.POSITIVE_INFINITY), outputTokens };
-      if (media.images > 0 && !media.unbounded) {
+      if (images > 0 && !media.unbounded) {
         const types = new Map(serving.map(({ provider }) => [provider.id, provider.config.type]));
         request.kw.estimateAt = (provider, model) => ({
-          inputTokens: inputAt(imageTokens(types.get(provider), model)),
+          inputTokens: inputAt(imagesTokens(media, types.get(provider), model)),
           outputTokens,
         });
       }

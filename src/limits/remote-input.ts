@@ -1,3 +1,5 @@
+import { type ImageSize, imageSize } from './image-size.js';
+
 /** Keys whose string value names content by address, fetched or read by the provider. */
 const ADDRESS_KEYS = new Set(['url', 'image_url', 'file_url', 'fileUri']);
 /** Keys whose string value names content the provider holds (an upload, a cache). */
@@ -29,8 +31,9 @@ const GPT_4O_MINI = /(?:^|[/:])gpt-4o-mini/i;
  * the provider's type (a model's name says nothing sure: an OpenAI-compatible server may serve a
  * Llama as `o1-custom`): Anthropic's models, and OpenAI's by name (gpt-4o-mini's count is
  * inflated); an Azure deployment of any name, at OpenAI's most. Unbounded (the context window is
- * then reserved) for every other type: Gemini's tiles have no documented ceiling, and
- * OpenAI-compatible servers and Ollama count their own way (Together's Llama vision up to 6,404).
+ * then reserved) for every other type: Gemini counts by the image's size (`geminiImageTokens`),
+ * and OpenAI-compatible servers and Ollama count their own way (Together's Llama vision up to
+ * 6,404).
  */
 export function imageTokens(type: string | undefined, model: string): number {
   switch (type) {
@@ -45,11 +48,40 @@ export function imageTokens(type: string | undefined, model: string): number {
   }
 }
 
+/** Gemini 3's most for one image: `media_resolution` ultra high, which a part may ask for. */
+const GEMINI_IMAGE_TOKENS = 2_240;
+/** Gemini 2's count: one tile for an image of at most 384 pixels a side, else one per 768-pixel tile. */
+const GEMINI_TILE_TOKENS = 258;
+
+/**
+ * The most input tokens a Gemini model counts for an image of `size`: Gemini 2's tiles (a 4,000 ×
+ * 3,000 photo is 24 of them, 6,192 tokens), at least Gemini 3's most. Unbounded when the size is
+ * not known (a format whose header is not read, an animation).
+ */
+export function geminiImageTokens(size: ImageSize | undefined): number {
+  if (size === undefined) return Number.POSITIVE_INFINITY;
+  const { width, height } = size;
+  const tiles = width <= 384 && height <= 384 ? 1 : Math.ceil(width / 768) * Math.ceil(height / 768);
+  return Math.max(GEMINI_IMAGE_TOKENS, tiles * GEMINI_TILE_TOKENS);
+}
+
+/**
+ * The most input tokens the inline images of `media` count at a model of a provider of `type`:
+ * each at the type's figure (`imageTokens`), or at Gemini by its own size.
+ */
+export function imagesTokens(media: MediaWeight, type: string | undefined, model: string): number {
+  if (media.imageData.length === 0) return 0;
+  if (type !== 'gemini') return media.imageData.length * imageTokens(type, model);
+  let tokens = 0;
+  for (const data of media.imageData) tokens += geminiImageTokens(imageSize(data));
+  return tokens;
+}
+
 /**
  * What a piece of input costs that its bytes do not tell: `remote`, named by address or id and
  * costing what the provider reads; `media`, carried inline and counted by pages, frames or seconds
  * (a compressed PDF page of a few bytes is hundreds of tokens); `image`, carried inline and counted
- * per image, at most `imageTokens`. Text, inline or not, counts at most a token a byte.
+ * per image (`imagesTokens`). Text, inline or not, counts at most a token a byte.
  */
 type Weight = 'remote' | 'media' | 'image';
 
@@ -165,8 +197,11 @@ export interface MediaWeight {
    * than images carried inline (a PDF, audio, video). Such input may fill the context window.
    */
   unbounded: boolean;
-  /** Images carried inline, each counted at most `imageTokens` (all of them, unless `unbounded`). */
-  images: number;
+  /**
+   * The base64 data of the images carried inline (all of them, unless `unbounded`), each counted as
+   * `imagesTokens` says.
+   */
+  imageData: string[];
   /**
    * The characters those images' data takes in the body (base64 or a data URL): counted by the
    * image, not as text, so left out of the bytes a budget weighs as text.
@@ -174,29 +209,34 @@ export interface MediaWeight {
   imageBytes: number;
 }
 
-/** The characters of an inline image's data: a data URL or file_data, or a source's or inlineData's `data`. */
-function dataLength(inner: unknown): number {
-  if (typeof inner === 'string') return inner.length;
+/** An inline image's data as it stands in the body: a data URL, or a source's or inlineData's `data`. */
+function dataOf(inner: unknown): string {
+  if (typeof inner === 'string') return inner;
   const data = (inner as { data?: unknown }).data;
-  return typeof data === 'string' ? data.length : 0;
+  return typeof data === 'string' ? data : '';
 }
+
+/** The base64 of a data URL (after its comma), or data that is base64 already. */
+const base64Of = (data: string): string =>
+  data.startsWith('data:') ? data.slice(data.indexOf(',') + 1) : data;
 
 /**
  * The media of `values` (a body, and any input sent that it does not carry, such as a stored
  * history replayed), as a budget weighs it. The walk stops at the first unbounded input.
  */
 export function mediaWeight(values: readonly unknown[]): MediaWeight {
-  let images = 0;
+  const imageData: string[] = [];
   let imageBytes = 0;
   const unbounded = values.some((value) =>
     anyEntry(value, (key, inner) => {
       const weight = weightOf(key, inner);
       if (weight === 'image') {
-        images++;
-        imageBytes += dataLength(inner);
+        const data = dataOf(inner);
+        imageData.push(base64Of(data));
+        imageBytes += data.length;
       }
       return weight === 'remote' || weight === 'media';
     }),
   );
-  return { unbounded, images, imageBytes };
+  return { unbounded, imageData, imageBytes };
 }

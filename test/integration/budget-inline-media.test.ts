@@ -14,7 +14,7 @@ import { PROVIDER_KEY } from '../support/setup.js';
  * 7 KB is about 200,000 input tokens at Anthropic, and five such requests at once spent 18 times a
  * $0.10 budget. Such media is now reserved at the context window, as input named by URL is; an
  * inline image at the most tokens one image counts at the model (48,169 at gpt-4o-mini, 4,784
- * elsewhere), in place of its bytes.
+ * elsewhere, at Gemini by its size), in place of its bytes.
  */
 
 /** $1 a million input tokens: the 200,000-token context window costs $0.20. */
@@ -51,6 +51,26 @@ const PDF = emptyPagesPdf(100).toString('base64');
 /** A 1×1 PNG: 70 bytes, counted as one image. */
 const PIXEL =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+/**
+ * A PNG of `width` × `height` pixels as its header says, padded with `bytes` of data: what a
+ * budget reads of an image is its header, not its pixels.
+ */
+function pngOf(width: number, height: number, bytes: number): string {
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    return Buffer.concat([length, Buffer.from(type, 'latin1'), data, Buffer.alloc(4)]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.writeUInt8(8, 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', Buffer.alloc(bytes, 7)),
+  ]).toString('base64');
+}
 /** The first bytes of a WAV file: what the provider counts is its seconds, not these. */
 const WAV = Buffer.from('RIFF$\u0000\u0000\u0000WAVEfmt ', 'latin1').toString('base64');
 
@@ -362,15 +382,34 @@ describe('a budget under media carried inline', () => {
       ],
     });
     expect(chat.choices).toHaveLength(1);
-    // A model of no family whose count for one image is known (Gemini's tiles have no documented
-    // ceiling) is reserved at the window: $0.20, more than the budget.
-    await expect(
+    // Gemini counts an image by its size, in tiles: data whose size cannot be read from its header
+    // is reserved at the window, $0.20, more than the budget.
+    const geminiImage = (data: string) =>
       ai.models.generateContent({
         model: 'gemini',
-        contents: [{ inlineData: { mimeType: 'image/png', data: screenshot } }, 'What is on this screen?'],
+        contents: [{ inlineData: { mimeType: 'image/png', data } }, 'What is on this screen?'],
         config: { maxOutputTokens: MAX_TOKENS },
-      }),
-    ).rejects.toMatchObject({ status: 429 });
+      });
+    await expect(geminiImage(screenshot)).rejects.toMatchObject({ status: 429 });
+    // A 1,920 × 1,080 screenshot: 6 tiles, at least Gemini 3's 2,240 tokens, $0.002.
+    const seen = await geminiImage(pngOf(1_920, 1_080, 90_000));
+    expect(seen.text).toBe('Seen.');
+    // 20,000 pixels a side: 729 tiles, 188,082 tokens, $0.19.
+    await expect(geminiImage(pngOf(20_000, 20_000, 90_000))).rejects.toMatchObject({ status: 429 });
+    // The same through the OpenAI surface to the Gemini provider.
+    const translated = await oai.chat.completions.create({
+      model: 'gemini',
+      max_tokens: MAX_TOKENS,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${pngOf(1_920, 1_080, 90_000)}` } },
+          ],
+        },
+      ],
+    });
+    expect(translated.choices).toHaveLength(1);
   });
 
   it('weighs tools, schemas and tool calls as text, whatever their keys are named', async () => {

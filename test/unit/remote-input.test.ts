@@ -1,13 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import {
   carriesInlineMedia,
+  geminiImageTokens,
   IMAGE_TOKENS,
+  imagesTokens,
   imageTokens,
   mediaWeight,
   namesRemoteInput,
 } from '../../src/limits/remote-input.js';
 
 const PIXEL = 'data:image/png;base64,iVBORw0KGgo=';
+
+/** The base64 of a PNG's signature, header and first data chunk: enough for its size to be read. */
+function pngHeader(width: number, height: number): string {
+  const ihdr = Buffer.alloc(25);
+  ihdr.writeUInt32BE(13, 0);
+  ihdr.write('IHDR', 4, 'latin1');
+  ihdr.writeUInt32BE(width, 8);
+  ihdr.writeUInt32BE(height, 12);
+  ihdr.writeUInt8(8, 16);
+  const idat = Buffer.from([0, 0, 0, 0, 0x49, 0x44, 0x41, 0x54, 0, 0, 0, 0]);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), ihdr, idat]).toString(
+    'base64',
+  );
+}
 
 describe('input named by address or id', () => {
   it.each([
@@ -95,7 +111,7 @@ describe('media carried inline', () => {
     ['Gemini data of no type', { contents: [{ parts: [{ inlineData: { data: 'AAAA' } }] }] }],
   ])('weighs %s as unbounded', (_name, body) => {
     expect(carriesInlineMedia(body)).toBe(true);
-    expect(mediaWeight([body])).toMatchObject({ unbounded: true, images: 0 });
+    expect(mediaWeight([body])).toMatchObject({ unbounded: true, imageData: [] });
   });
 
   it.each([
@@ -121,7 +137,12 @@ describe('media carried inline', () => {
     ],
   ])('counts %s as one image, whose data it weighs apart from text', (_name, body, data) => {
     expect(carriesInlineMedia(body)).toBe(true);
-    expect(mediaWeight([body, body])).toEqual({ unbounded: false, images: 2, imageBytes: 2 * data.length });
+    const base64 = data.slice(data.indexOf(',') + 1);
+    expect(mediaWeight([body, body])).toEqual({
+      unbounded: false,
+      imageData: [base64, base64],
+      imageBytes: 2 * data.length,
+    });
   });
 
   it("counts an image by its provider's type: OpenAI's models by name, Anthropic's, Azure at OpenAI's most, others unbounded", () => {
@@ -137,10 +158,43 @@ describe('media carried inline', () => {
     for (const [type, model] of [
       ['openai-compatible', 'o1-custom'],
       ['openai-compatible', 'meta-llama/Llama-3.2-90B-Vision'],
-      ['gemini', 'gemini-2.5-pro'],
       ['ollama', 'llava'],
     ] as const)
       expect(imageTokens(type, model)).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it("counts an image at Gemini by its size, read from the image's header", () => {
+    const photo = pngHeader(4_000, 3_000);
+    const media = mediaWeight([
+      { contents: [{ parts: [{ inlineData: { mimeType: 'image/png', data: photo } }] }] },
+      {
+        messages: [
+          { content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${photo}` } }] },
+        ],
+      },
+    ]);
+    // 6 × 4 tiles of 258 tokens, twice; elsewhere the type's figure for each.
+    expect(imagesTokens(media, 'gemini', 'gemini-2.5-pro')).toBe(2 * 6_192);
+    expect(imagesTokens(media, 'anthropic', 'claude-opus-4')).toBe(2 * IMAGE_TOKENS);
+    expect(imagesTokens(media, 'ollama', 'llava')).toBe(Number.POSITIVE_INFINITY);
+    // A small image at least at Gemini 3's most (ultra high resolution, 2,240).
+    expect(geminiImageTokens({ width: 300, height: 200 })).toBe(2_240);
+    expect(geminiImageTokens({ width: 20_000, height: 20_000 })).toBe(27 * 27 * 258);
+    // Data whose size the gateway cannot read is unbounded, with every other image.
+    const unknown = mediaWeight([
+      {
+        contents: [
+          {
+            parts: [
+              { inlineData: { mimeType: 'image/png', data: photo } },
+              { inlineData: { mimeType: 'image/png', data: 'AAAA' } },
+            ],
+          },
+        ],
+      },
+    ]);
+    expect(imagesTokens(unknown, 'gemini', 'gemini-2.5-pro')).toBe(Number.POSITIVE_INFINITY);
+    expect(imagesTokens(mediaWeight([{}]), 'gemini', 'gemini-2.5-pro')).toBe(0);
   });
 
   it.each([
@@ -160,7 +214,7 @@ describe('media carried inline', () => {
     ['text that names audio', { messages: [{ role: 'user', content: 'input_audio file_data inlineData' }] }],
   ])('weighs %s by its bytes', (_name, body) => {
     expect(carriesInlineMedia(body)).toBe(false);
-    expect(mediaWeight([body])).toEqual({ unbounded: false, images: 0, imageBytes: 0 });
+    expect(mediaWeight([body])).toEqual({ unbounded: false, imageData: [], imageBytes: 0 });
   });
 
   it('weighs input named by address as unbounded, in any of the values', () => {
@@ -221,7 +275,7 @@ describe('positions that are not content', () => {
     ],
   ])('does not weigh %s as media', (_name, body) => {
     expect(carriesInlineMedia(body)).toBe(false);
-    expect(mediaWeight([body])).toEqual({ unbounded: false, images: 0, imageBytes: 0 });
+    expect(mediaWeight([body])).toEqual({ unbounded: false, imageData: [], imageBytes: 0 });
   });
 
   it("still weighs a tool's result and a Responses request's input", () => {
@@ -239,7 +293,7 @@ describe('positions that are not content', () => {
         },
       ],
     };
-    expect(mediaWeight([result])).toEqual({ unbounded: false, images: 1, imageBytes: 4 });
+    expect(mediaWeight([result])).toEqual({ unbounded: false, imageData: ['iVBO'], imageBytes: 4 });
     const input = { input: [{ role: 'user', content: [{ type: 'input_file', file_data: 'JVBERi0=' }] }] };
     expect(mediaWeight([input]).unbounded).toBe(true);
   });
