@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { inTransaction } from './pg-transaction.js';
+import { inTransactionOnce } from './pg-transaction.js';
 import { type AuditRow, auditFromRow } from './rows.js';
 import { GENESIS_MAC } from './sqlite-audit.js';
 import type { AuditRecord, AuditStore } from './types.js';
@@ -12,7 +12,9 @@ const LAST = 'SELECT * FROM audit ORDER BY seq DESC LIMIT 1';
 export function pgAudit(pool: Pool): AuditStore {
   return {
     async appendChained(entries, seal) {
-      return inTransaction(pool, async (client) => {
+      // Once: a batch whose commit went unanswered and was appended again was in the chain twice,
+      // each copy sealed and linked, so that verification could not tell.
+      return inTransactionOnce(pool, async (client) => {
         // The transaction-scoped advisory lock plays SQLite's BEGIN IMMEDIATE: no other writer can
         // read the chain's end between our read and our inserts, so one chain stays verifiable.
         await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
