@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { inTransaction } from './pg-transaction.js';
+import { inTransaction, inTransactionOnce } from './pg-transaction.js';
 import { type CodeRow, codeFromRow, type SessionRow, sessionFromRow } from './rows.js';
 import type { JwtRevocation, SessionStore } from './types.js';
 
@@ -66,7 +66,9 @@ export function pgSessions(pool: Pool): SessionStore {
       );
     },
     async rotate(sessionId, r) {
-      return inTransaction(pool, async (client) => {
+      // Once: a rotation that committed with its answer lost left the browser the generation it
+      // had retired, and its next refresh past the grace revoked the login as a replay.
+      return inTransactionOnce(pool, async (client) => {
         // The conditional update is the compare-and-set: of two rotations from one generation, one wins.
         const advanced = await client.query(
           `UPDATE sessions SET generation = $1, access_hash = $2, access_expires_at = $3, refreshed_at = $4
