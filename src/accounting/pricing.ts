@@ -76,6 +76,8 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1, fast: 2 },
   'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025, fast: 2 },
   'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25, fast: 2 },
+  // gpt-4o's first snapshot kept its launch price, twice the later ones', with no cached rate.
+  'gpt-4o-2024-05-13': { input: 5, output: 15 },
   'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075, fast: 2 },
   'gpt-4o-search-preview': { input: 2.5, output: 10, webSearch: 50 },
   'gpt-4o-mini-search-preview': { input: 0.15, output: 0.6, webSearch: 30 },

@@ -24,6 +24,9 @@ describe('price lookup', () => {
   it('never prices a variant as its cheaper base: it has its own entry or none', () => {
     expect(table.find('openai', 'gpt-5-pro-2025-10-06')).toBe(DEFAULT_PRICES['gpt-5-pro']);
     expect(table.find('openai', 'o3-pro')).toBe(DEFAULT_PRICES['o3-pro']);
+    // A snapshot priced apart from its base: gpt-4o's first, at $5 and $15, not gpt-4o's $2.50 and $10.
+    expect(table.find('openai', 'gpt-4o-2024-05-13')).toEqual({ input: 5, output: 15 });
+    expect(table.find('azure', 'gpt-4o-2024-11-20')).toBe(DEFAULT_PRICES['gpt-4o']);
     // Unpriced, so a credential held to a budget is refused it rather than charged gpt-4o's price.
     expect(table.find('openai', 'gpt-4o-audio-preview')).toBeUndefined();
     expect(table.find('openai', 'gpt-5-turbo-ultra')).toBeUndefined();
