@@ -31,6 +31,18 @@ export interface TextPart {
    * shows as a part of its own. Surfaces without one show it as text.
    */
   refusal?: true;
+  /** In an answer to a request that asked for them (`ChatRequest.logprobs`): its tokens' log probabilities. */
+  logprobs?: TokenLogprob[];
+}
+
+/** A token of the answer with its log probability, as OpenAI gives them. */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  /** The token's UTF-8 bytes: a token may be part of a character, which `token` cannot show. */
+  bytes: number[];
+  /** The likeliest tokens at its position, as many as asked for (`ChatRequest.logprobs.top`). */
+  top: Array<{ token: string; logprob: number; bytes: number[] }>;
 }
 
 export interface ImagePart {
@@ -221,6 +233,12 @@ export interface ChatRequest {
   user?: string;
   /** OpenAI's own settings, for OpenAI-format providers; when present, its `user` replaces `user` there. */
   openai?: OpenAIOptions;
+  /**
+   * Return the answer's token log probabilities, each with the `top` (0 to 20) likeliest tokens at
+   * its position. Only OpenAI-format providers give them; other encoders refuse the request
+   * (param `logprobs`), since an answer without them is not the one asked for.
+   */
+  logprobs?: { top: number };
   stream: boolean;
 }
 
@@ -269,7 +287,8 @@ export type BlockStart =
   | { type: 'tool_call'; id: string; name: string; signature?: string; custom?: true };
 
 export type BlockDelta =
-  | { type: 'text'; text: string }
+  /** `logprobs`: the log probabilities of the piece's tokens, when the request asked for them. */
+  | { type: 'text'; text: string; logprobs?: TokenLogprob[] }
   | { type: 'thinking'; text: string }
   | { type: 'signature'; signature: string }
   /** A piece of a tool call's JSON arguments. */

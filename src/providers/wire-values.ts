@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type ChatUsage, type FileIssuer, type MediaSource, UnsupportedFeature } from '../canonical/model.js';
+import {
+  type ChatRequest,
+  type ChatUsage,
+  type FileIssuer,
+  type MediaSource,
+  UnsupportedFeature,
+} from '../canonical/model.js';
 
 /** Readers and writers of provider JSON (whose shape is never trusted), shared by every codec. */
 
@@ -51,6 +57,20 @@ export function refuseStopsPast(stop: readonly string[] | undefined, limit: numb
   if (stop !== undefined && stop.length > limit) {
     throw new UnsupportedFeature(`${provider} takes at most ${limit} stop sequences`, 'stop');
   }
+}
+
+/**
+ * Refuses a request for token log probabilities (`ChatRequest.logprobs`) to a provider whose
+ * codec reads none (Gemini's `logprobsResult` and Ollama's are not translated; Anthropic has
+ * none): answered without them, the answer is not the one asked for. Throws UnsupportedFeature
+ * naming `logprobs`, which each surface names as its client sent it.
+ */
+export function refuseLogprobs(request: ChatRequest, provider: string): void {
+  if (request.logprobs)
+    throw new UnsupportedFeature(
+      `Token log probabilities come only from OpenAI-format providers, not from ${provider}`,
+      'logprobs',
+    );
 }
 
 const ISSUERS: Readonly<Record<FileIssuer, string>> = {

@@ -106,18 +106,52 @@ const TOOL_CALL = {
   function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
 };
 
+/** The reply's tokens as the fake counts them: a word with the spaces after it. @param {string} text */
+const tokensOf = (text) => text.match(/\S+\s*/g) ?? [];
+
+/**
+ * A token's log probability as Chat Completions gives it with `logprobs: true`: its bytes, and the
+ * `top` likeliest tokens at its place (the token itself first, then made-up rivals).
+ * @param {string} token @param {number} at its position in the reply @param {number} top
+ */
+function tokenLogprob(token, at, top) {
+  const logprob = -((at % 7) + 1) / 100;
+  const entry = (/** @type {string} */ text, /** @type {number} */ value) => ({
+    token: text,
+    logprob: value,
+    bytes: [...Buffer.from(text, 'utf8')],
+  });
+  return {
+    ...entry(token, logprob),
+    top_logprobs: Array.from({ length: top }, (_, k) =>
+      k === 0 ? entry(token, logprob) : entry(`${token.trim()}~${k}`, logprob - k),
+    ),
+  };
+}
+
+/**
+ * The choice's `logprobs` for `tokens`: null unless the request set `logprobs: true`.
+ * @param {any} body @param {string[]} tokens @param {number} [from] the first token's position
+ */
+function choiceLogprobs(body, tokens, from = 0) {
+  if (body?.logprobs !== true) return null;
+  const top = Number(body.top_logprobs ?? 0);
+  return { content: tokens.map((token, i) => tokenLogprob(token, from + i, top)), refusal: null };
+}
+
 /** @param {any} body @param {string} model @param {boolean} [dense] see `plan` */
 function completion(body, model, dense = false) {
   const { text, promptTokens, toolCall } = plan(body, dense);
   const message = toolCall
     ? { role: 'assistant', content: null, tool_calls: [TOOL_CALL], refusal: null, annotations: [] }
     : { role: 'assistant', content: text, refusal: null, annotations: [] };
+  const logprobs = choiceLogprobs(body, toolCall ? [] : tokensOf(text));
   return {
     id: 'chatcmpl-fake0001',
     object: 'chat.completion',
     created: CREATED,
     model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: toolCall ? 'tool_calls' : 'stop' }],
+    choices: [{ index: 0, message, logprobs, finish_reason: toolCall ? 'tool_calls' : 'stop' }],
     usage: usage(promptTokens, toolCall ? 12 : completionTokens(text)),
     service_tier: 'default',
     system_fingerprint: 'fp_fake',
@@ -172,14 +206,14 @@ function streamEvents(body, model, azure = false, dense = false) {
   };
   const withUsage = Boolean(body?.stream_options?.include_usage);
   // As OpenAI does: with include_usage, every chunk carries `usage: null` until the usage chunk.
-  /** @param {object} delta @param {string | null} finish */
-  const chunk = (delta, finish = null) => ({
+  /** @param {object} delta @param {string | null} finish @param {object | null} logprobs */
+  const chunk = (delta, finish = null, logprobs = null) => ({
     ...base,
     choices: [
       {
         index: 0,
         delta,
-        logprobs: null,
+        logprobs,
         finish_reason: finish,
         ...(azure && {
           content_filter_results: 'content' in delta && delta.content ? AZURE_FILTER_RESULTS : {},
@@ -216,7 +250,9 @@ function streamEvents(body, model, azure = false, dense = false) {
     chunks.push(chunk({}, 'tool_calls'));
   } else {
     chunks.push(chunk({ role: 'assistant', content: '', refusal: null }));
-    for (const word of text.match(/\S+\s*/g) ?? []) chunks.push(chunk({ content: word }));
+    tokensOf(text).forEach((word, i) => {
+      chunks.push(chunk({ content: word }, null, choiceLogprobs(body, [word], i)));
+    });
     chunks.push(chunk({}, 'stop'));
   }
   if (withUsage) {
@@ -400,6 +436,17 @@ export async function startFakeOpenAI(options = {}) {
         res,
         404,
         openAIError(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error', null),
+      );
+    }
+    if (body.top_logprobs != null && body.logprobs !== true) {
+      return send(
+        res,
+        400,
+        openAIError(
+          "Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is used.",
+          'invalid_request_error',
+          'invalid_value',
+        ),
       );
     }
     const requested =

@@ -27,6 +27,7 @@ import {
   generatedCallId,
   isRecord,
   refuseForeignFile,
+  refuseLogprobs,
   unreportedUsage,
 } from '../wire-values.js';
 import { refusesTemperature } from './passthrough.js';
@@ -106,6 +107,7 @@ export function encodeAnthropicRequest(
   };
   if (options.countTokens) return { model: request.model, ...common };
   refuseUnsupportedSampling(request);
+  refuseLogprobs(request, 'Anthropic');
   const asked = withoutUntakenDefault(request, thinking?.enabled === true);
   if (thinking?.enabled === true) refuseSamplingWhileThinking(asked);
   const sampling = encodeSampling(asked);

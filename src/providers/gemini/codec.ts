@@ -30,6 +30,7 @@ import {
   isRecord,
   nonEmptyString,
   refuseForeignFile,
+  refuseLogprobs,
   refuseStopsPast,
   unreportedUsage,
 } from '../wire-values.js';
@@ -278,6 +279,7 @@ const MAX_STOP_SEQUENCES = 5;
  */
 function encodeGenerationConfig(request: ChatRequest): Record<string, unknown> | undefined {
   refuseStopsPast(request.stop, MAX_STOP_SEQUENCES, 'Gemini');
+  refuseLogprobs(request, 'Gemini');
   const thinkingConfig = encodeThinking(request.thinking, request.model);
   const config = {
     ...(request.maxTokens !== undefined && { maxOutputTokens: request.maxTokens }),

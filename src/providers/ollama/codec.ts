@@ -17,7 +17,14 @@ import {
 import { documentText, namedText } from '../../canonical/text-document.js';
 import { readOpenAIUsage } from '../openai/index.js';
 import type { Usage } from '../types.js';
-import { argumentsObject, count, generatedCallId, isRecord, unreportedUsage } from '../wire-values.js';
+import {
+  argumentsObject,
+  count,
+  generatedCallId,
+  isRecord,
+  refuseLogprobs,
+  unreportedUsage,
+} from '../wire-values.js';
 
 /**
  * Canonical chat ⇄ Ollama's native `/api/chat`. Ollama's messages are flat: one string of
@@ -75,6 +82,7 @@ const joinParts = (texts: string[]): string => texts.join('\n\n');
  * `required` send them all and leave the decision to the model.
  */
 export function encodeOllamaRequest(request: ChatRequest): Record<string, unknown> {
+  refuseLogprobs(request, 'Ollama');
   const tools = offeredTools(request);
   const format = encodeFormat(request.responseFormat);
   const options = encodeOptions(request);

@@ -32,7 +32,13 @@ import {
   encodeCustomCall,
   encodeCustomTool,
 } from './custom-tool-calls.js';
-import { OpenAIStreamDecoder, openAIChatUsage, openAIStopReason, reasoningText } from './stream.js';
+import {
+  OpenAIStreamDecoder,
+  openAIChatUsage,
+  openAIStopReason,
+  reasoningText,
+  tokenLogprobs,
+} from './stream.js';
 import { openAIStrictSchema } from './strict-schema.js';
 
 /**
@@ -128,9 +134,9 @@ export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
 /**
  * The request body, its keys always in this order so that the same request gives the same bytes:
  * model, messages, tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort, the
- * token limit, temperature, top_p, seed, frequency_penalty, presence_penalty, stop, user, OpenAI's
- * own settings (verbosity, service_tier, prompt_cache_key, prompt_cache_retention,
- * safety_identifier), stream, stream_options. OpenAI refuses a tool
+ * token limit, temperature, top_p, seed, frequency_penalty, presence_penalty, stop, user, logprobs,
+ * top_logprobs, OpenAI's own settings (verbosity, service_tier, prompt_cache_key,
+ * prompt_cache_retention, safety_identifier), stream, stream_options. OpenAI refuses a tool
  * choice or `parallel_tool_calls` without tools, so those go only with tools. `top_k` is not
  * sent: Chat Completions has none.
  */
@@ -160,6 +166,10 @@ function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<
     ...(request.presencePenalty !== undefined && { presence_penalty: request.presencePenalty }),
     ...(request.stop && request.stop.length > 0 && { stop: request.stop }),
     ...(user !== undefined && { user }),
+    ...(request.logprobs && {
+      logprobs: true,
+      ...(request.logprobs.top > 0 && { top_logprobs: request.logprobs.top }),
+    }),
     ...(openai && openAISettings(openai)),
     ...(request.stream && {
       stream: true,
@@ -399,7 +409,8 @@ function decodeResponse(payload: unknown): ChatResponse {
   const reasoning = reasoningText(message);
   if (reasoning !== undefined) content.push({ type: 'thinking', text: reasoning });
   const answer = nonEmptyString(message.content);
-  if (answer !== undefined) content.push({ type: 'text', text: answer });
+  const logprobs = tokenLogprobs(choice.logprobs);
+  if (answer !== undefined) content.push({ type: 'text', text: answer, ...(logprobs && { logprobs }) });
   const refusal = nonEmptyString(message.refusal);
   if (refusal !== undefined) content.push({ type: 'text', text: refusal, refusal: true });
   const calls = decodeToolCalls(message.tool_calls);

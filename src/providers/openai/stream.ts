@@ -4,6 +4,7 @@ import {
   type StreamDecoder,
   type StreamEvent,
   StreamFailure,
+  type TokenLogprob,
 } from '../../canonical/model.js';
 import { PendingFailure } from '../../canonical/pending-failure.js';
 import { eventData, SseSplitter } from '../../canonical/sse.js';
@@ -56,6 +57,31 @@ export function openAIStopReason(
       if (answer.refused) return 'refusal';
       return answer.toolCalls ? 'tool_use' : 'end_turn';
   }
+}
+
+/**
+ * The log probabilities of a choice's (or a chunk's) text tokens, `logprobs.content`: undefined
+ * when there are none (not asked for). Servers imitating OpenAI may leave out `bytes`, which are
+ * then the token's UTF-8.
+ */
+export function tokenLogprobs(logprobs: unknown): TokenLogprob[] | undefined {
+  if (!isRecord(logprobs) || !Array.isArray(logprobs.content) || logprobs.content.length === 0)
+    return undefined;
+  return logprobs.content.filter(isRecord).map((entry) => ({
+    ...tokenLogprob(entry),
+    top: Array.isArray(entry.top_logprobs) ? entry.top_logprobs.filter(isRecord).map(tokenLogprob) : [],
+  }));
+}
+
+const utf8 = new TextEncoder();
+
+function tokenLogprob(entry: Record<string, unknown>): { token: string; logprob: number; bytes: number[] } {
+  const token = typeof entry.token === 'string' ? entry.token : '';
+  const bytes =
+    Array.isArray(entry.bytes) && entry.bytes.every((byte) => typeof byte === 'number')
+      ? (entry.bytes as number[])
+      : [...utf8.encode(token)];
+  return { token, logprob: typeof entry.logprob === 'number' ? entry.logprob : 0, bytes };
 }
 
 /**
@@ -179,7 +205,7 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     const reasoning = reasoningText(delta);
     if (reasoning !== undefined) this.content('thinking', reasoning, events);
     const text = nonEmptyString(delta.content);
-    if (text !== undefined) this.content('text', text, events);
+    if (text !== undefined) this.content('text', text, events, tokenLogprobs(choice.logprobs));
     const refusal = nonEmptyString(delta.refusal);
     if (refusal !== undefined) {
       this.refused = true;
@@ -201,8 +227,16 @@ export class OpenAIStreamDecoder implements StreamDecoder {
     });
   }
 
-  /** A refusal is a text block of its own, marked as one (TextPart). */
-  private content(kind: 'text' | 'thinking' | 'refusal', text: string, events: StreamEvent[]): void {
+  /**
+   * A refusal is a text block of its own, marked as one (TextPart). `logprobs`: the text's
+   * tokens', when the request asked for them.
+   */
+  private content(
+    kind: 'text' | 'thinking' | 'refusal',
+    text: string,
+    events: StreamEvent[],
+    logprobs?: TokenLogprob[],
+  ): void {
     const type = kind === 'refusal' ? 'text' : kind;
     if (this.open?.type !== kind) {
       this.closeAll(events);
@@ -210,7 +244,11 @@ export class OpenAIStreamDecoder implements StreamDecoder {
       const block = kind === 'refusal' ? { type, refusal: true as const } : { type };
       events.push({ type: 'block_start', index: this.index, block });
     }
-    events.push({ type: 'block_delta', index: this.index, delta: { type, text } });
+    events.push({
+      type: 'block_delta',
+      index: this.index,
+      delta: { type, text, ...(logprobs && { logprobs }) },
+    });
   }
 
   private toolCall(entry: Record<string, unknown>, events: StreamEvent[]): void {

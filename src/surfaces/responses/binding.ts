@@ -8,19 +8,21 @@ import { openAIErrorBody } from '../openai/envelope.js';
 import { tracedClientParam } from '../part-origins.js';
 import type { NativeRelay, SurfaceBinding } from '../types.js';
 import {
-  asksSummary,
   customToolNames,
   outcome,
   outputItem,
+  outputView,
   type ResponseBody,
   type ResponseHead,
   responseBody,
+  showsLogprobs,
   withCutItem,
+  withoutLogprobs,
 } from './from-canonical.js';
 import { type Item, replayedBytes } from './items.js';
 import type { ResponsesRequest } from './schema.js';
 import { ResponsesStreamEncoder } from './stream-encoder.js';
-import { requestToCanonical } from './to-canonical.js';
+import { logprobsParam, requestToCanonical } from './to-canonical.js';
 import { fitToContext } from './truncation.js';
 import { type Turn, turnEnd } from './turn.js';
 
@@ -52,7 +54,11 @@ export function responsesBinding(
   let answered: Item[] | undefined;
   /** A conversation turn's response, stored once its conversation holds the turn. */
   let storeAnswered: (() => void) | undefined;
-  const finished = (response: ResponseBody, json?: string) => {
+  const logprobs = showsLogprobs(body);
+  /** The client's response, stored without the log probabilities it shows (`withoutLogprobs`). */
+  const finished = (shown: ResponseBody, shownJson?: string) => {
+    const response = logprobs ? withoutLogprobs(shown) : shown;
+    const json = logprobs ? undefined : shownJson;
     const save = () => store(turn, body, response, service, logger, json, room);
     if (!turn.held) return save();
     answered = [...turn.input, ...response.output];
@@ -72,9 +78,14 @@ export function responsesBinding(
       }));
   return {
     format: 'responses',
-    // The output limit is `max_output_tokens` here; messages and parts are the items they came from.
+    // The output limit is `max_output_tokens` here, log probabilities are asked by `include` or
+    // `top_logprobs`; messages and parts are the items they came from.
     clientParam: (param, request) =>
-      param === 'max_tokens' ? 'max_output_tokens' : tracedClientParam(param, request),
+      param === 'max_tokens'
+        ? 'max_output_tokens'
+        : param === 'logprobs'
+          ? logprobsParam(body)
+          : tracedClientParam(param, request),
     toCanonical: (sent) =>
       fitToContext(
         (history) => requestToCanonical(sent as ResponsesRequest, [...history, ...turn.input], turn.origin),
@@ -85,9 +96,9 @@ export function responsesBinding(
       ),
     fromCanonical: (answer: ChatResponse) => {
       const { status, incomplete } = outcome(answer.stopReason, answer.content);
-      const summarized = asksSummary(body);
+      const view = outputView(body);
       const output = withCutItem(
-        answer.content.map((part) => outputItem(asCustomCall(part, customTools), undefined, summarized)),
+        answer.content.map((part) => outputItem(asCustomCall(part, customTools), undefined, view)),
         answer.stopReason,
       );
       const response = responseBody(

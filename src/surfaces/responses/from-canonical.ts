@@ -1,4 +1,4 @@
-import type { AssistantPart, ChatUsage, StopReason, TextPart } from '../../canonical/model.js';
+import type { AssistantPart, ChatUsage, StopReason, TextPart, TokenLogprob } from '../../canonical/model.js';
 import { type Item, newId, type OutputContent } from './items.js';
 import { encodeReasoning } from './reasoning-envelope.js';
 import type { ResponsesRequest } from './schema.js';
@@ -104,6 +104,12 @@ export function usageBody(usage: ChatUsage): ResponseUsage {
 export const asksSummary = (body: ResponsesRequest): boolean =>
   (body.reasoning?.summary ?? body.reasoning?.generate_summary) != null;
 
+export const LOGPROBS_INCLUDE = 'message.output_text.logprobs';
+
+/** Whether the answer shows its tokens' log probabilities: when `include` names them, as OpenAI's does. */
+export const showsLogprobs = (body: ResponsesRequest): boolean =>
+  body.include?.includes(LOGPROBS_INCLUDE) === true;
+
 /**
  * How the answer ended, as the response's status. A refusal the answer holds as a part of its own
  * (OpenAI's) is a completed response, as OpenAI's are; a refusal without one (Anthropic's
@@ -135,12 +141,25 @@ export function incompleteItem(item: Item): Item {
   return 'status' in item ? ({ ...item, status: 'incomplete' } as Item) : item;
 }
 
+/** How an answer's parts are shown: what the request asked of them. */
+export interface OutputView {
+  /** Thinking as the reasoning's summary (`reasoning.summary`), else as its text. */
+  summarized?: boolean;
+  /** Text with its tokens' log probabilities (`include` names them). */
+  logprobs?: boolean;
+}
+
+/** The view a request asks for. */
+export const outputView = (body: ResponsesRequest): OutputView => ({
+  summarized: asksSummary(body),
+  logprobs: showsLogprobs(body),
+});
+
 /**
  * One output item per canonical part: text → message (of a `refusal` part for the model's
- * refusal), thinking → reasoning, tool call → function_call (custom_tool_call for a custom tool's). Thinking is the reasoning's summary when
- * the request asked for one (`reasoning.summary`), else its `reasoning_text` content.
+ * refusal), thinking → reasoning, tool call → function_call (custom_tool_call for a custom tool's).
  */
-export function outputItem(part: AssistantPart, id = itemId(part), summarized = false): Item {
+export function outputItem(part: AssistantPart, id = itemId(part), view: OutputView = {}): Item {
   switch (part.type) {
     case 'text':
       return {
@@ -148,13 +167,13 @@ export function outputItem(part: AssistantPart, id = itemId(part), summarized = 
         id,
         role: 'assistant',
         status: 'completed',
-        content: [outputContent(part)],
+        content: [outputContent(part, view.logprobs)],
       };
     case 'thinking':
       return {
         type: 'reasoning',
         id,
-        ...(summarized
+        ...(view.summarized
           ? { summary: [{ type: 'summary_text', text: part.text }] }
           : { summary: [], content: [{ type: 'reasoning_text', text: part.text }] }),
         encrypted_content: encodeReasoning(part),
@@ -182,11 +201,52 @@ export function outputItem(part: AssistantPart, id = itemId(part), summarized = 
   }
 }
 
-/** A message's part: the model's refusal, which `responses.parse` does not parse, or its text. */
-export function outputContent(part: TextPart): OutputContent {
-  return part.refusal
-    ? { type: 'refusal', refusal: part.text }
-    : { type: 'output_text', text: part.text, annotations: [], logprobs: [] };
+/**
+ * A message's part: the model's refusal, which `responses.parse` does not parse, or its text,
+ * with its tokens' log probabilities when `logprobs` (else none, as OpenAI shows them unasked).
+ */
+export function outputContent(part: TextPart, logprobs = false): OutputContent {
+  if (part.refusal) return { type: 'refusal', refusal: part.text };
+  return {
+    type: 'output_text',
+    text: part.text,
+    annotations: [],
+    logprobs: logprobs && part.logprobs ? part.logprobs.map(outputLogprob) : [],
+  };
+}
+
+/** A token's log probability as an `output_text` part shows it. */
+const outputLogprob = ({ token, logprob, bytes, top }: TokenLogprob) => ({
+  token,
+  logprob,
+  bytes,
+  top_logprobs: top,
+});
+
+/** As a text event shows it (`response.output_text.delta` and `.done`): without the bytes. */
+export const eventLogprob = ({ token, logprob, top }: TokenLogprob) => ({
+  token,
+  logprob,
+  top_logprobs: top.map((likely) => ({ token: likely.token, logprob: likely.logprob })),
+});
+
+/**
+ * The response as it is stored: without log probabilities, which are the client's answer only.
+ * Stored, they would multiply the size of every text (up to 20 alternatives a token) in the
+ * response, its conversation and the history replayed (and estimated as input) on later turns.
+ */
+export function withoutLogprobs(response: ResponseBody): ResponseBody {
+  const output = response.output.map((item) =>
+    item.type === 'message'
+      ? {
+          ...item,
+          content: item.content.map((part) =>
+            part.type === 'output_text' ? { ...part, logprobs: [] } : part,
+          ),
+        }
+      : item,
+  );
+  return { ...response, output };
 }
 
 export function itemId(part: { type: AssistantPart['type']; custom?: true }): string {

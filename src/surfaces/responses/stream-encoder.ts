@@ -2,13 +2,15 @@ import { CustomInputReader } from '../../canonical/custom-tools.js';
 import type { AssistantPart, BlockStart, StreamEncoder, StreamEvent } from '../../canonical/model.js';
 import type { GatewayError } from '../../errors/gateway-error.js';
 import {
-  asksSummary,
   customToolNames,
+  eventLogprob,
   incompleteItem,
   itemId,
+  type OutputView,
   outcome,
   outputContent,
   outputItem,
+  outputView,
   type ResponseBody,
   type ResponseHead,
   responseBody,
@@ -40,8 +42,11 @@ export class ResponsesStreamEncoder implements StreamEncoder {
    * max-tokens stop, known only at the finish, marks that item incomplete.
    */
   private held: number | undefined;
-  /** Thinking goes out as the reasoning's summary (`reasoning.summary` asked), else as its text. */
-  private readonly summarized: boolean;
+  /**
+   * Thinking goes out as the reasoning's summary (`reasoning.summary` asked), else as its text;
+   * text with its tokens' log probabilities when `include` names them.
+   */
+  private readonly view: OutputView;
   private readonly customTools: ReadonlySet<string>;
   /**
    * By index, the calls of custom tools that come in their function form (from formats without
@@ -54,7 +59,7 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     /** The finished response and its JSON, for storage, before its event goes out. */
     private readonly onComplete: (response: ResponseBody, json: string) => void,
   ) {
-    this.summarized = asksSummary(head.body);
+    this.view = outputView(head.body);
     this.customTools = customToolNames(head.body);
   }
 
@@ -134,13 +139,13 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     const item = { ...this.item(index), status: 'in_progress' };
     if (item.type === 'message') item.content = [];
     if (item.type === 'reasoning') {
-      if (this.summarized) item.summary = [];
+      if (this.view.summarized) item.summary = [];
       else item.content = [];
     }
     let out = this.release(false) + this.emit('response.output_item.added', { output_index: index, item });
     if (part.type === 'text') out += this.partEvent('added', index, outputContent(part));
     if (part.type === 'thinking') {
-      out += this.summarized
+      out += this.view.summarized
         ? this.summaryPartEvent('added', index, '')
         : this.partEvent('added', index, { type: 'reasoning_text', text: '' });
     }
@@ -161,16 +166,21 @@ export class ResponsesStreamEncoder implements StreamEncoder {
     }
     if (delta.type === 'text' && part?.type === 'text') {
       part.text += delta.text;
+      const logprobs = this.view.logprobs ? delta.logprobs : undefined;
+      if (logprobs) {
+        part.logprobs ??= [];
+        part.logprobs.push(...logprobs);
+      }
       // The commonest event, written out: the id is generated and the index a number, so only
-      // the text needs JSON's quoting.
+      // the text (and log probabilities, when asked) needs JSON's quoting.
       return this.frame(
         'response.output_text.delta',
-        `"item_id":"${itemId}","output_index":${index},"content_index":0,"delta":${JSON.stringify(delta.text)},"logprobs":[]`,
+        `"item_id":"${itemId}","output_index":${index},"content_index":0,"delta":${JSON.stringify(delta.text)},"logprobs":${logprobs ? JSON.stringify(logprobs.map(eventLogprob)) : '[]'}`,
       );
     }
     if (delta.type === 'thinking' && part?.type === 'thinking') {
       part.text += delta.text;
-      if (this.summarized)
+      if (this.view.summarized)
         return this.emit('response.reasoning_summary_text.delta', {
           item_id: itemId,
           output_index: index,
@@ -223,10 +233,10 @@ export class ResponsesStreamEncoder implements StreamEncoder {
         output_index: index,
         content_index: 0,
         text: part.text,
-        logprobs: [],
+        logprobs: this.view.logprobs ? (part.logprobs ?? []).map(eventLogprob) : [],
       });
-      out += this.partEvent('done', index, outputContent(part));
-    } else if (part.type === 'thinking' && this.summarized) {
+      out += this.partEvent('done', index, outputContent(part, this.view.logprobs));
+    } else if (part.type === 'thinking' && this.view.summarized) {
       out += this.emit('response.reasoning_summary_text.done', {
         item_id: itemId,
         output_index: index,
@@ -318,13 +328,11 @@ export class ResponsesStreamEncoder implements StreamEncoder {
   }
 
   private item(index: number): Item {
-    return outputItem(this.parts[index]!, this.ids[index], this.summarized);
+    return outputItem(this.parts[index]!, this.ids[index], this.view);
   }
 
   private items(): Item[] {
-    return this.parts.flatMap((part, index) =>
-      part ? [outputItem(part, this.ids[index], this.summarized)] : [],
-    );
+    return this.parts.flatMap((part, index) => (part ? [outputItem(part, this.ids[index], this.view)] : []));
   }
 
   private snapshot(): ResponseBody {

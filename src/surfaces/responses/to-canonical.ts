@@ -17,6 +17,7 @@ import {
 } from '../../canonical/model.js';
 import { parseDataUrl } from '../openai/canonical.js';
 import { traced, tracedAll } from '../part-origins.js';
+import { LOGPROBS_INCLUDE, showsLogprobs } from './from-canonical.js';
 import type { InputContent, Item, OutputContent } from './items.js';
 import { decodeReasoning, rawReasoningSigner } from './reasoning-envelope.js';
 import type { CustomTool, ResponsesRequest } from './schema.js';
@@ -49,7 +50,6 @@ export function requestToCanonical(
   const effort = body.reasoning?.effort;
   const user = body.safety_identifier ?? body.user;
   const openai = openAIOptions(body);
-  if (body.top_logprobs) throw new UnsupportedFeature(notSupported("'top_logprobs'"), 'top_logprobs');
   return {
     model: body.model,
     system,
@@ -64,8 +64,22 @@ export function requestToCanonical(
     ...(effort != null && { thinking: { enabled: effort !== 'none', effort } }),
     ...(user !== undefined && { user }),
     ...(openai && { openai }),
+    ...(asksLogprobs(body) && { logprobs: { top: body.top_logprobs ?? 0 } }),
     stream: body.stream === true,
   };
+}
+
+/**
+ * Whether log probabilities are asked of the provider: shown, or `top_logprobs` asked for without
+ * `include`, which OpenAI answers with none. Either way a provider that gives none refuses it,
+ * rather than quietly answering a request that meant to read them.
+ */
+const asksLogprobs = (body: ResponsesRequest): boolean => showsLogprobs(body) || (body.top_logprobs ?? 0) > 0;
+
+/** The field a provider's refusal of log probabilities names: the `include` value, else `top_logprobs`. */
+export function logprobsParam(body: ResponsesRequest): string {
+  const at = body.include?.indexOf(LOGPROBS_INCLUDE) ?? -1;
+  return at >= 0 ? `include[${at}]` : 'top_logprobs';
 }
 
 /**
