@@ -33,9 +33,8 @@ import {
 /**
  * A Gemini `generateContent` body as a canonical request, for providers of other formats. What
  * only Gemini can do (built-in tools, audio or image output, several candidates, cached content,
- * code execution parts, Gemini-only generation settings) is refused with the field at fault;
- * `safetySettings` and `labels` are Gemini's own moderation and billing knobs, with no
- * counterpart elsewhere, and are dropped.
+ * code execution parts, Gemini-only generation settings, safety settings that block) is refused
+ * with the field at fault; `labels` (billing) and safety settings that block nothing are dropped.
  *
  * Function results find their call the way Gemini matches them: by id when the result has one,
  * else by name, the earliest unanswered call of that name first.
@@ -70,7 +69,24 @@ export function geminiToCanonical(body: GenerateContentRequest, stream: boolean)
   };
 }
 
+/**
+ * The thresholds that ask Gemini's filter to block nothing (`BLOCK_NONE`, `OFF`) or leave it at
+ * the model's default (`HARM_BLOCK_THRESHOLD_UNSPECIFIED`, what a request without the setting
+ * gets). Another provider has no such filter to set: dropped, they ask for no answer that the
+ * provider would not give anyway.
+ */
+const NOT_BLOCKING: ReadonlySet<string> = new Set(['BLOCK_NONE', 'OFF', 'HARM_BLOCK_THRESHOLD_UNSPECIFIED']);
+
 function refuseGeminiOnly(body: GenerateContentRequest): void {
+  // A threshold that blocks (`BLOCK_LOW_AND_ABOVE`, …) asks for a filter only Gemini runs: dropped,
+  // it would let through, unfiltered, what the client asked to have blocked.
+  body.safetySettings?.forEach((setting, i) => {
+    if (!NOT_BLOCKING.has(setting.threshold))
+      throw new UnsupportedFeature(
+        `Safety threshold ${setting.threshold} blocks content with Gemini's own filter, which only a Gemini provider runs; send BLOCK_NONE or OFF, or leave the setting out`,
+        `safetySettings[${i}].threshold`,
+      );
+  });
   if (body.cachedContent !== undefined)
     throw new UnsupportedFeature(
       'cachedContent names a Gemini cache: only a Gemini provider has it',
