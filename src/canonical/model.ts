@@ -209,8 +209,8 @@ export interface ChatRequest {
   temperature?: number;
   /**
    * The temperature is the alias's default, not the client's: a provider that cannot take it as
-   * it stands (Anthropic while the model thinks, or above 1) is sent none rather than refusing a
-   * request for a field its client never sent.
+   * it stands (Anthropic while the model thinks, or above 1; OpenAI's reasoning models but at 1)
+   * is sent none rather than refusing a request for a field its client never sent.
    */
   temperatureIsDefault?: boolean;
   topP?: number;

@@ -1,7 +1,14 @@
 import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import { createOpenAIChatCodec, OPENAI_STOP_SEQUENCES } from '../openai/codec.js';
-import { baseHeaders, basePath, openAIPath, readOpenAIUsage, upstreamBody } from '../openai/index.js';
+import {
+  baseHeaders,
+  basePath,
+  openAIPath,
+  readOpenAIUsage,
+  upstreamBody,
+  withoutUntakenTemperature,
+} from '../openai/index.js';
 import type { Operation, ProviderAdapter } from '../types.js';
 
 const API_VERSION = /^(\d{4}-\d{2}-\d{2})(-preview)?$/;
@@ -49,6 +56,7 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
     maxTokensField: current ? 'max_completion_tokens' : 'max_tokens',
     customTools: true,
     maxStopSequences: OPENAI_STOP_SEQUENCES,
+    openAIModels: true,
   });
   return {
     type: config.type,
@@ -56,11 +64,13 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
     requiresKey: true,
     readUsage: readOpenAIUsage,
     chat,
-    buildCall(operation, model, body, key) {
+    buildCall(operation, model, body, key, options) {
+      // The model's name, not its deployment's, says what it refuses.
+      const taken = options?.temperatureIsDefault ? withoutUntakenTemperature(body, model) : body;
       return {
         path: pathFor(model, openAIPath(operation)),
         headers: withKey(key),
-        body: upstreamBody(operation, current ? body : withMaxTokens(operation, body), model, current),
+        body: upstreamBody(operation, current ? taken : withMaxTokens(operation, taken), model, current),
       };
     },
     buildChatCall(request, key) {

@@ -65,6 +65,11 @@ export interface OpenAICodecOptions {
   customTools: boolean;
   /** OpenAI and Azure take at most 4 stop sequences; the servers imitating the API set their own. */
   maxStopSequences?: number;
+  /**
+   * Model names are OpenAI's (OpenAI, Azure), whose reasoning models refuse most temperatures
+   * (`refusesTemperature`); a server imitating the API may give its own models any name.
+   */
+  openAIModels?: boolean;
 }
 
 interface TextContent {
@@ -144,6 +149,14 @@ function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<
   const request = options.customTools ? asked : asFunctionTools(asked);
   const tools = request.tools ?? [];
   const effort = reasoningEffort(request.thinking);
+  const { temperature } = request;
+  // An alias's default temperature is a preference: sent where it is refused, it would fail a
+  // request over a field the client never sent (`ChatRequest.temperatureIsDefault`).
+  const untaken =
+    options.openAIModels === true &&
+    request.temperatureIsDefault === true &&
+    temperature !== undefined &&
+    refusesTemperature(request.model, temperature, effort);
   const openai = request.openai;
   const user = openai ? openai.user : request.user;
   if (options.maxStopSequences !== undefined)
@@ -159,7 +172,7 @@ function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<
     ...(request.responseFormat && { response_format: encodeResponseFormat(request.responseFormat) }),
     ...(effort !== undefined && { reasoning_effort: effort }),
     ...(request.maxTokens !== undefined && { [options.maxTokensField]: request.maxTokens }),
-    ...(request.temperature !== undefined && { temperature: request.temperature }),
+    ...(temperature !== undefined && !untaken && { temperature }),
     ...(request.topP !== undefined && { top_p: request.topP }),
     ...(request.seed !== undefined && { seed: request.seed }),
     ...(request.frequencyPenalty !== undefined && { frequency_penalty: request.frequencyPenalty }),
@@ -176,6 +189,23 @@ function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<
       ...(options.streamUsage && { stream_options: { include_usage: true } }),
     }),
   };
+}
+
+/** OpenAI's reasoning models: the o-series, and gpt-5 on but for the `-chat` models, which do not reason. */
+const REASONING_MODEL = /^(o\d|gpt-([5-9]|\d\d))/;
+const CHAT_MODEL = /-chat(-|$)/;
+/** gpt-5.1 on, which reason at no effort when told `none`. */
+const UNREASONING_MODEL = /^gpt-(5\.|[6-9]|\d\d)/;
+
+/**
+ * Whether OpenAI refuses `temperature` for `model`: its reasoning models take none but 1 (their
+ * default; "Only the default (1) value is supported"), except gpt-5.1 on with reasoning off by
+ * name (`reasoning_effort: none`). An effort left unnamed counts as reasoning: gpt-5.1 defaults to
+ * none, the models before it to medium, and the name alone cannot tell the later ones apart.
+ */
+export function refusesTemperature(model: string, temperature: number, effort: unknown): boolean {
+  if (temperature === 1 || !REASONING_MODEL.test(model) || CHAT_MODEL.test(model)) return false;
+  return !(effort === 'none' && UNREASONING_MODEL.test(model));
 }
 
 function encodeMessages(request: ChatRequest): OpenAIMessage[] {

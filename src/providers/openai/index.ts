@@ -3,7 +3,7 @@ import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import type { Operation, ProviderAdapter, UpstreamCall, Usage } from '../types.js';
 import { count, isRecord } from '../wire-values.js';
-import { createOpenAIChatCodec, OPENAI_STOP_SEQUENCES } from './codec.js';
+import { createOpenAIChatCodec, OPENAI_STOP_SEQUENCES, refusesTemperature } from './codec.js';
 import { chunkUsage } from './stream.js';
 
 const PATHS = { chat: '/chat/completions', embeddings: '/embeddings' } as const;
@@ -61,6 +61,22 @@ export function upstreamBody(
 }
 
 /**
+ * A client's body without the alias's default temperature where `model` refuses it
+ * (`refusesTemperature`), as a translated request is sent (`ChatRequest.temperatureIsDefault`):
+ * its client never sent the field.
+ */
+export function withoutUntakenTemperature(
+  body: Record<string, unknown>,
+  model: string,
+): Record<string, unknown> {
+  const { temperature } = body;
+  if (typeof temperature !== 'number' || !refusesTemperature(model, temperature, body.reasoning_effort))
+    return body;
+  const { temperature: _left, ...rest } = body;
+  return rest;
+}
+
+/**
  * OpenAI and everything that speaks its API under a base URL: OpenAI itself, OpenAI-compatible
  * servers (vLLM, LM Studio, Together, Groq, …) and Ollama's `/v1` endpoint.
  */
@@ -79,7 +95,7 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
     maxTokensField: config.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
     endsWithoutDone: config.type === 'openai-compatible',
     customTools: config.type === 'openai',
-    ...(config.type === 'openai' && { maxStopSequences: OPENAI_STOP_SEQUENCES }),
+    ...(config.type === 'openai' && { maxStopSequences: OPENAI_STOP_SEQUENCES, openAIModels: true }),
   });
   return {
     type: config.type,
@@ -87,11 +103,15 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
     requiresKey: config.type === 'openai',
     readUsage: readOpenAIUsage,
     chat,
-    buildCall(operation, model, body, key): UpstreamCall {
+    buildCall(operation, model, body, key, options): UpstreamCall {
+      const sent =
+        config.type === 'openai' && options?.temperatureIsDefault
+          ? withoutUntakenTemperature(body, model)
+          : body;
       return {
         path: prefix + openAIPath(operation),
         headers: withKey(key),
-        body: upstreamBody(operation, body, model, streamUsage),
+        body: upstreamBody(operation, sent, model, streamUsage),
       };
     },
     buildChatCall(request, key): UpstreamCall {

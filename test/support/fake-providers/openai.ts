@@ -110,6 +110,14 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
     const message = "Missing required parameter: 'messages'.";
     return sendJson(res, 400, openAIErrorBody(400, message, 'messages', 'missing_required_parameter'));
   }
+  const sampling = untakenTemperature(body);
+  if (sampling)
+    return sendJson(
+      res,
+      400,
+      openAIErrorBody(400, sampling, 'temperature', 'unsupported_value'),
+      openAIHeaders(),
+    );
   const unanswered = toolOrder(body.messages);
   if (unanswered)
     return sendJson(res, 400, openAIErrorBody(400, unanswered.message, unanswered.param), openAIHeaders());
@@ -144,6 +152,19 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
         script.fault?.kind === 'status' ? script.fault : undefined,
       ),
   });
+}
+
+/**
+ * OpenAI's words for a temperature its reasoning models refuse (the o-series and gpt-5 on, but
+ * the `-chat` models), or undefined: any but 1, their default, unless gpt-5.1 or later reasons
+ * not at all (`reasoning_effort: none`).
+ */
+function untakenTemperature(body: Json): string | undefined {
+  const { model, temperature } = body;
+  if (typeof model !== 'string' || !/^(o\d|gpt-5)/.test(model) || model.includes('-chat')) return undefined;
+  if (temperature === undefined || temperature === null || temperature === 1) return undefined;
+  if (/^gpt-5\.\d/.test(model) && body.reasoning_effort === 'none') return undefined;
+  return `Unsupported value: 'temperature' does not support ${String(temperature)} with this model. Only the default (1) value is supported.`;
 }
 
 /**
