@@ -1,6 +1,7 @@
 /** What the forwarder and the responder share about one request in flight. */
 
 import type { GatewayError } from '../errors/gateway-error.js';
+import type { FilledOutput } from '../limits/ceilings.js';
 import type { ChatRequest, ProviderAdapter } from '../providers/index.js';
 import type { ForwardJob } from '../surfaces/types.js';
 import type { AbortHandle } from '../upstream/index.js';
@@ -16,6 +17,8 @@ export interface InFlight {
   canonical?: ChatRequest;
   /** The most an output limit the gateway makes for the body may be (`CeilingResult.generatedCeiling`). */
   outputCeiling?: number | undefined;
+  /** The output limit the body was given, naming none (`CeilingResult.filled`). */
+  filledOutput?: FilledOutput | undefined;
   /** The body asks for fast processing: each target of the surface's format is sent the option. */
   fast: boolean;
   abort: AbortHandle;

@@ -4,7 +4,7 @@ import { clientClosed, GatewayError } from '../errors/gateway-error.js';
 import type { RequestContext } from '../http/context.js';
 import type { SecretString } from '../keys/index.js';
 import type { Admission, ServingTarget } from '../limits/admission.js';
-import type { Ceilings } from '../limits/ceilings.js';
+import type { Ceilings, FilledOutput } from '../limits/ceilings.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
 import {
   type ChatRequest,
@@ -57,6 +57,15 @@ function raiseOutputFloor(ctx: RequestContext, flight: InFlight, provider: Provi
   if (!filled) return;
   flight.canonical = filled.canonical;
   if (filled.tokens > estimate.outputTokens) ctx.estimate = { ...estimate, outputTokens: filled.tokens };
+}
+
+/**
+ * A refusal's message, saying where an output limit it names came from when the client sent none
+ * (an alias's default, a token's cap): `param`, its client's name for the field, was never sent.
+ */
+function filledCause(error: UnsupportedFeature, param: string, filled: FilledOutput | undefined): string {
+  if (error.param !== 'max_tokens' || !filled) return error.message;
+  return `${error.message}; this request names no output limit and was given ${filled.limit} tokens, ${filled.owner}: name one in ${param}`;
 }
 
 /** A request the target cannot carry as asked: the client's to fix, in its own words. */
@@ -142,6 +151,7 @@ export class Forwarder {
     ctx.model = route.name;
     let body = job.body;
     let outputCeiling: number | undefined;
+    let filledOutput: FilledOutput | undefined;
     if (job.operation === 'chat') {
       const limited = this.ceilings.apply(
         applyRouteParams(job.body, route.params, job.surface.temperatureField),
@@ -155,6 +165,7 @@ export class Forwarder {
       );
       body = limited.body;
       outputCeiling = limited.generatedCeiling;
+      filledOutput = limited.filled;
       if (limited.clamped.length > 0) reply.header('x-keyward-clamped', limited.clamped.join(', '));
     }
 
@@ -200,6 +211,7 @@ export class Forwarder {
         job.operation === 'chat' && fillsTemperature(job.body, route.params, job.surface.temperatureField),
       canonical: filled?.canonical,
       outputCeiling,
+      filledOutput,
       fast,
       abort,
       deadline: Date.now() + totalMs,
@@ -277,7 +289,8 @@ export class Forwarder {
       } catch (error) {
         // The provider's codec names canonical fields; the client knows its own.
         if (!(error instanceof UnsupportedFeature) || !error.param || !job.surface.clientParam) throw error;
-        throw new UnsupportedFeature(error.message, job.surface.clientParam(error.param, canonical, body));
+        const param = job.surface.clientParam(error.param, canonical, body);
+        throw new UnsupportedFeature(filledCause(error, param, flight.filledOutput), param);
       }
     };
   }

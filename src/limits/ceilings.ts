@@ -12,6 +12,12 @@ interface Ceiling {
   owner: string;
 }
 
+/** An output limit the gateway gives a body that names none, and whose it is (`Ceiling.owner`). */
+export interface FilledOutput {
+  limit: number;
+  owner: string;
+}
+
 /** A surface's names for the bounded parameters, preferred first; `a.b` names a field inside `a`. */
 export interface CeilingFields {
   maxTokens: readonly string[];
@@ -40,6 +46,8 @@ export interface CeilingResult<B> {
    * a target fills one in (Anthropic requires `max_tokens`). Other targets are sent no limit.
    */
   generatedCeiling?: number;
+  /** For a body that names no output limit: the one it was given, where the alias or token has one. */
+  filled?: FilledOutput;
 }
 
 /**
@@ -47,8 +55,9 @@ export interface CeilingResult<B> {
  * alias's, and a token's own `maxTokens`, for every credential type. A request over a ceiling that
  * rejects is refused with 400 naming the ceiling and its value; over only clamping ones, it is
  * lowered to the tightest. A request naming no output limit gets the tighter of the alias default
- * and the token's cap, when there is one, so that a capped token never runs unbounded. A thinking
- * budget counts as output: it is held below the same ceilings.
+ * and the token's cap, when there is one, so that a capped token never runs unbounded, and never
+ * more than a ceiling: the default is the operator's, and its client asked for nothing to refuse.
+ * A thinking budget counts as output: it is held below the same ceilings.
  */
 export class Ceilings {
   /** The gateway's own ceilings per client route, built once: a request only adds its alias's and token's. */
@@ -78,9 +87,9 @@ export class Ceilings {
     const set = (field: string, value: number) => {
       out = withBodyField(out, field, value);
     };
-    const fill = minOf(context.params?.maxTokens?.default, tokenCap(context.principal));
     const named = namesNumber(body, fields.maxTokens);
-    if (fill !== undefined && !named) set(fields.maxTokens[0]!, fill);
+    const fill = named ? undefined : this.fill(context);
+    if (fill) set(fields.maxTokens[0]!, fill.limit);
     const clamped: string[] = [];
     for (const kind of KINDS) {
       for (const field of fields[kind]) {
@@ -106,12 +115,33 @@ export class Ceilings {
       set(thinking.field, lowered);
       clamped.push(`${thinking.field}=${lowered}`);
     }
-    if (named || fill !== undefined) return { body: out as B, clamped };
+    if (named) return { body: out as B, clamped };
+    if (fill) return { body: out as B, clamped, filled: fill };
     return {
       body: out as B,
       clamped,
       generatedCeiling: tightest(this.ceilingsFor('maxTokens', context)).limit,
     };
+  }
+
+  /**
+   * The output limit a body naming none is given: the alias's default or the token's cap, held to
+   * every ceiling (the cap is one); undefined when there is neither.
+   */
+  private fill(context: CeilingContext): FilledOutput | undefined {
+    const aliasDefault = context.params?.maxTokens?.default;
+    if (aliasDefault === undefined && tokenCap(context.principal) === undefined) return undefined;
+    const preferred =
+      aliasDefault === undefined
+        ? []
+        : [
+            {
+              limit: aliasDefault,
+              owner: `the default of the model '${context.alias}' (params.maxTokens.default)`,
+            },
+          ];
+    const { limit, owner } = tightest([...preferred, ...this.ceilingsFor('maxTokens', context)]);
+    return { limit, owner };
   }
 
   private ceilingsFor(kind: Kind, context: CeilingContext): Ceiling[] {
@@ -211,8 +241,9 @@ function budgetBelow(
   );
 }
 
-const tightest = (ceilings: readonly Ceiling[]): Ceiling =>
-  ceilings.reduce((a, b) => (b.limit < a.limit ? b : a));
+/** The lowest of `bounds`, the first of equals. */
+const tightest = <T extends { limit: number }>(bounds: readonly T[]): T =>
+  bounds.reduce((a, b) => (b.limit < a.limit ? b : a));
 
 /** Whether the body gives any of `fields` a number. */
 function namesNumber(body: Record<string, unknown>, fields: readonly string[]): boolean {
@@ -222,9 +253,4 @@ function namesNumber(body: Record<string, unknown>, fields: readonly string[]): 
 
 function tokenCap(principal: Principal | undefined): number | undefined {
   return principal?.kind === 'token' ? (principal.record.maxTokens ?? undefined) : undefined;
-}
-
-function minOf(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  return b === undefined ? a : Math.min(a, b);
 }

@@ -76,6 +76,17 @@ describe('parameter ceilings', () => {
     expect(ceilings().apply({}, openAI, { ...alias, principal: token(50) }).body).toEqual({
       max_completion_tokens: 50,
     });
+    // Above a ceiling, even a refusing one, the default is lowered to it: its client asked for nothing.
+    const roomy = context({ params: { maxTokens: { default: 100_000 } } });
+    expect(ceilings().apply({}, openAI, roomy)).toEqual({
+      body: { max_completion_tokens: 65_536 },
+      clamped: [],
+      filled: { limit: 65_536, owner: "the gateway's ceiling" },
+    });
+    expect(ceilings().apply({}, openAI, alias).filled).toEqual({
+      limit: 256,
+      owner: "the default of the model 'fast' (params.maxTokens.default)",
+    });
     const strict = context({ params: { maxTokens: { max: 1000 }, onExceed: 'reject' } });
     expect(refusal(() => ceilings().apply({ max_tokens: 5000 }, openAI, strict)).message).toContain(
       "the ceiling of the model 'fast' of 1000",
