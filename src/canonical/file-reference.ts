@@ -11,6 +11,10 @@ export const GEMINI_FILES_URI = 'https://generativelanguage.googleapis.com/';
 export const isGeminiFile = (fileUri: string): boolean =>
   fileUri.startsWith(GEMINI_FILES_URI) || !/^https?:\/\//i.test(fileUri);
 
+/** A YouTube video's address: Gemini reads one without a type, and no other provider reads it. */
+export const isYouTubeVideo = (fileUri: string): boolean =>
+  /^https:\/\/(?:(?:www\.|m\.)?youtube\.com|youtu\.be)\//i.test(fileUri);
+
 /**
  * The format that issued a file reference of a shape only one provider issues: a Gemini Files API
  * URI, Cloud Storage object or `files/…` name; an Anthropic id (`file_` and its mixed-case id);

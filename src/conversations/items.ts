@@ -10,8 +10,16 @@ export type InputContent =
       image_url?: string | null;
       file_id?: string | null;
       detail: 'auto' | 'low' | 'high' | 'original';
+      mime_type?: string;
     }
-  | { type: 'input_file'; file_data?: string; file_id?: string | null; file_url?: string; filename?: string };
+  | {
+      type: 'input_file';
+      file_data?: string;
+      file_id?: string | null;
+      file_url?: string;
+      filename?: string;
+      mime_type?: string;
+    };
 
 export type OutputContent =
   | { type: 'output_text'; text: string; annotations: unknown[]; logprobs?: unknown[] }

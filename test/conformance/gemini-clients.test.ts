@@ -452,7 +452,7 @@ describe('Gemini clients beyond the SDK defaults', () => {
     });
   });
 
-  it('refuses fileData without a mimeType for other providers, naming it; passes it to Gemini', async () => {
+  it('refuses a YouTube fileData, which only Gemini reads, for other providers, naming it; passes it to Gemini', async () => {
     const video = {
       contents: [
         {
@@ -466,8 +466,19 @@ describe('Gemini clients beyond the SDK defaults', () => {
     };
     const refused = await post('/v1beta/models/openai/test-model:generateContent', video);
     expect(refused.status).toBe(400);
-    expect(refused.json.error.message).toContain('mimeType');
+    expect(refused.json.error.message).toContain('a file reference only Gemini reads');
     expect(refused.json.error.details).toContainEqual(
+      expect.objectContaining({
+        fieldViolations: [expect.objectContaining({ field: 'contents[0].parts[0]' })],
+      }),
+    );
+    // Any other address without a type is read by no provider.
+    const untyped = structuredClone(video);
+    untyped.contents[0]!.parts[0] = { fileData: { fileUri: 'https://example.com/clip' } };
+    const unread = await post('/v1beta/models/openai/test-model:generateContent', untyped);
+    expect(unread.status).toBe(400);
+    expect(unread.json.error.message).toContain('mimeType');
+    expect(unread.json.error.details).toContainEqual(
       expect.objectContaining({
         fieldViolations: [expect.objectContaining({ field: 'contents[0].parts[0].fileData' })],
       }),

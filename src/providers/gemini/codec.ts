@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { functionArguments } from '../../canonical/custom-tools.js';
-import { GEMINI_FILES_URI } from '../../canonical/file-reference.js';
+import { GEMINI_FILES_URI, isYouTubeVideo } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
   type ChatRequest,
@@ -239,10 +239,10 @@ function encodeSource(source: MediaSource, kind: 'image' | 'document', param: st
 
 /**
  * Gemini needs a file reference's MIME type, except for its own Files API uploads, whose type it
- * stored with the upload (a URL from another surface cannot say it).
+ * stored with the upload, and YouTube videos (a URL from another surface cannot say it).
  */
 function fileData(fileUri: string, mimeType: string | undefined, param: string): GeminiPart {
-  if (mimeType === undefined && !fileUri.startsWith(GEMINI_FILES_URI)) {
+  if (mimeType === undefined && !fileUri.startsWith(GEMINI_FILES_URI) && !isYouTubeVideo(fileUri)) {
     throw new UnsupportedFeature('Gemini needs the MIME type of a file reference', param);
   }
   return { fileData: { fileUri, ...(mimeType !== undefined && { mimeType }) } };

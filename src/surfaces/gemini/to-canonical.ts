@@ -1,4 +1,4 @@
-import { fileReference, isGeminiFile } from '../../canonical/file-reference.js';
+import { fileReference, isGeminiFile, isYouTubeVideo } from '../../canonical/file-reference.js';
 import { isWrapped, readSignature } from '../../canonical/foreign-signature.js';
 import {
   type AssistantPart,
@@ -284,12 +284,16 @@ function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string)
   if (!part.fileData) throw new UnsupportedFeature('A part needs inlineData or fileData', param);
   const { fileUri, mimeType } = part.fileData;
   // Without a type only Gemini reads a URI (a YouTube video, a file it stores); other providers
-  // need it to tell an image from a document.
-  if (mimeType === undefined)
+  // need it to tell an image from a document. Such a URI is a reference of Gemini's, which a
+  // Gemini target is sent as it came (a stored conversation replays it) and others refuse.
+  if (mimeType === undefined) {
+    if (isGeminiFile(fileUri) || isYouTubeVideo(fileUri))
+      return { type: 'document', source: fileReference(fileUri, 'gemini') };
     throw new UnsupportedFeature(
-      'fileData without a mimeType (a YouTube URL, say) is read only by a Gemini provider; for this provider send inlineData, or the mimeType of the file',
+      'fileData without a mimeType is read only by a Gemini provider, and then only for a YouTube URL or a file Gemini stores; send inlineData, or the mimeType of the file',
       `${param}.fileData`,
     );
+  }
   // A file Gemini holds is Gemini's alone; a web address is a URL, for providers that fetch one.
   const source: MediaSource = isGeminiFile(fileUri)
     ? { ...fileReference(fileUri, 'gemini'), mediaType: mimeType }

@@ -44,16 +44,17 @@ function userItems(parts: readonly UserPart[]): Item[] {
 
 function inputContent(part: Exclude<UserPart, { type: 'tool_result' }>): InputContent {
   if (part.type === 'text') return { type: 'input_text', text: part.text };
-  if (part.type === 'image') {
-    const { source } = part;
-    return source.kind === 'file'
-      ? { type: 'input_image', file_id: fileId(source), detail: part.detail ?? 'auto' }
-      : { type: 'input_image', image_url: url(source), detail: part.detail ?? 'auto' };
-  }
   const { source } = part;
+  // A data URL says its type; a URL or file reference keeps the one its client stated (`mime_type`).
+  const typed = source.kind !== 'base64' && source.mediaType !== undefined && { mime_type: source.mediaType };
+  if (part.type === 'image') {
+    return source.kind === 'file'
+      ? { type: 'input_image', file_id: fileId(source), detail: part.detail ?? 'auto', ...typed }
+      : { type: 'input_image', image_url: url(source), detail: part.detail ?? 'auto', ...typed };
+  }
   const named = part.filename !== undefined ? { filename: part.filename } : {};
-  if (source.kind === 'file') return { type: 'input_file', file_id: fileId(source), ...named };
-  if (source.kind === 'url') return { type: 'input_file', file_url: source.url, ...named };
+  if (source.kind === 'file') return { type: 'input_file', file_id: fileId(source), ...named, ...typed };
+  if (source.kind === 'url') return { type: 'input_file', file_url: source.url, ...named, ...typed };
   return { type: 'input_file', file_data: url(source), ...named };
 }
 

@@ -41,8 +41,14 @@ const inputText = z.strictObject({
   text: z.string(),
   prompt_cache_breakpoint: cacheBreakpoint,
 });
+/**
+ * Keyward's own: the type a Gemini client's `fileData` stated for a URL or file reference, kept in
+ * a stored item so that its history replays it (Gemini reads a URL only with one).
+ */
+const mimeType = z.string().min(1).max(255).optional();
 const inputImage = z.strictObject({
   type: z.literal('input_image'),
+  mime_type: mimeType,
   image_url: z.string().min(1).nullable().optional(),
   file_id: z.string().min(1).nullable().optional(),
   // `original` keeps the image's own resolution: the most detail other formats can be asked for.
@@ -51,6 +57,7 @@ const inputImage = z.strictObject({
 });
 const inputFile = z.strictObject({
   type: z.literal('input_file'),
+  mime_type: mimeType,
   detail: z.enum(['auto', 'low', 'high']).optional(),
   prompt_cache_breakpoint: cacheBreakpoint,
   file_data: z.string().min(1).optional(),

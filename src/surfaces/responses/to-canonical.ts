@@ -224,7 +224,11 @@ function resultPart(part: InputContent, param: string): TextPart | ImagePart | D
       const source = part.file_id
         ? fileReference(part.file_id, 'openai')
         : mediaSource(part.image_url ?? '', `${param}.image_url`, 'image_url');
-      return { type: 'image', source, detail: part.detail === 'original' ? 'high' : part.detail };
+      return {
+        type: 'image',
+        source: typed(source, part.mime_type),
+        detail: part.detail === 'original' ? 'high' : part.detail,
+      };
     }
     case 'input_file': {
       const given = [part.file_data, part.file_id, part.file_url].filter((value) => value != null);
@@ -238,9 +242,18 @@ function resultPart(part: InputContent, param: string): TextPart | ImagePart | D
         : part.file_url
           ? mediaSource(part.file_url, `${param}.file_url`, 'file_url')
           : mediaSource(part.file_data!, `${param}.file_data`, 'file_data');
-      return { type: 'document', source, ...(part.filename !== undefined && { filename: part.filename }) };
+      return {
+        type: 'document',
+        source: typed(source, part.mime_type),
+        ...(part.filename !== undefined && { filename: part.filename }),
+      };
     }
   }
+}
+
+/** A URL or file reference with the type its item states (`mime_type`); a data URL says its own. */
+function typed(source: MediaSource, mediaType: string | undefined): MediaSource {
+  return mediaType === undefined || source.kind === 'base64' ? source : { ...source, mediaType };
 }
 
 /** A URL is passed on as a URL, for providers that fetch it themselves: the gateway never does. */
