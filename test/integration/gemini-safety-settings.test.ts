@@ -113,4 +113,14 @@ describe('safetySettings on the Gemini surface', () => {
       expect(others[format].requests.at(-1)?.raw).not.toContain('HARM_CATEGORY');
     });
   }
+
+  it('change no token count: a count of the request about to be sent is answered, whatever they ask', async () => {
+    for (const target of ['anthropic/claude-x', 'openai/gpt-x']) {
+      const res = await post(`/v1beta/models/${target}:countTokens`, {
+        generateContentRequest: { contents, safetySettings: STRICT },
+      });
+      expect(res.status, res.text).toBe(200);
+      expect(JSON.parse(res.text).totalTokens).toBeGreaterThan(0);
+    }
+  });
 });

@@ -132,7 +132,13 @@ export async function geminiRoutes(
           countTokensSchema,
           withJsonNames(request.body, GEMINI_REQUESTS.countTokens),
         );
-        const { model: _named, ...whole } = generateContentRequest ?? { contents: contents ?? [] };
+        // Counting generates nothing for a filter to block: safety settings change no count, and
+        // translated, a blocking threshold would be refused as a filter only Gemini runs.
+        const {
+          model: _named,
+          safetySettings: _filter,
+          ...whole
+        } = generateContentRequest ?? { contents: contents ?? [] };
         return forwarder.handle(request, reply, {
           operation: 'count_tokens',
           surface: geminiBinding,
