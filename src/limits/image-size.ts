@@ -46,7 +46,24 @@ function pngSize(head: Buffer): ImageSize | undefined {
 const isFrameStart = (marker: number): boolean =>
   marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 
-/** The first frame header's size, reached segment by segment from the start of the image. */
+/**
+ * Markers of the segments a decoder reads or skips by their length before the frame header: DHT,
+ * DAC, DQT, DNL, DRI, APPn and COM (libjpeg refuses any other).
+ */
+const isSkippedSegment = (marker: number): boolean =>
+  marker === 0xc4 ||
+  marker === 0xcc ||
+  (marker >= 0xdb && marker <= 0xdd) ||
+  (marker >= 0xe0 && marker <= 0xef) ||
+  marker === 0xfe;
+
+/**
+ * The first frame header's size, reached segment by segment from the start of the image. Anything
+ * a decoder would step over by searching for the next marker (stray bytes, `FF 00`, a marker of no
+ * segment, a length below its own two bytes) ends the walk unsized: a decoder that searches on
+ * may find a frame where the walk, skipping by lengths, would find another (a 1 × 1 frame header
+ * inside an APP1 segment that the decoder passes over, in front of the image's real one).
+ */
 function jpegSize(head: Buffer): ImageSize | undefined {
   let at = 2;
   while (at + 4 <= head.length) {
@@ -55,12 +72,16 @@ function jpegSize(head: Buffer): ImageSize | undefined {
     // Fill bytes before a marker, and the markers that stand alone (TEM, RSTn).
     if (marker === 0xff) at++;
     else if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) at += 2;
-    // The scan (SOS) or the end (EOI) before any frame header: no size to read.
-    else if (marker === 0xda || marker === 0xd9) return undefined;
     else if (isFrameStart(marker)) {
       // Length (2), precision (1), then the lines and samples per line; 0 lines: set later (DNL).
       return at + 9 <= head.length ? sized(head.readUInt16BE(at + 7), head.readUInt16BE(at + 5)) : undefined;
-    } else at += 2 + head.readUInt16BE(at + 2);
+    } else if (isSkippedSegment(marker)) {
+      const length = head.readUInt16BE(at + 2);
+      if (length < 2) return undefined;
+      at += 2 + length;
+    }
+    // The scan (SOS) or the end (EOI) before any frame header, `FF 00`, SOI again: no size to read.
+    else return undefined;
   }
   return undefined;
 }

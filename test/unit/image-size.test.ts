@@ -82,6 +82,26 @@ describe('the size of an image from its header', () => {
     expect(imageSize(b64(SOI, Buffer.from([0x00, 0x01, 0x02, 0x03])))).toBeUndefined();
   });
 
+  it('does not size a JPEG a decoder would read past by searching for its next marker', () => {
+    // Stray bytes after SOI, then an APP1 holding a 1 × 1 frame header: a decoder passes over them
+    // to the APP1 and skips it whole, reading the 20,000-pixel frame after it; skipped by length
+    // as `FF 00 00 06`, the walk would land on the one inside.
+    const inside = segment(0xe1, frame(0xc0, 1, 1));
+    expect(
+      imageSize(b64(SOI, Buffer.from([0xff, 0x00, 0x00, 0x06]), inside, frame(0xc0, 20_000, 20_000))),
+    ).toBeUndefined();
+    // A marker of no segment a decoder skips by its length (JPG0, EXP), or a length below its own bytes.
+    expect(imageSize(b64(SOI, segment(0xf0, Buffer.alloc(4)), frame(0xc0, 10, 10)))).toBeUndefined();
+    expect(imageSize(b64(SOI, segment(0xdf, Buffer.alloc(4)), frame(0xc0, 10, 10)))).toBeUndefined();
+    expect(imageSize(b64(SOI, Buffer.from([0xff, 0xe1, 0x00, 0x01]), frame(0xc0, 10, 10)))).toBeUndefined();
+    // Comments, restart intervals and tables are read past.
+    expect(
+      imageSize(
+        b64(SOI, segment(0xfe, Buffer.from('hi')), segment(0xdd, Buffer.alloc(2)), frame(0xc0, 10, 10)),
+      ),
+    ).toEqual({ width: 10, height: 10 });
+  });
+
   it('reads a lossy, lossless or extended WebP, and not an animated one', () => {
     const lossy = Buffer.concat([Buffer.from([0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a]), u16le(1024), u16le(768)]);
     expect(imageSize(riff('VP8 ', lossy))).toEqual({ width: 1024, height: 768 });
