@@ -6,6 +6,12 @@ export interface Price {
   output: number;
   /** Cached input tokens (prompt cache reads); default: the input price. */
   cachedInput?: number;
+  /**
+   * Input tokens of audio (Gemini's and OpenAI's audio models bill them above text); default: the
+   * input price. Audio read from the prompt cache is billed at this rate discounted as `cachedInput`
+   * discounts `input`, as Google prices it.
+   */
+  audioInput?: number;
   /** Input tokens written to the prompt cache for five minutes; default: the input price. */
   cacheWrite?: number;
   /** Input tokens written to the prompt cache for an hour; default: the five-minute price. */
@@ -60,10 +66,12 @@ function claude(input: number, output: number): Price {
  * with Google Search $35 per 1,000 grounded prompts on Gemini 2.x (each query is counted as one,
  * which is never less; Flash-Lite 2.0 has no grounding), and its priority tier 75 to 100 % above
  * the standard rates, naming no model's own figure (ai.google.dev/gemini-api/docs/optimization):
- * `fast: 2`, the top of that range. OpenAI bills every call to a search model a search beside its
- * tokens, at the most it has published per call for the model ($50 and $30 per 1,000 for gpt-4o's
- * and gpt-4o-mini's at `search_context_size: "high"`, $10 for gpt-5's), so that no context size is
- * charged less than it costs.
+ * `fast: 2`, the top of that range. Gemini 2.0 Flash, 2.5 Flash and 2.5 Flash-Lite bill audio
+ * input above text, image and video input (`audioInput`); 2.5 Pro and 2.0 Flash-Lite bill it as
+ * text. OpenAI bills every call to a search model a search beside its tokens, at the most it has
+ * published per call for the model ($50 and $30 per 1,000 for gpt-4o's and gpt-4o-mini's at
+ * `search_context_size: "high"`, $10 for gpt-5's), so that no context size is charged less than it
+ * costs.
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125, fast: 2 },
@@ -115,9 +123,30 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
     webSearch: 35,
     fast: 2,
   },
-  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075, webSearch: 35, fast: 2 },
-  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearch: 35, fast: 2 },
-  'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearch: 35, fast: 2 },
+  'gemini-2.5-flash': {
+    input: 0.3,
+    audioInput: 1,
+    output: 2.5,
+    cachedInput: 0.075,
+    webSearch: 35,
+    fast: 2,
+  },
+  'gemini-2.5-flash-lite': {
+    input: 0.1,
+    audioInput: 0.3,
+    output: 0.4,
+    cachedInput: 0.025,
+    webSearch: 35,
+    fast: 2,
+  },
+  'gemini-2.0-flash': {
+    input: 0.1,
+    audioInput: 0.7,
+    output: 0.4,
+    cachedInput: 0.025,
+    webSearch: 35,
+    fast: 2,
+  },
   'gemini-2.0-flash-lite': { input: 0.075, output: 0.3, fast: 2 },
 };
 
@@ -184,13 +213,22 @@ export class PriceTable {
     const cached = Math.min(usage.cachedTokens ?? 0, usage.inputTokens);
     const written = Math.min(usage.cacheCreationTokens ?? 0, usage.inputTokens - cached);
     const hour = Math.min(usage.cacheCreation1hTokens ?? 0, written);
+    // Audio read from the cache is part of the cached tokens, the rest of it part of the tokens
+    // neither read nor written: each billed at its audio rate in place of its text one.
+    const cachedAudio = Math.min(usage.cachedAudioTokens ?? 0, usage.audioTokens ?? 0, cached);
+    const freshAudio = Math.min((usage.audioTokens ?? 0) - cachedAudio, usage.inputTokens - cached - written);
+    const cachedRate = price.cachedInput ?? price.input;
+    const audioRate = price.audioInput ?? price.input;
+    const cachedAudioRate = price.input > 0 ? (audioRate * cachedRate) / price.input : audioRate;
     const cacheWrite = price.cacheWrite ?? price.input;
     // A search model's call is billed its search whether or not the answer (or a reservation) says so.
     const searches = Math.max(usage.webSearches ?? 0, priced.searchesPerCall);
     return Math.round(
       inputRate *
-        ((usage.inputTokens - cached - written) * price.input +
-          cached * (price.cachedInput ?? price.input) +
+        ((usage.inputTokens - cached - written - freshAudio) * price.input +
+          freshAudio * audioRate +
+          (cached - cachedAudio) * cachedRate +
+          cachedAudio * cachedAudioRate +
           (written - hour) * cacheWrite +
           hour * (price.cacheWrite1h ?? cacheWrite)) +
         rate * (long?.output ?? 1) * usage.outputTokens * price.output +

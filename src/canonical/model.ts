@@ -257,6 +257,10 @@ export interface ChatUsage {
   outputTokens: number;
   /** Input tokens read from the provider's prompt cache (a subset of inputTokens). */
   cachedTokens?: number;
+  /** Input tokens of audio (a subset of inputTokens), which some providers bill above text. */
+  audioTokens?: number;
+  /** Of those, the ones read from the prompt cache (a subset of cachedTokens too). */
+  cachedAudioTokens?: number;
   /** Input tokens written to the provider's prompt cache (a subset of inputTokens). */
   cacheCreationTokens?: number;
   /** Of those, the ones kept for an hour instead of five minutes. */

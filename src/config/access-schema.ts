@@ -58,6 +58,8 @@ const priceSchema = z.strictObject({
   input: z.number().min(0).max(10_000),
   output: z.number().min(0).max(10_000),
   cachedInput: z.number().min(0).max(10_000).optional(),
+  /** Audio input tokens (cache reads of audio at it discounted as `cachedInput` discounts `input`). */
+  audioInput: z.number().min(0).max(10_000).optional(),
   cacheWrite: z.number().min(0).max(10_000).optional(),
   cacheWrite1h: z.number().min(0).max(10_000).optional(),
   /** The multiple of these rates fast processing is billed at (priority, fast mode). */

@@ -232,6 +232,8 @@ function usageOf(usage: ChatUsage): Usage | undefined {
     inputTokens: usage.inputTokens,
     outputTokens: usage.outputTokens,
     ...(usage.cachedTokens && { cachedTokens: usage.cachedTokens }),
+    ...(usage.audioTokens && { audioTokens: usage.audioTokens }),
+    ...(usage.cachedAudioTokens && { cachedAudioTokens: usage.cachedAudioTokens }),
     ...(usage.cacheCreationTokens && { cacheCreationTokens: usage.cacheCreationTokens }),
     ...(usage.cacheCreation1hTokens && { cacheCreation1hTokens: usage.cacheCreation1hTokens }),
   };

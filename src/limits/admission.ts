@@ -574,21 +574,30 @@ export class Admission {
           : estimate.outputTokens;
       // At the dearest target that may serve it: a client that makes the first target refuse (a
       // field only a fallback accepts) would otherwise be served by a dearer one at the first's
-      // price. Each counts images its own way; the estimate kept is the dearest's.
+      // price. Each counts images its own way; the estimate kept is the dearest's. Input that may
+      // be audio (audio or video inline, media of no named type, content named by URL or id) may
+      // all be: priced at the dearer of the model's text and audio rates, or requests at once
+      // would overrun the budget at the audio rate, which Gemini's Flash models bill at three to
+      // seven times text.
       let dearest: Usage | undefined;
       for (const candidate of serving) {
         const type = candidate.provider.config.type;
-        const reserved: Usage = {
-          inputTokens: inputAt(imagesTokens(media, type, candidate.model)),
-          outputTokens,
-        };
-        const allowed = candidate.webSearches;
-        const billed = allowed ? { ...reserved, webSearches: allowed } : reserved;
-        const priced = this.prices.costMicros(candidate.provider.id, candidate.model, billed, candidate.fast);
-        if (dearest === undefined || priced > cost) {
-          cost = priced;
-          dearest = reserved;
-          if (sized) sized.target = candidate;
+        const inputTokens = inputAt(imagesTokens(media, type, candidate.model));
+        const text: Usage = { inputTokens, outputTokens };
+        for (const reserved of media.audio ? [text, { ...text, audioTokens: inputTokens }] : [text]) {
+          const allowed = candidate.webSearches;
+          const billed = allowed ? { ...reserved, webSearches: allowed } : reserved;
+          const priced = this.prices.costMicros(
+            candidate.provider.id,
+            candidate.model,
+            billed,
+            candidate.fast,
+          );
+          if (dearest === undefined || priced > cost) {
+            cost = priced;
+            dearest = reserved;
+            if (sized) sized.target = candidate;
+          }
         }
       }
       estimate = dearest ?? { inputTokens: inputAt(Number.POSITIVE_INFINITY), outputTokens };
@@ -649,16 +658,14 @@ export class Admission {
    * priced at the target its estimate was priced dearest at, is more than the budget `key`.
    */
   private sizing(request: FastifyRequest, key: string, asked: AcquireRequest, sized: Sized): BudgetSizing {
-    const inputTokens = request.kw.estimate?.inputTokens ?? 0;
+    const { estimate } = request.kw;
+    const inputTokens = estimate?.inputTokens ?? 0;
     const limit = asked.budgets.find((budget) => budget.key === key)?.limitMicros ?? Number.POSITIVE_INFINITY;
     const { target } = sized;
+    const input: Usage = { inputTokens, outputTokens: 0 };
+    if (estimate?.audioTokens) input.audioTokens = estimate.audioTokens;
     const inputMicros = target
-      ? this.prices.costMicros(
-          target.provider.id,
-          target.model,
-          { inputTokens, outputTokens: 0 },
-          target.fast,
-        )
+      ? this.prices.costMicros(target.provider.id, target.model, input, target.fast)
       : 0;
     return {
       inputTokens,

@@ -80,17 +80,19 @@ export function imagesTokens(media: MediaWeight, type: string | undefined, model
 /**
  * What a piece of input costs that its bytes do not tell: `remote`, named by address or id and
  * costing what the provider reads; `media`, carried inline and counted by pages, frames or seconds
- * (a compressed PDF page of a few bytes is hundreds of tokens); `image`, carried inline and counted
- * per image (`imagesTokens`). Text, inline or not, counts at most a token a byte.
+ * (a compressed PDF page of a few bytes is hundreds of tokens); `sound`, such media that may hold
+ * audio (audio, video, or of no named type), which some models bill above text; `image`, carried
+ * inline and counted per image (`imagesTokens`). Text, inline or not, counts at most a token a byte.
  */
-type Weight = 'remote' | 'media' | 'image';
+type Weight = 'remote' | 'media' | 'sound' | 'image';
 
 /** How a provider counts inline content of `type` (a MIME type; undefined when none is named). */
 function inlineWeight(type: unknown): Weight | undefined {
-  if (typeof type !== 'string') return 'media';
+  if (typeof type !== 'string') return 'sound';
   const lower = type.toLowerCase();
   if (lower.startsWith('text/')) return undefined;
-  return lower.startsWith('image/') ? 'image' : 'media';
+  if (lower.startsWith('image/')) return 'image';
+  return lower.startsWith('audio/') || lower.startsWith('video/') ? 'sound' : 'media';
 }
 
 /**
@@ -114,7 +116,7 @@ function weightOf(key: string, inner: unknown): Weight | undefined {
   }
   if (typeof inner !== 'object' || inner === null) return undefined;
   if (key === 'mcp_servers') return Array.isArray(inner) && inner.length > 0 ? 'remote' : undefined;
-  if (key === 'input_audio') return 'media';
+  if (key === 'input_audio') return 'sound';
   if (key === 'inlineData') return inlineWeight((inner as { mimeType?: unknown }).mimeType);
   if (key === 'source') {
     const source = inner as { type?: unknown; media_type?: unknown };
@@ -186,7 +188,7 @@ export function namesRemoteInput(value: unknown): boolean {
 export function carriesInlineMedia(value: unknown): boolean {
   return anyEntry(value, (key, inner) => {
     const weight = weightOf(key, inner);
-    return weight === 'media' || weight === 'image';
+    return weight === 'media' || weight === 'sound' || weight === 'image';
   });
 }
 
@@ -197,6 +199,12 @@ export interface MediaWeight {
    * than images carried inline (a PDF, audio, video). Such input may fill the context window.
    */
   unbounded: boolean;
+  /**
+   * Some of that input may be audio, which some models bill above text (Gemini's Flash models,
+   * OpenAI's audio models): audio or video carried inline, media of no named type, or input named
+   * by address or id. Any of the input may then be.
+   */
+  audio: boolean;
   /**
    * The base64 data of the images carried inline (all of them, unless `unbounded`), each counted as
    * `imagesTokens` says.
@@ -222,12 +230,14 @@ const base64Of = (data: string): string =>
 
 /**
  * The media of `values` (a body, and any input sent that it does not carry, such as a stored
- * history replayed), as a budget weighs it. The walk stops at the first unbounded input.
+ * history replayed), as a budget weighs it. The walk stops at the first input that may be audio:
+ * nothing after it changes the weight.
  */
 export function mediaWeight(values: readonly unknown[]): MediaWeight {
   const imageData: string[] = [];
   let imageBytes = 0;
-  const unbounded = values.some((value) =>
+  let media = false;
+  const audio = values.some((value) =>
     anyEntry(value, (key, inner) => {
       const weight = weightOf(key, inner);
       if (weight === 'image') {
@@ -235,8 +245,9 @@ export function mediaWeight(values: readonly unknown[]): MediaWeight {
         imageData.push(base64Of(data));
         imageBytes += data.length;
       }
-      return weight === 'remote' || weight === 'media';
+      if (weight === 'media') media = true;
+      return weight === 'remote' || weight === 'sound';
     }),
   );
-  return { unbounded, imageData, imageBytes };
+  return { unbounded: audio || media, audio, imageData, imageBytes };
 }

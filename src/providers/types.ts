@@ -10,6 +10,10 @@ export interface Usage {
   inputTokens: number;
   outputTokens: number;
   cachedTokens?: number;
+  /** Input tokens of audio (a subset of inputTokens, priced apart: `audioInput`). */
+  audioTokens?: number;
+  /** Of those, the ones read from the prompt cache (a subset of cachedTokens too). */
+  cachedAudioTokens?: number;
   /** Input tokens written to the provider's prompt cache (a subset of inputTokens, priced apart). */
   cacheCreationTokens?: number;
   /** Of those, the ones kept for an hour instead of five minutes (Anthropic charges them more). */

@@ -59,4 +59,28 @@ describe('price lookup', () => {
     });
     expect(configured.costMicros('acme', 'house', { inputTokens: 11, outputTokens: 1 })).toBe(33 + 4);
   });
+
+  it('charges audio input at its own rate, the text one where a price names none', () => {
+    const usage = { inputTokens: 1_000, outputTokens: 0, audioTokens: 900 };
+    // 900 × 1 + 100 × 0.30; 900 × 0.70 + 100 × 0.10; 900 × 0.30 + 100 × 0.10
+    expect(table.costMicros('gemini', 'gemini-2.5-flash', usage)).toBe(930);
+    expect(table.costMicros('gemini', 'gemini-2.0-flash-001', usage)).toBe(640);
+    expect(table.costMicros('gemini', 'gemini-2.5-flash-lite', usage)).toBe(280);
+    // Gemini 2.5 Pro bills audio as text.
+    expect(table.costMicros('gemini', 'gemini-2.5-pro', usage)).toBe(1_250);
+    // Cached audio at the audio rate discounted as the cache discounts text (a quarter here), and
+    // above 200,000 tokens at the long-context multiple like every input rate.
+    const cached = { ...usage, cachedTokens: 500, cachedAudioTokens: 400 };
+    const house = new PriceTable({
+      house: {
+        input: 2,
+        audioInput: 8,
+        cachedInput: 0.5,
+        output: 1,
+        longContext: { above: 999, input: 2, output: 1 },
+      },
+    });
+    // (0 × 2 + 500 × 8 + 100 × 0.5 + 400 × 2) × 2
+    expect(house.costMicros('acme', 'house', cached)).toBe(9_700);
+  });
 });

@@ -140,6 +140,7 @@ describe('media carried inline', () => {
     const base64 = data.slice(data.indexOf(',') + 1);
     expect(mediaWeight([body, body])).toEqual({
       unbounded: false,
+      audio: false,
       imageData: [base64, base64],
       imageBytes: 2 * data.length,
     });
@@ -214,13 +215,31 @@ describe('media carried inline', () => {
     ['text that names audio', { messages: [{ role: 'user', content: 'input_audio file_data inlineData' }] }],
   ])('weighs %s by its bytes', (_name, body) => {
     expect(carriesInlineMedia(body)).toBe(false);
-    expect(mediaWeight([body])).toEqual({ unbounded: false, imageData: [], imageBytes: 0 });
+    expect(mediaWeight([body])).toEqual({ unbounded: false, audio: false, imageData: [], imageBytes: 0 });
   });
 
   it('weighs input named by address as unbounded, in any of the values', () => {
     const remote = { input: [{ content: [{ type: 'input_file', file_url: 'https://x.test/a.pdf' }] }] };
     expect(mediaWeight([{ input: 'hi' }, remote]).unbounded).toBe(true);
     expect(carriesInlineMedia(remote)).toBe(false);
+  });
+
+  it('weighs audio, video, media of no type and input named by address as possibly audio, a PDF not', () => {
+    const gemini = (inlineData: object) => ({ contents: [{ parts: [{ inlineData }] }] });
+    const pdf = gemini({ mimeType: 'application/pdf', data: PDF });
+    // Audio after a PDF is still found.
+    for (const body of [
+      gemini({ mimeType: 'audio/wav', data: 'UklGRg==' }),
+      gemini({ mimeType: 'VIDEO/mp4', data: 'AAAA' }),
+      gemini({ data: 'AAAA' }),
+      {
+        messages: [{ content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] }],
+      },
+      { input: [{ content: [{ type: 'input_file', file_data: 'data:audio/mpeg;base64,AAAA' }] }] },
+      { contents: [{ parts: [{ fileData: { fileUri: 'files/abc' } }] }] },
+    ])
+      expect(mediaWeight([pdf, body])).toMatchObject({ unbounded: true, audio: true });
+    expect(mediaWeight([pdf])).toMatchObject({ unbounded: true, audio: false });
   });
 });
 
@@ -275,7 +294,7 @@ describe('positions that are not content', () => {
     ],
   ])('does not weigh %s as media', (_name, body) => {
     expect(carriesInlineMedia(body)).toBe(false);
-    expect(mediaWeight([body])).toEqual({ unbounded: false, imageData: [], imageBytes: 0 });
+    expect(mediaWeight([body])).toEqual({ unbounded: false, audio: false, imageData: [], imageBytes: 0 });
   });
 
   it("still weighs a tool's result and a Responses request's input", () => {
@@ -293,7 +312,12 @@ describe('positions that are not content', () => {
         },
       ],
     };
-    expect(mediaWeight([result])).toEqual({ unbounded: false, imageData: ['iVBO'], imageBytes: 4 });
+    expect(mediaWeight([result])).toEqual({
+      unbounded: false,
+      audio: false,
+      imageData: ['iVBO'],
+      imageBytes: 4,
+    });
     const input = { input: [{ role: 'user', content: [{ type: 'input_file', file_data: 'JVBERi0=' }] }] };
     expect(mediaWeight([input]).unbounded).toBe(true);
   });

@@ -510,12 +510,26 @@ export function geminiUsage(usageMetadata: unknown): ChatUsage {
     return unreportedUsage();
   const cached = count(metadata.cachedContentTokenCount);
   const thoughts = count(metadata.thoughtsTokenCount);
+  const audio = audioCount(metadata.promptTokensDetails);
+  const cachedAudio = audioCount(metadata.cacheTokensDetails);
   return {
     inputTokens: count(metadata.promptTokenCount) + count(metadata.toolUsePromptTokenCount),
     outputTokens: count(metadata.candidatesTokenCount) + thoughts,
     ...(cached > 0 && { cachedTokens: cached }),
+    ...(audio > 0 && { audioTokens: audio }),
+    ...(cachedAudio > 0 && { cachedAudioTokens: cachedAudio }),
     ...(thoughts > 0 && { reasoningTokens: thoughts }),
   };
+}
+
+/** The `AUDIO` tokens of a `ModalityTokenCount` list (`promptTokensDetails`, `cacheTokensDetails`). */
+function audioCount(details: unknown): number {
+  if (!Array.isArray(details)) return 0;
+  let audio = 0;
+  for (const detail of details) {
+    if (isRecord(detail) && detail.modality === 'AUDIO') audio += count(detail.tokenCount);
+  }
+  return audio;
 }
 
 /**
@@ -540,12 +554,16 @@ export function geminiGroundedSearches(payload: Record<string, unknown>): number
 /** Token counts (and grounding searches) from a `generateContent` answer or one stream chunk, when it carries them. */
 export function readGeminiUsage(payload: unknown): Usage | undefined {
   if (!isRecord(payload) || !isRecord(payload.usageMetadata)) return undefined;
-  const { inputTokens, outputTokens, cachedTokens } = geminiUsage(payload.usageMetadata);
+  const { inputTokens, outputTokens, cachedTokens, audioTokens, cachedAudioTokens } = geminiUsage(
+    payload.usageMetadata,
+  );
   const searches = geminiGroundedSearches(payload);
   return {
     inputTokens,
     outputTokens,
     ...(cachedTokens !== undefined && { cachedTokens }),
+    ...(audioTokens !== undefined && { audioTokens }),
+    ...(cachedAudioTokens !== undefined && { cachedAudioTokens }),
     ...(searches > 0 && { webSearches: searches }),
   };
 }

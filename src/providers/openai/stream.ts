@@ -94,17 +94,22 @@ export function chunkUsage(payload: unknown): Record<string, unknown> | undefine
   return isRecord(payload.x_groq) && isRecord(payload.x_groq.usage) ? payload.x_groq.usage : undefined;
 }
 
-/** OpenAI's `prompt_tokens` already include the cached ones and `completion_tokens` the reasoning. */
+/**
+ * OpenAI's `prompt_tokens` already include the cached and audio ones and `completion_tokens` the
+ * reasoning.
+ */
 export function openAIChatUsage(usage: unknown): ChatUsage {
   if (!isRecord(usage)) return unreportedUsage();
   const prompt = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
   const completion = isRecord(usage.completion_tokens_details) ? usage.completion_tokens_details : {};
   const cached = count(prompt.cached_tokens);
+  const audio = count(prompt.audio_tokens);
   const reasoning = count(completion.reasoning_tokens);
   return {
     inputTokens: count(usage.prompt_tokens),
     outputTokens: count(usage.completion_tokens),
     ...(cached > 0 && { cachedTokens: cached }),
+    ...(audio > 0 && { audioTokens: audio }),
     ...(reasoning > 0 && { reasoningTokens: reasoning }),
   };
 }

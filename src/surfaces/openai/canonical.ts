@@ -533,7 +533,7 @@ function usageBody(usage: ChatUsage): UsageBody {
     prompt_tokens: usage.inputTokens,
     completion_tokens: usage.outputTokens,
     total_tokens: usage.inputTokens + usage.outputTokens,
-    prompt_tokens_details: { cached_tokens: usage.cachedTokens ?? 0, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: usage.cachedTokens ?? 0, audio_tokens: usage.audioTokens ?? 0 },
     completion_tokens_details: {
       reasoning_tokens: usage.reasoningTokens ?? 0,
       audio_tokens: 0,

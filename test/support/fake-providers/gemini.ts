@@ -211,16 +211,27 @@ const GEMINI_FINISH: Record<Script['stop'], string> = {
   refusal: 'SAFETY',
 };
 
-/** Gemini's prompt count includes cached tokens; its candidates count excludes thoughts. */
-function geminiUsage(script: Script): Json {
-  const { input, output, cached = 0, reasoning = 0 } = script.usage;
+/** `tokens` by modality, as Gemini lists them: its audio, if any, and the rest as text. */
+function byModality(tokens: number, audio: number): Json[] {
+  const text = { modality: 'TEXT', tokenCount: tokens - audio };
+  return audio > 0 ? [{ modality: 'AUDIO', tokenCount: audio }, text] : [text];
+}
+
+/**
+ * Gemini's prompt count includes cached tokens; its candidates count excludes thoughts. `generated`:
+ * the output tokens so far, for a stream's chunk before its last.
+ */
+function geminiUsage(script: Script, generated?: number): Json {
+  const { input, output, cached = 0, audio = 0, cachedAudio = 0, reasoning = 0 } = script.usage;
+  const candidates = generated ?? output - reasoning;
   return {
     promptTokenCount: input,
-    candidatesTokenCount: output - reasoning,
-    totalTokenCount: input + output,
+    candidatesTokenCount: candidates,
+    totalTokenCount: input + (generated ?? output),
     ...(cached > 0 && { cachedContentTokenCount: cached }),
-    promptTokensDetails: [{ modality: 'TEXT', tokenCount: input }],
-    ...(reasoning > 0 && { thoughtsTokenCount: reasoning }),
+    promptTokensDetails: byModality(input, audio),
+    ...(cachedAudio > 0 && { cacheTokensDetails: byModality(cached, cachedAudio) }),
+    ...(generated === undefined && reasoning > 0 && { thoughtsTokenCount: reasoning }),
   };
 }
 
@@ -277,6 +288,8 @@ function geminiResponse(
   parts: Json[],
   last: boolean,
   answer: { responseId: string; modelVersion: string | undefined },
+  /** A stream's chunk before its last: the output tokens so far, when every chunk carries usage. */
+  generated?: number,
 ): Json {
   return {
     candidates: [
@@ -288,6 +301,7 @@ function geminiResponse(
       },
     ],
     ...(last && !script.countsOmitted && { usageMetadata: geminiUsage(script) }),
+    ...(!last && generated !== undefined && { usageMetadata: geminiUsage(script, generated) }),
     ...(answer.modelVersion !== undefined && { modelVersion: answer.modelVersion }),
     responseId: answer.responseId,
   };
@@ -304,9 +318,12 @@ function geminiChunks(
 ): string[] {
   const parts = geminiParts(script, true);
   if (parts.length === 0) parts.push({ text: '' });
-  return parts.map((part, index) =>
-    geminiFrame(geminiResponse(script, [part], terminal && index === parts.length - 1, answer)),
-  );
+  return parts.map((part, index) => {
+    const generated = script.usageEveryChunk ? index : undefined;
+    return geminiFrame(
+      geminiResponse(script, [part], terminal && index === parts.length - 1, answer, generated),
+    );
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -258,12 +258,12 @@ const OPENAI_FINISH: Record<Script['stop'], string> = {
 };
 
 function openAIUsage(script: Script): Json {
-  const { input, output, cached = 0, reasoning = 0 } = script.usage;
+  const { input, output, cached = 0, audio = 0, reasoning = 0 } = script.usage;
   return {
     prompt_tokens: input,
     completion_tokens: output,
     total_tokens: input + output,
-    prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: cached, audio_tokens: audio },
     completion_tokens_details: {
       reasoning_tokens: reasoning,
       audio_tokens: 0,

@@ -88,6 +88,12 @@ export interface Script {
     input: number;
     output: number;
     cached?: number;
+    /**
+     * Of `input`, the tokens of audio, and of those `cachedAudio` read from the cache (OpenAI and
+     * Gemini report them; Gemini counts the rest of the prompt as text).
+     */
+    audio?: number;
+    cachedAudio?: number;
     cacheWrite?: number;
     cacheWrite1h?: number;
     reasoning?: number;
@@ -104,6 +110,11 @@ export interface Script {
    * the candidate's `groundingMetadata`, on the last chunk of a stream).
    */
   grounding?: { queries: string[] };
+  /**
+   * Gemini streaming only: every chunk carries the usage so far (the prompt's counts, and the
+   * candidates' until then), as the Gemini API sends it; otherwise only the last chunk does.
+   */
+  usageEveryChunk?: true;
   /** Streaming: text, thinking and arguments go out in pieces of this many characters. */
   chunkSize?: number;
   fault?: ScriptFault;
