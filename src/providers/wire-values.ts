@@ -27,9 +27,25 @@ export function jsonObject(text: string): Record<string, unknown> | undefined {
 export const nonEmptyString = (value: unknown): string | undefined =>
   typeof value === 'string' && value !== '' ? value : undefined;
 
+/**
+ * The most tokens a count may say: a million times any context window, and small enough that a
+ * count times any price and multiplier stays a whole number SQLite's INTEGER holds.
+ */
+const MOST_TOKENS = 2 ** 40;
+
+/**
+ * A token count the provider sent, as a whole number from 0 to MOST_TOKENS: a fraction is rounded
+ * up, one past the bound is the bound; undefined for no number, a negative one or NaN. Taken as
+ * sent, `11.5` stopped every later usage batch from being written (SQLite refuses a REAL in an
+ * INTEGER column) and `-1000000` paid a budget back a dollar.
+ */
+export function tokenCount(value: unknown): number | undefined {
+  if (typeof value !== 'number' || !(value >= 0)) return undefined;
+  return Math.min(Math.ceil(value), MOST_TOKENS);
+}
+
 /** A token count, or 0 where the provider sent none or nonsense. */
-export const count = (value: unknown): number =>
-  typeof value === 'number' && Number.isFinite(value) ? value : 0;
+export const count = (value: unknown): number => tokenCount(value) ?? 0;
 
 /** An answer that carries no token count: charged its reservation, not these zeros. */
 export const unreportedUsage = (): ChatUsage => ({ inputTokens: 0, outputTokens: 0, unreported: true });

@@ -3,6 +3,7 @@ import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import { baseHeaders, basePath } from '../openai/index.js';
 import type { CallOptions, ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
+import { tokenCount } from '../wire-values.js';
 import {
   anthropicDefaultOutput,
   decodeAnthropicResponse,
@@ -118,8 +119,7 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
       };
     },
     readTokenCount(payload) {
-      const tokens = (payload as { input_tokens?: unknown } | null)?.input_tokens;
-      return typeof tokens === 'number' && Number.isFinite(tokens) ? tokens : undefined;
+      return tokenCount((payload as { input_tokens?: unknown } | null)?.input_tokens);
     },
   };
 }

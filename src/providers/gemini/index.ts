@@ -2,6 +2,7 @@ import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import { baseHeaders, basePath } from '../openai/index.js';
 import type { ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
+import { tokenCount } from '../wire-values.js';
 import { decodeGeminiResponse, encodeGeminiRequest, readGeminiUsage } from './codec.js';
 import { decodeGeminiEmbeddings, type EmbeddingsBody, encodeGeminiEmbeddings } from './embeddings.js';
 import { withoutForeignSignatures } from './passthrough.js';
@@ -85,8 +86,7 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
       };
     },
     readTokenCount(payload) {
-      const total = (payload as { totalTokens?: unknown } | null)?.totalTokens;
-      return typeof total === 'number' && Number.isFinite(total) ? total : undefined;
+      return tokenCount((payload as { totalTokens?: unknown } | null)?.totalTokens);
     },
   };
 }
