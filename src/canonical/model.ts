@@ -139,6 +139,13 @@ export interface ToolDefinition {
   parameters: Record<string, unknown>;
   strict?: boolean;
   /**
+   * The client's format holds the call's arguments to the schema in terms other than OpenAI's
+   * `strict` (which an OpenAI-format target sends as set): Anthropic's strict tools, `strict` then
+   * true, the client asking for the guarantee. A target with OpenAI's switch sets it where the
+   * schema fits and refuses the tool where not.
+   */
+  constrained?: boolean;
+  /**
    * Set for a custom (freeform) tool, which OpenAI's models call with plain text rather than
    * JSON. The fields above then describe it as a function taking one string, `input`, its format
    * told in the description (custom-tools.ts): what formats without custom tools are sent, so

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { openAIStrictSchema } from '../../src/providers/openai/strict-schema.js';
+import { openAIStrictFit } from '../../src/providers/openai/strict-schema.js';
 
 describe("a constrained schema in OpenAI's strict subset", () => {
   it('closes objects and requires the properties that take null, through definitions and variants', () => {
     expect(
-      openAIStrictSchema({
+      openAIStrictFit({
         type: 'object',
         properties: {
           item: { $ref: '#/$defs/item' },
@@ -20,19 +20,21 @@ describe("a constrained schema in OpenAI's strict subset", () => {
         },
       }),
     ).toEqual({
-      type: 'object',
-      properties: {
-        item: { $ref: '#/$defs/item' },
-        note: { anyOf: [{ type: 'string' }, { type: 'null' }] },
-      },
-      required: ['item', 'note'],
-      additionalProperties: false,
-      $defs: {
-        item: {
-          type: 'object',
-          properties: { sku: { type: 'string', pattern: '^[A-Z]+$' } },
-          required: ['sku'],
-          additionalProperties: false,
+      schema: {
+        type: 'object',
+        properties: {
+          item: { $ref: '#/$defs/item' },
+          note: { anyOf: [{ type: 'string' }, { type: 'null' }] },
+        },
+        required: ['item', 'note'],
+        additionalProperties: false,
+        $defs: {
+          item: {
+            type: 'object',
+            properties: { sku: { type: 'string', pattern: '^[A-Z]+$' } },
+            required: ['sku'],
+            additionalProperties: false,
+          },
         },
       },
     });
@@ -54,7 +56,7 @@ describe("a constrained schema in OpenAI's strict subset", () => {
       object({ oneOf: [{ type: 'string' }, { type: 'integer' }] }),
       { type: 'object', properties: { a: { type: 'string' } } },
     ]) {
-      expect(openAIStrictSchema(schema)).toBeUndefined();
+      expect(openAIStrictFit(schema)).toHaveProperty('misfit');
     }
   });
 
@@ -90,7 +92,7 @@ describe("a constrained schema in OpenAI's strict subset", () => {
       object({ n: { type: 'integer', default: 10 } }),
       object({ n: { type: ['integer', 'null'], default: null } }),
     ]) {
-      expect(openAIStrictSchema(schema)).toBeUndefined();
+      expect(openAIStrictFit(schema)).toHaveProperty('misfit');
     }
   });
 
@@ -111,7 +113,31 @@ describe("a constrained schema in OpenAI's strict subset", () => {
       object({ name: { type: 'string' }, children: { type: 'array', items: { $ref: '#' } } }),
       deep,
     ]) {
-      expect(openAIStrictSchema(schema)).toEqual(schema);
+      expect(openAIStrictFit(schema)).toEqual({ schema });
     }
+  });
+
+  it('says where and why a schema has no strict form', () => {
+    expect(
+      openAIStrictFit({
+        type: 'object',
+        properties: { city: { type: 'string' }, days: { type: 'integer' } },
+        required: ['city'],
+      }),
+    ).toEqual({ at: '.properties.days', misfit: expect.stringContaining('optional') });
+    expect(
+      openAIStrictFit({
+        type: 'object',
+        properties: { tags: { type: 'array', items: { type: 'string' }, uniqueItems: true } },
+        required: ['tags'],
+      }),
+    ).toEqual({ at: '.properties.tags', misfit: expect.stringContaining("'uniqueItems'") });
+  });
+
+  it('takes an object closed with no properties, a function without arguments', () => {
+    expect(openAIStrictFit({ type: 'object', properties: {}, additionalProperties: false })).toEqual({
+      schema: { type: 'object', properties: {}, required: [], additionalProperties: false },
+    });
+    expect(openAIStrictFit({ type: 'object', properties: {} })).toHaveProperty('misfit');
   });
 });

@@ -39,7 +39,7 @@ import {
   reasoningText,
   tokenLogprobs,
 } from './stream.js';
-import { openAIStrictSchema } from './strict-schema.js';
+import { openAIStrictFit } from './strict-schema.js';
 
 /**
  * Canonical chat ⇄ the OpenAI Chat Completions wire format, for OpenAI, Azure OpenAI and
@@ -355,16 +355,30 @@ function encodeToolCall(part: ToolCallPart): ToolCall | CustomToolCall {
   return { id: callId(part.id), type: 'function', function: { name: part.name, arguments: part.arguments } };
 }
 
-/** A custom tool goes as itself: Chat Completions has them (custom-tool-calls.ts). */
-function encodeTool(tool: ToolDefinition): unknown {
+/**
+ * A custom tool goes as itself: Chat Completions has them (custom-tool-calls.ts). A constrained
+ * tool goes strict where its schema fits OpenAI's strict subset (narrowed to fit); one that does
+ * not is refused where the client asked for strict tool use, as OpenAI and Anthropic refuse a
+ * strict schema they cannot hold the model to, rather than lose the guarantee unsaid.
+ */
+function encodeTool(tool: ToolDefinition, i: number): unknown {
   if (tool.custom) return encodeCustomTool(tool.name, tool.custom);
+  const fit = tool.constrained ? openAIStrictFit(tool.parameters) : undefined;
+  if (fit && 'misfit' in fit && tool.strict === true)
+    throw new UnsupportedFeature(
+      `The strict tool '${tool.name}' has a schema OpenAI-format providers cannot hold the model to: ` +
+        `${fit.misfit}. Send it without strict, or make it fit OpenAI's strict mode`,
+      `tools[${i}].function.parameters${fit.at}`,
+    );
+  const strictSchema = fit && 'schema' in fit ? fit.schema : undefined;
+  const strict = strictSchema ? true : tool.strict;
   return {
     type: 'function',
     function: {
       name: tool.name,
       ...(tool.description !== undefined && { description: tool.description }),
-      parameters: tool.parameters,
-      ...(tool.strict !== undefined && { strict: tool.strict }),
+      parameters: strictSchema ?? tool.parameters,
+      ...(strict !== undefined && { strict }),
     },
   };
 }
@@ -384,10 +398,11 @@ function encodeToolChoice(choice: ToolChoice, tools: ToolDefinition[]): string |
  */
 function encodeResponseFormat(format: ResponseFormat): Record<string, unknown> {
   if (format.type !== 'json_schema') return { type: format.type };
-  const strictSchema =
+  const fit =
     format.constrained && format.strict === undefined && format.schema !== undefined
-      ? openAIStrictSchema(format.schema)
+      ? openAIStrictFit(format.schema)
       : undefined;
+  const strictSchema = fit && 'schema' in fit ? fit.schema : undefined;
   const strict = strictSchema ? true : format.strict;
   const schema = strictSchema ?? format.schema;
   return {

@@ -360,8 +360,11 @@ function toTool(tool: Tool, path: string): ToolDefinition {
   return {
     name: tool.name,
     ...(tool.description !== undefined && { description: tool.description }),
-    parameters: tool.input_schema,
+    // Traced so that a refusal of part of it names the client's field.
+    parameters: traced(tool.input_schema, `${path}.input_schema`),
     ...(tool.strict !== undefined && { strict: tool.strict }),
+    // Anthropic's strict tools hold the call to the schema as OpenAI's strict mode does only in its subset.
+    ...(tool.strict === true && { constrained: true }),
   };
 }
 

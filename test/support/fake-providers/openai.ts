@@ -118,6 +118,9 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
       openAIErrorBody(400, sampling, 'temperature', 'unsupported_value'),
       openAIHeaders(),
     );
+  const unstrict = strictSchemaFault(body);
+  if (unstrict)
+    return sendJson(res, 400, openAIErrorBody(400, unstrict.message, unstrict.param, unstrict.code), openAIHeaders());
   const unanswered = toolOrder(body.messages);
   if (unanswered)
     return sendJson(res, 400, openAIErrorBody(400, unanswered.message, unanswered.param), openAIHeaders());
@@ -195,6 +198,86 @@ function toolOrder(messages: unknown[]): { message: string; param: string } | un
     const calls = message.role === 'assistant' && Array.isArray(message.tool_calls) ? message.tool_calls : [];
     waiting = calls.flatMap((call) => (isJson(call) ? [String(call.id)] : []));
     caller = i;
+  }
+  return undefined;
+}
+
+/** Keywords OpenAI's strict mode refuses ("'uniqueItems' is not permitted"). */
+const NOT_PERMITTED = [
+  'allOf',
+  'oneOf',
+  'not',
+  'if',
+  'then',
+  'else',
+  'patternProperties',
+  'propertyNames',
+  'minProperties',
+  'maxProperties',
+  'uniqueItems',
+  'contains',
+  'default',
+];
+
+/**
+ * OpenAI's refusal of a strict response format's or function's schema outside its strict subset:
+ * an object not closed or with a property not required, or a keyword it lacks.
+ */
+function strictSchemaFault(body: Json): { message: string; param: string; code: string } | undefined {
+  const format = isJson(body.response_format) ? body.response_format.json_schema : undefined;
+  if (isJson(format) && format.strict === true) {
+    const fault = strictFault(format.schema, []);
+    if (fault)
+      return {
+        message: `Invalid schema for response_format '${String(format.name)}': ${fault}`,
+        param: 'response_format',
+        code: 'invalid_json_schema',
+      };
+  }
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  for (const [i, tool] of tools.entries()) {
+    const fn = isJson(tool) && isJson(tool.function) ? tool.function : undefined;
+    const fault = fn?.strict === true ? strictFault(fn.parameters, []) : undefined;
+    if (fault)
+      return {
+        message: `Invalid schema for function '${String(fn!.name)}': ${fault}`,
+        param: `tools[${i}].function.parameters`,
+        code: 'invalid_function_parameters',
+      };
+  }
+  return undefined;
+}
+
+function strictFault(schema: unknown, context: string[]): string | undefined {
+  if (!isJson(schema)) return undefined;
+  const where = `In context=(${context.map((step) => `'${step}'`).join(', ')}${context.length === 1 ? ',' : ''})`;
+  const keyword = NOT_PERMITTED.find((key) => schema[key] !== undefined);
+  if (keyword) return `${where}, '${keyword}' is not permitted.`;
+  const properties = isJson(schema.properties) ? schema.properties : undefined;
+  if ([schema.type].flat().includes('object') || properties) {
+    if (schema.additionalProperties !== false)
+      return `${where}, 'additionalProperties' is required to be supplied and to be false.`;
+    const required = Array.isArray(schema.required) ? schema.required : undefined;
+    const missing = Object.keys(properties ?? {}).find((name) => !required?.includes(name));
+    if (missing !== undefined)
+      return `${where}, 'required' is required to be supplied and to be an array including every key in properties. Missing '${missing}'.`;
+  }
+  const children: Array<[string[], unknown]> = [
+    ...['properties', '$defs', 'definitions'].flatMap((key) =>
+      Object.entries(isJson(schema[key]) ? schema[key] : {}).map(([name, child]): [string[], unknown] => [
+        [...context, key, name],
+        child,
+      ]),
+    ),
+    ...(Array.isArray(schema.anyOf) ? schema.anyOf : []).map((child, i): [string[], unknown] => [
+      [...context, 'anyOf', String(i)],
+      child,
+    ]),
+    [[...context, 'items'], schema.items],
+  ];
+  for (const [at, child] of children) {
+    const fault = strictFault(child, at);
+    if (fault) return fault;
   }
   return undefined;
 }

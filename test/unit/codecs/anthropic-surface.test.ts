@@ -282,6 +282,7 @@ describe('toCanonical', () => {
           description: 'Current weather',
           parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
           strict: true,
+          constrained: true,
         },
         { name: 'noop', parameters: { type: 'object' } },
       ],
