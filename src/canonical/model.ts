@@ -141,8 +141,9 @@ export interface ToolDefinition {
   /**
    * The client's format holds the call's arguments to the schema in terms other than OpenAI's
    * `strict` (which an OpenAI-format target sends as set): Anthropic's strict tools, `strict` then
-   * true, the client asking for the guarantee. A target with OpenAI's switch sets it where the
-   * schema fits and refuses the tool where not.
+   * true, the client asking for the guarantee; a Responses function tool without `strict`, which
+   * OpenAI makes strict where it can. A target with OpenAI's switch sets it where the schema fits;
+   * where not, the first is refused and the second goes without.
    */
   constrained?: boolean;
   /**

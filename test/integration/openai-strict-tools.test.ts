@@ -1,4 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FormatGateway, startFormatGateway } from '../support/format-gateway.js';
 import { CLIENT_KEY } from '../support/setup.js';
@@ -8,17 +9,20 @@ import { CLIENT_KEY } from '../support/setup.js';
  * OpenAI-format provider, which does so only with `strict: true` and refuses a strict schema
  * outside its subset (the fake refuses it as OpenAI does). Anthropic's strict tools ask for the
  * guarantee: strict where the schema fits, else the gateway's 400 naming the tool and what does
- * not fit.
+ * not fit. A Responses function tool without `strict`, which OpenAI makes strict where it can, is
+ * strict where the schema fits and otherwise goes as before, without.
  */
 
 const MODEL = 'openai/gpt-4o-mini';
 
 let setup: FormatGateway;
 let anthropic: Anthropic;
+let openai: OpenAI;
 
 beforeAll(async () => {
   setup = await startFormatGateway();
   anthropic = new Anthropic({ baseURL: setup.kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });
+  openai = new OpenAI({ baseURL: `${setup.kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
 });
 afterAll(() => setup?.close());
 
@@ -77,5 +81,38 @@ describe("an Anthropic client's strict tool at an OpenAI model", () => {
     expect(message).toContain('tools.0.input_schema.properties.days');
     expect(message).toContain("'weather'");
     expect(setup.fakes.openai.requests.length).toBe(before);
+  });
+});
+
+describe("a Responses client's function tool at an OpenAI model", () => {
+  const ask = (parameters: Json, strict?: boolean | null) =>
+    openai.responses.create({
+      model: MODEL,
+      input: 'Weather in Paris?',
+      tools: [{ type: 'function', name: 'weather', parameters, strict: strict as boolean | null }],
+    });
+
+  it('without strict is strict where its schema fits, as OpenAI makes it', async () => {
+    for (const strict of [undefined, null]) {
+      scriptCall();
+      await ask(closed, strict);
+      expect(sentFunctions()[0]).toEqual({
+        name: 'weather',
+        strict: true,
+        parameters: { ...closed, required: ['city', 'unit'] },
+      });
+    }
+  });
+
+  it('without strict goes without it where its schema does not fit', async () => {
+    scriptCall();
+    await ask(optional);
+    expect(sentFunctions()[0]).toEqual({ name: 'weather', parameters: optional });
+  });
+
+  it('with strict set goes as the client set it', async () => {
+    scriptCall();
+    await ask(optional, false);
+    expect(sentFunctions()[0]).toEqual({ name: 'weather', parameters: optional, strict: false });
   });
 });

@@ -287,7 +287,8 @@ function convertTools(tools: ResponsesRequest['tools']): ToolDefinition[] {
       parameters: fn.parameters
         ? traced(fn.parameters, `tools[${i}].parameters`)
         : { type: 'object', properties: {} },
-      ...(fn.strict != null && { strict: fn.strict }),
+      // Without strict, OpenAI makes the function strict where it can (its function calling guide).
+      ...(fn.strict == null ? { constrained: true } : { strict: fn.strict }),
     };
   });
 }
