@@ -139,6 +139,7 @@ describe('codec request round trips', () => {
     streamUsage: false,
     customTools: true,
     maxTokensField: 'max_completion_tokens',
+    openAIServer: true,
   });
 
   it('OpenAI: what the encoder sends is a valid Chat Completions body that decodes back unchanged', () => {

@@ -77,6 +77,7 @@ describe('custom tools to a server imitating Chat Completions', () => {
         streamUsage: false,
         maxTokensField: 'max_tokens',
         customTools,
+        openAIServer: customTools,
       }).encodeRequest(request).body,
     ) as Record<string, unknown>;
 

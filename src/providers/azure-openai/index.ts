@@ -56,7 +56,7 @@ export function createAzureOpenAIAdapter(config: ProviderConfig): ProviderAdapte
     maxTokensField: current ? 'max_completion_tokens' : 'max_tokens',
     customTools: true,
     maxStopSequences: OPENAI_STOP_SEQUENCES,
-    openAIModels: true,
+    openAIServer: true,
   });
   return {
     type: config.type,

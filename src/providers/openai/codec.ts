@@ -66,10 +66,15 @@ export interface OpenAICodecOptions {
   /** OpenAI and Azure take at most 4 stop sequences; the servers imitating the API set their own. */
   maxStopSequences?: number;
   /**
-   * Model names are OpenAI's (OpenAI, Azure), whose reasoning models refuse most temperatures
-   * (`refusesTemperature`); a server imitating the API may give its own models any name.
+  /**
+   * The server is OpenAI's own (OpenAI, Azure): its model names are OpenAI's, whose reasoning models
+   * refuse most temperatures (`refusesTemperature`), and it has OpenAI's strict mode and subset, so a
+   * constrained schema or tool goes strict where it fits (`openAIStrictFit`). A server imitating the
+   * API may give its own models any name, and gets only the client's own `strict`: some refuse it
+   * on a function (xAI, vLLM 0.8–0.9), others take it under rules of their own or none, which a fit
+   * to OpenAI's subset says nothing about.
    */
-  openAIModels?: boolean;
+  openAIServer: boolean;
 }
 
 interface TextContent {
@@ -153,7 +158,7 @@ function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<
   // An alias's default temperature is a preference: sent where it is refused, it would fail a
   // request over a field the client never sent (`ChatRequest.temperatureIsDefault`).
   const untaken =
-    options.openAIModels === true &&
+    options.openAIServer &&
     request.temperatureIsDefault === true &&
     temperature !== undefined &&
     refusesTemperature(request.model, temperature, effort);
@@ -165,11 +170,13 @@ function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<
     model: request.model,
     messages: encodeMessages(request),
     ...(tools.length > 0 && {
-      tools: tools.map(encodeTool),
+      tools: tools.map((tool, i) => encodeTool(tool, i, options.openAIServer)),
       ...(request.toolChoice && { tool_choice: encodeToolChoice(request.toolChoice, tools) }),
       ...(request.parallelToolCalls !== undefined && { parallel_tool_calls: request.parallelToolCalls }),
     }),
-    ...(request.responseFormat && { response_format: encodeResponseFormat(request.responseFormat) }),
+    ...(request.responseFormat && {
+      response_format: encodeResponseFormat(request.responseFormat, options.openAIServer),
+    }),
     ...(effort !== undefined && { reasoning_effort: effort }),
     ...(request.maxTokens !== undefined && { [options.maxTokensField]: request.maxTokens }),
     ...(temperature !== undefined && !untaken && { temperature }),
@@ -361,9 +368,9 @@ function encodeToolCall(part: ToolCallPart): ToolCall | CustomToolCall {
  * not is refused where the client asked for strict tool use, as OpenAI and Anthropic refuse a
  * strict schema they cannot hold the model to, rather than lose the guarantee unsaid.
  */
-function encodeTool(tool: ToolDefinition, i: number): unknown {
+function encodeTool(tool: ToolDefinition, i: number, openAIServer: boolean): unknown {
   if (tool.custom) return encodeCustomTool(tool.name, tool.custom);
-  const fit = tool.constrained ? openAIStrictFit(tool.parameters) : undefined;
+  const fit = openAIServer && tool.constrained ? openAIStrictFit(tool.parameters) : undefined;
   if (fit && 'misfit' in fit && tool.strict === true)
     throw new UnsupportedFeature(
       `The strict tool '${tool.name}' has a schema OpenAI-format providers cannot hold the model to: ` +
@@ -392,14 +399,14 @@ function encodeToolChoice(choice: ToolChoice, tools: ToolDefinition[]): string |
 }
 
 /**
- * A schema from a client whose format constrains decoding to it goes strict where it fits OpenAI's
- * strict subset (narrowed to fit, see `openAIStrictSchema`); one that does not goes as before, a
+ * A schema from a client whose format constrains decoding to it goes strict where the server has
+ * OpenAI's strict subset and it fits (narrowed to fit, see `openAIStrictFit`); else as before, a
  * hint the model mostly follows, since refusing it would refuse most schemas with an optional field.
  */
-function encodeResponseFormat(format: ResponseFormat): Record<string, unknown> {
+function encodeResponseFormat(format: ResponseFormat, openAIServer: boolean): Record<string, unknown> {
   if (format.type !== 'json_schema') return { type: format.type };
   const fit =
-    format.constrained && format.strict === undefined && format.schema !== undefined
+    openAIServer && format.constrained && format.strict === undefined && format.schema !== undefined
       ? openAIStrictFit(format.schema)
       : undefined;
   const strictSchema = fit && 'schema' in fit ? fit.schema : undefined;

@@ -97,7 +97,8 @@ export function createOpenAIAdapter(config: ProviderConfig): ProviderAdapter {
     maxTokensField: config.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
     endsWithoutDone: config.type === 'openai-compatible',
     customTools: config.type === 'openai',
-    ...(config.type === 'openai' && { maxStopSequences: OPENAI_STOP_SEQUENCES, openAIModels: true }),
+    openAIServer: config.type === 'openai',
+    ...(config.type === 'openai' && { maxStopSequences: OPENAI_STOP_SEQUENCES }),
   });
   return {
     type: config.type,

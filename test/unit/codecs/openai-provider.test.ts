@@ -11,6 +11,7 @@ const OPTIONS: OpenAICodecOptions = {
   streamUsage: true,
   maxTokensField: 'max_completion_tokens',
   customTools: true,
+  openAIServer: true,
 };
 
 const codec = createOpenAIChatCodec(OPTIONS);
