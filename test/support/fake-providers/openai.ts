@@ -120,7 +120,12 @@ async function handleOpenAI(ex: Exchange): Promise<void> {
     );
   const unstrict = strictSchemaFault(body);
   if (unstrict)
-    return sendJson(res, 400, openAIErrorBody(400, unstrict.message, unstrict.param, unstrict.code), openAIHeaders());
+    return sendJson(
+      res,
+      400,
+      openAIErrorBody(400, unstrict.message, unstrict.param, unstrict.code),
+      openAIHeaders(),
+    );
   const unanswered = toolOrder(body.messages);
   if (unanswered)
     return sendJson(res, 400, openAIErrorBody(400, unanswered.message, unanswered.param), openAIHeaders());
