@@ -7,21 +7,30 @@ import { FrameSplitter } from './text-frames.js';
 export class SseSplitter {
   private readonly frames = new FrameSplitter('\n\n');
   private readonly decoder = new TextDecoder();
-  /** A chunk ending in CR may be half of a CRLF; decide once the next chunk arrives. */
-  private pendingCr = false;
+  /**
+   * The last chunk ended in CR, which ended its line at once (a bare CR is a line end of its own):
+   * an LF opening the next chunk is that CRLF's second half, not another line end. Holding the CR
+   * back instead delayed every bare-CR event until the next chunk, and lost the last one.
+   */
+  private afterCr = false;
 
   /** The events `chunk` completes; throws a `StreamFailure` past `MAX_FRAME_CHARS` in one event. */
   push(chunk: Uint8Array): string[] {
-    let text = (this.pendingCr ? '\r' : '') + this.decoder.decode(chunk, { stream: true });
-    this.pendingCr = text.endsWith('\r');
-    if (this.pendingCr) text = text.slice(0, -1);
-    if (text.includes('\r')) text = text.replace(/\r\n?/g, '\n');
+    let text = this.decoder.decode(chunk, { stream: true });
+    if (this.afterCr && text.length > 0) {
+      this.afterCr = false;
+      if (text.charCodeAt(0) === 10) text = text.slice(1);
+    }
+    if (text.includes('\r')) {
+      this.afterCr = text.charCodeAt(text.length - 1) === 13;
+      text = text.replace(/\r\n?/g, '\n');
+    }
     return this.frames.push(text);
   }
 
   /** What is left after the stream ended: an incomplete event, which a clean stream never has. */
   rest(): string {
-    return this.frames.rest() + this.decoder.decode() + (this.pendingCr ? '\n' : '');
+    return this.frames.rest() + this.decoder.decode();
   }
 }
 

@@ -49,6 +49,27 @@ describe('SSE splitting', () => {
     expect(events).toEqual(['data: x\n\n', 'data: y\n\n']);
   });
 
+  it('reads bare CR, CRLF and LF line ends alike however the bytes are cut', () => {
+    const want = ['data: a\n\n', 'event: e\ndata: b\n\n', 'data: [DONE]\n\n'];
+    for (const eol of ['\r', '\r\n', '\n'])
+      for (let size = 1; size <= 8; size++) {
+        const stream = `data: a${eol}${eol}event: e${eol}data: b${eol}${eol}data: [DONE]${eol}${eol}`;
+        const splitter = new SseSplitter();
+        const events: string[] = [];
+        for (let i = 0; i < stream.length; i += size)
+          events.push(...splitter.push(enc(stream.slice(i, i + size))));
+        expect(events).toEqual(want);
+        expect(splitter.rest()).toBe('');
+      }
+  });
+
+  it('completes an event ended by a bare CR without waiting for the next chunk', () => {
+    const splitter = new SseSplitter();
+    expect(splitter.push(enc('data: [DONE]\r\r'))).toEqual(['data: [DONE]\n\n']);
+    expect(splitter.push(enc('\ndata: x\r\n\r\n'))).toEqual(['data: x\n\n']);
+    expect(splitter.rest()).toBe('');
+  });
+
   it('keeps a multi-byte character split across chunks intact', () => {
     const bytes = enc('data: é\n\n');
     const splitter = new SseSplitter();
