@@ -87,7 +87,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   }
 
   /**
-   * The whole body as UTF-8 text; rejects when the exchange fails first, or with AnswerTooLarge
+   * The whole body as UTF-8 text (a leading byte order mark dropped); rejects when the exchange fails first, or with AnswerTooLarge
    * (the exchange cut) past `limit` bytes. Paused at 64 KiB, a body read whole waited for a reader
    * that was this one, until the total deadline. Its bytes count in the process's account of whole
    * answers (`AnswerMemory`), which pauses the connection while other answers hold too much, until
@@ -113,7 +113,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
       this.settle();
       throw error;
     }
-    return this.take().toString('utf8');
+    return utf8(this.take());
   }
 
   /**
@@ -138,7 +138,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     while (!this.ended && !this.failure && this.buffered < limit) await this.more();
     const chunks = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.chunks = chunks.length > 0 ? [chunks] : [];
-    return chunks.subarray(0, limit).toString('utf8');
+    return utf8(chunks.subarray(0, limit));
   }
 
   /** Reads the rest to nowhere, so the connection can be kept (a long rest is cut instead). Never throws. */
@@ -222,4 +222,13 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     this.wake = undefined;
     wake?.();
   }
+}
+
+/**
+ * `bytes` as UTF-8 text without a leading byte order mark, as a stream's TextDecoder reads them:
+ * kept, it made `JSON.parse` refuse an answer the provider sent whole.
+ */
+function utf8(bytes: Buffer): string {
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  return bytes.toString('utf8', bom ? 3 : 0);
 }

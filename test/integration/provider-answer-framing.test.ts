@@ -9,7 +9,7 @@ import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 /**
  * Providers' answers framed in ways the specifications allow but the fake providers never use,
- * written by a bare HTTP server: SSE lines ended by a bare CR.
+ * written by a bare HTTP server: SSE lines ended by a bare CR, JSON opening with a byte order mark.
  */
 
 type Format = 'openai' | 'anthropic' | 'gemini';
@@ -82,6 +82,35 @@ function streamEvents(format: Format): Array<{ event?: string; data: string }> {
       }),
     },
   ];
+}
+
+/** One answer read whole. */
+function whole(format: Format): object {
+  if (format === 'openai')
+    return {
+      id: 'c1',
+      object: 'chat.completion',
+      created: 1,
+      model: 'm',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: USAGE.input, completion_tokens: USAGE.output },
+    };
+  if (format === 'anthropic')
+    return {
+      id: 'msg_1',
+      type: 'message',
+      role: 'assistant',
+      model: 'm',
+      content: [{ type: 'text', text: 'Hi' }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: USAGE.input, output_tokens: USAGE.output },
+    };
+  return {
+    candidates: [{ content: { parts: [{ text: 'Hi' }], role: 'model' }, finishReason: 'STOP', index: 0 }],
+    usageMetadata: { promptTokenCount: USAGE.input, candidatesTokenCount: USAGE.output },
+    modelVersion: 'm',
+  };
 }
 
 function sse(format: Format, eol: string): string {
@@ -193,6 +222,20 @@ describe("a provider's answer framed as the specifications allow", () => {
         expect(status).toBe(200);
         expect(text).toContain('Hi');
         expect(text).not.toMatch(/error|interrupted/);
+        expect(usage).toMatchObject({ inputTokens: USAGE.input, outputTokens: USAGE.output });
+      });
+  });
+
+  describe('JSON opening with a byte order mark', () => {
+    for (const [surface, model] of CASES)
+      it(`${model} read whole for ${surface}: the mark is ignored`, async () => {
+        answer = (format, _req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(`\uFEFF${JSON.stringify(whole(format))}`);
+        };
+        const { status, text, usage } = await call(surface, model, false);
+        expect(status).toBe(200);
+        expect(text).toContain('"Hi"');
         expect(usage).toMatchObject({ inputTokens: USAGE.input, outputTokens: USAGE.output });
       });
   });
