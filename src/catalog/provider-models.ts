@@ -50,7 +50,12 @@ export function modelListCall(
   key: SecretString | undefined,
 ): ModelListCall | undefined {
   const prefix = basePath(config);
-  const headers: Record<string, string> = { accept: 'application/json', ...config.headers };
+  // Uncompressed, as every upstream call asks (`baseHeaders`): the list is read as JSON as it comes.
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    'accept-encoding': 'identity',
+    ...config.headers,
+  };
   switch (config.type) {
     case 'openai':
     case 'openai-compatible':

@@ -84,6 +84,9 @@ export function describeConfigIssues(error: z.ZodError, schema?: z.core.$ZodType
         return unknownKey(issue, schema);
       case 'invalid_type':
         return `${path}: expected ${issue.expected}`;
+      // A record's key refused: zod's own message ("Invalid key in record") hides the key's rule.
+      case 'invalid_key':
+        return `${path}: ${issue.issues.map((inner) => inner.message).join('; ')}`;
       case 'invalid_value':
         return issue.values.length === 1
           ? `${path}: expected ${JSON.stringify(issue.values[0])}`

@@ -63,6 +63,10 @@ const staticHeaderName = z
         name.toLowerCase(),
       ),
     'a header other than credentials and host (keys belong in `keys`)',
+  )
+  .refine(
+    (name) => name.toLowerCase() !== 'accept-encoding',
+    'a header other than accept-encoding (the gateway asks for uncompressed answers, which it reads as they come)',
   );
 
 export const providerTypes = [

@@ -54,6 +54,19 @@ export class Responder {
     const native = isNative(job, adapter);
     // Counting tokens is free at every provider: nothing to charge when its answer goes astray.
     ctx.upstreamAnswered = job.operation !== 'count_tokens';
+    const encoding = response.headers['content-encoding'];
+    if (encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
+      // Asked for `identity`, the provider compressed all the same: its bytes would be read as a
+      // malformed answer. The operator is told which coding it was.
+      response.body.destroy();
+      this.logger.warn(
+        { reqId: request.id, provider: id, contentEncoding: encoding },
+        'the provider sent a compressed answer although asked for an uncompressed one; it is not decoded',
+      );
+      throw new GatewayError(502, 'upstream_error', 'The provider returned a compressed response', {
+        code: 'provider_bad_response',
+      });
+    }
 
     if (job.stream) {
       let early: GatewayError | undefined;

@@ -210,6 +210,8 @@ describe('OpenAI surface through the official SDK', () => {
     expect(names).toEqual(
       [
         'accept',
+        // identity: the gateway reads answers as they come (provider-answer-framing.test.ts).
+        'accept-encoding',
         'authorization',
         'connection',
         'content-length',
@@ -219,6 +221,7 @@ describe('OpenAI surface through the official SDK', () => {
       ].sort(),
     );
     expect(headers['x-keyward-via']).toMatch(/^[0-9a-f]{16}$/);
+    expect(headers['accept-encoding']).toBe('identity');
     expect(JSON.stringify(headers)).not.toContain(CLIENT_KEY);
   });
 

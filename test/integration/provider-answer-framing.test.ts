@@ -1,15 +1,17 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { logRecords, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 
 /**
  * Providers' answers framed in ways the specifications allow but the fake providers never use,
- * written by a bare HTTP server: SSE lines ended by a bare CR, JSON opening with a byte order mark.
+ * written by a bare HTTP server: SSE lines ended by a bare CR, JSON opening with a byte order mark,
+ * answers compressed where the request allows it.
  */
 
 type Format = 'openai' | 'anthropic' | 'gemini';
@@ -238,5 +240,44 @@ describe("a provider's answer framed as the specifications allow", () => {
         expect(text).toContain('"Hi"');
         expect(usage).toMatchObject({ inputTokens: USAGE.input, outputTokens: USAGE.output });
       });
+  });
+
+  describe('compression', () => {
+    /** Gzipped unless the request asks for identity alone, as a server may compress when not told. */
+    const compressing =
+      (stream: boolean, always = false) =>
+      (format: Format, req: IncomingMessage, res: ServerResponse) => {
+        const body = Buffer.from(stream ? sse(format, '\n') : JSON.stringify(whole(format)));
+        const gzip = always || req.headers['accept-encoding'] !== 'identity';
+        res.writeHead(200, {
+          'content-type': stream ? 'text/event-stream' : 'application/json',
+          ...(gzip && { 'content-encoding': 'gzip' }),
+        });
+        res.end(gzip ? gzipSync(body) : body);
+      };
+
+    for (const stream of [false, true])
+      for (const [surface, model] of CASES)
+        it(`${model} ${stream ? 'streamed' : 'read whole'} for ${surface}: asked uncompressed`, async () => {
+          answer = compressing(stream);
+          const { status, text, usage } = await call(surface, model, stream);
+          expect(status).toBe(200);
+          expect(text).toContain('Hi');
+          expect(usage).toMatchObject({ inputTokens: USAGE.input, outputTokens: USAGE.output });
+        });
+
+    it.each([false, true])(
+      'a provider compressing all the same is refused, and the log names the coding (stream: %s)',
+      async (stream) => {
+        answer = compressing(stream, true);
+        kw.logs.length = 0;
+        const { status, text } = await call('chat', 'oa/m', stream);
+        expect(status).toBe(502);
+        expect(JSON.parse(text).error).toMatchObject({ code: 'provider_bad_response' });
+        expect(logRecords(kw.logs)).toContainEqual(
+          expect.objectContaining({ provider: 'oa', contentEncoding: 'gzip' }),
+        );
+      },
+    );
   });
 });

@@ -236,6 +236,18 @@ models:
     expect(problems.join('\n')).not.toContain('sk-canary-config-value');
   });
 
+  it('refuses a provider header asking for compressed answers, which the gateway cannot read', () => {
+    const file = writeConfig(
+      minimal.replace(
+        'keys: { env: OPENAI_API_KEY }',
+        'keys: { env: OPENAI_API_KEY }\n    headers: { Accept-Encoding: gzip }',
+      ),
+    );
+    expect(problemsOf(() => loadConfig({ file, env: {} }))).toEqual([
+      'providers[0].headers.Accept-Encoding: a header other than accept-encoding (the gateway asks for uncompressed answers, which it reads as they come)',
+    ]);
+  });
+
   it('refuses a trustProxy entry that is not an address, a CIDR or a named range', () => {
     const file = writeConfig(
       'server: { trustProxy: [10.0.0.5, 10.1.0.0/16, "::1", loopback, proxy.internal, 10.0.0.0/33] }',

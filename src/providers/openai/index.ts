@@ -15,11 +15,16 @@ export function openAIPath(operation: Operation): '/chat/completions' | '/embedd
   return PATHS[operation];
 }
 
-/** Headers every upstream request carries, plus the provider's configured static headers. */
+/**
+ * Headers every upstream request carries, plus the provider's configured static headers. Answers
+ * are asked uncompressed: without `accept-encoding`, a server may compress, and the gateway reads
+ * answers as they come (a stream's events one by one); the config refuses another value.
+ */
 export function baseHeaders(config: ProviderConfig): Record<string, string> {
   return {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
+    'accept-encoding': 'identity',
     ...config.headers,
   };
 }

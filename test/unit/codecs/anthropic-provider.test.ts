@@ -1373,6 +1373,7 @@ describe('Anthropic adapter', () => {
   const headers = {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
+    'accept-encoding': 'identity',
     'x-team': 'search',
     'anthropic-version': '2023-06-01',
     'x-api-key': 'sk-ant-test',

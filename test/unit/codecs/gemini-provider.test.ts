@@ -1128,6 +1128,7 @@ describe('Gemini adapter', () => {
   const headers = {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
+    'accept-encoding': 'identity',
     'x-team': 'search',
     'x-goog-api-key': 'AIzaTestKey',
   };

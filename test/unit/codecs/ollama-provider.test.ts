@@ -807,6 +807,7 @@ describe('createOllamaAdapter', () => {
       headers: {
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
+        'accept-encoding': 'identity',
         'x-team': 'search',
       },
       body: chatBody,
@@ -816,6 +817,7 @@ describe('createOllamaAdapter', () => {
       headers: {
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
+        'accept-encoding': 'identity',
         'x-team': 'search',
         authorization: 'Bearer proxy-token',
       },
@@ -849,6 +851,7 @@ describe('createOllamaAdapter', () => {
         headers: {
           'content-type': 'application/json',
           accept: 'application/json, text/event-stream',
+          'accept-encoding': 'identity',
           authorization: 'Bearer k',
         },
         body: '{"model":"nomic-embed-text","input":["a","b"]}',
