@@ -87,8 +87,8 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   }
 
   /**
-   * The whole body as UTF-8 text (a leading byte order mark dropped); rejects when the exchange fails first, or with AnswerTooLarge
-   * (the exchange cut) past `limit` bytes. Paused at 64 KiB, a body read whole waited for a reader
+   * The whole body as UTF-8 text (a leading byte order mark dropped); rejects when the exchange
+   * fails first, or with AnswerTooLarge (the exchange cut) past `limit` bytes. Paused at 64 KiB, a body read whole waited for a reader
    * that was this one, until the total deadline. Its bytes count in the process's account of whole
    * answers (`AnswerMemory`), which pauses the connection while other answers hold too much, until
    * `settle` says the answer is no longer held; a failure releases them at once.
