@@ -159,16 +159,41 @@ const TOOL_CALLS = new Set(['tool_use', 'server_tool_use', 'mcp_tool_use']);
  * Whether `test` holds for some key and value of `value`'s objects, at any depth up to MAX_DEPTH,
  * outside the positions that are not content.
  */
-function anyEntry(value: unknown, test: (key: string, inner: unknown) => boolean, depth = 0): boolean {
+function anyEntry(
+  value: unknown,
+  test: (key: string, inner: unknown, holder: Holder) => boolean,
+  depth = 0,
+  owner = '',
+): boolean {
   if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some((item) => anyEntry(item, test, depth + 1));
-  const { type } = value as { type?: unknown };
+  if (Array.isArray(value)) return value.some((item) => anyEntry(item, test, depth + 1, owner));
+  const object = value as Record<string, unknown>;
+  const { type } = object;
   const toolCall = typeof type === 'string' && TOOL_CALLS.has(type);
-  for (const [key, inner] of Object.entries(value)) {
+  const holder = { object, owner };
+  for (const [key, inner] of Object.entries(object)) {
     if (NOT_CONTENT.has(key) || (toolCall && key === 'input')) continue;
-    if (test(key, inner) || anyEntry(inner, test, depth + 1)) return true;
+    if (test(key, inner, holder) || anyEntry(inner, test, depth + 1, key)) return true;
   }
   return false;
+}
+
+/** The object a key and value are in, and the key it is under in its own holder. */
+interface Holder {
+  object: Record<string, unknown>;
+  owner: string;
+}
+
+/**
+ * Whether input named by address or id (`weightOf` says `remote`) may be audio, which some models
+ * bill above text: not an image by URL (Chat's `image_url.url`, Responses' `image_url`), not
+ * Anthropic's URL source (an image or a PDF), not Gemini's `fileData` of a stated type other than
+ * audio or video; any other (a file id, a `file_url`, an untyped `fileUri`, a cache) may be.
+ */
+function mayBeAudio(key: string, { object, owner }: Holder): boolean {
+  if (key === 'image_url' || owner === 'image_url' || owner === 'source') return false;
+  if (key !== 'fileUri' || typeof object.mimeType !== 'string') return true;
+  return inlineWeight(object.mimeType) === 'sound';
 }
 
 /**
@@ -238,15 +263,17 @@ export function mediaWeight(values: readonly unknown[]): MediaWeight {
   let imageBytes = 0;
   let media = false;
   const audio = values.some((value) =>
-    anyEntry(value, (key, inner) => {
+    anyEntry(value, (key, inner, holder) => {
       const weight = weightOf(key, inner);
       if (weight === 'image') {
         const data = dataOf(inner);
         imageData.push(base64Of(data));
         imageBytes += data.length;
       }
-      if (weight === 'media') media = true;
-      return weight === 'remote' || weight === 'sound';
+      if (weight === 'remote' && !mayBeAudio(key, holder)) media = true;
+      else if (weight === 'media') media = true;
+      else return weight === 'remote' || weight === 'sound';
+      return false;
     }),
   );
   return { unbounded: audio || media, audio, imageData, imageBytes };

@@ -218,6 +218,28 @@ describe('audio input priced at its own rate', () => {
     expect(await send({ mimeType: 'application/pdf', data: PDF })).toBe(200);
   });
 
+  it('reserves input named by address at the audio rate only where it may be audio', async () => {
+    const { token } = await mint(0.1);
+    const ai = genai(token);
+    const named = (fileData: { fileUri: string; mimeType?: string }) => {
+      gemini.script({ ...HEARD, usage: { input: 20, output: 5 } });
+      return statusOf(
+        ai.models.generateContent({
+          model: 'listener',
+          contents: [{ role: 'user', parts: [{ fileData }, { text: 'Summarize.' }] }],
+          config: { maxOutputTokens: MAX_TOKENS },
+        }),
+      );
+    };
+    // A PDF or an image by URL, of a stated type, is read as one: the window at the text rate.
+    expect(await named({ fileUri: 'https://example.com/report.pdf', mimeType: 'application/pdf' })).toBe(200);
+    expect(await named({ fileUri: 'https://example.com/cat.png', mimeType: 'image/png' })).toBe(200);
+    // Audio or video by address, or an upload of no stated type, may be heard: the audio rate.
+    expect(await named({ fileUri: 'https://example.com/bark.mp3', mimeType: 'audio/mpeg' })).toBe(429);
+    expect(await named({ fileUri: 'https://example.com/clip.mp4', mimeType: 'video/mp4' })).toBe(429);
+    expect(await named({ fileUri: 'files/abc' })).toBe(429);
+  });
+
   it('admits at most the budget in audio sent at once', async () => {
     // The provider bills what it heard: 200,000 tokens of audio, $0.20 a request.
     gemini.script({ ...HEARD, usage: { input: 200_000, audio: 200_000, output: 5 } });

@@ -241,6 +241,29 @@ describe('media carried inline', () => {
       expect(mediaWeight([pdf, body])).toMatchObject({ unbounded: true, audio: true });
     expect(mediaWeight([pdf])).toMatchObject({ unbounded: true, audio: false });
   });
+
+  it('weighs an image or a PDF named by address, or a typed upload, as no audio', () => {
+    for (const body of [
+      { messages: [{ content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }] }] },
+      { input: [{ content: [{ type: 'input_image', image_url: 'https://x.test/a.png' }] }] },
+      {
+        messages: [{ content: [{ type: 'document', source: { type: 'url', url: 'https://x.test/a.pdf' } }] }],
+      },
+      {
+        contents: [
+          { parts: [{ fileData: { fileUri: 'https://x.test/a.pdf', mimeType: 'application/pdf' } }] },
+        ],
+      },
+      { contents: [{ parts: [{ fileData: { fileUri: 'files/abc', mimeType: 'image/png' } }] }] },
+    ])
+      expect(mediaWeight([body])).toMatchObject({ unbounded: true, audio: false });
+    for (const body of [
+      { contents: [{ parts: [{ fileData: { fileUri: 'files/abc', mimeType: 'audio/mpeg' } }] }] },
+      { input: [{ content: [{ type: 'input_file', file_url: 'https://x.test/a.bin' }] }] },
+      { messages: [{ content: [{ type: 'file', file: { file_id: 'file-abc' } }] }] },
+    ])
+      expect(mediaWeight([body])).toMatchObject({ unbounded: true, audio: true });
+  });
 });
 
 describe('positions that are not content', () => {
