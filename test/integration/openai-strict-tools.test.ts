@@ -73,6 +73,18 @@ describe("an Anthropic client's strict tool at an OpenAI model", () => {
     });
   });
 
+  it("is strict with the dialect a schema generator writes at its root (zod's, the AI SDK's)", async () => {
+    scriptCall();
+    const generated = { $schema: 'http://json-schema.org/draft-07/schema#', ...closed };
+    const message = await ask(generated);
+    expect(message.content[0]).toMatchObject({ type: 'tool_use', name: 'weather' });
+    expect(sentFunctions()[0]).toMatchObject({
+      name: 'weather',
+      strict: true,
+      parameters: { $schema: generated.$schema },
+    });
+  });
+
   it('is refused, naming the tool and what does not fit, where the schema has no strict form', async () => {
     const before = setup.fakes.openai.requests.length;
     const refused = await ask(optional).catch((error: unknown) => error);

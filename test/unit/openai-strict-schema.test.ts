@@ -140,4 +140,23 @@ describe("a constrained schema in OpenAI's strict subset", () => {
     });
     expect(openAIStrictFit({ type: 'object', properties: {} })).toHaveProperty('misfit');
   });
+
+  it("takes a root's dialect and id, as schema generators write them (zod, the AI SDK), and not below it", () => {
+    const schema = {
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      $id: 'https://example.com/weather',
+      type: 'object',
+      properties: { city: { type: 'string' } },
+      required: ['city'],
+      additionalProperties: false,
+    };
+    expect(openAIStrictFit(schema)).toEqual({ schema });
+    const nested = {
+      type: 'object',
+      properties: { city: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'string' } },
+      required: ['city'],
+      additionalProperties: false,
+    };
+    expect(openAIStrictFit(nested)).toMatchObject({ at: '.properties.city' });
+  });
 });

@@ -34,6 +34,12 @@ const KEYWORDS = new Set([
   'examples',
   '$comment',
 ]);
+/**
+ * What a root may carry beside those: the dialect and id that schema generators write there
+ * (zod-to-json-schema, zod 4's `toJSONSchema`, the AI SDK's `zodSchema`), which OpenAI takes and
+ * its SDK's `toStrictJsonSchema` lets through.
+ */
+const ROOT_METADATA = new Set(['$schema', '$id']);
 const TYPES = new Set(['string', 'number', 'integer', 'boolean', 'object', 'array', 'null']);
 const FORMATS = new Set([
   'date-time',
@@ -119,7 +125,8 @@ function strictNode(node: unknown, walk: Walk, depth: number, at: string): Recor
   }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
-    if (!KEYWORDS.has(key)) misfit(at, `'${key}' is not a keyword strict mode takes`);
+    if (!KEYWORDS.has(key) && !(node === walk.root && ROOT_METADATA.has(key)))
+      misfit(at, `'${key}' is not a keyword strict mode takes`);
     out[key] = value;
   }
   // Only a union may go without a type ("schema must have a 'type' key").
