@@ -5,6 +5,7 @@ import type {
   CallOptions,
   ChatRequest,
   ChatResponse,
+  Message,
   Operation,
   StreamEncoder,
   StreamFailure,
@@ -26,8 +27,12 @@ export interface ChatSurface<Body> {
    * either natively: always translated.
    */
   readonly format: WireFormat | 'template' | 'responses';
-  /** The validated body as a canonical request; `model` is replaced per target afterwards. */
-  toCanonical(body: Body): ChatRequest;
+  /**
+   * The validated body as a canonical request; `model` is replaced per target afterwards.
+   * `earlier`: the conversation that goes in front of the body's messages (a stored history), whose
+   * calls a result of the body may answer; the request holds the body's messages only.
+   */
+  toCanonical(body: Body, earlier?: readonly Message[]): ChatRequest;
   /**
    * The client's name for a field a provider refused in the canonical request made from its
    * body (`messages[2].content[0]` may be the client's `messages[3].content[0]`; `max_tokens` the

@@ -21,7 +21,7 @@ export const asksPriorityTier = (body: Record<string, unknown>): boolean =>
 export const openAIBinding: SurfaceBinding = {
   format: 'openai',
   // The route validated the body against the chat schema before it got here.
-  toCanonical: (body) => openAISurface.toCanonical(body as ChatCompletionRequest),
+  toCanonical: (body, earlier) => openAISurface.toCanonical(body as ChatCompletionRequest, earlier),
   clientParam: (param, request, body) =>
     openAISurface.clientParam?.(param, request, body as ChatCompletionRequest) ?? param,
   fromCanonical: (response) => openAISurface.fromCanonical(response),

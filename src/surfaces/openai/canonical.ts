@@ -23,6 +23,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
+import { badRequest } from '../../errors/gateway-error.js';
 import { traced, tracedClientParam } from '../part-origins.js';
 import type { ChatSurface } from '../types.js';
 import type { ChatCompletionRequest } from './chat-schema.js';
@@ -197,9 +198,9 @@ function refuseUnmapped(body: Body): void {
  * from the conversation, so their position cannot travel. Participant `name`s and `prompt_cache_breakpoint`s are hints with no canonical
  * place and are dropped.
  */
-function toCanonical(body: Body): ChatRequest {
+function toCanonical(body: Body, earlier: readonly Message[] = []): ChatRequest {
   refuseUnmapped(body);
-  const { system, messages } = convertMessages(body.messages);
+  const { system, messages } = convertMessages(body.messages, earlier);
   const tools = convertTools(body);
   const toolChoice = convertToolChoice(body);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
@@ -234,15 +235,22 @@ function toCanonical(body: Body): ChatRequest {
 /**
  * The conversation. Consecutive `tool` (and legacy `function`) messages, and a user message right
  * after them, form one canonical user turn with the results first: the formats that carry tool
- * results inside user turns need the results of one assistant turn together.
+ * results inside user turns need the results of one assistant turn together. A `function` message
+ * may answer a call of `earlier` (a stored conversation's), which the client sends no more.
  */
-function convertMessages(list: readonly RequestMessage[]): { system: TextPart[]; messages: Message[] } {
+function convertMessages(
+  list: readonly RequestMessage[],
+  earlier: readonly Message[],
+): { system: TextPart[]; messages: Message[] } {
   const system: TextPart[] = [];
   const messages: Message[] = [];
   // Tool results name their tool (Gemini matches by name); the name comes from the call.
   const toolNames = new Map<string, string>();
   // Legacy function calls have no id: each gets one, which the `function` message answering it uses.
   const functionCallIds = new Map<string, string>();
+  for (const message of earlier)
+    for (const part of message.content)
+      if (part.type === 'tool_call') functionCallIds.set(part.name, part.id);
   // Each canonical message and part is traced to the client's field it came from, for errors a
   // provider raises about it: system messages are hoisted and tool messages merged.
   let results: UserPart[] | undefined;
@@ -413,11 +421,12 @@ function functionResult(
   path: string,
 ): ToolResultPart {
   const id = functionCallIds.get(name);
+  // The request's own fault, whatever provider it goes to.
   if (id === undefined) {
-    throw new UnsupportedFeature(
-      'A function message must answer an earlier assistant function_call of the same name',
-      `${path}.name`,
-    );
+    throw badRequest('A function message must answer an earlier assistant function_call of the same name', {
+      param: `${path}.name`,
+      code: 'invalid_value',
+    });
   }
   return toolResult(id, name, content ?? []);
 }

@@ -101,17 +101,18 @@ function conversationBinding(
     addedInputBytes: (base.addedInputBytes ?? 0) + replayedBytes(history),
     addedInput: [...(base.addedInput ?? []), history],
     toCanonical: (body) => {
-      const request = base.toCanonical(body);
+      // The history goes whole (truncation is disabled), so it is read once: a result in the
+      // request may answer a call in it by name (a legacy `function` message, a Gemini result
+      // without id), which its surface pairs only seeing it.
+      const past = itemsToMessages(history, () => CONVERSATION_HEADER);
+      const request = base.toCanonical(body, past.messages);
       turn = messagesToItems(request.messages);
       return fitToContext(
-        (replayed) => {
-          const past = itemsToMessages(replayed, () => CONVERSATION_HEADER);
-          return {
-            ...request,
-            system: [...past.system, ...request.system],
-            messages: join(past.messages, request.messages),
-          };
-        },
+        () => ({
+          ...request,
+          system: [...past.system, ...request.system],
+          messages: join(past.messages, request.messages),
+        }),
         history,
         turn,
         'disabled',

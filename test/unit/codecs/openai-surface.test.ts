@@ -9,6 +9,7 @@ import {
 } from '../../../src/surfaces/openai/canonical.js';
 import type { ChatCompletionRequest } from '../../../src/surfaces/openai/chat-schema.js';
 import { parseChatRequest } from '../../../src/surfaces/openai/validate.js';
+import { rejection as gatewayRejection } from '../../support/rejection.js';
 import { refusal as rejection } from './thrown.js';
 
 const CALL_ID = /^call_[0-9a-f]{24}$/;
@@ -23,6 +24,10 @@ const canonical = (body: Record<string, unknown>): ChatRequest =>
 const withMessages = (...messages: unknown[]): ChatRequest => canonical({ messages });
 
 const hi = { role: 'user', content: 'Hi' };
+const hiCanonical: ChatRequest['messages'][number] = {
+  role: 'user',
+  content: [{ type: 'text', text: 'Hi' }],
+};
 
 /** The canonical request for `{model, messages: [hi]}`, plus what a test adds. */
 function expected(overrides: Partial<ChatRequest> = {}): ChatRequest {
@@ -344,10 +349,49 @@ describe('openAISurface.toCanonical: messages', () => {
     ]);
   });
 
-  it('refuses a function message that answers no function_call', () => {
+  it('pairs a function message with the last call of its name in the conversation before the body', () => {
+    const earlier: ChatRequest['messages'] = [
+      hiCanonical,
+      {
+        role: 'assistant',
+        content: [
+          { type: 'tool_call', id: 'toolu_1', name: 'get_weather', arguments: '{}' },
+          { type: 'tool_call', id: 'toolu_2', name: 'get_time', arguments: '{}' },
+        ],
+      },
+      { role: 'user', content: [{ type: 'tool_result', toolCallId: 'toolu_1', content: [] }] },
+      {
+        role: 'assistant',
+        content: [{ type: 'tool_call', id: 'toolu_3', name: 'get_weather', arguments: '{}' }],
+      },
+    ];
+    const body = parseChatRequest({
+      model: 'gpt-4o',
+      messages: [{ role: 'function', name: 'get_weather', content: '-3°C' }],
+      functions: [{ name: 'get_weather' }],
+    });
+    expect(openAISurface.toCanonical(body, earlier).messages).toEqual([
+      {
+        role: 'user',
+        content: [
+          {
+            type: 'tool_result',
+            toolCallId: 'toolu_3',
+            name: 'get_weather',
+            content: [{ type: 'text', text: '-3°C' }],
+          },
+        ],
+      },
+    ]);
+  });
+
+  it("refuses a function message that answers no function_call, as the request's fault", () => {
     expect(
-      rejection(() => withMessages(hi, { role: 'function', name: 'get_weather', content: '-3°C' })),
+      gatewayRejection(() => withMessages(hi, { role: 'function', name: 'get_weather', content: '-3°C' })),
     ).toEqual({
+      status: 400,
+      type: 'invalid_request_error',
+      code: 'invalid_value',
       message: 'A function message must answer an earlier assistant function_call of the same name',
       param: 'messages[1].name',
     });
