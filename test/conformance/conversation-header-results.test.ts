@@ -1,3 +1,4 @@
+import { GoogleGenAI, Type } from '@google/genai';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Script } from '../support/fake-providers/script.js';
@@ -154,6 +155,103 @@ describe('tool results answering a call stored in the conversation', () => {
         message: 'A function message must answer an earlier assistant function_call of the same name',
       });
       expect(fakes.anthropic.requests.length).toBe(before);
+    });
+  });
+
+  describe('Gemini', () => {
+    const tools = [
+      {
+        functionDeclarations: [
+          {
+            name: 'get_weather',
+            parameters: { type: Type.OBJECT, properties: { city: { type: Type.STRING } } },
+          },
+        ],
+      },
+    ];
+    const gemini = async () =>
+      new GoogleGenAI({
+        apiKey: CLIENT_KEY,
+        httpOptions: { baseUrl: kw.dataUrl, headers: { 'x-keyward-conversation': await conversation() } },
+      });
+    const result = (output: string) => ({
+      functionResponse: { name: 'get_weather', response: { output } },
+    });
+
+    it.each(PAIRS)(
+      'pairs a functionResponse without id with the stored call by name (%s, then %s)',
+      async (from, to) => {
+        const ai = await gemini();
+        fakes[from].script(weatherCall('Paris'));
+        const first = await ai.models.generateContent({
+          model: `${from}/m`,
+          contents: 'Weather?',
+          config: { tools },
+        });
+        expect(first.functionCalls?.[0]?.name).toBe('get_weather');
+
+        fakes[to].script(say('21C'));
+        const second = await ai.models.generateContent({
+          model: `${to}/m`,
+          contents: [{ role: 'user', parts: [result('21')] }],
+          config: { tools },
+        });
+        expect(second.text).toBe('21C');
+        expectPaired(lastExchange(to, sentTo(to)), ['21']);
+      },
+    );
+
+    it('pairs results of stored calls of one name in the order of the calls, as Gemini does', async () => {
+      const ai = await gemini();
+      fakes.anthropic.script(weatherCall('Paris', 'Rome'));
+      const first = await ai.models.generateContent({
+        model: 'anthropic/m',
+        contents: 'Weather?',
+        config: { tools },
+      });
+      expect(first.functionCalls?.map((call) => call.args?.city)).toEqual(['Paris', 'Rome']);
+
+      fakes.openai.script(say('21C and 25C'));
+      await ai.models.generateContent({
+        model: 'openai/m',
+        contents: [{ role: 'user', parts: [result('21'), result('25')] }],
+        config: { tools },
+      });
+      const sent = lastExchange('openai', sentTo('openai'));
+      expect(sent.calls.map((call) => call.id)).toEqual(['toolu_00', 'toolu_01']);
+      expectPaired(sent, ['21', '25']);
+    });
+
+    it('leaves a stored call answered in an earlier turn to no later result', async () => {
+      const ai = await gemini();
+      fakes.anthropic.script(weatherCall('Paris'));
+      await ai.models.generateContent({ model: 'anthropic/m', contents: 'Weather?', config: { tools } });
+      fakes.anthropic.script(say('21C'));
+      const contents = [{ role: 'user', parts: [result('21')] }];
+      await ai.models.generateContent({ model: 'anthropic/m', contents, config: { tools } });
+      const again = await ai.models
+        .generateContent({ model: 'anthropic/m', contents, config: { tools } })
+        .catch((error: unknown) => error);
+      expect(again).toMatchObject({ status: 400 });
+      expect((again as { message: string }).message).toContain('No earlier function call named get_weather');
+    });
+
+    it('refuses a functionResponse that answers no call, stored or sent, as the request’s fault', async () => {
+      const ai = await gemini();
+      const before = fakes.openai.requests.length;
+      const refused = await ai.models
+        .generateContent({
+          model: 'openai/m',
+          contents: [{ role: 'user', parts: [result('21')] }],
+          config: { tools },
+        })
+        .catch((error: unknown) => error as { status: number; message: string });
+      expect(refused).toMatchObject({ status: 400 });
+      expect((refused as { message: string }).message).toContain(
+        'No earlier function call named get_weather is waiting for this result',
+      );
+      expect((refused as { message: string }).message).toContain('invalid_value');
+      expect(fakes.openai.requests.length).toBe(before);
     });
   });
 });

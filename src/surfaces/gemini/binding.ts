@@ -64,7 +64,8 @@ function asksPriorityTier(body: Record<string, unknown>): boolean {
  */
 export const geminiBinding: SurfaceBinding = {
   format: 'gemini',
-  toCanonical: (body) => geminiToCanonical(body as unknown as GenerateContentRequest, body.stream === true),
+  toCanonical: (body, earlier) =>
+    geminiToCanonical(body as unknown as GenerateContentRequest, body.stream === true, earlier),
   clientParam,
   fromCanonical: (response) => geminiResponse(response, false),
   streamEncoder: () => new GeminiStreamEncoder(false),

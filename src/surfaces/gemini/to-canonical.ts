@@ -16,6 +16,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
+import { badRequest } from '../../errors/gateway-error.js';
 import { geminiFunctionCall, isRecord } from '../../providers/index.js';
 import { traced } from '../part-origins.js';
 import { decodeReasoning } from '../responses/reasoning-envelope.js';
@@ -37,9 +38,14 @@ import {
  * with the field at fault; `labels` (billing) and safety settings that block nothing are dropped.
  *
  * Function results find their call the way Gemini matches them: by id when the result has one,
- * else by name, the earliest unanswered call of that name first.
+ * else by name, the earliest unanswered call of that name first, `earlier`'s (a stored
+ * conversation's, which the client sends no more) before those of `contents`.
  */
-export function geminiToCanonical(body: GenerateContentRequest, stream: boolean): ChatRequest {
+export function geminiToCanonical(
+  body: GenerateContentRequest,
+  stream: boolean,
+  earlier: readonly Message[] = [],
+): ChatRequest {
   refuseGeminiOnly(body);
   const config = body.generationConfig ?? {};
   const calling = body.toolConfig?.functionCallingConfig;
@@ -52,7 +58,7 @@ export function geminiToCanonical(body: GenerateContentRequest, stream: boolean)
         ? [{ type: 'text' as const, text: part.text }]
         : unsupportedPart(`systemInstruction.parts[${j}]`),
     ),
-    messages: new CallBook().messages(body.contents),
+    messages: new CallBook(earlier).messages(body.contents),
     ...(tools.length > 0 && { tools }),
     ...(tools.length > 0 && toolChoice && { toolChoice }),
     ...(config.maxOutputTokens !== undefined && { maxTokens: config.maxOutputTokens }),
@@ -136,6 +142,21 @@ class CallBook {
   private readonly byGeminiId = new Map<string, string>();
   private readonly unanswered: Array<{ id: string; name: string }> = [];
 
+  /** `earlier`'s calls that no result there answers are waiting for results too. */
+  constructor(earlier: readonly Message[]) {
+    for (const message of earlier)
+      for (const part of message.content) {
+        if (part.type === 'tool_call') {
+          // The surface showed the client the canonical id (from-canonical.ts), which comes back.
+          this.byGeminiId.set(part.id, part.id);
+          this.unanswered.push({ id: part.id, name: part.name });
+        } else if (part.type === 'tool_result') {
+          const at = this.unanswered.findIndex((call) => call.id === part.toolCallId);
+          if (at !== -1) this.unanswered.splice(at, 1);
+        }
+      }
+  }
+
   /**
    * Consecutive model contents are one assistant turn: `@google/genai`'s chat keeps each chunk of
    * a streamed answer as a content of its own and sends them all back, and a turn split in several
@@ -207,11 +228,12 @@ class CallBook {
     if (part.functionResponse) {
       const { id, name, response, parts: attached } = part.functionResponse;
       const callId = this.answer(id, name);
+      // The request's own fault, whatever provider it goes to.
       if (callId === undefined)
-        throw new UnsupportedFeature(
-          `No earlier function call named ${name} is waiting for this result`,
-          `${param}.functionResponse`,
-        );
+        throw badRequest(`No earlier function call named ${name} is waiting for this result`, {
+          param: `${param}.functionResponse`,
+          code: 'invalid_value',
+        });
       const failed = 'error' in response && !('output' in response) && !('result' in response);
       const value = failed ? response.error : (response.output ?? response.result ?? response);
       return {
