@@ -134,6 +134,46 @@ describe('tool results answering a call stored in the conversation', () => {
       },
     );
 
+    it('refuses a function message whose call is answered already, in the history or the same request', async () => {
+      const headers = { 'x-keyward-conversation': await conversation() };
+      fakes.gemini.script(weatherCall('Paris'));
+      await client.chat.completions.create(
+        { model: 'gemini/m', messages: [{ role: 'user', content: 'Weather?' }], functions },
+        { headers },
+      );
+      const answer = (content: string[]) =>
+        client.chat.completions
+          .create(
+            {
+              model: 'gemini/m',
+              messages: content.map((text) => ({
+                role: 'function' as const,
+                name: 'get_weather',
+                content: text,
+              })),
+              functions,
+            },
+            { headers },
+          )
+          .catch((error: unknown) => error);
+      const before = fakes.gemini.requests.length;
+      const twice = await answer(['21', '22']);
+      expect(twice).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((twice as InstanceType<typeof OpenAI.BadRequestError>).error).toMatchObject({
+        code: 'invalid_value',
+        param: 'messages[1].name',
+      });
+      fakes.gemini.script(say('21C'));
+      expect(await answer(['21'])).toMatchObject({ choices: [{ message: { content: '21C' } }] });
+      const again = await answer(['21']);
+      expect(again).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((again as InstanceType<typeof OpenAI.BadRequestError>).error).toMatchObject({
+        code: 'invalid_value',
+        param: 'messages[0].name',
+      });
+      expect(fakes.gemini.requests.length).toBe(before + 1);
+    });
+
     it('refuses a function message that answers no call, stored or sent, as the request’s fault', async () => {
       const headers = { 'x-keyward-conversation': await conversation() };
       const before = fakes.anthropic.requests.length;
@@ -152,7 +192,8 @@ describe('tool results answering a call stored in the conversation', () => {
         type: 'invalid_request_error',
         code: 'invalid_value',
         param: 'messages[0].name',
-        message: 'A function message must answer an earlier assistant function_call of the same name',
+        message:
+          'A function message must answer an earlier assistant function_call of the same name that no function message has answered yet',
       });
       expect(fakes.anthropic.requests.length).toBe(before);
     });

@@ -246,11 +246,19 @@ function convertMessages(
   const messages: Message[] = [];
   // Tool results name their tool (Gemini matches by name); the name comes from the call.
   const toolNames = new Map<string, string>();
-  // Legacy function calls have no id: each gets one, which the `function` message answering it uses.
+  // Legacy function calls have no id: each gets one, which the `function` message answering it
+  // uses, once. A stored call waits for its answer unless the history holds it already.
   const functionCallIds = new Map<string, string>();
   for (const message of earlier)
-    for (const part of message.content)
+    for (const part of message.content) {
       if (part.type === 'tool_call') functionCallIds.set(part.name, part.id);
+      else if (
+        part.type === 'tool_result' &&
+        part.name !== undefined &&
+        functionCallIds.get(part.name) === part.toolCallId
+      )
+        functionCallIds.delete(part.name);
+    }
   // Each canonical message and part is traced to the client's field it came from, for errors a
   // provider raises about it: system messages are hoisted and tool messages merged.
   let results: UserPart[] | undefined;
@@ -423,11 +431,12 @@ function functionResult(
   const id = functionCallIds.get(name);
   // The request's own fault, whatever provider it goes to.
   if (id === undefined) {
-    throw badRequest('A function message must answer an earlier assistant function_call of the same name', {
-      param: `${path}.name`,
-      code: 'invalid_value',
-    });
+    throw badRequest(
+      'A function message must answer an earlier assistant function_call of the same name that no function message has answered yet',
+      { param: `${path}.name`, code: 'invalid_value' },
+    );
   }
+  functionCallIds.delete(name);
   return toolResult(id, name, content ?? []);
 }
 

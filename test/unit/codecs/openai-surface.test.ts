@@ -392,7 +392,8 @@ describe('openAISurface.toCanonical: messages', () => {
       status: 400,
       type: 'invalid_request_error',
       code: 'invalid_value',
-      message: 'A function message must answer an earlier assistant function_call of the same name',
+      message:
+        'A function message must answer an earlier assistant function_call of the same name that no function message has answered yet',
       param: 'messages[1].name',
     });
   });
