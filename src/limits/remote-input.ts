@@ -1,3 +1,4 @@
+import { isGeminiFile } from '../canonical/file-reference.js';
 import { type ImageSize, imageSize } from './image-size.js';
 
 /** Keys whose string value names content by address, fetched or read by the provider. */
@@ -186,14 +187,17 @@ interface Holder {
 
 /**
  * Whether input named by address or id (`weightOf` says `remote`) may be audio, which some models
- * bill above text: not an image by URL (Chat's `image_url.url`, Responses' `image_url`), not
- * Anthropic's URL source (an image or a PDF), not Gemini's `fileData` of a stated type other than
- * audio or video; any other (a file id, a `file_url`, an untyped `fileUri`, a cache) may be.
+ * bill above text: not a web image by URL (Chat's `image_url.url`, Responses' `image_url`), not
+ * Anthropic's web URL source (an image or a PDF), not Gemini's `fileData` of a stated type other
+ * than audio or video; any other may be: a file id, a `file_url`, an untyped `fileUri`, a cache,
+ * and a file Gemini holds under any key, which reaches Gemini untyped and is read by the type it
+ * was uploaded with.
  */
-function mayBeAudio(key: string, { object, owner }: Holder): boolean {
-  if (key === 'image_url' || owner === 'image_url' || owner === 'source') return false;
-  if (key !== 'fileUri' || typeof object.mimeType !== 'string') return true;
-  return inlineWeight(object.mimeType) === 'sound';
+function mayBeAudio(key: string, address: unknown, { object, owner }: Holder): boolean {
+  if (key === 'fileUri' && typeof object.mimeType === 'string')
+    return inlineWeight(object.mimeType) === 'sound';
+  if (typeof address === 'string' && isGeminiFile(address)) return true;
+  return !(key === 'image_url' || owner === 'image_url' || owner === 'source');
 }
 
 /**
@@ -270,7 +274,7 @@ export function mediaWeight(values: readonly unknown[]): MediaWeight {
         imageData.push(base64Of(data));
         imageBytes += data.length;
       }
-      if (weight === 'remote' && !mayBeAudio(key, holder)) media = true;
+      if (weight === 'remote' && !mayBeAudio(key, inner, holder)) media = true;
       else if (weight === 'media') media = true;
       else return weight === 'remote' || weight === 'sound';
       return false;

@@ -10,6 +10,7 @@ import {
 } from '../../src/limits/remote-input.js';
 
 const PIXEL = 'data:image/png;base64,iVBORw0KGgo=';
+const GEMINI_FILES = 'https://generativelanguage.googleapis.com/v1beta/';
 
 /** The base64 of a PNG's signature, header and first data chunk: enough for its size to be read. */
 function pngHeader(width: number, height: number): string {
@@ -261,6 +262,14 @@ describe('media carried inline', () => {
       { contents: [{ parts: [{ fileData: { fileUri: 'files/abc', mimeType: 'audio/mpeg' } }] }] },
       { input: [{ content: [{ type: 'input_file', file_url: 'https://x.test/a.bin' }] }] },
       { messages: [{ content: [{ type: 'file', file: { file_id: 'file-abc' } }] }] },
+      // A file Gemini holds reaches it untyped, whatever key names it: read as it was uploaded.
+      { messages: [{ content: [{ type: 'image_url', image_url: { url: `${GEMINI_FILES}files/abc` } }] }] },
+      { input: [{ content: [{ type: 'input_image', image_url: `${GEMINI_FILES}files/abc` }] }] },
+      {
+        messages: [
+          { content: [{ type: 'document', source: { type: 'url', url: `${GEMINI_FILES}files/abc` } }] },
+        ],
+      },
     ])
       expect(mediaWeight([body])).toMatchObject({ unbounded: true, audio: true });
   });
