@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
+import { openPostgresStore, type Store } from '../../src/store/index.js';
 
 /**
  * A loopback relay to Postgres that, once armed, hangs up at the next COMMIT: `after` lets it
@@ -57,3 +59,25 @@ export async function startCommitCutter(port: number) {
 }
 
 export type CommitCutter = Awaited<ReturnType<typeof startCommitCutter>>;
+
+/**
+ * For a suite: a Postgres store that reaches the database at `url` through a commit cutter,
+ * opened before the suite's tests and closed after them; read `cutter` and `store` in the tests.
+ */
+export function useCutStore(url: () => Promise<string>): {
+  readonly cutter: CommitCutter;
+  readonly store: Store;
+} {
+  const held = {} as { cutter: CommitCutter; store: Store };
+  beforeAll(async () => {
+    const relayed = new URL(await url());
+    held.cutter = await startCommitCutter(Number(relayed.port));
+    relayed.port = String(held.cutter.port);
+    held.store = await openPostgresStore({ url: relayed.href, poolSize: 2, ssl: false });
+  }, 60_000);
+  afterAll(async () => {
+    await held.store?.close();
+    await held.cutter?.close();
+  });
+  return held;
+}

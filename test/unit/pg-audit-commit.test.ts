@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, verifyChain } from '../../src/audit/index.js';
-import { openPostgresStore, type Store } from '../../src/store/index.js';
-import { type CommitCutter, startCommitCutter } from '../support/commit-cutter.js';
+import { useCutStore } from '../support/commit-cutter.js';
 import { hasPostgres } from '../support/postgres.js';
 import { usePostgres } from '../support/use-postgres.js';
 
@@ -14,31 +13,19 @@ import { usePostgres } from '../support/use-postgres.js';
 describe.skipIf(!hasPostgres())('an audit batch whose commit answer is lost', () => {
   const postgres = usePostgres();
   const key = randomBytes(32);
-  let cutter: CommitCutter;
-  let store: Store;
-
-  beforeAll(async () => {
-    const url = new URL(await postgres.database());
-    cutter = await startCommitCutter(Number(url.port));
-    url.port = String(cutter.port);
-    store = await openPostgresStore({ url: url.href, poolSize: 2, ssl: false });
-  }, 60_000);
-  afterAll(async () => {
-    await store?.close();
-    await cutter?.close();
-  });
+  const cut = useCutStore(() => postgres.database());
 
   const open = (errors: Error[]) =>
-    new AuditLog({ store: store.audit, key, redact: (text) => text, onError: (e) => errors.push(e) });
+    new AuditLog({ store: cut.store.audit, key, redact: (text) => text, onError: (e) => errors.push(e) });
   const actorsOf = async (actor: string) =>
-    (await store.audit.list({ actor })).map(({ type, data }) => ({ type, data }));
+    (await cut.store.audit.list({ actor })).map(({ type, data }) => ({ type, data }));
 
   it('is appended once: the log learns that it was committed', async () => {
     const errors: Error[] = [];
     const log = open(errors);
     log.record('token.created', 'after', { n: 1 });
     log.record('token.revoked', 'after', { n: 2 });
-    cutter.arm('after');
+    cut.cutter.arm('after');
     await log.flush();
     await log.close();
     expect(errors).toEqual([]);
@@ -46,19 +33,19 @@ describe.skipIf(!hasPostgres())('an audit batch whose commit answer is lost', ()
       { type: 'token.created', data: { n: 1 } },
       { type: 'token.revoked', data: { n: 2 } },
     ]);
-    expect(await verifyChain(store.audit, key)).toMatchObject({ ok: true });
+    expect(await verifyChain(cut.store.audit, key)).toMatchObject({ ok: true });
   });
 
   it('is kept and appended again when the COMMIT never reached Postgres', async () => {
     const errors: Error[] = [];
     const log = open(errors);
     log.record('token.created', 'before', { n: 1 });
-    cutter.arm('before');
+    cut.cutter.arm('before');
     await log.flush();
     expect(errors).toHaveLength(1);
     expect(await actorsOf('before')).toEqual([]);
     await log.close();
     expect(await actorsOf('before')).toEqual([{ type: 'token.created', data: { n: 1 } }]);
-    expect(await verifyChain(store.audit, key)).toMatchObject({ ok: true });
+    expect(await verifyChain(cut.store.audit, key)).toMatchObject({ ok: true });
   });
 });

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageRecorder } from '../../src/accounting/usage-recorder.js';
-import { openPostgresStore, type Store } from '../../src/store/index.js';
-import { type CommitCutter, startCommitCutter } from '../support/commit-cutter.js';
+import { useCutStore } from '../support/commit-cutter.js';
 import { hasPostgres } from '../support/postgres.js';
 import { usePostgres } from '../support/use-postgres.js';
 
@@ -12,19 +11,7 @@ import { usePostgres } from '../support/use-postgres.js';
  */
 describe.skipIf(!hasPostgres())('a usage batch whose commit answer is lost', () => {
   const postgres = usePostgres();
-  let cutter: CommitCutter;
-  let store: Store;
-
-  beforeAll(async () => {
-    const url = new URL(await postgres.database());
-    cutter = await startCommitCutter(Number(url.port));
-    url.port = String(cutter.port);
-    store = await openPostgresStore({ url: url.href, poolSize: 2, ssl: false });
-  }, 60_000);
-  afterAll(async () => {
-    await store?.close();
-    await cutter?.close();
-  });
+  const cut = useCutStore(() => postgres.database());
 
   const delta = (tokenId: string) => ({
     day: '2026-12-07',
@@ -39,16 +26,16 @@ describe.skipIf(!hasPostgres())('a usage batch whose commit answer is lost', () 
     costMicros: 1500,
   });
   const usageOf = async (tokenId: string) =>
-    (await store.usage.query('token', { tokenId })).map(({ requests, costMicros }) => ({
+    (await cut.store.usage.query('token', { tokenId })).map(({ requests, costMicros }) => ({
       requests,
       costMicros,
     }));
 
   it('is counted once: the recorder learns that it was committed', async () => {
     const errors: unknown[] = [];
-    const recorder = new UsageRecorder({ store: store.usage, onError: (error) => errors.push(error) });
+    const recorder = new UsageRecorder({ store: cut.store.usage, onError: (error) => errors.push(error) });
     recorder.record(delta('tok_after'));
-    cutter.arm('after');
+    cut.cutter.arm('after');
     await recorder.flush();
     // A later flush writes whatever the first left pending.
     await recorder.close();
@@ -58,9 +45,9 @@ describe.skipIf(!hasPostgres())('a usage batch whose commit answer is lost', () 
 
   it('is kept and written again when the COMMIT never reached Postgres', async () => {
     const errors: unknown[] = [];
-    const recorder = new UsageRecorder({ store: store.usage, onError: (error) => errors.push(error) });
+    const recorder = new UsageRecorder({ store: cut.store.usage, onError: (error) => errors.push(error) });
     recorder.record(delta('tok_before'));
-    cutter.arm('before');
+    cut.cutter.arm('before');
     await recorder.flush();
     expect(errors).toHaveLength(1);
     expect(await usageOf('tok_before')).toEqual([]);
@@ -70,10 +57,10 @@ describe.skipIf(!hasPostgres())('a usage batch whose commit answer is lost', () 
 
   it('is given up within the time a connection takes to fail when Postgres cannot say', async () => {
     const errors: unknown[] = [];
-    const recorder = new UsageRecorder({ store: store.usage, onError: (error) => errors.push(error) });
+    const recorder = new UsageRecorder({ store: cut.store.usage, onError: (error) => errors.push(error) });
     recorder.record(delta('tok_unanswered'));
-    cutter.arm('after');
-    cutter.silence(true);
+    cut.cutter.arm('after');
+    cut.cutter.silence(true);
     const started = performance.now();
     try {
       // Shutdown with half a second of grace: the write under way is waited for, and no longer
@@ -83,7 +70,7 @@ describe.skipIf(!hasPostgres())('a usage batch whose commit answer is lost', () 
       );
       expect(performance.now() - started).toBeLessThan(15_000);
     } finally {
-      cutter.silence(false);
+      cut.cutter.silence(false);
     }
   }, 60_000);
 });
