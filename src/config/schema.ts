@@ -53,6 +53,24 @@ const retriesSchema = z.strictObject({
   maxDelayMs: millis(300_000).default(10_000),
 });
 
+/**
+ * Headers that describe the body the gateway sends or the connection it sends it on: set by a
+ * provider block on every request, they mislabelled the JSON body (a `content-encoding` it does not
+ * have, a length it does not have) or failed each request in undici.
+ */
+const FRAMING_HEADERS: ReadonlySet<string> = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'expect',
+]);
+
 /** Header names a provider block may set on every upstream request (never credentials). */
 const staticHeaderName = z
   .string()
@@ -67,6 +85,10 @@ const staticHeaderName = z
   .refine(
     (name) => name.toLowerCase() !== 'accept-encoding',
     'a header other than accept-encoding (the gateway asks for uncompressed answers, which it reads as they come)',
+  )
+  .refine(
+    (name) => !FRAMING_HEADERS.has(name.toLowerCase()),
+    "a header other than those of the body's type and framing and the connection (content-type, content-length, content-encoding, transfer-encoding, te, trailer, connection, keep-alive, upgrade, expect): the gateway sets them for each request",
   );
 
 export const providerTypes = [

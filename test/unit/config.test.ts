@@ -248,6 +248,21 @@ models:
     ]);
   });
 
+  it("refuses provider headers of the body's type and framing or the connection, which the gateway sets", () => {
+    const file = writeConfig(
+      minimal.replace(
+        'keys: { env: OPENAI_API_KEY }',
+        'keys: { env: OPENAI_API_KEY }\n    headers: { Content-Encoding: gzip, Transfer-Encoding: chunked, X-Team: research }',
+      ),
+    );
+    const problems = problemsOf(() => loadConfig({ file, env: {} }));
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(
+      /^providers\[0\]\.headers\.Content-Encoding: a header other than those of the body's type/,
+    );
+    expect(problems[1]).toMatch(/^providers\[0\]\.headers\.Transfer-Encoding: /);
+  });
+
   it('refuses a trustProxy entry that is not an address, a CIDR or a named range', () => {
     const file = writeConfig(
       'server: { trustProxy: [10.0.0.5, 10.1.0.0/16, "::1", loopback, proxy.internal, 10.0.0.0/33] }',
