@@ -12,6 +12,21 @@ describe('FailureGuard', () => {
     expect(addressSubject('192.0.2.1')).toBe('192.0.2.1');
   });
 
+  it('counts an address as a proxy may write it, with a port or in another form of the mapped range, as the address', () => {
+    // Azure's Application Gateway appends the client's port: each connection was a subject.
+    expect(addressSubject('203.0.113.9:40001')).toBe('203.0.113.9');
+    expect(addressSubject('[2001:db8:1:2::7]:443')).toBe('2001:db8:1:2::/64');
+    expect(addressSubject('[2001:db8:1:2::7]')).toBe('2001:db8:1:2::/64');
+    // Two IPv4 clients in the long mapped form collapsed into one /64 and locked each other out.
+    expect(addressSubject('0:0:0:0:0:ffff:cb00:710a')).toBe('203.0.113.10');
+    expect(addressSubject('0:0:0:0:0:ffff:c633:6401')).toBe('198.51.100.1');
+    expect(addressSubject('::FFFF:c633:6401')).toBe('198.51.100.1');
+    expect(addressSubject('0:0:0:0:0:ffff:198.51.100.1')).toBe('198.51.100.1');
+    expect(addressSubject('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressSubject('64:ff9b::198.51.100.1')).toBe('64:ff9b:0:0::/64');
+    expect(addressSubject('not an address')).toBe('not an address');
+  });
+
   it('names the token id of a gateway-token-shaped credential as a subject', () => {
     const token = `kw_abcdefghijkl_${'A'.repeat(43)}`;
     expect(failureSubjects('192.0.2.1', token)).toEqual(['192.0.2.1', 'token:abcdefghijkl']);
