@@ -9,7 +9,7 @@
  * validated body through untouched.
  */
 
-/** Where an image or document comes from. The gateway never fetches a URL itself. */
+/** Where an image, document, audio or video comes from. The gateway never fetches a URL itself. */
 export type MediaSource =
   | { kind: 'base64'; mediaType: string; data: string }
   /** `mediaType` where the client stated it (Gemini's `fileData`): Gemini fetches a URL only with it. */
@@ -56,6 +56,20 @@ export interface DocumentPart {
   type: 'document';
   source: MediaSource;
   filename?: string;
+}
+
+/**
+ * Audio or video, which a Gemini client sends (`inlineData`, or `fileData` with its type) and
+ * Gemini reads, first turn or replayed from a stored conversation; OpenAI's audio models read WAV
+ * and MP3 audio carried inline (`input_audio`). Other providers refuse it, naming the part.
+ */
+export type AudioVideoPart = { type: 'audio'; source: MediaSource } | { type: 'video'; source: MediaSource };
+
+/** The part audio or video of `mediaType` makes; undefined for any other type. */
+export function audioVideoType(mediaType: string | undefined): AudioVideoPart['type'] | undefined {
+  const lower = mediaType?.toLowerCase();
+  if (lower?.startsWith('audio/')) return 'audio';
+  return lower?.startsWith('video/') ? 'video' : undefined;
 }
 
 /**
@@ -118,7 +132,7 @@ export interface ToolResultPart {
   isError?: boolean;
 }
 
-export type UserPart = TextPart | ImagePart | DocumentPart | ToolResultPart;
+export type UserPart = TextPart | ImagePart | DocumentPart | AudioVideoPart | ToolResultPart;
 export type AssistantPart = TextPart | ThinkingPart | RedactedThinkingPart | ToolCallPart;
 
 export type Message =

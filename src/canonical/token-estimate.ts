@@ -46,6 +46,8 @@ export function measureInput(request: Pick<ChatRequest, 'system' | 'messages' | 
           break;
         case 'image':
         case 'document':
+        case 'audio':
+        case 'video':
           media++;
           break;
         case 'redacted_thinking':

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type AudioVideoPart,
   type ChatRequest,
   type ChatUsage,
   type FileIssuer,
@@ -94,6 +95,15 @@ const ISSUERS: Readonly<Record<FileIssuer, string>> = {
   gemini: 'Gemini',
   openai: 'OpenAI',
 };
+
+/**
+ * Refuses audio or video for a provider whose models read neither (Anthropic, Ollama): sent, it
+ * came back as the provider's own 400 or was read as something else. Throws UnsupportedFeature
+ * naming `param`.
+ */
+export function refuseAudioVideo(part: AudioVideoPart, provider: string, param: string): never {
+  throw new UnsupportedFeature(`${provider} cannot read ${part.type}; a Gemini provider can`, param);
+}
 
 /**
  * Refuses a file reference another format's provider issued (a Gemini Files URI to Anthropic, an

@@ -106,3 +106,89 @@ describe("a Gemini client's fileData in a Keyward conversation", () => {
     expect(setup.fakes.openai.requests.length).toBe(before);
   });
 });
+
+describe("a Gemini client's audio and video in a Keyward conversation", () => {
+  const WAV = Buffer.from('RIFF\0\0\0\0WAVEfmt ').toString('base64');
+
+  it('reach Gemini as sent, first turn and replayed', async () => {
+    const gemini = await inConversation();
+    const upload = 'https://generativelanguage.googleapis.com/v1beta/files/clip-1';
+    const first = {
+      role: 'user',
+      parts: [
+        { fileData: { fileUri: 'https://example.com/talk.mp4', mimeType: 'video/mp4' } },
+        { fileData: { fileUri: upload, mimeType: 'video/webm' } },
+        { inlineData: { mimeType: 'audio/wav', data: WAV } },
+        { text: 'What is said?' },
+      ],
+    };
+    await gemini.models.generateContent({ model: MODEL, contents: [first] });
+    expect(sentContents()[0]).toEqual(first);
+    await gemini.models.generateContent({ model: MODEL, contents: 'And now?' });
+    expect(sentContents()[0]).toEqual(first);
+    // Stored as files of their type, as a listed item shows them.
+    expect(await storedFirst()).toEqual([
+      { type: 'input_file', file_url: 'https://example.com/talk.mp4', mime_type: 'video/mp4' },
+      { type: 'input_file', file_id: `kwf1.gemini.${upload}`, mime_type: 'video/webm' },
+      { type: 'input_file', file_data: `data:audio/wav;base64,${WAV}` },
+      { type: 'input_text', text: 'What is said?' },
+    ]);
+  });
+
+  it('are refused, at their part, by a provider that cannot read them', async () => {
+    const gemini = await inConversation();
+    const video = { fileData: { fileUri: 'https://example.com/talk.mp4', mimeType: 'video/mp4' } };
+    await gemini.models.generateContent({
+      model: MODEL,
+      contents: [{ role: 'user', parts: [{ text: 'Watch' }, video] }],
+    });
+    for (const model of ['anthropic/claude-sonnet-4-5', 'openai/gpt-4o-mini', 'ollama/llava']) {
+      const before = setup.fakes[model.split('/')[0] as 'openai'].requests.length;
+      const refused = await openai.responses
+        .create({ model, conversation: conversationId, input: 'And here?' })
+        .then(
+          () => undefined,
+          (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+        );
+      expect(refused?.status, model).toBe(400);
+      expect(refused?.code, model).toBe('unsupported_for_provider');
+      expect(refused?.message, model).toContain('video');
+      expect(setup.fakes[model.split('/')[0] as 'openai'].requests.length, model).toBe(before);
+    }
+    // Sent in the request itself, the refusal names the client's part.
+    const bare = new GoogleGenAI({ apiKey: CLIENT_KEY, httpOptions: { baseUrl: setup.kw.dataUrl } });
+    const refused = await bare.models
+      .generateContent({
+        model: 'anthropic/claude-sonnet-4-5',
+        contents: [
+          { role: 'user', parts: [{ text: 'Hear' }, { inlineData: { mimeType: 'audio/wav', data: WAV } }] },
+        ],
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error & { status?: number },
+      );
+    expect(refused?.status).toBe(400);
+    expect(refused?.message).toContain('Anthropic cannot read audio');
+    expect(refused?.message).toContain('"field":"contents[0].parts[1]"');
+  });
+
+  it('go to an OpenAI-format provider as input_audio when they are WAV or MP3 data', async () => {
+    const gemini = await inConversation();
+    const audio = { inlineData: { mimeType: 'audio/wav', data: WAV } };
+    await gemini.models.generateContent({
+      model: MODEL,
+      contents: [{ role: 'user', parts: [{ text: 'Listen' }, audio] }],
+    });
+    await openai.responses.create({
+      model: 'openai/gpt-audio',
+      conversation: conversationId,
+      input: 'Again',
+    });
+    const sent = setup.fakes.openai.requests.at(-1)!.body as { messages: Array<{ content: unknown }> };
+    expect(sent.messages[0]!.content).toEqual([
+      { type: 'text', text: 'Listen' },
+      { type: 'input_audio', input_audio: { data: WAV, format: 'wav' } },
+    ]);
+  });
+});

@@ -26,6 +26,7 @@ import {
   count,
   generatedCallId,
   isRecord,
+  refuseAudioVideo,
   refuseForeignFile,
   refuseLogprobs,
   unreportedUsage,
@@ -259,6 +260,7 @@ function encodeUserContent(parts: UserPart[], path: string): Block[] {
   parts.forEach((part, j) => {
     const param = `${path}[${j}]`;
     if (part.type === 'tool_result') results.push(encodeToolResult(part, param));
+    else if (part.type === 'audio' || part.type === 'video') refuseAudioVideo(part, 'Anthropic', param);
     else if (part.type !== 'text') rest.push(encodeMedia(part, param));
     else if (!blank(part.text)) rest.push({ type: 'text', text: part.text });
   });

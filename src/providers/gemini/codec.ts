@@ -3,6 +3,7 @@ import { functionArguments } from '../../canonical/custom-tools.js';
 import { GEMINI_FILES_URI, isYouTubeVideo } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
+  type AudioVideoPart,
   type ChatRequest,
   type ChatResponse,
   type ChatUsage,
@@ -213,7 +214,8 @@ function encodeToolResult(part: ToolResultPart, param: string, toolNames: Map<st
   };
 }
 
-function encodeMedia(part: Exclude<ContentPart, TextPart>, param: string): GeminiPart {
+/** Audio and video go as images and documents do, with the type the client gave them. */
+function encodeMedia(part: Exclude<ContentPart, TextPart> | AudioVideoPart, param: string): GeminiPart {
   return encodeSource(part.source, part.type, `${param}.source`);
 }
 
@@ -221,7 +223,11 @@ function encodeMedia(part: Exclude<ContentPart, TextPart>, param: string): Gemin
  * Gemini takes media as bytes, as a file reference, or as a public or signed http(s) URL with its
  * type, which Gemini fetches itself; the gateway never fetches a URL for it.
  */
-function encodeSource(source: MediaSource, kind: 'image' | 'document', param: string): GeminiPart {
+function encodeSource(
+  source: MediaSource,
+  kind: (Exclude<ContentPart, TextPart> | AudioVideoPart)['type'],
+  param: string,
+): GeminiPart {
   switch (source.kind) {
     case 'base64':
       return { inlineData: { mimeType: source.mediaType, data: source.data } };

@@ -22,6 +22,7 @@ import {
   count,
   generatedCallId,
   isRecord,
+  refuseAudioVideo,
   refuseLogprobs,
   unreportedUsage,
 } from '../wire-values.js';
@@ -125,6 +126,7 @@ function encodeUser(parts: UserPart[], path: string, toolNames: Map<string, stri
   };
   parts.forEach((part, j) => {
     const param = `${path}.content[${j}]`;
+    if (part.type === 'audio' || part.type === 'video') refuseAudioVideo(part, 'Ollama', param);
     if (part.type !== 'tool_result') {
       run.push({ part, param });
       return;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { asFunctionTools } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
+  type AudioVideoPart,
   type ChatRequest,
   type ChatResponse,
   type DocumentPart,
@@ -85,7 +86,8 @@ interface TextContent {
 type UserContent =
   | TextContent
   | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } }
-  | { type: 'file'; file: { filename?: string; file_data?: string; file_id?: string } };
+  | { type: 'file'; file: { filename?: string; file_data?: string; file_id?: string } }
+  | { type: 'input_audio'; input_audio: { data: string; format: 'wav' | 'mp3' } };
 
 interface ToolCall {
   id: string;
@@ -304,8 +306,9 @@ function callId(id: string): string {
  * Media goes as inline data, an OpenAI file id or (images only) a URL OpenAI fetches itself. A
  * text document goes as its text: Chat Completions' `file` part takes PDFs only.
  */
-function encodeContent(part: ContentPart, param: string): UserContent {
+function encodeContent(part: ContentPart | AudioVideoPart, param: string): UserContent {
   if (part.type === 'text') return text(part.text);
+  if (part.type === 'audio' || part.type === 'video') return encodeAudio(part, param);
   const { source } = part;
   if (part.type === 'image') {
     if (source.kind === 'file') {
@@ -338,6 +341,33 @@ function encodeContent(part: ContentPart, param: string): UserContent {
         `${param}.source`,
       );
   }
+}
+
+/** The formats Chat Completions' `input_audio` takes, by the media types that name them. */
+const AUDIO_FORMATS: Readonly<Record<string, 'wav' | 'mp3'>> = {
+  'audio/wav': 'wav',
+  'audio/wave': 'wav',
+  'audio/x-wav': 'wav',
+  'audio/vnd.wave': 'wav',
+  'audio/mpeg': 'mp3',
+  'audio/mp3': 'mp3',
+};
+
+/**
+ * OpenAI's audio models read WAV or MP3 audio carried inline (`input_audio`), which a model
+ * without audio input refuses itself. No OpenAI-format model reads video, or audio by URL or file.
+ */
+function encodeAudio(part: AudioVideoPart, param: string): UserContent {
+  const { source } = part;
+  const format = source.kind === 'base64' ? AUDIO_FORMATS[source.mediaType.toLowerCase()] : undefined;
+  if (part.type === 'audio' && source.kind === 'base64' && format !== undefined)
+    return { type: 'input_audio', input_audio: { data: source.data, format } };
+  throw new UnsupportedFeature(
+    part.type === 'video'
+      ? 'OpenAI-format providers cannot read video'
+      : 'OpenAI-format providers take audio only as WAV or MP3 data inline (base64)',
+    `${param}.source`,
+  );
 }
 
 /**

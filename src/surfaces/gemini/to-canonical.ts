@@ -2,6 +2,8 @@ import { fileReference, isGeminiFile, isYouTubeVideo } from '../../canonical/fil
 import { isWrapped, readSignature } from '../../canonical/foreign-signature.js';
 import {
   type AssistantPart,
+  type AudioVideoPart,
+  audioVideoType,
   type ChatRequest,
   type DocumentPart,
   type ImagePart,
@@ -245,7 +247,11 @@ class CallBook {
           // Images and files a function returns beside its response.
           ...(attached ?? []).map((attachment, k) => {
             const at = `${param}.functionResponse.parts[${k}]`;
-            return traced(media(attachment, at), at);
+            const part = media(attachment, at);
+            // Gemini's function responses hold images and documents only.
+            if (part.type === 'audio' || part.type === 'video')
+              throw new UnsupportedFeature(`A function response cannot hold ${part.type}`, at);
+            return traced(part, at);
           }),
         ],
         ...(failed && { isError: true }),
@@ -298,7 +304,11 @@ function ownSignature(part: GeminiPart): GeminiPart {
   return rest;
 }
 
-function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string): ImagePart | DocumentPart {
+/** A part of media: an image, a document, audio or video (which a function response cannot hold). */
+function media(
+  part: Pick<GeminiPart, 'inlineData' | 'fileData'>,
+  param: string,
+): ImagePart | DocumentPart | AudioVideoPart {
   if (part.inlineData) {
     const { mimeType, data } = part.inlineData;
     return typed({ kind: 'base64', mediaType: mimeType, data }, mimeType, param);
@@ -323,9 +333,15 @@ function media(part: Pick<GeminiPart, 'inlineData' | 'fileData'>, param: string)
   return typed(source, mimeType, param);
 }
 
-function typed(source: MediaSource, mediaType: string, param: string): ImagePart | DocumentPart {
+function typed(
+  source: MediaSource,
+  mediaType: string,
+  param: string,
+): ImagePart | DocumentPart | AudioVideoPart {
   if (mediaType.startsWith('image/')) return { type: 'image', source };
   if (mediaType === 'application/pdf' || mediaType.startsWith('text/')) return { type: 'document', source };
+  const kind = audioVideoType(mediaType);
+  if (kind !== undefined) return { type: kind, source };
   throw new UnsupportedFeature(`${mediaType} content can go only to a Gemini provider`, param);
 }
 

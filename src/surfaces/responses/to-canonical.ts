@@ -2,6 +2,7 @@ import { customToolDefinition } from '../../canonical/custom-tools.js';
 import { fileReference } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
+  audioVideoType,
   type ChatRequest,
   type DocumentPart,
   type ImagePart,
@@ -213,7 +214,11 @@ function assistantText(content: ReadonlyArray<InputContent | OutputContent>): As
 function userPart(part: InputContent | OutputContent, param: string): UserPart {
   if (part.type === 'output_text' || part.type === 'refusal')
     throw new UnsupportedFeature(`'${part.type}' content belongs to assistant messages`, param);
-  return resultPart(part, param);
+  const made = resultPart(part, param);
+  if (made.type !== 'document') return made;
+  // A file of audio or video (a Gemini client's, stored with its type) goes as what it is.
+  const kind = audioVideoType(made.source.mediaType);
+  return kind === undefined ? made : { type: kind, source: made.source };
 }
 
 function resultPart(part: InputContent, param: string): TextPart | ImagePart | DocumentPart {
