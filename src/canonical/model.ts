@@ -72,6 +72,12 @@ export function audioVideoType(mediaType: string | undefined): AudioVideoPart['t
   return lower?.startsWith('video/') ? 'video' : undefined;
 }
 
+/** A file of audio or video (OpenAI's formats carry any file so) as the part it is. */
+export function asAudioVideo(part: DocumentPart): DocumentPart | AudioVideoPart {
+  const kind = audioVideoType(part.source.mediaType);
+  return kind === undefined ? part : { type: kind, source: part.source };
+}
+
 /**
  * A wire format whose provider signs (or encrypts) the reasoning it sends. Each checks what comes
  * back against its own keys and refuses the whole request over another's signature.

@@ -121,7 +121,7 @@ describe('audio input priced at its own rate', () => {
   it('charges Gemini audio translated to Chat Completions, and tells the client its audio tokens', async () => {
     const { id, token } = await mint(10);
     const client = chat(token);
-    // A file part carries the audio to Gemini (Chat's `input_audio` has no Gemini translation).
+    // A file part carries the audio to Gemini, as `input_audio` would.
     const file = { filename: 'bark.wav', file_data: `data:audio/wav;base64,${WAV}` };
     const messages = [
       {

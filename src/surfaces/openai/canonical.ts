@@ -3,6 +3,7 @@ import { asCustomCall, CustomInputReader, customToolDefinition } from '../../can
 import { fileReference } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
+  asAudioVideo,
   type BlockDelta,
   type BlockStart,
   type ChatRequest,
@@ -322,12 +323,17 @@ function userPart(part: UserContentPart, param: string): UserPart {
       const { url, detail } = part.image_url;
       return { type: 'image', source: imageSource(url, `${param}.image_url.url`), ...(detail && { detail }) };
     }
-    case 'input_audio':
-      throw new UnsupportedFeature(notSupported('audio input'), param);
+    case 'input_audio': {
+      const { data, format } = part.input_audio;
+      return { type: 'audio', source: { kind: 'base64', mediaType: AUDIO_TYPES[format], data } };
+    }
     case 'file':
-      return documentPart(part.file, `${param}.file`);
+      return asAudioVideo(documentPart(part.file, `${param}.file`));
   }
 }
+
+/** The media types of `input_audio`'s formats, which Gemini reads them by. */
+const AUDIO_TYPES = { wav: 'audio/wav', mp3: 'audio/mpeg' } as const;
 
 const DATA_URL_FORM = 'data:<media type>;base64,<data>';
 

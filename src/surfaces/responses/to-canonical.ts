@@ -2,7 +2,7 @@ import { customToolDefinition } from '../../canonical/custom-tools.js';
 import { fileReference } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
-  audioVideoType,
+  asAudioVideo,
   type ChatRequest,
   type DocumentPart,
   type ImagePart,
@@ -215,10 +215,8 @@ function userPart(part: InputContent | OutputContent, param: string): UserPart {
   if (part.type === 'output_text' || part.type === 'refusal')
     throw new UnsupportedFeature(`'${part.type}' content belongs to assistant messages`, param);
   const made = resultPart(part, param);
-  if (made.type !== 'document') return made;
   // A file of audio or video (a Gemini client's, stored with its type) goes as what it is.
-  const kind = audioVideoType(made.source.mediaType);
-  return kind === undefined ? made : { type: kind, source: made.source };
+  return made.type === 'document' ? asAudioVideo(made) : made;
 }
 
 function resultPart(part: InputContent, param: string): TextPart | ImagePart | DocumentPart {

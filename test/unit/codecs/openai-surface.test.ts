@@ -124,15 +124,24 @@ describe('openAISurface.toCanonical: messages', () => {
     ]);
   });
 
-  it('refuses audio input and malformed images and files, naming the part', () => {
+  it('takes audio input, and a file of audio or video, as audio and video parts', () => {
+    const user = (part: unknown) => withMessages({ role: 'user', content: [part] }).messages[0]!.content[0];
+    expect(user({ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } })).toEqual({
+      type: 'audio',
+      source: { kind: 'base64', mediaType: 'audio/wav', data: 'UklGRg==' },
+    });
+    expect(user({ type: 'input_audio', input_audio: { data: 'SUQz', format: 'mp3' } })).toEqual({
+      type: 'audio',
+      source: { kind: 'base64', mediaType: 'audio/mpeg', data: 'SUQz' },
+    });
+    expect(
+      user({ type: 'file', file: { filename: 'a.mp4', file_data: 'data:video/mp4;base64,AAAA' } }),
+    ).toEqual({ type: 'video', source: { kind: 'base64', mediaType: 'video/mp4', data: 'AAAA' } });
+  });
+
+  it('refuses malformed images and files, naming the part', () => {
     const user = (part: unknown) => () =>
       withMessages(hi, { role: 'user', content: [{ type: 'text', text: 'x' }, part] });
-    expect(
-      rejection(user({ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } })),
-    ).toEqual({
-      message: "The model's provider does not support audio input",
-      param: 'messages[1].content[1]',
-    });
     const badImage = {
       message: 'An image URL must be an http(s) URL or a base64 data URL (data:<media type>;base64,<data>)',
       param: 'messages[1].content[1].image_url.url',
