@@ -26,6 +26,11 @@ export interface TokenPrincipal {
    * `subject`.
    */
   shared?: { subject: string; limits: TokenRecord['limits'] };
+  /**
+   * A browser session's: the token that signed it in. Its usage is stored with that token, so that
+   * the budgets of its lineage count it when read back from the store, the session long pruned.
+   */
+  sessionCreator?: string;
   /** The most stored responses and conversations its owner may keep (a guest's: `auth.guest.maxStored`). */
   maxStored?: number;
   /**

@@ -120,6 +120,7 @@ export function requestAccounting(options: RequestAccountingOptions) {
       day: utcDay(),
       tokenId: principal?.tokenId ?? null,
       userId: principal?.userId ?? null,
+      ...(principal?.sessionCreator && { sessionCreator: principal.sessionCreator }),
       model: ctx.model,
       provider: ctx.provider,
       ...(ctx.template && { template: ctx.template }),

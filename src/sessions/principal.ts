@@ -44,6 +44,7 @@ function principalFor(
     // The token that signed the session in, and those above it: their limits and budgets hold for
     // the session's requests, or minting sessions would multiply them.
     ...(lineage.length > 0 && { lineage }),
+    ...(session.createdBy !== null && { sessionCreator: session.createdBy }),
   };
 }
 

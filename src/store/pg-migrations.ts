@@ -125,6 +125,15 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // The master key each instance seals with, so that a rotation is not declared finished while an
   // instance still seals with the key it retires. Empty on rows of instances started before it.
   `ALTER TABLE instances ADD COLUMN master_key_id TEXT;`,
+  // The token that signed in the session whose usage a row counts: its budget, and its creators',
+  // count that spend when read back from the store, after the session itself is pruned. Filled
+  // here from the sessions still stored; the usage of sessions pruned before it stays uncounted.
+  `ALTER TABLE usage ADD COLUMN session_creator TEXT;
+   UPDATE usage SET session_creator =
+       (SELECT created_by FROM sessions WHERE 'ses_' || sessions.id = usage.token_id)
+     WHERE token_id LIKE 'ses!_%' ESCAPE '!';
+   CREATE INDEX usage_by_session_creator ON usage (session_creator, day)
+     WHERE session_creator IS NOT NULL;`,
 ];
 
 /** The channel the triggers above notify. */

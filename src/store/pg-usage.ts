@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { inTransactionOnce } from './pg-transaction.js';
 import { USAGE_GROUP_COLUMN } from './rows.js';
-import { subtree } from './token-subtree.js';
+import { subtree, subtreeSpent } from './token-subtree.js';
 import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
 
 const SUMS = `requests = t.requests + excluded.requests,
@@ -11,8 +11,8 @@ const SUMS = `requests = t.requests + excluded.requests,
   cost_micros = t.cost_micros + excluded.cost_micros`;
 
 const UPSERT = `INSERT INTO usage AS t (day, token_id, user_id, model, provider, requests, input_tokens,
-    output_tokens, cached_tokens, cost_micros)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    output_tokens, cached_tokens, cost_micros, session_creator)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
   ON CONFLICT (day, token_id, user_id, model, provider) DO UPDATE SET ${SUMS}`;
 
 const UPSERT_TEMPLATE = `INSERT INTO template_usage AS t (day, template, token_id, user_id, requests,
@@ -45,7 +45,15 @@ export function pgUsage(pool: Pool): UsageStore {
           const tokenId = d.tokenId ?? '';
           const userId = d.userId ?? '';
           const sums = [d.requests, d.inputTokens, d.outputTokens, d.cachedTokens, d.costMicros];
-          await client.query(UPSERT, [d.day, tokenId, userId, d.model, d.provider, ...sums]);
+          await client.query(UPSERT, [
+            d.day,
+            tokenId,
+            userId,
+            d.model,
+            d.provider,
+            ...sums,
+            d.sessionCreator ?? null,
+          ]);
           if (d.template !== undefined)
             await client.query(UPSERT_TEMPLATE, [d.day, d.template, tokenId, userId, ...sums]);
         }
@@ -61,14 +69,14 @@ export function pgUsage(pool: Pool): UsageStore {
       return rows;
     },
     async spent(who, fromDay = '0000-00-00', toDay = '9999-99-99') {
-      const [where, value] =
+      const [sql, value] =
         'tokenId' in who
-          ? ['token_id IN (SELECT id FROM subtree)', who.tokenId]
-          : ['user_id = $1', who.userId];
-      const { rows } = await pool.query<{ cost: number | null }>(
-        `${'tokenId' in who ? subtree('$1::text') : ''}SELECT SUM(cost_micros) AS cost FROM usage WHERE ${where} AND day >= $2 AND day <= $3`,
-        [value, fromDay, toDay],
-      );
+          ? [`${subtree('$1::text')}${subtreeSpent('$2', '$3')}`, who.tokenId]
+          : [
+              'SELECT SUM(cost_micros) AS cost FROM usage WHERE user_id = $1 AND day >= $2 AND day <= $3',
+              who.userId,
+            ];
+      const { rows } = await pool.query<{ cost: number | null }>(sql, [value, fromDay, toDay]);
       return rows[0]?.cost ?? 0;
     },
   };

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { USAGE_GROUP_COLUMN } from './rows.js';
 import { withShortBusyWait } from './sqlite-busy.js';
-import { subtree } from './token-subtree.js';
+import { subtree, subtreeSpent } from './token-subtree.js';
 import type { UsageGrouping, UsageRow, UsageStore } from './types.js';
 
 /** How long a usage flush may wait for the write lock: a few of the audit thread's batches. */
@@ -9,8 +9,8 @@ const FLUSH_BUSY_WAIT_MS = 50;
 
 export function sqliteUsage(db: Database.Database): UsageStore {
   const upsert = db.prepare(
-    `INSERT INTO usage (day, token_id, user_id, model, provider, requests, input_tokens, output_tokens, cached_tokens, cost_micros)
-     VALUES (@day, @tokenId, @userId, @model, @provider, @requests, @inputTokens, @outputTokens, @cachedTokens, @costMicros)
+    `INSERT INTO usage (day, token_id, user_id, session_creator, model, provider, requests, input_tokens, output_tokens, cached_tokens, cost_micros)
+     VALUES (@day, @tokenId, @userId, @sessionCreator, @model, @provider, @requests, @inputTokens, @outputTokens, @cachedTokens, @costMicros)
      ON CONFLICT (day, token_id, user_id, model, provider) DO UPDATE SET
        requests = requests + excluded.requests,
        input_tokens = input_tokens + excluded.input_tokens,
@@ -29,14 +29,14 @@ export function sqliteUsage(db: Database.Database): UsageStore {
        cost_micros = cost_micros + excluded.cost_micros`,
   );
   const addAll = db.transaction((deltas: Parameters<UsageStore['add']>[0]) => {
-    for (const { template, ...delta } of deltas) {
+    for (const { template, sessionCreator, ...delta } of deltas) {
       const row = { ...delta, tokenId: delta.tokenId ?? '', userId: delta.userId ?? '' };
-      upsert.run(row);
+      upsert.run({ ...row, sessionCreator: sessionCreator ?? null });
       if (template !== undefined) upsertTemplate.run({ ...row, template });
     }
   });
-  const spentByToken = db.prepare<[string, string, string], { cost: number | null }>(
-    `${subtree('?')} SELECT SUM(cost_micros) AS cost FROM usage WHERE token_id IN (SELECT id FROM subtree) AND day >= ? AND day <= ?`,
+  const spentByToken = db.prepare<{ root: string; from: string; to: string }, { cost: number | null }>(
+    `${subtree('@root')} ${subtreeSpent('@from', '@to')}`,
   );
   const spentByUser = db.prepare<[string, string, string], { cost: number | null }>(
     'SELECT SUM(cost_micros) AS cost FROM usage WHERE user_id = ? AND day >= ? AND day <= ?',
@@ -70,7 +70,7 @@ export function sqliteUsage(db: Database.Database): UsageStore {
     async spent(who, fromDay = '0000-00-00', toDay = '9999-99-99') {
       const row =
         'tokenId' in who
-          ? spentByToken.get(who.tokenId, fromDay, toDay)
+          ? spentByToken.get({ root: who.tokenId, from: fromDay, to: toDay })
           : spentByUser.get(who.userId, fromDay, toDay);
       return row?.cost ?? 0;
     },

@@ -13,3 +13,18 @@ export const subtree = (root: string): string =>
      SELECT tokens.id, subtree.depth + 1 FROM tokens JOIN subtree ON tokens.created_by = subtree.id
      WHERE subtree.depth < ${MAX_TOKEN_DEPTH}
    ) `;
+
+/**
+ * After `subtree`: the sum of the usage rows counted in its spend from day `from` through `to`
+ * (parameters): its tokens' own, and that of the browser sessions they signed in, found by the
+ * token stored on the row, as the session itself is pruned once expired. The two sets are
+ * disjoint (a session's `ses_` subject is no token id), and each is read through its index.
+ */
+export const subtreeSpent = (from: string, to: string): string =>
+  `SELECT SUM(cost_micros) AS cost FROM (
+     SELECT cost_micros FROM usage
+       WHERE token_id IN (SELECT id FROM subtree) AND day >= ${from} AND day <= ${to}
+     UNION ALL
+     SELECT cost_micros FROM usage
+       WHERE session_creator IN (SELECT id FROM subtree) AND day >= ${from} AND day <= ${to}
+   ) AS spent`;

@@ -98,6 +98,11 @@ export interface UsageDelta {
   day: string;
   tokenId: string | null;
   userId: string | null;
+  /**
+   * For a browser session's usage (token `ses_<id>`), the token that signed it in: that token's
+   * spend, and its creators', counts it (`spent`) after the session is pruned.
+   */
+  sessionCreator?: string;
   model: string;
   provider: string;
   /** The template the request ran, if any: its usage is also summed per template. */
@@ -130,7 +135,8 @@ export interface UsageStore {
   ): Promise<UsageRow[]>;
   /**
    * Cost spent from `fromDay` through `toDay` (both inclusive; undefined = no bound) by a user, or
-   * by a token and every token minted under it (its budget holds for them too), in micro-dollars.
+   * by a token, every token minted under it and every browser session one of them signed in (its
+   * budget holds for them too), in micro-dollars.
    */
   spent(who: { tokenId: string } | { userId: string }, fromDay?: string, toDay?: string): Promise<number>;
 }

@@ -636,6 +636,63 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.usage.spent({ tokenId: 'tk_other' })).toBe(1_000);
       });
 
+      it('counts the spend of the browser sessions a token or one under it signed in, no session stored', async () => {
+        const store = await connect();
+        await store.tokens.insert(tokenRecord('tk_root', 1_000));
+        await store.tokens.insert(tokenRecord('tk_child', 1_001, { createdBy: 'tk_root' }));
+        await store.tokens.insert(tokenRecord('tk_other', 1_002));
+        // The sessions themselves were pruned long ago: their usage names who signed them in.
+        await store.usage.add([
+          delta({ day: '2024-03-01', tokenId: 'tk_root', userId: null, costMicros: 1 }),
+          delta({
+            day: '2024-03-01',
+            tokenId: 'ses_a',
+            userId: 'alice',
+            sessionCreator: 'tk_root',
+            costMicros: 10,
+          }),
+          delta({
+            day: '2024-03-02',
+            tokenId: 'ses_b',
+            userId: 'bob',
+            sessionCreator: 'tk_child',
+            costMicros: 100,
+          }),
+          delta({
+            day: '2024-03-02',
+            tokenId: 'ses_c',
+            userId: 'alice',
+            sessionCreator: 'tk_other',
+            costMicros: 1_000,
+          }),
+        ]);
+        // Added again: the row's creator stays, its sums grow.
+        await store.usage.add([
+          delta({
+            day: '2024-03-01',
+            tokenId: 'ses_a',
+            userId: 'alice',
+            sessionCreator: 'tk_root',
+            costMicros: 10,
+          }),
+        ]);
+        expect(await store.usage.spent({ tokenId: 'tk_root' })).toBe(121);
+        expect(await store.usage.spent({ tokenId: 'tk_root' }, '2024-03-02')).toBe(100);
+        expect(await store.usage.spent({ tokenId: 'tk_root' }, undefined, '2024-03-01')).toBe(21);
+        expect(await store.usage.spent({ tokenId: 'tk_child' })).toBe(100);
+        expect(await store.usage.spent({ tokenId: 'tk_other' })).toBe(1_000);
+        // A session's own budget, and a user's, count its rows once.
+        expect(await store.usage.spent({ tokenId: 'ses_a' })).toBe(20);
+        expect(await store.usage.spent({ userId: 'alice' })).toBe(1_020);
+        expect(await store.usage.spent({ userId: 'bob' }, '2024-03-02')).toBe(100);
+        expect(await store.usage.query('token')).toEqual([
+          { group: 'ses_a', ...totals(2, 20) },
+          { group: 'ses_b', ...totals(1, 100) },
+          { group: 'ses_c', ...totals(1, 1_000) },
+          { group: 'tk_root', ...totals(1, 1) },
+        ]);
+      });
+
       it('adds a batch all or nothing: one bad delta rolls back the others', async () => {
         const store = await connect();
         await store.usage.add([delta({ costMicros: 100 })]);
@@ -989,6 +1046,29 @@ describe('SQLite store', () => {
     try {
       expect(await second.providerKeys.list()).toEqual([record('pk_1', 'openai', 1_000)]);
       expect(await second.meta.get('salt')).toBe('value');
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("counts, once migrated, the usage stored before of the sessions still stored in their creator's spend", async () => {
+    const first = openSqliteStore(path);
+    await first.tokens.insert(tokenRecord('tk_root', 1_000));
+    await first.sessions.create(sessionRecord('s_kept', GRANT, { createdBy: 'tk_root' }), 'refresh');
+    await first.usage.add([
+      delta({ tokenId: 'ses_s_kept', costMicros: 10 }),
+      delta({ tokenId: 'ses_s_pruned', costMicros: 100 }),
+    ]);
+    await first.close();
+    // The schema as it was before usage named the token that signed a session in.
+    const db = new Database(path);
+    db.exec('DROP INDEX usage_by_session_creator; ALTER TABLE usage DROP COLUMN session_creator');
+    db.pragma(`user_version = ${SQLITE_MIGRATIONS.length - 1}`);
+    db.close();
+    const second = openSqliteStore(path);
+    try {
+      // The pruned session's creator is known nowhere any more.
+      expect(await second.usage.spent({ tokenId: 'tk_root' })).toBe(10);
     } finally {
       await second.close();
     }
