@@ -201,7 +201,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // here from the sessions still stored; the usage of sessions pruned before it stays uncounted.
   `ALTER TABLE usage ADD COLUMN session_creator TEXT;
    UPDATE usage SET session_creator =
-       (SELECT created_by FROM sessions WHERE 'ses_' || sessions.id = usage.token_id)
+       (SELECT created_by FROM sessions WHERE sessions.id = substr(usage.token_id, 5))
      WHERE token_id LIKE 'ses!_%' ESCAPE '!';
    CREATE INDEX usage_by_session_creator ON usage (session_creator, day)
      WHERE session_creator IS NOT NULL;`,
