@@ -82,6 +82,28 @@ function createOwnerOnly(path: string): void {
 }
 
 /** The database file, created owner-only if absent, with this connection's settings. */
+/** How long an open tries to make the file WAL while other processes opening it hold it. */
+const WAL_SWITCH_MS = 5_000;
+
+/**
+ * Puts the file in WAL mode. Processes opening one new file at once (a fresh data directory, two
+ * containers started together) contend for the switch, and SQLite refuses a contender at once
+ * (SQLITE_BUSY: waiting could deadlock, so the busy handler is not called): one of eight such
+ * starts failed with "database is locked". The switch is tried again, ten milliseconds apart.
+ */
+function enterWal(db: Database.Database): void {
+  const until = Date.now() + WAL_SWITCH_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= until) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
 function openDatabase(path: string): Database.Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   createOwnerOnly(path);
@@ -92,7 +114,7 @@ function openDatabase(path: string): Database.Database {
     // A stored response (about 2 KB sealed) costs a third less with 8 KiB pages: fewer WAL frames
     // to write and copy back per commit (decisions.md, "SQLite pages").
     db.pragma(`page_size = ${PAGE_SIZE}`);
-    db.pragma('journal_mode = WAL');
+    enterWal(db);
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.pragma(`cache_size = -${CACHE_KIB}`);
