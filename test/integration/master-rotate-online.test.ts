@@ -147,8 +147,16 @@ describe.each(backends)('keyward master rotate beside running instances on $name
             async (client) => (await client.responses.create({ model: 'fast', input: 'after' })).id,
           ),
         );
-        const sealedNow = await backend.sealed(dataDir);
-        expect(after.map((id) => sealedBy(sealedNow.get(id)!))).toEqual([keyId, keyId]);
+        // A stored response is written behind its answer: read from the store once it lands.
+        await expect
+          .poll(async () => {
+            const sealedNow = await backend.sealed(dataDir);
+            return after.map((id) => {
+              const text = sealedNow.get(id);
+              return text === undefined ? undefined : sealedBy(text);
+            });
+          })
+          .toEqual([keyId, keyId]);
         const during = stored.length;
         await expect.poll(() => stored.length, { timeout: 10_000 }).toBeGreaterThan(during + 10);
         busy = false;
