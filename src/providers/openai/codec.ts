@@ -67,7 +67,6 @@ export interface OpenAICodecOptions {
   /** OpenAI and Azure take at most 4 stop sequences; the servers imitating the API set their own. */
   maxStopSequences?: number;
   /**
-  /**
    * The server is OpenAI's own (OpenAI, Azure): its model names are OpenAI's, whose reasoning models
    * refuse most temperatures (`refusesTemperature`), and it has OpenAI's strict mode and subset, so a
    * constrained schema or tool goes strict where it fits (`openAIStrictFit`). A server imitating the
