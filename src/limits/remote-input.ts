@@ -1,4 +1,5 @@
 import { isGeminiFile } from '../canonical/file-reference.js';
+import { audioVideoType } from '../canonical/model.js';
 import { type ImageSize, imageSize } from './image-size.js';
 
 /** Keys whose string value names content by address, fetched or read by the provider. */
@@ -93,7 +94,7 @@ function inlineWeight(type: unknown): Weight | undefined {
   const lower = type.toLowerCase();
   if (lower.startsWith('text/')) return undefined;
   if (lower.startsWith('image/')) return 'image';
-  return lower.startsWith('audio/') || lower.startsWith('video/') ? 'sound' : 'media';
+  return audioVideoType(lower) === undefined ? 'media' : 'sound';
 }
 
 /**
