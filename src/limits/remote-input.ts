@@ -68,14 +68,24 @@ export function geminiImageTokens(size: ImageSize | undefined): number {
 }
 
 /**
+ * What a request's images count at Gemini, once worked out: each Gemini target that may serve it,
+ * and each attempt charged its estimate, asks again, and each time every image's head was decoded.
+ */
+const geminiTokensOf = new WeakMap<MediaWeight, number>();
+
+/**
  * The most input tokens the inline images of `media` count at a model of a provider of `type`:
  * each at the type's figure (`imageTokens`), or at Gemini by its own size.
  */
 export function imagesTokens(media: MediaWeight, type: string | undefined, model: string): number {
   if (media.imageData.length === 0) return 0;
   if (type !== 'gemini') return media.imageData.length * imageTokens(type, model);
-  let tokens = 0;
-  for (const data of media.imageData) tokens += geminiImageTokens(imageSize(data));
+  let tokens = geminiTokensOf.get(media);
+  if (tokens === undefined) {
+    tokens = 0;
+    for (const data of media.imageData) tokens += geminiImageTokens(imageSize(data));
+    geminiTokensOf.set(media, tokens);
+  }
   return tokens;
 }
 
