@@ -277,6 +277,9 @@ describe("a provider's answer framed as the specifications allow", () => {
         expect(logRecords(kw.logs)).toContainEqual(
           expect.objectContaining({ provider: 'oa', contentEncoding: 'gzip' }),
         );
+        // Nothing is held against the key: the provider's next plain answer is served with it.
+        answer = compressing(stream);
+        expect((await call('chat', 'oa/m', stream)).status).toBe(200);
       },
     );
   });
