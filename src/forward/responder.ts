@@ -52,21 +52,27 @@ export class Responder {
     const { job } = flight;
     const ctx = request.kw;
     const native = isNative(job, adapter);
-    // Counting tokens is free at every provider: nothing to charge when its answer goes astray.
-    ctx.upstreamAnswered = job.operation !== 'count_tokens';
+    const counting = job.operation === 'count_tokens';
     const encoding = response.headers['content-encoding'];
     if (encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
       // Asked for `identity`, the provider compressed all the same: its bytes would be read as a
-      // malformed answer. The operator is told which coding it was.
+      // malformed answer. The operator is told which coding it was. No request makes a provider
+      // compress, so the route's next target may serve this one, streamed or not; the key is left
+      // in rotation, as for any answer the provider got wrong. The provider billed the request:
+      // charged as an attempt that got no answer, as a stream that broke before it began.
       response.body.destroy();
       this.logger.warn(
         { reqId: request.id, provider: id, contentEncoding: encoding },
         'the provider sent a compressed answer although asked for an uncompressed one; it is not decoded',
       );
-      throw new GatewayError(502, 'upstream_error', 'The provider returned a compressed response', {
+      if (!counting) chargeUnanswered(ctx);
+      const error = new GatewayError(502, 'upstream_error', 'The provider returned a compressed response', {
         code: 'provider_bad_response',
       });
+      return { error, fallback: true };
     }
+    // Counting tokens is free at every provider: nothing to charge when its answer goes astray.
+    ctx.upstreamAnswered = !counting;
 
     if (job.stream) {
       let early: GatewayError | undefined;

@@ -150,6 +150,9 @@ describe("a provider's answer framed as the specifications allow", () => {
           { id: 'an', type: 'anthropic', baseUrl: `${origin}/v1`, ...common },
           { id: 'ge', type: 'gemini', baseUrl: `${origin}/v1beta`, ...common },
         ],
+        models: [
+          { name: 'oa-then-an', provider: 'oa', model: 'm', fallbacks: [{ provider: 'an', model: 'm' }] },
+        ],
       },
       { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
     );
@@ -271,15 +274,30 @@ describe("a provider's answer framed as the specifications allow", () => {
       async (stream) => {
         answer = compressing(stream, true);
         kw.logs.length = 0;
-        const { status, text } = await call('chat', 'oa/m', stream);
+        const { status, text, usage } = await call('chat', 'oa/m', stream);
         expect(status).toBe(502);
         expect(JSON.parse(text).error).toMatchObject({ code: 'provider_bad_response' });
+        // Charged its reservation (the request's max_tokens), as an attempt that got no answer.
+        expect(usage).toMatchObject({ requests: 1, outputTokens: 100 });
         expect(logRecords(kw.logs)).toContainEqual(
           expect.objectContaining({ provider: 'oa', contentEncoding: 'gzip' }),
         );
         // Nothing is held against the key: the provider's next plain answer is served with it.
         answer = compressing(stream);
         expect((await call('chat', 'oa/m', stream)).status).toBe(200);
+      },
+    );
+
+    it.each([false, true])(
+      "a provider compressing all the same gives way to the route's next target (stream: %s)",
+      async (stream) => {
+        const [gzipped, plain] = [compressing(stream, true), compressing(stream)];
+        answer = (format, req, res) => (format === 'openai' ? gzipped : plain)(format, req, res);
+        const { status, text, usage } = await call('chat', 'oa-then-an', stream);
+        expect(status).toBe(200);
+        expect(text).toContain('Hi');
+        // The next target's answer, and the compressed attempt's reservation beside it.
+        expect(usage).toMatchObject({ requests: 1, outputTokens: USAGE.output + 100 });
       },
     );
   });
