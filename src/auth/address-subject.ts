@@ -1,7 +1,11 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
-/** An address as a proxy may write it with its port: `a.b.c.d:port`, `[v6]:port`, `[v6]`. */
-const WITH_PORT = /^(?:(\d+\.\d+\.\d+\.\d+):\d+|\[([^\]]+)\](?::\d+)?)$/;
+/**
+ * An address as a proxy may write it with its port: `a.b.c.d:port`, `[v6]:port`, `[v6]`, and an
+ * address ending in a dotted quad with its port and no brackets (`::ffff:a.b.c.d:port`): a dotted
+ * quad ends IPv6 text, so what follows it can only be a port.
+ */
+const WITH_PORT = /^(?:((?:[\da-f]*:)*\d+\.\d+\.\d+\.\d+):\d+|\[([^\]]+)\](?::\d+)?)$/i;
 
 /**
  * The subject a client address is counted under: for failed credentials, guest limits and open

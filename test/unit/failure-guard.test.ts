@@ -27,6 +27,18 @@ describe('FailureGuard', () => {
     expect(addressSubject('not an address')).toBe('not an address');
   });
 
+  it('counts a mapped IPv4 client written with its port and no brackets as the IPv4 address, whatever the port', () => {
+    // A dotted quad ends an IPv6 address: a `:port` after it cannot be a group, so this is no
+    // ambiguous IPv6 text but the mapped address and its port. Kept, each port was a subject.
+    expect(addressSubject('::ffff:203.0.113.9:40001')).toBe('203.0.113.9');
+    expect(addressSubject('::ffff:203.0.113.9:40002')).toBe('203.0.113.9');
+    expect(addressSubject('::FFFF:203.0.113.9:80')).toBe('203.0.113.9');
+    expect(addressSubject('0:0:0:0:0:ffff:203.0.113.9:80')).toBe('203.0.113.9');
+    expect(addressSubject('64:ff9b::198.51.100.1:443')).toBe('64:ff9b:0:0::/64');
+    // Eight hex groups are a whole IPv6 address: its last group is no port.
+    expect(addressSubject('::ffff:cb00:710a:80')).toBe('0:0:0:0::/64');
+  });
+
   it('names the token id of a gateway-token-shaped credential as a subject', () => {
     const token = `kw_abcdefghijkl_${'A'.repeat(43)}`;
     expect(failureSubjects('192.0.2.1', token)).toEqual(['192.0.2.1', 'token:abcdefghijkl']);
