@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Acquired, KeyVerdict, PooledKey, SecretString } from '../keys/index.js';
-import { carriesInlineMedia, namesRemoteInput } from '../limits/remote-input.js';
+import { weighsBeyondBytes } from '../limits/remote-input.js';
 import type { Metrics } from '../observability/index.js';
 import { retryAfterMs, type UpstreamBody, type UpstreamCall, type Verdict } from '../upstream/index.js';
 import type { ProviderRuntime } from './provider-runtime.js';
@@ -90,9 +90,18 @@ function tooLargeForAnyKey(model: string): GatewayError {
 /**
  * The most tokens a provider counts for one byte of a body without inline media: text is at most
  * a token a byte (a tokenizer falls back to bytes), doubled for margin. Media is weighed apart
- * (`carriesInlineMedia`): a PDF page or an image tile counts hundreds of tokens in a few bytes.
+ * (`weighsBeyondBytes`): a PDF page or an image tile counts hundreds of tokens in a few bytes.
  */
 const MAX_TOKENS_PER_BYTE = 2;
+
+/** Whether a JSON body holds input its bytes do not bound (`weighsBeyondBytes`); one that is no JSON may. */
+function unboundedByBytes(body: string): boolean {
+  try {
+    return weighsBeyondBytes(JSON.parse(body));
+  } catch {
+    return true;
+  }
+}
 
 /**
  * The key side of one request to one provider: which key each attempt uses, and what the
@@ -112,6 +121,11 @@ export class KeyLease {
   private readonly quotaTried = new Set<PooledKey>();
   /** The body of the attempt in flight, weighed against a token quota its answer names. */
   private sent: string | undefined;
+  /**
+   * Whether `sent` holds input its bytes do not bound: read once, however many keys answer that
+   * body with a token quota.
+   */
+  private unbounded: boolean | undefined;
   readonly pooled: boolean;
 
   constructor(
@@ -149,6 +163,7 @@ export class KeyLease {
 
   /** Remembers the attempt's body (see `mayFillQuota`); returns the call unchanged. */
   sending(call: UpstreamCall): UpstreamCall {
+    if (call.body !== this.sent) this.unbounded = undefined;
     this.sent = call.body;
     return call;
   }
@@ -235,12 +250,8 @@ export class KeyLease {
     const sent = this.sent;
     if (quota === null || sent === undefined) return true;
     if (Buffer.byteLength(sent) * MAX_TOKENS_PER_BYTE >= quota) return true;
-    try {
-      const body: unknown = JSON.parse(sent);
-      return carriesInlineMedia(body) || namesRemoteInput(body);
-    } catch {
-      return true;
-    }
+    this.unbounded ??= unboundedByBytes(sent);
+    return this.unbounded;
   }
 
   /**

@@ -212,24 +212,14 @@ function mayBeAudio(key: string, address: unknown, { object, owner }: Holder): b
 }
 
 /**
- * Whether a request body names input by address or id (an image or PDF by URL, an uploaded file,
- * a Gemini cache or video, MCP servers) rather than carrying it: such input costs what the
- * provider reads, which the body's size does not tell.
+ * Whether a body holds input whose tokens its bytes do not bound: named by address or id (an image
+ * or PDF by URL, an uploaded file, a Gemini cache or video, MCP servers), costing what the
+ * provider reads, or media carried inline (an image, a PDF, audio or video, on any surface), which
+ * a provider counts by pages, frames and image tiles (a compressed PDF page of a few bytes is
+ * hundreds of tokens). One walk, ending at the first such input.
  */
-export function namesRemoteInput(value: unknown): boolean {
-  return anyEntry(value, (key, inner) => weightOf(key, inner) === 'remote');
-}
-
-/**
- * Whether a body carries media inline (an image, a PDF, audio or video, on any surface): a
- * provider counts such input by pages, frames and image tiles, not bytes (a compressed PDF page of
- * a few bytes is hundreds of tokens), so its size in tokens cannot be bounded by the body's.
- */
-export function carriesInlineMedia(value: unknown): boolean {
-  return anyEntry(value, (key, inner) => {
-    const weight = weightOf(key, inner);
-    return weight === 'media' || weight === 'sound' || weight === 'image';
-  });
+export function weighsBeyondBytes(value: unknown): boolean {
+  return anyEntry(value, (key, inner) => weightOf(key, inner) !== undefined);
 }
 
 /** What a budget weighs of a request's input besides its bytes. */

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  carriesInlineMedia,
   geminiImageTokens,
   IMAGE_TOKENS,
   imagesTokens,
   imageTokens,
   mediaWeight,
-  namesRemoteInput,
+  weighsBeyondBytes,
 } from '../../src/limits/remote-input.js';
 
 const PIXEL = 'data:image/png;base64,iVBORw0KGgo=';
@@ -58,19 +57,25 @@ describe('input named by address or id', () => {
       { input: [{ content: [{ type: 'input_file', file_url: 'https://x.test/a.pdf' }] }] },
     ],
   ])('finds %s', (_name, body) => {
-    expect(namesRemoteInput(body)).toBe(true);
+    expect(weighsBeyondBytes(body)).toBe(true);
   });
 
   it.each([
-    ['inline images', { messages: [{ content: [{ type: 'image_url', image_url: { url: PIXEL } }] }] }],
     [
       'a URL in text',
       { messages: [{ role: 'user', content: 'Read https://x.test/a.pdf and url: https://y.test' }] },
     ],
-    ['a null file id', { input: [{ content: [{ type: 'input_image', image_url: PIXEL, file_id: null }] }] }],
+    [
+      'a null file id',
+      {
+        input: [
+          { content: [{ type: 'input_file', file_data: 'data:text/plain;base64,aGk=', file_id: null }] },
+        ],
+      },
+    ],
     ['no MCP servers', { mcp_servers: [] }],
   ])('ignores %s', (_name, body) => {
-    expect(namesRemoteInput(body)).toBe(false);
+    expect(weighsBeyondBytes(body)).toBe(false);
   });
 });
 
@@ -111,7 +116,7 @@ describe('media carried inline', () => {
     ['a Gemini video', { contents: [{ parts: [{ inlineData: { mimeType: 'video/mp4', data: 'AAAA' } }] }] }],
     ['Gemini data of no type', { contents: [{ parts: [{ inlineData: { data: 'AAAA' } }] }] }],
   ])('weighs %s as unbounded', (_name, body) => {
-    expect(carriesInlineMedia(body)).toBe(true);
+    expect(weighsBeyondBytes(body)).toBe(true);
     expect(mediaWeight([body])).toMatchObject({ unbounded: true, imageData: [] });
   });
 
@@ -137,7 +142,7 @@ describe('media carried inline', () => {
       '/9j/',
     ],
   ])('counts %s as one image, whose data it weighs apart from text', (_name, body, data) => {
-    expect(carriesInlineMedia(body)).toBe(true);
+    expect(weighsBeyondBytes(body)).toBe(true);
     const base64 = data.slice(data.indexOf(',') + 1);
     expect(mediaWeight([body, body])).toEqual({
       unbounded: false,
@@ -215,14 +220,13 @@ describe('media carried inline', () => {
     ],
     ['text that names audio', { messages: [{ role: 'user', content: 'input_audio file_data inlineData' }] }],
   ])('weighs %s by its bytes', (_name, body) => {
-    expect(carriesInlineMedia(body)).toBe(false);
+    expect(weighsBeyondBytes(body)).toBe(false);
     expect(mediaWeight([body])).toEqual({ unbounded: false, audio: false, imageData: [], imageBytes: 0 });
   });
 
   it('weighs input named by address as unbounded, in any of the values', () => {
     const remote = { input: [{ content: [{ type: 'input_file', file_url: 'https://x.test/a.pdf' }] }] };
     expect(mediaWeight([{ input: 'hi' }, remote]).unbounded).toBe(true);
-    expect(carriesInlineMedia(remote)).toBe(false);
   });
 
   it('weighs audio, video, media of no type and input named by address as possibly audio, a PDF not', () => {
@@ -325,7 +329,7 @@ describe('positions that are not content', () => {
       },
     ],
   ])('does not weigh %s as media', (_name, body) => {
-    expect(carriesInlineMedia(body)).toBe(false);
+    expect(weighsBeyondBytes(body)).toBe(false);
     expect(mediaWeight([body])).toEqual({ unbounded: false, audio: false, imageData: [], imageBytes: 0 });
   });
 
