@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { inTransaction, inTransactionOnce } from './pg-transaction.js';
+import { inTransactionOnce } from './pg-transaction.js';
 import { type CodeRow, codeFromRow, type SessionRow, sessionFromRow } from './rows.js';
 import type { JwtRevocation, SessionStore } from './types.js';
 
@@ -23,7 +23,9 @@ export function pgSessions(pool: Pool): SessionStore {
       return row && row.expires_at > now ? codeFromRow(row) : undefined;
     },
     async create(s, refreshHash) {
-      await inTransaction(pool, async (client) => {
+      // Once: a session that committed with its answer lost failed its login, and the login code
+      // it was exchanged for had been spent, so the user could not sign in with it again.
+      await inTransactionOnce(pool, async (client) => {
         await client.query(
           `INSERT INTO sessions (id, user_id, guest, grant_json, created_by, created_at, expires_at, refreshed_at,
              access_hash, access_expires_at, generation, revoked_at, revoked_reason)
