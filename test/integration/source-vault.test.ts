@@ -43,7 +43,7 @@ describe('vault key source', () => {
       auth: { token: {} },
       ...overrides,
     });
-    source = createVaultSource(config, { provider: 'openai', env });
+    source = createVaultSource(config, { provider: 'openai', env, warn: () => {} });
     return source;
   }
 
@@ -53,7 +53,7 @@ describe('vault key source', () => {
       path: 'keyward/openai',
       auth: { approle: {} },
     });
-    source = createVaultSource(config, { provider: 'openai', env });
+    source = createVaultSource(config, { provider: 'openai', env, warn: () => {} });
     return source;
   }
 
@@ -162,7 +162,9 @@ describe('vault key source', () => {
     vault.setSecret('secret', 'keyward/openai', { api_key: KEY_B });
     expectSealed(await src.load(), [KEY_B]);
     expect(logins()).toHaveLength(2);
-    expect(vault.requests.map((r) => r.path).slice(-3)).toEqual([
+    // The refused token's revocation (source-vault-revoke.test.ts) is left out.
+    const paths = vault.requests.map((r) => r.path).filter((p) => p !== '/v1/auth/token/revoke-self');
+    expect(paths.slice(-3)).toEqual([
       '/v1/secret/data/keyward/openai',
       '/v1/auth/approle/login',
       '/v1/secret/data/keyward/openai',
@@ -178,7 +180,8 @@ describe('vault key source', () => {
     await src.load();
     await new Promise((resolve) => setTimeout(resolve, 600));
     await src.load();
-    const paths = vault.requests.map((r) => r.path);
+    // The replaced token's revocation (source-vault-revoke.test.ts) is left out.
+    const paths = vault.requests.map((r) => r.path).filter((p) => p !== '/v1/auth/token/revoke-self');
     expect(paths.filter((p) => p === '/v1/auth/approle/login')).toHaveLength(2);
     // The second login happened before the read, not after a 403.
     expect(paths).toHaveLength(4);

@@ -34,6 +34,7 @@ interface AppRole {
   roleId: string;
   secretId: string;
   leaseSeconds: number;
+  tokenType: 'service' | 'batch';
 }
 
 export interface FakeVault {
@@ -57,10 +58,19 @@ export interface FakeVault {
   tokens(): string[];
   enableAppRole(
     mount: string,
-    role: { roleId: string; secretId: string; leaseSeconds?: number; namespace?: string },
+    role: {
+      roleId: string;
+      secretId: string;
+      leaseSeconds?: number;
+      namespace?: string;
+      /** The role's `token_type`; a batch token cannot be revoked. */
+      tokenType?: 'service' | 'batch';
+    },
   ): void;
   /** Every request answers this status with a noisy body until called with undefined. */
   failWith(status: number | undefined): void;
+  /** While true, requests are taken and never answered, as by a Vault that hangs. */
+  hang(on: boolean): void;
   /**
    * Every answer, still valid JSON, carries a `pad` field of this many bytes, streamed without a
    * content-length, until called with undefined.
@@ -99,7 +109,9 @@ export async function startFakeVault(
   const tokens = new Map<string, TokenInfo>();
   const appRoles = new Map<string, AppRole>();
   const deniedPaths = new Set<string>();
+  const batchTokens = new Set<string>();
   let failure: number | undefined;
+  let hanging = false;
   let padding: number | undefined;
   let cut = 0;
 
@@ -139,6 +151,7 @@ export async function startFakeVault(
   function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
     const url = new URL(req.url ?? '/', 'http://vault');
     requests.push({ method: req.method ?? '', path: url.pathname, headers: req.headers, body });
+    if (hanging) return;
     if (failure !== undefined) {
       reply(res, failure, { errors: [`1 error occurred:\n\t* ${VAULT_INTERNAL_ERROR_DETAIL}\n\n`] });
       return;
@@ -165,6 +178,7 @@ export async function startFakeVault(
       }
       const token = `hvs.${randomUUID().replaceAll('-', '')}`;
       tokens.set(token, { namespace, expiresAt: Date.now() + role.leaseSeconds * 1000 });
+      if (role.tokenType === 'batch') batchTokens.add(token);
       reply(res, 200, {
         request_id: randomUUID(),
         lease_id: '',
@@ -182,10 +196,27 @@ export async function startFakeVault(
           lease_duration: role.leaseSeconds,
           renewable: true,
           entity_id: randomUUID(),
-          token_type: 'service',
+          token_type: role.tokenType,
           orphan: true,
         },
       });
+      return;
+    }
+
+    // Vault's "Revoke a token (self)": 204 with no body; a batch token cannot be revoked.
+    if (url.pathname === '/v1/auth/token/revoke-self' && req.method === 'POST') {
+      if (!validToken(req, namespace)) {
+        reply(res, 403, { errors: ['permission denied'] });
+        return;
+      }
+      const token = header(req, 'x-vault-token');
+      if (batchTokens.has(token)) {
+        reply(res, 400, { errors: ['batch tokens cannot be revoked'] });
+        return;
+      }
+      tokens.delete(token);
+      res.writeHead(204);
+      res.end();
       return;
     }
 
@@ -276,10 +307,14 @@ export async function startFakeVault(
         secretId: role.secretId,
         leaseSeconds: role.leaseSeconds ?? 3600,
         namespace: role.namespace ?? '',
+        tokenType: role.tokenType ?? 'service',
       });
     },
     failWith(status) {
       failure = status;
+    },
+    hang(on) {
+      hanging = on;
     },
     padAnswers(bytes) {
       padding = bytes;

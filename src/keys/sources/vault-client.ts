@@ -7,6 +7,12 @@ import { KeySourceError } from './errors.js';
 const TOKEN_MARGIN_MS = 30_000;
 
 /**
+ * The longest a token's revocation is waited for (less when `timeoutSeconds` is less): it is best
+ * effort, and a Vault that does not answer must not hold the shutdown that revokes the last one.
+ */
+const REVOKE_TIMEOUT_MS = 2_000;
+
+/**
  * The most of one Vault answer that is read. A KV answer holding a key is a few KB and a login's
  * less; read whole, an address answering gigabytes grew the heap until V8 aborted the gateway,
  * at start or at any refresh, and undici's bodyTimeout bounds only the time between chunks.
@@ -17,6 +23,8 @@ interface CachedToken {
   token: string;
   /** Epoch ms after which the token is not used; Infinity for a token without a lease. */
   expiresAt: number;
+  /** False for a batch token, which Vault cannot revoke: it ends with its TTL only. */
+  revocable: boolean;
 }
 
 export interface VaultResponse {
@@ -57,17 +65,23 @@ async function readBounded(body: Dispatcher.ResponseData['body'], max: number): 
 /**
  * HashiCorp Vault's HTTP API as the vault source uses it (there is no official Node client): one
  * connection pool, a static token from the environment or an AppRole login whose token is cached
- * until shortly before its lease ends.
+ * until shortly before its lease ends. A token of an AppRole login is revoked once it is replaced
+ * and at close: left alive, a token the gateway dropped stayed usable until its TTL ended. A static
+ * token is the operator's, never revoked here.
  */
 export class VaultClient {
   readonly address: string;
   private agent: Agent | undefined;
   private cached: CachedToken | undefined;
   private login: Promise<CachedToken> | undefined;
+  /** Revocations under way, which close() waits for before it closes the connection pool. */
+  private readonly revoking = new Set<Promise<void>>();
 
   constructor(
     private readonly config: VaultSourceConfig,
     private readonly env: NodeJS.ProcessEnv,
+    /** Operator-facing warnings: a token that could not be revoked. */
+    private readonly warn: (message: string) => void,
   ) {
     this.address = config.address.replace(/\/+$/, '');
   }
@@ -77,12 +91,12 @@ export class VaultClient {
     const { mount, path: secret } = this.config;
     const path = `/v1/${mount}/data/${secret}`;
     const what = `reading ${mount}/${secret}`;
-    const first = await this.token(signal, false);
+    const first = await this.token(signal);
     const res = await this.call('GET', path, { 'x-vault-token': first.value }, what, signal);
     // A 403 on a cached AppRole token usually means it was revoked or expired early: log in once more.
     // A 403 on a token just minted is the policy speaking, and another login would not change it.
     if (res.status === 403 && first.reused) {
-      const second = await this.token(signal, true);
+      const second = await this.token(signal, first.value);
       return this.call('GET', path, { 'x-vault-token': second.value }, what, signal);
     }
     return res;
@@ -192,13 +206,49 @@ export class VaultClient {
     // A lease of 0 is Vault's way of saying the token does not expire.
     const expiresAt =
       lease > 0 ? Date.now() + Math.max(lease * 1000 - TOKEN_MARGIN_MS, lease * 500) : Infinity;
-    return { token: auth.client_token, expiresAt };
+    return { token: auth.client_token, expiresAt, revocable: auth.token_type !== 'batch' };
   }
 
-  /** The token to send; `reused` when it came from the cache rather than a login just now. */
+  /**
+   * Revokes an AppRole token no longer used (`auth/token/revoke-self`, sent with that token), within
+   * REVOKE_TIMEOUT_MS. Never throws: a failure is logged, naming the Vault but not the token.
+   */
+  private revoke(stale: CachedToken): void {
+    if (!stale.revocable) return;
+    const ms = Math.min(REVOKE_TIMEOUT_MS, this.config.timeoutSeconds * 1000);
+    const failed = (why: string) =>
+      this.warn(
+        `could not revoke the vault token keyward stopped using at ${this.address} (${why}); it stays valid until its TTL ends`,
+      );
+    const revoking = this.call(
+      'POST',
+      '/v1/auth/token/revoke-self',
+      { 'x-vault-token': stale.token },
+      'revoking its token',
+      AbortSignal.timeout(ms),
+    ).then(
+      (res) => {
+        // Vault answers 403 to a token it no longer takes (revoked, expired) as to one whose policy
+        // lacks revoke-self (the default policy has it): only the second leaves the token alive.
+        if (res.status === 403) {
+          this.warn(
+            `vault ${this.address} refused to revoke the token keyward stopped using (HTTP 403): it is already invalid, or its policy lacks "update" on auth/token/revoke-self`,
+          );
+        } else if (res.status < 200 || res.status > 299) failed(`HTTP ${res.status}`);
+      },
+      (err: unknown) => failed(err instanceof KeySourceError ? err.message : `no answer within ${ms} ms`),
+    );
+    this.revoking.add(revoking);
+    void revoking.finally(() => this.revoking.delete(revoking));
+  }
+
+  /**
+   * The token to send; `reused` when it came from the cache rather than a login just now. `refused`:
+   * a cached token Vault just answered 403 to, replaced by a new login.
+   */
   private async token(
     signal: AbortSignal | undefined,
-    fresh: boolean,
+    refused?: string,
   ): Promise<{ value: string; reused: boolean }> {
     const auth = this.config.auth;
     if ('token' in auth) {
@@ -206,8 +256,12 @@ export class VaultClient {
       if (!value) throw new KeySourceError(`environment variable ${auth.token.env} is empty or not set`);
       return { value, reused: false };
     }
-    if (fresh) this.cached = undefined;
-    if (this.cached && this.cached.expiresAt > Date.now()) return { value: this.cached.token, reused: true };
+    const current = this.cached;
+    if (current && (current.token === refused || current.expiresAt <= Date.now())) {
+      this.cached = undefined;
+      this.revoke(current);
+    }
+    if (this.cached) return { value: this.cached.token, reused: true };
     // Concurrent loads share one login instead of each minting a token.
     this.login ??= this.appRoleLogin(auth.approle, signal).finally(() => {
       this.login = undefined;
@@ -216,8 +270,12 @@ export class VaultClient {
     return { value: this.cached.token, reused: false };
   }
 
+  /** Revokes the AppRole token in use, then closes the connection pool. */
   async close(): Promise<void> {
+    const last = this.cached;
     this.cached = undefined;
+    if (last) this.revoke(last);
+    await Promise.all(this.revoking);
     const current = this.agent;
     this.agent = undefined;
     await current?.close();

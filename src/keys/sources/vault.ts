@@ -1,5 +1,6 @@
 import type { VaultSourceConfig } from '../../config/key-sources.js';
 import { SecretString } from '../secret-string.js';
+import type { SourceContext } from './context.js';
 import { KeySourceError } from './errors.js';
 import { splitKeyList } from './split.js';
 import type { KeySource, SourcedKey } from './types.js';
@@ -11,9 +12,9 @@ import { isRecord, VaultClient, type VaultResponse } from './vault-client.js';
  */
 export function createVaultSource(
   config: VaultSourceConfig,
-  context: { provider: string; env: NodeJS.ProcessEnv },
+  context: Pick<SourceContext, 'provider' | 'env' | 'warn'>,
 ): KeySource {
-  const client = new VaultClient(config, context.env);
+  const client = new VaultClient(config, context.env, context.warn);
   const secretPath = `${config.mount}/${config.path}`;
   const where = `vault secret ${secretPath} field "${config.field}" (provider ${context.provider})`;
   return {
