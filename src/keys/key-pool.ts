@@ -20,6 +20,11 @@ export interface PooledKey {
   readonly secret: SecretString;
   readonly weight: number;
   readonly createdAt: number | undefined;
+  /**
+   * Epoch ms from which the key is not handed out (its source's expiry): between two refreshes, the
+   * second of which drops it, a key past its expiry would otherwise still serve.
+   */
+  readonly expiresAt: number | undefined;
   state: KeyState;
   /** Epoch ms when a cooling key may be used again. */
   coolUntil: number;
@@ -106,13 +111,20 @@ export class KeyPool {
     this.keys = keys.map((sourced) => {
       const old = previous.get(sourced.id);
       if (old && old.secret.fingerprint === sourced.secret.fingerprint) {
-        return { ...old, secret: sourced.secret, weight: sourced.weight ?? 1, createdAt: sourced.createdAt };
+        return {
+          ...old,
+          secret: sourced.secret,
+          weight: sourced.weight ?? 1,
+          createdAt: sourced.createdAt,
+          expiresAt: sourced.expiresAt,
+        };
       }
       return {
         id: sourced.id,
         secret: sourced.secret,
         weight: sourced.weight ?? 1,
         createdAt: sourced.createdAt,
+        expiresAt: sourced.expiresAt,
         state: 'active',
         coolUntil: 0,
         coolSince: 0,
@@ -135,7 +147,7 @@ export class KeyPool {
     let total = 0;
     let earliest = Number.POSITIVE_INFINITY;
     for (const key of this.keys) {
-      if (key.state === 'invalid') continue;
+      if (key.state === 'invalid' || (key.expiresAt !== undefined && now >= key.expiresAt)) continue;
       if (key.state !== 'active') {
         if (holds(key.coolSince, key.coolUntil, now)) {
           if (key.state === 'cooling') earliest = Math.min(earliest, key.coolUntil);

@@ -142,7 +142,7 @@ export class ProviderKeys {
           this.provider,
           source.kind,
           error instanceof Error ? error.message : 'unknown error',
-          this.loadedAt > 0,
+          this.pool.size > 0,
         );
         await source.close?.();
         return false;
@@ -173,7 +173,10 @@ export class ProviderKeys {
       return true;
     } catch (error) {
       this.lastError = error instanceof Error ? error.message : 'unknown error';
-      this.events.refreshFailed(this.provider, source.kind, this.lastError, this.loadedAt > 0);
+      // Kept, a key its source says is not to be used (past its expiry) served on until a later
+      // load succeeded, which for an expired secret nothing but the operator brings.
+      if (error instanceof KeySourceError && error.withdrawn) this.pool.replace([]);
+      this.events.refreshFailed(this.provider, source.kind, this.lastError, this.pool.size > 0);
       return false;
     }
   }

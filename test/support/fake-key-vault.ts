@@ -98,6 +98,11 @@ interface StoredVersion {
   value: string;
   /** Epoch seconds, as Key Vault's `attributes.created`. */
   created: number;
+  /** Epoch seconds, as `attributes.exp` and `attributes.nbf`: the service still returns the value outside them. */
+  exp?: number;
+  nbf?: number;
+  /** False: a GET answers 403 SecretDisabled, as Key Vault does for a disabled secret. */
+  enabled: boolean;
 }
 
 export interface VaultRequest {
@@ -125,7 +130,11 @@ export interface FakeKeyVault {
   /** `status` 0 for a request left unanswered (`hangTokens`). */
   tokenRequests: { resource: string | null; apiVersion: string | null; status: number }[];
   /** Adds a version of a secret (the newest is what a request without a version gets); returns its id. */
-  setSecret(name: string, value: string, options?: { created?: number }): string;
+  setSecret(
+    name: string,
+    value: string,
+    options?: { created?: number; exp?: number; nbf?: number; enabled?: boolean },
+  ): string;
   /** Answers 403 for this secret, as for an identity without `get` permission. */
   forbid(name: string): void;
   /**
@@ -254,12 +263,25 @@ export async function startFakeKeyVault(
         });
         return;
       }
+      if (!found.enabled) {
+        record(403);
+        json(res, 403, {
+          error: {
+            code: 'Forbidden',
+            message: 'Operation get is not allowed on a disabled secret.',
+            innererror: { code: 'SecretDisabled' },
+          },
+        });
+        return;
+      }
       record(200);
       json(res, 200, {
         value: found.value,
         id: `${origin}/secrets/${name}/${found.version}`,
         attributes: {
           enabled: true,
+          ...(found.nbf === undefined ? {} : { nbf: found.nbf }),
+          ...(found.exp === undefined ? {} : { exp: found.exp }),
           created: found.created,
           updated: found.created,
           recoveryLevel: 'Recoverable+Purgeable',
@@ -321,7 +343,14 @@ export async function startFakeKeyVault(
       versionCounter += 1;
       const version = `${randomBytes(12).toString('hex')}${versionCounter}`.slice(0, 32);
       const list = secrets.get(name) ?? [];
-      list.push({ version, value, created: options.created ?? Math.floor(Date.now() / 1000) });
+      list.push({
+        version,
+        value,
+        created: options.created ?? Math.floor(Date.now() / 1000),
+        exp: options.exp,
+        nbf: options.nbf,
+        enabled: options.enabled ?? true,
+      });
       secrets.set(name, list);
       return version;
     },

@@ -21,9 +21,12 @@ export interface ChildKey {
   id: string;
   value: string;
   createdAt?: number;
+  expiresAt?: number;
 }
 
-export type ChildLoad = { ok: true; keys: ChildKey[] } | { ok: false; name: string; message: string };
+export type ChildLoad =
+  | { ok: true; keys: ChildKey[] }
+  | { ok: false; name: string; message: string; withdrawn: boolean };
 
 export interface ChildRun {
   /** One entry per load, in order. */
@@ -45,9 +48,9 @@ const loads = [];
 for (let i = 0; i < input.loads; i++) {
   try {
     const keys = await source.load();
-    loads.push({ ok: true, keys: keys.map((k) => ({ id: k.id, value: k.secret.reveal(), createdAt: k.createdAt })) });
+    loads.push({ ok: true, keys: keys.map((k) => ({ id: k.id, value: k.secret.reveal(), createdAt: k.createdAt, expiresAt: k.expiresAt })) });
   } catch (error) {
-    loads.push({ ok: false, name: error.name, message: error.message });
+    loads.push({ ok: false, name: error.name, message: error.message, withdrawn: error.withdrawn === true });
   }
 }
 process.stdout.write(JSON.stringify({ loads, describe: source.describe, refreshMs: source.refreshMs }));

@@ -22,6 +22,12 @@ function errorCode(error: Error): string | undefined {
   return typeof code === 'string' && SAFE_CODE.test(code) ? code : undefined;
 }
 
+/** Key Vault's 403 to a GET of a disabled secret carries `innererror.code` SecretDisabled. */
+function isDisabledSecret(error: Error): boolean {
+  const details = (error as { details?: { error?: { innerError?: { code?: unknown } } } }).details;
+  return details?.error?.innerError?.code === 'SecretDisabled';
+}
+
 /**
  * Turns whatever the SDK threw into a KeySourceError. SDK messages are not reused: a RestError's
  * message is the service's own text and identity errors can quote token endpoint responses, so
@@ -55,6 +61,11 @@ function toKeySourceError(error: unknown, config: AzureSourceConfig, provider: s
   const code = errorCode(error);
   if (error.name === 'RestError' && typeof status === 'number') {
     if (status === 404) return new KeySourceError(`${where}: ${secret} not found`);
+    if (status === 403 && isDisabledSecret(error)) {
+      return new KeySourceError(`${where}: ${secret} is disabled; its keys are not used`, {
+        withdrawn: true,
+      });
+    }
     if (status === 403) {
       return new KeySourceError(
         `${where}: forbidden to read ${secret}; grant the identity "get" on secrets ` +
@@ -136,11 +147,29 @@ export function createAzureSource(
       version: config.version,
       abortSignal: signal,
     });
-    const createdAt = secret.properties.createdOn?.getTime();
+    const { createdOn, expiresOn, notBefore } = secret.properties;
+    // Key Vault returns the value of a secret outside its nbf/exp window (its docs: for tests and
+    // recovery), so the window is kept here: an operator sets an expiry for the key not to be used.
+    const now = Date.now();
+    if (expiresOn && expiresOn.getTime() <= now) {
+      throw new KeySourceError(
+        `${where} expired at ${expiresOn.toISOString()} (its "exp"); its keys are not used`,
+        { withdrawn: true },
+      );
+    }
+    if (notBefore && notBefore.getTime() > now) {
+      throw new KeySourceError(
+        `${where} is not valid before ${notBefore.toISOString()} (its "nbf"); its keys are not used until then`,
+        { withdrawn: true },
+      );
+    }
+    const createdAt = createdOn?.getTime();
+    const expiresAt = expiresOn?.getTime();
     return splitKeyList(secret.value ?? '', where).map((value, i) => ({
       id: `azure:${config.secretName}#${i + 1}`,
       secret: new SecretString(value),
       ...(createdAt === undefined ? {} : { createdAt }),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
     }));
   }
 

@@ -13,6 +13,8 @@ export interface SourcedKey {
   createdAt?: number;
   /** Relative share of traffic among healthy keys (default 1). */
   weight?: number;
+  /** Epoch ms from which the key is not used, when its source sets an expiry (Azure's `exp`). */
+  expiresAt?: number;
 }
 
 /**
