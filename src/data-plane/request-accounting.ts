@@ -5,6 +5,7 @@ import type { Admission } from '../limits/admission.js';
 import { inUtcDay, utcDayEnd } from '../limits/admission-rules.js';
 import type { AlertMonitor } from '../observability/index.js';
 import type { Usage } from '../providers/index.js';
+import { chargeUnanswered } from '../upstream/index.js';
 
 export interface RequestAccountingOptions {
   prices: PriceTable;
@@ -71,6 +72,10 @@ export function requestAccounting(options: RequestAccountingOptions) {
       // The provider has the request but no usage came (the client left, the provider sent none,
       // or never answered): it bills it all the same, so it counts as what admission reserved.
       if (ctx.usage === undefined) ctx.usage = admission.estimate(request, ctx.provider, ctx.upstreamModel);
+      // Usage and a call still out: an embeddings request sent in parts whose client left with a
+      // part unanswered. The parts before it reported theirs; that part is charged as an attempt
+      // that got no answer.
+      else if (ctx.upstreamSent) chargeUnanswered(ctx);
       // Usage read from a stream before its end is provisional (Anthropic's message_start says 1
       // output token): a stream cut short counts at least the reservation. The provider bills what
       // it generated until the cut, which the gateway does not count; a larger reported count stays.

@@ -8,6 +8,7 @@ import type { Ceilings, FilledOutput } from '../limits/ceilings.js';
 import { type Logger, type Metrics, maskSecret } from '../observability/index.js';
 import {
   type ChatRequest,
+  type EmbeddingsList,
   estimateInputTokens,
   UnsupportedFeature,
   type UpstreamCall,
@@ -31,6 +32,7 @@ import {
   VIA_HEADER,
 } from '../upstream/index.js';
 import { defaultOutput } from './default-output.js';
+import { addUsage, embeddingParts, joinEmbeddings } from './embedding-parts.js';
 import { type Failure, type ForwardJob, type InFlight, isNative, takesOptions } from './forward-job.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
@@ -226,12 +228,19 @@ export class Forwarder {
     for (const [i, target] of route.targets.entries()) {
       ctx.provider = target.provider.id;
       if (i > 0) raiseOutputFloor(ctx, flight, target.provider);
+      const parts = this.embeddingParts(flight, target);
       let attempt: Attempt;
-      try {
-        attempt = await this.attempt(request, target, flight, this.caller(flight, target));
-      } catch (error) {
-        if (!(error instanceof UnsupportedFeature)) throw error;
-        attempt = { error: unsupported(error), fallback: true, unsupported: true };
+      if (parts) {
+        const failed = await this.embedInParts(request, reply, target, flight, parts);
+        if (!failed) return reply;
+        attempt = failed;
+      } else {
+        try {
+          attempt = await this.attempt(request, target, flight, this.caller(flight, target));
+        } catch (error) {
+          if (!(error instanceof UnsupportedFeature)) throw error;
+          attempt = { error: unsupported(error), fallback: true, unsupported: true };
+        }
       }
       let outcome: Failure;
       if ('response' in attempt) {
@@ -256,6 +265,69 @@ export class Forwarder {
       if (!outcome.fallback || abort.aborted) break;
     }
     throw failure ?? new GatewayError(503, 'service_unavailable', 'No provider is available for this model');
+  }
+
+  /**
+   * An embeddings request with more inputs than one call to the target takes, as the parts it is
+   * sent in (see `embedInParts`); undefined for any other request.
+   */
+  private embeddingParts(
+    flight: InFlight,
+    target: Target<ProviderRuntime>,
+  ): Record<string, unknown>[] | undefined {
+    const { adapter } = target.provider;
+    if (flight.job.operation !== 'embeddings' || !adapter.embeddingsAnswer || !adapter.maxEmbeddingInputs)
+      return;
+    return embeddingParts(flight.body, adapter.maxEmbeddingInputs);
+  }
+
+  /**
+   * Sends an embeddings request to a target in parts, one after another, and answers the client
+   * with their answers joined: undefined once that answer is on its way. Each part is an exchange
+   * of its own (its key, retries and key rotations), so a retried part resends itself alone. One
+   * at a time, so that a part's failure sends no more parts for the provider to bill, the
+   * provider's per-minute quotas meet one call at a time, and the request's record of an attempt
+   * out and unanswered (`upstreamSent`) is one attempt's; the request's deadline and its client
+   * leaving end every part. A failure ends the request with its error: the client never gets a
+   * partial list. Before any part was answered it may go to the route's next target as any failure
+   * may; after, it does not: another model's vectors cannot be joined with this one's, and sending
+   * the whole input again there would bill the client's answered parts twice, past the reservation.
+   * Each answered part is charged as it comes, whatever happens to the rest.
+   */
+  private async embedInParts(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    target: Target<ProviderRuntime>,
+    flight: InFlight,
+    parts: Record<string, unknown>[],
+  ): Promise<Failure | undefined> {
+    const ctx = request.kw;
+    const answers: EmbeddingsList[] = [];
+    const final = (failure: Failure): Failure =>
+      answers.length === 0 ? failure : { error: failure.error, fallback: false };
+    for (const body of parts) {
+      let attempt: Attempt;
+      try {
+        attempt = await this.attempt(request, target, flight, this.caller({ ...flight, body }, target));
+      } catch (error) {
+        if (!(error instanceof UnsupportedFeature)) throw error;
+        return final({ error: unsupported(error), fallback: true, unsupported: true });
+      }
+      if (!('response' in attempt)) return final(attempt);
+      // An answer that cannot be read fails the request, as a whole answer's does.
+      const part = await this.responder.embeddingsPart(
+        request,
+        target.provider,
+        flight,
+        body,
+        attempt.response,
+      );
+      answers.push(part.answer);
+      ctx.usage = addUsage(ctx.usage, part.usage);
+    }
+    const sizes = parts.map((part) => (part.input as unknown[]).length);
+    this.responder.sendEmbeddings(request, reply, target.provider, flight, joinEmbeddings(answers, sizes));
+    return undefined;
   }
 
   /**

@@ -5,7 +5,7 @@ import { cutUnlessTaken } from '../http/stall-cut.js';
 import { writeEventStream } from '../http/stream-writer.js';
 import type { SecretString } from '../keys/index.js';
 import type { Logger, Metrics } from '../observability/index.js';
-import { type ChatUsage, StreamFailure, type Usage } from '../providers/index.js';
+import { type ChatUsage, type EmbeddingsList, StreamFailure, type Usage } from '../providers/index.js';
 import type { StreamFailureReason } from '../surfaces/types.js';
 import {
   AnswerTooLarge,
@@ -53,23 +53,14 @@ export class Responder {
     const ctx = request.kw;
     const native = isNative(job, adapter);
     const counting = job.operation === 'count_tokens';
-    const encoding = response.headers['content-encoding'];
-    if (encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
-      // Asked for `identity`, the provider compressed all the same: its bytes would be read as a
-      // malformed answer. The operator is told which coding it was. No request makes a provider
-      // compress, so the route's next target may serve this one, streamed or not; the key is left
-      // in rotation, as for any answer the provider got wrong. The provider billed the request:
-      // charged as an attempt that got no answer, as a stream that broke before it began.
-      response.body.destroy();
-      this.logger.warn(
-        { reqId: request.id, provider: id, contentEncoding: encoding },
-        'the provider sent a compressed answer although asked for an uncompressed one; it is not decoded',
-      );
+    const compressed = this.compressed(request, id, response);
+    if (compressed) {
+      // No request makes a provider compress, so the route's next target may serve this one,
+      // streamed or not; the key is left in rotation, as for any answer the provider got wrong.
+      // The provider billed the request: charged as an attempt that got no answer, as a stream
+      // that broke before it began.
       if (!counting) chargeUnanswered(ctx);
-      const error = new GatewayError(502, 'upstream_error', 'The provider returned a compressed response', {
-        code: 'provider_bad_response',
-      });
-      return { error, fallback: true };
+      return { error: compressed, fallback: true };
     }
     // Counting tokens is free at every provider: nothing to charge when its answer goes astray.
     ctx.upstreamAnswered = !counting;
@@ -147,13 +138,7 @@ export class Responder {
     const settle = () => response.body.settle();
     if (reply.raw.destroyed) settle();
     else reply.raw.once('close', settle);
-    let text: string;
-    try {
-      text = await response.body.text();
-    } catch (error) {
-      if (error instanceof AnswerTooLarge) throw answerTooLarge(error.limit);
-      throw mapUpstreamFailure(classifyUpstreamError(error, flight.abort));
-    }
+    const text = await readWhole(response, flight);
     if (text.length > TAKEN_AT_ONCE) cutUntaken(reply, provider.config.timeouts.idleMs);
     let payload: unknown;
     try {
@@ -188,11 +173,99 @@ export class Responder {
     } catch (error) {
       // A surface's own verdict on the answer (a template's output schema) stands as it is.
       if (error instanceof GatewayError) throw error;
-      this.logger.debug({ reqId: request.id, provider: id, err: error }, 'provider response not understood');
-      throw new GatewayError(502, 'upstream_error', 'The provider returned a malformed response', {
-        code: 'provider_bad_response',
-      });
+      throw this.malformed(request, id, error);
     }
+  }
+
+  /**
+   * One part of an embeddings request sent in parts (`ProviderAdapter.maxEmbeddingInputs`): the
+   * provider's answer to `body`, the part, as OpenAI's. The provider bills a part it answered, so
+   * one whose answer cannot be read is charged as an attempt that got none. Each part leaves the
+   * process's account of whole answers once read: a request waiting for its next part while
+   * holding an earlier one in the account could hold up every answer behind it.
+   */
+  async embeddingsPart(
+    request: FastifyRequest,
+    provider: ProviderRuntime,
+    flight: InFlight,
+    body: Record<string, unknown>,
+    response: UpstreamResponse,
+  ): Promise<{ answer: EmbeddingsList; usage: Usage }> {
+    const { adapter, id } = provider;
+    try {
+      const compressed = this.compressed(request, id, response);
+      if (compressed) throw compressed;
+      const text = await readWhole(response, flight);
+      try {
+        // Only adapters that read embeddings answer in parts (see `maxEmbeddingInputs`).
+        return adapter.embeddingsAnswer!(JSON.parse(text), body, request.kw.upstreamModel ?? '');
+      } catch (error) {
+        throw this.malformed(request, id, error);
+      }
+    } catch (error) {
+      chargeUnanswered(request.kw);
+      throw error;
+    } finally {
+      response.body.settle();
+    }
+  }
+
+  /** The answer joined from an embeddings request's parts, in the surface's format. */
+  sendEmbeddings(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    provider: ProviderRuntime,
+    flight: InFlight,
+    answer: EmbeddingsList,
+  ): void {
+    const { surface } = flight.job;
+    let body: unknown;
+    try {
+      body = surface.embeddingsAnswer ? surface.embeddingsAnswer(answer) : answer;
+    } catch (error) {
+      throw this.malformed(request, provider.id, error);
+    }
+    cutUntaken(reply, provider.config.timeouts.idleMs);
+    reply.code(200).send(body);
+  }
+
+  /**
+   * Asked for `identity`, the provider compressed all the same: its bytes would be read as a
+   * malformed answer. The error to answer with, its body discarded; undefined for an answer sent
+   * uncompressed. The operator is told which coding it was.
+   */
+  private compressed(
+    request: FastifyRequest,
+    provider: string,
+    response: UpstreamResponse,
+  ): GatewayError | undefined {
+    const encoding = response.headers['content-encoding'];
+    if (encoding === undefined || String(encoding).trim().toLowerCase() === 'identity') return undefined;
+    response.body.destroy();
+    this.logger.warn(
+      { reqId: request.id, provider, contentEncoding: encoding },
+      'the provider sent a compressed answer although asked for an uncompressed one; it is not decoded',
+    );
+    return new GatewayError(502, 'upstream_error', 'The provider returned a compressed response', {
+      code: 'provider_bad_response',
+    });
+  }
+
+  private malformed(request: FastifyRequest, provider: string, error: unknown): GatewayError {
+    this.logger.debug({ reqId: request.id, provider, err: error }, 'provider response not understood');
+    return new GatewayError(502, 'upstream_error', 'The provider returned a malformed response', {
+      code: 'provider_bad_response',
+    });
+  }
+}
+
+/** A successful answer read whole; its failures as the client's errors. */
+async function readWhole(response: UpstreamResponse, flight: InFlight): Promise<string> {
+  try {
+    return await response.body.text();
+  } catch (error) {
+    if (error instanceof AnswerTooLarge) throw answerTooLarge(error.limit);
+    throw mapUpstreamFailure(classifyUpstreamError(error, flight.abort));
   }
 }
 

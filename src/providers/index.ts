@@ -20,6 +20,7 @@ export { openAIStreamError } from './openai/stream.js';
 export type {
   CallOptions,
   ChatCodec,
+  EmbeddingsList,
   Operation,
   ProviderAdapter,
   UpstreamCall,

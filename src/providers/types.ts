@@ -22,6 +22,14 @@ export interface Usage {
   webSearches?: number;
 }
 
+/** OpenAI's embeddings answer, as an adapter makes it from its provider's (`embeddingsAnswer`). */
+export interface EmbeddingsList {
+  object: 'list';
+  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
 /** What the gateway asks a provider to do; one per client-facing operation. */
 export type Operation = 'chat' | 'embeddings' | 'count_tokens';
 
@@ -98,7 +106,13 @@ export interface ProviderAdapter {
     payload: unknown,
     body: Record<string, unknown>,
     model: string,
-  ): { answer: Record<string, unknown>; usage: Usage };
+  ): { answer: EmbeddingsList; usage: Usage };
+  /**
+   * The most inputs one embeddings call takes, where the provider takes fewer than a client may
+   * send (Gemini's `batchEmbedContents`: 100); only with `embeddingsAnswer`. A request with more
+   * is sent in consecutive parts of at most this many, and their answers joined.
+   */
+  readonly maxEmbeddingInputs?: number;
   readonly chat: ChatCodec;
   /**
    * The output limit `chat` sends for a canonical request that names none, at most, where the

@@ -122,20 +122,6 @@ describe('embeddings to a Gemini provider', () => {
     expect(gemini.requests.length).toBe(before);
   });
 
-  it('more inputs than one batchEmbedContents takes (100) is a 400 saying so, and Gemini is not called', async () => {
-    const before = gemini.requests.length;
-    const input = Array.from({ length: 101 }, (_, i) => `text ${i}`);
-    const error = await rejection(client.embeddings.create({ model, input }));
-    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    const refusal = (error as InstanceType<typeof OpenAI.BadRequestError>).error as { message: string };
-    expect(refusal).toMatchObject({ code: 'unsupported_for_provider', param: 'input' });
-    expect(refusal.message).toContain('at most 100 inputs');
-    expect(gemini.requests.length).toBe(before);
-    // A hundred is one batch.
-    const answer = await client.embeddings.create({ model, input: input.slice(0, 100) });
-    expect(answer.data).toHaveLength(100);
-  });
-
   it("Gemini's errors reach the client as OpenAI errors, without the provider's body", async () => {
     gemini.script({
       blocks: [],

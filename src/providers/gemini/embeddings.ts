@@ -1,4 +1,5 @@
 import { UnsupportedFeature } from '../../canonical/model.js';
+import type { EmbeddingsList } from '../types.js';
 import { isRecord } from '../wire-values.js';
 
 /**
@@ -18,17 +19,13 @@ export interface EmbeddingsBody {
   dimensions?: number;
 }
 
-export interface OpenAIEmbeddingsBody {
-  object: 'list';
-  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;
-  model: string;
-  usage: { prompt_tokens: number; total_tokens: number };
-}
-
 const ASCII_PER_TOKEN = 4;
 
-/** What one `batchEmbedContents` takes: Gemini refuses more ("at most 100 requests can be in one batch"). */
-const MAX_BATCH = 100;
+/**
+ * What one `batchEmbedContents` takes: Gemini answers more with a 400 ("at most 100 requests can
+ * be in one batch"), so the forwarder sends a larger request in parts of this many.
+ */
+export const MAX_BATCH = 100;
 
 /**
  * Gemini reports no tokens for embeddings, so they are estimated: four ASCII characters a token,
@@ -76,14 +73,6 @@ export function encodeGeminiEmbeddings(
   if (typeof body.input === 'string') {
     return { method: 'embedContent', body: { model: modelName, ...request(texts[0]!) } };
   }
-  // Refused here in words a client can act on: Gemini's own refusal is a provider error, whose
-  // text never reaches the client.
-  if (texts.length > MAX_BATCH) {
-    throw new UnsupportedFeature(
-      `Gemini embeds at most ${MAX_BATCH} inputs in one request; send the input in batches of ${MAX_BATCH} or fewer (LangChain: batchSize; the AI SDK: maxEmbeddingsPerCall)`,
-      'input',
-    );
-  }
   return {
     method: 'batchEmbedContents',
     body: { requests: texts.map((text) => ({ model: modelName, ...request(text) })) },
@@ -107,7 +96,7 @@ function base64(values: number[]): string {
 }
 
 /** Gemini's answer as OpenAI's `list` of embeddings, in input order. Throws on a malformed answer. */
-export function decodeGeminiEmbeddings(payload: unknown, body: EmbeddingsBody): OpenAIEmbeddingsBody {
+export function decodeGeminiEmbeddings(payload: unknown, body: EmbeddingsBody): EmbeddingsList {
   if (!isRecord(payload)) throw new Error('not a JSON object');
   const raw = Array.isArray(payload.embeddings) ? payload.embeddings : [payload.embedding];
   const texts = embeddingTexts(body.input);

@@ -4,7 +4,12 @@ import { baseHeaders, basePath } from '../openai/index.js';
 import type { ChatCodec, ProviderAdapter, UpstreamCall } from '../types.js';
 import { tokenCount } from '../wire-values.js';
 import { decodeGeminiResponse, encodeGeminiRequest, readGeminiUsage } from './codec.js';
-import { decodeGeminiEmbeddings, type EmbeddingsBody, encodeGeminiEmbeddings } from './embeddings.js';
+import {
+  decodeGeminiEmbeddings,
+  type EmbeddingsBody,
+  encodeGeminiEmbeddings,
+  MAX_BATCH,
+} from './embeddings.js';
 import { withoutForeignSignatures } from './passthrough.js';
 import { GeminiStreamDecoder } from './stream.js';
 
@@ -67,6 +72,7 @@ export function createGeminiAdapter(config: ProviderConfig): ProviderAdapter {
         body: JSON.stringify(request),
       };
     },
+    maxEmbeddingInputs: MAX_BATCH,
     embeddingsAnswer(payload, body, model) {
       const answer = { ...decodeGeminiEmbeddings(payload, body as unknown as EmbeddingsBody), model };
       return { answer, usage: { inputTokens: answer.usage.prompt_tokens, outputTokens: 0 } };

@@ -312,7 +312,15 @@ export const embedContentSchema = z.strictObject({
 });
 export type EmbedContentRequest = z.output<typeof embedContentSchema>;
 
+/**
+ * Gemini answers a batch of more than 100 with a 400 ("at most 100 requests can be in one batch"),
+ * whatever the model: so does this surface, whatever provider serves it, so that a client that
+ * works through Keyward works against Gemini too. (The OpenAI surface takes OpenAI's 2,048 inputs,
+ * and the forwarder sends them to Gemini in parts.)
+ */
+const MAX_BATCH_REQUESTS = 100;
+
 export const batchEmbedContentsSchema = z.strictObject({
-  requests: z.array(embedContentSchema).min(1).max(2048),
+  requests: z.array(embedContentSchema).min(1).max(MAX_BATCH_REQUESTS),
 });
 export type BatchEmbedContentsRequest = z.output<typeof batchEmbedContentsSchema>;

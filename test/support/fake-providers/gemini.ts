@@ -358,6 +358,16 @@ function embed(ex: Exchange, model: string, body: Json, method: string): Promise
       sendGeminiError(ex.res, 400, '* BatchEmbedContentsRequest.requests: requests is not specified'),
     );
   }
+  // Gemini's own bound and words, as its users report them (its reference does not state it).
+  if (batch && requests.length > 100) {
+    return Promise.resolve(
+      sendGeminiError(
+        ex.res,
+        400,
+        '* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch',
+      ),
+    );
+  }
   const embeddings: Json[] = [];
   for (const [i, request] of requests.entries()) {
     const field = batch ? `BatchEmbedContentsRequest.requests[${i}]` : 'EmbedContentRequest';

@@ -1,0 +1,44 @@
+import type { EmbeddingsList, Usage } from '../providers/index.js';
+
+/**
+ * An embeddings body whose input is more than `max` inputs, as consecutive bodies of at most
+ * `max` inputs each, in input order; undefined when it fits one call.
+ */
+export function embeddingParts(
+  body: Record<string, unknown>,
+  max: number,
+): Record<string, unknown>[] | undefined {
+  const { input } = body;
+  if (!Array.isArray(input) || input.length <= max) return undefined;
+  const parts: Record<string, unknown>[] = [];
+  for (let at = 0; at < input.length; at += max) parts.push({ ...body, input: input.slice(at, at + max) });
+  return parts;
+}
+
+/**
+ * The parts' answers as the one answer to the whole request: the vectors in input order, each
+ * `index` its input's in the whole request, the token counts summed. `sizes` are the parts'
+ * input counts.
+ */
+export function joinEmbeddings(answers: readonly EmbeddingsList[], sizes: readonly number[]): EmbeddingsList {
+  const data: EmbeddingsList['data'] = [];
+  const usage = { prompt_tokens: 0, total_tokens: 0 };
+  let offset = 0;
+  for (const [i, answer] of answers.entries()) {
+    for (const item of answer.data) data.push({ ...item, index: offset + item.index });
+    offset += sizes[i]!;
+    usage.prompt_tokens += answer.usage.prompt_tokens;
+    usage.total_tokens += answer.usage.total_tokens;
+  }
+  return { object: 'list', data, model: answers[0]!.model, usage };
+}
+
+/** A part's token counts added to those of the parts before it. */
+export function addUsage(before: Usage | undefined, part: Usage): Usage {
+  if (!before) return part;
+  return {
+    ...before,
+    inputTokens: before.inputTokens + part.inputTokens,
+    outputTokens: before.outputTokens + part.outputTokens,
+  };
+}
