@@ -68,7 +68,9 @@ function claude(input: number, output: number): Price {
  * the standard rates, naming no model's own figure (ai.google.dev/gemini-api/docs/optimization):
  * `fast: 2`, the top of that range. Gemini 2.0 Flash, 2.5 Flash and 2.5 Flash-Lite bill audio
  * input above text, image and video input (`audioInput`); 2.5 Pro and 2.0 Flash-Lite bill it as
- * text. OpenAI bills every call to a search model a search beside its tokens, at the most it has
+ * text. Gemini's cache reads are as Google's pricing page lists them (2.5 Pro $0.125, 2.5 Flash
+ * $0.03, 2.5 Flash-Lite $0.01, 2.0 Flash $0.025; audio from the cache follows, see `audioInput`).
+ * OpenAI bills every call to a search model a search beside its tokens, at the most it has
  * published per call for the model ($50 and $30 per 1,000 for gpt-4o's and gpt-4o-mini's at
  * `search_context_size: "high"`, $10 for gpt-5's), so that no context size is charged less than it
  * costs.
@@ -118,7 +120,7 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'gemini-2.5-pro': {
     input: 1.25,
     output: 10,
-    cachedInput: 0.31,
+    cachedInput: 0.125,
     longContext: LONG_CONTEXT,
     webSearch: 35,
     fast: 2,
@@ -127,7 +129,7 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
     input: 0.3,
     audioInput: 1,
     output: 2.5,
-    cachedInput: 0.075,
+    cachedInput: 0.03,
     webSearch: 35,
     fast: 2,
   },
@@ -135,7 +137,7 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
     input: 0.1,
     audioInput: 0.3,
     output: 0.4,
-    cachedInput: 0.025,
+    cachedInput: 0.01,
     webSearch: 35,
     fast: 2,
   },

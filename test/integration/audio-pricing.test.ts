@@ -151,7 +151,7 @@ describe('audio input priced at its own rate', () => {
   });
 
   it('charges audio read from the cache at the audio rate discounted as the cached text rate is', async () => {
-    // 600 cached, 400 of them audio: 200 × $0.075 + 400 × $0.25 (a quarter of $1, as $0.075 is of
+    // 600 cached, 400 of them audio: 200 × $0.03 + 400 × $0.10 (a tenth of $1, as $0.03 is of
     // $0.30) + 400 fresh audio × $1 + 20 × $2.50.
     const { id, token } = await mint(10);
     gemini.script({
@@ -164,7 +164,7 @@ describe('audio input priced at its own rate', () => {
       config: { maxOutputTokens: MAX_TOKENS },
     });
     await expect.poll(async () => (await charged(id))?.requests).toBe(1);
-    expect((await charged(id))?.costMicros).toBe(Math.round(200 * 0.075 + 400 * 0.25 + 400 * 1 + 20 * 2.5));
+    expect((await charged(id))?.costMicros).toBe(Math.round(200 * 0.03 + 400 * 0.1 + 400 * 1 + 20 * 2.5));
   });
 
   it("charges an OpenAI-format provider's audio tokens at the price's audio rate", async () => {

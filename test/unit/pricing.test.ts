@@ -50,14 +50,30 @@ describe('price lookup', () => {
     expect(table.costMicros('anthropic', 'claude-sonnet-4-5', short)).toBe(615_000);
     // (100,001 × 3 + 100,000 × 0.3) × 2 + 1,000 × 15 × 1.5
     expect(table.costMicros('anthropic', 'claude-sonnet-4-5', long)).toBe(660_006 + 22_500);
-    // (100,001 × 1.25 + 100,000 × 0.31) × 2 + 1,000 × 10 × 1.5
-    expect(table.costMicros('gemini', 'gemini-2.5-pro', long)).toBe(Math.round(312_002.5 + 15_000));
+    // (100,001 × 1.25 + 100,000 × 0.125) × 2 + 1,000 × 10 × 1.5: $0.25 a cached token above 200,000, as listed
+    expect(table.costMicros('gemini', 'gemini-2.5-pro', long)).toBe(Math.round(275_002.5 + 15_000));
     // No such tier: the same rates however long.
     expect(table.costMicros('openai', 'gpt-4.1', long)).toBe(100_001 * 2 + 100_000 * 0.5 + 1_000 * 8);
     const configured = new PriceTable({
       house: { input: 1, output: 1, longContext: { above: 10, input: 3, output: 4 } },
     });
     expect(configured.costMicros('acme', 'house', { inputTokens: 11, outputTokens: 1 })).toBe(33 + 4);
+  });
+
+  it("charges Gemini's cache reads at the rates Google lists (ai.google.dev/gemini-api/docs/pricing)", () => {
+    const usage = { inputTokens: 1_000_000, outputTokens: 0, cachedTokens: 1_000_000 };
+    const audio = { ...usage, audioTokens: 1_000_000, cachedAudioTokens: 1_000_000 };
+    // Text, image and video read from the cache, then audio: $0.03 and $0.10 at 2.5 Flash, $0.01 and
+    // $0.03 at 2.5 Flash-Lite, $0.025 and $0.175 at 2.0 Flash, $0.125 at 2.5 Pro (audio as text).
+    expect(table.costMicros('gemini', 'gemini-2.5-flash', usage)).toBe(30_000);
+    expect(table.costMicros('gemini', 'gemini-2.5-flash', audio)).toBe(100_000);
+    expect(table.costMicros('gemini', 'gemini-2.5-flash-lite', usage)).toBe(10_000);
+    expect(table.costMicros('gemini', 'gemini-2.5-flash-lite', audio)).toBe(30_000);
+    expect(table.costMicros('gemini', 'gemini-2.0-flash', usage)).toBe(25_000);
+    expect(table.costMicros('gemini', 'gemini-2.0-flash', audio)).toBe(175_000);
+    expect(
+      table.costMicros('gemini', 'gemini-2.5-pro', { ...usage, inputTokens: 200_000, cachedTokens: 200_000 }),
+    ).toBe(25_000);
   });
 
   it('charges audio input at its own rate, the text one where a price names none', () => {
