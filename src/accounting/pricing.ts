@@ -12,6 +12,11 @@ export interface Price {
    * discounts `input`, as Google prices it.
    */
   audioInput?: number;
+  /**
+   * Output tokens of audio, a spoken answer (OpenAI's audio models bill them above text); default:
+   * the output price.
+   */
+  audioOutput?: number;
   /** Input tokens written to the prompt cache for five minutes; default: the input price. */
   cacheWrite?: number;
   /** Input tokens written to the prompt cache for an hour; default: the five-minute price. */
@@ -89,6 +94,10 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   // gpt-4o's first snapshot kept its launch price, twice the later ones', with no cached rate.
   'gpt-4o-2024-05-13': { input: 5, output: 15 },
   'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075, fast: 2 },
+  // Spoken answers and heard prompts at the audio rates OpenAI lists for each model.
+  'gpt-4o-audio-preview': { input: 2.5, audioInput: 40, output: 10, audioOutput: 80 },
+  'gpt-4o-mini-audio-preview': { input: 0.15, audioInput: 10, output: 0.6, audioOutput: 20 },
+  'gpt-audio': { input: 2.5, audioInput: 32, output: 10, audioOutput: 64 },
   'gpt-4o-search-preview': { input: 2.5, output: 10, webSearch: 50 },
   'gpt-4o-mini-search-preview': { input: 0.15, output: 0.6, webSearch: 30 },
   'gpt-5-search-api': { input: 1.25, output: 10, cachedInput: 0.125, webSearch: 10 },
@@ -223,6 +232,8 @@ export class PriceTable {
     const audioRate = price.audioInput ?? price.input;
     const cachedAudioRate = price.input > 0 ? (audioRate * cachedRate) / price.input : audioRate;
     const cacheWrite = price.cacheWrite ?? price.input;
+    // Spoken output is part of the output tokens, billed at its audio rate in place of the text one.
+    const spoken = Math.min(usage.audioOutputTokens ?? 0, usage.outputTokens);
     // A search model's call is billed its search whether or not the answer (or a reservation) says so.
     const searches = Math.max(usage.webSearches ?? 0, priced.searchesPerCall);
     return Math.round(
@@ -233,7 +244,9 @@ export class PriceTable {
           cachedAudio * cachedAudioRate +
           (written - hour) * cacheWrite +
           hour * (price.cacheWrite1h ?? cacheWrite)) +
-        rate * (long?.output ?? 1) * usage.outputTokens * price.output +
+        rate *
+          (long?.output ?? 1) *
+          ((usage.outputTokens - spoken) * price.output + spoken * (price.audioOutput ?? price.output)) +
         // Dollars per 1,000 searches, times 1,000: micro-dollars per search.
         searches * (price.webSearch ?? 0) * 1_000,
     );

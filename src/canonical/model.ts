@@ -289,6 +289,8 @@ export interface ChatUsage {
   audioTokens?: number;
   /** Of those, the ones read from the prompt cache (a subset of cachedTokens too). */
   cachedAudioTokens?: number;
+  /** Output tokens of audio, a spoken answer (a subset of outputTokens), billed above text. */
+  audioOutputTokens?: number;
   /** Input tokens written to the provider's prompt cache (a subset of inputTokens). */
   cacheCreationTokens?: number;
   /** Of those, the ones kept for an hour instead of five minutes. */

@@ -60,6 +60,8 @@ const priceSchema = z.strictObject({
   cachedInput: z.number().min(0).max(10_000).optional(),
   /** Audio input tokens (cache reads of audio at it discounted as `cachedInput` discounts `input`). */
   audioInput: z.number().min(0).max(10_000).optional(),
+  /** Audio output tokens (a spoken answer). */
+  audioOutput: z.number().min(0).max(10_000).optional(),
   cacheWrite: z.number().min(0).max(10_000).optional(),
   cacheWrite1h: z.number().min(0).max(10_000).optional(),
   /** The multiple of these rates fast processing is billed at (priority, fast mode). */

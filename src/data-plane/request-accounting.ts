@@ -37,10 +37,13 @@ const CLIENT_CLOSED = 499;
 /**
  * `usage` with its output count raised to `floor`'s where lower. The input count a stream reports
  * up front is the provider's own and exact; the body-size estimate can be far larger (an image's
- * base64), so only the output, which was still being generated, is floored.
+ * base64), so only the output, which was still being generated, is floored, and its spoken part
+ * with it where the reservation held the answer may be spoken.
  */
 function atLeast(usage: Usage, floor: Usage): Usage {
   const at = { ...usage, outputTokens: Math.max(usage.outputTokens, floor.outputTokens) };
+  if (floor.audioOutputTokens)
+    at.audioOutputTokens = Math.max(usage.audioOutputTokens ?? 0, floor.audioOutputTokens);
   if (floor.webSearches) at.webSearches = Math.max(usage.webSearches ?? 0, floor.webSearches);
   return at;
 }

@@ -326,6 +326,7 @@ function usageOf(usage: ChatUsage): Usage | undefined {
     ...(usage.cachedTokens && { cachedTokens: usage.cachedTokens }),
     ...(usage.audioTokens && { audioTokens: usage.audioTokens }),
     ...(usage.cachedAudioTokens && { cachedAudioTokens: usage.cachedAudioTokens }),
+    ...(usage.audioOutputTokens && { audioOutputTokens: usage.audioOutputTokens }),
     ...(usage.cacheCreationTokens && { cacheCreationTokens: usage.cacheCreationTokens }),
     ...(usage.cacheCreation1hTokens && { cacheCreation1hTokens: usage.cacheCreation1hTokens }),
   };

@@ -319,6 +319,15 @@ const choicesOf = (body: Record<string, unknown>, shape: RequestShape): number =
   Math.max(1, firstNumber(body, shape.choicesFields) ?? 1);
 
 /**
+ * Whether the answer may be spoken: Chat Completions' `modalities` naming audio, or its `audio`
+ * output options. OpenAI bills spoken output far above text (`Price.audioOutput`), and any of the
+ * answer's tokens may be audio.
+ */
+const maySpeak = (body: Record<string, unknown>): boolean =>
+  (Array.isArray(body.modalities) && body.modalities.includes('audio')) ||
+  (body.audio !== undefined && body.audio !== null);
+
+/**
  * A request's tokens before its usage is known: its input by its size (with any input sent that
  * its body does not carry), and its output limit times its choices, or what the target is sent
  * when it names none, else DEFAULT_OUTPUT_ESTIMATE.
@@ -333,7 +342,9 @@ function tokenEstimate(
   const output = NO_OUTPUT_ROUTES.has(request.kw.route)
     ? 0
     : (asked ?? DEFAULT_OUTPUT_ESTIMATE) * choicesOf(body, shape);
-  return { inputTokens: Math.ceil(bytes / BYTES_PER_TOKEN), outputTokens: output };
+  const estimate: Usage = { inputTokens: Math.ceil(bytes / BYTES_PER_TOKEN), outputTokens: output };
+  if (output > 0 && maySpeak(body)) estimate.audioOutputTokens = output;
+  return estimate;
 }
 
 /** The bytes of a request's input: its body, and any input sent that the body does not carry. */
@@ -578,13 +589,19 @@ export class Admission {
       // be audio (audio or video inline, media of no named type, content named by URL or id) may
       // all be: priced at the dearer of the model's text and audio rates, or requests at once
       // would overrun the budget at the audio rate, which Gemini's Flash models bill at three to
-      // seven times text.
+      // seven times text. An answer that may be spoken (`maySpeak`) is priced at the dearer of
+      // the text and audio output rates for its whole output, the same way.
+      const spoken = outputTokens > 0 && maySpeak(body);
       let dearest: Usage | undefined;
       for (const candidate of serving) {
         const type = candidate.provider.config.type;
         const inputTokens = inputAt(imagesTokens(media, type, candidate.model));
         const text: Usage = { inputTokens, outputTokens };
-        for (const reserved of media.audio ? [text, { ...text, audioTokens: inputTokens }] : [text]) {
+        const heard = media.audio ? [text, { ...text, audioTokens: inputTokens }] : [text];
+        const said = spoken
+          ? [...heard, ...heard.map((usage) => ({ ...usage, audioOutputTokens: outputTokens }))]
+          : heard;
+        for (const reserved of said) {
           const allowed = candidate.webSearches;
           const billed = allowed ? { ...reserved, webSearches: allowed } : reserved;
           const priced = this.prices.costMicros(
@@ -606,6 +623,7 @@ export class Admission {
         request.kw.estimateAt = (provider, model) => ({
           inputTokens: inputAt(imagesTokens(media, types.get(provider), model)),
           outputTokens,
+          ...(spoken && { audioOutputTokens: outputTokens }),
         });
       }
     }

@@ -14,6 +14,8 @@ export interface Usage {
   audioTokens?: number;
   /** Of those, the ones read from the prompt cache (a subset of cachedTokens too). */
   cachedAudioTokens?: number;
+  /** Output tokens of audio, a spoken answer (a subset of outputTokens, priced apart: `audioOutput`). */
+  audioOutputTokens?: number;
   /** Input tokens written to the provider's prompt cache (a subset of inputTokens, priced apart). */
   cacheCreationTokens?: number;
   /** Of those, the ones kept for an hour instead of five minutes (Anthropic charges them more). */

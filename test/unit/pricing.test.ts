@@ -28,7 +28,7 @@ describe('price lookup', () => {
     expect(table.find('openai', 'gpt-4o-2024-05-13')).toEqual({ input: 5, output: 15 });
     expect(table.find('azure', 'gpt-4o-2024-11-20')).toBe(DEFAULT_PRICES['gpt-4o']);
     // Unpriced, so a credential held to a budget is refused it rather than charged gpt-4o's price.
-    expect(table.find('openai', 'gpt-4o-audio-preview')).toBeUndefined();
+    expect(table.find('openai', 'gpt-4o-realtime-preview')).toBeUndefined();
     expect(table.find('openai', 'gpt-5-turbo-ultra')).toBeUndefined();
     expect(table.find('acme', 'house-model-large')).toBeUndefined();
   });
@@ -74,6 +74,22 @@ describe('price lookup', () => {
     expect(
       table.costMicros('gemini', 'gemini-2.5-pro', { ...usage, inputTokens: 200_000, cachedTokens: 200_000 }),
     ).toBe(25_000);
+  });
+
+  it('charges spoken output at its own rate, the text one where a price names none', () => {
+    const usage = { inputTokens: 100, outputTokens: 1_000, audioOutputTokens: 900 };
+    // 100 × 2.50 + 100 × 10 + 900 × 80; 100 × 0.15 + 100 × 0.60 + 900 × 20; 100 × 2.50 + 100 × 10 + 900 × 64
+    expect(table.costMicros('openai', 'gpt-4o-audio-preview-2025-06-03', usage)).toBe(73_250);
+    expect(table.costMicros('openai', 'gpt-4o-mini-audio-preview', usage)).toBe(18_075);
+    expect(table.costMicros('openai', 'gpt-audio-2025-08-28', usage)).toBe(58_850);
+    expect(table.costMicros('openai', 'gpt-4o', usage)).toBe(10_250);
+    // Above a long-context threshold at its output multiple, as the text output is.
+    const house = new PriceTable({
+      house: { input: 1, output: 2, audioOutput: 8, longContext: { above: 10, input: 1, output: 3 } },
+    });
+    expect(
+      house.costMicros('acme', 'house', { inputTokens: 11, outputTokens: 10, audioOutputTokens: 4 }),
+    ).toBe(11 + (6 * 2 + 4 * 8) * 3);
   });
 
   it('charges audio input at its own rate, the text one where a price names none', () => {

@@ -39,13 +39,16 @@ export function readOpenAIUsage(payload: unknown): Usage | undefined {
   const usage = chunkUsage(payload);
   if (!usage) return undefined;
   const details = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
+  const completion = isRecord(usage.completion_tokens_details) ? usage.completion_tokens_details : {};
   const cached = count(details.cached_tokens);
   const audio = count(details.audio_tokens);
+  const spoken = count(completion.audio_tokens);
   return {
     inputTokens: count(usage.prompt_tokens),
     outputTokens: count(usage.completion_tokens),
     ...(cached > 0 && { cachedTokens: cached }),
     ...(audio > 0 && { audioTokens: audio }),
+    ...(spoken > 0 && { audioOutputTokens: spoken }),
   };
 }
 

@@ -96,7 +96,7 @@ export function chunkUsage(payload: unknown): Record<string, unknown> | undefine
 
 /**
  * OpenAI's `prompt_tokens` already include the cached and audio ones and `completion_tokens` the
- * reasoning.
+ * reasoning and the spoken (audio) ones.
  */
 export function openAIChatUsage(usage: unknown): ChatUsage {
   if (!isRecord(usage)) return unreportedUsage();
@@ -105,11 +105,13 @@ export function openAIChatUsage(usage: unknown): ChatUsage {
   const cached = count(prompt.cached_tokens);
   const audio = count(prompt.audio_tokens);
   const reasoning = count(completion.reasoning_tokens);
+  const spoken = count(completion.audio_tokens);
   return {
     inputTokens: count(usage.prompt_tokens),
     outputTokens: count(usage.completion_tokens),
     ...(cached > 0 && { cachedTokens: cached }),
     ...(audio > 0 && { audioTokens: audio }),
+    ...(spoken > 0 && { audioOutputTokens: spoken }),
     ...(reasoning > 0 && { reasoningTokens: reasoning }),
   };
 }

@@ -560,7 +560,7 @@ function usageBody(usage: ChatUsage): UsageBody {
     prompt_tokens_details: { cached_tokens: usage.cachedTokens ?? 0, audio_tokens: usage.audioTokens ?? 0 },
     completion_tokens_details: {
       reasoning_tokens: usage.reasoningTokens ?? 0,
-      audio_tokens: 0,
+      audio_tokens: usage.audioOutputTokens ?? 0,
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0,
     },

@@ -346,7 +346,7 @@ const OPENAI_FINISH: Record<Script['stop'], string> = {
 };
 
 function openAIUsage(script: Script): Json {
-  const { input, output, cached = 0, audio = 0, reasoning = 0 } = script.usage;
+  const { input, output, cached = 0, audio = 0, audioOutput = 0, reasoning = 0 } = script.usage;
   return {
     prompt_tokens: input,
     completion_tokens: output,
@@ -354,7 +354,7 @@ function openAIUsage(script: Script): Json {
     prompt_tokens_details: { cached_tokens: cached, audio_tokens: audio },
     completion_tokens_details: {
       reasoning_tokens: reasoning,
-      audio_tokens: 0,
+      audio_tokens: audioOutput,
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0,
     },

@@ -94,6 +94,8 @@ export interface Script {
      */
     audio?: number;
     cachedAudio?: number;
+    /** Of `output`, the tokens of audio the answer spoke (OpenAI's `completion_tokens_details`). */
+    audioOutput?: number;
     cacheWrite?: number;
     cacheWrite1h?: number;
     reasoning?: number;
