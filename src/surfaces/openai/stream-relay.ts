@@ -20,6 +20,11 @@ const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 const FINISH_REASON = /"finish_reason"\s*:\s*"[^"]/;
 /** Tool call deltas. */
 const TOOL_CALLS = /"tool_calls"\s*:\s*\[/;
+/**
+ * A chunk's `"usage":null` with the comma that joins it to its neighbour: the one before it, else
+ * (the chunk's first field) the one after it.
+ */
+const NULL_USAGE = /,\s*"usage"\s*:\s*null\b|"usage"\s*:\s*null\s*,\s*/;
 
 /**
  * Sets each tool call delta's `index` to its call's position in its choice (`ToolCallPositions`);
@@ -58,17 +63,34 @@ function numberToolCalls(
  * opens its streams with, which holds only the prompt's (no choices), is dropped: client code
  * commonly reads `choices[0]` of every chunk.
  */
-function withoutFilterResults(payload: Record<string, unknown>): RelayStep {
+function withoutFilterResults(payload: Record<string, unknown>, hideUsage: boolean): RelayStep {
   const chunk = withoutFilterFields(payload);
   if (!Array.isArray(chunk.choices)) chunk.choices = [];
   if ((chunk.choices as unknown[]).length === 0 && !isRecord(chunk.usage)) return 'skip';
-  return { replaced: `data: ${JSON.stringify(chunk)}\n\n` };
+  return { replaced: chunkEvent(chunk, hideUsage) };
+}
+
+/**
+ * A rewritten chunk as its event, without a null `usage` the client did not ask for (see
+ * `relayOpenAIStream`).
+ */
+function chunkEvent(payload: Record<string, unknown>, hideUsage: boolean): string {
+  if (hideUsage && payload.usage === null) {
+    const { usage: _null, ...chunk } = payload;
+    return `data: ${JSON.stringify(chunk)}\n\n`;
+  }
+  return `data: ${JSON.stringify(payload)}\n\n`;
 }
 
 /**
  * Relays an OpenAI-format SSE stream to an OpenAI-surface client (see `relaySse`): its terminal
  * event is `data: [DONE]`, a failure is a data event holding an error object, and a usage-only
- * chunk the gateway asked for on the client's behalf is read and kept back. An error event keeps
+ * chunk the gateway asked for on the client's behalf is read and kept back, as is the
+ * `"usage":null` OpenAI then puts on every other chunk: a client that did not ask gets the chunks
+ * OpenAI sends it, without the field. That field is cut from the event's bytes, not by parsing
+ * and writing the chunk again (an event is parsed only when its text names what the relay acts
+ * on, see above): inside a JSON string a quote is escaped, so only a key reads `"usage"`, and
+ * OpenAI's chunks hold no other `usage` key than their own. An error event keeps
  * the class its status names (an overload, a rate limit: `RelayOptions.failureError`), so that the
  * client retries what it would retry after the same failure in a translated stream. An
  * `openai-compatible` server may end a whole answer without `[DONE]` (llama.cpp before 2024-09,
@@ -83,9 +105,10 @@ export function relayOpenAIStream(
 ): AsyncGenerator<string, void, undefined> {
   const endsWithoutDone = options.providerType === 'openai-compatible';
   const azure = options.providerType === 'azure-openai';
+  const { hideUsageChunk } = options;
   /** Per choice: an `openai-compatible` server's tool calls, numbered as OpenAI numbers them. */
   let positions: Map<unknown, ToolCallPositions> | undefined;
-  const step = (event: string): RelayStep => {
+  const sort = (event: string): RelayStep => {
     const data = eventData(event);
     if (data === undefined) return 'skip';
     if (data === '[DONE]') return 'done';
@@ -100,13 +123,13 @@ export function relayOpenAIStream(
       payload ??= jsonObject(data);
       const usage = payload && options.readUsage(payload);
       if (usage) options.onUsage(usage);
-      if (options.hideUsageChunk && Array.isArray(payload?.choices) && payload.choices.length === 0) {
+      if (hideUsageChunk && Array.isArray(payload?.choices) && payload.choices.length === 0) {
         return 'skip';
       }
     }
     if (azure && FILTER_FIELDS.test(data)) {
       payload ??= jsonObject(data);
-      if (payload) return withoutFilterResults(payload);
+      if (payload) return withoutFilterResults(payload, hideUsageChunk);
     }
     if (!endsWithoutDone) return 'pass';
     const complete = FINISH_REASON.test(data);
@@ -114,9 +137,17 @@ export function relayOpenAIStream(
       payload ??= jsonObject(data);
       positions ??= new Map();
       if (payload && numberToolCalls(payload, positions))
-        return { replaced: `data: ${JSON.stringify(payload)}\n\n`, ...(complete && { complete }) };
+        return { replaced: chunkEvent(payload, hideUsageChunk), ...(complete && { complete }) };
     }
     return complete ? 'complete' : 'pass';
+  };
+  /** `sort`'s verdict, an event passed on without the `"usage":null` of a client that did not ask. */
+  const step = (event: string): RelayStep => {
+    const verdict = sort(event);
+    if (!hideUsageChunk || (verdict !== 'pass' && verdict !== 'complete')) return verdict;
+    const shown = event.replace(NULL_USAGE, '');
+    if (shown === event) return verdict;
+    return { replaced: shown, ...(verdict === 'complete' && { complete: true }) };
   };
   return relaySse(body, options, openAIErrorEvent, step, endsWithoutDone ? 'data: [DONE]\n\n' : '');
 }
