@@ -30,7 +30,7 @@ const STEP = /^\.?(messages|content)\[(\d+)\]/;
  * its rest (`schemaClientParam`).
  */
 export function tracedClientParam(param: string, request: ChatRequest): string {
-  const inSchema = schemaClientParam(param, request);
+  const inSchema = schemaClientParam(param, request) ?? strictClientParam(param, request);
   if (inSchema !== undefined) return inSchema;
   let holder: unknown = request;
   let origin: string | undefined;
@@ -63,3 +63,14 @@ function schemaClientParam(param: string, request: ChatRequest): string | undefi
 
 const schemaOf = (format: ChatRequest['responseFormat']): object | undefined =>
   format?.type === 'json_schema' ? format.schema : undefined;
+
+/** A tool's `strict` (refused where a provider cannot hold calls to a schema). */
+const STRICT = /^tools\[(\d+)\]\.function\.strict$/;
+
+/** A tool's `strict` as the client's path to the tool it declared, followed by `strict`. */
+function strictClientParam(param: string, request: ChatRequest): string | undefined {
+  const match = STRICT.exec(param);
+  const tool = match ? request.tools?.[Number(match[1])] : undefined;
+  const origin = tool === undefined ? undefined : ORIGINS.get(tool);
+  return origin === undefined ? undefined : `${origin}.strict`;
+}

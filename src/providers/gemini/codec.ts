@@ -74,6 +74,8 @@ const joinTexts = (texts: string[]): string => texts.join('\n\n');
  */
 export function encodeGeminiRequest(request: ChatRequest): Record<string, unknown> {
   const tools = request.tools ?? [];
+  // A strict tool asks that the model's calls hold to its schema.
+  const strict = tools.some((tool) => tool.strict === true);
   const generationConfig = encodeGenerationConfig(request);
   const system = systemParts(request);
   return {
@@ -82,8 +84,8 @@ export function encodeGeminiRequest(request: ChatRequest): Record<string, unknow
     ...(tools.length > 0 && { tools: [{ functionDeclarations: tools.map(encodeTool) }] }),
     // A choice among no tools means nothing to Gemini, and `ANY` without tools is refused.
     ...(tools.length > 0 &&
-      request.toolChoice && {
-        toolConfig: { functionCallingConfig: encodeToolChoice(request.toolChoice) },
+      (request.toolChoice || strict) && {
+        toolConfig: { functionCallingConfig: encodeToolChoice(request.toolChoice, strict) },
       }),
     ...(generationConfig && { generationConfig }),
   };
@@ -263,10 +265,16 @@ function encodeTool(tool: ToolDefinition): Record<string, unknown> {
   };
 }
 
-function encodeToolChoice(choice: ToolChoice): Record<string, unknown> {
-  switch (choice.type) {
+/**
+ * Gemini holds calls to their schemas with constrained decoding in `VALIDATED` mode (its API
+ * reference: "will validate function calls with constrained decoding"), which otherwise leaves the
+ * model free as `AUTO` does; a forced call (`ANY`) is held to its schema already.
+ */
+function encodeToolChoice(choice: ToolChoice | undefined, strict: boolean): Record<string, unknown> {
+  switch (choice?.type) {
+    case undefined:
     case 'auto':
-      return { mode: 'AUTO' };
+      return { mode: strict ? 'VALIDATED' : 'AUTO' };
     case 'none':
       return { mode: 'NONE' };
     case 'required':

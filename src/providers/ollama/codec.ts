@@ -85,6 +85,7 @@ const joinParts = (texts: string[]): string => texts.join('\n\n');
 export function encodeOllamaRequest(request: ChatRequest): Record<string, unknown> {
   refuseLogprobs(request, 'Ollama');
   const tools = offeredTools(request);
+  refuseStrictTools(request, tools);
   const format = encodeFormat(request.responseFormat);
   const options = encodeOptions(request);
   const think = encodeThink(request.thinking);
@@ -210,6 +211,20 @@ function encodeAssistant(
     ...(thinking.length > 0 && { thinking: joinParts(thinking) }),
     ...(toolCalls.length > 0 && { tool_calls: toolCalls }),
   };
+}
+
+/**
+ * Ollama cannot hold a model's tool calls to their schema, which a strict tool asks for: refused
+ * rather than sent without the guarantee (the client may rely on it and not validate the call).
+ */
+function refuseStrictTools(request: ChatRequest, offered: ToolDefinition[] | undefined): void {
+  const strict = offered?.find((tool) => tool.strict === true);
+  if (strict === undefined) return;
+  throw new UnsupportedFeature(
+    `The strict tool '${strict.name}' needs its calls held to its schema, which Ollama cannot do. ` +
+      'Send it without strict, or to a provider that can',
+    `tools[${request.tools!.indexOf(strict)}].function.strict`,
+  );
 }
 
 function encodeTool(tool: ToolDefinition): Record<string, unknown> {

@@ -357,15 +357,19 @@ function toResultParts(block: ResultBlock, path: string): ContentPart[] {
 
 function toTool(tool: Tool, path: string): ToolDefinition {
   if (!isCustomTool(tool)) throw needsAnthropic('Server tools', path);
-  return {
-    name: tool.name,
-    ...(tool.description !== undefined && { description: tool.description }),
-    // Traced so that a refusal of part of it names the client's field.
-    parameters: traced(tool.input_schema, `${path}.input_schema`),
-    ...(tool.strict !== undefined && { strict: tool.strict }),
-    // Anthropic's strict tools hold the call to the schema as OpenAI's strict mode does only in its subset.
-    ...(tool.strict === true && { constrained: true }),
-  };
+  // Traced, as its parameters are, so that a refusal of its strict names the client's tool.
+  return traced(
+    {
+      name: tool.name,
+      ...(tool.description !== undefined && { description: tool.description }),
+      // Traced so that a refusal of part of it names the client's field.
+      parameters: traced(tool.input_schema, `${path}.input_schema`),
+      ...(tool.strict !== undefined && { strict: tool.strict }),
+      // Anthropic's strict tools hold the call to the schema as OpenAI's strict mode does only in its subset.
+      ...(tool.strict === true && { constrained: true }),
+    },
+    path,
+  );
 }
 
 function isCustomTool(tool: Tool): tool is CustomTool {

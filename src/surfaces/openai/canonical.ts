@@ -487,17 +487,20 @@ export function customToolNames(body: Pick<Body, 'tools'>): ReadonlySet<string> 
   return names;
 }
 
-/** `path` is where the client declared the function, which a refusal of its parameters names. */
+/** `path` is where the client declared the function, which a refusal of it or its parameters names. */
 function toolDefinition(fn: FunctionSpec, path: string): ToolDefinition {
-  return {
-    name: fn.name,
-    ...(fn.description !== undefined && { description: fn.description }),
-    // The API takes a function without parameters as one without arguments.
-    parameters: fn.parameters
-      ? traced(fn.parameters, `${path}.parameters`)
-      : { type: 'object', properties: {} },
-    ...(fn.strict != null && { strict: fn.strict }),
-  };
+  return traced(
+    {
+      name: fn.name,
+      ...(fn.description !== undefined && { description: fn.description }),
+      // The API takes a function without parameters as one without arguments.
+      parameters: fn.parameters
+        ? traced(fn.parameters, `${path}.parameters`)
+        : { type: 'object', properties: {} },
+      ...(fn.strict != null && { strict: fn.strict }),
+    },
+    path,
+  );
 }
 
 /** `tool_choice`, else the legacy `function_call`. */

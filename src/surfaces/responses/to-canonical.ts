@@ -284,15 +284,18 @@ function convertTools(tools: ResponsesRequest['tools']): ToolDefinition[] {
         `tools[${i}]`,
       );
     const fn = tool as Extract<typeof tool, { name: string }>;
-    return {
-      name: fn.name,
-      ...(fn.description != null && { description: fn.description }),
-      parameters: fn.parameters
-        ? traced(fn.parameters, `tools[${i}].parameters`)
-        : { type: 'object', properties: {} },
-      // Without strict, OpenAI makes the function strict where it can (its function calling guide).
-      ...(fn.strict == null ? { constrained: true } : { strict: fn.strict }),
-    };
+    return traced(
+      {
+        name: fn.name,
+        ...(fn.description != null && { description: fn.description }),
+        parameters: fn.parameters
+          ? traced(fn.parameters, `tools[${i}].parameters`)
+          : { type: 'object', properties: {} },
+        // Without strict, OpenAI makes the function strict where it can (its function calling guide).
+        ...(fn.strict == null ? { constrained: true } : { strict: fn.strict }),
+      },
+      `tools[${i}]`,
+    );
   });
 }
 

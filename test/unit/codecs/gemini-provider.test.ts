@@ -244,7 +244,7 @@ describe('Gemini request encoding', () => {
     });
   });
 
-  it('declares tools with their JSON Schema', () => {
+  it('declares tools with their JSON Schema, calls held to it (VALIDATED) where one is strict', () => {
     const parameters = {
       type: 'object',
       properties: { city: { type: 'string' } },
@@ -269,6 +269,7 @@ describe('Gemini request encoding', () => {
           ],
         },
       ],
+      toolConfig: { functionCallingConfig: { mode: 'VALIDATED' } },
     });
   });
 

@@ -321,7 +321,6 @@ describe('encodeOllamaRequest', () => {
         name: 'get_weather',
         description: 'Current weather',
         parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
-        strict: true,
       },
       { name: 'ping', parameters: { type: 'object', properties: {} } },
     ];
@@ -355,6 +354,22 @@ describe('encodeOllamaRequest', () => {
       stream: false,
     });
     expect('tools' in encodeOllamaRequest(request({ tools: [] }))).toBe(false);
+  });
+
+  it('refuses a strict tool it would send: Ollama cannot hold a call to its schema', () => {
+    const tools: ChatRequest['tools'] = [
+      { name: 'ping', parameters: { type: 'object', properties: {} } },
+      { name: 'get_weather', parameters: { type: 'object', properties: {} }, strict: true },
+    ];
+    expect(rejection(() => encodeOllamaRequest(request({ tools })))).toEqual({
+      message:
+        "The strict tool 'get_weather' needs its calls held to its schema, which Ollama cannot do. " +
+        'Send it without strict, or to a provider that can',
+      param: 'tools[1].function.strict',
+    });
+    expect(encodeOllamaRequest(request({ tools, toolChoice: { type: 'tool', name: 'ping' } })).tools).toEqual(
+      [{ type: 'function', function: { name: 'ping', parameters: { type: 'object', properties: {} } } }],
+    );
   });
 });
 
