@@ -23,12 +23,14 @@ const SETTINGS: Readonly<Record<string, string>> = {
 };
 
 /**
- * The client's names for canonical paths: a setting by where Gemini keeps it, a message or part
- * by the content and part it came from (consecutive model contents make one message), the system
- * prompt as `systemInstruction`.
+ * The client's names for canonical paths: a setting by where Gemini keeps it (a tool's strict by
+ * the mode that made it), a message or part by the content and part it came from (consecutive
+ * model contents make one message), the system prompt as `systemInstruction`.
  */
 function clientParam(param: string, request: ChatRequest): string {
   if (Object.hasOwn(SETTINGS, param)) return SETTINGS[param]!;
+  // A tool is strict only by the VALIDATED mode (to-canonical.ts).
+  if (/^tools\[\d+\]\.function\.strict$/.test(param)) return 'toolConfig.functionCallingConfig.mode';
   return tracedClientParam(param, request).replace(/^system\[(\d+)\]/, 'systemInstruction.parts[$1]');
 }
 

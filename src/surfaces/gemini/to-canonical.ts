@@ -51,7 +51,9 @@ export function geminiToCanonical(
   refuseGeminiOnly(body);
   const config = body.generationConfig ?? {};
   const calling = body.toolConfig?.functionCallingConfig;
-  const tools = allowedTools(functionTools(body.tools ?? []), calling);
+  const tools = allowedTools(functionTools(body.tools ?? []), calling).map((tool) =>
+    heldToSchema(tool, calling),
+  );
   const toolChoice = encodeToolChoice(calling);
   return {
     model: '',
@@ -374,6 +376,17 @@ function allowedTools(tools: ToolDefinition[], config: CallingConfig): ToolDefin
       'toolConfig.functionCallingConfig.allowedFunctionNames',
     );
   return tools.filter((tool) => allowed.has(tool.name));
+}
+
+/**
+ * Gemini's `ANY` and `VALIDATED` modes hold calls to their schemas. `VALIDATED` is asked for only
+ * for that, as Anthropic's `strict: true` is: a target that cannot hold the calls refuses. `ANY`
+ * is asked for to force a call: its tools are held where the target can, as a Gemini response
+ * schema is (`constrained`), and go as before where not.
+ */
+function heldToSchema(tool: ToolDefinition, config: CallingConfig): ToolDefinition {
+  if (config?.mode === 'VALIDATED') return { ...tool, strict: true, constrained: true };
+  return config?.mode === 'ANY' ? { ...tool, constrained: true } : tool;
 }
 
 function encodeToolChoice(config: CallingConfig): ToolChoice | undefined {
