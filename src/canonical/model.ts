@@ -62,8 +62,13 @@ export interface DocumentPart {
  * Audio or video, which a Gemini client sends (`inlineData`, or `fileData` with its type) and
  * Gemini reads, first turn or replayed from a stored conversation; OpenAI's audio models read WAV
  * and MP3 audio carried inline (`input_audio`). Other providers refuse it, naming the part.
+ * `filename` is the name a client gave the file (OpenAI's file parts), kept where a format has a
+ * place for it (a stored conversation's `input_file`).
  */
-export type AudioVideoPart = { type: 'audio'; source: MediaSource } | { type: 'video'; source: MediaSource };
+export type AudioVideoPart = ({ type: 'audio' } | { type: 'video' }) & {
+  source: MediaSource;
+  filename?: string;
+};
 
 /** The part audio or video of `mediaType` makes; undefined for any other type. */
 export function audioVideoType(mediaType: string | undefined): AudioVideoPart['type'] | undefined {
@@ -75,7 +80,8 @@ export function audioVideoType(mediaType: string | undefined): AudioVideoPart['t
 /** A file of audio or video (OpenAI's formats carry any file so) as the part it is. */
 export function asAudioVideo(part: DocumentPart): DocumentPart | AudioVideoPart {
   const kind = audioVideoType(part.source.mediaType);
-  return kind === undefined ? part : { type: kind, source: part.source };
+  if (kind === undefined) return part;
+  return { type: kind, source: part.source, ...(part.filename !== undefined && { filename: part.filename }) };
 }
 
 /**

@@ -6,7 +6,9 @@ import { GREETING } from '../support/weather-scripts.js';
 
 /**
  * A Chat Completions client's `input_audio` on a translated route: Gemini reads it as the audio it
- * is, and a provider that reads no audio refuses it at the client's part, sending nothing.
+ * is, and a provider that reads no audio refuses it at the client's part, sending nothing. A
+ * `file` part of audio is audio too, and keeps its `filename` where a format has a place for it
+ * (a stored conversation's `input_file`).
  */
 
 const WAV = Buffer.from('RIFF\0\0\0\0WAVEfmt ').toString('base64');
@@ -64,5 +66,41 @@ describe("a Chat Completions client's input_audio", () => {
     expect(refused?.param).toBe('messages[0].content[1]');
     expect(refused?.message).toContain('cannot read audio');
     expect(setup.fakes[format].requests.length).toBe(before);
+  });
+});
+
+describe("a Chat Completions client's file part of audio", () => {
+  it('keeps its filename in a Keyward conversation', async () => {
+    const conversation = await openai.conversations.create();
+    await openai.chat.completions.create(
+      {
+        model: 'gemini/gemini-2.5-flash',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'file', file: { file_data: `data:audio/wav;base64,${WAV}`, filename: 'talk.wav' } },
+            ],
+          },
+        ],
+      },
+      { headers: { 'x-keyward-conversation': conversation.id } },
+    );
+    const sent = setup.fakes.gemini.requests.at(-1)!.body as { contents: unknown[] };
+    expect(sent.contents).toEqual([
+      { role: 'user', parts: [{ inlineData: { mimeType: 'audio/wav', data: WAV } }] },
+    ]);
+    // Replayed on the next turn as the audio it is.
+    await openai.chat.completions.create(
+      { model: 'gemini/gemini-2.5-flash', messages: [{ role: 'user', content: 'And now?' }] },
+      { headers: { 'x-keyward-conversation': conversation.id } },
+    );
+    expect((setup.fakes.gemini.requests.at(-1)!.body as { contents: unknown[] }).contents[0]).toEqual(
+      sent.contents[0],
+    );
+    const items = await openai.conversations.items.list(conversation.id, { order: 'asc' });
+    expect((items.data[0] as { content: unknown }).content).toEqual([
+      { type: 'input_file', file_data: `data:audio/wav;base64,${WAV}`, filename: 'talk.wav' },
+    ]);
   });
 });

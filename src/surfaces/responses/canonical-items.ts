@@ -53,7 +53,7 @@ function inputContent(part: Exclude<UserPart, { type: 'tool_result' }>): InputCo
       : { type: 'input_image', image_url: url(source), detail: part.detail ?? 'auto', ...typed };
   }
   // Audio and video are stored as files of their type, which reading them back tells apart.
-  const named = part.type === 'document' && part.filename !== undefined ? { filename: part.filename } : {};
+  const named = part.filename !== undefined ? { filename: part.filename } : {};
   if (source.kind === 'file') return { type: 'input_file', file_id: fileId(source), ...named, ...typed };
   if (source.kind === 'url') return { type: 'input_file', file_url: source.url, ...named, ...typed };
   return { type: 'input_file', file_data: url(source), ...named };

@@ -124,7 +124,7 @@ describe('openAISurface.toCanonical: messages', () => {
     ]);
   });
 
-  it('takes audio input, and a file of audio or video, as audio and video parts', () => {
+  it('takes audio input, and a file of audio or video, as audio and video parts (with its filename)', () => {
     const user = (part: unknown) => withMessages({ role: 'user', content: [part] }).messages[0]!.content[0];
     expect(user({ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } })).toEqual({
       type: 'audio',
@@ -136,7 +136,11 @@ describe('openAISurface.toCanonical: messages', () => {
     });
     expect(
       user({ type: 'file', file: { filename: 'a.mp4', file_data: 'data:video/mp4;base64,AAAA' } }),
-    ).toEqual({ type: 'video', source: { kind: 'base64', mediaType: 'video/mp4', data: 'AAAA' } });
+    ).toEqual({
+      type: 'video',
+      source: { kind: 'base64', mediaType: 'video/mp4', data: 'AAAA' },
+      filename: 'a.mp4',
+    });
   });
 
   it('refuses malformed images and files, naming the part', () => {
