@@ -15,7 +15,7 @@ const originNotAllowed = new GatewayError(
   { code: 'origin_not_allowed' },
 );
 
-/** What browser code may read from a response: request ids, retry hints, quota headers. */
+/** What browser code may read from a response: request ids, retry hints (the SDKs' `x-should-retry`), quota headers. */
 const EXPOSED = [
   'x-request-id',
   'request-id',
@@ -27,6 +27,7 @@ const EXPOSED = [
   'x-ratelimit-remaining-tokens',
   'x-ratelimit-reset-tokens',
   'x-keyward-unanswered-attempts',
+  'x-should-retry',
 ].join(', ');
 const METHODS = 'GET, POST, DELETE, OPTIONS';
 /** Header names as HTTP defines them (tokens), bounded: anything else in a preflight is refused. */

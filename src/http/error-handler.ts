@@ -97,6 +97,19 @@ export function answerFrameworkError(
 /** On an error answer: how many attempts of the request reached a provider and got no answer. */
 export const UNANSWERED_HEADER = 'x-keyward-unanswered-attempts';
 
+/**
+ * Whether the client's SDK may send an errored request again on its own. The OpenAI and Anthropic
+ * SDKs resend a 408, 409, 429 or 5xx twice unless the answer says `x-should-retry: false`. Not a
+ * request the gateway charged: a provider answered it (and bills it) before the gateway failed it
+ * (a malformed or oversized answer, a turn the store did not take), or attempts reached a provider
+ * and got no answer (reset, timed out, a 504), each charged its reservation. The gateway has
+ * retried and fallen back already; a resend would run and be charged again, three times over with
+ * the SDKs' defaults. Any other error keeps the SDK's own rule.
+ */
+function clientMayRetry(ctx: RequestContext | null | undefined): boolean {
+  return !ctx || !(ctx.upstreamAnswered || ctx.upstreamSent || (ctx.unanswered?.length ?? 0) > 0);
+}
+
 const internal = new GatewayError(
   500,
   'server_error',
@@ -126,6 +139,7 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
     // run and billed, and were charged: a client must not send the request again on its own.
     const unanswered = request.kw?.unanswered?.length;
     if (unanswered) reply.header(UNANSWERED_HEADER, String(unanswered));
+    if (!clientMayRetry(request.kw)) reply.header('x-should-retry', 'false');
     return reply.code(answer.status).headers(answer.headers).send(errorBody(request, answer));
   });
   app.setNotFoundHandler((request, reply) => {

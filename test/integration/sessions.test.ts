@@ -555,6 +555,8 @@ describe('CORS', () => {
     expect(res.headers['access-control-expose-headers']).toMatch(/(^|, )request-id(,|$)/);
     expect(res.headers['access-control-expose-headers']).toContain('retry-after');
     expect(res.headers['access-control-expose-headers']).toContain('x-ratelimit-remaining-requests');
+    // The OpenAI and Anthropic SDKs read it to know whether to send a failed request again.
+    expect(res.headers['access-control-expose-headers']).toContain('x-should-retry');
   });
 });
 
