@@ -15,11 +15,14 @@ export class KeysUnavailable extends Error {
 
   toGatewayError(): GatewayError {
     if (this.reason.exhausted === 'cooling') {
+      // The wait is the first key's return: hours away when every key spent a per-day quota,
+      // which the client is then told as a time too.
       const seconds = Math.max(1, Math.ceil(this.reason.retryAfterMs / 1000));
+      const at = seconds > 60 ? ` (at ${new Date(Date.now() + seconds * 1000).toISOString()})` : '';
       return new GatewayError(
         429,
         'rate_limit_error',
-        `All provider keys are cooling down after rate limits; retry after ${seconds} s`,
+        `All provider keys are cooling down after rate limits; retry after ${seconds} s${at}`,
         { code: 'provider_keys_cooling', headers: { 'retry-after': String(seconds) } },
       );
     }
@@ -176,10 +179,12 @@ export class KeyLease {
    * rate-limit headers show every limit with room left is about this request (it does not fit what
    * is left): it moves on and cools nothing, or one client sending requests too large for any key
    * could take every key out of rotation. A 429 saying the account is out of credit cools the key
-   * for every model. A 429 naming a per-minute token quota (Gemini's, which carry no headers)
-   * cools the key for the model only when the request cannot have filled the quota by itself;
-   * when it may have, the request moves on and nothing is cooled, or one client sending a short
-   * body that names a long video could cool every key in turn. A 401/403 asks for a probe of the
+   * for every model. A 429 naming a token quota, per minute or per day (Gemini's, which carry no
+   * headers), cools the key for the model only when the request cannot have filled the quota by
+   * itself; when it may have, the request moves on and nothing is cooled, or one client sending a
+   * short body that names a long video could cool every key in turn. A 429 naming a per-day quota
+   * (of requests, or of tokens the request cannot have filled) takes the key out for the model
+   * until the quota resets. A 401/403 asks for a probe of the
    * key and moves on; so does an error whose body names the key invalid (Gemini's 400), and one
    * whose body says the account is spent (Anthropic's 400 or 402) cools the key for every model.
    * Those bodies are read only for the statuses the provider uses for them (`judgedStatuses`).
@@ -196,14 +201,14 @@ export class KeyLease {
         if (this.requestTooLarge) return 'final';
         if (probe.saysQuotaSpent?.(text, status)) return this.spent(key, headers);
         const quota = this.counting ? undefined : probe.tokenQuota?.(text);
-        if (quota !== undefined) {
-          if (this.mayFillQuota(quota)) {
-            // Each key once: the same key again within the minute would answer the same.
-            this.quotaTried.add(key);
-            return this.quotaTried.size < pool.size ? 'rotate' : 'final';
-          }
-          return this.cool(key, headers, this.model, probe.retryDelayMs?.(text));
+        if (quota !== undefined && this.mayFillQuota(quota)) {
+          // Each key once: the same key again within the minute (or the day) would answer the same.
+          this.quotaTried.add(key);
+          return this.quotaTried.size < pool.size ? 'rotate' : 'final';
         }
+        const resetsAt = this.counting ? undefined : probe.quotaResetsAt?.(text, Date.now());
+        if (resetsAt !== undefined) return this.quotaSpent(key, resetsAt);
+        if (quota !== undefined) return this.cool(key, headers, this.model, probe.retryDelayMs?.(text));
         return this.rateLimited(key, headers, probe.retryDelayMs?.(text));
       });
     }
@@ -252,6 +257,13 @@ export class KeyLease {
     if (Buffer.byteLength(sent) * MAX_TOKENS_PER_BYTE >= quota) return true;
     this.unbounded ??= unboundedByBytes(sent);
     return this.unbounded;
+  }
+
+  /** The key's per-day quota for the model is spent: out for it until `resetsAt`; the request moves on. */
+  private quotaSpent(key: PooledKey, resetsAt: number): Verdict {
+    this.provider.keys.pool.quotaSpent(key, this.model, resetsAt);
+    this.metrics.providerKeyFailed(this.provider.id, key.id, 'rate_limited');
+    return 'rotate';
   }
 
   /**

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
-import type { KeyState } from '../keys/index.js';
+import { type KeyState, MAX_QUOTA_DAY_MS } from '../keys/index.js';
 import type { Logger } from '../observability/index.js';
 
 const CHANNEL = 'keyward:key-state';
@@ -10,6 +10,8 @@ const STATE_PREFIX = 'keyward:key-state:';
 const MODELS_PREFIX = 'keyward:key-model-state:';
 /** Longest a message from Redis can keep a key out, whatever it says: a provider's Retry-After cap. */
 const MAX_OUT_MS = 3_600_000;
+/** The same for one model, which a spent per-day quota keeps a key out for until it resets. */
+const maxOutMs = (model: string | undefined): number => (model === undefined ? MAX_OUT_MS : MAX_QUOTA_DAY_MS);
 const RECONNECT_MAX_MS = 1_000;
 /** At most one "cannot share key states" line per this, however long Redis stays away. */
 const REPORT_EVERY_MS = 30_000;
@@ -100,7 +102,7 @@ export function shareKeyStatesOverRedis(
   /** A state from elsewhere, never keeping a key out longer than a provider could ask. */
   const apply = (note: Omit<KeyStateNote, 'from'>): void => {
     const now = Date.now();
-    const until = Math.min(note.until, now + MAX_OUT_MS);
+    const until = Math.min(note.until, now + maxOutMs(note.model));
     providers
       .get(note.provider)
       ?.keys.pool.apply(note.keyId, note.state, until, now, note.model, note.fingerprint);
@@ -112,14 +114,17 @@ export function shareKeyStatesOverRedis(
       const note: KeyStateNote = { from: self, provider: runtime.id, ...change };
       const key = `${STATE_PREFIX}${runtime.id}:${keyId}`;
       const now = Date.now();
-      const ttl = Math.min(until - now, MAX_OUT_MS);
+      const ttl = Math.min(until - now, maxOutMs(model));
       const batch = publisher.multi();
       if (model !== undefined) {
         const models = `${MODELS_PREFIX}${runtime.id}:${keyId}`;
         batch.zremrangebyscore(models, '-inf', now);
         // The member a version before fingerprints wrote for the model goes too.
         if (state === 'active' || ttl <= 0) batch.zrem(models, modelMember(fingerprint, model), model);
-        else batch.zadd(models, 'GT', now + ttl, modelMember(fingerprint, model)).pexpire(models, MAX_OUT_MS);
+        else
+          batch
+            .zadd(models, 'GT', now + ttl, modelMember(fingerprint, model))
+            .pexpire(models, MAX_QUOTA_DAY_MS);
       } else if (state === 'active' || ttl <= 0) batch.del(key);
       else batch.set(key, JSON.stringify(note), 'PX', Math.ceil(ttl));
       batch.publish(CHANNEL, JSON.stringify(note));

@@ -97,6 +97,9 @@ export function answerFrameworkError(
 /** On an error answer: how many attempts of the request reached a provider and got no answer. */
 export const UNANSWERED_HEADER = 'x-keyward-unanswered-attempts';
 
+/** The longest `Retry-After` an SDK is left to wait for on its own (the bound the SDKs once kept). */
+const LONGEST_CLIENT_WAIT_S = 60;
+
 /**
  * Whether the client's SDK may send an errored request again on its own. The OpenAI and Anthropic
  * SDKs resend a 408, 409, 429 or 5xx twice unless the answer says `x-should-retry: false`. Not a
@@ -104,10 +107,13 @@ export const UNANSWERED_HEADER = 'x-keyward-unanswered-attempts';
  * (a malformed or oversized answer, a turn the store did not take), or attempts reached a provider
  * and got no answer (reset, timed out, a 504), each charged its reservation. The gateway has
  * retried and fallen back already; a resend would run and be charged again, three times over with
- * the SDKs' defaults. Any other error keeps the SDK's own rule.
+ * the SDKs' defaults. Nor an answer whose `Retry-After` is longer than a call should block for
+ * (every provider key out until a per-day quota resets, hours away): the SDKs wait whatever it
+ * says, then send the request twice. Any other error keeps the SDK's own rule.
  */
-function clientMayRetry(ctx: RequestContext | null | undefined): boolean {
-  return !ctx || !(ctx.upstreamAnswered || ctx.upstreamSent || (ctx.unanswered?.length ?? 0) > 0);
+function clientMayRetry(ctx: RequestContext | null | undefined, headers: Record<string, string>): boolean {
+  if (ctx && (ctx.upstreamAnswered || ctx.upstreamSent || (ctx.unanswered?.length ?? 0) > 0)) return false;
+  return !(Number(headers['retry-after']) > LONGEST_CLIENT_WAIT_S);
 }
 
 const internal = new GatewayError(
@@ -139,7 +145,7 @@ export function installErrorHandling(app: FastifyInstance, logger: Logger, bodyL
     // run and billed, and were charged: a client must not send the request again on its own.
     const unanswered = request.kw?.unanswered?.length;
     if (unanswered) reply.header(UNANSWERED_HEADER, String(unanswered));
-    if (!clientMayRetry(request.kw)) reply.header('x-should-retry', 'false');
+    if (!clientMayRetry(request.kw, answer.headers)) reply.header('x-should-retry', 'false');
     return reply.code(answer.status).headers(answer.headers).send(errorBody(request, answer));
   });
   app.setNotFoundHandler((request, reply) => {

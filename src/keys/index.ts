@@ -1,6 +1,13 @@
 export { EnvelopeError, open, type RecordBinding, type SealingKey, seal, sealedBy } from './envelope.js';
 export { type KeyCheckEvents, KeyChecker, type KeyVerdict, type ProbeKey } from './key-checker.js';
-export { type Acquired, KeyPool, type KeyState, type KeyStateChange, type PooledKey } from './key-pool.js';
+export {
+  type Acquired,
+  KeyPool,
+  type KeyState,
+  type KeyStateChange,
+  MAX_QUOTA_DAY_MS,
+  type PooledKey,
+} from './key-pool.js';
 export {
   decodeMasterKey,
   deriveMasterKey,

@@ -63,6 +63,11 @@ const MAX_COOL_DOWN_MS = 60_000;
 /** A provider cannot bench a key for longer than this with one Retry-After. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 /**
+ * The longest a key is out for a model whose per-day quota it spent (`quotaSpent`): until the
+ * quota resets, which is never further than a day away (25 h: a day that ends daylight saving).
+ */
+export const MAX_QUOTA_DAY_MS = 25 * 3_600_000;
+/**
  * Longest a bench told by another process keeps a key out before this one probes it itself: the
  * benching process re-probes at most this far apart (`KeyChecker`), and says when in its note.
  */
@@ -212,7 +217,8 @@ export class KeyPool {
     if (model !== undefined) {
       if (state === 'active') key.models?.delete(model);
       else if (state === 'cooling') {
-        coolModel(this.modelCooling(key, model, now), Math.min(until, now + MAX_RETRY_AFTER_MS), now);
+        // A model's cool-down may be a per-day quota's, which lasts until the quota resets.
+        coolModel(this.modelCooling(key, model, now), Math.min(until, now + MAX_QUOTA_DAY_MS), now);
         key.lastFailure = { kind: 'rate_limited', at: now };
       }
       return;
@@ -277,6 +283,20 @@ export class KeyPool {
     if (key.state !== 'invalid') key.state = 'cooling';
     coolKey(key, now + coolDown(retryAfterMs, key.strikes), now);
     this.tell(key, 'cooling', key.coolUntil);
+  }
+
+  /**
+   * The provider said the key's per-day quota for `model` is spent: the key is out for the model
+   * until the quota resets (`until`, a day away at most), not for a back-off that would try it
+   * again every minute all day. Its strikes are left as they are: they count short cool-downs.
+   */
+  quotaSpent(held: PooledKey, model: string, until: number, now: number = Date.now()): void {
+    const key = this.current(held);
+    if (!key) return;
+    key.lastFailure = { kind: 'rate_limited', at: now };
+    const cooling = this.modelCooling(key, model, now);
+    coolModel(cooling, Math.min(until, now + MAX_QUOTA_DAY_MS), now);
+    this.tell(key, 'cooling', cooling.until, model);
   }
 
   /** How long a cooling `key` stays out for every model, 0 when it does not. */

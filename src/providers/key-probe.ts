@@ -29,13 +29,19 @@ export interface KeyProbe {
    */
   saysRequestTooLarge?(body: string): boolean;
   /**
-   * A 429 that names a per-minute token quota (Gemini's input-token quotas, whose 429s carry no
-   * rate-limit headers): the quota's size in tokens, `null` when the answer does not say it;
-   * undefined for any other 429. The request's own content may have filled such a quota (a short
-   * body naming a long video counts hundreds of thousands of tokens): the lease weighs the request
-   * against it before it blames the key.
+   * A 429 that names a token quota, per minute or per day (Gemini's input-token quotas, whose 429s
+   * carry no rate-limit headers): the quota's size in tokens, `null` when the answer does not say
+   * it; undefined for any other 429. The request's own content may have filled such a quota (a
+   * short body naming a long video counts hundreds of thousands of tokens): the lease weighs the
+   * request against it before it blames the key.
    */
   tokenQuota?(body: string): number | null | undefined;
+  /**
+   * A 429 that names a per-day quota (Gemini's `…PerDay…` quota ids): when it resets (epoch ms),
+   * the key being out for the model until then; undefined for any other 429. Its `RetryInfo` is no
+   * guide: Google sends one of seconds with a per-day quota too.
+   */
+  quotaResetsAt?(body: string, now: number): number | undefined;
   /** How long a 429's body says to wait, where the provider says it there (Gemini's `RetryInfo`). */
   retryDelayMs?(body: string): number | undefined;
   /**
@@ -172,22 +178,64 @@ const errorDetails = (body: string): Record<string, unknown>[] => {
   return Array.isArray(details) ? details.filter(isRecord) : [];
 };
 
-/**
- * Gemini's 429: a `QuotaFailure` detail whose violated quota counts tokens per minute
- * (`GenerateContentInputTokensPerModelPerMinute…`), with its `quotaValue`. A daily quota is the
- * key's, whatever asked.
- */
-const geminiTokenQuota = (body: string): number | null | undefined => {
+/** The quota ids of a Gemini 429's `QuotaFailure` details, with each one's `quotaValue`. */
+function geminiViolations(body: string): Array<{ quotaId: string; quotaValue: unknown }> {
+  const violations: Array<{ quotaId: string; quotaValue: unknown }> = [];
   for (const detail of errorDetails(body)) {
     if (!Array.isArray(detail.violations)) continue;
-    for (const violation of detail.violations) {
-      if (!isRecord(violation) || !/Tokens.*PerMinute/i.test(String(violation.quotaId ?? ''))) continue;
-      const limit = Number(violation.quotaValue);
-      return Number.isSafeInteger(limit) && limit > 0 ? limit : null;
-    }
+    for (const violation of detail.violations)
+      if (isRecord(violation))
+        violations.push({ quotaId: String(violation.quotaId ?? ''), quotaValue: violation.quotaValue });
   }
-  return undefined;
+  return violations;
+}
+
+/**
+ * Gemini's 429: a `QuotaFailure` detail whose violated quota counts tokens, per minute
+ * (`GenerateContentInputTokensPerModelPerMinute…`) or per day
+ * (`GenerateContentPaidTierInputTokensPerModelPerDay`), with its `quotaValue`.
+ */
+const geminiTokenQuota = (body: string): number | null | undefined => {
+  const violation = geminiViolations(body).find(({ quotaId }) => /Tokens.*Per(Minute|Day)/i.test(quotaId));
+  if (!violation) return undefined;
+  const limit = Number(violation.quotaValue);
+  return Number.isSafeInteger(limit) && limit > 0 ? limit : null;
 };
+
+/** Pacific time's wall clock, read field by field (`hourCycle: 'h23'`: midnight is 0, never 24). */
+const PACIFIC = new Intl.DateTimeFormat('en-US', {
+  timeZone: 'America/Los_Angeles',
+  hourCycle: 'h23',
+  year: 'numeric',
+  month: 'numeric',
+  day: 'numeric',
+  hour: 'numeric',
+  minute: 'numeric',
+  second: 'numeric',
+});
+
+/** How far Pacific time's wall clock is ahead of UTC at `at` (ms; negative, -8 h or -7 h). */
+function pacificOffset(at: number): number {
+  const part = Object.fromEntries(PACIFIC.formatToParts(at).map(({ type, value }) => [type, Number(value)]));
+  const wall = Date.UTC(part.year!, part.month! - 1, part.day!, part.hour!, part.minute!, part.second!);
+  return wall - (at - (at % 1000));
+}
+
+/**
+ * The next midnight in Pacific time after `now`, when Gemini's per-day quotas reset. Daylight
+ * saving changes the offset at 02:00, so the offset is the one midnight itself has.
+ */
+export function nextPacificMidnight(now: number): number {
+  const today = new Date(now + pacificOffset(now));
+  const midnight = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 1);
+  return midnight - pacificOffset(midnight - pacificOffset(now));
+}
+
+/** Gemini's 429 naming a per-day quota: spent until the next Pacific midnight. */
+const geminiQuotaResetsAt = (body: string, now: number): number | undefined =>
+  geminiViolations(body).some(({ quotaId }) => /PerDay/i.test(quotaId))
+    ? nextPacificMidnight(now)
+    : undefined;
 
 /** Gemini's `RetryInfo` detail: `retryDelay` in seconds, as `"56s"` or `"1.5s"`. */
 const geminiRetryDelay = (body: string): number | undefined => {
@@ -256,6 +304,7 @@ const probes: Record<ProviderType, ProbeFactory> = {
       saysKeyInvalid: geminiKeyInvalid,
       judgedStatuses: GEMINI_JUDGED,
       tokenQuota: geminiTokenQuota,
+      quotaResetsAt: geminiQuotaResetsAt,
       retryDelayMs: geminiRetryDelay,
     };
   },

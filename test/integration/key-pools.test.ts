@@ -9,6 +9,7 @@ import { startFakeOpenAI } from '../support/fake-openai.js';
 import type { Script } from '../support/fake-providers/script.js';
 import { startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { nextPacificMidnight } from '../support/pacific.js';
 import { hasPostgres } from '../support/postgres.js';
 import { freshDataDir, runCli } from '../support/process.js';
 import { CLIENT_KEY } from '../support/setup.js';
@@ -344,19 +345,29 @@ describe('key pools', () => {
       expect(keys.map((key) => key.coolingModels.length)).toEqual([0, 1, 0]);
       expect(keys[1]!.coolingModels[0]!.coolingForMs).toBeGreaterThan(40_000);
 
-      // A daily quota is the key's, not the request's, whatever the request: the request moves
-      // on, and the key rests as long as Google's RetryInfo says.
+      // A per-day token quota is weighed the same way: the video may have filled it by itself, so
+      // the request moves on and no key is taken out (for the rest of the day, it would be).
       const before = seen().length;
-      gemini.script(
-        {
-          ...answer,
-          fault: { kind: 'status', status: 429, quota: 'input_tokens_daily', retryAfterSeconds: 30 },
-        },
-        answer,
-      );
+      const dailyHit: Script = {
+        ...answer,
+        fault: { kind: 'status', status: 429, quota: 'input_tokens_daily', retryAfterSeconds: 30 },
+      };
+      gemini.script(dailyHit, answer);
       expect((await chat({}, video)).status).toBe(200);
       expect(seen().length - before).toBe(2);
-      expect((await cooling()).filter((n) => n > 0)).toHaveLength(2);
+      expect((await cooling()).filter((n) => n > 0)).toHaveLength(1);
+      // A short request of text cannot have: the key is out for the model until the quota resets
+      // (midnight Pacific time), not for the seconds Google's RetryInfo says.
+      gemini.script(dailyHit, answer);
+      expect((await chat()).status).toBe(200);
+      const out = (await admin('GET', '/admin/keys')).json.providers[0].keys as Array<{
+        coolingModels: Array<{ coolingForMs: number }>;
+      }>;
+      const waits = out.flatMap((key) => key.coolingModels.map((model) => model.coolingForMs));
+      expect(waits).toHaveLength(2);
+      const untilMidnight = nextPacificMidnight(Date.now()) - Date.now();
+      expect(Math.max(...waits)).toBeGreaterThan(untilMidnight - 5_000);
+      expect(Math.max(...waits)).toBeLessThan(untilMidnight + 5_000);
     } finally {
       await gemini.close();
     }
