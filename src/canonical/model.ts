@@ -85,6 +85,29 @@ export function asAudioVideo(part: DocumentPart): DocumentPart | AudioVideoPart 
 }
 
 /**
+ * The formats Chat Completions' `input_audio` takes, each with the media types that name it: the
+ * first is the one audio decoded from `input_audio` carries (Gemini reads audio by its type).
+ */
+const INPUT_AUDIO_TYPES = {
+  wav: ['audio/wav', 'audio/wave', 'audio/x-wav', 'audio/vnd.wave'],
+  mp3: ['audio/mpeg', 'audio/mp3'],
+} as const satisfies Record<string, readonly [string, ...string[]]>;
+
+export type InputAudioFormat = keyof typeof INPUT_AUDIO_TYPES;
+
+/** The media type audio sent as `input_audio` in `format` has. */
+export function inputAudioType(format: InputAudioFormat): string {
+  return INPUT_AUDIO_TYPES[format][0];
+}
+
+/** The `input_audio` format of audio of `mediaType`; undefined for a type it does not take. */
+export function inputAudioFormat(mediaType: string): InputAudioFormat | undefined {
+  const lower = mediaType.toLowerCase();
+  const formats = Object.keys(INPUT_AUDIO_TYPES) as InputAudioFormat[];
+  return formats.find((format) => (INPUT_AUDIO_TYPES[format] as readonly string[]).includes(lower));
+}
+
+/**
  * A wire format whose provider signs (or encrypts) the reasoning it sends. Each checks what comes
  * back against its own keys and refuses the whole request over another's signature.
  */

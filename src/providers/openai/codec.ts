@@ -7,6 +7,8 @@ import {
   type ChatResponse,
   type DocumentPart,
   type ImagePart,
+  type InputAudioFormat,
+  inputAudioFormat,
   type OpenAIOptions,
   type ReasoningEffort,
   type ResponseFormat,
@@ -86,7 +88,7 @@ type UserContent =
   | TextContent
   | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } }
   | { type: 'file'; file: { filename?: string; file_data?: string; file_id?: string } }
-  | { type: 'input_audio'; input_audio: { data: string; format: 'wav' | 'mp3' } };
+  | { type: 'input_audio'; input_audio: { data: string; format: InputAudioFormat } };
 
 interface ToolCall {
   id: string;
@@ -342,23 +344,13 @@ function encodeContent(part: ContentPart | AudioVideoPart, param: string): UserC
   }
 }
 
-/** The formats Chat Completions' `input_audio` takes, by the media types that name them. */
-const AUDIO_FORMATS: Readonly<Record<string, 'wav' | 'mp3'>> = {
-  'audio/wav': 'wav',
-  'audio/wave': 'wav',
-  'audio/x-wav': 'wav',
-  'audio/vnd.wave': 'wav',
-  'audio/mpeg': 'mp3',
-  'audio/mp3': 'mp3',
-};
-
 /**
  * OpenAI's audio models read WAV or MP3 audio carried inline (`input_audio`), which a model
  * without audio input refuses itself. No OpenAI-format model reads video, or audio by URL or file.
  */
 function encodeAudio(part: AudioVideoPart, param: string): UserContent {
   const { source } = part;
-  const format = source.kind === 'base64' ? AUDIO_FORMATS[source.mediaType.toLowerCase()] : undefined;
+  const format = source.kind === 'base64' ? inputAudioFormat(source.mediaType) : undefined;
   if (part.type === 'audio' && source.kind === 'base64' && format !== undefined)
     return { type: 'input_audio', input_audio: { data: source.data, format } };
   throw new UnsupportedFeature(

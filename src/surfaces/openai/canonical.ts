@@ -11,6 +11,7 @@ import {
   type ChatUsage,
   type CustomToolFormat,
   type DocumentPart,
+  inputAudioType,
   type MediaSource,
   type Message,
   type ResponseFormat,
@@ -325,15 +326,12 @@ function userPart(part: UserContentPart, param: string): UserPart {
     }
     case 'input_audio': {
       const { data, format } = part.input_audio;
-      return { type: 'audio', source: { kind: 'base64', mediaType: AUDIO_TYPES[format], data } };
+      return { type: 'audio', source: { kind: 'base64', mediaType: inputAudioType(format), data } };
     }
     case 'file':
       return asAudioVideo(documentPart(part.file, `${param}.file`));
   }
 }
-
-/** The media types of `input_audio`'s formats, which Gemini reads them by. */
-const AUDIO_TYPES = { wav: 'audio/wav', mp3: 'audio/mpeg' } as const;
 
 const DATA_URL_FORM = 'data:<media type>;base64,<data>';
 
