@@ -42,7 +42,7 @@ import {
   reasoningText,
   tokenLogprobs,
 } from './stream.js';
-import { openAIStrictFit } from './strict-schema.js';
+import { openAIStrictFit, type StrictFit } from './strict-schema.js';
 
 /**
  * Canonical chat ⇄ the OpenAI Chat Completions wire format, for OpenAI, Azure OpenAI and
@@ -398,7 +398,7 @@ function encodeTool(tool: ToolDefinition, i: number, openAIServer: boolean): unk
         `${fit.misfit}. Send it without strict, or make it fit OpenAI's strict mode`,
       `tools[${i}].function.parameters${fit.at}`,
     );
-  const strictSchema = fit && 'schema' in fit ? fit.schema : undefined;
+  const strictSchema = fittedSchema(fit);
   const strict = strictSchema ? true : tool.strict;
   return {
     type: 'function',
@@ -409,6 +409,11 @@ function encodeTool(tool: ToolDefinition, i: number, openAIServer: boolean): unk
       ...(strict !== undefined && { strict }),
     },
   };
+}
+
+/** The schema narrowed to OpenAI's strict subset, where one was fitted and fits. */
+function fittedSchema(fit: StrictFit | undefined): Record<string, unknown> | undefined {
+  return fit && 'schema' in fit ? fit.schema : undefined;
 }
 
 function encodeToolChoice(choice: ToolChoice, tools: ToolDefinition[]): string | Record<string, unknown> {
@@ -430,7 +435,7 @@ function encodeResponseFormat(format: ResponseFormat, openAIServer: boolean): Re
     openAIServer && format.constrained && format.strict === undefined && format.schema !== undefined
       ? openAIStrictFit(format.schema)
       : undefined;
-  const strictSchema = fit && 'schema' in fit ? fit.schema : undefined;
+  const strictSchema = fittedSchema(fit);
   const strict = strictSchema ? true : format.strict;
   const schema = strictSchema ?? format.schema;
   return {
