@@ -20,10 +20,11 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
+import { badRequest, type GatewayError } from '../../errors/gateway-error.js';
 import { anthropicToolUseId as toolUseId } from '../../providers/index.js';
 import { traced, tracedAll, tracedClientParam } from '../part-origins.js';
 import type { ChatSurface } from '../types.js';
-import { anthropicErrorBody, anthropicErrorEvent } from './envelope.js';
+import { anthropicErrorBody, anthropicErrorEvent, anthropicField } from './envelope.js';
 import type { ContentBlock, CountTokensRequest, MessagesRequest } from './schema.js';
 
 /**
@@ -259,7 +260,7 @@ function toUserParts(block: ContentBlock, path: string, toolNames: Map<string, s
     case 'thinking':
     case 'redacted_thinking':
     case 'tool_use':
-      throw new UnsupportedFeature(`'${block.type}' blocks belong in assistant messages`, path);
+      throw misplaced(block.type, 'assistant', path);
     default:
       throw needsAnthropic(`'${block.type}' blocks`, path);
   }
@@ -285,7 +286,7 @@ function toAssistantPart(block: ContentBlock, path: string, toolNames: Map<strin
     case 'image':
     case 'document':
     case 'tool_result':
-      throw new UnsupportedFeature(`'${block.type}' blocks belong in user messages`, path);
+      throw misplaced(block.type, 'user', path);
     default:
       throw needsAnthropic(`'${block.type}' blocks`, path);
   }
@@ -421,6 +422,16 @@ const STOP_REASONS: Readonly<Record<StopReason, AnthropicStopReason>> = {
   refusal: 'refusal',
   content_filter: 'refusal',
 };
+
+/**
+ * A block in a message of the wrong role, which no provider takes: the request's own fault.
+ * Anthropic's envelope has no `param`, so the message names the block as Anthropic does.
+ */
+const misplaced = (type: string, role: 'user' | 'assistant', path: string): GatewayError =>
+  badRequest(`${anthropicField(path)}: '${type}' blocks belong in ${role} messages`, {
+    param: path,
+    code: 'invalid_value',
+  });
 
 const hex24 = (): string => randomUUID().replace(/-/g, '').slice(0, 24);
 

@@ -62,8 +62,11 @@ export function anthropicErrorBody(error: GatewayError): AnthropicErrorBody {
  */
 function withField({ message, param, code }: GatewayError): string {
   if (code !== 'unsupported_for_provider' || !param || message.includes(`'${param}'`)) return message;
-  return `${param.replace(/\[(\d+)\]/g, '.$1')}: ${message}`;
+  return `${anthropicField(param)}: ${message}`;
 }
+
+/** A client field as Anthropic names one in front of its messages (`messages.2.content.1`). */
+export const anthropicField = (param: string): string => param.replace(/\[(\d+)\]/g, '.$1');
 
 /**
  * A context-length refusal in Anthropic's own words, whichever provider refused: Claude Code

@@ -252,7 +252,10 @@ class CallBook {
             const part = media(attachment, at);
             // Gemini's function responses hold images and documents only.
             if (part.type === 'audio' || part.type === 'video')
-              throw new UnsupportedFeature(`A function response cannot hold ${part.type}`, at);
+              throw badRequest(`A function response cannot hold ${part.type}`, {
+                param: at,
+                code: 'invalid_value',
+              });
             return traced(part, at);
           }),
         ],
@@ -315,7 +318,8 @@ function media(
     const { mimeType, data } = part.inlineData;
     return typed({ kind: 'base64', mediaType: mimeType, data }, mimeType, param);
   }
-  if (!part.fileData) throw new UnsupportedFeature('A part needs inlineData or fileData', param);
+  if (!part.fileData)
+    throw badRequest('A part needs inlineData or fileData', { param, code: 'invalid_value' });
   const { fileUri, mimeType } = part.fileData;
   // Without a type only Gemini reads a URI (a YouTube video, a file it stores); other providers
   // need it to tell an image from a document. Such a URI is a reference of Gemini's, which a
@@ -371,10 +375,10 @@ function allowedTools(tools: ToolDefinition[], config: CallingConfig): ToolDefin
   const allowed = new Set(names);
   const unknown = names.find((name) => !tools.some((tool) => tool.name === name));
   if (unknown !== undefined)
-    throw new UnsupportedFeature(
-      `allowedFunctionNames names ${unknown}, which no functionDeclarations declare`,
-      'toolConfig.functionCallingConfig.allowedFunctionNames',
-    );
+    throw badRequest(`allowedFunctionNames names ${unknown}, which no functionDeclarations declare`, {
+      param: 'toolConfig.functionCallingConfig.allowedFunctionNames',
+      code: 'invalid_value',
+    });
   return tools.filter((tool) => allowed.has(tool.name));
 }
 
@@ -417,10 +421,10 @@ function responseFormat(config: GenerationConfig): { responseFormat?: ResponseFo
     );
   if (mimeType !== 'application/json') {
     if (config.responseSchema !== undefined || config.responseJsonSchema !== undefined)
-      throw new UnsupportedFeature(
-        'A response schema needs responseMimeType application/json',
-        `generationConfig.${config.responseSchema !== undefined ? 'responseSchema' : 'responseJsonSchema'}`,
-      );
+      throw badRequest('A response schema needs responseMimeType application/json', {
+        param: `generationConfig.${config.responseSchema !== undefined ? 'responseSchema' : 'responseJsonSchema'}`,
+        code: 'invalid_value',
+      });
     return {};
   }
   // Traced so that a provider's refusal of a part of the schema names the client's field.

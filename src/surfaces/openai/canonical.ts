@@ -340,10 +340,10 @@ function imageSource(url: string, param: string): MediaSource {
   if (/^https?:\/\//i.test(url)) return { kind: 'url', url };
   const source = parseDataUrl(url);
   if (!source) {
-    throw new UnsupportedFeature(
-      `An image URL must be an http(s) URL or a base64 data URL (${DATA_URL_FORM})`,
+    throw badRequest(`An image URL must be an http(s) URL or a base64 data URL (${DATA_URL_FORM})`, {
       param,
-    );
+      code: 'invalid_value',
+    });
   }
   return source;
 }
@@ -354,15 +354,18 @@ function documentPart(file: FilePart['file'], param: string): DocumentPart {
   if (data !== undefined && fileId === undefined) {
     const parsed = parseDataUrl(data);
     if (!parsed)
-      throw new UnsupportedFeature(
-        `file_data must be a base64 data URL (${DATA_URL_FORM})`,
-        `${param}.file_data`,
-      );
+      throw badRequest(`file_data must be a base64 data URL (${DATA_URL_FORM})`, {
+        param: `${param}.file_data`,
+        code: 'invalid_value',
+      });
     source = parsed;
   } else if (fileId !== undefined && data === undefined) {
     source = fileReference(fileId, 'openai');
   } else {
-    throw new UnsupportedFeature('A file part needs exactly one of file_data and file_id', param);
+    throw badRequest('A file part needs exactly one of file_data and file_id', {
+      param,
+      code: 'invalid_value',
+    });
   }
   return { type: 'document', source, ...(filename !== undefined && { filename }) };
 }

@@ -1,5 +1,5 @@
 import type { ReasoningSigner, RedactedThinkingPart, ThinkingPart } from '../../canonical/model.js';
-import { UnsupportedFeature } from '../../canonical/model.js';
+import { badRequest } from '../../errors/gateway-error.js';
 
 /**
  * A reasoning item's `encrypted_content`: opaque to clients, as OpenAI's is, and sent back by the
@@ -58,7 +58,10 @@ export function decodeReasoning(
     if (typeof fields.t === 'string' && typeof fields.s === 'string')
       return { type: 'thinking', text: fields.t, signature: fields.s, ...signer };
   }
-  throw new UnsupportedFeature(`${field} is damaged: send back the value a response gave, unchanged`, param);
+  throw badRequest(`${field} is damaged: send back the value a response gave, unchanged`, {
+    param,
+    code: 'invalid_value',
+  });
 }
 
 /** Who made an `encrypted_content` that is not Keyward's envelope, when its form tells. */

@@ -16,6 +16,7 @@ import {
   UnsupportedFeature,
   type UserPart,
 } from '../../canonical/model.js';
+import { badRequest } from '../../errors/gateway-error.js';
 import { parseDataUrl } from '../openai/canonical.js';
 import { traced, tracedAll } from '../part-origins.js';
 import { LOGPROBS_INCLUDE, showsLogprobs } from './from-canonical.js';
@@ -213,7 +214,10 @@ function assistantText(content: ReadonlyArray<InputContent | OutputContent>): As
 
 function userPart(part: InputContent | OutputContent, param: string): UserPart {
   if (part.type === 'output_text' || part.type === 'refusal')
-    throw new UnsupportedFeature(`'${part.type}' content belongs to assistant messages`, param);
+    throw badRequest(`'${part.type}' content belongs to assistant messages`, {
+      param,
+      code: 'invalid_value',
+    });
   const made = resultPart(part, param);
   // A file of audio or video (a Gemini client's, stored with its type) goes as what it is.
   return made.type === 'document' ? asAudioVideo(made) : made;
@@ -236,10 +240,10 @@ function resultPart(part: InputContent, param: string): TextPart | ImagePart | D
     case 'input_file': {
       const given = [part.file_data, part.file_id, part.file_url].filter((value) => value != null);
       if (given.length !== 1)
-        throw new UnsupportedFeature(
-          'An input_file needs exactly one of file_data, file_id and file_url',
+        throw badRequest('An input_file needs exactly one of file_data, file_id and file_url', {
           param,
-        );
+          code: 'invalid_value',
+        });
       const source: MediaSource = part.file_id
         ? fileReference(part.file_id, 'openai')
         : part.file_url
@@ -264,10 +268,10 @@ function mediaSource(url: string, param: string, field: string): MediaSource {
   if (/^https?:\/\//i.test(url)) return { kind: 'url', url };
   const source = parseDataUrl(url);
   if (!source)
-    throw new UnsupportedFeature(
-      `${field} must be an http(s) URL or a base64 data URL (${DATA_URL_FORM})`,
+    throw badRequest(`${field} must be an http(s) URL or a base64 data URL (${DATA_URL_FORM})`, {
       param,
-    );
+      code: 'invalid_value',
+    });
   return source;
 }
 

@@ -1,4 +1,5 @@
 import { type HistoryLimit, isToolCall, isToolResult } from '../../conversations/index.js';
+import { GatewayError } from '../../errors/gateway-error.js';
 import {
   type ChatRequest,
   estimateInputTokens,
@@ -125,8 +126,9 @@ export function historyLimit(contextTokens: number): HistoryLimit {
       size.chars += measured.chars;
       size.media += measured.media;
     } catch (error) {
-      // A stored item the request cannot carry fails the request where it is built.
-      if (!(error instanceof UnsupportedFeature)) throw error;
+      // A stored item the request cannot carry, or that no provider takes, fails the request where
+      // it is built.
+      if (!(error instanceof UnsupportedFeature || error instanceof GatewayError)) throw error;
     }
     return tokensFor(size) > contextTokens;
   };

@@ -9,6 +9,7 @@ import type { MessagesRequest } from '../../../src/surfaces/anthropic/schema.js'
 import { relayAnthropicStream } from '../../../src/surfaces/anthropic/stream-relay.js';
 import { parseCountTokensRequest, parseMessagesRequest } from '../../../src/surfaces/anthropic/validate.js';
 import type { RelayOptions, StreamFailureReason } from '../../../src/surfaces/types.js';
+import { rejection } from '../../support/rejection.js';
 import { refusal as unsupported } from './thrown.js';
 
 /** Bodies go through validation first, as the route does. */
@@ -372,13 +373,14 @@ describe('toCanonical', () => {
     });
   });
 
+  const assistant = (block: Record<string, unknown>) => ({
+    messages: [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: [{ type: 'text', text: 'ok' }, block] },
+    ],
+  });
+
   it('refuses what only an Anthropic model can do, naming the param', () => {
-    const assistant = (block: Record<string, unknown>) => ({
-      messages: [
-        { role: 'user', content: 'Hi' },
-        { role: 'assistant', content: [{ type: 'text', text: 'ok' }, block] },
-      ],
-    });
     const cases: Array<[Record<string, unknown>, string, string]> = [
       [
         {
@@ -471,22 +473,36 @@ describe('toCanonical', () => {
         "0 only warms Anthropic's prompt cache; use an Anthropic model or a limit of at least 1",
         'max_tokens',
       ],
-      [
-        { messages: [{ role: 'user', content: [{ type: 'tool_use', id: 't', name: 'f', input: {} }] }] },
-        "'tool_use' blocks belong in assistant messages",
-        'messages[0].content[0]',
-      ],
-      [
-        assistant({ type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } }),
-        "'image' blocks belong in user messages",
-        'messages[1].content[1]',
-      ],
     ];
     for (const [extra, message, param] of cases) {
       expect(unsupported(() => canonical(extra))).toEqual({ message, param });
     }
     // An empty MCP server list asks for nothing.
     expect(() => canonical({ mcp_servers: [] })).not.toThrow();
+  });
+
+  it('refuses a block in a message of the wrong role as invalid, naming it in the message', () => {
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [
+        { messages: [{ role: 'user', content: [{ type: 'tool_use', id: 't', name: 'f', input: {} }] }] },
+        "messages.0.content.0: 'tool_use' blocks belong in assistant messages",
+        'messages[0].content[0]',
+      ],
+      [
+        assistant({ type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } }),
+        "messages.1.content.1: 'image' blocks belong in user messages",
+        'messages[1].content[1]',
+      ],
+    ];
+    for (const [extra, message, param] of cases) {
+      expect(rejection(() => canonical(extra))).toEqual({
+        status: 400,
+        type: 'invalid_request_error',
+        message,
+        param,
+        code: 'invalid_value',
+      });
+    }
   });
 });
 

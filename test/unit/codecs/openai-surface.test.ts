@@ -143,10 +143,12 @@ describe('openAISurface.toCanonical: messages', () => {
     });
   });
 
-  it('refuses malformed images and files, naming the part', () => {
+  it('refuses malformed images and files as invalid, naming the part', () => {
     const user = (part: unknown) => () =>
       withMessages(hi, { role: 'user', content: [{ type: 'text', text: 'x' }, part] });
+    const invalid = { status: 400, type: 'invalid_request_error', code: 'invalid_value' };
     const badImage = {
+      ...invalid,
       message: 'An image URL must be an http(s) URL or a base64 data URL (data:<media type>;base64,<data>)',
       param: 'messages[1].content[1].image_url.url',
     };
@@ -158,19 +160,21 @@ describe('openAISurface.toCanonical: messages', () => {
       'ftp://example.com/cat.jpg',
       'file:///etc/passwd',
     ]) {
-      expect(rejection(user({ type: 'image_url', image_url: { url } }))).toEqual(badImage);
+      expect(gatewayRejection(user({ type: 'image_url', image_url: { url } }))).toEqual(badImage);
     }
-    expect(rejection(user({ type: 'file', file: { file_data: 'JVBERi0xLjQ=' } }))).toEqual({
+    expect(gatewayRejection(user({ type: 'file', file: { file_data: 'JVBERi0xLjQ=' } }))).toEqual({
+      ...invalid,
       message: 'file_data must be a base64 data URL (data:<media type>;base64,<data>)',
       param: 'messages[1].content[1].file.file_data',
     });
     const oneOf = {
+      ...invalid,
       message: 'A file part needs exactly one of file_data and file_id',
       param: 'messages[1].content[1].file',
     };
-    expect(rejection(user({ type: 'file', file: { filename: 'a.pdf' } }))).toEqual(oneOf);
+    expect(gatewayRejection(user({ type: 'file', file: { filename: 'a.pdf' } }))).toEqual(oneOf);
     expect(
-      rejection(
+      gatewayRejection(
         user({ type: 'file', file: { file_id: 'file-1', file_data: 'data:application/pdf;base64,JVBE' } }),
       ),
     ).toEqual(oneOf);
