@@ -21,7 +21,9 @@ export const API_VERSION = '2023-06-01';
  * whose data or account is used (unlike, say, the Files API, whose file ids reach into the
  * provider account's uploads) and never what is billed beyond what the gateway charges (the
  * advisor tool and compaction run sub-requests it does not charge yet). Claude Code sends most of
- * these on every request.
+ * these on every request. A body field that needs a flag the client asked for and this list leaves
+ * out is refused (`refuseWithoutBeta`), by flag family, so a newer version of a flag is no way
+ * around it.
  */
 const DEFAULT_ALLOWED_BETAS: readonly string[] = [
   'claude-code-20250219',
@@ -49,6 +51,23 @@ const DEFAULT_ALLOWED_BETAS: readonly string[] = [
   'fast-mode-2026-02-01',
   'token-counting-2024-11-01',
   'pdfs-2024-09-25',
+  // `output_config.task_budget`: an advisory budget the model paces itself against.
+  'task-budgets-2026-03-13',
+  // The computer tool: the model asks for actions, the client performs them.
+  'computer-use-2025-01-24',
+  'computer-use-2025-11-24',
+  // `thinking.display: "updates"` and `thinking.block_binding`: how thinking is shown and replayed.
+  'thinking-display-updates-2026-08-18',
+  'thinking-binding-controls-2026-08-01',
+  // `clear_at` and `output_config` on system messages, tool additions and removals inside the
+  // conversation, tools defined there: the request's own instructions and tools.
+  'mid-conversation-system-clear-at-2026-08-21',
+  'mid-conversation-output-config-2026-07-01',
+  'mid-conversation-tool-changes-2026-07-01',
+  'inline-tools-2026-09-15',
+  // `fallback_credit_token`: a retry after a refusal billed at the cache-read rate, never more.
+  'fallback-credit-2026-06-01',
+  'fallback-credit-2026-07-01',
 ];
 
 const MESSAGES = '/messages';
@@ -65,12 +84,16 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
   const allowed = new Set([...DEFAULT_ALLOWED_BETAS, ...config.allowedBetas]);
   const base = { ...baseHeaders(config), 'anthropic-version': API_VERSION };
 
+  /** The flags the client asked for that the allowlist names, once each. */
+  const sent = (options: CallOptions | undefined): string[] => [
+    ...new Set(options?.betas?.filter((flag) => allowed.has(flag))),
+  ];
   /** The flags the client asked for that the allowlist leaves out. */
   const dropped = (options: CallOptions | undefined): string[] =>
     options?.betas?.filter((flag) => !allowed.has(flag)) ?? [];
 
   function headers(key: SecretString | undefined, options: CallOptions | undefined): Record<string, string> {
-    const betas = [...new Set(options?.betas?.filter((flag) => allowed.has(flag)))];
+    const betas = sent(options);
     return {
       ...base,
       ...(key && { 'x-api-key': key.reveal() }),
@@ -101,7 +124,7 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
     buildCall(operation, model, body, key, options): UpstreamCall {
       if (operation === 'embeddings')
         throw new UnsupportedFeature('Anthropic does not offer embeddings', 'model');
-      refuseWithoutBeta(body, dropped(options), config.id);
+      refuseWithoutBeta(body, sent(options), dropped(options), config.id);
       return {
         path: prefix + (operation === 'count_tokens' ? COUNT_TOKENS : MESSAGES),
         headers: headers(key, options),

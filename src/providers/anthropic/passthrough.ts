@@ -13,8 +13,12 @@ type Finder = (body: Body) => string | undefined;
 
 const ADVISOR_TOOL = /^advisor_\d{8}$/;
 const MCP_TOOLSET = /^mcp_toolset$/;
+const COMPUTER_TOOL = /^computer_\d{8}$/;
 
 const items = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+/** A field set to something: the API reads null as absent. */
+const set = (value: unknown): boolean => value !== undefined && value !== null;
+const present = (body: Body, field: string): string | undefined => (set(body[field]) ? field : undefined);
 
 function toolOfType(body: Body, type: RegExp): string | undefined {
   const i = items(body.tools).findIndex(
@@ -23,14 +27,46 @@ function toolOfType(body: Body, type: RegExp): string | undefined {
   return i === -1 ? undefined : `tools[${i}]`;
 }
 
-function compactionEdit(body: Body): string | undefined {
-  const management = body.context_management;
-  if (!isRecord(management)) return undefined;
-  const i = items(management.edits).findIndex((edit) => isRecord(edit) && edit.type === 'compact_20260112');
-  return i === -1 ? undefined : `context_management.edits[${i}]`;
+/** The first message (of any role) that `test` picks, as the path its own finder names. */
+function inMessages(body: Body, test: (message: Body, at: string) => string | undefined): string | undefined {
+  for (const [i, entry] of items(body.messages).entries()) {
+    const found = isRecord(entry) ? test(entry, `messages[${i}]`) : undefined;
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
-const mcpServers: Finder = (body) => (items(body.mcp_servers).length > 0 ? 'mcp_servers' : undefined);
+/** The first content block of any message that `test` picks. */
+const blockWhere = (body: Body, test: (block: Body) => boolean): string | undefined =>
+  inMessages(body, (entry, at) => {
+    const j = items(entry.content).findIndex((content) => isRecord(content) && test(content));
+    return j === -1 ? undefined : `${at}.content[${j}]`;
+  });
+
+const isToolChange = (content: Body): boolean =>
+  content.type === 'tool_addition' || content.type === 'tool_removal';
+/** The tool a tool change defines inline (`tool_definition`), if it does. */
+const inlineTool = (content: Body): Body | undefined =>
+  isToolChange(content) && isRecord(content.tool) && content.tool.type === 'tool_definition'
+    ? (content.tool as Body)
+    : undefined;
+
+function compaction(body: Body): string | undefined {
+  const management = body.context_management;
+  const i = isRecord(management)
+    ? items(management.edits).findIndex((edit) => isRecord(edit) && edit.type === 'compact_20260112')
+    : -1;
+  if (i !== -1) return `context_management.edits[${i}]`;
+  return present(body, 'compaction') ?? blockWhere(body, (content) => content.type === 'compaction');
+}
+
+const mcp: Finder = (body) =>
+  (items(body.mcp_servers).length > 0 ? 'mcp_servers' : undefined) ??
+  toolOfType(body, MCP_TOOLSET) ??
+  blockWhere(body, (content) => {
+    const tool = inlineTool(content);
+    return isRecord(tool?.definition) && tool.definition.type === 'mcp_toolset';
+  });
 
 const skills: Finder = (body) =>
   isRecord(body.container) && items(body.container.skills).length > 0 ? 'container.skills' : undefined;
@@ -54,31 +90,82 @@ const fileReference: Finder = (body) => {
   return undefined;
 };
 
-/**
- * Body fields Anthropic refuses without a beta flag that is not on the default list, by flag.
- * Only betas the client asked for are looked up: a client that names none may be using a feature
- * that has since left beta, and Anthropic's verdict on that request is its own.
- */
-const GATED: Readonly<Record<string, Finder>> = {
-  // The advisor and compaction run sub-requests whose tokens (`usage.iterations`) are not charged.
-  'advisor-tool-2026-03-01': (body) => toolOfType(body, ADVISOR_TOOL),
-  'compact-2026-01-12': compactionEdit,
-  // MCP servers are reached by Anthropic with the client's credentials for them.
-  'mcp-client-2025-04-04': mcpServers,
-  'mcp-client-2025-11-20': (body) => mcpServers(body) ?? toolOfType(body, MCP_TOOLSET),
-  // Skills and files live in the provider account, shared by every client of the gateway.
-  'skills-2025-10-02': skills,
-  'files-api-2025-04-14': fileReference,
-};
+const thinking = (body: Body, field: string, test: (value: unknown) => boolean): string | undefined =>
+  isRecord(body.thinking) && test(body.thinking[field]) ? `thinking.${field}` : undefined;
+
+/** A field of a system message inside the conversation. */
+const systemMessage = (body: Body, field: string): string | undefined =>
+  inMessages(body, (entry, at) =>
+    entry.role === 'system' && set(entry[field]) ? `${at}.${field}` : undefined,
+  );
 
 /**
- * Refuses a body that uses a feature whose beta flag the client asked for and the gateway leaves
- * out (`dropped`): Anthropic would refuse it with a 400 whose words the client never sees.
+ * Body fields Anthropic takes only with a beta flag, each with the flag families that grant it. A
+ * family is every version of a flag (`mcp-client` is `mcp-client-2025-04-04`, `…-2025-11-20` and
+ * any later one), so a newer flag than the gateway knows cannot carry a gated field past it.
+ * Whether a flag reaches Anthropic is the allowlist's affair (`DEFAULT_ALLOWED_BETAS`, the
+ * provider's `allowedBetas`); this table only says which fields go with which flags.
  */
-export function refuseWithoutBeta(body: Body, dropped: readonly string[], provider: string): void {
-  for (const flag of dropped) {
-    // A client's flag may be named like an Object member (`constructor`): only the table's own are looked up.
-    const field = Object.hasOwn(GATED, flag) ? GATED[flag]!(body) : undefined;
+const BETA_FIELDS: ReadonlyArray<{ families: readonly string[]; find: Finder }> = [
+  // The advisor and compaction run sub-requests whose tokens (`usage.iterations`) are not charged.
+  { families: ['advisor-tool'], find: (body) => toolOfType(body, ADVISOR_TOOL) },
+  { families: ['compact'], find: compaction },
+  // MCP servers are reached by Anthropic, at URLs the client names, with its credentials for them.
+  { families: ['mcp-client'], find: mcp },
+  // Skills, files and threads live in the provider account, shared by every client of the gateway.
+  { families: ['skills'], find: skills },
+  { families: ['files-api'], find: fileReference },
+  { families: ['message-threads'], find: (body) => present(body, 'thread') },
+  // Bills another organisation than the provider account's.
+  { families: ['user-profiles'], find: (body) => present(body, 'billing_policy') },
+  // What the default list lets through: each changes only how the answer is produced or reported.
+  {
+    families: ['task-budgets'],
+    find: (body) =>
+      isRecord(body.output_config) && set(body.output_config.task_budget)
+        ? 'output_config.task_budget'
+        : undefined,
+  },
+  { families: ['computer-use'], find: (body) => toolOfType(body, COMPUTER_TOOL) },
+  {
+    families: ['thinking-display-updates'],
+    find: (body) => thinking(body, 'display', (value) => value === 'updates'),
+  },
+  { families: ['thinking-binding-controls'], find: (body) => thinking(body, 'block_binding', set) },
+  { families: ['mid-conversation-system-clear-at'], find: (body) => systemMessage(body, 'clear_at') },
+  { families: ['mid-conversation-output-config'], find: (body) => systemMessage(body, 'output_config') },
+  { families: ['mid-conversation-tool-changes'], find: (body) => blockWhere(body, isToolChange) },
+  {
+    families: ['inline-tools'],
+    find: (body) => blockWhere(body, (content) => inlineTool(content) !== undefined),
+  },
+  {
+    families: ['fallback-credit', 'server-side-fallback'],
+    find: (body) => present(body, 'fallback_credit_token'),
+  },
+];
+
+const inFamily = (families: readonly string[]) => (flag: string) =>
+  families.some((family) => flag.startsWith(`${family}-`));
+
+/**
+ * Refuses a body that uses a beta-only field when the flags the client asked for that grant it
+ * are all left out (`dropped`) and none goes on (`sent`): Anthropic would refuse the field, or
+ * ignore it, in words the client never sees. A client that names no such flag is sent as it
+ * asked: the feature may have left beta, and Anthropic's verdict on that request is its own.
+ */
+export function refuseWithoutBeta(
+  body: Body,
+  sent: readonly string[],
+  dropped: readonly string[],
+  provider: string,
+): void {
+  if (dropped.length === 0) return;
+  for (const { families, find } of BETA_FIELDS) {
+    const grants = inFamily(families);
+    const flag = dropped.find(grants);
+    if (flag === undefined || sent.some(grants)) continue;
+    const field = find(body);
     if (field === undefined) continue;
     throw new UnsupportedFeature(
       `'${field}' needs the anthropic-beta flag '${flag}', which the gateway does not pass to provider '${provider}'; leave the field out, or ask the operator to add the flag to the provider's allowedBetas`,
