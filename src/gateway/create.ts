@@ -142,6 +142,7 @@ async function assemble(start: Start): Promise<Gateway> {
     if (refusal) logger.warn({ template: name }, `the template's output schema cannot be used: ${refusal}`);
   }
   telemetry.metrics.labelAliases((name) => router.isAlias(name));
+  telemetry.live.labelAliases((name) => router.isAlias(name));
   const traffic = await createTraffic({
     config,
     store,

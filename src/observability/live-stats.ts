@@ -6,6 +6,17 @@
  */
 const RING_SECONDS = 3600;
 const LATENCY_SAMPLES = 256;
+/**
+ * Model names other than the configured aliases the ring holds at once; the rest are counted as
+ * `other`. Clients choose them (`<provider>/<anything>`), and each is kept for every second it was
+ * asked in, for an hour: uncapped, 45,000 made-up names took 19 MB of heap and a 24 MB view.
+ */
+export const MAX_CLIENT_MODELS = 20;
+/** Where requests for model names past the cap are counted. */
+export const OTHER_MODELS = 'other';
+
+/** Requests, errors, tokens, cost. */
+type Counts = [number, number, number, number];
 
 interface Bucket {
   second: number;
@@ -18,8 +29,8 @@ interface Bucket {
   latencies: number[];
   p50Ms: number;
   p99Ms: number;
-  /** Per `provider:<id>` and `model:<alias>`: requests, errors, tokens, cost. */
-  groups: Map<string, [number, number, number, number]>;
+  providers: Map<string, Counts>;
+  models: Map<string, Counts>;
 }
 
 /** One provider's or model's share of the last hour. */
@@ -41,9 +52,12 @@ export interface LiveSecond {
   costMicros: number;
   p50Ms: number;
   p99Ms: number;
-  /** Requests by provider and by model alias in this second. */
-  byProvider: Record<string, number>;
-  byModel: Record<string, number>;
+  /**
+   * Requests in this second for each of the view's `providers` and `models`, in their order: a
+   * name is sent once for the hour, not once for each second it was asked in.
+   */
+  byProvider: number[];
+  byModel: number[];
 }
 
 /** What the dashboard's live charts show: requests in flight now, and the last hour. */
@@ -59,18 +73,29 @@ export interface LiveView {
  * from the workers' own: its p50 is their average weighted by requests, its p99 the highest.
  */
 export function mergeLiveViews(views: readonly LiveView[]): LiveView {
+  const providers = mergeGroups(views.map((view) => view.providers));
+  const models = mergeGroups(views.map((view) => view.models));
+  const providerAt = new Map(providers.map((group, i) => [group.name, i]));
+  const modelAt = new Map(models.map((group, i) => [group.name, i]));
   const seconds = new Map<number, LiveSecond & { weighted: number }>();
   for (const view of views) {
     for (const second of view.seconds) {
-      const into = seconds.get(second.t);
+      let into = seconds.get(second.t);
       if (!into) {
-        seconds.set(second.t, {
-          ...second,
-          byProvider: { ...second.byProvider },
-          byModel: { ...second.byModel },
-          weighted: second.p50Ms * second.requests,
-        });
-        continue;
+        into = {
+          t: second.t,
+          requests: 0,
+          clientErrors: 0,
+          serverErrors: 0,
+          tokens: 0,
+          costMicros: 0,
+          p50Ms: second.p50Ms,
+          p99Ms: 0,
+          byProvider: providers.map(() => 0),
+          byModel: models.map(() => 0),
+          weighted: 0,
+        };
+        seconds.set(second.t, into);
       }
       into.requests += second.requests;
       into.clientErrors += second.clientErrors;
@@ -79,8 +104,8 @@ export function mergeLiveViews(views: readonly LiveView[]): LiveView {
       into.costMicros += second.costMicros;
       into.weighted += second.p50Ms * second.requests;
       into.p99Ms = Math.max(into.p99Ms, second.p99Ms);
-      addCounts(into.byProvider, second.byProvider);
-      addCounts(into.byModel, second.byModel);
+      addCounts(into.byProvider, second.byProvider, view.providers, providerAt);
+      addCounts(into.byModel, second.byModel, view.models, modelAt);
     }
   }
   return {
@@ -91,15 +116,22 @@ export function mergeLiveViews(views: readonly LiveView[]): LiveView {
         ...second,
         p50Ms: second.requests > 0 ? weighted / second.requests : second.p50Ms,
       })),
-    providers: mergeGroups(views.map((view) => view.providers)),
-    models: mergeGroups(views.map((view) => view.models)),
+    providers,
+    models,
   };
 }
 
-/** Names come from clients (`constructor` is a model name too): only own counts are added to. */
-function addCounts(into: Record<string, number>, from: Record<string, number>): void {
-  for (const [name, count] of Object.entries(from))
-    into[name] = (Object.hasOwn(into, name) ? into[name]! : 0) + count;
+/** `counts`, one a group of `groups`, added to `into` at each group's place in the merged list. */
+function addCounts(
+  into: number[],
+  counts: readonly number[],
+  groups: readonly LiveGroup[],
+  at: ReadonlyMap<string, number>,
+): void {
+  counts.forEach((count, i) => {
+    const place = at.get(groups[i]!.name)!;
+    into[place] = into[place]! + count;
+  });
 }
 
 function mergeGroups(lists: readonly (readonly LiveGroup[])[]): LiveGroup[] {
@@ -126,12 +158,31 @@ function quantiles(samples: readonly number[]): [number, number] {
   return [quantile(sorted, 0.5), quantile(sorted, 0.99)];
 }
 
+/** A model name the ring holds: one string for all its seconds, and how many of them hold it. */
+interface HeldName {
+  name: string;
+  seconds: number;
+  /** Chosen by a client, not a configured alias: counts toward the cap. */
+  client: boolean;
+}
+
 export class LiveStats {
   private readonly ring: Bucket[] = [];
   /** The second being counted; its latency samples are kept until the next one starts. */
   private current: Bucket | undefined;
+  private readonly names = new Map<string, HeldName>();
+  private clientNames = 0;
+  private isAlias: (model: string) => boolean = () => false;
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * Configured aliases are counted by name, always, as in the metrics: otherwise clients sending
+   * made-up names first would file the configured ones under `other`.
+   */
+  labelAliases(isAlias: (model: string) => boolean): void {
+    this.isAlias = isAlias;
+  }
 
   /** One finished data-plane request, and the provider and model alias it went to, when it got that far. */
   finished(
@@ -143,8 +194,8 @@ export class LiveStats {
   ): void {
     const bucket = this.bucket(Math.floor(this.now() / 1000));
     const failed = status >= 400 ? 1 : 0;
-    if (route?.provider) add(bucket.groups, `provider:${route.provider}`, failed, tokens, costMicros);
-    if (route?.model) add(bucket.groups, `model:${route.model}`, failed, tokens, costMicros);
+    if (route?.provider) add(bucket.providers, route.provider, failed, tokens, costMicros);
+    if (route?.model) add(bucket.models, this.modelName(route.model, bucket), failed, tokens, costMicros);
     bucket.requests++;
     if (status >= 500) bucket.serverErrors++;
     else if (status >= 400) bucket.clientErrors++;
@@ -157,56 +208,56 @@ export class LiveStats {
     }
   }
 
-  /** The dashboard's view, with the requests in flight now. */
+  /** The dashboard's view of the last hour (the seconds that saw traffic, oldest first), with the requests in flight now. */
   view(inFlight: number): LiveView {
-    return { inFlight, seconds: this.lastHour(), ...this.lastHourByGroup() };
+    const since = Math.floor(this.now() / 1000) - RING_SECONDS;
+    const buckets = this.ring.filter((bucket) => bucket.second > since).sort((a, b) => a.second - b.second);
+    const providers = totals(buckets, (bucket) => bucket.providers);
+    const models = totals(buckets, (bucket) => bucket.models);
+    const seconds = buckets.map((bucket): LiveSecond => {
+      const [p50Ms, p99Ms] =
+        bucket === this.current ? quantiles(bucket.latencies) : [bucket.p50Ms, bucket.p99Ms];
+      return {
+        t: bucket.second,
+        requests: bucket.requests,
+        clientErrors: bucket.clientErrors,
+        serverErrors: bucket.serverErrors,
+        tokens: bucket.tokens,
+        costMicros: bucket.costMicros,
+        p50Ms,
+        p99Ms,
+        byProvider: providers.map((group) => bucket.providers.get(group.name)?.[0] ?? 0),
+        byModel: models.map((group) => bucket.models.get(group.name)?.[0] ?? 0),
+      };
+    });
+    return { inFlight, seconds, providers, models };
   }
 
-  /** Every second of the last hour that saw traffic, oldest first. */
-  lastHour(): LiveSecond[] {
-    const since = Math.floor(this.now() / 1000) - RING_SECONDS;
-    return this.ring
-      .filter((bucket) => bucket.second > since)
-      .sort((a, b) => a.second - b.second)
-      .map((bucket) => {
-        const [p50Ms, p99Ms] =
-          bucket === this.current ? quantiles(bucket.latencies) : [bucket.p50Ms, bucket.p99Ms];
-        return {
-          t: bucket.second,
-          requests: bucket.requests,
-          clientErrors: bucket.clientErrors,
-          serverErrors: bucket.serverErrors,
-          tokens: bucket.tokens,
-          costMicros: bucket.costMicros,
-          p50Ms,
-          p99Ms,
-          byProvider: requestsOf(bucket.groups, 'provider:'),
-          byModel: requestsOf(bucket.groups, 'model:'),
-        };
-      });
-  }
-
-  /** The last hour by provider and by model alias, busiest first. */
-  lastHourByGroup(): { providers: LiveGroup[]; models: LiveGroup[] } {
-    const since = Math.floor(this.now() / 1000) - RING_SECONDS;
-    const totals = new Map<string, [number, number, number, number]>();
-    for (const bucket of this.ring) {
-      if (!bucket || bucket.second <= since) continue;
-      for (const [name, [requests, errors, tokens, cost]] of bucket.groups)
-        add(totals, name, errors, tokens, cost, requests);
+  /**
+   * The name `model` is counted under in `bucket`: its own while the ring holds it, a configured
+   * alias, or a client's name within the cap; `other` past the cap.
+   */
+  private modelName(model: string, bucket: Bucket): string {
+    let held = this.names.get(model);
+    if (!held) {
+      const client = !this.isAlias(model);
+      if (client && this.clientNames >= MAX_CLIENT_MODELS) return OTHER_MODELS;
+      if (client) this.clientNames++;
+      held = { name: model, seconds: 0, client };
+      this.names.set(model, held);
     }
-    const of = (prefix: string): LiveGroup[] =>
-      [...totals]
-        .filter(([name]) => name.startsWith(prefix))
-        .map(([name, [requests, errors, tokens, costMicros]]) => ({
-          name: name.slice(prefix.length),
-          requests,
-          errors,
-          tokens,
-          costMicros,
-        }))
-        .sort((a, b) => b.requests - a.requests);
-    return { providers: of('provider:'), models: of('model:') };
+    if (!bucket.models.has(held.name)) held.seconds++;
+    return held.name;
+  }
+
+  /** A second leaves the ring: a name no other second holds makes room for another. */
+  private release(bucket: Bucket): void {
+    for (const name of bucket.models.keys()) {
+      const held = this.names.get(name);
+      if (!held || --held.seconds > 0) continue;
+      this.names.delete(name);
+      if (held.client) this.clientNames--;
+    }
   }
 
   private bucket(second: number): Bucket {
@@ -220,6 +271,7 @@ export class LiveStats {
     const slot = second % RING_SECONDS;
     let bucket = this.ring[slot];
     if (bucket?.second !== second) {
+      if (bucket) this.release(bucket);
       bucket = {
         second,
         requests: 0,
@@ -230,7 +282,8 @@ export class LiveStats {
         latencies: [],
         p50Ms: 0,
         p99Ms: 0,
-        groups: new Map(),
+        providers: new Map(),
+        models: new Map(),
       };
       this.ring[slot] = bucket;
     }
@@ -240,28 +293,35 @@ export class LiveStats {
 }
 
 function add(
-  groups: Map<string, [number, number, number, number]>,
+  groups: Map<string, Counts>,
   name: string,
   errors: number,
   tokens: number,
   costMicros: number,
-  requests = 1,
 ): void {
   const group = groups.get(name);
   if (group) {
-    group[0] += requests;
+    group[0]++;
     group[1] += errors;
     group[2] += tokens;
     group[3] += costMicros;
-  } else groups.set(name, [requests, errors, tokens, costMicros]);
+  } else groups.set(name, [1, errors, tokens, costMicros]);
 }
 
-function requestsOf(
-  groups: Map<string, [number, number, number, number]>,
-  prefix: string,
-): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, [requests]] of groups)
-    if (name.startsWith(prefix)) out[name.slice(prefix.length)] = requests;
-  return out;
+/** Each name's share of `buckets`, busiest first. */
+function totals(buckets: readonly Bucket[], groupsOf: (bucket: Bucket) => Map<string, Counts>): LiveGroup[] {
+  const byName = new Map<string, LiveGroup>();
+  for (const bucket of buckets) {
+    for (const [name, [requests, errors, tokens, costMicros]] of groupsOf(bucket)) {
+      const group = byName.get(name);
+      if (!group) byName.set(name, { name, requests, errors, tokens, costMicros });
+      else {
+        group.requests += requests;
+        group.errors += errors;
+        group.tokens += tokens;
+        group.costMicros += costMicros;
+      }
+    }
+  }
+  return [...byName.values()].sort((a, b) => b.requests - a.requests);
 }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { LiveStats, mergeLiveViews } from '../../src/observability/live-stats.js';
+import {
+  LiveStats,
+  MAX_CLIENT_MODELS,
+  mergeLiveViews,
+  OTHER_MODELS,
+} from '../../src/observability/live-stats.js';
 
 describe('live stats', () => {
   it('sums each second and gives its latency quantiles', () => {
@@ -10,7 +15,7 @@ describe('live stats', () => {
     live.finished(502, 1, 0, 0);
     now += 1000;
     live.finished(200, 7, 3, 1);
-    expect(live.lastHour()).toEqual([
+    expect(live.view(0).seconds).toEqual([
       {
         t: 1000,
         requests: 102,
@@ -20,8 +25,8 @@ describe('live stats', () => {
         costMicros: 500,
         p50Ms: 50,
         p99Ms: 99,
-        byProvider: {},
-        byModel: {},
+        byProvider: [],
+        byModel: [],
       },
       {
         t: 1001,
@@ -32,8 +37,8 @@ describe('live stats', () => {
         costMicros: 1,
         p50Ms: 7,
         p99Ms: 7,
-        byProvider: {},
-        byModel: {},
+        byProvider: [],
+        byModel: [],
       },
     ]);
   });
@@ -44,13 +49,13 @@ describe('live stats', () => {
     live.finished(200, 1, 1, 0);
     now += 3_600_000;
     live.finished(200, 2, 2, 0);
-    expect(live.lastHour().map((s) => [s.t, s.tokens])).toEqual([[8600, 2]]);
+    expect(live.view(0).seconds.map((s) => [s.t, s.tokens])).toEqual([[8600, 2]]);
   });
 
   it('samples latencies past 256 a second without growing', () => {
     const live = new LiveStats(() => 0);
     for (let i = 0; i < 10_000; i++) live.finished(200, i % 2 === 0 ? 1 : 1000, 0, 0);
-    const [second] = live.lastHour();
+    const [second] = live.view(0).seconds;
     expect(second!.requests).toBe(10_000);
     expect(second!.p99Ms).toBe(1000);
   });
@@ -61,9 +66,9 @@ describe('live stats', () => {
     live.finished(502, 1, 0, 0, { provider: 'oa', model: 'fast' });
     live.finished(200, 1, 5, 1, { provider: 'an', model: 'smart' });
     live.finished(401, 1, 0, 0, { provider: undefined, model: undefined });
-    const [second] = live.lastHour();
-    expect(second).toMatchObject({ byProvider: { oa: 2, an: 1 }, byModel: { fast: 2, smart: 1 } });
-    expect(live.lastHourByGroup()).toEqual({
+    const [second] = live.view(0).seconds;
+    expect(second).toMatchObject({ byProvider: [2, 1], byModel: [2, 1] });
+    expect(live.view(0)).toMatchObject({
       providers: [
         { name: 'oa', requests: 2, errors: 1, tokens: 10, costMicros: 3 },
         { name: 'an', requests: 1, errors: 0, tokens: 5, costMicros: 1 },
@@ -73,6 +78,46 @@ describe('live stats', () => {
         { name: 'smart', requests: 1, errors: 0, tokens: 5, costMicros: 1 },
       ],
     });
+  });
+
+  it('counts client-chosen model names past the cap as other, configured aliases by name always', () => {
+    const now = 4_000_000;
+    const live = new LiveStats(() => now);
+    live.labelAliases((name) => name === 'fast');
+    for (let i = 0; i < MAX_CLIENT_MODELS + 30; i++) {
+      live.finished(404, 1, 0, 0, { provider: 'oa', model: `oa/made-up-${i}` });
+    }
+    live.finished(200, 1, 10, 3, { provider: 'oa', model: 'fast' });
+    live.finished(200, 1, 0, 0, { provider: 'oa', model: 'oa/made-up-0' });
+    const view = live.view(0);
+    expect(view.models.map((group) => group.name).sort()).toEqual(
+      [
+        'fast',
+        OTHER_MODELS,
+        ...Array.from({ length: MAX_CLIENT_MODELS }, (_, i) => `oa/made-up-${i}`),
+      ].sort(),
+    );
+    expect(view.models.find((group) => group.name === OTHER_MODELS)).toMatchObject({
+      requests: 30,
+      errors: 30,
+    });
+    expect(view.models.find((group) => group.name === 'oa/made-up-0')).toMatchObject({ requests: 2 });
+    expect(view.models.reduce((sum, group) => sum + group.requests, 0)).toBe(MAX_CLIENT_MODELS + 32);
+    expect(view.seconds[0]!.byModel.reduce((sum, count) => sum + count, 0)).toBe(MAX_CLIENT_MODELS + 32);
+  });
+
+  it('makes room for new names once the seconds holding the old ones leave the hour', () => {
+    let now = 4_000_000;
+    const live = new LiveStats(() => now);
+    for (let i = 0; i < MAX_CLIENT_MODELS; i++)
+      live.finished(404, 1, 0, 0, { provider: 'oa', model: `old-${i}` });
+    now += 1000;
+    live.finished(404, 1, 0, 0, { provider: 'oa', model: 'new-0' });
+    expect(live.view(0).models.map((group) => group.name)).toContain(OTHER_MODELS);
+    // Each old name was in one second only; a request in that second's slot an hour later drops them all.
+    now += 3_599_000;
+    live.finished(404, 1, 0, 0, { provider: 'oa', model: 'new-1' });
+    expect(live.view(0).models.map((group) => group.name)).toEqual([OTHER_MODELS, 'new-1']);
   });
 
   it("merges workers' views: counts add up, p50 weighted by requests, p99 the highest", () => {
@@ -95,8 +140,8 @@ describe('live stats', () => {
         costMicros: 7,
         p50Ms: (10 * 3 + 40) / 4,
         p99Ms: 40,
-        byProvider: { oa: 3, ob: 1 },
-        byModel: { fast: 4 },
+        byProvider: [3, 1],
+        byModel: [4, 0],
       },
       {
         t: 9001,
@@ -107,8 +152,8 @@ describe('live stats', () => {
         costMicros: 0,
         p50Ms: 2,
         p99Ms: 2,
-        byProvider: { ob: 1 },
-        byModel: { slow: 1 },
+        byProvider: [0, 1],
+        byModel: [0, 1],
       },
     ]);
     expect(merged.providers).toEqual([
@@ -129,6 +174,7 @@ describe('live stats', () => {
     a.finished(200, 10, 5, 2, { provider: 'oa', model: 'fast' });
     b.finished(200, 10, 5, 2, { provider: 'oa', model: 'constructor' });
     const merged = mergeLiveViews([a.view(0), b.view(0)]);
-    expect(merged.seconds[0]!.byModel).toEqual({ fast: 1, constructor: 1 });
+    expect(merged.models.map((group) => group.name)).toEqual(['fast', 'constructor']);
+    expect(merged.seconds[0]!.byModel).toEqual([1, 1]);
   });
 });

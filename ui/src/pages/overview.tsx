@@ -12,12 +12,6 @@ interface Live {
   models: LiveGroup[];
 }
 const sum = (rows: LiveSecond[], pick: (s: LiveSecond) => number) => rows.reduce((n, s) => n + pick(s), 0);
-/**
- * A second's requests for one provider or model. Own keys only: an alias named `constructor` would
- * otherwise read a function from every second it had no request in.
- */
-const countOf = (counts: Record<string, number>, name: string): number =>
-  Object.hasOwn(counts, name) ? (counts[name] ?? 0) : 0;
 
 /** The last hour live (refreshed every 2 s) and today's spend by model. */
 export function Overview() {
@@ -97,7 +91,7 @@ export function Overview() {
         x={x}
         series={live.providers.slice(0, PALETTE.length).map((g, i) => ({
           label: g.name,
-          values: series((s) => countOf(s.byProvider, g.name)),
+          values: series((s) => s.byProvider[i] ?? 0),
           color: PALETTE[i]!,
         }))}
       />
@@ -106,7 +100,7 @@ export function Overview() {
         x={x}
         series={live.models.slice(0, PALETTE.length).map((g, i) => ({
           label: g.name,
-          values: series((s) => countOf(s.byModel, g.name)),
+          values: series((s) => s.byModel[i] ?? 0),
           color: PALETTE[i]!,
         }))}
       />
