@@ -15,7 +15,17 @@ export interface RequestAccountingOptions {
   /** One `request` audit record per authenticated request (`audit.requests`). */
   auditRequests: boolean;
   alerts: AlertMonitor;
+  /** Whether a model name is a configured alias, not one a client made up (`provider/model`, a wildcard's match). */
+  isAlias(model: string): boolean;
 }
+
+/**
+ * The model a request that failed with nothing charged is stored under (with its provider) when a
+ * client chose the name: each made-up name the provider refused was a usage row of its own, kept
+ * for good (10,000 names: 10,001 rows, 16.8 MB). No client can send it: an alias starts with a
+ * letter or digit, and it names no provider.
+ */
+export const REFUSED_MODEL = '(refused)';
 
 /** Today's UTC date (YYYY-MM-DD), recomputed only when the clock leaves the day it was computed in, either way. */
 function cachedUtcDay(): () => string {
@@ -64,7 +74,7 @@ function sum(usage: Usage, more: Usage): Usage {
  * anomaly monitor.
  */
 export function requestAccounting(options: RequestAccountingOptions) {
-  const { prices, usage, admission, audit, alerts } = options;
+  const { prices, usage, admission, audit, alerts, isAlias } = options;
   const utcDay = cachedUtcDay();
 
   return (request: FastifyRequest, status: number, ms: number): void => {
@@ -124,12 +134,15 @@ export function requestAccounting(options: RequestAccountingOptions) {
       });
     }
     if (!ctx.provider || !ctx.model) return;
+    // Counted all the same, so that request counts stay true; money keeps every real name.
+    const uncharged = status >= 400 && spent === 0 && !ctx.usage?.inputTokens && !ctx.usage?.outputTokens;
+    const model = uncharged && !isAlias(ctx.model) ? REFUSED_MODEL : ctx.model;
     usage.record({
       day: utcDay(),
       tokenId: principal?.tokenId ?? null,
       userId: principal?.userId ?? null,
       ...(principal?.sessionCreator && { sessionCreator: principal.sessionCreator }),
-      model: ctx.model,
+      model,
       provider: ctx.provider,
       ...(ctx.template && { template: ctx.template }),
       requests: 1,

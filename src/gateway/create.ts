@@ -150,6 +150,7 @@ async function assemble(start: Start): Promise<Gateway> {
     telemetry,
     limiter: options.worker?.limiter,
     channel: options.worker?.channel,
+    isAlias: (name) => router.isAlias(name),
   });
   options.worker?.answerFlushes?.(traffic.usage);
   resources.add('usage recorder', (deadline) => traffic.usage.close(deadline));

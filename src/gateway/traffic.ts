@@ -37,6 +37,8 @@ interface TrafficOptions {
   limiter?: Limiter | undefined;
   /** A worker's channel to the primary, which counts failed authentications with the other workers'. */
   channel?: IpcChannel | undefined;
+  /** Whether a model name is a configured alias (usage keeps those by name, charged or not). */
+  isAlias(model: string): boolean;
 }
 
 /** A budget's spend so far, from the store (after `beforeRead`, which writes what is still in memory). */
@@ -97,6 +99,7 @@ export async function createTraffic({
     audit,
     auditRequests: config.audit.requests,
     alerts,
+    isAlias: given.isAlias,
   });
   return { prices, usage, limiter, admission, failures, onFinished };
 }
