@@ -56,7 +56,9 @@ export class ProviderKeys {
   private readonly rotationMs: number;
   private readonly events: KeyEvents;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<boolean> | undefined;
+  /** The refresh under way, of the source it loads: one of a source since replaced is not shared. */
+  private running: { source: KeySource; done: Promise<boolean> } | undefined;
+  private closed = false;
   private readonly agedWarned = new Set<string>();
   /** Epoch ms of the last successful load; 0 before the first. */
   loadedAt = 0;
@@ -95,11 +97,15 @@ export class ProviderKeys {
   /** Loads the keys now. Concurrent calls share one load. Resolves false when it failed. */
   refresh(): Promise<boolean> {
     const { source } = this;
+    if (this.closed) return Promise.resolve(false);
     if (!source || !this.pooled) return Promise.resolve(true);
-    this.running ??= this.load(source).finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    if (this.running?.source !== source) {
+      const done: Promise<boolean> = this.load(source).finally(() => {
+        if (this.running?.done === done) this.running = undefined;
+      });
+      this.running = { source, done };
+    }
+    return this.running.done;
   }
 
   /**
@@ -148,18 +154,30 @@ export class ProviderKeys {
         return false;
       }
     }
+    // Closed while the new source loaded (a stop during the reload): nothing would close it later.
+    if (this.closed) {
+      await source?.close?.();
+      return false;
+    }
     this.stop();
-    await this.source?.close?.();
+    const old = this.source;
     this.source = source;
     if (this.pooled) this.accept(keys);
     else this.pool.replace([]);
     this.start();
+    // Closed once replaced: a refresh of it still under way then fails or ends (the close waits for
+    // what it sent) without its result being the provider's (load()); closed first, its failure
+    // became the provider's lastError and log line.
+    await old?.close?.();
     return true;
   }
 
+  /** Stops the refreshes and closes the source, then waits for a refresh still under way. */
   async close(): Promise<void> {
+    this.closed = true;
     this.stop();
     await this.source?.close?.();
+    await this.running?.done;
   }
 
   private stop(): void {
@@ -167,11 +185,20 @@ export class ProviderKeys {
     this.timer = undefined;
   }
 
+  /**
+   * One refresh of `source`. Once it was replaced (SIGHUP) or closed, whatever the load brings is
+   * not this provider's: a late read of the old source wrote its keys over the new one's.
+   * Replaced, the caller's refresh is of the source now in place.
+   */
   private async load(source: KeySource): Promise<boolean> {
+    const superseded = () => this.closed || source !== this.source;
     try {
-      this.accept(await loadWithin(source));
+      const keys = await loadWithin(source);
+      if (superseded()) return this.refresh();
+      this.accept(keys);
       return true;
     } catch (error) {
+      if (superseded()) return this.refresh();
       this.lastError = error instanceof Error ? error.message : 'unknown error';
       // Kept, a key its source says is not to be used (past its expiry) served on until a later
       // load succeeded, which for an expired secret nothing but the operator brings.

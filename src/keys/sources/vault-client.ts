@@ -74,6 +74,11 @@ export class VaultClient {
   private agent: Agent | undefined;
   private cached: CachedToken | undefined;
   private login: Promise<CachedToken> | undefined;
+  /**
+   * Set by close(): a read then in flight that met a 403 on the token close() revoked logged in
+   * again, and a login then in flight cached its token, each left valid at Vault until its TTL.
+   */
+  private closed = false;
   /** Revocations under way, which close() waits for before it closes the connection pool. */
   private readonly revoking = new Set<Promise<void>>();
 
@@ -91,6 +96,7 @@ export class VaultClient {
     const { mount, path: secret } = this.config;
     const path = `/v1/${mount}/data/${secret}`;
     const what = `reading ${mount}/${secret}`;
+    this.ensureOpen();
     const first = await this.token(signal);
     const res = await this.call('GET', path, { 'x-vault-token': first.value }, what, signal);
     // A 403 on a cached AppRole token usually means it was revoked or expired early: log in once more.
@@ -100,6 +106,16 @@ export class VaultClient {
       return this.call('GET', path, { 'x-vault-token': second.value }, what, signal);
     }
     return res;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw this.closedError();
+  }
+
+  private closedError(): KeySourceError {
+    return new KeySourceError(
+      `the vault source at ${this.address} is closed (its provider's keys were reloaded or the gateway is stopping)`,
+    );
   }
 
   /** undici's index, which `request()` needs, is loaded at the first call, not by every gateway. */
@@ -115,6 +131,8 @@ export class VaultClient {
     }
     const { Agent } = await import('undici');
     const timeout = this.config.timeoutSeconds * 1000;
+    // Closed during the import: an Agent made now would never be closed.
+    this.ensureOpen();
     this.agent ??= new Agent({
       connect: { timeout, ...(ca ? { ca } : {}) },
       headersTimeout: timeout,
@@ -262,19 +280,41 @@ export class VaultClient {
       this.revoke(current);
     }
     if (this.cached) return { value: this.cached.token, reused: true };
+    this.ensureOpen();
     // Concurrent loads share one login instead of each minting a token.
-    this.login ??= this.appRoleLogin(auth.approle, signal).finally(() => {
-      this.login = undefined;
-    });
-    this.cached = await this.login;
-    return { value: this.cached.token, reused: false };
+    this.login ??= this.appRoleLogin(auth.approle, signal)
+      .then((fresh) => this.landed(fresh))
+      .finally(() => {
+        this.login = undefined;
+      });
+    const fresh = await this.login;
+    return { value: fresh.token, reused: false };
   }
 
-  /** Revokes the AppRole token in use, then closes the connection pool. */
+  /**
+   * A login's token, cached in the same step that checks close() has not run meanwhile: cached a
+   * turn later, close() could pass between and leave it valid. After close it is revoked instead.
+   */
+  private landed(fresh: CachedToken): CachedToken {
+    if (this.closed) {
+      this.revoke(fresh);
+      throw this.closedError();
+    }
+    this.cached = fresh;
+    return fresh;
+  }
+
+  /**
+   * Revokes the AppRole token in use and the one of a login under way once it lands, then closes
+   * the connection pool; a read or login asked for afterwards fails, naming the source closed.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     const last = this.cached;
     this.cached = undefined;
     if (last) this.revoke(last);
+    // Bounded by timeoutSeconds (the pool's timeouts) and the load's deadline, which aborts it.
+    await this.login?.catch(() => undefined);
     await Promise.all(this.revoking);
     const current = this.agent;
     this.agent = undefined;
