@@ -4,7 +4,13 @@ import { AUDIT_ACTORS, AUDIT_EVENTS, type AuditSink, recordEvent } from '../audi
 import { badRequest, GatewayError } from '../errors/gateway-error.js';
 import type { ProviderRuntime } from '../forward/provider-runtime.js';
 import { parseInput } from '../http/parse-input.js';
-import { KeyAlreadyStored, KeyValueError, type PooledKey, type StoredKeys } from '../keys/index.js';
+import {
+  isExpired,
+  KeyAlreadyStored,
+  KeyValueError,
+  type PooledKey,
+  type StoredKeys,
+} from '../keys/index.js';
 
 export interface AdminKeysOptions {
   stored: StoredKeys;
@@ -102,7 +108,9 @@ export function adminKeyRoutes(app: FastifyInstance, options: AdminKeysRouteOpti
           return {
             id: key.id,
             fingerprint: key.secret.fingerprint,
-            state: key.state,
+            // Past its source's expiry it is out whatever its health, until a refresh drops it.
+            state: isExpired(key, now) ? 'expired' : key.state,
+            expiresAt: key.expiresAt === undefined ? null : new Date(key.expiresAt).toISOString(),
             coolingForMs: runtime.keys.pool.coolingFor(key, now),
             coolingModels: runtime.keys.pool
               .coolingModels(key, now)

@@ -34,6 +34,8 @@ export class KeysUnavailable extends Error {
         { code: 'provider_keys_invalid' },
       );
     }
+    // No key, or keys past their source's expiry: which and since when is the operator's to read
+    // (`/admin/keys`, the log), not a client's.
     return new GatewayError(503, 'service_unavailable', 'The provider has no usable key', {
       code: 'provider_unavailable',
     });
@@ -304,8 +306,11 @@ export class KeyLease {
     if (!aboutKey) return undefined;
     const verdict = await (this.refused.get(key) ?? this.suspect(key));
     if (verdict === 'valid') return notAvailable(model);
-    if (verdict === 'invalid' && !this.provider.keys.pool.hasUsable()) {
-      return new KeysUnavailable({ exhausted: 'invalid' }).toGatewayError();
+    const { pool } = this.provider.keys;
+    if (verdict === 'invalid' && !pool.hasUsable()) {
+      // The others past their expiry: the provider did not refuse every key.
+      const refusedAll = pool.list().every((other) => other.state === 'invalid');
+      return new KeysUnavailable({ exhausted: refusedAll ? 'invalid' : 'expired' }).toGatewayError();
     }
     return undefined;
   }

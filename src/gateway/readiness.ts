@@ -55,9 +55,7 @@ export function readinessCheck({ config, store, limiter, providers, serving }: R
     if (!serving()) return { status: 'shutting_down' };
     const problems = await backendProblems();
     if (problems.length > 0) return { status: 'unavailable', problems: [...problems] };
-    const keyless = [...providers.values()].filter(
-      (p) => p.keys.pooled && !p.keys.pool.list().some((key) => key.state !== 'invalid'),
-    );
+    const keyless = [...providers.values()].filter((p) => p.keys.pooled && !p.keys.pool.hasUsable());
     if (keyless.length > 0) {
       return { status: 'degraded', problems: keyless.map((p) => `provider ${p.id}: no usable key`) };
     }

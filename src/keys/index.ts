@@ -2,6 +2,7 @@ export { EnvelopeError, open, type RecordBinding, type SealingKey, seal, sealedB
 export { type KeyCheckEvents, KeyChecker, type KeyVerdict, type ProbeKey } from './key-checker.js';
 export {
   type Acquired,
+  isExpired,
   KeyPool,
   type KeyState,
   type KeyStateChange,

@@ -53,10 +53,19 @@ export interface ModelCooling {
   strikes: number;
 }
 
+/**
+ * Why no key: `invalid` when the provider refused every one, `expired` when some are past their
+ * source's expiry and the others refused (the provider refused nothing then), `empty` for none.
+ */
 export type Acquired =
   | { key: PooledKey }
   | { key?: undefined; exhausted: 'cooling'; retryAfterMs: number }
-  | { key?: undefined; exhausted: 'invalid' | 'empty' };
+  | { key?: undefined; exhausted: 'invalid' | 'expired' | 'empty' };
+
+/** Whether `key` is past its source's expiry at `now`: it is not handed out, whatever its health. */
+export function isExpired(key: Pick<PooledKey, 'expiresAt'>, now: number = Date.now()): boolean {
+  return key.expiresAt !== undefined && now >= key.expiresAt;
+}
 
 const BASE_COOL_DOWN_MS = 1_000;
 const MAX_COOL_DOWN_MS = 60_000;
@@ -151,8 +160,13 @@ export class KeyPool {
     let best: PooledKey | undefined;
     let total = 0;
     let earliest = Number.POSITIVE_INFINITY;
+    let expired = false;
     for (const key of this.keys) {
-      if (key.state === 'invalid' || (key.expiresAt !== undefined && now >= key.expiresAt)) continue;
+      if (isExpired(key, now)) {
+        expired = true;
+        continue;
+      }
+      if (key.state === 'invalid') continue;
       if (key.state !== 'active') {
         if (holds(key.coolSince, key.coolUntil, now)) {
           if (key.state === 'cooling') earliest = Math.min(earliest, key.coolUntil);
@@ -175,7 +189,7 @@ export class KeyPool {
       return { key: best };
     }
     if (this.keys.length === 0) return { exhausted: 'empty' };
-    if (earliest === Number.POSITIVE_INFINITY) return { exhausted: 'invalid' };
+    if (earliest === Number.POSITIVE_INFINITY) return { exhausted: expired ? 'expired' : 'invalid' };
     return { exhausted: 'cooling', retryAfterMs: earliest - now };
   }
 
@@ -356,9 +370,9 @@ export class KeyPool {
     this.tell(key, 'active', 0);
   }
 
-  /** Whether any key could be handed out now or after a cool-down (none is benched for good). */
-  hasUsable(): boolean {
-    return this.keys.some((key) => key.state !== 'invalid');
+  /** Whether any key could be handed out now or after a cool-down (not benched, not expired). */
+  hasUsable(now: number = Date.now()): boolean {
+    return this.keys.some((key) => key.state !== 'invalid' && !isExpired(key, now));
   }
 
   /** The provider served a request to `model` with this key: its strikes for it start over. */

@@ -8,6 +8,8 @@ import { PASSTHROUGH_KIND } from './sources/passthrough.js';
 const DAY_MS = 86_400_000;
 /** The deadline of a load from a source that sets none of its own (`timeoutSeconds`). */
 const LOAD_TIMEOUT_MS = 15_000;
+/** setTimeout's longest delay; a key expiring later is looked at again by a later refresh. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The source's keys, or a KeySourceError once its deadline passes: the read under way is aborted
@@ -56,6 +58,8 @@ export class ProviderKeys {
   private readonly rotationMs: number;
   private readonly events: KeyEvents;
   private timer: NodeJS.Timeout | undefined;
+  /** A refresh at the first expiry of a key in the pool (`expiresAt`). */
+  private expiryTimer: NodeJS.Timeout | undefined;
   /** The refresh under way, of the source it loads: one of a source since replaced is not shared. */
   private running: { source: KeySource; done: Promise<boolean> } | undefined;
   private closed = false;
@@ -183,6 +187,28 @@ export class ProviderKeys {
   private stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+  }
+
+  /**
+   * Refreshes when the first key in the pool expires. The pool stops handing it out at that
+   * instant; the load tells whether the source withdraws it (the keys go, and the log line and
+   * lastError say why) or holds a new value, which otherwise waited for the next refresh, up to
+   * refreshSeconds away.
+   */
+  private refreshAtExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    const now = Date.now();
+    const first = Math.min(
+      ...this.pool
+        .list()
+        .map((key) => (key.expiresAt !== undefined && key.expiresAt > now ? key.expiresAt : Infinity)),
+    );
+    if (first - now > MAX_TIMER_MS) return;
+    this.expiryTimer = setTimeout(() => void this.refresh(), first - now);
+    this.expiryTimer.unref();
   }
 
   /**
@@ -217,6 +243,7 @@ export class ProviderKeys {
     this.loadedAt = Date.now();
     this.lastError = undefined;
     this.checkAges(this.pool.list());
+    this.refreshAtExpiry();
   }
 
   private checkAges(keys: readonly PooledKey[]): void {
