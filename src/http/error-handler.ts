@@ -112,7 +112,15 @@ const LONGEST_CLIENT_WAIT_S = 60;
  * says, then send the request twice. Any other error keeps the SDK's own rule.
  */
 function clientMayRetry(ctx: RequestContext | null | undefined, headers: Record<string, string>): boolean {
-  if (ctx && (ctx.upstreamAnswered || ctx.upstreamSent || (ctx.unanswered?.length ?? 0) > 0)) return false;
+  // Usage taken with the request unanswered: an embeddings request sent in parts, each answered
+  // part charged as it came, that failed at a later one.
+  const charged =
+    ctx &&
+    (ctx.upstreamAnswered ||
+      ctx.upstreamSent ||
+      ctx.usage !== undefined ||
+      (ctx.unanswered?.length ?? 0) > 0);
+  if (charged) return false;
   return !(Number(headers['retry-after']) > LONGEST_CLIENT_WAIT_S);
 }
 
