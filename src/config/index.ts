@@ -9,5 +9,12 @@ export type {
 } from './key-sources.js';
 export { type LoadedConfig, type LoadOptions, loadConfig } from './load.js';
 export { type DataPaths, dataPaths } from './paths.js';
-export type { Config, ConfigInput, ModelConfig, ProviderConfig, ProviderType } from './schema.js';
+export type {
+  AnthropicFeature,
+  Config,
+  ConfigInput,
+  ModelConfig,
+  ProviderConfig,
+  ProviderType,
+} from './schema.js';
 export { configSchema } from './schema.js';

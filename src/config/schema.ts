@@ -110,6 +110,23 @@ const STREAM_USAGE_ELSEWHERE: Record<Exclude<ProviderType, 'openai-compatible'>,
   ollama: "ollama's native streams report usage unasked",
 };
 
+/**
+ * Anthropic features a client may use only where the operator allows them (`allowedFeatures`),
+ * whether or not they still need a beta flag: each reaches past the request and its answer (a
+ * URL and credentials the client names, state or uploads in the provider account, another
+ * organisation's bill) or costs what the gateway does not charge. See providers/anthropic/passthrough.ts.
+ */
+export const anthropicFeatures = [
+  'advisor',
+  'billing-policy',
+  'compaction',
+  'files',
+  'mcp',
+  'skills',
+  'threads',
+] as const;
+export type AnthropicFeature = (typeof anthropicFeatures)[number];
+
 /** A dated Azure OpenAI api-version, GA or preview (the deployment paths take no other). */
 const AZURE_API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
 
@@ -139,6 +156,11 @@ const providerSchema = z
       .array(z.string().regex(/^[a-z0-9][a-z0-9.-]{0,63}$/, 'a beta flag such as prompt-caching-2024-07-31'))
       .max(64)
       .default([]),
+    /**
+     * anthropic only: gated features clients may use (`anthropicFeatures`), with or without a
+     * flag, every flag of theirs going on. A flag of one in `allowedBetas` allows it too.
+     */
+    allowedFeatures: z.array(z.enum(anthropicFeatures)).default([]),
     timeouts: timeoutsSchema.prefault({}),
     retries: retriesSchema.prefault({}),
     /** Connections kept per provider origin. */
@@ -174,6 +196,9 @@ const providerSchema = z
     }
     if (provider.type !== 'anthropic' && provider.allowedBetas.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['allowedBetas'], message: 'only allowed for type anthropic' });
+    }
+    if (provider.type !== 'anthropic' && provider.allowedFeatures.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['allowedFeatures'], message: 'only allowed for type anthropic' });
     }
     if (provider.type !== 'ollama' && provider.type !== 'openai-compatible' && !provider.keys) {
       ctx.addIssue({ code: 'custom', path: ['keys'], message: `required for type ${provider.type}` });

@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AnthropicFeature } from '../../src/config/index.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
@@ -7,13 +8,18 @@ import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 /**
  * Beta-only body fields on the same-format path (the official SDK's `client.beta.messages` to a
  * fake Anthropic provider): a field goes to Anthropic with the flag the client asked for, or is
- * refused naming the field and the flag, never sent without it. Gated families are matched by
- * family, so a newer version of a flag is no way around the gate.
+ * refused naming the field and the flag, never sent without it. A gated feature's field is refused
+ * unless the operator allowed the feature, whatever flags came with it or did not: a feature that
+ * leaves beta needs no flag, and must not leave the operator's gate with it.
  */
 
 type Extra = Record<string, unknown>;
 
-async function gateway(anthropic: FakeProvider, allowedBetas?: string[]): Promise<TestGateway> {
+async function gateway(
+  anthropic: FakeProvider,
+  allowedBetas?: string[],
+  allowedFeatures?: AnthropicFeature[],
+): Promise<TestGateway> {
   return startTestGateway(
     {
       auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
@@ -25,6 +31,7 @@ async function gateway(anthropic: FakeProvider, allowedBetas?: string[]): Promis
           keys: { env: 'P_KEY' },
           retries: { maxAttempts: 1 },
           ...(allowedBetas && { allowedBetas }),
+          ...(allowedFeatures && { allowedFeatures }),
         },
       ],
     },
@@ -102,30 +109,70 @@ const DEFAULT_LISTED: Array<[string, string, Extra]> = [
   ['fallback_credit_token', 'fallback-credit-2026-07-01', { fallback_credit_token: 'fct_abc' }],
 ];
 
-/** Fields whose flags widen what Anthropic does for the client, or whose account: the operator's call. */
-const GATED: Array<[string, string, Extra]> = [
-  ['mcp_servers', 'mcp-client-2026-09-15', MCP_SERVERS],
-  ['mcp_servers', 'mcp-client-2027-01-01', MCP_SERVERS],
-  ['thread', 'message-threads-2026-08-12', { thread: { type: 'create' } }],
-  ['compaction', 'compact-2026-09-04', { compaction: { type: 'summarize' } }],
+const THREAD = { thread: { type: 'create' } };
+const BILLING = { billing_policy: { type: 'billing_policy', bill_to: 'user_profile' } };
+const INLINE_MCP = SYSTEM_MESSAGE({
+  content: [
+    {
+      type: 'tool_addition',
+      tool: { type: 'tool_definition', definition: { type: 'mcp_toolset', mcp_server_name: 'docs' } },
+    },
+  ],
+});
+
+/**
+ * Fields of features that reach past the request and its answer, or cost what no answer reports:
+ * the operator's call, flag or no flag. Each with its path, a flag of its family, the feature and
+ * what the refusal calls it.
+ */
+const GATED: Array<[string, string, Extra, string, string]> = [
+  ['mcp_servers', 'mcp-client-2026-09-15', MCP_SERVERS, 'mcp', 'MCP servers'],
+  ['mcp_servers', 'mcp-client-2027-01-01', MCP_SERVERS, 'mcp', 'MCP servers'],
+  ['thread', 'message-threads-2026-08-12', THREAD, 'threads', 'server-held threads'],
+  ['compaction', 'compact-2026-09-04', { compaction: { type: 'summarize' } }, 'compaction', 'compaction'],
   [
     'billing_policy',
     'user-profiles-billing-2026-10-01',
-    { billing_policy: { type: 'billing_policy', bill_to: 'user_profile' } },
+    BILLING,
+    'billing-policy',
+    'billing another organisation',
+  ],
+  ['messages[1].content[0]', 'mcp-client-2026-09-15', INLINE_MCP, 'mcp', 'MCP servers'],
+  [
+    'tools[0]',
+    'advisor-tool-2026-03-01',
+    { tools: [{ type: 'advisor_20260301', name: 'advisor', model: 'claude-opus-4-6' }] },
+    'advisor',
+    'the advisor tool',
   ],
   [
-    'messages[1].content[0]',
-    'mcp-client-2026-09-15',
-    SYSTEM_MESSAGE({
-      content: [
+    'container.skills',
+    'skills-2025-10-02',
+    { container: { skills: [{ type: 'anthropic', skill_id: 'xlsx' }] } },
+    'skills',
+    'skills',
+  ],
+  [
+    'messages[0].content[1]',
+    'files-api-2025-04-14',
+    {
+      messages: [
         {
-          type: 'tool_addition',
-          tool: { type: 'tool_definition', definition: { type: 'mcp_toolset', mcp_server_name: 'docs' } },
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Read:' },
+            { type: 'document', source: { type: 'file', file_id: 'file_011CNha8iCJcU1wXNR6q4V8w' } },
+          ],
         },
       ],
-    }),
+    },
+    'files',
+    'uploaded files',
   ],
 ];
+
+const notAllowed = (field: string, feature: string, name: string) =>
+  `'${field}' uses ${name}, which provider 'an' does not allow; leave the field out, or ask the operator to add '${feature}' to the provider's allowedFeatures`;
 
 describe('a beta-only field on the way to Anthropic', () => {
   let anthropic: FakeProvider;
@@ -151,7 +198,7 @@ describe('a beta-only field on the way to Anthropic', () => {
     } as never);
 
   /** The refusal a call gets; one that reaches Anthropic fails the test. */
-  async function refusal(extra: Extra, betas: string[]): Promise<string> {
+  async function refusal(extra: Extra, betas?: string[]): Promise<string> {
     const before = anthropic.requests.length;
     const error = await create(extra, betas).then(
       () => expect.fail('the call was not refused'),
@@ -170,11 +217,10 @@ describe('a beta-only field on the way to Anthropic', () => {
       expect(sent.body).toMatchObject(extra);
     });
 
-  for (const [field, flag, extra] of GATED)
-    it(`${field} with ${flag}, which the operator did not allow, is refused naming both`, async () => {
-      expect(await refusal(extra, [flag])).toContain(
-        `'${field}' needs the anthropic-beta flag '${flag}', which the gateway does not pass to provider 'an'; leave the field out, or ask the operator to add the flag to the provider's allowedBetas`,
-      );
+  for (const [field, flag, extra, feature, name] of GATED)
+    it(`${field} (${feature}), which the operator did not allow, is refused with ${flag} or no flag at all`, async () => {
+      expect(await refusal(extra, [flag])).toContain(notAllowed(field, feature, name));
+      expect(await refusal(extra)).toContain(notAllowed(field, feature, name));
     });
 
   it('with a newer flag than the default list names is refused, not sent without its flag', async () => {
@@ -185,7 +231,7 @@ describe('a beta-only field on the way to Anthropic', () => {
   });
 
   it('goes as it came when the client names no flag for it: Anthropic has the last word', async () => {
-    for (const extra of [MCP_SERVERS, { thread: { type: 'create' } }]) {
+    for (const [, , extra] of DEFAULT_LISTED) {
       await create(extra);
       const sent = anthropic.requests.at(-1)!;
       expect(sent.headers['anthropic-beta']).toBeUndefined();
@@ -227,5 +273,66 @@ describe('a gated beta-only field the operator allowed', () => {
       "'mcp_servers' needs the anthropic-beta flag 'mcp-client-2025-04-04'",
     );
     expect(anthropic.requests).toHaveLength(1);
+  });
+
+  it('goes with no flag too: a flag of it in allowedBetas allows the feature', async () => {
+    const client = new Anthropic({ apiKey: CLIENT_KEY, baseURL: kw.dataUrl, maxRetries: 0 });
+    await client.beta.messages.create({
+      model: 'an/claude-opus-4-8',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'hi' }],
+      ...MCP_SERVERS,
+      ...THREAD,
+    } as never);
+    const sent = anthropic.requests.at(-1)!;
+    expect(sent.headers['anthropic-beta']).toBeUndefined();
+    expect(sent.body).toMatchObject({ ...MCP_SERVERS, ...THREAD });
+  });
+});
+
+describe("a gated feature named in the provider's allowedFeatures", () => {
+  let anthropic: FakeProvider;
+  let kw: TestGateway;
+  let client: Anthropic;
+  beforeAll(async () => {
+    anthropic = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    kw = await gateway(anthropic, undefined, ['mcp', 'threads']);
+    client = new Anthropic({ apiKey: CLIENT_KEY, baseURL: kw.dataUrl, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await anthropic?.close();
+  });
+
+  const create = (extra: Extra, betas?: string[]) =>
+    client.beta.messages.create({
+      model: 'an/claude-opus-4-8',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'hi' }],
+      ...extra,
+      ...(betas && { betas }),
+    } as never);
+
+  it('goes with no flag, as a feature out of beta is asked for', async () => {
+    await create({ ...MCP_SERVERS, ...THREAD });
+    const sent = anthropic.requests.at(-1)!;
+    expect(sent.headers['anthropic-beta']).toBeUndefined();
+    expect(sent.body).toMatchObject({ ...MCP_SERVERS, ...THREAD });
+  });
+
+  it('goes with any flag of its family, a newer one too, which goes on', async () => {
+    await create(MCP_SERVERS, ['mcp-client-2025-04-04', 'mcp-client-2027-01-01']);
+    expect(anthropic.requests.at(-1)!.headers['anthropic-beta']).toBe(
+      'mcp-client-2025-04-04,mcp-client-2027-01-01',
+    );
+  });
+
+  it('allows no other: billing another organisation is still refused, flag or no flag', async () => {
+    const before = anthropic.requests.length;
+    for (const betas of [undefined, ['user-profiles-billing-2026-10-01']])
+      await expect(create(BILLING, betas)).rejects.toThrow(
+        notAllowed('billing_policy', 'billing-policy', 'billing another organisation'),
+      );
+    expect(anthropic.requests).toHaveLength(before);
   });
 });

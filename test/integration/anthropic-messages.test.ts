@@ -259,7 +259,7 @@ describe('a field whose beta flag the gateway leaves out', () => {
       error: {
         type: 'invalid_request_error',
         message:
-          "'tools[0]' needs the anthropic-beta flag 'advisor-tool-2026-03-01', which the gateway does not pass to provider 'an'; leave the field out, or ask the operator to add the flag to the provider's allowedBetas",
+          "'tools[0]' uses the advisor tool, which provider 'an' does not allow; leave the field out, or ask the operator to add 'advisor' to the provider's allowedFeatures",
       },
     });
     const compaction = await refusedWith(
@@ -272,7 +272,7 @@ describe('a field whose beta flag the gateway leaves out', () => {
       }),
     );
     expect(compaction.message).toContain(
-      "'context_management.edits[0]' needs the anthropic-beta flag 'compact-2026-01-12'",
+      "'context_management.edits[0]' uses compaction, which provider 'an' does not allow",
     );
     expect(anthropic.requests).toHaveLength(0);
   });

@@ -31,7 +31,8 @@ let anthropic: Anthropic;
 let genai: GoogleGenAI;
 
 beforeAll(async () => {
-  setup = await startFormatGateway();
+  // Anthropic file ids name uploads in the provider account: the operator allows them.
+  setup = await startFormatGateway({}, { anthropic: { allowedFeatures: ['files'] } });
   for (const format of FORMATS) setup.fakes[format].script(GREETING);
   openai = new OpenAI({ baseURL: `${setup.kw.dataUrl}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
   anthropic = new Anthropic({ baseURL: setup.kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });

@@ -13,8 +13,14 @@ export interface FormatGateway {
   close(): Promise<void>;
 }
 
-/** The conformance suites' setting: every provider format behind one gateway. `env` adds variables (an admin key). */
-export async function startFormatGateway(env: NodeJS.ProcessEnv = {}): Promise<FormatGateway> {
+/**
+ * The conformance suites' setting: every provider format behind one gateway. `env` adds variables
+ * (an admin key), `settings` fields to a provider's block (an Anthropic provider's allowedFeatures).
+ */
+export async function startFormatGateway(
+  env: NodeJS.ProcessEnv = {},
+  settings: Partial<Record<Format, Record<string, unknown>>> = {},
+): Promise<FormatGateway> {
   const fakes = {} as Record<Format, FakeProvider>;
   for (const format of FORMATS) {
     fakes[format] = await startFakeProvider(format, format === 'ollama' ? {} : { keys: [PROVIDER_KEY] });
@@ -28,6 +34,7 @@ export async function startFormatGateway(env: NodeJS.ProcessEnv = {}): Promise<F
         baseUrl: fakes[format].baseUrl,
         ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
         retries: { maxAttempts: 1 },
+        ...settings[format],
       })),
     },
     { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY, ...env },

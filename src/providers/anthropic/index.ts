@@ -10,7 +10,14 @@ import {
   encodeAnthropicRequest,
   readAnthropicUsage,
 } from './codec.js';
-import { passthroughBody, refuseWithoutBeta, withoutUntakenTemperature } from './passthrough.js';
+import {
+  allowedFeatures,
+  type BetaGate,
+  ofFeatures,
+  passthroughBody,
+  refuseWithoutBeta,
+  withoutUntakenTemperature,
+} from './passthrough.js';
 import { AnthropicStreamDecoder } from './stream.js';
 
 export const API_VERSION = '2023-06-01';
@@ -23,7 +30,8 @@ export const API_VERSION = '2023-06-01';
  * advisor tool and compaction run sub-requests it does not charge yet). Claude Code sends most of
  * these on every request. A body field that needs a flag the client asked for and this list leaves
  * out is refused (`refuseWithoutBeta`), by flag family, so a newer version of a flag is no way
- * around it.
+ * around it; a gated feature's field is refused unless the operator allowed the feature, flag or
+ * no flag.
  */
 const DEFAULT_ALLOWED_BETAS: readonly string[] = [
   'claude-code-20250219',
@@ -76,21 +84,29 @@ const COUNT_TOKENS = '/messages/count_tokens';
 /**
  * Anthropic's Messages API. `baseUrl` is like `https://api.anthropic.com/v1`. The key goes in
  * `x-api-key`; beta flags the client asked for go on only where the allowlist (built in, plus the
- * provider's `allowedBetas`) names them, so a client cannot switch on features the operator has
- * not agreed to.
+ * provider's `allowedBetas` and every flag of its `allowedFeatures`) names them, and the gated
+ * features' fields only where the operator allowed them, so a client cannot switch on features
+ * the operator has not agreed to.
  */
 export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter {
   const prefix = basePath(config);
-  const allowed = new Set([...DEFAULT_ALLOWED_BETAS, ...config.allowedBetas]);
+  const listed = new Set([...DEFAULT_ALLOWED_BETAS, ...config.allowedBetas]);
+  const ofAllowedFeature = ofFeatures(config.allowedFeatures);
+  const allowed = (flag: string): boolean => listed.has(flag) || ofAllowedFeature(flag);
+  const features = allowedFeatures(config.allowedFeatures, config.allowedBetas);
   const base = { ...baseHeaders(config), 'anthropic-version': API_VERSION };
 
   /** The flags the client asked for that the allowlist names, once each. */
-  const sent = (options: CallOptions | undefined): string[] => [
-    ...new Set(options?.betas?.filter((flag) => allowed.has(flag))),
-  ];
+  const sent = (options: CallOptions | undefined): string[] => [...new Set(options?.betas?.filter(allowed))];
   /** The flags the client asked for that the allowlist leaves out. */
   const dropped = (options: CallOptions | undefined): string[] =>
-    options?.betas?.filter((flag) => !allowed.has(flag)) ?? [];
+    options?.betas?.filter((flag) => !allowed(flag)) ?? [];
+  const gate = (options: CallOptions | undefined): BetaGate => ({
+    sent: sent(options),
+    dropped: dropped(options),
+    features,
+    provider: config.id,
+  });
 
   function headers(key: SecretString | undefined, options: CallOptions | undefined): Record<string, string> {
     const betas = sent(options);
@@ -124,7 +140,7 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
     buildCall(operation, model, body, key, options): UpstreamCall {
       if (operation === 'embeddings')
         throw new UnsupportedFeature('Anthropic does not offer embeddings', 'model');
-      refuseWithoutBeta(body, sent(options), dropped(options), config.id);
+      refuseWithoutBeta(body, gate(options));
       return {
         path: prefix + (operation === 'count_tokens' ? COUNT_TOKENS : MESSAGES),
         headers: headers(key, options),

@@ -1,5 +1,6 @@
 import { isWrapped, WRAPPED_IN_JSON } from '../../canonical/foreign-signature.js';
 import { UnsupportedFeature } from '../../canonical/model.js';
+import type { AnthropicFeature } from '../../config/index.js';
 import { isRecord } from '../wire-values.js';
 
 /**
@@ -100,24 +101,48 @@ const systemMessage = (body: Body, field: string): string | undefined =>
   );
 
 /**
+ * Features a client may use only where the operator allows them (`allowedFeatures`, or a flag of
+ * theirs in `allowedBetas`), whatever flags it sends or leaves out: what makes each the operator's
+ * call is what it does, not its being in beta, so a feature that leaves beta stays gated. Each has
+ * the flag families that grant it while it is in beta and the first field of a body that uses it.
+ */
+const GATED: Readonly<Record<AnthropicFeature, { name: string; families: readonly string[]; find: Finder }>> =
+  {
+    // The advisor and compaction run sub-requests whose tokens (`usage.iterations`) are not charged.
+    advisor: {
+      name: 'the advisor tool',
+      families: ['advisor-tool'],
+      find: (body) => toolOfType(body, ADVISOR_TOOL),
+    },
+    compaction: { name: 'compaction', families: ['compact'], find: compaction },
+    // MCP servers are reached by Anthropic, at URLs the client names, with its credentials for them.
+    mcp: { name: 'MCP servers', families: ['mcp-client'], find: mcp },
+    // Skills, files and threads live in the provider account, shared by every client of the gateway.
+    skills: { name: 'skills', families: ['skills'], find: skills },
+    files: { name: 'uploaded files', families: ['files-api'], find: fileReference },
+    threads: {
+      name: 'server-held threads',
+      families: ['message-threads'],
+      find: (body) => present(body, 'thread'),
+    },
+    // Bills another organisation than the provider account's.
+    'billing-policy': {
+      name: 'billing another organisation',
+      families: ['user-profiles'],
+      find: (body) => present(body, 'billing_policy'),
+    },
+  };
+
+/**
  * Body fields Anthropic takes only with a beta flag, each with the flag families that grant it. A
  * family is every version of a flag (`mcp-client` is `mcp-client-2025-04-04`, `…-2025-11-20` and
- * any later one), so a newer flag than the gateway knows cannot carry a gated field past it.
- * Whether a flag reaches Anthropic is the allowlist's affair (`DEFAULT_ALLOWED_BETAS`, the
- * provider's `allowedBetas`); this table only says which fields go with which flags.
+ * any later one), so a newer flag than the gateway knows cannot carry a field past it. Whether a
+ * flag reaches Anthropic is the allowlist's affair (`DEFAULT_ALLOWED_BETAS`, the provider's
+ * `allowedBetas`, the families of its `allowedFeatures`); this table only says which fields go
+ * with which flags. The gated features' fields are among them.
  */
 const BETA_FIELDS: ReadonlyArray<{ families: readonly string[]; find: Finder }> = [
-  // The advisor and compaction run sub-requests whose tokens (`usage.iterations`) are not charged.
-  { families: ['advisor-tool'], find: (body) => toolOfType(body, ADVISOR_TOOL) },
-  { families: ['compact'], find: compaction },
-  // MCP servers are reached by Anthropic, at URLs the client names, with its credentials for them.
-  { families: ['mcp-client'], find: mcp },
-  // Skills, files and threads live in the provider account, shared by every client of the gateway.
-  { families: ['skills'], find: skills },
-  { families: ['files-api'], find: fileReference },
-  { families: ['message-threads'], find: (body) => present(body, 'thread') },
-  // Bills another organisation than the provider account's.
-  { families: ['user-profiles'], find: (body) => present(body, 'billing_policy') },
+  ...Object.values(GATED),
   // What the default list lets through: each changes only how the answer is produced or reported.
   {
     families: ['task-budgets'],
@@ -148,18 +173,52 @@ const BETA_FIELDS: ReadonlyArray<{ families: readonly string[]; find: Finder }> 
 const inFamily = (families: readonly string[]) => (flag: string) =>
   families.some((family) => flag.startsWith(`${family}-`));
 
+/** Whether a flag is of one of the features' families: every version of their flags. */
+export const ofFeatures = (features: readonly AnthropicFeature[]): ((flag: string) => boolean) =>
+  inFamily(features.flatMap((feature) => GATED[feature].families));
+
 /**
- * Refuses a body that uses a beta-only field when the flags the client asked for that grant it
- * are all left out (`dropped`) and none goes on (`sent`): Anthropic would refuse the field, or
- * ignore it, in words the client never sees. A client that names no such flag is sent as it
- * asked: the feature may have left beta, and Anthropic's verdict on that request is its own.
+ * The gated features a provider allows: those its `allowedFeatures` names, and those a flag in its
+ * `allowedBetas` grants (an operator who let a feature's beta flag on meant the feature).
  */
-export function refuseWithoutBeta(
-  body: Body,
-  sent: readonly string[],
-  dropped: readonly string[],
-  provider: string,
-): void {
+export function allowedFeatures(
+  named: readonly AnthropicFeature[],
+  betas: readonly string[],
+): ReadonlySet<AnthropicFeature> {
+  const granted = (Object.keys(GATED) as AnthropicFeature[]).filter((feature) =>
+    betas.some(ofFeatures([feature])),
+  );
+  return new Set([...named, ...granted]);
+}
+
+/** What a provider lets a body carry: the flags going on and left out, and the gated features. */
+export interface BetaGate {
+  sent: readonly string[];
+  dropped: readonly string[];
+  features: ReadonlySet<AnthropicFeature>;
+  provider: string;
+}
+
+/**
+ * Refuses a body that uses a gated feature the provider does not allow, whatever flags came with
+ * it, then one that uses a beta-only field when the flags the client asked for that grant it are
+ * all left out (`dropped`) and none goes on (`sent`): Anthropic would refuse the field, or ignore
+ * it, in words the client never sees. Another field whose client names no flag for it is sent as
+ * it asked: the feature may have left beta, and Anthropic's verdict on that request is its own.
+ */
+export function refuseWithoutBeta(body: Body, { sent, dropped, features, provider }: BetaGate): void {
+  for (const [feature, { name, find }] of Object.entries(GATED) as [
+    AnthropicFeature,
+    (typeof GATED)[AnthropicFeature],
+  ][]) {
+    if (features.has(feature)) continue;
+    const field = find(body);
+    if (field === undefined) continue;
+    throw new UnsupportedFeature(
+      `'${field}' uses ${name}, which provider '${provider}' does not allow; leave the field out, or ask the operator to add '${feature}' to the provider's allowedFeatures`,
+      field,
+    );
+  }
   if (dropped.length === 0) return;
   for (const { families, find } of BETA_FIELDS) {
     const grants = inFamily(families);
