@@ -114,11 +114,13 @@ const STREAM_USAGE_ELSEWHERE: Record<Exclude<ProviderType, 'openai-compatible'>,
  * Anthropic features a client may use only where the operator allows them (`allowedFeatures`),
  * whether or not they still need a beta flag: each reaches past the request and its answer (a
  * URL and credentials the client names, state or uploads in the provider account, another
- * organisation's bill) or costs what the gateway does not charge. See providers/anthropic/passthrough.ts.
+ * organisation's bill) or costs what the gateway does not charge (or cannot see, as code
+ * execution's container hours). See providers/anthropic/passthrough.ts.
  */
 export const anthropicFeatures = [
   'advisor',
   'billing-policy',
+  'code-execution',
   'compaction',
   'files',
   'mcp',

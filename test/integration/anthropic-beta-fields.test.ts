@@ -110,6 +110,7 @@ const DEFAULT_LISTED: Array<[string, string, Extra]> = [
 ];
 
 const THREAD = { thread: { type: 'create' } };
+const CODE_EXECUTION = { type: 'code_execution_20260120', name: 'code_execution' };
 const BILLING = { billing_policy: { type: 'billing_policy', bill_to: 'user_profile' } };
 const INLINE_MCP = SYSTEM_MESSAGE({
   content: [
@@ -144,6 +145,13 @@ const GATED: Array<[string, string, Extra, string, string]> = [
     { tools: [{ type: 'advisor_20260301', name: 'advisor', model: 'claude-opus-4-6' }] },
     'advisor',
     'the advisor tool',
+  ],
+  [
+    'tools[1]',
+    'code-execution-2025-08-25',
+    { tools: [{ type: 'web_search_20250305', name: 'web_search' }, CODE_EXECUTION] },
+    'code-execution',
+    'code execution',
   ],
   [
     'container.skills',
@@ -223,6 +231,12 @@ describe('a beta-only field on the way to Anthropic', () => {
       expect(await refusal(extra)).toContain(notAllowed(field, feature, name));
     });
 
+  it('web fetch goes as sent: what it costs is the tokens of what it fetched, which usage reports', async () => {
+    const extra = { tools: [{ type: 'web_fetch_20260209', name: 'web_fetch', max_uses: 3 }] };
+    await create(extra);
+    expect(anthropic.requests.at(-1)!.body).toMatchObject(extra);
+  });
+
   it('with a newer flag than the default list names is refused, not sent without its flag', async () => {
     const [, , extra] = DEFAULT_LISTED[0]!;
     expect(await refusal(extra, ['task-budgets-2027-01-01'])).toContain(
@@ -296,7 +310,7 @@ describe("a gated feature named in the provider's allowedFeatures", () => {
   let client: Anthropic;
   beforeAll(async () => {
     anthropic = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
-    kw = await gateway(anthropic, undefined, ['mcp', 'threads']);
+    kw = await gateway(anthropic, undefined, ['mcp', 'threads', 'code-execution']);
     client = new Anthropic({ apiKey: CLIENT_KEY, baseURL: kw.dataUrl, maxRetries: 0 });
   });
   afterAll(async () => {
@@ -318,6 +332,13 @@ describe("a gated feature named in the provider's allowedFeatures", () => {
     const sent = anthropic.requests.at(-1)!;
     expect(sent.headers['anthropic-beta']).toBeUndefined();
     expect(sent.body).toMatchObject({ ...MCP_SERVERS, ...THREAD });
+  });
+
+  it('code execution goes with no flag, or with its flag on', async () => {
+    await create({ tools: [CODE_EXECUTION] });
+    expect(anthropic.requests.at(-1)!.body).toMatchObject({ tools: [CODE_EXECUTION] });
+    await create({ tools: [CODE_EXECUTION] }, ['code-execution-2025-08-25']);
+    expect(anthropic.requests.at(-1)!.headers['anthropic-beta']).toBe('code-execution-2025-08-25');
   });
 
   it('goes with any flag of its family, a newer one too, which goes on', async () => {

@@ -25,15 +25,18 @@ const ANTHROPIC = 'id: an, type: anthropic, baseUrl: "https://api.anthropic.com/
 describe('allowedFeatures in a provider block', () => {
   it('is taken by anthropic providers, and allows nothing by default', () => {
     const { config } = load(`
-  - { ${ANTHROPIC}, allowedFeatures: [mcp, threads] }
+  - { ${ANTHROPIC}, allowedFeatures: [mcp, threads, code-execution] }
   - { id: an2, type: anthropic, baseUrl: "https://api.anthropic.com/v1", keys: { env: K } }
 `);
-    expect(config.providers.map((provider) => provider.allowedFeatures)).toEqual([['mcp', 'threads'], []]);
+    expect(config.providers.map((provider) => provider.allowedFeatures)).toEqual([
+      ['mcp', 'threads', 'code-execution'],
+      [],
+    ]);
   });
 
   it('refuses a feature it does not know, listing those it does', () => {
     expect(problemsOf(`  - { ${ANTHROPIC}, allowedFeatures: [mcp, mcp-client-2025-11-20] }\n`)).toEqual([
-      'providers[0].allowedFeatures[1]: expected one of "advisor", "billing-policy", "compaction", "files", "mcp", "skills", "threads"',
+      'providers[0].allowedFeatures[1]: expected one of "advisor", "billing-policy", "code-execution", "compaction", "files", "mcp", "skills", "threads"',
     ]);
   });
 

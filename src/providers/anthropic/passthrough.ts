@@ -15,6 +15,7 @@ type Finder = (body: Body) => string | undefined;
 const ADVISOR_TOOL = /^advisor_\d{8}$/;
 const MCP_TOOLSET = /^mcp_toolset$/;
 const COMPUTER_TOOL = /^computer_\d{8}$/;
+const CODE_EXECUTION_TOOL = /^code_execution_\d{8}$/;
 
 const items = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 /** A field set to something: the API reads null as absent. */
@@ -115,6 +116,12 @@ const GATED: Readonly<Record<AnthropicFeature, { name: string; families: readonl
       find: (body) => toolOfType(body, ADVISOR_TOOL),
     },
     compaction: { name: 'compaction', families: ['compact'], find: compaction },
+    // Code runs in a container billed by the hour, which no answer reports.
+    'code-execution': {
+      name: 'code execution',
+      families: ['code-execution'],
+      find: (body) => toolOfType(body, CODE_EXECUTION_TOOL),
+    },
     // MCP servers are reached by Anthropic, at URLs the client names, with its credentials for them.
     mcp: { name: 'MCP servers', families: ['mcp-client'], find: mcp },
     // Skills, files and threads live in the provider account, shared by every client of the gateway.
