@@ -1,4 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnthropicFeature } from '../../src/config/index.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
@@ -355,5 +356,45 @@ describe("a gated feature named in the provider's allowedFeatures", () => {
         notAllowed('billing_policy', 'billing-policy', 'billing another organisation'),
       );
     expect(anthropic.requests).toHaveLength(before);
+  });
+});
+
+describe('an Anthropic file id on a translated route', () => {
+  let anthropic: FakeProvider;
+  let kw: TestGateway;
+  beforeAll(async () => {
+    anthropic = await startFakeProvider('anthropic', { keys: [PROVIDER_KEY] });
+    kw = await gateway(anthropic);
+  });
+  afterAll(async () => {
+    await kw?.close();
+    await anthropic?.close();
+  });
+
+  it('is held to the same gate: refused where the operator did not allow files', async () => {
+    const openai = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${kw.dataUrl}/v1`, maxRetries: 0 });
+    const error = await openai.chat.completions
+      .create({
+        model: 'an/claude-opus-4-8',
+        max_tokens: 64,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Read:' },
+              { type: 'file', file: { file_id: 'kwf1.anthropic.file_011CNha8iCJcU1wXNR6q4V8w' } },
+            ],
+          },
+        ],
+      })
+      .then(
+        () => expect.fail('the call was not refused'),
+        (caught: unknown) => caught as InstanceType<typeof OpenAI.APIError>,
+      );
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error.message).toContain(
+      "uses uploaded files, which provider 'an' does not allow; leave the field out, or ask the operator to add 'files' to the provider's allowedFeatures",
+    );
+    expect(anthropic.requests).toHaveLength(0);
   });
 });

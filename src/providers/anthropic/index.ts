@@ -1,4 +1,4 @@
-import { UnsupportedFeature } from '../../canonical/model.js';
+import { type ChatRequest, UnsupportedFeature } from '../../canonical/model.js';
 import type { ProviderConfig } from '../../config/index.js';
 import type { SecretString } from '../../keys/index.js';
 import { baseHeaders, basePath } from '../openai/index.js';
@@ -117,6 +117,16 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
     };
   }
 
+  /**
+   * A translated request's body, held to the gate a native one is (`refuseWithoutBeta`): another
+   * format's client can name an Anthropic file id too.
+   */
+  function gated(request: ChatRequest, options: CallOptions | undefined, countTokens: boolean): string {
+    const body = encodeAnthropicRequest(request, { countTokens });
+    refuseWithoutBeta(body, gate(options));
+    return JSON.stringify(body);
+  }
+
   const chat: ChatCodec = {
     encodeRequest: (request) => ({
       path: prefix + MESSAGES,
@@ -148,13 +158,17 @@ export function createAnthropicAdapter(config: ProviderConfig): ProviderAdapter 
       };
     },
     buildChatCall(request, key, options): UpstreamCall {
-      return { ...chat.encodeRequest(request), headers: headers(key, options) };
+      return {
+        path: prefix + MESSAGES,
+        headers: headers(key, options),
+        body: gated(request, options, false),
+      };
     },
     buildCountTokensCall(request, key, options): UpstreamCall {
       return {
         path: prefix + COUNT_TOKENS,
         headers: headers(key, options),
-        body: JSON.stringify(encodeAnthropicRequest(request, { countTokens: true })),
+        body: gated(request, options, true),
       };
     },
     readTokenCount(payload) {
