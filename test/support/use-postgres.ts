@@ -29,7 +29,7 @@ export function usePostgres(): PostgresInUse {
   }, 60_000);
   afterAll(async () => {
     await server?.stop();
-  });
+  }, 60_000);
   const running = (): PostgresServer => {
     if (!server) throw new Error('no Postgres cluster: usePostgres starts it in beforeAll');
     return server;
