@@ -78,6 +78,16 @@ function unsupported(error: UnsupportedFeature): GatewayError {
   });
 }
 
+/** The first target's refusal, naming what each of the route's other targets refused. */
+function refusedEverywhere(first: GatewayError, others: readonly string[]): GatewayError {
+  return new GatewayError(
+    first.status,
+    first.type,
+    `${first.message.replace(/\.$/, '')}. The route's other targets cannot carry the request either: ${others.join('; ')}`,
+    { code: first.code, param: first.param, headers: first.headers },
+  );
+}
+
 /**
  * The route's targets with what each is billed beyond tokens: the body's billed options (fast
  * processing, the provider's web search) reach only targets of the format they are sent to.
@@ -225,6 +235,8 @@ export class Forwarder {
     // What the first target cannot carry is the client's to fix: that answer outlasts the
     // fallbacks' failures (a fallback may still serve the request).
     let refused = false;
+    /** The fallbacks' refusals while every target so far refused: named if all of them do. */
+    const alsoRefused: string[] = [];
     for (const [i, target] of route.targets.entries()) {
       ctx.provider = target.provider.id;
       if (i > 0) raiseOutputFloor(ctx, flight, target.provider);
@@ -259,11 +271,17 @@ export class Forwarder {
       if (outcome.unsupported) {
         // A fallback that cannot carry the request is skipped; the earlier failure stands.
         if (i === 0) [failure, refused] = [outcome.error, true];
+        else if (refused && alsoRefused.length === i - 1)
+          alsoRefused.push(`provider '${target.provider.id}': ${outcome.error.message}`);
         continue;
       }
       if (!refused) failure = outcome.error;
       if (!outcome.fallback || abort.aborted) break;
     }
+    // No target could carry it: the first one's refusal alone would point the client at a route
+    // whose other targets refuse it too.
+    if (failure && alsoRefused.length > 0 && alsoRefused.length === route.targets.length - 1)
+      throw refusedEverywhere(failure, alsoRefused);
     throw failure ?? new GatewayError(503, 'service_unavailable', 'No provider is available for this model');
   }
 

@@ -2,7 +2,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORMATS, type FormatGateway, startFormatGateway } from '../support/format-gateway.js';
-import { CLIENT_KEY } from '../support/setup.js';
+import { startTestGateway } from '../support/gateway.js';
+import { CLIENT_KEY, PROVIDER_KEY } from '../support/setup.js';
 import { GREETING } from '../support/weather-scripts.js';
 
 /**
@@ -137,5 +138,55 @@ describe('a strict tool at an Ollama model', () => {
       tools: [{ type: 'function', name: 'weather', parameters: schema, strict: null }],
     });
     expect((setup.fakes.ollama.requests.at(-1)!.body as Json).tools).toHaveLength(1);
+  });
+});
+
+describe('a strict tool no target of its route can carry', () => {
+  it("is refused naming each target's reason, and nothing is sent", async () => {
+    const kw = await startTestGateway(
+      {
+        auth: { apiKeys: { env: 'KEYWARD_API_KEY' } },
+        providers: (['ollama', 'openai'] as const).map((format) => ({
+          id: format,
+          type: format,
+          baseUrl: setup.fakes[format].baseUrl,
+          ...(format !== 'ollama' && { keys: { env: 'PROVIDER_KEY' } }),
+        })),
+        models: [
+          {
+            name: 'local-then-openai',
+            provider: 'ollama',
+            model: 'llama3.2',
+            fallbacks: [{ provider: 'openai', model: 'gpt-4o' }],
+          },
+        ],
+      },
+      { KEYWARD_API_KEY: CLIENT_KEY, PROVIDER_KEY },
+    );
+    try {
+      const client = new Anthropic({ baseURL: kw.dataUrl, apiKey: CLIENT_KEY, maxRetries: 0 });
+      const sent = [setup.fakes.ollama.requests.length, setup.fakes.openai.requests.length];
+      // `days` is optional: outside OpenAI's strict subset, so the fallback cannot hold it either.
+      const refused = await client.messages
+        .create({
+          model: 'local-then-openai',
+          max_tokens: 100,
+          messages: [{ role: 'user', content: 'Weather in Paris?' }],
+          tools: [{ name: 'weather', input_schema: schema, strict: true }],
+        })
+        .then(
+          () => expect.unreachable('no target can carry a strict tool of this schema'),
+          (error: unknown) => error,
+        );
+      expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
+      const { message } = refused as InstanceType<typeof Anthropic.BadRequestError>;
+      expect(message).toContain('Ollama cannot');
+      expect(message).toContain(
+        "The route's other targets cannot carry the request either: provider 'openai'",
+      );
+      expect([setup.fakes.ollama.requests.length, setup.fakes.openai.requests.length]).toEqual(sent);
+    } finally {
+      await kw.close();
+    }
   });
 });
