@@ -48,6 +48,13 @@ const fileData = z.strictObject({
   displayName: z.string().optional(),
 });
 
+/**
+ * How Gemini reads a part's video (fixed-rate frames or the model's own navigation): an enum, as
+ * `@google/genai` types and sends it. A hint of Gemini's alone: translation drops it, as it drops
+ * `videoMetadata` and `mediaResolution`.
+ */
+const mediaProcessing = googleEnum(['MEDIA_PROCESSING_UNSPECIFIED', 'STATIC', 'AGENTIC']);
+
 const functionCall = z.strictObject({
   id: z.string().min(1).max(MAX_CALL_ID).optional(),
   name: functionName,
@@ -65,7 +72,7 @@ const functionResponse = z.strictObject({
       z.strictObject({
         inlineData: blob.optional(),
         fileData: fileData.optional(),
-        mediaProcessing: jsonObject.optional(),
+        mediaProcessing: mediaProcessing.optional(),
       }),
     )
     .max(MAX_PARTS)
@@ -110,7 +117,7 @@ const partFields = z.strictObject({
   toolCall: jsonObject.optional(),
   toolResponse: jsonObject.optional(),
   audioTranscription: jsonObject.optional(),
-  mediaProcessing: jsonObject.optional(),
+  mediaProcessing: mediaProcessing.optional(),
   speechMetadata: jsonObject.optional(),
 });
 
