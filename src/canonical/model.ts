@@ -215,7 +215,13 @@ export type ToolChoice =
   | { type: 'none' }
   /** The model must call some tool. */
   | { type: 'required' }
-  | { type: 'tool'; name: string };
+  | { type: 'tool'; name: string }
+  /**
+   * OpenAI's allowed tools: the model may call only the named tools (`required`: one of them at
+   * least), the others still declared, so the tool list, and the prompt cache, stay as they are.
+   * A format without such a choice is offered the named tools alone (`offerAllowedOnly`).
+   */
+  | { type: 'allowed'; mode: 'auto' | 'required'; names: string[] };
 
 export type ResponseFormat =
   | { type: 'text' }

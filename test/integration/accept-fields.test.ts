@@ -1,4 +1,5 @@
-import { GoogleGenAI, MediaProcessing } from '@google/genai';
+import { FunctionCallingConfigMode, GoogleGenAI, MediaProcessing } from '@google/genai';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fake-providers/server.js';
 import { type Format, startFormatGateway } from '../support/format-gateway.js';
@@ -96,6 +97,95 @@ describe('legitimate request fields', () => {
         at(sent, 'messages', 0, 'content', 1, 'type'),
       ]).toEqual(['image', 'text']);
       expect(JSON.stringify(sent)).not.toContain('mediaProcessing');
+    });
+  });
+  describe("OpenAI's allowed_tools tool choice", () => {
+    const openai = () => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${kw.dataUrl}/v1`, maxRetries: 0 });
+    const parameters = { type: 'object', properties: {} };
+    const responsesTools = [
+      { type: 'function' as const, name: 'get_weather', parameters, strict: false },
+      { type: 'function' as const, name: 'get_time', parameters, strict: false },
+    ];
+    const chatTools = responsesTools.map(({ name }) => ({
+      type: 'function' as const,
+      function: { name, parameters },
+    }));
+    const responses = (model: string, mode: 'auto' | 'required', tools: Array<Record<string, unknown>>) =>
+      openai().responses.create({
+        model,
+        input: 'Weather in Paris?',
+        tools: responsesTools,
+        tool_choice: { type: 'allowed_tools', mode, tools },
+      });
+    const chat = (model: string, mode: 'auto' | 'required') =>
+      openai().chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'Weather in Paris?' }],
+        tools: chatTools,
+        tool_choice: {
+          type: 'allowed_tools',
+          allowed_tools: { mode, tools: [{ type: 'function', function: { name: 'get_weather' } }] },
+        },
+      });
+    const declared = (tools: unknown): unknown[] =>
+      (tools as Array<Record<string, unknown>>).map(
+        (tool) => at(tool, 'function', 'name') ?? at(tool, 'name'),
+      );
+
+    it("reaches an OpenAI provider from the Responses surface as Chat Completions' choice, every tool declared", async () => {
+      await responses('openai/gpt-test', 'auto', [{ type: 'function', name: 'get_weather' }]);
+      const sent = fakes.openai.requests.at(-1)!.body;
+      expect(at(sent, 'tool_choice')).toEqual({
+        type: 'allowed_tools',
+        allowed_tools: { mode: 'auto', tools: [{ type: 'function', function: { name: 'get_weather' } }] },
+      });
+      expect(declared(at(sent, 'tools'))).toEqual(['get_weather', 'get_time']);
+    });
+
+    it('offers Anthropic and Ollama only the allowed tools, required as a forced call', async () => {
+      await chat('anthropic/claude-test', 'required');
+      let sent = fakes.anthropic.requests.at(-1)!.body;
+      expect(declared(at(sent, 'tools'))).toEqual(['get_weather']);
+      expect(at(sent, 'tool_choice')).toEqual({ type: 'any' });
+      await responses('anthropic/claude-test', 'auto', [{ type: 'function', name: 'get_weather' }]);
+      sent = fakes.anthropic.requests.at(-1)!.body;
+      expect(declared(at(sent, 'tools'))).toEqual(['get_weather']);
+      expect(at(sent, 'tool_choice')).toEqual({ type: 'auto' });
+      await chat('ollama/llama-test', 'auto');
+      expect(declared(at(fakes.ollama.requests.at(-1)!.body, 'tools'))).toEqual(['get_weather']);
+    });
+
+    it('sends Gemini a required choice as allowedFunctionNames, an automatic one as the allowed tools alone', async () => {
+      await chat('gemini/gemini-test', 'required');
+      let sent = fakes.gemini.requests.at(-1)!.body;
+      expect(at(sent, 'toolConfig', 'functionCallingConfig')).toEqual({
+        mode: FunctionCallingConfigMode.ANY,
+        allowedFunctionNames: ['get_weather'],
+      });
+      expect(declared(at(sent, 'tools', 0, 'functionDeclarations'))).toEqual(['get_weather', 'get_time']);
+      await responses('gemini/gemini-test', 'auto', [{ type: 'function', name: 'get_weather' }]);
+      sent = fakes.gemini.requests.at(-1)!.body;
+      expect(at(sent, 'toolConfig', 'functionCallingConfig')).toEqual({
+        mode: FunctionCallingConfigMode.AUTO,
+      });
+      expect(declared(at(sent, 'tools', 0, 'functionDeclarations'))).toEqual(['get_weather']);
+    });
+
+    it('refuses an allowed tool the request does not declare, naming it', async () => {
+      for (const model of ['openai/gpt-test', 'anthropic/claude-test']) {
+        await expect(
+          responses(model, 'auto', [{ type: 'function', name: 'get_stock' }]),
+        ).rejects.toMatchObject({
+          status: 400,
+          param: 'tool_choice.tools[0]',
+        });
+        await expect(responses(model, 'auto', [{ type: 'mcp', server_label: 'docs' }])).rejects.toMatchObject(
+          {
+            status: 400,
+            param: 'tool_choice.tools[0]',
+          },
+        );
+      }
     });
   });
 });

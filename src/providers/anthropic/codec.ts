@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { offerAllowedOnly } from '../../canonical/allowed-tools.js';
 import { functionArguments } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
@@ -81,9 +82,11 @@ const MAX_ID_STEM = 200;
  * (which takes no generation settings: limits, sampling, stop sequences, metadata, stream).
  */
 export function encodeAnthropicRequest(
-  request: ChatRequest,
+  given: ChatRequest,
   options: { countTokens?: boolean },
 ): Record<string, unknown> {
+  // Anthropic has no allowed-tools choice: it is offered only those tools.
+  const request = offerAllowedOnly(given);
   const tools = request.tools ?? [];
   const system = encodeSystem(request);
   const messages = encodeMessages(request.messages);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { offerAllowedOnly } from '../../canonical/allowed-tools.js';
 import { functionArguments } from '../../canonical/custom-tools.js';
 import { GEMINI_FILES_URI, isYouTubeVideo } from '../../canonical/file-reference.js';
 import {
@@ -72,7 +73,11 @@ const joinTexts = (texts: string[]): string => texts.join('\n\n');
  * Gemini has no end-user id and no switch for parallel tool calls, so `user` and
  * `parallelToolCalls` are not sent.
  */
-export function encodeGeminiRequest(request: ChatRequest): Record<string, unknown> {
+export function encodeGeminiRequest(asked: ChatRequest): Record<string, unknown> {
+  // Gemini names allowed functions only where a call is forced (`ANY`): an allowed-tools choice
+  // that leaves the model free offers only those tools.
+  const choice = asked.toolChoice;
+  const request = choice?.type === 'allowed' && choice.mode === 'auto' ? offerAllowedOnly(asked) : asked;
   const tools = request.tools ?? [];
   // A strict tool asks that the model's calls hold to its schema.
   const strict = tools.some((tool) => tool.strict === true);
@@ -281,6 +286,9 @@ function encodeToolChoice(choice: ToolChoice | undefined, strict: boolean): Reco
       return { mode: 'ANY' };
     case 'tool':
       return { mode: 'ANY', allowedFunctionNames: [choice.name] };
+    // `required` only: `auto` was sent as the allowed tools alone.
+    case 'allowed':
+      return { mode: 'ANY', allowedFunctionNames: choice.names };
   }
 }
 

@@ -1,3 +1,4 @@
+import { offerAllowedOnly } from '../../canonical/allowed-tools.js';
 import { functionArguments } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
@@ -79,10 +80,11 @@ const joinParts = (texts: string[]): string => texts.join('\n\n');
 /**
  * The request body for `/api/chat`. `stream` is always sent because Ollama streams unless told
  * otherwise. Ollama has no tool choice: `none` leaves the tools out, a named tool is sent alone (the
- * model can call no other, as Gemini's `allowedFunctionNames` narrows them), and `auto` and
- * `required` send them all and leave the decision to the model.
+ * model can call no other, as Gemini's `allowedFunctionNames` narrows them), so are allowed tools,
+ * and `auto` and `required` send them all and leave the decision to the model.
  */
-export function encodeOllamaRequest(request: ChatRequest): Record<string, unknown> {
+export function encodeOllamaRequest(asked: ChatRequest): Record<string, unknown> {
+  const request = offerAllowedOnly(asked);
   refuseLogprobs(request, 'Ollama');
   const tools = offeredTools(request);
   refuseStrictTools(request, tools);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { offerAllowedOnly } from '../../canonical/allowed-tools.js';
 import { asFunctionTools } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
@@ -154,7 +155,9 @@ export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
  * sent: Chat Completions has none.
  */
 function encodeRequest(asked: ChatRequest, options: OpenAICodecOptions): Record<string, unknown> {
-  const request = options.customTools ? asked : asFunctionTools(asked);
+  // Servers imitating the API mostly lack OpenAI's allowed-tools choice: they are offered only those tools.
+  const allowing = options.openAIServer ? asked : offerAllowedOnly(asked);
+  const request = options.customTools ? allowing : asFunctionTools(allowing);
   const tools = request.tools ?? [];
   const effort = reasoningEffort(request.thinking);
   const { temperature } = request;
@@ -417,12 +420,23 @@ function fittedSchema(fit: StrictFit | undefined): Record<string, unknown> | und
 }
 
 function encodeToolChoice(choice: ToolChoice, tools: ToolDefinition[]): string | Record<string, unknown> {
-  if (choice.type !== 'tool') return choice.type;
-  const { name } = choice;
-  return tools.some((tool) => tool.custom && tool.name === name)
+  switch (choice.type) {
+    case 'tool':
+      return toolReference(choice.name, tools);
+    case 'allowed':
+      return {
+        type: 'allowed_tools',
+        allowed_tools: { mode: choice.mode, tools: choice.names.map((name) => toolReference(name, tools)) },
+      };
+    default:
+      return choice.type;
+  }
+}
+
+const toolReference = (name: string, tools: ToolDefinition[]): Record<string, unknown> =>
+  tools.some((tool) => tool.custom && tool.name === name)
     ? { type: 'custom', custom: { name } }
     : { type: 'function', function: { name } };
-}
 
 /**
  * A schema from a client whose format constrains decoding to it goes strict where the server has

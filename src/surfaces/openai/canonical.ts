@@ -26,6 +26,7 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import { badRequest } from '../../errors/gateway-error.js';
+import { allowedToolsChoice } from '../allowed-tools.js';
 import { traced, tracedClientParam } from '../part-origins.js';
 import type { ChatSurface } from '../types.js';
 import type { ChatCompletionRequest } from './chat-schema.js';
@@ -204,7 +205,7 @@ function toCanonical(body: Body, earlier: readonly Message[] = []): ChatRequest 
   refuseUnmapped(body);
   const { system, messages } = convertMessages(body.messages, earlier);
   const tools = convertTools(body);
-  const toolChoice = convertToolChoice(body);
+  const toolChoice = convertToolChoice(body, tools);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   const stop = typeof body.stop === 'string' ? [body.stop] : body.stop;
   const responseFormat = convertResponseFormat(body.response_format);
@@ -505,7 +506,7 @@ function toolDefinition(fn: FunctionSpec, path: string): ToolDefinition {
 }
 
 /** `tool_choice`, else the legacy `function_call`. */
-function convertToolChoice(body: Body): ToolChoice | undefined {
+function convertToolChoice(body: Body, tools: readonly ToolDefinition[]): ToolChoice | undefined {
   const choice = body.tool_choice;
   if (choice === undefined) {
     const legacy = body.function_call;
@@ -519,9 +520,25 @@ function convertToolChoice(body: Body): ToolChoice | undefined {
     // Named as a function is: the provider's encoder knows which of its tools are custom.
     case 'custom':
       return { type: 'tool', name: choice.custom.name };
-    case 'allowed_tools':
-      throw new UnsupportedFeature(notSupported("'allowed_tools'"), 'tool_choice');
+    case 'allowed_tools': {
+      const { mode, tools: allowed } = choice.allowed_tools;
+      return allowedToolsChoice(
+        mode,
+        allowed.map((tool, i) => ({
+          name: referencedName(tool),
+          param: `tool_choice.allowed_tools.tools[${i}]`,
+        })),
+        tools,
+      );
+    }
   }
+}
+
+/** The name in an allowed tool's reference, as Chat Completions writes one: `{type, function: {name}}`. */
+function referencedName(tool: Record<string, unknown>): string | undefined {
+  const named = tool.type === 'function' ? tool.function : tool.type === 'custom' ? tool.custom : undefined;
+  const name = typeof named === 'object' && named !== null ? (named as { name?: unknown }).name : undefined;
+  return typeof name === 'string' ? name : undefined;
 }
 
 function convertResponseFormat(format: Body['response_format']): ResponseFormat | undefined {

@@ -234,11 +234,30 @@ export const toolSchema = z.union([functionTool, customTool, hostedTool]);
 export type FunctionTool = z.infer<typeof functionTool>;
 export type CustomTool = z.infer<typeof customTool>;
 
+/** OpenAI's allowed tools; a hosted tool among them (`{type: 'mcp', …}`) is refused in the mapping. */
+const allowedToolsChoice = z.strictObject({
+  type: z.literal('allowed_tools'),
+  mode: z.enum(['auto', 'required']),
+  tools: z
+    .array(
+      z.union([
+        z.strictObject({ type: z.literal('function'), name: functionName }),
+        z.strictObject({ type: z.literal('custom'), name: functionName }),
+        hostedTool,
+      ]),
+    )
+    .max(MAX_TOOLS),
+});
+export type AllowedToolsChoice = z.infer<typeof allowedToolsChoice>;
+
 const toolChoice = z.union([
   z.enum(['none', 'auto', 'required']),
   z.strictObject({ type: z.literal('function'), name: functionName }),
   z.strictObject({ type: z.literal('custom'), name: functionName }),
-  z.looseObject({ type: hostedType }),
+  allowedToolsChoice,
+  z.looseObject({
+    type: hostedType.refine((type) => type !== 'allowed_tools', 'allowed_tools needs a mode and tools'),
+  }),
 ]);
 
 const textFormat = z.discriminatedUnion('type', [

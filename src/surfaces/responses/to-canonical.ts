@@ -17,12 +17,13 @@ import {
   type UserPart,
 } from '../../canonical/model.js';
 import { badRequest } from '../../errors/gateway-error.js';
+import { allowedToolsChoice } from '../allowed-tools.js';
 import { parseDataUrl } from '../openai/canonical.js';
 import { traced, tracedAll } from '../part-origins.js';
 import { LOGPROBS_INCLUDE, showsLogprobs } from './from-canonical.js';
 import type { InputContent, Item, OutputContent } from './items.js';
 import { decodeReasoning, rawReasoningSigner } from './reasoning-envelope.js';
-import type { CustomTool, ResponsesRequest } from './schema.js';
+import type { AllowedToolsChoice, CustomTool, ResponsesRequest } from './schema.js';
 
 /**
  * A Responses request, with the history Keyward replays in front of it, as a canonical chat
@@ -47,7 +48,7 @@ export function requestToCanonical(
   const { system, messages } = itemsToMessages(items, origin);
   if (body.instructions) system.unshift(text(body.instructions));
   const tools = convertTools(body.tools);
-  const toolChoice = convertToolChoice(body.tool_choice);
+  const toolChoice = convertToolChoice(body.tool_choice, tools);
   const responseFormat = convertFormat(body.text?.format);
   const effort = body.reasoning?.effort;
   const user = body.safety_identifier ?? body.user;
@@ -304,11 +305,30 @@ function convertTools(tools: ResponsesRequest['tools']): ToolDefinition[] {
 }
 
 /** A custom tool is named as a function is: the encoder knows which of its tools are custom. */
-function convertToolChoice(choice: ResponsesRequest['tool_choice']): ToolChoice | undefined {
+function convertToolChoice(
+  choice: ResponsesRequest['tool_choice'],
+  tools: readonly ToolDefinition[],
+): ToolChoice | undefined {
   if (choice === undefined) return undefined;
   if (typeof choice === 'string') return { type: choice };
   if ((choice.type === 'function' || choice.type === 'custom') && typeof choice.name === 'string')
     return { type: 'tool', name: choice.name };
+  if (choice.type === 'allowed_tools') {
+    // The schema takes `allowed_tools` only in its own shape.
+    const { mode, tools: allowed } = choice as AllowedToolsChoice;
+    return allowedToolsChoice(
+      mode,
+      allowed.map((tool, i) => ({
+        // A hosted tool names no function.
+        name:
+          (tool.type === 'function' || tool.type === 'custom') && typeof tool.name === 'string'
+            ? tool.name
+            : undefined,
+        param: `tool_choice.tools[${i}]`,
+      })),
+      tools,
+    );
+  }
   throw new UnsupportedFeature(notSupported(`the tool choice '${choice.type}'`), 'tool_choice');
 }
 

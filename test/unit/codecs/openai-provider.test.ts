@@ -316,6 +316,25 @@ describe('OpenAI codec: encodeRequest', () => {
     }
   });
 
+  it("sends an allowed-tools choice as OpenAI's, and a server imitating the API only those tools", () => {
+    const tools = [
+      { name: 'get_weather', parameters: { type: 'object', properties: {} } },
+      { name: 'get_time', parameters: { type: 'object', properties: {} } },
+    ];
+    const toolChoice: ChatRequest['toolChoice'] = { type: 'allowed', mode: 'required', names: ['get_time'] };
+    expect(encode({ tools, toolChoice })).toMatchObject({
+      tools: [{ function: { name: 'get_weather' } }, { function: { name: 'get_time' } }],
+      tool_choice: {
+        type: 'allowed_tools',
+        allowed_tools: { mode: 'required', tools: [{ type: 'function', function: { name: 'get_time' } }] },
+      },
+    });
+    expect(encode({ tools, toolChoice }, { openAIServer: false, customTools: false })).toMatchObject({
+      tools: [{ function: { name: 'get_time' } }],
+      tool_choice: 'required',
+    });
+  });
+
   it('leaves out a tool choice and parallel_tool_calls when there are no tools (OpenAI refuses them)', () => {
     expect(encode({ tools: [], toolChoice: { type: 'required' }, parallelToolCalls: true })).toEqual({
       model: 'gpt-4o',

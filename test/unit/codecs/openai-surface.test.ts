@@ -481,19 +481,29 @@ describe('openAISurface.toCanonical: tools', () => {
     expect(choice({ tool_choice: 'required', function_call: 'none' })).toEqual({ type: 'required' });
   });
 
-  it('names a custom tool choice as a tool, and refuses allowed_tools tool choices', () => {
+  it('names a custom tool choice as a tool, and an allowed_tools choice by its tools', () => {
     expect(
       canonical({ messages: [hi], tool_choice: { type: 'custom', custom: { name: 'sql' } } }).toolChoice,
     ).toEqual({ type: 'tool', name: 'sql' });
-    expect(
-      rejectBody({
+    const tools = [
+      { type: 'function', function: { name: 'f' } },
+      { type: 'custom', custom: { name: 'sql' } },
+    ];
+    const allowed = (refs: unknown[]) =>
+      canonical({
         messages: [hi],
-        tool_choice: {
-          type: 'allowed_tools',
-          allowed_tools: { mode: 'auto', tools: [{ type: 'function', function: { name: 'f' } }] },
-        },
-      }),
-    ).toEqual({ message: "The model's provider does not support 'allowed_tools'", param: 'tool_choice' });
+        tools,
+        tool_choice: { type: 'allowed_tools', allowed_tools: { mode: 'required', tools: refs } },
+      }).toolChoice;
+    expect(
+      allowed([
+        { type: 'function', function: { name: 'f' } },
+        { type: 'custom', custom: { name: 'sql' } },
+      ]),
+    ).toEqual({ type: 'allowed', mode: 'required', names: ['f', 'sql'] });
+    expect(() => allowed([{ type: 'function', function: { name: 'g' } }])).toThrow(
+      expect.objectContaining({ status: 400, param: 'tool_choice.allowed_tools.tools[0]' }),
+    );
   });
 });
 
