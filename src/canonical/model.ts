@@ -23,7 +23,16 @@ export type MediaSource =
  */
 export type FileIssuer = 'anthropic' | 'gemini' | 'openai';
 
-export interface TextPart {
+/**
+ * OpenAI's explicit prompt-cache breakpoint (`prompt_cache_breakpoint`) on a part of the prompt:
+ * the cacheable prefix ends there. OpenAI-format providers are sent it; Anthropic and Gemini,
+ * which have no such breakpoint, refuse it rather than bill the prefix uncached (`refuseCacheBreakpoints`).
+ */
+export interface CacheBreakpoint {
+  cacheBreakpoint?: true;
+}
+
+export interface TextPart extends CacheBreakpoint {
   type: 'text';
   text: string;
   /**
@@ -45,14 +54,14 @@ export interface TokenLogprob {
   top: Array<{ token: string; logprob: number; bytes: number[] }>;
 }
 
-export interface ImagePart {
+export interface ImagePart extends CacheBreakpoint {
   type: 'image';
   source: MediaSource;
   /** OpenAI's `detail` hint, kept for OpenAI-format providers. */
   detail?: 'auto' | 'low' | 'high';
 }
 
-export interface DocumentPart {
+export interface DocumentPart extends CacheBreakpoint {
   type: 'document';
   source: MediaSource;
   filename?: string;
@@ -65,10 +74,11 @@ export interface DocumentPart {
  * `filename` is the name a client gave the file (OpenAI's file parts), kept where a format has a
  * place for it (a stored conversation's `input_file`).
  */
-export type AudioVideoPart = ({ type: 'audio' } | { type: 'video' }) & {
-  source: MediaSource;
-  filename?: string;
-};
+export type AudioVideoPart = ({ type: 'audio' } | { type: 'video' }) &
+  CacheBreakpoint & {
+    source: MediaSource;
+    filename?: string;
+  };
 
 /** The part audio or video of `mediaType` makes; undefined for any other type. */
 export function audioVideoType(mediaType: string | undefined): AudioVideoPart['type'] | undefined {
@@ -81,7 +91,12 @@ export function audioVideoType(mediaType: string | undefined): AudioVideoPart['t
 export function asAudioVideo(part: DocumentPart): DocumentPart | AudioVideoPart {
   const kind = audioVideoType(part.source.mediaType);
   if (kind === undefined) return part;
-  return { type: kind, source: part.source, ...(part.filename !== undefined && { filename: part.filename }) };
+  return {
+    type: kind,
+    source: part.source,
+    ...(part.filename !== undefined && { filename: part.filename }),
+    ...(part.cacheBreakpoint && { cacheBreakpoint: true }),
+  };
 }
 
 /**
@@ -251,6 +266,8 @@ export interface OpenAIOptions {
   serviceTier?: 'auto' | 'default' | 'flex' | 'scale' | 'priority' | 'fast';
   promptCacheKey?: string;
   promptCacheRetention?: 'in_memory' | 'in-memory' | '24h';
+  /** `explicit` caches only at the prompt's breakpoints (`CacheBreakpoint`); `ttl` is a minimum lifetime. */
+  promptCacheOptions?: { mode?: 'implicit' | 'explicit'; ttl?: '30m' };
   safetyIdentifier?: string;
   /**
    * OpenAI's `user` as the client sent it: the canonical `user` is the one end-user id other

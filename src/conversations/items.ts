@@ -3,7 +3,7 @@
  * has an id, message content is always a list of parts.
  */
 
-export type InputContent =
+export type InputContent = (
   | { type: 'input_text'; text: string }
   | {
       type: 'input_image';
@@ -19,7 +19,11 @@ export type InputContent =
       file_url?: string;
       filename?: string;
       mime_type?: string;
-    };
+    }
+) & {
+  /** OpenAI's explicit prompt-cache breakpoint, kept as the client sent it: a replayed turn keeps it. */
+  prompt_cache_breakpoint?: { mode: 'explicit' };
+};
 
 export type OutputContent =
   | { type: 'output_text'; text: string; annotations: unknown[]; logprobs?: unknown[] }

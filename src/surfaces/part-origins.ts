@@ -19,8 +19,8 @@ export function tracedAll<T extends object>(made: T[], origin: string): T[] {
   return made;
 }
 
-/** One step down a canonical path: `messages[3]` or `.content[2]`. */
-const STEP = /^\.?(messages|content)\[(\d+)\]/;
+/** One step down a canonical path: `messages[3]`, `.content[2]` or `system[0]`. */
+const STEP = /^\.?(messages|content|system)\[(\d+)\]/;
 
 /**
  * A provider's complaint about a canonical message or part (a tool result's inner part included),

@@ -213,6 +213,9 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
   });
 
   it('accepts the fields the SDK types allow: hints dropped for other providers, max effort passed on', async () => {
+    // A cache breakpoint only OpenAI-format providers take: Anthropic refuses it (accept-fields.test.ts).
+    const breakpoint = (format: string) =>
+      format === 'openai' ? { prompt_cache_breakpoint: { mode: 'explicit' as const } } : {};
     const pixel =
       'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
     for (const format of ['openai', 'anthropic'] as const) {
@@ -224,7 +227,7 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
           {
             role: 'user',
             content: [
-              { type: 'input_text', text: 'Describe it', prompt_cache_breakpoint: { mode: 'explicit' } },
+              { type: 'input_text', text: 'Describe it', ...breakpoint(format) },
               { type: 'input_image', image_url: pixel, detail: 'original' },
             ],
           },

@@ -188,4 +188,74 @@ describe('legitimate request fields', () => {
       }
     });
   });
+  describe("OpenAI's explicit prompt caching (prompt_cache_options, prompt_cache_breakpoint)", () => {
+    const openai = () => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${kw.dataUrl}/v1`, maxRetries: 0 });
+    const breakpoint = { mode: 'explicit' as const };
+    const responses = (model: string) =>
+      openai().responses.create({
+        model,
+        prompt_cache_options: { mode: 'explicit', ttl: '30m' },
+        input: [
+          {
+            role: 'developer',
+            content: [{ type: 'input_text', text: 'Be brief.', prompt_cache_breakpoint: breakpoint }],
+          },
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'A long shared prefix...', prompt_cache_breakpoint: breakpoint },
+              { type: 'input_text', text: 'Question' },
+            ],
+          },
+        ],
+      });
+
+    it('reaches an OpenAI provider from the Responses surface, each breakpoint on its part', async () => {
+      await responses('openai/gpt-test');
+      const sent = fakes.openai.requests.at(-1)!.body;
+      expect(at(sent, 'prompt_cache_options')).toEqual({ mode: 'explicit', ttl: '30m' });
+      expect(at(sent, 'messages')).toEqual([
+        {
+          role: 'system',
+          content: [{ type: 'text', text: 'Be brief.', prompt_cache_breakpoint: breakpoint }],
+        },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'A long shared prefix...', prompt_cache_breakpoint: breakpoint },
+            { type: 'text', text: 'Question' },
+          ],
+        },
+      ]);
+    });
+
+    it('is refused by Anthropic and Gemini, which have no such breakpoint, naming the part', async () => {
+      for (const model of ['anthropic/claude-test', 'gemini/gemini-test'])
+        await expect(responses(model)).rejects.toMatchObject({ status: 400, param: 'input[0].content[0]' });
+      await expect(
+        openai().chat.completions.create({
+          model: 'anthropic/claude-test',
+          messages: [
+            { role: 'user', content: 'Hi' },
+            { role: 'assistant', content: 'Hello.' },
+            {
+              role: 'user',
+              content: [{ type: 'text', text: 'Long prefix', prompt_cache_breakpoint: breakpoint }],
+            },
+          ],
+        }),
+      ).rejects.toMatchObject({ status: 400, param: 'messages[2].content[0]' });
+    });
+
+    it('goes without the options where nothing is marked, and without breakpoints to Ollama, which bills nothing', async () => {
+      await openai().responses.create({
+        model: 'anthropic/claude-test',
+        prompt_cache_options: { mode: 'explicit' },
+        input: 'Hi',
+      });
+      expect(at(fakes.anthropic.requests.at(-1)!.body, 'messages', 0, 'content')).toBeDefined();
+      await responses('ollama/llama-test');
+      expect(JSON.stringify(fakes.ollama.requests.at(-1)!.body)).not.toContain('cache');
+    });
+  });
 });

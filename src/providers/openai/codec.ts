@@ -4,6 +4,7 @@ import { asFunctionTools } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
   type AudioVideoPart,
+  type CacheBreakpoint,
   type ChatRequest,
   type ChatResponse,
   type DocumentPart,
@@ -80,16 +81,24 @@ export interface OpenAICodecOptions {
   openAIServer: boolean;
 }
 
-interface TextContent {
+/** An explicit prompt-cache breakpoint, on any content part. */
+interface Marked {
+  prompt_cache_breakpoint?: { mode: 'explicit' };
+}
+
+interface TextContent extends Marked {
   type: 'text';
   text: string;
 }
 
 type UserContent =
   | TextContent
-  | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } }
-  | { type: 'file'; file: { filename?: string; file_data?: string; file_id?: string } }
-  | { type: 'input_audio'; input_audio: { data: string; format: InputAudioFormat } };
+  | ((
+      | { type: 'image_url'; image_url: { url: string; detail?: 'auto' | 'low' | 'high' } }
+      | { type: 'file'; file: { filename?: string; file_data?: string; file_id?: string } }
+      | { type: 'input_audio'; input_audio: { data: string; format: InputAudioFormat } }
+    ) &
+      Marked);
 
 interface ToolCall {
   id: string;
@@ -126,9 +135,17 @@ const malformed = (): Error => new Error('malformed provider response');
 
 const text = (value: string): TextContent => ({ type: 'text', text: value });
 
-/** A lone text travels as a plain string, which every OpenAI-compatible server takes. */
-function textContent(texts: string[]): string | TextContent[] {
-  return texts.length <= 1 ? (texts[0] ?? '') : texts.map(text);
+const marked = (part: CacheBreakpoint): Marked =>
+  part.cacheBreakpoint ? { prompt_cache_breakpoint: { mode: 'explicit' } } : {};
+
+/**
+ * A lone text travels as a plain string, which every OpenAI-compatible server takes; one holding a
+ * cache breakpoint stays a part, where the breakpoint goes.
+ */
+function textContent(parts: TextPart[]): string | TextContent[] {
+  const [first] = parts;
+  if (parts.length <= 1 && !first?.cacheBreakpoint) return first?.text ?? '';
+  return parts.map((part) => ({ ...text(part.text), ...marked(part) }));
 }
 
 /** "Up to 4 sequences where the API will stop generating further tokens" (Chat Completions). */
@@ -150,7 +167,7 @@ export function createOpenAIChatCodec(options: OpenAICodecOptions): ChatCodec {
  * model, messages, tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort, the
  * token limit, temperature, top_p, seed, frequency_penalty, presence_penalty, stop, user, logprobs,
  * top_logprobs, OpenAI's own settings (verbosity, service_tier, prompt_cache_key,
- * prompt_cache_retention, safety_identifier), stream, stream_options. OpenAI refuses a tool
+ * prompt_cache_retention, prompt_cache_options, safety_identifier), stream, stream_options. OpenAI refuses a tool
  * choice or `parallel_tool_calls` without tools, so those go only with tools. `top_k` is not
  * sent: Chat Completions has none.
  */
@@ -224,14 +241,14 @@ export function refusesTemperature(model: string, temperature: number, effort: u
 function encodeMessages(request: ChatRequest): OpenAIMessage[] {
   const messages: OpenAIMessage[] = [];
   if (request.system.length > 0) {
-    messages.push({ role: 'system', content: textContent(request.system.map((part) => part.text)) });
+    messages.push({ role: 'system', content: textContent(request.system) });
   }
   // An instruction between a tool-calling turn and its results waits until after the `tool`
   // messages: OpenAI refuses anything between a call and its results.
   let waiting: OpenAIMessage[] = [];
   request.messages.forEach((message, i) => {
     if (message.role === 'system') {
-      const instruction: OpenAIMessage = { role: 'system', content: textContent(texts(message.content)) };
+      const instruction: OpenAIMessage = { role: 'system', content: textContent(message.content) };
       if (awaitsResults(messages.at(-1)) || waiting.length > 0) waiting.push(instruction);
       else messages.push(instruction);
     } else if (message.role === 'assistant') {
@@ -248,8 +265,6 @@ function encodeMessages(request: ChatRequest): OpenAIMessage[] {
   messages.push(...waiting);
   return messages;
 }
-
-const texts = (parts: TextPart[]): string[] => parts.map((part) => part.text);
 
 const awaitsResults = (message: OpenAIMessage | undefined): boolean =>
   message?.role === 'assistant' && message.tool_calls !== undefined;
@@ -285,13 +300,15 @@ function encodeUser(parts: UserPart[], path: string): OpenAIMessage[] {
 function userContent(content: UserContent[]): string | UserContent[] {
   const [first] = content;
   if (content.length === 0) return '';
-  return content.length === 1 && first?.type === 'text' ? first.text : content;
+  return content.length === 1 && first?.type === 'text' && !first.prompt_cache_breakpoint
+    ? first.text
+    : content;
 }
 
 /** Chat Completions has no error flag on tool results: the text says it instead. */
 function encodeToolResult(part: ToolResultPart): OpenAIMessage {
-  const texts = part.content.flatMap((inner) => (inner.type === 'text' ? [inner.text] : []));
-  if (part.isError) texts[0] = `Error: ${texts[0] ?? ''}`;
+  const texts = part.content.filter((inner): inner is TextPart => inner.type === 'text');
+  if (part.isError) texts[0] = { ...texts[0], type: 'text', text: `Error: ${texts[0]?.text ?? ''}` };
   return { role: 'tool', tool_call_id: callId(part.toolCallId), content: textContent(texts) };
 }
 
@@ -311,6 +328,10 @@ function callId(id: string): string {
  * text document goes as its text: Chat Completions' `file` part takes PDFs only.
  */
 function encodeContent(part: ContentPart | AudioVideoPart, param: string): UserContent {
+  return { ...contentOf(part, param), ...marked(part) };
+}
+
+function contentOf(part: ContentPart | AudioVideoPart, param: string): UserContent {
   if (part.type === 'text') return text(part.text);
   if (part.type === 'audio' || part.type === 'video') return encodeAudio(part, param);
   const { source } = part;
@@ -469,6 +490,7 @@ function openAISettings(openai: OpenAIOptions): Record<string, unknown> {
     ...(openai.serviceTier !== undefined && { service_tier: openai.serviceTier }),
     ...(openai.promptCacheKey !== undefined && { prompt_cache_key: openai.promptCacheKey }),
     ...(openai.promptCacheRetention !== undefined && { prompt_cache_retention: openai.promptCacheRetention }),
+    ...(openai.promptCacheOptions !== undefined && { prompt_cache_options: openai.promptCacheOptions }),
     ...(openai.safetyIdentifier !== undefined && { safety_identifier: openai.safetyIdentifier }),
   };
 }

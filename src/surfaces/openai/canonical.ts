@@ -6,6 +6,7 @@ import {
   asAudioVideo,
   type BlockDelta,
   type BlockStart,
+  type CacheBreakpoint,
   type ChatRequest,
   type ChatResponse,
   type ChatUsage,
@@ -198,8 +199,9 @@ function refuseUnmapped(body: Body): void {
 /**
  * The canonical request. `system` and `developer` messages become the canonical system prompt in
  * order, wherever they stand in the conversation: Anthropic and Gemini hold instructions apart
- * from the conversation, so their position cannot travel. Participant `name`s and `prompt_cache_breakpoint`s are hints with no canonical
- * place and are dropped.
+ * from the conversation, so their position cannot travel. Participant `name`s are hints with no
+ * canonical place and are dropped; `prompt_cache_breakpoint`s go with their parts, for the provider's
+ * encoder to send or refuse.
  */
 function toCanonical(body: Body, earlier: readonly Message[] = []): ChatRequest {
   refuseUnmapped(body);
@@ -270,7 +272,7 @@ function convertMessages(
     switch (message.role) {
       case 'system':
       case 'developer':
-        system.push(...textParts(message.content));
+        system.push(...textParts(message.content).map((part, j) => traced(part, `${path}.content[${j}]`)));
         break;
       case 'user': {
         const parts = userParts(message.content, path);
@@ -309,8 +311,12 @@ function convertMessages(
 }
 
 function textParts(content: TextContent): TextPart[] {
-  return typeof content === 'string' ? [text(content)] : content.map((part) => text(part.text));
+  return typeof content === 'string' ? [text(content)] : content.map((part) => marked(text(part.text), part));
 }
+
+/** A part with the explicit prompt-cache breakpoint the client's part holds. */
+const marked = <T extends CacheBreakpoint>(made: T, part: { prompt_cache_breakpoint?: unknown }): T =>
+  part.prompt_cache_breakpoint ? { ...made, cacheBreakpoint: true } : made;
 
 function userParts(content: UserContent, path: string): UserPart[] {
   if (typeof content === 'string') return [traced(text(content), `${path}.content`)];
@@ -318,6 +324,10 @@ function userParts(content: UserContent, path: string): UserPart[] {
 }
 
 function userPart(part: UserContentPart, param: string): UserPart {
+  return marked(contentPart(part, param), part);
+}
+
+function contentPart(part: UserContentPart, param: string): Exclude<UserPart, ToolResultPart> {
   switch (part.type) {
     case 'text':
       return text(part.text);

@@ -3,6 +3,7 @@ import { fileReference } from '../../canonical/file-reference.js';
 import {
   type AssistantPart,
   asAudioVideo,
+  type CacheBreakpoint,
   type ChatRequest,
   type DocumentPart,
   type ImagePart,
@@ -103,6 +104,7 @@ function openAIOptions(body: ResponsesRequest): OpenAIOptions | undefined {
     ...(carried(tier) && { serviceTier: tier }),
     ...(body.prompt_cache_key != null && { promptCacheKey: body.prompt_cache_key }),
     ...(body.prompt_cache_retention != null && { promptCacheRetention: body.prompt_cache_retention }),
+    ...(body.prompt_cache_options !== undefined && { promptCacheOptions: body.prompt_cache_options }),
     ...(body.safety_identifier != null && { safetyIdentifier: body.safety_identifier }),
     ...(body.user !== undefined && { user: body.user }),
   };
@@ -198,12 +200,18 @@ export function itemsToMessages(
   return { system, messages };
 }
 
+/** Traced, so that a provider's refusal of a part (its cache breakpoint) names the client's. */
 function systemParts(content: ReadonlyArray<InputContent | OutputContent>, at: string): TextPart[] {
   return content.map((part, j) => {
-    if (part.type === 'input_text' || part.type === 'output_text') return text(part.text);
+    if (part.type === 'input_text') return traced(marked(text(part.text), part), `${at}.content[${j}]`);
+    if (part.type === 'output_text') return text(part.text);
     throw new UnsupportedFeature('System and developer messages take text only', `${at}.content[${j}]`);
   });
 }
+
+/** A part with the explicit prompt-cache breakpoint its input content holds. */
+const marked = <T extends CacheBreakpoint>(made: T, part: InputContent): T =>
+  part.prompt_cache_breakpoint ? { ...made, cacheBreakpoint: true } : made;
 
 function assistantText(content: ReadonlyArray<InputContent | OutputContent>): AssistantPart[] {
   return content.flatMap((part) => {
@@ -225,6 +233,10 @@ function userPart(part: InputContent | OutputContent, param: string): UserPart {
 }
 
 function resultPart(part: InputContent, param: string): TextPart | ImagePart | DocumentPart {
+  return marked(contentPart(part, param), part);
+}
+
+function contentPart(part: InputContent, param: string): TextPart | ImagePart | DocumentPart {
   switch (part.type) {
     case 'input_text':
       return text(part.text);

@@ -100,7 +100,7 @@ describe('openAISurface.toCanonical: messages', () => {
       {
         role: 'user',
         content: [
-          { type: 'text', text: 'Look:' },
+          { type: 'text', text: 'Look:', cacheBreakpoint: true },
           {
             type: 'image',
             source: { kind: 'base64', mediaType: 'image/png', data: 'iVBORw0KGgo=' },
