@@ -25,8 +25,9 @@ export type FileIssuer = 'anthropic' | 'gemini' | 'openai';
 
 /**
  * OpenAI's explicit prompt-cache breakpoint (`prompt_cache_breakpoint`) on a part of the prompt:
- * the cacheable prefix ends there. OpenAI-format providers are sent it; Anthropic and Gemini,
- * which have no such breakpoint, refuse it rather than bill the prefix uncached (`refuseCacheBreakpoints`).
+ * the cacheable prefix ends there. OpenAI-format providers are sent it; the other formats have no
+ * such breakpoint and go without it: a hint about cost, which a conversation stored with it must
+ * not keep from continuing elsewhere.
  */
 export interface CacheBreakpoint {
   cacheBreakpoint?: true;

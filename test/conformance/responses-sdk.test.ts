@@ -213,9 +213,8 @@ describe('openai SDK Responses API through Keyward, every provider format', () =
   });
 
   it('accepts the fields the SDK types allow: hints dropped for other providers, max effort passed on', async () => {
-    // A cache breakpoint only OpenAI-format providers take: Anthropic refuses it (accept-fields.test.ts).
-    const breakpoint = (format: string) =>
-      format === 'openai' ? { prompt_cache_breakpoint: { mode: 'explicit' as const } } : {};
+    // A cache breakpoint: OpenAI-format providers take it, the others go without (accept-fields.test.ts).
+    const breakpoint = (_format: string) => ({ prompt_cache_breakpoint: { mode: 'explicit' as const } });
     const pixel =
       'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
     for (const format of ['openai', 'anthropic'] as const) {

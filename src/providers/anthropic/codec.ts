@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { offerAllowedOnly } from '../../canonical/allowed-tools.js';
-import { refuseCacheBreakpoints } from '../../canonical/cache-breakpoints.js';
 import { functionArguments } from '../../canonical/custom-tools.js';
 import {
   type AssistantPart,
@@ -88,7 +87,6 @@ export function encodeAnthropicRequest(
 ): Record<string, unknown> {
   // Anthropic has no allowed-tools choice: it is offered only those tools.
   const request = offerAllowedOnly(given);
-  refuseCacheBreakpoints(request, 'Anthropic');
   const tools = request.tools ?? [];
   const system = encodeSystem(request);
   const messages = encodeMessages(request.messages);

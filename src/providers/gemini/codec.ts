@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { offerAllowedOnly } from '../../canonical/allowed-tools.js';
-import { refuseCacheBreakpoints } from '../../canonical/cache-breakpoints.js';
 import { functionArguments } from '../../canonical/custom-tools.js';
 import { GEMINI_FILES_URI, isYouTubeVideo } from '../../canonical/file-reference.js';
 import {
@@ -79,7 +78,6 @@ export function encodeGeminiRequest(asked: ChatRequest): Record<string, unknown>
   // that leaves the model free offers only those tools.
   const choice = asked.toolChoice;
   const request = choice?.type === 'allowed' && choice.mode === 'auto' ? offerAllowedOnly(asked) : asked;
-  refuseCacheBreakpoints(request, 'Gemini');
   const tools = request.tools ?? [];
   // A strict tool asks that the model's calls hold to its schema.
   const strict = tools.some((tool) => tool.strict === true);

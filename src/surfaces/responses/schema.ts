@@ -34,7 +34,7 @@ const functionName = z
   .regex(/^[a-zA-Z0-9_-]+$/);
 const itemStatus = z.enum(['in_progress', 'completed', 'incomplete']).optional();
 
-/** An explicit prompt-cache breakpoint (gpt-5.6+): OpenAI-format providers only (canonical/cache-breakpoints.ts). */
+/** An explicit prompt-cache breakpoint (gpt-5.6+): sent to OpenAI-format providers only (canonical `CacheBreakpoint`). */
 const cacheBreakpoint = z.strictObject({ mode: z.literal('explicit') }).optional();
 const inputText = z.strictObject({
   type: z.literal('input_text'),
