@@ -68,6 +68,20 @@ describe('an OpenAI stream relayed to a client that did not ask for usage', () =
     );
   });
 
+  it('cuts it within a data line only: a chunk whose JSON spans several lines stays JSON', async () => {
+    const first = `data: {${HEAD},\ndata: "usage": null,\ndata: "choices":[${text('Hi')}]}\n\n`;
+    const last = `data: {${HEAD},"choices":[${text('!', '"stop"')}]\ndata: ,"usage":null}\n\n`;
+    // A field on a line of its own, its comma on the line before: left as sent.
+    const apart = `data: {${HEAD},"choices":[${text('a')}],\ndata: "usage":null}\n\n`;
+    const { out } = await relay([first, apart, last, 'data: [DONE]\n\n'], true);
+    expect(out).toBe(
+      `data: {${HEAD},\ndata: \ndata: "choices":[${text('Hi')}]}\n\n` +
+        apart +
+        `data: {${HEAD},"choices":[${text('!', '"stop"')}]\ndata: }\n\n` +
+        'data: [DONE]\n\n',
+    );
+  });
+
   it('leaves it out of the chunks the relay rewrites (Azure filter annotations, renumbered tool calls)', async () => {
     const filtered = chunk(
       `{"index":0,"delta":{"content":"Hi"},"finish_reason":null,"content_filter_results":{"hate":{"filtered":false}}}`,

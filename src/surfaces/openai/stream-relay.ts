@@ -22,9 +22,12 @@ const FINISH_REASON = /"finish_reason"\s*:\s*"[^"]/;
 const TOOL_CALLS = /"tool_calls"\s*:\s*\[/;
 /**
  * A chunk's `"usage":null` with the comma that joins it to its neighbour: the one before it, else
- * (the chunk's first field) the one after it.
+ * (the chunk's first field) the one after it. Spaces and tabs only, never a line break: the regex
+ * runs over the event's text, whose JSON may span several `data:` lines, and a cut across a break
+ * took the next line's `data:` with it (two `data:` prefixes on one line, not JSON once joined).
+ * A field or comma on a line of its own is left in place.
  */
-const NULL_USAGE = /,\s*"usage"\s*:\s*null\b|"usage"\s*:\s*null\s*,\s*/;
+const NULL_USAGE = /,[ \t]*"usage"[ \t]*:[ \t]*null\b|"usage"[ \t]*:[ \t]*null[ \t]*,[ \t]*/;
 
 /**
  * Sets each tool call delta's `index` to its call's position in its choice (`ToolCallPositions`);
