@@ -332,7 +332,8 @@ export class Forwarder {
         return final({ error: unsupported(error), fallback: true, unsupported: true });
       }
       if (!('response' in attempt)) return final(attempt);
-      // An answer that cannot be read fails the request, as a whole answer's does.
+      // An answer that cannot be read fails the request, as a whole answer's does; a compressed
+      // one is a failure like the attempt's own.
       const part = await this.responder.embeddingsPart(
         request,
         target.provider,
@@ -340,6 +341,7 @@ export class Forwarder {
         body,
         attempt.response,
       );
+      if ('error' in part) return final(part);
       answers.push(part.answer);
       ctx.usage = addUsage(ctx.usage, part.usage);
     }

@@ -179,8 +179,10 @@ export class Responder {
 
   /**
    * One part of an embeddings request sent in parts (`ProviderAdapter.maxEmbeddingInputs`): the
-   * provider's answer to `body`, the part, as OpenAI's. The provider bills a part it answered, so
-   * one whose answer cannot be read is charged as an attempt that got none. Each part leaves the
+   * provider's answer to `body`, the part, as OpenAI's, or the failure of a compressed answer,
+   * which may go to the route's next target as a whole answer's does (`respond`) while no part was
+   * answered. The provider bills a part it answered, so one whose answer cannot be read (or is
+   * compressed) is charged as an attempt that got none. Each part leaves the
    * process's account of whole answers once read: a request waiting for its next part while
    * holding an earlier one in the account could hold up every answer behind it.
    */
@@ -190,11 +192,14 @@ export class Responder {
     flight: InFlight,
     body: Record<string, unknown>,
     response: UpstreamResponse,
-  ): Promise<{ answer: EmbeddingsList; usage: Usage }> {
+  ): Promise<{ answer: EmbeddingsList; usage: Usage } | Failure> {
     const { adapter, id } = provider;
     try {
       const compressed = this.compressed(request, id, response);
-      if (compressed) throw compressed;
+      if (compressed) {
+        chargeUnanswered(request.kw);
+        return { error: compressed, fallback: true };
+      }
       const text = await readWhole(response, flight);
       try {
         // Only adapters that read embeddings answer in parts (see `maxEmbeddingInputs`).

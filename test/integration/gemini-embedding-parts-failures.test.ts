@@ -1,0 +1,140 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, adminCall } from '../support/admin.js';
+import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { PROVIDER_KEY } from '../support/setup.js';
+
+/** Micro-dollars a token, the same at every target. */
+const PRICE = { input: 10, output: 10 };
+/** "text 0" … "text N-1": two estimated tokens each at Gemini (four ASCII characters a token). */
+const texts = (count: number) => Array.from({ length: count }, (_, i) => `text ${i}`);
+
+type Answer = (texts: string[], res: ServerResponse) => void;
+
+/** Gemini's batchEmbedContents answer for `count` inputs, four dimensions each. */
+const vectors = (count: number) =>
+  JSON.stringify({ embeddings: Array.from({ length: count }, () => ({ values: [0.1, 0.2, 0.3, 0.4] })) });
+const answered: Answer = (sent, res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(vectors(sent.length));
+};
+/**
+ * Failures of the parts an OpenAI embeddings request of more than 100 inputs is sent to Gemini in,
+ * against a Gemini of the test's own: what they are charged, and where they go.
+ */
+describe('an embeddings request sent to Gemini in parts, whose parts fail', () => {
+  let server: Server;
+  let answer: Answer = answered;
+  const sent: string[][] = [];
+  let openai: FakeProvider;
+  let kw: TestGateway;
+
+  beforeAll(async () => {
+    server = createServer((req: IncomingMessage, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const { requests } = JSON.parse(Buffer.concat(chunks).toString()) as {
+          requests: Array<{ content: { parts: Array<{ text: string }> } }>;
+        };
+        const inputs = requests.map((r) => r.content.parts[0]!.text);
+        sent.push(inputs);
+        answer(inputs, res);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    openai = await startFakeProvider('openai', { keys: [PROVIDER_KEY] });
+    const gemini = (id: string, maxAttempts: number) => ({
+      id,
+      type: 'gemini' as const,
+      baseUrl: `http://127.0.0.1:${port}/v1beta`,
+      keys: { env: 'G_KEY' },
+      retries: { maxAttempts, baseDelayMs: 5, maxDelayMs: 20 },
+    });
+    kw = await startTestGateway(
+      {
+        providers: [
+          gemini('gemini', 1),
+          gemini('gemini-retries', 2),
+          { id: 'openai', type: 'openai', baseUrl: openai.baseUrl, keys: { env: 'O_KEY' } },
+        ],
+        models: [
+          {
+            name: 'embed',
+            provider: 'gemini',
+            model: 'gemini-embedding-001',
+            fallbacks: [{ provider: 'openai', model: 'text-embedding-3-small' }],
+          },
+          { name: 'embed-retries', provider: 'gemini-retries', model: 'gemini-embedding-001' },
+        ],
+        pricing: { 'gemini-embedding-001': PRICE, 'text-embedding-3-small': PRICE },
+      },
+      { G_KEY: PROVIDER_KEY, O_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
+    );
+  });
+  afterAll(async () => {
+    await kw?.close();
+    server?.close();
+    await openai?.close();
+  });
+  beforeEach(() => {
+    answer = answered;
+    sent.length = 0;
+  });
+
+  /** A token of the test's own, under a daily budget of `micros` when given. */
+  const mint = async (micros?: number) => {
+    const minted = await adminCall(kw.adminUrl, 'POST', '/admin/tokens', {
+      name: 'parts failing',
+      ...(micros !== undefined && { budget: { usd: micros / 1e6, period: 'day' } }),
+    });
+    return {
+      id: minted.json.id as string,
+      client: new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: minted.json.token, maxRetries: 0 }),
+    };
+  };
+  it("a compressed answer to the first part goes to the route's fallback, as a whole request's does", async () => {
+    answer = (inputs, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(gzipSync(vectors(inputs.length)));
+    };
+    const { client } = await mint();
+    const before = openai.requests.length;
+    const embedded = await client.embeddings.create({
+      model: 'embed',
+      input: texts(150),
+      encoding_format: 'float',
+    });
+    expect(embedded.data).toHaveLength(150);
+    expect(sent.map((part) => part[0])).toEqual(['text 0']);
+    const fallback = openai.requests.slice(before);
+    expect(fallback).toHaveLength(1);
+    expect((fallback[0]!.body as { input: string[] }).input).toEqual(texts(150));
+  });
+
+  it('a compressed answer to a later part fails the request: no fallback once a part was answered', async () => {
+    answer = (inputs, res) => {
+      if (inputs[0] === 'text 0') return answered(inputs, res);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(gzipSync(vectors(inputs.length)));
+    };
+    const { client } = await mint();
+    const before = openai.requests.length;
+    const error = await client.embeddings
+      .create({ model: 'embed', input: texts(150), encoding_format: 'float' })
+      .then(
+        () => expect.unreachable('the request should have failed'),
+        (failure: unknown) => failure,
+      );
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect(sent.map((part) => part[0])).toEqual(['text 0', 'text 100']);
+    expect(openai.requests.length).toBe(before);
+  });
+});
