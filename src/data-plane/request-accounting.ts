@@ -5,7 +5,7 @@ import type { Admission } from '../limits/admission.js';
 import { inUtcDay, utcDayEnd } from '../limits/admission-rules.js';
 import type { AlertMonitor } from '../observability/index.js';
 import type { Usage } from '../providers/index.js';
-import { chargeUnanswered } from '../upstream/index.js';
+import { chargeUnanswered, type InputShare } from '../upstream/index.js';
 
 export interface RequestAccountingOptions {
   prices: PriceTable;
@@ -69,6 +69,17 @@ function sum(usage: Usage, more: Usage): Usage {
 }
 
 /**
+ * The tokens of `share` of a request whose whole is estimated at `usage`, each end of the share
+ * rounded up: the shares of parts that meet end to end add up to the whole exactly, so one
+ * attempt at every part that got no answer costs what one at the whole request does, never more.
+ */
+function shareOf(usage: Usage, share: InputShare | undefined): Usage {
+  if (!share) return usage;
+  const of = (tokens: number) => Math.ceil(tokens * share.to) - Math.ceil(tokens * share.from);
+  return { ...usage, inputTokens: of(usage.inputTokens), outputTokens: of(usage.outputTokens) };
+}
+
+/**
  * What happens once a response is over, off the client's path: the request is priced, its
  * limits settled with the real usage, its usage recorded, its summary audited and fed to the
  * anomaly monitor.
@@ -82,13 +93,14 @@ export function requestAccounting(options: RequestAccountingOptions) {
     // The estimate is asked for only here, where it is needed: a request nothing limits has none
     // until then (admission reserved nothing for it), and most requests report their usage.
     if (ctx.upstreamAnswered || ctx.upstreamSent) {
+      // A part still out of an embeddings request sent in parts, whose client left: charged as an
+      // attempt that got no answer, its share of the reservation. The parts before it reported
+      // their usage.
+      if (ctx.upstreamSent && ctx.share) chargeUnanswered(ctx);
       // The provider has the request but no usage came (the client left, the provider sent none,
       // or never answered): it bills it all the same, so it counts as what admission reserved.
-      if (ctx.usage === undefined) ctx.usage = admission.estimate(request, ctx.provider, ctx.upstreamModel);
-      // Usage and a call still out: an embeddings request sent in parts whose client left with a
-      // part unanswered. The parts before it reported theirs; that part is charged as an attempt
-      // that got no answer.
-      else if (ctx.upstreamSent) chargeUnanswered(ctx);
+      else if (ctx.usage === undefined)
+        ctx.usage = admission.estimate(request, ctx.provider, ctx.upstreamModel);
       // Usage read from a stream before its end is provisional (Anthropic's message_start says 1
       // output token): a stream cut short counts at least the reservation. The provider bills what
       // it generated until the cut, which the gateway does not count; a larger reported count stays.
@@ -101,15 +113,17 @@ export function requestAccounting(options: RequestAccountingOptions) {
       ctx.usage && ctx.provider && ctx.upstreamModel
         ? prices.costMicros(ctx.provider, ctx.upstreamModel, ctx.usage, ctx.fast)
         : 0;
-    // Attempts that failed unanswered before this one (or instead of any answer), each priced where it went.
+    // Attempts that failed unanswered before this one (or instead of any answer), each priced where
+    // it went, at the share of the input it sent.
     const { unanswered } = ctx;
     if (unanswered) {
-      for (const { provider, model, fast } of unanswered) {
+      for (const { provider, model, fast, share } of unanswered) {
         // As that attempt's model counts it: models count inline images differently.
         const estimate = admission.estimate(request, provider, model);
         if (!estimate) break;
-        ctx.usage = ctx.usage ? sum(ctx.usage, estimate) : estimate;
-        if (provider && model) spent += prices.costMicros(provider, model, estimate, fast);
+        const charged = shareOf(estimate, share);
+        ctx.usage = ctx.usage ? sum(ctx.usage, charged) : charged;
+        if (provider && model) spent += prices.costMicros(provider, model, charged, fast);
       }
     }
     if (ctx.usage) ctx.costMicros = spent;

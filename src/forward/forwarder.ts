@@ -32,7 +32,7 @@ import {
   VIA_HEADER,
 } from '../upstream/index.js';
 import { defaultOutput } from './default-output.js';
-import { addUsage, embeddingParts, joinEmbeddings } from './embedding-parts.js';
+import { addUsage, type EmbeddingPart, embeddingParts, joinEmbeddings } from './embedding-parts.js';
 import { type Failure, type ForwardJob, type InFlight, isNative, takesOptions } from './forward-job.js';
 import { KeyLease, KeysUnavailable, passthroughKeyMissing, passthroughKeyRejected } from './key-lease.js';
 import type { ProviderRuntime } from './provider-runtime.js';
@@ -289,10 +289,7 @@ export class Forwarder {
    * An embeddings request with more inputs than one call to the target takes, as the parts it is
    * sent in (see `embedInParts`); undefined for any other request.
    */
-  private embeddingParts(
-    flight: InFlight,
-    target: Target<ProviderRuntime>,
-  ): Record<string, unknown>[] | undefined {
+  private embeddingParts(flight: InFlight, target: Target<ProviderRuntime>): EmbeddingPart[] | undefined {
     const { adapter } = target.provider;
     if (flight.job.operation !== 'embeddings' || !adapter.embeddingsAnswer || !adapter.maxEmbeddingInputs)
       return;
@@ -310,42 +307,50 @@ export class Forwarder {
    * partial list. Before any part was answered it may go to the route's next target as any failure
    * may; after, it does not: another model's vectors cannot be joined with this one's, and sending
    * the whole input again there would bill the client's answered parts twice, past the reservation.
-   * Each answered part is charged as it comes, whatever happens to the rest.
+   * Each answered part is charged as it comes, whatever happens to the rest; an attempt at a part
+   * that gets no answer is charged the part's share of the reservation (`RequestContext.share`),
+   * so that one such attempt at every part costs what one at the whole request does.
    */
   private async embedInParts(
     request: FastifyRequest,
     reply: FastifyReply,
     target: Target<ProviderRuntime>,
     flight: InFlight,
-    parts: Record<string, unknown>[],
+    parts: EmbeddingPart[],
   ): Promise<Failure | undefined> {
     const ctx = request.kw;
     const answers: EmbeddingsList[] = [];
     const final = (failure: Failure): Failure =>
       answers.length === 0 ? failure : { error: failure.error, fallback: false };
-    for (const body of parts) {
-      let attempt: Attempt;
-      try {
-        attempt = await this.attempt(request, target, flight, this.caller({ ...flight, body }, target));
-      } catch (error) {
-        if (!(error instanceof UnsupportedFeature)) throw error;
-        return final({ error: unsupported(error), fallback: true, unsupported: true });
+    try {
+      for (const { body, share } of parts) {
+        ctx.share = share;
+        let attempt: Attempt;
+        try {
+          attempt = await this.attempt(request, target, flight, this.caller({ ...flight, body }, target));
+        } catch (error) {
+          if (!(error instanceof UnsupportedFeature)) throw error;
+          return final({ error: unsupported(error), fallback: true, unsupported: true });
+        }
+        if (!('response' in attempt)) return final(attempt);
+        // An answer that cannot be read fails the request, as a whole answer's does; a compressed
+        // one is a failure like the attempt's own.
+        const part = await this.responder.embeddingsPart(
+          request,
+          target.provider,
+          flight,
+          body,
+          attempt.response,
+        );
+        if ('error' in part) return final(part);
+        answers.push(part.answer);
+        ctx.usage = addUsage(ctx.usage, part.usage);
       }
-      if (!('response' in attempt)) return final(attempt);
-      // An answer that cannot be read fails the request, as a whole answer's does; a compressed
-      // one is a failure like the attempt's own.
-      const part = await this.responder.embeddingsPart(
-        request,
-        target.provider,
-        flight,
-        body,
-        attempt.response,
-      );
-      if ('error' in part) return final(part);
-      answers.push(part.answer);
-      ctx.usage = addUsage(ctx.usage, part.usage);
+    } finally {
+      // The route's next target is sent the whole request.
+      ctx.share = undefined;
     }
-    const sizes = parts.map((part) => (part.input as unknown[]).length);
+    const sizes = parts.map(({ body }) => (body.input as unknown[]).length);
     this.responder.sendEmbeddings(request, reply, target.provider, flight, joinEmbeddings(answers, sizes));
     return undefined;
   }

@@ -3,7 +3,7 @@ import type { Principal } from '../auth/index.js';
 import type { SecretString } from '../keys/index.js';
 import type { Lease } from '../limits/index.js';
 import type { Usage } from '../providers/index.js';
-import type { UnansweredAttempt } from '../upstream/index.js';
+import type { InputShare, UnansweredAttempt } from '../upstream/index.js';
 
 /** What one data-plane request collects for its log line and metrics. */
 export interface RequestContext {
@@ -48,7 +48,12 @@ export interface RequestContext {
    * none ever does (a timeout, the client leaving).
    */
   upstreamSent: boolean;
-  /** Attempts that went out and failed with no answer: each is charged the reservation. */
+  /**
+   * The share of the request's input the current attempt sends (one part of a request sent in
+   * parts); undefined while it sends the whole.
+   */
+  share: InputShare | undefined;
+  /** Attempts that went out and failed with no answer: each is charged the reservation, or its share. */
   unanswered: UnansweredAttempt[] | undefined;
   /** The answer is going out as a stream: usage read from it before its end is provisional. */
   streamed: boolean;
@@ -85,6 +90,7 @@ export function newRequestContext(route: string): RequestContext {
     defaultOutput: undefined,
     upstreamAnswered: false,
     upstreamSent: false,
+    share: undefined,
     unanswered: undefined,
     streamed: false,
     streamError: undefined,

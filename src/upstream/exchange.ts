@@ -109,13 +109,17 @@ function unanswered(progress: SendProgress | undefined): void {
   chargeUnanswered(progress);
 }
 
-/** Adds the current attempt (its provider and model) to those charged their reservation. */
+/**
+ * Adds the current attempt (its provider, model and share of the input) to those charged their
+ * reservation, or the share of it they sent.
+ */
 export function chargeUnanswered(progress: SendProgress): void {
   progress.unanswered ??= [];
   progress.unanswered.push({
     provider: progress.provider,
     model: progress.upstreamModel,
     fast: progress.fast === true,
+    ...(progress.share && { share: progress.share }),
   });
 }
 

@@ -16,5 +16,5 @@ export { probeUpstream } from './probe.js';
 export { readCapped } from './read-capped.js';
 export { AnswerTooLarge, MAX_ANSWER_BYTES, type UpstreamBody } from './response-body.js';
 export { backoffDelay, isRetryableStatus, parseRetryAfter, retryAfterMs } from './retry-policy.js';
-export type { UnansweredAttempt } from './send.js';
+export type { InputShare, UnansweredAttempt } from './send.js';
 export { LOOP_FIX, LOOP_STATUS, loopIn, onwardVia, VIA_HEADER, viaHops } from './via.js';

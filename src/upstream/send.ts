@@ -12,12 +12,25 @@ export interface SentResponse {
   body: UpstreamBody;
 }
 
+/**
+ * Where an attempt's input lies in its request's, as fractions of the whole from 0 to 1: an
+ * attempt at one part of a request sent in parts (an embeddings request past what one call takes)
+ * sends `from` to `to` of it. The parts' shares meet end to end, so that one attempt at each adds
+ * up to the whole.
+ */
+export interface InputShare {
+  from: number;
+  to: number;
+}
+
 /** Where an attempt that got no answer was sent, as the caller named it when it began. */
 export interface UnansweredAttempt {
   provider: string | undefined;
   model: string | undefined;
   /** The attempt asked for fast processing, billed at a multiple of the model's rates. */
   fast: boolean;
+  /** The attempt sent only this share of the request's input; the whole of it when absent. */
+  share?: InputShare;
 }
 
 /**
@@ -32,6 +45,8 @@ export interface SendProgress {
   upstreamModel?: string | undefined;
   /** The current attempt asks its provider for fast processing. */
   fast?: boolean;
+  /** The share of the request's input the current attempt sends; the whole when undefined. */
+  share?: InputShare | undefined;
   unanswered?: UnansweredAttempt[] | undefined;
 }
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, adminCall } from '../support/admin.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { shareOf } from '../support/input-share.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 /** Micro-dollars a token, the same at every target. */
@@ -23,6 +24,20 @@ const answered: Answer = (sent, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(vectors(sent.length));
 };
+const gatewayTimeout = (res: ServerResponse) => {
+  res.writeHead(504, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { code: 504, message: 'timeout', status: 'DEADLINE_EXCEEDED' } }));
+};
+/** Each part (each whole request) answered 504 the first time it comes, then its vectors. */
+const timesOutOnce = (): Answer => {
+  const seen = new Set<string>();
+  return (inputs, res) => {
+    if (seen.has(inputs[0]!)) return answered(inputs, res);
+    seen.add(inputs[0]!);
+    gatewayTimeout(res);
+  };
+};
+
 /**
  * Failures of the parts an OpenAI embeddings request of more than 100 inputs is sent to Gemini in,
  * against a Gemini of the test's own: what they are charged, and where they go.
@@ -100,12 +115,61 @@ describe('an embeddings request sent to Gemini in parts, whose parts fail', () =
       client: new OpenAI({ baseURL: `${kw.dataUrl}/v1`, apiKey: minted.json.token, maxRetries: 0 }),
     };
   };
+  const usage = async (id: string) => {
+    const row = async () =>
+      (await adminCall(kw.adminUrl, 'GET', `/admin/usage?by=token&tokenId=${id}`)).json.rows[0];
+    await expect.poll(async () => (await row())?.requests).toBe(1);
+    return row();
+  };
+  /** The bytes of the SDK's body for `input` (float named, so that it adds nothing of its own). */
+  const bodyBytes = (model: string, input: string[]) =>
+    Buffer.byteLength(JSON.stringify({ model, input, encoding_format: 'float' }));
+
+  it('one 504 at every part costs one reservation, as one 504 at a request sent whole does', async () => {
+    const model = 'embed-retries';
+    // Sent whole (100 inputs, one call): its answer's usage, and its reservation for the 504.
+    answer = timesOutOnce();
+    const whole = await mint();
+    const few = texts(100);
+    await whole.client.embeddings.create({ model, input: few, encoding_format: 'float' });
+    expect(sent).toHaveLength(2);
+    expect(await usage(whole.id)).toMatchObject({ inputTokens: 200 + Math.ceil(bodyBytes(model, few) / 4) });
+    // In ten parts, each answered 504 once: each 504 is charged its part's share of the
+    // reservation, the ten together the reservation (it was charged the whole reservation ten times).
+    answer = timesOutOnce();
+    sent.length = 0;
+    const parts = await mint();
+    const many = texts(1000);
+    const embedded = await parts.client.embeddings.create({ model, input: many, encoding_format: 'float' });
+    expect(embedded.usage.prompt_tokens).toBe(2000);
+    expect(sent).toHaveLength(20);
+    const reservation = Math.ceil(bodyBytes(model, many) / 4);
+    expect(await usage(parts.id)).toMatchObject({
+      inputTokens: 2000 + reservation,
+      costMicros: (2000 + reservation) * PRICE.input,
+    });
+  });
+
+  it('under a budget of exactly the reservation, the 504s of every part cost the reservation once', async () => {
+    const model = 'embed-retries';
+    answer = timesOutOnce();
+    const input = texts(1000);
+    // A budget reserves an embeddings batch at a token a byte.
+    const reservation = bodyBytes(model, input) * PRICE.input;
+    const { id, client } = await mint(reservation);
+    const embedded = await client.embeddings.create({ model, input, encoding_format: 'float' });
+    expect(embedded.data).toHaveLength(1000);
+    // What the same request sent whole is charged for one 504 and its answer; it was charged ten
+    // reservations (10.2 times the budget).
+    expect(await usage(id)).toMatchObject({ costMicros: reservation + 2000 * PRICE.input });
+  });
+
   it("a compressed answer to the first part goes to the route's fallback, as a whole request's does", async () => {
     answer = (inputs, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
       res.end(gzipSync(vectors(inputs.length)));
     };
-    const { client } = await mint();
+    const { id, client } = await mint();
     const before = openai.requests.length;
     const embedded = await client.embeddings.create({
       model: 'embed',
@@ -117,6 +181,11 @@ describe('an embeddings request sent to Gemini in parts, whose parts fail', () =
     const fallback = openai.requests.slice(before);
     expect(fallback).toHaveLength(1);
     expect((fallback[0]!.body as { input: string[] }).input).toEqual(texts(150));
+    // Gemini billed the compressed part: its share of the reservation, beside the fallback's usage.
+    const reservation = Math.ceil(bodyBytes('embed', texts(150)) / 4);
+    expect(await usage(id)).toMatchObject({
+      inputTokens: embedded.usage.prompt_tokens + shareOf(reservation, texts(150), 0, 100),
+    });
   });
 
   it('a compressed answer to a later part fails the request: no fallback once a part was answered', async () => {

@@ -7,6 +7,7 @@ import type { Script } from '../support/fake-providers/script.js';
 import type { RecordedRequest } from '../support/fake-providers/server.js';
 import { type FakeProvider, startFakeProvider } from '../support/fake-providers/server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { shareOf } from '../support/input-share.js';
 import { PROVIDER_KEY } from '../support/setup.js';
 
 const rejection = (promise: Promise<unknown>): Promise<unknown> =>
@@ -99,8 +100,8 @@ describe('an OpenAI embeddings request of more inputs than Gemini takes at once'
   });
 
   /**
-   * What a request of `input` to `model` is charged for an attempt out and unanswered, under no
-   * budget: the SDK's body (base64 by default) at four bytes a token.
+   * What a request of `input` to `model` reserves under no budget, charged (its share of it for a
+   * part) for an attempt out and unanswered: the SDK's body (base64 by default) at four bytes a token.
    */
   const reserved = (model: string, input: string[]) =>
     Math.ceil(Buffer.byteLength(JSON.stringify({ model, input, encoding_format: 'base64' })) / 4);
@@ -228,9 +229,11 @@ describe('an OpenAI embeddings request of more inputs than Gemini takes at once'
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
     expect(Date.now() - started).toBeLessThan(3000);
     expect(sentSince(before).map((s) => batchTexts(s)[0])).toEqual(['text 0', 'text 100']);
-    // The part that never answered went out, so the provider may bill it: charged the reservation.
+    // The part that never answered went out, so the provider may bill it: charged its share of
+    // the reservation.
     await expect.poll(async () => (await usage())?.requests).toBe(1);
-    expect((await usage()).inputTokens).toBe(200 + reserved('embed-deadline', texts(250)));
+    const part = shareOf(reserved('embed-deadline', texts(250)), texts(250), 100, 200);
+    expect((await usage()).inputTokens).toBe(200 + part);
   });
 
   it('a client that leaves ends the request: no later part is sent', async () => {
@@ -245,8 +248,11 @@ describe('an OpenAI embeddings request of more inputs than Gemini takes at once'
     expect(await pending).toBeInstanceOf(OpenAI.APIUserAbortError);
     await expect.poll(async () => (await usage())?.requests).toBe(1);
     expect(sentSince(before)).toHaveLength(2);
-    // The first part's usage, and the part the provider had when the client left: the reservation.
-    expect((await usage()).inputTokens).toBe(200 + reserved('embed', texts(250)));
+    // The first part's usage, and the part the provider had when the client left: its share of
+    // the reservation.
+    expect((await usage()).inputTokens).toBe(
+      200 + shareOf(reserved('embed', texts(250)), texts(250), 100, 200),
+    );
   });
 
   describe('under a budget', () => {
