@@ -22,10 +22,13 @@ import {
 } from '../routing/index.js';
 import {
   AbortHandle,
+  type AnswerAccount,
   type AnswerMemory,
   classifyUpstreamError,
   exchange,
+  JointAnswer,
   onwardVia,
+  processAnswers,
   readCapped,
   UpstreamError,
   type UpstreamResponse,
@@ -309,7 +312,9 @@ export class Forwarder {
    * the whole input again there would bill the client's answered parts twice, past the reservation.
    * Each answered part is charged as it comes, whatever happens to the rest; an attempt at a part
    * that gets no answer is charged the part's share of the reservation (`RequestContext.share`),
-   * so that one such attempt at every part costs what one at the whole request does.
+   * so that one such attempt at every part costs what one at the whole request does. The parts'
+   * answers are held until the client's response is over, and count until then in the account of
+   * whole answers as one answer (`JointAnswer`).
    */
   private async embedInParts(
     request: FastifyRequest,
@@ -322,12 +327,17 @@ export class Forwarder {
     const answers: EmbeddingsList[] = [];
     const final = (failure: Failure): Failure =>
       answers.length === 0 ? failure : { error: failure.error, fallback: false };
+    const held = new JointAnswer(this.answers ?? processAnswers);
+    const release = () => held.release();
+    if (reply.raw.destroyed) release();
+    else reply.raw.once('close', release);
     try {
       for (const { body, share } of parts) {
         ctx.share = share;
         let attempt: Attempt;
         try {
-          attempt = await this.attempt(request, target, flight, this.caller({ ...flight, body }, target));
+          const caller = this.caller({ ...flight, body }, target);
+          attempt = await this.attempt(request, target, flight, caller, held);
         } catch (error) {
           if (!(error instanceof UnsupportedFeature)) throw error;
           return final({ error: unsupported(error), fallback: true, unsupported: true });
@@ -414,6 +424,8 @@ export class Forwarder {
     target: Target<ProviderRuntime>,
     flight: InFlight,
     build: Caller,
+    /** Where an answer read whole counts (`JointAnswer` for a part); the gateway's account by default. */
+    answers: AnswerAccount | undefined = this.answers,
   ): Promise<Attempt> {
     const { provider, model } = target;
     const { abort: signal, deadline } = flight;
@@ -448,7 +460,7 @@ export class Forwarder {
           // The gateways the client's request passed through (checked on arrival), then this one. A
           // request that came through none is named by the provider pool, without a copy of its headers.
           ...(request.headers[VIA_HEADER] !== undefined && { via: onwardVia(request.headers[VIA_HEADER]) }),
-          ...(this.answers && { answers: this.answers }),
+          ...(answers && { answers }),
           hooks: {
             onAttempt: (status, seconds) => this.metrics.upstreamResponded(provider.id, status, seconds),
             onRetry: (reason) => this.metrics.upstreamRetried(provider.id, reason),

@@ -182,9 +182,9 @@ export class Responder {
    * provider's answer to `body`, the part, as OpenAI's, or the failure of a compressed answer,
    * which may go to the route's next target as a whole answer's does (`respond`) while no part was
    * answered. The provider bills a part it answered, so one whose answer cannot be read (or is
-   * compressed) is charged as an attempt that got none. Each part leaves the
-   * process's account of whole answers once read: a request waiting for its next part while
-   * holding an earlier one in the account could hold up every answer behind it.
+   * compressed) is charged as an attempt that got none. The part's answer stays in the account
+   * of whole answers it was read in (the request's `JointAnswer`) until the client's response is
+   * over.
    */
   async embeddingsPart(
     request: FastifyRequest,
@@ -210,8 +210,6 @@ export class Responder {
     } catch (error) {
       chargeUnanswered(request.kw);
       throw error;
-    } finally {
-      response.body.settle();
     }
   }
 

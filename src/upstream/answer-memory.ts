@@ -13,8 +13,22 @@ export const MAX_HELD_ANSWER_BYTES = 512 * 1024 * 1024;
  */
 const SMALL_ANSWER_BYTES = 64 * 1024;
 
+/** An answer's count in an account: see `HeldAnswer`. */
+export interface Holding {
+  /** Counts `bytes` that arrived; false when the answer's connection must pause until resumed. */
+  add(bytes: number): boolean;
+  /** The answer is no longer held (its client's response is over, or it failed). */
+  release(): void;
+}
+
+/** Where an answer read whole counts: the process's account (`AnswerMemory`), or `JointAnswer`. */
+export interface AnswerAccount {
+  /** Starts counting an answer read whole; `resume` restarts its paused connection. */
+  hold(resume: () => void): Holding;
+}
+
 /** One answer read whole, counted from its first byte until it is no longer held. */
-export class HeldAnswer {
+export class HeldAnswer implements Holding {
   bytes = 0;
   /** Told to wait by `add`; resumed by the account, oldest first. */
   paused = false;
@@ -46,7 +60,7 @@ export class HeldAnswer {
  * connection is still cut by the request's deadline or its client leaving (its abort handle), and
  * not by the provider's idle timeout, which undici does not run on a paused body.
  */
-export class AnswerMemory {
+export class AnswerMemory implements AnswerAccount {
   private total = 0;
   /** The answers held, oldest first. */
   private readonly holding = new Set<HeldAnswer>();
@@ -96,6 +110,43 @@ export class AnswerMemory {
       answer.paused = false;
       answer.resume();
     }
+  }
+}
+
+/**
+ * The answers one request reads one after another over several exchanges, to answer its client
+ * once with them all (an embeddings request sent in parts), counted in `memory` as one answer:
+ * from the first one's first byte until `release`, once the request's response is over, as an
+ * answer read whole is. A part's own release (its read failed) leaves its bytes to the request's.
+ *
+ * As one answer, the request keeps its first part's place among the answers held. Counted as
+ * answers of their own, its next part would be younger than its earlier ones: past the bound it
+ * would wait for them, and they for the request to end, and every answer behind them with them.
+ * As one, the oldest request's next part proceeds however much is held, as the oldest answer's
+ * bytes do, and the request is the first released: no answer waits on one that waits in turn. A
+ * request in parts holds its place longer than a whole answer does, while it waits for its next
+ * part (bounded by its deadline, and by its client leaving).
+ */
+export class JointAnswer implements AnswerAccount {
+  private held: HeldAnswer | undefined;
+  /** Restarts the connection of the part being read, when the account paused it. */
+  private resume: (() => void) | undefined;
+  private released = false;
+
+  constructor(private readonly memory: AnswerMemory) {}
+
+  hold(resume: () => void): Holding {
+    this.resume = resume;
+    if (!this.released) this.held ??= this.memory.hold(() => this.resume?.());
+    // Read through `held`: once the request is released, a part still arriving counts nothing.
+    return { add: (bytes) => this.held?.add(bytes) ?? true, release: () => undefined };
+  }
+
+  /** The request's response is over: every part leaves the account. A second call does nothing. */
+  release(): void {
+    this.released = true;
+    this.held?.release();
+    this.held = undefined;
   }
 }
 

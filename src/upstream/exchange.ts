@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AbortHandle } from './abort.js';
-import type { AnswerMemory } from './answer-memory.js';
+import type { AnswerAccount } from './answer-memory.js';
 import type { UpstreamCall } from './call.js';
 import { statusInBody } from './error-answer.js';
 import { classifyUpstreamError, type UpstreamError } from './errors.js';
@@ -54,8 +54,8 @@ export interface ExchangeRequest {
    * passed through, then this one. Without it, the provider pool names this gateway alone.
    */
   via?: string;
-  /** The account an answer read whole counts in (`AnswerMemory`); the process's by default. */
-  answers?: AnswerMemory;
+  /** The account an answer read whole counts in (`AnswerAccount`); the process's by default. */
+  answers?: AnswerAccount;
 }
 
 export interface UpstreamResponse {

@@ -1,5 +1,11 @@
 export { AbortHandle } from './abort.js';
-export { AnswerMemory, MAX_HELD_ANSWER_BYTES } from './answer-memory.js';
+export {
+  type AnswerAccount,
+  AnswerMemory,
+  JointAnswer,
+  MAX_HELD_ANSWER_BYTES,
+  processAnswers,
+} from './answer-memory.js';
 export type { UpstreamCall } from './call.js';
 export { classifyUpstreamError, UpstreamError, type UpstreamFailure } from './errors.js';
 export {

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { type AnswerMemory, type HeldAnswer, processAnswers } from './answer-memory.js';
+import { type AnswerAccount, type Holding, processAnswers } from './answer-memory.js';
 
 /**
  * The most an answer may hold, streamed or not. Far above any real one (a chat answer at the
@@ -44,7 +44,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   /** A reader wants the whole body (`text`): nothing is held back at the pause mark for it. */
   private whole = false;
   /** The whole body's count in the process's account, from `text` until `settle` (or a failure). */
-  private held: HeldAnswer | undefined;
+  private held: Holding | undefined;
   /** The answer is no longer held by anyone: a later `text` counts nothing. */
   private settled = false;
   /** Wakes a reader waiting for more. */
@@ -54,7 +54,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
 
   constructor(
     private readonly controller: Dispatcher.DispatchController,
-    private readonly memory: AnswerMemory = processAnswers,
+    private readonly memory: AnswerAccount = processAnswers,
   ) {}
 
   /** From the handler: a chunk arrived. */

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { AbortHandle } from './abort.js';
-import type { AnswerMemory } from './answer-memory.js';
+import type { AnswerAccount } from './answer-memory.js';
 import type { UpstreamCall } from './call.js';
 import { UpstreamBody } from './response-body.js';
 
@@ -64,7 +64,7 @@ export function send(
   signal: AbortHandle,
   progress?: SendProgress,
   /** The account an answer read whole counts in; the process's by default. */
-  answers?: AnswerMemory,
+  answers?: AnswerAccount,
 ): Promise<SentResponse> {
   if (signal.aborted) return Promise.reject(asError(signal.reason));
   return new Promise((resolve, reject) => {
