@@ -113,14 +113,18 @@ const DEFAULT_LISTED: Array<[string, string, Extra]> = [
 const THREAD = { thread: { type: 'create' } };
 const CODE_EXECUTION = { type: 'code_execution_20260120', name: 'code_execution' };
 const BILLING = { billing_policy: { type: 'billing_policy', bill_to: 'user_profile' } };
-const INLINE_MCP = SYSTEM_MESSAGE({
-  content: [
-    {
-      type: 'tool_addition',
-      tool: { type: 'tool_definition', definition: { type: 'mcp_toolset', mcp_server_name: 'docs' } },
-    },
-  ],
-});
+/** A tool defined inline in the conversation, as a system message's tool addition. */
+const INLINE = (definition: Record<string, unknown>) =>
+  SYSTEM_MESSAGE({ content: [{ type: 'tool_addition', tool: { type: 'tool_definition', definition } }] });
+const INLINE_MCP = INLINE({ type: 'mcp_toolset', mcp_server_name: 'docs' });
+/** A file id inside a document whose source is content blocks, as the SDK's types allow. */
+const NESTED_FILE = {
+  type: 'document',
+  source: {
+    type: 'content',
+    content: [{ type: 'image', source: { type: 'file', file_id: 'file_011CNha8iCJcU1wXNR6q4V8w' } }],
+  },
+};
 
 /**
  * Fields of features that reach past the request and its answer, or cost what no answer reports:
@@ -153,6 +157,41 @@ const GATED: Array<[string, string, Extra, string, string]> = [
     { tools: [{ type: 'web_search_20250305', name: 'web_search' }, CODE_EXECUTION] },
     'code-execution',
     'code execution',
+  ],
+  [
+    'messages[1].content[0]',
+    'code-execution-2025-08-25',
+    INLINE(CODE_EXECUTION),
+    'code-execution',
+    'code execution',
+  ],
+  [
+    'messages[1].content[0]',
+    'advisor-tool-2026-03-01',
+    INLINE({ type: 'advisor_20260301', name: 'advisor', model: 'claude-opus-4-6' }),
+    'advisor',
+    'the advisor tool',
+  ],
+  [
+    'messages[0].content[0]',
+    'files-api-2025-04-14',
+    { messages: [{ role: 'user', content: [NESTED_FILE, { type: 'text', text: 'Read it.' }] }] },
+    'files',
+    'uploaded files',
+  ],
+  [
+    'messages[2].content[0].content[0]',
+    'files-api-2025-04-14',
+    {
+      tools: [{ name: 'get', input_schema: { type: 'object' } }],
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get', input: {} }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [NESTED_FILE] }] },
+      ],
+    },
+    'files',
+    'uploaded files',
   ],
   [
     'container.skills',

@@ -53,6 +53,21 @@ const inlineTool = (content: Body): Body | undefined =>
     ? (content.tool as Body)
     : undefined;
 
+/**
+ * A tool of the type declared in `tools` or defined inline in the conversation (a tool addition's
+ * `tool_definition`): either way the model may use it.
+ */
+const declaredOrInline = (body: Body, type: RegExp): string | undefined =>
+  toolOfType(body, type) ??
+  blockWhere(body, (content) => {
+    const tool = inlineTool(content);
+    return (
+      isRecord(tool?.definition) &&
+      typeof tool.definition.type === 'string' &&
+      type.test(tool.definition.type)
+    );
+  });
+
 function compaction(body: Body): string | undefined {
   const management = body.context_management;
   const i = isRecord(management)
@@ -63,19 +78,17 @@ function compaction(body: Body): string | undefined {
 }
 
 const mcp: Finder = (body) =>
-  (items(body.mcp_servers).length > 0 ? 'mcp_servers' : undefined) ??
-  toolOfType(body, MCP_TOOLSET) ??
-  blockWhere(body, (content) => {
-    const tool = inlineTool(content);
-    return isRecord(tool?.definition) && tool.definition.type === 'mcp_toolset';
-  });
+  (items(body.mcp_servers).length > 0 ? 'mcp_servers' : undefined) ?? declaredOrInline(body, MCP_TOOLSET);
 
 const skills: Finder = (body) =>
   isRecord(body.container) && items(body.container.skills).length > 0 ? 'container.skills' : undefined;
 
+/** A block naming an uploaded file: itself, or in the blocks a document's `content` source holds. */
 const namesFile = (block: unknown): boolean =>
   isRecord(block) &&
-  (block.type === 'container_upload' || (isRecord(block.source) && block.source.type === 'file'));
+  (block.type === 'container_upload' ||
+    (isRecord(block.source) &&
+      (block.source.type === 'file' || items(block.source.content).some(namesFile))));
 
 /** An uploaded file named in a message, or in a tool result inside one. */
 const fileReference: Finder = (body) => {
@@ -113,14 +126,14 @@ const GATED: Readonly<Record<AnthropicFeature, { name: string; families: readonl
     advisor: {
       name: 'the advisor tool',
       families: ['advisor-tool'],
-      find: (body) => toolOfType(body, ADVISOR_TOOL),
+      find: (body) => declaredOrInline(body, ADVISOR_TOOL),
     },
     compaction: { name: 'compaction', families: ['compact'], find: compaction },
     // Code runs in a container billed by the hour, which no answer reports.
     'code-execution': {
       name: 'code execution',
       families: ['code-execution'],
-      find: (body) => toolOfType(body, CODE_EXECUTION_TOOL),
+      find: (body) => declaredOrInline(body, CODE_EXECUTION_TOOL),
     },
     // MCP servers are reached by Anthropic, at URLs the client names, with its credentials for them.
     mcp: { name: 'MCP servers', families: ['mcp-client'], find: mcp },
