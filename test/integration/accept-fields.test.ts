@@ -2,7 +2,7 @@ import { FunctionCallingConfigMode, GoogleGenAI, MediaProcessing } from '@google
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fake-providers/server.js';
-import { type Format, startFormatGateway } from '../support/format-gateway.js';
+import { FORMATS, type Format, startFormatGateway } from '../support/format-gateway.js';
 import type { TestGateway } from '../support/gateway.js';
 import { CLIENT_KEY } from '../support/setup.js';
 
@@ -186,6 +186,31 @@ describe('legitimate request fields', () => {
           },
         );
       }
+    });
+
+    it('refuses an empty list, which each format would read its own way', async () => {
+      const sent = FORMATS.map((format) => fakes[format].requests.length);
+      for (const model of [
+        'openai/gpt-test',
+        'anthropic/claude-test',
+        'gemini/gemini-test',
+        'ollama/llama-test',
+      ])
+        await expect(responses(model, 'required', [])).rejects.toMatchObject({
+          status: 400,
+          code: 'invalid_value',
+          param: 'tool_choice.tools',
+        });
+      // Gemini would read an empty allowedFunctionNames as every function allowed, a call forced.
+      await expect(
+        openai().chat.completions.create({
+          model: 'gemini/gemini-test',
+          messages: [{ role: 'user', content: 'Weather in Paris?' }],
+          tools: chatTools,
+          tool_choice: { type: 'allowed_tools', allowed_tools: { mode: 'required', tools: [] } },
+        }),
+      ).rejects.toMatchObject({ status: 400, param: 'tool_choice.allowed_tools.tools' });
+      expect(FORMATS.map((format) => fakes[format].requests.length)).toEqual(sent);
     });
   });
   describe("OpenAI's explicit prompt caching (prompt_cache_options, prompt_cache_breakpoint)", () => {

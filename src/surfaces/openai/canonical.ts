@@ -539,6 +539,7 @@ function convertToolChoice(body: Body, tools: readonly ToolDefinition[]): ToolCh
           param: `tool_choice.allowed_tools.tools[${i}]`,
         })),
         tools,
+        'tool_choice.allowed_tools.tools',
       );
     }
   }

@@ -339,6 +339,7 @@ function convertToolChoice(
         param: `tool_choice.tools[${i}]`,
       })),
       tools,
+      'tool_choice.tools',
     );
   }
   throw new UnsupportedFeature(notSupported(`the tool choice '${choice.type}'`), 'tool_choice');
