@@ -200,7 +200,15 @@ export class Responder {
         chargeUnanswered(request.kw);
         return { error: compressed, fallback: true };
       }
-      const text = await readWhole(response, flight);
+      // Read, the part is billed but not yet counted: a client leaving now is charged the part's
+      // share, as one leaving while it was out (request accounting reads `upstreamSent`).
+      request.kw.upstreamSent = true;
+      let text: string;
+      try {
+        text = await readWhole(response, flight);
+      } finally {
+        request.kw.upstreamSent = false;
+      }
       try {
         // Only adapters that read embeddings answer in parts (see `maxEmbeddingInputs`).
         return adapter.embeddingsAnswer!(JSON.parse(text), body, request.kw.upstreamModel ?? '');

@@ -94,7 +94,10 @@ describe('an embeddings request sent to Gemini in parts, whose parts fail', () =
       { G_KEY: PROVIDER_KEY, O_KEY: PROVIDER_KEY, KEYWARD_ADMIN_KEY: ADMIN_KEY },
     );
   });
+  /** Answers begun and left open by a test, ended with the server. */
+  const open: ServerResponse[] = [];
   afterAll(async () => {
+    for (const res of open) res.destroy();
     await kw?.close();
     server?.close();
     await openai?.close();
@@ -186,6 +189,40 @@ describe('an embeddings request sent to Gemini in parts, whose parts fail', () =
     expect(await usage(id)).toMatchObject({
       inputTokens: embedded.usage.prompt_tokens + shareOf(reservation, texts(150), 0, 100),
     });
+  });
+
+  it("a client leaving while a part's answer is read is charged that part's share", async () => {
+    const model = 'embed';
+    const input = texts(150);
+    for (const [stall, from, to, before] of [
+      ['text 0', 0, 100, 0],
+      ['text 100', 100, 150, 200],
+    ] as const) {
+      // The part's headers and the start of its vectors, then silence: the gateway is reading it
+      // (past the first 16 KiB, which are read before the answer is taken as one).
+      let reading!: () => void;
+      const read = new Promise<void>((resolve) => {
+        reading = resolve;
+      });
+      answer = (inputs, res) => {
+        if (inputs[0] !== stall) return answered(inputs, res);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(vectors(2000).slice(0, 20_000));
+        open.push(res);
+        setTimeout(reading, 50);
+      };
+      const { id, client } = await mint();
+      const leave = new AbortController();
+      const call = client.embeddings
+        .create({ model, input, encoding_format: 'float' }, { signal: leave.signal })
+        .catch((error: unknown) => error);
+      await read;
+      leave.abort();
+      await call;
+      // The parts answered before it report their usage (two tokens an input); it was charged 0.
+      const reservation = Math.ceil(bodyBytes(model, input) / 4);
+      expect(await usage(id)).toMatchObject({ inputTokens: before + shareOf(reservation, input, from, to) });
+    }
   });
 
   it('a compressed answer to a later part fails the request: no fallback once a part was answered', async () => {
