@@ -193,6 +193,9 @@ const BETA_FIELDS: ReadonlyArray<{ families: readonly string[]; find: Finder }> 
 const inFamily = (families: readonly string[]) => (flag: string) =>
   families.some((family) => flag.startsWith(`${family}-`));
 
+/** `GATED` as entries, made once: the gate walks them on every request to Anthropic. */
+const GATED_ENTRIES = Object.entries(GATED) as [AnthropicFeature, (typeof GATED)[AnthropicFeature]][];
+
 /** Whether a flag is of one of the features' families: every version of their flags. */
 export const ofFeatures = (features: readonly AnthropicFeature[]): ((flag: string) => boolean) =>
   inFamily(features.flatMap((feature) => GATED[feature].families));
@@ -205,8 +208,8 @@ export function allowedFeatures(
   named: readonly AnthropicFeature[],
   betas: readonly string[],
 ): ReadonlySet<AnthropicFeature> {
-  const granted = (Object.keys(GATED) as AnthropicFeature[]).filter((feature) =>
-    betas.some(ofFeatures([feature])),
+  const granted = GATED_ENTRIES.filter(([feature]) => betas.some(ofFeatures([feature]))).map(
+    ([feature]) => feature,
   );
   return new Set([...named, ...granted]);
 }
@@ -227,10 +230,7 @@ export interface BetaGate {
  * it asked: the feature may have left beta, and Anthropic's verdict on that request is its own.
  */
 export function refuseWithoutBeta(body: Body, { sent, dropped, features, provider }: BetaGate): void {
-  for (const [feature, { name, find }] of Object.entries(GATED) as [
-    AnthropicFeature,
-    (typeof GATED)[AnthropicFeature],
-  ][]) {
+  for (const [feature, { name, find }] of GATED_ENTRIES) {
     if (features.has(feature)) continue;
     const field = find(body);
     if (field === undefined) continue;
